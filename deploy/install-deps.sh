@@ -1,0 +1,23 @@
+#!/bin/sh
+# Install tandem's build, test and benchmark dependencies from Debian packages (idempotent).
+set -eu
+PKGS="build-essential cmake pkg-config clang-format
+libssl-dev openssl libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
+libldns-dev ldnsutils libp11-kit-dev p11-kit softhsm2 opensc
+check libsubunit-dev libyaml-dev libcurl4-openssl-dev libjansson-dev
+bind9-utils bind9-dnsutils knot-dnssecutils knot-host
+etcd-server etcd-client iproute2 bc"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps: missing packages:$missing (run as root)" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing
+fi

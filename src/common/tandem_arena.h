@@ -1,0 +1,27 @@
+/* A bump allocator for the many small, long-lived pieces of a zone. */
+#ifndef TANDEM_ARENA_H
+#define TANDEM_ARENA_H
+
+#include <stddef.h>
+
+/*
+ * Memory is handed out from large chunks and released all at once by
+ * tandem_arena_free(). One arena is used by one thread at a time; parallel
+ * workers each own an arena and hand it over when done (tandem_arena_merge).
+ */
+typedef struct tandem_arena tandem_arena_t;
+
+/* Creates an arena whose chunks are at least chunk_size bytes (0: 1 MiB). */
+int tandem_arena_new(size_t chunk_size, tandem_arena_t **out);
+/* Frees the arena and everything allocated from it; NULL-safe. */
+void tandem_arena_free(tandem_arena_t *arena);
+/* n bytes aligned to 8, or NULL when out of memory. Never freed alone. */
+void *tandem_arena_alloc(tandem_arena_t *arena, size_t n);
+/* A copy of n bytes of src in the arena, or NULL. */
+void *tandem_arena_memdup(tandem_arena_t *arena, const void *src, size_t n);
+/* Moves every chunk of src into dst and frees src (dst now owns them). */
+void tandem_arena_merge_take(tandem_arena_t *dst, tandem_arena_t *src);
+/* Bytes of chunks held (for memory reports). */
+size_t tandem_arena_size(const tandem_arena_t *arena);
+
+#endif

@@ -1,0 +1,43 @@
+/* Descriptions of tandem's error codes. */
+#include "tandem_error.h"
+
+const char *tandem_strerror(int code)
+{
+	switch ((tandem_err_t)code) {
+	case TANDEM_OK: return "success";
+	case TANDEM_ENOMEM: return "out of memory";
+	case TANDEM_EINVAL: return "invalid argument";
+	case TANDEM_EIO: return "input/output error";
+	case TANDEM_ENOENT: return "not found";
+	case TANDEM_EEXIST: return "already exists";
+	case TANDEM_ERANGE: return "value out of range";
+	case TANDEM_EPERM: return "permission denied";
+	case TANDEM_ESYNTAX: return "syntax error";
+	case TANDEM_EINTERNAL: return "internal error";
+	case TANDEM_CRYPTO_EALG: return "unsupported DNSSEC algorithm";
+	case TANDEM_CRYPTO_EKEY: return "malformed public key";
+	case TANDEM_CRYPTO_EVERIFY: return "signature does not verify";
+	case TANDEM_CRYPTO_ELIB: return "cryptographic library failure";
+	case TANDEM_HSM_EMODULE: return "PKCS#11 module cannot be loaded";
+	case TANDEM_HSM_EURI: return "malformed PKCS#11 URI";
+	case TANDEM_HSM_ETOKEN: return "no matching PKCS#11 token";
+	case TANDEM_HSM_EPIN: return "PIN missing or refused";
+	case TANDEM_HSM_EKEY: return "no such key in the HSM";
+	case TANDEM_HSM_ESIGN: return "HSM signing failed";
+	case TANDEM_HSM_EGEN: return "HSM key generation failed";
+	case TANDEM_HSM_EP11: return "PKCS#11 failure";
+	case TANDEM_HSM_ESESSION: return "HSM session unavailable";
+	case TANDEM_DNS_EPARSE: return "zone file error";
+	case TANDEM_DNS_ESOA: return "missing or duplicate SOA";
+	case TANDEM_DNS_EZONE: return "out-of-zone data";
+	case TANDEM_DNS_ECNAME: return "CNAME or DNAME conflict";
+	case TANDEM_DNS_ENAME: return "malformed domain name";
+	case TANDEM_DNS_ETOOBIG: return "record too large";
+	case TANDEM_SIGNER_ENOKEY: return "no usable signing key";
+	case TANDEM_SIGNER_ESERIAL: return "SOA serial cannot advance";
+	case TANDEM_SIGNER_ECONF: return "inconsistent signing configuration";
+	case TANDEM_VERIFY_EFAIL: return "zone failed verification";
+	case TANDEM_KASP_EPOLICY: return "invalid policy";
+	}
+	return "unknown error";
+}

@@ -1,0 +1,137 @@
+/* PKCS#11 through p11-kit: modules, RFC 7512 URIs, tokens with a session pool, keys, signing. */
+#ifndef HSM_H
+#define HSM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tandem_diag.h"
+
+/* DNSSEC algorithm numbers (IANA) that the HSM can make and use. */
+enum {
+	HSM_ALG_RSASHA256 = 8,
+	HSM_ALG_RSASHA512 = 10,
+	HSM_ALG_ECDSAP256SHA256 = 13,
+	HSM_ALG_ECDSAP384SHA384 = 14,
+	HSM_ALG_ED25519 = 15,
+};
+
+/* Largest DNSSEC signature we produce (RSA 4096). */
+#define HSM_SIG_MAX 512
+/* Largest DNSKEY RDATA we produce. */
+#define HSM_DNSKEY_MAX 1024
+
+/* ---- modules ---- */
+
+typedef struct hsm_module hsm_module_t;
+
+/*
+ * Loads and initialises a PKCS#11 module: an absolute path, or a p11-kit
+ * module name (e.g. "softhsm2"); NULL means the default, SoftHSMv2.
+ * Errors: TANDEM_HSM_EMODULE (detail in diag).
+ */
+int hsm_module_load(const char *path_or_name, tandem_diag_t *diag, hsm_module_t **out);
+/* Finalises and unloads the module; NULL-safe. All tokens must be closed. */
+void hsm_module_free(hsm_module_t *module);
+
+/* ---- PKCS#11 URIs (RFC 7512) ---- */
+
+typedef struct hsm_uri hsm_uri_t;
+
+/*
+ * Parses "pkcs11:token=siteA;object=zsk-2026q4;pin-source=/path" (path and
+ * query attributes, percent-encoding). Recognised: token, manufacturer,
+ * serial, model, slot-id, object, id, type, pin-source, module-name,
+ * module-path. "pin-value" is refused (a PIN never travels in a URI or argv).
+ * Errors: TANDEM_HSM_EURI (detail in diag).
+ */
+int hsm_uri_parse(const char *uri, tandem_diag_t *diag, hsm_uri_t **out);
+void hsm_uri_free(hsm_uri_t *uri);
+/* Attribute values (borrowed; NULL when absent). */
+const char *hsm_uri_token(const hsm_uri_t *uri);
+const char *hsm_uri_object(const hsm_uri_t *uri);
+const char *hsm_uri_pin_source(const hsm_uri_t *uri);
+const char *hsm_uri_module(const hsm_uri_t *uri); /* module-path, else module-name */
+/* The binary CKA_ID (borrowed) and its length; NULL when absent. */
+const uint8_t *hsm_uri_id(const hsm_uri_t *uri, size_t *len);
+
+/* ---- tokens and sessions ---- */
+
+typedef struct hsm_token hsm_token_t;
+
+/*
+ * Opens the token the URI names (token/serial/model/manufacturer/slot-id),
+ * opens `sessions` read-write sessions (one per signing thread; at least 1)
+ * and logs in as user. The PIN comes from the URI's pin-source file (first
+ * line, trailing newline stripped), else from the environment variable
+ * pin_env (NULL: "TANDEM_PIN"). The PIN is wiped from memory after login.
+ * All keys on the token are found in one pass at open.
+ * Errors: TANDEM_HSM_ETOKEN, TANDEM_HSM_EPIN, TANDEM_HSM_EP11.
+ */
+int hsm_token_open(hsm_module_t *module, const hsm_uri_t *uri, const char *pin_env,
+		   unsigned sessions, tandem_diag_t *diag, hsm_token_t **out);
+/* Logs out, closes every session; NULL-safe. Keys found on it become invalid. */
+void hsm_token_close(hsm_token_t *token);
+/* Number of sessions in the pool. */
+unsigned hsm_token_sessions(const hsm_token_t *token);
+/* The token's label (borrowed). */
+const char *hsm_token_label(const hsm_token_t *token);
+
+/* ---- keys ---- */
+
+typedef struct hsm_key hsm_key_t;
+
+typedef struct hsm_keyspec {
+	uint8_t algorithm; /* HSM_ALG_* */
+	unsigned bits;     /* RSA: 1024..4096; ignored for EC and Ed25519 */
+} hsm_keyspec_t;
+
+/*
+ * Finds the key pair the URI names (object label and/or id) among the keys
+ * found at open. Exactly one private key must match.
+ * Errors: TANDEM_HSM_EKEY (none, or several: detail in diag).
+ */
+int hsm_token_find_key(hsm_token_t *token, const hsm_uri_t *uri, tandem_diag_t *diag,
+		       const hsm_key_t **out);
+
+/*
+ * Generates a key pair in the HSM with the URI's object label (and id if
+ * given; otherwise a random 16-byte CKA_ID). The private key is CKA_TOKEN,
+ * CKA_PRIVATE, CKA_SENSITIVE, CKA_SIGN, CKA_EXTRACTABLE and
+ * CKA_WRAP_WITH_TRUSTED (it can leave the HSM only wrapped under a trusted
+ * key, the SMK). Errors: TANDEM_HSM_EGEN, TANDEM_HSM_EEXIST if the label is taken.
+ */
+int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_keyspec_t *spec,
+			   tandem_diag_t *diag, const hsm_key_t **out);
+
+/* Number of private keys on the token, and key i (borrowed from the token). */
+size_t hsm_token_key_count(const hsm_token_t *token);
+const hsm_key_t *hsm_token_key(const hsm_token_t *token, size_t i);
+
+/* Key properties (borrowed strings). */
+const char *hsm_key_label(const hsm_key_t *key);
+uint8_t hsm_key_algorithm(const hsm_key_t *key);
+unsigned hsm_key_bits(const hsm_key_t *key);
+
+/*
+ * The DNSKEY RDATA (flags, protocol 3, algorithm, public key in the DNSSEC
+ * encoding: RFC 3110 for RSA, x||y for ECDSA, 32 bytes for Ed25519) for the
+ * given flags (256 ZSK, 257 KSK). buf holds at least HSM_DNSKEY_MAX bytes.
+ */
+int hsm_key_dnskey_rdata(const hsm_key_t *key, uint16_t flags, uint8_t *buf, size_t *len);
+/* RFC 4034 Appendix B key tag of the key's DNSKEY with these flags. */
+uint16_t hsm_key_tag(const hsm_key_t *key, uint16_t flags);
+
+/*
+ * Signs data (the whole RRSIG signed data) with key on session number
+ * `session` (0 .. sessions-1; one thread per session). The digest is made
+ * locally where the mechanism allows (RSA: DigestInfo + CKM_RSA_PKCS; ECDSA:
+ * CKM_ECDSA), Ed25519 signs the message itself. The signature is written in
+ * DNSSEC encoding (ECDSA r||s) to sig (HSM_SIG_MAX bytes).
+ * Errors: TANDEM_HSM_ESIGN, TANDEM_HSM_ESESSION.
+ */
+int hsm_token_sign(hsm_token_t *token, unsigned session, const hsm_key_t *key,
+		   const uint8_t *data, size_t len, uint8_t *sig, size_t *sig_len);
+
+#endif

@@ -1,0 +1,94 @@
+/* Zone signing: RRSIGs through the HSM session pool, NSEC/NSEC3 chains, SOA serials, TTL policy. */
+#ifndef SIGNER_H
+#define SIGNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dns_zone.h"
+#include "hsm.h"
+#include "tandem_diag.h"
+
+typedef enum {
+	SIGNER_SERIAL_KEEP = 0,
+	SIGNER_SERIAL_INCREMENT,
+	SIGNER_SERIAL_UNIXTIME,
+	SIGNER_SERIAL_DATECOUNTER,
+} signer_serial_mode_t;
+
+typedef enum {
+	SIGNER_DENIAL_NSEC = 0,
+	SIGNER_DENIAL_NSEC3,
+} signer_denial_t;
+
+/* TTL overrides; 0 keeps the zone's TTL. */
+typedef struct signer_ttls {
+	uint32_t soa, dnskey, ns, a, aaaa, ds, nsec3;
+} signer_ttls_t;
+
+/* How to sign (a plain value, usually derived from a kasp policy). */
+typedef struct signer_conf {
+	uint64_t now;              /* signing time, seconds since the epoch */
+	uint32_t inception_offset; /* inception = base - offset (default 3600) */
+	uint32_t validity;         /* signature lifetime before jitter (default 8 days) */
+	uint32_t jitter;           /* expiration lowered by 0..jitter (default 2 days) */
+	uint32_t period;           /* time quantum for inception/expiration (default 900):
+	                              two signers at the same period produce the same times */
+	signer_denial_t denial;
+	uint16_t nsec3_iterations;
+	uint8_t nsec3_salt_len;
+	uint8_t nsec3_salt[255];
+	bool nsec3_optout;
+	signer_serial_mode_t serial_mode;
+	uint32_t serial_floor;     /* the new serial must be above this (RFC 1982), if set */
+	bool has_serial_floor;
+	signer_ttls_t ttls;
+	unsigned threads;          /* signing threads, <= token sessions (0: 1) */
+} signer_conf_t;
+
+/* Fills conf with the DPS defaults (NSEC3, 0 iterations, empty salt, validity
+ * 8 days with 2 days of jitter, inception offset 1 hour, serial increment,
+ * DPS 6.7 TTLs, 1 thread) at time now. */
+void signer_conf_defaults(signer_conf_t *conf, uint64_t now);
+
+/* One signing key. */
+typedef struct signer_key {
+	const hsm_key_t *key; /* borrowed */
+	bool ksk;             /* signs the DNSKEY RRset (flags 257) */
+	bool zsk;             /* signs everything else (flags 256 unless also ksk) */
+} signer_key_t;
+
+/* What signing did, for reports and benchmarks. */
+typedef struct signer_stats {
+	size_t rrsets_signed;
+	size_t signatures;
+	size_t nsec_records;
+	uint32_t serial;
+	double seconds_prepare; /* keys, serial, TTLs, denial chain */
+	double seconds_sign;    /* RRSIG generation */
+} signer_stats_t;
+
+/*
+ * Signs zone in place: applies TTL overrides, sets the SOA serial, replaces
+ * the DNSKEY RRset with the keys given (plus CDS/CDNSKEY untouched), builds
+ * the NSEC or NSEC3 chain (with NSEC3PARAM), and signs every authoritative
+ * RRset: the DNSKEY RRset with the KSKs, all others with the ZSKs, using
+ * conf->threads threads, each with its own HSM session. Delegation NS and
+ * glue stay unsigned; DS at delegations is signed.
+ * Errors: TANDEM_SIGNER_ENOKEY, TANDEM_SIGNER_ESERIAL, TANDEM_SIGNER_ECONF,
+ * TANDEM_HSM_ESIGN, TANDEM_ENOMEM (detail in diag). On error the zone may be
+ * partly signed and must be discarded.
+ */
+int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_key_t *keys,
+		     size_t nkeys, hsm_token_t *token, tandem_diag_t *diag, signer_stats_t *stats);
+
+/* RFC 1982: true if a is greater than b in serial number arithmetic. */
+bool signer_serial_gt(uint32_t a, uint32_t b);
+/* The next serial for mode after current (and above floor if has_floor), at
+ * time now. Errors: TANDEM_SIGNER_ESERIAL when the mode cannot advance (e.g.
+ * unixtime behind the current serial by more than 2^31). */
+int signer_serial_next(signer_serial_mode_t mode, uint32_t current, bool has_floor,
+		       uint32_t floor, uint64_t now, uint32_t *out);
+
+#endif

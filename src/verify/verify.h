@@ -1,0 +1,43 @@
+/* The publish gate: an independent check of a signed zone before anything is published. */
+#ifndef VERIFY_H
+#define VERIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dns_zone.h"
+#include "tandem_diag.h"
+
+typedef struct verify_conf {
+	uint64_t now;            /* validity windows are checked at this time */
+	const uint8_t **ds;      /* trust anchor: DS RDATAs for the apex (may be NULL) */
+	size_t ds_count;         /* 0: the DNSKEY RRset must be signed by a SEP key */
+	unsigned threads;        /* verification threads (0: 1) */
+} verify_conf_t;
+
+typedef struct verify_stats {
+	size_t rrsets;
+	size_t signatures;
+	size_t denial_records;
+	size_t failures;
+} verify_stats_t;
+
+/*
+ * Checks zone, which must have been loaded or signed through the dns module
+ * (names and RDATA canonical). Uses its own canonical-form and chain code and
+ * OpenSSL; it shares no code with the signer. Checks:
+ *  - every authoritative RRset has a valid RRSIG, made by a key in the apex
+ *    DNSKEY RRset, within its validity window at conf->now;
+ *  - the DNSKEY RRset is signed by a key that matches a DS in conf->ds (or,
+ *    without a DS set, by a key with the SEP flag);
+ *  - the NSEC or NSEC3 chain is complete and ordered, each record's type
+ *    bitmap matches its name's types, NSEC3 parameters match NSEC3PARAM;
+ *  - no RRSIG on glue, occluded data or delegation NS.
+ * Each failure is added to diag as "owner TYPE: reason".
+ * Returns TANDEM_OK, or TANDEM_VERIFY_EFAIL when anything failed.
+ */
+int verify_zone(dns_zone_t *zone, const verify_conf_t *conf, tandem_diag_t *diag,
+		verify_stats_t *stats);
+
+#endif

@@ -1,0 +1,36 @@
+/* Test support: temporary directories and a private SoftHSMv2 token per test. */
+#ifndef TESTSUPPORT_H
+#define TESTSUPPORT_H
+
+#include <stddef.h>
+
+/*
+ * A SoftHSMv2 token of the test's own: a temp dir with softhsm2.conf and a
+ * token dir, SOFTHSM2_CONF pointing at it, one token initialised with label
+ * `label`, user PIN "1234" written to a pin-source file (mode 0600).
+ * ts_token_destroy() removes everything and unsets SOFTHSM2_CONF.
+ */
+typedef struct ts_token {
+	char dir[256];       /* the temp dir */
+	char pin_file[300];  /* pin-source file holding the user PIN */
+	char uri[700];       /* "pkcs11:token=LABEL;pin-source=PINFILE" */
+} ts_token_t;
+
+/* Creates the token; aborts the test process with a message on failure. */
+void ts_token_create(ts_token_t *t, const char *label);
+/* Adds a second token with another label under the same SOFTHSM2_CONF. */
+void ts_token_add(ts_token_t *t, const char *label);
+/* Removes the token dir and everything in it. */
+void ts_token_destroy(ts_token_t *t);
+
+/* A fresh temp dir (mkdtemp under $TMPDIR or /tmp) written to buf. */
+void ts_tmpdir(char *buf, size_t size);
+/* Writes text to dir/name and returns the path in buf. */
+void ts_write_file(const char *dir, const char *name, const char *text, char *buf, size_t size);
+/* rm -rf of a temp dir made by ts_tmpdir. */
+void ts_rmtree(const char *dir);
+
+/* Source-tree path of a test data file: $TANDEM_SRCDIR/rel. */
+void ts_srcpath(const char *rel, char *buf, size_t size);
+
+#endif
