@@ -77,6 +77,7 @@ typedef struct dns_rrset {
 	uint16_t sig_count;  /* RRSIG RDATAs covering this RRset */
 	uint16_t flags;      /* DNS_RRSET_* */
 	uint32_t ttl;
+	uint32_t line;         /* first line in the source file, 0 if synthesized */
 	const uint8_t **rdata; /* count entries, canonical order */
 	const uint8_t **sigs;  /* sig_count RRSIG RDATAs */
 } dns_rrset_t;

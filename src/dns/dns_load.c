@@ -1,0 +1,546 @@
+/* Zone file loading with ldns: parse, canonicalise, group into nodes and RRsets, check. */
+#include "dns_internal.h"
+#include "tandem_error.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ldns/ldns.h>
+
+/* One record as read, before grouping. */
+typedef struct rec {
+	const uint8_t *owner; /* arena, lowercase wire */
+	const uint8_t *rdata; /* arena, length-prefixed */
+	uint32_t ttl;
+	uint32_t line;
+	uint16_t type;
+	uint16_t covered; /* RRSIG: the type it covers */
+} rec_t;
+
+/* A run of consecutive records with the same owner (zone files are mostly grouped). */
+typedef struct run {
+	const uint8_t *owner;
+	size_t start, len;
+} run_t;
+
+typedef struct loader {
+	const char *path;
+	const dns_load_opts_t *opts;
+	tandem_diag_t *diag;
+	dns_zone_t *zone;
+	rec_t *recs;
+	size_t nrecs, cap;
+	unsigned errors;
+	unsigned soa_count;
+	uint32_t soa_line;
+	uint32_t soa_minimum;
+} loader_t;
+
+#define LOAD_ERR(l, code, line, ...)                                                               \
+	do {                                                                                       \
+		(l)->errors++;                                                                     \
+		tandem_diag_add((l)->diag, (code), __VA_ARGS__);                                   \
+		(void)(line);                                                                      \
+	} while (0)
+
+static int push_rec(loader_t *l, const rec_t *r)
+{
+	if (l->nrecs == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 4096;
+		rec_t *bigger = realloc(l->recs, sizeof(*bigger) * cap);
+		if (bigger == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		l->recs = bigger;
+		l->cap = cap;
+	}
+	l->recs[l->nrecs++] = *r;
+	return TANDEM_OK;
+}
+
+static bool is_dnssec_generated(uint16_t type)
+{
+	return type == DNS_TYPE_RRSIG || type == DNS_TYPE_NSEC || type == DNS_TYPE_NSEC3 ||
+	       type == DNS_TYPE_NSEC3PARAM;
+}
+
+/* Converts one parsed ldns record and stores it; problems go to the diag. */
+static int take_rr(loader_t *l, ldns_rr *rr, ldns_buffer *wire, uint32_t line,
+		   const uint8_t **prev_owner)
+{
+	char namebuf[1024], tbuf[16];
+	uint16_t type = (uint16_t)ldns_rr_get_type(rr);
+	if (ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN) {
+		LOAD_ERR(l, TANDEM_DNS_EPARSE, line, "%s:%u: class %u is not supported (only IN)",
+			 l->path, line, (unsigned)ldns_rr_get_class(rr));
+		return TANDEM_OK;
+	}
+	if (!l->opts->keep_dnssec && is_dnssec_generated(type)) {
+		return TANDEM_OK; /* the signer makes these afresh */
+	}
+	ldns_rr2canonical(rr);
+	const ldns_rdf *owner = ldns_rr_owner(rr);
+	const uint8_t *oname = ldns_rdf_data(owner);
+	size_t olen = ldns_rdf_size(owner);
+	if (!dns_name_is_sub(oname, l->zone->origin)) {
+		dns_name_to_str(oname, namebuf);
+		char obuf[1024];
+		dns_name_to_str(l->zone->origin, obuf);
+		LOAD_ERR(l, TANDEM_DNS_EZONE, line, "%s:%u: out-of-zone data: %s is not in zone %s",
+			 l->path, line, namebuf, obuf);
+		return TANDEM_OK;
+	}
+	if (type == DNS_TYPE_SOA) {
+		l->soa_count++;
+		if (l->soa_count > 1) {
+			LOAD_ERR(l, TANDEM_DNS_ESOA, line,
+				 "%s:%u: duplicate SOA record (the first is at line %u)", l->path, line,
+				 l->soa_line);
+			return TANDEM_OK;
+		}
+		l->soa_line = line;
+		if (dns_name_compare(oname, l->zone->origin) != 0) {
+			dns_name_to_str(oname, namebuf);
+			LOAD_ERR(l, TANDEM_DNS_ESOA, line, "%s:%u: SOA record at %s, not at the apex",
+				 l->path, line, namebuf);
+			return TANDEM_OK;
+		}
+	}
+	ldns_buffer_clear(wire);
+	if (ldns_rr_rdata2buffer_wire(wire, rr) != LDNS_STATUS_OK) {
+		LOAD_ERR(l, TANDEM_DNS_EPARSE, line, "%s:%u: cannot encode %s RDATA", l->path,
+			 line, dns_type_to_str(type, tbuf));
+		return TANDEM_OK;
+	}
+	size_t rdlen = ldns_buffer_position(wire);
+	if (rdlen > 65535) {
+		LOAD_ERR(l, TANDEM_DNS_ETOOBIG, line, "%s:%u: RDATA longer than 65535 bytes",
+			 l->path, line);
+		return TANDEM_OK;
+	}
+	rec_t r = {.ttl = ldns_rr_ttl(rr), .line = line, .type = type};
+	if (*prev_owner != NULL && dns_name_len(*prev_owner, DNS_NAME_MAXLEN) == olen &&
+	    memcmp(*prev_owner, oname, olen) == 0) {
+		r.owner = *prev_owner;
+	} else {
+		r.owner = tandem_arena_memdup(l->zone->arena, oname, olen);
+		if (r.owner == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		*prev_owner = r.owner;
+	}
+	uint8_t *rd = tandem_arena_alloc(l->zone->arena, rdlen + 2);
+	if (rd == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	rd[0] = (uint8_t)(rdlen >> 8);
+	rd[1] = (uint8_t)rdlen;
+	memcpy(rd + 2, ldns_buffer_begin(wire), rdlen);
+	r.rdata = rd;
+	if (type == DNS_TYPE_RRSIG) {
+		if (rdlen < 18) {
+			LOAD_ERR(l, TANDEM_DNS_EPARSE, line, "%s:%u: truncated RRSIG", l->path, line);
+			return TANDEM_OK;
+		}
+		r.covered = (uint16_t)((rd[2] << 8) | rd[3]);
+	}
+	if (type == DNS_TYPE_SOA && rdlen >= 4) {
+		l->soa_minimum = ((uint32_t)rd[2 + rdlen - 4] << 24) |
+				 ((uint32_t)rd[2 + rdlen - 3] << 16) |
+				 ((uint32_t)rd[2 + rdlen - 2] << 8) | rd[2 + rdlen - 1];
+	}
+	return push_rec(l, &r);
+}
+
+static int parse_file(loader_t *l, FILE *fp)
+{
+	int ret = TANDEM_OK;
+	ldns_rdf *origin = NULL, *prev = NULL;
+	ldns_buffer *wire = ldns_buffer_new(4096);
+	uint32_t default_ttl = l->opts->default_ttl ? l->opts->default_ttl : 3600;
+	int line = 0;
+	const uint8_t *prev_owner = NULL;
+	if (wire == NULL ||
+	    ldns_str2rdf_dname(&origin, l->opts->origin) != LDNS_STATUS_OK) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ldns_rr *rr = NULL;
+		int before = line;
+		ldns_status s = ldns_rr_new_frm_fp_l(&rr, fp, &default_ttl, &origin, &prev, &line);
+		uint32_t at = (uint32_t)before + 1;
+		if (s == LDNS_STATUS_OK) {
+			ret = take_rr(l, rr, wire, at, &prev_owner);
+			ldns_rr_free(rr);
+			if (ret != TANDEM_OK) {
+				goto out;
+			}
+			continue;
+		}
+		if (s == LDNS_STATUS_SYNTAX_EMPTY || s == LDNS_STATUS_SYNTAX_TTL ||
+		    s == LDNS_STATUS_SYNTAX_ORIGIN) {
+			if (feof(fp)) {
+				break;
+			}
+			continue;
+		}
+		if (s == LDNS_STATUS_SYNTAX_INCLUDE) {
+			LOAD_ERR(l, TANDEM_DNS_EPARSE, at, "%s:%u: $INCLUDE is not supported",
+				 l->path, at);
+			continue;
+		}
+		if (feof(fp) && line == before) {
+			break;
+		}
+		LOAD_ERR(l, TANDEM_DNS_EPARSE, at, "%s:%u: %s", l->path, at,
+			 ldns_get_errorstr_by_id(s));
+		if (feof(fp)) {
+			break;
+		}
+	}
+	if (ferror(fp)) {
+		tandem_diag_add(l->diag, TANDEM_EIO, "%s: read error: %s", l->path, strerror(errno));
+		ret = TANDEM_EIO;
+	}
+out:
+	ldns_rdf_deep_free(origin);
+	ldns_rdf_deep_free(prev);
+	ldns_buffer_free(wire);
+	return ret;
+}
+
+static int run_cmp(const void *a, const void *b)
+{
+	const run_t *ra = a, *rb = b;
+	int c = dns_name_compare(ra->owner, rb->owner);
+	if (c != 0) {
+		return c;
+	}
+	return ra->start < rb->start ? -1 : (ra->start > rb->start);
+}
+
+/* Order inside one name: by type (RRSIGs by the type they cover, after it), then RDATA. */
+static int rec_cmp(const void *a, const void *b)
+{
+	const rec_t *x = a, *y = b;
+	uint16_t tx = x->type == DNS_TYPE_RRSIG ? x->covered : x->type;
+	uint16_t ty = y->type == DNS_TYPE_RRSIG ? y->covered : y->type;
+	if (tx != ty) {
+		return tx < ty ? -1 : 1;
+	}
+	bool sx = x->type == DNS_TYPE_RRSIG, sy = y->type == DNS_TYPE_RRSIG;
+	if (sx != sy) {
+		return sx ? 1 : -1;
+	}
+	int c = dns_rdata_compare(x->rdata, y->rdata);
+	if (c != 0) {
+		return c;
+	}
+	return x->line < y->line ? -1 : (x->line > y->line);
+}
+
+/* Builds one node from its records (sorted by rec_cmp). */
+static int build_node(loader_t *l, dns_node_t *node, rec_t *r, size_t n)
+{
+	char namebuf[1024], tbuf[16];
+	tandem_arena_t *arena = l->zone->arena;
+	size_t nsets = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].type != DNS_TYPE_RRSIG && (i == 0 || r[i].type != r[i - 1].type ||
+						    r[i - 1].type == DNS_TYPE_RRSIG)) {
+			nsets++;
+		}
+	}
+	memset(node, 0, sizeof(*node));
+	node->name = r[0].owner;
+	node->name_len = (uint8_t)dns_name_len(r[0].owner, DNS_NAME_MAXLEN);
+	node->labels = (uint8_t)dns_name_labels(r[0].owner);
+	node->line = r[0].line;
+	for (size_t i = 1; i < n; i++) {
+		if (r[i].line < node->line) {
+			node->line = r[i].line;
+		}
+	}
+	node->rrsets = tandem_arena_alloc(arena, sizeof(dns_rrset_t) * (nsets ? nsets : 1));
+	node->rrset_cap = (uint16_t)(nsets ? nsets : 1);
+	const uint8_t **ptrs = tandem_arena_alloc(arena, sizeof(*ptrs) * n);
+	if (node->rrsets == NULL || ptrs == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	size_t i = 0;
+	while (i < n) {
+		uint16_t type = r[i].type == DNS_TYPE_RRSIG ? r[i].covered : r[i].type;
+		dns_rrset_t *rs = NULL;
+		uint32_t first_line = r[i].line;
+		uint32_t ttl = r[i].ttl;
+		/* Data records of this type. */
+		size_t j = i;
+		const uint8_t **rd = ptrs + i;
+		uint16_t count = 0;
+		while (j < n && r[j].type == type && type != DNS_TYPE_RRSIG) {
+			if (count > 0 && dns_rdata_compare(rd[count - 1], r[j].rdata) == 0) {
+				j++; /* duplicate RR (RFC 2181 5): keep one */
+				continue;
+			}
+			if (count == UINT16_MAX) {
+				dns_name_to_str(node->name, namebuf);
+				LOAD_ERR(l, TANDEM_DNS_ETOOBIG, r[j].line,
+					 "%s:%u: %s %s: more than 65535 records", l->path, r[j].line,
+					 namebuf, dns_type_to_str(type, tbuf));
+				return TANDEM_OK;
+			}
+			if (r[j].line < first_line) {
+				first_line = r[j].line;
+				ttl = r[j].ttl;
+			}
+			rd[count++] = r[j].rdata;
+			j++;
+		}
+		if (count > 0) {
+			rs = &node->rrsets[node->rrset_count++];
+			memset(rs, 0, sizeof(*rs));
+			rs->type = type;
+			rs->ttl = ttl;
+			rs->line = first_line;
+			rs->count = count;
+			rs->rdata = rd;
+			for (size_t k = i; k < j; k++) {
+				if (r[k].ttl != ttl) {
+					dns_name_to_str(node->name, namebuf);
+					tandem_diag_add(l->diag, TANDEM_OK,
+							"%s:%u: warning: %s %s: TTL %u differs from "
+							"the RRset's TTL %u (line %u); using %u",
+							l->path, r[k].line, namebuf,
+							dns_type_to_str(type, tbuf), r[k].ttl, ttl,
+							first_line, ttl);
+					break;
+				}
+			}
+		}
+		/* Signatures covering this type. */
+		size_t s = j;
+		const uint8_t **sd = ptrs + j;
+		uint16_t scount = 0;
+		while (s < n && r[s].type == DNS_TYPE_RRSIG && r[s].covered == type) {
+			if (scount == 0 || dns_rdata_compare(sd[scount - 1], r[s].rdata) != 0) {
+				sd[scount++] = r[s].rdata;
+			}
+			s++;
+		}
+		if (scount > 0) {
+			if (rs == NULL) {
+				dns_name_to_str(node->name, namebuf);
+				LOAD_ERR(l, TANDEM_DNS_EPARSE, r[j].line,
+					 "%s:%u: RRSIG at %s covers %s, which has no records there",
+					 l->path, r[j].line, namebuf, dns_type_to_str(type, tbuf));
+			} else {
+				rs->sigs = sd;
+				rs->sig_count = scount;
+			}
+		}
+		i = s > j ? s : (j > i ? j : i + 1);
+	}
+	return TANDEM_OK;
+}
+
+static int group(loader_t *l)
+{
+	int ret = TANDEM_OK;
+	run_t *runs = NULL;
+	size_t nruns = 0;
+	rec_t *tmp = NULL;
+	if (l->nrecs == 0) {
+		return TANDEM_OK;
+	}
+	runs = malloc(sizeof(*runs) * l->nrecs);
+	if (runs == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	for (size_t i = 0; i < l->nrecs; i++) {
+		if (nruns > 0 && runs[nruns - 1].owner == l->recs[i].owner) {
+			runs[nruns - 1].len++;
+		} else {
+			runs[nruns++] = (run_t){l->recs[i].owner, i, 1};
+		}
+	}
+	qsort(runs, nruns, sizeof(*runs), run_cmp);
+	size_t nnames = 0;
+	for (size_t i = 0; i < nruns; i++) {
+		if (i == 0 || dns_name_compare(runs[i - 1].owner, runs[i].owner) != 0) {
+			nnames++;
+		}
+	}
+	l->zone->nodes = calloc(nnames, sizeof(dns_node_t));
+	tmp = malloc(sizeof(*tmp) * l->nrecs);
+	if (l->zone->nodes == NULL || tmp == NULL) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	/* Gather each name's records in order into tmp, then build its node. */
+	size_t out_pos = 0;
+	for (size_t i = 0; i < nruns;) {
+		size_t start = out_pos, k = i;
+		while (k < nruns && (k == i || dns_name_compare(runs[i].owner, runs[k].owner) == 0)) {
+			memcpy(tmp + out_pos, l->recs + runs[k].start, sizeof(*tmp) * runs[k].len);
+			out_pos += runs[k].len;
+			k++;
+		}
+		size_t n = out_pos - start;
+		if (n > 1) {
+			qsort(tmp + start, n, sizeof(*tmp), rec_cmp);
+		}
+		ret = build_node(l, &l->zone->nodes[l->zone->node_count++], tmp + start, n);
+		if (ret != TANDEM_OK) {
+			goto out;
+		}
+		i = k;
+	}
+	/* The rdata pointer arrays of nodes point into arena copies made in
+	 * build_node, so tmp can go. */
+out:
+	free(runs);
+	free(tmp);
+	return ret;
+}
+
+/* Data checks that need whole nodes: CNAME/DNAME rules, DS placement, occlusion. */
+static void check_nodes(loader_t *l)
+{
+	char namebuf[1024], cutbuf[1024], tbuf[16];
+	const uint8_t *cut = NULL;
+	for (size_t i = 0; i < l->zone->node_count; i++) {
+		dns_node_t *n = &l->zone->nodes[i];
+		dns_name_to_str(n->name, namebuf);
+		dns_rrset_t *cname = dns_node_rrset(n, DNS_TYPE_CNAME);
+		if (cname != NULL) {
+			uint32_t at = cname->line;
+			if (n->flags & DNS_NODE_APEX) {
+				LOAD_ERR(l, TANDEM_DNS_ECNAME, at, "%s:%u: CNAME at the zone apex %s",
+					 l->path, at, namebuf);
+			} else if (cname->count > 1) {
+				LOAD_ERR(l, TANDEM_DNS_ECNAME, at,
+					 "%s:%u: more than one CNAME record at %s", l->path, at,
+					 namebuf);
+			}
+			for (uint16_t r = 0; r < n->rrset_count; r++) {
+				uint16_t t = n->rrsets[r].type;
+				if (t != DNS_TYPE_CNAME && t != DNS_TYPE_RRSIG && t != DNS_TYPE_NSEC) {
+					uint32_t other = n->rrsets[r].line;
+					uint32_t later = other > at ? other : at;
+					LOAD_ERR(l, TANDEM_DNS_ECNAME, later,
+						 "%s:%u: CNAME and other data (%s) at %s", l->path,
+						 later, dns_type_to_str(t, tbuf), namebuf);
+					break;
+				}
+			}
+		}
+		dns_rrset_t *dname = dns_node_rrset(n, DNS_TYPE_DNAME);
+		if ((n->flags & DNS_NODE_APEX) && dname != NULL) {
+			LOAD_ERR(l, TANDEM_DNS_ECNAME, dname->line, "%s:%u: DNAME at the zone apex %s",
+				 l->path, dname->line, namebuf);
+		}
+		dns_rrset_t *ds = dns_node_rrset(n, DNS_TYPE_DS);
+		if (ds != NULL && !(n->flags & DNS_NODE_DELEG) && !(n->flags & DNS_NODE_BELOW_CUT)) {
+			LOAD_ERR(l, TANDEM_DNS_EZONE, ds->line,
+				 "%s:%u: DS record at %s, which is not a delegation point", l->path,
+				 ds->line, namebuf);
+		}
+		if (n->flags & DNS_NODE_DELEG) {
+			cut = n->name;
+		}
+		if ((n->flags & DNS_NODE_OCCLUDED) && !(n->flags & DNS_NODE_ENT)) {
+			const char *parent = "a delegation";
+			if (cut != NULL && dns_name_is_sub(n->name, cut)) {
+				dns_name_to_str(cut, cutbuf);
+				parent = cutbuf;
+			}
+			for (uint16_t r = 0; r < n->rrset_count; r++) {
+				uint16_t t = n->rrsets[r].type;
+				if (t == DNS_TYPE_A || t == DNS_TYPE_AAAA) {
+					continue;
+				}
+				tandem_diag_add(l->diag, TANDEM_OK,
+						"%s:%u: warning: occluded data %s %s below %s "
+						"(kept, not signed)",
+						l->path, n->rrsets[r].line, namebuf,
+						dns_type_to_str(t, tbuf), parent);
+			}
+		}
+	}
+}
+
+int dns_zone_load(const char *path, const dns_load_opts_t *opts, tandem_diag_t *diag,
+		  dns_zone_t **out)
+{
+	if (path == NULL || opts == NULL || opts->origin == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	uint8_t origin[DNS_NAME_MAXLEN];
+	size_t origin_len = 0;
+	char *abs_origin = NULL;
+	size_t olen = strlen(opts->origin);
+	if (olen == 0 || asprintf(&abs_origin, "%s%s", opts->origin,
+				  opts->origin[olen - 1] == '.' ? "" : ".") < 0) {
+		return TANDEM_EINVAL;
+	}
+	int ret = dns_name_from_str(abs_origin, NULL, origin, &origin_len);
+	if (ret != TANDEM_OK) {
+		tandem_diag_add(diag, ret, "bad zone origin '%s'", opts->origin);
+		free(abs_origin);
+		return ret;
+	}
+	loader_t l = {.path = path, .opts = opts, .diag = diag};
+	dns_load_opts_t o = *opts;
+	o.origin = abs_origin;
+	l.opts = &o;
+	FILE *fp = fopen(path, "r");
+	if (fp == NULL) {
+		tandem_diag_add(diag, TANDEM_EIO, "%s: %s", path, strerror(errno));
+		free(abs_origin);
+		return errno == ENOENT ? TANDEM_ENOENT : TANDEM_EIO;
+	}
+	ret = dns_zone_create(origin, origin_len, &l.zone);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	ret = parse_file(&l, fp);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	if (l.soa_count == 0) {
+		LOAD_ERR(&l, TANDEM_DNS_ESOA, 0, "%s: no SOA record at the zone apex %s", path,
+			 abs_origin);
+	}
+	ret = group(&l);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	ret = dns_zone_add_ents(l.zone);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	dns_zone_mark(l.zone);
+	check_nodes(&l);
+	if (l.errors > 0) {
+		/* Report the most specific class of error as the return code. */
+		ret = TANDEM_DNS_EPARSE;
+		for (size_t i = 0; i < tandem_diag_kept(diag); i++) {
+			int c = tandem_diag_code(diag, i);
+			if (c != TANDEM_OK) {
+				ret = c;
+				break;
+			}
+		}
+		goto out;
+	}
+	*out = l.zone;
+	l.zone = NULL;
+out:
+	fclose(fp);
+	free(l.recs);
+	free(abs_origin);
+	dns_zone_free(l.zone);
+	return ret;
+}
