@@ -544,3 +544,95 @@ out:
 	dns_zone_free(l.zone);
 	return ret;
 }
+
+int dns_rdata_load_file(const char *path, const char *origin, uint16_t type,
+			tandem_arena_t *arena, tandem_diag_t *diag, const uint8_t ***out,
+			size_t *count)
+{
+	if (path == NULL || origin == NULL || arena == NULL || out == NULL || count == NULL) {
+		return TANDEM_EINVAL;
+	}
+	int ret = TANDEM_OK;
+	ldns_rdf *orig = NULL, *prev = NULL, *want = NULL;
+	ldns_buffer *wire = ldns_buffer_new(1024);
+	const uint8_t **list = NULL;
+	size_t n = 0, cap = 0;
+	uint32_t ttl = 3600;
+	int line = 0;
+	char tbuf[16];
+	FILE *fp = fopen(path, "r");
+	if (fp == NULL) {
+		tandem_diag_add(diag, TANDEM_EIO, "%s: %s", path, strerror(errno));
+		ldns_buffer_free(wire);
+		return TANDEM_EIO;
+	}
+	if (wire == NULL || ldns_str2rdf_dname(&orig, origin) != LDNS_STATUS_OK ||
+	    (want = ldns_rdf_clone(orig)) == NULL) {
+		ret = TANDEM_DNS_ENAME;
+		tandem_diag_add(diag, ret, "bad origin '%s'", origin);
+		goto out;
+	}
+	for (;;) {
+		ldns_rr *rr = NULL;
+		int before = line;
+		ldns_status s = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &orig, &prev, &line);
+		uint32_t at = (uint32_t)before + 1;
+		if (s == LDNS_STATUS_SYNTAX_EMPTY || s == LDNS_STATUS_SYNTAX_TTL ||
+		    s == LDNS_STATUS_SYNTAX_ORIGIN) {
+			if (feof(fp)) {
+				break;
+			}
+			continue;
+		}
+		if (s != LDNS_STATUS_OK) {
+			if (feof(fp) && line == before) {
+				break;
+			}
+			ret = TANDEM_DNS_EPARSE;
+			tandem_diag_add(diag, ret, "%s:%u: %s", path, at, ldns_get_errorstr_by_id(s));
+			goto out;
+		}
+		ldns_rr2canonical(rr);
+		bool ok = (uint16_t)ldns_rr_get_type(rr) == type &&
+			  ldns_dname_compare(ldns_rr_owner(rr), want) == 0;
+		ldns_buffer_clear(wire);
+		if (!ok || ldns_rr_rdata2buffer_wire(wire, rr) != LDNS_STATUS_OK) {
+			ldns_rr_free(rr);
+			ret = TANDEM_DNS_EPARSE;
+			tandem_diag_add(diag, ret, "%s:%u: expected a %s record owned by %s", path, at,
+					dns_type_to_str(type, tbuf), origin);
+			goto out;
+		}
+		ldns_rr_free(rr);
+		size_t len = ldns_buffer_position(wire);
+		uint8_t *rd = tandem_arena_alloc(arena, len + 2);
+		if (rd == NULL) {
+			ret = TANDEM_ENOMEM;
+			goto out;
+		}
+		rd[0] = (uint8_t)(len >> 8);
+		rd[1] = (uint8_t)len;
+		memcpy(rd + 2, ldns_buffer_begin(wire), len);
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			const uint8_t **bigger = realloc(list, sizeof(*list) * cap);
+			if (bigger == NULL) {
+				ret = TANDEM_ENOMEM;
+				goto out;
+			}
+			list = bigger;
+		}
+		list[n++] = rd;
+	}
+	*out = list;
+	*count = n;
+	list = NULL;
+out:
+	free(list);
+	ldns_rdf_deep_free(orig);
+	ldns_rdf_deep_free(prev);
+	ldns_rdf_deep_free(want);
+	ldns_buffer_free(wire);
+	fclose(fp);
+	return ret;
+}

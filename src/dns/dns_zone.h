@@ -194,4 +194,14 @@ int dns_rdata_compare(const uint8_t *a, const uint8_t *b);
 /* Type mnemonic ("A", "TYPE65534"); the buffer must hold 16 bytes. */
 const char *dns_type_to_str(uint16_t type, char buf[16]);
 
+/*
+ * Reads records of one type (e.g. DS for a trust anchor) from a file of
+ * presentation-format RRs owned by origin (presentation). Each RDATA is
+ * copied into arena; *out is a malloc'd array the caller frees.
+ * Errors: TANDEM_DNS_EPARSE ("FILE:LINE: reason" in diag), TANDEM_EIO.
+ */
+int dns_rdata_load_file(const char *path, const char *origin, uint16_t type,
+			tandem_arena_t *arena, tandem_diag_t *diag, const uint8_t ***out,
+			size_t *count);
+
 #endif

@@ -34,17 +34,17 @@ typedef struct signer_conf {
 	uint32_t validity;         /* signature lifetime before jitter (default 8 days) */
 	uint32_t jitter;           /* expiration lowered by 0..jitter (default 2 days) */
 	uint32_t period;           /* time quantum for inception/expiration (default 900):
-	                              two signers at the same period produce the same times */
+				      two signers at the same period produce the same times */
 	signer_denial_t denial;
 	uint16_t nsec3_iterations;
 	uint8_t nsec3_salt_len;
 	uint8_t nsec3_salt[255];
 	bool nsec3_optout;
 	signer_serial_mode_t serial_mode;
-	uint32_t serial_floor;     /* the new serial must be above this (RFC 1982), if set */
+	uint32_t serial_floor; /* the new serial must be above this (RFC 1982), if set */
 	bool has_serial_floor;
 	signer_ttls_t ttls;
-	unsigned threads;          /* signing threads, <= token sessions (0: 1) */
+	unsigned threads; /* signing threads, <= token sessions (0: 1) */
 } signer_conf_t;
 
 /* Fills conf with the DPS defaults (NSEC3, 0 iterations, empty salt, validity
@@ -88,7 +88,7 @@ bool signer_serial_gt(uint32_t a, uint32_t b);
 /* The next serial for mode after current (and above floor if has_floor), at
  * time now. Errors: TANDEM_SIGNER_ESERIAL when the mode cannot advance (e.g.
  * unixtime behind the current serial by more than 2^31). */
-int signer_serial_next(signer_serial_mode_t mode, uint32_t current, bool has_floor,
-		       uint32_t floor, uint64_t now, uint32_t *out);
+int signer_serial_next(signer_serial_mode_t mode, uint32_t current, bool has_floor, uint32_t floor,
+		       uint64_t now, uint32_t *out);
 
 #endif

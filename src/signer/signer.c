@@ -1,0 +1,547 @@
+/* Zone signing: TTLs, serial, DNSKEY RRset, denial chain, then RRSIGs on N threads. */
+#include "signer_internal.h"
+#include "tandem_error.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DAY 86400u
+
+void signer_conf_defaults(signer_conf_t *conf, uint64_t now)
+{
+	if (conf == NULL) {
+		return;
+	}
+	memset(conf, 0, sizeof(*conf));
+	conf->now = now;
+	conf->inception_offset = 3600;
+	conf->validity = 8 * DAY;
+	conf->jitter = 2 * DAY;
+	conf->period = 900;
+	conf->denial = SIGNER_DENIAL_NSEC3;
+	conf->serial_mode = SIGNER_SERIAL_INCREMENT;
+	conf->ttls = (signer_ttls_t){.soa = 86400,
+				     .dnskey = 43200,
+				     .ns = 86400,
+				     .a = 86400,
+				     .aaaa = 86400,
+				     .ds = 86400,
+				     .nsec3 = 3600};
+	conf->threads = 1;
+}
+
+/* A key as the workers use it. */
+typedef struct skey {
+	const hsm_key_t *hkey;
+	uint16_t tag;
+	uint8_t alg;
+	bool ksk, zsk;
+} skey_t;
+
+/* One RRset to sign. */
+typedef struct item {
+	const dns_node_t *node;
+	dns_rrset_t *rs;
+} item_t;
+
+typedef struct job {
+	const signer_conf_t *conf;
+	hsm_token_t *token;
+	tandem_diag_t *diag;
+	const uint8_t *origin;
+	size_t origin_len;
+	const skey_t *keys;
+	size_t nkeys;
+	item_t *items;
+	size_t nitems;
+	atomic_size_t next;
+	atomic_int failed;
+	uint32_t inception;
+	uint32_t base;
+} job_t;
+
+typedef struct worker {
+	job_t *job;
+	unsigned session;
+	tandem_arena_t *arena;
+	size_t signatures;
+	int ret;
+	pthread_t thread;
+} worker_t;
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/*
+ * The deterministic jitter: a hash of (owner, type, period) picks an offset in
+ * 0..jitter, so two signers at the same period make the same expiration and,
+ * with RSA PKCS#1 v1.5, byte-identical RRSIGs; expirations still spread out.
+ */
+static uint32_t jitter_for(const uint8_t *owner, size_t owner_len, uint16_t type, uint32_t base,
+			   uint32_t jitter)
+{
+	if (jitter == 0) {
+		return 0;
+	}
+	uint64_t h = 1469598103934665603ull; /* FNV-1a offset basis */
+	for (size_t i = 0; i < owner_len; i++) {
+		h = (h ^ owner[i]) * 1099511628211ull;
+	}
+	uint8_t extra[6];
+	put16(extra, type);
+	put32(extra + 2, base);
+	for (size_t i = 0; i < sizeof(extra); i++) {
+		h = (h ^ extra[i]) * 1099511628211ull;
+	}
+	/* Final avalanche (splitmix64) so nearby owners spread evenly. */
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebull;
+	h ^= h >> 31;
+	return (uint32_t)(h % ((uint64_t)jitter + 1));
+}
+
+static bool key_signs(const skey_t *k, uint16_t type)
+{
+	if (type == DNS_TYPE_DNSKEY || type == DNS_TYPE_CDS || type == DNS_TYPE_CDNSKEY) {
+		return k->ksk;
+	}
+	return k->zsk;
+}
+
+/* Makes the RRSIGs of one RRset with every key that signs its type. */
+static int sign_rrset(worker_t *w, const item_t *it, uint8_t **buf, size_t *cap)
+{
+	job_t *job = w->job;
+	const dns_node_t *node = it->node;
+	dns_rrset_t *rs = it->rs;
+	size_t need = 18 + job->origin_len;
+	for (uint16_t i = 0; i < rs->count; i++) {
+		need += node->name_len + 10u + dns_rdata_len(rs->rdata[i]);
+	}
+	if (need > *cap) {
+		uint8_t *bigger = realloc(*buf, need);
+		if (bigger == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		*buf = bigger;
+		*cap = need;
+	}
+	uint8_t *data = *buf;
+	unsigned labels = node->labels;
+	if (node->flags & DNS_NODE_WILDCARD) {
+		labels--; /* RFC 4034 3.1.3: the '*' label is not counted */
+	}
+	uint32_t expiration =
+	    job->base + job->conf->validity -
+	    jitter_for(node->name, node->name_len, rs->type, job->base, job->conf->jitter);
+	/* RRSIG RDATA minus the signature, then each RR in canonical form. */
+	size_t pre = 18 + job->origin_len;
+	put16(data, rs->type);
+	data[3] = (uint8_t)labels;
+	put32(data + 4, rs->ttl);
+	put32(data + 8, expiration);
+	put32(data + 12, job->inception);
+	memcpy(data + 18, job->origin, job->origin_len);
+	size_t pos = pre;
+	for (uint16_t i = 0; i < rs->count; i++) {
+		uint16_t rdlen = dns_rdata_len(rs->rdata[i]);
+		memcpy(data + pos, node->name, node->name_len);
+		pos += node->name_len;
+		put16(data + pos, rs->type);
+		put16(data + pos + 2, DNS_CLASS_IN);
+		put32(data + pos + 4, rs->ttl);
+		memcpy(data + pos + 8, rs->rdata[i], rdlen + 2u);
+		pos += 10u + rdlen;
+	}
+	size_t nsig = 0;
+	for (size_t k = 0; k < job->nkeys; k++) {
+		nsig += key_signs(&job->keys[k], rs->type);
+	}
+	const uint8_t **sigs = tandem_arena_alloc(w->arena, sizeof(*sigs) * (nsig ? nsig : 1));
+	if (sigs == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	size_t made = 0;
+	for (size_t k = 0; k < job->nkeys; k++) {
+		const skey_t *key = &job->keys[k];
+		if (!key_signs(key, rs->type)) {
+			continue;
+		}
+		data[2] = key->alg;
+		put16(data + 16, key->tag);
+		uint8_t sig[HSM_SIG_MAX];
+		size_t sig_len = sizeof(sig);
+		int ret =
+		    hsm_token_sign(job->token, w->session, key->hkey, data, pos, sig, &sig_len);
+		if (ret != TANDEM_OK) {
+			char name[1024], tbuf[16];
+			dns_name_to_str(node->name, name);
+			tandem_diag_add(job->diag, ret, "%s %s: signing with key %u failed: %s",
+					name, dns_type_to_str(rs->type, tbuf), key->tag,
+					tandem_strerror(ret));
+			return ret;
+		}
+		size_t rdlen = pre + sig_len;
+		uint8_t *rd = tandem_arena_alloc(w->arena, rdlen + 2);
+		if (rd == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		put16(rd, (uint16_t)rdlen);
+		memcpy(rd + 2, data, pre);
+		memcpy(rd + 2 + pre, sig, sig_len);
+		sigs[made++] = rd;
+	}
+	rs->sigs = sigs;
+	rs->sig_count = (uint16_t)made;
+	w->signatures += made;
+	return TANDEM_OK;
+}
+
+#define CHUNK 64
+
+static void *worker_run(void *arg)
+{
+	worker_t *w = arg;
+	job_t *job = w->job;
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	w->ret = TANDEM_OK;
+	for (;;) {
+		if (atomic_load_explicit(&job->failed, memory_order_relaxed)) {
+			break;
+		}
+		size_t start = atomic_fetch_add_explicit(&job->next, CHUNK, memory_order_relaxed);
+		if (start >= job->nitems) {
+			break;
+		}
+		size_t end = start + CHUNK < job->nitems ? start + CHUNK : job->nitems;
+		for (size_t i = start; i < end; i++) {
+			int ret = sign_rrset(w, &job->items[i], &buf, &cap);
+			if (ret != TANDEM_OK) {
+				w->ret = ret;
+				atomic_store(&job->failed, 1);
+				goto out;
+			}
+		}
+	}
+out:
+	free(buf);
+	return NULL;
+}
+
+static uint32_t ttl_override(const signer_ttls_t *t, uint16_t type)
+{
+	switch (type) {
+	case DNS_TYPE_SOA: return t->soa;
+	case DNS_TYPE_DNSKEY: return t->dnskey;
+	case DNS_TYPE_NS: return t->ns;
+	case DNS_TYPE_A: return t->a;
+	case DNS_TYPE_AAAA: return t->aaaa;
+	case DNS_TYPE_DS: return t->ds;
+	default: return 0;
+	}
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* Applies TTL overrides, sets the new serial; returns the denial TTL in *denial_ttl. */
+static int prepare_zone(dns_zone_t *zone, const signer_conf_t *conf, tandem_diag_t *diag,
+			uint32_t *serial_out, uint32_t *denial_ttl)
+{
+	size_t count = 0;
+	dns_node_t *nodes = dns_zone_nodes(zone, &count);
+	for (size_t i = 0; i < count; i++) {
+		for (uint16_t r = 0; r < nodes[i].rrset_count; r++) {
+			dns_rrset_t *rs = &nodes[i].rrsets[r];
+			uint32_t ttl = ttl_override(&conf->ttls, rs->type);
+			if (ttl != 0) {
+				rs->ttl = ttl;
+			}
+			/* Signatures from an earlier run are not reused (yet): drop them. */
+			rs->sigs = NULL;
+			rs->sig_count = 0;
+		}
+	}
+	dns_node_t *apex = dns_zone_apex(zone);
+	dns_rrset_t *soa = dns_node_rrset(apex, DNS_TYPE_SOA);
+	if (soa == NULL || soa->count != 1 || dns_rdata_len(soa->rdata[0]) < 22) {
+		tandem_diag_add(diag, TANDEM_DNS_ESOA, "zone has no usable SOA record");
+		return TANDEM_DNS_ESOA;
+	}
+	size_t len = dns_rdata_len(soa->rdata[0]);
+	uint8_t *copy = tandem_arena_memdup(dns_zone_arena(zone), soa->rdata[0], len + 2);
+	if (copy == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	uint8_t *fields = copy + 2 + len - 20;
+	uint32_t current = get32(fields);
+	uint32_t next = 0;
+	int ret = signer_serial_next(conf->serial_mode, current, conf->has_serial_floor,
+				     conf->serial_floor, conf->now, &next);
+	if (ret != TANDEM_OK) {
+		tandem_diag_add(diag, ret, "SOA serial %u cannot advance in this mode (floor %u)",
+				current, conf->serial_floor);
+		return ret;
+	}
+	put32(fields, next);
+	soa->rdata[0] = copy;
+	*serial_out = next;
+	uint32_t minimum = get32(fields + 16);
+	/* RFC 9077: negative answers live min(SOA TTL, SOA MINIMUM). */
+	uint32_t neg = soa->ttl < minimum ? soa->ttl : minimum;
+	*denial_ttl = conf->ttls.nsec3 ? conf->ttls.nsec3 : neg;
+	return TANDEM_OK;
+}
+
+static int rdata_ptr_cmp(const void *a, const void *b)
+{
+	return dns_rdata_compare(*(const uint8_t *const *)a, *(const uint8_t *const *)b);
+}
+
+/* Replaces the apex DNSKEY RRset with the keys given (every key is published). */
+static int put_dnskeys(dns_zone_t *zone, const signer_conf_t *conf, const signer_key_t *keys,
+		       size_t nkeys, skey_t *out, tandem_diag_t *diag)
+{
+	tandem_arena_t *arena = dns_zone_arena(zone);
+	const uint8_t **rdata = calloc(nkeys, sizeof(*rdata));
+	if (rdata == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	int ret = TANDEM_OK;
+	for (size_t i = 0; i < nkeys; i++) {
+		uint16_t flags = keys[i].ksk ? 257 : 256;
+		uint8_t buf[HSM_DNSKEY_MAX];
+		size_t len = sizeof(buf);
+		ret = hsm_key_dnskey_rdata(keys[i].key, flags, buf, &len);
+		if (ret != TANDEM_OK) {
+			tandem_diag_add(diag, ret, "key %s: cannot make its DNSKEY",
+					hsm_key_label(keys[i].key));
+			goto out;
+		}
+		uint8_t *rd = tandem_arena_alloc(arena, len + 2);
+		if (rd == NULL) {
+			ret = TANDEM_ENOMEM;
+			goto out;
+		}
+		put16(rd, (uint16_t)len);
+		memcpy(rd + 2, buf, len);
+		rdata[i] = rd;
+		out[i] = (skey_t){.hkey = keys[i].key,
+				  .tag = hsm_key_tag(keys[i].key, flags),
+				  .alg = hsm_key_algorithm(keys[i].key),
+				  .ksk = keys[i].ksk,
+				  .zsk = keys[i].zsk};
+	}
+	qsort(rdata, nkeys, sizeof(*rdata), rdata_ptr_cmp);
+	size_t uniq = 0;
+	for (size_t i = 0; i < nkeys; i++) {
+		if (uniq == 0 || dns_rdata_compare(rdata[uniq - 1], rdata[i]) != 0) {
+			rdata[uniq++] = rdata[i];
+		}
+	}
+	dns_node_t *apex = dns_zone_apex(zone);
+	dns_rrset_t *rs =
+	    dns_node_put_rrset(apex, arena, DNS_TYPE_DNSKEY,
+			       conf->ttls.dnskey ? conf->ttls.dnskey : 3600, rdata, (uint16_t)uniq);
+	if (rs == NULL) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	rs->flags |= DNS_RRSET_AUTH;
+out:
+	free(rdata);
+	return ret;
+}
+
+static int collect_items(dns_zone_t *zone, item_t **out, size_t *nout)
+{
+	size_t count = 0, n3 = 0;
+	dns_node_t *nodes = dns_zone_nodes(zone, &count);
+	dns_node_t *nsec3 = dns_zone_nsec3_nodes(zone, &n3);
+	size_t total = n3;
+	for (size_t i = 0; i < count; i++) {
+		for (uint16_t r = 0; r < nodes[i].rrset_count; r++) {
+			total += (nodes[i].rrsets[r].flags & DNS_RRSET_AUTH) != 0;
+		}
+	}
+	item_t *items = malloc(sizeof(*items) * (total ? total : 1));
+	if (items == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < count; i++) {
+		for (uint16_t r = 0; r < nodes[i].rrset_count; r++) {
+			if (nodes[i].rrsets[r].flags & DNS_RRSET_AUTH) {
+				items[k++] = (item_t){&nodes[i], &nodes[i].rrsets[r]};
+			}
+		}
+	}
+	for (size_t i = 0; i < n3; i++) {
+		items[k++] = (item_t){&nsec3[i], &nsec3[i].rrsets[0]};
+	}
+	*out = items;
+	*nout = k;
+	return TANDEM_OK;
+}
+
+static int check_inputs(const signer_conf_t *conf, const signer_key_t *keys, size_t nkeys,
+			hsm_token_t *token, tandem_diag_t *diag)
+{
+	bool ksk = false, zsk = false;
+	for (size_t i = 0; i < nkeys; i++) {
+		if (keys[i].key == NULL) {
+			return TANDEM_EINVAL;
+		}
+		ksk |= keys[i].ksk;
+		zsk |= keys[i].zsk;
+	}
+	if (!ksk || !zsk) {
+		tandem_diag_add(diag, TANDEM_SIGNER_ENOKEY, "signing needs at least one %s",
+				ksk ? "ZSK" : "KSK");
+		return TANDEM_SIGNER_ENOKEY;
+	}
+	unsigned threads = conf->threads ? conf->threads : 1;
+	if (threads > hsm_token_sessions(token)) {
+		tandem_diag_add(diag, TANDEM_SIGNER_ECONF, "%u threads but only %u HSM sessions",
+				threads, hsm_token_sessions(token));
+		return TANDEM_SIGNER_ECONF;
+	}
+	if (conf->validity <= conf->jitter || conf->period == 0 ||
+	    conf->inception_offset >= conf->validity) {
+		tandem_diag_add(diag, TANDEM_SIGNER_ECONF,
+				"signature validity must exceed jitter and inception offset, "
+				"period must be positive");
+		return TANDEM_SIGNER_ECONF;
+	}
+	return TANDEM_OK;
+}
+
+int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_key_t *keys,
+		     size_t nkeys, hsm_token_t *token, tandem_diag_t *diag, signer_stats_t *stats)
+{
+	if (zone == NULL || conf == NULL || keys == NULL || nkeys == 0 || token == NULL ||
+	    dns_zone_apex(zone) == NULL) {
+		return TANDEM_EINVAL;
+	}
+	int ret = check_inputs(conf, keys, nkeys, token, diag);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	double t0 = mono_now();
+	signer_stats_t st = {0};
+	skey_t *skeys = calloc(nkeys, sizeof(*skeys));
+	item_t *items = NULL;
+	worker_t *workers = NULL;
+	unsigned threads = conf->threads ? conf->threads : 1;
+	job_t job = {.conf = conf, .token = token, .diag = diag, .keys = skeys, .nkeys = nkeys};
+	if (skeys == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	uint32_t denial_ttl = 0;
+	ret = prepare_zone(zone, conf, diag, &st.serial, &denial_ttl);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	ret = put_dnskeys(zone, conf, keys, nkeys, skeys, diag);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	dns_node_t *apex = dns_zone_apex(zone);
+	dns_node_remove_rrset(apex, DNS_TYPE_NSEC3PARAM);
+	if (conf->denial == SIGNER_DENIAL_NSEC3) {
+		ret = signer_nsec3_build(zone, conf, denial_ttl, diag, &st.nsec_records);
+	} else {
+		dns_zone_set_nsec3_nodes_take(zone, NULL, 0);
+		ret = signer_nsec_build(zone, denial_ttl, diag, &st.nsec_records);
+	}
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	ret = collect_items(zone, &items, &job.nitems);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	job.items = items;
+	job.origin = dns_zone_origin(zone);
+	job.origin_len = dns_name_len(job.origin, DNS_NAME_MAXLEN);
+	job.base = (uint32_t)(conf->now - conf->now % conf->period);
+	job.inception = job.base - conf->inception_offset;
+	double t1 = mono_now();
+
+	workers = calloc(threads, sizeof(*workers));
+	if (workers == NULL) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	unsigned started = 0;
+	for (unsigned i = 0; i < threads; i++) {
+		workers[i].job = &job;
+		workers[i].session = i;
+		if (tandem_arena_new(4u << 20, &workers[i].arena) != TANDEM_OK) {
+			ret = TANDEM_ENOMEM;
+			break;
+		}
+		if (i == 0) {
+			continue; /* the calling thread is worker 0 */
+		}
+		if (pthread_create(&workers[i].thread, NULL, worker_run, &workers[i]) != 0) {
+			ret = TANDEM_ENOMEM;
+			atomic_store(&job.failed, 1);
+			break;
+		}
+		started = i;
+	}
+	if (ret == TANDEM_OK) {
+		worker_run(&workers[0]);
+	}
+	for (unsigned i = 1; i <= started; i++) {
+		pthread_join(workers[i].thread, NULL);
+	}
+	for (unsigned i = 0; i < threads; i++) {
+		if (ret == TANDEM_OK && workers[i].ret != TANDEM_OK) {
+			ret = workers[i].ret;
+		}
+		st.signatures += workers[i].signatures;
+		dns_zone_adopt_arena(zone, workers[i].arena);
+	}
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	st.rrsets_signed = job.nitems;
+	st.seconds_prepare = t1 - t0;
+	st.seconds_sign = mono_now() - t1;
+	if (stats != NULL) {
+		*stats = st;
+	}
+out:
+	free(workers);
+	free(items);
+	free(skeys);
+	return ret;
+}

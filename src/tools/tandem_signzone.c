@@ -1,0 +1,562 @@
+/* tandem-signzone: sign a zone file in one shot through the HSM, gate it, write it atomically. */
+#include "crypto.h"
+#include "dns_zone.h"
+#include "hsm.h"
+#include "kasp_policy.h"
+#include "signer.h"
+#include "tandem_error.h"
+#include "tandem_file.h"
+#include "verify.h"
+
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+/* Exit codes (docs/signzone.md). */
+enum {
+	EXIT_OK = 0,
+	EXIT_USAGE = 1,
+	EXIT_INPUT = 2,  /* the zone, policy or DS file was refused */
+	EXIT_HSM = 3,    /* module, token, PIN or key problem */
+	EXIT_GATE = 4,   /* the signed zone failed verification */
+	EXIT_OUTPUT = 5, /* the output could not be written */
+	EXIT_SIGN = 6,   /* signing failed */
+};
+
+#define MAX_KEYS 8
+
+typedef struct opts {
+	const char *origin, *policy, *module, *out, *in, *verify_only, *ds_file;
+	const char *ksk[MAX_KEYS], *zsk[MAX_KEYS];
+	size_t nksk, nzsk;
+	int denial; /* -1: policy */
+	int alg;    /* -1: policy */
+	unsigned ksk_bits, zsk_bits, threads;
+	uint64_t now;
+	bool has_now, gen_keys, verbose;
+} opts_t;
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void usage(FILE *fp)
+{
+	fprintf(
+	    fp,
+	    "usage: tandem-signzone -o ORIGIN [-p POLICY.yaml] [--nsec3 | --nsec]\n"
+	    "         [-a rsasha256|rsasha512|ecdsap256sha256|ecdsap384sha384|ed25519]\n"
+	    "         [--ksk-bits N] [--zsk-bits N] [-j THREADS] [--now UNIXTIME]\n"
+	    "         [--module PATH|P11KIT-NAME] --ksk URI --zsk URI [--gen-keys]\n"
+	    "         [--ds DSFILE] [-v] -f OUT IN\n"
+	    "       tandem-signzone -o ORIGIN --verify-only SIGNED [--ds DSFILE] [--now UNIXTIME]\n"
+	    "                       [-j THREADS] [-v]\n"
+	    "Keys are PKCS#11 URIs: pkcs11:token=T;object=LABEL;pin-source=FILE\n"
+	    "(the PIN comes from pin-source or the TANDEM_PIN environment variable).\n");
+}
+
+static void print_diag(const tandem_diag_t *diag)
+{
+	for (size_t i = 0; i < tandem_diag_kept(diag); i++) {
+		fprintf(stderr, "%s\n", tandem_diag_msg(diag, i));
+	}
+	if (tandem_diag_count(diag) > tandem_diag_kept(diag)) {
+		fprintf(stderr, "... and %zu more\n",
+			tandem_diag_count(diag) - tandem_diag_kept(diag));
+	}
+}
+
+static int parse_alg(const char *s)
+{
+	static const struct {
+		const char *name;
+		int alg;
+	} algs[] = {{"rsasha256", HSM_ALG_RSASHA256},
+		    {"rsasha512", HSM_ALG_RSASHA512},
+		    {"ecdsap256sha256", HSM_ALG_ECDSAP256SHA256},
+		    {"ecdsap384sha384", HSM_ALG_ECDSAP384SHA384},
+		    {"ed25519", HSM_ALG_ED25519}};
+	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+		if (strcasecmp(s, algs[i].name) == 0) {
+			return algs[i].alg;
+		}
+	}
+	return -1;
+}
+
+static bool parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+	char *end = NULL;
+	if (s == NULL || *s == '\0' || *s == '-') {
+		return false;
+	}
+	unsigned long long v = strtoull(s, &end, 10);
+	if (*end != '\0' || v > max) {
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static int parse_args(int argc, char **argv, opts_t *o)
+{
+	enum {
+		O_NSEC3 = 256,
+		O_NSEC,
+		O_KSKBITS,
+		O_ZSKBITS,
+		O_NOW,
+		O_MODULE,
+		O_KSK,
+		O_ZSK,
+		O_GEN,
+		O_VERIFY,
+		O_DS
+	};
+	static const struct option longopts[] = {
+	    {"origin", required_argument, NULL, 'o'},
+	    {"policy", required_argument, NULL, 'p'},
+	    {"nsec3", no_argument, NULL, O_NSEC3},
+	    {"nsec", no_argument, NULL, O_NSEC},
+	    {"algorithm", required_argument, NULL, 'a'},
+	    {"ksk-bits", required_argument, NULL, O_KSKBITS},
+	    {"zsk-bits", required_argument, NULL, O_ZSKBITS},
+	    {"threads", required_argument, NULL, 'j'},
+	    {"now", required_argument, NULL, O_NOW},
+	    {"module", required_argument, NULL, O_MODULE},
+	    {"ksk", required_argument, NULL, O_KSK},
+	    {"zsk", required_argument, NULL, O_ZSK},
+	    {"gen-keys", no_argument, NULL, O_GEN},
+	    {"verify-only", required_argument, NULL, O_VERIFY},
+	    {"ds", required_argument, NULL, O_DS},
+	    {"out", required_argument, NULL, 'f'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	memset(o, 0, sizeof(*o));
+	o->denial = -1;
+	o->alg = -1;
+	int c;
+	unsigned long long v;
+	while ((c = getopt_long(argc, argv, "o:p:a:j:f:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': o->origin = optarg; break;
+		case 'p': o->policy = optarg; break;
+		case O_NSEC3: o->denial = SIGNER_DENIAL_NSEC3; break;
+		case O_NSEC: o->denial = SIGNER_DENIAL_NSEC; break;
+		case 'a':
+			o->alg = parse_alg(optarg);
+			if (o->alg < 0) {
+				fprintf(stderr, "tandem-signzone: unknown algorithm '%s'\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case O_KSKBITS:
+		case O_ZSKBITS:
+			if (!parse_uint(optarg, 4096, &v) || v < 1024) {
+				fprintf(stderr, "tandem-signzone: key size must be 1024..4096\n");
+				return EXIT_USAGE;
+			}
+			*(c == O_KSKBITS ? &o->ksk_bits : &o->zsk_bits) = (unsigned)v;
+			break;
+		case 'j':
+			if (!parse_uint(optarg, 64, &v) || v == 0) {
+				fprintf(stderr, "tandem-signzone: -j takes 1..64\n");
+				return EXIT_USAGE;
+			}
+			o->threads = (unsigned)v;
+			break;
+		case O_NOW:
+			if (!parse_uint(optarg, UINT32_MAX, &v)) {
+				fprintf(stderr, "tandem-signzone: --now takes a UNIX time\n");
+				return EXIT_USAGE;
+			}
+			o->now = v;
+			o->has_now = true;
+			break;
+		case O_MODULE: o->module = optarg; break;
+		case O_KSK:
+		case O_ZSK: {
+			size_t *n = c == O_KSK ? &o->nksk : &o->nzsk;
+			if (*n == MAX_KEYS) {
+				fprintf(stderr, "tandem-signzone: at most %d keys per role\n",
+					MAX_KEYS);
+				return EXIT_USAGE;
+			}
+			(c == O_KSK ? o->ksk : o->zsk)[(*n)++] = optarg;
+			break;
+		}
+		case O_GEN: o->gen_keys = true; break;
+		case O_VERIFY: o->verify_only = optarg; break;
+		case O_DS: o->ds_file = optarg; break;
+		case 'f': o->out = optarg; break;
+		case 'v': o->verbose = true; break;
+		case 'h': usage(stdout); exit(EXIT_OK);
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (o->origin == NULL) {
+		fprintf(stderr, "tandem-signzone: -o ORIGIN is required\n");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (o->verify_only != NULL) {
+		if (optind != argc) {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		return EXIT_OK;
+	}
+	if (optind + 1 != argc || o->out == NULL || o->nksk == 0 || o->nzsk == 0) {
+		fprintf(stderr, "tandem-signzone: need --ksk, --zsk, -f OUT and one input file\n");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	o->in = argv[optind];
+	return EXIT_OK;
+}
+
+/* The signing configuration from a policy, then the command line's overrides. */
+static void conf_from_policy(const kasp_policy_t *p, const opts_t *o, signer_conf_t *c)
+{
+	signer_conf_defaults(c, o->has_now ? o->now : (uint64_t)time(NULL));
+	c->validity = p->sig_validity;
+	c->jitter = p->sig_jitter;
+	c->inception_offset = p->sig_inception_offset;
+	c->period = p->resign_interval ? p->resign_interval : 900;
+	c->denial = p->denial == KASP_DENIAL_NSEC ? SIGNER_DENIAL_NSEC : SIGNER_DENIAL_NSEC3;
+	c->nsec3_iterations = p->nsec3_iterations;
+	c->nsec3_optout = p->nsec3_optout;
+	c->nsec3_salt_len = p->nsec3_salt_len;
+	switch (p->serial) {
+	case KASP_SERIAL_KEEP: c->serial_mode = SIGNER_SERIAL_KEEP; break;
+	case KASP_SERIAL_UNIXTIME: c->serial_mode = SIGNER_SERIAL_UNIXTIME; break;
+	case KASP_SERIAL_DATECOUNTER: c->serial_mode = SIGNER_SERIAL_DATECOUNTER; break;
+	default: c->serial_mode = SIGNER_SERIAL_INCREMENT; break;
+	}
+	c->ttls = (signer_ttls_t){.soa = p->ttl_soa,
+				  .dnskey = p->ttl_dnskey,
+				  .ns = p->ttl_ns,
+				  .a = p->ttl_a,
+				  .aaaa = p->ttl_aaaa,
+				  .ds = p->ttl_ds,
+				  .nsec3 = p->ttl_nsec3};
+	if (o->denial >= 0) {
+		c->denial = (signer_denial_t)o->denial;
+	}
+	c->threads = o->threads ? o->threads : 1;
+}
+
+/* The gate and the writer run at once: the temp file is renamed only if the gate passes. */
+typedef struct write_job {
+	dns_zone_t *zone;
+	tandem_afile_t *file;
+	int ret;
+	double seconds;
+} write_job_t;
+
+static void *write_run(void *arg)
+{
+	write_job_t *w = arg;
+	double t = mono();
+	w->ret = dns_zone_write(w->zone, tandem_afile_stream(w->file));
+	w->seconds = mono() - t;
+	return NULL;
+}
+
+static int load_ds(const opts_t *o, tandem_arena_t *arena, tandem_diag_t *diag, verify_conf_t *vc,
+		   const uint8_t ***list)
+{
+	if (o->ds_file == NULL) {
+		return TANDEM_OK;
+	}
+	size_t n = 0;
+	int ret = dns_rdata_load_file(o->ds_file, o->origin, DNS_TYPE_DS, arena, diag, list, &n);
+	if (ret == TANDEM_OK && n == 0) {
+		tandem_diag_add(diag, TANDEM_DNS_EPARSE, "%s: no DS records for %s", o->ds_file,
+				o->origin);
+		ret = TANDEM_DNS_EPARSE;
+	}
+	if (ret == TANDEM_OK) {
+		vc->ds = *list;
+		vc->ds_count = n;
+	}
+	return ret;
+}
+
+static int report_gate(int ret, const verify_stats_t *vs, tandem_diag_t *diag, const char *what)
+{
+	print_diag(diag);
+	if (ret != TANDEM_OK) {
+		fprintf(stderr, "tandem-signzone: %s failed verification: %zu problem(s)\n", what,
+			vs->failures ? vs->failures : tandem_diag_count(diag));
+		return EXIT_GATE;
+	}
+	return EXIT_OK;
+}
+
+static int verify_only(const opts_t *o)
+{
+	int code = EXIT_INPUT;
+	tandem_diag_t *diag = NULL;
+	dns_zone_t *zone = NULL;
+	tandem_arena_t *arena = NULL;
+	const uint8_t **ds = NULL;
+	if (tandem_diag_new(&diag) != TANDEM_OK || tandem_arena_new(0, &arena) != TANDEM_OK) {
+		goto out;
+	}
+	double t0 = mono();
+	dns_load_opts_t lo = {.origin = o->origin, .keep_dnssec = true};
+	int ret = dns_zone_load(o->verify_only, &lo, diag, &zone);
+	if (ret != TANDEM_OK) {
+		print_diag(diag);
+		fprintf(stderr, "tandem-signzone: %s refused: %s\n", o->verify_only,
+			tandem_strerror(ret));
+		goto out;
+	}
+	tandem_diag_clear(diag); /* load warnings (occlusion) are not gate failures */
+	verify_conf_t vc = {.now = o->has_now ? o->now : (uint64_t)time(NULL),
+			    .threads = o->threads ? o->threads : 1};
+	if (load_ds(o, arena, diag, &vc, &ds) != TANDEM_OK) {
+		print_diag(diag);
+		goto out;
+	}
+	double t1 = mono();
+	verify_stats_t vs = {0};
+	ret = verify_zone(zone, &vc, diag, &vs);
+	code = report_gate(ret, &vs, diag, o->verify_only);
+	if (o->verbose) {
+		fprintf(stderr,
+			"timing: load=%.3f gate=%.3f total=%.3f rrsets=%zu signatures=%zu\n",
+			t1 - t0, mono() - t1, mono() - t0, vs.rrsets, vs.signatures);
+	}
+	if (code == EXIT_OK) {
+		printf("%s: verified (%zu RRsets, %zu signatures, %zu denial records)\n",
+		       o->verify_only, vs.rrsets, vs.signatures, vs.denial_records);
+	}
+out:
+	free(ds);
+	dns_zone_free(zone);
+	tandem_arena_free(arena);
+	tandem_diag_free(diag);
+	return code;
+}
+
+/* Finds (or with --gen-keys makes) the keys named by the URIs. */
+static int get_keys(const opts_t *o, hsm_token_t *token, const kasp_policy_t *p, int alg,
+		    tandem_diag_t *diag, signer_key_t *keys, size_t *nkeys)
+{
+	size_t n = 0;
+	for (int role = 0; role < 2; role++) {
+		const char *const *uris = role == 0 ? o->ksk : o->zsk;
+		size_t count = role == 0 ? o->nksk : o->nzsk;
+		for (size_t i = 0; i < count; i++) {
+			hsm_uri_t *uri = NULL;
+			const hsm_key_t *key = NULL;
+			int ret = hsm_uri_parse(uris[i], diag, &uri);
+			if (ret != TANDEM_OK) {
+				return ret;
+			}
+			tandem_diag_t *probe = NULL;
+			tandem_diag_new(&probe);
+			ret = hsm_token_find_key(token, uri, probe, &key);
+			if (ret == TANDEM_HSM_EKEY && o->gen_keys && hsm_uri_object(uri) != NULL &&
+			    tandem_diag_count(probe) <= 1) {
+				const kasp_key_policy_t *kp = role == 0 ? &p->ksk : &p->zsk;
+				unsigned bits = role == 0 ? o->ksk_bits : o->zsk_bits;
+				hsm_keyspec_t spec = {.algorithm = (uint8_t)alg,
+						      .bits = bits ? bits : kp->bits};
+				if (spec.bits == 0) {
+					spec.bits = role == 0 ? 2048 : 1024;
+				}
+				ret = hsm_token_generate_key(token, uri, &spec, diag, &key);
+			} else if (ret != TANDEM_OK) {
+				for (size_t k = 0; k < tandem_diag_kept(probe); k++) {
+					tandem_diag_add(diag, tandem_diag_code(probe, k), "%s",
+							tandem_diag_msg(probe, k));
+				}
+			}
+			tandem_diag_free(probe);
+			hsm_uri_free(uri);
+			if (ret != TANDEM_OK) {
+				return ret;
+			}
+			if (hsm_key_algorithm(key) != alg) {
+				tandem_diag_add(diag, TANDEM_SIGNER_ECONF,
+						"key %s has algorithm %u, the policy wants %d",
+						hsm_key_label(key), hsm_key_algorithm(key), alg);
+				return TANDEM_SIGNER_ECONF;
+			}
+			keys[n++] = (signer_key_t){.key = key, .ksk = role == 0, .zsk = role == 1};
+		}
+	}
+	*nkeys = n;
+	return TANDEM_OK;
+}
+
+/* All keys must be on one token: the first KSK URI names it. */
+static int open_token(const opts_t *o, hsm_module_t *module, tandem_diag_t *diag,
+		      hsm_token_t **token)
+{
+	hsm_uri_t *uri = NULL;
+	int ret = hsm_uri_parse(o->ksk[0], diag, &uri);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	ret = hsm_token_open(module, uri, NULL, o->threads ? o->threads : 1, diag, token);
+	hsm_uri_free(uri);
+	return ret;
+}
+
+static int sign(const opts_t *o)
+{
+	int code = EXIT_INPUT;
+	tandem_diag_t *diag = NULL;
+	kasp_policy_t policy;
+	dns_zone_t *zone = NULL;
+	hsm_module_t *module = NULL;
+	hsm_token_t *token = NULL;
+	tandem_afile_t *file = NULL;
+	tandem_arena_t *arena = NULL;
+	const uint8_t **ds = NULL;
+	signer_key_t keys[2 * MAX_KEYS];
+	size_t nkeys = 0;
+	double t0 = mono();
+
+	if (tandem_diag_new(&diag) != TANDEM_OK || tandem_arena_new(0, &arena) != TANDEM_OK) {
+		goto out;
+	}
+	kasp_policy_defaults(&policy);
+	if (o->policy != NULL && kasp_policy_load(o->policy, diag, &policy) != TANDEM_OK) {
+		print_diag(diag);
+		fprintf(stderr, "tandem-signzone: policy %s refused\n", o->policy);
+		goto out;
+	}
+	signer_conf_t conf;
+	conf_from_policy(&policy, o, &conf);
+	int alg = o->alg >= 0 ? o->alg : policy.zsk.algorithm;
+	if (policy.ksk.algorithm != policy.zsk.algorithm && o->alg < 0) {
+		fprintf(stderr, "tandem-signzone: policy has different KSK and ZSK algorithms; "
+				"use -a\n");
+		code = EXIT_USAGE;
+		goto out;
+	}
+	if (conf.nsec3_salt_len > 0 && RAND_bytes(conf.nsec3_salt, conf.nsec3_salt_len) != 1) {
+		fprintf(stderr, "tandem-signzone: no randomness for the NSEC3 salt\n");
+		goto out;
+	}
+	verify_conf_t vc = {.now = conf.now, .threads = conf.threads};
+	if (load_ds(o, arena, diag, &vc, &ds) != TANDEM_OK) {
+		print_diag(diag);
+		goto out;
+	}
+
+	/* The zone first: a bad input is refused before any HSM work. */
+	dns_load_opts_t lo = {.origin = o->origin};
+	int ret = dns_zone_load(o->in, &lo, diag, &zone);
+	print_diag(diag);
+	if (ret != TANDEM_OK) {
+		fprintf(stderr, "tandem-signzone: %s refused: %s; %s left untouched\n", o->in,
+			tandem_strerror(ret), o->out);
+		goto out;
+	}
+	tandem_diag_clear(diag);
+	double t1 = mono();
+
+	code = EXIT_HSM;
+	ret = hsm_module_load(o->module, diag, &module);
+	if (ret == TANDEM_OK) {
+		ret = open_token(o, module, diag, &token);
+	}
+	if (ret == TANDEM_OK) {
+		ret = get_keys(o, token, &policy, alg, diag, keys, &nkeys);
+	}
+	if (ret != TANDEM_OK) {
+		print_diag(diag);
+		fprintf(stderr, "tandem-signzone: %s\n", tandem_strerror(ret));
+		goto out;
+	}
+	double t2 = mono();
+
+	code = EXIT_SIGN;
+	signer_stats_t ss = {0};
+	ret = signer_sign_zone(zone, &conf, keys, nkeys, token, diag, &ss);
+	if (ret != TANDEM_OK) {
+		print_diag(diag);
+		fprintf(stderr, "tandem-signzone: signing failed: %s; %s left untouched\n",
+			tandem_strerror(ret), o->out);
+		goto out;
+	}
+	double t3 = mono();
+
+	code = EXIT_OUTPUT;
+	if (tandem_afile_open(o->out, 0644, &file) != TANDEM_OK) {
+		perror(o->out);
+		goto out;
+	}
+	write_job_t wj = {.zone = zone, .file = file};
+	pthread_t writer;
+	bool threaded = pthread_create(&writer, NULL, write_run, &wj) == 0;
+	if (!threaded) {
+		write_run(&wj);
+	}
+	verify_stats_t vs = {0};
+	ret = verify_zone(zone, &vc, diag, &vs);
+	double t4 = mono();
+	if (threaded) {
+		pthread_join(writer, NULL);
+	}
+	if (ret != TANDEM_OK) {
+		code = report_gate(ret, &vs, diag, "signed zone");
+		fprintf(stderr, "tandem-signzone: %s left untouched\n", o->out);
+		goto out;
+	}
+	if (wj.ret != TANDEM_OK || tandem_afile_commit(file) != TANDEM_OK) {
+		file = wj.ret != TANDEM_OK ? file : NULL;
+		perror(o->out);
+		goto out;
+	}
+	file = NULL;
+	double t5 = mono();
+	code = EXIT_OK;
+	if (o->verbose) {
+		fprintf(stderr,
+			"timing: load=%.3f keys=%.3f prepare=%.3f sign=%.3f gate=%.3f "
+			"write=%.3f total=%.3f\n",
+			t1 - t0, t2 - t1, ss.seconds_prepare, ss.seconds_sign, t4 - t3, wj.seconds,
+			t5 - t0);
+		fprintf(stderr,
+			"signed: serial=%u rrsets=%zu signatures=%zu denial=%zu threads=%u\n",
+			ss.serial, ss.rrsets_signed, ss.signatures, ss.nsec_records, conf.threads);
+	}
+out:
+	tandem_afile_abort(file);
+	free(ds);
+	dns_zone_free(zone);
+	hsm_token_close(token);
+	hsm_module_free(module);
+	tandem_arena_free(arena);
+	tandem_diag_free(diag);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	opts_t o;
+	int code = parse_args(argc, argv, &o);
+	if (code != EXIT_OK) {
+		return code;
+	}
+	return o.verify_only != NULL ? verify_only(&o) : sign(&o);
+}
