@@ -95,22 +95,23 @@ static int take_rr(loader_t *l, ldns_rr *rr, ldns_buffer *wire, uint32_t line,
 		l->soa_count++;
 		if (l->soa_count > 1) {
 			LOAD_ERR(l, TANDEM_DNS_ESOA, line,
-				 "%s:%u: duplicate SOA record (the first is at line %u)", l->path, line,
-				 l->soa_line);
+				 "%s:%u: duplicate SOA record (the first is at line %u)", l->path,
+				 line, l->soa_line);
 			return TANDEM_OK;
 		}
 		l->soa_line = line;
 		if (dns_name_compare(oname, l->zone->origin) != 0) {
 			dns_name_to_str(oname, namebuf);
-			LOAD_ERR(l, TANDEM_DNS_ESOA, line, "%s:%u: SOA record at %s, not at the apex",
-				 l->path, line, namebuf);
+			LOAD_ERR(l, TANDEM_DNS_ESOA, line,
+				 "%s:%u: SOA record at %s, not at the apex", l->path, line,
+				 namebuf);
 			return TANDEM_OK;
 		}
 	}
 	ldns_buffer_clear(wire);
 	if (ldns_rr_rdata2buffer_wire(wire, rr) != LDNS_STATUS_OK) {
-		LOAD_ERR(l, TANDEM_DNS_EPARSE, line, "%s:%u: cannot encode %s RDATA", l->path,
-			 line, dns_type_to_str(type, tbuf));
+		LOAD_ERR(l, TANDEM_DNS_EPARSE, line, "%s:%u: cannot encode %s RDATA", l->path, line,
+			 dns_type_to_str(type, tbuf));
 		return TANDEM_OK;
 	}
 	size_t rdlen = ldns_buffer_position(wire);
@@ -140,7 +141,8 @@ static int take_rr(loader_t *l, ldns_rr *rr, ldns_buffer *wire, uint32_t line,
 	r.rdata = rd;
 	if (type == DNS_TYPE_RRSIG) {
 		if (rdlen < 18) {
-			LOAD_ERR(l, TANDEM_DNS_EPARSE, line, "%s:%u: truncated RRSIG", l->path, line);
+			LOAD_ERR(l, TANDEM_DNS_EPARSE, line, "%s:%u: truncated RRSIG", l->path,
+				 line);
 			return TANDEM_OK;
 		}
 		r.covered = (uint16_t)((rd[2] << 8) | rd[3]);
@@ -161,8 +163,7 @@ static int parse_file(loader_t *l, FILE *fp)
 	uint32_t default_ttl = l->opts->default_ttl ? l->opts->default_ttl : 3600;
 	int line = 0;
 	const uint8_t *prev_owner = NULL;
-	if (wire == NULL ||
-	    ldns_str2rdf_dname(&origin, l->opts->origin) != LDNS_STATUS_OK) {
+	if (wire == NULL || ldns_str2rdf_dname(&origin, l->opts->origin) != LDNS_STATUS_OK) {
 		ret = TANDEM_ENOMEM;
 		goto out;
 	}
@@ -201,7 +202,8 @@ static int parse_file(loader_t *l, FILE *fp)
 		}
 	}
 	if (ferror(fp)) {
-		tandem_diag_add(l->diag, TANDEM_EIO, "%s: read error: %s", l->path, strerror(errno));
+		tandem_diag_add(l->diag, TANDEM_EIO, "%s: read error: %s", l->path,
+				strerror(errno));
 		ret = TANDEM_EIO;
 	}
 out:
@@ -248,8 +250,8 @@ static int build_node(loader_t *l, dns_node_t *node, rec_t *r, size_t n)
 	tandem_arena_t *arena = l->zone->arena;
 	size_t nsets = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (r[i].type != DNS_TYPE_RRSIG && (i == 0 || r[i].type != r[i - 1].type ||
-						    r[i - 1].type == DNS_TYPE_RRSIG)) {
+		if (r[i].type != DNS_TYPE_RRSIG &&
+		    (i == 0 || r[i].type != r[i - 1].type || r[i - 1].type == DNS_TYPE_RRSIG)) {
 			nsets++;
 		}
 	}
@@ -287,8 +289,8 @@ static int build_node(loader_t *l, dns_node_t *node, rec_t *r, size_t n)
 			if (count == UINT16_MAX) {
 				dns_name_to_str(node->name, namebuf);
 				LOAD_ERR(l, TANDEM_DNS_ETOOBIG, r[j].line,
-					 "%s:%u: %s %s: more than 65535 records", l->path, r[j].line,
-					 namebuf, dns_type_to_str(type, tbuf));
+					 "%s:%u: %s %s: more than 65535 records", l->path,
+					 r[j].line, namebuf, dns_type_to_str(type, tbuf));
 				return TANDEM_OK;
 			}
 			if (r[j].line < first_line) {
@@ -309,12 +311,13 @@ static int build_node(loader_t *l, dns_node_t *node, rec_t *r, size_t n)
 			for (size_t k = i; k < j; k++) {
 				if (r[k].ttl != ttl) {
 					dns_name_to_str(node->name, namebuf);
-					tandem_diag_add(l->diag, TANDEM_OK,
-							"%s:%u: warning: %s %s: TTL %u differs from "
-							"the RRset's TTL %u (line %u); using %u",
-							l->path, r[k].line, namebuf,
-							dns_type_to_str(type, tbuf), r[k].ttl, ttl,
-							first_line, ttl);
+					tandem_diag_add(
+					    l->diag, TANDEM_OK,
+					    "%s:%u: warning: %s %s: TTL %u differs from "
+					    "the RRset's TTL %u (line %u); using %u",
+					    l->path, r[k].line, namebuf,
+					    dns_type_to_str(type, tbuf), r[k].ttl, ttl, first_line,
+					    ttl);
 					break;
 				}
 			}
@@ -382,7 +385,8 @@ static int group(loader_t *l)
 	size_t out_pos = 0;
 	for (size_t i = 0; i < nruns;) {
 		size_t start = out_pos, k = i;
-		while (k < nruns && (k == i || dns_name_compare(runs[i].owner, runs[k].owner) == 0)) {
+		while (k < nruns &&
+		       (k == i || dns_name_compare(runs[i].owner, runs[k].owner) == 0)) {
 			memcpy(tmp + out_pos, l->recs + runs[k].start, sizeof(*tmp) * runs[k].len);
 			out_pos += runs[k].len;
 			k++;
@@ -405,6 +409,50 @@ out:
 	return ret;
 }
 
+/*
+ * Moves NSEC3 RRsets (with their RRSIGs) out of the main node array into the
+ * zone's NSEC3 array, as the signer lays them out. A node left with nothing
+ * is dropped; a real name that happens to look like a hash keeps its data.
+ */
+static int split_nsec3(dns_zone_t *zone)
+{
+	size_t n3 = 0;
+	for (size_t i = 0; i < zone->node_count; i++) {
+		n3 += dns_node_rrset(&zone->nodes[i], DNS_TYPE_NSEC3) != NULL;
+	}
+	if (n3 == 0) {
+		return TANDEM_OK;
+	}
+	dns_node_t *out = calloc(n3, sizeof(*out));
+	if (out == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	size_t k = 0, keep = 0;
+	for (size_t i = 0; i < zone->node_count; i++) {
+		dns_node_t *n = &zone->nodes[i];
+		dns_rrset_t *rs = dns_node_rrset(n, DNS_TYPE_NSEC3);
+		if (rs != NULL) {
+			dns_node_t *m = &out[k++];
+			*m = *n;
+			m->flags = 0;
+			m->rrsets = tandem_arena_memdup(zone->arena, rs, sizeof(*rs));
+			if (m->rrsets == NULL) {
+				free(out);
+				return TANDEM_ENOMEM;
+			}
+			m->rrset_count = 1;
+			m->rrset_cap = 1;
+			dns_node_remove_rrset(n, DNS_TYPE_NSEC3);
+		}
+		if (n->rrset_count > 0 || rs == NULL) {
+			zone->nodes[keep++] = *n;
+		}
+	}
+	zone->node_count = keep;
+	dns_zone_set_nsec3_nodes_take(zone, out, k);
+	return TANDEM_OK;
+}
+
 /* Data checks that need whole nodes: CNAME/DNAME rules, DS placement, occlusion. */
 static void check_nodes(loader_t *l)
 {
@@ -417,8 +465,8 @@ static void check_nodes(loader_t *l)
 		if (cname != NULL) {
 			uint32_t at = cname->line;
 			if (n->flags & DNS_NODE_APEX) {
-				LOAD_ERR(l, TANDEM_DNS_ECNAME, at, "%s:%u: CNAME at the zone apex %s",
-					 l->path, at, namebuf);
+				LOAD_ERR(l, TANDEM_DNS_ECNAME, at,
+					 "%s:%u: CNAME at the zone apex %s", l->path, at, namebuf);
 			} else if (cname->count > 1) {
 				LOAD_ERR(l, TANDEM_DNS_ECNAME, at,
 					 "%s:%u: more than one CNAME record at %s", l->path, at,
@@ -426,7 +474,8 @@ static void check_nodes(loader_t *l)
 			}
 			for (uint16_t r = 0; r < n->rrset_count; r++) {
 				uint16_t t = n->rrsets[r].type;
-				if (t != DNS_TYPE_CNAME && t != DNS_TYPE_RRSIG && t != DNS_TYPE_NSEC) {
+				if (t != DNS_TYPE_CNAME && t != DNS_TYPE_RRSIG &&
+				    t != DNS_TYPE_NSEC) {
 					uint32_t other = n->rrsets[r].line;
 					uint32_t later = other > at ? other : at;
 					LOAD_ERR(l, TANDEM_DNS_ECNAME, later,
@@ -438,11 +487,12 @@ static void check_nodes(loader_t *l)
 		}
 		dns_rrset_t *dname = dns_node_rrset(n, DNS_TYPE_DNAME);
 		if ((n->flags & DNS_NODE_APEX) && dname != NULL) {
-			LOAD_ERR(l, TANDEM_DNS_ECNAME, dname->line, "%s:%u: DNAME at the zone apex %s",
-				 l->path, dname->line, namebuf);
+			LOAD_ERR(l, TANDEM_DNS_ECNAME, dname->line,
+				 "%s:%u: DNAME at the zone apex %s", l->path, dname->line, namebuf);
 		}
 		dns_rrset_t *ds = dns_node_rrset(n, DNS_TYPE_DS);
-		if (ds != NULL && !(n->flags & DNS_NODE_DELEG) && !(n->flags & DNS_NODE_BELOW_CUT)) {
+		if (ds != NULL && !(n->flags & DNS_NODE_DELEG) &&
+		    !(n->flags & DNS_NODE_BELOW_CUT)) {
 			LOAD_ERR(l, TANDEM_DNS_EZONE, ds->line,
 				 "%s:%u: DS record at %s, which is not a delegation point", l->path,
 				 ds->line, namebuf);
@@ -517,6 +567,12 @@ int dns_zone_load(const char *path, const dns_load_opts_t *opts, tandem_diag_t *
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
+	if (opts->keep_dnssec) {
+		ret = split_nsec3(l.zone);
+		if (ret != TANDEM_OK) {
+			goto out;
+		}
+	}
 	ret = dns_zone_add_ents(l.zone);
 	if (ret != TANDEM_OK) {
 		goto out;
@@ -545,9 +601,8 @@ out:
 	return ret;
 }
 
-int dns_rdata_load_file(const char *path, const char *origin, uint16_t type,
-			tandem_arena_t *arena, tandem_diag_t *diag, const uint8_t ***out,
-			size_t *count)
+int dns_rdata_load_file(const char *path, const char *origin, uint16_t type, tandem_arena_t *arena,
+			tandem_diag_t *diag, const uint8_t ***out, size_t *count)
 {
 	if (path == NULL || origin == NULL || arena == NULL || out == NULL || count == NULL) {
 		return TANDEM_EINVAL;
@@ -589,7 +644,8 @@ int dns_rdata_load_file(const char *path, const char *origin, uint16_t type,
 				break;
 			}
 			ret = TANDEM_DNS_EPARSE;
-			tandem_diag_add(diag, ret, "%s:%u: %s", path, at, ldns_get_errorstr_by_id(s));
+			tandem_diag_add(diag, ret, "%s:%u: %s", path, at,
+					ldns_get_errorstr_by_id(s));
 			goto out;
 		}
 		ldns_rr2canonical(rr);
@@ -599,8 +655,8 @@ int dns_rdata_load_file(const char *path, const char *origin, uint16_t type,
 		if (!ok || ldns_rr_rdata2buffer_wire(wire, rr) != LDNS_STATUS_OK) {
 			ldns_rr_free(rr);
 			ret = TANDEM_DNS_EPARSE;
-			tandem_diag_add(diag, ret, "%s:%u: expected a %s record owned by %s", path, at,
-					dns_type_to_str(type, tbuf), origin);
+			tandem_diag_add(diag, ret, "%s:%u: expected a %s record owned by %s", path,
+					at, dns_type_to_str(type, tbuf), origin);
 			goto out;
 		}
 		ldns_rr_free(rr);

@@ -8,11 +8,11 @@
 #include "tandem_diag.h"
 
 typedef struct kasp_key_policy {
-	uint8_t algorithm;        /* DNSSEC algorithm number */
-	unsigned bits;            /* RSA modulus size (0 for EC) */
-	uint32_t lifetime;        /* active period, seconds */
-	uint32_t prepublish;      /* seconds */
-	uint32_t postpublish;     /* seconds */
+	uint8_t algorithm;              /* DNSSEC algorithm number */
+	unsigned bits;                  /* RSA modulus size (0 for EC) */
+	uint32_t lifetime;              /* active period, seconds */
+	uint32_t prepublish;            /* seconds */
+	uint32_t postpublish;           /* seconds */
 	uint32_t emergency_postpublish; /* seconds */
 } kasp_key_policy_t;
 
@@ -29,22 +29,22 @@ typedef struct kasp_policy {
 	kasp_key_policy_t ksk;
 	kasp_key_policy_t zsk;
 	/* signatures */
-	uint32_t sig_validity;          /* seconds (default 8 days) */
-	uint32_t sig_jitter;            /* seconds (default 2 days) */
-	uint32_t sig_inception_offset;  /* seconds (default 1 hour) */
-	uint32_t sig_refresh;           /* re-sign when less than this is left (default 6 days... see docs) */
-	uint32_t resign_interval;       /* seconds between re-sign cycles (default 900) */
+	uint32_t sig_validity;         /* seconds (default 8 days) */
+	uint32_t sig_jitter;           /* seconds (default 2 days) */
+	uint32_t sig_inception_offset; /* seconds (default 1 hour) */
+	uint32_t sig_refresh;          /* re-sign when less than this is left (default 2 days) */
+	uint32_t resign_interval;      /* seconds between re-sign cycles (default 900) */
 	/* denial */
 	kasp_denial_t denial;
 	bool nsec3_optout;
 	uint16_t nsec3_iterations;
-	uint8_t nsec3_salt_len;         /* bytes of random salt (0: empty, RFC 9276) */
-	uint32_t nsec3_resalt;          /* seconds (0: never) */
+	uint8_t nsec3_salt_len; /* bytes of random salt (0: empty, RFC 9276) */
+	uint32_t nsec3_resalt;  /* seconds (0: never) */
 	/* zone */
 	kasp_serial_t serial;
 	uint32_t ttl_soa, ttl_dnskey, ttl_ns, ttl_a, ttl_aaaa, ttl_ds, ttl_nsec3;
-	uint32_t propagation_delay;     /* seconds */
-	uint32_t parent_ds_ttl;         /* seconds */
+	uint32_t propagation_delay;        /* seconds */
+	uint32_t parent_ds_ttl;            /* seconds */
 	uint32_t parent_propagation_delay; /* seconds */
 } kasp_policy_t;
 
@@ -56,15 +56,25 @@ void kasp_policy_defaults(kasp_policy_t *p);
  * bad durations ("90d", "7d", "12h", "3600", "P1Y2M"...), bad algorithms or
  * sizes, and impossible timing (for example a pre-publish shorter than the
  * DNSKEY TTL plus the propagation delay) are refused with "FILE:LINE: reason"
- * in diag. Errors: TANDEM_KASP_EPOLICY, TANDEM_EIO; *out written only on success.
+ * in diag (code TANDEM_KASP_EPOLICY); every error found is reported, not just
+ * the first. Legal but discouraged settings (NSEC3 iterations or salt, RFC
+ * 9276) add "FILE:LINE: warning: ..." with code TANDEM_OK and do not fail.
+ * The file format and every rule are in docs/policy.md.
+ * Errors: TANDEM_KASP_EPOLICY, TANDEM_EIO (missing or unreadable file),
+ * TANDEM_ENOMEM, TANDEM_EINVAL; *out written only on success.
  */
 int kasp_policy_load(const char *path, tandem_diag_t *diag, kasp_policy_t *out);
 
-/* Validates a policy (as kasp_policy_load does after parsing). */
+/* Validates a policy (as kasp_policy_load does after parsing); messages are
+ * "policy NAME: reason", warnings as for kasp_policy_load.
+ * Errors: TANDEM_KASP_EPOLICY, TANDEM_EINVAL. */
 int kasp_policy_check(const kasp_policy_t *p, tandem_diag_t *diag);
 
-/* Parses a duration ("30d", "12h", "15m", "90s", "3600", ISO 8601 "P7D"/"PT1H").
- * Errors: TANDEM_ESYNTAX, TANDEM_ERANGE. */
+/* Parses a duration ("30d", "12h", "15m", "90s", "1w", "1d12h", plain seconds
+ * "3600", ISO 8601 "P1Y"/"P7D"/"PT1H"/"P1DT12H" with Y = 365 days and M = 30
+ * days) into seconds. Errors: TANDEM_ESYNTAX, TANDEM_ERANGE (above
+ * UINT32_MAX seconds), TANDEM_EINVAL (NULL argument); *out written only on
+ * success. */
 int kasp_duration_parse(const char *text, uint32_t *out);
 
 #endif
