@@ -155,6 +155,63 @@ static int take_rr(loader_t *l, ldns_rr *rr, ldns_buffer *wire, uint32_t line,
 	return push_rec(l, &r);
 }
 
+/*
+ * ldns returns "empty line" at the end of a file inside an open parenthesis,
+ * which would drop the record silently; find unbalanced parentheses first
+ * (outside quotes and comments) and report where the open one is.
+ */
+static void check_parens(loader_t *l, FILE *fp)
+{
+	char buf[65536];
+	size_t n;
+	unsigned line = 1, open_line = 0;
+	int depth = 0;
+	bool quoted = false, comment = false, escaped = false;
+	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			char c = buf[i];
+			if (c == '\n') {
+				line++;
+				comment = false;
+				escaped = false;
+				continue;
+			}
+			if (comment) {
+				continue;
+			}
+			if (escaped) {
+				escaped = false;
+				continue;
+			}
+			if (c == '\\') {
+				escaped = true;
+			} else if (c == '"') {
+				quoted = !quoted;
+			} else if (quoted) {
+				continue;
+			} else if (c == ';') {
+				comment = true;
+			} else if (c == '(') {
+				if (depth++ == 0) {
+					open_line = line;
+				}
+			} else if (c == ')') {
+				if (--depth < 0) {
+					LOAD_ERR(l, TANDEM_DNS_EPARSE, line,
+						 "%s:%u: ')' without a matching '('", l->path,
+						 line);
+					depth = 0;
+				}
+			}
+		}
+	}
+	if (depth > 0) {
+		LOAD_ERR(l, TANDEM_DNS_EPARSE, open_line, "%s:%u: '(' is never closed", l->path,
+			 open_line);
+	}
+	rewind(fp);
+}
+
 static int parse_file(loader_t *l, FILE *fp)
 {
 	int ret = TANDEM_OK;
@@ -191,9 +248,6 @@ static int parse_file(loader_t *l, FILE *fp)
 			LOAD_ERR(l, TANDEM_DNS_EPARSE, at, "%s:%u: $INCLUDE is not supported",
 				 l->path, at);
 			continue;
-		}
-		if (feof(fp) && line == before) {
-			break;
 		}
 		LOAD_ERR(l, TANDEM_DNS_EPARSE, at, "%s:%u: %s", l->path, at,
 			 ldns_get_errorstr_by_id(s));
@@ -555,6 +609,7 @@ int dns_zone_load(const char *path, const dns_load_opts_t *opts, tandem_diag_t *
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
+	check_parens(&l, fp);
 	ret = parse_file(&l, fp);
 	if (ret != TANDEM_OK) {
 		goto out;
