@@ -3,6 +3,8 @@
 #include "tandem_error.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +34,7 @@ typedef struct loader {
 	rec_t *recs;
 	size_t nrecs, cap;
 	unsigned errors;
+	int first_code; /* of this load's first error: the return code */
 	unsigned soa_count;
 	uint32_t soa_line;
 	uint32_t soa_minimum;
@@ -40,6 +43,9 @@ typedef struct loader {
 #define LOAD_ERR(l, code, line, ...)                                                               \
 	do {                                                                                       \
 		(l)->errors++;                                                                     \
+		if ((l)->first_code == TANDEM_OK) {                                                \
+			(l)->first_code = (code);                                                  \
+		}                                                                                  \
 		tandem_diag_add((l)->diag, (code), __VA_ARGS__);                                   \
 		(void)(line);                                                                      \
 	} while (0)
@@ -156,103 +162,264 @@ static int take_rr(loader_t *l, ldns_rr *rr, ldns_buffer *wire, uint32_t line,
 }
 
 /*
- * ldns returns "empty line" at the end of a file inside an open parenthesis,
- * which would drop the record silently; find unbalanced parentheses first
- * (outside quotes and comments) and report where the open one is.
+ * Zone file entries are read here, not by ldns_rr_new_frm_fp_l: ldns folds
+ * comment lines into the next record (so its line count cannot say where a
+ * record starts) and returns "empty line" at the end of a file inside an open
+ * parenthesis, dropping the record. The reader joins a record's lines
+ * (parentheses), drops comments, keeps quoted text and escapes as they are,
+ * and notes the line each entry starts on; ldns parses the entry's text.
  */
-static void check_parens(loader_t *l, FILE *fp)
+typedef struct reader {
+	FILE *fp;
+	unsigned line; /* line of the next character */
+	char *buf;
+	size_t len, cap;
+	bool eof;
+} reader_t;
+
+static bool reader_put(reader_t *r, char c)
 {
-	char buf[65536];
-	size_t n;
-	unsigned line = 1, open_line = 0;
+	if (r->len + 2 > r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 4096;
+		char *bigger = realloc(r->buf, cap);
+		if (bigger == NULL) {
+			return false;
+		}
+		r->buf = bigger;
+		r->cap = cap;
+	}
+	r->buf[r->len++] = c;
+	return true;
+}
+
+/* Next entry in r->buf: 1, with its first line in *start; 0 at the end; -1 for a
+ * problem described by *err at line *start (reading can go on after it). */
+static int reader_next(reader_t *r, unsigned *start, const char **err)
+{
 	int depth = 0;
-	bool quoted = false, comment = false, escaped = false;
-	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) {
-		for (size_t i = 0; i < n; i++) {
-			char c = buf[i];
-			if (c == '\n') {
-				line++;
-				comment = false;
-				escaped = false;
-				continue;
+	unsigned open_line = 0;
+	bool quoted = false, escaped = false, comment = false, content = false;
+	r->len = 0;
+	if (r->eof) {
+		return 0;
+	}
+	for (;;) {
+		int c = getc_unlocked(r->fp);
+		if (c == EOF) {
+			r->eof = true;
+			if (depth > 0) {
+				*start = open_line;
+				*err = "'(' is never closed";
+				return -1;
 			}
-			if (comment) {
-				continue;
+			if (quoted) {
+				*err = "unterminated quoted string";
+				return -1;
 			}
-			if (escaped) {
-				escaped = false;
-				continue;
+			break;
+		}
+		if (c == '\n') {
+			r->line++;
+			comment = false;
+			if (quoted) {
+				*start = r->line - 1;
+				*err = "unterminated quoted string";
+				return -1;
 			}
-			if (c == '\\') {
-				escaped = true;
-			} else if (c == '"') {
-				quoted = !quoted;
-			} else if (quoted) {
-				continue;
-			} else if (c == ';') {
-				comment = true;
-			} else if (c == '(') {
-				if (depth++ == 0) {
-					open_line = line;
+			escaped = false;
+			if (depth > 0) {
+				if (!reader_put(r, ' ')) {
+					goto nomem;
 				}
-			} else if (c == ')') {
-				if (--depth < 0) {
-					LOAD_ERR(l, TANDEM_DNS_EPARSE, line,
-						 "%s:%u: ')' without a matching '('", l->path,
-						 line);
-					depth = 0;
-				}
+				continue;
 			}
+			if (content) {
+				break;
+			}
+			r->len = 0; /* a blank or comment-only line */
+			continue;
+		}
+		if (comment) {
+			continue;
+		}
+		if (escaped) {
+			escaped = false;
+		} else if (c == '\\') {
+			escaped = true;
+		} else if (c == '"') {
+			quoted = !quoted;
+		} else if (!quoted && c == ';') {
+			comment = true;
+			continue;
+		} else if (!quoted && (c == '(' || c == ')')) {
+			if (c == '(' && depth++ == 0) {
+				open_line = r->line;
+			}
+			if (c == ')' && --depth < 0) {
+				*start = r->line;
+				*err = "')' without a matching '('";
+				/* skip the rest of the line */
+				while ((c = getc_unlocked(r->fp)) != EOF && c != '\n') {
+				}
+				r->line += c == '\n';
+				r->eof = c == EOF;
+				return -1;
+			}
+			c = ' ';
+		}
+		if (!content && c != ' ' && c != '\t' && c != '\r') {
+			content = true;
+			*start = r->line;
+		}
+		if (!reader_put(r, (char)c)) {
+			goto nomem;
 		}
 	}
-	if (depth > 0) {
-		LOAD_ERR(l, TANDEM_DNS_EPARSE, open_line, "%s:%u: '(' is never closed", l->path,
-			 open_line);
+	if (!content) {
+		return 0;
 	}
-	rewind(fp);
+	r->buf[r->len] = '\0';
+	return 1;
+nomem:
+	*err = "out of memory";
+	r->eof = true;
+	return -1;
+}
+
+/* Records from a file: the reader, directives, and ldns for each record's text. */
+typedef struct rr_source {
+	reader_t rd;
+	const char *path;
+	tandem_diag_t *diag;
+	ldns_rdf *origin, *prev;
+	uint32_t default_ttl;
+	bool ttl_seen;
+	unsigned errors;
+	int first_code;
+} rr_source_t;
+
+static void source_error(rr_source_t *s, int code, unsigned line, const char *fmt, const char *arg)
+{
+	char msg[512];
+	snprintf(msg, sizeof(msg), fmt, arg);
+	s->errors++;
+	if (s->first_code == TANDEM_OK) {
+		s->first_code = code;
+	}
+	tandem_diag_add(s->diag, code, "%s:%u: %s", s->path, line, msg);
+}
+
+static int source_open(rr_source_t *s, const char *path, FILE *fp, const char *origin,
+		       uint32_t default_ttl, tandem_diag_t *diag)
+{
+	memset(s, 0, sizeof(*s));
+	s->rd.fp = fp;
+	s->rd.line = 1;
+	s->path = path;
+	s->diag = diag;
+	s->default_ttl = default_ttl;
+	return ldns_str2rdf_dname(&s->origin, origin) == LDNS_STATUS_OK ? TANDEM_OK
+									: TANDEM_DNS_ENAME;
+}
+
+static void source_close(rr_source_t *s)
+{
+	ldns_rdf_deep_free(s->origin);
+	ldns_rdf_deep_free(s->prev);
+	free(s->rd.buf);
+}
+
+static void source_directive(rr_source_t *s, unsigned line)
+{
+	char name[32] = "", arg[1024] = "", extra[8] = "";
+	int n = sscanf(s->rd.buf, "%31s %1023s %7s", name, arg, extra);
+	if (strcasecmp(name, "$ORIGIN") == 0 && n == 2) {
+		ldns_rdf *o = NULL;
+		if (ldns_str2rdf_dname(&o, arg) != LDNS_STATUS_OK) {
+			source_error(s, TANDEM_DNS_ENAME, line, "bad $ORIGIN '%s'", arg);
+			return;
+		}
+		if (!ldns_dname_str_absolute(arg) &&
+		    ldns_dname_cat(o, s->origin) != LDNS_STATUS_OK) {
+			ldns_rdf_deep_free(o);
+			source_error(s, TANDEM_DNS_ENAME, line, "$ORIGIN '%s' is too long", arg);
+			return;
+		}
+		ldns_rdf_deep_free(s->origin);
+		s->origin = o;
+	} else if (strcasecmp(name, "$TTL") == 0 && n == 2) {
+		const char *end = NULL;
+		uint32_t ttl = ldns_str2period(arg, &end);
+		if (end == NULL || *end != '\0' || ttl > 0x7fffffffu) {
+			source_error(s, TANDEM_DNS_EPARSE, line, "bad $TTL '%s'", arg);
+			return;
+		}
+		s->default_ttl = ttl;
+		s->ttl_seen = true;
+	} else if (strcasecmp(name, "$INCLUDE") == 0) {
+		source_error(s, TANDEM_DNS_EPARSE, line, "%s is not supported", "$INCLUDE");
+	} else {
+		source_error(s, TANDEM_DNS_EPARSE, line, "bad or unsupported directive '%s'",
+			     s->rd.buf);
+	}
+}
+
+/* 1 with the next record and its line; 0 at the end. Problems go to the diag. */
+static int source_next(rr_source_t *s, ldns_rr **rr, uint32_t *line)
+{
+	for (;;) {
+		unsigned at = s->rd.line;
+		const char *err = NULL;
+		int r = reader_next(&s->rd, &at, &err);
+		if (r == 0) {
+			return 0;
+		}
+		if (r < 0) {
+			source_error(s, TANDEM_DNS_EPARSE, at, "%s", err);
+			continue;
+		}
+		if (s->rd.buf[0] == '$') {
+			source_directive(s, at);
+			continue;
+		}
+		ldns_status st =
+		    ldns_rr_new_frm_str(rr, s->rd.buf, s->default_ttl, s->origin, &s->prev);
+		if (st != LDNS_STATUS_OK) {
+			source_error(s, TANDEM_DNS_EPARSE, at, "%s", ldns_get_errorstr_by_id(st));
+			continue;
+		}
+		*line = at;
+		return 1;
+	}
 }
 
 static int parse_file(loader_t *l, FILE *fp)
 {
-	int ret = TANDEM_OK;
-	ldns_rdf *origin = NULL, *prev = NULL;
+	rr_source_t src;
 	ldns_buffer *wire = ldns_buffer_new(4096);
-	uint32_t default_ttl = l->opts->default_ttl ? l->opts->default_ttl : 3600;
-	int line = 0;
 	const uint8_t *prev_owner = NULL;
-	if (wire == NULL || ldns_str2rdf_dname(&origin, l->opts->origin) != LDNS_STATUS_OK) {
-		ret = TANDEM_ENOMEM;
+	/* Before the SOA and any $TTL, 3600; after the SOA, its MINIMUM (as BIND does). */
+	int ret = source_open(&src, l->path, fp, l->opts->origin,
+			      l->opts->default_ttl ? l->opts->default_ttl : 3600, l->diag);
+	if (wire == NULL || ret != TANDEM_OK) {
+		ret = wire == NULL ? TANDEM_ENOMEM : ret;
 		goto out;
 	}
-	for (;;) {
-		ldns_rr *rr = NULL;
-		int before = line;
-		ldns_status s = ldns_rr_new_frm_fp_l(&rr, fp, &default_ttl, &origin, &prev, &line);
-		uint32_t at = (uint32_t)before + 1;
-		if (s == LDNS_STATUS_OK) {
-			ret = take_rr(l, rr, wire, at, &prev_owner);
-			ldns_rr_free(rr);
-			if (ret != TANDEM_OK) {
-				goto out;
-			}
-			continue;
+	ldns_rr *rr = NULL;
+	uint32_t at = 0;
+	while (source_next(&src, &rr, &at) == 1) {
+		if (l->first_code == TANDEM_OK) {
+			l->first_code = src.first_code; /* keep file order for the return code */
 		}
-		if (s == LDNS_STATUS_SYNTAX_EMPTY || s == LDNS_STATUS_SYNTAX_TTL ||
-		    s == LDNS_STATUS_SYNTAX_ORIGIN) {
-			if (feof(fp)) {
-				break;
-			}
-			continue;
+		unsigned soa_before = l->soa_count;
+		ret = take_rr(l, rr, wire, at, &prev_owner);
+		ldns_rr_free(rr);
+		if (ret != TANDEM_OK) {
+			goto out;
 		}
-		if (s == LDNS_STATUS_SYNTAX_INCLUDE) {
-			LOAD_ERR(l, TANDEM_DNS_EPARSE, at, "%s:%u: $INCLUDE is not supported",
-				 l->path, at);
-			continue;
-		}
-		LOAD_ERR(l, TANDEM_DNS_EPARSE, at, "%s:%u: %s", l->path, at,
-			 ldns_get_errorstr_by_id(s));
-		if (feof(fp)) {
-			break;
+		if (l->soa_count == 1 && soa_before == 0 && !src.ttl_seen &&
+		    l->opts->default_ttl == 0) {
+			src.default_ttl = l->soa_minimum;
 		}
 	}
 	if (ferror(fp)) {
@@ -261,8 +428,11 @@ static int parse_file(loader_t *l, FILE *fp)
 		ret = TANDEM_EIO;
 	}
 out:
-	ldns_rdf_deep_free(origin);
-	ldns_rdf_deep_free(prev);
+	l->errors += src.errors;
+	if (l->first_code == TANDEM_OK) {
+		l->first_code = src.first_code;
+	}
+	source_close(&src);
 	ldns_buffer_free(wire);
 	return ret;
 }
@@ -609,7 +779,6 @@ int dns_zone_load(const char *path, const dns_load_opts_t *opts, tandem_diag_t *
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
-	check_parens(&l, fp);
 	ret = parse_file(&l, fp);
 	if (ret != TANDEM_OK) {
 		goto out;
@@ -635,15 +804,7 @@ int dns_zone_load(const char *path, const dns_load_opts_t *opts, tandem_diag_t *
 	dns_zone_mark(l.zone);
 	check_nodes(&l);
 	if (l.errors > 0) {
-		/* Report the most specific class of error as the return code. */
-		ret = TANDEM_DNS_EPARSE;
-		for (size_t i = 0; i < tandem_diag_kept(diag); i++) {
-			int c = tandem_diag_code(diag, i);
-			if (c != TANDEM_OK) {
-				ret = c;
-				break;
-			}
-		}
+		ret = l.first_code != TANDEM_OK ? l.first_code : TANDEM_DNS_EPARSE;
 		goto out;
 	}
 	*out = l.zone;
@@ -663,12 +824,11 @@ int dns_rdata_load_file(const char *path, const char *origin, uint16_t type, tan
 		return TANDEM_EINVAL;
 	}
 	int ret = TANDEM_OK;
-	ldns_rdf *orig = NULL, *prev = NULL, *want = NULL;
+	rr_source_t src;
+	ldns_rdf *want = NULL;
 	ldns_buffer *wire = ldns_buffer_new(1024);
 	const uint8_t **list = NULL;
 	size_t n = 0, cap = 0;
-	uint32_t ttl = 3600;
-	int line = 0;
 	char tbuf[16];
 	FILE *fp = fopen(path, "r");
 	if (fp == NULL) {
@@ -676,33 +836,16 @@ int dns_rdata_load_file(const char *path, const char *origin, uint16_t type, tan
 		ldns_buffer_free(wire);
 		return TANDEM_EIO;
 	}
-	if (wire == NULL || ldns_str2rdf_dname(&orig, origin) != LDNS_STATUS_OK ||
-	    (want = ldns_rdf_clone(orig)) == NULL) {
+	if (source_open(&src, path, fp, origin, 3600, diag) != TANDEM_OK || wire == NULL ||
+	    (want = ldns_rdf_clone(src.origin)) == NULL) {
 		ret = TANDEM_DNS_ENAME;
 		tandem_diag_add(diag, ret, "bad origin '%s'", origin);
 		goto out;
 	}
-	for (;;) {
-		ldns_rr *rr = NULL;
-		int before = line;
-		ldns_status s = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &orig, &prev, &line);
-		uint32_t at = (uint32_t)before + 1;
-		if (s == LDNS_STATUS_SYNTAX_EMPTY || s == LDNS_STATUS_SYNTAX_TTL ||
-		    s == LDNS_STATUS_SYNTAX_ORIGIN) {
-			if (feof(fp)) {
-				break;
-			}
-			continue;
-		}
-		if (s != LDNS_STATUS_OK) {
-			if (feof(fp) && line == before) {
-				break;
-			}
-			ret = TANDEM_DNS_EPARSE;
-			tandem_diag_add(diag, ret, "%s:%u: %s", path, at,
-					ldns_get_errorstr_by_id(s));
-			goto out;
-		}
+	ldns_dname2canonical(want);
+	ldns_rr *rr = NULL;
+	uint32_t at = 0;
+	while (source_next(&src, &rr, &at) == 1) {
 		ldns_rr2canonical(rr);
 		bool ok = (uint16_t)ldns_rr_get_type(rr) == type &&
 			  ldns_dname_compare(ldns_rr_owner(rr), want) == 0;
@@ -735,13 +878,16 @@ int dns_rdata_load_file(const char *path, const char *origin, uint16_t type, tan
 		}
 		list[n++] = rd;
 	}
+	if (src.errors > 0) {
+		ret = src.first_code;
+		goto out;
+	}
 	*out = list;
 	*count = n;
 	list = NULL;
 out:
 	free(list);
-	ldns_rdf_deep_free(orig);
-	ldns_rdf_deep_free(prev);
+	source_close(&src);
 	ldns_rdf_deep_free(want);
 	ldns_buffer_free(wire);
 	fclose(fp);

@@ -378,11 +378,13 @@ static void out_rr(out_t *o, const uint8_t *owner, const char *owner_str, size_t
 	out_str(o, "\tIN\t", 4);
 	out_type(o, type);
 	out_c(o, '\t');
+	/* Room for the longest text this RDATA can become (a full type bitmap is
+	 * about 90 characters a byte), so no flush happens inside the record and a
+	 * failed fast attempt can be taken back. */
+	out_reserve(o, (size_t)dns_rdata_len(rdata) * 90 + 1024);
 	size_t mark = o->len;
 	if (!out_rdata_fast(o, type, dns_rdata_data(rdata), dns_rdata_len(rdata))) {
-		if (o->len >= mark) {
-			o->len = mark; /* drop a half-written fast attempt */
-		}
+		o->len = mark; /* drop a half-written fast attempt */
 		if (!out_rdata_ldns(o, owner, type, rdata)) {
 			out_rdata_generic(o, rdata);
 		}

@@ -256,7 +256,7 @@ int dns_zone_add_ents(dns_zone_t *zone)
 				e->name_len = (uint8_t)dns_name_len(parent, DNS_NAME_MAXLEN);
 				e->labels = (uint8_t)dns_name_labels(parent);
 				e->flags = DNS_NODE_ENT;
-				e->line = zone->nodes[i].line;
+				e->line = 0;
 			}
 			name = parent;
 		}

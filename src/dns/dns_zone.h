@@ -98,7 +98,8 @@ typedef struct dns_zone dns_zone_t;
 /* Options for loading. */
 typedef struct dns_load_opts {
 	const char *origin;     /* zone origin in presentation format (required) */
-	uint32_t default_ttl;   /* TTL for records before any $TTL (0: SOA minimum) */
+	uint32_t default_ttl;   /* TTL for records with none, before any $TTL (0: 3600 until
+	                           the SOA is read, then the SOA's MINIMUM, as BIND does) */
 	bool keep_dnssec;       /* keep RRSIG/NSEC/NSEC3/NSEC3PARAM records (verify-only);
 	                           otherwise they are dropped so the zone is signed afresh */
 } dns_load_opts_t;
