@@ -1,4 +1,5 @@
-/* Software cryptography with OpenSSL: DNSKEY parsing, key tags, DS digests, signature verification. */
+/* Software cryptography with OpenSSL: DNSKEY parsing, key tags, DS digests, signature verification.
+ */
 #ifndef CRYPTO_H
 #define CRYPTO_H
 
@@ -27,8 +28,8 @@ uint16_t crypto_key_tag(const uint8_t *rdata, size_t len);
  * Verifies a DNSSEC signature (wire encoding: RSA raw, ECDSA r||s, Ed25519)
  * over data. Returns TANDEM_OK or TANDEM_CRYPTO_EVERIFY; thread-safe.
  */
-int crypto_verify(const crypto_pubkey_t *key, const uint8_t *data, size_t len,
-		  const uint8_t *sig, size_t sig_len);
+int crypto_verify(const crypto_pubkey_t *key, const uint8_t *data, size_t len, const uint8_t *sig,
+		  size_t sig_len);
 
 /* DS digest types */
 enum { CRYPTO_DS_SHA1 = 1, CRYPTO_DS_SHA256 = 2, CRYPTO_DS_SHA384 = 4 };

@@ -10,10 +10,12 @@
 #include "tandem_diag.h"
 
 typedef struct verify_conf {
-	uint64_t now;            /* validity windows are checked at this time */
-	const uint8_t **ds;      /* trust anchor: DS RDATAs for the apex (may be NULL) */
-	size_t ds_count;         /* 0: the DNSKEY RRset must be signed by a SEP key */
-	unsigned threads;        /* verification threads (0: 1) */
+	uint64_t now;       /* validity windows are checked at this time */
+	const uint8_t **ds; /* trust anchor: DS RDATAs for the apex (may be NULL), each
+			       bare (as crypto_ds_from_dnskey writes it) or with the dns
+			       module's 2-byte length in front; both are accepted */
+	size_t ds_count;    /* 0: the DNSKEY RRset must be signed by a SEP key */
+	unsigned threads;   /* verification threads (0: 1) */
 } verify_conf_t;
 
 typedef struct verify_stats {
@@ -34,8 +36,11 @@ typedef struct verify_stats {
  *  - the NSEC or NSEC3 chain is complete and ordered, each record's type
  *    bitmap matches its name's types, NSEC3 parameters match NSEC3PARAM;
  *  - no RRSIG on glue, occluded data or delegation NS.
- * Each failure is added to diag as "owner TYPE: reason".
- * Returns TANDEM_OK, or TANDEM_VERIFY_EFAIL when anything failed.
+ * Each failure is added to diag as "owner TYPE: reason". The work is split
+ * over conf->threads threads (disjoint slices of nodes). stats, if not NULL,
+ * is filled in whatever the outcome (it is a report, not a result).
+ * Returns TANDEM_OK, TANDEM_VERIFY_EFAIL when anything failed, TANDEM_EINVAL
+ * for bad arguments, or TANDEM_ENOMEM.
  */
 int verify_zone(dns_zone_t *zone, const verify_conf_t *conf, tandem_diag_t *diag,
 		verify_stats_t *stats);

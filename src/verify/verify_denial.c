@@ -1,0 +1,431 @@
+/* The gate's own denial-of-existence checks: NSEC chain (RFC 4034/4035) and NSEC3 chain (RFC 5155).
+ */
+#include "verify_internal.h"
+#include "tandem_error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	NSEC3_FLAG_OPTOUT = 0x01,
+	BITMAP_MAX = 256 * 34,
+};
+
+static void typeset_add(verify_typeset_t *ts, uint16_t type)
+{
+	ts->bits[type >> 8][(type & 0xff) >> 3] |= (uint8_t)(0x80 >> (type & 7));
+	ts->used[type >> 8] = 1;
+	if ((unsigned)(type >> 8) >= ts->top) {
+		ts->top = (unsigned)(type >> 8) + 1;
+	}
+}
+
+/* Encodes the set as an RFC 4034 4.1.2 type bitmap and clears it; returns the length. */
+static size_t typeset_encode_clear(verify_typeset_t *ts, uint8_t *out)
+{
+	size_t n = 0;
+	for (unsigned win = 0; win < ts->top; win++) {
+		if (!ts->used[win]) {
+			continue;
+		}
+		unsigned last = 0;
+		for (unsigned i = 0; i < 32; i++) {
+			if (ts->bits[win][i] != 0) {
+				last = i + 1;
+			}
+		}
+		if (last > 0) {
+			out[n] = (uint8_t)win;
+			out[n + 1] = (uint8_t)last;
+			memcpy(out + n + 2, ts->bits[win], last);
+			n += 2 + last;
+		}
+		memset(ts->bits[win], 0, sizeof(ts->bits[win]));
+		ts->used[win] = 0;
+	}
+	ts->top = 0;
+	return n;
+}
+
+/* "A NS RRSIG" from a type bitmap, for messages. */
+static void bitmap_str(const uint8_t *map, size_t len, char *out, size_t size)
+{
+	size_t n = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i + 2 <= len;) {
+		unsigned win = map[i], blen = map[i + 1];
+		if (i + 2 + blen > len) {
+			snprintf(out + n, size - n, " (malformed)");
+			return;
+		}
+		for (unsigned b = 0; b < blen * 8; b++) {
+			if (map[i + 2 + b / 8] & (0x80 >> (b % 8))) {
+				char tbuf[16];
+				int k = snprintf(out + n, size - n, "%s%s", n ? " " : "",
+						 dns_type_to_str((uint16_t)(win << 8 | b), tbuf));
+				if (k < 0 || (size_t)k >= size - n) {
+					return;
+				}
+				n += (size_t)k;
+			}
+		}
+		i += 2 + blen;
+	}
+}
+
+static bool node_has_data(const dns_node_t *node)
+{
+	for (size_t i = 0; i < node->rrset_count; i++) {
+		if (node->rrsets[i].type != DNS_TYPE_RRSIG) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Compares a record's type bitmap with the types expected at node. */
+static void bitmap_check(verify_worker_t *w, const uint8_t *owner, uint16_t type,
+			 const uint8_t *map, size_t len, const uint8_t *expect, size_t expect_len)
+{
+	if (len == expect_len && memcmp(map, expect, len) == 0) {
+		return;
+	}
+	char have[512], want[512];
+	bitmap_str(map, len, have, sizeof(have));
+	bitmap_str(expect, expect_len, want, sizeof(want));
+	verify_fail(w, owner, type, "type bitmap {%s} does not match the name's types {%s}", have,
+		    want);
+}
+
+/* Types a denial record at node must list: its RRsets, plus RRSIG when any is signed. */
+static size_t expected_bitmap(verify_worker_t *w, const dns_node_t *node, uint8_t *out)
+{
+	bool signed_any = false;
+	if (node != NULL) {
+		for (size_t i = 0; i < node->rrset_count; i++) {
+			const dns_rrset_t *rs = &node->rrsets[i];
+			if (rs->type == DNS_TYPE_RRSIG) {
+				continue;
+			}
+			typeset_add(&w->types, rs->type);
+			signed_any = signed_any || verify_rrset_signed(node, rs);
+		}
+	}
+	if (signed_any) {
+		typeset_add(&w->types, DNS_TYPE_RRSIG);
+	}
+	return typeset_encode_clear(&w->types, out);
+}
+
+static bool nsec_needed(const dns_node_t *node)
+{
+	return !(node->flags & (DNS_NODE_BELOW_CUT | DNS_NODE_OCCLUDED)) && node_has_data(node);
+}
+
+void verify_node_nsec(verify_worker_t *w, size_t i)
+{
+	const verify_ctx_t *ctx = w->ctx;
+	const dns_node_t *node = &ctx->nodes[i];
+	const dns_rrset_t *nsec = dns_node_rrset(node, DNS_TYPE_NSEC);
+	uint8_t expect[BITMAP_MAX];
+	char name[1024];
+
+	if (!nsec_needed(node)) {
+		if (nsec != NULL) {
+			verify_fail(w, node->name, DNS_TYPE_NSEC,
+				    "NSEC at glue, occluded data or an empty non-terminal");
+		}
+		return;
+	}
+	if (nsec == NULL) {
+		verify_fail(w, node->name, DNS_TYPE_NSEC, "no NSEC record");
+		return;
+	}
+	w->stats.denial_records += nsec->count;
+	if (nsec->count != 1) {
+		verify_fail(w, node->name, DNS_TYPE_NSEC, "%u NSEC records, expected one",
+			    nsec->count);
+		return;
+	}
+	const uint8_t *rd = dns_rdata_data(nsec->rdata[0]);
+	size_t len = dns_rdata_len(nsec->rdata[0]);
+	size_t next_len = verify_name_len(rd, len);
+	if (next_len == 0) {
+		verify_fail(w, node->name, DNS_TYPE_NSEC, "malformed next owner name");
+		return;
+	}
+	/* the next name that owns an NSEC, or the apex after the last one */
+	const uint8_t *want = ctx->apex;
+	for (size_t j = i + 1; j < ctx->node_count; j++) {
+		if (nsec_needed(&ctx->nodes[j])) {
+			want = ctx->nodes[j].name;
+			break;
+		}
+	}
+	if (verify_name_cmp(rd, want) != 0) {
+		char want_str[1024];
+		dns_name_to_str(rd, name);
+		dns_name_to_str(want, want_str);
+		verify_fail(w, node->name, DNS_TYPE_NSEC, "next name %s, expected %s", name,
+			    want_str);
+	}
+	size_t expect_len = expected_bitmap(w, node, expect);
+	bitmap_check(w, node->name, DNS_TYPE_NSEC, rd + next_len, len - next_len, expect,
+		     expect_len);
+}
+
+static bool hash_push(verify_worker_t *w, const uint8_t *name, const dns_node_t *node,
+		      bool required)
+{
+	const verify_ctx_t *ctx = w->ctx;
+	if (w->hash_count == w->hash_cap) {
+		size_t cap = w->hash_cap ? 2 * w->hash_cap : 1024;
+		verify_hash_t *p = realloc(w->hashes, cap * sizeof(*p));
+		if (p == NULL) {
+			w->rc = TANDEM_ENOMEM;
+			return false;
+		}
+		w->hashes = p;
+		w->hash_cap = cap;
+	}
+	verify_hash_t *h = &w->hashes[w->hash_count];
+	size_t len = verify_name_len(name, DNS_NAME_MAXLEN);
+	if (crypto_nsec3_hash(name, len, ctx->salt, ctx->salt_len, ctx->iterations, h->hash) !=
+	    TANDEM_OK) {
+		w->rc = TANDEM_ENOMEM;
+		return false;
+	}
+	h->name = name;
+	h->node = node;
+	h->required = required;
+	w->hash_count++;
+	return true;
+}
+
+/* The node named name (binary search over the canonical node array), or NULL. */
+static const dns_node_t *node_find(const verify_ctx_t *ctx, const uint8_t *name)
+{
+	size_t lo = 0, hi = ctx->node_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = verify_name_cmp(ctx->nodes[mid].name, name);
+		if (c == 0) {
+			return &ctx->nodes[mid];
+		}
+		if (c < 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return NULL;
+}
+
+void verify_node_nsec3_names(verify_worker_t *w, size_t i)
+{
+	const verify_ctx_t *ctx = w->ctx;
+	const dns_node_t *node = &ctx->nodes[i];
+
+	if (dns_node_rrset(node, DNS_TYPE_NSEC) != NULL) {
+		verify_fail(w, node->name, DNS_TYPE_NSEC, "NSEC record in an NSEC3 zone");
+	}
+	if ((node->flags & (DNS_NODE_BELOW_CUT | DNS_NODE_OCCLUDED)) || !node_has_data(node)) {
+		return; /* empty non-terminals are reached from the names below them */
+	}
+	/* RFC 5155 7.1: with opt-out, insecure delegations may go without NSEC3 */
+	bool required =
+	    !(node->flags & DNS_NODE_DELEG) || dns_node_rrset(node, DNS_TYPE_DS) != NULL;
+	if (!hash_push(w, node->name, node, required)) {
+		return;
+	}
+	/* every ancestor up to the apex exists; those without data are ENTs */
+	unsigned extra = verify_name_labels(node->name) - verify_name_labels(ctx->apex);
+	const uint8_t *p = node->name;
+	for (unsigned k = 1; k < extra; k++) {
+		p += 1 + *p;
+		const dns_node_t *anc = node_find(ctx, p);
+		if (anc != NULL && node_has_data(anc)) {
+			continue; /* it adds itself */
+		}
+		if (!hash_push(w, p, NULL, required)) {
+			return;
+		}
+	}
+}
+
+static int hash_qsort_cmp(const void *a, const void *b)
+{
+	const verify_hash_t *x = a, *y = b;
+	int c = memcmp(x->hash, y->hash, 20);
+	if (c != 0) {
+		return c;
+	}
+	return (int)y->required - (int)x->required;
+}
+
+static int b32_value(uint8_t c)
+{
+	c = (uint8_t)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	if (c >= 'a' && c <= 'v') {
+		return c - 'a' + 10;
+	}
+	return -1;
+}
+
+/* The 20-byte hash of an NSEC3 owner "base32hex(hash).apex", or false. */
+static bool nsec3_owner_hash(const verify_ctx_t *ctx, const uint8_t *owner, uint8_t out[20])
+{
+	if (owner[0] != 32 || verify_name_cmp(owner + 33, ctx->apex) != 0) {
+		return false;
+	}
+	uint64_t acc = 0;
+	unsigned bits = 0;
+	size_t n = 0;
+	for (unsigned i = 1; i <= 32; i++) {
+		int v = b32_value(owner[i]);
+		if (v < 0) {
+			return false;
+		}
+		acc = (acc << 5) | (uint64_t)v;
+		bits += 5;
+		if (bits >= 8) {
+			bits -= 8;
+			out[n++] = (uint8_t)(acc >> bits);
+		}
+	}
+	return n == 20;
+}
+
+/* Checks the fields of one NSEC3 record; next is the following record's hash. */
+static void nsec3_record_check(verify_worker_t *w, const dns_node_t *n3, const uint8_t *rdata,
+			       const uint8_t next[20], const verify_hash_t *match)
+{
+	const verify_ctx_t *ctx = w->ctx;
+	const uint8_t *rd = dns_rdata_data(rdata);
+	size_t len = dns_rdata_len(rdata);
+	uint8_t expect[BITMAP_MAX];
+
+	if (len < 5 || len < 5u + rd[4] + 1 || len < 5u + rd[4] + 1 + rd[5 + rd[4]]) {
+		verify_fail(w, n3->name, DNS_TYPE_NSEC3, "malformed NSEC3 record");
+		return;
+	}
+	uint8_t salt_len = rd[4];
+	uint16_t iterations = (uint16_t)(rd[2] << 8 | rd[3]);
+	if (rd[0] != 1 || iterations != ctx->iterations || salt_len != ctx->salt_len ||
+	    memcmp(rd + 5, ctx->salt, salt_len) != 0) {
+		verify_fail(w, n3->name, DNS_TYPE_NSEC3,
+			    "parameters (algorithm %u, %u iterations, salt length %u) differ from "
+			    "NSEC3PARAM",
+			    rd[0], iterations, salt_len);
+	}
+	if (rd[1] & ~NSEC3_FLAG_OPTOUT) {
+		verify_fail(w, n3->name, DNS_TYPE_NSEC3, "unknown flags 0x%02x", rd[1]);
+	}
+	size_t off = 5u + salt_len;
+	uint8_t hash_len = rd[off];
+	if (hash_len != 20 || memcmp(rd + off + 1, next, 20) != 0) {
+		char have[64], want[40];
+		crypto_base32hex(rd + off + 1, hash_len <= 39 ? hash_len : 0, have);
+		crypto_base32hex(next, 20, want);
+		verify_fail(w, n3->name, DNS_TYPE_NSEC3, "next hashed owner %s, expected %s", have,
+			    want);
+	}
+	off += 1u + hash_len;
+	if (match != NULL) {
+		size_t expect_len = expected_bitmap(w, match->node, expect);
+		bitmap_check(w, n3->name, DNS_TYPE_NSEC3, rd + off, len - off, expect, expect_len);
+	}
+}
+
+static bool nsec3_optout(const dns_node_t *n3)
+{
+	const dns_rrset_t *rs = dns_node_rrset(n3, DNS_TYPE_NSEC3);
+	return rs != NULL && rs->count > 0 && dns_rdata_len(rs->rdata[0]) >= 2 &&
+	       (dns_rdata_data(rs->rdata[0])[1] & NSEC3_FLAG_OPTOUT);
+}
+
+void verify_nsec3_chain(verify_worker_t *w, verify_hash_t *hashes, size_t count)
+{
+	const verify_ctx_t *ctx = w->ctx;
+	size_t n = ctx->n3_count;
+	uint8_t(*owner_hash)[20] = NULL;
+	char b32[40];
+
+	qsort(hashes, count, sizeof(*hashes), hash_qsort_cmp);
+	/* one entry per hash; the first of equal ones is required if any is */
+	size_t m = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (m > 0 && memcmp(hashes[m - 1].hash, hashes[i].hash, 20) == 0) {
+			if (hashes[m - 1].node == NULL && hashes[i].node != NULL) {
+				hashes[m - 1].node = hashes[i].node;
+				hashes[m - 1].name = hashes[i].name;
+			}
+			continue;
+		}
+		hashes[m++] = hashes[i];
+	}
+	count = m;
+
+	if (n == 0) {
+		verify_fail(w, ctx->apex, DNS_TYPE_NSEC3, "no NSEC3 records");
+		return;
+	}
+	owner_hash = calloc(n, sizeof(*owner_hash));
+	if (owner_hash == NULL) {
+		w->rc = TANDEM_ENOMEM;
+		return;
+	}
+	for (size_t j = 0; j < n; j++) {
+		const dns_node_t *n3 = &ctx->n3nodes[j];
+		if (!nsec3_owner_hash(ctx, n3->name, owner_hash[j])) {
+			verify_fail(w, n3->name, DNS_TYPE_NSEC3,
+				    "owner is not a base32hex SHA-1 hash under the apex");
+		} else if (j > 0 && memcmp(owner_hash[j - 1], owner_hash[j], 20) >= 0) {
+			verify_fail(w, n3->name, DNS_TYPE_NSEC3, "out of hash order");
+		}
+	}
+
+	size_t i = 0;
+	for (size_t j = 0; j <= n; j++) {
+		/* names whose hash sorts before record j (or after the last) have none */
+		while (i < count && (j == n || memcmp(hashes[i].hash, owner_hash[j], 20) < 0)) {
+			const dns_node_t *cover = &ctx->n3nodes[j > 0 ? j - 1 : n - 1];
+			if (hashes[i].required || !nsec3_optout(cover)) {
+				crypto_base32hex(hashes[i].hash, 20, b32);
+				verify_fail(w, hashes[i].name, DNS_TYPE_NSEC3,
+					    "no NSEC3 record for this name (hash %s)", b32);
+			}
+			i++;
+		}
+		if (j == n) {
+			break;
+		}
+		const dns_node_t *n3 = &ctx->n3nodes[j];
+		const verify_hash_t *match = NULL;
+		if (i < count && memcmp(hashes[i].hash, owner_hash[j], 20) == 0) {
+			match = &hashes[i++];
+		} else {
+			verify_fail(w, n3->name, DNS_TYPE_NSEC3,
+				    "matches no authoritative name, delegation or empty "
+				    "non-terminal");
+		}
+		const dns_rrset_t *rs = dns_node_rrset(n3, DNS_TYPE_NSEC3);
+		if (rs == NULL || rs->count == 0) {
+			verify_fail(w, n3->name, DNS_TYPE_NSEC3, "no NSEC3 RRset at a hashed name");
+			continue;
+		}
+		w->stats.denial_records += rs->count;
+		if (rs->count != 1) {
+			verify_fail(w, n3->name, DNS_TYPE_NSEC3, "%u NSEC3 records, expected one",
+				    rs->count);
+		}
+		for (size_t r = 0; r < rs->count; r++) {
+			nsec3_record_check(w, n3, rs->rdata[r], owner_hash[(j + 1) % n], match);
+		}
+	}
+	free(owner_hash);
+}
