@@ -100,7 +100,7 @@ int hsm_token_find_key(hsm_token_t *token, const hsm_uri_t *uri, tandem_diag_t *
  * given; otherwise a random 16-byte CKA_ID). The private key is CKA_TOKEN,
  * CKA_PRIVATE, CKA_SENSITIVE, CKA_SIGN, CKA_EXTRACTABLE and
  * CKA_WRAP_WITH_TRUSTED (it can leave the HSM only wrapped under a trusted
- * key, the SMK). Errors: TANDEM_HSM_EGEN, TANDEM_HSM_EEXIST if the label is taken.
+ * key, the SMK). Errors: TANDEM_HSM_EGEN, TANDEM_EEXIST if the label or id is taken.
  */
 int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_keyspec_t *spec,
 			   tandem_diag_t *diag, const hsm_key_t **out);
@@ -131,7 +131,7 @@ uint16_t hsm_key_tag(const hsm_key_t *key, uint16_t flags);
  * DNSSEC encoding (ECDSA r||s) to sig (HSM_SIG_MAX bytes).
  * Errors: TANDEM_HSM_ESIGN, TANDEM_HSM_ESESSION.
  */
-int hsm_token_sign(hsm_token_t *token, unsigned session, const hsm_key_t *key,
-		   const uint8_t *data, size_t len, uint8_t *sig, size_t *sig_len);
+int hsm_token_sign(hsm_token_t *token, unsigned session, const hsm_key_t *key, const uint8_t *data,
+		   size_t len, uint8_t *sig, size_t *sig_len);
 
 #endif

@@ -1,0 +1,107 @@
+/* Bodies of the hsm module's objects, shared by its .c files and its unit test only. */
+#ifndef HSM_INTERNAL_H
+#define HSM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <p11-kit/pkcs11.h>
+
+#include "hsm.h"
+#include "tandem_diag.h"
+
+/* Longest PKCS#11 URI attribute value and PIN we accept. */
+#define HSM_URI_VALUE_MAX 1024
+#define HSM_PIN_MAX       256
+/* Public key bytes in DNSSEC encoding: RSA 4096 with a long exponent fits. */
+#define HSM_PUBKEY_MAX (HSM_DNSKEY_MAX - 4)
+
+struct hsm_module {
+	CK_FUNCTION_LIST *fl;   /* the module's own functions, not p11-kit's wrappers */
+	CK_FUNCTION_LIST **all; /* set when loaded by name: every configured module */
+	bool initialised;       /* we called C_Initialize and owe a C_Finalize */
+};
+
+struct hsm_uri {
+	char *token;
+	char *manufacturer;
+	char *serial;
+	char *model;
+	char *object;
+	char *type;
+	char *pin_source;
+	char *module_name;
+	char *module_path;
+	uint8_t *id;
+	size_t id_len;
+	bool has_slot_id;
+	unsigned long slot_id;
+};
+
+struct hsm_key {
+	CK_OBJECT_HANDLE priv;
+	CK_OBJECT_HANDLE pub; /* CK_INVALID_HANDLE when the token holds no public object */
+	char *label;
+	uint8_t *id;
+	size_t id_len;
+	uint8_t algorithm;
+	unsigned bits;
+	size_t sig_len; /* signature size in DNSSEC encoding */
+	/* Everything the hot path needs, fixed at open or keygen. */
+	CK_MECHANISM_TYPE mech;
+	const uint8_t *digestinfo; /* RSA: DER prefix of the DigestInfo; NULL otherwise */
+	size_t digestinfo_len;
+	int md; /* index into hsm_token.md, or -1 to sign the message itself */
+	uint8_t pubkey[HSM_PUBKEY_MAX];
+	size_t pubkey_len;
+	uint16_t tag_zsk; /* key tags for flags 256 and 257 */
+	uint16_t tag_ksk;
+};
+
+/* Digests the hot path may need, fetched once so no thread pays a lookup per call. */
+enum { HSM_MD_SHA256, HSM_MD_SHA384, HSM_MD_SHA512, HSM_MD_COUNT };
+
+/* One signing session: used by one thread only. */
+struct hsm_session {
+	CK_SESSION_HANDLE handle;
+	EVP_MD_CTX *mdctx;
+};
+
+struct hsm_token {
+	hsm_module_t *module;
+	CK_FUNCTION_LIST *fl;
+	CK_SLOT_ID slot;
+	char label[33];
+	CK_SESSION_HANDLE admin; /* finds objects and makes keys, never signs */
+	bool admin_open;
+	bool logged_in; /* we logged in and owe a C_Logout */
+	struct hsm_session *sessions;
+	unsigned nsessions;
+	EVP_MD *md[HSM_MD_COUNT];
+	hsm_key_t **keys; /* pointers, so borrowed keys survive growth of the array */
+	size_t nkeys;
+	size_t keys_cap;
+};
+
+/* A static name for a CK_RV ("CKR_PIN_INCORRECT"), for diag messages. */
+const char *hsm_rv_name(CK_RV rv);
+
+/* Fills key's cached fields (algorithm, bits, public key, tags, mechanism)
+ * from its objects. Errors: TANDEM_HSM_EKEY, TANDEM_HSM_EP11, TANDEM_ENOMEM. */
+int hsm_key_load(hsm_token_t *token, hsm_key_t *key, CK_KEY_TYPE type, tandem_diag_t *diag);
+/* Frees a key record (not the HSM objects); NULL-safe. */
+void hsm_key_free(hsm_key_t *key);
+/* Appends a key record to the token's list (takes it). Errors: TANDEM_ENOMEM. */
+int hsm_token_add_key_take(hsm_token_t *token, hsm_key_t *key);
+
+/* RFC 4034 Appendix B key tag of DNSKEY RDATA (the algorithm 1 special case does not apply). */
+uint16_t hsm_keytag(const uint8_t *rdata, size_t len);
+
+/* Reads one attribute of variable length into a fresh buffer.
+ * Errors: TANDEM_HSM_EP11 (the attribute is absent or unreadable), TANDEM_ENOMEM. */
+int hsm_attr_get(hsm_token_t *token, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type, uint8_t **out,
+		 size_t *out_len);
+
+#endif
