@@ -1,12 +1,16 @@
 #!/bin/sh
 # Install tandem's build, test and benchmark dependencies from Debian packages (idempotent).
 set -eu
+# python3: integration/lib.sh initialises SoftHSM tokens through PKCS#11 (PINs never in argv);
+# time, opendnssec, knot (keymgr), sqlite3: integration/bench/signbench.sh.
 PKGS="build-essential cmake pkg-config clang-format
 libssl-dev openssl libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
 libldns-dev ldnsutils libp11-kit-dev p11-kit softhsm2 opensc
 check libsubunit-dev libyaml-dev libcurl4-openssl-dev libjansson-dev
 bind9-utils bind9-dnsutils knot-dnssecutils knot-host
-etcd-server etcd-client iproute2 bc"
+etcd-server etcd-client iproute2 bc
+python3 time shellcheck
+opendnssec knot sqlite3"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -20,7 +20,7 @@ int tandem_diag_new(tandem_diag_t **out);
 void tandem_diag_free(tandem_diag_t *diag);
 /* Appends one message with its error code; a NULL diag is ignored. */
 void tandem_diag_add(tandem_diag_t *diag, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Number of messages added (kept or not). */
 size_t tandem_diag_count(const tandem_diag_t *diag);
 /* Number of messages kept (at most TANDEM_DIAG_KEEP). */

@@ -23,40 +23,40 @@ typedef enum {
 	TANDEM_EINTERNAL = -9,
 
 	/* crypto: -100 .. -199 */
-	TANDEM_CRYPTO_EALG = -100,   /* unsupported DNSSEC algorithm */
-	TANDEM_CRYPTO_EKEY = -101,   /* malformed public key */
+	TANDEM_CRYPTO_EALG = -100,    /* unsupported DNSSEC algorithm */
+	TANDEM_CRYPTO_EKEY = -101,    /* malformed public key */
 	TANDEM_CRYPTO_EVERIFY = -102, /* signature does not verify */
-	TANDEM_CRYPTO_ELIB = -103,   /* OpenSSL failure */
+	TANDEM_CRYPTO_ELIB = -103,    /* OpenSSL failure */
 
 	/* hsm: -200 .. -299 */
-	TANDEM_HSM_EMODULE = -200,   /* PKCS#11 module cannot be loaded */
-	TANDEM_HSM_EURI = -201,      /* malformed PKCS#11 URI */
-	TANDEM_HSM_ETOKEN = -202,    /* no token matches */
-	TANDEM_HSM_EPIN = -203,      /* PIN missing or refused */
-	TANDEM_HSM_EKEY = -204,      /* no such key, or an ambiguous match */
-	TANDEM_HSM_ESIGN = -205,     /* signing failed */
-	TANDEM_HSM_EGEN = -206,      /* key generation failed */
-	TANDEM_HSM_EP11 = -207,      /* other PKCS#11 failure */
-	TANDEM_HSM_ESESSION = -208,  /* session pool exhausted or closed */
+	TANDEM_HSM_EMODULE = -200,  /* PKCS#11 module cannot be loaded */
+	TANDEM_HSM_EURI = -201,     /* malformed PKCS#11 URI */
+	TANDEM_HSM_ETOKEN = -202,   /* no token matches */
+	TANDEM_HSM_EPIN = -203,     /* PIN missing or refused */
+	TANDEM_HSM_EKEY = -204,     /* no such key, or an ambiguous match */
+	TANDEM_HSM_ESIGN = -205,    /* signing failed */
+	TANDEM_HSM_EGEN = -206,     /* key generation failed */
+	TANDEM_HSM_EP11 = -207,     /* other PKCS#11 failure */
+	TANDEM_HSM_ESESSION = -208, /* session pool exhausted or closed */
 
 	/* dns: -300 .. -399 */
-	TANDEM_DNS_EPARSE = -300,    /* zone file syntax or RDATA error */
-	TANDEM_DNS_ESOA = -301,      /* missing or duplicate SOA */
-	TANDEM_DNS_EZONE = -302,     /* out-of-zone data */
-	TANDEM_DNS_ECNAME = -303,    /* CNAME beside other data, CNAME/DNAME at apex */
-	TANDEM_DNS_ENAME = -304,     /* malformed domain name */
-	TANDEM_DNS_ETOOBIG = -305,   /* RRset or RDATA larger than DNS allows */
+	TANDEM_DNS_EPARSE = -300,  /* zone file syntax or RDATA error */
+	TANDEM_DNS_ESOA = -301,    /* missing or duplicate SOA */
+	TANDEM_DNS_EZONE = -302,   /* out-of-zone data */
+	TANDEM_DNS_ECNAME = -303,  /* CNAME beside other data, CNAME/DNAME at apex */
+	TANDEM_DNS_ENAME = -304,   /* malformed domain name */
+	TANDEM_DNS_ETOOBIG = -305, /* RRset or RDATA larger than DNS allows */
 
 	/* signer: -400 .. -499 */
-	TANDEM_SIGNER_ENOKEY = -400, /* no usable KSK or ZSK */
+	TANDEM_SIGNER_ENOKEY = -400,  /* no usable KSK or ZSK */
 	TANDEM_SIGNER_ESERIAL = -401, /* serial cannot advance (RFC 1982) */
-	TANDEM_SIGNER_ECONF = -402,  /* inconsistent signing configuration */
+	TANDEM_SIGNER_ECONF = -402,   /* inconsistent signing configuration */
 
 	/* verify: -500 .. -599 */
-	TANDEM_VERIFY_EFAIL = -500,  /* the zone failed the publish gate */
+	TANDEM_VERIFY_EFAIL = -500, /* the zone failed the publish gate */
 
 	/* kasp: -600 .. -699 */
-	TANDEM_KASP_EPOLICY = -600,  /* invalid policy */
+	TANDEM_KASP_EPOLICY = -600, /* invalid policy */
 } tandem_err_t;
 
 /* A static, human-readable description of an error code; never NULL. */

@@ -47,7 +47,7 @@ int tandem_afile_open(const char *path, int mode, tandem_afile_t **out)
 	setvbuf(f->fp, NULL, _IOFBF, 1 << 20);
 	*out = f;
 	return TANDEM_OK;
-fail: {
+fail : {
 	int saved = errno;
 	if (fd >= 0) {
 		close(fd);

@@ -170,7 +170,8 @@ int dns_name_from_str(const char *str, const uint8_t *origin, uint8_t out[DNS_NA
 				    !isdigit((unsigned char)str[i + 3])) {
 					return TANDEM_DNS_ENAME;
 				}
-				c = (unsigned)(str[i + 1] - '0') * 100 + (unsigned)(str[i + 2] - '0') * 10 +
+				c = (unsigned)(str[i + 1] - '0') * 100 +
+				    (unsigned)(str[i + 2] - '0') * 10 +
 				    (unsigned)(str[i + 3] - '0');
 				if (c > 255) {
 					return TANDEM_DNS_ENAME;
@@ -230,16 +231,16 @@ const char *dns_type_to_str(uint16_t type, char buf[16])
 		uint16_t type;
 		const char *name;
 	} names[] = {
-		{1, "A"},         {2, "NS"},        {5, "CNAME"},     {6, "SOA"},
-		{12, "PTR"},      {13, "HINFO"},    {15, "MX"},       {16, "TXT"},
-		{17, "RP"},       {18, "AFSDB"},    {28, "AAAA"},     {29, "LOC"},
-		{33, "SRV"},      {35, "NAPTR"},    {36, "KX"},       {37, "CERT"},
-		{39, "DNAME"},    {43, "DS"},       {44, "SSHFP"},    {45, "IPSECKEY"},
-		{46, "RRSIG"},    {47, "NSEC"},     {48, "DNSKEY"},   {49, "DHCID"},
-		{50, "NSEC3"},    {51, "NSEC3PARAM"}, {52, "TLSA"},   {53, "SMIMEA"},
-		{55, "HIP"},      {59, "CDS"},      {60, "CDNSKEY"},  {61, "OPENPGPKEY"},
-		{62, "CSYNC"},    {63, "ZONEMD"},   {64, "SVCB"},     {65, "HTTPS"},
-		{99, "SPF"},      {256, "URI"},     {257, "CAA"},
+	    {1, "A"},      {2, "NS"},          {5, "CNAME"},    {6, "SOA"},
+	    {12, "PTR"},   {13, "HINFO"},      {15, "MX"},      {16, "TXT"},
+	    {17, "RP"},    {18, "AFSDB"},      {28, "AAAA"},    {29, "LOC"},
+	    {33, "SRV"},   {35, "NAPTR"},      {36, "KX"},      {37, "CERT"},
+	    {39, "DNAME"}, {43, "DS"},         {44, "SSHFP"},   {45, "IPSECKEY"},
+	    {46, "RRSIG"}, {47, "NSEC"},       {48, "DNSKEY"},  {49, "DHCID"},
+	    {50, "NSEC3"}, {51, "NSEC3PARAM"}, {52, "TLSA"},    {53, "SMIMEA"},
+	    {55, "HIP"},   {59, "CDS"},        {60, "CDNSKEY"}, {61, "OPENPGPKEY"},
+	    {62, "CSYNC"}, {63, "ZONEMD"},     {64, "SVCB"},    {65, "HTTPS"},
+	    {99, "SPF"},   {256, "URI"},       {257, "CAA"},
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (names[i].type == type) {

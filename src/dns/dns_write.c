@@ -307,8 +307,7 @@ static bool out_rdata_fast(out_t *o, uint16_t type, const uint8_t *p, size_t n)
 		pos += 1u + p[pos];
 		return out_bitmap(o, p + pos, n - pos);
 	}
-	default:
-		return false;
+	default: return false;
 	}
 }
 
@@ -397,7 +396,8 @@ static void out_node(out_t *o, const dns_node_t *n)
 	char owner[1100];
 	size_t slen = dns_name_to_str(n->name, owner);
 	/* SOA first at the apex, as zone files expect. */
-	const dns_rrset_t *soa = (n->flags & DNS_NODE_APEX) ? dns_node_rrset(n, DNS_TYPE_SOA) : NULL;
+	const dns_rrset_t *soa =
+	    (n->flags & DNS_NODE_APEX) ? dns_node_rrset(n, DNS_TYPE_SOA) : NULL;
 	for (int pass = 0; pass < 2; pass++) {
 		for (uint16_t r = 0; r < n->rrset_count; r++) {
 			const dns_rrset_t *rs = &n->rrsets[r];
@@ -408,7 +408,8 @@ static void out_node(out_t *o, const dns_node_t *n)
 				out_rr(o, n->name, owner, slen, rs->ttl, rs->type, rs->rdata[i]);
 			}
 			for (uint16_t i = 0; i < rs->sig_count; i++) {
-				out_rr(o, n->name, owner, slen, rs->ttl, DNS_TYPE_RRSIG, rs->sigs[i]);
+				out_rr(o, n->name, owner, slen, rs->ttl, DNS_TYPE_RRSIG,
+				       rs->sigs[i]);
 			}
 		}
 	}

@@ -144,7 +144,7 @@ dns_rrset_t *dns_node_rrset(const dns_node_t *node, uint16_t type)
 }
 
 dns_rrset_t *dns_node_put_rrset(dns_node_t *node, tandem_arena_t *arena, uint16_t type,
-				 uint32_t ttl, const uint8_t *const *rdata, uint16_t count)
+				uint32_t ttl, const uint8_t *const *rdata, uint16_t count)
 {
 	if (node == NULL || arena == NULL || (count > 0 && rdata == NULL)) {
 		return NULL;
@@ -279,8 +279,8 @@ int dns_zone_add_ents(dns_zone_t *zone)
 	}
 	size_t a = 0, b = 0, m = 0;
 	while (a < zone->node_count || b < uniq) {
-		if (b == uniq ||
-		    (a < zone->node_count && dns_name_compare(zone->nodes[a].name, ents[b].name) < 0)) {
+		if (b == uniq || (a < zone->node_count &&
+				  dns_name_compare(zone->nodes[a].name, ents[b].name) < 0)) {
 			merged[m++] = zone->nodes[a++];
 		} else {
 			merged[m++] = ents[b++];

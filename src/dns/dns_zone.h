@@ -33,7 +33,7 @@
  */
 
 #define DNS_NAME_MAXLEN 255
-#define DNS_CLASS_IN 1
+#define DNS_CLASS_IN    1
 
 enum {
 	DNS_TYPE_A = 1,
@@ -73,9 +73,9 @@ enum {
 
 typedef struct dns_rrset {
 	uint16_t type;
-	uint16_t count;      /* RDATAs */
-	uint16_t sig_count;  /* RRSIG RDATAs covering this RRset */
-	uint16_t flags;      /* DNS_RRSET_* */
+	uint16_t count;     /* RDATAs */
+	uint16_t sig_count; /* RRSIG RDATAs covering this RRset */
+	uint16_t flags;     /* DNS_RRSET_* */
 	uint32_t ttl;
 	uint32_t line;         /* first line in the source file, 0 if synthesized */
 	const uint8_t **rdata; /* count entries, canonical order */
@@ -83,25 +83,25 @@ typedef struct dns_rrset {
 } dns_rrset_t;
 
 typedef struct dns_node {
-	const uint8_t *name;   /* wire format, lowercase */
+	const uint8_t *name; /* wire format, lowercase */
 	uint8_t name_len;
-	uint8_t labels;        /* not counting the root label */
-	uint16_t flags;        /* DNS_NODE_* */
+	uint8_t labels; /* not counting the root label */
+	uint16_t flags; /* DNS_NODE_* */
 	uint16_t rrset_count;
 	uint16_t rrset_cap;
-	dns_rrset_t *rrsets;   /* sorted by type */
-	uint32_t line;         /* first line in the source file, 0 if synthesized */
+	dns_rrset_t *rrsets; /* sorted by type */
+	uint32_t line;       /* first line in the source file, 0 if synthesized */
 } dns_node_t;
 
 typedef struct dns_zone dns_zone_t;
 
 /* Options for loading. */
 typedef struct dns_load_opts {
-	const char *origin;     /* zone origin in presentation format (required) */
-	uint32_t default_ttl;   /* TTL for records with none, before any $TTL (0: 3600 until
-	                           the SOA is read, then the SOA's MINIMUM, as BIND does) */
-	bool keep_dnssec;       /* keep RRSIG/NSEC/NSEC3/NSEC3PARAM records (verify-only);
-	                           otherwise they are dropped so the zone is signed afresh */
+	const char *origin;   /* zone origin in presentation format (required) */
+	uint32_t default_ttl; /* TTL for records with none, before any $TTL (0: 3600 until
+				 the SOA is read, then the SOA's MINIMUM, as BIND does) */
+	bool keep_dnssec;     /* keep RRSIG/NSEC/NSEC3/NSEC3PARAM records (verify-only);
+				 otherwise they are dropped so the zone is signed afresh */
 } dns_load_opts_t;
 
 /*
@@ -142,7 +142,7 @@ dns_rrset_t *dns_node_rrset(const dns_node_t *node, uint16_t type);
  * Returns the stored RRset, or NULL when out of memory.
  */
 dns_rrset_t *dns_node_put_rrset(dns_node_t *node, tandem_arena_t *arena, uint16_t type,
-				 uint32_t ttl, const uint8_t *const *rdata, uint16_t count);
+				uint32_t ttl, const uint8_t *const *rdata, uint16_t count);
 /* Removes the RRset of this type from node, if any. */
 void dns_node_remove_rrset(dns_node_t *node, uint16_t type);
 
@@ -201,8 +201,7 @@ const char *dns_type_to_str(uint16_t type, char buf[16]);
  * copied into arena; *out is a malloc'd array the caller frees.
  * Errors: TANDEM_DNS_EPARSE ("FILE:LINE: reason" in diag), TANDEM_EIO.
  */
-int dns_rdata_load_file(const char *path, const char *origin, uint16_t type,
-			tandem_arena_t *arena, tandem_diag_t *diag, const uint8_t ***out,
-			size_t *count);
+int dns_rdata_load_file(const char *path, const char *origin, uint16_t type, tandem_arena_t *arena,
+			tandem_diag_t *diag, const uint8_t ***out, size_t *count);
 
 #endif

@@ -53,9 +53,10 @@ void ts_rmtree(const char *dir)
 void ts_token_add(ts_token_t *t, const char *label)
 {
 	char cmd[1024];
-	snprintf(cmd, sizeof(cmd),
-		 "softhsm2-util --init-token --free --label '%s' --pin 1234 --so-pin 5678 >/dev/null",
-		 label);
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "softhsm2-util --init-token --free --label '%s' --pin 1234 --so-pin 5678 >/dev/null",
+	    label);
 	if (system(cmd) != 0) {
 		die("softhsm2-util --init-token failed");
 	}

@@ -11,9 +11,9 @@
  * ts_token_destroy() removes everything and unsets SOFTHSM2_CONF.
  */
 typedef struct ts_token {
-	char dir[256];       /* the temp dir */
-	char pin_file[300];  /* pin-source file holding the user PIN */
-	char uri[700];       /* "pkcs11:token=LABEL;pin-source=PINFILE" */
+	char dir[256];      /* the temp dir */
+	char pin_file[300]; /* pin-source file holding the user PIN */
+	char uri[700];      /* "pkcs11:token=LABEL;pin-source=PINFILE" */
 } ts_token_t;
 
 /* Creates the token; aborts the test process with a message on failure. */

@@ -1,0 +1,91 @@
+#!/bin/bash
+# The whole test suite: dependencies, formatting, a -Werror build with unit and integration
+# tests, and an ASan/UBSan build with the unit tests. Exits non-zero if anything failed.
+# Env: JOBS (default 2), BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan),
+#      SKIP_DEPS=1 (do not run deploy/install-deps.sh), SKIP_ASAN=1, SKIP_INTEGRATION=1.
+set -uo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+cd "$SRC" || exit 1
+JOBS=${JOBS:-2}
+BUILD=${BUILD_DIR:-$SRC/build}
+ASAN_BUILD=${ASAN_BUILD_DIR:-$SRC/build-asan}
+failed=()
+passed=()
+start=$(date +%s)
+
+step() { printf '\n==> %s\n' "$*"; }
+# run NAME CMD...: runs a step, records its outcome, goes on either way
+run() {
+	local name=$1 t0 rc
+	shift
+	step "$name"
+	t0=$(date +%s)
+	"$@"
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		passed+=("$name")
+		printf '==> %s: ok (%ss)\n' "$name" "$(($(date +%s) - t0))"
+	else
+		failed+=("$name")
+		printf '==> %s: FAILED (exit %s, %ss)\n' "$name" "$rc" "$(($(date +%s) - t0))"
+	fi
+	return "$rc"
+}
+
+deps() { sh "$SRC/deploy/install-deps.sh"; }
+
+format_check() {
+	local files
+	mapfile -t files < <(find src tests -type f \( -name '*.c' -o -name '*.h' \) | sort)
+	[ "${#files[@]}" -gt 0 ] || return 0
+	clang-format --dry-run --Werror "${files[@]}"
+}
+
+shell_check() {
+	local files
+	mapfile -t files < <(
+		ls tests/run.sh .ci/run deploy/*.sh integration/*.sh integration/bench/*.sh 2>/dev/null
+	)
+	shellcheck -x "${files[@]}"
+}
+
+configure_build() { # DIR CMAKE-ARGS...
+	local dir=$1
+	shift
+	cmake -S "$SRC" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_WERROR=ON "$@" &&
+		cmake --build "$dir" -j "$JOBS"
+}
+
+if [ "${SKIP_DEPS:-0}" != 1 ]; then
+	run "install dependencies" deps || true
+fi
+run "clang-format (src/, tests/)" format_check || true
+if command -v shellcheck >/dev/null; then
+	run "shellcheck (scripts)" shell_check || true
+fi
+
+# normal build: -Werror, unit tests and integration tests
+if run "build ($BUILD, -Werror)" configure_build "$BUILD" -DTANDEM_SANITIZE=OFF; then
+	run "unit tests ($BUILD)" ctest --test-dir "$BUILD" -L unit --output-on-failure -j "$JOBS" || true
+	if [ "${SKIP_INTEGRATION:-0}" != 1 ]; then
+		run "integration tests ($BUILD)" \
+			ctest --test-dir "$BUILD" -L integration --output-on-failure -j "$JOBS" || true
+	fi
+fi
+
+# sanitizer build: unit tests under ASan + UBSan
+if [ "${SKIP_ASAN:-0}" != 1 ]; then
+	if run "build ($ASAN_BUILD, ASan/UBSan)" configure_build "$ASAN_BUILD" -DTANDEM_SANITIZE=ON; then
+		ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1} \
+			UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+			run "unit tests under ASan/UBSan ($ASAN_BUILD)" \
+			ctest --test-dir "$ASAN_BUILD" -L unit --output-on-failure -j "$JOBS" || true
+	fi
+fi
+
+printf '\n==> summary (%ss)\n' "$(($(date +%s) - start))"
+for s in "${passed[@]}"; do printf '  ok      %s\n' "$s"; done
+for s in "${failed[@]}"; do printf '  FAILED  %s\n' "$s"; done
+printf 'steps: %d passed, %d failed\n' "${#passed[@]}" "${#failed[@]}"
+[ "${#failed[@]}" -eq 0 ]
