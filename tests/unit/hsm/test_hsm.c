@@ -417,7 +417,7 @@ START_TEST(token_wrong_pin_refused)
 	ck_assert_int_eq(hsm_token_open(m, u, "TS_NO_SUCH_PIN", 1, d, &tok), TANDEM_HSM_EPIN);
 	ck_assert(diag_has(d, "TS_NO_SUCH_PIN"));
 	/* The right PIN from the environment works. */
-	setenv("TS_PIN", "1234", 1);
+	setenv("TS_PIN", t.pin, 1);
 	ck_assert_int_eq(hsm_token_open(m, u, "TS_PIN", 1, d, &tok), TANDEM_OK);
 	hsm_token_close(tok);
 	unsetenv("TS_PIN");

@@ -7,13 +7,16 @@
 /*
  * A SoftHSMv2 token of the test's own: a temp dir with softhsm2.conf and a
  * token dir, SOFTHSM2_CONF pointing at it, one token initialised with label
- * `label`, user PIN "1234" written to a pin-source file (mode 0600).
+ * `label` through PKCS#11 (C_InitToken, C_InitPIN: no PIN on a command line)
+ * with random user and SO PINs, written to pin-source files (mode 0600).
  * ts_token_destroy() removes everything and unsets SOFTHSM2_CONF.
  */
 typedef struct ts_token {
-	char dir[256];      /* the temp dir */
-	char pin_file[300]; /* pin-source file holding the user PIN */
-	char uri[700];      /* "pkcs11:token=LABEL;pin-source=PINFILE" */
+	char dir[256];         /* the temp dir */
+	char pin_file[300];    /* pin-source file holding the user PIN */
+	char so_pin_file[300]; /* pin-source file holding the SO PIN */
+	char pin[33];          /* the user PIN, for tests that pass it another way */
+	char uri[700];         /* "pkcs11:token=LABEL;pin-source=PINFILE" */
 } ts_token_t;
 
 /* Creates the token; aborts the test process with a message on failure. */
