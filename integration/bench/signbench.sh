@@ -3,7 +3,7 @@
 # Usage: integration/bench/signbench.sh [N=100000]
 # Env:   TANDEM_BUILD (default ./build), WORKDIR (default a temp dir, removed unless KEEP=1),
 #        STRICT=1 (exit 1 when a target is missed), SKIP="ods kzonesign ldns bind rawbound"
-#        (signers to leave out), ODSBENCH (default /work/shared/bench/odsbench.sh).
+#        (signers to leave out), ODSBENCH (default ../shared/bench/odsbench.sh beside the repo).
 # All signers: NSEC3 (no opt-out, 0 iterations, empty salt), RSASHA256 KSK 2048 / ZSK 1024,
 # SoftHSMv2 for the HSM signers, file keys for ldns-signzone and dnssec-signzone.
 # Every signer's output is checked once with dnssec-verify (not timed). See docs/benchmarks.md.
@@ -18,7 +18,7 @@ TDM_NAME=signbench
 source "$SRC/integration/lib.sh"
 BUILD=$(cd "${TANDEM_BUILD:-$SRC/build}" && pwd)
 TDM_BUILD=$BUILD
-ODSBENCH=${ODSBENCH:-/work/shared/bench/odsbench.sh}
+ODSBENCH=${ODSBENCH:-$SRC/../shared/bench/odsbench.sh}
 SKIP=" ${SKIP:-} "
 ORIGIN=tld
 skipped() { [[ $SKIP == *" $1 "* ]]; }
