@@ -334,8 +334,9 @@ static int put_dnskeys(dns_zone_t *zone, const signer_conf_t *conf, const signer
 		return TANDEM_ENOMEM;
 	}
 	int ret = TANDEM_OK;
+	size_t published = 0;
 	for (size_t i = 0; i < nkeys; i++) {
-		uint16_t flags = keys[i].ksk ? 257 : 256;
+		uint16_t flags = (keys[i].ksk || keys[i].sep) ? 257 : 256;
 		uint8_t buf[HSM_DNSKEY_MAX];
 		size_t len = sizeof(buf);
 		ret = hsm_key_dnskey_rdata(keys[i].key, flags, buf, &len);
@@ -351,16 +352,18 @@ static int put_dnskeys(dns_zone_t *zone, const signer_conf_t *conf, const signer
 		}
 		put16(rd, (uint16_t)len);
 		memcpy(rd + 2, buf, len);
-		rdata[i] = rd;
+		if (!keys[i].unpublished) {
+			rdata[published++] = rd;
+		}
 		out[i] = (skey_t){.hkey = keys[i].key,
 				  .tag = hsm_key_tag(keys[i].key, flags),
 				  .alg = hsm_key_algorithm(keys[i].key),
 				  .ksk = keys[i].ksk,
 				  .zsk = keys[i].zsk};
 	}
-	qsort(rdata, nkeys, sizeof(*rdata), rdata_ptr_cmp);
+	qsort(rdata, published, sizeof(*rdata), rdata_ptr_cmp);
 	size_t uniq = 0;
-	for (size_t i = 0; i < nkeys; i++) {
+	for (size_t i = 0; i < published; i++) {
 		if (uniq == 0 || dns_rdata_compare(rdata[uniq - 1], rdata[i]) != 0) {
 			rdata[uniq++] = rdata[i];
 		}

@@ -52,11 +52,18 @@ typedef struct signer_conf {
  * DPS 6.7 TTLs, 1 thread) at time now. */
 void signer_conf_defaults(signer_conf_t *conf, uint64_t now);
 
-/* One signing key. */
+/*
+ * One key and its roles in this signing run. Every key is published in the
+ * DNSKEY RRset unless `unpublished`; a key with neither role is published
+ * only (pre-publication, post-publication, a standby key).
+ */
 typedef struct signer_key {
 	const hsm_key_t *key; /* borrowed */
-	bool ksk;             /* signs the DNSKEY RRset (flags 257) */
-	bool zsk;             /* signs everything else (flags 256 unless also ksk) */
+	bool ksk;             /* signs the DNSKEY, CDS and CDNSKEY RRsets */
+	bool zsk;             /* signs everything else */
+	bool sep;             /* DNSKEY flags 257 even when not signing (a KSK's); ksk implies it */
+	bool unpublished;     /* signs, but its DNSKEY is not in the zone: the first step of
+				 an algorithm rollover (RFC 6781 4.1.4) */
 } signer_key_t;
 
 /* What signing did, for reports and benchmarks. */

@@ -10,12 +10,16 @@
 #include "tandem_diag.h"
 
 typedef struct verify_conf {
-	uint64_t now;       /* validity windows are checked at this time */
-	const uint8_t **ds; /* trust anchor: DS RDATAs for the apex (may be NULL), each
-			       bare (as crypto_ds_from_dnskey writes it) or with the dns
-			       module's 2-byte length in front; both are accepted */
-	size_t ds_count;    /* 0: the DNSKEY RRset must be signed by a SEP key */
-	unsigned threads;   /* verification threads (0: 1) */
+	uint64_t now;              /* validity windows are checked at this time */
+	const uint8_t **ds;        /* trust anchor: DS RDATAs for the apex (may be NULL), each
+				      bare (as crypto_ds_from_dnskey writes it) or with the dns
+				      module's 2-byte length in front; both are accepted */
+	size_t ds_count;           /* 0: the DNSKEY RRset must be signed by a SEP key */
+	bool allow_foreign_rrsigs; /* RRSIGs by keys not in the DNSKEY RRset are skipped, not
+				      failures (an algorithm rollover's first and last steps,
+				      RFC 6781 4.1.4); each RRset still needs a valid RRSIG
+				      for every algorithm of the DNSKEY RRset */
+	unsigned threads;          /* verification threads (0: 1) */
 } verify_conf_t;
 
 typedef struct verify_stats {

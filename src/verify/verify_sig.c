@@ -268,7 +268,7 @@ static int alg_index(const verify_ctx_t *ctx, uint8_t alg)
  */
 static bool sig_check(verify_worker_t *w, const dns_node_t *node, const dns_rrset_t *rrset,
 		      const uint8_t *rdata, char *reason, size_t rsize,
-		      const verify_key_t **key_out)
+		      const verify_key_t **key_out, bool *unknown_key)
 {
 	const verify_ctx_t *ctx = w->ctx;
 	const uint8_t *sig = dns_rdata_data(rdata);
@@ -347,6 +347,7 @@ static bool sig_check(verify_worker_t *w, const dns_node_t *node, const dns_rrse
 		}
 	}
 	if (!found) {
+		*unknown_key = true;
 		snprintf(reason, rsize,
 			 "(algorithm %u) matches no usable key in the apex DNSKEY RRset", alg);
 	} else {
@@ -375,11 +376,15 @@ bool verify_rrset_sigs(verify_worker_t *w, const dns_node_t *node, const dns_rrs
 		if (ai >= 0) {
 			seen_algs |= 1u << ai;
 		}
-		if (sig_check(w, node, rrset, rdata, reason, sizeof(reason), &key)) {
+		bool unknown_key = false;
+		if (sig_check(w, node, rrset, rdata, reason, sizeof(reason), &key, &unknown_key)) {
 			if (ai >= 0) {
 				ok_algs |= 1u << ai;
 			}
 			anchor = anchor || key->anchor;
+			continue;
+		}
+		if (unknown_key && ctx->conf->allow_foreign_rrsigs) {
 			continue;
 		}
 		uint16_t tag =

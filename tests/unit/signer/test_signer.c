@@ -152,7 +152,7 @@ static dns_zone_t *load(fixture_t *f)
 
 static int sign(fixture_t *f, dns_zone_t *z, signer_conf_t *c, signer_stats_t *st)
 {
-	signer_key_t keys[2] = {{f->ksk, true, false}, {f->zsk, false, true}};
+	signer_key_t keys[2] = {{.key = f->ksk, .ksk = true}, {.key = f->zsk, .zsk = true}};
 	return signer_sign_zone(z, c, keys, 2, f->token, f->diag, st);
 }
 
@@ -330,7 +330,7 @@ START_TEST(sign_refusals)
 	dns_zone_t *z = load(&f);
 	signer_conf_t c;
 	signer_conf_defaults(&c, NOW);
-	signer_key_t zsk_only[1] = {{f.zsk, false, true}};
+	signer_key_t zsk_only[1] = {{.key = f.zsk, .zsk = true}};
 	ck_assert_int_eq(signer_sign_zone(z, &c, zsk_only, 1, f.token, f.diag, NULL),
 			 TANDEM_SIGNER_ENOKEY);
 	c.threads = 4; /* more threads than sessions */
@@ -340,6 +340,58 @@ START_TEST(sign_refusals)
 	c.has_serial_floor = true;
 	c.serial_floor = 2026010100; /* the zone's own serial: keep cannot rise above it */
 	ck_assert_int_eq(sign(&f, z, &c, NULL), TANDEM_SIGNER_ESERIAL);
+	dns_zone_free(z);
+	fixture_close(&f);
+}
+END_TEST
+
+/* An extra ZSK that signs but is not published (RFC 6781 4.1.4, first step), and a KSK
+ * published without signing (flags stay 257). */
+START_TEST(sign_unpublished_and_sep)
+{
+	fixture_t f;
+	fixture_open(&f, HSM_ALG_RSASHA256, 1);
+	hsm_uri_t *uri = NULL;
+	const hsm_key_t *extra = NULL, *standby = NULL;
+	ck_assert_int_eq(hsm_uri_parse("pkcs11:token=signer-test;object=zsk-new", f.diag, &uri),
+			 TANDEM_OK);
+	hsm_keyspec_t spec = {.algorithm = HSM_ALG_RSASHA256, .bits = 1024};
+	ck_assert_int_eq(hsm_token_generate_key(f.token, uri, &spec, f.diag, &extra), TANDEM_OK);
+	hsm_uri_free(uri);
+	ck_assert_int_eq(hsm_uri_parse("pkcs11:token=signer-test;object=ksk-standby", f.diag, &uri),
+			 TANDEM_OK);
+	spec.bits = 2048;
+	ck_assert_int_eq(hsm_token_generate_key(f.token, uri, &spec, f.diag, &standby), TANDEM_OK);
+	hsm_uri_free(uri);
+
+	dns_zone_t *z = load(&f);
+	signer_conf_t c;
+	signer_conf_defaults(&c, NOW);
+	signer_key_t keys[4] = {{.key = f.ksk, .ksk = true},
+				{.key = f.zsk, .zsk = true},
+				{.key = extra, .zsk = true, .unpublished = true},
+				{.key = standby, .sep = true}};
+	ck_assert_int_eq(signer_sign_zone(z, &c, keys, 4, f.token, f.diag, NULL), TANDEM_OK);
+	dns_rrset_t *dnskey = dns_node_rrset(dns_zone_apex(z), DNS_TYPE_DNSKEY);
+	ck_assert_uint_eq(dnskey->count, 3); /* ksk, zsk, standby; not the unpublished key */
+	unsigned seps = 0;
+	for (uint16_t i = 0; i < dnskey->count; i++) {
+		const uint8_t *rd = dns_rdata_data(dnskey->rdata[i]);
+		seps += ((rd[0] << 8) | rd[1]) == 257;
+	}
+	ck_assert_uint_eq(seps, 2);
+	ck_assert_uint_eq(dnskey->sig_count, 1); /* the standby KSK does not sign */
+	dns_rrset_t *soa = dns_node_rrset(dns_zone_apex(z), DNS_TYPE_SOA);
+	ck_assert_uint_eq(soa->sig_count, 2); /* both ZSKs sign */
+
+	/* The gate refuses the RRSIG by a key it cannot see, unless told to skip those. */
+	verify_conf_t vc = {.now = NOW, .threads = 1};
+	tandem_diag_clear(f.diag);
+	ck_assert_int_eq(verify_zone(z, &vc, f.diag, NULL), TANDEM_VERIFY_EFAIL);
+	ck_assert_ptr_nonnull(strstr(tandem_diag_msg(f.diag, 0), "matches no usable key"));
+	vc.allow_foreign_rrsigs = true;
+	tandem_diag_clear(f.diag);
+	ck_assert_int_eq(verify_zone(z, &vc, f.diag, NULL), TANDEM_OK);
 	dns_zone_free(z);
 	fixture_close(&f);
 }
@@ -357,6 +409,7 @@ int main(void)
 	tcase_add_test(tc, sign_nsec3_optout);
 	tcase_add_test(tc, sign_nsec_chain);
 	tcase_add_test(tc, sign_refusals);
+	tcase_add_test(tc, sign_unpublished_and_sep);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

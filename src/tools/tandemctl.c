@@ -1,0 +1,40 @@
+/* tandemctl: the operator's command line; dispatches to the command groups. */
+#include "tandemctl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *fp)
+{
+	fprintf(
+	    fp,
+	    "usage: tandemctl keys COMMAND [options]\n"
+	    "  keys list | ds | ds-seen | ds-gone | generate | rollover | emergency | simulate\n"
+	    "  keys archive-export | archive-import\n"
+	    "Run 'tandemctl keys COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc < 3 || strcmp(argv[1], "keys") != 0) {
+		usage(stderr);
+		return 1;
+	}
+	const char *cmd = argv[2];
+	char name[128];
+	snprintf(name, sizeof(name), "tandemctl keys %s", cmd);
+	argv[2] = name;
+	if (tandemctl_keys_state_has(cmd)) {
+		return tandemctl_keys_state(cmd, argc - 2, argv + 2);
+	}
+	if (tandemctl_keys_archive_has(cmd)) {
+		return tandemctl_keys_archive(cmd, argc - 2, argv + 2);
+	}
+	fprintf(stderr, "tandemctl: unknown command 'keys %s'\n", cmd);
+	usage(stderr);
+	return 1;
+}

@@ -1,0 +1,22 @@
+/* tandemctl's command groups: each lives in its own file and is reached through tandemctl.c. */
+#ifndef TANDEMCTL_H
+#define TANDEMCTL_H
+
+/*
+ * Each handler gets the command's own name (e.g. "list") and its arguments
+ * with argv[0] set to "tandemctl keys CMD" (so getopt works as usual), and
+ * returns the process exit code: 0 success, 1 usage, 2 bad input, 3 HSM
+ * problem, 4 refused by a check, 5 I/O failure.
+ */
+
+/* keys list, ds, ds-seen, ds-gone, generate, rollover, emergency, simulate
+ * (tandemctl_keys_state.c): the key-state machine on a --state DIR. */
+int tandemctl_keys_state(const char *cmd, int argc, char **argv);
+/* true if cmd is one of tandemctl_keys_state's commands */
+int tandemctl_keys_state_has(const char *cmd);
+
+/* keys archive-export, archive-import (tandemctl_keys_archive.c). */
+int tandemctl_keys_archive(const char *cmd, int argc, char **argv);
+int tandemctl_keys_archive_has(const char *cmd);
+
+#endif

@@ -1,0 +1,200 @@
+/* common module tests: arenas, diagnostics, atomic files, whole-file reads, wiping, errors. */
+#include "tandem_arena.h"
+#include "tandem_diag.h"
+#include "tandem_error.h"
+#include "tandem_file.h"
+#include "testsupport.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+START_TEST(arena_alloc_align_and_merge)
+{
+	tandem_arena_t *a = NULL, *b = NULL;
+	ck_assert_int_eq(tandem_arena_new(64, &a), TANDEM_OK);
+	ck_assert_int_eq(tandem_arena_new(64, &b), TANDEM_OK);
+	uint8_t *p[100];
+	for (int i = 0; i < 100; i++) {
+		p[i] = tandem_arena_alloc(a, (size_t)(i % 13) + 1);
+		ck_assert_ptr_nonnull(p[i]);
+		ck_assert_uint_eq((uintptr_t)p[i] % 8, 0);
+		memset(p[i], i, (size_t)(i % 13) + 1);
+	}
+	/* Nothing overwrote anything: allocations are disjoint. */
+	for (int i = 0; i < 100; i++) {
+		for (int k = 0; k < i % 13 + 1; k++) {
+			ck_assert_uint_eq(p[i][k], (uint8_t)i);
+		}
+	}
+	/* A block larger than the chunk size is served too. */
+	uint8_t *big = tandem_arena_alloc(a, 10000);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 0xab, 10000);
+	const char text[] = "survives a merge";
+	char *copy = tandem_arena_memdup(b, text, sizeof(text));
+	size_t before = tandem_arena_size(a) + tandem_arena_size(b);
+	tandem_arena_merge_take(a, b);
+	ck_assert_uint_eq(tandem_arena_size(a), before);
+	ck_assert_str_eq(copy, text);
+	ck_assert_uint_eq(p[99][0], 99);
+	tandem_arena_free(a);
+	tandem_arena_free(NULL);
+	ck_assert_int_eq(tandem_arena_new(0, NULL), TANDEM_EINVAL);
+}
+END_TEST
+
+static void *diag_writer(void *arg)
+{
+	for (int i = 0; i < 500; i++) {
+		tandem_diag_add(arg, TANDEM_EIO, "message %d", i);
+	}
+	return NULL;
+}
+
+START_TEST(diag_keeps_and_counts)
+{
+	tandem_diag_t *d = NULL;
+	ck_assert_int_eq(tandem_diag_new(&d), TANDEM_OK);
+	tandem_diag_add(d, TANDEM_DNS_EPARSE, "%s:%u: %s", "zone", 7u, "bad");
+	ck_assert_uint_eq(tandem_diag_count(d), 1);
+	ck_assert_str_eq(tandem_diag_msg(d, 0), "zone:7: bad");
+	ck_assert_int_eq(tandem_diag_code(d, 0), TANDEM_DNS_EPARSE);
+	ck_assert_ptr_null(tandem_diag_msg(d, 1));
+	ck_assert_int_eq(tandem_diag_code(d, 1), TANDEM_OK);
+	/* Four threads add 2,000 messages: all counted, the first 1,000 kept. */
+	tandem_diag_clear(d);
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(pthread_create(&t[i], NULL, diag_writer, d), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+	}
+	ck_assert_uint_eq(tandem_diag_count(d), 2000);
+	ck_assert_uint_eq(tandem_diag_kept(d), TANDEM_DIAG_KEEP);
+	ck_assert_ptr_nonnull(tandem_diag_msg(d, TANDEM_DIAG_KEEP - 1));
+	tandem_diag_clear(d);
+	ck_assert_uint_eq(tandem_diag_count(d), 0);
+	tandem_diag_add(NULL, TANDEM_EIO, "ignored");
+	tandem_diag_free(d);
+}
+END_TEST
+
+static size_t count_entries(const char *dir)
+{
+	size_t n = 0;
+	DIR *dp = opendir(dir);
+	ck_assert_ptr_nonnull(dp);
+	struct dirent *e;
+	while ((e = readdir(dp)) != NULL) {
+		n += e->d_name[0] != '.';
+	}
+	closedir(dp);
+	return n;
+}
+
+START_TEST(afile_commit_and_abort)
+{
+	char dir[256], path[400], *text = NULL;
+	size_t len = 0;
+	ts_tmpdir(dir, sizeof(dir));
+	ts_write_file(dir, "out", "old contents\n", path, sizeof(path));
+
+	/* Abort: the target is untouched and no temporary file is left. */
+	tandem_afile_t *f = NULL;
+	ck_assert_int_eq(tandem_afile_open(path, 0600, &f), TANDEM_OK);
+	ck_assert_ptr_nonnull(strstr(tandem_afile_tmp_path(f), "out.tmp."));
+	fputs("half-written", tandem_afile_stream(f));
+	tandem_afile_abort(f);
+	ck_assert_int_eq(tandem_file_read(path, 1024, &text, &len), TANDEM_OK);
+	ck_assert_str_eq(text, "old contents\n");
+	free(text);
+	ck_assert_uint_eq(count_entries(dir), 1);
+
+	/* Commit: the new contents replace the old, with the mode asked for. */
+	ck_assert_int_eq(tandem_afile_open(path, 0640, &f), TANDEM_OK);
+	fputs("new contents\n", tandem_afile_stream(f));
+	ck_assert_int_eq(tandem_afile_commit(f), TANDEM_OK);
+	ck_assert_int_eq(tandem_file_read(path, 1024, &text, &len), TANDEM_OK);
+	ck_assert_str_eq(text, "new contents\n");
+	ck_assert_uint_eq(len, 13);
+	free(text);
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0640);
+	ck_assert_uint_eq(count_entries(dir), 1);
+
+	/* A directory that does not exist: refused, nothing created. */
+	char bad[500];
+	snprintf(bad, sizeof(bad), "%s/missing/out", dir);
+	f = NULL;
+	ck_assert_int_eq(tandem_afile_open(bad, 0644, &f), TANDEM_EIO);
+	ck_assert_ptr_null(f);
+	ts_rmtree(dir);
+}
+END_TEST
+
+START_TEST(file_read_limits)
+{
+	char dir[256], path[400], *text = NULL;
+	size_t len = 0;
+	ts_tmpdir(dir, sizeof(dir));
+	char big[10000];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ts_write_file(dir, "big", big, path, sizeof(path));
+	ck_assert_int_eq(tandem_file_read(path, 100, &text, &len), TANDEM_ERANGE);
+	ck_assert_ptr_null(text);
+	ck_assert_int_eq(tandem_file_read(path, sizeof(big), &text, &len), TANDEM_OK);
+	ck_assert_uint_eq(len, sizeof(big) - 1);
+	ck_assert_uint_eq(strlen(text), sizeof(big) - 1);
+	free(text);
+	text = NULL;
+	snprintf(path, sizeof(path), "%s/absent", dir);
+	ck_assert_int_eq(tandem_file_read(path, 100, &text, &len), TANDEM_ENOENT);
+	ck_assert_int_eq(tandem_file_read(dir, 100, &text, &len), TANDEM_EIO);
+	ts_rmtree(dir);
+}
+END_TEST
+
+START_TEST(wipe_and_strerror)
+{
+	char secret[32] = "correct horse battery staple";
+	tandem_wipe(secret, sizeof(secret));
+	for (size_t i = 0; i < sizeof(secret); i++) {
+		ck_assert_uint_eq((unsigned char)secret[i], 0);
+	}
+	ck_assert_str_eq(tandem_strerror(TANDEM_OK), "success");
+	ck_assert_str_eq(tandem_strerror(TANDEM_HSM_EPIN), "PIN missing or refused");
+	ck_assert_str_eq(tandem_strerror(-12345), "unknown error");
+	/* Every code in every module's range has its own text. */
+	const int codes[] = {TANDEM_ENOMEM,       TANDEM_EIO,         TANDEM_CRYPTO_EVERIFY,
+			     TANDEM_HSM_ESIGN,    TANDEM_DNS_ECNAME,  TANDEM_SIGNER_ESERIAL,
+			     TANDEM_VERIFY_EFAIL, TANDEM_KASP_EPOLICY};
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		ck_assert_str_ne(tandem_strerror(codes[i]), "unknown error");
+	}
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("common");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, arena_alloc_align_and_merge);
+	tcase_add_test(tc, diag_keeps_and_counts);
+	tcase_add_test(tc, afile_commit_and_abort);
+	tcase_add_test(tc, file_read_limits);
+	tcase_add_test(tc, wipe_and_strerror);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
