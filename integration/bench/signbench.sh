@@ -275,6 +275,7 @@ ratio() {
 }
 echo
 echo "ratios"
+ratio "tandem-j1 / rawbound-1 (time)" "${RS[tandem-1]:-}" "${RS[rawbound-1]:-}" "<=" 1.15
 ratio "tandem-j2 / rawbound-2 (time)" "${RS[tandem-2]:-}" "${RS[rawbound-2]:-}" "<=" 1.15
 ratio "ODS / tandem-j2 (time)" "${RS[ods]:-}" "${RS[tandem-2]:-}" ">=" 1.35
 ratio "kzonesign / tandem-j2 (time)" "${RS[kzonesign]:-}" "${RS[tandem-2]:-}" ">=" 1.8

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -456,7 +457,10 @@ static int sign(const opts_t *o)
 		fprintf(stderr, "tandem-signzone: no randomness for the NSEC3 salt\n");
 		goto out;
 	}
-	verify_conf_t vc = {.now = conf.now, .threads = conf.threads};
+	/* The gate needs no HSM session: it uses every CPU, whatever -j says. */
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned gate_threads = cpus > (long)conf.threads ? (unsigned)cpus : conf.threads;
+	verify_conf_t vc = {.now = conf.now, .threads = gate_threads};
 	if (load_ds(o, arena, diag, &vc, &ds) != TANDEM_OK) {
 		print_diag(diag);
 		goto out;
