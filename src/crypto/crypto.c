@@ -1,6 +1,7 @@
 /* Software cryptography with OpenSSL 3: DNSKEY parsing, key tags, DS, NSEC3 hashes, verification.
  */
 #include "crypto.h"
+#include "tandem_encode.h"
 #include "tandem_error.h"
 
 #include <stdlib.h>
@@ -403,25 +404,5 @@ out:
 
 size_t crypto_base32hex(const uint8_t *data, size_t len, char *out)
 {
-	static const char digits[] = "0123456789abcdefghijklmnopqrstuv";
-	size_t n = 0;
-	uint32_t acc = 0;
-	unsigned bits = 0;
-
-	if (out == NULL) {
-		return 0;
-	}
-	for (size_t i = 0; i < len; i++) {
-		acc = (acc << 8) | data[i];
-		bits += 8;
-		while (bits >= 5) {
-			bits -= 5;
-			out[n++] = digits[(acc >> bits) & 0x1f];
-		}
-	}
-	if (bits > 0) {
-		out[n++] = digits[(acc << (5 - bits)) & 0x1f];
-	}
-	out[n] = '\0';
-	return n;
+	return tandem_base32hex(data, len, out);
 }

@@ -1,5 +1,6 @@
 /* Presentation-format output: a fast formatter for common types, ldns for the rest. */
 #include "dns_internal.h"
+#include "tandem_encode.h"
 #include "tandem_error.h"
 
 #include <arpa/inet.h>
@@ -94,21 +95,8 @@ static void out_b64(out_t *o, const uint8_t *p, size_t n)
 
 static void out_b32hex(out_t *o, const uint8_t *p, size_t n)
 {
-	static const char alpha[] = "0123456789abcdefghijklmnopqrstuv";
-	out_reserve(o, (n * 8 + 4) / 5);
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < n; i++) {
-		acc = (acc << 8) | p[i];
-		bits += 8;
-		while (bits >= 5) {
-			o->buf[o->len++] = alpha[(acc >> (bits - 5)) & 31];
-			bits -= 5;
-		}
-	}
-	if (bits > 0) {
-		o->buf[o->len++] = alpha[(acc << (5 - bits)) & 31];
-	}
+	out_reserve(o, (n * 8 + 4) / 5 + 1);
+	o->len += tandem_base32hex(p, n, o->buf + o->len);
 }
 
 static uint32_t get32(const uint8_t *p)
@@ -223,19 +211,9 @@ static bool out_rdata_fast(out_t *o, uint16_t type, const uint8_t *p, size_t n)
 	}
 	case DNS_TYPE_DS:
 	case DNS_TYPE_CDS:
-		if (n < 5) {
-			return false;
-		}
-		out_u(o, get16(p));
-		out_c(o, ' ');
-		out_u(o, p[2]);
-		out_c(o, ' ');
-		out_u(o, p[3]);
-		out_c(o, ' ');
-		out_hex(o, p + 4, n - 4);
-		return true;
 	case DNS_TYPE_DNSKEY:
 	case DNS_TYPE_CDNSKEY:
+		/* tag/flags, algorithm/protocol, digest type/algorithm, then the blob */
 		if (n < 5) {
 			return false;
 		}
@@ -245,7 +223,11 @@ static bool out_rdata_fast(out_t *o, uint16_t type, const uint8_t *p, size_t n)
 		out_c(o, ' ');
 		out_u(o, p[3]);
 		out_c(o, ' ');
-		out_b64(o, p + 4, n - 4);
+		if (type == DNS_TYPE_DS || type == DNS_TYPE_CDS) {
+			out_hex(o, p + 4, n - 4);
+		} else {
+			out_b64(o, p + 4, n - 4);
+		}
 		return true;
 	case DNS_TYPE_RRSIG:
 		if (n < 19 || (l = rd_name(p + 18, n - 18)) == 0 || 18 + l >= n) {
