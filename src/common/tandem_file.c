@@ -7,6 +7,8 @@
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -185,6 +187,30 @@ out:
 	}
 	fclose(fp);
 	return ret;
+}
+
+int tandem_secret_read(const char *path, size_t max, char **out, size_t *out_len)
+{
+	if (path == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		return errno == ENOENT ? TANDEM_ENOENT : TANDEM_EIO;
+	}
+	if ((st.st_mode & 077) != 0) {
+		return TANDEM_EPERM;
+	}
+	return tandem_file_read(path, max, out, out_len);
+}
+
+int tandem_proc_harden(void)
+{
+	struct rlimit none = {0, 0};
+	if (setrlimit(RLIMIT_CORE, &none) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		return TANDEM_EPERM;
+	}
+	return TANDEM_OK;
 }
 
 void tandem_wipe(void *p, size_t n)

@@ -28,6 +28,21 @@ void tandem_afile_abort(tandem_afile_t *f);
  * Errors: TANDEM_ENOENT, TANDEM_EIO, TANDEM_ERANGE (too large). */
 int tandem_file_read(const char *path, size_t max, char **out, size_t *out_len);
 
+/*
+ * Reads a file holding a secret (PIN, passphrase) like tandem_file_read, but
+ * first refuses it with TANDEM_EPERM when group or others may read or write
+ * it (mode & 077), as ssh does for private keys: a PIN in a loose file is no
+ * longer a secret. The caller wipes and frees *out.
+ */
+int tandem_secret_read(const char *path, size_t max, char **out, size_t *out_len);
+
+/*
+ * Makes the process unable to leave a core file or be ptrace-attached by
+ * other users (RLIMIT_CORE 0, PR_SET_DUMPABLE 0): PINs and passphrases pass
+ * through its memory. Tools call it first thing. Errors: TANDEM_EPERM.
+ */
+int tandem_proc_harden(void);
+
 /* Overwrites n bytes at p in a way the compiler cannot drop. */
 void tandem_wipe(void *p, size_t n);
 

@@ -103,7 +103,15 @@ static int token_read_pin(const hsm_uri_t *uri, const char *pin_env, tandem_diag
 		} else if (strncmp(path, "file:", 5) == 0) {
 			path += 5;
 		}
-		ret = tandem_file_read(path, HSM_PIN_MAX * 4, &file, &file_len);
+		ret = tandem_secret_read(path, HSM_PIN_MAX * 4, &file, &file_len);
+		if (ret == TANDEM_EPERM) {
+			tandem_diag_add(diag, TANDEM_HSM_EPIN,
+					"pin-source %s can be read or written by group or others: "
+					"chmod 600 it",
+					path);
+			ret = TANDEM_HSM_EPIN;
+			goto out;
+		}
 		if (ret != TANDEM_OK) {
 			tandem_diag_add(diag, TANDEM_HSM_EPIN, "pin-source %s: %s", path,
 					tandem_strerror(ret));

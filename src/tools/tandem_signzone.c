@@ -557,6 +557,10 @@ out:
 
 int main(int argc, char **argv)
 {
+	if (tandem_proc_harden() != TANDEM_OK) {
+		fprintf(stderr, "%s: cannot disable core dumps\n", argv[0]);
+		return 1;
+	}
 	opts_t o;
 	int code = parse_args(argc, argv, &o);
 	if (code != EXIT_OK) {

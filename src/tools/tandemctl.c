@@ -1,5 +1,7 @@
 /* tandemctl: the operator's command line; dispatches to the command groups. */
 #include "tandemctl.h"
+#include "tandem_error.h"
+#include "tandem_file.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +18,10 @@ static void usage(FILE *fp)
 
 int main(int argc, char **argv)
 {
+	if (tandem_proc_harden() != TANDEM_OK) {
+		fprintf(stderr, "%s: cannot disable core dumps\n", argv[0]);
+		return 1;
+	}
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		usage(stdout);
 		return 0;

@@ -162,6 +162,28 @@ START_TEST(file_read_limits)
 }
 END_TEST
 
+START_TEST(secret_read_refuses_loose_modes)
+{
+	char dir[256], path[400], *text = NULL;
+	size_t len = 0;
+	ts_tmpdir(dir, sizeof(dir));
+	ts_write_file(dir, "pin", "s3cret\n", path, sizeof(path));
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_int_eq(tandem_secret_read(path, 100, &text, &len), TANDEM_EPERM);
+	ck_assert_ptr_null(text);
+	ck_assert_int_eq(chmod(path, 0620), 0);
+	ck_assert_int_eq(tandem_secret_read(path, 100, &text, &len), TANDEM_EPERM);
+	ck_assert_int_eq(chmod(path, 0600), 0);
+	ck_assert_int_eq(tandem_secret_read(path, 100, &text, &len), TANDEM_OK);
+	ck_assert_str_eq(text, "s3cret\n");
+	tandem_wipe(text, len);
+	free(text);
+	snprintf(path, sizeof(path), "%s/absent", dir);
+	ck_assert_int_eq(tandem_secret_read(path, 100, &text, &len), TANDEM_ENOENT);
+	ts_rmtree(dir);
+}
+END_TEST
+
 START_TEST(wipe_and_strerror)
 {
 	char secret[32] = "correct horse battery staple";
@@ -190,6 +212,7 @@ int main(void)
 	tcase_add_test(tc, diag_keeps_and_counts);
 	tcase_add_test(tc, afile_commit_and_abort);
 	tcase_add_test(tc, file_read_limits);
+	tcase_add_test(tc, secret_read_refuses_loose_modes);
 	tcase_add_test(tc, wipe_and_strerror);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <ldns/ldns.h>
 #include <openssl/core_names.h>
@@ -397,6 +398,25 @@ START_TEST(token_wrong_pin_refused)
 	ts_token_create(&t, "pin");
 	char pin_file[400], uri[800];
 	ts_write_file(t.dir, "wrong.pin", "98765\n", pin_file, sizeof(pin_file));
+	/* Loose permissions are refused before the PIN is even read. */
+	char uri_loose[800];
+	snprintf(uri_loose, sizeof(uri_loose), "pkcs11:token=pin;pin-source=%s", pin_file);
+	{
+		tandem_diag_t *dl = NULL;
+		hsm_module_t *ml = NULL;
+		hsm_token_t *tl = NULL;
+		ck_assert_int_eq(tandem_diag_new(&dl), TANDEM_OK);
+		ck_assert_int_eq(hsm_module_load(SOFTHSM_PATH, dl, &ml), TANDEM_OK);
+		hsm_uri_t *ul = uri_must(uri_loose);
+		ck_assert_int_eq(chmod(pin_file, 0644), 0);
+		ck_assert_int_eq(hsm_token_open(ml, ul, NULL, 1, dl, &tl), TANDEM_HSM_EPIN);
+		ck_assert_ptr_null(tl);
+		ck_assert(diag_has(dl, "chmod 600"));
+		hsm_uri_free(ul);
+		hsm_module_free(ml);
+		tandem_diag_free(dl);
+	}
+	ck_assert_int_eq(chmod(pin_file, 0600), 0);
 	snprintf(uri, sizeof(uri), "pkcs11:token=pin;pin-source=%s", pin_file);
 	tandem_diag_t *d = NULL;
 	hsm_module_t *m = NULL;
