@@ -1,5 +1,6 @@
 /* Zone signing: TTLs, serial, DNSKEY RRset, denial chain, then RRSIGs on N threads. */
 #include "signer_internal.h"
+#include "crypto.h"
 #include "tandem_error.h"
 
 #include <pthread.h>
@@ -32,6 +33,8 @@ void signer_conf_defaults(signer_conf_t *conf, uint64_t now)
 				     .nsec3 = 3600};
 	conf->threads = 1;
 }
+
+static int rdata_ptr_cmp(const void *a, const void *b);
 
 /* A key as the workers use it. */
 typedef struct skey {
@@ -131,15 +134,13 @@ static bool key_signs(const skey_t *k, uint16_t type)
 	return k->zsk;
 }
 
-/* Makes the RRSIGs of one RRset with every key that signs its type. */
-static int sign_rrset(worker_t *w, const item_t *it, uint8_t **buf, size_t *cap)
+/* Room for the signed data of an RRset (RRSIG RDATA head + every RR). */
+static int data_reserve(size_t owner_len, size_t signer_len, const uint8_t *const *rdata,
+			uint16_t count, uint8_t **buf, size_t *cap)
 {
-	job_t *job = w->job;
-	const dns_node_t *node = it->node;
-	dns_rrset_t *rs = it->rs;
-	size_t need = 18 + job->origin_len;
-	for (uint16_t i = 0; i < rs->count; i++) {
-		need += node->name_len + 10u + dns_rdata_len(rs->rdata[i]);
+	size_t need = 18 + signer_len;
+	for (uint16_t i = 0; i < count; i++) {
+		need += owner_len + 10u + dns_rdata_len(rdata[i]);
 	}
 	if (need > *cap) {
 		uint8_t *bigger = realloc(*buf, need);
@@ -149,7 +150,75 @@ static int sign_rrset(worker_t *w, const item_t *it, uint8_t **buf, size_t *cap)
 		*buf = bigger;
 		*cap = need;
 	}
-	uint8_t *data = *buf;
+	return TANDEM_OK;
+}
+
+/*
+ * Writes the RRSIG signed data (RFC 4034 3.1.8.1) into data: the RRSIG RDATA
+ * without algorithm, key tag and signature (filled per key), then each RR in
+ * canonical form (rdata must be in canonical order). Returns its length.
+ */
+static size_t data_build(uint8_t *data, const uint8_t *owner, size_t owner_len, unsigned labels,
+			 uint16_t type, uint32_t ttl, const uint8_t *const *rdata, uint16_t count,
+			 uint32_t inception, uint32_t expiration, const uint8_t *signer,
+			 size_t signer_len)
+{
+	put16(data, type);
+	data[3] = (uint8_t)labels;
+	put32(data + 4, ttl);
+	put32(data + 8, expiration);
+	put32(data + 12, inception);
+	memcpy(data + 18, signer, signer_len);
+	size_t pos = 18 + signer_len;
+	for (uint16_t i = 0; i < count; i++) {
+		uint16_t rdlen = dns_rdata_len(rdata[i]);
+		memcpy(data + pos, owner, owner_len);
+		pos += owner_len;
+		put16(data + pos, type);
+		put16(data + pos + 2, DNS_CLASS_IN);
+		put32(data + pos + 4, ttl);
+		memcpy(data + pos + 8, rdata[i], rdlen + 2u);
+		pos += 10u + rdlen;
+	}
+	return pos;
+}
+
+/* Signs data (built by data_build, head_len bytes of RRSIG head) with one key and
+ * returns the RRSIG RDATA (length-prefixed) from arena. */
+static int rrsig_finish(hsm_token_t *token, unsigned session, const hsm_key_t *hkey, uint8_t alg,
+			uint16_t tag, uint8_t *data, size_t len, size_t head_len,
+			tandem_arena_t *arena, const uint8_t **out)
+{
+	data[2] = alg;
+	put16(data + 16, tag);
+	uint8_t sig[HSM_SIG_MAX];
+	size_t sig_len = sizeof(sig);
+	int ret = hsm_token_sign(token, session, hkey, data, len, sig, &sig_len);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	size_t rdlen = head_len + sig_len;
+	uint8_t *rd = tandem_arena_alloc(arena, rdlen + 2);
+	if (rd == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	put16(rd, (uint16_t)rdlen);
+	memcpy(rd + 2, data, head_len);
+	memcpy(rd + 2 + head_len, sig, sig_len);
+	*out = rd;
+	return TANDEM_OK;
+}
+
+/* Makes the RRSIGs of one RRset with every key that signs its type. */
+static int sign_rrset(worker_t *w, const item_t *it, uint8_t **buf, size_t *cap)
+{
+	job_t *job = w->job;
+	const dns_node_t *node = it->node;
+	dns_rrset_t *rs = it->rs;
+	int ret = data_reserve(node->name_len, job->origin_len, rs->rdata, rs->count, buf, cap);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
 	unsigned labels = node->labels;
 	if (node->flags & DNS_NODE_WILDCARD) {
 		labels--; /* RFC 4034 3.1.3: the '*' label is not counted */
@@ -157,25 +226,10 @@ static int sign_rrset(worker_t *w, const item_t *it, uint8_t **buf, size_t *cap)
 	uint32_t expiration =
 	    job->base + job->conf->validity -
 	    jitter_for(node->name, node->name_len, rs->type, job->base, job->conf->jitter);
-	/* RRSIG RDATA minus the signature, then each RR in canonical form. */
-	size_t pre = 18 + job->origin_len;
-	put16(data, rs->type);
-	data[3] = (uint8_t)labels;
-	put32(data + 4, rs->ttl);
-	put32(data + 8, expiration);
-	put32(data + 12, job->inception);
-	memcpy(data + 18, job->origin, job->origin_len);
-	size_t pos = pre;
-	for (uint16_t i = 0; i < rs->count; i++) {
-		uint16_t rdlen = dns_rdata_len(rs->rdata[i]);
-		memcpy(data + pos, node->name, node->name_len);
-		pos += node->name_len;
-		put16(data + pos, rs->type);
-		put16(data + pos + 2, DNS_CLASS_IN);
-		put32(data + pos + 4, rs->ttl);
-		memcpy(data + pos + 8, rs->rdata[i], rdlen + 2u);
-		pos += 10u + rdlen;
-	}
+	size_t head_len = 18 + job->origin_len;
+	size_t len =
+	    data_build(*buf, node->name, node->name_len, labels, rs->type, rs->ttl, rs->rdata,
+		       rs->count, job->inception, expiration, job->origin, job->origin_len);
 	size_t nsig = 0;
 	for (size_t k = 0; k < job->nkeys; k++) {
 		nsig += key_signs(&job->keys[k], rs->type);
@@ -190,12 +244,8 @@ static int sign_rrset(worker_t *w, const item_t *it, uint8_t **buf, size_t *cap)
 		if (!key_signs(key, rs->type)) {
 			continue;
 		}
-		data[2] = key->alg;
-		put16(data + 16, key->tag);
-		uint8_t sig[HSM_SIG_MAX];
-		size_t sig_len = sizeof(sig);
-		int ret =
-		    hsm_token_sign(job->token, w->session, key->hkey, data, pos, sig, &sig_len);
+		ret = rrsig_finish(job->token, w->session, key->hkey, key->alg, key->tag, *buf, len,
+				   head_len, w->arena, &sigs[made]);
 		if (ret != TANDEM_OK) {
 			char name[1024], tbuf[16];
 			dns_name_to_str(node->name, name);
@@ -204,20 +254,52 @@ static int sign_rrset(worker_t *w, const item_t *it, uint8_t **buf, size_t *cap)
 					tandem_strerror(ret));
 			return ret;
 		}
-		size_t rdlen = pre + sig_len;
-		uint8_t *rd = tandem_arena_alloc(w->arena, rdlen + 2);
-		if (rd == NULL) {
-			return TANDEM_ENOMEM;
-		}
-		put16(rd, (uint16_t)rdlen);
-		memcpy(rd + 2, data, pre);
-		memcpy(rd + 2 + pre, sig, sig_len);
-		sigs[made++] = rd;
+		made++;
 	}
 	rs->sigs = sigs;
 	rs->sig_count = (uint16_t)made;
 	w->signatures += made;
 	return TANDEM_OK;
+}
+
+int signer_rrsig_make(hsm_token_t *token, unsigned session, const hsm_key_t *key,
+		      uint16_t key_flags, const uint8_t *owner, const uint8_t *signer_name,
+		      uint16_t type, uint32_t ttl, const uint8_t *const *rdata, uint16_t count,
+		      uint32_t inception, uint32_t expiration, tandem_arena_t *arena,
+		      const uint8_t **out)
+{
+	if (token == NULL || key == NULL || owner == NULL || signer_name == NULL || rdata == NULL ||
+	    count == 0 || arena == NULL || out == NULL || !dns_name_is_sub(owner, signer_name) ||
+	    signer_serial_gt(inception, expiration)) {
+		return TANDEM_EINVAL;
+	}
+	size_t owner_len = dns_name_len(owner, DNS_NAME_MAXLEN);
+	size_t signer_len = dns_name_len(signer_name, DNS_NAME_MAXLEN);
+	const uint8_t **sorted = malloc(sizeof(*sorted) * count);
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	int ret = TANDEM_ENOMEM;
+	if (sorted == NULL) {
+		goto out;
+	}
+	memcpy(sorted, rdata, sizeof(*sorted) * count);
+	qsort(sorted, count, sizeof(*sorted), rdata_ptr_cmp);
+	ret = data_reserve(owner_len, signer_len, sorted, count, &buf, &cap);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	unsigned labels = dns_name_labels(owner);
+	if (owner[0] == 1 && owner[1] == '*') {
+		labels--;
+	}
+	size_t len = data_build(buf, owner, owner_len, labels, type, ttl, sorted, count, inception,
+				expiration, signer_name, signer_len);
+	ret = rrsig_finish(token, session, key, hsm_key_algorithm(key), hsm_key_tag(key, key_flags),
+			   buf, len, 18 + signer_len, arena, out);
+out:
+	free(buf);
+	free(sorted);
+	return ret;
 }
 
 #define CHUNK 64
@@ -324,6 +406,46 @@ static int rdata_ptr_cmp(const void *a, const void *b)
 	return dns_rdata_compare(*(const uint8_t *const *)a, *(const uint8_t *const *)b);
 }
 
+/*
+ * Offline KSK: the ceremony's DNSKEY RRset and RRSIGs go in as they are; each
+ * key given (its DNSKEY in `mine`) must be one of its DNSKEYs.
+ */
+static int put_presigned(dns_node_t *apex, tandem_arena_t *arena, const signer_conf_t *conf,
+			 const uint8_t **mine, size_t nmine, tandem_diag_t *diag)
+{
+	for (size_t i = 0; i < nmine; i++) {
+		bool found = false;
+		for (uint16_t k = 0; k < conf->presigned_dnskey_count && !found; k++) {
+			found = dns_rdata_compare(mine[i], conf->presigned_dnskey[k]) == 0;
+		}
+		if (!found) {
+			tandem_diag_add(
+			    diag, TANDEM_SIGNER_ECONF,
+			    "a key given (DNSKEY %u) is not in the pre-signed DNSKEY "
+			    "RRset of this time slot",
+			    crypto_key_tag(dns_rdata_data(mine[i]), dns_rdata_len(mine[i])));
+			return TANDEM_SIGNER_ECONF;
+		}
+	}
+	const uint8_t **sorted = tandem_arena_memdup(
+	    arena, conf->presigned_dnskey, sizeof(*sorted) * conf->presigned_dnskey_count);
+	const uint8_t **sigs = tandem_arena_memdup(arena, conf->presigned_rrsig,
+						   sizeof(*sigs) * conf->presigned_rrsig_count);
+	if (sorted == NULL || sigs == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	qsort(sorted, conf->presigned_dnskey_count, sizeof(*sorted), rdata_ptr_cmp);
+	dns_rrset_t *rs = dns_node_put_rrset(apex, arena, DNS_TYPE_DNSKEY, conf->presigned_ttl,
+					     sorted, conf->presigned_dnskey_count);
+	if (rs == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	rs->flags |= DNS_RRSET_AUTH;
+	rs->sigs = sigs;
+	rs->sig_count = conf->presigned_rrsig_count;
+	return TANDEM_OK;
+}
+
 /* Replaces the apex DNSKEY RRset with the keys given (every key is published). */
 static int put_dnskeys(dns_zone_t *zone, const signer_conf_t *conf, const signer_key_t *keys,
 		       size_t nkeys, skey_t *out, tandem_diag_t *diag)
@@ -369,6 +491,10 @@ static int put_dnskeys(dns_zone_t *zone, const signer_conf_t *conf, const signer
 		}
 	}
 	dns_node_t *apex = dns_zone_apex(zone);
+	if (conf->presigned_dnskey_count > 0) {
+		ret = put_presigned(apex, arena, conf, rdata, uniq, diag);
+		goto out;
+	}
 	dns_rrset_t *rs =
 	    dns_node_put_rrset(apex, arena, DNS_TYPE_DNSKEY,
 			       conf->ttls.dnskey ? conf->ttls.dnskey : 3600, rdata, (uint16_t)uniq);
@@ -382,6 +508,12 @@ out:
 	return ret;
 }
 
+/* An RRset that arrives signed (an offline KSK's DNSKEY RRset) is not signed again. */
+static bool to_sign(const dns_rrset_t *rs)
+{
+	return (rs->flags & DNS_RRSET_AUTH) && rs->sig_count == 0;
+}
+
 static int collect_items(dns_zone_t *zone, item_t **out, size_t *nout)
 {
 	size_t count = 0, n3 = 0;
@@ -390,7 +522,7 @@ static int collect_items(dns_zone_t *zone, item_t **out, size_t *nout)
 	size_t total = n3;
 	for (size_t i = 0; i < count; i++) {
 		for (uint16_t r = 0; r < nodes[i].rrset_count; r++) {
-			total += (nodes[i].rrsets[r].flags & DNS_RRSET_AUTH) != 0;
+			total += to_sign(&nodes[i].rrsets[r]);
 		}
 	}
 	item_t *items = malloc(sizeof(*items) * (total ? total : 1));
@@ -400,7 +532,7 @@ static int collect_items(dns_zone_t *zone, item_t **out, size_t *nout)
 	size_t k = 0;
 	for (size_t i = 0; i < count; i++) {
 		for (uint16_t r = 0; r < nodes[i].rrset_count; r++) {
-			if (nodes[i].rrsets[r].flags & DNS_RRSET_AUTH) {
+			if (to_sign(&nodes[i].rrsets[r])) {
 				items[k++] = (item_t){&nodes[i], &nodes[i].rrsets[r]};
 			}
 		}
@@ -424,9 +556,17 @@ static int check_inputs(const signer_conf_t *conf, const signer_key_t *keys, siz
 		ksk |= keys[i].ksk;
 		zsk |= keys[i].zsk;
 	}
-	if (!ksk || !zsk) {
+	bool presigned = conf->presigned_dnskey_count > 0;
+	if (presigned && (ksk || conf->presigned_rrsig_count == 0)) {
+		tandem_diag_add(diag, TANDEM_SIGNER_ECONF,
+				ksk ? "a pre-signed DNSKEY RRset (offline KSK) leaves no KSK role "
+				      "to the keys given"
+				    : "the pre-signed DNSKEY RRset has no RRSIG");
+		return TANDEM_SIGNER_ECONF;
+	}
+	if ((!ksk && !presigned) || !zsk) {
 		tandem_diag_add(diag, TANDEM_SIGNER_ENOKEY, "signing needs at least one %s",
-				ksk ? "ZSK" : "KSK");
+				zsk ? "KSK" : "ZSK");
 		return TANDEM_SIGNER_ENOKEY;
 	}
 	unsigned threads = conf->threads ? conf->threads : 1;

@@ -45,6 +45,18 @@ typedef struct signer_conf {
 	bool has_serial_floor;
 	signer_ttls_t ttls;
 	unsigned threads; /* signing threads, <= token sessions (0: 1) */
+	/*
+	 * Offline KSK: the DNSKEY RRset and its RRSIGs exactly as signed at the
+	 * KSK ceremony for the current time slot (length-prefixed RDATAs). When
+	 * presigned_dnskey_count > 0 the DNSKEY RRset is taken as it is, no key
+	 * given to signer_sign_zone may have the KSK role, and every key given
+	 * must be in it. The RRSIGs are not checked here: the gate does that.
+	 */
+	const uint8_t *const *presigned_dnskey;
+	uint16_t presigned_dnskey_count;
+	const uint8_t *const *presigned_rrsig;
+	uint16_t presigned_rrsig_count;
+	uint32_t presigned_ttl;
 } signer_conf_t;
 
 /* Fills conf with the DPS defaults (NSEC3, 0 iterations, empty salt, validity
@@ -89,6 +101,21 @@ typedef struct signer_stats {
  */
 int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_key_t *keys,
 		     size_t nkeys, hsm_token_t *token, tandem_diag_t *diag, signer_stats_t *stats);
+
+/*
+ * One RRSIG by key (DNSKEY flags key_flags, for its key tag) over the RRset
+ * (owner, type, ttl, rdata: length-prefixed RDATAs in any order) valid from
+ * inception to expiration, signed as signer_name (the zone apex). The
+ * offline KSK ceremony signs each time slot's DNSKEY RRset with it. The
+ * RRSIG RDATA (length-prefixed) is allocated from arena.
+ * Errors: TANDEM_EINVAL (owner outside signer_name, inception after
+ * expiration, ...), TANDEM_HSM_ESIGN, TANDEM_ENOMEM.
+ */
+int signer_rrsig_make(hsm_token_t *token, unsigned session, const hsm_key_t *key,
+		      uint16_t key_flags, const uint8_t *owner, const uint8_t *signer_name,
+		      uint16_t type, uint32_t ttl, const uint8_t *const *rdata, uint16_t count,
+		      uint32_t inception, uint32_t expiration, tandem_arena_t *arena,
+		      const uint8_t **out);
 
 /* RFC 1982: true if a is greater than b in serial number arithmetic. */
 bool signer_serial_gt(uint32_t a, uint32_t b);

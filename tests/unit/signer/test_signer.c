@@ -397,6 +397,81 @@ START_TEST(sign_unpublished_and_sep)
 }
 END_TEST
 
+/* Offline KSK: the DNSKEY RRset is signed ahead for a time slot, the zone with the ZSK only. */
+START_TEST(sign_presigned_dnskey)
+{
+	fixture_t f;
+	fixture_open(&f, HSM_ALG_RSASHA256, 1);
+	tandem_arena_t *arena = NULL;
+	ck_assert_int_eq(tandem_arena_new(0, &arena), TANDEM_OK);
+	uint8_t kbuf[2][HSM_DNSKEY_MAX + 2];
+	const uint8_t *dnskey[2] = {kbuf[0], kbuf[1]};
+	const hsm_key_t *keys2[2] = {f.ksk, f.zsk};
+	for (int i = 0; i < 2; i++) {
+		size_t len = HSM_DNSKEY_MAX;
+		ck_assert_int_eq(
+		    hsm_key_dnskey_rdata(keys2[i], i == 0 ? 257 : 256, kbuf[i] + 2, &len),
+		    TANDEM_OK);
+		kbuf[i][0] = (uint8_t)(len >> 8);
+		kbuf[i][1] = (uint8_t)len;
+	}
+	const uint8_t apex[] = "\x07"
+			       "example";
+	uint32_t slot_start = NOW - 86400, slot_end = NOW + 20 * 86400;
+	const uint8_t *rrsig = NULL;
+	ck_assert_int_eq(signer_rrsig_make(f.token, 0, f.ksk, 257, apex, apex, DNS_TYPE_DNSKEY,
+					   43200, dnskey, 2, slot_start, slot_end, arena, &rrsig),
+			 TANDEM_OK);
+	/* The DS of the KSK is the trust anchor the gate checks the slot against. */
+	uint8_t ds[2 + 64];
+	size_t ds_len = 0;
+	ck_assert_int_eq(crypto_ds_from_dnskey(apex, sizeof(apex), kbuf[0] + 2,
+					       dns_rdata_len(kbuf[0]), CRYPTO_DS_SHA256, ds + 2,
+					       &ds_len),
+			 TANDEM_OK);
+	ds[0] = 0;
+	ds[1] = (uint8_t)ds_len;
+	const uint8_t *anchor[1] = {ds};
+
+	signer_conf_t c;
+	signer_conf_defaults(&c, NOW);
+	c.presigned_dnskey = dnskey;
+	c.presigned_dnskey_count = 2;
+	c.presigned_rrsig = &rrsig;
+	c.presigned_rrsig_count = 1;
+	c.presigned_ttl = 43200;
+	signer_key_t zsk_only[1] = {{.key = f.zsk, .zsk = true}};
+	dns_zone_t *z = load(&f);
+	ck_assert_int_eq(signer_sign_zone(z, &c, zsk_only, 1, f.token, f.diag, NULL), TANDEM_OK);
+	dns_rrset_t *rs = dns_node_rrset(dns_zone_apex(z), DNS_TYPE_DNSKEY);
+	ck_assert_uint_eq(rs->sig_count, 1);
+	ck_assert(rs->sigs[0] == rrsig); /* taken as it is, not signed again */
+	verify_conf_t vc = {.now = NOW, .ds = anchor, .ds_count = 1};
+	tandem_diag_clear(f.diag);
+	ck_assert_int_eq(verify_zone(z, &vc, f.diag, NULL), TANDEM_OK);
+	/* Past the slot's signature, the gate stops publication. */
+	vc.now = slot_end + 1;
+	ck_assert_int_eq(verify_zone(z, &vc, f.diag, NULL), TANDEM_VERIFY_EFAIL);
+	dns_zone_free(z);
+
+	/* A KSK role beside a pre-signed RRset, and a key outside it, are refused. */
+	signer_key_t with_ksk[2] = {{.key = f.ksk, .ksk = true}, {.key = f.zsk, .zsk = true}};
+	z = load(&f);
+	ck_assert_int_eq(signer_sign_zone(z, &c, with_ksk, 2, f.token, f.diag, NULL),
+			 TANDEM_SIGNER_ECONF);
+	c.presigned_dnskey_count = 1; /* the KSK only: the ZSK is not in the slot */
+	ck_assert_int_eq(signer_sign_zone(z, &c, zsk_only, 1, f.token, f.diag, NULL),
+			 TANDEM_SIGNER_ECONF);
+	dns_zone_free(z);
+	/* Inception after expiration is refused. */
+	ck_assert_int_eq(signer_rrsig_make(f.token, 0, f.ksk, 257, apex, apex, DNS_TYPE_DNSKEY,
+					   43200, dnskey, 2, slot_end, slot_start, arena, &rrsig),
+			 TANDEM_EINVAL);
+	tandem_arena_free(arena);
+	fixture_close(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("signer");
@@ -410,6 +485,7 @@ int main(void)
 	tcase_add_test(tc, sign_nsec_chain);
 	tcase_add_test(tc, sign_refusals);
 	tcase_add_test(tc, sign_unpublished_and_sep);
+	tcase_add_test(tc, sign_presigned_dnskey);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
