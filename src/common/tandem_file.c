@@ -135,8 +135,10 @@ int tandem_file_read(const char *path, size_t max, char **out, size_t *out_len)
 	if (path == NULL || out == NULL) {
 		return TANDEM_EINVAL;
 	}
-	FILE *fp = fopen(path, "rb");
-	if (fp == NULL) {
+	/* Plain read(2) into our own buffer: stdio would keep a copy of the
+	 * contents (often a PIN) in a buffer it frees without wiping. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
 		return errno == ENOENT ? TANDEM_ENOENT : TANDEM_EIO;
 	}
 	int ret = TANDEM_OK;
@@ -152,23 +154,30 @@ int tandem_file_read(const char *path, size_t max, char **out, size_t *out_len)
 				ret = TANDEM_ERANGE;
 				goto out;
 			}
-			cap *= 2;
-			char *bigger = realloc(buf, cap + 1);
+			/* Grow by copying, so no unwiped copy is left by realloc. */
+			char *bigger = malloc(cap * 2 + 1);
 			if (bigger == NULL) {
 				ret = TANDEM_ENOMEM;
 				goto out;
 			}
+			memcpy(bigger, buf, len);
+			tandem_wipe(buf, cap + 1);
+			free(buf);
 			buf = bigger;
+			cap *= 2;
 		}
-		size_t n = fread(buf + len, 1, cap - len, fp);
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n < 0) {
+			ret = TANDEM_EIO;
+			goto out;
+		}
 		if (n == 0) {
 			break;
 		}
-		len += n;
-	}
-	if (ferror(fp)) {
-		ret = TANDEM_EIO;
-		goto out;
+		len += (size_t)n;
 	}
 	if (len > max) {
 		ret = TANDEM_ERANGE;
@@ -182,10 +191,10 @@ int tandem_file_read(const char *path, size_t max, char **out, size_t *out_len)
 	buf = NULL;
 out:
 	if (buf != NULL) {
-		tandem_wipe(buf, cap);
+		tandem_wipe(buf, cap + 1);
 		free(buf);
 	}
-	fclose(fp);
+	close(fd);
 	return ret;
 }
 
