@@ -11,8 +11,16 @@ static void usage(FILE *fp)
 	fprintf(
 	    fp,
 	    "usage: tandemctl keys COMMAND [options]\n"
-	    "  keys list | ds | ds-seen | ds-gone | generate | rollover | emergency | simulate\n"
-	    "  keys archive-export | archive-import\n"
+	    "  keys list --state DIR [--zone Z]          keys, states, next transition times\n"
+	    "  keys generate --state DIR --zone Z [-p POLICY --token URI]  keys it asks for\n"
+	    "  keys ds --state DIR --zone Z              DS records (SHA-256) for the parent\n"
+	    "  keys ds-seen | ds-gone --state DIR --zone Z --key ID   the parent's DS changed\n"
+	    "  keys rollover --state DIR --zone Z --role ksk|zsk      manual rollover\n"
+	    "  keys emergency --state DIR --zone Z --key ID           compromised key\n"
+	    "  keys simulate -p POLICY [--years N] [--emergency-zsk D] [--emergency-ksk D]\n"
+	    "                [--algorithm-rollover D:ALG]   rollovers on a fake clock, checked\n"
+	    "  keys archive-export --token URI --out FILE  (tandem keys wrapped under the SMK)\n"
+	    "  keys archive-import --token URI FILE        (all or nothing)\n"
 	    "Run 'tandemctl keys COMMAND --help' for a command's options.\n");
 }
 

@@ -1,16 +1,586 @@
-/* tandemctl keys: the state commands (being written; until then tandemctl knows none of them). */
+/* tandemctl keys: the key-state commands on a local state directory (--state DIR). */
 #include "tandemctl.h"
+
+#include "crypto.h"
+#include "dns_zone.h"
+#include "hsm.h"
+#include "kasp_keystate.h"
+#include "kasp_store.h"
+#include "tandem_error.h"
+#include "tandemctl_keys_util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static const char *const commands[] = {"list",     "ds",       "ds-seen",   "ds-gone",
+				       "generate", "rollover", "emergency", "simulate"};
 
 int tandemctl_keys_state_has(const char *cmd)
 {
-	(void)cmd;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(cmd, commands[i]) == 0) {
+			return 1;
+		}
+	}
 	return 0;
+}
+
+typedef struct opts {
+	const char *cmd, *prog, *state, *policy, *module, *token;
+	char zone[KASP_ZONE_MAX];
+	bool has_zone, has_key, has_role;
+	uint32_t key;
+	kasp_role_t role;
+	uint64_t now;
+} opts_t;
+
+static void usage(FILE *fp, const char *cmd)
+{
+	fprintf(fp, "usage: tandemctl keys %s --state DIR ", cmd);
+	if (strcmp(cmd, "list") == 0) {
+		fprintf(fp,
+			"[--zone Z] [--now UNIXTIME]\n"
+			"Lists each key: role, algorithm, tag, state, DS state, times, and when "
+			"it next changes.\n");
+	} else if (strcmp(cmd, "ds") == 0) {
+		fprintf(fp,
+			"--zone Z [--now UNIXTIME]\n"
+			"Prints the DS records (SHA-256) the parent should hold for the zone.\n");
+	} else if (strcmp(cmd, "ds-seen") == 0 || strcmp(cmd, "ds-gone") == 0) {
+		fprintf(fp,
+			"--zone Z --key ID [--now UNIXTIME]\n"
+			"Records that the parent now %s the DS of KSK ID.\n",
+			strcmp(cmd, "ds-seen") == 0 ? "serves" : "no longer serves");
+	} else if (strcmp(cmd, "generate") == 0) {
+		fprintf(
+		    fp,
+		    "--zone Z [-p POLICY] [--token URI] [--module PATH|P11KIT-NAME]\n"
+		    "       [--now UNIXTIME]\n"
+		    "Runs the key-state machine and generates in the HSM every key it asks for:\n"
+		    "a new zone's first keys (then -p and --token are required), and successors\n"
+		    "later. The token URI names the token and its pin-source file (or use the\n"
+		    "TANDEM_PIN environment variable); a PIN is never taken from argv.\n");
+	} else if (strcmp(cmd, "rollover") == 0) {
+		fprintf(fp, "--zone Z --role ksk|zsk [--now UNIXTIME]\n"
+			    "Starts a manual rollover: the active key is replaced as soon as a\n"
+			    "standby is ready.\n");
+	} else if (strcmp(cmd, "emergency") == 0) {
+		fprintf(fp, "--zone Z --key ID [--now UNIXTIME]\n"
+			    "Key ID is compromised: it stops signing at once (when a standby is\n"
+			    "ready) and stays published for the emergency post-publish period.\n");
+	} else {
+		fprintf(fp, "...\n");
+	}
+}
+
+static int parse(const char *cmd, int argc, char **argv, opts_t *o)
+{
+	enum { O_STATE = 256, O_ZONE, O_KEY, O_ROLE, O_NOW, O_MODULE, O_TOKEN };
+	static const struct option longopts[] = {{"state", required_argument, NULL, O_STATE},
+						 {"zone", required_argument, NULL, O_ZONE},
+						 {"key", required_argument, NULL, O_KEY},
+						 {"role", required_argument, NULL, O_ROLE},
+						 {"now", required_argument, NULL, O_NOW},
+						 {"module", required_argument, NULL, O_MODULE},
+						 {"token", required_argument, NULL, O_TOKEN},
+						 {"policy", required_argument, NULL, 'p'},
+						 {"help", no_argument, NULL, 'h'},
+						 {NULL, 0, NULL, 0}};
+	memset(o, 0, sizeof(*o));
+	o->cmd = cmd;
+	o->prog = argv[0];
+	o->now = (uint64_t)time(NULL);
+	unsigned long long v = 0;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_STATE: o->state = optarg; break;
+		case 'p': o->policy = optarg; break;
+		case O_MODULE: o->module = optarg; break;
+		case O_TOKEN: o->token = optarg; break;
+		case O_ZONE:
+			if (!keys_zone_norm(optarg, o->zone)) {
+				fprintf(stderr, "%s: bad zone name '%s'\n", o->prog, optarg);
+				return KEYS_EXIT_USAGE;
+			}
+			o->has_zone = true;
+			break;
+		case O_KEY:
+			if (!keys_uint_parse(optarg, UINT32_MAX, &v) || v == 0) {
+				fprintf(stderr, "%s: --key takes a key id (see 'keys list')\n",
+					o->prog);
+				return KEYS_EXIT_USAGE;
+			}
+			o->key = (uint32_t)v;
+			o->has_key = true;
+			break;
+		case O_ROLE:
+			if (strcmp(optarg, "ksk") != 0 && strcmp(optarg, "zsk") != 0) {
+				fprintf(stderr, "%s: --role is ksk or zsk\n", o->prog);
+				return KEYS_EXIT_USAGE;
+			}
+			o->role = strcmp(optarg, "ksk") == 0 ? KASP_ROLE_KSK : KASP_ROLE_ZSK;
+			o->has_role = true;
+			break;
+		case O_NOW:
+			if (!keys_uint_parse(optarg, 1ull << 40, &v) || v == 0) {
+				fprintf(stderr, "%s: --now takes a UNIX time\n", o->prog);
+				return KEYS_EXIT_USAGE;
+			}
+			o->now = v;
+			break;
+		case 'h': usage(stdout, cmd); return -1;
+		default: usage(stderr, cmd); return KEYS_EXIT_USAGE;
+		}
+	}
+	bool zone_needed = strcmp(cmd, "list") != 0;
+	bool key_needed = strcmp(cmd, "ds-seen") == 0 || strcmp(cmd, "ds-gone") == 0 ||
+			  strcmp(cmd, "emergency") == 0;
+	if (optind != argc || o->state == NULL || (zone_needed && !o->has_zone) ||
+	    (key_needed && !o->has_key) || (strcmp(cmd, "rollover") == 0 && !o->has_role)) {
+		usage(stderr, cmd);
+		return KEYS_EXIT_USAGE;
+	}
+	return KEYS_EXIT_OK;
+}
+
+/* ---- printing ---- */
+
+static void print_changes(const kasp_keyset_t *set, const kasp_step_t *st, uint64_t now)
+{
+	char ts[32];
+	for (size_t i = 0; i < st->nchanges; i++) {
+		const kasp_change_t *c = &st->changes[i];
+		const kasp_key_t *k = kasp_keyset_find((kasp_keyset_t *)set, c->key_id);
+		if (k == NULL) {
+			continue;
+		}
+		if (c->from != c->to) {
+			printf("%s  %s key %" PRIu32 " (tag %u): %s -> %s (%s)\n",
+			       keys_time_str(now, ts), kasp_role_str(k->role), k->id, k->tag,
+			       kasp_key_state_str(c->from), kasp_key_state_str(c->to), c->why);
+		} else {
+			printf("%s  %s key %" PRIu32 " (tag %u): DS %s -> %s (%s)\n",
+			       keys_time_str(now, ts), kasp_role_str(k->role), k->id, k->tag,
+			       kasp_ds_state_str(c->ds_from), kasp_ds_state_str(c->ds_to), c->why);
+		}
+	}
+}
+
+static void print_pending(const kasp_keyset_t *set, const kasp_step_t *st)
+{
+	char ts[32];
+	size_t gen = 0;
+	for (size_t i = 0; i < st->nactions; i++) {
+		gen += st->actions[i].kind == KASP_ACTION_GENERATE;
+	}
+	if (gen > 0) {
+		printf("pending: %zu key(s) to generate: run 'tandemctl keys generate --zone %s'\n",
+		       gen, set->zone);
+	}
+	if (kasp_keyset_cds_pending(set)) {
+		printf(
+		    "pending: the parent's DS set must change (CDS/CDNSKEY published; 'tandemctl "
+		    "keys ds --zone %s'), then record it with ds-seen / ds-gone\n",
+		    set->zone);
+	}
+	printf("next event: %s%s\n", keys_time_str(st->next, ts),
+	       st->waiting_ds ? " (and waiting for the parent: ds-seen / ds-gone)" : "");
+}
+
+static void print_list(const kasp_keyset_t *set, const kasp_step_t *st)
+{
+	char t1[32], t2[32], t3[32];
+	printf("zone %s (policy %s)\n", set->zone,
+	       set->policy_path[0] ? set->policy_path : "dps-default");
+	printf("%-4s %-4s %-3s %-5s %-10s %-10s %-20s %-20s %-20s %s\n", "ID", "ROLE", "ALG", "TAG",
+	       "STATE", "DS", "PUBLISHED", "ACTIVE", "NEXT", "LABEL");
+	for (size_t i = 0; i < set->count; i++) {
+		const kasp_key_t *k = &set->keys[i];
+		char state[24];
+		snprintf(state, sizeof(state), "%s%s", kasp_key_state_str(k->state),
+			 k->compromised ? "!" : "");
+		printf("%-4" PRIu32 " %-4s %-3u %-5u %-10s %-10s %-20s %-20s %-20s %s\n", k->id,
+		       kasp_role_str(k->role), k->algorithm, k->tag, state,
+		       k->role == KASP_ROLE_KSK ? kasp_ds_state_str(k->ds) : "",
+		       keys_time_str(k->published, t1), keys_time_str(k->active, t2),
+		       keys_time_str(k->next, t3), k->label);
+	}
+	print_pending(set, st);
+}
+
+/* ---- state ---- */
+
+typedef struct state {
+	kasp_store_t *store;
+	kasp_keyset_t *set;
+	kasp_policy_t policy;
+	tandem_diag_t *diag;
+} state_t;
+
+static void state_free(state_t *s)
+{
+	kasp_store_free(s->store);
+	free(s->set);
+	tandem_diag_free(s->diag);
+}
+
+/* Loads the store and (if the zone is named) its key set and policy. */
+static int state_load(const opts_t *o, bool may_create, state_t *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->set = malloc(sizeof(*s->set));
+	if (s->set == NULL || tandem_diag_new(&s->diag) != TANDEM_OK) {
+		return KEYS_EXIT_IO;
+	}
+	int ret = kasp_store_load(o->state, s->diag, &s->store);
+	if (ret != TANDEM_OK) {
+		keys_diag_print(s->diag);
+		fprintf(stderr, "%s: key state in %s refused; nothing changed\n", o->prog,
+			o->state);
+		return ret == TANDEM_EIO ? KEYS_EXIT_IO : KEYS_EXIT_INPUT;
+	}
+	if (!o->has_zone) {
+		return KEYS_EXIT_OK;
+	}
+	ret = kasp_store_get(s->store, o->zone, s->set);
+	if (ret == TANDEM_ENOENT && may_create) {
+		if (o->policy == NULL || o->token == NULL) {
+			fprintf(stderr, "%s: zone %s is new: give -p POLICY and --token URI\n",
+				o->prog, o->zone);
+			return KEYS_EXIT_USAGE;
+		}
+		kasp_keyset_init(s->set, o->zone);
+	} else if (ret != TANDEM_OK) {
+		fprintf(stderr, "%s: zone %s is not in %s (run 'tandemctl keys generate' first)\n",
+			o->prog, o->zone, o->state);
+		return KEYS_EXIT_INPUT;
+	}
+	if (o->policy != NULL) {
+		if ((size_t)snprintf(s->set->policy_path, sizeof(s->set->policy_path), "%s",
+				     o->policy) >= sizeof(s->set->policy_path)) {
+			fprintf(stderr, "%s: policy path too long\n", o->prog);
+			return KEYS_EXIT_USAGE;
+		}
+	}
+	if (o->token != NULL) {
+		if (strstr(o->token, "pin-value") != NULL ||
+		    (size_t)snprintf(s->set->token_uri, sizeof(s->set->token_uri), "%s",
+				     o->token) >= sizeof(s->set->token_uri)) {
+			fprintf(stderr, "%s: token URI refused (too long, or carries a PIN)\n",
+				o->prog);
+			return KEYS_EXIT_USAGE;
+		}
+	}
+	const char *pol = s->set->policy_path[0] ? s->set->policy_path : "dps-default";
+	if (keys_policy_load(pol, s->diag, &s->policy) != TANDEM_OK) {
+		keys_diag_print(s->diag);
+		fprintf(stderr, "%s: policy %s refused; nothing changed\n", o->prog, pol);
+		return KEYS_EXIT_INPUT;
+	}
+	return KEYS_EXIT_OK;
+}
+
+static int state_save(const opts_t *o, state_t *s)
+{
+	if (mkdir(o->state, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "%s: %s: %s\n", o->prog, o->state, strerror(errno));
+		return KEYS_EXIT_IO;
+	}
+	if (kasp_store_put(s->store, s->set) != TANDEM_OK ||
+	    kasp_store_save(s->store, o->state, s->diag) != TANDEM_OK) {
+		keys_diag_print(s->diag);
+		fprintf(stderr, "%s: the key state was not saved\n", o->prog);
+		return KEYS_EXIT_IO;
+	}
+	return KEYS_EXIT_OK;
+}
+
+/* ---- commands ---- */
+
+static int cmd_list(const opts_t *o)
+{
+	state_t s;
+	kasp_step_t st;
+	int code = state_load(o, false, &s);
+	if (code != KEYS_EXIT_OK) {
+		goto out;
+	}
+	size_t n = o->has_zone ? 1 : kasp_store_count(s.store);
+	if (n == 0) {
+		printf("no zones in %s\n", o->state);
+	}
+	for (size_t i = 0; i < n; i++) {
+		opts_t zo = *o;
+		if (!o->has_zone) {
+			snprintf(zo.zone, sizeof(zo.zone), "%s", kasp_store_at(s.store, i)->zone);
+			zo.has_zone = true;
+			state_t zs;
+			code = state_load(&zo, false, &zs);
+			if (code == KEYS_EXIT_OK && kasp_keystate_step(zs.set, &zs.policy, o->now,
+								       zs.set, &st) == TANDEM_OK) {
+				print_list(zs.set, &st);
+			}
+			state_free(&zs);
+			if (code != KEYS_EXIT_OK) {
+				goto out;
+			}
+			continue;
+		}
+		/* the machine's view at now (transitions due are shown, saved by the next
+		 * command that changes the state) */
+		if (kasp_keystate_step(s.set, &s.policy, o->now, s.set, &st) != TANDEM_OK) {
+			code = KEYS_EXIT_INPUT;
+			goto out;
+		}
+		print_list(s.set, &st);
+	}
+out:
+	state_free(&s);
+	return code;
+}
+
+static int cmd_ds(const opts_t *o)
+{
+	state_t s;
+	kasp_step_t st;
+	int code = state_load(o, false, &s);
+	if (code != KEYS_EXIT_OK) {
+		goto out;
+	}
+	code = KEYS_EXIT_INPUT;
+	if (kasp_keystate_step(s.set, &s.policy, o->now, s.set, &st) != TANDEM_OK) {
+		goto out;
+	}
+	uint8_t owner[DNS_NAME_MAXLEN];
+	size_t olen = 0;
+	if (dns_name_from_str(o->zone, NULL, owner, &olen) != TANDEM_OK) {
+		fprintf(stderr, "%s: bad zone name %s\n", o->prog, o->zone);
+		goto out;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < s.set->count; i++) {
+		const kasp_key_t *k = &s.set->keys[i];
+		if (!kasp_key_ds_wanted(k)) {
+			continue;
+		}
+		uint8_t ds[64];
+		size_t len = sizeof(ds);
+		if (crypto_ds_from_dnskey(owner, olen, k->dnskey, k->dnskey_len, CRYPTO_DS_SHA256,
+					  ds, &len) != TANDEM_OK ||
+		    len < 5) {
+			fprintf(stderr, "%s: key %" PRIu32 ": cannot make its DS\n", o->prog,
+				k->id);
+			goto out;
+		}
+		printf("%s %u IN DS %u %u %u ", s.set->zone, s.policy.parent_ds_ttl,
+		       (ds[0] << 8) | ds[1], ds[2], ds[3]);
+		for (size_t j = 4; j < len; j++) {
+			printf("%02X", ds[j]);
+		}
+		printf(" ; key %" PRIu32 ", DS %s\n", k->id, kasp_ds_state_str(k->ds));
+		n++;
+	}
+	if (n == 0) {
+		fprintf(stderr,
+			"%s: no DS records for %s yet (the DS is asked for once the KSK's "
+			"DNSKEY is in caches; see 'keys list')\n",
+			o->prog, s.set->zone);
+	}
+	code = KEYS_EXIT_OK;
+out:
+	state_free(&s);
+	return code;
+}
+
+/* Generates, through the HSM, every key the machine asks for, until it asks for none. */
+static int generate_keys(const opts_t *o, state_t *s, kasp_step_t *st)
+{
+	hsm_module_t *mod = NULL;
+	hsm_token_t *tok = NULL;
+	int code = KEYS_EXIT_OK;
+	for (int round = 0; round < 8; round++) {
+		if (kasp_keystate_step(s->set, &s->policy, o->now, s->set, st) != TANDEM_OK) {
+			code = KEYS_EXIT_INPUT;
+			goto out;
+		}
+		print_changes(s->set, st, o->now);
+		bool made = false;
+		for (size_t i = 0; i < st->nactions; i++) {
+			const kasp_action_t *a = &st->actions[i];
+			if (a->kind != KASP_ACTION_GENERATE) {
+				continue;
+			}
+			if (tok == NULL) {
+				const char *uri = s->set->token_uri;
+				if (uri[0] == '\0' || keys_hsm_open(o->module, uri, 1, s->diag,
+								    &mod, &tok) != TANDEM_OK) {
+					keys_diag_print(s->diag);
+					fprintf(stderr, "%s: cannot open the token %s\n", o->prog,
+						uri[0] ? uri : "(none: give --token)");
+					code = KEYS_EXIT_HSM;
+					goto out;
+				}
+			}
+			char label[KASP_LABEL_MAX], zone[KASP_ZONE_MAX];
+			snprintf(zone, sizeof(zone), "%s", s->set->zone);
+			size_t zl = strlen(zone);
+			if (zl > 1 && zone[zl - 1] == '.') {
+				zone[zl - 1] = '\0';
+			}
+			snprintf(label, sizeof(label), "%.40s-%s-%" PRIu32, zone,
+				 kasp_role_str(a->role), s->set->next_id);
+			uint8_t dnskey[KASP_DNSKEY_MAX];
+			size_t len = sizeof(dnskey);
+			const hsm_key_t *key = NULL;
+			uint32_t id = 0;
+			if (keys_hsm_generate(tok, a, label, s->diag, &key, dnskey, &len) !=
+			    TANDEM_OK) {
+				keys_diag_print(s->diag);
+				fprintf(stderr, "%s: generating %s failed\n", o->prog, label);
+				code = KEYS_EXIT_HSM;
+				goto out;
+			}
+			/* one site, one HSM: the key is held everywhere it must be (the
+			 * cluster sets this from the sites' import acknowledgements) */
+			if (kasp_keyset_add(s->set, a->role, a->algorithm, a->bits, label, dnskey,
+					    len, true, o->now, &id) != TANDEM_OK) {
+				fprintf(stderr, "%s: zone %s has no room for another key\n",
+					o->prog, s->set->zone);
+				code = KEYS_EXIT_INPUT;
+				goto out;
+			}
+			const kasp_key_t *k = kasp_keyset_find(s->set, id);
+			printf("generated %s key %" PRIu32 " (tag %u, algorithm %u) as %s\n",
+			       kasp_role_str(a->role), id, k->tag, a->algorithm, label);
+			made = true;
+		}
+		if (!made) {
+			goto out;
+		}
+	}
+out:
+	hsm_token_close(tok);
+	hsm_module_free(mod);
+	return code;
+}
+
+/* Applies a fact (or nothing), runs the machine, saves; prints what changed. */
+static int cmd_change(const opts_t *o)
+{
+	state_t s;
+	kasp_step_t st;
+	int code = state_load(o, strcmp(o->cmd, "generate") == 0, &s);
+	if (code != KEYS_EXIT_OK) {
+		goto out;
+	}
+	/* the state is brought up to now first: a fact applies to the keys as they are now */
+	if (kasp_keystate_step(s.set, &s.policy, o->now, s.set, &st) != TANDEM_OK) {
+		code = KEYS_EXIT_INPUT;
+		goto out;
+	}
+	kasp_step_t pre = st;
+	int ret = TANDEM_OK;
+	const char *what = "";
+	if (strcmp(o->cmd, "ds-seen") == 0) {
+		ret = kasp_keyset_ds_seen(s.set, o->key, o->now);
+		what = "has no DS waiting to be seen (it must be submitted: see 'keys ds')";
+	} else if (strcmp(o->cmd, "ds-gone") == 0) {
+		ret = kasp_keyset_ds_gone(s.set, o->key, o->now);
+		what = "has no DS withdrawal pending";
+	} else if (strcmp(o->cmd, "emergency") == 0) {
+		ret = kasp_keyset_compromise(s.set, o->key, o->now);
+		what = "cannot be rolled in an emergency (removed, or in an algorithm rollover's "
+		       "unpublished step)";
+	} else if (strcmp(o->cmd, "rollover") == 0) {
+		ret = kasp_keyset_roll(s.set, o->role, o->now);
+		if (ret == TANDEM_ENOENT) {
+			fprintf(stderr, "%s: zone %s has no active %s\n", o->prog, o->zone,
+				kasp_role_str(o->role));
+			code = KEYS_EXIT_REFUSED;
+			goto out;
+		}
+		what = "rollover refused: an algorithm rollover is under way";
+	}
+	if (ret == TANDEM_ENOENT) {
+		fprintf(stderr, "%s: zone %s has no key %" PRIu32 "; nothing changed\n", o->prog,
+			o->zone, o->key);
+		code = KEYS_EXIT_INPUT;
+		goto out;
+	}
+	if (ret != TANDEM_OK) {
+		const kasp_key_t *k = kasp_keyset_find(s.set, o->key);
+		if (k != NULL) {
+			fprintf(stderr,
+				"%s: %s key %" PRIu32 " (state %s, DS %s) %s; nothing changed\n",
+				o->prog, kasp_role_str(k->role), k->id,
+				kasp_key_state_str(k->state), kasp_ds_state_str(k->ds), what);
+		} else {
+			fprintf(stderr, "%s: %s; nothing changed\n", o->prog, what);
+		}
+		code = KEYS_EXIT_REFUSED;
+		goto out;
+	}
+	if (strcmp(o->cmd, "generate") == 0) {
+		print_changes(s.set, &pre, o->now);
+		code = generate_keys(o, &s, &st);
+		if (code != KEYS_EXIT_OK && s.set->count == 0) {
+			goto out; /* nothing made: nothing to save */
+		}
+		/* keys made before a failure are in the HSM: they are saved either way */
+		int saved = state_save(o, &s);
+		code = code != KEYS_EXIT_OK ? code : saved;
+		if (code == KEYS_EXIT_OK) {
+			print_pending(s.set, &st);
+		}
+		goto out;
+	}
+	if (kasp_keystate_step(s.set, &s.policy, o->now, s.set, &st) != TANDEM_OK) {
+		code = KEYS_EXIT_INPUT;
+		goto out;
+	}
+	print_changes(s.set, &pre, o->now);
+	print_changes(s.set, &st, o->now);
+	code = state_save(o, &s);
+	if (code == KEYS_EXIT_OK) {
+		if (strcmp(o->cmd, "emergency") == 0) {
+			const kasp_key_t *k = kasp_keyset_find(s.set, o->key);
+			if (k->state == KASP_KEY_ACTIVE) {
+				printf("key %" PRIu32
+				       " still signs: no standby is ready yet; it is "
+				       "withdrawn as soon as one is\n",
+				       k->id);
+			}
+		}
+		print_pending(s.set, &st);
+	}
+out:
+	state_free(&s);
+	return code;
 }
 
 int tandemctl_keys_state(const char *cmd, int argc, char **argv)
 {
-	(void)cmd;
-	(void)argc;
-	(void)argv;
-	return 1;
+	if (strcmp(cmd, "simulate") == 0) {
+		return tandemctl_keys_simulate(argc, argv);
+	}
+	opts_t o;
+	int code = parse(cmd, argc, argv, &o);
+	if (code != KEYS_EXIT_OK) {
+		return code < 0 ? KEYS_EXIT_OK : code;
+	}
+	if (strcmp(cmd, "list") == 0) {
+		return cmd_list(&o);
+	}
+	if (strcmp(cmd, "ds") == 0) {
+		return cmd_ds(&o);
+	}
+	return cmd_change(&o);
 }

@@ -1,0 +1,202 @@
+/* Helpers shared by tandemctl's key-state commands and the rollover simulator. */
+#include "tandemctl_keys_util.h"
+
+#include "tandem_error.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+void keys_diag_print(const tandem_diag_t *diag)
+{
+	for (size_t i = 0; i < tandem_diag_kept(diag); i++) {
+		fprintf(stderr, "%s\n", tandem_diag_msg(diag, i));
+	}
+	if (tandem_diag_count(diag) > tandem_diag_kept(diag)) {
+		fprintf(stderr, "... and %zu more\n",
+			tandem_diag_count(diag) - tandem_diag_kept(diag));
+	}
+}
+
+int keys_policy_load(const char *path, tandem_diag_t *diag, kasp_policy_t *out)
+{
+	if (path == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	if (strcmp(path, "dps-default") == 0 && access(path, F_OK) != 0) {
+		kasp_policy_defaults(out);
+		return TANDEM_OK;
+	}
+	return kasp_policy_load(path, diag, out);
+}
+
+int keys_alg_parse(const char *s)
+{
+	static const struct {
+		const char *name;
+		int alg;
+	} algs[] = {{"rsasha256", HSM_ALG_RSASHA256},
+		    {"rsasha512", HSM_ALG_RSASHA512},
+		    {"ecdsap256sha256", HSM_ALG_ECDSAP256SHA256},
+		    {"ecdsap384sha384", HSM_ALG_ECDSAP384SHA384},
+		    {"ed25519", HSM_ALG_ED25519}};
+	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+		char num[8];
+		snprintf(num, sizeof(num), "%d", algs[i].alg);
+		if (strcasecmp(s, algs[i].name) == 0 || strcmp(s, num) == 0) {
+			return algs[i].alg;
+		}
+	}
+	return -1;
+}
+
+bool keys_uint_parse(const char *s, unsigned long long max, unsigned long long *out)
+{
+	if (s == NULL || !isdigit((unsigned char)*s)) {
+		return false;
+	}
+	char *end = NULL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v > max) {
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+const char *keys_time_str(uint64_t t, char buf[32])
+{
+	if (t == 0) {
+		snprintf(buf, 32, "-");
+		return buf;
+	}
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+		snprintf(buf, 32, "%" PRIu64, t);
+	}
+	return buf;
+}
+
+bool keys_zone_norm(const char *in, char *buf)
+{
+	size_t n = in != NULL ? strlen(in) : 0;
+	if (n == 0 || n + 2 > KASP_ZONE_MAX) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		buf[i] = (char)tolower((unsigned char)in[i]);
+	}
+	if (buf[n - 1] != '.') {
+		buf[n++] = '.';
+	}
+	buf[n] = '\0';
+	return true;
+}
+
+int keys_hsm_open(const char *module, const char *token_uri, unsigned sessions, tandem_diag_t *diag,
+		  hsm_module_t **mod, hsm_token_t **tok)
+{
+	hsm_module_t *m = NULL;
+	hsm_uri_t *uri = NULL;
+	hsm_token_t *t = NULL;
+	int ret = hsm_uri_parse(token_uri, diag, &uri);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	const char *from_uri = hsm_uri_module(uri);
+	ret = hsm_module_load(module != NULL ? module : from_uri, diag, &m);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	ret = hsm_token_open(m, uri, NULL, sessions ? sessions : 1, diag, &t);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	*mod = m;
+	*tok = t;
+	m = NULL;
+	t = NULL;
+out:
+	hsm_token_close(t);
+	hsm_module_free(m);
+	hsm_uri_free(uri);
+	return ret;
+}
+
+int keys_hsm_generate(hsm_token_t *tok, const kasp_action_t *action, const char *label,
+		      tandem_diag_t *diag, const hsm_key_t **key, uint8_t *dnskey,
+		      size_t *dnskey_len)
+{
+	char text[KASP_LABEL_MAX + 32];
+	hsm_uri_t *uri = NULL;
+	const hsm_key_t *k = NULL;
+	for (const char *c = label; *c != '\0'; c++) {
+		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '.' && *c != '_') {
+			tandem_diag_add(diag, TANDEM_EINVAL,
+					"key label '%s': only letters, digits, "
+					"'-', '.' and '_'",
+					label);
+			return TANDEM_EINVAL;
+		}
+	}
+	snprintf(text, sizeof(text), "pkcs11:object=%s", label);
+	int ret = hsm_uri_parse(text, diag, &uri);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	hsm_keyspec_t spec = {.algorithm = action->algorithm, .bits = action->bits};
+	if (spec.bits == 0 &&
+	    (spec.algorithm == HSM_ALG_RSASHA256 || spec.algorithm == HSM_ALG_RSASHA512)) {
+		spec.bits = action->role == KASP_ROLE_KSK ? 2048 : 1024;
+	}
+	ret = hsm_token_generate_key(tok, uri, &spec, diag, &k);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	uint8_t buf[HSM_DNSKEY_MAX];
+	size_t len = sizeof(buf);
+	ret = hsm_key_dnskey_rdata(k, action->role == KASP_ROLE_KSK ? 257 : 256, buf, &len);
+	if (ret == TANDEM_OK && len > KASP_DNSKEY_MAX) {
+		ret = TANDEM_EINVAL;
+	}
+	if (ret != TANDEM_OK) {
+		tandem_diag_add(diag, ret, "key %s: no DNSKEY RDATA", label);
+		goto out;
+	}
+	memcpy(dnskey, buf, len);
+	*dnskey_len = len;
+	*key = k;
+out:
+	hsm_uri_free(uri);
+	return ret;
+}
+
+void keys_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c)
+{
+	signer_conf_defaults(c, now);
+	c->validity = p->sig_validity;
+	c->jitter = p->sig_jitter;
+	c->inception_offset = p->sig_inception_offset;
+	c->period = p->resign_interval ? p->resign_interval : 900;
+	c->denial = p->denial == KASP_DENIAL_NSEC ? SIGNER_DENIAL_NSEC : SIGNER_DENIAL_NSEC3;
+	c->nsec3_iterations = p->nsec3_iterations;
+	c->nsec3_optout = p->nsec3_optout;
+	c->nsec3_salt_len = 0; /* the simulator has no salt to keep between runs */
+	c->serial_mode = SIGNER_SERIAL_INCREMENT;
+	c->ttls = (signer_ttls_t){.soa = p->ttl_soa,
+				  .dnskey = p->ttl_dnskey,
+				  .ns = p->ttl_ns,
+				  .a = p->ttl_a,
+				  .aaaa = p->ttl_aaaa,
+				  .ds = p->ttl_ds,
+				  .nsec3 = p->ttl_nsec3};
+	c->threads = 1;
+}

@@ -1,0 +1,65 @@
+/* Helpers shared by tandemctl's key-state commands and the rollover simulator. */
+#ifndef TANDEMCTL_KEYS_UTIL_H
+#define TANDEMCTL_KEYS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hsm.h"
+#include "kasp_keystate.h"
+#include "kasp_policy.h"
+#include "signer.h"
+#include "tandem_diag.h"
+
+/* Exit codes (tandemctl.h). */
+enum {
+	KEYS_EXIT_OK = 0,
+	KEYS_EXIT_USAGE = 1,
+	KEYS_EXIT_INPUT = 2,
+	KEYS_EXIT_HSM = 3,
+	KEYS_EXIT_REFUSED = 4,
+	KEYS_EXIT_IO = 5,
+};
+
+/* Prints every kept message of diag to stderr. */
+void keys_diag_print(const tandem_diag_t *diag);
+
+/* Loads a policy file; a name without a file ("dps-default") is the built-in DPS
+ * policy. Errors as kasp_policy_load (messages in diag). */
+int keys_policy_load(const char *path_or_name, tandem_diag_t *diag, kasp_policy_t *out);
+
+/* DNSSEC algorithm from a name ("ecdsap256sha256") or number; -1 if unknown. */
+int keys_alg_parse(const char *s);
+
+/* Decimal parse with an upper bound; false on anything else. */
+bool keys_uint_parse(const char *s, unsigned long long max, unsigned long long *out);
+
+/* "2026-01-01T00:00:00Z" (or "-" for 0) into buf of 32 bytes. */
+const char *keys_time_str(uint64_t t, char buf[32]);
+
+/* The zone name lowercased with a trailing dot into buf (KASP_ZONE_MAX);
+ * false if it is empty or too long. */
+bool keys_zone_norm(const char *in, char *buf);
+
+/* Loads the module and opens the token the URI names (sessions: at least 1).
+ * Errors from hsm_module_load / hsm_uri_parse / hsm_token_open, detail in diag. */
+int keys_hsm_open(const char *module, const char *token_uri, unsigned sessions, tandem_diag_t *diag,
+		  hsm_module_t **mod, hsm_token_t **tok);
+
+/*
+ * Generates a key pair for a machine action in the HSM under `label`, and
+ * writes its DNSKEY RDATA (flags 257 for a KSK, 256 for a ZSK) to dnskey
+ * (KASP_DNSKEY_MAX bytes). Errors from hsm_token_generate_key, TANDEM_EINVAL.
+ */
+int keys_hsm_generate(hsm_token_t *tok, const kasp_action_t *action, const char *label,
+		      tandem_diag_t *diag, const hsm_key_t **key, uint8_t *dnskey,
+		      size_t *dnskey_len);
+
+/* The signing configuration a policy gives, at time now. */
+void keys_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c);
+
+/* tandemctl keys simulate (tandemctl_keys_sim.c); argv[0] is the command's name. */
+int tandemctl_keys_simulate(int argc, char **argv);
+
+#endif
