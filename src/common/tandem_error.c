@@ -38,6 +38,24 @@ const char *tandem_strerror(int code)
 	case TANDEM_SIGNER_ECONF: return "inconsistent signing configuration";
 	case TANDEM_VERIFY_EFAIL: return "zone failed verification";
 	case TANDEM_KASP_EPOLICY: return "invalid policy";
+	case TANDEM_COORD_EUNAVAIL: return "no etcd endpoint answered";
+	case TANDEM_COORD_ENOQUORUM: return "etcd cluster has no quorum";
+	case TANDEM_COORD_ECONFLICT: return "transaction compare failed";
+	case TANDEM_COORD_EPROTO: return "malformed etcd reply";
+	case TANDEM_COORD_ELEASE: return "lease expired or unknown";
+	case TANDEM_COORD_EREFUSED: return "etcd refused the request";
+	case TANDEM_COORD_ESTATE: return "malformed or incoherent cluster state";
+	case TANDEM_COORD_EVERSION: return "cluster state of an unsupported version";
+	case TANDEM_NET_EAUTH: return "peer not authorised";
+	case TANDEM_NET_ETIMEOUT: return "no reply in time";
+	case TANDEM_NET_EPROTO: return "malformed message";
+	case TANDEM_NET_EVERSION: return "unsupported message version";
+	case TANDEM_NET_EREPLAY: return "request id replayed with a different request";
+	case TANDEM_NET_ESTALE: return "message outside the time window";
+	case TANDEM_NET_EKEY: return "malformed CURVE key";
+	case TANDEM_NET_EALLOW: return "invalid allow-list";
+	case TANDEM_NET_EZMQ: return "ZeroMQ failure";
+	case TANDEM_NET_ECURVE: return "ZeroMQ without CURVE support";
 	}
 	return "unknown error";
 }

@@ -57,6 +57,28 @@ typedef enum {
 
 	/* kasp: -600 .. -699 */
 	TANDEM_KASP_EPOLICY = -600, /* invalid policy */
+
+	/* coord: -800 .. -899 */
+	TANDEM_COORD_EUNAVAIL = -800,  /* no etcd endpoint answered */
+	TANDEM_COORD_ENOQUORUM = -801, /* etcd answered but its cluster has no quorum */
+	TANDEM_COORD_ECONFLICT = -802, /* transaction compare failed: the state moved on */
+	TANDEM_COORD_EPROTO = -803,    /* malformed or oversized etcd reply */
+	TANDEM_COORD_ELEASE = -804,    /* lease expired or unknown */
+	TANDEM_COORD_EREFUSED = -805,  /* etcd refused the request (detail in diag) */
+	TANDEM_COORD_ESTATE = -850,    /* malformed or incoherent cluster state */
+	TANDEM_COORD_EVERSION = -851,  /* cluster state of another format version */
+
+	/* net: -900 .. -999 */
+	TANDEM_NET_EAUTH = -900,    /* peer not allow-listed, revoked, or without CURVE */
+	TANDEM_NET_ETIMEOUT = -901, /* no reply within the timeout and retries */
+	TANDEM_NET_EPROTO = -902,   /* malformed message or envelope */
+	TANDEM_NET_EVERSION = -903, /* unsupported envelope version */
+	TANDEM_NET_EREPLAY = -904,  /* request id reused with a different request */
+	TANDEM_NET_ESTALE = -905,   /* message outside the time window */
+	TANDEM_NET_EKEY = -906,     /* malformed CURVE key or key file */
+	TANDEM_NET_EALLOW = -907,   /* invalid allow-list */
+	TANDEM_NET_EZMQ = -908,     /* ZeroMQ failure */
+	TANDEM_NET_ECURVE = -909,   /* libzmq built without CURVE */
 } tandem_err_t;
 
 /* A static, human-readable description of an error code; never NULL. */
