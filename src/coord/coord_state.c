@@ -1,0 +1,1427 @@
+/* The coordinator's cluster state machine: leases, epochs, commits, key acks (pure). */
+#include "coord_state.h"
+#include "tandem_error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- parameters ---- */
+
+void coord_params_default(coord_params_t *params)
+{
+	if (params == NULL) {
+		return;
+	}
+	memset(params, 0, sizeof(*params));
+	params->lease_ms = 10000;
+	params->margin_ms = 2000;
+	params->node_timeout_ms = 10000;
+	params->prefer_ms = 10000;
+	params->nsites = 2;
+	params->serial_modulus = 2;
+	params->site_residue[0] = 0;
+	params->site_residue[1] = 1;
+	params->same_site_first = true;
+}
+
+int coord_params_check(const coord_params_t *params)
+{
+	if (params == NULL || params->lease_ms == 0 || params->margin_ms == 0 ||
+	    params->lease_ms > UINT32_MAX || params->node_timeout_ms == 0 ||
+	    params->prefer_ms > UINT32_MAX) {
+		return TANDEM_EINVAL;
+	}
+	/* A node renewing every lease/3 must get a second try before its own deadline
+	 * (lease - margin): 2 * lease/3 < lease - margin. */
+	if (params->margin_ms >= params->lease_ms / 3) {
+		return TANDEM_EINVAL;
+	}
+	if (params->nsites == 0 || params->nsites > COORD_SITES_MAX ||
+	    params->serial_modulus == 0 || params->serial_modulus > COORD_MODULUS_MAX) {
+		return TANDEM_EINVAL;
+	}
+	for (uint32_t i = 0; i < params->nsites; i++) {
+		if (params->site_residue[i] >= params->serial_modulus) {
+			return TANDEM_EINVAL;
+		}
+		for (uint32_t j = 0; j < i; j++) {
+			if (params->site_residue[i] == params->site_residue[j]) {
+				return TANDEM_EINVAL;
+			}
+		}
+	}
+	return TANDEM_OK;
+}
+
+uint64_t coord_params_renew_ms(const coord_params_t *params)
+{
+	return params == NULL ? 0 : params->lease_ms / 3;
+}
+
+uint32_t coord_site_residue(const coord_params_t *params, uint32_t site)
+{
+	if (params == NULL || site >= COORD_SITES_MAX) {
+		return 0;
+	}
+	return params->site_residue[site];
+}
+
+/* ---- serials and the node-side lease clock ---- */
+
+bool coord_serial_gt(uint32_t a, uint32_t b)
+{
+	/* RFC 1982 3.2, SERIAL_BITS = 32; a distance of exactly 2^31 is undefined and is
+	 * never taken as "greater", so an ambiguous comparison never admits a serial. */
+	uint32_t d = a - b;
+	return d != 0 && d < 0x80000000u;
+}
+
+int coord_serial_next(bool has_committed, uint32_t last_committed, uint32_t residue,
+		      uint32_t modulus, uint32_t candidate, uint32_t *out)
+{
+	if (out == NULL || modulus == 0 || modulus > COORD_MODULUS_MAX || residue >= modulus) {
+		return TANDEM_EINVAL;
+	}
+	uint32_t s = candidate;
+	if (has_committed && !coord_serial_gt(candidate, last_committed)) {
+		s = last_committed + 1;
+	}
+	/* Step rather than add: when the modulus does not divide 2^32, the class of a
+	 * value just past the wrap is not the class of the sum, and we want the value. */
+	for (uint32_t i = 0; i < 2 * COORD_MODULUS_MAX && s % modulus != residue; i++) {
+		s++;
+	}
+	if (s % modulus != residue) {
+		return TANDEM_SIGNER_ESERIAL;
+	}
+	if (has_committed && !coord_serial_gt(s, last_committed)) {
+		return TANDEM_SIGNER_ESERIAL;
+	}
+	*out = s;
+	return TANDEM_OK;
+}
+
+bool coord_lease_may_publish(uint64_t granted_at_mono_ms, uint64_t lease_ms, uint64_t margin_ms,
+			     uint64_t now_mono_ms)
+{
+	if (margin_ms >= lease_ms || now_mono_ms < granted_at_mono_ms) {
+		return false;
+	}
+	return now_mono_ms - granted_at_mono_ms < lease_ms - margin_ms;
+}
+
+/* ---- names ---- */
+
+const char *coord_reason_str(coord_reason_t reason)
+{
+	switch (reason) {
+	case COORD_R_OK: return "accepted";
+	case COORD_R_BAD_INPUT: return "malformed input";
+	case COORD_R_UNKNOWN_NODE: return "unknown node";
+	case COORD_R_UNKNOWN_ZONE: return "unknown zone";
+	case COORD_R_UNKNOWN_KEY: return "unknown key";
+	case COORD_R_EXISTS: return "already exists";
+	case COORD_R_FULL: return "table full";
+	case COORD_R_IDENTITY: return "identity mismatch";
+	case COORD_R_FENCED: return "node fenced";
+	case COORD_R_DRAINED: return "node drained";
+	case COORD_R_UNHEALTHY: return "node unhealthy";
+	case COORD_R_HELD: return "lease held by another node";
+	case COORD_R_NOT_PREFERRED: return "another node is preferred";
+	case COORD_R_NOT_HOLDER: return "not the lease holder";
+	case COORD_R_STALE_EPOCH: return "stale epoch";
+	case COORD_R_LEASE_EXPIRED: return "lease expired";
+	case COORD_R_SERIAL_NOT_ABOVE: return "serial not above the committed one";
+	case COORD_R_RESIDUE: return "serial outside the site's residue class";
+	case COORD_R_DIGEST_CONFLICT: return "serial already committed with another digest";
+	case COORD_R_KEY_NOT_ACKED: return "key not imported at every site";
+	case COORD_R_KEY_MISSING: return "node lacks an active key";
+	case COORD_R_NO_HOLDER: return "no lease holder";
+	case COORD_R_NO_CANDIDATE: return "no candidate node";
+	case COORD_R_BUSY: return "node busy";
+	}
+	return "unknown reason";
+}
+
+const char *coord_input_kind_str(coord_input_kind_t kind)
+{
+	switch (kind) {
+	case COORD_IN_NODE_REGISTER: return "register";
+	case COORD_IN_NODE_HEARTBEAT: return "heartbeat";
+	case COORD_IN_NODE_REMOVE: return "node-remove";
+	case COORD_IN_LEASE_REQUEST: return "lease-request";
+	case COORD_IN_LEASE_RENEW: return "lease-renew";
+	case COORD_IN_LEASE_RELEASE: return "lease-release";
+	case COORD_IN_COMMIT: return "commit";
+	case COORD_IN_DIGEST_REPORT: return "digest-report";
+	case COORD_IN_KEY_ADD: return "key-add";
+	case COORD_IN_KEY_ACK: return "key-ack";
+	case COORD_IN_KEY_ACTIVATE: return "key-activate";
+	case COORD_IN_KEY_REMOVE: return "key-remove";
+	case COORD_IN_SWITCHOVER: return "switchover";
+	case COORD_IN_DRAIN: return "drain";
+	case COORD_IN_UNDRAIN: return "undrain";
+	case COORD_IN_TAKEOVER: return "takeover";
+	case COORD_IN_ZONE_ADD: return "zone-add";
+	case COORD_IN_ZONE_REMOVE: return "zone-remove";
+	case COORD_IN_TICK: return "tick";
+	}
+	return "unknown";
+}
+
+static char site_name(uint32_t site)
+{
+	return site < COORD_SITES_MAX ? (char)('A' + site) : '?';
+}
+
+/* A terminated, printable string in a field of size max; empty only if allowed. */
+static bool name_ok(const char *s, size_t max, bool allow_empty)
+{
+	size_t n = strnlen(s, max);
+	if (n == max || (n == 0 && !allow_empty)) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= 0x20 || c >= 0x7f) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Copies a checked string into a field, zero-filling the rest so that equal states
+ * compare equal byte for byte. */
+static void set_str(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+	memset(dst, 0, size);
+	memcpy(dst, src, n);
+}
+
+/* ---- lookups ---- */
+
+static int node_index(const coord_state_t *st, const char *id)
+{
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		if (strcmp(st->nodes[i].id, id) == 0) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+static int zone_index(const coord_state_t *st, const char *name)
+{
+	for (uint32_t i = 0; i < st->nzones; i++) {
+		if (strcmp(st->zones[i].name, name) == 0) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+static coord_node_t *node_find(coord_state_t *st, const char *id)
+{
+	int i = node_index(st, id);
+	return i < 0 ? NULL : &st->nodes[i];
+}
+
+/* A zone that exists and is not removed. */
+static coord_zone_t *zone_live(coord_state_t *st, const char *name)
+{
+	int i = zone_index(st, name);
+	return i < 0 || st->zones[i].removed ? NULL : &st->zones[i];
+}
+
+static coord_key_t *key_find(coord_zone_t *z, uint32_t id)
+{
+	for (uint32_t i = 0; i < z->nkeys; i++) {
+		if (z->keys[i].id == id) {
+			return &z->keys[i];
+		}
+	}
+	return NULL;
+}
+
+const coord_node_t *coord_state_node(const coord_state_t *state, const char *id)
+{
+	if (state == NULL || id == NULL) {
+		return NULL;
+	}
+	int i = node_index(state, id);
+	return i < 0 ? NULL : &state->nodes[i];
+}
+
+const coord_zone_t *coord_state_zone(const coord_state_t *state, const char *name)
+{
+	if (state == NULL || name == NULL) {
+		return NULL;
+	}
+	int i = zone_index(state, name);
+	return i < 0 ? NULL : &state->zones[i];
+}
+
+static bool lease_valid(const coord_zone_t *z, uint64_t now)
+{
+	return z->holder[0] != '\0' && now < z->expiry_ms;
+}
+
+const coord_node_t *coord_state_holder(const coord_state_t *state, const char *zone,
+				       uint64_t now_ms)
+{
+	const coord_zone_t *z = coord_state_zone(state, zone);
+	if (z == NULL || z->removed || !lease_valid(z, now_ms)) {
+		return NULL;
+	}
+	return coord_state_node(state, z->holder);
+}
+
+bool coord_state_curve_allowed(const coord_state_t *state,
+			       const uint8_t curve_pub[COORD_CURVE_KEY_LEN])
+{
+	if (state == NULL || curve_pub == NULL) {
+		return false;
+	}
+	for (uint32_t i = 0; i < state->nnodes; i++) {
+		const coord_node_t *n = &state->nodes[i];
+		if (n->state != COORD_NODE_FENCED &&
+		    memcmp(n->curve_pub, curve_pub, COORD_CURVE_KEY_LEN) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Bit s set when a node of site s imported the key. */
+static uint32_t key_sites(const coord_key_t *k)
+{
+	uint32_t m = 0;
+	for (uint32_t i = 0; i < k->nacks; i++) {
+		m |= 1u << k->acks[i].site;
+	}
+	return m;
+}
+
+static bool key_all_sites(const coord_key_t *k, const coord_params_t *p)
+{
+	uint32_t all = (1u << p->nsites) - 1;
+	return (key_sites(k) & all) == all;
+}
+
+bool coord_state_key_acked(const coord_state_t *state, const coord_params_t *params,
+			   const char *zone, uint32_t key_id)
+{
+	if (state == NULL || zone == NULL || coord_params_check(params) != TANDEM_OK) {
+		return false;
+	}
+	const coord_zone_t *z = coord_state_zone(state, zone);
+	if (z == NULL) {
+		return false;
+	}
+	for (uint32_t i = 0; i < z->nkeys; i++) {
+		if (z->keys[i].id == key_id) {
+			return key_all_sites(&z->keys[i], params);
+		}
+	}
+	return false;
+}
+
+static bool key_acked_by(const coord_key_t *k, uint32_t node_no)
+{
+	for (uint32_t i = 0; i < k->nacks; i++) {
+		if (k->acks[i].node_no == node_no) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The first active key of z that node has not imported, or NULL. */
+static const coord_key_t *key_missing(const coord_zone_t *z, const coord_node_t *n)
+{
+	for (uint32_t i = 0; i < z->nkeys; i++) {
+		if (z->keys[i].active && !key_acked_by(&z->keys[i], n->no)) {
+			return &z->keys[i];
+		}
+	}
+	return NULL;
+}
+
+/* ---- health and failover candidates ---- */
+
+static bool node_healthy(const coord_node_t *n, uint64_t now, const coord_params_t *p)
+{
+	/* last_seen may be ahead of now when another coordinator's clock is ahead */
+	return n->healthy &&
+	       (n->last_seen_ms >= now || now - n->last_seen_ms <= p->node_timeout_ms);
+}
+
+/* A node that could take zone z's lease: up, healthy, holding every active key. */
+static bool node_eligible(const coord_zone_t *z, const coord_node_t *n, uint64_t now,
+			  const coord_params_t *p)
+{
+	return n->state == COORD_NODE_UP && node_healthy(n, now, p) && key_missing(z, n) == NULL;
+}
+
+/* The holder whose lease ended last: the holder field until a tick clears it. */
+static const char *previous_holder(const coord_zone_t *z)
+{
+	return z->holder[0] != '\0' ? z->holder : z->last_holder;
+}
+
+/* Lower is better: 0 the switchover target, 1 the previous holder's site, 2 elsewhere. */
+static int node_rank(const coord_state_t *st, const coord_zone_t *z, const coord_node_t *n,
+		     const coord_params_t *p)
+{
+	if (z->switch_to[0] != '\0' && strcmp(z->switch_to, n->id) == 0) {
+		return 0;
+	}
+	if (!p->same_site_first) {
+		return 1;
+	}
+	const char *prev = previous_holder(z);
+	int pi = prev[0] != '\0' ? node_index(st, prev) : -1;
+	if (pi < 0 || st->nodes[pi].state == COORD_NODE_FENCED) {
+		return 1;
+	}
+	return st->nodes[pi].site == n->site ? 1 : 2;
+}
+
+/* The best eligible candidate for z (lowest rank, then lowest id), skipping `except`. */
+static const coord_node_t *best_candidate(const coord_state_t *st, const coord_zone_t *z,
+					  uint64_t now, const coord_params_t *p, const char *except)
+{
+	const coord_node_t *best = NULL;
+	int best_rank = 0;
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		const coord_node_t *n = &st->nodes[i];
+		if ((except != NULL && strcmp(n->id, except) == 0) ||
+		    !node_eligible(z, n, now, p)) {
+			continue;
+		}
+		int r = node_rank(st, z, n, p);
+		if (best == NULL || r < best_rank ||
+		    (r == best_rank && strcmp(n->id, best->id) < 0)) {
+			best = n;
+			best_rank = r;
+		}
+	}
+	return best;
+}
+
+/* ---- results ---- */
+
+#if defined(__GNUC__)
+#define COORD_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define COORD_PRINTF(a, b)
+#endif
+
+static void refuse(coord_result_t *r, coord_reason_t reason, const char *fmt, ...)
+    COORD_PRINTF(3, 4);
+static void note(coord_result_t *r, const char *fmt, ...) COORD_PRINTF(2, 3);
+static void effect(coord_result_t *r, coord_effect_kind_t kind, const coord_zone_t *z,
+		   const char *node, const char *fmt, ...) COORD_PRINTF(5, 6);
+
+static void refuse(coord_result_t *r, coord_reason_t reason, const char *fmt, ...)
+{
+	r->reason = reason;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->text, sizeof(r->text), fmt, ap);
+	va_end(ap);
+}
+
+static void note(coord_result_t *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->text, sizeof(r->text), fmt, ap);
+	va_end(ap);
+}
+
+/* Appends an effect; epoch and serial are taken from z's current values. */
+static void effect(coord_result_t *r, coord_effect_kind_t kind, const coord_zone_t *z,
+		   const char *node, const char *fmt, ...)
+{
+	if (r->neffects == COORD_EFFECTS_MAX) {
+		r->dropped++;
+		return;
+	}
+	coord_effect_t *e = &r->effects[r->neffects++];
+	memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	if (z != NULL) {
+		set_str(e->zone, sizeof(e->zone), z->name);
+		e->epoch = z->epoch;
+		e->serial = z->committed_serial;
+	}
+	if (node != NULL) {
+		set_str(e->node, sizeof(e->node), node);
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->text, sizeof(e->text), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- common refusals ---- */
+
+/* The input's node, refused when unknown or fenced. */
+static coord_node_t *member(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
+{
+	coord_node_t *n = node_find(st, in->node);
+	if (n == NULL) {
+		refuse(r, COORD_R_UNKNOWN_NODE, "node %s is not a member", in->node);
+		return NULL;
+	}
+	if (n->state == COORD_NODE_FENCED) {
+		refuse(r, COORD_R_FENCED, "node %s is fenced", n->id);
+		return NULL;
+	}
+	return n;
+}
+
+static coord_zone_t *live_zone(coord_state_t *st, const char *name, coord_result_t *r)
+{
+	coord_zone_t *z = zone_live(st, name);
+	if (z == NULL) {
+		refuse(r, COORD_R_UNKNOWN_ZONE, "zone %s is not signed by this cluster", name);
+	}
+	return z;
+}
+
+/* Refuses unless n holds z's lease under `epoch` at now (expired leases only if
+ * allow_expired). */
+static bool holds(const coord_zone_t *z, const coord_node_t *n, uint64_t epoch, uint64_t now,
+		  bool allow_expired, coord_result_t *r)
+{
+	if (epoch != z->epoch) {
+		refuse(r, COORD_R_STALE_EPOCH, "zone %s: epoch %llu is not the current epoch %llu",
+		       z->name, (unsigned long long)epoch, (unsigned long long)z->epoch);
+		return false;
+	}
+	if (strcmp(z->holder, n->id) != 0) {
+		refuse(r, COORD_R_NOT_HOLDER, "zone %s: %s does not hold the lease", z->name,
+		       n->id);
+		return false;
+	}
+	if (!allow_expired && now >= z->expiry_ms) {
+		refuse(r, COORD_R_LEASE_EXPIRED, "zone %s: the lease of %s expired at %llu",
+		       z->name, n->id, (unsigned long long)z->expiry_ms);
+		return false;
+	}
+	return true;
+}
+
+static void lease_extend(coord_zone_t *z, uint64_t now, const coord_params_t *p, coord_result_t *r)
+{
+	z->granted_ms = now;
+	z->expiry_ms = now + p->lease_ms;
+	z->blocked_until_ms = z->expiry_ms + p->margin_ms;
+	z->prefer_until_ms = z->blocked_until_ms + p->prefer_ms;
+	r->epoch = z->epoch;
+	r->expiry_ms = z->expiry_ms;
+}
+
+/* ---- inputs ---- */
+
+static void do_register(coord_state_t *st, const coord_input_t *in, uint64_t now,
+			const coord_params_t *p, coord_result_t *r)
+{
+	static const uint8_t zero[COORD_CURVE_KEY_LEN];
+	if (in->site >= p->nsites || memcmp(in->curve_pub, zero, sizeof(zero)) == 0) {
+		refuse(r, COORD_R_BAD_INPUT, "node %s: site out of range or no CURVE key",
+		       in->node);
+		return;
+	}
+	coord_node_t *n = node_find(st, in->node);
+	if (n != NULL) {
+		if (n->state == COORD_NODE_FENCED) {
+			refuse(r, COORD_R_FENCED, "node %s is fenced; remove it to re-admit it",
+			       n->id);
+			return;
+		}
+		if (n->site != in->site ||
+		    memcmp(n->curve_pub, in->curve_pub, COORD_CURVE_KEY_LEN)) {
+			refuse(r, COORD_R_IDENTITY,
+			       "node %s is registered at site %c with another CURVE key", n->id,
+			       site_name(n->site));
+			return;
+		}
+		n->last_seen_ms = now;
+		n->healthy = in->healthy;
+		note(r, "node %s back", n->id);
+		return;
+	}
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		if (memcmp(st->nodes[i].curve_pub, in->curve_pub, COORD_CURVE_KEY_LEN) == 0) {
+			/* one key, one member: otherwise fencing by key could be dodged */
+			refuse(r, COORD_R_IDENTITY, "node %s: CURVE key already belongs to %s",
+			       in->node, st->nodes[i].id);
+			return;
+		}
+	}
+	if (st->nnodes == COORD_NODES_MAX) {
+		refuse(r, COORD_R_FULL, "node %s: the cluster has %d members already", in->node,
+		       COORD_NODES_MAX);
+		return;
+	}
+	n = &st->nodes[st->nnodes++];
+	memset(n, 0, sizeof(*n));
+	set_str(n->id, sizeof(n->id), in->node);
+	n->no = st->next_node_no++;
+	n->site = in->site;
+	memcpy(n->curve_pub, in->curve_pub, COORD_CURVE_KEY_LEN);
+	n->state = COORD_NODE_UP;
+	n->last_seen_ms = now;
+	n->healthy = in->healthy;
+	effect(r, COORD_EFF_NODE_ADDED, NULL, n->id, "node %s joined at site %c", n->id,
+	       site_name(n->site));
+}
+
+static void do_heartbeat(coord_state_t *st, const coord_input_t *in, uint64_t now,
+			 coord_result_t *r)
+{
+	coord_node_t *n = member(st, in, r);
+	if (n != NULL) {
+		n->last_seen_ms = now;
+		n->healthy = in->healthy;
+	}
+}
+
+static void do_node_remove(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
+{
+	int idx = node_index(st, in->node);
+	if (idx < 0) {
+		refuse(r, COORD_R_UNKNOWN_NODE, "node %s is not a member", in->node);
+		return;
+	}
+	for (uint32_t i = 0; i < st->nzones; i++) {
+		const coord_zone_t *z = &st->zones[i];
+		if (strcmp(z->holder, in->node) == 0 || strcmp(z->switch_to, in->node) == 0) {
+			refuse(r, COORD_R_BUSY, "node %s holds or is to take zone %s", in->node,
+			       z->name);
+			return;
+		}
+	}
+	uint32_t no = st->nodes[idx].no;
+	for (uint32_t i = 0; i < st->nzones; i++) {
+		coord_zone_t *z = &st->zones[i];
+		/* a later member of the same name is a new HSM: no exemption, no acks */
+		if (strcmp(z->last_holder, in->node) == 0) {
+			set_str(z->last_holder, sizeof(z->last_holder), "");
+		}
+		for (uint32_t k = 0; k < z->nkeys; k++) {
+			coord_key_t *key = &z->keys[k];
+			for (uint32_t a = 0; a < key->nacks;) {
+				if (key->acks[a].node_no == no) {
+					key->acks[a] = key->acks[--key->nacks];
+					memset(&key->acks[key->nacks], 0, sizeof(key->acks[0]));
+				} else {
+					a++;
+				}
+			}
+		}
+		for (uint32_t k = 0; k < z->nreports;) {
+			if (strcmp(z->reports[k].node, in->node) == 0) {
+				z->reports[k] = z->reports[--z->nreports];
+				memset(&z->reports[z->nreports], 0, sizeof(z->reports[0]));
+			} else {
+				k++;
+			}
+		}
+	}
+	effect(r, COORD_EFF_NODE_REMOVED, NULL, in->node, "node %s removed", in->node);
+	memmove(&st->nodes[idx], &st->nodes[idx + 1],
+		(st->nnodes - (uint32_t)idx - 1) * sizeof(st->nodes[0]));
+	st->nnodes--;
+	memset(&st->nodes[st->nnodes], 0, sizeof(st->nodes[0]));
+}
+
+static void do_lease_request(coord_state_t *st, const coord_input_t *in, uint64_t now,
+			     const coord_params_t *p, coord_result_t *r)
+{
+	coord_node_t *n = member(st, in, r);
+	coord_zone_t *z = n == NULL ? NULL : live_zone(st, in->zone, r);
+	if (z == NULL) {
+		return;
+	}
+	if (n->state == COORD_NODE_DRAINED) {
+		refuse(r, COORD_R_DRAINED, "node %s is drained", n->id);
+		return;
+	}
+	if (!n->healthy) {
+		refuse(r, COORD_R_UNHEALTHY, "node %s reports itself unhealthy", n->id);
+		return;
+	}
+	const coord_key_t *missing = key_missing(z, n);
+	if (missing != NULL) {
+		refuse(r, COORD_R_KEY_MISSING, "zone %s: node %s has not imported key %u (tag %u)",
+		       z->name, n->id, missing->id, missing->tag);
+		return;
+	}
+	if (lease_valid(z, now)) {
+		if (strcmp(z->holder, n->id) != 0) {
+			refuse(r, COORD_R_HELD, "zone %s: held by %s until %llu", z->name,
+			       z->holder, (unsigned long long)z->expiry_ms);
+			return;
+		}
+		/* a repeated request (a lost reply) is a renewal */
+		lease_extend(z, now, p, r);
+		n->last_seen_ms = now;
+		note(r, "zone %s: %s keeps epoch %llu", z->name, n->id,
+		     (unsigned long long)z->epoch);
+		return;
+	}
+	/* Only the node whose lease ended may be re-granted before the margin is over: no
+	 * one else can have published meanwhile. */
+	const char *prev = previous_holder(z);
+	if (now < z->blocked_until_ms && strcmp(prev, n->id) != 0) {
+		refuse(r, COORD_R_HELD, "zone %s: %s's lease may run until %llu (expiry + margin)",
+		       z->name, prev, (unsigned long long)z->blocked_until_ms);
+		return;
+	}
+	if (now < z->prefer_until_ms) {
+		const coord_node_t *best = best_candidate(st, z, now, p, NULL);
+		if (best != NULL && node_rank(st, z, best, p) < node_rank(st, z, n, p)) {
+			refuse(r, COORD_R_NOT_PREFERRED,
+			       "zone %s: %s (site %c) is preferred until %llu", z->name, best->id,
+			       site_name(best->site), (unsigned long long)z->prefer_until_ms);
+			return;
+		}
+	}
+	if (z->holder[0] != '\0') {
+		set_str(z->last_holder, sizeof(z->last_holder), z->holder);
+	}
+	set_str(z->holder, sizeof(z->holder), n->id);
+	z->epoch++;
+	if (strcmp(z->switch_to, n->id) == 0) {
+		set_str(z->switch_to, sizeof(z->switch_to), "");
+	}
+	lease_extend(z, now, p, r);
+	n->last_seen_ms = now;
+	effect(r, COORD_EFF_GRANT, z, n->id, "zone %s: lease granted to %s, epoch %llu", z->name,
+	       n->id, (unsigned long long)z->epoch);
+	note(r, "zone %s: %s holds epoch %llu", z->name, n->id, (unsigned long long)z->epoch);
+}
+
+static void do_lease_renew(coord_state_t *st, const coord_input_t *in, uint64_t now,
+			   const coord_params_t *p, coord_result_t *r)
+{
+	coord_node_t *n = member(st, in, r);
+	coord_zone_t *z = n == NULL ? NULL : live_zone(st, in->zone, r);
+	if (z == NULL || !holds(z, n, in->epoch, now, false, r)) {
+		return;
+	}
+	lease_extend(z, now, p, r);
+	n->last_seen_ms = now;
+	note(r, "zone %s: %s renewed epoch %llu", z->name, n->id, (unsigned long long)z->epoch);
+}
+
+static void do_lease_release(coord_state_t *st, const coord_input_t *in, uint64_t now,
+			     const coord_params_t *p, coord_result_t *r)
+{
+	coord_node_t *n = member(st, in, r);
+	coord_zone_t *z = n == NULL ? NULL : live_zone(st, in->zone, r);
+	/* an expired lease may be released too: the node says it has stopped publishing */
+	if (z == NULL || !holds(z, n, in->epoch, now, true, r)) {
+		return;
+	}
+	set_str(z->last_holder, sizeof(z->last_holder), n->id);
+	set_str(z->holder, sizeof(z->holder), "");
+	if (z->expiry_ms > now) {
+		z->expiry_ms = now;
+	}
+	z->blocked_until_ms = now;
+	z->prefer_until_ms = now + p->prefer_ms;
+	n->last_seen_ms = now;
+	effect(r, COORD_EFF_RELEASE, z, n->id, "zone %s: %s released epoch %llu%s%s", z->name,
+	       n->id, (unsigned long long)z->epoch,
+	       z->switch_to[0] != '\0' ? "; handing over to " : "", z->switch_to);
+}
+
+/* Compares the committed digest with a standby's report for the same serial. */
+static void compare_report(coord_zone_t *z, const coord_report_t *rep, coord_result_t *r)
+{
+	if (!z->compare_digests || !z->has_committed || rep->serial != z->committed_serial ||
+	    strcmp(rep->node, z->committed_by) == 0) {
+		return;
+	}
+	if (memcmp(rep->digest, z->committed_digest, COORD_DIGEST_LEN) == 0) {
+		z->alert_open = false;
+		effect(r, COORD_EFF_DIGEST_MATCH, z, rep->node, "zone %s serial %u: %s agrees",
+		       z->name, rep->serial, rep->node);
+		return;
+	}
+	z->alerts++;
+	z->alert_open = true;
+	z->alert_serial = rep->serial;
+	set_str(z->alert_node, sizeof(z->alert_node), rep->node);
+	effect(r, COORD_EFF_DIGEST_ALERT, z, rep->node,
+	       "alert: digest mismatch on zone %s serial %u (standby %s, active %s)", z->name,
+	       rep->serial, rep->node, z->committed_by);
+}
+
+static void do_commit(coord_state_t *st, const coord_input_t *in, uint64_t now,
+		      const coord_params_t *p, coord_result_t *r)
+{
+	coord_node_t *n = member(st, in, r);
+	coord_zone_t *z = n == NULL ? NULL : live_zone(st, in->zone, r);
+	if (z == NULL || !holds(z, n, in->epoch, now, false, r)) {
+		return;
+	}
+	uint32_t residue = p->site_residue[n->site];
+	if (in->serial % p->serial_modulus != residue) {
+		refuse(r, COORD_R_RESIDUE, "zone %s: serial %u is not %u mod %u (site %c)", z->name,
+		       in->serial, residue, p->serial_modulus, site_name(n->site));
+		return;
+	}
+	if (z->has_committed && in->serial == z->committed_serial) {
+		if (memcmp(in->digest, z->committed_digest, COORD_DIGEST_LEN) != 0) {
+			refuse(r, COORD_R_DIGEST_CONFLICT,
+			       "zone %s: serial %u was committed with another digest", z->name,
+			       in->serial);
+			return;
+		}
+		if (z->committed_epoch == in->epoch && strcmp(z->committed_by, n->id) == 0) {
+			note(r, "zone %s: serial %u already committed", z->name, in->serial);
+			return; /* a retried commit whose reply was lost */
+		}
+	}
+	if (z->has_committed && !coord_serial_gt(in->serial, z->committed_serial)) {
+		refuse(r, COORD_R_SERIAL_NOT_ABOVE,
+		       "zone %s: serial %u is not above the committed %u (RFC 1982)", z->name,
+		       in->serial, z->committed_serial);
+		return;
+	}
+	z->has_committed = true;
+	z->committed_serial = in->serial;
+	memcpy(z->committed_digest, in->digest, COORD_DIGEST_LEN);
+	z->committed_epoch = in->epoch;
+	set_str(z->committed_by, sizeof(z->committed_by), n->id);
+	effect(r, COORD_EFF_COMMIT, z, n->id, "zone %s: serial %u committed by %s, epoch %llu",
+	       z->name, in->serial, n->id, (unsigned long long)in->epoch);
+	for (uint32_t i = 0; i < z->nreports; i++) {
+		compare_report(z, &z->reports[i], r);
+	}
+	note(r, "zone %s: serial %u committed", z->name, in->serial);
+}
+
+static void do_digest_report(coord_state_t *st, const coord_input_t *in, uint64_t now,
+			     coord_result_t *r)
+{
+	coord_node_t *n = member(st, in, r);
+	coord_zone_t *z = n == NULL ? NULL : live_zone(st, in->zone, r);
+	if (z == NULL) {
+		return;
+	}
+	if (lease_valid(z, now) && strcmp(z->holder, n->id) == 0) {
+		refuse(r, COORD_R_BAD_INPUT, "zone %s: %s is the active node; it commits", z->name,
+		       n->id);
+		return;
+	}
+	coord_report_t *rep = NULL;
+	for (uint32_t i = 0; i < z->nreports; i++) {
+		if (strcmp(z->reports[i].node, n->id) == 0) {
+			rep = &z->reports[i];
+		}
+	}
+	if (rep == NULL) {
+		if (z->nreports == COORD_NODES_MAX) {
+			refuse(r, COORD_R_FULL, "zone %s: too many reports", z->name);
+			return;
+		}
+		rep = &z->reports[z->nreports++];
+	}
+	memset(rep, 0, sizeof(*rep));
+	set_str(rep->node, sizeof(rep->node), n->id);
+	rep->serial = in->serial;
+	memcpy(rep->digest, in->digest, COORD_DIGEST_LEN);
+	n->last_seen_ms = now;
+	compare_report(z, rep, r);
+}
+
+static void do_key_add(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
+{
+	coord_zone_t *z = live_zone(st, in->zone, r);
+	if (z == NULL) {
+		return;
+	}
+	if (key_find(z, in->key_id) != NULL) {
+		refuse(r, COORD_R_EXISTS, "zone %s: key %u is known", z->name, in->key_id);
+		return;
+	}
+	if (z->nkeys == COORD_KEYS_MAX) {
+		refuse(r, COORD_R_FULL, "zone %s: %d keys tracked already", z->name,
+		       COORD_KEYS_MAX);
+		return;
+	}
+	coord_key_t *k = &z->keys[z->nkeys++];
+	memset(k, 0, sizeof(*k));
+	k->id = in->key_id;
+	k->tag = in->key_tag;
+}
+
+static void do_key_ack(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
+{
+	coord_node_t *n = member(st, in, r);
+	coord_zone_t *z = n == NULL ? NULL : live_zone(st, in->zone, r);
+	if (z == NULL) {
+		return;
+	}
+	coord_key_t *k = key_find(z, in->key_id);
+	if (k == NULL) {
+		refuse(r, COORD_R_UNKNOWN_KEY, "zone %s: no key %u", z->name, in->key_id);
+		return;
+	}
+	if (key_acked_by(k, n->no)) {
+		return;
+	}
+	/* one ack per member and at most COORD_NODES_MAX members: there is room */
+	k->acks[k->nacks].node_no = n->no;
+	k->acks[k->nacks].site = n->site;
+	k->nacks++;
+	note(r, "zone %s: key %u imported by %s (site %c)", z->name, k->id, n->id,
+	     site_name(n->site));
+}
+
+static void do_key_activate(coord_state_t *st, const coord_input_t *in, const coord_params_t *p,
+			    coord_result_t *r)
+{
+	coord_zone_t *z = live_zone(st, in->zone, r);
+	coord_key_t *k = z == NULL ? NULL : key_find(z, in->key_id);
+	if (z == NULL) {
+		return;
+	}
+	if (k == NULL) {
+		refuse(r, COORD_R_UNKNOWN_KEY, "zone %s: no key %u", z->name, in->key_id);
+		return;
+	}
+	if (k->active) {
+		return;
+	}
+	uint32_t have = key_sites(k);
+	for (uint32_t s = 0; s < p->nsites; s++) {
+		if ((have & (1u << s)) == 0) {
+			refuse(r, COORD_R_KEY_NOT_ACKED,
+			       "zone %s: key %u (tag %u) not yet imported at site %c", z->name,
+			       k->id, k->tag, site_name(s));
+			return;
+		}
+	}
+	k->active = true;
+	effect(r, COORD_EFF_KEY_ACTIVE, z, NULL, "zone %s: key %u (tag %u) may become active",
+	       z->name, k->id, k->tag);
+	r->effects[r->neffects - 1].key_id = k->id;
+}
+
+static void do_key_remove(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
+{
+	coord_zone_t *z = live_zone(st, in->zone, r);
+	if (z == NULL) {
+		return;
+	}
+	coord_key_t *k = key_find(z, in->key_id);
+	if (k == NULL) {
+		refuse(r, COORD_R_UNKNOWN_KEY, "zone %s: no key %u", z->name, in->key_id);
+		return;
+	}
+	size_t i = (size_t)(k - z->keys);
+	memmove(&z->keys[i], &z->keys[i + 1], (z->nkeys - i - 1) * sizeof(z->keys[0]));
+	z->nkeys--;
+	memset(&z->keys[z->nkeys], 0, sizeof(z->keys[0]));
+}
+
+/* Refuses unless n could take z over now (used for switchover targets). */
+static bool target_ok(const coord_zone_t *z, const coord_node_t *n, uint64_t now,
+		      const coord_params_t *p, coord_result_t *r)
+{
+	if (n->state == COORD_NODE_FENCED) {
+		refuse(r, COORD_R_FENCED, "node %s is fenced", n->id);
+		return false;
+	}
+	if (n->state == COORD_NODE_DRAINED) {
+		refuse(r, COORD_R_DRAINED, "node %s is drained", n->id);
+		return false;
+	}
+	if (!node_healthy(n, now, p)) {
+		refuse(r, COORD_R_UNHEALTHY, "node %s is unhealthy or silent", n->id);
+		return false;
+	}
+	const coord_key_t *missing = key_missing(z, n);
+	if (missing != NULL) {
+		refuse(r, COORD_R_KEY_MISSING, "zone %s: node %s has not imported key %u", z->name,
+		       n->id, missing->id);
+		return false;
+	}
+	return true;
+}
+
+static void do_switchover(coord_state_t *st, const coord_input_t *in, uint64_t now,
+			  const coord_params_t *p, coord_result_t *r)
+{
+	coord_zone_t *z = live_zone(st, in->zone, r);
+	if (z == NULL) {
+		return;
+	}
+	coord_node_t *t = node_find(st, in->target);
+	if (t == NULL) {
+		refuse(r, COORD_R_UNKNOWN_NODE, "node %s is not a member", in->target);
+		return;
+	}
+	if (!target_ok(z, t, now, p, r)) {
+		return;
+	}
+	if (!lease_valid(z, now)) {
+		refuse(r, COORD_R_NO_HOLDER, "zone %s: nobody holds the lease; %s may request it",
+		       z->name, t->id);
+		return;
+	}
+	if (strcmp(z->holder, t->id) == 0) {
+		refuse(r, COORD_R_BAD_INPUT, "zone %s: %s is already the active node", z->name,
+		       t->id);
+		return;
+	}
+	set_str(z->switch_to, sizeof(z->switch_to), t->id);
+	effect(r, COORD_EFF_SWITCH_PENDING, z, t->id,
+	       "zone %s: %s finishes its cycle, then hands over to %s", z->name, z->holder, t->id);
+}
+
+/* Picks a switchover target for a zone held by a drained node, if there is one. */
+static void drain_zone(coord_state_t *st, coord_zone_t *z, uint64_t now, const coord_params_t *p,
+		       coord_result_t *r)
+{
+	const coord_node_t *c = best_candidate(st, z, now, p, z->holder);
+	if (c == NULL) {
+		return;
+	}
+	set_str(z->switch_to, sizeof(z->switch_to), c->id);
+	effect(r, COORD_EFF_SWITCH_PENDING, z, c->id, "zone %s: %s is drained; handing over to %s",
+	       z->name, z->holder, c->id);
+}
+
+static void do_drain(coord_state_t *st, const coord_input_t *in, uint64_t now,
+		     const coord_params_t *p, bool drain, coord_result_t *r)
+{
+	coord_node_t *n = member(st, in, r);
+	if (n == NULL) {
+		return;
+	}
+	coord_node_state_t want = drain ? COORD_NODE_DRAINED : COORD_NODE_UP;
+	if (n->state == want) {
+		return;
+	}
+	n->state = want;
+	effect(r, COORD_EFF_NODE_STATE, NULL, n->id, "node %s %s", n->id,
+	       drain ? "drained" : "undrained");
+	if (!drain) {
+		return;
+	}
+	for (uint32_t i = 0; i < st->nzones; i++) {
+		coord_zone_t *z = &st->zones[i];
+		if (z->removed) {
+			continue;
+		}
+		if (strcmp(z->switch_to, n->id) == 0) {
+			set_str(z->switch_to, sizeof(z->switch_to), "");
+			effect(r, COORD_EFF_SWITCH_CANCEL, z, n->id,
+			       "zone %s: switchover to drained %s cancelled", z->name, n->id);
+		}
+		if (lease_valid(z, now) && strcmp(z->holder, n->id) == 0) {
+			drain_zone(st, z, now, p, r);
+		}
+	}
+}
+
+static void do_takeover(coord_state_t *st, const coord_input_t *in, const coord_params_t *p,
+			coord_result_t *r)
+{
+	if (in->site >= p->nsites) {
+		refuse(r, COORD_R_BAD_INPUT, "no site %c", site_name(in->site));
+		return;
+	}
+	bool survivor = false;
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		survivor |=
+		    st->nodes[i].site == in->site && st->nodes[i].state != COORD_NODE_FENCED;
+	}
+	if (!survivor) {
+		refuse(r, COORD_R_NO_CANDIDATE, "site %c has no member to take over",
+		       site_name(in->site));
+		return;
+	}
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		coord_node_t *n = &st->nodes[i];
+		if (n->site != in->site && n->state != COORD_NODE_FENCED) {
+			n->state = COORD_NODE_FENCED;
+			effect(r, COORD_EFF_FENCE, NULL, n->id,
+			       "node %s (site %c) fenced: CURVE key revoked", n->id,
+			       site_name(n->site));
+		}
+	}
+	for (uint32_t i = 0; i < st->nzones; i++) {
+		coord_zone_t *z = &st->zones[i];
+		const coord_node_t *s =
+		    z->switch_to[0] != '\0' ? node_find(st, z->switch_to) : NULL;
+		if (s != NULL && s->state == COORD_NODE_FENCED) {
+			effect(r, COORD_EFF_SWITCH_CANCEL, z, s->id,
+			       "zone %s: switchover to fenced %s cancelled", z->name, s->id);
+			set_str(z->switch_to, sizeof(z->switch_to), "");
+		}
+		const coord_node_t *h = z->holder[0] != '\0' ? node_find(st, z->holder) : NULL;
+		if (h != NULL && h->state != COORD_NODE_FENCED) {
+			continue; /* a survivor holds it: nothing to fence */
+		}
+		const coord_node_t *l =
+		    z->last_holder[0] != '\0' ? node_find(st, z->last_holder) : NULL;
+		if (l != NULL && l->state == COORD_NODE_FENCED) {
+			set_str(z->last_holder, sizeof(z->last_holder), "");
+		}
+		set_str(z->holder, sizeof(z->holder), "");
+		/* Forcing does not shorten blocked_until: a fenced holder that cannot hear
+		 * us stops on its own clock, and only the margin says it has. */
+		z->prefer_until_ms = z->blocked_until_ms;
+		z->epoch++;
+		effect(r, COORD_EFF_EPOCH_BUMP, z, NULL,
+		       "zone %s: epoch raised to %llu by takeover of site %c", z->name,
+		       (unsigned long long)z->epoch, site_name(in->site));
+	}
+}
+
+static void do_zone_add(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
+{
+	int idx = zone_index(st, in->zone);
+	coord_zone_t *z = idx < 0 ? NULL : &st->zones[idx];
+	if (z != NULL && !z->removed) {
+		refuse(r, COORD_R_EXISTS, "zone %s exists", in->zone);
+		return;
+	}
+	if (z != NULL && in->has_serial && z->has_committed &&
+	    !coord_serial_gt(in->serial, z->committed_serial)) {
+		refuse(r, COORD_R_SERIAL_NOT_ABOVE, "zone %s: floor %u is not above %u", z->name,
+		       in->serial, z->committed_serial);
+		return;
+	}
+	if (z == NULL) {
+		if (st->nzones == COORD_ZONES_MAX) {
+			refuse(r, COORD_R_FULL, "zone %s: %d zones already", in->zone,
+			       COORD_ZONES_MAX);
+			return;
+		}
+		z = &st->zones[st->nzones++];
+		memset(z, 0, sizeof(*z));
+		set_str(z->name, sizeof(z->name), in->zone);
+	} else if (z->holder[0] != '\0') {
+		/* a tombstone comes back: its old holder may ask again (epoch + 1), others
+		 * wait out the old lease and margin, which blocked_until still says */
+		set_str(z->last_holder, sizeof(z->last_holder), z->holder);
+		set_str(z->holder, sizeof(z->holder), "");
+	}
+	z->removed = false;
+	z->compare_digests = in->compare_digests;
+	if (in->has_serial) {
+		/* a floor: the zone's serial before tandem signed it */
+		z->has_committed = true;
+		z->committed_serial = in->serial;
+		memset(z->committed_digest, 0, COORD_DIGEST_LEN);
+		z->committed_epoch = z->epoch;
+		set_str(z->committed_by, sizeof(z->committed_by), "");
+	}
+	effect(r, COORD_EFF_ZONE_ADDED, z, NULL, "zone %s added", z->name);
+}
+
+static void do_zone_remove(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
+{
+	coord_zone_t *z = live_zone(st, in->zone, r);
+	if (z == NULL) {
+		return;
+	}
+	/* kept as a tombstone: epoch and serial must keep rising should it come back */
+	z->removed = true;
+	set_str(z->switch_to, sizeof(z->switch_to), "");
+	effect(r, COORD_EFF_ZONE_REMOVED, z, NULL, "zone %s removed", z->name);
+}
+
+static void do_tick(coord_state_t *st, uint64_t now, const coord_params_t *p, coord_result_t *r)
+{
+	for (uint32_t i = 0; i < st->nzones; i++) {
+		coord_zone_t *z = &st->zones[i];
+		if (z->holder[0] != '\0' && now >= z->expiry_ms) {
+			effect(r, COORD_EFF_LAPSE, z, z->holder, "zone %s: lease of %s lapsed",
+			       z->name, z->holder);
+			set_str(z->last_holder, sizeof(z->last_holder), z->holder);
+			set_str(z->holder, sizeof(z->holder), "");
+		}
+		if (z->removed) {
+			continue;
+		}
+		if (z->switch_to[0] != '\0') {
+			const coord_node_t *t = node_find(st, z->switch_to);
+			bool gone = t == NULL || t->state != COORD_NODE_UP;
+			bool late = !lease_valid(z, now) && now >= z->prefer_until_ms;
+			if (gone || late) {
+				effect(r, COORD_EFF_SWITCH_CANCEL, z, z->switch_to,
+				       "zone %s: switchover to %s cancelled (%s)", z->name,
+				       z->switch_to, gone ? "target unavailable" : "not claimed");
+				set_str(z->switch_to, sizeof(z->switch_to), "");
+			}
+		}
+		if (lease_valid(z, now)) {
+			const coord_node_t *h = node_find(st, z->holder);
+			if (h != NULL && h->state == COORD_NODE_DRAINED &&
+			    z->switch_to[0] == '\0') {
+				drain_zone(st, z, now, p, r);
+			}
+			continue;
+		}
+		const coord_node_t *c = best_candidate(st, z, now, p, NULL);
+		if (c != NULL &&
+		    (now >= z->blocked_until_ms || strcmp(c->id, previous_holder(z)) == 0)) {
+			effect(r, COORD_EFF_LEASE_FREE, z, c->id,
+			       "zone %s: no active node; %s (site %c) should request the lease",
+			       z->name, c->id, site_name(c->site));
+		}
+	}
+}
+
+/* ---- the machine ---- */
+
+static bool zero_or_name(const char *s, size_t max)
+{
+	return name_ok(s, max, true);
+}
+
+int coord_state_check(const coord_state_t *state, const coord_params_t *params)
+{
+	if (state == NULL || coord_params_check(params) != TANDEM_OK) {
+		return TANDEM_COORD_ESTATE;
+	}
+	const coord_state_t *st = state;
+	if (st->nnodes > COORD_NODES_MAX || st->nzones > COORD_ZONES_MAX) {
+		return TANDEM_COORD_ESTATE;
+	}
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		const coord_node_t *n = &st->nodes[i];
+		if (!name_ok(n->id, sizeof(n->id), false) || n->site >= params->nsites ||
+		    n->state > COORD_NODE_STATE_LAST || n->no >= st->next_node_no) {
+			return TANDEM_COORD_ESTATE;
+		}
+		for (uint32_t j = 0; j < i; j++) {
+			if (strcmp(st->nodes[j].id, n->id) == 0 || st->nodes[j].no == n->no ||
+			    memcmp(st->nodes[j].curve_pub, n->curve_pub, COORD_CURVE_KEY_LEN) ==
+				0) {
+				return TANDEM_COORD_ESTATE;
+			}
+		}
+	}
+	for (uint32_t i = 0; i < st->nzones; i++) {
+		const coord_zone_t *z = &st->zones[i];
+		if (!name_ok(z->name, sizeof(z->name), false) ||
+		    !zero_or_name(z->holder, sizeof(z->holder)) ||
+		    !zero_or_name(z->last_holder, sizeof(z->last_holder)) ||
+		    !zero_or_name(z->switch_to, sizeof(z->switch_to)) ||
+		    !zero_or_name(z->committed_by, sizeof(z->committed_by)) ||
+		    !zero_or_name(z->alert_node, sizeof(z->alert_node)) ||
+		    z->nreports > COORD_NODES_MAX || z->nkeys > COORD_KEYS_MAX ||
+		    z->committed_epoch > z->epoch) {
+			return TANDEM_COORD_ESTATE;
+		}
+		if ((z->holder[0] != '\0' && node_index(st, z->holder) < 0) ||
+		    (z->switch_to[0] != '\0' && node_index(st, z->switch_to) < 0) ||
+		    (z->holder[0] != '\0' && z->epoch == 0)) {
+			return TANDEM_COORD_ESTATE;
+		}
+		for (uint32_t j = 0; j < i; j++) {
+			if (strcmp(st->zones[j].name, z->name) == 0) {
+				return TANDEM_COORD_ESTATE;
+			}
+		}
+		for (uint32_t k = 0; k < z->nreports; k++) {
+			if (!name_ok(z->reports[k].node, sizeof(z->reports[k].node), false)) {
+				return TANDEM_COORD_ESTATE;
+			}
+		}
+		for (uint32_t k = 0; k < z->nkeys; k++) {
+			const coord_key_t *key = &z->keys[k];
+			if (key->nacks > COORD_NODES_MAX) {
+				return TANDEM_COORD_ESTATE;
+			}
+			for (uint32_t a = 0; a < key->nacks; a++) {
+				if (key->acks[a].site >= COORD_SITES_MAX) {
+					return TANDEM_COORD_ESTATE;
+				}
+			}
+			for (uint32_t j = 0; j < k; j++) {
+				if (z->keys[j].id == key->id) {
+					return TANDEM_COORD_ESTATE;
+				}
+			}
+		}
+	}
+	return TANDEM_OK;
+}
+
+int coord_state_init(coord_state_t *state)
+{
+	if (state == NULL) {
+		return TANDEM_EINVAL;
+	}
+	memset(state, 0, sizeof(*state));
+	state->next_node_no = 1;
+	return TANDEM_OK;
+}
+
+/* Input names must be sound before they are looked up or copied. */
+static bool input_ok(const coord_input_t *in)
+{
+	bool node = name_ok(in->node, sizeof(in->node), false);
+	bool zone = name_ok(in->zone, sizeof(in->zone), false);
+	bool target = name_ok(in->target, sizeof(in->target), false);
+	switch (in->kind) {
+	case COORD_IN_NODE_REGISTER:
+	case COORD_IN_NODE_HEARTBEAT:
+	case COORD_IN_NODE_REMOVE:
+	case COORD_IN_DRAIN:
+	case COORD_IN_UNDRAIN: return node;
+	case COORD_IN_LEASE_REQUEST:
+	case COORD_IN_LEASE_RENEW:
+	case COORD_IN_LEASE_RELEASE:
+	case COORD_IN_COMMIT:
+	case COORD_IN_DIGEST_REPORT:
+	case COORD_IN_KEY_ACK: return node && zone;
+	case COORD_IN_KEY_ADD:
+	case COORD_IN_KEY_ACTIVATE:
+	case COORD_IN_KEY_REMOVE:
+	case COORD_IN_ZONE_ADD:
+	case COORD_IN_ZONE_REMOVE: return zone;
+	case COORD_IN_SWITCHOVER: return zone && target;
+	case COORD_IN_TAKEOVER:
+	case COORD_IN_TICK: return true;
+	}
+	return false;
+}
+
+/* Resets the decision part of a result; effects are written as they are added. */
+static void result_reset(coord_result_t *r)
+{
+	r->reason = COORD_R_OK;
+	memset(r->text, 0, sizeof(r->text));
+	r->changed = false;
+	r->epoch = 0;
+	r->expiry_ms = 0;
+	r->neffects = 0;
+	r->dropped = 0;
+}
+
+int coord_state_apply(const coord_state_t *in, const coord_input_t *input, uint64_t now_ms,
+		      const coord_params_t *params, coord_state_t *out, coord_result_t *res)
+{
+	int ret = TANDEM_OK;
+	coord_state_t *scratch = NULL;
+	if (in == NULL || input == NULL || out == NULL || res == NULL ||
+	    coord_params_check(params) != TANDEM_OK || (unsigned)input->kind > COORD_IN_LAST) {
+		return TANDEM_EINVAL;
+	}
+	ret = coord_state_check(in, params);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	/* Decide in out itself unless it is in: then in a copy, which refusals and the
+	 * `changed` test compare against. Nothing can fail once out is touched. */
+	coord_state_t *st = out;
+	if (out == in) {
+		scratch = malloc(sizeof(*scratch));
+		if (scratch == NULL) {
+			ret = TANDEM_ENOMEM;
+			goto out;
+		}
+		st = scratch;
+	}
+	memcpy(st, in, sizeof(*st));
+	coord_result_t *r = res;
+	result_reset(r);
+	if (!input_ok(input)) {
+		refuse(r, COORD_R_BAD_INPUT, "%s: missing or malformed name",
+		       coord_input_kind_str(input->kind));
+		goto decided;
+	}
+	switch (input->kind) {
+	case COORD_IN_NODE_REGISTER: do_register(st, input, now_ms, params, r); break;
+	case COORD_IN_NODE_HEARTBEAT: do_heartbeat(st, input, now_ms, r); break;
+	case COORD_IN_NODE_REMOVE: do_node_remove(st, input, r); break;
+	case COORD_IN_LEASE_REQUEST: do_lease_request(st, input, now_ms, params, r); break;
+	case COORD_IN_LEASE_RENEW: do_lease_renew(st, input, now_ms, params, r); break;
+	case COORD_IN_LEASE_RELEASE: do_lease_release(st, input, now_ms, params, r); break;
+	case COORD_IN_COMMIT: do_commit(st, input, now_ms, params, r); break;
+	case COORD_IN_DIGEST_REPORT: do_digest_report(st, input, now_ms, r); break;
+	case COORD_IN_KEY_ADD: do_key_add(st, input, r); break;
+	case COORD_IN_KEY_ACK: do_key_ack(st, input, r); break;
+	case COORD_IN_KEY_ACTIVATE: do_key_activate(st, input, params, r); break;
+	case COORD_IN_KEY_REMOVE: do_key_remove(st, input, r); break;
+	case COORD_IN_SWITCHOVER: do_switchover(st, input, now_ms, params, r); break;
+	case COORD_IN_DRAIN: do_drain(st, input, now_ms, params, true, r); break;
+	case COORD_IN_UNDRAIN: do_drain(st, input, now_ms, params, false, r); break;
+	case COORD_IN_TAKEOVER: do_takeover(st, input, params, r); break;
+	case COORD_IN_ZONE_ADD: do_zone_add(st, input, r); break;
+	case COORD_IN_ZONE_REMOVE: do_zone_remove(st, input, r); break;
+	case COORD_IN_TICK: do_tick(st, now_ms, params, r); break;
+	}
+decided:
+	if (r->reason != COORD_R_OK) {
+		/* handlers refuse before they change anything; make sure of it */
+		memcpy(st, in, sizeof(*st));
+		r->neffects = 0;
+		r->dropped = 0;
+		r->epoch = 0;
+		r->expiry_ms = 0;
+	} else if (r->text[0] == '\0') {
+		note(r, "%s: %s", coord_input_kind_str(input->kind), coord_reason_str(r->reason));
+	}
+	r->changed = memcmp(st, in, sizeof(*st)) != 0;
+	if (scratch != NULL) {
+		memcpy(out, scratch, sizeof(*out));
+	}
+out:
+	free(scratch);
+	return ret;
+}
+
+static void earliest(uint64_t *best, uint64_t t, uint64_t now)
+{
+	if (t > now && (*best == 0 || t < *best)) {
+		*best = t;
+	}
+}
+
+uint64_t coord_state_next_event(const coord_state_t *state, const coord_params_t *params,
+				uint64_t now_ms)
+{
+	uint64_t best = 0;
+	if (state == NULL || params == NULL || state->nzones > COORD_ZONES_MAX ||
+	    state->nnodes > COORD_NODES_MAX) {
+		return 0;
+	}
+	for (uint32_t i = 0; i < state->nzones; i++) {
+		const coord_zone_t *z = &state->zones[i];
+		if (z->holder[0] != '\0') {
+			earliest(&best, z->expiry_ms, now_ms);
+		}
+		if (z->removed) {
+			continue;
+		}
+		earliest(&best, z->blocked_until_ms, now_ms);
+		earliest(&best, z->prefer_until_ms, now_ms);
+	}
+	for (uint32_t i = 0; i < state->nnodes; i++) {
+		const coord_node_t *n = &state->nodes[i];
+		if (n->state != COORD_NODE_FENCED && n->healthy) {
+			/* the first instant the node counts as silent */
+			earliest(&best, n->last_seen_ms + params->node_timeout_ms + 1, now_ms);
+		}
+	}
+	return best;
+}

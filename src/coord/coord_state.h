@@ -1,0 +1,362 @@
+/* The coordinator's cluster state machine: a pure function of (state, input, now). */
+#ifndef COORD_STATE_H
+#define COORD_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * docs/coordinator.md has the whole argument. In short:
+ *  - Each zone has one lease at a time, named by its epoch (the fencing token,
+ *    which only rises). Every grant that is not a renewal raises the epoch. A
+ *    node other than the last holder is granted only from the old lease's
+ *    expiry plus the clock-drift margin on; the holder itself stops publishing
+ *    at lease minus margin after it *sent* the request (coord_lease_may_publish).
+ *  - A commit (zone, serial, digest, epoch) is accepted only from the holder
+ *    of the current epoch, with a serial above the committed one (RFC 1982) in
+ *    the holder's site residue class; a serial never gets two digests.
+ *  - A key may become active only once a node of every site has imported it,
+ *    and a node is granted a zone's lease only if it holds every active key.
+ * The machine does no I/O, reads no clock and draws no random numbers. Every
+ * time is in milliseconds on the coordinator's wall clock, passed in as `now`.
+ * The store applies `out` as one etcd transaction conditioned on the revision
+ * `in` was read at, so two coordinators never both apply a decision.
+ */
+
+#define COORD_NODES_MAX     16  /* cluster members */
+#define COORD_ZONES_MAX     32  /* zones, removed ones (tombstones) included */
+#define COORD_KEYS_MAX      16  /* keys awaiting or holding activation, per zone */
+#define COORD_SITES_MAX     4   /* sites 0..3, printed A..D */
+#define COORD_ID_MAX        64  /* node id, NUL included */
+#define COORD_ZONE_MAX      256 /* zone name, presentation form, NUL included */
+#define COORD_DIGEST_LEN    32  /* SHA-256 of the signed zone */
+#define COORD_CURVE_KEY_LEN 32  /* CURVE (Curve25519) public key */
+#define COORD_MODULUS_MAX   256 /* largest serial residue modulus */
+#define COORD_TEXT_MAX      200 /* a reason or effect text, NUL included */
+#define COORD_EFFECTS_MAX   96  /* effects of one input (a takeover makes many) */
+
+/* Parameters shared by every coordinator and node of a cluster (times in ms). */
+typedef struct coord_params {
+	uint64_t lease_ms;        /* lease duration; nodes renew every lease_ms / 3 */
+	uint64_t margin_ms;       /* clock-drift margin, below lease_ms / 3 */
+	uint64_t node_timeout_ms; /* a node unheard of for this long is unhealthy */
+	uint64_t prefer_ms;       /* how long a free lease waits for the preferred node */
+	uint32_t nsites;          /* sites 0..nsites-1 must all acknowledge a key */
+	uint32_t serial_modulus;  /* serial residue modulus (2: site A even, B odd) */
+	uint32_t site_residue[COORD_SITES_MAX]; /* each site's residue, all distinct */
+	bool same_site_first;                   /* failover prefers the last holder's site */
+} coord_params_t;
+
+/* Member states. Health is separate: it comes from heartbeats (see coord_node_t). */
+typedef enum {
+	COORD_NODE_UP = 0,  /* may be granted leases */
+	COORD_NODE_DRAINED, /* gets no new lease; hands its leases over */
+	COORD_NODE_FENCED,  /* CURVE key revoked; every request refused */
+} coord_node_state_t;
+#define COORD_NODE_STATE_LAST COORD_NODE_FENCED
+
+/* A cluster member. */
+typedef struct coord_node {
+	char id[COORD_ID_MAX];
+	uint32_t no; /* unique number, never reused: key acks name the HSM by it */
+	uint32_t site;
+	uint8_t curve_pub[COORD_CURVE_KEY_LEN];
+	coord_node_state_t state;
+	uint64_t last_seen_ms; /* last register, heartbeat, lease request or renewal */
+	bool healthy;          /* as the node last reported it (HSM and pipeline usable) */
+} coord_node_t;
+
+/* A node's import of a key into its HSM. */
+typedef struct coord_ack {
+	uint32_t node_no;
+	uint32_t site;
+} coord_ack_t;
+
+/* A key of a zone, from the wrapped-key archive, and which HSMs hold it. */
+typedef struct coord_key {
+	uint32_t id; /* the kasp key id */
+	uint16_t tag;
+	bool active; /* activation was allowed: every site acknowledged it */
+	uint32_t nacks;
+	coord_ack_t acks[COORD_NODES_MAX];
+} coord_key_t;
+
+/* The last digest a standby reported for a zone. */
+typedef struct coord_report {
+	char node[COORD_ID_MAX];
+	uint32_t serial;
+	uint8_t digest[COORD_DIGEST_LEN];
+} coord_report_t;
+
+/* A zone: its lease, its last committed serial, its keys, pending actions. */
+typedef struct coord_zone {
+	char name[COORD_ZONE_MAX];
+	bool removed;         /* a tombstone: keeps epoch and serial should it come back */
+	bool compare_digests; /* deterministic signatures (RSA): standby digests must match */
+	/* the lease */
+	char holder[COORD_ID_MAX];      /* "" when none; holds only while now < expiry_ms */
+	char last_holder[COORD_ID_MAX]; /* the holder before the lease was lost or released */
+	uint64_t epoch;                 /* fencing token: only ever increases */
+	uint64_t granted_ms;            /* grant or last renewal */
+	uint64_t expiry_ms;
+	uint64_t blocked_until_ms;    /* no node but last_holder is granted before this */
+	uint64_t prefer_until_ms;     /* until this, only the best candidates are granted */
+	char switch_to[COORD_ID_MAX]; /* planned switchover target; "" when none */
+	/* the last commit */
+	bool has_committed;
+	uint32_t committed_serial;
+	uint8_t committed_digest[COORD_DIGEST_LEN];
+	uint64_t committed_epoch; /* 0 for a floor set at zone add */
+	char committed_by[COORD_ID_MAX];
+	/* standby digests and the last mismatch */
+	uint32_t nreports;
+	coord_report_t reports[COORD_NODES_MAX];
+	uint32_t alerts; /* digest mismatches seen, ever */
+	bool alert_open; /* the last mismatch has not been followed by a match */
+	uint32_t alert_serial;
+	char alert_node[COORD_ID_MAX];
+	/* keys */
+	uint32_t nkeys;
+	coord_key_t keys[COORD_KEYS_MAX];
+} coord_zone_t;
+
+/* The whole cluster state. A plain value (about 200 KB): allocate it on the heap. */
+typedef struct coord_state {
+	uint32_t next_node_no;
+	uint32_t nnodes;
+	coord_node_t nodes[COORD_NODES_MAX];
+	uint32_t nzones;
+	coord_zone_t zones[COORD_ZONES_MAX];
+} coord_state_t;
+
+/* What a node, an operator or the clock asks for. */
+typedef enum {
+	COORD_IN_NODE_REGISTER = 0, /* node, site, curve_pub, healthy */
+	COORD_IN_NODE_HEARTBEAT,    /* node, healthy */
+	COORD_IN_NODE_REMOVE,       /* node (operator); a fenced node can then register anew */
+	COORD_IN_LEASE_REQUEST,     /* node, zone */
+	COORD_IN_LEASE_RENEW,       /* node, zone, epoch */
+	COORD_IN_LEASE_RELEASE,     /* node, zone, epoch: the node has stopped publishing */
+	COORD_IN_COMMIT,            /* node, zone, epoch, serial, digest */
+	COORD_IN_DIGEST_REPORT,     /* node, zone, serial, digest (a standby's shadow run) */
+	COORD_IN_KEY_ADD,           /* zone, key_id, key_tag: a key entered the archive */
+	COORD_IN_KEY_ACK,           /* node, zone, key_id: the node's HSM imported it */
+	COORD_IN_KEY_ACTIVATE,      /* zone, key_id: may it start signing? */
+	COORD_IN_KEY_REMOVE,        /* zone, key_id: the key is gone for good */
+	COORD_IN_SWITCHOVER,        /* zone, target (tandemctl switchover) */
+	COORD_IN_DRAIN,             /* node (tandemctl drain) */
+	COORD_IN_UNDRAIN,           /* node */
+	COORD_IN_TAKEOVER,          /* site: it takes over, every other site is fenced */
+	COORD_IN_ZONE_ADD,          /* zone, compare_digests, has_serial + serial (a floor) */
+	COORD_IN_ZONE_REMOVE,       /* zone */
+	COORD_IN_TICK,              /* time passes */
+} coord_input_kind_t;
+#define COORD_IN_LAST COORD_IN_TICK
+
+/* One input. Fields not used by the kind are ignored. */
+typedef struct coord_input {
+	coord_input_kind_t kind;
+	char node[COORD_ID_MAX];
+	char zone[COORD_ZONE_MAX];
+	char target[COORD_ID_MAX];
+	uint32_t site;
+	uint8_t curve_pub[COORD_CURVE_KEY_LEN];
+	bool healthy;
+	uint64_t epoch;
+	uint32_t serial;
+	bool has_serial;
+	uint8_t digest[COORD_DIGEST_LEN];
+	uint32_t key_id;
+	uint16_t key_tag;
+	bool compare_digests;
+} coord_input_t;
+
+/* Why an input was refused. */
+typedef enum {
+	COORD_R_OK = 0,
+	COORD_R_BAD_INPUT,        /* empty or overlong name, site out of range, ... */
+	COORD_R_UNKNOWN_NODE,     /* not a member */
+	COORD_R_UNKNOWN_ZONE,     /* not a zone, or a removed one */
+	COORD_R_UNKNOWN_KEY,      /* not a key of the zone */
+	COORD_R_EXISTS,           /* zone or key already there */
+	COORD_R_FULL,             /* a table is full */
+	COORD_R_IDENTITY,         /* a member registers with another site or CURVE key */
+	COORD_R_FENCED,           /* the node was fenced by a takeover */
+	COORD_R_DRAINED,          /* the node is drained: no new lease */
+	COORD_R_UNHEALTHY,        /* the node reports itself unhealthy, or is unheard of */
+	COORD_R_HELD,             /* another node holds the lease, or its drift margin runs */
+	COORD_R_NOT_PREFERRED,    /* a better candidate may still claim the free lease */
+	COORD_R_NOT_HOLDER,       /* the node does not hold the zone's lease */
+	COORD_R_STALE_EPOCH,      /* the epoch is not the zone's current one */
+	COORD_R_LEASE_EXPIRED,    /* the lease lapsed: request a new one */
+	COORD_R_SERIAL_NOT_ABOVE, /* serial not above the committed one (RFC 1982) */
+	COORD_R_RESIDUE,          /* serial outside the node's site residue class */
+	COORD_R_DIGEST_CONFLICT,  /* the committed serial with another digest */
+	COORD_R_KEY_NOT_ACKED,    /* some site has not imported the key */
+	COORD_R_KEY_MISSING,      /* the node lacks an active key of the zone */
+	COORD_R_NO_HOLDER,        /* switchover of a zone nobody holds */
+	COORD_R_NO_CANDIDATE,     /* no member can take over */
+	COORD_R_BUSY,             /* the node holds or is about to take a lease */
+} coord_reason_t;
+#define COORD_R_LAST COORD_R_BUSY
+
+/* What a decision did, for the daemon to act on, tell nodes and audit. */
+typedef enum {
+	COORD_EFF_NODE_ADDED = 0,
+	COORD_EFF_NODE_REMOVED,
+	COORD_EFF_GRANT,          /* zone, node, epoch */
+	COORD_EFF_RELEASE,        /* zone, node, epoch */
+	COORD_EFF_LAPSE,          /* zone, node, epoch: the holder's lease expired */
+	COORD_EFF_COMMIT,         /* zone, node, epoch, serial */
+	COORD_EFF_DIGEST_ALERT,   /* zone, node, serial: a standby's digest differs */
+	COORD_EFF_DIGEST_MATCH,   /* zone, node, serial */
+	COORD_EFF_KEY_ACTIVE,     /* zone, key */
+	COORD_EFF_SWITCH_PENDING, /* zone, node: the target */
+	COORD_EFF_SWITCH_CANCEL,  /* zone, node: the target can no longer take it */
+	COORD_EFF_FENCE,          /* node: revoke its CURVE key from the allow-list */
+	COORD_EFF_EPOCH_BUMP,     /* zone, epoch: raised without a grant (takeover) */
+	COORD_EFF_LEASE_FREE,     /* zone, node: nobody holds it; node is the best candidate */
+	COORD_EFF_NODE_STATE,     /* node: drained or undrained */
+	COORD_EFF_ZONE_ADDED,
+	COORD_EFF_ZONE_REMOVED,
+} coord_effect_kind_t;
+
+typedef struct coord_effect {
+	coord_effect_kind_t kind;
+	char zone[COORD_ZONE_MAX];
+	char node[COORD_ID_MAX];
+	uint64_t epoch;
+	uint32_t serial;
+	uint32_t key_id;
+	char text[COORD_TEXT_MAX]; /* "alert: digest mismatch on zone jp. serial 2024..." */
+} coord_effect_t;
+
+/* The decision on one input. About 60 KB: allocate it on the heap in daemons. */
+typedef struct coord_result {
+	coord_reason_t reason;     /* COORD_R_OK: accepted */
+	char text[COORD_TEXT_MAX]; /* why, for people */
+	bool changed;              /* out differs from in: the store must write it */
+	uint64_t epoch;            /* lease grant or renewal: the epoch */
+	uint64_t expiry_ms;        /* lease grant or renewal: the expiry (coordinator clock) */
+	size_t neffects;
+	size_t dropped; /* effects that did not fit */
+	coord_effect_t effects[COORD_EFFECTS_MAX];
+} coord_result_t;
+
+/* The defaults: lease 10 s, margin 2 s, node timeout 10 s, preference 10 s, two sites,
+ * serial modulus 2 with site A (0) even and site B (1) odd, same site first. */
+void coord_params_default(coord_params_t *params);
+
+/* Checks params: 0 < margin < lease/3, nsites 1..COORD_SITES_MAX, modulus
+ * 1..COORD_MODULUS_MAX with distinct residues below it. Errors: TANDEM_EINVAL. */
+int coord_params_check(const coord_params_t *params);
+
+/* How often a node renews: lease_ms / 3. */
+uint64_t coord_params_renew_ms(const coord_params_t *params);
+
+/* Empties state: no members, no zones. Errors: TANDEM_EINVAL (NULL). */
+int coord_state_init(coord_state_t *state);
+
+/*
+ * Checks that a state (from the store, or made by hand) is coherent: counts and
+ * sites in range, strings terminated, unique names, holders and targets that
+ * are members, committed epochs not above the zone's epoch. Errors:
+ * TANDEM_COORD_ESTATE.
+ */
+int coord_state_check(const coord_state_t *state, const coord_params_t *params);
+
+/*
+ * Decides on `input` at `now`: copies `in` to `out` (which is `in` or does
+ * not overlap it) with
+ * the input's change applied when it is accepted, unchanged when refused, and
+ * fills `res` with the decision (reason and text), the lease epoch and expiry
+ * for grants and renewals, and the effects. A refusal is a decision, not an
+ * error. Errors: TANDEM_EINVAL (NULL argument, bad params, unknown input
+ * kind), TANDEM_COORD_ESTATE (incoherent `in`), TANDEM_ENOMEM (out == in and
+ * no room for the working copy); out and res written only on success.
+ */
+int coord_state_apply(const coord_state_t *in, const coord_input_t *input, uint64_t now_ms,
+		      const coord_params_t *params, coord_state_t *out, coord_result_t *res);
+
+/*
+ * The next time after `now_ms` at which a tick could change something or
+ * another node's request could be decided differently (a lease expiry, the end
+ * of a drift margin or preference window, a node's health timeout); 0 when
+ * nothing is pending. NULL arguments give 0.
+ */
+uint64_t coord_state_next_event(const coord_state_t *state, const coord_params_t *params,
+				uint64_t now_ms);
+
+/* The member named id, or NULL. Borrowed from state. */
+const coord_node_t *coord_state_node(const coord_state_t *state, const char *id);
+
+/* The zone named name (removed ones included), or NULL. Borrowed from state. */
+const coord_zone_t *coord_state_zone(const coord_state_t *state, const char *name);
+
+/* The node holding zone's lease at now_ms, or NULL (none, or it expired). */
+const coord_node_t *coord_state_holder(const coord_state_t *state, const char *zone,
+				       uint64_t now_ms);
+
+/* Whether a CURVE public key belongs to a member that is not fenced (the ZAP allow-list). */
+bool coord_state_curve_allowed(const coord_state_t *state,
+			       const uint8_t curve_pub[COORD_CURVE_KEY_LEN]);
+
+/* Whether key_id of zone has been imported by a node of every site (invariant 4). */
+bool coord_state_key_acked(const coord_state_t *state, const coord_params_t *params,
+			   const char *zone, uint32_t key_id);
+
+/* A static description of a reason code; never NULL. */
+const char *coord_reason_str(coord_reason_t reason);
+
+/* A static name of an input kind ("commit", ...); never NULL. */
+const char *coord_input_kind_str(coord_input_kind_t kind);
+
+/* Node side. */
+
+/*
+ * Whether a node may still publish under a lease it was granted by a request
+ * (or renewal) it *sent* at granted_at_mono_ms on its own monotonic clock:
+ * true while now < granted_at + lease - margin. False when margin >= lease or
+ * now precedes granted_at. Taking the send time, not the time the grant
+ * arrived, makes the node's deadline precede the coordinator's expiry.
+ */
+bool coord_lease_may_publish(uint64_t granted_at_mono_ms, uint64_t lease_ms, uint64_t margin_ms,
+			     uint64_t now_mono_ms);
+
+/*
+ * The serial a node of residue class `residue` (mod `modulus`) publishes next:
+ * the smallest serial that is above last_committed (RFC 1982; ignored when
+ * !has_committed), at least `candidate` (the signer's own serial mode result)
+ * when candidate is itself above last_committed, and congruent to residue.
+ * Errors: TANDEM_EINVAL (NULL out, modulus 0 or above COORD_MODULUS_MAX,
+ * residue >= modulus), TANDEM_SIGNER_ESERIAL (the result would be 2^31 or more
+ * above last_committed, which RFC 1982 cannot order); *out written on success.
+ */
+int coord_serial_next(bool has_committed, uint32_t last_committed, uint32_t residue,
+		      uint32_t modulus, uint32_t candidate, uint32_t *out);
+
+/* RFC 1982 "a > b" for 32-bit serials; a distance of exactly 2^31 is not "greater". */
+bool coord_serial_gt(uint32_t a, uint32_t b);
+
+/* The residue class of a site's serials (params->site_residue[site]). */
+uint32_t coord_site_residue(const coord_params_t *params, uint32_t site);
+
+/* Serialization for the store (coord_state_pb.c, proto/cluster.proto). */
+
+/*
+ * Packs state into a new buffer (*buf is the caller's, free() it). Errors:
+ * TANDEM_EINVAL (NULL), TANDEM_ENOMEM; *buf and *len written on success.
+ */
+int coord_state_pack(const coord_state_t *state, uint8_t **buf, size_t *len);
+
+/*
+ * Unpacks untrusted bytes into *out and checks them with coord_state_check.
+ * Errors: TANDEM_EINVAL (NULL), TANDEM_COORD_EVERSION (another format
+ * version), TANDEM_COORD_ESTATE (not a cluster state, truncated, or values out
+ * of range), TANDEM_ENOMEM; *out written only on success.
+ */
+int coord_state_unpack(const uint8_t *buf, size_t len, const coord_params_t *params,
+		       coord_state_t *out);
+
+#endif

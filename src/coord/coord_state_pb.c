@@ -1,0 +1,301 @@
+/* The cluster state to and from protobuf (proto/cluster.proto) for the store. */
+#include "cluster.pb-c.h"
+#include "coord_state.h"
+#include "tandem_error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CLUSTER_STATE_VERSION 1
+/* Far above any state of the maximum size (about 100 KB packed). */
+#define CLUSTER_STATE_BYTES_MAX (4u << 20)
+
+/* Every protobuf-c struct a pack needs, in one allocation. */
+typedef struct pb_scratch {
+	Tandem__ClusterState st;
+	Tandem__ClusterState__Node nodes[COORD_NODES_MAX];
+	Tandem__ClusterState__Node *nodep[COORD_NODES_MAX];
+	Tandem__ClusterState__Zone zones[COORD_ZONES_MAX];
+	Tandem__ClusterState__Zone *zonep[COORD_ZONES_MAX];
+	Tandem__ClusterState__Report reports[COORD_ZONES_MAX][COORD_NODES_MAX];
+	Tandem__ClusterState__Report *reportp[COORD_ZONES_MAX][COORD_NODES_MAX];
+	Tandem__ClusterState__Key keys[COORD_ZONES_MAX][COORD_KEYS_MAX];
+	Tandem__ClusterState__Key *keyp[COORD_ZONES_MAX][COORD_KEYS_MAX];
+	Tandem__ClusterState__Ack acks[COORD_ZONES_MAX][COORD_KEYS_MAX][COORD_NODES_MAX];
+	Tandem__ClusterState__Ack *ackp[COORD_ZONES_MAX][COORD_KEYS_MAX][COORD_NODES_MAX];
+} pb_scratch_t;
+
+static ProtobufCBinaryData bin(const uint8_t *data, size_t len)
+{
+	ProtobufCBinaryData b = {len, (uint8_t *)data};
+	return b;
+}
+
+static void pack_zone(pb_scratch_t *s, uint32_t zi, const coord_zone_t *z)
+{
+	Tandem__ClusterState__Zone *pz = &s->zones[zi];
+	tandem__cluster_state__zone__init(pz);
+	pz->name = (char *)z->name;
+	pz->removed = z->removed;
+	pz->compare_digests = z->compare_digests;
+	pz->holder = (char *)z->holder;
+	pz->last_holder = (char *)z->last_holder;
+	pz->epoch = z->epoch;
+	pz->granted_ms = z->granted_ms;
+	pz->expiry_ms = z->expiry_ms;
+	pz->blocked_until_ms = z->blocked_until_ms;
+	pz->prefer_until_ms = z->prefer_until_ms;
+	pz->switch_to = (char *)z->switch_to;
+	pz->has_committed = z->has_committed;
+	pz->committed_serial = z->committed_serial;
+	pz->committed_digest = bin(z->committed_digest, COORD_DIGEST_LEN);
+	pz->committed_epoch = z->committed_epoch;
+	pz->committed_by = (char *)z->committed_by;
+	pz->alerts = z->alerts;
+	pz->alert_open = z->alert_open;
+	pz->alert_serial = z->alert_serial;
+	pz->alert_node = (char *)z->alert_node;
+	for (uint32_t i = 0; i < z->nreports; i++) {
+		Tandem__ClusterState__Report *pr = &s->reports[zi][i];
+		tandem__cluster_state__report__init(pr);
+		pr->node = (char *)z->reports[i].node;
+		pr->serial = z->reports[i].serial;
+		pr->digest = bin(z->reports[i].digest, COORD_DIGEST_LEN);
+		s->reportp[zi][i] = pr;
+	}
+	pz->n_reports = z->nreports;
+	pz->reports = s->reportp[zi];
+	for (uint32_t k = 0; k < z->nkeys; k++) {
+		const coord_key_t *key = &z->keys[k];
+		Tandem__ClusterState__Key *pk = &s->keys[zi][k];
+		tandem__cluster_state__key__init(pk);
+		pk->id = key->id;
+		pk->tag = key->tag;
+		pk->active = key->active;
+		for (uint32_t a = 0; a < key->nacks; a++) {
+			Tandem__ClusterState__Ack *pa = &s->acks[zi][k][a];
+			tandem__cluster_state__ack__init(pa);
+			pa->node_no = key->acks[a].node_no;
+			pa->site = key->acks[a].site;
+			s->ackp[zi][k][a] = pa;
+		}
+		pk->n_acks = key->nacks;
+		pk->acks = s->ackp[zi][k];
+		s->keyp[zi][k] = pk;
+	}
+	pz->n_keys = z->nkeys;
+	pz->keys = s->keyp[zi];
+	s->zonep[zi] = pz;
+}
+
+int coord_state_pack(const coord_state_t *state, uint8_t **buf, size_t *len)
+{
+	int ret = TANDEM_OK;
+	pb_scratch_t *s = NULL;
+	uint8_t *data = NULL;
+	if (state == NULL || buf == NULL || len == NULL || state->nnodes > COORD_NODES_MAX ||
+	    state->nzones > COORD_ZONES_MAX) {
+		return TANDEM_EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	tandem__cluster_state__init(&s->st);
+	s->st.version = CLUSTER_STATE_VERSION;
+	s->st.next_node_no = state->next_node_no;
+	for (uint32_t i = 0; i < state->nnodes; i++) {
+		const coord_node_t *n = &state->nodes[i];
+		Tandem__ClusterState__Node *pn = &s->nodes[i];
+		tandem__cluster_state__node__init(pn);
+		pn->id = (char *)n->id;
+		pn->no = n->no;
+		pn->site = n->site;
+		pn->curve_pub = bin(n->curve_pub, COORD_CURVE_KEY_LEN);
+		pn->state = (Tandem__ClusterState__NodeState)n->state;
+		pn->last_seen_ms = n->last_seen_ms;
+		pn->healthy = n->healthy;
+		s->nodep[i] = pn;
+	}
+	s->st.n_nodes = state->nnodes;
+	s->st.nodes = s->nodep;
+	for (uint32_t i = 0; i < state->nzones; i++) {
+		if (state->zones[i].nreports > COORD_NODES_MAX ||
+		    state->zones[i].nkeys > COORD_KEYS_MAX) {
+			ret = TANDEM_EINVAL;
+			goto out;
+		}
+		for (uint32_t k = 0; k < state->zones[i].nkeys; k++) {
+			if (state->zones[i].keys[k].nacks > COORD_NODES_MAX) {
+				ret = TANDEM_EINVAL;
+				goto out;
+			}
+		}
+		pack_zone(s, i, &state->zones[i]);
+	}
+	s->st.n_zones = state->nzones;
+	s->st.zones = s->zonep;
+	size_t n = tandem__cluster_state__get_packed_size(&s->st);
+	data = malloc(n > 0 ? n : 1);
+	if (data == NULL) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	tandem__cluster_state__pack(&s->st, data);
+	*buf = data;
+	*len = n;
+	data = NULL;
+out:
+	free(data);
+	free(s);
+	return ret;
+}
+
+/* Copies a protobuf string into a field; false when it does not fit. */
+static bool copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = src == NULL ? 0 : strlen(src);
+	if (n >= size) {
+		return false;
+	}
+	memset(dst, 0, size);
+	if (n > 0) {
+		memcpy(dst, src, n);
+	}
+	return true;
+}
+
+static bool copy_bin(uint8_t *dst, size_t size, ProtobufCBinaryData b)
+{
+	if (b.len != size) {
+		return false;
+	}
+	memcpy(dst, b.data, size);
+	return true;
+}
+
+static bool unpack_zone(const Tandem__ClusterState__Zone *pz, coord_zone_t *z)
+{
+	if (pz->n_reports > COORD_NODES_MAX || pz->n_keys > COORD_KEYS_MAX ||
+	    !copy_str(z->name, sizeof(z->name), pz->name) ||
+	    !copy_str(z->holder, sizeof(z->holder), pz->holder) ||
+	    !copy_str(z->last_holder, sizeof(z->last_holder), pz->last_holder) ||
+	    !copy_str(z->switch_to, sizeof(z->switch_to), pz->switch_to) ||
+	    !copy_str(z->committed_by, sizeof(z->committed_by), pz->committed_by) ||
+	    !copy_str(z->alert_node, sizeof(z->alert_node), pz->alert_node) ||
+	    !copy_bin(z->committed_digest, COORD_DIGEST_LEN, pz->committed_digest)) {
+		return false;
+	}
+	z->removed = pz->removed;
+	z->compare_digests = pz->compare_digests;
+	z->epoch = pz->epoch;
+	z->granted_ms = pz->granted_ms;
+	z->expiry_ms = pz->expiry_ms;
+	z->blocked_until_ms = pz->blocked_until_ms;
+	z->prefer_until_ms = pz->prefer_until_ms;
+	z->has_committed = pz->has_committed;
+	z->committed_serial = pz->committed_serial;
+	z->committed_epoch = pz->committed_epoch;
+	z->alerts = pz->alerts;
+	z->alert_open = pz->alert_open;
+	z->alert_serial = pz->alert_serial;
+	z->nreports = (uint32_t)pz->n_reports;
+	for (size_t i = 0; i < pz->n_reports; i++) {
+		const Tandem__ClusterState__Report *pr = pz->reports[i];
+		coord_report_t *r = &z->reports[i];
+		if (!copy_str(r->node, sizeof(r->node), pr->node) ||
+		    !copy_bin(r->digest, COORD_DIGEST_LEN, pr->digest)) {
+			return false;
+		}
+		r->serial = pr->serial;
+	}
+	z->nkeys = (uint32_t)pz->n_keys;
+	for (size_t k = 0; k < pz->n_keys; k++) {
+		const Tandem__ClusterState__Key *pk = pz->keys[k];
+		coord_key_t *key = &z->keys[k];
+		if (pk->tag > UINT16_MAX || pk->n_acks > COORD_NODES_MAX) {
+			return false;
+		}
+		key->id = pk->id;
+		key->tag = (uint16_t)pk->tag;
+		key->active = pk->active;
+		key->nacks = (uint32_t)pk->n_acks;
+		for (size_t a = 0; a < pk->n_acks; a++) {
+			if (pk->acks[a]->site >= COORD_SITES_MAX) {
+				return false;
+			}
+			key->acks[a].node_no = pk->acks[a]->node_no;
+			key->acks[a].site = pk->acks[a]->site;
+		}
+	}
+	return true;
+}
+
+int coord_state_unpack(const uint8_t *buf, size_t len, const coord_params_t *params,
+		       coord_state_t *out)
+{
+	int ret = TANDEM_OK;
+	Tandem__ClusterState *m = NULL;
+	coord_state_t *st = NULL;
+	if (buf == NULL || out == NULL || coord_params_check(params) != TANDEM_OK) {
+		return TANDEM_EINVAL;
+	}
+	if (len == 0 || len > CLUSTER_STATE_BYTES_MAX) {
+		return TANDEM_COORD_ESTATE;
+	}
+	m = tandem__cluster_state__unpack(NULL, len, buf);
+	if (m == NULL) {
+		ret = TANDEM_COORD_ESTATE;
+		goto out;
+	}
+	if (m->version != CLUSTER_STATE_VERSION) {
+		ret = TANDEM_COORD_EVERSION;
+		goto out;
+	}
+	if (m->n_nodes > COORD_NODES_MAX || m->n_zones > COORD_ZONES_MAX) {
+		ret = TANDEM_COORD_ESTATE;
+		goto out;
+	}
+	st = calloc(1, sizeof(*st));
+	if (st == NULL) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	st->next_node_no = m->next_node_no;
+	st->nnodes = (uint32_t)m->n_nodes;
+	for (size_t i = 0; i < m->n_nodes; i++) {
+		const Tandem__ClusterState__Node *pn = m->nodes[i];
+		coord_node_t *n = &st->nodes[i];
+		/* an open proto3 enum: any integer may arrive */
+		if ((unsigned)pn->state > COORD_NODE_STATE_LAST || pn->site >= COORD_SITES_MAX ||
+		    !copy_str(n->id, sizeof(n->id), pn->id) ||
+		    !copy_bin(n->curve_pub, COORD_CURVE_KEY_LEN, pn->curve_pub)) {
+			ret = TANDEM_COORD_ESTATE;
+			goto out;
+		}
+		n->no = pn->no;
+		n->site = pn->site;
+		n->state = (coord_node_state_t)pn->state;
+		n->last_seen_ms = pn->last_seen_ms;
+		n->healthy = pn->healthy;
+	}
+	st->nzones = (uint32_t)m->n_zones;
+	for (size_t i = 0; i < m->n_zones; i++) {
+		if (!unpack_zone(m->zones[i], &st->zones[i])) {
+			ret = TANDEM_COORD_ESTATE;
+			goto out;
+		}
+	}
+	ret = coord_state_check(st, params);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	memcpy(out, st, sizeof(*st));
+out:
+	free(st);
+	if (m != NULL) {
+		tandem__cluster_state__free_unpacked(m, NULL);
+	}
+	return ret;
+}

@@ -1,0 +1,1263 @@
+/* Unit tests of the coordinator's state machine: each safety invariant attacked at a fixed clock.
+ */
+#include "cluster.pb-c.h"
+#include "coord_state.h"
+#include "tandem_error.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0    1700000000000ull /* the fixed clock: ms since the epoch */
+#define LEASE 10000u
+#define MARG  2000u
+#define ZONE  "jp."
+
+static coord_params_t P;
+static coord_state_t *S;
+static coord_state_t *N; /* the next state: apply() decides into it, then swaps */
+static coord_result_t *R;
+
+static void setup(void)
+{
+	coord_params_default(&P);
+	S = malloc(sizeof(*S));
+	N = malloc(sizeof(*N));
+	R = malloc(sizeof(*R));
+	ck_assert_ptr_nonnull(S);
+	ck_assert_ptr_nonnull(N);
+	ck_assert_ptr_nonnull(R);
+	ck_assert_int_eq(coord_state_init(S), TANDEM_OK);
+}
+
+static void teardown(void)
+{
+	free(S);
+	free(N);
+	free(R);
+}
+
+static coord_input_t mk(coord_input_kind_t kind, const char *node, const char *zone)
+{
+	coord_input_t in;
+	memset(&in, 0, sizeof(in));
+	in.kind = kind;
+	if (node != NULL) {
+		snprintf(in.node, sizeof(in.node), "%s", node);
+	}
+	if (zone != NULL) {
+		snprintf(in.zone, sizeof(in.zone), "%s", zone);
+	}
+	in.healthy = true;
+	return in;
+}
+
+/* Applies in to S (through a second state, then swapped) and returns the reason; the
+ * state stays coherent, and a refusal leaves it untouched. */
+static coord_reason_t apply(const coord_input_t *in, uint64_t now)
+{
+	ck_assert_int_eq(coord_state_apply(S, in, now, &P, N, R), TANDEM_OK);
+	ck_assert(R->text[0] != '\0');
+	if (R->reason != COORD_R_OK) {
+		ck_assert(!R->changed);
+		ck_assert_uint_eq(R->neffects, 0);
+		ck_assert(memcmp(S, N, sizeof(*S)) == 0);
+	}
+	ck_assert_int_eq(coord_state_check(N, &P), TANDEM_OK);
+	coord_state_t *t = S;
+	S = N;
+	N = t;
+	return R->reason;
+}
+
+static const coord_effect_t *find_effect(coord_effect_kind_t kind, const char *node)
+{
+	for (size_t i = 0; i < R->neffects; i++) {
+		if (R->effects[i].kind == kind &&
+		    (node == NULL || strcmp(R->effects[i].node, node) == 0)) {
+			return &R->effects[i];
+		}
+	}
+	return NULL;
+}
+
+static void curve_of(const char *node, uint8_t out[COORD_CURVE_KEY_LEN])
+{
+	memset(out, 0, COORD_CURVE_KEY_LEN);
+	snprintf((char *)out, COORD_CURVE_KEY_LEN, "curve-%s", node);
+}
+
+static coord_reason_t reg(const char *node, uint32_t site, uint64_t now)
+{
+	coord_input_t in = mk(COORD_IN_NODE_REGISTER, node, NULL);
+	in.site = site;
+	curve_of(node, in.curve_pub);
+	return apply(&in, now);
+}
+
+static coord_reason_t hb(const char *node, bool healthy, uint64_t now)
+{
+	coord_input_t in = mk(COORD_IN_NODE_HEARTBEAT, node, NULL);
+	in.healthy = healthy;
+	return apply(&in, now);
+}
+
+static coord_reason_t req(const char *node, uint64_t now)
+{
+	coord_input_t in = mk(COORD_IN_LEASE_REQUEST, node, ZONE);
+	return apply(&in, now);
+}
+
+static coord_reason_t lease_op(coord_input_kind_t kind, const char *node, uint64_t epoch,
+			       uint64_t now)
+{
+	coord_input_t in = mk(kind, node, ZONE);
+	in.epoch = epoch;
+	return apply(&in, now);
+}
+
+static coord_reason_t commit(const char *node, uint64_t epoch, uint32_t serial, uint8_t d,
+			     uint64_t now)
+{
+	coord_input_t in = mk(COORD_IN_COMMIT, node, ZONE);
+	in.epoch = epoch;
+	in.serial = serial;
+	memset(in.digest, d, sizeof(in.digest));
+	return apply(&in, now);
+}
+
+static coord_reason_t report(const char *node, uint32_t serial, uint8_t d, uint64_t now)
+{
+	coord_input_t in = mk(COORD_IN_DIGEST_REPORT, node, ZONE);
+	in.serial = serial;
+	memset(in.digest, d, sizeof(in.digest));
+	return apply(&in, now);
+}
+
+static coord_reason_t zone_add(const char *zone, bool compare, bool has_serial, uint32_t serial,
+			       uint64_t now)
+{
+	coord_input_t in = mk(COORD_IN_ZONE_ADD, NULL, zone);
+	in.compare_digests = compare;
+	in.has_serial = has_serial;
+	in.serial = serial;
+	return apply(&in, now);
+}
+
+static coord_reason_t key_op(coord_input_kind_t kind, const char *node, uint32_t id, uint64_t now)
+{
+	coord_input_t in = mk(kind, node, ZONE);
+	in.key_id = id;
+	in.key_tag = (uint16_t)(4000 + id);
+	return apply(&in, now);
+}
+
+static coord_reason_t tick(uint64_t now)
+{
+	coord_input_t in = mk(COORD_IN_TICK, NULL, NULL);
+	return apply(&in, now);
+}
+
+static const coord_zone_t *zone(void)
+{
+	const coord_zone_t *z = coord_state_zone(S, ZONE);
+	ck_assert_ptr_nonnull(z);
+	return z;
+}
+
+/* a1, a2 at site A (0), b1, b2 at site B (1), zone jp. with digest comparison. */
+static void cluster(uint64_t now)
+{
+	ck_assert_int_eq(reg("a1", 0, now), COORD_R_OK);
+	ck_assert_int_eq(reg("a2", 0, now), COORD_R_OK);
+	ck_assert_int_eq(reg("b1", 1, now), COORD_R_OK);
+	ck_assert_int_eq(reg("b2", 1, now), COORD_R_OK);
+	ck_assert_int_eq(zone_add(ZONE, true, false, 0, now), COORD_R_OK);
+}
+
+static void heartbeat_all_but(const char *dead, uint64_t now)
+{
+	const char *all[] = {"a1", "a2", "b1", "b2"};
+	for (int i = 0; i < 4; i++) {
+		if (dead == NULL || strcmp(all[i], dead) != 0) {
+			ck_assert_int_eq(hb(all[i], true, now), COORD_R_OK);
+		}
+	}
+}
+
+/* ---- invariant 1: one publisher ---- */
+
+START_TEST(test_lease_one_wins)
+{
+	cluster(T0);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	ck_assert_uint_eq(R->epoch, 1);
+	ck_assert_uint_eq(R->expiry_ms, T0 + LEASE);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_GRANT, "a1"));
+	/* the other request of the same instant is decided on the state the first made */
+	ck_assert_int_eq(req("b1", T0), COORD_R_HELD);
+	ck_assert_int_eq(req("a2", T0), COORD_R_HELD);
+	ck_assert_str_eq(coord_state_holder(S, ZONE, T0)->id, "a1");
+	ck_assert_uint_eq(zone()->epoch, 1);
+	/* a repeated request by the holder (a lost reply) renews, same epoch */
+	ck_assert_int_eq(req("a1", T0 + 100), COORD_R_OK);
+	ck_assert_uint_eq(R->epoch, 1);
+	ck_assert_uint_eq(R->expiry_ms, T0 + 100 + LEASE);
+}
+END_TEST
+
+START_TEST(test_lease_grant_waits_for_margin)
+{
+	ck_assert_int_eq(reg("a1", 0, T0), COORD_R_OK);
+	ck_assert_int_eq(reg("b1", 1, T0), COORD_R_OK);
+	ck_assert_int_eq(zone_add(ZONE, true, false, 0, T0), COORD_R_OK);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	/* a1 renews until T0 + 3000 and then falls silent: expiry T0 + 13000 */
+	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RENEW, "a1", 1, T0 + 3000), COORD_R_OK);
+	uint64_t expiry = T0 + 3000 + LEASE;
+	ck_assert_uint_eq(R->expiry_ms, expiry);
+	ck_assert_int_eq(hb("b1", true, expiry - 1000), COORD_R_OK);
+	ck_assert_int_eq(req("b1", expiry - 1), COORD_R_HELD);
+	ck_assert_int_eq(req("b1", expiry), COORD_R_HELD);
+	ck_assert_int_eq(req("b1", expiry + MARG - 1), COORD_R_HELD);
+	/* a1, which sent its renewal at T0 + 3000, stopped publishing long before */
+	ck_assert(!coord_lease_may_publish(T0 + 3000, LEASE, MARG, expiry + MARG));
+	ck_assert(!coord_lease_may_publish(T0 + 3000, LEASE, MARG, expiry - MARG));
+	ck_assert_int_eq(req("b1", expiry + MARG), COORD_R_OK);
+	ck_assert_uint_eq(R->epoch, 2);
+	ck_assert_str_eq(zone()->holder, "b1");
+	ck_assert_str_eq(zone()->last_holder, "a1");
+	/* the lapsed holder's renewal and commit are refused: stale epoch */
+	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RENEW, "a1", 1, expiry + MARG + 1),
+			 COORD_R_STALE_EPOCH);
+	ck_assert_int_eq(commit("a1", 1, 10, 1, expiry + MARG + 1), COORD_R_STALE_EPOCH);
+}
+END_TEST
+
+START_TEST(test_lease_lapsed_holder_regains)
+{
+	cluster(T0);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	/* renewal after expiry is refused; the node asks anew and, being the only one that
+	 * could have published, gets it back at once with a new epoch */
+	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RENEW, "a1", 1, T0 + LEASE),
+			 COORD_R_LEASE_EXPIRED);
+	ck_assert_int_eq(req("a2", T0 + LEASE + 1), COORD_R_HELD);
+	ck_assert_int_eq(req("a1", T0 + LEASE + 1), COORD_R_OK);
+	ck_assert_uint_eq(R->epoch, 2);
+}
+END_TEST
+
+START_TEST(test_commit_refusals)
+{
+	cluster(T0);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	ck_assert_int_eq(commit("a1", 1, 100, 0xaa, T0 + 1), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_COMMIT, "a1"));
+	ck_assert_int_eq(commit("a1", 0, 102, 0xaa, T0 + 2), COORD_R_STALE_EPOCH);
+	ck_assert_int_eq(commit("a1", 2, 102, 0xaa, T0 + 2), COORD_R_STALE_EPOCH);
+	ck_assert_int_eq(commit("b1", 1, 103, 0xaa, T0 + 2), COORD_R_NOT_HOLDER);
+	ck_assert_int_eq(commit("a2", 1, 102, 0xaa, T0 + 2), COORD_R_NOT_HOLDER);
+	ck_assert_int_eq(commit("zz", 1, 102, 0xaa, T0 + 2), COORD_R_UNKNOWN_NODE);
+	coord_input_t in = mk(COORD_IN_COMMIT, "a1", "nope.");
+	in.epoch = 1;
+	ck_assert_int_eq(apply(&in, T0 + 2), COORD_R_UNKNOWN_ZONE);
+	/* the same serial with another digest: never two digests for one serial */
+	ck_assert_int_eq(commit("a1", 1, 100, 0xbb, T0 + 2), COORD_R_DIGEST_CONFLICT);
+	/* the same commit again (a retry) is accepted and changes nothing */
+	ck_assert_int_eq(commit("a1", 1, 100, 0xaa, T0 + 2), COORD_R_OK);
+	ck_assert(!R->changed);
+	ck_assert_int_eq(commit("a1", 1, 98, 0xaa, T0 + 2), COORD_R_SERIAL_NOT_ABOVE);
+	ck_assert_int_eq(commit("a1", 1, 101, 0xaa, T0 + 2), COORD_R_RESIDUE);
+	/* exactly 2^31 ahead is undefined in RFC 1982: refused */
+	ck_assert_int_eq(commit("a1", 1, 100u + 0x80000000u, 0xaa, T0 + 2),
+			 COORD_R_SERIAL_NOT_ABOVE);
+	ck_assert_int_eq(commit("a1", 1, 102, 0xab, T0 + 2), COORD_R_OK);
+	ck_assert_uint_eq(zone()->committed_serial, 102);
+	ck_assert_uint_eq(zone()->committed_epoch, 1);
+	/* past the coordinator's expiry the holder's commit is refused too */
+	ck_assert_int_eq(commit("a1", 1, 104, 0xaa, T0 + LEASE), COORD_R_LEASE_EXPIRED);
+	/* site B continues in its own class */
+	heartbeat_all_but("a1", T0 + LEASE);
+	ck_assert_int_eq(hb("a2", false, T0 + LEASE), COORD_R_OK);
+	ck_assert_int_eq(req("b1", T0 + LEASE + MARG), COORD_R_OK);
+	ck_assert_int_eq(commit("b1", 2, 104, 0xaa, T0 + LEASE + MARG), COORD_R_RESIDUE);
+	ck_assert_int_eq(commit("b1", 2, 102, 0xab, T0 + LEASE + MARG), COORD_R_RESIDUE);
+	ck_assert_int_eq(commit("b1", 2, 103, 0xac, T0 + LEASE + MARG), COORD_R_OK);
+}
+END_TEST
+
+START_TEST(test_commit_across_wrap)
+{
+	cluster(T0);
+	coord_input_t in = mk(COORD_IN_ZONE_ADD, NULL, "wrap.");
+	in.has_serial = true;
+	in.serial = 0xfffffffeu;
+	ck_assert_int_eq(apply(&in, T0), COORD_R_OK);
+	in = mk(COORD_IN_LEASE_REQUEST, "a1", "wrap.");
+	ck_assert_int_eq(apply(&in, T0), COORD_R_OK);
+	uint32_t next;
+	ck_assert_int_eq(coord_serial_next(true, 0xfffffffeu, 0, 2, 0xfffffffeu, &next), TANDEM_OK);
+	ck_assert_uint_eq(next, 0);
+	in = mk(COORD_IN_COMMIT, "a1", "wrap.");
+	in.epoch = 1;
+	in.serial = 0xfffffffeu; /* the floor itself, with a digest: not two digests */
+	memset(in.digest, 0x11, sizeof(in.digest));
+	ck_assert_int_eq(apply(&in, T0), COORD_R_DIGEST_CONFLICT);
+	in.serial = 0;
+	ck_assert_int_eq(apply(&in, T0), COORD_R_OK);
+	in.serial = 0xfffffffcu; /* before the wrap: below */
+	ck_assert_int_eq(apply(&in, T0), COORD_R_SERIAL_NOT_ABOVE);
+	in.serial = 2;
+	ck_assert_int_eq(apply(&in, T0), COORD_R_OK);
+}
+END_TEST
+
+START_TEST(test_failover_prefers_same_site)
+{
+	cluster(T0);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	/* a1 dies at T0; the others keep heartbeating */
+	for (uint64_t t = T0 + 3000; t <= T0 + LEASE + MARG; t += 3000) {
+		heartbeat_all_but("a1", t);
+	}
+	uint64_t free_at = T0 + LEASE + MARG;
+	ck_assert_int_eq(tick(free_at), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_LAPSE, "a1"));
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_LEASE_FREE, "a2"));
+	ck_assert_int_eq(req("b1", free_at), COORD_R_NOT_PREFERRED);
+	ck_assert_int_eq(req("b2", free_at + 1), COORD_R_NOT_PREFERRED);
+	ck_assert_int_eq(req("a2", free_at + 2), COORD_R_OK);
+	ck_assert_uint_eq(R->epoch, 2);
+
+	/* a2 dies too: site A has no healthy node, so site B gets it in the window */
+	uint64_t t2 = free_at + 2;
+	for (uint64_t t = t2 + 3000; t <= t2 + LEASE + MARG; t += 3000) {
+		ck_assert_int_eq(hb("b1", true, t), COORD_R_OK);
+		ck_assert_int_eq(hb("b2", true, t), COORD_R_OK);
+	}
+	ck_assert_int_eq(tick(t2 + LEASE + MARG), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_LEASE_FREE, "b1"));
+	ck_assert_int_eq(req("b2", t2 + LEASE + MARG), COORD_R_OK);
+	ck_assert_uint_eq(R->epoch, 3);
+}
+END_TEST
+
+START_TEST(test_failover_unhealthy_and_window)
+{
+	cluster(T0);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	uint64_t free_at = T0 + LEASE + MARG;
+	heartbeat_all_but("a1", free_at - 1000);
+	/* a2 says it is unhealthy (its HSM, say): not a candidate */
+	ck_assert_int_eq(hb("a2", false, free_at - 500), COORD_R_OK);
+	ck_assert_int_eq(req("a2", free_at), COORD_R_UNHEALTHY);
+	ck_assert_int_eq(req("b1", free_at), COORD_R_OK);
+
+	/* a healthy preferred node that never asks holds the others off only for the
+	 * preference window */
+	uint64_t t2 = free_at;
+	ck_assert_int_eq(hb("a2", true, t2 + LEASE), COORD_R_OK);
+	ck_assert_int_eq(hb("b2", true, t2 + LEASE), COORD_R_OK);
+	uint64_t free2 = t2 + LEASE + MARG;
+	ck_assert_int_eq(hb("a2", true, free2 + 5000), COORD_R_OK);
+	ck_assert_int_eq(req("a2", free2), COORD_R_NOT_PREFERRED);
+	ck_assert_int_eq(hb("b2", true, free2 + 8000), COORD_R_OK);
+	ck_assert_int_eq(req("a2", free2 + P.prefer_ms - 1), COORD_R_NOT_PREFERRED);
+	ck_assert_int_eq(req("a2", free2 + P.prefer_ms), COORD_R_OK);
+}
+END_TEST
+
+START_TEST(test_failover_no_site_preference)
+{
+	P.same_site_first = false;
+	cluster(T0);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	heartbeat_all_but("a1", T0 + LEASE);
+	ck_assert_int_eq(req("b1", T0 + LEASE + MARG), COORD_R_OK);
+}
+END_TEST
+
+START_TEST(test_drain)
+{
+	cluster(T0);
+	coord_input_t d = mk(COORD_IN_DRAIN, "a2", NULL);
+	ck_assert_int_eq(apply(&d, T0), COORD_R_OK);
+	ck_assert_int_eq(req("a2", T0), COORD_R_DRAINED);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	/* a drained node is never the switchover target nor a failover candidate */
+	coord_input_t sw = mk(COORD_IN_SWITCHOVER, NULL, ZONE);
+	snprintf(sw.target, sizeof(sw.target), "a2");
+	ck_assert_int_eq(apply(&sw, T0 + 1), COORD_R_DRAINED);
+	/* draining the holder plans a handover to the best candidate: b1 (a2 is drained) */
+	d = mk(COORD_IN_DRAIN, "a1", NULL);
+	ck_assert_int_eq(apply(&d, T0 + 2), COORD_R_OK);
+	const coord_effect_t *e = find_effect(COORD_EFF_SWITCH_PENDING, "b1");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_str_eq(zone()->switch_to, "b1");
+	/* the drained holder keeps its lease until it hands over */
+	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RENEW, "a1", 1, T0 + 3000), COORD_R_OK);
+	ck_assert_int_eq(commit("a1", 1, 10, 1, T0 + 3001), COORD_R_OK);
+	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RELEASE, "a1", 1, T0 + 3002), COORD_R_OK);
+	ck_assert_int_eq(req("a2", T0 + 3002), COORD_R_DRAINED);
+	ck_assert_int_eq(req("a1", T0 + 3002), COORD_R_DRAINED);
+	ck_assert_int_eq(req("b1", T0 + 3002), COORD_R_OK);
+	ck_assert_uint_eq(R->epoch, 2);
+	/* undrained, a2 may be granted again later */
+	d = mk(COORD_IN_UNDRAIN, "a2", NULL);
+	ck_assert_int_eq(apply(&d, T0 + 3003), COORD_R_OK);
+	ck_assert_uint_eq(coord_state_node(S, "a2")->state, COORD_NODE_UP);
+}
+END_TEST
+
+START_TEST(test_switchover)
+{
+	cluster(T0);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	ck_assert_int_eq(commit("a1", 1, 100, 1, T0 + 10), COORD_R_OK);
+	coord_input_t sw = mk(COORD_IN_SWITCHOVER, NULL, ZONE);
+	snprintf(sw.target, sizeof(sw.target), "a1");
+	ck_assert_int_eq(apply(&sw, T0 + 20), COORD_R_BAD_INPUT);
+	snprintf(sw.target, sizeof(sw.target), "zz");
+	ck_assert_int_eq(apply(&sw, T0 + 20), COORD_R_UNKNOWN_NODE);
+	snprintf(sw.target, sizeof(sw.target), "b1");
+	ck_assert_int_eq(apply(&sw, T0 + 20), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_SWITCH_PENDING, "b1"));
+	/* the target waits for the holder to finish its cycle */
+	ck_assert_int_eq(req("b1", T0 + 30), COORD_R_HELD);
+	ck_assert_int_eq(commit("a1", 1, 102, 2, T0 + 40), COORD_R_OK);
+	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RELEASE, "a1", 1, T0 + 50), COORD_R_OK);
+	/* the lease is the target's: others are refused, the holder too */
+	ck_assert_int_eq(req("a2", T0 + 50), COORD_R_NOT_PREFERRED);
+	ck_assert_int_eq(req("b2", T0 + 50), COORD_R_NOT_PREFERRED);
+	ck_assert_int_eq(req("a1", T0 + 50), COORD_R_NOT_PREFERRED);
+	ck_assert_int_eq(req("b1", T0 + 50), COORD_R_OK);
+	ck_assert_uint_eq(R->epoch, 2);
+	ck_assert_str_eq(zone()->switch_to, "");
+	/* b1 continues from the next serial of its class, no gap, nothing reused */
+	uint32_t next;
+	ck_assert_int_eq(coord_serial_next(zone()->has_committed, zone()->committed_serial,
+					   coord_site_residue(&P, 1), P.serial_modulus, 0, &next),
+			 TANDEM_OK);
+	ck_assert_uint_eq(next, 103);
+	ck_assert_int_eq(commit("b1", 2, next, 3, T0 + 60), COORD_R_OK);
+	ck_assert_int_eq(commit("a1", 1, 104, 3, T0 + 60), COORD_R_STALE_EPOCH);
+	/* nothing to switch when nobody holds it */
+	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RELEASE, "b1", 2, T0 + 70), COORD_R_OK);
+	snprintf(sw.target, sizeof(sw.target), "a2");
+	ck_assert_int_eq(apply(&sw, T0 + 80), COORD_R_NO_HOLDER);
+}
+END_TEST
+
+START_TEST(test_switchover_target_dies)
+{
+	cluster(T0);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	coord_input_t sw = mk(COORD_IN_SWITCHOVER, NULL, ZONE);
+	snprintf(sw.target, sizeof(sw.target), "b1");
+	ck_assert_int_eq(apply(&sw, T0 + 1), COORD_R_OK);
+	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RELEASE, "a1", 1, T0 + 2), COORD_R_OK);
+	/* b1 never claims it: after the window the reservation goes and others may */
+	heartbeat_all_but(NULL, T0 + 5000);
+	ck_assert_int_eq(req("a2", T0 + 2 + P.prefer_ms - 1), COORD_R_NOT_PREFERRED);
+	ck_assert_int_eq(tick(T0 + 2 + P.prefer_ms), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_SWITCH_CANCEL, "b1"));
+	ck_assert_int_eq(req("a2", T0 + 2 + P.prefer_ms), COORD_R_OK);
+}
+END_TEST
+
+START_TEST(test_takeover_fences_site)
+{
+	cluster(T0);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	ck_assert_int_eq(commit("a1", 1, 100, 1, T0 + 1), COORD_R_OK);
+	/* a zone the surviving site holds, with a switchover to the lost site pending */
+	ck_assert_int_eq(zone_add("b.", true, false, 0, T0), COORD_R_OK);
+	coord_input_t bz = mk(COORD_IN_LEASE_REQUEST, "b1", "b.");
+	ck_assert_int_eq(apply(&bz, T0 + 1), COORD_R_OK);
+	bz = mk(COORD_IN_SWITCHOVER, NULL, "b.");
+	snprintf(bz.target, sizeof(bz.target), "a2");
+	ck_assert_int_eq(apply(&bz, T0 + 2), COORD_R_OK);
+	coord_input_t to = mk(COORD_IN_TAKEOVER, NULL, NULL);
+	to.site = 3;
+	ck_assert_int_eq(apply(&to, T0 + 1000), COORD_R_BAD_INPUT);
+	to.site = 1;
+	ck_assert_int_eq(apply(&to, T0 + 1000), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_FENCE, "a1"));
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_FENCE, "a2"));
+	ck_assert_ptr_null(find_effect(COORD_EFF_FENCE, "b1"));
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_EPOCH_BUMP, NULL));
+	ck_assert_uint_eq(zone()->epoch, 2);
+	ck_assert_str_eq(zone()->holder, "");
+	/* the survivor's zone keeps its holder and epoch; the switchover to A is gone */
+	const coord_zone_t *b = coord_state_zone(S, "b.");
+	ck_assert_str_eq(b->holder, "b1");
+	ck_assert_uint_eq(b->epoch, 1);
+	ck_assert_str_eq(b->switch_to, "");
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_SWITCH_CANCEL, "a2"));
+	uint8_t key[COORD_CURVE_KEY_LEN];
+	curve_of("a1", key);
+	ck_assert(!coord_state_curve_allowed(S, key));
+	curve_of("b1", key);
+	ck_assert(coord_state_curve_allowed(S, key));
+	/* everything from the fenced site is refused, whatever epoch it shows */
+	ck_assert_int_eq(commit("a1", 1, 102, 1, T0 + 1001), COORD_R_FENCED);
+	ck_assert_int_eq(commit("a1", 2, 102, 1, T0 + 1001), COORD_R_FENCED);
+	ck_assert_int_eq(req("a1", T0 + 1001), COORD_R_FENCED);
+	ck_assert_int_eq(req("a2", T0 + 1001), COORD_R_FENCED);
+	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RENEW, "a1", 1, T0 + 1001), COORD_R_FENCED);
+	ck_assert_int_eq(hb("a1", true, T0 + 1001), COORD_R_FENCED);
+	ck_assert_int_eq(reg("a1", 0, T0 + 1001), COORD_R_FENCED);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "a2", 1, T0 + 1001), COORD_R_FENCED);
+	/* a fenced key cannot come back under another name */
+	coord_input_t in = mk(COORD_IN_NODE_REGISTER, "a9", NULL);
+	curve_of("a1", in.curve_pub);
+	ck_assert_int_eq(apply(&in, T0 + 1001), COORD_R_IDENTITY);
+	/* forcing does not shorten the old lease: a1 may publish until T0 + 8000 */
+	ck_assert_int_eq(req("b1", T0 + 1001), COORD_R_HELD);
+	ck_assert_int_eq(req("b1", T0 + LEASE + MARG - 1), COORD_R_HELD);
+	ck_assert(!coord_lease_may_publish(T0, LEASE, MARG, T0 + LEASE + MARG));
+	ck_assert_int_eq(req("b1", T0 + LEASE + MARG), COORD_R_OK);
+	ck_assert_uint_eq(R->epoch, 3);
+	ck_assert_int_eq(commit("b1", 3, 101, 1, T0 + LEASE + MARG), COORD_R_OK);
+	/* re-admission: the operator removes the fenced member, which then registers anew
+	 * (a new node number: its old key imports no longer count) */
+	in = mk(COORD_IN_NODE_REMOVE, "a2", NULL);
+	ck_assert_int_eq(apply(&in, T0 + 20000), COORD_R_OK);
+	ck_assert_int_eq(reg("a2", 0, T0 + 20001), COORD_R_OK);
+	ck_assert_uint_eq(coord_state_node(S, "a2")->state, COORD_NODE_UP);
+	/* a site with no member cannot take over */
+	in = mk(COORD_IN_NODE_REMOVE, "a2", NULL);
+	ck_assert_int_eq(apply(&in, T0 + 20002), COORD_R_OK);
+	to.site = 0;
+	ck_assert_int_eq(apply(&to, T0 + 20003), COORD_R_NO_CANDIDATE);
+	/* a holder cannot be removed */
+	in = mk(COORD_IN_NODE_REMOVE, "b1", NULL);
+	ck_assert_int_eq(apply(&in, T0 + 20004), COORD_R_BUSY);
+}
+END_TEST
+
+/* ---- invariant 4: no key before every site holds it ---- */
+
+START_TEST(test_key_activation_needs_every_site)
+{
+	cluster(T0);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ADD, NULL, 7, T0), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ADD, NULL, 7, T0), COORD_R_EXISTS);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 7, T0), COORD_R_KEY_NOT_ACKED);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "a1", 7, T0), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "a2", 7, T0), COORD_R_OK);
+	/* two HSMs at one site are still one site */
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 7, T0), COORD_R_KEY_NOT_ACKED);
+	ck_assert(strstr(R->text, "site B") != NULL);
+	ck_assert(!coord_state_key_acked(S, &P, ZONE, 7));
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "b1", 8, T0), COORD_R_UNKNOWN_KEY);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "zz", 7, T0), COORD_R_UNKNOWN_NODE);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "b1", 7, T0), COORD_R_OK);
+	ck_assert(coord_state_key_acked(S, &P, ZONE, 7));
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 7, T0), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_KEY_ACTIVE, NULL));
+	/* a node lacking an active key gets no lease and is no switchover target */
+	ck_assert_int_eq(req("b2", T0), COORD_R_KEY_MISSING);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	coord_input_t sw = mk(COORD_IN_SWITCHOVER, NULL, ZONE);
+	snprintf(sw.target, sizeof(sw.target), "b2");
+	ck_assert_int_eq(apply(&sw, T0 + 1), COORD_R_KEY_MISSING);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "b2", 7, T0 + 2), COORD_R_OK);
+	ck_assert_int_eq(apply(&sw, T0 + 3), COORD_R_OK);
+	/* three sites: the third must acknowledge too */
+	P.nsites = 3;
+	P.serial_modulus = 3;
+	P.site_residue[2] = 2;
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ADD, NULL, 9, T0 + 4), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "a1", 9, T0 + 4), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "b1", 9, T0 + 4), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 9, T0 + 4), COORD_R_KEY_NOT_ACKED);
+	ck_assert_int_eq(reg("c1", 2, T0 + 5), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "c1", 9, T0 + 5), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 9, T0 + 5), COORD_R_OK);
+	/* a removed node's imports no longer count */
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ADD, NULL, 10, T0 + 6), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "a2", 10, T0 + 6), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "b2", 10, T0 + 6), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "c1", 10, T0 + 6), COORD_R_OK);
+	coord_input_t rm = mk(COORD_IN_NODE_REMOVE, "a2", NULL);
+	ck_assert_int_eq(apply(&rm, T0 + 7), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 10, T0 + 7), COORD_R_KEY_NOT_ACKED);
+}
+END_TEST
+
+/* ---- invariant 2: standby digests ---- */
+
+START_TEST(test_standby_digest_alert)
+{
+	cluster(T0);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	ck_assert_int_eq(report("a1", 100, 1, T0), COORD_R_BAD_INPUT);
+	ck_assert_int_eq(commit("a1", 1, 100, 0x11, T0 + 1), COORD_R_OK);
+	ck_assert_int_eq(report("b1", 100, 0x11, T0 + 2), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_DIGEST_MATCH, "b1"));
+	ck_assert_int_eq(report("b2", 100, 0x22, T0 + 3), COORD_R_OK);
+	const coord_effect_t *e = find_effect(COORD_EFF_DIGEST_ALERT, "b2");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->serial, 100);
+	ck_assert(strstr(e->text, "alert: digest mismatch on zone jp. serial 100") != NULL);
+	ck_assert_uint_eq(zone()->alerts, 1);
+	ck_assert(zone()->alert_open);
+	ck_assert_str_eq(zone()->alert_node, "b2");
+	/* a standby ahead of the active: compared when the active commits */
+	ck_assert_int_eq(report("b1", 102, 0x33, T0 + 4), COORD_R_OK);
+	ck_assert_uint_eq(R->neffects, 0);
+	ck_assert_int_eq(commit("a1", 1, 102, 0x44, T0 + 5), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_DIGEST_ALERT, "b1"));
+	ck_assert_uint_eq(zone()->alerts, 2);
+	/* ECDSA zones differ by design: no comparison */
+	ck_assert_int_eq(zone_add("ec.", false, false, 0, T0), COORD_R_OK);
+	coord_input_t in = mk(COORD_IN_LEASE_REQUEST, "a1", "ec.");
+	ck_assert_int_eq(apply(&in, T0 + 6), COORD_R_OK);
+	in = mk(COORD_IN_COMMIT, "a1", "ec.");
+	in.epoch = 1;
+	in.serial = 10;
+	ck_assert_int_eq(apply(&in, T0 + 7), COORD_R_OK);
+	in = mk(COORD_IN_DIGEST_REPORT, "b1", "ec.");
+	in.serial = 10;
+	memset(in.digest, 0x99, sizeof(in.digest));
+	ck_assert_int_eq(apply(&in, T0 + 8), COORD_R_OK);
+	ck_assert_uint_eq(R->neffects, 0);
+}
+END_TEST
+
+/* ---- zones ---- */
+
+START_TEST(test_zone_tombstone)
+{
+	cluster(T0);
+	ck_assert_int_eq(zone_add(ZONE, true, false, 0, T0), COORD_R_EXISTS);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	ck_assert_int_eq(commit("a1", 1, 500, 1, T0 + 1), COORD_R_OK);
+	coord_input_t rm = mk(COORD_IN_ZONE_REMOVE, NULL, ZONE);
+	ck_assert_int_eq(apply(&rm, T0 + 2), COORD_R_OK);
+	ck_assert_int_eq(apply(&rm, T0 + 2), COORD_R_UNKNOWN_ZONE);
+	ck_assert_int_eq(commit("a1", 1, 502, 1, T0 + 3), COORD_R_UNKNOWN_ZONE);
+	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RENEW, "a1", 1, T0 + 3), COORD_R_UNKNOWN_ZONE);
+	ck_assert_int_eq(req("b1", T0 + 3), COORD_R_UNKNOWN_ZONE);
+	/* back again: epoch and serial history survive, the old lease still binds others */
+	ck_assert_int_eq(zone_add(ZONE, true, true, 400, T0 + 4), COORD_R_SERIAL_NOT_ABOVE);
+	ck_assert_int_eq(zone_add(ZONE, true, false, 0, T0 + 4), COORD_R_OK);
+	ck_assert_uint_eq(zone()->committed_serial, 500);
+	ck_assert_int_eq(req("b1", T0 + 5), COORD_R_HELD);
+	ck_assert_int_eq(req("a1", T0 + 5), COORD_R_OK);
+	ck_assert_uint_eq(R->epoch, 2);
+	ck_assert_int_eq(commit("a1", 2, 500, 2, T0 + 6), COORD_R_DIGEST_CONFLICT);
+	ck_assert_int_eq(commit("a1", 2, 502, 2, T0 + 6), COORD_R_OK);
+	/* bad names */
+	ck_assert_int_eq(zone_add("", true, false, 0, T0), COORD_R_BAD_INPUT);
+	ck_assert_int_eq(zone_add("a b.", true, false, 0, T0), COORD_R_BAD_INPUT);
+}
+END_TEST
+
+START_TEST(test_register_identity)
+{
+	ck_assert_int_eq(reg("a1", 0, T0), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_NODE_ADDED, "a1"));
+	ck_assert_int_eq(reg("a1", 0, T0 + 1), COORD_R_OK);
+	ck_assert_int_eq(reg("a1", 1, T0 + 1), COORD_R_IDENTITY);
+	ck_assert_int_eq(reg("b1", 2, T0 + 1), COORD_R_BAD_INPUT);
+	coord_input_t in = mk(COORD_IN_NODE_REGISTER, "a1", NULL);
+	in.site = 0;
+	curve_of("other", in.curve_pub);
+	ck_assert_int_eq(apply(&in, T0 + 1), COORD_R_IDENTITY);
+	memset(in.curve_pub, 0, sizeof(in.curve_pub));
+	ck_assert_int_eq(apply(&in, T0 + 1), COORD_R_BAD_INPUT);
+	ck_assert_int_eq(hb("zz", true, T0), COORD_R_UNKNOWN_NODE);
+	char name[16];
+	for (int i = 1; i < COORD_NODES_MAX; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		ck_assert_int_eq(reg(name, 0, T0), COORD_R_OK);
+	}
+	ck_assert_int_eq(reg("one-too-many", 0, T0), COORD_R_FULL);
+}
+END_TEST
+
+START_TEST(test_tick_and_next_event)
+{
+	cluster(T0);
+	ck_assert_uint_eq(coord_state_next_event(S, &P, T0), T0 + P.node_timeout_ms + 1);
+	ck_assert_int_eq(req("a1", T0 + 500), COORD_R_OK);
+	ck_assert_uint_eq(coord_state_next_event(S, &P, T0 + 500), T0 + P.node_timeout_ms + 1);
+	heartbeat_all_but(NULL, T0 + 9000);
+	ck_assert_uint_eq(coord_state_next_event(S, &P, T0 + 9000), T0 + 500 + LEASE);
+	ck_assert_int_eq(tick(T0 + 500 + LEASE - 1), COORD_R_OK);
+	ck_assert(!R->changed);
+	ck_assert_int_eq(tick(T0 + 500 + LEASE), COORD_R_OK);
+	ck_assert(R->changed);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_LAPSE, "a1"));
+	ck_assert_str_eq(zone()->last_holder, "a1");
+	ck_assert_uint_eq(coord_state_next_event(S, &P, T0 + 500 + LEASE), T0 + 500 + LEASE + MARG);
+	ck_assert_ptr_null(coord_state_holder(S, ZONE, T0 + 500 + LEASE));
+	/* the lapsed holder may still ask first, and only it until the margin is over */
+	ck_assert_int_eq(req("a2", T0 + 500 + LEASE + 1), COORD_R_HELD);
+	ck_assert_int_eq(req("a1", T0 + 500 + LEASE + 1), COORD_R_OK);
+	ck_assert_uint_eq(R->epoch, 2);
+	/* an empty state has nothing pending */
+	coord_state_t *empty = malloc(sizeof(*empty));
+	coord_state_init(empty);
+	ck_assert_uint_eq(coord_state_next_event(empty, &P, T0), 0);
+	free(empty);
+}
+END_TEST
+
+START_TEST(test_apply_arguments)
+{
+	coord_input_t in = mk(COORD_IN_TICK, NULL, NULL);
+	ck_assert_int_eq(coord_state_apply(NULL, &in, T0, &P, S, R), TANDEM_EINVAL);
+	ck_assert_int_eq(coord_state_apply(S, NULL, T0, &P, S, R), TANDEM_EINVAL);
+	ck_assert_int_eq(coord_state_apply(S, &in, T0, NULL, S, R), TANDEM_EINVAL);
+	in.kind = (coord_input_kind_t)99;
+	ck_assert_int_eq(coord_state_apply(S, &in, T0, &P, S, R), TANDEM_EINVAL);
+	coord_params_t bad = P;
+	bad.margin_ms = bad.lease_ms / 3;
+	ck_assert_int_eq(coord_params_check(&bad), TANDEM_EINVAL);
+	bad = P;
+	bad.site_residue[1] = 0;
+	ck_assert_int_eq(coord_params_check(&bad), TANDEM_EINVAL);
+	bad = P;
+	bad.site_residue[1] = 2;
+	ck_assert_int_eq(coord_params_check(&bad), TANDEM_EINVAL);
+	ck_assert_int_eq(coord_params_check(&P), TANDEM_OK);
+	ck_assert_uint_eq(coord_params_renew_ms(&P), 3333);
+	/* in place (out == in) decides the same */
+	coord_input_t r1 = mk(COORD_IN_NODE_REGISTER, "a1", NULL);
+	curve_of("a1", r1.curve_pub);
+	ck_assert_int_eq(coord_state_apply(S, &r1, T0, &P, S, R), TANDEM_OK);
+	ck_assert_int_eq(R->reason, COORD_R_OK);
+	ck_assert(R->changed);
+	ck_assert_uint_eq(S->nnodes, 1);
+	r1.site = 1;
+	ck_assert_int_eq(coord_state_apply(S, &r1, T0, &P, S, R), TANDEM_OK);
+	ck_assert_int_eq(R->reason, COORD_R_IDENTITY);
+	ck_assert(!R->changed);
+	ck_assert_uint_eq(S->nodes[0].site, 0);
+	/* an incoherent state is refused, not decided on */
+	S->nnodes = COORD_NODES_MAX + 1;
+	in.kind = COORD_IN_TICK;
+	ck_assert_int_eq(coord_state_apply(S, &in, T0, &P, S, R), TANDEM_COORD_ESTATE);
+	ck_assert_str_eq(coord_reason_str(COORD_R_STALE_EPOCH), "stale epoch");
+	ck_assert_str_eq(coord_input_kind_str(COORD_IN_COMMIT), "commit");
+}
+END_TEST
+
+/* ---- node-side helpers ---- */
+
+START_TEST(test_lease_may_publish)
+{
+	ck_assert(coord_lease_may_publish(1000, 10000, 2000, 1000));
+	ck_assert(coord_lease_may_publish(1000, 10000, 2000, 8999));
+	ck_assert(!coord_lease_may_publish(1000, 10000, 2000, 9000));
+	ck_assert(!coord_lease_may_publish(1000, 10000, 2000, 20000));
+	ck_assert(!coord_lease_may_publish(1000, 10000, 2000, 999));
+	ck_assert(!coord_lease_may_publish(1000, 10000, 10000, 1000));
+	ck_assert(!coord_lease_may_publish(1000, 10000, 20000, 1000));
+	ck_assert(coord_lease_may_publish(UINT64_MAX - 5, 10000, 2000, UINT64_MAX));
+	/* The timing argument at the defaults: a node sends its request at s (its own clock),
+	 * the coordinator grants at g >= s; the node stops at s + 8 s; nobody else is granted
+	 * before g + 12 s. Even with 1 s of skew between coordinators and 0.1% rate drift on
+	 * the node, the stop comes first. */
+	for (uint64_t latency = 0; latency <= 3000; latency += 500) {
+		uint64_t s = 50000, g = s + latency;
+		uint64_t other_grant = g + LEASE + MARG - 1000; /* a coordinator 1 s ahead */
+		uint64_t node_stop = s + (LEASE - MARG) + (LEASE - MARG) / 1000;
+		ck_assert_uint_lt(node_stop, other_grant);
+		ck_assert(!coord_lease_may_publish(s, LEASE, MARG, s + LEASE - MARG));
+	}
+}
+END_TEST
+
+START_TEST(test_serial_next)
+{
+	uint32_t s;
+	ck_assert_int_eq(coord_serial_next(true, 100, 0, 2, 0, &s), TANDEM_OK);
+	ck_assert_uint_eq(s, 102);
+	ck_assert_int_eq(coord_serial_next(true, 100, 1, 2, 0, &s), TANDEM_OK);
+	ck_assert_uint_eq(s, 101);
+	ck_assert_int_eq(coord_serial_next(true, 100, 0, 2, 2024010100u, &s), TANDEM_OK);
+	ck_assert_uint_eq(s, 2024010100u);
+	ck_assert_int_eq(coord_serial_next(true, 100, 0, 2, 2024010101u, &s), TANDEM_OK);
+	ck_assert_uint_eq(s, 2024010102u);
+	ck_assert_int_eq(coord_serial_next(false, 0, 1, 2, 2024010100u, &s), TANDEM_OK);
+	ck_assert_uint_eq(s, 2024010101u);
+	ck_assert_int_eq(coord_serial_next(false, 0, 0, 2, 0, &s), TANDEM_OK);
+	ck_assert_uint_eq(s, 0);
+	/* across the wrap (RFC 1982): 0 follows 0xffffffff */
+	ck_assert_int_eq(coord_serial_next(true, 0xffffffffu, 0, 2, 0, &s), TANDEM_OK);
+	ck_assert_uint_eq(s, 0);
+	ck_assert_int_eq(coord_serial_next(true, 0xfffffffeu, 1, 2, 0xfffffffeu, &s), TANDEM_OK);
+	ck_assert_uint_eq(s, 0xffffffffu);
+	ck_assert_int_eq(coord_serial_next(true, 0xfffffffeu, 1, 2, 0, &s), TANDEM_OK);
+	ck_assert_uint_eq(s, 1); /* 0 is itself above 0xfffffffe: the candidate counts */
+	ck_assert_int_eq(coord_serial_next(true, 0xffffffffu, 1, 2, 0xfffffff0u, &s), TANDEM_OK);
+	ck_assert_uint_eq(s, 1);
+	/* a candidate just past the wrap is above */
+	ck_assert_int_eq(coord_serial_next(true, 0xfffffff0u, 0, 2, 4, &s), TANDEM_OK);
+	ck_assert_uint_eq(s, 4);
+	/* a modulus that does not divide 2^32: the class is of the value, not the sum */
+	ck_assert_int_eq(coord_serial_next(true, 0xfffffffeu, 1, 3, 0xfffffffeu, &s), TANDEM_OK);
+	ck_assert_uint_eq(s % 3, 1);
+	ck_assert(coord_serial_gt(s, 0xfffffffeu));
+	ck_assert_uint_eq(s, 1);
+	/* too far ahead for RFC 1982 */
+	ck_assert_int_eq(coord_serial_next(true, 0, 0, 2, 0x7fffffffu, &s), TANDEM_SIGNER_ESERIAL);
+	ck_assert_int_eq(coord_serial_next(true, 0, 0, 0, 0, &s), TANDEM_EINVAL);
+	ck_assert_int_eq(coord_serial_next(true, 0, 2, 2, 0, &s), TANDEM_EINVAL);
+	ck_assert_int_eq(coord_serial_next(true, 0, 0, 2, 0, NULL), TANDEM_EINVAL);
+	/* property: above, in class, and minimal (one assertion at the end: Check records
+	 * every assertion that passes) */
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	int bad = 0, tried = 0;
+	for (int i = 0; i < 20000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		uint32_t last = (uint32_t)x, m = 1 + (uint32_t)(x >> 32) % 7;
+		uint32_t res = (uint32_t)(x >> 40) % m;
+		uint32_t cand =
+		    (x >> 50) & 1 ? last + (uint32_t)(x >> 52) % 50 : (uint32_t)(x >> 16);
+		if (coord_serial_next(true, last, res, m, cand, &s) != TANDEM_OK) {
+			continue;
+		}
+		tried++;
+		bad += !coord_serial_gt(s, last) || s % m != res;
+		uint32_t start = coord_serial_gt(cand, last) ? cand : last + 1;
+		for (uint32_t v = start; v != s; v++) {
+			bad += v % m == res;
+		}
+	}
+	ck_assert_int_eq(bad, 0);
+	ck_assert_int_gt(tried, 19000);
+}
+END_TEST
+
+/* ---- protobuf ---- */
+
+static void rich_state(void)
+{
+	cluster(T0);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ADD, NULL, 3, T0), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "a1", 3, T0), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "b1", 3, T0), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 3, T0), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ADD, NULL, 4, T0), COORD_R_OK);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	ck_assert_int_eq(commit("a1", 1, 100, 0x5a, T0 + 1), COORD_R_OK);
+	ck_assert_int_eq(report("b1", 100, 0x5b, T0 + 2), COORD_R_OK);
+	coord_input_t sw = mk(COORD_IN_SWITCHOVER, NULL, ZONE);
+	snprintf(sw.target, sizeof(sw.target), "b1");
+	ck_assert_int_eq(apply(&sw, T0 + 3), COORD_R_OK);
+	ck_assert_int_eq(zone_add("ec.", false, true, 77, T0 + 4), COORD_R_OK);
+	coord_input_t rm = mk(COORD_IN_ZONE_REMOVE, NULL, "ec.");
+	ck_assert_int_eq(apply(&rm, T0 + 5), COORD_R_OK);
+	coord_input_t d = mk(COORD_IN_DRAIN, "b2", NULL);
+	ck_assert_int_eq(apply(&d, T0 + 6), COORD_R_OK);
+}
+
+START_TEST(test_pb_roundtrip)
+{
+	rich_state();
+	uint8_t *buf = NULL, *buf2 = NULL;
+	size_t len = 0, len2 = 0;
+	ck_assert_int_eq(coord_state_pack(S, &buf, &len), TANDEM_OK);
+	ck_assert_uint_gt(len, 0);
+	coord_state_t *u = malloc(sizeof(*u));
+	ck_assert_int_eq(coord_state_unpack(buf, len, &P, u), TANDEM_OK);
+	ck_assert_uint_eq(u->nnodes, 4);
+	ck_assert_uint_eq(u->nzones, 2);
+	const coord_zone_t *z = coord_state_zone(u, ZONE);
+	ck_assert_str_eq(z->holder, "a1");
+	ck_assert_str_eq(z->switch_to, "b1");
+	ck_assert_uint_eq(z->epoch, 1);
+	ck_assert_uint_eq(z->committed_serial, 100);
+	ck_assert_uint_eq(z->committed_digest[31], 0x5a);
+	ck_assert_uint_eq(z->alerts, 1);
+	ck_assert_uint_eq(z->nkeys, 2);
+	ck_assert(z->keys[0].active);
+	ck_assert_uint_eq(z->keys[0].nacks, 2);
+	ck_assert_uint_eq(z->keys[0].tag, 4003);
+	ck_assert(coord_state_zone(u, "ec.")->removed);
+	ck_assert_uint_eq(coord_state_node(u, "b2")->state, COORD_NODE_DRAINED);
+	/* every field: the state decides the same and packs to the same bytes */
+	ck_assert(memcmp(u, S, sizeof(*u)) == 0);
+	ck_assert_int_eq(coord_state_pack(u, &buf2, &len2), TANDEM_OK);
+	ck_assert_uint_eq(len, len2);
+	ck_assert(memcmp(buf, buf2, len) == 0);
+	free(u);
+	free(buf);
+	free(buf2);
+}
+END_TEST
+
+/* Packs a hand-made protobuf message. */
+static uint8_t *pack_msg(const Tandem__ClusterState *m, size_t *len)
+{
+	*len = tandem__cluster_state__get_packed_size(m);
+	uint8_t *b = malloc(*len + 1);
+	tandem__cluster_state__pack(m, b);
+	return b;
+}
+
+/* Unpacks b, mutates one field through f, repacks, and expects unpack to fail with want. */
+typedef void (*mutate_fn)(Tandem__ClusterState *m);
+
+static void expect_refused(const uint8_t *good, size_t good_len, mutate_fn f, int want)
+{
+	Tandem__ClusterState *m = tandem__cluster_state__unpack(NULL, good_len, good);
+	ck_assert_ptr_nonnull(m);
+	/* the mutations may point fields at static data: put the originals back before
+	 * protobuf-c frees them */
+	Tandem__ClusterState__Node **nodes = m->nodes;
+	size_t n_nodes = m->n_nodes;
+	char *id0 = m->nodes[0]->id, *id1 = m->nodes[1]->id, *holder = m->zones[0]->holder;
+	f(m);
+	size_t len;
+	uint8_t *b = pack_msg(m, &len);
+	m->nodes = nodes;
+	m->n_nodes = n_nodes;
+	m->nodes[0]->id = id0;
+	m->nodes[1]->id = id1;
+	m->zones[0]->holder = holder;
+	coord_state_t *u = malloc(sizeof(*u)), *ref = malloc(sizeof(*ref));
+	memset(u, 0x5c, sizeof(*u));
+	memset(ref, 0x5c, sizeof(*ref));
+	ck_assert_int_eq(coord_state_unpack(b, len, &P, u), want);
+	ck_assert_msg(memcmp(u, ref, sizeof(*u)) == 0, "out written on failure");
+	free(ref);
+	free(u);
+	free(b);
+	tandem__cluster_state__free_unpacked(m, NULL);
+}
+
+static void m_version(Tandem__ClusterState *m)
+{
+	m->version = 2;
+}
+static void m_version0(Tandem__ClusterState *m)
+{
+	m->version = 0;
+}
+static void m_node_state(Tandem__ClusterState *m)
+{
+	m->nodes[0]->state = (Tandem__ClusterState__NodeState)7;
+}
+static void m_node_site(Tandem__ClusterState *m)
+{
+	m->nodes[1]->site = 9;
+}
+static void m_curve_len(Tandem__ClusterState *m)
+{
+	m->nodes[0]->curve_pub.len = 31;
+}
+static void m_long_name(Tandem__ClusterState *m)
+{
+	static char name[300];
+	memset(name, 'x', sizeof(name) - 1);
+	m->nodes[0]->id = name;
+}
+static void m_holder_unknown(Tandem__ClusterState *m)
+{
+	static char name[] = "ghost";
+	m->zones[0]->holder = name;
+}
+static void m_epoch_backwards(Tandem__ClusterState *m)
+{
+	m->zones[0]->committed_epoch = m->zones[0]->epoch + 1;
+}
+static void m_dup_node(Tandem__ClusterState *m)
+{
+	m->nodes[1]->id = m->nodes[0]->id;
+}
+static void m_digest_len(Tandem__ClusterState *m)
+{
+	m->zones[0]->committed_digest.len = 20;
+}
+static void m_key_tag(Tandem__ClusterState *m)
+{
+	m->zones[0]->keys[0]->tag = 70000;
+}
+static void m_ack_site(Tandem__ClusterState *m)
+{
+	m->zones[0]->keys[0]->acks[0]->site = 40;
+}
+static void m_node_no(Tandem__ClusterState *m)
+{
+	m->next_node_no = 1;
+}
+static void m_too_many_nodes(Tandem__ClusterState *m)
+{
+	static Tandem__ClusterState__Node *many[COORD_NODES_MAX + 1];
+	for (size_t i = 0; i <= COORD_NODES_MAX; i++) {
+		many[i] = m->nodes[0];
+	}
+	m->nodes = many;
+	m->n_nodes = COORD_NODES_MAX + 1;
+}
+
+START_TEST(test_pb_refusals)
+{
+	rich_state();
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(coord_state_pack(S, &buf, &len), TANDEM_OK);
+	expect_refused(buf, len, m_version, TANDEM_COORD_EVERSION);
+	expect_refused(buf, len, m_version0, TANDEM_COORD_EVERSION);
+	expect_refused(buf, len, m_node_state, TANDEM_COORD_ESTATE);
+	expect_refused(buf, len, m_node_site, TANDEM_COORD_ESTATE);
+	expect_refused(buf, len, m_curve_len, TANDEM_COORD_ESTATE);
+	expect_refused(buf, len, m_long_name, TANDEM_COORD_ESTATE);
+	expect_refused(buf, len, m_holder_unknown, TANDEM_COORD_ESTATE);
+	expect_refused(buf, len, m_epoch_backwards, TANDEM_COORD_ESTATE);
+	expect_refused(buf, len, m_dup_node, TANDEM_COORD_ESTATE);
+	expect_refused(buf, len, m_digest_len, TANDEM_COORD_ESTATE);
+	expect_refused(buf, len, m_key_tag, TANDEM_COORD_ESTATE);
+	expect_refused(buf, len, m_ack_site, TANDEM_COORD_ESTATE);
+	expect_refused(buf, len, m_node_no, TANDEM_COORD_ESTATE);
+	expect_refused(buf, len, m_too_many_nodes, TANDEM_COORD_ESTATE);
+
+	coord_state_t *u = malloc(sizeof(*u));
+	/* garbage, empty, and every truncation: refused, or (cut at a field boundary) a
+	 * shorter state that still passes every check; never a crash */
+	uint8_t junk[64];
+	memset(junk, 0xff, sizeof(junk));
+	ck_assert_int_eq(coord_state_unpack(junk, sizeof(junk), &P, u), TANDEM_COORD_ESTATE);
+	ck_assert_int_eq(coord_state_unpack(buf, 0, &P, u), TANDEM_COORD_ESTATE);
+	ck_assert_int_eq(coord_state_unpack(NULL, 4, &P, u), TANDEM_EINVAL);
+	int bad = 0;
+	for (size_t cut = 1; cut < len; cut++) {
+		int ret = coord_state_unpack(buf, cut, &P, u);
+		bad += !(ret == TANDEM_COORD_ESTATE || ret == TANDEM_COORD_EVERSION ||
+			 (ret == TANDEM_OK && coord_state_check(u, &P) == TANDEM_OK));
+	}
+	/* one flipped byte anywhere: same rule */
+	for (size_t i = 0; i < len; i++) {
+		buf[i] ^= 0x41;
+		int ret = coord_state_unpack(buf, len, &P, u);
+		bad += !(ret == TANDEM_COORD_ESTATE || ret == TANDEM_COORD_EVERSION ||
+			 (ret == TANDEM_OK && coord_state_check(u, &P) == TANDEM_OK));
+		buf[i] ^= 0x41;
+	}
+	ck_assert_int_eq(bad, 0);
+	free(u);
+	free(buf);
+}
+END_TEST
+
+/* ---- the property test: 50 random failovers and switchovers ---- */
+
+static uint64_t rng;
+static uint32_t rnd(uint32_t n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng >> 11) % n;
+}
+
+typedef struct sim {
+	const char *names[4];
+	uint32_t sites[4];
+	bool alive[4];
+	uint64_t sent[4]; /* local send time of the holder's last granted request/renewal */
+	int holder;
+	uint64_t epoch;
+	uint64_t now;
+	bool has;
+	uint32_t last;
+	uint32_t commits;
+	uint32_t grants;
+} sim_t;
+
+/* Time passes by 1 s: live nodes heartbeat, the live holder renews every 3 s. */
+static void sim_step(sim_t *m)
+{
+	m->now += 1000;
+	for (int i = 0; i < 4; i++) {
+		if (m->alive[i]) {
+			ck_assert_int_eq(hb(m->names[i], true, m->now), COORD_R_OK);
+		}
+	}
+	if (m->holder >= 0 && m->alive[m->holder] && m->now - m->sent[m->holder] >= 3000) {
+		ck_assert_int_eq(
+		    lease_op(COORD_IN_LEASE_RENEW, m->names[m->holder], m->epoch, m->now),
+		    COORD_R_OK);
+		m->sent[m->holder] = m->now;
+	}
+	ck_assert_int_eq(tick(m->now), COORD_R_OK);
+}
+
+/* Any accepted commit must come from the holder, at its epoch, above, in class. (Whether
+ * the node then publishes is its own clock's call, checked at each grant.) */
+static void sim_commit(sim_t *m, int who, uint64_t epoch, uint32_t serial)
+{
+	coord_reason_t r = commit(m->names[who], epoch, serial, (uint8_t)serial, m->now);
+	if (r != COORD_R_OK) {
+		return;
+	}
+	ck_assert_int_eq(who, m->holder);
+	ck_assert_uint_eq(epoch, m->epoch);
+	ck_assert_uint_eq(serial % 2, m->sites[who]);
+	if (m->has && serial == m->last) {
+		return; /* a retry of the same commit */
+	}
+	ck_assert(!m->has || coord_serial_gt(serial, m->last));
+	m->has = true;
+	m->last = serial;
+	m->commits++;
+}
+
+static void sim_granted(sim_t *m, int who, int old, bool released)
+{
+	ck_assert_uint_eq(R->epoch, m->epoch + 1);
+	/* one publisher: the old holder, unless it said it stopped, has stopped by its clock */
+	if (old >= 0 && old != who && !released) {
+		ck_assert(!coord_lease_may_publish(m->sent[old], LEASE, MARG, m->now));
+	}
+	m->epoch = R->epoch;
+	m->holder = who;
+	m->sent[who] = m->now;
+	m->grants++;
+}
+
+START_TEST(test_property_failovers)
+{
+	sim_t m = {{"a1", "a2", "b1", "b2"},
+		   {0, 0, 1, 1},
+		   {true, true, true, true},
+		   {0},
+		   -1,
+		   0,
+		   T0,
+		   false,
+		   0,
+		   0,
+		   0};
+	rng = 0x2545f4914f6cdd1dull;
+	cluster(m.now);
+	ck_assert_int_eq(req("a1", m.now), COORD_R_OK);
+	sim_granted(&m, 0, -1, false);
+	for (int round = 0; round < 50; round++) {
+		/* the holder signs a few cycles */
+		for (uint32_t k = 1 + rnd(3); k > 0; k--) {
+			uint32_t cand = rnd(4) == 0 ? (uint32_t)rng : m.last + rnd(10);
+			uint32_t s;
+			if (coord_serial_next(m.has, m.last, m.sites[m.holder], 2, cand, &s) !=
+			    TANDEM_OK) {
+				ck_assert_int_eq(coord_serial_next(m.has, m.last, m.sites[m.holder],
+								   2, m.last, &s),
+						 TANDEM_OK);
+			}
+			uint32_t before = m.commits;
+			sim_commit(&m, m.holder, m.epoch, s);
+			ck_assert_uint_eq(m.commits, before + 1);
+			sim_step(&m);
+		}
+		/* attacks: anyone, any recent epoch, any nearby serial */
+		for (int k = 0; k < 4; k++) {
+			int who = (int)rnd(4);
+			uint64_t ep = m.epoch - (m.epoch > 2 ? rnd(3) : 0) + (rnd(5) == 0);
+			uint32_t s = rnd(3) == 0 ? (uint32_t)rng : m.last - 4 + rnd(9);
+			sim_commit(&m, who, ep, s);
+		}
+		int old = m.holder;
+		if (rnd(2) == 0) {
+			/* failover: the holder dies; the others ask in random order each second */
+			m.alive[old] = false;
+			bool done = false;
+			while (!done) {
+				sim_step(&m);
+				for (int k = 0; k < 4 && !done; k++) {
+					int who = (int)rnd(4);
+					if (!m.alive[who]) {
+						continue;
+					}
+					coord_reason_t r = req(m.names[who], m.now);
+					ck_assert(r == COORD_R_OK || r == COORD_R_HELD ||
+						  r == COORD_R_NOT_PREFERRED);
+					if (r == COORD_R_OK) {
+						sim_granted(&m, who, old, false);
+						done = true;
+					}
+				}
+				ck_assert_uint_le(m.now, T0 + 1000ull * 3600 * 24);
+			}
+			/* the old holder's late commit under its dead epoch */
+			sim_commit(&m, old, m.epoch - 1, m.last + 2);
+			sim_commit(&m, old, m.epoch - 1, m.last + 1);
+			/* the failed node restarts and registers again as a standby */
+			m.alive[old] = true;
+			ck_assert_int_eq(reg(m.names[old], m.sites[old], m.now), COORD_R_OK);
+		} else {
+			/* switchover to a random other node */
+			int to = (int)((old + 1 + (int)rnd(3)) % 4);
+			coord_input_t sw = mk(COORD_IN_SWITCHOVER, NULL, ZONE);
+			snprintf(sw.target, sizeof(sw.target), "%s", m.names[to]);
+			ck_assert_int_eq(apply(&sw, m.now), COORD_R_OK);
+			ck_assert_int_eq(req(m.names[to], m.now), COORD_R_HELD);
+			uint32_t s;
+			ck_assert_int_eq(coord_serial_next(m.has, m.last, m.sites[old], 2, 0, &s),
+					 TANDEM_OK);
+			sim_commit(&m, old, m.epoch, s);
+			ck_assert_int_eq(
+			    lease_op(COORD_IN_LEASE_RELEASE, m.names[old], m.epoch, m.now),
+			    COORD_R_OK);
+			int other = (to + 1 + (int)rnd(3)) % 4;
+			ck_assert_int_eq(req(m.names[other], m.now), COORD_R_NOT_PREFERRED);
+			ck_assert_int_eq(req(m.names[to], m.now), COORD_R_OK);
+			sim_granted(&m, to, old, true);
+			/* the old holder's epoch is dead */
+			sim_commit(&m, old, m.epoch - 1, m.last + 2);
+		}
+		ck_assert_uint_eq(zone()->epoch, m.epoch);
+		ck_assert_uint_eq(zone()->committed_serial, m.last);
+	}
+	ck_assert_uint_eq(m.grants, 51);
+	ck_assert_uint_ge(m.commits, 50);
+}
+END_TEST
+
+static Suite *coord_state_suite(void)
+{
+	Suite *s = suite_create("coord_state");
+	TCase *tc = tcase_create("machine");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_lease_one_wins);
+	tcase_add_test(tc, test_lease_grant_waits_for_margin);
+	tcase_add_test(tc, test_lease_lapsed_holder_regains);
+	tcase_add_test(tc, test_commit_refusals);
+	tcase_add_test(tc, test_commit_across_wrap);
+	tcase_add_test(tc, test_failover_prefers_same_site);
+	tcase_add_test(tc, test_failover_unhealthy_and_window);
+	tcase_add_test(tc, test_failover_no_site_preference);
+	tcase_add_test(tc, test_drain);
+	tcase_add_test(tc, test_switchover);
+	tcase_add_test(tc, test_switchover_target_dies);
+	tcase_add_test(tc, test_takeover_fences_site);
+	tcase_add_test(tc, test_key_activation_needs_every_site);
+	tcase_add_test(tc, test_standby_digest_alert);
+	tcase_add_test(tc, test_zone_tombstone);
+	tcase_add_test(tc, test_register_identity);
+	tcase_add_test(tc, test_tick_and_next_event);
+	tcase_add_test(tc, test_apply_arguments);
+	tcase_add_test(tc, test_lease_may_publish);
+	tcase_add_test(tc, test_serial_next);
+	tcase_add_test(tc, test_pb_roundtrip);
+	tcase_add_test(tc, test_pb_refusals);
+	tcase_add_test(tc, test_property_failovers);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(coord_state_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
