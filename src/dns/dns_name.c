@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 size_t dns_name_len(const uint8_t *name, size_t max)
 {
@@ -249,4 +250,37 @@ const char *dns_type_to_str(uint16_t type, char buf[16])
 	}
 	snprintf(buf, 16, "TYPE%u", type);
 	return buf;
+}
+
+static const struct {
+	const char *name;
+	uint8_t alg;
+} dns_algs[] = {
+    {"rsasha256", 8},        {"rsasha512", 10}, {"ecdsap256sha256", 13},
+    {"ecdsap384sha384", 14}, {"ed25519", 15},
+};
+
+int dns_alg_from_str(const char *s)
+{
+	if (s == NULL) {
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(dns_algs) / sizeof(dns_algs[0]); i++) {
+		char num[4];
+		snprintf(num, sizeof(num), "%u", dns_algs[i].alg);
+		if (strcasecmp(s, dns_algs[i].name) == 0 || strcmp(s, num) == 0) {
+			return dns_algs[i].alg;
+		}
+	}
+	return -1;
+}
+
+const char *dns_alg_to_str(uint8_t alg)
+{
+	for (size_t i = 0; i < sizeof(dns_algs) / sizeof(dns_algs[0]); i++) {
+		if (dns_algs[i].alg == alg) {
+			return dns_algs[i].name;
+		}
+	}
+	return NULL;
 }

@@ -192,6 +192,16 @@ int dns_name_from_str(const char *str, const uint8_t *origin, uint8_t out[DNS_NA
 		      size_t *out_len);
 /* Canonical RDATA order: memcmp of the bytes, shorter first on a tie. */
 int dns_rdata_compare(const uint8_t *a, const uint8_t *b);
+/*
+ * DNSSEC algorithm by mnemonic (case-insensitive: "rsasha256",
+ * "RSASHA512", "ecdsap256sha256", "ecdsap384sha384", "ed25519") or by its
+ * number as text ("8"); -1 for anything else, including algorithms tandem
+ * does not sign with.
+ */
+int dns_alg_from_str(const char *s);
+/* The lowercase mnemonic of a DNSSEC algorithm tandem signs with, or NULL. */
+const char *dns_alg_to_str(uint8_t alg);
+
 /* Type mnemonic ("A", "TYPE65534"); the buffer must hold 16 bytes. */
 const char *dns_type_to_str(uint16_t type, char buf[16]);
 

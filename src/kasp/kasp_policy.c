@@ -1,5 +1,6 @@
 /* Key and signing policies: DPS defaults, the YAML loader, validation and durations. */
 #include "kasp_policy.h"
+#include "dns_zone.h"
 #include "tandem_error.h"
 #include "tandem_file.h"
 
@@ -116,16 +117,6 @@ static const kasp_field_t kasp_fields[] = {
 
 /* The sections that hold fields directly, and the top-level keys. */
 static const char *const kasp_sections[] = {"signatures", "denial", "zone", "ttl", "parent"};
-
-static const struct {
-	const char *name;
-	uint8_t number;
-	bool rsa;
-} kasp_algorithms[] = {
-    {"rsasha256", 8, true},         {"rsasha512", 10, true}, {"ecdsap256sha256", 13, false},
-    {"ecdsap384sha384", 14, false}, {"ed25519", 15, false},
-};
-#define KASP_NALGORITHMS (sizeof(kasp_algorithms) / sizeof(kasp_algorithms[0]))
 
 static const char *const kasp_serial_names[] = {"keep", "increment", "unixtime", "datecounter"};
 
@@ -339,24 +330,15 @@ void kasp_policy_defaults(kasp_policy_t *p)
 
 /* ---- validation --------------------------------------------------------- */
 
+/* Algorithm names come from the dns module: one table for the whole project. */
 static const char *algorithm_name(uint8_t number)
 {
-	for (size_t i = 0; i < KASP_NALGORITHMS; i++) {
-		if (kasp_algorithms[i].number == number) {
-			return kasp_algorithms[i].name;
-		}
-	}
-	return NULL;
+	return dns_alg_to_str(number);
 }
 
 static bool algorithm_is_rsa(uint8_t number)
 {
-	for (size_t i = 0; i < KASP_NALGORITHMS; i++) {
-		if (kasp_algorithms[i].number == number) {
-			return kasp_algorithms[i].rsa;
-		}
-	}
-	return false;
+	return number == 8 || number == 10;
 }
 
 /* Where messages point: a file and the line of each field, or a policy name. */
@@ -835,11 +817,9 @@ static void set_field(kasp_loader_t *ld, const kasp_field_t *f, const yaml_node_
 			*(uint8_t *)dst = (uint8_t)n;
 			break;
 		}
-		for (size_t i = 0; i < KASP_NALGORITHMS; i++) {
-			if (strcasecmp(text, kasp_algorithms[i].name) == 0) {
-				*(uint8_t *)dst = kasp_algorithms[i].number;
-				goto done;
-			}
+		if (dns_alg_from_str(text) > 0) {
+			*(uint8_t *)dst = (uint8_t)dns_alg_from_str(text);
+			break;
 		}
 		load_error(ld, line,
 			   "%s: unknown algorithm '%s' (rsasha256, rsasha512, ecdsap256sha256, "

@@ -445,6 +445,20 @@ START_TEST(test_name_is_sub_labels)
 }
 END_TEST
 
+START_TEST(test_alg_names)
+{
+	ck_assert_int_eq(dns_alg_from_str("rsasha256"), 8);
+	ck_assert_int_eq(dns_alg_from_str("ECDSAP256SHA256"), 13);
+	ck_assert_int_eq(dns_alg_from_str("15"), 15);
+	ck_assert_int_eq(dns_alg_from_str("5"), -1); /* RSASHA1: not signed with */
+	ck_assert_int_eq(dns_alg_from_str("rsasha"), -1);
+	ck_assert_int_eq(dns_alg_from_str(""), -1);
+	ck_assert_int_eq(dns_alg_from_str(NULL), -1);
+	ck_assert_str_eq(dns_alg_to_str(14), "ecdsap384sha384");
+	ck_assert_ptr_null(dns_alg_to_str(7));
+}
+END_TEST
+
 START_TEST(test_rdata_compare_type_str)
 {
 	uint8_t a[8], b[8];
@@ -1541,6 +1555,7 @@ static Suite *dns_suite(void)
 	tcase_add_test(names, test_name_compare);
 	tcase_add_test(names, test_name_is_sub_labels);
 	tcase_add_test(names, test_rdata_compare_type_str);
+	tcase_add_test(names, test_alg_names);
 	suite_add_tcase(s, names);
 
 	TCase *load = tcase_create("load");
