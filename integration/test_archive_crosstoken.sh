@@ -52,6 +52,7 @@ check_b() { SOFTHSM2_CONF=$confB "$CEREMONY" smk-check --module "$TDM_MODULE" --
 tdm_assert_fails "too few cards" install_b --passphrase-file "$TDM_TMP/pass23" \
 	"$TDM_TMP/cards/card-02.tandem-card"
 tdm_assert_grep "too few cards: says so" 'too few|exactly 2' "$TDM_ERR"
+tdm_assert_eq "too few cards: exit 2 (input refused)" 2 "$TDM_RC"
 (umask 077 && printf '%s\n' 'card two passphrase' 'card one passphrase' >"$TDM_TMP/pass-mixed")
 tdm_assert_fails "cards from two ceremonies" install_b --passphrase-file "$TDM_TMP/pass-mixed" \
 	"$TDM_TMP/cards/card-02.tandem-card" "$TDM_TMP/other/card-01.tandem-card"
@@ -60,6 +61,7 @@ tdm_assert_grep "mixed ceremonies: says so" 'another ceremony' "$TDM_ERR"
 tdm_assert_fails "wrong passphrase" install_b --passphrase-file "$TDM_TMP/pass-wrong" \
 	"$TDM_TMP/cards/card-02.tandem-card" "$TDM_TMP/cards/card-03.tandem-card"
 tdm_assert_grep "wrong passphrase: names the card" 'card 3: wrong passphrase' "$TDM_ERR"
+tdm_assert_eq "wrong passphrase: exit 4 (refused by a check)" 4 "$TDM_RC"
 tampered=$TDM_TMP/card-03.tampered
 python3 - "$TDM_TMP/cards/card-03.tandem-card" "$tampered" <<'PY'
 import sys
@@ -70,6 +72,7 @@ PY
 tdm_assert_fails "tampered card" install_b --passphrase-file "$TDM_TMP/pass23" \
 	"$TDM_TMP/cards/card-02.tandem-card" "$tampered"
 tdm_assert_grep "tampered card: says so" 'altered|wrong passphrase' "$TDM_ERR"
+tdm_assert_eq "tampered card: exit 4" 4 "$TDM_RC"
 chmod 644 "$TDM_TMP/pass23"
 tdm_assert_fails "passphrase file readable by others" install_b --passphrase-file "$TDM_TMP/pass23" \
 	"$TDM_TMP/cards/card-02.tandem-card" "$TDM_TMP/cards/card-03.tandem-card"
@@ -123,9 +126,10 @@ tdm_assert_ok "archive-export on A" \
 	--out "$archive"
 tdm_assert_grep "export: four keys" 'exported 4 key' "$TDM_OUT"
 [ "$(stat -c %a "$archive")" = 600 ] || tdm_fail "archive is not mode 0600"
-tdm_assert_fails "archive-export --state is not there yet" \
+tdm_assert_fails "archive-export --zone needs --state" \
 	env SOFTHSM2_CONF="$confA" "$CTL" keys archive-export --module "$TDM_MODULE" --token "$uriA" \
-	--out "$TDM_TMP/x.archive" --state "$TDM_TMP"
+	--out "$TDM_TMP/x.archive" --zone example
+[ ! -e "$TDM_TMP/x.archive" ] || tdm_fail "archive-export --zone without --state wrote an archive"
 
 import_b() { SOFTHSM2_CONF=$confB "$CTL" keys archive-import --module "$TDM_MODULE" --token "$uriB" "$1"; }
 
@@ -133,6 +137,7 @@ import_b() { SOFTHSM2_CONF=$confB "$CTL" keys archive-import --module "$TDM_MODU
 size=$(stat -c %s "$archive")
 head -c $((size - 7)) "$archive" >"$TDM_TMP/truncated.archive"
 tdm_assert_fails "truncated archive" import_b "$TDM_TMP/truncated.archive"
+tdm_assert_eq "truncated archive: exit 2" 2 "$TDM_RC"
 python3 - "$archive" "$TDM_TMP/tampered.archive" <<'PY'
 import sys
 data = bytearray(open(sys.argv[1], "rb").read())
@@ -141,6 +146,7 @@ open(sys.argv[2], "wb").write(data)
 PY
 tdm_assert_fails "tampered archive" import_b "$TDM_TMP/tampered.archive"
 tdm_assert_grep "tampered archive: says so" 'altered|tampered' "$TDM_ERR"
+tdm_assert_eq "tampered archive: exit 4" 4 "$TDM_RC"
 
 tdm_token "$TDM_TMP/siteC" siteC
 confC=$SOFTHSM2_CONF
@@ -152,6 +158,7 @@ tdm_assert_ok "site C gets the other ceremony's SMK" \
 tdm_assert_fails "archive from another SMK" \
 	env SOFTHSM2_CONF="$confC" "$CTL" keys archive-import --module "$TDM_MODULE" --token "$uriC" "$archive"
 tdm_assert_grep "another SMK: says so" 'another SMK' "$TDM_ERR"
+tdm_assert_eq "another SMK: exit 4" 4 "$TDM_RC"
 tdm_assert_fails "nothing imported on C" \
 	env SOFTHSM2_CONF="$confC" "$TDM_SIGNZONE" --module "$TDM_MODULE" -o example --now "$now" \
 	--ksk "pkcs11:token=siteC;object=ksk-example;pin-source=$TDM_PIN_FILE" \

@@ -89,17 +89,18 @@ int archive_card_seal(const archive_card_info_t *info, const uint8_t *share, con
 
 /*
  * Reads a card's clear fields without opening it (to name it in a prompt).
- * Errors: TANDEM_ESYNTAX (malformed or truncated), TANDEM_ERANGE (an unknown
- * version, or a field out of range).
+ * Errors: TANDEM_ARCHIVE_EFORMAT (malformed or truncated, or a field out of
+ * range), TANDEM_ARCHIVE_EVERSION (an unknown version).
  */
 int archive_card_peek(const uint8_t *buf, size_t len, tandem_diag_t *diag,
 		      archive_card_info_t *info);
 
 /*
  * Opens a card: the share goes to share (ARCHIVE_SECRET_LEN bytes) and the
- * clear fields to info, both only on success. Errors: TANDEM_ESYNTAX,
- * TANDEM_ERANGE (as archive_card_peek), TANDEM_EPERM (wrong passphrase, or
- * the card was changed: GCM cannot tell which), TANDEM_CRYPTO_ELIB.
+ * clear fields to info, both only on success. Errors: TANDEM_ARCHIVE_EFORMAT,
+ * TANDEM_ARCHIVE_EVERSION (as archive_card_peek), TANDEM_ARCHIVE_EPASS (wrong
+ * passphrase, or the card was changed: GCM cannot tell which),
+ * TANDEM_CRYPTO_ELIB, TANDEM_EINVAL.
  */
 int archive_card_open(const uint8_t *buf, size_t len, const char *pass, size_t pass_len,
 		      tandem_diag_t *diag, archive_card_info_t *info, uint8_t *share);
@@ -124,16 +125,34 @@ int archive_ceremony_new(unsigned shares, unsigned threshold, unsigned kdf_log2n
  * combines the shares, derives the keys and checks them against the cards'
  * check value. Every intermediate secret is wiped. *keys (wipe it after use)
  * and *info (number 0) are written only on success.
- * Errors: TANDEM_EINVAL (too few or too many cards, cards from different
- * ceremonies, a repeated card), TANDEM_EPERM (a wrong passphrase or a
- * tampered card: diag names the card; or the combined secret fails the check
- * value), TANDEM_ESYNTAX, TANDEM_ERANGE.
+ * Errors: TANDEM_ARCHIVE_ECARDS (no card, too few or too many cards, cards
+ * from different ceremonies, a repeated card), TANDEM_ARCHIVE_EPASS (a wrong
+ * passphrase or a tampered card: diag names the card; or the combined secret
+ * fails the check value: a forged card), TANDEM_ARCHIVE_EFORMAT,
+ * TANDEM_ARCHIVE_EVERSION (a card refused as by archive_card_peek),
+ * TANDEM_EINVAL (a NULL argument).
  */
 int archive_ceremony_combine(size_t ncards, const uint8_t *const *cards, const size_t *card_lens,
 			     const char *const *passphrases, tandem_diag_t *diag,
 			     archive_keys_t *keys, archive_card_info_t *info);
 
 /* ---- the wrapped-key archive ---- */
+
+/* Limits of an archived key's fields. */
+#define ARCHIVE_LABEL_MAX 255 /* CKA_LABEL bytes */
+#define ARCHIVE_ID_MAX    128 /* CKA_ID bytes */
+#define ARCHIVE_STATE_MAX 32  /* key state name, NUL included */
+
+/* A key's role as the key state gives it (proto ArchiveRole). */
+typedef enum {
+	ARCHIVE_ROLE_UNKNOWN = 0, /* exported without the key state */
+	ARCHIVE_ROLE_KSK = 1,
+	ARCHIVE_ROLE_ZSK = 2,
+	ARCHIVE_ROLE_CSK = 3,
+} archive_role_t;
+
+/* "ksk", "zsk", "csk" or "unknown" (static, never NULL). */
+const char *archive_role_str(archive_role_t role);
 
 /*
  * Exports every private key on the open token that tandem generated (those
@@ -148,11 +167,64 @@ int archive_ceremony_combine(size_t ncards, const uint8_t *const *cards, const s
 int archive_export(hsm_token_t *token, uint64_t now, tandem_diag_t *diag, uint8_t **out,
 		   size_t *out_len, size_t *count);
 
-/* What an import did. */
+/*
+ * What the key state says of one key to export. The archive module knows
+ * nothing of the key state: the caller fills this in. A plain value; the
+ * pointers are borrowed.
+ */
+typedef struct archive_key_meta {
+	const char *label;   /* CKA_LABEL of the private key on the token */
+	archive_role_t role; /* KSK and CSK get DNSKEY flags 257, the others 256 */
+	const char *state;   /* key state name, shorter than ARCHIVE_STATE_MAX; NULL: none */
+	uint64_t created, published, active, retired, removed; /* 0: not yet */
+	const uint8_t *dnskey; /* DNSKEY RDATA the state records (NULL: unchecked): the
+				  token's key must have the same algorithm and public key */
+	size_t dnskey_len;
+} archive_key_meta_t;
+
+/*
+ * Exports exactly the nmeta keys meta lists, found on the token by label, as
+ * archive_export() does, with role, state and timestamps from meta and DNSKEY
+ * RDATA and key tag for the role's flags (257 for a KSK). Keys on the token
+ * that meta does not list are left out. Every listed key that the token lacks
+ * is named in diag before the export fails.
+ * Errors: TANDEM_HSM_EKEY (a listed key is not on the token, is there twice,
+ * or is not one tandem made to travel; or no SMK or MAC key),
+ * TANDEM_ARCHIVE_ECONFLICT (the token's key under a label is not the key meta
+ * describes), TANDEM_EINVAL (no key, a label listed twice, a field out of
+ * range), TANDEM_HSM_EP11, TANDEM_ENOMEM.
+ */
+int archive_export_keys(hsm_token_t *token, const archive_key_meta_t *meta, size_t nmeta,
+			uint64_t now, tandem_diag_t *diag, uint8_t **out, size_t *out_len);
+
+/* One key of an imported archive as the (authenticated) archive describes it. A plain value. */
+typedef struct archive_key_info {
+	char label[ARCHIVE_LABEL_MAX + 1];
+	uint8_t id[ARCHIVE_ID_MAX];
+	size_t id_len;
+	uint8_t algorithm;
+	unsigned bits;
+	archive_role_t role;
+	char state[ARCHIVE_STATE_MAX]; /* "" when the archive has no key state */
+	uint64_t created, published, active, retired, removed;
+	uint8_t dnskey[HSM_DNSKEY_MAX]; /* DNSKEY RDATA */
+	size_t dnskey_len;
+	uint16_t key_tag;
+	bool imported; /* false: the token already held it */
+} archive_key_info_t;
+
+/* What an import did. Embedded: archive_import_stats_deinit() frees keys. */
 typedef struct archive_import_stats {
-	size_t imported; /* keys unwrapped, proved and stored */
-	size_t skipped;  /* keys the token already held */
+	size_t imported;          /* keys unwrapped, proved and stored */
+	size_t skipped;           /* keys the token already held */
+	uint64_t created;         /* when the archive was made */
+	char source_token[64];    /* label of the token it was made from (cut short) */
+	archive_key_info_t *keys; /* every key of the archive, in its order */
+	size_t nkeys;
 } archive_import_stats_t;
+
+/* Frees the key list of stats and empties it; NULL-safe. */
+void archive_import_stats_deinit(archive_import_stats_t *stats);
 
 /*
  * Imports an archive into the open token: checks its format and version, that
@@ -161,11 +233,13 @@ typedef struct archive_import_stats {
  * data in the HSM and verifying with the archived DNSKEY in software, and only
  * then stores them all on the token. Keys the token already holds (same label,
  * id and public key) are skipped. All or nothing: on any error the token is as
- * it was. *stats is written on success.
- * Errors: TANDEM_ESYNTAX (malformed or truncated), TANDEM_ERANGE (unknown
- * version), TANDEM_EPERM (another SMK, tampered, or a key that fails its
- * proof), TANDEM_EEXIST (the token holds a different key under a label or id
- * of the archive), TANDEM_HSM_EKEY, TANDEM_HSM_EP11, TANDEM_ENOMEM.
+ * it was. *stats is written on success (release it with
+ * archive_import_stats_deinit()).
+ * Errors: TANDEM_ARCHIVE_EFORMAT (malformed or truncated),
+ * TANDEM_ARCHIVE_EVERSION (unknown version), TANDEM_ARCHIVE_ETAMPER (another
+ * SMK, altered, or a key that fails its proof), TANDEM_ARCHIVE_ECONFLICT (the
+ * token holds a different key under a label or id of the archive),
+ * TANDEM_HSM_EKEY, TANDEM_HSM_EP11, TANDEM_ENOMEM.
  */
 int archive_import(hsm_token_t *token, const uint8_t *buf, size_t len, tandem_diag_t *diag,
 		   archive_import_stats_t *stats);

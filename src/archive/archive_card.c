@@ -175,29 +175,29 @@ static int card_parse(const uint8_t *buf, size_t len, tandem_diag_t *diag, Tande
 		      struct card_clear *c)
 {
 	if (buf == NULL || len == 0 || len > ARCHIVE_CARD_FILE_MAX) {
-		tandem_diag_add(diag, TANDEM_ESYNTAX, "not a card: %s",
+		tandem_diag_add(diag, TANDEM_ARCHIVE_EFORMAT, "not a card: %s",
 				len == 0 ? "empty" : "too large");
-		return TANDEM_ESYNTAX;
+		return TANDEM_ARCHIVE_EFORMAT;
 	}
 	Tandem__Card *m = tandem__card__unpack(NULL, len, buf);
 	if (m == NULL) {
-		tandem_diag_add(diag, TANDEM_ESYNTAX, "not a card, or a truncated one");
-		return TANDEM_ESYNTAX;
+		tandem_diag_add(diag, TANDEM_ARCHIVE_EFORMAT, "not a card, or a truncated one");
+		return TANDEM_ARCHIVE_EFORMAT;
 	}
 	int ret = TANDEM_OK;
 	if (m->version != CARD_VERSION) {
-		tandem_diag_add(diag, TANDEM_ERANGE,
+		tandem_diag_add(diag, TANDEM_ARCHIVE_EVERSION,
 				"card format version %u is not supported (this is %d)", m->version,
 				CARD_VERSION);
-		ret = TANDEM_ERANGE;
+		ret = TANDEM_ARCHIVE_EVERSION;
 		goto out;
 	}
 	if (!bin_is(&m->ceremony_id, ARCHIVE_CEREMONY_ID_LEN) ||
 	    !bin_is(&m->check_value, ARCHIVE_CHECK_LEN) || !bin_is(&m->nonce, NONCE_LEN) ||
 	    !bin_is(&m->sealed, SEALED_LEN) || m->kdf == NULL || !bin_is(&m->kdf->salt, SALT_LEN)) {
-		tandem_diag_add(diag, TANDEM_ESYNTAX,
+		tandem_diag_add(diag, TANDEM_ARCHIVE_EFORMAT,
 				"card: a field is missing or has the wrong size");
-		ret = TANDEM_ESYNTAX;
+		ret = TANDEM_ARCHIVE_EFORMAT;
 		goto out;
 	}
 	memset(c, 0, sizeof(*c));
@@ -214,9 +214,9 @@ static int card_parse(const uint8_t *buf, size_t len, tandem_diag_t *diag, Tande
 	c->p = m->kdf->p;
 	if (m->kdf->algorithm != KDF_SCRYPT || c->r < 1 || c->r > 32 || c->p < 1 || c->p > 4 ||
 	    !info_valid(&c->info)) {
-		tandem_diag_add(diag, TANDEM_ERANGE,
+		tandem_diag_add(diag, TANDEM_ARCHIVE_EFORMAT,
 				"card: number, shares, threshold or KDF parameters out of range");
-		ret = TANDEM_ERANGE;
+		ret = TANDEM_ARCHIVE_EFORMAT;
 		goto out;
 	}
 	*msg = m;
@@ -278,10 +278,10 @@ int archive_card_open(const uint8_t *buf, size_t len, const char *pass, size_t p
 		goto out;
 	}
 	if (EVP_DecryptFinal_ex(ctx, plain + n, &fin) != 1 || n + fin != ARCHIVE_SECRET_LEN) {
-		tandem_diag_add(diag, TANDEM_EPERM,
+		tandem_diag_add(diag, TANDEM_ARCHIVE_EPASS,
 				"card %u: wrong passphrase, or the card was altered",
 				c.info.number);
-		ret = TANDEM_EPERM;
+		ret = TANDEM_ARCHIVE_EPASS;
 		goto out;
 	}
 	memcpy(share, plain, ARCHIVE_SECRET_LEN);

@@ -155,13 +155,13 @@ int archive_ceremony_combine(size_t ncards, const uint8_t *const *cards, const s
 		return TANDEM_EINVAL;
 	}
 	if (ncards == 0) {
-		tandem_diag_add(diag, TANDEM_EINVAL, "no cards given");
-		return TANDEM_EINVAL;
+		tandem_diag_add(diag, TANDEM_ARCHIVE_ECARDS, "no cards given");
+		return TANDEM_ARCHIVE_ECARDS;
 	}
 	if (ncards > ARCHIVE_SHARES_MAX) {
-		tandem_diag_add(diag, TANDEM_EINVAL, "more than %d cards given",
+		tandem_diag_add(diag, TANDEM_ARCHIVE_ECARDS, "more than %d cards given",
 				ARCHIVE_SHARES_MAX);
-		return TANDEM_EINVAL;
+		return TANDEM_ARCHIVE_ECARDS;
 	}
 	int ret = TANDEM_OK;
 	archive_card_info_t first;
@@ -192,28 +192,28 @@ int archive_ceremony_combine(size_t ncards, const uint8_t *const *cards, const s
 			char a[33], b[33];
 			hex16(first.ceremony_id, a);
 			hex16(ci.ceremony_id, b);
-			tandem_diag_add(diag, TANDEM_EINVAL,
+			tandem_diag_add(diag, TANDEM_ARCHIVE_ECARDS,
 					"card %u is from another ceremony (%s) than card %u (%s)",
 					ci.number, b, first.number, a);
-			ret = TANDEM_EINVAL;
+			ret = TANDEM_ARCHIVE_ECARDS;
 			goto out;
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (xs[j] == ci.number) {
-				tandem_diag_add(diag, TANDEM_EINVAL, "card %u is given twice",
-						ci.number);
-				ret = TANDEM_EINVAL;
+				tandem_diag_add(diag, TANDEM_ARCHIVE_ECARDS,
+						"card %u is given twice", ci.number);
+				ret = TANDEM_ARCHIVE_ECARDS;
 				goto out;
 			}
 		}
 		xs[i] = (uint8_t)ci.number;
 	}
 	if (ncards != first.threshold) {
-		tandem_diag_add(diag, TANDEM_EINVAL,
+		tandem_diag_add(diag, TANDEM_ARCHIVE_ECARDS,
 				"this ceremony needs exactly %u of its %u cards; %zu given%s",
 				first.threshold, first.shares, ncards,
 				ncards < first.threshold ? " (too few)" : "");
-		ret = TANDEM_EINVAL;
+		ret = TANDEM_ARCHIVE_ECARDS;
 		goto out;
 	}
 	for (size_t i = 0; i < ncards; i++) {
@@ -243,10 +243,10 @@ int archive_ceremony_combine(size_t ncards, const uint8_t *const *cards, const s
 		goto out;
 	}
 	if (CRYPTO_memcmp(k.check, first.check, sizeof(k.check)) != 0) {
-		tandem_diag_add(diag, TANDEM_EPERM,
+		tandem_diag_add(diag, TANDEM_ARCHIVE_EPASS,
 				"the cards open but do not combine to the ceremony's SMK (check "
 				"value differs): a card was forged or made at another ceremony");
-		ret = TANDEM_EPERM;
+		ret = TANDEM_ARCHIVE_EPASS;
 		goto out;
 	}
 	*keys = k;

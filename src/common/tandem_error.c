@@ -38,6 +38,16 @@ const char *tandem_strerror(int code)
 	case TANDEM_SIGNER_ECONF: return "inconsistent signing configuration";
 	case TANDEM_VERIFY_EFAIL: return "zone failed verification";
 	case TANDEM_KASP_EPOLICY: return "invalid policy";
+	case TANDEM_KASP_ESTATE: return "corrupt key-state file";
+	case TANDEM_KASP_EVERSION: return "key-state file of a newer format";
+	case TANDEM_KASP_EFACT: return "refused by the key-state machine";
+	case TANDEM_KASP_ENOKEY: return "no such key in the key state";
+	case TANDEM_ARCHIVE_EPASS: return "wrong passphrase, or an altered or forged card";
+	case TANDEM_ARCHIVE_ECARDS: return "wrong set of cards";
+	case TANDEM_ARCHIVE_ETAMPER: return "archive altered or made under another SMK";
+	case TANDEM_ARCHIVE_EFORMAT: return "malformed or truncated card or archive";
+	case TANDEM_ARCHIVE_EVERSION: return "card or archive of an unsupported version";
+	case TANDEM_ARCHIVE_ECONFLICT: return "a different key holds that label or id";
 	case TANDEM_COORD_EUNAVAIL: return "no etcd endpoint answered";
 	case TANDEM_COORD_ENOQUORUM: return "etcd cluster has no quorum";
 	case TANDEM_COORD_ECONFLICT: return "transaction compare failed";

@@ -56,7 +56,21 @@ typedef enum {
 	TANDEM_VERIFY_EFAIL = -500, /* the zone failed the publish gate */
 
 	/* kasp: -600 .. -699 */
-	TANDEM_KASP_EPOLICY = -600, /* invalid policy */
+	TANDEM_KASP_EPOLICY = -600,  /* invalid policy */
+	TANDEM_KASP_ESTATE = -601,   /* key-state file truncated, altered, not ours or impossible */
+	TANDEM_KASP_EVERSION = -602, /* key-state file written by a newer format */
+	TANDEM_KASP_EFACT = -603,    /* a fact or request the key-state machine refuses */
+	TANDEM_KASP_ENOKEY = -604,   /* no such key in the key state */
+
+	/* archive (SMK ceremony, wrapped-key archive): -700 .. -799 */
+	TANDEM_ARCHIVE_EPASS = -700,     /* a card does not open (wrong passphrase, altered) or
+					    the cards do not combine to the ceremony's SMK */
+	TANDEM_ARCHIVE_ECARDS = -701,    /* card set wrong: too few or many, mixed, repeated */
+	TANDEM_ARCHIVE_ETAMPER = -702,   /* archive altered, from another SMK, or a key that
+					    fails its proof */
+	TANDEM_ARCHIVE_EFORMAT = -703,   /* card or archive malformed or truncated */
+	TANDEM_ARCHIVE_EVERSION = -704,  /* card or archive of an unsupported format version */
+	TANDEM_ARCHIVE_ECONFLICT = -705, /* the token holds a different key under a label or id */
 
 	/* coord: -800 .. -899 */
 	TANDEM_COORD_EUNAVAIL = -800,  /* no etcd endpoint answered */

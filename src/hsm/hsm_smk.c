@@ -439,11 +439,11 @@ int hsm_smk_install(hsm_module_t *module, const hsm_uri_t *uri, const char *so_p
 		goto out;
 	}
 	if (memcmp(got, want, sizeof(want)) != 0) {
-		tandem_diag_add(diag, TANDEM_EPERM,
+		tandem_diag_add(diag, TANDEM_ARCHIVE_ETAMPER,
 				"token %s: the check value computed in the HSM differs from the "
 				"ceremony's; nothing installed",
 				label);
-		ret = TANDEM_EPERM;
+		ret = TANDEM_ARCHIVE_ETAMPER;
 		goto out;
 	}
 	h_smk = h_mac = CK_INVALID_HANDLE; /* installed: keep them */
@@ -595,8 +595,8 @@ int hsm_smk_mac_verify(hsm_token_t *token, const uint8_t *data, size_t len,
 					 HSM_SMK_MAC_LEN);
 	}
 	if (rv == CKR_SIGNATURE_INVALID || rv == CKR_SIGNATURE_LEN_RANGE) {
-		tandem_diag_add(diag, TANDEM_EPERM, "the archive MAC does not verify");
-		return TANDEM_EPERM;
+		tandem_diag_add(diag, TANDEM_ARCHIVE_ETAMPER, "the archive MAC does not verify");
+		return TANDEM_ARCHIVE_ETAMPER;
 	}
 	if (rv != CKR_OK) {
 		tandem_diag_add(diag, TANDEM_HSM_EP11, "verifying the archive MAC: %s",
@@ -713,10 +713,10 @@ int hsm_smk_import_exists(hsm_smk_import_t *imp, const char *label, const uint8_
 		}
 		break;
 	}
-	tandem_diag_add(diag, TANDEM_EEXIST,
+	tandem_diag_add(diag, TANDEM_ARCHIVE_ECONFLICT,
 			"key %s: the token already holds a different key with this label or id",
 			label);
-	return TANDEM_EEXIST;
+	return TANDEM_ARCHIVE_ECONFLICT;
 }
 
 /* The DNSSEC public key as public key object attributes (RSA: RFC 3110; EC: x||y). */
@@ -802,6 +802,7 @@ int hsm_smk_import_stage(hsm_smk_import_t *imp, const char *label, const uint8_t
 	struct pub_attrs pa;
 	int ret = pub_parse(algorithm, pubkey, pubkey_len, &type, &pa);
 	if (ret != TANDEM_OK) {
+		ret = TANDEM_ARCHIVE_EFORMAT;
 		tandem_diag_add(diag, ret, "key %s: malformed public key for algorithm %u", label,
 				algorithm);
 		return ret;
@@ -869,10 +870,10 @@ int hsm_smk_import_stage(hsm_smk_import_t *imp, const char *label, const uint8_t
 		/* AES-KWP's integrity check fails for a changed byte or another SMK. */
 		bool integrity = rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_GENERAL_ERROR ||
 				 rv == CKR_WRAPPED_KEY_LEN_RANGE || rv == CKR_FUNCTION_FAILED;
-		tandem_diag_add(diag, integrity ? TANDEM_EPERM : TANDEM_HSM_EP11,
+		tandem_diag_add(diag, integrity ? TANDEM_ARCHIVE_ETAMPER : TANDEM_HSM_EP11,
 				"key %s: C_UnwrapKey under the SMK: %s%s", label, hsm_rv_name(rv),
 				integrity ? " (tampered, or wrapped under another SMK)" : "");
-		ret = integrity ? TANDEM_EPERM : TANDEM_HSM_EP11;
+		ret = integrity ? TANDEM_ARCHIVE_ETAMPER : TANDEM_HSM_EP11;
 		goto out;
 	}
 	/* RSA: the public half as the private object itself holds it, before any public object. */
@@ -883,11 +884,11 @@ int hsm_smk_import_stage(hsm_smk_import_t *imp, const char *label, const uint8_t
 		}
 		if (key->pubkey_len != pubkey_len || memcmp(key->pubkey, pubkey, pubkey_len) != 0 ||
 		    key->algorithm != algorithm) {
-			tandem_diag_add(diag, TANDEM_HSM_EKEY,
+			tandem_diag_add(diag, TANDEM_ARCHIVE_ETAMPER,
 					"key %s: the unwrapped key does not match the archived "
 					"public key or algorithm",
 					label);
-			ret = TANDEM_HSM_EKEY;
+			ret = TANDEM_ARCHIVE_ETAMPER;
 			goto out;
 		}
 	}
@@ -925,10 +926,10 @@ int hsm_smk_import_stage(hsm_smk_import_t *imp, const char *label, const uint8_t
 			goto out;
 		}
 		if (key->algorithm != algorithm) {
-			tandem_diag_add(diag, TANDEM_HSM_EKEY,
+			tandem_diag_add(diag, TANDEM_ARCHIVE_ETAMPER,
 					"key %s: algorithm %u in the HSM, %u in the archive", label,
 					key->algorithm, algorithm);
-			ret = TANDEM_HSM_EKEY;
+			ret = TANDEM_ARCHIVE_ETAMPER;
 			goto out;
 		}
 	}

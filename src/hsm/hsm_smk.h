@@ -45,7 +45,8 @@ int hsm_smk_check_soft(const uint8_t smk[HSM_SMK_KEY_LEN], const uint8_t mac_key
  * on any failure nothing stays on the token.
  * Errors: TANDEM_HSM_ETOKEN, TANDEM_HSM_EPIN, TANDEM_HSM_EP11,
  * TANDEM_EEXIST (the token already holds an SMK or MAC key: diag says whether
- * it is the same one), TANDEM_EPERM (check value mismatch).
+ * it is the same one), TANDEM_ARCHIVE_ETAMPER (the check value computed in the
+ * HSM differs from the ceremony's).
  */
 int hsm_smk_install(hsm_module_t *module, const hsm_uri_t *uri, const char *so_pin,
 		    size_t so_pin_len, const uint8_t smk[HSM_SMK_KEY_LEN],
@@ -80,7 +81,7 @@ int hsm_smk_wrap(hsm_token_t *token, const hsm_key_t *key, tandem_diag_t *diag, 
  * Errors: TANDEM_HSM_EKEY (no MAC key), TANDEM_HSM_EP11. */
 int hsm_smk_mac(hsm_token_t *token, const uint8_t *data, size_t len, tandem_diag_t *diag,
 		uint8_t out[HSM_SMK_MAC_LEN]);
-/* Verifies such an HMAC in the HSM. Errors: TANDEM_EPERM (it does not verify),
+/* Verifies such an HMAC in the HSM. Errors: TANDEM_ARCHIVE_ETAMPER (it does not verify),
  * TANDEM_HSM_EKEY, TANDEM_HSM_EP11. */
 int hsm_smk_mac_verify(hsm_token_t *token, const uint8_t *data, size_t len,
 		       const uint8_t mac[HSM_SMK_MAC_LEN], tandem_diag_t *diag);
@@ -104,7 +105,7 @@ void hsm_smk_import_free(hsm_smk_import_t *imp);
 /*
  * Does the token already hold a private key with this label or id? *exists is
  * set when one does and its public key (DNSSEC encoding) equals pubkey.
- * Errors: TANDEM_EEXIST (a key with this label or id but another public key,
+ * Errors: TANDEM_ARCHIVE_ECONFLICT (a key with this label or id but another public key,
  * or one tandem cannot read), TANDEM_HSM_EP11.
  */
 int hsm_smk_import_exists(hsm_smk_import_t *imp, const char *label, const uint8_t *id,
@@ -117,8 +118,10 @@ int hsm_smk_import_exists(hsm_smk_import_t *imp, const char *label, const uint8_
  * at keygen), and a public key object from the DNSSEC-encoded pubkey. *out is
  * a key record borrowed from the import, usable with hsm_token_sign() and
  * hsm_key_dnskey_rdata() to prove the key before commit.
- * Errors: TANDEM_EPERM (the HSM could not unwrap it: tampered, or another
- * SMK), TANDEM_HSM_EKEY (the unwrapped key is not what the archive says),
+ * Errors: TANDEM_ARCHIVE_ETAMPER (the HSM could not unwrap it: tampered, or
+ * another SMK; or the unwrapped key is not what the archive says),
+ * TANDEM_ARCHIVE_EFORMAT (pubkey malformed for the algorithm, or an algorithm
+ * tandem does not know), TANDEM_HSM_EKEY (a key type tandem cannot read),
  * TANDEM_EINVAL, TANDEM_HSM_EP11, TANDEM_ENOMEM.
  */
 int hsm_smk_import_stage(hsm_smk_import_t *imp, const char *label, const uint8_t *id, size_t id_len,

@@ -658,10 +658,10 @@ int kasp_keyset_ds_seen(kasp_keyset_t *set, uint32_t id, uint64_t now)
 {
 	kasp_key_t *k = kasp_keyset_find(set, id);
 	if (k == NULL) {
-		return TANDEM_ENOENT;
+		return TANDEM_KASP_ENOKEY;
 	}
 	if (k->role != KASP_ROLE_KSK || k->ds != KASP_DS_SUBMIT) {
-		return TANDEM_EPERM;
+		return TANDEM_KASP_EFACT;
 	}
 	k->ds = KASP_DS_SEEN;
 	k->ds_seen = now;
@@ -672,10 +672,10 @@ int kasp_keyset_ds_gone(kasp_keyset_t *set, uint32_t id, uint64_t now)
 {
 	kasp_key_t *k = kasp_keyset_find(set, id);
 	if (k == NULL) {
-		return TANDEM_ENOENT;
+		return TANDEM_KASP_ENOKEY;
 	}
 	if (k->role != KASP_ROLE_KSK || k->ds != KASP_DS_RETRACT) {
-		return TANDEM_EPERM;
+		return TANDEM_KASP_EFACT;
 	}
 	k->ds = KASP_DS_GONE;
 	k->ds_gone = now;
@@ -686,7 +686,7 @@ int kasp_keyset_imported(kasp_keyset_t *set, uint32_t id)
 {
 	kasp_key_t *k = kasp_keyset_find(set, id);
 	if (k == NULL) {
-		return TANDEM_ENOENT;
+		return TANDEM_KASP_ENOKEY;
 	}
 	k->imported = true;
 	return TANDEM_OK;
@@ -696,11 +696,11 @@ int kasp_keyset_compromise(kasp_keyset_t *set, uint32_t id, uint64_t now)
 {
 	kasp_key_t *k = kasp_keyset_find(set, id);
 	if (k == NULL) {
-		return TANDEM_ENOENT;
+		return TANDEM_KASP_ENOKEY;
 	}
 	if (k->state == KASP_KEY_REMOVED || k->state == KASP_KEY_PRESIGN ||
 	    k->state == KASP_KEY_POSTSIGN) {
-		return TANDEM_EPERM;
+		return TANDEM_KASP_EFACT;
 	}
 	(void)now; /* the switch happens at the next step, whose time is the driver's */
 	k->compromised = true;
@@ -717,14 +717,14 @@ int kasp_keyset_roll(kasp_keyset_t *set, kasp_role_t role, uint64_t now)
 		kasp_key_t *k = &set->keys[i];
 		if (k->role == role && k->state == KASP_KEY_ACTIVE && !k->compromised) {
 			if (found != NULL) {
-				return TANDEM_EPERM; /* two algorithms sign: an algorithm rollover
-						      */
+				/* two algorithms sign: an algorithm rollover */
+				return TANDEM_KASP_EFACT;
 			}
 			found = k;
 		}
 	}
 	if (found == NULL) {
-		return TANDEM_ENOENT;
+		return TANDEM_KASP_ENOKEY;
 	}
 	if (found->roll_at == 0 || now < found->roll_at) {
 		found->roll_at = now;

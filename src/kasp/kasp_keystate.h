@@ -155,24 +155,26 @@ int kasp_keyset_add(kasp_keyset_t *set, kasp_role_t role, uint8_t algorithm, uin
 /* The key with this id (borrowed), or NULL. */
 kasp_key_t *kasp_keyset_find(kasp_keyset_t *set, uint32_t id);
 
-/* Fact: the parent serves key id's DS since `now`. Errors: TANDEM_ENOENT (no such
- * key), TANDEM_EPERM (not a KSK whose DS was submitted). */
+/* Fact: the parent serves key id's DS since `now`. Errors: TANDEM_KASP_ENOKEY (no
+ * such key), TANDEM_KASP_EFACT (not a KSK whose DS was submitted). */
 int kasp_keyset_ds_seen(kasp_keyset_t *set, uint32_t id, uint64_t now);
-/* Fact: the parent no longer serves key id's DS. Errors: TANDEM_ENOENT,
- * TANDEM_EPERM (no withdrawal pending for that key). */
+/* Fact: the parent no longer serves key id's DS. Errors: TANDEM_KASP_ENOKEY,
+ * TANDEM_KASP_EFACT (no withdrawal pending for that key). */
 int kasp_keyset_ds_gone(kasp_keyset_t *set, uint32_t id, uint64_t now);
-/* Fact: every site's HSM holds key id (invariant 4). Errors: TANDEM_ENOENT. */
+/* Fact: every site's HSM holds key id (invariant 4). Errors: TANDEM_KASP_ENOKEY. */
 int kasp_keyset_imported(kasp_keyset_t *set, uint32_t id);
 /*
  * Fact: key id is compromised. The next step withdraws it from signing at
  * once when a ready standby exists (else as soon as one is ready) and keeps
- * it published for the emergency post-publish period. Errors: TANDEM_ENOENT,
- * TANDEM_EPERM (already removed, or in an algorithm rollover's unpublished
+ * it published for the emergency post-publish period. Errors: TANDEM_KASP_ENOKEY,
+ * TANDEM_KASP_EFACT (already removed, or in an algorithm rollover's unpublished
  * signing step, where an emergency is not supported).
  */
 int kasp_keyset_compromise(kasp_keyset_t *set, uint32_t id, uint64_t now);
 /* Asks for a manual rollover of the active key of `role` at `now` (it happens
- * as soon as a standby is ready). Errors: TANDEM_ENOENT (no active key). */
+ * as soon as a standby is ready). Errors: TANDEM_KASP_ENOKEY (no active key),
+ * TANDEM_KASP_EFACT (two active keys: an algorithm rollover is under way),
+ * TANDEM_EINVAL. */
 int kasp_keyset_roll(kasp_keyset_t *set, kasp_role_t role, uint64_t now);
 
 /* How the signer must use a key in its current state. */

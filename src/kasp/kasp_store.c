@@ -227,10 +227,10 @@ int kasp_store_load(const char *dir, tandem_diag_t *diag, kasp_store_t **out)
 	if (ret != TANDEM_OK) {
 		tandem_diag_add(diag, ret, "%s: cannot read the key-state file: %s", path,
 				ret == TANDEM_ERANGE ? "too large" : strerror(errno));
-		ret = ret == TANDEM_ERANGE ? TANDEM_ESYNTAX : ret;
+		ret = ret == TANDEM_ERANGE ? TANDEM_KASP_ESTATE : ret;
 		goto out;
 	}
-	ret = TANDEM_ESYNTAX;
+	ret = TANDEM_KASP_ESTATE;
 	file = tandem__key_state_file__unpack(NULL, len, (const uint8_t *)buf);
 	if (file == NULL || file->version == 0) {
 		tandem_diag_add(diag, ret,
@@ -238,7 +238,7 @@ int kasp_store_load(const char *dir, tandem_diag_t *diag, kasp_store_t **out)
 		goto out;
 	}
 	if (file->version > KASP_STORE_VERSION) {
-		ret = TANDEM_ERANGE;
+		ret = TANDEM_KASP_EVERSION;
 		tandem_diag_add(
 		    diag, ret, "%s: written by a newer tandem (format %u; this one reads up to %u)",
 		    path, file->version, KASP_STORE_VERSION);
@@ -257,7 +257,7 @@ int kasp_store_load(const char *dir, tandem_diag_t *diag, kasp_store_t **out)
 		goto out;
 	}
 	if (state->version > KASP_STORE_VERSION) {
-		ret = TANDEM_ERANGE;
+		ret = TANDEM_KASP_EVERSION;
 		tandem_diag_add(diag, ret,
 				"%s: records written by a newer tandem (format %u; this one reads "
 				"up to %u)",

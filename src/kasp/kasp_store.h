@@ -23,8 +23,8 @@ typedef struct kasp_store kasp_store_t;
 /*
  * Loads DIR/keystate.pb; a missing file gives an empty store. A file that is
  * truncated, altered, not ours or holds impossible values is refused
- * (TANDEM_ESYNTAX), one written by a newer format (TANDEM_ERANGE): in each
- * case "PATH: reason" goes to diag and the file is left alone.
+ * (TANDEM_KASP_ESTATE), one written by a newer format (TANDEM_KASP_EVERSION):
+ * in each case "PATH: reason" goes to diag and the file is left alone.
  * Errors: also TANDEM_EIO, TANDEM_ENOMEM, TANDEM_EINVAL; *out only on success.
  */
 int kasp_store_load(const char *dir, tandem_diag_t *diag, kasp_store_t **out);

@@ -1,8 +1,14 @@
 /* tandem-ceremony: the SMK ceremony on an offline machine: make the share cards, install the SMK
- * from M of them in an HSM, print an HSM's SMK check value (docs/ceremony.md). */
+ * from M of them in an HSM, print an HSM's SMK check value; and the offline KSK ceremony: sign a
+ * key signing request's DNSKEY RRsets (docs/ceremony.md). */
 #include "archive.h"
+#include "crypto.h"
+#include "dns_zone.h"
 #include "hsm.h"
 #include "hsm_smk.h"
+#include "kasp_skr.h"
+#include "signer.h"
+#include "tandem_arena.h"
 #include "tandem_error.h"
 #include "tandem_file.h"
 
@@ -16,6 +22,8 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 /* Exit codes (docs/ceremony.md), as tandemctl's. */
 enum {
@@ -32,17 +40,22 @@ enum {
 
 static void usage(FILE *fp)
 {
-	fprintf(fp,
-		"usage: tandem-ceremony smk-new --shares N --threshold M --out DIR\n"
-		"                       [--kdf-cost LOG2N] [--drill] [--passphrase-file FILE]\n"
-		"                       [--now UNIXTIME]\n"
-		"       tandem-ceremony smk-install [--module PATH|P11KIT-NAME] --token URI\n"
-		"                       [--so-pin-source FILE] [--passphrase-file FILE] [--drill]\n"
-		"                       CARD...\n"
-		"       tandem-ceremony smk-check [--module PATH|P11KIT-NAME] --token URI\n"
-		"Passphrases and the SO PIN are asked on the terminal (no echo) unless given in\n"
-		"files (one passphrase per line, in card order; mode 0600); never on the command "
-		"line.\n");
+	fprintf(
+	    fp,
+	    "usage: tandem-ceremony smk-new --shares N --threshold M --out DIR\n"
+	    "                       [--kdf-cost LOG2N] [--drill] [--passphrase-file FILE]\n"
+	    "                       [--now UNIXTIME]\n"
+	    "       tandem-ceremony smk-install [--module PATH|P11KIT-NAME] --token URI\n"
+	    "                       [--so-pin-source FILE] [--passphrase-file FILE] [--drill]\n"
+	    "                       CARD...\n"
+	    "       tandem-ceremony smk-check [--module PATH|P11KIT-NAME] --token URI\n"
+	    "       tandem-ceremony skr-sign [--module PATH|P11KIT-NAME] --ksk URI [--ksk URI]\n"
+	    "                       [--now UNIXTIME] --out SKR KSR\n"
+	    "       tandem-ceremony skr-sign [--module ...] --ksk URI... --zone Z --dnskey-out "
+	    "FILE\n"
+	    "Passphrases and the SO PIN are asked on the terminal (no echo) unless given in\n"
+	    "files (one passphrase per line, in card order; mode 0600); never on the command "
+	    "line.\n");
 }
 
 static void print_diag(const tandem_diag_t *diag)
@@ -57,7 +70,10 @@ static int exit_for(int ret)
 	switch (ret) {
 	case TANDEM_OK: return EXIT_OK;
 	case TANDEM_EPERM:
-	case TANDEM_EEXIST: return EXIT_REFUSED;
+	case TANDEM_EEXIST:
+	case TANDEM_ARCHIVE_EPASS:
+	case TANDEM_ARCHIVE_ETAMPER:
+	case TANDEM_ARCHIVE_ECONFLICT: return EXIT_REFUSED;
 	case TANDEM_EIO: return EXIT_IO;
 	case TANDEM_HSM_EMODULE:
 	case TANDEM_HSM_EURI:
@@ -681,6 +697,344 @@ out:
 	return code;
 }
 
+/* ---- skr-sign: the offline KSK signs a key signing request ---- */
+
+#define SKR_KSK_MAX   8
+#define SKR_VALID_MAX (60u * 86400) /* longest RRSIG window the ceremony signs */
+
+/* The KSKs named on the command line, found on the offline token. */
+typedef struct ksk_set {
+	const hsm_key_t *key[SKR_KSK_MAX];
+	kasp_skr_rdata_t dnskey[SKR_KSK_MAX];
+	size_t n;
+} ksk_set_t;
+
+static int ksk_find(const ksk_set_t *ks, const kasp_skr_rdata_t *dnskey)
+{
+	for (size_t i = 0; i < ks->n; i++) {
+		if (ks->dnskey[i].len == dnskey->len &&
+		    memcmp(ks->dnskey[i].data, dnskey->data, dnskey->len) == 0) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+static const char *utc(uint64_t t, char buf[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+		snprintf(buf, 32, "%llu", (unsigned long long)t);
+	}
+	return buf;
+}
+
+/* Writes the KSKs' DNSKEY records (for tandemctl keys ksk-import). */
+static int write_dnskeys(const char *path, const char *zone, const ksk_set_t *ks)
+{
+	tandem_afile_t *f = NULL;
+	int ret = tandem_afile_open(path, 0644, &f);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	FILE *fp = tandem_afile_stream(f);
+	for (size_t i = 0; i < ks->n; i++) {
+		const kasp_skr_rdata_t *d = &ks->dnskey[i];
+		unsigned char b64[2 * KASP_SKR_RDATA_MAX];
+		EVP_EncodeBlock(b64, d->data + 4, (int)d->len - 4);
+		fprintf(fp, "; %s, key tag %u\n%s 3600 IN DNSKEY %u %u %u %s\n",
+			hsm_key_label(ks->key[i]), crypto_key_tag(d->data, d->len), zone,
+			(d->data[0] << 8) | d->data[1], d->data[2], d->data[3], b64);
+	}
+	if (ferror(fp)) {
+		tandem_afile_abort(f);
+		return TANDEM_EIO;
+	}
+	return tandem_afile_commit(f);
+}
+
+/* The ceremony's own checks of a request before the KSK signs anything. */
+static int skr_vet(const kasp_skr_t *req, const ksk_set_t *ks, uint64_t now)
+{
+	char t1[32];
+	if (req->slots[req->nslots - 1].end <= now) {
+		fprintf(stderr, "tandem-ceremony: the request's period ended %s: nothing to sign\n",
+			utc(req->slots[req->nslots - 1].end, t1));
+		return EXIT_REFUSED;
+	}
+	for (size_t i = 0; i < req->nslots; i++) {
+		const kasp_skr_slot_t *sl = &req->slots[i];
+		if (sl->expiration - sl->inception > SKR_VALID_MAX) {
+			fprintf(stderr,
+				"tandem-ceremony: slot %zu asks for RRSIGs valid %u days (at most "
+				"%u): refused\n",
+				i + 1, (sl->expiration - sl->inception) / 86400,
+				SKR_VALID_MAX / 86400);
+			return EXIT_REFUSED;
+		}
+		/* a SEP key this ceremony does not hold must not slip into a signed RRset */
+		for (size_t k = 0; k < sl->nkeys; k++) {
+			if ((sl->keys[k].data[1] & 1) != 0 && ksk_find(ks, &sl->keys[k]) < 0) {
+				fprintf(
+				    stderr,
+				    "tandem-ceremony: slot %zu holds KSK %u, which is not one of "
+				    "the --ksk keys: refused\n",
+				    i + 1, crypto_key_tag(sl->keys[k].data, sl->keys[k].len));
+				return EXIT_REFUSED;
+			}
+		}
+	}
+	return EXIT_OK;
+}
+
+static int cmd_skr_sign(int argc, char **argv)
+{
+	enum { O_MODULE = 256, O_KSK, O_OUT, O_NOW, O_DNSKEY_OUT, O_ZONE };
+	static const struct option longopts[] = {
+	    {"module", required_argument, NULL, O_MODULE},
+	    {"ksk", required_argument, NULL, O_KSK},
+	    {"out", required_argument, NULL, O_OUT},
+	    {"now", required_argument, NULL, O_NOW},
+	    {"dnskey-out", required_argument, NULL, O_DNSKEY_OUT},
+	    {"zone", required_argument, NULL, O_ZONE},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *module_opt = NULL, *out = NULL, *dnskey_out = NULL, *zone = NULL;
+	const char *ksk_uri[SKR_KSK_MAX];
+	size_t nksk = 0;
+	uint64_t now = (uint64_t)time(NULL);
+	unsigned long long v = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_MODULE: module_opt = optarg; break;
+		case O_KSK:
+			if (nksk == SKR_KSK_MAX) {
+				fprintf(stderr, "tandem-ceremony: at most %d --ksk\n", SKR_KSK_MAX);
+				return EXIT_USAGE;
+			}
+			ksk_uri[nksk++] = optarg;
+			break;
+		case O_OUT: out = optarg; break;
+		case O_DNSKEY_OUT: dnskey_out = optarg; break;
+		case O_ZONE: zone = optarg; break;
+		case O_NOW:
+			if (!parse_uint(optarg, UINT32_MAX, &v)) {
+				fprintf(stderr, "tandem-ceremony: --now takes a UNIX time\n");
+				return EXIT_USAGE;
+			}
+			now = v;
+			break;
+		case 'h': usage(stdout); return EXIT_OK;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	bool sign = dnskey_out == NULL;
+	if (nksk == 0 || (sign && (out == NULL || optind + 1 != argc)) ||
+	    (!sign && (zone == NULL || optind != argc))) {
+		fprintf(stderr, "tandem-ceremony: skr-sign needs --ksk URI and either --out SKR "
+				"KSR, or --zone Z --dnskey-out FILE\n");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	int code = EXIT_INPUT, ret;
+	tandem_diag_t *diag = NULL;
+	tandem_arena_t *arena = NULL;
+	hsm_uri_t *uri = NULL;
+	hsm_module_t *module = NULL;
+	hsm_token_t *tok = NULL;
+	char *kbuf = NULL;
+	size_t klen = 0;
+	uint8_t *rbuf = NULL;
+	size_t rlen = 0;
+	kasp_skr_t *req = NULL;
+	ksk_set_t ks;
+	memset(&ks, 0, sizeof(ks));
+	if (tandem_diag_new(&diag) != TANDEM_OK || tandem_arena_new(0, &arena) != TANDEM_OK) {
+		goto out;
+	}
+	uint8_t hash[32];
+	if (sign) {
+		const char *ksr = argv[optind];
+		ret = tandem_file_read(ksr, KASP_SKR_FILE_MAX, &kbuf, &klen);
+		if (ret != TANDEM_OK) {
+			fprintf(stderr, "tandem-ceremony: %s: %s\n", ksr, tandem_strerror(ret));
+			goto out;
+		}
+		ret = kasp_skr_decode((const uint8_t *)kbuf, klen, false, diag, &req);
+		if (ret != TANDEM_OK ||
+		    kasp_skr_sha256((const uint8_t *)kbuf, klen, hash) != TANDEM_OK) {
+			print_diag(diag);
+			fprintf(stderr, "tandem-ceremony: %s is refused\n", ksr);
+			goto out;
+		}
+	}
+	/* every KSK on one offline token: the first URI names it */
+	code = EXIT_HSM;
+	ret = hsm_uri_parse(ksk_uri[0], diag, &uri);
+	if (ret != TANDEM_OK) {
+		print_diag(diag);
+		code = EXIT_USAGE;
+		goto out;
+	}
+	ret = load_module(module_opt, uri, diag, &module);
+	if (ret == TANDEM_OK) {
+		ret = hsm_token_open(module, uri, NULL, 1, diag, &tok);
+	}
+	for (size_t i = 0; ret == TANDEM_OK && i < nksk; i++) {
+		hsm_uri_t *ku = NULL;
+		ret = hsm_uri_parse(ksk_uri[i], diag, &ku);
+		if (ret == TANDEM_OK) {
+			ret = hsm_token_find_key(tok, ku, diag, &ks.key[i]);
+		}
+		hsm_uri_free(ku);
+		size_t len = HSM_DNSKEY_MAX;
+		uint8_t d[HSM_DNSKEY_MAX];
+		if (ret == TANDEM_OK) {
+			ret = hsm_key_dnskey_rdata(ks.key[i], 257, d, &len);
+		}
+		if (ret == TANDEM_OK && len > KASP_SKR_RDATA_MAX) {
+			ret = TANDEM_EINVAL;
+		}
+		if (ret == TANDEM_OK) {
+			ks.dnskey[i].len = (uint16_t)len;
+			memcpy(ks.dnskey[i].data, d, len);
+			ks.n++;
+		}
+	}
+	if (ret != TANDEM_OK) {
+		print_diag(diag);
+		fprintf(stderr, "tandem-ceremony: the KSKs are not usable: %s\n",
+			tandem_strerror(ret));
+		code = exit_for(ret);
+		goto out;
+	}
+	if (!sign) {
+		ret = write_dnskeys(dnskey_out, zone, &ks);
+		if (ret != TANDEM_OK) {
+			fprintf(stderr, "tandem-ceremony: cannot write %s\n", dnskey_out);
+			code = EXIT_IO;
+			goto out;
+		}
+		printf("%zu KSK DNSKEY record(s) of %s written to %s\n", ks.n, zone, dnskey_out);
+		code = EXIT_OK;
+		goto out;
+	}
+	code = skr_vet(req, &ks, now);
+	if (code != EXIT_OK) {
+		goto out;
+	}
+	uint8_t apex[DNS_NAME_MAXLEN];
+	size_t alen = 0;
+	code = EXIT_INPUT;
+	if (dns_name_from_str(req->zone, NULL, apex, &alen) != TANDEM_OK) {
+		goto out;
+	}
+	char t1[32], t2[32], hexid[2 * KASP_SKR_ID_LEN + 1];
+	hex(req->request_id, KASP_SKR_ID_LEN, hexid);
+	printf("zone %s, request %s, %zu slots %s .. %s\n", req->zone, hexid, req->nslots,
+	       utc(req->slots[0].start, t1), utc(req->slots[req->nslots - 1].end, t2));
+	size_t nsig = 0;
+	for (size_t i = 0; i < req->nslots; i++) {
+		kasp_skr_slot_t *sl = &req->slots[i];
+		const uint8_t *rd[KASP_SKR_KEYS_MAX];
+		for (size_t k = 0; k < sl->nkeys; k++) {
+			uint8_t *p = tandem_arena_alloc(arena, (size_t)sl->keys[k].len + 2);
+			if (p == NULL) {
+				goto out;
+			}
+			p[0] = (uint8_t)(sl->keys[k].len >> 8);
+			p[1] = (uint8_t)sl->keys[k].len;
+			memcpy(p + 2, sl->keys[k].data, sl->keys[k].len);
+			rd[k] = p;
+		}
+		char t3[32], t4[32];
+		printf("slot %2zu  %s .. %s  RRSIG %s .. %s  keys", i + 1, utc(sl->start, t1),
+		       utc(sl->end, t2), utc(sl->inception, t3), utc(sl->expiration, t4));
+		for (size_t k = 0; k < sl->nkeys; k++) {
+			printf(" %u", crypto_key_tag(sl->keys[k].data, sl->keys[k].len));
+		}
+		printf("\n");
+		sl->nsigs = 0;
+		for (size_t j = 0; j < sl->nsigners; j++) {
+			const kasp_skr_rdata_t *kd = &sl->keys[sl->signers[j]];
+			int at = ksk_find(&ks, kd);
+			const uint8_t *sig = NULL;
+			if (at < 0 || sl->nsigs == KASP_SKR_SIGS_MAX) {
+				fprintf(stderr,
+					"tandem-ceremony: slot %zu: signer KSK %u is not held "
+					"here\n",
+					i + 1, crypto_key_tag(kd->data, kd->len));
+				code = EXIT_REFUSED;
+				goto out;
+			}
+			ret = signer_rrsig_make(
+			    tok, 0, ks.key[at], (uint16_t)((kd->data[0] << 8) | kd->data[1]), apex,
+			    apex, DNS_TYPE_DNSKEY, sl->ttl, rd, (uint16_t)sl->nkeys, sl->inception,
+			    sl->expiration, arena, &sig);
+			if (ret != TANDEM_OK || dns_rdata_len(sig) > KASP_SKR_RDATA_MAX) {
+				fprintf(stderr, "tandem-ceremony: slot %zu: signing failed: %s\n",
+					i + 1, tandem_strerror(ret));
+				code = EXIT_HSM;
+				goto out;
+			}
+			kasp_skr_rdata_t *out_sig = &sl->sigs[sl->nsigs];
+			out_sig->len = dns_rdata_len(sig);
+			memcpy(out_sig->data, dns_rdata_data(sig), out_sig->len);
+			/* checked in software before it leaves the ceremony */
+			if (kasp_skr_rrsig_verify(apex, sl, out_sig, kd) != TANDEM_OK) {
+				fprintf(
+				    stderr,
+				    "tandem-ceremony: slot %zu: the HSM's RRSIG does not verify\n",
+				    i + 1);
+				code = EXIT_HSM;
+				goto out;
+			}
+			sl->nsigs++;
+			nsig++;
+		}
+	}
+	req->response = true;
+	memcpy(req->request_sha256, hash, sizeof(hash));
+	req->created = now;
+	code = EXIT_IO;
+	if (kasp_skr_encode(req, &rbuf, &rlen) != TANDEM_OK) {
+		goto out;
+	}
+	tandem_afile_t *f = NULL;
+	ret = tandem_afile_open(out, 0644, &f);
+	if (ret == TANDEM_OK) {
+		if (fwrite(rbuf, 1, rlen, tandem_afile_stream(f)) != rlen) {
+			tandem_afile_abort(f);
+			ret = TANDEM_EIO;
+		} else {
+			ret = tandem_afile_commit(f);
+		}
+	}
+	if (ret != TANDEM_OK) {
+		fprintf(stderr, "tandem-ceremony: cannot write %s: %s\n", out,
+			tandem_strerror(ret));
+		goto out;
+	}
+	char hh[65];
+	hex(hash, sizeof(hash), hh);
+	printf("signed %zu RRSIG(s); response for request SHA-256 %s written to %s\n", nsig, hh,
+	       out);
+	code = EXIT_OK;
+out:
+	kasp_skr_free(req);
+	free(rbuf);
+	free(kbuf);
+	hsm_token_close(tok);
+	hsm_module_free(module);
+	hsm_uri_free(uri);
+	tandem_arena_free(arena);
+	tandem_diag_free(diag);
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	if (tandem_proc_harden() != TANDEM_OK) {
@@ -707,6 +1061,9 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "smk-check") == 0) {
 		return cmd_check(argc - 1, argv + 1);
+	}
+	if (strcmp(cmd, "skr-sign") == 0) {
+		return cmd_skr_sign(argc - 1, argv + 1);
 	}
 	fprintf(stderr, "tandem-ceremony: unknown command '%s'\n", cmd);
 	usage(stderr);

@@ -3,6 +3,7 @@
 #include "dns_zone.h"
 #include "hsm.h"
 #include "kasp_policy.h"
+#include "kasp_skr.h"
 #include "signer.h"
 #include "tandem_error.h"
 #include "tandem_file.h"
@@ -33,7 +34,8 @@ enum {
 #define MAX_KEYS 8
 
 typedef struct opts {
-	const char *origin, *policy, *module, *out, *in, *verify_only, *ds_file;
+	const char *origin, *policy, *module, *out, *in, *verify_only, *ds_file, *skr;
+	uint64_t skr_margin; /* seconds */
 	const char *ksk[MAX_KEYS], *zsk[MAX_KEYS];
 	size_t nksk, nzsk;
 	int denial; /* -1: policy */
@@ -59,6 +61,8 @@ static void usage(FILE *fp)
 	    "         [--ksk-bits N] [--zsk-bits N] [-j THREADS] [--now UNIXTIME]\n"
 	    "         [--module PATH|P11KIT-NAME] --ksk URI --zsk URI [--gen-keys]\n"
 	    "         [--ds DSFILE] [-v] -f OUT IN\n"
+	    "       tandem-signzone -o ORIGIN ... --skr SKR [--skr-margin DURATION] --zsk URI\n"
+	    "                       [--ds DSFILE] -f OUT IN     (offline KSK: no --ksk)\n"
 	    "       tandem-signzone -o ORIGIN --verify-only SIGNED [--ds DSFILE] [--now UNIXTIME]\n"
 	    "                       [-j THREADS] [-v]\n"
 	    "Keys are PKCS#11 URIs: pkcs11:token=T;object=LABEL;pin-source=FILE\n"
@@ -108,6 +112,28 @@ static bool parse_uint(const char *s, unsigned long long max, unsigned long long
 	return true;
 }
 
+/* "3d", "72h", "90m", "30s" or seconds, at most 90 days. */
+static bool parse_duration(const char *s, uint64_t *out)
+{
+	char *end = NULL;
+	if (s == NULL || *s < '0' || *s > '9') {
+		return false;
+	}
+	unsigned long long v = strtoull(s, &end, 10);
+	unsigned long long unit = 1;
+	if (*end != '\0') {
+		unit = *end == 'd' ? 86400 : *end == 'h' ? 3600 : *end == 'm' ? 60 : *end == 's';
+		if (unit == 0 || end[1] != '\0') {
+			return false;
+		}
+	}
+	if (v > 90ull * 86400 / unit) {
+		return false;
+	}
+	*out = v * unit;
+	return true;
+}
+
 static int parse_args(int argc, char **argv, opts_t *o)
 {
 	enum {
@@ -121,7 +147,9 @@ static int parse_args(int argc, char **argv, opts_t *o)
 		O_ZSK,
 		O_GEN,
 		O_VERIFY,
-		O_DS
+		O_DS,
+		O_SKR,
+		O_SKR_MARGIN
 	};
 	static const struct option longopts[] = {
 	    {"origin", required_argument, NULL, 'o'},
@@ -139,6 +167,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
 	    {"gen-keys", no_argument, NULL, O_GEN},
 	    {"verify-only", required_argument, NULL, O_VERIFY},
 	    {"ds", required_argument, NULL, O_DS},
+	    {"skr", required_argument, NULL, O_SKR},
+	    {"skr-margin", required_argument, NULL, O_SKR_MARGIN},
 	    {"out", required_argument, NULL, 'f'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -147,6 +177,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
 	memset(o, 0, sizeof(*o));
 	o->denial = -1;
 	o->alg = -1;
+	o->skr_margin = 3 * 86400;
 	int c;
 	unsigned long long v;
 	while ((c = getopt_long(argc, argv, "o:p:a:j:f:vh", longopts, NULL)) != -1) {
@@ -201,6 +232,14 @@ static int parse_args(int argc, char **argv, opts_t *o)
 		case O_GEN: o->gen_keys = true; break;
 		case O_VERIFY: o->verify_only = optarg; break;
 		case O_DS: o->ds_file = optarg; break;
+		case O_SKR: o->skr = optarg; break;
+		case O_SKR_MARGIN:
+			if (!parse_duration(optarg, &o->skr_margin)) {
+				fprintf(stderr, "tandem-signzone: --skr-margin takes N[dhms] (at "
+						"most 90d)\n");
+				return EXIT_USAGE;
+			}
+			break;
 		case 'f': o->out = optarg; break;
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); exit(EXIT_OK);
@@ -219,8 +258,15 @@ static int parse_args(int argc, char **argv, opts_t *o)
 		}
 		return EXIT_OK;
 	}
-	if (optind + 1 != argc || o->out == NULL || o->nksk == 0 || o->nzsk == 0) {
-		fprintf(stderr, "tandem-signzone: need --ksk, --zsk, -f OUT and one input file\n");
+	if (o->skr != NULL && (o->nksk != 0 || o->gen_keys)) {
+		fprintf(stderr, "tandem-signzone: with --skr the KSK is offline: no --ksk and no "
+				"--gen-keys\n");
+		return EXIT_USAGE;
+	}
+	if (optind + 1 != argc || o->out == NULL || (o->nksk == 0 && o->skr == NULL) ||
+	    o->nzsk == 0) {
+		fprintf(stderr, "tandem-signzone: need --ksk (or --skr), --zsk, -f OUT and one "
+				"input file\n");
 		usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -257,6 +303,128 @@ static void conf_from_policy(const kasp_policy_t *p, const opts_t *o, signer_con
 		c->denial = (signer_denial_t)o->denial;
 	}
 	c->threads = o->threads ? o->threads : 1;
+}
+
+static const char *utc_str(uint64_t t, char buf[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, 32, tm.tm_sec == 0 ? "%Y-%m-%dT%H:%MZ" : "%Y-%m-%dT%H:%M:%SZ", &tm) ==
+		0) {
+		snprintf(buf, 32, "%llu", (unsigned long long)t);
+	}
+	return buf;
+}
+
+static const char *duration_str(uint64_t d, char buf[32])
+{
+	if (d % 86400 == 0) {
+		snprintf(buf, 32, "%llud", (unsigned long long)(d / 86400));
+	} else if (d % 3600 == 0) {
+		snprintf(buf, 32, "%lluh", (unsigned long long)(d / 3600));
+	} else if (d % 60 == 0) {
+		snprintf(buf, 32, "%llum", (unsigned long long)(d / 60));
+	} else {
+		snprintf(buf, 32, "%llus", (unsigned long long)d);
+	}
+	return buf;
+}
+
+/*
+ * Offline KSK (--skr): the pre-signed DNSKEY RRset and RRSIGs of the slot that
+ * covers the signing time go into conf. Publication stops (EXIT_GATE) when no
+ * slot covers now + margin, so the next SKR is fetched well before it is
+ * needed; within twice the margin a warning says so. Returns an exit code.
+ */
+static int skr_apply(const opts_t *o, tandem_arena_t *arena, tandem_diag_t *diag,
+		     signer_conf_t *conf)
+{
+	int code = EXIT_INPUT;
+	char *buf = NULL;
+	size_t len = 0;
+	kasp_skr_t *skr = NULL;
+	char t1[32], t2[32];
+	int ret = tandem_file_read(o->skr, KASP_SKR_FILE_MAX, &buf, &len);
+	if (ret != TANDEM_OK) {
+		fprintf(stderr, "tandem-signzone: --skr %s: %s\n", o->skr, tandem_strerror(ret));
+		goto out;
+	}
+	ret = kasp_skr_decode((const uint8_t *)buf, len, true, diag, &skr);
+	if (ret != TANDEM_OK) {
+		print_diag(diag);
+		fprintf(stderr, "tandem-signzone: --skr %s refused\n", o->skr);
+		goto out;
+	}
+	uint8_t a[DNS_NAME_MAXLEN], b[DNS_NAME_MAXLEN];
+	size_t al = 0, bl = 0;
+	if (dns_name_from_str(o->origin, (const uint8_t *)"", a, &al) != TANDEM_OK ||
+	    dns_name_from_str(skr->zone, NULL, b, &bl) != TANDEM_OK || al != bl ||
+	    memcmp(a, b, al) != 0) {
+		fprintf(stderr, "tandem-signzone: --skr %s is for zone %s, not %s\n", o->skr,
+			skr->zone, o->origin);
+		goto out;
+	}
+	code = EXIT_GATE;
+	uint64_t now = conf->now, first = skr->slots[0].start;
+	uint64_t last = skr->slots[skr->nslots - 1].end;
+	const kasp_skr_slot_t *slot = kasp_skr_slot_at(skr, now);
+	if (slot == NULL) {
+		fprintf(stderr,
+			now < first ? "tandem-signzone: SKR starts %s, after the signing time: "
+				      "no pre-signed DNSKEY RRset for %s\n"
+				    : "tandem-signzone: SKR ended %s: no pre-signed DNSKEY RRset "
+				      "for %s: get the next SKR signed\n",
+			utc_str(now < first ? first : last, t1), utc_str(now, t2));
+		fprintf(stderr, "tandem-signzone: nothing published; %s left untouched\n", o->out);
+		goto out;
+	}
+	if (kasp_skr_slot_at(skr, now + o->skr_margin) == NULL) {
+		fprintf(stderr,
+			"tandem-signzone: SKR ends %s, within the %s margin: get the next SKR "
+			"signed\n",
+			utc_str(last, t1), duration_str(o->skr_margin, t2));
+		fprintf(stderr, "tandem-signzone: nothing published; %s left untouched\n", o->out);
+		goto out;
+	}
+	if (now + 2 * o->skr_margin >= last) {
+		fprintf(stderr,
+			"tandem-signzone: warning: SKR ends %s, within twice the %s margin: get "
+			"the next SKR signed soon\n",
+			utc_str(last, t1), duration_str(o->skr_margin, t2));
+	}
+	code = EXIT_INPUT;
+	const uint8_t **keys = tandem_arena_alloc(arena, slot->nkeys * sizeof(*keys));
+	const uint8_t **sigs = tandem_arena_alloc(arena, slot->nsigs * sizeof(*sigs));
+	if (keys == NULL || sigs == NULL) {
+		goto out;
+	}
+	for (size_t i = 0; i < slot->nkeys + slot->nsigs; i++) {
+		const kasp_skr_rdata_t *r =
+		    i < slot->nkeys ? &slot->keys[i] : &slot->sigs[i - slot->nkeys];
+		uint8_t *p = tandem_arena_alloc(arena, (size_t)r->len + 2);
+		if (p == NULL) {
+			goto out;
+		}
+		p[0] = (uint8_t)(r->len >> 8);
+		p[1] = (uint8_t)r->len;
+		memcpy(p + 2, r->data, r->len);
+		*(i < slot->nkeys ? &keys[i] : &sigs[i - slot->nkeys]) = p;
+	}
+	conf->presigned_dnskey = keys;
+	conf->presigned_dnskey_count = (uint16_t)slot->nkeys;
+	conf->presigned_rrsig = sigs;
+	conf->presigned_rrsig_count = (uint16_t)slot->nsigs;
+	conf->presigned_ttl = slot->ttl;
+	if (o->verbose) {
+		fprintf(stderr, "skr: slot %s .. %s, %zu DNSKEYs, %zu RRSIGs\n",
+			utc_str(slot->start, t1), utc_str(slot->end, t2), slot->nkeys, slot->nsigs);
+	}
+	code = EXIT_OK;
+out:
+	kasp_skr_free(skr);
+	free(buf);
+	return code;
 }
 
 /* The gate and the writer run at once: the temp file is renamed only if the gate passes. */
@@ -406,12 +574,12 @@ static int get_keys(const opts_t *o, hsm_token_t *token, const kasp_policy_t *p,
 	return TANDEM_OK;
 }
 
-/* All keys must be on one token: the first KSK URI names it. */
+/* All keys must be on one token: the first KSK URI names it (with --skr, the first ZSK's). */
 static int open_token(const opts_t *o, hsm_module_t *module, tandem_diag_t *diag,
 		      hsm_token_t **token)
 {
 	hsm_uri_t *uri = NULL;
-	int ret = hsm_uri_parse(o->ksk[0], diag, &uri);
+	int ret = hsm_uri_parse(o->nksk > 0 ? o->ksk[0] : o->zsk[0], diag, &uri);
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
@@ -464,6 +632,13 @@ static int sign(const opts_t *o)
 	if (load_ds(o, arena, diag, &vc, &ds) != TANDEM_OK) {
 		print_diag(diag);
 		goto out;
+	}
+	if (o->skr != NULL) {
+		code = skr_apply(o, arena, diag, &conf);
+		if (code != EXIT_OK) {
+			goto out;
+		}
+		code = EXIT_INPUT;
 	}
 
 	/* The zone first: a bad input is refused before any HSM work. */

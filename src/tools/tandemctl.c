@@ -19,6 +19,9 @@ static void usage(FILE *fp)
 	    "  keys emergency --state DIR --zone Z --key ID           compromised key\n"
 	    "  keys simulate -p POLICY [--years N] [--emergency-zsk D] [--emergency-ksk D]\n"
 	    "                [--algorithm-rollover D:ALG]   rollovers on a fake clock, checked\n"
+	    "  keys ksk-import --state DIR --zone Z FILE  record offline KSKs (their DNSKEYs)\n"
+	    "  keys ksr --state DIR --zone Z --out FILE   key signing request for a period\n"
+	    "  keys skr-import --state DIR SKR            check and store a signed key response\n"
 	    "  keys archive-export --token URI --out FILE  (tandem keys wrapped under the SMK)\n"
 	    "  keys archive-import --token URI FILE        (all or nothing)\n"
 	    "Run 'tandemctl keys COMMAND --help' for a command's options.\n");
@@ -44,6 +47,9 @@ int main(int argc, char **argv)
 	argv[2] = name;
 	if (tandemctl_keys_state_has(cmd)) {
 		return tandemctl_keys_state(cmd, argc - 2, argv + 2);
+	}
+	if (tandemctl_keys_skr_has(cmd)) {
+		return tandemctl_keys_skr(cmd, argc - 2, argv + 2);
 	}
 	if (tandemctl_keys_archive_has(cmd)) {
 		return tandemctl_keys_archive(cmd, argc - 2, argv + 2);

@@ -19,4 +19,9 @@ int tandemctl_keys_state_has(const char *cmd);
 int tandemctl_keys_archive(const char *cmd, int argc, char **argv);
 int tandemctl_keys_archive_has(const char *cmd);
 
+/* keys ksk-import, ksr, skr-import (tandemctl_keys_skr.c): the offline KSK's request and
+ * response on a --state DIR. */
+int tandemctl_keys_skr(const char *cmd, int argc, char **argv);
+int tandemctl_keys_skr_has(const char *cmd);
+
 #endif

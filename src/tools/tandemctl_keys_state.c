@@ -5,6 +5,7 @@
 #include "dns_zone.h"
 #include "hsm.h"
 #include "kasp_keystate.h"
+#include "kasp_skr.h"
 #include "kasp_store.h"
 #include "tandem_error.h"
 #include "tandemctl_keys_util.h"
@@ -406,6 +407,10 @@ static int generate_keys(const opts_t *o, state_t *s, kasp_step_t *st)
 	hsm_module_t *mod = NULL;
 	hsm_token_t *tok = NULL;
 	int code = KEYS_EXIT_OK;
+	bool offline = false;
+	for (size_t i = 0; i < s->set->count; i++) {
+		offline |= kasp_key_offline(&s->set->keys[i]);
+	}
 	for (int round = 0; round < 8; round++) {
 		if (kasp_keystate_step(s->set, &s->policy, o->now, s->set, st) != TANDEM_OK) {
 			code = KEYS_EXIT_INPUT;
@@ -416,6 +421,14 @@ static int generate_keys(const opts_t *o, state_t *s, kasp_step_t *st)
 		for (size_t i = 0; i < st->nactions; i++) {
 			const kasp_action_t *a = &st->actions[i];
 			if (a->kind != KASP_ACTION_GENERATE) {
+				continue;
+			}
+			if (a->role == KASP_ROLE_KSK && offline) {
+				/* never online: the next KSK comes from a KSK ceremony */
+				printf(
+				    "pending: the zone's KSKs are offline and the machine asks for "
+				    "a new one: make it at a KSK ceremony and 'tandemctl keys "
+				    "ksk-import' its DNSKEY\n");
 				continue;
 			}
 			if (tok == NULL) {
@@ -429,20 +442,15 @@ static int generate_keys(const opts_t *o, state_t *s, kasp_step_t *st)
 					goto out;
 				}
 			}
-			char label[KASP_LABEL_MAX], zone[KASP_ZONE_MAX];
-			snprintf(zone, sizeof(zone), "%s", s->set->zone);
-			size_t zl = strlen(zone);
-			if (zl > 1 && zone[zl - 1] == '.') {
-				zone[zl - 1] = '\0';
-			}
-			snprintf(label, sizeof(label), "%.40s-%s-%" PRIu32, zone,
-				 kasp_role_str(a->role), s->set->next_id);
+			char label[KASP_LABEL_MAX];
+			keys_label(s->set->zone, a->role, s->set->next_id, label);
 			uint8_t dnskey[KASP_DNSKEY_MAX];
 			size_t len = sizeof(dnskey);
 			const hsm_key_t *key = NULL;
 			uint32_t id = 0;
-			if (keys_hsm_generate(tok, a, label, s->diag, &key, dnskey, &len) !=
-			    TANDEM_OK) {
+			bool adopted = false;
+			if (keys_hsm_adopt_or_generate(tok, a, label, s->diag, &key, dnskey, &len,
+						       &adopted) != TANDEM_OK) {
 				keys_diag_print(s->diag);
 				fprintf(stderr, "%s: generating %s failed\n", o->prog, label);
 				code = KEYS_EXIT_HSM;
@@ -458,7 +466,8 @@ static int generate_keys(const opts_t *o, state_t *s, kasp_step_t *st)
 				goto out;
 			}
 			const kasp_key_t *k = kasp_keyset_find(s->set, id);
-			printf("generated %s key %" PRIu32 " (tag %u, algorithm %u) as %s\n",
+			printf("%s %s key %" PRIu32 " (tag %u, algorithm %u) as %s\n",
+			       adopted ? "adopted the pre-generated (keys ksr)" : "generated",
 			       kasp_role_str(a->role), id, k->tag, a->algorithm, label);
 			made = true;
 		}
@@ -501,7 +510,7 @@ static int cmd_change(const opts_t *o)
 		       "unpublished step)";
 	} else if (strcmp(o->cmd, "rollover") == 0) {
 		ret = kasp_keyset_roll(s.set, o->role, o->now);
-		if (ret == TANDEM_ENOENT) {
+		if (ret == TANDEM_KASP_ENOKEY) {
 			fprintf(stderr, "%s: zone %s has no active %s\n", o->prog, o->zone,
 				kasp_role_str(o->role));
 			code = KEYS_EXIT_REFUSED;
@@ -509,7 +518,7 @@ static int cmd_change(const opts_t *o)
 		}
 		what = "rollover refused: an algorithm rollover is under way";
 	}
-	if (ret == TANDEM_ENOENT) {
+	if (ret == TANDEM_KASP_ENOKEY) {
 		fprintf(stderr, "%s: zone %s has no key %" PRIu32 "; nothing changed\n", o->prog,
 			o->zone, o->key);
 		code = KEYS_EXIT_INPUT;

@@ -179,6 +179,90 @@ out:
 	return ret;
 }
 
+int keys_hsm_adopt_or_generate(hsm_token_t *tok, const kasp_action_t *action, const char *label,
+			       tandem_diag_t *diag, const hsm_key_t **key, uint8_t *dnskey,
+			       size_t *dnskey_len, bool *adopted)
+{
+	char text[KASP_LABEL_MAX + 32];
+	hsm_uri_t *uri = NULL;
+	tandem_diag_t *probe = NULL;
+	const hsm_key_t *k = NULL;
+	*adopted = false;
+	snprintf(text, sizeof(text), "pkcs11:object=%s", label);
+	int ret = tandem_diag_new(&probe);
+	if (ret == TANDEM_OK) {
+		ret = hsm_uri_parse(text, probe, &uri);
+	}
+	if (ret == TANDEM_OK) {
+		ret = hsm_token_find_key(tok, uri, probe, &k);
+	}
+	hsm_uri_free(uri);
+	tandem_diag_free(probe);
+	if (ret != TANDEM_OK || k == NULL) {
+		return keys_hsm_generate(tok, action, label, diag, key, dnskey, dnskey_len);
+	}
+	if (hsm_key_algorithm(k) != action->algorithm) {
+		tandem_diag_add(diag, TANDEM_EEXIST,
+				"token holds a key labelled %s of algorithm %u, not %u", label,
+				hsm_key_algorithm(k), action->algorithm);
+		return TANDEM_EEXIST;
+	}
+	uint8_t buf[HSM_DNSKEY_MAX];
+	size_t len = sizeof(buf);
+	ret = hsm_key_dnskey_rdata(k, action->role == KASP_ROLE_KSK ? 257 : 256, buf, &len);
+	if (ret != TANDEM_OK || len > KASP_DNSKEY_MAX) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "key %s: no DNSKEY RDATA", label);
+		return TANDEM_EINVAL;
+	}
+	memcpy(dnskey, buf, len);
+	*dnskey_len = len;
+	*key = k;
+	*adopted = true;
+	return TANDEM_OK;
+}
+
+void keys_label(const char *zone, kasp_role_t role, uint32_t id, char label[KASP_LABEL_MAX])
+{
+	char z[KASP_ZONE_MAX];
+	snprintf(z, sizeof(z), "%s", zone);
+	size_t zl = strlen(z);
+	if (zl > 1 && z[zl - 1] == '.') {
+		z[zl - 1] = '\0';
+	}
+	snprintf(label, KASP_LABEL_MAX, "%.40s-%s-%" PRIu32, z, kasp_role_str(role), id);
+}
+
+bool keys_duration_parse(const char *s, uint64_t max, uint64_t *out)
+{
+	if (s == NULL || !isdigit((unsigned char)*s)) {
+		return false;
+	}
+	char *end = NULL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	uint64_t unit = 1;
+	if (errno != 0) {
+		return false;
+	}
+	if (*end != '\0') {
+		switch (*end) {
+		case 'd': unit = 86400; break;
+		case 'h': unit = 3600; break;
+		case 'm': unit = 60; break;
+		case 's': unit = 1; break;
+		default: return false;
+		}
+		if (end[1] != '\0') {
+			return false;
+		}
+	}
+	if (v > max / unit) {
+		return false;
+	}
+	*out = v * unit;
+	return true;
+}
+
 void keys_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c)
 {
 	signer_conf_defaults(c, now);

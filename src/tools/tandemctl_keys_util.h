@@ -56,6 +56,22 @@ int keys_hsm_generate(hsm_token_t *tok, const kasp_action_t *action, const char 
 		      tandem_diag_t *diag, const hsm_key_t **key, uint8_t *dnskey,
 		      size_t *dnskey_len);
 
+/*
+ * As keys_hsm_generate, but a key pair the token already holds under `label`
+ * with the action's algorithm is used as it is (*adopted set): `keys ksr`
+ * generates a period's planned ZSKs ahead of time under the labels the
+ * machine will give them, and `keys generate` adopts them when they are due.
+ */
+int keys_hsm_adopt_or_generate(hsm_token_t *tok, const kasp_action_t *action, const char *label,
+			       tandem_diag_t *diag, const hsm_key_t **key, uint8_t *dnskey,
+			       size_t *dnskey_len, bool *adopted);
+
+/* The HSM label the machine's next key of role gets in zone: ZONE-ROLE-ID. */
+void keys_label(const char *zone, kasp_role_t role, uint32_t id, char label[KASP_LABEL_MAX]);
+
+/* Durations: "90d", "36h", "15m", "30s" or seconds; false on anything else. */
+bool keys_duration_parse(const char *s, uint64_t max, uint64_t *out);
+
 /* The signing configuration a policy gives, at time now. */
 void keys_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c);
 

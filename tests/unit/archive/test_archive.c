@@ -231,7 +231,7 @@ START_TEST(card_wrong_passphrase)
 	ck_assert_int_eq(archive_card_seal(&in, share, PASS, strlen(PASS), d, &card, &len),
 			 TANDEM_OK);
 	ck_assert_int_eq(archive_card_open(card, len, "correct horse battery!", 22, d, &out, back),
-			 TANDEM_EPERM);
+			 TANDEM_ARCHIVE_EPASS);
 	ck_assert(diag_has(d, "card 2: wrong passphrase"));
 	ck_assert_int_eq(back[0], 0); /* nothing written on failure */
 	/* too short a passphrase is refused at sealing */
@@ -302,7 +302,7 @@ START_TEST(card_unknown_version)
 	tandem_diag_t *d = NULL;
 	ck_assert_int_eq(tandem_diag_new(&d), TANDEM_OK);
 	ck_assert_int_eq(archive_card_open(buf, n, PASS, strlen(PASS), d, &out, back),
-			 TANDEM_ERANGE);
+			 TANDEM_ARCHIVE_EVERSION);
 	ck_assert(diag_has(d, "version 2"));
 	tandem_diag_free(d);
 	free(card);
@@ -397,12 +397,12 @@ START_TEST(ceremony_refusals)
 	memset(&keys, 0xee, sizeof(keys));
 
 	unsigned one[] = {1};
-	ck_assert_int_eq(ceremony_combine(&c, one, 1, d, &keys), TANDEM_EINVAL);
+	ck_assert_int_eq(ceremony_combine(&c, one, 1, d, &keys), TANDEM_ARCHIVE_ECARDS);
 	ck_assert(diag_has(d, "too few"));
 	unsigned three[] = {0, 1, 2};
-	ck_assert_int_eq(ceremony_combine(&c, three, 3, d, &keys), TANDEM_EINVAL);
+	ck_assert_int_eq(ceremony_combine(&c, three, 3, d, &keys), TANDEM_ARCHIVE_ECARDS);
 	unsigned twice[] = {1, 1};
-	ck_assert_int_eq(ceremony_combine(&c, twice, 2, d, &keys), TANDEM_EINVAL);
+	ck_assert_int_eq(ceremony_combine(&c, twice, 2, d, &keys), TANDEM_ARCHIVE_ECARDS);
 	ck_assert(diag_has(d, "given twice"));
 
 	/* card 1 of one ceremony with card 2 of another */
@@ -411,7 +411,7 @@ START_TEST(ceremony_refusals)
 	const char *pass[2] = {PASSES[0], PASSES[1]};
 	archive_card_info_t info;
 	ck_assert_int_eq(archive_ceremony_combine(2, mixed, mixed_len, pass, d, &keys, &info),
-			 TANDEM_EINVAL);
+			 TANDEM_ARCHIVE_ECARDS);
 	ck_assert(diag_has(d, "another ceremony"));
 
 	/* a wrong passphrase names the card */
@@ -420,7 +420,7 @@ START_TEST(ceremony_refusals)
 	const char *wrong[2] = {PASSES[0], PASSES[1]};
 	tandem_diag_clear(d);
 	ck_assert_int_eq(archive_ceremony_combine(2, two, two_len, wrong, d, &keys, &info),
-			 TANDEM_EPERM);
+			 TANDEM_ARCHIVE_EPASS);
 	ck_assert(diag_has(d, "card 3: wrong passphrase"));
 
 	/* a holder forges a card: same clear fields, their own passphrase, a garbage share */
@@ -438,7 +438,7 @@ START_TEST(ceremony_refusals)
 	tandem_diag_clear(d);
 	ck_assert_int_eq(
 	    archive_ceremony_combine(2, with_forged, with_forged_len, good, d, &keys, &info),
-	    TANDEM_EPERM);
+	    TANDEM_ARCHIVE_EPASS);
 	ck_assert(diag_has(d, "check value"));
 
 	/* nothing written on any failure */
@@ -656,7 +656,7 @@ START_TEST(smk_install_and_check)
 			 TANDEM_OK);
 	hmac_soft[0] ^= 1;
 	ck_assert_int_eq(hsm_smk_mac_verify(t, (const uint8_t *)"abc", 3, hmac_soft, fx.diag),
-			 TANDEM_EPERM);
+			 TANDEM_ARCHIVE_ETAMPER);
 
 	/* no SO login while a user is logged in on the token */
 	ck_assert_int_ne(install(&fx, "siteA", fx.so_pin, fx.so_pin_len, &keys), TANDEM_OK);
@@ -679,21 +679,21 @@ START_TEST(smk_install_refusals_leave_nothing)
 
 	/* too few, mixed, wrong passphrase, tampered: combine refuses, install never runs */
 	unsigned one[] = {0};
-	ck_assert_int_eq(ceremony_combine(&c, one, 1, fx.diag, &keys), TANDEM_EINVAL);
+	ck_assert_int_eq(ceremony_combine(&c, one, 1, fx.diag, &keys), TANDEM_ARCHIVE_ECARDS);
 	const uint8_t *mixed[2] = {c.cards[0], other.cards[1]};
 	size_t mixed_len[2] = {c.lens[0], other.lens[1]};
 	const char *pass[2] = {PASSES[0], PASSES[1]};
 	archive_card_info_t info;
 	ck_assert_int_eq(archive_ceremony_combine(2, mixed, mixed_len, pass, fx.diag, &keys, &info),
-			 TANDEM_EINVAL);
+			 TANDEM_ARCHIVE_ECARDS);
 	const char *wrong[2] = {PASSES[0], PASSES[0]};
 	const uint8_t *two[2] = {c.cards[0], c.cards[1]};
 	size_t two_len[2] = {c.lens[0], c.lens[1]};
 	ck_assert_int_eq(archive_ceremony_combine(2, two, two_len, wrong, fx.diag, &keys, &info),
-			 TANDEM_EPERM);
+			 TANDEM_ARCHIVE_EPASS);
 	c.cards[1][c.lens[1] - 3] ^= 0x10;
 	ck_assert_int_eq(archive_ceremony_combine(2, two, two_len, pass, fx.diag, &keys, &info),
-			 TANDEM_EPERM);
+			 TANDEM_ARCHIVE_EPASS);
 	c.cards[1][c.lens[1] - 3] ^= 0x10;
 
 	/* wrong SO PIN: refused, nothing made */
@@ -836,6 +836,17 @@ START_TEST(archive_round_trip)
 	ck_assert_msg(ret == TANDEM_OK, "import: %s", diag_first(s.fx.diag));
 	ck_assert_uint_eq(st.imported, 3);
 	ck_assert_uint_eq(st.skipped, 0);
+	/* an archive made without the key state: role unknown, flags 256, no state */
+	ck_assert_uint_eq(st.nkeys, 3);
+	ck_assert_str_eq(st.source_token, "siteA");
+	ck_assert_uint_eq(st.created, 1790000000);
+	for (size_t i = 0; i < st.nkeys; i++) {
+		ck_assert_int_eq(st.keys[i].role, ARCHIVE_ROLE_UNKNOWN);
+		ck_assert_str_eq(st.keys[i].state, "");
+		ck_assert_uint_eq(st.keys[i].dnskey[1], 0); /* flags 256 */
+		ck_assert(st.keys[i].imported);
+	}
+	archive_import_stats_deinit(&st);
 	/* the keys are usable at once on the open token, and again after a reopen */
 	const uint8_t data[] = "the same RRSIG signed data";
 	uint8_t sig_b[HSM_SIG_MAX], sig_a[HSM_SIG_MAX], rd_a[HSM_DNSKEY_MAX], rd_b[HSM_DNSKEY_MAX];
@@ -882,6 +893,11 @@ START_TEST(archive_round_trip)
 	ck_assert_int_eq(ret, TANDEM_OK);
 	ck_assert_uint_eq(st.imported, 0);
 	ck_assert_uint_eq(st.skipped, 3);
+	ck_assert_uint_eq(st.nkeys, 3);
+	ck_assert(!st.keys[0].imported);
+	archive_import_stats_deinit(&st);
+	archive_import_stats_deinit(&st); /* twice is harmless */
+	ck_assert_ptr_null(st.keys);
 	ck_assert_uint_eq(object_count(b), 2 + 6); /* SMK, MAC key, 3 pairs */
 	hsm_token_close(a);
 	hsm_token_close(b);
@@ -895,13 +911,18 @@ static void import_refused(struct two_sites *s, const uint8_t *buf, size_t len, 
 			   const char *what)
 {
 	hsm_token_t *b = open_token(&s->fx, "siteB");
-	archive_import_stats_t st = {99, 99};
+	archive_import_stats_t st = {.imported = 99, .skipped = 99};
 	tandem_diag_clear(s->fx.diag);
 	int ret = archive_import(b, buf, len, s->fx.diag, &st);
 	ck_assert_msg(ret != TANDEM_OK, "%s: imported", what);
 	if (want != 0) {
 		ck_assert_msg(ret == want, "%s: %s (%s), wanted %s", what, tandem_strerror(ret),
 			      diag_first(s->fx.diag), tandem_strerror(want));
+	} else {
+		/* a damaged archive is malformed, altered or of another version: nothing else */
+		ck_assert_msg(ret == TANDEM_ARCHIVE_EFORMAT || ret == TANDEM_ARCHIVE_ETAMPER ||
+				  ret == TANDEM_ARCHIVE_EVERSION,
+			      "%s: %s (%s)", what, tandem_strerror(ret), diag_first(s->fx.diag));
 	}
 	ck_assert_uint_eq(st.imported, 99);
 	ck_assert_msg(object_count(b) == 2, "%s: %lu objects left on the token", what,
@@ -933,7 +954,7 @@ START_TEST(archive_refusals)
 	/* a flip inside a wrapped key is caught by the MAC, with a clear message */
 	memcpy(copy, arch, len);
 	copy[len / 2] ^= 0x01;
-	import_refused(&s, copy, len, TANDEM_EPERM, "flipped in the middle");
+	import_refused(&s, copy, len, TANDEM_ARCHIVE_ETAMPER, "flipped in the middle");
 	ck_assert(diag_has(s.fx.diag, "altered") || diag_has(s.fx.diag, "tampered"));
 	/* an unknown version */
 	Tandem__Archive *a = tandem__archive__unpack(NULL, len, arch);
@@ -941,7 +962,7 @@ START_TEST(archive_refusals)
 	a->version = 2;
 	uint8_t *v2 = malloc(tandem__archive__get_packed_size(a));
 	size_t v2_len = tandem__archive__pack(a, v2);
-	import_refused(&s, v2, v2_len, TANDEM_ERANGE, "version 2");
+	import_refused(&s, v2, v2_len, TANDEM_ARCHIVE_EVERSION, "version 2");
 	free(v2);
 	tandem__archive__free_unpacked(a, NULL);
 	free(copy);
@@ -958,7 +979,7 @@ START_TEST(archive_refusals)
 	ck_assert_int_eq(archive_export(c, 1790000000, s.fx.diag, &arch_c, &len_c, &count),
 			 TANDEM_OK);
 	hsm_token_close(c);
-	import_refused(&s, arch_c, len_c, TANDEM_EPERM, "another SMK");
+	import_refused(&s, arch_c, len_c, TANDEM_ARCHIVE_ETAMPER, "another SMK");
 	ck_assert(diag_has(s.fx.diag, "another SMK"));
 	free(arch_c);
 	archive_keys_wipe(&other);
@@ -1042,10 +1063,148 @@ START_TEST(archive_conflicting_label)
 	CK_ULONG before = object_count(b);
 	archive_import_stats_t st;
 	tandem_diag_clear(s.fx.diag);
-	ck_assert_int_eq(archive_import(b, arch, len, s.fx.diag, &st), TANDEM_EEXIST);
+	ck_assert_int_eq(archive_import(b, arch, len, s.fx.diag, &st), TANDEM_ARCHIVE_ECONFLICT);
 	ck_assert(diag_has(s.fx.diag, "different key"));
 	ck_assert_uint_eq(object_count(b), before);
 	hsm_token_close(b);
+	free(arch);
+	sites_teardown(&s);
+}
+END_TEST
+
+/* Metadata the key state would give: role, state, times and the DNSKEY it records. */
+static archive_key_meta_t meta_for(const hsm_key_t *k, archive_role_t role, const char *state,
+				   uint64_t t, uint8_t *rdata, size_t *rdata_len)
+{
+	ck_assert_int_eq(
+	    hsm_key_dnskey_rdata(k, role == ARCHIVE_ROLE_KSK ? 257 : 256, rdata, rdata_len),
+	    TANDEM_OK);
+	return (archive_key_meta_t){.label = hsm_key_label(k),
+				    .role = role,
+				    .state = state,
+				    .created = t,
+				    .published = t + 1,
+				    .active = t + 2,
+				    .dnskey = rdata,
+				    .dnskey_len = *rdata_len};
+}
+
+/* With the key state: exactly the listed keys, with role, state, times and the KSK's real
+ * (flags 257) key tag; a listed key the token lacks or holds differently is refused. */
+START_TEST(archive_with_state)
+{
+	struct two_sites s;
+	sites_setup(&s);
+	hsm_token_t *a = open_token(&s.fx, "siteA");
+	const hsm_key_t *ksk = gen(a, "example-ksk-1", HSM_ALG_RSASHA256, 2048, s.fx.diag);
+	const hsm_key_t *zsk = gen(a, "example-zsk-2", HSM_ALG_RSASHA256, 1024, s.fx.diag);
+	gen(a, "stray", HSM_ALG_RSASHA256, 1024, s.fx.diag);
+	uint8_t rk[HSM_DNSKEY_MAX], rz[HSM_DNSKEY_MAX];
+	size_t lk = 0, lz = 0;
+	archive_key_meta_t meta[3] = {
+	    meta_for(ksk, ARCHIVE_ROLE_KSK, "active", 1790000000, rk, &lk),
+	    meta_for(zsk, ARCHIVE_ROLE_ZSK, "published", 1790000100, rz, &lz),
+	};
+	meta[1].active = 0;
+	uint16_t tag_ksk = hsm_key_tag(ksk, 257), tag_zsk = hsm_key_tag(zsk, 256);
+	ck_assert_uint_ne(tag_ksk, hsm_key_tag(ksk, 256));
+
+	/* refusals first, nothing written */
+	uint8_t *arch = NULL;
+	size_t len = 0;
+	meta[2] = (archive_key_meta_t){.label = "example-zsk-9", .role = ARCHIVE_ROLE_ZSK};
+	tandem_diag_clear(s.fx.diag);
+	ck_assert_int_eq(archive_export_keys(a, meta, 3, 1790000000, s.fx.diag, &arch, &len),
+			 TANDEM_HSM_EKEY);
+	ck_assert(diag_has(s.fx.diag, "example-zsk-9"));
+	ck_assert_ptr_null(arch);
+	meta[2] = meta[0];
+	ck_assert_int_eq(archive_export_keys(a, meta, 3, 1790000000, s.fx.diag, &arch, &len),
+			 TANDEM_EINVAL);
+	archive_key_meta_t wrong = meta[0];
+	wrong.dnskey = rz; /* the ZSK's public key under the KSK's label */
+	wrong.dnskey_len = lz;
+	tandem_diag_clear(s.fx.diag);
+	ck_assert_int_eq(archive_export_keys(a, &wrong, 1, 1790000000, s.fx.diag, &arch, &len),
+			 TANDEM_ARCHIVE_ECONFLICT);
+	ck_assert(diag_has(s.fx.diag, "example-ksk-1"));
+	ck_assert_int_eq(archive_export_keys(a, meta, 0, 1790000000, s.fx.diag, &arch, &len),
+			 TANDEM_EINVAL);
+	ck_assert_ptr_null(arch);
+
+	int ret = archive_export_keys(a, meta, 2, 1790000200, s.fx.diag, &arch, &len);
+	ck_assert_msg(ret == TANDEM_OK, "export: %s", diag_first(s.fx.diag));
+	hsm_token_close(a);
+
+	hsm_token_t *b = open_token(&s.fx, "siteB");
+	archive_import_stats_t st;
+	ret = archive_import(b, arch, len, s.fx.diag, &st);
+	ck_assert_msg(ret == TANDEM_OK, "import: %s", diag_first(s.fx.diag));
+	ck_assert_uint_eq(st.imported, 2);
+	ck_assert_uint_eq(st.nkeys, 2);
+	ck_assert_uint_eq(hsm_token_key_count(b), 2); /* "stray" stayed at home */
+	const archive_key_info_t *k = &st.keys[0], *z = &st.keys[1];
+	ck_assert_str_eq(k->label, "example-ksk-1");
+	ck_assert_int_eq(k->role, ARCHIVE_ROLE_KSK);
+	ck_assert_str_eq(k->state, "active");
+	ck_assert_uint_eq(k->created, 1790000000);
+	ck_assert_uint_eq(k->published, 1790000001);
+	ck_assert_uint_eq(k->active, 1790000002);
+	ck_assert_uint_eq(k->retired, 0);
+	ck_assert_uint_eq(k->key_tag, tag_ksk);
+	ck_assert_uint_eq(k->dnskey_len, lk);
+	ck_assert_mem_eq(k->dnskey, rk, lk); /* flags 257 */
+	ck_assert_uint_eq(k->algorithm, HSM_ALG_RSASHA256);
+	ck_assert_uint_eq(k->bits, 2048);
+	ck_assert_str_eq(z->label, "example-zsk-2");
+	ck_assert_int_eq(z->role, ARCHIVE_ROLE_ZSK);
+	ck_assert_str_eq(z->state, "published");
+	ck_assert_uint_eq(z->active, 0);
+	ck_assert_uint_eq(z->key_tag, tag_zsk);
+	ck_assert_str_eq(archive_role_str(k->role), "ksk");
+	ck_assert_str_eq(archive_role_str(ARCHIVE_ROLE_UNKNOWN), "unknown");
+	archive_import_stats_deinit(&st);
+	hsm_token_close(b);
+	free(arch);
+	sites_teardown(&s);
+}
+END_TEST
+
+/* An authentic archive (MAC made with the ceremony's key) whose KSK carries flags 256 is
+ * malformed: role and DNSKEY must agree. */
+START_TEST(archive_role_flags_must_agree)
+{
+	struct two_sites s;
+	sites_setup(&s);
+	uint8_t *arch = NULL;
+	size_t len = 0;
+	export_from_a(&s, &arch, &len);
+	Tandem__Archive *a = tandem__archive__unpack(NULL, len, arch);
+	ck_assert_ptr_nonnull(a);
+	Tandem__ArchivePayload *p =
+	    tandem__archive_payload__unpack(NULL, a->payload.len, a->payload.data);
+	ck_assert_ptr_nonnull(p);
+	p->keys[0]->role = TANDEM__ARCHIVE_ROLE__ARCHIVE_ROLE_KSK; /* flags stay 256 */
+	size_t plen = tandem__archive_payload__get_packed_size(p);
+	uint8_t *pbuf = malloc(plen), *macin = malloc(17 + plen), mac[32];
+	tandem__archive_payload__pack(p, pbuf);
+	memcpy(macin, "tandem-archive-v1", 17);
+	memcpy(macin + 17, pbuf, plen);
+	unsigned ml = 0;
+	HMAC(EVP_sha256(), s.keys.mac, 32, macin, 17 + plen, mac, &ml);
+	Tandem__Archive forged = TANDEM__ARCHIVE__INIT;
+	forged.version = 1;
+	forged.payload = (ProtobufCBinaryData){plen, pbuf};
+	forged.mac = (ProtobufCBinaryData){32, mac};
+	uint8_t *fbuf = malloc(tandem__archive__get_packed_size(&forged));
+	size_t flen = tandem__archive__pack(&forged, fbuf);
+	import_refused(&s, fbuf, flen, TANDEM_ARCHIVE_EFORMAT, "KSK with flags 256");
+	ck_assert(diag_has(s.fx.diag, "flags do not match the role"));
+	free(fbuf);
+	free(macin);
+	free(pbuf);
+	tandem__archive_payload__free_unpacked(p, NULL);
+	tandem__archive__free_unpacked(a, NULL);
 	free(arch);
 	sites_teardown(&s);
 }
@@ -1087,6 +1246,8 @@ static Suite *archive_suite(void)
 	tcase_add_test(tc, archive_refusals);
 	tcase_add_test(tc, archive_failure_midway_leaves_nothing);
 	tcase_add_test(tc, archive_conflicting_label);
+	tcase_add_test(tc, archive_with_state);
+	tcase_add_test(tc, archive_role_flags_must_agree);
 	suite_add_tcase(s, tc);
 	return s;
 }

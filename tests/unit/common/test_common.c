@@ -195,11 +195,20 @@ START_TEST(wipe_and_strerror)
 	ck_assert_str_eq(tandem_strerror(TANDEM_HSM_EPIN), "PIN missing or refused");
 	ck_assert_str_eq(tandem_strerror(-12345), "unknown error");
 	/* Every code in every module's range has its own text. */
-	const int codes[] = {TANDEM_ENOMEM,       TANDEM_EIO,         TANDEM_CRYPTO_EVERIFY,
-			     TANDEM_HSM_ESIGN,    TANDEM_DNS_ECNAME,  TANDEM_SIGNER_ESERIAL,
-			     TANDEM_VERIFY_EFAIL, TANDEM_KASP_EPOLICY};
+	const int codes[] = {TANDEM_ENOMEM,           TANDEM_EIO,
+			     TANDEM_CRYPTO_EVERIFY,   TANDEM_HSM_ESIGN,
+			     TANDEM_DNS_ECNAME,       TANDEM_SIGNER_ESERIAL,
+			     TANDEM_VERIFY_EFAIL,     TANDEM_KASP_EPOLICY,
+			     TANDEM_KASP_ESTATE,      TANDEM_KASP_EVERSION,
+			     TANDEM_KASP_EFACT,       TANDEM_KASP_ENOKEY,
+			     TANDEM_ARCHIVE_EPASS,    TANDEM_ARCHIVE_ECARDS,
+			     TANDEM_ARCHIVE_ETAMPER,  TANDEM_ARCHIVE_EFORMAT,
+			     TANDEM_ARCHIVE_EVERSION, TANDEM_ARCHIVE_ECONFLICT};
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
 		ck_assert_str_ne(tandem_strerror(codes[i]), "unknown error");
+		for (size_t j = 0; j < i; j++) {
+			ck_assert_str_ne(tandem_strerror(codes[i]), tandem_strerror(codes[j]));
+		}
 	}
 }
 END_TEST

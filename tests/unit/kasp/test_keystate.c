@@ -443,11 +443,12 @@ START_TEST(test_facts_refused)
 	kasp_keyset_t *set = bootstrapped(&p, &st);
 	uint32_t zsk = key_in(set, KASP_ROLE_ZSK, KASP_KEY_ACTIVE)->id;
 	uint32_t ksk = key_in(set, KASP_ROLE_KSK, KASP_KEY_ACTIVE)->id;
-	ck_assert_int_eq(kasp_keyset_ds_seen(set, 999, T0), TANDEM_ENOENT);
-	ck_assert_int_eq(kasp_keyset_ds_seen(set, zsk, T0), TANDEM_EPERM);
-	ck_assert_int_eq(kasp_keyset_ds_seen(set, ksk, T0), TANDEM_EPERM); /* already seen */
-	ck_assert_int_eq(kasp_keyset_ds_gone(set, ksk, T0), TANDEM_EPERM); /* not withdrawn */
-	ck_assert_int_eq(kasp_keyset_compromise(set, 999, T0), TANDEM_ENOENT);
+	ck_assert_int_eq(kasp_keyset_ds_seen(set, 999, T0), TANDEM_KASP_ENOKEY);
+	ck_assert_int_eq(kasp_keyset_ds_seen(set, zsk, T0), TANDEM_KASP_EFACT);
+	ck_assert_int_eq(kasp_keyset_ds_seen(set, ksk, T0), TANDEM_KASP_EFACT); /* already seen */
+	ck_assert_int_eq(kasp_keyset_ds_gone(set, ksk, T0), TANDEM_KASP_EFACT); /* not withdrawn */
+	ck_assert_int_eq(kasp_keyset_compromise(set, 999, T0), TANDEM_KASP_ENOKEY);
+	ck_assert_int_eq(kasp_keyset_imported(set, 999), TANDEM_KASP_ENOKEY);
 	ck_assert_int_eq(kasp_keyset_init(set, ""), TANDEM_EINVAL);
 	free(set);
 }
@@ -732,7 +733,7 @@ START_TEST(test_store_refuses_bad_files)
 		write_state(dir, good, cuts[i]);
 		st = NULL;
 		tandem_diag_clear(diag);
-		ck_assert_int_eq(kasp_store_load(dir, diag, &st), TANDEM_ESYNTAX);
+		ck_assert_int_eq(kasp_store_load(dir, diag, &st), TANDEM_KASP_ESTATE);
 		ck_assert_ptr_null(st);
 		ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, 0), path));
 	}
@@ -742,10 +743,10 @@ START_TEST(test_store_refuses_bad_files)
 	bad[len / 2] ^= 0x40;
 	write_state(dir, bad, len);
 	tandem_diag_clear(diag);
-	ck_assert_int_eq(kasp_store_load(dir, diag, &st), TANDEM_ESYNTAX);
+	ck_assert_int_eq(kasp_store_load(dir, diag, &st), TANDEM_KASP_ESTATE);
 	/* not ours at all */
 	write_state(dir, "policy: x\n", 10);
-	ck_assert_int_eq(kasp_store_load(dir, diag, &st), TANDEM_ESYNTAX);
+	ck_assert_int_eq(kasp_store_load(dir, diag, &st), TANDEM_KASP_ESTATE);
 	/* a newer format: the version field (field 1, varint) says 2 */
 	memcpy(bad, good, len);
 	ck_assert_int_eq((unsigned char)bad[0], 0x08);
@@ -753,7 +754,7 @@ START_TEST(test_store_refuses_bad_files)
 	bad[1] = 2;
 	write_state(dir, bad, len);
 	tandem_diag_clear(diag);
-	ck_assert_int_eq(kasp_store_load(dir, diag, &st), TANDEM_ERANGE);
+	ck_assert_int_eq(kasp_store_load(dir, diag, &st), TANDEM_KASP_EVERSION);
 	ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, 0), "newer"));
 	/* the good file still loads */
 	write_state(dir, good, len);
