@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,24 +77,6 @@ static void print_diag(const tandem_diag_t *diag)
 		fprintf(stderr, "... and %zu more\n",
 			tandem_diag_count(diag) - tandem_diag_kept(diag));
 	}
-}
-
-static int parse_alg(const char *s)
-{
-	static const struct {
-		const char *name;
-		int alg;
-	} algs[] = {{"rsasha256", HSM_ALG_RSASHA256},
-		    {"rsasha512", HSM_ALG_RSASHA512},
-		    {"ecdsap256sha256", HSM_ALG_ECDSAP256SHA256},
-		    {"ecdsap384sha384", HSM_ALG_ECDSAP384SHA384},
-		    {"ed25519", HSM_ALG_ED25519}};
-	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
-		if (strcasecmp(s, algs[i].name) == 0) {
-			return algs[i].alg;
-		}
-	}
-	return -1;
 }
 
 static bool parse_uint(const char *s, unsigned long long max, unsigned long long *out)
@@ -187,7 +168,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
 		case O_NSEC3: o->denial = SIGNER_DENIAL_NSEC3; break;
 		case O_NSEC: o->denial = SIGNER_DENIAL_NSEC; break;
 		case 'a':
-			o->alg = parse_alg(optarg);
+			o->alg = dns_alg_from_str(optarg);
 			if (o->alg < 0) {
 				fprintf(stderr, "tandem-signzone: unknown algorithm '%s'\n",
 					optarg);

@@ -147,7 +147,7 @@ static int sim_args(int argc, char **argv, sim_opts_t *o)
 			}
 			memcpy(days, optarg, n);
 			days[n] = '\0';
-			o->alg = keys_alg_parse(colon + 1);
+			o->alg = dns_alg_from_str(colon + 1);
 			if (!keys_uint_parse(days, 365 * 50, &v) || v == 0 || o->alg < 0) {
 				fprintf(stderr,
 					"%s: --algorithm-rollover needs DAYS:ALG (e.g. "

@@ -1,5 +1,6 @@
 /* Helpers shared by tandemctl's key-state commands and the rollover simulator. */
 #include "tandemctl_keys_util.h"
+#include "dns_zone.h"
 
 #include "tandem_error.h"
 
@@ -34,26 +35,6 @@ int keys_policy_load(const char *path, tandem_diag_t *diag, kasp_policy_t *out)
 		return TANDEM_OK;
 	}
 	return kasp_policy_load(path, diag, out);
-}
-
-int keys_alg_parse(const char *s)
-{
-	static const struct {
-		const char *name;
-		int alg;
-	} algs[] = {{"rsasha256", HSM_ALG_RSASHA256},
-		    {"rsasha512", HSM_ALG_RSASHA512},
-		    {"ecdsap256sha256", HSM_ALG_ECDSAP256SHA256},
-		    {"ecdsap384sha384", HSM_ALG_ECDSAP384SHA384},
-		    {"ed25519", HSM_ALG_ED25519}};
-	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
-		char num[8];
-		snprintf(num, sizeof(num), "%d", algs[i].alg);
-		if (strcasecmp(s, algs[i].name) == 0 || strcmp(s, num) == 0) {
-			return algs[i].alg;
-		}
-	}
-	return -1;
 }
 
 bool keys_uint_parse(const char *s, unsigned long long max, unsigned long long *out)

@@ -29,9 +29,6 @@ void keys_diag_print(const tandem_diag_t *diag);
  * policy. Errors as kasp_policy_load (messages in diag). */
 int keys_policy_load(const char *path_or_name, tandem_diag_t *diag, kasp_policy_t *out);
 
-/* DNSSEC algorithm from a name ("ecdsap256sha256") or number; -1 if unknown. */
-int keys_alg_parse(const char *s);
-
 /* Decimal parse with an upper bound; false on anything else. */
 bool keys_uint_parse(const char *s, unsigned long long max, unsigned long long *out);
 
