@@ -219,89 +219,23 @@ static void print_list(const kasp_keyset_t *set, const kasp_step_t *st)
 
 /* ---- state ---- */
 
-typedef struct state {
-	kasp_store_t *store;
-	kasp_keyset_t *set;
-	kasp_policy_t policy;
-	tandem_diag_t *diag;
-} state_t;
+typedef keys_state_t state_t;
 
 static void state_free(state_t *s)
 {
-	kasp_store_free(s->store);
-	free(s->set);
-	tandem_diag_free(s->diag);
+	keys_state_free(s);
 }
 
 /* Loads the store and (if the zone is named) its key set and policy. */
 static int state_load(const opts_t *o, bool may_create, state_t *s)
 {
-	memset(s, 0, sizeof(*s));
-	s->set = malloc(sizeof(*s->set));
-	if (s->set == NULL || tandem_diag_new(&s->diag) != TANDEM_OK) {
-		return KEYS_EXIT_IO;
-	}
-	int ret = kasp_store_load(o->state, s->diag, &s->store);
-	if (ret != TANDEM_OK) {
-		keys_diag_print(s->diag);
-		fprintf(stderr, "%s: key state in %s refused; nothing changed\n", o->prog,
-			o->state);
-		return ret == TANDEM_EIO ? KEYS_EXIT_IO : KEYS_EXIT_INPUT;
-	}
-	if (!o->has_zone) {
-		return KEYS_EXIT_OK;
-	}
-	ret = kasp_store_get(s->store, o->zone, s->set);
-	if (ret == TANDEM_ENOENT && may_create) {
-		if (o->policy == NULL || o->token == NULL) {
-			fprintf(stderr, "%s: zone %s is new: give -p POLICY and --token URI\n",
-				o->prog, o->zone);
-			return KEYS_EXIT_USAGE;
-		}
-		kasp_keyset_init(s->set, o->zone);
-	} else if (ret != TANDEM_OK) {
-		fprintf(stderr, "%s: zone %s is not in %s (run 'tandemctl keys generate' first)\n",
-			o->prog, o->zone, o->state);
-		return KEYS_EXIT_INPUT;
-	}
-	if (o->policy != NULL) {
-		if ((size_t)snprintf(s->set->policy_path, sizeof(s->set->policy_path), "%s",
-				     o->policy) >= sizeof(s->set->policy_path)) {
-			fprintf(stderr, "%s: policy path too long\n", o->prog);
-			return KEYS_EXIT_USAGE;
-		}
-	}
-	if (o->token != NULL) {
-		if (strstr(o->token, "pin-value") != NULL ||
-		    (size_t)snprintf(s->set->token_uri, sizeof(s->set->token_uri), "%s",
-				     o->token) >= sizeof(s->set->token_uri)) {
-			fprintf(stderr, "%s: token URI refused (too long, or carries a PIN)\n",
-				o->prog);
-			return KEYS_EXIT_USAGE;
-		}
-	}
-	const char *pol = s->set->policy_path[0] ? s->set->policy_path : "dps-default";
-	if (keys_policy_load(pol, s->diag, &s->policy) != TANDEM_OK) {
-		keys_diag_print(s->diag);
-		fprintf(stderr, "%s: policy %s refused; nothing changed\n", o->prog, pol);
-		return KEYS_EXIT_INPUT;
-	}
-	return KEYS_EXIT_OK;
+	return keys_state_load(o->prog, o->state, o->has_zone ? o->zone : NULL, may_create,
+			       o->policy, o->token, "", s);
 }
 
 static int state_save(const opts_t *o, state_t *s)
 {
-	if (mkdir(o->state, 0700) != 0 && errno != EEXIST) {
-		fprintf(stderr, "%s: %s: %s\n", o->prog, o->state, strerror(errno));
-		return KEYS_EXIT_IO;
-	}
-	if (kasp_store_put(s->store, s->set) != TANDEM_OK ||
-	    kasp_store_save(s->store, o->state, s->diag) != TANDEM_OK) {
-		keys_diag_print(s->diag);
-		fprintf(stderr, "%s: the key state was not saved\n", o->prog);
-		return KEYS_EXIT_IO;
-	}
-	return KEYS_EXIT_OK;
+	return keys_state_save(o->prog, o->state, s);
 }
 
 /* ---- commands ---- */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -264,4 +265,82 @@ void keys_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c)
 				  .ds = p->ttl_ds,
 				  .nsec3 = p->ttl_nsec3};
 	c->threads = 1;
+}
+
+void keys_state_free(keys_state_t *s)
+{
+	kasp_store_free(s->store);
+	free(s->set);
+	tandem_diag_free(s->diag);
+}
+
+int keys_state_load(const char *prog, const char *dir, const char *zone, bool may_create,
+		    const char *policy, const char *token, const char *new_zone_hint,
+		    keys_state_t *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->set = malloc(sizeof(*s->set));
+	if (s->set == NULL || tandem_diag_new(&s->diag) != TANDEM_OK) {
+		return KEYS_EXIT_IO;
+	}
+	int ret = kasp_store_load(dir, s->diag, &s->store);
+	if (ret != TANDEM_OK) {
+		keys_diag_print(s->diag);
+		fprintf(stderr, "%s: key state in %s refused; nothing changed\n", prog, dir);
+		return ret == TANDEM_EIO ? KEYS_EXIT_IO : KEYS_EXIT_INPUT;
+	}
+	if (zone == NULL) {
+		return KEYS_EXIT_OK;
+	}
+	ret = kasp_store_get(s->store, zone, s->set);
+	if (ret == TANDEM_ENOENT && may_create) {
+		if (policy == NULL || token == NULL) {
+			fprintf(stderr, "%s: zone %s is new: give -p POLICY and --token URI%s\n",
+				prog, zone, new_zone_hint);
+			return KEYS_EXIT_USAGE;
+		}
+		kasp_keyset_init(s->set, zone);
+	} else if (ret != TANDEM_OK) {
+		fprintf(stderr, "%s: zone %s is not in %s (run 'tandemctl keys generate' first)\n",
+			prog, zone, dir);
+		return KEYS_EXIT_INPUT;
+	}
+	if (policy != NULL) {
+		if ((size_t)snprintf(s->set->policy_path, sizeof(s->set->policy_path), "%s",
+				     policy) >= sizeof(s->set->policy_path)) {
+			fprintf(stderr, "%s: policy path too long\n", prog);
+			return KEYS_EXIT_USAGE;
+		}
+	}
+	if (token != NULL) {
+		if (strstr(token, "pin-value") != NULL ||
+		    (size_t)snprintf(s->set->token_uri, sizeof(s->set->token_uri), "%s", token) >=
+			sizeof(s->set->token_uri)) {
+			fprintf(stderr, "%s: token URI refused (too long, or carries a PIN)\n",
+				prog);
+			return KEYS_EXIT_USAGE;
+		}
+	}
+	const char *pol = s->set->policy_path[0] ? s->set->policy_path : "dps-default";
+	if (keys_policy_load(pol, s->diag, &s->policy) != TANDEM_OK) {
+		keys_diag_print(s->diag);
+		fprintf(stderr, "%s: policy %s refused; nothing changed\n", prog, pol);
+		return KEYS_EXIT_INPUT;
+	}
+	return KEYS_EXIT_OK;
+}
+
+int keys_state_save(const char *prog, const char *dir, keys_state_t *s)
+{
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "%s: %s: %s\n", prog, dir, strerror(errno));
+		return KEYS_EXIT_IO;
+	}
+	if (kasp_store_put(s->store, s->set) != TANDEM_OK ||
+	    kasp_store_save(s->store, dir, s->diag) != TANDEM_OK) {
+		keys_diag_print(s->diag);
+		fprintf(stderr, "%s: the key state was not saved\n", prog);
+		return KEYS_EXIT_IO;
+	}
+	return KEYS_EXIT_OK;
 }

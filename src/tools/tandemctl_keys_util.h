@@ -9,6 +9,7 @@
 #include "hsm.h"
 #include "kasp_keystate.h"
 #include "kasp_policy.h"
+#include "kasp_store.h"
 #include "signer.h"
 #include "tandem_diag.h"
 
@@ -74,5 +75,30 @@ void keys_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c);
 
 /* tandemctl keys simulate (tandemctl_keys_sim.c); argv[0] is the command's name. */
 int tandemctl_keys_simulate(int argc, char **argv);
+
+/* A command's view of the key state: the store, one zone's key set, its policy. */
+typedef struct keys_state {
+	kasp_store_t *store;
+	kasp_keyset_t *set;
+	kasp_policy_t policy;
+	tandem_diag_t *diag;
+} keys_state_t;
+
+/*
+ * Loads the key state in dir and, when zone is not NULL, that zone's key set
+ * and policy (a new zone is created when may_create and both policy and token
+ * are given; new_zone_hint ends the message asking for them). policy and
+ * token, when given, are recorded in the key set (a token URI carrying a PIN
+ * is refused). Prints what went wrong, prefixed with prog; returns a
+ * KEYS_EXIT_* code. keys_state_free() must be called whatever it returns.
+ */
+int keys_state_load(const char *prog, const char *dir, const char *zone, bool may_create,
+		    const char *policy, const char *token, const char *new_zone_hint,
+		    keys_state_t *s);
+/* Saves the zone's key set into the store and the store into dir (made 0700 if
+ * absent), atomically. Returns a KEYS_EXIT_* code. */
+int keys_state_save(const char *prog, const char *dir, keys_state_t *s);
+/* Frees what keys_state_load allocated. */
+void keys_state_free(keys_state_t *s);
 
 #endif
