@@ -1,5 +1,6 @@
 /* Unit tests of the etcd client against a real single-member etcd and a fake, lying one. */
 #include "coord_etcd.h"
+#include "etcd_fixture.h"
 #include "tandem_diag.h"
 #include "tandem_error.h"
 #include "testsupport.h"
@@ -7,169 +8,19 @@
 #include <check.h>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-/* ---- a real etcd of the test's own ------------------------------------------------------ */
-
-/* One etcd process on free loopback ports, its data in a temp dir. */
-typedef struct etcd_proc {
-	pid_t pid;
-	char dir[256];
-	char endpoint[64];
-} etcd_proc_t;
-
 /* The suite's etcd, started in main() before the tests fork. */
 static etcd_proc_t suite_etcd;
-
-/* Fails the test (or, before the tests run, the whole program): Check's asserts only
- * work inside a test. */
-static void die(const char *what)
-{
-	fprintf(stderr, "test_etcd: %s\n", what);
-	exit(EXIT_FAILURE);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
-/* n distinct free TCP ports on 127.0.0.1 (all bound at once, then released). */
-static void free_ports(int n, int *ports)
-{
-	int fds[8];
-	if (n > 8) {
-		die("too many ports");
-	}
-	for (int i = 0; i < n; i++) {
-		struct sockaddr_in a = {.sin_family = AF_INET,
-					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		socklen_t len = sizeof(a);
-		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-		if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&a, sizeof(a)) != 0 ||
-		    getsockname(fds[i], (struct sockaddr *)&a, &len) != 0) {
-			die("cannot pick a free port");
-		}
-		ports[i] = ntohs(a.sin_port);
-	}
-	for (int i = 0; i < n; i++) {
-		close(fds[i]);
-	}
-}
-
-static void print_log(const etcd_proc_t *e)
-{
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "tail -n 20 '%s/etcd.log' >&2", e->dir);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "(no etcd log)\n");
-	}
-}
-
-/* Waits (at most 20 s) until the etcd answers /health with "true". */
-static void etcd_wait_healthy(etcd_proc_t *e)
-{
-	const char *ep[] = {e->endpoint};
-	coord_etcd_opts_t o = {.timeout_ms = 1000};
-	coord_etcd_t *c = NULL;
-	if (coord_etcd_new(ep, 1, &o, NULL, &c) != TANDEM_OK) {
-		die("cannot make a client");
-	}
-	double t0 = now_s();
-	for (;;) {
-		coord_etcd_status_t st;
-		if (coord_etcd_endpoint_status(c, 0, NULL, &st) == TANDEM_OK && st.healthy) {
-			break;
-		}
-		int status;
-		if (waitpid(e->pid, &status, WNOHANG) == e->pid) {
-			print_log(e);
-			die("etcd exited during start-up");
-		}
-		if (now_s() - t0 > 20) {
-			print_log(e);
-			die("etcd not healthy after 20 s");
-		}
-		sleep_ms(100);
-	}
-	coord_etcd_free(c);
-}
-
-/* Starts a single-member etcd ($TANDEM_ETCD or "etcd" from PATH) and waits for it. */
-static void etcd_start(etcd_proc_t *e)
-{
-	int ports[2];
-	char client[64], peer[64], cluster[96], data[300], log[300];
-	memset(e, 0, sizeof(*e));
-	ts_tmpdir(e->dir, sizeof(e->dir));
-	free_ports(2, ports);
-	snprintf(client, sizeof(client), "http://127.0.0.1:%d", ports[0]);
-	snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", ports[1]);
-	snprintf(cluster, sizeof(cluster), "tandem-test=%s", peer);
-	snprintf(data, sizeof(data), "%s/data", e->dir);
-	snprintf(log, sizeof(log), "%s/etcd.log", e->dir);
-	snprintf(e->endpoint, sizeof(e->endpoint), "%s", client);
-	const char *bin = getenv("TANDEM_ETCD") ? getenv("TANDEM_ETCD") : "etcd";
-	pid_t parent = getpid();
-	e->pid = fork();
-	if (e->pid < 0) {
-		die("fork failed");
-	}
-	if (e->pid == 0) {
-		/* dies with the process that started it, even if a test aborts */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent) {
-			_exit(127);
-		}
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		execlp(bin, bin, "--name", "tandem-test", "--data-dir", data,
-		       "--listen-client-urls", client, "--advertise-client-urls", client,
-		       "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		       "--initial-cluster", cluster, "--initial-cluster-state", "new", "--logger",
-		       "zap", "--log-outputs", "stderr", (char *)NULL);
-		fprintf(stderr, "cannot run %s\n", bin);
-		_exit(127);
-	}
-	etcd_wait_healthy(e);
-}
-
-/* kill -9, reap, remove the data dir. */
-static void etcd_stop(etcd_proc_t *e)
-{
-	if (e->pid > 0) {
-		kill(e->pid, SIGKILL);
-		waitpid(e->pid, NULL, 0);
-		e->pid = 0;
-	}
-	if (e->dir[0] != '\0') {
-		ts_rmtree(e->dir);
-		e->dir[0] = '\0';
-	}
-}
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -604,10 +455,10 @@ START_TEST(test_lease_expiry)
 	ck_assert_int_eq(granted, ttl);
 
 	/* without keepalives the key goes within TTL plus the leader's check interval */
-	double t0 = now_s();
+	double t0 = etcd_now_s();
 	while (key_present(c, "/t/lease/exp")) {
-		ck_assert_msg(now_s() - t0 < (double)ttl + 4, "leased key outlived its lease");
-		sleep_ms(100);
+		ck_assert_msg(etcd_now_s() - t0 < (double)ttl + 4, "leased key outlived its lease");
+		etcd_sleep_ms(100);
 	}
 	ck_assert_int_eq(coord_etcd_lease_ttl(c, id, diag, &left, &granted), TANDEM_COORD_ELEASE);
 	ck_assert_int_eq(coord_etcd_lease_keepalive(c, id, diag, &left), TANDEM_COORD_ELEASE);
@@ -639,12 +490,12 @@ START_TEST(test_lease_keepalive_revoke)
 	ck_assert_int_eq(coord_etcd_lease_grant(c, 2, diag, &id, &ttl), TANDEM_OK);
 	put_text(c, "/t/lease/ka", "held", id);
 	/* kept alive for twice its TTL and more, the key stays */
-	double t0 = now_s();
-	while (now_s() - t0 < 2.0 * (double)ttl + 0.5) {
+	double t0 = etcd_now_s();
+	while (etcd_now_s() - t0 < 2.0 * (double)ttl + 0.5) {
 		int64_t renewed = 0;
 		ck_assert_int_eq(coord_etcd_lease_keepalive(c, id, diag, &renewed), TANDEM_OK);
 		ck_assert_int_eq(renewed, ttl);
-		sleep_ms(400);
+		etcd_sleep_ms(400);
 		ck_assert(key_present(c, "/t/lease/ka"));
 	}
 	ck_assert_int_eq(coord_etcd_lease_ttl(c, id, diag, &left, &granted), TANDEM_OK);
@@ -666,7 +517,7 @@ END_TEST
 START_TEST(test_failover)
 {
 	int port;
-	free_ports(1, &port); /* nobody listens there */
+	etcd_free_ports(1, &port); /* nobody listens there */
 	char dead[64];
 	snprintf(dead, sizeof(dead), "http://127.0.0.1:%d", port);
 	const char *eps[] = {dead, suite_etcd.endpoint};
@@ -714,9 +565,9 @@ START_TEST(test_stopped_etcd)
 	int status = 0;
 	ck_assert_int_eq(waitpid(e.pid, &status, WUNTRACED), e.pid); /* it has stopped */
 	ck_assert(WIFSTOPPED(status));
-	double t0 = now_s();
+	double t0 = etcd_now_s();
 	int rc = coord_etcd_get(c, "/t/stop/k", 0, diag, &r);
-	double took = now_s() - t0;
+	double took = etcd_now_s() - t0;
 	ck_assert_int_eq(rc, TANDEM_COORD_EUNAVAIL);
 	ck_assert_msg(took >= 0.7 && took < 3.0, "frozen etcd: took %.2f s", took);
 	ck_assert_uint_ge(tandem_diag_count(diag), 2);
@@ -729,7 +580,7 @@ START_TEST(test_stopped_etcd)
 	kill(e.pid, SIGKILL);
 	waitpid(e.pid, NULL, 0);
 	e.pid = 0;
-	t0 = now_s();
+	t0 = etcd_now_s();
 	ck_assert_int_eq(coord_etcd_get(c, "/t/stop/k", 0, diag, &r), TANDEM_COORD_EUNAVAIL);
 	ck_assert_ptr_null(r);
 	coord_etcd_txn_t *t = NULL;
@@ -742,7 +593,7 @@ START_TEST(test_stopped_etcd)
 	int64_t id = 0, ttl = 0;
 	ck_assert_int_eq(coord_etcd_lease_grant(c, 5, diag, &id, &ttl), TANDEM_COORD_EUNAVAIL);
 	ck_assert_int_eq(id, 0);
-	took = now_s() - t0;
+	took = etcd_now_s() - t0;
 	ck_assert_msg(took < 2.4, "stopped etcd: took %.2f s", took);
 	coord_etcd_free(c);
 	tandem_diag_free(diag);

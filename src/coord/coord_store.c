@@ -1,0 +1,348 @@
+/* The coordinator's store: read, decide, write conditioned on the revision read; leader lease. */
+#include "coord_store.h"
+#include "tandem_error.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_MAX (COORD_STORE_PREFIX_MAX + 16u)
+
+struct coord_store {
+	coord_etcd_t *etcd; /* borrowed */
+	char prefix[COORD_STORE_PREFIX_MAX + 1];
+	char cluster_key[KEY_MAX]; /* PREFIX/cluster */
+	char leader_key[KEY_MAX];  /* PREFIX/leader */
+	/* working space of coord_store_apply: too large for the stack */
+	coord_state_t *in;
+	coord_state_t *out;
+	coord_result_t *res;
+	uint64_t conflicts;
+	int64_t lease; /* the campaign's etcd lease; 0: none */
+};
+
+static bool printable(const char *s, size_t max)
+{
+	size_t n = 0;
+	for (; s[n] != '\0'; n++) {
+		if (n >= max || s[n] < 0x21 || s[n] > 0x7e) {
+			return false;
+		}
+	}
+	return n > 0;
+}
+
+int coord_store_new(coord_etcd_t *etcd, const char *prefix, tandem_diag_t *diag,
+		    coord_store_t **out)
+{
+	int ret = TANDEM_OK;
+	coord_store_t *s = NULL;
+	if (etcd == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	if (prefix == NULL) {
+		prefix = COORD_STORE_PREFIX;
+	}
+	size_t len = strlen(prefix);
+	if (!printable(prefix, COORD_STORE_PREFIX_MAX) || prefix[0] != '/' ||
+	    prefix[len - 1] != '/') {
+		tandem_diag_add(diag, TANDEM_EINVAL,
+				"coord store: prefix must be 1..%u printable bytes starting and "
+				"ending with '/'",
+				COORD_STORE_PREFIX_MAX);
+		return TANDEM_EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	s->etcd = etcd;
+	memcpy(s->prefix, prefix, len + 1);
+	snprintf(s->cluster_key, sizeof(s->cluster_key), "%scluster", prefix);
+	snprintf(s->leader_key, sizeof(s->leader_key), "%sleader", prefix);
+	s->in = malloc(sizeof(*s->in));
+	s->out = malloc(sizeof(*s->out));
+	s->res = malloc(sizeof(*s->res));
+	if (s->in == NULL || s->out == NULL || s->res == NULL) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	*out = s;
+	s = NULL;
+out:
+	coord_store_free(s);
+	return ret;
+}
+
+void coord_store_free(coord_store_t *store)
+{
+	if (store == NULL) {
+		return;
+	}
+	free(store->in);
+	free(store->out);
+	free(store->res);
+	free(store);
+}
+
+const char *coord_store_prefix(const coord_store_t *store)
+{
+	return store == NULL ? NULL : store->prefix;
+}
+
+uint64_t coord_store_conflicts(const coord_store_t *store)
+{
+	return store == NULL ? 0 : store->conflicts;
+}
+
+/* The state in a read of PREFIX/cluster (a get, or a failed transaction's read). */
+static int state_decode(const coord_store_t *s, const coord_etcd_range_t *r,
+			const coord_params_t *params, tandem_diag_t *diag, coord_state_t *st,
+			int64_t *mod)
+{
+	if (r->n == 0) {
+		*mod = 0;
+		return coord_state_init(st);
+	}
+	const coord_etcd_kv_t *kv = &r->kvs[0];
+	int ret = coord_state_unpack(kv->value, kv->value_len, params, st);
+	if (ret != TANDEM_OK) {
+		tandem_diag_add(diag, ret, "%s: unreadable cluster state at revision %" PRId64,
+				s->cluster_key, kv->mod_revision);
+		return ret;
+	}
+	*mod = kv->mod_revision;
+	return TANDEM_OK;
+}
+
+static int state_read(coord_store_t *s, const coord_params_t *params, tandem_diag_t *diag,
+		      coord_state_t *st, int64_t *mod)
+{
+	coord_etcd_range_t *r = NULL;
+	int ret = coord_etcd_get(s->etcd, s->cluster_key, 0, diag, &r);
+	if (ret == TANDEM_OK) {
+		ret = state_decode(s, r, params, diag, st, mod);
+	}
+	coord_etcd_range_free(r);
+	return ret;
+}
+
+/*
+ * Writes st if PREFIX/cluster is still at mod (0: still absent). On
+ * TANDEM_COORD_ECONFLICT, *fail holds the current value for the next decision.
+ */
+static int state_write(coord_store_t *s, const coord_state_t *st, int64_t mod, tandem_diag_t *diag,
+		       coord_etcd_txn_result_t **fail)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	coord_etcd_txn_t *t = NULL;
+	coord_etcd_txn_result_t *r = NULL;
+	int ret = coord_state_pack(st, &buf, &len);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	ret = coord_etcd_txn_new(&t);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	ret = mod == 0 ? coord_etcd_txn_cmp_absent(t, s->cluster_key)
+		       : coord_etcd_txn_cmp_mod(t, s->cluster_key, mod);
+	if (ret == TANDEM_OK) {
+		ret = coord_etcd_txn_put(t, s->cluster_key, buf, len, 0);
+	}
+	if (ret == TANDEM_OK) {
+		ret = coord_etcd_txn_on_fail_get(t, s->cluster_key);
+	}
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	ret = coord_etcd_txn_commit(s->etcd, t, diag, &r);
+	if (ret == TANDEM_COORD_ECONFLICT) {
+		if (r == NULL || r->n_reads != 1) {
+			/* coord_etcd guarantees one read per failure op; be safe anyway */
+			ret = TANDEM_COORD_EPROTO;
+			goto out;
+		}
+		*fail = r;
+		r = NULL;
+	}
+out:
+	coord_etcd_txn_result_free(r);
+	coord_etcd_txn_free(t);
+	free(buf);
+	return ret;
+}
+
+int coord_store_init(coord_store_t *store, const coord_params_t *params, tandem_diag_t *diag)
+{
+	coord_etcd_txn_result_t *fail = NULL;
+	int64_t mod = 0;
+	if (store == NULL || coord_params_check(params) != TANDEM_OK) {
+		return TANDEM_EINVAL;
+	}
+	int ret = coord_state_init(store->out);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	ret = state_write(store, store->out, 0, diag, &fail);
+	if (ret == TANDEM_COORD_ECONFLICT) {
+		/* it exists already: fine, if it can be read */
+		ret = state_decode(store, &fail->reads[0], params, diag, store->in, &mod);
+	}
+	coord_etcd_txn_result_free(fail);
+	return ret;
+}
+
+int coord_store_read(coord_store_t *store, const coord_params_t *params, tandem_diag_t *diag,
+		     coord_state_t *state, int64_t *mod_revision)
+{
+	int64_t mod = 0;
+	if (store == NULL || state == NULL || coord_params_check(params) != TANDEM_OK) {
+		return TANDEM_EINVAL;
+	}
+	int ret = state_read(store, params, diag, store->in, &mod);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	memcpy(state, store->in, sizeof(*state));
+	if (mod_revision != NULL) {
+		*mod_revision = mod;
+	}
+	return TANDEM_OK;
+}
+
+int coord_store_apply(coord_store_t *store, const coord_input_t *input, uint64_t now_ms,
+		      const coord_params_t *params, tandem_diag_t *diag, coord_result_t *res)
+{
+	coord_etcd_txn_result_t *fail = NULL;
+	int64_t mod = 0;
+	if (store == NULL || input == NULL || res == NULL ||
+	    coord_params_check(params) != TANDEM_OK || (unsigned)input->kind > COORD_IN_LAST) {
+		return TANDEM_EINVAL;
+	}
+	int ret = state_read(store, params, diag, store->in, &mod);
+	for (unsigned attempt = 1; ret == TANDEM_OK; attempt++) {
+		/* The same now_ms on every attempt: a retry takes a round trip or two, and
+		 * an earlier "now" only delays grants (see docs/coordinator.md, "Store"). */
+		ret = coord_state_apply(store->in, input, now_ms, params, store->out, store->res);
+		if (ret != TANDEM_OK || !store->res->changed) {
+			break; /* a refusal or a no-op writes nothing */
+		}
+		ret = state_write(store, store->out, mod, diag, &fail);
+		if (ret != TANDEM_COORD_ECONFLICT) {
+			break;
+		}
+		store->conflicts++;
+		if (attempt >= COORD_STORE_RETRIES) {
+			tandem_diag_add(diag, ret,
+					"%s: %s: the state changed under every one of %u attempts",
+					store->cluster_key, coord_input_kind_str(input->kind),
+					COORD_STORE_RETRIES);
+			break;
+		}
+		/* the failure read is the state that beat us, at the same linearizable point */
+		ret = state_decode(store, &fail->reads[0], params, diag, store->in, &mod);
+		coord_etcd_txn_result_free(fail);
+		fail = NULL;
+	}
+	if (ret == TANDEM_OK) {
+		memcpy(res, store->res, sizeof(*res));
+	}
+	coord_etcd_txn_result_free(fail);
+	return ret;
+}
+
+/* Creates PREFIX/leader under the store's lease unless it exists; says whose it is. */
+static int leader_claim(coord_store_t *s, const char *name, tandem_diag_t *diag, bool *mine)
+{
+	coord_etcd_txn_t *t = NULL;
+	coord_etcd_txn_result_t *r = NULL;
+	int ret = coord_etcd_txn_new(&t);
+	if (ret == TANDEM_OK) {
+		ret = coord_etcd_txn_cmp_absent(t, s->leader_key);
+	}
+	if (ret == TANDEM_OK) {
+		ret = coord_etcd_txn_put(t, s->leader_key, name, strlen(name), s->lease);
+	}
+	if (ret == TANDEM_OK) {
+		ret = coord_etcd_txn_on_fail_get(t, s->leader_key);
+	}
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	ret = coord_etcd_txn_commit(s->etcd, t, diag, &r);
+	if (ret == TANDEM_OK) {
+		*mine = true;
+	} else if (ret == TANDEM_COORD_ECONFLICT && r != NULL && r->n_reads == 1) {
+		/* ours already if it is under our lease (a call before, or a retried write) */
+		const coord_etcd_range_t *cur = &r->reads[0];
+		*mine = cur->n == 1 && cur->kvs[0].lease == s->lease;
+		ret = TANDEM_OK;
+	} else if (ret == TANDEM_COORD_ECONFLICT) {
+		ret = TANDEM_COORD_EPROTO;
+	}
+out:
+	coord_etcd_txn_result_free(r);
+	coord_etcd_txn_free(t);
+	return ret;
+}
+
+int coord_store_campaign(coord_store_t *store, const char *name, int64_t ttl_s, tandem_diag_t *diag,
+			 bool *is_leader)
+{
+	int ret = TANDEM_OK;
+	bool mine = false;
+	if (store == NULL || name == NULL || is_leader == NULL || ttl_s < 1 ||
+	    !printable(name, COORD_STORE_NAME_MAX)) {
+		return TANDEM_EINVAL;
+	}
+	/* Twice at most: the lease may expire between the keepalive and the claim. */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (store->lease != 0) {
+			int64_t ttl = 0;
+			ret = coord_etcd_lease_keepalive(store->etcd, store->lease, diag, &ttl);
+			if (ret == TANDEM_COORD_ELEASE) {
+				store->lease = 0; /* lost: our key, if any, is gone with it */
+			} else if (ret != TANDEM_OK) {
+				return ret;
+			}
+		}
+		if (store->lease == 0) {
+			int64_t id = 0, granted = 0;
+			ret = coord_etcd_lease_grant(store->etcd, ttl_s, diag, &id, &granted);
+			if (ret != TANDEM_OK) {
+				return ret;
+			}
+			store->lease = id;
+		}
+		ret = leader_claim(store, name, diag, &mine);
+		if (ret != TANDEM_COORD_ELEASE) {
+			break;
+		}
+		store->lease = 0;
+	}
+	if (ret == TANDEM_OK) {
+		*is_leader = mine;
+	}
+	return ret;
+}
+
+int coord_store_resign(coord_store_t *store, tandem_diag_t *diag)
+{
+	if (store == NULL) {
+		return TANDEM_EINVAL;
+	}
+	if (store->lease == 0) {
+		return TANDEM_OK;
+	}
+	int ret = coord_etcd_lease_revoke(store->etcd, store->lease, diag);
+	if (ret == TANDEM_OK || ret == TANDEM_COORD_ELEASE) {
+		/* an unknown lease has expired already, and its key with it */
+		store->lease = 0;
+		ret = TANDEM_OK;
+	}
+	return ret;
+}

@@ -1,0 +1,122 @@
+/* The coordinator's store: the cluster state in etcd, changed only by conditional transactions. */
+#ifndef COORD_STORE_H
+#define COORD_STORE_H
+
+#include "coord_etcd.h"
+#include "coord_state.h"
+#include "tandem_diag.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * The coordinator keeps no state of its own: any coordinator process may
+ * answer any request. coord_state_apply() decides; the store makes the
+ * decision durable and exclusive (docs/coordinator.md, "Store"):
+ *
+ *   PREFIX/cluster   the packed ClusterState (coord_state_pack)
+ *   PREFIX/leader    the timer leader's name, under its etcd lease
+ *   PREFIX/keys/Z    (reserved) kasp's KeyState of zone Z
+ *   PREFIX/archive/  (reserved) wrapped-key archive entries
+ *
+ * Every change is one transaction conditioned on the mod_revision the state
+ * was read at (or on its absence), so two coordinators that decided from the
+ * same state can never both write: the loser re-reads and decides again. Reads
+ * are linearizable, so a coordinator on the minority side of a partition gets
+ * TANDEM_COORD_ENOQUORUM and decides nothing.
+ *
+ * A store borrows an etcd client and, like it, is used by one thread at a
+ * time. Two threads (or two processes) that each have their own client and
+ * store are two coordinators.
+ */
+typedef struct coord_store coord_store_t;
+
+/* Default key prefix; a prefix starts and ends with '/'. */
+#define COORD_STORE_PREFIX "/tandem/v1/"
+/* Longest prefix, without the NUL. */
+#define COORD_STORE_PREFIX_MAX 128u
+/* How often coord_store_apply decides again after losing a race. */
+#define COORD_STORE_RETRIES 8u
+/* Longest coordinator name for coord_store_campaign, without the NUL. */
+#define COORD_STORE_NAME_MAX 63u
+
+/*
+ * Makes a store over etcd (borrowed: it must outlive the store) under prefix
+ * (NULL: COORD_STORE_PREFIX). No I/O. Errors: TANDEM_EINVAL (NULL etcd or out,
+ * a prefix that does not start and end with '/', is longer than
+ * COORD_STORE_PREFIX_MAX or has bytes outside printable ASCII), TANDEM_ENOMEM.
+ */
+int coord_store_new(coord_etcd_t *etcd, const char *prefix, tandem_diag_t *diag,
+		    coord_store_t **out);
+
+/* Frees the store; NULL-safe. It does not resign: the leader lease runs out on
+ * its own (call coord_store_resign first for a quick hand-over). */
+void coord_store_free(coord_store_t *store);
+
+/* The store's key prefix (borrowed). */
+const char *coord_store_prefix(const coord_store_t *store);
+
+/*
+ * Creates the empty cluster state unless one exists (idempotent). An existing
+ * state is read back and checked. Errors: TANDEM_EINVAL, TANDEM_ENOMEM,
+ * TANDEM_COORD_ESTATE / TANDEM_COORD_EVERSION (the stored state is unreadable),
+ * and the etcd errors (TANDEM_COORD_EUNAVAIL, TANDEM_COORD_ENOQUORUM,
+ * TANDEM_COORD_EPROTO, TANDEM_COORD_EREFUSED).
+ */
+int coord_store_init(coord_store_t *store, const coord_params_t *params, tandem_diag_t *diag);
+
+/*
+ * Reads the cluster state (linearizable) into *state, and its mod_revision
+ * into *mod_revision (may be NULL; 0 when no state was ever written, in which
+ * case *state is the empty state). Written only on success. Errors: as
+ * coord_store_init.
+ */
+int coord_store_read(coord_store_t *store, const coord_params_t *params, tandem_diag_t *diag,
+		     coord_state_t *state, int64_t *mod_revision);
+
+/*
+ * Decides `input` at `now_ms` (this coordinator's wall clock, ms since the
+ * epoch) on the current state and, when the decision changes the state, writes
+ * it conditioned on the revision it was decided on. A lost race makes it read
+ * and decide again, at most COORD_STORE_RETRIES times. A refusal writes
+ * nothing and is not an error: res->reason says it. *res is written only on
+ * success and is then the decision that is in etcd.
+ * Errors: TANDEM_EINVAL (NULL argument, bad params, unknown input kind),
+ * TANDEM_ENOMEM, TANDEM_COORD_ESTATE / TANDEM_COORD_EVERSION (the stored
+ * state is unreadable), TANDEM_COORD_ECONFLICT (lost the race every time),
+ * TANDEM_COORD_ENOQUORUM (etcd lost its quorum: nothing was decided),
+ * TANDEM_COORD_EUNAVAIL (etcd did not answer; if it was the write, its
+ * outcome is unknown: the input may be sent again, which the machine treats
+ * as a retry for requests, renewals and commits), TANDEM_COORD_EPROTO,
+ * TANDEM_COORD_EREFUSED.
+ */
+int coord_store_apply(coord_store_t *store, const coord_input_t *input, uint64_t now_ms,
+		      const coord_params_t *params, tandem_diag_t *diag, coord_result_t *res);
+
+/* Compare failures this store has met in coord_store_apply (for metrics and tests). */
+uint64_t coord_store_conflicts(const coord_store_t *store);
+
+/*
+ * Campaigns for the coordinator leadership (the one that sends ticks), and
+ * keeps it: call it every ttl_s / 3 seconds. The first call grants an etcd
+ * lease of ttl_s seconds; later calls renew it (a lost lease is replaced by a
+ * new one). PREFIX/leader is created, if absent, with `name` under the lease:
+ * *is_leader says whether it is this store's. When the leader stops renewing,
+ * etcd deletes the key after the TTL and another campaigner takes it.
+ * Leadership is a hint for efficiency, not a safety property: a deposed leader
+ * may still believe it leads for up to ttl_s, and its ticks go through the
+ * same conditional write as everything else.
+ * Errors: TANDEM_EINVAL (NULL, empty or overlong name, ttl_s < 1),
+ * TANDEM_ENOMEM, and the etcd errors; *is_leader written only on success.
+ */
+int coord_store_campaign(coord_store_t *store, const char *name, int64_t ttl_s, tandem_diag_t *diag,
+			 bool *is_leader);
+
+/*
+ * Gives up leadership: revokes this store's lease, which deletes
+ * PREFIX/leader if it was ours. No lease: nothing to do. Errors: the etcd
+ * errors (a lease that had already expired is not one).
+ */
+int coord_store_resign(coord_store_t *store, tandem_diag_t *diag);
+
+#endif

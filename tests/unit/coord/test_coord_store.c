@@ -1,0 +1,638 @@
+/* Unit tests of the coordinator's store: two "coordinators" (two clients, two stores, two
+ * threads) race on a real single-member etcd; leader election; etcd gone. */
+#include "coord_etcd.h"
+#include "coord_state.h"
+#include "coord_store.h"
+#include "etcd_fixture.h"
+#include "tandem_diag.h"
+#include "tandem_error.h"
+
+#include <check.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+/* The suite's etcd, started in main() before the tests fork. */
+static etcd_proc_t suite_etcd;
+
+/* A fixed timeline: the machine reads no clock, so the tests choose "now". */
+#define T0 1700000000000ull
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+/* One coordinator: its own etcd client and store. */
+typedef struct coord {
+	coord_etcd_t *etcd;
+	coord_store_t *store;
+	tandem_diag_t *diag;
+} coord_t;
+
+static void dump_diag(const tandem_diag_t *diag)
+{
+	for (size_t i = 0; i < tandem_diag_kept(diag); i++) {
+		fprintf(stderr, "  diag: %s\n", tandem_diag_msg(diag, i));
+	}
+}
+
+static void coord_open_on(coord_t *c, const char *endpoint, unsigned timeout_ms, const char *prefix)
+{
+	const char *eps[] = {endpoint};
+	coord_etcd_opts_t o = {.timeout_ms = timeout_ms};
+	memset(c, 0, sizeof(*c));
+	ck_assert_int_eq(tandem_diag_new(&c->diag), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_new(eps, 1, &o, c->diag, &c->etcd), TANDEM_OK);
+	ck_assert_int_eq(coord_store_new(c->etcd, prefix, c->diag, &c->store), TANDEM_OK);
+}
+
+static void coord_open(coord_t *c, const char *prefix)
+{
+	coord_open_on(c, suite_etcd.endpoint, 2000, prefix);
+}
+
+static void coord_close(coord_t *c)
+{
+	coord_store_free(c->store);
+	coord_etcd_free(c->etcd);
+	tandem_diag_free(c->diag);
+	memset(c, 0, sizeof(*c));
+}
+
+static const coord_params_t *params(void)
+{
+	static coord_params_t p;
+	coord_params_default(&p);
+	return &p;
+}
+
+/* Applies input and expects the store call itself to succeed; returns the reason. */
+static coord_reason_t apply(coord_t *c, const coord_input_t *in, uint64_t now, coord_result_t *res)
+{
+	int rc = coord_store_apply(c->store, in, now, params(), c->diag, res);
+	if (rc != TANDEM_OK) {
+		dump_diag(c->diag);
+	}
+	ck_assert_int_eq(rc, TANDEM_OK);
+	return res->reason;
+}
+
+static void apply_ok(coord_t *c, const coord_input_t *in, uint64_t now)
+{
+	coord_result_t *res = calloc(1, sizeof(*res));
+	ck_assert_ptr_nonnull(res);
+	coord_reason_t r = apply(c, in, now, res);
+	ck_assert_msg(r == COORD_R_OK, "%s refused: %s", coord_input_kind_str(in->kind), res->text);
+	free(res);
+}
+
+static coord_state_t *read_state(coord_t *c, int64_t *mod)
+{
+	coord_state_t *st = malloc(sizeof(*st));
+	ck_assert_ptr_nonnull(st);
+	int rc = coord_store_read(c->store, params(), c->diag, st, mod);
+	if (rc != TANDEM_OK) {
+		dump_diag(c->diag);
+	}
+	ck_assert_int_eq(rc, TANDEM_OK);
+	return st;
+}
+
+static int64_t mod_revision(coord_t *c)
+{
+	int64_t mod = -1;
+	free(read_state(c, &mod));
+	return mod;
+}
+
+static coord_input_t input(coord_input_kind_t kind, const char *node, const char *zone)
+{
+	coord_input_t in;
+	memset(&in, 0, sizeof(in));
+	in.kind = kind;
+	if (node != NULL) {
+		snprintf(in.node, sizeof(in.node), "%s", node);
+	}
+	if (zone != NULL) {
+		snprintf(in.zone, sizeof(in.zone), "%s", zone);
+	}
+	return in;
+}
+
+static coord_input_t in_register(const char *node, uint32_t site, uint8_t key)
+{
+	coord_input_t in = input(COORD_IN_NODE_REGISTER, node, NULL);
+	in.site = site;
+	in.healthy = true;
+	memset(in.curve_pub, key, sizeof(in.curve_pub));
+	return in;
+}
+
+static coord_input_t in_commit(const char *node, const char *zone, uint64_t epoch, uint32_t serial,
+			       uint8_t digest)
+{
+	coord_input_t in = input(COORD_IN_COMMIT, node, zone);
+	in.epoch = epoch;
+	in.serial = serial;
+	memset(in.digest, digest, sizeof(in.digest));
+	return in;
+}
+
+/* Two nodes, n1 at site A and n2 at site B, and nzones zones z0.example. ... */
+static void setup_cluster(coord_t *c, int nzones)
+{
+	ck_assert_int_eq(coord_store_init(c->store, params(), c->diag), TANDEM_OK);
+	coord_input_t in = in_register("n1", 0, 0x11);
+	apply_ok(c, &in, T0);
+	in = in_register("n2", 1, 0x22);
+	apply_ok(c, &in, T0);
+	for (int i = 0; i < nzones; i++) {
+		char zone[32];
+		snprintf(zone, sizeof(zone), "z%d.example.", i);
+		in = input(COORD_IN_ZONE_ADD, NULL, zone);
+		in.compare_digests = true;
+		apply_ok(c, &in, T0);
+	}
+}
+
+static size_t count_effects(const coord_result_t *res, coord_effect_kind_t kind)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < res->neffects; i++) {
+		n += res->effects[i].kind == kind;
+	}
+	return n;
+}
+
+/* ---- two coordinators at the same instant ------------------------------------------------ */
+
+typedef struct racer {
+	coord_t *coord;
+	coord_input_t in;
+	uint64_t now;
+	pthread_barrier_t *start;
+	int rc;
+	coord_result_t res;
+} racer_t;
+
+static void *racer_run(void *arg)
+{
+	racer_t *r = arg;
+	pthread_barrier_wait(r->start);
+	r->rc =
+	    coord_store_apply(r->coord->store, &r->in, r->now, params(), r->coord->diag, &r->res);
+	return NULL;
+}
+
+/* Applies in1 through a and in2 through b from two threads released together. */
+static void race(coord_t *a, const coord_input_t *in1, coord_t *b, const coord_input_t *in2,
+		 uint64_t now, racer_t **out)
+{
+	pthread_barrier_t start;
+	pthread_t th[2];
+	racer_t *r = calloc(2, sizeof(*r));
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(pthread_barrier_init(&start, NULL, 2), 0);
+	r[0] = (racer_t){.coord = a, .in = *in1, .now = now, .start = &start};
+	r[1] = (racer_t){.coord = b, .in = *in2, .now = now, .start = &start};
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(pthread_create(&th[i], NULL, racer_run, &r[i]), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		if (r[i].rc != TANDEM_OK) {
+			dump_diag(r[i].coord->diag);
+		}
+		ck_assert_int_eq(r[i].rc, TANDEM_OK);
+	}
+	pthread_barrier_destroy(&start);
+	*out = r;
+}
+
+/* ---- tests -------------------------------------------------------------------------------- */
+
+START_TEST(test_new_init)
+{
+	coord_t a, b;
+	coord_open(&a, "/t/store/init/");
+	coord_open(&b, "/t/store/init/");
+	ck_assert_str_eq(coord_store_prefix(a.store), "/t/store/init/");
+
+	/* prefixes are '/'-delimited printable keys */
+	coord_store_t *s = NULL;
+	const char *bad[] = {"", "t/", "/t", "/a b/", "/t\n/"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(coord_store_new(a.etcd, bad[i], NULL, &s), TANDEM_EINVAL);
+	}
+	ck_assert_int_eq(coord_store_new(NULL, NULL, NULL, &s), TANDEM_EINVAL);
+	ck_assert_int_eq(coord_store_new(a.etcd, NULL, NULL, &s), TANDEM_OK);
+	ck_assert_str_eq(coord_store_prefix(s), COORD_STORE_PREFIX);
+	coord_store_free(s);
+
+	/* before init: the empty state, revision 0 */
+	int64_t mod = -1;
+	coord_state_t *st = read_state(&a, &mod);
+	ck_assert_int_eq(mod, 0);
+	ck_assert_uint_eq(st->nnodes, 0);
+	free(st);
+
+	/* init twice, from two coordinators: one write */
+	ck_assert_int_eq(coord_store_init(a.store, params(), a.diag), TANDEM_OK);
+	int64_t first = mod_revision(&a);
+	ck_assert_int_gt(first, 0);
+	ck_assert_int_eq(coord_store_init(b.store, params(), b.diag), TANDEM_OK);
+	ck_assert_int_eq(coord_store_init(a.store, params(), a.diag), TANDEM_OK);
+	ck_assert_int_eq(mod_revision(&b), first);
+
+	/* a refusal writes nothing; an accepted change moves the revision */
+	coord_input_t in = input(COORD_IN_NODE_HEARTBEAT, "nobody", NULL);
+	coord_result_t *res = calloc(1, sizeof(*res));
+	ck_assert_int_eq(apply(&a, &in, T0, res), COORD_R_UNKNOWN_NODE);
+	ck_assert(!res->changed);
+	ck_assert_int_eq(mod_revision(&a), first);
+	in = in_register("n1", 0, 0x11);
+	apply_ok(&b, &in, T0);
+	ck_assert_int_gt(mod_revision(&a), first);
+	st = read_state(&a, NULL);
+	ck_assert_uint_eq(st->nnodes, 1);
+	ck_assert_str_eq(st->nodes[0].id, "n1");
+	free(st);
+
+	/* a value that is not a cluster state is refused, not decided on */
+	coord_etcd_txn_t *t = NULL;
+	coord_etcd_txn_result_t *tr = NULL;
+	ck_assert_int_eq(coord_etcd_txn_new(&t), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_put(t, "/t/store/junk/cluster", "junk", 4, 0), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_commit(a.etcd, t, NULL, &tr), TANDEM_OK);
+	coord_etcd_txn_result_free(tr);
+	coord_etcd_txn_free(t);
+	coord_t j;
+	coord_open(&j, "/t/store/junk/");
+	ck_assert_int_eq(coord_store_init(j.store, params(), j.diag), TANDEM_COORD_ESTATE);
+	in = in_register("n1", 0, 0x11);
+	memset(res, 0x5a, sizeof(*res));
+	ck_assert_int_eq(coord_store_apply(j.store, &in, T0, params(), j.diag, res),
+			 TANDEM_COORD_ESTATE);
+	ck_assert_int_eq((int)res->reason, 0x5a5a5a5a); /* untouched */
+	ck_assert_int_eq(coord_store_apply(j.store, NULL, T0, params(), j.diag, res),
+			 TANDEM_EINVAL);
+	coord_close(&j);
+	free(res);
+	coord_close(&a);
+	coord_close(&b);
+}
+END_TEST
+
+START_TEST(test_lease_and_commit_races)
+{
+	enum { ZONES = 10 };
+	coord_t a, b;
+	coord_open(&a, "/t/store/race/");
+	coord_open(&b, "/t/store/race/");
+	setup_cluster(&a, ZONES);
+
+	/* n1 asks coordinator a, n2 asks coordinator b, for the same zone at the same instant:
+	 * exactly one holder, epoch 1 */
+	for (int i = 0; i < ZONES; i++) {
+		char zone[32];
+		snprintf(zone, sizeof(zone), "z%d.example.", i);
+		coord_input_t r1 = input(COORD_IN_LEASE_REQUEST, "n1", zone);
+		coord_input_t r2 = input(COORD_IN_LEASE_REQUEST, "n2", zone);
+		racer_t *r = NULL;
+		race(&a, &r1, &b, &r2, T0 + 100, &r);
+		int won = (r[0].res.reason == COORD_R_OK) + (r[1].res.reason == COORD_R_OK);
+		ck_assert_msg(won == 1, "zone %s: %d grants", zone, won);
+		int w = r[0].res.reason == COORD_R_OK ? 0 : 1;
+		ck_assert_int_eq(r[1 - w].res.reason, COORD_R_HELD);
+		ck_assert_uint_eq(r[w].res.epoch, 1);
+		ck_assert_uint_eq(count_effects(&r[w].res, COORD_EFF_GRANT), 1);
+		coord_state_t *st = read_state(&a, NULL);
+		const coord_zone_t *z = coord_state_zone(st, zone);
+		ck_assert_ptr_nonnull(z);
+		ck_assert_str_eq(z->holder, r[w].in.node);
+		ck_assert_uint_eq(z->epoch, 1);
+		free(st);
+		free(r);
+	}
+	/* the races did meet in etcd: at least one decision was taken again */
+	fprintf(stderr, "test_coord_store: %llu + %llu conflicts over %d lease races\n",
+		(unsigned long long)coord_store_conflicts(a.store),
+		(unsigned long long)coord_store_conflicts(b.store), ZONES);
+	ck_assert_uint_gt(coord_store_conflicts(a.store) + coord_store_conflicts(b.store), 0);
+
+	/* the holder's commit reaches both coordinators with different digests for one
+	 * serial: exactly one is accepted, and it is the one stored */
+	for (int i = 0; i < ZONES; i++) {
+		char zone[32];
+		snprintf(zone, sizeof(zone), "z%d.example.", i);
+		coord_state_t *st = read_state(&a, NULL);
+		const coord_zone_t *z = coord_state_zone(st, zone);
+		char holder[COORD_ID_MAX];
+		snprintf(holder, sizeof(holder), "%s", z->holder);
+		uint32_t serial = 100 + coord_state_node(st, holder)->site; /* its residue */
+		free(st);
+		coord_input_t c1 = in_commit(holder, zone, 1, serial, 0xaa);
+		coord_input_t c2 = in_commit(holder, zone, 1, serial, 0xbb);
+		racer_t *r = NULL;
+		race(&a, &c1, &b, &c2, T0 + 200, &r);
+		int won = (r[0].res.reason == COORD_R_OK) + (r[1].res.reason == COORD_R_OK);
+		ck_assert_msg(won == 1, "zone %s: %d commits of serial %u", zone, won, serial);
+		int w = r[0].res.reason == COORD_R_OK ? 0 : 1;
+		ck_assert_int_eq(r[1 - w].res.reason, COORD_R_DIGEST_CONFLICT);
+		st = read_state(&b, NULL);
+		z = coord_state_zone(st, zone);
+		ck_assert(z->has_committed);
+		ck_assert_uint_eq(z->committed_serial, serial);
+		ck_assert_mem_eq(z->committed_digest, r[w].in.digest, COORD_DIGEST_LEN);
+		free(st);
+		free(r);
+	}
+
+	/* stale epochs, a non-holder, a serial not above: refused, and nothing is written */
+	coord_state_t *st = read_state(&a, NULL);
+	const coord_zone_t *z = coord_state_zone(st, "z0.example.");
+	char holder[COORD_ID_MAX], other[COORD_ID_MAX];
+	snprintf(holder, sizeof(holder), "%s", z->holder);
+	snprintf(other, sizeof(other), "%s", strcmp(holder, "n1") == 0 ? "n2" : "n1");
+	uint32_t serial = z->committed_serial;
+	coord_input_t winner = in_commit(holder, "z0.example.", 1, serial, z->committed_digest[0]);
+	free(st);
+	int64_t mod = mod_revision(&a);
+	coord_result_t *res = calloc(1, sizeof(*res));
+	ck_assert_ptr_nonnull(res);
+	coord_input_t in = in_commit(holder, "z0.example.", 0, serial + 2, 0xcc);
+	ck_assert_int_eq(apply(&a, &in, T0 + 300, res), COORD_R_STALE_EPOCH);
+	in = in_commit(holder, "z0.example.", 2, serial + 2, 0xcc);
+	ck_assert_int_eq(apply(&b, &in, T0 + 300, res), COORD_R_STALE_EPOCH);
+	in = in_commit(other, "z0.example.", 1, serial + 1, 0xcc);
+	ck_assert_int_eq(apply(&a, &in, T0 + 300, res), COORD_R_NOT_HOLDER);
+	in = in_commit(holder, "z0.example.", 1, serial - 2, 0xcc);
+	ck_assert_int_eq(apply(&b, &in, T0 + 300, res), COORD_R_SERIAL_NOT_ABOVE);
+	ck_assert_int_eq(apply(&a, &winner, T0 + 300, res), COORD_R_OK); /* a retry: no-op */
+	ck_assert(!res->changed);
+	ck_assert_int_eq(mod_revision(&b), mod);
+	free(res);
+	coord_close(&a);
+	coord_close(&b);
+}
+END_TEST
+
+START_TEST(test_failover_ticks)
+{
+	coord_t a, b;
+	coord_open(&a, "/t/store/failover/");
+	coord_open(&b, "/t/store/failover/");
+	setup_cluster(&a, 1);
+	const char *zone = "z0.example.";
+	const coord_params_t *p = params();
+	coord_result_t *res = calloc(1, sizeof(*res));
+	ck_assert_ptr_nonnull(res);
+
+	coord_input_t in = input(COORD_IN_LEASE_REQUEST, "n1", zone);
+	ck_assert_int_eq(apply(&a, &in, T0, res), COORD_R_OK);
+	ck_assert_uint_eq(res->epoch, 1);
+	uint64_t expiry = res->expiry_ms;
+	ck_assert_uint_eq(expiry, T0 + p->lease_ms);
+
+	/* n1 goes silent; n2 stays healthy. Before expiry + margin n2 is refused. */
+	uint64_t t = expiry + 1000;
+	in = input(COORD_IN_NODE_HEARTBEAT, "n2", NULL);
+	in.healthy = true;
+	apply_ok(&b, &in, t);
+	in = input(COORD_IN_LEASE_REQUEST, "n2", zone);
+	ck_assert_int_eq(apply(&b, &in, t, res), COORD_R_HELD);
+
+	/* both coordinators tick at expiry + margin: the lapse is decided and written once */
+	t = expiry + p->margin_ms;
+	coord_input_t tick = input(COORD_IN_TICK, NULL, NULL);
+	racer_t *r = NULL;
+	race(&a, &tick, &b, &tick, t, &r);
+	ck_assert_uint_eq(count_effects(&r[0].res, COORD_EFF_LAPSE) +
+			      count_effects(&r[1].res, COORD_EFF_LAPSE),
+			  1);
+	free(r);
+	coord_state_t *st = read_state(&a, NULL);
+	ck_assert_str_eq(coord_state_zone(st, zone)->holder, "");
+	ck_assert_str_eq(coord_state_zone(st, zone)->last_holder, "n1");
+	free(st);
+	int64_t mod = mod_revision(&a);
+	race(&a, &tick, &b, &tick, t, &r); /* nothing left to decide: nothing written */
+	ck_assert(!r[0].res.changed && !r[1].res.changed);
+	ck_assert_int_eq(mod_revision(&b), mod);
+	free(r);
+
+	/* n2's request reaches both coordinators: one grant, epoch 2 (the other is a renewal
+	 * of that same grant, not a second epoch) */
+	in = input(COORD_IN_LEASE_REQUEST, "n2", zone);
+	race(&a, &in, &b, &in, t, &r);
+	ck_assert_int_eq(r[0].res.reason, COORD_R_OK);
+	ck_assert_int_eq(r[1].res.reason, COORD_R_OK);
+	ck_assert_uint_eq(r[0].res.epoch, 2);
+	ck_assert_uint_eq(r[1].res.epoch, 2);
+	ck_assert_uint_eq(count_effects(&r[0].res, COORD_EFF_GRANT) +
+			      count_effects(&r[1].res, COORD_EFF_GRANT),
+			  1);
+	free(r);
+	st = read_state(&b, NULL);
+	ck_assert_str_eq(coord_state_zone(st, zone)->holder, "n2");
+	ck_assert_uint_eq(coord_state_zone(st, zone)->epoch, 2);
+	free(st);
+
+	/* n1's commit from its old epoch can no longer land */
+	mod = mod_revision(&a);
+	in = in_commit("n1", zone, 1, 200, 0xaa);
+	ck_assert_int_eq(apply(&a, &in, t + 1, res), COORD_R_STALE_EPOCH);
+	in = in_commit("n2", zone, 2, 201, 0xbb);
+	ck_assert_int_eq(apply(&b, &in, t + 1, res), COORD_R_OK);
+	ck_assert_int_gt(mod_revision(&a), mod);
+	free(res);
+	coord_close(&a);
+	coord_close(&b);
+}
+END_TEST
+
+/* ---- leader election ---------------------------------------------------------------------- */
+
+typedef struct campaigner {
+	coord_t *coord;
+	const char *name;
+	pthread_barrier_t *start;
+	int rc;
+	bool leader;
+} campaigner_t;
+
+static void *campaigner_run(void *arg)
+{
+	campaigner_t *c = arg;
+	pthread_barrier_wait(c->start);
+	c->rc = coord_store_campaign(c->coord->store, c->name, 2, c->coord->diag, &c->leader);
+	return NULL;
+}
+
+static bool campaign(coord_t *c, const char *name)
+{
+	bool leader = false;
+	int rc = coord_store_campaign(c->store, name, 2, c->diag, &leader);
+	if (rc != TANDEM_OK) {
+		dump_diag(c->diag);
+	}
+	ck_assert_int_eq(rc, TANDEM_OK);
+	return leader;
+}
+
+static char *leader_key_value(coord_t *c)
+{
+	coord_etcd_range_t *r = NULL;
+	ck_assert_int_eq(coord_etcd_get(c->etcd, "/t/store/leader/leader", 0, c->diag, &r),
+			 TANDEM_OK);
+	char *v = r->n == 1 ? strdup((const char *)r->kvs[0].value) : NULL;
+	coord_etcd_range_free(r);
+	return v;
+}
+
+START_TEST(test_campaign)
+{
+	coord_t a, b;
+	coord_open(&a, "/t/store/leader/");
+	coord_open(&b, "/t/store/leader/");
+	bool leader = false;
+	ck_assert_int_eq(coord_store_campaign(a.store, "", 2, a.diag, &leader), TANDEM_EINVAL);
+	ck_assert_int_eq(coord_store_campaign(a.store, "a b", 2, a.diag, &leader), TANDEM_EINVAL);
+	ck_assert_int_eq(coord_store_campaign(a.store, "a", 0, a.diag, &leader), TANDEM_EINVAL);
+	ck_assert_int_eq(coord_store_resign(a.store, a.diag), TANDEM_OK); /* no lease: no-op */
+
+	/* two campaigners at once: one leader */
+	pthread_barrier_t start;
+	pthread_t th[2];
+	campaigner_t c[2] = {{.coord = &a, .name = "coord-a", .start = &start},
+			     {.coord = &b, .name = "coord-b", .start = &start}};
+	ck_assert_int_eq(pthread_barrier_init(&start, NULL, 2), 0);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(pthread_create(&th[i], NULL, campaigner_run, &c[i]), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(c[i].rc, TANDEM_OK);
+	}
+	pthread_barrier_destroy(&start);
+	ck_assert_msg(c[0].leader != c[1].leader, "leaders: a %d, b %d", c[0].leader, c[1].leader);
+	coord_t *lead = c[0].leader ? &a : &b, *follow = c[0].leader ? &b : &a;
+	const char *lead_name = c[0].leader ? "coord-a" : "coord-b";
+	const char *follow_name = c[0].leader ? "coord-b" : "coord-a";
+	char *v = leader_key_value(&a);
+	ck_assert_str_eq(v, lead_name);
+	free(v);
+
+	/* renewing keeps it, for as long as the leader renews */
+	for (int i = 0; i < 4; i++) {
+		ck_assert(campaign(lead, lead_name));
+		ck_assert(!campaign(follow, follow_name));
+		etcd_sleep_ms(600);
+	}
+
+	/* the leader stops renewing: its lease runs out and the other takes over */
+	double t0 = etcd_now_s();
+	while (!campaign(follow, follow_name)) {
+		ck_assert_msg(etcd_now_s() - t0 < 6.0, "no new leader after the lease ran out");
+		etcd_sleep_ms(250);
+	}
+	v = leader_key_value(&a);
+	ck_assert_str_eq(v, follow_name);
+	free(v);
+	/* the old leader comes back: its lease is gone, it gets a new one, and follows */
+	ck_assert(!campaign(lead, lead_name));
+
+	/* resigning hands over at once */
+	ck_assert_int_eq(coord_store_resign(follow->store, follow->diag), TANDEM_OK);
+	v = leader_key_value(&a);
+	ck_assert_ptr_null(v);
+	ck_assert(campaign(lead, lead_name));
+	ck_assert_int_eq(coord_store_resign(lead->store, lead->diag), TANDEM_OK);
+	ck_assert_int_eq(coord_store_resign(lead->store, lead->diag), TANDEM_OK);
+	coord_close(&a);
+	coord_close(&b);
+}
+END_TEST
+
+/* ---- etcd gone ---------------------------------------------------------------------------- */
+
+START_TEST(test_etcd_down)
+{
+	etcd_proc_t e;
+	etcd_start(&e);
+	coord_t a;
+	coord_open_on(&a, e.endpoint, 800, NULL);
+	setup_cluster(&a, 1);
+	int64_t mod = mod_revision(&a);
+	coord_result_t *res = malloc(sizeof(*res));
+	ck_assert_ptr_nonnull(res);
+	memset(res, 0x5a, sizeof(*res));
+	coord_input_t req = input(COORD_IN_LEASE_REQUEST, "n1", "z0.example.");
+
+	/* frozen: nothing answers within the timeout; no decision comes out, nothing lands */
+	kill(e.pid, SIGSTOP);
+	int status = 0;
+	ck_assert_int_eq(waitpid(e.pid, &status, WUNTRACED), e.pid);
+	int rc = coord_store_apply(a.store, &req, T0 + 100, params(), a.diag, res);
+	ck_assert_msg(rc == TANDEM_COORD_EUNAVAIL || rc == TANDEM_COORD_ENOQUORUM, "rc %d", rc);
+	ck_assert_int_eq((int)res->reason, 0x5a5a5a5a); /* untouched */
+	kill(e.pid, SIGCONT);
+	coord_state_t *st = read_state(&a, NULL);
+	ck_assert_int_eq(mod_revision(&a), mod);
+	ck_assert_str_eq(coord_state_zone(st, "z0.example.")->holder, "");
+	ck_assert_uint_eq(coord_state_zone(st, "z0.example.")->epoch, 0);
+	free(st);
+
+	/* killed: every call fails at once and says so */
+	kill(e.pid, SIGKILL);
+	waitpid(e.pid, NULL, 0);
+	e.pid = 0;
+	ck_assert_int_eq(coord_store_apply(a.store, &req, T0 + 100, params(), a.diag, res),
+			 TANDEM_COORD_EUNAVAIL);
+	ck_assert_int_eq((int)res->reason, 0x5a5a5a5a);
+	st = malloc(sizeof(*st));
+	ck_assert_int_eq(coord_store_read(a.store, params(), a.diag, st, NULL),
+			 TANDEM_COORD_EUNAVAIL);
+	ck_assert_int_eq(coord_store_init(a.store, params(), a.diag), TANDEM_COORD_EUNAVAIL);
+	bool leader = true;
+	ck_assert_int_eq(coord_store_campaign(a.store, "coord-a", 2, a.diag, &leader),
+			 TANDEM_COORD_EUNAVAIL);
+	ck_assert(leader); /* untouched */
+	free(st);
+	free(res);
+	coord_close(&a);
+	etcd_stop(&e);
+}
+END_TEST
+
+static Suite *store_suite(void)
+{
+	Suite *s = suite_create("coord_store");
+	TCase *tc = tcase_create("store");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_new_init);
+	tcase_add_test(tc, test_lease_and_commit_races);
+	tcase_add_test(tc, test_failover_ticks);
+	tcase_add_test(tc, test_campaign);
+	tcase_add_test(tc, test_etcd_down);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	if (coord_etcd_global_init() != TANDEM_OK) {
+		fprintf(stderr, "curl_global_init failed\n");
+		return 1;
+	}
+	etcd_start(&suite_etcd);
+	SRunner *sr = srunner_create(store_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	etcd_stop(&suite_etcd);
+	coord_etcd_global_cleanup();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
