@@ -104,4 +104,19 @@ uint16_t hsm_keytag(const uint8_t *rdata, size_t len);
 int hsm_attr_get(hsm_token_t *token, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type, uint8_t **out,
 		 size_t *out_len);
 
+/*
+ * The slot of the one initialised token the URI names (token, manufacturer,
+ * serial, model, slot-id) and its label; TANDEM_HSM_ETOKEN (in diag) when
+ * none or several match. Used by hsm_token_open and by the SO-session code
+ * in hsm_smk.c, which cannot open a user-logged-in token.
+ */
+int hsm_slot_find(CK_FUNCTION_LIST *fl, const hsm_uri_t *uri, tandem_diag_t *diag, CK_SLOT_ID *out,
+		  char label[33]);
+
+/* Objects matching the template, counted up to HSM_COUNT_MAX, found on the
+ * token's admin session; a PKCS#11 failure is reported as err (in diag). */
+#define HSM_COUNT_MAX 8
+int hsm_objects_count(hsm_token_t *t, CK_ATTRIBUTE *match, CK_ULONG nmatch, int err,
+		      tandem_diag_t *diag, CK_ULONG *count);
+
 #endif

@@ -271,19 +271,12 @@ void hsm_key_free(hsm_key_t *key)
 /* Is any object on the token already called label (or, for a given id, holding that id)? */
 static int key_taken(hsm_token_t *t, CK_ATTRIBUTE *match, bool *taken, tandem_diag_t *diag)
 {
-	CK_OBJECT_HANDLE h;
 	CK_ULONG got = 0;
-	CK_RV rv = t->fl->C_FindObjectsInit(t->admin, match, 1);
-	if (rv == CKR_OK) {
-		rv = t->fl->C_FindObjects(t->admin, &h, 1, &got);
-		(void)t->fl->C_FindObjectsFinal(t->admin);
+	int ret = hsm_objects_count(t, match, 1, TANDEM_HSM_EGEN, diag, &got);
+	if (ret == TANDEM_OK) {
+		*taken = got > 0;
 	}
-	if (rv != CKR_OK) {
-		tandem_diag_add(diag, TANDEM_HSM_EGEN, "C_FindObjects: %s", hsm_rv_name(rv));
-		return TANDEM_HSM_EGEN;
-	}
-	*taken = got > 0;
-	return TANDEM_OK;
+	return ret;
 }
 
 int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_keyspec_t *spec,

@@ -182,84 +182,6 @@ out:
 
 /* ---- install (SO session) ---- */
 
-static void p11_text(char *dst, const CK_UTF8CHAR *src, size_t n)
-{
-	memcpy(dst, src, n);
-	while (n > 0 && dst[n - 1] == ' ') {
-		n--;
-	}
-	dst[n] = '\0';
-}
-
-/*
- * The slot of the one token the URI names. This repeats the matching of
- * hsm_token_open, which we cannot use: it logs in as user, and an SO login
- * cannot coexist with a user login on the same token.
- */
-static int find_slot(CK_FUNCTION_LIST *fl, const hsm_uri_t *uri, tandem_diag_t *diag,
-		     CK_SLOT_ID *out, char label[33])
-{
-	int ret = TANDEM_OK;
-	CK_SLOT_ID *slots = NULL;
-	CK_ULONG n = 0;
-	CK_RV rv = fl->C_GetSlotList(CK_TRUE, NULL, &n);
-	if (rv == CKR_OK && n > 0) {
-		slots = calloc(n, sizeof(*slots));
-		if (slots == NULL) {
-			ret = TANDEM_ENOMEM;
-			goto out;
-		}
-		rv = fl->C_GetSlotList(CK_TRUE, slots, &n);
-	}
-	if (rv != CKR_OK) {
-		tandem_diag_add(diag, TANDEM_HSM_EP11, "C_GetSlotList: %s", hsm_rv_name(rv));
-		ret = TANDEM_HSM_EP11;
-		goto out;
-	}
-	unsigned found = 0;
-	for (CK_ULONG i = 0; i < n; i++) {
-		CK_TOKEN_INFO info;
-		char text[33], lab[33];
-		if (fl->C_GetTokenInfo(slots[i], &info) != CKR_OK ||
-		    !(info.flags & CKF_TOKEN_INITIALIZED)) {
-			continue;
-		}
-		p11_text(lab, info.label, sizeof(info.label));
-		if (uri->token != NULL && strcmp(uri->token, lab) != 0) {
-			continue;
-		}
-		p11_text(text, info.manufacturerID, sizeof(info.manufacturerID));
-		if (uri->manufacturer != NULL && strcmp(uri->manufacturer, text) != 0) {
-			continue;
-		}
-		p11_text(text, info.serialNumber, sizeof(info.serialNumber));
-		if (uri->serial != NULL && strcmp(uri->serial, text) != 0) {
-			continue;
-		}
-		p11_text(text, info.model, sizeof(info.model));
-		if (uri->model != NULL && strcmp(uri->model, text) != 0) {
-			continue;
-		}
-		if (uri->has_slot_id && uri->slot_id != slots[i]) {
-			continue;
-		}
-		if (found++ == 0) {
-			*out = slots[i];
-			memcpy(label, lab, 33);
-		}
-	}
-	if (found != 1) {
-		tandem_diag_add(diag, TANDEM_HSM_ETOKEN, "%s token matches %s%s",
-				found == 0 ? "no" : "more than one",
-				uri->token != NULL ? "token=" : "the URI",
-				uri->token != NULL ? uri->token : "");
-		ret = TANDEM_HSM_ETOKEN;
-	}
-out:
-	free(slots);
-	return ret;
-}
-
 static int so_login(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, const char *label,
 		    const char *so_pin, size_t so_pin_len, tandem_diag_t *diag)
 {
@@ -324,7 +246,7 @@ int hsm_smk_install(hsm_module_t *module, const hsm_uri_t *uri, const char *so_p
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
-	ret = find_slot(fl, uri, diag, &slot, label);
+	ret = hsm_slot_find(fl, uri, diag, &slot, label);
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
@@ -655,25 +577,13 @@ void hsm_smk_import_free(hsm_smk_import_t *imp)
 	free(imp);
 }
 
-/* Private key objects (any type) with this attribute value. */
+/* Private key objects (any type) with this attribute value (counted up to 8). */
 static int count_private(hsm_token_t *t, CK_ATTRIBUTE_TYPE type, const void *value, size_t len,
 			 tandem_diag_t *diag, CK_ULONG *count)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE match[] = {{CKA_CLASS, &cls, sizeof(cls)}, {type, (void *)value, len}};
-	CK_OBJECT_HANDLE h[8];
-	CK_ULONG got = 0;
-	CK_RV rv = t->fl->C_FindObjectsInit(t->admin, match, 2);
-	if (rv == CKR_OK) {
-		rv = t->fl->C_FindObjects(t->admin, h, 8, &got);
-		(void)t->fl->C_FindObjectsFinal(t->admin);
-	}
-	if (rv != CKR_OK) {
-		tandem_diag_add(diag, TANDEM_HSM_EP11, "C_FindObjects: %s", hsm_rv_name(rv));
-		return TANDEM_HSM_EP11;
-	}
-	*count = got;
-	return TANDEM_OK;
+	return hsm_objects_count(t, match, 2, TANDEM_HSM_EP11, diag, count);
 }
 
 int hsm_smk_import_exists(hsm_smk_import_t *imp, const char *label, const uint8_t *id,

@@ -41,19 +41,20 @@ static bool token_matches(const hsm_uri_t *uri, CK_SLOT_ID slot, const CK_TOKEN_
 	return !uri->has_slot_id || uri->slot_id == slot;
 }
 
-static int token_find_slot(hsm_token_t *t, const hsm_uri_t *uri, tandem_diag_t *diag)
+int hsm_slot_find(CK_FUNCTION_LIST *fl, const hsm_uri_t *uri, tandem_diag_t *diag, CK_SLOT_ID *out,
+		  char label[33])
 {
 	int ret = TANDEM_OK;
 	CK_SLOT_ID *slots = NULL;
 	CK_ULONG n = 0;
-	CK_RV rv = t->fl->C_GetSlotList(CK_TRUE, NULL, &n);
+	CK_RV rv = fl->C_GetSlotList(CK_TRUE, NULL, &n);
 	if (rv == CKR_OK && n > 0) {
 		slots = calloc(n, sizeof(*slots));
 		if (slots == NULL) {
 			ret = TANDEM_ENOMEM;
 			goto out;
 		}
-		rv = t->fl->C_GetSlotList(CK_TRUE, slots, &n);
+		rv = fl->C_GetSlotList(CK_TRUE, slots, &n);
 	}
 	if (rv != CKR_OK) {
 		tandem_diag_add(diag, TANDEM_HSM_EP11, "C_GetSlotList: %s", hsm_rv_name(rv));
@@ -63,15 +64,15 @@ static int token_find_slot(hsm_token_t *t, const hsm_uri_t *uri, tandem_diag_t *
 	unsigned found = 0;
 	for (CK_ULONG i = 0; i < n; i++) {
 		CK_TOKEN_INFO info;
-		char label[33];
-		if (t->fl->C_GetTokenInfo(slots[i], &info) != CKR_OK ||
+		char lab[33];
+		if (fl->C_GetTokenInfo(slots[i], &info) != CKR_OK ||
 		    !(info.flags & CKF_TOKEN_INITIALIZED) ||
-		    !token_matches(uri, slots[i], &info, label)) {
+		    !token_matches(uri, slots[i], &info, lab)) {
 			continue;
 		}
 		if (found++ == 0) {
-			t->slot = slots[i];
-			memcpy(t->label, label, sizeof(t->label));
+			*out = slots[i];
+			memcpy(label, lab, sizeof(lab));
 		}
 	}
 	if (found != 1) {
@@ -364,7 +365,7 @@ int hsm_token_open(hsm_module_t *module, const hsm_uri_t *uri, const char *pin_e
 	}
 	t->module = module;
 	t->fl = module->fl;
-	ret = token_find_slot(t, uri, diag);
+	ret = hsm_slot_find(t->fl, uri, diag, &t->slot, t->label);
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
@@ -554,5 +555,23 @@ int hsm_token_sign(hsm_token_t *token, unsigned session, const hsm_key_t *key, c
 		return TANDEM_HSM_ESIGN;
 	}
 	*sig_len = out_len;
+	return TANDEM_OK;
+}
+
+int hsm_objects_count(hsm_token_t *t, CK_ATTRIBUTE *match, CK_ULONG nmatch, int err,
+		      tandem_diag_t *diag, CK_ULONG *count)
+{
+	CK_OBJECT_HANDLE h[HSM_COUNT_MAX];
+	CK_ULONG got = 0;
+	CK_RV rv = t->fl->C_FindObjectsInit(t->admin, match, nmatch);
+	if (rv == CKR_OK) {
+		rv = t->fl->C_FindObjects(t->admin, h, HSM_COUNT_MAX, &got);
+		(void)t->fl->C_FindObjectsFinal(t->admin);
+	}
+	if (rv != CKR_OK) {
+		tandem_diag_add(diag, err, "C_FindObjects: %s", hsm_rv_name(rv));
+		return err;
+	}
+	*count = got;
 	return TANDEM_OK;
 }
