@@ -7,6 +7,7 @@
 #include "tandem_error.h"
 #include "tandem_file.h"
 #include "tandemctl_keys_util.h"
+#include "tool_signconf.h"
 #include "verify.h"
 
 #include <dlfcn.h>
@@ -436,7 +437,9 @@ static size_t cb_publish(void *arg, const kasp_keyset_t *set, const uint32_t *pa
 		goto out;
 	}
 	signer_conf_t conf;
-	keys_signer_conf(s->policy, now, &conf);
+	tool_signer_conf(s->policy, now, &conf);
+	conf.nsec3_salt_len = 0; /* the simulator has no salt to keep between runs */
+	conf.serial_mode = SIGNER_SERIAL_INCREMENT;
 	signer_stats_t ss = {0};
 	tandem_diag_clear(ld);
 	if (signer_sign_zone(zone, &conf, keys, n, s->tok, ld, &ss) != TANDEM_OK) {

@@ -70,9 +70,6 @@ void keys_label(const char *zone, kasp_role_t role, uint32_t id, char label[KASP
 /* Durations: "90d", "36h", "15m", "30s" or seconds; false on anything else. */
 bool keys_duration_parse(const char *s, uint64_t max, uint64_t *out);
 
-/* The signing configuration a policy gives, at time now. */
-void keys_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c);
-
 /* tandemctl keys simulate (tandemctl_keys_sim.c); argv[0] is the command's name. */
 int tandemctl_keys_simulate(int argc, char **argv);
 
