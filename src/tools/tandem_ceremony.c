@@ -199,6 +199,27 @@ static int lines_read(const char *path, secret_lines_t *l)
 	return TANDEM_OK;
 }
 
+/* The first n lines of a --passphrase-file, one per card in card order, into pass
+ * (pointers into lines, which the caller wipes and frees). */
+static int passfile_take(const char *path, size_t n, secret_lines_t *lines, char **pass)
+{
+	int ret = lines_read(path, lines);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	if (lines->n < n) {
+		fprintf(stderr,
+			"tandem-ceremony: %s has %zu lines; one passphrase per card (%zu) is "
+			"needed\n",
+			path, lines->n, n);
+		return TANDEM_ESYNTAX;
+	}
+	for (size_t i = 0; i < n; i++) {
+		pass[i] = lines->line[i];
+	}
+	return TANDEM_OK;
+}
+
 /* ---- smk-new ---- */
 
 static int cmd_new(int argc, char **argv)
@@ -305,18 +326,8 @@ static int cmd_new(int argc, char **argv)
 		}
 	}
 	if (passfile != NULL) {
-		if (lines_read(passfile, &lines) != TANDEM_OK) {
+		if (passfile_take(passfile, (size_t)shares, &lines, pass) != TANDEM_OK) {
 			goto out;
-		}
-		if (lines.n < shares) {
-			fprintf(stderr,
-				"tandem-ceremony: %s has %zu lines; one passphrase per card (%llu) "
-				"is needed\n",
-				passfile, lines.n, shares);
-			goto out;
-		}
-		for (unsigned long long i = 0; i < shares; i++) {
-			pass[i] = lines.line[i];
 		}
 	} else {
 		typed = calloc(shares * 2, PASS_MAX);
@@ -546,18 +557,8 @@ static int cmd_install(int argc, char **argv)
 		}
 	}
 	if (passfile != NULL) {
-		if (lines_read(passfile, &lines) != TANDEM_OK) {
+		if (passfile_take(passfile, ncards, &lines, pass) != TANDEM_OK) {
 			goto out;
-		}
-		if (lines.n < ncards) {
-			fprintf(stderr,
-				"tandem-ceremony: %s has %zu lines; one passphrase per card given "
-				"(%zu) is needed\n",
-				passfile, lines.n, ncards);
-			goto out;
-		}
-		for (size_t i = 0; i < ncards; i++) {
-			pass[i] = lines.line[i];
 		}
 	} else {
 		typed = calloc(ncards, PASS_MAX);
