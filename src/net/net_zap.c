@@ -219,6 +219,10 @@ static void *actor_run(void *arg)
 			actor_handle(a);
 		}
 	}
+	/* zmq_close releases an inproc endpoint later, on the context's
+	 * reaper thread; unbinding releases it now, so a new handler can
+	 * bind as soon as net_zap_free returns. */
+	(void)zmq_unbind(a->rep, ZAP_ENDPOINT);
 	zmq_close(a->rep);
 	zmq_close(a->cmd);
 	zmq_close(a->events);
