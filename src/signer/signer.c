@@ -383,9 +383,11 @@ static int prepare_zone(dns_zone_t *zone, const signer_conf_t *conf, tandem_diag
 	}
 	uint8_t *fields = copy + 2 + len - 20;
 	uint32_t current = get32(fields);
-	uint32_t next = 0;
-	int ret = signer_serial_next(conf->serial_mode, current, conf->has_serial_floor,
-				     conf->serial_floor, conf->now, &next);
+	uint32_t next = conf->serial_exact;
+	int ret = conf->has_serial_exact
+		      ? TANDEM_OK
+		      : signer_serial_next(conf->serial_mode, current, conf->has_serial_floor,
+					   conf->serial_floor, conf->now, &next);
 	if (ret != TANDEM_OK) {
 		tandem_diag_add(diag, ret, "SOA serial %u cannot advance in this mode (floor %u)",
 				current, conf->serial_floor);

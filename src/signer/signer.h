@@ -43,6 +43,8 @@ typedef struct signer_conf {
 	signer_serial_mode_t serial_mode;
 	uint32_t serial_floor; /* the new serial must be above this (RFC 1982), if set */
 	bool has_serial_floor;
+	uint32_t serial_exact; /* the SOA serial to use, whatever the mode (a cluster node's */
+	bool has_serial_exact; /* serial comes from the coordinator's commit record) */
 	signer_ttls_t ttls;
 	unsigned threads; /* signing threads, <= token sessions (0: 1) */
 	/*

@@ -323,6 +323,31 @@ START_TEST(sign_nsec_chain)
 }
 END_TEST
 
+/* A cluster node signs with the serial its coordinator's commit record calls for, even one
+ * the serial mode would not pick (below the input's); the gate still passes. */
+START_TEST(sign_serial_exact)
+{
+	fixture_t f;
+	fixture_open(&f, HSM_ALG_RSASHA256, 1);
+	dns_zone_t *z = load(&f);
+	signer_conf_t c;
+	signer_conf_defaults(&c, NOW);
+	c.denial = SIGNER_DENIAL_NSEC;
+	c.has_serial_exact = true;
+	c.serial_exact = 7;
+	signer_stats_t st;
+	ck_assert_int_eq(sign(&f, z, &c, &st), TANDEM_OK);
+	ck_assert_uint_eq(st.serial, 7);
+	dns_rrset_t *soa = dns_node_rrset(dns_zone_apex(z), DNS_TYPE_SOA);
+	ck_assert_ptr_nonnull(soa);
+	size_t len = dns_rdata_len(soa->rdata[0]);
+	ck_assert_uint_eq(get32(soa->rdata[0] + 2 + len - 20), 7);
+	assert_gate_passes(z, f.diag);
+	dns_zone_free(z);
+	fixture_close(&f);
+}
+END_TEST
+
 START_TEST(sign_refusals)
 {
 	fixture_t f;
@@ -483,6 +508,7 @@ int main(void)
 	tcase_add_test(tc, sign_nsec3_rsa);
 	tcase_add_test(tc, sign_nsec3_optout);
 	tcase_add_test(tc, sign_nsec_chain);
+	tcase_add_test(tc, sign_serial_exact);
 	tcase_add_test(tc, sign_refusals);
 	tcase_add_test(tc, sign_unpublished_and_sep);
 	tcase_add_test(tc, sign_presigned_dnskey);
