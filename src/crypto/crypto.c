@@ -4,6 +4,8 @@
 #include "tandem_encode.h"
 #include "tandem_error.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -405,4 +407,40 @@ out:
 size_t crypto_base32hex(const uint8_t *data, size_t len, char *out)
 {
 	return tandem_base32hex(data, len, out);
+}
+
+int crypto_sha256_file(const char *path, uint8_t out[32])
+{
+	if (path == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	FILE *fp = fopen(path, "rb");
+	if (fp == NULL) {
+		return errno == ENOENT ? TANDEM_ENOENT : TANDEM_EIO;
+	}
+	int ret = TANDEM_ENOMEM;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char *buf = malloc(1u << 20);
+	if (md == NULL || buf == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		goto out;
+	}
+	ret = TANDEM_EIO;
+	size_t n;
+	while ((n = fread(buf, 1, 1u << 20, fp)) > 0) {
+		if (EVP_DigestUpdate(md, buf, n) != 1) {
+			goto out;
+		}
+	}
+	unsigned int len = 0;
+	uint8_t digest[EVP_MAX_MD_SIZE];
+	if (ferror(fp) || EVP_DigestFinal_ex(md, digest, &len) != 1 || len != 32) {
+		goto out;
+	}
+	memcpy(out, digest, 32);
+	ret = TANDEM_OK;
+out:
+	free(buf);
+	EVP_MD_CTX_free(md);
+	fclose(fp);
+	return ret;
 }

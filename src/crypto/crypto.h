@@ -46,6 +46,12 @@ int crypto_ds_from_dnskey(const uint8_t *owner, size_t owner_len, const uint8_t 
 int crypto_nsec3_hash(const uint8_t *name, size_t name_len, const uint8_t *salt, size_t salt_len,
 		      uint16_t iterations, uint8_t out[20]);
 
+/*
+ * SHA-256 of a whole file (a signed zone's digest, which the cluster commits
+ * and standbys compare). Errors: TANDEM_ENOENT, TANDEM_EIO, TANDEM_ENOMEM.
+ */
+int crypto_sha256_file(const char *path, uint8_t out[32]);
+
 /* Base32hex (RFC 4648, no padding, lowercase) of data into out (NUL-terminated);
  * returns the length. out holds at least (len * 8 + 4) / 5 + 1 bytes. */
 size_t crypto_base32hex(const uint8_t *data, size_t len, char *out);

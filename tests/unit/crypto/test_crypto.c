@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -341,6 +342,46 @@ START_TEST(test_key_tag)
 }
 END_TEST
 
+/* The file digest against the known SHA-256 of "abc" (FIPS 180-2), a 3 MiB file against a
+ * one-shot digest (it is read in 1 MiB pieces), and a missing file. */
+START_TEST(test_sha256_file)
+{
+	static const uint8_t abc[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
+					0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+					0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
+					0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+	char path[] = "/tmp/tandem-sha256-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	FILE *fp = fdopen(fd, "wb");
+	ck_assert_ptr_nonnull(fp);
+	fputs("abc", fp);
+	fclose(fp);
+	uint8_t d[32];
+	ck_assert_int_eq(crypto_sha256_file(path, d), TANDEM_OK);
+	ck_assert_mem_eq(d, abc, 32);
+
+	size_t big = 3u << 20;
+	unsigned char *buf = malloc(big + 5);
+	ck_assert_ptr_nonnull(buf);
+	for (size_t i = 0; i < big + 5; i++) {
+		buf[i] = (unsigned char)(i * 7 + 3);
+	}
+	fp = fopen(path, "wb");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_uint_eq(fwrite(buf, 1, big + 5, fp), big + 5);
+	fclose(fp);
+	uint8_t want[32];
+	unsigned int len = 0;
+	ck_assert_int_eq(EVP_Digest(buf, big + 5, want, &len, EVP_sha256(), NULL), 1);
+	ck_assert_int_eq(crypto_sha256_file(path, d), TANDEM_OK);
+	ck_assert_mem_eq(d, want, 32);
+	free(buf);
+	unlink(path);
+	ck_assert_int_eq(crypto_sha256_file(path, d), TANDEM_ENOENT);
+}
+END_TEST
+
 static Suite *crypto_suite(void)
 {
 	Suite *s = suite_create("crypto");
@@ -350,6 +391,7 @@ static Suite *crypto_suite(void)
 	tcase_add_test(tc, test_bad_keys);
 	tcase_add_loop_test(tc, test_ds, 0, sizeof(ds_cases) / sizeof(ds_cases[0]));
 	tcase_add_test(tc, test_nsec3_hash);
+	tcase_add_test(tc, test_sha256_file);
 	tcase_add_test(tc, test_base32hex);
 	tcase_add_test(tc, test_key_tag);
 	suite_add_tcase(s, tc);
