@@ -1,9 +1,16 @@
 #!/bin/bash
-# tandem-coord end to end: a 1-member etcd, CURVE keys and an allow-list, the daemon on an
-# ephemeral 127.0.0.1 port, driven by coordctl_driver: two nodes register (sites A and B),
-# both ask for the zone's lease (one grant, epoch 1, one HELD), a commit with the current
-# epoch is accepted and one with a stale epoch refused, status shows the holder. A key not
-# in the allow-list gets no answer and its refusal shows in the daemon's log. SIGTERM: exit 0.
+# tandem-coord end to end: a 1-member etcd, CURVE keys and an allow-list, two coordinators
+# (coord-a, coord-b) on ephemeral 127.0.0.1 ports over the same etcd prefix, driven by
+# coordctl_driver: two nodes register (sites A and B, with publish addresses), both ask for
+# the zone's lease (one grant, epoch 1, one HELD), a commit with the current epoch is
+# accepted and one with a stale epoch refused, status shows the holder. An operator key adds
+# a zone, drains and undrains a node and switches the zone over (each audited); roles are
+# enforced both ways. A key added by node-a1 with its archive entry cannot be activated until
+# node-b1 (site B) acks it; keys.get returns the archive bytes and both acks. Malformed
+# bodies and another version are refused. A takeover without force is refused; with force
+# for site A (through coord-a) it fences node-b1, whose requests coord-b stops answering
+# within 3 s. A key not in the allow-list gets no answer and its refusal shows in the log.
+# SIGTERM: exit 0.
 #
 # Driver: tests/unit/coordd/coordctl_driver (exit 0 accepted, 2 refused, 4 no answer).
 set -euo pipefail
@@ -32,7 +39,7 @@ tdm_etcd_start 1
 
 # ---- keys and allow-list ----------------------------------------------------------------
 mkdir -p "$K"
-for who in coord node-a1 node-b1 stranger; do
+for who in coord node-a1 node-b1 op1 stranger; do
 	"$DRIVER" keygen "$K/$who.pub" "$K/$who.secret" || tdm_fail "keygen $who"
 done
 pub() { awk '$1 == "public" { print $2 }' "$K/$1.pub"; }
@@ -40,43 +47,78 @@ pub() { awk '$1 == "public" { print $2 }' "$K/$1.pub"; }
 	printf '# test cluster\n'
 	printf 'node-a1 node %s\n' "$(pub node-a1)"
 	printf 'node-b1 node %s\n' "$(pub node-b1)"
+	printf 'op1 operator %s\n' "$(pub op1)"
 } >"$TDM_TMP/allow"
 
-# ---- the daemon ---------------------------------------------------------------------------
+# ---- the daemons ---------------------------------------------------------------------------
 COORD_PID=
+COORD2_PID=
 stop_coord() {
-	if [ -n "$COORD_PID" ] && kill -0 "$COORD_PID" 2>/dev/null; then
-		kill -9 "$COORD_PID" 2>/dev/null || true
-		wait "$COORD_PID" 2>/dev/null || true
-	fi
+	local pid
+	for pid in "$COORD_PID" "$COORD2_PID"; do
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+			kill -9 "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
 }
 tdm_on_exit stop_coord
-"$COORD" --etcd "$(tdm_etcd_endpoints)" --listen 'tcp://127.0.0.1:*' --key "$K/coord.secret" \
-	--allow "$TDM_TMP/allow" --name coord-a --prefix /test/coordd/ --zone "$ZONE" \
-	--pid-file "$TDM_TMP/coord.pid" >"$TDM_TMP/coord.out" 2>"$TDM_TMP/coord.err" &
-COORD_PID=$!
-EP=
-for _ in $(seq 1 100); do
-	EP=$(awk '$1 == "listening" { print $2 }' "$TDM_TMP/coord.out")
-	[ -z "$EP" ] || break
-	kill -0 "$COORD_PID" 2>/dev/null || tdm_fail "tandem-coord exited at start" -- "$TDM_TMP/coord.err"
-	sleep 0.1
-done
-[ -n "$EP" ] || tdm_fail "tandem-coord did not print its endpoint in 10 s" -- "$TDM_TMP/coord.err"
-case $EP in tcp://127.0.0.1:*) ;; *) tdm_fail "unexpected endpoint $EP" ;; esac
-tdm_assert_eq "pid file" "$COORD_PID" "$(cat "$TDM_TMP/coord.pid")"
-tdm_pass "tandem-coord listening on $EP"
+# start_coord NAME: starts a coordinator writing NAME.out/NAME.err; sets STARTED_PID
+start_coord() {
+	local name=$1
+	"$COORD" --etcd "$(tdm_etcd_endpoints)" --listen 'tcp://127.0.0.1:*' --key "$K/coord.secret" \
+		--allow "$TDM_TMP/allow" --name "$name" --prefix /test/coordd/ --zone "$ZONE" \
+		--pid-file "$TDM_TMP/$name.pid" >"$TDM_TMP/$name.out" 2>"$TDM_TMP/$name.err" &
+	STARTED_PID=$!
+}
+# endpoint_of NAME PID: waits for the coordinator's endpoint
+endpoint_of() {
+	local name=$1 pid=$2 ep=
+	for _ in $(seq 1 100); do
+		ep=$(awk '$1 == "listening" { print $2 }' "$TDM_TMP/$name.out")
+		[ -z "$ep" ] || break
+		kill -0 "$pid" 2>/dev/null || tdm_fail "$name exited at start" -- "$TDM_TMP/$name.err"
+		sleep 0.1
+	done
+	[ -n "$ep" ] || tdm_fail "$name did not print its endpoint in 10 s" -- "$TDM_TMP/$name.err"
+	case $ep in tcp://127.0.0.1:*) ;; *) tdm_fail "unexpected endpoint $ep" ;; esac
+	printf '%s\n' "$ep"
+}
+start_coord coord-a
+COORD_PID=$STARTED_PID
+start_coord coord-b
+COORD2_PID=$STARTED_PID
+EP=$(endpoint_of coord-a "$COORD_PID")
+EP2=$(endpoint_of coord-b "$COORD2_PID")
+LOG=$TDM_TMP/coord-a.err
+LOG2=$TDM_TMP/coord-b.err
+tdm_assert_eq "pid file" "$COORD_PID" "$(cat "$TDM_TMP/coord-a.pid")"
+tdm_pass "tandem-coord listening on $EP and $EP2"
 
-# as WHO: the driver with WHO's key; bounded inside (timeout x attempts) and outside
+# as WHO: the driver with WHO's key against coord-a; as2 against coord-b; bounded inside
+# (timeout x attempts) and outside
 as() {
 	local who=$1
 	shift
 	timeout 20 "$DRIVER" -e "$EP" -s "$K/coord.pub" -k "$K/$who.secret" -t 2000 -a 2 "$@"
 }
+as2() {
+	local who=$1
+	shift
+	timeout 20 "$DRIVER" -e "$EP2" -s "$K/coord.pub" -k "$K/$who.secret" -t 2000 -a 2 "$@"
+}
+# expect_rc RC WHAT CMD...: runs CMD, expects exit RC
+expect_rc() {
+	local want=$1 what=$2
+	shift 2
+	tdm_run "rc-$want" "$@"
+	[ "$TDM_RC" -eq "$want" ] || tdm_fail "$what: expected exit $want, got $TDM_RC" -- "$TDM_OUT" "$TDM_ERR"
+}
 
 # ---- registration and the lease ---------------------------------------------------------
-tdm_assert_ok "register node-a1 at site A" as node-a1 register node-a1 A
-tdm_assert_ok "register node-b1 at site B" as node-b1 register node-b1 B
+tdm_assert_ok "register node-a1 at site A" as node-a1 register node-a1 A /srv/a1
+tdm_assert_ok "register node-b1 at site B" as node-b1 register node-b1 B /srv/b1-old
+tdm_assert_ok "node-b1 registers again, through coord-b" as2 node-b1 register node-b1 B /srv/b1
 tdm_run impersonate as node-b1 register node-a1 A
 [ "$TDM_RC" -eq 5 ] || tdm_fail "node-b1 registering as node-a1: expected exit 5, got $TDM_RC" -- "$TDM_OUT" "$TDM_ERR"
 tdm_pass "a node cannot speak for another"
@@ -93,7 +135,7 @@ tdm_assert_ok "commit with epoch 1" as node-a1 commit "$ZONE" node-a1 1 2 "$DIGE
 tdm_run stale as node-a1 commit "$ZONE" node-a1 0 4 "$DIGEST"
 [ "$TDM_RC" -eq 2 ] || tdm_fail "stale commit: expected refusal (exit 2), got $TDM_RC" -- "$TDM_OUT" "$TDM_ERR"
 tdm_assert_grep "stale epoch refused" '^refused stale epoch' "$TDM_OUT"
-tdm_assert_grep "refusal logged" 'refused commit from node-a1: stale epoch' "$TDM_TMP/coord.err"
+tdm_assert_grep "refusal logged" 'refused commit from node-a1: stale epoch' "$LOG"
 tdm_run notholder as node-b1 commit "$ZONE" node-b1 1 3 "$DIGEST"
 [ "$TDM_RC" -eq 2 ] || tdm_fail "commit by the standby: expected refusal, got $TDM_RC" -- "$TDM_OUT"
 tdm_pass "commits fenced by epoch and holder"
@@ -101,8 +143,84 @@ tdm_pass "commits fenced by epoch and holder"
 # ---- status ---------------------------------------------------------------------------------
 tdm_assert_ok "status" as node-b1 status
 tdm_assert_grep "holder shown" "^zone $ZONE holder=node-a1 epoch=1 serial=2 left_ms=[1-9]" "$TDM_OUT"
-tdm_assert_grep "node-a1 shown" '^node node-a1 site=A state=0 healthy=1$' "$TDM_OUT"
-tdm_assert_grep "node-b1 shown" '^node node-b1 site=B state=0 healthy=1$' "$TDM_OUT"
+tdm_assert_grep "node-a1 shown" '^node node-a1 site=A state=up healthy=1 publish=/srv/a1$' "$TDM_OUT"
+tdm_assert_grep "node-b1 shown" '^node node-b1 site=B state=up healthy=1 publish=/srv/b1$' "$TDM_OUT"
+tdm_assert_grep "coordinator and parameters" \
+	'^coordinator coord-a leader=coord-[ab] lease_ms=10000 margin_ms=2000 nsites=2 modulus=2$' "$TDM_OUT"
+
+# ---- roles --------------------------------------------------------------------------------
+expect_rc 5 "a node sending an operator request" as node-a1 zone-add other.example. 0
+tdm_assert_grep "role named" 'operator role' "$TDM_ERR"
+expect_rc 5 "an operator sending a node request" as op1 heartbeat op1 1
+tdm_assert_grep "role named" 'must come from that node' "$TDM_ERR"
+tdm_assert_grep "refused operator request audited" \
+	'audit: operator op1: coord.heartbeat -: refused: ' "$LOG"
+tdm_pass "roles enforced both ways"
+
+# ---- operator requests ---------------------------------------------------------------------
+tdm_assert_ok "operator adds a zone" as op1 zone-add other.example. 0
+tdm_assert_grep "zone add audited" \
+	'audit: operator op1: coord.zone.add zone=other.example. compare_digests=no: accepted' "$LOG"
+tdm_assert_ok "operator drains node-b1" as op1 drain node-b1
+tdm_assert_ok "status" as op1 status
+tdm_assert_grep "node-b1 drained" '^node node-b1 site=B state=drained ' "$TDM_OUT"
+tdm_assert_ok "operator undrains node-b1" as2 op1 undrain node-b1
+tdm_assert_grep "undrain audited on coord-b" 'audit: operator op1: coord.undrain node=node-b1: accepted' "$LOG2"
+tdm_assert_ok "node-a1 renews" as node-a1 renew "$ZONE" node-a1 1
+tdm_assert_ok "operator switches the zone over to node-b1" as op1 switchover "$ZONE" node-b1
+tdm_assert_grep "switchover effect" '^effect: ' "$TDM_OUT"
+tdm_assert_ok "status" as op1 status
+tdm_assert_grep "switchover pending" "^zone $ZONE holder=node-a1 .* switch_to=node-b1 " "$TDM_OUT"
+tdm_pass "operator requests decided and audited"
+
+# ---- keys -----------------------------------------------------------------------------------
+printf 'wrapped key entry \001\002\377' >"$TDM_TMP/archive7"
+ARCHIVE_HEX=$(od -An -tx1 -v "$TDM_TMP/archive7" | tr -d ' \n')
+tdm_assert_ok "node-a1 adds key 7" as node-a1 key-add "$ZONE" node-a1 7 4242 "$TDM_TMP/archive7"
+expect_rc 2 "activation before site B acks" as node-a1 key-activate "$ZONE" node-a1 7
+tdm_assert_grep "missing site named" '^refused .*site B' "$TDM_OUT"
+expect_rc 2 "the same key id again" as2 node-b1 key-add "$ZONE" node-b1 7 4242 "$TDM_TMP/archive7"
+tdm_assert_ok "node-b1 acks key 7" as2 node-b1 key-ack "$ZONE" node-b1 7
+tdm_assert_ok "activation once both sites hold it" as node-a1 key-activate "$ZONE" node-a1 7
+tdm_assert_ok "keys.get" as2 op1 keys "$ZONE"
+tdm_assert_grep "archive and acks returned" \
+	"^key 7 tag=4242 active=1 acks=node-a1,node-b1 archive=$ARCHIVE_HEX\$" "$TDM_OUT"
+tdm_pass "key add, ack, activate, keys.get"
+
+# ---- malformed requests ---------------------------------------------------------------------
+expect_rc 5 "an undecodable body" as node-a1 raw coord.commit ffffffff0f
+tdm_assert_grep "undecodable named" 'undecodable' "$TDM_ERR"
+expect_rc 5 "another version" as node-a1 raw coord.status 0802
+tdm_assert_grep "version named" 'coord.status: field version: 2' "$TDM_ERR"
+expect_rc 5 "an unknown type" as node-a1 raw coord.bogus -
+tdm_pass "malformed requests refused"
+
+# ---- forced takeover and fencing across coordinators ----------------------------------------
+expect_rc 2 "takeover without force" as op1 takeover A
+tdm_assert_grep "force asked for" '^refused .*force' "$TDM_OUT"
+tdm_assert_grep "unforced takeover audited" 'audit: operator op1: coord.takeover site=A force=no: refused' "$LOG"
+tdm_assert_ok "node-b1 answered by coord-b before the takeover" as2 node-b1 heartbeat node-b1 1
+tdm_assert_ok "takeover by site A, forced, through coord-a" as op1 takeover A force
+t0=$(date +%s%N)
+tdm_assert_grep "fence effect" '^effect: .*node-b1' "$TDM_OUT"
+fenced=
+while [ $((($(date +%s%N) - t0) / 1000000)) -lt 3000 ]; do
+	tdm_run fenced timeout 10 "$DRIVER" -e "$EP2" -s "$K/coord.pub" -k "$K/node-b1.secret" \
+		-t 300 -a 1 heartbeat node-b1 1
+	if [ "$TDM_RC" -eq 4 ]; then
+		fenced=yes
+		break
+	fi
+	[ "$TDM_RC" -eq 2 ] || tdm_fail "node-b1 after the takeover: expected refusal or no answer, got $TDM_RC" -- "$TDM_OUT" "$TDM_ERR"
+done
+[ -n "$fenced" ] || tdm_fail "coord-b still answers node-b1 3 s after the takeover" -- "$LOG2"
+tdm_assert_grep "revocation logged by coord-b" 'fence: revoked key .* \(node-b1\)' "$LOG2"
+expect_rc 4 "coord-a does not answer node-b1 either" timeout 10 "$DRIVER" -e "$EP" \
+	-s "$K/coord.pub" -k "$K/node-b1.secret" -t 300 -a 1 status
+tdm_assert_ok "status" as op1 status
+tdm_assert_grep "node-b1 fenced" '^node node-b1 site=B state=fenced ' "$TDM_OUT"
+[ "$(grep -c 'fence: revoked key .* (node-b1)' "$LOG2")" -eq 1 ] || tdm_fail "revocation logged more than once" -- "$LOG2"
+tdm_pass "takeover fences node-b1 on both coordinators"
 
 # ---- an unknown key -------------------------------------------------------------------------
 t0=$(date +%s)
@@ -111,12 +229,12 @@ tdm_run stranger timeout 20 "$DRIVER" -e "$EP" -s "$K/coord.pub" -k "$K/stranger
 [ "$TDM_RC" -eq 4 ] || tdm_fail "unknown key: expected no answer (exit 4), got $TDM_RC" -- "$TDM_OUT" "$TDM_ERR"
 [ $(($(date +%s) - t0)) -le 5 ] || tdm_fail "unknown key: the wait was not bounded"
 for _ in $(seq 1 50); do
-	grep -qF -- "$(pub stranger)" "$TDM_TMP/coord.err" && break
+	grep -qF -- "$(pub stranger)" "$LOG" && break
 	sleep 0.1
 done
-grep -F -- "$(pub stranger)" "$TDM_TMP/coord.err" | grep -q 'refused connection' ||
-	tdm_fail "the stranger's refusal is not in the daemon's log" -- "$TDM_TMP/coord.err"
-if grep -qF -- "$(awk '$1 == "secret" { print $2 }' "$K/coord.secret")" "$TDM_TMP/coord.err"; then
+grep -F -- "$(pub stranger)" "$LOG" | grep -q 'refused connection' ||
+	tdm_fail "the stranger's refusal is not in the daemon's log" -- "$LOG"
+if grep -qF -- "$(awk '$1 == "secret" { print $2 }' "$K/coord.secret")" "$LOG" "$LOG2"; then
 	tdm_fail "the coordinator's secret key is in its log"
 fi
 tdm_pass "unknown key unanswered and logged"
@@ -132,8 +250,8 @@ for _ in $(seq 1 100); do
 	fi
 	sleep 0.1
 done
-[ -n "$rc" ] || tdm_fail "tandem-coord did not stop within 10 s of SIGTERM" -- "$TDM_TMP/coord.err"
+[ -n "$rc" ] || tdm_fail "tandem-coord did not stop within 10 s of SIGTERM" -- "$LOG"
 COORD_PID=
-[ "$rc" -eq 0 ] || tdm_fail "tandem-coord exited $rc after SIGTERM" -- "$TDM_TMP/coord.err"
-[ ! -e "$TDM_TMP/coord.pid" ] || tdm_fail "pid file left behind"
+[ "$rc" -eq 0 ] || tdm_fail "tandem-coord exited $rc after SIGTERM" -- "$LOG"
+[ ! -e "$TDM_TMP/coord-a.pid" ] || tdm_fail "pid file left behind"
 tdm_pass "SIGTERM: clean exit"

@@ -192,6 +192,22 @@ static bool name_ok(const char *s, size_t max, bool allow_empty)
 	return true;
 }
 
+/* A terminated, printable string (spaces allowed) in a field of size max; may be empty. */
+static bool text_ok(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max);
+	if (n == max) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c >= 0x7f) {
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Copies a checked string into a field, zero-filling the rest so that equal states
  * compare equal byte for byte. */
 static void set_str(char *dst, size_t size, const char *src)
@@ -554,6 +570,7 @@ static void do_register(coord_state_t *st, const coord_input_t *in, uint64_t now
 		}
 		n->last_seen_ms = now;
 		n->healthy = in->healthy;
+		set_str(n->publish, sizeof(n->publish), in->publish);
 		note(r, "node %s back", n->id);
 		return;
 	}
@@ -579,6 +596,7 @@ static void do_register(coord_state_t *st, const coord_input_t *in, uint64_t now
 	n->state = COORD_NODE_UP;
 	n->last_seen_ms = now;
 	n->healthy = in->healthy;
+	set_str(n->publish, sizeof(n->publish), in->publish);
 	effect(r, COORD_EFF_NODE_ADDED, NULL, n->id, "node %s joined at site %c", n->id,
 	       site_name(n->site));
 }
@@ -803,6 +821,12 @@ static void do_commit(coord_state_t *st, const coord_input_t *in, uint64_t now,
 	memcpy(z->committed_digest, in->digest, COORD_DIGEST_LEN);
 	z->committed_epoch = in->epoch;
 	set_str(z->committed_by, sizeof(z->committed_by), n->id);
+	/* what a standby needs to sign the same zone: the active's clock and NSEC3 salt */
+	z->committed_sign_time = in->sign_time;
+	z->committed_nsec3 = in->nsec3;
+	memset(z->committed_salt, 0, sizeof(z->committed_salt));
+	memcpy(z->committed_salt, in->salt, in->salt_len);
+	z->committed_salt_len = in->salt_len;
 	effect(r, COORD_EFF_COMMIT, z, n->id, "zone %s: serial %u committed by %s, epoch %llu",
 	       z->name, in->serial, n->id, (unsigned long long)in->epoch);
 	for (uint32_t i = 0; i < z->nreports; i++) {
@@ -847,6 +871,11 @@ static void do_digest_report(coord_state_t *st, const coord_input_t *in, uint64_
 
 static void do_key_add(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
 {
+	/* the adder, when named, must be a member: its import is recorded with the key */
+	coord_node_t *n = in->node[0] == '\0' ? NULL : member(st, in, r);
+	if (in->node[0] != '\0' && n == NULL) {
+		return;
+	}
 	coord_zone_t *z = live_zone(st, in->zone, r);
 	if (z == NULL) {
 		return;
@@ -864,6 +893,13 @@ static void do_key_add(coord_state_t *st, const coord_input_t *in, coord_result_
 	memset(k, 0, sizeof(*k));
 	k->id = in->key_id;
 	k->tag = in->key_tag;
+	if (n != NULL) {
+		k->acks[0].node_no = n->no;
+		k->acks[0].site = n->site;
+		k->nacks = 1;
+		note(r, "zone %s: key %u (tag %u) added, imported by %s (site %c)", z->name, k->id,
+		     k->tag, n->id, site_name(n->site));
+	}
 }
 
 static void do_key_ack(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
@@ -1130,6 +1166,10 @@ static void do_zone_add(coord_state_t *st, const coord_input_t *in, coord_result
 		memset(z->committed_digest, 0, COORD_DIGEST_LEN);
 		z->committed_epoch = z->epoch;
 		set_str(z->committed_by, sizeof(z->committed_by), "");
+		z->committed_sign_time = 0;
+		z->committed_nsec3 = false;
+		memset(z->committed_salt, 0, sizeof(z->committed_salt));
+		z->committed_salt_len = 0;
 	}
 	effect(r, COORD_EFF_ZONE_ADDED, z, NULL, "zone %s added", z->name);
 }
@@ -1207,7 +1247,8 @@ int coord_state_check(const coord_state_t *state, const coord_params_t *params)
 	for (uint32_t i = 0; i < st->nnodes; i++) {
 		const coord_node_t *n = &st->nodes[i];
 		if (!name_ok(n->id, sizeof(n->id), false) || n->site >= params->nsites ||
-		    n->state > COORD_NODE_STATE_LAST || n->no >= st->next_node_no) {
+		    !text_ok(n->publish, sizeof(n->publish)) || n->state > COORD_NODE_STATE_LAST ||
+		    n->no >= st->next_node_no) {
 			return TANDEM_COORD_ESTATE;
 		}
 		for (uint32_t j = 0; j < i; j++) {
@@ -1227,7 +1268,7 @@ int coord_state_check(const coord_state_t *state, const coord_params_t *params)
 		    !zero_or_name(z->committed_by, sizeof(z->committed_by)) ||
 		    !zero_or_name(z->alert_node, sizeof(z->alert_node)) ||
 		    z->nreports > COORD_NODES_MAX || z->nkeys > COORD_KEYS_MAX ||
-		    z->committed_epoch > z->epoch) {
+		    z->committed_epoch > z->epoch || z->committed_salt_len > COORD_SALT_MAX) {
 			return TANDEM_COORD_ESTATE;
 		}
 		if ((z->holder[0] != '\0' && node_index(st, z->holder) < 0) ||
@@ -1282,7 +1323,7 @@ static bool input_ok(const coord_input_t *in)
 	bool zone = name_ok(in->zone, sizeof(in->zone), false);
 	bool target = name_ok(in->target, sizeof(in->target), false);
 	switch (in->kind) {
-	case COORD_IN_NODE_REGISTER:
+	case COORD_IN_NODE_REGISTER: return node && text_ok(in->publish, sizeof(in->publish));
 	case COORD_IN_NODE_HEARTBEAT:
 	case COORD_IN_NODE_REMOVE:
 	case COORD_IN_DRAIN:
@@ -1290,10 +1331,10 @@ static bool input_ok(const coord_input_t *in)
 	case COORD_IN_LEASE_REQUEST:
 	case COORD_IN_LEASE_RENEW:
 	case COORD_IN_LEASE_RELEASE:
-	case COORD_IN_COMMIT:
 	case COORD_IN_DIGEST_REPORT:
 	case COORD_IN_KEY_ACK: return node && zone;
-	case COORD_IN_KEY_ADD:
+	case COORD_IN_COMMIT: return node && zone && in->salt_len <= COORD_SALT_MAX;
+	case COORD_IN_KEY_ADD: return zone && (in->node[0] == '\0' || node);
 	case COORD_IN_KEY_ACTIVATE:
 	case COORD_IN_KEY_REMOVE:
 	case COORD_IN_ZONE_ADD:
@@ -1345,7 +1386,7 @@ int coord_state_apply(const coord_state_t *in, const coord_input_t *input, uint6
 	coord_result_t *r = res;
 	result_reset(r);
 	if (!input_ok(input)) {
-		refuse(r, COORD_R_BAD_INPUT, "%s: missing or malformed name",
+		refuse(r, COORD_R_BAD_INPUT, "%s: missing or malformed name, address or salt",
 		       coord_input_kind_str(input->kind));
 		goto decided;
 	}

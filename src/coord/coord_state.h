@@ -35,6 +35,8 @@
 #define COORD_MODULUS_MAX   256 /* largest serial residue modulus */
 #define COORD_TEXT_MAX      200 /* a reason or effect text, NUL included */
 #define COORD_EFFECTS_MAX   96  /* effects of one input (a takeover makes many) */
+#define COORD_PUBLISH_MAX   256 /* a node's publication address, NUL included */
+#define COORD_SALT_MAX      255 /* an NSEC3 salt */
 
 /* Parameters shared by every coordinator and node of a cluster (times in ms). */
 typedef struct coord_params {
@@ -65,6 +67,8 @@ typedef struct coord_node {
 	coord_node_state_t state;
 	uint64_t last_seen_ms; /* last register, heartbeat, lease request or renewal */
 	bool healthy;          /* as the node last reported it (HSM and pipeline usable) */
+	char publish[COORD_PUBLISH_MAX]; /* where it publishes (directory or URL), for status;
+					    printable, may be empty; set by each register */
 } coord_node_t;
 
 /* A node's import of a key into its HSM. */
@@ -109,6 +113,10 @@ typedef struct coord_zone {
 	uint8_t committed_digest[COORD_DIGEST_LEN];
 	uint64_t committed_epoch; /* 0 for a floor set at zone add */
 	char committed_by[COORD_ID_MAX];
+	uint64_t committed_sign_time; /* the signer's "now" (UNIX seconds): standbys sign with it */
+	bool committed_nsec3;         /* signed with NSEC3 (else NSEC) */
+	uint8_t committed_salt[COORD_SALT_MAX]; /* the NSEC3 salt used */
+	uint32_t committed_salt_len;
 	/* standby digests and the last mismatch */
 	uint32_t nreports;
 	coord_report_t reports[COORD_NODES_MAX];
@@ -132,15 +140,16 @@ typedef struct coord_state {
 
 /* What a node, an operator or the clock asks for. */
 typedef enum {
-	COORD_IN_NODE_REGISTER = 0, /* node, site, curve_pub, healthy */
+	COORD_IN_NODE_REGISTER = 0, /* node, site, curve_pub, healthy, publish */
 	COORD_IN_NODE_HEARTBEAT,    /* node, healthy */
 	COORD_IN_NODE_REMOVE,       /* node (operator); a fenced node can then register anew */
 	COORD_IN_LEASE_REQUEST,     /* node, zone */
 	COORD_IN_LEASE_RENEW,       /* node, zone, epoch */
 	COORD_IN_LEASE_RELEASE,     /* node, zone, epoch: the node has stopped publishing */
-	COORD_IN_COMMIT,            /* node, zone, epoch, serial, digest */
+	COORD_IN_COMMIT,            /* node, zone, epoch, serial, digest, sign_time, nsec3, salt */
 	COORD_IN_DIGEST_REPORT,     /* node, zone, serial, digest (a standby's shadow run) */
-	COORD_IN_KEY_ADD,           /* zone, key_id, key_tag: a key entered the archive */
+	COORD_IN_KEY_ADD,           /* zone, key_id, key_tag, optional node (its import is
+				       recorded with the key): a key entered the archive */
 	COORD_IN_KEY_ACK,           /* node, zone, key_id: the node's HSM imported it */
 	COORD_IN_KEY_ACTIVATE,      /* zone, key_id: may it start signing? */
 	COORD_IN_KEY_REMOVE,        /* zone, key_id: the key is gone for good */
@@ -170,6 +179,11 @@ typedef struct coord_input {
 	uint32_t key_id;
 	uint16_t key_tag;
 	bool compare_digests;
+	uint64_t sign_time; /* commit: the signer's "now", UNIX seconds */
+	bool nsec3;         /* commit: signed with NSEC3 */
+	uint8_t salt[COORD_SALT_MAX];
+	uint32_t salt_len;               /* commit: at most COORD_SALT_MAX (else BAD_INPUT) */
+	char publish[COORD_PUBLISH_MAX]; /* register: printable, may be empty (else BAD_INPUT) */
 } coord_input_t;
 
 /* Why an input was refused. */

@@ -55,6 +55,9 @@ static void pack_zone(pb_scratch_t *s, uint32_t zi, const coord_zone_t *z)
 	pz->alert_open = z->alert_open;
 	pz->alert_serial = z->alert_serial;
 	pz->alert_node = (char *)z->alert_node;
+	pz->committed_sign_time = z->committed_sign_time;
+	pz->committed_nsec3 = z->committed_nsec3;
+	pz->committed_salt = bin(z->committed_salt, z->committed_salt_len);
 	for (uint32_t i = 0; i < z->nreports; i++) {
 		Tandem__ClusterState__Report *pr = &s->reports[zi][i];
 		tandem__cluster_state__report__init(pr);
@@ -116,13 +119,15 @@ int coord_state_pack(const coord_state_t *state, uint8_t **buf, size_t *len)
 		pn->state = (Tandem__ClusterState__NodeState)n->state;
 		pn->last_seen_ms = n->last_seen_ms;
 		pn->healthy = n->healthy;
+		pn->publish = (char *)n->publish;
 		s->nodep[i] = pn;
 	}
 	s->st.n_nodes = state->nnodes;
 	s->st.nodes = s->nodep;
 	for (uint32_t i = 0; i < state->nzones; i++) {
 		if (state->zones[i].nreports > COORD_NODES_MAX ||
-		    state->zones[i].nkeys > COORD_KEYS_MAX) {
+		    state->zones[i].nkeys > COORD_KEYS_MAX ||
+		    state->zones[i].committed_salt_len > COORD_SALT_MAX) {
 			ret = TANDEM_EINVAL;
 			goto out;
 		}
@@ -184,9 +189,16 @@ static bool unpack_zone(const Tandem__ClusterState__Zone *pz, coord_zone_t *z)
 	    !copy_str(z->switch_to, sizeof(z->switch_to), pz->switch_to) ||
 	    !copy_str(z->committed_by, sizeof(z->committed_by), pz->committed_by) ||
 	    !copy_str(z->alert_node, sizeof(z->alert_node), pz->alert_node) ||
-	    !copy_bin(z->committed_digest, COORD_DIGEST_LEN, pz->committed_digest)) {
+	    !copy_bin(z->committed_digest, COORD_DIGEST_LEN, pz->committed_digest) ||
+	    pz->committed_salt.len > COORD_SALT_MAX) {
 		return false;
 	}
+	z->committed_sign_time = pz->committed_sign_time;
+	z->committed_nsec3 = pz->committed_nsec3;
+	if (pz->committed_salt.len > 0) {
+		memcpy(z->committed_salt, pz->committed_salt.data, pz->committed_salt.len);
+	}
+	z->committed_salt_len = (uint32_t)pz->committed_salt.len;
 	z->removed = pz->removed;
 	z->compare_digests = pz->compare_digests;
 	z->epoch = pz->epoch;
@@ -270,6 +282,7 @@ int coord_state_unpack(const uint8_t *buf, size_t len, const coord_params_t *par
 		/* an open proto3 enum: any integer may arrive */
 		if ((unsigned)pn->state > COORD_NODE_STATE_LAST || pn->site >= COORD_SITES_MAX ||
 		    !copy_str(n->id, sizeof(n->id), pn->id) ||
+		    !copy_str(n->publish, sizeof(n->publish), pn->publish) ||
 		    !copy_bin(n->curve_pub, COORD_CURVE_KEY_LEN, pn->curve_pub)) {
 			ret = TANDEM_COORD_ESTATE;
 			goto out;

@@ -3,11 +3,14 @@
 #include "tandem_error.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define KEY_MAX (COORD_STORE_PREFIX_MAX + 16u)
+/* PREFIX/archive/ZONE/ID */
+#define ARCHIVE_KEY_MAX (COORD_STORE_PREFIX_MAX + sizeof("archive//4294967295") + COORD_ZONE_MAX)
 
 struct coord_store {
 	coord_etcd_t *etcd; /* borrowed */
@@ -129,11 +132,20 @@ static int state_read(coord_store_t *s, const coord_params_t *params, tandem_dia
 	return ret;
 }
 
+/* An extra put of a state change: a key written once, if absent, with the state. */
+typedef struct extra_put {
+	const char *key;
+	const uint8_t *value;
+	size_t len;
+} extra_put_t;
+
 /*
- * Writes st if PREFIX/cluster is still at mod (0: still absent). On
- * TANDEM_COORD_ECONFLICT, *fail holds the current value for the next decision.
+ * Writes st if PREFIX/cluster is still at mod (0: still absent), and the extra
+ * key (may be NULL) if it is absent. On TANDEM_COORD_ECONFLICT, *fail holds the
+ * current value of PREFIX/cluster (and of the extra key) for the next decision.
  */
-static int state_write(coord_store_t *s, const coord_state_t *st, int64_t mod, tandem_diag_t *diag,
+static int state_write(coord_store_t *s, const coord_state_t *st, int64_t mod,
+		       const extra_put_t *extra, tandem_diag_t *diag,
 		       coord_etcd_txn_result_t **fail)
 {
 	uint8_t *buf = NULL;
@@ -156,12 +168,21 @@ static int state_write(coord_store_t *s, const coord_state_t *st, int64_t mod, t
 	if (ret == TANDEM_OK) {
 		ret = coord_etcd_txn_on_fail_get(t, s->cluster_key);
 	}
+	if (ret == TANDEM_OK && extra != NULL) {
+		ret = coord_etcd_txn_cmp_absent(t, extra->key);
+		if (ret == TANDEM_OK) {
+			ret = coord_etcd_txn_put(t, extra->key, extra->value, extra->len, 0);
+		}
+		if (ret == TANDEM_OK) {
+			ret = coord_etcd_txn_on_fail_get(t, extra->key);
+		}
+	}
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
 	ret = coord_etcd_txn_commit(s->etcd, t, diag, &r);
 	if (ret == TANDEM_COORD_ECONFLICT) {
-		if (r == NULL || r->n_reads != 1) {
+		if (r == NULL || r->n_reads != (extra != NULL ? 2u : 1u)) {
 			/* coord_etcd guarantees one read per failure op; be safe anyway */
 			ret = TANDEM_COORD_EPROTO;
 			goto out;
@@ -187,7 +208,7 @@ int coord_store_init(coord_store_t *store, const coord_params_t *params, tandem_
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
-	ret = state_write(store, store->out, 0, diag, &fail);
+	ret = state_write(store, store->out, 0, NULL, diag, &fail);
 	if (ret == TANDEM_COORD_ECONFLICT) {
 		/* it exists already: fine, if it can be read */
 		ret = state_decode(store, &fail->reads[0], params, diag, store->in, &mod);
@@ -214,15 +235,21 @@ int coord_store_read(coord_store_t *store, const coord_params_t *params, tandem_
 	return TANDEM_OK;
 }
 
-int coord_store_apply(coord_store_t *store, const coord_input_t *input, uint64_t now_ms,
-		      const coord_params_t *params, tandem_diag_t *diag, coord_result_t *res)
+/* The decision when the extra key exists already: a refusal, as the machine would give. */
+static void refuse_exists(coord_result_t *r, const coord_input_t *input, const char *key)
+{
+	memset(r, 0, offsetof(coord_result_t, effects));
+	r->reason = COORD_R_EXISTS;
+	snprintf(r->text, sizeof(r->text), "zone %.80s: key %u: %.80s exists already", input->zone,
+		 input->key_id, key);
+}
+
+static int apply_with(coord_store_t *store, const coord_input_t *input, uint64_t now_ms,
+		      const coord_params_t *params, const extra_put_t *extra, tandem_diag_t *diag,
+		      coord_result_t *res)
 {
 	coord_etcd_txn_result_t *fail = NULL;
 	int64_t mod = 0;
-	if (store == NULL || input == NULL || res == NULL ||
-	    coord_params_check(params) != TANDEM_OK || (unsigned)input->kind > COORD_IN_LAST) {
-		return TANDEM_EINVAL;
-	}
 	int ret = state_read(store, params, diag, store->in, &mod);
 	for (unsigned attempt = 1; ret == TANDEM_OK; attempt++) {
 		/* The same now_ms on every attempt: a retry takes a round trip or two, and
@@ -231,8 +258,14 @@ int coord_store_apply(coord_store_t *store, const coord_input_t *input, uint64_t
 		if (ret != TANDEM_OK || !store->res->changed) {
 			break; /* a refusal or a no-op writes nothing */
 		}
-		ret = state_write(store, store->out, mod, diag, &fail);
+		ret = state_write(store, store->out, mod, extra, diag, &fail);
 		if (ret != TANDEM_COORD_ECONFLICT) {
+			break;
+		}
+		if (extra != NULL && fail->reads[1].n > 0) {
+			/* the extra key is written once: its presence is a refusal, not a race */
+			refuse_exists(store->res, input, extra->key);
+			ret = TANDEM_OK;
 			break;
 		}
 		store->conflicts++;
@@ -253,6 +286,179 @@ int coord_store_apply(coord_store_t *store, const coord_input_t *input, uint64_t
 	}
 	coord_etcd_txn_result_free(fail);
 	return ret;
+}
+
+int coord_store_apply(coord_store_t *store, const coord_input_t *input, uint64_t now_ms,
+		      const coord_params_t *params, tandem_diag_t *diag, coord_result_t *res)
+{
+	if (store == NULL || input == NULL || res == NULL ||
+	    coord_params_check(params) != TANDEM_OK || (unsigned)input->kind > COORD_IN_LAST) {
+		return TANDEM_EINVAL;
+	}
+	return apply_with(store, input, now_ms, params, NULL, diag, res);
+}
+
+/* PREFIX/archive/ZONE/ (id == NULL) or PREFIX/archive/ZONE/ID. */
+static int archive_key(const coord_store_t *s, const char *zone, const uint32_t *id,
+		       char key[ARCHIVE_KEY_MAX])
+{
+	size_t n = strnlen(zone, COORD_ZONE_MAX);
+	if (n == 0 || n == COORD_ZONE_MAX) {
+		return TANDEM_EINVAL;
+	}
+	if (id == NULL) {
+		snprintf(key, ARCHIVE_KEY_MAX, "%sarchive/%s/", s->prefix, zone);
+	} else {
+		snprintf(key, ARCHIVE_KEY_MAX, "%sarchive/%s/%" PRIu32, s->prefix, zone, *id);
+	}
+	return TANDEM_OK;
+}
+
+int coord_store_apply_key_add(coord_store_t *store, const coord_input_t *input, uint64_t now_ms,
+			      const coord_params_t *params, const uint8_t *archive,
+			      size_t archive_len, tandem_diag_t *diag, coord_result_t *res)
+{
+	char key[ARCHIVE_KEY_MAX];
+	if (store == NULL || input == NULL || res == NULL ||
+	    coord_params_check(params) != TANDEM_OK || input->kind != COORD_IN_KEY_ADD ||
+	    (archive == NULL && archive_len > 0)) {
+		return TANDEM_EINVAL;
+	}
+	if (archive_key(store, input->zone, &input->key_id, key) != TANDEM_OK) {
+		/* a name the machine refuses: decided without an extra key */
+		return apply_with(store, input, now_ms, params, NULL, diag, res);
+	}
+	extra_put_t extra = {key, archive != NULL ? archive : (const uint8_t *)"", archive_len};
+	return apply_with(store, input, now_ms, params, &extra, diag, res);
+}
+
+int coord_store_archive_get(coord_store_t *store, const char *zone, uint32_t id,
+			    tandem_diag_t *diag, uint8_t **value, size_t *len)
+{
+	char key[ARCHIVE_KEY_MAX];
+	coord_etcd_range_t *r = NULL;
+	if (store == NULL || zone == NULL || value == NULL || len == NULL ||
+	    archive_key(store, zone, &id, key) != TANDEM_OK) {
+		return TANDEM_EINVAL;
+	}
+	int ret = coord_etcd_get(store->etcd, key, 0, diag, &r);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	if (r->n == 0) {
+		ret = TANDEM_ENOENT;
+		goto out;
+	}
+	uint8_t *v = malloc(r->kvs[0].value_len > 0 ? r->kvs[0].value_len : 1);
+	if (v == NULL) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	memcpy(v, r->kvs[0].value, r->kvs[0].value_len);
+	*value = v;
+	*len = r->kvs[0].value_len;
+out:
+	coord_etcd_range_free(r);
+	return ret;
+}
+
+/* The id at the end of an archive key after its zone prefix: decimal, below 2^32. */
+static bool archive_id(const char *rest, uint32_t *id)
+{
+	uint64_t v = 0;
+	if (rest[0] == '\0' || (rest[0] == '0' && rest[1] != '\0')) {
+		return false;
+	}
+	for (const char *p = rest; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9') {
+			return false;
+		}
+		v = v * 10u + (uint64_t)(*p - '0');
+		if (v > UINT32_MAX) {
+			return false;
+		}
+	}
+	*id = (uint32_t)v;
+	return true;
+}
+
+void coord_store_archive_free(coord_store_archive_t *archive)
+{
+	if (archive == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < archive->n; i++) {
+		free(archive->entries[i].value);
+	}
+	free(archive->entries);
+	free(archive);
+}
+
+int coord_store_archive_list(coord_store_t *store, const char *zone, tandem_diag_t *diag,
+			     coord_store_archive_t **out)
+{
+	char prefix[ARCHIVE_KEY_MAX];
+	coord_etcd_range_t *r = NULL;
+	coord_store_archive_t *a = NULL;
+	if (store == NULL || zone == NULL || out == NULL ||
+	    archive_key(store, zone, NULL, prefix) != TANDEM_OK) {
+		return TANDEM_EINVAL;
+	}
+	int ret = coord_etcd_range(store->etcd, prefix, 0, 0, diag, &r);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	a = calloc(1, sizeof(*a));
+	if (a == NULL || (r->n > 0 && (a->entries = calloc(r->n, sizeof(*a->entries))) == NULL)) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	size_t plen = strlen(prefix);
+	for (size_t i = 0; i < r->n; i++) {
+		const coord_etcd_kv_t *kv = &r->kvs[i];
+		coord_store_entry_t *e = &a->entries[a->n];
+		if (kv->key_len < plen || !archive_id(kv->key + plen, &e->id)) {
+			continue;
+		}
+		e->value = malloc(kv->value_len > 0 ? kv->value_len : 1);
+		if (e->value == NULL) {
+			ret = TANDEM_ENOMEM;
+			goto out;
+		}
+		memcpy(e->value, kv->value, kv->value_len);
+		e->len = kv->value_len;
+		a->n++;
+	}
+	*out = a;
+	a = NULL;
+out:
+	coord_store_archive_free(a);
+	coord_etcd_range_free(r);
+	return ret;
+}
+
+int coord_store_leader(coord_store_t *store, tandem_diag_t *diag,
+		       char name[COORD_STORE_NAME_MAX + 1])
+{
+	coord_etcd_range_t *r = NULL;
+	if (store == NULL || name == NULL) {
+		return TANDEM_EINVAL;
+	}
+	int ret = coord_etcd_get(store->etcd, store->leader_key, 0, diag, &r);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	if (r->n == 0) {
+		name[0] = '\0';
+	} else if (r->kvs[0].value_len <= COORD_STORE_NAME_MAX &&
+		   strlen((const char *)r->kvs[0].value) == r->kvs[0].value_len &&
+		   printable((const char *)r->kvs[0].value, COORD_STORE_NAME_MAX)) {
+		memcpy(name, r->kvs[0].value, r->kvs[0].value_len + 1);
+	} else {
+		memcpy(name, "?", 2);
+	}
+	coord_etcd_range_free(r);
+	return TANDEM_OK;
 }
 
 /* Creates PREFIX/leader under the store's lease unless it exists; says whose it is. */

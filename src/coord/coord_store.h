@@ -17,7 +17,8 @@
  *   PREFIX/cluster   the packed ClusterState (coord_state_pack)
  *   PREFIX/leader    the timer leader's name, under its etcd lease
  *   PREFIX/keys/Z    (reserved) kasp's KeyState of zone Z
- *   PREFIX/archive/  (reserved) wrapped-key archive entries
+ *   PREFIX/archive/Z/ID  the wrapped-key archive entry of key ID (decimal) of zone Z,
+ *                    written with the KEY_ADD that brought the key in, never rewritten
  *
  * Every change is one transaction conditioned on the mod_revision the state
  * was read at (or on its absence), so two coordinators that decided from the
@@ -92,6 +93,63 @@ int coord_store_read(coord_store_t *store, const coord_params_t *params, tandem_
  */
 int coord_store_apply(coord_store_t *store, const coord_input_t *input, uint64_t now_ms,
 		      const coord_params_t *params, tandem_diag_t *diag, coord_result_t *res);
+
+/*
+ * coord_store_apply for a COORD_IN_KEY_ADD that brings the key's archive entry
+ * (archive_len bytes, may be 0): when the machine accepts the key, the state and
+ * PREFIX/archive/ZONE/ID are written in one transaction, conditioned on the
+ * state's revision and on the entry's absence. An entry that exists already
+ * (a key removed from the state keeps its entry) makes it a refusal,
+ * COORD_R_EXISTS, with the entry unchanged. Errors: as coord_store_apply, and
+ * TANDEM_EINVAL for another input kind or archive NULL with archive_len > 0.
+ */
+int coord_store_apply_key_add(coord_store_t *store, const coord_input_t *input, uint64_t now_ms,
+			      const coord_params_t *params, const uint8_t *archive,
+			      size_t archive_len, tandem_diag_t *diag, coord_result_t *res);
+
+/* One archive entry of a zone (coord_store_archive_list). */
+typedef struct coord_store_entry {
+	uint32_t id;
+	uint8_t *value; /* owned by the list */
+	size_t len;
+} coord_store_entry_t;
+
+/* A zone's archive entries, in key order (not numeric order). */
+typedef struct coord_store_archive {
+	size_t n;
+	coord_store_entry_t *entries;
+} coord_store_archive_t;
+
+/*
+ * Reads the archive entry of key id of zone (linearizable) into a new buffer
+ * (*value is the caller's, free() it; written only on success).
+ * Errors: TANDEM_ENOENT (no entry), TANDEM_EINVAL, TANDEM_ENOMEM, the etcd
+ * errors.
+ */
+int coord_store_archive_get(coord_store_t *store, const char *zone, uint32_t id,
+			    tandem_diag_t *diag, uint8_t **value, size_t *len);
+
+/*
+ * Reads every archive entry of zone (linearizable; none is an empty list).
+ * Keys under the zone's prefix whose last part is not a decimal id below 2^32
+ * (another zone's, whose name extends this one's with '/') are skipped.
+ * *out is the caller's: coord_store_archive_free(). Errors: TANDEM_EINVAL,
+ * TANDEM_ENOMEM, the etcd errors.
+ */
+int coord_store_archive_list(coord_store_t *store, const char *zone, tandem_diag_t *diag,
+			     coord_store_archive_t **out);
+
+/* Frees an archive list; NULL-safe. */
+void coord_store_archive_free(coord_store_archive_t *archive);
+
+/*
+ * Reads the name in PREFIX/leader (linearizable) into name (COORD_STORE_NAME_MAX
+ * + 1 bytes): "" when nobody leads. A value that is not a printable name of at
+ * most COORD_STORE_NAME_MAX bytes reads as "?". Errors: TANDEM_EINVAL, the etcd
+ * errors; name written only on success.
+ */
+int coord_store_leader(coord_store_t *store, tandem_diag_t *diag,
+		       char name[COORD_STORE_NAME_MAX + 1]);
 
 /* Compare failures this store has met in coord_store_apply (for metrics and tests). */
 uint64_t coord_store_conflicts(const coord_store_t *store);

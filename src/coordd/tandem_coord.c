@@ -2,7 +2,7 @@
 #include "coord_etcd.h"
 #include "coord_state.h"
 #include "coord_store.h"
-#include "coordrpc.pb-c.h"
+#include "coordrpc.h"
 #include "net_allow.h"
 #include "net_key.h"
 #include "net_rpc.h"
@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,7 +24,6 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define COORDRPC_VERSION 1u
 /* The leader's etcd lease, in seconds; it campaigns every third of it. */
 #define COORDD_LEADER_TTL_S 6
 /* Longest sleep in one poll, so that a signal is noticed soon. */
@@ -50,13 +50,22 @@ typedef struct coordd {
 	coord_params_t params;
 	coord_store_t *store;
 	net_rpc_server_t *srv;
+	const net_allow_t *allow; /* as loaded from --allow: fencing only ever removes from it */
 	tandem_diag_t *diag;
-	coord_result_t *res;  /* ~60 KB: on the heap */
-	coord_state_t *state; /* ~200 KB: on the heap, for status and timers */
+	coord_result_t *res;       /* ~60 KB: on the heap */
+	coord_state_t *state;      /* ~200 KB: on the heap, for status, timers and fencing */
+	coordrpc_status_t *status; /* ~600 KB: on the heap */
+	coordrpc_keys_t *keys;
 	bool leader;
 	uint64_t next_campaign_ms;
-	uint64_t next_tick_ms; /* leader only; 0: none planned */
+	uint64_t next_tick_ms;  /* leader only; 0: none planned */
+	uint64_t next_fence_ms; /* the next fencing sweep */
+	bool fence_due;         /* a decision changed the state: sweep after this poll */
+	bool fence_failing;     /* the last sweep could not read the state (logged once) */
 } coordd_t;
+
+/* Every coordinator reads the state this often and revokes the keys of fenced members. */
+#define COORDD_FENCE_EVERY_MS 1000u
 
 static uint64_t coordd_now_ms(void)
 {
@@ -103,22 +112,74 @@ static bool coordd_copy_name(char *dst, size_t size, const char *src)
 	return true;
 }
 
-/* Node inputs come from the node itself: a node's key speaks only for its own name. */
-static int coordd_check_sender(const net_rpc_request_t *req, const char *node, net_rpc_msg_t *reply)
+static char coordd_site(uint32_t site)
 {
-	if (req->role != NET_ROLE_NODE || node == NULL || strcmp(node, req->peer) != 0) {
+	return site < COORD_SITES_MAX ? (char)('A' + site) : '?';
+}
+
+/* The arguments of an operator request, for the audit line. */
+static void coordd_audit_args(const coordrpc_request_t *r, char *buf, size_t size)
+{
+	switch (r->kind) {
+	case COORDRPC_ZONE_ADD:
+		if (r->has_serial) {
+			snprintf(buf, size, "zone=%s compare_digests=%s serial=%" PRIu32, r->zone,
+				 r->compare_digests ? "yes" : "no", r->serial);
+		} else {
+			snprintf(buf, size, "zone=%s compare_digests=%s", r->zone,
+				 r->compare_digests ? "yes" : "no");
+		}
+		break;
+	case COORDRPC_ZONE_REMOVE:
+	case COORDRPC_KEYS_GET: snprintf(buf, size, "zone=%s", r->zone); break;
+	case COORDRPC_DRAIN:
+	case COORDRPC_UNDRAIN:
+	case COORDRPC_NODE_REMOVE: snprintf(buf, size, "node=%s", r->node); break;
+	case COORDRPC_SWITCHOVER:
+		snprintf(buf, size, "zone=%s target=%s", r->zone, r->target);
+		break;
+	case COORDRPC_TAKEOVER:
+		snprintf(buf, size, "site=%c force=%s", coordd_site(r->site),
+			 r->force ? "yes" : "no");
+		break;
+	default: snprintf(buf, size, "-"); break;
+	}
+}
+
+/* The audit trail: one line per request from an operator, whatever became of it. */
+static void coordd_audit(const net_rpc_request_t *req, const coordrpc_request_t *r, bool accepted,
+			 const char *text)
+{
+	char args[COORD_ZONE_MAX + COORD_ID_MAX + 64];
+	if (req->role != NET_ROLE_OPERATOR) {
+		return;
+	}
+	coordd_audit_args(r, args, sizeof(args));
+	coordd_log("audit: operator %s: %s %s: %s: %s", req->peer, coordrpc_type(r->kind), args,
+		   accepted ? "accepted" : "refused", text);
+}
+
+/*
+ * Who may send what: node kinds only from a node that names itself, operator kinds
+ * only from an operator, reads from anyone on the allow-list.
+ */
+static int coordd_check_role(const net_rpc_request_t *req, const coordrpc_request_t *r,
+			     net_rpc_msg_t *reply)
+{
+	net_role_t need = coordrpc_kind_role(r->kind);
+	if (need == NET_ROLE_NODE && (req->role != NET_ROLE_NODE || strcmp(r->node, req->peer))) {
 		snprintf(reply->error, sizeof(reply->error),
 			 "%s from %s (%s): a node request must come from that node", req->type,
 			 req->peer, net_role_name(req->role));
 		return TANDEM_EPERM;
 	}
+	if (need == NET_ROLE_OPERATOR && req->role != NET_ROLE_OPERATOR) {
+		snprintf(reply->error, sizeof(reply->error),
+			 "%s from %s (%s): an operator request needs the operator role", req->type,
+			 req->peer, net_role_name(req->role));
+		return TANDEM_EPERM;
+	}
 	return TANDEM_OK;
-}
-
-static int coordd_bad(net_rpc_msg_t *reply, const char *type, const char *why)
-{
-	snprintf(reply->error, sizeof(reply->error), "%s: %s", type, why);
-	return TANDEM_EINVAL;
 }
 
 /* The sender's CURVE public key, as the allow-list has it. */
@@ -131,188 +192,224 @@ static int coordd_peer_key(const coordd_t *d, const char *peer, uint8_t out[COOR
 	return TANDEM_OK;
 }
 
-/*
- * Decodes a node request into a machine input. Refuses unknown types, other
- * versions, overlong names, digests that are not 32 bytes, and node requests
- * that do not come from the node they name.
- */
-static int coordd_input_decode(const coordd_t *d, const net_rpc_request_t *req, coord_input_t *in,
-			       net_rpc_msg_t *reply)
+/* The machine input of a request that is not a read. */
+static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
+			const coordrpc_request_t *r, coord_input_t *in, net_rpc_msg_t *reply)
 {
-	const char *t = req->type;
-	int ret = TANDEM_OK;
-	const char *node = NULL, *zone = NULL;
-	uint32_t version = 0;
-	ProtobufCBinaryData digest = {0, NULL};
-	bool has_digest = false;
-	Tandem__CoordRegister *rg = NULL;
-	Tandem__CoordHeartbeat *hb = NULL;
-	Tandem__CoordLease *ls = NULL;
-	Tandem__CoordCommit *cm = NULL;
-	Tandem__CoordDigestReport *dr = NULL;
-
+	static const coord_input_kind_t kinds[] = {
+	    [COORDRPC_REGISTER] = COORD_IN_NODE_REGISTER,
+	    [COORDRPC_HEARTBEAT] = COORD_IN_NODE_HEARTBEAT,
+	    [COORDRPC_LEASE_REQUEST] = COORD_IN_LEASE_REQUEST,
+	    [COORDRPC_LEASE_RENEW] = COORD_IN_LEASE_RENEW,
+	    [COORDRPC_LEASE_RELEASE] = COORD_IN_LEASE_RELEASE,
+	    [COORDRPC_COMMIT] = COORD_IN_COMMIT,
+	    [COORDRPC_DIGEST_REPORT] = COORD_IN_DIGEST_REPORT,
+	    [COORDRPC_KEY_ADD] = COORD_IN_KEY_ADD,
+	    [COORDRPC_KEY_ACK] = COORD_IN_KEY_ACK,
+	    [COORDRPC_KEY_ACTIVATE] = COORD_IN_KEY_ACTIVATE,
+	    [COORDRPC_ZONE_ADD] = COORD_IN_ZONE_ADD,
+	    [COORDRPC_ZONE_REMOVE] = COORD_IN_ZONE_REMOVE,
+	    [COORDRPC_DRAIN] = COORD_IN_DRAIN,
+	    [COORDRPC_UNDRAIN] = COORD_IN_UNDRAIN,
+	    [COORDRPC_NODE_REMOVE] = COORD_IN_NODE_REMOVE,
+	    [COORDRPC_SWITCHOVER] = COORD_IN_SWITCHOVER,
+	    [COORDRPC_TAKEOVER] = COORD_IN_TAKEOVER,
+	};
 	memset(in, 0, sizeof(*in));
-	if (strcmp(t, "coord.register") == 0) {
-		rg = tandem__coord_register__unpack(NULL, req->body_len, req->body);
-		if (rg == NULL) {
-			ret = coordd_bad(reply, t, "undecodable body");
-			goto out;
-		}
-		in->kind = COORD_IN_NODE_REGISTER;
-		version = rg->version;
-		node = rg->node;
-		in->site = rg->site;
-		in->healthy = rg->healthy;
-	} else if (strcmp(t, "coord.heartbeat") == 0) {
-		hb = tandem__coord_heartbeat__unpack(NULL, req->body_len, req->body);
-		if (hb == NULL) {
-			ret = coordd_bad(reply, t, "undecodable body");
-			goto out;
-		}
-		in->kind = COORD_IN_NODE_HEARTBEAT;
-		version = hb->version;
-		node = hb->node;
-		in->healthy = hb->healthy;
-	} else if (strcmp(t, "coord.lease.request") == 0 || strcmp(t, "coord.lease.renew") == 0 ||
-		   strcmp(t, "coord.lease.release") == 0) {
-		ls = tandem__coord_lease__unpack(NULL, req->body_len, req->body);
-		if (ls == NULL) {
-			ret = coordd_bad(reply, t, "undecodable body");
-			goto out;
-		}
-		in->kind = strcmp(t, "coord.lease.request") == 0 ? COORD_IN_LEASE_REQUEST
-			   : strcmp(t, "coord.lease.renew") == 0 ? COORD_IN_LEASE_RENEW
-								 : COORD_IN_LEASE_RELEASE;
-		version = ls->version;
-		node = ls->node;
-		zone = ls->zone;
-		in->epoch = ls->epoch;
-	} else if (strcmp(t, "coord.commit") == 0) {
-		cm = tandem__coord_commit__unpack(NULL, req->body_len, req->body);
-		if (cm == NULL) {
-			ret = coordd_bad(reply, t, "undecodable body");
-			goto out;
-		}
-		in->kind = COORD_IN_COMMIT;
-		version = cm->version;
-		node = cm->node;
-		zone = cm->zone;
-		in->epoch = cm->epoch;
-		in->serial = cm->serial;
-		digest = cm->digest;
-		has_digest = true;
-	} else if (strcmp(t, "coord.digest.report") == 0) {
-		dr = tandem__coord_digest_report__unpack(NULL, req->body_len, req->body);
-		if (dr == NULL) {
-			ret = coordd_bad(reply, t, "undecodable body");
-			goto out;
-		}
-		in->kind = COORD_IN_DIGEST_REPORT;
-		version = dr->version;
-		node = dr->node;
-		zone = dr->zone;
-		in->serial = dr->serial;
-		digest = dr->digest;
-		has_digest = true;
-	} else {
-		snprintf(reply->error, sizeof(reply->error), "unknown request type %s", t);
-		ret = TANDEM_EINVAL;
-		goto out;
+	in->kind = kinds[r->kind];
+	/* the request's strings fit the input's fields: same sizes */
+	memcpy(in->node, r->node, sizeof(in->node));
+	memcpy(in->zone, r->zone, sizeof(in->zone));
+	memcpy(in->target, r->target, sizeof(in->target));
+	memcpy(in->publish, r->publish, sizeof(in->publish));
+	in->site = r->site;
+	in->healthy = r->healthy;
+	in->epoch = r->epoch;
+	in->serial = r->serial;
+	in->has_serial = r->has_serial;
+	memcpy(in->digest, r->digest, sizeof(in->digest));
+	in->key_id = r->key_id;
+	in->key_tag = r->key_tag;
+	in->compare_digests = r->compare_digests;
+	in->sign_time = r->sign_time;
+	in->nsec3 = r->nsec3;
+	memcpy(in->salt, r->salt, r->salt_len);
+	in->salt_len = (uint32_t)r->salt_len;
+	if (in->kind == COORD_IN_KEY_ACTIVATE) {
+		in->node[0] = '\0'; /* activation is the cluster's, not the sender's */
 	}
-	if (version != COORDRPC_VERSION) {
-		ret = coordd_bad(reply, t, "unsupported message version");
-		goto out;
+	if (in->kind == COORD_IN_NODE_REGISTER &&
+	    coordd_peer_key(d, req->peer, in->curve_pub) != TANDEM_OK) {
+		snprintf(reply->error, sizeof(reply->error), "%s: sender key not listed",
+			 req->type);
+		return TANDEM_NET_EAUTH;
 	}
-	if (!coordd_copy_name(in->node, sizeof(in->node), node) ||
-	    (zone != NULL && !coordd_copy_name(in->zone, sizeof(in->zone), zone))) {
-		ret = coordd_bad(reply, t, "name too long");
-		goto out;
+	return TANDEM_OK;
+}
+
+static int coordd_reply_set(net_rpc_msg_t *reply, const char *type, int ret, uint8_t *buf,
+			    size_t len)
+{
+	if (ret == TANDEM_OK) {
+		ret = net_rpc_msg_set(reply, type, buf, len);
 	}
-	if (has_digest) {
-		if (digest.len != COORD_DIGEST_LEN || digest.data == NULL) {
-			ret = coordd_bad(reply, t, "digest must be 32 bytes");
-			goto out;
-		}
-		memcpy(in->digest, digest.data, COORD_DIGEST_LEN);
-	}
-	ret = coordd_check_sender(req, in->node, reply);
+	free(buf);
 	if (ret != TANDEM_OK) {
-		goto out;
+		snprintf(reply->error, sizeof(reply->error), "reply: %s", tandem_strerror(ret));
 	}
-	if (in->kind == COORD_IN_NODE_REGISTER) {
-		ret = coordd_peer_key(d, req->peer, in->curve_pub);
-		if (ret != TANDEM_OK) {
-			snprintf(reply->error, sizeof(reply->error), "%s: sender key not listed",
-				 t);
-		}
-	}
-out:
-	tandem__coord_register__free_unpacked(rg, NULL);
-	tandem__coord_heartbeat__free_unpacked(hb, NULL);
-	tandem__coord_lease__free_unpacked(ls, NULL);
-	tandem__coord_commit__free_unpacked(cm, NULL);
-	tandem__coord_digest_report__free_unpacked(dr, NULL);
 	return ret;
 }
 
-/* Packs a protobuf-c message as the reply body. */
-static int coordd_reply_pack(net_rpc_msg_t *reply, const char *type, const ProtobufCMessage *m)
+/* The node's name for an ack (its number), "#NO" when it is no longer a member. */
+static void coordd_ack_name(const coord_state_t *st, uint32_t no, char out[COORD_ID_MAX])
 {
-	size_t len = protobuf_c_message_get_packed_size(m);
-	uint8_t *buf = malloc(len > 0 ? len : 1);
-	if (buf == NULL) {
-		return TANDEM_ENOMEM;
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		if (st->nodes[i].no == no) {
+			memcpy(out, st->nodes[i].id, COORD_ID_MAX);
+			return;
+		}
 	}
-	protobuf_c_message_pack(m, buf);
-	int ret = net_rpc_msg_set(reply, type, buf, len);
-	free(buf);
-	return ret;
+	snprintf(out, COORD_ID_MAX, "#%" PRIu32, no);
+}
+
+static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, uint64_t now,
+			       coordrpc_zone_status_t *zs)
+{
+	const coord_node_t *h = coord_state_holder(st, z->name, now);
+	memset(zs, 0, sizeof(*zs));
+	memcpy(zs->name, z->name, sizeof(zs->name));
+	if (h != NULL) {
+		memcpy(zs->holder, h->id, sizeof(zs->holder));
+		zs->expiry_ms = z->expiry_ms;
+		zs->lease_left_ms = z->expiry_ms > now ? z->expiry_ms - now : 0;
+	}
+	zs->epoch = z->epoch;
+	zs->removed = z->removed;
+	zs->compare_digests = z->compare_digests;
+	zs->has_committed = z->has_committed;
+	zs->serial = z->committed_serial;
+	memcpy(zs->digest, z->committed_digest, sizeof(zs->digest));
+	memcpy(zs->committed_by, z->committed_by, sizeof(zs->committed_by));
+	zs->sign_time = z->committed_sign_time;
+	zs->nsec3 = z->committed_nsec3;
+	memcpy(zs->salt, z->committed_salt, z->committed_salt_len);
+	zs->salt_len = z->committed_salt_len;
+	memcpy(zs->switch_to, z->switch_to, sizeof(zs->switch_to));
+	zs->alerts = z->alerts;
+	zs->alert_open = z->alert_open;
+	zs->alert_serial = z->alert_serial;
+	memcpy(zs->alert_node, z->alert_node, sizeof(zs->alert_node));
+	zs->nkeys = z->nkeys;
+	for (uint32_t k = 0; k < z->nkeys; k++) {
+		const coord_key_t *key = &z->keys[k];
+		coordrpc_key_status_t *ks = &zs->keys[k];
+		ks->id = key->id;
+		ks->tag = key->tag;
+		ks->active = key->active;
+		ks->nacks = key->nacks;
+		for (uint32_t a = 0; a < key->nacks; a++) {
+			coordd_ack_name(st, key->acks[a].node_no, ks->acks[a]);
+		}
+	}
 }
 
 static int coordd_status(coordd_t *d, uint64_t now, net_rpc_msg_t *reply)
 {
+	coordrpc_status_t *out = d->status;
 	int ret = coord_store_read(d->store, &d->params, d->diag, d->state, NULL);
 	if (ret != TANDEM_OK) {
 		coordd_log_diag(d->diag, "status: store read failed", ret);
 		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
 		return ret;
 	}
+	memset(out, 0, sizeof(*out));
+	char leader[COORD_STORE_NAME_MAX + 1] = "";
+	ret = coord_store_leader(d->store, d->diag, leader);
+	if (ret != TANDEM_OK) {
+		coordd_log_diag(d->diag, "status: leader unknown", ret); /* still answer */
+		leader[0] = '\0';
+	}
 	const coord_state_t *st = d->state;
-	Tandem__CoordZoneStatus zs[COORD_ZONES_MAX];
-	Tandem__CoordZoneStatus *zp[COORD_ZONES_MAX];
-	Tandem__CoordNodeStatus ns[COORD_NODES_MAX];
-	Tandem__CoordNodeStatus *np[COORD_NODES_MAX];
-	Tandem__CoordStatus msg = TANDEM__COORD_STATUS__INIT;
-	msg.version = COORDRPC_VERSION;
-	msg.now_ms = now;
-	for (uint32_t i = 0; i < st->nzones && i < COORD_ZONES_MAX; i++) {
-		const coord_zone_t *z = &st->zones[i];
-		const coord_node_t *h = coord_state_holder(st, z->name, now);
-		tandem__coord_zone_status__init(&zs[i]);
-		zs[i].name = (char *)z->name;
-		zs[i].holder = h != NULL ? (char *)h->id : (char *)"";
-		zs[i].epoch = z->epoch;
-		zs[i].has_committed = z->has_committed;
-		zs[i].serial = z->committed_serial;
-		zs[i].lease_left_ms = h != NULL && z->expiry_ms > now ? z->expiry_ms - now : 0;
-		zs[i].removed = z->removed;
-		zp[i] = &zs[i];
+	out->now_ms = now;
+	snprintf(out->coordinator, sizeof(out->coordinator), "%s", d->opts->name);
+	snprintf(out->leader, sizeof(out->leader), "%s", leader);
+	out->params = d->params;
+	out->params.node_timeout_ms = 0; /* not carried */
+	out->params.prefer_ms = 0;
+	out->params.same_site_first = false;
+	out->nzones = st->nzones;
+	for (uint32_t i = 0; i < st->nzones; i++) {
+		coordd_status_zone(st, &st->zones[i], now, &out->zones[i]);
 	}
-	msg.n_zones = st->nzones;
-	msg.zones = zp;
-	for (uint32_t i = 0; i < st->nnodes && i < COORD_NODES_MAX; i++) {
+	out->nnodes = st->nnodes;
+	for (uint32_t i = 0; i < st->nnodes; i++) {
 		const coord_node_t *n = &st->nodes[i];
-		tandem__coord_node_status__init(&ns[i]);
-		ns[i].name = (char *)n->id;
-		ns[i].site = n->site;
-		ns[i].state = (uint32_t)n->state;
-		ns[i].healthy = n->healthy && now >= n->last_seen_ms &&
-				now - n->last_seen_ms < d->params.node_timeout_ms;
-		np[i] = &ns[i];
+		coordrpc_node_status_t *ns = &out->nodes[i];
+		memcpy(ns->name, n->id, sizeof(ns->name));
+		memcpy(ns->publish, n->publish, sizeof(ns->publish));
+		ns->site = n->site;
+		ns->no = n->no;
+		ns->state = n->state;
+		ns->healthy = n->healthy && now >= n->last_seen_ms &&
+			      now - n->last_seen_ms < d->params.node_timeout_ms;
+		ns->last_seen_ms = n->last_seen_ms;
 	}
-	msg.n_nodes = st->nnodes;
-	msg.nodes = np;
-	return coordd_reply_pack(reply, "coord.status.reply", &msg.base);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ret = coordrpc_status_pack(out, &buf, &len);
+	return coordd_reply_set(reply, "coord.status.reply", ret, buf, len);
+}
+
+/* A zone's keys as the state has them, each with the archive entry it was added with. */
+static int coordd_keys(coordd_t *d, const char *zone, net_rpc_msg_t *reply)
+{
+	coordrpc_keys_t *out = d->keys;
+	coord_store_archive_t *arch = NULL;
+	int ret = coord_store_read(d->store, &d->params, d->diag, d->state, NULL);
+	if (ret == TANDEM_OK) {
+		ret = coord_store_archive_list(d->store, zone, d->diag, &arch);
+	}
+	if (ret != TANDEM_OK) {
+		coordd_log_diag(d->diag, "keys: store read failed", ret);
+		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
+		goto out;
+	}
+	const coord_zone_t *z = coord_state_zone(d->state, zone);
+	if (z == NULL) {
+		snprintf(reply->error, sizeof(reply->error),
+			 "coord.keys.get: zone %.120s is not known", zone);
+		ret = TANDEM_ENOENT;
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	memcpy(out->zone, z->name, sizeof(out->zone));
+	out->nkeys = z->nkeys;
+	for (uint32_t k = 0; k < z->nkeys; k++) {
+		const coord_key_t *key = &z->keys[k];
+		coordrpc_key_entry_t *e = &out->keys[k];
+		e->id = key->id;
+		e->tag = key->tag;
+		e->active = key->active;
+		e->nacks = key->nacks;
+		for (uint32_t a = 0; a < key->nacks; a++) {
+			coordd_ack_name(d->state, key->acks[a].node_no, e->acks[a]);
+		}
+		for (size_t i = 0; i < arch->n; i++) {
+			if (arch->entries[i].id == key->id &&
+			    arch->entries[i].len <= COORDRPC_ARCHIVE_MAX) {
+				e->archive = arch->entries[i].value; /* borrowed until packed */
+				e->archive_len = arch->entries[i].len;
+			}
+		}
+	}
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ret = coordrpc_keys_pack(out, &buf, &len);
+	memset(out, 0, sizeof(*out)); /* the archives were borrowed */
+	ret = coordd_reply_set(reply, "coord.keys.reply", ret, buf, len);
+out:
+	coord_store_archive_free(arch);
+	return ret;
 }
 
 static void coordd_log_effects(const coord_result_t *res)
@@ -326,10 +423,14 @@ static void coordd_log_effects(const coord_result_t *res)
 	}
 }
 
-/* Decides one input through the store and logs what it did. */
-static int coordd_decide(coordd_t *d, const coord_input_t *in, uint64_t now, const char *who)
+/* Decides one input through the store and logs what it did. archive: KEY_ADD only. */
+static int coordd_decide(coordd_t *d, const coord_input_t *in, const coordrpc_request_t *r,
+			 uint64_t now, const char *who)
 {
-	int ret = coord_store_apply(d->store, in, now, &d->params, d->diag, d->res);
+	int ret = in->kind == COORD_IN_KEY_ADD && r != NULL
+		      ? coord_store_apply_key_add(d->store, in, now, &d->params, r->archive,
+						  r->archive_len, d->diag, d->res)
+		      : coord_store_apply(d->store, in, now, &d->params, d->diag, d->res);
 	if (ret != TANDEM_OK) {
 		coordd_log_diag(d->diag, coord_input_kind_str(in->kind), ret);
 		return ret;
@@ -341,47 +442,102 @@ static int coordd_decide(coordd_t *d, const coord_input_t *in, uint64_t now, con
 	coordd_log_effects(d->res);
 	if (d->res->changed) {
 		d->next_tick_ms = now; /* new timers may be due earlier */
+		d->fence_due = true;   /* a takeover fences at once */
 	}
 	return TANDEM_OK;
+}
+
+/* The decision reply: the machine's result with its effects' texts. */
+static int coordd_decision_reply(const coord_result_t *res, net_rpc_msg_t *reply)
+{
+	coordrpc_decision_t dec;
+	memset(&dec, 0, sizeof(dec));
+	dec.accepted = res->reason == COORD_R_OK;
+	dec.reason = res->reason;
+	memcpy(dec.text, res->text, sizeof(dec.text));
+	dec.epoch = res->epoch;
+	dec.expiry_ms = res->expiry_ms;
+	for (size_t i = 0; i < res->neffects; i++) {
+		if (dec.neffects == COORDRPC_EFFECTS_MAX) {
+			dec.neffects_dropped++;
+			continue;
+		}
+		memcpy(dec.effects[dec.neffects++], res->effects[i].text, COORD_TEXT_MAX);
+	}
+	dec.neffects_dropped += res->dropped;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret = coordrpc_decision_pack(&dec, &buf, &len);
+	return coordd_reply_set(reply, "coord.decision", ret, buf, len);
+}
+
+/* A takeover without force: refused here, before the machine sees it. */
+static int coordd_takeover_unforced(coordd_t *d, const coordrpc_request_t *r, net_rpc_msg_t *reply)
+{
+	coord_result_t *res = d->res;
+	memset(res, 0, offsetof(coord_result_t, effects));
+	res->reason = COORD_R_BAD_INPUT;
+	snprintf(res->text, sizeof(res->text),
+		 "takeover by site %c not done: it fences every node of every other site; "
+		 "send it again with force to confirm",
+		 coordd_site(r->site));
+	return coordd_decision_reply(res, reply);
 }
 
 static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t *reply)
 {
 	coordd_t *d = arg;
 	uint64_t now = coordd_now_ms(); /* after the node sent it: the grant time g > s */
+	coordrpc_request_t r;
 	coord_input_t in;
+	int ret;
 
-	if (strcmp(req->type, "coord.status") == 0) {
-		Tandem__CoordStatusRequest *sr =
-		    tandem__coord_status_request__unpack(NULL, req->body_len, req->body);
-		uint32_t version = sr != NULL ? sr->version : 0;
-		tandem__coord_status_request__free_unpacked(sr, NULL);
-		if (version != COORDRPC_VERSION) {
-			coordd_log("refused status from %s: bad message", req->peer);
-			return coordd_bad(reply, req->type,
-					  "undecodable body or unsupported version");
-		}
-		return coordd_status(d, now, reply);
-	}
-	int ret = coordd_input_decode(d, req, &in, reply);
+	tandem_diag_clear(d->diag);
+	ret = coordrpc_request_unpack(req->type, req->body, req->body_len, d->diag, &r);
 	if (ret != TANDEM_OK) {
-		coordd_log("refused request from %s: %s: %s", req->peer, tandem_strerror(ret),
+		const char *why = tandem_diag_msg(d->diag, 0);
+		snprintf(reply->error, sizeof(reply->error), "%s",
+			 why != NULL ? why : tandem_strerror(ret));
+		coordd_log("refused request from %s (%s): %s", req->peer, net_role_name(req->role),
 			   reply->error);
+		tandem_diag_clear(d->diag);
 		return ret;
 	}
-	ret = coordd_decide(d, &in, now, req->peer);
+	ret = coordd_check_role(req, &r, reply);
 	if (ret != TANDEM_OK) {
-		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
-		return ret;
+		coordd_log("refused %s", reply->error);
+		coordd_audit(req, &r, false, reply->error);
+		goto out;
 	}
-	Tandem__CoordDecision dec = TANDEM__COORD_DECISION__INIT;
-	dec.version = COORDRPC_VERSION;
-	dec.accepted = d->res->reason == COORD_R_OK;
-	dec.reason = (uint32_t)d->res->reason;
-	dec.text = d->res->text;
-	dec.epoch = d->res->epoch;
-	dec.expiry_ms = d->res->expiry_ms;
-	return coordd_reply_pack(reply, "coord.decision", &dec.base);
+	if (r.kind == COORDRPC_STATUS || r.kind == COORDRPC_KEYS_GET) {
+		ret = r.kind == COORDRPC_STATUS ? coordd_status(d, now, reply)
+						: coordd_keys(d, r.zone, reply);
+		coordd_audit(req, &r, ret == TANDEM_OK, ret == TANDEM_OK ? "read" : reply->error);
+		goto out;
+	}
+	if (r.kind == COORDRPC_TAKEOVER && !r.force) {
+		ret = coordd_takeover_unforced(d, &r, reply);
+		coordd_log("refused takeover from %s: %s", req->peer, d->res->text);
+		coordd_audit(req, &r, false, d->res->text);
+		goto out;
+	}
+	ret = coordd_input(d, req, &r, &in, reply);
+	if (ret == TANDEM_OK) {
+		ret = coordd_decide(d, &in, &r, now, req->peer);
+		if (ret != TANDEM_OK) {
+			snprintf(reply->error, sizeof(reply->error), "store: %s",
+				 tandem_strerror(ret));
+		}
+	}
+	if (ret != TANDEM_OK) {
+		coordd_audit(req, &r, false, reply->error);
+		goto out;
+	}
+	coordd_audit(req, &r, d->res->reason == COORD_R_OK, d->res->text);
+	ret = coordd_decision_reply(d->res, reply);
+out:
+	coordrpc_request_deinit(&r);
+	return ret;
 }
 
 static void coordd_log_refusals(coordd_t *d)
@@ -393,6 +549,78 @@ static void coordd_log_refusals(coordd_t *d)
 			   r.name[0] ? r.name : "-", tandem_strerror(r.reason), r.detail,
 			   r.dropped > 0 ? " (and earlier refusals dropped)" : "");
 	}
+}
+
+/* Whether a Z85 key belongs to a fenced member of st. */
+static bool coordd_key_fenced(const coord_state_t *st, const char *z85)
+{
+	char k[NET_KEY_Z85_LEN + 1];
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		if (st->nodes[i].state == COORD_NODE_FENCED &&
+		    zmq_z85_encode(k, st->nodes[i].curve_pub, COORD_CURVE_KEY_LEN) != NULL &&
+		    strcmp(k, z85) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Fencing: the server's allow-list is the --allow file minus the CURVE keys of fenced
+ * members, as the state says now. A takeover decided through any coordinator reaches
+ * every coordinator's allow-list within COORDD_FENCE_EVERY_MS. A key comes back only
+ * when no fenced member has it any more (the operator removed the member).
+ */
+static void coordd_fence_sweep(coordd_t *d)
+{
+	net_allow_t *want = NULL;
+	int ret = coord_store_read(d->store, &d->params, d->diag, d->state, NULL);
+	if (ret != TANDEM_OK) {
+		if (!d->fence_failing) {
+			coordd_log_diag(d->diag, "fence: cannot read the state", ret);
+		}
+		tandem_diag_clear(d->diag);
+		d->fence_failing = true;
+		return;
+	}
+	if (d->fence_failing) {
+		coordd_log("fence: the state is readable again");
+		d->fence_failing = false;
+	}
+	bool restore = false;
+	for (size_t i = 0; i < net_allow_count(d->allow); i++) {
+		const net_allow_entry_t *e = net_allow_entry(d->allow, i);
+		bool listed = net_allow_find_key(net_rpc_server_allow(d->srv), e->key) != NULL;
+		bool fenced = coordd_key_fenced(d->state, e->key);
+		if (listed && fenced) {
+			ret = net_rpc_server_revoke(d->srv, e->key);
+			coordd_log("fence: %s key %s (%s) of fenced member: %s",
+				   ret == TANDEM_OK ? "revoked" : "cannot revoke", e->key, e->name,
+				   ret == TANDEM_OK ? "no further request is answered"
+						    : tandem_strerror(ret));
+		} else if (!listed && !fenced) {
+			restore = true;
+			coordd_log("fence: key %s (%s) listed again: no fenced member has it",
+				   e->key, e->name);
+		}
+	}
+	if (!restore) {
+		return;
+	}
+	ret = net_allow_copy(d->allow, &want);
+	for (size_t i = 0; ret == TANDEM_OK && i < net_allow_count(d->allow); i++) {
+		const net_allow_entry_t *e = net_allow_entry(d->allow, i);
+		if (coordd_key_fenced(d->state, e->key)) {
+			ret = net_allow_revoke(want, e->key);
+		}
+	}
+	if (ret == TANDEM_OK) {
+		ret = net_rpc_server_allow_set(d->srv, want);
+	}
+	if (ret != TANDEM_OK) {
+		coordd_log("fence: cannot update the allow-list: %s", tandem_strerror(ret));
+	}
+	net_allow_free(want);
 }
 
 /* Campaigns for the timer leadership; when leading, ticks at the machine's next event. */
@@ -413,6 +641,11 @@ static void coordd_timers(coordd_t *d, uint64_t now)
 		d->leader = leader;
 		d->next_campaign_ms = now + COORDD_LEADER_TTL_S * 1000u / 3u;
 	}
+	if (d->fence_due || now >= d->next_fence_ms) {
+		d->fence_due = false;
+		d->next_fence_ms = now + COORDD_FENCE_EVERY_MS;
+		coordd_fence_sweep(d);
+	}
 	if (!d->leader || d->next_tick_ms == 0 || now < d->next_tick_ms) {
 		return;
 	}
@@ -421,7 +654,7 @@ static void coordd_timers(coordd_t *d, uint64_t now)
 	tick.kind = COORD_IN_TICK;
 	/* re-read at least every campaign period: other coordinators change the state too */
 	d->next_tick_ms = now + COORDD_LEADER_TTL_S * 1000u / 3u;
-	if (coordd_decide(d, &tick, now, "the clock") != TANDEM_OK) {
+	if (coordd_decide(d, &tick, NULL, now, "the clock") != TANDEM_OK) {
 		return;
 	}
 	int ret = coord_store_read(d->store, &d->params, d->diag, d->state, NULL);
@@ -441,22 +674,31 @@ static int coordd_poll_timeout(const coordd_t *d, uint64_t now)
 	if (d->leader && d->next_tick_ms != 0 && d->next_tick_ms < until) {
 		until = d->next_tick_ms;
 	}
+	if (d->next_fence_ms < until) {
+		until = d->next_fence_ms;
+	}
+	if (d->fence_due) {
+		until = now;
+	}
 	uint64_t wait = until > now ? until - now : 0;
 	return wait > COORDD_POLL_MAX_MS ? COORDD_POLL_MAX_MS : (int)wait;
 }
 
-/* Adds the zones named on the command line; one already there is fine. */
+/* Adds the zones named on the command line, comparing the standbys' digests (right for
+ * deterministic signatures, RSA; add ECDSA zones with tandemctl zone add
+ * --no-compare-digests); one already there is fine. */
 static int coordd_add_zones(coordd_t *d)
 {
 	for (size_t i = 0; i < d->opts->nzones; i++) {
 		coord_input_t in;
 		memset(&in, 0, sizeof(in));
 		in.kind = COORD_IN_ZONE_ADD;
+		in.compare_digests = true;
 		if (!coordd_copy_name(in.zone, sizeof(in.zone), d->opts->zones[i])) {
 			coordd_log("zone name too long: %s", d->opts->zones[i]);
 			return TANDEM_EINVAL;
 		}
-		int ret = coordd_decide(d, &in, coordd_now_ms(), "the command line");
+		int ret = coordd_decide(d, &in, NULL, coordd_now_ms(), "the command line");
 		if (ret != TANDEM_OK) {
 			return ret;
 		}
@@ -536,6 +778,16 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 	}
 	if (optind != argc || o->etcd == NULL || o->listen == NULL || o->key == NULL ||
 	    o->allow == NULL) {
+		return 1;
+	}
+	for (const char *p = o->name; *p != '\0'; p++) {
+		if (*p <= ' ' || *p > '~') {
+			o->name = "";
+		}
+	}
+	if (o->name[0] == '\0' || strlen(o->name) > COORD_STORE_NAME_MAX) {
+		fprintf(stderr, "tandem-coord: --name: 1 to %u printable characters, no spaces\n",
+			COORD_STORE_NAME_MAX);
 		return 1;
 	}
 	return 0;
@@ -627,9 +879,11 @@ int main(int argc, char **argv)
 	}
 	d.res = calloc(1, sizeof(*d.res));
 	d.state = calloc(1, sizeof(*d.state));
+	d.status = calloc(1, sizeof(*d.status));
+	d.keys = calloc(1, sizeof(*d.keys));
 	etcd_buf = strdup(opts.etcd);
-	if (d.res == NULL || d.state == NULL || etcd_buf == NULL ||
-	    tandem_diag_new(&d.diag) != TANDEM_OK) {
+	if (d.res == NULL || d.state == NULL || d.status == NULL || d.keys == NULL ||
+	    etcd_buf == NULL || tandem_diag_new(&d.diag) != TANDEM_OK) {
 		coordd_log("out of memory");
 		goto out;
 	}
@@ -643,6 +897,7 @@ int main(int argc, char **argv)
 		coordd_log_diag(d.diag, opts.allow, ret);
 		goto out;
 	}
+	d.allow = allow;
 	const char *eps[COORD_ETCD_MAX_ENDPOINTS];
 	size_t neps = coordd_split(etcd_buf, eps, COORD_ETCD_MAX_ENDPOINTS);
 	if (neps == 0 || neps > COORD_ETCD_MAX_ENDPOINTS) {
@@ -683,6 +938,9 @@ int main(int argc, char **argv)
 	}
 	net_key_free(key); /* the socket keeps its own copy */
 	key = NULL;
+	/* fenced members' keys leave the allow-list before the first request is served */
+	coordd_fence_sweep(&d);
+	d.next_fence_ms = coordd_now_ms() + COORDD_FENCE_EVERY_MS;
 	if (opts.pid_file != NULL) {
 		ret = coordd_pid_write(opts.pid_file);
 		if (ret != TANDEM_OK) {
@@ -734,6 +992,8 @@ out:
 	net_allow_free(allow);
 	net_key_free(key);
 	tandem_diag_free(d.diag);
+	free(d.keys);
+	free(d.status);
 	free(d.state);
 	free(d.res);
 	free(etcd_buf);

@@ -127,6 +127,33 @@ static coord_reason_t commit(const char *node, uint64_t epoch, uint32_t serial, 
 	return apply(&in, now);
 }
 
+/* A commit with its signing time and NSEC3 salt (8 bytes 0xc0..0xc7). */
+static coord_reason_t commit_signed(const char *node, uint64_t epoch, uint32_t serial, uint8_t d,
+				    uint64_t now)
+{
+	coord_input_t in = mk(COORD_IN_COMMIT, node, ZONE);
+	in.epoch = epoch;
+	in.serial = serial;
+	memset(in.digest, d, sizeof(in.digest));
+	in.sign_time = 1700000000u + serial;
+	in.nsec3 = true;
+	in.salt_len = 8;
+	for (uint32_t i = 0; i < in.salt_len; i++) {
+		in.salt[i] = (uint8_t)(0xc0 + i);
+	}
+	return apply(&in, now);
+}
+
+static coord_reason_t reg_publish(const char *node, uint32_t site, const char *publish,
+				  uint64_t now)
+{
+	coord_input_t in = mk(COORD_IN_NODE_REGISTER, node, NULL);
+	in.site = site;
+	curve_of(node, in.curve_pub);
+	snprintf(in.publish, sizeof(in.publish), "%s", publish);
+	return apply(&in, now);
+}
+
 static coord_reason_t report(const char *node, uint32_t serial, uint8_t d, uint64_t now)
 {
 	coord_input_t in = mk(COORD_IN_DIGEST_REPORT, node, ZONE);
@@ -680,6 +707,107 @@ START_TEST(test_register_identity)
 }
 END_TEST
 
+/* A register sets the publish address; a later one updates it; a bad one is refused. */
+START_TEST(test_register_publish)
+{
+	ck_assert_int_eq(reg_publish("a1", 0, "/srv/tandem/publish", T0), COORD_R_OK);
+	ck_assert_str_eq(coord_state_node(S, "a1")->publish, "/srv/tandem/publish");
+	ck_assert_int_eq(reg_publish("a1", 0, "rsync://a1.example/zones", T0 + 1), COORD_R_OK);
+	ck_assert(R->changed);
+	ck_assert_str_eq(coord_state_node(S, "a1")->publish, "rsync://a1.example/zones");
+	ck_assert_int_eq(reg_publish("a1", 0, "", T0 + 2), COORD_R_OK);
+	ck_assert_str_eq(coord_state_node(S, "a1")->publish, "");
+	ck_assert_int_eq(reg_publish("a1", 0, "/srv/\033[31m", T0 + 3), COORD_R_BAD_INPUT);
+	coord_input_t in = mk(COORD_IN_NODE_REGISTER, "a1", NULL);
+	curve_of("a1", in.curve_pub);
+	memset(in.publish, 'p', sizeof(in.publish)); /* unterminated */
+	ck_assert_int_eq(apply(&in, T0 + 4), COORD_R_BAD_INPUT);
+	/* a heartbeat does not touch it */
+	ck_assert_int_eq(reg_publish("a1", 0, "/srv/x", T0 + 5), COORD_R_OK);
+	ck_assert_int_eq(hb("a1", true, T0 + 6), COORD_R_OK);
+	ck_assert_str_eq(coord_state_node(S, "a1")->publish, "/srv/x");
+}
+END_TEST
+
+/* A commit keeps its signing time and NSEC3 salt; a zone floor clears them. */
+START_TEST(test_commit_signing_params)
+{
+	cluster(T0);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	ck_assert_int_eq(commit_signed("a1", 1, 100, 0x11, T0 + 1), COORD_R_OK);
+	const coord_zone_t *z = zone();
+	ck_assert_uint_eq(z->committed_sign_time, 1700000100u);
+	ck_assert(z->committed_nsec3);
+	ck_assert_uint_eq(z->committed_salt_len, 8);
+	ck_assert_uint_eq(z->committed_salt[0], 0xc0);
+	/* a retry is a no-op; a plain commit (NSEC, no salt) replaces them */
+	ck_assert_int_eq(commit_signed("a1", 1, 100, 0x11, T0 + 2), COORD_R_OK);
+	ck_assert(!R->changed);
+	ck_assert_int_eq(commit("a1", 1, 102, 0x12, T0 + 3), COORD_R_OK);
+	z = zone();
+	ck_assert_uint_eq(z->committed_sign_time, 0);
+	ck_assert(!z->committed_nsec3);
+	ck_assert_uint_eq(z->committed_salt_len, 0);
+	ck_assert_uint_eq(z->committed_salt[0], 0);
+	/* the longest salt, and one byte more */
+	coord_input_t in = mk(COORD_IN_COMMIT, "a1", ZONE);
+	in.epoch = 1;
+	in.serial = 104;
+	in.nsec3 = true;
+	in.salt_len = COORD_SALT_MAX + 1;
+	ck_assert_int_eq(apply(&in, T0 + 4), COORD_R_BAD_INPUT);
+	in.salt_len = COORD_SALT_MAX;
+	memset(in.salt, 0xee, sizeof(in.salt));
+	in.sign_time = UINT64_MAX;
+	ck_assert_int_eq(apply(&in, T0 + 4), COORD_R_OK);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(coord_state_pack(S, &buf, &len), TANDEM_OK);
+	coord_state_t *u = malloc(sizeof(*u));
+	ck_assert_ptr_nonnull(u);
+	ck_assert_int_eq(coord_state_unpack(buf, len, &P, u), TANDEM_OK);
+	z = coord_state_zone(u, ZONE);
+	ck_assert_uint_eq(z->committed_salt_len, COORD_SALT_MAX);
+	ck_assert_uint_eq(z->committed_salt[COORD_SALT_MAX - 1], 0xee);
+	ck_assert_uint_eq(z->committed_sign_time, UINT64_MAX);
+	ck_assert(memcmp(u, S, sizeof(*u)) == 0);
+	free(u);
+	free(buf);
+	/* a floor set when a removed zone comes back clears them */
+	coord_input_t rm = mk(COORD_IN_ZONE_REMOVE, NULL, ZONE);
+	ck_assert_int_eq(apply(&rm, T0 + 5), COORD_R_OK);
+	ck_assert_int_eq(zone_add(ZONE, true, true, 200, T0 + 6), COORD_R_OK);
+	z = zone();
+	ck_assert_uint_eq(z->committed_salt_len, 0);
+	ck_assert_uint_eq(z->committed_sign_time, 0);
+	ck_assert(!z->committed_nsec3);
+}
+END_TEST
+
+/* A key added by a node comes with that node's import; a stranger or fenced node cannot add. */
+START_TEST(test_key_add_with_ack)
+{
+	cluster(T0);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ADD, "a1", 7, T0), COORD_R_OK);
+	const coord_zone_t *z = zone();
+	ck_assert_uint_eq(z->nkeys, 1);
+	ck_assert_uint_eq(z->keys[0].nacks, 1);
+	ck_assert_uint_eq(z->keys[0].acks[0].node_no, coord_state_node(S, "a1")->no);
+	ck_assert_uint_eq(z->keys[0].acks[0].site, 0);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 7, T0), COORD_R_KEY_NOT_ACKED);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "b1", 7, T0), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 7, T0), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ADD, "a1", 7, T0), COORD_R_EXISTS);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ADD, "zz", 8, T0), COORD_R_UNKNOWN_NODE);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ADD, "a b", 8, T0), COORD_R_BAD_INPUT);
+	coord_input_t to = mk(COORD_IN_TAKEOVER, NULL, NULL);
+	to.site = 0;
+	ck_assert_int_eq(apply(&to, T0 + 1), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ADD, "b1", 8, T0 + 1), COORD_R_FENCED);
+	ck_assert_uint_eq(zone()->nkeys, 1);
+}
+END_TEST
+
 START_TEST(test_tick_and_next_event)
 {
 	cluster(T0);
@@ -847,7 +975,8 @@ static void rich_state(void)
 	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 3, T0), COORD_R_OK);
 	ck_assert_int_eq(key_op(COORD_IN_KEY_ADD, NULL, 4, T0), COORD_R_OK);
 	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
-	ck_assert_int_eq(commit("a1", 1, 100, 0x5a, T0 + 1), COORD_R_OK);
+	ck_assert_int_eq(commit_signed("a1", 1, 100, 0x5a, T0 + 1), COORD_R_OK);
+	ck_assert_int_eq(reg_publish("b1", 1, "/srv/b1 publish", T0 + 1), COORD_R_OK);
 	ck_assert_int_eq(report("b1", 100, 0x5b, T0 + 2), COORD_R_OK);
 	coord_input_t sw = mk(COORD_IN_SWITCHOVER, NULL, ZONE);
 	snprintf(sw.target, sizeof(sw.target), "b1");
@@ -883,6 +1012,12 @@ START_TEST(test_pb_roundtrip)
 	ck_assert_uint_eq(z->keys[0].tag, 4003);
 	ck_assert(coord_state_zone(u, "ec.")->removed);
 	ck_assert_uint_eq(coord_state_node(u, "b2")->state, COORD_NODE_DRAINED);
+	ck_assert_str_eq(coord_state_node(u, "b1")->publish, "/srv/b1 publish");
+	ck_assert_str_eq(coord_state_node(u, "a1")->publish, "");
+	ck_assert_uint_eq(z->committed_sign_time, 1700000100u);
+	ck_assert(z->committed_nsec3);
+	ck_assert_uint_eq(z->committed_salt_len, 8);
+	ck_assert_uint_eq(z->committed_salt[7], 0xc7);
 	/* every field: the state decides the same and packs to the same bytes */
 	ck_assert(memcmp(u, S, sizeof(*u)) == 0);
 	ck_assert_int_eq(coord_state_pack(u, &buf2, &len2), TANDEM_OK);
@@ -915,6 +1050,8 @@ static void expect_refused(const uint8_t *good, size_t good_len, mutate_fn f, in
 	Tandem__ClusterState__Node **nodes = m->nodes;
 	size_t n_nodes = m->n_nodes;
 	char *id0 = m->nodes[0]->id, *id1 = m->nodes[1]->id, *holder = m->zones[0]->holder;
+	char *publish1 = m->nodes[1]->publish;
+	ProtobufCBinaryData salt0 = m->zones[0]->committed_salt;
 	f(m);
 	size_t len;
 	uint8_t *b = pack_msg(m, &len);
@@ -923,6 +1060,8 @@ static void expect_refused(const uint8_t *good, size_t good_len, mutate_fn f, in
 	m->nodes[0]->id = id0;
 	m->nodes[1]->id = id1;
 	m->zones[0]->holder = holder;
+	m->nodes[1]->publish = publish1;
+	m->zones[0]->committed_salt = salt0;
 	coord_state_t *u = malloc(sizeof(*u)), *ref = malloc(sizeof(*ref));
 	memset(u, 0x5c, sizeof(*u));
 	memset(ref, 0x5c, sizeof(*ref));
@@ -989,6 +1128,23 @@ static void m_node_no(Tandem__ClusterState *m)
 {
 	m->next_node_no = 1;
 }
+static void m_salt_len(Tandem__ClusterState *m)
+{
+	static uint8_t salt[COORD_SALT_MAX + 1];
+	m->zones[0]->committed_salt.data = salt;
+	m->zones[0]->committed_salt.len = sizeof(salt);
+}
+static void m_publish_long(Tandem__ClusterState *m)
+{
+	static char publish[COORD_PUBLISH_MAX + 1];
+	memset(publish, 'p', sizeof(publish) - 1);
+	m->nodes[1]->publish = publish;
+}
+static void m_publish_ctrl(Tandem__ClusterState *m)
+{
+	static char publish[] = "/srv/\001";
+	m->nodes[1]->publish = publish;
+}
 static void m_too_many_nodes(Tandem__ClusterState *m)
 {
 	static Tandem__ClusterState__Node *many[COORD_NODES_MAX + 1];
@@ -1019,6 +1175,9 @@ START_TEST(test_pb_refusals)
 	expect_refused(buf, len, m_ack_site, TANDEM_COORD_ESTATE);
 	expect_refused(buf, len, m_node_no, TANDEM_COORD_ESTATE);
 	expect_refused(buf, len, m_too_many_nodes, TANDEM_COORD_ESTATE);
+	expect_refused(buf, len, m_salt_len, TANDEM_COORD_ESTATE);
+	expect_refused(buf, len, m_publish_long, TANDEM_COORD_ESTATE);
+	expect_refused(buf, len, m_publish_ctrl, TANDEM_COORD_ESTATE);
 
 	coord_state_t *u = malloc(sizeof(*u));
 	/* garbage, empty, and every truncation: refused, or (cut at a field boundary) a
@@ -1242,6 +1401,9 @@ static Suite *coord_state_suite(void)
 	tcase_add_test(tc, test_standby_digest_alert);
 	tcase_add_test(tc, test_zone_tombstone);
 	tcase_add_test(tc, test_register_identity);
+	tcase_add_test(tc, test_register_publish);
+	tcase_add_test(tc, test_commit_signing_params);
+	tcase_add_test(tc, test_key_add_with_ack);
 	tcase_add_test(tc, test_tick_and_next_event);
 	tcase_add_test(tc, test_apply_arguments);
 	tcase_add_test(tc, test_lease_may_publish);

@@ -556,6 +556,175 @@ START_TEST(test_campaign)
 }
 END_TEST
 
+/* ---- the wrapped-key archive beside the state ----------------------------------------------- */
+
+static coord_reason_t key_add(coord_t *c, const char *node, const char *zone, uint32_t id,
+			      const char *archive, coord_result_t *res)
+{
+	coord_input_t in = input(COORD_IN_KEY_ADD, node, zone);
+	in.key_id = id;
+	in.key_tag = (uint16_t)(1000 + id);
+	int rc =
+	    coord_store_apply_key_add(c->store, &in, T0 + 10, params(), (const uint8_t *)archive,
+				      archive != NULL ? strlen(archive) : 0, c->diag, res);
+	if (rc != TANDEM_OK) {
+		dump_diag(c->diag);
+	}
+	ck_assert_int_eq(rc, TANDEM_OK);
+	return res->reason;
+}
+
+/* The entry's value, NUL-terminated, or NULL when absent. */
+static char *archive_value(coord_t *c, const char *zone, uint32_t id)
+{
+	uint8_t *v = NULL;
+	size_t len = 0;
+	int rc = coord_store_archive_get(c->store, zone, id, c->diag, &v, &len);
+	if (rc == TANDEM_ENOENT) {
+		return NULL;
+	}
+	ck_assert_int_eq(rc, TANDEM_OK);
+	char *s = malloc(len + 1);
+	ck_assert_ptr_nonnull(s);
+	memcpy(s, v, len);
+	s[len] = '\0';
+	free(v);
+	return s;
+}
+
+START_TEST(test_archive_with_key_add)
+{
+	coord_t a, b;
+	coord_open(&a, "/t/store/archive/");
+	coord_open(&b, "/t/store/archive/");
+	setup_cluster(&a, 1);
+	coord_result_t *res = calloc(1, sizeof(*res));
+	ck_assert_ptr_nonnull(res);
+	const char *zone = "z0.example.";
+
+	/* the key, the adder's import and the entry land in one transaction */
+	ck_assert_int_eq(key_add(&a, "n1", zone, 7, "entry-7", res), COORD_R_OK);
+	ck_assert(res->changed);
+	coord_etcd_range_t *cl = NULL, *en = NULL;
+	ck_assert_int_eq(coord_etcd_get(a.etcd, "/t/store/archive/cluster", 0, a.diag, &cl),
+			 TANDEM_OK);
+	ck_assert_int_eq(
+	    coord_etcd_get(a.etcd, "/t/store/archive/archive/z0.example./7", 0, a.diag, &en),
+	    TANDEM_OK);
+	ck_assert_uint_eq(en->n, 1);
+	ck_assert_int_eq(en->kvs[0].mod_revision, cl->kvs[0].mod_revision);
+	coord_etcd_range_free(cl);
+	coord_etcd_range_free(en);
+	char *v = archive_value(&b, zone, 7);
+	ck_assert_str_eq(v, "entry-7");
+	free(v);
+	coord_state_t *st = read_state(&b, NULL);
+	const coord_zone_t *z = coord_state_zone(st, zone);
+	ck_assert_uint_eq(z->nkeys, 1);
+	ck_assert_uint_eq(z->keys[0].nacks, 1);
+	ck_assert_uint_eq(z->keys[0].acks[0].node_no, coord_state_node(st, "n1")->no);
+	free(st);
+
+	/* the same id again, through the other coordinator: refused, entry unchanged */
+	int64_t mod = mod_revision(&a);
+	ck_assert_int_eq(key_add(&b, "n2", zone, 7, "another", res), COORD_R_EXISTS);
+	ck_assert(!res->changed);
+	ck_assert_int_eq(mod_revision(&a), mod);
+	v = archive_value(&a, zone, 7);
+	ck_assert_str_eq(v, "entry-7");
+	free(v);
+
+	/* a key removed from the state keeps its entry: adding the id again is refused by
+	 * the store, with neither the state nor the entry changed */
+	coord_input_t rm = input(COORD_IN_KEY_REMOVE, NULL, zone);
+	rm.key_id = 7;
+	apply_ok(&a, &rm, T0 + 11);
+	mod = mod_revision(&a);
+	ck_assert_int_eq(key_add(&b, "n2", zone, 7, "third", res), COORD_R_EXISTS);
+	ck_assert(!res->changed);
+	ck_assert_uint_eq(res->neffects, 0);
+	ck_assert(strstr(res->text, "exists") != NULL);
+	ck_assert_int_eq(mod_revision(&a), mod);
+	v = archive_value(&a, zone, 7);
+	ck_assert_str_eq(v, "entry-7");
+	free(v);
+	st = read_state(&a, NULL);
+	ck_assert_uint_eq(coord_state_zone(st, zone)->nkeys, 0);
+	free(st);
+
+	/* a refusal by the machine writes no entry */
+	ck_assert_int_eq(key_add(&a, "n1", "nowhere.", 9, "x", res), COORD_R_UNKNOWN_ZONE);
+	ck_assert_ptr_null(archive_value(&a, "nowhere.", 9));
+	ck_assert_int_eq(key_add(&a, "ghost", zone, 9, "x", res), COORD_R_UNKNOWN_NODE);
+	ck_assert_ptr_null(archive_value(&a, zone, 9));
+
+	/* an empty entry, and a zone whose name extends this one's with '/' */
+	ck_assert_int_eq(key_add(&a, NULL, zone, 12, NULL, res), COORD_R_OK);
+	coord_input_t za = input(COORD_IN_ZONE_ADD, NULL, "z0.example./x.");
+	apply_ok(&a, &za, T0 + 12);
+	ck_assert_int_eq(key_add(&a, NULL, "z0.example./x.", 5, "other zone", res), COORD_R_OK);
+	coord_store_archive_t *list = NULL;
+	ck_assert_int_eq(coord_store_archive_list(b.store, zone, b.diag, &list), TANDEM_OK);
+	ck_assert_uint_eq(list->n, 2);
+	ck_assert_uint_eq(list->entries[0].id, 12); /* key order: "12" < "7" */
+	ck_assert_uint_eq(list->entries[0].len, 0);
+	ck_assert_uint_eq(list->entries[1].id, 7);
+	ck_assert_uint_eq(list->entries[1].len, 7);
+	ck_assert_mem_eq(list->entries[1].value, "entry-7", 7);
+	coord_store_archive_free(list);
+	ck_assert_int_eq(coord_store_archive_list(b.store, "none.", b.diag, &list), TANDEM_OK);
+	ck_assert_uint_eq(list->n, 0);
+	coord_store_archive_free(list);
+
+	/* arguments */
+	coord_input_t hb = input(COORD_IN_NODE_HEARTBEAT, "n1", NULL);
+	ck_assert_int_eq(
+	    coord_store_apply_key_add(a.store, &hb, T0, params(), NULL, 0, a.diag, res),
+	    TANDEM_EINVAL);
+	coord_input_t ka = input(COORD_IN_KEY_ADD, NULL, zone);
+	ck_assert_int_eq(
+	    coord_store_apply_key_add(a.store, &ka, T0, params(), NULL, 3, a.diag, res),
+	    TANDEM_EINVAL);
+	uint8_t *val = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(coord_store_archive_get(a.store, "", 1, a.diag, &val, &len),
+			 TANDEM_EINVAL);
+	free(res);
+	coord_close(&a);
+	coord_close(&b);
+}
+END_TEST
+
+START_TEST(test_leader_name)
+{
+	coord_t a;
+	coord_open(&a, "/t/store/leadername/");
+	char name[COORD_STORE_NAME_MAX + 1] = "x";
+	ck_assert_int_eq(coord_store_leader(a.store, a.diag, name), TANDEM_OK);
+	ck_assert_str_eq(name, "");
+	bool leader = false;
+	ck_assert_int_eq(coord_store_campaign(a.store, "coord-a", 5, a.diag, &leader), TANDEM_OK);
+	ck_assert(leader);
+	ck_assert_int_eq(coord_store_leader(a.store, a.diag, name), TANDEM_OK);
+	ck_assert_str_eq(name, "coord-a");
+	ck_assert_int_eq(coord_store_resign(a.store, a.diag), TANDEM_OK);
+	ck_assert_int_eq(coord_store_leader(a.store, a.diag, name), TANDEM_OK);
+	ck_assert_str_eq(name, "");
+	/* a value that is no name */
+	coord_etcd_txn_t *t = NULL;
+	coord_etcd_txn_result_t *tr = NULL;
+	ck_assert_int_eq(coord_etcd_txn_new(&t), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_put(t, "/t/store/leadername/leader", "a\nb", 3, 0),
+			 TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_commit(a.etcd, t, NULL, &tr), TANDEM_OK);
+	coord_etcd_txn_result_free(tr);
+	coord_etcd_txn_free(t);
+	ck_assert_int_eq(coord_store_leader(a.store, a.diag, name), TANDEM_OK);
+	ck_assert_str_eq(name, "?");
+	coord_close(&a);
+}
+END_TEST
+
 /* ---- etcd gone ---------------------------------------------------------------------------- */
 
 START_TEST(test_etcd_down)
@@ -616,6 +785,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_lease_and_commit_races);
 	tcase_add_test(tc, test_failover_ticks);
 	tcase_add_test(tc, test_campaign);
+	tcase_add_test(tc, test_archive_with_key_add);
+	tcase_add_test(tc, test_leader_name);
 	tcase_add_test(tc, test_etcd_down);
 	suite_add_tcase(s, tc);
 	return s;

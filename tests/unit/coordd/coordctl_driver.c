@@ -1,6 +1,6 @@
-/* A tiny net RPC client of tandem-coord (proto/coordrpc.proto), for integration tests. */
+/* A tiny coordrpc client of tandem-coord, for integration tests (integration/test_coordd.sh). */
 #include "coord_state.h"
-#include "coordrpc.pb-c.h"
+#include "coordrpc.h"
 #include "net_key.h"
 #include "net_rpc.h"
 #include "tandem_diag.h"
@@ -16,19 +16,33 @@
 /*
  * coordctl_driver keygen PUBFILE SECRETFILE
  * coordctl_driver -e ENDPOINT -s SERVER_PUBFILE -k SECRETFILE [-t MS] [-a N] COMMAND ARGS
- *   register NODE SITE           SITE is A, B, C or D
+ *  node requests (NODE must be the key's allow-list name):
+ *   register NODE SITE [PUBLISH]     SITE is A, B, C or D
  *   heartbeat NODE 0|1
  *   request|renew|release ZONE NODE [EPOCH]
- *   commit ZONE NODE EPOCH SERIAL DIGEST_HEX
+ *   commit ZONE NODE EPOCH SERIAL DIGEST_HEX [SIGN_TIME SALT_HEX|-]   (SALT: NSEC3)
  *   report ZONE NODE SERIAL DIGEST_HEX
- *   status                       "zone NAME holder=H epoch=E serial=S left_ms=L",
- *                                "node NAME site=A state=N healthy=0|1"
- * A decision prints "accepted epoch=E expiry_ms=X" or "refused REASON: TEXT".
+ *   key-add ZONE NODE ID TAG ARCHIVE_FILE
+ *   key-ack|key-activate ZONE NODE ID
+ *  operator requests:
+ *   zone-add ZONE COMPARE(0|1) [SERIAL]
+ *   zone-remove ZONE
+ *   drain|undrain|node-remove NODE
+ *   switchover ZONE TARGET
+ *   takeover SITE [force]
+ *  reads:
+ *   status   "coordinator NAME leader=L lease_ms=.. margin_ms=.. nsites=N modulus=M",
+ *            "zone NAME holder=H epoch=E serial=S left_ms=L switch_to=T sign_time=T
+ *             nsec3=0|1 salt=HEX|- alerts=N[ removed]",
+ *            "key ZONE ID tag=T active=0|1 acks=A,B|-",
+ *            "node NAME site=A state=up|drained|fenced healthy=0|1 publish=P|-"
+ *   keys ZONE  "key ID tag=T active=0|1 acks=A,B|- archive=HEX|-"
+ *  raw TYPE BODY_HEX|-   sends any bytes as a request of envelope type TYPE
+ * A decision prints "accepted epoch=E expiry_ms=X" or "refused REASON: TEXT", then one
+ * "effect: TEXT" line per effect.
  * Exit codes: 0 accepted (or done), 1 usage or other error, 2 refused,
  * 4 TANDEM_NET_ETIMEOUT (no answer), 5 an error reply from the server.
  */
-
-#define DRIVER_VERSION 1u
 
 static int driver_usage(void)
 {
@@ -38,151 +52,235 @@ static int driver_usage(void)
 	return 1;
 }
 
-static int driver_hex(const char *hex, uint8_t out[COORD_DIGEST_LEN])
+/* Hex of any length into out (at most max bytes); "-" is empty. */
+static bool driver_unhex(const char *hex, uint8_t *out, size_t max, size_t *len)
 {
-	if (strlen(hex) != 2 * COORD_DIGEST_LEN) {
-		return TANDEM_EINVAL;
+	size_t n = strlen(hex);
+	if (strcmp(hex, "-") == 0) {
+		*len = 0;
+		return true;
 	}
-	for (size_t i = 0; i < COORD_DIGEST_LEN; i++) {
+	if (n % 2 != 0 || n / 2 > max) {
+		return false;
+	}
+	for (size_t i = 0; i < n / 2; i++) {
 		unsigned v;
 		if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
-			return TANDEM_EINVAL;
+			return false;
 		}
 		out[i] = (uint8_t)v;
 	}
-	return TANDEM_OK;
+	*len = n / 2;
+	return true;
 }
 
-static int driver_pack(const ProtobufCMessage *m, uint8_t **buf, size_t *len)
+static bool driver_digest(const char *hex, uint8_t out[COORD_DIGEST_LEN])
 {
-	*len = protobuf_c_message_get_packed_size(m);
-	*buf = malloc(*len > 0 ? *len : 1);
-	if (*buf == NULL) {
-		return TANDEM_ENOMEM;
-	}
-	protobuf_c_message_pack(m, *buf);
-	return TANDEM_OK;
+	size_t len = 0;
+	return strlen(hex) == 2 * COORD_DIGEST_LEN &&
+	       driver_unhex(hex, out, COORD_DIGEST_LEN, &len);
 }
 
-/* Builds the request body for cmd; returns 0, or 1 on bad usage. */
-static int driver_request(int argc, char **argv, const char **type, uint8_t **buf, size_t *len)
+static void driver_hex(const uint8_t *b, size_t len)
+{
+	if (len == 0) {
+		putchar('-');
+	}
+	for (size_t i = 0; i < len; i++) {
+		printf("%02x", b[i]);
+	}
+}
+
+static bool driver_site(const char *s, uint32_t *site)
+{
+	if (strlen(s) != 1 || s[0] < 'A' || s[0] >= 'A' + COORD_SITES_MAX) {
+		return false;
+	}
+	*site = (uint32_t)(s[0] - 'A');
+	return true;
+}
+
+static bool driver_name(char *dst, size_t size, const char *src)
+{
+	if (strlen(src) >= size) {
+		return false;
+	}
+	memcpy(dst, src, strlen(src) + 1);
+	return true;
+}
+
+static bool driver_file(const char *path, uint8_t **buf, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	if (fp == NULL) {
+		return false;
+	}
+	*buf = malloc(COORDRPC_ARCHIVE_MAX + 2);
+	*len = *buf == NULL ? 0 : fread(*buf, 1, COORDRPC_ARCHIVE_MAX + 1, fp);
+	fclose(fp);
+	return *buf != NULL;
+}
+
+/* Fills req for a node or operator command; false on bad usage. */
+static bool driver_request(int argc, char **argv, coordrpc_request_t *r)
 {
 	const char *cmd = argv[0];
-	uint8_t digest[COORD_DIGEST_LEN];
-	if (strcmp(cmd, "register") == 0 && argc == 3) {
-		Tandem__CoordRegister m = TANDEM__COORD_REGISTER__INIT;
-		m.version = DRIVER_VERSION;
-		m.node = argv[1];
-		if (strlen(argv[2]) != 1 || argv[2][0] < 'A' || argv[2][0] > 'D') {
-			return 1;
-		}
-		m.site = (uint32_t)(argv[2][0] - 'A');
-		m.healthy = true;
-		*type = "coord.register";
-		return driver_pack(&m.base, buf, len) == TANDEM_OK ? 0 : 1;
+	memset(r, 0, sizeof(*r));
+	if (strcmp(cmd, "register") == 0 && (argc == 3 || argc == 4)) {
+		r->kind = COORDRPC_REGISTER;
+		r->healthy = true;
+		return driver_name(r->node, sizeof(r->node), argv[1]) &&
+		       driver_site(argv[2], &r->site) &&
+		       (argc == 3 || driver_name(r->publish, sizeof(r->publish), argv[3]));
 	}
 	if (strcmp(cmd, "heartbeat") == 0 && argc == 3) {
-		Tandem__CoordHeartbeat m = TANDEM__COORD_HEARTBEAT__INIT;
-		m.version = DRIVER_VERSION;
-		m.node = argv[1];
-		m.healthy = strcmp(argv[2], "1") == 0;
-		*type = "coord.heartbeat";
-		return driver_pack(&m.base, buf, len) == TANDEM_OK ? 0 : 1;
+		r->kind = COORDRPC_HEARTBEAT;
+		r->healthy = strcmp(argv[2], "1") == 0;
+		return driver_name(r->node, sizeof(r->node), argv[1]);
 	}
 	if ((strcmp(cmd, "request") == 0 && argc == 3) ||
 	    ((strcmp(cmd, "renew") == 0 || strcmp(cmd, "release") == 0) && argc == 4)) {
-		Tandem__CoordLease m = TANDEM__COORD_LEASE__INIT;
-		m.version = DRIVER_VERSION;
-		m.zone = argv[1];
-		m.node = argv[2];
-		m.epoch = argc == 4 ? strtoull(argv[3], NULL, 10) : 0;
-		*type = cmd[2] == 'q'   ? "coord.lease.request"
-			: cmd[2] == 'n' ? "coord.lease.renew"
-					: "coord.lease.release";
-		return driver_pack(&m.base, buf, len) == TANDEM_OK ? 0 : 1;
+		r->kind = cmd[2] == 'q'   ? COORDRPC_LEASE_REQUEST
+			  : cmd[2] == 'n' ? COORDRPC_LEASE_RENEW
+					  : COORDRPC_LEASE_RELEASE;
+		r->epoch = argc == 4 ? strtoull(argv[3], NULL, 10) : 0;
+		return driver_name(r->zone, sizeof(r->zone), argv[1]) &&
+		       driver_name(r->node, sizeof(r->node), argv[2]);
 	}
-	if (strcmp(cmd, "commit") == 0 && argc == 6) {
-		if (driver_hex(argv[5], digest) != TANDEM_OK) {
-			return 1;
+	if (strcmp(cmd, "commit") == 0 && (argc == 6 || argc == 8)) {
+		r->kind = COORDRPC_COMMIT;
+		r->epoch = strtoull(argv[3], NULL, 10);
+		r->serial = (uint32_t)strtoul(argv[4], NULL, 10);
+		if (argc == 8) {
+			r->sign_time = strtoull(argv[6], NULL, 10);
+			r->nsec3 = strcmp(argv[7], "-") != 0;
+			if (!driver_unhex(argv[7], r->salt, sizeof(r->salt), &r->salt_len)) {
+				return false;
+			}
 		}
-		Tandem__CoordCommit m = TANDEM__COORD_COMMIT__INIT;
-		m.version = DRIVER_VERSION;
-		m.zone = argv[1];
-		m.node = argv[2];
-		m.epoch = strtoull(argv[3], NULL, 10);
-		m.serial = (uint32_t)strtoul(argv[4], NULL, 10);
-		m.digest.data = digest;
-		m.digest.len = sizeof(digest);
-		*type = "coord.commit";
-		return driver_pack(&m.base, buf, len) == TANDEM_OK ? 0 : 1;
+		return driver_name(r->zone, sizeof(r->zone), argv[1]) &&
+		       driver_name(r->node, sizeof(r->node), argv[2]) &&
+		       driver_digest(argv[5], r->digest);
 	}
 	if (strcmp(cmd, "report") == 0 && argc == 5) {
-		if (driver_hex(argv[4], digest) != TANDEM_OK) {
-			return 1;
-		}
-		Tandem__CoordDigestReport m = TANDEM__COORD_DIGEST_REPORT__INIT;
-		m.version = DRIVER_VERSION;
-		m.zone = argv[1];
-		m.node = argv[2];
-		m.serial = (uint32_t)strtoul(argv[3], NULL, 10);
-		m.digest.data = digest;
-		m.digest.len = sizeof(digest);
-		*type = "coord.digest.report";
-		return driver_pack(&m.base, buf, len) == TANDEM_OK ? 0 : 1;
+		r->kind = COORDRPC_DIGEST_REPORT;
+		r->serial = (uint32_t)strtoul(argv[3], NULL, 10);
+		return driver_name(r->zone, sizeof(r->zone), argv[1]) &&
+		       driver_name(r->node, sizeof(r->node), argv[2]) &&
+		       driver_digest(argv[4], r->digest);
 	}
-	if (strcmp(cmd, "status") == 0 && argc == 1) {
-		Tandem__CoordStatusRequest m = TANDEM__COORD_STATUS_REQUEST__INIT;
-		m.version = DRIVER_VERSION;
-		*type = "coord.status";
-		return driver_pack(&m.base, buf, len) == TANDEM_OK ? 0 : 1;
+	if (strcmp(cmd, "key-add") == 0 && argc == 6) {
+		r->kind = COORDRPC_KEY_ADD;
+		r->key_id = (uint32_t)strtoul(argv[3], NULL, 10);
+		r->key_tag = (uint16_t)strtoul(argv[4], NULL, 10);
+		return driver_name(r->zone, sizeof(r->zone), argv[1]) &&
+		       driver_name(r->node, sizeof(r->node), argv[2]) &&
+		       driver_file(argv[5], &r->archive, &r->archive_len);
 	}
-	return 1;
+	if ((strcmp(cmd, "key-ack") == 0 || strcmp(cmd, "key-activate") == 0) && argc == 4) {
+		r->kind = strcmp(cmd, "key-ack") == 0 ? COORDRPC_KEY_ACK : COORDRPC_KEY_ACTIVATE;
+		r->key_id = (uint32_t)strtoul(argv[3], NULL, 10);
+		return driver_name(r->zone, sizeof(r->zone), argv[1]) &&
+		       driver_name(r->node, sizeof(r->node), argv[2]);
+	}
+	if (strcmp(cmd, "zone-add") == 0 && (argc == 3 || argc == 4)) {
+		r->kind = COORDRPC_ZONE_ADD;
+		r->compare_digests = strcmp(argv[2], "1") == 0;
+		r->has_serial = argc == 4;
+		r->serial = argc == 4 ? (uint32_t)strtoul(argv[3], NULL, 10) : 0;
+		return driver_name(r->zone, sizeof(r->zone), argv[1]);
+	}
+	if (strcmp(cmd, "zone-remove") == 0 && argc == 2) {
+		r->kind = COORDRPC_ZONE_REMOVE;
+		return driver_name(r->zone, sizeof(r->zone), argv[1]);
+	}
+	if ((strcmp(cmd, "drain") == 0 || strcmp(cmd, "undrain") == 0 ||
+	     strcmp(cmd, "node-remove") == 0) &&
+	    argc == 2) {
+		r->kind = cmd[0] == 'd'   ? COORDRPC_DRAIN
+			  : cmd[0] == 'u' ? COORDRPC_UNDRAIN
+					  : COORDRPC_NODE_REMOVE;
+		return driver_name(r->node, sizeof(r->node), argv[1]);
+	}
+	if (strcmp(cmd, "switchover") == 0 && argc == 3) {
+		r->kind = COORDRPC_SWITCHOVER;
+		return driver_name(r->zone, sizeof(r->zone), argv[1]) &&
+		       driver_name(r->target, sizeof(r->target), argv[2]);
+	}
+	if (strcmp(cmd, "takeover") == 0 && (argc == 2 || argc == 3)) {
+		r->kind = COORDRPC_TAKEOVER;
+		r->force = argc == 3 && strcmp(argv[2], "force") == 0;
+		return driver_site(argv[1], &r->site) && (argc == 2 || r->force);
+	}
+	return false;
 }
 
-static int driver_print(const net_rpc_msg_t *reply)
+static int driver_decision(const coordrpc_decision_t *dec)
 {
-	if (strcmp(reply->type, "coord.status.reply") == 0) {
-		Tandem__CoordStatus *st =
-		    tandem__coord_status__unpack(NULL, reply->body_len, reply->body);
-		if (st == NULL) {
-			fprintf(stderr, "undecodable status\n");
-			return 1;
-		}
-		for (size_t i = 0; i < st->n_zones; i++) {
-			const Tandem__CoordZoneStatus *z = st->zones[i];
-			printf("zone %s holder=%s epoch=%" PRIu64 " serial=%s%" PRIu32
-			       " left_ms=%" PRIu64 "%s\n",
-			       z->name, z->holder[0] ? z->holder : "-", z->epoch,
-			       z->has_committed ? "" : "none/", z->serial, z->lease_left_ms,
-			       z->removed ? " removed" : "");
-		}
-		for (size_t i = 0; i < st->n_nodes; i++) {
-			const Tandem__CoordNodeStatus *n = st->nodes[i];
-			printf("node %s site=%c state=%" PRIu32 " healthy=%d\n", n->name,
-			       (char)('A' + (n->site < 26 ? n->site : 25)), n->state,
-			       n->healthy ? 1 : 0);
-		}
-		tandem__coord_status__free_unpacked(st, NULL);
-		return 0;
-	}
-	Tandem__CoordDecision *dec =
-	    tandem__coord_decision__unpack(NULL, reply->body_len, reply->body);
-	if (dec == NULL || strcmp(reply->type, "coord.decision") != 0) {
-		fprintf(stderr, "unexpected reply type %s\n", reply->type);
-		tandem__coord_decision__free_unpacked(dec, NULL);
-		return 1;
-	}
-	int rc = 0;
 	if (dec->accepted) {
 		printf("accepted epoch=%" PRIu64 " expiry_ms=%" PRIu64 "\n", dec->epoch,
 		       dec->expiry_ms);
 	} else {
-		printf("refused %s: %s\n", coord_reason_str((coord_reason_t)dec->reason),
-		       dec->text);
-		rc = 2;
+		printf("refused %s: %s\n", coord_reason_str(dec->reason), dec->text);
 	}
-	tandem__coord_decision__free_unpacked(dec, NULL);
-	return rc;
+	for (size_t i = 0; i < dec->neffects; i++) {
+		printf("effect: %s\n", dec->effects[i]);
+	}
+	return dec->accepted ? 0 : 2;
+}
+
+static void driver_acks(const char acks[][COORD_ID_MAX], size_t n)
+{
+	if (n == 0) {
+		putchar('-');
+	}
+	for (size_t a = 0; a < n; a++) {
+		printf("%s%s", a > 0 ? "," : "", acks[a]);
+	}
+}
+
+static void driver_status(const coordrpc_status_t *st)
+{
+	printf("coordinator %s leader=%s lease_ms=%" PRIu64 " margin_ms=%" PRIu64 " nsites=%" PRIu32
+	       " modulus=%" PRIu32 "\n",
+	       st->coordinator, st->leader[0] ? st->leader : "-", st->params.lease_ms,
+	       st->params.margin_ms, st->params.nsites, st->params.serial_modulus);
+	for (size_t i = 0; i < st->nzones; i++) {
+		const coordrpc_zone_status_t *z = &st->zones[i];
+		printf("zone %s holder=%s epoch=%" PRIu64 " serial=%s%" PRIu32 " left_ms=%" PRIu64
+		       " switch_to=%s sign_time=%" PRIu64 " nsec3=%d salt=",
+		       z->name, z->holder[0] ? z->holder : "-", z->epoch,
+		       z->has_committed ? "" : "none/", z->serial, z->lease_left_ms,
+		       z->switch_to[0] ? z->switch_to : "-", z->sign_time, z->nsec3 ? 1 : 0);
+		driver_hex(z->salt, z->salt_len);
+		printf(" alerts=%" PRIu32 "%s\n", z->alerts, z->removed ? " removed" : "");
+		for (size_t k = 0; k < z->nkeys; k++) {
+			const coordrpc_key_status_t *key = &z->keys[k];
+			printf("key %s %" PRIu32 " tag=%u active=%d acks=", z->name, key->id,
+			       (unsigned)key->tag, key->active ? 1 : 0);
+			driver_acks(key->acks, key->nacks);
+			putchar('\n');
+		}
+	}
+	for (size_t i = 0; i < st->nnodes; i++) {
+		const coordrpc_node_status_t *n = &st->nodes[i];
+		printf("node %s site=%c state=%s healthy=%d publish=%s\n", n->name,
+		       (char)('A' + n->site), coordrpc_node_state_str(n->state), n->healthy ? 1 : 0,
+		       n->publish[0] ? n->publish : "-");
+	}
+}
+
+static void driver_keys(const coordrpc_keys_t *keys)
+{
+	for (size_t k = 0; k < keys->nkeys; k++) {
+		const coordrpc_key_entry_t *e = &keys->keys[k];
+		printf("key %" PRIu32 " tag=%u active=%d acks=", e->id, (unsigned)e->tag,
+		       e->active ? 1 : 0);
+		driver_acks(e->acks, e->nacks);
+		printf(" archive=");
+		driver_hex(e->archive, e->archive_len);
+		putchar('\n');
+	}
 }
 
 static int driver_keygen(const char *pub, const char *secret)
@@ -200,20 +298,78 @@ static int driver_keygen(const char *pub, const char *secret)
 	return 0;
 }
 
+/* Runs one command over cl; returns the exit code. */
+static int driver_run(net_rpc_client_t *cl, int argc, char **argv, tandem_diag_t *diag)
+{
+	const char *cmd = argv[0];
+	int ret, rc = 0;
+	if (strcmp(cmd, "status") == 0 && argc == 1) {
+		coordrpc_status_t *st = calloc(1, sizeof(*st));
+		if (st == NULL) {
+			return 1;
+		}
+		ret = coordrpc_call_status(cl, diag, st);
+		if (ret == TANDEM_OK) {
+			driver_status(st);
+		}
+		free(st);
+	} else if (strcmp(cmd, "keys") == 0 && argc == 2) {
+		coordrpc_keys_t *keys = calloc(1, sizeof(*keys));
+		if (keys == NULL) {
+			return 1;
+		}
+		ret = coordrpc_call_keys(cl, argv[1], diag, keys);
+		if (ret == TANDEM_OK) {
+			driver_keys(keys);
+		}
+		coordrpc_keys_deinit(keys);
+		free(keys);
+	} else if (strcmp(cmd, "raw") == 0 && argc == 3) {
+		static uint8_t body[4096];
+		size_t len = 0;
+		net_rpc_msg_t reply;
+		memset(&reply, 0, sizeof(reply));
+		if (!driver_unhex(argv[2], body, sizeof(body), &len)) {
+			return driver_usage();
+		}
+		ret = net_rpc_client_call(cl, argv[1], body, len, diag, &reply);
+		if (ret == TANDEM_OK) {
+			printf("reply %s (%zu bytes)\n", reply.type, reply.body_len);
+		}
+		net_rpc_msg_deinit(&reply);
+	} else {
+		coordrpc_request_t r;
+		coordrpc_decision_t dec;
+		if (!driver_request(argc, argv, &r)) {
+			coordrpc_request_deinit(&r);
+			return driver_usage();
+		}
+		ret = coordrpc_call(cl, &r, diag, &dec);
+		coordrpc_request_deinit(&r);
+		if (ret == TANDEM_OK) {
+			rc = driver_decision(&dec);
+		}
+	}
+	if (ret != TANDEM_OK) {
+		fprintf(stderr, "%s: %s\n", cmd, tandem_strerror(ret));
+		for (size_t i = 0; tandem_diag_msg(diag, i) != NULL; i++) {
+			fprintf(stderr, "  %s\n", tandem_diag_msg(diag, i));
+		}
+		rc = ret == TANDEM_NET_ETIMEOUT ? 4 : 5;
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
-	const char *endpoint = NULL, *server_pub = NULL, *secret = NULL, *type = NULL;
+	const char *endpoint = NULL, *server_pub = NULL, *secret = NULL;
 	int timeout_ms = 1000, attempts = 2, opt, rc = 1, ret;
 	char server_key[NET_KEY_Z85_LEN + 1];
 	net_key_t *key = NULL;
 	void *ctx = NULL;
 	net_rpc_client_t *cl = NULL;
 	tandem_diag_t *diag = NULL;
-	uint8_t *body = NULL;
-	size_t len = 0;
-	net_rpc_msg_t reply;
 
-	memset(&reply, 0, sizeof(reply));
 	if (argc == 4 && strcmp(argv[1], "keygen") == 0) {
 		return driver_keygen(argv[2], argv[3]);
 	}
@@ -228,9 +384,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (endpoint == NULL || server_pub == NULL || secret == NULL || optind >= argc ||
-	    timeout_ms <= 0 || attempts <= 0 ||
-	    driver_request(argc - optind, argv + optind, &type, &body, &len) != 0) {
-		free(body);
+	    timeout_ms <= 0 || attempts <= 0) {
 		return driver_usage();
 	}
 	ret = net_key_public_load(server_pub, server_key);
@@ -250,26 +404,17 @@ int main(int argc, char **argv)
 				    .timeout_ms = timeout_ms,
 				    .attempts = attempts};
 	ret = net_rpc_client_new(ctx, key, &cfg, &cl);
-	if (ret == TANDEM_OK) {
-		ret = net_rpc_client_call(cl, type, body, len, diag, &reply);
-	}
 	if (ret != TANDEM_OK) {
-		fprintf(stderr, "%s: %s\n", type, tandem_strerror(ret));
-		for (size_t i = 0; tandem_diag_msg(diag, i) != NULL; i++) {
-			fprintf(stderr, "  %s\n", tandem_diag_msg(diag, i));
-		}
-		rc = ret == TANDEM_NET_ETIMEOUT ? 4 : 5;
+		fprintf(stderr, "client: %s\n", tandem_strerror(ret));
 		goto out;
 	}
-	rc = driver_print(&reply);
+	rc = driver_run(cl, argc - optind, argv + optind, diag);
 out:
-	net_rpc_msg_deinit(&reply);
 	net_rpc_client_free(cl);
 	if (ctx != NULL) {
 		zmq_ctx_term(ctx);
 	}
 	net_key_free(key);
 	tandem_diag_free(diag);
-	free(body);
 	return rc;
 }

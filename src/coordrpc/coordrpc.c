@@ -1,0 +1,1175 @@
+/* coordrpc: packs and unpacks the coordinator RPC (proto/coordrpc.proto); the only user of its
+ * generated code. */
+#include "coordrpc.h"
+
+#include "coordrpc.pb-c.h"
+#include "tandem_error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* One row per kind: its envelope type, its message and the role that may send it. */
+typedef struct coordrpc_kind_info {
+	const char *type;
+	const ProtobufCMessageDescriptor *desc;
+	net_role_t role; /* 0: any listed role */
+} coordrpc_kind_info_t;
+
+static const coordrpc_kind_info_t coordrpc_kinds[] = {
+    [COORDRPC_REGISTER] = {"coord.register", &tandem__coord_register__descriptor, NET_ROLE_NODE},
+    [COORDRPC_HEARTBEAT] = {"coord.heartbeat", &tandem__coord_heartbeat__descriptor, NET_ROLE_NODE},
+    [COORDRPC_LEASE_REQUEST] = {"coord.lease.request", &tandem__coord_lease__descriptor,
+				NET_ROLE_NODE},
+    [COORDRPC_LEASE_RENEW] = {"coord.lease.renew", &tandem__coord_lease__descriptor, NET_ROLE_NODE},
+    [COORDRPC_LEASE_RELEASE] = {"coord.lease.release", &tandem__coord_lease__descriptor,
+				NET_ROLE_NODE},
+    [COORDRPC_COMMIT] = {"coord.commit", &tandem__coord_commit__descriptor, NET_ROLE_NODE},
+    [COORDRPC_DIGEST_REPORT] = {"coord.digest.report", &tandem__coord_digest_report__descriptor,
+				NET_ROLE_NODE},
+    [COORDRPC_KEY_ADD] = {"coord.key.add", &tandem__coord_key_add__descriptor, NET_ROLE_NODE},
+    [COORDRPC_KEY_ACK] = {"coord.key.ack", &tandem__coord_key_ref__descriptor, NET_ROLE_NODE},
+    [COORDRPC_KEY_ACTIVATE] = {"coord.key.activate", &tandem__coord_key_ref__descriptor,
+			       NET_ROLE_NODE},
+    [COORDRPC_STATUS] = {"coord.status", &tandem__coord_status_request__descriptor, 0},
+    [COORDRPC_KEYS_GET] = {"coord.keys.get", &tandem__coord_keys_request__descriptor, 0},
+    [COORDRPC_ZONE_ADD] = {"coord.zone.add", &tandem__coord_zone_op__descriptor, NET_ROLE_OPERATOR},
+    [COORDRPC_ZONE_REMOVE] = {"coord.zone.remove", &tandem__coord_zone_op__descriptor,
+			      NET_ROLE_OPERATOR},
+    [COORDRPC_DRAIN] = {"coord.drain", &tandem__coord_node_op__descriptor, NET_ROLE_OPERATOR},
+    [COORDRPC_UNDRAIN] = {"coord.undrain", &tandem__coord_node_op__descriptor, NET_ROLE_OPERATOR},
+    [COORDRPC_NODE_REMOVE] = {"coord.node.remove", &tandem__coord_node_op__descriptor,
+			      NET_ROLE_OPERATOR},
+    [COORDRPC_SWITCHOVER] = {"coord.switchover", &tandem__coord_switchover__descriptor,
+			     NET_ROLE_OPERATOR},
+    [COORDRPC_TAKEOVER] = {"coord.takeover", &tandem__coord_takeover__descriptor,
+			   NET_ROLE_OPERATOR},
+};
+
+#define COORDRPC_T_DECISION "coord.decision"
+#define COORDRPC_T_STATUS   "coord.status.reply"
+#define COORDRPC_T_KEYS     "coord.keys.reply"
+
+static bool coordrpc_kind_valid(coordrpc_kind_t kind)
+{
+	return (unsigned)kind <= COORDRPC_KIND_LAST;
+}
+
+const char *coordrpc_type(coordrpc_kind_t kind)
+{
+	return coordrpc_kind_valid(kind) ? coordrpc_kinds[kind].type : "?";
+}
+
+int coordrpc_kind_from_type(const char *type, coordrpc_kind_t *out)
+{
+	if (type == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	for (unsigned k = 0; k <= COORDRPC_KIND_LAST; k++) {
+		if (strcmp(coordrpc_kinds[k].type, type) == 0) {
+			*out = (coordrpc_kind_t)k;
+			return TANDEM_OK;
+		}
+	}
+	return TANDEM_EINVAL;
+}
+
+net_role_t coordrpc_kind_role(coordrpc_kind_t kind)
+{
+	return coordrpc_kind_valid(kind) ? coordrpc_kinds[kind].role : (net_role_t)0;
+}
+
+const char *coordrpc_node_state_str(coord_node_state_t state)
+{
+	switch (state) {
+	case COORD_NODE_UP: return "up";
+	case COORD_NODE_DRAINED: return "drained";
+	case COORD_NODE_FENCED: return "fenced";
+	}
+	return "?";
+}
+
+void coordrpc_request_deinit(coordrpc_request_t *req)
+{
+	if (req == NULL) {
+		return;
+	}
+	free(req->archive);
+	memset(req, 0, sizeof(*req));
+}
+
+void coordrpc_keys_deinit(coordrpc_keys_t *keys)
+{
+	if (keys == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < keys->nkeys && i < COORD_KEYS_MAX; i++) {
+		free(keys->keys[i].archive);
+	}
+	memset(keys, 0, sizeof(*keys));
+}
+
+/* Packing: C values to protobuf-c messages that borrow their strings. */
+
+/* Whether a C string field is terminated within its array. */
+static bool str_ok(const char *s, size_t size)
+{
+	return memchr(s, '\0', size) != NULL;
+}
+
+static ProtobufCBinaryData bin(const uint8_t *data, size_t len)
+{
+	ProtobufCBinaryData b = {len, len > 0 ? (uint8_t *)data : NULL};
+	return b;
+}
+
+/* Packs m into a new buffer. */
+static int pack_msg(const ProtobufCMessage *m, uint8_t **buf, size_t *len)
+{
+	size_t n = protobuf_c_message_get_packed_size(m);
+	uint8_t *data = malloc(n > 0 ? n : 1);
+	if (data == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	protobuf_c_message_pack(m, data);
+	*buf = data;
+	*len = n;
+	return TANDEM_OK;
+}
+
+int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *len)
+{
+	if (req == NULL || buf == NULL || len == NULL || !coordrpc_kind_valid(req->kind) ||
+	    !str_ok(req->node, sizeof(req->node)) || !str_ok(req->zone, sizeof(req->zone)) ||
+	    !str_ok(req->target, sizeof(req->target)) ||
+	    !str_ok(req->publish, sizeof(req->publish)) || req->salt_len > COORDRPC_SALT_MAX ||
+	    req->archive_len > COORDRPC_ARCHIVE_MAX ||
+	    (req->archive == NULL && req->archive_len > 0)) {
+		return TANDEM_EINVAL;
+	}
+	char *node = (char *)req->node, *zone = (char *)req->zone;
+	switch (req->kind) {
+	case COORDRPC_REGISTER: {
+		Tandem__CoordRegister m = TANDEM__COORD_REGISTER__INIT;
+		m.version = COORDRPC_VERSION;
+		m.node = node;
+		m.site = req->site;
+		m.healthy = req->healthy;
+		m.publish = (char *)req->publish;
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_HEARTBEAT: {
+		Tandem__CoordHeartbeat m = TANDEM__COORD_HEARTBEAT__INIT;
+		m.version = COORDRPC_VERSION;
+		m.node = node;
+		m.healthy = req->healthy;
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_LEASE_REQUEST:
+	case COORDRPC_LEASE_RENEW:
+	case COORDRPC_LEASE_RELEASE: {
+		Tandem__CoordLease m = TANDEM__COORD_LEASE__INIT;
+		m.version = COORDRPC_VERSION;
+		m.zone = zone;
+		m.node = node;
+		m.epoch = req->epoch;
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_COMMIT: {
+		Tandem__CoordCommit m = TANDEM__COORD_COMMIT__INIT;
+		m.version = COORDRPC_VERSION;
+		m.zone = zone;
+		m.node = node;
+		m.epoch = req->epoch;
+		m.serial = req->serial;
+		m.digest = bin(req->digest, COORD_DIGEST_LEN);
+		m.sign_time = req->sign_time;
+		m.nsec3_salt = bin(req->salt, req->salt_len);
+		m.nsec3 = req->nsec3;
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_DIGEST_REPORT: {
+		Tandem__CoordDigestReport m = TANDEM__COORD_DIGEST_REPORT__INIT;
+		m.version = COORDRPC_VERSION;
+		m.zone = zone;
+		m.node = node;
+		m.serial = req->serial;
+		m.digest = bin(req->digest, COORD_DIGEST_LEN);
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_KEY_ADD: {
+		Tandem__CoordKeyAdd m = TANDEM__COORD_KEY_ADD__INIT;
+		m.version = COORDRPC_VERSION;
+		m.zone = zone;
+		m.node = node;
+		m.key_id = req->key_id;
+		m.key_tag = req->key_tag;
+		m.archive = bin(req->archive, req->archive_len);
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_KEY_ACK:
+	case COORDRPC_KEY_ACTIVATE: {
+		Tandem__CoordKeyRef m = TANDEM__COORD_KEY_REF__INIT;
+		m.version = COORDRPC_VERSION;
+		m.zone = zone;
+		m.node = node;
+		m.key_id = req->key_id;
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_STATUS: {
+		Tandem__CoordStatusRequest m = TANDEM__COORD_STATUS_REQUEST__INIT;
+		m.version = COORDRPC_VERSION;
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_KEYS_GET: {
+		Tandem__CoordKeysRequest m = TANDEM__COORD_KEYS_REQUEST__INIT;
+		m.version = COORDRPC_VERSION;
+		m.zone = zone;
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_ZONE_ADD:
+	case COORDRPC_ZONE_REMOVE: {
+		Tandem__CoordZoneOp m = TANDEM__COORD_ZONE_OP__INIT;
+		m.version = COORDRPC_VERSION;
+		m.zone = zone;
+		if (req->kind == COORDRPC_ZONE_ADD) {
+			m.compare_digests = req->compare_digests;
+			m.has_serial = req->has_serial;
+			m.serial = req->has_serial ? req->serial : 0;
+		}
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_DRAIN:
+	case COORDRPC_UNDRAIN:
+	case COORDRPC_NODE_REMOVE: {
+		Tandem__CoordNodeOp m = TANDEM__COORD_NODE_OP__INIT;
+		m.version = COORDRPC_VERSION;
+		m.node = node;
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_SWITCHOVER: {
+		Tandem__CoordSwitchover m = TANDEM__COORD_SWITCHOVER__INIT;
+		m.version = COORDRPC_VERSION;
+		m.zone = zone;
+		m.target = (char *)req->target;
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_TAKEOVER: {
+		Tandem__CoordTakeover m = TANDEM__COORD_TAKEOVER__INIT;
+		m.version = COORDRPC_VERSION;
+		m.site = req->site;
+		m.force = req->force;
+		return pack_msg(&m.base, buf, len);
+	}
+	}
+	return TANDEM_EINVAL;
+}
+
+/* Unpacking: untrusted protobuf to C values; every refusal names the message and field. */
+
+/* Copies a decoded string into a field, or refuses it (TANDEM_EINVAL with a diag). */
+static int get_str(tandem_diag_t *diag, const char *what, const char *field, char *dst, size_t size,
+		   const char *src)
+{
+	size_t n = src == NULL ? 0 : strlen(src);
+	if (n >= size) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "%s: field %s: %zu bytes, at most %zu", what,
+				field, n, size - 1);
+		return TANDEM_EINVAL;
+	}
+	memset(dst, 0, size);
+	if (n > 0) {
+		memcpy(dst, src, n);
+	}
+	return TANDEM_OK;
+}
+
+static int get_digest(tandem_diag_t *diag, const char *what, const char *field,
+		      uint8_t dst[COORD_DIGEST_LEN], ProtobufCBinaryData b)
+{
+	if (b.len != COORD_DIGEST_LEN || b.data == NULL) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "%s: field %s: %zu bytes, not %u", what, field,
+				b.len, (unsigned)COORD_DIGEST_LEN);
+		return TANDEM_EINVAL;
+	}
+	memcpy(dst, b.data, COORD_DIGEST_LEN);
+	return TANDEM_OK;
+}
+
+static int get_salt(tandem_diag_t *diag, const char *what, uint8_t dst[COORDRPC_SALT_MAX],
+		    size_t *dst_len, ProtobufCBinaryData b)
+{
+	if (b.len > COORDRPC_SALT_MAX) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "%s: field nsec3_salt: %zu bytes, at most %u",
+				what, b.len, (unsigned)COORDRPC_SALT_MAX);
+		return TANDEM_EINVAL;
+	}
+	if (b.len > 0) {
+		memcpy(dst, b.data, b.len);
+	}
+	*dst_len = b.len;
+	return TANDEM_OK;
+}
+
+/* A new copy of an archive entry (NULL when empty). */
+static int get_archive(tandem_diag_t *diag, const char *what, uint8_t **dst, size_t *dst_len,
+		       ProtobufCBinaryData b)
+{
+	if (b.len > COORDRPC_ARCHIVE_MAX) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "%s: field archive: %zu bytes, at most %u",
+				what, b.len, (unsigned)COORDRPC_ARCHIVE_MAX);
+		return TANDEM_EINVAL;
+	}
+	*dst = NULL;
+	*dst_len = 0;
+	if (b.len == 0) {
+		return TANDEM_OK;
+	}
+	*dst = malloc(b.len);
+	if (*dst == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	memcpy(*dst, b.data, b.len);
+	*dst_len = b.len;
+	return TANDEM_OK;
+}
+
+static int check_u32_below(tandem_diag_t *diag, const char *what, const char *field, uint32_t value,
+			   uint32_t limit)
+{
+	if (value >= limit) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "%s: field %s: %u, must be below %u", what,
+				field, (unsigned)value, (unsigned)limit);
+		return TANDEM_EINVAL;
+	}
+	return TANDEM_OK;
+}
+
+static int check_count(tandem_diag_t *diag, const char *what, const char *field, size_t n,
+		       size_t max)
+{
+	if (n > max) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "%s: field %s: %zu entries, at most %zu", what,
+				field, n, max);
+		return TANDEM_EINVAL;
+	}
+	return TANDEM_OK;
+}
+
+static int check_version(tandem_diag_t *diag, const char *what, uint32_t version)
+{
+	if (version != COORDRPC_VERSION) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "%s: field version: %u, this side speaks %u",
+				what, (unsigned)version, (unsigned)COORDRPC_VERSION);
+		return TANDEM_EINVAL;
+	}
+	return TANDEM_OK;
+}
+
+/* Decodes body as desc's message; NULL (with a diag) when it does not decode. */
+static ProtobufCMessage *decode(const ProtobufCMessageDescriptor *desc, const char *what,
+				const uint8_t *body, size_t len, tandem_diag_t *diag)
+{
+	ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, body);
+	if (m == NULL) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "%s: undecodable %s body (%zu bytes)", what,
+				desc->short_name, len);
+	}
+	return m;
+}
+
+static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *pm, const char *what,
+				 tandem_diag_t *diag, coordrpc_request_t *r)
+{
+	int ret;
+	switch (kind) {
+	case COORDRPC_REGISTER: {
+		const Tandem__CoordRegister *m = (const Tandem__CoordRegister *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "node", r->node, sizeof(r->node), m->node)) !=
+			TANDEM_OK ||
+		    (ret = get_str(diag, what, "publish", r->publish, sizeof(r->publish),
+				   m->publish)) != TANDEM_OK ||
+		    (ret = check_u32_below(diag, what, "site", m->site, COORD_SITES_MAX)) !=
+			TANDEM_OK) {
+			return ret;
+		}
+		r->site = m->site;
+		r->healthy = m->healthy;
+		return TANDEM_OK;
+	}
+	case COORDRPC_HEARTBEAT: {
+		const Tandem__CoordHeartbeat *m = (const Tandem__CoordHeartbeat *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "node", r->node, sizeof(r->node), m->node)) !=
+			TANDEM_OK) {
+			return ret;
+		}
+		r->healthy = m->healthy;
+		return TANDEM_OK;
+	}
+	case COORDRPC_LEASE_REQUEST:
+	case COORDRPC_LEASE_RENEW:
+	case COORDRPC_LEASE_RELEASE: {
+		const Tandem__CoordLease *m = (const Tandem__CoordLease *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "node", r->node, sizeof(r->node), m->node)) !=
+			TANDEM_OK ||
+		    (ret = get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone)) !=
+			TANDEM_OK) {
+			return ret;
+		}
+		r->epoch = m->epoch;
+		return TANDEM_OK;
+	}
+	case COORDRPC_COMMIT: {
+		const Tandem__CoordCommit *m = (const Tandem__CoordCommit *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "node", r->node, sizeof(r->node), m->node)) !=
+			TANDEM_OK ||
+		    (ret = get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone)) !=
+			TANDEM_OK ||
+		    (ret = get_digest(diag, what, "digest", r->digest, m->digest)) != TANDEM_OK ||
+		    (ret = get_salt(diag, what, r->salt, &r->salt_len, m->nsec3_salt)) !=
+			TANDEM_OK) {
+			return ret;
+		}
+		r->epoch = m->epoch;
+		r->serial = m->serial;
+		r->sign_time = m->sign_time;
+		r->nsec3 = m->nsec3;
+		return TANDEM_OK;
+	}
+	case COORDRPC_DIGEST_REPORT: {
+		const Tandem__CoordDigestReport *m = (const Tandem__CoordDigestReport *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "node", r->node, sizeof(r->node), m->node)) !=
+			TANDEM_OK ||
+		    (ret = get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone)) !=
+			TANDEM_OK ||
+		    (ret = get_digest(diag, what, "digest", r->digest, m->digest)) != TANDEM_OK) {
+			return ret;
+		}
+		r->serial = m->serial;
+		return TANDEM_OK;
+	}
+	case COORDRPC_KEY_ADD: {
+		const Tandem__CoordKeyAdd *m = (const Tandem__CoordKeyAdd *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "node", r->node, sizeof(r->node), m->node)) !=
+			TANDEM_OK ||
+		    (ret = get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone)) !=
+			TANDEM_OK ||
+		    (ret = check_u32_below(diag, what, "key_tag", m->key_tag, UINT16_MAX + 1u)) !=
+			TANDEM_OK ||
+		    (ret = get_archive(diag, what, &r->archive, &r->archive_len, m->archive)) !=
+			TANDEM_OK) {
+			return ret;
+		}
+		r->key_id = m->key_id;
+		r->key_tag = (uint16_t)m->key_tag;
+		return TANDEM_OK;
+	}
+	case COORDRPC_KEY_ACK:
+	case COORDRPC_KEY_ACTIVATE: {
+		const Tandem__CoordKeyRef *m = (const Tandem__CoordKeyRef *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "node", r->node, sizeof(r->node), m->node)) !=
+			TANDEM_OK ||
+		    (ret = get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone)) !=
+			TANDEM_OK) {
+			return ret;
+		}
+		r->key_id = m->key_id;
+		return TANDEM_OK;
+	}
+	case COORDRPC_STATUS: {
+		const Tandem__CoordStatusRequest *m = (const Tandem__CoordStatusRequest *)pm;
+		return check_version(diag, what, m->version);
+	}
+	case COORDRPC_KEYS_GET: {
+		const Tandem__CoordKeysRequest *m = (const Tandem__CoordKeysRequest *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK) {
+			return ret;
+		}
+		return get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone);
+	}
+	case COORDRPC_ZONE_ADD:
+	case COORDRPC_ZONE_REMOVE: {
+		const Tandem__CoordZoneOp *m = (const Tandem__CoordZoneOp *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone)) !=
+			TANDEM_OK) {
+			return ret;
+		}
+		if (kind == COORDRPC_ZONE_ADD) {
+			r->compare_digests = m->compare_digests;
+			r->has_serial = m->has_serial;
+			r->serial = m->has_serial ? m->serial : 0;
+		}
+		return TANDEM_OK;
+	}
+	case COORDRPC_DRAIN:
+	case COORDRPC_UNDRAIN:
+	case COORDRPC_NODE_REMOVE: {
+		const Tandem__CoordNodeOp *m = (const Tandem__CoordNodeOp *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK) {
+			return ret;
+		}
+		return get_str(diag, what, "node", r->node, sizeof(r->node), m->node);
+	}
+	case COORDRPC_SWITCHOVER: {
+		const Tandem__CoordSwitchover *m = (const Tandem__CoordSwitchover *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone)) !=
+			TANDEM_OK) {
+			return ret;
+		}
+		return get_str(diag, what, "target", r->target, sizeof(r->target), m->target);
+	}
+	case COORDRPC_TAKEOVER: {
+		const Tandem__CoordTakeover *m = (const Tandem__CoordTakeover *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+		    (ret = check_u32_below(diag, what, "site", m->site, COORD_SITES_MAX)) !=
+			TANDEM_OK) {
+			return ret;
+		}
+		r->site = m->site;
+		r->force = m->force;
+		return TANDEM_OK;
+	}
+	}
+	return TANDEM_EINVAL;
+}
+
+int coordrpc_request_unpack(const char *type, const uint8_t *body, size_t len, tandem_diag_t *diag,
+			    coordrpc_request_t *out)
+{
+	int ret;
+	coordrpc_kind_t kind;
+	ProtobufCMessage *m = NULL;
+	coordrpc_request_t *r = NULL;
+	if (type == NULL || (body == NULL && len > 0) || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	if (coordrpc_kind_from_type(type, &kind) != TANDEM_OK) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "unknown request type '%.64s'", type);
+		return TANDEM_EINVAL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	m = decode(coordrpc_kinds[kind].desc, type, body, len, diag);
+	if (m == NULL) {
+		ret = TANDEM_EINVAL;
+		goto out;
+	}
+	r->kind = kind;
+	ret = unpack_request_fields(kind, m, type, diag, r);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	memcpy(out, r, sizeof(*r));
+	r->archive = NULL; /* now out's */
+out:
+	if (m != NULL) {
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
+	coordrpc_request_deinit(r);
+	free(r);
+	return ret;
+}
+
+/* Decisions. */
+
+int coordrpc_decision_pack(const coordrpc_decision_t *dec, uint8_t **buf, size_t *len)
+{
+	char *effects[COORDRPC_EFFECTS_MAX];
+	if (dec == NULL || buf == NULL || len == NULL || dec->neffects > COORDRPC_EFFECTS_MAX ||
+	    !str_ok(dec->text, sizeof(dec->text))) {
+		return TANDEM_EINVAL;
+	}
+	for (size_t i = 0; i < dec->neffects; i++) {
+		if (!str_ok(dec->effects[i], sizeof(dec->effects[i]))) {
+			return TANDEM_EINVAL;
+		}
+		effects[i] = (char *)dec->effects[i];
+	}
+	Tandem__CoordDecision m = TANDEM__COORD_DECISION__INIT;
+	m.version = COORDRPC_VERSION;
+	m.accepted = dec->accepted;
+	m.reason = (uint32_t)dec->reason;
+	m.text = (char *)dec->text;
+	m.epoch = dec->epoch;
+	m.expiry_ms = dec->expiry_ms;
+	m.n_effects = dec->neffects;
+	m.effects = dec->neffects > 0 ? effects : NULL;
+	return pack_msg(&m.base, buf, len);
+}
+
+int coordrpc_decision_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
+			     coordrpc_decision_t *out)
+{
+	static const char what[] = COORDRPC_T_DECISION;
+	int ret;
+	Tandem__CoordDecision *m = NULL;
+	coordrpc_decision_t *d = NULL;
+	if ((body == NULL && len > 0) || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (d == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	m = (Tandem__CoordDecision *)decode(&tandem__coord_decision__descriptor, what, body, len,
+					    diag);
+	if (m == NULL) {
+		ret = TANDEM_EINVAL;
+		goto out;
+	}
+	if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+	    (ret = check_u32_below(diag, what, "reason", m->reason, COORD_R_LAST + 1u)) !=
+		TANDEM_OK ||
+	    (ret = get_str(diag, what, "text", d->text, sizeof(d->text), m->text)) != TANDEM_OK) {
+		goto out;
+	}
+	if (m->accepted != (m->reason == COORD_R_OK)) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "%s: field accepted: %s with reason %u", what,
+				m->accepted ? "true" : "false", (unsigned)m->reason);
+		ret = TANDEM_EINVAL;
+		goto out;
+	}
+	d->accepted = m->accepted;
+	d->reason = (coord_reason_t)m->reason;
+	d->epoch = m->epoch;
+	d->expiry_ms = m->expiry_ms;
+	/* more effects than listed are counted, not refused: they are for people */
+	d->neffects = m->n_effects < COORDRPC_EFFECTS_MAX ? m->n_effects : COORDRPC_EFFECTS_MAX;
+	d->neffects_dropped = m->n_effects - d->neffects;
+	for (size_t i = 0; i < d->neffects; i++) {
+		ret = get_str(diag, what, "effects", d->effects[i], sizeof(d->effects[i]),
+			      m->effects[i]);
+		if (ret != TANDEM_OK) {
+			goto out;
+		}
+	}
+	memcpy(out, d, sizeof(*d));
+out:
+	if (m != NULL) {
+		tandem__coord_decision__free_unpacked(m, NULL);
+	}
+	free(d);
+	return ret;
+}
+
+/* Status. */
+
+/* Every protobuf-c struct a status pack needs, in one allocation. */
+typedef struct status_scratch {
+	Tandem__CoordZoneStatus zones[COORD_ZONES_MAX];
+	Tandem__CoordZoneStatus *zonep[COORD_ZONES_MAX];
+	Tandem__CoordKeyStatus keys[COORD_ZONES_MAX][COORD_KEYS_MAX];
+	Tandem__CoordKeyStatus *keyp[COORD_ZONES_MAX][COORD_KEYS_MAX];
+	char *acks[COORD_ZONES_MAX][COORD_KEYS_MAX][COORD_NODES_MAX];
+	Tandem__CoordNodeStatus nodes[COORD_NODES_MAX];
+	Tandem__CoordNodeStatus *nodep[COORD_NODES_MAX];
+	uint32_t residues[COORD_SITES_MAX];
+} status_scratch_t;
+
+static bool status_key_ok(const coordrpc_key_status_t *k)
+{
+	if (k->nacks > COORD_NODES_MAX) {
+		return false;
+	}
+	for (size_t a = 0; a < k->nacks; a++) {
+		if (!str_ok(k->acks[a], sizeof(k->acks[a]))) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool status_zone_ok(const coordrpc_zone_status_t *z)
+{
+	if (!str_ok(z->name, sizeof(z->name)) || !str_ok(z->holder, sizeof(z->holder)) ||
+	    !str_ok(z->committed_by, sizeof(z->committed_by)) ||
+	    !str_ok(z->switch_to, sizeof(z->switch_to)) ||
+	    !str_ok(z->alert_node, sizeof(z->alert_node)) || z->salt_len > COORDRPC_SALT_MAX ||
+	    z->nkeys > COORD_KEYS_MAX) {
+		return false;
+	}
+	for (size_t k = 0; k < z->nkeys; k++) {
+		if (!status_key_ok(&z->keys[k])) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool status_ok(const coordrpc_status_t *st)
+{
+	if (!str_ok(st->coordinator, sizeof(st->coordinator)) ||
+	    !str_ok(st->leader, sizeof(st->leader)) || st->nzones > COORD_ZONES_MAX ||
+	    st->nnodes > COORD_NODES_MAX || st->params.nsites > COORD_SITES_MAX) {
+		return false;
+	}
+	for (size_t i = 0; i < st->nzones; i++) {
+		if (!status_zone_ok(&st->zones[i])) {
+			return false;
+		}
+	}
+	for (size_t i = 0; i < st->nnodes; i++) {
+		if (!str_ok(st->nodes[i].name, sizeof(st->nodes[i].name)) ||
+		    !str_ok(st->nodes[i].publish, sizeof(st->nodes[i].publish))) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static void status_pack_zone(status_scratch_t *s, size_t zi, const coordrpc_zone_status_t *z)
+{
+	Tandem__CoordZoneStatus *pz = &s->zones[zi];
+	tandem__coord_zone_status__init(pz);
+	pz->name = (char *)z->name;
+	pz->holder = (char *)z->holder;
+	pz->epoch = z->epoch;
+	pz->has_committed = z->has_committed;
+	pz->serial = z->serial;
+	pz->lease_left_ms = z->lease_left_ms;
+	pz->removed = z->removed;
+	pz->compare_digests = z->compare_digests;
+	pz->digest = bin(z->digest, COORD_DIGEST_LEN);
+	pz->committed_by = (char *)z->committed_by;
+	pz->sign_time = z->sign_time;
+	pz->nsec3_salt = bin(z->salt, z->salt_len);
+	pz->nsec3 = z->nsec3;
+	pz->switch_to = (char *)z->switch_to;
+	pz->alerts = z->alerts;
+	pz->alert_open = z->alert_open;
+	pz->alert_serial = z->alert_serial;
+	pz->alert_node = (char *)z->alert_node;
+	pz->expiry_ms = z->expiry_ms;
+	for (size_t k = 0; k < z->nkeys; k++) {
+		const coordrpc_key_status_t *key = &z->keys[k];
+		Tandem__CoordKeyStatus *pk = &s->keys[zi][k];
+		tandem__coord_key_status__init(pk);
+		pk->id = key->id;
+		pk->tag = key->tag;
+		pk->active = key->active;
+		for (size_t a = 0; a < key->nacks; a++) {
+			s->acks[zi][k][a] = (char *)key->acks[a];
+		}
+		pk->n_acks = key->nacks;
+		pk->acks = s->acks[zi][k];
+		s->keyp[zi][k] = pk;
+	}
+	pz->n_keys = z->nkeys;
+	pz->keys = s->keyp[zi];
+	s->zonep[zi] = pz;
+}
+
+int coordrpc_status_pack(const coordrpc_status_t *st, uint8_t **buf, size_t *len)
+{
+	if (st == NULL || buf == NULL || len == NULL || !status_ok(st)) {
+		return TANDEM_EINVAL;
+	}
+	status_scratch_t *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	Tandem__CoordStatus m = TANDEM__COORD_STATUS__INIT;
+	m.version = COORDRPC_VERSION;
+	m.now_ms = st->now_ms;
+	m.coordinator = (char *)st->coordinator;
+	m.leader = (char *)st->leader;
+	m.lease_ms = st->params.lease_ms;
+	m.margin_ms = st->params.margin_ms;
+	m.serial_modulus = st->params.serial_modulus;
+	m.nsites = st->params.nsites;
+	for (uint32_t i = 0; i < st->params.nsites; i++) {
+		s->residues[i] = st->params.site_residue[i];
+	}
+	m.n_site_residue = st->params.nsites;
+	m.site_residue = s->residues;
+	for (size_t i = 0; i < st->nzones; i++) {
+		status_pack_zone(s, i, &st->zones[i]);
+	}
+	m.n_zones = st->nzones;
+	m.zones = s->zonep;
+	for (size_t i = 0; i < st->nnodes; i++) {
+		const coordrpc_node_status_t *n = &st->nodes[i];
+		Tandem__CoordNodeStatus *pn = &s->nodes[i];
+		tandem__coord_node_status__init(pn);
+		pn->name = (char *)n->name;
+		pn->site = n->site;
+		pn->state = (uint32_t)n->state;
+		pn->healthy = n->healthy;
+		pn->publish = (char *)n->publish;
+		pn->no = n->no;
+		pn->last_seen_ms = n->last_seen_ms;
+		s->nodep[i] = pn;
+	}
+	m.n_nodes = st->nnodes;
+	m.nodes = s->nodep;
+	int ret = pack_msg(&m.base, buf, len);
+	free(s);
+	return ret;
+}
+
+static int status_unpack_key(const Tandem__CoordKeyStatus *pk, const char *what,
+			     tandem_diag_t *diag, coordrpc_key_status_t *k)
+{
+	int ret;
+	if ((ret = check_u32_below(diag, what, "keys.tag", pk->tag, UINT16_MAX + 1u)) !=
+		TANDEM_OK ||
+	    (ret = check_count(diag, what, "keys.acks", pk->n_acks, COORD_NODES_MAX)) !=
+		TANDEM_OK) {
+		return ret;
+	}
+	k->id = pk->id;
+	k->tag = (uint16_t)pk->tag;
+	k->active = pk->active;
+	k->nacks = pk->n_acks;
+	for (size_t a = 0; a < pk->n_acks; a++) {
+		ret = get_str(diag, what, "keys.acks", k->acks[a], sizeof(k->acks[a]), pk->acks[a]);
+		if (ret != TANDEM_OK) {
+			return ret;
+		}
+	}
+	return TANDEM_OK;
+}
+
+static int status_unpack_zone(const Tandem__CoordZoneStatus *pz, tandem_diag_t *diag,
+			      coordrpc_zone_status_t *z)
+{
+	static const char what[] = "coord.status.reply zones";
+	int ret;
+	if ((ret = get_str(diag, what, "name", z->name, sizeof(z->name), pz->name)) != TANDEM_OK ||
+	    (ret = get_str(diag, what, "holder", z->holder, sizeof(z->holder), pz->holder)) !=
+		TANDEM_OK ||
+	    (ret = get_str(diag, what, "committed_by", z->committed_by, sizeof(z->committed_by),
+			   pz->committed_by)) != TANDEM_OK ||
+	    (ret = get_str(diag, what, "switch_to", z->switch_to, sizeof(z->switch_to),
+			   pz->switch_to)) != TANDEM_OK ||
+	    (ret = get_str(diag, what, "alert_node", z->alert_node, sizeof(z->alert_node),
+			   pz->alert_node)) != TANDEM_OK ||
+	    /* a zone never committed may have no digest */
+	    ((pz->has_committed || pz->digest.len != 0) &&
+	     (ret = get_digest(diag, what, "digest", z->digest, pz->digest)) != TANDEM_OK) ||
+	    (ret = get_salt(diag, what, z->salt, &z->salt_len, pz->nsec3_salt)) != TANDEM_OK ||
+	    (ret = check_count(diag, what, "keys", pz->n_keys, COORD_KEYS_MAX)) != TANDEM_OK) {
+		return ret;
+	}
+	z->epoch = pz->epoch;
+	z->lease_left_ms = pz->lease_left_ms;
+	z->expiry_ms = pz->expiry_ms;
+	z->removed = pz->removed;
+	z->compare_digests = pz->compare_digests;
+	z->has_committed = pz->has_committed;
+	z->serial = pz->serial;
+	z->sign_time = pz->sign_time;
+	z->nsec3 = pz->nsec3;
+	z->alerts = pz->alerts;
+	z->alert_open = pz->alert_open;
+	z->alert_serial = pz->alert_serial;
+	z->nkeys = pz->n_keys;
+	for (size_t k = 0; k < pz->n_keys; k++) {
+		ret = status_unpack_key(pz->keys[k], what, diag, &z->keys[k]);
+		if (ret != TANDEM_OK) {
+			return ret;
+		}
+	}
+	return TANDEM_OK;
+}
+
+static int status_unpack_node(const Tandem__CoordNodeStatus *pn, tandem_diag_t *diag,
+			      coordrpc_node_status_t *n)
+{
+	static const char what[] = "coord.status.reply nodes";
+	int ret;
+	if ((ret = get_str(diag, what, "name", n->name, sizeof(n->name), pn->name)) != TANDEM_OK ||
+	    (ret = get_str(diag, what, "publish", n->publish, sizeof(n->publish), pn->publish)) !=
+		TANDEM_OK ||
+	    (ret = check_u32_below(diag, what, "site", pn->site, COORD_SITES_MAX)) != TANDEM_OK ||
+	    (ret = check_u32_below(diag, what, "state", pn->state, COORD_NODE_STATE_LAST + 1u)) !=
+		TANDEM_OK) {
+		return ret;
+	}
+	n->site = pn->site;
+	n->no = pn->no;
+	n->state = (coord_node_state_t)pn->state;
+	n->healthy = pn->healthy;
+	n->last_seen_ms = pn->last_seen_ms;
+	return TANDEM_OK;
+}
+
+int coordrpc_status_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
+			   coordrpc_status_t *out)
+{
+	static const char what[] = COORDRPC_T_STATUS;
+	int ret;
+	Tandem__CoordStatus *m = NULL;
+	coordrpc_status_t *st = NULL;
+	if ((body == NULL && len > 0) || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	st = calloc(1, sizeof(*st));
+	if (st == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	m = (Tandem__CoordStatus *)decode(&tandem__coord_status__descriptor, what, body, len, diag);
+	if (m == NULL) {
+		ret = TANDEM_EINVAL;
+		goto out;
+	}
+	if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+	    (ret = get_str(diag, what, "coordinator", st->coordinator, sizeof(st->coordinator),
+			   m->coordinator)) != TANDEM_OK ||
+	    (ret = get_str(diag, what, "leader", st->leader, sizeof(st->leader), m->leader)) !=
+		TANDEM_OK ||
+	    (ret = check_count(diag, what, "zones", m->n_zones, COORD_ZONES_MAX)) != TANDEM_OK ||
+	    (ret = check_count(diag, what, "nodes", m->n_nodes, COORD_NODES_MAX)) != TANDEM_OK ||
+	    (ret = check_u32_below(diag, what, "nsites", m->nsites, COORD_SITES_MAX + 1u)) !=
+		TANDEM_OK ||
+	    (ret = check_count(diag, what, "site_residue", m->n_site_residue, m->nsites)) !=
+		TANDEM_OK ||
+	    (ret = check_u32_below(diag, what, "serial_modulus", m->serial_modulus,
+				   COORD_MODULUS_MAX + 1u)) != TANDEM_OK) {
+		goto out;
+	}
+	st->now_ms = m->now_ms;
+	st->params.lease_ms = m->lease_ms;
+	st->params.margin_ms = m->margin_ms;
+	st->params.nsites = m->nsites;
+	st->params.serial_modulus = m->serial_modulus;
+	for (size_t i = 0; i < m->n_site_residue; i++) {
+		st->params.site_residue[i] = m->site_residue[i];
+	}
+	st->nzones = m->n_zones;
+	for (size_t i = 0; i < m->n_zones; i++) {
+		ret = status_unpack_zone(m->zones[i], diag, &st->zones[i]);
+		if (ret != TANDEM_OK) {
+			goto out;
+		}
+	}
+	st->nnodes = m->n_nodes;
+	for (size_t i = 0; i < m->n_nodes; i++) {
+		ret = status_unpack_node(m->nodes[i], diag, &st->nodes[i]);
+		if (ret != TANDEM_OK) {
+			goto out;
+		}
+	}
+	memcpy(out, st, sizeof(*st));
+out:
+	if (m != NULL) {
+		tandem__coord_status__free_unpacked(m, NULL);
+	}
+	free(st);
+	return ret;
+}
+
+/* Keys. */
+
+int coordrpc_keys_pack(const coordrpc_keys_t *keys, uint8_t **buf, size_t *len)
+{
+	Tandem__CoordKeyEntry ents[COORD_KEYS_MAX];
+	Tandem__CoordKeyEntry *entp[COORD_KEYS_MAX];
+	char *acks[COORD_KEYS_MAX][COORD_NODES_MAX];
+	if (keys == NULL || buf == NULL || len == NULL || keys->nkeys > COORD_KEYS_MAX ||
+	    !str_ok(keys->zone, sizeof(keys->zone))) {
+		return TANDEM_EINVAL;
+	}
+	for (size_t k = 0; k < keys->nkeys; k++) {
+		const coordrpc_key_entry_t *e = &keys->keys[k];
+		if (e->nacks > COORD_NODES_MAX || e->archive_len > COORDRPC_ARCHIVE_MAX ||
+		    (e->archive == NULL && e->archive_len > 0)) {
+			return TANDEM_EINVAL;
+		}
+		tandem__coord_key_entry__init(&ents[k]);
+		ents[k].id = e->id;
+		ents[k].tag = e->tag;
+		ents[k].active = e->active;
+		for (size_t a = 0; a < e->nacks; a++) {
+			if (!str_ok(e->acks[a], sizeof(e->acks[a]))) {
+				return TANDEM_EINVAL;
+			}
+			acks[k][a] = (char *)e->acks[a];
+		}
+		ents[k].n_acks = e->nacks;
+		ents[k].acks = acks[k];
+		ents[k].archive = bin(e->archive, e->archive_len);
+		entp[k] = &ents[k];
+	}
+	Tandem__CoordKeys m = TANDEM__COORD_KEYS__INIT;
+	m.version = COORDRPC_VERSION;
+	m.zone = (char *)keys->zone;
+	m.n_keys = keys->nkeys;
+	m.keys = entp;
+	return pack_msg(&m.base, buf, len);
+}
+
+int coordrpc_keys_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag, coordrpc_keys_t *out)
+{
+	static const char what[] = COORDRPC_T_KEYS;
+	int ret;
+	Tandem__CoordKeys *m = NULL;
+	coordrpc_keys_t *ks = NULL;
+	if ((body == NULL && len > 0) || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	ks = calloc(1, sizeof(*ks));
+	if (ks == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	m = (Tandem__CoordKeys *)decode(&tandem__coord_keys__descriptor, what, body, len, diag);
+	if (m == NULL) {
+		ret = TANDEM_EINVAL;
+		goto out;
+	}
+	if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+	    (ret = get_str(diag, what, "zone", ks->zone, sizeof(ks->zone), m->zone)) != TANDEM_OK ||
+	    (ret = check_count(diag, what, "keys", m->n_keys, COORD_KEYS_MAX)) != TANDEM_OK) {
+		goto out;
+	}
+	for (size_t k = 0; k < m->n_keys; k++) {
+		const Tandem__CoordKeyEntry *pk = m->keys[k];
+		coordrpc_key_entry_t *e = &ks->keys[k];
+		if ((ret = check_u32_below(diag, what, "keys.tag", pk->tag, UINT16_MAX + 1u)) !=
+			TANDEM_OK ||
+		    (ret = check_count(diag, what, "keys.acks", pk->n_acks, COORD_NODES_MAX)) !=
+			TANDEM_OK) {
+			goto out;
+		}
+		e->id = pk->id;
+		e->tag = (uint16_t)pk->tag;
+		e->active = pk->active;
+		e->nacks = pk->n_acks;
+		for (size_t a = 0; a < pk->n_acks; a++) {
+			ret = get_str(diag, what, "keys.acks", e->acks[a], sizeof(e->acks[a]),
+				      pk->acks[a]);
+			if (ret != TANDEM_OK) {
+				goto out;
+			}
+		}
+		ks->nkeys = k + 1; /* so that the archive is freed on a later refusal */
+		ret = get_archive(diag, what, &e->archive, &e->archive_len, pk->archive);
+		if (ret != TANDEM_OK) {
+			goto out;
+		}
+	}
+	ks->nkeys = m->n_keys;
+	memcpy(out, ks, sizeof(*ks));
+	memset(ks, 0, sizeof(*ks)); /* the archives are out's now */
+out:
+	if (m != NULL) {
+		tandem__coord_keys__free_unpacked(m, NULL);
+	}
+	coordrpc_keys_deinit(ks);
+	free(ks);
+	return ret;
+}
+
+/* Client side. */
+
+/* Sends a request and returns the reply of the expected type. */
+static int call_raw(net_rpc_client_t *cl, const coordrpc_request_t *req, const char *reply_type,
+		    tandem_diag_t *diag, net_rpc_msg_t *reply)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret = coordrpc_request_pack(req, &buf, &len);
+	if (ret != TANDEM_OK) {
+		tandem_diag_add(diag, ret, "%s: cannot pack the request", coordrpc_type(req->kind));
+		return ret;
+	}
+	ret = net_rpc_client_call(cl, coordrpc_type(req->kind), buf, len, diag, reply);
+	free(buf);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	if (reply->status != 0) { /* net_rpc_client_call returns these; kept for safety */
+		tandem_diag_add(diag, reply->status, "coordinator: %s", reply->error);
+		ret = reply->status < 0 ? reply->status : TANDEM_NET_EPROTO;
+	} else if (strcmp(reply->type, reply_type) != 0) {
+		tandem_diag_add(diag, TANDEM_NET_EPROTO, "%s: reply of type '%s', expected '%s'",
+				coordrpc_type(req->kind), reply->type, reply_type);
+		ret = TANDEM_NET_EPROTO;
+	}
+	if (ret != TANDEM_OK) {
+		net_rpc_msg_deinit(reply);
+	}
+	return ret;
+}
+
+/* An undecodable reply is the transport's protocol error, not a bad argument. */
+static int reply_error(int ret)
+{
+	return ret == TANDEM_EINVAL ? TANDEM_NET_EPROTO : ret;
+}
+
+int coordrpc_call(net_rpc_client_t *cl, const coordrpc_request_t *req, tandem_diag_t *diag,
+		  coordrpc_decision_t *out)
+{
+	net_rpc_msg_t reply;
+	if (cl == NULL || req == NULL || out == NULL || !coordrpc_kind_valid(req->kind) ||
+	    req->kind == COORDRPC_STATUS || req->kind == COORDRPC_KEYS_GET) {
+		return TANDEM_EINVAL;
+	}
+	memset(&reply, 0, sizeof(reply));
+	int ret = call_raw(cl, req, COORDRPC_T_DECISION, diag, &reply);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	ret = reply_error(coordrpc_decision_unpack(reply.body, reply.body_len, diag, out));
+	net_rpc_msg_deinit(&reply);
+	return ret;
+}
+
+int coordrpc_call_status(net_rpc_client_t *cl, tandem_diag_t *diag, coordrpc_status_t *out)
+{
+	net_rpc_msg_t reply;
+	coordrpc_request_t *req = NULL;
+	if (cl == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	req = calloc(1, sizeof(*req));
+	if (req == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	req->kind = COORDRPC_STATUS;
+	memset(&reply, 0, sizeof(reply));
+	int ret = call_raw(cl, req, COORDRPC_T_STATUS, diag, &reply);
+	free(req);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	ret = reply_error(coordrpc_status_unpack(reply.body, reply.body_len, diag, out));
+	net_rpc_msg_deinit(&reply);
+	return ret;
+}
+
+int coordrpc_call_keys(net_rpc_client_t *cl, const char *zone, tandem_diag_t *diag,
+		       coordrpc_keys_t *out)
+{
+	net_rpc_msg_t reply;
+	coordrpc_request_t *req = NULL;
+	if (cl == NULL || zone == NULL || out == NULL || strlen(zone) >= COORD_ZONE_MAX) {
+		return TANDEM_EINVAL;
+	}
+	req = calloc(1, sizeof(*req));
+	if (req == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	req->kind = COORDRPC_KEYS_GET;
+	memcpy(req->zone, zone, strlen(zone) + 1);
+	memset(&reply, 0, sizeof(reply));
+	int ret = call_raw(cl, req, COORDRPC_T_KEYS, diag, &reply);
+	free(req);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	ret = reply_error(coordrpc_keys_unpack(reply.body, reply.body_len, diag, out));
+	net_rpc_msg_deinit(&reply);
+	return ret;
+}

@@ -1,0 +1,227 @@
+/* coordrpc: the coordinator RPC (proto/coordrpc.proto) as plain C values; the only code that packs
+ * or unpacks it. */
+#ifndef COORDRPC_H
+#define COORDRPC_H
+
+#include "coord_state.h"
+#include "net_rpc.h"
+#include "tandem_diag.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Every message carries this version; another one is refused. */
+#define COORDRPC_VERSION 1u
+/* Longest publication address of a node (directory or URL), NUL included. */
+#define COORDRPC_PUBLISH_MAX 256
+/* Longest NSEC3 salt. */
+#define COORDRPC_SALT_MAX 255
+/* Largest archive entry a key may carry. */
+#define COORDRPC_ARCHIVE_MAX (64u * 1024u)
+/* Effects listed in one decision (the rest are counted in neffects_dropped). */
+#define COORDRPC_EFFECTS_MAX 32
+
+/* What a request asks; coordrpc_type() gives its envelope type. */
+typedef enum {
+	COORDRPC_REGISTER = 0,  /* node: node, site, healthy, publish */
+	COORDRPC_HEARTBEAT,     /* node: node, healthy */
+	COORDRPC_LEASE_REQUEST, /* node: node, zone */
+	COORDRPC_LEASE_RENEW,   /* node: node, zone, epoch */
+	COORDRPC_LEASE_RELEASE, /* node: node, zone, epoch */
+	COORDRPC_COMMIT, /* node: node, zone, epoch, serial, digest, sign_time, nsec3, salt */
+	COORDRPC_DIGEST_REPORT, /* node: node, zone, serial, digest */
+	COORDRPC_KEY_ADD,       /* node: node, zone, key_id, key_tag, archive */
+	COORDRPC_KEY_ACK,       /* node: node, zone, key_id */
+	COORDRPC_KEY_ACTIVATE,  /* node: node, zone, key_id */
+	COORDRPC_STATUS,        /* any: (nothing) */
+	COORDRPC_KEYS_GET,      /* any: zone */
+	COORDRPC_ZONE_ADD,      /* operator: zone, compare_digests, has_serial, serial */
+	COORDRPC_ZONE_REMOVE,   /* operator: zone */
+	COORDRPC_DRAIN,         /* operator: node */
+	COORDRPC_UNDRAIN,       /* operator: node */
+	COORDRPC_NODE_REMOVE,   /* operator: node */
+	COORDRPC_SWITCHOVER,    /* operator: zone, target */
+	COORDRPC_TAKEOVER,      /* operator: site, force */
+} coordrpc_kind_t;
+#define COORDRPC_KIND_LAST COORDRPC_TAKEOVER
+
+/* One request as a plain value. Fields the kind does not use are ignored when
+ * packing and zero after unpacking. */
+typedef struct coordrpc_request {
+	coordrpc_kind_t kind;
+	char node[COORD_ID_MAX];
+	char zone[COORD_ZONE_MAX];
+	char target[COORD_ID_MAX];
+	char publish[COORDRPC_PUBLISH_MAX];
+	uint32_t site;
+	bool healthy;
+	bool force;
+	bool compare_digests;
+	bool has_serial;
+	bool nsec3;
+	uint64_t epoch;
+	uint32_t serial;
+	uint64_t sign_time; /* UNIX seconds */
+	uint8_t digest[COORD_DIGEST_LEN];
+	uint8_t salt[COORDRPC_SALT_MAX];
+	size_t salt_len;
+	uint32_t key_id;
+	uint16_t key_tag;
+	uint8_t *archive; /* COORDRPC_KEY_ADD: owned; coordrpc_request_deinit frees it */
+	size_t archive_len;
+} coordrpc_request_t;
+
+/* The decision on a request. A plain value (about 7 KB). */
+typedef struct coordrpc_decision {
+	bool accepted;
+	coord_reason_t reason;
+	char text[COORD_TEXT_MAX];
+	uint64_t epoch;
+	uint64_t expiry_ms;
+	size_t neffects;
+	size_t neffects_dropped;
+	char effects[COORDRPC_EFFECTS_MAX][COORD_TEXT_MAX];
+} coordrpc_decision_t;
+
+/* A key of a zone in a status reply. */
+typedef struct coordrpc_key_status {
+	uint32_t id;
+	uint16_t tag;
+	bool active;
+	size_t nacks;
+	char acks[COORD_NODES_MAX][COORD_ID_MAX];
+} coordrpc_key_status_t;
+
+typedef struct coordrpc_zone_status {
+	char name[COORD_ZONE_MAX];
+	char holder[COORD_ID_MAX]; /* "" when nobody holds a valid lease */
+	uint64_t epoch;
+	uint64_t lease_left_ms;
+	uint64_t expiry_ms;
+	bool removed;
+	bool compare_digests;
+	bool has_committed;
+	uint32_t serial;
+	uint8_t digest[COORD_DIGEST_LEN];
+	char committed_by[COORD_ID_MAX];
+	uint64_t sign_time;
+	bool nsec3;
+	uint8_t salt[COORDRPC_SALT_MAX];
+	size_t salt_len;
+	char switch_to[COORD_ID_MAX];
+	uint32_t alerts;
+	bool alert_open;
+	uint32_t alert_serial;
+	char alert_node[COORD_ID_MAX];
+	size_t nkeys;
+	coordrpc_key_status_t keys[COORD_KEYS_MAX];
+} coordrpc_zone_status_t;
+
+typedef struct coordrpc_node_status {
+	char name[COORD_ID_MAX];
+	char publish[COORDRPC_PUBLISH_MAX];
+	uint32_t site;
+	uint32_t no;
+	coord_node_state_t state;
+	bool healthy;
+	uint64_t last_seen_ms;
+} coordrpc_node_status_t;
+
+/* The cluster as one coordinator read it. A plain value of about 600 KB: allocate it on the
+ * heap. */
+typedef struct coordrpc_status {
+	uint64_t now_ms;
+	char coordinator[COORD_ID_MAX];
+	char leader[COORD_ID_MAX];
+	coord_params_t params; /* lease, margin, sites, serial modulus and residues;
+				  node_timeout_ms and prefer_ms are not carried (0) */
+	size_t nzones;
+	coordrpc_zone_status_t zones[COORD_ZONES_MAX];
+	size_t nnodes;
+	coordrpc_node_status_t nodes[COORD_NODES_MAX];
+} coordrpc_status_t;
+
+/* A zone's archived keys (COORDRPC_KEYS_GET). coordrpc_keys_deinit frees the entries. */
+typedef struct coordrpc_key_entry {
+	uint32_t id;
+	uint16_t tag;
+	bool active;
+	size_t nacks;
+	char acks[COORD_NODES_MAX][COORD_ID_MAX];
+	uint8_t *archive; /* owned */
+	size_t archive_len;
+} coordrpc_key_entry_t;
+
+typedef struct coordrpc_keys {
+	char zone[COORD_ZONE_MAX];
+	size_t nkeys;
+	coordrpc_key_entry_t keys[COORD_KEYS_MAX];
+} coordrpc_keys_t;
+
+/* The envelope type of a kind ("coord.register", ...); static, never NULL ("?" when out of
+ * range). */
+const char *coordrpc_type(coordrpc_kind_t kind);
+
+/* The kind whose envelope type is `type`. Errors: TANDEM_EINVAL (unknown type). */
+int coordrpc_kind_from_type(const char *type, coordrpc_kind_t *out);
+
+/* The allow-list role a kind requires: NET_ROLE_NODE, NET_ROLE_OPERATOR, or 0 for reads
+ * (any listed role). */
+net_role_t coordrpc_kind_role(coordrpc_kind_t kind);
+
+/* Frees what a request owns (the archive) and zeroes it; NULL-safe. */
+void coordrpc_request_deinit(coordrpc_request_t *req);
+
+/* Frees the archive entries and zeroes keys; NULL-safe. */
+void coordrpc_keys_deinit(coordrpc_keys_t *keys);
+
+/*
+ * Packs a request into a new buffer (*buf is the caller's, free() it) for the envelope
+ * type coordrpc_type(req->kind). Errors: TANDEM_EINVAL (NULL, unknown kind, an
+ * unterminated string, salt or archive too long), TANDEM_ENOMEM.
+ */
+int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *len);
+
+/*
+ * Unpacks an untrusted request body of envelope type `type` into *out. Refused, with
+ * the reason in diag: an unknown type, an undecodable body, another version, a name or
+ * publish address too long for its field, a digest that is not 32 bytes, a salt over
+ * 255 bytes, an archive over COORDRPC_ARCHIVE_MAX, a site or key tag out of range.
+ * Errors: TANDEM_EINVAL, TANDEM_ENOMEM; *out written only on success (deinit it).
+ */
+int coordrpc_request_unpack(const char *type, const uint8_t *body, size_t len, tandem_diag_t *diag,
+			    coordrpc_request_t *out);
+
+/* Replies: pack for the server, unpack (untrusted) for the client, as for requests.
+ * Reply types: "coord.decision", "coord.status.reply", "coord.keys.reply". */
+int coordrpc_decision_pack(const coordrpc_decision_t *dec, uint8_t **buf, size_t *len);
+int coordrpc_decision_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
+			     coordrpc_decision_t *out);
+int coordrpc_status_pack(const coordrpc_status_t *st, uint8_t **buf, size_t *len);
+int coordrpc_status_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
+			   coordrpc_status_t *out);
+int coordrpc_keys_pack(const coordrpc_keys_t *keys, uint8_t **buf, size_t *len);
+int coordrpc_keys_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
+			 coordrpc_keys_t *out);
+
+/*
+ * Client side: sends req over cl and unpacks the reply. coordrpc_call suits every kind
+ * whose reply is a decision; coordrpc_call_status and coordrpc_call_keys the reads.
+ * A refusal by the coordinator is a decision (out->accepted false), not an error. An
+ * error status in the reply envelope (bad request, wrong role, store unavailable)
+ * is returned as that code, with the coordinator's text in diag.
+ * Errors: those of net_rpc_client_call (TANDEM_NET_ETIMEOUT when nobody answered),
+ * TANDEM_NET_EPROTO (a reply of the wrong type or undecodable), the coordinator's status
+ * codes, TANDEM_EINVAL, TANDEM_ENOMEM; *out written only on success.
+ */
+int coordrpc_call(net_rpc_client_t *cl, const coordrpc_request_t *req, tandem_diag_t *diag,
+		  coordrpc_decision_t *out);
+int coordrpc_call_status(net_rpc_client_t *cl, tandem_diag_t *diag, coordrpc_status_t *out);
+int coordrpc_call_keys(net_rpc_client_t *cl, const char *zone, tandem_diag_t *diag,
+		       coordrpc_keys_t *out);
+
+/* A static name of a node state ("up", "drained", "fenced"); never NULL. */
+const char *coordrpc_node_state_str(coord_node_state_t state);
+
+#endif
