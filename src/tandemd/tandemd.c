@@ -1,0 +1,1212 @@
+/* tandemd: the signing node; signs under a zone lease, commits through the coordinator, then
+ * publishes. */
+#include "coordrpc.h"
+#include "crypto.h"
+#include "kasp_policy.h"
+#include "net_key.h"
+#include "net_rpc.h"
+#include "tandem_diag.h"
+#include "tandem_error.h"
+#include "tandem_file.h"
+#include "tandemd_keys.h"
+#include "tandemd_sign.h"
+#include "tool_signconf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include <openssl/rand.h>
+
+#define TDM_ZONES_MAX  COORD_ZONES_MAX
+#define TDM_COORDS_MAX 4
+/* How often the cluster state is read: switchovers and failovers are seen this soon. */
+#define TDM_STATUS_MS 250u
+/* Heartbeats, well inside the coordinator's node timeout. */
+#define TDM_HEARTBEAT_MS 2000u
+/* Lease requests for a free zone, at most this often. */
+#define TDM_REQUEST_MS 250u
+/* Key import, generation and activation, at most this often while incomplete. */
+#define TDM_KEYS_MS 1000u
+/* After a failed run, the next try (unless the input changes first). */
+#define TDM_RETRY_MS 30000u
+/* One RPC attempt; a second attempt, then the next coordinator. */
+#define TDM_RPC_TIMEOUT_MS 1000
+/* The main loop's longest sleep. */
+#define TDM_TICK_MS 50
+
+typedef struct tdm_opts {
+	const char *name, *site, *key, *module, *token, *policy, *out, *work, *pid_file;
+	const char *coord[TDM_COORDS_MAX], *coord_pub[TDM_COORDS_MAX];
+	size_t ncoord, ncoord_pub;
+	const char *zone[TDM_ZONES_MAX];
+	size_t nzone;
+	uint64_t cycle_s;
+	unsigned threads;
+} tdm_opts_t;
+
+typedef struct tdm_coord {
+	const char *endpoint;
+	char pub[NET_KEY_Z85_LEN + 1];
+	net_rpc_client_t *cl;
+} tdm_coord_t;
+
+typedef struct tdm_zone {
+	char name[COORD_ZONE_MAX];
+	char input[PATH_MAX];
+	char out_path[PATH_MAX];
+	char shadow_path[PATH_MAX];
+	struct stat in_st;
+	bool in_known;
+	/* the lease, as this node knows it */
+	bool held;
+	uint64_t epoch;
+	uint64_t granted_mono; /* when the request or renewal that granted it was sent */
+	uint64_t renew_sent_mono;
+	uint64_t next_request_mono;
+	coord_reason_t last_refusal; /* logged once per change */
+	/* the cycle */
+	bool sign_now;
+	uint64_t next_cycle_mono;
+	bool has_published;
+	uint32_t published_serial;
+	/* keys this node's HSM holds for the zone */
+	size_t nkeys;
+	tdm_key_t keys[COORD_KEYS_MAX];
+	uint64_t next_keys_mono;
+	/* the standby's last shadow run */
+	bool shadowed;
+	uint32_t shadow_serial;
+	bool warned_unknown;
+} tdm_zone_t;
+
+typedef struct tdm {
+	const tdm_opts_t *opts;
+	uint32_t site;
+	void *zctx;
+	net_key_t *key;
+	tdm_coord_t coords[TDM_COORDS_MAX];
+	size_t ncoords, cur;
+	hsm_module_t *module;
+	hsm_token_t *token;
+	kasp_policy_t policy;
+	tandem_diag_t *diag;
+	coordrpc_status_t *status; /* the last status read */
+	bool have_status;
+	uint64_t next_status_mono;
+	coordrpc_decision_t *dec;
+	coordrpc_keys_t *keys;
+	bool registered;
+	uint64_t next_heartbeat_mono;
+	int last_rpc_error; /* logged once per change */
+	tdm_zone_t zones[TDM_ZONES_MAX];
+	size_t nzones;
+	/* the one signing run at a time */
+	tdm_sign_t job;
+	tdm_zone_t *job_zone; /* NULL: idle */
+	uint64_t job_epoch;
+	char publish_log[PATH_MAX];
+} tdm_t;
+
+static uint64_t tdm_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t tdm_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* One log line on stderr, prefixed with the UTC time and the node's name. Never given
+ * secrets. */
+__attribute__((format(printf, 2, 3))) static void tdm_log(const tdm_t *d, const char *fmt, ...)
+{
+	uint64_t now = tdm_wall_ms();
+	time_t secs = (time_t)(now / 1000u);
+	struct tm tm;
+	char stamp[32] = "";
+	if (gmtime_r(&secs, &tm) != NULL) {
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	}
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s.%03uZ tandemd %s: %s\n", stamp, (unsigned)(now % 1000u),
+		d->opts != NULL && d->opts->name != NULL ? d->opts->name : "-", line);
+	fflush(stderr);
+}
+
+static void tdm_log_diag(tdm_t *d, const char *what, int rc)
+{
+	tdm_log(d, "%s: %s", what, tandem_strerror(rc));
+	for (size_t i = 0; i < tandem_diag_kept(d->diag); i++) {
+		tdm_log(d, "  %s", tandem_diag_msg(d->diag, i));
+	}
+	tandem_diag_clear(d->diag);
+}
+
+static void tdm_hex(const uint8_t *p, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
+	}
+}
+
+/* ---- the coordinators ---------------------------------------------------------------- */
+
+static int tdm_coord_client(tdm_t *d, tdm_coord_t *c)
+{
+	if (c->cl != NULL) {
+		return TANDEM_OK;
+	}
+	net_rpc_client_cfg_t cfg = {.endpoint = c->endpoint,
+				    .server_public = c->pub,
+				    .timeout_ms = TDM_RPC_TIMEOUT_MS,
+				    .attempts = 2};
+	return net_rpc_client_new(d->zctx, d->key, &cfg, &c->cl);
+}
+
+/*
+ * Sends a request (or, with req NULL, a status read) to the current coordinator; when it
+ * does not answer or cannot decide (no etcd quorum on its side), to the next one. A
+ * refusal is an answer: *dec says it.
+ */
+static int tdm_call(tdm_t *d, const coordrpc_request_t *req)
+{
+	int ret = TANDEM_NET_ETIMEOUT;
+	for (size_t n = 0; n < d->ncoords; n++) {
+		tdm_coord_t *c = &d->coords[(d->cur + n) % d->ncoords];
+		ret = tdm_coord_client(d, c);
+		if (ret == TANDEM_OK) {
+			ret = req == NULL ? coordrpc_call_status(c->cl, d->diag, d->status)
+					  : coordrpc_call(c->cl, req, d->diag, d->dec);
+		}
+		if (ret == TANDEM_OK) {
+			if (n > 0 || d->last_rpc_error != TANDEM_OK) {
+				tdm_log(d, "coordinator %s answers", c->endpoint);
+			}
+			d->cur = (d->cur + n) % d->ncoords;
+			d->last_rpc_error = TANDEM_OK;
+			tandem_diag_clear(d->diag);
+			return TANDEM_OK;
+		}
+		/* A client whose request timed out is replaced: its socket may hold the old
+		 * request. */
+		if (ret == TANDEM_NET_ETIMEOUT) {
+			net_rpc_client_free(c->cl);
+			c->cl = NULL;
+		}
+	}
+	if (ret != d->last_rpc_error) {
+		tdm_log_diag(d,
+			     req == NULL ? "status: no coordinator answered"
+					 : "request: no coordinator answered",
+			     ret);
+		d->last_rpc_error = ret;
+	}
+	tandem_diag_clear(d->diag);
+	return ret;
+}
+
+static void tdm_req_init(const tdm_t *d, coordrpc_request_t *req, coordrpc_kind_t kind,
+			 const tdm_zone_t *z)
+{
+	memset(req, 0, sizeof(*req));
+	req->kind = kind;
+	snprintf(req->node, sizeof(req->node), "%s", d->opts->name);
+	if (z != NULL) {
+		snprintf(req->zone, sizeof(req->zone), "%s", z->name);
+	}
+}
+
+/* The zone's entry in the last status, or NULL. */
+static const coordrpc_zone_status_t *tdm_zone_status(const tdm_t *d, const tdm_zone_t *z)
+{
+	if (!d->have_status) {
+		return NULL;
+	}
+	for (size_t i = 0; i < d->status->nzones; i++) {
+		if (strcmp(d->status->zones[i].name, z->name) == 0) {
+			return &d->status->zones[i];
+		}
+	}
+	return NULL;
+}
+
+static const coordrpc_node_status_t *tdm_self_status(const tdm_t *d)
+{
+	if (!d->have_status) {
+		return NULL;
+	}
+	for (size_t i = 0; i < d->status->nnodes; i++) {
+		if (strcmp(d->status->nodes[i].name, d->opts->name) == 0) {
+			return &d->status->nodes[i];
+		}
+	}
+	return NULL;
+}
+
+/* Registers, or heartbeats once registered. */
+static void tdm_heartbeat(tdm_t *d, uint64_t now)
+{
+	coordrpc_request_t req;
+	tdm_req_init(d, &req, d->registered ? COORDRPC_HEARTBEAT : COORDRPC_REGISTER, NULL);
+	req.site = d->site;
+	req.healthy = d->token != NULL;
+	snprintf(req.publish, sizeof(req.publish), "%s", d->opts->out);
+	d->next_heartbeat_mono = now + TDM_HEARTBEAT_MS;
+	if (tdm_call(d, &req) != TANDEM_OK) {
+		return;
+	}
+	if (!d->dec->accepted) {
+		tdm_log(d, "%s refused: %s: %s", coordrpc_type(req.kind),
+			coord_reason_str(d->dec->reason), d->dec->text);
+		if (d->dec->reason == COORD_R_UNKNOWN_NODE) {
+			d->registered = false;
+			d->next_heartbeat_mono = now;
+		}
+		return;
+	}
+	if (!d->registered) {
+		tdm_log(d, "registered at site %c", 'A' + (int)d->site);
+	}
+	d->registered = true;
+}
+
+/* ---- leases ---------------------------------------------------------------------------- */
+
+static bool tdm_may_publish(const tdm_t *d, const tdm_zone_t *z, uint64_t now)
+{
+	return z->held && d->have_status &&
+	       coord_lease_may_publish(z->granted_mono, d->status->params.lease_ms,
+				       d->status->params.margin_ms, now);
+}
+
+static void tdm_lease_drop(tdm_t *d, tdm_zone_t *z, const char *why)
+{
+	if (z->held) {
+		tdm_log(d, "zone %s: stop publishing under epoch %" PRIu64 ": %s", z->name,
+			z->epoch, why);
+	}
+	z->held = false;
+}
+
+static void tdm_lease_send(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind, uint64_t now)
+{
+	coordrpc_request_t req;
+	tdm_req_init(d, &req, kind, z);
+	req.epoch = z->epoch;
+	uint64_t sent = tdm_mono_ms(); /* the node's deadline counts from the send */
+	if (tdm_call(d, &req) != TANDEM_OK) {
+		return;
+	}
+	if (kind == COORDRPC_LEASE_RELEASE) {
+		z->held = false;
+		return;
+	}
+	if (!d->dec->accepted) {
+		if (z->held) {
+			char why[COORD_TEXT_MAX + 64];
+			snprintf(why, sizeof(why), "%s refused: %s", coordrpc_type(kind),
+				 d->dec->text);
+			tdm_lease_drop(d, z, why);
+		} else if (d->dec->reason != z->last_refusal) {
+			tdm_log(d, "zone %s: lease not granted: %s", z->name, d->dec->text);
+		}
+		z->last_refusal = d->dec->reason;
+		return;
+	}
+	z->last_refusal = COORD_R_OK;
+	if (!z->held || z->epoch != d->dec->epoch) {
+		tdm_log(d, "zone %s: lease granted, epoch %" PRIu64, z->name, d->dec->epoch);
+		z->sign_now = true; /* a takeover publishes the next serial at once */
+	}
+	z->held = true;
+	z->epoch = d->dec->epoch;
+	z->granted_mono = sent;
+	z->renew_sent_mono = sent;
+	(void)now;
+}
+
+static void tdm_lease_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, uint64_t now)
+{
+	const coord_params_t *p = &d->status->params;
+	if (z->held && !tdm_may_publish(d, z, now)) {
+		tdm_lease_drop(d, z, "the lease could not be renewed in time");
+	}
+	bool busy = d->job_zone == z && !d->job.shadow;
+	if (z->held && zs->switch_to[0] != '\0' && strcmp(zs->switch_to, d->opts->name) != 0 &&
+	    !busy) {
+		tdm_log(d, "zone %s: handing over to %s after serial %u", z->name, zs->switch_to,
+			z->published_serial);
+		tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE, now);
+		z->held = false;
+		return;
+	}
+	if (z->held) {
+		if (now - z->renew_sent_mono >= p->lease_ms / 3) {
+			z->renew_sent_mono = now;
+			tdm_lease_send(d, z, COORDRPC_LEASE_RENEW, now);
+		}
+		return;
+	}
+	const coordrpc_node_status_t *self = tdm_self_status(d);
+	if (self == NULL || self->state != COORD_NODE_UP || now < z->next_request_mono) {
+		return;
+	}
+	bool free_now = zs->holder[0] == '\0' || strcmp(zs->holder, d->opts->name) == 0;
+	if (!free_now) {
+		return;
+	}
+	z->next_request_mono = now + TDM_REQUEST_MS;
+	tdm_lease_send(d, z, COORDRPC_LEASE_REQUEST, now);
+}
+
+/* ---- keys ------------------------------------------------------------------------------ */
+
+static const tdm_key_t *tdm_key_local(const tdm_zone_t *z, uint32_t id)
+{
+	for (size_t i = 0; i < z->nkeys; i++) {
+		if (z->keys[i].id == id) {
+			return &z->keys[i];
+		}
+	}
+	return NULL;
+}
+
+static bool tdm_key_acked_by(const coordrpc_key_status_t *k, const char *node)
+{
+	for (size_t i = 0; i < k->nacks; i++) {
+		if (strcmp(k->acks[i], node) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void tdm_key_remember(tdm_zone_t *z, const tdm_key_t *k)
+{
+	if (tdm_key_local(z, k->id) == NULL && z->nkeys < COORD_KEYS_MAX) {
+		z->keys[z->nkeys++] = *k;
+	}
+}
+
+/* The first keys of a zone nobody has keyed yet: the lease holder makes a KSK and a ZSK
+ * (the policy's), wraps each under the SMK and adds it to the cluster's archive. */
+static void tdm_keys_create(tdm_t *d, tdm_zone_t *z)
+{
+	const struct {
+		archive_role_t role;
+		const kasp_key_policy_t *kp;
+	} want[2] = {{ARCHIVE_ROLE_KSK, &d->policy.ksk}, {ARCHIVE_ROLE_ZSK, &d->policy.zsk}};
+	for (uint32_t i = 0; i < 2; i++) {
+		tdm_key_t k;
+		coordrpc_request_t req;
+		tdm_req_init(d, &req, COORDRPC_KEY_ADD, z);
+		int ret = tdm_keys_generate(d->token, z->name, i + 1, want[i].role, want[i].kp,
+					    (uint64_t)time(NULL), d->diag, &k, &req.archive,
+					    &req.archive_len);
+		if (ret != TANDEM_OK) {
+			tdm_log_diag(d, "key generation failed", ret);
+			return;
+		}
+		req.key_id = k.id;
+		req.key_tag = k.tag;
+		ret = tdm_call(d, &req);
+		coordrpc_request_deinit(&req);
+		if (ret != TANDEM_OK) {
+			return;
+		}
+		tdm_log(d, "zone %s: %s key %u (tag %u) %s: %s", z->name, archive_role_str(k.role),
+			k.id, k.tag, d->dec->accepted ? "made and archived" : "not archived",
+			d->dec->text);
+		if (!d->dec->accepted) {
+			return;
+		}
+		tdm_key_remember(z, &k);
+	}
+}
+
+/* Imports every archived key of the zone this HSM lacks and acknowledges it. */
+static void tdm_keys_fetch(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
+{
+	int ret = TANDEM_NET_ETIMEOUT;
+	for (size_t n = 0; n < d->ncoords && ret != TANDEM_OK; n++) {
+		tdm_coord_t *c = &d->coords[(d->cur + n) % d->ncoords];
+		ret = tdm_coord_client(d, c);
+		if (ret == TANDEM_OK) {
+			ret = coordrpc_call_keys(c->cl, z->name, d->diag, d->keys);
+		}
+	}
+	if (ret != TANDEM_OK) {
+		tdm_log_diag(d, "keys: no coordinator answered", ret);
+		return;
+	}
+	for (size_t i = 0; i < d->keys->nkeys; i++) {
+		const coordrpc_key_entry_t *e = &d->keys->keys[i];
+		bool acked = false;
+		for (size_t a = 0; a < e->nacks; a++) {
+			acked = acked || strcmp(e->acks[a], d->opts->name) == 0;
+		}
+		if (tdm_key_local(z, e->id) != NULL && acked) {
+			continue;
+		}
+		tdm_key_t k;
+		bool imported = false;
+		ret = tdm_keys_import(d->token, e->id, e->archive, e->archive_len, d->diag, &k,
+				      &imported);
+		if (ret != TANDEM_OK) {
+			char what[COORD_ZONE_MAX + 64];
+			snprintf(what, sizeof(what), "zone %s: key %u refused", z->name, e->id);
+			tdm_log_diag(d, what, ret);
+			continue;
+		}
+		if (imported) {
+			tdm_log(d, "zone %s: key %u (tag %u, %s) imported into the HSM", z->name,
+				e->id, k.tag, archive_role_str(k.role));
+		}
+		tdm_key_remember(z, &k);
+		if (!acked) {
+			coordrpc_request_t req;
+			tdm_req_init(d, &req, COORDRPC_KEY_ACK, z);
+			req.key_id = e->id;
+			if (tdm_call(d, &req) == TANDEM_OK && !d->dec->accepted) {
+				tdm_log(d, "zone %s: ack of key %u refused: %s", z->name, e->id,
+					d->dec->text);
+			}
+		}
+	}
+	coordrpc_keys_deinit(d->keys);
+	(void)zs;
+}
+
+/* Whether every key the cluster lists is in this HSM, at least one is active, and the
+ * active ones include a KSK and a ZSK (or a CSK). */
+static bool tdm_keys_ready(const tdm_zone_t *z, const coordrpc_zone_status_t *zs)
+{
+	bool ksk = false, zsk = false;
+	for (size_t i = 0; i < zs->nkeys; i++) {
+		const tdm_key_t *k = tdm_key_local(z, zs->keys[i].id);
+		if (k == NULL) {
+			return false;
+		}
+		if (zs->keys[i].active) {
+			ksk = ksk || k->role == ARCHIVE_ROLE_KSK || k->role == ARCHIVE_ROLE_CSK;
+			zsk = zsk || k->role == ARCHIVE_ROLE_ZSK || k->role == ARCHIVE_ROLE_CSK;
+		}
+	}
+	return ksk && zsk;
+}
+
+/* Key work happens only while no run uses the token: generation and import change its key
+ * list. */
+static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, uint64_t now)
+{
+	if (d->job_zone != NULL || now < z->next_keys_mono || d->token == NULL) {
+		return;
+	}
+	bool missing = false, inactive = false;
+	for (size_t i = 0; i < zs->nkeys; i++) {
+		missing = missing || tdm_key_local(z, zs->keys[i].id) == NULL ||
+			  !tdm_key_acked_by(&zs->keys[i], d->opts->name);
+		inactive = inactive || !zs->keys[i].active;
+	}
+	if (zs->nkeys == 0) {
+		if (z->held && tdm_may_publish(d, z, now)) {
+			z->next_keys_mono = now + TDM_KEYS_MS;
+			tdm_keys_create(d, z);
+		}
+		return;
+	}
+	if (!missing && !(inactive && z->held)) {
+		return;
+	}
+	z->next_keys_mono = now + TDM_KEYS_MS;
+	if (missing) {
+		tdm_keys_fetch(d, z, zs);
+	}
+	for (size_t i = 0; i < zs->nkeys && z->held; i++) {
+		if (zs->keys[i].active) {
+			continue;
+		}
+		coordrpc_request_t req;
+		tdm_req_init(d, &req, COORDRPC_KEY_ACTIVATE, z);
+		req.key_id = zs->keys[i].id;
+		if (tdm_call(d, &req) != TANDEM_OK) {
+			return;
+		}
+		if (d->dec->accepted) {
+			tdm_log(d, "zone %s: key %u active", z->name, zs->keys[i].id);
+		} else if (d->dec->reason != z->last_refusal) {
+			tdm_log(d, "zone %s: key %u not active yet: %s", z->name, zs->keys[i].id,
+				d->dec->text);
+			z->last_refusal = d->dec->reason;
+		}
+	}
+}
+
+/* ---- signing runs ---------------------------------------------------------------------- */
+
+/* Whether the input file changed since the last look (and is there). */
+static bool tdm_input_changed(tdm_zone_t *z)
+{
+	struct stat st;
+	if (stat(z->input, &st) != 0) {
+		return false;
+	}
+	bool changed = !z->in_known || st.st_ino != z->in_st.st_ino ||
+		       st.st_size != z->in_st.st_size ||
+		       st.st_mtim.tv_sec != z->in_st.st_mtim.tv_sec ||
+		       st.st_mtim.tv_nsec != z->in_st.st_mtim.tv_nsec;
+	z->in_st = st;
+	z->in_known = true;
+	return changed;
+}
+
+/* Fills the run's keys: the zone's active keys, in the order the cluster lists them (the
+ * same on every node, so that a standby's run is byte for byte the active's). */
+static void tdm_job_keys(tdm_t *d, const tdm_zone_t *z, const coordrpc_zone_status_t *zs)
+{
+	d->job.nkeys = 0;
+	for (size_t i = 0; i < zs->nkeys && d->job.nkeys < TDM_SIGN_KEYS_MAX; i++) {
+		const tdm_key_t *k = tdm_key_local(z, zs->keys[i].id);
+		if (!zs->keys[i].active || k == NULL) {
+			continue;
+		}
+		signer_key_t *sk = &d->job.keys[d->job.nkeys++];
+		memset(sk, 0, sizeof(*sk));
+		sk->key = k->key;
+		sk->ksk = k->role == ARCHIVE_ROLE_KSK || k->role == ARCHIVE_ROLE_CSK;
+		sk->zsk = k->role == ARCHIVE_ROLE_ZSK || k->role == ARCHIVE_ROLE_CSK;
+	}
+}
+
+static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, bool shadow)
+{
+	tdm_sign_t *job = &d->job;
+	tandem_diag_t *keep = job->diag;
+	memset(job, 0, sizeof(*job));
+	job->diag = keep;
+	job->origin = z->name;
+	job->input = z->input;
+	job->shadow = shadow;
+	job->out_path = shadow ? z->shadow_path : z->out_path;
+	job->token = d->token;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	job->gate_threads = cpus > 0 ? (unsigned)cpus : 1;
+	const coord_params_t *p = &d->status->params;
+	job->residue = coord_site_residue(p, d->site);
+	job->modulus = p->serial_modulus;
+	job->has_committed = zs->has_committed;
+	job->committed = zs->serial;
+	if (shadow) {
+		tool_signer_conf(&d->policy, zs->sign_time, &job->conf);
+		job->conf.serial_exact = zs->serial;
+		job->conf.has_serial_exact = true;
+	} else {
+		tool_signer_conf(&d->policy, (uint64_t)time(NULL), &job->conf);
+	}
+	job->conf.threads = d->opts->threads;
+	/* The salt travels with the commit: a standby and the next active sign with the
+	 * committed one; a new one is drawn only for a zone's first commit. */
+	if (zs->has_committed && zs->nsec3) {
+		job->conf.denial = SIGNER_DENIAL_NSEC3;
+		job->conf.nsec3_salt_len = (uint8_t)zs->salt_len;
+		memcpy(job->conf.nsec3_salt, zs->salt, zs->salt_len);
+	} else if (zs->has_committed && shadow) {
+		job->conf.denial = SIGNER_DENIAL_NSEC;
+	} else if (job->conf.nsec3_salt_len > 0 &&
+		   RAND_bytes(job->conf.nsec3_salt, job->conf.nsec3_salt_len) != 1) {
+		tdm_log(d, "zone %s: no randomness for the NSEC3 salt", z->name);
+		return TANDEM_ENOMEM;
+	}
+	tdm_job_keys(d, z, zs);
+	int ret = tdm_sign_start(job);
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "zone %s: cannot start a signing run: %s", z->name,
+			tandem_strerror(ret));
+		return ret;
+	}
+	d->job_zone = z;
+	d->job_epoch = z->epoch;
+	return TANDEM_OK;
+}
+
+/* Appends one line to OUT/publish.log: UNIX_MS ZONE SERIAL SHA256HEX EPOCH. */
+static void tdm_publish_log(tdm_t *d, const tdm_zone_t *z, uint32_t serial,
+			    const uint8_t digest[COORD_DIGEST_LEN], uint64_t epoch)
+{
+	char hex[2 * COORD_DIGEST_LEN + 1];
+	char line[COORD_ZONE_MAX + 160];
+	tdm_hex(digest, COORD_DIGEST_LEN, hex);
+	int n = snprintf(line, sizeof(line), "%" PRIu64 " %s %u %s %" PRIu64 "\n", tdm_wall_ms(),
+			 z->name, serial, hex, epoch);
+	int fd = open(d->publish_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
+		tdm_log(d, "%s: cannot append: %s", d->publish_log, strerror(errno));
+	}
+	if (fd >= 0) {
+		close(fd);
+	}
+}
+
+/* An active run ended: commit (zone, serial, digest, epoch) and publish only if the
+ * coordinator accepted it and the lease still runs on this node's clock. */
+static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
+{
+	tdm_sign_t *job = &d->job;
+	uint64_t now = tdm_mono_ms();
+	if (!z->held || z->epoch != d->job_epoch || !tdm_may_publish(d, z, now)) {
+		tdm_log(d, "zone %s: serial %u signed but not published: the lease was lost",
+			z->name, job->serial);
+		return;
+	}
+	coordrpc_request_t req;
+	tdm_req_init(d, &req, COORDRPC_COMMIT, z);
+	req.epoch = z->epoch;
+	req.serial = job->serial;
+	memcpy(req.digest, job->digest, COORD_DIGEST_LEN);
+	req.sign_time = job->conf.now;
+	req.nsec3 = job->conf.denial == SIGNER_DENIAL_NSEC3;
+	req.salt_len = job->conf.nsec3_salt_len;
+	memcpy(req.salt, job->conf.nsec3_salt, req.salt_len);
+	if (tdm_call(d, &req) != TANDEM_OK) {
+		tdm_log(d, "zone %s: serial %u not published: the commit got no answer", z->name,
+			job->serial);
+		z->sign_now = true;
+		return;
+	}
+	if (!d->dec->accepted) {
+		tdm_log(d, "zone %s: serial %u not published: commit refused: %s", z->name,
+			job->serial, d->dec->text);
+		if (d->dec->reason == COORD_R_NOT_HOLDER || d->dec->reason == COORD_R_STALE_EPOCH ||
+		    d->dec->reason == COORD_R_LEASE_EXPIRED) {
+			tdm_lease_drop(d, z, "the coordinator says the lease is gone");
+		} else {
+			z->sign_now = true;
+		}
+		return;
+	}
+	if (!tdm_may_publish(d, z, tdm_mono_ms())) {
+		tdm_log(d, "zone %s: serial %u committed but not published: the lease ran out",
+			z->name, job->serial);
+		return;
+	}
+	int ret = tandem_afile_commit(job->file);
+	job->file = NULL;
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "zone %s: %s: cannot publish: %s", z->name, z->out_path,
+			tandem_strerror(ret));
+		return;
+	}
+	tdm_publish_log(d, z, job->serial, job->digest, z->epoch);
+	char hex[2 * COORD_DIGEST_LEN + 1];
+	tdm_hex(job->digest, COORD_DIGEST_LEN, hex);
+	tdm_log(d, "zone %s: published serial %u epoch %" PRIu64 " sha256 %.16s (%.2f s)", z->name,
+		job->serial, z->epoch, hex, job->seconds);
+	z->has_published = true;
+	z->published_serial = job->serial;
+	z->next_cycle_mono = tdm_mono_ms() + d->opts->cycle_s * 1000u;
+}
+
+/* A standby's run ended: report its digest for the committed serial. */
+static void tdm_job_report(tdm_t *d, tdm_zone_t *z)
+{
+	tdm_sign_t *job = &d->job;
+	coordrpc_request_t req;
+	tdm_req_init(d, &req, COORDRPC_DIGEST_REPORT, z);
+	req.serial = job->serial;
+	memcpy(req.digest, job->digest, COORD_DIGEST_LEN);
+	if (tdm_call(d, &req) != TANDEM_OK) {
+		return;
+	}
+	z->shadowed = true;
+	z->shadow_serial = job->serial;
+	for (size_t i = 0; i < d->dec->neffects; i++) {
+		tdm_log(d, "zone %s: shadow run of serial %u: %s", z->name, job->serial,
+			d->dec->effects[i]);
+	}
+	if (!d->dec->accepted) {
+		tdm_log(d, "zone %s: digest report refused: %s", z->name, d->dec->text);
+	}
+}
+
+static void tdm_job_finish(tdm_t *d)
+{
+	tdm_zone_t *z = d->job_zone;
+	tdm_sign_t *job = &d->job;
+	tdm_sign_join(job);
+	if (job->ret != TANDEM_OK) {
+		char what[COORD_ZONE_MAX + 64];
+		snprintf(what, sizeof(what), "zone %s: %s run failed", z->name,
+			 job->shadow ? "shadow" : "signing");
+		tdm_log(d, "%s: %s", what, tandem_strerror(job->ret));
+		for (size_t i = 0; i < tandem_diag_kept(job->diag); i++) {
+			tdm_log(d, "  %s", tandem_diag_msg(job->diag, i));
+		}
+		if (job->shadow) {
+			z->shadowed = true; /* not again for this serial */
+			z->shadow_serial = job->conf.serial_exact;
+		} else {
+			z->next_cycle_mono = tdm_mono_ms() + TDM_RETRY_MS;
+		}
+	} else if (job->shadow) {
+		tdm_job_report(d, z);
+	} else {
+		tdm_job_commit(d, z);
+	}
+	tandem_afile_abort(job->file);
+	job->file = NULL;
+	d->job_zone = NULL;
+}
+
+static void tdm_sign_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, uint64_t now)
+{
+	bool changed = tdm_input_changed(z);
+	if (changed && z->has_published) {
+		z->sign_now = true;
+	}
+	if (d->job_zone != NULL || !tdm_keys_ready(z, zs) || !z->in_known) {
+		return;
+	}
+	if (z->held && tdm_may_publish(d, z, now)) {
+		if (z->sign_now || now >= z->next_cycle_mono) {
+			z->sign_now = false;
+			(void)tdm_job_start(d, z, zs, false);
+		}
+		return;
+	}
+	if (!z->held && zs->has_committed && zs->compare_digests &&
+	    strcmp(zs->committed_by, d->opts->name) != 0 && zs->sign_time != 0 &&
+	    (!z->shadowed || z->shadow_serial != zs->serial)) {
+		(void)tdm_job_start(d, z, zs, true);
+	}
+}
+
+/* ---- the loop -------------------------------------------------------------------------- */
+
+static void tdm_step(tdm_t *d)
+{
+	uint64_t now = tdm_mono_ms();
+	if (d->job_zone != NULL && tdm_sign_done(&d->job)) {
+		tdm_job_finish(d);
+	}
+	if (now >= d->next_heartbeat_mono) {
+		tdm_heartbeat(d, now);
+	}
+	if (now >= d->next_status_mono) {
+		d->next_status_mono = now + TDM_STATUS_MS;
+		if (tdm_call(d, NULL) == TANDEM_OK) {
+			const coord_params_t *p = &d->status->params;
+			bool usable = p->lease_ms > 0 && p->margin_ms > 0 &&
+				      p->margin_ms < p->lease_ms / 3 && p->serial_modulus > 0 &&
+				      d->site < p->nsites;
+			if (!usable && d->have_status) {
+				tdm_log(d,
+					"status refused: lease %" PRIu64 " ms, margin %" PRIu64
+					" ms, %u sites, modulus %u: unusable for site %c",
+					p->lease_ms, p->margin_ms, p->nsites, p->serial_modulus,
+					'A' + (int)d->site);
+			}
+			d->have_status = usable;
+		}
+	}
+	if (!d->have_status || !d->registered) {
+		return;
+	}
+	for (size_t i = 0; i < d->nzones; i++) {
+		tdm_zone_t *z = &d->zones[i];
+		const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
+		if (zs == NULL || zs->removed) {
+			if (!z->warned_unknown) {
+				tdm_log(d,
+					"zone %s: not a zone of the cluster (tandemctl zone add)",
+					z->name);
+				z->warned_unknown = true;
+			}
+			tdm_lease_drop(d, z, "the zone left the cluster");
+			continue;
+		}
+		z->warned_unknown = false;
+		now = tdm_mono_ms();
+		tdm_lease_step(d, z, zs, now);
+		tdm_keys_step(d, z, zs, now);
+		tdm_sign_step(d, z, zs, now);
+	}
+}
+
+/* A clean stop hands the leases back, so another node need not wait for them to lapse. */
+static void tdm_release_all(tdm_t *d)
+{
+	if (d->job_zone != NULL) {
+		tdm_sign_join(&d->job);
+		d->job_zone = NULL;
+	}
+	for (size_t i = 0; i < d->nzones; i++) {
+		tdm_zone_t *z = &d->zones[i];
+		if (z->held) {
+			tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE, tdm_mono_ms());
+			tdm_log(d, "zone %s: lease released", z->name);
+		}
+	}
+}
+
+/* ---- set-up ---------------------------------------------------------------------------- */
+
+static void tdm_usage(FILE *fp)
+{
+	fprintf(fp,
+		"usage: tandemd --name NODE --site A|B|C|D --key SECRET\n"
+		"               --coord tcp://HOST:PORT --coord-pub FILE [--coord ... --coord-pub "
+		"...]\n"
+		"               --token 'pkcs11:token=T;pin-source=FILE' [--module PATH]\n"
+		"               [--policy POLICY.yaml] --zone NAME=UNSIGNED-FILE [--zone ...]\n"
+		"               --out DIR --work DIR [--cycle SECONDS] [--threads N] "
+		"[--pid-file FILE]\n"
+		"The first --coord is the node's own site's coordinator; the others are tried "
+		"when it\n"
+		"does not answer. Each zone is published as DIR/<zone>zone (atomically) and "
+		"logged in\n"
+		"DIR/publish.log as 'UNIX_MS ZONE SERIAL SHA256 EPOCH'.\n");
+}
+
+static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
+{
+	static const struct option longopts[] = {{"name", required_argument, NULL, 'n'},
+						 {"site", required_argument, NULL, 's'},
+						 {"key", required_argument, NULL, 'k'},
+						 {"coord", required_argument, NULL, 'c'},
+						 {"coord-pub", required_argument, NULL, 'C'},
+						 {"module", required_argument, NULL, 'm'},
+						 {"token", required_argument, NULL, 't'},
+						 {"policy", required_argument, NULL, 'p'},
+						 {"zone", required_argument, NULL, 'z'},
+						 {"out", required_argument, NULL, 'o'},
+						 {"work", required_argument, NULL, 'w'},
+						 {"cycle", required_argument, NULL, 'y'},
+						 {"threads", required_argument, NULL, 'j'},
+						 {"pid-file", required_argument, NULL, 'P'},
+						 {"help", no_argument, NULL, 'h'},
+						 {NULL, 0, NULL, 0}};
+	int c;
+	memset(o, 0, sizeof(*o));
+	o->cycle_s = 900;
+	o->threads = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		char *end = NULL;
+		switch (c) {
+		case 'n': o->name = optarg; break;
+		case 's': o->site = optarg; break;
+		case 'k': o->key = optarg; break;
+		case 'c':
+			if (o->ncoord == TDM_COORDS_MAX) {
+				fprintf(stderr, "tandemd: at most %d --coord\n", TDM_COORDS_MAX);
+				return 1;
+			}
+			o->coord[o->ncoord++] = optarg;
+			break;
+		case 'C':
+			if (o->ncoord_pub == TDM_COORDS_MAX) {
+				fprintf(stderr, "tandemd: at most %d --coord-pub\n",
+					TDM_COORDS_MAX);
+				return 1;
+			}
+			o->coord_pub[o->ncoord_pub++] = optarg;
+			break;
+		case 'm': o->module = optarg; break;
+		case 't': o->token = optarg; break;
+		case 'p': o->policy = optarg; break;
+		case 'z':
+			if (o->nzone == TDM_ZONES_MAX) {
+				fprintf(stderr, "tandemd: at most %d --zone\n", TDM_ZONES_MAX);
+				return 1;
+			}
+			o->zone[o->nzone++] = optarg;
+			break;
+		case 'o': o->out = optarg; break;
+		case 'w': o->work = optarg; break;
+		case 'P': o->pid_file = optarg; break;
+		case 'y':
+			errno = 0;
+			o->cycle_s = strtoull(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' || o->cycle_s == 0 ||
+			    o->cycle_s > 86400) {
+				fprintf(stderr, "tandemd: --cycle takes 1..86400 seconds\n");
+				return 1;
+			}
+			break;
+		case 'j':
+			errno = 0;
+			o->threads = (unsigned)strtoul(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' || o->threads == 0 ||
+			    o->threads > 64) {
+				fprintf(stderr, "tandemd: --threads takes 1..64\n");
+				return 1;
+			}
+			break;
+		case 'h': return 2;
+		default: return 1;
+		}
+	}
+	if (optind != argc || o->name == NULL || o->site == NULL || o->key == NULL ||
+	    o->ncoord == 0 || o->token == NULL || o->nzone == 0 || o->out == NULL ||
+	    o->work == NULL) {
+		fprintf(stderr, "tandemd: need --name, --site, --key, --coord, --coord-pub, "
+				"--token, --zone, --out and --work\n");
+		return 1;
+	}
+	if (o->ncoord != o->ncoord_pub) {
+		fprintf(stderr, "tandemd: each --coord needs its --coord-pub\n");
+		return 1;
+	}
+	return 0;
+}
+
+static int tdm_site_parse(const char *s, uint32_t *out)
+{
+	if (s[0] != '\0' && s[1] == '\0') {
+		if (s[0] >= 'A' && s[0] < 'A' + COORD_SITES_MAX) {
+			*out = (uint32_t)(s[0] - 'A');
+			return TANDEM_OK;
+		}
+		if (s[0] >= '0' && s[0] < '0' + COORD_SITES_MAX) {
+			*out = (uint32_t)(s[0] - '0');
+			return TANDEM_OK;
+		}
+	}
+	return TANDEM_EINVAL;
+}
+
+/* ZONE=FILE: the zone name gets its final dot; the published file drops it. */
+static int tdm_zone_setup(tdm_t *d, const char *arg, tdm_zone_t *z)
+{
+	const char *eq = strchr(arg, '=');
+	if (eq == NULL || eq == arg || eq[1] == '\0') {
+		tdm_log(d, "--zone %s: want NAME=UNSIGNED-FILE", arg);
+		return TANDEM_EINVAL;
+	}
+	size_t n = (size_t)(eq - arg);
+	bool dot = arg[n - 1] == '.';
+	if (n + (dot ? 1 : 2) > sizeof(z->name)) {
+		tdm_log(d, "--zone %s: name too long", arg);
+		return TANDEM_EINVAL;
+	}
+	memcpy(z->name, arg, n);
+	z->name[n] = '\0';
+	if (!dot) {
+		strcat(z->name, ".");
+	}
+	size_t base = strlen(z->name) - 1;
+	if (base == 0) {
+		tdm_log(d, "--zone %s: the root zone is not served", arg);
+		return TANDEM_EINVAL;
+	}
+	if (snprintf(z->input, sizeof(z->input), "%s", eq + 1) >= (int)sizeof(z->input) ||
+	    snprintf(z->out_path, sizeof(z->out_path), "%s/%.*szone", d->opts->out, (int)base + 1,
+		     z->name) >= (int)sizeof(z->out_path) ||
+	    snprintf(z->shadow_path, sizeof(z->shadow_path), "%s/%.*sshadow", d->opts->work,
+		     (int)base + 1, z->name) >= (int)sizeof(z->shadow_path)) {
+		tdm_log(d, "--zone %s: path too long", arg);
+		return TANDEM_EINVAL;
+	}
+	for (size_t i = 0; i < (size_t)(z - d->zones); i++) {
+		if (strcasecmp(d->zones[i].name, z->name) == 0) {
+			tdm_log(d, "--zone %s: named twice", z->name);
+			return TANDEM_EINVAL;
+		}
+	}
+	return TANDEM_OK;
+}
+
+static int tdm_pid_write(const char *path)
+{
+	tandem_afile_t *f = NULL;
+	int ret = tandem_afile_open(path, 0644, &f);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	if (fprintf(tandem_afile_stream(f), "%ld\n", (long)getpid()) < 0) {
+		tandem_afile_abort(f);
+		return TANDEM_EIO;
+	}
+	return tandem_afile_commit(f);
+}
+
+static int tdm_setup(tdm_t *d)
+{
+	const tdm_opts_t *o = d->opts;
+	int ret = tdm_site_parse(o->site, &d->site);
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "--site %s: want A..D", o->site);
+		return ret;
+	}
+	if (mkdir(o->out, 0755) != 0 && errno != EEXIST) {
+		tdm_log(d, "--out %s: %s", o->out, strerror(errno));
+		return TANDEM_EIO;
+	}
+	if (mkdir(o->work, 0700) != 0 && errno != EEXIST) {
+		tdm_log(d, "--work %s: %s", o->work, strerror(errno));
+		return TANDEM_EIO;
+	}
+	snprintf(d->publish_log, sizeof(d->publish_log), "%s/publish.log", o->out);
+	for (size_t i = 0; i < o->nzone; i++) {
+		ret = tdm_zone_setup(d, o->zone[i], &d->zones[i]);
+		if (ret != TANDEM_OK) {
+			return ret;
+		}
+		d->nzones++;
+	}
+	kasp_policy_defaults(&d->policy);
+	if (o->policy != NULL) {
+		ret = kasp_policy_load(o->policy, d->diag, &d->policy);
+		if (ret != TANDEM_OK) {
+			tdm_log_diag(d, "policy refused", ret);
+			return ret;
+		}
+	}
+	ret = net_key_load(o->key, &d->key);
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "--key %s: %s", o->key, tandem_strerror(ret));
+		return ret;
+	}
+	for (size_t i = 0; i < o->ncoord; i++) {
+		d->coords[i].endpoint = o->coord[i];
+		ret = net_key_public_load(o->coord_pub[i], d->coords[i].pub);
+		if (ret != TANDEM_OK) {
+			tdm_log(d, "--coord-pub %s: %s", o->coord_pub[i], tandem_strerror(ret));
+			return ret;
+		}
+		d->ncoords++;
+	}
+	hsm_uri_t *uri = NULL;
+	ret = hsm_uri_parse(o->token, d->diag, &uri);
+	if (ret == TANDEM_OK) {
+		ret = hsm_module_load(o->module != NULL ? o->module : hsm_uri_module(uri), d->diag,
+				      &d->module);
+	}
+	if (ret == TANDEM_OK) {
+		ret = hsm_token_open(d->module, uri, NULL, o->threads, d->diag, &d->token);
+	}
+	hsm_uri_free(uri);
+	if (ret != TANDEM_OK) {
+		tdm_log_diag(d, "HSM", ret);
+		return ret;
+	}
+	d->zctx = zmq_ctx_new();
+	if (d->zctx == NULL) {
+		tdm_log(d, "cannot create a ZeroMQ context");
+		return TANDEM_NET_EZMQ;
+	}
+	return TANDEM_OK;
+}
+
+static void tdm_teardown(tdm_t *d)
+{
+	tdm_sign_clear(&d->job);
+	for (size_t i = 0; i < d->ncoords; i++) {
+		net_rpc_client_free(d->coords[i].cl);
+	}
+	if (d->zctx != NULL) {
+		zmq_ctx_term(d->zctx);
+	}
+	hsm_token_close(d->token);
+	hsm_module_free(d->module);
+	net_key_free(d->key);
+	tandem_diag_free(d->diag);
+	free(d->status);
+	free(d->dec);
+	free(d->keys);
+}
+
+int main(int argc, char **argv)
+{
+	tdm_opts_t opts;
+	tdm_t *d = NULL;
+	int rc = 1;
+	sigset_t sigs;
+	bool pid_written = false;
+
+	if (tandem_proc_harden() != TANDEM_OK) {
+		fprintf(stderr, "tandemd: cannot disable core dumps\n");
+		return 1;
+	}
+	int ret = tdm_opts_parse(argc, argv, &opts);
+	if (ret == 2) {
+		tdm_usage(stdout);
+		return 0;
+	}
+	if (ret != 0) {
+		tdm_usage(stderr);
+		return 1;
+	}
+	/* Signals are taken synchronously in the loop; blocked before any thread starts. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &sigs, NULL) != 0) {
+		fprintf(stderr, "tandemd: cannot block signals\n");
+		return 1;
+	}
+	d = calloc(1, sizeof(*d));
+	if (d == NULL) {
+		fprintf(stderr, "tandemd: out of memory\n");
+		return 1;
+	}
+	d->opts = &opts;
+	d->status = calloc(1, sizeof(*d->status));
+	d->dec = calloc(1, sizeof(*d->dec));
+	d->keys = calloc(1, sizeof(*d->keys));
+	if (d->status == NULL || d->dec == NULL || d->keys == NULL ||
+	    tandem_diag_new(&d->diag) != TANDEM_OK) {
+		tdm_log(d, "out of memory");
+		goto out;
+	}
+	if (tdm_setup(d) != TANDEM_OK) {
+		goto out;
+	}
+	if (opts.pid_file != NULL) {
+		if (tdm_pid_write(opts.pid_file) != TANDEM_OK) {
+			tdm_log(d, "--pid-file %s: cannot write", opts.pid_file);
+			goto out;
+		}
+		pid_written = true;
+	}
+	tdm_log(d, "site %c, %zu zone(s), %zu coordinator(s), token %s, cycle %" PRIu64 " s",
+		'A' + (int)d->site, d->nzones, d->ncoords, hsm_token_label(d->token), opts.cycle_s);
+	for (;;) {
+		tdm_step(d);
+		struct timespec tick = {0, TDM_TICK_MS * 1000000L};
+		int sig = sigtimedwait(&sigs, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT) {
+			tdm_log(d, "signal %d: stopping", sig);
+			break;
+		}
+	}
+	tdm_release_all(d);
+	rc = 0;
+out:
+	if (pid_written) {
+		unlink(opts.pid_file);
+	}
+	tdm_teardown(d);
+	free(d);
+	return rc;
+}

@@ -1,0 +1,106 @@
+/* tandemd's keys: the zone's key set from the cluster archive, imported into this node's HSM. */
+#include "tandemd_keys.h"
+
+#include "tandem_error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The label a zone's key gets on every token: one name across the cluster. */
+static void tdm_keys_label(const char *zone, uint32_t id, char *out, size_t size)
+{
+	size_t n = strlen(zone);
+	if (n > 1 && zone[n - 1] == '.') {
+		n--;
+	}
+	snprintf(out, size, "tandem-%.*s-%u", (int)n, zone, id);
+}
+
+static int tdm_keys_find(hsm_token_t *token, const char *label, tandem_diag_t *diag,
+			 const hsm_key_t **out)
+{
+	char uri_text[512];
+	hsm_uri_t *uri = NULL;
+	snprintf(uri_text, sizeof(uri_text), "pkcs11:object=%s", label);
+	int ret = hsm_uri_parse(uri_text, diag, &uri);
+	if (ret == TANDEM_OK) {
+		ret = hsm_token_find_key(token, uri, diag, out);
+	}
+	hsm_uri_free(uri);
+	return ret;
+}
+
+int tdm_keys_generate(hsm_token_t *token, const char *zone, uint32_t id, archive_role_t role,
+		      const kasp_key_policy_t *kp, uint64_t now, tandem_diag_t *diag,
+		      tdm_key_t *key, uint8_t **archive, size_t *archive_len)
+{
+	char label[ARCHIVE_LABEL_MAX + 1];
+	char uri_text[512];
+	hsm_uri_t *uri = NULL;
+	const hsm_key_t *k = NULL;
+	tdm_keys_label(zone, id, label, sizeof(label));
+	snprintf(uri_text, sizeof(uri_text), "pkcs11:object=%s", label);
+	int ret = hsm_uri_parse(uri_text, diag, &uri);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	/* A key left by a run that died before the archive took it is ours and unused. */
+	tandem_diag_t *probe = NULL;
+	ret = tandem_diag_new(&probe);
+	if (ret == TANDEM_OK && hsm_token_find_key(token, uri, probe, &k) != TANDEM_OK) {
+		hsm_keyspec_t spec = {.algorithm = kp->algorithm, .bits = kp->bits};
+		ret = hsm_token_generate_key(token, uri, &spec, diag, &k);
+	}
+	tandem_diag_free(probe);
+	hsm_uri_free(uri);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	archive_key_meta_t meta = {.label = label,
+				   .role = role,
+				   .state = "active",
+				   .created = now,
+				   .published = now,
+				   .active = now};
+	ret = archive_export_keys(token, &meta, 1, now, diag, archive, archive_len);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	key->id = id;
+	key->key = k;
+	key->role = role;
+	key->tag = hsm_key_tag(k, role == ARCHIVE_ROLE_ZSK ? 256 : 257);
+	return TANDEM_OK;
+}
+
+int tdm_keys_import(hsm_token_t *token, uint32_t id, const uint8_t *archive, size_t len,
+		    tandem_diag_t *diag, tdm_key_t *key, bool *imported)
+{
+	archive_import_stats_t stats;
+	memset(&stats, 0, sizeof(stats));
+	int ret = archive_import(token, archive, len, diag, &stats);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	if (stats.nkeys != 1) {
+		tandem_diag_add(diag, TANDEM_ARCHIVE_EFORMAT,
+				"key %u: the archive entry holds %zu keys, not one", id,
+				stats.nkeys);
+		ret = TANDEM_ARCHIVE_EFORMAT;
+		goto out;
+	}
+	const hsm_key_t *k = NULL;
+	ret = tdm_keys_find(token, stats.keys[0].label, diag, &k);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	key->id = id;
+	key->key = k;
+	key->role = stats.keys[0].role;
+	key->tag = stats.keys[0].key_tag;
+	*imported = stats.imported > 0;
+out:
+	archive_import_stats_deinit(&stats);
+	return ret;
+}

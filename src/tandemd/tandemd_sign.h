@@ -1,0 +1,66 @@
+/* tandemd's signing run: load, sign, gate, write beside the target, hash; on its own thread. */
+#ifndef TANDEMD_SIGN_H
+#define TANDEMD_SIGN_H
+
+#include "coord_state.h"
+#include "hsm.h"
+#include "signer.h"
+#include "tandem_diag.h"
+#include "tandem_file.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define TDM_SIGN_KEYS_MAX COORD_KEYS_MAX
+
+/*
+ * One run. The caller fills the inputs, starts it with tdm_sign_start, polls
+ * tdm_sign_done and then reads the outputs after tdm_sign_join. While it runs
+ * the caller must not touch the token except through other sessions' keys it
+ * does not change (no key generation or import).
+ */
+typedef struct tdm_sign {
+	/* inputs */
+	const char *origin;   /* zone name, presentation form */
+	const char *input;    /* unsigned zone file */
+	const char *out_path; /* file the result is written beside (renamed onto on publish) */
+	bool shadow;          /* a standby's run: no gate, the file is only hashed */
+	signer_conf_t conf;   /* now, serial rules, salt, threads ... */
+	/* serial: exactly `serial_exact` when conf.has_serial_exact, else the one above the
+	 * committed serial in the site's residue class, at least what the mode gives */
+	bool has_committed;
+	uint32_t committed;
+	uint32_t residue, modulus;
+	signer_key_t keys[TDM_SIGN_KEYS_MAX];
+	size_t nkeys;
+	hsm_token_t *token;
+	unsigned gate_threads;
+	/* outputs */
+	int ret;               /* TANDEM_OK or the first error */
+	tandem_diag_t *diag;   /* what went wrong, or load warnings */
+	uint32_t serial;       /* of the signed zone */
+	uint32_t input_serial; /* the unsigned zone's SOA serial */
+	uint8_t digest[COORD_DIGEST_LEN];
+	tandem_afile_t *file; /* the written file, not yet renamed (NULL for a shadow) */
+	double seconds;
+	/* the thread */
+	pthread_t thread;
+	atomic_bool done;
+	bool started;
+} tdm_sign_t;
+
+/* Starts the run on its own thread. Errors: TANDEM_ENOMEM (no thread or diag). */
+int tdm_sign_start(tdm_sign_t *job);
+
+/* Whether the run has finished (then tdm_sign_join does not block). */
+bool tdm_sign_done(tdm_sign_t *job);
+
+/* Waits for the run to end. */
+void tdm_sign_join(tdm_sign_t *job);
+
+/* Frees what a finished run holds: deletes an unpublished file, frees diag. */
+void tdm_sign_clear(tdm_sign_t *job);
+
+#endif
