@@ -10,7 +10,15 @@ static void usage(FILE *fp)
 {
 	fprintf(
 	    fp,
-	    "usage: tandemctl keys COMMAND [options]\n"
+	    "usage: tandemctl COMMAND [options]   (cluster commands: docs/cluster.md)\n"
+	    "  status [--json]                           members, zones, leases, serials\n"
+	    "  switchover --zone Z --to NODE [--wait S]  planned hand-over of a zone\n"
+	    "  takeover --site S --force                 site S takes all; fences the others\n"
+	    "  drain NODE | undrain NODE | node remove NODE\n"
+	    "  zone add Z [--serial N] [--no-compare-digests] | zone remove Z\n"
+	    "  net keygen --public FILE --secret FILE    a CURVE key pair\n"
+	    "  (cluster commands take --coord EP[,EP..] --coord-pub FILE[,FILE..] --key SECRET,\n"
+	    "   or TANDEM_COORD, TANDEM_COORD_PUB, TANDEM_KEY)\n"
 	    "  keys list --state DIR [--zone Z]          keys, states, next transition times\n"
 	    "  keys generate --state DIR --zone Z [-p POLICY --token URI]  keys it asks for\n"
 	    "  keys ds --state DIR --zone Z              DS records (SHA-256) for the parent\n"
@@ -24,7 +32,7 @@ static void usage(FILE *fp)
 	    "  keys skr-import --state DIR SKR            check and store a signed key response\n"
 	    "  keys archive-export --token URI --out FILE  (tandem keys wrapped under the SMK)\n"
 	    "  keys archive-import --token URI FILE        (all or nothing)\n"
-	    "Run 'tandemctl keys COMMAND --help' for a command's options.\n");
+	    "Run 'tandemctl COMMAND --help' (or 'keys COMMAND --help') for its options.\n");
 }
 
 int main(int argc, char **argv)
@@ -36,6 +44,9 @@ int main(int argc, char **argv)
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		usage(stdout);
 		return 0;
+	}
+	if (argc >= 2 && tandemctl_cluster_has(argv[1])) {
+		return tandemctl_cluster(argc - 1, argv + 1);
 	}
 	if (argc < 3 || strcmp(argv[1], "keys") != 0) {
 		usage(stderr);

@@ -24,4 +24,13 @@ int tandemctl_keys_archive_has(const char *cmd);
 int tandemctl_keys_skr(const char *cmd, int argc, char **argv);
 int tandemctl_keys_skr_has(const char *cmd);
 
+/* status, switchover, takeover, drain, undrain, node remove, zone add/remove, net keygen
+ * (tandemctl_cluster.c): the coordinator RPC. argv[0] is the command ("status", "zone", ...)
+ * followed by its subcommand for node, zone and net. Exit codes: 0 success, 1 usage, 2 bad
+ * input, 4 refused by the coordinator (or locally: takeover without --force), 5 coordinator
+ * unreachable or failed. */
+int tandemctl_cluster(int argc, char **argv);
+/* true if cmd is one of tandemctl_cluster's commands */
+int tandemctl_cluster_has(const char *cmd);
+
 #endif

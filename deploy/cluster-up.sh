@@ -1,0 +1,473 @@
+#!/bin/bash
+# A complete local tandem cluster under DIR: 3 etcd members (site A, site B, witness W), a
+# coordinator per site (coord-a, coord-b), a node per site (node-a, node-b) running tandemd,
+# each node with its own SoftHSM token store holding the SMK of one scripted ceremony, CURVE
+# keys and an allow-list, and DIR/tandemctl for the operator. Waits until every zone has a
+# committed serial, then prints the status. docs/cluster.md has the whole tour.
+#
+# Usage: deploy/cluster-up.sh DIR [--zones N] [--netns] [--lease-ms MS] [--cycle S]
+#   DIR          must not exist or be empty
+#   --zones N    N generated zones z1.example. .. zN.example. (default: conf/example.zone)
+#   --netns      each site (A, B, W) in its own network namespace behind a private bridge,
+#                for deploy/partition.sh (root only)
+#   --lease-ms   the coordinators' lease (must exceed 3 x the 2 s margin)
+#   --cycle S    tandemd's signing cycle in seconds
+# Env: TANDEM_BUILD (default REPO/build; built with cmake when a binary is missing), JOBS,
+#      TANDEM_CLUSTER_TIMEOUT (seconds to wait for the serials, default 120),
+#      TANDEM_CLUSTER_NO_NODES=1 (debugging aid: etcd and coordinators only, no tandemd),
+#      TANDEM_P11_MODULE (the PKCS#11 module, default SoftHSMv2's).
+# Stop it with deploy/cluster-down.sh DIR. On failure everything started is stopped, and
+# the logs stay in DIR/log.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+TDM_NAME=cluster-up
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$SRC/deploy/lib.sh"
+
+usage() {
+	sed -n '/^# Usage:/,/^# the logs stay/p' "$0" | sed 's/^# \{0,1\}//' >&2
+	exit 1
+}
+
+DIR='' NZONES=0 NETNS=0 LEASE_MS='' CYCLE=''
+while [ $# -gt 0 ]; do
+	case $1 in
+	--zones)
+		[ $# -ge 2 ] || usage
+		NZONES=$2
+		shift 2
+		;;
+	--netns)
+		NETNS=1
+		shift
+		;;
+	--lease-ms)
+		[ $# -ge 2 ] || usage
+		LEASE_MS=$2
+		shift 2
+		;;
+	--cycle)
+		[ $# -ge 2 ] || usage
+		CYCLE=$2
+		shift 2
+		;;
+	-h | --help) usage ;;
+	-*) usage ;;
+	*)
+		[ -z "$DIR" ] || usage
+		DIR=$1
+		shift
+		;;
+	esac
+done
+[ -n "$DIR" ] || usage
+case $NZONES in '' | *[!0-9]*) tdm_fail "--zones: a number 1..32" ;; esac
+if [ "$NZONES" -gt 32 ]; then tdm_fail "--zones: a number 1..32 (the coordinator holds 32 zones)"; fi
+case $LEASE_MS in *[!0-9]*) tdm_fail "--lease-ms: milliseconds" ;; esac
+case $CYCLE in *[!0-9]*) tdm_fail "--cycle: seconds" ;; esac
+NO_NODES=${TANDEM_CLUSTER_NO_NODES:-0}
+TIMEOUT=${TANDEM_CLUSTER_TIMEOUT:-120}
+
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+if [ -n "$(ls -A "$DIR")" ]; then
+	tdm_fail "$DIR is not empty: stop its cluster (deploy/cluster-down.sh $DIR) and remove it, or pick another DIR"
+fi
+
+# ---- tools and binaries -----------------------------------------------------------------
+for t in etcd curl python3 softhsm2-util sha256sum setsid; do
+	command -v "$t" >/dev/null 2>&1 || tdm_fail "required tool '$t' not found (run deploy/install-deps.sh)"
+done
+if [ "$NETNS" = 1 ]; then
+	command -v ip >/dev/null 2>&1 || tdm_fail "--netns needs 'ip' (iproute2)"
+	[ "$(id -u)" = 0 ] || tdm_fail "--netns needs root (it creates network namespaces)"
+fi
+BUILD=${TANDEM_BUILD:-$SRC/build}
+bin_path() {
+	case $1 in
+	tandem-coord) printf '%s\n' "$BUILD/src/coordd/tandem-coord" ;;
+	tandemd) printf '%s\n' "$BUILD/src/tandemd/tandemd" ;;
+	*) printf '%s\n' "$BUILD/src/tools/$1" ;;
+	esac
+}
+wanted=(tandem-coord tandemctl tandem-ceremony tandem-zonegen)
+[ "$NO_NODES" = 1 ] || wanted+=(tandemd)
+missing=()
+for b in "${wanted[@]}"; do
+	[ -x "$(bin_path "$b")" ] || missing+=("$b")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	tdm_log "building ${missing[*]} in $BUILD"
+	cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null ||
+		tdm_fail "cmake configure failed in $BUILD"
+	cmake --build "$BUILD" -j "${JOBS:-2}" --target "${missing[@]}" >"$DIR/build.log" 2>&1 ||
+		tdm_fail "build failed" -- "$DIR/build.log"
+fi
+BUILD=$(cd "$BUILD" && pwd)
+COORD=$(bin_path tandem-coord)
+CTL=$(bin_path tandemctl)
+CEREMONY=$(bin_path tandem-ceremony)
+ZONEGEN=$(bin_path tandem-zonegen)
+TANDEMD=$(bin_path tandemd)
+MODULE=$(tdm_module)
+
+# ---- failure: stop what was started, keep the logs ------------------------------------------
+STARTED=()  # NAME:PID of every process started
+DONE=0
+on_exit() {
+	local rc=$? e
+	rm -f "$DIR/run/status.json.tmp"
+	[ "$DONE" = 1 ] && return 0
+	[ "$rc" -ne 0 ] || rc=1
+	trap - EXIT
+	tdm_log "stopping what was started (logs stay in $DIR/log)"
+	# a daemon that died before writing its pid file is still named by its pid here
+	for e in "${STARTED[@]}"; do
+		[ -e "$DIR/run/${e%%:*}.pid" ] || printf '%s\n' "${e#*:}" >"$DIR/run/${e%%:*}.pid"
+	done
+	"$SRC/deploy/cluster-down.sh" "$DIR" >&2 || true
+	exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+# proc_fail NAME WHY: a process failed; prints its log tail and exits.
+proc_fail() {
+	tdm_fail "$1: $2" -- "$DIR/log/$1.log"
+}
+
+# ---- layout, addresses, namespaces ------------------------------------------------------------
+mkdir -p "$DIR/log" "$DIR/run" "$DIR/keys" "$DIR/zones" "$DIR/etcd"
+chmod 700 "$DIR/etcd" "$DIR/keys"
+HASH=$(printf '%s' "$DIR" | sha256sum | cut -c1-8)
+SITES=(a b w)
+declare -A IP NS CPORT PPORT
+if [ "$NETNS" = 1 ]; then
+	NET=10.213.$((16#${HASH:0:2}))
+	NS_HUB=tdm-$HASH-hub
+	n=1
+	for s in "${SITES[@]}"; do
+		IP[$s]=$NET.$n
+		NS[$s]=tdm-$HASH-$s
+		CPORT[$s]=2379
+		PPORT[$s]=2380
+		n=$((n + 1))
+	done
+	COORD_PORT_A=7400 COORD_PORT_B=7400
+	for ns in "$NS_HUB" "${NS[a]}" "${NS[b]}" "${NS[w]}"; do
+		if ip netns list | awk '{ print $1 }' | grep -qxF "$ns"; then
+			tdm_fail "network namespace $ns exists already: is a cluster for $DIR running? (deploy/cluster-down.sh $DIR)"
+		fi
+	done
+	# DIR/netns lists what cluster-down.sh removes and partition.sh cuts: ROLE NAMESPACE LINK
+	printf '# network namespaces of this cluster: ROLE NAMESPACE HUB-SIDE-LINK (cluster-up.sh)\n' >"$DIR/netns"
+	printf 'hub %s -\n' "$NS_HUB" >>"$DIR/netns"
+	ip netns add "$NS_HUB"
+	ip -n "$NS_HUB" link set lo up
+	ip -n "$NS_HUB" link add br0 type bridge
+	ip -n "$NS_HUB" link set br0 up
+	for s in "${SITES[@]}"; do
+		printf '%s %s v%s\n' "${s^^}" "${NS[$s]}" "$s" >>"$DIR/netns"
+		ip netns add "${NS[$s]}"
+		ip -n "${NS[$s]}" link set lo up
+		ip -n "$NS_HUB" link add "v$s" type veth peer name eth0 netns "${NS[$s]}"
+		ip -n "$NS_HUB" link set "v$s" master br0 up
+		ip -n "${NS[$s]}" addr add "${IP[$s]}/24" dev eth0
+		ip -n "${NS[$s]}" link set eth0 up
+	done
+	tdm_log "network namespaces ${NS[a]}, ${NS[b]}, ${NS[w]} on $NET.0/24 (bridge in $NS_HUB)"
+else
+	mapfile -t ports < <(tdm_free_ports 8)
+	[ "${#ports[@]}" -eq 8 ] || tdm_fail "could not pick free ports"
+	i=0
+	for s in "${SITES[@]}"; do
+		IP[$s]=127.0.0.1
+		NS[$s]=
+		CPORT[$s]=${ports[i]}
+		PPORT[$s]=${ports[i + 1]}
+		i=$((i + 2))
+	done
+	COORD_PORT_A=${ports[6]} COORD_PORT_B=${ports[7]}
+fi
+etcd_url() { printf 'http://%s:%s' "${IP[$1]}" "${CPORT[$1]}"; }
+ETCD_CLUSTER="etcd-a=http://${IP[a]}:${PPORT[a]},etcd-b=http://${IP[b]}:${PPORT[b]},etcd-w=http://${IP[w]}:${PPORT[w]}"
+COORD_EP_A=tcp://${IP[a]}:$COORD_PORT_A
+COORD_EP_B=tcp://${IP[b]}:$COORD_PORT_B
+coord_port() { if [ "$1" = a ]; then printf '%s' "$COORD_PORT_A"; else printf '%s' "$COORD_PORT_B"; fi; }
+
+# in_site SITE CMD...: CMD in the site's namespace (or here without --netns).
+in_site() {
+	local s=$1
+	shift
+	if [ -n "${NS[$s]}" ]; then
+		ip netns exec "${NS[$s]}" "$@"
+	else
+		"$@"
+	fi
+}
+
+# start NAME SITE PIDMODE CMD...: starts CMD detached (own session, stdin /dev/null, output
+# in DIR/log/NAME.log) in the site. PIDMODE "shell" writes DIR/run/NAME.pid from $!; "own"
+# leaves it to the daemon's --pid-file. setsid, ip netns exec and env all exec, so $! is the
+# daemon itself. Also writes DIR/run/NAME.start, which starts it again the same way.
+start() {
+	local name=$1 s=$2 mode=$3
+	shift 3
+	local pre=()
+	[ -z "${NS[$s]}" ] || pre=(ip netns exec "${NS[$s]}")
+	setsid "${pre[@]}" "$@" </dev/null >>"$DIR/log/$name.log" 2>&1 &
+	local pid=$!
+	# DIR/run/NAME.start starts it again the same way (tests and drills restart killed
+	# processes with it; cluster-down.sh stops the new one through its pid file).
+	{
+		printf '#!/bin/bash\n# starts %s again as cluster-up.sh did\nsetsid' "$name"
+		printf ' %q' "${pre[@]}" "$@"
+		printf ' </dev/null >>%q 2>&1 &\n' "$DIR/log/$name.log"
+		[ "$mode" != shell ] || printf 'echo "$!" >%q\n' "$DIR/run/$name.pid"
+	} >"$DIR/run/$name.start"
+	chmod 755 "$DIR/run/$name.start"
+	STARTED+=("$name:$pid")
+	[ "$mode" != shell ] || printf '%s\n' "$pid" >"$DIR/run/$name.pid"
+	tdm_log "started $name (pid $pid)"
+}
+
+# alive NAME: the process started as NAME is still running.
+alive() {
+	local e
+	for e in "${STARTED[@]}"; do
+		if [ "${e%%:*}" = "$1" ]; then
+			kill -0 "${e#*:}" 2>/dev/null && [ -n "$(tr -d '\0' <"/proc/${e#*:}/cmdline" 2>/dev/null)" ]
+			return
+		fi
+	done
+	return 1
+}
+
+# check_alive: fails naming the first started process that has died.
+check_alive() {
+	local e
+	for e in "${STARTED[@]}"; do
+		alive "${e%%:*}" || proc_fail "${e%%:*}" "exited (pid ${e#*:})"
+	done
+}
+
+# ---- etcd: one member per site and the witness -----------------------------------------------
+for s in "${SITES[@]}"; do
+	start "etcd-$s" "$s" shell etcd --name "etcd-$s" --data-dir "$DIR/etcd/$s" \
+		--listen-client-urls "$(etcd_url "$s")" --advertise-client-urls "$(etcd_url "$s")" \
+		--listen-peer-urls "http://${IP[$s]}:${PPORT[$s]}" \
+		--initial-advertise-peer-urls "http://${IP[$s]}:${PPORT[$s]}" \
+		--initial-cluster "$ETCD_CLUSTER" --initial-cluster-token "tandem-$HASH" \
+		--initial-cluster-state new --logger zap --log-outputs stderr
+done
+deadline=$(($(date +%s) + 30))
+for s in "${SITES[@]}"; do
+	until in_site "$s" curl -s --max-time 2 "$(etcd_url "$s")/health" 2>/dev/null | grep -q '"health":"true"'; do
+		check_alive
+		[ "$(date +%s)" -lt "$deadline" ] || proc_fail "etcd-$s" "not healthy after 30 s"
+		sleep 0.3
+	done
+done
+tdm_log "etcd healthy: $(etcd_url a),$(etcd_url b),$(etcd_url w)"
+
+# ---- CURVE keys and the allow-list ---------------------------------------------------------------
+for who in coord-a coord-b node-a node-b operator; do
+	"$CTL" net keygen --public "$DIR/keys/$who.pub" --secret "$DIR/keys/$who.secret" >/dev/null ||
+		tdm_fail "tandemctl net keygen for $who failed"
+done
+pub() { awk '$1 == "public" { print $2 }' "$DIR/keys/$1.pub"; }
+{
+	printf '# who may talk to the coordinators of this cluster: NAME ROLE KEY (cluster-up.sh)\n'
+	printf 'node-a node %s\n' "$(pub node-a)"
+	printf 'node-b node %s\n' "$(pub node-b)"
+	printf 'operator operator %s\n' "$(pub operator)"
+} >"$DIR/allow"
+
+# ---- the SMK ceremony: 3 cards, any 2 install it; node-a gets cards 1+2, node-b 2+3 ---------------
+CER=$DIR/ceremony
+mkdir -p "$CER"
+chmod 700 "$CER"
+(umask 077 && for i in 1 2 3; do printf 'drill card %s %s\n' "$i" "$(tdm_random_pin)"; done >"$CER/pass")
+(umask 077 && sed -n '1,2p' "$CER/pass" >"$CER/pass-a" && sed -n '2,3p' "$CER/pass" >"$CER/pass-b")
+"$CEREMONY" smk-new --shares 3 --threshold 2 --out "$CER/cards" --kdf-cost 12 --drill \
+	--passphrase-file "$CER/pass" >"$CER/smk-new.out" 2>&1 || tdm_fail "smk-new failed" -- "$CER/smk-new.out"
+CHECK=$(awk '/^check value:/ { print $3 }' "$CER/smk-new.out")
+[ "${#CHECK}" -eq 64 ] || tdm_fail "smk-new printed no check value" -- "$CER/smk-new.out"
+declare -A CONF PIN
+for s in a b; do
+	tdm_token "$DIR/node-$s/hsm" "node-$s"
+	CONF[$s]=$SOFTHSM2_CONF
+	PIN[$s]=$TDM_PIN_FILE
+	unset SOFTHSM2_CONF # each process gets its own store, never this shell's
+	if [ "$s" = a ]; then cards=("$CER/cards/card-01.tandem-card" "$CER/cards/card-02.tandem-card"); else cards=("$CER/cards/card-02.tandem-card" "$CER/cards/card-03.tandem-card"); fi
+	env SOFTHSM2_CONF="${CONF[$s]}" "$CEREMONY" smk-install --module "$MODULE" \
+		--token "pkcs11:token=node-$s;pin-source=${PIN[$s]}" --so-pin-source "$TDM_SO_PIN_FILE" \
+		--drill --passphrase-file "$CER/pass-$s" "${cards[@]}" >"$CER/install-$s.out" 2>&1 ||
+		tdm_fail "smk-install on node-$s failed" -- "$CER/install-$s.out"
+	got=$(env SOFTHSM2_CONF="${CONF[$s]}" "$CEREMONY" smk-check --module "$MODULE" \
+		--token "pkcs11:token=node-$s;pin-source=${PIN[$s]}" 2>"$CER/check-$s.err" | awk '{ print $NF }')
+	[ "$got" = "$CHECK" ] || tdm_fail "node-$s holds check value '$got', not the ceremony's $CHECK" -- "$CER/check-$s.err"
+done
+printf '%s\n' "$CHECK" >"$CER/check-value"
+tdm_log "SMK installed on node-a (cards 1, 2) and node-b (cards 2, 3), check value $CHECK"
+
+# ---- zones: one copy of every input per node ------------------------------------------------------
+ZONE_NAMES=()
+if [ "$NZONES" -eq 0 ]; then
+	cp "$SRC/conf/example.zone" "$DIR/zones/example.zone"
+	ZONE_NAMES=(example.)
+else
+	for ((i = 1; i <= NZONES; i++)); do
+		"$ZONEGEN" -o "z$i.example." -n 50 --seed "$i" >"$DIR/zones/z$i.example.zone" ||
+			tdm_fail "tandem-zonegen z$i.example. failed"
+		ZONE_NAMES+=("z$i.example.")
+	done
+fi
+for s in a b; do
+	mkdir -p "$DIR/node-$s/in" "$DIR/node-$s/out" "$DIR/node-$s/work"
+	for z in "${ZONE_NAMES[@]}"; do
+		cp "$DIR/zones/${z%.}.zone" "$DIR/node-$s/in/${z%.}.zone"
+	done
+done
+
+# ---- the operator's tandemctl and the test environment -------------------------------------------------
+{
+	printf '#!/bin/bash\n'
+	printf '# tandemctl for the cluster in %s: its coordinators and the operator key (cluster-up.sh)\n' "$DIR"
+	printf 'export TANDEM_COORD=%q\n' "$COORD_EP_A,$COORD_EP_B"
+	printf 'export TANDEM_COORD_PUB=%q\n' "$DIR/keys/coord-a.pub,$DIR/keys/coord-b.pub"
+	printf 'export TANDEM_KEY=%q\n' "$DIR/keys/operator.secret"
+	if [ "$NETNS" = 1 ]; then
+		printf '# run from the witness site, which reaches both coordinators\n'
+		printf 'exec ip netns exec %q %q "$@"\n' "${NS[w]}" "$CTL"
+	else
+		printf 'exec %q "$@"\n' "$CTL"
+	fi
+} >"$DIR/tandemctl"
+chmod 755 "$DIR/tandemctl"
+{
+	printf '# the cluster in %s (cluster-up.sh); source it from bash\n' "$DIR"
+	printf 'TANDEM_CLUSTER_DIR=%q\n' "$DIR"
+	printf 'TANDEM_CLUSTER_NETNS=%q\n' "$NETNS"
+	printf 'TANDEM_CLUSTER_NO_NODES=%q\n' "$NO_NODES"
+	printf 'TANDEM_CLUSTER_BUILD=%q\n' "$BUILD"
+	printf 'TANDEM_CLUSTER_ZONES=%q\n' "${ZONE_NAMES[*]}"
+	printf 'TANDEM_CLUSTER_NODES=%q\n' "node-a node-b"
+	printf 'TANDEM_CLUSTER_COORDS=%q\n' "coord-a coord-b"
+	printf 'TANDEM_CLUSTER_LEASE_MS=%q\n' "$LEASE_MS"
+	printf 'TANDEM_CLUSTER_CYCLE=%q\n' "$CYCLE"
+	printf 'TANDEM_CLUSTER_CHECK_VALUE=%q\n' "$CHECK"
+	printf 'ETCD_ENDPOINTS=%q\n' "$(etcd_url a),$(etcd_url b),$(etcd_url w)"
+	for s in "${SITES[@]}"; do
+		S=${s^^}
+		printf 'SITE_%s_IP=%q\n' "$S" "${IP[$s]}"
+		printf 'SITE_%s_NETNS=%q\n' "$S" "${NS[$s]}"
+		printf 'ETCD_%s_CLIENT=%q\n' "$S" "$(etcd_url "$s")"
+		printf 'ETCD_%s_PEER=%q\n' "$S" "http://${IP[$s]}:${PPORT[$s]}"
+	done
+	[ "$NETNS" = 0 ] || printf 'HUB_NETNS=%q\n' "$NS_HUB"
+	printf 'COORD_A_ENDPOINT=%q\nCOORD_B_ENDPOINT=%q\n' "$COORD_EP_A" "$COORD_EP_B"
+	printf 'COORD_A_PUB=%q\nCOORD_B_PUB=%q\n' "$DIR/keys/coord-a.pub" "$DIR/keys/coord-b.pub"
+	printf 'OPERATOR_KEY=%q\n' "$DIR/keys/operator.secret"
+	printf 'SOFTHSM_MODULE=%q\n' "$MODULE"
+	for s in a b; do
+		S=${s^^}
+		printf 'NODE_%s_NAME=%q\n' "$S" "node-$s"
+		printf 'NODE_%s_SOFTHSM2_CONF=%q\n' "$S" "${CONF[$s]}"
+		printf 'NODE_%s_TOKEN=%q\n' "$S" "pkcs11:token=node-$s;pin-source=${PIN[$s]}"
+		printf 'NODE_%s_OUT=%q\n' "$S" "$DIR/node-$s/out"
+		printf 'NODE_%s_WORK=%q\n' "$S" "$DIR/node-$s/work"
+		printf 'NODE_%s_IN=%q\n' "$S" "$DIR/node-$s/in"
+	done
+} >"$DIR/cluster.env"
+
+# ---- coordinators: one per site, own site's etcd member first ---------------------------------------
+start_coord() { # SITE(a|b) PORT ETCD-LIST
+	local s=$1 port=$2 etcd=$3 args z
+	args=(--etcd "$etcd" --listen "tcp://${IP[$s]}:$port" --key "$DIR/keys/coord-$s.secret"
+		--allow "$DIR/allow" --name "coord-$s" --pid-file "$DIR/run/coord-$s.pid")
+	[ -z "$LEASE_MS" ] || args+=(--lease-ms "$LEASE_MS")
+	for z in "${ZONE_NAMES[@]}"; do args+=(--zone "$z"); done
+	start "coord-$s" "$s" own "$COORD" "${args[@]}"
+	local deadline=$(($(date +%s) + 30))
+	until grep -q '^listening ' "$DIR/log/coord-$s.log" 2>/dev/null && [ -s "$DIR/run/coord-$s.pid" ]; do
+		alive "coord-$s" || proc_fail "coord-$s" "exited at start"
+		[ "$(date +%s)" -lt "$deadline" ] || proc_fail "coord-$s" "not listening after 30 s"
+		sleep 0.2
+	done
+}
+start_coord a "$COORD_PORT_A" "$(etcd_url a),$(etcd_url b),$(etcd_url w)"
+start_coord b "$COORD_PORT_B" "$(etcd_url b),$(etcd_url a),$(etcd_url w)"
+tdm_log "coordinators: coord-a $COORD_EP_A, coord-b $COORD_EP_B"
+
+# ---- nodes --------------------------------------------------------------------------------------------
+start_node() { # SITE(a|b): its own site's coordinator first
+	local s=$1 o args z
+	if [ "$s" = a ]; then o=b; else o=a; fi
+	args=(--name "node-$s" --site "${s^^}"
+		--coord "tcp://${IP[$s]}:$(coord_port "$s")" --coord-pub "$DIR/keys/coord-$s.pub"
+		--coord "tcp://${IP[$o]}:$(coord_port "$o")" --coord-pub "$DIR/keys/coord-$o.pub")
+	args+=(--key "$DIR/keys/node-$s.secret" --module "$MODULE"
+		--token "pkcs11:token=node-$s;pin-source=${PIN[$s]}"
+		--policy "$SRC/conf/dps-default.yaml")
+	for z in "${ZONE_NAMES[@]}"; do args+=(--zone "$z=$DIR/node-$s/in/${z%.}.zone"); done
+	args+=(--out "$DIR/node-$s/out" --work "$DIR/node-$s/work" --pid-file "$DIR/run/node-$s.pid")
+	[ -z "$CYCLE" ] || args+=(--cycle "$CYCLE")
+	start "node-$s" "$s" own env SOFTHSM2_CONF="${CONF[$s]}" "$TANDEMD" "${args[@]}"
+}
+if [ "$NO_NODES" = 1 ]; then
+	tdm_log "TANDEM_CLUSTER_NO_NODES=1: no tandemd started (debugging aid)"
+else
+	start_node a
+	start_node b
+fi
+
+# ---- wait until the coordinators answer and every zone has a committed serial ---------------------------
+STATUS=$DIR/run/status.json
+deadline=$(($(date +%s) + TIMEOUT))
+for n in node-a node-b; do
+	[ "$NO_NODES" != 1 ] || break
+	until [ -s "$DIR/run/$n.pid" ]; do
+		alive "$n" || proc_fail "$n" "exited at start"
+		[ "$(date +%s)" -lt "$deadline" ] || proc_fail "$n" "wrote no pid file in ${TIMEOUT} s"
+		sleep 0.2
+	done
+done
+pending=
+while :; do
+	check_alive
+	if "$DIR/tandemctl" status --json >"$STATUS.tmp" 2>"$DIR/run/status.err"; then
+		mv "$STATUS.tmp" "$STATUS"
+		[ "$NO_NODES" != 1 ] || break
+		pending=$(python3 -c '
+import json, sys
+st = json.load(open(sys.argv[1]))
+print(" ".join(z["name"] for z in st["zones"] if not z.get("removed") and z["serial"] is None))
+' "$STATUS") || pending="(unreadable status: $STATUS)"
+		[ -n "$pending" ] || break
+	else
+		pending="(no coordinator answered: $(tail -n 1 "$DIR/run/status.err"))"
+	fi
+	if [ "$(date +%s)" -ge "$deadline" ]; then
+		tdm_fail "after ${TIMEOUT} s still without a committed serial: $pending" -- \
+			"$DIR/log/node-a.log" "$DIR/log/node-b.log" "$DIR/log/coord-a.log" "$DIR/log/coord-b.log"
+	fi
+	sleep 1
+done
+rm -f "$STATUS.tmp"
+
+DONE=1
+trap - EXIT
+"$DIR/tandemctl" status || true
+cat <<EOF
+
+cluster up in $DIR$([ "$NETNS" = 1 ] && printf ' (network namespaces %s, %s, %s)' "${NS[a]}" "${NS[b]}" "${NS[w]}")
+  operator:      $DIR/tandemctl status [--json]     (docs/cluster.md)
+  coordinators:  coord-a $COORD_EP_A, coord-b $COORD_EP_B
+  etcd:          $(etcd_url a),$(etcd_url b),$(etcd_url w)
+  published:     $DIR/node-a/out, $DIR/node-b/out (publish.log in each)
+  logs, pids:    $DIR/log/NAME.log, $DIR/run/NAME.pid
+  for tests:     $DIR/cluster.env
+  stop:          $SRC/deploy/cluster-down.sh $DIR$([ "$NETNS" = 1 ] && printf '\n  partition:     %s/deploy/partition.sh %s isolate A|B|W ; ... heal' "$SRC" "$DIR")
+EOF

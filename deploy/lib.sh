@@ -1,0 +1,178 @@
+# shellcheck shell=bash
+# Shared shell helpers for deploy/ scripts and the integration tests (integration/lib.sh
+# sources this file): logging, the SoftHSMv2 module, private token stores whose PINs never
+# appear on a command line, free ports, and process checks. Sourcing defines functions only.
+#
+#   source "$SRC/deploy/lib.sh"
+#   tdm_token "$DIR/hsm" label     # SOFTHSM2_CONF, TDM_PIN_FILE, TDM_SO_PIN_FILE, TDM_MODULE
+#   mapfile -t ports < <(tdm_free_ports 4)
+#
+# A script may define its own tdm_log / tdm_fail after sourcing (integration/lib.sh does).
+
+TDM_NAME=${TDM_NAME:-$(basename "${0%.sh}")}
+
+tdm_log() { printf '[%s] %s\n' "$TDM_NAME" "$*" >&2; }
+
+# tdm_fail MSG [-- FILE...]: prints FAIL with the message (and the tail of each file) and
+# exits 1.
+tdm_fail() {
+	local msg=$1 f
+	shift
+	printf '[%s] FAIL: %s\n' "$TDM_NAME" "$msg" >&2
+	if [ "${1:-}" = "--" ]; then
+		shift
+		for f in "$@"; do
+			[ -s "$f" ] || continue
+			printf '[%s] ---- %s (last 30 lines) ----\n' "$TDM_NAME" "$(basename "$f")" >&2
+			tail -n 30 "$f" >&2
+		done
+	fi
+	exit 1
+}
+
+# The SoftHSMv2 PKCS#11 module (override with TANDEM_P11_MODULE).
+tdm_module() {
+	local p
+	if [ -n "${TANDEM_P11_MODULE:-}" ]; then
+		printf '%s\n' "$TANDEM_P11_MODULE"
+		return 0
+	fi
+	for p in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so \
+		/usr/lib64/pkcs11/libsofthsm2.so /usr/local/lib/softhsm/libsofthsm2.so; do
+		if [ -f "$p" ]; then
+			printf '%s\n' "$p"
+			return 0
+		fi
+	done
+	tdm_fail "libsofthsm2.so not found (install softhsm2 or set TANDEM_P11_MODULE)"
+}
+
+# ---- SoftHSM tokens -----------------------------------------------------------------------
+
+# tdm_random_pin: 16 hex digits from /dev/urandom.
+tdm_random_pin() { od -An -N8 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# tdm_p11_init_token MODULE LABEL SO_PIN_FILE USER_PIN_FILE: initialises the first free slot
+# as token LABEL with the SO PIN and user PIN read from files (first line). softhsm2-util and
+# pkcs11-tool take PINs only on the command line or from a terminal, so this calls the
+# module's C_InitToken / C_InitPIN directly (python3 ctypes): no PIN ever appears in argv.
+tdm_p11_init_token() {
+	python3 - "$@" <<'PY'
+import ctypes, sys
+module, label, so_file, pin_file = sys.argv[1:5]
+
+def read_pin(path):
+    with open(path, "rb") as f:
+        pin = f.read().split(b"\n")[0]
+    if not 4 <= len(pin) <= 255:
+        sys.exit("p11-init-token: PIN in %s must be 4..255 bytes" % path)
+    return pin
+
+so_pin, user_pin = read_pin(so_file), read_pin(pin_file)
+if len(label.encode()) > 32:
+    sys.exit("p11-init-token: label longer than 32 bytes")
+ULONG = ctypes.c_ulong
+lib = ctypes.CDLL(module)
+
+def call(name, *args):
+    fn = getattr(lib, name)
+    fn.restype = ULONG
+    rv = fn(*args)
+    if rv != 0:
+        sys.exit("p11-init-token: %s failed: CKR 0x%x" % (name, rv))
+
+CKF_TOKEN_INITIALIZED = 0x400
+call("C_Initialize", None)
+n = ULONG(0)
+call("C_GetSlotList", ctypes.c_ubyte(1), None, ctypes.byref(n))
+slots = (ULONG * n.value)()
+call("C_GetSlotList", ctypes.c_ubyte(1), slots, ctypes.byref(n))
+free = None
+for slot in slots[: n.value]:
+    info = ctypes.create_string_buffer(1024)  # CK_TOKEN_INFO: label[32] ... flags at 96
+    call("C_GetTokenInfo", ULONG(slot), info)
+    flags = ULONG.from_buffer_copy(info.raw[96 : 96 + ctypes.sizeof(ULONG)]).value
+    if flags & CKF_TOKEN_INITIALIZED:
+        if info.raw[:32].rstrip(b" ").decode(errors="replace") == label:
+            sys.exit("p11-init-token: a token labelled '%s' already exists" % label)
+    elif free is None:
+        free = slot
+if free is None:
+    sys.exit("p11-init-token: no free slot")
+call("C_InitToken", ULONG(free), so_pin, ULONG(len(so_pin)), label.encode().ljust(32, b" "))
+session = ULONG(0)
+call("C_OpenSession", ULONG(free), ULONG(0x6), None, None, ctypes.byref(session))
+call("C_Login", session, ULONG(0), so_pin, ULONG(len(so_pin)))  # CKU_SO
+call("C_InitPIN", session, user_pin, ULONG(len(user_pin)))
+call("C_Logout", session)
+call("C_CloseSession", session)
+call("C_Finalize", None)
+PY
+}
+
+# tdm_token DIR LABEL: a private SoftHSMv2 token store in DIR with one token LABEL.
+# Exports SOFTHSM2_CONF; sets TDM_TOKEN, TDM_PIN_FILE (0600, random user PIN),
+# TDM_SO_PIN_FILE and TDM_MODULE. An existing token LABEL in DIR is reused.
+tdm_token() {
+	local dir=$1 label=$2
+	(umask 077 && mkdir -p "$dir/tokens")
+	dir=$(cd "$dir" && pwd)
+	TDM_MODULE=$(tdm_module)
+	TDM_TOKEN=$label
+	TDM_PIN_FILE=$dir/user.pin
+	TDM_SO_PIN_FILE=$dir/so.pin
+	if [ ! -f "$dir/softhsm2.conf" ]; then
+		printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
+			"$dir" >"$dir/softhsm2.conf"
+	fi
+	export SOFTHSM2_CONF=$dir/softhsm2.conf
+	(
+		umask 077
+		[ -s "$TDM_PIN_FILE" ] || tdm_random_pin >"$TDM_PIN_FILE"
+		[ -s "$TDM_SO_PIN_FILE" ] || tdm_random_pin >"$TDM_SO_PIN_FILE"
+	)
+	if softhsm2-util --show-slots 2>/dev/null | grep -Eq "^[[:space:]]*Label:[[:space:]]+${label}[[:space:]]*\$"; then
+		return 0
+	fi
+	tdm_p11_init_token "$TDM_MODULE" "$label" "$TDM_SO_PIN_FILE" "$TDM_PIN_FILE" ||
+		tdm_fail "cannot initialise SoftHSM token '$label' in $dir"
+}
+
+# tdm_key_uri OBJECT [TOKEN] [PINFILE]: the PKCS#11 URI of a key on the current token.
+tdm_key_uri() {
+	printf 'pkcs11:token=%s;object=%s;pin-source=%s\n' "${2:-$TDM_TOKEN}" "$1" "${3:-$TDM_PIN_FILE}"
+}
+
+# ---- ports and processes ------------------------------------------------------------------
+
+# tdm_free_ports N: N distinct free TCP ports on 127.0.0.1, one per line (bound to port 0 all
+# at once so that they differ, then released).
+tdm_free_ports() {
+	python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+for s in socks:
+    print(s.getsockname()[1])
+    s.close()
+PY
+}
+
+# tdm_pid_is PID WORD...: the process PID is alive and its command line contains every WORD
+# (e.g. the program name and the directory it was started for). Guards every kill against a
+# pid that was reused by a process we did not start.
+tdm_pid_is() {
+	local pid=$1 cmdline w
+	shift
+	case $pid in '' | *[!0-9]*) return 1 ;; esac
+	[ -r "/proc/$pid/cmdline" ] || return 1
+	cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+	[ -n "$cmdline" ] || return 1 # a zombie has an empty command line
+	for w in "$@"; do
+		case $cmdline in *"$w"*) ;; *) return 1 ;; esac
+	done
+	return 0
+}
