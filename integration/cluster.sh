@@ -1,0 +1,139 @@
+# shellcheck shell=bash
+# Helpers for the cluster tests: a whole local cluster (deploy/cluster-up.sh) under $TDM_TMP,
+# its status as JSON, and the checks every cluster test makes on what the nodes published.
+# Source after lib.sh and tdm_setup.
+
+TDM_CL=
+
+# tdm_cluster_up [cluster-up options]: starts the cluster under $TDM_TMP/cluster (stopped
+# at exit, whatever happens) and waits until every zone has a committed serial.
+tdm_cluster_up() {
+	TDM_CL=$TDM_TMP/cluster
+	tdm_on_exit tdm_cluster_down
+	TANDEM_BUILD=$TDM_BUILD "$TDM_SRC/deploy/cluster-up.sh" "$TDM_CL" "$@" \
+		>"$TDM_TMP/cluster-up.out" 2>&1 ||
+		tdm_fail "cluster-up.sh $* failed" -- "$TDM_TMP/cluster-up.out"
+	tdm_log "cluster up under $TDM_CL"
+}
+
+tdm_cluster_down() {
+	if [ -n "$TDM_CL" ] && [ -d "$TDM_CL" ]; then
+		"$TDM_SRC/deploy/cluster-down.sh" "$TDM_CL" >"$TDM_TMP/cluster-down.out" 2>&1 || true
+		if [ "${TDM_KEEP:-0}" = 1 ]; then
+			tdm_log "logs kept in $TDM_CL/log"
+		fi
+	fi
+}
+
+# tdm_ctl ARGS: the cluster's tandemctl.
+tdm_ctl() { "$TDM_CL/tandemctl" "$@"; }
+
+# tdm_status_get EXPR: evaluates a python expression on the status JSON (bound to s);
+# prints the result ('' for None). Exits non-zero when no coordinator answers.
+tdm_status_get() {
+	local json
+	json=$(tdm_ctl status --json 2>/dev/null) || return 1
+	printf '%s' "$json" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+def zone(name):
+    return next(z for z in s["zones"] if z["name"] == name)
+def node(name):
+    return next(n for n in s["nodes"] if n["name"] == name)
+v = eval(sys.argv[1])
+print("" if v is None else v)
+' "$1"
+}
+
+# tdm_holder ZONE: the zone's active node ('' when none).
+tdm_holder() { tdm_status_get "zone('$1')['active_node']" || true; }
+
+# tdm_wait SECONDS WHAT CMD...: runs CMD every 0.2 s until it succeeds; fails after SECONDS.
+tdm_wait() {
+	local secs=$1 what=$2
+	shift 2
+	local until=$((SECONDS + secs))
+	while ! "$@"; do
+		[ "$SECONDS" -lt "$until" ] || tdm_fail "timed out after ${secs}s waiting for: $what"
+		sleep 0.2
+	done
+}
+
+# tdm_publog NODE: the node's publish.log (may not exist yet).
+tdm_publog() { printf '%s\n' "$TDM_CL/$1/out/publish.log"; }
+
+# tdm_last_serial NODE ZONE: the last serial NODE published for ZONE ('' when none).
+tdm_last_serial() {
+	local log
+	log=$(tdm_publog "$1")
+	[ -f "$log" ] || return 0
+	awk -v z="$2" '$2 == z { s = $3 } END { if (s != "") print s }' "$log"
+}
+
+# tdm_published_after NODE ZONE SERIAL: true when NODE has published ZONE above SERIAL
+# (plain integer comparison: the tests never wrap).
+tdm_published_after() {
+	local s
+	s=$(tdm_last_serial "$1" "$2")
+	[ -n "$s" ] && [ "$s" -gt "$3" ]
+}
+
+# tdm_check_publications NODE...: across every publish.log of the nodes named: no serial
+# of a zone published with two digests, serials of each zone strictly rising in time
+# order, and each node's current file hashing to the digest of its last line.
+tdm_check_publications() {
+	local logs=() n
+	for n in "$@"; do
+		[ -f "$(tdm_publog "$n")" ] && logs+=("$(tdm_publog "$n")")
+	done
+	[ ${#logs[@]} -gt 0 ] || tdm_fail "no node published anything"
+	python3 - "${logs[@]}" <<'PY' || tdm_fail "publication check failed"
+import sys
+rows = []
+for path in sys.argv[1:]:
+    for line in open(path):
+        t, zone, serial, digest, epoch = line.split()
+        rows.append((int(t), zone, int(serial), digest, int(epoch), path))
+bad = 0
+seen = {}
+for t, zone, serial, digest, epoch, path in rows:
+    key = (zone, serial)
+    if key in seen and seen[key][0] != digest:
+        print("serial %d of %s published with two digests: %s (%s) and %s (%s)"
+              % (serial, zone, seen[key][0], seen[key][1], digest, path))
+        bad += 1
+    seen.setdefault(key, (digest, path))
+rows.sort()
+last = {}
+for t, zone, serial, digest, epoch, path in rows:
+    if zone in last and serial <= last[zone][0]:
+        print("%s: serial %d published at %d after %d (%s)" % (zone, serial, t, last[zone][0], path))
+        bad += 1
+    if zone in last and epoch < last[zone][1]:
+        print("%s: epoch %d published at %d after epoch %d (%s)" % (zone, epoch, t, last[zone][1], path))
+        bad += 1
+    last[zone] = (serial, epoch)
+print("%d publications, %d zones checked" % (len(rows), len(last)))
+sys.exit(1 if bad else 0)
+PY
+	local log f z want got
+	for n in "$@"; do
+		log=$(tdm_publog "$n")
+		[ -f "$log" ] || continue
+		while read -r z; do
+			want=$(awk -v z="$z" '$2 == z { d = $4 } END { print d }' "$log")
+			f=$TDM_CL/$n/out/${z}zone
+			got=$(sha256sum "$f" | cut -c1-64)
+			[ "$want" = "$got" ] || tdm_fail "$f does not hash to its last publish.log line"
+		done < <(awk '{ print $2 }' "$log" | sort -u)
+	done
+}
+
+# tdm_validate_published NODE ZONE: dnssec-verify on the zone NODE publishes.
+tdm_validate_published() {
+	local f=$TDM_CL/$1/out/${2}zone
+	[ -f "$f" ] || tdm_fail "$1 has not published $2"
+	cp "$f" "$TDM_TMP/verify.zone"
+	dnssec-verify -q -o "$2" "$TDM_TMP/verify.zone" >"$TDM_TMP/verify.out" 2>&1 ||
+		tdm_fail "dnssec-verify refuses $f" -- "$TDM_TMP/verify.out"
+}
