@@ -41,8 +41,11 @@
 #define TDM_KEYS_MS 1000u
 /* After a failed run, the next try (unless the input changes first). */
 #define TDM_RETRY_MS 30000u
-/* One RPC attempt; a second attempt, then the next coordinator. */
+/* One RPC attempt per coordinator: the loop tries again soon anyway, and a node that
+ * waits long on a dead coordinator notices its own lease running out late. */
 #define TDM_RPC_TIMEOUT_MS 1000
+/* An unanswered renewal is sent again this soon. */
+#define TDM_RENEW_RETRY_MS 300u
 /* The main loop's longest sleep. */
 #define TDM_TICK_MS 50
 
@@ -180,7 +183,7 @@ static int tdm_coord_client(tdm_t *d, tdm_coord_t *c)
 	net_rpc_client_cfg_t cfg = {.endpoint = c->endpoint,
 				    .server_public = c->pub,
 				    .timeout_ms = TDM_RPC_TIMEOUT_MS,
-				    .attempts = 2};
+				    .attempts = 1};
 	return net_rpc_client_new(d->zctx, d->key, &cfg, &c->cl);
 }
 
@@ -309,18 +312,20 @@ static void tdm_lease_drop(tdm_t *d, tdm_zone_t *z, const char *why)
 	z->held = false;
 }
 
-static void tdm_lease_send(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind, uint64_t now)
+/* Returns TANDEM_OK when a coordinator answered (granted or refused). */
+static int tdm_lease_send(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind)
 {
 	coordrpc_request_t req;
 	tdm_req_init(d, &req, kind, z);
 	req.epoch = z->epoch;
 	uint64_t sent = tdm_mono_ms(); /* the node's deadline counts from the send */
-	if (tdm_call(d, &req) != TANDEM_OK) {
-		return;
+	int ret = tdm_call(d, &req);
+	if (ret != TANDEM_OK) {
+		return ret;
 	}
 	if (kind == COORDRPC_LEASE_RELEASE) {
 		z->held = false;
-		return;
+		return TANDEM_OK;
 	}
 	if (!d->dec->accepted) {
 		if (z->held) {
@@ -332,7 +337,7 @@ static void tdm_lease_send(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind, uint64
 			tdm_log(d, "zone %s: lease not granted: %s", z->name, d->dec->text);
 		}
 		z->last_refusal = d->dec->reason;
-		return;
+		return TANDEM_OK;
 	}
 	z->last_refusal = COORD_R_OK;
 	if (!z->held || z->epoch != d->dec->epoch) {
@@ -343,7 +348,7 @@ static void tdm_lease_send(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind, uint64
 	z->epoch = d->dec->epoch;
 	z->granted_mono = sent;
 	z->renew_sent_mono = sent;
-	(void)now;
+	return TANDEM_OK;
 }
 
 static void tdm_lease_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, uint64_t now)
@@ -357,14 +362,15 @@ static void tdm_lease_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t
 	    !busy) {
 		tdm_log(d, "zone %s: handing over to %s after serial %u", z->name, zs->switch_to,
 			z->published_serial);
-		tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE, now);
+		(void)tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE);
 		z->held = false;
 		return;
 	}
 	if (z->held) {
-		if (now - z->renew_sent_mono >= p->lease_ms / 3) {
-			z->renew_sent_mono = now;
-			tdm_lease_send(d, z, COORDRPC_LEASE_RENEW, now);
+		if (now - z->renew_sent_mono >= p->lease_ms / 3 &&
+		    tdm_lease_send(d, z, COORDRPC_LEASE_RENEW) != TANDEM_OK) {
+			/* unanswered: try again soon, not a whole renewal period later */
+			z->renew_sent_mono = now - p->lease_ms / 3 + TDM_RENEW_RETRY_MS;
 		}
 		return;
 	}
@@ -377,7 +383,7 @@ static void tdm_lease_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t
 		return;
 	}
 	z->next_request_mono = now + TDM_REQUEST_MS;
-	tdm_lease_send(d, z, COORDRPC_LEASE_REQUEST, now);
+	(void)tdm_lease_send(d, z, COORDRPC_LEASE_REQUEST);
 }
 
 /* ---- keys ------------------------------------------------------------------------------ */
@@ -677,6 +683,7 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
 	if (!z->held || z->epoch != d->job_epoch || !tdm_may_publish(d, z, now)) {
 		tdm_log(d, "zone %s: serial %u signed but not published: the lease was lost",
 			z->name, job->serial);
+		tdm_lease_drop(d, z, "the lease could not be renewed in time");
 		return;
 	}
 	coordrpc_request_t req;
@@ -708,6 +715,7 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
 	if (!tdm_may_publish(d, z, tdm_mono_ms())) {
 		tdm_log(d, "zone %s: serial %u committed but not published: the lease ran out",
 			z->name, job->serial);
+		tdm_lease_drop(d, z, "the lease could not be renewed in time");
 		return;
 	}
 	int ret = tandem_afile_commit(job->file);
@@ -863,7 +871,7 @@ static void tdm_release_all(tdm_t *d)
 	for (size_t i = 0; i < d->nzones; i++) {
 		tdm_zone_t *z = &d->zones[i];
 		if (z->held) {
-			tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE, tdm_mono_ms());
+			(void)tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE);
 			tdm_log(d, "zone %s: lease released", z->name);
 		}
 	}
