@@ -140,9 +140,26 @@ tdm_run notholder as node-b1 commit "$ZONE" node-b1 1 3 "$DIGEST"
 [ "$TDM_RC" -eq 2 ] || tdm_fail "commit by the standby: expected refusal, got $TDM_RC" -- "$TDM_OUT"
 tdm_pass "commits fenced by epoch and holder"
 
+# ---- replays ---------------------------------------------------------------------------------
+# A request captured and sent again (same request id, same bytes) gets the reply already
+# given and changes nothing; the same id with another body, and a request sent two minutes
+# ago, are refused by the transport and logged.
+T=$(date +%s%3N)
+DIGEST6=$(printf 'serial 6' | sha256sum | cut -c1-64)
+tdm_assert_ok "commit serial 6 (fixed request id)" as node-a1 -r 7 -T "$T" commit "$ZONE" node-a1 1 6 "$DIGEST6"
+tdm_assert_ok "the same request again" as node-a1 -r 7 -T "$T" commit "$ZONE" node-a1 1 6 "$DIGEST6"
+[ "$(grep -c "serial 6 committed by node-a1" "$LOG")" = 1 ] ||
+	tdm_fail "the replayed commit was applied twice" -- "$LOG"
+expect_rc 5 "the same request id with another body" \
+	as node-a1 -r 7 -T "$T" commit "$ZONE" node-a1 1 8 "$DIGEST"
+tdm_assert_grep "replay logged" 'request id reused' "$LOG"
+expect_rc 5 "a request from outside the time window" \
+	as node-a1 -T $((T - 120000)) heartbeat node-a1 1
+tdm_pass "replays refused, retries harmless"
+
 # ---- status ---------------------------------------------------------------------------------
 tdm_assert_ok "status" as node-b1 status
-tdm_assert_grep "holder shown" "^zone $ZONE holder=node-a1 epoch=1 serial=2 left_ms=[1-9]" "$TDM_OUT"
+tdm_assert_grep "holder shown" "^zone $ZONE holder=node-a1 epoch=1 serial=6 left_ms=[1-9]" "$TDM_OUT"
 tdm_assert_grep "node-a1 shown" '^node node-a1 site=A state=up healthy=1 publish=/srv/a1$' "$TDM_OUT"
 tdm_assert_grep "node-b1 shown" '^node node-b1 site=B state=up healthy=1 publish=/srv/b1$' "$TDM_OUT"
 tdm_assert_grep "coordinator and parameters" \

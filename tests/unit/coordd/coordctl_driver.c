@@ -15,7 +15,9 @@
 
 /*
  * coordctl_driver keygen PUBFILE SECRETFILE
- * coordctl_driver -e ENDPOINT -s SERVER_PUBFILE -k SECRETFILE [-t MS] [-a N] COMMAND ARGS
+ * coordctl_driver -e ENDPOINT -s SERVER_PUBFILE -k SECRETFILE [-t MS] [-a N] [-r BYTE]
+ *                 [-T UNIX_MS] COMMAND ARGS
+ *  -r every request id byte is BYTE; -T the envelope's send time is UNIX_MS (replay tests)
  *  node requests (NODE must be the key's allow-list name):
  *   register NODE SITE [PUBLISH]     SITE is A, B, C or D
  *   heartbeat NODE 0|1
@@ -360,10 +362,24 @@ static int driver_run(net_rpc_client_t *cl, int argc, char **argv, tandem_diag_t
 	return rc;
 }
 
+/* -r and -T: a request id and a send time fixed on the command line, so that a test can
+ * send a captured request again (a replay) or one from outside the time window. */
+static int driver_fixed_random(void *arg, uint8_t *buf, size_t len)
+{
+	memset(buf, *(const int *)arg, len);
+	return TANDEM_OK;
+}
+
+static uint64_t driver_fixed_clock(void *arg)
+{
+	return *(const uint64_t *)arg;
+}
+
 int main(int argc, char **argv)
 {
 	const char *endpoint = NULL, *server_pub = NULL, *secret = NULL;
-	int timeout_ms = 1000, attempts = 2, opt, rc = 1, ret;
+	int timeout_ms = 1000, attempts = 2, opt, rc = 1, ret, id_byte = -1;
+	uint64_t fixed_ms = 0;
 	char server_key[NET_KEY_Z85_LEN + 1];
 	net_key_t *key = NULL;
 	void *ctx = NULL;
@@ -373,8 +389,10 @@ int main(int argc, char **argv)
 	if (argc == 4 && strcmp(argv[1], "keygen") == 0) {
 		return driver_keygen(argv[2], argv[3]);
 	}
-	while ((opt = getopt(argc, argv, "e:s:k:t:a:")) != -1) {
+	while ((opt = getopt(argc, argv, "e:s:k:t:a:r:T:")) != -1) {
 		switch (opt) {
+		case 'r': id_byte = atoi(optarg) & 0xff; break;
+		case 'T': fixed_ms = strtoull(optarg, NULL, 10); break;
 		case 'e': endpoint = optarg; break;
 		case 's': server_pub = optarg; break;
 		case 'k': secret = optarg; break;
@@ -403,6 +421,14 @@ int main(int argc, char **argv)
 				    .server_public = server_key,
 				    .timeout_ms = timeout_ms,
 				    .attempts = attempts};
+	if (id_byte >= 0) {
+		cfg.random = driver_fixed_random;
+		cfg.random_arg = &id_byte;
+	}
+	if (fixed_ms != 0) {
+		cfg.now_ms = driver_fixed_clock;
+		cfg.clock_arg = &fixed_ms;
+	}
 	ret = net_rpc_client_new(ctx, key, &cfg, &cl);
 	if (ret != TANDEM_OK) {
 		fprintf(stderr, "client: %s\n", tandem_strerror(ret));
