@@ -5,7 +5,9 @@
 # the standby takes the lease (a higher epoch) and publishes the next serial, of its own
 # site's residue class; the published zones validate with dnssec-verify; across both nodes'
 # publication logs no serial has two digests and serials rise. The killed node, started
-# again, becomes the standby and agrees with the new active's digest.
+# again, becomes the standby and agrees with the new active's digest. Then a delivery that
+# reached only the active's site: the active dies, and the standby, whose input is older
+# than the committed one, takes the lease but publishes nothing until its input catches up.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -50,5 +52,21 @@ bash "$TDM_CL/run/$A.start"
 back() { grep -q "serial $s2: $A agrees" "$TDM_CL"/log/coord-*.log; }
 tdm_wait 60 "$A back, shadow-signing serial $s2" back
 [ "$(tdm_holder $Z)" = "$B" ] || tdm_fail "$A took $Z back from $B"
+tdm_pass "$A is back as the standby and agrees"
+
+# A new delivery reaches site B only: B re-signs it at once. Then B dies: A takes the lease
+# but its input is older than the committed one, so it publishes nothing and says so, until
+# the delivery reaches it too.
+sed -i 's/2024010101 ; serial/2024010105 ; serial/' "$TDM_CL/$B/in/example.zone"
+newer() { [ "$(tdm_status_get "zone('$Z')['input_serial']")" = 2024010105 ]; }
+tdm_wait 30 "$B to sign the newer input" newer
+s3=$(tdm_status_get "zone('$Z')['serial']")
+kill -9 "$(cat "$TDM_CL/run/$B.pid")"
+refused() { grep -q "not publishing: input .* has SOA serial 2024010101, older than 2024010105" "$TDM_CL/log/$A.log"; }
+tdm_wait 60 "$A to refuse its older input" refused
+tdm_published_after "$A" $Z "$s3" && tdm_fail "$A published from an input older than the committed one"
+cp "$TDM_CL/$B/in/example.zone" "$TDM_CL/$A/in/example.zone"
+tdm_wait 40 "$A to publish once its input is current" tdm_published_after "$A" $Z "$s3"
+tdm_validate_published "$A" $Z
 tdm_check_publications node-a node-b
-tdm_pass "$A is back as the standby and agrees; no serial published twice"
+tdm_pass "an older input is not published; no serial published twice"

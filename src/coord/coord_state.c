@@ -827,6 +827,7 @@ static void do_commit(coord_state_t *st, const coord_input_t *in, uint64_t now,
 	memset(z->committed_salt, 0, sizeof(z->committed_salt));
 	memcpy(z->committed_salt, in->salt, in->salt_len);
 	z->committed_salt_len = in->salt_len;
+	z->committed_input_serial = in->input_serial;
 	effect(r, COORD_EFF_COMMIT, z, n->id, "zone %s: serial %u committed by %s, epoch %llu",
 	       z->name, in->serial, n->id, (unsigned long long)in->epoch);
 	for (uint32_t i = 0; i < z->nreports; i++) {
@@ -1170,6 +1171,7 @@ static void do_zone_add(coord_state_t *st, const coord_input_t *in, coord_result
 		z->committed_nsec3 = false;
 		memset(z->committed_salt, 0, sizeof(z->committed_salt));
 		z->committed_salt_len = 0;
+		z->committed_input_serial = 0;
 	}
 	effect(r, COORD_EFF_ZONE_ADDED, z, NULL, "zone %s added", z->name);
 }

@@ -117,6 +117,7 @@ typedef struct coord_zone {
 	bool committed_nsec3;         /* signed with NSEC3 (else NSEC) */
 	uint8_t committed_salt[COORD_SALT_MAX]; /* the NSEC3 salt used */
 	uint32_t committed_salt_len;
+	uint32_t committed_input_serial; /* the unsigned input's SOA serial; 0: unknown */
 	/* standby digests and the last mismatch */
 	uint32_t nreports;
 	coord_report_t reports[COORD_NODES_MAX];
@@ -183,6 +184,7 @@ typedef struct coord_input {
 	bool nsec3;         /* commit: signed with NSEC3 */
 	uint8_t salt[COORD_SALT_MAX];
 	uint32_t salt_len;               /* commit: at most COORD_SALT_MAX (else BAD_INPUT) */
+	uint32_t input_serial;           /* commit: the unsigned input's SOA serial (0: unknown) */
 	char publish[COORD_PUBLISH_MAX]; /* register: printable, may be empty (else BAD_INPUT) */
 } coord_input_t;
 

@@ -58,6 +58,7 @@ static void pack_zone(pb_scratch_t *s, uint32_t zi, const coord_zone_t *z)
 	pz->committed_sign_time = z->committed_sign_time;
 	pz->committed_nsec3 = z->committed_nsec3;
 	pz->committed_salt = bin(z->committed_salt, z->committed_salt_len);
+	pz->committed_input_serial = z->committed_input_serial;
 	for (uint32_t i = 0; i < z->nreports; i++) {
 		Tandem__ClusterState__Report *pr = &s->reports[zi][i];
 		tandem__cluster_state__report__init(pr);
@@ -195,6 +196,7 @@ static bool unpack_zone(const Tandem__ClusterState__Zone *pz, coord_zone_t *z)
 	}
 	z->committed_sign_time = pz->committed_sign_time;
 	z->committed_nsec3 = pz->committed_nsec3;
+	z->committed_input_serial = pz->committed_input_serial;
 	if (pz->committed_salt.len > 0) {
 		memcpy(z->committed_salt, pz->committed_salt.data, pz->committed_salt.len);
 	}

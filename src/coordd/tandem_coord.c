@@ -232,6 +232,7 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	in->key_tag = r->key_tag;
 	in->compare_digests = r->compare_digests;
 	in->sign_time = r->sign_time;
+	in->input_serial = r->input_serial;
 	in->nsec3 = r->nsec3;
 	memcpy(in->salt, r->salt, r->salt_len);
 	in->salt_len = (uint32_t)r->salt_len;
@@ -291,6 +292,7 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 	memcpy(zs->digest, z->committed_digest, sizeof(zs->digest));
 	memcpy(zs->committed_by, z->committed_by, sizeof(zs->committed_by));
 	zs->sign_time = z->committed_sign_time;
+	zs->input_serial = z->committed_input_serial;
 	zs->nsec3 = z->committed_nsec3;
 	memcpy(zs->salt, z->committed_salt, z->committed_salt_len);
 	zs->salt_len = z->committed_salt_len;

@@ -183,6 +183,7 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.serial = req->serial;
 		m.digest = bin(req->digest, COORD_DIGEST_LEN);
 		m.sign_time = req->sign_time;
+		m.input_serial = req->input_serial;
 		m.nsec3_salt = bin(req->salt, req->salt_len);
 		m.nsec3 = req->nsec3;
 		return pack_msg(&m.base, buf, len);
@@ -436,6 +437,7 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		r->epoch = m->epoch;
 		r->serial = m->serial;
 		r->sign_time = m->sign_time;
+		r->input_serial = m->input_serial;
 		r->nsec3 = m->nsec3;
 		return TANDEM_OK;
 	}
@@ -742,6 +744,7 @@ static void status_pack_zone(status_scratch_t *s, size_t zi, const coordrpc_zone
 	pz->digest = bin(z->digest, COORD_DIGEST_LEN);
 	pz->committed_by = (char *)z->committed_by;
 	pz->sign_time = z->sign_time;
+	pz->input_serial = z->input_serial;
 	pz->nsec3_salt = bin(z->salt, z->salt_len);
 	pz->nsec3 = z->nsec3;
 	pz->switch_to = (char *)z->switch_to;
@@ -869,6 +872,7 @@ static int status_unpack_zone(const Tandem__CoordZoneStatus *pz, tandem_diag_t *
 	z->has_committed = pz->has_committed;
 	z->serial = pz->serial;
 	z->sign_time = pz->sign_time;
+	z->input_serial = pz->input_serial;
 	z->nsec3 = pz->nsec3;
 	z->alerts = pz->alerts;
 	z->alert_open = pz->alert_open;

@@ -62,7 +62,8 @@ typedef struct coordrpc_request {
 	bool nsec3;
 	uint64_t epoch;
 	uint32_t serial;
-	uint64_t sign_time; /* UNIX seconds */
+	uint64_t sign_time;    /* UNIX seconds */
+	uint32_t input_serial; /* commit: the unsigned input's SOA serial (0: unknown) */
 	uint8_t digest[COORD_DIGEST_LEN];
 	uint8_t salt[COORDRPC_SALT_MAX];
 	size_t salt_len;
@@ -106,6 +107,7 @@ typedef struct coordrpc_zone_status {
 	uint8_t digest[COORD_DIGEST_LEN];
 	char committed_by[COORD_ID_MAX];
 	uint64_t sign_time;
+	uint32_t input_serial; /* of the last commit; 0: unknown */
 	bool nsec3;
 	uint8_t salt[COORDRPC_SALT_MAX];
 	size_t salt_len;

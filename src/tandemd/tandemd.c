@@ -82,7 +82,6 @@ typedef struct tdm_zone {
 	/* the cycle */
 	bool sign_now;
 	uint64_t next_cycle_mono;
-	bool has_published;
 	uint32_t published_serial;
 	/* keys this node's HSM holds for the zone */
 	size_t nkeys;
@@ -686,9 +685,24 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
 		tdm_lease_drop(d, z, "the lease could not be renewed in time");
 		return;
 	}
+	/* Each site reads its own copy of the input: one older than what was last committed
+	 * (a delivery that has not reached this site yet) must not roll the zone back. */
+	const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
+	if (zs != NULL && zs->has_committed && zs->input_serial != 0 &&
+	    zs->input_serial != job->input_serial &&
+	    !coord_serial_gt(job->input_serial, zs->input_serial)) {
+		tdm_log(d,
+			"zone %s: not publishing: input %s has SOA serial %u, older than %u, the "
+			"input of serial %u committed by %s; retrying when the input changes",
+			z->name, z->input, job->input_serial, zs->input_serial, zs->serial,
+			zs->committed_by);
+		z->next_cycle_mono = now + TDM_RETRY_MS;
+		return;
+	}
 	coordrpc_request_t req;
 	tdm_req_init(d, &req, COORDRPC_COMMIT, z);
 	req.epoch = z->epoch;
+	req.input_serial = job->input_serial;
 	req.serial = job->serial;
 	memcpy(req.digest, job->digest, COORD_DIGEST_LEN);
 	req.sign_time = job->conf.now;
@@ -730,7 +744,6 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
 	tdm_hex(job->digest, COORD_DIGEST_LEN, hex);
 	tdm_log(d, "zone %s: published serial %u epoch %" PRIu64 " sha256 %.16s (%.2f s)", z->name,
 		job->serial, z->epoch, hex, job->seconds);
-	z->has_published = true;
 	z->published_serial = job->serial;
 	z->next_cycle_mono = tdm_mono_ms() + d->opts->cycle_s * 1000u;
 }
@@ -739,6 +752,16 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
 static void tdm_job_report(tdm_t *d, tdm_zone_t *z)
 {
 	tdm_sign_t *job = &d->job;
+	const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
+	z->shadowed = true;
+	z->shadow_serial = job->serial;
+	if (zs != NULL && zs->input_serial != 0 && zs->input_serial != job->input_serial) {
+		tdm_log(d,
+			"zone %s: shadow run of serial %u not compared: this site's input has SOA "
+			"serial %u, the active's %u",
+			z->name, job->serial, job->input_serial, zs->input_serial);
+		return;
+	}
 	coordrpc_request_t req;
 	tdm_req_init(d, &req, COORDRPC_DIGEST_REPORT, z);
 	req.serial = job->serial;
@@ -746,8 +769,6 @@ static void tdm_job_report(tdm_t *d, tdm_zone_t *z)
 	if (tdm_call(d, &req) != TANDEM_OK) {
 		return;
 	}
-	z->shadowed = true;
-	z->shadow_serial = job->serial;
 	for (size_t i = 0; i < d->dec->neffects; i++) {
 		tdm_log(d, "zone %s: shadow run of serial %u: %s", z->name, job->serial,
 			d->dec->effects[i]);
@@ -788,8 +809,8 @@ static void tdm_job_finish(tdm_t *d)
 
 static void tdm_sign_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, uint64_t now)
 {
-	bool changed = tdm_input_changed(z);
-	if (changed && z->has_published) {
+	bool first = !z->in_known;
+	if (tdm_input_changed(z) && !first) {
 		z->sign_now = true;
 	}
 	if (d->job_zone != NULL || !tdm_keys_ready(z, zs) || !z->in_known) {

@@ -452,6 +452,7 @@ static json_t *json_zone(const coordrpc_zone_status_t *z)
 	hex(digest, z->digest, sizeof(z->digest));
 	json_object_set_new(o, "digest", z->has_committed ? json_string(digest) : json_null());
 	json_object_set_new(o, "sign_time", json_integer((json_int_t)z->sign_time));
+	json_object_set_new(o, "input_serial", json_integer((json_int_t)z->input_serial));
 	json_object_set_new(o, "nsec3", json_boolean(z->nsec3));
 	json_object_set_new(o, "lease_left_ms", json_integer((json_int_t)z->lease_left_ms));
 	json_object_set_new(o, "expiry_ms", json_integer((json_int_t)z->expiry_ms));

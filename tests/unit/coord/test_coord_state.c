@@ -136,6 +136,7 @@ static coord_reason_t commit_signed(const char *node, uint64_t epoch, uint32_t s
 	in.serial = serial;
 	memset(in.digest, d, sizeof(in.digest));
 	in.sign_time = 1700000000u + serial;
+	in.input_serial = serial - 1;
 	in.nsec3 = true;
 	in.salt_len = 8;
 	for (uint32_t i = 0; i < in.salt_len; i++) {
@@ -737,6 +738,7 @@ START_TEST(test_commit_signing_params)
 	ck_assert_int_eq(commit_signed("a1", 1, 100, 0x11, T0 + 1), COORD_R_OK);
 	const coord_zone_t *z = zone();
 	ck_assert_uint_eq(z->committed_sign_time, 1700000100u);
+	ck_assert_uint_eq(z->committed_input_serial, 99);
 	ck_assert(z->committed_nsec3);
 	ck_assert_uint_eq(z->committed_salt_len, 8);
 	ck_assert_uint_eq(z->committed_salt[0], 0xc0);
@@ -759,6 +761,7 @@ START_TEST(test_commit_signing_params)
 	in.salt_len = COORD_SALT_MAX;
 	memset(in.salt, 0xee, sizeof(in.salt));
 	in.sign_time = UINT64_MAX;
+	in.input_serial = 0xfffffffeu;
 	ck_assert_int_eq(apply(&in, T0 + 4), COORD_R_OK);
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -770,6 +773,7 @@ START_TEST(test_commit_signing_params)
 	ck_assert_uint_eq(z->committed_salt_len, COORD_SALT_MAX);
 	ck_assert_uint_eq(z->committed_salt[COORD_SALT_MAX - 1], 0xee);
 	ck_assert_uint_eq(z->committed_sign_time, UINT64_MAX);
+	ck_assert_uint_eq(z->committed_input_serial, 0xfffffffeu);
 	ck_assert(memcmp(u, S, sizeof(*u)) == 0);
 	free(u);
 	free(buf);
@@ -780,6 +784,7 @@ START_TEST(test_commit_signing_params)
 	z = zone();
 	ck_assert_uint_eq(z->committed_salt_len, 0);
 	ck_assert_uint_eq(z->committed_sign_time, 0);
+	ck_assert_uint_eq(z->committed_input_serial, 0);
 	ck_assert(!z->committed_nsec3);
 }
 END_TEST

@@ -59,6 +59,7 @@ static void request_fill(coordrpc_kind_t kind, coordrpc_request_t *r)
 	r->epoch = 0x100000007ull;
 	r->serial = 2024010101u;
 	r->sign_time = 1700000000u;
+	r->input_serial = 2026112301u;
 	for (size_t i = 0; i < COORD_DIGEST_LEN; i++) {
 		r->digest[i] = (uint8_t)(i + 1);
 	}
@@ -98,6 +99,7 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 		node = zone = epoch = digest = true;
 		e->serial = full->serial;
 		e->sign_time = full->sign_time;
+		e->input_serial = full->input_serial;
 		e->nsec3 = full->nsec3;
 		memcpy(e->salt, full->salt, full->salt_len);
 		e->salt_len = full->salt_len;
@@ -168,6 +170,7 @@ static void request_assert_eq(const coordrpc_request_t *a, const coordrpc_reques
 	ck_assert_uint_eq(a->epoch, b->epoch);
 	ck_assert_uint_eq(a->serial, b->serial);
 	ck_assert_uint_eq(a->sign_time, b->sign_time);
+	ck_assert_uint_eq(a->input_serial, b->input_serial);
 	ck_assert_mem_eq(a->digest, b->digest, COORD_DIGEST_LEN);
 	ck_assert_uint_eq(a->salt_len, b->salt_len);
 	ck_assert_mem_eq(a->salt, b->salt, COORDRPC_SALT_MAX);
@@ -582,6 +585,7 @@ static void status_fill(coordrpc_status_t *st)
 		memset(z->digest, (int)i, sizeof(z->digest));
 		snprintf(z->committed_by, sizeof(z->committed_by), "node-b1");
 		z->sign_time = 1700000000 + i;
+		z->input_serial = (uint32_t)(4000000000u + i);
 		z->nsec3 = true;
 		z->salt_len = i;
 		memset(z->salt, 0xab, z->salt_len);
