@@ -1,21 +1,23 @@
 #!/bin/bash
-# Quickstart: install dependencies, build, make a SoftHSMv2 token, sign conf/example.zone
-# with keys generated in the HSM, and verify the result twice (tandem's gate, BIND's
-# dnssec-verify). Usage: deploy/quickstart.sh [WORKDIR]   (default ./quickstart-work)
+# Quickstart: install dependencies, build, start a local two-site cluster with a witness
+# (deploy/cluster-up.sh: 3 etcd members, a coordinator and a signing node per site, each node
+# with its own SoftHSMv2 token holding the SMK of a scripted ceremony), let it sign
+# conf/example.zone, verify what each site published with BIND's dnssec-verify, and show the
+# cluster's status.
+# Usage: deploy/quickstart.sh [WORKDIR]   (default ./quickstart-work; the cluster is in
+#        WORKDIR/cluster, stopped with deploy/cluster-down.sh WORKDIR/cluster)
 # Env: BUILD_DIR (default build), JOBS (default 2), SKIP_DEPS=1, SKIP_BUILD=1.
-# The PIN is random, kept in WORKDIR/hsm/user.pin (mode 0600) and given to tandem only as a
-# pin-source file in the key URI; it never appears on a command line. Running it again
-# reuses the token and its keys.
+# Running it again stops the previous quickstart cluster and starts a new one. PINs are
+# random, in 0600 files, and never on a command line.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${1:-./quickstart-work}
 BUILD=${BUILD_DIR:-$SRC/build}
 JOBS=${JOBS:-2}
-ORIGIN=example
 TDM_NAME=quickstart
-# shellcheck source-path=SCRIPTDIR source=../integration/lib.sh
-source "$SRC/integration/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$SRC/deploy/lib.sh"
 
 say() { printf '\n==> %s\n' "$*"; }
 
@@ -26,44 +28,43 @@ fi
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
 	say "build in $BUILD"
 	cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	cmake --build "$BUILD" -j "$JOBS" --target tandem-signzone tandem-zonegen
+	cmake --build "$BUILD" -j "$JOBS" --target tandemd tandem-coord tandemctl tandem-ceremony \
+		tandem-signzone tandem-zonegen
 fi
-TDM_BUILD=$(cd "$BUILD" && pwd)
-SIGNZONE=$(tdm_bin tandem-signzone)
+BUILD=$(cd "$BUILD" && pwd)
 
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
-say "SoftHSMv2 token 'quickstart' in $WORK/hsm"
-tdm_token "$WORK/hsm" quickstart
-MODULE=$TDM_MODULE
-echo "SOFTHSM2_CONF=$SOFTHSM2_CONF"
-echo "PIN file: $TDM_PIN_FILE ($(stat -c %a "$TDM_PIN_FILE"))"
+CL=$WORK/cluster
+if [ -d "$CL" ]; then
+	say "stopping the previous quickstart cluster in $CL"
+	"$SRC/deploy/cluster-down.sh" "$CL" || true
+	rm -rf "$CL"
+fi
 
-KSK=$(tdm_key_uri ksk-example)
-ZSK=$(tdm_key_uri zsk-example)
-SIGNED=$WORK/example.zone.signed
-say "signing $SRC/conf/example.zone (NSEC3, RSASHA256 KSK 2048 / ZSK 1024, keys made in the HSM)"
-echo "key URIs: $KSK"
-echo "          $ZSK"
-"$SIGNZONE" -o "$ORIGIN" --nsec3 -a rsasha256 --ksk-bits 2048 --zsk-bits 1024 \
-	--module "$MODULE" --ksk "$KSK" --zsk "$ZSK" --gen-keys -v \
-	-f "$SIGNED" "$SRC/conf/example.zone"
+say "a local two-site cluster in $CL (deploy/cluster-up.sh)"
+TANDEM_BUILD=$BUILD "$SRC/deploy/cluster-up.sh" "$CL"
 
-say "verifying with tandem's gate (--verify-only)"
-"$SIGNZONE" -o "$ORIGIN" --verify-only "$SIGNED"
-echo "tandem-signzone --verify-only: ok"
+say "what each site published, checked with BIND's dnssec-verify"
+for n in node-a node-b; do
+	f=$CL/$n/out/example.zone
+	if [ -f "$f" ]; then
+		dnssec-verify -q -o example. "$f"
+		echo "$f: serial $(awk '$2 == "example." { s = $3 } END { print s }' "$CL/$n/out/publish.log"), dnssec-verify: ok"
+	else
+		echo "$n has not published yet (it is the standby: it signs in shadow and compares digests)"
+	fi
+done
 
-say "verifying with BIND's dnssec-verify"
-dnssec-verify -o "$ORIGIN" "$SIGNED"
+say "status ($CL/tandemctl status)"
+"$CL/tandemctl" status
 
-say "done"
 cat <<EOF
-signed zone:  $SIGNED
-  ($(tdm_rrtype_count RRSIG "$SIGNED") RRSIGs, $(tdm_rrtype_count NSEC3 "$SIGNED") NSEC3 records)
-DS for the parent:
-$(awk '($3 == "IN" ? $4 : $3) == "DNSKEY" && ($3 == "IN" ? $5 : $4) == 257' "$SIGNED" >"$WORK/ksk.dnskey" &&
-	dnssec-dsfromkey -2 -f "$WORK/ksk.dnskey" "$ORIGIN" 2>/dev/null | sed 's/^/  /' || echo "  (dnssec-dsfromkey failed)")
-token:        SOFTHSM2_CONF=$SOFTHSM2_CONF (token 'quickstart', PIN in $TDM_PIN_FILE)
-sign again:   SOFTHSM2_CONF=$SOFTHSM2_CONF $SIGNZONE -o $ORIGIN \\
-                --module $MODULE --ksk '$KSK' --zsk '$ZSK' -f OUT IN
+
+The cluster keeps running. Try:
+  $CL/tandemctl status --json
+  $CL/tandemctl switchover --zone example. --to node-b --wait 10
+  kill -9 \$(cat $CL/run/node-a.pid)      # the standby takes over within ~12 s
+  $SRC/deploy/cluster-down.sh $CL         # stop everything
+docs/cluster.md has the tour; docs/signzone.md the one-shot signer (tandem-signzone).
 EOF
