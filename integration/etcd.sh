@@ -40,21 +40,6 @@ tdm_etcd_fail() {
 	exit 1
 }
 
-# tdm_etcd_free_ports N: N distinct free TCP ports on 127.0.0.1, one per line.
-tdm_etcd_free_ports() {
-	python3 - "$1" <<'PY'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-for s in socks:
-    print(s.getsockname()[1])
-    s.close()
-PY
-}
-
 # tdm_etcd_run I: starts member I (1-based) in the background with the cluster's flags.
 tdm_etcd_run() {
 	local i=$1 cport=${TDM_ETCD_CPORTS[$1 - 1]} pport=${TDM_ETCD_PPORTS[$1 - 1]}
@@ -93,7 +78,7 @@ tdm_etcd_start() {
 	else
 		trap tdm_etcd_cleanup EXIT
 	fi
-	mapfile -t ports < <(tdm_etcd_free_ports $((2 * n)))
+	mapfile -t ports < <(tdm_free_ports $((2 * n))) # deploy/lib.sh, through lib.sh
 	[ "${#ports[@]}" -eq $((2 * n)) ] || tdm_etcd_fail "could not pick free ports"
 	TDM_ETCD_N=$n
 	TDM_ETCD_CLUSTER=

@@ -1,4 +1,4 @@
-/* Text encodings shared by the modules that print or name DNS data. */
+/* Text encodings shared by the modules and programs: base32hex, field lists, time stamps. */
 #ifndef TANDEM_ENCODE_H
 #define TANDEM_ENCODE_H
 
@@ -11,5 +11,18 @@
  * NUL-terminated. Returns the number of characters written (without the NUL).
  */
 size_t tandem_base32hex(const uint8_t *data, size_t len, char *out);
+
+/*
+ * Splits buf in place at each sep into at most max non-empty fields (dst
+ * points into buf). Returns the number of fields, or max + 1 when there are
+ * more than max (dst then holds the first max).
+ */
+size_t tandem_split(char *buf, char sep, const char **dst, size_t max);
+
+/*
+ * ms since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC) in out (at least 25
+ * bytes), for log lines. Returns out.
+ */
+char *tandem_utc_ms(uint64_t ms, char *out, size_t size);
 
 #endif

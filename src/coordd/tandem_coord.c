@@ -7,6 +7,7 @@
 #include "net_key.h"
 #include "net_rpc.h"
 #include "tandem_diag.h"
+#include "tandem_encode.h"
 #include "tandem_error.h"
 #include "tandem_file.h"
 
@@ -77,19 +78,14 @@ static uint64_t coordd_now_ms(void)
 /* One log line on stderr, prefixed with the UTC time. Never given secrets. */
 __attribute__((format(printf, 1, 2))) static void coordd_log(const char *fmt, ...)
 {
-	uint64_t now = coordd_now_ms();
-	time_t secs = (time_t)(now / 1000u);
-	struct tm tm;
-	char stamp[32] = "";
-	if (gmtime_r(&secs, &tm) != NULL) {
-		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	}
+	char stamp[32];
 	char line[1024];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s.%03uZ tandem-coord: %s\n", stamp, (unsigned)(now % 1000u), line);
+	fprintf(stderr, "%s tandem-coord: %s\n",
+		tandem_utc_ms(coordd_now_ms(), stamp, sizeof(stamp)), line);
 	fflush(stderr);
 }
 
@@ -817,20 +813,6 @@ static int coordd_pid_write(const char *path)
 	return tandem_afile_commit(f);
 }
 
-/* Splits "URL,URL" into dst (pointers into buf). */
-static size_t coordd_split(char *buf, const char **dst, size_t max)
-{
-	size_t n = 0;
-	char *save = NULL;
-	for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-		if (n == max) {
-			return max + 1;
-		}
-		dst[n++] = tok;
-	}
-	return n;
-}
-
 int main(int argc, char **argv)
 {
 	coordd_opts_t opts;
@@ -901,7 +883,7 @@ int main(int argc, char **argv)
 	}
 	d.allow = allow;
 	const char *eps[COORD_ETCD_MAX_ENDPOINTS];
-	size_t neps = coordd_split(etcd_buf, eps, COORD_ETCD_MAX_ENDPOINTS);
+	size_t neps = tandem_split(etcd_buf, ',', eps, COORD_ETCD_MAX_ENDPOINTS);
 	if (neps == 0 || neps > COORD_ETCD_MAX_ENDPOINTS) {
 		coordd_log("--etcd: 1 to %u endpoints", COORD_ETCD_MAX_ENDPOINTS);
 		goto out;

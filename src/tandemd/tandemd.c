@@ -6,6 +6,7 @@
 #include "net_key.h"
 #include "net_rpc.h"
 #include "tandem_diag.h"
+#include "tandem_encode.h"
 #include "tandem_error.h"
 #include "tandem_file.h"
 #include "tandemd_keys.h"
@@ -139,19 +140,13 @@ static uint64_t tdm_wall_ms(void)
  * secrets. */
 __attribute__((format(printf, 2, 3))) static void tdm_log(const tdm_t *d, const char *fmt, ...)
 {
-	uint64_t now = tdm_wall_ms();
-	time_t secs = (time_t)(now / 1000u);
-	struct tm tm;
-	char stamp[32] = "";
-	if (gmtime_r(&secs, &tm) != NULL) {
-		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	}
+	char stamp[32];
 	char line[1024];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s.%03uZ tandemd %s: %s\n", stamp, (unsigned)(now % 1000u),
+	fprintf(stderr, "%s tandemd %s: %s\n", tandem_utc_ms(tdm_wall_ms(), stamp, sizeof(stamp)),
 		d->opts != NULL && d->opts->name != NULL ? d->opts->name : "-", line);
 	fflush(stderr);
 }

@@ -5,6 +5,7 @@
 #include "net_key.h"
 #include "net_rpc.h"
 #include "tandem_diag.h"
+#include "tandem_encode.h"
 #include "tandem_error.h"
 #include "tandemctl.h"
 
@@ -135,20 +136,6 @@ static bool conn_opt(ctl_conn_opts_t *co, int c, const char *arg)
 	}
 }
 
-/* Splits a comma list in place into dst; returns the count, or max + 1 if there are more. */
-static size_t split_commas(char *buf, const char **dst, size_t max)
-{
-	size_t n = 0;
-	char *save = NULL;
-	for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
-		if (n == max) {
-			return max + 1;
-		}
-		dst[n++] = t;
-	}
-	return n;
-}
-
 static void conn_close(ctl_conn_t *conn)
 {
 	for (size_t i = 0; i < CTL_COORD_MAX; i++) {
@@ -210,8 +197,8 @@ static int conn_open(const char *who, const ctl_conn_opts_t *co, ctl_conn_t *con
 		rc = EXIT_COORD;
 		goto out;
 	}
-	conn->n = split_commas(conn->eps_buf, conn->ep, CTL_COORD_MAX);
-	size_t npub = split_commas(pubs_buf, pub_files, CTL_COORD_MAX);
+	conn->n = tandem_split(conn->eps_buf, ',', conn->ep, CTL_COORD_MAX);
+	size_t npub = tandem_split(pubs_buf, ',', pub_files, CTL_COORD_MAX);
 	if (conn->n == 0 || conn->n > CTL_COORD_MAX) {
 		fprintf(stderr, "%s: --coord: 1 to %d endpoints\n", who, CTL_COORD_MAX);
 		goto out;

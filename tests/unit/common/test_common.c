@@ -1,6 +1,7 @@
 /* common module tests: arenas, diagnostics, atomic files, whole-file reads, wiping, errors. */
 #include "tandem_arena.h"
 #include "tandem_diag.h"
+#include "tandem_encode.h"
 #include "tandem_error.h"
 #include "tandem_file.h"
 #include "testsupport.h"
@@ -213,6 +214,26 @@ START_TEST(wipe_and_strerror)
 }
 END_TEST
 
+/* Comma lists as the daemons' --etcd and tandemctl's --coord take them, and log stamps. */
+START_TEST(split_and_utc_stamp)
+{
+	char buf[] = "tcp://a:1,,tcp://b:2,";
+	const char *f[3];
+	ck_assert_uint_eq(tandem_split(buf, ',', f, 3), 2);
+	ck_assert_str_eq(f[0], "tcp://a:1");
+	ck_assert_str_eq(f[1], "tcp://b:2");
+	char many[] = "a,b,c,d";
+	ck_assert_uint_eq(tandem_split(many, ',', f, 3), 4);
+	ck_assert_str_eq(f[2], "c");
+	char empty[] = "";
+	ck_assert_uint_eq(tandem_split(empty, ',', f, 3), 0);
+	char stamp[32];
+	/* 2026-11-23T04:30:00.007Z */
+	ck_assert_str_eq(tandem_utc_ms(1795408200007ull, stamp, sizeof(stamp)),
+			 "2026-11-23T04:30:00.007Z");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("common");
@@ -223,6 +244,7 @@ int main(void)
 	tcase_add_test(tc, file_read_limits);
 	tcase_add_test(tc, secret_read_refuses_loose_modes);
 	tcase_add_test(tc, wipe_and_strerror);
+	tcase_add_test(tc, split_and_utc_stamp);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
