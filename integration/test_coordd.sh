@@ -6,7 +6,13 @@
 # accepted and one with a stale epoch refused, status shows the holder. An operator key adds
 # a zone, drains and undrains a node and switches the zone over (each audited); roles are
 # enforced both ways. A key added by node-a1 with its archive entry cannot be activated until
-# node-b1 (site B) acks it; keys.get returns the archive bytes and both acks. Malformed
+# node-b1 (site B) acks it; keys.get returns the archive bytes and both acks. The zone's key
+# set (coord.keyset.put/get): the holder's put at revision 0 is accepted, a second put at 0
+# refused as a conflict, a put at the returned revision accepted; the non-holder, a stale
+# epoch and a node speaking for another are refused; an operator's put is accepted and
+# audited; garbage and another zone's key set are refused; get returns the last bytes.
+# tandemctl keys list/rollover --cluster read and write it at the revision read, keys
+# generate --cluster is refused, tandemctl status shows the kasp keys. Malformed
 # bodies and another version are refused. A takeover without force is refused; with force
 # for site A (through coord-a) it fences node-b1, whose requests coord-b stops answering
 # within 3 s. A key not in the allow-list gets no answer and its refusal shows in the log.
@@ -199,10 +205,99 @@ tdm_assert_grep "missing site named" '^refused .*site B' "$TDM_OUT"
 expect_rc 2 "the same key id again" as2 node-b1 key-add "$ZONE" node-b1 7 4242 "$TDM_TMP/archive7"
 tdm_assert_ok "node-b1 acks key 7" as2 node-b1 key-ack "$ZONE" node-b1 7
 tdm_assert_ok "activation once both sites hold it" as node-a1 key-activate "$ZONE" node-a1 7
+expect_rc 2 "removing a key the key set has not removed" as node-a1 key-remove "$ZONE" node-a1 7
+tdm_assert_grep "removal refused with the reason" 'not removed' "$TDM_OUT"
 tdm_assert_ok "keys.get" as2 op1 keys "$ZONE"
 tdm_assert_grep "archive and acks returned" \
 	"^key 7 tag=4242 active=1 acks=node-a1,node-b1 archive=$ARCHIVE_HEX\$" "$TDM_OUT"
 tdm_pass "key add, ack, activate, keys.get"
+
+# ---- the zone's key set ---------------------------------------------------------------------
+for n in 1 2 3; do
+	"$DRIVER" keyset-make "$ZONE" "policy-$n.yaml" "$TDM_TMP/keyset$n" || tdm_fail "keyset-make $n"
+done
+"$DRIVER" keyset-make other.example. policy-x.yaml "$TDM_TMP/keyset-other" || tdm_fail "keyset-make other"
+printf 'not a key set' >"$TDM_TMP/keyset-garbage"
+tdm_assert_ok "node-a1 renews" as node-a1 renew "$ZONE" node-a1 1
+tdm_assert_ok "keyset.get before any put" as node-b1 keyset-get "$ZONE"
+tdm_assert_grep "none yet" "^keyset $ZONE revision=0 bytes=0\$" "$TDM_OUT"
+tdm_assert_ok "the holder writes the first key set" as node-a1 keyset-put "$ZONE" node-a1 1 0 "$TDM_TMP/keyset1"
+REV1=$(awk '$1 == "revision" { print $2 }' "$TDM_OUT")
+[ "${REV1:-0}" -gt 0 ] || tdm_fail "no revision in the decision" -- "$TDM_OUT"
+expect_rc 2 "a second put at revision 0" as2 node-a1 keyset-put "$ZONE" node-a1 1 0 "$TDM_TMP/keyset2"
+tdm_assert_grep "refused as a conflict" "^refused key set changed: zone $ZONE: the key set changed since revision 0" "$TDM_OUT"
+tdm_assert_ok "a put at the returned revision, through coord-b" \
+	as2 node-a1 keyset-put "$ZONE" node-a1 1 "$REV1" "$TDM_TMP/keyset2"
+REV2=$(awk '$1 == "revision" { print $2 }' "$TDM_OUT")
+[ "${REV2:-0}" -gt "$REV1" ] || tdm_fail "revision did not rise: $REV1 -> $REV2" -- "$TDM_OUT"
+tdm_assert_grep "accepted write logged" "coord.keyset.put from node-a1: zone $ZONE: key set written at revision $REV2" "$LOG2"
+expect_rc 2 "a put by the non-holder" as node-b1 keyset-put "$ZONE" node-b1 1 "$REV2" "$TDM_TMP/keyset3"
+tdm_assert_grep "not the holder" '^refused not the lease holder' "$TDM_OUT"
+expect_rc 2 "a put with a stale epoch" as node-a1 keyset-put "$ZONE" node-a1 0 "$REV2" "$TDM_TMP/keyset3"
+tdm_assert_grep "stale epoch" '^refused stale epoch' "$TDM_OUT"
+expect_rc 5 "node-b1 speaking for node-a1" as node-b1 keyset-put "$ZONE" node-a1 1 "$REV2" "$TDM_TMP/keyset3"
+tdm_assert_grep "sender named" 'must come from that node' "$TDM_ERR"
+tdm_assert_ok "an operator writes the key set" as op1 keyset-put "$ZONE" - 0 "$REV2" "$TDM_TMP/keyset3"
+REV3=$(awk '$1 == "revision" { print $2 }' "$TDM_OUT")
+tdm_assert_grep "operator put audited" \
+	"audit: operator op1: coord.keyset.put zone=$ZONE revision=$REV2: accepted: zone $ZONE: key set written at revision $REV3\$" "$LOG"
+expect_rc 2 "an operator put at a stale revision" as op1 keyset-put "$ZONE" - 0 "$REV2" "$TDM_TMP/keyset1"
+tdm_assert_grep "stale operator put audited" \
+	"audit: operator op1: coord.keyset.put zone=$ZONE revision=$REV2: refused: zone $ZONE: the key set changed since revision $REV2" "$LOG"
+expect_rc 5 "garbage bytes" as op1 keyset-put "$ZONE" - 0 "$REV3" "$TDM_TMP/keyset-garbage"
+tdm_assert_grep "garbage named" 'coord.keyset.put: keyset: ' "$TDM_ERR"
+expect_rc 5 "another zone's key set" as node-a1 keyset-put "$ZONE" node-a1 1 "$REV3" "$TDM_TMP/keyset-other"
+tdm_assert_grep "zone mismatch named" 'the key set of zone other.example., not of' "$TDM_ERR"
+tdm_assert_ok "keyset.get" as node-b1 keyset-get "$ZONE" "$TDM_TMP/keyset-got"
+tdm_assert_grep "last revision" "^keyset $ZONE revision=$REV3 bytes=" "$TDM_OUT"
+cmp -s "$TDM_TMP/keyset3" "$TDM_TMP/keyset-got" || tdm_fail "keyset.get did not return the last bytes written"
+expect_rc 5 "keyset.get of an unknown zone" as op1 keyset-get nowhere.example.
+tdm_assert_grep "unknown zone named" 'zone nowhere.example. is not known' "$TDM_ERR"
+tdm_pass "key set: conditional puts by the holder and the operator, reads"
+
+# ---- tandemctl on the cluster's key set -----------------------------------------------------
+CTL=$TDM_BUILD/src/tools/tandemctl
+[ -x "$CTL" ] || tdm_fail "tandemctl not found at $CTL"
+ctl() {
+	TANDEM_COORD="$EP,$EP2" TANDEM_COORD_PUB="$K/coord.pub,$K/coord.pub" TANDEM_KEY="$K/op1.secret" \
+		timeout 30 "$CTL" "$@"
+}
+KT0=1767225600 # 2026-01-01
+"$DRIVER" keyset-make "$ZONE" dps-default "$TDM_TMP/keyset-keys" "$KT0" || tdm_fail "keyset-make with keys"
+tdm_assert_ok "the first keys, written by the operator" as op1 keyset-put "$ZONE" - 0 "$REV3" "$TDM_TMP/keyset-keys"
+REV4=$(awk '$1 == "revision" { print $2 }' "$TDM_OUT")
+tdm_assert_ok "keys list --cluster" ctl keys list --cluster --zone "${ZONE%.}" --now $((KT0 + 60))
+tdm_assert_grep "active KSK listed" '^1 +ksk +[0-9]+ +[0-9]+ +active ' "$TDM_OUT"
+tdm_assert_grep "active ZSK listed" '^3 +zsk +[0-9]+ +[0-9]+ +active ' "$TDM_OUT"
+tdm_assert_ok "keys list --cluster saves nothing" as op1 keyset-get "$ZONE"
+tdm_assert_grep "revision unchanged" "^keyset $ZONE revision=$REV4 " "$TDM_OUT"
+tdm_assert_ok "keys rollover --cluster" ctl keys rollover --cluster --zone "$ZONE" --role zsk --now $((KT0 + 120))
+tdm_assert_grep "written back" "^key set of $ZONE written at revision [0-9]" "$TDM_OUT"
+REV5=$(sed -n "s/^key set of $ZONE written at revision \([0-9]*\)\$/\1/p" "$TDM_OUT")
+[ "${REV5:-0}" -gt "$REV4" ] || tdm_fail "rollover: revision $REV4 -> ${REV5:-none}" -- "$TDM_OUT"
+tdm_assert_grep "rollover written by the operator, audited" \
+	"audit: operator op1: coord.keyset.put zone=$ZONE revision=$REV4: accepted" "$LOG"
+expect_rc 2 "ds-seen --cluster of an unknown key" ctl keys ds-seen --cluster --zone "$ZONE" --key 99 --now $((KT0 + 180))
+expect_rc 4 "keys generate --cluster" ctl keys generate --cluster --zone "$ZONE"
+tdm_assert_grep "the holder makes keys" "lease holder makes keys" "$TDM_ERR"
+expect_rc 1 "--state and --cluster together" ctl keys list --cluster --state "$TDM_TMP" --zone "$ZONE"
+tdm_assert_ok "a coordinator key with a kasp key's id" as node-a1 key-add "$ZONE" node-a1 1 4243 "$TDM_TMP/archive7"
+tdm_assert_ok "tandemctl status" ctl status
+tdm_assert_grep "kasp keys in the status" '^    kasp key 1 ksk active, DS ' "$TDM_OUT"
+tdm_assert_grep "key set revision in the status" "^    key set revision $REV5, 4 key" "$TDM_OUT"
+tdm_assert_ok "tandemctl status --json" ctl status --json
+python3 - "$TDM_OUT" "$ZONE" "$REV5" <<'PY' || tdm_fail "status --json: key set fields" -- "$TDM_OUT"
+import json, sys
+st = json.load(open(sys.argv[1]))
+z = [z for z in st["zones"] if z["name"] == sys.argv[2]][0]
+assert z["keyset_revision"] == int(sys.argv[3]), z["keyset_revision"]
+keys = {k["id"]: k for k in z["keys"]}
+assert keys[1]["role"] == "ksk" and keys[1]["state"] == "active" and keys[1]["ds"], keys[1]
+assert keys[7]["role"] is None and keys[7]["state"] is None and keys[7]["ds"] is None, keys[7]
+other = [z for z in st["zones"] if z["name"] == "other.example."][0]
+assert other["keyset_revision"] is None and other["signed_keyset_revision"] is None, other
+PY
+tdm_pass "tandemctl keys --cluster and status on the cluster's key set"
 
 # ---- malformed requests ---------------------------------------------------------------------
 expect_rc 5 "an undecodable body" as node-a1 raw coord.commit ffffffff0f

@@ -141,6 +141,7 @@ const char *coord_reason_str(coord_reason_t reason)
 	case COORD_R_NO_HOLDER: return "no lease holder";
 	case COORD_R_NO_CANDIDATE: return "no candidate node";
 	case COORD_R_BUSY: return "node busy";
+	case COORD_R_CONFLICT: return "key set changed";
 	}
 	return "unknown reason";
 }
@@ -828,6 +829,7 @@ static void do_commit(coord_state_t *st, const coord_input_t *in, uint64_t now,
 	memcpy(z->committed_salt, in->salt, in->salt_len);
 	z->committed_salt_len = in->salt_len;
 	z->committed_input_serial = in->input_serial;
+	z->committed_keyset_revision = in->keyset_revision;
 	effect(r, COORD_EFF_COMMIT, z, n->id, "zone %s: serial %u committed by %s, epoch %llu",
 	       z->name, in->serial, n->id, (unsigned long long)in->epoch);
 	for (uint32_t i = 0; i < z->nreports; i++) {
@@ -1172,6 +1174,7 @@ static void do_zone_add(coord_state_t *st, const coord_input_t *in, coord_result
 		memset(z->committed_salt, 0, sizeof(z->committed_salt));
 		z->committed_salt_len = 0;
 		z->committed_input_serial = 0;
+		z->committed_keyset_revision = 0;
 	}
 	effect(r, COORD_EFF_ZONE_ADDED, z, NULL, "zone %s added", z->name);
 }
@@ -1270,7 +1273,8 @@ int coord_state_check(const coord_state_t *state, const coord_params_t *params)
 		    !zero_or_name(z->committed_by, sizeof(z->committed_by)) ||
 		    !zero_or_name(z->alert_node, sizeof(z->alert_node)) ||
 		    z->nreports > COORD_NODES_MAX || z->nkeys > COORD_KEYS_MAX ||
-		    z->committed_epoch > z->epoch || z->committed_salt_len > COORD_SALT_MAX) {
+		    z->committed_epoch > z->epoch || z->committed_salt_len > COORD_SALT_MAX ||
+		    z->committed_keyset_revision < 0) {
 			return TANDEM_COORD_ESTATE;
 		}
 		if ((z->holder[0] != '\0' && node_index(st, z->holder) < 0) ||
@@ -1335,7 +1339,8 @@ static bool input_ok(const coord_input_t *in)
 	case COORD_IN_LEASE_RELEASE:
 	case COORD_IN_DIGEST_REPORT:
 	case COORD_IN_KEY_ACK: return node && zone;
-	case COORD_IN_COMMIT: return node && zone && in->salt_len <= COORD_SALT_MAX;
+	case COORD_IN_COMMIT:
+		return node && zone && in->salt_len <= COORD_SALT_MAX && in->keyset_revision >= 0;
 	case COORD_IN_KEY_ADD: return zone && (in->node[0] == '\0' || node);
 	case COORD_IN_KEY_ACTIVATE:
 	case COORD_IN_KEY_REMOVE:

@@ -117,7 +117,8 @@ typedef struct coord_zone {
 	bool committed_nsec3;         /* signed with NSEC3 (else NSEC) */
 	uint8_t committed_salt[COORD_SALT_MAX]; /* the NSEC3 salt used */
 	uint32_t committed_salt_len;
-	uint32_t committed_input_serial; /* the unsigned input's SOA serial; 0: unknown */
+	uint32_t committed_input_serial;   /* the unsigned input's SOA serial; 0: unknown */
+	int64_t committed_keyset_revision; /* the key set revision signed with; 0: none */
 	/* standby digests and the last mismatch */
 	uint32_t nreports;
 	coord_report_t reports[COORD_NODES_MAX];
@@ -185,6 +186,8 @@ typedef struct coord_input {
 	uint8_t salt[COORD_SALT_MAX];
 	uint32_t salt_len;               /* commit: at most COORD_SALT_MAX (else BAD_INPUT) */
 	uint32_t input_serial;           /* commit: the unsigned input's SOA serial (0: unknown) */
+	int64_t keyset_revision;         /* commit: the key set revision signed with (0: none; < 0:
+					    BAD_INPUT) */
 	char publish[COORD_PUBLISH_MAX]; /* register: printable, may be empty (else BAD_INPUT) */
 } coord_input_t;
 
@@ -214,8 +217,9 @@ typedef enum {
 	COORD_R_NO_HOLDER,        /* switchover of a zone nobody holds */
 	COORD_R_NO_CANDIDATE,     /* no member can take over */
 	COORD_R_BUSY,             /* the node holds or is about to take a lease */
+	COORD_R_CONFLICT,         /* the key set changed since the revision it was read at */
 } coord_reason_t;
-#define COORD_R_LAST COORD_R_BUSY
+#define COORD_R_LAST COORD_R_CONFLICT
 
 /* What a decision did, for the daemon to act on, tell nodes and audit. */
 typedef enum {

@@ -11,6 +11,8 @@
 #define KEY_MAX (COORD_STORE_PREFIX_MAX + 16u)
 /* PREFIX/archive/ZONE/ID */
 #define ARCHIVE_KEY_MAX (COORD_STORE_PREFIX_MAX + sizeof("archive//4294967295") + COORD_ZONE_MAX)
+/* PREFIX/keys/ZONE */
+#define KEYSET_KEY_MAX (COORD_STORE_PREFIX_MAX + sizeof("keys/") + COORD_ZONE_MAX)
 
 struct coord_store {
 	coord_etcd_t *etcd; /* borrowed */
@@ -434,6 +436,94 @@ int coord_store_archive_list(coord_store_t *store, const char *zone, tandem_diag
 out:
 	coord_store_archive_free(a);
 	coord_etcd_range_free(r);
+	return ret;
+}
+
+/* PREFIX/keys/ZONE */
+static int keyset_key(const coord_store_t *s, const char *zone, char key[KEYSET_KEY_MAX])
+{
+	size_t n = strnlen(zone, COORD_ZONE_MAX);
+	if (n == 0 || n == COORD_ZONE_MAX) {
+		return TANDEM_EINVAL;
+	}
+	snprintf(key, KEYSET_KEY_MAX, "%skeys/%s", s->prefix, zone);
+	return TANDEM_OK;
+}
+
+int coord_store_keyset_get(coord_store_t *store, const char *zone, tandem_diag_t *diag,
+			   uint8_t **buf, size_t *len, int64_t *mod_revision)
+{
+	char key[KEYSET_KEY_MAX];
+	coord_etcd_range_t *r = NULL;
+	if (store == NULL || zone == NULL || buf == NULL || len == NULL || mod_revision == NULL ||
+	    keyset_key(store, zone, key) != TANDEM_OK) {
+		return TANDEM_EINVAL;
+	}
+	int ret = coord_etcd_get(store->etcd, key, 0, diag, &r);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	if (r->n == 0) {
+		*buf = NULL;
+		*len = 0;
+		*mod_revision = 0;
+		goto out;
+	}
+	const coord_etcd_kv_t *kv = &r->kvs[0];
+	uint8_t *v = malloc(kv->value_len > 0 ? kv->value_len : 1);
+	if (v == NULL) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	memcpy(v, kv->value, kv->value_len);
+	*buf = v;
+	*len = kv->value_len;
+	*mod_revision = kv->mod_revision;
+out:
+	coord_etcd_range_free(r);
+	return ret;
+}
+
+int coord_store_keyset_put(coord_store_t *store, const char *zone, const uint8_t *buf, size_t len,
+			   int64_t expect_revision, tandem_diag_t *diag, bool *won,
+			   int64_t *new_revision)
+{
+	char key[KEYSET_KEY_MAX];
+	coord_etcd_txn_t *t = NULL;
+	coord_etcd_txn_result_t *r = NULL;
+	if (store == NULL || zone == NULL || buf == NULL || len == 0 || expect_revision < 0 ||
+	    won == NULL || new_revision == NULL || keyset_key(store, zone, key) != TANDEM_OK) {
+		return TANDEM_EINVAL;
+	}
+	int ret = coord_etcd_txn_new(&t);
+	if (ret == TANDEM_OK) {
+		ret = expect_revision == 0 ? coord_etcd_txn_cmp_absent(t, key)
+					   : coord_etcd_txn_cmp_mod(t, key, expect_revision);
+	}
+	if (ret == TANDEM_OK) {
+		ret = coord_etcd_txn_put(t, key, buf, len, 0);
+	}
+	if (ret == TANDEM_OK) {
+		ret = coord_etcd_txn_on_fail_get(t, key);
+	}
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	ret = coord_etcd_txn_commit(store->etcd, t, diag, &r);
+	if (ret == TANDEM_OK) {
+		/* the transaction's one put: the key's mod_revision is the new store revision */
+		*won = true;
+		*new_revision = r->revision;
+	} else if (ret == TANDEM_COORD_ECONFLICT && r != NULL && r->n_reads == 1) {
+		*won = false;
+		*new_revision = r->reads[0].n > 0 ? r->reads[0].kvs[0].mod_revision : 0;
+		ret = TANDEM_OK;
+	} else if (ret == TANDEM_COORD_ECONFLICT) {
+		ret = TANDEM_COORD_EPROTO;
+	}
+out:
+	coord_etcd_txn_result_free(r);
+	coord_etcd_txn_free(t);
 	return ret;
 }
 

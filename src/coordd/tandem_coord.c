@@ -3,6 +3,7 @@
 #include "coord_state.h"
 #include "coord_store.h"
 #include "coordrpc.h"
+#include "kasp_store.h"
 #include "net_allow.h"
 #include "net_key.h"
 #include "net_rpc.h"
@@ -57,6 +58,7 @@ typedef struct coordd {
 	coord_state_t *state;      /* ~200 KB: on the heap, for status, timers and fencing */
 	coordrpc_status_t *status; /* ~600 KB: on the heap */
 	coordrpc_keys_t *keys;
+	kasp_keyset_t *keyset; /* ~50 KB: a key set put's bytes, checked */
 	bool leader;
 	uint64_t next_campaign_ms;
 	uint64_t next_tick_ms;  /* leader only; 0: none planned */
@@ -127,7 +129,11 @@ static void coordd_audit_args(const coordrpc_request_t *r, char *buf, size_t siz
 		}
 		break;
 	case COORDRPC_ZONE_REMOVE:
-	case COORDRPC_KEYS_GET: snprintf(buf, size, "zone=%s", r->zone); break;
+	case COORDRPC_KEYS_GET:
+	case COORDRPC_KEYSET_GET: snprintf(buf, size, "zone=%s", r->zone); break;
+	case COORDRPC_KEYSET_PUT:
+		snprintf(buf, size, "zone=%s revision=%" PRId64, r->zone, r->revision);
+		break;
 	case COORDRPC_DRAIN:
 	case COORDRPC_UNDRAIN:
 	case COORDRPC_NODE_REMOVE: snprintf(buf, size, "node=%s", r->node); break;
@@ -175,6 +181,21 @@ static int coordd_check_role(const net_rpc_request_t *req, const coordrpc_reques
 			 req->peer, net_role_name(req->role));
 		return TANDEM_EPERM;
 	}
+	/* a key set put: the zone's holder (a node naming itself) or an operator */
+	if (r->kind == COORDRPC_KEYSET_PUT && req->role == NET_ROLE_NODE &&
+	    strcmp(r->node, req->peer) != 0) {
+		snprintf(reply->error, sizeof(reply->error),
+			 "%s from %s (%s): a node request must come from that node", req->type,
+			 req->peer, net_role_name(req->role));
+		return TANDEM_EPERM;
+	}
+	if (r->kind == COORDRPC_KEYSET_PUT && req->role != NET_ROLE_NODE &&
+	    req->role != NET_ROLE_OPERATOR) {
+		snprintf(reply->error, sizeof(reply->error),
+			 "%s from %s (%s): needs the zone's lease holder or the operator role",
+			 req->type, req->peer, net_role_name(req->role));
+		return TANDEM_EPERM;
+	}
 	return TANDEM_OK;
 }
 
@@ -203,6 +224,7 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	    [COORDRPC_KEY_ADD] = COORD_IN_KEY_ADD,
 	    [COORDRPC_KEY_ACK] = COORD_IN_KEY_ACK,
 	    [COORDRPC_KEY_ACTIVATE] = COORD_IN_KEY_ACTIVATE,
+	    [COORDRPC_KEY_REMOVE] = COORD_IN_KEY_REMOVE,
 	    [COORDRPC_ZONE_ADD] = COORD_IN_ZONE_ADD,
 	    [COORDRPC_ZONE_REMOVE] = COORD_IN_ZONE_REMOVE,
 	    [COORDRPC_DRAIN] = COORD_IN_DRAIN,
@@ -229,6 +251,7 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	in->compare_digests = r->compare_digests;
 	in->sign_time = r->sign_time;
 	in->input_serial = r->input_serial;
+	in->keyset_revision = r->keyset_revision;
 	in->nsec3 = r->nsec3;
 	memcpy(in->salt, r->salt, r->salt_len);
 	in->salt_len = (uint32_t)r->salt_len;
@@ -289,6 +312,7 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 	memcpy(zs->committed_by, z->committed_by, sizeof(zs->committed_by));
 	zs->sign_time = z->committed_sign_time;
 	zs->input_serial = z->committed_input_serial;
+	zs->keyset_revision = z->committed_keyset_revision;
 	zs->nsec3 = z->committed_nsec3;
 	memcpy(zs->salt, z->committed_salt, z->committed_salt_len);
 	zs->salt_len = z->committed_salt_len;
@@ -410,6 +434,158 @@ out:
 	return ret;
 }
 
+/* A zone's key set as stored (none yet: no bytes, revision 0). Unknown or removed zone:
+ * TANDEM_ENOENT. */
+static int coordd_keyset_get(coordd_t *d, const char *zone, net_rpc_msg_t *reply)
+{
+	coordrpc_keyset_t ks;
+	memset(&ks, 0, sizeof(ks));
+	int ret = coord_store_read(d->store, &d->params, d->diag, d->state, NULL);
+	if (ret != TANDEM_OK) {
+		coordd_log_diag(d->diag, "keyset: store read failed", ret);
+		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
+		return ret;
+	}
+	const coord_zone_t *z = coord_state_zone(d->state, zone);
+	if (z == NULL || z->removed) {
+		snprintf(reply->error, sizeof(reply->error),
+			 "coord.keyset.get: zone %.120s is not known%s", zone,
+			 z != NULL ? " (removed)" : "");
+		return TANDEM_ENOENT;
+	}
+	memcpy(ks.zone, z->name, sizeof(ks.zone));
+	ret = coord_store_keyset_get(d->store, zone, d->diag, &ks.keyset, &ks.keyset_len,
+				     &ks.revision);
+	if (ret != TANDEM_OK) {
+		coordd_log_diag(d->diag, "keyset: store read failed", ret);
+		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
+		return ret;
+	}
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ret = coordrpc_keyset_pack(&ks, &buf, &len);
+	coordrpc_keyset_deinit(&ks);
+	return coordd_reply_set(reply, "coord.keyset.reply", ret, buf, len);
+}
+
+/* A decision taken here, not by the machine (a key set put): the result says why. */
+static void coordd_refuse(coord_result_t *res, coord_reason_t reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void coordd_refuse(coord_result_t *res, coord_reason_t reason, const char *fmt, ...)
+{
+	va_list ap;
+	memset(res, 0, offsetof(coord_result_t, effects));
+	res->reason = reason;
+	va_start(ap, fmt);
+	vsnprintf(res->text, sizeof(res->text), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Whether a node may write the zone's key set now: a member, not fenced, the holder of a
+ * lease that has not expired, with the zone's current epoch. A refusal fills res.
+ */
+static bool coordd_keyset_holder_ok(coordd_t *d, const coordrpc_request_t *r, const coord_zone_t *z,
+				    uint64_t now)
+{
+	const coord_node_t *n = coord_state_node(d->state, r->node);
+	if (n == NULL) {
+		coordd_refuse(d->res, COORD_R_UNKNOWN_NODE, "node %s: not a member", r->node);
+		return false;
+	}
+	if (n->state == COORD_NODE_FENCED) {
+		coordd_refuse(d->res, COORD_R_FENCED, "node %s: fenced", r->node);
+		return false;
+	}
+	if (r->epoch != z->epoch) {
+		coordd_refuse(d->res, COORD_R_STALE_EPOCH,
+			      "zone %s: epoch %" PRIu64 " is not the current %" PRIu64
+			      ": the key set is the holder's",
+			      z->name, r->epoch, z->epoch);
+		return false;
+	}
+	if (strcmp(z->holder, r->node) != 0) {
+		coordd_refuse(d->res, COORD_R_NOT_HOLDER,
+			      "zone %s: %s does not hold the lease: the key set is the holder's",
+			      z->name, r->node);
+		return false;
+	}
+	if (now >= z->expiry_ms) {
+		coordd_refuse(d->res, COORD_R_LEASE_EXPIRED,
+			      "zone %s: the lease of %s expired: ask for it anew", z->name,
+			      r->node);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A key set put: the bytes must be a key set of the request's zone (else an error
+ * reply); the zone live; a node must hold its lease now (an operator may always write);
+ * then one conditional write at the revision the writer read. A lost compare is a
+ * refusal, COORD_R_CONFLICT. Fills d->res and, when written, *revision (else 0); errors
+ * are the store's or TANDEM_EINVAL.
+ */
+static int coordd_keyset_put(coordd_t *d, const net_rpc_request_t *req, const coordrpc_request_t *r,
+			     uint64_t now, int64_t *revision, net_rpc_msg_t *reply)
+{
+	*revision = 0;
+	tandem_diag_clear(d->diag);
+	int ret = kasp_keyset_unpack(r->keyset, r->keyset_len, "coord.keyset.put: keyset", d->diag,
+				     d->keyset);
+	if (ret != TANDEM_OK) {
+		const char *why = tandem_diag_msg(d->diag, 0);
+		snprintf(reply->error, sizeof(reply->error), "%s",
+			 why != NULL ? why : "coord.keyset.put: keyset: not a key set");
+		tandem_diag_clear(d->diag);
+		return TANDEM_EINVAL;
+	}
+	if (strcmp(d->keyset->zone, r->zone) != 0) {
+		snprintf(reply->error, sizeof(reply->error),
+			 "coord.keyset.put: keyset: the key set of zone %.60s, not of %.60s",
+			 d->keyset->zone, r->zone);
+		return TANDEM_EINVAL;
+	}
+	ret = coord_store_read(d->store, &d->params, d->diag, d->state, NULL);
+	if (ret != TANDEM_OK) {
+		coordd_log_diag(d->diag, "keyset: store read failed", ret);
+		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
+		return ret;
+	}
+	const coord_zone_t *z = coord_state_zone(d->state, r->zone);
+	if (z == NULL || z->removed) {
+		coordd_refuse(d->res, COORD_R_UNKNOWN_ZONE, "zone %s: not known%s", r->zone,
+			      z != NULL ? " (removed)" : "");
+		return TANDEM_OK;
+	}
+	/* The holder check and the write are two steps: a new holder is granted no earlier
+	 * than the old expiry plus the margin, far longer than the write takes, and it
+	 * writes at the revision it read, so an old holder's late write loses the compare. */
+	if (req->role == NET_ROLE_NODE && !coordd_keyset_holder_ok(d, r, z, now)) {
+		return TANDEM_OK;
+	}
+	bool won = false;
+	int64_t rev = 0;
+	ret = coord_store_keyset_put(d->store, r->zone, r->keyset, r->keyset_len, r->revision,
+				     d->diag, &won, &rev);
+	if (ret != TANDEM_OK) {
+		coordd_log_diag(d->diag, "keyset: store write failed", ret);
+		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
+		return ret;
+	}
+	if (!won) {
+		coordd_refuse(d->res, COORD_R_CONFLICT,
+			      "zone %s: the key set changed since revision %" PRId64
+			      " (now at %" PRId64 "): read it again",
+			      r->zone, r->revision, rev);
+		return TANDEM_OK;
+	}
+	coordd_refuse(d->res, COORD_R_OK, "zone %s: key set written at revision %" PRId64, r->zone,
+		      rev);
+	*revision = rev;
+	return TANDEM_OK;
+}
+
 static void coordd_log_effects(const coord_result_t *res)
 {
 	for (size_t i = 0; i < res->neffects; i++) {
@@ -446,7 +622,7 @@ static int coordd_decide(coordd_t *d, const coord_input_t *in, const coordrpc_re
 }
 
 /* The decision reply: the machine's result with its effects' texts. */
-static int coordd_decision_reply(const coord_result_t *res, net_rpc_msg_t *reply)
+static int coordd_decision_reply(const coord_result_t *res, int64_t revision, net_rpc_msg_t *reply)
 {
 	coordrpc_decision_t dec;
 	memset(&dec, 0, sizeof(dec));
@@ -455,6 +631,7 @@ static int coordd_decision_reply(const coord_result_t *res, net_rpc_msg_t *reply
 	memcpy(dec.text, res->text, sizeof(dec.text));
 	dec.epoch = res->epoch;
 	dec.expiry_ms = res->expiry_ms;
+	dec.revision = revision;
 	for (size_t i = 0; i < res->neffects; i++) {
 		if (dec.neffects == COORDRPC_EFFECTS_MAX) {
 			dec.neffects_dropped++;
@@ -470,6 +647,42 @@ static int coordd_decision_reply(const coord_result_t *res, net_rpc_msg_t *reply
 }
 
 /* A takeover without force: refused here, before the machine sees it. */
+/*
+ * A key leaves the cluster's key table (acks, lease gating) only once the stored key set
+ * says it is removed (or no longer has it): no node can drop a key still in use. When
+ * not, fills d->res with the refusal and returns false.
+ */
+static bool coordd_key_removable(coordd_t *d, const coordrpc_request_t *r)
+{
+	coord_result_t *res = d->res;
+	memset(res, 0, offsetof(coord_result_t, effects));
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int64_t rev = 0;
+	kasp_keyset_t *set = calloc(1, sizeof(*set));
+	int ret = set == NULL
+		      ? TANDEM_ENOMEM
+		      : coord_store_keyset_get(d->store, r->zone, d->diag, &buf, &len, &rev);
+	if (ret == TANDEM_OK && rev != 0) {
+		ret = kasp_keyset_unpack(buf, len, "stored key set", d->diag, set);
+	}
+	const kasp_key_t *k =
+	    ret == TANDEM_OK && rev != 0 ? kasp_keyset_find(set, r->key_id) : NULL;
+	bool ok = ret == TANDEM_OK && rev != 0 && (k == NULL || k->state == KASP_KEY_REMOVED);
+	if (!ok) {
+		res->reason = ret != TANDEM_OK ? COORD_R_BAD_INPUT : COORD_R_BUSY;
+		snprintf(res->text, sizeof(res->text), "zone %.100s: key %u not removed: %s",
+			 r->zone, r->key_id,
+			 ret != TANDEM_OK ? tandem_strerror(ret)
+			 : rev == 0       ? "the zone has no key set"
+					  : kasp_key_state_str(k->state));
+	}
+	tandem_diag_clear(d->diag);
+	free(buf);
+	free(set);
+	return ok;
+}
+
 static int coordd_takeover_unforced(coordd_t *d, const coordrpc_request_t *r, net_rpc_msg_t *reply)
 {
 	coord_result_t *res = d->res;
@@ -479,7 +692,7 @@ static int coordd_takeover_unforced(coordd_t *d, const coordrpc_request_t *r, ne
 		 "takeover by site %c not done: it fences every node of every other site; "
 		 "send it again with force to confirm",
 		 coordd_site(r->site));
-	return coordd_decision_reply(res, reply);
+	return coordd_decision_reply(res, 0, reply);
 }
 
 static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t *reply)
@@ -507,10 +720,32 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		coordd_audit(req, &r, false, reply->error);
 		goto out;
 	}
-	if (r.kind == COORDRPC_STATUS || r.kind == COORDRPC_KEYS_GET) {
-		ret = r.kind == COORDRPC_STATUS ? coordd_status(d, now, reply)
-						: coordd_keys(d, r.zone, reply);
+	if (r.kind == COORDRPC_STATUS || r.kind == COORDRPC_KEYS_GET ||
+	    r.kind == COORDRPC_KEYSET_GET) {
+		ret = r.kind == COORDRPC_STATUS     ? coordd_status(d, now, reply)
+		      : r.kind == COORDRPC_KEYS_GET ? coordd_keys(d, r.zone, reply)
+						    : coordd_keyset_get(d, r.zone, reply);
 		coordd_audit(req, &r, ret == TANDEM_OK, ret == TANDEM_OK ? "read" : reply->error);
+		goto out;
+	}
+	if (r.kind == COORDRPC_KEYSET_PUT) {
+		int64_t revision = 0;
+		ret = coordd_keyset_put(d, req, &r, now, &revision, reply);
+		if (ret != TANDEM_OK) {
+			coordd_log("refused %s from %s: %s", req->type, req->peer, reply->error);
+			coordd_audit(req, &r, false, reply->error);
+			goto out;
+		}
+		coordd_log("%s %s from %s: %s",
+			   d->res->reason == COORD_R_OK ? "accepted" : "refused", req->type,
+			   req->peer, d->res->text);
+		coordd_audit(req, &r, d->res->reason == COORD_R_OK, d->res->text);
+		ret = coordd_decision_reply(d->res, revision, reply);
+		goto out;
+	}
+	if (r.kind == COORDRPC_KEY_REMOVE && !coordd_key_removable(d, &r)) {
+		ret = coordd_decision_reply(d->res, 0, reply);
+		coordd_log("refused %s from %s: %s", req->type, req->peer, d->res->text);
 		goto out;
 	}
 	if (r.kind == COORDRPC_TAKEOVER && !r.force) {
@@ -532,7 +767,7 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		goto out;
 	}
 	coordd_audit(req, &r, d->res->reason == COORD_R_OK, d->res->text);
-	ret = coordd_decision_reply(d->res, reply);
+	ret = coordd_decision_reply(d->res, 0, reply);
 out:
 	coordrpc_request_deinit(&r);
 	return ret;
@@ -865,9 +1100,10 @@ int main(int argc, char **argv)
 	d.state = calloc(1, sizeof(*d.state));
 	d.status = calloc(1, sizeof(*d.status));
 	d.keys = calloc(1, sizeof(*d.keys));
+	d.keyset = calloc(1, sizeof(*d.keyset));
 	etcd_buf = strdup(opts.etcd);
 	if (d.res == NULL || d.state == NULL || d.status == NULL || d.keys == NULL ||
-	    etcd_buf == NULL || tandem_diag_new(&d.diag) != TANDEM_OK) {
+	    d.keyset == NULL || etcd_buf == NULL || tandem_diag_new(&d.diag) != TANDEM_OK) {
 		coordd_log("out of memory");
 		goto out;
 	}
@@ -977,6 +1213,7 @@ out:
 	net_key_free(key);
 	tandem_diag_free(d.diag);
 	free(d.keys);
+	free(d.keyset);
 	free(d.status);
 	free(d.state);
 	free(d.res);

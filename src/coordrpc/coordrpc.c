@@ -28,6 +28,7 @@ static const coordrpc_kind_info_t coordrpc_kinds[] = {
 				NET_ROLE_NODE},
     [COORDRPC_KEY_ADD] = {"coord.key.add", &tandem__coord_key_add__descriptor, NET_ROLE_NODE},
     [COORDRPC_KEY_ACK] = {"coord.key.ack", &tandem__coord_key_ref__descriptor, NET_ROLE_NODE},
+    [COORDRPC_KEY_REMOVE] = {"coord.key.remove", &tandem__coord_key_ref__descriptor, NET_ROLE_NODE},
     [COORDRPC_KEY_ACTIVATE] = {"coord.key.activate", &tandem__coord_key_ref__descriptor,
 			       NET_ROLE_NODE},
     [COORDRPC_STATUS] = {"coord.status", &tandem__coord_status_request__descriptor, 0},
@@ -43,11 +44,15 @@ static const coordrpc_kind_info_t coordrpc_kinds[] = {
 			     NET_ROLE_OPERATOR},
     [COORDRPC_TAKEOVER] = {"coord.takeover", &tandem__coord_takeover__descriptor,
 			   NET_ROLE_OPERATOR},
+    [COORDRPC_KEYSET_GET] = {"coord.keyset.get", &tandem__coord_keyset_request__descriptor, 0},
+    /* a node (the zone's holder) or an operator: tandem-coord checks which */
+    [COORDRPC_KEYSET_PUT] = {"coord.keyset.put", &tandem__coord_keyset_put__descriptor, 0},
 };
 
 #define COORDRPC_T_DECISION "coord.decision"
 #define COORDRPC_T_STATUS   "coord.status.reply"
 #define COORDRPC_T_KEYS     "coord.keys.reply"
+#define COORDRPC_T_KEYSET   "coord.keyset.reply"
 
 static bool coordrpc_kind_valid(coordrpc_kind_t kind)
 {
@@ -94,7 +99,17 @@ void coordrpc_request_deinit(coordrpc_request_t *req)
 		return;
 	}
 	free(req->archive);
+	free(req->keyset);
 	memset(req, 0, sizeof(*req));
+}
+
+void coordrpc_keyset_deinit(coordrpc_keyset_t *ks)
+{
+	if (ks == NULL) {
+		return;
+	}
+	free(ks->keyset);
+	memset(ks, 0, sizeof(*ks));
 }
 
 void coordrpc_keys_deinit(coordrpc_keys_t *keys)
@@ -146,6 +161,12 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 	    (req->archive == NULL && req->archive_len > 0)) {
 		return TANDEM_EINVAL;
 	}
+	if ((req->kind == COORDRPC_COMMIT && req->keyset_revision < 0) ||
+	    (req->kind == COORDRPC_KEYSET_PUT &&
+	     (req->revision < 0 || req->keyset_len > COORDRPC_KEYSET_MAX ||
+	      (req->keyset == NULL && req->keyset_len > 0)))) {
+		return TANDEM_EINVAL;
+	}
 	char *node = (char *)req->node, *zone = (char *)req->zone;
 	switch (req->kind) {
 	case COORDRPC_REGISTER: {
@@ -184,6 +205,7 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.digest = bin(req->digest, COORD_DIGEST_LEN);
 		m.sign_time = req->sign_time;
 		m.input_serial = req->input_serial;
+		m.keyset_revision = req->keyset_revision;
 		m.nsec3_salt = bin(req->salt, req->salt_len);
 		m.nsec3 = req->nsec3;
 		return pack_msg(&m.base, buf, len);
@@ -208,6 +230,7 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		return pack_msg(&m.base, buf, len);
 	}
 	case COORDRPC_KEY_ACK:
+	case COORDRPC_KEY_REMOVE:
 	case COORDRPC_KEY_ACTIVATE: {
 		Tandem__CoordKeyRef m = TANDEM__COORD_KEY_REF__INIT;
 		m.version = COORDRPC_VERSION;
@@ -259,6 +282,22 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.version = COORDRPC_VERSION;
 		m.site = req->site;
 		m.force = req->force;
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_KEYSET_GET: {
+		Tandem__CoordKeysetRequest m = TANDEM__COORD_KEYSET_REQUEST__INIT;
+		m.version = COORDRPC_VERSION;
+		m.zone = zone;
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_KEYSET_PUT: {
+		Tandem__CoordKeysetPut m = TANDEM__COORD_KEYSET_PUT__INIT;
+		m.version = COORDRPC_VERSION;
+		m.zone = zone;
+		m.node = node;
+		m.epoch = req->epoch;
+		m.keyset = bin(req->keyset, req->keyset_len);
+		m.revision = req->revision;
 		return pack_msg(&m.base, buf, len);
 	}
 	}
@@ -331,6 +370,39 @@ static int get_archive(tandem_diag_t *diag, const char *what, uint8_t **dst, siz
 	}
 	memcpy(*dst, b.data, b.len);
 	*dst_len = b.len;
+	return TANDEM_OK;
+}
+
+/* A new copy of a key set (NULL when empty). */
+static int get_keyset(tandem_diag_t *diag, const char *what, uint8_t **dst, size_t *dst_len,
+		      ProtobufCBinaryData b)
+{
+	if (b.len > COORDRPC_KEYSET_MAX) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "%s: field keyset: %zu bytes, at most %u",
+				what, b.len, (unsigned)COORDRPC_KEYSET_MAX);
+		return TANDEM_EINVAL;
+	}
+	*dst = NULL;
+	*dst_len = 0;
+	if (b.len == 0) {
+		return TANDEM_OK;
+	}
+	*dst = malloc(b.len);
+	if (*dst == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	memcpy(*dst, b.data, b.len);
+	*dst_len = b.len;
+	return TANDEM_OK;
+}
+
+static int check_revision(tandem_diag_t *diag, const char *what, const char *field, int64_t value)
+{
+	if (value < 0) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "%s: field %s: %lld, must not be negative",
+				what, field, (long long)value);
+		return TANDEM_EINVAL;
+	}
 	return TANDEM_OK;
 }
 
@@ -431,6 +503,8 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 			TANDEM_OK ||
 		    (ret = get_digest(diag, what, "digest", r->digest, m->digest)) != TANDEM_OK ||
 		    (ret = get_salt(diag, what, r->salt, &r->salt_len, m->nsec3_salt)) !=
+			TANDEM_OK ||
+		    (ret = check_revision(diag, what, "keyset_revision", m->keyset_revision)) !=
 			TANDEM_OK) {
 			return ret;
 		}
@@ -438,6 +512,7 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		r->serial = m->serial;
 		r->sign_time = m->sign_time;
 		r->input_serial = m->input_serial;
+		r->keyset_revision = m->keyset_revision;
 		r->nsec3 = m->nsec3;
 		return TANDEM_OK;
 	}
@@ -472,6 +547,7 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		return TANDEM_OK;
 	}
 	case COORDRPC_KEY_ACK:
+	case COORDRPC_KEY_REMOVE:
 	case COORDRPC_KEY_ACTIVATE: {
 		const Tandem__CoordKeyRef *m = (const Tandem__CoordKeyRef *)pm;
 		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
@@ -539,6 +615,29 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		r->force = m->force;
 		return TANDEM_OK;
 	}
+	case COORDRPC_KEYSET_GET: {
+		const Tandem__CoordKeysetRequest *m = (const Tandem__CoordKeysetRequest *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK) {
+			return ret;
+		}
+		return get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone);
+	}
+	case COORDRPC_KEYSET_PUT: {
+		const Tandem__CoordKeysetPut *m = (const Tandem__CoordKeysetPut *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone)) !=
+			TANDEM_OK ||
+		    (ret = get_str(diag, what, "node", r->node, sizeof(r->node), m->node)) !=
+			TANDEM_OK ||
+		    (ret = check_revision(diag, what, "revision", m->revision)) != TANDEM_OK ||
+		    (ret = get_keyset(diag, what, &r->keyset, &r->keyset_len, m->keyset)) !=
+			TANDEM_OK) {
+			return ret;
+		}
+		r->epoch = m->epoch;
+		r->revision = m->revision;
+		return TANDEM_OK;
+	}
 	}
 	return TANDEM_EINVAL;
 }
@@ -573,6 +672,7 @@ int coordrpc_request_unpack(const char *type, const uint8_t *body, size_t len, t
 	}
 	memcpy(out, r, sizeof(*r));
 	r->archive = NULL; /* now out's */
+	r->keyset = NULL;
 out:
 	if (m != NULL) {
 		protobuf_c_message_free_unpacked(m, NULL);
@@ -604,6 +704,7 @@ int coordrpc_decision_pack(const coordrpc_decision_t *dec, uint8_t **buf, size_t
 	m.text = (char *)dec->text;
 	m.epoch = dec->epoch;
 	m.expiry_ms = dec->expiry_ms;
+	m.revision = dec->revision;
 	m.n_effects = dec->neffects;
 	m.effects = dec->neffects > 0 ? effects : NULL;
 	return pack_msg(&m.base, buf, len);
@@ -632,7 +733,8 @@ int coordrpc_decision_unpack(const uint8_t *body, size_t len, tandem_diag_t *dia
 	if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
 	    (ret = check_u32_below(diag, what, "reason", m->reason, COORD_R_LAST + 1u)) !=
 		TANDEM_OK ||
-	    (ret = get_str(diag, what, "text", d->text, sizeof(d->text), m->text)) != TANDEM_OK) {
+	    (ret = get_str(diag, what, "text", d->text, sizeof(d->text), m->text)) != TANDEM_OK ||
+	    (ret = check_revision(diag, what, "revision", m->revision)) != TANDEM_OK) {
 		goto out;
 	}
 	if (m->accepted != (m->reason == COORD_R_OK)) {
@@ -645,6 +747,7 @@ int coordrpc_decision_unpack(const uint8_t *body, size_t len, tandem_diag_t *dia
 	d->reason = (coord_reason_t)m->reason;
 	d->epoch = m->epoch;
 	d->expiry_ms = m->expiry_ms;
+	d->revision = m->revision;
 	/* more effects than listed are counted, not refused: they are for people */
 	d->neffects = m->n_effects < COORDRPC_EFFECTS_MAX ? m->n_effects : COORDRPC_EFFECTS_MAX;
 	d->neffects_dropped = m->n_effects - d->neffects;
@@ -745,6 +848,7 @@ static void status_pack_zone(status_scratch_t *s, size_t zi, const coordrpc_zone
 	pz->committed_by = (char *)z->committed_by;
 	pz->sign_time = z->sign_time;
 	pz->input_serial = z->input_serial;
+	pz->keyset_revision = z->keyset_revision;
 	pz->nsec3_salt = bin(z->salt, z->salt_len);
 	pz->nsec3 = z->nsec3;
 	pz->switch_to = (char *)z->switch_to;
@@ -861,7 +965,9 @@ static int status_unpack_zone(const Tandem__CoordZoneStatus *pz, tandem_diag_t *
 	    ((pz->has_committed || pz->digest.len != 0) &&
 	     (ret = get_digest(diag, what, "digest", z->digest, pz->digest)) != TANDEM_OK) ||
 	    (ret = get_salt(diag, what, z->salt, &z->salt_len, pz->nsec3_salt)) != TANDEM_OK ||
-	    (ret = check_count(diag, what, "keys", pz->n_keys, COORD_KEYS_MAX)) != TANDEM_OK) {
+	    (ret = check_count(diag, what, "keys", pz->n_keys, COORD_KEYS_MAX)) != TANDEM_OK ||
+	    (ret = check_revision(diag, what, "keyset_revision", pz->keyset_revision)) !=
+		TANDEM_OK) {
 		return ret;
 	}
 	z->epoch = pz->epoch;
@@ -873,6 +979,7 @@ static int status_unpack_zone(const Tandem__CoordZoneStatus *pz, tandem_diag_t *
 	z->serial = pz->serial;
 	z->sign_time = pz->sign_time;
 	z->input_serial = pz->input_serial;
+	z->keyset_revision = pz->keyset_revision;
 	z->nsec3 = pz->nsec3;
 	z->alerts = pz->alerts;
 	z->alert_open = pz->alert_open;
@@ -1074,6 +1181,56 @@ out:
 	return ret;
 }
 
+/* Key sets. */
+
+int coordrpc_keyset_pack(const coordrpc_keyset_t *ks, uint8_t **buf, size_t *len)
+{
+	if (ks == NULL || buf == NULL || len == NULL || !str_ok(ks->zone, sizeof(ks->zone)) ||
+	    ks->keyset_len > COORDRPC_KEYSET_MAX || (ks->keyset == NULL && ks->keyset_len > 0) ||
+	    ks->revision < 0) {
+		return TANDEM_EINVAL;
+	}
+	Tandem__CoordKeyset m = TANDEM__COORD_KEYSET__INIT;
+	m.version = COORDRPC_VERSION;
+	m.zone = (char *)ks->zone;
+	m.keyset = bin(ks->keyset, ks->keyset_len);
+	m.revision = ks->revision;
+	return pack_msg(&m.base, buf, len);
+}
+
+int coordrpc_keyset_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
+			   coordrpc_keyset_t *out)
+{
+	static const char what[] = COORDRPC_T_KEYSET;
+	int ret;
+	Tandem__CoordKeyset *m = NULL;
+	coordrpc_keyset_t ks;
+	memset(&ks, 0, sizeof(ks));
+	if ((body == NULL && len > 0) || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	m = (Tandem__CoordKeyset *)decode(&tandem__coord_keyset__descriptor, what, body, len, diag);
+	if (m == NULL) {
+		ret = TANDEM_EINVAL;
+		goto out;
+	}
+	if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+	    (ret = get_str(diag, what, "zone", ks.zone, sizeof(ks.zone), m->zone)) != TANDEM_OK ||
+	    (ret = check_revision(diag, what, "revision", m->revision)) != TANDEM_OK ||
+	    (ret = get_keyset(diag, what, &ks.keyset, &ks.keyset_len, m->keyset)) != TANDEM_OK) {
+		goto out;
+	}
+	ks.revision = m->revision;
+	memcpy(out, &ks, sizeof(ks));
+	memset(&ks, 0, sizeof(ks)); /* the bytes are out's now */
+out:
+	if (m != NULL) {
+		tandem__coord_keyset__free_unpacked(m, NULL);
+	}
+	coordrpc_keyset_deinit(&ks);
+	return ret;
+}
+
 /* Client side. */
 
 /* Sends a request and returns the reply of the expected type. */
@@ -1117,7 +1274,8 @@ int coordrpc_call(net_rpc_client_t *cl, const coordrpc_request_t *req, tandem_di
 {
 	net_rpc_msg_t reply;
 	if (cl == NULL || req == NULL || out == NULL || !coordrpc_kind_valid(req->kind) ||
-	    req->kind == COORDRPC_STATUS || req->kind == COORDRPC_KEYS_GET) {
+	    req->kind == COORDRPC_STATUS || req->kind == COORDRPC_KEYS_GET ||
+	    req->kind == COORDRPC_KEYSET_GET) {
 		return TANDEM_EINVAL;
 	}
 	memset(&reply, 0, sizeof(reply));
@@ -1174,6 +1332,31 @@ int coordrpc_call_keys(net_rpc_client_t *cl, const char *zone, tandem_diag_t *di
 		return ret;
 	}
 	ret = reply_error(coordrpc_keys_unpack(reply.body, reply.body_len, diag, out));
+	net_rpc_msg_deinit(&reply);
+	return ret;
+}
+
+int coordrpc_call_keyset(net_rpc_client_t *cl, const char *zone, tandem_diag_t *diag,
+			 coordrpc_keyset_t *out)
+{
+	net_rpc_msg_t reply;
+	coordrpc_request_t *req = NULL;
+	if (cl == NULL || zone == NULL || out == NULL || strlen(zone) >= COORD_ZONE_MAX) {
+		return TANDEM_EINVAL;
+	}
+	req = calloc(1, sizeof(*req));
+	if (req == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	req->kind = COORDRPC_KEYSET_GET;
+	memcpy(req->zone, zone, strlen(zone) + 1);
+	memset(&reply, 0, sizeof(reply));
+	int ret = call_raw(cl, req, COORDRPC_T_KEYSET, diag, &reply);
+	free(req);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	ret = reply_error(coordrpc_keyset_unpack(reply.body, reply.body_len, diag, out));
 	net_rpc_msg_deinit(&reply);
 	return ret;
 }

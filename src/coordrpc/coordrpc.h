@@ -19,6 +19,8 @@
 #define COORDRPC_SALT_MAX 255
 /* Largest archive entry a key may carry. */
 #define COORDRPC_ARCHIVE_MAX (64u * 1024u)
+/* Largest key state (kasp KeyState of one zone) a keyset request or reply may carry. */
+#define COORDRPC_KEYSET_MAX (256u * 1024u)
 /* Effects listed in one decision (the rest are counted in neffects_dropped). */
 #define COORDRPC_EFFECTS_MAX 32
 
@@ -43,8 +45,12 @@ typedef enum {
 	COORDRPC_NODE_REMOVE,   /* operator: node */
 	COORDRPC_SWITCHOVER,    /* operator: zone, target */
 	COORDRPC_TAKEOVER,      /* operator: site, force */
+	COORDRPC_KEYSET_GET,    /* any: zone */
+	COORDRPC_KEYSET_PUT,    /* node (zone holder: node, epoch) or operator: zone, keyset,
+				   revision */
+	COORDRPC_KEY_REMOVE,    /* node: node, zone, key_id (removed in the key set) */
 } coordrpc_kind_t;
-#define COORDRPC_KIND_LAST COORDRPC_TAKEOVER
+#define COORDRPC_KIND_LAST COORDRPC_KEY_REMOVE
 
 /* One request as a plain value. Fields the kind does not use are ignored when
  * packing and zero after unpacking. */
@@ -71,6 +77,10 @@ typedef struct coordrpc_request {
 	uint16_t key_tag;
 	uint8_t *archive; /* COORDRPC_KEY_ADD: owned; coordrpc_request_deinit frees it */
 	size_t archive_len;
+	int64_t keyset_revision; /* COMMIT: the key set revision signed with (0: none) */
+	uint8_t *keyset;         /* COORDRPC_KEYSET_PUT: owned; coordrpc_request_deinit frees it */
+	size_t keyset_len;
+	int64_t revision; /* COORDRPC_KEYSET_PUT: the revision read (0: none yet) */
 } coordrpc_request_t;
 
 /* The decision on a request. A plain value (about 7 KB). */
@@ -83,6 +93,7 @@ typedef struct coordrpc_decision {
 	size_t neffects;
 	size_t neffects_dropped;
 	char effects[COORDRPC_EFFECTS_MAX][COORD_TEXT_MAX];
+	int64_t revision; /* keyset put: the key set's new revision */
 } coordrpc_decision_t;
 
 /* A key of a zone in a status reply. */
@@ -107,7 +118,8 @@ typedef struct coordrpc_zone_status {
 	uint8_t digest[COORD_DIGEST_LEN];
 	char committed_by[COORD_ID_MAX];
 	uint64_t sign_time;
-	uint32_t input_serial; /* of the last commit; 0: unknown */
+	uint32_t input_serial;   /* of the last commit; 0: unknown */
+	int64_t keyset_revision; /* of the last commit; 0: none */
 	bool nsec3;
 	uint8_t salt[COORDRPC_SALT_MAX];
 	size_t salt_len;
@@ -161,6 +173,14 @@ typedef struct coordrpc_keys {
 	coordrpc_key_entry_t keys[COORD_KEYS_MAX];
 } coordrpc_keys_t;
 
+/* A zone's stored key state (COORDRPC_KEYSET_GET); coordrpc_keyset_deinit frees it. */
+typedef struct coordrpc_keyset {
+	char zone[COORD_ZONE_MAX];
+	uint8_t *keyset; /* owned; NULL with keyset_len 0 when none was written yet */
+	size_t keyset_len;
+	int64_t revision; /* 0: none written yet */
+} coordrpc_keyset_t;
+
 /* The envelope type of a kind ("coord.register", ...); static, never NULL ("?" when out of
  * range). */
 const char *coordrpc_type(coordrpc_kind_t kind);
@@ -178,10 +198,14 @@ void coordrpc_request_deinit(coordrpc_request_t *req);
 /* Frees the archive entries and zeroes keys; NULL-safe. */
 void coordrpc_keys_deinit(coordrpc_keys_t *keys);
 
+/* Frees the key state and zeroes ks; NULL-safe. */
+void coordrpc_keyset_deinit(coordrpc_keyset_t *ks);
+
 /*
  * Packs a request into a new buffer (*buf is the caller's, free() it) for the envelope
  * type coordrpc_type(req->kind). Errors: TANDEM_EINVAL (NULL, unknown kind, an
- * unterminated string, salt or archive too long), TANDEM_ENOMEM.
+ * unterminated string, salt, archive or key set too long, a negative revision),
+ * TANDEM_ENOMEM.
  */
 int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *len);
 
@@ -189,14 +213,16 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
  * Unpacks an untrusted request body of envelope type `type` into *out. Refused, with
  * the reason in diag: an unknown type, an undecodable body, another version, a name or
  * publish address too long for its field, a digest that is not 32 bytes, a salt over
- * 255 bytes, an archive over COORDRPC_ARCHIVE_MAX, a site or key tag out of range.
+ * 255 bytes, an archive over COORDRPC_ARCHIVE_MAX, a key set over COORDRPC_KEYSET_MAX, a
+ * negative revision, a site or key tag out of range.
  * Errors: TANDEM_EINVAL, TANDEM_ENOMEM; *out written only on success (deinit it).
  */
 int coordrpc_request_unpack(const char *type, const uint8_t *body, size_t len, tandem_diag_t *diag,
 			    coordrpc_request_t *out);
 
 /* Replies: pack for the server, unpack (untrusted) for the client, as for requests.
- * Reply types: "coord.decision", "coord.status.reply", "coord.keys.reply". */
+ * Reply types: "coord.decision", "coord.status.reply", "coord.keys.reply",
+ * "coord.keyset.reply". */
 int coordrpc_decision_pack(const coordrpc_decision_t *dec, uint8_t **buf, size_t *len);
 int coordrpc_decision_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
 			     coordrpc_decision_t *out);
@@ -206,10 +232,15 @@ int coordrpc_status_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
 int coordrpc_keys_pack(const coordrpc_keys_t *keys, uint8_t **buf, size_t *len);
 int coordrpc_keys_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
 			 coordrpc_keys_t *out);
+/* Reply type "coord.keyset.reply". */
+int coordrpc_keyset_pack(const coordrpc_keyset_t *ks, uint8_t **buf, size_t *len);
+int coordrpc_keyset_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
+			   coordrpc_keyset_t *out);
 
 /*
  * Client side: sends req over cl and unpacks the reply. coordrpc_call suits every kind
- * whose reply is a decision; coordrpc_call_status and coordrpc_call_keys the reads.
+ * whose reply is a decision; coordrpc_call_status, coordrpc_call_keys and
+ * coordrpc_call_keyset the reads.
  * A refusal by the coordinator is a decision (out->accepted false), not an error. An
  * error status in the reply envelope (bad request, wrong role, store unavailable)
  * is returned as that code, with the coordinator's text in diag.
@@ -222,6 +253,8 @@ int coordrpc_call(net_rpc_client_t *cl, const coordrpc_request_t *req, tandem_di
 int coordrpc_call_status(net_rpc_client_t *cl, tandem_diag_t *diag, coordrpc_status_t *out);
 int coordrpc_call_keys(net_rpc_client_t *cl, const char *zone, tandem_diag_t *diag,
 		       coordrpc_keys_t *out);
+int coordrpc_call_keyset(net_rpc_client_t *cl, const char *zone, tandem_diag_t *diag,
+			 coordrpc_keyset_t *out);
 
 /* A static name of a node state ("up", "drained", "fenced"); never NULL. */
 const char *coordrpc_node_state_str(coord_node_state_t state);

@@ -198,6 +198,76 @@ static const char *zone_from_pb(const Tandem__KeyState__Zone *pz, kasp_keyset_t 
 	return NULL;
 }
 
+/*
+ * Decodes a KeyStateFile into store (zones added to it); "what: reason" in diag
+ * on refusal. Errors: TANDEM_KASP_ESTATE, TANDEM_KASP_EVERSION, TANDEM_ENOMEM.
+ */
+static int decode_file(const uint8_t *buf, size_t len, const char *what, tandem_diag_t *diag,
+		       kasp_store_t *store)
+{
+	Tandem__KeyStateFile *file = NULL;
+	Tandem__KeyState *state = NULL;
+	kasp_keyset_t *set = malloc(sizeof(*set));
+	int ret = TANDEM_ENOMEM;
+	if (set == NULL) {
+		goto out;
+	}
+	ret = TANDEM_KASP_ESTATE;
+	file = tandem__key_state_file__unpack(NULL, len, buf);
+	if (file == NULL || file->version == 0) {
+		tandem_diag_add(diag, ret,
+				"%s: not a key-state file, or a truncated or corrupt one", what);
+		goto out;
+	}
+	if (file->version > KASP_STORE_VERSION) {
+		ret = TANDEM_KASP_EVERSION;
+		tandem_diag_add(
+		    diag, ret, "%s: written by a newer tandem (format %u; this one reads up to %u)",
+		    what, file->version, KASP_STORE_VERSION);
+		goto out;
+	}
+	uint8_t digest[32];
+	if (file->sha256.len != 32 || sha256(file->state.data, file->state.len, digest) != 0 ||
+	    memcmp(digest, file->sha256.data, 32) != 0) {
+		tandem_diag_add(diag, ret,
+				"%s: checksum mismatch: the file is truncated or altered", what);
+		goto out;
+	}
+	state = tandem__key_state__unpack(NULL, file->state.len, file->state.data);
+	if (state == NULL || state->version == 0) {
+		tandem_diag_add(diag, ret, "%s: the key records do not parse", what);
+		goto out;
+	}
+	if (state->version > KASP_STORE_VERSION) {
+		ret = TANDEM_KASP_EVERSION;
+		tandem_diag_add(diag, ret,
+				"%s: records written by a newer tandem (format %u; this one reads "
+				"up to %u)",
+				what, state->version, KASP_STORE_VERSION);
+		goto out;
+	}
+	for (size_t i = 0; i < state->n_zones; i++) {
+		const char *why = zone_from_pb(state->zones[i], set);
+		if (why == NULL && find(store, set->zone) != NULL) {
+			why = "zone listed twice";
+		}
+		if (why != NULL) {
+			tandem_diag_add(diag, ret, "%s: zone %zu: %s", what, i + 1, why);
+			goto out;
+		}
+		if (kasp_store_put(store, set) != TANDEM_OK) {
+			ret = TANDEM_ENOMEM;
+			goto out;
+		}
+	}
+	ret = TANDEM_OK;
+out:
+	tandem__key_state__free_unpacked(state, NULL);
+	tandem__key_state_file__free_unpacked(file, NULL);
+	free(set);
+	return ret;
+}
+
 int kasp_store_load(const char *dir, tandem_diag_t *diag, kasp_store_t **out)
 {
 	if (dir == NULL || out == NULL) {
@@ -209,12 +279,9 @@ int kasp_store_load(const char *dir, tandem_diag_t *diag, kasp_store_t **out)
 	}
 	char *buf = NULL;
 	size_t len = 0;
-	Tandem__KeyStateFile *file = NULL;
-	Tandem__KeyState *state = NULL;
 	kasp_store_t *store = calloc(1, sizeof(*store));
-	kasp_keyset_t *set = malloc(sizeof(*set));
 	int ret = TANDEM_ENOMEM;
-	if (store == NULL || set == NULL) {
+	if (store == NULL) {
 		goto out;
 	}
 	ret = tandem_file_read(path, STATE_MAX, &buf, &len);
@@ -230,62 +297,41 @@ int kasp_store_load(const char *dir, tandem_diag_t *diag, kasp_store_t **out)
 		ret = ret == TANDEM_ERANGE ? TANDEM_KASP_ESTATE : ret;
 		goto out;
 	}
-	ret = TANDEM_KASP_ESTATE;
-	file = tandem__key_state_file__unpack(NULL, len, (const uint8_t *)buf);
-	if (file == NULL || file->version == 0) {
-		tandem_diag_add(diag, ret,
-				"%s: not a key-state file, or a truncated or corrupt one", path);
+	ret = decode_file((const uint8_t *)buf, len, path, diag, store);
+	if (ret != TANDEM_OK) {
 		goto out;
-	}
-	if (file->version > KASP_STORE_VERSION) {
-		ret = TANDEM_KASP_EVERSION;
-		tandem_diag_add(
-		    diag, ret, "%s: written by a newer tandem (format %u; this one reads up to %u)",
-		    path, file->version, KASP_STORE_VERSION);
-		goto out;
-	}
-	uint8_t digest[32];
-	if (file->sha256.len != 32 || sha256(file->state.data, file->state.len, digest) != 0 ||
-	    memcmp(digest, file->sha256.data, 32) != 0) {
-		tandem_diag_add(diag, ret,
-				"%s: checksum mismatch: the file is truncated or altered", path);
-		goto out;
-	}
-	state = tandem__key_state__unpack(NULL, file->state.len, file->state.data);
-	if (state == NULL || state->version == 0) {
-		tandem_diag_add(diag, ret, "%s: the key records do not parse", path);
-		goto out;
-	}
-	if (state->version > KASP_STORE_VERSION) {
-		ret = TANDEM_KASP_EVERSION;
-		tandem_diag_add(diag, ret,
-				"%s: records written by a newer tandem (format %u; this one reads "
-				"up to %u)",
-				path, state->version, KASP_STORE_VERSION);
-		goto out;
-	}
-	for (size_t i = 0; i < state->n_zones; i++) {
-		const char *why = zone_from_pb(state->zones[i], set);
-		if (why == NULL && find(store, set->zone) != NULL) {
-			why = "zone listed twice";
-		}
-		if (why != NULL) {
-			tandem_diag_add(diag, ret, "%s: zone %zu: %s", path, i + 1, why);
-			goto out;
-		}
-		if (kasp_store_put(store, set) != TANDEM_OK) {
-			ret = TANDEM_ENOMEM;
-			goto out;
-		}
 	}
 	*out = store;
 	store = NULL;
-	ret = TANDEM_OK;
 out:
-	tandem__key_state__free_unpacked(state, NULL);
-	tandem__key_state_file__free_unpacked(file, NULL);
 	free(buf);
-	free(set);
+	kasp_store_free(store);
+	return ret;
+}
+
+int kasp_keyset_unpack(const uint8_t *buf, size_t len, const char *what, tandem_diag_t *diag,
+		       kasp_keyset_t *out)
+{
+	if ((buf == NULL && len > 0) || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	if (what == NULL) {
+		what = "key set";
+	}
+	kasp_store_t *store = calloc(1, sizeof(*store));
+	if (store == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	static const uint8_t none = 0;
+	int ret = decode_file(buf != NULL ? buf : &none, len, what, diag, store);
+	if (ret == TANDEM_OK && store->count != 1) {
+		ret = TANDEM_KASP_ESTATE;
+		tandem_diag_add(diag, ret, "%s: %zu zones where one key set was expected", what,
+				store->count);
+	}
+	if (ret == TANDEM_OK) {
+		memcpy(out, store->zones[0], sizeof(*out));
+	}
 	kasp_store_free(store);
 	return ret;
 }
@@ -322,36 +368,32 @@ static void key_to_pb(const kasp_key_t *k, Tandem__KeyState__Key *pk)
 	pk->roll_at = k->roll_at;
 }
 
-int kasp_store_save(const kasp_store_t *store, const char *dir, tandem_diag_t *diag)
+/*
+ * Encodes n key sets as a KeyStateFile (records and their SHA-256) into a new
+ * buffer (*buf is the caller's). Errors: TANDEM_ENOMEM, TANDEM_EINTERNAL.
+ */
+static int encode_file(const kasp_keyset_t *const *sets, size_t n, uint8_t **buf, size_t *len)
 {
-	if (store == NULL || dir == NULL) {
-		return TANDEM_EINVAL;
-	}
-	char path[4096];
-	if (store_path(dir, path, sizeof(path)) != TANDEM_OK) {
-		return TANDEM_EINVAL;
-	}
 	int ret = TANDEM_ENOMEM;
 	size_t nkeys = 0;
-	for (size_t i = 0; i < store->count; i++) {
-		nkeys += store->zones[i]->count;
+	for (size_t i = 0; i < n; i++) {
+		nkeys += sets[i]->count;
 	}
-	Tandem__KeyState__Zone *zones = calloc(store->count + 1, sizeof(*zones));
-	Tandem__KeyState__Zone **zptr = calloc(store->count + 1, sizeof(*zptr));
+	Tandem__KeyState__Zone *zones = calloc(n + 1, sizeof(*zones));
+	Tandem__KeyState__Zone **zptr = calloc(n + 1, sizeof(*zptr));
 	Tandem__KeyState__Key *keys = calloc(nkeys + 1, sizeof(*keys));
 	Tandem__KeyState__Key **kptr = calloc(nkeys + 1, sizeof(*kptr));
 	uint8_t *sbuf = NULL, *fbuf = NULL;
-	tandem_afile_t *af = NULL;
 	if (zones == NULL || zptr == NULL || keys == NULL || kptr == NULL) {
 		goto out;
 	}
 	Tandem__KeyState state = TANDEM__KEY_STATE__INIT;
 	state.version = KASP_STORE_VERSION;
-	state.n_zones = store->count;
+	state.n_zones = n;
 	state.zones = zptr;
 	size_t kn = 0;
-	for (size_t i = 0; i < store->count; i++) {
-		const kasp_keyset_t *set = store->zones[i];
+	for (size_t i = 0; i < n; i++) {
+		const kasp_keyset_t *set = sets[i];
 		Tandem__KeyState__Zone *pz = &zones[i];
 		tandem__key_state__zone__init(pz);
 		pz->name = (char *)set->zone;
@@ -389,6 +431,37 @@ int kasp_store_save(const kasp_store_t *store, const char *dir, tandem_diag_t *d
 		goto out;
 	}
 	tandem__key_state_file__pack(&file, fbuf);
+	*buf = fbuf;
+	*len = flen;
+	fbuf = NULL;
+	ret = TANDEM_OK;
+out:
+	free(fbuf);
+	free(sbuf);
+	free(kptr);
+	free(keys);
+	free(zptr);
+	free(zones);
+	return ret;
+}
+
+int kasp_store_save(const kasp_store_t *store, const char *dir, tandem_diag_t *diag)
+{
+	if (store == NULL || dir == NULL) {
+		return TANDEM_EINVAL;
+	}
+	char path[4096];
+	if (store_path(dir, path, sizeof(path)) != TANDEM_OK) {
+		return TANDEM_EINVAL;
+	}
+	uint8_t *fbuf = NULL;
+	size_t flen = 0;
+	tandem_afile_t *af = NULL;
+	int ret =
+	    encode_file((const kasp_keyset_t *const *)store->zones, store->count, &fbuf, &flen);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
 	ret = TANDEM_EIO;
 	if (tandem_afile_open(path, 0600, &af) != TANDEM_OK) {
 		tandem_diag_add(diag, ret, "%s: cannot write: %s", path, strerror(errno));
@@ -408,10 +481,17 @@ int kasp_store_save(const kasp_store_t *store, const char *dir, tandem_diag_t *d
 out:
 	tandem_afile_abort(af);
 	free(fbuf);
-	free(sbuf);
-	free(kptr);
-	free(keys);
-	free(zptr);
-	free(zones);
 	return ret;
+}
+
+int kasp_keyset_pack(const kasp_keyset_t *set, uint8_t **buf, size_t *len)
+{
+	if (set == NULL || buf == NULL || len == NULL || set->count > KASP_KEYS_MAX ||
+	    memchr(set->zone, '\0', sizeof(set->zone)) == NULL || set->zone[0] == '\0' ||
+	    memchr(set->policy_path, '\0', sizeof(set->policy_path)) == NULL ||
+	    memchr(set->token_uri, '\0', sizeof(set->token_uri)) == NULL) {
+		return TANDEM_EINVAL;
+	}
+	const kasp_keyset_t *sets[1] = {set};
+	return encode_file(sets, 1, buf, len);
 }

@@ -47,4 +47,20 @@ int kasp_store_put(kasp_store_t *store, const kasp_keyset_t *set);
  */
 int kasp_store_save(const kasp_store_t *store, const char *dir, tandem_diag_t *diag);
 
+/*
+ * One zone's key set as bytes (a KeyStateFile holding that zone alone, with its
+ * checksum): what the cluster keeps in etcd at PREFIX/keys/ZONE. *buf is the
+ * caller's (free()). Errors: TANDEM_ENOMEM, TANDEM_EINVAL.
+ */
+int kasp_keyset_pack(const kasp_keyset_t *set, uint8_t **buf, size_t *len);
+
+/*
+ * The key set of kasp_keyset_pack, from untrusted bytes, checked as
+ * kasp_store_load checks a file (exactly one zone). Errors: TANDEM_KASP_ESTATE,
+ * TANDEM_KASP_EVERSION ("what: reason" in diag), TANDEM_ENOMEM, TANDEM_EINVAL;
+ * *out written only on success.
+ */
+int kasp_keyset_unpack(const uint8_t *buf, size_t len, const char *what, tandem_diag_t *diag,
+		       kasp_keyset_t *out);
+
 #endif

@@ -11,7 +11,7 @@ static void usage(FILE *fp)
 	fprintf(
 	    fp,
 	    "usage: tandemctl COMMAND [options]   (cluster commands: docs/cluster.md)\n"
-	    "  status [--json]                           members, zones, leases, serials\n"
+	    "  status [--json]                           members, zones, leases, keys\n"
 	    "  switchover --zone Z --to NODE [--wait S]  planned hand-over of a zone\n"
 	    "  takeover --site S --force                 site S takes all; fences the others\n"
 	    "  drain NODE | undrain NODE | node remove NODE\n"
@@ -25,6 +25,10 @@ static void usage(FILE *fp)
 	    "  keys ds-seen | ds-gone --state DIR --zone Z --key ID   the parent's DS changed\n"
 	    "  keys rollover --state DIR --zone Z --role ksk|zsk      manual rollover\n"
 	    "  keys emergency --state DIR --zone Z --key ID           compromised key\n"
+	    "  keys list|ds|ds-seen|ds-gone|rollover|emergency --cluster --zone Z ...\n"
+	    "                the zone's key set in the cluster instead of --state DIR\n"
+	    "                (--coord, --coord-pub, --coord-key SECRET or TANDEM_COORD,\n"
+	    "                TANDEM_COORD_PUB, TANDEM_KEY; -p POLICY else the key set's)\n"
 	    "  keys simulate -p POLICY [--years N] [--emergency-zsk D] [--emergency-ksk D]\n"
 	    "                [--algorithm-rollover D:ALG]   rollovers on a fake clock, checked\n"
 	    "  keys ksk-import --state DIR --zone Z FILE  record offline KSKs (their DNSKEYs)\n"

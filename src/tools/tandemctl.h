@@ -2,6 +2,9 @@
 #ifndef TANDEMCTL_H
 #define TANDEMCTL_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 /*
  * Each handler gets the command's own name (e.g. "list") and its arguments
  * with argv[0] set to "tandemctl keys CMD" (so getopt works as usual), and
@@ -32,5 +35,31 @@ int tandemctl_keys_skr_has(const char *cmd);
 int tandemctl_cluster(int argc, char **argv);
 /* true if cmd is one of tandemctl_cluster's commands */
 int tandemctl_cluster_has(const char *cmd);
+
+/*
+ * The coordinator connection of the cluster commands, for other command groups (keys
+ * --cluster). Opaque; errors are printed to stderr prefixed with `who`, and every
+ * function returns an exit code (0, 1 usage, 2 bad input, 4 refused, 5 coordinator).
+ */
+typedef struct tandemctl_coord tandemctl_coord_t;
+
+/* Opens it from the endpoints, public key files and secret key file given (each may be
+ * NULL: then TANDEM_COORD, TANDEM_COORD_PUB, TANDEM_KEY). *out only on success;
+ * tandemctl_coord_close() it. */
+int tandemctl_coord_open(const char *who, const char *coord, const char *coord_pub, const char *key,
+			 tandemctl_coord_t **out);
+/* NULL-safe. */
+void tandemctl_coord_close(tandemctl_coord_t *c);
+
+/* The zone's stored key set (coord.keyset.get): *buf is the caller's (free()), NULL with
+ * *len 0 and *revision 0 when none was written yet. */
+int tandemctl_coord_keyset_get(tandemctl_coord_t *c, const char *zone, uint8_t **buf, size_t *len,
+			       int64_t *revision);
+
+/* Writes the zone's key set if it is still at revision (coord.keyset.put as the
+ * operator); *new_revision on success. A key set changed meanwhile: 4, with "the key set
+ * changed meanwhile; run the command again". */
+int tandemctl_coord_keyset_put(tandemctl_coord_t *c, const char *zone, const uint8_t *buf,
+			       size_t len, int64_t revision, int64_t *new_revision);
 
 #endif

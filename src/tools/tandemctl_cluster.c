@@ -2,6 +2,8 @@
  * net keygen: the operator's side of the coordinator RPC (src/coordrpc/, docs/cluster.md). */
 #include "coord_state.h"
 #include "coordrpc.h"
+#include "kasp_keystate.h"
+#include "kasp_store.h"
 #include "net_key.h"
 #include "net_rpc.h"
 #include "tandem_diag.h"
@@ -250,10 +252,13 @@ static bool conn_try_next(int ret)
 	}
 }
 
-/* One call: a decision (req set) or the status (req NULL). */
+/* One call: a key set (ks set: req->zone's), a decision (req set) or the status (req NULL). */
 static int conn_call_one(net_rpc_client_t *cl, const coordrpc_request_t *req, tandem_diag_t *diag,
-			 coordrpc_decision_t *dec, coordrpc_status_t *st)
+			 coordrpc_decision_t *dec, coordrpc_status_t *st, coordrpc_keyset_t *ks)
 {
+	if (ks != NULL) {
+		return coordrpc_call_keyset(cl, req->zone, diag, ks);
+	}
 	if (req != NULL) {
 		return coordrpc_call(cl, req, diag, dec);
 	}
@@ -265,8 +270,8 @@ static int conn_call_one(net_rpc_client_t *cl, const coordrpc_request_t *req, ta
  * answers. A client that timed out is closed, so that libzmq does not deliver its queued
  * request later. Returns a tandem code; on failure every endpoint's error is in the diag.
  */
-static int conn_call(ctl_conn_t *conn, const coordrpc_request_t *req, coordrpc_decision_t *dec,
-		     coordrpc_status_t *st)
+static int conn_call_ks(ctl_conn_t *conn, const coordrpc_request_t *req, coordrpc_decision_t *dec,
+			coordrpc_status_t *st, coordrpc_keyset_t *ks)
 {
 	int ret = TANDEM_NET_ETIMEOUT;
 	tandem_diag_clear(conn->diag);
@@ -284,7 +289,7 @@ static int conn_call(ctl_conn_t *conn, const coordrpc_request_t *req, coordrpc_d
 				continue;
 			}
 		}
-		ret = conn_call_one(conn->cl[i], req, conn->diag, dec, st);
+		ret = conn_call_one(conn->cl[i], req, conn->diag, dec, st, ks);
 		if (ret == TANDEM_OK) {
 			conn->cur = i;
 			return TANDEM_OK;
@@ -299,6 +304,12 @@ static int conn_call(ctl_conn_t *conn, const coordrpc_request_t *req, coordrpc_d
 		}
 	}
 	return ret;
+}
+
+static int conn_call(ctl_conn_t *conn, const coordrpc_request_t *req, coordrpc_decision_t *dec,
+		     coordrpc_status_t *st)
+{
+	return conn_call_ks(conn, req, dec, st, NULL);
 }
 
 /* Reports a failed call; returns the exit code. */
@@ -421,7 +432,64 @@ static json_t *json_publish(const char *publish)
 	return arr;
 }
 
-static json_t *json_zone(const coordrpc_zone_status_t *z)
+/* A zone's key set as status read it (coord.keyset.get), beside the cluster state. */
+typedef struct zone_keyset {
+	bool have;        /* read and unpacked */
+	int64_t revision; /* 0: none written (or not read) */
+	char why[160];    /* when not read or unreadable: why */
+	kasp_keyset_t set;
+} zone_keyset_t;
+
+/* One coord.keyset.get per live zone; a failure is noted per zone, not fatal. */
+static void status_keysets(ctl_conn_t *conn, const coordrpc_status_t *st, zone_keyset_t *out)
+{
+	for (size_t z = 0; z < st->nzones && z < COORD_ZONES_MAX; z++) {
+		const coordrpc_zone_status_t *zs = &st->zones[z];
+		zone_keyset_t *zk = &out[z];
+		coordrpc_request_t req;
+		coordrpc_keyset_t ks;
+		memset(&req, 0, sizeof(req));
+		memset(&ks, 0, sizeof(ks));
+		if (zs->removed) {
+			continue;
+		}
+		req.kind = COORDRPC_KEYSET_GET;
+		memcpy(req.zone, zs->name, sizeof(req.zone));
+		int ret = conn_call_ks(conn, &req, NULL, NULL, &ks);
+		if (ret != TANDEM_OK) {
+			snprintf(zk->why, sizeof(zk->why), "not read: %s", tandem_strerror(ret));
+			tandem_diag_clear(conn->diag);
+			continue;
+		}
+		zk->revision = ks.revision;
+		if (ks.keyset_len == 0) {
+			snprintf(zk->why, sizeof(zk->why), "none written yet");
+		} else if (kasp_keyset_unpack(ks.keyset, ks.keyset_len, "key set", conn->diag,
+					      &zk->set) != TANDEM_OK ||
+			   strcmp(zk->set.zone, zs->name) != 0) {
+			const char *m = tandem_diag_msg(conn->diag, 0);
+			snprintf(zk->why, sizeof(zk->why), "unreadable: %s",
+				 m != NULL ? m : "another zone's");
+		} else {
+			zk->have = true;
+		}
+		tandem_diag_clear(conn->diag);
+		coordrpc_keyset_deinit(&ks);
+	}
+}
+
+/* The key set's key with this id, or NULL. */
+static const kasp_key_t *zone_keyset_key(const zone_keyset_t *zk, uint32_t id)
+{
+	for (size_t i = 0; zk != NULL && zk->have && i < zk->set.count; i++) {
+		if (zk->set.keys[i].id == id) {
+			return &zk->set.keys[i];
+		}
+	}
+	return NULL;
+}
+
+static json_t *json_zone(const coordrpc_zone_status_t *z, const zone_keyset_t *zk)
 {
 	char digest[2 * COORD_DIGEST_LEN + 1];
 	json_t *o = json_object(), *keys = json_array();
@@ -452,6 +520,12 @@ static json_t *json_zone(const coordrpc_zone_status_t *z)
 			    z->alerts > 0 ? json_integer((json_int_t)z->alert_serial)
 					  : json_null());
 	json_object_set_new(o, "alert_node", json_str_or_null(z->alert_node));
+	json_object_set_new(o, "keyset_revision",
+			    zk->revision > 0 ? json_integer((json_int_t)zk->revision)
+					     : json_null());
+	json_object_set_new(o, "signed_keyset_revision",
+			    z->keyset_revision > 0 ? json_integer((json_int_t)z->keyset_revision)
+						   : json_null());
 	for (size_t k = 0; k < z->nkeys && k < COORD_KEYS_MAX; k++) {
 		const coordrpc_key_status_t *ks = &z->keys[k];
 		json_t *ko = json_object(), *acks = json_array();
@@ -462,6 +536,14 @@ static json_t *json_zone(const coordrpc_zone_status_t *z)
 		json_object_set_new(ko, "tag", json_integer((json_int_t)ks->tag));
 		json_object_set_new(ko, "active", json_boolean(ks->active));
 		json_object_set_new(ko, "acks", acks != NULL ? acks : json_array());
+		const kasp_key_t *kk = zone_keyset_key(zk, ks->id);
+		json_object_set_new(
+		    ko, "role", kk != NULL ? json_string(kasp_role_str(kk->role)) : json_null());
+		json_object_set_new(ko, "state",
+				    kk != NULL ? json_string(kasp_key_state_str(kk->state))
+					       : json_null());
+		json_object_set_new(
+		    ko, "ds", kk != NULL ? json_string(kasp_ds_state_str(kk->ds)) : json_null());
 		json_array_append_new(keys, ko);
 	}
 	json_object_set_new(o, "keys", keys);
@@ -494,7 +576,7 @@ static json_t *json_node(const coordrpc_status_t *st, const coordrpc_node_status
 	return o;
 }
 
-static int status_json(const coordrpc_status_t *st)
+static int status_json(const coordrpc_status_t *st, const zone_keyset_t *zks)
 {
 	json_t *root = json_object(), *zones = json_array(), *nodes = json_array();
 	int rc = EXIT_COORD;
@@ -512,7 +594,7 @@ static int status_json(const coordrpc_status_t *st)
 	json_object_set_new(root, "serial_modulus",
 			    json_integer((json_int_t)st->params.serial_modulus));
 	for (size_t z = 0; z < st->nzones && z < COORD_ZONES_MAX; z++) {
-		json_array_append_new(zones, json_zone(&st->zones[z]));
+		json_array_append_new(zones, json_zone(&st->zones[z], &zks[z]));
 	}
 	for (size_t i = 0; i < st->nnodes && i < COORD_NODES_MAX; i++) {
 		json_array_append_new(nodes, json_node(st, &st->nodes[i]));
@@ -544,7 +626,7 @@ static void duration(char *out, size_t size, uint64_t ms)
 	}
 }
 
-static void status_text(const coordrpc_status_t *st)
+static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks)
 {
 	char when[32] = "", left[32], seen[32];
 	time_t secs = (time_t)(st->now_ms / 1000u);
@@ -608,6 +690,27 @@ static void status_text(const coordrpc_status_t *st)
 			}
 			printf("%s\n", ks->nacks == 0 ? " (none)" : "");
 		}
+		const zone_keyset_t *zk = &zks[z];
+		if (zs->removed) {
+			continue;
+		}
+		if (zs->keyset_revision > 0) {
+			printf("    signed with key set revision %" PRId64 "\n",
+			       zs->keyset_revision);
+		}
+		if (!zk->have) {
+			printf("    key set: %s\n", zk->why);
+			continue;
+		}
+		printf("    key set revision %" PRId64 ", %zu key(s)\n", zk->revision,
+		       zk->set.count);
+		for (size_t k = 0; k < zk->set.count; k++) {
+			const kasp_key_t *kk = &zk->set.keys[k];
+			printf("    kasp key %" PRIu32 " %s %s%s, DS %s, tag %u\n", kk->id,
+			       kasp_role_str(kk->role), kasp_key_state_str(kk->state),
+			       kk->compromised ? " (compromised)" : "", kasp_ds_state_str(kk->ds),
+			       (unsigned)kk->tag);
+		}
 	}
 }
 
@@ -618,6 +721,7 @@ static int cmd_status(int argc, char **argv)
 	ctl_conn_opts_t co = {0};
 	ctl_conn_t conn;
 	coordrpc_status_t *st = NULL;
+	zone_keyset_t *zks = NULL;
 	bool json = false;
 	int c, rc;
 
@@ -651,13 +755,21 @@ static int cmd_status(int argc, char **argv)
 		rc = conn_fail(&conn, "status", ret);
 		goto out;
 	}
+	zks = calloc(COORD_ZONES_MAX, sizeof(*zks));
+	if (zks == NULL) {
+		fprintf(stderr, "%s: out of memory\n", argv[0]);
+		rc = EXIT_COORD;
+		goto out;
+	}
+	status_keysets(&conn, st, zks);
 	if (json) {
-		rc = status_json(st);
+		rc = status_json(st, zks);
 	} else {
-		status_text(st);
+		status_text(st, zks);
 		rc = EXIT_OK;
 	}
 out:
+	free(zks);
 	free(st);
 	conn_close(&conn);
 	return rc;
@@ -1088,4 +1200,101 @@ int tandemctl_cluster(int argc, char **argv)
 	fprintf(stderr, "tandemctl: unknown command '%s %s'\n", cmd, subcmd);
 	usage(stderr);
 	return EXIT_USAGE;
+}
+
+/* ---- the connection for other command groups (tandemctl.h) ---------------------------- */
+
+struct tandemctl_coord {
+	ctl_conn_t conn;
+};
+
+int tandemctl_coord_open(const char *who, const char *coord, const char *coord_pub, const char *key,
+			 tandemctl_coord_t **out)
+{
+	ctl_conn_opts_t co = {.coord = coord, .coord_pub = coord_pub, .key = key};
+	tandemctl_coord_t *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		fprintf(stderr, "%s: out of memory\n", who);
+		return EXIT_COORD;
+	}
+	int rc = conn_open(who, &co, &c->conn);
+	if (rc != EXIT_OK) {
+		tandemctl_coord_close(c);
+		return rc;
+	}
+	*out = c;
+	return EXIT_OK;
+}
+
+void tandemctl_coord_close(tandemctl_coord_t *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	conn_close(&c->conn);
+	free(c);
+}
+
+int tandemctl_coord_keyset_get(tandemctl_coord_t *c, const char *zone, uint8_t **buf, size_t *len,
+			       int64_t *revision)
+{
+	coordrpc_request_t req;
+	coordrpc_keyset_t ks;
+	memset(&req, 0, sizeof(req));
+	memset(&ks, 0, sizeof(ks));
+	req.kind = COORDRPC_KEYSET_GET;
+	if (!name_copy(req.zone, sizeof(req.zone), zone, true)) {
+		fprintf(stderr, "%s: zone name too long: %s\n", c->conn.who, zone);
+		return EXIT_INPUT;
+	}
+	int ret = conn_call_ks(&c->conn, &req, NULL, NULL, &ks);
+	if (ret != TANDEM_OK) {
+		return conn_fail(&c->conn, "coord.keyset.get", ret);
+	}
+	*buf = ks.keyset; /* the caller's now */
+	*len = ks.keyset_len;
+	*revision = ks.revision;
+	return EXIT_OK;
+}
+
+int tandemctl_coord_keyset_put(tandemctl_coord_t *c, const char *zone, const uint8_t *buf,
+			       size_t len, int64_t revision, int64_t *new_revision)
+{
+	coordrpc_request_t req;
+	memset(&req, 0, sizeof(req));
+	req.kind = COORDRPC_KEYSET_PUT;
+	if (!name_copy(req.zone, sizeof(req.zone), zone, true)) {
+		fprintf(stderr, "%s: zone name too long: %s\n", c->conn.who, zone);
+		return EXIT_INPUT;
+	}
+	if (len > COORDRPC_KEYSET_MAX) {
+		fprintf(stderr, "%s: the key set is too large (%zu bytes, at most %u)\n",
+			c->conn.who, len, (unsigned)COORDRPC_KEYSET_MAX);
+		return EXIT_INPUT;
+	}
+	req.keyset = (uint8_t *)buf; /* borrowed: never deinit req */
+	req.keyset_len = len;
+	req.revision = revision;
+	coordrpc_decision_t *dec = calloc(1, sizeof(*dec));
+	if (dec == NULL) {
+		fprintf(stderr, "%s: out of memory\n", c->conn.who);
+		return EXIT_COORD;
+	}
+	int rc = EXIT_OK;
+	int ret = conn_call(&c->conn, &req, dec, NULL);
+	if (ret != TANDEM_OK) {
+		rc = conn_fail(&c->conn, "coord.keyset.put", ret);
+	} else if (!dec->accepted && dec->reason == COORD_R_CONFLICT) {
+		fprintf(stderr, "%s: the key set changed meanwhile; run the command again (%s)\n",
+			c->conn.who, dec->text);
+		rc = EXIT_REFUSED;
+	} else if (!dec->accepted) {
+		fprintf(stderr, "%s: refused (%s): %s\n", c->conn.who,
+			coord_reason_str(dec->reason), dec->text);
+		rc = EXIT_REFUSED;
+	} else {
+		*new_revision = dec->revision;
+	}
+	free(dec);
+	return rc;
 }

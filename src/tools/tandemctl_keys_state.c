@@ -1,4 +1,5 @@
-/* tandemctl keys: the key-state commands on a local state directory (--state DIR). */
+/* tandemctl keys: the key-state commands on a local state directory (--state DIR) or on the
+ * zone's key set in the cluster (--cluster: coord.keyset.get / coord.keyset.put). */
 #include "tandemctl.h"
 
 #include "crypto.h"
@@ -32,8 +33,17 @@ int tandemctl_keys_state_has(const char *cmd)
 	return 0;
 }
 
+/* --cluster: the coordinator connection and the revision the key set was read at. */
+typedef struct cluster {
+	tandemctl_coord_t *coord;
+	int64_t revision;
+} cluster_t;
+
 typedef struct opts {
 	const char *cmd, *prog, *state, *policy, *module, *token;
+	bool cluster;
+	const char *coord, *coord_pub, *coord_key;
+	cluster_t *cl; /* with --cluster, once connected */
 	char zone[KASP_ZONE_MAX];
 	bool has_zone, has_key, has_role;
 	uint32_t key;
@@ -43,7 +53,7 @@ typedef struct opts {
 
 static void usage(FILE *fp, const char *cmd)
 {
-	fprintf(fp, "usage: tandemctl keys %s --state DIR ", cmd);
+	fprintf(fp, "usage: tandemctl keys %s --state DIR|--cluster ", cmd);
 	if (strcmp(cmd, "list") == 0) {
 		fprintf(fp,
 			"[--zone Z] [--now UNIXTIME]\n"
@@ -78,21 +88,48 @@ static void usage(FILE *fp, const char *cmd)
 	} else {
 		fprintf(fp, "...\n");
 	}
+	if (strcmp(cmd, "generate") != 0) {
+		fprintf(fp,
+			"--cluster: the zone's key set in the cluster (--zone required), read and\n"
+			"written through the coordinators: --coord EP[,EP..] --coord-pub "
+			"FILE[,FILE..]\n"
+			"--coord-key SECRET (or TANDEM_COORD, TANDEM_COORD_PUB, TANDEM_KEY); the "
+			"policy is -p\n"
+			"POLICY if given, else the key set's. A key set changed meanwhile: exit 4, "
+			"run again.\n");
+	}
 }
 
 static int parse(const char *cmd, int argc, char **argv, opts_t *o)
 {
-	enum { O_STATE = 256, O_ZONE, O_KEY, O_ROLE, O_NOW, O_MODULE, O_TOKEN };
-	static const struct option longopts[] = {{"state", required_argument, NULL, O_STATE},
-						 {"zone", required_argument, NULL, O_ZONE},
-						 {"key", required_argument, NULL, O_KEY},
-						 {"role", required_argument, NULL, O_ROLE},
-						 {"now", required_argument, NULL, O_NOW},
-						 {"module", required_argument, NULL, O_MODULE},
-						 {"token", required_argument, NULL, O_TOKEN},
-						 {"policy", required_argument, NULL, 'p'},
-						 {"help", no_argument, NULL, 'h'},
-						 {NULL, 0, NULL, 0}};
+	enum {
+		O_STATE = 256,
+		O_ZONE,
+		O_KEY,
+		O_ROLE,
+		O_NOW,
+		O_MODULE,
+		O_TOKEN,
+		O_CLUSTER,
+		O_COORD,
+		O_COORD_PUB,
+		O_COORD_KEY
+	};
+	static const struct option longopts[] = {
+	    {"state", required_argument, NULL, O_STATE},
+	    {"cluster", no_argument, NULL, O_CLUSTER},
+	    {"coord", required_argument, NULL, O_COORD},
+	    {"coord-pub", required_argument, NULL, O_COORD_PUB},
+	    {"coord-key", required_argument, NULL, O_COORD_KEY},
+	    {"zone", required_argument, NULL, O_ZONE},
+	    {"key", required_argument, NULL, O_KEY},
+	    {"role", required_argument, NULL, O_ROLE},
+	    {"now", required_argument, NULL, O_NOW},
+	    {"module", required_argument, NULL, O_MODULE},
+	    {"token", required_argument, NULL, O_TOKEN},
+	    {"policy", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
 	memset(o, 0, sizeof(*o));
 	o->cmd = cmd;
 	o->prog = argv[0];
@@ -103,6 +140,10 @@ static int parse(const char *cmd, int argc, char **argv, opts_t *o)
 	while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_STATE: o->state = optarg; break;
+		case O_CLUSTER: o->cluster = true; break;
+		case O_COORD: o->coord = optarg; break;
+		case O_COORD_PUB: o->coord_pub = optarg; break;
+		case O_COORD_KEY: o->coord_key = optarg; break;
 		case 'p': o->policy = optarg; break;
 		case O_MODULE: o->module = optarg; break;
 		case O_TOKEN: o->token = optarg; break;
@@ -141,10 +182,26 @@ static int parse(const char *cmd, int argc, char **argv, opts_t *o)
 		default: usage(stderr, cmd); return KEYS_EXIT_USAGE;
 		}
 	}
-	bool zone_needed = strcmp(cmd, "list") != 0;
+	if (o->cluster && strcmp(cmd, "generate") == 0) {
+		fprintf(stderr,
+			"%s: refused: in a cluster the zone's lease holder makes keys (tandemd "
+			"runs the key-state machine)\n",
+			o->prog);
+		return KEYS_EXIT_REFUSED;
+	}
+	if (!o->cluster && (o->coord != NULL || o->coord_pub != NULL || o->coord_key != NULL)) {
+		fprintf(stderr, "%s: --coord, --coord-pub and --coord-key go with --cluster\n",
+			o->prog);
+		return KEYS_EXIT_USAGE;
+	}
+	if (o->cluster && o->state != NULL) {
+		fprintf(stderr, "%s: --state DIR or --cluster, not both\n", o->prog);
+		return KEYS_EXIT_USAGE;
+	}
+	bool zone_needed = strcmp(cmd, "list") != 0 || o->cluster;
 	bool key_needed = strcmp(cmd, "ds-seen") == 0 || strcmp(cmd, "ds-gone") == 0 ||
 			  strcmp(cmd, "emergency") == 0;
-	if (optind != argc || o->state == NULL || (zone_needed && !o->has_zone) ||
+	if (optind != argc || (o->state == NULL && !o->cluster) || (zone_needed && !o->has_zone) ||
 	    (key_needed && !o->has_key) || (strcmp(cmd, "rollover") == 0 && !o->has_role)) {
 		usage(stderr, cmd);
 		return KEYS_EXIT_USAGE;
@@ -226,15 +283,88 @@ static void state_free(state_t *s)
 	keys_state_free(s);
 }
 
+/* --cluster: the zone's key set through coord.keyset.get, and its policy (-p, else the key
+ * set's); the revision read is kept for the save. No store. */
+static int cluster_load(const opts_t *o, state_t *s)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int64_t rev = 0;
+	memset(s, 0, sizeof(*s));
+	s->set = malloc(sizeof(*s->set));
+	if (s->set == NULL || tandem_diag_new(&s->diag) != TANDEM_OK) {
+		return KEYS_EXIT_IO;
+	}
+	int code = tandemctl_coord_keyset_get(o->cl->coord, o->zone, &buf, &len, &rev);
+	if (code != KEYS_EXIT_OK) {
+		return code;
+	}
+	if (len == 0) {
+		fprintf(stderr,
+			"%s: zone %s has no key set in the cluster yet (the zone's lease holder "
+			"makes its first keys)\n",
+			o->prog, o->zone);
+		free(buf);
+		return KEYS_EXIT_INPUT;
+	}
+	char what[KASP_ZONE_MAX + 32];
+	snprintf(what, sizeof(what), "key set of %s at revision %" PRId64, o->zone, rev);
+	int ret = kasp_keyset_unpack(buf, len, what, s->diag, s->set);
+	free(buf);
+	if (ret != TANDEM_OK || strcmp(s->set->zone, o->zone) != 0) {
+		keys_diag_print(s->diag);
+		fprintf(stderr, "%s: the cluster's key set of %s refused; nothing changed\n",
+			o->prog, o->zone);
+		return KEYS_EXIT_INPUT;
+	}
+	o->cl->revision = rev;
+	const char *pol = o->policy != NULL                ? o->policy
+			  : s->set->policy_path[0] != '\0' ? s->set->policy_path
+							   : "dps-default";
+	if (keys_policy_load(pol, s->diag, &s->policy) != TANDEM_OK) {
+		keys_diag_print(s->diag);
+		fprintf(stderr, "%s: policy %s refused (give -p POLICY); nothing changed\n",
+			o->prog, pol);
+		return KEYS_EXIT_INPUT;
+	}
+	return KEYS_EXIT_OK;
+}
+
+/* --cluster: writes the key set back at the revision it was read at. */
+static int cluster_save(const opts_t *o, state_t *s)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int64_t rev = 0;
+	if (kasp_keyset_pack(s->set, &buf, &len) != TANDEM_OK) {
+		fprintf(stderr, "%s: the key set was not saved: cannot pack it\n", o->prog);
+		return KEYS_EXIT_IO;
+	}
+	int code =
+	    tandemctl_coord_keyset_put(o->cl->coord, o->zone, buf, len, o->cl->revision, &rev);
+	free(buf);
+	if (code == KEYS_EXIT_OK) {
+		printf("key set of %s written at revision %" PRId64 "\n", o->zone, rev);
+		o->cl->revision = rev;
+	}
+	return code;
+}
+
 /* Loads the store and (if the zone is named) its key set and policy. */
 static int state_load(const opts_t *o, bool may_create, state_t *s)
 {
+	if (o->cluster) {
+		return cluster_load(o, s);
+	}
 	return keys_state_load(o->prog, o->state, o->has_zone ? o->zone : NULL, may_create,
 			       o->policy, o->token, "", s);
 }
 
 static int state_save(const opts_t *o, state_t *s)
 {
+	if (o->cluster) {
+		return cluster_save(o, s);
+	}
 	return keys_state_save(o->prog, o->state, s);
 }
 
@@ -519,11 +649,21 @@ int tandemctl_keys_state(const char *cmd, int argc, char **argv)
 	if (code != KEYS_EXIT_OK) {
 		return code < 0 ? KEYS_EXIT_OK : code;
 	}
+	cluster_t cl = {0};
+	if (o.cluster) {
+		code = tandemctl_coord_open(o.prog, o.coord, o.coord_pub, o.coord_key, &cl.coord);
+		if (code != KEYS_EXIT_OK) {
+			return code;
+		}
+		o.cl = &cl;
+	}
 	if (strcmp(cmd, "list") == 0) {
-		return cmd_list(&o);
+		code = cmd_list(&o);
+	} else if (strcmp(cmd, "ds") == 0) {
+		code = cmd_ds(&o);
+	} else {
+		code = cmd_change(&o);
 	}
-	if (strcmp(cmd, "ds") == 0) {
-		return cmd_ds(&o);
-	}
-	return cmd_change(&o);
+	tandemctl_coord_close(cl.coord);
+	return code;
 }

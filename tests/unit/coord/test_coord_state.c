@@ -137,6 +137,7 @@ static coord_reason_t commit_signed(const char *node, uint64_t epoch, uint32_t s
 	memset(in.digest, d, sizeof(in.digest));
 	in.sign_time = 1700000000u + serial;
 	in.input_serial = serial - 1;
+	in.keyset_revision = 1000 + serial;
 	in.nsec3 = true;
 	in.salt_len = 8;
 	for (uint32_t i = 0; i < in.salt_len; i++) {
@@ -739,6 +740,7 @@ START_TEST(test_commit_signing_params)
 	const coord_zone_t *z = zone();
 	ck_assert_uint_eq(z->committed_sign_time, 1700000100u);
 	ck_assert_uint_eq(z->committed_input_serial, 99);
+	ck_assert_int_eq(z->committed_keyset_revision, 1100);
 	ck_assert(z->committed_nsec3);
 	ck_assert_uint_eq(z->committed_salt_len, 8);
 	ck_assert_uint_eq(z->committed_salt[0], 0xc0);
@@ -751,7 +753,8 @@ START_TEST(test_commit_signing_params)
 	ck_assert(!z->committed_nsec3);
 	ck_assert_uint_eq(z->committed_salt_len, 0);
 	ck_assert_uint_eq(z->committed_salt[0], 0);
-	/* the longest salt, and one byte more */
+	ck_assert_int_eq(z->committed_keyset_revision, 0);
+	/* the longest salt, and one byte more; a negative key set revision */
 	coord_input_t in = mk(COORD_IN_COMMIT, "a1", ZONE);
 	in.epoch = 1;
 	in.serial = 104;
@@ -762,6 +765,9 @@ START_TEST(test_commit_signing_params)
 	memset(in.salt, 0xee, sizeof(in.salt));
 	in.sign_time = UINT64_MAX;
 	in.input_serial = 0xfffffffeu;
+	in.keyset_revision = -1;
+	ck_assert_int_eq(apply(&in, T0 + 4), COORD_R_BAD_INPUT);
+	in.keyset_revision = INT64_MAX;
 	ck_assert_int_eq(apply(&in, T0 + 4), COORD_R_OK);
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -774,7 +780,12 @@ START_TEST(test_commit_signing_params)
 	ck_assert_uint_eq(z->committed_salt[COORD_SALT_MAX - 1], 0xee);
 	ck_assert_uint_eq(z->committed_sign_time, UINT64_MAX);
 	ck_assert_uint_eq(z->committed_input_serial, 0xfffffffeu);
+	ck_assert_int_eq(z->committed_keyset_revision, INT64_MAX);
 	ck_assert(memcmp(u, S, sizeof(*u)) == 0);
+	/* a negative revision in the state is incoherent */
+	coord_zone_t *uz = (coord_zone_t *)coord_state_zone(u, ZONE);
+	uz->committed_keyset_revision = -5;
+	ck_assert_int_eq(coord_state_check(u, &P), TANDEM_COORD_ESTATE);
 	free(u);
 	free(buf);
 	/* a floor set when a removed zone comes back clears them */
@@ -785,6 +796,7 @@ START_TEST(test_commit_signing_params)
 	ck_assert_uint_eq(z->committed_salt_len, 0);
 	ck_assert_uint_eq(z->committed_sign_time, 0);
 	ck_assert_uint_eq(z->committed_input_serial, 0);
+	ck_assert_int_eq(z->committed_keyset_revision, 0);
 	ck_assert(!z->committed_nsec3);
 }
 END_TEST
@@ -877,6 +889,7 @@ START_TEST(test_apply_arguments)
 	in.kind = COORD_IN_TICK;
 	ck_assert_int_eq(coord_state_apply(S, &in, T0, &P, S, R), TANDEM_COORD_ESTATE);
 	ck_assert_str_eq(coord_reason_str(COORD_R_STALE_EPOCH), "stale epoch");
+	ck_assert_str_eq(coord_reason_str(COORD_R_CONFLICT), "key set changed");
 	ck_assert_str_eq(coord_input_kind_str(COORD_IN_COMMIT), "commit");
 }
 END_TEST

@@ -695,6 +695,176 @@ START_TEST(test_archive_with_key_add)
 }
 END_TEST
 
+/* ---- the key set: a conditional put on PREFIX/keys/ZONE ---------------------------------- */
+
+typedef struct ks_racer {
+	coord_t *coord;
+	const char *value;
+	int64_t expect;
+	pthread_barrier_t *start;
+	int rc;
+	bool won;
+	int64_t rev;
+} ks_racer_t;
+
+static void *ks_racer_run(void *arg)
+{
+	ks_racer_t *r = arg;
+	pthread_barrier_wait(r->start);
+	r->rc =
+	    coord_store_keyset_put(r->coord->store, "z0.example.", (const uint8_t *)r->value,
+				   strlen(r->value), r->expect, r->coord->diag, &r->won, &r->rev);
+	return NULL;
+}
+
+/* Reads the key set; returns its value as a string (NULL when absent) and its revision. */
+static char *keyset_value(coord_t *c, const char *zone, int64_t *rev)
+{
+	uint8_t *buf = (uint8_t *)"sentinel";
+	size_t len = 99;
+	int rc = coord_store_keyset_get(c->store, zone, c->diag, &buf, &len, rev);
+	if (rc != TANDEM_OK) {
+		dump_diag(c->diag);
+	}
+	ck_assert_int_eq(rc, TANDEM_OK);
+	if (buf == NULL) {
+		ck_assert_uint_eq(len, 0);
+		return NULL;
+	}
+	char *s = malloc(len + 1);
+	ck_assert_ptr_nonnull(s);
+	memcpy(s, buf, len);
+	s[len] = '\0';
+	free(buf);
+	return s;
+}
+
+START_TEST(test_keyset_put_get)
+{
+	coord_t a, b;
+	coord_open(&a, "/t/store/keyset/");
+	coord_open(&b, "/t/store/keyset/");
+	const char *zone = "z0.example.";
+	bool won = false;
+	int64_t rev = -1, rev2 = -1;
+
+	/* none yet: NULL, 0, revision 0 */
+	ck_assert_ptr_null(keyset_value(&a, zone, &rev));
+	ck_assert_int_eq(rev, 0);
+
+	/* create: only if absent */
+	ck_assert_int_eq(
+	    coord_store_keyset_put(a.store, zone, (const uint8_t *)"v1", 2, 0, a.diag, &won, &rev),
+	    TANDEM_OK);
+	ck_assert(won);
+	ck_assert_int_gt(rev, 0);
+	char *v = keyset_value(&b, zone, &rev2);
+	ck_assert_str_eq(v, "v1");
+	ck_assert_int_eq(rev2, rev);
+	free(v);
+	/* in etcd under PREFIX/keys/ZONE */
+	coord_etcd_range_t *r = NULL;
+	ck_assert_int_eq(coord_etcd_get(a.etcd, "/t/store/keyset/keys/z0.example.", 0, a.diag, &r),
+			 TANDEM_OK);
+	ck_assert_uint_eq(r->n, 1);
+	ck_assert_int_eq(r->kvs[0].mod_revision, rev);
+	coord_etcd_range_free(r);
+
+	/* a second create (expect 0) loses: not an error, nothing written */
+	int64_t cur = -1;
+	ck_assert_int_eq(coord_store_keyset_put(b.store, zone, (const uint8_t *)"other", 5, 0,
+						b.diag, &won, &cur),
+			 TANDEM_OK);
+	ck_assert(!won);
+	ck_assert_int_eq(cur, rev);
+
+	/* update at the right revision */
+	int64_t rev3 = -1;
+	ck_assert_int_eq(coord_store_keyset_put(b.store, zone, (const uint8_t *)"v2", 2, rev,
+						b.diag, &won, &rev3),
+			 TANDEM_OK);
+	ck_assert(won);
+	ck_assert_int_gt(rev3, rev);
+	v = keyset_value(&a, zone, &rev2);
+	ck_assert_str_eq(v, "v2");
+	ck_assert_int_eq(rev2, rev3);
+	free(v);
+
+	/* a stale revision is refused and the value stays */
+	ck_assert_int_eq(coord_store_keyset_put(a.store, zone, (const uint8_t *)"stale", 5, rev,
+						a.diag, &won, &cur),
+			 TANDEM_OK);
+	ck_assert(!won);
+	ck_assert_int_eq(cur, rev3);
+	v = keyset_value(&a, zone, &rev2);
+	ck_assert_str_eq(v, "v2");
+	ck_assert_int_eq(rev2, rev3);
+	free(v);
+
+	/* another change of the store moves no key set's revision */
+	ck_assert_int_eq(coord_store_keyset_put(a.store, "z1.example.", (const uint8_t *)"w", 1, 0,
+						a.diag, &won, &cur),
+			 TANDEM_OK);
+	ck_assert(won);
+	v = keyset_value(&a, zone, &rev2);
+	ck_assert_int_eq(rev2, rev3);
+	free(v);
+	v = keyset_value(&a, "z1.example.", &rev2);
+	ck_assert_str_eq(v, "w");
+	free(v);
+
+	/* two writers race on one revision: exactly one wins, its value stays */
+	for (int round = 0; round < 5; round++) {
+		int64_t base = -1;
+		free(keyset_value(&a, zone, &base));
+		pthread_barrier_t start;
+		pthread_t th[2];
+		ks_racer_t rr[2] = {
+		    {.coord = &a, .value = "from-a", .expect = base, .start = &start},
+		    {.coord = &b, .value = "from-b", .expect = base, .start = &start},
+		};
+		ck_assert_int_eq(pthread_barrier_init(&start, NULL, 2), 0);
+		for (int i = 0; i < 2; i++) {
+			ck_assert_int_eq(pthread_create(&th[i], NULL, ks_racer_run, &rr[i]), 0);
+		}
+		for (int i = 0; i < 2; i++) {
+			pthread_join(th[i], NULL);
+			ck_assert_int_eq(rr[i].rc, TANDEM_OK);
+		}
+		pthread_barrier_destroy(&start);
+		ck_assert_int_eq((int)rr[0].won + (int)rr[1].won, 1);
+		const ks_racer_t *w = rr[0].won ? &rr[0] : &rr[1];
+		const ks_racer_t *l = rr[0].won ? &rr[1] : &rr[0];
+		ck_assert_int_gt(w->rev, base);
+		v = keyset_value(&a, zone, &rev2);
+		ck_assert_str_eq(v, w->value);
+		ck_assert_int_eq(rev2, w->rev);
+		/* the loser saw the winner's revision (or the base, had it read first: never) */
+		ck_assert_int_eq(l->rev, w->rev);
+		free(v);
+	}
+
+	/* arguments */
+	ck_assert_int_eq(
+	    coord_store_keyset_put(a.store, zone, (const uint8_t *)"x", 1, -1, a.diag, &won, &cur),
+	    TANDEM_EINVAL);
+	ck_assert_int_eq(
+	    coord_store_keyset_put(a.store, zone, (const uint8_t *)"x", 0, 0, a.diag, &won, &cur),
+	    TANDEM_EINVAL);
+	ck_assert_int_eq(
+	    coord_store_keyset_put(a.store, "", (const uint8_t *)"x", 1, 0, a.diag, &won, &cur),
+	    TANDEM_EINVAL);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(coord_store_keyset_get(a.store, "", a.diag, &buf, &len, &cur),
+			 TANDEM_EINVAL);
+	ck_assert_int_eq(coord_store_keyset_get(a.store, zone, a.diag, &buf, &len, NULL),
+			 TANDEM_EINVAL);
+	coord_close(&a);
+	coord_close(&b);
+}
+END_TEST
+
 START_TEST(test_leader_name)
 {
 	coord_t a;
@@ -786,6 +956,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_failover_ticks);
 	tcase_add_test(tc, test_campaign);
 	tcase_add_test(tc, test_archive_with_key_add);
+	tcase_add_test(tc, test_keyset_put_get);
 	tcase_add_test(tc, test_leader_name);
 	tcase_add_test(tc, test_etcd_down);
 	suite_add_tcase(s, tc);

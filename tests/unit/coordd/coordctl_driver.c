@@ -1,6 +1,8 @@
 /* A tiny coordrpc client of tandem-coord, for integration tests (integration/test_coordd.sh). */
 #include "coord_state.h"
 #include "coordrpc.h"
+#include "kasp_policy.h"
+#include "kasp_store.h"
 #include "net_key.h"
 #include "net_rpc.h"
 #include "tandem_diag.h"
@@ -25,7 +27,9 @@
  *   commit ZONE NODE EPOCH SERIAL DIGEST_HEX [SIGN_TIME SALT_HEX|-]   (SALT: NSEC3)
  *   report ZONE NODE SERIAL DIGEST_HEX
  *   key-add ZONE NODE ID TAG ARCHIVE_FILE
- *   key-ack|key-activate ZONE NODE ID
+ *   key-ack|key-activate|key-remove ZONE NODE ID
+ *  the zone's holder (NODE, EPOCH) or an operator (NODE "-"; EPOCH ignored):
+ *   keyset-put ZONE NODE|- EPOCH REVISION FILE   (FILE: the key set's bytes)
  *  operator requests:
  *   zone-add ZONE COMPARE(0|1) [SERIAL]
  *   zone-remove ZONE
@@ -39,9 +43,14 @@
  *            "key ZONE ID tag=T active=0|1 acks=A,B|-",
  *            "node NAME site=A state=up|drained|fenced healthy=0|1 publish=P|-"
  *   keys ZONE  "key ID tag=T active=0|1 acks=A,B|- archive=HEX|-"
+ *   keyset-get ZONE [OUTFILE]  "keyset ZONE revision=R bytes=N"; the bytes to OUTFILE
+ *  local, no coordinator:
+ *   keyset-make ZONE POLICY_PATH OUTFILE [NOW]   a kasp key set of ZONE (kasp_keyset_pack):
+ *            empty, or with NOW (UNIX seconds) the first keys the DPS policy asks for then
+ *            (fake DNSKEYs, every site holding them)
  *  raw TYPE BODY_HEX|-   sends any bytes as a request of envelope type TYPE
- * A decision prints "accepted epoch=E expiry_ms=X" or "refused REASON: TEXT", then one
- * "effect: TEXT" line per effect.
+ * A decision prints "accepted epoch=E expiry_ms=X" or "refused REASON: TEXT", then
+ * "revision N" when it carries a key set revision, then one "effect: TEXT" line per effect.
  * Exit codes: 0 accepted (or done), 1 usage or other error, 2 refused,
  * 4 TANDEM_NET_ETIMEOUT (no answer), 5 an error reply from the server.
  */
@@ -111,14 +120,15 @@ static bool driver_name(char *dst, size_t size, const char *src)
 	return true;
 }
 
-static bool driver_file(const char *path, uint8_t **buf, size_t *len)
+/* Reads at most max + 1 bytes (one more than a field holds, so that packing refuses it). */
+static bool driver_file(const char *path, size_t max, uint8_t **buf, size_t *len)
 {
 	FILE *fp = fopen(path, "rb");
 	if (fp == NULL) {
 		return false;
 	}
-	*buf = malloc(COORDRPC_ARCHIVE_MAX + 2);
-	*len = *buf == NULL ? 0 : fread(*buf, 1, COORDRPC_ARCHIVE_MAX + 1, fp);
+	*buf = malloc(max + 2);
+	*len = *buf == NULL ? 0 : fread(*buf, 1, max + 1, fp);
 	fclose(fp);
 	return *buf != NULL;
 }
@@ -177,13 +187,26 @@ static bool driver_request(int argc, char **argv, coordrpc_request_t *r)
 		r->key_tag = (uint16_t)strtoul(argv[4], NULL, 10);
 		return driver_name(r->zone, sizeof(r->zone), argv[1]) &&
 		       driver_name(r->node, sizeof(r->node), argv[2]) &&
-		       driver_file(argv[5], &r->archive, &r->archive_len);
+		       driver_file(argv[5], COORDRPC_ARCHIVE_MAX, &r->archive, &r->archive_len);
 	}
-	if ((strcmp(cmd, "key-ack") == 0 || strcmp(cmd, "key-activate") == 0) && argc == 4) {
-		r->kind = strcmp(cmd, "key-ack") == 0 ? COORDRPC_KEY_ACK : COORDRPC_KEY_ACTIVATE;
+	if ((strcmp(cmd, "key-ack") == 0 || strcmp(cmd, "key-activate") == 0 ||
+	     strcmp(cmd, "key-remove") == 0) &&
+	    argc == 4) {
+		r->kind = strcmp(cmd, "key-ack") == 0      ? COORDRPC_KEY_ACK
+			  : strcmp(cmd, "key-remove") == 0 ? COORDRPC_KEY_REMOVE
+							   : COORDRPC_KEY_ACTIVATE;
 		r->key_id = (uint32_t)strtoul(argv[3], NULL, 10);
 		return driver_name(r->zone, sizeof(r->zone), argv[1]) &&
 		       driver_name(r->node, sizeof(r->node), argv[2]);
+	}
+	if (strcmp(cmd, "keyset-put") == 0 && argc == 6) {
+		r->kind = COORDRPC_KEYSET_PUT;
+		r->epoch = strtoull(argv[3], NULL, 10);
+		r->revision = strtoll(argv[4], NULL, 10);
+		return driver_name(r->zone, sizeof(r->zone), argv[1]) &&
+		       (strcmp(argv[2], "-") == 0 ||
+			driver_name(r->node, sizeof(r->node), argv[2])) &&
+		       driver_file(argv[5], COORDRPC_KEYSET_MAX, &r->keyset, &r->keyset_len);
 	}
 	if (strcmp(cmd, "zone-add") == 0 && (argc == 3 || argc == 4)) {
 		r->kind = COORDRPC_ZONE_ADD;
@@ -224,6 +247,9 @@ static int driver_decision(const coordrpc_decision_t *dec)
 		       dec->expiry_ms);
 	} else {
 		printf("refused %s: %s\n", coord_reason_str(dec->reason), dec->text);
+	}
+	if (dec->revision != 0) {
+		printf("revision %" PRId64 "\n", dec->revision);
 	}
 	for (size_t i = 0; i < dec->neffects; i++) {
 		printf("effect: %s\n", dec->effects[i]);
@@ -285,6 +311,99 @@ static void driver_keys(const coordrpc_keys_t *keys)
 	}
 }
 
+/* The first keys the DPS policy asks for at now, with fake (unique) DNSKEY RDATA. */
+static bool driver_keyset_keys(kasp_keyset_t *set, uint64_t now)
+{
+	kasp_policy_t pol;
+	kasp_step_t st;
+	kasp_policy_defaults(&pol);
+	for (int round = 0; round < 8; round++) {
+		bool made = false;
+		if (kasp_keystate_step(set, &pol, now, set, &st) != TANDEM_OK) {
+			return false;
+		}
+		for (size_t i = 0; i < st.nactions; i++) {
+			const kasp_action_t *a = &st.actions[i];
+			uint8_t rd[12] = {1, a->role == KASP_ROLE_KSK ? 1 : 0, 3, a->algorithm};
+			char label[KASP_LABEL_MAX];
+			uint32_t id = 0;
+			if (a->kind != KASP_ACTION_GENERATE) {
+				continue;
+			}
+			for (int b = 0; b < 8; b++) {
+				rd[4 + b] = (uint8_t)(set->next_id * 31u + (unsigned)b * 7u);
+			}
+			snprintf(label, sizeof(label), "fake-%s-%" PRIu32, kasp_role_str(a->role),
+				 set->next_id);
+			if (kasp_keyset_add(set, a->role, a->algorithm, a->bits, label, rd,
+					    sizeof(rd), true, now, &id) != TANDEM_OK) {
+				return false;
+			}
+			made = true;
+		}
+		if (!made) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* keyset-make: a key set of zone (empty, or with its first keys at now), its policy path
+ * set, packed to a file. */
+static int driver_keyset_make(const char *zone, const char *policy, const char *path, uint64_t now)
+{
+	kasp_keyset_t *set = calloc(1, sizeof(*set));
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = 1;
+	FILE *fp = NULL;
+	if (set == NULL || kasp_keyset_init(set, zone) != TANDEM_OK ||
+	    strlen(policy) >= sizeof(set->policy_path)) {
+		goto out;
+	}
+	memcpy(set->policy_path, policy, strlen(policy) + 1);
+	if (now != 0 && !driver_keyset_keys(set, now)) {
+		goto out;
+	}
+	if (kasp_keyset_pack(set, &buf, &len) != TANDEM_OK || (fp = fopen(path, "wb")) == NULL) {
+		goto out;
+	}
+	rc = fwrite(buf, 1, len, fp) == len ? 0 : 1;
+out:
+	if (fp != NULL && fclose(fp) != 0) {
+		rc = 1;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "keyset-make: failed\n");
+	}
+	free(buf);
+	free(set);
+	return rc;
+}
+
+/* keyset-get: prints the revision and size, writes the bytes to path (may be NULL). */
+static int driver_keyset_get(net_rpc_client_t *cl, const char *zone, const char *path,
+			     tandem_diag_t *diag, int *rc)
+{
+	coordrpc_keyset_t ks;
+	int ret = coordrpc_call_keyset(cl, zone, diag, &ks);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	printf("keyset %s revision=%" PRId64 " bytes=%zu\n", ks.zone, ks.revision, ks.keyset_len);
+	if (path != NULL) {
+		FILE *fp = fopen(path, "wb");
+		if (fp == NULL || fwrite(ks.keyset, 1, ks.keyset_len, fp) != ks.keyset_len) {
+			*rc = 1;
+		}
+		if (fp != NULL && fclose(fp) != 0) {
+			*rc = 1;
+		}
+	}
+	coordrpc_keyset_deinit(&ks);
+	return TANDEM_OK;
+}
+
 static int driver_keygen(const char *pub, const char *secret)
 {
 	net_key_t *key = NULL;
@@ -326,6 +445,8 @@ static int driver_run(net_rpc_client_t *cl, int argc, char **argv, tandem_diag_t
 		}
 		coordrpc_keys_deinit(keys);
 		free(keys);
+	} else if (strcmp(cmd, "keyset-get") == 0 && (argc == 2 || argc == 3)) {
+		ret = driver_keyset_get(cl, argv[1], argc == 3 ? argv[2] : NULL, diag, &rc);
 	} else if (strcmp(cmd, "raw") == 0 && argc == 3) {
 		static uint8_t body[4096];
 		size_t len = 0;
@@ -388,6 +509,10 @@ int main(int argc, char **argv)
 
 	if (argc == 4 && strcmp(argv[1], "keygen") == 0) {
 		return driver_keygen(argv[2], argv[3]);
+	}
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "keyset-make") == 0) {
+		return driver_keyset_make(argv[2], argv[3], argv[4],
+					  argc == 6 ? strtoull(argv[5], NULL, 10) : 0);
 	}
 	while ((opt = getopt(argc, argv, "e:s:k:t:a:r:T:")) != -1) {
 		switch (opt) {

@@ -73,6 +73,14 @@ static void request_fill(coordrpc_kind_t kind, coordrpc_request_t *r)
 	for (size_t i = 0; i < r->archive_len; i++) {
 		r->archive[i] = (uint8_t)(i * 7);
 	}
+	r->keyset_revision = 0x7000000000000001ll;
+	r->revision = 0x6000000000000002ll;
+	r->keyset_len = 3000;
+	r->keyset = malloc(r->keyset_len);
+	ck_assert_ptr_nonnull(r->keyset);
+	for (size_t i = 0; i < r->keyset_len; i++) {
+		r->keyset[i] = (uint8_t)(i * 13);
+	}
 }
 
 /* The request as the other side must see it: only the kind's fields. */
@@ -100,6 +108,7 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 		e->serial = full->serial;
 		e->sign_time = full->sign_time;
 		e->input_serial = full->input_serial;
+		e->keyset_revision = full->keyset_revision;
 		e->nsec3 = full->nsec3;
 		memcpy(e->salt, full->salt, full->salt_len);
 		e->salt_len = full->salt_len;
@@ -115,6 +124,7 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 		e->archive_len = full->archive_len;
 		break;
 	case COORDRPC_KEY_ACK:
+	case COORDRPC_KEY_REMOVE:
 	case COORDRPC_KEY_ACTIVATE: node = zone = key = true; break;
 	case COORDRPC_STATUS: break;
 	case COORDRPC_KEYS_GET: zone = true; break;
@@ -135,6 +145,13 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 	case COORDRPC_TAKEOVER:
 		e->site = full->site;
 		e->force = full->force;
+		break;
+	case COORDRPC_KEYSET_GET: zone = true; break;
+	case COORDRPC_KEYSET_PUT:
+		node = zone = epoch = true;
+		e->keyset = full->keyset; /* compared by content */
+		e->keyset_len = full->keyset_len;
+		e->revision = full->revision;
 		break;
 	}
 	if (node) {
@@ -180,6 +197,12 @@ static void request_assert_eq(const coordrpc_request_t *a, const coordrpc_reques
 	if (a->archive_len > 0) {
 		ck_assert_mem_eq(a->archive, b->archive, a->archive_len);
 	}
+	ck_assert_int_eq(a->keyset_revision, b->keyset_revision);
+	ck_assert_int_eq(a->revision, b->revision);
+	ck_assert_uint_eq(a->keyset_len, b->keyset_len);
+	if (a->keyset_len > 0) {
+		ck_assert_mem_eq(a->keyset, b->keyset, a->keyset_len);
+	}
 }
 
 START_TEST(test_kinds)
@@ -201,15 +224,22 @@ START_TEST(test_kinds)
 	ck_assert_str_eq(coordrpc_type(COORDRPC_KEYS_GET), "coord.keys.get");
 	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_REGISTER), NET_ROLE_NODE);
 	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_KEY_ACTIVATE), NET_ROLE_NODE);
+	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_KEY_REMOVE), NET_ROLE_NODE);
+	ck_assert_str_eq(coordrpc_type(COORDRPC_KEY_REMOVE), "coord.key.remove");
 	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_STATUS), 0);
 	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_KEYS_GET), 0);
 	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_ZONE_ADD), NET_ROLE_OPERATOR);
 	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_TAKEOVER), NET_ROLE_OPERATOR);
+	ck_assert_str_eq(coordrpc_type(COORDRPC_KEYSET_GET), "coord.keyset.get");
+	ck_assert_str_eq(coordrpc_type(COORDRPC_KEYSET_PUT), "coord.keyset.put");
+	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_KEYSET_GET), 0);
+	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_KEYSET_PUT), 0);
 	ck_assert_str_eq(coordrpc_node_state_str(COORD_NODE_FENCED), "fenced");
 	ck_assert_str_eq(coordrpc_node_state_str(COORD_NODE_DRAINED), "drained");
 	ck_assert_str_eq(coordrpc_node_state_str(COORD_NODE_UP), "up");
 	coordrpc_request_deinit(NULL);
 	coordrpc_keys_deinit(NULL);
+	coordrpc_keyset_deinit(NULL);
 }
 END_TEST
 
@@ -229,6 +259,7 @@ START_TEST(test_request_round_trip)
 		request_assert_eq(&got, &exp);
 		coordrpc_request_deinit(&got);
 		ck_assert_ptr_null(got.archive);
+		ck_assert_ptr_null(got.keyset);
 		free(buf);
 		coordrpc_request_deinit(&full);
 	}
@@ -279,6 +310,31 @@ START_TEST(test_request_limits)
 	ck_assert_uint_eq(got.archive_len, 0);
 	free(buf);
 	coordrpc_request_deinit(&r);
+
+	/* the largest key set, and an empty one at revision 0 */
+	request_fill(COORDRPC_KEYSET_PUT, &r);
+	free(r.keyset);
+	r.keyset_len = COORDRPC_KEYSET_MAX;
+	r.keyset = calloc(1, r.keyset_len);
+	ck_assert_ptr_nonnull(r.keyset);
+	r.revision = INT64_MAX;
+	ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_OK);
+	ck_assert_int_eq(coordrpc_request_unpack("coord.keyset.put", buf, len, D, &got), TANDEM_OK);
+	ck_assert_uint_eq(got.keyset_len, COORDRPC_KEYSET_MAX);
+	ck_assert_int_eq(got.revision, INT64_MAX);
+	coordrpc_request_deinit(&got);
+	free(buf);
+	free(r.keyset);
+	r.keyset = NULL;
+	r.keyset_len = 0;
+	r.revision = 0;
+	ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_OK);
+	ck_assert_int_eq(coordrpc_request_unpack("coord.keyset.put", buf, len, D, &got), TANDEM_OK);
+	ck_assert_ptr_null(got.keyset);
+	ck_assert_uint_eq(got.keyset_len, 0);
+	ck_assert_int_eq(got.revision, 0);
+	free(buf);
+	coordrpc_request_deinit(&r);
 }
 END_TEST
 
@@ -301,6 +357,30 @@ START_TEST(test_request_pack_refusals)
 	r.archive_len = COORDRPC_ARCHIVE_MAX + 1;
 	ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_EINVAL);
 	r.archive_len = 1000;
+	/* a negative revision is refused where the kind carries it, ignored elsewhere */
+	r.revision = -1;
+	r.keyset_revision = -1;
+	ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_OK);
+	free(buf);
+	buf = NULL;
+	r.kind = COORDRPC_COMMIT;
+	ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_EINVAL);
+	r.kind = COORDRPC_KEYSET_PUT;
+	r.keyset_revision = 0;
+	ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_EINVAL);
+	r.revision = 5;
+	r.keyset_len = COORDRPC_KEYSET_MAX + 1;
+	ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_EINVAL);
+	uint8_t *ks = r.keyset;
+	r.keyset = NULL;
+	r.keyset_len = 1;
+	ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_EINVAL);
+	r.keyset = ks;
+	r.keyset_len = 3000;
+	ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_OK);
+	free(buf);
+	buf = NULL;
+	r.kind = COORDRPC_KEY_ADD;
 	ck_assert_int_eq(coordrpc_request_pack(NULL, &buf, &len), TANDEM_EINVAL);
 	ck_assert_int_eq(coordrpc_request_pack(&r, NULL, &len), TANDEM_EINVAL);
 	ck_assert_ptr_null(buf);
@@ -460,6 +540,40 @@ START_TEST(test_request_unpack_refusals)
 	refused("coord.drain", buf, len, "version");
 	free(buf);
 
+	cm.nsec3_salt.len = 0;
+	cm.keyset_revision = -1;
+	buf = pb(&cm.base, &len);
+	refused("coord.commit", buf, len, "keyset_revision");
+	free(buf);
+
+	Tandem__CoordKeysetRequest kg = TANDEM__COORD_KEYSET_REQUEST__INIT;
+	kg.version = 1;
+	kg.zone = long_zone;
+	buf = pb(&kg.base, &len);
+	refused("coord.keyset.get", buf, len, "zone");
+	free(buf);
+
+	Tandem__CoordKeysetPut kp = TANDEM__COORD_KEYSET_PUT__INIT;
+	kp.version = 1;
+	kp.zone = (char *)"jp.";
+	kp.node = long_node;
+	buf = pb(&kp.base, &len);
+	refused("coord.keyset.put", buf, len, "node");
+	free(buf);
+	kp.node = (char *)"node-a1";
+	kp.revision = -1;
+	buf = pb(&kp.base, &len);
+	refused("coord.keyset.put", buf, len, "revision");
+	free(buf);
+	kp.revision = 3;
+	kp.keyset.len = COORDRPC_KEYSET_MAX + 1;
+	kp.keyset.data = calloc(1, kp.keyset.len);
+	ck_assert_ptr_nonnull(kp.keyset.data);
+	buf = pb(&kp.base, &len);
+	refused("coord.keyset.put", buf, len, "keyset");
+	free(buf);
+	free(kp.keyset.data);
+
 	/* a message of another type decodes as protobuf but its fields are checked */
 	Tandem__CoordKeysRequest kr = TANDEM__COORD_KEYS_REQUEST__INIT;
 	kr.version = 1;
@@ -478,6 +592,7 @@ static void decision_fill(coordrpc_decision_t *d)
 	snprintf(d->text, sizeof(d->text), "key 7 of jp.: site B has not imported it");
 	d->epoch = 12;
 	d->expiry_ms = 1700000010000ull;
+	d->revision = 0x10000000007ll;
 	d->neffects = COORDRPC_EFFECTS_MAX;
 	for (size_t i = 0; i < d->neffects; i++) {
 		snprintf(d->effects[i], sizeof(d->effects[i]), "effect %zu", i);
@@ -531,6 +646,12 @@ START_TEST(test_decision_round_trip)
 	ck_assert(diag_has("coord.decision", "text"));
 	free(buf);
 	m.text = (char *)"";
+	m.revision = -2;
+	buf = pb(&m.base, &len);
+	ck_assert_int_eq(coordrpc_decision_unpack(buf, len, D, &got), TANDEM_EINVAL);
+	ck_assert(diag_has("coord.decision", "revision"));
+	free(buf);
+	m.revision = 0;
 	char *effects[1] = {long_text};
 	m.n_effects = 1;
 	m.effects = effects;
@@ -586,6 +707,7 @@ static void status_fill(coordrpc_status_t *st)
 		snprintf(z->committed_by, sizeof(z->committed_by), "node-b1");
 		z->sign_time = 1700000000 + i;
 		z->input_serial = (uint32_t)(4000000000u + i);
+		z->keyset_revision = i == 1 ? INT64_MAX : (int64_t)(1000 * i);
 		z->nsec3 = true;
 		z->salt_len = i;
 		memset(z->salt, 0xab, z->salt_len);
@@ -840,6 +962,91 @@ START_TEST(test_keys_round_trip)
 }
 END_TEST
 
+START_TEST(test_keyset_round_trip)
+{
+	coordrpc_keyset_t ks, got;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	memset(&ks, 0, sizeof(ks));
+	memset(ks.zone, 'z', sizeof(ks.zone) - 1);
+	ks.keyset_len = COORDRPC_KEYSET_MAX;
+	ks.keyset = malloc(ks.keyset_len);
+	ck_assert_ptr_nonnull(ks.keyset);
+	for (size_t i = 0; i < ks.keyset_len; i++) {
+		ks.keyset[i] = (uint8_t)(i * 31);
+	}
+	ks.revision = INT64_MAX;
+	ck_assert_int_eq(coordrpc_keyset_pack(&ks, &buf, &len), TANDEM_OK);
+	ck_assert_int_eq(coordrpc_keyset_unpack(buf, len, D, &got), TANDEM_OK);
+	free(buf);
+	ck_assert_str_eq(got.zone, ks.zone);
+	ck_assert_int_eq(got.revision, INT64_MAX);
+	ck_assert_uint_eq(got.keyset_len, ks.keyset_len);
+	ck_assert_mem_eq(got.keyset, ks.keyset, ks.keyset_len);
+	coordrpc_keyset_deinit(&got);
+	ck_assert_ptr_null(got.keyset);
+	ck_assert_uint_eq(got.keyset_len, 0);
+
+	/* none written yet: no bytes, revision 0 */
+	coordrpc_keyset_t none;
+	memset(&none, 0, sizeof(none));
+	snprintf(none.zone, sizeof(none.zone), "jp.");
+	ck_assert_int_eq(coordrpc_keyset_pack(&none, &buf, &len), TANDEM_OK);
+	ck_assert_int_eq(coordrpc_keyset_unpack(buf, len, D, &got), TANDEM_OK);
+	free(buf);
+	ck_assert_str_eq(got.zone, "jp.");
+	ck_assert_ptr_null(got.keyset);
+	ck_assert_int_eq(got.revision, 0);
+
+	/* pack refusals */
+	ks.keyset_len = COORDRPC_KEYSET_MAX + 1;
+	ck_assert_int_eq(coordrpc_keyset_pack(&ks, &buf, &len), TANDEM_EINVAL);
+	ks.keyset_len = 10;
+	ks.revision = -1;
+	ck_assert_int_eq(coordrpc_keyset_pack(&ks, &buf, &len), TANDEM_EINVAL);
+	ks.revision = 1;
+	memset(ks.zone, 'z', sizeof(ks.zone));
+	ck_assert_int_eq(coordrpc_keyset_pack(&ks, &buf, &len), TANDEM_EINVAL);
+	ck_assert_int_eq(coordrpc_keyset_pack(NULL, &buf, &len), TANDEM_EINVAL);
+
+	/* unpack refusals: what a hostile coordinator could send */
+	char long_zone[COORD_ZONE_MAX + 1];
+	memset(long_zone, 'z', sizeof(long_zone) - 1);
+	long_zone[sizeof(long_zone) - 1] = '\0';
+	Tandem__CoordKeyset m = TANDEM__COORD_KEYSET__INIT;
+	struct {
+		const char *field;
+		int step;
+	} cases[] = {{"version", 0}, {"zone", 1}, {"revision", 2}, {"keyset", 3}};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		m.version = cases[c].step == 0 ? 2 : 1;
+		m.zone = cases[c].step == 1 ? long_zone : (char *)"jp.";
+		m.revision = cases[c].step == 2 ? -1 : 7;
+		m.keyset.data = ks.keyset;
+		m.keyset.len = cases[c].step == 3 ? COORDRPC_KEYSET_MAX + 1 : 10;
+		if (cases[c].step == 3) {
+			m.keyset.data = calloc(1, m.keyset.len);
+			ck_assert_ptr_nonnull(m.keyset.data);
+		}
+		buf = pb(&m.base, &len);
+		memset(&got, 0x5a, sizeof(got));
+		tandem_diag_clear(D);
+		ck_assert_int_eq(coordrpc_keyset_unpack(buf, len, D, &got), TANDEM_EINVAL);
+		ck_assert_msg(diag_has("coord.keyset.reply", cases[c].field), "no diag naming %s",
+			      cases[c].field);
+		ck_assert_int_eq(got.revision, 0x5a5a5a5a5a5a5a5all); /* untouched */
+		free(buf);
+		if (cases[c].step == 3) {
+			free(m.keyset.data);
+		}
+	}
+	static const uint8_t garbage[] = {0x0a, 0xff};
+	ck_assert_int_eq(coordrpc_keyset_unpack(garbage, sizeof(garbage), D, &got), TANDEM_EINVAL);
+	ck_assert(diag_has("coord.keyset.reply", "undecodable"));
+	coordrpc_keyset_deinit(&ks);
+}
+END_TEST
+
 /* The client calls against a real server (CURVE over 127.0.0.1) whose handler answers
  * with coordrpc replies, error statuses, wrong types and garbage. */
 typedef struct server {
@@ -895,6 +1102,16 @@ static int server_handler(void *arg, const net_rpc_request_t *req, net_rpc_msg_t
 		k.keys[0].archive_len = 5;
 		ret = coordrpc_keys_pack(&k, &buf, &len);
 		return reply_with(reply, "coord.keys.reply", ret, buf, len);
+	}
+	if (r.kind == COORDRPC_KEYSET_GET) {
+		coordrpc_keyset_t ks;
+		memset(&ks, 0, sizeof(ks));
+		memcpy(ks.zone, r.zone, sizeof(ks.zone));
+		ks.keyset = (uint8_t *)"keyset-bytes";
+		ks.keyset_len = 12;
+		ks.revision = 42;
+		ret = coordrpc_keyset_pack(&ks, &buf, &len);
+		return reply_with(reply, "coord.keyset.reply", ret, buf, len);
 	}
 	if (strcmp(r.zone, "fail.") == 0) {
 		snprintf(reply->error, sizeof(reply->error), "store: unavailable");
@@ -995,6 +1212,23 @@ START_TEST(test_calls)
 	ck_assert_mem_eq(keys.keys[0].archive, "entry", 5);
 	coordrpc_keys_deinit(&keys);
 
+	coordrpc_keyset_t ks;
+	ck_assert_int_eq(coordrpc_call_keyset(cl, "example.jp.", D, &ks), TANDEM_OK);
+	ck_assert_str_eq(ks.zone, "example.jp.");
+	ck_assert_int_eq(ks.revision, 42);
+	ck_assert_uint_eq(ks.keyset_len, 12);
+	ck_assert_mem_eq(ks.keyset, "keyset-bytes", 12);
+	coordrpc_keyset_deinit(&ks);
+
+	/* a keyset put is answered with a decision carrying the revision */
+	request_fill(COORDRPC_KEYSET_PUT, &req);
+	ck_assert_int_eq(coordrpc_call(cl, &req, D, &dec), TANDEM_OK);
+	ck_assert_int_eq(dec.revision, 0x10000000007ll);
+	ck_assert_int_eq(s.last.kind, COORDRPC_KEYSET_PUT);
+	ck_assert_uint_eq(s.last.keyset_len, 3000);
+	ck_assert_mem_eq(s.last.keyset, req.keyset, 3000);
+	coordrpc_request_deinit(&req);
+
 	/* an error status comes back as its code with the coordinator's text */
 	memset(&req, 0, sizeof(req));
 	req.kind = COORDRPC_LEASE_REQUEST;
@@ -1010,6 +1244,8 @@ START_TEST(test_calls)
 	ck_assert_int_eq(coordrpc_call(cl, &req, D, &dec), TANDEM_NET_EPROTO);
 	/* reads go through their own calls */
 	req.kind = COORDRPC_STATUS;
+	ck_assert_int_eq(coordrpc_call(cl, &req, D, &dec), TANDEM_EINVAL);
+	req.kind = COORDRPC_KEYSET_GET;
 	ck_assert_int_eq(coordrpc_call(cl, &req, D, &dec), TANDEM_EINVAL);
 
 	net_rpc_client_free(cl);
@@ -1031,6 +1267,7 @@ static Suite *coordrpc_suite(void)
 	tcase_add_test(tc, test_status_round_trip);
 	tcase_add_test(tc, test_status_refusals);
 	tcase_add_test(tc, test_keys_round_trip);
+	tcase_add_test(tc, test_keyset_round_trip);
 	suite_add_tcase(s, tc);
 	TCase *tn = tcase_create("calls");
 	tcase_add_checked_fixture(tn, setup, teardown);

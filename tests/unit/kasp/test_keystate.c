@@ -783,6 +783,157 @@ START_TEST(test_store_refuses_bad_files)
 }
 END_TEST
 
+/* Reads dir/keystate.pb into a new buffer. */
+static uint8_t *read_state(const char *dir, size_t *len)
+{
+	char path[400];
+	snprintf(path, sizeof(path), "%s/%s", dir, KASP_STORE_FILE);
+	FILE *fp = fopen(path, "rb");
+	ck_assert_ptr_nonnull(fp);
+	uint8_t *buf = malloc(1 << 20);
+	ck_assert_ptr_nonnull(buf);
+	*len = fread(buf, 1, 1 << 20, fp);
+	fclose(fp);
+	return buf;
+}
+
+START_TEST(test_keyset_pack_roundtrip)
+{
+	kasp_keyset_t *set = some_state();
+	snprintf(set->token_uri, sizeof(set->token_uri), "pkcs11:token=a");
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(kasp_keyset_pack(set, &buf, &len), TANDEM_OK);
+	ck_assert_uint_gt(len, 100);
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	kasp_keyset_t *back = malloc(sizeof(*back));
+	ck_assert_int_eq(kasp_keyset_unpack(buf, len, "keys/example.", diag, back), TANDEM_OK);
+	ck_assert_str_eq(back->zone, set->zone);
+	ck_assert_str_eq(back->policy_path, set->policy_path);
+	ck_assert_str_eq(back->token_uri, set->token_uri);
+	ck_assert_uint_eq(back->next_id, set->next_id);
+	ck_assert_uint_eq(back->count, set->count);
+	for (size_t i = 0; i < set->count; i++) {
+		const kasp_key_t *a = &set->keys[i], *b = &back->keys[i];
+		ck_assert_uint_eq(a->id, b->id);
+		ck_assert_int_eq(a->state, b->state);
+		ck_assert_int_eq(a->ds, b->ds);
+		ck_assert_uint_eq(a->tag, b->tag);
+		ck_assert_uint_eq(a->active, b->active);
+		ck_assert_str_eq(a->label, b->label);
+		ck_assert_mem_eq(a->dnskey, b->dnskey, a->dnskey_len);
+	}
+	/* the bytes are those of a state file holding that zone alone */
+	char dir[256];
+	ts_tmpdir(dir, sizeof(dir));
+	kasp_store_t *st = NULL;
+	ck_assert_int_eq(kasp_store_load(dir, diag, &st), TANDEM_OK);
+	ck_assert_int_eq(kasp_store_put(st, set), TANDEM_OK);
+	ck_assert_int_eq(kasp_store_save(st, dir, diag), TANDEM_OK);
+	size_t flen = 0;
+	uint8_t *file = read_state(dir, &flen);
+	ck_assert_uint_eq(flen, len);
+	ck_assert_mem_eq(file, buf, len);
+	/* packing is deterministic: packing what was unpacked gives the same bytes */
+	uint8_t *again = NULL;
+	size_t alen = 0;
+	ck_assert_int_eq(kasp_keyset_pack(back, &again, &alen), TANDEM_OK);
+	ck_assert_uint_eq(alen, len);
+	ck_assert_mem_eq(again, buf, len);
+	/* bad arguments */
+	ck_assert_int_eq(kasp_keyset_pack(NULL, &again, &alen), TANDEM_EINVAL);
+	ck_assert_int_eq(kasp_keyset_unpack(buf, len, "x", diag, NULL), TANDEM_EINVAL);
+	free(again);
+	free(file);
+	kasp_store_free(st);
+	ts_rmtree(dir);
+	free(back);
+	free(buf);
+	free(set);
+	tandem_diag_free(diag);
+}
+END_TEST
+
+START_TEST(test_keyset_unpack_refuses)
+{
+	kasp_keyset_t *set = some_state();
+	uint8_t *good = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(kasp_keyset_pack(set, &good, &len), TANDEM_OK);
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	kasp_keyset_t *back = malloc(sizeof(*back));
+	memset(back, 0x5a, sizeof(*back));
+	uint8_t *bad = malloc(len);
+
+	/* one byte flipped in the records: the checksum catches it */
+	memcpy(bad, good, len);
+	bad[len / 2] ^= 0x40;
+	ck_assert_int_eq(kasp_keyset_unpack(bad, len, "keys/example.", diag, back),
+			 TANDEM_KASP_ESTATE);
+	ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, 0), "keys/example.: "));
+	ck_assert_uint_eq(back->count, 0x5a5a5a5a5a5a5a5au); /* untouched */
+	/* truncated anywhere, or empty */
+	size_t cuts[] = {0, 1, 10, len / 2, len - 33, len - 1};
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		tandem_diag_clear(diag);
+		ck_assert_int_eq(kasp_keyset_unpack(good, cuts[i], "ks", diag, back),
+				 TANDEM_KASP_ESTATE);
+		ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, 0), "ks: "));
+	}
+	/* garbage */
+	tandem_diag_clear(diag);
+	ck_assert_int_eq(kasp_keyset_unpack((const uint8_t *)"policy: x\n", 10, "ks", diag, back),
+			 TANDEM_KASP_ESTATE);
+	/* another version */
+	memcpy(bad, good, len);
+	ck_assert_uint_eq(bad[0], 0x08);
+	ck_assert_uint_eq(bad[1], 1);
+	bad[1] = 2;
+	tandem_diag_clear(diag);
+	ck_assert_int_eq(kasp_keyset_unpack(bad, len, "ks", diag, back), TANDEM_KASP_EVERSION);
+	ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, 0), "newer"));
+	/* a well-formed file with two zones (a whole state file) is not one key set */
+	char dir[256];
+	ts_tmpdir(dir, sizeof(dir));
+	kasp_store_t *st = NULL;
+	ck_assert_int_eq(kasp_store_load(dir, diag, &st), TANDEM_OK);
+	ck_assert_int_eq(kasp_store_put(st, set), TANDEM_OK);
+	snprintf(set->zone, sizeof(set->zone), "other.");
+	ck_assert_int_eq(kasp_store_put(st, set), TANDEM_OK);
+	ck_assert_int_eq(kasp_store_save(st, dir, diag), TANDEM_OK);
+	size_t flen = 0;
+	uint8_t *two = read_state(dir, &flen);
+	tandem_diag_clear(diag);
+	ck_assert_int_eq(kasp_keyset_unpack(two, flen, "ks", diag, back), TANDEM_KASP_ESTATE);
+	ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, 0), "2 zones"));
+	/* and none */
+	kasp_store_free(st);
+	st = NULL;
+	ts_rmtree(dir);
+	ts_tmpdir(dir, sizeof(dir));
+	ck_assert_int_eq(kasp_store_load(dir, diag, &st), TANDEM_OK);
+	ck_assert_int_eq(kasp_store_save(st, dir, diag), TANDEM_OK);
+	free(two);
+	two = read_state(dir, &flen);
+	tandem_diag_clear(diag);
+	ck_assert_int_eq(kasp_keyset_unpack(two, flen, "ks", diag, back), TANDEM_KASP_ESTATE);
+	ck_assert_uint_eq(back->count, 0x5a5a5a5a5a5a5a5au);
+	/* the good bytes still unpack */
+	ck_assert_int_eq(kasp_keyset_unpack(good, len, "ks", diag, back), TANDEM_OK);
+	ck_assert_str_eq(back->zone, "example.");
+	kasp_store_free(st);
+	ts_rmtree(dir);
+	free(two);
+	free(bad);
+	free(back);
+	free(good);
+	free(set);
+	tandem_diag_free(diag);
+}
+END_TEST
+
 static Suite *keystate_suite(void)
 {
 	Suite *s = suite_create("keystate");
@@ -811,6 +962,8 @@ static Suite *keystate_suite(void)
 	TCase *st = tcase_create("store");
 	tcase_add_test(st, test_store_roundtrip);
 	tcase_add_test(st, test_store_refuses_bad_files);
+	tcase_add_test(st, test_keyset_pack_roundtrip);
+	tcase_add_test(st, test_keyset_unpack_refuses);
 	suite_add_tcase(s, st);
 	return s;
 }
