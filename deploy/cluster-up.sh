@@ -6,12 +6,14 @@
 # committed serial, then prints the status. docs/cluster.md has the whole tour.
 #
 # Usage: deploy/cluster-up.sh DIR [--zones N] [--netns] [--lease-ms MS] [--cycle S]
+#                             [--policy FILE]
 #   DIR          must not exist or be empty
 #   --zones N    N generated zones z1.example. .. zN.example. (default: conf/example.zone)
 #   --netns      each site (A, B, W) in its own network namespace behind a private bridge,
 #                for deploy/partition.sh (root only)
 #   --lease-ms   the coordinators' lease (must exceed 3 x the 2 s margin)
 #   --cycle S    tandemd's signing cycle in seconds
+#   --policy F   the nodes' signing policy (default conf/dps-default.yaml)
 # Env: TANDEM_BUILD (default REPO/build; built with cmake when a binary is missing), JOBS,
 #      TANDEM_CLUSTER_TIMEOUT (seconds to wait for the serials, default 120),
 #      TANDEM_CLUSTER_NO_NODES=1 (debugging aid: etcd and coordinators only, no tandemd),
@@ -30,7 +32,7 @@ usage() {
 	exit 1
 }
 
-DIR='' NZONES=0 NETNS=0 LEASE_MS='' CYCLE=''
+DIR='' NZONES=0 NETNS=0 LEASE_MS='' CYCLE='' POLICY=$SRC/conf/dps-default.yaml
 while [ $# -gt 0 ]; do
 	case $1 in
 	--zones)
@@ -45,6 +47,11 @@ while [ $# -gt 0 ]; do
 	--lease-ms)
 		[ $# -ge 2 ] || usage
 		LEASE_MS=$2
+		shift 2
+		;;
+	--policy)
+		[ $# -ge 2 ] || usage
+		POLICY=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 		shift 2
 		;;
 	--cycle)
@@ -357,6 +364,7 @@ chmod 755 "$DIR/tandemctl"
 	printf 'TANDEM_CLUSTER_COORDS=%q\n' "coord-a coord-b"
 	printf 'TANDEM_CLUSTER_LEASE_MS=%q\n' "$LEASE_MS"
 	printf 'TANDEM_CLUSTER_CYCLE=%q\n' "$CYCLE"
+	printf 'TANDEM_CLUSTER_POLICY=%q\n' "$POLICY"
 	printf 'TANDEM_CLUSTER_CHECK_VALUE=%q\n' "$CHECK"
 	printf 'ETCD_ENDPOINTS=%q\n' "$(etcd_url a),$(etcd_url b),$(etcd_url w)"
 	for s in "${SITES[@]}"; do
@@ -410,7 +418,7 @@ start_node() { # SITE(a|b): its own site's coordinator first
 		--coord "tcp://${IP[$o]}:$(coord_port "$o")" --coord-pub "$DIR/keys/coord-$o.pub")
 	args+=(--key "$DIR/keys/node-$s.secret" --module "$MODULE"
 		--token "pkcs11:token=node-$s;pin-source=${PIN[$s]}"
-		--policy "$SRC/conf/dps-default.yaml")
+		--policy "$POLICY")
 	for z in "${ZONE_NAMES[@]}"; do args+=(--zone "$z=$DIR/node-$s/in/${z%.}.zone"); done
 	args+=(--out "$DIR/node-$s/out" --work "$DIR/node-$s/work" --pid-file "$DIR/run/node-$s.pid")
 	[ -z "$CYCLE" ] || args+=(--cycle "$CYCLE")

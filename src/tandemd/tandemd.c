@@ -2,7 +2,9 @@
  * publishes. */
 #include "coordrpc.h"
 #include "crypto.h"
+#include "kasp_keystate.h"
 #include "kasp_policy.h"
+#include "kasp_store.h"
 #include "net_key.h"
 #include "net_rpc.h"
 #include "tandem_diag.h"
@@ -84,6 +86,12 @@ typedef struct tdm_zone {
 	bool sign_now;
 	uint64_t next_cycle_mono;
 	uint32_t published_serial;
+	/* the zone's key state (kasp), as last read or written: the holder runs the machine */
+	kasp_keyset_t *ks; /* on the heap */
+	int64_t ks_rev;    /* its revision in etcd; 0: none stored */
+	bool ks_valid;
+	uint32_t ds_told; /* the last DS action logged: key id and kind */
+	kasp_action_kind_t ds_told_kind;
 	/* keys this node's HSM holds for the zone */
 	size_t nkeys;
 	tdm_key_t keys[COORD_KEYS_MAX];
@@ -110,6 +118,8 @@ typedef struct tdm {
 	uint64_t next_status_mono;
 	coordrpc_decision_t *dec;
 	coordrpc_keys_t *keys;
+	coordrpc_keyset_t *keyset; /* the last key state read */
+	kasp_keyset_t *job_ks;     /* the key set of the running run (CDS), its own copy */
 	bool registered;
 	uint64_t next_heartbeat_mono;
 	int last_rpc_error; /* logged once per change */
@@ -181,20 +191,38 @@ static int tdm_coord_client(tdm_t *d, tdm_coord_t *c)
 	return net_rpc_client_new(d->zctx, d->key, &cfg, &c->cl);
 }
 
+/* What tdm_rpc asks, and where the answer goes. */
+typedef enum {
+	TDM_RPC_DECISION, /* req -> d->dec */
+	TDM_RPC_STATUS,   /* -> d->status */
+	TDM_RPC_KEYS,     /* req->zone -> d->keys (the archive) */
+	TDM_RPC_KEYSET,   /* req->zone -> d->keyset (the key state) */
+} tdm_rpc_t;
+
 /*
- * Sends a request (or, with req NULL, a status read) to the current coordinator; when it
- * does not answer or cannot decide (no etcd quorum on its side), to the next one. A
- * refusal is an answer: *dec says it.
+ * Sends a request to the current coordinator; when it does not answer or cannot decide
+ * (no etcd quorum on its side), to the next one. A refusal is an answer: *dec says it.
  */
-static int tdm_call(tdm_t *d, const coordrpc_request_t *req)
+static int tdm_rpc(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req)
 {
 	int ret = TANDEM_NET_ETIMEOUT;
 	for (size_t n = 0; n < d->ncoords; n++) {
 		tdm_coord_t *c = &d->coords[(d->cur + n) % d->ncoords];
 		ret = tdm_coord_client(d, c);
-		if (ret == TANDEM_OK) {
-			ret = req == NULL ? coordrpc_call_status(c->cl, d->diag, d->status)
-					  : coordrpc_call(c->cl, req, d->diag, d->dec);
+		if (ret != TANDEM_OK) {
+			continue;
+		}
+		switch (what) {
+		case TDM_RPC_DECISION: ret = coordrpc_call(c->cl, req, d->diag, d->dec); break;
+		case TDM_RPC_STATUS: ret = coordrpc_call_status(c->cl, d->diag, d->status); break;
+		case TDM_RPC_KEYS:
+			coordrpc_keys_deinit(d->keys);
+			ret = coordrpc_call_keys(c->cl, req->zone, d->diag, d->keys);
+			break;
+		case TDM_RPC_KEYSET:
+			coordrpc_keyset_deinit(d->keyset);
+			ret = coordrpc_call_keyset(c->cl, req->zone, d->diag, d->keyset);
+			break;
 		}
 		if (ret == TANDEM_OK) {
 			if (n > 0 || d->last_rpc_error != TANDEM_OK) {
@@ -214,13 +242,18 @@ static int tdm_call(tdm_t *d, const coordrpc_request_t *req)
 	}
 	if (ret != d->last_rpc_error) {
 		tdm_log_diag(d,
-			     req == NULL ? "status: no coordinator answered"
-					 : "request: no coordinator answered",
+			     what == TDM_RPC_STATUS ? "status: no coordinator answered"
+						    : "request: no coordinator answered",
 			     ret);
 		d->last_rpc_error = ret;
 	}
 	tandem_diag_clear(d->diag);
 	return ret;
+}
+
+static int tdm_call(tdm_t *d, const coordrpc_request_t *req)
+{
+	return tdm_rpc(d, TDM_RPC_DECISION, req);
 }
 
 static void tdm_req_init(const tdm_t *d, coordrpc_request_t *req, coordrpc_kind_t kind,
@@ -409,55 +442,209 @@ static void tdm_key_remember(tdm_zone_t *z, const tdm_key_t *k)
 	}
 }
 
-/* The first keys of a zone nobody has keyed yet: the lease holder makes a KSK and a ZSK
- * (the policy's), wraps each under the SMK and adds it to the cluster's archive. */
-static void tdm_keys_create(tdm_t *d, tdm_zone_t *z)
+/* Reads the zone's key state; none stored yet gives an empty key set at revision 0. */
+static int tdm_keyset_fetch(tdm_t *d, tdm_zone_t *z)
 {
-	const struct {
-		archive_role_t role;
-		const kasp_key_policy_t *kp;
-	} want[2] = {{ARCHIVE_ROLE_KSK, &d->policy.ksk}, {ARCHIVE_ROLE_ZSK, &d->policy.zsk}};
-	for (uint32_t i = 0; i < 2; i++) {
-		tdm_key_t k;
+	coordrpc_request_t q;
+	tdm_req_init(d, &q, COORDRPC_KEYSET_GET, z);
+	int ret = tdm_rpc(d, TDM_RPC_KEYSET, &q);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	char what[COORD_ZONE_MAX + 32];
+	snprintf(what, sizeof(what), "key set of %s", z->name);
+	if (d->keyset->revision == 0) {
+		ret = kasp_keyset_init(z->ks, z->name);
+		if (ret == TANDEM_OK && d->opts->policy != NULL) {
+			snprintf(z->ks->policy_path, sizeof(z->ks->policy_path), "%s",
+				 d->opts->policy);
+		}
+	} else {
+		ret = kasp_keyset_unpack(d->keyset->keyset, d->keyset->keyset_len, what, d->diag,
+					 z->ks);
+	}
+	if (ret != TANDEM_OK || strcasecmp(z->ks->zone, z->name) != 0) {
+		ret = ret != TANDEM_OK ? ret : TANDEM_KASP_ESTATE;
+		tdm_log_diag(d, what, ret);
+		z->ks_valid = false;
+		return ret;
+	}
+	z->ks_rev = d->keyset->revision;
+	z->ks_valid = true;
+	return TANDEM_OK;
+}
+
+/* Makes the key a GENERATE action asks for: in this HSM, wrapped into the cluster's
+ * archive (coord.key.add), then recorded in the key set. */
+static int tdm_keyset_generate(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs,
+			       kasp_keyset_t *set, const kasp_action_t *a, uint64_t now)
+{
+	kasp_key_policy_t kp = {.algorithm = a->algorithm, .bits = a->bits};
+	archive_role_t role = a->role == KASP_ROLE_KSK ? ARCHIVE_ROLE_KSK : ARCHIVE_ROLE_ZSK;
+	uint32_t id = set->next_id;
+	tdm_key_t k;
+	coordrpc_request_t req;
+	tdm_req_init(d, &req, COORDRPC_KEY_ADD, z);
+	int ret = tdm_keys_generate(d->token, z->name, id, role, &kp, now, d->diag, &k,
+				    &req.archive, &req.archive_len);
+	if (ret != TANDEM_OK) {
+		tdm_log_diag(d, "key generation failed", ret);
+		return ret;
+	}
+	req.key_id = id;
+	req.key_tag = k.tag;
+	ret = tdm_call(d, &req);
+	coordrpc_request_deinit(&req);
+	if (ret != TANDEM_OK) {
+		return ret;
+	} /* Archived by an earlier try whose key-set write lost a race: the same key (its label
+	   * was reused), so the same tag. */
+	bool ours = false;
+	for (size_t i = 0; i < zs->nkeys && d->dec->reason == COORD_R_EXISTS; i++) {
+		ours = ours || (zs->keys[i].id == id && zs->keys[i].tag == k.tag);
+	}
+	tdm_log(d, "zone %s: %s key %u (tag %u) %s: %s", z->name, archive_role_str(role), id, k.tag,
+		d->dec->accepted || ours ? "made and archived" : "not archived", d->dec->text);
+	if (!d->dec->accepted && !ours) {
+		return TANDEM_EPERM;
+	}
+	tdm_key_remember(z, &k);
+	uint8_t dnskey[HSM_DNSKEY_MAX];
+	size_t len = sizeof(dnskey);
+	ret = hsm_key_dnskey_rdata(k.key, role == ARCHIVE_ROLE_KSK ? 257 : 256, dnskey, &len);
+	uint32_t got = 0;
+	if (ret == TANDEM_OK) {
+		ret = kasp_keyset_add(set, a->role, a->algorithm, a->bits, hsm_key_label(k.key),
+				      dnskey, len, false, now, &got);
+	}
+	if (ret == TANDEM_OK && got != id) {
+		ret = TANDEM_EINTERNAL;
+	}
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "zone %s: key %u cannot join the key set: %s", z->name, id,
+			tandem_strerror(ret));
+	}
+	return ret;
+}
+
+/* Keys the stored key set has removed leave the coordinator's key table (their acks no
+ * longer gate leases, and the table holds COORD_KEYS_MAX keys). */
+static void tdm_keyset_forget_removed(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
+{
+	if (!z->ks_valid) {
+		return;
+	}
+	for (size_t i = 0; i < zs->nkeys; i++) {
+		const kasp_key_t *k = kasp_keyset_find(z->ks, zs->keys[i].id);
+		if (k == NULL || k->state != KASP_KEY_REMOVED) {
+			continue;
+		}
 		coordrpc_request_t req;
-		tdm_req_init(d, &req, COORDRPC_KEY_ADD, z);
-		int ret = tdm_keys_generate(d->token, z->name, i + 1, want[i].role, want[i].kp,
-					    (uint64_t)time(NULL), d->diag, &k, &req.archive,
-					    &req.archive_len);
-		if (ret != TANDEM_OK) {
-			tdm_log_diag(d, "key generation failed", ret);
-			return;
+		tdm_req_init(d, &req, COORDRPC_KEY_REMOVE, z);
+		req.key_id = k->id;
+		if (tdm_call(d, &req) == TANDEM_OK) {
+			tdm_log(d, "zone %s: key %u (tag %u) %s the cluster's key table: %s",
+				z->name, k->id, k->tag, d->dec->accepted ? "left" : "still in",
+				d->dec->text);
 		}
-		req.key_id = k.id;
-		req.key_tag = k.tag;
-		ret = tdm_call(d, &req);
-		coordrpc_request_deinit(&req);
-		if (ret != TANDEM_OK) {
-			return;
-		}
-		tdm_log(d, "zone %s: %s key %u (tag %u) %s: %s", z->name, archive_role_str(k.role),
-			k.id, k.tag, d->dec->accepted ? "made and archived" : "not archived",
-			d->dec->text);
-		if (!d->dec->accepted) {
-			return;
-		}
-		tdm_key_remember(z, &k);
 	}
 }
 
-/* Imports every archived key of the zone this HSM lacks and acknowledges it. */
-static void tdm_keys_fetch(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
+/*
+ * The holder runs the key-state machine (docs/keys.md) on the cluster's copy: records
+ * which keys every site holds (the coordinator's activation), steps it at `now`, makes
+ * the keys it asks for, and writes it back at the revision it read. A lost race (another
+ * writer, an operator's ds-seen) is read again next time.
+ */
+static void tdm_keyset_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
 {
-	int ret = TANDEM_NET_ETIMEOUT;
-	for (size_t n = 0; n < d->ncoords && ret != TANDEM_OK; n++) {
-		tdm_coord_t *c = &d->coords[(d->cur + n) % d->ncoords];
-		ret = tdm_coord_client(d, c);
-		if (ret == TANDEM_OK) {
-			ret = coordrpc_call_keys(c->cl, z->name, d->diag, d->keys);
+	if (tdm_keyset_fetch(d, z) != TANDEM_OK) {
+		return;
+	}
+	uint64_t now = (uint64_t)time(NULL);
+	kasp_keyset_t *next = d->job_ks; /* scratch: no run is going on */
+	kasp_step_t *step = calloc(1, sizeof(*step));
+	if (step == NULL) {
+		return;
+	}
+	bool changed = false;
+	for (size_t i = 0; i < z->ks->count; i++) {
+		kasp_key_t *k = &z->ks->keys[i];
+		for (size_t j = 0; j < zs->nkeys && !k->imported; j++) {
+			if (zs->keys[j].id == k->id && zs->keys[j].active) {
+				(void)kasp_keyset_imported(z->ks, k->id);
+				changed = true;
+			}
 		}
 	}
+	int ret = kasp_keystate_step(z->ks, &d->policy, now, next, step);
 	if (ret != TANDEM_OK) {
-		tdm_log_diag(d, "keys: no coordinator answered", ret);
+		tdm_log(d, "zone %s: key-state step: %s", z->name, tandem_strerror(ret));
+		goto out;
+	}
+	changed = changed || step->nchanges > 0;
+	for (size_t i = 0; i < step->nchanges; i++) {
+		const kasp_change_t *c = &step->changes[i];
+		tdm_log(d, "zone %s: key %u %s -> %s (ds %s -> %s): %s", z->name, c->key_id,
+			kasp_key_state_str(c->from), kasp_key_state_str(c->to),
+			kasp_ds_state_str(c->ds_from), kasp_ds_state_str(c->ds_to), c->why);
+	}
+	for (size_t i = 0; i < step->nactions; i++) {
+		const kasp_action_t *a = &step->actions[i];
+		if (a->kind == KASP_ACTION_GENERATE) {
+			if (tdm_keyset_generate(d, z, zs, next, a, now) != TANDEM_OK) {
+				break;
+			}
+			changed = true;
+		} else if (z->ds_told != a->key_id || z->ds_told_kind != a->kind) {
+			/* said once per key and change, not at every step */
+			z->ds_told = a->key_id;
+			z->ds_told_kind = a->kind;
+			kasp_key_t *k = kasp_keyset_find(next, a->key_id);
+			tdm_log(
+			    d,
+			    "zone %s: the parent must %s the DS of key %u (tag %u); CDS/CDNSKEY "
+			    "are published; then: tandemctl keys %s --cluster --zone %s --key %u",
+			    z->name, a->kind == KASP_ACTION_DS_SUBMIT ? "add" : "remove", a->key_id,
+			    k != NULL ? k->tag : 0,
+			    a->kind == KASP_ACTION_DS_SUBMIT ? "ds-seen" : "ds-gone", z->name,
+			    a->key_id);
+		}
+	}
+	if (!changed) {
+		goto out;
+	}
+	coordrpc_request_t req;
+	tdm_req_init(d, &req, COORDRPC_KEYSET_PUT, z);
+	req.epoch = z->epoch;
+	req.revision = z->ks_rev;
+	ret = kasp_keyset_pack(next, &req.keyset, &req.keyset_len);
+	if (ret == TANDEM_OK) {
+		ret = tdm_call(d, &req);
+	}
+	coordrpc_request_deinit(&req);
+	if (ret != TANDEM_OK) {
+		z->ks_valid = false;
+		goto out;
+	}
+	if (!d->dec->accepted) {
+		tdm_log(d, "zone %s: key set not written: %s", z->name, d->dec->text);
+		z->ks_valid = false;
+		goto out;
+	}
+	memcpy(z->ks, next, sizeof(*next));
+	z->ks_rev = d->dec->revision;
+out:
+	free(step);
+	tdm_keyset_forget_removed(d, z, zs);
+}
+
+/* Imports every archived key of the zone this HSM lacks and acknowledges it. */
+static void tdm_keys_fetch(tdm_t *d, tdm_zone_t *z)
+{
+	coordrpc_request_t q;
+	tdm_req_init(d, &q, COORDRPC_KEYS_GET, z);
+	if (tdm_rpc(d, TDM_RPC_KEYS, &q) != TANDEM_OK) {
 		return;
 	}
 	for (size_t i = 0; i < d->keys->nkeys; i++) {
@@ -471,8 +658,8 @@ static void tdm_keys_fetch(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t
 		}
 		tdm_key_t k;
 		bool imported = false;
-		ret = tdm_keys_import(d->token, e->id, e->archive, e->archive_len, d->diag, &k,
-				      &imported);
+		int ret = tdm_keys_import(d->token, e->id, e->archive, e->archive_len, d->diag, &k,
+					  &imported);
 		if (ret != TANDEM_OK) {
 			char what[COORD_ZONE_MAX + 64];
 			snprintf(what, sizeof(what), "zone %s: key %u refused", z->name, e->id);
@@ -495,23 +682,27 @@ static void tdm_keys_fetch(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t
 		}
 	}
 	coordrpc_keys_deinit(d->keys);
-	(void)zs;
 }
 
-/* Whether every key the cluster lists is in this HSM, at least one is active, and the
- * active ones include a KSK and a ZSK (or a CSK). */
-static bool tdm_keys_ready(const tdm_zone_t *z, const coordrpc_zone_status_t *zs)
+/* Whether this HSM holds every key the key set gives the signer, and they include a
+ * KSK and a ZSK role. */
+static bool tdm_keys_ready(const tdm_zone_t *z)
 {
+	if (!z->ks_valid) {
+		return false;
+	}
 	bool ksk = false, zsk = false;
-	for (size_t i = 0; i < zs->nkeys; i++) {
-		const tdm_key_t *k = tdm_key_local(z, zs->keys[i].id);
-		if (k == NULL) {
+	for (size_t i = 0; i < z->ks->count; i++) {
+		kasp_roles_t r;
+		kasp_key_roles(&z->ks->keys[i], &r);
+		if (!r.in_zone) {
+			continue;
+		}
+		if (tdm_key_local(z, z->ks->keys[i].id) == NULL) {
 			return false;
 		}
-		if (zs->keys[i].active) {
-			ksk = ksk || k->role == ARCHIVE_ROLE_KSK || k->role == ARCHIVE_ROLE_CSK;
-			zsk = zsk || k->role == ARCHIVE_ROLE_ZSK || k->role == ARCHIVE_ROLE_CSK;
-		}
+		ksk = ksk || r.ksk;
+		zsk = zsk || r.zsk;
 	}
 	return ksk && zsk;
 }
@@ -523,27 +714,19 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	if (d->job_zone != NULL || now < z->next_keys_mono || d->token == NULL) {
 		return;
 	}
-	bool missing = false, inactive = false;
+	z->next_keys_mono = now + TDM_KEYS_MS;
+	bool missing = false;
 	for (size_t i = 0; i < zs->nkeys; i++) {
 		missing = missing || tdm_key_local(z, zs->keys[i].id) == NULL ||
 			  !tdm_key_acked_by(&zs->keys[i], d->opts->name);
-		inactive = inactive || !zs->keys[i].active;
 	}
-	if (zs->nkeys == 0) {
-		if (z->held && tdm_may_publish(d, z, now)) {
-			z->next_keys_mono = now + TDM_KEYS_MS;
-			tdm_keys_create(d, z);
-		}
-		return;
-	}
-	if (!missing && !(inactive && z->held)) {
-		return;
-	}
-	z->next_keys_mono = now + TDM_KEYS_MS;
 	if (missing) {
-		tdm_keys_fetch(d, z, zs);
+		tdm_keys_fetch(d, z);
 	}
-	for (size_t i = 0; i < zs->nkeys && z->held; i++) {
+	if (!z->held || !tdm_may_publish(d, z, now)) {
+		return;
+	}
+	for (size_t i = 0; i < zs->nkeys; i++) {
 		if (zs->keys[i].active) {
 			continue;
 		}
@@ -554,13 +737,15 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 			return;
 		}
 		if (d->dec->accepted) {
-			tdm_log(d, "zone %s: key %u active", z->name, zs->keys[i].id);
+			tdm_log(d, "zone %s: key %u imported at every site", z->name,
+				zs->keys[i].id);
 		} else if (d->dec->reason != z->last_refusal) {
-			tdm_log(d, "zone %s: key %u not active yet: %s", z->name, zs->keys[i].id,
-				d->dec->text);
+			tdm_log(d, "zone %s: key %u not yet at every site: %s", z->name,
+				zs->keys[i].id, d->dec->text);
 			z->last_refusal = d->dec->reason;
 		}
 	}
+	tdm_keyset_step(d, z, zs);
 }
 
 /* ---- signing runs ---------------------------------------------------------------------- */
@@ -581,21 +766,24 @@ static bool tdm_input_changed(tdm_zone_t *z)
 	return changed;
 }
 
-/* Fills the run's keys: the zone's active keys, in the order the cluster lists them (the
+/* Fills the run's keys from the key set, each with the roles its state gives it (the
  * same on every node, so that a standby's run is byte for byte the active's). */
-static void tdm_job_keys(tdm_t *d, const tdm_zone_t *z, const coordrpc_zone_status_t *zs)
+static void tdm_job_keys(tdm_t *d, const tdm_zone_t *z)
 {
 	d->job.nkeys = 0;
-	for (size_t i = 0; i < zs->nkeys && d->job.nkeys < TDM_SIGN_KEYS_MAX; i++) {
-		const tdm_key_t *k = tdm_key_local(z, zs->keys[i].id);
-		if (!zs->keys[i].active || k == NULL) {
+	for (size_t i = 0; i < z->ks->count && d->job.nkeys < TDM_SIGN_KEYS_MAX; i++) {
+		const kasp_key_t *kk = &z->ks->keys[i];
+		kasp_roles_t r;
+		kasp_key_roles(kk, &r);
+		const tdm_key_t *k = tdm_key_local(z, kk->id);
+		if (!r.in_zone || k == NULL) {
 			continue;
 		}
-		signer_key_t *sk = &d->job.keys[d->job.nkeys++];
-		memset(sk, 0, sizeof(*sk));
-		sk->key = k->key;
-		sk->ksk = k->role == ARCHIVE_ROLE_KSK || k->role == ARCHIVE_ROLE_CSK;
-		sk->zsk = k->role == ARCHIVE_ROLE_ZSK || k->role == ARCHIVE_ROLE_CSK;
+		d->job.keys[d->job.nkeys++] = (signer_key_t){.key = k->key,
+							     .ksk = r.ksk,
+							     .zsk = r.zsk,
+							     .sep = r.sep,
+							     .unpublished = !r.published};
 	}
 }
 
@@ -638,7 +826,12 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 		tdm_log(d, "zone %s: no randomness for the NSEC3 salt", z->name);
 		return TANDEM_ENOMEM;
 	}
-	tdm_job_keys(d, z, zs);
+	tdm_job_keys(d, z);
+	/* the run's own copy: CDS/CDNSKEY while the parent has a DS change to make */
+	memcpy(d->job_ks, z->ks, sizeof(*z->ks));
+	job->cds_set = kasp_keyset_cds_pending(d->job_ks) ? d->job_ks : NULL;
+	job->cds_ttl = d->policy.ttl_dnskey;
+	job->keyset_revision = z->ks_rev;
 	int ret = tdm_sign_start(job);
 	if (ret != TANDEM_OK) {
 		tdm_log(d, "zone %s: cannot start a signing run: %s", z->name,
@@ -698,6 +891,7 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
 	tdm_req_init(d, &req, COORDRPC_COMMIT, z);
 	req.epoch = z->epoch;
 	req.input_serial = job->input_serial;
+	req.keyset_revision = job->keyset_revision;
 	req.serial = job->serial;
 	memcpy(req.digest, job->digest, COORD_DIGEST_LEN);
 	req.sign_time = job->conf.now;
@@ -808,19 +1002,35 @@ static void tdm_sign_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	if (tdm_input_changed(z) && !first) {
 		z->sign_now = true;
 	}
-	if (d->job_zone != NULL || !tdm_keys_ready(z, zs) || !z->in_known) {
+	if (d->job_zone != NULL || !z->in_known) {
 		return;
 	}
 	if (z->held && tdm_may_publish(d, z, now)) {
-		if (z->sign_now || now >= z->next_cycle_mono) {
+		if ((z->sign_now || now >= z->next_cycle_mono) && tdm_keys_ready(z)) {
 			z->sign_now = false;
 			(void)tdm_job_start(d, z, zs, false);
 		}
 		return;
 	}
-	if (!z->held && zs->has_committed && zs->compare_digests &&
-	    strcmp(zs->committed_by, d->opts->name) != 0 && zs->sign_time != 0 &&
-	    (!z->shadowed || z->shadow_serial != zs->serial)) {
+	if (z->held || !zs->has_committed || !zs->compare_digests ||
+	    strcmp(zs->committed_by, d->opts->name) == 0 || zs->sign_time == 0 ||
+	    (z->shadowed && z->shadow_serial == zs->serial)) {
+		return;
+	}
+	/* A shadow run signs with the key set the commit was made with. */
+	if (!z->ks_valid || z->ks_rev != zs->keyset_revision) {
+		(void)tdm_keyset_fetch(d, z);
+	}
+	if (!z->ks_valid || z->ks_rev != zs->keyset_revision) {
+		tdm_log(d,
+			"zone %s: shadow run of serial %u skipped: the key set moved on (revision "
+			"%" PRId64 ", committed with %" PRId64 ")",
+			z->name, zs->serial, z->ks_rev, zs->keyset_revision);
+		z->shadowed = true;
+		z->shadow_serial = zs->serial;
+		return;
+	}
+	if (tdm_keys_ready(z)) {
 		(void)tdm_job_start(d, z, zs, true);
 	}
 }
@@ -838,7 +1048,7 @@ static void tdm_step(tdm_t *d)
 	}
 	if (now >= d->next_status_mono) {
 		d->next_status_mono = now + TDM_STATUS_MS;
-		if (tdm_call(d, NULL) == TANDEM_OK) {
+		if (tdm_rpc(d, TDM_RPC_STATUS, NULL) == TANDEM_OK) {
 			const coord_params_t *p = &d->status->params;
 			bool usable = p->lease_ms > 0 && p->margin_ms > 0 &&
 				      p->margin_ms < p->lease_ms / 3 && p->serial_modulus > 0 &&
@@ -1092,11 +1302,15 @@ static int tdm_setup(tdm_t *d)
 	}
 	snprintf(d->publish_log, sizeof(d->publish_log), "%s/publish.log", o->out);
 	for (size_t i = 0; i < o->nzone; i++) {
+		d->zones[i].ks = calloc(1, sizeof(*d->zones[i].ks));
+		d->nzones++;
+		if (d->zones[i].ks == NULL) {
+			return TANDEM_ENOMEM;
+		}
 		ret = tdm_zone_setup(d, o->zone[i], &d->zones[i]);
 		if (ret != TANDEM_OK) {
 			return ret;
 		}
-		d->nzones++;
 	}
 	kasp_policy_defaults(&d->policy);
 	if (o->policy != NULL) {
@@ -1155,6 +1369,13 @@ static void tdm_teardown(tdm_t *d)
 	hsm_module_free(d->module);
 	net_key_free(d->key);
 	tandem_diag_free(d->diag);
+	for (size_t i = 0; i < d->nzones; i++) {
+		free(d->zones[i].ks);
+	}
+	coordrpc_keyset_deinit(d->keyset);
+	coordrpc_keys_deinit(d->keys);
+	free(d->keyset);
+	free(d->job_ks);
 	free(d->status);
 	free(d->dec);
 	free(d->keys);
@@ -1198,8 +1419,10 @@ int main(int argc, char **argv)
 	d->status = calloc(1, sizeof(*d->status));
 	d->dec = calloc(1, sizeof(*d->dec));
 	d->keys = calloc(1, sizeof(*d->keys));
-	if (d->status == NULL || d->dec == NULL || d->keys == NULL ||
-	    tandem_diag_new(&d->diag) != TANDEM_OK) {
+	d->keyset = calloc(1, sizeof(*d->keyset));
+	d->job_ks = calloc(1, sizeof(*d->job_ks));
+	if (d->status == NULL || d->dec == NULL || d->keys == NULL || d->keyset == NULL ||
+	    d->job_ks == NULL || tandem_diag_new(&d->diag) != TANDEM_OK) {
 		tdm_log(d, "out of memory");
 		goto out;
 	}

@@ -4,6 +4,7 @@
 #include "crypto.h"
 #include "dns_zone.h"
 #include "tandem_error.h"
+#include "tool_signconf.h"
 #include "verify.h"
 
 #include <stdio.h>
@@ -74,6 +75,13 @@ static void *tdm_sign_run(void *arg)
 	}
 	if (ret == TANDEM_OK) {
 		ret = tdm_sign_serial(job);
+	}
+	if (ret == TANDEM_OK && job->cds_set != NULL) {
+		ret = tool_cds_put(zone, job->cds_set, job->cds_ttl);
+		if (ret != TANDEM_OK) {
+			tandem_diag_add(job->diag, ret, "CDS/CDNSKEY for the key set: %s",
+					tandem_strerror(ret));
+		}
 	}
 	signer_stats_t ss = {0};
 	if (ret == TANDEM_OK) {

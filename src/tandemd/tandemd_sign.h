@@ -4,6 +4,7 @@
 
 #include "coord_state.h"
 #include "hsm.h"
+#include "kasp_keystate.h"
 #include "signer.h"
 #include "tandem_diag.h"
 #include "tandem_file.h"
@@ -37,6 +38,9 @@ typedef struct tdm_sign {
 	size_t nkeys;
 	hsm_token_t *token;
 	unsigned gate_threads;
+	const kasp_keyset_t *cds_set; /* CDS/CDNSKEY for its DS set at the apex (NULL: none) */
+	uint32_t cds_ttl;
+	int64_t keyset_revision; /* the key set's revision, for the commit record */
 	/* outputs */
 	int ret;               /* TANDEM_OK or the first error */
 	tandem_diag_t *diag;   /* what went wrong, or load warnings */

@@ -1,5 +1,10 @@
-/* The signer's configuration from a policy, shared by the tools that sign. */
+/* The signer's configuration from a policy and the key set, shared by the programs that sign. */
 #include "tool_signconf.h"
+
+#include "crypto.h"
+#include "tandem_error.h"
+
+#include <string.h>
 
 void tool_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c)
 {
@@ -26,4 +31,68 @@ void tool_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c)
 				  .ds = p->ttl_ds,
 				  .nsec3 = p->ttl_nsec3};
 	c->threads = 1;
+}
+
+int tool_cds_put(dns_zone_t *zone, const kasp_keyset_t *set, uint32_t ttl)
+{
+	tandem_arena_t *arena = dns_zone_arena(zone);
+	const uint8_t *cds[KASP_KEYS_MAX], *cdnskey[KASP_KEYS_MAX];
+	uint16_t n = 0;
+	const uint8_t *origin = dns_zone_origin(zone);
+	size_t olen = dns_name_len(origin, DNS_NAME_MAXLEN);
+	for (size_t i = 0; i < set->count; i++) {
+		const kasp_key_t *k = &set->keys[i];
+		if (!kasp_key_ds_wanted(k)) {
+			continue;
+		}
+		uint8_t ds[64];
+		size_t dlen = sizeof(ds);
+		if (crypto_ds_from_dnskey(origin, olen, k->dnskey, k->dnskey_len, CRYPTO_DS_SHA256,
+					  ds, &dlen) != TANDEM_OK) {
+			return TANDEM_EINTERNAL;
+		}
+		uint8_t *a = tandem_arena_alloc(arena, dlen + 2);
+		uint8_t *b = tandem_arena_alloc(arena, (size_t)k->dnskey_len + 2);
+		if (a == NULL || b == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		a[0] = (uint8_t)(dlen >> 8);
+		a[1] = (uint8_t)dlen;
+		memcpy(a + 2, ds, dlen);
+		b[0] = (uint8_t)(k->dnskey_len >> 8);
+		b[1] = (uint8_t)k->dnskey_len;
+		memcpy(b + 2, k->dnskey, k->dnskey_len);
+		cds[n] = a;
+		cdnskey[n] = b;
+		n++;
+	}
+	if (n == 0) {
+		return TANDEM_OK;
+	}
+	/* canonical RDATA order */
+	for (uint16_t i = 1; i < n; i++) {
+		for (uint16_t j = i; j > 0 && dns_rdata_compare(cds[j - 1], cds[j]) > 0; j--) {
+			const uint8_t *t = cds[j];
+			cds[j] = cds[j - 1];
+			cds[j - 1] = t;
+		}
+		for (uint16_t j = i; j > 0 && dns_rdata_compare(cdnskey[j - 1], cdnskey[j]) > 0;
+		     j--) {
+			const uint8_t *t = cdnskey[j];
+			cdnskey[j] = cdnskey[j - 1];
+			cdnskey[j - 1] = t;
+		}
+	}
+	dns_node_t *apex = dns_zone_apex(zone);
+	dns_rrset_t *rs = dns_node_put_rrset(apex, arena, DNS_TYPE_CDS, ttl, cds, n);
+	if (rs == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	rs->flags |= DNS_RRSET_AUTH;
+	rs = dns_node_put_rrset(apex, arena, DNS_TYPE_CDNSKEY, ttl, cdnskey, n);
+	if (rs == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	rs->flags |= DNS_RRSET_AUTH;
+	return TANDEM_OK;
 }

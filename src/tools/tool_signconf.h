@@ -1,9 +1,11 @@
-/* The signer's configuration from a policy, shared by the tools that sign. */
+/* The signer's configuration from a policy and the key set, shared by the programs that sign. */
 #ifndef TOOL_SIGNCONF_H
 #define TOOL_SIGNCONF_H
 
 #include <stdint.h>
 
+#include "dns_zone.h"
+#include "kasp_keystate.h"
 #include "kasp_policy.h"
 #include "signer.h"
 
@@ -13,5 +15,13 @@
  * Callers apply their own overrides afterwards.
  */
 void tool_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c);
+
+/*
+ * Puts the CDS and CDNSKEY RRsets (RFC 7344; SHA-256 DS) for the DS set the
+ * key set wants at the zone's apex, with TTL ttl, when it wants any (callers
+ * do this while kasp_keyset_cds_pending). Errors: TANDEM_ENOMEM,
+ * TANDEM_EINTERNAL (a DNSKEY the DS cannot be made from).
+ */
+int tool_cds_put(dns_zone_t *zone, const kasp_keyset_t *set, uint32_t ttl);
 
 #endif
