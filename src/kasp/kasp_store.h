@@ -11,8 +11,8 @@
  * The machine (kasp_keystate.h) never sees where its state lives. This is the
  * local store of `tandemctl keys --state DIR`: DIR/keystate.pb holds a
  * KeyStateFile (proto/keystate.proto): the serialized records and their
- * SHA-256. The cluster issue replaces this file with the coordinator's etcd
- * store behind the same kind of load/put/save calls.
+ * SHA-256. In a cluster each zone's key set is stored alone in etcd
+ * (kasp_keyset_pack/unpack below; tandem-coord, tandemd, `tandemctl keys --cluster`).
  */
 
 #define KASP_STORE_FILE    "keystate.pb"
