@@ -1311,23 +1311,33 @@ int coordrpc_call_status(net_rpc_client_t *cl, tandem_diag_t *diag, coordrpc_sta
 	return ret;
 }
 
+/* A read naming a zone (keys.get, keyset.get): sends it and returns the reply of `type`. */
+static int call_zone_read(net_rpc_client_t *cl, coordrpc_kind_t kind, const char *type,
+			  const char *zone, tandem_diag_t *diag, net_rpc_msg_t *reply)
+{
+	if (cl == NULL || zone == NULL || strlen(zone) >= COORD_ZONE_MAX) {
+		return TANDEM_EINVAL;
+	}
+	coordrpc_request_t *req = calloc(1, sizeof(*req));
+	if (req == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	req->kind = kind;
+	memcpy(req->zone, zone, strlen(zone) + 1);
+	memset(reply, 0, sizeof(*reply));
+	int ret = call_raw(cl, req, type, diag, reply);
+	free(req);
+	return ret;
+}
+
 int coordrpc_call_keys(net_rpc_client_t *cl, const char *zone, tandem_diag_t *diag,
 		       coordrpc_keys_t *out)
 {
 	net_rpc_msg_t reply;
-	coordrpc_request_t *req = NULL;
-	if (cl == NULL || zone == NULL || out == NULL || strlen(zone) >= COORD_ZONE_MAX) {
+	if (out == NULL) {
 		return TANDEM_EINVAL;
 	}
-	req = calloc(1, sizeof(*req));
-	if (req == NULL) {
-		return TANDEM_ENOMEM;
-	}
-	req->kind = COORDRPC_KEYS_GET;
-	memcpy(req->zone, zone, strlen(zone) + 1);
-	memset(&reply, 0, sizeof(reply));
-	int ret = call_raw(cl, req, COORDRPC_T_KEYS, diag, &reply);
-	free(req);
+	int ret = call_zone_read(cl, COORDRPC_KEYS_GET, COORDRPC_T_KEYS, zone, diag, &reply);
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
@@ -1340,19 +1350,10 @@ int coordrpc_call_keyset(net_rpc_client_t *cl, const char *zone, tandem_diag_t *
 			 coordrpc_keyset_t *out)
 {
 	net_rpc_msg_t reply;
-	coordrpc_request_t *req = NULL;
-	if (cl == NULL || zone == NULL || out == NULL || strlen(zone) >= COORD_ZONE_MAX) {
+	if (out == NULL) {
 		return TANDEM_EINVAL;
 	}
-	req = calloc(1, sizeof(*req));
-	if (req == NULL) {
-		return TANDEM_ENOMEM;
-	}
-	req->kind = COORDRPC_KEYSET_GET;
-	memcpy(req->zone, zone, strlen(zone) + 1);
-	memset(&reply, 0, sizeof(reply));
-	int ret = call_raw(cl, req, COORDRPC_T_KEYSET, diag, &reply);
-	free(req);
+	int ret = call_zone_read(cl, COORDRPC_KEYSET_GET, COORDRPC_T_KEYSET, zone, diag, &reply);
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
