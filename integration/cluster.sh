@@ -25,6 +25,18 @@ tdm_cluster_down() {
 	fi
 }
 
+# tdm_cluster_sanitizer_check: with TANDEM_SANITIZER_CHECK=1 (tests/run.sh, over the
+# ASan/UBSan build), stops the cluster cleanly, so that leak reports are written at exit,
+# and fails if any process's log holds a sanitizer report.
+tdm_cluster_sanitizer_check() {
+	[ "${TANDEM_SANITIZER_CHECK:-0}" = 1 ] || return 0
+	"$TDM_SRC/deploy/cluster-down.sh" "$TDM_CL" >"$TDM_TMP/cluster-down.out" 2>&1 || true
+	local bad=()
+	mapfile -t bad < <(grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TDM_CL"/log/*.log)
+	[ ${#bad[@]} -eq 0 ] || tdm_fail "sanitizer reports in: ${bad[*]}" -- "${bad[@]}"
+	tdm_pass "no sanitizer report in any process's log"
+}
+
 # tdm_ctl ARGS: the cluster's tandemctl.
 tdm_ctl() { "$TDM_CL/tandemctl" "$@"; }
 

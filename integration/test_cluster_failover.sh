@@ -70,3 +70,4 @@ tdm_wait 40 "$A to publish once its input is current" tdm_published_after "$A" $
 tdm_validate_published "$A" $Z
 tdm_check_publications node-a node-b
 tdm_pass "an older input is not published; no serial published twice"
+tdm_cluster_sanitizer_check

@@ -81,6 +81,15 @@ if [ "${SKIP_ASAN:-0}" != 1 ]; then
 			UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 			run "unit tests under ASan/UBSan ($ASAN_BUILD)" \
 			ctest --test-dir "$ASAN_BUILD" -L unit --output-on-failure -j "$JOBS" || true
+		# the daemons and tandemctl under the sanitizers, in a whole cluster: every
+		# process's log is checked for a sanitizer report after a clean stop
+		if [ "${SKIP_INTEGRATION:-0}" != 1 ]; then
+			ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1} \
+				UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+				TANDEM_SANITIZER_CHECK=1 \
+				run "cluster failover under ASan/UBSan ($ASAN_BUILD)" \
+				bash "$SRC/integration/test_cluster_failover.sh" "$ASAN_BUILD" || true
+		fi
 	fi
 fi
 
