@@ -350,36 +350,14 @@ static int get_salt(tandem_diag_t *diag, const char *what, uint8_t dst[COORDRPC_
 	return TANDEM_OK;
 }
 
-/* A new copy of an archive entry (NULL when empty). */
-static int get_archive(tandem_diag_t *diag, const char *what, uint8_t **dst, size_t *dst_len,
-		       ProtobufCBinaryData b)
+/* A new copy of a bytes field of at most max bytes (NULL when empty): an archive entry or
+ * a key set. */
+static int get_blob(tandem_diag_t *diag, const char *what, const char *field, size_t max,
+		    uint8_t **dst, size_t *dst_len, ProtobufCBinaryData b)
 {
-	if (b.len > COORDRPC_ARCHIVE_MAX) {
-		tandem_diag_add(diag, TANDEM_EINVAL, "%s: field archive: %zu bytes, at most %u",
-				what, b.len, (unsigned)COORDRPC_ARCHIVE_MAX);
-		return TANDEM_EINVAL;
-	}
-	*dst = NULL;
-	*dst_len = 0;
-	if (b.len == 0) {
-		return TANDEM_OK;
-	}
-	*dst = malloc(b.len);
-	if (*dst == NULL) {
-		return TANDEM_ENOMEM;
-	}
-	memcpy(*dst, b.data, b.len);
-	*dst_len = b.len;
-	return TANDEM_OK;
-}
-
-/* A new copy of a key set (NULL when empty). */
-static int get_keyset(tandem_diag_t *diag, const char *what, uint8_t **dst, size_t *dst_len,
-		      ProtobufCBinaryData b)
-{
-	if (b.len > COORDRPC_KEYSET_MAX) {
-		tandem_diag_add(diag, TANDEM_EINVAL, "%s: field keyset: %zu bytes, at most %u",
-				what, b.len, (unsigned)COORDRPC_KEYSET_MAX);
+	if (b.len > max) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "%s: field %s: %zu bytes, at most %zu", what,
+				field, b.len, max);
 		return TANDEM_EINVAL;
 	}
 	*dst = NULL;
@@ -538,8 +516,8 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 			TANDEM_OK ||
 		    (ret = check_u32_below(diag, what, "key_tag", m->key_tag, UINT16_MAX + 1u)) !=
 			TANDEM_OK ||
-		    (ret = get_archive(diag, what, &r->archive, &r->archive_len, m->archive)) !=
-			TANDEM_OK) {
+		    (ret = get_blob(diag, what, "archive", COORDRPC_ARCHIVE_MAX, &r->archive,
+				    &r->archive_len, m->archive)) != TANDEM_OK) {
 			return ret;
 		}
 		r->key_id = m->key_id;
@@ -630,8 +608,8 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		    (ret = get_str(diag, what, "node", r->node, sizeof(r->node), m->node)) !=
 			TANDEM_OK ||
 		    (ret = check_revision(diag, what, "revision", m->revision)) != TANDEM_OK ||
-		    (ret = get_keyset(diag, what, &r->keyset, &r->keyset_len, m->keyset)) !=
-			TANDEM_OK) {
+		    (ret = get_blob(diag, what, "keyset", COORDRPC_KEYSET_MAX, &r->keyset,
+				    &r->keyset_len, m->keyset)) != TANDEM_OK) {
 			return ret;
 		}
 		r->epoch = m->epoch;
@@ -1164,7 +1142,8 @@ int coordrpc_keys_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag, c
 			}
 		}
 		ks->nkeys = k + 1; /* so that the archive is freed on a later refusal */
-		ret = get_archive(diag, what, &e->archive, &e->archive_len, pk->archive);
+		ret = get_blob(diag, what, "archive", COORDRPC_ARCHIVE_MAX, &e->archive,
+			       &e->archive_len, pk->archive);
 		if (ret != TANDEM_OK) {
 			goto out;
 		}
@@ -1217,7 +1196,8 @@ int coordrpc_keyset_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
 	if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
 	    (ret = get_str(diag, what, "zone", ks.zone, sizeof(ks.zone), m->zone)) != TANDEM_OK ||
 	    (ret = check_revision(diag, what, "revision", m->revision)) != TANDEM_OK ||
-	    (ret = get_keyset(diag, what, &ks.keyset, &ks.keyset_len, m->keyset)) != TANDEM_OK) {
+	    (ret = get_blob(diag, what, "keyset", COORDRPC_KEYSET_MAX, &ks.keyset, &ks.keyset_len,
+			    m->keyset)) != TANDEM_OK) {
 		goto out;
 	}
 	ks.revision = m->revision;
