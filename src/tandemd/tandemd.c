@@ -81,7 +81,8 @@ typedef struct tdm_zone {
 	uint64_t granted_mono; /* when the request or renewal that granted it was sent */
 	uint64_t renew_sent_mono;
 	uint64_t next_request_mono;
-	coord_reason_t last_refusal; /* logged once per change */
+	coord_reason_t last_refusal; /* of a lease request: logged once per change */
+	coord_reason_t key_refusal;  /* of a key activation: logged once per change */
 	/* the cycle */
 	bool sign_now;
 	uint64_t next_cycle_mono;
@@ -739,10 +740,10 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 		if (d->dec->accepted) {
 			tdm_log(d, "zone %s: key %u imported at every site", z->name,
 				zs->keys[i].id);
-		} else if (d->dec->reason != z->last_refusal) {
+		} else if (d->dec->reason != z->key_refusal) {
 			tdm_log(d, "zone %s: key %u not yet at every site: %s", z->name,
 				zs->keys[i].id, d->dec->text);
-			z->last_refusal = d->dec->reason;
+			z->key_refusal = d->dec->reason;
 		}
 	}
 	tdm_keyset_step(d, z, zs);
