@@ -251,8 +251,22 @@ tdm_assert_grep "zone mismatch named" 'the key set of zone other.example., not o
 tdm_assert_ok "keyset.get" as node-b1 keyset-get "$ZONE" "$TDM_TMP/keyset-got"
 tdm_assert_grep "last revision" "^keyset $ZONE revision=$REV3 bytes=" "$TDM_OUT"
 cmp -s "$TDM_TMP/keyset3" "$TDM_TMP/keyset-got" || tdm_fail "keyset.get did not return the last bytes written"
-expect_rc 5 "keyset.get of an unknown zone" as op1 keyset-get nowhere.example.
+# an offline-KSK zone's key set (its imported KSKs) is written before the zone is added:
+# only by an operator
+tdm_assert_ok "keyset.get of a zone not added yet" as op1 keyset-get nowhere.example.
+tdm_assert_grep "none yet" '^keyset nowhere.example. revision=0 bytes=0$' "$TDM_OUT"
+"$DRIVER" keyset-make nowhere.example. policy-x.yaml "$TDM_TMP/keyset-nowhere" || tdm_fail "keyset-make nowhere"
+expect_rc 2 "a node's put for a zone not added" as node-a1 keyset-put nowhere.example. node-a1 1 0 "$TDM_TMP/keyset-nowhere"
+tdm_assert_grep "unknown zone named" 'zone nowhere.example.: not known' "$TDM_OUT"
+tdm_assert_ok "an operator's put for a zone not added yet" as op1 keyset-put nowhere.example. - 0 0 "$TDM_TMP/keyset-nowhere"
+# the SKR book: only for a zone of the cluster, and only bytes that are a valid book
+expect_rc 5 "skr.get of an unknown zone" as op1 skr-get nowhere.example.
 tdm_assert_grep "unknown zone named" 'zone nowhere.example. is not known' "$TDM_ERR"
+tdm_assert_ok "skr.get before any put" as node-b1 skr-get "$ZONE"
+tdm_assert_grep "no book yet" "^skr $ZONE revision=0 bytes=0\$" "$TDM_OUT"
+expect_rc 5 "garbage as an SKR book" as op1 skr-put "$ZONE" - 0 0 "$TDM_TMP/keyset-garbage"
+tdm_assert_grep "book refusal named" 'coord.skr.put: SKR book: ' "$TDM_ERR"
+expect_rc 5 "a key set as an SKR book" as op1 skr-put "$ZONE" - 0 0 "$TDM_TMP/keyset3"
 tdm_pass "key set: conditional puts by the holder and the operator, reads"
 
 # ---- tandemctl on the cluster's key set -----------------------------------------------------

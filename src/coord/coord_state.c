@@ -830,6 +830,7 @@ static void do_commit(coord_state_t *st, const coord_input_t *in, uint64_t now,
 	z->committed_salt_len = in->salt_len;
 	z->committed_input_serial = in->input_serial;
 	z->committed_keyset_revision = in->keyset_revision;
+	memcpy(z->committed_skr_id, in->skr_id, COORD_SKR_ID_LEN);
 	effect(r, COORD_EFF_COMMIT, z, n->id, "zone %s: serial %u committed by %s, epoch %llu",
 	       z->name, in->serial, n->id, (unsigned long long)in->epoch);
 	for (uint32_t i = 0; i < z->nreports; i++) {
@@ -1175,6 +1176,7 @@ static void do_zone_add(coord_state_t *st, const coord_input_t *in, coord_result
 		z->committed_salt_len = 0;
 		z->committed_input_serial = 0;
 		z->committed_keyset_revision = 0;
+		memset(z->committed_skr_id, 0, COORD_SKR_ID_LEN);
 	}
 	effect(r, COORD_EFF_ZONE_ADDED, z, NULL, "zone %s added", z->name);
 }

@@ -31,6 +31,7 @@
 #define COORD_ID_MAX        64  /* node id, NUL included */
 #define COORD_ZONE_MAX      256 /* zone name, presentation form, NUL included */
 #define COORD_DIGEST_LEN    32  /* SHA-256 of the signed zone */
+#define COORD_SKR_ID_LEN    16  /* an offline-KSK request id (kasp KASP_SKR_ID_LEN) */
 #define COORD_CURVE_KEY_LEN 32  /* CURVE (Curve25519) public key */
 #define COORD_MODULUS_MAX   256 /* largest serial residue modulus */
 #define COORD_TEXT_MAX      200 /* a reason or effect text, NUL included */
@@ -119,6 +120,8 @@ typedef struct coord_zone {
 	uint32_t committed_salt_len;
 	uint32_t committed_input_serial;   /* the unsigned input's SOA serial; 0: unknown */
 	int64_t committed_keyset_revision; /* the key set revision signed with; 0: none */
+	uint8_t
+	    committed_skr_id[COORD_SKR_ID_LEN]; /* the SKR signed with (offline KSK); zeros: none */
 	/* standby digests and the last mismatch */
 	uint32_t nreports;
 	coord_report_t reports[COORD_NODES_MAX];
@@ -184,10 +187,12 @@ typedef struct coord_input {
 	uint64_t sign_time; /* commit: the signer's "now", UNIX seconds */
 	bool nsec3;         /* commit: signed with NSEC3 */
 	uint8_t salt[COORD_SALT_MAX];
-	uint32_t salt_len;               /* commit: at most COORD_SALT_MAX (else BAD_INPUT) */
-	uint32_t input_serial;           /* commit: the unsigned input's SOA serial (0: unknown) */
-	int64_t keyset_revision;         /* commit: the key set revision signed with (0: none; < 0:
-					    BAD_INPUT) */
+	uint32_t salt_len;       /* commit: at most COORD_SALT_MAX (else BAD_INPUT) */
+	uint32_t input_serial;   /* commit: the unsigned input's SOA serial (0: unknown) */
+	int64_t keyset_revision; /* commit: the key set revision signed with (0: none; < 0:
+				    BAD_INPUT) */
+	uint8_t
+	    skr_id[COORD_SKR_ID_LEN]; /* commit: the SKR's request id signed with (zeros: none) */
 	char publish[COORD_PUBLISH_MAX]; /* register: printable, may be empty (else BAD_INPUT) */
 } coord_input_t;
 

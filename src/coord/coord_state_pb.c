@@ -60,6 +60,10 @@ static void pack_zone(pb_scratch_t *s, uint32_t zi, const coord_zone_t *z)
 	pz->committed_salt = bin(z->committed_salt, z->committed_salt_len);
 	pz->committed_input_serial = z->committed_input_serial;
 	pz->committed_keyset_revision = z->committed_keyset_revision;
+	static const uint8_t no_skr[COORD_SKR_ID_LEN];
+	if (memcmp(z->committed_skr_id, no_skr, COORD_SKR_ID_LEN) != 0) {
+		pz->committed_skr_id = bin(z->committed_skr_id, COORD_SKR_ID_LEN);
+	}
 	for (uint32_t i = 0; i < z->nreports; i++) {
 		Tandem__ClusterState__Report *pr = &s->reports[zi][i];
 		tandem__cluster_state__report__init(pr);
@@ -192,13 +196,17 @@ static bool unpack_zone(const Tandem__ClusterState__Zone *pz, coord_zone_t *z)
 	    !copy_str(z->committed_by, sizeof(z->committed_by), pz->committed_by) ||
 	    !copy_str(z->alert_node, sizeof(z->alert_node), pz->alert_node) ||
 	    !copy_bin(z->committed_digest, COORD_DIGEST_LEN, pz->committed_digest) ||
-	    pz->committed_salt.len > COORD_SALT_MAX || pz->committed_keyset_revision < 0) {
+	    pz->committed_salt.len > COORD_SALT_MAX || pz->committed_keyset_revision < 0 ||
+	    (pz->committed_skr_id.len != 0 && pz->committed_skr_id.len != COORD_SKR_ID_LEN)) {
 		return false;
 	}
 	z->committed_sign_time = pz->committed_sign_time;
 	z->committed_nsec3 = pz->committed_nsec3;
 	z->committed_input_serial = pz->committed_input_serial;
 	z->committed_keyset_revision = pz->committed_keyset_revision;
+	if (pz->committed_skr_id.len == COORD_SKR_ID_LEN) {
+		memcpy(z->committed_skr_id, pz->committed_skr_id.data, COORD_SKR_ID_LEN);
+	}
 	if (pz->committed_salt.len > 0) {
 		memcpy(z->committed_salt, pz->committed_salt.data, pz->committed_salt.len);
 	}

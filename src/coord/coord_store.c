@@ -439,24 +439,26 @@ out:
 	return ret;
 }
 
-/* PREFIX/keys/ZONE */
-static int keyset_key(const coord_store_t *s, const char *zone, char key[KEYSET_KEY_MAX])
+/* PREFIX/keys/ZONE, PREFIX/skr/ZONE */
+static int doc_key(const coord_store_t *s, coord_doc_t doc, const char *zone,
+		   char key[KEYSET_KEY_MAX])
 {
 	size_t n = strnlen(zone, COORD_ZONE_MAX);
-	if (n == 0 || n == COORD_ZONE_MAX) {
+	if (n == 0 || n == COORD_ZONE_MAX || (doc != COORD_DOC_KEYSET && doc != COORD_DOC_SKR)) {
 		return TANDEM_EINVAL;
 	}
-	snprintf(key, KEYSET_KEY_MAX, "%skeys/%s", s->prefix, zone);
+	snprintf(key, KEYSET_KEY_MAX, "%s%s/%s", s->prefix, doc == COORD_DOC_SKR ? "skr" : "keys",
+		 zone);
 	return TANDEM_OK;
 }
 
-int coord_store_keyset_get(coord_store_t *store, const char *zone, tandem_diag_t *diag,
-			   uint8_t **buf, size_t *len, int64_t *mod_revision)
+int coord_store_doc_get(coord_store_t *store, coord_doc_t doc, const char *zone,
+			tandem_diag_t *diag, uint8_t **buf, size_t *len, int64_t *mod_revision)
 {
 	char key[KEYSET_KEY_MAX];
 	coord_etcd_range_t *r = NULL;
 	if (store == NULL || zone == NULL || buf == NULL || len == NULL || mod_revision == NULL ||
-	    keyset_key(store, zone, key) != TANDEM_OK) {
+	    doc_key(store, doc, zone, key) != TANDEM_OK) {
 		return TANDEM_EINVAL;
 	}
 	int ret = coord_etcd_get(store->etcd, key, 0, diag, &r);
@@ -484,15 +486,15 @@ out:
 	return ret;
 }
 
-int coord_store_keyset_put(coord_store_t *store, const char *zone, const uint8_t *buf, size_t len,
-			   int64_t expect_revision, tandem_diag_t *diag, bool *won,
-			   int64_t *new_revision)
+int coord_store_doc_put(coord_store_t *store, coord_doc_t doc, const char *zone, const uint8_t *buf,
+			size_t len, int64_t expect_revision, tandem_diag_t *diag, bool *won,
+			int64_t *new_revision)
 {
 	char key[KEYSET_KEY_MAX];
 	coord_etcd_txn_t *t = NULL;
 	coord_etcd_txn_result_t *r = NULL;
 	if (store == NULL || zone == NULL || buf == NULL || len == 0 || expect_revision < 0 ||
-	    won == NULL || new_revision == NULL || keyset_key(store, zone, key) != TANDEM_OK) {
+	    won == NULL || new_revision == NULL || doc_key(store, doc, zone, key) != TANDEM_OK) {
 		return TANDEM_EINVAL;
 	}
 	int ret = coord_etcd_txn_new(&t);

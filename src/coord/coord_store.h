@@ -18,6 +18,7 @@
  *   PREFIX/leader    the timer leader's name, under its etcd lease
  *   PREFIX/keys/Z    kasp's key set of zone Z (kasp_keyset_pack), written by the
  *                    zone's lease holder or an operator, conditioned on its revision
+ *   PREFIX/skr/Z     the SKR book of an offline-KSK zone Z (kasp_skrbook_pack), the same
  *   PREFIX/archive/Z/ID  the wrapped-key archive entry of key ID (decimal) of zone Z,
  *                    written with the KEY_ADD that brought the key in, never rewritten
  *
@@ -152,29 +153,35 @@ void coord_store_archive_free(coord_store_archive_t *archive);
 int coord_store_leader(coord_store_t *store, tandem_diag_t *diag,
 		       char name[COORD_STORE_NAME_MAX + 1]);
 
-/*
- * Reads zone's key set, PREFIX/keys/ZONE (linearizable), into a new buffer (*buf
- * is the caller's, free() it) with its mod_revision. No key set: *buf NULL, *len
- * 0, *mod_revision 0. The bytes are returned as stored (the caller unpacks them).
- * Errors: TANDEM_EINVAL (NULL, empty or overlong zone), TANDEM_ENOMEM, the etcd
- * errors; outputs written only on success.
- */
-int coord_store_keyset_get(coord_store_t *store, const char *zone, tandem_diag_t *diag,
-			   uint8_t **buf, size_t *len, int64_t *mod_revision);
+/* The documents kept per zone beside the state, each written whole and conditionally. */
+typedef enum {
+	COORD_DOC_KEYSET = 0, /* PREFIX/keys/ZONE: kasp's key set (kasp_keyset_pack) */
+	COORD_DOC_SKR,        /* PREFIX/skr/ZONE: an offline-KSK zone's SKR book (kasp_skrbook) */
+} coord_doc_t;
 
 /*
- * Writes zone's key set (len bytes, len > 0) in one transaction, if the key's
- * mod_revision is still expect_revision (0: if there is no key set yet). A
- * failed compare is not an error: *won is false and nothing was written. On a
- * win, *new_revision is the key set's new mod_revision (else the current one,
- * 0 when there is none). The bytes are not checked here.
- * Errors: TANDEM_EINVAL (NULL, bad zone, len 0, expect_revision < 0),
+ * Reads zone's document `doc` (linearizable) into a new buffer (*buf is the
+ * caller's, free() it) with its mod_revision. None: *buf NULL, *len 0,
+ * *mod_revision 0. The bytes are returned as stored (the caller unpacks them).
+ * Errors: TANDEM_EINVAL (NULL, empty or overlong zone, unknown doc),
+ * TANDEM_ENOMEM, the etcd errors; outputs written only on success.
+ */
+int coord_store_doc_get(coord_store_t *store, coord_doc_t doc, const char *zone,
+			tandem_diag_t *diag, uint8_t **buf, size_t *len, int64_t *mod_revision);
+
+/*
+ * Writes zone's document `doc` (len bytes, len > 0) in one transaction, if its
+ * mod_revision is still expect_revision (0: if there is none yet). A failed
+ * compare is not an error: *won is false and nothing was written. On a win,
+ * *new_revision is the document's new mod_revision (else the current one, 0
+ * when there is none). The bytes are not checked here.
+ * Errors: TANDEM_EINVAL (NULL, bad zone or doc, len 0, expect_revision < 0),
  * TANDEM_ENOMEM, the etcd errors (after TANDEM_COORD_EUNAVAIL the outcome is
  * unknown: read again); *won and *new_revision written only on success.
  */
-int coord_store_keyset_put(coord_store_t *store, const char *zone, const uint8_t *buf, size_t len,
-			   int64_t expect_revision, tandem_diag_t *diag, bool *won,
-			   int64_t *new_revision);
+int coord_store_doc_put(coord_store_t *store, coord_doc_t doc, const char *zone, const uint8_t *buf,
+			size_t len, int64_t expect_revision, tandem_diag_t *diag, bool *won,
+			int64_t *new_revision);
 
 /* Compare failures this store has met in coord_store_apply (for metrics and tests). */
 uint64_t coord_store_conflicts(const coord_store_t *store);

@@ -3,6 +3,7 @@
 #include "coord_state.h"
 #include "coord_store.h"
 #include "coordrpc.h"
+#include "kasp_skr.h"
 #include "kasp_store.h"
 #include "net_allow.h"
 #include "net_key.h"
@@ -130,8 +131,10 @@ static void coordd_audit_args(const coordrpc_request_t *r, char *buf, size_t siz
 		break;
 	case COORDRPC_ZONE_REMOVE:
 	case COORDRPC_KEYS_GET:
-	case COORDRPC_KEYSET_GET: snprintf(buf, size, "zone=%s", r->zone); break;
+	case COORDRPC_KEYSET_GET:
+	case COORDRPC_SKR_GET: snprintf(buf, size, "zone=%s", r->zone); break;
 	case COORDRPC_KEYSET_PUT:
+	case COORDRPC_SKR_PUT:
 		snprintf(buf, size, "zone=%s revision=%" PRId64, r->zone, r->revision);
 		break;
 	case COORDRPC_DRAIN:
@@ -181,16 +184,15 @@ static int coordd_check_role(const net_rpc_request_t *req, const coordrpc_reques
 			 req->peer, net_role_name(req->role));
 		return TANDEM_EPERM;
 	}
-	/* a key set put: the zone's holder (a node naming itself) or an operator */
-	if (r->kind == COORDRPC_KEYSET_PUT && req->role == NET_ROLE_NODE &&
-	    strcmp(r->node, req->peer) != 0) {
+	/* a key set or SKR book put: the zone's holder (a node naming itself) or an operator */
+	bool doc_put = r->kind == COORDRPC_KEYSET_PUT || r->kind == COORDRPC_SKR_PUT;
+	if (doc_put && req->role == NET_ROLE_NODE && strcmp(r->node, req->peer) != 0) {
 		snprintf(reply->error, sizeof(reply->error),
 			 "%s from %s (%s): a node request must come from that node", req->type,
 			 req->peer, net_role_name(req->role));
 		return TANDEM_EPERM;
 	}
-	if (r->kind == COORDRPC_KEYSET_PUT && req->role != NET_ROLE_NODE &&
-	    req->role != NET_ROLE_OPERATOR) {
+	if (doc_put && req->role != NET_ROLE_NODE && req->role != NET_ROLE_OPERATOR) {
 		snprintf(reply->error, sizeof(reply->error),
 			 "%s from %s (%s): needs the zone's lease holder or the operator role",
 			 req->type, req->peer, net_role_name(req->role));
@@ -252,6 +254,7 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	in->sign_time = r->sign_time;
 	in->input_serial = r->input_serial;
 	in->keyset_revision = r->keyset_revision;
+	memcpy(in->skr_id, r->skr_id, sizeof(in->skr_id));
 	in->nsec3 = r->nsec3;
 	memcpy(in->salt, r->salt, r->salt_len);
 	in->salt_len = (uint32_t)r->salt_len;
@@ -313,6 +316,7 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 	zs->sign_time = z->committed_sign_time;
 	zs->input_serial = z->committed_input_serial;
 	zs->keyset_revision = z->committed_keyset_revision;
+	memcpy(zs->skr_id, z->committed_skr_id, sizeof(zs->skr_id));
 	zs->nsec3 = z->committed_nsec3;
 	memcpy(zs->salt, z->committed_salt, z->committed_salt_len);
 	zs->salt_len = z->committed_salt_len;
@@ -434,10 +438,18 @@ out:
 	return ret;
 }
 
-/* A zone's key set as stored (none yet: no bytes, revision 0). Unknown or removed zone:
- * TANDEM_ENOENT. */
-static int coordd_keyset_get(coordd_t *d, const char *zone, net_rpc_msg_t *reply)
+/* The stored names of the per-zone documents, for messages. */
+static const char *coordd_doc_name(coord_doc_t doc)
 {
+	return doc == COORD_DOC_SKR ? "SKR book" : "key set";
+}
+
+/* A zone's key set or SKR book as stored (none yet: no bytes, revision 0). A removed zone,
+ * or an unknown one for the SKR book: TANDEM_ENOENT (an offline-KSK zone's key set is
+ * written before the zone is added). */
+static int coordd_doc_get(coordd_t *d, coord_doc_t doc, const char *zone, net_rpc_msg_t *reply)
+{
+	const char *type = doc == COORD_DOC_SKR ? "coord.skr" : "coord.keyset";
 	coordrpc_keyset_t ks;
 	memset(&ks, 0, sizeof(ks));
 	int ret = coord_store_read(d->store, &d->params, d->diag, d->state, NULL);
@@ -447,15 +459,14 @@ static int coordd_keyset_get(coordd_t *d, const char *zone, net_rpc_msg_t *reply
 		return ret;
 	}
 	const coord_zone_t *z = coord_state_zone(d->state, zone);
-	if (z == NULL || z->removed) {
-		snprintf(reply->error, sizeof(reply->error),
-			 "coord.keyset.get: zone %.120s is not known%s", zone,
-			 z != NULL ? " (removed)" : "");
+	if ((z == NULL && doc == COORD_DOC_SKR) || (z != NULL && z->removed)) {
+		snprintf(reply->error, sizeof(reply->error), "%s.get: zone %.120s is not known%s",
+			 type, zone, z != NULL ? " (removed)" : "");
 		return TANDEM_ENOENT;
 	}
-	memcpy(ks.zone, z->name, sizeof(ks.zone));
-	ret = coord_store_keyset_get(d->store, zone, d->diag, &ks.keyset, &ks.keyset_len,
-				     &ks.revision);
+	snprintf(ks.zone, sizeof(ks.zone), "%s", zone);
+	ret = coord_store_doc_get(d->store, doc, zone, d->diag, &ks.keyset, &ks.keyset_len,
+				  &ks.revision);
 	if (ret != TANDEM_OK) {
 		coordd_log_diag(d->diag, "keyset: store read failed", ret);
 		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
@@ -465,7 +476,8 @@ static int coordd_keyset_get(coordd_t *d, const char *zone, net_rpc_msg_t *reply
 	size_t len = 0;
 	ret = coordrpc_keyset_pack(&ks, &buf, &len);
 	coordrpc_keyset_deinit(&ks);
-	return coordd_reply_set(reply, "coord.keyset.reply", ret, buf, len);
+	return coordd_reply_set(
+	    reply, doc == COORD_DOC_SKR ? "coord.skr.reply" : "coord.keyset.reply", ret, buf, len);
 }
 
 /* A decision taken here, not by the machine (a key set put): the result says why. */
@@ -520,40 +532,77 @@ static bool coordd_keyset_holder_ok(coordd_t *d, const coordrpc_request_t *r, co
 }
 
 /*
- * A key set put: the bytes must be a key set of the request's zone (else an error
- * reply); the zone live; a node must hold its lease now (an operator may always write);
+ * Checks a put's bytes: a key set of the request's zone, or an SKR book of it whose every
+ * request and response is well formed and every response verifies against its request
+ * (kasp_skrbook_unpack). A refusal fills reply->error: TANDEM_EINVAL.
+ */
+static int coordd_doc_check(coordd_t *d, coord_doc_t doc, const coordrpc_request_t *r,
+			    net_rpc_msg_t *reply)
+{
+	const char *type = doc == COORD_DOC_SKR ? "coord.skr.put" : "coord.keyset.put";
+	char what[64];
+	snprintf(what, sizeof(what), "%s: keyset", type);
+	tandem_diag_clear(d->diag);
+	int ret;
+	if (doc == COORD_DOC_SKR) {
+		kasp_skrbook_t book;
+		ret = kasp_skrbook_unpack(r->keyset, r->keyset_len, r->zone, d->diag, &book);
+		kasp_skrbook_deinit(&book);
+	} else {
+		ret = kasp_keyset_unpack(r->keyset, r->keyset_len, what, d->diag, d->keyset);
+		if (ret == TANDEM_OK && strcmp(d->keyset->zone, r->zone) != 0) {
+			tandem_diag_add(d->diag, TANDEM_EINVAL,
+					"%s: the key set of zone %.60s, not of %.60s", what,
+					d->keyset->zone, r->zone);
+			ret = TANDEM_EINVAL;
+		}
+	}
+	if (ret != TANDEM_OK) {
+		/* a key set's messages name the field; a book's first message is the cause and
+		 * its last says which pair */
+		size_t n = tandem_diag_kept(d->diag);
+		const char *first = n > 0 ? tandem_diag_msg(d->diag, 0) : NULL;
+		const char *last = n > 1 ? tandem_diag_msg(d->diag, n - 1) : NULL;
+		if (doc == COORD_DOC_KEYSET) {
+			snprintf(reply->error, sizeof(reply->error), "%s",
+				 first != NULL ? first : "coord.keyset.put: keyset: not a key set");
+		} else {
+			snprintf(reply->error, sizeof(reply->error), "%s: %s%s%s", type,
+				 first != NULL ? first : "not an SKR book",
+				 last != NULL ? "; " : "", last != NULL ? last : "");
+		}
+		tandem_diag_clear(d->diag);
+		return TANDEM_EINVAL;
+	}
+	return TANDEM_OK;
+}
+
+/*
+ * A key set or SKR book put: the bytes must pass coordd_doc_check (else an error reply);
+ * the zone live (an operator may write a key set before the zone is added: an
+ * offline-KSK zone starts from its imported KSKs); a node must hold its lease now;
  * then one conditional write at the revision the writer read. A lost compare is a
  * refusal, COORD_R_CONFLICT. Fills d->res and, when written, *revision (else 0); errors
  * are the store's or TANDEM_EINVAL.
  */
-static int coordd_keyset_put(coordd_t *d, const net_rpc_request_t *req, const coordrpc_request_t *r,
-			     uint64_t now, int64_t *revision, net_rpc_msg_t *reply)
+static int coordd_doc_put(coordd_t *d, coord_doc_t doc, const net_rpc_request_t *req,
+			  const coordrpc_request_t *r, uint64_t now, int64_t *revision,
+			  net_rpc_msg_t *reply)
 {
 	*revision = 0;
-	tandem_diag_clear(d->diag);
-	int ret = kasp_keyset_unpack(r->keyset, r->keyset_len, "coord.keyset.put: keyset", d->diag,
-				     d->keyset);
+	int ret = coordd_doc_check(d, doc, r, reply);
 	if (ret != TANDEM_OK) {
-		const char *why = tandem_diag_msg(d->diag, 0);
-		snprintf(reply->error, sizeof(reply->error), "%s",
-			 why != NULL ? why : "coord.keyset.put: keyset: not a key set");
-		tandem_diag_clear(d->diag);
-		return TANDEM_EINVAL;
-	}
-	if (strcmp(d->keyset->zone, r->zone) != 0) {
-		snprintf(reply->error, sizeof(reply->error),
-			 "coord.keyset.put: keyset: the key set of zone %.60s, not of %.60s",
-			 d->keyset->zone, r->zone);
-		return TANDEM_EINVAL;
+		return ret;
 	}
 	ret = coord_store_read(d->store, &d->params, d->diag, d->state, NULL);
 	if (ret != TANDEM_OK) {
-		coordd_log_diag(d->diag, "keyset: store read failed", ret);
+		coordd_log_diag(d->diag, "put: store read failed", ret);
 		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
 		return ret;
 	}
 	const coord_zone_t *z = coord_state_zone(d->state, r->zone);
-	if (z == NULL || z->removed) {
+	bool early = z == NULL && doc == COORD_DOC_KEYSET && req->role == NET_ROLE_OPERATOR;
+	if ((z == NULL && !early) || (z != NULL && z->removed)) {
 		coordd_refuse(d->res, COORD_R_UNKNOWN_ZONE, "zone %s: not known%s", r->zone,
 			      z != NULL ? " (removed)" : "");
 		return TANDEM_OK;
@@ -566,22 +615,22 @@ static int coordd_keyset_put(coordd_t *d, const net_rpc_request_t *req, const co
 	}
 	bool won = false;
 	int64_t rev = 0;
-	ret = coord_store_keyset_put(d->store, r->zone, r->keyset, r->keyset_len, r->revision,
-				     d->diag, &won, &rev);
+	ret = coord_store_doc_put(d->store, doc, r->zone, r->keyset, r->keyset_len, r->revision,
+				  d->diag, &won, &rev);
 	if (ret != TANDEM_OK) {
-		coordd_log_diag(d->diag, "keyset: store write failed", ret);
+		coordd_log_diag(d->diag, "put: store write failed", ret);
 		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
 		return ret;
 	}
 	if (!won) {
 		coordd_refuse(d->res, COORD_R_CONFLICT,
-			      "zone %s: the key set changed since revision %" PRId64
-			      " (now at %" PRId64 "): read it again",
-			      r->zone, r->revision, rev);
+			      "zone %s: the %s changed since revision %" PRId64 " (now at %" PRId64
+			      "): read it again",
+			      r->zone, coordd_doc_name(doc), r->revision, rev);
 		return TANDEM_OK;
 	}
-	coordd_refuse(d->res, COORD_R_OK, "zone %s: key set written at revision %" PRId64, r->zone,
-		      rev);
+	coordd_refuse(d->res, COORD_R_OK, "zone %s: %s written at revision %" PRId64, r->zone,
+		      coordd_doc_name(doc), rev);
 	*revision = rev;
 	return TANDEM_OK;
 }
@@ -660,9 +709,9 @@ static bool coordd_key_removable(coordd_t *d, const coordrpc_request_t *r)
 	size_t len = 0;
 	int64_t rev = 0;
 	kasp_keyset_t *set = calloc(1, sizeof(*set));
-	int ret = set == NULL
-		      ? TANDEM_ENOMEM
-		      : coord_store_keyset_get(d->store, r->zone, d->diag, &buf, &len, &rev);
+	int ret = set == NULL ? TANDEM_ENOMEM
+			      : coord_store_doc_get(d->store, COORD_DOC_KEYSET, r->zone, d->diag,
+						    &buf, &len, &rev);
 	if (ret == TANDEM_OK && rev != 0) {
 		ret = kasp_keyset_unpack(buf, len, "stored key set", d->diag, set);
 	}
@@ -721,16 +770,21 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		goto out;
 	}
 	if (r.kind == COORDRPC_STATUS || r.kind == COORDRPC_KEYS_GET ||
-	    r.kind == COORDRPC_KEYSET_GET) {
-		ret = r.kind == COORDRPC_STATUS     ? coordd_status(d, now, reply)
-		      : r.kind == COORDRPC_KEYS_GET ? coordd_keys(d, r.zone, reply)
-						    : coordd_keyset_get(d, r.zone, reply);
+	    r.kind == COORDRPC_KEYSET_GET || r.kind == COORDRPC_SKR_GET) {
+		ret = r.kind == COORDRPC_STATUS ? coordd_status(d, now, reply)
+		      : r.kind == COORDRPC_KEYS_GET
+			  ? coordd_keys(d, r.zone, reply)
+			  : coordd_doc_get(
+				d, r.kind == COORDRPC_SKR_GET ? COORD_DOC_SKR : COORD_DOC_KEYSET,
+				r.zone, reply);
 		coordd_audit(req, &r, ret == TANDEM_OK, ret == TANDEM_OK ? "read" : reply->error);
 		goto out;
 	}
-	if (r.kind == COORDRPC_KEYSET_PUT) {
+	if (r.kind == COORDRPC_KEYSET_PUT || r.kind == COORDRPC_SKR_PUT) {
 		int64_t revision = 0;
-		ret = coordd_keyset_put(d, req, &r, now, &revision, reply);
+		ret =
+		    coordd_doc_put(d, r.kind == COORDRPC_SKR_PUT ? COORD_DOC_SKR : COORD_DOC_KEYSET,
+				   req, &r, now, &revision, reply);
 		if (ret != TANDEM_OK) {
 			coordd_log("refused %s from %s: %s", req->type, req->peer, reply->error);
 			coordd_audit(req, &r, false, reply->error);

@@ -47,12 +47,15 @@ static const coordrpc_kind_info_t coordrpc_kinds[] = {
     [COORDRPC_KEYSET_GET] = {"coord.keyset.get", &tandem__coord_keyset_request__descriptor, 0},
     /* a node (the zone's holder) or an operator: tandem-coord checks which */
     [COORDRPC_KEYSET_PUT] = {"coord.keyset.put", &tandem__coord_keyset_put__descriptor, 0},
+    [COORDRPC_SKR_GET] = {"coord.skr.get", &tandem__coord_keyset_request__descriptor, 0},
+    [COORDRPC_SKR_PUT] = {"coord.skr.put", &tandem__coord_keyset_put__descriptor, 0},
 };
 
 #define COORDRPC_T_DECISION "coord.decision"
 #define COORDRPC_T_STATUS   "coord.status.reply"
 #define COORDRPC_T_KEYS     "coord.keys.reply"
 #define COORDRPC_T_KEYSET   "coord.keyset.reply"
+#define COORDRPC_T_SKR      "coord.skr.reply"
 
 static bool coordrpc_kind_valid(coordrpc_kind_t kind)
 {
@@ -151,6 +154,12 @@ static int pack_msg(const ProtobufCMessage *m, uint8_t **buf, size_t *len)
 	return TANDEM_OK;
 }
 
+static bool skr_id_zero(const uint8_t id[COORD_SKR_ID_LEN])
+{
+	static const uint8_t zero[COORD_SKR_ID_LEN];
+	return memcmp(id, zero, COORD_SKR_ID_LEN) == 0;
+}
+
 int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *len)
 {
 	if (req == NULL || buf == NULL || len == NULL || !coordrpc_kind_valid(req->kind) ||
@@ -162,7 +171,7 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		return TANDEM_EINVAL;
 	}
 	if ((req->kind == COORDRPC_COMMIT && req->keyset_revision < 0) ||
-	    (req->kind == COORDRPC_KEYSET_PUT &&
+	    ((req->kind == COORDRPC_KEYSET_PUT || req->kind == COORDRPC_SKR_PUT) &&
 	     (req->revision < 0 || req->keyset_len > COORDRPC_KEYSET_MAX ||
 	      (req->keyset == NULL && req->keyset_len > 0)))) {
 		return TANDEM_EINVAL;
@@ -206,6 +215,9 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.sign_time = req->sign_time;
 		m.input_serial = req->input_serial;
 		m.keyset_revision = req->keyset_revision;
+		if (!skr_id_zero(req->skr_id)) {
+			m.skr_id = bin(req->skr_id, COORD_SKR_ID_LEN);
+		}
 		m.nsec3_salt = bin(req->salt, req->salt_len);
 		m.nsec3 = req->nsec3;
 		return pack_msg(&m.base, buf, len);
@@ -284,13 +296,15 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.force = req->force;
 		return pack_msg(&m.base, buf, len);
 	}
-	case COORDRPC_KEYSET_GET: {
+	case COORDRPC_KEYSET_GET:
+	case COORDRPC_SKR_GET: {
 		Tandem__CoordKeysetRequest m = TANDEM__COORD_KEYSET_REQUEST__INIT;
 		m.version = COORDRPC_VERSION;
 		m.zone = zone;
 		return pack_msg(&m.base, buf, len);
 	}
-	case COORDRPC_KEYSET_PUT: {
+	case COORDRPC_KEYSET_PUT:
+	case COORDRPC_SKR_PUT: {
 		Tandem__CoordKeysetPut m = TANDEM__COORD_KEYSET_PUT__INIT;
 		m.version = COORDRPC_VERSION;
 		m.zone = zone;
@@ -332,6 +346,23 @@ static int get_digest(tandem_diag_t *diag, const char *what, const char *field,
 		return TANDEM_EINVAL;
 	}
 	memcpy(dst, b.data, COORD_DIGEST_LEN);
+	return TANDEM_OK;
+}
+
+/* An SKR id: empty (none, all zeros) or exactly COORD_SKR_ID_LEN bytes. */
+static int get_skr_id(tandem_diag_t *diag, const char *what, uint8_t dst[COORD_SKR_ID_LEN],
+		      ProtobufCBinaryData b)
+{
+	memset(dst, 0, COORD_SKR_ID_LEN);
+	if (b.len == 0) {
+		return TANDEM_OK;
+	}
+	if (b.len != COORD_SKR_ID_LEN || b.data == NULL) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "%s: field skr_id: %zu bytes, not 0 or %u",
+				what, b.len, (unsigned)COORD_SKR_ID_LEN);
+		return TANDEM_EINVAL;
+	}
+	memcpy(dst, b.data, COORD_SKR_ID_LEN);
 	return TANDEM_OK;
 }
 
@@ -483,7 +514,8 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		    (ret = get_salt(diag, what, r->salt, &r->salt_len, m->nsec3_salt)) !=
 			TANDEM_OK ||
 		    (ret = check_revision(diag, what, "keyset_revision", m->keyset_revision)) !=
-			TANDEM_OK) {
+			TANDEM_OK ||
+		    (ret = get_skr_id(diag, what, r->skr_id, m->skr_id)) != TANDEM_OK) {
 			return ret;
 		}
 		r->epoch = m->epoch;
@@ -593,14 +625,16 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		r->force = m->force;
 		return TANDEM_OK;
 	}
-	case COORDRPC_KEYSET_GET: {
+	case COORDRPC_KEYSET_GET:
+	case COORDRPC_SKR_GET: {
 		const Tandem__CoordKeysetRequest *m = (const Tandem__CoordKeysetRequest *)pm;
 		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK) {
 			return ret;
 		}
 		return get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone);
 	}
-	case COORDRPC_KEYSET_PUT: {
+	case COORDRPC_KEYSET_PUT:
+	case COORDRPC_SKR_PUT: {
 		const Tandem__CoordKeysetPut *m = (const Tandem__CoordKeysetPut *)pm;
 		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
 		    (ret = get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone)) !=
@@ -827,6 +861,9 @@ static void status_pack_zone(status_scratch_t *s, size_t zi, const coordrpc_zone
 	pz->sign_time = z->sign_time;
 	pz->input_serial = z->input_serial;
 	pz->keyset_revision = z->keyset_revision;
+	if (!skr_id_zero(z->skr_id)) {
+		pz->skr_id = bin(z->skr_id, COORD_SKR_ID_LEN);
+	}
 	pz->nsec3_salt = bin(z->salt, z->salt_len);
 	pz->nsec3 = z->nsec3;
 	pz->switch_to = (char *)z->switch_to;
@@ -945,7 +982,8 @@ static int status_unpack_zone(const Tandem__CoordZoneStatus *pz, tandem_diag_t *
 	    (ret = get_salt(diag, what, z->salt, &z->salt_len, pz->nsec3_salt)) != TANDEM_OK ||
 	    (ret = check_count(diag, what, "keys", pz->n_keys, COORD_KEYS_MAX)) != TANDEM_OK ||
 	    (ret = check_revision(diag, what, "keyset_revision", pz->keyset_revision)) !=
-		TANDEM_OK) {
+		TANDEM_OK ||
+	    (ret = get_skr_id(diag, what, z->skr_id, pz->skr_id)) != TANDEM_OK) {
 		return ret;
 	}
 	z->epoch = pz->epoch;
@@ -1255,7 +1293,7 @@ int coordrpc_call(net_rpc_client_t *cl, const coordrpc_request_t *req, tandem_di
 	net_rpc_msg_t reply;
 	if (cl == NULL || req == NULL || out == NULL || !coordrpc_kind_valid(req->kind) ||
 	    req->kind == COORDRPC_STATUS || req->kind == COORDRPC_KEYS_GET ||
-	    req->kind == COORDRPC_KEYSET_GET) {
+	    req->kind == COORDRPC_KEYSET_GET || req->kind == COORDRPC_SKR_GET) {
 		return TANDEM_EINVAL;
 	}
 	memset(&reply, 0, sizeof(reply));
@@ -1326,18 +1364,31 @@ int coordrpc_call_keys(net_rpc_client_t *cl, const char *zone, tandem_diag_t *di
 	return ret;
 }
 
-int coordrpc_call_keyset(net_rpc_client_t *cl, const char *zone, tandem_diag_t *diag,
-			 coordrpc_keyset_t *out)
+/* keyset.get and skr.get: the same reply message. */
+static int call_doc(net_rpc_client_t *cl, coordrpc_kind_t kind, const char *type, const char *zone,
+		    tandem_diag_t *diag, coordrpc_keyset_t *out)
 {
 	net_rpc_msg_t reply;
 	if (out == NULL) {
 		return TANDEM_EINVAL;
 	}
-	int ret = call_zone_read(cl, COORDRPC_KEYSET_GET, COORDRPC_T_KEYSET, zone, diag, &reply);
+	int ret = call_zone_read(cl, kind, type, zone, diag, &reply);
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
 	ret = reply_error(coordrpc_keyset_unpack(reply.body, reply.body_len, diag, out));
 	net_rpc_msg_deinit(&reply);
 	return ret;
+}
+
+int coordrpc_call_keyset(net_rpc_client_t *cl, const char *zone, tandem_diag_t *diag,
+			 coordrpc_keyset_t *out)
+{
+	return call_doc(cl, COORDRPC_KEYSET_GET, COORDRPC_T_KEYSET, zone, diag, out);
+}
+
+int coordrpc_call_skr(net_rpc_client_t *cl, const char *zone, tandem_diag_t *diag,
+		      coordrpc_keyset_t *out)
+{
+	return call_doc(cl, COORDRPC_SKR_GET, COORDRPC_T_SKR, zone, diag, out);
 }

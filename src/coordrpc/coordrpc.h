@@ -49,8 +49,11 @@ typedef enum {
 	COORDRPC_KEYSET_PUT,    /* node (zone holder: node, epoch) or operator: zone, keyset,
 				   revision */
 	COORDRPC_KEY_REMOVE,    /* node: node, zone, key_id (removed in the key set) */
+	COORDRPC_SKR_GET,       /* any: zone (reply: a coordrpc_keyset_t holding the SKR book) */
+	COORDRPC_SKR_PUT,       /* node (zone holder: node, epoch) or operator: zone, keyset (the
+				   SKR book), revision */
 } coordrpc_kind_t;
-#define COORDRPC_KIND_LAST COORDRPC_KEY_REMOVE
+#define COORDRPC_KIND_LAST COORDRPC_SKR_PUT
 
 /* One request as a plain value. Fields the kind does not use are ignored when
  * packing and zero after unpacking. */
@@ -77,8 +80,9 @@ typedef struct coordrpc_request {
 	uint16_t key_tag;
 	uint8_t *archive; /* COORDRPC_KEY_ADD: owned; coordrpc_request_deinit frees it */
 	size_t archive_len;
-	int64_t keyset_revision; /* COMMIT: the key set revision signed with (0: none) */
-	uint8_t *keyset;         /* COORDRPC_KEYSET_PUT: owned; coordrpc_request_deinit frees it */
+	int64_t keyset_revision;          /* COMMIT: the key set revision signed with (0: none) */
+	uint8_t skr_id[COORD_SKR_ID_LEN]; /* COMMIT: the SKR signed with (zeros: none) */
+	uint8_t *keyset; /* COORDRPC_KEYSET_PUT: owned; coordrpc_request_deinit frees it */
 	size_t keyset_len;
 	int64_t revision; /* COORDRPC_KEYSET_PUT: the revision read (0: none yet) */
 } coordrpc_request_t;
@@ -118,8 +122,9 @@ typedef struct coordrpc_zone_status {
 	uint8_t digest[COORD_DIGEST_LEN];
 	char committed_by[COORD_ID_MAX];
 	uint64_t sign_time;
-	uint32_t input_serial;   /* of the last commit; 0: unknown */
-	int64_t keyset_revision; /* of the last commit; 0: none */
+	uint32_t input_serial;            /* of the last commit; 0: unknown */
+	int64_t keyset_revision;          /* of the last commit; 0: none */
+	uint8_t skr_id[COORD_SKR_ID_LEN]; /* of the last commit; zeros: none */
 	bool nsec3;
 	uint8_t salt[COORDRPC_SALT_MAX];
 	size_t salt_len;
@@ -173,7 +178,8 @@ typedef struct coordrpc_keys {
 	coordrpc_key_entry_t keys[COORD_KEYS_MAX];
 } coordrpc_keys_t;
 
-/* A zone's stored key state (COORDRPC_KEYSET_GET); coordrpc_keyset_deinit frees it. */
+/* A zone's stored key state (COORDRPC_KEYSET_GET) or SKR book (COORDRPC_SKR_GET);
+ * coordrpc_keyset_deinit frees it. */
 typedef struct coordrpc_keyset {
 	char zone[COORD_ZONE_MAX];
 	uint8_t *keyset; /* owned; NULL with keyset_len 0 when none was written yet */
@@ -222,7 +228,7 @@ int coordrpc_request_unpack(const char *type, const uint8_t *body, size_t len, t
 
 /* Replies: pack for the server, unpack (untrusted) for the client, as for requests.
  * Reply types: "coord.decision", "coord.status.reply", "coord.keys.reply",
- * "coord.keyset.reply". */
+ * "coord.keyset.reply", "coord.skr.reply". */
 int coordrpc_decision_pack(const coordrpc_decision_t *dec, uint8_t **buf, size_t *len);
 int coordrpc_decision_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
 			     coordrpc_decision_t *out);
@@ -232,7 +238,7 @@ int coordrpc_status_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
 int coordrpc_keys_pack(const coordrpc_keys_t *keys, uint8_t **buf, size_t *len);
 int coordrpc_keys_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
 			 coordrpc_keys_t *out);
-/* Reply type "coord.keyset.reply". */
+/* Reply types "coord.keyset.reply" and "coord.skr.reply" (the same message). */
 int coordrpc_keyset_pack(const coordrpc_keyset_t *ks, uint8_t **buf, size_t *len);
 int coordrpc_keyset_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
 			   coordrpc_keyset_t *out);
@@ -255,6 +261,8 @@ int coordrpc_call_keys(net_rpc_client_t *cl, const char *zone, tandem_diag_t *di
 		       coordrpc_keys_t *out);
 int coordrpc_call_keyset(net_rpc_client_t *cl, const char *zone, tandem_diag_t *diag,
 			 coordrpc_keyset_t *out);
+int coordrpc_call_skr(net_rpc_client_t *cl, const char *zone, tandem_diag_t *diag,
+		      coordrpc_keyset_t *out);
 
 /* A static name of a node state ("up", "drained", "fenced"); never NULL. */
 const char *coordrpc_node_state_str(coord_node_state_t state);

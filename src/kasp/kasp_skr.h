@@ -146,4 +146,106 @@ int kasp_skr_check(const kasp_skr_t *request, const uint8_t request_sha256[32],
 int kasp_skr_rrsig_verify(const uint8_t *zone, const kasp_skr_slot_t *slot,
 			  const kasp_skr_rdata_t *rrsig, const kasp_skr_rdata_t *key);
 
+/*
+ * The book of an offline-KSK zone in a cluster (proto/skr.proto SkrBook,
+ * docs/keys.md "Offline KSK in a cluster"): the operator's open ask for a
+ * request (`tandemctl keys ksr --cluster`), and each request the zone's lease
+ * holder planned with the response imported for it. Stored whole at
+ * PREFIX/skr/ZONE and written conditionally on its revision.
+ */
+#define KASP_SKRBOOK_VERSION 1
+#define KASP_SKRBOOK_PAIRS   4            /* requests kept (a period ended frees its place) */
+#define KASP_SKRBOOK_MAX     (256u << 10) /* packed bytes: one coordinator message */
+#define KASP_SKR_REFUSED_MAX 256
+
+typedef struct kasp_skr_ask {
+	uint8_t id[KASP_SKR_ID_LEN]; /* the request made for it carries this id */
+	kasp_skr_plan_conf_t plan;
+	uint64_t asked_at;
+	char refused[KASP_SKR_REFUSED_MAX]; /* the holder's reason when it cannot plan */
+} kasp_skr_ask_t;
+
+/* One request (exact bytes) and its response (exact bytes; NULL until imported). */
+typedef struct kasp_skr_pair {
+	uint8_t *request;
+	size_t request_len;
+	uint8_t *response;
+	size_t response_len;
+} kasp_skr_pair_t;
+
+typedef struct kasp_skrbook {
+	char zone[KASP_ZONE_MAX];
+	bool has_ask;
+	kasp_skr_ask_t ask;
+	size_t npairs;
+	kasp_skr_pair_t pairs[KASP_SKRBOOK_PAIRS]; /* owned */
+} kasp_skrbook_t;
+
+/* An empty book of zone (lowercase, trailing dot). Errors: TANDEM_EINVAL. */
+int kasp_skrbook_init(kasp_skrbook_t *book, const char *zone);
+
+/* Frees what the book owns and empties it; NULL-safe. */
+void kasp_skrbook_deinit(kasp_skrbook_t *book);
+
+/*
+ * Packs the book (*out malloc'd). Errors: TANDEM_ERANGE (over KASP_SKRBOOK_MAX
+ * bytes), TANDEM_EINVAL, TANDEM_ENOMEM.
+ */
+int kasp_skrbook_pack(const kasp_skrbook_t *book, uint8_t **out, size_t *len);
+
+/*
+ * Parses an untrusted book and checks all of it: the version; the zone (must
+ * be `zone` when not NULL); the ask's shape (id, 1..KASP_SKR_SLOTS_MAX slots of
+ * at least 1 hour, a period of at most 400 days); at most KASP_SKRBOOK_PAIRS
+ * pairs, each request a well-formed request of the zone with an id no other
+ * pair has, each response one kasp_skr_check accepts for its request (the
+ * period's end is not checked: an ended pair is pruned, not refused). Each
+ * problem is a message in diag, naming the pair. *out is emptied first and
+ * filled only on success (kasp_skrbook_deinit it).
+ * Errors: TANDEM_ESYNTAX, TANDEM_ERANGE (another version), TANDEM_EPERM (a
+ * response that does not answer its request), TANDEM_EINVAL, TANDEM_ENOMEM.
+ */
+int kasp_skrbook_unpack(const uint8_t *buf, size_t len, const char *zone, tandem_diag_t *diag,
+			kasp_skrbook_t *out);
+
+/*
+ * Records a request the holder planned (exact bytes, a well-formed request of
+ * the book's zone): pairs whose period ended at now go first; a pair with the
+ * same request id is replaced; when the book is full the oldest unanswered
+ * request makes room. Errors: TANDEM_ESYNTAX (not a request of the zone),
+ * TANDEM_ERANGE (KASP_SKRBOOK_PAIRS answered periods still running),
+ * TANDEM_ENOMEM, TANDEM_EINVAL; a message in diag; the book is unchanged on error.
+ */
+int kasp_skrbook_add_request(kasp_skrbook_t *book, const uint8_t *req, size_t len, uint64_t now,
+			     tandem_diag_t *diag);
+
+/*
+ * Records a response (exact bytes) for the request of the book it answers,
+ * after kasp_skr_check(request, its hash, response, now): pairs whose period
+ * ended at now go first. *index says which pair. Errors: TANDEM_ESYNTAX (not a
+ * response), TANDEM_EPERM (answers no request of the book, or refused by the
+ * check: the reasons in diag), TANDEM_ENOMEM, TANDEM_EINVAL; the book is
+ * unchanged on error.
+ */
+int kasp_skrbook_add_response(kasp_skrbook_t *book, const uint8_t *resp, size_t len, uint64_t now,
+			      tandem_diag_t *diag, size_t *index);
+
+/* The pair whose request has this id, or -1. */
+int kasp_skrbook_find(const kasp_skrbook_t *book, const uint8_t id[KASP_SKR_ID_LEN]);
+
+/*
+ * The response to sign with at time t (decoded into *out, kasp_skr_free it):
+ * with want_id, exactly that pair's response, if a slot of it covers t;
+ * otherwise, of the responses with a slot covering t whose DNSKEY RRset holds
+ * every key in `need` (DNSKEY RDATAs without length prefix), the one signed
+ * last. Errors: TANDEM_ENOENT (none: a message in diag says why), TANDEM_ENOMEM.
+ */
+int kasp_skrbook_pick(const kasp_skrbook_t *book, uint64_t t, const uint8_t *want_id,
+		      const kasp_skr_rdata_t *need, size_t nneed, tandem_diag_t *diag,
+		      kasp_skr_t **out);
+
+/* The end of the responses' slots that cover t without a gap (t itself when none covers
+ * it): publication is safe until then. */
+uint64_t kasp_skrbook_covered_until(const kasp_skrbook_t *book, uint64_t t);
+
 #endif

@@ -355,28 +355,9 @@ static int skr_apply(const opts_t *o, tandem_arena_t *arena, tandem_diag_t *diag
 			utc_str(last, t1), duration_str(o->skr_margin, t2));
 	}
 	code = EXIT_INPUT;
-	const uint8_t **keys = tandem_arena_alloc(arena, slot->nkeys * sizeof(*keys));
-	const uint8_t **sigs = tandem_arena_alloc(arena, slot->nsigs * sizeof(*sigs));
-	if (keys == NULL || sigs == NULL) {
+	if (tool_skr_presign(skr, now, arena, conf, &slot) != TANDEM_OK) {
 		goto out;
 	}
-	for (size_t i = 0; i < slot->nkeys + slot->nsigs; i++) {
-		const kasp_skr_rdata_t *r =
-		    i < slot->nkeys ? &slot->keys[i] : &slot->sigs[i - slot->nkeys];
-		uint8_t *p = tandem_arena_alloc(arena, (size_t)r->len + 2);
-		if (p == NULL) {
-			goto out;
-		}
-		p[0] = (uint8_t)(r->len >> 8);
-		p[1] = (uint8_t)r->len;
-		memcpy(p + 2, r->data, r->len);
-		*(i < slot->nkeys ? &keys[i] : &sigs[i - slot->nkeys]) = p;
-	}
-	conf->presigned_dnskey = keys;
-	conf->presigned_dnskey_count = (uint16_t)slot->nkeys;
-	conf->presigned_rrsig = sigs;
-	conf->presigned_rrsig_count = (uint16_t)slot->nsigs;
-	conf->presigned_ttl = slot->ttl;
 	if (o->verbose) {
 		fprintf(stderr, "skr: slot %s .. %s, %zu DNSKEYs, %zu RRSIGs\n",
 			utc_str(slot->start, t1), utc_str(slot->end, t2), slot->nkeys, slot->nsigs);

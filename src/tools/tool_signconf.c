@@ -96,3 +96,37 @@ int tool_cds_put(dns_zone_t *zone, const kasp_keyset_t *set, uint32_t ttl)
 	rs->flags |= DNS_RRSET_AUTH;
 	return TANDEM_OK;
 }
+
+int tool_skr_presign(const kasp_skr_t *skr, uint64_t t, tandem_arena_t *arena, signer_conf_t *c,
+		     const kasp_skr_slot_t **slot)
+{
+	const kasp_skr_slot_t *s = kasp_skr_slot_at(skr, t);
+	if (s == NULL) {
+		return TANDEM_ENOENT;
+	}
+	const uint8_t **keys = tandem_arena_alloc(arena, s->nkeys * sizeof(*keys));
+	const uint8_t **sigs = tandem_arena_alloc(arena, s->nsigs * sizeof(*sigs));
+	if (keys == NULL || sigs == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	for (size_t i = 0; i < s->nkeys + s->nsigs; i++) {
+		const kasp_skr_rdata_t *r = i < s->nkeys ? &s->keys[i] : &s->sigs[i - s->nkeys];
+		uint8_t *p = tandem_arena_alloc(arena, (size_t)r->len + 2);
+		if (p == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		p[0] = (uint8_t)(r->len >> 8);
+		p[1] = (uint8_t)r->len;
+		memcpy(p + 2, r->data, r->len);
+		*(i < s->nkeys ? &keys[i] : &sigs[i - s->nkeys]) = p;
+	}
+	c->presigned_dnskey = keys;
+	c->presigned_dnskey_count = (uint16_t)s->nkeys;
+	c->presigned_rrsig = sigs;
+	c->presigned_rrsig_count = (uint16_t)s->nsigs;
+	c->presigned_ttl = s->ttl;
+	if (slot != NULL) {
+		*slot = s;
+	}
+	return TANDEM_OK;
+}

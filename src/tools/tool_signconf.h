@@ -6,8 +6,10 @@
 
 #include "dns_zone.h"
 #include "kasp_keystate.h"
+#include "kasp_skr.h"
 #include "kasp_policy.h"
 #include "signer.h"
+#include "tandem_arena.h"
 
 /*
  * Fills c from policy p at time now: signature times, denial (NSEC or
@@ -23,5 +25,13 @@ void tool_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c);
  * TANDEM_EINTERNAL (a DNSKEY the DS cannot be made from).
  */
 int tool_cds_put(dns_zone_t *zone, const kasp_keyset_t *set, uint32_t ttl);
+
+/*
+ * Offline KSK: the DNSKEY RRset and RRSIGs of the slot of skr that covers t go
+ * into c as the pre-signed DNSKEY RRset (copied into arena, length-prefixed);
+ * *slot says which. Errors: TANDEM_ENOENT (no slot covers t), TANDEM_ENOMEM.
+ */
+int tool_skr_presign(const kasp_skr_t *skr, uint64_t t, tandem_arena_t *arena, signer_conf_t *c,
+		     const kasp_skr_slot_t **slot);
 
 #endif

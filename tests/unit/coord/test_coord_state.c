@@ -138,6 +138,7 @@ static coord_reason_t commit_signed(const char *node, uint64_t epoch, uint32_t s
 	in.sign_time = 1700000000u + serial;
 	in.input_serial = serial - 1;
 	in.keyset_revision = 1000 + serial;
+	memset(in.skr_id, 0x5a, sizeof(in.skr_id));
 	in.nsec3 = true;
 	in.salt_len = 8;
 	for (uint32_t i = 0; i < in.salt_len; i++) {
@@ -741,6 +742,7 @@ START_TEST(test_commit_signing_params)
 	ck_assert_uint_eq(z->committed_sign_time, 1700000100u);
 	ck_assert_uint_eq(z->committed_input_serial, 99);
 	ck_assert_int_eq(z->committed_keyset_revision, 1100);
+	ck_assert_uint_eq(z->committed_skr_id[COORD_SKR_ID_LEN - 1], 0x5a);
 	ck_assert(z->committed_nsec3);
 	ck_assert_uint_eq(z->committed_salt_len, 8);
 	ck_assert_uint_eq(z->committed_salt[0], 0xc0);
@@ -754,6 +756,7 @@ START_TEST(test_commit_signing_params)
 	ck_assert_uint_eq(z->committed_salt_len, 0);
 	ck_assert_uint_eq(z->committed_salt[0], 0);
 	ck_assert_int_eq(z->committed_keyset_revision, 0);
+	ck_assert_uint_eq(z->committed_skr_id[0], 0);
 	/* the longest salt, and one byte more; a negative key set revision */
 	coord_input_t in = mk(COORD_IN_COMMIT, "a1", ZONE);
 	in.epoch = 1;
@@ -768,6 +771,7 @@ START_TEST(test_commit_signing_params)
 	in.keyset_revision = -1;
 	ck_assert_int_eq(apply(&in, T0 + 4), COORD_R_BAD_INPUT);
 	in.keyset_revision = INT64_MAX;
+	memset(in.skr_id, 0xa7, sizeof(in.skr_id));
 	ck_assert_int_eq(apply(&in, T0 + 4), COORD_R_OK);
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -781,6 +785,7 @@ START_TEST(test_commit_signing_params)
 	ck_assert_uint_eq(z->committed_sign_time, UINT64_MAX);
 	ck_assert_uint_eq(z->committed_input_serial, 0xfffffffeu);
 	ck_assert_int_eq(z->committed_keyset_revision, INT64_MAX);
+	ck_assert_uint_eq(z->committed_skr_id[COORD_SKR_ID_LEN - 1], 0xa7);
 	ck_assert(memcmp(u, S, sizeof(*u)) == 0);
 	/* a negative revision in the state is incoherent */
 	coord_zone_t *uz = (coord_zone_t *)coord_state_zone(u, ZONE);
@@ -797,6 +802,7 @@ START_TEST(test_commit_signing_params)
 	ck_assert_uint_eq(z->committed_sign_time, 0);
 	ck_assert_uint_eq(z->committed_input_serial, 0);
 	ck_assert_int_eq(z->committed_keyset_revision, 0);
+	ck_assert_uint_eq(z->committed_skr_id[COORD_SKR_ID_LEN - 1], 0);
 	ck_assert(!z->committed_nsec3);
 }
 END_TEST

@@ -711,9 +711,9 @@ static void *ks_racer_run(void *arg)
 {
 	ks_racer_t *r = arg;
 	pthread_barrier_wait(r->start);
-	r->rc =
-	    coord_store_keyset_put(r->coord->store, "z0.example.", (const uint8_t *)r->value,
-				   strlen(r->value), r->expect, r->coord->diag, &r->won, &r->rev);
+	r->rc = coord_store_doc_put(r->coord->store, COORD_DOC_KEYSET, "z0.example.",
+				    (const uint8_t *)r->value, strlen(r->value), r->expect,
+				    r->coord->diag, &r->won, &r->rev);
 	return NULL;
 }
 
@@ -722,7 +722,7 @@ static char *keyset_value(coord_t *c, const char *zone, int64_t *rev)
 {
 	uint8_t *buf = (uint8_t *)"sentinel";
 	size_t len = 99;
-	int rc = coord_store_keyset_get(c->store, zone, c->diag, &buf, &len, rev);
+	int rc = coord_store_doc_get(c->store, COORD_DOC_KEYSET, zone, c->diag, &buf, &len, rev);
 	if (rc != TANDEM_OK) {
 		dump_diag(c->diag);
 	}
@@ -753,9 +753,9 @@ START_TEST(test_keyset_put_get)
 	ck_assert_int_eq(rev, 0);
 
 	/* create: only if absent */
-	ck_assert_int_eq(
-	    coord_store_keyset_put(a.store, zone, (const uint8_t *)"v1", 2, 0, a.diag, &won, &rev),
-	    TANDEM_OK);
+	ck_assert_int_eq(coord_store_doc_put(a.store, COORD_DOC_KEYSET, zone, (const uint8_t *)"v1",
+					     2, 0, a.diag, &won, &rev),
+			 TANDEM_OK);
 	ck_assert(won);
 	ck_assert_int_gt(rev, 0);
 	char *v = keyset_value(&b, zone, &rev2);
@@ -772,16 +772,16 @@ START_TEST(test_keyset_put_get)
 
 	/* a second create (expect 0) loses: not an error, nothing written */
 	int64_t cur = -1;
-	ck_assert_int_eq(coord_store_keyset_put(b.store, zone, (const uint8_t *)"other", 5, 0,
-						b.diag, &won, &cur),
+	ck_assert_int_eq(coord_store_doc_put(b.store, COORD_DOC_KEYSET, zone,
+					     (const uint8_t *)"other", 5, 0, b.diag, &won, &cur),
 			 TANDEM_OK);
 	ck_assert(!won);
 	ck_assert_int_eq(cur, rev);
 
 	/* update at the right revision */
 	int64_t rev3 = -1;
-	ck_assert_int_eq(coord_store_keyset_put(b.store, zone, (const uint8_t *)"v2", 2, rev,
-						b.diag, &won, &rev3),
+	ck_assert_int_eq(coord_store_doc_put(b.store, COORD_DOC_KEYSET, zone, (const uint8_t *)"v2",
+					     2, rev, b.diag, &won, &rev3),
 			 TANDEM_OK);
 	ck_assert(won);
 	ck_assert_int_gt(rev3, rev);
@@ -791,8 +791,8 @@ START_TEST(test_keyset_put_get)
 	free(v);
 
 	/* a stale revision is refused and the value stays */
-	ck_assert_int_eq(coord_store_keyset_put(a.store, zone, (const uint8_t *)"stale", 5, rev,
-						a.diag, &won, &cur),
+	ck_assert_int_eq(coord_store_doc_put(a.store, COORD_DOC_KEYSET, zone,
+					     (const uint8_t *)"stale", 5, rev, a.diag, &won, &cur),
 			 TANDEM_OK);
 	ck_assert(!won);
 	ck_assert_int_eq(cur, rev3);
@@ -802,8 +802,8 @@ START_TEST(test_keyset_put_get)
 	free(v);
 
 	/* another change of the store moves no key set's revision */
-	ck_assert_int_eq(coord_store_keyset_put(a.store, "z1.example.", (const uint8_t *)"w", 1, 0,
-						a.diag, &won, &cur),
+	ck_assert_int_eq(coord_store_doc_put(a.store, COORD_DOC_KEYSET, "z1.example.",
+					     (const uint8_t *)"w", 1, 0, a.diag, &won, &cur),
 			 TANDEM_OK);
 	ck_assert(won);
 	v = keyset_value(&a, zone, &rev2);
@@ -812,6 +812,35 @@ START_TEST(test_keyset_put_get)
 	v = keyset_value(&a, "z1.example.", &rev2);
 	ck_assert_str_eq(v, "w");
 	free(v);
+
+	/* the SKR book is another key: it starts absent, and writing it moves no key set */
+	uint8_t *sb = NULL;
+	size_t sl = 0;
+	int64_t srev = -1;
+	ck_assert_int_eq(coord_store_doc_get(a.store, COORD_DOC_SKR, zone, a.diag, &sb, &sl, &srev),
+			 TANDEM_OK);
+	ck_assert_ptr_null(sb);
+	ck_assert_int_eq(srev, 0);
+	ck_assert_int_eq(coord_store_doc_put(a.store, COORD_DOC_SKR, zone, (const uint8_t *)"book",
+					     4, 0, a.diag, &won, &srev),
+			 TANDEM_OK);
+	ck_assert(won);
+	ck_assert_int_eq(coord_store_doc_put(b.store, COORD_DOC_SKR, zone, (const uint8_t *)"late",
+					     4, 0, b.diag, &won, &cur),
+			 TANDEM_OK);
+	ck_assert(!won);
+	ck_assert_int_eq(cur, srev);
+	ck_assert_int_eq(coord_store_doc_get(b.store, COORD_DOC_SKR, zone, b.diag, &sb, &sl, &cur),
+			 TANDEM_OK);
+	ck_assert_uint_eq(sl, 4);
+	ck_assert_mem_eq(sb, "book", 4);
+	free(sb);
+	v = keyset_value(&a, zone, &rev2);
+	ck_assert_str_eq(v, "v2");
+	ck_assert_int_eq(rev2, rev3);
+	free(v);
+	ck_assert_int_eq(coord_store_doc_get(a.store, (coord_doc_t)7, zone, a.diag, &sb, &sl, &cur),
+			 TANDEM_EINVAL);
 
 	/* two writers race on one revision: exactly one wins, its value stays */
 	for (int round = 0; round < 5; round++) {
@@ -845,21 +874,23 @@ START_TEST(test_keyset_put_get)
 	}
 
 	/* arguments */
-	ck_assert_int_eq(
-	    coord_store_keyset_put(a.store, zone, (const uint8_t *)"x", 1, -1, a.diag, &won, &cur),
-	    TANDEM_EINVAL);
-	ck_assert_int_eq(
-	    coord_store_keyset_put(a.store, zone, (const uint8_t *)"x", 0, 0, a.diag, &won, &cur),
-	    TANDEM_EINVAL);
-	ck_assert_int_eq(
-	    coord_store_keyset_put(a.store, "", (const uint8_t *)"x", 1, 0, a.diag, &won, &cur),
-	    TANDEM_EINVAL);
+	ck_assert_int_eq(coord_store_doc_put(a.store, COORD_DOC_KEYSET, zone, (const uint8_t *)"x",
+					     1, -1, a.diag, &won, &cur),
+			 TANDEM_EINVAL);
+	ck_assert_int_eq(coord_store_doc_put(a.store, COORD_DOC_KEYSET, zone, (const uint8_t *)"x",
+					     0, 0, a.diag, &won, &cur),
+			 TANDEM_EINVAL);
+	ck_assert_int_eq(coord_store_doc_put(a.store, COORD_DOC_KEYSET, "", (const uint8_t *)"x", 1,
+					     0, a.diag, &won, &cur),
+			 TANDEM_EINVAL);
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	ck_assert_int_eq(coord_store_keyset_get(a.store, "", a.diag, &buf, &len, &cur),
-			 TANDEM_EINVAL);
-	ck_assert_int_eq(coord_store_keyset_get(a.store, zone, a.diag, &buf, &len, NULL),
-			 TANDEM_EINVAL);
+	ck_assert_int_eq(
+	    coord_store_doc_get(a.store, COORD_DOC_KEYSET, "", a.diag, &buf, &len, &cur),
+	    TANDEM_EINVAL);
+	ck_assert_int_eq(
+	    coord_store_doc_get(a.store, COORD_DOC_KEYSET, zone, a.diag, &buf, &len, NULL),
+	    TANDEM_EINVAL);
 	coord_close(&a);
 	coord_close(&b);
 }

@@ -30,6 +30,7 @@
  *   key-ack|key-activate|key-remove ZONE NODE ID
  *  the zone's holder (NODE, EPOCH) or an operator (NODE "-"; EPOCH ignored):
  *   keyset-put ZONE NODE|- EPOCH REVISION FILE   (FILE: the key set's bytes)
+ *   skr-put ZONE NODE|- EPOCH REVISION FILE      (FILE: the SKR book's bytes)
  *  operator requests:
  *   zone-add ZONE COMPARE(0|1) [SERIAL]
  *   zone-remove ZONE
@@ -44,6 +45,7 @@
  *            "node NAME site=A state=up|drained|fenced healthy=0|1 publish=P|-"
  *   keys ZONE  "key ID tag=T active=0|1 acks=A,B|- archive=HEX|-"
  *   keyset-get ZONE [OUTFILE]  "keyset ZONE revision=R bytes=N"; the bytes to OUTFILE
+ *   skr-get ZONE [OUTFILE]     the same for the SKR book
  *  local, no coordinator:
  *   keyset-make ZONE POLICY_PATH OUTFILE [NOW]   a kasp key set of ZONE (kasp_keyset_pack):
  *            empty, or with NOW (UNIX seconds) the first keys the DPS policy asks for then
@@ -199,8 +201,8 @@ static bool driver_request(int argc, char **argv, coordrpc_request_t *r)
 		return driver_name(r->zone, sizeof(r->zone), argv[1]) &&
 		       driver_name(r->node, sizeof(r->node), argv[2]);
 	}
-	if (strcmp(cmd, "keyset-put") == 0 && argc == 6) {
-		r->kind = COORDRPC_KEYSET_PUT;
+	if ((strcmp(cmd, "keyset-put") == 0 || strcmp(cmd, "skr-put") == 0) && argc == 6) {
+		r->kind = cmd[0] == 's' ? COORDRPC_SKR_PUT : COORDRPC_KEYSET_PUT;
 		r->epoch = strtoull(argv[3], NULL, 10);
 		r->revision = strtoll(argv[4], NULL, 10);
 		return driver_name(r->zone, sizeof(r->zone), argv[1]) &&
@@ -381,16 +383,18 @@ out:
 	return rc;
 }
 
-/* keyset-get: prints the revision and size, writes the bytes to path (may be NULL). */
-static int driver_keyset_get(net_rpc_client_t *cl, const char *zone, const char *path,
+/* keyset-get, skr-get: prints the revision and size, writes the bytes to path (may be NULL). */
+static int driver_keyset_get(net_rpc_client_t *cl, bool skr, const char *zone, const char *path,
 			     tandem_diag_t *diag, int *rc)
 {
 	coordrpc_keyset_t ks;
-	int ret = coordrpc_call_keyset(cl, zone, diag, &ks);
+	int ret = skr ? coordrpc_call_skr(cl, zone, diag, &ks)
+		      : coordrpc_call_keyset(cl, zone, diag, &ks);
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
-	printf("keyset %s revision=%" PRId64 " bytes=%zu\n", ks.zone, ks.revision, ks.keyset_len);
+	printf("%s %s revision=%" PRId64 " bytes=%zu\n", skr ? "skr" : "keyset", ks.zone,
+	       ks.revision, ks.keyset_len);
 	if (path != NULL) {
 		FILE *fp = fopen(path, "wb");
 		if (fp == NULL || fwrite(ks.keyset, 1, ks.keyset_len, fp) != ks.keyset_len) {
@@ -445,8 +449,10 @@ static int driver_run(net_rpc_client_t *cl, int argc, char **argv, tandem_diag_t
 		}
 		coordrpc_keys_deinit(keys);
 		free(keys);
-	} else if (strcmp(cmd, "keyset-get") == 0 && (argc == 2 || argc == 3)) {
-		ret = driver_keyset_get(cl, argv[1], argc == 3 ? argv[2] : NULL, diag, &rc);
+	} else if ((strcmp(cmd, "keyset-get") == 0 || strcmp(cmd, "skr-get") == 0) &&
+		   (argc == 2 || argc == 3)) {
+		ret = driver_keyset_get(cl, cmd[0] == 's', argv[1], argc == 3 ? argv[2] : NULL,
+					diag, &rc);
 	} else if (strcmp(cmd, "raw") == 0 && argc == 3) {
 		static uint8_t body[4096];
 		size_t len = 0;

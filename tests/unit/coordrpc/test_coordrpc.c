@@ -60,6 +60,9 @@ static void request_fill(coordrpc_kind_t kind, coordrpc_request_t *r)
 	r->serial = 2024010101u;
 	r->sign_time = 1700000000u;
 	r->input_serial = 2026112301u;
+	for (size_t i = 0; i < COORD_SKR_ID_LEN; i++) {
+		r->skr_id[i] = (uint8_t)(0xa0 + i);
+	}
 	for (size_t i = 0; i < COORD_DIGEST_LEN; i++) {
 		r->digest[i] = (uint8_t)(i + 1);
 	}
@@ -109,6 +112,7 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 		e->sign_time = full->sign_time;
 		e->input_serial = full->input_serial;
 		e->keyset_revision = full->keyset_revision;
+		memcpy(e->skr_id, full->skr_id, sizeof(e->skr_id));
 		e->nsec3 = full->nsec3;
 		memcpy(e->salt, full->salt, full->salt_len);
 		e->salt_len = full->salt_len;
@@ -146,8 +150,10 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 		e->site = full->site;
 		e->force = full->force;
 		break;
-	case COORDRPC_KEYSET_GET: zone = true; break;
+	case COORDRPC_KEYSET_GET:
+	case COORDRPC_SKR_GET: zone = true; break;
 	case COORDRPC_KEYSET_PUT:
+	case COORDRPC_SKR_PUT:
 		node = zone = epoch = true;
 		e->keyset = full->keyset; /* compared by content */
 		e->keyset_len = full->keyset_len;
@@ -198,6 +204,7 @@ static void request_assert_eq(const coordrpc_request_t *a, const coordrpc_reques
 		ck_assert_mem_eq(a->archive, b->archive, a->archive_len);
 	}
 	ck_assert_int_eq(a->keyset_revision, b->keyset_revision);
+	ck_assert_mem_eq(a->skr_id, b->skr_id, COORD_SKR_ID_LEN);
 	ck_assert_int_eq(a->revision, b->revision);
 	ck_assert_uint_eq(a->keyset_len, b->keyset_len);
 	if (a->keyset_len > 0) {
@@ -232,6 +239,9 @@ START_TEST(test_kinds)
 	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_TAKEOVER), NET_ROLE_OPERATOR);
 	ck_assert_str_eq(coordrpc_type(COORDRPC_KEYSET_GET), "coord.keyset.get");
 	ck_assert_str_eq(coordrpc_type(COORDRPC_KEYSET_PUT), "coord.keyset.put");
+	ck_assert_str_eq(coordrpc_type(COORDRPC_SKR_GET), "coord.skr.get");
+	ck_assert_str_eq(coordrpc_type(COORDRPC_SKR_PUT), "coord.skr.put");
+	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_SKR_PUT), 0);
 	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_KEYSET_GET), 0);
 	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_KEYSET_PUT), 0);
 	ck_assert_str_eq(coordrpc_node_state_str(COORD_NODE_FENCED), "fenced");
@@ -545,6 +555,13 @@ START_TEST(test_request_unpack_refusals)
 	buf = pb(&cm.base, &len);
 	refused("coord.commit", buf, len, "keyset_revision");
 	free(buf);
+	cm.keyset_revision = 0;
+	cm.skr_id.len = 5;
+	cm.skr_id.data = (uint8_t *)"\x01\x02\x03\x04\x05";
+	buf = pb(&cm.base, &len);
+	refused("coord.commit", buf, len, "skr_id");
+	free(buf);
+	cm.skr_id.len = 0;
 
 	Tandem__CoordKeysetRequest kg = TANDEM__COORD_KEYSET_REQUEST__INIT;
 	kg.version = 1;
@@ -708,6 +725,7 @@ static void status_fill(coordrpc_status_t *st)
 		z->sign_time = 1700000000 + i;
 		z->input_serial = (uint32_t)(4000000000u + i);
 		z->keyset_revision = i == 1 ? INT64_MAX : (int64_t)(1000 * i);
+		memset(z->skr_id, i % 3 == 0 ? 0 : (int)(0x40 + i), sizeof(z->skr_id));
 		z->nsec3 = true;
 		z->salt_len = i;
 		memset(z->salt, 0xab, z->salt_len);
