@@ -21,7 +21,7 @@ static void pair_clear(kasp_skr_pair_t *p)
 
 int kasp_skrbook_init(kasp_skrbook_t *book, const char *zone)
 {
-	if (book == NULL || zone == NULL || strlen(zone) >= sizeof(book->zone)) {
+	if (book == NULL || zone == NULL || *zone == '\0' || strlen(zone) >= sizeof(book->zone)) {
 		return TANDEM_EINVAL;
 	}
 	memset(book, 0, sizeof(*book));
@@ -154,10 +154,14 @@ static uint8_t *dup_bytes(const ProtobufCBinaryData *d)
 int kasp_skrbook_unpack(const uint8_t *buf, size_t len, const char *zone, tandem_diag_t *diag,
 			kasp_skrbook_t *out)
 {
-	if (buf == NULL || out == NULL) {
+	if (out == NULL) {
 		return TANDEM_EINVAL;
 	}
+	/* emptied before any refusal: callers deinit it whatever the result */
 	memset(out, 0, sizeof(*out));
+	if (buf == NULL) {
+		return TANDEM_EINVAL;
+	}
 	if (len > KASP_SKRBOOK_MAX) {
 		tandem_diag_add(diag, TANDEM_ESYNTAX, "SKR book: %zu bytes, at most %u", len,
 				KASP_SKRBOOK_MAX);
@@ -266,7 +270,7 @@ out:
 
 int kasp_skrbook_find(const kasp_skrbook_t *book, const uint8_t id[KASP_SKR_ID_LEN])
 {
-	for (size_t i = 0; book != NULL && i < book->npairs; i++) {
+	for (size_t i = 0; book != NULL && id != NULL && i < book->npairs; i++) {
 		kasp_skr_t *r = NULL;
 		if (kasp_skr_decode(book->pairs[i].request, book->pairs[i].request_len, false, NULL,
 				    &r) != TANDEM_OK) {
