@@ -12,7 +12,14 @@
 # epoch and a node speaking for another are refused; an operator's put is accepted and
 # audited; garbage and another zone's key set are refused; get returns the last bytes.
 # tandemctl keys list/rollover --cluster read and write it at the revision read, keys
-# generate --cluster is refused, tandemctl status shows the kasp keys. Malformed
+# generate --cluster is refused, tandemctl status shows the kasp keys. An operator's key set
+# for a zone not added yet is accepted (a node's is not); the SKR book (coord.skr.get/put)
+# exists only for a zone of the cluster and garbage is refused. The offline-KSK commands
+# with --cluster: ksk-import before zone add (refusals: a ZSK, a zone with online KSKs),
+# ksr (refused without an offline KSK; --wait timing out leaves the ask; the holder's
+# refusal and a replaced ask are reported; the request bytes come back exact, this test
+# standing in for the lease holder), skr-import (garbage, an unknown request, an ended
+# period refused; a response signed with dnssec-signzone accepted), keys list's book. Malformed
 # bodies and another version are refused. A takeover without force is refused; with force
 # for site A (through coord-a) it fences node-b1, whose requests coord-b stops answering
 # within 3 s. A key not in the allow-list gets no answer and its refusal shows in the log.
@@ -312,6 +319,208 @@ other = [z for z in st["zones"] if z["name"] == "other.example."][0]
 assert other["keyset_revision"] is None and other["signed_keyset_revision"] is None, other
 PY
 tdm_pass "tandemctl keys --cluster and status on the cluster's key set"
+
+# An offline-KSK zone in the cluster: its KSKs' DNSKEYs go into the key set before the zone is
+# added (ksk-import --cluster); ksr --cluster leaves an ask in the zone's SKR book and waits
+# for the lease holder to record the request. No tandemd runs here: the test plays the holder
+# (skr-put of a book it makes), and with nobody playing it ksr times out and leaves its ask.
+# skr-import --cluster checks a response against the book's requests.
+tdm_need dnssec-keygen
+OZ=offline.example.
+mkdir -p "$TDM_TMP/okeys"
+KSKF=$TDM_TMP/okeys/$(dnssec-keygen -q -K "$TDM_TMP/okeys" -a RSASHA256 -b 2048 -f KSK -n ZONE "$OZ").key
+ZSKF=$TDM_TMP/okeys/$(dnssec-keygen -q -K "$TDM_TMP/okeys" -a RSASHA256 -b 1024 -n ZONE "$OZ").key
+[ -f "$KSKF" ] || tdm_fail "dnssec-keygen made no KSK file"
+[ -f "$ZSKF" ] || tdm_fail "dnssec-keygen made no ZSK file"
+KSKTAG=$(sed -n 's/.*keyid \([0-9]*\),.*/\1/p' "$KSKF")
+# skrpb response OUT START [ASKHEX REQFILE SIGNEDZONE]: a response for the one-slot request
+# from START (the KSK and the ZSK): well formed but not signed, to a request id no book holds;
+# or the one for request REQFILE (id ASKHEX) with the KSK's RRSIG over the DNSKEY RRset from
+# SIGNEDZONE (dnssec-signzone -O full). skrpb book OUT START ASKHEX REFUSED [REQOUT]: an SKR
+# book with that ask and, with REQOUT, the request the holder made for it (that one slot),
+# also written to REQOUT. Protobuf (proto/skr.proto) by hand: python3 has no protobuf module.
+cat >"$TDM_TMP/skrpb.py" <<'PY'
+import base64, calendar, hashlib, sys, time
+def varint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+def vi(f, n): return varint(f << 3) + varint(n)
+def ld(f, b): return varint(f << 3 | 2) + varint(len(b)) + b
+def rdata(path):
+    rr = [l for l in open(path) if not l.startswith(";")][0].split()
+    return int(rr[3]).to_bytes(2, "big") + bytes([int(rr[4]), int(rr[5])]) + base64.b64decode("".join(rr[6:]))
+ksk, zsk, zone, cmd, out, start = sys.argv[1], sys.argv[2], sys.argv[3].encode(), sys.argv[4], sys.argv[5], int(sys.argv[6])
+keys = sorted([rdata(ksk), rdata(zsk)])
+slot = (vi(1, start) + vi(2, start + 86400) + vi(3, start - 3600) + vi(4, start + 6 * 86400)
+        + vi(5, 3600) + b"".join(ld(6, k) for k in keys) + vi(7, keys.index(rdata(ksk))))
+def name(n): return b"".join(bytes([len(l)]) + l.lower().encode() for l in n.rstrip(".").split(".")) + b"\0"
+def epoch(t): return calendar.timegm(time.strptime(t, "%Y%m%d%H%M%S"))
+def rrsig(path):
+    f = [l.split() for l in open(path) if l.split()[3:5] == ["RRSIG", "DNSKEY"]][0]
+    return (bytes([0, 48, int(f[5]), int(f[6])]) + int(f[7]).to_bytes(4, "big")
+            + epoch(f[8]).to_bytes(4, "big") + epoch(f[9]).to_bytes(4, "big")
+            + int(f[10]).to_bytes(2, "big") + name(f[11]) + base64.b64decode("".join(f[12:])))
+if cmd == "response" and len(sys.argv) > 7:
+    req_id, req_hash = bytes.fromhex(sys.argv[7]), hashlib.sha256(open(sys.argv[8], "rb").read()).digest()
+    data = (vi(1, 1) + ld(2, zone) + ld(3, req_id) + ld(4, req_hash) + vi(5, start)
+            + ld(6, slot + ld(8, rrsig(sys.argv[9]))))
+elif cmd == "response":
+    data = (vi(1, 1) + ld(2, zone) + ld(3, bytes(range(16))) + ld(4, bytes(32)) + vi(5, start)
+            + ld(6, slot + ld(8, bytes(64))))
+else:
+    ask_id, refused = bytes.fromhex(sys.argv[7]), sys.argv[8].encode()
+    ask = (ld(1, ask_id) + vi(2, start) + vi(3, 10 * 86400) + vi(4, 9) + vi(5, 3600) + vi(6, 5 * 86400)
+           + vi(7, start) + ld(8, refused))
+    data = vi(1, 1) + ld(2, zone) + ld(3, ask)
+    if len(sys.argv) > 9:
+        req = vi(1, 1) + ld(2, zone) + ld(3, ask_id) + vi(4, start) + ld(5, slot)
+        open(sys.argv[9], "wb").write(req)
+        data += ld(4, ld(1, req))
+open(out, "wb").write(data)
+PY
+skrpb() { python3 "$TDM_TMP/skrpb.py" "$KSKF" "$ZSKF" "$OZ" "$@" || tdm_fail "skrpb $1 failed"; }
+# ksr_bg NAME ARGS...: keys ksr --cluster of the offline zone in the background (KSR_PID,
+# NAME.out, NAME.err); waits for its ask and sets ASK (its id) and RSKR (the book's revision)
+ksr_bg() {
+	local name=$1
+	shift
+	ctl keys ksr --cluster --zone "$OZ" "$@" >"$TDM_TMP/$name.out" 2>"$TDM_TMP/$name.err" &
+	KSR_PID=$!
+	ASK=
+	for _ in $(seq 1 100); do
+		ASK=$(sed -n 's/^asked the lease holder of .* (ask \([0-9a-f]*\), .*/\1/p' "$TDM_TMP/$name.out")
+		[ -z "$ASK" ] || break
+		sleep 0.1
+	done
+	[ "${#ASK}" -eq 32 ] || tdm_fail "$name: no ask id printed" -- "$TDM_TMP/$name.out" "$TDM_TMP/$name.err"
+	tdm_assert_ok "skr.get" as op1 skr-get "$OZ"
+	RSKR=$(sed -n "s/^skr $OZ revision=\([0-9]*\) .*/\1/p" "$TDM_OUT")
+}
+# ksr_rc NAME: waits for the background ksr; sets TDM_RC, TDM_OUT, TDM_ERR
+ksr_rc() {
+	TDM_RC=0
+	wait "$KSR_PID" || TDM_RC=$?
+	TDM_OUT=$TDM_TMP/$1.out
+	TDM_ERR=$TDM_TMP/$1.err
+}
+
+expect_rc 1 "ksk-import: neither --state nor --cluster" "$CTL" keys ksk-import --zone "$OZ" "$KSKF"
+expect_rc 1 "ksr: --state with --cluster" ctl keys ksr --cluster --state "$TDM_TMP" --zone "$OZ" --out "$TDM_TMP/x.ksr"
+expect_rc 1 "ksk-import --cluster of a new zone without -p" ctl keys ksk-import --cluster --zone "$OZ" "$KSKF"
+tdm_assert_grep "asks for -p" 'give -p POLICY' "$TDM_ERR"
+tdm_assert_ok "ksk-import --cluster, zone not added yet" \
+	ctl keys ksk-import --cluster --zone "${OZ%.}" -p dps-default --now "$KT0" "$KSKF"
+tdm_assert_grep "KSK imported" "^imported offline KSK $KSKTAG as key 1 \(offline:ksk-$KSKTAG\)" "$TDM_OUT"
+tdm_assert_grep "key set written" "^key set of $OZ written at revision [0-9]" "$TDM_OUT"
+ROZ=$(sed -n "s/^key set of $OZ written at revision \([0-9]*\)\$/\1/p" "$TDM_OUT")
+tdm_assert_ok "keys list --cluster of the offline zone" ctl keys list --cluster --zone "$OZ" --now $((KT0 + 60))
+tdm_assert_grep "offline KSK listed" "^1 +ksk +8 +$KSKTAG .* offline:ksk-$KSKTAG\$" "$TDM_OUT"
+tdm_assert_grep "not in the cluster yet" '^SKR book: none \(the zone is not in the cluster yet' "$TDM_OUT"
+expect_rc 2 "ksk-import --cluster of a ZSK" ctl keys ksk-import --cluster --zone "$OZ" --now "$KT0" "$ZSKF"
+tdm_assert_grep "not a KSK" 'is not a KSK .*nothing changed' "$TDM_ERR"
+tdm_assert_ok "keyset.get" as op1 keyset-get "$OZ"
+tdm_assert_grep "nothing written" "^keyset $OZ revision=$ROZ " "$TDM_OUT"
+expect_rc 4 "ksk-import --cluster into a zone with online KSKs" \
+	ctl keys ksk-import --cluster --zone "$ZONE" --now "$KT0" "$KSKF"
+tdm_assert_grep "imported before zone add" "imported before 'tandemctl zone add'; nothing changed" "$TDM_ERR"
+tdm_assert_ok "keyset.get" as op1 keyset-get "$ZONE"
+tdm_assert_grep "nothing written" "^keyset $ZONE revision=$REV5 " "$TDM_OUT"
+expect_rc 4 "ksr --cluster of a zone without an offline KSK" \
+	ctl keys ksr --cluster --zone "$ZONE" --out "$TDM_TMP/x.ksr" --wait 2
+tdm_assert_grep "no offline KSK" 'has no offline KSK' "$TDM_ERR"
+expect_rc 2 "ksr --cluster before zone add" ctl keys ksr --cluster --zone "$OZ" --out "$TDM_TMP/x.ksr" --wait 2
+tdm_assert_grep "zone add asked for" "zone $OZ is not in the cluster" "$TDM_ERR"
+tdm_assert_ok "zone add of the offline zone" ctl zone add "$OZ"
+
+t0=$(date +%s)
+expect_rc 5 "ksr --cluster with no lease holder" \
+	ctl keys ksr --cluster --zone "$OZ" --out "$TDM_TMP/o.ksr" --start $((KT0 + 86400)) --wait 2 --now "$KT0"
+[ $(($(date +%s) - t0)) -le 10 ] || tdm_fail "ksr --cluster --wait 2 took $(($(date +%s) - t0)) s"
+ASK=$(sed -n 's/^asked the lease holder of .* (ask \([0-9a-f]*\), .*/\1/p' "$TDM_OUT")
+[ "${#ASK}" -eq 32 ] || tdm_fail "ksr --cluster: no ask id printed" -- "$TDM_OUT"
+tdm_assert_grep "timeout names the zone and the status" "zone $OZ: .*tandemctl status" "$TDM_ERR"
+[ ! -e "$TDM_TMP/o.ksr" ] || tdm_fail "ksr --cluster wrote a request after a timeout"
+tdm_assert_ok "keys list --cluster shows the open ask" ctl keys list --cluster --zone "$OZ" --now $((KT0 + 60))
+tdm_assert_grep "book listed" '^SKR book revision [0-9]+: 0 request\(s\)$' "$TDM_OUT"
+tdm_assert_grep "ask left in the book" \
+	"^ask $ASK  asked 2026-01-01T00:00:00Z  for 2026-01-02T00:00:00Z \.\. 2026-04-02T00:00:00Z  9 slots  waiting for the lease holder" "$TDM_OUT"
+tdm_assert_grep "nothing pre-signed" '^no signed DNSKEY RRset covers now' "$TDM_OUT"
+
+# the holder cannot plan: it says why in the ask
+ksr_bg ksr-refused --out "$TDM_TMP/o.ksr" --wait 20 --now "$KT0"
+skrpb book "$TDM_TMP/book-refused" "$KT0" "$ASK" "no HSM session"
+tdm_assert_ok "the holder refuses the ask" as op1 skr-put "$OZ" - 0 "$RSKR" "$TDM_TMP/book-refused"
+ksr_rc ksr-refused
+[ "$TDM_RC" -eq 4 ] || tdm_fail "ksr --cluster refused by the holder: expected exit 4, got $TDM_RC" -- "$TDM_OUT" "$TDM_ERR"
+tdm_assert_grep "the holder's reason" '^tandemctl keys ksr: the lease holder cannot plan: no HSM session$' "$TDM_ERR"
+tdm_assert_ok "keys list --cluster shows the refusal" ctl keys list --cluster --zone "$OZ" --now "$KT0"
+tdm_assert_grep "refusal listed" "^ask $ASK .* refused by the lease holder: no HSM session\$" "$TDM_OUT"
+# another ksr's ask replaces this one's
+ksr_bg ksr-replaced --out "$TDM_TMP/o.ksr" --wait 20 --now "$KT0"
+skrpb book "$TDM_TMP/book-other" "$KT0" 00112233445566778899aabbccddeeff ""
+tdm_assert_ok "another ask" as op1 skr-put "$OZ" - 0 "$RSKR" "$TDM_TMP/book-other"
+ksr_rc ksr-replaced
+[ "$TDM_RC" -eq 4 ] || tdm_fail "ksr --cluster replaced: expected exit 4, got $TDM_RC" -- "$TDM_OUT" "$TDM_ERR"
+tdm_assert_grep "replaced, said so" 'another .tandemctl keys ksr. replaced' "$TDM_ERR"
+# the holder records the request (a slot from tomorrow: dnssec-signzone signs it below): ksr
+# writes its exact bytes
+S0=$(($(date +%s) / 3600 * 3600 + 86400))
+S0T=$(date -u -d "@$S0" +%Y-%m-%dT%H:%M:%SZ)
+S1T=$(date -u -d "@$((S0 + 86400))" +%Y-%m-%dT%H:%M:%SZ)
+ksr_bg ksr-ok --out "$TDM_TMP/o.ksr" --wait 20 --now "$KT0"
+skrpb book "$TDM_TMP/book-ok" "$S0" "$ASK" "" "$TDM_TMP/made.ksr"
+tdm_assert_ok "the holder records the request" as op1 skr-put "$OZ" - 0 "$RSKR" "$TDM_TMP/book-ok"
+ksr_rc ksr-ok
+[ "$TDM_RC" -eq 0 ] || tdm_fail "ksr --cluster: expected success, got exit $TDM_RC" -- "$TDM_OUT" "$TDM_ERR"
+tdm_assert_grep "request summary" "^key signing request $ASK for $OZ: $S0T \.\. $S1T, 1 slots\$" "$TDM_OUT"
+tdm_assert_grep "its slot, the KSK signing" "^slot  1  $S0T \.\. $S1T  keys .*\b$KSKTAG\*" "$TDM_OUT"
+tdm_assert_grep "where it went" "^written to $TDM_TMP/o.ksr " "$TDM_OUT"
+cmp -s "$TDM_TMP/made.ksr" "$TDM_TMP/o.ksr" || tdm_fail "ksr --cluster did not write the holder's request bytes"
+tdm_assert_ok "keys list --cluster shows the request" ctl keys list --cluster --zone "$OZ" --now "$S0"
+tdm_assert_grep "request listed" "^request $ASK  $S0T \.\. $S1T  1 slots  awaiting the KSK ceremony\$" "$TDM_OUT"
+tdm_assert_grep "ask answered" "^ask $ASK .* planned: the request with this id\$" "$TDM_OUT"
+tdm_assert_grep "nothing pre-signed yet" '^no signed DNSKEY RRset covers now' "$TDM_OUT"
+tdm_pass "keys ksr --cluster: timeout, refusal, replacement, the holder's request"
+
+tdm_assert_ok "skr.get" as op1 skr-get "$OZ"
+RSKR=$(sed -n "s/^skr $OZ revision=\([0-9]*\) .*/\1/p" "$TDM_OUT")
+printf 'not a signed key response' >"$TDM_TMP/garbage.skr"
+expect_rc 2 "skr-import --cluster of garbage" ctl keys skr-import --cluster --now "$KT0" "$TDM_TMP/garbage.skr"
+tdm_assert_grep "garbage refused" 'garbage.skr refused; nothing changed' "$TDM_ERR"
+skrpb response "$TDM_TMP/unknown.skr" $((KT0 + 86400))
+expect_rc 4 "skr-import --cluster of a response to an unknown request" \
+	ctl keys skr-import --cluster --now "$KT0" "$TDM_TMP/unknown.skr"
+tdm_assert_grep "unknown request named" "answers no request of $OZ in the cluster" "$TDM_ERR"
+tdm_assert_grep "nothing changed" 'unknown.skr refused; nothing changed' "$TDM_ERR"
+tdm_assert_ok "skr.get" as op1 skr-get "$OZ"
+tdm_assert_grep "book unchanged" "^skr $OZ revision=$RSKR " "$TDM_OUT"
+# the ceremony, played by dnssec-signzone: the KSK's RRSIG over the slot's DNSKEY RRset
+{
+	printf '%s 3600 IN SOA ns.%s h.%s 1 3600 600 86400 300\n' "$OZ" "$OZ" "$OZ"
+	printf '%s 3600 IN NS ns.%s\nns.%s 3600 IN A 192.0.2.1\n' "$OZ" "$OZ" "$OZ"
+	grep -hv '^;' "$KSKF" "$ZSKF" | sed 's/ IN DNSKEY / 3600 IN DNSKEY /'
+} >"$TDM_TMP/ceremony.zone"
+dnssec-signzone -P -q -O full -K "$TDM_TMP/okeys" -x -s $((S0 - 3600)) -e $((S0 + 6 * 86400)) -o "$OZ" \
+	-f "$TDM_TMP/ceremony.signed" "$TDM_TMP/ceremony.zone" "${KSKF%.key}" "${ZSKF%.key}" >/dev/null ||
+	tdm_fail "dnssec-signzone failed"
+skrpb response "$TDM_TMP/signed.skr" "$S0" "$ASK" "$TDM_TMP/o.ksr" "$TDM_TMP/ceremony.signed"
+tdm_assert_ok "skr-import --cluster of the signed response" ctl keys skr-import --cluster --now "$S0" "$TDM_TMP/signed.skr"
+tdm_assert_grep "accepted" "^signed key response for $OZ accepted: 1 slots, $S0T \.\. $S1T\$" "$TDM_OUT"
+tdm_assert_grep "DS warning" "^warning: the parent does not serve KSK $KSKTAG's DS yet" "$TDM_OUT"
+tdm_assert_grep "recorded" "^recorded in the cluster's SKR book of $OZ at revision [0-9]+ \(request $ASK\)" "$TDM_OUT"
+tdm_assert_ok "skr.get" as op1 skr-get "$OZ" "$TDM_TMP/book-got"
+[ "$(sed -n "s/^skr $OZ revision=\([0-9]*\) .*/\1/p" "$TDM_OUT")" -gt "$RSKR" ] || tdm_fail "the book was not written" -- "$TDM_OUT"
+tdm_assert_ok "keys list --cluster shows the signed request" ctl keys list --cluster --zone "$OZ" --now "$S0"
+tdm_assert_grep "signed" "^request $ASK  $S0T \.\. $S1T  1 slots  signed " "$TDM_OUT"
+tdm_assert_grep "covered" "^pre-signed DNSKEY RRsets cover until $S1T\$" "$TDM_OUT"
+expect_rc 4 "the same response, after its period" \
+	ctl keys skr-import --cluster --now $((S0 + 86400)) "$TDM_TMP/signed.skr"
+tdm_assert_grep "nothing changed" 'signed.skr refused; nothing changed' "$TDM_ERR"
+tdm_pass "tandemctl keys ksk-import, ksr, skr-import --cluster"
 
 # ---- malformed requests ---------------------------------------------------------------------
 expect_rc 5 "an undecodable body" as node-a1 raw coord.commit ffffffff0f

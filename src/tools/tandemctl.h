@@ -2,6 +2,7 @@
 #ifndef TANDEMCTL_H
 #define TANDEMCTL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,7 +24,8 @@ int tandemctl_keys_archive(const char *cmd, int argc, char **argv);
 int tandemctl_keys_archive_has(const char *cmd);
 
 /* keys ksk-import, ksr, skr-import (tandemctl_keys_skr.c): the offline KSK's request and
- * response on a --state DIR. */
+ * response on a --state DIR, or through the zone's key set and SKR book in the cluster
+ * (--cluster). */
 int tandemctl_keys_skr(const char *cmd, int argc, char **argv);
 int tandemctl_keys_skr_has(const char *cmd);
 
@@ -52,7 +54,8 @@ int tandemctl_coord_open(const char *who, const char *coord, const char *coord_p
 void tandemctl_coord_close(tandemctl_coord_t *c);
 
 /* The zone's stored key set (coord.keyset.get): *buf is the caller's (free()), NULL with
- * *len 0 and *revision 0 when none was written yet. */
+ * *len 0 and *revision 0 when none was written yet. A zone the coordinator does not know
+ * (removed): 2. */
 int tandemctl_coord_keyset_get(tandemctl_coord_t *c, const char *zone, uint8_t **buf, size_t *len,
 			       int64_t *revision);
 
@@ -61,5 +64,17 @@ int tandemctl_coord_keyset_get(tandemctl_coord_t *c, const char *zone, uint8_t *
  * changed meanwhile; run the command again". */
 int tandemctl_coord_keyset_put(tandemctl_coord_t *c, const char *zone, const uint8_t *buf,
 			       size_t len, int64_t revision, int64_t *new_revision);
+
+/* The zone's SKR book (coord.skr.get), as tandemctl_coord_keyset_get. A zone the cluster
+ * does not know (not added yet, or removed): 2 with a message, or, when unknown is not
+ * NULL, 0 with *unknown set (no bytes, revision 0, nothing printed). */
+int tandemctl_coord_skr_get(tandemctl_coord_t *c, const char *zone, uint8_t **buf, size_t *len,
+			    int64_t *revision, bool *unknown);
+
+/* Writes the zone's SKR book if it is still at revision (coord.skr.put as the operator), as
+ * tandemctl_coord_keyset_put: a book changed meanwhile is 4, "the SKR book changed
+ * meanwhile; run the command again"; bytes the coordinator refuses (not a valid book): 5. */
+int tandemctl_coord_skr_put(tandemctl_coord_t *c, const char *zone, const uint8_t *buf, size_t len,
+			    int64_t revision, int64_t *new_revision);
 
 #endif

@@ -3,6 +3,7 @@
 #include "coord_state.h"
 #include "coordrpc.h"
 #include "kasp_keystate.h"
+#include "kasp_skr.h"
 #include "kasp_store.h"
 #include "net_key.h"
 #include "net_rpc.h"
@@ -252,12 +253,15 @@ static bool conn_try_next(int ret)
 	}
 }
 
-/* One call: a key set (ks set: req->zone's), a decision (req set) or the status (req NULL). */
+/* One call: a key set or SKR book (ks set: req->zone's, by req->kind), a decision (req set)
+ * or the status (req NULL). */
 static int conn_call_one(net_rpc_client_t *cl, const coordrpc_request_t *req, tandem_diag_t *diag,
 			 coordrpc_decision_t *dec, coordrpc_status_t *st, coordrpc_keyset_t *ks)
 {
 	if (ks != NULL) {
-		return coordrpc_call_keyset(cl, req->zone, diag, ks);
+		return req->kind == COORDRPC_SKR_GET
+			   ? coordrpc_call_skr(cl, req->zone, diag, ks)
+			   : coordrpc_call_keyset(cl, req->zone, diag, ks);
 	}
 	if (req != NULL) {
 		return coordrpc_call(cl, req, diag, dec);
@@ -544,6 +548,24 @@ static json_t *json_zone(const coordrpc_zone_status_t *z, const zone_keyset_t *z
 					       : json_null());
 		json_object_set_new(
 		    ko, "ds", kk != NULL ? json_string(kasp_ds_state_str(kk->ds)) : json_null());
+		json_object_set_new(ko, "offline", json_false());
+		json_array_append_new(keys, ko);
+	}
+	/* an offline KSK is in the key set only: no site holds it, so it is never archived */
+	for (size_t k = 0; zk != NULL && zk->have && k < zk->set.count; k++) {
+		const kasp_key_t *kk = &zk->set.keys[k];
+		if (!kasp_key_offline(kk)) {
+			continue;
+		}
+		json_t *ko = json_object();
+		json_object_set_new(ko, "id", json_integer((json_int_t)kk->id));
+		json_object_set_new(ko, "tag", json_integer((json_int_t)kk->tag));
+		json_object_set_new(ko, "active", json_false());
+		json_object_set_new(ko, "acks", json_array());
+		json_object_set_new(ko, "role", json_string(kasp_role_str(kk->role)));
+		json_object_set_new(ko, "state", json_string(kasp_key_state_str(kk->state)));
+		json_object_set_new(ko, "ds", json_string(kasp_ds_state_str(kk->ds)));
+		json_object_set_new(ko, "offline", json_true());
 		json_array_append_new(keys, ko);
 	}
 	json_object_set_new(o, "keys", keys);
@@ -1235,41 +1257,64 @@ void tandemctl_coord_close(tandemctl_coord_t *c)
 	free(c);
 }
 
-int tandemctl_coord_keyset_get(tandemctl_coord_t *c, const char *zone, uint8_t **buf, size_t *len,
-			       int64_t *revision)
+/* The zone's key set or SKR book (get: COORDRPC_KEYSET_GET or COORDRPC_SKR_GET) as
+ * tandemctl.h says. */
+static int coord_doc_get(tandemctl_coord_t *c, coordrpc_kind_t get, const char *zone, uint8_t **buf,
+			 size_t *len, int64_t *revision, bool *unknown)
 {
 	coordrpc_request_t req;
 	coordrpc_keyset_t ks;
 	memset(&req, 0, sizeof(req));
 	memset(&ks, 0, sizeof(ks));
-	req.kind = COORDRPC_KEYSET_GET;
+	req.kind = get;
 	if (!name_copy(req.zone, sizeof(req.zone), zone, true)) {
 		fprintf(stderr, "%s: zone name too long: %s\n", c->conn.who, zone);
 		return EXIT_INPUT;
 	}
 	int ret = conn_call_ks(&c->conn, &req, NULL, NULL, &ks);
+	if (ret == TANDEM_ENOENT && unknown != NULL) {
+		tandem_diag_clear(c->conn.diag);
+		*buf = NULL;
+		*len = 0;
+		*revision = 0;
+		*unknown = true;
+		return EXIT_OK;
+	}
+	if (ret == TANDEM_ENOENT) {
+		print_diag(c->conn.who, c->conn.diag);
+		fprintf(stderr,
+			"%s: zone %s is not in the cluster ('tandemctl zone add' it first)\n",
+			c->conn.who, req.zone);
+		return EXIT_INPUT;
+	}
 	if (ret != TANDEM_OK) {
-		return conn_fail(&c->conn, "coord.keyset.get", ret);
+		return conn_fail(&c->conn, coordrpc_type(get), ret);
 	}
 	*buf = ks.keyset; /* the caller's now */
 	*len = ks.keyset_len;
 	*revision = ks.revision;
+	if (unknown != NULL) {
+		*unknown = false;
+	}
 	return EXIT_OK;
 }
 
-int tandemctl_coord_keyset_put(tandemctl_coord_t *c, const char *zone, const uint8_t *buf,
-			       size_t len, int64_t revision, int64_t *new_revision)
+/* Writes the zone's key set or SKR book (put: COORDRPC_KEYSET_PUT or COORDRPC_SKR_PUT) as
+ * tandemctl.h says. */
+static int coord_doc_put(tandemctl_coord_t *c, coordrpc_kind_t put, const char *zone,
+			 const uint8_t *buf, size_t len, int64_t revision, int64_t *new_revision)
 {
+	const char *what = put == COORDRPC_SKR_PUT ? "SKR book" : "key set";
 	coordrpc_request_t req;
 	memset(&req, 0, sizeof(req));
-	req.kind = COORDRPC_KEYSET_PUT;
+	req.kind = put;
 	if (!name_copy(req.zone, sizeof(req.zone), zone, true)) {
 		fprintf(stderr, "%s: zone name too long: %s\n", c->conn.who, zone);
 		return EXIT_INPUT;
 	}
 	if (len > COORDRPC_KEYSET_MAX) {
-		fprintf(stderr, "%s: the key set is too large (%zu bytes, at most %u)\n",
-			c->conn.who, len, (unsigned)COORDRPC_KEYSET_MAX);
+		fprintf(stderr, "%s: the %s is too large (%zu bytes, at most %u)\n", c->conn.who,
+			what, len, (unsigned)COORDRPC_KEYSET_MAX);
 		return EXIT_INPUT;
 	}
 	req.keyset = (uint8_t *)buf; /* borrowed: never deinit req */
@@ -1283,10 +1328,10 @@ int tandemctl_coord_keyset_put(tandemctl_coord_t *c, const char *zone, const uin
 	int rc = EXIT_OK;
 	int ret = conn_call(&c->conn, &req, dec, NULL);
 	if (ret != TANDEM_OK) {
-		rc = conn_fail(&c->conn, "coord.keyset.put", ret);
+		rc = conn_fail(&c->conn, coordrpc_type(put), ret);
 	} else if (!dec->accepted && dec->reason == COORD_R_CONFLICT) {
-		fprintf(stderr, "%s: the key set changed meanwhile; run the command again (%s)\n",
-			c->conn.who, dec->text);
+		fprintf(stderr, "%s: the %s changed meanwhile; run the command again (%s)\n",
+			c->conn.who, what, dec->text);
 		rc = EXIT_REFUSED;
 	} else if (!dec->accepted) {
 		fprintf(stderr, "%s: refused (%s): %s\n", c->conn.who,
@@ -1297,4 +1342,28 @@ int tandemctl_coord_keyset_put(tandemctl_coord_t *c, const char *zone, const uin
 	}
 	free(dec);
 	return rc;
+}
+
+int tandemctl_coord_keyset_get(tandemctl_coord_t *c, const char *zone, uint8_t **buf, size_t *len,
+			       int64_t *revision)
+{
+	return coord_doc_get(c, COORDRPC_KEYSET_GET, zone, buf, len, revision, NULL);
+}
+
+int tandemctl_coord_keyset_put(tandemctl_coord_t *c, const char *zone, const uint8_t *buf,
+			       size_t len, int64_t revision, int64_t *new_revision)
+{
+	return coord_doc_put(c, COORDRPC_KEYSET_PUT, zone, buf, len, revision, new_revision);
+}
+
+int tandemctl_coord_skr_get(tandemctl_coord_t *c, const char *zone, uint8_t **buf, size_t *len,
+			    int64_t *revision, bool *unknown)
+{
+	return coord_doc_get(c, COORDRPC_SKR_GET, zone, buf, len, revision, unknown);
+}
+
+int tandemctl_coord_skr_put(tandemctl_coord_t *c, const char *zone, const uint8_t *buf, size_t len,
+			    int64_t revision, int64_t *new_revision)
+{
+	return coord_doc_put(c, COORDRPC_SKR_PUT, zone, buf, len, revision, new_revision);
 }

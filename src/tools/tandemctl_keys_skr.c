@@ -1,5 +1,5 @@
 /* tandemctl keys ksk-import, ksr, skr-import: the online side of the offline KSK (docs/keys.md,
- * "Offline KSK"). */
+ * "Offline KSK"), on a local state directory or through the cluster's key set and SKR book. */
 #include "tandemctl.h"
 
 #include "crypto.h"
@@ -36,11 +36,17 @@ int tandemctl_keys_skr_has(const char *cmd)
 	return 0;
 }
 
+/* How often `ksr --cluster` reads the SKR book while it waits for the lease holder. */
+#define KSR_POLL_MS 500
+
 typedef struct opts {
 	const char *cmd, *prog, *state, *policy, *module, *token, *out, *file;
+	bool cluster;
+	const char *coord, *coord_pub, *coord_key;
+	keys_cluster_t *cl; /* with --cluster, once connected */
 	char zone[KASP_ZONE_MAX];
-	bool has_zone, has_start;
-	uint64_t now, start, period, overlap, offset, slots;
+	bool has_zone, has_start, has_wait;
+	uint64_t now, start, period, overlap, offset, slots, wait;
 } opts_t;
 
 static void usage(FILE *fp, const char *cmd)
@@ -51,10 +57,17 @@ static void usage(FILE *fp, const char *cmd)
 		    "usage: tandemctl keys ksk-import --state DIR --zone Z [-p POLICY --token "
 		    "URI]\n"
 		    "       [--now UNIXTIME] DNSKEYFILE\n"
+		    "       tandemctl keys ksk-import --cluster --zone Z [-p POLICY] [--now "
+		    "UNIXTIME] DNSKEYFILE\n"
 		    "Records the offline KSKs (DNSKEY records with flags 257, e.g. from "
 		    "tandem-ceremony\n"
 		    "skr-sign --dnskey-out) in the zone's key state; a new zone needs -p and the\n"
-		    "online token (its ZSKs') URI. No private key is involved.\n");
+		    "online token (its ZSKs') URI. No private key is involved.\n"
+		    "--cluster: into the zone's key set in the cluster, before 'tandemctl zone "
+		    "add' (a key\n"
+		    "set holding online KSKs is refused); a new key set needs -p. The lease "
+		    "holder runs the\n"
+		    "key-state machine and makes the ZSKs.\n");
 	} else if (strcmp(cmd, "ksr") == 0) {
 		fprintf(fp,
 			"usage: tandemctl keys ksr --state DIR --zone Z --out FILE [--start "
@@ -62,17 +75,37 @@ static void usage(FILE *fp, const char *cmd)
 			"       [--period DURATION] [--slots N] [--overlap DURATION]\n"
 			"       [--inception-offset DURATION] [--module PATH|P11KIT-NAME] "
 			"[--now UNIXTIME]\n"
+			"       tandemctl keys ksr --cluster --zone Z --out FILE [--start "
+			"UNIXTIME]\n"
+			"       [--period DURATION] [--slots N] [--overlap DURATION]\n"
+			"       [--inception-offset DURATION] [--wait SECONDS] [--now UNIXTIME]\n"
 			"Plans the period (default 90d from --start, default now) in N slots "
 			"(default 9),\n"
 			"generates the ZSKs the plan needs in the online HSM, and writes the key "
 			"signing\n"
-			"request for the offline KSK ceremony (also recorded in DIR/skr/).\n");
+			"request for the offline KSK ceremony (also recorded in DIR/skr/).\n"
+			"--cluster: asks the zone's lease holder (an ask in the zone's SKR book) "
+			"to plan and\n"
+			"make the ZSKs in its HSM, waits up to --wait seconds (default 120) for "
+			"the request it\n"
+			"records there and writes it to FILE. A timeout (exit 5) leaves the ask "
+			"in the book.\n");
 	} else {
 		fprintf(fp, "usage: tandemctl keys skr-import --state DIR [--now UNIXTIME] SKR\n"
+			    "       tandemctl keys skr-import --cluster [--now UNIXTIME] SKR\n"
 			    "Checks a signed key response against the request recorded by 'keys "
 			    "ksr' and\n"
-			    "stores it in DIR/skr/ for tandem-signzone --skr.\n");
+			    "stores it in DIR/skr/ for tandem-signzone --skr; with --cluster, in "
+			    "the zone's SKR\n"
+			    "book, where the lease holder signs with it.\n");
 	}
+	fprintf(fp, "--cluster connects with --coord EP[,EP..] --coord-pub FILE[,FILE..] "
+		    "--coord-key SECRET\n"
+		    "(or TANDEM_COORD, TANDEM_COORD_PUB, TANDEM_KEY). Exit: 0 done, 1 usage, 2 "
+		    "bad input,\n"
+		    "3 HSM, 4 refused (a key set or SKR book changed meanwhile: run again), 5 "
+		    "I/O or the\n"
+		    "coordinators (unreachable, failing, or no answer within --wait).\n");
 }
 
 static int parse(const char *cmd, int argc, char **argv, opts_t *o)
@@ -88,10 +121,20 @@ static int parse(const char *cmd, int argc, char **argv, opts_t *o)
 		O_PERIOD,
 		O_SLOTS,
 		O_OVERLAP,
-		O_OFFSET
+		O_OFFSET,
+		O_CLUSTER,
+		O_COORD,
+		O_COORD_PUB,
+		O_COORD_KEY,
+		O_WAIT
 	};
 	static const struct option longopts[] = {
 	    {"state", required_argument, NULL, O_STATE},
+	    {"cluster", no_argument, NULL, O_CLUSTER},
+	    {"coord", required_argument, NULL, O_COORD},
+	    {"coord-pub", required_argument, NULL, O_COORD_PUB},
+	    {"coord-key", required_argument, NULL, O_COORD_KEY},
+	    {"wait", required_argument, NULL, O_WAIT},
 	    {"zone", required_argument, NULL, O_ZONE},
 	    {"now", required_argument, NULL, O_NOW},
 	    {"module", required_argument, NULL, O_MODULE},
@@ -113,12 +156,17 @@ static int parse(const char *cmd, int argc, char **argv, opts_t *o)
 	o->slots = 9;
 	o->overlap = 5 * 86400;
 	o->offset = 3600;
+	o->wait = 120;
 	unsigned long long v = 0;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_STATE: o->state = optarg; break;
+		case O_CLUSTER: o->cluster = true; break;
+		case O_COORD: o->coord = optarg; break;
+		case O_COORD_PUB: o->coord_pub = optarg; break;
+		case O_COORD_KEY: o->coord_key = optarg; break;
 		case 'p': o->policy = optarg; break;
 		case O_MODULE: o->module = optarg; break;
 		case O_TOKEN: o->token = optarg; break;
@@ -152,6 +200,14 @@ static int parse(const char *cmd, int argc, char **argv, opts_t *o)
 			}
 			o->slots = v;
 			break;
+		case O_WAIT:
+			if (!keys_uint_parse(optarg, 86400, &v) || v == 0) {
+				fprintf(stderr, "%s: --wait takes 1..86400 seconds\n", o->prog);
+				return KEYS_EXIT_USAGE;
+			}
+			o->wait = v;
+			o->has_wait = true;
+			break;
 		case O_PERIOD:
 		case O_OVERLAP:
 		case O_OFFSET: {
@@ -170,7 +226,27 @@ static int parse(const char *cmd, int argc, char **argv, opts_t *o)
 		default: usage(stderr, cmd); return KEYS_EXIT_USAGE;
 		}
 	}
-	bool ok = o->state != NULL;
+	if (o->cluster && o->state != NULL) {
+		fprintf(stderr, "%s: --state DIR or --cluster, not both\n", o->prog);
+		return KEYS_EXIT_USAGE;
+	}
+	if (!o->cluster && (o->coord != NULL || o->coord_pub != NULL || o->coord_key != NULL)) {
+		fprintf(stderr, "%s: --coord, --coord-pub and --coord-key go with --cluster\n",
+			o->prog);
+		return KEYS_EXIT_USAGE;
+	}
+	if (o->cluster && (o->module != NULL || o->token != NULL)) {
+		fprintf(stderr,
+			"%s: --module and --token go with --state DIR (in a cluster the zone's "
+			"lease holder makes the keys in its HSM)\n",
+			o->prog);
+		return KEYS_EXIT_USAGE;
+	}
+	if (o->has_wait && (!o->cluster || strcmp(cmd, "ksr") != 0)) {
+		fprintf(stderr, "%s: --wait goes with 'keys ksr --cluster'\n", o->prog);
+		return KEYS_EXIT_USAGE;
+	}
+	bool ok = o->state != NULL || o->cluster;
 	if (strcmp(cmd, "ksr") == 0) {
 		ok = ok && o->has_zone && o->out != NULL && optind == argc;
 	} else if (strcmp(cmd, "ksk-import") == 0) {
@@ -216,9 +292,7 @@ static int skr_path(const char *dir, const char *zone, const uint8_t *id, const 
 	if (zl > 1 && z[zl - 1] == '.') {
 		z[zl - 1] = '\0';
 	}
-	for (size_t i = 0; i < KASP_SKR_ID_LEN; i++) {
-		snprintf(hex + 2 * i, 3, "%02x", id[i]);
-	}
+	keys_hex(id, KASP_SKR_ID_LEN, hex);
 	return (size_t)snprintf(buf, size, "%s/skr/%s-%s.%s", dir, z, hex, ext) < size
 		   ? TANDEM_OK
 		   : TANDEM_EINVAL;
@@ -240,29 +314,27 @@ static int write_file(const char *path, const uint8_t *data, size_t len, int mod
 
 /* ---- ksk-import ---- */
 
-static int cmd_ksk_import(const opts_t *o)
+/* Adds the file's DNSKEYs to set as offline KSKs (a key already there is said so and
+ * skipped); *added counts them. Any key refused: KEYS_EXIT_INPUT, and set must not be
+ * saved. */
+static int ksk_add(const opts_t *o, kasp_keyset_t *set, const kasp_policy_t *policy,
+		   tandem_diag_t *diag, size_t *added)
 {
-	state_t s;
 	tandem_arena_t *arena = NULL;
 	const uint8_t **keys = NULL;
-	size_t n = 0;
-	int code = state_load(o, o->zone, true, &s);
-	if (code != KEYS_EXIT_OK) {
-		goto out;
-	}
-	code = KEYS_EXIT_INPUT;
+	size_t n = 0, count = 0;
+	int code = KEYS_EXIT_INPUT;
 	if (tandem_arena_new(0, &arena) != TANDEM_OK) {
 		goto out;
 	}
-	if (dns_rdata_load_file(o->file, o->zone, DNS_TYPE_DNSKEY, arena, s.diag, &keys, &n) !=
+	if (dns_rdata_load_file(o->file, o->zone, DNS_TYPE_DNSKEY, arena, diag, &keys, &n) !=
 		TANDEM_OK ||
 	    n == 0) {
-		keys_diag_print(s.diag);
+		keys_diag_print(diag);
 		fprintf(stderr, "%s: %s: no DNSKEY records for %s; nothing changed\n", o->prog,
 			o->file, o->zone);
 		goto out;
 	}
-	size_t added = 0;
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *rd = dns_rdata_data(keys[i]);
 		size_t len = dns_rdata_len(keys[i]);
@@ -274,17 +346,17 @@ static int cmd_ksk_import(const opts_t *o)
 				o->prog, tag);
 			goto out;
 		}
-		if (rd[3] != s.policy.ksk.algorithm) {
+		if (rd[3] != policy->ksk.algorithm) {
 			fprintf(stderr,
 				"%s: DNSKEY %u has algorithm %u, the policy's KSKs %u; nothing "
 				"changed\n",
-				o->prog, tag, rd[3], s.policy.ksk.algorithm);
+				o->prog, tag, rd[3], policy->ksk.algorithm);
 			goto out;
 		}
 		bool known = false;
-		for (size_t k = 0; k < s.set->count; k++) {
-			known |= s.set->keys[k].dnskey_len == len &&
-				 memcmp(s.set->keys[k].dnskey, rd, len) == 0;
+		for (size_t k = 0; k < set->count; k++) {
+			known |= set->keys[k].dnskey_len == len &&
+				 memcmp(set->keys[k].dnskey, rd, len) == 0;
 		}
 		if (known) {
 			printf("KSK %u is already in the key state\n", tag);
@@ -294,16 +366,36 @@ static int cmd_ksk_import(const opts_t *o)
 		snprintf(label, sizeof(label), "%sksk-%u", KASP_SKR_LABEL_PFX, tag);
 		uint32_t id = 0;
 		/* the offline HSM holds it, and nothing online ever signs with it */
-		if (kasp_keyset_add(s.set, KASP_ROLE_KSK, rd[3], (uint16_t)s.policy.ksk.bits, label,
+		if (kasp_keyset_add(set, KASP_ROLE_KSK, rd[3], (uint16_t)policy->ksk.bits, label,
 				    rd, len, true, o->now, &id) != TANDEM_OK) {
 			fprintf(stderr, "%s: no room for another key; nothing changed\n", o->prog);
 			goto out;
 		}
 		printf("imported offline KSK %u as key %" PRIu32 " (%s)\n", tag, id, label);
-		added++;
+		count++;
+	}
+	*added = count;
+	code = KEYS_EXIT_OK;
+out:
+	free(keys);
+	tandem_arena_free(arena);
+	return code;
+}
+
+static int ksk_import_state(const opts_t *o)
+{
+	state_t s;
+	size_t added = 0;
+	int code = state_load(o, o->zone, true, &s);
+	if (code == KEYS_EXIT_OK) {
+		code = ksk_add(o, s.set, &s.policy, s.diag, &added);
+	}
+	if (code != KEYS_EXIT_OK) {
+		goto out;
 	}
 	kasp_step_t st;
 	if (kasp_keystate_step(s.set, &s.policy, o->now, s.set, &st) != TANDEM_OK) {
+		code = KEYS_EXIT_INPUT;
 		goto out;
 	}
 	code = added > 0 || s.set->count > 0 ? state_save(o, &s) : KEYS_EXIT_OK;
@@ -313,8 +405,45 @@ static int cmd_ksk_import(const opts_t *o)
 		       s.set->zone, added);
 	}
 out:
-	free(keys);
-	tandem_arena_free(arena);
+	state_free(&s);
+	return code;
+}
+
+/* --cluster: the key set is read and written as it is; the lease holder runs the machine. */
+static int ksk_import_cluster(const opts_t *o)
+{
+	state_t s;
+	size_t added = 0;
+	int code = keys_cluster_load(o->prog, o->cl, o->zone, true, o->policy, &s);
+	if (code != KEYS_EXIT_OK) {
+		goto out;
+	}
+	for (size_t i = 0; i < s.set->count; i++) {
+		const kasp_key_t *k = &s.set->keys[i];
+		if (k->role == KASP_ROLE_KSK && !kasp_key_offline(k)) {
+			fprintf(stderr,
+				"%s: zone %s has KSK %" PRIu32
+				" (tag %u) made online: an offline KSK zone's KSKs are imported "
+				"before 'tandemctl zone add'; nothing changed\n",
+				o->prog, o->zone, k->id, k->tag);
+			code = KEYS_EXIT_REFUSED;
+			goto out;
+		}
+	}
+	code = keys_cluster_policy(o->prog, o->policy, &s);
+	if (code == KEYS_EXIT_OK) {
+		code = ksk_add(o, s.set, &s.policy, s.diag, &added);
+	}
+	if (code == KEYS_EXIT_OK && added > 0) {
+		code = keys_cluster_save(o->prog, o->cl, &s);
+	}
+	if (code == KEYS_EXIT_OK) {
+		printf("zone %s: %zu offline KSK(s) imported; next: 'tandemctl zone add %s' if it "
+		       "is not in the cluster yet (its lease holder makes the ZSKs), then "
+		       "'tandemctl keys ksr --cluster'\n",
+		       s.set->zone, added, s.set->zone);
+	}
+out:
 	state_free(&s);
 	return code;
 }
@@ -374,7 +503,45 @@ static void print_slots(const kasp_skr_t *r)
 	}
 }
 
-static int cmd_ksr(const opts_t *o)
+/* The request's summary and its slots. */
+static void print_request(const kasp_skr_t *req)
+{
+	char hex[2 * KASP_SKR_ID_LEN + 1], t1[32], t2[32];
+	printf("key signing request %s for %s: %s .. %s, %zu slots\n",
+	       keys_hex(req->request_id, KASP_SKR_ID_LEN, hex), req->zone,
+	       keys_time_str(req->slots[0].start, t1),
+	       keys_time_str(req->slots[req->nslots - 1].end, t2), req->nslots);
+	print_slots(req);
+}
+
+/* What a request needs of the zone and the options: an offline KSK, whole slots. */
+static int ksr_check(const opts_t *o, const kasp_keyset_t *set)
+{
+	if (!keys_set_has_offline(set)) {
+		fprintf(stderr,
+			"%s: zone %s has no offline KSK: import its DNSKEY with 'tandemctl keys "
+			"ksk-import' first\n",
+			o->prog, o->zone);
+		return KEYS_EXIT_REFUSED;
+	}
+	if (o->period % o->slots != 0 || o->period / o->slots < 3600) {
+		fprintf(stderr, "%s: --period must split into --slots slots of at least 1h\n",
+			o->prog);
+		return KEYS_EXIT_USAGE;
+	}
+	return KEYS_EXIT_OK;
+}
+
+static kasp_skr_plan_conf_t ksr_plan_conf(const opts_t *o)
+{
+	return (kasp_skr_plan_conf_t){.start = o->has_start ? o->start : o->now,
+				      .slot_length = (uint32_t)(o->period / o->slots),
+				      .slots = (unsigned)o->slots,
+				      .inception_offset = (uint32_t)o->offset,
+				      .overlap = (uint32_t)o->overlap};
+}
+
+static int ksr_state(const opts_t *o)
 {
 	state_t s;
 	gen_ctx_t g = {.o = o, .s = &s};
@@ -382,25 +549,10 @@ static int cmd_ksr(const opts_t *o)
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int code = state_load(o, o->zone, false, &s);
+	if (code == KEYS_EXIT_OK) {
+		code = ksr_check(o, s.set);
+	}
 	if (code != KEYS_EXIT_OK) {
-		goto out;
-	}
-	bool offline = false;
-	for (size_t i = 0; i < s.set->count; i++) {
-		offline |= kasp_key_offline(&s.set->keys[i]);
-	}
-	if (!offline) {
-		fprintf(stderr,
-			"%s: zone %s has no offline KSK: import its DNSKEY with 'tandemctl keys "
-			"ksk-import' first\n",
-			o->prog, o->zone);
-		code = KEYS_EXIT_REFUSED;
-		goto out;
-	}
-	if (o->period % o->slots != 0 || o->period / o->slots < 3600) {
-		fprintf(stderr, "%s: --period must split into --slots slots of at least 1h\n",
-			o->prog);
-		code = KEYS_EXIT_USAGE;
 		goto out;
 	}
 	code = KEYS_EXIT_IO;
@@ -408,11 +560,7 @@ static int cmd_ksr(const opts_t *o)
 	if (req == NULL) {
 		goto out;
 	}
-	kasp_skr_plan_conf_t pc = {.start = o->has_start ? o->start : o->now,
-				   .slot_length = (uint32_t)(o->period / o->slots),
-				   .slots = (unsigned)o->slots,
-				   .inception_offset = (uint32_t)o->offset,
-				   .overlap = (uint32_t)o->overlap};
+	kasp_skr_plan_conf_t pc = ksr_plan_conf(o);
 	int ret = kasp_skr_plan(s.set, &s.policy, &pc, plan_generate, &g, s.diag, req);
 	if (ret != TANDEM_OK) {
 		keys_diag_print(s.diag);
@@ -444,14 +592,7 @@ static int cmd_ksr(const opts_t *o)
 		fprintf(stderr, "%s: cannot write %s\n", o->prog, o->out);
 		goto out;
 	}
-	char hex[2 * KASP_SKR_ID_LEN + 1], t1[32], t2[32];
-	for (size_t i = 0; i < KASP_SKR_ID_LEN; i++) {
-		snprintf(hex + 2 * i, 3, "%02x", req->request_id[i]);
-	}
-	printf("key signing request %s for %s: %s .. %s, %zu slots\n", hex, req->zone,
-	       keys_time_str(req->slots[0].start, t1),
-	       keys_time_str(req->slots[req->nslots - 1].end, t2), req->nslots);
-	print_slots(req);
+	print_request(req);
 	printf("(* = signed by that KSK); ZSKs generated for the plan: %zu new, %zu already in "
 	       "the HSM\n",
 	       g.made, g.adopted);
@@ -466,9 +607,190 @@ out:
 	return code;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * --cluster: reads the SKR book every KSR_POLL_MS until the lease holder recorded the
+ * request for the ask `id` (*index: its pair in book), refused to plan it, or another ask
+ * replaced it; or --wait ran out (the ask stays). Returns a KEYS_EXIT_* code.
+ */
+static int ksr_wait(const opts_t *o, const uint8_t id[KASP_SKR_ID_LEN], tandem_diag_t *diag,
+		    kasp_skrbook_t *book, size_t *index)
+{
+	uint64_t deadline = mono_ms() + o->wait * 1000u;
+	char hex[2 * KASP_SKR_ID_LEN + 1];
+	for (;;) {
+		int64_t rev = 0;
+		kasp_skrbook_deinit(book);
+		int code =
+		    keys_skrbook_read(o->prog, o->cl->coord, o->zone, diag, book, &rev, NULL);
+		if (code != KEYS_EXIT_OK) {
+			return code;
+		}
+		int i = kasp_skrbook_find(book, id);
+		if (i >= 0) {
+			*index = (size_t)i;
+			return KEYS_EXIT_OK;
+		}
+		if (!book->has_ask || memcmp(book->ask.id, id, KASP_SKR_ID_LEN) != 0) {
+			fprintf(stderr,
+				"%s: zone %s: another 'tandemctl keys ksr' replaced this one's ask "
+				"(%s); no request written\n",
+				o->prog, o->zone,
+				book->has_ask ? keys_hex(book->ask.id, KASP_SKR_ID_LEN, hex)
+					      : "none left");
+			return KEYS_EXIT_REFUSED;
+		}
+		if (book->ask.refused[0] != '\0') {
+			fprintf(stderr, "%s: the lease holder cannot plan: %s\n", o->prog,
+				book->ask.refused);
+			return KEYS_EXIT_REFUSED;
+		}
+		if (mono_ms() >= deadline) {
+			break;
+		}
+		struct timespec ts = {0, KSR_POLL_MS * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	fprintf(stderr,
+		"%s: zone %s: the lease holder recorded no request within %" PRIu64
+		" s: is a node holding the zone's lease (see 'tandemctl status')? The ask %s "
+		"stays in the SKR book ('tandemctl keys list --cluster' shows it)\n",
+		o->prog, o->zone, o->wait, keys_hex(id, KASP_SKR_ID_LEN, hex));
+	return KEYS_EXIT_COORD;
+}
+
+/* --cluster: the ask goes into the SKR book; the lease holder plans, makes the ZSKs in its
+ * HSM and records the request there. */
+static int ksr_cluster(const opts_t *o)
+{
+	state_t s;
+	kasp_skrbook_t book;
+	kasp_skr_t *req = NULL;
+	int64_t rev = 0;
+	size_t i = 0;
+	uint8_t id[KASP_SKR_ID_LEN];
+	char hex[2 * KASP_SKR_ID_LEN + 1];
+	memset(&book, 0, sizeof(book));
+	int code = keys_cluster_load(o->prog, o->cl, o->zone, false, NULL, &s);
+	if (code == KEYS_EXIT_OK) {
+		code = ksr_check(o, s.set);
+	}
+	if (code == KEYS_EXIT_OK) {
+		code = keys_skrbook_read(o->prog, o->cl->coord, o->zone, s.diag, &book, &rev, NULL);
+	}
+	if (code != KEYS_EXIT_OK) {
+		goto out;
+	}
+	if (RAND_bytes(id, KASP_SKR_ID_LEN) != 1) {
+		fprintf(stderr, "%s: no randomness for the ask id\n", o->prog);
+		code = KEYS_EXIT_IO;
+		goto out;
+	}
+	book.has_ask = true;
+	book.ask = (kasp_skr_ask_t){.plan = ksr_plan_conf(o), .asked_at = o->now};
+	memcpy(book.ask.id, id, sizeof(id));
+	code = keys_skrbook_write(o->prog, o->cl->coord, &book, rev, &rev);
+	if (code != KEYS_EXIT_OK) {
+		goto out;
+	}
+	printf("asked the lease holder of %s for a request (ask %s, SKR book revision %" PRId64
+	       "); waiting up to %" PRIu64 " s\n",
+	       o->zone, keys_hex(id, KASP_SKR_ID_LEN, hex), rev, o->wait);
+	fflush(stdout);
+	code = ksr_wait(o, id, s.diag, &book, &i);
+	if (code != KEYS_EXIT_OK) {
+		goto out;
+	}
+	const kasp_skr_pair_t *p = &book.pairs[i];
+	if (kasp_skr_decode(p->request, p->request_len, false, s.diag, &req) != TANDEM_OK) {
+		keys_diag_print(s.diag);
+		code = KEYS_EXIT_INPUT;
+		goto out;
+	}
+	if (write_file(o->out, p->request, p->request_len, 0644) != TANDEM_OK) {
+		fprintf(stderr, "%s: cannot write %s\n", o->prog, o->out);
+		code = KEYS_EXIT_IO;
+		goto out;
+	}
+	print_request(req);
+	printf("(* = signed by that KSK); the lease holder made the plan's ZSKs in its HSM\n");
+	printf("written to %s (the request is in the cluster's SKR book of %s)\n", o->out, o->zone);
+out:
+	kasp_skr_free(req);
+	kasp_skrbook_deinit(&book);
+	state_free(&s);
+	return code;
+}
+
 /* ---- skr-import ---- */
 
-static int cmd_skr_import(const opts_t *o)
+/* Reads and decodes the response in o->file (*buf: its exact bytes). A refusal is printed. */
+static int skr_read(const opts_t *o, tandem_diag_t *diag, char **buf, size_t *len,
+		    kasp_skr_t **resp)
+{
+	int ret = tandem_file_read(o->file, KASP_SKR_FILE_MAX, buf, len);
+	if (ret != TANDEM_OK) {
+		fprintf(stderr, "%s: %s: %s\n", o->prog, o->file, tandem_strerror(ret));
+		return KEYS_EXIT_INPUT;
+	}
+	if (kasp_skr_decode((const uint8_t *)*buf, *len, true, diag, resp) != TANDEM_OK) {
+		keys_diag_print(diag);
+		fprintf(stderr, "%s: %s refused; nothing changed\n", o->prog, o->file);
+		return KEYS_EXIT_INPUT;
+	}
+	return KEYS_EXIT_OK;
+}
+
+/* The request's signers must still be KSKs of the zone (their DS is what the parent holds):
+ * one message in diag per signer that is not (TANDEM_EPERM). Warns when the parent does not
+ * serve the first signer's DS yet. */
+static int skr_signers_check(const kasp_skr_t *req, const kasp_keyset_t *set, tandem_diag_t *diag)
+{
+	int ret = TANDEM_OK;
+	for (size_t i = 0; i < req->nslots; i++) {
+		const kasp_skr_slot_t *sl = &req->slots[i];
+		for (size_t j = 0; j < sl->nsigners; j++) {
+			const kasp_skr_rdata_t *k = &sl->keys[sl->signers[j]];
+			const kasp_key_t *found = NULL;
+			for (size_t n = 0; n < set->count; n++) {
+				const kasp_key_t *c = &set->keys[n];
+				if (c->role == KASP_ROLE_KSK && c->dnskey_len == k->len &&
+				    memcmp(c->dnskey, k->data, k->len) == 0) {
+					found = c;
+				}
+			}
+			if (found == NULL || found->state == KASP_KEY_REMOVED) {
+				tandem_diag_add(diag, TANDEM_EPERM,
+						"slot %zu: KSK %u is not a KSK of %s any more",
+						i + 1, crypto_key_tag(k->data, k->len), req->zone);
+				ret = TANDEM_EPERM;
+			} else if (found->ds != KASP_DS_SEEN && i == 0 && j == 0) {
+				printf(
+				    "warning: the parent does not serve KSK %u's DS yet (DS %s)\n",
+				    found->tag, kasp_ds_state_str(found->ds));
+			}
+		}
+	}
+	return ret;
+}
+
+/* The accepted response's summary and its slots. */
+static void print_response(const kasp_skr_t *resp)
+{
+	char t1[32], t2[32];
+	printf("signed key response for %s accepted: %zu slots, %s .. %s\n", resp->zone,
+	       resp->nslots, keys_time_str(resp->slots[0].start, t1),
+	       keys_time_str(resp->slots[resp->nslots - 1].end, t2));
+	print_slots(resp);
+}
+
+static int skr_import_state(const opts_t *o)
 {
 	int code = KEYS_EXIT_INPUT;
 	tandem_diag_t *diag = NULL;
@@ -481,15 +803,8 @@ static int cmd_skr_import(const opts_t *o)
 		code = KEYS_EXIT_IO;
 		goto out;
 	}
-	int ret = tandem_file_read(o->file, KASP_SKR_FILE_MAX, &rbuf, &rlen);
-	if (ret != TANDEM_OK) {
-		fprintf(stderr, "%s: %s: %s\n", o->prog, o->file, tandem_strerror(ret));
-		goto out;
-	}
-	ret = kasp_skr_decode((const uint8_t *)rbuf, rlen, true, diag, &resp);
-	if (ret != TANDEM_OK) {
-		keys_diag_print(diag);
-		fprintf(stderr, "%s: %s refused; nothing changed\n", o->prog, o->file);
+	code = skr_read(o, diag, &rbuf, &rlen, &resp);
+	if (code != KEYS_EXIT_OK) {
 		goto out;
 	}
 	char rec[4096];
@@ -508,6 +823,7 @@ static int cmd_skr_import(const opts_t *o)
 	    kasp_skr_sha256((const uint8_t *)qbuf, qlen, hash) != TANDEM_OK) {
 		keys_diag_print(diag);
 		fprintf(stderr, "%s: the recorded request %s is unreadable\n", o->prog, rec);
+		code = KEYS_EXIT_INPUT;
 		goto out;
 	}
 	code = state_load(o, resp->zone, false, &s);
@@ -515,31 +831,9 @@ static int cmd_skr_import(const opts_t *o)
 		goto out;
 	}
 	code = KEYS_EXIT_REFUSED;
-	ret = kasp_skr_check(req, hash, resp, o->now, diag);
-	/* the signers must still be the zone's KSKs (their DS is what the parent holds) */
-	for (size_t i = 0; i < req->nslots; i++) {
-		const kasp_skr_slot_t *sl = &req->slots[i];
-		for (size_t j = 0; j < sl->nsigners; j++) {
-			const kasp_skr_rdata_t *k = &sl->keys[sl->signers[j]];
-			const kasp_key_t *found = NULL;
-			for (size_t n = 0; n < s.set->count; n++) {
-				const kasp_key_t *c = &s.set->keys[n];
-				if (c->role == KASP_ROLE_KSK && c->dnskey_len == k->len &&
-				    memcmp(c->dnskey, k->data, k->len) == 0) {
-					found = c;
-				}
-			}
-			if (found == NULL || found->state == KASP_KEY_REMOVED) {
-				tandem_diag_add(diag, TANDEM_EPERM,
-						"slot %zu: KSK %u is not a KSK of %s any more",
-						i + 1, crypto_key_tag(k->data, k->len), resp->zone);
-				ret = TANDEM_EPERM;
-			} else if (found->ds != KASP_DS_SEEN && i == 0 && j == 0) {
-				printf(
-				    "warning: the parent does not serve KSK %u's DS yet (DS %s)\n",
-				    found->tag, kasp_ds_state_str(found->ds));
-			}
-		}
+	int ret = kasp_skr_check(req, hash, resp, o->now, diag);
+	if (skr_signers_check(req, s.set, diag) != TANDEM_OK) {
+		ret = TANDEM_EPERM;
 	}
 	if (ret != TANDEM_OK) {
 		keys_diag_print(diag);
@@ -554,11 +848,7 @@ static int cmd_skr_import(const opts_t *o)
 		code = KEYS_EXIT_IO;
 		goto out;
 	}
-	char t1[32], t2[32];
-	printf("signed key response for %s accepted: %zu slots, %s .. %s\n", resp->zone,
-	       resp->nslots, keys_time_str(resp->slots[0].start, t1),
-	       keys_time_str(resp->slots[resp->nslots - 1].end, t2));
-	print_slots(resp);
+	print_response(resp);
 	printf("stored as %s (tandem-signzone --skr %s)\n", dst, dst);
 	code = KEYS_EXIT_OK;
 out:
@@ -571,6 +861,70 @@ out:
 	return code;
 }
 
+/* --cluster: the response goes into the zone's SKR book beside its request (the coordinator
+ * checks the whole book again before it writes it). */
+static int skr_import_cluster(const opts_t *o)
+{
+	int code = KEYS_EXIT_INPUT;
+	tandem_diag_t *diag = NULL;
+	char *rbuf = NULL;
+	size_t rlen = 0, index = 0;
+	kasp_skr_t *resp = NULL, *req = NULL;
+	kasp_skrbook_t book;
+	int64_t rev = 0;
+	state_t s;
+	memset(&s, 0, sizeof(s));
+	memset(&book, 0, sizeof(book));
+	if (tandem_diag_new(&diag) != TANDEM_OK) {
+		code = KEYS_EXIT_IO;
+		goto out;
+	}
+	code = skr_read(o, diag, &rbuf, &rlen, &resp);
+	if (code == KEYS_EXIT_OK) {
+		code = keys_cluster_load(o->prog, o->cl, resp->zone, false, NULL, &s);
+	}
+	if (code == KEYS_EXIT_OK) {
+		code =
+		    keys_skrbook_read(o->prog, o->cl->coord, resp->zone, diag, &book, &rev, NULL);
+	}
+	if (code != KEYS_EXIT_OK) {
+		goto out;
+	}
+	code = KEYS_EXIT_REFUSED;
+	int ret = TANDEM_OK;
+	int at = kasp_skrbook_find(&book, resp->request_id);
+	if (at >= 0 && kasp_skr_decode(book.pairs[at].request, book.pairs[at].request_len, false,
+				       diag, &req) == TANDEM_OK) {
+		ret = skr_signers_check(req, s.set, diag);
+	}
+	if (kasp_skrbook_add_response(&book, (const uint8_t *)rbuf, rlen, o->now, diag, &index) !=
+	    TANDEM_OK) {
+		ret = TANDEM_EPERM;
+	}
+	if (ret != TANDEM_OK) {
+		keys_diag_print(diag);
+		fprintf(stderr, "%s: %s refused; nothing changed\n", o->prog, o->file);
+		goto out;
+	}
+	code = keys_skrbook_write(o->prog, o->cl->coord, &book, rev, &rev);
+	if (code != KEYS_EXIT_OK) {
+		goto out;
+	}
+	char hex[2 * KASP_SKR_ID_LEN + 1];
+	print_response(resp);
+	printf("recorded in the cluster's SKR book of %s at revision %" PRId64
+	       " (request %s); the lease holder signs with it\n",
+	       resp->zone, rev, keys_hex(resp->request_id, KASP_SKR_ID_LEN, hex));
+out:
+	kasp_skrbook_deinit(&book);
+	state_free(&s);
+	kasp_skr_free(resp);
+	kasp_skr_free(req);
+	free(rbuf);
+	tandem_diag_free(diag);
+	return code;
+}
+
 int tandemctl_keys_skr(const char *cmd, int argc, char **argv)
 {
 	opts_t o;
@@ -578,11 +932,21 @@ int tandemctl_keys_skr(const char *cmd, int argc, char **argv)
 	if (code != KEYS_EXIT_OK) {
 		return code < 0 ? KEYS_EXIT_OK : code;
 	}
+	keys_cluster_t cl = {0};
+	if (o.cluster) {
+		code = tandemctl_coord_open(o.prog, o.coord, o.coord_pub, o.coord_key, &cl.coord);
+		if (code != KEYS_EXIT_OK) {
+			return code;
+		}
+		o.cl = &cl;
+	}
 	if (strcmp(cmd, "ksk-import") == 0) {
-		return cmd_ksk_import(&o);
+		code = o.cluster ? ksk_import_cluster(&o) : ksk_import_state(&o);
+	} else if (strcmp(cmd, "ksr") == 0) {
+		code = o.cluster ? ksr_cluster(&o) : ksr_state(&o);
+	} else {
+		code = o.cluster ? skr_import_cluster(&o) : skr_import_state(&o);
 	}
-	if (strcmp(cmd, "ksr") == 0) {
-		return cmd_ksr(&o);
-	}
-	return cmd_skr_import(&o);
+	tandemctl_coord_close(cl.coord);
+	return code;
 }

@@ -33,17 +33,11 @@ int tandemctl_keys_state_has(const char *cmd)
 	return 0;
 }
 
-/* --cluster: the coordinator connection and the revision the key set was read at. */
-typedef struct cluster {
-	tandemctl_coord_t *coord;
-	int64_t revision;
-} cluster_t;
-
 typedef struct opts {
 	const char *cmd, *prog, *state, *policy, *module, *token;
 	bool cluster;
 	const char *coord, *coord_pub, *coord_key;
-	cluster_t *cl; /* with --cluster, once connected */
+	keys_cluster_t *cl; /* with --cluster, once connected */
 	char zone[KASP_ZONE_MAX];
 	bool has_zone, has_key, has_role;
 	uint32_t key;
@@ -58,7 +52,11 @@ static void usage(FILE *fp, const char *cmd)
 		fprintf(fp,
 			"[--zone Z] [--now UNIXTIME]\n"
 			"Lists each key: role, algorithm, tag, state, DS state, times, and when "
-			"it next changes.\n");
+			"it next changes;\n"
+			"with --cluster, an offline-KSK zone's SKR book too: each request, "
+			"whether it is\n"
+			"signed, the open ask, and until when pre-signed DNSKEY RRsets cover the "
+			"zone.\n");
 	} else if (strcmp(cmd, "ds") == 0) {
 		fprintf(fp,
 			"--zone Z [--now UNIXTIME]\n"
@@ -232,14 +230,17 @@ static void print_changes(const kasp_keyset_t *set, const kasp_step_t *st, uint6
 	}
 }
 
-static void print_pending(const kasp_keyset_t *set, const kasp_step_t *st)
+static void print_pending(const kasp_keyset_t *set, const kasp_step_t *st, bool cluster)
 {
 	char ts[32];
 	size_t gen = 0;
 	for (size_t i = 0; i < st->nactions; i++) {
 		gen += st->actions[i].kind == KASP_ACTION_GENERATE;
 	}
-	if (gen > 0) {
+	if (gen > 0 && cluster) {
+		printf("pending: %zu key(s) to generate: the zone's lease holder makes them\n",
+		       gen);
+	} else if (gen > 0) {
 		printf("pending: %zu key(s) to generate: run 'tandemctl keys generate --zone %s'\n",
 		       gen, set->zone);
 	}
@@ -253,7 +254,7 @@ static void print_pending(const kasp_keyset_t *set, const kasp_step_t *st)
 	       st->waiting_ds ? " (and waiting for the parent: ds-seen / ds-gone)" : "");
 }
 
-static void print_list(const kasp_keyset_t *set, const kasp_step_t *st)
+static void print_list(const kasp_keyset_t *set, const kasp_step_t *st, bool cluster)
 {
 	char t1[32], t2[32], t3[32];
 	printf("zone %s (policy %s)\n", set->zone,
@@ -271,7 +272,79 @@ static void print_list(const kasp_keyset_t *set, const kasp_step_t *st)
 		       keys_time_str(k->published, t1), keys_time_str(k->active, t2),
 		       keys_time_str(k->next, t3), k->label);
 	}
-	print_pending(set, st);
+	print_pending(set, st, cluster);
+}
+
+/* --cluster, an offline-KSK zone: its SKR book (each request, whether signed, the open ask)
+ * and until when the pre-signed DNSKEY RRsets cover the zone. */
+static int print_skrbook(const opts_t *o, tandem_diag_t *diag)
+{
+	kasp_skrbook_t book;
+	int64_t rev = 0;
+	bool unknown = false;
+	char id[2 * KASP_SKR_ID_LEN + 1], t1[32], t2[32], t3[32];
+	int code = keys_skrbook_read(o->prog, o->cl->coord, o->zone, diag, &book, &rev, &unknown);
+	if (code != KEYS_EXIT_OK) {
+		goto out;
+	}
+	if (unknown) {
+		printf("SKR book: none (the zone is not in the cluster yet: 'tandemctl zone add "
+		       "%s')\n",
+		       o->zone);
+		goto out;
+	}
+	if (rev == 0) {
+		printf("SKR book: none yet ('tandemctl keys ksr --cluster --zone %s' asks for a "
+		       "request)\n",
+		       o->zone);
+	} else {
+		printf("SKR book revision %" PRId64 ": %zu request(s)\n", rev, book.npairs);
+	}
+	for (size_t i = 0; i < book.npairs; i++) {
+		const kasp_skr_pair_t *p = &book.pairs[i];
+		kasp_skr_t *req = NULL, *resp = NULL;
+		/* the book was checked whole when read: these decode */
+		if (kasp_skr_decode(p->request, p->request_len, false, NULL, &req) != TANDEM_OK ||
+		    (p->response != NULL && kasp_skr_decode(p->response, p->response_len, true,
+							    NULL, &resp) != TANDEM_OK)) {
+			kasp_skr_free(req);
+			continue;
+		}
+		printf("request %s  %s .. %s  %zu slots  ",
+		       keys_hex(req->request_id, KASP_SKR_ID_LEN, id),
+		       keys_time_str(req->slots[0].start, t1),
+		       keys_time_str(req->slots[req->nslots - 1].end, t2), req->nslots);
+		if (resp != NULL) {
+			printf("signed %s\n", keys_time_str(resp->created, t3));
+		} else {
+			printf("awaiting the KSK ceremony\n");
+		}
+		kasp_skr_free(req);
+		kasp_skr_free(resp);
+	}
+	if (book.has_ask) {
+		const kasp_skr_ask_t *a = &book.ask;
+		uint64_t end = a->plan.start + (uint64_t)a->plan.slot_length * a->plan.slots;
+		printf("ask %s  asked %s  for %s .. %s  %u slots  ",
+		       keys_hex(a->id, KASP_SKR_ID_LEN, id), keys_time_str(a->asked_at, t1),
+		       keys_time_str(a->plan.start, t2), keys_time_str(end, t3), a->plan.slots);
+		if (kasp_skrbook_find(&book, a->id) >= 0) {
+			printf("planned: the request with this id\n");
+		} else if (a->refused[0] != '\0') {
+			printf("refused by the lease holder: %s\n", a->refused);
+		} else {
+			printf("waiting for the lease holder to plan it\n");
+		}
+	}
+	uint64_t until = kasp_skrbook_covered_until(&book, o->now);
+	if (until > o->now) {
+		printf("pre-signed DNSKEY RRsets cover until %s\n", keys_time_str(until, t1));
+	} else {
+		printf("no signed DNSKEY RRset covers now (%s)\n", keys_time_str(o->now, t1));
+	}
+out:
+	kasp_skrbook_deinit(&book);
+	return code;
 }
 
 /* ---- state ---- */
@@ -283,78 +356,12 @@ static void state_free(state_t *s)
 	keys_state_free(s);
 }
 
-/* --cluster: the zone's key set through coord.keyset.get, and its policy (-p, else the key
- * set's); the revision read is kept for the save. No store. */
-static int cluster_load(const opts_t *o, state_t *s)
-{
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int64_t rev = 0;
-	memset(s, 0, sizeof(*s));
-	s->set = malloc(sizeof(*s->set));
-	if (s->set == NULL || tandem_diag_new(&s->diag) != TANDEM_OK) {
-		return KEYS_EXIT_IO;
-	}
-	int code = tandemctl_coord_keyset_get(o->cl->coord, o->zone, &buf, &len, &rev);
-	if (code != KEYS_EXIT_OK) {
-		return code;
-	}
-	if (len == 0) {
-		fprintf(stderr,
-			"%s: zone %s has no key set in the cluster yet (the zone's lease holder "
-			"makes its first keys)\n",
-			o->prog, o->zone);
-		free(buf);
-		return KEYS_EXIT_INPUT;
-	}
-	char what[KASP_ZONE_MAX + 32];
-	snprintf(what, sizeof(what), "key set of %s at revision %" PRId64, o->zone, rev);
-	int ret = kasp_keyset_unpack(buf, len, what, s->diag, s->set);
-	free(buf);
-	if (ret != TANDEM_OK || strcmp(s->set->zone, o->zone) != 0) {
-		keys_diag_print(s->diag);
-		fprintf(stderr, "%s: the cluster's key set of %s refused; nothing changed\n",
-			o->prog, o->zone);
-		return KEYS_EXIT_INPUT;
-	}
-	o->cl->revision = rev;
-	const char *pol = o->policy != NULL                ? o->policy
-			  : s->set->policy_path[0] != '\0' ? s->set->policy_path
-							   : "dps-default";
-	if (keys_policy_load(pol, s->diag, &s->policy) != TANDEM_OK) {
-		keys_diag_print(s->diag);
-		fprintf(stderr, "%s: policy %s refused (give -p POLICY); nothing changed\n",
-			o->prog, pol);
-		return KEYS_EXIT_INPUT;
-	}
-	return KEYS_EXIT_OK;
-}
-
-/* --cluster: writes the key set back at the revision it was read at. */
-static int cluster_save(const opts_t *o, state_t *s)
-{
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int64_t rev = 0;
-	if (kasp_keyset_pack(s->set, &buf, &len) != TANDEM_OK) {
-		fprintf(stderr, "%s: the key set was not saved: cannot pack it\n", o->prog);
-		return KEYS_EXIT_IO;
-	}
-	int code =
-	    tandemctl_coord_keyset_put(o->cl->coord, o->zone, buf, len, o->cl->revision, &rev);
-	free(buf);
-	if (code == KEYS_EXIT_OK) {
-		printf("key set of %s written at revision %" PRId64 "\n", o->zone, rev);
-		o->cl->revision = rev;
-	}
-	return code;
-}
-
 /* Loads the store and (if the zone is named) its key set and policy. */
 static int state_load(const opts_t *o, bool may_create, state_t *s)
 {
 	if (o->cluster) {
-		return cluster_load(o, s);
+		int code = keys_cluster_load(o->prog, o->cl, o->zone, false, NULL, s);
+		return code != KEYS_EXIT_OK ? code : keys_cluster_policy(o->prog, o->policy, s);
 	}
 	return keys_state_load(o->prog, o->state, o->has_zone ? o->zone : NULL, may_create,
 			       o->policy, o->token, "", s);
@@ -363,7 +370,7 @@ static int state_load(const opts_t *o, bool may_create, state_t *s)
 static int state_save(const opts_t *o, state_t *s)
 {
 	if (o->cluster) {
-		return cluster_save(o, s);
+		return keys_cluster_save(o->prog, o->cl, s);
 	}
 	return keys_state_save(o->prog, o->state, s);
 }
@@ -391,7 +398,7 @@ static int cmd_list(const opts_t *o)
 			code = state_load(&zo, false, &zs);
 			if (code == KEYS_EXIT_OK && kasp_keystate_step(zs.set, &zs.policy, o->now,
 								       zs.set, &st) == TANDEM_OK) {
-				print_list(zs.set, &st);
+				print_list(zs.set, &st, false);
 			}
 			state_free(&zs);
 			if (code != KEYS_EXIT_OK) {
@@ -405,7 +412,10 @@ static int cmd_list(const opts_t *o)
 			code = KEYS_EXIT_INPUT;
 			goto out;
 		}
-		print_list(s.set, &st);
+		print_list(s.set, &st, o->cluster);
+		if (o->cluster && keys_set_has_offline(s.set)) {
+			code = print_skrbook(o, s.diag);
+		}
 	}
 out:
 	state_free(&s);
@@ -471,10 +481,7 @@ static int generate_keys(const opts_t *o, state_t *s, kasp_step_t *st)
 	hsm_module_t *mod = NULL;
 	hsm_token_t *tok = NULL;
 	int code = KEYS_EXIT_OK;
-	bool offline = false;
-	for (size_t i = 0; i < s->set->count; i++) {
-		offline |= kasp_key_offline(&s->set->keys[i]);
-	}
+	bool offline = keys_set_has_offline(s->set);
 	for (int round = 0; round < 8; round++) {
 		if (kasp_keystate_step(s->set, &s->policy, o->now, s->set, st) != TANDEM_OK) {
 			code = KEYS_EXIT_INPUT;
@@ -611,7 +618,7 @@ static int cmd_change(const opts_t *o)
 		int saved = state_save(o, &s);
 		code = code != KEYS_EXIT_OK ? code : saved;
 		if (code == KEYS_EXIT_OK) {
-			print_pending(s.set, &st);
+			print_pending(s.set, &st, o->cluster);
 		}
 		goto out;
 	}
@@ -632,7 +639,7 @@ static int cmd_change(const opts_t *o)
 				       k->id);
 			}
 		}
-		print_pending(s.set, &st);
+		print_pending(s.set, &st, o->cluster);
 	}
 out:
 	state_free(&s);
@@ -649,7 +656,7 @@ int tandemctl_keys_state(const char *cmd, int argc, char **argv)
 	if (code != KEYS_EXIT_OK) {
 		return code < 0 ? KEYS_EXIT_OK : code;
 	}
-	cluster_t cl = {0};
+	keys_cluster_t cl = {0};
 	if (o.cluster) {
 		code = tandemctl_coord_open(o.prog, o.coord, o.coord_pub, o.coord_key, &cl.coord);
 		if (code != KEYS_EXIT_OK) {

@@ -322,3 +322,160 @@ int keys_state_save(const char *prog, const char *dir, keys_state_t *s)
 	}
 	return KEYS_EXIT_OK;
 }
+
+const char *keys_hex(const uint8_t *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+	return out;
+}
+
+bool keys_set_has_offline(const kasp_keyset_t *set)
+{
+	for (size_t i = 0; i < set->count; i++) {
+		if (kasp_key_offline(&set->keys[i])) {
+			return true;
+		}
+	}
+	return false;
+}
+
+int keys_cluster_load(const char *prog, keys_cluster_t *cl, const char *zone, bool may_create,
+		      const char *policy, keys_state_t *s)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int64_t rev = 0;
+	memset(s, 0, sizeof(*s));
+	s->set = malloc(sizeof(*s->set));
+	if (s->set == NULL || tandem_diag_new(&s->diag) != TANDEM_OK) {
+		return KEYS_EXIT_IO;
+	}
+	int code = tandemctl_coord_keyset_get(cl->coord, zone, &buf, &len, &rev);
+	if (code != KEYS_EXIT_OK) {
+		return code;
+	}
+	if (len == 0 && !may_create) {
+		fprintf(stderr,
+			"%s: zone %s has no key set in the cluster yet (the zone's lease holder "
+			"makes its first keys)\n",
+			prog, zone);
+		free(buf);
+		return KEYS_EXIT_INPUT;
+	}
+	if (len == 0) {
+		free(buf);
+		if (policy == NULL) {
+			fprintf(stderr,
+				"%s: zone %s has no key set in the cluster yet: give -p POLICY to "
+				"start one\n",
+				prog, zone);
+			return KEYS_EXIT_USAGE;
+		}
+		if (kasp_keyset_init(s->set, zone) != TANDEM_OK ||
+		    (size_t)snprintf(s->set->policy_path, sizeof(s->set->policy_path), "%s",
+				     policy) >= sizeof(s->set->policy_path)) {
+			fprintf(stderr, "%s: zone name or policy path too long\n", prog);
+			return KEYS_EXIT_USAGE;
+		}
+	} else {
+		char what[KASP_ZONE_MAX + 32];
+		snprintf(what, sizeof(what), "key set of %s at revision %" PRId64, zone, rev);
+		int ret = kasp_keyset_unpack(buf, len, what, s->diag, s->set);
+		free(buf);
+		if (ret != TANDEM_OK || strcmp(s->set->zone, zone) != 0) {
+			keys_diag_print(s->diag);
+			fprintf(stderr,
+				"%s: the cluster's key set of %s refused; nothing changed\n", prog,
+				zone);
+			return KEYS_EXIT_INPUT;
+		}
+	}
+	cl->revision = rev;
+	return KEYS_EXIT_OK;
+}
+
+int keys_cluster_policy(const char *prog, const char *policy, keys_state_t *s)
+{
+	const char *pol = policy != NULL                   ? policy
+			  : s->set->policy_path[0] != '\0' ? s->set->policy_path
+							   : "dps-default";
+	if (keys_policy_load(pol, s->diag, &s->policy) != TANDEM_OK) {
+		keys_diag_print(s->diag);
+		fprintf(stderr, "%s: policy %s refused (give -p POLICY); nothing changed\n", prog,
+			pol);
+		return KEYS_EXIT_INPUT;
+	}
+	return KEYS_EXIT_OK;
+}
+
+int keys_cluster_save(const char *prog, keys_cluster_t *cl, keys_state_t *s)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int64_t rev = 0;
+	if (kasp_keyset_pack(s->set, &buf, &len) != TANDEM_OK) {
+		fprintf(stderr, "%s: the key set was not saved: cannot pack it\n", prog);
+		return KEYS_EXIT_IO;
+	}
+	int code =
+	    tandemctl_coord_keyset_put(cl->coord, s->set->zone, buf, len, cl->revision, &rev);
+	free(buf);
+	if (code == KEYS_EXIT_OK) {
+		printf("key set of %s written at revision %" PRId64 "\n", s->set->zone, rev);
+		cl->revision = rev;
+	}
+	return code;
+}
+
+int keys_skrbook_read(const char *prog, tandemctl_coord_t *coord, const char *zone,
+		      tandem_diag_t *diag, kasp_skrbook_t *book, int64_t *revision, bool *unknown)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int64_t rev = 0;
+	memset(book, 0, sizeof(*book));
+	if (kasp_skrbook_init(book, zone) != TANDEM_OK) {
+		fprintf(stderr, "%s: zone name too long: %s\n", prog, zone);
+		return KEYS_EXIT_INPUT;
+	}
+	int code = tandemctl_coord_skr_get(coord, zone, &buf, &len, &rev, unknown);
+	if (code != KEYS_EXIT_OK) {
+		return code;
+	}
+	if (len > 0) {
+		int ret = kasp_skrbook_unpack(buf, len, zone, diag, book);
+		free(buf);
+		if (ret != TANDEM_OK) {
+			keys_diag_print(diag);
+			fprintf(stderr,
+				"%s: the cluster's SKR book of %s (revision %" PRId64
+				") refused; nothing changed\n",
+				prog, zone, rev);
+			kasp_skrbook_init(book, zone);
+			return KEYS_EXIT_INPUT;
+		}
+	}
+	*revision = rev;
+	return KEYS_EXIT_OK;
+}
+
+int keys_skrbook_write(const char *prog, tandemctl_coord_t *coord, const kasp_skrbook_t *book,
+		       int64_t revision, int64_t *new_revision)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret = kasp_skrbook_pack(book, &buf, &len);
+	if (ret != TANDEM_OK) {
+		fprintf(stderr, "%s: the SKR book of %s was not written: %s\n", prog, book->zone,
+			ret == TANDEM_ERANGE ? "it would be too large" : tandem_strerror(ret));
+		return KEYS_EXIT_IO;
+	}
+	int code = tandemctl_coord_skr_put(coord, book->zone, buf, len, revision, new_revision);
+	free(buf);
+	return code;
+}

@@ -9,9 +9,11 @@
 #include "hsm.h"
 #include "kasp_keystate.h"
 #include "kasp_policy.h"
+#include "kasp_skr.h"
 #include "kasp_store.h"
 #include "signer.h"
 #include "tandem_diag.h"
+#include "tandemctl.h"
 
 /* Exit codes (tandemctl.h). */
 enum {
@@ -21,6 +23,7 @@ enum {
 	KEYS_EXIT_HSM = 3,
 	KEYS_EXIT_REFUSED = 4,
 	KEYS_EXIT_IO = 5,
+	KEYS_EXIT_COORD = 5, /* --cluster: the coordinators unreachable, failing, or too slow */
 };
 
 /* Prints every kept message of diag to stderr. */
@@ -97,5 +100,47 @@ int keys_state_load(const char *prog, const char *dir, const char *zone, bool ma
 int keys_state_save(const char *prog, const char *dir, keys_state_t *s);
 /* Frees what keys_state_load allocated. */
 void keys_state_free(keys_state_t *s);
+
+/* Lowercase hex of len bytes into out (2 * len + 1 bytes); returns out. */
+const char *keys_hex(const uint8_t *in, size_t len, char *out);
+
+/* True if the key set holds a KSK held only offline (kasp_key_offline). */
+bool keys_set_has_offline(const kasp_keyset_t *set);
+
+/* --cluster: the coordinator connection and the revision the key set was read at. */
+typedef struct keys_cluster {
+	tandemctl_coord_t *coord;
+	int64_t revision;
+} keys_cluster_t;
+
+/*
+ * --cluster: loads zone's key set through coord.keyset.get into s (s->store stays NULL, and
+ * s->policy is not loaded: keys_cluster_policy) and keeps the revision read in cl. None
+ * stored yet: with may_create and a policy, a new key set of the zone recording that
+ * policy path; else an error. Prints what went wrong, prefixed with prog; returns a
+ * KEYS_EXIT_* code. keys_state_free() must be called whatever it returns.
+ */
+int keys_cluster_load(const char *prog, keys_cluster_t *cl, const char *zone, bool may_create,
+		      const char *policy, keys_state_t *s);
+/* --cluster: loads s->policy: policy if given, else the key set's (else the built-in one).
+ * Prints what went wrong; returns a KEYS_EXIT_* code. */
+int keys_cluster_policy(const char *prog, const char *policy, keys_state_t *s);
+/* --cluster: writes s->set back at cl->revision (coord.keyset.put), prints "key set of ZONE
+ * written at revision R" and keeps R in cl. A key set changed meanwhile: KEYS_EXIT_REFUSED. */
+int keys_cluster_save(const char *prog, keys_cluster_t *cl, keys_state_t *s);
+
+/*
+ * --cluster: the zone's SKR book through coord.skr.get, checked whole (kasp_skrbook_unpack:
+ * messages in diag), into book, an empty book of the zone when none is stored (revision
+ * 0). A zone not in the cluster: as tandemctl_coord_skr_get (unknown may be NULL). Prints
+ * what went wrong, prefixed with prog; returns a KEYS_EXIT_* code; book is initialised
+ * whatever it returns (kasp_skrbook_deinit it).
+ */
+int keys_skrbook_read(const char *prog, tandemctl_coord_t *coord, const char *zone,
+		      tandem_diag_t *diag, kasp_skrbook_t *book, int64_t *revision, bool *unknown);
+/* --cluster: writes the book if it is still at revision (coord.skr.put); *new_revision on
+ * success. Returns a KEYS_EXIT_* code (KEYS_EXIT_REFUSED: changed meanwhile). */
+int keys_skrbook_write(const char *prog, tandemctl_coord_t *coord, const kasp_skrbook_t *book,
+		       int64_t revision, int64_t *new_revision);
 
 #endif
