@@ -6,7 +6,7 @@
 # committed serial, then prints the status. docs/cluster.md has the whole tour.
 #
 # Usage: deploy/cluster-up.sh DIR [--zones N] [--netns] [--lease-ms MS] [--cycle S]
-#                             [--policy FILE]
+#                             [--policy FILE] [--late-zone NAME]... [--skr-margin S]
 #   DIR          must not exist or be empty
 #   --zones N    N generated zones z1.example. .. zN.example. (default: conf/example.zone)
 #   --netns      each site (A, B, W) in its own network namespace behind a private bridge,
@@ -14,6 +14,10 @@
 #   --lease-ms   the coordinators' lease (must exceed 3 x the 2 s margin)
 #   --cycle S    tandemd's signing cycle in seconds
 #   --policy F   the nodes' signing policy (default conf/dps-default.yaml)
+#   --late-zone NAME  a generated zone the nodes are given but the cluster does not hold
+#                yet: it is signed once an operator adds it (tandemctl zone add), e.g.
+#                an offline-KSK zone whose KSKs are imported first (docs/keys.md)
+#   --skr-margin S  tandemd's offline-KSK margin in seconds (default 3 days)
 # Env: TANDEM_BUILD (default REPO/build; built with cmake when a binary is missing), JOBS,
 #      TANDEM_CLUSTER_TIMEOUT (seconds to wait for the serials, default 120),
 #      TANDEM_CLUSTER_NO_NODES=1 (debugging aid: etcd and coordinators only, no tandemd),
@@ -32,7 +36,8 @@ usage() {
 	exit 1
 }
 
-DIR='' NZONES=0 NETNS=0 LEASE_MS='' CYCLE='' POLICY=$SRC/conf/dps-default.yaml
+DIR='' NZONES=0 NETNS=0 LEASE_MS='' CYCLE='' POLICY=$SRC/conf/dps-default.yaml SKR_MARGIN=''
+LATE_ZONES=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--zones)
@@ -59,6 +64,16 @@ while [ $# -gt 0 ]; do
 		CYCLE=$2
 		shift 2
 		;;
+	--late-zone)
+		[ $# -ge 2 ] || usage
+		case $2 in *.) LATE_ZONES+=("$2") ;; *) LATE_ZONES+=("$2.") ;; esac
+		shift 2
+		;;
+	--skr-margin)
+		[ $# -ge 2 ] || usage
+		SKR_MARGIN=$2
+		shift 2
+		;;
 	-h | --help) usage ;;
 	-*) usage ;;
 	*)
@@ -73,6 +88,10 @@ case $NZONES in '' | *[!0-9]*) tdm_fail "--zones: a number 1..32" ;; esac
 if [ "$NZONES" -gt 32 ]; then tdm_fail "--zones: a number 1..32 (the coordinator holds 32 zones)"; fi
 case $LEASE_MS in *[!0-9]*) tdm_fail "--lease-ms: milliseconds" ;; esac
 case $CYCLE in *[!0-9]*) tdm_fail "--cycle: seconds" ;; esac
+case $SKR_MARGIN in *[!0-9]*) tdm_fail "--skr-margin: seconds" ;; esac
+for z in "${LATE_ZONES[@]}"; do
+	case $z in *[!a-z0-9.-]* | .*) tdm_fail "--late-zone: a lowercase zone name, not '$z'" ;; esac
+done
 NO_NODES=${TANDEM_CLUSTER_NO_NODES:-0}
 TIMEOUT=${TANDEM_CLUSTER_TIMEOUT:-120}
 
@@ -331,9 +350,14 @@ else
 		ZONE_NAMES+=("z$i.example.")
 	done
 fi
+for ((i = 0; i < ${#LATE_ZONES[@]}; i++)); do
+	z=${LATE_ZONES[$i]}
+	"$ZONEGEN" -o "$z" -n 50 --seed $((100 + i)) >"$DIR/zones/${z%.}.zone" ||
+		tdm_fail "tandem-zonegen $z failed"
+done
 for s in a b; do
 	mkdir -p "$DIR/node-$s/in" "$DIR/node-$s/out" "$DIR/node-$s/work"
-	for z in "${ZONE_NAMES[@]}"; do
+	for z in "${ZONE_NAMES[@]}" "${LATE_ZONES[@]}"; do
 		cp "$DIR/zones/${z%.}.zone" "$DIR/node-$s/in/${z%.}.zone"
 	done
 done
@@ -419,9 +443,12 @@ start_node() { # SITE(a|b): its own site's coordinator first
 	args+=(--key "$DIR/keys/node-$s.secret" --module "$MODULE"
 		--token "pkcs11:token=node-$s;pin-source=${PIN[$s]}"
 		--policy "$POLICY")
-	for z in "${ZONE_NAMES[@]}"; do args+=(--zone "$z=$DIR/node-$s/in/${z%.}.zone"); done
+	for z in "${ZONE_NAMES[@]}" "${LATE_ZONES[@]}"; do
+		args+=(--zone "$z=$DIR/node-$s/in/${z%.}.zone")
+	done
 	args+=(--out "$DIR/node-$s/out" --work "$DIR/node-$s/work" --pid-file "$DIR/run/node-$s.pid")
 	[ -z "$CYCLE" ] || args+=(--cycle "$CYCLE")
+	[ -z "$SKR_MARGIN" ] || args+=(--skr-margin "$SKR_MARGIN")
 	start "node-$s" "$s" own env SOFTHSM2_CONF="${CONF[$s]}" "$TANDEMD" "${args[@]}"
 }
 if [ "$NO_NODES" = 1 ]; then

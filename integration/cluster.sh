@@ -60,13 +60,16 @@ print("" if v is None else v)
 # tdm_holder ZONE: the zone's active node ('' when none).
 tdm_holder() { tdm_status_get "zone('$1')['active_node']" || true; }
 
-# tdm_wait SECONDS WHAT CMD...: runs CMD every 0.2 s until it succeeds; fails after SECONDS.
+# tdm_wait SECONDS WHAT CMD...: runs CMD every 0.2 s until it succeeds; fails after SECONDS,
+# showing the tail of every node's and coordinator's log.
 tdm_wait() {
 	local secs=$1 what=$2
 	shift 2
 	local until=$((SECONDS + secs))
 	while ! "$@"; do
-		[ "$SECONDS" -lt "$until" ] || tdm_fail "timed out after ${secs}s waiting for: $what"
+		[ "$SECONDS" -lt "$until" ] ||
+			tdm_fail "timed out after ${secs}s waiting for: $what" -- \
+				"$TDM_CL"/log/node-*.log "$TDM_CL"/log/coord-*.log
 		sleep 0.2
 	done
 }

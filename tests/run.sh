@@ -1,6 +1,8 @@
 #!/bin/bash
 # The whole test suite: dependencies, formatting, a -Werror build with unit and integration
-# tests, and an ASan/UBSan build with the unit tests. Exits non-zero if anything failed.
+# tests, and an ASan/UBSan build with the unit tests and two whole-cluster runs (failover,
+# offline KSK) whose every process log must be free of sanitizer reports. Exits non-zero if
+# anything failed.
 # Env: JOBS (default 2), BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan),
 #      SKIP_DEPS=1 (do not run deploy/install-deps.sh), SKIP_ASAN=1, SKIP_INTEGRATION=1.
 set -uo pipefail
@@ -89,6 +91,11 @@ if [ "${SKIP_ASAN:-0}" != 1 ]; then
 				TANDEM_SANITIZER_CHECK=1 \
 				run "cluster failover under ASan/UBSan ($ASAN_BUILD)" \
 				bash "$SRC/integration/test_cluster_failover.sh" "$ASAN_BUILD" || true
+			ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1} \
+				UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+				TANDEM_SANITIZER_CHECK=1 \
+				run "cluster offline KSK under ASan/UBSan ($ASAN_BUILD)" \
+				bash "$SRC/integration/test_cluster_offline_ksk.sh" "$ASAN_BUILD" || true
 		fi
 	fi
 fi

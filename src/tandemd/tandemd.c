@@ -4,6 +4,7 @@
 #include "crypto.h"
 #include "kasp_keystate.h"
 #include "kasp_policy.h"
+#include "kasp_skr.h"
 #include "kasp_store.h"
 #include "net_key.h"
 #include "net_rpc.h"
@@ -13,6 +14,7 @@
 #include "tandem_file.h"
 #include "tandemd_keys.h"
 #include "tandemd_sign.h"
+#include "tandemd_skr.h"
 #include "tool_signconf.h"
 
 #include <errno.h>
@@ -49,6 +51,11 @@
 #define TDM_RPC_TIMEOUT_MS 1000
 /* An unanswered renewal is sent again this soon. */
 #define TDM_RENEW_RETRY_MS 300u
+/* An offline-KSK zone without a usable pre-signed DNSKEY RRset is looked at again this soon
+ * (an operator's skr-import is picked up without waiting for the cycle). */
+#define TDM_SKR_RETRY_MS 5000u
+/* The default warning margin before the imported SKRs run out (tandem-signzone's). */
+#define TDM_SKR_MARGIN_S (3u * 86400u)
 /* The main loop's longest sleep. */
 #define TDM_TICK_MS 50
 
@@ -59,6 +66,7 @@ typedef struct tdm_opts {
 	const char *zone[TDM_ZONES_MAX];
 	size_t nzone;
 	uint64_t cycle_s;
+	uint64_t skr_margin_s; /* offline KSK: stop signing this long before the SKRs end */
 	unsigned threads;
 } tdm_opts_t;
 
@@ -97,6 +105,10 @@ typedef struct tdm_zone {
 	size_t nkeys;
 	tdm_key_t keys[COORD_KEYS_MAX];
 	uint64_t next_keys_mono;
+	/* offline KSK: the zone's SKR book as last read, and the last problem logged */
+	kasp_skrbook_t book;
+	int64_t book_rev;
+	char skr_told[COORD_TEXT_MAX];
 	/* the standby's last shadow run */
 	bool shadowed;
 	uint32_t shadow_serial;
@@ -121,6 +133,8 @@ typedef struct tdm {
 	coordrpc_keys_t *keys;
 	coordrpc_keyset_t *keyset; /* the last key state read */
 	kasp_keyset_t *job_ks;     /* the key set of the running run (CDS), its own copy */
+	tandem_arena_t *job_arena; /* what the running run's configuration points to */
+	uint8_t job_skr_id[COORD_SKR_ID_LEN]; /* the SKR the running run uses (zeros: none) */
 	bool registered;
 	uint64_t next_heartbeat_mono;
 	int last_rpc_error; /* logged once per change */
@@ -198,6 +212,7 @@ typedef enum {
 	TDM_RPC_STATUS,   /* -> d->status */
 	TDM_RPC_KEYS,     /* req->zone -> d->keys (the archive) */
 	TDM_RPC_KEYSET,   /* req->zone -> d->keyset (the key state) */
+	TDM_RPC_SKR,      /* req->zone -> d->keyset (the SKR book's bytes) */
 } tdm_rpc_t;
 
 /*
@@ -221,8 +236,11 @@ static int tdm_rpc(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req)
 			ret = coordrpc_call_keys(c->cl, req->zone, d->diag, d->keys);
 			break;
 		case TDM_RPC_KEYSET:
+		case TDM_RPC_SKR:
 			coordrpc_keyset_deinit(d->keyset);
-			ret = coordrpc_call_keyset(c->cl, req->zone, d->diag, d->keyset);
+			ret = what == TDM_RPC_SKR
+				  ? coordrpc_call_skr(c->cl, req->zone, d->diag, d->keyset)
+				  : coordrpc_call_keyset(c->cl, req->zone, d->diag, d->keyset);
 			break;
 		}
 		if (ret == TANDEM_OK) {
@@ -475,44 +493,89 @@ static int tdm_keyset_fetch(tdm_t *d, tdm_zone_t *z)
 	return TANDEM_OK;
 }
 
-/* Makes the key a GENERATE action asks for: in this HSM, wrapped into the cluster's
- * archive (coord.key.add), then recorded in the key set. */
-static int tdm_keyset_generate(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs,
-			       kasp_keyset_t *set, const kasp_action_t *a, uint64_t now)
+/* Makes key `id` in this HSM and wraps it into the cluster's archive (coord.key.add); *k
+ * describes it. An earlier try's key under the same label is taken again. */
+static int tdm_key_make(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs,
+			const kasp_action_t *a, uint32_t id, uint64_t now, tdm_key_t *k)
 {
 	kasp_key_policy_t kp = {.algorithm = a->algorithm, .bits = a->bits};
 	archive_role_t role = a->role == KASP_ROLE_KSK ? ARCHIVE_ROLE_KSK : ARCHIVE_ROLE_ZSK;
-	uint32_t id = set->next_id;
-	tdm_key_t k;
 	coordrpc_request_t req;
 	tdm_req_init(d, &req, COORDRPC_KEY_ADD, z);
-	int ret = tdm_keys_generate(d->token, z->name, id, role, &kp, now, d->diag, &k,
-				    &req.archive, &req.archive_len);
+	int ret = tdm_keys_generate(d->token, z->name, id, role, &kp, now, d->diag, k, &req.archive,
+				    &req.archive_len);
 	if (ret != TANDEM_OK) {
 		tdm_log_diag(d, "key generation failed", ret);
 		return ret;
 	}
 	req.key_id = id;
-	req.key_tag = k.tag;
+	req.key_tag = k->tag;
 	ret = tdm_call(d, &req);
 	coordrpc_request_deinit(&req);
 	if (ret != TANDEM_OK) {
 		return ret;
-	} /* Archived by an earlier try whose key-set write lost a race: the same key (its label
-	   * was reused), so the same tag. */
+	}
+	/* Archived by an earlier try whose key-set write lost a race: the same key (its label
+	 * was reused), so the same tag. */
 	bool ours = false;
 	for (size_t i = 0; i < zs->nkeys && d->dec->reason == COORD_R_EXISTS; i++) {
-		ours = ours || (zs->keys[i].id == id && zs->keys[i].tag == k.tag);
+		ours = ours || (zs->keys[i].id == id && zs->keys[i].tag == k->tag);
 	}
-	tdm_log(d, "zone %s: %s key %u (tag %u) %s: %s", z->name, archive_role_str(role), id, k.tag,
-		d->dec->accepted || ours ? "made and archived" : "not archived", d->dec->text);
+	tdm_log(d, "zone %s: %s key %u (tag %u) %s: %s", z->name, archive_role_str(role), id,
+		k->tag, d->dec->accepted || ours ? "made and archived" : "not archived",
+		d->dec->text);
 	if (!d->dec->accepted && !ours) {
 		return TANDEM_EPERM;
 	}
-	tdm_key_remember(z, &k);
+	tdm_key_remember(z, k);
+	return TANDEM_OK;
+}
+
+/* Whether the zone's KSKs are held offline (an offline-KSK zone signs its DNSKEY RRset
+ * with an SKR). */
+static bool tdm_zone_offline(const tdm_zone_t *z)
+{
+	for (size_t i = 0; z->ks_valid && i < z->ks->count; i++) {
+		if (kasp_key_offline(&z->ks->keys[i])) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Says once (until it changes or clears) what keeps an offline-KSK zone from signing. */
+static void tdm_skr_tell(tdm_t *d, tdm_zone_t *z, const char *text)
+{
+	if (strcmp(z->skr_told, text) != 0) {
+		snprintf(z->skr_told, sizeof(z->skr_told), "%s", text);
+		if (text[0] != '\0') {
+			tdm_log(d, "zone %s: %s", z->name, text);
+		}
+	}
+}
+
+/* Makes the key a GENERATE action asks for (tdm_key_make), then records it in the key set. An
+ * offline-KSK zone's KSKs are made at a KSK ceremony, never here. */
+static int tdm_keyset_generate(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs,
+			       kasp_keyset_t *set, const kasp_action_t *a, uint64_t now)
+{
+	if (a->role == KASP_ROLE_KSK && tdm_zone_offline(z)) {
+		tdm_skr_tell(
+		    d, z,
+		    "ALERT: the key-state machine wants a new KSK: an offline-KSK zone's KSKs "
+		    "are made at a KSK ceremony and imported (tandemctl keys ksk-import "
+		    "--cluster)");
+		return TANDEM_EPERM;
+	}
+	uint32_t id = set->next_id;
+	tdm_key_t k;
+	int ret = tdm_key_make(d, z, zs, a, id, now, &k);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
 	uint8_t dnskey[HSM_DNSKEY_MAX];
 	size_t len = sizeof(dnskey);
-	ret = hsm_key_dnskey_rdata(k.key, role == ARCHIVE_ROLE_KSK ? 257 : 256, dnskey, &len);
+	ret = hsm_key_dnskey_rdata(k.key, a->role == KASP_ROLE_KSK ? 257 : 256, dnskey, &len);
 	uint32_t got = 0;
 	if (ret == TANDEM_OK) {
 		ret = kasp_keyset_add(set, a->role, a->algorithm, a->bits, hsm_key_label(k.key),
@@ -549,6 +612,22 @@ static void tdm_keyset_forget_removed(tdm_t *d, tdm_zone_t *z, const coordrpc_zo
 				d->dec->text);
 		}
 	}
+}
+
+/* The holder's conditional write of a zone document (key set or SKR book) under its epoch,
+ * at the revision it read; takes the packed bytes (freed here). The decision is in d->dec. */
+static int tdm_doc_put(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind, int64_t revision,
+		       uint8_t *bytes, size_t len)
+{
+	coordrpc_request_t req;
+	tdm_req_init(d, &req, kind, z);
+	req.epoch = z->epoch;
+	req.revision = revision;
+	req.keyset = bytes;
+	req.keyset_len = len;
+	int ret = tdm_call(d, &req);
+	coordrpc_request_deinit(&req);
+	return ret;
 }
 
 /*
@@ -593,7 +672,12 @@ static void tdm_keyset_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_
 	for (size_t i = 0; i < step->nactions; i++) {
 		const kasp_action_t *a = &step->actions[i];
 		if (a->kind == KASP_ACTION_GENERATE) {
-			if (tdm_keyset_generate(d, z, zs, next, a, now) != TANDEM_OK) {
+			int made = tdm_keyset_generate(d, z, zs, next, a, now);
+			if (made == TANDEM_EPERM && a->role == KASP_ROLE_KSK &&
+			    tdm_zone_offline(z)) {
+				continue; /* the ceremony's; the ZSKs still get made */
+			}
+			if (made != TANDEM_OK) {
 				break;
 			}
 			changed = true;
@@ -602,28 +686,27 @@ static void tdm_keyset_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_
 			z->ds_told = a->key_id;
 			z->ds_told_kind = a->kind;
 			kasp_key_t *k = kasp_keyset_find(next, a->key_id);
-			tdm_log(
-			    d,
-			    "zone %s: the parent must %s the DS of key %u (tag %u); CDS/CDNSKEY "
-			    "are published; then: tandemctl keys %s --cluster --zone %s --key %u",
-			    z->name, a->kind == KASP_ACTION_DS_SUBMIT ? "add" : "remove", a->key_id,
-			    k != NULL ? k->tag : 0,
-			    a->kind == KASP_ACTION_DS_SUBMIT ? "ds-seen" : "ds-gone", z->name,
-			    a->key_id);
+			tdm_log(d,
+				"zone %s: the parent must %s the DS of key %u (tag %u); %s; then: "
+				"tandemctl keys %s --cluster --zone %s --key %u",
+				z->name, a->kind == KASP_ACTION_DS_SUBMIT ? "add" : "remove",
+				a->key_id, k != NULL ? k->tag : 0,
+				tdm_zone_offline(z) ? "tell it out of band (an offline-KSK zone "
+						      "publishes no CDS/CDNSKEY)"
+						    : "CDS/CDNSKEY are published",
+				a->kind == KASP_ACTION_DS_SUBMIT ? "ds-seen" : "ds-gone", z->name,
+				a->key_id);
 		}
 	}
 	if (!changed) {
 		goto out;
 	}
-	coordrpc_request_t req;
-	tdm_req_init(d, &req, COORDRPC_KEYSET_PUT, z);
-	req.epoch = z->epoch;
-	req.revision = z->ks_rev;
-	ret = kasp_keyset_pack(next, &req.keyset, &req.keyset_len);
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+	ret = kasp_keyset_pack(next, &bytes, &len);
 	if (ret == TANDEM_OK) {
-		ret = tdm_call(d, &req);
+		ret = tdm_doc_put(d, z, COORDRPC_KEYSET_PUT, z->ks_rev, bytes, len);
 	}
-	coordrpc_request_deinit(&req);
 	if (ret != TANDEM_OK) {
 		z->ks_valid = false;
 		goto out;
@@ -638,6 +721,190 @@ static void tdm_keyset_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_
 out:
 	free(step);
 	tdm_keyset_forget_removed(d, z, zs);
+}
+
+/* ---- offline KSK ----------------------------------------------------------------------- */
+
+/* Reads the zone's SKR book (none stored: an empty one at revision 0). */
+static int tdm_book_fetch(tdm_t *d, tdm_zone_t *z)
+{
+	coordrpc_request_t q;
+	tdm_req_init(d, &q, COORDRPC_SKR_GET, z);
+	int ret = tdm_rpc(d, TDM_RPC_SKR, &q);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	kasp_skrbook_deinit(&z->book);
+	z->book_rev = 0;
+	if (d->keyset->revision == 0) {
+		ret = kasp_skrbook_init(&z->book, z->name);
+	} else {
+		ret = kasp_skrbook_unpack(d->keyset->keyset, d->keyset->keyset_len, z->name,
+					  d->diag, &z->book);
+	}
+	if (ret != TANDEM_OK) {
+		char what[COORD_ZONE_MAX + 32];
+		snprintf(what, sizeof(what), "SKR book of %s", z->name);
+		tdm_log_diag(d, what, ret);
+		return ret;
+	}
+	z->book_rev = d->keyset->revision;
+	return TANDEM_OK;
+}
+
+typedef struct tdm_plan_ctx {
+	tdm_t *d;
+	tdm_zone_t *z;
+	const coordrpc_zone_status_t *zs;
+	uint64_t now;
+} tdm_plan_ctx_t;
+
+/* kasp_skr_plan's generate: a future ZSK, made and archived now under the label and id the
+ * key-state machine will give it (it is taken again, not made anew, when its time comes). */
+static int tdm_plan_generate(void *arg, const kasp_action_t *action, uint32_t id, char *label,
+			     uint8_t *dnskey, size_t *dnskey_len)
+{
+	tdm_plan_ctx_t *c = arg;
+	tdm_key_t k;
+	int ret = tdm_key_make(c->d, c->z, c->zs, action, id, c->now, &k);
+	if (ret == TANDEM_OK) {
+		snprintf(label, KASP_LABEL_MAX, "%s", hsm_key_label(k.key));
+		ret = hsm_key_dnskey_rdata(k.key, action->role == KASP_ROLE_KSK ? 257 : 256, dnskey,
+					   dnskey_len);
+	}
+	return ret;
+}
+
+/*
+ * The holder answers an operator's ask for a key signing request (tandemctl keys ksr
+ * --cluster): plans the period on the zone's key set, makes the future ZSKs the plan
+ * needs, and records the request under the ask's id in the book, or the reason it cannot.
+ */
+static void tdm_skr_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
+{
+	if (!tdm_zone_offline(z) || tdm_book_fetch(d, z) != TANDEM_OK) {
+		return;
+	}
+	kasp_skrbook_t *b = &z->book;
+	if (!b->has_ask || b->ask.refused[0] != '\0' || kasp_skrbook_find(b, b->ask.id) >= 0) {
+		return;
+	}
+	uint64_t now = (uint64_t)time(NULL);
+	tdm_plan_ctx_t ctx = {.d = d, .z = z, .zs = zs, .now = now};
+	kasp_skr_t *req = calloc(1, sizeof(*req));
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	tandem_diag_clear(d->diag);
+	int ret = req == NULL ? TANDEM_ENOMEM
+			      : kasp_skr_plan(z->ks, &d->policy, &b->ask.plan, tdm_plan_generate,
+					      &ctx, d->diag, req);
+	if (ret == TANDEM_OK) {
+		memcpy(req->request_id, b->ask.id, KASP_SKR_ID_LEN);
+		req->created = now;
+		ret = kasp_skr_encode(req, &buf, &len);
+	}
+	if (ret == TANDEM_OK) {
+		ret = kasp_skrbook_add_request(b, buf, len, now, d->diag);
+	}
+	if (ret == TANDEM_OK) {
+		b->has_ask = false;
+		tdm_log(d, "zone %s: key signing request made: %zu slots from %" PRIu64, z->name,
+			req->nslots, req->slots[0].start);
+	} else {
+		const char *why = tandem_diag_msg(d->diag, 0);
+		snprintf(b->ask.refused, sizeof(b->ask.refused), "%s",
+			 why != NULL ? why : tandem_strerror(ret));
+		tdm_log(d, "zone %s: key signing request refused: %s", z->name, b->ask.refused);
+	}
+	free(buf);
+	buf = NULL;
+	kasp_skr_free(req);
+	tandem_diag_clear(d->diag);
+	ret = kasp_skrbook_pack(b, &buf, &len);
+	if (ret == TANDEM_ERANGE && tdm_book_fetch(d, z) == TANDEM_OK && b->has_ask) {
+		/* the stored book, with the reason instead of a request that does not fit */
+		snprintf(b->ask.refused, sizeof(b->ask.refused),
+			 "the request does not fit in the zone's SKR book (%u bytes at most): ask "
+			 "for fewer slots",
+			 KASP_SKRBOOK_MAX);
+		tdm_log(d, "zone %s: key signing request refused: %s", z->name, b->ask.refused);
+		ret = kasp_skrbook_pack(b, &buf, &len);
+	}
+	if (ret == TANDEM_OK) {
+		ret = tdm_doc_put(d, z, COORDRPC_SKR_PUT, z->book_rev, buf, len);
+	}
+	if (ret == TANDEM_OK && !d->dec->accepted) {
+		tdm_log(d, "zone %s: SKR book not written: %s", z->name, d->dec->text);
+	} else if (ret != TANDEM_OK) {
+		tdm_log(d, "zone %s: SKR book not written: %s", z->name, tandem_strerror(ret));
+	}
+}
+
+/*
+ * An offline-KSK zone's run signs its DNSKEY RRset with the SKR: the active needs signed
+ * slots up to the margin ahead (else it stops and alerts, well before they run out); a
+ * standby takes the SKR the commit used. Fills the run's configuration and d->job_skr_id.
+ */
+static int tdm_job_skr(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, bool shadow)
+{
+	tdm_sign_t *job = &d->job;
+	int ret = tdm_book_fetch(d, z);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	uint64_t t = job->conf.now;
+	char text[COORD_TEXT_MAX], end[32];
+	bool warned = false;
+	if (!shadow) {
+		uint64_t until = kasp_skrbook_covered_until(&z->book, t);
+		uint64_t margin = d->opts->skr_margin_s;
+		time_t u = (time_t)until;
+		struct tm tm;
+		strftime(end, sizeof(end), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&u, &tm));
+		if (until < t + margin) {
+			if (until <= t) {
+				snprintf(
+				    text, sizeof(text),
+				    "ALERT: no imported SKR has a signed DNSKEY RRset for now: "
+				    "not signing; get the next SKR signed and imported");
+			} else {
+				snprintf(
+				    text, sizeof(text),
+				    "ALERT: the signed DNSKEY RRsets end %s, within the SKR "
+				    "margin: not signing; get the next SKR signed and imported",
+				    end);
+			}
+			tdm_skr_tell(d, z, text);
+			return TANDEM_EPERM;
+		}
+		if (until < t + 2 * margin) {
+			snprintf(text, sizeof(text),
+				 "warning: the signed DNSKEY RRsets end %s, within twice the SKR "
+				 "margin: get the next SKR signed",
+				 end);
+			tdm_skr_tell(d, z, text);
+			warned = true;
+		}
+	}
+	static const uint8_t none[COORD_SKR_ID_LEN];
+	bool want = shadow && memcmp(zs->skr_id, none, COORD_SKR_ID_LEN) != 0;
+	tandem_arena_free(d->job_arena);
+	d->job_arena = NULL;
+	ret = tandem_arena_new(0, &d->job_arena);
+	if (ret == TANDEM_OK) {
+		ret = tdm_skr_presign(&z->book, job->keys, job->nkeys, t, want ? zs->skr_id : NULL,
+				      d->job_arena, &job->conf, d->job_skr_id, d->diag);
+	}
+	if (ret != TANDEM_OK) {
+		const char *why = tandem_diag_msg(d->diag, 0);
+		snprintf(text, sizeof(text), "ALERT: %s run not started: %s",
+			 shadow ? "shadow" : "signing", why != NULL ? why : tandem_strerror(ret));
+		tandem_diag_clear(d->diag);
+		tdm_skr_tell(d, z, text);
+	} else if (!warned) {
+		tdm_skr_tell(d, z, "");
+	}
+	return ret;
 }
 
 /* Imports every archived key of the zone this HSM lacks and acknowledges it. */
@@ -692,11 +959,12 @@ static bool tdm_keys_ready(const tdm_zone_t *z)
 	if (!z->ks_valid) {
 		return false;
 	}
-	bool ksk = false, zsk = false;
+	/* an offline-KSK zone's KSK signs through the SKR, checked when the run starts */
+	bool ksk = tdm_zone_offline(z), zsk = false;
 	for (size_t i = 0; i < z->ks->count; i++) {
 		kasp_roles_t r;
 		kasp_key_roles(&z->ks->keys[i], &r);
-		if (!r.in_zone) {
+		if (!r.in_zone || kasp_key_offline(&z->ks->keys[i])) {
 			continue;
 		}
 		if (tdm_key_local(z, z->ks->keys[i].id) == NULL) {
@@ -747,6 +1015,7 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 		}
 	}
 	tdm_keyset_step(d, z, zs);
+	tdm_skr_step(d, z, zs);
 }
 
 /* ---- signing runs ---------------------------------------------------------------------- */
@@ -828,12 +1097,19 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 		return TANDEM_ENOMEM;
 	}
 	tdm_job_keys(d, z);
-	/* the run's own copy: CDS/CDNSKEY while the parent has a DS change to make */
+	/* the run's own copy: CDS/CDNSKEY while the parent has a DS change to make (an
+	 * offline-KSK zone's DS changes go to the parent out of band: the KSK signs no CDS) */
 	memcpy(d->job_ks, z->ks, sizeof(*z->ks));
-	job->cds_set = kasp_keyset_cds_pending(d->job_ks) ? d->job_ks : NULL;
+	bool offline = tdm_zone_offline(z);
+	job->cds_set = !offline && kasp_keyset_cds_pending(d->job_ks) ? d->job_ks : NULL;
 	job->cds_ttl = d->policy.ttl_dnskey;
 	job->keyset_revision = z->ks_rev;
-	int ret = tdm_sign_start(job);
+	memset(d->job_skr_id, 0, sizeof(d->job_skr_id));
+	int ret = offline ? tdm_job_skr(d, z, zs, shadow) : TANDEM_OK;
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	ret = tdm_sign_start(job);
 	if (ret != TANDEM_OK) {
 		tdm_log(d, "zone %s: cannot start a signing run: %s", z->name,
 			tandem_strerror(ret));
@@ -893,6 +1169,7 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
 	req.epoch = z->epoch;
 	req.input_serial = job->input_serial;
 	req.keyset_revision = job->keyset_revision;
+	memcpy(req.skr_id, d->job_skr_id, sizeof(req.skr_id));
 	req.serial = job->serial;
 	memcpy(req.digest, job->digest, COORD_DIGEST_LEN);
 	req.sign_time = job->conf.now;
@@ -1009,7 +1286,10 @@ static void tdm_sign_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	if (z->held && tdm_may_publish(d, z, now)) {
 		if ((z->sign_now || now >= z->next_cycle_mono) && tdm_keys_ready(z)) {
 			z->sign_now = false;
-			(void)tdm_job_start(d, z, zs, false);
+			if (tdm_job_start(d, z, zs, false) != TANDEM_OK) {
+				z->next_cycle_mono =
+				    now + (tdm_zone_offline(z) ? TDM_SKR_RETRY_MS : TDM_RETRY_MS);
+			}
 		}
 		return;
 	}
@@ -1031,8 +1311,9 @@ static void tdm_sign_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 		z->shadow_serial = zs->serial;
 		return;
 	}
-	if (tdm_keys_ready(z)) {
-		(void)tdm_job_start(d, z, zs, true);
+	if (tdm_keys_ready(z) && tdm_job_start(d, z, zs, true) != TANDEM_OK) {
+		z->shadowed = true; /* not again for this serial */
+		z->shadow_serial = zs->serial;
 	}
 }
 
@@ -1116,6 +1397,7 @@ static void tdm_usage(FILE *fp)
 		"               [--policy POLICY.yaml] --zone NAME=UNSIGNED-FILE [--zone ...]\n"
 		"               --out DIR --work DIR [--cycle SECONDS] [--threads N] "
 		"[--pid-file FILE]\n"
+		"               [--skr-margin SECONDS]\n"
 		"The first --coord is the node's own site's coordinator; the others are tried "
 		"when it\n"
 		"does not answer. Each zone is published as DIR/<zone>zone (atomically) and "
@@ -1138,12 +1420,14 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 						 {"work", required_argument, NULL, 'w'},
 						 {"cycle", required_argument, NULL, 'y'},
 						 {"threads", required_argument, NULL, 'j'},
+						 {"skr-margin", required_argument, NULL, 'M'},
 						 {"pid-file", required_argument, NULL, 'P'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	int c;
 	memset(o, 0, sizeof(*o));
 	o->cycle_s = 900;
+	o->skr_margin_s = TDM_SKR_MARGIN_S;
 	o->threads = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		char *end = NULL;
@@ -1185,6 +1469,16 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 			if (errno != 0 || end == optarg || *end != '\0' || o->cycle_s == 0 ||
 			    o->cycle_s > 86400) {
 				fprintf(stderr, "tandemd: --cycle takes 1..86400 seconds\n");
+				return 1;
+			}
+			break;
+		case 'M':
+			errno = 0;
+			o->skr_margin_s = strtoull(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    o->skr_margin_s > 400ull * 86400) {
+				fprintf(stderr,
+					"tandemd: --skr-margin takes 0..34560000 seconds\n");
 				return 1;
 			}
 			break;
@@ -1372,7 +1666,9 @@ static void tdm_teardown(tdm_t *d)
 	tandem_diag_free(d->diag);
 	for (size_t i = 0; i < d->nzones; i++) {
 		free(d->zones[i].ks);
+		kasp_skrbook_deinit(&d->zones[i].book);
 	}
+	tandem_arena_free(d->job_arena);
 	coordrpc_keyset_deinit(d->keyset);
 	coordrpc_keys_deinit(d->keys);
 	free(d->keyset);
