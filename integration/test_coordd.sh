@@ -504,7 +504,7 @@ tdm_assert_grep "book unchanged" "^skr $OZ revision=$RSKR " "$TDM_OUT"
 	printf '%s 3600 IN NS ns.%s\nns.%s 3600 IN A 192.0.2.1\n' "$OZ" "$OZ" "$OZ"
 	grep -hv '^;' "$KSKF" "$ZSKF" | sed 's/ IN DNSKEY / 3600 IN DNSKEY /'
 } >"$TDM_TMP/ceremony.zone"
-dnssec-signzone -P -q -O full -K "$TDM_TMP/okeys" -x -s $((S0 - 3600)) -e $((S0 + 6 * 86400)) -o "$OZ" \
+dnssec-signzone -P -q -O full -K "$TDM_TMP/okeys" -d "$TDM_TMP" -x -s $((S0 - 3600)) -e $((S0 + 6 * 86400)) -o "$OZ" \
 	-f "$TDM_TMP/ceremony.signed" "$TDM_TMP/ceremony.zone" "${KSKF%.key}" "${ZSKF%.key}" >/dev/null ||
 	tdm_fail "dnssec-signzone failed"
 skrpb response "$TDM_TMP/signed.skr" "$S0" "$ASK" "$TDM_TMP/o.ksr" "$TDM_TMP/ceremony.signed"
