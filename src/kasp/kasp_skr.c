@@ -30,6 +30,16 @@ bool kasp_key_offline(const kasp_key_t *key)
 	       strncmp(key->label, KASP_SKR_LABEL_PFX, strlen(KASP_SKR_LABEL_PFX)) == 0;
 }
 
+bool kasp_keyset_offline(const kasp_keyset_t *set)
+{
+	for (size_t i = 0; set != NULL && i < set->count; i++) {
+		if (kasp_key_offline(&set->keys[i])) {
+			return true;
+		}
+	}
+	return false;
+}
+
 void kasp_skr_free(kasp_skr_t *skr)
 {
 	free(skr);

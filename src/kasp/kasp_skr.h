@@ -93,6 +93,9 @@ int kasp_skr_sha256(const uint8_t *data, size_t len, uint8_t out[32]);
 /* True if the key is a KSK held only offline (its label starts with KASP_SKR_LABEL_PFX). */
 bool kasp_key_offline(const kasp_key_t *key);
 
+/* True if the key set holds an offline KSK: the zone is an offline-KSK zone. NULL: false. */
+bool kasp_keyset_offline(const kasp_keyset_t *set);
+
 /* How to cut a period into slots. */
 typedef struct kasp_skr_plan_conf {
 	uint64_t start;            /* first slot's start */

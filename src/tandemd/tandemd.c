@@ -535,12 +535,7 @@ static int tdm_key_make(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *z
  * with an SKR). */
 static bool tdm_zone_offline(const tdm_zone_t *z)
 {
-	for (size_t i = 0; z->ks_valid && i < z->ks->count; i++) {
-		if (kasp_key_offline(&z->ks->keys[i])) {
-			return true;
-		}
-	}
-	return false;
+	return z->ks_valid && kasp_keyset_offline(z->ks);
 }
 
 /* Says once (until it changes or clears) what keeps an offline-KSK zone from signing. */

@@ -517,7 +517,7 @@ static void print_request(const kasp_skr_t *req)
 /* What a request needs of the zone and the options: an offline KSK, whole slots. */
 static int ksr_check(const opts_t *o, const kasp_keyset_t *set)
 {
-	if (!keys_set_has_offline(set)) {
+	if (!kasp_keyset_offline(set)) {
 		fprintf(stderr,
 			"%s: zone %s has no offline KSK: import its DNSKEY with 'tandemctl keys "
 			"ksk-import' first\n",

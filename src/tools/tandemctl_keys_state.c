@@ -413,7 +413,7 @@ static int cmd_list(const opts_t *o)
 			goto out;
 		}
 		print_list(s.set, &st, o->cluster);
-		if (o->cluster && keys_set_has_offline(s.set)) {
+		if (o->cluster && kasp_keyset_offline(s.set)) {
 			code = print_skrbook(o, s.diag);
 		}
 	}
@@ -481,7 +481,7 @@ static int generate_keys(const opts_t *o, state_t *s, kasp_step_t *st)
 	hsm_module_t *mod = NULL;
 	hsm_token_t *tok = NULL;
 	int code = KEYS_EXIT_OK;
-	bool offline = keys_set_has_offline(s->set);
+	bool offline = kasp_keyset_offline(s->set);
 	for (int round = 0; round < 8; round++) {
 		if (kasp_keystate_step(s->set, &s->policy, o->now, s->set, st) != TANDEM_OK) {
 			code = KEYS_EXIT_INPUT;

@@ -334,16 +334,6 @@ const char *keys_hex(const uint8_t *in, size_t len, char *out)
 	return out;
 }
 
-bool keys_set_has_offline(const kasp_keyset_t *set)
-{
-	for (size_t i = 0; i < set->count; i++) {
-		if (kasp_key_offline(&set->keys[i])) {
-			return true;
-		}
-	}
-	return false;
-}
-
 int keys_cluster_load(const char *prog, keys_cluster_t *cl, const char *zone, bool may_create,
 		      const char *policy, keys_state_t *s)
 {

@@ -104,9 +104,6 @@ void keys_state_free(keys_state_t *s);
 /* Lowercase hex of len bytes into out (2 * len + 1 bytes); returns out. */
 const char *keys_hex(const uint8_t *in, size_t len, char *out);
 
-/* True if the key set holds a KSK held only offline (kasp_key_offline). */
-bool keys_set_has_offline(const kasp_keyset_t *set);
-
 /* --cluster: the coordinator connection and the revision the key set was read at. */
 typedef struct keys_cluster {
 	tandemctl_coord_t *coord;
