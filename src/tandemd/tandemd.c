@@ -1281,6 +1281,13 @@ static void tdm_sign_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	if (z->held && tdm_may_publish(d, z, now)) {
 		if ((z->sign_now || now >= z->next_cycle_mono) && tdm_keys_ready(z)) {
 			z->sign_now = false;
+			/* A run signs with the stored key set: the copy of a node that just took
+			 * the lease is the one it last read as a standby, and the old holder may
+			 * have stepped the machine since. */
+			if (tdm_keyset_fetch(d, z) != TANDEM_OK || !tdm_keys_ready(z)) {
+				z->next_cycle_mono = now + TDM_KEYS_MS;
+				return;
+			}
 			if (tdm_job_start(d, z, zs, false) != TANDEM_OK) {
 				z->next_cycle_mono =
 				    now + (tdm_zone_offline(z) ? TDM_SKR_RETRY_MS : TDM_RETRY_MS);
