@@ -108,6 +108,7 @@ typedef struct tdm_zone {
 	/* offline KSK: the zone's SKR book as last read, and the last problem logged */
 	kasp_skrbook_t book;
 	int64_t book_rev;
+	bool book_read; /* book is the stored one at book_rev, as read and checked */
 	char skr_told[COORD_TEXT_MAX];
 	/* the standby's last shadow run */
 	bool shadowed;
@@ -720,7 +721,9 @@ out:
 
 /* ---- offline KSK ----------------------------------------------------------------------- */
 
-/* Reads the zone's SKR book (none stored: an empty one at revision 0). */
+/* Reads the zone's SKR book (none stored: an empty one at revision 0). A book at the
+ * revision already read and checked is kept, not unpacked and its signatures verified
+ * again (the holder looks every second). */
 static int tdm_book_fetch(tdm_t *d, tdm_zone_t *z)
 {
 	coordrpc_request_t q;
@@ -729,8 +732,12 @@ static int tdm_book_fetch(tdm_t *d, tdm_zone_t *z)
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
+	if (z->book_read && d->keyset->revision == z->book_rev) {
+		return TANDEM_OK;
+	}
 	kasp_skrbook_deinit(&z->book);
 	z->book_rev = 0;
+	z->book_read = false;
 	if (d->keyset->revision == 0) {
 		ret = kasp_skrbook_init(&z->book, z->name);
 	} else {
@@ -744,6 +751,7 @@ static int tdm_book_fetch(tdm_t *d, tdm_zone_t *z)
 		return ret;
 	}
 	z->book_rev = d->keyset->revision;
+	z->book_read = true;
 	return TANDEM_OK;
 }
 
@@ -784,6 +792,7 @@ static void tdm_skr_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	if (!b->has_ask || b->ask.refused[0] != '\0' || kasp_skrbook_find(b, b->ask.id) >= 0) {
 		return;
 	}
+	z->book_read = false; /* changed here: read it again after the write, won or lost */
 	uint64_t now = (uint64_t)time(NULL);
 	tdm_plan_ctx_t ctx = {.d = d, .z = z, .zs = zs, .now = now};
 	kasp_skr_t *req = calloc(1, sizeof(*req));
