@@ -11,6 +11,7 @@
 #include "tandem_diag.h"
 #include "tandem_encode.h"
 #include "tandem_error.h"
+#include "tandem_text.h"
 #include "tandem_file.h"
 
 #include <errno.h>
@@ -78,17 +79,19 @@ static uint64_t coordd_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* One log line on stderr, prefixed with the UTC time. Never given secrets. */
+/* One log line on stderr, prefixed with the UTC time. Never given secrets. Whatever a peer
+ * or an operator sent (names, texts) is escaped: a newline cannot forge another line. */
 __attribute__((format(printf, 1, 2))) static void coordd_log(const char *fmt, ...)
 {
 	char stamp[32];
-	char line[1024];
+	char line[1024], safe[4 * sizeof(line)];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "%s tandem-coord: %s\n",
-		tandem_utc_ms(coordd_now_ms(), stamp, sizeof(stamp)), line);
+		tandem_utc_ms(coordd_now_ms(), stamp, sizeof(stamp)),
+		tandem_escape(safe, sizeof(safe), line));
 	fflush(stderr);
 }
 

@@ -12,6 +12,7 @@
 #include "tandem_encode.h"
 #include "tandem_error.h"
 #include "tandem_file.h"
+#include "tandem_text.h"
 #include "tandemd_keys.h"
 #include "tandemd_sign.h"
 #include "tandemd_skr.h"
@@ -163,17 +164,19 @@ static uint64_t tdm_wall_ms(void)
 }
 
 /* One log line on stderr, prefixed with the UTC time and the node's name. Never given
- * secrets. */
+ * secrets. What came from outside (file names, coordinator texts) is escaped: a newline
+ * cannot forge another line. */
 __attribute__((format(printf, 2, 3))) static void tdm_log(const tdm_t *d, const char *fmt, ...)
 {
 	char stamp[32];
-	char line[1024];
+	char line[1024], safe[4 * sizeof(line)];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "%s tandemd %s: %s\n", tandem_utc_ms(tdm_wall_ms(), stamp, sizeof(stamp)),
-		d->opts != NULL && d->opts->name != NULL ? d->opts->name : "-", line);
+		d->opts != NULL && d->opts->name != NULL ? d->opts->name : "-",
+		tandem_escape(safe, sizeof(safe), line));
 	fflush(stderr);
 }
 

@@ -4,6 +4,7 @@
 #include "tandem_encode.h"
 #include "tandem_error.h"
 #include "tandem_file.h"
+#include "tandem_text.h"
 #include "testsupport.h"
 
 #include <check.h>
@@ -234,6 +235,65 @@ START_TEST(split_and_utc_stamp)
 }
 END_TEST
 
+START_TEST(dname_id_and_escape)
+{
+	char why[128];
+	ck_assert(tandem_dname_valid("example.", why, sizeof(why)));
+	ck_assert(tandem_dname_valid("example", why, sizeof(why)));
+	ck_assert(tandem_dname_valid("co.jp.", why, sizeof(why)));
+	ck_assert(tandem_dname_valid("_x-1.example", NULL, 0));
+	const char *bad[] = {"",     ".",    "..",     "a..b",  ".a",
+			     "a/b.", "a b.", "a\\.b.", "a\nb.", "\x01a."};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why[0] = '\0';
+		ck_assert_msg(!tandem_dname_valid(bad[i], why, sizeof(why)), "accepted '%s'",
+			      bad[i]);
+		ck_assert_msg(why[0] != '\0', "no reason for '%s'", bad[i]);
+	}
+	char label[80], name[300];
+	memset(label, 'a', 63);
+	strcpy(label + 63, ".");
+	ck_assert(tandem_dname_valid(label, NULL, 0));
+	memset(label, 'a', 64);
+	strcpy(label + 64, ".");
+	ck_assert(!tandem_dname_valid(label, why, sizeof(why)));
+	ck_assert(strstr(why, "63") != NULL);
+	/* three labels of 63 and one of 61: 3 * 64 + 62 + 1 = 255 octets in wire form */
+	memset(name, 'a', sizeof(name));
+	for (int i = 0; i < 3; i++) {
+		name[i * 64 + 63] = '.';
+	}
+	name[3 * 64 + 61] = '\0';
+	ck_assert(tandem_dname_valid(name, NULL, 0));
+	name[3 * 64 + 61] = 'a'; /* 256 */
+	name[3 * 64 + 62] = '\0';
+	ck_assert(!tandem_dname_valid(name, why, sizeof(why)));
+	ck_assert(tandem_dname_equal("EXAMPLE.", "example"));
+	ck_assert(tandem_dname_equal("a.b", "A.B."));
+	ck_assert(!tandem_dname_equal("a.b.", "a.bc."));
+	ck_assert(!tandem_dname_equal("example.", "xample."));
+
+	ck_assert(tandem_id_valid("node-a", why, sizeof(why)));
+	ck_assert(tandem_id_valid("n.1_x", NULL, 0));
+	ck_assert(!tandem_id_valid("", why, sizeof(why)));
+	ck_assert(!tandem_id_valid("-a", why, sizeof(why)));
+	ck_assert(!tandem_id_valid("a/b", why, sizeof(why)));
+	ck_assert(!tandem_id_valid("a\nb", why, sizeof(why)));
+	memset(name, 'x', 64);
+	name[64] = '\0';
+	ck_assert(!tandem_id_valid(name, why, sizeof(why)));
+
+	char out[64];
+	ck_assert_str_eq(tandem_escape(out, sizeof(out), "plain text"), "plain text");
+	ck_assert_str_eq(tandem_escape(out, sizeof(out), "a\nb\r\x7f\\"), "a\\x0ab\\x0d\\x7f\\\\");
+	ck_assert_str_eq(tandem_escape(out, sizeof(out), "\xc3\xa9"), "\\xc3\\xa9");
+	/* a copy that does not fit never cuts an escape in half */
+	ck_assert_str_eq(tandem_escape(out, 6, "ab\ncd"), "ab");
+	ck_assert_str_eq(tandem_escape(out, 7, "ab\ncd"), "ab\\x0a");
+	ck_assert_str_eq(tandem_escape(out, sizeof(out), NULL), "");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("common");
@@ -245,6 +305,7 @@ int main(void)
 	tcase_add_test(tc, secret_read_refuses_loose_modes);
 	tcase_add_test(tc, wipe_and_strerror);
 	tcase_add_test(tc, split_and_utc_stamp);
+	tcase_add_test(tc, dname_id_and_escape);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
