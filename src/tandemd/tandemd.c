@@ -13,6 +13,7 @@
 #include "tandem_error.h"
 #include "tandem_file.h"
 #include "tandem_text.h"
+#include "tandemd_alert.h"
 #include "tandemd_keys.h"
 #include "tandemd_sign.h"
 #include "tandemd_skr.h"
@@ -139,7 +140,8 @@ typedef struct tdm {
 	uint8_t job_skr_id[COORD_SKR_ID_LEN]; /* the SKR the running run uses (zeros: none) */
 	bool registered;
 	uint64_t next_heartbeat_mono;
-	int last_rpc_error; /* logged once per change */
+	int last_rpc_error;  /* logged once per change */
+	tdm_alerts_t alerts; /* what keeps the node or a zone from signing (status, heartbeat) */
 	tdm_zone_t zones[TDM_ZONES_MAX];
 	size_t nzones;
 	/* the one signing run at a time */
