@@ -1121,7 +1121,17 @@ static void do_takeover(coord_state_t *st, const coord_input_t *in, const coord_
 		}
 		const coord_node_t *l =
 		    z->last_holder[0] != '\0' ? node_find(st, z->last_holder) : NULL;
-		if (l != NULL && l->state == COORD_NODE_FENCED) {
+		if (h != NULL) {
+			/* The fenced holder is the previous holder now: the margin exception
+			 * (only the node whose lease ended may come back early) is its alone,
+			 * and it is fenced. Left as it was, last_holder could name a survivor
+			 * that held the zone before (A->B->A), which would be let in while
+			 * the fenced holder's lease still runs. */
+			set_str(z->last_holder, sizeof(z->last_holder), h->id);
+			if (z->blocked_until_ms < z->expiry_ms + p->margin_ms) {
+				z->blocked_until_ms = z->expiry_ms + p->margin_ms;
+			}
+		} else if (l != NULL && l->state == COORD_NODE_FENCED) {
 			set_str(z->last_holder, sizeof(z->last_holder), "");
 		}
 		set_str(z->holder, sizeof(z->holder), "");
