@@ -173,6 +173,7 @@ const char *coord_input_kind_str(coord_input_kind_t kind)
 	case COORD_IN_ZONE_REMOVE: return "zone-remove";
 	case COORD_IN_TICK: return "tick";
 	case COORD_IN_ZONE_ACCEPT_INPUT: return "zone-accept-input";
+	case COORD_IN_PARAMS_SET: return "params-set";
 	}
 	return "unknown";
 }
@@ -608,11 +609,18 @@ static bool holds(const coord_zone_t *z, const coord_node_t *n, uint64_t epoch, 
 	return true;
 }
 
-static void lease_extend(coord_zone_t *z, uint64_t now, const coord_params_t *p, coord_result_t *r)
+static void lease_extend(const coord_state_t *st, coord_zone_t *z, uint64_t now,
+			 const coord_params_t *p, coord_result_t *r)
 {
 	z->granted_ms = now;
 	z->expiry_ms = now + p->lease_ms;
 	z->blocked_until_ms = z->expiry_ms + p->margin_ms;
+	/* Just after the lease was shortened, a node that has not read the new value yet
+	 * may keep publishing for the old one: others wait that out too. */
+	if (st->params_changed_ms != 0 && st->prev_lease_ms > p->lease_ms &&
+	    now < st->params_changed_ms + st->prev_lease_ms + p->lease_ms) {
+		z->blocked_until_ms = now + st->prev_lease_ms + p->margin_ms;
+	}
 	z->prefer_until_ms = z->blocked_until_ms + p->prefer_ms;
 	r->epoch = z->epoch;
 	r->expiry_ms = z->expiry_ms;
@@ -866,7 +874,7 @@ static void do_lease_request(coord_state_t *st, const coord_input_t *in, uint64_
 			return;
 		}
 		/* a repeated request (a lost reply) is a renewal */
-		lease_extend(z, now, p, r);
+		lease_extend(st, z, now, p, r);
 		n->last_seen_ms = now;
 		note(r, "zone %s: %s keeps epoch %llu", z->name, n->id,
 		     (unsigned long long)z->epoch);
@@ -903,7 +911,7 @@ static void do_lease_request(coord_state_t *st, const coord_input_t *in, uint64_
 	if (strcmp(z->switch_to, n->id) == 0) {
 		set_str(z->switch_to, sizeof(z->switch_to), "");
 	}
-	lease_extend(z, now, p, r);
+	lease_extend(st, z, now, p, r);
 	n->last_seen_ms = now;
 	effect(r, COORD_EFF_GRANT, z, n->id, "zone %s: lease granted to %s, epoch %llu", z->name,
 	       n->id, (unsigned long long)z->epoch);
@@ -918,7 +926,7 @@ static void do_lease_renew(coord_state_t *st, const coord_input_t *in, uint64_t 
 	if (z == NULL || !from_instance(n, in, now, r) || !holds(z, n, in->epoch, now, false, r)) {
 		return;
 	}
-	lease_extend(z, now, p, r);
+	lease_extend(st, z, now, p, r);
 	n->last_seen_ms = now;
 	note(r, "zone %s: %s renewed epoch %llu", z->name, n->id, (unsigned long long)z->epoch);
 }
@@ -1413,6 +1421,36 @@ static void do_zone_accept_input(coord_state_t *st, const coord_input_t *in, coo
 	r->effects[r->neffects - 1].serial = in->serial;
 }
 
+static void do_params_set(coord_state_t *st, const coord_input_t *in, uint64_t now,
+			  const coord_params_t *p, coord_result_t *r)
+{
+	coord_params_t np = *p;
+	np.lease_ms = in->lease_ms;
+	np.margin_ms = in->margin_ms;
+	if (in->margin_ms == 0 || in->lease_ms > UINT32_MAX || in->margin_ms >= in->lease_ms / 3 ||
+	    coord_params_check(&np) != TANDEM_OK) {
+		refuse(r, COORD_R_BAD_INPUT,
+		       "lease %llu ms, margin %llu ms: the margin must be above 0 and below a "
+		       "third of the lease (at most %u ms)",
+		       (unsigned long long)in->lease_ms, (unsigned long long)in->margin_ms,
+		       UINT32_MAX);
+		return;
+	}
+	if (p->lease_ms == in->lease_ms && p->margin_ms == in->margin_ms && st->lease_ms != 0) {
+		note(r, "lease %llu ms, margin %llu ms already", (unsigned long long)in->lease_ms,
+		     (unsigned long long)in->margin_ms);
+		return;
+	}
+	effect(r, COORD_EFF_PARAMS, NULL, NULL,
+	       "cluster lease %llu ms, margin %llu ms (were %llu ms, %llu ms)",
+	       (unsigned long long)in->lease_ms, (unsigned long long)in->margin_ms,
+	       (unsigned long long)p->lease_ms, (unsigned long long)p->margin_ms);
+	st->prev_lease_ms = p->lease_ms;
+	st->params_changed_ms = now;
+	st->lease_ms = in->lease_ms;
+	st->margin_ms = in->margin_ms;
+}
+
 static void do_zone_remove(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
 {
 	coord_zone_t *z = live_zone(st, in->zone, r);
@@ -1474,9 +1512,30 @@ static bool zero_or_name(const char *s, size_t max)
 	return name_ok(s, max, true);
 }
 
-int coord_state_check(const coord_state_t *state, const coord_params_t *params)
+void coord_state_params(const coord_state_t *state, const coord_params_t *params,
+			coord_params_t *out)
 {
-	if (state == NULL || coord_params_check(params) != TANDEM_OK) {
+	if (out == NULL) {
+		return;
+	}
+	if (params == NULL) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
+	*out = *params;
+	if (state != NULL && state->lease_ms != 0) {
+		out->lease_ms = state->lease_ms;
+		out->margin_ms = state->margin_ms;
+	}
+}
+
+int coord_state_check(const coord_state_t *state, const coord_params_t *process_params)
+{
+	coord_params_t pp;
+	coord_state_params(state, process_params, &pp);
+	const coord_params_t *params = &pp;
+	if (state == NULL || process_params == NULL || coord_params_check(params) != TANDEM_OK ||
+	    (state->lease_ms == 0) != (state->margin_ms == 0)) {
 		return TANDEM_COORD_ESTATE;
 	}
 	const coord_state_t *st = state;
@@ -1588,6 +1647,7 @@ static bool input_ok(const coord_input_t *in)
 	case COORD_IN_ZONE_REMOVE:
 	case COORD_IN_ZONE_ACCEPT_INPUT: return zone;
 	case COORD_IN_SWITCHOVER: return zone && target;
+	case COORD_IN_PARAMS_SET:
 	case COORD_IN_TAKEOVER:
 	case COORD_IN_TICK: return true;
 	}
@@ -1685,6 +1745,10 @@ int coord_state_apply(const coord_state_t *in, const coord_input_t *input, uint6
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
+	/* the cluster's lease and margin, as the state has them */
+	coord_params_t cp;
+	coord_state_params(in, params, &cp);
+	params = &cp;
 	/* Decide in out itself unless it is in: then in a copy, which refusals and the
 	 * `changed` test compare against. Nothing can fail once out is touched. */
 	coord_state_t *st = out;
@@ -1729,6 +1793,7 @@ int coord_state_apply(const coord_state_t *in, const coord_input_t *input, uint6
 	case COORD_IN_ZONE_REMOVE: do_zone_remove(st, input, r); break;
 	case COORD_IN_TICK: do_tick(st, now_ms, params, r); break;
 	case COORD_IN_ZONE_ACCEPT_INPUT: do_zone_accept_input(st, input, r); break;
+	case COORD_IN_PARAMS_SET: do_params_set(st, input, now_ms, params, r); break;
 	}
 decided:
 	if (r->reason != COORD_R_OK) {

@@ -159,6 +159,15 @@ typedef struct coord_zone {
 
 /* The whole cluster state. A plain value (about 330 KB): allocate it on the heap. */
 typedef struct coord_state {
+	/* The cluster's lease and margin: written with the empty state by the first
+	 * coordinator (coord_store_init), changed only by COORD_IN_PARAMS_SET. Every decision
+	 * uses these, not the deciding process's own params; 0: not set yet (a state from
+	 * before they were kept), then the process's params apply. */
+	uint64_t lease_ms;
+	uint64_t margin_ms;
+	uint64_t prev_lease_ms;     /* the lease before the last change (0: none) */
+	uint64_t params_changed_ms; /* when it changed: for prev_lease_ms + lease_ms after,
+				       others wait out the longer of the two */
 	uint32_t next_node_no;
 	uint32_t nnodes;
 	coord_node_t nodes[COORD_NODES_MAX];
@@ -190,8 +199,10 @@ typedef enum {
 	COORD_IN_ZONE_REMOVE,       /* zone */
 	COORD_IN_TICK,              /* time passes */
 	COORD_IN_ZONE_ACCEPT_INPUT, /* zone, serial: the operator accepts that input */
+	COORD_IN_PARAMS_SET,        /* lease_ms, margin_ms: the cluster's (tandemctl cluster
+				       params); 0 < margin < lease / 3 */
 } coord_input_kind_t;
-#define COORD_IN_LAST COORD_IN_ZONE_ACCEPT_INPUT
+#define COORD_IN_LAST COORD_IN_PARAMS_SET
 
 /* One input. Fields not used by the kind are ignored. */
 typedef struct coord_input {
@@ -227,6 +238,7 @@ typedef struct coord_input {
 	/* register, heartbeat: all the node's alerts (replacing those stored) */
 	uint32_t nalerts;
 	coord_alert_t alerts[COORD_ALERTS_MAX];
+	uint64_t lease_ms, margin_ms; /* params set */
 } coord_input_t;
 
 /* Why an input was refused. */
@@ -284,6 +296,7 @@ typedef enum {
 	COORD_EFF_INSTANCE,       /* node: a new instance replaced a silent one */
 	COORD_EFF_NODE_ALERT,     /* zone (may be ""), node: an alert raised, changed or cleared */
 	COORD_EFF_INPUT_ACCEPTED, /* zone, serial: the operator accepted an input */
+	COORD_EFF_PARAMS,         /* the cluster's lease and margin changed */
 } coord_effect_kind_t;
 
 typedef struct coord_effect {
@@ -329,6 +342,13 @@ int coord_state_init(coord_state_t *state);
  * TANDEM_COORD_ESTATE.
  */
 int coord_state_check(const coord_state_t *state, const coord_params_t *params);
+
+/*
+ * The params decisions on state use: `params` with the state's lease and margin when it
+ * has them (state->lease_ms != 0). NULL arguments: params copied as is (or zeroed).
+ */
+void coord_state_params(const coord_state_t *state, const coord_params_t *params,
+			coord_params_t *out);
 
 /*
  * Decides on `input` at `now`: copies `in` to `out` (which is `in` or does

@@ -118,6 +118,10 @@ int coord_state_pack(const coord_state_t *state, uint8_t **buf, size_t *len)
 	tandem__cluster_state__init(&s->st);
 	s->st.version = CLUSTER_STATE_VERSION;
 	s->st.next_node_no = state->next_node_no;
+	s->st.lease_ms = state->lease_ms;
+	s->st.margin_ms = state->margin_ms;
+	s->st.prev_lease_ms = state->prev_lease_ms;
+	s->st.params_changed_ms = state->params_changed_ms;
 	for (uint32_t i = 0; i < state->nnodes; i++) {
 		const coord_node_t *n = &state->nodes[i];
 		Tandem__ClusterState__Node *pn = &s->nodes[i];
@@ -311,6 +315,10 @@ int coord_state_unpack(const uint8_t *buf, size_t len, const coord_params_t *par
 		goto out;
 	}
 	st->next_node_no = m->next_node_no;
+	st->lease_ms = m->lease_ms;
+	st->margin_ms = m->margin_ms;
+	st->prev_lease_ms = m->prev_lease_ms;
+	st->params_changed_ms = m->params_changed_ms;
 	st->nnodes = (uint32_t)m->n_nodes;
 	for (size_t i = 0; i < m->n_nodes; i++) {
 		const Tandem__ClusterState__Node *pn = m->nodes[i];

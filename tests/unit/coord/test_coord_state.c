@@ -909,6 +909,61 @@ START_TEST(test_zone_accept_input)
 }
 END_TEST
 
+/* ---- the cluster's lease and margin ---- */
+
+START_TEST(test_params_set)
+{
+	cluster(T0);
+	coord_input_t ps = mk(COORD_IN_PARAMS_SET, NULL, NULL);
+	const uint64_t bad[][2] = {
+	    {10000, 0}, {9000, 3000}, {30000, 10000}, {0, 0}, {(uint64_t)UINT32_MAX + 3, 1000}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ps.lease_ms = bad[i][0];
+		ps.margin_ms = bad[i][1];
+		ck_assert_int_eq(apply(&ps, T0), COORD_R_BAD_INPUT);
+		ck_assert_ptr_nonnull(strstr(R->text, "margin"));
+	}
+	ck_assert_uint_eq(S->lease_ms, 0); /* never set: the process's params apply */
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	ck_assert_uint_eq(R->expiry_ms, T0 + LEASE);
+	/* a longer lease: the next grant or renewal uses it, whatever params apply() gets */
+	ps.lease_ms = 30000;
+	ps.margin_ms = 9000;
+	ck_assert_int_eq(apply(&ps, T0 + 1), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_PARAMS, NULL));
+	ck_assert_uint_eq(S->lease_ms, 30000);
+	ck_assert_uint_eq(S->margin_ms, 9000);
+	coord_params_t eff;
+	coord_state_params(S, &P, &eff);
+	ck_assert_uint_eq(eff.lease_ms, 30000);
+	ck_assert_uint_eq(eff.node_timeout_ms, P.node_timeout_ms);
+	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RENEW, "a1", 1, T0 + 2), COORD_R_OK);
+	ck_assert_uint_eq(R->expiry_ms, T0 + 2 + 30000);
+	ck_assert_uint_eq(zone()->blocked_until_ms, T0 + 2 + 30000 + 9000);
+	/* shortened: for a while, a renewal still blocks others for the old lease (a node
+	 * that has not read the change publishes for that long) */
+	ps.lease_ms = 6000;
+	ps.margin_ms = 1000;
+	ck_assert_int_eq(apply(&ps, T0 + 3), COORD_R_OK);
+	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RENEW, "a1", 1, T0 + 4), COORD_R_OK);
+	ck_assert_uint_eq(R->expiry_ms, T0 + 4 + 6000);
+	ck_assert_uint_eq(zone()->blocked_until_ms, T0 + 4 + 30000 + 1000);
+	uint64_t later = T0 + 3 + 30000 + 6000;
+	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RENEW, "a1", 1, T0 + 4 + 5000), COORD_R_OK);
+	ck_assert_int_eq(req("a1", later), COORD_R_OK); /* lapsed: the holder asks again */
+	ck_assert_uint_eq(zone()->blocked_until_ms, later + 6000 + 1000);
+	/* the same values again: nothing to change */
+	ck_assert_int_eq(apply(&ps, later), COORD_R_OK);
+	ck_assert(!R->changed);
+	/* and a state that says so is checked against the rest of the params */
+	S->lease_ms = 5000;
+	S->margin_ms = 0;
+	ck_assert_int_eq(coord_state_check(S, &P), TANDEM_COORD_ESTATE);
+	S->margin_ms = 1000;
+	ck_assert_int_eq(coord_state_check(S, &P), TANDEM_OK);
+}
+END_TEST
+
 /* ---- names an operator gives ---- */
 
 START_TEST(test_bad_names_refused)
@@ -1860,6 +1915,7 @@ static Suite *coord_state_suite(void)
 	tcase_add_test(tc, test_alerts_block_leases);
 	tcase_add_test(tc, test_zone_accept_input);
 	tcase_add_test(tc, test_bad_names_refused);
+	tcase_add_test(tc, test_params_set);
 	tcase_add_test(tc, test_key_activation_needs_every_site);
 	tcase_add_test(tc, test_standby_digest_alert);
 	tcase_add_test(tc, test_zone_tombstone);
