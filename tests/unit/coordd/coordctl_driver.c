@@ -34,6 +34,8 @@
  *  operator requests:
  *   zone-add ZONE COMPARE(0|1) [SERIAL]
  *   zone-remove ZONE
+ *   accept-input ZONE SERIAL
+ *   params-set LEASE_MS MARGIN_MS   (sent as given: the coordinator checks them)
  *   drain|undrain|node-remove NODE
  *   switchover ZONE TARGET
  *   takeover SITE [force]
@@ -216,6 +218,17 @@ static bool driver_request(int argc, char **argv, coordrpc_request_t *r)
 		r->has_serial = argc == 4;
 		r->serial = argc == 4 ? (uint32_t)strtoul(argv[3], NULL, 10) : 0;
 		return driver_name(r->zone, sizeof(r->zone), argv[1]);
+	}
+	if (strcmp(cmd, "accept-input") == 0 && argc == 3) {
+		r->kind = COORDRPC_ZONE_ACCEPT_INPUT;
+		r->serial = (uint32_t)strtoul(argv[2], NULL, 10);
+		return driver_name(r->zone, sizeof(r->zone), argv[1]);
+	}
+	if (strcmp(cmd, "params-set") == 0 && argc == 3) {
+		r->kind = COORDRPC_PARAMS_SET;
+		r->lease_ms = strtoull(argv[1], NULL, 10);
+		r->margin_ms = strtoull(argv[2], NULL, 10);
+		return true;
 	}
 	if (strcmp(cmd, "zone-remove") == 0 && argc == 2) {
 		r->kind = COORDRPC_ZONE_REMOVE;
