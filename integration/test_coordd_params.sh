@@ -9,6 +9,11 @@
 #    --lease-ms 15000 --margin-ms 4000 is accepted, audited, and every coordinator's status
 #    reports it (each picks it up on its next state read); a coordinator started with the
 #    old flags is now refused.
+#  - one process per node, and alerts: a second instance of node-a1 is refused (an alert
+#    line in the log, an 'instance' alert in status); node-a1's blocking alert for the zone
+#    refuses it the lease and as a switchover target, and status (text and --json) shows
+#    it per node and per zone; an empty list clears it; a release sent by a copy of
+#    node-b1 does not end node-b1's lease.
 #  - zone add of '..', 'a..b', '.', a 64-octet label, a 256-octet name, 'a/b.', and a name
 #    holding a newline and a forged "takeover accepted" line: tandemctl refuses each before
 #    sending (exit 2, the reason said); sent anyway (coordctl_driver), the coordinator
@@ -37,10 +42,15 @@ K=$TDM_TMP/keys
 tdm_etcd_start 1
 
 mkdir -p "$K"
-for who in coord op1; do
+for who in coord op1 node-a1 node-b1; do
 	"$DRIVER" keygen "$K/$who.pub" "$K/$who.secret" || tdm_fail "keygen $who"
 done
-printf 'op1 operator %s\n' "$(awk '$1 == "public" { print $2 }' "$K/op1.pub")" >"$TDM_TMP/allow"
+pub() { awk '$1 == "public" { print $2 }' "$K/$1.pub"; }
+{
+	printf 'op1 operator %s\n' "$(pub op1)"
+	printf 'node-a1 node %s\n' "$(pub node-a1)"
+	printf 'node-b1 node %s\n' "$(pub node-b1)"
+} >"$TDM_TMP/allow"
 
 PIDS=()
 stop_all() {
@@ -203,6 +213,74 @@ for f in "$TDM_TMP"/coord-*.err; do
 done
 tdm_assert_grep "the refusal is logged, escaped" 'x\.\\x0a2026-12-06T00:00:00.000Z' "$TDM_TMP/coord-b.err"
 tdm_pass "bad zone and node names refused by tandemctl and by the coordinator; no forged log line"
+
+# ---- one process per node, and alerts -----------------------------------------------------
+I1=0123456789abcdef0123456789abcdef
+I2=fedcba9876543210fedcba9876543210
+I3=00000000000000000000000000000003
+I4=00000000000000000000000000000004
+as() {
+	local who=$1 ep=$2
+	shift 2
+	timeout 20 "$DRIVER" -e "$ep" -s "$K/coord.pub" -k "$K/$who.secret" -t 2000 -a 2 "$@"
+}
+tdm_assert_ok "node-a1 registers (instance 1)" as node-a1 "$EPA" -I $I1 register node-a1 A /srv/a1
+tdm_run second-instance as node-a1 "$EPB" -I $I2 register node-a1 A /srv/a1
+[ "$TDM_RC" -eq 2 ] || tdm_fail "a second instance of node-a1: exit $TDM_RC, not refused" -- "$TDM_OUT" "$TDM_ERR"
+tdm_assert_grep "refused as another instance" "^refused another instance of the node is registered: alert: node node-a1: instance $I2 refused" "$TDM_OUT"
+tdm_assert_grep "alert line in coord-b's log" "refused register from node-a1: .*alert: node node-a1: instance $I2" "$TDM_TMP/coord-b.err"
+tdm_run hb-copy as node-a1 "$EPA" -I $I2 heartbeat node-a1 1
+[ "$TDM_RC" -eq 2 ] || tdm_fail "the copy's heartbeat: exit $TDM_RC, not refused"
+tdm_assert_ok "status through coord-c" as op1 "$EPC" status
+tdm_assert_grep "instance in status" "^instance node-a1 $I1\$" "$TDM_OUT"
+tdm_assert_grep "rival in status" "^alert node-a1 zone=- kind=instance blocking=0 text=another process \(instance $I2\)" "$TDM_OUT"
+tdm_pass "a second process with node-a1's key is refused and shown"
+
+tdm_assert_ok "node-b1 registers" as node-b1 "$EPA" -I $I3 register node-b1 B /srv/b1
+tdm_assert_ok "node-a1 reports a blocking alert" as node-a1 "$EPA" -I $I1 \
+	-W 'example.:input-missing:1:no file /srv/in/example.zone' -W '-:disk:0:92% full' heartbeat node-a1 1
+tdm_assert_grep "its effect" '^effect: alert: node node-a1 zone example. input-missing \(blocking\): no file' "$TDM_OUT"
+tdm_assert_grep "logged" 'effect: alert: node node-a1 zone example. input-missing' "$TDM_TMP/coord-a.err"
+tdm_run a1-request as node-a1 "$EPB" -I $I1 request example. node-a1
+[ "$TDM_RC" -eq 2 ] || tdm_fail "node-a1 with a blocking alert got the lease" -- "$TDM_OUT"
+tdm_assert_grep "refused for the alert" '^refused node reported a blocking alert: zone example.: node node-a1 reports input-missing' "$TDM_OUT"
+tdm_assert_ok "node-b1 takes the lease" as node-b1 "$EPB" -I $I3 request example. node-b1
+EPOCH=$(sed -n 's/^accepted epoch=\([0-9]*\) .*/\1/p' "$TDM_OUT")
+[ -n "$EPOCH" ] || tdm_fail "no epoch" -- "$TDM_OUT"
+tdm_run so-a1 ctl switchover --zone example. --to node-a1
+[ "$TDM_RC" -eq 4 ] || tdm_fail "switchover to node-a1 (blocking alert): exit $TDM_RC, not refused" -- "$TDM_OUT" "$TDM_ERR"
+tdm_assert_grep "switchover refusal" 'refused \(node reported a blocking alert\)' "$TDM_ERR"
+tdm_assert_ok "status text" ctl_at "$EPB" status
+tdm_assert_grep "node alert in text" '^    ALERT input-missing zone example. \(blocking\): no file /srv/in/example.zone$' "$TDM_OUT"
+tdm_assert_grep "node-wide alert in text" '^    ALERT disk: 92% full$' "$TDM_OUT"
+tdm_assert_grep "zone alert in text" '^    ALERT input-missing on node-a1 \(blocking\): no file' "$TDM_OUT"
+ctl_at "$EPC" status --json >"$TDM_TMP/status.json"
+python3 - "$TDM_TMP/status.json" <<'PY' || tdm_fail "status --json lacks the alerts" -- "$TDM_TMP/status.json"
+import json, sys
+s = json.load(open(sys.argv[1]))
+n = next(n for n in s["nodes"] if n["name"] == "node-a1")
+assert n["instance"] == "0123456789abcdef0123456789abcdef", n
+kinds = {(a["zone"], a["kind"], a["blocking"]) for a in n["alerts"]}
+assert ("example.", "input-missing", True) in kinds, kinds
+assert (None, "disk", False) in kinds, kinds
+z = next(z for z in s["zones"] if z["name"] == "example.")
+assert [(a["node"], a["kind"]) for a in z["node_alerts"]] == [("node-a1", "input-missing")], z
+assert z["active_node"] == "node-b1", z
+PY
+tdm_pass "node-a1's blocking alert keeps it from the zone; status shows it per node and zone"
+
+tdm_run copy-release as node-b1 "$EPA" -I $I4 release example. node-b1 "$EPOCH"
+[ "$TDM_RC" -eq 2 ] || tdm_fail "a copy's release: exit $TDM_RC, not refused" -- "$TDM_OUT"
+tdm_assert_grep "refused as another instance" '^refused another instance of the node is registered' "$TDM_OUT"
+holder=$(ctl_at "$EPB" status --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print(next(z for z in s["zones"] if z["name"] == "example.")["active_node"])')
+tdm_assert_eq "node-b1 still holds the zone" node-b1 "$holder"
+tdm_assert_ok "node-a1 clears its alerts" as node-a1 "$EPA" -I $I1 heartbeat node-a1 1
+tdm_assert_grep "cleared" '^effect: node node-a1 zone example.: input-missing cleared' "$TDM_OUT"
+tdm_assert_ok "the switchover now" ctl switchover --zone example. --to node-a1
+tdm_pass "a copy's release leaves the lease; cleared alerts lift the refusal"
 
 # ---- accept-input -------------------------------------------------------------------------
 tdm_assert_ok "zone accept-input" ctl zone accept-input example 2026120101
