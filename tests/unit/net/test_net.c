@@ -509,8 +509,10 @@ END_TEST
  * summary record whose suppressed count makes the total add up; records name the peer.
  */
 /*
- * n handshakes with key, at once, each on a socket of its own that does not reconnect;
- * returns how many the server refused (each client's HANDSHAKE_FAILED_AUTH event).
+ * n handshakes with key (NULL: without CURVE), at once, each on a socket of its own that
+ * does not reconnect; returns how many the server refused (each client's
+ * HANDSHAKE_FAILED_AUTH event; without CURVE, HANDSHAKE_FAILED_PROTOCOL or the
+ * server hanging up).
  */
 static unsigned flood_batch(harness_t *h, const net_key_t *key, unsigned n)
 {
@@ -525,12 +527,19 @@ static unsigned flood_batch(harness_t *h, const net_key_t *key, unsigned n)
 		cl[i] = zmq_socket(h->ctx, ZMQ_DEALER);
 		zmq_setsockopt(cl[i], ZMQ_LINGER, &zero, sizeof(zero));
 		zmq_setsockopt(cl[i], ZMQ_RECONNECT_IVL, &never, sizeof(never));
-		ck_assert_int_eq(zmq_socket_monitor(cl[i], ep, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH), 0);
+		/* without CURVE the client may only see the server hang up */
+		int events = key != NULL
+				 ? ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+				 : ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_DISCONNECTED;
+		ck_assert_int_eq(zmq_socket_monitor(cl[i], ep, events), 0);
 		mon[i] = zmq_socket(h->ctx, ZMQ_PAIR);
 		zmq_setsockopt(mon[i], ZMQ_LINGER, &zero, sizeof(zero));
 		ck_assert_int_eq(zmq_connect(mon[i], ep), 0);
-		ck_assert_int_eq(net_key_apply_client(key, cl[i], net_key_public(h->server_key)),
-				 TANDEM_OK);
+		if (key != NULL) {
+			ck_assert_int_eq(
+			    net_key_apply_client(key, cl[i], net_key_public(h->server_key)),
+			    TANDEM_OK);
+		}
 		ck_assert_int_eq(zmq_connect(cl[i], net_rpc_server_endpoint(h->srv)), 0);
 	}
 	unsigned refused = 0;
@@ -617,6 +626,37 @@ START_TEST(test_rpc_refusal_flood_limited)
 		}
 	}
 	ck_assert(summary);
+	harness_free(&h);
+}
+END_TEST
+
+/* The same limit holds for handshakes that fail before ZAP (a peer without CURVE that
+ * reconnects at once): the refusal queue limits every source. */
+START_TEST(test_rpc_no_curve_flood_limited)
+{
+	enum { ATTEMPTS = 1000 };
+	harness_t h;
+	harness_start(&h, NULL);
+	int64_t t0 = mono_ms();
+	unsigned failures = 0;
+	for (unsigned i = 0; i < ATTEMPTS / 50; i++) {
+		failures += flood_batch(&h, NULL, 50);
+	}
+	ck_assert_uint_ge(failures, ATTEMPTS);
+	harness_stop(&h);
+	int64_t until = mono_ms() + 3 * NET_REFUSAL_WINDOW_MS;
+	while (h.records - h.summaries + h.suppressed + h.dropped < failures && mono_ms() < until) {
+		net_rpc_server_poll(h.srv, 50);
+		harness_collect(&h);
+	}
+	int64_t total_ms = mono_ms() - t0;
+	unsigned long total = h.records - h.summaries + h.suppressed + h.dropped;
+	ck_assert_msg(total == failures,
+		      "%zu records - %zu summaries + %lu suppressed + %lu dropped != %u refused",
+		      h.records, h.summaries, h.suppressed, h.dropped, failures);
+	size_t windows = (size_t)(total_ms / NET_REFUSAL_WINDOW_MS) + 2;
+	ck_assert_uint_le(h.records, windows * (NET_REFUSAL_BURST + 1));
+	ck_assert_uint_gt(h.summaries, 0);
 	harness_free(&h);
 }
 END_TEST
@@ -959,6 +999,7 @@ static Suite *net_suite(void)
 	tcase_add_test(tc, test_rpc_round_trip);
 	tcase_add_test(tc, test_rpc_unknown_key_refused);
 	tcase_add_test(tc, test_rpc_refusal_flood_limited);
+	tcase_add_test(tc, test_rpc_no_curve_flood_limited);
 	tcase_add_test(tc, test_rpc_no_curve_refused);
 	tcase_add_test(tc, test_rpc_revoke_mid_session);
 	tcase_add_test(tc, test_rpc_malformed_and_version);
