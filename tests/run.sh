@@ -1,10 +1,11 @@
 #!/bin/bash
 # The whole test suite: dependencies, formatting, a -Werror build with unit and integration
-# tests, and an ASan/UBSan build with the unit tests and two whole-cluster runs (failover,
+# tests, a -Werror Release build (-O3: the packagers' build; configure and build only),
+# and an ASan/UBSan build with the unit tests and two whole-cluster runs (failover,
 # offline KSK) whose every process log must be free of sanitizer reports. Exits non-zero if
 # anything failed.
 # Env: JOBS (default 2), BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan),
-#      SKIP_DEPS=1 (do not run deploy/install-deps.sh), SKIP_ASAN=1, SKIP_INTEGRATION=1.
+#      RELEASE_BUILD_DIR (default build-release), SKIP_DEPS=1 (do not run deploy/install-deps.sh), SKIP_ASAN=1, SKIP_INTEGRATION=1.
 set -uo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,6 +13,7 @@ cd "$SRC" || exit 1
 JOBS=${JOBS:-2}
 BUILD=${BUILD_DIR:-$SRC/build}
 ASAN_BUILD=${ASAN_BUILD_DIR:-$SRC/build-asan}
+RELEASE_BUILD=${RELEASE_BUILD_DIR:-$SRC/build-release}
 failed=()
 passed=()
 start=$(date +%s)
@@ -59,6 +61,13 @@ configure_build() { # DIR CMAKE-ARGS...
 		cmake --build "$dir" -j "$JOBS"
 }
 
+# the build a packager makes (-O3 finds warnings -O2 does not), without the tests
+release_build() {
+	cmake -S "$SRC" -B "$RELEASE_BUILD" -DCMAKE_BUILD_TYPE=Release -DTANDEM_WERROR=ON \
+		-DTANDEM_TESTS=OFF &&
+		cmake --build "$RELEASE_BUILD" -j "$JOBS"
+}
+
 if [ "${SKIP_DEPS:-0}" != 1 ]; then
 	run "install dependencies" deps || true
 fi
@@ -75,6 +84,8 @@ if run "build ($BUILD, -Werror)" configure_build "$BUILD" -DTANDEM_SANITIZE=OFF;
 			ctest --test-dir "$BUILD" -L integration --output-on-failure -j "$JOBS" || true
 	fi
 fi
+
+run "build ($RELEASE_BUILD, Release, -Werror)" release_build || true
 
 # sanitizer build: unit tests under ASan + UBSan
 if [ "${SKIP_ASAN:-0}" != 1 ]; then

@@ -20,6 +20,13 @@ typedef struct rec {
 	uint16_t covered; /* RRSIG: the type it covers */
 } rec_t;
 
+/* The record types the signer makes itself, in the order their warnings are given. */
+static const uint16_t signer_owned_types[] = {
+    DNS_TYPE_DNSKEY, DNS_TYPE_CDS,   DNS_TYPE_CDNSKEY,    DNS_TYPE_RRSIG,
+    DNS_TYPE_NSEC,   DNS_TYPE_NSEC3, DNS_TYPE_NSEC3PARAM, DNS_TYPE_ZONEMD,
+};
+#define SIGNER_OWNED_N (sizeof(signer_owned_types) / sizeof(signer_owned_types[0]))
+
 /* A run of consecutive records with the same owner (zone files are mostly grouped). */
 typedef struct run {
 	const uint8_t *owner;
@@ -38,6 +45,9 @@ typedef struct loader {
 	unsigned soa_count;
 	uint32_t soa_line;
 	uint32_t soa_minimum;
+	/* signer-owned records found in an unsigned input, per signer_owned_types[] */
+	unsigned owned_count[SIGNER_OWNED_N];
+	uint32_t owned_line[SIGNER_OWNED_N]; /* the first one's line */
 } loader_t;
 
 #define LOAD_ERR(l, code, line, ...)                                                               \
@@ -65,10 +75,48 @@ static int push_rec(loader_t *l, const rec_t *r)
 	return TANDEM_OK;
 }
 
-static bool is_dnssec_generated(uint16_t type)
+/* Index of type in signer_owned_types[], or -1. */
+static int signer_owned_index(uint16_t type)
 {
-	return type == DNS_TYPE_RRSIG || type == DNS_TYPE_NSEC || type == DNS_TYPE_NSEC3 ||
-	       type == DNS_TYPE_NSEC3PARAM;
+	for (size_t i = 0; i < SIGNER_OWNED_N; i++) {
+		if (signer_owned_types[i] == type) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+/*
+ * The one place that decides what happens to the records the signer makes itself
+ * when they come in an unsigned input (tandem-signzone and tandemd load through
+ * here): never kept. One line per type, with the count and the first one's line:
+ * a warning when they are dropped, an error (the input refused) under
+ * DNS_SIGNER_OWNED_REFUSE.
+ */
+static void signer_owned_report(loader_t *l)
+{
+	char tbuf[16];
+	bool refuse = l->opts->signer_owned == DNS_SIGNER_OWNED_REFUSE;
+	for (size_t i = 0; i < SIGNER_OWNED_N; i++) {
+		unsigned n = l->owned_count[i];
+		uint32_t at = l->owned_line[i];
+		const char *type = dns_type_to_str(signer_owned_types[i], tbuf);
+		const char *s = n == 1 ? "" : "s";
+		if (n == 0) {
+			continue;
+		}
+		if (refuse) {
+			LOAD_ERR(l, TANDEM_DNS_EPARSE, at,
+				 "%s:%u: %u %s record%s in the input (first here): the signer "
+				 "makes its own, and the policy says signer-owned: refuse",
+				 l->path, at, n, type, s);
+		} else {
+			tandem_diag_add(l->diag, TANDEM_OK,
+					"%s:%u: warning: %u %s record%s in the input (first here) "
+					"dropped: the signer makes its own",
+					l->path, at, n, type, s);
+		}
+	}
 }
 
 /* Converts one parsed ldns record and stores it; problems go to the diag. */
@@ -82,8 +130,13 @@ static int take_rr(loader_t *l, ldns_rr *rr, ldns_buffer *wire, uint32_t line,
 			 l->path, line, (unsigned)ldns_rr_get_class(rr));
 		return TANDEM_OK;
 	}
-	if (!l->opts->keep_dnssec && is_dnssec_generated(type)) {
-		return TANDEM_OK; /* the signer makes these afresh */
+	int owned = l->opts->keep_dnssec ? -1 : signer_owned_index(type);
+	if (owned >= 0) {
+		/* never kept: dropped or refused by signer_owned_report */
+		if (l->owned_count[owned]++ == 0) {
+			l->owned_line[owned] = line;
+		}
+		return TANDEM_OK;
 	}
 	ldns_rr2canonical(rr);
 	const ldns_rdf *owner = ldns_rr_owner(rr);
@@ -783,6 +836,7 @@ int dns_zone_load(const char *path, const dns_load_opts_t *opts, tandem_diag_t *
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
+	signer_owned_report(&l);
 	if (l.soa_count == 0) {
 		LOAD_ERR(&l, TANDEM_DNS_ESOA, 0, "%s: no SOA record at the zone apex %s", path,
 			 abs_origin);

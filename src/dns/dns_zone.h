@@ -54,6 +54,7 @@ enum {
 	DNS_TYPE_NSEC3PARAM = 51,
 	DNS_TYPE_CDS = 59,
 	DNS_TYPE_CDNSKEY = 60,
+	DNS_TYPE_ZONEMD = 63,
 };
 
 /* RRset flags */
@@ -96,12 +97,26 @@ typedef struct dns_node {
 typedef struct dns_zone dns_zone_t;
 
 /* Options for loading. */
+/*
+ * What loading an unsigned input does with the records the signer makes itself
+ * (DNSKEY, CDS, CDNSKEY, RRSIG, NSEC, NSEC3, NSEC3PARAM, ZONEMD): whoever feeds the
+ * zone must not choose what the keys sign (a CDS in the feed would ask the parent to
+ * change the DS). Never kept: either dropped with one warning per type, or the input
+ * is refused (policy key signer-owned).
+ */
+typedef enum {
+	DNS_SIGNER_OWNED_DROP = 0, /* drop, warn "FILE:LINE: warning: N TYPE records ..." */
+	DNS_SIGNER_OWNED_REFUSE,   /* refuse the input, one error per type */
+} dns_signer_owned_t;
+
 typedef struct dns_load_opts {
 	const char *origin;   /* zone origin in presentation format (required) */
 	uint32_t default_ttl; /* TTL for records with none, before any $TTL (0: 3600 until
 				 the SOA is read, then the SOA's MINIMUM, as BIND does) */
-	bool keep_dnssec;     /* keep RRSIG/NSEC/NSEC3/NSEC3PARAM records (verify-only);
-				 otherwise they are dropped so the zone is signed afresh */
+	bool keep_dnssec;     /* keep every record, the signer-owned ones included
+				 (verify-only: the zone is a signed one) */
+	dns_signer_owned_t signer_owned; /* unsigned input (!keep_dnssec): drop or refuse
+					    the records the signer makes itself */
 } dns_load_opts_t;
 
 /*
@@ -111,7 +126,10 @@ typedef struct dns_load_opts {
  * or duplicate SOA, SOA not at the apex, out-of-zone data, CNAME beside
  * other data, CNAME or DNAME at the apex. Non-glue data under a delegation
  * is kept, marked DNS_NODE_OCCLUDED and reported as a warning-level message
- * with code TANDEM_OK (it is left unsigned).
+ * with code TANDEM_OK (it is left unsigned). Unless opts->keep_dnssec, the
+ * records the signer makes itself are never loaded: see dns_signer_owned_t
+ * (dropped with one warning per type, code TANDEM_OK, or refused with
+ * TANDEM_DNS_EPARSE and one "FILE:LINE: ..." per type).
  * Errors: TANDEM_DNS_E*, TANDEM_EIO, TANDEM_ENOMEM; *out is set only on success.
  */
 int dns_zone_load(const char *path, const dns_load_opts_t *opts, tandem_diag_t *diag,

@@ -44,6 +44,7 @@ enum {
 	FLD_TTL_NSEC3,
 	FLD_PARENT_DS_TTL,
 	FLD_PARENT_PROPAGATION,
+	FLD_ZONE_SIGNER_OWNED,
 	FLD_COUNT,
 	FLD_NONE = -1,
 };
@@ -60,6 +61,7 @@ typedef enum {
 	KIND_SALT_LENGTH,
 	KIND_DENIAL,
 	KIND_SERIAL,
+	KIND_SIGNER_OWNED,
 } kasp_kind_t;
 
 typedef struct kasp_field {
@@ -101,6 +103,7 @@ static const kasp_field_t kasp_fields[] = {
 	FIELD(FLD_DEN_RESALT,         "denial", "resalt",                  KIND_DURATION,  nsec3_resalt),
 	FIELD(FLD_ZONE_SERIAL,        "zone", "serial",                    KIND_SERIAL,    serial),
 	FIELD(FLD_ZONE_PROPAGATION,   "zone", "propagation-delay",         KIND_DURATION,  propagation_delay),
+	FIELD(FLD_ZONE_SIGNER_OWNED,  "zone", "signer-owned",              KIND_SIGNER_OWNED, signer_owned),
 	FIELD(FLD_TTL_SOA,            "ttl", "soa",                        KIND_DURATION,  ttl_soa),
 	FIELD(FLD_TTL_DNSKEY,         "ttl", "dnskey",                     KIND_DURATION,  ttl_dnskey),
 	FIELD(FLD_TTL_NS,             "ttl", "ns",                         KIND_DURATION,  ttl_ns),
@@ -326,6 +329,7 @@ void kasp_policy_defaults(kasp_policy_t *p)
 	p->propagation_delay = 3600;
 	p->parent_ds_ttl = KASP_DAY;
 	p->parent_propagation_delay = 3600;
+	p->signer_owned = KASP_SIGNER_OWNED_DROP;
 }
 
 /* ---- validation --------------------------------------------------------- */
@@ -880,6 +884,16 @@ static void set_field(kasp_loader_t *ld, const kasp_field_t *f, const yaml_node_
 		load_error(ld, line, "%s: '%s' is not keep, increment, unixtime or datecounter",
 			   what, text);
 		return;
+	case KIND_SIGNER_OWNED:
+		if (strcmp(text, "drop") == 0) {
+			*(kasp_signer_owned_t *)dst = KASP_SIGNER_OWNED_DROP;
+		} else if (strcmp(text, "refuse") == 0) {
+			*(kasp_signer_owned_t *)dst = KASP_SIGNER_OWNED_REFUSE;
+		} else {
+			load_error(ld, line, "%s: '%s' is not drop or refuse", what, text);
+			return;
+		}
+		break;
 	}
 done:
 	ld->line[f->id] = line;

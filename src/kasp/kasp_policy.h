@@ -23,6 +23,9 @@ typedef enum {
 	KASP_SERIAL_UNIXTIME,
 	KASP_SERIAL_DATECOUNTER,
 } kasp_serial_t;
+/* What signing does with DNSKEY, CDS, CDNSKEY, RRSIG, NSEC, NSEC3, NSEC3PARAM or
+ * ZONEMD records in the unsigned input (zone.signer-owned; see dns_signer_owned_t). */
+typedef enum { KASP_SIGNER_OWNED_DROP = 0, KASP_SIGNER_OWNED_REFUSE = 1 } kasp_signer_owned_t;
 
 typedef struct kasp_policy {
 	char name[64];
@@ -46,6 +49,7 @@ typedef struct kasp_policy {
 	uint32_t propagation_delay;        /* seconds */
 	uint32_t parent_ds_ttl;            /* seconds */
 	uint32_t parent_propagation_delay; /* seconds */
+	kasp_signer_owned_t signer_owned;  /* default drop */
 } kasp_policy_t;
 
 /* Fills p with the GMO DPS section 6 defaults ("dps-default"). */

@@ -34,7 +34,7 @@ void kasp_skrbook_deinit(kasp_skrbook_t *book)
 	if (book == NULL) {
 		return;
 	}
-	for (size_t i = 0; i < book->npairs; i++) {
+	for (size_t i = 0; i < book->npairs && i < KASP_SKRBOOK_PAIRS; i++) {
 		pair_clear(&book->pairs[i]);
 	}
 	memset(book, 0, sizeof(*book));

@@ -92,7 +92,7 @@ static void server_refuse(net_rpc_server_t *srv, int reason, const char *address
 	snprintf(r.address, sizeof(r.address), "%s", address == NULL ? "" : address);
 	snprintf(r.key, sizeof(r.key), "%s", key == NULL ? "" : key);
 	snprintf(r.name, sizeof(r.name), "%s", name == NULL ? "" : name);
-	snprintf(r.detail, sizeof(r.detail), "%s", detail);
+	snprintf(r.detail, sizeof(r.detail), "%.*s", (int)sizeof(r.detail) - 1, detail);
 	net_refusal_queue_push(&srv->refusals, &r);
 }
 

@@ -33,23 +33,95 @@ typedef struct zap_actor {
 	unsigned dropped;
 } zap_actor_t;
 
-void net_refusal_queue_push(net_refusal_queue_t *q, const net_refusal_t *r)
+/* Appends r as it is (dropped: those lost since the last one); false when full. */
+static bool queue_append(net_refusal_queue_t *q, const net_refusal_t *r)
 {
 	const size_t cap = sizeof(q->items) / sizeof(q->items[0]);
 	if (q->count == cap) {
-		q->dropped++;
-		return;
+		return false;
 	}
 	net_refusal_t *slot = &q->items[(q->head + q->count) % cap];
 	*slot = *r;
 	slot->dropped = q->dropped;
 	q->dropped = 0;
 	q->count++;
+	return true;
+}
+
+/* Ends the windows that are over, queueing a summary for each that suppressed some. */
+static void queue_flush(net_refusal_queue_t *q, int64_t now)
+{
+	const size_t nlimits = sizeof(q->limits) / sizeof(q->limits[0]);
+	for (size_t i = 0; i < nlimits; i++) {
+		net_refusal_limit_t *l = &q->limits[i];
+		if (l->reason == 0 || now - l->start_ms < NET_REFUSAL_WINDOW_MS) {
+			continue;
+		}
+		if (l->suppressed > 0) {
+			net_refusal_t sum = l->last;
+			char *d = sum.detail;
+			size_t size = sizeof(sum.detail);
+			int w =
+			    snprintf(d, size, "%u more refusal%s suppressed in %u s; the last: ",
+				     l->suppressed, l->suppressed == 1 ? "" : "s",
+				     (unsigned)(NET_REFUSAL_WINDOW_MS / 1000));
+			size_t used = w < 0 ? 0 : (size_t)w < size ? (size_t)w : size - 1;
+			size_t n = strnlen(l->last.detail, sizeof(l->last.detail));
+			if (n > size - 1 - used) {
+				n = size - 1 - used;
+			}
+			memcpy(d + used, l->last.detail, n);
+			d[used + n] = '\0';
+			sum.suppressed = l->suppressed;
+			if (!queue_append(q, &sum)) {
+				continue; /* full: the summary waits for room */
+			}
+		}
+		memset(l, 0, sizeof(*l));
+	}
+}
+
+void net_refusal_queue_push(net_refusal_queue_t *q, const net_refusal_t *r)
+{
+	const size_t nlimits = sizeof(q->limits) / sizeof(q->limits[0]);
+	int64_t now = net_clock_mono();
+	queue_flush(q, now);
+	net_refusal_limit_t *l = NULL, *unused = NULL;
+	for (size_t i = 0; i < nlimits && l == NULL; i++) {
+		if (q->limits[i].reason == r->reason) {
+			l = &q->limits[i];
+		} else if (q->limits[i].reason == 0 && unused == NULL) {
+			unused = &q->limits[i];
+		}
+	}
+	if (l == NULL && unused != NULL && r->reason != 0) {
+		l = unused;
+		l->reason = r->reason;
+		l->start_ms = now;
+	}
+	/* (no slot left: an unknown reason is not limited) */
+	if (l != NULL && l->reported >= NET_REFUSAL_BURST) {
+		l->suppressed++;
+		l->last = *r;
+		l->last.dropped = 0;
+		l->last.suppressed = 0;
+		return;
+	}
+	net_refusal_t copy = *r;
+	copy.suppressed = 0;
+	if (!queue_append(q, &copy)) {
+		q->dropped++;
+		return;
+	}
+	if (l != NULL) {
+		l->reported++;
+	}
 }
 
 bool net_refusal_queue_pop(net_refusal_queue_t *q, net_refusal_t *out)
 {
 	const size_t cap = sizeof(q->items) / sizeof(q->items[0]);
+	queue_flush(q, net_clock_mono());
 	if (q->count == 0) {
 		return false;
 	}

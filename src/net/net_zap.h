@@ -16,7 +16,19 @@ typedef struct net_refusal {
 	char name[NET_ALLOW_NAME_MAX + 1]; /* the peer's allow-list name; "" when not listed */
 	char detail[128];                  /* e.g. "key not in the allow-list" */
 	unsigned dropped;                  /* refusals lost (queue full) just before this one */
+	unsigned suppressed; /* non-zero: a summary, not a refusal: this many refusals of this
+				reason were not reported in the window that ended (rate limit);
+				address, key, name and detail are those of the last of them */
 } net_refusal_t;
+
+/*
+ * Refusals are rate-limited per reason, so an unauthenticated flood cannot fill the
+ * daemons' logs: at most NET_REFUSAL_BURST of one reason are reported per
+ * NET_REFUSAL_WINDOW_MS; the rest are counted and reported as one summary record
+ * (suppressed > 0) once the window has ended.
+ */
+#define NET_REFUSAL_BURST     5
+#define NET_REFUSAL_WINDOW_MS 10000
 
 /*
  * The ZAP handler of one ZeroMQ context: a thread of its own that owns a copy

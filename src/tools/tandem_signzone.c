@@ -584,7 +584,8 @@ static int sign(const opts_t *o)
 	}
 
 	/* The zone first: a bad input is refused before any HSM work. */
-	dns_load_opts_t lo = {.origin = o->origin};
+	dns_load_opts_t lo;
+	tool_load_opts(&policy, o->origin, &lo);
 	int ret = dns_zone_load(o->in, &lo, diag, &zone);
 	print_diag(diag);
 	if (ret != TANDEM_OK) {

@@ -11,6 +11,7 @@ static void usage(FILE *fp)
 	fprintf(
 	    fp,
 	    "usage: tandemctl COMMAND [options]   (cluster commands: docs/cluster.md)\n"
+	    "  --version                                 the version, then exit\n"
 	    "  status [--json]                           members, zones, leases, keys\n"
 	    "  switchover --zone Z --to NODE [--wait S]  planned hand-over of a zone\n"
 	    "  takeover --site S --force                 site S takes all; fences the others\n"
@@ -45,6 +46,10 @@ int main(int argc, char **argv)
 	if (tandem_proc_harden() != TANDEM_OK) {
 		fprintf(stderr, "%s: cannot disable core dumps\n", argv[0]);
 		return 1;
+	}
+	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+		printf("tandemctl %s\n", TANDEM_VERSION);
+		return 0;
 	}
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		usage(stdout);

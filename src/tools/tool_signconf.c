@@ -33,6 +33,15 @@ void tool_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c)
 	c->threads = 1;
 }
 
+void tool_load_opts(const kasp_policy_t *p, const char *origin, dns_load_opts_t *lo)
+{
+	*lo = (dns_load_opts_t){
+	    .origin = origin,
+	    .signer_owned = p->signer_owned == KASP_SIGNER_OWNED_REFUSE ? DNS_SIGNER_OWNED_REFUSE
+									: DNS_SIGNER_OWNED_DROP,
+	};
+}
+
 int tool_cds_put(dns_zone_t *zone, const kasp_keyset_t *set, uint32_t ttl)
 {
 	tandem_arena_t *arena = dns_zone_arena(zone);

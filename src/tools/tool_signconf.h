@@ -19,6 +19,13 @@
 void tool_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c);
 
 /*
+ * Fills lo for loading an unsigned input of zone origin (borrowed; presentation)
+ * under policy p: the records the signer makes itself are dropped or refused as
+ * p->signer_owned says. Every program that signs an input loads it with these.
+ */
+void tool_load_opts(const kasp_policy_t *p, const char *origin, dns_load_opts_t *lo);
+
+/*
  * Puts the CDS and CDNSKEY RRsets (RFC 7344; SHA-256 DS) for the DS set the
  * key set wants at the zone's apex, with TTL ttl, when it wants any (callers
  * do this while kasp_keyset_cds_pending). Errors: TANDEM_ENOMEM,

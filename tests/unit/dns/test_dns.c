@@ -1106,8 +1106,8 @@ START_TEST(test_drop_dnssec)
 			ck_assert_uint_ne(nodes[i].rrsets[r].type, DNS_TYPE_RRSIG);
 		}
 	}
-	/* DNSKEY is data, not generated: it stays */
-	ck_assert_ptr_nonnull(dns_node_rrset(dns_zone_apex(z), DNS_TYPE_DNSKEY));
+	/* DNSKEY is the signer's own too: the input's is dropped */
+	ck_assert_ptr_null(dns_node_rrset(dns_zone_apex(z), DNS_TYPE_DNSKEY));
 	dns_zone_free(z);
 
 	/* NSEC3 and NSEC3PARAM are dropped too, with their hashed names */
@@ -1542,6 +1542,129 @@ START_TEST(test_add_ents_again)
 }
 END_TEST
 
+/* ---- records the signer owns ---- */
+
+/* An unsigned input with every record type the signer makes itself appended (issue 8):
+ * line 5 DNSKEY, 6 CDS, 8 CDNSKEY, 9 a second CDS, 10 RRSIG, 11 NSEC, 12 NSEC3,
+ * 13 NSEC3PARAM, 14 ZONEMD. */
+#define KEY64                                                                                      \
+	"mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ=="
+static const char owned_zone[] =
+    HEADER "example. DNSKEY 257 3 13 " KEY64 "\n"
+	   "example. CDS 12345 13 2 "
+	   "8f6e2b9d4f5a0a3c1e7b2d9f4a6c8e0b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c\n"
+	   "www.example. A 192.0.2.3\n"
+	   "example. CDNSKEY 257 3 13 " KEY64 "\n"
+	   "example. CDS 23456 13 2 "
+	   "1f6e2b9d4f5a0a3c1e7b2d9f4a6c8e0b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c\n"
+	   "www.example. RRSIG A 13 2 3600 20300101000000 20200101000000 12345 example. " KEY64 "\n"
+	   "www.example. NSEC example. A RRSIG NSEC\n"
+	   "2vptu5timamqttgl4luu9kg21e0aor3s.example. NSEC3 1 0 0 - "
+	   "35mthgpgcu1qg68fab165klnsnk3dpvl A\n"
+	   "example. NSEC3PARAM 1 0 0 -\n"
+	   "example. ZONEMD 2018031500 1 1 "
+	   "febe3d4ce2ec2ffa4ba99d46cd69d6d29711e55217057bee7eb1a7b641a47ba7fed2dd5b97ae499faf"
+	   "a4f22c6bd647de\n";
+
+static const struct {
+	uint16_t type;
+	const char *needle1, *needle2; /* FILE:LINE of the first, then "COUNT TYPE record" */
+} owned_expect[] = {
+    {DNS_TYPE_DNSKEY, "owned.zone:5:", ": 1 DNSKEY record"},
+    {DNS_TYPE_CDS, "owned.zone:6:", ": 2 CDS records"},
+    {DNS_TYPE_CDNSKEY, "owned.zone:8:", ": 1 CDNSKEY record"},
+    {DNS_TYPE_RRSIG, "owned.zone:10:", ": 1 RRSIG record"},
+    {DNS_TYPE_NSEC, "owned.zone:11:", ": 1 NSEC record"},
+    {DNS_TYPE_NSEC3, "owned.zone:12:", ": 1 NSEC3 record"},
+    {DNS_TYPE_NSEC3PARAM, "owned.zone:13:", ": 1 NSEC3PARAM record"},
+    {DNS_TYPE_ZONEMD, "owned.zone:14:", ": 1 ZONEMD record"},
+};
+
+/* Dropped by default: none of them reaches the zone, and each type is named once in a
+ * warning with its count and the first FILE:LINE. */
+START_TEST(test_signer_owned_dropped)
+{
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	dns_zone_t *z = load_ok("owned.zone", owned_zone, false, diag);
+	ck_assert_uint_eq(diag_errors(diag), 0);
+	dns_node_t *apex = dns_zone_apex(z);
+	dns_node_t *www = find(z, "www.example.");
+	for (size_t i = 0; i < sizeof(owned_expect) / sizeof(owned_expect[0]); i++) {
+		ck_assert_ptr_null(dns_node_rrset(apex, owned_expect[i].type));
+		ck_assert_ptr_null(dns_node_rrset(www, owned_expect[i].type));
+		long at = diag_find(diag, owned_expect[i].needle1, owned_expect[i].needle2);
+		if (at < 0) {
+			diag_dump(diag);
+		}
+		ck_assert_msg(at >= 0, "no warning '%s ... %s'", owned_expect[i].needle1,
+			      owned_expect[i].needle2);
+		ck_assert_int_eq(tandem_diag_code(diag, (size_t)at), TANDEM_OK);
+		ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, (size_t)at), "warning"));
+		ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, (size_t)at), "dropped"));
+	}
+	/* one line per type, nothing else */
+	ck_assert_uint_eq(tandem_diag_kept(diag), 8);
+	ck_assert_uint_eq(www->rrset_count, 1);
+	ck_assert_uint_eq(dns_node_rrset(www, DNS_TYPE_A)->sig_count, 0);
+	ck_assert_ptr_null(find(z, "2vptu5timamqttgl4luu9kg21e0aor3s.example."));
+	size_t n3 = 0;
+	dns_zone_nsec3_nodes(z, &n3);
+	ck_assert_uint_eq(n3, 0);
+	dns_zone_free(z);
+	tandem_diag_free(diag);
+}
+END_TEST
+
+/* With signer-owned: refuse, the input is refused and each type is named with FILE:LINE. */
+START_TEST(test_signer_owned_refused)
+{
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	char path[512];
+	ts_write_file(g_dir, "owned.zone", owned_zone, path, sizeof(path));
+	dns_load_opts_t opts = {.origin = "example.", .signer_owned = DNS_SIGNER_OWNED_REFUSE};
+	static char sentinel;
+	dns_zone_t *z = (dns_zone_t *)(void *)&sentinel;
+	ck_assert_int_eq(dns_zone_load(path, &opts, diag, &z), TANDEM_DNS_EPARSE);
+	ck_assert(z == (dns_zone_t *)(void *)&sentinel);
+	for (size_t i = 0; i < sizeof(owned_expect) / sizeof(owned_expect[0]); i++) {
+		long at = diag_find(diag, owned_expect[i].needle1, owned_expect[i].needle2);
+		if (at < 0) {
+			diag_dump(diag);
+		}
+		ck_assert_msg(at >= 0, "no refusal '%s ... %s'", owned_expect[i].needle1,
+			      owned_expect[i].needle2);
+		ck_assert_int_eq(tandem_diag_code(diag, (size_t)at), TANDEM_DNS_EPARSE);
+		ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, (size_t)at), "refuse"));
+	}
+	ck_assert_uint_eq(diag_errors(diag), 8);
+
+	/* a clean input loads silently in either mode */
+	tandem_diag_clear(diag);
+	ts_write_file(g_dir, "clean.zone", HEADER "www.example. A 192.0.2.3\n", path, sizeof(path));
+	ck_assert_int_eq(dns_zone_load(path, &opts, diag, &z), TANDEM_OK);
+	ck_assert_uint_eq(tandem_diag_kept(diag), 0);
+	dns_zone_free(z);
+	tandem_diag_free(diag);
+}
+END_TEST
+
+/* Verification (keep_dnssec) reads a signed zone: nothing is dropped or refused there. */
+START_TEST(test_signer_owned_kept_for_verify)
+{
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	dns_zone_t *z = load_ok("owned.zone", owned_zone, true, diag);
+	ck_assert_ptr_nonnull(dns_node_rrset(dns_zone_apex(z), DNS_TYPE_CDS));
+	ck_assert_ptr_nonnull(dns_node_rrset(dns_zone_apex(z), DNS_TYPE_DNSKEY));
+	ck_assert_ptr_nonnull(dns_node_rrset(dns_zone_apex(z), DNS_TYPE_ZONEMD));
+	ck_assert_int_lt(diag_find(diag, "dropped", NULL), 0);
+	dns_zone_free(z);
+	tandem_diag_free(diag);
+}
+END_TEST
+
 static Suite *dns_suite(void)
 {
 	Suite *s = suite_create("dns");
@@ -1579,6 +1702,9 @@ static Suite *dns_suite(void)
 	tcase_add_test(load, test_add_ents_again);
 	tcase_add_test(load, test_write_round_trip);
 	tcase_add_test(load, test_write_text);
+	tcase_add_test(load, test_signer_owned_dropped);
+	tcase_add_test(load, test_signer_owned_refused);
+	tcase_add_test(load, test_signer_owned_kept_for_verify);
 	suite_add_tcase(s, load);
 
 	TCase *dnssec = tcase_create("dnssec");

@@ -317,6 +317,13 @@ START_TEST(test_partial_file_keeps_defaults)
 	expect_loaded("policy: n\ndenial: {type: nsec}\nzone: {serial: datecounter}\n", &p, NULL);
 	ck_assert_int_eq(p.denial, KASP_DENIAL_NSEC);
 	ck_assert_int_eq(p.serial, KASP_SERIAL_DATECOUNTER);
+	ck_assert_int_eq(p.signer_owned, KASP_SIGNER_OWNED_DROP); /* the default */
+
+	/* Signer-owned records in the input: dropped (default) or refused. */
+	expect_loaded("policy: r\nzone: {signer-owned: refuse}\n", &p, NULL);
+	ck_assert_int_eq(p.signer_owned, KASP_SIGNER_OWNED_REFUSE);
+	expect_loaded("policy: d\nzone: {signer-owned: drop}\n", &p, NULL);
+	ck_assert_int_eq(p.signer_owned, KASP_SIGNER_OWNED_DROP);
 }
 END_TEST
 
@@ -425,6 +432,7 @@ START_TEST(test_refuse_wrong_types)
 	expect_refused("policy: t\ndenial:\n  type: nsec5\n", 3, "not nsec or nsec3");
 	expect_refused("policy: t\nzone:\n  serial: random\n", 3,
 		       "not keep, increment, unixtime or datecounter");
+	expect_refused("policy: t\nzone:\n  signer-owned: keep\n", 3, "not drop or refuse");
 	expect_refused("policy: t\nkeys:\n  ksk:\n    bits: big\n", 4, "not a key size");
 	expect_refused("policy: t\nkeys:\n  ksk:\n    bits: -2048\n", 4, "not a key size");
 	expect_refused("policy: t\ndenial:\n  iterations: 70000\n", 3, "0 to 65535");

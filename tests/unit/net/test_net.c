@@ -71,6 +71,11 @@ typedef struct harness {
 	net_role_t last_role;
 	net_refusal_t refusals[64];
 	size_t nrefusals;
+	/* every refusal record taken, beyond the 64 kept */
+	size_t records, summaries; /* summaries: records with suppressed > 0 */
+	unsigned long suppressed, dropped;
+	size_t at_endpoint;     /* records naming the listening endpoint as the peer */
+	unsigned flood_sockets; /* client sockets made by flood_batch, for unique names */
 } harness_t;
 
 static int echo_handler(void *arg, const net_rpc_request_t *req, net_rpc_msg_t *reply)
@@ -93,6 +98,11 @@ static void harness_collect(harness_t *h)
 {
 	net_refusal_t r;
 	while (net_rpc_server_refusal_next(h->srv, &r) == TANDEM_OK) {
+		h->records++;
+		h->summaries += r.suppressed > 0;
+		h->suppressed += r.suppressed;
+		h->dropped += r.dropped;
+		h->at_endpoint += strstr(r.address, "tcp://") != NULL;
 		if (h->nrefusals < sizeof(h->refusals) / sizeof(h->refusals[0])) {
 			h->refusals[h->nrefusals++] = r;
 		}
@@ -493,6 +503,164 @@ START_TEST(test_rpc_unknown_key_refused)
 }
 END_TEST
 
+/*
+ * A flood of handshakes with an unknown key (issue 8: 5,000 in under a second made
+ * 5,000 log lines): at most NET_REFUSAL_BURST records per reason and window, then one
+ * summary record whose suppressed count makes the total add up; records name the peer.
+ */
+/*
+ * n handshakes with key (NULL: without CURVE), at once, each on a socket of its own that
+ * does not reconnect; returns how many the server refused (each client's
+ * HANDSHAKE_FAILED_AUTH event; without CURVE, HANDSHAKE_FAILED_PROTOCOL or the
+ * server hanging up).
+ */
+static unsigned flood_batch(harness_t *h, const net_key_t *key, unsigned n)
+{
+	enum { BATCH_MAX = 64 };
+	void *cl[BATCH_MAX], *mon[BATCH_MAX];
+	bool done[BATCH_MAX] = {false};
+	int zero = 0, never = -1;
+	ck_assert_uint_le(n, BATCH_MAX);
+	for (unsigned i = 0; i < n; i++) {
+		char ep[64];
+		snprintf(ep, sizeof(ep), "inproc://test-flood-%u-%u", h->flood_sockets++, i);
+		cl[i] = zmq_socket(h->ctx, ZMQ_DEALER);
+		zmq_setsockopt(cl[i], ZMQ_LINGER, &zero, sizeof(zero));
+		zmq_setsockopt(cl[i], ZMQ_RECONNECT_IVL, &never, sizeof(never));
+		/* without CURVE the client may only see the server hang up */
+		int events = key != NULL
+				 ? ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+				 : ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_DISCONNECTED;
+		ck_assert_int_eq(zmq_socket_monitor(cl[i], ep, events), 0);
+		mon[i] = zmq_socket(h->ctx, ZMQ_PAIR);
+		zmq_setsockopt(mon[i], ZMQ_LINGER, &zero, sizeof(zero));
+		ck_assert_int_eq(zmq_connect(mon[i], ep), 0);
+		if (key != NULL) {
+			ck_assert_int_eq(
+			    net_key_apply_client(key, cl[i], net_key_public(h->server_key)),
+			    TANDEM_OK);
+		}
+		ck_assert_int_eq(zmq_connect(cl[i], net_rpc_server_endpoint(h->srv)), 0);
+	}
+	unsigned refused = 0;
+	int64_t deadline = mono_ms() + WAIT_MS;
+	while (refused < n && mono_ms() < deadline) {
+		zmq_pollitem_t items[BATCH_MAX];
+		for (unsigned i = 0; i < n; i++) {
+			items[i] = (zmq_pollitem_t){mon[i], 0, done[i] ? 0 : ZMQ_POLLIN, 0};
+		}
+		if (zmq_poll(items, (int)n, 100) <= 0) {
+			continue;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			if (!(items[i].revents & ZMQ_POLLIN)) {
+				continue;
+			}
+			char buf[256];
+			int more = 0;
+			size_t more_len = sizeof(more);
+			do { /* an event is two frames: id and value, then the endpoint */
+				zmq_recv(mon[i], buf, sizeof(buf), 0);
+				zmq_getsockopt(mon[i], ZMQ_RCVMORE, &more, &more_len);
+			} while (more);
+			done[i] = true;
+			refused++;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		zmq_socket_monitor(cl[i], NULL, 0);
+		zmq_close(cl[i]);
+		zmq_close(mon[i]);
+	}
+	return refused;
+}
+
+/*
+ * A flood of handshakes with an unknown key (issue 8: 5,000 in under a second made
+ * 5,000 log lines): at most NET_REFUSAL_BURST records per reason and window, then one
+ * summary record whose suppressed count makes the total add up; records name the peer.
+ */
+START_TEST(test_rpc_refusal_flood_limited)
+{
+	enum { ATTEMPTS = 5000, BATCH = 50 };
+	harness_t h;
+	harness_start(&h, NULL);
+	int64_t t0 = mono_ms();
+	unsigned failures = 0;
+	for (unsigned i = 0; i < ATTEMPTS / BATCH; i++) {
+		failures += flood_batch(&h, h.stranger_key, BATCH);
+	}
+	ck_assert_uint_ge(failures, ATTEMPTS);
+	int64_t flood_ms = mono_ms() - t0;
+	/* wait (bounded) for the server's summaries: every refusal is then accounted for */
+	harness_stop(&h);
+	int64_t until = mono_ms() + 3 * NET_REFUSAL_WINDOW_MS;
+	while (h.records - h.summaries + h.suppressed + h.dropped < failures && mono_ms() < until) {
+		net_rpc_server_poll(h.srv, 50);
+		harness_collect(&h);
+	}
+	int64_t total_ms = mono_ms() - t0;
+	/* every refusal is a record, or counted in a summary or as dropped */
+	unsigned long total = h.records - h.summaries + h.suppressed + h.dropped;
+	fprintf(stderr,
+		"flood: %u refused handshakes in %lld ms; %zu records, %lu suppressed, "
+		"%lu dropped\n",
+		failures, (long long)flood_ms, h.records, h.suppressed, h.dropped);
+	ck_assert_msg(total == failures,
+		      "%zu records + %lu suppressed + %lu dropped != %u refused handshakes",
+		      h.records, h.suppressed, h.dropped, failures);
+	/* per window: the burst, then one summary */
+	size_t windows = (size_t)(total_ms / NET_REFUSAL_WINDOW_MS) + 2;
+	ck_assert_msg(h.records <= windows * (NET_REFUSAL_BURST + 1),
+		      "%zu refusal records for %u handshakes in %lld ms", h.records, failures,
+		      (long long)total_ms);
+	ck_assert_uint_gt(h.suppressed, 0);
+	ck_assert_uint_eq(h.at_endpoint, 0);
+	ck_assert_uint_gt(h.nrefusals, 0);
+	bool summary = false;
+	for (size_t i = 0; i < h.nrefusals; i++) {
+		ck_assert_str_eq(h.refusals[i].address, "127.0.0.1");
+		if (h.refusals[i].suppressed > 0) {
+			summary = true;
+			ck_assert_ptr_nonnull(strstr(h.refusals[i].detail, "suppressed"));
+		}
+	}
+	ck_assert(summary);
+	harness_free(&h);
+}
+END_TEST
+
+/* The same limit holds for handshakes that fail before ZAP (a peer without CURVE that
+ * reconnects at once): the refusal queue limits every source. */
+START_TEST(test_rpc_no_curve_flood_limited)
+{
+	enum { ATTEMPTS = 1000 };
+	harness_t h;
+	harness_start(&h, NULL);
+	int64_t t0 = mono_ms();
+	unsigned failures = 0;
+	for (unsigned i = 0; i < ATTEMPTS / 50; i++) {
+		failures += flood_batch(&h, NULL, 50);
+	}
+	ck_assert_uint_ge(failures, ATTEMPTS);
+	harness_stop(&h);
+	int64_t until = mono_ms() + 3 * NET_REFUSAL_WINDOW_MS;
+	while (h.records - h.summaries + h.suppressed + h.dropped < failures && mono_ms() < until) {
+		net_rpc_server_poll(h.srv, 50);
+		harness_collect(&h);
+	}
+	int64_t total_ms = mono_ms() - t0;
+	unsigned long total = h.records - h.summaries + h.suppressed + h.dropped;
+	ck_assert_msg(total == failures,
+		      "%zu records - %zu summaries + %lu suppressed + %lu dropped != %u refused",
+		      h.records, h.summaries, h.suppressed, h.dropped, failures);
+	size_t windows = (size_t)(total_ms / NET_REFUSAL_WINDOW_MS) + 2;
+	ck_assert_uint_le(h.records, windows * (NET_REFUSAL_BURST + 1));
+	ck_assert_uint_gt(h.summaries, 0);
+	harness_free(&h);
+}
+END_TEST
+
 START_TEST(test_rpc_no_curve_refused)
 {
 	harness_t h;
@@ -830,6 +998,8 @@ static Suite *net_suite(void)
 	tcase_add_test(tc, test_zap_one_per_context);
 	tcase_add_test(tc, test_rpc_round_trip);
 	tcase_add_test(tc, test_rpc_unknown_key_refused);
+	tcase_add_test(tc, test_rpc_refusal_flood_limited);
+	tcase_add_test(tc, test_rpc_no_curve_flood_limited);
 	tcase_add_test(tc, test_rpc_no_curve_refused);
 	tcase_add_test(tc, test_rpc_revoke_mid_session);
 	tcase_add_test(tc, test_rpc_malformed_and_version);
