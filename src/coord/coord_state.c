@@ -142,6 +142,9 @@ const char *coord_reason_str(coord_reason_t reason)
 	case COORD_R_NO_CANDIDATE: return "no candidate node";
 	case COORD_R_BUSY: return "node busy";
 	case COORD_R_CONFLICT: return "key set changed";
+	case COORD_R_INSTANCE: return "another instance of the node is registered";
+	case COORD_R_CLOCK_SKEW: return "coordinator clock skewed";
+	case COORD_R_NODE_ALERT: return "node reported a blocking alert";
 	}
 	return "unknown reason";
 }
