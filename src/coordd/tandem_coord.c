@@ -180,6 +180,10 @@ static void coordd_store_note(coordd_t *d, int ret)
 				   " ms ago (stale), nothing is decided until etcd serves again",
 				   why,
 				   d->state_ms != 0 && now > d->state_ms ? now - d->state_ms : 0);
+		} else if (ret == TANDEM_COORD_EUNAVAIL || strcmp(d->store_error, why) == 0) {
+			return; /* a silent member proves nothing against "no quorum" */
+		} else {
+			coordd_log("store: %s (was: %s)", why, d->store_error);
 		}
 		d->store_down = true;
 		snprintf(d->store_error, sizeof(d->store_error), "%s", why);
@@ -1166,7 +1170,7 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 	if (d->store_down) {
 		uint64_t t = coordd_now_ms();
 		snprintf(reply->error, sizeof(reply->error),
-			 "store: %.60s (for %" PRIu64 " ms): %.64s not decided; ask again later",
+			 "store: %.60s (for %" PRIu64 " ms): %.64s not served; ask again later",
 			 d->store_error, t > d->store_down_ms ? t - d->store_down_ms : 0,
 			 req->type);
 		ret = strcmp(d->store_error, "etcd has no quorum") == 0 ? TANDEM_COORD_ENOQUORUM
