@@ -75,6 +75,10 @@ typedef struct coordd_peer {
 	uint64_t seen_ms;           /* when measured (our clock) */
 	bool failing;               /* the last probe got no answer (logged once) */
 	bool skewed, far;           /* as last judged (logged on change) */
+	/* the nodes it hears, with their offsets from its clock, as its answer said */
+	size_t nnodes;
+	char node_name[COORD_NODES_MAX][COORD_ID_MAX];
+	int64_t node_offset_ms[COORD_NODES_MAX];
 } coordd_peer_t;
 
 /* A node's clock from its requests' send times (one way). */
@@ -943,6 +947,34 @@ static void coordd_clock_judge(coordd_t *d, uint64_t now)
 			s[n++].error_ms = 0;
 		}
 	}
+	/* The nodes a peer hears and we do not (each node talks to one coordinator at a
+	 * time): their offsets from the peer plus the peer's from us are measurements of
+	 * their clocks from ours, with the peer's error. */
+	for (size_t i = 0; i < d->npeers; i++) {
+		const coordd_peer_t *p = &d->peers[i];
+		if (p->seen_ms == 0 || now >= p->seen_ms + COORDD_CLOCK_FRESH_MS) {
+			continue;
+		}
+		for (size_t j = 0; j < p->nnodes && n < COORD_CLOCK_MAX; j++) {
+			int64_t off = 0;
+			const coordd_node_clock_t *nc =
+			    coordd_node_clock(d, p->node_name[j], false);
+			bool counted = nc != NULL && coordd_node_offset(nc, now, &off);
+			for (size_t k = 0; !counted && k < i; k++) {
+				for (size_t m = 0; m < d->peers[k].nnodes; m++) {
+					counted = counted || (d->peers[k].seen_ms != 0 &&
+							      strcmp(d->peers[k].node_name[m],
+								     p->node_name[j]) == 0);
+				}
+			}
+			if (!counted) {
+				peer[n] = NULL;
+				node[n] = NULL;
+				s[n].offset_ms = p->clock.offset_ms + p->node_offset_ms[j];
+				s[n++].error_ms = p->clock.error_ms;
+			}
+		}
+	}
 	coord_clock_verdict_t v;
 	if (!coord_clock_judge(s, n, limit, &v)) {
 		return;
@@ -953,6 +985,9 @@ static void coordd_clock_judge(coordd_t *d, uint64_t now)
 				     now < d->peers[i].seen_ms + COORDD_CLOCK_FRESH_MS;
 	}
 	for (size_t i = 0; i < n; i++) {
+		if (node[i] == NULL && peer[i] == NULL) {
+			continue; /* a node heard through a peer: that peer judges it */
+		}
 		if (node[i] != NULL) {
 			if (v.peer_skewed[i] != node[i]->skewed) {
 				coordd_log("clock: node %s's clock is %+" PRId64
@@ -1044,6 +1079,11 @@ static void coordd_probe(coordd_t *d, coordd_peer_t *p)
 		p->failing = false;
 		p->clock = s;
 		p->seen_ms = t1;
+		p->nnodes = 0;
+		for (size_t i = 0; i < d->status->nnodes && i < COORD_NODES_MAX; i++) {
+			memcpy(p->node_name[p->nnodes], d->status->nodes[i].name, COORD_ID_MAX);
+			p->node_offset_ms[p->nnodes++] = d->status->nodes[i].clock_offset_ms;
+		}
 	} else if (!p->failing) {
 		const char *why = tandem_diag_msg(d->diag, 0);
 		coordd_log("clock: cannot measure coordinator %s at %s: %s%s%s", p->name,
@@ -1076,6 +1116,16 @@ static int coordd_clock_reply(coordd_t *d, const net_rpc_request_t *req, net_rpc
 	out->params.same_site_first = false;
 	out->clock_skewed = d->clock_skewed;
 	out->now_ms = coordd_now_ms();
+	/* the nodes it hears now, with their offsets: the prober counts them too */
+	for (size_t i = 0; i < d->nnode_clocks; i++) {
+		int64_t off = 0;
+		if (coordd_node_offset(&d->node_clocks[i], out->now_ms, &off)) {
+			coordrpc_node_status_t *ns = &out->nodes[out->nnodes++];
+			memcpy(ns->name, d->node_clocks[i].name, sizeof(ns->name));
+			ns->clock_offset_ms = off;
+			ns->clock_skewed = d->node_clocks[i].skewed;
+		}
+	}
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int ret = coordrpc_status_pack(out, &buf, &len);
@@ -1723,6 +1773,12 @@ int main(int argc, char **argv)
 	}
 	net_key_free(key); /* the sockets keep their own copies */
 	key = NULL;
+	/* the peers' clocks are measured before the first request is decided and before the
+	 * first campaign: a coordinator started with a wrong clock learns it at once */
+	for (size_t i = 0; i < d.npeers; i++) {
+		coordd_probe(&d, &d.peers[i]);
+		d.peers[i].next_ms += 300u * i;
+	}
 	/* fenced members' keys leave the allow-list before the first request is served */
 	coordd_fence_sweep(&d);
 	d.next_fence_ms = coordd_now_ms() + COORDD_FENCE_EVERY_MS;
