@@ -460,9 +460,9 @@ static void coordd_status_clocks(const coordd_t *d, coordrpc_status_t *out);
  * The status: from a fresh read when etcd serves; when it does not (or did not at the last
  * call), at once from the state as last read, marked stale with its age and the store's
  * error, so that a lost quorum never looks like a dead coordinator. A node must not act
- * on a stale status.
+ * on a stale status: it gets the store's error instead, and asks another coordinator.
  */
-static int coordd_status(coordd_t *d, uint64_t now, net_rpc_msg_t *reply)
+static int coordd_status(coordd_t *d, net_role_t role, uint64_t now, net_rpc_msg_t *reply)
 {
 	coordrpc_status_t *out = d->status;
 	bool fresh = false;
@@ -473,6 +473,14 @@ static int coordd_status(coordd_t *d, uint64_t now, net_rpc_msg_t *reply)
 		if (!fresh) {
 			coordd_log_diag(d->diag, "status: store read failed", ret);
 		}
+	}
+	if (!fresh && d->store_down && role == NET_ROLE_NODE) {
+		/* a node never gets a stale status: it takes lease decisions on it, so it must
+		 * ask another coordinator, as when this one does not answer */
+		snprintf(reply->error, sizeof(reply->error),
+			 "store: %.60s: no fresh status; ask another coordinator", d->store_error);
+		return strcmp(d->store_error, "etcd has no quorum") == 0 ? TANDEM_COORD_ENOQUORUM
+									 : TANDEM_COORD_EUNAVAIL;
 	}
 	if (!fresh && (!d->store_down || d->state_ms == 0)) {
 		snprintf(reply->error, sizeof(reply->error), "store: %s%s", tandem_strerror(ret),
@@ -1193,7 +1201,7 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		goto out;
 	}
 	if (coordd_kind_reads(r.kind) && (r.kind == COORDRPC_STATUS || !d->store_down)) {
-		ret = r.kind == COORDRPC_STATUS ? coordd_status(d, now, reply)
+		ret = r.kind == COORDRPC_STATUS ? coordd_status(d, req->role, now, reply)
 		      : r.kind == COORDRPC_KEYS_GET
 			  ? coordd_keys(d, r.zone, reply)
 			  : coordd_doc_get(
