@@ -4,7 +4,8 @@
 # (quorum lost): every tandemctl status still answers within 5 s, from the coordinator's
 # last known state, marked stale with its age and the store error ("etcd has no quorum"),
 # in --json and in the text; it exits 5 (printed, but not the current state). An operator
-# decision is refused within 5 s instead of hanging. The coordinator logs the loss once.
+# decision is refused within 5 s instead of hanging, and a node asking for the status gets
+# the store error (never a stale status). The coordinator logs the loss once.
 # The members come back: status is fresh again (exit 0) and the log says etcd serves again.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -19,6 +20,8 @@ trap tdm_cleanup EXIT
 trap 'exit 130' INT TERM
 COORD=$TDM_BUILD/src/coordd/tandem-coord
 CTL=$TDM_BUILD/src/tools/tandemctl
+DRIVER=$TDM_BUILD/tests/unit/coordd/coordctl_driver
+[ -x "$DRIVER" ] || tdm_fail "coordctl_driver not found at $DRIVER"
 [ -x "$COORD" ] || tdm_fail "tandem-coord not found at $COORD"
 [ -x "$CTL" ] || tdm_fail "tandemctl not found at $CTL"
 tdm_need etcd curl python3 timeout
@@ -29,11 +32,14 @@ ZONE=example.com.
 tdm_etcd_start 3
 
 mkdir -p "$K"
-for who in coord op1; do
+for who in coord op1 node-a1; do
 	"$CTL" net keygen --public "$K/$who.pub" --secret "$K/$who.secret" >/dev/null || tdm_fail "keygen $who"
 done
 pub() { awk '$1 == "public" { print $2 }' "$K/$1.pub"; }
-printf 'op1 operator %s\n' "$(pub op1)" >"$TDM_TMP/allow"
+{
+	printf 'op1 operator %s\n' "$(pub op1)"
+	printf 'node-a1 node %s\n' "$(pub node-a1)"
+} >"$TDM_TMP/allow"
 
 COORD_PID=
 stop_coord() {
@@ -76,6 +82,9 @@ tdm_assert_eq "fresh status: stale" False "$(json_get "$TDM_OUT" 's["stale"]')"
 tdm_assert_eq "fresh status: store_error" None "$(json_get "$TDM_OUT" 's["store_error"]')"
 tdm_assert_eq "fresh status: the zone" "$ZONE" "$(json_get "$TDM_OUT" 's["zones"][0]["name"]')"
 tdm_pass "status with a quorum: fresh, in ${ELAPSED} ms"
+# as_node ARGS: the driver with node-a1's key (a node's view of the coordinator)
+as_node() { timeout 20 "$DRIVER" -e "$EP" -s "$K/coord.pub" -k "$K/node-a1.secret" -t 2000 -a 1 "$@"; }
+tdm_assert_ok "a node reads the status with a quorum" as_node status
 
 # ---- quorum lost ------------------------------------------------------------------------
 tdm_etcd_kill 2
@@ -125,6 +134,8 @@ ctl_timed decide zone add other.example.
 [ "$TDM_RC" -ne 0 ] || tdm_fail "zone add without a quorum was accepted" -- "$TDM_OUT"
 tdm_assert_grep "zone add refused: no quorum" 'no quorum' "$TDM_ERR"
 tdm_pass "a decision without a quorum is refused in ${ELAPSED} ms"
+tdm_assert_fails "a node gets no stale status" as_node status
+tdm_assert_grep "a node is told to ask another coordinator" 'no fresh status; ask another coordinator' "$TDM_ERR"
 [ "$(grep -c 'status answers from the state' "$LOG")" -eq 1 ] ||
 	tdm_fail "the loss is not logged exactly once" -- "$LOG"
 tdm_assert_grep "the log says why" 'tandem-coord: store: etcd has no quorum' "$LOG"
