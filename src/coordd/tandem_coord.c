@@ -894,15 +894,26 @@ static int coordd_takeover_unforced(coordd_t *d, const coordrpc_request_t *r, ne
 
 /* ---- clocks (docs/coordinator.md, "Clocks") ------------------------------------------------ */
 
-/* The one-way sample table of a node, made on its first request; NULL when full. */
-static coordd_node_clock_t *coordd_node_clock(coordd_t *d, const char *name, bool add)
+/* The one-way sample table of a node, or NULL. */
+static const coordd_node_clock_t *coordd_node_clock_find(const coordd_t *d, const char *name)
 {
 	for (size_t i = 0; i < d->nnode_clocks; i++) {
 		if (strcmp(d->node_clocks[i].name, name) == 0) {
 			return &d->node_clocks[i];
 		}
 	}
-	if (!add || d->nnode_clocks == COORD_NODES_MAX) {
+	return NULL;
+}
+
+/* The one-way sample table of a node, made on its first request; NULL when full. */
+static coordd_node_clock_t *coordd_node_clock(coordd_t *d, const char *name)
+{
+	for (size_t i = 0; i < d->nnode_clocks; i++) {
+		if (strcmp(d->node_clocks[i].name, name) == 0) {
+			return &d->node_clocks[i];
+		}
+	}
+	if (d->nnode_clocks == COORD_NODES_MAX) {
 		return NULL;
 	}
 	coordd_node_clock_t *nc = &d->node_clocks[d->nnode_clocks++];
@@ -965,8 +976,7 @@ static void coordd_clock_judge(coordd_t *d, uint64_t now)
 		}
 		for (size_t j = 0; j < p->nnodes && n < COORD_CLOCK_MAX; j++) {
 			int64_t off = 0;
-			const coordd_node_clock_t *nc =
-			    coordd_node_clock(d, p->node_name[j], false);
+			const coordd_node_clock_t *nc = coordd_node_clock_find(d, p->node_name[j]);
 			bool counted = nc != NULL && coordd_node_offset(nc, now, &off);
 			for (size_t k = 0; !counted && k < i; k++) {
 				for (size_t m = 0; m < d->peers[k].nnodes; m++) {
@@ -1050,7 +1060,7 @@ static void coordd_clock_note_node(coordd_t *d, const net_rpc_request_t *req)
 	if (req->role != NET_ROLE_NODE || req->sent_ms == 0 || req->recv_ms == 0) {
 		return;
 	}
-	coordd_node_clock_t *nc = coordd_node_clock(d, req->peer, true);
+	coordd_node_clock_t *nc = coordd_node_clock(d, req->peer);
 	if (nc == NULL) {
 		return;
 	}
@@ -1154,8 +1164,7 @@ static void coordd_status_clocks(const coordd_t *d, coordrpc_status_t *out)
 		c->seen_ms = p->seen_ms;
 	}
 	for (size_t i = 0; i < out->nnodes; i++) {
-		coordd_node_clock_t *nc =
-		    coordd_node_clock((coordd_t *)d, out->nodes[i].name, false);
+		const coordd_node_clock_t *nc = coordd_node_clock_find(d, out->nodes[i].name);
 		int64_t off = 0;
 		if (nc != NULL && coordd_node_offset(nc, out->now_ms, &off)) {
 			out->nodes[i].clock_offset_ms = off;
