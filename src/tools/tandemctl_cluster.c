@@ -800,17 +800,34 @@ static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks)
 }
 
 /* A stale answer: asks each other coordinator once for a fresh one, which replaces it. */
-static void status_prefer_fresh(ctl_conn_t *conn, coordrpc_status_t *st)
+/* A stale answer from the coordinator at conn->cur: asks each coordinator not tried yet
+ * (those after it, up to start, where the first call began: the ones between failed
+ * already) once, and takes the first fresh answer instead. */
+static void status_prefer_fresh(ctl_conn_t *conn, size_t start, coordrpc_status_t *st)
 {
 	coordrpc_status_t *other = NULL;
-	size_t first = conn->cur;
-	for (size_t k = 1; st->stale && k < conn->n; k++) {
+	size_t answered = conn->cur;
+	for (size_t i = (answered + 1) % conn->n; st->stale && i != start; i = (i + 1) % conn->n) {
 		if (other == NULL && (other = calloc(1, sizeof(*other))) == NULL) {
 			return;
 		}
-		conn->cur = (first + k) % conn->n;
-		if (conn_call(conn, NULL, NULL, other) == TANDEM_OK && !other->stale) {
+		if (conn->cl[i] == NULL) {
+			net_rpc_client_cfg_t cfg = {.endpoint = conn->ep[i],
+						    .server_public = conn->pub[i],
+						    .timeout_ms = conn->timeout_ms,
+						    .attempts = CTL_ATTEMPTS};
+			if (net_rpc_client_new(conn->zctx, conn->key, &cfg, &conn->cl[i]) !=
+			    TANDEM_OK) {
+				continue;
+			}
+		}
+		int ret = conn_call_one(conn->cl[i], NULL, conn->diag, NULL, other, NULL);
+		if (ret == TANDEM_OK && !other->stale) {
 			memcpy(st, other, sizeof(*st));
+			conn->cur = i;
+		} else if (ret == TANDEM_NET_ETIMEOUT || ret == TANDEM_NET_EZMQ) {
+			net_rpc_client_free(conn->cl[i]); /* as conn_call_ks does */
+			conn->cl[i] = NULL;
 		}
 		tandem_diag_clear(conn->diag);
 	}
@@ -853,12 +870,13 @@ static int cmd_status(int argc, char **argv)
 		rc = EXIT_COORD;
 		goto out;
 	}
+	size_t start = conn.cur;
 	int ret = conn_call(&conn, NULL, NULL, st);
 	if (ret != TANDEM_OK) {
 		rc = conn_fail(&conn, "status", ret);
 		goto out;
 	}
-	status_prefer_fresh(&conn, st);
+	status_prefer_fresh(&conn, start, st);
 	zks = calloc(COORD_ZONES_MAX, sizeof(*zks));
 	if (zks == NULL) {
 		fprintf(stderr, "%s: out of memory\n", argv[0]);
