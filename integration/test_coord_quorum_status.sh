@@ -5,7 +5,9 @@
 # last known state, marked stale with its age and the store error ("etcd has no quorum"),
 # in --json and in the text; it exits 5 (printed, but not the current state). An operator
 # decision is refused within 5 s instead of hanging, and a node asking for the status gets
-# the store error (never a stale status). The coordinator logs the loss once.
+# the store error (never a stale status). Given a second coordinator that has a quorum (an
+# etcd of its own here), tandemctl prints that one's fresh status. The coordinator logs
+# the loss once.
 # The members come back: status is fresh again (exit 0) and the log says etcd serves again.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -136,6 +138,46 @@ tdm_assert_grep "zone add refused: no quorum" 'no quorum' "$TDM_ERR"
 tdm_pass "a decision without a quorum is refused in ${ELAPSED} ms"
 tdm_assert_fails "a node gets no stale status" as_node status
 tdm_assert_grep "a node is told to ask another coordinator" 'no fresh status; ask another coordinator' "$TDM_ERR"
+
+# A second coordinator that still has a quorum (here: over an etcd of its own) is
+# preferred: tandemctl asks it after coord-a's stale answer and prints its fresh one.
+mapfile -t p2 < <(tdm_free_ports 2)
+etcd --name solo --data-dir "$TDM_TMP/solo.etcd" --listen-client-urls "http://127.0.0.1:${p2[0]}" \
+	--advertise-client-urls "http://127.0.0.1:${p2[0]}" --listen-peer-urls "http://127.0.0.1:${p2[1]}" \
+	--initial-advertise-peer-urls "http://127.0.0.1:${p2[1]}" \
+	--initial-cluster "solo=http://127.0.0.1:${p2[1]}" --logger zap --log-outputs stderr \
+	>"$TDM_TMP/solo.etcd.log" 2>&1 &
+SOLO_PID=$!
+COORD2_PID=
+stop_solo() {
+	for pid in "$COORD2_PID" "$SOLO_PID"; do
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+			kill -9 "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
+}
+tdm_on_exit stop_solo
+solo_up() { curl -s --max-time 2 "http://127.0.0.1:${p2[0]}/health" | grep -q '"health":"true"'; }
+for _ in $(seq 1 100); do solo_up && break; sleep 0.2; done
+solo_up || tdm_fail "the second etcd is not healthy" -- "$TDM_TMP/solo.etcd.log"
+"$COORD" --etcd "http://127.0.0.1:${p2[0]}" --listen 'tcp://127.0.0.1:*' --key "$K/coord.secret" \
+	--allow "$TDM_TMP/allow" --name coord-b --prefix /test/quorum/ --zone "$ZONE" \
+	>"$TDM_TMP/coord2.out" 2>"$TDM_TMP/coord2.err" &
+COORD2_PID=$!
+EP2=
+for _ in $(seq 1 150); do
+	EP2=$(awk '$1 == "listening" { print $2 }' "$TDM_TMP/coord2.out")
+	[ -z "$EP2" ] || break
+	sleep 0.1
+done
+[ -n "$EP2" ] || tdm_fail "the second tandem-coord printed no endpoint" -- "$TDM_TMP/coord2.err"
+TANDEM_COORD=$EP,$EP2 TANDEM_COORD_PUB=$K/coord.pub,$K/coord.pub ctl_timed prefer status --json
+[ "$TDM_RC" -eq 0 ] || tdm_fail "status over a stale and a fresh coordinator: exit $TDM_RC" -- "$TDM_OUT" "$TDM_ERR"
+tdm_assert_eq "the fresh coordinator's answer" "coord-b False" "$(json_get "$TDM_OUT" 's["coordinator"] + " " + str(s["stale"])')"
+[ "$ELAPSED" -le 5000 ] || tdm_fail "status over a stale and a fresh coordinator took ${ELAPSED} ms"
+tdm_pass "tandemctl prefers the coordinator with a quorum (${ELAPSED} ms)"
+stop_solo
 [ "$(grep -c 'status answers from the state' "$LOG")" -eq 1 ] ||
 	tdm_fail "the loss is not logged exactly once" -- "$LOG"
 tdm_assert_grep "the log says why" 'tandem-coord: store: etcd has no quorum' "$LOG"
