@@ -308,6 +308,9 @@ pub() { awk '$1 == "public" { print $2 }' "$DIR/keys/$1.pub"; }
 	printf 'node-a node %s\n' "$(pub node-a)"
 	printf 'node-b node %s\n' "$(pub node-b)"
 	printf 'operator operator %s\n' "$(pub operator)"
+	# each coordinator measures the other's clock (tandem-coord --peer)
+	printf 'coord-a coordinator %s\n' "$(pub coord-a)"
+	printf 'coord-b coordinator %s\n' "$(pub coord-b)"
 } >"$DIR/allow"
 
 # ---- the SMK ceremony: 3 cards, any 2 install it; node-a gets cards 1+2, node-b 2+3 ---------------
@@ -416,9 +419,11 @@ chmod 755 "$DIR/tandemctl"
 
 # ---- coordinators: one per site, own site's etcd member first ---------------------------------------
 start_coord() { # SITE(a|b) PORT ETCD-LIST
-	local s=$1 port=$2 etcd=$3 args z
+	local s=$1 port=$2 etcd=$3 args z o
+	if [ "$s" = a ]; then o=b; else o=a; fi
 	args=(--etcd "$etcd" --listen "tcp://${IP[$s]}:$port" --key "$DIR/keys/coord-$s.secret"
-		--allow "$DIR/allow" --name "coord-$s" --pid-file "$DIR/run/coord-$s.pid")
+		--allow "$DIR/allow" --name "coord-$s" --pid-file "$DIR/run/coord-$s.pid"
+		--peer "coord-$o=tcp://${IP[$o]}:$(coord_port "$o")")
 	[ -z "$LEASE_MS" ] || args+=(--lease-ms "$LEASE_MS")
 	for z in "${ZONE_NAMES[@]}"; do args+=(--zone "$z"); done
 	start "coord-$s" "$s" own "$COORD" "${args[@]}"

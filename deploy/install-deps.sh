@@ -3,13 +3,14 @@
 set -eu
 # python3: integration/lib.sh initialises SoftHSM tokens through PKCS#11 (PINs never in argv);
 # time, opendnssec, knot (keymgr), sqlite3: integration/bench/signbench.sh.
+# faketime, libfaketime: integration/test_clock_skew.sh runs a coordinator with its clock ahead.
 PKGS="build-essential cmake pkg-config clang-format
 libssl-dev openssl libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
 libldns-dev ldnsutils libp11-kit-dev p11-kit softhsm2 opensc
 check libsubunit-dev libyaml-dev libcurl4-openssl-dev libjansson-dev
 bind9-utils bind9-dnsutils knot-dnssecutils knot-host
 etcd-server etcd-client iproute2 bc
-python3 time shellcheck
+python3 time shellcheck faketime libfaketime
 opendnssec knot sqlite3"
 missing=""
 for p in $PKGS; do

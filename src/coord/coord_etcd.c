@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Longest endpoint URL, and longest etcd message copied into a diag. */
 #define EP_MAX  256
@@ -31,6 +32,7 @@ struct coord_etcd {
 	size_t cur; /* the endpoint that answered last: the next request starts there */
 	long timeout_ms;
 	long connect_timeout_ms;
+	long call_timeout_ms; /* 0: no bound beyond timeout_ms per endpoint */
 	size_t max_reply;
 	CURL *curl;
 	struct curl_slist *headers;
@@ -52,6 +54,14 @@ typedef struct reply_buf {
 } reply_buf_t;
 
 /* ---- small helpers ------------------------------------------------------------------------ */
+
+/* Monotonic milliseconds, for call budgets. */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Copies untrusted text into out for a diag: printable ASCII only, bounded. */
 static void text_clean(const char *in, size_t in_len, char *out, size_t size)
@@ -547,7 +557,7 @@ out:
  * TANDEM_COORD_EUNAVAIL or TANDEM_COORD_ENOQUORUM when the caller should try the next
  * endpoint; anything else is the final answer.
  */
-static int etcd_post(coord_etcd_t *c, size_t i, const char *path, const char *body,
+static int etcd_post(coord_etcd_t *c, size_t i, const char *path, const char *body, long timeout_ms,
 		     tandem_diag_t *diag, json_t **out)
 {
 	reply_buf_t b = {.max = c->max_reply};
@@ -556,7 +566,7 @@ static int etcd_post(coord_etcd_t *c, size_t i, const char *path, const char *bo
 	char text[MSG_MAX];
 	const char *ep = c->endpoints[i];
 	int rc = TANDEM_COORD_EUNAVAIL;
-	CURLcode cc = http_do(c, i, path, body, c->timeout_ms, &b, &status);
+	CURLcode cc = http_do(c, i, path, body, timeout_ms, &b, &status);
 	if (cc != CURLE_OK) {
 		if (b.overflow) {
 			rc = TANDEM_COORD_EPROTO;
@@ -570,7 +580,7 @@ static int etcd_post(coord_etcd_t *c, size_t i, const char *path, const char *bo
 			rc = TANDEM_COORD_ENOQUORUM;
 			tandem_diag_add(diag, rc,
 					"%s%s: no reply within %ld ms; the member has no leader",
-					ep, path, c->timeout_ms);
+					ep, path, timeout_ms);
 		} else {
 			tandem_diag_add(diag, rc, "%s%s: %s", ep, path, curl_easy_strerror(cc));
 		}
@@ -631,10 +641,28 @@ static int etcd_call(coord_etcd_t *c, const char *path, const json_t *req, tande
 		rc = TANDEM_ENOMEM;
 		goto out;
 	}
+	int64_t start = mono_ms();
 	for (size_t k = 0; k < c->n; k++) {
 		size_t i = (c->cur + k) % c->n;
 		json_t *reply = NULL;
-		rc = etcd_post(c, i, path, body, diag, &reply);
+		long t = c->timeout_ms;
+		if (c->call_timeout_ms > 0) {
+			/* the whole call is bounded: a caller that must stay responsive (the
+			 * coordinator's loop) waits at most call_timeout_ms plus one probe */
+			long left = c->call_timeout_ms - (long)(mono_ms() - start);
+			if (left <= 0) {
+				/* the next call starts with the first endpoint not tried, so a
+				 * member that stays silent cannot hide the others for good */
+				c->cur = i;
+				tandem_diag_add(
+				    diag, TANDEM_COORD_EUNAVAIL,
+				    "%s: no answer within %ld ms: %zu endpoint(s) not tried", path,
+				    c->call_timeout_ms, c->n - k);
+				break;
+			}
+			t = left < t ? left : t;
+		}
+		rc = etcd_post(c, i, path, body, t, diag, &reply);
 		if (rc == TANDEM_OK) {
 			c->cur = i;
 			*out = reply;
@@ -757,6 +785,7 @@ int coord_etcd_new(const char *const *endpoints, size_t n, const coord_etcd_opts
 	c->connect_timeout_ms = o.connect_timeout_ms > 0 ? (long)o.connect_timeout_ms
 				: c->timeout_ms < 1000   ? c->timeout_ms
 							 : 1000;
+	c->call_timeout_ms = (long)o.call_timeout_ms;
 	c->max_reply = o.max_reply > 0 ? o.max_reply : COORD_ETCD_MAX_REPLY;
 	c->curl = curl_easy_init();
 	if (c->curl == NULL) {
@@ -1442,7 +1471,7 @@ int coord_etcd_endpoint_status(coord_etcd_t *c, size_t i, tandem_diag_t *diag,
 		rc = TANDEM_EINVAL;
 		goto out;
 	}
-	rc = etcd_post(c, i, "/v3/maintenance/status", "{}", diag, &reply);
+	rc = etcd_post(c, i, "/v3/maintenance/status", "{}", c->timeout_ms, diag, &reply);
 	if (rc != TANDEM_OK) {
 		if (rc == TANDEM_COORD_ENOQUORUM) {
 			rc =

@@ -44,6 +44,13 @@ typedef struct coord_etcd coord_etcd_t;
 typedef struct coord_etcd_opts {
 	unsigned timeout_ms;         /* per request and endpoint; 0: COORD_ETCD_TIMEOUT_MS */
 	unsigned connect_timeout_ms; /* TCP connect; 0: the smaller of timeout_ms and 1000 */
+	unsigned call_timeout_ms;    /* one call across all endpoints (failover included);
+					0: no bound but timeout_ms per endpoint. When it runs
+					out, the call fails (TANDEM_COORD_EUNAVAIL, or
+					ENOQUORUM if a member said it has no leader) and the
+					next call starts with the first endpoint not tried.
+					A timed-out member's "no leader?" probe (at most
+					connect_timeout_ms) may come on top. */
 	size_t max_reply;            /* reply body bound; 0: COORD_ETCD_MAX_REPLY */
 } coord_etcd_opts_t;
 

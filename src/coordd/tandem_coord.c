@@ -1,4 +1,5 @@
 /* tandem-coord: the coordinator daemon; answers nodes over net RPC, decides through the store. */
+#include "coord_clock.h"
 #include "coord_etcd.h"
 #include "coord_state.h"
 #include "coord_store.h"
@@ -33,6 +34,20 @@
 /* Longest sleep in one poll, so that a signal is noticed soon. */
 #define COORDD_POLL_MAX_MS 250
 #define COORDD_ZONES_MAX   COORD_ZONES_MAX
+/* The coordinator's etcd waits (docs/etcd.md, "Timeouts"): per endpoint, connect, and per
+ * call across all endpoints. The loop serves one request at a time, so no call may hold it
+ * longer than a status client waits for one attempt (tandemctl: 1.5 s). */
+#define COORDD_ETCD_TIMEOUT_MS 1000u
+#define COORDD_ETCD_CONNECT_MS 250u
+#define COORDD_ETCD_CALL_MS    1000u
+/* Other coordinators whose clocks this one measures (--peer). */
+#define COORDD_PEERS_MAX COORDRPC_COORDS_MAX
+/* A clock probe of one peer every this often, its wait, and how long a sample counts. */
+#define COORDD_PROBE_EVERY_MS 2000u
+#define COORDD_PROBE_WAIT_MS  500
+#define COORDD_CLOCK_FRESH_MS 30000u
+/* One-way samples kept per node: its offset is the highest (least delayed) of them. */
+#define COORDD_NODE_SAMPLES 8u
 
 typedef struct coordd_opts {
 	const char *etcd;
@@ -47,7 +62,34 @@ typedef struct coordd_opts {
 	bool has_lease, has_margin;
 	size_t nzones;
 	const char *zones[COORDD_ZONES_MAX];
+	size_t npeers;
+	const char *peers[COORDD_PEERS_MAX]; /* NAME=ENDPOINT */
 } coordd_opts_t;
+
+/* Another coordinator: its clock as the last round trip measured it. */
+typedef struct coordd_peer {
+	char name[COORD_ID_MAX];
+	const char *endpoint; /* in opts */
+	net_rpc_client_t *client;
+	uint64_t next_ms;           /* the next probe */
+	coord_clock_sample_t clock; /* valid when seen_ms != 0 */
+	uint64_t seen_ms;           /* when measured (our clock) */
+	bool failing;               /* the last probe got no answer (logged once) */
+	bool skewed, far;           /* as last judged (logged on change) */
+	/* the nodes it hears, with their offsets from its clock, as its answer said */
+	size_t nnodes;
+	char node_name[COORD_NODES_MAX][COORD_ID_MAX];
+	int64_t node_offset_ms[COORD_NODES_MAX];
+} coordd_peer_t;
+
+/* A node's clock from its requests' send times (one way). */
+typedef struct coordd_node_clock {
+	char name[COORD_ID_MAX];
+	int64_t offset_ms[COORDD_NODE_SAMPLES];
+	uint64_t at_ms[COORDD_NODE_SAMPLES]; /* received (our clock); 0: empty slot */
+	size_t next;
+	bool skewed; /* as last judged */
+} coordd_node_clock_t;
 
 /* The daemon's context: everything lives here, nothing in globals (STYLE rule 9). */
 typedef struct coordd {
@@ -68,6 +110,19 @@ typedef struct coordd {
 	uint64_t next_fence_ms; /* the next fencing sweep */
 	bool fence_due;         /* a decision changed the state: sweep after this poll */
 	bool fence_failing;     /* the last sweep could not read the state (logged once) */
+	/* the store's health: d->state is the state as last read, at state_ms */
+	uint64_t state_ms;                          /* 0: never read */
+	char leader_name[COORD_STORE_NAME_MAX + 1]; /* as last read */
+	bool store_down; /* etcd did not serve the last call: decide nothing until it does */
+	uint64_t store_down_ms;
+	char store_error[COORD_TEXT_MAX];
+	/* clocks (docs/coordinator.md, "Clocks") */
+	size_t npeers;
+	coordd_peer_t peers[COORDD_PEERS_MAX];
+	size_t nnode_clocks;
+	coordd_node_clock_t node_clocks[COORD_NODES_MAX];
+	bool clock_skewed;       /* the majority disowns this coordinator's clock */
+	int64_t clock_offset_ms; /* ours minus the majority's, as last judged */
 } coordd_t;
 
 /* Every coordinator reads the state this often and revokes the keys of fenced members. */
@@ -118,6 +173,56 @@ static void coordd_log_diag(tandem_diag_t *diag, const char *what, int rc)
 		coordd_log("  %s", tandem_diag_msg(diag, i));
 	}
 	tandem_diag_clear(diag);
+}
+
+/* Whether an error says that etcd could not serve (not a refusal, not bad data). */
+static bool coordd_store_unavailable(int ret)
+{
+	return ret == TANDEM_COORD_EUNAVAIL || ret == TANDEM_COORD_ENOQUORUM;
+}
+
+/*
+ * Notes the outcome of an etcd call. A call etcd could not serve puts the store down:
+ * status then answers at once from the state as last read (stale), every decision is
+ * refused at once, and only the loop's probe (the fencing read) asks etcd again, so no
+ * request waits on etcd. The next call that etcd serves brings it back. Said once each way.
+ */
+static void coordd_store_note(coordd_t *d, int ret)
+{
+	uint64_t now = coordd_now_ms();
+	if (coordd_store_unavailable(ret)) {
+		const char *why =
+		    ret == TANDEM_COORD_ENOQUORUM ? "etcd has no quorum" : "etcd does not answer";
+		if (!d->store_down) {
+			d->store_down_ms = now;
+			coordd_log("store: %s: status answers from the state read %" PRIu64
+				   " ms ago (stale), nothing is decided until etcd serves again",
+				   why,
+				   d->state_ms != 0 && now > d->state_ms ? now - d->state_ms : 0);
+		} else if (ret == TANDEM_COORD_EUNAVAIL || strcmp(d->store_error, why) == 0) {
+			return; /* a silent member proves nothing against "no quorum" */
+		} else {
+			coordd_log("store: %s (was: %s)", why, d->store_error);
+		}
+		d->store_down = true;
+		snprintf(d->store_error, sizeof(d->store_error), "%s", why);
+	} else if (ret == TANDEM_OK && d->store_down) {
+		coordd_log("store: etcd serves again after %" PRIu64 " ms",
+			   now > d->store_down_ms ? now - d->store_down_ms : 0);
+		d->store_down = false;
+		d->store_error[0] = '\0';
+	}
+}
+
+/* Reads the state into d->state (linearizable), noting the store's health. */
+static int coordd_read(coordd_t *d)
+{
+	int ret = coord_store_read(d->store, &d->params, d->diag, d->state, NULL);
+	coordd_store_note(d, ret);
+	if (ret == TANDEM_OK) {
+		d->state_ms = coordd_now_ms();
+	}
+	return ret;
 }
 
 static bool coordd_copy_name(char *dst, size_t size, const char *src)
@@ -406,27 +511,58 @@ static void coordd_status_node_alerts(const coord_node_t *n, uint64_t now, const
 	}
 }
 
-static int coordd_status(coordd_t *d, uint64_t now, net_rpc_msg_t *reply)
+static void coordd_status_clocks(const coordd_t *d, coordrpc_status_t *out);
+
+/*
+ * The status: from a fresh read when etcd serves; when it does not (or did not at the last
+ * call), at once from the state as last read, marked stale with its age and the store's
+ * error, so that a lost quorum never looks like a dead coordinator. A node must not act
+ * on a stale status: it gets the store's error instead, and asks another coordinator.
+ */
+static int coordd_status(coordd_t *d, net_role_t role, uint64_t now, net_rpc_msg_t *reply)
 {
 	coordrpc_status_t *out = d->status;
-	int ret = coord_store_read(d->store, &d->params, d->diag, d->state, NULL);
-	if (ret != TANDEM_OK) {
-		coordd_log_diag(d->diag, "status: store read failed", ret);
-		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
-		return ret;
+	bool fresh = false;
+	int ret = TANDEM_OK;
+	if (!d->store_down) {
+		ret = coordd_read(d);
+		fresh = ret == TANDEM_OK;
+		if (!fresh) {
+			coordd_log_diag(d->diag, "status: store read failed", ret);
+		}
+	}
+	if (!fresh && d->store_down && role == NET_ROLE_NODE) {
+		/* a node never gets a stale status: it takes lease decisions on it, so it must
+		 * ask another coordinator, as when this one does not answer */
+		snprintf(reply->error, sizeof(reply->error),
+			 "store: %.60s: no fresh status; ask another coordinator", d->store_error);
+		return strcmp(d->store_error, "etcd has no quorum") == 0 ? TANDEM_COORD_ENOQUORUM
+									 : TANDEM_COORD_EUNAVAIL;
+	}
+	if (!fresh && (!d->store_down || d->state_ms == 0)) {
+		snprintf(reply->error, sizeof(reply->error), "store: %s%s", tandem_strerror(ret),
+			 d->store_down ? ", and no state was ever read" : "");
+		return ret != TANDEM_OK ? ret : TANDEM_COORD_EUNAVAIL;
 	}
 	coordd_params_refresh(d);
 	memset(out, 0, sizeof(*out));
-	char leader[COORD_STORE_NAME_MAX + 1] = "";
-	ret = coord_store_leader(d->store, d->diag, leader);
-	if (ret != TANDEM_OK) {
-		coordd_log_diag(d->diag, "status: leader unknown", ret); /* still answer */
-		leader[0] = '\0';
+	if (fresh) {
+		char leader[COORD_STORE_NAME_MAX + 1] = "";
+		ret = coord_store_leader(d->store, d->diag, leader);
+		coordd_store_note(d, ret);
+		if (ret != TANDEM_OK) {
+			coordd_log_diag(d->diag, "status: leader unknown", ret); /* still answer */
+			leader[0] = '\0';
+		}
+		memcpy(d->leader_name, leader, sizeof(leader));
 	}
+	out->stale = !fresh;
+	out->state_age_ms = !fresh && now > d->state_ms ? now - d->state_ms : 0;
+	snprintf(out->store_error, sizeof(out->store_error), "%s", d->store_error);
 	const coord_state_t *st = d->state;
 	out->now_ms = now;
 	snprintf(out->coordinator, sizeof(out->coordinator), "%s", d->opts->name);
-	snprintf(out->leader, sizeof(out->leader), "%s", leader);
+	snprintf(out->leader, sizeof(out->leader), "%s", d->leader_name);
 	out->params = d->params;
 	out->params.node_timeout_ms = 0; /* not carried */
 	out->params.prefer_ms = 0;
@@ -449,6 +585,7 @@ static int coordd_status(coordd_t *d, uint64_t now, net_rpc_msg_t *reply)
 		ns->last_seen_ms = n->last_seen_ms;
 		coordd_status_node_alerts(n, now, &d->params, ns);
 	}
+	coordd_status_clocks(d, out);
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	ret = coordrpc_status_pack(out, &buf, &len);
@@ -460,7 +597,7 @@ static int coordd_keys(coordd_t *d, const char *zone, net_rpc_msg_t *reply)
 {
 	coordrpc_keys_t *out = d->keys;
 	coord_store_archive_t *arch = NULL;
-	int ret = coord_store_read(d->store, &d->params, d->diag, d->state, NULL);
+	int ret = coordd_read(d);
 	if (ret == TANDEM_OK) {
 		ret = coord_store_archive_list(d->store, zone, d->diag, &arch);
 	}
@@ -521,7 +658,7 @@ static int coordd_doc_get(coordd_t *d, coord_doc_t doc, const char *zone, net_rp
 	const char *type = doc == COORD_DOC_SKR ? "coord.skr" : "coord.keyset";
 	coordrpc_keyset_t ks;
 	memset(&ks, 0, sizeof(ks));
-	int ret = coord_store_read(d->store, &d->params, d->diag, d->state, NULL);
+	int ret = coordd_read(d);
 	if (ret != TANDEM_OK) {
 		coordd_log_diag(d->diag, "keyset: store read failed", ret);
 		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
@@ -663,7 +800,7 @@ static int coordd_doc_put(coordd_t *d, coord_doc_t doc, const net_rpc_request_t 
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
-	ret = coord_store_read(d->store, &d->params, d->diag, d->state, NULL);
+	ret = coordd_read(d);
 	if (ret != TANDEM_OK) {
 		coordd_log_diag(d->diag, "put: store read failed", ret);
 		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
@@ -723,6 +860,7 @@ static int coordd_decide(coordd_t *d, const coord_input_t *in, const coordrpc_re
 		      ? coord_store_apply_key_add(d->store, in, now, &d->params, r->archive,
 						  r->archive_len, d->diag, d->res)
 		      : coord_store_apply(d->store, in, now, &d->params, d->diag, d->res);
+	coordd_store_note(d, ret);
 	if (ret != TANDEM_OK) {
 		coordd_log_diag(d->diag, coord_input_kind_str(in->kind), ret);
 		return ret;
@@ -813,6 +951,294 @@ static int coordd_takeover_unforced(coordd_t *d, const coordrpc_request_t *r, ne
 	return coordd_decision_reply(res, 0, reply);
 }
 
+/* ---- clocks (docs/coordinator.md, "Clocks") ------------------------------------------------ */
+
+/* The one-way sample table of a node, or NULL. */
+static const coordd_node_clock_t *coordd_node_clock_find(const coordd_t *d, const char *name)
+{
+	for (size_t i = 0; i < d->nnode_clocks; i++) {
+		if (strcmp(d->node_clocks[i].name, name) == 0) {
+			return &d->node_clocks[i];
+		}
+	}
+	return NULL;
+}
+
+/* The one-way sample table of a node, made on its first request; NULL when full. */
+static coordd_node_clock_t *coordd_node_clock(coordd_t *d, const char *name)
+{
+	for (size_t i = 0; i < d->nnode_clocks; i++) {
+		if (strcmp(d->node_clocks[i].name, name) == 0) {
+			return &d->node_clocks[i];
+		}
+	}
+	if (d->nnode_clocks == COORD_NODES_MAX) {
+		return NULL;
+	}
+	coordd_node_clock_t *nc = &d->node_clocks[d->nnode_clocks++];
+	memset(nc, 0, sizeof(*nc));
+	snprintf(nc->name, sizeof(nc->name), "%s", name);
+	return nc;
+}
+
+/* A node's offset: the highest of its recent one-way samples (the least delayed one: a
+ * request that waited in a queue makes the node look behind, never ahead). */
+static bool coordd_node_offset(const coordd_node_clock_t *nc, uint64_t now, int64_t *out)
+{
+	bool any = false;
+	for (size_t i = 0; i < COORDD_NODE_SAMPLES; i++) {
+		if (nc->at_ms[i] != 0 && now < nc->at_ms[i] + COORDD_CLOCK_FRESH_MS &&
+		    (!any || nc->offset_ms[i] > *out)) {
+			*out = nc->offset_ms[i];
+			any = true;
+		}
+	}
+	return any;
+}
+
+/*
+ * Judges this coordinator's clock against the median of the others it measured recently
+ * (coord_clock_judge, limit half the drift margin) and marks each peer's and node's.
+ * Every change is logged once.
+ */
+static void coordd_clock_judge(coordd_t *d, uint64_t now)
+{
+	coord_clock_sample_t s[COORD_CLOCK_MAX];
+	coordd_peer_t *peer[COORD_CLOCK_MAX];
+	coordd_node_clock_t *node[COORD_CLOCK_MAX];
+	uint64_t limit = d->params.margin_ms / 2u;
+	size_t n = 0;
+	for (size_t i = 0; i < d->npeers && n < COORD_CLOCK_MAX; i++) {
+		coordd_peer_t *p = &d->peers[i];
+		if (p->seen_ms != 0 && now < p->seen_ms + COORDD_CLOCK_FRESH_MS) {
+			peer[n] = p;
+			node[n] = NULL;
+			s[n++] = p->clock;
+		}
+	}
+	for (size_t i = 0; i < d->nnode_clocks && n < COORD_CLOCK_MAX; i++) {
+		int64_t off = 0;
+		if (coordd_node_offset(&d->node_clocks[i], now, &off)) {
+			peer[n] = NULL;
+			node[n] = &d->node_clocks[i];
+			s[n].offset_ms = off;
+			s[n++].error_ms = 0;
+		}
+	}
+	/* The nodes a peer hears and we do not (each node talks to one coordinator at a
+	 * time): their offsets from the peer plus the peer's from us are measurements of
+	 * their clocks from ours, with the peer's error. */
+	for (size_t i = 0; i < d->npeers; i++) {
+		const coordd_peer_t *p = &d->peers[i];
+		if (p->seen_ms == 0 || now >= p->seen_ms + COORDD_CLOCK_FRESH_MS) {
+			continue;
+		}
+		for (size_t j = 0; j < p->nnodes && n < COORD_CLOCK_MAX; j++) {
+			int64_t off = 0;
+			const coordd_node_clock_t *nc = coordd_node_clock_find(d, p->node_name[j]);
+			bool counted = nc != NULL && coordd_node_offset(nc, now, &off);
+			for (size_t k = 0; !counted && k < i; k++) {
+				for (size_t m = 0; m < d->peers[k].nnodes; m++) {
+					counted = counted || (d->peers[k].seen_ms != 0 &&
+							      strcmp(d->peers[k].node_name[m],
+								     p->node_name[j]) == 0);
+				}
+			}
+			if (!counted) {
+				peer[n] = NULL;
+				node[n] = NULL;
+				s[n].offset_ms = p->clock.offset_ms + p->node_offset_ms[j];
+				s[n++].error_ms = p->clock.error_ms;
+			}
+		}
+	}
+	coord_clock_verdict_t v;
+	if (!coord_clock_judge(s, n, limit, &v)) {
+		return;
+	}
+	/* a peer or node not measured any more is not judged any more */
+	for (size_t i = 0; i < d->npeers; i++) {
+		d->peers[i].skewed = d->peers[i].skewed && d->peers[i].seen_ms != 0 &&
+				     now < d->peers[i].seen_ms + COORDD_CLOCK_FRESH_MS;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (node[i] == NULL && peer[i] == NULL) {
+			continue; /* a node heard through a peer: that peer judges it */
+		}
+		if (node[i] != NULL) {
+			if (v.peer_skewed[i] != node[i]->skewed) {
+				coordd_log("clock: node %s's clock is %+" PRId64
+					   " ms off ours (one way): %s",
+					   node[i]->name, s[i].offset_ms,
+					   v.peer_skewed[i] ? "skewed against the majority"
+							    : "agrees with the majority again");
+			}
+			node[i]->skewed = v.peer_skewed[i];
+			continue;
+		}
+		coordd_peer_t *p = peer[i];
+		if (v.peer_skewed[i] != p->skewed) {
+			coordd_log("clock: coordinator %s's clock is %+" PRId64 " ms (+-%" PRIu64
+				   ") off ours: %s",
+				   p->name, s[i].offset_ms, s[i].error_ms,
+				   v.peer_skewed[i] ? "skewed against the majority"
+						    : "agrees with the majority again");
+		}
+		bool far_only = v.peer_far[i] && !v.peer_skewed[i] && !v.skewed;
+		if (far_only && !p->far) {
+			coordd_log(
+			    "clock: coordinator %s's clock is %+" PRId64 " ms (+-%" PRIu64
+			    ") off ours, beyond %" PRIu64
+			    " ms, but %zu clock(s) make no majority: cannot tell which is wrong",
+			    p->name, s[i].offset_ms, s[i].error_ms, limit, v.used + 1);
+		}
+		p->skewed = v.peer_skewed[i];
+		p->far = far_only;
+	}
+	if (v.skewed != d->clock_skewed) {
+		if (v.skewed) {
+			coordd_log(
+			    "clock: ALERT: this coordinator's clock is %+" PRId64
+			    " ms off the median of %zu other clock(s) (limit %" PRIu64
+			    " ms): it grants nothing, decides nothing and refuses nodes (%s) "
+			    "until it agrees",
+			    v.offset_ms, v.used, limit, coord_reason_str(COORD_R_CLOCK_SKEW));
+		} else {
+			coordd_log("clock: this coordinator's clock agrees with the majority again "
+				   "(%zu other clock(s), %s)",
+				   v.used, v.decidable ? "decided" : "too few to judge");
+		}
+	}
+	d->clock_skewed = v.skewed;
+	d->clock_offset_ms = v.offset_ms;
+}
+
+/* Notes the send time of a node's request (one-way sample) and judges again. */
+static void coordd_clock_note_node(coordd_t *d, const net_rpc_request_t *req)
+{
+	if (req->role != NET_ROLE_NODE || req->sent_ms == 0 || req->recv_ms == 0) {
+		return;
+	}
+	coordd_node_clock_t *nc = coordd_node_clock(d, req->peer);
+	if (nc == NULL) {
+		return;
+	}
+	coord_clock_sample_t s = coord_clock_oneway(req->sent_ms, req->recv_ms);
+	nc->offset_ms[nc->next] = s.offset_ms;
+	nc->at_ms[nc->next] = req->recv_ms;
+	nc->next = (nc->next + 1u) % COORDD_NODE_SAMPLES;
+	coordd_clock_judge(d, req->recv_ms);
+}
+
+/* One round trip to a peer coordinator (a "coord.clock" request): its clock's offset. */
+static void coordd_probe(coordd_t *d, coordd_peer_t *p)
+{
+	net_rpc_msg_t msg;
+	memset(&msg, 0, sizeof(msg));
+	tandem_diag_clear(d->diag);
+	uint64_t t0 = coordd_now_ms();
+	int ret = net_rpc_client_call(p->client, "coord.clock", NULL, 0, d->diag, &msg);
+	uint64_t t1 = coordd_now_ms();
+	if (ret == TANDEM_OK) {
+		ret = coordrpc_status_unpack(msg.body, msg.body_len, d->diag, d->status);
+	}
+	if (ret == TANDEM_OK && strcmp(d->status->coordinator, p->name) != 0) {
+		ret = TANDEM_NET_EPROTO; /* another coordinator at that endpoint */
+	}
+	coord_clock_sample_t s;
+	if (ret == TANDEM_OK && !coord_clock_exchange(t0, d->status->now_ms, t1, &s)) {
+		ret = TANDEM_ERANGE; /* our clock stepped back meanwhile */
+	}
+	if (ret == TANDEM_OK) {
+		if (p->failing) {
+			coordd_log("clock: coordinator %s answers again", p->name);
+		}
+		p->failing = false;
+		p->clock = s;
+		p->seen_ms = t1;
+		p->nnodes = 0;
+		for (size_t i = 0; i < d->status->nnodes && i < COORD_NODES_MAX; i++) {
+			memcpy(p->node_name[p->nnodes], d->status->nodes[i].name, COORD_ID_MAX);
+			p->node_offset_ms[p->nnodes++] = d->status->nodes[i].clock_offset_ms;
+		}
+	} else if (!p->failing) {
+		const char *why = tandem_diag_msg(d->diag, 0);
+		coordd_log("clock: cannot measure coordinator %s at %s: %s%s%s", p->name,
+			   p->endpoint, tandem_strerror(ret), why != NULL ? ": " : "",
+			   why != NULL ? why : "");
+		p->failing = true;
+	}
+	tandem_diag_clear(d->diag);
+	net_rpc_msg_deinit(&msg);
+	p->next_ms = coordd_now_ms() + COORDD_PROBE_EVERY_MS;
+	coordd_clock_judge(d, coordd_now_ms());
+}
+
+/* The answer to a peer's probe: a status holding only our name, clock and verdict. */
+static int coordd_clock_reply(coordd_t *d, const net_rpc_request_t *req, net_rpc_msg_t *reply)
+{
+	if (req->role != NET_ROLE_COORDINATOR) {
+		snprintf(reply->error, sizeof(reply->error),
+			 "coord.clock from %s (%s): needs the coordinator role", req->peer,
+			 net_role_name(req->role));
+		coordd_log("refused %s", reply->error);
+		return TANDEM_EPERM;
+	}
+	coordrpc_status_t *out = d->status;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->coordinator, sizeof(out->coordinator), "%s", d->opts->name);
+	out->params = d->params;
+	out->params.node_timeout_ms = 0;
+	out->params.prefer_ms = 0;
+	out->params.same_site_first = false;
+	out->clock_skewed = d->clock_skewed;
+	out->now_ms = coordd_now_ms();
+	/* the nodes it hears now, with their offsets: the prober counts them too */
+	for (size_t i = 0; i < d->nnode_clocks; i++) {
+		int64_t off = 0;
+		if (coordd_node_offset(&d->node_clocks[i], out->now_ms, &off)) {
+			coordrpc_node_status_t *ns = &out->nodes[out->nnodes++];
+			memcpy(ns->name, d->node_clocks[i].name, sizeof(ns->name));
+			ns->clock_offset_ms = off;
+			ns->clock_skewed = d->node_clocks[i].skewed;
+		}
+	}
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret = coordrpc_status_pack(out, &buf, &len);
+	return coordd_reply_set(reply, "coord.clock.reply", ret, buf, len);
+}
+
+/* The clocks this coordinator measured, for the status. */
+static void coordd_status_clocks(const coordd_t *d, coordrpc_status_t *out)
+{
+	out->clock_skewed = d->clock_skewed;
+	out->ncoords = 0;
+	for (size_t i = 0; i < d->npeers && out->ncoords < COORDRPC_COORDS_MAX; i++) {
+		const coordd_peer_t *p = &d->peers[i];
+		coordrpc_coord_clock_t *c = &out->coords[out->ncoords++];
+		memcpy(c->name, p->name, sizeof(c->name));
+		c->offset_ms = p->seen_ms != 0 ? p->clock.offset_ms : 0;
+		c->skewed = p->skewed;
+		c->seen_ms = p->seen_ms;
+	}
+	for (size_t i = 0; i < out->nnodes; i++) {
+		const coordd_node_clock_t *nc = coordd_node_clock_find(d, out->nodes[i].name);
+		int64_t off = 0;
+		if (nc != NULL && coordd_node_offset(nc, out->now_ms, &off)) {
+			out->nodes[i].clock_offset_ms = off;
+			out->nodes[i].clock_skewed = nc->skewed;
+		}
+	}
+}
+
+/* Whether a request only reads. */
+static bool coordd_kind_reads(coordrpc_kind_t kind)
+{
+	return kind == COORDRPC_STATUS || kind == COORDRPC_KEYS_GET ||
+	       kind == COORDRPC_KEYSET_GET || kind == COORDRPC_SKR_GET;
+}
+
 static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t *reply)
 {
 	coordd_t *d = arg;
@@ -822,6 +1248,10 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 	int ret;
 
 	tandem_diag_clear(d->diag);
+	if (strcmp(req->type, "coord.clock") == 0) {
+		return coordd_clock_reply(d, req, reply);
+	}
+	coordd_clock_note_node(d, req);
 	ret = coordrpc_request_unpack(req->type, req->body, req->body_len, d->diag, &r);
 	if (ret != TANDEM_OK) {
 		const char *why = tandem_diag_msg(d->diag, 0);
@@ -838,15 +1268,41 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		coordd_audit(req, &r, false, reply->error);
 		goto out;
 	}
-	if (r.kind == COORDRPC_STATUS || r.kind == COORDRPC_KEYS_GET ||
-	    r.kind == COORDRPC_KEYSET_GET || r.kind == COORDRPC_SKR_GET) {
-		ret = r.kind == COORDRPC_STATUS ? coordd_status(d, now, reply)
+	if (coordd_kind_reads(r.kind) && (r.kind == COORDRPC_STATUS || !d->store_down)) {
+		ret = r.kind == COORDRPC_STATUS ? coordd_status(d, req->role, now, reply)
 		      : r.kind == COORDRPC_KEYS_GET
 			  ? coordd_keys(d, r.zone, reply)
 			  : coordd_doc_get(
 				d, r.kind == COORDRPC_SKR_GET ? COORD_DOC_SKR : COORD_DOC_KEYSET,
 				r.zone, reply);
 		coordd_audit(req, &r, ret == TANDEM_OK, ret == TANDEM_OK ? "read" : reply->error);
+		goto out;
+	}
+	/* a coordinator whose clock the majority disowns decides nothing: the node asks
+	 * another coordinator (docs/coordinator.md, "Clocks") */
+	if (d->clock_skewed && !coordd_kind_reads(r.kind)) {
+		coordd_refuse(d->res, COORD_R_CLOCK_SKEW,
+			      "coordinator %s: its clock is %+" PRId64
+			      " ms off the majority's (limit %" PRIu64
+			      " ms): it decides nothing; ask another coordinator",
+			      d->opts->name, d->clock_offset_ms, d->params.margin_ms / 2u);
+		coordd_log("refused %s from %s: %s", req->type, req->peer, d->res->text);
+		coordd_audit(req, &r, false, d->res->text);
+		ret = coordd_decision_reply(d->res, 0, reply);
+		goto out;
+	}
+	/* etcd did not serve the last call: refuse at once rather than wait on it again;
+	 * the loop's probe brings the store back */
+	if (d->store_down) {
+		uint64_t t = coordd_now_ms();
+		snprintf(reply->error, sizeof(reply->error),
+			 "store: %.60s (for %" PRIu64 " ms): %.64s not served; ask again later",
+			 d->store_error, t > d->store_down_ms ? t - d->store_down_ms : 0,
+			 req->type);
+		ret = strcmp(d->store_error, "etcd has no quorum") == 0 ? TANDEM_COORD_ENOQUORUM
+									: TANDEM_COORD_EUNAVAIL;
+		coordd_log("refused %s from %s: %s", req->type, req->peer, reply->error);
+		coordd_audit(req, &r, false, reply->error);
 		goto out;
 	}
 	if (r.kind == COORDRPC_KEYSET_PUT || r.kind == COORDRPC_SKR_PUT) {
@@ -930,7 +1386,7 @@ static bool coordd_key_fenced(const coord_state_t *st, const char *z85)
 static void coordd_fence_sweep(coordd_t *d)
 {
 	net_allow_t *want = NULL;
-	int ret = coord_store_read(d->store, &d->params, d->diag, d->state, NULL);
+	int ret = coordd_read(d);
 	if (ret != TANDEM_OK) {
 		if (!d->fence_failing) {
 			coordd_log_diag(d->diag, "fence: cannot read the state", ret);
@@ -980,30 +1436,68 @@ static void coordd_fence_sweep(coordd_t *d)
 	net_allow_free(want);
 }
 
-/* Campaigns for the timer leadership; when leading, ticks at the machine's next event. */
+/* Campaigns for the timer leadership (not while its clock is skewed: it resigns). */
+static void coordd_campaign(coordd_t *d, uint64_t now)
+{
+	bool leader = false;
+	int ret = TANDEM_OK;
+	d->next_campaign_ms = now + COORDD_LEADER_TTL_S * 1000u / 3u;
+	if (d->clock_skewed) {
+		if (d->leader) {
+			ret = coord_store_resign(d->store, d->diag);
+			coordd_store_note(d, ret);
+			if (ret != TANDEM_OK) {
+				coordd_log_diag(d->diag, "resign failed", ret);
+			}
+			coordd_log("gave up the timer leadership: this coordinator's clock is "
+				   "skewed%s",
+				   ret == TANDEM_OK ? "" : " (its etcd lease runs out)");
+			d->leader = false;
+		}
+		return;
+	}
+	ret = coord_store_campaign(d->store, d->opts->name, COORDD_LEADER_TTL_S, d->diag, &leader);
+	coordd_store_note(d, ret);
+	if (ret != TANDEM_OK) {
+		coordd_log_diag(d->diag, "campaign failed", ret);
+		leader = false;
+	}
+	if (leader != d->leader) {
+		coordd_log("%s the timer leadership", leader ? "took" : "lost");
+		d->next_tick_ms = now;
+	}
+	d->leader = leader;
+}
+
+/*
+ * The loop's background work, one etcd call or clock probe per turn so that requests are
+ * served in between: the fencing sweep (also the store's probe while etcd does not
+ * serve), a peer's clock probe, the campaign, and, when leading, a tick at the machine's
+ * next event. While the store is down only the sweep asks etcd (each COORDD_FENCE_EVERY_MS
+ * after the last one ended); while the clock is skewed there is no campaign and no tick.
+ */
 static void coordd_timers(coordd_t *d, uint64_t now)
 {
-	if (now >= d->next_campaign_ms) {
-		bool leader = false;
-		int ret = coord_store_campaign(d->store, d->opts->name, COORDD_LEADER_TTL_S,
-					       d->diag, &leader);
-		if (ret != TANDEM_OK) {
-			coordd_log_diag(d->diag, "campaign failed", ret);
-			leader = false;
-		}
-		if (leader != d->leader) {
-			coordd_log("%s the timer leadership", leader ? "took" : "lost");
-			d->next_tick_ms = now;
-		}
-		d->leader = leader;
-		d->next_campaign_ms = now + COORDD_LEADER_TTL_S * 1000u / 3u;
-	}
 	if (d->fence_due || now >= d->next_fence_ms) {
 		d->fence_due = false;
-		d->next_fence_ms = now + COORDD_FENCE_EVERY_MS;
 		coordd_fence_sweep(d);
+		d->next_fence_ms = (d->store_down ? coordd_now_ms() : now) + COORDD_FENCE_EVERY_MS;
+		return;
 	}
-	if (!d->leader || d->next_tick_ms == 0 || now < d->next_tick_ms) {
+	for (size_t i = 0; i < d->npeers; i++) {
+		if (now >= d->peers[i].next_ms) {
+			coordd_probe(d, &d->peers[i]);
+			return;
+		}
+	}
+	if (d->store_down) {
+		return;
+	}
+	if (now >= d->next_campaign_ms) {
+		coordd_campaign(d, now);
+		return;
+	}
+	if (!d->leader || d->clock_skewed || d->next_tick_ms == 0 || now < d->next_tick_ms) {
 		return;
 	}
 	coord_input_t tick;
@@ -1014,7 +1508,7 @@ static void coordd_timers(coordd_t *d, uint64_t now)
 	if (coordd_decide(d, &tick, NULL, now, "the clock") != TANDEM_OK) {
 		return;
 	}
-	int ret = coord_store_read(d->store, &d->params, d->diag, d->state, NULL);
+	int ret = coordd_read(d);
 	if (ret != TANDEM_OK) {
 		coordd_log_diag(d->diag, "store read failed", ret);
 		return;
@@ -1028,12 +1522,18 @@ static void coordd_timers(coordd_t *d, uint64_t now)
 
 static int coordd_poll_timeout(const coordd_t *d, uint64_t now)
 {
-	uint64_t until = d->next_campaign_ms;
-	if (d->leader && d->next_tick_ms != 0 && d->next_tick_ms < until) {
+	uint64_t until = d->store_down ? d->next_fence_ms : d->next_campaign_ms;
+	if (!d->store_down && d->leader && !d->clock_skewed && d->next_tick_ms != 0 &&
+	    d->next_tick_ms < until) {
 		until = d->next_tick_ms;
 	}
 	if (d->next_fence_ms < until) {
 		until = d->next_fence_ms;
+	}
+	for (size_t i = 0; i < d->npeers; i++) {
+		if (d->peers[i].next_ms < until) {
+			until = d->peers[i].next_ms;
+		}
 	}
 	if (d->fence_due) {
 		until = now;
@@ -1074,7 +1574,10 @@ static void coordd_usage(FILE *fp)
 	    "usage: tandem-coord --etcd URL[,URL...] --listen tcp://127.0.0.1:PORT --key SECRET\n"
 	    "                    --allow ALLOWFILE [--name NAME] [--prefix /P/] [--lease-ms MS]\n"
 	    "                    [--margin-ms MS] [--zone NAME]... [--pid-file FILE]\n"
-	    "  --listen tcp://HOST:*   picks a free port and prints 'listening ENDPOINT'\n");
+	    "                    [--peer NAME=tcp://HOST:PORT]...\n"
+	    "  --listen tcp://HOST:*   picks a free port and prints 'listening ENDPOINT'\n"
+	    "  --peer   another coordinator, listed in ALLOWFILE with the coordinator role:\n"
+	    "           the clocks are compared with it (docs/coordinator.md, \"Clocks\")\n");
 }
 
 static bool coordd_parse_u64(const char *s, uint64_t *out)
@@ -1092,13 +1595,19 @@ static bool coordd_parse_u64(const char *s, uint64_t *out)
 /* Returns 0 on success, 1 on bad usage, 2 for --help. */
 static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 {
-	static const struct option longopts[] = {
-	    {"etcd", required_argument, NULL, 'e'},     {"listen", required_argument, NULL, 'l'},
-	    {"key", required_argument, NULL, 'k'},      {"allow", required_argument, NULL, 'a'},
-	    {"name", required_argument, NULL, 'n'},     {"prefix", required_argument, NULL, 'P'},
-	    {"lease-ms", required_argument, NULL, 'L'}, {"margin-ms", required_argument, NULL, 'M'},
-	    {"pid-file", required_argument, NULL, 'p'}, {"zone", required_argument, NULL, 'z'},
-	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"etcd", required_argument, NULL, 'e'},
+						 {"listen", required_argument, NULL, 'l'},
+						 {"key", required_argument, NULL, 'k'},
+						 {"allow", required_argument, NULL, 'a'},
+						 {"name", required_argument, NULL, 'n'},
+						 {"prefix", required_argument, NULL, 'P'},
+						 {"lease-ms", required_argument, NULL, 'L'},
+						 {"margin-ms", required_argument, NULL, 'M'},
+						 {"pid-file", required_argument, NULL, 'p'},
+						 {"zone", required_argument, NULL, 'z'},
+						 {"peer", required_argument, NULL, 'r'},
+						 {"help", no_argument, NULL, 'h'},
+						 {NULL, 0, NULL, 0}};
 	int c;
 	memset(o, 0, sizeof(*o));
 	o->name = "coord";
@@ -1131,6 +1640,14 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 				return 1;
 			}
 			o->zones[o->nzones++] = optarg;
+			break;
+		case 'r':
+			if (o->npeers >= COORDD_PEERS_MAX || strchr(optarg, '=') == NULL) {
+				fprintf(stderr, "tandem-coord: --peer NAME=ENDPOINT, at most %u\n",
+					(unsigned)COORDD_PEERS_MAX);
+				return 1;
+			}
+			o->peers[o->npeers++] = optarg;
 			break;
 		case 'h': return 2;
 		default: return 1;
@@ -1173,6 +1690,44 @@ static int coordd_pid_write(const char *path)
 		return TANDEM_EIO;
 	}
 	return tandem_afile_commit(f);
+}
+
+/* Makes a clock-probe client for each --peer, whose key the allow-list has under its name
+ * with the coordinator role. */
+static int coordd_peers_open(coordd_t *d, void *ctx, const net_key_t *key)
+{
+	for (size_t i = 0; i < d->opts->npeers; i++) {
+		coordd_peer_t *p = &d->peers[i];
+		const char *arg = d->opts->peers[i];
+		const char *eq = strchr(arg, '=');
+		size_t len = (size_t)(eq - arg);
+		if (len == 0 || len >= sizeof(p->name) || eq[1] == '\0') {
+			coordd_log("--peer %s: expected NAME=ENDPOINT", arg);
+			return TANDEM_EINVAL;
+		}
+		memcpy(p->name, arg, len);
+		p->name[len] = '\0';
+		p->endpoint = eq + 1;
+		const net_allow_entry_t *e = net_allow_find_name(d->allow, p->name);
+		if (e == NULL || e->role != NET_ROLE_COORDINATOR) {
+			coordd_log("--peer %s: not in the allow-list with the coordinator role",
+				   p->name);
+			return TANDEM_EINVAL;
+		}
+		net_rpc_client_cfg_t cfg = {.endpoint = p->endpoint,
+					    .server_public = e->key,
+					    .timeout_ms = COORDD_PROBE_WAIT_MS,
+					    .attempts = 1};
+		int ret = net_rpc_client_new(ctx, key, &cfg, &p->client);
+		if (ret != TANDEM_OK) {
+			coordd_log("--peer %s: %s", arg, tandem_strerror(ret));
+			return ret;
+		}
+		/* spread the probes, so that two coordinators seldom probe each other at once */
+		p->next_ms = coordd_now_ms() + 200u + 700u * i + (uint64_t)(getpid() % 500);
+		d->npeers++;
+	}
+	return TANDEM_OK;
 }
 
 int main(int argc, char **argv)
@@ -1259,7 +1814,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	curl_init = true;
-	ret = coord_etcd_new(eps, neps, NULL, d.diag, &etcd);
+	coord_etcd_opts_t eopts = {.timeout_ms = COORDD_ETCD_TIMEOUT_MS,
+				   .connect_timeout_ms = COORDD_ETCD_CONNECT_MS,
+				   .call_timeout_ms = COORDD_ETCD_CALL_MS};
+	ret = coord_etcd_new(eps, neps, &eopts, d.diag, &etcd);
 	if (ret == TANDEM_OK) {
 		ret = coord_store_new(etcd, opts.prefix, d.diag, &d.store);
 	}
@@ -1301,8 +1859,17 @@ int main(int argc, char **argv)
 		coordd_log("listen %s: %s", opts.listen, tandem_strerror(ret));
 		goto out;
 	}
-	net_key_free(key); /* the socket keeps its own copy */
+	if (coordd_peers_open(&d, ctx, key) != TANDEM_OK) {
+		goto out;
+	}
+	net_key_free(key); /* the sockets keep their own copies */
 	key = NULL;
+	/* the peers' clocks are measured before the first request is decided and before the
+	 * first campaign: a coordinator started with a wrong clock learns it at once */
+	for (size_t i = 0; i < d.npeers; i++) {
+		coordd_probe(&d, &d.peers[i]);
+		d.peers[i].next_ms += 300u * i;
+	}
 	/* fenced members' keys leave the allow-list before the first request is served */
 	coordd_fence_sweep(&d);
 	d.next_fence_ms = coordd_now_ms() + COORDD_FENCE_EVERY_MS;
@@ -1344,6 +1911,9 @@ int main(int argc, char **argv)
 out:
 	if (pid_written) {
 		unlink(opts.pid_file);
+	}
+	for (size_t i = 0; i < d.npeers; i++) {
+		net_rpc_client_free(d.peers[i].client);
 	}
 	net_rpc_server_free(d.srv);
 	if (ctx != NULL) {

@@ -52,6 +52,9 @@ typedef struct net_rpc_request {
 	const uint8_t *body;
 	size_t body_len;
 	const uint8_t *request_id; /* NET_REQUEST_ID_LEN bytes */
+	uint64_t sent_ms;          /* the envelope's send time, on the sender's clock (within the
+				      window of recv_ms): with recv_ms, a one-way clock offset */
+	uint64_t recv_ms;          /* when the server read it, on the server's clock (cfg.now_ms) */
 } net_rpc_request_t;
 
 /*

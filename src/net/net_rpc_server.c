@@ -212,6 +212,8 @@ static int server_call_handler(net_rpc_server_t *srv, const net_allow_entry_t *p
 	    .body = req->body,
 	    .body_len = req->body_len,
 	    .request_id = req->request_id,
+	    .sent_ms = req->sent_at_ms,
+	    .recv_ms = now,
 	};
 	int rc = srv->cfg.handler(srv->cfg.handler_arg, &r, &reply);
 	if (rc > 0) {

@@ -645,6 +645,8 @@ static json_t *json_node(const coordrpc_status_t *st, const coordrpc_node_status
 	json_object_set_new(o, "publish", json_publish(n->publish));
 	json_object_set_new(o, "no", json_integer((json_int_t)n->no));
 	json_object_set_new(o, "last_seen_ms", json_integer((json_int_t)n->last_seen_ms));
+	json_object_set_new(o, "clock_offset_ms", json_integer((json_int_t)n->clock_offset_ms));
+	json_object_set_new(o, "clock_skewed", json_boolean(n->clock_skewed));
 	json_object_set_new(o, "active_zones", zones);
 	json_object_set_new(o, "instance", json_str_or_null(n->instance));
 	json_t *alerts = json_array();
@@ -672,6 +674,24 @@ static int status_json(const coordrpc_status_t *st, const zone_keyset_t *zks)
 	json_object_set_new(root, "nsites", json_integer((json_int_t)st->params.nsites));
 	json_object_set_new(root, "serial_modulus",
 			    json_integer((json_int_t)st->params.serial_modulus));
+	/* staleness and clocks (docs/cluster.md, "Status") */
+	json_object_set_new(root, "stale", json_boolean(st->stale));
+	json_object_set_new(root, "state_age_ms", json_integer((json_int_t)st->state_age_ms));
+	json_object_set_new(root, "store_error", json_str_or_null(st->store_error));
+	json_object_set_new(root, "clock_skewed", json_boolean(st->clock_skewed));
+	json_t *coords = json_array();
+	for (size_t i = 0; coords != NULL && i < st->ncoords && i < COORDRPC_COORDS_MAX; i++) {
+		const coordrpc_coord_clock_t *c = &st->coords[i];
+		json_t *co = json_object();
+		json_object_set_new(co, "name", json_string(c->name));
+		json_object_set_new(co, "offset_ms",
+				    c->seen_ms != 0 ? json_integer((json_int_t)c->offset_ms)
+						    : json_null());
+		json_object_set_new(co, "skewed", json_boolean(c->skewed));
+		json_object_set_new(co, "seen_ms", json_integer((json_int_t)c->seen_ms));
+		json_array_append_new(coords, co);
+	}
+	json_object_set_new(root, "coordinators", coords != NULL ? coords : json_array());
 	for (size_t z = 0; z < st->nzones && z < COORD_ZONES_MAX; z++) {
 		json_t *jz = json_zone(&st->zones[z], &zks[z]);
 		if (jz != NULL) {
@@ -710,6 +730,48 @@ static void duration(char *out, size_t size, uint64_t ms)
 	}
 }
 
+/* The answer's staleness and the clocks the coordinator measured, under its first line. */
+static void status_text_health(const coordrpc_status_t *st)
+{
+	char age[32], seen[32];
+	uint64_t limit = st->params.margin_ms / 2u;
+	if (st->stale) {
+		duration(age, sizeof(age), st->state_age_ms);
+		printf("STALE: the state as %s last read it, %s ago: %s; it decides nothing until "
+		       "etcd serves again\n",
+		       st->coordinator[0] != '\0' ? st->coordinator : "?", age,
+		       st->store_error[0] != '\0' ? st->store_error : "etcd unavailable");
+	} else if (st->store_error[0] != '\0') {
+		printf("store: %s\n", st->store_error);
+	}
+	if (st->clock_skewed) {
+		printf("CLOCK SKEWED: %s's clock is off the majority's by more than %" PRIu64
+		       " ms: it decides nothing (nodes ask another coordinator)\n",
+		       st->coordinator[0] != '\0' ? st->coordinator : "?", limit);
+	}
+	for (size_t i = 0; i < st->ncoords && i < COORDRPC_COORDS_MAX; i++) {
+		const coordrpc_coord_clock_t *c = &st->coords[i];
+		if (c->seen_ms == 0) {
+			printf("clock of coordinator %s: not measured\n", c->name);
+			continue;
+		}
+		duration(seen, sizeof(seen), st->now_ms > c->seen_ms ? st->now_ms - c->seen_ms : 0);
+		bool far = c->offset_ms > (int64_t)limit || c->offset_ms < -(int64_t)limit;
+		printf("clock of coordinator %s: %+" PRId64 " ms, measured %s ago%s\n", c->name,
+		       c->offset_ms, seen,
+		       c->skewed ? ": SKEWED against the majority"
+		       : far     ? ": beyond the limit, but no majority tells which clock is wrong"
+				 : "");
+	}
+	for (size_t i = 0; i < st->nnodes && i < COORD_NODES_MAX; i++) {
+		const coordrpc_node_status_t *n = &st->nodes[i];
+		if (n->clock_skewed) {
+			printf("clock of node %s: %+" PRId64 " ms: SKEWED against the majority\n",
+			       n->name, n->clock_offset_ms);
+		}
+	}
+}
+
 static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks)
 {
 	char when[32] = "", left[32], seen[32];
@@ -722,6 +784,7 @@ static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks)
 	       st->coordinator[0] != '\0' ? st->coordinator : "?",
 	       st->leader[0] != '\0' ? st->leader : "(none)", when, st->params.lease_ms,
 	       st->params.margin_ms);
+	status_text_health(st);
 	printf("\nmembers (%zu):\n", st->nnodes);
 	if (st->nnodes > 0) {
 		printf("  %-16s %-4s %-8s %-7s %-8s %-10s %s\n", "NAME", "SITE", "STATE", "HEALTHY",
@@ -821,6 +884,41 @@ static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks)
 	}
 }
 
+/* A stale answer: asks each other coordinator once for a fresh one, which replaces it. */
+/* A stale answer from the coordinator at conn->cur: asks each coordinator not tried yet
+ * (those after it, up to start, where the first call began: the ones between failed
+ * already) once, and takes the first fresh answer instead. */
+static void status_prefer_fresh(ctl_conn_t *conn, size_t start, coordrpc_status_t *st)
+{
+	coordrpc_status_t *other = NULL;
+	size_t answered = conn->cur;
+	for (size_t i = (answered + 1) % conn->n; st->stale && i != start; i = (i + 1) % conn->n) {
+		if (other == NULL && (other = calloc(1, sizeof(*other))) == NULL) {
+			return;
+		}
+		if (conn->cl[i] == NULL) {
+			net_rpc_client_cfg_t cfg = {.endpoint = conn->ep[i],
+						    .server_public = conn->pub[i],
+						    .timeout_ms = conn->timeout_ms,
+						    .attempts = CTL_ATTEMPTS};
+			if (net_rpc_client_new(conn->zctx, conn->key, &cfg, &conn->cl[i]) !=
+			    TANDEM_OK) {
+				continue;
+			}
+		}
+		int ret = conn_call_one(conn->cl[i], NULL, conn->diag, NULL, other, NULL);
+		if (ret == TANDEM_OK && !other->stale) {
+			memcpy(st, other, sizeof(*st));
+			conn->cur = i;
+		} else if (ret == TANDEM_NET_ETIMEOUT || ret == TANDEM_NET_EZMQ) {
+			net_rpc_client_free(conn->cl[i]); /* as conn_call_ks does */
+			conn->cl[i] = NULL;
+		}
+		tandem_diag_clear(conn->diag);
+	}
+	free(other);
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -857,11 +955,13 @@ static int cmd_status(int argc, char **argv)
 		rc = EXIT_COORD;
 		goto out;
 	}
+	size_t start = conn.cur;
 	int ret = conn_call(&conn, NULL, NULL, st);
 	if (ret != TANDEM_OK) {
 		rc = conn_fail(&conn, "status", ret);
 		goto out;
 	}
+	status_prefer_fresh(&conn, start, st);
 	zks = calloc(COORD_ZONES_MAX, sizeof(*zks));
 	if (zks == NULL) {
 		fprintf(stderr, "%s: out of memory\n", argv[0]);
@@ -874,6 +974,13 @@ static int cmd_status(int argc, char **argv)
 	} else {
 		status_text(st, zks);
 		rc = EXIT_OK;
+	}
+	if (rc == EXIT_OK && st->stale) {
+		/* printed, but not the cluster's current state: scripts must not take it for one */
+		fprintf(stderr, "%s: the status is stale (%s, state read %" PRIu64 " ms ago)\n",
+			argv[0], st->store_error[0] != '\0' ? st->store_error : "etcd unavailable",
+			st->state_age_ms);
+		rc = EXIT_COORD;
 	}
 out:
 	free(zks);

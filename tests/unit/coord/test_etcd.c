@@ -601,6 +601,59 @@ START_TEST(test_stopped_etcd)
 }
 END_TEST
 
+/* A socket that takes connections (the kernel's backlog) and never answers: a frozen
+ * member. Writes its endpoint; returns the fd. */
+static int silent_listener(char *ep, size_t size)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(fd, 16), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	snprintf(ep, size, "http://127.0.0.1:%d", ntohs(a.sin_port));
+	return fd;
+}
+
+/* call_timeout_ms bounds a whole call across frozen members, and the next call starts with
+ * the first endpoint not tried, so the live one is reached after all. */
+START_TEST(test_call_budget)
+{
+	char ep1[64], ep2[64];
+	int fd1 = silent_listener(ep1, sizeof(ep1)), fd2 = silent_listener(ep2, sizeof(ep2));
+	const char *eps[] = {ep1, ep2, suite_etcd.endpoint};
+	coord_etcd_opts_t o = {
+	    .timeout_ms = 1000, .connect_timeout_ms = 200, .call_timeout_ms = 1000};
+	coord_etcd_t *c = NULL;
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_new(eps, 3, &o, diag, &c), TANDEM_OK);
+	coord_etcd_range_t *r = NULL;
+	double t0 = etcd_now_s();
+	int rc = coord_etcd_get(c, "/t/budget/k", 0, diag, &r);
+	double took = etcd_now_s() - t0;
+	/* without the bound: 1 s and a probe per frozen member, then the live one answers */
+	ck_assert_int_eq(rc, TANDEM_COORD_EUNAVAIL);
+	ck_assert_msg(took >= 0.9 && took < 1.8, "a bounded call took %.2f s", took);
+	ck_assert_ptr_null(r);
+	int calls = 1;
+	for (; rc != TANDEM_OK && calls < 4; calls++) {
+		t0 = etcd_now_s();
+		rc = coord_etcd_get(c, "/t/budget/k", 0, diag, &r);
+		took = etcd_now_s() - t0;
+		ck_assert_msg(took < 1.8, "a bounded call took %.2f s", took);
+	}
+	ck_assert_int_eq(rc, TANDEM_OK);
+	ck_assert_int_le(calls, 3); /* ep2 alone, then the live one */
+	coord_etcd_range_free(r);
+	coord_etcd_free(c);
+	tandem_diag_free(diag);
+	close(fd1);
+	close(fd2);
+}
+END_TEST
+
 /* ---- cluster views
  * ---------------------------------------------------------------------------------- */
 
@@ -861,6 +914,7 @@ static Suite *etcd_suite(void)
 	tcase_add_test(tc, test_lease_keepalive_revoke);
 	tcase_add_test(tc, test_failover);
 	tcase_add_test(tc, test_stopped_etcd);
+	tcase_add_test(tc, test_call_budget);
 	tcase_add_test(tc, test_status_members);
 	tcase_add_test(tc, test_malformed_replies);
 	suite_add_tcase(s, tc);
