@@ -46,6 +46,12 @@ typedef struct kasp_policy {
 	uint32_t propagation_delay;        /* seconds */
 	uint32_t parent_ds_ttl;            /* seconds */
 	uint32_t parent_propagation_delay; /* seconds */
+	/* the unsigned input */
+	uint32_t input_settle;           /* seconds an input written in place must stay unchanged
+					    before a run reads it (default 5) */
+	uint32_t max_delegation_removal; /* hundredths of a percent (0..10000, default 1000 =
+					    10%) of the last good input's delegations an input may
+					    remove before it is held for the operator */
 } kasp_policy_t;
 
 /* Fills p with the GMO DPS section 6 defaults ("dps-default"). */
