@@ -327,6 +327,22 @@ static const coordrpc_node_status_t *tdm_self_status(const tdm_t *d)
 	return NULL;
 }
 
+/* Every alert of the node into a register or heartbeat, texts escaped to printable ASCII. */
+static void tdm_alerts_fill(const tdm_t *d, coordrpc_request_t *req)
+{
+	char safe[4 * COORD_TEXT_MAX];
+	req->nalerts = 0;
+	for (size_t i = 0; i < d->alerts.n && req->nalerts < COORDRPC_ALERTS_MAX; i++) {
+		const tdm_alert_t *a = &d->alerts.a[i];
+		coordrpc_alert_t *o = &req->alerts[req->nalerts++];
+		snprintf(o->zone, sizeof(o->zone), "%s", a->zone);
+		snprintf(o->kind, sizeof(o->kind), "%s", a->kind);
+		snprintf(o->text, sizeof(o->text), "%s",
+			 tandem_escape(safe, sizeof(safe), a->text));
+		o->blocking = a->blocking;
+	}
+}
+
 /* Registers, or heartbeats once registered. */
 static void tdm_heartbeat(tdm_t *d, uint64_t now)
 {
@@ -334,6 +350,7 @@ static void tdm_heartbeat(tdm_t *d, uint64_t now)
 	tdm_req_init(d, &req, d->registered ? COORDRPC_HEARTBEAT : COORDRPC_REGISTER, NULL);
 	req.site = d->site;
 	req.healthy = d->token != NULL && !tdm_alerts_node_blocked(&d->alerts);
+	tdm_alerts_fill(d, &req);
 	d->alerts_sent = d->alerts; /* sent now, or with the next heartbeat if unanswered */
 	snprintf(req.publish, sizeof(req.publish), "%s", d->opts->out);
 	d->next_heartbeat_mono = now + TDM_HEARTBEAT_MS;
@@ -1130,9 +1147,8 @@ static bool tdm_input_changed(tdm_t *d, tdm_zone_t *z, uint64_t now)
 /* The input SOA serial the operator accepted although it removes too many delegations. */
 static bool tdm_input_accepted(const coordrpc_zone_status_t *zs, uint32_t *serial)
 {
-	(void)zs;
-	*serial = 0;
-	return false;
+	*serial = zs->has_accepted_input ? zs->accepted_input_serial : 0;
+	return zs->has_accepted_input;
 }
 
 /* What the next run of the zone reads (z->in.use), or TDM_INPUT_WAIT. */
@@ -1233,6 +1249,12 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 		z->next_cycle_mono = tdm_mono_ms();
 		break;
 	case TDM_INPUT_MISSING: break; /* the watch says so */
+	}
+	if (in->result != TDM_INPUT_LOADED && in->result != TDM_INPUT_CHANGED && s->have_good &&
+	    !d->job.shadow) {
+		/* the last good input is refreshed on the cycle, not after the failure's wait */
+		uint64_t next = tdm_mono_ms() + d->opts->cycle_s * 1000u;
+		z->next_cycle_mono = next < z->next_cycle_mono ? next : z->next_cycle_mono;
 	}
 	tdm_input_job_clear(in);
 }
