@@ -131,8 +131,9 @@ tdm_pass "accepted by the operator, the truncated input is published"
 # ---- a node started without its input --------------------------------------------------------
 BIN=$TDM_CL/$B/in/example.zone
 BLOG=$TDM_CL/log/$B.log
-kill -TERM "$(cat "$TDM_CL/run/$B.pid")"
-gone() { ! kill -0 "$(cat "$TDM_CL/run/$B.pid" 2>/dev/null || echo 0)" 2>/dev/null; }
+bpid=$(cat "$TDM_CL/run/$B.pid")
+kill -TERM "$bpid"
+gone() { ! kill -0 "$bpid" 2>/dev/null; }
 tdm_wait 30 "$B to stop" gone
 rm -f "$BIN" "$TDM_CL/$B/work/example.input" # no input and no copy of an earlier one
 skip=$(wc -l <"$BLOG")
