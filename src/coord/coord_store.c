@@ -210,12 +210,51 @@ int coord_store_init(coord_store_t *store, const coord_params_t *params, tandem_
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
+	/* the first coordinator's lease and margin become the cluster's */
+	store->out->lease_ms = params->lease_ms;
+	store->out->margin_ms = params->margin_ms;
 	ret = state_write(store, store->out, 0, NULL, diag, &fail);
 	if (ret == TANDEM_COORD_ECONFLICT) {
 		/* it exists already: fine, if it can be read */
 		ret = state_decode(store, &fail->reads[0], params, diag, store->in, &mod);
 	}
 	coord_etcd_txn_result_free(fail);
+	return ret;
+}
+
+static int apply_with(coord_store_t *store, const coord_input_t *input, uint64_t now_ms,
+		      const coord_params_t *params, const struct extra_put *extra,
+		      tandem_diag_t *diag, coord_result_t *res);
+
+int coord_store_params(coord_store_t *store, const coord_params_t *params, uint64_t now_ms,
+		       tandem_diag_t *diag, coord_params_t *cluster)
+{
+	int64_t mod = 0;
+	if (store == NULL || cluster == NULL || coord_params_check(params) != TANDEM_OK) {
+		return TANDEM_EINVAL;
+	}
+	int ret = state_read(store, params, diag, store->in, &mod);
+	if (ret == TANDEM_OK && store->in->lease_ms == 0) {
+		/* a state from before the cluster kept them: this coordinator's become its */
+		coord_input_t *in = calloc(1, sizeof(*in));
+		coord_result_t *res = calloc(1, sizeof(*res));
+		if (in == NULL || res == NULL) {
+			ret = TANDEM_ENOMEM;
+		} else {
+			in->kind = COORD_IN_PARAMS_SET;
+			in->lease_ms = params->lease_ms;
+			in->margin_ms = params->margin_ms;
+			ret = apply_with(store, in, now_ms, params, NULL, diag, res);
+		}
+		free(in);
+		free(res);
+		if (ret == TANDEM_OK) {
+			ret = state_read(store, params, diag, store->in, &mod);
+		}
+	}
+	if (ret == TANDEM_OK) {
+		coord_state_params(store->in, params, cluster);
+	}
 	return ret;
 }
 

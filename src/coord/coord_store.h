@@ -60,13 +60,24 @@ void coord_store_free(coord_store_t *store);
 const char *coord_store_prefix(const coord_store_t *store);
 
 /*
- * Creates the empty cluster state unless one exists (idempotent). An existing
+ * Creates the empty cluster state unless one exists (idempotent), with params'
+ * lease and margin as the cluster's (they are kept in the state: every decision
+ * uses them, whatever the deciding coordinator was started with). An existing
  * state is read back and checked. Errors: TANDEM_EINVAL, TANDEM_ENOMEM,
  * TANDEM_COORD_ESTATE / TANDEM_COORD_EVERSION (the stored state is unreadable),
  * and the etcd errors (TANDEM_COORD_EUNAVAIL, TANDEM_COORD_ENOQUORUM,
  * TANDEM_COORD_EPROTO, TANDEM_COORD_EREFUSED).
  */
 int coord_store_init(coord_store_t *store, const coord_params_t *params, tandem_diag_t *diag);
+
+/*
+ * The cluster's params: `params` with the lease and margin the state keeps
+ * (coord_state_params). A state from before they were kept gets params' (as the
+ * first coordinator's, decided at now_ms). Errors: as coord_store_apply;
+ * *cluster written only on success.
+ */
+int coord_store_params(coord_store_t *store, const coord_params_t *params, uint64_t now_ms,
+		       tandem_diag_t *diag, coord_params_t *cluster);
 
 /*
  * Reads the cluster state (linearizable) into *state, and its mod_revision

@@ -42,8 +42,9 @@ typedef struct coordd_opts {
 	const char *name;
 	const char *prefix;
 	const char *pid_file;
-	uint64_t lease_ms;
+	uint64_t lease_ms; /* with has_lease: --lease-ms, which must be the cluster's */
 	uint64_t margin_ms;
+	bool has_lease, has_margin;
 	size_t nzones;
 	const char *zones[COORDD_ZONES_MAX];
 } coordd_opts_t;
@@ -93,6 +94,20 @@ __attribute__((format(printf, 1, 2))) static void coordd_log(const char *fmt, ..
 		tandem_utc_ms(coordd_now_ms(), stamp, sizeof(stamp)),
 		tandem_escape(safe, sizeof(safe), line));
 	fflush(stderr);
+}
+
+/* The cluster's lease and margin, as the state just read keeps them: every coordinator
+ * picks an operator's change up on its next read. */
+static void coordd_params_refresh(coordd_t *d)
+{
+	coord_params_t np;
+	coord_state_params(d->state, &d->params, &np);
+	if (np.lease_ms != d->params.lease_ms || np.margin_ms != d->params.margin_ms) {
+		coordd_log("cluster params now: lease %" PRIu64 " ms, margin %" PRIu64
+			   " ms (were %" PRIu64 " ms, %" PRIu64 " ms)",
+			   np.lease_ms, np.margin_ms, d->params.lease_ms, d->params.margin_ms);
+		d->params = np;
+	}
 }
 
 /* Logs and clears the diag's messages under a heading. */
@@ -244,6 +259,8 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	    [COORDRPC_NODE_REMOVE] = COORD_IN_NODE_REMOVE,
 	    [COORDRPC_SWITCHOVER] = COORD_IN_SWITCHOVER,
 	    [COORDRPC_TAKEOVER] = COORD_IN_TAKEOVER,
+	    [COORDRPC_ZONE_ACCEPT_INPUT] = COORD_IN_ZONE_ACCEPT_INPUT,
+	    [COORDRPC_PARAMS_SET] = COORD_IN_PARAMS_SET,
 	};
 	memset(in, 0, sizeof(*in));
 	in->kind = kinds[r->kind];
@@ -268,6 +285,17 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	in->nsec3 = r->nsec3;
 	memcpy(in->salt, r->salt, r->salt_len);
 	in->salt_len = (uint32_t)r->salt_len;
+	/* same sizes as the request's (coordrpc.h and coord_state.h) */
+	memcpy(in->instance, r->instance, sizeof(in->instance));
+	in->lease_ms = r->lease_ms;
+	in->margin_ms = r->margin_ms;
+	in->nalerts = (uint32_t)r->nalerts;
+	for (size_t i = 0; i < r->nalerts && i < COORD_ALERTS_MAX; i++) {
+		memcpy(in->alerts[i].zone, r->alerts[i].zone, sizeof(in->alerts[i].zone));
+		memcpy(in->alerts[i].kind, r->alerts[i].kind, sizeof(in->alerts[i].kind));
+		memcpy(in->alerts[i].text, r->alerts[i].text, sizeof(in->alerts[i].text));
+		in->alerts[i].blocking = r->alerts[i].blocking;
+	}
 	if (in->kind == COORD_IN_KEY_ACTIVATE) {
 		in->node[0] = '\0'; /* activation is the cluster's, not the sender's */
 	}
@@ -335,6 +363,8 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 	zs->alert_open = z->alert_open;
 	zs->alert_serial = z->alert_serial;
 	memcpy(zs->alert_node, z->alert_node, sizeof(zs->alert_node));
+	zs->has_accepted_input = z->has_accepted_input;
+	zs->accepted_input_serial = z->accepted_input_serial;
 	zs->nkeys = z->nkeys;
 	for (uint32_t k = 0; k < z->nkeys; k++) {
 		const coord_key_t *key = &z->keys[k];
@@ -349,6 +379,33 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 	}
 }
 
+/* A node's instance and alerts for status: those it reported, and one for another process
+ * that claimed to be it within the node timeout (refused, COORD_R_INSTANCE). */
+static void coordd_status_node_alerts(const coord_node_t *n, uint64_t now, const coord_params_t *p,
+				      coordrpc_node_status_t *ns)
+{
+	memcpy(ns->instance, n->instance, sizeof(ns->instance));
+	ns->nalerts = 0;
+	for (uint32_t a = 0; a < n->nalerts && a < COORD_ALERTS_MAX; a++) {
+		coordrpc_alert_t *o = &ns->alerts[ns->nalerts++];
+		memcpy(o->zone, n->alerts[a].zone, sizeof(o->zone));
+		memcpy(o->kind, n->alerts[a].kind, sizeof(o->kind));
+		memcpy(o->text, n->alerts[a].text, sizeof(o->text));
+		o->blocking = n->alerts[a].blocking;
+	}
+	if (n->rival[0] != '\0' && now >= n->rival_ms && now - n->rival_ms <= p->node_timeout_ms) {
+		coordrpc_alert_t *o =
+		    &ns->alerts[ns->nalerts < COORDRPC_ALERTS_MAX ? ns->nalerts++
+								  : COORDRPC_ALERTS_MAX - 1];
+		memset(o, 0, sizeof(*o));
+		snprintf(o->kind, sizeof(o->kind), "instance");
+		snprintf(o->text, sizeof(o->text),
+			 "another process (instance %s) claims to be this node; its requests "
+			 "are refused (last %" PRIu64 " ms ago)",
+			 n->rival, now - n->rival_ms);
+	}
+}
+
 static int coordd_status(coordd_t *d, uint64_t now, net_rpc_msg_t *reply)
 {
 	coordrpc_status_t *out = d->status;
@@ -358,6 +415,7 @@ static int coordd_status(coordd_t *d, uint64_t now, net_rpc_msg_t *reply)
 		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
 		return ret;
 	}
+	coordd_params_refresh(d);
 	memset(out, 0, sizeof(*out));
 	char leader[COORD_STORE_NAME_MAX + 1] = "";
 	ret = coord_store_leader(d->store, d->diag, leader);
@@ -389,6 +447,7 @@ static int coordd_status(coordd_t *d, uint64_t now, net_rpc_msg_t *reply)
 		ns->healthy = n->healthy && now >= n->last_seen_ms &&
 			      now - n->last_seen_ms < d->params.node_timeout_ms;
 		ns->last_seen_ms = n->last_seen_ms;
+		coordd_status_node_alerts(n, now, &d->params, ns);
 	}
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -818,13 +877,6 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		coordd_audit(req, &r, false, d->res->text);
 		goto out;
 	}
-	if (r.kind == COORDRPC_ZONE_ACCEPT_INPUT || r.kind == COORDRPC_PARAMS_SET) {
-		snprintf(reply->error, sizeof(reply->error),
-			 "%s: not supported by this coordinator", req->type);
-		coordd_audit(req, &r, false, reply->error);
-		ret = TANDEM_EINVAL;
-		goto out;
-	}
 	ret = coordd_input(d, req, &r, &in, reply);
 	if (ret == TANDEM_OK) {
 		ret = coordd_decide(d, &in, &r, now, req->peer);
@@ -891,6 +943,7 @@ static void coordd_fence_sweep(coordd_t *d)
 		coordd_log("fence: the state is readable again");
 		d->fence_failing = false;
 	}
+	coordd_params_refresh(d);
 	bool restore = false;
 	for (size_t i = 0; i < net_allow_count(d->allow); i++) {
 		const net_allow_entry_t *e = net_allow_entry(d->allow, i);
@@ -966,6 +1019,7 @@ static void coordd_timers(coordd_t *d, uint64_t now)
 		coordd_log_diag(d->diag, "store read failed", ret);
 		return;
 	}
+	coordd_params_refresh(d);
 	uint64_t next = coord_state_next_event(d->state, &d->params, now);
 	if (next != 0 && next < d->next_tick_ms) {
 		d->next_tick_ms = next;
@@ -1062,12 +1116,14 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 				fprintf(stderr, "tandem-coord: bad --lease-ms '%s'\n", optarg);
 				return 1;
 			}
+			o->has_lease = true;
 			break;
 		case 'M':
 			if (!coordd_parse_u64(optarg, &o->margin_ms)) {
 				fprintf(stderr, "tandem-coord: bad --margin-ms '%s'\n", optarg);
 				return 1;
 			}
+			o->has_margin = true;
 			break;
 		case 'z':
 			if (o->nzones >= COORDD_ZONES_MAX) {
@@ -1157,14 +1213,16 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	coord_params_default(&d.params);
-	if (opts.lease_ms != 0) {
+	if (opts.has_lease) {
 		d.params.lease_ms = opts.lease_ms;
 	}
-	if (opts.margin_ms != 0) {
+	if (opts.has_margin) {
 		d.params.margin_ms = opts.margin_ms;
 	}
 	if (coord_params_check(&d.params) != TANDEM_OK) {
-		coordd_log("bad lease/margin: the margin must be above 0 and below lease/3");
+		coordd_log("bad --lease-ms %" PRIu64 " / --margin-ms %" PRIu64
+			   ": the margin must be above 0 and below a third of the lease",
+			   d.params.lease_ms, d.params.margin_ms);
 		goto out;
 	}
 	d.res = calloc(1, sizeof(*d.res));
@@ -1208,10 +1266,26 @@ int main(int argc, char **argv)
 	if (ret == TANDEM_OK) {
 		ret = coord_store_init(d.store, &d.params, d.diag);
 	}
+	coord_params_t cluster;
+	if (ret == TANDEM_OK) {
+		ret = coord_store_params(d.store, &d.params, coordd_now_ms(), d.diag, &cluster);
+	}
 	if (ret != TANDEM_OK) {
 		coordd_log_diag(d.diag, "store", ret);
 		goto out;
 	}
+	/* one lease and margin for the cluster: a coordinator told otherwise does not start */
+	if ((opts.has_lease && cluster.lease_ms != opts.lease_ms) ||
+	    (opts.has_margin && cluster.margin_ms != opts.margin_ms)) {
+		coordd_log("refusing to start: --lease-ms %" PRIu64 " --margin-ms %" PRIu64
+			   " disagree with the cluster's stored lease %" PRIu64
+			   " ms, margin %" PRIu64 " ms (start without them to take the stored "
+			   "values, or change them with 'tandemctl cluster params')",
+			   d.params.lease_ms, d.params.margin_ms, cluster.lease_ms,
+			   cluster.margin_ms);
+		goto out;
+	}
+	d.params = cluster;
 	if (coordd_add_zones(&d) != TANDEM_OK) {
 		goto out;
 	}

@@ -10,6 +10,7 @@
 #include "tandem_diag.h"
 #include "tandem_encode.h"
 #include "tandem_error.h"
+#include "tandem_text.h"
 #include "tandemctl.h"
 
 #include <errno.h>
@@ -51,6 +52,8 @@ enum {
 	OPT_NO_COMPARE,
 	OPT_PUBLIC,
 	OPT_SECRET,
+	OPT_LEASE_MS,
+	OPT_MARGIN_MS,
 };
 
 #define CTL_CONN_OPTIONS                                                                           \
@@ -83,8 +86,8 @@ typedef struct ctl_conn {
 	net_rpc_client_t *cl[CTL_COORD_MAX];
 } ctl_conn_t;
 
-static const char *const cluster_cmds[] = {"status",  "switchover", "takeover", "drain",
-					   "undrain", "node",       "zone",     "net"};
+static const char *const cluster_cmds[] = {"status", "switchover", "takeover", "drain",  "undrain",
+					   "node",   "zone",       "net",      "cluster"};
 
 int tandemctl_cluster_has(const char *cmd)
 {
@@ -113,6 +116,11 @@ static void usage(FILE *fp)
 	    "  node remove NODE                    forget a member (holding no lease)\n"
 	    "  zone add Z [--serial N] [--no-compare-digests]   add a zone (serial floor)\n"
 	    "  zone remove Z                       remove a zone (its epoch and serial are kept)\n"
+	    "  zone accept-input Z SERIAL          accept the input with that SOA serial although "
+	    "it\n"
+	    "                                      removes more delegations than the policy "
+	    "allows\n"
+	    "  cluster params --lease-ms MS --margin-ms MS   the cluster's lease and margin\n"
 	    "  net keygen --public FILE --secret FILE   a CURVE key pair (never overwrites)\n"
 	    "Connection (also TANDEM_COORD, TANDEM_COORD_PUB, TANDEM_KEY): endpoints are tried\n"
 	    "in order until one answers; each has the coordinator's public key file at the\n"
@@ -347,12 +355,22 @@ static int decision_print(const char *who, const coordrpc_decision_t *dec)
 	return EXIT_OK;
 }
 
-/* Copies a name into a fixed field; a zone gets its final dot. Returns false if too long. */
+/* Copies a name into a fixed field; a zone gets its final dot. Returns false, saying why on
+ * stderr, when it is not a zone name (tandem_dname_valid) or member name (tandem_id_valid)
+ * or too long. */
 static bool name_copy(char *dst, size_t size, const char *src, bool zone)
 {
+	char why[120], shown[100];
 	size_t len = strlen(src);
 	bool dot = zone && (len == 0 || src[len - 1] != '.');
+	if (zone ? !tandem_dname_valid(src, why, sizeof(why))
+		 : !tandem_id_valid(src, why, sizeof(why))) {
+		fprintf(stderr, "tandemctl: %s name '%s': %s\n", zone ? "zone" : "node",
+			tandem_escape(shown, sizeof(shown), src), why);
+		return false;
+	}
 	if (len == 0 || len + (dot ? 1u : 0u) >= size) {
+		fprintf(stderr, "tandemctl: name too long\n");
 		return false;
 	}
 	memcpy(dst, src, len);
@@ -493,6 +511,35 @@ static const kasp_key_t *zone_keyset_key(const zone_keyset_t *zk, uint32_t id)
 	return NULL;
 }
 
+static json_t *json_alert(const char *node, const coordrpc_alert_t *a)
+{
+	json_t *o = json_object();
+	if (node != NULL) {
+		json_object_set_new(o, "node", json_string(node));
+	}
+	json_object_set_new(o, "zone", json_str_or_null(a->zone));
+	json_object_set_new(o, "kind", json_string(a->kind));
+	json_object_set_new(o, "reason", json_string(a->text));
+	json_object_set_new(o, "blocking", json_boolean(a->blocking));
+	return o;
+}
+
+/* The alerts nodes raised for zone (their own for it, not node-wide ones). */
+static json_t *json_zone_alerts(const coordrpc_status_t *st, const char *zone)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; arr != NULL && i < st->nnodes && i < COORD_NODES_MAX; i++) {
+		const coordrpc_node_status_t *n = &st->nodes[i];
+		for (size_t a = 0; a < n->nalerts && a < COORDRPC_ALERTS_MAX; a++) {
+			if (n->alerts[a].zone[0] != '\0' &&
+			    tandem_dname_equal(n->alerts[a].zone, zone)) {
+				json_array_append_new(arr, json_alert(n->name, &n->alerts[a]));
+			}
+		}
+	}
+	return arr;
+}
+
 static json_t *json_zone(const coordrpc_zone_status_t *z, const zone_keyset_t *zk)
 {
 	char digest[2 * COORD_DIGEST_LEN + 1];
@@ -524,6 +571,10 @@ static json_t *json_zone(const coordrpc_zone_status_t *z, const zone_keyset_t *z
 			    z->alerts > 0 ? json_integer((json_int_t)z->alert_serial)
 					  : json_null());
 	json_object_set_new(o, "alert_node", json_str_or_null(z->alert_node));
+	json_object_set_new(o, "accepted_input_serial",
+			    z->has_accepted_input
+				? json_integer((json_int_t)z->accepted_input_serial)
+				: json_null());
 	json_object_set_new(o, "keyset_revision",
 			    zk->revision > 0 ? json_integer((json_int_t)zk->revision)
 					     : json_null());
@@ -595,6 +646,12 @@ static json_t *json_node(const coordrpc_status_t *st, const coordrpc_node_status
 	json_object_set_new(o, "no", json_integer((json_int_t)n->no));
 	json_object_set_new(o, "last_seen_ms", json_integer((json_int_t)n->last_seen_ms));
 	json_object_set_new(o, "active_zones", zones);
+	json_object_set_new(o, "instance", json_str_or_null(n->instance));
+	json_t *alerts = json_array();
+	for (size_t a = 0; alerts != NULL && a < n->nalerts && a < COORDRPC_ALERTS_MAX; a++) {
+		json_array_append_new(alerts, json_alert(NULL, &n->alerts[a]));
+	}
+	json_object_set_new(o, "alerts", alerts != NULL ? alerts : json_array());
 	return o;
 }
 
@@ -616,7 +673,12 @@ static int status_json(const coordrpc_status_t *st, const zone_keyset_t *zks)
 	json_object_set_new(root, "serial_modulus",
 			    json_integer((json_int_t)st->params.serial_modulus));
 	for (size_t z = 0; z < st->nzones && z < COORD_ZONES_MAX; z++) {
-		json_array_append_new(zones, json_zone(&st->zones[z], &zks[z]));
+		json_t *jz = json_zone(&st->zones[z], &zks[z]);
+		if (jz != NULL) {
+			json_object_set_new(jz, "node_alerts",
+					    json_zone_alerts(st, st->zones[z].name));
+		}
+		json_array_append_new(zones, jz);
 	}
 	for (size_t i = 0; i < st->nnodes && i < COORD_NODES_MAX; i++) {
 		json_array_append_new(nodes, json_node(st, &st->nodes[i]));
@@ -676,6 +738,15 @@ static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks)
 		printf("  %-16s %-4c %-8s %-7s %-8s %-10s %s\n", n->name, site_letter(n->site),
 		       coordrpc_node_state_str(n->state), n->healthy ? "yes" : "no",
 		       node_role(st, n), seen, n->publish[0] != '\0' ? n->publish : "-");
+		if (n->instance[0] != '\0') {
+			printf("    instance %s\n", n->instance);
+		}
+		for (size_t a = 0; a < n->nalerts && a < COORDRPC_ALERTS_MAX; a++) {
+			const coordrpc_alert_t *al = &n->alerts[a];
+			printf("    ALERT %s%s%s%s: %s\n", al->kind,
+			       al->zone[0] != '\0' ? " zone " : "", al->zone,
+			       al->blocking ? " (blocking)" : "", al->text);
+		}
 	}
 	printf("\nzones (%zu):\n", st->nzones);
 	for (size_t z = 0; z < st->nzones && z < COORD_ZONES_MAX; z++) {
@@ -703,6 +774,20 @@ static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks)
 			       zs->alert_node);
 		}
 		printf(", digests %s\n", zs->compare_digests ? "compared" : "not compared");
+		for (size_t i = 0; i < st->nnodes && i < COORD_NODES_MAX; i++) {
+			const coordrpc_node_status_t *n = &st->nodes[i];
+			for (size_t a = 0; a < n->nalerts && a < COORDRPC_ALERTS_MAX; a++) {
+				const coordrpc_alert_t *al = &n->alerts[a];
+				if (al->zone[0] != '\0' && tandem_dname_equal(al->zone, zs->name)) {
+					printf("    ALERT %s on %s%s: %s\n", al->kind, n->name,
+					       al->blocking ? " (blocking)" : "", al->text);
+				}
+			}
+		}
+		if (zs->has_accepted_input) {
+			printf("    input serial %" PRIu32 " accepted by the operator\n",
+			       zs->accepted_input_serial);
+		}
 		for (size_t k = 0; k < zs->nkeys && k < COORD_KEYS_MAX; k++) {
 			const coordrpc_key_status_t *ks = &zs->keys[k];
 			printf("    key %" PRIu32 " tag %u %s, acks:", ks->id, (unsigned)ks->tag,
@@ -1089,6 +1174,117 @@ static int cmd_zone_add(int argc, char **argv)
 	return rc;
 }
 
+/* zone accept-input Z SERIAL */
+static int cmd_zone_accept_input(int argc, char **argv)
+{
+	static const struct option longopts[] = {CTL_CONN_OPTIONS, {NULL, 0, NULL, 0}};
+	ctl_conn_opts_t co = {0};
+	ctl_conn_t conn;
+	coordrpc_request_t req;
+	int c, rc;
+
+	memset(&req, 0, sizeof(req));
+	req.kind = COORDRPC_ZONE_ACCEPT_INPUT;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return EXIT_OK;
+		}
+		if (!conn_opt(&co, c, optarg)) {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind + 2 != argc) {
+		fprintf(stderr, "%s: needs a zone name and the input's SOA serial\n", argv[0]);
+		return EXIT_USAGE;
+	}
+	if (!name_copy(req.zone, sizeof(req.zone), argv[optind], true)) {
+		return EXIT_INPUT;
+	}
+	const char *sv = argv[optind + 1];
+	char *end = NULL;
+	errno = 0;
+	unsigned long long v = strtoull(sv, &end, 10);
+	if (errno != 0 || end == sv || *end != '\0' || sv[0] == '-' || v > UINT32_MAX) {
+		fprintf(stderr, "%s: SERIAL: 0..4294967295\n", argv[0]);
+		return EXIT_INPUT;
+	}
+	req.serial = (uint32_t)v;
+	rc = conn_open(argv[0], &co, &conn);
+	if (rc == EXIT_OK) {
+		rc = request_run(&conn, &req, "zone accept-input");
+	}
+	conn_close(&conn);
+	return rc;
+}
+
+/* Milliseconds for --lease-ms / --margin-ms: 1..UINT32_MAX. */
+static bool parse_ms(const char *s, uint64_t *out)
+{
+	char *end = NULL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > UINT32_MAX) {
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+/* cluster params --lease-ms MS --margin-ms MS */
+static int cmd_cluster_params(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    CTL_CONN_OPTIONS,
+	    {"lease-ms", required_argument, NULL, OPT_LEASE_MS},
+	    {"margin-ms", required_argument, NULL, OPT_MARGIN_MS},
+	    {NULL, 0, NULL, 0}};
+	ctl_conn_opts_t co = {0};
+	ctl_conn_t conn;
+	coordrpc_request_t req;
+	bool has_lease = false, has_margin = false;
+	int c, rc;
+
+	memset(&req, 0, sizeof(req));
+	req.kind = COORDRPC_PARAMS_SET;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == OPT_LEASE_MS || c == OPT_MARGIN_MS) {
+			uint64_t *v = c == OPT_LEASE_MS ? &req.lease_ms : &req.margin_ms;
+			if (!parse_ms(optarg, v)) {
+				fprintf(stderr, "%s: --%s: milliseconds, 0..4294967295\n", argv[0],
+					c == OPT_LEASE_MS ? "lease-ms" : "margin-ms");
+				return EXIT_INPUT;
+			}
+			*(c == OPT_LEASE_MS ? &has_lease : &has_margin) = true;
+		} else if (c == 'h') {
+			usage(stdout);
+			return EXIT_OK;
+		} else if (!conn_opt(&co, c, optarg)) {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc || !has_lease || !has_margin) {
+		fprintf(stderr, "%s: needs --lease-ms MS --margin-ms MS\n", argv[0]);
+		return EXIT_USAGE;
+	}
+	/* nodes renew every lease/3 and must get a second try before lease - margin */
+	if (req.margin_ms == 0 || req.margin_ms >= req.lease_ms / 3) {
+		fprintf(stderr,
+			"%s: lease %" PRIu64 " ms, margin %" PRIu64
+			" ms: the margin must be above 0 and below a third of the lease\n",
+			argv[0], req.lease_ms, req.margin_ms);
+		return EXIT_INPUT;
+	}
+	rc = conn_open(argv[0], &co, &conn);
+	if (rc == EXIT_OK) {
+		rc = request_run(&conn, &req, "cluster params");
+	}
+	conn_close(&conn);
+	return rc;
+}
+
 /* ---- net keygen ------------------------------------------------------------------------ */
 
 /* Claims path for us (O_EXCL): an existing file is never replaced. */
@@ -1177,7 +1373,8 @@ int tandemctl_cluster(int argc, char **argv)
 {
 	char name[128];
 	const char *cmd = argv[0];
-	bool sub = strcmp(cmd, "node") == 0 || strcmp(cmd, "zone") == 0 || strcmp(cmd, "net") == 0;
+	bool sub = strcmp(cmd, "node") == 0 || strcmp(cmd, "zone") == 0 ||
+		   strcmp(cmd, "net") == 0 || strcmp(cmd, "cluster") == 0;
 
 	if (sub) {
 		if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
@@ -1215,6 +1412,12 @@ int tandemctl_cluster(int argc, char **argv)
 	}
 	if (strcmp(cmd, "zone") == 0 && strcmp(subcmd, "remove") == 0) {
 		return cmd_named(COORDRPC_ZONE_REMOVE, argc, argv);
+	}
+	if (strcmp(cmd, "zone") == 0 && strcmp(subcmd, "accept-input") == 0) {
+		return cmd_zone_accept_input(argc, argv);
+	}
+	if (strcmp(cmd, "cluster") == 0 && strcmp(subcmd, "params") == 0) {
+		return cmd_cluster_params(argc, argv);
 	}
 	if (strcmp(cmd, "net") == 0 && strcmp(subcmd, "keygen") == 0) {
 		return cmd_net_keygen(argc, argv);

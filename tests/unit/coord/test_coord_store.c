@@ -285,6 +285,85 @@ START_TEST(test_new_init)
 }
 END_TEST
 
+/* The cluster's lease and margin: the first coordinator to initialise the store writes its
+ * own; the others read them back, whatever they were started with; an operator's change
+ * reaches every coordinator on its next read. */
+START_TEST(test_cluster_params)
+{
+	coord_t a, b, c;
+	coord_open(&a, "/t/store/params/");
+	coord_open(&b, "/t/store/params/");
+	coord_open(&c, "/t/store/params-old/");
+	coord_params_t pa = *params(), pb = *params(), got;
+	pa.lease_ms = 12000;
+	pa.margin_ms = 3000;
+	pb.lease_ms = 30000;
+	pb.margin_ms = 9000;
+	ck_assert_int_eq(coord_store_init(a.store, &pa, a.diag), TANDEM_OK);
+	ck_assert_int_eq(coord_store_init(b.store, &pb, b.diag), TANDEM_OK);
+	ck_assert_int_eq(coord_store_params(b.store, &pb, T0, b.diag, &got), TANDEM_OK);
+	ck_assert_uint_eq(got.lease_ms, 12000);
+	ck_assert_uint_eq(got.margin_ms, 3000);
+	ck_assert_uint_eq(got.node_timeout_ms, pb.node_timeout_ms); /* the rest: b's own */
+	coord_state_t *st = read_state(&b, NULL);
+	ck_assert_uint_eq(st->lease_ms, 12000);
+	free(st);
+	/* every decision uses the stored values, not the deciding process's */
+	coord_input_t in = in_register("n1", 0, 0x11);
+	coord_result_t *res = calloc(1, sizeof(*res));
+	ck_assert_ptr_nonnull(res);
+	ck_assert_int_eq(coord_store_apply(b.store, &in, T0, &pb, b.diag, res), TANDEM_OK);
+	coord_input_t zadd = input(COORD_IN_ZONE_ADD, NULL, "p.example.");
+	ck_assert_int_eq(coord_store_apply(b.store, &zadd, T0, &pb, b.diag, res), TANDEM_OK);
+	coord_input_t lr = input(COORD_IN_LEASE_REQUEST, "n1", "p.example.");
+	ck_assert_int_eq(coord_store_apply(b.store, &lr, T0, &pb, b.diag, res), TANDEM_OK);
+	ck_assert_int_eq(res->reason, COORD_R_OK);
+	ck_assert_uint_eq(res->expiry_ms, T0 + 12000);
+	/* the operator's change, through a; b sees it on its next read */
+	coord_input_t ps = input(COORD_IN_PARAMS_SET, NULL, NULL);
+	ps.lease_ms = 15000;
+	ps.margin_ms = 0;
+	ck_assert_int_eq(apply(&a, &ps, T0 + 1, res), COORD_R_BAD_INPUT);
+	ps.margin_ms = 5000; /* not below a third */
+	ck_assert_int_eq(apply(&a, &ps, T0 + 1, res), COORD_R_BAD_INPUT);
+	ps.margin_ms = 4000;
+	ck_assert_int_eq(apply(&a, &ps, T0 + 1, res), COORD_R_OK);
+	ck_assert_int_eq(coord_store_params(b.store, &pb, T0 + 2, b.diag, &got), TANDEM_OK);
+	ck_assert_uint_eq(got.lease_ms, 15000);
+	ck_assert_uint_eq(got.margin_ms, 4000);
+	lr = input(COORD_IN_LEASE_RENEW, "n1", "p.example.");
+	lr.epoch = 1;
+	ck_assert_int_eq(coord_store_apply(b.store, &lr, T0 + 3, &pb, b.diag, res), TANDEM_OK);
+	ck_assert_uint_eq(res->expiry_ms, T0 + 3 + 15000);
+	/* a state from before the params were kept gets the first asker's */
+	coord_state_t *old = calloc(1, sizeof(*old));
+	ck_assert_int_eq(coord_state_init(old), TANDEM_OK);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(coord_state_pack(old, &buf, &len), TANDEM_OK);
+	coord_etcd_txn_t *t = NULL;
+	coord_etcd_txn_result_t *tr = NULL;
+	ck_assert_int_eq(coord_etcd_txn_new(&t), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_put(t, "/t/store/params-old/cluster", buf, len, 0),
+			 TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_commit(c.etcd, t, NULL, &tr), TANDEM_OK);
+	coord_etcd_txn_result_free(tr);
+	coord_etcd_txn_free(t);
+	free(buf);
+	free(old);
+	ck_assert_int_eq(coord_store_init(c.store, &pb, c.diag), TANDEM_OK);
+	ck_assert_int_eq(coord_store_params(c.store, &pb, T0, c.diag, &got), TANDEM_OK);
+	ck_assert_uint_eq(got.lease_ms, 30000);
+	ck_assert_int_eq(coord_store_params(c.store, &pa, T0, c.diag, &got), TANDEM_OK);
+	ck_assert_uint_eq(got.lease_ms, 30000);
+	ck_assert_uint_eq(got.margin_ms, 9000);
+	free(res);
+	coord_close(&a);
+	coord_close(&b);
+	coord_close(&c);
+}
+END_TEST
+
 START_TEST(test_lease_and_commit_races)
 {
 	enum { ZONES = 10 };
@@ -658,11 +737,12 @@ START_TEST(test_archive_with_key_add)
 	ck_assert_int_eq(key_add(&a, "ghost", zone, 9, "x", res), COORD_R_UNKNOWN_NODE);
 	ck_assert_ptr_null(archive_value(&a, zone, 9));
 
-	/* an empty entry, and a zone whose name extends this one's with '/' */
+	/* an empty entry, and a zone whose name extends this one's (zone names cannot hold a
+	 * '/' any more: tandem_dname_valid) */
 	ck_assert_int_eq(key_add(&a, NULL, zone, 12, NULL, res), COORD_R_OK);
-	coord_input_t za = input(COORD_IN_ZONE_ADD, NULL, "z0.example./x.");
+	coord_input_t za = input(COORD_IN_ZONE_ADD, NULL, "z0x.example.");
 	apply_ok(&a, &za, T0 + 12);
-	ck_assert_int_eq(key_add(&a, NULL, "z0.example./x.", 5, "other zone", res), COORD_R_OK);
+	ck_assert_int_eq(key_add(&a, NULL, "z0x.example.", 5, "other zone", res), COORD_R_OK);
 	coord_store_archive_t *list = NULL;
 	ck_assert_int_eq(coord_store_archive_list(b.store, zone, b.diag, &list), TANDEM_OK);
 	ck_assert_uint_eq(list->n, 2);
@@ -983,6 +1063,7 @@ static Suite *store_suite(void)
 	TCase *tc = tcase_create("store");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_new_init);
+	tcase_add_test(tc, test_cluster_params);
 	tcase_add_test(tc, test_lease_and_commit_races);
 	tcase_add_test(tc, test_failover_ticks);
 	tcase_add_test(tc, test_campaign);

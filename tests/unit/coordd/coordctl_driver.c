@@ -18,7 +18,9 @@
 /*
  * coordctl_driver keygen PUBFILE SECRETFILE
  * coordctl_driver -e ENDPOINT -s SERVER_PUBFILE -k SECRETFILE [-t MS] [-a N] [-r BYTE]
- *                 [-T UNIX_MS] COMMAND ARGS
+ *                 [-T UNIX_MS] [-I INSTANCE] [-W ZONE|-:KIND:0|1:TEXT]... COMMAND ARGS
+ *  -I the instance id and -W the alerts (repeatable) a node request carries where its kind
+ *     has them (register, heartbeat: alerts; those and lease requests and commits: instance)
  *  -r every request id byte is BYTE; -T the envelope's send time is UNIX_MS (replay tests)
  *  node requests (NODE must be the key's allow-list name):
  *   register NODE SITE [PUBLISH]     SITE is A, B, C or D
@@ -34,6 +36,8 @@
  *  operator requests:
  *   zone-add ZONE COMPARE(0|1) [SERIAL]
  *   zone-remove ZONE
+ *   accept-input ZONE SERIAL
+ *   params-set LEASE_MS MARGIN_MS   (sent as given: the coordinator checks them)
  *   drain|undrain|node-remove NODE
  *   switchover ZONE TARGET
  *   takeover SITE [force]
@@ -43,6 +47,7 @@
  *             nsec3=0|1 salt=HEX|- alerts=N[ removed]",
  *            "key ZONE ID tag=T active=0|1 acks=A,B|-",
  *            "node NAME site=A state=up|drained|fenced healthy=0|1 publish=P|-"
+ *            then "instance NAME ID" and "alert NAME zone=Z|- kind=K blocking=0|1 text=T"
  *   keys ZONE  "key ID tag=T active=0|1 acks=A,B|- archive=HEX|-"
  *   keyset-get ZONE [OUTFILE]  "keyset ZONE revision=R bytes=N"; the bytes to OUTFILE
  *   skr-get ZONE [OUTFILE]     the same for the SKR book
@@ -217,6 +222,17 @@ static bool driver_request(int argc, char **argv, coordrpc_request_t *r)
 		r->serial = argc == 4 ? (uint32_t)strtoul(argv[3], NULL, 10) : 0;
 		return driver_name(r->zone, sizeof(r->zone), argv[1]);
 	}
+	if (strcmp(cmd, "accept-input") == 0 && argc == 3) {
+		r->kind = COORDRPC_ZONE_ACCEPT_INPUT;
+		r->serial = (uint32_t)strtoul(argv[2], NULL, 10);
+		return driver_name(r->zone, sizeof(r->zone), argv[1]);
+	}
+	if (strcmp(cmd, "params-set") == 0 && argc == 3) {
+		r->kind = COORDRPC_PARAMS_SET;
+		r->lease_ms = strtoull(argv[1], NULL, 10);
+		r->margin_ms = strtoull(argv[2], NULL, 10);
+		return true;
+	}
 	if (strcmp(cmd, "zone-remove") == 0 && argc == 2) {
 		r->kind = COORDRPC_ZONE_REMOVE;
 		return driver_name(r->zone, sizeof(r->zone), argv[1]);
@@ -297,6 +313,14 @@ static void driver_status(const coordrpc_status_t *st)
 		printf("node %s site=%c state=%s healthy=%d publish=%s\n", n->name,
 		       (char)('A' + n->site), coordrpc_node_state_str(n->state), n->healthy ? 1 : 0,
 		       n->publish[0] ? n->publish : "-");
+		if (n->instance[0] != '\0') {
+			printf("instance %s %s\n", n->name, n->instance);
+		}
+		for (size_t a = 0; a < n->nalerts; a++) {
+			printf("alert %s zone=%s kind=%s blocking=%d text=%s\n", n->name,
+			       n->alerts[a].zone[0] ? n->alerts[a].zone : "-", n->alerts[a].kind,
+			       n->alerts[a].blocking ? 1 : 0, n->alerts[a].text);
+		}
 	}
 }
 
@@ -424,7 +448,44 @@ static int driver_keygen(const char *pub, const char *secret)
 }
 
 /* Runs one command over cl; returns the exit code. */
-static int driver_run(net_rpc_client_t *cl, int argc, char **argv, tandem_diag_t *diag)
+/* -I and -W: the instance and alerts a node request carries (where its kind has them). */
+typedef struct driver_extra {
+	char instance[COORDRPC_INSTANCE_MAX];
+	size_t nalerts;
+	coordrpc_alert_t alerts[COORDRPC_ALERTS_MAX];
+} driver_extra_t;
+
+/* "ZONE|-:KIND:0|1:TEXT" into an alert; false when malformed. */
+static bool driver_alert(const char *arg, coordrpc_alert_t *a)
+{
+	char buf[COORD_ZONE_MAX + COORD_TEXT_MAX + 64];
+	snprintf(buf, sizeof(buf), "%s", arg);
+	char *zone = buf, *kind = strchr(zone, ':');
+	char *blk = kind != NULL ? strchr(kind + 1, ':') : NULL;
+	char *text = blk != NULL ? strchr(blk + 1, ':') : NULL;
+	if (text == NULL) {
+		return false;
+	}
+	*kind++ = '\0';
+	*blk++ = '\0';
+	*text++ = '\0';
+	memset(a, 0, sizeof(*a));
+	if (strcmp(zone, "-") == 0) {
+		zone[0] = '\0';
+	}
+	if (strlen(zone) >= sizeof(a->zone) || strlen(kind) >= sizeof(a->kind) ||
+	    strlen(text) >= sizeof(a->text)) {
+		return false;
+	}
+	memcpy(a->zone, zone, strlen(zone));
+	memcpy(a->kind, kind, strlen(kind));
+	memcpy(a->text, text, strlen(text));
+	a->blocking = strcmp(blk, "1") == 0;
+	return true;
+}
+
+static int driver_run(net_rpc_client_t *cl, int argc, char **argv, const driver_extra_t *extra,
+		      tandem_diag_t *diag)
 {
 	const char *cmd = argv[0];
 	int ret, rc = 0;
@@ -473,6 +534,9 @@ static int driver_run(net_rpc_client_t *cl, int argc, char **argv, tandem_diag_t
 			coordrpc_request_deinit(&r);
 			return driver_usage();
 		}
+		memcpy(r.instance, extra->instance, sizeof(r.instance));
+		r.nalerts = extra->nalerts;
+		memcpy(r.alerts, extra->alerts, sizeof(r.alerts));
 		ret = coordrpc_call(cl, &r, diag, &dec);
 		coordrpc_request_deinit(&r);
 		if (ret == TANDEM_OK) {
@@ -520,8 +584,17 @@ int main(int argc, char **argv)
 		return driver_keyset_make(argv[2], argv[3], argv[4],
 					  argc == 6 ? strtoull(argv[5], NULL, 10) : 0);
 	}
-	while ((opt = getopt(argc, argv, "e:s:k:t:a:r:T:")) != -1) {
+	driver_extra_t extra;
+	memset(&extra, 0, sizeof(extra));
+	while ((opt = getopt(argc, argv, "e:s:k:t:a:r:T:I:W:")) != -1) {
 		switch (opt) {
+		case 'I': snprintf(extra.instance, sizeof(extra.instance), "%s", optarg); break;
+		case 'W':
+			if (extra.nalerts == COORDRPC_ALERTS_MAX ||
+			    !driver_alert(optarg, &extra.alerts[extra.nalerts++])) {
+				return driver_usage();
+			}
+			break;
 		case 'r': id_byte = atoi(optarg) & 0xff; break;
 		case 'T': fixed_ms = strtoull(optarg, NULL, 10); break;
 		case 'e': endpoint = optarg; break;
@@ -565,7 +638,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "client: %s\n", tandem_strerror(ret));
 		goto out;
 	}
-	rc = driver_run(cl, argc - optind, argv + optind, diag);
+	rc = driver_run(cl, argc - optind, argv + optind, &extra, diag);
 out:
 	net_rpc_client_free(cl);
 	if (ctx != NULL) {
