@@ -41,6 +41,12 @@ in_serial_is() { [ "$(in_serial)" = "$1" ]; }
 delegations() { awk '$3 == "IN" && $4 == "NS" && $1 != "example." { print $1 }' "$1" | sort -u | wc -l; }
 # logged PATTERN: the active's log has a line matching PATTERN (extended regex).
 logged() { grep -Eq "$1" "$LOG"; }
+# status_alert NODE KIND [TEXT]: tandemctl status --json shows NODE's alert KIND for the zone
+# (its reason containing TEXT); no_status_alert NODE KIND: it does not.
+status_alert() {
+	[ "$(tdm_status_get "any(a['kind'] == '$2' and a['zone'] == '$Z' and '${3:-}' in a['reason'] for a in node('$1')['alerts'])")" = True ]
+}
+no_status_alert() { ! status_alert "$1" "$2" && [ "$(tdm_status_get "len(node('$1')['alerts'])")" != "" ]; }
 # holds: A still holds the zone and the coordinator sees it healthy.
 holds() { [ "$(tdm_holder $Z)" = "$A" ] && [ "$(tdm_status_get "node('$A')['healthy']")" = True ]; }
 
@@ -51,6 +57,7 @@ s0=$(tdm_last_serial "$A" $Z)
 mkfifo "$TDM_TMP/fifo"
 mv -f "$TDM_TMP/fifo" "$IN"
 tdm_wait 10 "$A to refuse the FIFO" logged "ALERT input-not-regular: .*is a fifo, not a regular file"
+tdm_wait 10 "the status to show the alert" status_alert "$A" input-not-regular "is a fifo"
 tdm_wait 60 "$A to publish the last good input again" tdm_published_after "$A" $Z "$s0"
 holds || tdm_fail "$A lost the lease or its health over a FIFO input"
 [ "$(delegations "$TDM_CL/$A/out/example.zone")" = 5 ] || tdm_fail "$A published something else"
@@ -59,6 +66,7 @@ version 2024010102 >"$TDM_TMP/v2.zone"
 put "$TDM_TMP/v2.zone"
 tdm_wait 30 "$A to sign the regular file that replaced the FIFO" in_serial_is 2024010102
 tdm_wait 10 "the alert to clear" logged "alert input-not-regular cleared"
+tdm_wait 10 "the status to clear it" no_status_alert "$A" input-not-regular
 tdm_pass "a regular file in its place is signed again"
 
 # ---- an input that does not load -------------------------------------------------------------
@@ -68,6 +76,7 @@ grep -q 192.0.2.300 "$TDM_TMP/v3.zone" || tdm_fail "the broken input was not mad
 put "$TDM_TMP/v3.zone"
 tdm_wait 20 "$A to refuse the broken input, naming FILE:LINE" \
 	logged "ALERT input-refused: $IN:[0-9]+: "
+tdm_wait 10 "the status to show the alert with FILE:LINE" status_alert "$A" input-refused "$IN:29: "
 s1=$(tdm_last_serial "$A" $Z)
 tdm_wait 60 "$A to publish the last good input again" tdm_published_after "$A" $Z "$s1"
 in_serial_is 2024010102 || tdm_fail "a refused input was committed"
@@ -76,6 +85,7 @@ version 2024010104 >"$TDM_TMP/v4.zone"
 put "$TDM_TMP/v4.zone"
 tdm_wait 30 "$A to sign the fixed input" in_serial_is 2024010104
 tdm_wait 10 "the alert to clear" logged "alert input-refused cleared"
+tdm_wait 10 "the status to clear it" no_status_alert "$A" input-refused
 tdm_pass "a broken input is refused with FILE:LINE and the last good version stays; fixed, it is signed"
 
 # ---- a slow write in place: never published half ----------------------------------------------
@@ -115,6 +125,7 @@ version 2024010107 | head -n 40 >"$TDM_TMP/v7.zone"
 put "$TDM_TMP/v7.zone"
 tdm_wait 20 "$A to hold the truncated input" \
 	logged "ALERT input-held: .*SOA serial 2024010107 removes 4 of 5 delegations"
+tdm_wait 10 "the status to show the alert" status_alert "$A" input-held "removes 4 of 5"
 s2=$(tdm_last_serial "$A" $Z)
 tdm_wait 60 "$A to refresh the last good input" tdm_published_after "$A" $Z "$s2"
 in_serial_is 2024010106 || tdm_fail "the truncated input was committed"
@@ -126,6 +137,7 @@ tdm_assert_ok "accept-input 2024010107" tdm_ctl zone accept-input $Z 2024010107
 tdm_wait 30 "$A to sign the accepted input" in_serial_is 2024010107
 [ "$(delegations "$TDM_CL/$A/out/example.zone")" = 1 ] || tdm_fail "the accepted input is not what was published"
 tdm_wait 10 "the alert to clear" logged "alert input-held cleared"
+tdm_wait 10 "the status to clear it" no_status_alert "$A" input-held
 tdm_pass "accepted by the operator, the truncated input is published"
 
 # ---- a node started without its input --------------------------------------------------------
@@ -141,13 +153,20 @@ bash "$TDM_CL/run/$B.start"
 blogged() { tail -n +"$((skip + 1))" "$BLOG" | grep -Eq "$1"; }
 tdm_wait 20 "$B to say its input is missing" \
 	blogged "ALERT input-missing \(blocking\): $BIN: No such file or directory"
-tdm_assert_fails "switchover to $B, which cannot read its input" \
-	tdm_ctl switchover --zone $Z --to "$B" --wait 15
+tdm_wait 10 "the status to show the alert" status_alert "$B" input-missing "No such file"
+[ "$(tdm_status_get "[a['blocking'] for a in node('$B')['alerts'] if a['kind'] == 'input-missing'][0]")" = True ] ||
+	tdm_fail "input-missing of a node that never loaded the zone is not blocking"
+if tdm_ctl switchover --zone $Z --to "$B" --wait 15 >"$TDM_TMP/switch.out" 2>&1; then
+	tdm_fail "a switchover to $B, which cannot read its input, was accepted"
+fi
+grep -q "input-missing" "$TDM_TMP/switch.out" ||
+	tdm_fail "the switchover was not refused for $B's alert" -- "$TDM_TMP/switch.out"
 sleep 2
 blogged "zone $Z: lease granted" && tdm_fail "$B took the lease of a zone it cannot sign"
 tdm_wait 30 "$A to hold $Z" holds
 cp "$IN" "$BIN"
 tdm_wait 20 "$B to clear its alert" blogged "alert input-missing cleared"
+tdm_wait 10 "the status to clear it" no_status_alert "$B" input-missing
 tdm_pass "a node without its input says so at once and is not handed the zone"
 
 tdm_check_publications node-a node-b
