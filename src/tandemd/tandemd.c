@@ -1186,6 +1186,14 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 	tdm_input_job_t *in = &d->job.in;
 	tdm_input_state_t *s = &z->in;
 	const char *first = tandem_diag_msg(d->job.diag, 0);
+	if (in->from_good && in->result != TDM_INPUT_LOADED && in->result != TDM_INPUT_CHANGED) {
+		/* the node's own copy is gone or no longer loads: it is no good copy */
+		s->have_good = false;
+		tdm_log(d, "zone %s: %s: the last good copy cannot be used: dropped", z->name,
+			in->path);
+		tdm_input_job_clear(in);
+		return;
+	}
 	switch (in->result) {
 	case TDM_INPUT_LOADED:
 		if (in->from_good) {
@@ -1212,13 +1220,6 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 		break;
 	case TDM_INPUT_REFUSED:
 	case TDM_INPUT_UNREADABLE:
-		if (in->from_good) {
-			/* the node's own copy no longer loads: it is no good copy */
-			s->have_good = false;
-			tdm_log(d, "zone %s: %s: the last good copy does not load: dropped",
-				z->name, in->path);
-			break;
-		}
 		if (in->result == TDM_INPUT_REFUSED) {
 			s->bad = true;
 			s->bad_id = in->id;
