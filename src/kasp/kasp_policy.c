@@ -35,6 +35,8 @@ enum {
 	FLD_DEN_RESALT,
 	FLD_ZONE_SERIAL,
 	FLD_ZONE_PROPAGATION,
+	FLD_ZONE_INPUT_SETTLE,
+	FLD_ZONE_MAX_DELEG_REMOVAL,
 	FLD_TTL_SOA,
 	FLD_TTL_DNSKEY,
 	FLD_TTL_NS,
@@ -44,8 +46,6 @@ enum {
 	FLD_TTL_NSEC3,
 	FLD_PARENT_DS_TTL,
 	FLD_PARENT_PROPAGATION,
-	FLD_ZONE_INPUT_SETTLE,
-	FLD_ZONE_MAX_DELEG_REMOVAL,
 	FLD_COUNT,
 	FLD_NONE = -1,
 };
@@ -57,12 +57,12 @@ typedef enum {
 	KIND_DURATION, /* uint32_t seconds */
 	KIND_ALGORITHM,
 	KIND_BITS,
+	KIND_SHARE, /* uint32_t hundredths of a percent: "10%", "2.5%", "10" */
 	KIND_BOOL,
 	KIND_ITERATIONS,
 	KIND_SALT_LENGTH,
 	KIND_DENIAL,
 	KIND_SERIAL,
-	KIND_SHARE, /* uint32_t hundredths of a percent: "10%", "2.5%", "10" */
 } kasp_kind_t;
 
 typedef struct kasp_field {
@@ -321,6 +321,8 @@ void kasp_policy_defaults(kasp_policy_t *p)
 	p->nsec3_salt_len = 0;
 	p->nsec3_resalt = 0;
 	p->serial = KASP_SERIAL_INCREMENT;
+	p->input_settle = 5;
+	p->max_delegation_removal = 1000;
 	p->ttl_soa = KASP_DAY;
 	p->ttl_dnskey = KASP_DAY / 2;
 	p->ttl_ns = KASP_DAY;
@@ -331,8 +333,6 @@ void kasp_policy_defaults(kasp_policy_t *p)
 	p->propagation_delay = 3600;
 	p->parent_ds_ttl = KASP_DAY;
 	p->parent_propagation_delay = 3600;
-	p->input_settle = 5;
-	p->max_delegation_removal = 1000;
 }
 
 /* ---- validation --------------------------------------------------------- */
@@ -880,6 +880,14 @@ static void set_field(kasp_loader_t *ld, const kasp_field_t *f, const yaml_node_
 		}
 		*(unsigned *)dst = (unsigned)n;
 		break;
+	case KIND_SHARE:
+		if (!parse_share(text, (uint32_t *)dst)) {
+			load_error(ld, line,
+				   "%s: '%s' is not a share from 0%% to 100%% (write 10%%, 2.5%%)",
+				   what, text);
+			return;
+		}
+		break;
 	case KIND_BOOL:
 		if (strcmp(text, "true") == 0 || strcmp(text, "yes") == 0) {
 			*(bool *)dst = true;
@@ -927,14 +935,6 @@ static void set_field(kasp_loader_t *ld, const kasp_field_t *f, const yaml_node_
 		load_error(ld, line, "%s: '%s' is not keep, increment, unixtime or datecounter",
 			   what, text);
 		return;
-	case KIND_SHARE:
-		if (!parse_share(text, (uint32_t *)dst)) {
-			load_error(ld, line,
-				   "%s: '%s' is not a share from 0%% to 100%% (write 10%%, 2.5%%)",
-				   what, text);
-			return;
-		}
-		break;
 	}
 done:
 	ld->line[f->id] = line;

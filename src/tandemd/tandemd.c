@@ -146,10 +146,10 @@ typedef struct tdm {
 	uint64_t next_heartbeat_mono;
 	int last_rpc_error;  /* logged once per change */
 	tdm_alerts_t alerts; /* what keeps the node or a zone from signing (status, heartbeat) */
-	tdm_alerts_t alerts_sent;  /* as last sent: a change is sent at once */
-	tdm_input_watch_t *watch;  /* stat()s the inputs off this thread */
-	uint64_t watch_start_mono; /* when it started */
-	const char *watch_paths[TDM_ZONES_MAX];
+	tdm_alerts_t alerts_sent;       /* as last sent: a change is sent at once */
+	tdm_input_watch_t *input_watch; /* stat()s the inputs off this thread */
+	uint64_t input_watch_start;     /* when it started */
+	const char *input_paths[TDM_ZONES_MAX];
 	tdm_zone_t zones[TDM_ZONES_MAX];
 	size_t nzones;
 	/* the one signing run at a time */
@@ -1109,13 +1109,13 @@ static bool tdm_input_changed(tdm_t *d, tdm_zone_t *z, uint64_t now)
 {
 	tdm_input_state_t *s = &z->in;
 	tdm_input_look_t look;
-	tdm_input_watch_get(d->watch, (size_t)(z - d->zones), &look);
+	tdm_input_watch_get(d->input_watch, (size_t)(z - d->zones), &look);
 	bool first = s->seq == 0;
 	bool changed = tdm_input_state_look(s, &look);
 	bool blocking = !s->have_good;
 	const char *then = s->have_good ? "the last good input is signed meanwhile"
 					: "this node cannot sign the zone";
-	uint64_t seen = look.seq != 0 ? look.mono_ms : d->watch_start_mono;
+	uint64_t seen = look.seq != 0 ? look.mono_ms : d->input_watch_start;
 	if (now > seen && now - seen >= TDM_INPUT_STALL_MS) {
 		tdm_input_alert(d, z, "input-stalled", blocking,
 				"%s: no answer from stat() for %" PRIu64
@@ -1561,12 +1561,14 @@ static void tdm_sign_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 static void tdm_step(tdm_t *d)
 {
 	uint64_t now = tdm_mono_ms();
+	if (memcmp(&d->alerts, &d->alerts_sent, sizeof(d->alerts)) != 0) {
+		d->next_heartbeat_mono = now; /* an alert that changed is told at once */
+	}
 	if (d->job_zone != NULL && tdm_sign_done(&d->job)) {
 		tdm_job_finish(d);
 	}
-	if (now >= d->next_heartbeat_mono ||
-	    memcmp(&d->alerts, &d->alerts_sent, sizeof(d->alerts)) != 0) {
-		tdm_heartbeat(d, now); /* an alert that changed is told at once */
+	if (now >= d->next_heartbeat_mono) {
+		tdm_heartbeat(d, now);
 	}
 	if (now >= d->next_status_mono) {
 		d->next_status_mono = now + TDM_STATUS_MS;
@@ -1851,14 +1853,14 @@ static int tdm_setup(tdm_t *d)
 			tdm_log(d, "--zone %s: path too long", o->zone[i]);
 			return ret;
 		}
-		d->watch_paths[i] = d->zones[i].input;
+		d->input_paths[i] = d->zones[i].input;
 	}
-	ret = tdm_input_watch_new(d->watch_paths, d->nzones, TDM_INPUT_LOOK_MS, &d->watch);
+	ret = tdm_input_watch_new(d->input_paths, d->nzones, TDM_INPUT_LOOK_MS, &d->input_watch);
 	if (ret != TANDEM_OK) {
 		tdm_log(d, "cannot start the input watch: %s", tandem_strerror(ret));
 		return ret;
 	}
-	d->watch_start_mono = tdm_mono_ms();
+	d->input_watch_start = tdm_mono_ms();
 	kasp_policy_defaults(&d->policy);
 	if (o->policy != NULL) {
 		ret = kasp_policy_load(o->policy, d->diag, &d->policy);
@@ -1906,7 +1908,7 @@ static int tdm_setup(tdm_t *d)
 static void tdm_teardown(tdm_t *d)
 {
 	tdm_sign_clear(&d->job);
-	tdm_input_watch_free(d->watch);
+	tdm_input_watch_free(d->input_watch);
 	for (size_t i = 0; i < d->ncoords; i++) {
 		net_rpc_client_free(d->coords[i].cl);
 	}
