@@ -498,8 +498,9 @@ static void tdm_lease_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t
 	if (self == NULL || self->state != COORD_NODE_UP || now < z->next_request_mono) {
 		return;
 	}
+	/* what keeps this node from signing the zone keeps it from asking for its lease */
 	if (tdm_alerts_blocking(&d->alerts, z->name)) {
-		return; /* a zone this node cannot sign: no lease */
+		return;
 	}
 	bool free_now = zs->holder[0] == '\0' || strcmp(zs->holder, d->opts->name) == 0;
 	if (!free_now) {
