@@ -804,6 +804,22 @@ int dns_zone_load(const char *path, const dns_load_opts_t *opts, tandem_diag_t *
 	if (path == NULL || opts == NULL || opts->origin == NULL || out == NULL) {
 		return TANDEM_EINVAL;
 	}
+	FILE *fp = fopen(path, "r");
+	if (fp == NULL) {
+		tandem_diag_add(diag, TANDEM_EIO, "%s: %s", path, strerror(errno));
+		return errno == ENOENT ? TANDEM_ENOENT : TANDEM_EIO;
+	}
+	int ret = dns_zone_load_stream(fp, path, opts, diag, out);
+	fclose(fp);
+	return ret;
+}
+
+int dns_zone_load_stream(FILE *fp, const char *path, const dns_load_opts_t *opts,
+			 tandem_diag_t *diag, dns_zone_t **out)
+{
+	if (fp == NULL || path == NULL || opts == NULL || opts->origin == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
 	uint8_t origin[DNS_NAME_MAXLEN];
 	size_t origin_len = 0;
 	char *abs_origin = NULL;
@@ -822,12 +838,6 @@ int dns_zone_load(const char *path, const dns_load_opts_t *opts, tandem_diag_t *
 	dns_load_opts_t o = *opts;
 	o.origin = abs_origin;
 	l.opts = &o;
-	FILE *fp = fopen(path, "r");
-	if (fp == NULL) {
-		tandem_diag_add(diag, TANDEM_EIO, "%s: %s", path, strerror(errno));
-		free(abs_origin);
-		return errno == ENOENT ? TANDEM_ENOENT : TANDEM_EIO;
-	}
 	ret = dns_zone_create(origin, origin_len, &l.zone);
 	if (ret != TANDEM_OK) {
 		goto out;
@@ -864,7 +874,6 @@ int dns_zone_load(const char *path, const dns_load_opts_t *opts, tandem_diag_t *
 	*out = l.zone;
 	l.zone = NULL;
 out:
-	fclose(fp);
 	free(l.recs);
 	free(abs_origin);
 	dns_zone_free(l.zone);

@@ -66,6 +66,16 @@ dns_node_t *dns_zone_nodes(dns_zone_t *zone, size_t *count)
 	return zone->nodes;
 }
 
+size_t dns_zone_delegations(dns_zone_t *zone)
+{
+	size_t n = 0, count = 0;
+	dns_node_t *nodes = dns_zone_nodes(zone, &count);
+	for (size_t i = 0; i < count; i++) {
+		n += (nodes[i].flags & DNS_NODE_DELEG) != 0;
+	}
+	return n;
+}
+
 dns_node_t *dns_zone_nsec3_nodes(dns_zone_t *zone, size_t *count)
 {
 	if (zone == NULL) {

@@ -135,6 +135,17 @@ typedef struct dns_load_opts {
 int dns_zone_load(const char *path, const dns_load_opts_t *opts, tandem_diag_t *diag,
 		  dns_zone_t **out);
 
+/*
+ * As dns_zone_load, from an open stream the caller owns (and closes); path names it in
+ * messages. Lets a caller check what it opened (a regular file, not a FIFO) before loading.
+ * Errors: as dns_zone_load, TANDEM_EINVAL for a NULL argument.
+ */
+int dns_zone_load_stream(FILE *fp, const char *path, const dns_load_opts_t *opts,
+			 tandem_diag_t *diag, dns_zone_t **out);
+
+/* The zone's delegations: nodes below the apex with an NS RRset (DNS_NODE_DELEG). */
+size_t dns_zone_delegations(dns_zone_t *zone);
+
 /* Frees the zone and its arena; NULL-safe. */
 void dns_zone_free(dns_zone_t *zone);
 

@@ -35,6 +35,8 @@ enum {
 	FLD_DEN_RESALT,
 	FLD_ZONE_SERIAL,
 	FLD_ZONE_PROPAGATION,
+	FLD_ZONE_INPUT_SETTLE,
+	FLD_ZONE_MAX_DELEG_REMOVAL,
 	FLD_TTL_SOA,
 	FLD_TTL_DNSKEY,
 	FLD_TTL_NS,
@@ -56,6 +58,7 @@ typedef enum {
 	KIND_DURATION, /* uint32_t seconds */
 	KIND_ALGORITHM,
 	KIND_BITS,
+	KIND_SHARE, /* uint32_t hundredths of a percent: "10%", "2.5%", "10" */
 	KIND_BOOL,
 	KIND_ITERATIONS,
 	KIND_SALT_LENGTH,
@@ -113,6 +116,8 @@ static const kasp_field_t kasp_fields[] = {
 	FIELD(FLD_TTL_NSEC3,          "ttl", "nsec3",                      KIND_DURATION,  ttl_nsec3),
 	FIELD(FLD_PARENT_DS_TTL,      "parent", "ds-ttl",                  KIND_DURATION,  parent_ds_ttl),
 	FIELD(FLD_PARENT_PROPAGATION, "parent", "propagation-delay",       KIND_DURATION,  parent_propagation_delay),
+	FIELD(FLD_ZONE_INPUT_SETTLE,  "zone", "input-settle",              KIND_DURATION,  input_settle),
+	FIELD(FLD_ZONE_MAX_DELEG_REMOVAL, "zone", "max-delegation-removal", KIND_SHARE,    max_delegation_removal),
 };
 /* clang-format on */
 
@@ -319,6 +324,8 @@ void kasp_policy_defaults(kasp_policy_t *p)
 	p->nsec3_salt_len = 0;
 	p->nsec3_resalt = 0;
 	p->serial = KASP_SERIAL_INCREMENT;
+	p->input_settle = 5;
+	p->max_delegation_removal = 1000;
 	p->ttl_soa = KASP_DAY;
 	p->ttl_dnskey = KASP_DAY / 2;
 	p->ttl_ns = KASP_DAY;
@@ -692,6 +699,14 @@ static int check_all(kasp_checker_t *c)
 		FAIL(c, FLD_ZONE_SERIAL, FLD_NONE, FLD_NONE,
 		     "zone.serial must be keep, increment, unixtime or datecounter");
 	}
+	if (p->max_delegation_removal > 10000) {
+		FAIL(c, FLD_ZONE_MAX_DELEG_REMOVAL, FLD_NONE, FLD_NONE,
+		     "zone.max-delegation-removal must be a share from 0%% to 100%%");
+	}
+	if (p->input_settle > 3600) {
+		FAIL(c, FLD_ZONE_INPUT_SETTLE, FLD_NONE, FLD_NONE,
+		     "zone.input-settle must be at most 1h: a longer wait leaves inputs unsigned");
+	}
 	check_ttls(c);
 	/* Timing sums are meaningless over a TTL that is already refused. */
 	if (c->errors == 0) {
@@ -786,6 +801,38 @@ static bool parse_uint(const char *text, uint64_t max, uint64_t *out)
 	return true;
 }
 
+/* "10%", "2.5%", "10", "0.25": a share from 0 to 100 percent with at most two decimals, in
+ * hundredths of a percent. */
+static bool parse_share(const char *text, uint32_t *out)
+{
+	uint64_t whole = 0, frac = 0;
+	size_t nwhole = 0, nfrac = 0;
+	const char *p = text;
+	for (; isdigit((unsigned char)*p) && nwhole < 4; p++, nwhole++) {
+		whole = whole * 10 + (uint64_t)(*p - '0');
+	}
+	if (nwhole == 0) {
+		return false;
+	}
+	if (*p == '.') {
+		for (p++; isdigit((unsigned char)*p) && nfrac < 2; p++, nfrac++) {
+			frac = frac * 10 + (uint64_t)(*p - '0');
+		}
+		if (nfrac == 0) {
+			return false;
+		}
+		frac *= nfrac == 1 ? 10 : 1;
+	}
+	if (*p == '%') {
+		p++;
+	}
+	if (*p != '\0' || whole * 100 + frac > 10000) {
+		return false;
+	}
+	*out = (uint32_t)(whole * 100 + frac);
+	return true;
+}
+
 static void set_field(kasp_loader_t *ld, const kasp_field_t *f, const yaml_node_t *value,
 		      const char *what)
 {
@@ -836,6 +883,14 @@ static void set_field(kasp_loader_t *ld, const kasp_field_t *f, const yaml_node_
 			return;
 		}
 		*(unsigned *)dst = (unsigned)n;
+		break;
+	case KIND_SHARE:
+		if (!parse_share(text, (uint32_t *)dst)) {
+			load_error(ld, line,
+				   "%s: '%s' is not a share from 0%% to 100%% (write 10%%, 2.5%%)",
+				   what, text);
+			return;
+		}
 		break;
 	case KIND_BOOL:
 		if (strcmp(text, "true") == 0 || strcmp(text, "yes") == 0) {

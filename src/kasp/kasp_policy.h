@@ -45,6 +45,12 @@ typedef struct kasp_policy {
 	uint32_t nsec3_resalt;  /* seconds (0: never) */
 	/* zone */
 	kasp_serial_t serial;
+	/* the unsigned input (tandemd) */
+	uint32_t input_settle;           /* seconds an input written in place must stay unchanged
+					    before a run reads it (default 5) */
+	uint32_t max_delegation_removal; /* hundredths of a percent (0..10000, default 1000 =
+					    10%) of the last good input's delegations an input may
+					    remove before it is held for the operator */
 	uint32_t ttl_soa, ttl_dnskey, ttl_ns, ttl_a, ttl_aaaa, ttl_ds, ttl_nsec3;
 	uint32_t propagation_delay;        /* seconds */
 	uint32_t parent_ds_ttl;            /* seconds */

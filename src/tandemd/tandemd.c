@@ -14,6 +14,7 @@
 #include "tandem_file.h"
 #include "tandem_text.h"
 #include "tandemd_alert.h"
+#include "tandemd_input.h"
 #include "tandemd_keys.h"
 #include "tandemd_sign.h"
 #include "tandemd_skr.h"
@@ -58,6 +59,10 @@
 #define TDM_SKR_RETRY_MS 5000u
 /* The default warning margin before the imported SKRs run out (tandem-signzone's). */
 #define TDM_SKR_MARGIN_S (3u * 86400u)
+/* The input watch looks at every input this often (off the main thread). */
+#define TDM_INPUT_LOOK_MS 250u
+/* A look at an input that has not come back for this long: its file system hangs. */
+#define TDM_INPUT_STALL_MS 10000u
 /* The main loop's longest sleep. */
 #define TDM_TICK_MS 50
 
@@ -83,8 +88,7 @@ typedef struct tdm_zone {
 	char input[PATH_MAX];
 	char out_path[PATH_MAX];
 	char shadow_path[PATH_MAX];
-	struct stat in_st;
-	bool in_known;
+	tdm_input_state_t in; /* the input as last looked at, and the last good copy */
 	/* the lease, as this node knows it */
 	bool held;
 	uint64_t epoch;
@@ -142,6 +146,10 @@ typedef struct tdm {
 	uint64_t next_heartbeat_mono;
 	int last_rpc_error;  /* logged once per change */
 	tdm_alerts_t alerts; /* what keeps the node or a zone from signing (status, heartbeat) */
+	tdm_alerts_t alerts_sent;       /* as last sent: a change is sent at once */
+	tdm_input_watch_t *input_watch; /* stat()s the inputs off this thread */
+	uint64_t input_watch_start;     /* when it started */
+	const char *input_paths[TDM_ZONES_MAX];
 	tdm_zone_t zones[TDM_ZONES_MAX];
 	size_t nzones;
 	/* the one signing run at a time */
@@ -319,13 +327,31 @@ static const coordrpc_node_status_t *tdm_self_status(const tdm_t *d)
 	return NULL;
 }
 
+/* Every alert of the node into a register or heartbeat, texts escaped to printable ASCII. */
+static void tdm_alerts_fill(const tdm_t *d, coordrpc_request_t *req)
+{
+	char safe[4 * COORD_TEXT_MAX];
+	req->nalerts = 0;
+	for (size_t i = 0; i < d->alerts.n && req->nalerts < COORDRPC_ALERTS_MAX; i++) {
+		const tdm_alert_t *a = &d->alerts.a[i];
+		coordrpc_alert_t *o = &req->alerts[req->nalerts++];
+		snprintf(o->zone, sizeof(o->zone), "%s", a->zone);
+		snprintf(o->kind, sizeof(o->kind), "%s", a->kind);
+		snprintf(o->text, sizeof(o->text), "%s",
+			 tandem_escape(safe, sizeof(safe), a->text));
+		o->blocking = a->blocking;
+	}
+}
+
 /* Registers, or heartbeats once registered. */
 static void tdm_heartbeat(tdm_t *d, uint64_t now)
 {
 	coordrpc_request_t req;
 	tdm_req_init(d, &req, d->registered ? COORDRPC_HEARTBEAT : COORDRPC_REGISTER, NULL);
 	req.site = d->site;
-	req.healthy = d->token != NULL;
+	req.healthy = d->token != NULL && !tdm_alerts_node_blocked(&d->alerts);
+	tdm_alerts_fill(d, &req);
+	d->alerts_sent = d->alerts; /* sent now, or with the next heartbeat if unanswered */
 	snprintf(req.publish, sizeof(req.publish), "%s", d->opts->out);
 	d->next_heartbeat_mono = now + TDM_HEARTBEAT_MS;
 	if (tdm_call(d, &req) != TANDEM_OK) {
@@ -344,6 +370,41 @@ static void tdm_heartbeat(tdm_t *d, uint64_t now)
 		tdm_log(d, "registered at site %c", 'A' + (int)d->site);
 	}
 	d->registered = true;
+}
+
+/* ---- input alerts ---------------------------------------------------------------------- */
+
+/* Raises a zone's input alert; logs it when new or changed (the next heartbeat carries it). */
+__attribute__((format(printf, 5, 6))) static void tdm_input_alert(tdm_t *d, const tdm_zone_t *z,
+								  const char *kind, bool blocking,
+								  const char *fmt, ...)
+{
+	char text[COORD_TEXT_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (tdm_alerts_raise(&d->alerts, z->name, kind, blocking, "%s", text)) {
+		tdm_log(d, "zone %s: ALERT %s%s: %s", z->name, kind, blocking ? " (blocking)" : "",
+			text);
+	}
+}
+
+static void tdm_input_alert_clear(tdm_t *d, const tdm_zone_t *z, const char *kind)
+{
+	if (tdm_alerts_clear(&d->alerts, z->name, kind)) {
+		tdm_log(d, "zone %s: alert %s cleared", z->name, kind);
+	}
+}
+
+/* Whether the zone's input keeps this node from signing it at all (no good copy either). */
+static bool tdm_input_blocked(const tdm_t *d, const tdm_zone_t *z)
+{
+	const tdm_alert_t *m = tdm_alerts_find(&d->alerts, z->name, "input-missing");
+	const tdm_alert_t *r = tdm_alerts_find(&d->alerts, z->name, "input-not-regular");
+	const tdm_alert_t *h = tdm_alerts_find(&d->alerts, z->name, "input-stalled");
+	return (m != NULL && m->blocking) || (r != NULL && r->blocking) ||
+	       (h != NULL && h->blocking);
 }
 
 /* ---- leases ---------------------------------------------------------------------------- */
@@ -410,6 +471,13 @@ static void tdm_lease_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t
 		tdm_lease_drop(d, z, "the lease could not be renewed in time");
 	}
 	bool busy = d->job_zone == z && !d->job.shadow;
+	if (z->held && !busy && tdm_input_blocked(d, z)) {
+		tdm_log(d, "zone %s: releasing the lease: this node cannot read its input",
+			z->name);
+		(void)tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE);
+		z->held = false;
+		return;
+	}
 	if (z->held && zs->switch_to[0] != '\0' && strcmp(zs->switch_to, d->opts->name) != 0 &&
 	    !busy) {
 		tdm_log(d, "zone %s: handing over to %s after serial %u", z->name, zs->switch_to,
@@ -428,6 +496,10 @@ static void tdm_lease_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t
 	}
 	const coordrpc_node_status_t *self = tdm_self_status(d);
 	if (self == NULL || self->state != COORD_NODE_UP || now < z->next_request_mono) {
+		return;
+	}
+	/* what keeps this node from signing the zone keeps it from asking for its lease */
+	if (tdm_alerts_blocking(&d->alerts, z->name)) {
 		return;
 	}
 	bool free_now = zs->holder[0] == '\0' || strcmp(zs->holder, d->opts->name) == 0;
@@ -1029,20 +1101,164 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 
 /* ---- signing runs ---------------------------------------------------------------------- */
 
-/* Whether the input file changed since the last look (and is there). */
-static bool tdm_input_changed(tdm_zone_t *z)
+/*
+ * Takes the watch's latest look at the zone's input (the main loop never stat()s or opens an
+ * input itself): raises or clears input-missing, input-not-regular and input-stalled (each
+ * blocking while the node has no good copy to sign), and says whether a new version came.
+ */
+static bool tdm_input_changed(tdm_t *d, tdm_zone_t *z, uint64_t now)
 {
-	struct stat st;
-	if (stat(z->input, &st) != 0) {
+	tdm_input_state_t *s = &z->in;
+	tdm_input_look_t look;
+	tdm_input_watch_get(d->input_watch, (size_t)(z - d->zones), &look);
+	bool first = s->seq == 0;
+	bool changed = tdm_input_state_look(s, &look);
+	bool blocking = !s->have_good;
+	const char *then = s->have_good ? "the last good input is signed meanwhile"
+					: "this node cannot sign the zone";
+	uint64_t seen = look.seq != 0 ? look.mono_ms : d->input_watch_start;
+	if (now > seen && now - seen >= TDM_INPUT_STALL_MS) {
+		tdm_input_alert(d, z, "input-stalled", blocking,
+				"%s: no answer from stat() for %" PRIu64
+				" s (a hung file system?); %s",
+				z->input, (now - seen) / 1000u, then);
+	} else {
+		tdm_input_alert_clear(d, z, "input-stalled");
+	}
+	if (s->seq == 0) {
 		return false;
 	}
-	bool changed = !z->in_known || st.st_ino != z->in_st.st_ino ||
-		       st.st_size != z->in_st.st_size ||
-		       st.st_mtim.tv_sec != z->in_st.st_mtim.tv_sec ||
-		       st.st_mtim.tv_nsec != z->in_st.st_mtim.tv_nsec;
-	z->in_st = st;
-	z->in_known = true;
-	return changed;
+	if (s->err != 0) {
+		tdm_input_alert(d, z, "input-missing", blocking, "%s: %s; %s", z->input,
+				strerror(s->err), then);
+	} else {
+		tdm_input_alert_clear(d, z, "input-missing");
+	}
+	if (s->err == 0 && !s->regular) {
+		tdm_input_alert(d, z, "input-not-regular", blocking,
+				"%s is a %s, not a regular file: refused, not read; %s", z->input,
+				s->type, then);
+	} else if (!(s->bad && s->bad_nonreg)) {
+		/* a version the run found not regular stays refused until it changes */
+		tdm_input_alert_clear(d, z, "input-not-regular");
+	}
+	return changed && !first && s->regular; /* gone: the last good version stays */
+}
+
+/* The input SOA serial the operator accepted although it removes too many delegations. */
+static bool tdm_input_accepted(const coordrpc_zone_status_t *zs, uint32_t *serial)
+{
+	*serial = zs->has_accepted_input ? zs->accepted_input_serial : 0;
+	return zs->has_accepted_input;
+}
+
+/* What the next run of the zone reads (z->in.use), or TDM_INPUT_WAIT. */
+static tdm_input_use_t tdm_input_pick(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs,
+				      uint64_t now)
+{
+	tdm_input_state_t *s = &z->in;
+	s->has_accept = tdm_input_accepted(zs, &s->accept_serial);
+	s->use = tdm_input_choose(s, (uint64_t)d->policy.input_settle * 1000u, now, s->has_accept,
+				  s->accept_serial);
+	return s->use;
+}
+
+/* Fills the run's input part from the zone's input state. */
+static void tdm_input_job_setup(const tdm_t *d, tdm_zone_t *z, tdm_sign_t *job)
+{
+	tdm_input_job_t *in = &job->in;
+	const tdm_input_state_t *s = &z->in;
+	memset(in, 0, sizeof(*in));
+	in->from_good = s->use == TDM_INPUT_USE_GOOD;
+	in->path = in->from_good ? s->good_path : z->input;
+	in->good_path = s->good_path;
+	in->has_ref = s->has_ref;
+	in->ref = s->ref;
+	in->max_removal = d->policy.max_delegation_removal;
+	in->has_accept = s->has_accept;
+	in->accept_serial = s->accept_serial;
+	job->input = in->path;
+}
+
+/* A run ended: what its load found raises or clears the input alerts; a newly loaded input
+ * becomes the zone's good copy and the reference for the shrink rule. */
+static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
+{
+	tdm_input_job_t *in = &d->job.in;
+	tdm_input_state_t *s = &z->in;
+	const char *first = tandem_diag_msg(d->job.diag, 0);
+	if (in->from_good && in->result != TDM_INPUT_LOADED && in->result != TDM_INPUT_CHANGED) {
+		/* the node's own copy is gone or no longer loads: it is no good copy */
+		s->have_good = false;
+		tdm_log(d, "zone %s: %s: the last good copy cannot be used: dropped", z->name,
+			in->path);
+		tdm_input_job_clear(in);
+		return;
+	}
+	switch (in->result) {
+	case TDM_INPUT_LOADED:
+		if (in->from_good) {
+			break;
+		}
+		s->bad = false;
+		tdm_input_alert_clear(d, z, "input-refused");
+		tdm_input_alert_clear(d, z, "input-held");
+		if (in->good != NULL && tandem_afile_commit(in->good) == TANDEM_OK) {
+			s->have_good = true;
+		}
+		in->good = NULL;
+		s->has_ref = true;
+		s->ref = in->delegations;
+		break;
+	case TDM_INPUT_NOT_REGULAR:
+		s->bad = true;
+		s->bad_id = in->id;
+		s->bad_held = false;
+		s->bad_nonreg = true;
+		tdm_input_alert(d, z, "input-not-regular", !s->have_good,
+				"%s is a %s, not a regular file: refused, not read", in->path,
+				in->type);
+		break;
+	case TDM_INPUT_REFUSED:
+	case TDM_INPUT_UNREADABLE:
+		if (in->result == TDM_INPUT_REFUSED) {
+			s->bad = true;
+			s->bad_id = in->id;
+			s->bad_held = false;
+			s->bad_nonreg = false;
+		}
+		tdm_input_alert(d, z, "input-refused", false, "%s%s",
+				first != NULL ? first : in->path,
+				s->have_good ? "; the last good input stays signed" : "");
+		break;
+	case TDM_INPUT_HELD:
+		s->bad = true;
+		s->bad_id = in->id;
+		s->bad_held = true;
+		s->bad_nonreg = false;
+		s->held_serial = in->serial;
+		tdm_input_alert(d, z, "input-held", false,
+				"%s: SOA serial %u removes %" PRIu64 " of %" PRIu64
+				" delegations (more than %u.%02u%%): held at the last good input; "
+				"tandemctl zone accept-input %s %u signs it",
+				in->path, in->serial, in->ref_used - in->delegations, in->ref_used,
+				d->policy.max_delegation_removal / 100u,
+				d->policy.max_delegation_removal % 100u, z->name, in->serial);
+		break;
+	case TDM_INPUT_CHANGED:
+		/* read again once it has settled */
+		z->sign_now = true;
+		z->next_cycle_mono = tdm_mono_ms();
+		break;
+	case TDM_INPUT_MISSING: break; /* the watch says so */
+	}
+	if (in->result != TDM_INPUT_LOADED && in->result != TDM_INPUT_CHANGED && s->have_good &&
+	    !d->job.shadow) {
+		/* the last good input is refreshed on the cycle, not after the failure's wait */
+		uint64_t next = tdm_mono_ms() + d->opts->cycle_s * 1000u;
+		z->next_cycle_mono = next < z->next_cycle_mono ? next : z->next_cycle_mono;
+	}
+	tdm_input_job_clear(in);
 }
 
 /* Fills the run's keys from the key set, each with the roles its state gives it (the
@@ -1074,6 +1290,7 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	job->diag = keep;
 	job->origin = z->name;
 	job->input = z->input;
+	tdm_input_job_setup(d, z, job);
 	job->shadow = shadow;
 	job->out_path = shadow ? z->shadow_path : z->out_path;
 	job->token = d->token;
@@ -1280,20 +1497,24 @@ static void tdm_job_finish(tdm_t *d)
 	}
 	tandem_afile_abort(job->file);
 	job->file = NULL;
+	tdm_input_run_end(d, z);
 	d->job_zone = NULL;
 }
 
 static void tdm_sign_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, uint64_t now)
 {
-	bool first = !z->in_known;
-	if (tdm_input_changed(z) && !first) {
+	if (tdm_input_changed(d, z, now)) {
 		z->sign_now = true;
 	}
-	if (d->job_zone != NULL || !z->in_known) {
+	if (d->job_zone != NULL) {
 		return;
 	}
 	if (z->held && tdm_may_publish(d, z, now)) {
 		if ((z->sign_now || now >= z->next_cycle_mono) && tdm_keys_ready(z)) {
+			/* a settled input, else the last good copy, else nothing (yet) */
+			if (tdm_input_pick(d, z, zs, now) == TDM_INPUT_WAIT) {
+				return;
+			}
 			z->sign_now = false;
 			/* A run signs with the stored key set: the copy of a node that just took
 			 * the lease is the one it last read as a standby, and the old holder may
@@ -1327,6 +1548,9 @@ static void tdm_sign_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 		z->shadow_serial = zs->serial;
 		return;
 	}
+	if (tdm_input_pick(d, z, zs, now) == TDM_INPUT_WAIT) {
+		return;
+	}
 	if (tdm_keys_ready(z) && tdm_job_start(d, z, zs, true) != TANDEM_OK) {
 		z->shadowed = true; /* not again for this serial */
 		z->shadow_serial = zs->serial;
@@ -1338,6 +1562,9 @@ static void tdm_sign_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 static void tdm_step(tdm_t *d)
 {
 	uint64_t now = tdm_mono_ms();
+	if (memcmp(&d->alerts, &d->alerts_sent, sizeof(d->alerts)) != 0) {
+		d->next_heartbeat_mono = now; /* an alert that changed is told at once */
+	}
 	if (d->job_zone != NULL && tdm_sign_done(&d->job)) {
 		tdm_job_finish(d);
 	}
@@ -1622,7 +1849,19 @@ static int tdm_setup(tdm_t *d)
 		if (ret != TANDEM_OK) {
 			return ret;
 		}
+		ret = tdm_input_state_init(&d->zones[i].in, o->work, d->zones[i].name);
+		if (ret != TANDEM_OK) {
+			tdm_log(d, "--zone %s: path too long", o->zone[i]);
+			return ret;
+		}
+		d->input_paths[i] = d->zones[i].input;
 	}
+	ret = tdm_input_watch_new(d->input_paths, d->nzones, TDM_INPUT_LOOK_MS, &d->input_watch);
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "cannot start the input watch: %s", tandem_strerror(ret));
+		return ret;
+	}
+	d->input_watch_start = tdm_mono_ms();
 	kasp_policy_defaults(&d->policy);
 	if (o->policy != NULL) {
 		ret = kasp_policy_load(o->policy, d->diag, &d->policy);
@@ -1670,6 +1909,7 @@ static int tdm_setup(tdm_t *d)
 static void tdm_teardown(tdm_t *d)
 {
 	tdm_sign_clear(&d->job);
+	tdm_input_watch_free(d->input_watch);
 	for (size_t i = 0; i < d->ncoords; i++) {
 		net_rpc_client_free(d->coords[i].cl);
 	}

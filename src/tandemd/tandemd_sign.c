@@ -65,8 +65,8 @@ static void *tdm_sign_run(void *arg)
 	double t0 = tdm_mono_s();
 	dns_zone_t *zone = NULL;
 	tandem_afile_t *file = NULL;
-	dns_load_opts_t lo = {.origin = job->origin};
-	int ret = dns_zone_load(job->input, &lo, job->diag, &zone);
+	/* a regular file only, read without blocking on a FIFO, checked for shrinkage */
+	int ret = tdm_input_load(&job->in, job->origin, job->diag, &zone);
 	if (ret == TANDEM_OK) {
 		ret = tdm_sign_input_serial(zone, &job->input_serial);
 		if (ret != TANDEM_OK) {
@@ -164,6 +164,7 @@ void tdm_sign_clear(tdm_sign_t *job)
 	tdm_sign_join(job);
 	tandem_afile_abort(job->file);
 	job->file = NULL;
+	tdm_input_job_clear(&job->in);
 	tandem_diag_free(job->diag);
 	job->diag = NULL;
 }

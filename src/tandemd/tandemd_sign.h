@@ -6,6 +6,7 @@
 #include "hsm.h"
 #include "kasp_keystate.h"
 #include "signer.h"
+#include "tandemd_input.h"
 #include "tandem_diag.h"
 #include "tandem_file.h"
 
@@ -41,6 +42,8 @@ typedef struct tdm_sign {
 	const kasp_keyset_t *cds_set; /* CDS/CDNSKEY for its DS set at the apex (NULL: none) */
 	uint32_t cds_ttl;
 	int64_t keyset_revision; /* the key set's revision, for the commit record */
+	tdm_input_job_t in;      /* how the input is read and checked (tandemd_input.h); in.path
+				    is what `input` names */
 	/* outputs */
 	int ret;               /* TANDEM_OK or the first error */
 	tandem_diag_t *diag;   /* what went wrong, or load warnings */

@@ -679,6 +679,57 @@ START_TEST(test_check_in_memory)
 }
 END_TEST
 
+/* The input keys: defaults, durations and shares, and what is refused. */
+START_TEST(test_input_keys)
+{
+	kasp_policy_t p;
+	kasp_policy_defaults(&p);
+	ck_assert_uint_eq(p.input_settle, 5);
+	ck_assert_uint_eq(p.max_delegation_removal, 1000);
+	char path[512], dir[256];
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	int ret =
+	    load_text("policy: x\nzone: { input-settle: 10s, max-delegation-removal: 2.5% }\n",
+		      path, sizeof(path), dir, sizeof(dir), diag, &p);
+	dump_diag(diag);
+	ck_assert_int_eq(ret, TANDEM_OK);
+	ck_assert_uint_eq(p.input_settle, 10);
+	ck_assert_uint_eq(p.max_delegation_removal, 250);
+	ts_rmtree(dir);
+	static const char *const good[][2] = {
+	    {"0%", "0"}, {"100%", "10000"}, {"10", "1000"}, {"0.5%", "50"}, {"12.25%", "1225"}};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char text[128];
+		snprintf(text, sizeof(text), "policy: x\nzone:\n  max-delegation-removal: \"%s\"\n",
+			 good[i][0]);
+		tandem_diag_clear(diag);
+		ck_assert_int_eq(load_text(text, path, sizeof(path), dir, sizeof(dir), diag, &p),
+				 TANDEM_OK);
+		ck_assert_uint_eq(p.max_delegation_removal, strtoul(good[i][1], NULL, 10));
+		ts_rmtree(dir);
+	}
+	static const char *const bad[] = {"101%", "abc", "10.123%", "-5%", "%", "1e3", "10%%"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[128];
+		snprintf(text, sizeof(text), "policy: x\nzone:\n  max-delegation-removal: \"%s\"\n",
+			 bad[i]);
+		tandem_diag_clear(diag);
+		ck_assert_int_eq(load_text(text, path, sizeof(path), dir, sizeof(dir), diag, &p),
+				 TANDEM_KASP_EPOLICY);
+		ck_assert(has_msg(diag, TANDEM_KASP_EPOLICY, path, 3, "max-delegation-removal"));
+		ts_rmtree(dir);
+	}
+	tandem_diag_clear(diag);
+	ck_assert_int_eq(load_text("policy: x\nzone:\n  input-settle: 2h\n", path, sizeof(path),
+				   dir, sizeof(dir), diag, &p),
+			 TANDEM_KASP_EPOLICY);
+	ck_assert(has_msg(diag, TANDEM_KASP_EPOLICY, path, 3, "input-settle"));
+	ts_rmtree(dir);
+	tandem_diag_free(diag);
+}
+END_TEST
+
 static Suite *kasp_suite(void)
 {
 	Suite *s = suite_create("kasp");
@@ -702,6 +753,7 @@ static Suite *kasp_suite(void)
 	tcase_add_test(tc, test_refuse_not_policies);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_check_in_memory);
+	tcase_add_test(tc, test_input_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }

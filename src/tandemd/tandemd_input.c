@@ -1,0 +1,469 @@
+/* tandemd's unsigned inputs: a watch off the main thread, the settle and shrink rules, the
+ * checked load a run makes, and the node's last good copy of each input. */
+#include "tandemd_input.h"
+
+#include "tandem_error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- the watch ------------------------------------------------------------------------------ */
+
+struct tdm_input_watch {
+	pthread_t thread;
+	pthread_mutex_t mu; /* guards looks */
+	atomic_bool stop;
+	uint64_t interval_ms;
+	size_t n;
+	const char *const *paths;
+	tdm_input_look_t *looks;
+};
+
+static uint64_t tdm_input_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void *tdm_input_watch_run(void *arg)
+{
+	tdm_input_watch_t *w = arg;
+	while (!atomic_load(&w->stop)) {
+		for (size_t i = 0; i < w->n && !atomic_load(&w->stop); i++) {
+			struct stat st;
+			int err = stat(w->paths[i], &st) == 0 ? 0 : errno;
+			uint64_t now = tdm_input_mono_ms();
+			pthread_mutex_lock(&w->mu);
+			tdm_input_look_t *l = &w->looks[i];
+			l->seq++;
+			l->mono_ms = now;
+			l->err = err;
+			if (err == 0) {
+				l->st = st;
+			}
+			pthread_mutex_unlock(&w->mu);
+		}
+		/* sleep in short steps: a stop is seen soon */
+		for (uint64_t slept = 0; slept < w->interval_ms && !atomic_load(&w->stop);
+		     slept += 50) {
+			struct timespec ts = {0, 50 * 1000000L};
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+int tdm_input_watch_new(const char *const *paths, size_t n, uint64_t interval_ms,
+			tdm_input_watch_t **out)
+{
+	if (paths == NULL || n == 0 || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	tdm_input_watch_t *w = calloc(1, sizeof(*w));
+	if (w == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	w->looks = calloc(n, sizeof(*w->looks));
+	if (w->looks == NULL || pthread_mutex_init(&w->mu, NULL) != 0) {
+		free(w->looks);
+		free(w);
+		return TANDEM_ENOMEM;
+	}
+	w->n = n;
+	w->paths = paths;
+	w->interval_ms = interval_ms;
+	atomic_store(&w->stop, false);
+	if (pthread_create(&w->thread, NULL, tdm_input_watch_run, w) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		free(w->looks);
+		free(w);
+		return TANDEM_ENOMEM;
+	}
+	*out = w;
+	return TANDEM_OK;
+}
+
+void tdm_input_watch_get(tdm_input_watch_t *w, size_t i, tdm_input_look_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (w == NULL || i >= w->n) {
+		return;
+	}
+	pthread_mutex_lock(&w->mu);
+	*out = w->looks[i];
+	pthread_mutex_unlock(&w->mu);
+}
+
+void tdm_input_watch_free(tdm_input_watch_t *w)
+{
+	if (w == NULL) {
+		return;
+	}
+	atomic_store(&w->stop, true);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	if (pthread_timedjoin_np(w->thread, NULL, &until) != 0) {
+		/* stuck in stat() on a hung file system: the process is stopping anyway */
+		pthread_detach(w->thread);
+		return;
+	}
+	pthread_mutex_destroy(&w->mu);
+	free(w->looks);
+	free(w);
+}
+
+/* ---- the settle rule --------------------------------------------------------------------------
+ */
+
+tdm_input_id_t tdm_input_id(const struct stat *st)
+{
+	return (tdm_input_id_t){.dev = st->st_dev,
+				.ino = st->st_ino,
+				.size = st->st_size,
+				.mtime_s = (int64_t)st->st_mtim.tv_sec,
+				.mtime_ns = st->st_mtim.tv_nsec};
+}
+
+bool tdm_input_id_equal(const tdm_input_id_t *a, const tdm_input_id_t *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime_s == b->mtime_s && a->mtime_ns == b->mtime_ns;
+}
+
+bool tdm_settle_feed(tdm_settle_t *s, const struct stat *st, uint64_t now_ms)
+{
+	tdm_input_id_t id = tdm_input_id(st);
+	if (s->known && tdm_input_id_equal(&s->id, &id)) {
+		s->looks++;
+		return false;
+	}
+	/* a write in place keeps the inode: only time shows it has ended */
+	s->new_inode = !s->known || s->id.dev != id.dev || s->id.ino != id.ino;
+	s->known = true;
+	s->id = id;
+	s->since_ms = now_ms;
+	s->looks = 1;
+	return true;
+}
+
+bool tdm_settle_ready(const tdm_settle_t *s, uint64_t settle_ms, uint64_t now_ms)
+{
+	if (!s->known) {
+		return false;
+	}
+	if (s->new_inode && s->looks >= 2) {
+		return true;
+	}
+	return now_ms >= s->since_ms && now_ms - s->since_ms >= settle_ms;
+}
+
+/* ---- the shrink rule --------------------------------------------------------------------------
+ */
+
+bool tdm_input_shrink_held(uint64_t old_count, uint64_t new_count, uint32_t max_removal)
+{
+	if (new_count >= old_count) {
+		return false;
+	}
+	/* removed / old > max_removal / 10000, in integers (counts stay far below 2^50) */
+	return (old_count - new_count) * 10000u > (uint64_t)max_removal * old_count;
+}
+
+/* ---- a run's load ------------------------------------------------------------------------------
+ */
+
+const char *tdm_input_type(mode_t mode)
+{
+	if (S_ISFIFO(mode)) {
+		return "fifo";
+	}
+	if (S_ISDIR(mode)) {
+		return "directory";
+	}
+	if (S_ISSOCK(mode)) {
+		return "socket";
+	}
+	if (S_ISCHR(mode) || S_ISBLK(mode)) {
+		return "device";
+	}
+	return "file";
+}
+
+/* The zone's SOA serial. */
+static int tdm_input_soa_serial(dns_zone_t *zone, uint32_t *out)
+{
+	const dns_rrset_t *soa = dns_node_rrset(dns_zone_apex(zone), DNS_TYPE_SOA);
+	if (soa == NULL || soa->count != 1 || dns_rdata_len(soa->rdata[0]) < 22) {
+		return TANDEM_DNS_ESOA;
+	}
+	const uint8_t *p = soa->rdata[0] + 2 + dns_rdata_len(soa->rdata[0]) - 20;
+	*out = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+	return TANDEM_OK;
+}
+
+/* Reads the open regular file whole into *buf (the caller frees it). */
+static int tdm_input_read_all(int fd, size_t hint, char **buf, size_t *len)
+{
+	size_t cap = hint + 1, n = 0;
+	char *b = malloc(cap);
+	if (b == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	for (;;) {
+		if (n == cap) {
+			char *nb = realloc(b, cap * 2);
+			if (nb == NULL) {
+				free(b);
+				return TANDEM_ENOMEM;
+			}
+			b = nb;
+			cap *= 2;
+		}
+		ssize_t r = read(fd, b + n, cap - n);
+		if (r < 0 && errno == EINTR) {
+			continue;
+		}
+		if (r < 0) {
+			free(b);
+			return TANDEM_EIO;
+		}
+		if (r == 0) {
+			break;
+		}
+		n += (size_t)r;
+	}
+	*buf = b;
+	*len = n;
+	return TANDEM_OK;
+}
+
+/* The delegations of the good copy, as the reference when none is known yet. */
+static void tdm_input_ref_from_good(tdm_input_job_t *in, const char *origin)
+{
+	if (in->good_path == NULL) {
+		return;
+	}
+	tandem_diag_t *quiet = NULL;
+	dns_zone_t *zone = NULL;
+	dns_load_opts_t lo = {.origin = origin};
+	if (tandem_diag_new(&quiet) != TANDEM_OK) {
+		return;
+	}
+	if (dns_zone_load(in->good_path, &lo, quiet, &zone) == TANDEM_OK) {
+		in->ref_known = true;
+		in->ref_used = dns_zone_delegations(zone);
+	}
+	dns_zone_free(zone);
+	tandem_diag_free(quiet);
+}
+
+/* Writes the bytes beside the good copy (renamed over it when the caller commits). */
+static int tdm_input_copy(tdm_input_job_t *in, const char *buf, size_t len, tandem_diag_t *diag)
+{
+	tandem_afile_t *f = NULL;
+	int ret = tandem_afile_open(in->good_path, 0600, &f);
+	if (ret == TANDEM_OK && (fwrite(buf, 1, len, tandem_afile_stream(f)) != len ||
+				 fflush(tandem_afile_stream(f)) != 0)) {
+		ret = TANDEM_EIO;
+	}
+	if (ret != TANDEM_OK) {
+		tandem_diag_add(diag, TANDEM_OK, "%s: cannot keep a copy of the input: %s",
+				in->good_path, tandem_strerror(ret));
+		tandem_afile_abort(f);
+		return ret;
+	}
+	in->good = f;
+	return TANDEM_OK;
+}
+
+int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag, dns_zone_t **out)
+{
+	if (in == NULL || in->path == NULL || origin == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	int ret = TANDEM_OK;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = NULL;
+	dns_zone_t *zone = NULL;
+	in->good = NULL;
+	in->ref_known = false;
+	in->type[0] = '\0';
+	/* O_NONBLOCK: opening a FIFO without a writer must not hang the run */
+	int fd = open(in->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		int e = errno;
+		in->result = e == ENOENT ? TDM_INPUT_MISSING : TDM_INPUT_UNREADABLE;
+		tandem_diag_add(diag, TANDEM_EIO, "%s: %s", in->path, strerror(e));
+		return e == ENOENT ? TANDEM_ENOENT : TANDEM_EIO;
+	}
+	struct stat st, st2;
+	if (fstat(fd, &st) != 0) {
+		in->result = TDM_INPUT_UNREADABLE;
+		tandem_diag_add(diag, TANDEM_EIO, "%s: %s", in->path, strerror(errno));
+		ret = TANDEM_EIO;
+		goto out;
+	}
+	in->id = tdm_input_id(&st);
+	if (!S_ISREG(st.st_mode)) {
+		in->result = TDM_INPUT_NOT_REGULAR;
+		snprintf(in->type, sizeof(in->type), "%s", tdm_input_type(st.st_mode));
+		tandem_diag_add(diag, TANDEM_EPERM, "%s: a %s, not a regular file: not read",
+				in->path, in->type);
+		ret = TANDEM_EPERM;
+		goto out;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+		in->result = TDM_INPUT_UNREADABLE;
+		ret = TANDEM_EIO;
+		goto out;
+	}
+	ret = tdm_input_read_all(fd, (size_t)st.st_size, &buf, &len);
+	if (ret == TANDEM_OK && fstat(fd, &st2) != 0) {
+		ret = TANDEM_EIO;
+	}
+	if (ret != TANDEM_OK) {
+		in->result = TDM_INPUT_UNREADABLE;
+		tandem_diag_add(diag, ret, "%s: cannot read: %s", in->path, tandem_strerror(ret));
+		goto out;
+	}
+	tdm_input_id_t after = tdm_input_id(&st2);
+	if (!tdm_input_id_equal(&in->id, &after) || (off_t)len != st.st_size) {
+		in->result = TDM_INPUT_CHANGED;
+		tandem_diag_add(diag, TANDEM_EIO, "%s: changed while it was read", in->path);
+		ret = TANDEM_EIO;
+		goto out;
+	}
+	if (len == 0) {
+		in->result = TDM_INPUT_REFUSED;
+		tandem_diag_add(diag, TANDEM_DNS_ESOA, "%s: empty", in->path);
+		ret = TANDEM_DNS_ESOA;
+		goto out;
+	}
+	fp = fmemopen(buf, len, "r");
+	if (fp == NULL) {
+		in->result = TDM_INPUT_UNREADABLE;
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	dns_load_opts_t lo = {.origin = origin};
+	ret = dns_zone_load_stream(fp, in->path, &lo, diag, &zone);
+	if (ret == TANDEM_OK) {
+		ret = tdm_input_soa_serial(zone, &in->serial);
+		if (ret != TANDEM_OK) {
+			tandem_diag_add(diag, ret, "%s: no usable SOA record", in->path);
+		}
+	}
+	if (ret != TANDEM_OK) {
+		in->result = ret == TANDEM_ENOMEM ? TDM_INPUT_UNREADABLE : TDM_INPUT_REFUSED;
+		goto out;
+	}
+	in->delegations = dns_zone_delegations(zone);
+	if (!in->from_good) {
+		in->ref_known = in->has_ref;
+		in->ref_used = in->ref;
+		if (!in->has_ref) {
+			tdm_input_ref_from_good(in, origin);
+		}
+		bool accepted = in->has_accept && in->accept_serial == in->serial;
+		if (in->ref_known && !accepted &&
+		    tdm_input_shrink_held(in->ref_used, in->delegations, in->max_removal)) {
+			in->result = TDM_INPUT_HELD;
+			tandem_diag_add(diag, TANDEM_EPERM,
+					"%s: SOA serial %u has %" PRIu64
+					" delegations, the last good "
+					"input %" PRIu64 ": held",
+					in->path, in->serial, in->delegations, in->ref_used);
+			ret = TANDEM_EPERM;
+			goto out;
+		}
+		if (in->good_path != NULL) {
+			(void)tdm_input_copy(in, buf, len, diag); /* the run goes on without one */
+		}
+	}
+	in->result = TDM_INPUT_LOADED;
+	*out = zone;
+	zone = NULL;
+out:
+	if (fp != NULL) {
+		fclose(fp);
+	}
+	dns_zone_free(zone);
+	free(buf);
+	close(fd);
+	return ret;
+}
+
+void tdm_input_job_clear(tdm_input_job_t *in)
+{
+	tandem_afile_abort(in->good);
+	in->good = NULL;
+}
+
+/* ---- a zone's input, as the node sees it ------------------------------------------------------
+ */
+
+bool tdm_input_state_look(tdm_input_state_t *s, const tdm_input_look_t *look)
+{
+	if (look->seq == 0 || look->seq == s->seq) {
+		return false;
+	}
+	bool was_there = s->seq != 0 && s->err == 0 && s->regular;
+	s->seq = look->seq;
+	s->err = look->err;
+	s->regular = look->err == 0 && S_ISREG(look->st.st_mode);
+	s->type[0] = '\0';
+	if (!s->regular) {
+		if (look->err == 0) {
+			snprintf(s->type, sizeof(s->type), "%s", tdm_input_type(look->st.st_mode));
+		}
+		/* the next regular file is new, whatever its inode */
+		memset(&s->settle, 0, sizeof(s->settle));
+		return was_there;
+	}
+	bool changed = tdm_settle_feed(&s->settle, &look->st, look->mono_ms) || !was_there;
+	if (changed) {
+		s->bad = false; /* a new version gets its own chance */
+	}
+	return changed;
+}
+
+tdm_input_use_t tdm_input_choose(const tdm_input_state_t *s, uint64_t settle_ms, uint64_t now_ms,
+				 bool has_accept, uint32_t accept_serial)
+{
+	if (s->seq == 0) {
+		return TDM_INPUT_WAIT;
+	}
+	if (s->err == 0 && s->regular) {
+		bool accepted =
+		    s->bad && s->bad_held && has_accept && accept_serial == s->held_serial;
+		if (!s->bad || accepted) {
+			return tdm_settle_ready(&s->settle, settle_ms, now_ms) ? TDM_INPUT_USE_INPUT
+									       : TDM_INPUT_WAIT;
+		}
+	}
+	return s->have_good ? TDM_INPUT_USE_GOOD : TDM_INPUT_WAIT;
+}
+
+int tdm_input_state_init(tdm_input_state_t *s, const char *work, const char *zone)
+{
+	memset(s, 0, sizeof(*s));
+	int n = snprintf(s->good_path, sizeof(s->good_path), "%s/%sinput", work, zone);
+	if (n < 0 || (size_t)n >= sizeof(s->good_path)) {
+		return TANDEM_ERANGE;
+	}
+	struct stat st;
+	s->have_good = stat(s->good_path, &st) == 0 && S_ISREG(st.st_mode);
+	return TANDEM_OK;
+}

@@ -1,0 +1,328 @@
+/* tandemd's inputs: the shrink and settle rules, the checked load (FIFO, truncation, accept,
+ * the good copy), what a run reads, and the watch. */
+#include "tandemd_input.h"
+
+#include "tandem_error.h"
+#include "testsupport.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+START_TEST(test_shrink_rule)
+{
+	/* 10% (1000): removing more than a tenth is held, a tenth or less is not */
+	ck_assert(tdm_input_shrink_held(5, 1, 1000));
+	ck_assert(tdm_input_shrink_held(5, 4, 1000)); /* 20% */
+	ck_assert(!tdm_input_shrink_held(100, 90, 1000));
+	ck_assert(tdm_input_shrink_held(100, 89, 1000));
+	ck_assert(!tdm_input_shrink_held(5, 5, 1000));
+	ck_assert(!tdm_input_shrink_held(5, 50, 1000)); /* growth */
+	ck_assert(!tdm_input_shrink_held(0, 0, 1000));
+	ck_assert(tdm_input_shrink_held(3, 0, 1000)); /* every delegation gone */
+	/* 0%: any removal; 100%: none */
+	ck_assert(tdm_input_shrink_held(1000000, 999999, 0));
+	ck_assert(!tdm_input_shrink_held(1000000, 0, 10000));
+	/* 2.5% of a large zone, no overflow */
+	ck_assert(!tdm_input_shrink_held(4000000000ull, 3900000000ull, 250));
+	ck_assert(tdm_input_shrink_held(4000000000ull, 3899999999ull, 250));
+}
+END_TEST
+
+static struct stat fake_stat(ino_t ino, off_t size, time_t mtime)
+{
+	struct stat st;
+	memset(&st, 0, sizeof(st));
+	st.st_mode = S_IFREG | 0644;
+	st.st_dev = 1;
+	st.st_ino = ino;
+	st.st_size = size;
+	st.st_mtim.tv_sec = mtime;
+	return st;
+}
+
+START_TEST(test_settle_rule)
+{
+	const uint64_t settle = 5000;
+	tdm_settle_t s;
+	memset(&s, 0, sizeof(s));
+	ck_assert(!tdm_settle_ready(&s, settle, 0));
+	/* a file renamed into place: ready at the second look that sees it unchanged */
+	struct stat a = fake_stat(10, 100, 1000);
+	ck_assert(tdm_settle_feed(&s, &a, 1000));
+	ck_assert(!tdm_settle_ready(&s, settle, 1000));
+	ck_assert(!tdm_settle_feed(&s, &a, 1250));
+	ck_assert(tdm_settle_ready(&s, settle, 1250));
+	/* another rename: a new inode, same rule */
+	struct stat b = fake_stat(11, 80, 1001);
+	ck_assert(tdm_settle_feed(&s, &b, 2000));
+	ck_assert(!tdm_settle_ready(&s, settle, 2000));
+	ck_assert(!tdm_settle_feed(&s, &b, 2250));
+	ck_assert(tdm_settle_ready(&s, settle, 2250));
+	/* written in place (same inode, it grows): waits for the settle time, however many
+	 * looks see it unchanged during a pause shorter than that */
+	struct stat c = fake_stat(11, 40, 1003);
+	ck_assert(tdm_settle_feed(&s, &c, 3000));
+	for (uint64_t t = 3250; t < 6000; t += 250) {
+		ck_assert(!tdm_settle_feed(&s, &c, t));
+		ck_assert(!tdm_settle_ready(&s, settle, t));
+	}
+	/* the writer goes on after a 3 s pause: the wait starts again */
+	struct stat c2 = fake_stat(11, 120, 1006);
+	ck_assert(tdm_settle_feed(&s, &c2, 6000));
+	ck_assert(!tdm_settle_ready(&s, settle, 10750));
+	ck_assert(!tdm_settle_feed(&s, &c2, 10750));
+	ck_assert(tdm_settle_ready(&s, settle, 11000));
+	/* only the mtime changes (touch, or a same-size rewrite): in place too */
+	struct stat c3 = fake_stat(11, 120, 1010);
+	ck_assert(tdm_settle_feed(&s, &c3, 12000));
+	ck_assert(!tdm_settle_feed(&s, &c3, 12250));
+	ck_assert(!tdm_settle_ready(&s, settle, 12250));
+	ck_assert(tdm_settle_ready(&s, settle, 17000));
+	/* settle 0: at once */
+	ck_assert(tdm_settle_feed(&s, &c, 20000));
+	ck_assert(tdm_settle_ready(&s, 0, 20000));
+}
+END_TEST
+
+/* The first n lines of conf/example.zone (all of it for n 0) as dir/name; path in buf. */
+static void example_lines(const char *dir, const char *name, size_t n, char *buf, size_t size)
+{
+	char src[512];
+	ts_srcpath("conf/example.zone", src, sizeof(src));
+	FILE *in = fopen(src, "r");
+	ck_assert_ptr_nonnull(in);
+	snprintf(buf, size, "%s/%s", dir, name);
+	FILE *out = fopen(buf, "w");
+	ck_assert_ptr_nonnull(out);
+	char line[1024];
+	for (size_t i = 0; fgets(line, sizeof(line), in) != NULL && (n == 0 || i < n); i++) {
+		fputs(line, out);
+	}
+	fclose(in);
+	ck_assert_int_eq(fclose(out), 0);
+}
+
+static int load(tdm_input_job_t *in, tandem_diag_t *diag)
+{
+	dns_zone_t *zone = NULL;
+	tandem_diag_clear(diag);
+	int ret = tdm_input_load(in, "example.", diag, &zone);
+	ck_assert(ret == TANDEM_OK ? zone != NULL : zone == NULL);
+	dns_zone_free(zone);
+	return ret;
+}
+
+static bool same_bytes(const char *a, const char *b)
+{
+	char cmd[1200];
+	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", a, b);
+	return system(cmd) == 0;
+}
+
+START_TEST(test_load_checks)
+{
+	char dir[256], full[512], cut[512], fifo[512], good[512], empty[512];
+	ts_tmpdir(dir, sizeof(dir));
+	example_lines(dir, "full.zone", 0, full, sizeof(full));
+	example_lines(dir, "cut.zone", 40, cut, sizeof(cut)); /* head -n 40: 1 of 5 delegations */
+	snprintf(fifo, sizeof(fifo), "%s/fifo.zone", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	snprintf(good, sizeof(good), "%s/example.input", dir);
+	ts_write_file(dir, "empty.zone", "", empty, sizeof(empty));
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+
+	/* a FIFO without a writer: refused at once, never read (a blocking open would hang
+	 * here until the test's timeout) */
+	tdm_input_job_t in = {.path = fifo, .good_path = good, .max_removal = 1000};
+	ck_assert_int_eq(load(&in, diag), TANDEM_EPERM);
+	ck_assert_int_eq(in.result, TDM_INPUT_NOT_REGULAR);
+	ck_assert_str_eq(in.type, "fifo");
+	ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, 0), "not a regular file"));
+	ck_assert_int_eq(access(good, F_OK), -1);
+	/* a directory, a missing file */
+	in.path = dir;
+	ck_assert_int_eq(load(&in, diag), TANDEM_EPERM);
+	ck_assert_int_eq(in.result, TDM_INPUT_NOT_REGULAR);
+	char missing[600];
+	snprintf(missing, sizeof(missing), "%s/none.zone", dir);
+	in.path = missing;
+	ck_assert_int_eq(load(&in, diag), TANDEM_ENOENT);
+	ck_assert_int_eq(in.result, TDM_INPUT_MISSING);
+	in.path = empty;
+	ck_assert_int_ne(load(&in, diag), TANDEM_OK);
+	ck_assert_int_eq(in.result, TDM_INPUT_REFUSED);
+
+	/* the whole zone, no reference yet (no good copy): loaded, copied beside the good
+	 * copy, not over it until committed */
+	in.path = full;
+	ck_assert_int_eq(load(&in, diag), TANDEM_OK);
+	ck_assert_int_eq(in.result, TDM_INPUT_LOADED);
+	ck_assert_uint_eq(in.delegations, 5);
+	ck_assert_uint_eq(in.serial, 2024010101u);
+	ck_assert(!in.ref_known);
+	ck_assert_ptr_nonnull(in.good);
+	ck_assert_int_eq(access(good, F_OK), -1);
+	ck_assert_int_eq(tandem_afile_commit(in.good), TANDEM_OK);
+	in.good = NULL;
+	ck_assert(same_bytes(full, good));
+
+	/* truncated on a record boundary: 4 of 5 delegations gone: held, against the
+	 * reference given ... */
+	in = (tdm_input_job_t){
+	    .path = cut, .good_path = good, .has_ref = true, .ref = 5, .max_removal = 1000};
+	ck_assert_int_eq(load(&in, diag), TANDEM_EPERM);
+	ck_assert_int_eq(in.result, TDM_INPUT_HELD);
+	ck_assert_uint_eq(in.delegations, 1);
+	ck_assert_ptr_null(in.good);
+	/* ... or, without one, the good copy's */
+	in.has_ref = false;
+	ck_assert_int_eq(load(&in, diag), TANDEM_EPERM);
+	ck_assert_int_eq(in.result, TDM_INPUT_HELD);
+	ck_assert(in.ref_known);
+	ck_assert_uint_eq(in.ref_used, 5);
+	ck_assert(same_bytes(full, good));
+	/* a policy that allows it, another accepted serial, then the operator's accept */
+	in.max_removal = 10000;
+	ck_assert_int_eq(load(&in, diag), TANDEM_OK);
+	tdm_input_job_clear(&in);
+	in.max_removal = 1000;
+	in.has_accept = true;
+	in.accept_serial = 2024010102u;
+	ck_assert_int_eq(load(&in, diag), TANDEM_EPERM);
+	in.accept_serial = 2024010101u;
+	ck_assert_int_eq(load(&in, diag), TANDEM_OK);
+	ck_assert_int_eq(in.result, TDM_INPUT_LOADED);
+	tdm_input_job_clear(&in);
+	ck_assert(same_bytes(full, good)); /* not committed: the copy beside is gone */
+
+	/* the good copy itself: never held, never copied */
+	in = (tdm_input_job_t){.path = good,
+			       .from_good = true,
+			       .good_path = good,
+			       .has_ref = true,
+			       .ref = 500,
+			       .max_removal = 0};
+	ck_assert_int_eq(load(&in, diag), TANDEM_OK);
+	ck_assert_ptr_null(in.good);
+
+	/* a zone error: FILE:LINE in diag */
+	char badz[512];
+	ts_write_file(dir, "bad.zone",
+		      "$ORIGIN example.\n$TTL 3600\n@ SOA a.nic. h.nic. 1 2 3 4 5\n@ NS a.nic.\n"
+		      "www A 192.0.2.300\n",
+		      badz, sizeof(badz));
+	in = (tdm_input_job_t){.path = badz, .good_path = good, .max_removal = 1000};
+	ck_assert_int_ne(load(&in, diag), TANDEM_OK);
+	ck_assert_int_eq(in.result, TDM_INPUT_REFUSED);
+	char where[600];
+	snprintf(where, sizeof(where), "%s:5:", badz);
+	ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, 0), where));
+	tandem_diag_free(diag);
+	ts_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_choose)
+{
+	tdm_input_state_t s;
+	memset(&s, 0, sizeof(s));
+	ck_assert_int_eq(tdm_input_choose(&s, 5000, 0, false, 0), TDM_INPUT_WAIT); /* no look */
+	/* missing: the good copy when there is one */
+	tdm_input_look_t look = {.seq = 1, .mono_ms = 1000, .err = ENOENT};
+	ck_assert(!tdm_input_state_look(&s, &look));
+	ck_assert_int_eq(tdm_input_choose(&s, 5000, 1000, false, 0), TDM_INPUT_WAIT);
+	s.have_good = true;
+	ck_assert_int_eq(tdm_input_choose(&s, 5000, 1000, false, 0), TDM_INPUT_USE_GOOD);
+	/* it appears: settled at the second look */
+	look = (tdm_input_look_t){.seq = 2, .mono_ms = 1250, .st = fake_stat(7, 100, 5)};
+	ck_assert(tdm_input_state_look(&s, &look));
+	ck_assert_int_eq(tdm_input_choose(&s, 5000, 1250, false, 0), TDM_INPUT_WAIT);
+	look.seq = 3;
+	look.mono_ms = 1500;
+	ck_assert(!tdm_input_state_look(&s, &look));
+	ck_assert_int_eq(tdm_input_choose(&s, 5000, 1500, false, 0), TDM_INPUT_USE_INPUT);
+	/* held at serial 9: the good copy, until the operator accepts serial 9 */
+	s.bad = true;
+	s.bad_held = true;
+	s.held_serial = 9;
+	s.bad_id = s.settle.id;
+	ck_assert_int_eq(tdm_input_choose(&s, 5000, 1500, false, 0), TDM_INPUT_USE_GOOD);
+	ck_assert_int_eq(tdm_input_choose(&s, 5000, 1500, true, 8), TDM_INPUT_USE_GOOD);
+	ck_assert_int_eq(tdm_input_choose(&s, 5000, 1500, true, 9), TDM_INPUT_USE_INPUT);
+	/* a new version clears it */
+	look = (tdm_input_look_t){.seq = 4, .mono_ms = 2000, .st = fake_stat(8, 100, 6)};
+	ck_assert(tdm_input_state_look(&s, &look));
+	ck_assert(!s.bad);
+	/* a FIFO in its place: not regular, the good copy */
+	look = (tdm_input_look_t){.seq = 5, .mono_ms = 2250, .st = fake_stat(9, 0, 7)};
+	look.st.st_mode = S_IFIFO | 0600;
+	ck_assert(tdm_input_state_look(&s, &look));
+	ck_assert(!s.regular);
+	ck_assert_str_eq(s.type, "fifo");
+	ck_assert_int_eq(tdm_input_choose(&s, 5000, 2250, false, 0), TDM_INPUT_USE_GOOD);
+}
+END_TEST
+
+START_TEST(test_watch)
+{
+	char dir[256], f[512];
+	ts_tmpdir(dir, sizeof(dir));
+	snprintf(f, sizeof(f), "%s/in.zone", dir);
+	const char *paths[] = {f};
+	tdm_input_watch_t *w = NULL;
+	ck_assert_int_eq(tdm_input_watch_new(paths, 1, 50, &w), TANDEM_OK);
+	tdm_input_look_t look;
+	for (int i = 0; i < 200; i++) {
+		tdm_input_watch_get(w, 0, &look);
+		if (look.seq > 0) {
+			break;
+		}
+		usleep(20000);
+	}
+	ck_assert_uint_gt(look.seq, 0);
+	ck_assert_int_eq(look.err, ENOENT);
+	ck_assert_int_eq(mkfifo(f, 0600), 0); /* looked at, never opened */
+	uint64_t seq = look.seq;
+	for (int i = 0; i < 200; i++) {
+		tdm_input_watch_get(w, 0, &look);
+		if (look.seq > seq + 1) {
+			break;
+		}
+		usleep(20000);
+	}
+	ck_assert_int_eq(look.err, 0);
+	ck_assert(S_ISFIFO(look.st.st_mode));
+	tdm_input_watch_free(w);
+	ts_rmtree(dir);
+}
+END_TEST
+
+static Suite *input_suite(void)
+{
+	Suite *s = suite_create("tandemd_input");
+	TCase *tc = tcase_create("input");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_shrink_rule);
+	tcase_add_test(tc, test_settle_rule);
+	tcase_add_test(tc, test_load_checks);
+	tcase_add_test(tc, test_choose);
+	tcase_add_test(tc, test_watch);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(input_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
