@@ -1177,6 +1177,9 @@ static void tdm_input_job_setup(const tdm_t *d, tdm_zone_t *z, tdm_sign_t *job)
 	in->max_removal = d->policy.max_delegation_removal;
 	in->has_accept = s->has_accept;
 	in->accept_serial = s->accept_serial;
+	dns_load_opts_t lo; /* the policy's load rules, as tandem-signzone applies them */
+	tool_load_opts(&d->policy, z->name, &lo);
+	in->signer_owned = lo.signer_owned;
 	job->input = in->path;
 }
 

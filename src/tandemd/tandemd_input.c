@@ -357,7 +357,7 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 		ret = TANDEM_ENOMEM;
 		goto out;
 	}
-	dns_load_opts_t lo = {.origin = origin};
+	dns_load_opts_t lo = {.origin = origin, .signer_owned = in->signer_owned};
 	ret = dns_zone_load_stream(fp, in->path, &lo, diag, &zone);
 	if (ret == TANDEM_OK) {
 		ret = tdm_input_soa_serial(zone, &in->serial);

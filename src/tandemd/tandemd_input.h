@@ -109,6 +109,7 @@ typedef struct tdm_input_job {
 	uint32_t max_removal;  /* hundredths of a percent (the policy's) */
 	bool has_accept;       /* the operator accepted the input with this SOA serial */
 	uint32_t accept_serial;
+	dns_signer_owned_t signer_owned; /* what signer-owned records in the input do (policy) */
 	/* outputs */
 	tdm_input_result_t result;
 	tdm_input_id_t id;    /* of what was read (LOADED, REFUSED, HELD, NOT_REGULAR) */

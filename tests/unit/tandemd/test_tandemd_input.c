@@ -224,6 +224,31 @@ START_TEST(test_load_checks)
 	char where[600];
 	snprintf(where, sizeof(where), "%s:5:", badz);
 	ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, 0), where));
+
+	/* a feed with a CDS of its own: the policy's signer-owned rule applies to the node's
+	 * load as to tandem-signzone's: dropped with a warning, or the input refused */
+	char cds[512];
+	ts_write_file(dir, "cds.zone",
+		      "$ORIGIN example.\n$TTL 3600\n@ SOA a.nic. h.nic. 1 2 3 4 5\n@ NS a.nic.\n"
+		      "@ CDS 12345 8 2 "
+		      "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF\n",
+		      cds, sizeof(cds));
+	in = (tdm_input_job_t){.path = cds,
+			       .good_path = good,
+			       .max_removal = 10000,
+			       .signer_owned = DNS_SIGNER_OWNED_DROP};
+	ck_assert_int_eq(load(&in, diag), TANDEM_OK);
+	ck_assert_int_eq(in.result, TDM_INPUT_LOADED);
+	ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, 0), "CDS"));
+	tdm_input_job_clear(&in);
+	in = (tdm_input_job_t){.path = cds,
+			       .good_path = good,
+			       .max_removal = 10000,
+			       .signer_owned = DNS_SIGNER_OWNED_REFUSE};
+	ck_assert_int_ne(load(&in, diag), TANDEM_OK);
+	ck_assert_int_eq(in.result, TDM_INPUT_REFUSED);
+	snprintf(where, sizeof(where), "%s:5:", cds);
+	ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, 0), where));
 	tandem_diag_free(diag);
 	ts_rmtree(dir);
 }
