@@ -78,7 +78,11 @@ typedef struct kasp_key {
 	uint64_t created, published, presigned, active, retired, postsigned, removed;
 	uint64_t ds_submitted, ds_seen, ds_retracted, ds_gone;
 	uint64_t roll_at; /* manual rollover asked for at this time (0: none) */
-	uint64_t next;    /* derived by kasp_keystate_step: next time it changes alone (0: none) */
+	/* derived by kasp_keystate_step: an active KSK that also signs the zone's data
+	 * because no ZSK may (a compromised ZSK withdrawn, its replacement not yet in
+	 * every cache: docs/keys.md "Emergency") */
+	bool covers_zsk;
+	uint64_t next; /* derived by kasp_keystate_step: next time it changes alone (0: none) */
 } kasp_key_t;
 
 /* A zone's keys. A plain value (about 50 KB): allocate it on the heap. */

@@ -51,8 +51,8 @@ static void dps_expected(kasp_policy_t *p)
 {
 	memset(p, 0, sizeof(*p));
 	snprintf(p->name, sizeof(p->name), "dps-default");
-	p->ksk = (kasp_key_policy_t){8, 2048, 365 * DAY, 30 * DAY, 30 * DAY, 7 * DAY};
-	p->zsk = (kasp_key_policy_t){8, 1024, 90 * DAY, 7 * DAY, 7 * DAY, 2 * DAY};
+	p->ksk = (kasp_key_policy_t){8, 2048, 365 * DAY, 30 * DAY, 30 * DAY, 7 * DAY, false};
+	p->zsk = (kasp_key_policy_t){8, 1024, 90 * DAY, 7 * DAY, 7 * DAY, 2 * DAY, false};
 	p->sig_validity = 8 * DAY;
 	p->sig_jitter = 2 * DAY;
 	p->sig_inception_offset = 3600;
