@@ -198,8 +198,8 @@ static void switch_keys(ctx_t *c, kasp_key_t *old, kasp_key_t *succ, bool emerge
 		  emergency ? "emergency: compromised key withdrawn from signing"
 			    : "planned rollover: retired, post-publication");
 	set_state(c, succ, KASP_KEY_ACTIVE,
-		  emergency ? "emergency: standby takes over"
-			    : "planned rollover: standby takes over");
+		  emergency ? "emergency: ready standby takes over"
+			    : "planned rollover: successor takes over");
 }
 
 /* The KSK that may sign the zone's data for a withdrawn ZSK: active, sound, online. */
@@ -422,8 +422,8 @@ static void rule_ready(ctx_t *c)
 		if (due(c, k, t)) {
 			set_state(c, k, KASP_KEY_READY,
 				  k->role == KASP_ROLE_KSK
-				      ? "standby: pre-published and DS in every cache"
-				      : "standby: pre-published in every cache");
+				      ? "ready: pre-published and DS in every cache"
+				      : "ready: pre-published in every cache");
 		}
 	}
 }
