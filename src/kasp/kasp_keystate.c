@@ -665,10 +665,11 @@ static void rule_successors(ctx_t *c)
 	}
 }
 
-/* Which active KSKs sign the data as well: those that may while no ZSK signs. */
+/* Which active KSKs sign the data as well: those that may while no ZSK signs, after a
+ * ZSK has signed (a new zone waits for its first ZSK as before). */
 static void derive_cover(ctx_t *c)
 {
-	bool zsk_signs = false;
+	bool zsk_signs = never_signed(c, KASP_ROLE_ZSK);
 	for (size_t i = 0; i < c->set->count; i++) {
 		const kasp_key_t *k = &c->set->keys[i];
 		zsk_signs |= k->role == KASP_ROLE_ZSK &&

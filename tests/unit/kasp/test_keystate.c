@@ -431,6 +431,10 @@ START_TEST(test_imported_gate)
 	}
 	ck_assert_uint_eq(count_actions(&st, KASP_ACTION_GENERATE), 0);
 	ck_assert_int_eq(kasp_keyset_imported(set, ids[0]), TANDEM_OK);
+	/* a new zone's KSK does not sign the data while its first ZSK is not imported */
+	ck_assert_int_eq(kasp_keystate_step(set, &p, T0 + DAY, set, &st), TANDEM_OK);
+	ck_assert_int_eq(kasp_keyset_find(set, ids[0])->state, KASP_KEY_ACTIVE);
+	ck_assert(!kasp_keyset_find(set, ids[0])->covers_zsk);
 	ck_assert_int_eq(kasp_keyset_imported(set, ids[2]), TANDEM_OK);
 	ck_assert_int_eq(kasp_keystate_step(set, &p, T0 + DAY, set, &st), TANDEM_OK);
 	ck_assert_int_eq(kasp_keyset_find(set, ids[0])->state, KASP_KEY_ACTIVE);
