@@ -88,8 +88,8 @@ sim_check "emergency KSK at day 400" 11 2 -p "$DPS" --years 3 --emergency-ksk 40
 out=$TDM_OUT
 tdm_assert_grep "emergency KSK: replacement signs at once" \
 	'^2027-02-05 00:00:00  ksk .*published -> active .*emergency' "$out"
-tdm_assert_grep "emergency KSK: compromised DS withdrawn when the new one is asked for" \
-	'^2027-02-05 13:00:00  ksk .*retracting .*DS swap' "$out"
+tdm_assert_grep "emergency KSK: compromised DS withdrawn once RRsets it alone signed are out of caches" \
+	'^2027-02-05 13:15:00  ksk .*retracting .*DS swap' "$out"
 tdm_assert_grep "emergency KSK: compromised key stops signing once the new DS is cached" \
 	'^2027-02-06 15:00:00  ksk .*active -> retired .*emergency' "$out"
 tdm_assert_grep "emergency KSK: removed after the 7-day emergency post-publication" \

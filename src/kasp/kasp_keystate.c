@@ -202,13 +202,19 @@ static void switch_keys(ctx_t *c, kasp_key_t *old, kasp_key_t *succ, bool emerge
 			    : "planned rollover: successor takes over");
 }
 
-/* The KSK that may sign the zone's data for a withdrawn ZSK: active, sound, online. */
+/* Whether KSK k may sign the zone's data for a withdrawn ZSK: active, sound, online, and
+ * in every cached DNSKEY RRset. */
+static bool may_cover(const ctx_t *c, const kasp_key_t *k)
+{
+	return k->role == KASP_ROLE_KSK && k->state == KASP_KEY_ACTIVE && !k->compromised &&
+	       !kasp_key_offline(k) && c->now >= k->published + c->t.ipub_key;
+}
+
 static kasp_key_t *cover_ksk(ctx_t *c, uint8_t alg)
 {
 	for (size_t i = 0; i < c->set->count; i++) {
 		kasp_key_t *k = &c->set->keys[i];
-		if (k->role == KASP_ROLE_KSK && k->state == KASP_KEY_ACTIVE &&
-		    k->algorithm == alg && !k->compromised && !kasp_key_offline(k)) {
+		if (k->algorithm == alg && may_cover(c, k)) {
 			return k;
 		}
 	}
@@ -341,8 +347,11 @@ static void rule_emergency(ctx_t *c)
 				  "compromised KSK");
 			good = succ;
 		}
+		/* the compromised DS goes once the replacement's is asked for and DNSKEY
+		 * RRsets signed by the compromised KSK alone are out of every cache */
 		if ((bad->ds == KASP_DS_SUBMIT || bad->ds == KASP_DS_SEEN) &&
-		    (good->ds == KASP_DS_SUBMIT || good->ds == KASP_DS_SEEN)) {
+		    (good->ds == KASP_DS_SUBMIT || good->ds == KASP_DS_SEEN) &&
+		    due(c, good, good->active + c->t.iret_key)) {
 			set_ds(c, bad, KASP_DS_RETRACT,
 			       "emergency: DS of the compromised KSK withdrawn (DS swap)");
 		}
@@ -678,9 +687,7 @@ static void derive_cover(ctx_t *c)
 	}
 	for (size_t i = 0; i < c->set->count; i++) {
 		kasp_key_t *k = &c->set->keys[i];
-		k->covers_zsk = !zsk_signs && k->role == KASP_ROLE_KSK &&
-				k->state == KASP_KEY_ACTIVE && !k->compromised &&
-				!kasp_key_offline(k);
+		k->covers_zsk = !zsk_signs && may_cover(c, k);
 	}
 }
 

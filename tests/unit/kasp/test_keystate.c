@@ -1020,16 +1020,21 @@ static void emergency_ksk_at(uint64_t t)
 	ck_assert_uint_eq(step_cluster(set, &p, imp, &st, KASP_ROLE_KSK), 0);
 	ck_assert_int_eq(kasp_keyset_find(set, n)->state, KASP_KEY_ACTIVE);
 	ck_assert(signs_dnskey(set, n));
-	/* its DS once its DNSKEY is in every cache, and the compromised DS withdrawn */
+	/* its DS once its DNSKEY is in every cache; the compromised DS withdrawn once
+	 * DNSKEY RRsets signed by the compromised KSK alone are out of every cache */
 	run(set, &p, imp + IPUB_KEY - 1, &st);
 	ck_assert_int_eq(kasp_keyset_find(set, n)->ds, KASP_DS_NONE);
 	run(set, &p, imp + IPUB_KEY, &st);
 	ck_assert_int_eq(kasp_keyset_find(set, n)->ds, KASP_DS_SUBMIT);
+	ck_assert_int_eq(kasp_keyset_find(set, a)->ds, KASP_DS_SEEN);
+	run(set, &p, imp + IRET_KEY - 1, &st);
+	ck_assert_int_eq(kasp_keyset_find(set, a)->ds, KASP_DS_SEEN);
+	run(set, &p, imp + IRET_KEY, &st);
 	ck_assert_int_eq(kasp_keyset_find(set, a)->ds, KASP_DS_RETRACT);
 	ck_assert_uint_eq(count_actions(&st, KASP_ACTION_DS_RETRACT), 1);
 	ck_assert(kasp_keyset_cds_pending(set));
 	ck_assert(!kasp_key_ds_wanted(kasp_keyset_find(set, a))); /* CDS: the new key only */
-	uint64_t seen = imp + IPUB_KEY + HOUR;
+	uint64_t seen = imp + IRET_KEY + HOUR;
 	ck_assert_int_eq(kasp_keyset_ds_seen(set, n, seen), TANDEM_OK);
 	ck_assert_int_eq(kasp_keyset_ds_gone(set, a, seen), TANDEM_OK);
 	run(set, &p, seen + IPUB_DS - 1, &st);
@@ -1050,6 +1055,33 @@ START_TEST(test_emergency_ksk_no_standby)
 {
 	emergency_ksk_at(T0 + DAY);
 	emergency_ksk_at(T0 + 100 * DAY);
+}
+END_TEST
+
+/* Emergencies on any day, with and without the standby option, one role or both: the cache
+ * check (every DS/DNSKEY/RRSIG mix a resolver may hold) never fails. */
+START_TEST(test_emergency_sweep)
+{
+	static const unsigned days[] = {1,  2,   3,   5,   45,  84,  86,  88,  89, 90,
+					91, 180, 335, 336, 340, 364, 365, 366, 380};
+	for (int sb = 0; sb < 2; sb++) {
+		kasp_policy_t p;
+		kasp_policy_defaults(&p);
+		p.ksk.standby = p.zsk.standby = sb != 0;
+		for (size_t i = 0; i < sizeof(days) / sizeof(days[0]); i++) {
+			uint64_t d = T0 + days[i] * DAY;
+			kasp_sim_result_t r;
+			sim(&p, d, 0, 0, 0, &r);
+			ck_assert_msg(r.cache_failures == 0, "standby %d, zsk emergency day %u", sb,
+				      days[i]);
+			sim(&p, 0, d, 0, 0, &r);
+			ck_assert_msg(r.cache_failures == 0, "standby %d, ksk emergency day %u", sb,
+				      days[i]);
+			sim(&p, d, d + 2 * DAY, 0, 0, &r);
+			ck_assert_msg(r.cache_failures == 0, "standby %d, both from day %u", sb,
+				      days[i]);
+		}
+	}
 }
 END_TEST
 
@@ -1402,6 +1434,7 @@ static Suite *keystate_suite(void)
 	tcase_add_test(sm, test_emergency_zsk_no_standby);
 	tcase_add_test(sm, test_emergency_ksk_no_standby);
 	tcase_add_test(sm, test_emergency_with_standby_option);
+	tcase_add_test(sm, test_emergency_sweep);
 	tcase_set_timeout(sm, 120);
 	suite_add_tcase(s, sm);
 	TCase *st = tcase_create("store");
