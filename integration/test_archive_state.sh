@@ -113,9 +113,13 @@ PY
 }
 
 # ---- site A: the zone's keys, and other tandem keys on the same token -----------------------
+# The DPS policy with a permanent standby per role (`standby: true`), so that the archive
+# carries keys in two states of each role (active, published).
+SBPOL=$TDM_TMP/standby.yaml
+printf 'policy: standby\nkeys:\n  ksk: { standby: true }\n  zsk: { standby: true }\n' >"$SBPOL"
 SA=$TDM_TMP/stateA
 tdm_assert_ok "generate example.'s keys on A" ctl_a generate --state "$SA" --zone example. \
-	-p dps-default --token "$uriA" --module "$TDM_MODULE" --now "$now"
+	-p "$SBPOL" --token "$uriA" --module "$TDM_MODULE" --now "$now"
 [ "$(grep -c '^generated ' "$TDM_OUT")" -eq 4 ] || tdm_fail "expected 4 keys generated" -- "$TDM_OUT"
 gen_out=$TDM_TMP/generate.out
 cp "$TDM_OUT" "$gen_out"
@@ -126,7 +130,7 @@ if [ -z "$ksk1" ] || [ -z "$ksk2" ] || [ -z "$zsk3" ]; then
 	tdm_fail "no key tags in the generate output" -- "$gen_out"
 fi
 tdm_assert_ok "generate other.'s keys on A, in another state" ctl_a generate --state "$TDM_TMP/other" \
-	--zone other. -p dps-default --token "$uriA" --module "$TDM_MODULE" --now "$now"
+	--zone other. -p "$SBPOL" --token "$uriA" --module "$TDM_MODULE" --now "$now"
 
 # ---- refusals: nothing written --------------------------------------------------------------
 arch=$TDM_TMP/example.archive

@@ -44,36 +44,63 @@ line_no() {
 
 sim_check "dps-default 3 years" 11 2 -p "$DPS" --years 3
 out=$TDM_OUT
-tdm_assert_grep "dps: ZSK pre-published before it is ready" \
-	'^2026-03-25 .*zsk .*generated -> published' "$out"
+# the DPS's timings (issue 9): one key per role to start with, a ZSK successor published 7 days
+# and a KSK successor 30 days before they sign, no standby in between
+[ "$(grep -c '^2026-01-01 00:00:00 .*generated in the HSM' "$out")" -eq 2 ] ||
+	tdm_fail "dps: expected one KSK and one ZSK at the start" -- "$out"
+tdm_pass "dps: one KSK and one ZSK at the start"
+tdm_assert_grep "dps: ZSK pre-published 7 days before the roll" \
+	'^2026-03-25 00:00:00 .*zsk .*generated -> published' "$out"
 tdm_assert_grep "dps: planned ZSK rollover at 90 days" \
-	'^2026-04-01 .*zsk .*ready -> active .*planned rollover' "$out"
+	'^2026-04-01 00:00:00 .*zsk .*ready -> active .*planned rollover' "$out"
+tdm_assert_grep "dps: KSK pre-published 30 days before the roll" \
+	'^2026-12-02 00:00:00 .*ksk .*generated -> published' "$out"
 tdm_assert_grep "dps: KSK successor DS seen at the parent" 'parent: DS of ksk [0-9]+ published' "$out"
 tdm_assert_grep "dps: KSK rollover after a year" \
-	'^2027-01-01 .*ksk .*ready -> active .*planned rollover' "$out"
+	'^2027-01-01 00:00:00 .*ksk .*ready -> active .*planned rollover' "$out"
 tdm_assert_grep "dps: old DS withdrawn after the roll" '^2027-01-01 13:15:00 .*ksk .*retracting' "$out"
-
+tdm_assert_grep "dps: old KSK removed after 30 days" '^2027-01-31 00:00:00 .*ksk .*retired -> removed' "$out"
+tdm_assert_no_grep "dps: nothing published a year ahead" '^2026-01-0[2-9] .*-> published' "$out"
 sim_check "modern 3 years" 11 2 -p "$MODERN" --years 3
 tdm_assert_grep "modern: ECDSA keys" 'zsk .* alg 13 ' "$TDM_OUT"
 
+# emergencies with no standby (item 2): a ZSK stops signing at once, the KSK signs the data
+# until the replacement made at once is in every cache (13h); a KSK's replacement signs the
+# DNSKEY RRset at once, the DS is swapped and the compromised KSK stops once the new DS is
+# in every cache. All of it signed, gated and cache-checked at every event.
 sim_check "emergency ZSK at day 200" 11 2 -p "$DPS" --years 3 --emergency-zsk 200
 out=$TDM_OUT
 tdm_assert_grep "emergency ZSK: injected" '^2026-07-20 00:00:00  inject: zsk' "$out"
-tdm_assert_grep "emergency ZSK: standby takes over at once" \
-	'^2026-07-20 00:00:00  zsk .*ready -> active .*emergency' "$out"
-tdm_assert_grep "emergency ZSK: compromised key withdrawn from signing" \
+tdm_assert_grep "emergency ZSK: compromised key withdrawn from signing at once" \
 	'^2026-07-20 00:00:00  zsk .*active -> retired .*emergency' "$out"
+tdm_assert_grep "emergency ZSK: replacement made at once" \
+	'^2026-07-20 00:00:00  zsk .*generated -> published' "$out"
+tdm_assert_grep "emergency ZSK: replacement signs once in every cache" \
+	'^2026-07-20 13:00:00  zsk .*published -> active .*emergency' "$out"
 tdm_assert_grep "emergency ZSK: removed after the 2-day emergency post-publication" \
 	'^2026-07-22 00:00:00  zsk .*retired -> removed' "$out"
 
+sim_check "emergency ZSK on day 1" 11 2 -p "$DPS" --years 3 --emergency-zsk 1
+tdm_assert_grep "emergency ZSK day 1: withdrawn at once" \
+	'^2026-01-02 00:00:00  zsk .*active -> retired .*emergency' "$TDM_OUT"
+
 sim_check "emergency KSK at day 400" 11 2 -p "$DPS" --years 3 --emergency-ksk 400
 out=$TDM_OUT
-tdm_assert_grep "emergency KSK: standby (DS already at the parent) takes over at once" \
-	'^2027-02-05 00:00:00  ksk .*ready -> active .*emergency' "$out"
-tdm_assert_grep "emergency KSK: old DS withdrawn once its DNSKEY signatures are out of caches" \
-	'^2027-02-05 13:15:00  ksk .*retracting' "$out"
+tdm_assert_grep "emergency KSK: replacement signs at once" \
+	'^2027-02-05 00:00:00  ksk .*published -> active .*emergency' "$out"
+tdm_assert_grep "emergency KSK: compromised DS withdrawn once RRsets it alone signed are out of caches" \
+	'^2027-02-05 13:15:00  ksk .*retracting .*DS swap' "$out"
+tdm_assert_grep "emergency KSK: compromised key stops signing once the new DS is cached" \
+	'^2027-02-06 15:00:00  ksk .*active -> retired .*emergency' "$out"
 tdm_assert_grep "emergency KSK: removed after the 7-day emergency post-publication" \
-	'^2027-02-12 00:00:00  ksk .*retired -> removed' "$out"
+	'^2027-02-13 15:00:00  ksk .*retired -> removed' "$out"
+
+# with `standby: true` (the scheme before issue 9) a ready standby takes over at once
+SB=$TDM_TMP/standby.yaml
+printf 'policy: standby\nkeys:\n  ksk: { standby: true }\n  zsk: { standby: true }\n' >"$SB"
+sim_check "standby option: emergency ZSK at day 200" 11 2 -p "$SB" --years 3 --emergency-zsk 200
+tdm_assert_grep "standby option: standby takes over at once" \
+	'^2026-07-20 00:00:00  zsk .*ready -> active .*emergency' "$TDM_OUT"
 
 sim_check "algorithm rollover RSASHA256 -> ECDSAP256SHA256 at day 500" 11 2 \
 	-p "$DPS" --years 3 --algorithm-rollover 500:ecdsap256sha256
@@ -106,6 +133,7 @@ tdm_assert_fails "simulate: bad --algorithm-rollover" "$CTL" keys simulate -p "$
 	--algorithm-rollover 100:rsamd5
 
 # ---- state commands on a real token ---------------------------------------------------------
+# (with the standby option: the first four keys, then a DPS-default zone's emergency below)
 
 ST=$TDM_TMP/state
 URI="pkcs11:token=keys;pin-source=$TDM_PIN_FILE"
@@ -113,7 +141,7 @@ T0=1767225600
 k() { "$CTL" keys "$@" --state "$ST" --zone example; }
 
 tdm_assert_fails "generate without policy or token for a new zone" k generate --now "$T0"
-tdm_assert_ok "generate the first keys" k generate -p "$DPS" --token "$URI" --module "$TDM_MODULE" --now "$T0"
+tdm_assert_ok "generate the first keys" k generate -p "$SB" --token "$URI" --module "$TDM_MODULE" --now "$T0"
 [ "$(grep -c '^generated ' "$TDM_OUT")" -eq 4 ] || tdm_fail "expected 4 keys generated" -- "$TDM_OUT"
 tdm_assert_grep "generate: initial keys active" 'ksk key 1 .*generated -> active' "$TDM_OUT"
 [ -s "$ST/keystate.pb" ] || tdm_fail "no state file in $ST"
@@ -183,6 +211,22 @@ tdm_assert_no_grep "ds: KSK 1 withdrawn" '; key 1,' "$TDM_OUT"
 tdm_assert_ok "ds-gone KSK 1" k ds-gone --key 1 --now "$((T40 + 15 * 3600))"
 tdm_assert_ok "list a week later" k list --now "$((T40 + 7 * 86400))"
 tdm_assert_grep "list: KSK 1 removed after the emergency post-publication" '^1 +ksk .* removed' "$TDM_OUT"
+
+# a DPS-default zone (no standby): a ZSK emergency on day 1 withdraws the key at once and
+# asks for a replacement, which signs once it is in every cache
+ST2=$TDM_TMP/state2
+k2() { "$CTL" keys "$@" --state "$ST2" --zone dps.example; }  # other HSM labels
+tdm_assert_ok "dps: generate the first keys" k2 generate -p "$DPS" --token "$URI" --module "$TDM_MODULE" --now "$T0"
+[ "$(grep -c '^generated ' "$TDM_OUT")" -eq 2 ] || tdm_fail "expected 2 keys generated" -- "$TDM_OUT"
+T1D=$((T0 + 86400))
+tdm_assert_ok "dps: emergency ZSK 2 on day 1" k2 emergency --key 2 --now "$T1D"
+tdm_assert_grep "dps emergency: ZSK 2 withdrawn at once" 'zsk key 2 .*active -> retired .*emergency' "$TDM_OUT"
+tdm_assert_grep "dps emergency: the KSK signs the data" 'the KSK signs the zone' "$TDM_OUT"
+tdm_assert_grep "dps emergency: a replacement is wanted" 'pending: 1 key\(s\) to generate' "$TDM_OUT"
+tdm_assert_ok "dps: generate the replacement" k2 generate --module "$TDM_MODULE" --now "$((T1D + 60))"
+tdm_assert_grep "dps emergency: replacement ZSK 3 published" 'zsk key 3 .*generated -> published' "$TDM_OUT"
+tdm_assert_ok "dps: list 13 hours later" k2 list --now "$((T1D + 60 + 13 * 3600))"
+tdm_assert_grep "dps emergency: ZSK 3 signs" '^3 +zsk .* active ' "$TDM_OUT"
 
 # a corrupt or newer state file is refused and left alone
 cp "$ST/keystate.pb" "$TDM_TMP/good.pb"

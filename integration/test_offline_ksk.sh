@@ -97,7 +97,8 @@ tdm_assert_ok "ksk-import (new zone)" ctl ksk-import --zone example -p dps-defau
 tdm_assert_grep "ksk-import: two KSKs" '2 offline KSK' "$TDM_OUT"
 tdm_assert_ok "generate: only ZSKs online" ctl generate --zone example --module "$TDM_MODULE" --now "$t0"
 tdm_assert_no_grep "generate: no KSK made online" 'generated ksk' "$TDM_OUT"
-tdm_assert_grep "generate: two ZSKs" 'generated zsk key 4' "$TDM_OUT"
+tdm_assert_grep "generate: one ZSK (no standby: the DPS default)" 'generated zsk key 3' "$TDM_OUT"
+tdm_assert_no_grep "generate: no second ZSK" 'generated zsk key 4' "$TDM_OUT"
 tdm_assert_ok "ds-seen KSK 1" ctl ds-seen --zone example --key 1 --now $((t0 + 14 * 3600))
 tdm_assert_ok "ds-seen KSK 2" ctl ds-seen --zone example --key 2 --now $((t0 + 14 * 3600))
 tdm_assert_ok "ds" ctl ds --zone example --now "$start"
@@ -184,9 +185,10 @@ tdm_assert_grep "warning inside twice the margin" 'warning: SKR ends .* within t
 tdm_assert_no_grep "no warning earlier" 'warning' "$TDM_TMP/sign.$((start + 8 * slot)).err"
 cat "$TDM_TMP"/ok-generate_at_*.out >"$TDM_TMP/generate-all.out"
 tdm_assert_grep "the planned ZSK was adopted when due, not made anew" \
-	'adopted the pre-generated \(keys ksr\) zsk key 5' "$TDM_TMP/generate-all.out"
+	'adopted the pre-generated \(keys ksr\) zsk key 4' "$TDM_TMP/generate-all.out"
 tdm_assert_no_grep "no other ZSK generated during the quarter" '^generated' "$TDM_TMP/generate-all.out"
-# the ZSK rolled inside the quarter (start + 75d, inside slot 8): both ZSKs signed in turn
+# the ZSK rolled inside the quarter (start + 75d, inside slot 8) to its successor, made for
+# the plan (published 7 days before): both ZSKs signed in turn
 tdm_assert_eq "ZSK at slot 8's start" example-zsk-3 "$(awk -v t=$((start + 7 * slot)) '$1 == t { print $2 }' "$TDM_TMP/zsk-by-time")"
 tdm_assert_eq "ZSK at slot 9's start" example-zsk-4 "$(awk -v t=$((start + 8 * slot)) '$1 == t { print $2 }' "$TDM_TMP/zsk-by-time")"
 out=$TDM_TMP/signed.$((end - margin - 1))

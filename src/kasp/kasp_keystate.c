@@ -1,6 +1,7 @@
 /* The key-state machine (RFC 7583 timings, RFC 6781 4.1.4 algorithm rollover); pure, no I/O. */
 #include "kasp_keystate.h"
 
+#include "kasp_skr.h"
 #include "tandem_error.h"
 
 #include <stdlib.h>
@@ -197,12 +198,32 @@ static void switch_keys(ctx_t *c, kasp_key_t *old, kasp_key_t *succ, bool emerge
 		  emergency ? "emergency: compromised key withdrawn from signing"
 			    : "planned rollover: retired, post-publication");
 	set_state(c, succ, KASP_KEY_ACTIVE,
-		  emergency ? "emergency: standby takes over"
-			    : "planned rollover: standby takes over");
+		  emergency ? "emergency: ready standby takes over"
+			    : "planned rollover: successor takes over");
+}
+
+/* Whether KSK k may sign the zone's data for a withdrawn ZSK: active, sound, online, and
+ * in every cached DNSKEY RRset. */
+static bool may_cover(const ctx_t *c, const kasp_key_t *k)
+{
+	return k->role == KASP_ROLE_KSK && k->state == KASP_KEY_ACTIVE && !k->compromised &&
+	       !kasp_key_offline(k) && c->now >= k->published + c->t.ipub_key;
+}
+
+static kasp_key_t *cover_ksk(ctx_t *c, uint8_t alg)
+{
+	for (size_t i = 0; i < c->set->count; i++) {
+		kasp_key_t *k = &c->set->keys[i];
+		if (k->algorithm == alg && may_cover(c, k)) {
+			return k;
+		}
+	}
+	return NULL;
 }
 
 static void rule_compromise(ctx_t *c)
 {
+	bool algroll = in_algroll(c);
 	for (size_t i = 0; i < c->set->count; i++) {
 		kasp_key_t *k = &c->set->keys[i];
 		if (!k->compromised || !live(k)) {
@@ -213,7 +234,15 @@ static void rule_compromise(ctx_t *c)
 			kasp_key_t *succ = ready_successor(c, k);
 			if (succ != NULL) {
 				switch_keys(c, k, succ, true);
-			} /* else: as soon as a standby is ready (rule_ready notes when) */
+			} else if (k->role == KASP_ROLE_ZSK && !algroll &&
+				   cover_ksk(c, k->algorithm) != NULL) {
+				/* no ZSK may sign yet: the KSK, in every cached DNSKEY RRset,
+				 * signs the data until the replacement is (rule_emergency) */
+				k->emergency = true;
+				set_state(c, k, KASP_KEY_RETIRED,
+					  "emergency: compromised ZSK withdrawn from signing; "
+					  "the KSK signs the data meanwhile");
+			} /* else: rule_emergency hands over to the replacement */
 			break;
 		}
 		case KASP_KEY_GENERATED:
@@ -226,6 +255,115 @@ static void rule_compromise(ctx_t *c)
 			break;
 		case KASP_KEY_RETIRED: k->emergency = true; break;
 		default: break;
+		}
+	}
+}
+
+/* The replacement an emergency takes: not compromised, imported, of the policy's
+ * algorithm, in the zone (or, for a KSK, generated); the longest published first. */
+static kasp_key_t *replacement(ctx_t *c, kasp_role_t role)
+{
+	kasp_key_t *best = NULL;
+	for (size_t i = 0; i < c->set->count; i++) {
+		kasp_key_t *k = &c->set->keys[i];
+		if (k->role != role || k->algorithm != c->alg || k->compromised || !k->imported ||
+		    (k->state != KASP_KEY_PUBLISHED && k->state != KASP_KEY_READY)) {
+			continue;
+		}
+		if (best == NULL || k->published < best->published ||
+		    (k->published == best->published && k->id < best->id)) {
+			best = k;
+		}
+	}
+	return best;
+}
+
+/*
+ * An emergency with no ready standby (docs/keys.md "Emergency"):
+ *  - ZSK: the compromised key was withdrawn at once (the KSK signs the data meanwhile,
+ *    rule_compromise); the replacement signs once its DNSKEY is in every cache,
+ *    Ipub(key) after its publication, without the rest of the pre-publish period.
+ *  - KSK: the replacement becomes active the moment it is in the zone (it signs the
+ *    DNSKEY RRset beside the compromised key); its DS is asked for once its DNSKEY is
+ *    in every cache (rule_ds) and the compromised key's DS is withdrawn in the same
+ *    step (a DS swap: CDS/CDNSKEY name only the replacement); the compromised key stops
+ *    signing once the new DS is in every cache.
+ */
+static void rule_emergency(ctx_t *c)
+{
+	if (in_algroll(c)) {
+		return;
+	}
+	for (int r = KASP_ROLE_KSK; r <= KASP_ROLE_ZSK; r++) {
+		kasp_role_t role = (kasp_role_t)r;
+		if (never_signed(c, role)) {
+			continue;
+		}
+		kasp_key_t *bad = NULL, *good = NULL;
+		for (size_t i = 0; i < c->set->count; i++) {
+			kasp_key_t *k = &c->set->keys[i];
+			if (k->role != role || k->state != KASP_KEY_ACTIVE ||
+			    k->algorithm != c->alg) {
+				continue;
+			}
+			if (k->compromised) {
+				bad = bad == NULL ? k : bad;
+			} else {
+				good = good == NULL ? k : good;
+			}
+		}
+		if (role == KASP_ROLE_ZSK) {
+			if (good != NULL) {
+				continue;
+			}
+			kasp_key_t *succ = replacement(c, role);
+			if (succ == NULL) {
+				c->step->waiting_keys = true;
+				continue;
+			}
+			if (!due(c, succ, succ->published + c->t.ipub_key)) {
+				continue;
+			}
+			if (bad != NULL) {
+				switch_keys(c, bad, succ, true);
+			} else {
+				set_state(c, succ, KASP_KEY_ACTIVE,
+					  "emergency: replacement signs (its DNSKEY is in every "
+					  "cache)");
+			}
+			continue;
+		}
+		if (bad == NULL) {
+			continue;
+		}
+		if (good == NULL) {
+			kasp_key_t *succ = replacement(c, role);
+			if (succ == NULL) {
+				c->step->waiting_keys = true;
+				continue;
+			}
+			set_state(c, succ, KASP_KEY_ACTIVE,
+				  "emergency: replacement signs the DNSKEY RRset beside the "
+				  "compromised KSK");
+			good = succ;
+		}
+		/* the compromised DS goes once the replacement's is asked for and DNSKEY
+		 * RRsets signed by the compromised KSK alone are out of every cache */
+		if ((bad->ds == KASP_DS_SUBMIT || bad->ds == KASP_DS_SEEN) &&
+		    (good->ds == KASP_DS_SUBMIT || good->ds == KASP_DS_SEEN) &&
+		    due(c, good, good->active + c->t.iret_key)) {
+			set_ds(c, bad, KASP_DS_RETRACT,
+			       "emergency: DS of the compromised KSK withdrawn (DS swap)");
+		}
+		if (good->ds != KASP_DS_SEEN) {
+			c->step->waiting_ds |= good->ds == KASP_DS_SUBMIT;
+			continue;
+		}
+		if (due(c, good, good->ds_seen + c->t.ipub_ds)) {
+			bad->emergency = true;
+			set_state(c, bad, KASP_KEY_RETIRED,
+				  "emergency: compromised KSK stops signing (new DS in every "
+				  "cache)");
 		}
 	}
 }
@@ -293,8 +431,8 @@ static void rule_ready(ctx_t *c)
 		if (due(c, k, t)) {
 			set_state(c, k, KASP_KEY_READY,
 				  k->role == KASP_ROLE_KSK
-				      ? "standby: pre-published and DS in every cache"
-				      : "standby: pre-published in every cache");
+				      ? "ready: pre-published and DS in every cache"
+				      : "ready: pre-published in every cache");
 		}
 	}
 }
@@ -489,10 +627,14 @@ static void rule_algroll(ctx_t *c)
 	}
 }
 
-/* Keys the machine wants generated: two to start with, a successor before each roll. */
+/* Keys the machine wants generated: a first key (and its standby with the policy's
+ * `standby`), a successor `prepublish` before each roll, a replacement at once in an
+ * emergency. */
 static void rule_successors(ctx_t *c)
 {
 	for (int r = KASP_ROLE_KSK; r <= KASP_ROLE_ZSK; r++) {
+		const kasp_key_policy_t *kp = kpol(c, (kasp_role_t)r);
+		unsigned spare = kp->standby ? 1 : 0;
 		kasp_key_t *active = NULL;
 		unsigned succ = 0, starting = 0;
 		for (size_t i = 0; i < c->set->count; i++) {
@@ -511,24 +653,41 @@ static void rule_successors(ctx_t *c)
 		}
 		unsigned want;
 		if (active == NULL) {
-			/* a first key and its standby (new zone, or a new algorithm); with
-			 * only a compromised active key, one successor */
-			want = has_state(c, (kasp_role_t)r, c->alg, KASP_KEY_ACTIVE) ? 1 : 2;
+			/* a first key (and its standby), for a new zone or a new algorithm;
+			 * with only a compromised active key, or after a withdrawn one, a
+			 * replacement at once */
+			want =
+			    has_state(c, (kasp_role_t)r, c->alg, KASP_KEY_ACTIVE) ? 1 : 1 + spare;
 			succ += starting;
 		} else {
-			const kasp_key_policy_t *kp = kpol(c, (kasp_role_t)r);
 			uint64_t rt = roll_time(c, active);
 			uint64_t gen = rt > kp->prepublish ? rt - kp->prepublish : 0;
-			want = 1 + (due(c, active, gen) ? 1 : 0);
+			want = spare + (due(c, active, gen) ? 1 : 0);
 		}
 		for (unsigned n = succ; n < want; n++) {
-			const kasp_key_policy_t *kp = kpol(c, (kasp_role_t)r);
 			add_action(c, (kasp_action_t){.kind = KASP_ACTION_GENERATE,
 						      .role = (kasp_role_t)r,
 						      .algorithm = c->alg,
 						      .bits = (uint16_t)kp->bits});
 			c->step->waiting_keys = true;
 		}
+	}
+}
+
+/* Which active KSKs sign the data as well: those that may while no ZSK signs, after a
+ * ZSK has signed (a new zone waits for its first ZSK as before). */
+static void derive_cover(ctx_t *c)
+{
+	bool zsk_signs = never_signed(c, KASP_ROLE_ZSK);
+	for (size_t i = 0; i < c->set->count; i++) {
+		const kasp_key_t *k = &c->set->keys[i];
+		zsk_signs |= k->role == KASP_ROLE_ZSK &&
+			     (k->state == KASP_KEY_ACTIVE || k->state == KASP_KEY_PRESIGN ||
+			      k->state == KASP_KEY_POSTSIGN);
+	}
+	for (size_t i = 0; i < c->set->count; i++) {
+		kasp_key_t *k = &c->set->keys[i];
+		k->covers_zsk = !zsk_signs && may_cover(c, k);
 	}
 }
 
@@ -560,6 +719,7 @@ int kasp_keystate_step(const kasp_keyset_t *in, const kasp_policy_t *policy, uin
 		rule_bootstrap(&c);
 		rule_publish(&c);
 		rule_ready(&c);
+		rule_emergency(&c);
 		rule_ds(&c);
 		rule_roll(&c);
 		rule_remove(&c);
@@ -568,6 +728,7 @@ int kasp_keystate_step(const kasp_keyset_t *in, const kasp_policy_t *policy, uin
 			break;
 		}
 	}
+	derive_cover(&c);
 	rule_successors(&c);
 	memcpy(out, set, sizeof(*set));
 	memcpy(step, st, sizeof(*st));
@@ -749,7 +910,7 @@ void kasp_key_roles(const kasp_key_t *key, kasp_roles_t *out)
 	case KASP_KEY_ACTIVE:
 		r.in_zone = r.published = true;
 		r.ksk = ksk;
-		r.zsk = !ksk;
+		r.zsk = !ksk || key->covers_zsk;
 		r.sep = ksk;
 		break;
 	case KASP_KEY_PUBLISHED:

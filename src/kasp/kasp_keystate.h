@@ -10,14 +10,17 @@
 
 /*
  * The scheme (docs/keys.md has the timelines):
- *  - Every role (KSK, ZSK) keeps an active key and a *standby*: a successor
- *    whose DNSKEY has been published for the pre-publish period (and, for a
- *    KSK, whose DS has been seen at the parent for DprpP + TTLds). A planned
- *    rollover or an emergency switches to the standby at once.
- *  - A new successor is published `prepublish` before the active key's
- *    lifetime ends, so a ready standby exists again at the moment of the
- *    switch (ZSK pre-publication, RFC 7583 3.2.1; KSK double-DS with the
- *    DNSKEY pre-published as well, 3.3).
+ *  - Every role (KSK, ZSK) has one active key. A successor is generated and
+ *    published `prepublish` before the active key's lifetime ends (ZSK
+ *    pre-publication, RFC 7583 3.2.1; KSK double-DS with the DNSKEY pre-published
+ *    as well, 3.3) and takes over when it is ready (KSK: its DS seen and cached).
+ *    With the policy's `standby` for a role, a ready standby is kept at all times
+ *    as well (the successor of each roll is then the standby).
+ *  - An emergency switches to a ready standby at once; without one it asks for a
+ *    replacement at once: a compromised ZSK stops signing at once (the active KSK
+ *    signs the data, `covers_zsk`, until the replacement is in every cache); a
+ *    KSK replacement signs beside the compromised KSK as soon as it is imported,
+ *    the DS is swapped, and the compromised KSK stops once the new DS is cached.
  *  - A retired key stays published for `postpublish` (`emergency-postpublish`
  *    after a compromise); a retired KSK's DS is withdrawn once DNSKEY RRsets
  *    it signed are out of caches, and the key is removed only after
@@ -78,7 +81,11 @@ typedef struct kasp_key {
 	uint64_t created, published, presigned, active, retired, postsigned, removed;
 	uint64_t ds_submitted, ds_seen, ds_retracted, ds_gone;
 	uint64_t roll_at; /* manual rollover asked for at this time (0: none) */
-	uint64_t next;    /* derived by kasp_keystate_step: next time it changes alone (0: none) */
+	/* derived by kasp_keystate_step: an active KSK that also signs the zone's data
+	 * because no ZSK may (a compromised ZSK withdrawn, its replacement not yet in
+	 * every cache: docs/keys.md "Emergency") */
+	bool covers_zsk;
+	uint64_t next; /* derived by kasp_keystate_step: next time it changes alone (0: none) */
 } kasp_key_t;
 
 /* A zone's keys. A plain value (about 50 KB): allocate it on the heap. */
@@ -164,16 +171,18 @@ int kasp_keyset_ds_gone(kasp_keyset_t *set, uint32_t id, uint64_t now);
 /* Fact: every site's HSM holds key id (invariant 4). Errors: TANDEM_KASP_ENOKEY. */
 int kasp_keyset_imported(kasp_keyset_t *set, uint32_t id);
 /*
- * Fact: key id is compromised. The next step withdraws it from signing at
- * once when a ready standby exists (else as soon as one is ready) and keeps
- * it published for the emergency post-publish period. Errors: TANDEM_KASP_ENOKEY,
+ * Fact: key id is compromised. The next step withdraws it from signing (at once
+ * for a ZSK, or when a ready standby exists; a KSK without one once its
+ * replacement's DS is in every cache), asks for a replacement when there is no
+ * successor, and keeps it published for the emergency post-publish period
+ * (docs/keys.md "Emergency"). Errors: TANDEM_KASP_ENOKEY,
  * TANDEM_KASP_EFACT (already removed, or in an algorithm rollover's unpublished
  * signing step, where an emergency is not supported).
  */
 int kasp_keyset_compromise(kasp_keyset_t *set, uint32_t id, uint64_t now);
-/* Asks for a manual rollover of the active key of `role` at `now` (it happens
- * as soon as a standby is ready). Errors: TANDEM_KASP_ENOKEY (no active key),
- * TANDEM_KASP_EFACT (two active keys: an algorithm rollover is under way),
+/* Asks for a manual rollover of the active key of `role` at `now` (a successor
+ * is asked for at once; the switch happens when one is ready). Errors: TANDEM_KASP_ENOKEY (no
+ * active key), TANDEM_KASP_EFACT (two active keys: an algorithm rollover is under way),
  * TANDEM_EINVAL. */
 int kasp_keyset_roll(kasp_keyset_t *set, kasp_role_t role, uint64_t now);
 

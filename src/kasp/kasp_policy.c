@@ -21,9 +21,9 @@
 /* Every settable field; the loader remembers the line each came from. */
 enum {
 	FLD_NAME,
-	FLD_KSK, /* six key fields follow, in kasp_key_policy_t order */
-	FLD_ZSK = FLD_KSK + 6,
-	FLD_SIG_VALIDITY = FLD_ZSK + 6,
+	FLD_KSK, /* seven key fields follow, in kasp_key_policy_t order */
+	FLD_ZSK = FLD_KSK + 7,
+	FLD_SIG_VALIDITY = FLD_ZSK + 7,
 	FLD_SIG_JITTER,
 	FLD_SIG_INCEPTION,
 	FLD_SIG_REFRESH,
@@ -52,7 +52,7 @@ enum {
 };
 
 /* Offsets of the key fields from FLD_KSK / FLD_ZSK. */
-enum { KEY_ALG, KEY_BITS, KEY_LIFETIME, KEY_PRE, KEY_POST, KEY_EPOST };
+enum { KEY_ALG, KEY_BITS, KEY_LIFETIME, KEY_PRE, KEY_POST, KEY_EPOST, KEY_STANDBY };
 
 typedef enum {
 	KIND_DURATION, /* uint32_t seconds */
@@ -88,12 +88,14 @@ static const kasp_field_t kasp_fields[] = {
 	FIELD(FLD_KSK + KEY_PRE,      "keys.ksk", "prepublish",            KIND_DURATION,  ksk.prepublish),
 	FIELD(FLD_KSK + KEY_POST,     "keys.ksk", "postpublish",           KIND_DURATION,  ksk.postpublish),
 	FIELD(FLD_KSK + KEY_EPOST,    "keys.ksk", "emergency-postpublish", KIND_DURATION,  ksk.emergency_postpublish),
+	FIELD(FLD_KSK + KEY_STANDBY,  "keys.ksk", "standby",               KIND_BOOL,      ksk.standby),
 	FIELD(FLD_ZSK + KEY_ALG,      "keys.zsk", "algorithm",             KIND_ALGORITHM, zsk.algorithm),
 	FIELD(FLD_ZSK + KEY_BITS,     "keys.zsk", "bits",                  KIND_BITS,      zsk.bits),
 	FIELD(FLD_ZSK + KEY_LIFETIME, "keys.zsk", "lifetime",              KIND_DURATION,  zsk.lifetime),
 	FIELD(FLD_ZSK + KEY_PRE,      "keys.zsk", "prepublish",            KIND_DURATION,  zsk.prepublish),
 	FIELD(FLD_ZSK + KEY_POST,     "keys.zsk", "postpublish",           KIND_DURATION,  zsk.postpublish),
 	FIELD(FLD_ZSK + KEY_EPOST,    "keys.zsk", "emergency-postpublish", KIND_DURATION,  zsk.emergency_postpublish),
+	FIELD(FLD_ZSK + KEY_STANDBY,  "keys.zsk", "standby",               KIND_BOOL,      zsk.standby),
 	FIELD(FLD_SIG_VALIDITY,       "signatures", "validity",            KIND_DURATION,  sig_validity),
 	FIELD(FLD_SIG_JITTER,         "signatures", "jitter",              KIND_DURATION,  sig_jitter),
 	FIELD(FLD_SIG_INCEPTION,      "signatures", "inception-offset",    KIND_DURATION,  sig_inception_offset),

@@ -14,6 +14,7 @@ typedef struct kasp_key_policy {
 	uint32_t prepublish;            /* seconds */
 	uint32_t postpublish;           /* seconds */
 	uint32_t emergency_postpublish; /* seconds */
+	bool standby;                   /* keep a ready standby at all times (default false) */
 } kasp_key_policy_t;
 
 typedef enum { KASP_DENIAL_NSEC = 0, KASP_DENIAL_NSEC3 = 1 } kasp_denial_t;

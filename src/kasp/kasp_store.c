@@ -162,6 +162,7 @@ static const char *key_from_pb(const Tandem__KeyState__Key *pk, kasp_key_t *k)
 	k->ds_retracted = pk->ds_retracted;
 	k->ds_gone = pk->ds_gone;
 	k->roll_at = pk->roll_at;
+	k->covers_zsk = pk->covers_zsk;
 	return NULL;
 }
 
@@ -366,6 +367,7 @@ static void key_to_pb(const kasp_key_t *k, Tandem__KeyState__Key *pk)
 	pk->ds_retracted = k->ds_retracted;
 	pk->ds_gone = k->ds_gone;
 	pk->roll_at = k->roll_at;
+	pk->covers_zsk = k->covers_zsk;
 }
 
 /*

@@ -77,12 +77,16 @@ static void usage(FILE *fp, const char *cmd)
 		    "TANDEM_PIN environment variable); a PIN is never taken from argv.\n");
 	} else if (strcmp(cmd, "rollover") == 0) {
 		fprintf(fp, "--zone Z --role ksk|zsk [--now UNIXTIME]\n"
-			    "Starts a manual rollover: the active key is replaced as soon as a\n"
-			    "standby is ready.\n");
+			    "Starts a manual rollover: a successor is made now and takes over\n"
+			    "after its pre-publication (at once with a ready standby).\n");
 	} else if (strcmp(cmd, "emergency") == 0) {
-		fprintf(fp, "--zone Z --key ID [--now UNIXTIME]\n"
-			    "Key ID is compromised: it stops signing at once (when a standby is\n"
-			    "ready) and stays published for the emergency post-publish period.\n");
+		fprintf(fp,
+			"--zone Z --key ID [--now UNIXTIME]\n"
+			"Key ID is compromised: a replacement is made at once (or a ready\n"
+			"standby takes over). A ZSK stops signing at once (the KSK signs the\n"
+			"data until the replacement is in every cache); a KSK signs beside its\n"
+			"replacement until the new DS is in every cache. It then stays published\n"
+			"for the emergency post-publish period (docs/keys.md).\n");
 	} else {
 		fprintf(fp, "...\n");
 	}
@@ -632,10 +636,26 @@ static int cmd_change(const opts_t *o)
 	if (code == KEYS_EXIT_OK) {
 		if (strcmp(o->cmd, "emergency") == 0) {
 			const kasp_key_t *k = kasp_keyset_find(s.set, o->key);
-			if (k->state == KASP_KEY_ACTIVE) {
-				printf("key %" PRIu32
-				       " still signs: no standby is ready yet; it is "
-				       "withdrawn as soon as one is\n",
+			bool cover = false;
+			for (size_t i = 0; i < s.set->count; i++) {
+				cover |= s.set->keys[i].covers_zsk;
+			}
+			if (k->state == KASP_KEY_ACTIVE && k->role == KASP_ROLE_KSK) {
+				printf(
+				    "ksk %" PRIu32 " still signs the DNSKEY RRset, beside its "
+				    "replacement once that is at every site, until the "
+				    "replacement's DS is in every cache; its own DS is withdrawn "
+				    "when the replacement's is asked for\n",
+				    k->id);
+			} else if (k->state == KASP_KEY_ACTIVE) {
+				printf("zsk %" PRIu32
+				       " still signs until its replacement is in every "
+				       "cache (Ipub(key) after it is published)\n",
+				       k->id);
+			} else if (k->role == KASP_ROLE_ZSK && cover) {
+				printf("zsk %" PRIu32
+				       " no longer signs; the KSK signs the zone's data "
+				       "until the replacement ZSK is in every cache\n",
 				       k->id);
 			}
 		}

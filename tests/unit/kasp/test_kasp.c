@@ -51,8 +51,8 @@ static void dps_expected(kasp_policy_t *p)
 {
 	memset(p, 0, sizeof(*p));
 	snprintf(p->name, sizeof(p->name), "dps-default");
-	p->ksk = (kasp_key_policy_t){8, 2048, 365 * DAY, 30 * DAY, 30 * DAY, 7 * DAY};
-	p->zsk = (kasp_key_policy_t){8, 1024, 90 * DAY, 7 * DAY, 7 * DAY, 2 * DAY};
+	p->ksk = (kasp_key_policy_t){8, 2048, 365 * DAY, 30 * DAY, 30 * DAY, 7 * DAY, false};
+	p->zsk = (kasp_key_policy_t){8, 1024, 90 * DAY, 7 * DAY, 7 * DAY, 2 * DAY, false};
 	p->sig_validity = 8 * DAY;
 	p->sig_jitter = 2 * DAY;
 	p->sig_inception_offset = 3600;
@@ -324,6 +324,14 @@ START_TEST(test_partial_file_keeps_defaults)
 	ck_assert_int_eq(p.signer_owned, KASP_SIGNER_OWNED_REFUSE);
 	expect_loaded("policy: d\nzone: {signer-owned: drop}\n", &p, NULL);
 	ck_assert_int_eq(p.signer_owned, KASP_SIGNER_OWNED_DROP);
+
+	/* A permanent standby is off unless asked for, per role. */
+	ck_assert(!p.ksk.standby && !p.zsk.standby);
+	expect_loaded("policy: s\nkeys:\n  zsk: {standby: true}\n", &p, NULL);
+	ck_assert(p.zsk.standby);
+	ck_assert(!p.ksk.standby);
+	expect_loaded("policy: s\nkeys:\n  ksk:\n    standby: yes\n", &p, NULL);
+	ck_assert(p.ksk.standby);
 }
 END_TEST
 
@@ -429,6 +437,7 @@ START_TEST(test_refuse_wrong_types)
 	expect_refused("policy: t\nsignatures:\n  validity: 8x\n", 3, "not a duration");
 	expect_refused("policy: t\nsignatures:\n  validity: 4294967296\n", 3, "too long");
 	expect_refused("policy: t\ndenial:\n  optout: maybe\n", 3, "not true or false");
+	expect_refused("policy: t\nkeys:\n  zsk:\n    standby: 2\n", 4, "not true or false");
 	expect_refused("policy: t\ndenial:\n  type: nsec5\n", 3, "not nsec or nsec3");
 	expect_refused("policy: t\nzone:\n  serial: random\n", 3,
 		       "not keep, increment, unixtime or datecounter");

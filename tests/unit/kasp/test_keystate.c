@@ -91,6 +91,14 @@ static size_t count_actions(const kasp_step_t *st, kasp_action_kind_t kind)
 	return n;
 }
 
+/* The DPS policy with a permanent standby per role (`standby: true`): the scheme
+ * before issue 9, kept as an option. */
+static void standby_policy(kasp_policy_t *p)
+{
+	kasp_policy_defaults(p);
+	p->ksk.standby = p->zsk.standby = true;
+}
+
 static kasp_keyset_t *new_set(void)
 {
 	kasp_keyset_t *set = malloc(sizeof(*set));
@@ -118,7 +126,7 @@ static kasp_keyset_t *bootstrapped(const kasp_policy_t *p, kasp_step_t *st)
 START_TEST(test_bootstrap)
 {
 	kasp_policy_t p;
-	kasp_policy_defaults(&p);
+	standby_policy(&p);
 	kasp_step_t st;
 	kasp_keyset_t *set = new_set();
 	ck_assert_int_eq(kasp_keystate_step(set, &p, T0, set, &st), TANDEM_OK);
@@ -154,7 +162,7 @@ END_TEST
 START_TEST(test_zsk_prepublish)
 {
 	kasp_policy_t p;
-	kasp_policy_defaults(&p);
+	standby_policy(&p);
 	kasp_step_t st;
 	kasp_keyset_t *set = bootstrapped(&p, &st);
 	kasp_key_t *standby = key_in(set, KASP_ROLE_ZSK, KASP_KEY_PUBLISHED);
@@ -172,7 +180,7 @@ END_TEST
 START_TEST(test_zsk_rollover)
 {
 	kasp_policy_t p;
-	kasp_policy_defaults(&p);
+	standby_policy(&p);
 	kasp_step_t st;
 	kasp_keyset_t *set = bootstrapped(&p, &st);
 	uint32_t a = key_in(set, KASP_ROLE_ZSK, KASP_KEY_ACTIVE)->id;
@@ -205,7 +213,7 @@ END_TEST
 START_TEST(test_ksk_ds_gate)
 {
 	kasp_policy_t p;
-	kasp_policy_defaults(&p);
+	standby_policy(&p);
 	kasp_step_t st;
 	kasp_keyset_t *set = new_set();
 	run(set, &p, T0, &st);
@@ -247,27 +255,24 @@ END_TEST
 START_TEST(test_emergency_zsk)
 {
 	kasp_policy_t p;
-	kasp_policy_defaults(&p);
+	standby_policy(&p);
 	kasp_step_t st;
 	kasp_keyset_t *set = bootstrapped(&p, &st);
 	uint32_t a = key_in(set, KASP_ROLE_ZSK, KASP_KEY_ACTIVE)->id;
 	uint32_t s = key_in(set, KASP_ROLE_ZSK, KASP_KEY_PUBLISHED)->id;
-	/* before the standby is ready, the compromised key keeps signing */
+	/* before the standby is ready: the compromised key stops signing at once, the KSK
+	 * signs the data, and the standby (in every cache since T0 + Ipub(key)) takes over
+	 * at once (it needs no more of its pre-publication in an emergency) */
 	ck_assert_int_eq(kasp_keyset_compromise(set, a, T0 + DAY), TANDEM_OK);
 	run(set, &p, T0 + DAY, &st);
-	ck_assert_int_eq(kasp_keyset_find(set, a)->state, KASP_KEY_ACTIVE);
-	ck_assert_int_eq(kasp_keyset_find(set, s)->state, KASP_KEY_PUBLISHED);
-	ck_assert_uint_eq(st.next, T0 + 7 * DAY);
-	/* ...and is withdrawn the moment it is */
-	run(set, &p, T0 + 7 * DAY, &st);
 	ck_assert_int_eq(kasp_keyset_find(set, a)->state, KASP_KEY_RETIRED);
 	ck_assert(kasp_keyset_find(set, a)->emergency);
 	ck_assert_int_eq(kasp_keyset_find(set, s)->state, KASP_KEY_ACTIVE);
 	/* a new standby was asked for and published */
 	ck_assert_ptr_nonnull(key_in(set, KASP_ROLE_ZSK, KASP_KEY_PUBLISHED));
-	run(set, &p, T0 + 9 * DAY - 1, &st);
+	run(set, &p, T0 + 3 * DAY - 1, &st);
 	ck_assert_int_eq(kasp_keyset_find(set, a)->state, KASP_KEY_RETIRED);
-	run(set, &p, T0 + 9 * DAY, &st);
+	run(set, &p, T0 + 3 * DAY, &st);
 	ck_assert_int_eq(kasp_keyset_find(set, a)->state, KASP_KEY_REMOVED);
 	/* with a ready standby the switch is immediate */
 	uint32_t b = s;
@@ -284,7 +289,7 @@ END_TEST
 START_TEST(test_emergency_ksk)
 {
 	kasp_policy_t p;
-	kasp_policy_defaults(&p);
+	standby_policy(&p);
 	kasp_step_t st;
 	kasp_keyset_t *set = bootstrapped(&p, &st);
 	uint64_t t = T0 + 40 * DAY;
@@ -313,7 +318,7 @@ END_TEST
 START_TEST(test_manual_rollover)
 {
 	kasp_policy_t p;
-	kasp_policy_defaults(&p);
+	standby_policy(&p);
 	kasp_step_t st;
 	kasp_keyset_t *set = bootstrapped(&p, &st);
 	run(set, &p, T0 + 10 * DAY, &st);
@@ -330,7 +335,7 @@ END_TEST
 START_TEST(test_algorithm_rollover)
 {
 	kasp_policy_t p;
-	kasp_policy_defaults(&p);
+	standby_policy(&p);
 	kasp_step_t st;
 	kasp_keyset_t *set = bootstrapped(&p, &st);
 	uint64_t t = T0 + 40 * DAY;
@@ -426,6 +431,10 @@ START_TEST(test_imported_gate)
 	}
 	ck_assert_uint_eq(count_actions(&st, KASP_ACTION_GENERATE), 0);
 	ck_assert_int_eq(kasp_keyset_imported(set, ids[0]), TANDEM_OK);
+	/* a new zone's KSK does not sign the data while its first ZSK is not imported */
+	ck_assert_int_eq(kasp_keystate_step(set, &p, T0 + DAY, set, &st), TANDEM_OK);
+	ck_assert_int_eq(kasp_keyset_find(set, ids[0])->state, KASP_KEY_ACTIVE);
+	ck_assert(!kasp_keyset_find(set, ids[0])->covers_zsk);
 	ck_assert_int_eq(kasp_keyset_imported(set, ids[2]), TANDEM_OK);
 	ck_assert_int_eq(kasp_keystate_step(set, &p, T0 + DAY, set, &st), TANDEM_OK);
 	ck_assert_int_eq(kasp_keyset_find(set, ids[0])->state, KASP_KEY_ACTIVE);
@@ -632,6 +641,468 @@ START_TEST(test_sim_unsafe_policy_caught)
 	kasp_policy_defaults(&p);
 	sim(&p, T0 + 200 * DAY, 0, 0, 0, &r);
 	ck_assert_uint_eq(r.cache_failures, 0);
+}
+END_TEST
+
+/* ---- issue 9: DPS pre-publication by default, emergencies without a standby ---- */
+
+#define STEP15 (15 * 60u)
+
+/* A DNSKEY RDATA of the real size: flags, protocol, algorithm, RSA exponent 65537 and a
+ * modulus of `bits` (RFC 3110), unique per key. */
+static size_t rsa_dnskey(kasp_role_t role, uint16_t bits, uint32_t id, uint8_t *buf)
+{
+	size_t n = 0;
+	buf[n++] = 1;
+	buf[n++] = role == KASP_ROLE_KSK ? 1 : 0;
+	buf[n++] = 3;
+	buf[n++] = 8;
+	buf[n++] = 3;
+	buf[n++] = 1;
+	buf[n++] = 0;
+	buf[n++] = 1;
+	for (size_t i = 0; i < bits / 8u; i++) {
+		buf[n++] = (uint8_t)(id * 131u + i * 7u);
+	}
+	return n;
+}
+
+static int rsa_gen(void *arg, const kasp_action_t *a, uint32_t id, char *label, uint8_t *dnskey,
+		   size_t *len)
+{
+	(void)arg;
+	snprintf(label, KASP_LABEL_MAX, "sim-%s-%u", kasp_role_str(a->role), id);
+	*len = rsa_dnskey(a->role, a->bits, id, dnskey);
+	return TANDEM_OK;
+}
+
+/*
+ * Wire size of the answer to "example. DNSKEY": header 12, question (name 9 + type +
+ * class), each DNSKEY RR (owner compressed to a 2-byte pointer, type, class, TTL,
+ * RDLENGTH, RDATA), each RRSIG over the DNSKEY RRset by each key that signs it (18 bytes
+ * of fixed fields, the signer's name uncompressed, RFC 4034 3.1.7, and an RSA signature
+ * as long as the modulus).
+ */
+static size_t dnskey_answer_size(const kasp_keyset_t *set)
+{
+	const size_t name = 9; /* "example." */
+	size_t n = 12 + name + 4;
+	for (size_t i = 0; i < set->count; i++) {
+		const kasp_key_t *k = &set->keys[i];
+		kasp_roles_t r;
+		kasp_key_roles(k, &r);
+		if (r.published) {
+			n += 2 + 10 + k->dnskey_len;
+		}
+		if (r.ksk) {
+			n += 2 + 10 + 18 + name + (size_t)(k->dnskey_len - 8);
+		}
+	}
+	return n;
+}
+
+#define EVENTS_MAX 4096
+
+typedef struct watch {
+	uint64_t t[EVENTS_MAX];
+	size_t size[EVENTS_MAX];
+	size_t n;
+	unsigned no_ksk, no_zsk; /* events with no KSK or no ZSK signing */
+	kasp_keyset_t last;
+	uint64_t last_t;
+} watch_t;
+
+static size_t watch_publish(void *arg, const kasp_keyset_t *set, const uint32_t *ds, size_t nds,
+			    uint64_t now, tandem_diag_t *diag)
+{
+	(void)ds;
+	(void)nds;
+	(void)diag;
+	watch_t *w = arg;
+	bool ksk = false, zsk = false;
+	for (size_t i = 0; i < set->count; i++) {
+		kasp_roles_t r;
+		kasp_key_roles(&set->keys[i], &r);
+		ksk |= r.ksk && r.published;
+		zsk |= r.zsk && r.published;
+	}
+	w->no_ksk += !ksk;
+	w->no_zsk += !zsk;
+	if (w->n < EVENTS_MAX) {
+		w->t[w->n] = now;
+		w->size[w->n++] = dnskey_answer_size(set);
+	}
+	memcpy(&w->last, set, sizeof(*set));
+	w->last_t = now;
+	return 0;
+}
+
+/* Item 4: three years of the DPS default policy, event by event (every transition). */
+START_TEST(test_dps_prepublication_three_years)
+{
+	kasp_policy_t p;
+	kasp_policy_defaults(&p);
+	watch_t *w = calloc(1, sizeof(*w));
+	ck_assert_ptr_nonnull(w);
+	kasp_sim_ops_t ops = {.arg = w, .generate = rsa_gen, .publish = watch_publish};
+	uint64_t end = T0 + 3 * 365 * DAY;
+	kasp_sim_conf_t conf = {.zone = "example.", .policy = &p, .start = T0, .end = end};
+	kasp_sim_result_t res;
+	ck_assert_int_eq(kasp_sim_run(&conf, &ops, NULL, &res), TANDEM_OK);
+	ck_assert_uint_eq(res.cache_failures, 0);
+	ck_assert_uint_ge(res.zsk_rollovers, 11);
+	ck_assert_uint_ge(res.ksk_rollovers, 2);
+	ck_assert_uint_lt(w->n, EVENTS_MAX);
+	/* (c) a KSK and a ZSK sign at every event */
+	ck_assert_uint_eq(w->no_ksk, 0);
+	ck_assert_uint_eq(w->no_zsk, 0);
+	const kasp_keyset_t *set = &w->last;
+	/* (b) successors are published `prepublish` before they sign; a KSK also waits for
+	 * its DS to be in every cache (ds-seen + Ipub(DS)), which this parent (1h) makes
+	 * shorter than the 30 days */
+	unsigned zsk_succ = 0, ksk_succ = 0;
+	for (size_t i = 0; i < set->count; i++) {
+		const kasp_key_t *k = &set->keys[i];
+		if (k->active == 0 || k->active == T0) {
+			continue; /* never signed, or a first key */
+		}
+		if (k->role == KASP_ROLE_ZSK) {
+			zsk_succ++;
+			uint64_t d = k->active - k->published;
+			ck_assert_msg(d + STEP15 >= 7 * DAY && d <= 7 * DAY + STEP15,
+				      "zsk %u published %llu s before it signs", k->id,
+				      (unsigned long long)d);
+		} else {
+			ksk_succ++;
+			uint64_t want = k->published + 30 * DAY;
+			uint64_t ds = k->ds_seen + IPUB_DS;
+			ck_assert_uint_ne(k->ds_seen, 0);
+			ck_assert_uint_eq(k->active, want > ds ? want : ds);
+			ck_assert_uint_eq(k->active - k->published, 30 * DAY);
+		}
+	}
+	ck_assert_uint_ge(zsk_succ, 11);
+	ck_assert_uint_ge(ksk_succ, 2);
+	/* (d) retired keys leave after their post-publication (a KSK not before ds-gone) */
+	for (size_t i = 0; i < set->count; i++) {
+		const kasp_key_t *k = &set->keys[i];
+		if (k->retired == 0) {
+			continue;
+		}
+		uint64_t post = k->role == KASP_ROLE_KSK ? 30 * DAY : 7 * DAY;
+		if (k->state != KASP_KEY_REMOVED) {
+			ck_assert_uint_lt(w->last_t - k->retired, post);
+			continue;
+		}
+		uint64_t t = k->retired + post;
+		if (k->role == KASP_ROLE_KSK && k->ds_gone > t) {
+			t = k->ds_gone;
+		}
+		ck_assert_uint_eq(k->removed, t);
+	}
+	/* (a) the DNSKEY answer fits 1232 bytes except around KSK rollovers: from
+	 * `prepublish` before a new KSK signs to the old KSK's removal (ds-gone included) */
+	size_t over = 0, biggest = 0;
+	for (size_t e = 0; e < w->n; e++) {
+		bool window = false;
+		for (size_t i = 0; i < set->count; i++) {
+			const kasp_key_t *k = &set->keys[i];
+			if (k->role != KASP_ROLE_KSK || k->active == 0 || k->active == T0) {
+				continue;
+			}
+			window |= w->t[e] + 30 * DAY + 2 * DAY >= k->active &&
+				  w->t[e] <= k->active + 30 * DAY + 2 * DAY;
+		}
+		if (!window) {
+			biggest = w->size[e] > biggest ? w->size[e] : biggest;
+			over += w->size[e] > 1232;
+		}
+	}
+	ck_assert_msg(over == 0, "%zu events with a DNSKEY answer above 1232 bytes (max %zu)", over,
+		      biggest);
+	ck_assert_uint_gt(biggest, 700); /* the sizes are real: 1 KSK + 2 ZSKs + 1 RRSIG */
+	free(w);
+}
+END_TEST
+
+/* The same, on a 15-minute clock: the machine driven directly, with a parent that
+ * acts one hour after it is asked. */
+START_TEST(test_dps_prepublication_15min)
+{
+	kasp_policy_t p;
+	kasp_policy_defaults(&p);
+	kasp_step_t st;
+	kasp_keyset_t *set = new_set();
+	uint32_t pend_id[16];
+	uint64_t pend_at[16];
+	bool pend_add[16];
+	size_t npend = 0;
+	unsigned max_ksk = 0, max_zsk = 0;
+	for (uint64_t t = T0; t < T0 + 3 * 365 * DAY; t += STEP15) {
+		size_t k = 0;
+		for (size_t i = 0; i < npend; i++) {
+			if (pend_at[i] > t) {
+				pend_id[k] = pend_id[i];
+				pend_at[k] = pend_at[i];
+				pend_add[k++] = pend_add[i];
+			} else if (pend_add[i]) {
+				ck_assert_int_eq(kasp_keyset_ds_seen(set, pend_id[i], t),
+						 TANDEM_OK);
+			} else {
+				ck_assert_int_eq(kasp_keyset_ds_gone(set, pend_id[i], t),
+						 TANDEM_OK);
+			}
+		}
+		npend = k;
+		run(set, &p, t, &st);
+		for (size_t a = 0; a < st.nactions; a++) {
+			if (st.actions[a].kind == KASP_ACTION_GENERATE) {
+				continue;
+			}
+			ck_assert_uint_lt(npend, 16);
+			pend_id[npend] = st.actions[a].key_id;
+			pend_at[npend] = t + HOUR;
+			pend_add[npend++] = st.actions[a].kind == KASP_ACTION_DS_SUBMIT;
+		}
+		unsigned nk = 0, nz = 0, sk = 0, sz = 0;
+		for (size_t i = 0; i < set->count; i++) {
+			kasp_roles_t r;
+			kasp_key_roles(&set->keys[i], &r);
+			nk += r.published && set->keys[i].role == KASP_ROLE_KSK;
+			nz += r.published && set->keys[i].role == KASP_ROLE_ZSK;
+			sk += r.ksk;
+			sz += r.zsk;
+		}
+		ck_assert_uint_eq(sk, 1); /* (c) */
+		ck_assert_uint_eq(sz, 1);
+		max_ksk = nk > max_ksk ? nk : max_ksk;
+		max_zsk = nz > max_zsk ? nz : max_zsk;
+	}
+	/* never more than the rolling pair of a role in the zone */
+	ck_assert_uint_eq(max_ksk, 2);
+	ck_assert_uint_eq(max_zsk, 2);
+	for (size_t i = 0; i < set->count; i++) {
+		const kasp_key_t *k = &set->keys[i];
+		if (k->active == 0 || k->active == T0) {
+			continue;
+		}
+		uint64_t d = k->active - k->published;
+		uint64_t want = k->role == KASP_ROLE_ZSK ? 7 * DAY : 30 * DAY;
+		ck_assert_msg(d + STEP15 >= want && d <= want + STEP15,
+			      "%s %u published %llu s before it signs", kasp_role_str(k->role),
+			      k->id, (unsigned long long)d);
+	}
+	free(set);
+}
+END_TEST
+
+/* A DPS-default zone at T0 whose KSK's DS the parent shows at T0 + 14h. */
+static kasp_keyset_t *dps_zone(const kasp_policy_t *p, kasp_step_t *st)
+{
+	kasp_keyset_t *set = new_set();
+	run(set, p, T0, st);
+	ck_assert_uint_eq(set->count, 2); /* one KSK, one ZSK: no standby */
+	run(set, p, T0 + IPUB_KEY, st);
+	uint32_t ksk = key_in(set, KASP_ROLE_KSK, KASP_KEY_ACTIVE)->id;
+	ck_assert_int_eq(kasp_keyset_ds_seen(set, ksk, T0 + 14 * HOUR), TANDEM_OK);
+	run(set, p, T0 + 14 * HOUR, st);
+	return set;
+}
+
+static bool signs_data(kasp_keyset_t *set, uint32_t id)
+{
+	kasp_roles_t r;
+	kasp_key_roles(kasp_keyset_find(set, id), &r);
+	return r.zsk;
+}
+
+static bool signs_dnskey(kasp_keyset_t *set, uint32_t id)
+{
+	kasp_roles_t r;
+	kasp_key_roles(kasp_keyset_find(set, id), &r);
+	return r.ksk;
+}
+
+/* Steps the machine; a key it asks for is added as the cluster adds it (not yet
+ * imported); returns its id (0: none asked for). */
+static uint32_t step_cluster(kasp_keyset_t *set, const kasp_policy_t *p, uint64_t now,
+			     kasp_step_t *st, kasp_role_t role)
+{
+	ck_assert_int_eq(kasp_keystate_step(set, p, now, set, st), TANDEM_OK);
+	uint32_t id = 0;
+	for (size_t a = 0; a < st->nactions; a++) {
+		if (st->actions[a].kind == KASP_ACTION_GENERATE) {
+			ck_assert_int_eq(st->actions[a].role, role);
+			ck_assert_uint_eq(id, 0);
+			id = fake_add(set, role, 8, false, now);
+		}
+	}
+	return id;
+}
+
+/* Item 2, ZSK: the compromised key stops signing at once, with no standby. */
+static void emergency_zsk_at(uint64_t t)
+{
+	kasp_policy_t p;
+	kasp_policy_defaults(&p);
+	kasp_step_t st;
+	kasp_keyset_t *set = dps_zone(&p, &st);
+	for (uint64_t u = T0 + DAY; u < t; u += DAY) {
+		run(set, &p, u, &st); /* every planned rollover on time */
+	}
+	run(set, &p, t, &st);
+	uint32_t a = key_in(set, KASP_ROLE_ZSK, KASP_KEY_ACTIVE)->id;
+	uint32_t ksk = key_in(set, KASP_ROLE_KSK, KASP_KEY_ACTIVE)->id;
+	ck_assert_ptr_null(key_in(set, KASP_ROLE_ZSK, KASP_KEY_READY));
+	ck_assert_int_eq(kasp_keyset_compromise(set, a, t), TANDEM_OK);
+	/* the same step: withdrawn, a replacement asked for, the KSK signs the data */
+	uint32_t n = step_cluster(set, &p, t, &st, KASP_ROLE_ZSK);
+	ck_assert_uint_ne(n, 0);
+	ck_assert_int_eq(kasp_keyset_find(set, a)->state, KASP_KEY_RETIRED);
+	ck_assert(!signs_data(set, a));
+	ck_assert(signs_data(set, ksk) && signs_dnskey(set, ksk));
+	/* not yet at every site: nothing of it in the zone */
+	ck_assert_uint_eq(step_cluster(set, &p, t + 60, &st, KASP_ROLE_ZSK), 0);
+	ck_assert_int_eq(kasp_keyset_find(set, n)->state, KASP_KEY_GENERATED);
+	ck_assert(st.waiting_keys);
+	/* imported everywhere: published at once, signs once it is in every cache */
+	uint64_t imp = t + 120;
+	ck_assert_int_eq(kasp_keyset_imported(set, n), TANDEM_OK);
+	ck_assert_uint_eq(step_cluster(set, &p, imp, &st, KASP_ROLE_ZSK), 0);
+	ck_assert_int_eq(kasp_keyset_find(set, n)->state, KASP_KEY_PUBLISHED);
+	ck_assert_uint_eq(st.next, imp + IPUB_KEY);
+	for (uint64_t u = imp; u <= t + 3 * DAY; u += STEP15) {
+		run(set, &p, u, &st);
+		ck_assert(!signs_data(set, a)); /* never again */
+		ck_assert(signs_data(set, u < imp + IPUB_KEY ? ksk : n));
+		ck_assert(signs_data(set, ksk) == (u < imp + IPUB_KEY));
+		kasp_roles_t r;
+		kasp_key_roles(kasp_keyset_find(set, a), &r);
+		/* published for the emergency post-publication (2d), then removed */
+		ck_assert(r.published == (u < t + 2 * DAY));
+	}
+	ck_assert_int_eq(kasp_keyset_find(set, a)->state, KASP_KEY_REMOVED);
+	ck_assert_uint_ge(kasp_keyset_find(set, a)->removed,
+			  t + 2 * DAY); /* the first step after */
+	ck_assert_uint_lt(kasp_keyset_find(set, a)->removed, t + 2 * DAY + STEP15);
+	free(set);
+}
+
+START_TEST(test_emergency_zsk_no_standby)
+{
+	emergency_zsk_at(T0 + DAY);       /* the zone's first day */
+	emergency_zsk_at(T0 + 45 * DAY);  /* mid-life: no successor yet */
+	emergency_zsk_at(T0 + 135 * DAY); /* the second ZSK's mid-life */
+}
+END_TEST
+
+/* Item 2, KSK: the replacement signs the DNSKEY RRset once imported, the DS is swapped
+ * and the compromised KSK stops signing once the new DS is in every cache. */
+static void emergency_ksk_at(uint64_t t)
+{
+	kasp_policy_t p;
+	kasp_policy_defaults(&p);
+	kasp_step_t st;
+	kasp_keyset_t *set = dps_zone(&p, &st);
+	for (uint64_t u = T0 + DAY; u < t; u += DAY) {
+		run(set, &p, u, &st);
+	}
+	run(set, &p, t, &st);
+	uint32_t a = key_in(set, KASP_ROLE_KSK, KASP_KEY_ACTIVE)->id;
+	ck_assert_int_eq(kasp_keyset_find(set, a)->ds, KASP_DS_SEEN);
+	ck_assert_ptr_null(key_in(set, KASP_ROLE_KSK, KASP_KEY_READY));
+	ck_assert_int_eq(kasp_keyset_compromise(set, a, t), TANDEM_OK);
+	uint32_t n = step_cluster(set, &p, t, &st, KASP_ROLE_KSK);
+	ck_assert_uint_ne(n, 0);
+	ck_assert(signs_dnskey(set, a)); /* nothing else can sign the DNSKEY RRset yet */
+	uint64_t imp = t + 120;
+	ck_assert_int_eq(kasp_keyset_imported(set, n), TANDEM_OK);
+	ck_assert_uint_eq(step_cluster(set, &p, imp, &st, KASP_ROLE_KSK), 0);
+	ck_assert_int_eq(kasp_keyset_find(set, n)->state, KASP_KEY_ACTIVE);
+	ck_assert(signs_dnskey(set, n));
+	/* its DS once its DNSKEY is in every cache; the compromised DS withdrawn once
+	 * DNSKEY RRsets signed by the compromised KSK alone are out of every cache */
+	run(set, &p, imp + IPUB_KEY - 1, &st);
+	ck_assert_int_eq(kasp_keyset_find(set, n)->ds, KASP_DS_NONE);
+	run(set, &p, imp + IPUB_KEY, &st);
+	ck_assert_int_eq(kasp_keyset_find(set, n)->ds, KASP_DS_SUBMIT);
+	ck_assert_int_eq(kasp_keyset_find(set, a)->ds, KASP_DS_SEEN);
+	run(set, &p, imp + IRET_KEY - 1, &st);
+	ck_assert_int_eq(kasp_keyset_find(set, a)->ds, KASP_DS_SEEN);
+	run(set, &p, imp + IRET_KEY, &st);
+	ck_assert_int_eq(kasp_keyset_find(set, a)->ds, KASP_DS_RETRACT);
+	ck_assert_uint_eq(count_actions(&st, KASP_ACTION_DS_RETRACT), 1);
+	ck_assert(kasp_keyset_cds_pending(set));
+	ck_assert(!kasp_key_ds_wanted(kasp_keyset_find(set, a))); /* CDS: the new key only */
+	uint64_t seen = imp + IRET_KEY + HOUR;
+	ck_assert_int_eq(kasp_keyset_ds_seen(set, n, seen), TANDEM_OK);
+	ck_assert_int_eq(kasp_keyset_ds_gone(set, a, seen), TANDEM_OK);
+	run(set, &p, seen + IPUB_DS - 1, &st);
+	ck_assert(signs_dnskey(set, a));
+	for (uint64_t u = seen + IPUB_DS; u <= seen + IPUB_DS + 8 * DAY; u += STEP15) {
+		run(set, &p, u, &st);
+		ck_assert(!signs_dnskey(set, a) && !signs_data(set, a));
+		ck_assert(signs_dnskey(set, n));
+		kasp_roles_t r;
+		kasp_key_roles(kasp_keyset_find(set, a), &r);
+		ck_assert(r.published == (u < seen + IPUB_DS + 7 * DAY)); /* 7d, then gone */
+	}
+	ck_assert_int_eq(kasp_keyset_find(set, a)->state, KASP_KEY_REMOVED);
+	free(set);
+}
+
+START_TEST(test_emergency_ksk_no_standby)
+{
+	emergency_ksk_at(T0 + DAY);
+	emergency_ksk_at(T0 + 100 * DAY);
+}
+END_TEST
+
+/* Emergencies on any day, with and without the standby option, one role or both: the cache
+ * check (every DS/DNSKEY/RRSIG mix a resolver may hold) never fails. */
+START_TEST(test_emergency_sweep)
+{
+	static const unsigned days[] = {1,  2,   3,   5,   45,  84,  86,  88,  89, 90,
+					91, 180, 335, 336, 340, 364, 365, 366, 380};
+	for (int sb = 0; sb < 2; sb++) {
+		kasp_policy_t p;
+		kasp_policy_defaults(&p);
+		p.ksk.standby = p.zsk.standby = sb != 0;
+		for (size_t i = 0; i < sizeof(days) / sizeof(days[0]); i++) {
+			uint64_t d = T0 + days[i] * DAY;
+			kasp_sim_result_t r;
+			sim(&p, d, 0, 0, 0, &r);
+			ck_assert_msg(r.cache_failures == 0, "standby %d, zsk emergency day %u", sb,
+				      days[i]);
+			sim(&p, 0, d, 0, 0, &r);
+			ck_assert_msg(r.cache_failures == 0, "standby %d, ksk emergency day %u", sb,
+				      days[i]);
+			sim(&p, d, d + 2 * DAY, 0, 0, &r);
+			ck_assert_msg(r.cache_failures == 0, "standby %d, both from day %u", sb,
+				      days[i]);
+		}
+	}
+}
+END_TEST
+
+/* The standby option's fast path is unchanged: the ready standby takes over in the step. */
+START_TEST(test_emergency_with_standby_option)
+{
+	kasp_policy_t p;
+	standby_policy(&p);
+	kasp_step_t st;
+	kasp_keyset_t *set = bootstrapped(&p, &st);
+	uint64_t t = T0 + 40 * DAY;
+	run(set, &p, t, &st);
+	uint32_t a = key_in(set, KASP_ROLE_ZSK, KASP_KEY_ACTIVE)->id;
+	uint32_t s = key_in(set, KASP_ROLE_ZSK, KASP_KEY_READY)->id;
+	ck_assert_int_eq(kasp_keyset_compromise(set, a, t), TANDEM_OK);
+	run(set, &p, t, &st);
+	ck_assert_int_eq(kasp_keyset_find(set, s)->state, KASP_KEY_ACTIVE);
+	ck_assert(!signs_data(set, a));
+	ck_assert(
+	    !kasp_keyset_find(set, key_in(set, KASP_ROLE_KSK, KASP_KEY_ACTIVE)->id)->covers_zsk);
+	free(set);
 }
 END_TEST
 
@@ -958,6 +1429,13 @@ static Suite *keystate_suite(void)
 	TCase *sm = tcase_create("simulation");
 	tcase_add_test(sm, test_sim_dps_three_years);
 	tcase_add_test(sm, test_sim_unsafe_policy_caught);
+	tcase_add_test(sm, test_dps_prepublication_three_years);
+	tcase_add_test(sm, test_dps_prepublication_15min);
+	tcase_add_test(sm, test_emergency_zsk_no_standby);
+	tcase_add_test(sm, test_emergency_ksk_no_standby);
+	tcase_add_test(sm, test_emergency_with_standby_option);
+	tcase_add_test(sm, test_emergency_sweep);
+	tcase_set_timeout(sm, 120);
 	suite_add_tcase(s, sm);
 	TCase *st = tcase_create("store");
 	tcase_add_test(st, test_store_roundtrip);
