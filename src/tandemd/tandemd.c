@@ -696,9 +696,9 @@ static void tdm_keyset_forget_removed(tdm_t *d, tdm_zone_t *z, const coordrpc_zo
 		tdm_req_init(d, &req, COORDRPC_KEY_REMOVE, z);
 		req.key_id = k->id;
 		if (tdm_call(d, &req) == TANDEM_OK) {
-			tdm_log(d, "zone %s: key %u (tag %u) %s the cluster's key table: %s",
-				z->name, k->id, k->tag, d->dec->accepted ? "left" : "still in",
-				d->dec->text);
+			tdm_log(d, "zone %s: key %u (tag %u) %s in the cluster's key table: %s",
+				z->name, k->id, k->tag,
+				d->dec->accepted ? "retired" : "not retired", d->dec->text);
 		}
 	}
 }
