@@ -71,7 +71,7 @@ tdm_wait 90 "ZSK $zsk1 to leave the key table after the retention" gone
 tdm_pass "ZSK $zsk1 purged after the retention: archive entry emptied"
 
 tdm_check_publications node-a node-b
-tdm_validate_published node-a $Z
-tdm_validate_published node-b $Z
-tdm_pass "both sites' zones validate; no serial published twice"
+holder=$(tdm_holder $Z)
+tdm_validate_published "$holder" $Z
+tdm_pass "the published zone validates; no serial published twice"
 tdm_cluster_sanitizer_check

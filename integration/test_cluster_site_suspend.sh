@@ -66,10 +66,9 @@ path, tag = sys.argv[1], sys.argv[2]
 tags = set()
 for line in open(path):
     f = line.split()
-    if "RRSIG" in f:
-        i = f.index("RRSIG")
-        if f[i + 1] not in ("DNSKEY", "CDS", "CDNSKEY"):
-            tags.add(f[i + 7])
+    # NAME TTL IN RRSIG COVERED ALG LABELS OTTL EXP INC TAG SIGNER SIG
+    if len(f) > 10 and f[2] == "IN" and f[3] == "RRSIG" and f[4] not in ("DNSKEY", "CDS", "CDNSKEY"):
+        tags.add(f[10])
 sys.exit(0 if tag in tags else 1)
 PY
 }

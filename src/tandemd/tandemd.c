@@ -1135,7 +1135,7 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 		return;
 	}
 	for (size_t i = 0; i < zs->nkeys; i++) {
-		if (zs->keys[i].active) {
+		if (zs->keys[i].active || zs->keys[i].retired) {
 			continue;
 		}
 		coordrpc_request_t req;
