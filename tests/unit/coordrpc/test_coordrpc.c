@@ -1045,8 +1045,16 @@ static void status_fill(coordrpc_status_t *st)
 			for (size_t a = 0; a < key->nacks; a++) {
 				snprintf(key->acks[a], sizeof(key->acks[a]), "node-%zu", a);
 			}
+			/* issue 9: a retired key and the nodes that destroyed it */
+			key->retired = k % 4 == 2;
+			key->retired_ms = key->retired ? st->now_ms - 1000 * k : 0;
+			key->ndestroyed = key->retired ? 2 : 0;
+			for (size_t a = 0; a < key->ndestroyed; a++) {
+				snprintf(key->destroyed[a], sizeof(key->destroyed[a]), "node-%zu", a);
+			}
 		}
 	}
+	st->suspended_sites = 2;
 	st->nnodes = COORD_NODES_MAX;
 	for (size_t i = 0; i < st->nnodes; i++) {
 		coordrpc_node_status_t *n = &st->nodes[i];
