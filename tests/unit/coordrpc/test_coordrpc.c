@@ -1050,7 +1050,8 @@ static void status_fill(coordrpc_status_t *st)
 			key->retired_ms = key->retired ? st->now_ms - 1000 * k : 0;
 			key->ndestroyed = key->retired ? 2 : 0;
 			for (size_t a = 0; a < key->ndestroyed; a++) {
-				snprintf(key->destroyed[a], sizeof(key->destroyed[a]), "node-%zu", a);
+				snprintf(key->destroyed[a], sizeof(key->destroyed[a]), "node-%zu",
+					 a);
 			}
 		}
 	}
