@@ -32,6 +32,7 @@ for n in node-a node-b; do
 	tdm_assert_eq "$n's token holds ZSK $zsk1 (private and public)" 2 "$(objects $n "$zsk1")"
 done
 tdm_pass "ZSK $zsk1 is in both tokens"
+# shellcheck source=/dev/null
 . "$TDM_CL/cluster.env"
 ETCDCTL=(etcdctl --endpoints "$ETCD_ENDPOINTS")
 archived() { "${ETCDCTL[@]}" get --print-value-only "/tandem/v1/archive/example./$zsk1" | wc -c; }
