@@ -93,7 +93,14 @@ tdm_wait 60 "node-a to be a healthy standby" standby
 s1=$(tdm_last_serial node-b $Z)
 tdm_wait 60 "node-b to publish above $s1" tdm_published_after node-b $Z "$s1"
 s2=$(tdm_last_serial node-b $Z)
-agrees() { grep -Eq "serial [0-9]+: node-a agrees" "$TDM_CL"/log/coord-*.log; }
+# a shadow digest of a serial committed after the resume (node-a may have agreed before
+# the kill, as the standby of an earlier serial)
+agrees() {
+	local last
+	last=$(grep -Eho "serial [0-9]+: node-a agrees" "$TDM_CL"/log/coord-*.log | awk '{ print $2 }' |
+		tr -d : | sort -n | tail -1)
+	[ -n "$last" ] && [ "$last" -gt "$s1" ]
+}
 tdm_wait 90 "node-a's shadow digest to agree" agrees
 [ "$(tdm_status_get "zone('$Z')['alerts']")" = 0 ] || tdm_fail "a standby digest disagreed"
 tdm_pass "site A back: node-a holds every key and agrees as the standby (serial $s2)"
