@@ -104,5 +104,26 @@ agrees() {
 tdm_wait 90 "node-a's shadow digest to agree" agrees
 [ "$(tdm_status_get "zone('$Z')['alerts']")" = 0 ] || tdm_fail "a standby digest disagreed"
 tdm_pass "site A back: node-a holds every key and agrees as the standby (serial $s2)"
+
+# keys retired (or retired and purged) while node-a was down leave its HSM too: its token
+# ends up holding the same keys as node-b's
+MODULE=$(tdm_module)
+objects() {
+	SOFTHSM2_CONF=$TDM_CL/$1/hsm/softhsm2.conf python3 "$TDM_SRC/integration/p11count.py" \
+		"$MODULE" "$1" "$TDM_CL/$1/hsm/user.pin" "tandem-example-$2"
+}
+top=$(tdm_status_get "max(k['id'] for k in zone('$Z')['keys'])")
+same_keys() {
+	local id a b
+	for id in $(seq 1 "$top"); do
+		a=$(objects node-a "$id")
+		b=$(objects node-b "$id")
+		[ "$a" = "$b" ] || return 1
+	done
+}
+tdm_wait 60 "node-a's token to hold the same keys 1..$top as node-b's" same_keys
+old_gone() { [ "$(objects node-a "$zsk_old")" = 0 ]; }
+tdm_wait 90 "ZSK $zsk_old (active when node-a died, rolled since) to leave node-a's HSM" old_gone
+tdm_pass "the keys removed while node-a was down are destroyed in its HSM too"
 tdm_check_publications node-a node-b
 tdm_cluster_sanitizer_check

@@ -1111,6 +1111,35 @@ static void tdm_keys_destroy_retired(tdm_t *d, tdm_zone_t *z, const coordrpc_zon
 				d->dec->text);
 		}
 	}
+	/* a key the key set removed and the table no longer lists (purged while this node was
+	 * down) leaves this HSM too, unrecorded: the coordinator has no entry for it */
+	for (size_t i = 0; z->ks_valid && i < z->ks->count; i++) {
+		const kasp_key_t *k = &z->ks->keys[i];
+		bool listed = false;
+		for (size_t j = 0; j < zs->nkeys; j++) {
+			listed = listed || zs->keys[j].id == k->id;
+		}
+		if (k->state != KASP_KEY_REMOVED || listed) {
+			continue;
+		}
+		for (size_t j = 0; j < z->nkeys; j++) {
+			if (z->keys[j].id == k->id) { /* its hsm_key_t is freed below */
+				z->keys[j] = z->keys[--z->nkeys];
+				break;
+			}
+		}
+		bool destroyed = false;
+		int ret = tdm_keys_destroy(d->token, z->name, k->id, d->diag, &destroyed);
+		if (ret != TANDEM_OK) {
+			char what[COORD_ZONE_MAX + 64];
+			snprintf(what, sizeof(what), "zone %s: key %u not destroyed", z->name,
+				 k->id);
+			tdm_log_diag(d, what, ret);
+		} else if (destroyed) {
+			tdm_log(d, "zone %s: removed key %u (tag %u) destroyed in the HSM", z->name,
+				k->id, k->tag);
+		}
+	}
 }
 
 /* Key work happens only while no run uses the token: generation and import change its key
