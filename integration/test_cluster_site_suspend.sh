@@ -28,12 +28,22 @@ fi
 
 kill -9 "$(cat "$TDM_CL/run/node-a.pid")"
 tdm_log "killed node-a (site A lost)"
-from=$(($(wc -l <"$TDM_CL/log/node-b.log") + 1))
-# the next successor is made at B but cannot activate without A's import
-REFUSED="key [0-9]* not yet at every site: .*not yet imported at site A"
-frozen() { tail -n +"$from" "$TDM_CL/log/node-b.log" | grep -q "$REFUSED"; }
+# the next successor is made at B but cannot activate without A's import: the coordinators
+# refuse node-b's activation requests (each refusal is logged there)
+declare -A from
+for c in coord-a coord-b; do
+	from[$c]=$(($(wc -l <"$TDM_CL/log/$c.log") + 1))
+done
+REFUSED="refused key-activate from node-b: .*: key [0-9]+ \(tag [0-9]+\) not yet imported at site A"
+refusals() {
+	local c
+	for c in coord-a coord-b; do
+		tail -n +"${from[$c]}" "$TDM_CL/log/$c.log"
+	done | grep -E "$REFUSED" | sort
+}
+frozen() { refusals >/dev/null; }
 tdm_wait 150 "node-b to be refused a key activation for site A" frozen
-zsk2=$(tail -n +"$from" "$TDM_CL/log/node-b.log" | grep -o "$REFUSED" | head -1 | awk '{ print $2 }')
+zsk2=$(refusals | head -1 | grep -Eo "key [0-9]+ \(tag" | awk '{ print $2 }')
 sleep 5
 zsk_old=$(key_in active zsk)
 if [ -z "$zsk_old" ] || [ "$zsk_old" = "$zsk2" ]; then
