@@ -55,12 +55,14 @@ tdm_assert_ok "switchover mid-rollover: $holder -> $to" tdm_ctl switchover --zon
 tdm_wait 90 "a new ZSK to become active" new_zsk_active
 zsk2=$(key_in active zsk)
 tdm_pass "ZSK $zsk1 -> ZSK $zsk2"
-# removed from the key set, then from the coordinator's key table (its acks no longer
-# gate leases)
+# removed from the key set, retired in the coordinator's key table (its acks no longer
+# gate leases), then gone from it after the drill's keys.archive-retention (30 s)
 gone() { [ "$(tdm_status_get "$zsk1 in [k['id'] for k in zone('$Z')['keys']]")" = False ]; }
-tdm_wait 60 "ZSK $zsk1 to be removed" gone
-grep -q "key $zsk1 (tag [0-9]*) left the cluster's key table" "$TDM_CL"/log/node-*.log ||
-	tdm_fail "no node said key $zsk1 left the cluster's key table"
+tdm_wait 120 "ZSK $zsk1 to be removed" gone
+grep -q "key $zsk1 (tag [0-9]*) retired in the cluster's key table" "$TDM_CL"/log/node-*.log ||
+	tdm_fail "no node said key $zsk1 was retired in the cluster's key table"
+grep -q "key $zsk1 (tag [0-9]*) purged" "$TDM_CL"/log/node-*.log ||
+	tdm_fail "no node said key $zsk1 was purged"
 tdm_pass "ZSK $zsk1 retired and removed"
 
 # every key of the key set is held at both sites, and no digest ever disagreed

@@ -146,6 +146,8 @@ const char *coord_reason_str(coord_reason_t reason)
 	case COORD_R_INSTANCE: return "another instance of the node is registered";
 	case COORD_R_CLOCK_SKEW: return "coordinator clock skewed";
 	case COORD_R_NODE_ALERT: return "node reported a blocking alert";
+	case COORD_R_SITE_SUSPENDED: return "site suspended";
+	case COORD_R_RETAINED: return "archive retention not over";
 	}
 	return "unknown reason";
 }
@@ -174,6 +176,10 @@ const char *coord_input_kind_str(coord_input_kind_t kind)
 	case COORD_IN_TICK: return "tick";
 	case COORD_IN_ZONE_ACCEPT_INPUT: return "zone-accept-input";
 	case COORD_IN_PARAMS_SET: return "params-set";
+	case COORD_IN_SITE_SUSPEND: return "site-suspend";
+	case COORD_IN_SITE_RESUME: return "site-resume";
+	case COORD_IN_KEY_DESTROYED: return "key-destroyed";
+	case COORD_IN_KEY_PURGE: return "key-purge";
 	}
 	return "unknown";
 }
@@ -335,10 +341,21 @@ static uint32_t key_sites(const coord_key_t *k)
 	return m;
 }
 
-static bool key_all_sites(const coord_key_t *k, const coord_params_t *p)
+/* The sites that must import a key before it is used: every site not suspended. */
+static uint32_t ack_sites(const coord_state_t *st, const coord_params_t *p)
 {
-	uint32_t all = (1u << p->nsites) - 1;
+	return ((1u << p->nsites) - 1) & ~st->suspended_sites;
+}
+
+static bool key_all_sites(const coord_state_t *st, const coord_key_t *k, const coord_params_t *p)
+{
+	uint32_t all = ack_sites(st, p);
 	return (key_sites(k) & all) == all;
+}
+
+static bool site_suspended(const coord_state_t *st, uint32_t site)
+{
+	return site < COORD_SITES_MAX && (st->suspended_sites & (1u << site)) != 0;
 }
 
 bool coord_state_key_acked(const coord_state_t *state, const coord_params_t *params,
@@ -353,7 +370,7 @@ bool coord_state_key_acked(const coord_state_t *state, const coord_params_t *par
 	}
 	for (uint32_t i = 0; i < z->nkeys; i++) {
 		if (z->keys[i].id == key_id) {
-			return key_all_sites(&z->keys[i], params);
+			return !z->keys[i].retired && key_all_sites(state, &z->keys[i], params);
 		}
 	}
 	return false;
@@ -373,7 +390,7 @@ static bool key_acked_by(const coord_key_t *k, uint32_t node_no)
 static const coord_key_t *key_missing(const coord_zone_t *z, const coord_node_t *n)
 {
 	for (uint32_t i = 0; i < z->nkeys; i++) {
-		if (z->keys[i].active && !key_acked_by(&z->keys[i], n->no)) {
+		if (z->keys[i].active && !z->keys[i].retired && !key_acked_by(&z->keys[i], n->no)) {
 			return &z->keys[i];
 		}
 	}
@@ -450,11 +467,13 @@ static bool node_healthy(const coord_node_t *n, uint64_t now, const coord_params
 	       (n->last_seen_ms >= now || now - n->last_seen_ms <= p->node_timeout_ms);
 }
 
-/* A node that could take zone z's lease: up, healthy, holding every active key. */
-static bool node_eligible(const coord_zone_t *z, const coord_node_t *n, uint64_t now,
-			  const coord_params_t *p)
+/* A node that could take zone z's lease: up, healthy, holding every active key, its site not
+ * suspended. */
+static bool node_eligible(const coord_state_t *st, const coord_zone_t *z, const coord_node_t *n,
+			  uint64_t now, const coord_params_t *p)
 {
-	return n->state == COORD_NODE_UP && node_healthy(n, now, p) && key_missing(z, n) == NULL &&
+	return n->state == COORD_NODE_UP && !site_suspended(st, n->site) &&
+	       node_healthy(n, now, p) && key_missing(z, n) == NULL &&
 	       node_blocked(n, z->name) == NULL;
 }
 
@@ -491,7 +510,7 @@ static const coord_node_t *best_candidate(const coord_state_t *st, const coord_z
 	for (uint32_t i = 0; i < st->nnodes; i++) {
 		const coord_node_t *n = &st->nodes[i];
 		if ((except != NULL && strcmp(n->id, except) == 0) ||
-		    !node_eligible(z, n, now, p)) {
+		    !node_eligible(st, z, n, now, p)) {
 			continue;
 		}
 		int r = node_rank(st, z, n, p);
@@ -861,6 +880,11 @@ static void do_lease_request(coord_state_t *st, const coord_input_t *in, uint64_
 		refuse(r, COORD_R_UNHEALTHY, "node %s reports itself unhealthy", n->id);
 		return;
 	}
+	if (site_suspended(st, n->site)) {
+		refuse(r, COORD_R_SITE_SUSPENDED, "node %s: site %c is suspended", n->id,
+		       site_name(n->site));
+		return;
+	}
 	const coord_key_t *missing = key_missing(z, n);
 	if (missing != NULL) {
 		refuse(r, COORD_R_KEY_MISSING, "zone %s: node %s has not imported key %u (tag %u)",
@@ -1133,12 +1157,18 @@ static void do_key_activate(coord_state_t *st, const coord_input_t *in, const co
 		refuse(r, COORD_R_UNKNOWN_KEY, "zone %s: no key %u", z->name, in->key_id);
 		return;
 	}
+	if (k->retired) {
+		refuse(r, COORD_R_UNKNOWN_KEY, "zone %s: key %u (tag %u) is retired", z->name,
+		       k->id, k->tag);
+		return;
+	}
 	if (k->active) {
 		return;
 	}
 	uint32_t have = key_sites(k);
+	uint32_t need = ack_sites(st, p);
 	for (uint32_t s = 0; s < p->nsites; s++) {
-		if ((have & (1u << s)) == 0) {
+		if ((need & (1u << s)) != 0 && (have & (1u << s)) == 0) {
 			refuse(r, COORD_R_KEY_NOT_ACKED,
 			       "zone %s: key %u (tag %u) not yet imported at site %c", z->name,
 			       k->id, k->tag, site_name(s));
@@ -1146,12 +1176,20 @@ static void do_key_activate(coord_state_t *st, const coord_input_t *in, const co
 		}
 	}
 	k->active = true;
-	effect(r, COORD_EFF_KEY_ACTIVE, z, NULL, "zone %s: key %u (tag %u) may become active",
-	       z->name, k->id, k->tag);
+	if (st->suspended_sites != 0) {
+		effect(r, COORD_EFF_KEY_ACTIVE, z, NULL,
+		       "zone %s: key %u (tag %u) may become active (suspended sites left out)",
+		       z->name, k->id, k->tag);
+	} else {
+		effect(r, COORD_EFF_KEY_ACTIVE, z, NULL,
+		       "zone %s: key %u (tag %u) may become active", z->name, k->id, k->tag);
+	}
 	r->effects[r->neffects - 1].key_id = k->id;
 }
 
-static void do_key_remove(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
+/* The key set removed the key: it is retired, gates nothing, and every HSM destroys it. */
+static void do_key_remove(coord_state_t *st, const coord_input_t *in, uint64_t now,
+			  coord_result_t *r)
 {
 	coord_zone_t *z = live_zone(st, in->zone, r);
 	if (z == NULL) {
@@ -1162,16 +1200,154 @@ static void do_key_remove(coord_state_t *st, const coord_input_t *in, coord_resu
 		refuse(r, COORD_R_UNKNOWN_KEY, "zone %s: no key %u", z->name, in->key_id);
 		return;
 	}
+	if (k->retired) {
+		return;
+	}
+	k->retired = true;
+	k->retired_ms = now;
+	k->active = false;
+	effect(r, COORD_EFF_KEY_RETIRED, z, NULL,
+	       "zone %s: key %u (tag %u) retired: every node destroys it in its HSM", z->name,
+	       k->id, k->tag);
+	r->effects[r->neffects - 1].key_id = k->id;
+}
+
+static void do_key_destroyed(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
+{
+	coord_node_t *n = member(st, in, r);
+	coord_zone_t *z = n == NULL ? NULL : live_zone(st, in->zone, r);
+	if (z == NULL) {
+		return;
+	}
+	coord_key_t *k = key_find(z, in->key_id);
+	if (k == NULL) {
+		refuse(r, COORD_R_UNKNOWN_KEY, "zone %s: no key %u", z->name, in->key_id);
+		return;
+	}
+	if (!k->retired) {
+		refuse(r, COORD_R_BUSY, "zone %s: key %u (tag %u) is not retired", z->name, k->id,
+		       k->tag);
+		return;
+	}
+	for (uint32_t i = 0; i < k->ndestroyed; i++) {
+		if (k->destroyed[i].node_no == n->no) {
+			return;
+		}
+	}
+	if (k->ndestroyed == COORD_NODES_MAX) {
+		/* node numbers are never reused: members removed since may have filled it */
+		memmove(&k->destroyed[0], &k->destroyed[1],
+			(COORD_NODES_MAX - 1) * sizeof(k->destroyed[0]));
+		k->ndestroyed--;
+	}
+	k->destroyed[k->ndestroyed].node_no = n->no;
+	k->destroyed[k->ndestroyed].site = n->site;
+	k->ndestroyed++;
+	note(r, "zone %s: key %u (tag %u) destroyed in the HSM of %s (site %c)", z->name, k->id,
+	     k->tag, n->id, site_name(n->site));
+}
+
+static void do_key_purge(coord_state_t *st, const coord_input_t *in, uint64_t now,
+			 coord_result_t *r)
+{
+	coord_zone_t *z = live_zone(st, in->zone, r);
+	if (z == NULL) {
+		return;
+	}
+	coord_key_t *k = key_find(z, in->key_id);
+	if (k == NULL) {
+		refuse(r, COORD_R_UNKNOWN_KEY, "zone %s: no key %u", z->name, in->key_id);
+		return;
+	}
+	if (!k->retired) {
+		refuse(r, COORD_R_BUSY, "zone %s: key %u (tag %u) is not retired", z->name, k->id,
+		       k->tag);
+		return;
+	}
+	if (now < k->retired_ms || now - k->retired_ms < in->retention_ms) {
+		refuse(r, COORD_R_RETAINED, "zone %s: key %u (tag %u) is kept until %llu", z->name,
+		       k->id, k->tag, (unsigned long long)(k->retired_ms + in->retention_ms));
+		return;
+	}
+	uint32_t id = k->id;
+	uint16_t tag = k->tag;
 	size_t i = (size_t)(k - z->keys);
 	memmove(&z->keys[i], &z->keys[i + 1], (z->nkeys - i - 1) * sizeof(z->keys[0]));
 	z->nkeys--;
 	memset(&z->keys[z->nkeys], 0, sizeof(z->keys[0]));
+	effect(r, COORD_EFF_KEY_PURGED, z, NULL,
+	       "zone %s: key %u (tag %u) purged: its archive entry is removed", z->name, id, tag);
+	r->effects[r->neffects - 1].key_id = id;
+}
+
+static void do_site(coord_state_t *st, const coord_input_t *in, uint64_t now,
+		    const coord_params_t *p, bool suspend, coord_result_t *r)
+{
+	if (in->site >= p->nsites) {
+		refuse(r, COORD_R_BAD_INPUT, "no site %c", site_name(in->site));
+		return;
+	}
+	uint32_t bit = 1u << in->site;
+	if (!suspend) {
+		if ((st->suspended_sites & bit) == 0) {
+			return;
+		}
+		st->suspended_sites &= ~bit;
+		effect(r, COORD_EFF_SITE, NULL, NULL,
+		       "site %c resumed: its nodes import every key, then may take leases; keys "
+		       "wait for its import again",
+		       site_name(in->site));
+		return;
+	}
+	if ((st->suspended_sites & bit) != 0) {
+		return;
+	}
+	if ((ack_sites(st, p) & ~bit) == 0) {
+		refuse(r, COORD_R_BAD_INPUT, "site %c is the last site not suspended",
+		       site_name(in->site));
+		return;
+	}
+	for (uint32_t i = 0; i < st->nzones; i++) {
+		const coord_zone_t *z = &st->zones[i];
+		const coord_node_t *h = z->holder[0] != '\0' ? node_find(st, z->holder) : NULL;
+		/* a holder may publish up to its expiry on its own clock: wait for the margin */
+		if (!z->removed && h != NULL && h->site == in->site &&
+		    now < z->expiry_ms + p->margin_ms) {
+			refuse(
+			    r, COORD_R_BUSY,
+			    "zone %s: %s (site %c) holds the lease until %llu (expiry + margin); "
+			    "drain or switch it over first",
+			    z->name, h->id, site_name(h->site),
+			    (unsigned long long)(z->expiry_ms + p->margin_ms));
+			return;
+		}
+	}
+	st->suspended_sites |= bit;
+	for (uint32_t i = 0; i < st->nzones; i++) {
+		coord_zone_t *z = &st->zones[i];
+		const coord_node_t *t =
+		    z->switch_to[0] != '\0' ? node_find(st, z->switch_to) : NULL;
+		if (t != NULL && t->site == in->site) {
+			effect(r, COORD_EFF_SWITCH_CANCEL, z, t->id,
+			       "zone %s: switchover to %s cancelled: site %c suspended", z->name,
+			       t->id, site_name(in->site));
+			set_str(z->switch_to, sizeof(z->switch_to), "");
+		}
+	}
+	effect(r, COORD_EFF_SITE, NULL, NULL,
+	       "site %c suspended: keys activate without its import; its nodes get no lease",
+	       site_name(in->site));
 }
 
 /* Refuses unless n could take z over now (used for switchover targets). */
-static bool target_ok(const coord_zone_t *z, const coord_node_t *n, uint64_t now,
-		      const coord_params_t *p, coord_result_t *r)
+static bool target_ok(const coord_state_t *st, const coord_zone_t *z, const coord_node_t *n,
+		      uint64_t now, const coord_params_t *p, coord_result_t *r)
 {
+	if (site_suspended(st, n->site)) {
+		refuse(r, COORD_R_SITE_SUSPENDED, "node %s: site %c is suspended", n->id,
+		       site_name(n->site));
+		return false;
+	}
 	if (n->state == COORD_NODE_FENCED) {
 		refuse(r, COORD_R_FENCED, "node %s is fenced", n->id);
 		return false;
@@ -1211,7 +1387,7 @@ static void do_switchover(coord_state_t *st, const coord_input_t *in, uint64_t n
 		refuse(r, COORD_R_UNKNOWN_NODE, "node %s is not a member", in->target);
 		return;
 	}
-	if (!target_ok(z, t, now, p, r)) {
+	if (!target_ok(st, z, t, now, p, r)) {
 		return;
 	}
 	if (!lease_valid(z, now)) {
@@ -1539,7 +1715,9 @@ int coord_state_check(const coord_state_t *state, const coord_params_t *process_
 		return TANDEM_COORD_ESTATE;
 	}
 	const coord_state_t *st = state;
-	if (st->nnodes > COORD_NODES_MAX || st->nzones > COORD_ZONES_MAX) {
+	uint32_t all_sites = (1u << params->nsites) - 1;
+	if (st->nnodes > COORD_NODES_MAX || st->nzones > COORD_ZONES_MAX ||
+	    (st->suspended_sites & ~all_sites) != 0 || st->suspended_sites == all_sites) {
 		return TANDEM_COORD_ESTATE;
 	}
 	for (uint32_t i = 0; i < st->nnodes; i++) {
@@ -1588,8 +1766,14 @@ int coord_state_check(const coord_state_t *state, const coord_params_t *process_
 		}
 		for (uint32_t k = 0; k < z->nkeys; k++) {
 			const coord_key_t *key = &z->keys[k];
-			if (key->nacks > COORD_NODES_MAX) {
+			if (key->nacks > COORD_NODES_MAX || key->ndestroyed > COORD_NODES_MAX ||
+			    (key->ndestroyed > 0 && !key->retired)) {
 				return TANDEM_COORD_ESTATE;
+			}
+			for (uint32_t a = 0; a < key->ndestroyed; a++) {
+				if (key->destroyed[a].site >= COORD_SITES_MAX) {
+					return TANDEM_COORD_ESTATE;
+				}
 			}
 			for (uint32_t a = 0; a < key->nacks; a++) {
 				if (key->acks[a].site >= COORD_SITES_MAX) {
@@ -1637,17 +1821,21 @@ static bool input_ok(const coord_input_t *in)
 	case COORD_IN_LEASE_RENEW:
 	case COORD_IN_LEASE_RELEASE:
 	case COORD_IN_DIGEST_REPORT:
+	case COORD_IN_KEY_DESTROYED:
 	case COORD_IN_KEY_ACK: return node && zone;
 	case COORD_IN_COMMIT:
 		return node && zone && in->salt_len <= COORD_SALT_MAX && in->keyset_revision >= 0;
 	case COORD_IN_KEY_ADD: return zone && (in->node[0] == '\0' || node);
 	case COORD_IN_KEY_ACTIVATE:
 	case COORD_IN_KEY_REMOVE:
+	case COORD_IN_KEY_PURGE:
 	case COORD_IN_ZONE_ADD:
 	case COORD_IN_ZONE_REMOVE:
 	case COORD_IN_ZONE_ACCEPT_INPUT: return zone;
 	case COORD_IN_SWITCHOVER: return zone && target;
 	case COORD_IN_PARAMS_SET:
+	case COORD_IN_SITE_SUSPEND:
+	case COORD_IN_SITE_RESUME:
 	case COORD_IN_TAKEOVER:
 	case COORD_IN_TICK: return true;
 	}
@@ -1784,7 +1972,11 @@ int coord_state_apply(const coord_state_t *in, const coord_input_t *input, uint6
 	case COORD_IN_KEY_ADD: do_key_add(st, input, r); break;
 	case COORD_IN_KEY_ACK: do_key_ack(st, input, r); break;
 	case COORD_IN_KEY_ACTIVATE: do_key_activate(st, input, params, r); break;
-	case COORD_IN_KEY_REMOVE: do_key_remove(st, input, r); break;
+	case COORD_IN_KEY_REMOVE: do_key_remove(st, input, now_ms, r); break;
+	case COORD_IN_KEY_DESTROYED: do_key_destroyed(st, input, r); break;
+	case COORD_IN_KEY_PURGE: do_key_purge(st, input, now_ms, r); break;
+	case COORD_IN_SITE_SUSPEND: do_site(st, input, now_ms, params, true, r); break;
+	case COORD_IN_SITE_RESUME: do_site(st, input, now_ms, params, false, r); break;
 	case COORD_IN_SWITCHOVER: do_switchover(st, input, now_ms, params, r); break;
 	case COORD_IN_DRAIN: do_drain(st, input, now_ms, params, true, r); break;
 	case COORD_IN_UNDRAIN: do_drain(st, input, now_ms, params, false, r); break;

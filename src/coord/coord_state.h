@@ -16,8 +16,9 @@
  *  - A commit (zone, serial, digest, epoch) is accepted only from the holder
  *    of the current epoch, with a serial above the committed one (RFC 1982) in
  *    the holder's site residue class; a serial never gets two digests.
- *  - A key may become active only once a node of every site has imported it,
- *    and a node is granted a zone's lease only if it holds every active key.
+ *  - A key may become active only once a node of every site that is not
+ *    suspended has imported it, and a node is granted a zone's lease only if it
+ *    holds every active key and its site is not suspended.
  * The machine does no I/O, reads no clock and draws no random numbers. Every
  * time is in milliseconds on the coordinator's wall clock, passed in as `now`.
  * The store applies `out` as one etcd transaction conditioned on the revision
@@ -104,6 +105,13 @@ typedef struct coord_key {
 	bool active; /* activation was allowed: every site acknowledged it */
 	uint32_t nacks;
 	coord_ack_t acks[COORD_NODES_MAX];
+	/* retired: the key set removed it (COORD_IN_KEY_REMOVE); it gates nothing any more,
+	 * every node destroys it in its HSM and says so (COORD_IN_KEY_DESTROYED); it leaves
+	 * the table with its archive entry after the archive retention (COORD_IN_KEY_PURGE) */
+	bool retired;
+	uint64_t retired_ms; /* when it was retired (coordinator clock) */
+	uint32_t ndestroyed;
+	coord_ack_t destroyed[COORD_NODES_MAX]; /* the nodes whose HSM destroyed it */
 } coord_key_t;
 
 /* The last digest a standby reported for a zone. */
@@ -173,6 +181,10 @@ typedef struct coord_state {
 	coord_node_t nodes[COORD_NODES_MAX];
 	uint32_t nzones;
 	coord_zone_t zones[COORD_ZONES_MAX];
+	/* Bit s: site s is suspended (tandemctl site suspend): it leaves the set of sites
+	 * that must import a key before it is used, and its nodes get no lease, until it is
+	 * resumed. Never every site. */
+	uint32_t suspended_sites;
 } coord_state_t;
 
 /* What a node, an operator or the clock asks for. */
@@ -201,8 +213,14 @@ typedef enum {
 	COORD_IN_ZONE_ACCEPT_INPUT, /* zone, serial: the operator accepts that input */
 	COORD_IN_PARAMS_SET,        /* lease_ms, margin_ms: the cluster's (tandemctl cluster
 				       params); 0 < margin < lease / 3 */
+	COORD_IN_SITE_SUSPEND,      /* site (operator): out of the key acks and lease candidates */
+	COORD_IN_SITE_RESUME,       /* site (operator): back in */
+	COORD_IN_KEY_DESTROYED,     /* node, zone, key_id: the node's HSM destroyed the retired
+				       key */
+	COORD_IN_KEY_PURGE,         /* zone, key_id, retention_ms: the retired key leaves the
+				       table once retention_ms have passed since it retired */
 } coord_input_kind_t;
-#define COORD_IN_LAST COORD_IN_PARAMS_SET
+#define COORD_IN_LAST COORD_IN_KEY_PURGE
 
 /* One input. Fields not used by the kind are ignored. */
 typedef struct coord_input {
@@ -239,6 +257,7 @@ typedef struct coord_input {
 	uint32_t nalerts;
 	coord_alert_t alerts[COORD_ALERTS_MAX];
 	uint64_t lease_ms, margin_ms; /* params set */
+	uint64_t retention_ms;        /* key purge: the policy's archive retention */
 } coord_input_t;
 
 /* Why an input was refused. */
@@ -270,9 +289,11 @@ typedef enum {
 	COORD_R_CONFLICT,         /* the key set changed since the revision it was read at */
 	COORD_R_INSTANCE,         /* another live instance of the node holds its registration */
 	COORD_R_CLOCK_SKEW,       /* this coordinator's clock is off: ask another */
-	COORD_R_NODE_ALERT, /* the node reported a blocking alert for the zone (or node-wide) */
+	COORD_R_NODE_ALERT,     /* the node reported a blocking alert for the zone (or node-wide) */
+	COORD_R_SITE_SUSPENDED, /* the node's site is suspended (tandemctl site suspend) */
+	COORD_R_RETAINED,       /* a retired key's archive retention has not run out */
 } coord_reason_t;
-#define COORD_R_LAST COORD_R_NODE_ALERT
+#define COORD_R_LAST COORD_R_RETAINED
 
 /* What a decision did, for the daemon to act on, tell nodes and audit. */
 typedef enum {
@@ -297,6 +318,9 @@ typedef enum {
 	COORD_EFF_NODE_ALERT,     /* zone (may be ""), node: an alert raised, changed or cleared */
 	COORD_EFF_INPUT_ACCEPTED, /* zone, serial: the operator accepted an input */
 	COORD_EFF_PARAMS,         /* the cluster's lease and margin changed */
+	COORD_EFF_SITE,           /* site suspended or resumed (text says which) */
+	COORD_EFF_KEY_RETIRED,    /* zone, key: nodes destroy it in their HSMs */
+	COORD_EFF_KEY_PURGED,     /* zone, key: it left the table; its archive entry goes */
 } coord_effect_kind_t;
 
 typedef struct coord_effect {
@@ -386,7 +410,8 @@ const coord_node_t *coord_state_holder(const coord_state_t *state, const char *z
 bool coord_state_curve_allowed(const coord_state_t *state,
 			       const uint8_t curve_pub[COORD_CURVE_KEY_LEN]);
 
-/* Whether key_id of zone has been imported by a node of every site (invariant 4). */
+/* Whether key_id of zone has been imported by a node of every site that is not suspended
+ * (invariant 4). */
 bool coord_state_key_acked(const coord_state_t *state, const coord_params_t *params,
 			   const char *zone, uint32_t key_id);
 

@@ -25,6 +25,8 @@ typedef struct pb_scratch {
 	Tandem__ClusterState__Key *keyp[COORD_ZONES_MAX][COORD_KEYS_MAX];
 	Tandem__ClusterState__Ack acks[COORD_ZONES_MAX][COORD_KEYS_MAX][COORD_NODES_MAX];
 	Tandem__ClusterState__Ack *ackp[COORD_ZONES_MAX][COORD_KEYS_MAX][COORD_NODES_MAX];
+	Tandem__ClusterState__Ack dest[COORD_ZONES_MAX][COORD_KEYS_MAX][COORD_NODES_MAX];
+	Tandem__ClusterState__Ack *destp[COORD_ZONES_MAX][COORD_KEYS_MAX][COORD_NODES_MAX];
 } pb_scratch_t;
 
 static ProtobufCBinaryData bin(const uint8_t *data, size_t len)
@@ -94,6 +96,17 @@ static void pack_zone(pb_scratch_t *s, uint32_t zi, const coord_zone_t *z)
 		}
 		pk->n_acks = key->nacks;
 		pk->acks = s->ackp[zi][k];
+		pk->retired = key->retired;
+		pk->retired_ms = key->retired_ms;
+		for (uint32_t a = 0; a < key->ndestroyed; a++) {
+			Tandem__ClusterState__Ack *pa = &s->dest[zi][k][a];
+			tandem__cluster_state__ack__init(pa);
+			pa->node_no = key->destroyed[a].node_no;
+			pa->site = key->destroyed[a].site;
+			s->destp[zi][k][a] = pa;
+		}
+		pk->n_destroyed = key->ndestroyed;
+		pk->destroyed = s->destp[zi][k];
 		s->keyp[zi][k] = pk;
 	}
 	pz->n_keys = z->nkeys;
@@ -122,6 +135,7 @@ int coord_state_pack(const coord_state_t *state, uint8_t **buf, size_t *len)
 	s->st.margin_ms = state->margin_ms;
 	s->st.prev_lease_ms = state->prev_lease_ms;
 	s->st.params_changed_ms = state->params_changed_ms;
+	s->st.suspended_sites = state->suspended_sites;
 	for (uint32_t i = 0; i < state->nnodes; i++) {
 		const coord_node_t *n = &state->nodes[i];
 		Tandem__ClusterState__Node *pn = &s->nodes[i];
@@ -164,7 +178,8 @@ int coord_state_pack(const coord_state_t *state, uint8_t **buf, size_t *len)
 			goto out;
 		}
 		for (uint32_t k = 0; k < state->zones[i].nkeys; k++) {
-			if (state->zones[i].keys[k].nacks > COORD_NODES_MAX) {
+			if (state->zones[i].keys[k].nacks > COORD_NODES_MAX ||
+			    state->zones[i].keys[k].ndestroyed > COORD_NODES_MAX) {
 				ret = TANDEM_EINVAL;
 				goto out;
 			}
@@ -266,7 +281,8 @@ static bool unpack_zone(const Tandem__ClusterState__Zone *pz, coord_zone_t *z)
 	for (size_t k = 0; k < pz->n_keys; k++) {
 		const Tandem__ClusterState__Key *pk = pz->keys[k];
 		coord_key_t *key = &z->keys[k];
-		if (pk->tag > UINT16_MAX || pk->n_acks > COORD_NODES_MAX) {
+		if (pk->tag > UINT16_MAX || pk->n_acks > COORD_NODES_MAX ||
+		    pk->n_destroyed > COORD_NODES_MAX) {
 			return false;
 		}
 		key->id = pk->id;
@@ -279,6 +295,16 @@ static bool unpack_zone(const Tandem__ClusterState__Zone *pz, coord_zone_t *z)
 			}
 			key->acks[a].node_no = pk->acks[a]->node_no;
 			key->acks[a].site = pk->acks[a]->site;
+		}
+		key->retired = pk->retired;
+		key->retired_ms = pk->retired_ms;
+		key->ndestroyed = (uint32_t)pk->n_destroyed;
+		for (size_t a = 0; a < pk->n_destroyed; a++) {
+			if (pk->destroyed[a]->site >= COORD_SITES_MAX) {
+				return false;
+			}
+			key->destroyed[a].node_no = pk->destroyed[a]->node_no;
+			key->destroyed[a].site = pk->destroyed[a]->site;
 		}
 	}
 	return true;
@@ -319,6 +345,7 @@ int coord_state_unpack(const uint8_t *buf, size_t len, const coord_params_t *par
 	st->margin_ms = m->margin_ms;
 	st->prev_lease_ms = m->prev_lease_ms;
 	st->params_changed_ms = m->params_changed_ms;
+	st->suspended_sites = m->suspended_sites;
 	st->nnodes = (uint32_t)m->n_nodes;
 	for (size_t i = 0; i < m->n_nodes; i++) {
 		const Tandem__ClusterState__Node *pn = m->nodes[i];

@@ -403,6 +403,40 @@ out:
 	return ret;
 }
 
+int coord_store_archive_clear(coord_store_t *store, const char *zone, uint32_t id,
+			      tandem_diag_t *diag)
+{
+	char key[ARCHIVE_KEY_MAX];
+	coord_etcd_range_t *r = NULL;
+	coord_etcd_txn_t *t = NULL;
+	coord_etcd_txn_result_t *res = NULL;
+	if (store == NULL || zone == NULL || archive_key(store, zone, &id, key) != TANDEM_OK) {
+		return TANDEM_EINVAL;
+	}
+	int ret = coord_etcd_get(store->etcd, key, 0, diag, &r);
+	if (ret != TANDEM_OK || r->n == 0 || r->kvs[0].value_len == 0) {
+		goto out; /* absent or empty already */
+	}
+	ret = coord_etcd_txn_new(&t);
+	if (ret == TANDEM_OK) {
+		ret = coord_etcd_txn_cmp_mod(t, key, r->kvs[0].mod_revision);
+	}
+	if (ret == TANDEM_OK) {
+		ret = coord_etcd_txn_put(t, key, "", 0, 0);
+	}
+	if (ret == TANDEM_OK) {
+		ret = coord_etcd_txn_commit(store->etcd, t, diag, &res);
+	}
+	if (ret == TANDEM_COORD_ECONFLICT) {
+		ret = TANDEM_OK; /* emptied meanwhile: entries are written once, then emptied */
+	}
+out:
+	coord_etcd_txn_result_free(res);
+	coord_etcd_txn_free(t);
+	coord_etcd_range_free(r);
+	return ret;
+}
+
 /* The id at the end of an archive key after its zone prefix: decimal, below 2^32. */
 static bool archive_id(const char *rest, uint32_t *id)
 {

@@ -152,6 +152,15 @@ int coord_store_archive_get(coord_store_t *store, const char *zone, uint32_t id,
 int coord_store_archive_list(coord_store_t *store, const char *zone, tandem_diag_t *diag,
 			     coord_store_archive_t **out);
 
+/*
+ * Empties the archive entry of key id of zone (a purged key: its wrapped copy goes after the
+ * archive retention); the empty entry stays, so coord_store_apply_key_add still refuses the
+ * id. An absent entry is left absent. Errors: TANDEM_EINVAL, TANDEM_COORD_EUNAVAIL,
+ * TANDEM_COORD_ENOQUORUM, TANDEM_COORD_EPROTO.
+ */
+int coord_store_archive_clear(coord_store_t *store, const char *zone, uint32_t id,
+			      tandem_diag_t *diag);
+
 /* Frees an archive list; NULL-safe. */
 void coord_store_archive_free(coord_store_archive_t *archive);
 

@@ -277,6 +277,8 @@ static void coordd_audit_args(const coordrpc_request_t *r, char *buf, size_t siz
 		snprintf(buf, size, "lease_ms=%" PRIu64 " margin_ms=%" PRIu64, r->lease_ms,
 			 r->margin_ms);
 		break;
+	case COORDRPC_SITE_SUSPEND:
+	case COORDRPC_SITE_RESUME: snprintf(buf, size, "site=%c", coordd_site(r->site)); break;
 	default: snprintf(buf, size, "-"); break;
 	}
 }
@@ -366,6 +368,10 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	    [COORDRPC_TAKEOVER] = COORD_IN_TAKEOVER,
 	    [COORDRPC_ZONE_ACCEPT_INPUT] = COORD_IN_ZONE_ACCEPT_INPUT,
 	    [COORDRPC_PARAMS_SET] = COORD_IN_PARAMS_SET,
+	    [COORDRPC_SITE_SUSPEND] = COORD_IN_SITE_SUSPEND,
+	    [COORDRPC_SITE_RESUME] = COORD_IN_SITE_RESUME,
+	    [COORDRPC_KEY_DESTROYED] = COORD_IN_KEY_DESTROYED,
+	    [COORDRPC_KEY_PURGE] = COORD_IN_KEY_PURGE,
 	};
 	memset(in, 0, sizeof(*in));
 	in->kind = kinds[r->kind];
@@ -394,6 +400,7 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	memcpy(in->instance, r->instance, sizeof(in->instance));
 	in->lease_ms = r->lease_ms;
 	in->margin_ms = r->margin_ms;
+	in->retention_ms = r->retention_ms;
 	in->nalerts = (uint32_t)r->nalerts;
 	for (size_t i = 0; i < r->nalerts && i < COORD_ALERTS_MAX; i++) {
 		memcpy(in->alerts[i].zone, r->alerts[i].zone, sizeof(in->alerts[i].zone));
@@ -481,6 +488,12 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 		for (uint32_t a = 0; a < key->nacks; a++) {
 			coordd_ack_name(st, key->acks[a].node_no, ks->acks[a]);
 		}
+		ks->retired = key->retired;
+		ks->retired_ms = key->retired_ms;
+		ks->ndestroyed = key->ndestroyed;
+		for (uint32_t a = 0; a < key->ndestroyed; a++) {
+			coordd_ack_name(st, key->destroyed[a].node_no, ks->destroyed[a]);
+		}
 	}
 }
 
@@ -567,6 +580,7 @@ static int coordd_status(coordd_t *d, net_role_t role, uint64_t now, net_rpc_msg
 	out->params.node_timeout_ms = 0; /* not carried */
 	out->params.prefer_ms = 0;
 	out->params.same_site_first = false;
+	out->suspended_sites = st->suspended_sites;
 	out->nzones = st->nzones;
 	for (uint32_t i = 0; i < st->nzones; i++) {
 		coordd_status_zone(st, &st->zones[i], now, &out->zones[i]);
@@ -615,10 +629,12 @@ static int coordd_keys(coordd_t *d, const char *zone, net_rpc_msg_t *reply)
 	}
 	memset(out, 0, sizeof(*out));
 	memcpy(out->zone, z->name, sizeof(out->zone));
-	out->nkeys = z->nkeys;
 	for (uint32_t k = 0; k < z->nkeys; k++) {
 		const coord_key_t *key = &z->keys[k];
-		coordrpc_key_entry_t *e = &out->keys[k];
+		if (key->retired) {
+			continue; /* destroyed in the HSMs: no node imports it again */
+		}
+		coordrpc_key_entry_t *e = &out->keys[out->nkeys++];
 		e->id = key->id;
 		e->tag = key->tag;
 		e->active = key->active;
@@ -937,6 +953,44 @@ static bool coordd_key_removable(coordd_t *d, const coordrpc_request_t *r)
 	free(buf);
 	free(set);
 	return ok;
+}
+
+/*
+ * A retired key whose archive retention is over leaves the table, and its archive entry is
+ * emptied: decided first on the state as read (nothing written), then the entry emptied,
+ * then the decision applied through the store. An entry emptied under a decision that then
+ * loses a race is emptied again by the next purge; the empty entry stays, so the key's id
+ * is never added again (coord.key.add refuses an existing entry).
+ */
+static int coordd_key_purge(coordd_t *d, const net_rpc_request_t *req, const coordrpc_request_t *r,
+			    uint64_t now, net_rpc_msg_t *reply)
+{
+	coord_input_t in;
+	coord_state_t *after = malloc(sizeof(*after));
+	int ret = after == NULL ? TANDEM_ENOMEM : coordd_input(d, req, r, &in, reply);
+	if (ret == TANDEM_OK) {
+		ret = coordd_read(d);
+	}
+	if (ret == TANDEM_OK) {
+		ret = coord_state_apply(d->state, &in, now, &d->params, after, d->res);
+	}
+	free(after);
+	if (ret == TANDEM_OK && d->res->reason == COORD_R_OK) {
+		ret = coord_store_archive_clear(d->store, r->zone, r->key_id, d->diag);
+		if (ret != TANDEM_OK) {
+			coordd_log_diag(d->diag, "key purge: archive entry not emptied", ret);
+		}
+	}
+	if (ret == TANDEM_OK && d->res->reason == COORD_R_OK) {
+		ret = coordd_decide(d, &in, r, now, req->peer);
+	} else if (ret == TANDEM_OK) {
+		coordd_log("refused key-purge from %s: %s", req->peer, d->res->text);
+	}
+	if (ret != TANDEM_OK) {
+		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
+		return ret;
+	}
+	return coordd_decision_reply(d->res, 0, reply);
 }
 
 static int coordd_takeover_unforced(coordd_t *d, const coordrpc_request_t *r, net_rpc_msg_t *reply)
@@ -1325,6 +1379,10 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 	if (r.kind == COORDRPC_KEY_REMOVE && !coordd_key_removable(d, &r)) {
 		ret = coordd_decision_reply(d->res, 0, reply);
 		coordd_log("refused %s from %s: %s", req->type, req->peer, d->res->text);
+		goto out;
+	}
+	if (r.kind == COORDRPC_KEY_PURGE) {
+		ret = coordd_key_purge(d, req, &r, now, reply);
 		goto out;
 	}
 	if (r.kind == COORDRPC_TAKEOVER && !r.force) {

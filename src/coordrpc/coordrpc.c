@@ -53,6 +53,13 @@ static const coordrpc_kind_info_t coordrpc_kinds[] = {
 				    &tandem__coord_accept_input__descriptor, NET_ROLE_OPERATOR},
     [COORDRPC_PARAMS_SET] = {"coord.params.set", &tandem__coord_params_set__descriptor,
 			     NET_ROLE_OPERATOR},
+    [COORDRPC_SITE_SUSPEND] = {"coord.site.suspend", &tandem__coord_site_op__descriptor,
+			       NET_ROLE_OPERATOR},
+    [COORDRPC_SITE_RESUME] = {"coord.site.resume", &tandem__coord_site_op__descriptor,
+			      NET_ROLE_OPERATOR},
+    [COORDRPC_KEY_DESTROYED] = {"coord.key.destroyed", &tandem__coord_key_ref__descriptor,
+				NET_ROLE_NODE},
+    [COORDRPC_KEY_PURGE] = {"coord.key.purge", &tandem__coord_key_ref__descriptor, NET_ROLE_NODE},
 };
 
 #define COORDRPC_T_DECISION "coord.decision"
@@ -357,12 +364,22 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 	}
 	case COORDRPC_KEY_ACK:
 	case COORDRPC_KEY_REMOVE:
+	case COORDRPC_KEY_DESTROYED:
+	case COORDRPC_KEY_PURGE:
 	case COORDRPC_KEY_ACTIVATE: {
 		Tandem__CoordKeyRef m = TANDEM__COORD_KEY_REF__INIT;
 		m.version = COORDRPC_VERSION;
 		m.zone = zone;
 		m.node = node;
 		m.key_id = req->key_id;
+		m.retention_ms = req->kind == COORDRPC_KEY_PURGE ? req->retention_ms : 0;
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_SITE_SUSPEND:
+	case COORDRPC_SITE_RESUME: {
+		Tandem__CoordSiteOp m = TANDEM__COORD_SITE_OP__INIT;
+		m.version = COORDRPC_VERSION;
+		m.site = req->site;
 		return pack_msg(&m.base, buf, len);
 	}
 	case COORDRPC_STATUS: {
@@ -755,6 +772,8 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 	}
 	case COORDRPC_KEY_ACK:
 	case COORDRPC_KEY_REMOVE:
+	case COORDRPC_KEY_DESTROYED:
+	case COORDRPC_KEY_PURGE:
 	case COORDRPC_KEY_ACTIVATE: {
 		const Tandem__CoordKeyRef *m = (const Tandem__CoordKeyRef *)pm;
 		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
@@ -765,6 +784,18 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 			return ret;
 		}
 		r->key_id = m->key_id;
+		r->retention_ms = kind == COORDRPC_KEY_PURGE ? m->retention_ms : 0;
+		return TANDEM_OK;
+	}
+	case COORDRPC_SITE_SUSPEND:
+	case COORDRPC_SITE_RESUME: {
+		const Tandem__CoordSiteOp *m = (const Tandem__CoordSiteOp *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+		    (ret = check_u32_below(diag, what, "site", m->site, COORD_SITES_MAX)) !=
+			TANDEM_OK) {
+			return ret;
+		}
+		r->site = m->site;
 		return TANDEM_OK;
 	}
 	case COORDRPC_STATUS: {
@@ -1004,6 +1035,7 @@ typedef struct status_scratch {
 	Tandem__CoordKeyStatus keys[COORD_ZONES_MAX][COORD_KEYS_MAX];
 	Tandem__CoordKeyStatus *keyp[COORD_ZONES_MAX][COORD_KEYS_MAX];
 	char *acks[COORD_ZONES_MAX][COORD_KEYS_MAX][COORD_NODES_MAX];
+	char *dest[COORD_ZONES_MAX][COORD_KEYS_MAX][COORD_NODES_MAX];
 	Tandem__CoordNodeStatus nodes[COORD_NODES_MAX];
 	Tandem__CoordNodeStatus *nodep[COORD_NODES_MAX];
 	Tandem__CoordAlert alerts[COORD_NODES_MAX][COORDRPC_ALERTS_MAX];
@@ -1015,11 +1047,16 @@ typedef struct status_scratch {
 
 static bool status_key_ok(const coordrpc_key_status_t *k)
 {
-	if (k->nacks > COORD_NODES_MAX) {
+	if (k->nacks > COORD_NODES_MAX || k->ndestroyed > COORD_NODES_MAX) {
 		return false;
 	}
 	for (size_t a = 0; a < k->nacks; a++) {
 		if (!str_ok(k->acks[a], sizeof(k->acks[a]))) {
+			return false;
+		}
+	}
+	for (size_t a = 0; a < k->ndestroyed; a++) {
+		if (!str_ok(k->destroyed[a], sizeof(k->destroyed[a]))) {
 			return false;
 		}
 	}
@@ -1115,6 +1152,13 @@ static void status_pack_zone(status_scratch_t *s, size_t zi, const coordrpc_zone
 		}
 		pk->n_acks = key->nacks;
 		pk->acks = s->acks[zi][k];
+		pk->retired = key->retired;
+		pk->retired_ms = key->retired_ms;
+		for (size_t a = 0; a < key->ndestroyed; a++) {
+			s->dest[zi][k][a] = (char *)key->destroyed[a];
+		}
+		pk->n_destroyed = key->ndestroyed;
+		pk->destroyed = s->dest[zi][k];
 		s->keyp[zi][k] = pk;
 	}
 	pz->n_keys = z->nkeys;
@@ -1145,6 +1189,7 @@ int coordrpc_status_pack(const coordrpc_status_t *st, uint8_t **buf, size_t *len
 	}
 	m.n_site_residue = st->params.nsites;
 	m.site_residue = s->residues;
+	m.suspended_sites = st->suspended_sites;
 	for (size_t i = 0; i < st->nzones; i++) {
 		status_pack_zone(s, i, &st->zones[i]);
 	}
@@ -1198,6 +1243,8 @@ static int status_unpack_key(const Tandem__CoordKeyStatus *pk, const char *what,
 	if ((ret = check_u32_below(diag, what, "keys.tag", pk->tag, UINT16_MAX + 1u)) !=
 		TANDEM_OK ||
 	    (ret = check_count(diag, what, "keys.acks", pk->n_acks, COORD_NODES_MAX)) !=
+		TANDEM_OK ||
+	    (ret = check_count(diag, what, "keys.destroyed", pk->n_destroyed, COORD_NODES_MAX)) !=
 		TANDEM_OK) {
 		return ret;
 	}
@@ -1207,6 +1254,16 @@ static int status_unpack_key(const Tandem__CoordKeyStatus *pk, const char *what,
 	k->nacks = pk->n_acks;
 	for (size_t a = 0; a < pk->n_acks; a++) {
 		ret = get_str(diag, what, "keys.acks", k->acks[a], sizeof(k->acks[a]), pk->acks[a]);
+		if (ret != TANDEM_OK) {
+			return ret;
+		}
+	}
+	k->retired = pk->retired;
+	k->retired_ms = pk->retired_ms;
+	k->ndestroyed = pk->n_destroyed;
+	for (size_t a = 0; a < pk->n_destroyed; a++) {
+		ret = get_str(diag, what, "keys.destroyed", k->destroyed[a],
+			      sizeof(k->destroyed[a]), pk->destroyed[a]);
 		if (ret != TANDEM_OK) {
 			return ret;
 		}
@@ -1348,6 +1405,7 @@ int coordrpc_status_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
 	st->state_age_ms = m->state_age_ms;
 	st->clock_skewed = m->clock_skewed;
 	st->now_ms = m->now_ms;
+	st->suspended_sites = m->suspended_sites;
 	st->params.lease_ms = m->lease_ms;
 	st->params.margin_ms = m->margin_ms;
 	st->params.nsites = m->nsites;

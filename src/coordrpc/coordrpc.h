@@ -79,8 +79,13 @@ typedef enum {
 				       although it removes more delegations than the policy
 				       allows) */
 	COORDRPC_PARAMS_SET,        /* operator: lease_ms, margin_ms */
+	COORDRPC_SITE_SUSPEND,      /* operator: site */
+	COORDRPC_SITE_RESUME,       /* operator: site */
+	COORDRPC_KEY_DESTROYED,     /* node: node, zone, key_id (its HSM destroyed the retired
+				       key) */
+	COORDRPC_KEY_PURGE,         /* node: node, zone, key_id, retention_ms */
 } coordrpc_kind_t;
-#define COORDRPC_KIND_LAST COORDRPC_PARAMS_SET
+#define COORDRPC_KIND_LAST COORDRPC_KEY_PURGE
 
 /* One request as a plain value. Fields the kind does not use are ignored when
  * packing and zero after unpacking. */
@@ -120,6 +125,7 @@ typedef struct coordrpc_request {
 	size_t nalerts;
 	coordrpc_alert_t alerts[COORDRPC_ALERTS_MAX];
 	uint64_t lease_ms, margin_ms; /* COORDRPC_PARAMS_SET */
+	uint64_t retention_ms;        /* COORDRPC_KEY_PURGE: the archive retention */
 } coordrpc_request_t;
 
 /* The decision on a request. A plain value (about 7 KB). */
@@ -142,6 +148,10 @@ typedef struct coordrpc_key_status {
 	bool active;
 	size_t nacks;
 	char acks[COORD_NODES_MAX][COORD_ID_MAX];
+	bool retired;        /* the key set removed it: every HSM destroys it */
+	uint64_t retired_ms; /* when (coordinator clock) */
+	size_t ndestroyed;
+	char destroyed[COORD_NODES_MAX][COORD_ID_MAX]; /* nodes whose HSM destroyed it */
 } coordrpc_key_status_t;
 
 typedef struct coordrpc_zone_status {
@@ -216,6 +226,7 @@ typedef struct coordrpc_status {
 	bool clock_skewed;                /* this coordinator's clock disagrees */
 	size_t ncoords;
 	coordrpc_coord_clock_t coords[COORDRPC_COORDS_MAX];
+	uint32_t suspended_sites; /* bit s: site s is suspended */
 } coordrpc_status_t;
 
 /* A zone's archived keys (COORDRPC_KEYS_GET). coordrpc_keys_deinit frees the entries. */

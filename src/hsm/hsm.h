@@ -105,6 +105,16 @@ int hsm_token_find_key(hsm_token_t *token, const hsm_uri_t *uri, tandem_diag_t *
 int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_keyspec_t *spec,
 			   tandem_diag_t *diag, const hsm_key_t **out);
 
+/*
+ * Destroys key's objects in the HSM (C_DestroyObject on its private key, then its public
+ * key) and drops it from the token's list: key (and every pointer borrowed to it) is freed
+ * and must not be used again; a later open does not find it. The caller makes sure no
+ * session signs with it meanwhile. Errors: TANDEM_EINVAL (NULL), TANDEM_HSM_EKEY (not a
+ * key of this token), TANDEM_HSM_EP11 (the HSM refused: the private key is left in
+ * place and listed, or it is gone and only the public object stayed; detail in diag).
+ */
+int hsm_token_destroy_key(hsm_token_t *token, const hsm_key_t *key, tandem_diag_t *diag);
+
 /* Number of private keys on the token, and key i (borrowed from the token). */
 size_t hsm_token_key_count(const hsm_token_t *token);
 const hsm_key_t *hsm_token_key(const hsm_token_t *token, size_t i);

@@ -472,6 +472,45 @@ out:
 	return ret;
 }
 
+int hsm_token_destroy_key(hsm_token_t *token, const hsm_key_t *key, tandem_diag_t *diag)
+{
+	if (token == NULL || key == NULL) {
+		return TANDEM_EINVAL;
+	}
+	size_t i = 0;
+	while (i < token->nkeys && token->keys[i] != key) {
+		i++;
+	}
+	if (i == token->nkeys) {
+		tandem_diag_add(diag, TANDEM_HSM_EKEY, "key %s is not a key of token %s",
+				key->label, token->label);
+		return TANDEM_HSM_EKEY;
+	}
+	hsm_key_t *k = token->keys[i];
+	CK_RV rv = token->fl->C_DestroyObject(token->admin, k->priv);
+	if (rv != CKR_OK) {
+		tandem_diag_add(diag, TANDEM_HSM_EP11, "C_DestroyObject (private key %s): %s",
+				k->label, hsm_rv_name(rv));
+		return TANDEM_HSM_EP11;
+	}
+	int ret = TANDEM_OK;
+	if (k->pub != CK_INVALID_HANDLE) {
+		rv = token->fl->C_DestroyObject(token->admin, k->pub);
+		if (rv != CKR_OK) {
+			tandem_diag_add(diag, TANDEM_HSM_EP11,
+					"C_DestroyObject (public key %s): %s; the private key is "
+					"gone",
+					k->label, hsm_rv_name(rv));
+			ret = TANDEM_HSM_EP11;
+		}
+	}
+	memmove(&token->keys[i], &token->keys[i + 1],
+		(token->nkeys - i - 1) * sizeof(*token->keys));
+	token->nkeys--;
+	hsm_key_free(k);
+	return ret;
+}
+
 const char *hsm_key_label(const hsm_key_t *key)
 {
 	return key != NULL ? key->label : NULL;

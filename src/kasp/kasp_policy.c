@@ -47,6 +47,7 @@ enum {
 	FLD_PARENT_DS_TTL,
 	FLD_PARENT_PROPAGATION,
 	FLD_ZONE_SIGNER_OWNED,
+	FLD_KEYS_ARCHIVE_RETENTION,
 	FLD_COUNT,
 	FLD_NONE = -1,
 };
@@ -120,6 +121,7 @@ static const kasp_field_t kasp_fields[] = {
 	FIELD(FLD_PARENT_PROPAGATION, "parent", "propagation-delay",       KIND_DURATION,  parent_propagation_delay),
 	FIELD(FLD_ZONE_INPUT_SETTLE,  "zone", "input-settle",              KIND_DURATION,  input_settle),
 	FIELD(FLD_ZONE_MAX_DELEG_REMOVAL, "zone", "max-delegation-removal", KIND_SHARE,    max_delegation_removal),
+	FIELD(FLD_KEYS_ARCHIVE_RETENTION, "keys", "archive-retention", KIND_DURATION,     archive_retention),
 };
 /* clang-format on */
 
@@ -327,6 +329,7 @@ void kasp_policy_defaults(kasp_policy_t *p)
 	p->nsec3_resalt = 0;
 	p->serial = KASP_SERIAL_INCREMENT;
 	p->input_settle = 5;
+	p->archive_retention = 365 * KASP_DAY;
 	p->max_delegation_removal = 1000;
 	p->ttl_soa = KASP_DAY;
 	p->ttl_dnskey = KASP_DAY / 2;
@@ -1061,7 +1064,7 @@ static void load_section(kasp_loader_t *ld, const yaml_node_t *n, const char *se
 
 static void load_keys(kasp_loader_t *ld, const yaml_node_t *n)
 {
-	static const char *const known[] = {"ksk", "zsk"};
+	static const char *const known[] = {"ksk", "zsk", "archive-retention"};
 	kasp_pair_iter_t it;
 	unsigned seen[2] = {0, 0};
 	if (!expect_mapping(ld, n, "keys", &it)) {
@@ -1071,8 +1074,24 @@ static void load_keys(kasp_loader_t *ld, const yaml_node_t *n)
 	yaml_node_t *kn, *v;
 	while (mapping_next(ld, &it, &key, &kn, &v)) {
 		size_t i = strcmp(key, "ksk") == 0 ? 0 : strcmp(key, "zsk") == 0 ? 1 : 2;
+		if (i == 2 && strcmp(key, "archive-retention") == 0) {
+			const kasp_field_t *f = NULL;
+			for (size_t j = 0; j < KASP_NFIELDS; j++) {
+				if (kasp_fields[j].id == FLD_KEYS_ARCHIVE_RETENTION) {
+					f = &kasp_fields[j];
+				}
+			}
+			if (ld->line[f->id] != 0) {
+				load_error(ld, node_line(kn),
+					   "keys.%s: given twice (first at line %u)", key,
+					   ld->line[f->id]);
+			} else {
+				set_field(ld, f, v, "keys.archive-retention");
+			}
+			continue;
+		}
 		if (i == 2) {
-			unknown_key(ld, node_line(kn), key, "keys", known, 2);
+			unknown_key(ld, node_line(kn), key, "keys", known, 3);
 			continue;
 		}
 		if (seen[i] != 0) {

@@ -57,6 +57,8 @@ typedef struct kasp_policy {
 	uint32_t parent_ds_ttl;            /* seconds */
 	uint32_t parent_propagation_delay; /* seconds */
 	kasp_signer_owned_t signer_owned;  /* default drop */
+	uint32_t archive_retention; /* keys.archive-retention: seconds a removed key's wrapped
+				       copy stays in the cluster's archive (default 365 days) */
 } kasp_policy_t;
 
 /* Fills p with the GMO DPS section 6 defaults ("dps-default"). */

@@ -664,25 +664,41 @@ static int tdm_keyset_generate(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_stat
 	return ret;
 }
 
-/* Keys the stored key set has removed leave the coordinator's key table (their acks no
- * longer gate leases, and the table holds COORD_KEYS_MAX keys). */
+/* Keys the stored key set has removed are retired in the coordinator's key table (their acks
+ * no longer gate leases; every node destroys them in its HSM), and leave it with their archive
+ * entry once the policy's keys.archive-retention has passed (the table holds COORD_KEYS_MAX
+ * keys). */
 static void tdm_keyset_forget_removed(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
 {
 	if (!z->ks_valid) {
 		return;
 	}
+	uint64_t now = (uint64_t)time(NULL);
 	for (size_t i = 0; i < zs->nkeys; i++) {
 		const kasp_key_t *k = kasp_keyset_find(z->ks, zs->keys[i].id);
 		if (k == NULL || k->state != KASP_KEY_REMOVED) {
 			continue;
 		}
 		coordrpc_request_t req;
+		if (zs->keys[i].retired) {
+			if (now < k->removed + d->policy.archive_retention) {
+				continue;
+			}
+			tdm_req_init(d, &req, COORDRPC_KEY_PURGE, z);
+			req.key_id = k->id;
+			req.retention_ms = (uint64_t)d->policy.archive_retention * 1000u;
+			if (tdm_call(d, &req) == TANDEM_OK && d->dec->accepted) {
+				tdm_log(d, "zone %s: key %u (tag %u) purged: %s", z->name, k->id,
+					k->tag, d->dec->text);
+			}
+			continue;
+		}
 		tdm_req_init(d, &req, COORDRPC_KEY_REMOVE, z);
 		req.key_id = k->id;
 		if (tdm_call(d, &req) == TANDEM_OK) {
-			tdm_log(d, "zone %s: key %u (tag %u) %s the cluster's key table: %s",
-				z->name, k->id, k->tag, d->dec->accepted ? "left" : "still in",
-				d->dec->text);
+			tdm_log(d, "zone %s: key %u (tag %u) %s in the cluster's key table: %s",
+				z->name, k->id, k->tag,
+				d->dec->accepted ? "retired" : "not retired", d->dec->text);
 		}
 	}
 }
@@ -1057,6 +1073,75 @@ static bool tdm_keys_ready(const tdm_zone_t *z)
 	return ksk && zsk;
 }
 
+/* Retired keys (the key set removed them) leave this HSM (DPS 5.2.10); each destroy is told
+ * to the coordinator once, recorded with the key. */
+static void tdm_keys_destroy_retired(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
+{
+	for (size_t i = 0; i < zs->nkeys; i++) {
+		const coordrpc_key_status_t *ks = &zs->keys[i];
+		bool told = false;
+		for (size_t a = 0; a < ks->ndestroyed; a++) {
+			told = told || strcmp(ks->destroyed[a], d->opts->name) == 0;
+		}
+		if (!ks->retired || told) {
+			continue;
+		}
+		for (size_t k = 0; k < z->nkeys; k++) {
+			if (z->keys[k].id == ks->id) { /* its hsm_key_t is freed below */
+				z->keys[k] = z->keys[--z->nkeys];
+				break;
+			}
+		}
+		bool destroyed = false;
+		int ret = tdm_keys_destroy(d->token, z->name, ks->id, d->diag, &destroyed);
+		if (ret != TANDEM_OK) {
+			char what[COORD_ZONE_MAX + 64];
+			snprintf(what, sizeof(what), "zone %s: key %u not destroyed", z->name,
+				 ks->id);
+			tdm_log_diag(d, what, ret);
+			continue;
+		}
+		tdm_log(d, "zone %s: retired key %u (tag %u) %s", z->name, ks->id, ks->tag,
+			destroyed ? "destroyed in the HSM" : "not in the HSM (nothing to destroy)");
+		coordrpc_request_t req;
+		tdm_req_init(d, &req, COORDRPC_KEY_DESTROYED, z);
+		req.key_id = ks->id;
+		if (tdm_call(d, &req) == TANDEM_OK && !d->dec->accepted) {
+			tdm_log(d, "zone %s: destroy of key %u not recorded: %s", z->name, ks->id,
+				d->dec->text);
+		}
+	}
+	/* a key the key set removed and the table no longer lists (purged while this node was
+	 * down) leaves this HSM too, unrecorded: the coordinator has no entry for it */
+	for (size_t i = 0; z->ks_valid && i < z->ks->count; i++) {
+		const kasp_key_t *k = &z->ks->keys[i];
+		bool listed = false;
+		for (size_t j = 0; j < zs->nkeys; j++) {
+			listed = listed || zs->keys[j].id == k->id;
+		}
+		if (k->state != KASP_KEY_REMOVED || listed) {
+			continue;
+		}
+		for (size_t j = 0; j < z->nkeys; j++) {
+			if (z->keys[j].id == k->id) { /* its hsm_key_t is freed below */
+				z->keys[j] = z->keys[--z->nkeys];
+				break;
+			}
+		}
+		bool destroyed = false;
+		int ret = tdm_keys_destroy(d->token, z->name, k->id, d->diag, &destroyed);
+		if (ret != TANDEM_OK) {
+			char what[COORD_ZONE_MAX + 64];
+			snprintf(what, sizeof(what), "zone %s: key %u not destroyed", z->name,
+				 k->id);
+			tdm_log_diag(d, what, ret);
+		} else if (destroyed) {
+			tdm_log(d, "zone %s: removed key %u (tag %u) destroyed in the HSM", z->name,
+				k->id, k->tag);
+		}
+	}
+}
+
 /* Key work happens only while no run uses the token: generation and import change its key
  * list. */
 static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, uint64_t now)
@@ -1067,17 +1152,19 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	z->next_keys_mono = now + TDM_KEYS_MS;
 	bool missing = false;
 	for (size_t i = 0; i < zs->nkeys; i++) {
-		missing = missing || tdm_key_local(z, zs->keys[i].id) == NULL ||
-			  !tdm_key_acked_by(&zs->keys[i], d->opts->name);
+		missing = missing || (!zs->keys[i].retired &&
+				      (tdm_key_local(z, zs->keys[i].id) == NULL ||
+				       !tdm_key_acked_by(&zs->keys[i], d->opts->name)));
 	}
 	if (missing) {
 		tdm_keys_fetch(d, z);
 	}
+	tdm_keys_destroy_retired(d, z, zs);
 	if (!z->held || !tdm_may_publish(d, z, now)) {
 		return;
 	}
 	for (size_t i = 0; i < zs->nkeys; i++) {
-		if (zs->keys[i].active) {
+		if (zs->keys[i].active || zs->keys[i].retired) {
 			continue;
 		}
 		coordrpc_request_t req;

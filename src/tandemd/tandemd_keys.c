@@ -104,3 +104,26 @@ out:
 	archive_import_stats_deinit(&stats);
 	return ret;
 }
+
+int tdm_keys_destroy(hsm_token_t *token, const char *zone, uint32_t id, tandem_diag_t *diag,
+		     bool *destroyed)
+{
+	char label[ARCHIVE_LABEL_MAX + 1];
+	const hsm_key_t *k = NULL;
+	tandem_diag_t *probe = NULL;
+	*destroyed = false;
+	tdm_keys_label(zone, id, label, sizeof(label));
+	int ret = tandem_diag_new(&probe);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	/* not found: the token does not hold it (never imported, or destroyed already) */
+	bool held = tdm_keys_find(token, label, probe, &k) == TANDEM_OK;
+	tandem_diag_free(probe);
+	if (!held) {
+		return TANDEM_OK;
+	}
+	ret = hsm_token_destroy_key(token, k, diag);
+	*destroyed = ret == TANDEM_OK;
+	return ret;
+}

@@ -39,4 +39,13 @@ int tdm_keys_generate(hsm_token_t *token, const char *zone, uint32_t id, archive
 int tdm_keys_import(hsm_token_t *token, uint32_t id, const uint8_t *archive, size_t len,
 		    tandem_diag_t *diag, tdm_key_t *key, bool *imported);
 
+/*
+ * Destroys key `id` of zone in the HSM (its label tandem-ZONE-ID; hsm_token_destroy_key): a
+ * retired key leaves every token. *destroyed says whether the token held it (false: it was
+ * not there, nothing to do). A tdm_key_t borrowed for it is dangling afterwards: drop it
+ * first. Errors: those of hsm_uri_parse and hsm_token_destroy_key.
+ */
+int tdm_keys_destroy(hsm_token_t *token, const char *zone, uint32_t id, tandem_diag_t *diag,
+		     bool *destroyed);
+
 #endif

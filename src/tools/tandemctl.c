@@ -16,6 +16,7 @@ static void usage(FILE *fp)
 	    "  switchover --zone Z --to NODE [--wait S]  planned hand-over of a zone\n"
 	    "  takeover --site S --force                 site S takes all; fences the others\n"
 	    "  drain NODE | undrain NODE | node remove NODE\n"
+	    "  site suspend S | site resume S            a lost site out of key acks and leases\n"
 	    "  zone add Z [--serial N] [--no-compare-digests] | zone remove Z\n"
 	    "  net keygen --public FILE --secret FILE    a CURVE key pair\n"
 	    "  (cluster commands take --coord EP[,EP..] --coord-pub FILE[,FILE..] --key SECRET,\n"

@@ -86,8 +86,8 @@ typedef struct ctl_conn {
 	net_rpc_client_t *cl[CTL_COORD_MAX];
 } ctl_conn_t;
 
-static const char *const cluster_cmds[] = {"status", "switchover", "takeover", "drain",  "undrain",
-					   "node",   "zone",       "net",      "cluster"};
+static const char *const cluster_cmds[] = {"status", "switchover", "takeover", "drain",   "undrain",
+					   "node",   "zone",       "net",      "cluster", "site"};
 
 int tandemctl_cluster_has(const char *cmd)
 {
@@ -114,6 +114,8 @@ static void usage(FILE *fp)
 	    "site\n"
 	    "  drain NODE | undrain NODE           hand a node's zones over / take it back\n"
 	    "  node remove NODE                    forget a member (holding no lease)\n"
+	    "  site suspend S | site resume S      a lost site leaves / rejoins the key imports\n"
+	    "                                      and lease candidates (docs/cluster.md)\n"
 	    "  zone add Z [--serial N] [--no-compare-digests]   add a zone (serial floor)\n"
 	    "  zone remove Z                       remove a zone (its epoch and serial are kept)\n"
 	    "  zone accept-input Z SERIAL          accept the input with that SOA serial although "
@@ -591,6 +593,12 @@ static json_t *json_zone(const coordrpc_zone_status_t *z, const zone_keyset_t *z
 		json_object_set_new(ko, "tag", json_integer((json_int_t)ks->tag));
 		json_object_set_new(ko, "active", json_boolean(ks->active));
 		json_object_set_new(ko, "acks", acks != NULL ? acks : json_array());
+		json_object_set_new(ko, "retired", json_boolean(ks->retired));
+		json_t *dest = json_array();
+		for (size_t a = 0; dest != NULL && a < ks->ndestroyed && a < COORD_NODES_MAX; a++) {
+			json_array_append_new(dest, json_string(ks->destroyed[a]));
+		}
+		json_object_set_new(ko, "destroyed", dest != NULL ? dest : json_array());
 		const kasp_key_t *kk = zone_keyset_key(zk, ks->id);
 		json_object_set_new(
 		    ko, "role", kk != NULL ? json_string(kasp_role_str(kk->role)) : json_null());
@@ -672,6 +680,14 @@ static int status_json(const coordrpc_status_t *st, const zone_keyset_t *zks)
 	json_object_set_new(root, "lease_ms", json_integer((json_int_t)st->params.lease_ms));
 	json_object_set_new(root, "margin_ms", json_integer((json_int_t)st->params.margin_ms));
 	json_object_set_new(root, "nsites", json_integer((json_int_t)st->params.nsites));
+	json_t *susp = json_array();
+	for (uint32_t s = 0; susp != NULL && s < COORD_SITES_MAX; s++) {
+		char letter[2] = {site_letter(s), '\0'};
+		if (st->suspended_sites & (1u << s)) {
+			json_array_append_new(susp, json_string(letter));
+		}
+	}
+	json_object_set_new(root, "suspended_sites", susp != NULL ? susp : json_array());
 	json_object_set_new(root, "serial_modulus",
 			    json_integer((json_int_t)st->params.serial_modulus));
 	/* staleness and clocks (docs/cluster.md, "Status") */
@@ -785,6 +801,15 @@ static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks)
 	       st->leader[0] != '\0' ? st->leader : "(none)", when, st->params.lease_ms,
 	       st->params.margin_ms);
 	status_text_health(st);
+	if (st->suspended_sites != 0) {
+		printf("sites suspended:");
+		for (uint32_t s = 0; s < COORD_SITES_MAX; s++) {
+			if (st->suspended_sites & (1u << s)) {
+				printf(" %c", site_letter(s));
+			}
+		}
+		printf(" (keys activate without their imports; their nodes get no lease)\n");
+	}
 	printf("\nmembers (%zu):\n", st->nnodes);
 	if (st->nnodes > 0) {
 		printf("  %-16s %-4s %-8s %-7s %-8s %-10s %s\n", "NAME", "SITE", "STATE", "HEALTHY",
@@ -854,11 +879,20 @@ static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks)
 		for (size_t k = 0; k < zs->nkeys && k < COORD_KEYS_MAX; k++) {
 			const coordrpc_key_status_t *ks = &zs->keys[k];
 			printf("    key %" PRIu32 " tag %u %s, acks:", ks->id, (unsigned)ks->tag,
-			       ks->active ? "active" : "inactive");
+			       ks->retired  ? "retired"
+			       : ks->active ? "active"
+					    : "inactive");
 			for (size_t a = 0; a < ks->nacks && a < COORD_NODES_MAX; a++) {
 				printf(" %s", ks->acks[a]);
 			}
 			printf("%s\n", ks->nacks == 0 ? " (none)" : "");
+			if (ks->retired) {
+				printf("    key %" PRIu32 " destroyed in the HSMs of:", ks->id);
+				for (size_t a = 0; a < ks->ndestroyed && a < COORD_NODES_MAX; a++) {
+					printf(" %s", ks->destroyed[a]);
+				}
+				printf("%s\n", ks->ndestroyed == 0 ? " (none yet)" : "");
+			}
 		}
 		const zone_keyset_t *zk = &zks[z];
 		if (zs->removed) {
@@ -1189,6 +1223,47 @@ static int cmd_takeover(int argc, char **argv)
 	return rc;
 }
 
+/* site suspend S, site resume S: one site letter. */
+static int cmd_site(coordrpc_kind_t kind, int argc, char **argv)
+{
+	static const struct option longopts[] = {CTL_CONN_OPTIONS, {NULL, 0, NULL, 0}};
+	ctl_conn_opts_t co = {0};
+	ctl_conn_t conn;
+	coordrpc_request_t req;
+	int c, rc;
+
+	memset(&req, 0, sizeof(req));
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return EXIT_OK;
+		}
+		if (!conn_opt(&co, c, optarg)) {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "%s: needs one site letter\n", argv[0]);
+		return EXIT_USAGE;
+	}
+	const char *site = argv[optind];
+	char letter = site[0] >= 'a' && site[0] <= 'z' ? (char)(site[0] - 'a' + 'A') : site[0];
+	if (site[0] == '\0' || site[1] != '\0' || letter < 'A' || letter >= 'A' + COORD_SITES_MAX) {
+		fprintf(stderr, "%s: a site letter A..%c\n", argv[0], 'A' + COORD_SITES_MAX - 1);
+		return EXIT_INPUT;
+	}
+	req.kind = kind;
+	req.site = (uint32_t)(letter - 'A');
+	rc = conn_open(argv[0], &co, &conn);
+	if (rc == EXIT_OK) {
+		rc = request_run(&conn, &req,
+				 kind == COORDRPC_SITE_SUSPEND ? "site suspend" : "site resume");
+	}
+	conn_close(&conn);
+	return rc;
+}
+
 /* drain NODE, undrain NODE, node remove NODE, zone remove Z: one name, no options. */
 static int cmd_named(coordrpc_kind_t kind, int argc, char **argv)
 {
@@ -1481,7 +1556,8 @@ int tandemctl_cluster(int argc, char **argv)
 	char name[128];
 	const char *cmd = argv[0];
 	bool sub = strcmp(cmd, "node") == 0 || strcmp(cmd, "zone") == 0 ||
-		   strcmp(cmd, "net") == 0 || strcmp(cmd, "cluster") == 0;
+		   strcmp(cmd, "net") == 0 || strcmp(cmd, "cluster") == 0 ||
+		   strcmp(cmd, "site") == 0;
 
 	if (sub) {
 		if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
@@ -1528,6 +1604,12 @@ int tandemctl_cluster(int argc, char **argv)
 	}
 	if (strcmp(cmd, "net") == 0 && strcmp(subcmd, "keygen") == 0) {
 		return cmd_net_keygen(argc, argv);
+	}
+	if (strcmp(cmd, "site") == 0 &&
+	    (strcmp(subcmd, "suspend") == 0 || strcmp(subcmd, "resume") == 0)) {
+		return cmd_site(strcmp(subcmd, "suspend") == 0 ? COORDRPC_SITE_SUSPEND
+							       : COORDRPC_SITE_RESUME,
+				argc, argv);
 	}
 	fprintf(stderr, "tandemctl: unknown command '%s %s'\n", cmd, subcmd);
 	usage(stderr);

@@ -1093,6 +1093,129 @@ START_TEST(test_key_activation_needs_every_site)
 }
 END_TEST
 
+/* ---- sites suspended (issue 9 item 1) ---- */
+
+static coord_reason_t site_op(coord_input_kind_t kind, uint32_t site, uint64_t now)
+{
+	coord_input_t in = mk(kind, NULL, NULL);
+	in.site = site;
+	return apply(&in, now);
+}
+
+START_TEST(test_site_suspend_frees_key_activation)
+{
+	cluster(T0);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ADD, NULL, 3, T0), COORD_R_OK);
+	heartbeat_all_but(NULL, T0);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "a1", 3, T0), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "b1", 3, T0), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 3, T0), COORD_R_OK);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	/* site A is lost: a successor key made at B never gets A's import */
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ADD, "b1", 7, T0 + 1), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 7, T0 + 1), COORD_R_KEY_NOT_ACKED);
+	ck_assert(strstr(R->text, "site A") != NULL);
+	/* not while a node of A may still publish: a1's lease runs, then its margin */
+	ck_assert_int_eq(site_op(COORD_IN_SITE_SUSPEND, 0, T0 + 2), COORD_R_BUSY);
+	ck_assert(strstr(R->text, "a1") != NULL);
+	uint64_t free_at = zone()->expiry_ms + P.margin_ms;
+	ck_assert_int_eq(site_op(COORD_IN_SITE_SUSPEND, 0, free_at - 1), COORD_R_BUSY);
+	ck_assert_int_eq(site_op(COORD_IN_SITE_SUSPEND, 9, free_at), COORD_R_BAD_INPUT);
+	ck_assert_int_eq(site_op(COORD_IN_SITE_SUSPEND, 0, free_at), COORD_R_OK);
+	ck_assert_uint_eq(S->suspended_sites, 1u);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_SITE, NULL));
+	ck_assert_int_eq(site_op(COORD_IN_SITE_SUSPEND, 0, free_at), COORD_R_OK);
+	ck_assert(!R->changed);
+	/* the last site standing is never suspended */
+	ck_assert_int_eq(site_op(COORD_IN_SITE_SUSPEND, 1, free_at), COORD_R_BAD_INPUT);
+	ck_assert_uint_eq(S->suspended_sites, 1u);
+	/* B alone now suffices: the key activates and B signs with it */
+	ck_assert(coord_state_key_acked(S, &P, ZONE, 7));
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 7, free_at + 1), COORD_R_OK);
+	heartbeat_all_but(NULL, free_at + 1);
+	ck_assert_int_eq(req("a1", free_at + 2), COORD_R_SITE_SUSPENDED);
+	ck_assert_int_eq(req("b2", free_at + 2), COORD_R_KEY_MISSING);
+	ck_assert_int_eq(req("b1", free_at + 2), COORD_R_OK);
+	coord_input_t sw = mk(COORD_IN_SWITCHOVER, NULL, ZONE);
+	snprintf(sw.target, sizeof(sw.target), "a1");
+	ck_assert_int_eq(apply(&sw, free_at + 3), COORD_R_SITE_SUSPENDED);
+	/* resumed: A is in the ack set again, and a1 is a candidate only with every key */
+	ck_assert_int_eq(site_op(COORD_IN_SITE_RESUME, 0, free_at + 4), COORD_R_OK);
+	ck_assert_uint_eq(S->suspended_sites, 0u);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ADD, "b1", 8, free_at + 4), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 8, free_at + 4),
+			 COORD_R_KEY_NOT_ACKED);
+	ck_assert_int_eq(apply(&sw, free_at + 5), COORD_R_KEY_MISSING);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "a1", 7, free_at + 6), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "a1", 8, free_at + 6), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 8, free_at + 6), COORD_R_OK);
+	ck_assert_int_eq(apply(&sw, free_at + 7), COORD_R_OK);
+	/* a state with every site suspended is incoherent */
+	S->suspended_sites = 3;
+	ck_assert_int_eq(coord_state_check(S, &P), TANDEM_COORD_ESTATE);
+	S->suspended_sites = 4; /* a site beyond nsites */
+	ck_assert_int_eq(coord_state_check(S, &P), TANDEM_COORD_ESTATE);
+	S->suspended_sites = 0;
+}
+END_TEST
+
+/* ---- retired keys destroyed in the HSMs (issue 9 item 5) ---- */
+
+static coord_reason_t purge(uint32_t id, uint64_t retention_ms, uint64_t now)
+{
+	coord_input_t in = mk(COORD_IN_KEY_PURGE, NULL, ZONE);
+	in.key_id = id;
+	in.retention_ms = retention_ms;
+	return apply(&in, now);
+}
+
+START_TEST(test_key_retire_destroy_purge)
+{
+	cluster(T0);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ADD, "a1", 3, T0), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "b1", 3, T0), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 3, T0), COORD_R_OK);
+	/* only a retired key is destroyed or purged */
+	ck_assert_int_eq(key_op(COORD_IN_KEY_DESTROYED, "a1", 3, T0), COORD_R_BUSY);
+	ck_assert_int_eq(purge(3, 0, T0), COORD_R_BUSY);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_REMOVE, NULL, 3, T0 + 10), COORD_R_OK);
+	const coord_effect_t *e = find_effect(COORD_EFF_KEY_RETIRED, NULL);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->key_id, 3);
+	ck_assert_uint_eq(zone()->nkeys, 1);
+	ck_assert(zone()->keys[0].retired);
+	ck_assert(!zone()->keys[0].active);
+	ck_assert_uint_eq(zone()->keys[0].retired_ms, T0 + 10);
+	/* a retired key gates nothing: b2 never imported it and may sign */
+	ck_assert_int_eq(req("b2", T0 + 11), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 3, T0 + 11), COORD_R_UNKNOWN_KEY);
+	ck_assert(!coord_state_key_acked(S, &P, ZONE, 3));
+	/* destroys are recorded per node, once */
+	ck_assert_int_eq(key_op(COORD_IN_KEY_DESTROYED, "a1", 3, T0 + 12), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_DESTROYED, "a1", 3, T0 + 12), COORD_R_OK);
+	ck_assert(!R->changed);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_DESTROYED, "b1", 3, T0 + 13), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_DESTROYED, "zz", 3, T0 + 13), COORD_R_UNKNOWN_NODE);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_DESTROYED, "b1", 4, T0 + 13), COORD_R_UNKNOWN_KEY);
+	ck_assert_uint_eq(zone()->keys[0].ndestroyed, 2);
+	ck_assert_uint_eq(zone()->keys[0].destroyed[0].node_no, coord_state_node(S, "a1")->no);
+	ck_assert_uint_eq(zone()->keys[0].destroyed[1].site, 1);
+	/* retiring again changes nothing (the removal time stays) */
+	ck_assert_int_eq(key_op(COORD_IN_KEY_REMOVE, NULL, 3, T0 + 20), COORD_R_OK);
+	ck_assert(!R->changed);
+	/* the archive copy stays for the retention, on the coordinator's clock */
+	uint64_t year = 365ull * 24 * 3600 * 1000;
+	ck_assert_int_eq(purge(3, year, T0 + 10 + year - 1), COORD_R_RETAINED);
+	ck_assert_uint_eq(zone()->nkeys, 1);
+	ck_assert_int_eq(purge(3, year, T0 + 10 + year), COORD_R_OK);
+	e = find_effect(COORD_EFF_KEY_PURGED, NULL);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->key_id, 3);
+	ck_assert_uint_eq(zone()->nkeys, 0);
+	ck_assert_int_eq(purge(3, year, T0 + 10 + year), COORD_R_UNKNOWN_KEY);
+}
+END_TEST
+
 /* ---- invariant 2: standby digests ---- */
 
 START_TEST(test_standby_digest_alert)
@@ -1503,6 +1626,13 @@ START_TEST(test_pb_roundtrip)
 	coord_zone_t *za = (coord_zone_t *)coord_state_zone(S, ZONE);
 	za->has_accepted_input = true;
 	za->accepted_input_serial = 4000000001u;
+	/* issue 9: a suspended site, a retired key with its destroys */
+	S->suspended_sites = 2;
+	za->keys[1].retired = true;
+	za->keys[1].retired_ms = T0 + 99;
+	za->keys[1].ndestroyed = 2;
+	za->keys[1].destroyed[0] = (coord_ack_t){.node_no = 1, .site = 0};
+	za->keys[1].destroyed[1] = (coord_ack_t){.node_no = 3, .site = 1};
 	ck_assert_int_eq(coord_state_check(S, &P), TANDEM_OK);
 	uint8_t *buf = NULL, *buf2 = NULL;
 	size_t len = 0, len2 = 0;
@@ -1928,6 +2058,8 @@ static Suite *coord_state_suite(void)
 	tcase_add_test(tc, test_lease_may_publish);
 	tcase_add_test(tc, test_serial_next);
 	tcase_add_test(tc, test_pb_roundtrip);
+	tcase_add_test(tc, test_site_suspend_frees_key_activation);
+	tcase_add_test(tc, test_key_retire_destroy_purge);
 	tcase_add_test(tc, test_pb_refusals);
 	tcase_add_test(tc, test_property_failovers);
 	suite_add_tcase(s, tc);

@@ -113,6 +113,7 @@ static void request_fill(coordrpc_kind_t kind, coordrpc_request_t *r)
 	alerts_fill(r->alerts, r->nalerts);
 	r->lease_ms = 30000;
 	r->margin_ms = 0x100000009ull;
+	r->retention_ms = 0x200000007ull;
 }
 
 /* The request as the other side must see it: only the kind's fields. */
@@ -159,7 +160,14 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 		break;
 	case COORDRPC_KEY_ACK:
 	case COORDRPC_KEY_REMOVE:
+	case COORDRPC_KEY_DESTROYED:
 	case COORDRPC_KEY_ACTIVATE: node = zone = key = true; break;
+	case COORDRPC_KEY_PURGE:
+		node = zone = key = true;
+		e->retention_ms = full->retention_ms;
+		break;
+	case COORDRPC_SITE_SUSPEND:
+	case COORDRPC_SITE_RESUME: e->site = full->site; break;
 	case COORDRPC_STATUS: break;
 	case COORDRPC_KEYS_GET: zone = true; break;
 	case COORDRPC_ZONE_ADD:
@@ -307,7 +315,16 @@ START_TEST(test_kinds)
 			 "another instance of the node is registered");
 	ck_assert_str_eq(coord_reason_str(COORD_R_CLOCK_SKEW), "coordinator clock skewed");
 	ck_assert_str_eq(coord_reason_str(COORD_R_NODE_ALERT), "node reported a blocking alert");
-	ck_assert_int_eq(COORD_R_LAST, COORD_R_NODE_ALERT);
+	ck_assert_str_eq(coord_reason_str(COORD_R_SITE_SUSPENDED), "site suspended");
+	ck_assert_int_eq(COORD_R_LAST, COORD_R_RETAINED);
+	ck_assert_str_eq(coordrpc_type(COORDRPC_SITE_SUSPEND), "coord.site.suspend");
+	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_SITE_SUSPEND), NET_ROLE_OPERATOR);
+	ck_assert_str_eq(coordrpc_type(COORDRPC_SITE_RESUME), "coord.site.resume");
+	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_SITE_RESUME), NET_ROLE_OPERATOR);
+	ck_assert_str_eq(coordrpc_type(COORDRPC_KEY_DESTROYED), "coord.key.destroyed");
+	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_KEY_DESTROYED), NET_ROLE_NODE);
+	ck_assert_str_eq(coordrpc_type(COORDRPC_KEY_PURGE), "coord.key.purge");
+	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_KEY_PURGE), NET_ROLE_NODE);
 	ck_assert_str_eq(coordrpc_node_state_str(COORD_NODE_FENCED), "fenced");
 	ck_assert_str_eq(coordrpc_node_state_str(COORD_NODE_DRAINED), "drained");
 	ck_assert_str_eq(coordrpc_node_state_str(COORD_NODE_UP), "up");
@@ -1028,8 +1045,17 @@ static void status_fill(coordrpc_status_t *st)
 			for (size_t a = 0; a < key->nacks; a++) {
 				snprintf(key->acks[a], sizeof(key->acks[a]), "node-%zu", a);
 			}
+			/* issue 9: a retired key and the nodes that destroyed it */
+			key->retired = k % 4 == 2;
+			key->retired_ms = key->retired ? st->now_ms - 1000 * k : 0;
+			key->ndestroyed = key->retired ? 2 : 0;
+			for (size_t a = 0; a < key->ndestroyed; a++) {
+				snprintf(key->destroyed[a], sizeof(key->destroyed[a]), "node-%zu",
+					 a);
+			}
 		}
 	}
+	st->suspended_sites = 2;
 	st->nnodes = COORD_NODES_MAX;
 	for (size_t i = 0; i < st->nnodes; i++) {
 		coordrpc_node_status_t *n = &st->nodes[i];

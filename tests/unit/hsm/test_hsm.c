@@ -598,6 +598,64 @@ START_TEST(key_duplicate_label_refused)
 }
 END_TEST
 
+/* Issue 9 item 5: a retired key is destroyed in the HSM: its objects are gone, a reopen does
+ * not find it, and signing with its handle fails. */
+START_TEST(key_destroy)
+{
+	struct fixture fx;
+	fx_setup(&fx, 1);
+	const hsm_key_t *keep = gen_must(&fx, "keep", HSM_ALG_ECDSAP256SHA256, 0);
+	const hsm_key_t *gone = gen_must(&fx, "gone", HSM_ALG_ECDSAP256SHA256, 0);
+	uint8_t sig[HSM_SIG_MAX];
+	size_t sig_len = sizeof(sig);
+	static const uint8_t data[] = "signed data";
+	ck_assert_int_eq(hsm_token_sign(fx.tok, 0, gone, data, sizeof(data), sig, &sig_len),
+			 TANDEM_OK);
+	struct hsm_key copy = *gone; /* its handles, to try them after */
+	CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE match[] = {{CKA_LABEL, (void *)"gone", 4}, {CKA_CLASS, &priv, sizeof(priv)}};
+	CK_ULONG count = 0;
+	ck_assert_int_eq(hsm_objects_count(fx.tok, match, 1, TANDEM_HSM_EP11, fx.diag, &count),
+			 TANDEM_OK);
+	ck_assert_uint_eq(count, 2);
+	ck_assert_int_eq(hsm_token_destroy_key(fx.tok, gone, fx.diag), TANDEM_OK);
+	ck_assert_uint_eq(hsm_token_key_count(fx.tok), 1);
+	ck_assert_str_eq(hsm_key_label(hsm_token_key(fx.tok, 0)), "keep");
+	/* neither the private nor the public object is left */
+	ck_assert_int_eq(hsm_objects_count(fx.tok, match, 1, TANDEM_HSM_EP11, fx.diag, &count),
+			 TANDEM_OK);
+	ck_assert_uint_eq(count, 0);
+	ck_assert_int_eq(hsm_objects_count(fx.tok, match, 2, TANDEM_HSM_EP11, fx.diag, &count),
+			 TANDEM_OK);
+	ck_assert_uint_eq(count, 0);
+	/* the HSM signs with it no more */
+	copy.label = NULL;
+	copy.id = NULL;
+	sig_len = sizeof(sig);
+	ck_assert_int_eq(hsm_token_sign(fx.tok, 0, &copy, data, sizeof(data), sig, &sig_len),
+			 TANDEM_HSM_ESIGN);
+	/* not a key of this token (any more) */
+	ck_assert_int_eq(hsm_token_destroy_key(fx.tok, &copy, fx.diag), TANDEM_HSM_EKEY);
+	ck_assert_int_eq(hsm_token_destroy_key(NULL, keep, fx.diag), TANDEM_EINVAL);
+	/* a reopened token does not find it; the other key is intact and signs */
+	hsm_token_close(fx.tok);
+	fx.tok = NULL;
+	fx_open(&fx, 1);
+	ck_assert_uint_eq(hsm_token_key_count(fx.tok), 1);
+	hsm_uri_t *u = uri_must("pkcs11:object=gone");
+	const hsm_key_t *found = NULL;
+	ck_assert_int_eq(hsm_token_find_key(fx.tok, u, fx.diag, &found), TANDEM_HSM_EKEY);
+	hsm_uri_free(u);
+	u = uri_must("pkcs11:object=keep");
+	ck_assert_int_eq(hsm_token_find_key(fx.tok, u, fx.diag, &keep), TANDEM_OK);
+	hsm_uri_free(u);
+	sig_len = sizeof(sig);
+	ck_assert_int_eq(hsm_token_sign(fx.tok, 0, keep, data, sizeof(data), sig, &sig_len),
+			 TANDEM_OK);
+	fx_teardown(&fx);
+}
+END_TEST
+
 START_TEST(key_found_after_reopen)
 {
 	struct fixture fx;
@@ -736,6 +794,7 @@ static Suite *hsm_suite(void)
 
 	tc = tcase_create("token");
 	tcase_add_test(tc, token_open_basics);
+	tcase_add_test(tc, key_destroy);
 	tcase_add_test(tc, token_wrong_pin_refused);
 	tcase_add_test(tc, token_missing_refused);
 	suite_add_tcase(s, tc);

@@ -739,6 +739,44 @@ START_TEST(test_input_keys)
 }
 END_TEST
 
+/* keys.archive-retention (issue 9 item 5): a year by default, a duration, once. */
+START_TEST(test_archive_retention)
+{
+	kasp_policy_t p;
+	kasp_policy_defaults(&p);
+	ck_assert_uint_eq(p.archive_retention, 365u * 86400u);
+	char path[512], dir[256];
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	int ret =
+	    load_text("policy: x\nkeys:\n  archive-retention: 30d\n  zsk: { lifetime: 90d }\n",
+		      path, sizeof(path), dir, sizeof(dir), diag, &p);
+	dump_diag(diag);
+	ck_assert_int_eq(ret, TANDEM_OK);
+	ck_assert_uint_eq(p.archive_retention, 30u * 86400u);
+	ck_assert_uint_eq(p.zsk.lifetime, 90u * 86400u);
+	ts_rmtree(dir);
+	tandem_diag_clear(diag);
+	ck_assert_int_eq(load_text("policy: x\nkeys:\n  archive-retention: soon\n", path,
+				   sizeof(path), dir, sizeof(dir), diag, &p),
+			 TANDEM_KASP_EPOLICY);
+	ck_assert(has_msg(diag, TANDEM_KASP_EPOLICY, path, 3, "archive-retention"));
+	ts_rmtree(dir);
+	tandem_diag_clear(diag);
+	ck_assert_int_eq(load_text("policy: x\nkeys:\n  archive-retention: 1d\n  "
+				   "archive-retention: 2d\n",
+				   path, sizeof(path), dir, sizeof(dir), diag, &p),
+			 TANDEM_KASP_EPOLICY);
+	ts_rmtree(dir);
+	tandem_diag_clear(diag);
+	ck_assert_int_eq(load_text("policy: x\nkeys:\n  archive: 1d\n", path, sizeof(path), dir,
+				   sizeof(dir), diag, &p),
+			 TANDEM_KASP_EPOLICY);
+	ts_rmtree(dir);
+	tandem_diag_free(diag);
+}
+END_TEST
+
 static Suite *kasp_suite(void)
 {
 	Suite *s = suite_create("kasp");
@@ -763,6 +801,7 @@ static Suite *kasp_suite(void)
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_check_in_memory);
 	tcase_add_test(tc, test_input_keys);
+	tcase_add_test(tc, test_archive_retention);
 	suite_add_tcase(s, tc);
 	return s;
 }

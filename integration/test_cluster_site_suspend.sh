@@ -1,0 +1,139 @@
+#!/bin/bash
+# A lost site no longer freezes key management (issue 9 item 1). The drill policy rolls the
+# ZSK every 40 s. Site A's node dies while site B holds the zone: the successor ZSK made at
+# B never gets A's import, so it cannot activate ("not yet at every site") and the old ZSK
+# would sign past its lifetime. `tandemctl site suspend A` takes A out of the acknowledgement
+# set and the lease candidates (audited with the operator's name): the new ZSK activates with
+# B's import alone and signs what B publishes (RRSIG key tags). Suspending B, the last site
+# not suspended, is refused. Site A rebuilt (node-a started again on its token) and
+# `site resume A`: node-a imports every key, acknowledges each, and is a healthy standby whose
+# shadow digest agrees.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=cluster.sh
+source "$(dirname "$0")/cluster.sh"
+tdm_setup "$@"
+tdm_need etcd
+Z=example.
+
+tdm_cluster_up --policy "$TDM_DATA/drill-policy.yaml" --cycle 3
+key_in() {
+	tdm_status_get "next((k['id'] for k in zone('$Z')['keys'] if k.get('role') == '$2' and k.get('state') == '$1'), None)" || true
+}
+if [ "$(tdm_holder $Z)" != node-b ]; then
+	tdm_assert_ok "switchover to node-b" tdm_ctl switchover --zone $Z --to node-b --wait 30
+fi
+[ -n "$(key_in active zsk)" ] || tdm_fail "no active ZSK" -- "$TDM_CL/log/node-b.log"
+
+kill -9 "$(cat "$TDM_CL/run/node-a.pid")"
+tdm_log "killed node-a (site A lost)"
+# the next successor is made at B but cannot activate without A's import: the coordinators
+# refuse node-b's activation requests (each refusal is logged there)
+declare -A from
+for c in coord-a coord-b; do
+	from[$c]=$(($(wc -l <"$TDM_CL/log/$c.log") + 1))
+done
+REFUSED="refused key-activate from node-b: .*: key [0-9]+ \(tag [0-9]+\) not yet imported at site A"
+refusals() {
+	local c
+	for c in coord-a coord-b; do
+		tail -n +"${from[$c]}" "$TDM_CL/log/$c.log"
+	done | grep -E "$REFUSED" | sort
+}
+frozen() { refusals >/dev/null; }
+tdm_wait 150 "node-b to be refused a key activation for site A" frozen
+zsk2=$(refusals | head -1 | grep -Eo "key [0-9]+ \(tag" | awk '{ print $2 }')
+sleep 5
+zsk_old=$(key_in active zsk)
+if [ -z "$zsk_old" ] || [ "$zsk_old" = "$zsk2" ]; then
+	tdm_fail "ZSK $zsk2 activated without site A"
+fi
+tdm_pass "ZSK $zsk2 waits for site A's import (ZSK $zsk_old still signs): rollovers are frozen"
+
+tdm_assert_fails "suspending an unknown site" tdm_ctl site suspend Q
+tdm_assert_ok "site suspend A" tdm_ctl site suspend A
+tdm_assert_grep "the decision says what suspend does" "site A suspended" "$TDM_OUT"
+grep -q "audit: operator operator: coord.site.suspend site=A: accepted" "$TDM_CL"/log/coord-*.log ||
+	tdm_fail "no audit line for the suspend" -- "$TDM_CL"/log/coord-*.log
+[ "$(tdm_status_get "s['suspended_sites']")" = "['A']" ] || tdm_fail "status --json does not list site A as suspended"
+tdm_assert_ok "status (text)" tdm_ctl status
+tdm_assert_grep "status shows the suspended site" "^sites suspended: A" "$TDM_OUT"
+tdm_run suspend-b tdm_ctl site suspend B
+[ "$TDM_RC" = 4 ] || tdm_fail "suspending the last site: exit $TDM_RC, not 4 (refused)" -- "$TDM_OUT" "$TDM_ERR"
+grep -q "last site not suspended" "$TDM_OUT" "$TDM_ERR" || tdm_fail "no reason given for refusing B" -- "$TDM_OUT" "$TDM_ERR"
+tdm_pass "suspending B, the last site, is refused"
+
+zsk2_active() { [ "$(key_in active zsk)" = "$zsk2" ]; }
+tdm_wait 120 "ZSK $zsk2 to activate at site B alone" zsk2_active
+tag2=$(tdm_status_get "next(k['tag'] for k in zone('$Z')['keys'] if k['id'] == $zsk2)")
+s0=$(tdm_last_serial node-b $Z)
+tdm_wait 60 "node-b to publish again" tdm_published_after node-b $Z "$s0"
+signs() {
+	python3 - "$TDM_CL/node-b/out/${Z}zone" "$1" <<'PY'
+import sys
+path, tag = sys.argv[1], sys.argv[2]
+tags = set()
+for line in open(path):
+    f = line.split()
+    # NAME TTL IN RRSIG COVERED ALG LABELS OTTL EXP INC TAG SIGNER SIG
+    if len(f) > 10 and f[2] == "IN" and f[3] == "RRSIG" and f[4] not in ("DNSKEY", "CDS", "CDNSKEY"):
+        tags.add(f[10])
+sys.exit(0 if tag in tags else 1)
+PY
+}
+tdm_wait 60 "node-b's zone to be signed by ZSK $zsk2 (tag $tag2)" signs "$tag2"
+tdm_validate_published node-b $Z
+tdm_pass "ZSK $zsk2 (tag $tag2) active with B's import alone and signs the published zone"
+
+# site A rebuilt: node-a starts again on its token, then the operator resumes the site
+bash "$TDM_CL/run/node-a.start"
+tdm_assert_ok "site resume A" tdm_ctl site resume A
+grep -q "audit: operator operator: coord.site.resume site=A: accepted" "$TDM_CL"/log/coord-*.log ||
+	tdm_fail "no audit line for the resume"
+[ "$(tdm_status_get "s['suspended_sites']")" = "[]" ] || tdm_fail "site A still suspended"
+all_acked() {
+	[ "$(tdm_status_get "all('node-a' in k['acks'] for k in zone('$Z')['keys'] if k['active'])")" = True ]
+}
+tdm_wait 90 "node-a to acknowledge every active key" all_acked
+standby() {
+	[ "$(tdm_status_get "node('node-a')['healthy'] and node('node-a')['role']")" = standby ]
+}
+tdm_wait 60 "node-a to be a healthy standby" standby
+s1=$(tdm_last_serial node-b $Z)
+tdm_wait 60 "node-b to publish above $s1" tdm_published_after node-b $Z "$s1"
+s2=$(tdm_last_serial node-b $Z)
+# a shadow digest of a serial committed after the resume (node-a may have agreed before
+# the kill, as the standby of an earlier serial)
+agrees() {
+	local last
+	last=$(grep -Eho "serial [0-9]+: node-a agrees" "$TDM_CL"/log/coord-*.log | awk '{ print $2 }' |
+		tr -d : | sort -n | tail -1)
+	[ -n "$last" ] && [ "$last" -gt "$s1" ]
+}
+tdm_wait 90 "node-a's shadow digest to agree" agrees
+[ "$(tdm_status_get "zone('$Z')['alerts']")" = 0 ] || tdm_fail "a standby digest disagreed"
+tdm_pass "site A back: node-a holds every key and agrees as the standby (serial $s2)"
+
+# keys retired (or retired and purged) while node-a was down leave its HSM too: its token
+# ends up holding the same keys as node-b's
+MODULE=$(tdm_module)
+objects() {
+	SOFTHSM2_CONF=$TDM_CL/$1/hsm/softhsm2.conf python3 "$TDM_SRC/integration/p11count.py" \
+		"$MODULE" "$1" "$TDM_CL/$1/hsm/user.pin" "tandem-example-$2"
+}
+top=$(tdm_status_get "max(k['id'] for k in zone('$Z')['keys'])")
+same_keys() {
+	local id a b
+	for id in $(seq 1 "$top"); do
+		a=$(objects node-a "$id")
+		b=$(objects node-b "$id")
+		[ "$a" = "$b" ] || return 1
+	done
+}
+tdm_wait 60 "node-a's token to hold the same keys 1..$top as node-b's" same_keys
+old_gone() { [ "$(objects node-a "$zsk_old")" = 0 ]; }
+tdm_wait 90 "ZSK $zsk_old (active when node-a died, rolled since) to leave node-a's HSM" old_gone
+tdm_pass "the keys removed while node-a was down are destroyed in its HSM too"
+tdm_check_publications node-a node-b
+tdm_cluster_sanitizer_check
