@@ -142,6 +142,9 @@ const char *coord_reason_str(coord_reason_t reason)
 	case COORD_R_NO_CANDIDATE: return "no candidate node";
 	case COORD_R_BUSY: return "node busy";
 	case COORD_R_CONFLICT: return "key set changed";
+	case COORD_R_INSTANCE: return "another instance of the node is registered";
+	case COORD_R_CLOCK_SKEW: return "coordinator clock skewed";
+	case COORD_R_NODE_ALERT: return "node reported a blocking alert";
 	}
 	return "unknown reason";
 }
@@ -1118,7 +1121,17 @@ static void do_takeover(coord_state_t *st, const coord_input_t *in, const coord_
 		}
 		const coord_node_t *l =
 		    z->last_holder[0] != '\0' ? node_find(st, z->last_holder) : NULL;
-		if (l != NULL && l->state == COORD_NODE_FENCED) {
+		if (h != NULL) {
+			/* The fenced holder is the previous holder now: the margin exception
+			 * (only the node whose lease ended may come back early) is its alone,
+			 * and it is fenced. Left as it was, last_holder could name a survivor
+			 * that held the zone before (A->B->A), which would be let in while
+			 * the fenced holder's lease still runs. */
+			set_str(z->last_holder, sizeof(z->last_holder), h->id);
+			if (z->blocked_until_ms < z->expiry_ms + p->margin_ms) {
+				z->blocked_until_ms = z->expiry_ms + p->margin_ms;
+			}
+		} else if (l != NULL && l->state == COORD_NODE_FENCED) {
 			set_str(z->last_holder, sizeof(z->last_holder), "");
 		}
 		set_str(z->holder, sizeof(z->holder), "");

@@ -223,8 +223,11 @@ typedef enum {
 	COORD_R_NO_CANDIDATE,     /* no member can take over */
 	COORD_R_BUSY,             /* the node holds or is about to take a lease */
 	COORD_R_CONFLICT,         /* the key set changed since the revision it was read at */
+	COORD_R_INSTANCE,         /* another live instance of the node holds its registration */
+	COORD_R_CLOCK_SKEW,       /* this coordinator's clock is off: ask another */
+	COORD_R_NODE_ALERT, /* the node reported a blocking alert for the zone (or node-wide) */
 } coord_reason_t;
-#define COORD_R_LAST COORD_R_CONFLICT
+#define COORD_R_LAST COORD_R_NODE_ALERT
 
 /* What a decision did, for the daemon to act on, tell nodes and audit. */
 typedef enum {

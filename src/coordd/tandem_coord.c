@@ -150,6 +150,13 @@ static void coordd_audit_args(const coordrpc_request_t *r, char *buf, size_t siz
 		snprintf(buf, size, "site=%c force=%s", coordd_site(r->site),
 			 r->force ? "yes" : "no");
 		break;
+	case COORDRPC_ZONE_ACCEPT_INPUT:
+		snprintf(buf, size, "zone=%s serial=%" PRIu32, r->zone, r->serial);
+		break;
+	case COORDRPC_PARAMS_SET:
+		snprintf(buf, size, "lease_ms=%" PRIu64 " margin_ms=%" PRIu64, r->lease_ms,
+			 r->margin_ms);
+		break;
 	default: snprintf(buf, size, "-"); break;
 	}
 }
@@ -809,6 +816,13 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		ret = coordd_takeover_unforced(d, &r, reply);
 		coordd_log("refused takeover from %s: %s", req->peer, d->res->text);
 		coordd_audit(req, &r, false, d->res->text);
+		goto out;
+	}
+	if (r.kind == COORDRPC_ZONE_ACCEPT_INPUT || r.kind == COORDRPC_PARAMS_SET) {
+		snprintf(reply->error, sizeof(reply->error),
+			 "%s: not supported by this coordinator", req->type);
+		coordd_audit(req, &r, false, reply->error);
+		ret = TANDEM_EINVAL;
 		goto out;
 	}
 	ret = coordd_input(d, req, &r, &in, reply);

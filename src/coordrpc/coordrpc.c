@@ -49,6 +49,10 @@ static const coordrpc_kind_info_t coordrpc_kinds[] = {
     [COORDRPC_KEYSET_PUT] = {"coord.keyset.put", &tandem__coord_keyset_put__descriptor, 0},
     [COORDRPC_SKR_GET] = {"coord.skr.get", &tandem__coord_keyset_request__descriptor, 0},
     [COORDRPC_SKR_PUT] = {"coord.skr.put", &tandem__coord_keyset_put__descriptor, 0},
+    [COORDRPC_ZONE_ACCEPT_INPUT] = {"coord.zone.accept-input",
+				    &tandem__coord_accept_input__descriptor, NET_ROLE_OPERATOR},
+    [COORDRPC_PARAMS_SET] = {"coord.params.set", &tandem__coord_params_set__descriptor,
+			     NET_ROLE_OPERATOR},
 };
 
 #define COORDRPC_T_DECISION "coord.decision"
@@ -134,6 +138,99 @@ static bool str_ok(const char *s, size_t size)
 	return memchr(s, '\0', size) != NULL;
 }
 
+/* Whether a terminated string is printable ASCII (0x20..0x7e) throughout. */
+static bool printable(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s < 0x20 || *s > 0x7e) {
+			return false;
+		}
+	}
+	return true;
+}
+
+bool coordrpc_instance_valid(const char *s)
+{
+	if (s == NULL) {
+		return false;
+	}
+	size_t n = strnlen(s, COORDRPC_INSTANCE_MAX);
+	if (n == 0) {
+		return true;
+	}
+	if (n != COORDRPC_INSTANCE_LEN) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Whether kind is 1..COORDRPC_ALERT_KIND_MAX-1 characters of [a-z-]. */
+static bool alert_kind_ok(const char *kind, size_t size)
+{
+	size_t n = strnlen(kind, size);
+	if (n == 0 || n >= size) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!((kind[i] >= 'a' && kind[i] <= 'z') || kind[i] == '-')) {
+			return false;
+		}
+	}
+	return true;
+}
+
+bool coordrpc_alert_valid(const coordrpc_alert_t *a)
+{
+	return a != NULL && alert_kind_ok(a->kind, sizeof(a->kind)) &&
+	       str_ok(a->zone, sizeof(a->zone)) && printable(a->zone) &&
+	       str_ok(a->text, sizeof(a->text)) && printable(a->text);
+}
+
+static bool alerts_ok(size_t n, const coordrpc_alert_t *alerts)
+{
+	if (n > COORDRPC_ALERTS_MAX) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!coordrpc_alert_valid(&alerts[i])) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Fills protobuf-c alerts (borrowing the strings) and their pointer array. */
+static void alerts_to_pb(size_t n, const coordrpc_alert_t *alerts, Tandem__CoordAlert *pa,
+			 Tandem__CoordAlert **pp)
+{
+	for (size_t i = 0; i < n; i++) {
+		tandem__coord_alert__init(&pa[i]);
+		pa[i].zone = (char *)alerts[i].zone;
+		pa[i].kind = (char *)alerts[i].kind;
+		pa[i].text = (char *)alerts[i].text;
+		pa[i].blocking = alerts[i].blocking;
+		pp[i] = &pa[i];
+	}
+}
+
+/* Whether the kind carries an instance id / alerts. */
+static bool kind_has_instance(coordrpc_kind_t kind)
+{
+	return kind == COORDRPC_REGISTER || kind == COORDRPC_HEARTBEAT ||
+	       kind == COORDRPC_LEASE_REQUEST || kind == COORDRPC_LEASE_RENEW ||
+	       kind == COORDRPC_LEASE_RELEASE || kind == COORDRPC_COMMIT;
+}
+
+static bool kind_has_alerts(coordrpc_kind_t kind)
+{
+	return kind == COORDRPC_REGISTER || kind == COORDRPC_HEARTBEAT;
+}
+
 static ProtobufCBinaryData bin(const uint8_t *data, size_t len)
 {
 	ProtobufCBinaryData b = {len, len > 0 ? (uint8_t *)data : NULL};
@@ -170,6 +267,10 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 	    (req->archive == NULL && req->archive_len > 0)) {
 		return TANDEM_EINVAL;
 	}
+	if ((kind_has_instance(req->kind) && !coordrpc_instance_valid(req->instance)) ||
+	    (kind_has_alerts(req->kind) && !alerts_ok(req->nalerts, req->alerts))) {
+		return TANDEM_EINVAL;
+	}
 	if ((req->kind == COORDRPC_COMMIT && req->keyset_revision < 0) ||
 	    ((req->kind == COORDRPC_KEYSET_PUT || req->kind == COORDRPC_SKR_PUT) &&
 	     (req->revision < 0 || req->keyset_len > COORDRPC_KEYSET_MAX ||
@@ -177,6 +278,9 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		return TANDEM_EINVAL;
 	}
 	char *node = (char *)req->node, *zone = (char *)req->zone;
+	char *instance = (char *)req->instance;
+	Tandem__CoordAlert pa[COORDRPC_ALERTS_MAX];
+	Tandem__CoordAlert *pp[COORDRPC_ALERTS_MAX];
 	switch (req->kind) {
 	case COORDRPC_REGISTER: {
 		Tandem__CoordRegister m = TANDEM__COORD_REGISTER__INIT;
@@ -185,6 +289,10 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.site = req->site;
 		m.healthy = req->healthy;
 		m.publish = (char *)req->publish;
+		m.instance = instance;
+		alerts_to_pb(req->nalerts, req->alerts, pa, pp);
+		m.n_alerts = req->nalerts;
+		m.alerts = req->nalerts > 0 ? pp : NULL;
 		return pack_msg(&m.base, buf, len);
 	}
 	case COORDRPC_HEARTBEAT: {
@@ -192,6 +300,10 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.version = COORDRPC_VERSION;
 		m.node = node;
 		m.healthy = req->healthy;
+		m.instance = instance;
+		alerts_to_pb(req->nalerts, req->alerts, pa, pp);
+		m.n_alerts = req->nalerts;
+		m.alerts = req->nalerts > 0 ? pp : NULL;
 		return pack_msg(&m.base, buf, len);
 	}
 	case COORDRPC_LEASE_REQUEST:
@@ -202,6 +314,7 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.zone = zone;
 		m.node = node;
 		m.epoch = req->epoch;
+		m.instance = instance;
 		return pack_msg(&m.base, buf, len);
 	}
 	case COORDRPC_COMMIT: {
@@ -210,6 +323,7 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.zone = zone;
 		m.node = node;
 		m.epoch = req->epoch;
+		m.instance = instance;
 		m.serial = req->serial;
 		m.digest = bin(req->digest, COORD_DIGEST_LEN);
 		m.sign_time = req->sign_time;
@@ -312,6 +426,20 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.epoch = req->epoch;
 		m.keyset = bin(req->keyset, req->keyset_len);
 		m.revision = req->revision;
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_ZONE_ACCEPT_INPUT: {
+		Tandem__CoordAcceptInput m = TANDEM__COORD_ACCEPT_INPUT__INIT;
+		m.version = COORDRPC_VERSION;
+		m.zone = zone;
+		m.serial = req->serial;
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_PARAMS_SET: {
+		Tandem__CoordParamsSet m = TANDEM__COORD_PARAMS_SET__INIT;
+		m.version = COORDRPC_VERSION;
+		m.lease_ms = req->lease_ms;
+		m.margin_ms = req->margin_ms;
 		return pack_msg(&m.base, buf, len);
 	}
 	}
@@ -447,6 +575,63 @@ static int check_version(tandem_diag_t *diag, const char *what, uint32_t version
 	return TANDEM_OK;
 }
 
+static int get_instance(tandem_diag_t *diag, const char *what, const char *field,
+			char dst[COORDRPC_INSTANCE_MAX], const char *src)
+{
+	int ret = get_str(diag, what, field, dst, COORDRPC_INSTANCE_MAX, src);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	if (!coordrpc_instance_valid(dst)) {
+		tandem_diag_add(diag, TANDEM_EINVAL,
+				"%s: field %s: not %u lowercase hex characters (nor empty)", what,
+				field, (unsigned)COORDRPC_INSTANCE_LEN);
+		memset(dst, 0, COORDRPC_INSTANCE_MAX);
+		return TANDEM_EINVAL;
+	}
+	return TANDEM_OK;
+}
+
+/* Copies decoded alerts into dst[COORDRPC_ALERTS_MAX], or refuses them. */
+static int get_alerts(tandem_diag_t *diag, const char *what, size_t n,
+		      Tandem__CoordAlert *const *src, size_t *dst_n, coordrpc_alert_t *dst)
+{
+	int ret = check_count(diag, what, "alerts", n, COORDRPC_ALERTS_MAX);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	for (size_t i = 0; i < n; i++) {
+		coordrpc_alert_t *a = &dst[i];
+		memset(a, 0, sizeof(*a));
+		if ((ret = get_str(diag, what, "alerts.zone", a->zone, sizeof(a->zone),
+				   src[i]->zone)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "alerts.kind", a->kind, sizeof(a->kind),
+				   src[i]->kind)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "alerts.text", a->text, sizeof(a->text),
+				   src[i]->text)) != TANDEM_OK) {
+			return ret;
+		}
+		if (!alert_kind_ok(a->kind, sizeof(a->kind))) {
+			tandem_diag_add(diag, TANDEM_EINVAL,
+					"%s: field alerts.kind: empty or not [a-z-] only", what);
+			return TANDEM_EINVAL;
+		}
+		if (!printable(a->zone)) {
+			tandem_diag_add(diag, TANDEM_EINVAL, "%s: field alerts.zone: not printable",
+					what);
+			return TANDEM_EINVAL;
+		}
+		if (!printable(a->text)) {
+			tandem_diag_add(diag, TANDEM_EINVAL, "%s: field alerts.text: not printable",
+					what);
+			return TANDEM_EINVAL;
+		}
+		a->blocking = src[i]->blocking;
+	}
+	*dst_n = n;
+	return TANDEM_OK;
+}
+
 /* Decodes body as desc's message; NULL (with a diag) when it does not decode. */
 static ProtobufCMessage *decode(const ProtobufCMessageDescriptor *desc, const char *what,
 				const uint8_t *body, size_t len, tandem_diag_t *diag)
@@ -472,7 +657,11 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		    (ret = get_str(diag, what, "publish", r->publish, sizeof(r->publish),
 				   m->publish)) != TANDEM_OK ||
 		    (ret = check_u32_below(diag, what, "site", m->site, COORD_SITES_MAX)) !=
-			TANDEM_OK) {
+			TANDEM_OK ||
+		    (ret = get_instance(diag, what, "instance", r->instance, m->instance)) !=
+			TANDEM_OK ||
+		    (ret = get_alerts(diag, what, m->n_alerts, m->alerts, &r->nalerts,
+				      r->alerts)) != TANDEM_OK) {
 			return ret;
 		}
 		r->site = m->site;
@@ -483,7 +672,11 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		const Tandem__CoordHeartbeat *m = (const Tandem__CoordHeartbeat *)pm;
 		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
 		    (ret = get_str(diag, what, "node", r->node, sizeof(r->node), m->node)) !=
-			TANDEM_OK) {
+			TANDEM_OK ||
+		    (ret = get_instance(diag, what, "instance", r->instance, m->instance)) !=
+			TANDEM_OK ||
+		    (ret = get_alerts(diag, what, m->n_alerts, m->alerts, &r->nalerts,
+				      r->alerts)) != TANDEM_OK) {
 			return ret;
 		}
 		r->healthy = m->healthy;
@@ -497,6 +690,8 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		    (ret = get_str(diag, what, "node", r->node, sizeof(r->node), m->node)) !=
 			TANDEM_OK ||
 		    (ret = get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone)) !=
+			TANDEM_OK ||
+		    (ret = get_instance(diag, what, "instance", r->instance, m->instance)) !=
 			TANDEM_OK) {
 			return ret;
 		}
@@ -515,7 +710,9 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 			TANDEM_OK ||
 		    (ret = check_revision(diag, what, "keyset_revision", m->keyset_revision)) !=
 			TANDEM_OK ||
-		    (ret = get_skr_id(diag, what, r->skr_id, m->skr_id)) != TANDEM_OK) {
+		    (ret = get_skr_id(diag, what, r->skr_id, m->skr_id)) != TANDEM_OK ||
+		    (ret = get_instance(diag, what, "instance", r->instance, m->instance)) !=
+			TANDEM_OK) {
 			return ret;
 		}
 		r->epoch = m->epoch;
@@ -648,6 +845,25 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		}
 		r->epoch = m->epoch;
 		r->revision = m->revision;
+		return TANDEM_OK;
+	}
+	case COORDRPC_ZONE_ACCEPT_INPUT: {
+		const Tandem__CoordAcceptInput *m = (const Tandem__CoordAcceptInput *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone)) !=
+			TANDEM_OK) {
+			return ret;
+		}
+		r->serial = m->serial;
+		return TANDEM_OK;
+	}
+	case COORDRPC_PARAMS_SET: {
+		const Tandem__CoordParamsSet *m = (const Tandem__CoordParamsSet *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK) {
+			return ret;
+		}
+		r->lease_ms = m->lease_ms;
+		r->margin_ms = m->margin_ms;
 		return TANDEM_OK;
 	}
 	}
@@ -790,6 +1006,10 @@ typedef struct status_scratch {
 	char *acks[COORD_ZONES_MAX][COORD_KEYS_MAX][COORD_NODES_MAX];
 	Tandem__CoordNodeStatus nodes[COORD_NODES_MAX];
 	Tandem__CoordNodeStatus *nodep[COORD_NODES_MAX];
+	Tandem__CoordAlert alerts[COORD_NODES_MAX][COORDRPC_ALERTS_MAX];
+	Tandem__CoordAlert *alertp[COORD_NODES_MAX][COORDRPC_ALERTS_MAX];
+	Tandem__CoordCoordClock coords[COORDRPC_COORDS_MAX];
+	Tandem__CoordCoordClock *coordp[COORDRPC_COORDS_MAX];
 	uint32_t residues[COORD_SITES_MAX];
 } status_scratch_t;
 
@@ -827,8 +1047,15 @@ static bool status_ok(const coordrpc_status_t *st)
 {
 	if (!str_ok(st->coordinator, sizeof(st->coordinator)) ||
 	    !str_ok(st->leader, sizeof(st->leader)) || st->nzones > COORD_ZONES_MAX ||
-	    st->nnodes > COORD_NODES_MAX || st->params.nsites > COORD_SITES_MAX) {
+	    st->nnodes > COORD_NODES_MAX || st->params.nsites > COORD_SITES_MAX ||
+	    st->ncoords > COORDRPC_COORDS_MAX ||
+	    !str_ok(st->store_error, sizeof(st->store_error)) || !printable(st->store_error)) {
 		return false;
+	}
+	for (size_t i = 0; i < st->ncoords; i++) {
+		if (!str_ok(st->coords[i].name, sizeof(st->coords[i].name))) {
+			return false;
+		}
 	}
 	for (size_t i = 0; i < st->nzones; i++) {
 		if (!status_zone_ok(&st->zones[i])) {
@@ -836,8 +1063,10 @@ static bool status_ok(const coordrpc_status_t *st)
 		}
 	}
 	for (size_t i = 0; i < st->nnodes; i++) {
-		if (!str_ok(st->nodes[i].name, sizeof(st->nodes[i].name)) ||
-		    !str_ok(st->nodes[i].publish, sizeof(st->nodes[i].publish))) {
+		const coordrpc_node_status_t *n = &st->nodes[i];
+		if (!str_ok(n->name, sizeof(n->name)) || !str_ok(n->publish, sizeof(n->publish)) ||
+		    !str_ok(n->instance, sizeof(n->instance)) ||
+		    !coordrpc_instance_valid(n->instance) || !alerts_ok(n->nalerts, n->alerts)) {
 			return false;
 		}
 	}
@@ -872,6 +1101,8 @@ static void status_pack_zone(status_scratch_t *s, size_t zi, const coordrpc_zone
 	pz->alert_serial = z->alert_serial;
 	pz->alert_node = (char *)z->alert_node;
 	pz->expiry_ms = z->expiry_ms;
+	pz->has_accepted_input = z->has_accepted_input;
+	pz->accepted_input_serial = z->has_accepted_input ? z->accepted_input_serial : 0;
 	for (size_t k = 0; k < z->nkeys; k++) {
 		const coordrpc_key_status_t *key = &z->keys[k];
 		Tandem__CoordKeyStatus *pk = &s->keys[zi][k];
@@ -930,10 +1161,31 @@ int coordrpc_status_pack(const coordrpc_status_t *st, uint8_t **buf, size_t *len
 		pn->publish = (char *)n->publish;
 		pn->no = n->no;
 		pn->last_seen_ms = n->last_seen_ms;
+		pn->instance = (char *)n->instance;
+		alerts_to_pb(n->nalerts, n->alerts, s->alerts[i], s->alertp[i]);
+		pn->n_alerts = n->nalerts;
+		pn->alerts = s->alertp[i];
+		pn->clock_offset_ms = n->clock_offset_ms;
+		pn->clock_skewed = n->clock_skewed;
 		s->nodep[i] = pn;
 	}
 	m.n_nodes = st->nnodes;
 	m.nodes = s->nodep;
+	m.stale = st->stale;
+	m.state_age_ms = st->state_age_ms;
+	m.store_error = (char *)st->store_error;
+	m.clock_skewed = st->clock_skewed;
+	for (size_t i = 0; i < st->ncoords; i++) {
+		Tandem__CoordCoordClock *pc = &s->coords[i];
+		tandem__coord_coord_clock__init(pc);
+		pc->name = (char *)st->coords[i].name;
+		pc->offset_ms = st->coords[i].offset_ms;
+		pc->skewed = st->coords[i].skewed;
+		pc->seen_ms = st->coords[i].seen_ms;
+		s->coordp[i] = pc;
+	}
+	m.n_coords = st->ncoords;
+	m.coords = s->coordp;
 	int ret = pack_msg(&m.base, buf, len);
 	free(s);
 	return ret;
@@ -1000,6 +1252,8 @@ static int status_unpack_zone(const Tandem__CoordZoneStatus *pz, tandem_diag_t *
 	z->alerts = pz->alerts;
 	z->alert_open = pz->alert_open;
 	z->alert_serial = pz->alert_serial;
+	z->has_accepted_input = pz->has_accepted_input;
+	z->accepted_input_serial = pz->has_accepted_input ? pz->accepted_input_serial : 0;
 	z->nkeys = pz->n_keys;
 	for (size_t k = 0; k < pz->n_keys; k++) {
 		ret = status_unpack_key(pz->keys[k], what, diag, &z->keys[k]);
@@ -1020,9 +1274,14 @@ static int status_unpack_node(const Tandem__CoordNodeStatus *pn, tandem_diag_t *
 		TANDEM_OK ||
 	    (ret = check_u32_below(diag, what, "site", pn->site, COORD_SITES_MAX)) != TANDEM_OK ||
 	    (ret = check_u32_below(diag, what, "state", pn->state, COORD_NODE_STATE_LAST + 1u)) !=
+		TANDEM_OK ||
+	    (ret = get_instance(diag, what, "instance", n->instance, pn->instance)) != TANDEM_OK ||
+	    (ret = get_alerts(diag, what, pn->n_alerts, pn->alerts, &n->nalerts, n->alerts)) !=
 		TANDEM_OK) {
 		return ret;
 	}
+	n->clock_offset_ms = pn->clock_offset_ms;
+	n->clock_skewed = pn->clock_skewed;
 	n->site = pn->site;
 	n->no = pn->no;
 	n->state = (coord_node_state_t)pn->state;
@@ -1062,9 +1321,32 @@ int coordrpc_status_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
 	    (ret = check_count(diag, what, "site_residue", m->n_site_residue, m->nsites)) !=
 		TANDEM_OK ||
 	    (ret = check_u32_below(diag, what, "serial_modulus", m->serial_modulus,
-				   COORD_MODULUS_MAX + 1u)) != TANDEM_OK) {
+				   COORD_MODULUS_MAX + 1u)) != TANDEM_OK ||
+	    (ret = get_str(diag, what, "store_error", st->store_error, sizeof(st->store_error),
+			   m->store_error)) != TANDEM_OK ||
+	    (ret = check_count(diag, what, "coords", m->n_coords, COORDRPC_COORDS_MAX)) !=
+		TANDEM_OK) {
 		goto out;
 	}
+	if (!printable(st->store_error)) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "%s: field store_error: not printable", what);
+		ret = TANDEM_EINVAL;
+		goto out;
+	}
+	for (size_t i = 0; i < m->n_coords; i++) {
+		ret = get_str(diag, what, "coords.name", st->coords[i].name,
+			      sizeof(st->coords[i].name), m->coords[i]->name);
+		if (ret != TANDEM_OK) {
+			goto out;
+		}
+		st->coords[i].offset_ms = m->coords[i]->offset_ms;
+		st->coords[i].skewed = m->coords[i]->skewed;
+		st->coords[i].seen_ms = m->coords[i]->seen_ms;
+	}
+	st->ncoords = m->n_coords;
+	st->stale = m->stale;
+	st->state_age_ms = m->state_age_ms;
+	st->clock_skewed = m->clock_skewed;
 	st->now_ms = m->now_ms;
 	st->params.lease_ms = m->lease_ms;
 	st->params.margin_ms = m->margin_ms;

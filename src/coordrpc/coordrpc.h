@@ -23,15 +23,38 @@
 #define COORDRPC_KEYSET_MAX (256u * 1024u)
 /* Effects listed in one decision (the rest are counted in neffects_dropped). */
 #define COORDRPC_EFFECTS_MAX 32
+/* A node process's instance id: 32 lowercase hex characters (128 random bits) + NUL; ""
+ * when the sender gives none. */
+#define COORDRPC_INSTANCE_MAX 33
+#define COORDRPC_INSTANCE_LEN 32
+/* Alerts one node reports (all of them, each time). */
+#define COORDRPC_ALERTS_MAX 16
+/* An alert kind: 1..23 characters of [a-z-], NUL included. */
+#define COORDRPC_ALERT_KIND_MAX 24
+/* Coordinators a status lists clocks of. */
+#define COORDRPC_COORDS_MAX (COORD_SITES_MAX * 2)
+
+/* One alert a node reports. Unpacking refuses a kind that is empty or not [a-z-], a zone
+ * or text that is not printable ASCII (0x20..0x7e): the sender escapes what it quotes. */
+typedef struct coordrpc_alert {
+	char zone[COORD_ZONE_MAX];          /* "" for a node-wide alert */
+	char kind[COORDRPC_ALERT_KIND_MAX]; /* "hsm", "input-missing", "input-refused",
+					       "input-held", "run-overrun", "disk", "skr",
+					       "lock" ... */
+	char text[COORD_TEXT_MAX];          /* the reason, printable */
+	bool blocking; /* the node cannot sign this zone (or any, zone "") now: the coordinator
+			  grants it no lease for it and refuses it as a switchover target */
+} coordrpc_alert_t;
 
 /* What a request asks; coordrpc_type() gives its envelope type. */
 typedef enum {
-	COORDRPC_REGISTER = 0,  /* node: node, site, healthy, publish */
-	COORDRPC_HEARTBEAT,     /* node: node, healthy */
-	COORDRPC_LEASE_REQUEST, /* node: node, zone */
-	COORDRPC_LEASE_RENEW,   /* node: node, zone, epoch */
-	COORDRPC_LEASE_RELEASE, /* node: node, zone, epoch */
-	COORDRPC_COMMIT, /* node: node, zone, epoch, serial, digest, sign_time, nsec3, salt */
+	COORDRPC_REGISTER = 0,  /* node: node, site, healthy, publish, instance, alerts */
+	COORDRPC_HEARTBEAT,     /* node: node, healthy, instance, alerts */
+	COORDRPC_LEASE_REQUEST, /* node: node, zone, instance */
+	COORDRPC_LEASE_RENEW,   /* node: node, zone, epoch, instance */
+	COORDRPC_LEASE_RELEASE, /* node: node, zone, epoch, instance */
+	COORDRPC_COMMIT,        /* node: node, zone, epoch, serial, digest, sign_time, nsec3, salt,
+				   instance */
 	COORDRPC_DIGEST_REPORT, /* node: node, zone, serial, digest */
 	COORDRPC_KEY_ADD,       /* node: node, zone, key_id, key_tag, archive */
 	COORDRPC_KEY_ACK,       /* node: node, zone, key_id */
@@ -52,8 +75,12 @@ typedef enum {
 	COORDRPC_SKR_GET,       /* any: zone (reply: a coordrpc_keyset_t holding the SKR book) */
 	COORDRPC_SKR_PUT,       /* node (zone holder: node, epoch) or operator: zone, keyset (the
 				   SKR book), revision */
+	COORDRPC_ZONE_ACCEPT_INPUT, /* operator: zone, serial (the input SOA serial accepted
+				       although it removes more delegations than the policy
+				       allows) */
+	COORDRPC_PARAMS_SET,        /* operator: lease_ms, margin_ms */
 } coordrpc_kind_t;
-#define COORDRPC_KIND_LAST COORDRPC_SKR_PUT
+#define COORDRPC_KIND_LAST COORDRPC_PARAMS_SET
 
 /* One request as a plain value. Fields the kind does not use are ignored when
  * packing and zero after unpacking. */
@@ -85,6 +112,14 @@ typedef struct coordrpc_request {
 	uint8_t *keyset; /* COORDRPC_KEYSET_PUT: owned; coordrpc_request_deinit frees it */
 	size_t keyset_len;
 	int64_t revision; /* COORDRPC_KEYSET_PUT: the revision read (0: none yet) */
+	/* REGISTER, HEARTBEAT, LEASE_REQUEST/RENEW/RELEASE, COMMIT: the running process's
+	 * random id (tandemd draws it at start); 32 lowercase hex characters or "" */
+	char instance[COORDRPC_INSTANCE_MAX];
+	/* REGISTER, HEARTBEAT: the node's current alerts (all of them, each time; an empty
+	 * list clears them) */
+	size_t nalerts;
+	coordrpc_alert_t alerts[COORDRPC_ALERTS_MAX];
+	uint64_t lease_ms, margin_ms; /* COORDRPC_PARAMS_SET */
 } coordrpc_request_t;
 
 /* The decision on a request. A plain value (about 7 KB). */
@@ -135,6 +170,8 @@ typedef struct coordrpc_zone_status {
 	char alert_node[COORD_ID_MAX];
 	size_t nkeys;
 	coordrpc_key_status_t keys[COORD_KEYS_MAX];
+	bool has_accepted_input;        /* the operator accepted an input (zone accept-input) */
+	uint32_t accepted_input_serial; /* its SOA serial */
 } coordrpc_zone_status_t;
 
 typedef struct coordrpc_node_status {
@@ -145,7 +182,20 @@ typedef struct coordrpc_node_status {
 	coord_node_state_t state;
 	bool healthy;
 	uint64_t last_seen_ms;
+	char instance[COORDRPC_INSTANCE_MAX]; /* the registered instance; "" when unknown */
+	size_t nalerts;
+	coordrpc_alert_t alerts[COORDRPC_ALERTS_MAX]; /* as the node last reported them */
+	int64_t clock_offset_ms; /* the node's clock minus the coordinator's, as last measured */
+	bool clock_skewed;
 } coordrpc_node_status_t;
+
+/* What the answering coordinator knows of another coordinator's clock. */
+typedef struct coordrpc_coord_clock {
+	char name[COORD_ID_MAX];
+	int64_t offset_ms; /* its clock minus the answering coordinator's */
+	bool skewed;
+	uint64_t seen_ms; /* when last measured (the answering coordinator's clock) */
+} coordrpc_coord_clock_t;
 
 /* The cluster as one coordinator read it. A plain value of about 600 KB: allocate it on the
  * heap. */
@@ -159,6 +209,13 @@ typedef struct coordrpc_status {
 	coordrpc_zone_status_t zones[COORD_ZONES_MAX];
 	size_t nnodes;
 	coordrpc_node_status_t nodes[COORD_NODES_MAX];
+	bool stale;            /* answered from the coordinator's last known state, not a fresh
+				  linearizable read: a node must not act on it (lease decisions) */
+	uint64_t state_age_ms; /* how old that state is */
+	char store_error[COORD_TEXT_MAX]; /* e.g. "etcd has no quorum"; "" when none */
+	bool clock_skewed;                /* this coordinator's clock disagrees */
+	size_t ncoords;
+	coordrpc_coord_clock_t coords[COORDRPC_COORDS_MAX];
 } coordrpc_status_t;
 
 /* A zone's archived keys (COORDRPC_KEYS_GET). coordrpc_keys_deinit frees the entries. */
@@ -198,6 +255,13 @@ int coordrpc_kind_from_type(const char *type, coordrpc_kind_t *out);
  * (any listed role). */
 net_role_t coordrpc_kind_role(coordrpc_kind_t kind);
 
+/* Whether s is an instance id: "" or COORDRPC_INSTANCE_LEN lowercase hex characters. */
+bool coordrpc_instance_valid(const char *s);
+
+/* Whether an alert is well-formed: kind 1..23 characters of [a-z-], zone and text
+ * terminated and printable ASCII. */
+bool coordrpc_alert_valid(const coordrpc_alert_t *a);
+
 /* Frees what a request owns (the archive) and zeroes it; NULL-safe. */
 void coordrpc_request_deinit(coordrpc_request_t *req);
 
@@ -210,8 +274,9 @@ void coordrpc_keyset_deinit(coordrpc_keyset_t *ks);
 /*
  * Packs a request into a new buffer (*buf is the caller's, free() it) for the envelope
  * type coordrpc_type(req->kind). Errors: TANDEM_EINVAL (NULL, unknown kind, an
- * unterminated string, salt, archive or key set too long, a negative revision),
- * TANDEM_ENOMEM.
+ * unterminated string, salt, archive or key set too long, a negative revision; for the
+ * kinds that carry them, an instance that is not coordrpc_instance_valid, more than
+ * COORDRPC_ALERTS_MAX alerts or one that is not coordrpc_alert_valid), TANDEM_ENOMEM.
  */
 int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *len);
 
@@ -220,13 +285,16 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
  * the reason in diag: an unknown type, an undecodable body, another version, a name or
  * publish address too long for its field, a digest that is not 32 bytes, a salt over
  * 255 bytes, an archive over COORDRPC_ARCHIVE_MAX, a key set over COORDRPC_KEYSET_MAX, a
- * negative revision, a site or key tag out of range.
+ * negative revision, a site or key tag out of range, an instance that is not
+ * coordrpc_instance_valid, more than COORDRPC_ALERTS_MAX alerts or a malformed one.
  * Errors: TANDEM_EINVAL, TANDEM_ENOMEM; *out written only on success (deinit it).
  */
 int coordrpc_request_unpack(const char *type, const uint8_t *body, size_t len, tandem_diag_t *diag,
 			    coordrpc_request_t *out);
 
-/* Replies: pack for the server, unpack (untrusted) for the client, as for requests.
+/* Replies: pack for the server, unpack (untrusted) for the client, as for requests. A
+ * status is refused (pack and unpack) with a node instance or alert as a request's would
+ * be, more than COORDRPC_COORDS_MAX coordinator clocks, or an unprintable store_error.
  * Reply types: "coord.decision", "coord.status.reply", "coord.keys.reply",
  * "coord.keyset.reply", "coord.skr.reply". */
 int coordrpc_decision_pack(const coordrpc_decision_t *dec, uint8_t **buf, size_t *len);

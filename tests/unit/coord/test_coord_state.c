@@ -568,6 +568,140 @@ START_TEST(test_takeover_fences_site)
 }
 END_TEST
 
+/* Heartbeats every member that is not fenced (a fenced one is refused). */
+static void heartbeat_live(uint64_t now)
+{
+	for (uint32_t i = 0; i < S->nnodes; i++) {
+		if (S->nodes[i].state != COORD_NODE_FENCED) {
+			ck_assert_int_eq(hb(S->nodes[i].id, true, now), COORD_R_OK);
+		}
+	}
+}
+
+/*
+ * A forced takeover after every order of handovers (none, A->B, A->B->A, A->B->A->B),
+ * each by switchover (the holder releases) or by lapse (the holder falls silent and the
+ * target takes over after expiry + margin), with the last holder's lease running or
+ * lapsed (a tick cleared it, its margin still runs), and a takeover of either site: no
+ * node but the last holder is granted the lease before that holder's expiry + margin.
+ * (The holder of A->B->A used to be forgotten: B's node was let in at once.)
+ */
+START_TEST(test_takeover_after_switchovers)
+{
+	static const char *site_node[2] = {"a1", "b1"};
+	static const char *all[4] = {"a1", "a2", "b1", "b2"};
+	unsigned scenarios = 0;
+	for (unsigned len = 0; len <= 3; len++) {
+		for (unsigned modes = 0; modes < (1u << len); modes++) {
+			for (unsigned lapsed = 0; lapsed < 2; lapsed++) {
+				for (uint32_t site = 0; site < 2; site++) {
+					ck_assert_int_eq(coord_state_init(S), TANDEM_OK);
+					uint64_t t = T0;
+					cluster(t);
+					ck_assert_int_eq(req("a1", t), COORD_R_OK);
+					int holder =
+					    0; /* index into site_node: the holder's site */
+					for (unsigned k = 0; k < len; k++) {
+						int to = 1 - holder;
+						const char *h = site_node[holder];
+						const char *tn = site_node[to];
+						uint64_t ep = zone()->epoch;
+						t += 1000;
+						heartbeat_live(t);
+						ck_assert_int_eq(
+						    lease_op(COORD_IN_LEASE_RENEW, h, ep, t),
+						    COORD_R_OK);
+						coord_input_t sw =
+						    mk(COORD_IN_SWITCHOVER, NULL, ZONE);
+						snprintf(sw.target, sizeof(sw.target), "%s", tn);
+						ck_assert_int_eq(apply(&sw, t), COORD_R_OK);
+						if ((modes & (1u << k)) == 0) {
+							/* switchover: the holder releases */
+							t += 100;
+							ck_assert_int_eq(
+							    lease_op(COORD_IN_LEASE_RELEASE, h, ep,
+								     t),
+							    COORD_R_OK);
+						} else {
+							/* lapse: silent holder, the target waits */
+							uint64_t exp = zone()->expiry_ms;
+							ck_assert_int_eq(tick(exp), COORD_R_OK);
+							ck_assert_ptr_nonnull(
+							    find_effect(COORD_EFF_LAPSE, h));
+							ck_assert_int_eq(req(tn, exp + MARG - 1),
+									 COORD_R_HELD);
+							t = exp + MARG;
+							heartbeat_live(t);
+						}
+						t += 100;
+						ck_assert_int_eq(req(tn, t), COORD_R_OK);
+						holder = to;
+					}
+					/* the holder renews; its lease runs to expiry */
+					const char *h = site_node[holder];
+					t += 1000;
+					heartbeat_live(t);
+					ck_assert_int_eq(
+					    lease_op(COORD_IN_LEASE_RENEW, h, zone()->epoch, t),
+					    COORD_R_OK);
+					uint64_t expiry = zone()->expiry_ms;
+					uint64_t end = expiry + MARG;
+					uint64_t at = t + 1000;
+					if (lapsed) {
+						ck_assert_int_eq(tick(expiry), COORD_R_OK);
+						ck_assert_str_eq(zone()->holder, "");
+						at = expiry + MARG / 2;
+					}
+					heartbeat_live(at);
+					coord_input_t to = mk(COORD_IN_TAKEOVER, NULL, NULL);
+					to.site = site;
+					ck_assert_int_eq(apply(&to, at), COORD_R_OK);
+					/* nobody else before the old holder's expiry + margin */
+					for (uint64_t now = at; now < end; now += 250) {
+						for (int n = 0; n < 4; n++) {
+							if (strcmp(all[n], h) == 0) {
+								continue;
+							}
+							coord_reason_t r = req(all[n], now);
+							ck_assert_msg(
+							    r != COORD_R_OK,
+							    "len %u modes %u lapsed %u "
+							    "takeover %c: %s granted at "
+							    "+%llu ms, %s's lease ends "
+							    "at +%llu",
+							    len, modes, lapsed, 'A' + site, all[n],
+							    (unsigned long long)(now - T0), h,
+							    (unsigned long long)(end - T0));
+						}
+					}
+					for (int n = 0; n < 4; n++) {
+						if (strcmp(all[n], h) != 0) {
+							ck_assert_int_ne(req(all[n], end - 1),
+									 COORD_R_OK);
+						}
+					}
+					/* then a survivor gets it */
+					heartbeat_live(end);
+					ck_assert_int_eq(tick(end), COORD_R_OK);
+					bool granted = false;
+					for (int n = 0; n < 4 && !granted; n++) {
+						granted = req(all[n], end) == COORD_R_OK;
+						if (granted) {
+							ck_assert_uint_eq(
+							    coord_state_node(S, all[n])->site,
+							    site);
+						}
+					}
+					ck_assert(granted);
+					scenarios++;
+				}
+			}
+		}
+	}
+	ck_assert_uint_eq(scenarios, 60);
+}
+END_TEST
+
 /* ---- invariant 4: no key before every site holds it ---- */
 
 START_TEST(test_key_activation_needs_every_site)
@@ -1421,6 +1555,7 @@ static Suite *coord_state_suite(void)
 	tcase_add_test(tc, test_switchover);
 	tcase_add_test(tc, test_switchover_target_dies);
 	tcase_add_test(tc, test_takeover_fences_site);
+	tcase_add_test(tc, test_takeover_after_switchovers);
 	tcase_add_test(tc, test_key_activation_needs_every_site);
 	tcase_add_test(tc, test_standby_digest_alert);
 	tcase_add_test(tc, test_zone_tombstone);

@@ -41,6 +41,30 @@ static bool diag_has(const char *a, const char *b)
 	return false;
 }
 
+#define INSTANCE "0123456789abcdef0123456789abcdef"
+
+/* n alerts, each field different, the largest fields first. */
+static void alerts_fill(coordrpc_alert_t *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		memset(&a[i], 0, sizeof(a[i]));
+		if (i == 0) {
+			memset(a[i].zone, 'z', sizeof(a[i].zone) - 1);
+			memset(a[i].kind, '-', sizeof(a[i].kind) - 1);
+			memset(a[i].text, '~', sizeof(a[i].text) - 1);
+		} else {
+			if (i % 3 != 1) { /* some node-wide */
+				snprintf(a[i].zone, sizeof(a[i].zone), "zone%zu.example.", i);
+			}
+			snprintf(a[i].kind, sizeof(a[i].kind), "%s",
+				 i % 2 == 0 ? "input-refused" : "hsm");
+			snprintf(a[i].text, sizeof(a[i].text), "alert %zu: \"%s\" (not 100%%)", i,
+				 "quoted");
+		}
+		a[i].blocking = i % 2 == 1;
+	}
+}
+
 /* Every field set, so that a round trip shows which ones a kind carries. */
 static void request_fill(coordrpc_kind_t kind, coordrpc_request_t *r)
 {
@@ -84,6 +108,11 @@ static void request_fill(coordrpc_kind_t kind, coordrpc_request_t *r)
 	for (size_t i = 0; i < r->keyset_len; i++) {
 		r->keyset[i] = (uint8_t)(i * 13);
 	}
+	snprintf(r->instance, sizeof(r->instance), INSTANCE);
+	r->nalerts = COORDRPC_ALERTS_MAX;
+	alerts_fill(r->alerts, r->nalerts);
+	r->lease_ms = 30000;
+	r->margin_ms = 0x100000009ull;
 }
 
 /* The request as the other side must see it: only the kind's fields. */
@@ -92,22 +121,23 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 	memset(e, 0, sizeof(*e));
 	e->kind = full->kind;
 	bool node = false, zone = false, epoch = false, digest = false, key = false;
+	bool instance = false, alerts = false;
 	switch (full->kind) {
 	case COORDRPC_REGISTER:
-		node = true;
+		node = instance = alerts = true;
 		e->site = full->site;
 		e->healthy = full->healthy;
 		memcpy(e->publish, full->publish, sizeof(e->publish));
 		break;
 	case COORDRPC_HEARTBEAT:
-		node = true;
+		node = instance = alerts = true;
 		e->healthy = full->healthy;
 		break;
 	case COORDRPC_LEASE_REQUEST:
 	case COORDRPC_LEASE_RENEW:
-	case COORDRPC_LEASE_RELEASE: node = zone = epoch = true; break;
+	case COORDRPC_LEASE_RELEASE: node = zone = epoch = instance = true; break;
 	case COORDRPC_COMMIT:
-		node = zone = epoch = digest = true;
+		node = zone = epoch = digest = instance = true;
 		e->serial = full->serial;
 		e->sign_time = full->sign_time;
 		e->input_serial = full->input_serial;
@@ -159,6 +189,21 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 		e->keyset_len = full->keyset_len;
 		e->revision = full->revision;
 		break;
+	case COORDRPC_ZONE_ACCEPT_INPUT:
+		zone = true;
+		e->serial = full->serial;
+		break;
+	case COORDRPC_PARAMS_SET:
+		e->lease_ms = full->lease_ms;
+		e->margin_ms = full->margin_ms;
+		break;
+	}
+	if (instance) {
+		memcpy(e->instance, full->instance, sizeof(e->instance));
+	}
+	if (alerts) {
+		e->nalerts = full->nalerts;
+		memcpy(e->alerts, full->alerts, sizeof(e->alerts));
 	}
 	if (node) {
 		memcpy(e->node, full->node, sizeof(e->node));
@@ -210,6 +255,16 @@ static void request_assert_eq(const coordrpc_request_t *a, const coordrpc_reques
 	if (a->keyset_len > 0) {
 		ck_assert_mem_eq(a->keyset, b->keyset, a->keyset_len);
 	}
+	ck_assert_str_eq(a->instance, b->instance);
+	ck_assert_uint_eq(a->nalerts, b->nalerts);
+	for (size_t i = 0; i < COORDRPC_ALERTS_MAX; i++) {
+		ck_assert_str_eq(a->alerts[i].zone, b->alerts[i].zone);
+		ck_assert_str_eq(a->alerts[i].kind, b->alerts[i].kind);
+		ck_assert_str_eq(a->alerts[i].text, b->alerts[i].text);
+		ck_assert_int_eq(a->alerts[i].blocking, b->alerts[i].blocking);
+	}
+	ck_assert_uint_eq(a->lease_ms, b->lease_ms);
+	ck_assert_uint_eq(a->margin_ms, b->margin_ms);
 }
 
 START_TEST(test_kinds)
@@ -244,6 +299,15 @@ START_TEST(test_kinds)
 	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_SKR_PUT), 0);
 	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_KEYSET_GET), 0);
 	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_KEYSET_PUT), 0);
+	ck_assert_str_eq(coordrpc_type(COORDRPC_ZONE_ACCEPT_INPUT), "coord.zone.accept-input");
+	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_ZONE_ACCEPT_INPUT), NET_ROLE_OPERATOR);
+	ck_assert_str_eq(coordrpc_type(COORDRPC_PARAMS_SET), "coord.params.set");
+	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_PARAMS_SET), NET_ROLE_OPERATOR);
+	ck_assert_str_eq(coord_reason_str(COORD_R_INSTANCE),
+			 "another instance of the node is registered");
+	ck_assert_str_eq(coord_reason_str(COORD_R_CLOCK_SKEW), "coordinator clock skewed");
+	ck_assert_str_eq(coord_reason_str(COORD_R_NODE_ALERT), "node reported a blocking alert");
+	ck_assert_int_eq(COORD_R_LAST, COORD_R_NODE_ALERT);
 	ck_assert_str_eq(coordrpc_node_state_str(COORD_NODE_FENCED), "fenced");
 	ck_assert_str_eq(coordrpc_node_state_str(COORD_NODE_DRAINED), "drained");
 	ck_assert_str_eq(coordrpc_node_state_str(COORD_NODE_UP), "up");
@@ -601,6 +665,224 @@ START_TEST(test_request_unpack_refusals)
 }
 END_TEST
 
+START_TEST(test_instance_alert_valid)
+{
+	ck_assert(coordrpc_instance_valid(""));
+	ck_assert(coordrpc_instance_valid(INSTANCE));
+	ck_assert(!coordrpc_instance_valid(NULL));
+	ck_assert(!coordrpc_instance_valid("0123456789abcdef0123456789abcde"));   /* 31 */
+	ck_assert(!coordrpc_instance_valid("0123456789abcdef0123456789abcdef0")); /* 33 */
+	ck_assert(!coordrpc_instance_valid("0123456789ABCDEF0123456789abcdef"));
+	ck_assert(!coordrpc_instance_valid("0123456789abcdeg0123456789abcdef"));
+	ck_assert(!coordrpc_instance_valid("0123456789abcde 0123456789abcdef"));
+	coordrpc_alert_t a;
+	alerts_fill(&a, 1);
+	ck_assert(coordrpc_alert_valid(&a));
+	ck_assert(!coordrpc_alert_valid(NULL));
+	static const char *bad_kinds[] = {"", "Hsm", "disk0", "in put", "lock\n", "input_held"};
+	for (size_t i = 0; i < sizeof(bad_kinds) / sizeof(bad_kinds[0]); i++) {
+		alerts_fill(&a, 1);
+		snprintf(a.kind, sizeof(a.kind), "%s", bad_kinds[i]);
+		ck_assert_msg(!coordrpc_alert_valid(&a), "kind '%s' accepted", bad_kinds[i]);
+	}
+	alerts_fill(&a, 1);
+	memset(a.kind, 'a', sizeof(a.kind)); /* unterminated */
+	ck_assert(!coordrpc_alert_valid(&a));
+	alerts_fill(&a, 1);
+	snprintf(a.text, sizeof(a.text), "line\n12:00:00 tandem-coord: takeover accepted");
+	ck_assert(!coordrpc_alert_valid(&a));
+	snprintf(a.text, sizeof(a.text), "caf\xc3\xa9");
+	ck_assert(!coordrpc_alert_valid(&a));
+	snprintf(a.text, sizeof(a.text), "del\x7f");
+	ck_assert(!coordrpc_alert_valid(&a));
+	alerts_fill(&a, 1);
+	snprintf(a.zone, sizeof(a.zone), "a\tb.");
+	ck_assert(!coordrpc_alert_valid(&a));
+}
+END_TEST
+
+/* Packing refuses what unpacking would refuse: bad instances and alerts, where the kind
+ * carries them; elsewhere they are ignored. */
+START_TEST(test_request_pack_instance_alerts)
+{
+	coordrpc_request_t r;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	static const coordrpc_kind_t with_instance[] = {
+	    COORDRPC_REGISTER,    COORDRPC_HEARTBEAT,     COORDRPC_LEASE_REQUEST,
+	    COORDRPC_LEASE_RENEW, COORDRPC_LEASE_RELEASE, COORDRPC_COMMIT};
+	for (size_t i = 0; i < sizeof(with_instance) / sizeof(with_instance[0]); i++) {
+		request_fill(with_instance[i], &r);
+		snprintf(r.instance, sizeof(r.instance), "0123456789ABCDEF0123456789abcdef");
+		ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_EINVAL);
+		snprintf(r.instance, sizeof(r.instance), "abc");
+		ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_EINVAL);
+		r.instance[0] = '\0'; /* none: allowed */
+		ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_OK);
+		free(buf);
+		buf = NULL;
+		coordrpc_request_deinit(&r);
+	}
+	static const coordrpc_kind_t with_alerts[] = {COORDRPC_REGISTER, COORDRPC_HEARTBEAT};
+	for (size_t i = 0; i < 2; i++) {
+		request_fill(with_alerts[i], &r);
+		r.nalerts = COORDRPC_ALERTS_MAX + 1;
+		ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_EINVAL);
+		r.nalerts = 3;
+		snprintf(r.alerts[2].kind, sizeof(r.alerts[2].kind), "Disk");
+		ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_EINVAL);
+		snprintf(r.alerts[2].kind, sizeof(r.alerts[2].kind), "disk");
+		snprintf(r.alerts[2].text, sizeof(r.alerts[2].text), "a\nb");
+		ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_EINVAL);
+		r.nalerts = 2; /* the bad one is beyond the count: not looked at */
+		ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_OK);
+		free(buf);
+		buf = NULL;
+		r.nalerts = 0;
+		ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_OK);
+		free(buf);
+		buf = NULL;
+		coordrpc_request_deinit(&r);
+	}
+	/* a kind that does not carry them ignores them */
+	request_fill(COORDRPC_ZONE_ADD, &r);
+	snprintf(r.instance, sizeof(r.instance), "nope");
+	r.nalerts = COORDRPC_ALERTS_MAX + 5;
+	ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_OK);
+	free(buf);
+	coordrpc_request_deinit(&r);
+}
+END_TEST
+
+/* What a hostile node could send in the new fields. */
+START_TEST(test_request_unpack_instance_alerts)
+{
+	uint8_t *buf;
+	size_t len;
+	static const char *bad_instances[] = {
+	    "0123456789abcdef0123456789abcde",  "0123456789abcdef0123456789abcdef0",
+	    "0123456789ABCDEF0123456789abcdef", "0123456789abcdef01234567\n9abcdef",
+	    "g123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef0123456789"};
+	for (size_t i = 0; i < sizeof(bad_instances) / sizeof(bad_instances[0]); i++) {
+		char *inst = (char *)bad_instances[i];
+		Tandem__CoordRegister rg = TANDEM__COORD_REGISTER__INIT;
+		rg.version = 1;
+		rg.node = (char *)"node-a1";
+		rg.instance = inst;
+		buf = pb(&rg.base, &len);
+		refused("coord.register", buf, len, "instance");
+		free(buf);
+		Tandem__CoordHeartbeat hb = TANDEM__COORD_HEARTBEAT__INIT;
+		hb.version = 1;
+		hb.node = (char *)"node-a1";
+		hb.instance = inst;
+		buf = pb(&hb.base, &len);
+		refused("coord.heartbeat", buf, len, "instance");
+		free(buf);
+		Tandem__CoordLease ls = TANDEM__COORD_LEASE__INIT;
+		ls.version = 1;
+		ls.node = (char *)"node-a1";
+		ls.zone = (char *)"jp.";
+		ls.instance = inst;
+		buf = pb(&ls.base, &len);
+		refused("coord.lease.renew", buf, len, "instance");
+		refused("coord.lease.release", buf, len, "instance");
+		free(buf);
+		uint8_t digest[COORD_DIGEST_LEN] = {1};
+		Tandem__CoordCommit cm = TANDEM__COORD_COMMIT__INIT;
+		cm.version = 1;
+		cm.node = (char *)"node-a1";
+		cm.zone = (char *)"jp.";
+		cm.digest.data = digest;
+		cm.digest.len = COORD_DIGEST_LEN;
+		cm.instance = inst;
+		buf = pb(&cm.base, &len);
+		refused("coord.commit", buf, len, "instance");
+		free(buf);
+	}
+
+	/* alerts: too many, and each bad field */
+	Tandem__CoordAlert al[COORDRPC_ALERTS_MAX + 1], *ap[COORDRPC_ALERTS_MAX + 1];
+	for (size_t i = 0; i <= COORDRPC_ALERTS_MAX; i++) {
+		tandem__coord_alert__init(&al[i]);
+		al[i].zone = (char *)"jp.";
+		al[i].kind = (char *)"input-held";
+		al[i].text = (char *)"held: 3 delegations removed";
+		ap[i] = &al[i];
+	}
+	char long_kind[COORDRPC_ALERT_KIND_MAX + 1];
+	memset(long_kind, 'k', sizeof(long_kind) - 1);
+	long_kind[sizeof(long_kind) - 1] = '\0';
+	char long_text[COORD_TEXT_MAX + 1];
+	memset(long_text, 't', sizeof(long_text) - 1);
+	long_text[sizeof(long_text) - 1] = '\0';
+	char long_zone[COORD_ZONE_MAX + 1];
+	memset(long_zone, 'z', sizeof(long_zone) - 1);
+	long_zone[sizeof(long_zone) - 1] = '\0';
+	struct {
+		const char *field;
+		size_t n;
+		const char *zone, *kind, *text;
+	} cases[] = {
+	    {"alerts", COORDRPC_ALERTS_MAX + 1, "jp.", "hsm", "x"},
+	    {"alerts.kind", 1, "jp.", "", "x"},
+	    {"alerts.kind", 1, "jp.", "HSM", "x"},
+	    {"alerts.kind", 1, "jp.", "disk2", "x"},
+	    {"alerts.kind", 1, "jp.", "input_held", "x"},
+	    {"alerts.kind", 1, "jp.", long_kind, "x"},
+	    {"alerts.text", 1, "jp.", "hsm", long_text},
+	    {"alerts.text", 1, "jp.", "hsm", "forged\n00:00 tandem-coord: takeover accepted"},
+	    {"alerts.text", 1, "jp.", "hsm", "esc\x1b[2J"},
+	    {"alerts.text", 1, "jp.", "hsm", "utf8 \xc3\xa9"},
+	    {"alerts.zone", 1, long_zone, "hsm", "x"},
+	    {"alerts.zone", 1, "a\rb.", "hsm", "x"},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		al[0].zone = (char *)cases[c].zone;
+		al[0].kind = (char *)cases[c].kind;
+		al[0].text = (char *)cases[c].text;
+		Tandem__CoordHeartbeat hb = TANDEM__COORD_HEARTBEAT__INIT;
+		hb.version = 1;
+		hb.node = (char *)"node-a1";
+		hb.instance = (char *)INSTANCE;
+		hb.n_alerts = cases[c].n;
+		hb.alerts = ap;
+		buf = pb(&hb.base, &len);
+		refused("coord.heartbeat", buf, len, cases[c].field);
+		free(buf);
+		Tandem__CoordRegister rg = TANDEM__COORD_REGISTER__INIT;
+		rg.version = 1;
+		rg.node = (char *)"node-a1";
+		rg.n_alerts = cases[c].n;
+		rg.alerts = ap;
+		buf = pb(&rg.base, &len);
+		refused("coord.register", buf, len, cases[c].field);
+		free(buf);
+	}
+	/* the most there may be, with an empty zone (node-wide) and text, is accepted */
+	al[0].zone = (char *)"";
+	al[0].kind = (char *)"hsm";
+	al[0].text = (char *)"";
+	al[0].blocking = true;
+	Tandem__CoordHeartbeat hb = TANDEM__COORD_HEARTBEAT__INIT;
+	hb.version = 1;
+	hb.node = (char *)"node-a1";
+	hb.n_alerts = COORDRPC_ALERTS_MAX;
+	hb.alerts = ap;
+	buf = pb(&hb.base, &len);
+	coordrpc_request_t got;
+	ck_assert_int_eq(coordrpc_request_unpack("coord.heartbeat", buf, len, D, &got), TANDEM_OK);
+	ck_assert_uint_eq(got.nalerts, COORDRPC_ALERTS_MAX);
+	ck_assert_str_eq(got.alerts[0].zone, "");
+	ck_assert_str_eq(got.alerts[0].kind, "hsm");
+	ck_assert(got.alerts[0].blocking);
+	ck_assert_str_eq(got.alerts[1].kind, "input-held");
+	ck_assert(!got.alerts[1].blocking);
+	ck_assert_str_eq(got.instance, "");
+	free(buf);
+}
+END_TEST
+
 static void decision_fill(coordrpc_decision_t *d)
 {
 	memset(d, 0, sizeof(*d));
@@ -734,6 +1016,8 @@ static void status_fill(coordrpc_status_t *st)
 		z->alert_open = true;
 		z->alert_serial = 99;
 		snprintf(z->alert_node, sizeof(z->alert_node), "node-b3");
+		z->has_accepted_input = i % 4 == 1;
+		z->accepted_input_serial = z->has_accepted_input ? (uint32_t)(2026120100u + i) : 0;
 		z->nkeys = i < 2 ? COORD_KEYS_MAX : 1;
 		for (size_t k = 0; k < z->nkeys; k++) {
 			coordrpc_key_status_t *key = &z->keys[k];
@@ -756,6 +1040,24 @@ static void status_fill(coordrpc_status_t *st)
 		n->state = (coord_node_state_t)(i % 3);
 		n->healthy = i % 2 == 0;
 		n->last_seen_ms = st->now_ms - i;
+		if (i % 2 == 0) {
+			snprintf(n->instance, sizeof(n->instance), INSTANCE);
+		}
+		n->nalerts = COORDRPC_ALERTS_MAX;
+		alerts_fill(n->alerts, n->nalerts);
+		n->clock_offset_ms = i % 3 == 0 ? -(int64_t)(1000 * i) - 1 : (int64_t)i;
+		n->clock_skewed = i % 3 == 0;
+	}
+	st->stale = true;
+	st->state_age_ms = 12345;
+	snprintf(st->store_error, sizeof(st->store_error), "etcd has no quorum");
+	st->clock_skewed = true;
+	st->ncoords = COORDRPC_COORDS_MAX;
+	for (size_t i = 0; i < st->ncoords; i++) {
+		snprintf(st->coords[i].name, sizeof(st->coords[i].name), "coord-%zu", i);
+		st->coords[i].offset_ms = i % 2 == 0 ? -(int64_t)i * 700 : (int64_t)i;
+		st->coords[i].skewed = i % 2 == 0;
+		st->coords[i].seen_ms = st->now_ms - 100 * i;
 	}
 }
 
@@ -782,6 +1084,22 @@ START_TEST(test_status_round_trip)
 	free(buf);
 
 	st->nzones = COORD_ZONES_MAX + 1;
+	ck_assert_int_eq(coordrpc_status_pack(st, &buf, &len), TANDEM_EINVAL);
+	/* and what its unpacking refuses, packing refuses too */
+	status_fill(st);
+	st->ncoords = COORDRPC_COORDS_MAX + 1;
+	ck_assert_int_eq(coordrpc_status_pack(st, &buf, &len), TANDEM_EINVAL);
+	status_fill(st);
+	st->nodes[3].nalerts = COORDRPC_ALERTS_MAX + 1;
+	ck_assert_int_eq(coordrpc_status_pack(st, &buf, &len), TANDEM_EINVAL);
+	status_fill(st);
+	snprintf(st->nodes[3].alerts[1].kind, sizeof(st->nodes[3].alerts[1].kind), "x y");
+	ck_assert_int_eq(coordrpc_status_pack(st, &buf, &len), TANDEM_EINVAL);
+	status_fill(st);
+	snprintf(st->nodes[3].instance, sizeof(st->nodes[3].instance), "xyz");
+	ck_assert_int_eq(coordrpc_status_pack(st, &buf, &len), TANDEM_EINVAL);
+	status_fill(st);
+	snprintf(st->store_error, sizeof(st->store_error), "two\nlines");
 	ck_assert_int_eq(coordrpc_status_pack(st, &buf, &len), TANDEM_EINVAL);
 	free(st);
 	free(got);
@@ -874,6 +1192,43 @@ START_TEST(test_status_refusals)
 	m.nsites = COORD_SITES_MAX + 1;
 	status_refused(&m, "nsites");
 	m.nsites = 2;
+	/* the new fields: node instance and alerts, coordinator clocks, store error */
+	ns[0].instance = (char *)"0123456789abcdef";
+	status_refused(&m, "instance");
+	ns[0].instance = (char *)INSTANCE;
+	Tandem__CoordAlert al[COORDRPC_ALERTS_MAX + 1], *ap[COORDRPC_ALERTS_MAX + 1];
+	for (size_t i = 0; i <= COORDRPC_ALERTS_MAX; i++) {
+		tandem__coord_alert__init(&al[i]);
+		al[i].kind = (char *)"hsm";
+		ap[i] = &al[i];
+	}
+	ns[0].n_alerts = COORDRPC_ALERTS_MAX + 1;
+	ns[0].alerts = ap;
+	status_refused(&m, "alerts");
+	ns[0].n_alerts = 2;
+	al[1].kind = (char *)"Hsm";
+	status_refused(&m, "alerts.kind");
+	al[1].kind = (char *)"hsm";
+	al[1].text = (char *)"a\nb";
+	status_refused(&m, "alerts.text");
+	al[1].text = (char *)"token not found";
+	Tandem__CoordCoordClock cc[COORDRPC_COORDS_MAX + 1], *cp[COORDRPC_COORDS_MAX + 1];
+	for (size_t i = 0; i <= COORDRPC_COORDS_MAX; i++) {
+		tandem__coord_coord_clock__init(&cc[i]);
+		cc[i].name = (char *)"coord-a";
+		cp[i] = &cc[i];
+	}
+	m.n_coords = COORDRPC_COORDS_MAX + 1;
+	m.coords = cp;
+	status_refused(&m, "coords");
+	m.n_coords = 1;
+	cc[0].name = long_name;
+	status_refused(&m, "coords.name");
+	cc[0].name = (char *)"coord-b";
+	m.store_error = (char *)"no\x01quorum";
+	status_refused(&m, "store_error");
+	m.store_error = (char *)"etcd has no quorum";
+	m.stale = true;
 
 	/* and the same message, repaired, is accepted */
 	size_t len;
@@ -884,6 +1239,13 @@ START_TEST(test_status_refusals)
 	ck_assert_uint_eq(got->nzones, 1);
 	ck_assert_uint_eq(got->zones[0].nkeys, 1);
 	ck_assert_str_eq(got->zones[0].keys[0].acks[0], "node-a1");
+	ck_assert(got->stale);
+	ck_assert_str_eq(got->store_error, "etcd has no quorum");
+	ck_assert_uint_eq(got->ncoords, 1);
+	ck_assert_str_eq(got->coords[0].name, "coord-b");
+	ck_assert_uint_eq(got->nodes[0].nalerts, 2);
+	ck_assert_str_eq(got->nodes[0].alerts[1].text, "token not found");
+	ck_assert_str_eq(got->nodes[0].instance, INSTANCE);
 	free(got);
 	free(buf);
 }
@@ -1281,6 +1643,9 @@ static Suite *coordrpc_suite(void)
 	tcase_add_test(tc, test_request_limits);
 	tcase_add_test(tc, test_request_pack_refusals);
 	tcase_add_test(tc, test_request_unpack_refusals);
+	tcase_add_test(tc, test_instance_alert_valid);
+	tcase_add_test(tc, test_request_pack_instance_alerts);
+	tcase_add_test(tc, test_request_unpack_instance_alerts);
 	tcase_add_test(tc, test_decision_round_trip);
 	tcase_add_test(tc, test_status_round_trip);
 	tcase_add_test(tc, test_status_refusals);
