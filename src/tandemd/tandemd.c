@@ -477,8 +477,8 @@ static int tdm_lease_send(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind)
 	coordrpc_request_t req;
 	tdm_req_init(d, &req, kind, z);
 	req.epoch = z->epoch;
-	uint64_t sent = tdm_mono_ms(); /* the node's deadline counts from the send */
-	uint64_t sent_wall = tdm_wall_ms();
+	uint64_t sent_wall = tdm_wall_ms(); /* read first: the deadline said is never late */
+	uint64_t sent = tdm_mono_ms();      /* the node's deadline counts from the send */
 	int ret = tdm_call(d, &req);
 	if (ret != TANDEM_OK) {
 		return ret;
