@@ -1,6 +1,7 @@
 /* The coordinator's cluster state machine: leases, epochs, commits, key acks (pure). */
 #include "coord_state.h"
 #include "tandem_error.h"
+#include "tandem_text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -171,6 +172,7 @@ const char *coord_input_kind_str(coord_input_kind_t kind)
 	case COORD_IN_ZONE_ADD: return "zone-add";
 	case COORD_IN_ZONE_REMOVE: return "zone-remove";
 	case COORD_IN_TICK: return "tick";
+	case COORD_IN_ZONE_ACCEPT_INPUT: return "zone-accept-input";
 	}
 	return "unknown";
 }
@@ -233,10 +235,17 @@ static int node_index(const coord_state_t *st, const char *id)
 	return -1;
 }
 
+/* The zone of that name: the exact name first, else the same DNS name (case and final
+ * dot aside). */
 static int zone_index(const coord_state_t *st, const char *name)
 {
 	for (uint32_t i = 0; i < st->nzones; i++) {
 		if (strcmp(st->zones[i].name, name) == 0) {
+			return (int)i;
+		}
+	}
+	for (uint32_t i = 0; i < st->nzones; i++) {
+		if (tandem_dname_equal(st->zones[i].name, name)) {
 			return (int)i;
 		}
 	}
@@ -370,6 +379,67 @@ static const coord_key_t *key_missing(const coord_zone_t *z, const coord_node_t 
 	return NULL;
 }
 
+/* ---- instances and alerts ---- */
+
+/* "" or 32 lowercase hex characters, terminated within the field. */
+static bool instance_ok(const char *s)
+{
+	size_t n = strnlen(s, COORD_INSTANCE_MAX);
+	if (n == 0) {
+		return true;
+	}
+	if (n != COORD_INSTANCE_MAX - 1) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool text_ok(const char *s, size_t max);
+
+static bool alert_ok(const coord_alert_t *a)
+{
+	size_t n = strnlen(a->kind, sizeof(a->kind));
+	if (n == 0 || n == sizeof(a->kind)) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!((a->kind[i] >= 'a' && a->kind[i] <= 'z') || a->kind[i] == '-')) {
+			return false;
+		}
+	}
+	return text_ok(a->zone, sizeof(a->zone)) && text_ok(a->text, sizeof(a->text));
+}
+
+static bool alerts_ok(uint32_t n, const coord_alert_t *alerts)
+{
+	if (n > COORD_ALERTS_MAX) {
+		return false;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		if (!alert_ok(&alerts[i])) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The node's blocking alert for zone (one of the zone's own, or a node-wide one), or NULL. */
+static const coord_alert_t *node_blocked(const coord_node_t *n, const char *zone)
+{
+	for (uint32_t i = 0; i < n->nalerts && i < COORD_ALERTS_MAX; i++) {
+		const coord_alert_t *a = &n->alerts[i];
+		if (a->blocking && (a->zone[0] == '\0' || tandem_dname_equal(a->zone, zone))) {
+			return a;
+		}
+	}
+	return NULL;
+}
+
 /* ---- health and failover candidates ---- */
 
 static bool node_healthy(const coord_node_t *n, uint64_t now, const coord_params_t *p)
@@ -383,7 +453,8 @@ static bool node_healthy(const coord_node_t *n, uint64_t now, const coord_params
 static bool node_eligible(const coord_zone_t *z, const coord_node_t *n, uint64_t now,
 			  const coord_params_t *p)
 {
-	return n->state == COORD_NODE_UP && node_healthy(n, now, p) && key_missing(z, n) == NULL;
+	return n->state == COORD_NODE_UP && node_healthy(n, now, p) && key_missing(z, n) == NULL &&
+	       node_blocked(n, z->name) == NULL;
 }
 
 /* The holder whose lease ended last: the holder field until a tick clears it. */
@@ -549,6 +620,93 @@ static void lease_extend(coord_zone_t *z, uint64_t now, const coord_params_t *p,
 
 /* ---- inputs ---- */
 
+/* Whether the request comes from n's registered instance (any, while none is known);
+ * refuses it otherwise. */
+static bool from_instance(const coord_node_t *n, const coord_input_t *in, uint64_t now,
+			  coord_result_t *r)
+{
+	if (n->instance[0] == '\0' || strcmp(n->instance, in->instance) == 0) {
+		return true;
+	}
+	refuse(r, COORD_R_INSTANCE,
+	       "alert: node %s: instance %s refused, instance %s is registered (heard from %llu "
+	       "ms ago)",
+	       n->id, in->instance[0] != '\0' ? in->instance : "(none)", n->instance,
+	       (unsigned long long)(now > n->last_seen_ms ? now - n->last_seen_ms : 0));
+	return false;
+}
+
+/* The node's alerts become the reported list; an effect for each one raised, changed or
+ * cleared. */
+static void alerts_set(coord_node_t *n, const coord_input_t *in, coord_result_t *r)
+{
+	for (uint32_t i = 0; i < in->nalerts; i++) {
+		const coord_alert_t *a = &in->alerts[i];
+		bool same = false;
+		for (uint32_t j = 0; j < n->nalerts && !same; j++) {
+			same = memcmp(&n->alerts[j], a, sizeof(*a)) == 0;
+		}
+		if (!same) {
+			effect(r, COORD_EFF_NODE_ALERT, NULL, n->id,
+			       "alert: node %s%s%.80s %s%s: %s", n->id,
+			       a->zone[0] != '\0' ? " zone " : "", a->zone, a->kind,
+			       a->blocking ? " (blocking)" : "", a->text);
+			set_str(r->effects[r->neffects - 1].zone, COORD_ZONE_MAX, a->zone);
+		}
+	}
+	for (uint32_t j = 0; j < n->nalerts; j++) {
+		const coord_alert_t *o = &n->alerts[j];
+		bool kept = false;
+		for (uint32_t i = 0; i < in->nalerts && !kept; i++) {
+			kept = strcmp(in->alerts[i].zone, o->zone) == 0 &&
+			       strcmp(in->alerts[i].kind, o->kind) == 0;
+		}
+		if (!kept) {
+			effect(r, COORD_EFF_NODE_ALERT, NULL, n->id, "node %s%s%.80s: %s cleared",
+			       n->id, o->zone[0] != '\0' ? " zone " : "", o->zone, o->kind);
+			set_str(r->effects[r->neffects - 1].zone, COORD_ZONE_MAX, o->zone);
+		}
+	}
+	memset(n->alerts, 0, sizeof(n->alerts));
+	memcpy(n->alerts, in->alerts, in->nalerts * sizeof(in->alerts[0]));
+	n->nalerts = in->nalerts;
+}
+
+/*
+ * A new instance of n registers after the old one fell silent: the old instance's leases
+ * lapse (no one, the new instance included, is granted them before their expiry + margin:
+ * the old process may still publish until then).
+ */
+static void instance_replace(coord_state_t *st, coord_node_t *n, const coord_input_t *in,
+			     uint64_t now, const coord_params_t *p, coord_result_t *r)
+{
+	effect(r, COORD_EFF_INSTANCE, NULL, n->id,
+	       "alert: node %s: instance %s replaces %s, silent for %llu ms", n->id,
+	       in->instance[0] != '\0' ? in->instance : "(none)", n->instance,
+	       (unsigned long long)(now > n->last_seen_ms ? now - n->last_seen_ms : 0));
+	for (uint32_t i = 0; i < st->nzones; i++) {
+		coord_zone_t *z = &st->zones[i];
+		if (strcmp(z->holder, n->id) == 0) {
+			effect(r, COORD_EFF_LAPSE, z, n->id,
+			       "zone %s: lease of %s's old instance lapses", z->name, n->id);
+			set_str(z->holder, sizeof(z->holder), "");
+			set_str(z->last_holder, sizeof(z->last_holder), "");
+			if (z->blocked_until_ms < z->expiry_ms + p->margin_ms) {
+				z->blocked_until_ms = z->expiry_ms + p->margin_ms;
+			}
+			if (z->prefer_until_ms < z->blocked_until_ms) {
+				z->prefer_until_ms = z->blocked_until_ms;
+			}
+		} else if (strcmp(z->last_holder, n->id) == 0 && z->blocked_until_ms > now) {
+			/* the margin exception was the old instance's, not the new one's */
+			set_str(z->last_holder, sizeof(z->last_holder), "");
+		}
+	}
+	set_str(n->instance, sizeof(n->instance), in->instance);
+	set_str(n->rival, sizeof(n->rival), "");
+	n->rival_ms = 0;
+}
+
 static void do_register(coord_state_t *st, const coord_input_t *in, uint64_t now,
 			const coord_params_t *p, coord_result_t *r)
 {
@@ -572,9 +730,20 @@ static void do_register(coord_state_t *st, const coord_input_t *in, uint64_t now
 			       site_name(n->site));
 			return;
 		}
+		if (n->instance[0] != '\0' && strcmp(n->instance, in->instance) != 0) {
+			uint64_t silent = now > n->last_seen_ms ? now - n->last_seen_ms : 0;
+			if (silent <= p->node_timeout_ms) {
+				(void)from_instance(n, in, now, r);
+				return;
+			}
+			instance_replace(st, n, in, now, p, r);
+		} else {
+			set_str(n->instance, sizeof(n->instance), in->instance);
+		}
 		n->last_seen_ms = now;
 		n->healthy = in->healthy;
 		set_str(n->publish, sizeof(n->publish), in->publish);
+		alerts_set(n, in, r);
 		note(r, "node %s back", n->id);
 		return;
 	}
@@ -601,17 +770,21 @@ static void do_register(coord_state_t *st, const coord_input_t *in, uint64_t now
 	n->last_seen_ms = now;
 	n->healthy = in->healthy;
 	set_str(n->publish, sizeof(n->publish), in->publish);
+	set_str(n->instance, sizeof(n->instance), in->instance);
 	effect(r, COORD_EFF_NODE_ADDED, NULL, n->id, "node %s joined at site %c", n->id,
 	       site_name(n->site));
+	alerts_set(n, in, r);
 }
 
 static void do_heartbeat(coord_state_t *st, const coord_input_t *in, uint64_t now,
 			 coord_result_t *r)
 {
 	coord_node_t *n = member(st, in, r);
-	if (n != NULL) {
+	if (n != NULL && from_instance(n, in, now, r)) {
+		set_str(n->instance, sizeof(n->instance), in->instance);
 		n->last_seen_ms = now;
 		n->healthy = in->healthy;
+		alerts_set(n, in, r);
 	}
 }
 
@@ -669,7 +842,7 @@ static void do_lease_request(coord_state_t *st, const coord_input_t *in, uint64_
 {
 	coord_node_t *n = member(st, in, r);
 	coord_zone_t *z = n == NULL ? NULL : live_zone(st, in->zone, r);
-	if (z == NULL) {
+	if (z == NULL || !from_instance(n, in, now, r)) {
 		return;
 	}
 	if (n->state == COORD_NODE_DRAINED) {
@@ -697,6 +870,12 @@ static void do_lease_request(coord_state_t *st, const coord_input_t *in, uint64_
 		n->last_seen_ms = now;
 		note(r, "zone %s: %s keeps epoch %llu", z->name, n->id,
 		     (unsigned long long)z->epoch);
+		return;
+	}
+	const coord_alert_t *blk = node_blocked(n, z->name);
+	if (blk != NULL) {
+		refuse(r, COORD_R_NODE_ALERT, "zone %s: node %s reports %s%s: %s", z->name, n->id,
+		       blk->kind, blk->zone[0] == '\0' ? " (node-wide)" : "", blk->text);
 		return;
 	}
 	/* Only the node whose lease ended may be re-granted before the margin is over: no
@@ -736,7 +915,7 @@ static void do_lease_renew(coord_state_t *st, const coord_input_t *in, uint64_t 
 {
 	coord_node_t *n = member(st, in, r);
 	coord_zone_t *z = n == NULL ? NULL : live_zone(st, in->zone, r);
-	if (z == NULL || !holds(z, n, in->epoch, now, false, r)) {
+	if (z == NULL || !from_instance(n, in, now, r) || !holds(z, n, in->epoch, now, false, r)) {
 		return;
 	}
 	lease_extend(z, now, p, r);
@@ -749,8 +928,10 @@ static void do_lease_release(coord_state_t *st, const coord_input_t *in, uint64_
 {
 	coord_node_t *n = member(st, in, r);
 	coord_zone_t *z = n == NULL ? NULL : live_zone(st, in->zone, r);
-	/* an expired lease may be released too: the node says it has stopped publishing */
-	if (z == NULL || !holds(z, n, in->epoch, now, true, r)) {
+	/* an expired lease may be released too: the node says it has stopped publishing; only
+	 * the registered instance speaks for the node (another's release would end the lease
+	 * of a process that still publishes) */
+	if (z == NULL || !from_instance(n, in, now, r) || !holds(z, n, in->epoch, now, true, r)) {
 		return;
 	}
 	set_str(z->last_holder, sizeof(z->last_holder), n->id);
@@ -793,7 +974,7 @@ static void do_commit(coord_state_t *st, const coord_input_t *in, uint64_t now,
 {
 	coord_node_t *n = member(st, in, r);
 	coord_zone_t *z = n == NULL ? NULL : live_zone(st, in->zone, r);
-	if (z == NULL || !holds(z, n, in->epoch, now, false, r)) {
+	if (z == NULL || !from_instance(n, in, now, r) || !holds(z, n, in->epoch, now, false, r)) {
 		return;
 	}
 	uint32_t residue = p->site_residue[n->site];
@@ -1001,6 +1182,12 @@ static bool target_ok(const coord_zone_t *z, const coord_node_t *n, uint64_t now
 		       n->id, missing->id);
 		return false;
 	}
+	const coord_alert_t *blk = node_blocked(n, z->name);
+	if (blk != NULL) {
+		refuse(r, COORD_R_NODE_ALERT, "zone %s: node %s reports %s%s: %s", z->name, n->id,
+		       blk->kind, blk->zone[0] == '\0' ? " (node-wide)" : "", blk->text);
+		return false;
+	}
 	return true;
 }
 
@@ -1147,10 +1334,23 @@ static void do_takeover(coord_state_t *st, const coord_input_t *in, const coord_
 
 static void do_zone_add(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
 {
+	size_t len = strlen(in->zone);
+	if (len == 0 || in->zone[len - 1] != '.') {
+		refuse(r, COORD_R_BAD_INPUT, "zone %s: give the name with its final dot", in->zone);
+		return;
+	}
 	int idx = zone_index(st, in->zone);
 	coord_zone_t *z = idx < 0 ? NULL : &st->zones[idx];
 	if (z != NULL && !z->removed) {
-		refuse(r, COORD_R_EXISTS, "zone %s exists", in->zone);
+		refuse(r, COORD_R_EXISTS, "zone %s exists%s%s", in->zone,
+		       strcmp(z->name, in->zone) != 0 ? " as " : "",
+		       strcmp(z->name, in->zone) != 0 ? z->name : "");
+		return;
+	}
+	if (z != NULL && strcmp(z->name, in->zone) != 0) {
+		/* a tombstone of the same name in other letters: it comes back as it was */
+		refuse(r, COORD_R_EXISTS, "zone %s: removed zone %s is the same name; add it as %s",
+		       in->zone, z->name, z->name);
 		return;
 	}
 	if (z != NULL && in->has_serial && z->has_committed &&
@@ -1192,6 +1392,25 @@ static void do_zone_add(coord_state_t *st, const coord_input_t *in, coord_result
 		memset(z->committed_skr_id, 0, COORD_SKR_ID_LEN);
 	}
 	effect(r, COORD_EFF_ZONE_ADDED, z, NULL, "zone %s added", z->name);
+}
+
+static void do_zone_accept_input(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
+{
+	coord_zone_t *z = live_zone(st, in->zone, r);
+	if (z == NULL) {
+		return;
+	}
+	if (z->has_accepted_input && z->accepted_input_serial == in->serial) {
+		note(r, "zone %s: input serial %u already accepted", z->name, in->serial);
+		return;
+	}
+	z->has_accepted_input = true;
+	z->accepted_input_serial = in->serial;
+	effect(r, COORD_EFF_INPUT_ACCEPTED, z, NULL,
+	       "zone %s: the operator accepts input serial %u although it removes more "
+	       "delegations than the policy allows",
+	       z->name, in->serial);
+	r->effects[r->neffects - 1].serial = in->serial;
 }
 
 static void do_zone_remove(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
@@ -1268,7 +1487,8 @@ int coord_state_check(const coord_state_t *state, const coord_params_t *params)
 		const coord_node_t *n = &st->nodes[i];
 		if (!name_ok(n->id, sizeof(n->id), false) || n->site >= params->nsites ||
 		    !text_ok(n->publish, sizeof(n->publish)) || n->state > COORD_NODE_STATE_LAST ||
-		    n->no >= st->next_node_no) {
+		    n->no >= st->next_node_no || !instance_ok(n->instance) ||
+		    !instance_ok(n->rival) || !alerts_ok(n->nalerts, n->alerts)) {
 			return TANDEM_COORD_ESTATE;
 		}
 		for (uint32_t j = 0; j < i; j++) {
@@ -1343,9 +1563,14 @@ static bool input_ok(const coord_input_t *in)
 	bool node = name_ok(in->node, sizeof(in->node), false);
 	bool zone = name_ok(in->zone, sizeof(in->zone), false);
 	bool target = name_ok(in->target, sizeof(in->target), false);
+	if (!instance_ok(in->instance)) {
+		return false;
+	}
 	switch (in->kind) {
-	case COORD_IN_NODE_REGISTER: return node && text_ok(in->publish, sizeof(in->publish));
-	case COORD_IN_NODE_HEARTBEAT:
+	case COORD_IN_NODE_REGISTER:
+		return node && text_ok(in->publish, sizeof(in->publish)) &&
+		       alerts_ok(in->nalerts, in->alerts);
+	case COORD_IN_NODE_HEARTBEAT: return node && alerts_ok(in->nalerts, in->alerts);
 	case COORD_IN_NODE_REMOVE:
 	case COORD_IN_DRAIN:
 	case COORD_IN_UNDRAIN: return node;
@@ -1360,12 +1585,79 @@ static bool input_ok(const coord_input_t *in)
 	case COORD_IN_KEY_ACTIVATE:
 	case COORD_IN_KEY_REMOVE:
 	case COORD_IN_ZONE_ADD:
-	case COORD_IN_ZONE_REMOVE: return zone;
+	case COORD_IN_ZONE_REMOVE:
+	case COORD_IN_ZONE_ACCEPT_INPUT: return zone;
 	case COORD_IN_SWITCHOVER: return zone && target;
 	case COORD_IN_TAKEOVER:
 	case COORD_IN_TICK: return true;
 	}
 	return false;
+}
+
+/* Refuses a zone name an operator gives that is not a DNS name (tandem_dname_valid):
+ * zone add, switchover, accept-input; a zone remove may also name a zone the state holds
+ * as it is (one added before names were checked). */
+static bool zone_name_ok(const coord_state_t *st, const char *name, bool existing_ok,
+			 coord_result_t *r)
+{
+	char why[120], shown[100];
+	if (tandem_dname_valid(name, why, sizeof(why))) {
+		return true;
+	}
+	for (uint32_t i = 0; existing_ok && i < st->nzones; i++) {
+		if (strcmp(st->zones[i].name, name) == 0) {
+			return true;
+		}
+	}
+	refuse(r, COORD_R_BAD_INPUT, "zone name '%s': %s",
+	       tandem_escape(shown, sizeof(shown), name), why);
+	return false;
+}
+
+/* The same for member names (tandem_id_valid): register, drain, undrain, switchover
+ * target; node remove may name any member as it is. */
+static bool node_name_ok(const coord_state_t *st, const char *name, bool existing_ok,
+			 coord_result_t *r)
+{
+	char why[120], shown[100];
+	if (tandem_id_valid(name, why, sizeof(why))) {
+		return true;
+	}
+	if (existing_ok && node_index(st, name) >= 0) {
+		return true;
+	}
+	refuse(r, COORD_R_BAD_INPUT, "node name '%s': %s",
+	       tandem_escape(shown, sizeof(shown), name), why);
+	return false;
+}
+
+/* The names an input brings in, checked before anything else looks at them. */
+static bool input_names_ok(const coord_state_t *st, const coord_input_t *in, coord_result_t *r)
+{
+	switch (in->kind) {
+	case COORD_IN_ZONE_ADD:
+	case COORD_IN_ZONE_ACCEPT_INPUT: return zone_name_ok(st, in->zone, false, r);
+	case COORD_IN_ZONE_REMOVE: return zone_name_ok(st, in->zone, true, r);
+	case COORD_IN_SWITCHOVER:
+		return zone_name_ok(st, in->zone, false, r) &&
+		       node_name_ok(st, in->target, false, r);
+	case COORD_IN_NODE_REGISTER:
+	case COORD_IN_DRAIN:
+	case COORD_IN_UNDRAIN: return node_name_ok(st, in->node, false, r);
+	case COORD_IN_NODE_REMOVE: return node_name_ok(st, in->node, true, r);
+	default: return true;
+	}
+}
+
+/* A refused instance is remembered on its node (for status), at most once a second. */
+static void rival_note(coord_state_t *st, const coord_input_t *in, uint64_t now)
+{
+	coord_node_t *n = node_find(st, in->node);
+	if (n != NULL && instance_ok(in->instance) &&
+	    (strcmp(n->rival, in->instance) != 0 || now >= n->rival_ms + 1000)) {
+		set_str(n->rival, sizeof(n->rival), in->instance);
+		n->rival_ms = now;
+	}
 }
 
 /* Resets the decision part of a result; effects are written as they are added. */
@@ -1407,8 +1699,12 @@ int coord_state_apply(const coord_state_t *in, const coord_input_t *input, uint6
 	memcpy(st, in, sizeof(*st));
 	coord_result_t *r = res;
 	result_reset(r);
+	if (!input_names_ok(st, input, r)) {
+		goto decided;
+	}
 	if (!input_ok(input)) {
-		refuse(r, COORD_R_BAD_INPUT, "%s: missing or malformed name, address or salt",
+		refuse(r, COORD_R_BAD_INPUT,
+		       "%s: missing or malformed name, address, salt, instance or alert",
 		       coord_input_kind_str(input->kind));
 		goto decided;
 	}
@@ -1432,6 +1728,7 @@ int coord_state_apply(const coord_state_t *in, const coord_input_t *input, uint6
 	case COORD_IN_ZONE_ADD: do_zone_add(st, input, r); break;
 	case COORD_IN_ZONE_REMOVE: do_zone_remove(st, input, r); break;
 	case COORD_IN_TICK: do_tick(st, now_ms, params, r); break;
+	case COORD_IN_ZONE_ACCEPT_INPUT: do_zone_accept_input(st, input, r); break;
 	}
 decided:
 	if (r->reason != COORD_R_OK) {
@@ -1441,6 +1738,10 @@ decided:
 		r->dropped = 0;
 		r->epoch = 0;
 		r->expiry_ms = 0;
+		if (r->reason == COORD_R_INSTANCE) {
+			/* the one refusal that is recorded: status shows the rival process */
+			rival_note(st, input, now_ms);
+		}
 	} else if (r->text[0] == '\0') {
 		note(r, "%s: %s", coord_input_kind_str(input->kind), coord_reason_str(r->reason));
 	}

@@ -24,20 +24,23 @@
  * `in` was read at, so two coordinators never both apply a decision.
  */
 
-#define COORD_NODES_MAX     16  /* cluster members */
-#define COORD_ZONES_MAX     32  /* zones, removed ones (tombstones) included */
-#define COORD_KEYS_MAX      16  /* keys awaiting or holding activation, per zone */
-#define COORD_SITES_MAX     4   /* sites 0..3, printed A..D */
-#define COORD_ID_MAX        64  /* node id, NUL included */
-#define COORD_ZONE_MAX      256 /* zone name, presentation form, NUL included */
-#define COORD_DIGEST_LEN    32  /* SHA-256 of the signed zone */
-#define COORD_SKR_ID_LEN    16  /* an offline-KSK request id (kasp KASP_SKR_ID_LEN) */
-#define COORD_CURVE_KEY_LEN 32  /* CURVE (Curve25519) public key */
-#define COORD_MODULUS_MAX   256 /* largest serial residue modulus */
-#define COORD_TEXT_MAX      200 /* a reason or effect text, NUL included */
-#define COORD_EFFECTS_MAX   96  /* effects of one input (a takeover makes many) */
-#define COORD_PUBLISH_MAX   256 /* a node's publication address, NUL included */
-#define COORD_SALT_MAX      255 /* an NSEC3 salt */
+#define COORD_NODES_MAX      16  /* cluster members */
+#define COORD_ZONES_MAX      32  /* zones, removed ones (tombstones) included */
+#define COORD_KEYS_MAX       16  /* keys awaiting or holding activation, per zone */
+#define COORD_SITES_MAX      4   /* sites 0..3, printed A..D */
+#define COORD_ID_MAX         64  /* node id, NUL included */
+#define COORD_ZONE_MAX       256 /* zone name, presentation form, NUL included */
+#define COORD_DIGEST_LEN     32  /* SHA-256 of the signed zone */
+#define COORD_SKR_ID_LEN     16  /* an offline-KSK request id (kasp KASP_SKR_ID_LEN) */
+#define COORD_CURVE_KEY_LEN  32  /* CURVE (Curve25519) public key */
+#define COORD_MODULUS_MAX    256 /* largest serial residue modulus */
+#define COORD_TEXT_MAX       200 /* a reason or effect text, NUL included */
+#define COORD_EFFECTS_MAX    96  /* effects of one input (a takeover makes many) */
+#define COORD_PUBLISH_MAX    256 /* a node's publication address, NUL included */
+#define COORD_SALT_MAX       255 /* an NSEC3 salt */
+#define COORD_INSTANCE_MAX   33  /* a node process's id: 32 lowercase hex + NUL, or "" */
+#define COORD_ALERTS_MAX     16  /* alerts one node reports */
+#define COORD_ALERT_KIND_MAX 24  /* an alert kind, [a-z-], NUL included */
 
 /* Parameters shared by every coordinator and node of a cluster (times in ms). */
 typedef struct coord_params {
@@ -59,6 +62,16 @@ typedef enum {
 } coord_node_state_t;
 #define COORD_NODE_STATE_LAST COORD_NODE_FENCED
 
+/* An alert a node reports: what keeps it from signing a zone (zone "": any zone), or what
+ * the operator should know. kind is 1..23 characters of [a-z-]; zone and text printable. */
+typedef struct coord_alert {
+	char zone[COORD_ZONE_MAX];
+	char kind[COORD_ALERT_KIND_MAX];
+	char text[COORD_TEXT_MAX];
+	bool blocking; /* the node cannot sign the zone (or any zone) now: no lease for it, not
+			  a switchover target */
+} coord_alert_t;
+
 /* A cluster member. */
 typedef struct coord_node {
 	char id[COORD_ID_MAX];
@@ -68,8 +81,14 @@ typedef struct coord_node {
 	coord_node_state_t state;
 	uint64_t last_seen_ms; /* last register, heartbeat, lease request or renewal */
 	bool healthy;          /* as the node last reported it (HSM and pipeline usable) */
-	char publish[COORD_PUBLISH_MAX]; /* where it publishes (directory or URL), for status;
-					    printable, may be empty; set by each register */
+	char publish[COORD_PUBLISH_MAX];   /* where it publishes (directory or URL), for status;
+					      printable, may be empty; set by each register */
+	char instance[COORD_INSTANCE_MAX]; /* the registered process's instance id ("" none):
+					      requests of another instance are refused */
+	char rival[COORD_INSTANCE_MAX];    /* the last other instance refused ("" none) */
+	uint64_t rival_ms;                 /* when it was last refused */
+	uint32_t nalerts;                  /* the alerts as the node last reported them */
+	coord_alert_t alerts[COORD_ALERTS_MAX];
 } coord_node_t;
 
 /* A node's import of a key into its HSM. */
@@ -132,9 +151,13 @@ typedef struct coord_zone {
 	/* keys */
 	uint32_t nkeys;
 	coord_key_t keys[COORD_KEYS_MAX];
+	/* the operator accepts the input with this SOA serial although it removes more
+	 * delegations than the policy allows (tandemctl zone accept-input) */
+	bool has_accepted_input;
+	uint32_t accepted_input_serial;
 } coord_zone_t;
 
-/* The whole cluster state. A plain value (about 200 KB): allocate it on the heap. */
+/* The whole cluster state. A plain value (about 330 KB): allocate it on the heap. */
 typedef struct coord_state {
 	uint32_t next_node_no;
 	uint32_t nnodes;
@@ -145,8 +168,9 @@ typedef struct coord_state {
 
 /* What a node, an operator or the clock asks for. */
 typedef enum {
-	COORD_IN_NODE_REGISTER = 0, /* node, site, curve_pub, healthy, publish */
-	COORD_IN_NODE_HEARTBEAT,    /* node, healthy */
+	COORD_IN_NODE_REGISTER = 0, /* node, site, curve_pub, healthy, publish, instance,
+				       alerts */
+	COORD_IN_NODE_HEARTBEAT,    /* node, healthy, instance, alerts */
 	COORD_IN_NODE_REMOVE,       /* node (operator); a fenced node can then register anew */
 	COORD_IN_LEASE_REQUEST,     /* node, zone */
 	COORD_IN_LEASE_RENEW,       /* node, zone, epoch */
@@ -165,8 +189,9 @@ typedef enum {
 	COORD_IN_ZONE_ADD,          /* zone, compare_digests, has_serial + serial (a floor) */
 	COORD_IN_ZONE_REMOVE,       /* zone */
 	COORD_IN_TICK,              /* time passes */
+	COORD_IN_ZONE_ACCEPT_INPUT, /* zone, serial: the operator accepts that input */
 } coord_input_kind_t;
-#define COORD_IN_LAST COORD_IN_TICK
+#define COORD_IN_LAST COORD_IN_ZONE_ACCEPT_INPUT
 
 /* One input. Fields not used by the kind are ignored. */
 typedef struct coord_input {
@@ -194,6 +219,14 @@ typedef struct coord_input {
 	uint8_t
 	    skr_id[COORD_SKR_ID_LEN]; /* commit: the SKR's request id signed with (zeros: none) */
 	char publish[COORD_PUBLISH_MAX]; /* register: printable, may be empty (else BAD_INPUT) */
+	/* register, heartbeat, lease request/renew/release, commit: the sender's instance id
+	 * ("" or 32 lowercase hex, else BAD_INPUT); one that is not the registered instance is
+	 * refused (COORD_R_INSTANCE), but a register replaces an instance silent for
+	 * node_timeout_ms */
+	char instance[COORD_INSTANCE_MAX];
+	/* register, heartbeat: all the node's alerts (replacing those stored) */
+	uint32_t nalerts;
+	coord_alert_t alerts[COORD_ALERTS_MAX];
 } coord_input_t;
 
 /* Why an input was refused. */
@@ -248,6 +281,9 @@ typedef enum {
 	COORD_EFF_NODE_STATE,     /* node: drained or undrained */
 	COORD_EFF_ZONE_ADDED,
 	COORD_EFF_ZONE_REMOVED,
+	COORD_EFF_INSTANCE,       /* node: a new instance replaced a silent one */
+	COORD_EFF_NODE_ALERT,     /* zone (may be ""), node: an alert raised, changed or cleared */
+	COORD_EFF_INPUT_ACCEPTED, /* zone, serial: the operator accepted an input */
 } coord_effect_kind_t;
 
 typedef struct coord_effect {

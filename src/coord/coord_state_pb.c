@@ -15,6 +15,8 @@ typedef struct pb_scratch {
 	Tandem__ClusterState st;
 	Tandem__ClusterState__Node nodes[COORD_NODES_MAX];
 	Tandem__ClusterState__Node *nodep[COORD_NODES_MAX];
+	Tandem__ClusterState__Alert alerts[COORD_NODES_MAX][COORD_ALERTS_MAX];
+	Tandem__ClusterState__Alert *alertp[COORD_NODES_MAX][COORD_ALERTS_MAX];
 	Tandem__ClusterState__Zone zones[COORD_ZONES_MAX];
 	Tandem__ClusterState__Zone *zonep[COORD_ZONES_MAX];
 	Tandem__ClusterState__Report reports[COORD_ZONES_MAX][COORD_NODES_MAX];
@@ -60,6 +62,8 @@ static void pack_zone(pb_scratch_t *s, uint32_t zi, const coord_zone_t *z)
 	pz->committed_salt = bin(z->committed_salt, z->committed_salt_len);
 	pz->committed_input_serial = z->committed_input_serial;
 	pz->committed_keyset_revision = z->committed_keyset_revision;
+	pz->has_accepted_input = z->has_accepted_input;
+	pz->accepted_input_serial = z->accepted_input_serial;
 	static const uint8_t no_skr[COORD_SKR_ID_LEN];
 	if (memcmp(z->committed_skr_id, no_skr, COORD_SKR_ID_LEN) != 0) {
 		pz->committed_skr_id = bin(z->committed_skr_id, COORD_SKR_ID_LEN);
@@ -126,6 +130,24 @@ int coord_state_pack(const coord_state_t *state, uint8_t **buf, size_t *len)
 		pn->last_seen_ms = n->last_seen_ms;
 		pn->healthy = n->healthy;
 		pn->publish = (char *)n->publish;
+		pn->instance = (char *)n->instance;
+		pn->rival = (char *)n->rival;
+		pn->rival_ms = n->rival_ms;
+		if (n->nalerts > COORD_ALERTS_MAX) {
+			ret = TANDEM_EINVAL;
+			goto out;
+		}
+		for (uint32_t a = 0; a < n->nalerts; a++) {
+			Tandem__ClusterState__Alert *pa = &s->alerts[i][a];
+			tandem__cluster_state__alert__init(pa);
+			pa->zone = (char *)n->alerts[a].zone;
+			pa->kind = (char *)n->alerts[a].kind;
+			pa->text = (char *)n->alerts[a].text;
+			pa->blocking = n->alerts[a].blocking;
+			s->alertp[i][a] = pa;
+		}
+		pn->n_alerts = n->nalerts;
+		pn->alerts = s->alertp[i];
 		s->nodep[i] = pn;
 	}
 	s->st.n_nodes = state->nnodes;
@@ -204,6 +226,8 @@ static bool unpack_zone(const Tandem__ClusterState__Zone *pz, coord_zone_t *z)
 	z->committed_nsec3 = pz->committed_nsec3;
 	z->committed_input_serial = pz->committed_input_serial;
 	z->committed_keyset_revision = pz->committed_keyset_revision;
+	z->has_accepted_input = pz->has_accepted_input;
+	z->accepted_input_serial = pz->has_accepted_input ? pz->accepted_input_serial : 0;
 	if (pz->committed_skr_id.len == COORD_SKR_ID_LEN) {
 		memcpy(z->committed_skr_id, pz->committed_skr_id.data, COORD_SKR_ID_LEN);
 	}
@@ -295,9 +319,24 @@ int coord_state_unpack(const uint8_t *buf, size_t len, const coord_params_t *par
 		if ((unsigned)pn->state > COORD_NODE_STATE_LAST || pn->site >= COORD_SITES_MAX ||
 		    !copy_str(n->id, sizeof(n->id), pn->id) ||
 		    !copy_str(n->publish, sizeof(n->publish), pn->publish) ||
-		    !copy_bin(n->curve_pub, COORD_CURVE_KEY_LEN, pn->curve_pub)) {
+		    !copy_bin(n->curve_pub, COORD_CURVE_KEY_LEN, pn->curve_pub) ||
+		    !copy_str(n->instance, sizeof(n->instance), pn->instance) ||
+		    !copy_str(n->rival, sizeof(n->rival), pn->rival) ||
+		    pn->n_alerts > COORD_ALERTS_MAX) {
 			ret = TANDEM_COORD_ESTATE;
 			goto out;
+		}
+		n->rival_ms = pn->rival_ms;
+		n->nalerts = (uint32_t)pn->n_alerts;
+		for (size_t a = 0; a < pn->n_alerts; a++) {
+			coord_alert_t *al = &n->alerts[a];
+			if (!copy_str(al->zone, sizeof(al->zone), pn->alerts[a]->zone) ||
+			    !copy_str(al->kind, sizeof(al->kind), pn->alerts[a]->kind) ||
+			    !copy_str(al->text, sizeof(al->text), pn->alerts[a]->text)) {
+				ret = TANDEM_COORD_ESTATE;
+				goto out;
+			}
+			al->blocking = pn->alerts[a]->blocking;
 		}
 		n->no = pn->no;
 		n->site = pn->site;

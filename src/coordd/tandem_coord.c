@@ -244,6 +244,7 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	    [COORDRPC_NODE_REMOVE] = COORD_IN_NODE_REMOVE,
 	    [COORDRPC_SWITCHOVER] = COORD_IN_SWITCHOVER,
 	    [COORDRPC_TAKEOVER] = COORD_IN_TAKEOVER,
+	    [COORDRPC_ZONE_ACCEPT_INPUT] = COORD_IN_ZONE_ACCEPT_INPUT,
 	};
 	memset(in, 0, sizeof(*in));
 	in->kind = kinds[r->kind];
@@ -268,6 +269,15 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	in->nsec3 = r->nsec3;
 	memcpy(in->salt, r->salt, r->salt_len);
 	in->salt_len = (uint32_t)r->salt_len;
+	/* same sizes as the request's (coordrpc.h and coord_state.h) */
+	memcpy(in->instance, r->instance, sizeof(in->instance));
+	in->nalerts = (uint32_t)r->nalerts;
+	for (size_t i = 0; i < r->nalerts && i < COORD_ALERTS_MAX; i++) {
+		memcpy(in->alerts[i].zone, r->alerts[i].zone, sizeof(in->alerts[i].zone));
+		memcpy(in->alerts[i].kind, r->alerts[i].kind, sizeof(in->alerts[i].kind));
+		memcpy(in->alerts[i].text, r->alerts[i].text, sizeof(in->alerts[i].text));
+		in->alerts[i].blocking = r->alerts[i].blocking;
+	}
 	if (in->kind == COORD_IN_KEY_ACTIVATE) {
 		in->node[0] = '\0'; /* activation is the cluster's, not the sender's */
 	}
@@ -335,6 +345,8 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 	zs->alert_open = z->alert_open;
 	zs->alert_serial = z->alert_serial;
 	memcpy(zs->alert_node, z->alert_node, sizeof(zs->alert_node));
+	zs->has_accepted_input = z->has_accepted_input;
+	zs->accepted_input_serial = z->accepted_input_serial;
 	zs->nkeys = z->nkeys;
 	for (uint32_t k = 0; k < z->nkeys; k++) {
 		const coord_key_t *key = &z->keys[k];
@@ -346,6 +358,33 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 		for (uint32_t a = 0; a < key->nacks; a++) {
 			coordd_ack_name(st, key->acks[a].node_no, ks->acks[a]);
 		}
+	}
+}
+
+/* A node's instance and alerts for status: those it reported, and one for another process
+ * that claimed to be it within the node timeout (refused, COORD_R_INSTANCE). */
+static void coordd_status_node_alerts(const coord_node_t *n, uint64_t now, const coord_params_t *p,
+				      coordrpc_node_status_t *ns)
+{
+	memcpy(ns->instance, n->instance, sizeof(ns->instance));
+	ns->nalerts = 0;
+	for (uint32_t a = 0; a < n->nalerts && a < COORD_ALERTS_MAX; a++) {
+		coordrpc_alert_t *o = &ns->alerts[ns->nalerts++];
+		memcpy(o->zone, n->alerts[a].zone, sizeof(o->zone));
+		memcpy(o->kind, n->alerts[a].kind, sizeof(o->kind));
+		memcpy(o->text, n->alerts[a].text, sizeof(o->text));
+		o->blocking = n->alerts[a].blocking;
+	}
+	if (n->rival[0] != '\0' && now >= n->rival_ms && now - n->rival_ms <= p->node_timeout_ms) {
+		coordrpc_alert_t *o =
+		    &ns->alerts[ns->nalerts < COORDRPC_ALERTS_MAX ? ns->nalerts++
+								  : COORDRPC_ALERTS_MAX - 1];
+		memset(o, 0, sizeof(*o));
+		snprintf(o->kind, sizeof(o->kind), "instance");
+		snprintf(o->text, sizeof(o->text),
+			 "another process (instance %s) claims to be this node; its requests "
+			 "are refused (last %" PRIu64 " ms ago)",
+			 n->rival, now - n->rival_ms);
 	}
 }
 
@@ -389,6 +428,7 @@ static int coordd_status(coordd_t *d, uint64_t now, net_rpc_msg_t *reply)
 		ns->healthy = n->healthy && now >= n->last_seen_ms &&
 			      now - n->last_seen_ms < d->params.node_timeout_ms;
 		ns->last_seen_ms = n->last_seen_ms;
+		coordd_status_node_alerts(n, now, &d->params, ns);
 	}
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -818,7 +858,7 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		coordd_audit(req, &r, false, d->res->text);
 		goto out;
 	}
-	if (r.kind == COORDRPC_ZONE_ACCEPT_INPUT || r.kind == COORDRPC_PARAMS_SET) {
+	if (r.kind == COORDRPC_PARAMS_SET) {
 		snprintf(reply->error, sizeof(reply->error),
 			 "%s: not supported by this coordinator", req->type);
 		coordd_audit(req, &r, false, reply->error);

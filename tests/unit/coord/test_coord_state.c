@@ -59,7 +59,17 @@ static coord_reason_t apply(const coord_input_t *in, uint64_t now)
 {
 	ck_assert_int_eq(coord_state_apply(S, in, now, &P, N, R), TANDEM_OK);
 	ck_assert(R->text[0] != '\0');
-	if (R->reason != COORD_R_OK) {
+	if (R->reason == COORD_R_INSTANCE) {
+		/* the one refusal recorded: the rival instance on its node, nothing else */
+		ck_assert_uint_eq(R->neffects, 0);
+		const coord_node_t *n = coord_state_node(N, in->node);
+		ck_assert_ptr_nonnull(n);
+		ck_assert_str_eq(n->rival, in->instance);
+		coord_node_t was = *coord_state_node(S, in->node);
+		memcpy(was.rival, n->rival, sizeof(was.rival));
+		was.rival_ms = n->rival_ms;
+		ck_assert(memcmp(&was, n, sizeof(was)) == 0);
+	} else if (R->reason != COORD_R_OK) {
 		ck_assert(!R->changed);
 		ck_assert_uint_eq(R->neffects, 0);
 		ck_assert(memcmp(S, N, sizeof(*S)) == 0);
@@ -702,6 +712,282 @@ START_TEST(test_takeover_after_switchovers)
 }
 END_TEST
 
+/* ---- one process per node (instance ids) ---- */
+
+#define I1 "11111111111111111111111111111111"
+#define I2 "2222222222222222222222222222222f"
+
+static coord_reason_t reg_inst(const char *node, uint32_t site, const char *inst, uint64_t now)
+{
+	coord_input_t in = mk(COORD_IN_NODE_REGISTER, node, NULL);
+	in.site = site;
+	curve_of(node, in.curve_pub);
+	snprintf(in.instance, sizeof(in.instance), "%s", inst);
+	return apply(&in, now);
+}
+
+static coord_reason_t op_inst(coord_input_kind_t kind, const char *node, const char *inst,
+			      uint64_t epoch, uint64_t now)
+{
+	coord_input_t in = mk(kind, node, kind == COORD_IN_NODE_HEARTBEAT ? NULL : ZONE);
+	snprintf(in.instance, sizeof(in.instance), "%s", inst);
+	in.epoch = epoch;
+	in.serial = 1000 + (uint32_t)(now % 1000) * 2;
+	memset(in.digest, 7, sizeof(in.digest));
+	return apply(&in, now);
+}
+
+START_TEST(test_instance_one_process)
+{
+	ck_assert_int_eq(reg_inst("a1", 0, I1, T0), COORD_R_OK);
+	ck_assert_int_eq(reg_inst("b1", 1, I2, T0), COORD_R_OK);
+	ck_assert_int_eq(zone_add(ZONE, true, false, 0, T0), COORD_R_OK);
+	ck_assert_str_eq(coord_state_node(S, "a1")->instance, I1);
+	ck_assert_int_eq(op_inst(COORD_IN_LEASE_REQUEST, "a1", I1, 0, T0 + 10), COORD_R_OK);
+	uint64_t ep = R->epoch;
+	/* a second process with a1's key: everything it sends is refused, with an alert */
+	ck_assert_int_eq(reg_inst("a1", 0, I2, T0 + 100), COORD_R_INSTANCE);
+	ck_assert_ptr_nonnull(strstr(R->text, "alert"));
+	ck_assert_ptr_nonnull(strstr(R->text, I2));
+	ck_assert_str_eq(coord_state_node(S, "a1")->instance, I1);
+	ck_assert_str_eq(coord_state_node(S, "a1")->rival, I2);
+	ck_assert_int_eq(op_inst(COORD_IN_NODE_HEARTBEAT, "a1", I2, 0, T0 + 200), COORD_R_INSTANCE);
+	ck_assert_int_eq(op_inst(COORD_IN_NODE_HEARTBEAT, "a1", "", 0, T0 + 200), COORD_R_INSTANCE);
+	ck_assert_int_eq(op_inst(COORD_IN_LEASE_REQUEST, "a1", I2, 0, T0 + 300), COORD_R_INSTANCE);
+	ck_assert_int_eq(op_inst(COORD_IN_LEASE_RENEW, "a1", I2, ep, T0 + 300), COORD_R_INSTANCE);
+	ck_assert_int_eq(op_inst(COORD_IN_COMMIT, "a1", I2, ep, T0 + 300), COORD_R_INSTANCE);
+	/* the copy stopping must not end the real node's lease */
+	ck_assert_int_eq(op_inst(COORD_IN_LEASE_RELEASE, "a1", I2, ep, T0 + 400), COORD_R_INSTANCE);
+	ck_assert_str_eq(coord_state_holder(S, ZONE, T0 + 400)->id, "a1");
+	/* the registered one goes on */
+	ck_assert_int_eq(op_inst(COORD_IN_NODE_HEARTBEAT, "a1", I1, 0, T0 + 500), COORD_R_OK);
+	ck_assert_int_eq(op_inst(COORD_IN_LEASE_RENEW, "a1", I1, ep, T0 + 2000), COORD_R_OK);
+	uint64_t expiry = T0 + 2000 + LEASE;
+	ck_assert_int_eq(op_inst(COORD_IN_COMMIT, "a1", I1, ep, T0 + 2000), COORD_R_OK);
+	/* a1's process dies (kill -9) after T0 + 2000; a new one registers: refused while
+	 * the old one counts as heard from, accepted once it has been silent for the node
+	 * timeout */
+	ck_assert_int_eq(reg_inst("a1", 0, I2, T0 + 2000 + P.node_timeout_ms), COORD_R_INSTANCE);
+	ck_assert_int_eq(op_inst(COORD_IN_NODE_HEARTBEAT, "b1", I2, 0, T0 + 9000), COORD_R_OK);
+	ck_assert_int_eq(reg_inst("a1", 0, I2, T0 + 2001 + P.node_timeout_ms), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_INSTANCE, "a1"));
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_LAPSE, "a1"));
+	ck_assert_str_eq(coord_state_node(S, "a1")->instance, I2);
+	ck_assert_str_eq(zone()->holder, "");
+	/* the old instance's lease is treated as any other's: nobody, the new instance of
+	 * the same node included, before its expiry + margin */
+	uint64_t now = T0 + 2002 + P.node_timeout_ms;
+	ck_assert_uint_lt(now, expiry + MARG);
+	ck_assert_int_eq(op_inst(COORD_IN_LEASE_REQUEST, "a1", I2, 0, now), COORD_R_HELD);
+	ck_assert_int_eq(op_inst(COORD_IN_LEASE_REQUEST, "b1", I2, 0, now), COORD_R_HELD);
+	ck_assert_int_eq(op_inst(COORD_IN_LEASE_REQUEST, "a1", I2, 0, expiry + MARG - 1),
+			 COORD_R_HELD);
+	/* and the old instance, should it still be alive, is refused */
+	ck_assert_int_eq(op_inst(COORD_IN_LEASE_RENEW, "a1", I1, ep, now), COORD_R_INSTANCE);
+	ck_assert_int_eq(op_inst(COORD_IN_NODE_HEARTBEAT, "a1", I2, 0, expiry + MARG), COORD_R_OK);
+	ck_assert_int_eq(op_inst(COORD_IN_LEASE_REQUEST, "a1", I2, 0, expiry + MARG), COORD_R_OK);
+	ck_assert_uint_eq(R->epoch, ep + 1);
+	/* a malformed instance is bad input */
+	ck_assert_int_eq(op_inst(COORD_IN_NODE_HEARTBEAT, "a1", "ABCDEF", 0, expiry + MARG + 1),
+			 COORD_R_BAD_INPUT);
+	/* a node registered before instances were sent (none known) takes the first one */
+	ck_assert_int_eq(reg_inst("b2", 1, "", expiry), COORD_R_OK);
+	ck_assert_int_eq(op_inst(COORD_IN_NODE_HEARTBEAT, "b2", I1, 0, expiry + 1), COORD_R_OK);
+	ck_assert_str_eq(coord_state_node(S, "b2")->instance, I1);
+	ck_assert_int_eq(op_inst(COORD_IN_NODE_HEARTBEAT, "b2", "", 0, expiry + 2),
+			 COORD_R_INSTANCE);
+}
+END_TEST
+
+/* ---- alerts the nodes report ---- */
+
+static coord_reason_t hb_alerts(const char *node, uint64_t now, size_t n, const coord_alert_t *a)
+{
+	coord_input_t in = mk(COORD_IN_NODE_HEARTBEAT, node, NULL);
+	in.nalerts = (uint32_t)n;
+	for (size_t i = 0; i < n; i++) {
+		in.alerts[i] = a[i];
+	}
+	return apply(&in, now);
+}
+
+static coord_alert_t alert(const char *zone, const char *kind, bool blocking, const char *text)
+{
+	coord_alert_t a;
+	memset(&a, 0, sizeof(a));
+	snprintf(a.zone, sizeof(a.zone), "%s", zone);
+	snprintf(a.kind, sizeof(a.kind), "%s", kind);
+	snprintf(a.text, sizeof(a.text), "%s", text);
+	a.blocking = blocking;
+	return a;
+}
+
+START_TEST(test_alerts_block_leases)
+{
+	cluster(T0);
+	coord_alert_t a1[2] = {alert(ZONE, "input-missing", true, "no file /srv/in/jp.zone"),
+			       alert("other.", "input-held", false, "3 delegations removed")};
+	ck_assert_int_eq(hb_alerts("a1", T0, 2, a1), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_NODE_ALERT, "a1"));
+	ck_assert_uint_eq(coord_state_node(S, "a1")->nalerts, 2);
+	ck_assert_str_eq(coord_state_node(S, "a1")->alerts[0].kind, "input-missing");
+	/* the same list again: stored as is, no new effect */
+	ck_assert_int_eq(hb_alerts("a1", T0 + 1, 2, a1), COORD_R_OK);
+	ck_assert_ptr_null(find_effect(COORD_EFF_NODE_ALERT, NULL));
+	/* a blocking alert for the zone: no lease for it, not a switchover target */
+	ck_assert_int_eq(req("a1", T0 + 2), COORD_R_NODE_ALERT);
+	ck_assert_ptr_nonnull(strstr(R->text, "input-missing"));
+	coord_alert_t hsm = alert("", "hsm", true, "token not found");
+	ck_assert_int_eq(hb_alerts("a2", T0 + 2, 1, &hsm), COORD_R_OK);
+	ck_assert_int_eq(req("a2", T0 + 3), COORD_R_NODE_ALERT);
+	coord_alert_t held = alert(ZONE, "input-held", false, "held");
+	ck_assert_int_eq(hb_alerts("b2", T0 + 3, 1, &held), COORD_R_OK);
+	/* a non-blocking one does not stop b1/b2; the preferred free lease goes to site B */
+	ck_assert_int_eq(req("b1", T0 + 4), COORD_R_OK);
+	uint64_t ep = R->epoch;
+	coord_input_t sw = mk(COORD_IN_SWITCHOVER, NULL, ZONE);
+	snprintf(sw.target, sizeof(sw.target), "a1");
+	ck_assert_int_eq(apply(&sw, T0 + 5), COORD_R_NODE_ALERT);
+	snprintf(sw.target, sizeof(sw.target), "a2");
+	ck_assert_int_eq(apply(&sw, T0 + 5), COORD_R_NODE_ALERT);
+	snprintf(sw.target, sizeof(sw.target), "b2");
+	ck_assert_int_eq(apply(&sw, T0 + 5), COORD_R_OK);
+	/* a failover skips blocked nodes: b1 dies, only b2 is a candidate */
+	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RELEASE, "b1", ep, T0 + 6), COORD_R_OK);
+	ck_assert_int_eq(req("b2", T0 + 7), COORD_R_OK);
+	/* the whole list each time: an empty one clears them, with an effect each */
+	ck_assert_int_eq(hb_alerts("a1", T0 + 8, 0, NULL), COORD_R_OK);
+	ck_assert_uint_eq(coord_state_node(S, "a1")->nalerts, 0);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_NODE_ALERT, "a1"));
+	ck_assert_ptr_nonnull(strstr(R->effects[0].text, "cleared"));
+	snprintf(sw.target, sizeof(sw.target), "a1");
+	ck_assert_int_eq(apply(&sw, T0 + 9), COORD_R_OK);
+	/* malformed alerts are bad input */
+	coord_alert_t bad = alert(ZONE, "Input", true, "x");
+	ck_assert_int_eq(hb_alerts("a1", T0 + 10, 1, &bad), COORD_R_BAD_INPUT);
+	bad = alert(ZONE, "disk", true, "two\nlines");
+	ck_assert_int_eq(hb_alerts("a1", T0 + 10, 1, &bad), COORD_R_BAD_INPUT);
+	coord_input_t in = mk(COORD_IN_NODE_HEARTBEAT, "a1", NULL);
+	in.nalerts = COORD_ALERTS_MAX + 1;
+	ck_assert_int_eq(apply(&in, T0 + 10), COORD_R_BAD_INPUT);
+	/* a register carries them too */
+	coord_input_t rg = mk(COORD_IN_NODE_REGISTER, "a2", NULL);
+	curve_of("a2", rg.curve_pub);
+	ck_assert_int_eq(apply(&rg, T0 + 11), COORD_R_OK);
+	ck_assert_uint_eq(coord_state_node(S, "a2")->nalerts, 0);
+}
+END_TEST
+
+START_TEST(test_zone_accept_input)
+{
+	cluster(T0);
+	coord_input_t in = mk(COORD_IN_ZONE_ACCEPT_INPUT, NULL, ZONE);
+	in.serial = 2026120105;
+	ck_assert(!zone()->has_accepted_input);
+	ck_assert_int_eq(apply(&in, T0), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_INPUT_ACCEPTED, NULL));
+	ck_assert_uint_eq(R->effects[0].serial, 2026120105);
+	ck_assert(zone()->has_accepted_input);
+	ck_assert_uint_eq(zone()->accepted_input_serial, 2026120105);
+	ck_assert_int_eq(apply(&in, T0 + 1), COORD_R_OK); /* again: nothing new */
+	ck_assert(!R->changed);
+	in.serial = 2026120107;
+	ck_assert_int_eq(apply(&in, T0 + 2), COORD_R_OK);
+	ck_assert_uint_eq(zone()->accepted_input_serial, 2026120107);
+	snprintf(in.zone, sizeof(in.zone), "nope.");
+	ck_assert_int_eq(apply(&in, T0 + 3), COORD_R_UNKNOWN_ZONE);
+	snprintf(in.zone, sizeof(in.zone), "a..b.");
+	ck_assert_int_eq(apply(&in, T0 + 3), COORD_R_BAD_INPUT);
+	/* it survives the store */
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(coord_state_pack(S, &buf, &len), TANDEM_OK);
+	ck_assert_int_eq(coord_state_unpack(buf, len, &P, N), TANDEM_OK);
+	free(buf);
+	ck_assert(coord_state_zone(N, ZONE)->has_accepted_input);
+	ck_assert_uint_eq(coord_state_zone(N, ZONE)->accepted_input_serial, 2026120107);
+}
+END_TEST
+
+/* ---- names an operator gives ---- */
+
+START_TEST(test_bad_names_refused)
+{
+	cluster(T0);
+	char label64[80], long_name[COORD_ZONE_MAX];
+	memset(label64, 'a', 64);
+	snprintf(label64 + 64, sizeof(label64) - 64, ".example.");
+	/* 63 + 63 + 63 + 62 octet labels: 255 characters, 256 octets in wire form */
+	memset(long_name, 0, sizeof(long_name));
+	size_t o = 0;
+	for (int l = 0; l < 4; l++) {
+		size_t n = l < 3 ? 63 : 62;
+		memset(long_name + o, 'b', n);
+		o += n;
+		long_name[o++] = '.';
+	}
+	ck_assert_uint_eq(strlen(long_name), 255);
+	const char *bad[] = {
+	    "..",      "a..b.",
+	    ".",       label64,
+	    long_name, "a/b.",
+	    "a b.",    "x.\n2026-12-06T00:00:00.000Z tandem-coord: audit: takeover accepted",
+	    "x\x01y.", "caf\xc3\xa9."};
+	uint32_t nzones = S->nzones;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(zone_add(bad[i], true, false, 0, T0) == COORD_R_BAD_INPUT,
+			      "zone add '%s' not refused as bad input", bad[i]);
+		ck_assert_ptr_null(strchr(R->text, '\n'));
+		coord_input_t in = mk(COORD_IN_ZONE_ACCEPT_INPUT, NULL, bad[i]);
+		ck_assert_int_eq(apply(&in, T0), COORD_R_BAD_INPUT);
+		in = mk(COORD_IN_ZONE_REMOVE, NULL, bad[i]);
+		ck_assert_int_eq(apply(&in, T0), COORD_R_BAD_INPUT);
+		in = mk(COORD_IN_SWITCHOVER, NULL, bad[i]);
+		snprintf(in.target, sizeof(in.target), "b1");
+		ck_assert_int_eq(apply(&in, T0), COORD_R_BAD_INPUT);
+	}
+	/* zone add wants the final dot (the name nodes are configured with) */
+	ck_assert_int_eq(zone_add("example", true, false, 0, T0), COORD_R_BAD_INPUT);
+	ck_assert_uint_eq(S->nzones, nzones); /* no slot used */
+	/* the same name in other letters, or without its final dot, is the same zone */
+	ck_assert_int_eq(zone_add("example.", true, false, 0, T0), COORD_R_OK);
+	ck_assert_int_eq(zone_add("EXAMPLE.", true, false, 0, T0), COORD_R_EXISTS);
+	ck_assert_int_eq(zone_add("Example.", true, false, 0, T0), COORD_R_EXISTS);
+	ck_assert_int_eq(zone_add("JP.", true, false, 0, T0), COORD_R_EXISTS);
+	ck_assert_uint_eq(S->nzones, nzones + 1);
+	/* and it is found whatever the letters */
+	coord_input_t in = mk(COORD_IN_ZONE_REMOVE, NULL, "EXAMPLE.");
+	ck_assert_int_eq(apply(&in, T0), COORD_R_OK);
+	ck_assert(coord_state_zone(S, "example.")->removed);
+	ck_assert_int_eq(zone_add("EXAMPLE.", true, false, 0, T0), COORD_R_EXISTS);
+	ck_assert_int_eq(zone_add("example.", true, false, 0, T0), COORD_R_OK);
+	/* a 63-octet label and a 255-octet name are fine */
+	char ok_name[COORD_ZONE_MAX];
+	memset(ok_name, 0, sizeof(ok_name));
+	memset(ok_name, 'c', 63);
+	ok_name[63] = '.';
+	ck_assert_int_eq(zone_add(ok_name, true, false, 0, T0), COORD_R_OK);
+	/* member names: register, drain, undrain, remove, switchover target */
+	const char *bad_nodes[] = {"", "-a", "a b", "a/b", "a\nb", "node\x7f", ".hidden"};
+	for (size_t i = 0; i < sizeof(bad_nodes) / sizeof(bad_nodes[0]); i++) {
+		if (bad_nodes[i][0] != '\0') {
+			ck_assert_msg(reg(bad_nodes[i], 0, T0) == COORD_R_BAD_INPUT,
+				      "register '%s' not refused", bad_nodes[i]);
+		}
+		in = mk(COORD_IN_DRAIN, bad_nodes[i], NULL);
+		ck_assert_int_eq(apply(&in, T0), COORD_R_BAD_INPUT);
+		in = mk(COORD_IN_UNDRAIN, bad_nodes[i], NULL);
+		ck_assert_int_eq(apply(&in, T0), COORD_R_BAD_INPUT);
+		in = mk(COORD_IN_NODE_REMOVE, bad_nodes[i], NULL);
+		ck_assert_int_eq(apply(&in, T0), COORD_R_BAD_INPUT);
+		in = mk(COORD_IN_SWITCHOVER, NULL, ZONE);
+		snprintf(in.target, sizeof(in.target), "%s", bad_nodes[i]);
+		ck_assert_int_eq(apply(&in, T0), COORD_R_BAD_INPUT);
+	}
+	ck_assert_uint_eq(S->nnodes, 4);
+}
+END_TEST
+
 /* ---- invariant 4: no key before every site holds it ---- */
 
 START_TEST(test_key_activation_needs_every_site)
@@ -1149,6 +1435,20 @@ static void rich_state(void)
 START_TEST(test_pb_roundtrip)
 {
 	rich_state();
+	/* the issue-8 fields: instances, a refused rival, alerts, an accepted input */
+	coord_node_t *na = (coord_node_t *)coord_state_node(S, "a1");
+	snprintf(na->instance, sizeof(na->instance), I1);
+	snprintf(na->rival, sizeof(na->rival), I2);
+	na->rival_ms = T0 + 77;
+	na->nalerts = COORD_ALERTS_MAX;
+	for (uint32_t i = 0; i < COORD_ALERTS_MAX; i++) {
+		na->alerts[i] = alert(i % 2 ? ZONE : "", i % 3 ? "hsm" : "input-refused", i % 2,
+				      "some reason (quoted: \"x\")");
+	}
+	coord_zone_t *za = (coord_zone_t *)coord_state_zone(S, ZONE);
+	za->has_accepted_input = true;
+	za->accepted_input_serial = 4000000001u;
+	ck_assert_int_eq(coord_state_check(S, &P), TANDEM_OK);
 	uint8_t *buf = NULL, *buf2 = NULL;
 	size_t len = 0, len2 = 0;
 	ck_assert_int_eq(coord_state_pack(S, &buf, &len), TANDEM_OK);
@@ -1556,6 +1856,10 @@ static Suite *coord_state_suite(void)
 	tcase_add_test(tc, test_switchover_target_dies);
 	tcase_add_test(tc, test_takeover_fences_site);
 	tcase_add_test(tc, test_takeover_after_switchovers);
+	tcase_add_test(tc, test_instance_one_process);
+	tcase_add_test(tc, test_alerts_block_leases);
+	tcase_add_test(tc, test_zone_accept_input);
+	tcase_add_test(tc, test_bad_names_refused);
 	tcase_add_test(tc, test_key_activation_needs_every_site);
 	tcase_add_test(tc, test_standby_digest_alert);
 	tcase_add_test(tc, test_zone_tombstone);
