@@ -1974,6 +1974,18 @@ static int tdm_dirs_take(tdm_t *d)
 			tdm_log(d, "%s %s: %s", opt[i], dirs[i], strerror(errno));
 			return TANDEM_EIO;
 		}
+		/* the work dir is this node's alone, whoever made it */
+		struct stat st;
+		if (i == 0 && stat(dirs[i], &st) == 0 && (st.st_mode & 077) != 0) {
+			if (chmod(dirs[i], st.st_mode & 0700) == 0) {
+				tdm_log(d, "%s %s: mode %03o tightened to %03o", opt[i], dirs[i],
+					(unsigned)(st.st_mode & 0777),
+					(unsigned)(st.st_mode & 0700));
+			} else {
+				tdm_log(d, "%s %s: mode %03o, cannot make it 0700: %s", opt[i],
+					dirs[i], (unsigned)(st.st_mode & 0777), strerror(errno));
+			}
+		}
 		long holder = 0;
 		int ret = tdm_lock_take(dirs[i], locks[i], &d->lock_fd[i], &holder);
 		if (ret == TANDEM_EEXIST) {
