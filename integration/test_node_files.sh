@@ -32,11 +32,15 @@ refused_makes_nothing() { # WHAT NEEDLE ARGS...
 	mkdir -p "$dir"
 	"$TANDEMD" --name n --site A --key "$dir/missing.secret" --coord tcp://127.0.0.1:9 \
 		--coord-pub "$dir/missing.pub" --token "pkcs11:token=none;pin-source=$dir/pin" \
-		--out "$dir/a/out" --work "$dir/a/work" "$@" >"$TDM_TMP/refused.out" 2>&1 || rc=$?
+		--out "$dir/out" --work "$dir/work" "$@" >"$TDM_TMP/refused.out" 2>&1 || rc=$?
 	[ "$rc" != 0 ] || tdm_fail "$what: tandemd started" -- "$TDM_TMP/refused.out"
 	grep -q -- "$needle" "$TDM_TMP/refused.out" || tdm_fail "$what: no '$needle'" -- "$TDM_TMP/refused.out"
-	[ ! -e "$dir/a" ] || tdm_fail "$what: refused, but it made $(find "$dir/a" | tr '\n' ' ')"
-	[ ! -e "$dir/x.zone" ] && [ ! -e "$TDM_TMP/x.zone" ] || tdm_fail "$what: wrote outside --out"
+	if [ -e "$dir/out" ] || [ -e "$dir/work" ]; then
+		tdm_fail "$what: refused, but it made $(find "$dir" -mindepth 1 -type d | tr '\n' ' ')"
+	fi
+	if [ -e "$dir/x.zone" ] || [ -e "$TDM_TMP/x.zone" ]; then
+		tdm_fail "$what: wrote outside --out"
+	fi
 	tdm_pass "$what: refused ($needle), no directory made"
 }
 refused_makes_nothing "zone ../../x." "not a zone name" --zone "../../x.=$TDM_SRC/conf/example.zone"
@@ -53,9 +57,9 @@ kill -9 "$(cat "$TDM_CL/run/$S.pid")"
 cp "$TDM_CL/$A/out/example.zone" "$TDM_CL/$S/out/example.zone.tmp.AbC123"
 printf 'half a zone\n' >"$TDM_CL/$S/work/example.shadow.tmp.Zz9y8X"
 printf 'not ours\n' >"$TDM_CL/$S/out/notes.tmp.123456"
-nstart=$(grep -c "instance [0-9a-f]" "$TDM_CL/log/$S.log")
+nstart=$(grep -c "zone(s), .* coordinator(s)" "$TDM_CL/log/$S.log" || true)
 bash "$TDM_CL/run/$S.start"
-started() { [ "$(grep -c "instance [0-9a-f]" "$TDM_CL/log/$S.log")" -gt "$nstart" ]; }
+started() { [ "$(grep -c "zone(s), .* coordinator(s)" "$TDM_CL/log/$S.log" || true)" -gt "$nstart" ]; }
 tdm_wait 30 "$S to start again" started
 [ ! -e "$TDM_CL/$S/out/example.zone.tmp.AbC123" ] || tdm_fail "$S left a signed zone's temporary file in out/"
 [ ! -e "$TDM_CL/$S/work/example.shadow.tmp.Zz9y8X" ] || tdm_fail "$S left a shadow temporary file in work/"

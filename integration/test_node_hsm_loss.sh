@@ -20,7 +20,6 @@ A=$(tdm_holder $Z)
 B=node-a
 [ "$A" = node-a ] && B=node-b
 tdm_wait 30 "$A's next cycle" tdm_published_after "$A" $Z "$(tdm_last_serial "$A" $Z)"
-s1=$(tdm_last_serial "$A" $Z)
 pid=$(cat "$TDM_CL/run/$A.pid")
 
 store=$TDM_CL/$A/hsm/tokens

@@ -30,8 +30,8 @@ node_cmd() {
 	line=$(grep '^setsid' "$TDM_CL/run/$1.start")
 	line=${line#setsid }
 	line=${line%% </dev/null*}
-	eval "local words=($line)"
-	local skip=0 w
+	local words=() skip=0 w
+	eval "words=($line)"
 	for w in "${words[@]}"; do
 		if [ "$skip" = 1 ]; then
 			skip=0
