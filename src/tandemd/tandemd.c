@@ -453,9 +453,11 @@ static void tdm_lease_release_all(tdm_t *d, const char *why);
 static void tdm_instance_note(tdm_t *d, coordrpc_kind_t kind)
 {
 	if (!d->dec->accepted && d->dec->reason == COORD_R_INSTANCE) {
+		/* a fixed text: the refusal's (how long ago the other was heard) changes each
+		 * time, and the alert is said and reported once */
 		if (tdm_alerts_raise(&d->alerts, "", "instance", true,
-				     "another instance of node %s is running: %s", d->opts->name,
-				     d->dec->text)) {
+				     "another instance of node %s is registered and heard from",
+				     d->opts->name)) {
 			tdm_log(d,
 				"ALERT instance: another instance of node %s is running (%s): this "
 				"one (%s) publishes nothing while the coordinators refuse it",
@@ -1274,7 +1276,9 @@ static int tdm_publish_log(tdm_t *d, const tdm_zone_t *z, uint32_t serial,
 	struct stat st;
 	int ret = TANDEM_OK;
 	errno = 0;
-	if (fstat(fd, &st) != 0 || write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
+	if (fstat(fd, &st) != 0) {
+		ret = TANDEM_EIO;
+	} else if (write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
 		int saved = errno != 0 ? errno : ENOSPC; /* a short write: the disk is full */
 		(void)ftruncate(fd, st.st_size);
 		errno = saved;
@@ -1386,7 +1390,7 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
 		tdm_log(d, "zone %s: serial %u not published: %s: %s", z->name, job->serial,
 			tandem_afile_tmp_path(job->file), strerror(err));
 		if (!tdm_disk_full(d, z, err, z->out_path)) {
-			z->sign_now = true;
+			z->next_cycle_mono = tdm_mono_ms() + TDM_RETRY_MS;
 		}
 		return;
 	}
@@ -1396,7 +1400,7 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
 		tdm_log(d, "zone %s: serial %u not published: %s: cannot append: %s", z->name,
 			job->serial, d->publish_log, strerror(err));
 		if (!tdm_disk_full(d, z, err, d->publish_log)) {
-			z->sign_now = true;
+			z->next_cycle_mono = tdm_mono_ms() + TDM_RETRY_MS;
 		}
 		return;
 	}
@@ -1409,7 +1413,7 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
 			"into place: %s",
 			z->name, job->serial, d->publish_log, z->out_path, strerror(err));
 		if (!tdm_disk_full(d, z, err, z->out_path)) {
-			z->sign_now = true;
+			z->next_cycle_mono = tdm_mono_ms() + TDM_RETRY_MS;
 		}
 		return;
 	}
@@ -1532,7 +1536,8 @@ static void tdm_job_watch(tdm_t *d, uint64_t now)
 {
 	tdm_zone_t *z = d->job_zone;
 	uint64_t max = (uint64_t)d->policy.max_run_time * 1000u;
-	if (z == NULL || d->job_overran || now - d->job_started_mono < max) {
+	if (z == NULL || d->job_overran || now < d->job_started_mono ||
+	    now - d->job_started_mono < max) {
 		return;
 	}
 	d->job_overran = true;
@@ -1546,8 +1551,12 @@ static void tdm_job_watch(tdm_t *d, uint64_t now)
 			z->input, d->job.out_path);
 	}
 	if (z->held) {
-		(void)tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE);
-		tdm_lease_drop(d, z, "the run overran: lease released");
+		bool released = tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE) == TANDEM_OK;
+		tdm_lease_drop(d, z,
+			       "the run overran"); /* said here when the release got no answer */
+		if (released) {
+			tdm_log(d, "zone %s: lease released: the run overran", z->name);
+		}
 	}
 }
 
