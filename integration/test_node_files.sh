@@ -98,3 +98,4 @@ f=$OUT/example.zone
 want=$(awk -v z=$Z '$2 == z { d = $4 } END { print d }' "$log")
 [ "$(sha256sum "$f" | cut -c1-64)" = "$want" ] || tdm_fail "$f does not hash to its publish.log line"
 tdm_pass "the published zone matches its publish.log line"
+tdm_cluster_sanitizer_check

@@ -23,7 +23,7 @@ s1=$(tdm_last_serial "$A" $Z)
 thaw() {
 	local c
 	for c in coord-a coord-b; do
-		kill -CONT "$(cat "$TDM_CL/run/$c.pid")" 2>/dev/null || true
+		kill -CONT "$(cat "$TDM_CL/run/$c.pid" 2>/dev/null)" 2>/dev/null || true
 	done
 }
 tdm_on_exit thaw
