@@ -131,8 +131,8 @@ for t, zone, serial, digest, epoch, path in rows:
 print("%d publications, %d zones checked" % (len(rows), len(last)))
 sys.exit(1 if bad else 0)
 PY
-	# A running node renames the zone into place, then appends its line: a file newer
-	# than the last line is seen for a moment, so each file gets a few looks.
+	# A running node appends its line, then renames the zone into place: a line newer
+	# than the file is seen for a moment, so each file gets a few looks.
 	local log f z want got try
 	for n in "$@"; do
 		log=$(tdm_publog "$n")

@@ -27,6 +27,7 @@ const char *tandem_strerror(int code)
 	case TANDEM_HSM_EGEN: return "HSM key generation failed";
 	case TANDEM_HSM_EP11: return "PKCS#11 failure";
 	case TANDEM_HSM_ESESSION: return "HSM session unavailable";
+	case TANDEM_HSM_EGONE: return "the HSM token is gone (removed, not present or logged out)";
 	case TANDEM_DNS_EPARSE: return "zone file error";
 	case TANDEM_DNS_ESOA: return "missing or duplicate SOA";
 	case TANDEM_DNS_EZONE: return "out-of-zone data";

@@ -38,6 +38,8 @@ typedef enum {
 	TANDEM_HSM_EGEN = -206,     /* key generation failed */
 	TANDEM_HSM_EP11 = -207,     /* other PKCS#11 failure */
 	TANDEM_HSM_ESESSION = -208, /* session pool exhausted or closed */
+	TANDEM_HSM_EGONE = -209,    /* the token, its session or its login is gone (removed,
+				       not present, logged out): reopen it (hsm_token_reopen) */
 
 	/* dns: -300 .. -399 */
 	TANDEM_DNS_EPARSE = -300,  /* zone file syntax or RDATA error */

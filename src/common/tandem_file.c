@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -18,6 +19,7 @@ struct tandem_afile {
 	FILE *fp;
 	char *path;
 	char *tmp;
+	bool synced; /* written, fsync'ed and closed: only the rename is left */
 };
 
 int tandem_afile_open(const char *path, int mode, tandem_afile_t **out)
@@ -87,19 +89,42 @@ static void sync_parent_dir(const char *path)
 	free(copy);
 }
 
+int tandem_afile_sync(tandem_afile_t *f)
+{
+	if (f == NULL) {
+		return TANDEM_EINVAL;
+	}
+	if (f->synced) {
+		return TANDEM_OK;
+	}
+	if (f->fp == NULL) { /* an earlier sync failed and closed it */
+		errno = EIO;
+		return TANDEM_EIO;
+	}
+	int ret = TANDEM_OK, saved = 0;
+	if (fflush(f->fp) != 0 || ferror(f->fp) || fsync(fileno(f->fp)) != 0) {
+		ret = TANDEM_EIO;
+		saved = errno;
+	}
+	if (fclose(f->fp) != 0 && ret == TANDEM_OK) {
+		ret = TANDEM_EIO;
+		saved = errno;
+	}
+	f->fp = NULL;
+	if (ret != TANDEM_OK) {
+		errno = saved != 0 ? saved : EIO;
+		return ret;
+	}
+	f->synced = true;
+	return TANDEM_OK;
+}
+
 int tandem_afile_commit(tandem_afile_t *f)
 {
 	if (f == NULL) {
 		return TANDEM_EINVAL;
 	}
-	int ret = TANDEM_OK;
-	if (fflush(f->fp) != 0 || ferror(f->fp) || fsync(fileno(f->fp)) != 0) {
-		ret = TANDEM_EIO;
-	}
-	if (fclose(f->fp) != 0) {
-		ret = TANDEM_EIO;
-	}
-	f->fp = NULL;
+	int ret = tandem_afile_sync(f);
 	if (ret == TANDEM_OK && rename(f->tmp, f->path) != 0) {
 		ret = TANDEM_EIO;
 	}

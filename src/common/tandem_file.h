@@ -19,7 +19,15 @@ int tandem_afile_open(const char *path, int mode, tandem_afile_t **out);
 FILE *tandem_afile_stream(tandem_afile_t *f);
 /* The temporary file's path (borrowed), e.g. to check it before commit. */
 const char *tandem_afile_tmp_path(const tandem_afile_t *f);
-/* Flushes, fsyncs, renames over the target, fsyncs the directory, frees f. */
+/*
+ * Flushes, fsyncs and closes the temporary file, so that only the rename is left: a
+ * caller can record what it is about to put in place first. f stays open for commit or
+ * abort. Errors: TANDEM_EIO (errno kept: ENOSPC when the disk is full), TANDEM_EINVAL.
+ */
+int tandem_afile_sync(tandem_afile_t *f);
+/* Flushes, fsyncs (unless tandem_afile_sync did), renames over the target, fsyncs the
+ * directory, frees f. On failure the temporary file is removed. Errors: TANDEM_EIO (errno
+ * kept), TANDEM_EINVAL. */
 int tandem_afile_commit(tandem_afile_t *f);
 /* Removes the temporary file and frees f; NULL-safe. */
 void tandem_afile_abort(tandem_afile_t *f);

@@ -73,6 +73,26 @@ int hsm_token_open(hsm_module_t *module, const hsm_uri_t *uri, const char *pin_e
 		   unsigned sessions, tandem_diag_t *diag, hsm_token_t **out);
 /* Logs out, closes every session; NULL-safe. Keys found on it become invalid. */
 void hsm_token_close(hsm_token_t *token);
+/*
+ * Whether the token still answers: its info, every session (still logged in as user) and
+ * one of its keys can be read. Cheap; a node calls it every few seconds while its token is
+ * in doubt. Errors: TANDEM_HSM_EGONE (detail in diag), TANDEM_EINVAL.
+ */
+int hsm_token_probe(hsm_token_t *token, tandem_diag_t *diag);
+
+/*
+ * Opens a token that went away (TANDEM_HSM_EGONE) again, in place: closes what is left of
+ * its sessions, finalises and initialises its module again (so the module must serve only
+ * this token in the process), finds the token the URI names, logs in again (the PIN is
+ * read again as hsm_token_open reads it) and opens as many sessions as before. Key records
+ * already handed out stay valid (found again by CKA_ID and label; one no longer on the
+ * token fails to sign); new keys are added. No other thread may use the token meanwhile.
+ * Errors: TANDEM_HSM_EGONE (still gone: call again later), TANDEM_HSM_EPIN,
+ * TANDEM_ENOMEM, TANDEM_EINVAL (detail in diag).
+ */
+int hsm_token_reopen(hsm_token_t *token, const hsm_uri_t *uri, const char *pin_env,
+		     tandem_diag_t *diag);
+
 /* Number of sessions in the pool. */
 unsigned hsm_token_sessions(const hsm_token_t *token);
 /* The token's label (borrowed). */
@@ -139,7 +159,10 @@ uint16_t hsm_key_tag(const hsm_key_t *key, uint16_t flags);
  * locally where the mechanism allows (RSA: DigestInfo + CKM_RSA_PKCS; ECDSA:
  * CKM_ECDSA), Ed25519 signs the message itself. The signature is written in
  * DNSSEC encoding (ECDSA r||s) to sig (HSM_SIG_MAX bytes).
- * Errors: TANDEM_HSM_ESIGN, TANDEM_HSM_ESESSION.
+ * Errors: TANDEM_HSM_ESIGN, TANDEM_HSM_ESESSION (no such session number),
+ * TANDEM_HSM_EGONE (the token, the session or the login is gone: CKR_DEVICE_REMOVED,
+ * CKR_TOKEN_NOT_PRESENT, CKR_SESSION_HANDLE_INVALID, CKR_USER_NOT_LOGGED_IN, invalid
+ * object handles ...; see hsm_token_reopen).
  */
 int hsm_token_sign(hsm_token_t *token, unsigned session, const hsm_key_t *key, const uint8_t *data,
 		   size_t len, uint8_t *sig, size_t *sig_len);

@@ -88,6 +88,14 @@ struct hsm_token {
 /* A static name for a CK_RV ("CKR_PIN_INCORRECT"), for diag messages. */
 const char *hsm_rv_name(CK_RV rv);
 
+/*
+ * Finalises the module and initialises it again (C_Finalize, C_Initialize): every session
+ * and object handle of every token it serves becomes invalid. A token that went away is
+ * found again only after this with some modules (SoftHSMv2 reads its token directory at
+ * C_Initialize). Errors: TANDEM_HSM_EGONE (detail in diag).
+ */
+int hsm_module_reinit(hsm_module_t *module, tandem_diag_t *diag);
+
 /* Fills key's cached fields (algorithm, bits, public key, tags, mechanism)
  * from its objects. Errors: TANDEM_HSM_EKEY, TANDEM_HSM_EP11, TANDEM_ENOMEM. */
 int hsm_key_load(hsm_token_t *token, hsm_key_t *key, CK_KEY_TYPE type, tandem_diag_t *diag);

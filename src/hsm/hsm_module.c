@@ -174,6 +174,22 @@ out:
 	return ret;
 }
 
+int hsm_module_reinit(hsm_module_t *m, tandem_diag_t *diag)
+{
+	if (m->initialised) {
+		(void)m->fl->C_Finalize(NULL);
+		m->initialised = false;
+	}
+	CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
+	CK_RV rv = m->fl->C_Initialize(&args);
+	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		tandem_diag_add(diag, TANDEM_HSM_EGONE, "C_Initialize again: %s", hsm_rv_name(rv));
+		return TANDEM_HSM_EGONE;
+	}
+	m->initialised = rv == CKR_OK;
+	return TANDEM_OK;
+}
+
 void hsm_module_free(hsm_module_t *module)
 {
 	if (module == NULL) {

@@ -18,6 +18,29 @@ static void p11_text(char *dst, const CK_UTF8CHAR *src, size_t n)
 	dst[n] = '\0';
 }
 
+/*
+ * The return values that say the token, the session or the login is gone rather than that
+ * one operation failed: the token was removed or its store went away (SoftHSMv2 then says
+ * its objects' handles are invalid), a session was closed under us, the login was lost.
+ * They are all one error, TANDEM_HSM_EGONE: reopen the token.
+ */
+static bool token_rv_gone(CK_RV rv)
+{
+	switch (rv) {
+	case CKR_DEVICE_REMOVED:
+	case CKR_DEVICE_ERROR:
+	case CKR_TOKEN_NOT_PRESENT:
+	case CKR_TOKEN_NOT_RECOGNIZED:
+	case CKR_SESSION_HANDLE_INVALID:
+	case CKR_SESSION_CLOSED:
+	case CKR_USER_NOT_LOGGED_IN:
+	case CKR_CRYPTOKI_NOT_INITIALIZED:
+	case CKR_OBJECT_HANDLE_INVALID:
+	case CKR_KEY_HANDLE_INVALID: return true;
+	default: return false;
+	}
+}
+
 static bool token_matches(const hsm_uri_t *uri, CK_SLOT_ID slot, const CK_TOKEN_INFO *info,
 			  char label[33])
 {
@@ -292,6 +315,20 @@ out:
 	return ret;
 }
 
+/* The listed key the scanned private key object is (same CKA_ID and label), or NULL. */
+static hsm_key_t *token_key_known(hsm_token_t *t, const struct scan_obj *o)
+{
+	for (size_t i = 0; i < t->nkeys; i++) {
+		hsm_key_t *k = t->keys[i];
+		if (k->id_len == o->id_len && memcmp(k->id, o->id, o->id_len) == 0 &&
+		    strlen(k->label) == o->label_len &&
+		    memcmp(k->label, o->label, o->label_len) == 0) {
+			return k;
+		}
+	}
+	return NULL;
+}
+
 /* One pass over the token's objects; private keys are paired with public ones by CKA_ID. */
 static int token_find_keys(hsm_token_t *t, tandem_diag_t *diag)
 {
@@ -303,6 +340,22 @@ static int token_find_keys(hsm_token_t *t, tandem_diag_t *diag)
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (objs[i].cls != CKO_PRIVATE_KEY) {
+			continue;
+		}
+		/* After a reopen: a key already listed keeps its record (callers hold pointers
+		 * to it) and gets its new handles. */
+		hsm_key_t *known = token_key_known(t, &objs[i]);
+		if (known != NULL) {
+			known->priv = objs[i].handle;
+			known->pub = CK_INVALID_HANDLE;
+			for (size_t j = 0; j < n; j++) {
+				if (objs[j].cls == CKO_PUBLIC_KEY && !objs[j].paired &&
+				    scan_same_key(&objs[i], &objs[j])) {
+					objs[j].paired = true;
+					known->pub = objs[j].handle;
+					break;
+				}
+			}
 			continue;
 		}
 		hsm_key_t *key = calloc(1, sizeof(*key));
@@ -451,6 +504,99 @@ void hsm_token_close(hsm_token_t *token)
 	free(token);
 }
 
+int hsm_token_probe(hsm_token_t *token, tandem_diag_t *diag)
+{
+	if (token == NULL) {
+		return TANDEM_EINVAL;
+	}
+	CK_TOKEN_INFO info;
+	CK_SESSION_INFO si;
+	const char *what = "C_GetTokenInfo";
+	CK_RV rv = token->fl->C_GetTokenInfo(token->slot, &info);
+	for (unsigned i = 0; rv == CKR_OK && i <= token->nsessions; i++) {
+		what = "C_GetSessionInfo";
+		rv = token->fl->C_GetSessionInfo(
+		    i == token->nsessions ? token->admin : token->sessions[i].handle, &si);
+		if (rv == CKR_OK && si.state != CKS_RW_USER_FUNCTIONS &&
+		    si.state != CKS_RO_USER_FUNCTIONS) {
+			rv = CKR_USER_NOT_LOGGED_IN;
+		}
+	}
+	/* A store that went away shows in its objects first (SoftHSMv2). */
+	for (size_t i = 0; rv == CKR_OK && i < token->nkeys; i++) {
+		if (token->keys[i]->priv == CK_INVALID_HANDLE) {
+			continue;
+		}
+		CK_OBJECT_CLASS cls = 0;
+		CK_ATTRIBUTE a = {CKA_CLASS, &cls, sizeof(cls)};
+		what = "reading a key";
+		rv = token->fl->C_GetAttributeValue(token->admin, token->keys[i]->priv, &a, 1);
+		break;
+	}
+	if (rv != CKR_OK) {
+		tandem_diag_add(diag, TANDEM_HSM_EGONE, "token %s: %s: %s", token->label, what,
+				hsm_rv_name(rv));
+		return TANDEM_HSM_EGONE;
+	}
+	return TANDEM_OK;
+}
+
+int hsm_token_reopen(hsm_token_t *t, const hsm_uri_t *uri, const char *pin_env, tandem_diag_t *diag)
+{
+	if (t == NULL || uri == NULL) {
+		return TANDEM_EINVAL;
+	}
+	/* What is left of the old sessions goes; their errors do not matter. */
+	for (unsigned i = 0; i < t->nsessions; i++) {
+		(void)t->fl->C_CloseSession(t->sessions[i].handle);
+		t->sessions[i].handle = CK_INVALID_HANDLE;
+	}
+	if (t->logged_in) {
+		(void)t->fl->C_Logout(t->admin);
+		t->logged_in = false;
+	}
+	if (t->admin_open) {
+		(void)t->fl->C_CloseSession(t->admin);
+		t->admin_open = false;
+	}
+	for (size_t i = 0; i < t->nkeys; i++) {
+		t->keys[i]->priv = CK_INVALID_HANDLE; /* until found again */
+		t->keys[i]->pub = CK_INVALID_HANDLE;
+	}
+	int ret = hsm_module_reinit(t->module, diag);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	char label[33];
+	ret = hsm_slot_find(t->fl, uri, diag, &t->slot, label);
+	if (ret != TANDEM_OK) {
+		return TANDEM_HSM_EGONE;
+	}
+	const CK_FLAGS flags = CKF_SERIAL_SESSION | CKF_RW_SESSION;
+	CK_RV rv = t->fl->C_OpenSession(t->slot, flags, NULL, NULL, &t->admin);
+	if (rv != CKR_OK) {
+		tandem_diag_add(diag, TANDEM_HSM_EGONE, "C_OpenSession on token %s: %s", t->label,
+				hsm_rv_name(rv));
+		return TANDEM_HSM_EGONE;
+	}
+	t->admin_open = true;
+	ret = token_login(t, uri, pin_env, diag);
+	if (ret != TANDEM_OK) {
+		return ret == TANDEM_HSM_EP11 ? TANDEM_HSM_EGONE : ret;
+	}
+	for (unsigned i = 0; i < t->nsessions; i++) {
+		rv = t->fl->C_OpenSession(t->slot, flags, NULL, NULL, &t->sessions[i].handle);
+		if (rv != CKR_OK) {
+			tandem_diag_add(diag, TANDEM_HSM_EGONE,
+					"C_OpenSession %u of %u on token %s: %s", i + 1,
+					t->nsessions, t->label, hsm_rv_name(rv));
+			return TANDEM_HSM_EGONE;
+		}
+	}
+	ret = token_find_keys(t, diag);
+	return ret == TANDEM_HSM_EP11 ? TANDEM_HSM_EGONE : ret;
+}
+
 unsigned hsm_token_sessions(const hsm_token_t *token)
 {
 	return token != NULL ? token->nsessions : 0;
@@ -543,16 +689,14 @@ int hsm_token_sign(hsm_token_t *token, unsigned session, const hsm_key_t *key, c
 	CK_MECHANISM mech = {key->mech, NULL, 0};
 	CK_RV rv = token->fl->C_SignInit(s->handle, &mech, key->priv);
 	if (rv != CKR_OK) {
-		return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED
-			   ? TANDEM_HSM_ESESSION
-			   : TANDEM_HSM_ESIGN;
+		return token_rv_gone(rv) ? TANDEM_HSM_EGONE : TANDEM_HSM_ESIGN;
 	}
 	/* HSM_SIG_MAX covers every key we load, so C_Sign never stops at BUFFER_TOO_SMALL
 	 * and leaves the operation active. */
 	CK_ULONG out_len = HSM_SIG_MAX;
 	rv = token->fl->C_Sign(s->handle, (CK_BYTE *)input, input_len, sig, &out_len);
 	if (rv != CKR_OK || out_len != key->sig_len) {
-		return TANDEM_HSM_ESIGN;
+		return token_rv_gone(rv) ? TANDEM_HSM_EGONE : TANDEM_HSM_ESIGN;
 	}
 	*sig_len = out_len;
 	return TANDEM_OK;

@@ -28,6 +28,7 @@ enum {
 	FLD_SIG_INCEPTION,
 	FLD_SIG_REFRESH,
 	FLD_SIG_RESIGN,
+	FLD_SIG_MAX_RUN,
 	FLD_DEN_TYPE,
 	FLD_DEN_OPTOUT,
 	FLD_DEN_ITERATIONS,
@@ -102,6 +103,7 @@ static const kasp_field_t kasp_fields[] = {
 	FIELD(FLD_SIG_INCEPTION,      "signatures", "inception-offset",    KIND_DURATION,  sig_inception_offset),
 	FIELD(FLD_SIG_REFRESH,        "signatures", "refresh",             KIND_DURATION,  sig_refresh),
 	FIELD(FLD_SIG_RESIGN,         "signatures", "resign-interval",     KIND_DURATION,  resign_interval),
+	FIELD(FLD_SIG_MAX_RUN,        "signatures", "max-run-time",        KIND_DURATION,  max_run_time),
 	FIELD(FLD_DEN_TYPE,           "denial", "type",                    KIND_DENIAL,    denial),
 	FIELD(FLD_DEN_OPTOUT,         "denial", "optout",                  KIND_BOOL,      nsec3_optout),
 	FIELD(FLD_DEN_ITERATIONS,     "denial", "iterations",              KIND_ITERATIONS, nsec3_iterations),
@@ -322,6 +324,7 @@ void kasp_policy_defaults(kasp_policy_t *p)
 	p->sig_inception_offset = 3600;
 	p->sig_refresh = 2 * KASP_DAY;
 	p->resign_interval = 900;
+	p->max_run_time = 3600;
 	p->denial = KASP_DENIAL_NSEC3;
 	p->nsec3_optout = false;
 	p->nsec3_iterations = 0;
@@ -606,6 +609,10 @@ static void check_signatures(kasp_checker_t *c)
 		     "signatures.refresh (%s) must be above 0 and below validity - jitter (%s): "
 		     "otherwise a new signature is already due for refresh",
 		     a, b);
+	}
+	if (p->max_run_time == 0) {
+		FAIL(c, FLD_SIG_MAX_RUN, FLD_NONE, FLD_NONE,
+		     "signatures.max-run-time must be above 0");
 	}
 	if (p->resign_interval == 0) {
 		FAIL(c, FLD_SIG_RESIGN, FLD_NONE, FLD_NONE,

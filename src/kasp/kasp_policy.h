@@ -38,6 +38,8 @@ typedef struct kasp_policy {
 	uint32_t sig_inception_offset; /* seconds (default 1 hour) */
 	uint32_t sig_refresh;          /* re-sign when less than this is left (default 2 days) */
 	uint32_t resign_interval;      /* seconds between re-sign cycles (default 900) */
+	uint32_t max_run_time; /* seconds a node's signing run may take before the node gives
+				  the zone up (tandemd: "run-overrun"; default 3600) */
 	/* denial */
 	kasp_denial_t denial;
 	bool nsec3_optout;

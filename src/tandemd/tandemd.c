@@ -16,8 +16,10 @@
 #include "tandemd_alert.h"
 #include "tandemd_input.h"
 #include "tandemd_keys.h"
+#include "tandemd_lock.h"
 #include "tandemd_sign.h"
 #include "tandemd_skr.h"
+#include "tandemd_watch.h"
 #include "tool_signconf.h"
 
 #include <errno.h>
@@ -65,6 +67,16 @@
 #define TDM_INPUT_STALL_MS 10000u
 /* The main loop's longest sleep. */
 #define TDM_TICK_MS 50
+/* While the HSM does not answer, it is opened again and probed this often. */
+#define TDM_HSM_PROBE_MS 3000u
+/* A publication that failed for lack of disk space is tried again this soon, then twice as
+ * late each time, up to the cycle. */
+#define TDM_DISK_RETRY_MS 1000u
+/* SIGTERM waits this long for a running run to end, then leaves it (it is never joined). */
+#define TDM_STOP_WAIT_MS 2000u
+/* The lock files: one process per --work and per --out. */
+#define TDM_LOCK_WORK "tandemd.lock"
+#define TDM_LOCK_OUT  ".tandemd.lock"
 
 typedef struct tdm_opts {
 	const char *name, *site, *key, *module, *token, *policy, *out, *work, *pid_file;
@@ -94,6 +106,7 @@ typedef struct tdm_zone {
 	uint64_t epoch;
 	uint64_t granted_mono; /* when the request or renewal that granted it was sent */
 	uint64_t renew_sent_mono;
+	uint64_t disk_retry_ms; /* the next wait after a publication that found no space */
 	uint64_t next_request_mono;
 	coord_reason_t last_refusal; /* of a lease request: logged once per change */
 	coord_reason_t key_refusal;  /* of a key activation: logged once per change */
@@ -157,6 +170,13 @@ typedef struct tdm {
 	tdm_zone_t *job_zone; /* NULL: idle */
 	uint64_t job_epoch;
 	char publish_log[PATH_MAX];
+	uint64_t job_started_mono;       /* when the running run started */
+	bool job_overran;                /* it took longer than the policy's max-run-time */
+	tdm_watch_t *watch;              /* says "stop publishing" at each lease's deadline */
+	int lock_fd[2];                  /* --work's and --out's lock files (-1: not held) */
+	char instance[TDM_INSTANCE_LEN]; /* this process's random id (coordinators) */
+	uint64_t next_hsm_mono;          /* next reopen of a token that went away */
+	coordrpc_status_t *status_read;  /* scratch: a status is kept only when fresh */
 } tdm_t;
 
 static uint64_t tdm_mono_ms(void)
@@ -231,7 +251,10 @@ typedef enum {
 
 /*
  * Sends a request to the current coordinator; when it does not answer or cannot decide
- * (no etcd quorum on its side), to the next one. A refusal is an answer: *dec says it.
+ * (no etcd quorum on its side), to the next one. A refusal is an answer: *dec says it,
+ * except a refusal for the coordinator's own clock (COORD_R_CLOCK_SKEW: ask another). A
+ * stale status (the coordinator's last known state, not a fresh read) is no answer either:
+ * d->status keeps the last fresh one.
  */
 static int tdm_rpc(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req)
 {
@@ -243,8 +266,32 @@ static int tdm_rpc(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req)
 			continue;
 		}
 		switch (what) {
-		case TDM_RPC_DECISION: ret = coordrpc_call(c->cl, req, d->diag, d->dec); break;
-		case TDM_RPC_STATUS: ret = coordrpc_call_status(c->cl, d->diag, d->status); break;
+		case TDM_RPC_DECISION:
+			ret = coordrpc_call(c->cl, req, d->diag, d->dec);
+			if (ret == TANDEM_OK && !d->dec->accepted &&
+			    d->dec->reason == COORD_R_CLOCK_SKEW) {
+				tandem_diag_add(d->diag, TANDEM_COORD_EUNAVAIL,
+						"coordinator %s: its clock is off: %s", c->endpoint,
+						d->dec->text);
+				ret = TANDEM_COORD_EUNAVAIL;
+			}
+			break;
+		case TDM_RPC_STATUS:
+			ret = coordrpc_call_status(c->cl, d->diag, d->status_read);
+			if (ret == TANDEM_OK && d->status_read->stale) {
+				tandem_diag_add(d->diag, TANDEM_COORD_EUNAVAIL,
+						"coordinator %s: its status is stale (%" PRIu64
+						" ms old%s%s)",
+						c->endpoint, d->status_read->state_age_ms,
+						d->status_read->store_error[0] != '\0' ? ": " : "",
+						d->status_read->store_error);
+				ret = TANDEM_COORD_EUNAVAIL;
+			} else if (ret == TANDEM_OK) {
+				coordrpc_status_t *fresh = d->status_read;
+				d->status_read = d->status;
+				d->status = fresh;
+			}
+			break;
 		case TDM_RPC_KEYS:
 			coordrpc_keys_deinit(d->keys);
 			ret = coordrpc_call_keys(c->cl, req->zone, d->diag, d->keys);
@@ -284,9 +331,15 @@ static int tdm_rpc(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req)
 	return ret;
 }
 
+static void tdm_instance_note(tdm_t *d, coordrpc_kind_t kind);
+
 static int tdm_call(tdm_t *d, const coordrpc_request_t *req)
 {
-	return tdm_rpc(d, TDM_RPC_DECISION, req);
+	int ret = tdm_rpc(d, TDM_RPC_DECISION, req);
+	if (ret == TANDEM_OK) {
+		tdm_instance_note(d, req->kind);
+	}
+	return ret;
 }
 
 static void tdm_req_init(const tdm_t *d, coordrpc_request_t *req, coordrpc_kind_t kind,
@@ -295,6 +348,7 @@ static void tdm_req_init(const tdm_t *d, coordrpc_request_t *req, coordrpc_kind_
 	memset(req, 0, sizeof(*req));
 	req->kind = kind;
 	snprintf(req->node, sizeof(req->node), "%s", d->opts->name);
+	snprintf(req->instance, sizeof(req->instance), "%s", d->instance);
 	if (z != NULL) {
 		snprintf(req->zone, sizeof(req->zone), "%s", z->name);
 	}
@@ -416,13 +470,68 @@ static bool tdm_may_publish(const tdm_t *d, const tdm_zone_t *z, uint64_t now)
 				       d->status->params.margin_ms, now);
 }
 
+/* The lease is given up or gone without a word (a release, or its deadline already said). */
+static void tdm_lease_forget(tdm_t *d, tdm_zone_t *z)
+{
+	(void)tdm_watch_disarm(d->watch, (size_t)(z - d->zones));
+	z->held = false;
+}
+
 static void tdm_lease_drop(tdm_t *d, tdm_zone_t *z, const char *why)
 {
-	if (z->held) {
+	/* the watch has said it already when the deadline passed first */
+	bool said = tdm_watch_disarm(d->watch, (size_t)(z - d->zones));
+	if (z->held && !said) {
 		tdm_log(d, "zone %s: stop publishing under epoch %" PRIu64 ": %s", z->name,
 			z->epoch, why);
 	}
 	z->held = false;
+}
+
+/* The watch's thread, the moment a lease's deadline passes (coord_lease_may_publish turns
+ * false): said at once, whatever call the loop waits in. The loop drops the lease when it
+ * next looks; nothing is published meanwhile (every publication checks the lease first). */
+static void tdm_lease_lapsed(void *arg, size_t slot, uint64_t epoch, uint64_t deadline_wall)
+{
+	const tdm_t *d = arg;
+	char stamp[32];
+	tdm_log(d,
+		"zone %s: stop publishing under epoch %" PRIu64
+		": the lease could not be renewed in time (deadline %s)",
+		d->zones[slot].name, epoch, tandem_utc_ms(deadline_wall, stamp, sizeof(stamp)));
+}
+
+/* Every lease this node holds goes back to the coordinator (another node need not wait
+ * for it to lapse); `why` is logged for each. */
+static void tdm_lease_release_all(tdm_t *d, const char *why);
+
+/*
+ * Notes what the coordinator said of this process: a refusal because another live
+ * instance of this node holds its registration (a second tandemd with this node's key:
+ * COORD_R_INSTANCE) raises the node-wide "instance" alert and gives up every lease: this
+ * process publishes nothing while refused. An accepted registration or heartbeat clears it.
+ */
+static void tdm_instance_note(tdm_t *d, coordrpc_kind_t kind)
+{
+	if (!d->dec->accepted && d->dec->reason == COORD_R_INSTANCE) {
+		/* a fixed text: the refusal's (how long ago the other was heard) changes each
+		 * time, and the alert is said and reported once */
+		if (tdm_alerts_raise(&d->alerts, "", "instance", true,
+				     "another instance of node %s is registered and heard from",
+				     d->opts->name)) {
+			tdm_log(d,
+				"ALERT instance: another instance of node %s is running (%s): this "
+				"one (%s) publishes nothing while the coordinators refuse it",
+				d->opts->name, d->dec->text, d->instance);
+		}
+		for (size_t i = 0; i < d->nzones; i++) {
+			tdm_lease_drop(d, &d->zones[i], "another instance of this node is running");
+		}
+	} else if (d->dec->accepted && (kind == COORDRPC_REGISTER || kind == COORDRPC_HEARTBEAT) &&
+		   tdm_alerts_clear(&d->alerts, "", "instance")) {
+		tdm_log(d, "instance %s accepted: no other instance of node %s is heard from",
+			d->instance, d->opts->name);
+	}
 }
 
 /* Returns TANDEM_OK when a coordinator answered (granted or refused). */
@@ -431,13 +540,14 @@ static int tdm_lease_send(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind)
 	coordrpc_request_t req;
 	tdm_req_init(d, &req, kind, z);
 	req.epoch = z->epoch;
-	uint64_t sent = tdm_mono_ms(); /* the node's deadline counts from the send */
+	uint64_t sent_wall = tdm_wall_ms(); /* read first: the deadline said is never late */
+	uint64_t sent = tdm_mono_ms();      /* the node's deadline counts from the send */
 	int ret = tdm_call(d, &req);
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
 	if (kind == COORDRPC_LEASE_RELEASE) {
-		z->held = false;
+		tdm_lease_forget(d, z);
 		return TANDEM_OK;
 	}
 	if (!d->dec->accepted) {
@@ -453,6 +563,9 @@ static int tdm_lease_send(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind)
 		return TANDEM_OK;
 	}
 	z->last_refusal = COORD_R_OK;
+	if (tdm_watch_disarm(d->watch, (size_t)(z - d->zones))) {
+		z->held = false; /* a renewal answered after the deadline: the stop was said */
+	}
 	if (!z->held || z->epoch != d->dec->epoch) {
 		tdm_log(d, "zone %s: lease granted, epoch %" PRIu64, z->name, d->dec->epoch);
 		z->sign_now = true; /* a takeover publishes the next serial at once */
@@ -461,6 +574,8 @@ static int tdm_lease_send(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind)
 	z->epoch = d->dec->epoch;
 	z->granted_mono = sent;
 	z->renew_sent_mono = sent;
+	uint64_t until = d->status->params.lease_ms - d->status->params.margin_ms;
+	tdm_watch_arm(d->watch, (size_t)(z - d->zones), sent + until, sent_wall + until, z->epoch);
 	return TANDEM_OK;
 }
 
@@ -468,7 +583,12 @@ static void tdm_lease_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t
 {
 	const coord_params_t *p = &d->status->params;
 	if (z->held && !tdm_may_publish(d, z, now)) {
-		tdm_lease_drop(d, z, "the lease could not be renewed in time");
+		char why[96], stamp[32];
+		uint64_t deadline = z->granted_mono + p->lease_ms - p->margin_ms;
+		uint64_t wall = tdm_wall_ms() - (now > deadline ? now - deadline : 0);
+		snprintf(why, sizeof(why), "the lease could not be renewed in time (deadline %s)",
+			 tandem_utc_ms(wall, stamp, sizeof(stamp)));
+		tdm_lease_drop(d, z, why);
 	}
 	bool busy = d->job_zone == z && !d->job.shadow;
 	if (z->held && !busy && tdm_input_blocked(d, z)) {
@@ -483,7 +603,7 @@ static void tdm_lease_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t
 		tdm_log(d, "zone %s: handing over to %s after serial %u", z->name, zs->switch_to,
 			z->published_serial);
 		(void)tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE);
-		z->held = false;
+		tdm_lease_forget(d, z);
 		return;
 	}
 	if (z->held) {
@@ -1146,7 +1266,8 @@ static void tdm_keys_destroy_retired(tdm_t *d, tdm_zone_t *z, const coordrpc_zon
  * list. */
 static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, uint64_t now)
 {
-	if (d->job_zone != NULL || now < z->next_keys_mono || d->token == NULL) {
+	if (d->job_zone != NULL || now < z->next_keys_mono || d->token == NULL ||
+	    tdm_alerts_find(&d->alerts, "", "hsm") != NULL) {
 		return;
 	}
 	z->next_keys_mono = now + TDM_KEYS_MS;
@@ -1375,6 +1496,9 @@ static void tdm_job_keys(tdm_t *d, const tdm_zone_t *z)
 static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, bool shadow)
 {
 	tdm_sign_t *job = &d->job;
+	if (tdm_alerts_node_blocked(&d->alerts)) {
+		return TANDEM_EPERM; /* no token, or another instance runs: nothing is signed */
+	}
 	tandem_diag_t *keep = job->diag;
 	memset(job, 0, sizeof(*job));
 	job->diag = keep;
@@ -1433,12 +1557,15 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	}
 	d->job_zone = z;
 	d->job_epoch = z->epoch;
+	d->job_started_mono = tdm_mono_ms();
+	d->job_overran = false;
 	return TANDEM_OK;
 }
 
-/* Appends one line to OUT/publish.log: UNIX_MS ZONE SERIAL SHA256HEX EPOCH. */
-static void tdm_publish_log(tdm_t *d, const tdm_zone_t *z, uint32_t serial,
-			    const uint8_t digest[COORD_DIGEST_LEN], uint64_t epoch)
+/* Appends one line to OUT/publish.log: UNIX_MS ZONE SERIAL SHA256HEX EPOCH, and fsyncs it.
+ * A line that cannot be written whole is cut off again. Errors: TANDEM_EIO (errno kept). */
+static int tdm_publish_log(tdm_t *d, const tdm_zone_t *z, uint32_t serial,
+			   const uint8_t digest[COORD_DIGEST_LEN], uint64_t epoch)
 {
 	char hex[2 * COORD_DIGEST_LEN + 1];
 	char line[COORD_ZONE_MAX + 160];
@@ -1446,11 +1573,55 @@ static void tdm_publish_log(tdm_t *d, const tdm_zone_t *z, uint32_t serial,
 	int n = snprintf(line, sizeof(line), "%" PRIu64 " %s %u %s %" PRIu64 "\n", tdm_wall_ms(),
 			 z->name, serial, hex, epoch);
 	int fd = open(d->publish_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
-		tdm_log(d, "%s: cannot append: %s", d->publish_log, strerror(errno));
+	if (fd < 0) {
+		return TANDEM_EIO;
 	}
-	if (fd >= 0) {
-		close(fd);
+	struct stat st;
+	int ret = TANDEM_OK;
+	errno = 0;
+	if (fstat(fd, &st) != 0) {
+		ret = TANDEM_EIO;
+	} else if (write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
+		int saved = errno != 0 ? errno : ENOSPC; /* a short write: the disk is full */
+		(void)ftruncate(fd, st.st_size);
+		errno = saved;
+		ret = TANDEM_EIO;
+	}
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return ret;
+}
+
+/*
+ * A write that failed for lack of space (ENOSPC, EDQUOT) raises the zone's "disk" alert
+ * and tries the zone again soon: 1 s, then twice as late each time, up to the cycle (30 s
+ * at most), so a zone is published at once when space comes back. Returns whether err was
+ * a lack of space.
+ */
+static bool tdm_disk_full(tdm_t *d, tdm_zone_t *z, int err, const char *what)
+{
+	if (err != ENOSPC && err != EDQUOT) {
+		return false;
+	}
+	uint64_t cap =
+	    d->opts->cycle_s * 1000u < TDM_RETRY_MS ? d->opts->cycle_s * 1000u : TDM_RETRY_MS;
+	z->disk_retry_ms = z->disk_retry_ms == 0 ? TDM_DISK_RETRY_MS : 2 * z->disk_retry_ms;
+	z->disk_retry_ms = z->disk_retry_ms > cap ? cap : z->disk_retry_ms;
+	z->next_cycle_mono = tdm_mono_ms() + z->disk_retry_ms;
+	if (tdm_alerts_raise(&d->alerts, z->name, "disk", true, "%s: %s", what, strerror(err))) {
+		tdm_log(d, "zone %s: ALERT disk: %s: %s: nothing published; trying again soon",
+			z->name, what, strerror(err));
+	}
+	return true;
+}
+
+/* A write of the zone went through: space is there again. */
+static void tdm_disk_ok(tdm_t *d, tdm_zone_t *z)
+{
+	z->disk_retry_ms = 0;
+	if (tdm_alerts_clear(&d->alerts, z->name, "disk")) {
+		tdm_log(d, "zone %s: disk space is back (alert disk cleared)", z->name);
 	}
 }
 
@@ -1515,14 +1686,41 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
 		tdm_lease_drop(d, z, "the lease could not be renewed in time");
 		return;
 	}
-	int ret = tandem_afile_commit(job->file);
-	job->file = NULL;
+	/* The record first, fsync'ed: a zone is never live without its line. */
+	int ret = tandem_afile_sync(job->file);
 	if (ret != TANDEM_OK) {
-		tdm_log(d, "zone %s: %s: cannot publish: %s", z->name, z->out_path,
-			tandem_strerror(ret));
+		int err = errno;
+		tdm_log(d, "zone %s: serial %u not published: %s: %s", z->name, job->serial,
+			tandem_afile_tmp_path(job->file), strerror(err));
+		if (!tdm_disk_full(d, z, err, z->out_path)) {
+			z->next_cycle_mono = tdm_mono_ms() + TDM_RETRY_MS;
+		}
 		return;
 	}
-	tdm_publish_log(d, z, job->serial, job->digest, z->epoch);
+	ret = tdm_publish_log(d, z, job->serial, job->digest, z->epoch);
+	if (ret != TANDEM_OK) {
+		int err = errno;
+		tdm_log(d, "zone %s: serial %u not published: %s: cannot append: %s", z->name,
+			job->serial, d->publish_log, strerror(err));
+		if (!tdm_disk_full(d, z, err, d->publish_log)) {
+			z->next_cycle_mono = tdm_mono_ms() + TDM_RETRY_MS;
+		}
+		return;
+	}
+	ret = tandem_afile_commit(job->file);
+	job->file = NULL;
+	if (ret != TANDEM_OK) {
+		int err = errno;
+		tdm_log(d,
+			"zone %s: serial %u is recorded in %s but NOT published: %s: cannot rename "
+			"into place: %s",
+			z->name, job->serial, d->publish_log, z->out_path, strerror(err));
+		if (!tdm_disk_full(d, z, err, z->out_path)) {
+			z->next_cycle_mono = tdm_mono_ms() + TDM_RETRY_MS;
+		}
+		return;
+	}
+	tdm_disk_ok(d, z);
 	char hex[2 * COORD_DIGEST_LEN + 1];
 	tdm_hex(job->digest, COORD_DIGEST_LEN, hex);
 	tdm_log(d, "zone %s: published serial %u epoch %" PRIu64 " sha256 %.16s (%.2f s)", z->name,
@@ -1561,6 +1759,131 @@ static void tdm_job_report(tdm_t *d, tdm_zone_t *z)
 	}
 }
 
+/* The node-wide "hsm" alert: the token does not answer. Every lease goes back, so that
+ * another site signs; the token is opened again every few seconds (tdm_hsm_step). */
+static void tdm_hsm_lost(tdm_t *d, const char *why)
+{
+	if (tdm_alerts_raise(&d->alerts, "", "hsm", true, "token %s does not answer: %s",
+			     hsm_token_label(d->token), why)) {
+		tdm_log(d,
+			"ALERT hsm: token %s does not answer: %s: not signing, giving every lease "
+			"up, opening it again every %u s",
+			hsm_token_label(d->token), why, TDM_HSM_PROBE_MS / 1000u);
+	}
+	d->next_hsm_mono = tdm_mono_ms() + TDM_HSM_PROBE_MS;
+	tdm_lease_release_all(d, "the HSM does not answer");
+}
+
+/* After a run failed in the HSM: whether the token still answers (one bad key is not a
+ * lost token; a token that went away is). */
+static void tdm_hsm_check(tdm_t *d, int ret)
+{
+	if (ret != TANDEM_HSM_EGONE && ret != TANDEM_HSM_ESIGN && ret != TANDEM_HSM_ESESSION &&
+	    ret != TANDEM_HSM_EP11) {
+		return;
+	}
+	int probe = hsm_token_probe(d->token, d->diag);
+	if (probe == TANDEM_OK && ret != TANDEM_HSM_EGONE) {
+		return;
+	}
+	const char *why = tandem_diag_msg(d->diag, 0);
+	char text[COORD_TEXT_MAX];
+	snprintf(text, sizeof(text), "%s", why != NULL ? why : tandem_strerror(ret));
+	tandem_diag_clear(d->diag);
+	tdm_hsm_lost(d, text);
+}
+
+/* While the token does not answer: opened again (new sessions, login) and probed every few
+ * seconds, between runs; the alert clears when it answers. */
+static void tdm_hsm_step(tdm_t *d, uint64_t now)
+{
+	if (tdm_alerts_find(&d->alerts, "", "hsm") == NULL || d->job_zone != NULL ||
+	    now < d->next_hsm_mono) {
+		return;
+	}
+	d->next_hsm_mono = now + TDM_HSM_PROBE_MS;
+	hsm_uri_t *uri = NULL;
+	int ret = hsm_uri_parse(d->opts->token, d->diag, &uri);
+	if (ret == TANDEM_OK) {
+		ret = hsm_token_reopen(d->token, uri, NULL, d->diag);
+	}
+	hsm_uri_free(uri);
+	if (ret == TANDEM_OK) {
+		ret = hsm_token_probe(d->token, d->diag);
+	}
+	if (ret != TANDEM_OK) {
+		const char *why = tandem_diag_msg(d->diag, 0);
+		char text[COORD_TEXT_MAX];
+		snprintf(text, sizeof(text), "%s", why != NULL ? why : tandem_strerror(ret));
+		tandem_diag_clear(d->diag);
+		/* the reason may change (token back, PIN refused): said once per change */
+		if (tdm_alerts_raise(&d->alerts, "", "hsm", true, "token %s does not answer: %s",
+				     hsm_token_label(d->token), text)) {
+			tdm_log(d, "ALERT hsm: token %s still does not answer: %s",
+				hsm_token_label(d->token), text);
+		}
+		return;
+	}
+	tandem_diag_clear(d->diag);
+	if (tdm_alerts_clear(&d->alerts, "", "hsm")) {
+		tdm_log(d, "hsm: token %s answers again (opened again, logged in): signing again",
+			hsm_token_label(d->token));
+	}
+}
+
+/* A run ran longer than the policy's max-run-time (a hung input or output file system, a
+ * stuck HSM): the zone's blocking "run-overrun" alert, and its lease goes back so that
+ * another site signs it. The run is left to end by itself (a thread blocked in a system
+ * call cannot be stopped); nothing it makes is published. */
+static void tdm_job_watch(tdm_t *d, uint64_t now)
+{
+	tdm_zone_t *z = d->job_zone;
+	uint64_t max = (uint64_t)d->policy.max_run_time * 1000u;
+	if (z == NULL || d->job_overran || now < d->job_started_mono ||
+	    now - d->job_started_mono < max) {
+		return;
+	}
+	d->job_overran = true;
+	if (tdm_alerts_raise(&d->alerts, z->name, "run-overrun", true,
+			     "the %s run has taken more than max-run-time (%u s)",
+			     d->job.shadow ? "shadow" : "signing", d->policy.max_run_time)) {
+		tdm_log(d,
+			"zone %s: ALERT run-overrun: the %s run has taken more than max-run-time "
+			"(%u s): input %s or output %s hung? Not signing the zone until it ends",
+			z->name, d->job.shadow ? "shadow" : "signing", d->policy.max_run_time,
+			z->input, d->job.out_path);
+	}
+	if (z->held) {
+		bool released = tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE) == TANDEM_OK;
+		tdm_lease_drop(d, z,
+			       "the run overran"); /* said here when the release got no answer */
+		if (released) {
+			tdm_log(d, "zone %s: lease released: the run overran", z->name);
+		}
+	}
+}
+
+/* What a run's end says of the node: an overrun is over, the HSM may be gone, the disk may
+ * be full (or have room again). */
+static void tdm_job_ended(tdm_t *d, tdm_zone_t *z)
+{
+	tdm_sign_t *job = &d->job;
+	if (d->job_overran) {
+		d->job_overran = false;
+		if (tdm_alerts_clear(&d->alerts, z->name, "run-overrun")) {
+			tdm_log(d,
+				"zone %s: the run that overran ended after %.1f s (alert cleared)",
+				z->name, job->seconds);
+		}
+	}
+	if (job->ret != TANDEM_OK) {
+		tdm_hsm_check(d, job->ret);
+		(void)tdm_disk_full(d, z, job->sys_errno, job->out_path);
+	} else if (job->shadow) {
+		tdm_disk_ok(d, z);
+	}
+}
+
 static void tdm_job_finish(tdm_t *d)
 {
 	tdm_zone_t *z = d->job_zone;
@@ -1585,6 +1908,7 @@ static void tdm_job_finish(tdm_t *d)
 	} else {
 		tdm_job_commit(d, z);
 	}
+	tdm_job_ended(d, z);
 	tandem_afile_abort(job->file);
 	job->file = NULL;
 	tdm_input_run_end(d, z);
@@ -1658,6 +1982,8 @@ static void tdm_step(tdm_t *d)
 	if (d->job_zone != NULL && tdm_sign_done(&d->job)) {
 		tdm_job_finish(d);
 	}
+	tdm_job_watch(d, now);
+	tdm_hsm_step(d, now);
 	if (now >= d->next_heartbeat_mono) {
 		tdm_heartbeat(d, now);
 	}
@@ -1702,20 +2028,46 @@ static void tdm_step(tdm_t *d)
 	}
 }
 
-/* A clean stop hands the leases back, so another node need not wait for them to lapse. */
-static void tdm_release_all(tdm_t *d)
+static void tdm_lease_release_all(tdm_t *d, const char *why)
 {
-	if (d->job_zone != NULL) {
-		tdm_sign_join(&d->job);
-		d->job_zone = NULL;
-	}
 	for (size_t i = 0; i < d->nzones; i++) {
 		tdm_zone_t *z = &d->zones[i];
 		if (z->held) {
 			(void)tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE);
-			tdm_log(d, "zone %s: lease released", z->name);
+			tdm_lease_forget(d, z);
+			tdm_log(d, "zone %s: lease released: %s", z->name, why);
 		}
 	}
+}
+
+/*
+ * A clean stop hands the leases back, so another node need not wait for them to lapse. A
+ * running run gets TDM_STOP_WAIT_MS to end; one that does not (a hung file system, a big
+ * zone) is left: nothing it makes is published, and its thread ends with the process.
+ * Returns true when a run was left running (the caller must not free what it uses).
+ */
+static bool tdm_release_all(tdm_t *d)
+{
+	bool left = false;
+	if (d->job_zone != NULL) {
+		uint64_t until = tdm_mono_ms() + TDM_STOP_WAIT_MS;
+		while (!tdm_sign_done(&d->job) && tdm_mono_ms() < until) {
+			struct timespec tick = {0, TDM_TICK_MS * 1000000L};
+			nanosleep(&tick, NULL);
+		}
+		if (tdm_sign_done(&d->job)) {
+			tdm_sign_join(&d->job);
+			d->job_zone = NULL;
+		} else {
+			tdm_log(d,
+				"zone %s: the %s run still going after %.1f s is left unfinished",
+				d->job_zone->name, d->job.shadow ? "shadow" : "signing",
+				(double)(tdm_mono_ms() - d->job_started_mono) / 1000.0);
+			left = true;
+		}
+	}
+	tdm_lease_release_all(d, "stopping");
+	return left;
 }
 
 /* ---- set-up ---------------------------------------------------------------------------- */
@@ -1881,6 +2233,12 @@ static int tdm_zone_setup(tdm_t *d, const char *arg, tdm_zone_t *z)
 		tdm_log(d, "--zone %s: the root zone is not served", arg);
 		return TANDEM_EINVAL;
 	}
+	/* The name makes the published file's name: no '/', no "..", nothing but a zone name. */
+	char why[160];
+	if (!tandem_dname_valid(z->name, why, sizeof(why))) {
+		tdm_log(d, "--zone %s: not a zone name: %s", arg, why);
+		return TANDEM_EINVAL;
+	}
 	if (snprintf(z->input, sizeof(z->input), "%s", eq + 1) >= (int)sizeof(z->input) ||
 	    snprintf(z->out_path, sizeof(z->out_path), "%s/%.*szone", d->opts->out, (int)base + 1,
 		     z->name) >= (int)sizeof(z->out_path) ||
@@ -1912,6 +2270,69 @@ static int tdm_pid_write(const char *path)
 	return tandem_afile_commit(f);
 }
 
+/* tdm_tmp_sweep's report. */
+static void tdm_tmp_removed(void *arg, const char *path, int err)
+{
+	if (err == 0) {
+		tdm_log(arg, "%s: removed (the temporary file of an interrupted write)", path);
+	} else {
+		tdm_log(arg, "%s: cannot remove: %s", path, strerror(err));
+	}
+}
+
+/*
+ * Makes --out and --work (modes 0755 and 0700) once the configuration is accepted, takes
+ * their locks (one process per directory: a second is refused at once, naming the first)
+ * and removes the temporary files a killed process left there.
+ */
+static int tdm_dirs_take(tdm_t *d)
+{
+	const tdm_opts_t *o = d->opts;
+	const char *dirs[2] = {o->work, o->out}, *opt[2] = {"--work", "--out"};
+	const char *locks[2] = {TDM_LOCK_WORK, TDM_LOCK_OUT}, *tmp[2] = {"shadow", "zone"};
+	const mode_t modes[2] = {0700, 0755};
+	for (size_t i = 0; i < 2; i++) {
+		if (mkdir(dirs[i], modes[i]) != 0 && errno != EEXIST) {
+			tdm_log(d, "%s %s: %s", opt[i], dirs[i], strerror(errno));
+			return TANDEM_EIO;
+		}
+		/* the work dir is this node's alone, whoever made it */
+		struct stat st;
+		if (i == 0 && stat(dirs[i], &st) == 0 && (st.st_mode & 077) != 0) {
+			if (chmod(dirs[i], st.st_mode & 0700) == 0) {
+				tdm_log(d, "%s %s: mode %03o tightened to %03o", opt[i], dirs[i],
+					(unsigned)(st.st_mode & 0777),
+					(unsigned)(st.st_mode & 0700));
+			} else {
+				tdm_log(d, "%s %s: mode %03o, cannot make it 0700: %s", opt[i],
+					dirs[i], (unsigned)(st.st_mode & 0777), strerror(errno));
+			}
+		}
+		long holder = 0;
+		int ret = tdm_lock_take(dirs[i], locks[i], &d->lock_fd[i], &holder);
+		if (ret == TANDEM_EEXIST) {
+			tdm_log(
+			    d,
+			    "%s %s: another tandemd runs there (pid %ld holds %s/%s): one process "
+			    "per directory",
+			    opt[i], dirs[i], holder, dirs[i], locks[i]);
+			return ret;
+		}
+		if (ret != TANDEM_OK) {
+			tdm_log(d, "%s %s: cannot lock %s: %s", opt[i], dirs[i], locks[i],
+				strerror(errno));
+			return ret;
+		}
+	}
+	for (size_t i = 0; i < 2; i++) {
+		if (tdm_tmp_sweep(dirs[i], tmp[i], tdm_tmp_removed, d) != TANDEM_OK) {
+			tdm_log(d, "%s %s: %s", opt[i], dirs[i], strerror(errno));
+			return TANDEM_EIO;
+		}
+	}
+	return TANDEM_OK;
+}
+
 static int tdm_setup(tdm_t *d)
 {
 	const tdm_opts_t *o = d->opts;
@@ -1920,15 +2341,11 @@ static int tdm_setup(tdm_t *d)
 		tdm_log(d, "--site %s: want A..D", o->site);
 		return ret;
 	}
-	if (mkdir(o->out, 0755) != 0 && errno != EEXIST) {
-		tdm_log(d, "--out %s: %s", o->out, strerror(errno));
-		return TANDEM_EIO;
+	if (snprintf(d->publish_log, sizeof(d->publish_log), "%s/publish.log", o->out) >=
+	    (int)sizeof(d->publish_log)) {
+		tdm_log(d, "--out %s: path too long", o->out);
+		return TANDEM_EINVAL;
 	}
-	if (mkdir(o->work, 0700) != 0 && errno != EEXIST) {
-		tdm_log(d, "--work %s: %s", o->work, strerror(errno));
-		return TANDEM_EIO;
-	}
-	snprintf(d->publish_log, sizeof(d->publish_log), "%s/publish.log", o->out);
 	for (size_t i = 0; i < o->nzone; i++) {
 		d->zones[i].ks = calloc(1, sizeof(*d->zones[i].ks));
 		d->nzones++;
@@ -1988,6 +2405,21 @@ static int tdm_setup(tdm_t *d)
 		tdm_log_diag(d, "HSM", ret);
 		return ret;
 	}
+	/* the configuration is accepted: only now is anything made on disk */
+	ret = tdm_dirs_take(d);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	ret = tdm_instance_draw(d->instance);
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "no randomness for the instance id");
+		return ret;
+	}
+	ret = tdm_watch_start(tdm_lease_lapsed, d, &d->watch);
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "cannot start the lease watch");
+		return ret;
+	}
 	d->zctx = zmq_ctx_new();
 	if (d->zctx == NULL) {
 		tdm_log(d, "cannot create a ZeroMQ context");
@@ -1998,6 +2430,12 @@ static int tdm_setup(tdm_t *d)
 
 static void tdm_teardown(tdm_t *d)
 {
+	tdm_watch_stop(d->watch);
+	for (size_t i = 0; i < 2; i++) {
+		if (d->lock_fd[i] >= 0) {
+			close(d->lock_fd[i]);
+		}
+	}
 	tdm_sign_clear(&d->job);
 	tdm_input_watch_free(d->input_watch);
 	for (size_t i = 0; i < d->ncoords; i++) {
@@ -2020,6 +2458,7 @@ static void tdm_teardown(tdm_t *d)
 	free(d->keyset);
 	free(d->job_ks);
 	free(d->status);
+	free(d->status_read);
 	free(d->dec);
 	free(d->keys);
 }
@@ -2059,13 +2498,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	d->opts = &opts;
+	d->lock_fd[0] = d->lock_fd[1] = -1;
 	d->status = calloc(1, sizeof(*d->status));
+	d->status_read = calloc(1, sizeof(*d->status_read));
 	d->dec = calloc(1, sizeof(*d->dec));
 	d->keys = calloc(1, sizeof(*d->keys));
 	d->keyset = calloc(1, sizeof(*d->keyset));
 	d->job_ks = calloc(1, sizeof(*d->job_ks));
-	if (d->status == NULL || d->dec == NULL || d->keys == NULL || d->keyset == NULL ||
-	    d->job_ks == NULL || tandem_diag_new(&d->diag) != TANDEM_OK) {
+	if (d->status == NULL || d->status_read == NULL || d->dec == NULL || d->keys == NULL ||
+	    d->keyset == NULL || d->job_ks == NULL || tandem_diag_new(&d->diag) != TANDEM_OK) {
 		tdm_log(d, "out of memory");
 		goto out;
 	}
@@ -2079,8 +2520,11 @@ int main(int argc, char **argv)
 		}
 		pid_written = true;
 	}
-	tdm_log(d, "site %c, %zu zone(s), %zu coordinator(s), token %s, cycle %" PRIu64 " s",
-		'A' + (int)d->site, d->nzones, d->ncoords, hsm_token_label(d->token), opts.cycle_s);
+	tdm_log(d,
+		"site %c, %zu zone(s), %zu coordinator(s), token %s, cycle %" PRIu64
+		" s, instance %s",
+		'A' + (int)d->site, d->nzones, d->ncoords, hsm_token_label(d->token), opts.cycle_s,
+		d->instance);
 	for (;;) {
 		tdm_step(d);
 		struct timespec tick = {0, TDM_TICK_MS * 1000000L};
@@ -2090,7 +2534,15 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	tdm_release_all(d);
+	if (tdm_release_all(d)) {
+		/* A run thread is still in a call that does not return: leave without freeing
+		 * what it uses (the token, its buffers); the kernel drops the locks. */
+		if (pid_written) {
+			unlink(opts.pid_file);
+		}
+		tdm_log(d, "stopped");
+		_exit(0);
+	}
 	rc = 0;
 out:
 	if (pid_written) {

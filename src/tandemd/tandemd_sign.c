@@ -7,6 +7,7 @@
 #include "tool_signconf.h"
 #include "verify.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -97,15 +98,28 @@ static void *tdm_sign_run(void *arg)
 	}
 	if (ret == TANDEM_OK) {
 		ret = tandem_afile_open(job->out_path, 0644, &file);
+		if (ret != TANDEM_OK) {
+			job->sys_errno = errno;
+			tandem_diag_add(job->diag, ret,
+					"%s: cannot make a temporary file beside it: %s",
+					job->out_path, strerror(errno));
+		}
 	}
 	if (ret == TANDEM_OK) {
+		errno = 0;
 		ret = dns_zone_write(zone, tandem_afile_stream(file));
 		if (ret == TANDEM_OK && fflush(tandem_afile_stream(file)) != 0) {
 			ret = TANDEM_EIO;
 		}
+		/* the active's file is on disk before it is hashed, committed and recorded:
+		 * a full disk shows here, not after the commit */
+		if (ret == TANDEM_OK && !job->shadow) {
+			ret = tandem_afile_sync(file);
+		}
 		if (ret != TANDEM_OK) {
-			tandem_diag_add(job->diag, ret, "%s: cannot write",
-					tandem_afile_tmp_path(file));
+			job->sys_errno = errno != 0 ? errno : EIO;
+			tandem_diag_add(job->diag, ret, "%s: cannot write: %s",
+					tandem_afile_tmp_path(file), strerror(job->sys_errno));
 		}
 	}
 	if (ret == TANDEM_OK) {
@@ -131,6 +145,7 @@ static void *tdm_sign_run(void *arg)
 int tdm_sign_start(tdm_sign_t *job)
 {
 	job->ret = TANDEM_OK;
+	job->sys_errno = 0;
 	job->file = NULL;
 	job->serial = 0;
 	job->input_serial = 0;

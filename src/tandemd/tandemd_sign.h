@@ -46,11 +46,12 @@ typedef struct tdm_sign {
 				    is what `input` names */
 	/* outputs */
 	int ret;               /* TANDEM_OK or the first error */
+	int sys_errno;         /* the errno of a failed write of the output (ENOSPC ...), or 0 */
 	tandem_diag_t *diag;   /* what went wrong, or load warnings */
 	uint32_t serial;       /* of the signed zone */
 	uint32_t input_serial; /* the unsigned zone's SOA serial */
 	uint8_t digest[COORD_DIGEST_LEN];
-	tandem_afile_t *file; /* the written file, not yet renamed (NULL for a shadow) */
+	tandem_afile_t *file; /* the written file, fsync'ed, not yet renamed (NULL for a shadow) */
 	double seconds;
 	/* the thread */
 	pthread_t thread;

@@ -81,7 +81,8 @@ static int exit_for(int ret)
 	case TANDEM_HSM_EPIN:
 	case TANDEM_HSM_EKEY:
 	case TANDEM_HSM_EP11:
-	case TANDEM_HSM_ESESSION: return EXIT_HSM;
+	case TANDEM_HSM_ESESSION:
+	case TANDEM_HSM_EGONE: return EXIT_HSM;
 	default: return EXIT_INPUT;
 	}
 }

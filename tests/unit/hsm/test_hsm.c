@@ -717,6 +717,57 @@ START_TEST(key_found_after_reopen)
 }
 END_TEST
 
+/* The token's store goes away under a running process (an HSM unplugged, SoftHSM's token
+ * directory moved): signing says EGONE, not a plain signing failure; the probe says so too;
+ * once it is back, the token is opened again in place and the same key record signs. */
+START_TEST(token_gone_and_reopened)
+{
+	struct fixture fx;
+	fx_setup(&fx, 2);
+	const hsm_key_t *key = gen_must(&fx, "k", HSM_ALG_RSASHA256, 1024);
+	static const uint8_t data[] = "signed before, during and after";
+	uint8_t before[HSM_SIG_MAX], after[HSM_SIG_MAX];
+	size_t blen = 0, alen = 0;
+	ck_assert_int_eq(hsm_token_sign(fx.tok, 0, key, data, sizeof(data), before, &blen),
+			 TANDEM_OK);
+	ck_assert_int_eq(hsm_token_probe(fx.tok, fx.diag), TANDEM_OK);
+
+	char store[300], away[300];
+	snprintf(store, sizeof(store), "%s/tokens", fx.t.dir);
+	snprintf(away, sizeof(away), "%s/tokens.away", fx.t.dir);
+	ck_assert_int_eq(rename(store, away), 0);
+	for (unsigned session = 0; session < 2; session++) {
+		ck_assert_int_eq(
+		    hsm_token_sign(fx.tok, session, key, data, sizeof(data), after, &alen),
+		    TANDEM_HSM_EGONE);
+	}
+	tandem_diag_clear(fx.diag);
+	ck_assert_int_eq(hsm_token_probe(fx.tok, fx.diag), TANDEM_HSM_EGONE);
+	ck_assert(diag_has(fx.diag, "tandem-test"));
+	hsm_uri_t *u = uri_must(fx.t.uri);
+	ck_assert_int_eq(hsm_token_reopen(fx.tok, u, NULL, fx.diag), TANDEM_HSM_EGONE);
+	ck_assert_int_eq(hsm_token_probe(fx.tok, fx.diag), TANDEM_HSM_EGONE);
+
+	ck_assert_int_eq(rename(away, store), 0);
+	tandem_diag_clear(fx.diag);
+	int ret = hsm_token_reopen(fx.tok, u, NULL, fx.diag);
+	ck_assert_msg(ret == TANDEM_OK, "reopen: %s (%s)", tandem_strerror(ret),
+		      tandem_diag_kept(fx.diag) ? tandem_diag_msg(fx.diag, 0) : "");
+	hsm_uri_free(u);
+	ck_assert_int_eq(hsm_token_probe(fx.tok, fx.diag), TANDEM_OK);
+	ck_assert_uint_eq(hsm_token_key_count(fx.tok), 1);
+	ck_assert_ptr_eq(hsm_token_key(fx.tok, 0), key);
+	for (unsigned session = 0; session < 2; session++) {
+		ck_assert_int_eq(
+		    hsm_token_sign(fx.tok, session, key, data, sizeof(data), after, &alen),
+		    TANDEM_OK);
+		ck_assert_uint_eq(alen, blen);
+		ck_assert_mem_eq(after, before, alen); /* RSA: the same key */
+	}
+	fx_teardown(&fx);
+}
+END_TEST
+
 START_TEST(key_tag_known_vector)
 {
 	/* RFC 8080 section 6.1: Ed25519 DNSKEY 257 3 15 l02Woi0i... has key tag 3613. */
@@ -805,6 +856,7 @@ static Suite *hsm_suite(void)
 	tcase_add_test(tc, key_deterministic_signatures);
 	tcase_add_test(tc, key_duplicate_label_refused);
 	tcase_add_test(tc, key_found_after_reopen);
+	tcase_add_test(tc, token_gone_and_reopened);
 	tcase_add_test(tc, key_tag_known_vector);
 	tcase_add_test(tc, sign_concurrent_sessions);
 	suite_add_tcase(s, tc);

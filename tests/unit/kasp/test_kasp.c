@@ -28,6 +28,7 @@ static void assert_policy_eq(const kasp_policy_t *a, const kasp_policy_t *b)
 	ck_assert_uint_eq(a->sig_inception_offset, b->sig_inception_offset);
 	ck_assert_uint_eq(a->sig_refresh, b->sig_refresh);
 	ck_assert_uint_eq(a->resign_interval, b->resign_interval);
+	ck_assert_uint_eq(a->max_run_time, b->max_run_time);
 	ck_assert_int_eq(a->denial, b->denial);
 	ck_assert_int_eq(a->nsec3_optout, b->nsec3_optout);
 	ck_assert_uint_eq(a->nsec3_iterations, b->nsec3_iterations);
@@ -58,6 +59,7 @@ static void dps_expected(kasp_policy_t *p)
 	p->sig_inception_offset = 3600;
 	p->sig_refresh = 2 * DAY;
 	p->resign_interval = 900;
+	p->max_run_time = 3600;
 	p->denial = KASP_DENIAL_NSEC3;
 	p->nsec3_optout = false;
 	p->nsec3_iterations = 0;
@@ -305,6 +307,8 @@ START_TEST(test_partial_file_keeps_defaults)
 	snprintf(want.name, sizeof(want.name), "short");
 	want.resign_interval = 300;
 	assert_policy_eq(&p, &want);
+	expect_loaded("policy: slow\nsignatures: {max-run-time: 2m}\n", &p, NULL);
+	ck_assert_uint_eq(p.max_run_time, 120);
 
 	/* An EC algorithm drops the RSA default size. */
 	expect_loaded("policy: ec\nkeys:\n  ksk: {algorithm: ed25519}\n  zsk: {algorithm: 15}\n",
@@ -422,6 +426,8 @@ START_TEST(test_refuse_unknown_keys)
 	expect_refused("policy: t\nsignatures:\n  resign_interval: 15m\n", 3,
 		       "did you mean 'resign-interval'");
 	expect_refused("policy: t\nttl: {soa: 1, mx: 3600}\n", 2, "unknown key 'mx' in ttl");
+	expect_refused("policy: t\nsignatures:\n  max-run-time: 0\n", 3,
+		       "max-run-time must be above 0");
 	expect_refused("policy: t\n? [a, b]\n: 1\n", 2, "keys must be plain names");
 }
 END_TEST

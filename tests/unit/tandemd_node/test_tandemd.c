@@ -1,0 +1,164 @@
+/* Unit tests of tandemd's directory locks, leftover temporary files and lease watch. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tandem_error.h"
+#include "tandemd_lock.h"
+#include "tandemd_watch.h"
+#include "testsupport.h"
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A second process cannot take a held lock; it learns the holder's pid. The lock goes
+ * with the holder's descriptor. */
+START_TEST(lock_refuses_second_process)
+{
+	char dir[256];
+	ts_tmpdir(dir, sizeof(dir));
+	int fd = -1;
+	long holder = -1;
+	ck_assert_int_eq(tdm_lock_take(dir, "tandemd.lock", &fd, &holder), TANDEM_OK);
+	pid_t child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		int cfd = -1;
+		long h = 0;
+		int ret = tdm_lock_take(dir, "tandemd.lock", &cfd, &h);
+		_exit(ret == TANDEM_EEXIST && h == (long)getppid() ? 0 : 1);
+	}
+	int status = 0;
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(fd);
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		int cfd = -1;
+		long h = 0;
+		_exit(tdm_lock_take(dir, "tandemd.lock", &cfd, &h) == TANDEM_OK ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ts_rmtree(dir);
+}
+END_TEST
+
+static int swept;
+static void count_removed(void *arg, const char *path, int err)
+{
+	(void)arg;
+	(void)path;
+	ck_assert_int_eq(err, 0);
+	swept++;
+}
+
+/* Only TARGET.tmp.XXXXXX with TARGET ending in the suffix, and only regular files. */
+START_TEST(tmp_sweep_removes_only_ours)
+{
+	char dir[256], path[512];
+	ts_tmpdir(dir, sizeof(dir));
+	const char *gone[] = {"example.zone.tmp.AbC123", "z1.example.zone.tmp.000000"};
+	const char *kept[] = {"example.zone",     "example.zone.tmp.AbC12",
+			      "notes.tmp.123456", "example.zone.tmp.AbC12!",
+			      "publish.log",      "example.zonetmp.AbC123"};
+	for (size_t i = 0; i < 2; i++) {
+		ts_write_file(dir, gone[i], "x\n", path, sizeof(path));
+	}
+	for (size_t i = 0; i < 6; i++) {
+		ts_write_file(dir, kept[i], "x\n", path, sizeof(path));
+	}
+	snprintf(path, sizeof(path), "%s/dir.zone.tmp.abcdef", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	swept = 0;
+	ck_assert_int_eq(tdm_tmp_sweep(dir, "zone", count_removed, NULL), TANDEM_OK);
+	ck_assert_int_eq(swept, 2);
+	struct stat st;
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, gone[i]);
+		ck_assert_int_ne(stat(path, &st), 0);
+	}
+	for (size_t i = 0; i < 6; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, kept[i]);
+		ck_assert_int_eq(stat(path, &st), 0);
+	}
+	snprintf(path, sizeof(path), "%s/dir.zone.tmp.abcdef", dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ts_rmtree(dir);
+}
+END_TEST
+
+START_TEST(instance_ids_differ)
+{
+	char a[TDM_INSTANCE_LEN], b[TDM_INSTANCE_LEN];
+	ck_assert_int_eq(tdm_instance_draw(a), TANDEM_OK);
+	ck_assert_int_eq(tdm_instance_draw(b), TANDEM_OK);
+	ck_assert_uint_eq(strlen(a), 32);
+	ck_assert_uint_eq(strspn(a, "0123456789abcdef"), 32);
+	ck_assert_str_ne(a, b);
+}
+END_TEST
+
+static volatile size_t fired_slot = 999;
+static volatile uint64_t fired_at;
+static volatile int fired_count;
+static void on_fire(void *arg, size_t slot, uint64_t epoch, uint64_t wall)
+{
+	(void)arg;
+	(void)wall;
+	ck_assert_uint_eq(epoch, 7);
+	fired_slot = slot;
+	fired_at = mono_ms();
+	fired_count++;
+}
+
+/* The watch fires at the deadline (not before, and soon after), once; a disarmed or
+ * re-armed slot does not fire for its old deadline. */
+START_TEST(watch_fires_at_deadline)
+{
+	tdm_watch_t *w = NULL;
+	ck_assert_int_eq(tdm_watch_start(on_fire, NULL, &w), TANDEM_OK);
+	uint64_t now = mono_ms();
+	tdm_watch_arm(w, 3, now + 200, 0, 7);
+	tdm_watch_arm(w, 4, now + 100, 0, 7);
+	ck_assert(!tdm_watch_disarm(w, 4)); /* not fired yet */
+	while (fired_count == 0 && mono_ms() < now + 5000) {
+		usleep(1000);
+	}
+	ck_assert_int_eq(fired_count, 1);
+	ck_assert_uint_eq(fired_slot, 3);
+	ck_assert_uint_ge(fired_at, now + 200);
+	ck_assert_uint_le(fired_at, now + 200 + 1000); /* a loaded machine: soon, not exactly */
+	usleep(300 * 1000);
+	ck_assert_int_eq(fired_count, 1);
+	ck_assert(tdm_watch_disarm(w, 3)); /* it had fired */
+	ck_assert(!tdm_watch_disarm(w, 3));
+	tdm_watch_stop(w);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("tandemd");
+	TCase *tc = tcase_create("lock");
+	tcase_add_test(tc, lock_refuses_second_process);
+	tcase_add_test(tc, tmp_sweep_removes_only_ours);
+	tcase_add_test(tc, instance_ids_differ);
+	tcase_add_test(tc, watch_fires_at_deadline);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
