@@ -628,12 +628,14 @@ START_TEST(key_destroy)
 	ck_assert_int_eq(hsm_objects_count(fx.tok, match, 2, TANDEM_HSM_EP11, fx.diag, &count),
 			 TANDEM_OK);
 	ck_assert_uint_eq(count, 0);
-	/* the HSM signs with it no more */
+	/* the HSM signs with it no more (SoftHSM says the handle is invalid, which the token
+	 * layer reads as "perhaps gone": the node then probes, and the token answers) */
 	copy.label = NULL;
 	copy.id = NULL;
 	sig_len = sizeof(sig);
-	ck_assert_int_eq(hsm_token_sign(fx.tok, 0, &copy, data, sizeof(data), sig, &sig_len),
-			 TANDEM_HSM_ESIGN);
+	int signed_ret = hsm_token_sign(fx.tok, 0, &copy, data, sizeof(data), sig, &sig_len);
+	ck_assert(signed_ret == TANDEM_HSM_ESIGN || signed_ret == TANDEM_HSM_EGONE);
+	ck_assert_int_eq(hsm_token_probe(fx.tok, fx.diag), TANDEM_OK);
 	/* not a key of this token (any more) */
 	ck_assert_int_eq(hsm_token_destroy_key(fx.tok, &copy, fx.diag), TANDEM_HSM_EKEY);
 	ck_assert_int_eq(hsm_token_destroy_key(NULL, keep, fx.diag), TANDEM_EINVAL);
