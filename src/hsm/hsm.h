@@ -167,4 +167,50 @@ uint16_t hsm_key_tag(const hsm_key_t *key, uint16_t flags);
 int hsm_token_sign(hsm_token_t *token, unsigned session, const hsm_key_t *key, const uint8_t *data,
 		   size_t len, uint8_t *sig, size_t *sig_len);
 
+/* ---- token hygiene: nothing on the token may let a key leave it in clear ---- */
+
+/* Findings kept per check (more are counted, not kept), and field sizes. */
+#define HSM_HYGIENE_MAX       16
+#define HSM_HYGIENE_LABEL_MAX 65 /* label, printable ASCII (others as '?'), cut at 64 */
+#define HSM_HYGIENE_ID_MAX    65 /* CKA_ID in hex, cut at 32 bytes */
+
+/* One object that breaks the token's policy, a plain value. */
+typedef struct hsm_hygiene_finding {
+	char label[HSM_HYGIENE_LABEL_MAX];
+	char id_hex[HSM_HYGIENE_ID_MAX];
+	const char *cls;     /* static: "secret key", "private key", "public key" */
+	const char *problem; /* static: the attribute that is wrong and why it matters */
+} hsm_hygiene_finding_t;
+
+/* The result of a check, a plain value: total findings, the first HSM_HYGIENE_MAX kept. */
+typedef struct hsm_hygiene {
+	size_t total;
+	size_t n;
+	hsm_hygiene_finding_t f[HSM_HYGIENE_MAX];
+} hsm_hygiene_t;
+
+/*
+ * Checks the token's objects (token objects the user session sees) against what tandem
+ * needs for keys to stay in the HSM (docs/ceremony.md, "Token hygiene"):
+ *  - exactly one trusted key (CKA_TRUSTED, secret or public key): the SMK, the one
+ *    secret key labelled "tandem-smk", itself not extractable; its check value must
+ *    compute in the HSM (hsm_smk_check) and, when want_check is not NULL, equal
+ *    want_check (HSM_SMK_CHECK_LEN bytes, borrowed);
+ *  - no other secret key with CKA_WRAP;
+ *  - no private key that is CKA_EXTRACTABLE without CKA_WRAP_WITH_TRUSTED, and none
+ *    that is not CKA_SENSITIVE.
+ * A missing SMK is a finding too. out is overwritten: out->total == 0 means the token
+ * is clean. Uses the token's admin session: not concurrently with key generation,
+ * import or destruction on the same token (signing sessions are not used).
+ * Errors: TANDEM_EINVAL (NULL), TANDEM_HSM_EP11 (the objects cannot be listed: detail
+ * in diag), TANDEM_ENOMEM. A check value that cannot be computed is a finding, with
+ * its PKCS#11 detail in diag.
+ */
+int hsm_token_hygiene(hsm_token_t *token, const uint8_t *want_check, tandem_diag_t *diag,
+		      hsm_hygiene_t *out);
+
+/* Formats a finding as one line ("secret key label=\"x\" id=01ab: CKA_TRUSTED=true ...")
+ * into buf (always NUL-terminated, cut to size). */
+void hsm_hygiene_finding_format(const hsm_hygiene_finding_t *f, char *buf, size_t size);
+
 #endif

@@ -15,6 +15,7 @@
 
 #include "hsm.h"
 #include "hsm_internal.h"
+#include "hsm_smk.h"
 #include "tandem_error.h"
 #include "testsupport.h"
 
@@ -830,6 +831,254 @@ START_TEST(sign_concurrent_sessions)
 }
 END_TEST
 
+/* ---- token hygiene ---- */
+
+/* The SO PIN from the fixture's pin-source file (first line). */
+static void so_pin_read(const struct fixture *fx, char pin[64], size_t *len)
+{
+	FILE *fp = fopen(fx->t.so_pin_file, "r");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_ptr_nonnull(fgets(pin, 64, fp));
+	fclose(fp);
+	*len = strcspn(pin, "\r\n");
+	pin[*len] = '\0';
+}
+
+/* A fresh token holding a ceremony's SMK and MAC key, opened as user. */
+static void hyg_setup(struct fixture *fx, bool with_smk)
+{
+	memset(fx, 0, sizeof(*fx));
+	ts_token_create(&fx->t, "tandem-test");
+	ck_assert_int_eq(tandem_diag_new(&fx->diag), TANDEM_OK);
+	ck_assert_int_eq(hsm_module_load(SOFTHSM_PATH, fx->diag, &fx->mod), TANDEM_OK);
+	if (with_smk) {
+		uint8_t smk[HSM_SMK_KEY_LEN], mac[HSM_SMK_KEY_LEN];
+		memset(smk, 0x5a, sizeof(smk));
+		memset(mac, 0xa5, sizeof(mac));
+		const uint8_t id[] = {0x53, 0x4d};
+		char pin[64];
+		size_t len = 0;
+		so_pin_read(fx, pin, &len);
+		hsm_uri_t *u = uri_must(fx->t.uri);
+		int ret = hsm_smk_install(fx->mod, u, pin, len, smk, mac, id, sizeof(id), fx->diag);
+		hsm_uri_free(u);
+		ck_assert_msg(ret == TANDEM_OK, "smk-install: %s", tandem_strerror(ret));
+	}
+	fx_open(fx, 1);
+}
+
+/* Creates an object on the token in an SO session, as a token's SO could: the user
+ * session is closed meanwhile (PKCS#11 allows one login type at a time) and reopened. */
+static void so_create(struct fixture *fx, CK_ATTRIBUTE *tmpl, CK_ULONG n)
+{
+	hsm_token_close(fx->tok);
+	fx->tok = NULL;
+	CK_FUNCTION_LIST *f = fx->mod->fl;
+	hsm_uri_t *u = uri_must(fx->t.uri);
+	CK_SLOT_ID slot = 0;
+	char label[33];
+	ck_assert_int_eq(hsm_slot_find(f, u, fx->diag, &slot, label), TANDEM_OK);
+	hsm_uri_free(u);
+	char pin[64];
+	size_t len = 0;
+	so_pin_read(fx, pin, &len);
+	CK_SESSION_HANDLE s;
+	ck_assert_int_eq(
+	    f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_int_eq(f->C_Login(s, CKU_SO, (CK_UTF8CHAR *)pin, len), CKR_OK);
+	CK_OBJECT_HANDLE h;
+	CK_RV rv = f->C_CreateObject(s, tmpl, n, &h);
+	ck_assert_msg(rv == CKR_OK, "SO C_CreateObject: %s", hsm_rv_name(rv));
+	f->C_Logout(s);
+	f->C_CloseSession(s);
+	fx_open(fx, 1);
+}
+
+static hsm_hygiene_t hyg_run(struct fixture *fx)
+{
+	hsm_hygiene_t h;
+	memset(&h, 0xee, sizeof(h));
+	int ret = hsm_token_hygiene(fx->tok, NULL, fx->diag, &h);
+	ck_assert_msg(ret == TANDEM_OK, "hygiene: %s", tandem_strerror(ret));
+	return h;
+}
+
+/* The finding naming this object (label, id hex, class) whose problem starts with attr. */
+static bool hyg_has(const hsm_hygiene_t *h, const char *label, const char *id_hex, const char *cls,
+		    const char *attr)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		const hsm_hygiene_finding_t *f = &h->f[i];
+		if (strcmp(f->label, label) == 0 && strcmp(f->id_hex, id_hex) == 0 &&
+		    strcmp(f->cls, cls) == 0 && strncmp(f->problem, attr, strlen(attr)) == 0) {
+			char line[300];
+			hsm_hygiene_finding_format(f, line, sizeof(line));
+			ck_assert_ptr_nonnull(strstr(line, label));
+			ck_assert_ptr_nonnull(strstr(line, attr));
+			return true;
+		}
+	}
+	return false;
+}
+
+START_TEST(hygiene_clean_token_passes)
+{
+	struct fixture fx;
+	hyg_setup(&fx, true);
+	gen_must(&fx, "zsk-clean", HSM_ALG_ECDSAP256SHA256, 0);
+	gen_must(&fx, "ksk-clean", HSM_ALG_RSASHA256, 1024);
+	hsm_hygiene_t h = hyg_run(&fx);
+	ck_assert_msg(h.total == 0, "clean token: %zu finding(s), first: %s", h.total,
+		      h.n ? h.f[0].problem : "");
+	ck_assert_uint_eq(h.n, 0);
+	fx_teardown(&fx);
+}
+END_TEST
+
+START_TEST(hygiene_no_smk_found)
+{
+	struct fixture fx;
+	hyg_setup(&fx, false);
+	hsm_hygiene_t h = hyg_run(&fx);
+	ck_assert_uint_eq(h.total, 1);
+	ck_assert(hyg_has(&h, "tandem-smk", "", "secret key", "no SMK"));
+	fx_teardown(&fx);
+}
+END_TEST
+
+/* The SO adds a trusted AES key of a value they know: every tandem key can then be wrapped
+ * under it by the user and unwrapped in software. */
+START_TEST(hygiene_second_trusted_key_found)
+{
+	struct fixture fx;
+	hyg_setup(&fx, true);
+	gen_must(&fx, "zsk-victim", HSM_ALG_ECDSAP256SHA256, 0);
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE aes = CKK_AES;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	uint8_t value[32];
+	memset(value, 0x42, sizeof(value));
+	uint8_t id[] = {0xbe, 0xef};
+	CK_ATTRIBUTE tmpl[] = {
+	    {CKA_CLASS, &cls, sizeof(cls)},    {CKA_KEY_TYPE, &aes, sizeof(aes)},
+	    {CKA_TOKEN, &yes, sizeof(yes)},    {CKA_PRIVATE, &no, sizeof(no)},
+	    {CKA_LABEL, "rogue", 5},           {CKA_ID, id, sizeof(id)},
+	    {CKA_VALUE, value, sizeof(value)}, {CKA_TRUSTED, &yes, sizeof(yes)},
+	    {CKA_WRAP, &yes, sizeof(yes)},     {CKA_EXTRACTABLE, &no, sizeof(no)},
+	};
+	so_create(&fx, tmpl, sizeof(tmpl) / sizeof(tmpl[0]));
+
+	/* The threat is real: the user can now wrap a tandem key under the rogue key. */
+	CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
+	CK_ATTRIBUTE m[] = {{CKA_CLASS, &sk, sizeof(sk)}, {CKA_LABEL, "rogue", 5}};
+	CK_OBJECT_HANDLE rogue = CK_INVALID_HANDLE;
+	CK_ULONG got = 0;
+	ck_assert_int_eq(fx.tok->fl->C_FindObjectsInit(fx.tok->admin, m, 2), CKR_OK);
+	ck_assert_int_eq(fx.tok->fl->C_FindObjects(fx.tok->admin, &rogue, 1, &got), CKR_OK);
+	fx.tok->fl->C_FindObjectsFinal(fx.tok->admin);
+	ck_assert_uint_eq(got, 1);
+	const hsm_key_t *victim = NULL;
+	for (size_t i = 0; i < hsm_token_key_count(fx.tok); i++) {
+		if (strcmp(hsm_key_label(hsm_token_key(fx.tok, i)), "zsk-victim") == 0) {
+			victim = hsm_token_key(fx.tok, i);
+		}
+	}
+	ck_assert_ptr_nonnull(victim);
+	uint8_t wrapped[4096];
+	CK_ULONG wlen = sizeof(wrapped);
+	CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+	ck_assert_int_eq(
+	    fx.tok->fl->C_WrapKey(fx.tok->admin, &kwp, rogue, victim->priv, wrapped, &wlen),
+	    CKR_OK);
+
+	hsm_hygiene_t h = hyg_run(&fx);
+	ck_assert_uint_eq(h.total, 1);
+	ck_assert(hyg_has(&h, "rogue", "beef", "secret key", "CKA_TRUSTED=true"));
+	fx_teardown(&fx);
+}
+END_TEST
+
+START_TEST(hygiene_extractable_private_key_found)
+{
+	struct fixture fx;
+	hyg_setup(&fx, true);
+	gen_must(&fx, "zsk-fine", HSM_ALG_ECDSAP256SHA256, 0);
+	CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+	static const uint8_t p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	uint8_t id[] = {0x0c, 0x1e, 0xa2};
+	CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, sizeof(yes)},
+			      {CKA_EC_PARAMS, (void *)p256, sizeof(p256)},
+			      {CKA_LABEL, "leaky", 5},
+			      {CKA_ID, id, sizeof(id)}};
+	CK_ATTRIBUTE priv[] = {
+	    {CKA_TOKEN, &yes, sizeof(yes)},
+	    {CKA_PRIVATE, &yes, sizeof(yes)},
+	    {CKA_SENSITIVE, &yes, sizeof(yes)},
+	    {CKA_EXTRACTABLE, &yes, sizeof(yes)},
+	    {CKA_WRAP_WITH_TRUSTED, &no, sizeof(no)},
+	    {CKA_SIGN, &yes, sizeof(yes)},
+	    {CKA_LABEL, "leaky", 5},
+	    {CKA_ID, id, sizeof(id)},
+	};
+	CK_OBJECT_HANDLE hpub, hpriv;
+	CK_RV rv =
+	    fx.tok->fl->C_GenerateKeyPair(fx.tok->admin, &mech, pub, 4, priv, 8, &hpub, &hpriv);
+	ck_assert_msg(rv == CKR_OK, "C_GenerateKeyPair: %s", hsm_rv_name(rv));
+	hsm_hygiene_t h = hyg_run(&fx);
+	ck_assert_uint_eq(h.total, 1);
+	ck_assert(hyg_has(&h, "leaky", "0c1ea2", "private key", "CKA_EXTRACTABLE=true"));
+	fx_teardown(&fx);
+}
+END_TEST
+
+START_TEST(hygiene_second_wrapping_key_found)
+{
+	struct fixture fx;
+	hyg_setup(&fx, true);
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE aes = CKK_AES;
+	CK_BBOOL yes = CK_TRUE;
+	uint8_t value[32];
+	memset(value, 0x17, sizeof(value));
+	uint8_t id[] = {0x77};
+	CK_ATTRIBUTE tmpl[] = {
+	    {CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &aes, sizeof(aes)},
+	    {CKA_TOKEN, &yes, sizeof(yes)}, {CKA_LABEL, "wrapper", 7},
+	    {CKA_ID, id, sizeof(id)},       {CKA_VALUE, value, sizeof(value)},
+	    {CKA_WRAP, &yes, sizeof(yes)},
+	};
+	CK_OBJECT_HANDLE hk;
+	CK_RV rv =
+	    fx.tok->fl->C_CreateObject(fx.tok->admin, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &hk);
+	ck_assert_msg(rv == CKR_OK, "C_CreateObject: %s", hsm_rv_name(rv));
+	hsm_hygiene_t h = hyg_run(&fx);
+	ck_assert_uint_eq(h.total, 1);
+	ck_assert(hyg_has(&h, "wrapper", "77", "secret key", "CKA_WRAP=true"));
+	fx_teardown(&fx);
+}
+END_TEST
+
+/* The SMK found is checked against the ceremony's check value when one is given. */
+START_TEST(hygiene_other_smk_found)
+{
+	struct fixture fx;
+	hyg_setup(&fx, true);
+	uint8_t smk[HSM_SMK_KEY_LEN], mac[HSM_SMK_KEY_LEN], want[HSM_SMK_CHECK_LEN];
+	memset(smk, 0x5a, sizeof(smk));
+	memset(mac, 0xa5, sizeof(mac));
+	ck_assert_int_eq(hsm_smk_check_soft(smk, mac, want), TANDEM_OK);
+	hsm_hygiene_t h;
+	ck_assert_int_eq(hsm_token_hygiene(fx.tok, want, fx.diag, &h), TANDEM_OK);
+	ck_assert_uint_eq(h.total, 0);
+	want[0] ^= 1;
+	ck_assert_int_eq(hsm_token_hygiene(fx.tok, want, fx.diag, &h), TANDEM_OK);
+	ck_assert_uint_eq(h.total, 1);
+	ck_assert(hyg_has(&h, "tandem-smk", "534d", "secret key", "the SMK's check value"));
+	fx_teardown(&fx);
+}
+END_TEST
+
 static Suite *hsm_suite(void)
 {
 	Suite *s = suite_create("hsm");
@@ -861,6 +1110,16 @@ static Suite *hsm_suite(void)
 	tcase_add_test(tc, token_gone_and_reopened);
 	tcase_add_test(tc, key_tag_known_vector);
 	tcase_add_test(tc, sign_concurrent_sessions);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("hygiene");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, hygiene_clean_token_passes);
+	tcase_add_test(tc, hygiene_no_smk_found);
+	tcase_add_test(tc, hygiene_second_trusted_key_found);
+	tcase_add_test(tc, hygiene_extractable_private_key_found);
+	tcase_add_test(tc, hygiene_second_wrapping_key_found);
+	tcase_add_test(tc, hygiene_other_smk_found);
 	suite_add_tcase(s, tc);
 	return s;
 }
