@@ -157,7 +157,8 @@ typedef struct tdm {
 	uint8_t job_skr_id[COORD_SKR_ID_LEN]; /* the SKR the running run uses (zeros: none) */
 	bool registered;
 	uint64_t next_heartbeat_mono;
-	int last_rpc_error;  /* logged once per change */
+	uint64_t next_hygiene_mono; /* the next token hygiene check (0: at start) */
+	int last_rpc_error;         /* logged once per change */
 	tdm_alerts_t alerts; /* what keeps the node or a zone from signing (status, heartbeat) */
 	tdm_alerts_t alerts_sent;       /* as last sent: a change is sent at once */
 	tdm_input_watch_t *input_watch; /* stat()s the inputs off this thread */
@@ -594,6 +595,16 @@ static void tdm_lease_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t
 	if (z->held && !busy && tdm_input_blocked(d, z)) {
 		tdm_log(d, "zone %s: releasing the lease: this node cannot read its input",
 			z->name);
+		(void)tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE);
+		z->held = false;
+		return;
+	}
+	/* any other blocking alert (the token's hygiene) gives the lease up as well */
+	if (z->held && !busy && tdm_alerts_blocking(&d->alerts, z->name)) {
+		tdm_log(
+		    d,
+		    "zone %s: releasing the lease: a blocking alert keeps this node from signing",
+		    z->name);
 		(void)tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE);
 		z->held = false;
 		return;
@@ -1971,11 +1982,69 @@ static void tdm_sign_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	}
 }
 
+/* ---- token hygiene --------------------------------------------------------------------- */
+
+/* Token hygiene is checked every cycle, and at least this often. */
+#define TDM_HYGIENE_MAX_MS 60000u
+
+/*
+ * Checks that nothing on the token lets a key leave it in clear (a second trusted key,
+ * another wrapping key, a private key extractable without a trusted wrapper: see
+ * hsm_token_hygiene and docs/ceremony.md). Any finding raises the node-wide blocking alert
+ * "token-hygiene": the node reports itself unhealthy and stops signing until the object is
+ * gone. Each finding is logged when the alert changes.
+ */
+static void tdm_hygiene_step(tdm_t *d, uint64_t now)
+{
+	if (now < d->next_hygiene_mono || d->token == NULL) {
+		return;
+	}
+	uint64_t every = d->opts->cycle_s * 1000u;
+	d->next_hygiene_mono = now + (every < TDM_HYGIENE_MAX_MS ? every : TDM_HYGIENE_MAX_MS);
+	hsm_hygiene_t *h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		return; /* checked again next time */
+	}
+	int ret = hsm_token_hygiene(d->token, NULL, d->diag, h);
+	char first[COORD_TEXT_MAX];
+	bool changed;
+	if (ret != TANDEM_OK) {
+		changed = tdm_alerts_raise(&d->alerts, "", "token-hygiene", true,
+					   "token %s: cannot list its objects: %s",
+					   hsm_token_label(d->token), tandem_strerror(ret));
+	} else if (h->total > 0) {
+		hsm_hygiene_finding_format(&h->f[0], first, sizeof(first));
+		changed = tdm_alerts_raise(&d->alerts, "", "token-hygiene", true,
+					   "%s (%zu object(s) in all)", first, h->total);
+	} else {
+		changed = tdm_alerts_clear(&d->alerts, "", "token-hygiene");
+		if (changed) {
+			tdm_log(d, "token %s: hygiene clean again", hsm_token_label(d->token));
+		}
+	}
+	if (changed && ret != TANDEM_OK) {
+		tdm_log_diag(d, "token hygiene: not signing", ret);
+	} else if (changed && h->total > 0) {
+		tdm_log(d, "token %s: %zu object(s) could let a key leave the HSM: not signing",
+			hsm_token_label(d->token), h->total);
+		for (size_t i = 0; i < h->n; i++) {
+			hsm_hygiene_finding_format(&h->f[i], first, sizeof(first));
+			tdm_log(d, "  %s", first);
+		}
+		for (size_t i = 0; i < tandem_diag_kept(d->diag); i++) {
+			tdm_log(d, "  %s", tandem_diag_msg(d->diag, i));
+		}
+	}
+	tandem_diag_clear(d->diag);
+	free(h);
+}
+
 /* ---- the loop -------------------------------------------------------------------------- */
 
 static void tdm_step(tdm_t *d)
 {
 	uint64_t now = tdm_mono_ms();
+	tdm_hygiene_step(d, now);
 	if (memcmp(&d->alerts, &d->alerts_sent, sizeof(d->alerts)) != 0) {
 		d->next_heartbeat_mono = now; /* an alert that changed is told at once */
 	}
