@@ -599,16 +599,6 @@ static void tdm_lease_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t
 		z->held = false;
 		return;
 	}
-	/* any other blocking alert (the token's hygiene) gives the lease up as well */
-	if (z->held && !busy && tdm_alerts_blocking(&d->alerts, z->name)) {
-		tdm_log(
-		    d,
-		    "zone %s: releasing the lease: a blocking alert keeps this node from signing",
-		    z->name);
-		(void)tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE);
-		z->held = false;
-		return;
-	}
 	if (z->held && zs->switch_to[0] != '\0' && strcmp(zs->switch_to, d->opts->name) != 0 &&
 	    !busy) {
 		tdm_log(d, "zone %s: handing over to %s after serial %u", z->name, zs->switch_to,
@@ -1996,7 +1986,9 @@ static void tdm_sign_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
  */
 static void tdm_hygiene_step(tdm_t *d, uint64_t now)
 {
-	if (now < d->next_hygiene_mono || d->token == NULL) {
+	/* not while the token does not answer: the "hsm" alert says that already */
+	if (now < d->next_hygiene_mono || d->token == NULL ||
+	    tdm_alerts_find(&d->alerts, "", "hsm") != NULL) {
 		return;
 	}
 	uint64_t every = d->opts->cycle_s * 1000u;
@@ -2006,6 +1998,14 @@ static void tdm_hygiene_step(tdm_t *d, uint64_t now)
 		return; /* checked again next time */
 	}
 	int ret = hsm_token_hygiene(d->token, NULL, d->diag, h);
+	if (ret == TANDEM_HSM_EP11) {
+		tandem_diag_clear(d->diag);
+		tdm_hsm_check(d, ret); /* a token that went away raises "hsm" */
+		if (tdm_alerts_find(&d->alerts, "", "hsm") != NULL) {
+			free(h);
+			return;
+		}
+	}
 	char first[COORD_TEXT_MAX];
 	bool changed;
 	if (ret != TANDEM_OK) {
@@ -2019,23 +2019,34 @@ static void tdm_hygiene_step(tdm_t *d, uint64_t now)
 	} else {
 		changed = tdm_alerts_clear(&d->alerts, "", "token-hygiene");
 		if (changed) {
-			tdm_log(d, "token %s: hygiene clean again", hsm_token_label(d->token));
+			tdm_log(d, "token-hygiene: token %s is clean again: signing again",
+				hsm_token_label(d->token));
 		}
 	}
 	if (changed && ret != TANDEM_OK) {
-		tdm_log_diag(d, "token hygiene: not signing", ret);
+		tdm_log(d,
+			"ALERT token-hygiene: token %s: cannot list its objects: %s: not signing",
+			hsm_token_label(d->token), tandem_strerror(ret));
 	} else if (changed && h->total > 0) {
-		tdm_log(d, "token %s: %zu object(s) could let a key leave the HSM: not signing",
-			hsm_token_label(d->token), h->total);
+		tdm_log(
+		    d,
+		    "ALERT token-hygiene: token %s: %zu object(s) could let a key leave the HSM: "
+		    "not signing, giving every lease up",
+		    hsm_token_label(d->token), h->total);
 		for (size_t i = 0; i < h->n; i++) {
 			hsm_hygiene_finding_format(&h->f[i], first, sizeof(first));
 			tdm_log(d, "  %s", first);
 		}
+	}
+	if (changed) {
 		for (size_t i = 0; i < tandem_diag_kept(d->diag); i++) {
 			tdm_log(d, "  %s", tandem_diag_msg(d->diag, i));
 		}
 	}
 	tandem_diag_clear(d->diag);
+	if (ret != TANDEM_OK || h->total > 0) {
+		tdm_lease_release_all(d, "the token's hygiene check failed");
+	}
 	free(h);
 }
 
