@@ -1998,9 +1998,11 @@ static void tdm_hygiene_step(tdm_t *d, uint64_t now)
 		return; /* checked again next time */
 	}
 	int ret = hsm_token_hygiene(d->token, NULL, d->diag, h);
-	if (ret == TANDEM_HSM_EP11) {
+	if (ret != TANDEM_OK || h->total > 0) {
+		/* A token that went away lists no objects (no SMK) or none at all: that is the
+		 * "hsm" alert, raised by the probe, not a finding. */
 		tandem_diag_clear(d->diag);
-		tdm_hsm_check(d, ret); /* a token that went away raises "hsm" */
+		tdm_hsm_check(d, TANDEM_HSM_EP11);
 		if (tdm_alerts_find(&d->alerts, "", "hsm") != NULL) {
 			free(h);
 			return;
