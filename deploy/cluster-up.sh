@@ -452,6 +452,7 @@ start_node() { # SITE(a|b): its own site's coordinator first
 		args+=(--zone "$z=$DIR/node-$s/in/${z%.}.zone")
 	done
 	args+=(--out "$DIR/node-$s/out" --work "$DIR/node-$s/work" --pid-file "$DIR/run/node-$s.pid")
+	args+=(--smk-check "$CHECK") # the ceremony's SMK: the token hygiene check compares it
 	[ -z "$CYCLE" ] || args+=(--cycle "$CYCLE")
 	[ -z "$SKR_MARGIN" ] || args+=(--skr-margin "$SKR_MARGIN")
 	start "node-$s" "$s" own env SOFTHSM2_CONF="${CONF[$s]}" "$TANDEMD" "${args[@]}"

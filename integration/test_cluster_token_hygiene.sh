@@ -123,6 +123,32 @@ cleared() {
 }
 tdm_wait 60 "$A to clear the alert once the key is gone" cleared
 [ "$(tdm_holder $Z)" = "$B" ] || tdm_fail "$A took $Z back from $B"
-tdm_check_publications node-a node-b
 tdm_pass "the key gone, $A is healthy again and stays the standby"
+
+# An SO who replaced the SMK with a key of their own under the same label is caught by the
+# ceremony's check value (cluster-up gives each node --smk-check): $A, the standby, started
+# again with another check value finds its SMK wrong, and says so
+check=$(cat "$TDM_CL/ceremony/check-value")
+wrong=$(printf '%s' "$check" | tr '0-9a-f' '1-9a-f0')
+sed "s/--smk-check $check/--smk-check $wrong/" "$TDM_CL/run/$A.start" >"$TDM_TMP/$A.wrong"
+grep -q -- "--smk-check $wrong" "$TDM_TMP/$A.wrong" || tdm_fail "cannot rewrite $A's start script" -- "$TDM_CL/run/$A.start"
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+pid=$(cat "$TDM_CL/run/$A.pid")
+kill -TERM "$pid"
+tdm_wait 30 "$A to stop" pid_gone "$pid"
+from=$(($(wc -l <"$TDM_CL/log/$A.log") + 1))
+bash "$TDM_TMP/$A.wrong"
+wrong_smk() {
+	tail -n "+$from" "$TDM_CL/log/$A.log" | grep -q 'ALERT token-hygiene' &&
+		tail -n "+$from" "$TDM_CL/log/$A.log" | grep -qi 'check value'
+}
+tdm_wait 60 "$A to find its SMK's check value wrong" wrong_smk
+unhealthy() { [ "$(tdm_status_get "node('$A')['healthy']")" = False ]; }
+tdm_wait 60 "$A to report itself unhealthy" unhealthy
+[ "$(tdm_holder $Z)" = "$B" ] || tdm_fail "$A took $Z with a wrong SMK"
+tdm_pass "$A started with another SMK check value than its token's: unhealthy, token-hygiene alert"
+pid=$(cat "$TDM_CL/run/$A.pid")
+kill -TERM "$pid"
+tdm_wait 30 "$A to stop" pid_gone "$pid"
+tdm_check_publications node-a node-b
 tdm_cluster_sanitizer_check

@@ -1,6 +1,8 @@
 /* Text encodings: base32hex for NSEC3 names, field lists, log time stamps. */
 #include "tandem_encode.h"
 
+#include "tandem_error.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -60,4 +62,35 @@ char *tandem_utc_ms(uint64_t ms, char *out, size_t size)
 	}
 	snprintf(out, size, "%s.%03uZ", stamp, (unsigned)(ms % 1000u));
 	return out;
+}
+
+static int encode_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	if (c >= 'A' && c <= 'F') {
+		return c - 'A' + 10;
+	}
+	return -1;
+}
+
+int tandem_hex_decode(const char *text, uint8_t *out, size_t len)
+{
+	if (text == NULL || out == NULL || strlen(text) != 2 * len) {
+		return TANDEM_EINVAL;
+	}
+	for (size_t i = 0; i < 2 * len; i++) {
+		if (encode_hex_digit(text[i]) < 0) {
+			return TANDEM_EINVAL;
+		}
+	}
+	for (size_t i = 0; i < len; i++) {
+		out[i] = (uint8_t)(encode_hex_digit(text[2 * i]) << 4 |
+				   encode_hex_digit(text[2 * i + 1]));
+	}
+	return TANDEM_OK;
 }

@@ -20,6 +20,13 @@ size_t tandem_base32hex(const uint8_t *data, size_t len, char *out);
 size_t tandem_split(char *buf, char sep, const char **dst, size_t max);
 
 /*
+ * Decodes exactly 2 * len hexadecimal digits (either case) from text into out[len].
+ * Errors: TANDEM_EINVAL (NULL, another length, a character that is not a hex digit); out
+ * is written only on success.
+ */
+int tandem_hex_decode(const char *text, uint8_t *out, size_t len);
+
+/*
  * ms since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC) in out (at least 25
  * bytes), for log lines. Returns out.
  */

@@ -2,6 +2,7 @@
  * publishes. */
 #include "coordrpc.h"
 #include "crypto.h"
+#include "hsm_smk.h"
 #include "kasp_keystate.h"
 #include "kasp_policy.h"
 #include "kasp_skr.h"
@@ -80,6 +81,7 @@
 
 typedef struct tdm_opts {
 	const char *name, *site, *key, *module, *token, *policy, *out, *work, *pid_file;
+	const char *smk_check; /* the ceremony's SMK check value, hex; NULL: not checked */
 	const char *coord[TDM_COORDS_MAX], *coord_pub[TDM_COORDS_MAX];
 	size_t ncoord, ncoord_pub;
 	const char *zone[TDM_ZONES_MAX];
@@ -158,7 +160,9 @@ typedef struct tdm {
 	bool registered;
 	uint64_t next_heartbeat_mono;
 	uint64_t next_hygiene_mono; /* the next token hygiene check (0: at start) */
-	int last_rpc_error;         /* logged once per change */
+	bool has_smk_check;         /* --smk-check: the ceremony's SMK check value */
+	uint8_t smk_check[HSM_SMK_CHECK_LEN];
+	int last_rpc_error;  /* logged once per change */
 	tdm_alerts_t alerts; /* what keeps the node or a zone from signing (status, heartbeat) */
 	tdm_alerts_t alerts_sent;       /* as last sent: a change is sent at once */
 	tdm_input_watch_t *input_watch; /* stat()s the inputs off this thread */
@@ -1997,7 +2001,7 @@ static void tdm_hygiene_step(tdm_t *d, uint64_t now)
 	if (h == NULL) {
 		return; /* checked again next time */
 	}
-	int ret = hsm_token_hygiene(d->token, NULL, d->diag, h);
+	int ret = hsm_token_hygiene(d->token, d->has_smk_check ? d->smk_check : NULL, d->diag, h);
 	if (ret != TANDEM_OK || h->total > 0) {
 		/* A token that went away lists no objects (no SMK) or none at all: that is the
 		 * "hsm" alert, raised by the probe, not a finding. */
@@ -2164,7 +2168,7 @@ static void tdm_usage(FILE *fp)
 		"               [--policy POLICY.yaml] --zone NAME=UNSIGNED-FILE [--zone ...]\n"
 		"               --out DIR --work DIR [--cycle SECONDS] [--threads N] "
 		"[--pid-file FILE]\n"
-		"               [--skr-margin SECONDS]\n"
+		"               [--skr-margin SECONDS] [--smk-check HEX]\n"
 		"The first --coord is the node's own site's coordinator; the others are tried "
 		"when it\n"
 		"does not answer. Each zone is published as DIR/<zone>zone (atomically) and "
@@ -2188,6 +2192,7 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 						 {"cycle", required_argument, NULL, 'y'},
 						 {"threads", required_argument, NULL, 'j'},
 						 {"skr-margin", required_argument, NULL, 'M'},
+						 {"smk-check", required_argument, NULL, 'K'},
 						 {"pid-file", required_argument, NULL, 'P'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
@@ -2230,6 +2235,7 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 		case 'o': o->out = optarg; break;
 		case 'w': o->work = optarg; break;
 		case 'P': o->pid_file = optarg; break;
+		case 'K': o->smk_check = optarg; break;
 		case 'y':
 			errno = 0;
 			o->cycle_s = strtoull(optarg, &end, 10);
@@ -2422,6 +2428,15 @@ static int tdm_setup(tdm_t *d)
 	if (ret != TANDEM_OK) {
 		tdm_log(d, "--site %s: want A..D", o->site);
 		return ret;
+	}
+	if (o->smk_check != NULL) {
+		ret = tandem_hex_decode(o->smk_check, d->smk_check, sizeof(d->smk_check));
+		if (ret != TANDEM_OK) {
+			tdm_log(d, "--smk-check: want the ceremony's check value, %d hex digits",
+				2 * HSM_SMK_CHECK_LEN);
+			return ret;
+		}
+		d->has_smk_check = true;
 	}
 	if (snprintf(d->publish_log, sizeof(d->publish_log), "%s/publish.log", o->out) >=
 	    (int)sizeof(d->publish_log)) {

@@ -228,6 +228,14 @@ START_TEST(split_and_utc_stamp)
 	ck_assert_str_eq(f[2], "c");
 	char empty[] = "";
 	ck_assert_uint_eq(tandem_split(empty, ',', f, 3), 0);
+	uint8_t bytes[3] = {0};
+	ck_assert_int_eq(tandem_hex_decode("00aFff", bytes, 3), TANDEM_OK);
+	ck_assert(bytes[0] == 0x00 && bytes[1] == 0xaf && bytes[2] == 0xff);
+	ck_assert_int_eq(tandem_hex_decode("00aF", bytes, 3), TANDEM_EINVAL);    /* short */
+	ck_assert_int_eq(tandem_hex_decode("00aFff0", bytes, 3), TANDEM_EINVAL); /* long */
+	ck_assert_int_eq(tandem_hex_decode("00aFfg", bytes, 3), TANDEM_EINVAL);  /* not hex */
+	ck_assert(bytes[2] == 0xff);                                             /* unchanged */
+	ck_assert_int_eq(tandem_hex_decode(NULL, bytes, 3), TANDEM_EINVAL);
 	char stamp[32];
 	/* 2026-11-23T04:30:00.007Z */
 	ck_assert_str_eq(tandem_utc_ms(1795408200007ull, stamp, sizeof(stamp)),
