@@ -1,13 +1,18 @@
 #!/bin/bash
-# A lost site no longer freezes key management (issue 9 item 1). The drill policy rolls the
-# ZSK every 40 s. Site A's node dies while site B holds the zone: the successor ZSK made at
-# B never gets A's import, so it cannot activate ("not yet at every site") and the old ZSK
-# would sign past its lifetime. `tandemctl site suspend A` takes A out of the acknowledgement
-# set and the lease candidates (audited with the operator's name): the new ZSK activates with
-# B's import alone and signs what B publishes (RRSIG key tags). Suspending B, the last site
-# not suspended, is refused. Site A rebuilt (node-a started again on its token) and
-# `site resume A`: node-a imports every key, acknowledges each, and is a healthy standby whose
-# shadow digest agrees.
+# A lost, fenced site no longer freezes key management (issue 9 item 1). The drill policy
+# rolls the ZSK every 40 s. Site A's node dies while site B holds the zone, and the operator
+# fences site A (`tandemctl takeover --site B --force`: node-a's CURVE key revoked on both
+# coordinators). The successor ZSK made at B never gets A's import, so it cannot activate
+# ("not yet at every site") and the old ZSK would sign past its lifetime. `tandemctl site
+# suspend A` takes A out of the acknowledgement set and the lease candidates (audited with
+# the operator's name): the new ZSK activates with B's import alone and signs what B
+# publishes (RRSIG key tags). Suspending B, the last site not suspended, is refused.
+# Site A rebuilt the documented way for a fenced node (docs/cluster.md, disaster recovery,
+# step 5): `tandemctl node remove node-a`, a new CURVE key (`tandemctl net keygen`) put in
+# the allow-list in place of the old one, the coordinators restarted one at a time (they
+# read the allow-list at start), node-a started on its token with the new key, then
+# `site resume A`: node-a registers anew, imports every key, acknowledges each, and is a
+# healthy standby whose shadow digest agrees. No serial is published twice.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -28,6 +33,20 @@ fi
 
 kill -9 "$(cat "$TDM_CL/run/node-a.pid")"
 tdm_log "killed node-a (site A lost)"
+# site A is gone for good: the operator fences it. node-b holds the zone, so nothing waits
+# for a lease to run out; node-a's key leaves both coordinators' allow-lists.
+tdm_assert_ok "takeover --site B --force" tdm_ctl takeover --site B --force
+tdm_assert_grep "the takeover names node-a" 'node-a' "$TDM_OUT"
+[ "$(tdm_status_get "node('node-a')['state']")" = fenced ] || tdm_fail "node-a is not fenced"
+revoked() {
+	local c
+	for c in coord-a coord-b; do
+		grep -q "fence: revoked key .* (node-a) of fenced member" "$TDM_CL/log/$c.log" || return 1
+	done
+}
+tdm_wait 30 "both coordinators to revoke node-a's key" revoked
+[ "$(tdm_holder $Z)" = node-b ] || tdm_fail "node-b lost $Z in the takeover"
+tdm_pass "site A fenced: node-a's key revoked on both coordinators, node-b still holds $Z"
 # the next successor is made at B but cannot activate without A's import: the coordinators
 # refuse node-b's activation requests (each refusal is logged there)
 declare -A from
@@ -86,8 +105,54 @@ tdm_wait 60 "node-b's zone to be signed by ZSK $zsk2 (tag $tag2)" signs "$tag2"
 tdm_validate_published node-b $Z
 tdm_pass "ZSK $zsk2 (tag $tag2) active with B's import alone and signs the published zone"
 
-# site A rebuilt: node-a starts again on its token, then the operator resumes the site
+# site A rebuilt the way a fenced node comes back (docs/cluster.md, disaster recovery, step
+# 5): the fenced member removed, a new CURVE key in the allow-list in place of the old one,
+# the coordinators restarted one at a time to read it, node-a started on its own token with
+# the new key; then the operator resumes the site.
+tdm_assert_ok "node remove node-a" tdm_ctl node remove node-a
+[ "$(tdm_status_get "any(n['name'] == 'node-a' for n in s['nodes'])")" = False ] ||
+	tdm_fail "node-a still a member after node remove"
+NEWPUB=$TDM_CL/keys/node-a.rebuilt.pub
+NEWSEC=$TDM_CL/keys/node-a.rebuilt.secret
+tdm_assert_ok "net keygen for the rebuilt node-a" tdm_ctl net keygen --public "$NEWPUB" --secret "$NEWSEC"
+newkey=$(awk '$1 == "public" { print $2 }' "$NEWPUB")
+oldkey=$(awk '$1 == "public" { print $2 }' "$TDM_CL/keys/node-a.pub")
+if [ -z "$newkey" ] || [ "$newkey" = "$oldkey" ]; then
+	tdm_fail "no new key for node-a" -- "$NEWPUB"
+fi
+awk -v k="$newkey" '$1 == "node-a" { $3 = k } { print }' "$TDM_CL/allow" >"$TDM_CL/allow.new"
+mv "$TDM_CL/allow.new" "$TDM_CL/allow"
+[ "$(awk '$1 == "node-a" { print $3 }' "$TDM_CL/allow")" = "$newkey" ] ||
+	tdm_fail "node-a's new key not in the allow-list" -- "$TDM_CL/allow"
+# tandem-coord reads --allow only at start: each coordinator in turn stops and starts again
+# as cluster-up.sh started it (DIR/run/coord-X.start), the other one answering meanwhile
+restart_coord() {
+	local c=$1 pid from
+	pid=$(cat "$TDM_CL/run/$c.pid")
+	kill "$pid"
+	stopped() { ! kill -0 "$pid" 2>/dev/null; }
+	tdm_wait 30 "$c (pid $pid) to stop" stopped
+	from=$(($(wc -l <"$TDM_CL/log/$c.log") + 1))
+	bash "$TDM_CL/run/$c.start"
+	listening() { tail -n +"$from" "$TDM_CL/log/$c.log" | grep -q '^listening '; }
+	tdm_wait 30 "$c to listen again" listening
+	answers() { tdm_status_get "len(s['zones'])" >/dev/null; }
+	tdm_wait 30 "the coordinators to answer status" answers
+	tdm_log "restarted $c with the new allow-list"
+}
+restart_coord coord-a
+restart_coord coord-b
+OLDSEC=$(printf %q "$TDM_CL/keys/node-a.secret")
+sed "s|--key $OLDSEC |--key $(printf %q "$NEWSEC") |" "$TDM_CL/run/node-a.start" >"$TDM_TMP/node-a.start"
+grep -qF -- "--key $(printf %q "$NEWSEC") " "$TDM_TMP/node-a.start" ||
+	tdm_fail "node-a.start has no --key to replace" -- "$TDM_CL/run/node-a.start"
+cp "$TDM_TMP/node-a.start" "$TDM_CL/run/node-a.start"
 bash "$TDM_CL/run/node-a.start"
+registered() {
+	[ "$(tdm_status_get "next((n['state'] for n in s['nodes'] if n['name'] == 'node-a'), None)")" = up ]
+}
+tdm_wait 60 "node-a to register anew under its new key" registered
+tdm_pass "node-a removed, registered anew under a new CURVE key"
 tdm_assert_ok "site resume A" tdm_ctl site resume A
 grep -q "audit: operator operator: coord.site.resume site=A: accepted" "$TDM_CL"/log/coord-*.log ||
 	tdm_fail "no audit line for the resume"
