@@ -279,13 +279,16 @@ check_alive() {
 }
 
 # ---- etcd: one member per site and the witness -----------------------------------------------
+# --pre-vote: a member cut off from the others (a partitioned site) must not force an election
+# when it comes back (etcd 3.4 has it off by default): without it, the heal of a partition cost
+# the cluster a second or more without a leader, just when the sites meet again.
 for s in "${SITES[@]}"; do
 	start "etcd-$s" "$s" shell etcd --name "etcd-$s" --data-dir "$DIR/etcd/$s" \
 		--listen-client-urls "$(etcd_url "$s")" --advertise-client-urls "$(etcd_url "$s")" \
 		--listen-peer-urls "http://${IP[$s]}:${PPORT[$s]}" \
 		--initial-advertise-peer-urls "http://${IP[$s]}:${PPORT[$s]}" \
 		--initial-cluster "$ETCD_CLUSTER" --initial-cluster-token "tandem-$HASH" \
-		--initial-cluster-state new --logger zap --log-outputs stderr
+		--initial-cluster-state new --pre-vote --logger zap --log-outputs stderr
 done
 deadline=$(($(date +%s) + 30))
 for s in "${SITES[@]}"; do

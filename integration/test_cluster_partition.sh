@@ -61,7 +61,8 @@ agrees_after_heal() {
 	grep -q "serial $s: node-a agrees" "$TDM_CL"/log/coord-*.log
 }
 tdm_wait 60 "node-a back as the standby, agreeing with node-b" agrees_after_heal
-[ "$(tdm_holder $Z)" = node-b ] || tdm_fail "node-a took $Z back after the heal"
+[ "$(tdm_holder $Z)" = node-b ] || tdm_fail "node-a took $Z back after the heal" -- \
+	"$TDM_CL/log/node-b.log" "$TDM_CL/log/node-a.log" "$TDM_CL/log/coord-b.log" "$TDM_CL/log/coord-a.log"
 late=$(awk -v t="$t_heal" -v z=$Z '$2 == z && $1 > t' "$(tdm_publog node-a)")
 [ -z "$late" ] || tdm_fail "node-a published after the heal without a lease: $late"
 tdm_pass "after the heal node-a is the standby"
