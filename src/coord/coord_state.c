@@ -1212,6 +1212,22 @@ static void do_key_remove(coord_state_t *st, const coord_input_t *in, uint64_t n
 	r->effects[r->neffects - 1].key_id = k->id;
 }
 
+/* The zone's key `id` if it is retired; else NULL, refused (unknown, or not retired). */
+static coord_key_t *retired_key(coord_zone_t *z, uint32_t id, coord_result_t *r)
+{
+	coord_key_t *k = key_find(z, id);
+	if (k == NULL) {
+		refuse(r, COORD_R_UNKNOWN_KEY, "zone %s: no key %u", z->name, id);
+		return NULL;
+	}
+	if (!k->retired) {
+		refuse(r, COORD_R_BUSY, "zone %s: key %u (tag %u) is not retired", z->name, k->id,
+		       k->tag);
+		return NULL;
+	}
+	return k;
+}
+
 static void do_key_destroyed(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
 {
 	coord_node_t *n = member(st, in, r);
@@ -1219,14 +1235,8 @@ static void do_key_destroyed(coord_state_t *st, const coord_input_t *in, coord_r
 	if (z == NULL) {
 		return;
 	}
-	coord_key_t *k = key_find(z, in->key_id);
+	coord_key_t *k = retired_key(z, in->key_id, r);
 	if (k == NULL) {
-		refuse(r, COORD_R_UNKNOWN_KEY, "zone %s: no key %u", z->name, in->key_id);
-		return;
-	}
-	if (!k->retired) {
-		refuse(r, COORD_R_BUSY, "zone %s: key %u (tag %u) is not retired", z->name, k->id,
-		       k->tag);
 		return;
 	}
 	for (uint32_t i = 0; i < k->ndestroyed; i++) {
@@ -1254,14 +1264,8 @@ static void do_key_purge(coord_state_t *st, const coord_input_t *in, uint64_t no
 	if (z == NULL) {
 		return;
 	}
-	coord_key_t *k = key_find(z, in->key_id);
+	coord_key_t *k = retired_key(z, in->key_id, r);
 	if (k == NULL) {
-		refuse(r, COORD_R_UNKNOWN_KEY, "zone %s: no key %u", z->name, in->key_id);
-		return;
-	}
-	if (!k->retired) {
-		refuse(r, COORD_R_BUSY, "zone %s: key %u (tag %u) is not retired", z->name, k->id,
-		       k->tag);
 		return;
 	}
 	if (now < k->retired_ms || now - k->retired_ms < in->retention_ms) {
