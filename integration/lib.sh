@@ -18,6 +18,23 @@ source "$(dirname "${BASH_SOURCE[0]}")/../deploy/lib.sh"
 
 tdm_pass() { printf '[%s] ok: %s\n' "$TDM_NAME" "$*" >&2; }
 
+# tdm_coord_endpoint OUT PID ERR [SECONDS]: waits (default 15 s) until the tandem-coord
+# started in the background with stdout to OUT prints its "listening ENDPOINT" line, and
+# prints ENDPOINT. OUT may not exist yet (the background shell creates it); PID exiting or
+# the time running out fails the test with the tail of ERR. Call it as EP=$(...).
+tdm_coord_endpoint() {
+	local out=$1 pid=$2 err=$3 secs=${4:-15} ep='' until
+	until=$((SECONDS + secs))
+	while :; do
+		[ ! -f "$out" ] || ep=$(awk '$1 == "listening" { print $2 }' "$out")
+		[ -z "$ep" ] || break
+		kill -0 "$pid" 2>/dev/null || tdm_fail "tandem-coord (pid $pid) exited at start" -- "$err"
+		[ "$SECONDS" -lt "$until" ] || tdm_fail "tandem-coord printed no endpoint in $secs s" -- "$err"
+		sleep 0.1
+	done
+	printf '%s\n' "$ep"
+}
+
 # ---- setup and cleanup ------------------------------------------------------------------
 
 TDM_CLEANUPS=()

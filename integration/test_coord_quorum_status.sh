@@ -56,14 +56,7 @@ LOG=$TDM_TMP/coord.err
 	--allow "$TDM_TMP/allow" --name coord-a --prefix /test/quorum/ --zone "$ZONE" \
 	>"$TDM_TMP/coord.out" 2>"$LOG" &
 COORD_PID=$!
-EP=
-for _ in $(seq 1 150); do
-	EP=$(awk '$1 == "listening" { print $2 }' "$TDM_TMP/coord.out")
-	[ -z "$EP" ] || break
-	kill -0 "$COORD_PID" 2>/dev/null || tdm_fail "tandem-coord exited at start" -- "$LOG"
-	sleep 0.1
-done
-[ -n "$EP" ] || tdm_fail "tandem-coord printed no endpoint in 15 s" -- "$LOG"
+EP=$(tdm_coord_endpoint "$TDM_TMP/coord.out" "$COORD_PID" "$LOG")
 export TANDEM_COORD=$EP TANDEM_COORD_PUB=$K/coord.pub TANDEM_KEY=$K/op1.secret
 unset TANDEM_COORD_TIMEOUT_MS # tandemctl's default wait, as an operator has it
 
@@ -165,13 +158,7 @@ solo_up || tdm_fail "the second etcd is not healthy" -- "$TDM_TMP/solo.etcd.log"
 	--allow "$TDM_TMP/allow" --name coord-b --prefix /test/quorum/ --zone "$ZONE" \
 	>"$TDM_TMP/coord2.out" 2>"$TDM_TMP/coord2.err" &
 COORD2_PID=$!
-EP2=
-for _ in $(seq 1 150); do
-	EP2=$(awk '$1 == "listening" { print $2 }' "$TDM_TMP/coord2.out")
-	[ -z "$EP2" ] || break
-	sleep 0.1
-done
-[ -n "$EP2" ] || tdm_fail "the second tandem-coord printed no endpoint" -- "$TDM_TMP/coord2.err"
+EP2=$(tdm_coord_endpoint "$TDM_TMP/coord2.out" "$COORD2_PID" "$TDM_TMP/coord2.err")
 TANDEM_COORD=$EP,$EP2 TANDEM_COORD_PUB=$K/coord.pub,$K/coord.pub ctl_timed prefer status --json
 [ "$TDM_RC" -eq 0 ] || tdm_fail "status over a stale and a fresh coordinator: exit $TDM_RC" -- "$TDM_OUT" "$TDM_ERR"
 tdm_assert_eq "the fresh coordinator's answer" "coord-b False" "$(json_get "$TDM_OUT" 's["coordinator"] + " " + str(s["stale"])')"

@@ -86,14 +86,8 @@ start_coord() {
 }
 # endpoint_of NAME PID: waits for the coordinator's endpoint
 endpoint_of() {
-	local name=$1 pid=$2 ep=
-	for _ in $(seq 1 100); do
-		ep=$(awk '$1 == "listening" { print $2 }' "$TDM_TMP/$name.out")
-		[ -z "$ep" ] || break
-		kill -0 "$pid" 2>/dev/null || tdm_fail "$name exited at start" -- "$TDM_TMP/$name.err"
-		sleep 0.1
-	done
-	[ -n "$ep" ] || tdm_fail "$name did not print its endpoint in 10 s" -- "$TDM_TMP/$name.err"
+	local ep
+	ep=$(tdm_coord_endpoint "$TDM_TMP/$1.out" "$2" "$TDM_TMP/$1.err")
 	case $ep in tcp://127.0.0.1:*) ;; *) tdm_fail "unexpected endpoint $ep" ;; esac
 	printf '%s\n' "$ep"
 }

@@ -72,17 +72,7 @@ start_coord() {
 	PIDS+=("$STARTED_PID")
 }
 # endpoint_of NAME PID: waits for the coordinator's endpoint
-endpoint_of() {
-	local name=$1 pid=$2 ep=
-	for _ in $(seq 1 150); do
-		ep=$(awk '$1 == "listening" { print $2 }' "$TDM_TMP/$name.out")
-		[ -z "$ep" ] || break
-		kill -0 "$pid" 2>/dev/null || tdm_fail "$name exited at start" -- "$TDM_TMP/$name.err"
-		sleep 0.1
-	done
-	[ -n "$ep" ] || tdm_fail "$name did not print its endpoint in 15 s" -- "$TDM_TMP/$name.err"
-	printf '%s\n' "$ep"
-}
+endpoint_of() { tdm_coord_endpoint "$TDM_TMP/$1.out" "$2" "$TDM_TMP/$1.err"; }
 # refused_start NAME WHAT FLAGS...: the coordinator must exit non-zero within 20 s
 refused_start() {
 	local name=$1 what=$2

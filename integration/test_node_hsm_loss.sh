@@ -45,6 +45,11 @@ recovered() { grep -q "hsm: token $A answers again" "$TDM_CL/log/$A.log"; }
 tdm_wait 30 "$A to open its token again" recovered
 tdm_pass "$A opened its token again $(($(date +%s) - t_back)) s after it came back"
 
+# The coordinator learns of the cleared alert from the node's next heartbeat: an operator
+# switches over once status shows the node healthy (a switchover to an unhealthy node is
+# refused, as it must be; CI once asked in between).
+healthy_again() { [ "$(tdm_status_get "node('$A')['healthy']")" = True ]; }
+tdm_wait 60 "the coordinator to see $A healthy" healthy_again
 sB=$(tdm_last_serial "$B" $Z)
 tdm_ctl switchover --zone $Z --to "$A" --wait 60 >"$TDM_TMP/switchover.out" 2>&1 ||
 	tdm_fail "switchover back to $A refused" -- "$TDM_TMP/switchover.out"
