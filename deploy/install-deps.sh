@@ -5,7 +5,7 @@ set -eu
 # time, opendnssec, knot (keymgr), sqlite3: integration/bench/signbench.sh.
 # faketime, libfaketime: integration/test_clock_skew.sh runs a coordinator with its clock ahead.
 PKGS="build-essential cmake pkg-config clang-format
-libssl-dev openssl libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
+libssl-dev libsystemd-dev openssl libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
 libldns-dev ldnsutils libp11-kit-dev p11-kit softhsm2 opensc
 check libsubunit-dev libyaml-dev libcurl4-openssl-dev libjansson-dev
 bind9-utils bind9-dnsutils knot-dnssecutils knot-host

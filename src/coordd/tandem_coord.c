@@ -12,6 +12,7 @@
 #include "tandem_diag.h"
 #include "tandem_encode.h"
 #include "tandem_error.h"
+#include "tandem_service.h"
 #include "tandem_text.h"
 #include "tandem_file.h"
 
@@ -1945,8 +1946,15 @@ int main(int argc, char **argv)
 		   opts.name, net_rpc_server_endpoint(d.srv), net_allow_count(allow),
 		   d.params.lease_ms, d.params.margin_ms);
 
+	tandem_service_t svc;
+	char svc_line[160];
+	snprintf(svc_line, sizeof(svc_line), "%s serving %s", opts.name,
+		 net_rpc_server_endpoint(d.srv));
+	tandem_service_init(&svc);
+	tandem_service_ready(svc_line);
 	for (;;) {
 		uint64_t now = coordd_now_ms();
+		tandem_service_watchdog(&svc, now);
 		coordd_timers(&d, now);
 		ret = net_rpc_server_poll(d.srv, coordd_poll_timeout(&d, coordd_now_ms()));
 		coordd_log_refusals(&d);
@@ -1958,6 +1966,7 @@ int main(int argc, char **argv)
 		int sig = sigtimedwait(&sigs, NULL, &zero);
 		if (sig == SIGTERM || sig == SIGINT) {
 			coordd_log("signal %d: stopping", sig);
+			tandem_service_stopping();
 			break;
 		}
 	}

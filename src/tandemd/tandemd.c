@@ -18,6 +18,7 @@
 #include "tandemd_input.h"
 #include "tandemd_keys.h"
 #include "tandemd_lock.h"
+#include "tandem_service.h"
 #include "tandemd_sign.h"
 #include "tandemd_skr.h"
 #include "tandemd_watch.h"
@@ -182,6 +183,8 @@ typedef struct tdm {
 	char instance[TDM_INSTANCE_LEN]; /* this process's random id (coordinators) */
 	uint64_t next_hsm_mono;          /* next reopen of a token that went away */
 	coordrpc_status_t *status_read;  /* scratch: a status is kept only when fresh */
+	tandem_service_t svc;            /* systemd: readiness, status, watchdog */
+	char svc_status[128];            /* the STATUS line last sent */
 } tdm_t;
 
 static uint64_t tdm_mono_ms(void)
@@ -2560,6 +2563,26 @@ static void tdm_teardown(tdm_t *d)
 	free(d->keys);
 }
 
+/* systemd: the watchdog ping from the loop (a loop stuck in a call is restarted) and a
+ * STATUS line when what it says changes. */
+static void tdm_service_tick(tdm_t *d)
+{
+	size_t held = 0;
+	char line[sizeof(d->svc_status)];
+
+	tandem_service_watchdog(&d->svc, tdm_mono_ms());
+	for (size_t i = 0; i < d->nzones; i++) {
+		held += d->zones[i].held;
+	}
+	snprintf(line, sizeof(line), "%s; active for %zu of %zu zone(s); %zu alert(s)",
+		 d->token != NULL && !tdm_alerts_node_blocked(&d->alerts) ? "healthy" : "unhealthy",
+		 held, d->nzones, d->alerts.n);
+	if (strcmp(line, d->svc_status) != 0) {
+		tandem_service_status(line);
+		memcpy(d->svc_status, line, sizeof(line));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	tdm_opts_t opts;
@@ -2622,12 +2645,16 @@ int main(int argc, char **argv)
 		" s, instance %s",
 		'A' + (int)d->site, d->nzones, d->ncoords, hsm_token_label(d->token), opts.cycle_s,
 		d->instance);
+	tandem_service_init(&d->svc);
+	tandem_service_ready(NULL);
 	for (;;) {
 		tdm_step(d);
+		tdm_service_tick(d);
 		struct timespec tick = {0, TDM_TICK_MS * 1000000L};
 		int sig = sigtimedwait(&sigs, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT) {
 			tdm_log(d, "signal %d: stopping", sig);
+			tandem_service_stopping();
 			break;
 		}
 	}
