@@ -7,6 +7,7 @@
 #
 # Usage: deploy/cluster-up.sh DIR [--zones N] [--netns] [--lease-ms MS] [--cycle S]
 #                             [--policy FILE] [--late-zone NAME]... [--skr-margin S]
+#                             [--etcd-plain]
 #   DIR          must not exist or be empty
 #   --zones N    N generated zones z1.example. .. zN.example. (default: conf/example.zone)
 #   --netns      each site (A, B, W) in its own network namespace behind a private bridge,
@@ -18,6 +19,9 @@
 #                yet: it is signed once an operator adds it (tandemctl zone add), e.g.
 #                an offline-KSK zone whose KSKs are imported first (docs/keys.md)
 #   --skr-margin S  tandemd's offline-KSK margin in seconds (default 3 days)
+#   --etcd-plain etcd without TLS (the coordinators get --insecure-etcd); by default the
+#                members and coordinators use TLS with client certificates from a CA made
+#                in DIR/tls (docs/etcd.md, "TLS")
 # Env: TANDEM_BUILD (default REPO/build; built with cmake when a binary is missing), JOBS,
 #      TANDEM_CLUSTER_TIMEOUT (seconds to wait for the serials, default 120),
 #      TANDEM_CLUSTER_NO_NODES=1 (debugging aid: etcd and coordinators only, no tandemd),
@@ -37,6 +41,7 @@ usage() {
 }
 
 DIR='' NZONES=0 NETNS=0 LEASE_MS='' CYCLE='' POLICY=$SRC/conf/dps-default.yaml SKR_MARGIN=''
+ETCD_TLS=1
 LATE_ZONES=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -47,6 +52,10 @@ while [ $# -gt 0 ]; do
 		;;
 	--netns)
 		NETNS=1
+		shift
+		;;
+	--etcd-plain)
+		ETCD_TLS=0
 		shift
 		;;
 	--lease-ms)
@@ -216,8 +225,31 @@ else
 	done
 	COORD_PORT_A=${ports[6]} COORD_PORT_B=${ports[7]}
 fi
-etcd_url() { printf 'http://%s:%s' "${IP[$1]}" "${CPORT[$1]}"; }
-ETCD_CLUSTER="etcd-a=http://${IP[a]}:${PPORT[a]},etcd-b=http://${IP[b]}:${PPORT[b]},etcd-w=http://${IP[w]}:${PPORT[w]}"
+# etcd's TLS: a CA in DIR/tls, a certificate per member (its site's address), one per
+# coordinator and one for the operator's tools (etcdctl, curl: ETCD_CACERT/CERT/KEY in
+# cluster.env). Every connection, member to member and client to member, shows a
+# certificate of this CA.
+TLS=$DIR/tls
+ETCD_SCHEME=http
+ETCD_CURL_TLS=()
+if [ "$ETCD_TLS" = 1 ]; then
+	ETCD_SCHEME=https
+	tdm_tls_ca "$TLS"
+	for s in "${SITES[@]}"; do tdm_tls_cert "$TLS" "etcd-$s" "${IP[$s]}"; done
+	for n in coord-a coord-b client; do tdm_tls_cert "$TLS" "$n"; done
+	ETCD_CURL_TLS=(--cacert "$TLS/ca.pem" --cert "$TLS/client.pem" --key "$TLS/client.key")
+fi
+# etcd_tls_flags SITE: the member's TLS flags (none with --etcd-plain)
+etcd_tls_flags() {
+	[ "$ETCD_TLS" = 1 ] || return 0
+	printf '%s\n' --cert-file "$TLS/etcd-$1.pem" --key-file "$TLS/etcd-$1.key" \
+		--trusted-ca-file "$TLS/ca.pem" --client-cert-auth \
+		--peer-cert-file "$TLS/etcd-$1.pem" --peer-key-file "$TLS/etcd-$1.key" \
+		--peer-trusted-ca-file "$TLS/ca.pem" --peer-client-cert-auth
+}
+etcd_url() { printf '%s://%s:%s' "$ETCD_SCHEME" "${IP[$1]}" "${CPORT[$1]}"; }
+etcd_peer_url() { printf '%s://%s:%s' "$ETCD_SCHEME" "${IP[$1]}" "${PPORT[$1]}"; }
+ETCD_CLUSTER="etcd-a=$(etcd_peer_url a),etcd-b=$(etcd_peer_url b),etcd-w=$(etcd_peer_url w)"
 COORD_EP_A=tcp://${IP[a]}:$COORD_PORT_A
 COORD_EP_B=tcp://${IP[b]}:$COORD_PORT_B
 coord_port() { if [ "$1" = a ]; then printf '%s' "$COORD_PORT_A"; else printf '%s' "$COORD_PORT_B"; fi; }
@@ -283,16 +315,17 @@ check_alive() {
 # when it comes back (etcd 3.4 has it off by default): without it, the heal of a partition cost
 # the cluster a second or more without a leader, just when the sites meet again.
 for s in "${SITES[@]}"; do
+	mapfile -t tls < <(etcd_tls_flags "$s")
 	start "etcd-$s" "$s" shell etcd --name "etcd-$s" --data-dir "$DIR/etcd/$s" \
 		--listen-client-urls "$(etcd_url "$s")" --advertise-client-urls "$(etcd_url "$s")" \
-		--listen-peer-urls "http://${IP[$s]}:${PPORT[$s]}" \
-		--initial-advertise-peer-urls "http://${IP[$s]}:${PPORT[$s]}" \
+		--listen-peer-urls "$(etcd_peer_url "$s")" \
+		--initial-advertise-peer-urls "$(etcd_peer_url "$s")" \
 		--initial-cluster "$ETCD_CLUSTER" --initial-cluster-token "tandem-$HASH" \
-		--initial-cluster-state new --pre-vote --logger zap --log-outputs stderr
+		--initial-cluster-state new --pre-vote --logger zap --log-outputs stderr "${tls[@]}"
 done
 deadline=$(($(date +%s) + 30))
 for s in "${SITES[@]}"; do
-	until in_site "$s" curl -s --max-time 2 "$(etcd_url "$s")/health" 2>/dev/null | grep -q '"health":"true"'; do
+	until in_site "$s" curl -s --max-time 2 "${ETCD_CURL_TLS[@]}" "$(etcd_url "$s")/health" 2>/dev/null | grep -q '"health":"true"'; do
 		check_alive
 		[ "$(date +%s)" -lt "$deadline" ] || proc_fail "etcd-$s" "not healthy after 30 s"
 		sleep 0.3
@@ -397,12 +430,17 @@ chmod 755 "$DIR/tandemctl"
 	printf 'TANDEM_CLUSTER_POLICY=%q\n' "$POLICY"
 	printf 'TANDEM_CLUSTER_CHECK_VALUE=%q\n' "$CHECK"
 	printf 'ETCD_ENDPOINTS=%q\n' "$(etcd_url a),$(etcd_url b),$(etcd_url w)"
+	if [ "$ETCD_TLS" = 1 ]; then
+		printf 'ETCD_CACERT=%q\nETCD_CERT=%q\nETCD_KEY=%q\n' "$TLS/ca.pem" "$TLS/client.pem" "$TLS/client.key"
+	else
+		printf 'ETCD_CACERT=\nETCD_CERT=\nETCD_KEY=\n'
+	fi
 	for s in "${SITES[@]}"; do
 		S=${s^^}
 		printf 'SITE_%s_IP=%q\n' "$S" "${IP[$s]}"
 		printf 'SITE_%s_NETNS=%q\n' "$S" "${NS[$s]}"
 		printf 'ETCD_%s_CLIENT=%q\n' "$S" "$(etcd_url "$s")"
-		printf 'ETCD_%s_PEER=%q\n' "$S" "http://${IP[$s]}:${PPORT[$s]}"
+		printf 'ETCD_%s_PEER=%q\n' "$S" "$(etcd_peer_url "$s")"
 	done
 	[ "$NETNS" = 0 ] || printf 'HUB_NETNS=%q\n' "$NS_HUB"
 	printf 'COORD_A_ENDPOINT=%q\nCOORD_B_ENDPOINT=%q\n' "$COORD_EP_A" "$COORD_EP_B"
@@ -428,6 +466,11 @@ start_coord() { # SITE(a|b) PORT ETCD-LIST
 		--allow "$DIR/allow" --name "coord-$s" --pid-file "$DIR/run/coord-$s.pid"
 		--peer "coord-$o=tcp://${IP[$o]}:$(coord_port "$o")")
 	[ -z "$LEASE_MS" ] || args+=(--lease-ms "$LEASE_MS")
+	if [ "$ETCD_TLS" = 1 ]; then
+		args+=(--etcd-ca "$TLS/ca.pem" --etcd-cert "$TLS/coord-$s.pem" --etcd-key "$TLS/coord-$s.key")
+	else
+		args+=(--insecure-etcd)
+	fi
 	for z in "${ZONE_NAMES[@]}"; do args+=(--zone "$z"); done
 	start "coord-$s" "$s" own "$COORD" "${args[@]}"
 	local deadline=$(($(date +%s) + 30))

@@ -176,3 +176,41 @@ tdm_pid_is() {
 	done
 	return 0
 }
+
+# ---- a small CA for etcd's TLS (docs/etcd.md, "TLS") -------------------------------------
+# tdm_tls_ca DIR [NAME]: a CA (EC P-256, 10 years) in DIR/ca.pem with its key DIR/ca.key.
+tdm_tls_ca() {
+	local d=$1 name=${2:-tandem local etcd CA}
+	mkdir -p "$d"
+	chmod 700 "$d"
+	(
+		umask 077
+		openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+			-keyout "$d/ca.key" -out "$d/ca.pem" -days 3650 -subj "/CN=$name" \
+			-addext "basicConstraints=critical,CA:TRUE" \
+			-addext "keyUsage=critical,keyCertSign,cRLSign" 2>"$d/openssl.err"
+	) || tdm_fail "openssl could not make the CA in $d" -- "$d/openssl.err"
+}
+
+# tdm_tls_cert DIR NAME [IP...]: DIR/NAME.pem and DIR/NAME.key (0600) signed by DIR's CA, for
+# TLS server and client use (etcd's gateway presents a member's certificate as a client);
+# the IPs (and 127.0.0.1, localhost) are its subject alternative names.
+tdm_tls_cert() {
+	local d=$1 name=$2 san="DNS:localhost,IP:127.0.0.1" ip
+	shift 2
+	for ip in "$@"; do
+		[ "$ip" = 127.0.0.1 ] || san="$san,IP:$ip"
+	done
+	printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=CA:FALSE\n' \
+		"$san" >"$d/$name.ext"
+	(
+		umask 077
+		openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+			-keyout "$d/$name.key" -out "$d/$name.csr" -subj "/CN=$name" 2>"$d/openssl.err" &&
+			openssl x509 -req -in "$d/$name.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+				-CAcreateserial -out "$d/$name.pem" -days 825 -extfile "$d/$name.ext" \
+				2>>"$d/openssl.err"
+	) || tdm_fail "openssl could not make the certificate $name in $d" -- "$d/openssl.err"
+	chmod 644 "$d/$name.pem"
+	rm -f "$d/$name.csr" "$d/$name.ext"
+}

@@ -37,6 +37,17 @@ tdm_cluster_sanitizer_check() {
 	tdm_pass "no sanitizer report in any process's log"
 }
 
+# tdm_cluster_etcd_tls: the client TLS flags (--cacert, --cert, --key: curl's and etcdctl's
+# spelling alike) for the cluster's etcd members, one per line; nothing with --etcd-plain.
+tdm_cluster_etcd_tls() {
+	local ca cert key
+	ca=$(sed -n 's/^ETCD_CACERT=//p' "$TDM_CL/cluster.env")
+	cert=$(sed -n 's/^ETCD_CERT=//p' "$TDM_CL/cluster.env")
+	key=$(sed -n 's/^ETCD_KEY=//p' "$TDM_CL/cluster.env")
+	[ -n "$ca" ] || return 0
+	printf '%s\n' --cacert "$ca" --cert "$cert" --key "$key"
+}
+
 # tdm_ctl ARGS: the cluster's tandemctl.
 tdm_ctl() { "$TDM_CL/tandemctl" "$@"; }
 

@@ -22,10 +22,21 @@ active=$(tdm_holder $Z)
 site=${active#node-}
 
 # The etcd leader: the member whose own id is the leader id it reports.
+# cluster-up's default: etcd over TLS with client certificates, nothing in the clear
+mapfile -t etls < <(tdm_cluster_etcd_tls)
+[ "${#etls[@]}" -eq 6 ] || tdm_fail "cluster.env names no etcd client certificate"
+for ep in ${ETCD_ENDPOINTS//,/ }; do
+	case $ep in https://*) ;; *) tdm_fail "etcd endpoint $ep is not TLS" ;; esac
+	if curl -s -m 3 --cacert "${etls[1]}" "$ep/health" | grep -q health; then
+		tdm_fail "etcd at $ep answered a client without a certificate"
+	fi
+done
+grep -q -- "--etcd-cert" "$TDM_CL/run/coord-a.start" || tdm_fail "coord-a was not given its etcd certificate"
+tdm_pass "etcd over TLS: https endpoints, a client without a certificate gets nothing"
 leader=
 for s in a b w; do
 	var=ETCD_${s^^}_CLIENT
-	st=$(curl -s -m 3 -X POST "${!var}/v3/maintenance/status" -d '{}') || continue
+	st=$(curl -s -m 3 "${etls[@]}" -X POST "${!var}/v3/maintenance/status" -d '{}') || continue
 	if python3 -c '
 import json, sys
 s = json.loads(sys.argv[1])

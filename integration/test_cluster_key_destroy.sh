@@ -34,7 +34,8 @@ done
 tdm_pass "ZSK $zsk1 is in both tokens"
 # shellcheck source=/dev/null
 . "$TDM_CL/cluster.env"
-ETCDCTL=(etcdctl --endpoints "$ETCD_ENDPOINTS")
+mapfile -t etls < <(tdm_cluster_etcd_tls)
+ETCDCTL=(etcdctl --endpoints "$ETCD_ENDPOINTS" "${etls[@]}")
 archived() { "${ETCDCTL[@]}" get --print-value-only "/tandem/v1/archive/example./$zsk1" | wc -c; }
 [ "$(archived)" -gt 100 ] || tdm_fail "ZSK $zsk1 has no archive entry in etcd"
 

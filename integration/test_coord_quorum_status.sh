@@ -52,7 +52,7 @@ stop_coord() {
 }
 tdm_on_exit stop_coord
 LOG=$TDM_TMP/coord.err
-"$COORD" --etcd "$(tdm_etcd_endpoints)" --listen 'tcp://127.0.0.1:*' --key "$K/coord.secret" \
+"$COORD" --insecure-etcd --etcd "$(tdm_etcd_endpoints)" --listen 'tcp://127.0.0.1:*' --key "$K/coord.secret" \
 	--allow "$TDM_TMP/allow" --name coord-a --prefix /test/quorum/ --zone "$ZONE" \
 	>"$TDM_TMP/coord.out" 2>"$LOG" &
 COORD_PID=$!
@@ -154,7 +154,7 @@ tdm_on_exit stop_solo
 solo_up() { curl -s --max-time 2 "http://127.0.0.1:${p2[0]}/health" | grep -q '"health":"true"'; }
 for _ in $(seq 1 100); do solo_up && break; sleep 0.2; done
 solo_up || tdm_fail "the second etcd is not healthy" -- "$TDM_TMP/solo.etcd.log"
-"$COORD" --etcd "http://127.0.0.1:${p2[0]}" --listen 'tcp://127.0.0.1:*' --key "$K/coord.secret" \
+"$COORD" --insecure-etcd --etcd "http://127.0.0.1:${p2[0]}" --listen 'tcp://127.0.0.1:*' --key "$K/coord.secret" \
 	--allow "$TDM_TMP/allow" --name coord-b --prefix /test/quorum/ --zone "$ZONE" \
 	>"$TDM_TMP/coord2.out" 2>"$TDM_TMP/coord2.err" &
 COORD2_PID=$!

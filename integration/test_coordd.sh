@@ -79,7 +79,7 @@ tdm_on_exit stop_coord
 # start_coord NAME: starts a coordinator writing NAME.out/NAME.err; sets STARTED_PID
 start_coord() {
 	local name=$1
-	"$COORD" --etcd "$(tdm_etcd_endpoints)" --listen 'tcp://127.0.0.1:*' --key "$K/coord.secret" \
+	"$COORD" --insecure-etcd --etcd "$(tdm_etcd_endpoints)" --listen 'tcp://127.0.0.1:*' --key "$K/coord.secret" \
 		--allow "$TDM_TMP/allow" --name "$name" --prefix /test/coordd/ --zone "$ZONE" \
 		--pid-file "$TDM_TMP/$name.pid" >"$TDM_TMP/$name.out" 2>"$TDM_TMP/$name.err" &
 	STARTED_PID=$!

@@ -65,7 +65,7 @@ tdm_on_exit stop_all
 start_coord() {
 	local name=$1
 	shift
-	"$COORD" --etcd "$(tdm_etcd_endpoints)" --listen 'tcp://127.0.0.1:*' --key "$K/coord.secret" \
+	"$COORD" --insecure-etcd --etcd "$(tdm_etcd_endpoints)" --listen 'tcp://127.0.0.1:*' --key "$K/coord.secret" \
 		--allow "$TDM_TMP/allow" --name "$name" --prefix /test/params/ "$@" \
 		>"$TDM_TMP/$name.out" 2>"$TDM_TMP/$name.err" &
 	STARTED_PID=$!

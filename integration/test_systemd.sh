@@ -96,7 +96,7 @@ listening() { [ -f "$MSGS" ] && grep -q '^listening$' "$MSGS"; }
 for _ in $(seq 1 100); do listening && break; sleep 0.1; done
 listening || tdm_fail "the notify listener did not start"
 
-NOTIFY_SOCKET=$SOCK WATCHDOG_USEC=2000000 "$COORD" --etcd "$(tdm_etcd_endpoints)" \
+NOTIFY_SOCKET=$SOCK WATCHDOG_USEC=2000000 "$COORD" --insecure-etcd --etcd "$(tdm_etcd_endpoints)" \
 	--listen 'tcp://127.0.0.1:*' --key "$K/coord.secret" --allow "$TDM_TMP/allow" \
 	--name coord-a --prefix /test/systemd/ >"$TDM_TMP/coord.out" 2>"$TDM_TMP/coord.err" &
 COORD_PID=$!

@@ -1,6 +1,7 @@
 /* etcd v3 client over the gRPC JSON gateway: failover, strict reply parsing, txns, leases. */
 #include "coord_etcd.h"
 #include "tandem_error.h"
+#include "tandem_file.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Longest endpoint URL, and longest etcd message copied into a diag. */
 #define EP_MAX  256
@@ -36,6 +38,7 @@ struct coord_etcd {
 	size_t max_reply;
 	CURL *curl;
 	struct curl_slist *headers;
+	char curl_err[CURL_ERROR_SIZE]; /* libcurl's detail of the last failure (TLS ...) */
 };
 
 struct coord_etcd_txn {
@@ -476,6 +479,7 @@ static CURLcode http_do(coord_etcd_t *c, size_t i, const char *path, const char 
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
 			 c->connect_timeout_ms < timeout_ms ? c->connect_timeout_ms : timeout_ms);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+	c->curl_err[0] = '\0';
 	CURLcode cc = curl_easy_perform(h);
 	if (cc == CURLE_OK) {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
@@ -582,7 +586,19 @@ static int etcd_post(coord_etcd_t *c, size_t i, const char *path, const char *bo
 					"%s%s: no reply within %ld ms; the member has no leader",
 					ep, path, timeout_ms);
 		} else {
-			tandem_diag_add(diag, rc, "%s%s: %s", ep, path, curl_easy_strerror(cc));
+			/* libcurl's own detail says which certificate or alert (TLS). Under
+			 * TLS 1.3 a member that refuses our certificate just resets the
+			 * connection after the handshake: say what that usually means. */
+			bool tls_reset = strncmp(ep, "https://", 8) == 0 &&
+					 (cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR ||
+					  cc == CURLE_HTTP2 || cc == CURLE_SSL_CONNECT_ERROR);
+			tandem_diag_add(
+			    diag, rc, "%s%s: %s%s%s%s", ep, path, curl_easy_strerror(cc),
+			    c->curl_err[0] != '\0' ? ": " : "", c->curl_err,
+			    tls_reset ? " (TLS: the member may have refused this client's "
+					"certificate: is it signed by the CA of the members' "
+					"--trusted-ca-file?)"
+				      : "");
 		}
 		goto out;
 	}
@@ -742,6 +758,69 @@ static bool endpoint_parse(const char *ep, char *out, size_t size)
 	return v >= 1 && v <= 65535;
 }
 
+/* The client side of TLS: the CA to check members against, the client certificate, and
+ * its key read here (refused when others may read it), given to libcurl as a copy and
+ * wiped. Without TLS options an https:// endpoint is refused (tandem always presents a
+ * client certificate). */
+static int tls_setup(coord_etcd_t *c, const coord_etcd_opts_t *o, tandem_diag_t *diag)
+{
+	int rc = TANDEM_OK;
+	char *key = NULL;
+	size_t key_len = 0;
+	bool any = o->tls_ca != NULL || o->tls_cert != NULL || o->tls_key != NULL;
+	bool https = false;
+
+	for (size_t i = 0; i < c->n; i++) {
+		https = https || strncmp(c->endpoints[i], "https://", 8) == 0;
+	}
+	if (!any) {
+		if (https) {
+			rc = TANDEM_EINVAL;
+			tandem_diag_add(diag, rc,
+					"etcd: https:// endpoints need a CA, a client certificate "
+					"and its key");
+		}
+		return rc;
+	}
+	if (o->tls_ca == NULL || o->tls_cert == NULL || o->tls_key == NULL) {
+		rc = TANDEM_EINVAL;
+		tandem_diag_add(diag, rc,
+				"etcd: TLS needs the CA, the client certificate and "
+				"its key together");
+		return rc;
+	}
+	const char *files[2] = {o->tls_ca, o->tls_cert};
+	for (size_t i = 0; i < 2; i++) {
+		if (access(files[i], R_OK) != 0) {
+			rc = TANDEM_ENOENT;
+			tandem_diag_add(diag, rc, "etcd: %s %s: %s", i == 0 ? "CA" : "certificate",
+					files[i], strerror(errno));
+			return rc;
+		}
+	}
+	rc = tandem_secret_read(o->tls_key, 64 * 1024, &key, &key_len);
+	if (rc != TANDEM_OK) {
+		tandem_diag_add(diag, rc, "etcd: client key %s: %s", o->tls_key,
+				rc == TANDEM_EPERM ? "group or others may access it (chmod 600)"
+						   : tandem_strerror(rc));
+		return rc;
+	}
+	struct curl_blob blob = {.data = key, .len = key_len, .flags = CURL_BLOB_COPY};
+	if (curl_easy_setopt(c->curl, CURLOPT_CAINFO, o->tls_ca) != CURLE_OK ||
+	    curl_easy_setopt(c->curl, CURLOPT_SSLCERT, o->tls_cert) != CURLE_OK ||
+	    curl_easy_setopt(c->curl, CURLOPT_SSLCERTTYPE, "PEM") != CURLE_OK ||
+	    curl_easy_setopt(c->curl, CURLOPT_SSLKEY_BLOB, &blob) != CURLE_OK ||
+	    curl_easy_setopt(c->curl, CURLOPT_SSLKEYTYPE, "PEM") != CURLE_OK ||
+	    curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+	    curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK) {
+		rc = TANDEM_EINTERNAL;
+		tandem_diag_add(diag, rc, "etcd: libcurl refused a TLS option");
+	}
+	tandem_wipe(key, key_len);
+	free(key);
+	return rc;
+}
+
 int coord_etcd_new(const char *const *endpoints, size_t n, const coord_etcd_opts_t *opts,
 		   tandem_diag_t *diag, coord_etcd_t **out)
 {
@@ -808,9 +887,14 @@ int coord_etcd_new(const char *const *endpoints, size_t n, const coord_etcd_opts
 	    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
 	    /* never through an http_proxy from the environment */
 	    curl_easy_setopt(e, CURLOPT_PROXY, "") != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_NOPROXY, "*") != CURLE_OK) {
+	    curl_easy_setopt(e, CURLOPT_NOPROXY, "*") != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->curl_err) != CURLE_OK) {
 		rc = TANDEM_EINTERNAL;
 		tandem_diag_add(diag, rc, "etcd: libcurl refused an option");
+		goto out;
+	}
+	rc = tls_setup(c, &o, diag);
+	if (rc != TANDEM_OK) {
 		goto out;
 	}
 	*out = c;

@@ -52,6 +52,14 @@ typedef struct coord_etcd_opts {
 					A timed-out member's "no leader?" probe (at most
 					connect_timeout_ms) may come on top. */
 	size_t max_reply;            /* reply body bound; 0: COORD_ETCD_MAX_REPLY */
+	/* TLS to https:// endpoints (all three, or none; borrowed for coord_etcd_new only):
+	 * the members' certificates are checked against tls_ca (name or IP included), and the
+	 * client presents tls_cert with its key (etcd's --client-cert-auth). The key file is
+	 * refused when group or others may read or write it; it is read once, handed to
+	 * libcurl and wiped. */
+	const char *tls_ca;   /* PEM file of the CA that signed the members' certificates */
+	const char *tls_cert; /* PEM file of this client's certificate */
+	const char *tls_key;  /* PEM file of its private key (mode 0600 or tighter) */
 } coord_etcd_opts_t;
 
 /* One key as etcd returned it. */

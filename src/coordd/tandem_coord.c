@@ -58,6 +58,8 @@ typedef struct coordd_opts {
 	const char *name;
 	const char *prefix;
 	const char *pid_file;
+	const char *etcd_ca, *etcd_cert, *etcd_key; /* TLS to etcd (all three, https://) */
+	bool insecure_etcd;                         /* plain http:// to etcd allowed */
 	uint64_t lease_ms; /* with has_lease: --lease-ms, which must be the cluster's */
 	uint64_t margin_ms;
 	bool has_lease, has_margin;
@@ -1634,9 +1636,14 @@ static void coordd_usage(FILE *fp)
 	    "                    --allow ALLOWFILE [--name NAME] [--prefix /P/] [--lease-ms MS]\n"
 	    "                    [--margin-ms MS] [--zone NAME]... [--pid-file FILE]\n"
 	    "                    [--peer NAME=tcp://HOST:PORT]...\n"
+	    "                    [--etcd-ca CA.pem --etcd-cert CERT.pem --etcd-key KEY.pem]\n"
+	    "                    [--insecure-etcd]\n"
 	    "  --listen tcp://HOST:*   picks a free port and prints 'listening ENDPOINT'\n"
 	    "  --peer   another coordinator, listed in ALLOWFILE with the coordinator role:\n"
-	    "           the clocks are compared with it (docs/coordinator.md, \"Clocks\")\n");
+	    "           the clocks are compared with it (docs/coordinator.md, \"Clocks\")\n"
+	    "  --etcd-ca, --etcd-cert, --etcd-key   TLS with a client certificate to https://\n"
+	    "           etcd endpoints (the key file mode 0600); plain http:// endpoints are\n"
+	    "           refused unless --insecure-etcd (docs/etcd.md, \"TLS\")\n");
 }
 
 static bool coordd_parse_u64(const char *s, uint64_t *out)
@@ -1665,6 +1672,10 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 						 {"pid-file", required_argument, NULL, 'p'},
 						 {"zone", required_argument, NULL, 'z'},
 						 {"peer", required_argument, NULL, 'r'},
+						 {"etcd-ca", required_argument, NULL, 'C'},
+						 {"etcd-cert", required_argument, NULL, 'T'},
+						 {"etcd-key", required_argument, NULL, 'K'},
+						 {"insecure-etcd", no_argument, NULL, 'I'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	int c;
@@ -1679,6 +1690,10 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 		case 'n': o->name = optarg; break;
 		case 'P': o->prefix = optarg; break;
 		case 'p': o->pid_file = optarg; break;
+		case 'C': o->etcd_ca = optarg; break;
+		case 'T': o->etcd_cert = optarg; break;
+		case 'K': o->etcd_key = optarg; break;
+		case 'I': o->insecure_etcd = true; break;
 		case 'L':
 			if (!coordd_parse_u64(optarg, &o->lease_ms)) {
 				fprintf(stderr, "tandem-coord: bad --lease-ms '%s'\n", optarg);
@@ -1867,6 +1882,16 @@ int main(int argc, char **argv)
 		coordd_log("--etcd: 1 to %u endpoints", COORD_ETCD_MAX_ENDPOINTS);
 		goto out;
 	}
+	/* the cluster's state and the operators' decisions travel to etcd: in the clear only
+	 * when the operator says so */
+	for (size_t i = 0; i < neps && !opts.insecure_etcd; i++) {
+		if (strncmp(eps[i], "http://", 7) == 0) {
+			coordd_log("--etcd %s: plain HTTP refused; use https:// endpoints with "
+				   "--etcd-ca, --etcd-cert and --etcd-key, or --insecure-etcd",
+				   eps[i]);
+			goto out;
+		}
+	}
 	ret = coord_etcd_global_init();
 	if (ret != TANDEM_OK) {
 		coordd_log("etcd client: %s", tandem_strerror(ret));
@@ -1875,7 +1900,10 @@ int main(int argc, char **argv)
 	curl_init = true;
 	coord_etcd_opts_t eopts = {.timeout_ms = COORDD_ETCD_TIMEOUT_MS,
 				   .connect_timeout_ms = COORDD_ETCD_CONNECT_MS,
-				   .call_timeout_ms = COORDD_ETCD_CALL_MS};
+				   .call_timeout_ms = COORDD_ETCD_CALL_MS,
+				   .tls_ca = opts.etcd_ca,
+				   .tls_cert = opts.etcd_cert,
+				   .tls_key = opts.etcd_key};
 	ret = coord_etcd_new(eps, neps, &eopts, d.diag, &etcd);
 	if (ret == TANDEM_OK) {
 		ret = coord_store_new(etcd, opts.prefix, d.diag, &d.store);

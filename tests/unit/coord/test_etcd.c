@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,6 +93,78 @@ static bool key_present(coord_etcd_t *c, const char *key)
 
 /* ---- endpoints ------------------------------------------------------------------------------ */
 
+/* writes text to dir/name (path, size) with mode; returns path */
+static const char *tls_file(const char *dir, const char *name, const char *text, mode_t mode,
+			    char *path, size_t size)
+{
+	snprintf(path, size, "%s/%s", dir, name);
+	FILE *fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs(text, fp);
+	fclose(fp);
+	ck_assert_int_eq(chmod(path, mode), 0);
+	return path;
+}
+
+/* TLS options: all three or none, https only with them, files there, the key private */
+START_TEST(test_tls_options)
+{
+	char dir[] = "/tmp/tandem-etcd-tls.XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char ca[256], cert[256], key[256], loose[256], missing[256];
+	tls_file(dir, "ca.pem", "-----BEGIN CERTIFICATE-----\n", 0644, ca, sizeof(ca));
+	tls_file(dir, "c.pem", "-----BEGIN CERTIFICATE-----\n", 0644, cert, sizeof(cert));
+	tls_file(dir, "c.key", "-----BEGIN PRIVATE KEY-----\n", 0600, key, sizeof(key));
+	tls_file(dir, "loose.key", "-----BEGIN PRIVATE KEY-----\n", 0640, loose, sizeof(loose));
+	snprintf(missing, sizeof(missing), "%s/none.pem", dir);
+	const char *https[] = {"https://127.0.0.1:2379"};
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	coord_etcd_t *c = NULL;
+
+	/* https without TLS options: refused, said */
+	ck_assert_int_eq(coord_etcd_new(https, 1, NULL, diag, &c), TANDEM_EINVAL);
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, 0), "need a CA"));
+	struct {
+		const char *ca, *cert, *key;
+		int want;
+		const char *says;
+	} cases[] = {
+	    {ca, NULL, NULL, TANDEM_EINVAL, "together"},
+	    {ca, cert, NULL, TANDEM_EINVAL, "together"},
+	    {NULL, cert, key, TANDEM_EINVAL, "together"},
+	    {missing, cert, key, TANDEM_ENOENT, "none.pem"},
+	    {ca, missing, key, TANDEM_ENOENT, "none.pem"},
+	    {ca, cert, missing, TANDEM_ENOENT, "none.pem"},
+	    {ca, cert, loose, TANDEM_EPERM, "group or others"},
+	    {ca, cert, key, TANDEM_OK, NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		coord_etcd_opts_t o = {
+		    .tls_ca = cases[i].ca, .tls_cert = cases[i].cert, .tls_key = cases[i].key};
+		tandem_diag_clear(diag);
+		int ret = coord_etcd_new(https, 1, &o, diag, &c);
+		ck_assert_msg(ret == cases[i].want, "case %zu: %d, want %d", i, ret, cases[i].want);
+		if (cases[i].says != NULL) {
+			ck_assert_ptr_null(c);
+			ck_assert_msg(strstr(tandem_diag_msg(diag, 0), cases[i].says) != NULL,
+				      "case %zu: '%s'", i, tandem_diag_msg(diag, 0));
+		} else {
+			ck_assert_ptr_nonnull(c);
+			coord_etcd_free(c);
+			c = NULL;
+		}
+	}
+	tandem_diag_free(diag);
+	unlink(ca);
+	unlink(cert);
+	unlink(key);
+	unlink(loose);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_endpoints_malformed)
 {
 	const char *bad[] = {"127.0.0.1:2379",          "http://127.0.0.1",
@@ -115,10 +188,10 @@ START_TEST(test_endpoints_malformed)
 	ck_assert_int_eq(coord_etcd_new(NULL, 0, NULL, diag, &c), TANDEM_EINVAL);
 	const char *one[] = {NULL};
 	ck_assert_int_eq(coord_etcd_new(one, 1, NULL, diag, &c), TANDEM_EINVAL);
-	/* a trailing slash is dropped; https and names are accepted */
+	/* a trailing slash is dropped; names are accepted (https: test_tls_options) */
 	char slash[80];
 	snprintf(slash, sizeof(slash), "%s/", suite_etcd.endpoint);
-	const char *good[] = {slash, "https://etcd-a.example:2379", "http://[::1]:2379"};
+	const char *good[] = {slash, "http://etcd-a.example:2379", "http://[::1]:2379"};
 	ck_assert_int_eq(coord_etcd_new(good, 3, NULL, diag, &c), TANDEM_OK);
 	ck_assert_uint_eq(coord_etcd_endpoint_count(c), 3);
 	ck_assert_str_eq(coord_etcd_endpoint(c, 0), suite_etcd.endpoint);
@@ -906,6 +979,7 @@ static Suite *etcd_suite(void)
 	TCase *tc = tcase_create("etcd");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_endpoints_malformed);
+	tcase_add_test(tc, test_tls_options);
 	tcase_add_test(tc, test_put_get);
 	tcase_add_test(tc, test_range);
 	tcase_add_test(tc, test_txn);
