@@ -466,6 +466,7 @@ start_coord() { # SITE(a|b) PORT ETCD-LIST
 		--allow "$DIR/allow" --name "coord-$s" --pid-file "$DIR/run/coord-$s.pid"
 		--peer "coord-$o=tcp://${IP[$o]}:$(coord_port "$o")")
 	[ -z "$LEASE_MS" ] || args+=(--lease-ms "$LEASE_MS")
+	args+=(--metrics "${IP[$s]}:0") # a free port; status --json says which ("metrics")
 	if [ "$ETCD_TLS" = 1 ]; then
 		args+=(--etcd-ca "$TLS/ca.pem" --etcd-cert "$TLS/coord-$s.pem" --etcd-key "$TLS/coord-$s.key")
 	else
@@ -499,6 +500,7 @@ start_node() { # SITE(a|b): its own site's coordinator first
 	done
 	args+=(--out "$DIR/node-$s/out" --work "$DIR/node-$s/work" --pid-file "$DIR/run/node-$s.pid")
 	args+=(--smk-check "$CHECK") # the ceremony's SMK: the token hygiene check compares it
+	args+=(--metrics "${IP[$s]}:0") # a free port; status --json says which (nodes[].metrics)
 	[ -z "$CYCLE" ] || args+=(--cycle "$CYCLE")
 	[ -z "$SKR_MARGIN" ] || args+=(--skr-margin "$SKR_MARGIN")
 	start "node-$s" "$s" own env SOFTHSM2_CONF="${CONF[$s]}" "$TANDEMD" "${args[@]}"

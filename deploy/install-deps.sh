@@ -4,13 +4,16 @@ set -eu
 # python3: integration/lib.sh initialises SoftHSM tokens through PKCS#11 (PINs never in argv);
 # time, opendnssec, knot (keymgr), sqlite3: integration/bench/signbench.sh.
 # faketime, libfaketime: integration/test_clock_skew.sh runs a coordinator with its clock ahead.
+# libmicrohttpd-dev: the daemons' metrics endpoint; prometheus: only for promtool, which the
+# tests use to check the exposition and the alert rules (its server is not wanted running).
+# libsystemd-dev: sd_notify for the systemd units.
 PKGS="build-essential cmake pkg-config clang-format
-libssl-dev libsystemd-dev openssl libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
+libssl-dev libsystemd-dev libmicrohttpd-dev openssl libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
 libldns-dev ldnsutils libp11-kit-dev p11-kit softhsm2 opensc
 check libsubunit-dev libyaml-dev libcurl4-openssl-dev libjansson-dev
 bind9-utils bind9-dnsutils knot-dnssecutils knot-host
 etcd-server etcd-client iproute2 bc
-python3 time shellcheck faketime libfaketime
+python3 time shellcheck faketime libfaketime prometheus
 opendnssec knot sqlite3"
 missing=""
 for p in $PKGS; do
@@ -25,4 +28,11 @@ if [ -n "$missing" ]; then
 	apt-get update -qq
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing
+	# Debian starts the Prometheus server it just installed: we only wanted promtool
+	case " $missing " in *" prometheus "*)
+		if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+			systemctl disable --now prometheus >/dev/null 2>&1 || true
+		fi
+		;;
+	esac
 fi

@@ -38,6 +38,7 @@
 #define COORD_TEXT_MAX       200 /* a reason or effect text, NUL included */
 #define COORD_EFFECTS_MAX    96  /* effects of one input (a takeover makes many) */
 #define COORD_PUBLISH_MAX    256 /* a node's publication address, NUL included */
+#define COORD_METRICS_MAX    80  /* a node's Prometheus endpoint HOST:PORT, NUL included */
 #define COORD_SALT_MAX       255 /* an NSEC3 salt */
 #define COORD_INSTANCE_MAX   33  /* a node process's id: 32 lowercase hex + NUL, or "" */
 #define COORD_ALERTS_MAX     16  /* alerts one node reports */
@@ -82,6 +83,7 @@ typedef struct coord_node {
 	coord_node_state_t state;
 	uint64_t last_seen_ms; /* last register, heartbeat, lease request or renewal */
 	bool healthy;          /* as the node last reported it (HSM and pipeline usable) */
+	char metrics[COORD_METRICS_MAX];   /* its Prometheus endpoint ("" none), for status */
 	char publish[COORD_PUBLISH_MAX];   /* where it publishes (directory or URL), for status;
 					      printable, may be empty; set by each register */
 	char instance[COORD_INSTANCE_MAX]; /* the registered process's instance id ("" none):
@@ -248,6 +250,7 @@ typedef struct coord_input {
 	uint8_t
 	    skr_id[COORD_SKR_ID_LEN]; /* commit: the SKR's request id signed with (zeros: none) */
 	char publish[COORD_PUBLISH_MAX]; /* register: printable, may be empty (else BAD_INPUT) */
+	char metrics[COORD_METRICS_MAX]; /* register: printable, may be empty (else BAD_INPUT) */
 	/* register, heartbeat, lease request/renew/release, commit: the sender's instance id
 	 * ("" or 32 lowercase hex, else BAD_INPUT); one that is not the registered instance is
 	 * refused (COORD_R_INSTANCE), but a register replaces an instance silent for

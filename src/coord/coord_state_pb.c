@@ -148,6 +148,7 @@ int coord_state_pack(const coord_state_t *state, uint8_t **buf, size_t *len)
 		pn->last_seen_ms = n->last_seen_ms;
 		pn->healthy = n->healthy;
 		pn->publish = (char *)n->publish;
+		pn->metrics = (char *)n->metrics;
 		pn->instance = (char *)n->instance;
 		pn->rival = (char *)n->rival;
 		pn->rival_ms = n->rival_ms;
@@ -354,6 +355,7 @@ int coord_state_unpack(const uint8_t *buf, size_t len, const coord_params_t *par
 		if ((unsigned)pn->state > COORD_NODE_STATE_LAST || pn->site >= COORD_SITES_MAX ||
 		    !copy_str(n->id, sizeof(n->id), pn->id) ||
 		    !copy_str(n->publish, sizeof(n->publish), pn->publish) ||
+		    !copy_str(n->metrics, sizeof(n->metrics), pn->metrics) ||
 		    !copy_bin(n->curve_pub, COORD_CURVE_KEY_LEN, pn->curve_pub) ||
 		    !copy_str(n->instance, sizeof(n->instance), pn->instance) ||
 		    !copy_str(n->rival, sizeof(n->rival), pn->rival) ||

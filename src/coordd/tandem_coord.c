@@ -12,6 +12,7 @@
 #include "tandem_diag.h"
 #include "tandem_encode.h"
 #include "tandem_error.h"
+#include "metrics.h"
 #include "tandem_service.h"
 #include "tandem_text.h"
 #include "tandem_file.h"
@@ -60,6 +61,7 @@ typedef struct coordd_opts {
 	const char *pid_file;
 	const char *etcd_ca, *etcd_cert, *etcd_key; /* TLS to etcd (all three, https://) */
 	bool insecure_etcd;                         /* plain http:// to etcd allowed */
+	const char *metrics;                        /* --metrics HOST:PORT, or NULL */
 	uint64_t lease_ms; /* with has_lease: --lease-ms, which must be the cluster's */
 	uint64_t margin_ms;
 	bool has_lease, has_margin;
@@ -74,11 +76,12 @@ typedef struct coordd_peer {
 	char name[COORD_ID_MAX];
 	const char *endpoint; /* in opts */
 	net_rpc_client_t *client;
-	uint64_t next_ms;           /* the next probe */
-	coord_clock_sample_t clock; /* valid when seen_ms != 0 */
-	uint64_t seen_ms;           /* when measured (our clock) */
-	bool failing;               /* the last probe got no answer (logged once) */
-	bool skewed, far;           /* as last judged (logged on change) */
+	uint64_t next_ms;                   /* the next probe */
+	coord_clock_sample_t clock;         /* valid when seen_ms != 0 */
+	uint64_t seen_ms;                   /* when measured (our clock) */
+	bool failing;                       /* the last probe got no answer (logged once) */
+	bool skewed, far;                   /* as last judged (logged on change) */
+	char metrics[COORDRPC_METRICS_MAX]; /* its metrics endpoint, as its answer said */
 	/* the nodes it hears, with their offsets from its clock, as its answer said */
 	size_t nnodes;
 	char node_name[COORD_NODES_MAX][COORD_ID_MAX];
@@ -126,6 +129,10 @@ typedef struct coordd {
 	coordd_node_clock_t node_clocks[COORD_NODES_MAX];
 	bool clock_skewed;       /* the majority disowns this coordinator's clock */
 	int64_t clock_offset_ms; /* ours minus the majority's, as last judged */
+	/* metrics (docs/monitoring.md): rendered from this loop, served by their thread */
+	metrics_server_t *metrics;
+	uint64_t next_metrics_ms;
+	uint64_t etcd_failures; /* calls that found etcd unavailable */
 } coordd_t;
 
 /* Every coordinator reads the state this often and revokes the keys of fenced members. */
@@ -194,6 +201,7 @@ static void coordd_store_note(coordd_t *d, int ret)
 {
 	uint64_t now = coordd_now_ms();
 	if (coordd_store_unavailable(ret)) {
+		d->etcd_failures++;
 		const char *why =
 		    ret == TANDEM_COORD_ENOQUORUM ? "etcd has no quorum" : "etcd does not answer";
 		if (!d->store_down) {
@@ -383,6 +391,7 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	memcpy(in->zone, r->zone, sizeof(in->zone));
 	memcpy(in->target, r->target, sizeof(in->target));
 	memcpy(in->publish, r->publish, sizeof(in->publish));
+	memcpy(in->metrics, r->metrics, sizeof(in->metrics));
 	in->site = r->site;
 	in->healthy = r->healthy;
 	in->epoch = r->epoch;
@@ -529,6 +538,15 @@ static void coordd_status_node_alerts(const coord_node_t *n, uint64_t now, const
 
 static void coordd_status_clocks(const coordd_t *d, coordrpc_status_t *out);
 
+/* The answering coordinator's metrics endpoint, for status (tandemctl, peers). */
+static void coordd_metrics_address(const coordd_t *d, coordrpc_status_t *out)
+{
+	if (d->metrics != NULL) {
+		snprintf(out->metrics, sizeof(out->metrics), "%s",
+			 metrics_server_address(d->metrics));
+	}
+}
+
 /*
  * The status: from a fresh read when etcd serves; when it does not (or did not at the last
  * call), at once from the state as last read, marked stale with its age and the store's
@@ -578,6 +596,7 @@ static int coordd_status(coordd_t *d, net_role_t role, uint64_t now, net_rpc_msg
 	const coord_state_t *st = d->state;
 	out->now_ms = now;
 	snprintf(out->coordinator, sizeof(out->coordinator), "%s", d->opts->name);
+	coordd_metrics_address(d, out);
 	snprintf(out->leader, sizeof(out->leader), "%s", d->leader_name);
 	out->params = d->params;
 	out->params.node_timeout_ms = 0; /* not carried */
@@ -594,6 +613,7 @@ static int coordd_status(coordd_t *d, net_role_t role, uint64_t now, net_rpc_msg
 		coordrpc_node_status_t *ns = &out->nodes[i];
 		memcpy(ns->name, n->id, sizeof(ns->name));
 		memcpy(ns->publish, n->publish, sizeof(ns->publish));
+		memcpy(ns->metrics, n->metrics, sizeof(ns->metrics));
 		ns->site = n->site;
 		ns->no = n->no;
 		ns->state = n->state;
@@ -1213,6 +1233,7 @@ static void coordd_probe(coordd_t *d, coordd_peer_t *p)
 		p->failing = false;
 		p->clock = s;
 		p->seen_ms = t1;
+		memcpy(p->metrics, d->status->metrics, sizeof(p->metrics));
 		p->nnodes = 0;
 		for (size_t i = 0; i < d->status->nnodes && i < COORD_NODES_MAX; i++) {
 			memcpy(p->node_name[p->nnodes], d->status->nodes[i].name, COORD_ID_MAX);
@@ -1244,6 +1265,7 @@ static int coordd_clock_reply(coordd_t *d, const net_rpc_request_t *req, net_rpc
 	coordrpc_status_t *out = d->status;
 	memset(out, 0, sizeof(*out));
 	snprintf(out->coordinator, sizeof(out->coordinator), "%s", d->opts->name);
+	coordd_metrics_address(d, out);
 	out->params = d->params;
 	out->params.node_timeout_ms = 0;
 	out->params.prefer_ms = 0;
@@ -1278,6 +1300,7 @@ static void coordd_status_clocks(const coordd_t *d, coordrpc_status_t *out)
 		c->offset_ms = p->seen_ms != 0 ? p->clock.offset_ms : 0;
 		c->skewed = p->skewed;
 		c->seen_ms = p->seen_ms;
+		memcpy(c->metrics, p->metrics, sizeof(c->metrics));
 	}
 	for (size_t i = 0; i < out->nnodes; i++) {
 		const coordd_node_clock_t *nc = coordd_node_clock_find(d, out->nodes[i].name);
@@ -1581,6 +1604,156 @@ static void coordd_timers(coordd_t *d, uint64_t now)
 	}
 }
 
+/* ---- metrics (docs/monitoring.md) ---- */
+
+#define COORDD_METRICS_EVERY_MS 1000u
+
+/* What the scrape thread measures itself: each etcd member's health, with a client of its
+ * own (a client is used by one thread only). */
+typedef struct coordd_scrape {
+	coord_etcd_t *etcd;
+	tandem_diag_t *diag;
+} coordd_scrape_t;
+
+static void coordd_metrics_scrape(void *ctx, metrics_buf_t *b)
+{
+	coordd_scrape_t *sc = ctx;
+	size_t n = coord_etcd_endpoint_count(sc->etcd), up = 0;
+
+	metrics_family(b, "tandem_etcd_member_up", METRICS_GAUGE,
+		       "1 when the etcd member answers its health check with a leader, at scrape");
+	for (size_t i = 0; i < n; i++) {
+		coord_etcd_status_t st;
+		tandem_diag_clear(sc->diag);
+		bool ok = coord_etcd_endpoint_status(sc->etcd, i, sc->diag, &st) == TANDEM_OK &&
+			  st.healthy && st.leader != 0;
+		up += ok;
+		metrics_sample(b, "tandem_etcd_member_up",
+			       (const char *[]){"endpoint", coord_etcd_endpoint(sc->etcd, i), NULL},
+			       ok);
+	}
+	metrics_family(b, "tandem_etcd_members_up", METRICS_GAUGE,
+		       "etcd members that answered with a leader, at scrape");
+	metrics_sample(b, "tandem_etcd_members_up", NULL, (double)up);
+}
+
+/* Per zone, from the state as last read; each family's samples together, as the text
+ * format asks. */
+static void coordd_metrics_zones(metrics_buf_t *b, const coord_state_t *st, uint64_t now)
+{
+	static const struct {
+		const char *name, *help;
+		metrics_type_t type;
+	} fam[] = {
+	    {"tandem_zone_committed_serial", "the zone's last serial committed by its active node",
+	     METRICS_GAUGE},
+	    {"tandem_zone_lease_epoch", "the zone's lease epoch (fencing token)", METRICS_GAUGE},
+	    {"tandem_zone_active", "1 for the node holding the zone's lease", METRICS_GAUGE},
+	    {"tandem_zone_digest_mismatch_total",
+	     "serials where a standby's digest differed from the active's", METRICS_COUNTER},
+	    {"tandem_zone_digest_mismatch_open",
+	     "1 while the last digest mismatch has not been followed by a match", METRICS_GAUGE},
+	};
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		metrics_family(b, fam[f].name, fam[f].type, fam[f].help);
+		for (uint32_t i = 0; i < st->nzones; i++) {
+			const coord_zone_t *z = &st->zones[i];
+			const char *zl[] = {"zone", z->name, NULL};
+			if (z->removed) {
+				continue;
+			}
+			switch (f) {
+			case 0:
+				if (z->has_committed) {
+					metrics_sample(b, fam[f].name, zl, z->committed_serial);
+				}
+				break;
+			case 1: metrics_sample(b, fam[f].name, zl, (double)z->epoch); break;
+			case 2:
+				if (z->holder[0] != '\0' && now < z->expiry_ms) {
+					metrics_sample(b, fam[f].name,
+						       (const char *[]){"zone", z->name, "node",
+									z->holder, NULL},
+						       1);
+				}
+				break;
+			case 3: metrics_sample(b, fam[f].name, zl, z->alerts); break;
+			default: metrics_sample(b, fam[f].name, zl, z->alert_open); break;
+			}
+		}
+	}
+}
+
+/* Per node, as the nodes last reported themselves, and their alerts with a reason label. */
+static void coordd_metrics_nodes(metrics_buf_t *b, const coord_state_t *st, uint64_t now)
+{
+	metrics_family(b, "tandem_coord_node_healthy", METRICS_GAUGE,
+		       "1 when the node last reported itself healthy");
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		metrics_sample(b, "tandem_coord_node_healthy",
+			       (const char *[]){"node", st->nodes[i].id, NULL},
+			       st->nodes[i].healthy);
+	}
+	metrics_family(b, "tandem_coord_node_seen_age_seconds", METRICS_GAUGE,
+		       "time since the node's last register, heartbeat or lease request");
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		const coord_node_t *n = &st->nodes[i];
+		metrics_sample(
+		    b, "tandem_coord_node_seen_age_seconds", (const char *[]){"node", n->id, NULL},
+		    now > n->last_seen_ms ? (double)(now - n->last_seen_ms) / 1000.0 : 0);
+	}
+	metrics_family(b, "tandem_coord_node_alert", METRICS_GAUGE,
+		       "1 for each alert a node reports, by zone (\"\": node-wide) and reason");
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		const coord_node_t *n = &st->nodes[i];
+		for (uint32_t k = 0; k < n->nalerts; k++) {
+			metrics_sample(b, "tandem_coord_node_alert",
+				       (const char *[]){"node", n->id, "zone", n->alerts[k].zone,
+							"reason", n->alerts[k].kind, NULL},
+				       1);
+		}
+	}
+}
+
+/* The coordinator's own metrics, from its loop's state: its roles, etcd as its calls found
+ * it, the clocks, and the cluster state as last read (zones, nodes, their alerts). */
+static void coordd_metrics_render(coordd_t *d, uint64_t now)
+{
+	metrics_buf_t b = {0};
+	const coord_state_t *st = d->state;
+
+	metrics_family(&b, "tandem_coord_info", METRICS_GAUGE, "this coordinator, always 1");
+	metrics_sample(&b, "tandem_coord_info",
+		       (const char *[]){"coordinator", d->opts->name, NULL}, 1);
+	metrics_family(&b, "tandem_coord_leader", METRICS_GAUGE,
+		       "1 while this coordinator runs the cluster's timers (the etcd election)");
+	metrics_sample(&b, "tandem_coord_leader", NULL, d->leader);
+	metrics_family(&b, "tandem_coord_etcd_reachable", METRICS_GAUGE,
+		       "1 while etcd serves this coordinator's calls (a quorum answers)");
+	metrics_sample(&b, "tandem_coord_etcd_reachable", NULL, !d->store_down);
+	metrics_family(&b, "tandem_coord_etcd_unavailable_total", METRICS_COUNTER,
+		       "etcd calls that found no member or no quorum");
+	metrics_sample(&b, "tandem_coord_etcd_unavailable_total", NULL, (double)d->etcd_failures);
+	metrics_family(&b, "tandem_coord_state_age_seconds", METRICS_GAUGE,
+		       "age of the cluster state this coordinator last read");
+	metrics_sample(&b, "tandem_coord_state_age_seconds", NULL,
+		       d->state_ms != 0 && now > d->state_ms ? (double)(now - d->state_ms) / 1000.0
+							     : 0);
+	metrics_family(
+	    &b, "tandem_coord_clock_skewed", METRICS_GAUGE,
+	    "1 while the majority's clocks disown this coordinator's (it decides nothing)");
+	metrics_sample(&b, "tandem_coord_clock_skewed", NULL, d->clock_skewed);
+	metrics_family(&b, "tandem_coord_clock_offset_seconds", METRICS_GAUGE,
+		       "this coordinator's clock minus the majority's, as last judged");
+	metrics_sample(&b, "tandem_coord_clock_offset_seconds", NULL,
+		       (double)d->clock_offset_ms / 1000.0);
+	if (d->state_ms != 0) {
+		coordd_metrics_zones(&b, st, now);
+		coordd_metrics_nodes(&b, st, now);
+	}
+	metrics_server_publish_take(d->metrics, &b);
+}
+
 static int coordd_poll_timeout(const coordd_t *d, uint64_t now)
 {
 	uint64_t until = d->store_down ? d->next_fence_ms : d->next_campaign_ms;
@@ -1637,13 +1810,15 @@ static void coordd_usage(FILE *fp)
 	    "                    [--margin-ms MS] [--zone NAME]... [--pid-file FILE]\n"
 	    "                    [--peer NAME=tcp://HOST:PORT]...\n"
 	    "                    [--etcd-ca CA.pem --etcd-cert CERT.pem --etcd-key KEY.pem]\n"
-	    "                    [--insecure-etcd]\n"
+	    "                    [--insecure-etcd] [--metrics HOST:PORT]\n"
 	    "  --listen tcp://HOST:*   picks a free port and prints 'listening ENDPOINT'\n"
 	    "  --peer   another coordinator, listed in ALLOWFILE with the coordinator role:\n"
 	    "           the clocks are compared with it (docs/coordinator.md, \"Clocks\")\n"
 	    "  --etcd-ca, --etcd-cert, --etcd-key   TLS with a client certificate to https://\n"
 	    "           etcd endpoints (the key file mode 0600); plain http:// endpoints are\n"
-	    "           refused unless --insecure-etcd (docs/etcd.md, \"TLS\")\n");
+	    "           refused unless --insecure-etcd (docs/etcd.md, \"TLS\")\n"
+	    "  --metrics Prometheus metrics on http://HOST:PORT/metrics (port 0: a free one,\n"
+	    "           printed as 'metrics HOST:PORT'; docs/monitoring.md)\n");
 }
 
 static bool coordd_parse_u64(const char *s, uint64_t *out)
@@ -1676,6 +1851,7 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 						 {"etcd-cert", required_argument, NULL, 'T'},
 						 {"etcd-key", required_argument, NULL, 'K'},
 						 {"insecure-etcd", no_argument, NULL, 'I'},
+						 {"metrics", required_argument, NULL, 'm'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	int c;
@@ -1694,6 +1870,7 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 		case 'T': o->etcd_cert = optarg; break;
 		case 'K': o->etcd_key = optarg; break;
 		case 'I': o->insecure_etcd = true; break;
+		case 'm': o->metrics = optarg; break;
 		case 'L':
 			if (!coordd_parse_u64(optarg, &o->lease_ms)) {
 				fprintf(stderr, "tandem-coord: bad --lease-ms '%s'\n", optarg);
@@ -1811,6 +1988,7 @@ int main(int argc, char **argv)
 	int rc = 1, ret;
 	char *etcd_buf = NULL;
 	coord_etcd_t *etcd = NULL;
+	coordd_scrape_t scrape = {0};
 	net_key_t *key = NULL;
 	net_allow_t *allow = NULL;
 	void *ctx = NULL;
@@ -1968,6 +2146,26 @@ int main(int argc, char **argv)
 		}
 		pid_written = true;
 	}
+	if (opts.metrics != NULL) {
+		const char *why = NULL;
+		coord_etcd_opts_t sopts = eopts;
+		sopts.timeout_ms = 500;
+		sopts.connect_timeout_ms = 500;
+		ret = coord_etcd_new(eps, neps, &sopts, d.diag, &scrape.etcd);
+		if (ret == TANDEM_OK) {
+			ret = tandem_diag_new(&scrape.diag);
+		}
+		if (ret == TANDEM_OK) {
+			ret = metrics_server_start(opts.metrics, coordd_metrics_scrape, &scrape,
+						   &d.metrics, &why);
+		}
+		if (ret != TANDEM_OK) {
+			coordd_log("--metrics %s: %s", opts.metrics,
+				   why != NULL ? why : tandem_strerror(ret));
+			goto out;
+		}
+		printf("metrics %s\n", metrics_server_address(d.metrics));
+	}
 	printf("listening %s\n", net_rpc_server_endpoint(d.srv));
 	fflush(stdout);
 	coordd_log("%s serving %s, %zu peers allowed, lease %" PRIu64 " ms, margin %" PRIu64 " ms",
@@ -1984,6 +2182,10 @@ int main(int argc, char **argv)
 		uint64_t now = coordd_now_ms();
 		tandem_service_watchdog(&svc, now);
 		coordd_timers(&d, now);
+		if (d.metrics != NULL && now >= d.next_metrics_ms) {
+			coordd_metrics_render(&d, now);
+			d.next_metrics_ms = now + COORDD_METRICS_EVERY_MS;
+		}
 		ret = net_rpc_server_poll(d.srv, coordd_poll_timeout(&d, coordd_now_ms()));
 		coordd_log_refusals(&d);
 		if (ret < 0) {
@@ -2004,6 +2206,9 @@ int main(int argc, char **argv)
 	}
 	rc = 0;
 out:
+	metrics_server_stop(d.metrics);
+	coord_etcd_free(scrape.etcd);
+	tandem_diag_free(scrape.diag);
 	if (pid_written) {
 		unlink(opts.pid_file);
 	}

@@ -269,7 +269,8 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 	if (req == NULL || buf == NULL || len == NULL || !coordrpc_kind_valid(req->kind) ||
 	    !str_ok(req->node, sizeof(req->node)) || !str_ok(req->zone, sizeof(req->zone)) ||
 	    !str_ok(req->target, sizeof(req->target)) ||
-	    !str_ok(req->publish, sizeof(req->publish)) || req->salt_len > COORDRPC_SALT_MAX ||
+	    !str_ok(req->publish, sizeof(req->publish)) ||
+	    !str_ok(req->metrics, sizeof(req->metrics)) || req->salt_len > COORDRPC_SALT_MAX ||
 	    req->archive_len > COORDRPC_ARCHIVE_MAX ||
 	    (req->archive == NULL && req->archive_len > 0)) {
 		return TANDEM_EINVAL;
@@ -296,6 +297,7 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.site = req->site;
 		m.healthy = req->healthy;
 		m.publish = (char *)req->publish;
+		m.metrics = (char *)req->metrics;
 		m.instance = instance;
 		alerts_to_pb(req->nalerts, req->alerts, pa, pp);
 		m.n_alerts = req->nalerts;
@@ -673,6 +675,8 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 			TANDEM_OK ||
 		    (ret = get_str(diag, what, "publish", r->publish, sizeof(r->publish),
 				   m->publish)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "metrics", r->metrics, sizeof(r->metrics),
+				   m->metrics)) != TANDEM_OK ||
 		    (ret = check_u32_below(diag, what, "site", m->site, COORD_SITES_MAX)) !=
 			TANDEM_OK ||
 		    (ret = get_instance(diag, what, "instance", r->instance, m->instance)) !=
@@ -1086,11 +1090,13 @@ static bool status_ok(const coordrpc_status_t *st)
 	    !str_ok(st->leader, sizeof(st->leader)) || st->nzones > COORD_ZONES_MAX ||
 	    st->nnodes > COORD_NODES_MAX || st->params.nsites > COORD_SITES_MAX ||
 	    st->ncoords > COORDRPC_COORDS_MAX ||
-	    !str_ok(st->store_error, sizeof(st->store_error)) || !printable(st->store_error)) {
+	    !str_ok(st->store_error, sizeof(st->store_error)) || !printable(st->store_error) ||
+	    !str_ok(st->metrics, sizeof(st->metrics))) {
 		return false;
 	}
 	for (size_t i = 0; i < st->ncoords; i++) {
-		if (!str_ok(st->coords[i].name, sizeof(st->coords[i].name))) {
+		if (!str_ok(st->coords[i].name, sizeof(st->coords[i].name)) ||
+		    !str_ok(st->coords[i].metrics, sizeof(st->coords[i].metrics))) {
 			return false;
 		}
 	}
@@ -1102,6 +1108,7 @@ static bool status_ok(const coordrpc_status_t *st)
 	for (size_t i = 0; i < st->nnodes; i++) {
 		const coordrpc_node_status_t *n = &st->nodes[i];
 		if (!str_ok(n->name, sizeof(n->name)) || !str_ok(n->publish, sizeof(n->publish)) ||
+		    !str_ok(n->metrics, sizeof(n->metrics)) ||
 		    !str_ok(n->instance, sizeof(n->instance)) ||
 		    !coordrpc_instance_valid(n->instance) || !alerts_ok(n->nalerts, n->alerts)) {
 			return false;
@@ -1180,6 +1187,7 @@ int coordrpc_status_pack(const coordrpc_status_t *st, uint8_t **buf, size_t *len
 	m.now_ms = st->now_ms;
 	m.coordinator = (char *)st->coordinator;
 	m.leader = (char *)st->leader;
+	m.metrics = (char *)st->metrics;
 	m.lease_ms = st->params.lease_ms;
 	m.margin_ms = st->params.margin_ms;
 	m.serial_modulus = st->params.serial_modulus;
@@ -1204,6 +1212,7 @@ int coordrpc_status_pack(const coordrpc_status_t *st, uint8_t **buf, size_t *len
 		pn->state = (uint32_t)n->state;
 		pn->healthy = n->healthy;
 		pn->publish = (char *)n->publish;
+		pn->metrics = (char *)n->metrics;
 		pn->no = n->no;
 		pn->last_seen_ms = n->last_seen_ms;
 		pn->instance = (char *)n->instance;
@@ -1227,6 +1236,7 @@ int coordrpc_status_pack(const coordrpc_status_t *st, uint8_t **buf, size_t *len
 		pc->offset_ms = st->coords[i].offset_ms;
 		pc->skewed = st->coords[i].skewed;
 		pc->seen_ms = st->coords[i].seen_ms;
+		pc->metrics = (char *)st->coords[i].metrics;
 		s->coordp[i] = pc;
 	}
 	m.n_coords = st->ncoords;
@@ -1329,6 +1339,8 @@ static int status_unpack_node(const Tandem__CoordNodeStatus *pn, tandem_diag_t *
 	if ((ret = get_str(diag, what, "name", n->name, sizeof(n->name), pn->name)) != TANDEM_OK ||
 	    (ret = get_str(diag, what, "publish", n->publish, sizeof(n->publish), pn->publish)) !=
 		TANDEM_OK ||
+	    (ret = get_str(diag, what, "metrics", n->metrics, sizeof(n->metrics), pn->metrics)) !=
+		TANDEM_OK ||
 	    (ret = check_u32_below(diag, what, "site", pn->site, COORD_SITES_MAX)) != TANDEM_OK ||
 	    (ret = check_u32_below(diag, what, "state", pn->state, COORD_NODE_STATE_LAST + 1u)) !=
 		TANDEM_OK ||
@@ -1371,6 +1383,8 @@ int coordrpc_status_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
 			   m->coordinator)) != TANDEM_OK ||
 	    (ret = get_str(diag, what, "leader", st->leader, sizeof(st->leader), m->leader)) !=
 		TANDEM_OK ||
+	    (ret = get_str(diag, what, "metrics", st->metrics, sizeof(st->metrics), m->metrics)) !=
+		TANDEM_OK ||
 	    (ret = check_count(diag, what, "zones", m->n_zones, COORD_ZONES_MAX)) != TANDEM_OK ||
 	    (ret = check_count(diag, what, "nodes", m->n_nodes, COORD_NODES_MAX)) != TANDEM_OK ||
 	    (ret = check_u32_below(diag, what, "nsites", m->nsites, COORD_SITES_MAX + 1u)) !=
@@ -1393,6 +1407,10 @@ int coordrpc_status_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
 	for (size_t i = 0; i < m->n_coords; i++) {
 		ret = get_str(diag, what, "coords.name", st->coords[i].name,
 			      sizeof(st->coords[i].name), m->coords[i]->name);
+		if (ret == TANDEM_OK) {
+			ret = get_str(diag, what, "coords.metrics", st->coords[i].metrics,
+				      sizeof(st->coords[i].metrics), m->coords[i]->metrics);
+		}
 		if (ret != TANDEM_OK) {
 			goto out;
 		}

@@ -15,6 +15,7 @@
 #define COORDRPC_VERSION 1u
 /* Longest publication address of a node (directory or URL), NUL included. */
 #define COORDRPC_PUBLISH_MAX 256
+#define COORDRPC_METRICS_MAX 80 /* a Prometheus endpoint, HOST:PORT */
 /* Longest NSEC3 salt. */
 #define COORDRPC_SALT_MAX 255
 /* Largest archive entry a key may carry. */
@@ -48,7 +49,7 @@ typedef struct coordrpc_alert {
 
 /* What a request asks; coordrpc_type() gives its envelope type. */
 typedef enum {
-	COORDRPC_REGISTER = 0,  /* node: node, site, healthy, publish, instance, alerts */
+	COORDRPC_REGISTER = 0,  /* node: node, site, healthy, publish, metrics, instance, alerts */
 	COORDRPC_HEARTBEAT,     /* node: node, healthy, instance, alerts */
 	COORDRPC_LEASE_REQUEST, /* node: node, zone, instance */
 	COORDRPC_LEASE_RENEW,   /* node: node, zone, epoch, instance */
@@ -95,6 +96,7 @@ typedef struct coordrpc_request {
 	char zone[COORD_ZONE_MAX];
 	char target[COORD_ID_MAX];
 	char publish[COORDRPC_PUBLISH_MAX];
+	char metrics[COORDRPC_METRICS_MAX]; /* register: its Prometheus endpoint, "" none */
 	uint32_t site;
 	bool healthy;
 	bool force;
@@ -187,6 +189,7 @@ typedef struct coordrpc_zone_status {
 typedef struct coordrpc_node_status {
 	char name[COORD_ID_MAX];
 	char publish[COORDRPC_PUBLISH_MAX];
+	char metrics[COORDRPC_METRICS_MAX]; /* its Prometheus endpoint, "" none */
 	uint32_t site;
 	uint32_t no;
 	coord_node_state_t state;
@@ -205,6 +208,7 @@ typedef struct coordrpc_coord_clock {
 	int64_t offset_ms; /* its clock minus the answering coordinator's */
 	bool skewed;
 	uint64_t seen_ms; /* when last measured (the answering coordinator's clock) */
+	char metrics[COORDRPC_METRICS_MAX]; /* its Prometheus endpoint as it said, "" none */
 } coordrpc_coord_clock_t;
 
 /* The cluster as one coordinator read it. A plain value of about 600 KB: allocate it on the
@@ -226,7 +230,8 @@ typedef struct coordrpc_status {
 	bool clock_skewed;                /* this coordinator's clock disagrees */
 	size_t ncoords;
 	coordrpc_coord_clock_t coords[COORDRPC_COORDS_MAX];
-	uint32_t suspended_sites; /* bit s: site s is suspended */
+	uint32_t suspended_sites;           /* bit s: site s is suspended */
+	char metrics[COORDRPC_METRICS_MAX]; /* the answering coordinator's endpoint, "" none */
 } coordrpc_status_t;
 
 /* A zone's archived keys (COORDRPC_KEYS_GET). coordrpc_keys_deinit frees the entries. */

@@ -66,6 +66,45 @@ dns_node_t *dns_zone_nodes(dns_zone_t *zone, size_t *count)
 	return zone->nodes;
 }
 
+/* The earliest RRSIG expiration over an array of nodes (RRSIG RDATA: type covered 2,
+ * algorithm 1, labels 1, original TTL 4, then the expiration). */
+static void rrsig_expiration_min(const dns_node_t *nodes, size_t count, bool *any, uint32_t *min)
+{
+	for (size_t i = 0; i < count; i++) {
+		for (uint16_t k = 0; k < nodes[i].rrset_count; k++) {
+			const dns_rrset_t *rs = &nodes[i].rrsets[k];
+			for (uint16_t j = 0; j < rs->sig_count; j++) {
+				const uint8_t *rd = rs->sigs[j];
+				if (dns_rdata_len(rd) < 12) {
+					continue;
+				}
+				const uint8_t *e = dns_rdata_data(rd) + 8;
+				uint32_t exp = ((uint32_t)e[0] << 24) | ((uint32_t)e[1] << 16) |
+					       ((uint32_t)e[2] << 8) | e[3];
+				if (!*any || exp < *min) {
+					*min = exp;
+					*any = true;
+				}
+			}
+		}
+	}
+}
+
+bool dns_zone_rrsig_expiration_min(dns_zone_t *zone, uint32_t *out)
+{
+	bool any = false;
+	uint32_t min = 0;
+	size_t n = 0, n3 = 0;
+	const dns_node_t *nodes = dns_zone_nodes(zone, &n);
+	const dns_node_t *nsec3 = dns_zone_nsec3_nodes(zone, &n3);
+	rrsig_expiration_min(nodes, n, &any, &min);
+	rrsig_expiration_min(nsec3, n3, &any, &min);
+	if (any && out != NULL) {
+		*out = min;
+	}
+	return any;
+}
+
 size_t dns_zone_delegations(dns_zone_t *zone)
 {
 	size_t n = 0, count = 0;

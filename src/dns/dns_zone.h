@@ -143,6 +143,13 @@ int dns_zone_load(const char *path, const dns_load_opts_t *opts, tandem_diag_t *
 int dns_zone_load_stream(FILE *fp, const char *path, const dns_load_opts_t *opts,
 			 tandem_diag_t *diag, dns_zone_t **out);
 
+/*
+ * The earliest expiration of any RRSIG in the zone (NSEC3 records' included), as UNIX
+ * seconds (the 32-bit field read as it is: right until 2106). Returns false when the zone
+ * holds no RRSIG. Monitoring's alarm: a zone whose earliest signature nears expiry.
+ */
+bool dns_zone_rrsig_expiration_min(dns_zone_t *zone, uint32_t *out);
+
 /* The zone's delegations: nodes below the apex with an NS RRset (DNS_NODE_DELEG). */
 size_t dns_zone_delegations(dns_zone_t *zone);
 

@@ -19,6 +19,7 @@
 #include "tandemd_keys.h"
 #include "tandemd_lock.h"
 #include "tandem_service.h"
+#include "tandemd_metrics.h"
 #include "tandemd_sign.h"
 #include "tandemd_skr.h"
 #include "tandemd_watch.h"
@@ -90,6 +91,7 @@ typedef struct tdm_opts {
 	uint64_t cycle_s;
 	uint64_t skr_margin_s; /* offline KSK: stop signing this long before the SKRs end */
 	unsigned threads;
+	const char *metrics; /* --metrics HOST:PORT, or NULL */
 } tdm_opts_t;
 
 typedef struct tdm_coord {
@@ -117,6 +119,11 @@ typedef struct tdm_zone {
 	bool sign_now;
 	uint64_t next_cycle_mono;
 	uint32_t published_serial;
+	double published_unix;    /* when it published last (UNIX seconds), 0: never */
+	bool has_expiry;          /* what it published holds RRSIGs: */
+	uint32_t expiry_min;      /* their earliest expiration (UNIX seconds) */
+	uint64_t sigs_new;        /* RRSIGs its runs made (active and shadow), for metrics */
+	metrics_histogram_t runs; /* durations of its runs, for metrics */
 	/* the zone's key state (kasp), as last read or written: the holder runs the machine */
 	kasp_keyset_t *ks; /* on the heap */
 	int64_t ks_rev;    /* its revision in etcd; 0: none stored */
@@ -184,7 +191,11 @@ typedef struct tdm {
 	uint64_t next_hsm_mono;          /* next reopen of a token that went away */
 	coordrpc_status_t *status_read;  /* scratch: a status is kept only when fresh */
 	tandem_service_t svc;            /* systemd: readiness, status, watchdog */
-	char svc_status[128];            /* the STATUS line last sent */
+	metrics_server_t *metrics;       /* --metrics: the last render is served from there */
+	uint64_t next_metrics_mono;
+	uint64_t hsm_errors;  /* runs and checks that failed in the HSM (metrics) */
+	uint64_t runs_failed; /* runs that failed (metrics) */
+	char svc_status[128]; /* the STATUS line last sent */
 } tdm_t;
 
 static uint64_t tdm_mono_ms(void)
@@ -415,6 +426,10 @@ static void tdm_heartbeat(tdm_t *d, uint64_t now)
 	tdm_alerts_fill(d, &req);
 	d->alerts_sent = d->alerts; /* sent now, or with the next heartbeat if unanswered */
 	snprintf(req.publish, sizeof(req.publish), "%s", d->opts->out);
+	if (d->metrics != NULL) {
+		snprintf(req.metrics, sizeof(req.metrics), "%s",
+			 metrics_server_address(d->metrics));
+	}
 	d->next_heartbeat_mono = now + TDM_HEARTBEAT_MS;
 	if (tdm_call(d, &req) != TANDEM_OK) {
 		return;
@@ -1734,6 +1749,9 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
 	tdm_log(d, "zone %s: published serial %u epoch %" PRIu64 " sha256 %.16s (%.2f s)", z->name,
 		job->serial, z->epoch, hex, job->seconds);
 	z->published_serial = job->serial;
+	z->published_unix = (double)time(NULL);
+	z->has_expiry = job->has_expiry;
+	z->expiry_min = job->expiry_min;
 	z->next_cycle_mono = tdm_mono_ms() + d->opts->cycle_s * 1000u;
 }
 
@@ -1790,6 +1808,7 @@ static void tdm_hsm_check(tdm_t *d, int ret)
 	    ret != TANDEM_HSM_EP11) {
 		return;
 	}
+	d->hsm_errors++;
 	int probe = hsm_token_probe(d->token, d->diag);
 	if (probe == TANDEM_OK && ret != TANDEM_HSM_EGONE) {
 		return;
@@ -1897,7 +1916,12 @@ static void tdm_job_finish(tdm_t *d)
 	tdm_zone_t *z = d->job_zone;
 	tdm_sign_t *job = &d->job;
 	tdm_sign_join(job);
+	metrics_histogram_observe(&z->runs, job->seconds);
+	if (job->ret == TANDEM_OK) {
+		z->sigs_new += job->signatures;
+	}
 	if (job->ret != TANDEM_OK) {
+		d->runs_failed++;
 		char what[COORD_ZONE_MAX + 64];
 		snprintf(what, sizeof(what), "zone %s: %s run failed", z->name,
 			 job->shadow ? "shadow" : "signing");
@@ -2171,12 +2195,14 @@ static void tdm_usage(FILE *fp)
 		"               [--policy POLICY.yaml] --zone NAME=UNSIGNED-FILE [--zone ...]\n"
 		"               --out DIR --work DIR [--cycle SECONDS] [--threads N] "
 		"[--pid-file FILE]\n"
-		"               [--skr-margin SECONDS] [--smk-check HEX]\n"
+		"               [--skr-margin SECONDS] [--smk-check HEX] [--metrics HOST:PORT]\n"
 		"The first --coord is the node's own site's coordinator; the others are tried "
 		"when it\n"
 		"does not answer. Each zone is published as DIR/<zone>zone (atomically) and "
 		"logged in\n"
-		"DIR/publish.log as 'UNIX_MS ZONE SERIAL SHA256 EPOCH'.\n");
+		"DIR/publish.log as 'UNIX_MS ZONE SERIAL SHA256 EPOCH'.\n"
+		"--metrics serves Prometheus metrics on http://HOST:PORT/metrics (port 0: a free\n"
+		"one, printed as 'metrics HOST:PORT'; docs/monitoring.md).\n");
 }
 
 static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
@@ -2197,6 +2223,7 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 						 {"skr-margin", required_argument, NULL, 'M'},
 						 {"smk-check", required_argument, NULL, 'K'},
 						 {"pid-file", required_argument, NULL, 'P'},
+						 {"metrics", required_argument, NULL, 'X'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	int c;
@@ -2239,6 +2266,7 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 		case 'w': o->work = optarg; break;
 		case 'P': o->pid_file = optarg; break;
 		case 'K': o->smk_check = optarg; break;
+		case 'X': o->metrics = optarg; break;
 		case 'y':
 			errno = 0;
 			o->cycle_s = strtoull(optarg, &end, 10);
@@ -2530,6 +2558,7 @@ static int tdm_setup(tdm_t *d)
 
 static void tdm_teardown(tdm_t *d)
 {
+	metrics_server_stop(d->metrics);
 	tdm_watch_stop(d->watch);
 	for (size_t i = 0; i < 2; i++) {
 		if (d->lock_fd[i] >= 0) {
@@ -2581,6 +2610,75 @@ static void tdm_service_tick(tdm_t *d)
 		tandem_service_status(line);
 		memcpy(d->svc_status, line, sizeof(line));
 	}
+}
+
+/* The metrics, rendered from the loop every second (docs/monitoring.md). */
+static void tdm_metrics_tick(tdm_t *d, uint64_t now)
+{
+	static const char *const input_alerts[] = {"input-missing", "input-refused", "input-held",
+						   "input-not-regular", "input-stalled"};
+	tdm_metrics_zone_t zones[TDM_ZONES_MAX];
+	metrics_buf_t b = {0};
+
+	if (d->metrics == NULL || now < d->next_metrics_mono) {
+		return;
+	}
+	d->next_metrics_mono = now + 1000u;
+	for (size_t i = 0; i < d->nzones; i++) {
+		tdm_zone_t *z = &d->zones[i];
+		bool bad = false;
+		for (size_t k = 0; k < sizeof(input_alerts) / sizeof(input_alerts[0]); k++) {
+			bad = bad || tdm_alerts_find(&d->alerts, z->name, input_alerts[k]) != NULL;
+		}
+		zones[i] =
+		    (tdm_metrics_zone_t){.name = z->name,
+					 .has_serial = z->published_serial != 0,
+					 .serial = z->published_serial,
+					 .active = z->held,
+					 .epoch = z->epoch,
+					 .last_publish = z->published_unix,
+					 .input_bad = bad,
+					 .has_expiry = z->has_expiry,
+					 .expiry_in = (double)z->expiry_min - (double)time(NULL),
+					 .sigs_new = z->sigs_new,
+					 .runs = &z->runs};
+	}
+	bool hsm_down = d->token == NULL || tdm_alerts_find(&d->alerts, "", "hsm") != NULL;
+	tdm_metrics_node_t n = {
+	    .node = d->opts->name,
+	    .healthy = d->token != NULL && !tdm_alerts_node_blocked(&d->alerts),
+	    .hsm_errors = d->hsm_errors,
+	    .hsm_sessions = hsm_down ? 0 : d->opts->threads,
+	    .runs_failed = d->runs_failed,
+	    .alerts = &d->alerts,
+	    .nzones = d->nzones,
+	    .zones = zones,
+	};
+	tdm_metrics_render(&n, &b);
+	metrics_server_publish_take(d->metrics, &b);
+}
+
+/* --metrics: starts the endpoint (before READY, so a bad address stops the start). */
+static int tdm_metrics_start(tdm_t *d)
+{
+	const char *why = NULL;
+	for (size_t i = 0; i < d->nzones; i++) {
+		metrics_histogram_init(&d->zones[i].runs, tdm_metrics_run_buckets,
+				       tdm_metrics_run_nbuckets);
+	}
+	if (d->opts->metrics == NULL) {
+		return TANDEM_OK;
+	}
+	int ret = metrics_server_start(d->opts->metrics, NULL, NULL, &d->metrics, &why);
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "--metrics %s: %s", d->opts->metrics,
+			why != NULL ? why : tandem_strerror(ret));
+		return ret;
+	}
+	printf("metrics %s\n", metrics_server_address(d->metrics));
+	fflush(stdout);
+	tdm_log(d, "metrics on http://%s/metrics", metrics_server_address(d->metrics));
+	return TANDEM_OK;
 }
 
 int main(int argc, char **argv)
@@ -2645,11 +2743,15 @@ int main(int argc, char **argv)
 		" s, instance %s",
 		'A' + (int)d->site, d->nzones, d->ncoords, hsm_token_label(d->token), opts.cycle_s,
 		d->instance);
+	if (tdm_metrics_start(d) != TANDEM_OK) {
+		goto out;
+	}
 	tandem_service_init(&d->svc);
 	tandem_service_ready(NULL);
 	for (;;) {
 		tdm_step(d);
 		tdm_service_tick(d);
+		tdm_metrics_tick(d, tdm_mono_ms());
 		struct timespec tick = {0, TDM_TICK_MS * 1000000L};
 		int sig = sigtimedwait(&sigs, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT) {

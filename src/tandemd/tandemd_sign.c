@@ -127,6 +127,8 @@ static void *tdm_sign_run(void *arg)
 	}
 	if (ret == TANDEM_OK) {
 		job->serial = ss.serial;
+		job->signatures = ss.signatures;
+		job->has_expiry = dns_zone_rrsig_expiration_min(zone, &job->expiry_min);
 		if (job->shadow) {
 			tandem_afile_abort(file);
 		} else {

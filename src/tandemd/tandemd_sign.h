@@ -51,6 +51,9 @@ typedef struct tdm_sign {
 	uint32_t serial;       /* of the signed zone */
 	uint32_t input_serial; /* the unsigned zone's SOA serial */
 	uint8_t digest[COORD_DIGEST_LEN];
+	bool has_expiry;      /* the signed zone holds RRSIGs: */
+	uint32_t expiry_min;  /* their earliest expiration (UNIX seconds), for metrics */
+	size_t signatures;    /* RRSIGs made by this run */
 	tandem_afile_t *file; /* the written file, fsync'ed, not yet renamed (NULL for a shadow) */
 	double seconds;
 	/* the thread */

@@ -651,6 +651,7 @@ static json_t *json_node(const coordrpc_status_t *st, const coordrpc_node_status
 	json_object_set_new(o, "state", json_string(coordrpc_node_state_str(n->state)));
 	json_object_set_new(o, "healthy", json_boolean(n->healthy));
 	json_object_set_new(o, "publish", json_publish(n->publish));
+	json_object_set_new(o, "metrics", json_str_or_null(n->metrics));
 	json_object_set_new(o, "no", json_integer((json_int_t)n->no));
 	json_object_set_new(o, "last_seen_ms", json_integer((json_int_t)n->last_seen_ms));
 	json_object_set_new(o, "clock_offset_ms", json_integer((json_int_t)n->clock_offset_ms));
@@ -675,6 +676,7 @@ static int status_json(const coordrpc_status_t *st, const zone_keyset_t *zks)
 		goto out;
 	}
 	json_object_set_new(root, "coordinator", json_str_or_null(st->coordinator));
+	json_object_set_new(root, "metrics", json_str_or_null(st->metrics));
 	json_object_set_new(root, "leader", json_str_or_null(st->leader));
 	json_object_set_new(root, "now_ms", json_integer((json_int_t)st->now_ms));
 	json_object_set_new(root, "lease_ms", json_integer((json_int_t)st->params.lease_ms));
@@ -705,6 +707,7 @@ static int status_json(const coordrpc_status_t *st, const zone_keyset_t *zks)
 						    : json_null());
 		json_object_set_new(co, "skewed", json_boolean(c->skewed));
 		json_object_set_new(co, "seen_ms", json_integer((json_int_t)c->seen_ms));
+		json_object_set_new(co, "metrics", json_str_or_null(c->metrics));
 		json_array_append_new(coords, co);
 	}
 	json_object_set_new(root, "coordinators", coords != NULL ? coords : json_array());
