@@ -1647,7 +1647,7 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
 	const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
 	if (zs != NULL && zs->has_committed && zs->input_serial != 0 &&
 	    zs->input_serial != job->input_serial &&
-	    !coord_serial_gt(job->input_serial, zs->input_serial)) {
+	    !tandem_serial_gt(job->input_serial, zs->input_serial)) {
 		tdm_log(d,
 			"zone %s: not publishing: input %s has SOA serial %u, older than %u, the "
 			"input of serial %u committed by %s; retrying when the input changes",

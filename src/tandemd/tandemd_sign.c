@@ -32,14 +32,14 @@ static int tdm_sign_input_serial(dns_zone_t *zone, uint32_t *out)
 }
 
 /* The serial: what the mode gives for this input, raised above the committed one into
- * the site's residue class (coord_serial_next). */
+ * the site's residue class (tandem_serial_in_class). */
 static int tdm_sign_serial(tdm_sign_t *job)
 {
 	if (job->conf.has_serial_exact) {
 		return TANDEM_OK;
 	}
 	uint32_t candidate = 0;
-	int ret = signer_serial_next(job->conf.serial_mode, job->input_serial, false, 0,
+	int ret = tandem_serial_next(job->conf.serial_mode, job->input_serial, false, 0,
 				     job->conf.now, &candidate);
 	if (ret != TANDEM_OK) {
 		tandem_diag_add(job->diag, ret, "SOA serial %u cannot advance in the policy's mode",
@@ -47,8 +47,8 @@ static int tdm_sign_serial(tdm_sign_t *job)
 		return ret;
 	}
 	uint32_t serial = 0;
-	ret = coord_serial_next(job->has_committed, job->committed, job->residue, job->modulus,
-				candidate, &serial);
+	ret = tandem_serial_in_class(job->has_committed, job->committed, job->residue, job->modulus,
+				     candidate, &serial);
 	if (ret != TANDEM_OK) {
 		tandem_diag_add(job->diag, ret,
 				"no serial above the committed %u in class %u mod %u",

@@ -374,7 +374,7 @@ static size_t cb_publish(void *arg, const kasp_keyset_t *set, const uint32_t *pa
 	signer_conf_t conf;
 	tool_signer_conf(s->policy, now, &conf);
 	conf.nsec3_salt_len = 0; /* the simulator has no salt to keep between runs */
-	conf.serial_mode = SIGNER_SERIAL_INCREMENT;
+	conf.serial_mode = TANDEM_SERIAL_INCREMENT;
 	signer_stats_t ss = {0};
 	tandem_diag_clear(ld);
 	if (signer_sign_zone(zone, &conf, keys, n, s->tok, ld, &ss) != TANDEM_OK) {

@@ -18,10 +18,10 @@ void tool_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c)
 	c->nsec3_optout = p->nsec3_optout;
 	c->nsec3_salt_len = p->nsec3_salt_len;
 	switch (p->serial) {
-	case KASP_SERIAL_KEEP: c->serial_mode = SIGNER_SERIAL_KEEP; break;
-	case KASP_SERIAL_UNIXTIME: c->serial_mode = SIGNER_SERIAL_UNIXTIME; break;
-	case KASP_SERIAL_DATECOUNTER: c->serial_mode = SIGNER_SERIAL_DATECOUNTER; break;
-	default: c->serial_mode = SIGNER_SERIAL_INCREMENT; break;
+	case KASP_SERIAL_KEEP: c->serial_mode = TANDEM_SERIAL_KEEP; break;
+	case KASP_SERIAL_UNIXTIME: c->serial_mode = TANDEM_SERIAL_UNIXTIME; break;
+	case KASP_SERIAL_DATECOUNTER: c->serial_mode = TANDEM_SERIAL_DATECOUNTER; break;
+	default: c->serial_mode = TANDEM_SERIAL_INCREMENT; break;
 	}
 	c->ttls = (signer_ttls_t){.soa = p->ttl_soa,
 				  .dnskey = p->ttl_dnskey,
