@@ -46,7 +46,9 @@ static void *tdm_sign_run(void *arg)
 		    .out = job->out_path,
 		    .sync = !job->shadow,
 		    .digest = true};
+		double loaded = tdm_mono_s();
 		ret = pipeline_run(&req, &res, job->diag);
+		res.seconds_load = loaded - t0; /* the checked load above, not the pipeline's */
 		job->input_serial = res.input_serial;
 		job->sys_errno = res.sys_errno;
 		pipeline_result_summary(&res, job->summary, sizeof(job->summary));
