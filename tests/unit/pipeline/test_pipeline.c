@@ -345,6 +345,38 @@ START_TEST(gate_anchor_from_keyset)
 }
 END_TEST
 
+static int open_keys_presign(void *arg, pipeline_keys_t *keys, tandem_diag_t *diag)
+{
+	(void)diag;
+	fixture_t *f = arg;
+	static signer_key_t three[3];
+	three[0] = f->keys[0];
+	three[1] = f->keys[1];
+	three[2] = (signer_key_t){.key = f->other, .zsk = true, .unpublished = true};
+	*keys = (pipeline_keys_t){.keys = three, .nkeys = 3, .token = f->token};
+	return TANDEM_OK;
+}
+
+/* An algorithm rollover's first step (RFC 6781 4.1.4): a key signs before its DNSKEY is
+ * published. The gate lets its RRSIGs through (tandemd's own gate used to refuse them). */
+START_TEST(gate_allows_unpublished_signer)
+{
+	pipeline_req_t req = request();
+	req.out = NULL;
+	req.open_keys = open_keys_presign;
+	pipeline_result_t res;
+	pipeline_result_init(&res);
+	ck_assert_int_eq(pipeline_run(&req, &res, F.diag), TANDEM_OK);
+	ck_assert_int_eq(res.stage, PIPELINE_STAGE_DONE);
+	/* two ZSKs sign: twice the data RRSIGs of a plain run */
+	size_t with = res.sign.signatures;
+	req.open_keys = open_keys;
+	ck_assert_int_eq(pipeline_run(&req, &res, F.diag), TANDEM_OK);
+	ck_assert_uint_gt(with, res.sign.signatures);
+	pipeline_result_deinit(&res);
+}
+END_TEST
+
 /* A zone the caller loaded is signed in place and stays the caller's; an update carries the
  * previous zone (reuse comes with the signer's). */
 START_TEST(given_zone_and_update)
@@ -385,6 +417,7 @@ int main(void)
 	tcase_add_test(tc, serial_rules);
 	tcase_add_test(tc, gate_refuses_wrong_ds);
 	tcase_add_test(tc, gate_anchor_from_keyset);
+	tcase_add_test(tc, gate_allows_unpublished_signer);
 	tcase_add_test(tc, given_zone_and_update);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
