@@ -69,40 +69,7 @@ uint32_t coord_site_residue(const coord_params_t *params, uint32_t site)
 	return params->site_residue[site];
 }
 
-/* ---- serials and the node-side lease clock ---- */
-
-bool coord_serial_gt(uint32_t a, uint32_t b)
-{
-	/* RFC 1982 3.2, SERIAL_BITS = 32; a distance of exactly 2^31 is undefined and is
-	 * never taken as "greater", so an ambiguous comparison never admits a serial. */
-	uint32_t d = a - b;
-	return d != 0 && d < 0x80000000u;
-}
-
-int coord_serial_next(bool has_committed, uint32_t last_committed, uint32_t residue,
-		      uint32_t modulus, uint32_t candidate, uint32_t *out)
-{
-	if (out == NULL || modulus == 0 || modulus > COORD_MODULUS_MAX || residue >= modulus) {
-		return TANDEM_EINVAL;
-	}
-	uint32_t s = candidate;
-	if (has_committed && !coord_serial_gt(candidate, last_committed)) {
-		s = last_committed + 1;
-	}
-	/* Step rather than add: when the modulus does not divide 2^32, the class of a
-	 * value just past the wrap is not the class of the sum, and we want the value. */
-	for (uint32_t i = 0; i < 2 * COORD_MODULUS_MAX && s % modulus != residue; i++) {
-		s++;
-	}
-	if (s % modulus != residue) {
-		return TANDEM_SIGNER_ESERIAL;
-	}
-	if (has_committed && !coord_serial_gt(s, last_committed)) {
-		return TANDEM_SIGNER_ESERIAL;
-	}
-	*out = s;
-	return TANDEM_OK;
-}
+/* ---- the node-side lease clock ---- */
 
 bool coord_lease_may_publish(uint64_t granted_at_mono_ms, uint64_t lease_ms, uint64_t margin_ms,
 			     uint64_t now_mono_ms)
@@ -1029,7 +996,7 @@ static void do_commit(coord_state_t *st, const coord_input_t *in, uint64_t now,
 			return; /* a retried commit whose reply was lost */
 		}
 	}
-	if (z->has_committed && !coord_serial_gt(in->serial, z->committed_serial)) {
+	if (z->has_committed && !tandem_serial_gt(in->serial, z->committed_serial)) {
 		refuse(r, COORD_R_SERIAL_NOT_ABOVE,
 		       "zone %s: serial %u is not above the committed %u (RFC 1982)", z->name,
 		       in->serial, z->committed_serial);
@@ -1544,7 +1511,7 @@ static void do_zone_add(coord_state_t *st, const coord_input_t *in, coord_result
 		return;
 	}
 	if (z != NULL && in->has_serial && z->has_committed &&
-	    !coord_serial_gt(in->serial, z->committed_serial)) {
+	    !tandem_serial_gt(in->serial, z->committed_serial)) {
 		refuse(r, COORD_R_SERIAL_NOT_ABOVE, "zone %s: floor %u is not above %u", z->name,
 		       in->serial, z->committed_serial);
 		return;

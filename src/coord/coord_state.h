@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tandem_serial.h"
+
 /*
  * docs/coordinator.md has the whole argument. In short:
  *  - Each zone has one lease at a time, named by its epoch (the fencing token,
@@ -34,8 +36,8 @@
 #define COORD_DIGEST_LEN     32  /* SHA-256 of the signed zone */
 #define COORD_SKR_ID_LEN     16  /* an offline-KSK request id (kasp KASP_SKR_ID_LEN) */
 #define COORD_CURVE_KEY_LEN  32  /* CURVE (Curve25519) public key */
-#define COORD_MODULUS_MAX    256 /* largest serial residue modulus */
-#define COORD_TEXT_MAX       200 /* a reason or effect text, NUL included */
+#define COORD_MODULUS_MAX    TANDEM_SERIAL_MODULUS_MAX /* largest serial residue modulus */
+#define COORD_TEXT_MAX       200                       /* a reason or effect text, NUL included */
 #define COORD_EFFECTS_MAX    96  /* effects of one input (a takeover makes many) */
 #define COORD_PUBLISH_MAX    256 /* a node's publication address, NUL included */
 #define COORD_METRICS_MAX    80  /* a node's Prometheus endpoint HOST:PORT, NUL included */
@@ -436,22 +438,8 @@ const char *coord_input_kind_str(coord_input_kind_t kind);
 bool coord_lease_may_publish(uint64_t granted_at_mono_ms, uint64_t lease_ms, uint64_t margin_ms,
 			     uint64_t now_mono_ms);
 
-/*
- * The serial a node of residue class `residue` (mod `modulus`) publishes next:
- * the smallest serial that is above last_committed (RFC 1982; ignored when
- * !has_committed), at least `candidate` (the signer's own serial mode result)
- * when candidate is itself above last_committed, and congruent to residue.
- * Errors: TANDEM_EINVAL (NULL out, modulus 0 or above COORD_MODULUS_MAX,
- * residue >= modulus), TANDEM_SIGNER_ESERIAL (the result would be 2^31 or more
- * above last_committed, which RFC 1982 cannot order); *out written on success.
- */
-int coord_serial_next(bool has_committed, uint32_t last_committed, uint32_t residue,
-		      uint32_t modulus, uint32_t candidate, uint32_t *out);
-
-/* RFC 1982 "a > b" for 32-bit serials; a distance of exactly 2^31 is not "greater". */
-bool coord_serial_gt(uint32_t a, uint32_t b);
-
-/* The residue class of a site's serials (params->site_residue[site]). */
+/* The residue class of a site's serials (params->site_residue[site]); the serial it
+ * publishes next is tandem_serial_in_class()'s (common/tandem_serial.h). */
 uint32_t coord_site_residue(const coord_params_t *params, uint32_t site);
 
 /* Serialization for the store (coord_state_pb.c, proto/cluster.proto). */

@@ -115,6 +115,21 @@ size_t dns_zone_delegations(dns_zone_t *zone)
 	return n;
 }
 
+int dns_zone_soa_serial(dns_zone_t *zone, uint32_t *out)
+{
+	if (zone == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	const dns_rrset_t *soa = dns_node_rrset(dns_zone_apex(zone), DNS_TYPE_SOA);
+	if (soa == NULL || soa->count != 1 || dns_rdata_len(soa->rdata[0]) < 22) {
+		return TANDEM_DNS_ESOA;
+	}
+	/* the serial leads the five 32-bit fields that end the RDATA */
+	const uint8_t *p = soa->rdata[0] + 2 + dns_rdata_len(soa->rdata[0]) - 20;
+	*out = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+	return TANDEM_OK;
+}
+
 dns_node_t *dns_zone_nsec3_nodes(dns_zone_t *zone, size_t *count)
 {
 	if (zone == NULL) {

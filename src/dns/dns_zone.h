@@ -153,6 +153,10 @@ bool dns_zone_rrsig_expiration_min(dns_zone_t *zone, uint32_t *out);
 /* The zone's delegations: nodes below the apex with an NS RRset (DNS_NODE_DELEG). */
 size_t dns_zone_delegations(dns_zone_t *zone);
 
+/* The SOA serial of the zone's apex. Errors: TANDEM_DNS_ESOA (no single usable SOA
+ * record), TANDEM_EINVAL (NULL); *out written only on success. */
+int dns_zone_soa_serial(dns_zone_t *zone, uint32_t *out);
+
 /* Frees the zone and its arena; NULL-safe. */
 void dns_zone_free(dns_zone_t *zone);
 

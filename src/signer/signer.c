@@ -23,7 +23,7 @@ void signer_conf_defaults(signer_conf_t *conf, uint64_t now)
 	conf->jitter = 2 * DAY;
 	conf->period = 900;
 	conf->denial = SIGNER_DENIAL_NSEC3;
-	conf->serial_mode = SIGNER_SERIAL_INCREMENT;
+	conf->serial_mode = TANDEM_SERIAL_INCREMENT;
 	conf->ttls = (signer_ttls_t){.soa = 86400,
 				     .dnskey = 43200,
 				     .ns = 86400,
@@ -270,7 +270,7 @@ int signer_rrsig_make(hsm_token_t *token, unsigned session, const hsm_key_t *key
 {
 	if (token == NULL || key == NULL || owner == NULL || signer_name == NULL || rdata == NULL ||
 	    count == 0 || arena == NULL || out == NULL || !dns_name_is_sub(owner, signer_name) ||
-	    signer_serial_gt(inception, expiration)) {
+	    tandem_serial_gt(inception, expiration)) {
 		return TANDEM_EINVAL;
 	}
 	size_t owner_len = dns_name_len(owner, DNS_NAME_MAXLEN);
@@ -386,7 +386,7 @@ static int prepare_zone(dns_zone_t *zone, const signer_conf_t *conf, tandem_diag
 	uint32_t next = conf->serial_exact;
 	int ret = conf->has_serial_exact
 		      ? TANDEM_OK
-		      : signer_serial_next(conf->serial_mode, current, conf->has_serial_floor,
+		      : tandem_serial_next(conf->serial_mode, current, conf->has_serial_floor,
 					   conf->serial_floor, conf->now, &next);
 	if (ret != TANDEM_OK) {
 		tandem_diag_add(diag, ret, "SOA serial %u cannot advance in this mode (floor %u)",

@@ -9,13 +9,7 @@
 #include "dns_zone.h"
 #include "hsm.h"
 #include "tandem_diag.h"
-
-typedef enum {
-	SIGNER_SERIAL_KEEP = 0,
-	SIGNER_SERIAL_INCREMENT,
-	SIGNER_SERIAL_UNIXTIME,
-	SIGNER_SERIAL_DATECOUNTER,
-} signer_serial_mode_t;
+#include "tandem_serial.h"
 
 typedef enum {
 	SIGNER_DENIAL_NSEC = 0,
@@ -40,8 +34,8 @@ typedef struct signer_conf {
 	uint8_t nsec3_salt_len;
 	uint8_t nsec3_salt[255];
 	bool nsec3_optout;
-	signer_serial_mode_t serial_mode;
-	uint32_t serial_floor; /* the new serial must be above this (RFC 1982), if set */
+	tandem_serial_mode_t serial_mode; /* tandem_serial_next() from the SOA serial */
+	uint32_t serial_floor;            /* the new serial must be above this (RFC 1982), if set */
 	bool has_serial_floor;
 	uint32_t serial_exact; /* the SOA serial to use, whatever the mode (a cluster node's */
 	bool has_serial_exact; /* serial comes from the coordinator's commit record) */
@@ -118,13 +112,5 @@ int signer_rrsig_make(hsm_token_t *token, unsigned session, const hsm_key_t *key
 		      uint16_t type, uint32_t ttl, const uint8_t *const *rdata, uint16_t count,
 		      uint32_t inception, uint32_t expiration, tandem_arena_t *arena,
 		      const uint8_t **out);
-
-/* RFC 1982: true if a is greater than b in serial number arithmetic. */
-bool signer_serial_gt(uint32_t a, uint32_t b);
-/* The next serial for mode after current (and above floor if has_floor), at
- * time now. Errors: TANDEM_SIGNER_ESERIAL when the mode cannot advance (e.g.
- * unixtime behind the current serial by more than 2^31). */
-int signer_serial_next(signer_serial_mode_t mode, uint32_t current, bool has_floor, uint32_t floor,
-		       uint64_t now, uint32_t *out);
 
 #endif

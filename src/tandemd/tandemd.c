@@ -23,7 +23,7 @@
 #include "tandemd_sign.h"
 #include "tandemd_skr.h"
 #include "tandemd_watch.h"
-#include "tool_signconf.h"
+#include "pipeline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1409,7 +1409,7 @@ static void tdm_input_job_setup(const tdm_t *d, tdm_zone_t *z, tdm_sign_t *job)
 	in->has_accept = s->has_accept;
 	in->accept_serial = s->accept_serial;
 	dns_load_opts_t lo; /* the policy's load rules, as tandem-signzone applies them */
-	tool_load_opts(&d->policy, z->name, &lo);
+	pipeline_load_opts(&d->policy, z->name, &lo);
 	in->signer_owned = lo.signer_owned;
 	job->input = in->path;
 }
@@ -1539,11 +1539,11 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	job->has_committed = zs->has_committed;
 	job->committed = zs->serial;
 	if (shadow) {
-		tool_signer_conf(&d->policy, zs->sign_time, &job->conf);
+		pipeline_signer_conf(&d->policy, zs->sign_time, &job->conf);
 		job->conf.serial_exact = zs->serial;
 		job->conf.has_serial_exact = true;
 	} else {
-		tool_signer_conf(&d->policy, (uint64_t)time(NULL), &job->conf);
+		pipeline_signer_conf(&d->policy, (uint64_t)time(NULL), &job->conf);
 	}
 	job->conf.threads = d->opts->threads;
 	/* The salt travels with the commit: a standby and the next active sign with the
@@ -1566,6 +1566,8 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	bool offline = tdm_zone_offline(z);
 	job->cds_set = !offline && kasp_keyset_cds_pending(d->job_ks) ? d->job_ks : NULL;
 	job->cds_ttl = d->policy.ttl_dnskey;
+	/* the gate checks the DNSKEY RRset against the DS set the parent serves */
+	job->ds_keys = d->job_ks;
 	job->keyset_revision = z->ks_rev;
 	memset(d->job_skr_id, 0, sizeof(d->job_skr_id));
 	int ret = offline ? tdm_job_skr(d, z, zs, shadow) : TANDEM_OK;
@@ -1665,7 +1667,7 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
 	const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
 	if (zs != NULL && zs->has_committed && zs->input_serial != 0 &&
 	    zs->input_serial != job->input_serial &&
-	    !coord_serial_gt(job->input_serial, zs->input_serial)) {
+	    !tandem_serial_gt(job->input_serial, zs->input_serial)) {
 		tdm_log(d,
 			"zone %s: not publishing: input %s has SOA serial %u, older than %u, the "
 			"input of serial %u committed by %s; retrying when the input changes",
@@ -1935,10 +1937,14 @@ static void tdm_job_finish(tdm_t *d)
 		} else {
 			z->next_cycle_mono = tdm_mono_ms() + TDM_RETRY_MS;
 		}
-	} else if (job->shadow) {
-		tdm_job_report(d, z);
 	} else {
-		tdm_job_commit(d, z);
+		tdm_log(d, "zone %s: %s run: %s", z->name, job->shadow ? "shadow" : "signing",
+			job->summary);
+		if (job->shadow) {
+			tdm_job_report(d, z);
+		} else {
+			tdm_job_commit(d, z);
+		}
 	}
 	tdm_job_ended(d, z);
 	tandem_afile_abort(job->file);

@@ -199,18 +199,6 @@ const char *tdm_input_type(mode_t mode)
 	return "file";
 }
 
-/* The zone's SOA serial. */
-static int tdm_input_soa_serial(dns_zone_t *zone, uint32_t *out)
-{
-	const dns_rrset_t *soa = dns_node_rrset(dns_zone_apex(zone), DNS_TYPE_SOA);
-	if (soa == NULL || soa->count != 1 || dns_rdata_len(soa->rdata[0]) < 22) {
-		return TANDEM_DNS_ESOA;
-	}
-	const uint8_t *p = soa->rdata[0] + 2 + dns_rdata_len(soa->rdata[0]) - 20;
-	*out = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-	return TANDEM_OK;
-}
-
 /* Reads the open regular file whole into *buf (the caller frees it). */
 static int tdm_input_read_all(int fd, size_t hint, char **buf, size_t *len)
 {
@@ -360,7 +348,7 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 	dns_load_opts_t lo = {.origin = origin, .signer_owned = in->signer_owned};
 	ret = dns_zone_load_stream(fp, in->path, &lo, diag, &zone);
 	if (ret == TANDEM_OK) {
-		ret = tdm_input_soa_serial(zone, &in->serial);
+		ret = dns_zone_soa_serial(zone, &in->serial);
 		if (ret != TANDEM_OK) {
 			tandem_diag_add(diag, ret, "%s: no usable SOA record", in->path);
 		}

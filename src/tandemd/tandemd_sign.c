@@ -1,14 +1,10 @@
-/* tandemd's signing run: load, sign, gate, write beside the target, hash; on its own thread. */
+/* tandemd's signing run on its own thread: the checked load, then the pipeline (src/pipeline). */
 #include "tandemd_sign.h"
 
-#include "crypto.h"
 #include "dns_zone.h"
 #include "tandem_error.h"
-#include "tool_signconf.h"
-#include "verify.h"
+#include "pipeline.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -19,124 +15,54 @@ static double tdm_mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The unsigned zone's SOA serial. */
-static int tdm_sign_input_serial(dns_zone_t *zone, uint32_t *out)
-{
-	const dns_rrset_t *soa = dns_node_rrset(dns_zone_apex(zone), DNS_TYPE_SOA);
-	if (soa == NULL || soa->count != 1 || dns_rdata_len(soa->rdata[0]) < 22) {
-		return TANDEM_DNS_ESOA;
-	}
-	const uint8_t *p = soa->rdata[0] + 2 + dns_rdata_len(soa->rdata[0]) - 20;
-	*out = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-	return TANDEM_OK;
-}
-
-/* The serial: what the mode gives for this input, raised above the committed one into
- * the site's residue class (coord_serial_next). */
-static int tdm_sign_serial(tdm_sign_t *job)
-{
-	if (job->conf.has_serial_exact) {
-		return TANDEM_OK;
-	}
-	uint32_t candidate = 0;
-	int ret = signer_serial_next(job->conf.serial_mode, job->input_serial, false, 0,
-				     job->conf.now, &candidate);
-	if (ret != TANDEM_OK) {
-		tandem_diag_add(job->diag, ret, "SOA serial %u cannot advance in the policy's mode",
-				job->input_serial);
-		return ret;
-	}
-	uint32_t serial = 0;
-	ret = coord_serial_next(job->has_committed, job->committed, job->residue, job->modulus,
-				candidate, &serial);
-	if (ret != TANDEM_OK) {
-		tandem_diag_add(job->diag, ret,
-				"no serial above the committed %u in class %u mod %u",
-				job->committed, job->residue, job->modulus);
-		return ret;
-	}
-	job->conf.serial_exact = serial;
-	job->conf.has_serial_exact = true;
-	return TANDEM_OK;
-}
-
 static void *tdm_sign_run(void *arg)
 {
 	tdm_sign_t *job = arg;
 	double t0 = tdm_mono_s();
 	dns_zone_t *zone = NULL;
-	tandem_afile_t *file = NULL;
+	pipeline_result_t res;
+	pipeline_result_init(&res);
 	/* a regular file only, read without blocking on a FIFO, checked for shrinkage */
 	int ret = tdm_input_load(&job->in, job->origin, job->diag, &zone);
 	if (ret == TANDEM_OK) {
-		ret = tdm_sign_input_serial(zone, &job->input_serial);
-		if (ret != TANDEM_OK) {
-			tandem_diag_add(job->diag, ret, "%s: no usable SOA record", job->input);
-		}
+		tandem_diag_clear(job->diag); /* load warnings (occlusion) are not failures */
+		/* the active's file is on disk before it is hashed, committed and recorded: a
+		 * full disk shows here, not after the commit; a shadow run is not gated */
+		pipeline_req_t req = {
+		    .kind = PIPELINE_FULL,
+		    .zone = zone,
+		    .input = job->input,
+		    .has_committed = job->has_committed,
+		    .committed = job->committed,
+		    .residue = job->residue,
+		    .modulus = job->modulus,
+		    .conf = job->conf,
+		    .keys = {.keys = job->keys, .nkeys = job->nkeys, .token = job->token},
+		    .cds_keys = job->cds_set,
+		    .cds_ttl = job->cds_ttl,
+		    .no_gate = job->shadow,
+		    .ds_keys = job->ds_keys,
+		    .gate_threads = job->gate_threads,
+		    .out = job->out_path,
+		    .sync = !job->shadow,
+		    .digest = true};
+		double loaded = tdm_mono_s();
+		ret = pipeline_run(&req, &res, job->diag);
+		res.seconds_load = loaded - t0; /* the checked load above, not the pipeline's */
+		job->input_serial = res.input_serial;
+		job->sys_errno = res.sys_errno;
+		pipeline_result_summary(&res, job->summary, sizeof(job->summary));
 	}
 	if (ret == TANDEM_OK) {
-		ret = tdm_sign_serial(job);
-	}
-	if (ret == TANDEM_OK && job->cds_set != NULL) {
-		ret = tool_cds_put(zone, job->cds_set, job->cds_ttl);
-		if (ret != TANDEM_OK) {
-			tandem_diag_add(job->diag, ret, "CDS/CDNSKEY for the key set: %s",
-					tandem_strerror(ret));
-		}
-	}
-	signer_stats_t ss = {0};
-	if (ret == TANDEM_OK) {
-		ret = signer_sign_zone(zone, &job->conf, job->keys, job->nkeys, job->token,
-				       job->diag, &ss);
-	}
-	if (ret == TANDEM_OK && !job->shadow) {
-		/* load warnings (occlusion) are not gate failures */
-		tandem_diag_clear(job->diag);
-		verify_conf_t vc = {.now = job->conf.now, .threads = job->gate_threads};
-		verify_stats_t vs = {0};
-		ret = verify_zone(zone, &vc, job->diag, &vs);
-	}
-	if (ret == TANDEM_OK) {
-		ret = tandem_afile_open(job->out_path, 0644, &file);
-		if (ret != TANDEM_OK) {
-			job->sys_errno = errno;
-			tandem_diag_add(job->diag, ret,
-					"%s: cannot make a temporary file beside it: %s",
-					job->out_path, strerror(errno));
-		}
-	}
-	if (ret == TANDEM_OK) {
-		errno = 0;
-		ret = dns_zone_write(zone, tandem_afile_stream(file));
-		if (ret == TANDEM_OK && fflush(tandem_afile_stream(file)) != 0) {
-			ret = TANDEM_EIO;
-		}
-		/* the active's file is on disk before it is hashed, committed and recorded:
-		 * a full disk shows here, not after the commit */
-		if (ret == TANDEM_OK && !job->shadow) {
-			ret = tandem_afile_sync(file);
-		}
-		if (ret != TANDEM_OK) {
-			job->sys_errno = errno != 0 ? errno : EIO;
-			tandem_diag_add(job->diag, ret, "%s: cannot write: %s",
-					tandem_afile_tmp_path(file), strerror(job->sys_errno));
-		}
-	}
-	if (ret == TANDEM_OK) {
-		ret = crypto_sha256_file(tandem_afile_tmp_path(file), job->digest);
-	}
-	if (ret == TANDEM_OK) {
-		job->serial = ss.serial;
-		job->signatures = ss.signatures;
+		job->serial = res.serial;
+		job->signatures = res.sign.signatures;
 		job->has_expiry = dns_zone_rrsig_expiration_min(zone, &job->expiry_min);
-		if (job->shadow) {
-			tandem_afile_abort(file);
-		} else {
-			job->file = file;
+		memcpy(job->digest, res.digest, sizeof(job->digest));
+		if (!job->shadow) {
+			job->file = pipeline_result_file_take(&res);
 		}
-		file = NULL;
 	}
-	tandem_afile_abort(file);
+	pipeline_result_deinit(&res); /* a shadow's file is only hashed */
 	dns_zone_free(zone);
 	job->ret = ret;
 	job->seconds = tdm_mono_s() - t0;

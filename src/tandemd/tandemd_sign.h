@@ -1,4 +1,4 @@
-/* tandemd's signing run: load, sign, gate, write beside the target, hash; on its own thread. */
+/* tandemd's signing run on its own thread: the checked load, then the pipeline (src/pipeline). */
 #ifndef TANDEMD_SIGN_H
 #define TANDEMD_SIGN_H
 
@@ -40,6 +40,8 @@ typedef struct tdm_sign {
 	hsm_token_t *token;
 	unsigned gate_threads;
 	const kasp_keyset_t *cds_set; /* CDS/CDNSKEY for its DS set at the apex (NULL: none) */
+	const kasp_keyset_t *ds_keys; /* the gate's trust anchor: the DS set the parent serves
+					 by this key set's state (NULL: none, a SEP key will do) */
 	uint32_t cds_ttl;
 	int64_t keyset_revision; /* the key set's revision, for the commit record */
 	tdm_input_job_t in;      /* how the input is read and checked (tandemd_input.h); in.path
@@ -56,6 +58,7 @@ typedef struct tdm_sign {
 	size_t signatures;    /* RRSIGs made by this run */
 	tandem_afile_t *file; /* the written file, fsync'ed, not yet renamed (NULL for a shadow) */
 	double seconds;
+	char summary[200]; /* the pipeline's one line: serial, records, RRSIGs, stage times */
 	/* the thread */
 	pthread_t thread;
 	atomic_bool done;

@@ -4,7 +4,7 @@
 
 #include "hsm.h"
 #include "tandem_error.h"
-#include "tool_signconf.h"
+#include "pipeline.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +42,7 @@ int tdm_skr_presign(const kasp_skrbook_t *book, const signer_key_t *keys, size_t
 		ret = kasp_skrbook_pick(book, t, want_id, need, nneed, diag, &skr);
 	}
 	if (ret == TANDEM_OK) {
-		ret = tool_skr_presign(skr, t, arena, conf, NULL);
+		ret = pipeline_skr_presign(skr, t, arena, conf, NULL);
 	}
 	if (ret == TANDEM_OK) {
 		memcpy(id, skr->request_id, COORD_SKR_ID_LEN);

@@ -4,14 +4,14 @@
 #include "hsm.h"
 #include "kasp_policy.h"
 #include "kasp_skr.h"
+#include "pipeline.h"
 #include "signer.h"
 #include "tandem_error.h"
 #include "tandem_file.h"
-#include "tool_signconf.h"
 #include "verify.h"
 
+#include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,7 +259,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
 /* The signing configuration from a policy, then the command line's overrides. */
 static void conf_from_policy(const kasp_policy_t *p, const opts_t *o, signer_conf_t *c)
 {
-	tool_signer_conf(p, o->has_now ? o->now : (uint64_t)time(NULL), c);
+	pipeline_signer_conf(p, o->has_now ? o->now : (uint64_t)time(NULL), c);
 	if (o->denial >= 0) {
 		c->denial = (signer_denial_t)o->denial;
 	}
@@ -355,7 +355,7 @@ static int skr_apply(const opts_t *o, tandem_arena_t *arena, tandem_diag_t *diag
 			utc_str(last, t1), duration_str(o->skr_margin, t2));
 	}
 	code = EXIT_INPUT;
-	if (tool_skr_presign(skr, now, arena, conf, &slot) != TANDEM_OK) {
+	if (pipeline_skr_presign(skr, now, arena, conf, &slot) != TANDEM_OK) {
 		goto out;
 	}
 	if (o->verbose) {
@@ -367,23 +367,6 @@ out:
 	kasp_skr_free(skr);
 	free(buf);
 	return code;
-}
-
-/* The gate and the writer run at once: the temp file is renamed only if the gate passes. */
-typedef struct write_job {
-	dns_zone_t *zone;
-	tandem_afile_t *file;
-	int ret;
-	double seconds;
-} write_job_t;
-
-static void *write_run(void *arg)
-{
-	write_job_t *w = arg;
-	double t = mono();
-	w->ret = dns_zone_write(w->zone, tandem_afile_stream(w->file));
-	w->seconds = mono() - t;
-	return NULL;
 }
 
 static int load_ds(const opts_t *o, tandem_arena_t *arena, tandem_diag_t *diag, verify_conf_t *vc,
@@ -530,20 +513,73 @@ static int open_token(const opts_t *o, hsm_module_t *module, tandem_diag_t *diag
 	return ret;
 }
 
+/* The HSM side of a run, opened by the pipeline once the input loaded. */
+typedef struct keys_ctx {
+	const opts_t *o;
+	const kasp_policy_t *policy;
+	int alg;
+	hsm_module_t *module;
+	hsm_token_t *token;
+	signer_key_t keys[2 * MAX_KEYS];
+} keys_ctx_t;
+
+static int open_keys(void *arg, pipeline_keys_t *out, tandem_diag_t *diag)
+{
+	keys_ctx_t *k = arg;
+	size_t n = 0;
+	int ret = hsm_module_load(k->o->module, diag, &k->module);
+	if (ret == TANDEM_OK) {
+		ret = open_token(k->o, k->module, diag, &k->token);
+	}
+	if (ret == TANDEM_OK) {
+		ret = get_keys(k->o, k->token, k->policy, k->alg, diag, k->keys, &n);
+	}
+	if (ret == TANDEM_OK) {
+		*out = (pipeline_keys_t){.keys = k->keys, .nkeys = n, .token = k->token};
+	}
+	return ret;
+}
+
+/* What a failed run says, and its exit code. */
+static int report_run(const opts_t *o, int ret, const pipeline_result_t *res, tandem_diag_t *diag)
+{
+	switch (res->stage) {
+	case PIPELINE_STAGE_LOAD:
+		print_diag(diag);
+		fprintf(stderr, "tandem-signzone: %s refused: %s; %s left untouched\n", o->in,
+			tandem_strerror(ret), o->out);
+		return EXIT_INPUT;
+	case PIPELINE_STAGE_KEYS:
+		print_diag(diag);
+		fprintf(stderr, "tandem-signzone: %s\n", tandem_strerror(ret));
+		return EXIT_HSM;
+	case PIPELINE_STAGE_SERIAL:
+	case PIPELINE_STAGE_SIGN:
+		print_diag(diag);
+		fprintf(stderr, "tandem-signzone: signing failed: %s; %s left untouched\n",
+			tandem_strerror(ret), o->out);
+		return EXIT_SIGN;
+	case PIPELINE_STAGE_GATE:
+		report_gate(ret, &res->gate, diag, "signed zone");
+		fprintf(stderr, "tandem-signzone: %s left untouched\n", o->out);
+		return EXIT_GATE;
+	default:
+		errno = res->sys_errno;
+		perror(o->out);
+		return EXIT_OUTPUT;
+	}
+}
+
 static int sign(const opts_t *o)
 {
 	int code = EXIT_INPUT;
 	tandem_diag_t *diag = NULL;
 	kasp_policy_t policy;
-	dns_zone_t *zone = NULL;
-	hsm_module_t *module = NULL;
-	hsm_token_t *token = NULL;
-	tandem_afile_t *file = NULL;
 	tandem_arena_t *arena = NULL;
 	const uint8_t **ds = NULL;
-	signer_key_t keys[2 * MAX_KEYS];
-	size_t nkeys = 0;
-	double t0 = mono();
+	keys_ctx_t kc = {.o = o, .policy = &policy};
+	pipeline_result_t res;
+	pipeline_result_init(&res);
 
 	if (tandem_diag_new(&diag) != TANDEM_OK || tandem_arena_new(0, &arena) != TANDEM_OK) {
 		goto out;
@@ -554,120 +590,72 @@ static int sign(const opts_t *o)
 		fprintf(stderr, "tandem-signzone: policy %s refused\n", o->policy);
 		goto out;
 	}
-	signer_conf_t conf;
-	conf_from_policy(&policy, o, &conf);
-	int alg = o->alg >= 0 ? o->alg : policy.zsk.algorithm;
+	pipeline_req_t req = {.kind = PIPELINE_FULL,
+			      .input = o->in,
+			      .open_keys = open_keys,
+			      .open_keys_arg = &kc,
+			      .out = o->out};
+	conf_from_policy(&policy, o, &req.conf);
+	kc.alg = o->alg >= 0 ? o->alg : policy.zsk.algorithm;
 	if (policy.ksk.algorithm != policy.zsk.algorithm && o->alg < 0) {
 		fprintf(stderr, "tandem-signzone: policy has different KSK and ZSK algorithms; "
 				"use -a\n");
 		code = EXIT_USAGE;
 		goto out;
 	}
-	if (conf.nsec3_salt_len > 0 && RAND_bytes(conf.nsec3_salt, conf.nsec3_salt_len) != 1) {
+	if (req.conf.nsec3_salt_len > 0 &&
+	    RAND_bytes(req.conf.nsec3_salt, req.conf.nsec3_salt_len) != 1) {
 		fprintf(stderr, "tandem-signzone: no randomness for the NSEC3 salt\n");
 		goto out;
 	}
 	/* The gate needs no HSM session: it uses every CPU, whatever -j says. */
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned gate_threads = cpus > (long)conf.threads ? (unsigned)cpus : conf.threads;
-	verify_conf_t vc = {.now = conf.now, .threads = gate_threads};
+	req.gate_threads = cpus > (long)req.conf.threads ? (unsigned)cpus : req.conf.threads;
+	verify_conf_t vc = {0};
 	if (load_ds(o, arena, diag, &vc, &ds) != TANDEM_OK) {
 		print_diag(diag);
 		goto out;
 	}
+	req.ds = vc.ds;
+	req.ds_count = vc.ds_count;
 	if (o->skr != NULL) {
-		code = skr_apply(o, arena, diag, &conf);
+		code = skr_apply(o, arena, diag, &req.conf);
 		if (code != EXIT_OK) {
 			goto out;
 		}
-		code = EXIT_INPUT;
 	}
-
-	/* The zone first: a bad input is refused before any HSM work. */
-	dns_load_opts_t lo;
-	tool_load_opts(&policy, o->origin, &lo);
-	int ret = dns_zone_load(o->in, &lo, diag, &zone);
-	print_diag(diag);
+	/* The zone first: a bad input is refused before any HSM work (open_keys). */
+	pipeline_load_opts(&policy, o->origin, &req.load);
+	int ret = pipeline_run(&req, &res, diag);
 	if (ret != TANDEM_OK) {
-		fprintf(stderr, "tandem-signzone: %s refused: %s; %s left untouched\n", o->in,
-			tandem_strerror(ret), o->out);
+		code = report_run(o, ret, &res, diag);
 		goto out;
 	}
-	tandem_diag_clear(diag);
-	double t1 = mono();
-
-	code = EXIT_HSM;
-	ret = hsm_module_load(o->module, diag, &module);
-	if (ret == TANDEM_OK) {
-		ret = open_token(o, module, diag, &token);
-	}
-	if (ret == TANDEM_OK) {
-		ret = get_keys(o, token, &policy, alg, diag, keys, &nkeys);
-	}
-	if (ret != TANDEM_OK) {
-		print_diag(diag);
-		fprintf(stderr, "tandem-signzone: %s\n", tandem_strerror(ret));
-		goto out;
-	}
-	double t2 = mono();
-
-	code = EXIT_SIGN;
-	signer_stats_t ss = {0};
-	ret = signer_sign_zone(zone, &conf, keys, nkeys, token, diag, &ss);
-	if (ret != TANDEM_OK) {
-		print_diag(diag);
-		fprintf(stderr, "tandem-signzone: signing failed: %s; %s left untouched\n",
-			tandem_strerror(ret), o->out);
-		goto out;
-	}
-	double t3 = mono();
-
+	print_diag(diag); /* load warnings */
 	code = EXIT_OUTPUT;
-	if (tandem_afile_open(o->out, 0644, &file) != TANDEM_OK) {
+	double t = mono();
+	if (tandem_afile_commit(pipeline_result_file_take(&res)) != TANDEM_OK) {
 		perror(o->out);
 		goto out;
 	}
-	write_job_t wj = {.zone = zone, .file = file};
-	pthread_t writer;
-	bool threaded = pthread_create(&writer, NULL, write_run, &wj) == 0;
-	if (!threaded) {
-		write_run(&wj);
-	}
-	verify_stats_t vs = {0};
-	ret = verify_zone(zone, &vc, diag, &vs);
-	double t4 = mono();
-	if (threaded) {
-		pthread_join(writer, NULL);
-	}
-	if (ret != TANDEM_OK) {
-		code = report_gate(ret, &vs, diag, "signed zone");
-		fprintf(stderr, "tandem-signzone: %s left untouched\n", o->out);
-		goto out;
-	}
-	if (wj.ret != TANDEM_OK || tandem_afile_commit(file) != TANDEM_OK) {
-		file = wj.ret != TANDEM_OK ? file : NULL;
-		perror(o->out);
-		goto out;
-	}
-	file = NULL;
-	double t5 = mono();
 	code = EXIT_OK;
 	if (o->verbose) {
 		fprintf(stderr,
 			"timing: load=%.3f keys=%.3f prepare=%.3f sign=%.3f gate=%.3f "
 			"write=%.3f total=%.3f\n",
-			t1 - t0, t2 - t1, ss.seconds_prepare, ss.seconds_sign, t4 - t3, wj.seconds,
-			t5 - t0);
+			res.seconds_load, res.seconds_keys, res.sign.seconds_prepare,
+			res.sign.seconds_sign, res.seconds_gate, res.seconds_write,
+			res.seconds_total + (mono() - t));
 		fprintf(stderr,
 			"signed: serial=%u rrsets=%zu signatures=%zu denial=%zu threads=%u\n",
-			ss.serial, ss.rrsets_signed, ss.signatures, ss.nsec_records, conf.threads);
+			res.serial, res.sign.rrsets_signed, res.sign.signatures,
+			res.sign.nsec_records, req.conf.threads);
 	}
 out:
-	tandem_afile_abort(file);
+	pipeline_result_deinit(&res);
 	free(ds);
-	dns_zone_free(zone);
-	hsm_token_close(token);
-	hsm_module_free(module);
+	hsm_token_close(kc.token);
+	hsm_module_free(kc.module);
 	tandem_arena_free(arena);
 	tandem_diag_free(diag);
 	return code;

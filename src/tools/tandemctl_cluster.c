@@ -1058,7 +1058,7 @@ static int switchover_wait(ctl_conn_t *conn, const char *zone, const char *targe
 			const coordrpc_zone_status_t *z = status_zone(st, zone);
 			if (z != NULL && strcmp(z->holder, target) == 0 && z->has_committed &&
 			    strcmp(z->committed_by, target) == 0 &&
-			    (!had_serial || coord_serial_gt(z->serial, before))) {
+			    (!had_serial || tandem_serial_gt(z->serial, before))) {
 				printf("%s holds %s (epoch %" PRIu64 "), serial %" PRIu32
 				       " committed\n",
 				       target, zone, z->epoch, z->serial);

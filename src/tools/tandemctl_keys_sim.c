@@ -1,5 +1,4 @@
 /* tandemctl keys simulate: years of rollovers on a fake clock, a real HSM, signer and gate. */
-#include "crypto.h"
 #include "dns_zone.h"
 #include "hsm.h"
 #include "kasp_sim.h"
@@ -7,8 +6,7 @@
 #include "tandem_error.h"
 #include "tandem_file.h"
 #include "tandemctl_keys_util.h"
-#include "tool_signconf.h"
-#include "verify.h"
+#include "pipeline.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -331,21 +329,13 @@ static size_t cb_publish(void *arg, const kasp_keyset_t *set, const uint32_t *pa
 			 uint64_t now, tandem_diag_t *diag)
 {
 	sim_ctx_t *s = arg;
-	size_t failures = (size_t)-1;
-	dns_zone_t *zone = NULL;
 	signer_key_t keys[KASP_KEYS_MAX];
-	uint8_t ds[KASP_KEYS_MAX][64];
-	const uint8_t *dsp[KASP_KEYS_MAX];
-	size_t n = 0, nd = 0;
-	bool foreign = false;
-	dns_load_opts_t lo = {.origin = s->o->origin ? s->o->origin : "example."};
+	size_t n = 0;
 	tandem_diag_t *ld = NULL;
+	pipeline_result_t res;
+	pipeline_result_init(&res);
 	if (tandem_diag_new(&ld) != TANDEM_OK) {
-		return failures;
-	}
-	if (dns_zone_load(s->zone_path, &lo, ld, &zone) != TANDEM_OK) {
-		keys_diag_print(ld);
-		goto out;
+		return (size_t)-1;
 	}
 	for (size_t i = 0; i < set->count; i++) {
 		const kasp_key_t *k = &set->keys[i];
@@ -358,60 +348,39 @@ static size_t cb_publish(void *arg, const kasp_keyset_t *set, const uint32_t *pa
 		if (hk == NULL) {
 			tandem_diag_add(ld, TANDEM_EINTERNAL, "key %u is not in the HSM", k->id);
 			keys_diag_print(ld);
-			goto out;
+			tandem_diag_free(ld);
+			return (size_t)-1;
 		}
 		keys[n++] = (signer_key_t){.key = hk,
 					   .ksk = r.ksk,
 					   .zsk = r.zsk,
 					   .sep = r.sep,
 					   .unpublished = !r.published};
-		foreign |= !r.published;
 	}
-	if (kasp_keyset_cds_pending(set) &&
-	    tool_cds_put(zone, set, s->policy->ttl_dnskey) != TANDEM_OK) {
-		goto out;
-	}
-	signer_conf_t conf;
-	tool_signer_conf(s->policy, now, &conf);
-	conf.nsec3_salt_len = 0; /* the simulator has no salt to keep between runs */
-	conf.serial_mode = SIGNER_SERIAL_INCREMENT;
-	signer_stats_t ss = {0};
-	tandem_diag_clear(ld);
-	if (signer_sign_zone(zone, &conf, keys, n, s->tok, ld, &ss) != TANDEM_OK) {
+	/* the gate's trust anchor is the DS set the simulated parent serves */
+	pipeline_req_t req = {.kind = PIPELINE_FULL,
+			      .input = s->zone_path,
+			      .load = {.origin = s->o->origin ? s->o->origin : "example."},
+			      .keys = {.keys = keys, .nkeys = n, .token = s->tok},
+			      .cds_keys = kasp_keyset_cds_pending(set) ? set : NULL,
+			      .cds_ttl = s->policy->ttl_dnskey,
+			      .ds_keys = set,
+			      .ds_ids = parent,
+			      .ds_nids = nds,
+			      .gate_threads = 1,
+			      .gate_diag = diag};
+	pipeline_signer_conf(s->policy, now, &req.conf);
+	req.conf.nsec3_salt_len = 0; /* the simulator has no salt to keep between runs */
+	req.conf.serial_mode = TANDEM_SERIAL_INCREMENT;
+	size_t failures = (size_t)-1;
+	int ret = pipeline_run(&req, &res, ld);
+	if (res.stage == PIPELINE_STAGE_GATE || ret == TANDEM_OK) {
+		failures = ret == TANDEM_OK ? 0 : res.gate.failures;
+		s->signings++;
+	} else {
 		keys_diag_print(ld);
-		goto out;
 	}
-	const uint8_t *origin = dns_zone_origin(zone);
-	size_t olen = dns_name_len(origin, DNS_NAME_MAXLEN);
-	for (size_t i = 0; i < nds; i++) {
-		const kasp_key_t *k = NULL;
-		for (size_t j = 0; j < set->count; j++) {
-			k = set->keys[j].id == parent[i] ? &set->keys[j] : k;
-		}
-		size_t len = sizeof(ds[0]);
-		if (k != NULL &&
-		    crypto_ds_from_dnskey(origin, olen, k->dnskey, k->dnskey_len, CRYPTO_DS_SHA256,
-					  ds[nd], &len) == TANDEM_OK) {
-			dsp[nd] = ds[nd];
-			nd++;
-		}
-	}
-	verify_conf_t vc = {.now = now,
-			    .ds = nd ? dsp : NULL,
-			    .ds_count = nd,
-			    .allow_foreign_rrsigs = foreign,
-			    .threads = 1};
-	verify_stats_t vs = {0};
-	size_t before = tandem_diag_count(diag);
-	int ret = verify_zone(zone, &vc, diag, &vs);
-	failures =
-	    ret == TANDEM_OK ? 0 : (vs.failures ? vs.failures : tandem_diag_count(diag) - before);
-	if (ret != TANDEM_OK && failures == 0) {
-		failures = 1;
-	}
-	s->signings++;
-out:
-	dns_zone_free(zone);
+	pipeline_result_deinit(&res);
 	tandem_diag_free(ld);
 	return failures;
 }

@@ -689,6 +689,10 @@ START_TEST(test_load_origin_ttl)
 	ck_assert_uint_eq(dns_node_rrset(www, DNS_TYPE_A)->ttl, 77);
 	ck_assert_uint_eq(dns_node_rrset(www, DNS_TYPE_AAAA)->ttl, 99);
 	ck_assert_uint_eq(dns_node_rrset(www, DNS_TYPE_AAAA)->line, 12);
+	uint32_t serial = 0;
+	ck_assert_int_eq(dns_zone_soa_serial(z, &serial), TANDEM_OK);
+	ck_assert_uint_eq(serial, 1);
+	ck_assert_int_eq(dns_zone_soa_serial(NULL, &serial), TANDEM_EINVAL);
 
 	dns_zone_free(z);
 	tandem_diag_free(diag);

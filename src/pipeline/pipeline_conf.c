@@ -1,12 +1,13 @@
-/* The signer's configuration from a policy and the key set, shared by the programs that sign. */
-#include "tool_signconf.h"
+/* The policy's rules for a run: the signer's configuration, the load options, SKR slots, CDS. */
+#include "pipeline.h"
+#include "pipeline_internal.h"
 
 #include "crypto.h"
 #include "tandem_error.h"
 
 #include <string.h>
 
-void tool_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c)
+void pipeline_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c)
 {
 	signer_conf_defaults(c, now);
 	c->validity = p->sig_validity;
@@ -18,10 +19,10 @@ void tool_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c)
 	c->nsec3_optout = p->nsec3_optout;
 	c->nsec3_salt_len = p->nsec3_salt_len;
 	switch (p->serial) {
-	case KASP_SERIAL_KEEP: c->serial_mode = SIGNER_SERIAL_KEEP; break;
-	case KASP_SERIAL_UNIXTIME: c->serial_mode = SIGNER_SERIAL_UNIXTIME; break;
-	case KASP_SERIAL_DATECOUNTER: c->serial_mode = SIGNER_SERIAL_DATECOUNTER; break;
-	default: c->serial_mode = SIGNER_SERIAL_INCREMENT; break;
+	case KASP_SERIAL_KEEP: c->serial_mode = TANDEM_SERIAL_KEEP; break;
+	case KASP_SERIAL_UNIXTIME: c->serial_mode = TANDEM_SERIAL_UNIXTIME; break;
+	case KASP_SERIAL_DATECOUNTER: c->serial_mode = TANDEM_SERIAL_DATECOUNTER; break;
+	default: c->serial_mode = TANDEM_SERIAL_INCREMENT; break;
 	}
 	c->ttls = (signer_ttls_t){.soa = p->ttl_soa,
 				  .dnskey = p->ttl_dnskey,
@@ -33,7 +34,7 @@ void tool_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c)
 	c->threads = 1;
 }
 
-void tool_load_opts(const kasp_policy_t *p, const char *origin, dns_load_opts_t *lo)
+void pipeline_load_opts(const kasp_policy_t *p, const char *origin, dns_load_opts_t *lo)
 {
 	*lo = (dns_load_opts_t){
 	    .origin = origin,
@@ -42,7 +43,7 @@ void tool_load_opts(const kasp_policy_t *p, const char *origin, dns_load_opts_t 
 	};
 }
 
-int tool_cds_put(dns_zone_t *zone, const kasp_keyset_t *set, uint32_t ttl)
+int pipeline_cds_put(dns_zone_t *zone, const kasp_keyset_t *set, uint32_t ttl)
 {
 	tandem_arena_t *arena = dns_zone_arena(zone);
 	const uint8_t *cds[KASP_KEYS_MAX], *cdnskey[KASP_KEYS_MAX];
@@ -106,8 +107,8 @@ int tool_cds_put(dns_zone_t *zone, const kasp_keyset_t *set, uint32_t ttl)
 	return TANDEM_OK;
 }
 
-int tool_skr_presign(const kasp_skr_t *skr, uint64_t t, tandem_arena_t *arena, signer_conf_t *c,
-		     const kasp_skr_slot_t **slot)
+int pipeline_skr_presign(const kasp_skr_t *skr, uint64_t t, tandem_arena_t *arena, signer_conf_t *c,
+			 const kasp_skr_slot_t **slot)
 {
 	const kasp_skr_slot_t *s = kasp_skr_slot_at(skr, t);
 	if (s == NULL) {
@@ -136,6 +137,53 @@ int tool_skr_presign(const kasp_skr_t *skr, uint64_t t, tandem_arena_t *arena, s
 	c->presigned_ttl = s->ttl;
 	if (slot != NULL) {
 		*slot = s;
+	}
+	return TANDEM_OK;
+}
+
+bool pipeline_ds_served(const kasp_key_t *key)
+{
+	return key != NULL && key->role == KASP_ROLE_KSK &&
+	       (key->ds == KASP_DS_SEEN || key->ds == KASP_DS_RETRACT);
+}
+
+/* The key of set with this id, or NULL. */
+static const kasp_key_t *key_by_id(const kasp_keyset_t *set, uint32_t id)
+{
+	for (size_t i = 0; i < set->count; i++) {
+		if (set->keys[i].id == id) {
+			return &set->keys[i];
+		}
+	}
+	return NULL;
+}
+
+int pipeline_anchor_fill(const pipeline_req_t *req, const uint8_t *origin, pipeline_anchor_t *a)
+{
+	a->count = 0;
+	for (size_t i = 0; i < req->ds_count && a->count < PIPELINE_ANCHOR_MAX; i++) {
+		a->ptr[a->count++] = req->ds[i];
+	}
+	const kasp_keyset_t *set = req->ds_keys;
+	size_t n = set == NULL ? 0 : req->ds_ids != NULL ? req->ds_nids : set->count;
+	size_t olen = dns_name_len(origin, DNS_NAME_MAXLEN);
+	for (size_t i = 0; i < n; i++) {
+		const kasp_key_t *k =
+		    req->ds_ids != NULL ? key_by_id(set, req->ds_ids[i]) : &set->keys[i];
+		if (k == NULL || (req->ds_ids == NULL && !pipeline_ds_served(k))) {
+			continue;
+		}
+		if (a->count == PIPELINE_ANCHOR_MAX) {
+			return TANDEM_ERANGE;
+		}
+		size_t len = sizeof(a->own[0]);
+		int ret = crypto_ds_from_dnskey(origin, olen, k->dnskey, k->dnskey_len,
+						CRYPTO_DS_SHA256, a->own[a->count], &len);
+		if (ret != TANDEM_OK) {
+			return ret;
+		}
+		a->ptr[a->count] = a->own[a->count];
+		a->count++;
 	}
 	return TANDEM_OK;
 }
