@@ -453,7 +453,9 @@ int signer_reuse_plan(dns_zone_t *zone, const signer_conf_t *conf, const skey_t 
 		const dns_node_t *pn = in3 ? join(p3, p3count, &cur3, it->node->name)
 					   : join(pnodes, pcount, &cur, it->node->name);
 		const dns_rrset_t *prs = pn != NULL ? dns_node_rrset(pn, it->rs->type) : NULL;
-		if (rrset_same(it->rs, prs)) {
+		/* Unchanged means the same records, signed before (glue that became
+		 * authoritative is new to signing). */
+		if (rrset_same(it->rs, prs) && prs->sig_count > 0) {
 			plan_rrset(&p, it, prs, &slots[it->slot], &pool0);
 		}
 	}

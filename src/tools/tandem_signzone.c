@@ -35,7 +35,8 @@ enum {
 
 typedef struct opts {
 	const char *origin, *policy, *module, *out, *in, *verify_only, *ds_file, *skr;
-	uint64_t skr_margin; /* seconds */
+	const char *previous; /* --previous SIGNED: reuse its signatures */
+	uint64_t skr_margin;  /* seconds */
 	const char *ksk[MAX_KEYS], *zsk[MAX_KEYS];
 	size_t nksk, nzsk;
 	int denial; /* -1: policy */
@@ -60,7 +61,7 @@ static void usage(FILE *fp)
 	    "         [-a rsasha256|rsasha512|ecdsap256sha256|ecdsap384sha384|ed25519]\n"
 	    "         [--ksk-bits N] [--zsk-bits N] [-j THREADS] [--now UNIXTIME]\n"
 	    "         [--module PATH|P11KIT-NAME] --ksk URI --zsk URI [--gen-keys]\n"
-	    "         [--ds DSFILE] [-v] -f OUT IN\n"
+	    "         [--ds DSFILE] [--previous SIGNED] [-v] -f OUT IN\n"
 	    "       tandem-signzone -o ORIGIN ... --skr SKR [--skr-margin DURATION] --zsk URI\n"
 	    "                       [--ds DSFILE] -f OUT IN     (offline KSK: no --ksk)\n"
 	    "       tandem-signzone -o ORIGIN --verify-only SIGNED [--ds DSFILE] [--now UNIXTIME]\n"
@@ -131,7 +132,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
 		O_VERIFY,
 		O_DS,
 		O_SKR,
-		O_SKR_MARGIN
+		O_SKR_MARGIN,
+		O_PREVIOUS
 	};
 	static const struct option longopts[] = {
 	    {"origin", required_argument, NULL, 'o'},
@@ -151,6 +153,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
 	    {"ds", required_argument, NULL, O_DS},
 	    {"skr", required_argument, NULL, O_SKR},
 	    {"skr-margin", required_argument, NULL, O_SKR_MARGIN},
+	    {"previous", required_argument, NULL, O_PREVIOUS},
 	    {"out", required_argument, NULL, 'f'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -222,6 +225,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
 				return EXIT_USAGE;
 			}
 			break;
+		case O_PREVIOUS: o->previous = optarg; break;
 		case 'f': o->out = optarg; break;
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); exit(EXIT_OK);
@@ -464,6 +468,44 @@ out:
 	return code;
 }
 
+/*
+ * --previous SIGNED: the previously signed version, loaded with its DNSSEC records, for
+ * the signer to reuse its signatures. Its NSEC3 salt is kept when the policy's salt
+ * length and iterations match (a new random salt would re-sign everything), and the new
+ * serial must be above its serial (unless the serial mode is keep).
+ */
+static int load_previous(const opts_t *o, signer_conf_t *conf, tandem_diag_t *diag,
+			 dns_zone_t **out)
+{
+	dns_zone_t *prev = NULL;
+	dns_load_opts_t lo = {.origin = o->origin, .keep_dnssec = true};
+	int ret = dns_zone_load(o->previous, &lo, diag, &prev);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	dns_node_t *apex = dns_zone_apex(prev);
+	dns_rrset_t *param = apex != NULL ? dns_node_rrset(apex, DNS_TYPE_NSEC3PARAM) : NULL;
+	if (conf->denial == SIGNER_DENIAL_NSEC3 && param != NULL && param->count == 1) {
+		const uint8_t *rd = dns_rdata_data(param->rdata[0]);
+		uint16_t len = dns_rdata_len(param->rdata[0]);
+		if (len >= 5 && len == 5u + rd[4] && rd[4] == conf->nsec3_salt_len &&
+		    ((rd[2] << 8) | rd[3]) == conf->nsec3_iterations) {
+			memcpy(conf->nsec3_salt, rd + 5, rd[4]);
+		}
+	}
+	dns_rrset_t *soa = apex != NULL ? dns_node_rrset(apex, DNS_TYPE_SOA) : NULL;
+	if (soa != NULL && soa->count == 1 && dns_rdata_len(soa->rdata[0]) >= 20 &&
+	    conf->serial_mode != SIGNER_SERIAL_KEEP) {
+		const uint8_t *f = soa->rdata[0] + 2 + dns_rdata_len(soa->rdata[0]) - 20;
+		conf->serial_floor =
+		    ((uint32_t)f[0] << 24) | ((uint32_t)f[1] << 16) | ((uint32_t)f[2] << 8) | f[3];
+		conf->has_serial_floor = true;
+	}
+	conf->previous = prev;
+	*out = prev;
+	return TANDEM_OK;
+}
+
 /* Finds (or with --gen-keys makes) the keys named by the URIs. */
 static int get_keys(const opts_t *o, hsm_token_t *token, const kasp_policy_t *p, int alg,
 		    tandem_diag_t *diag, signer_key_t *keys, size_t *nkeys)
@@ -535,7 +577,7 @@ static int sign(const opts_t *o)
 	int code = EXIT_INPUT;
 	tandem_diag_t *diag = NULL;
 	kasp_policy_t policy;
-	dns_zone_t *zone = NULL;
+	dns_zone_t *zone = NULL, *previous = NULL;
 	hsm_module_t *module = NULL;
 	hsm_token_t *token = NULL;
 	tandem_afile_t *file = NULL;
@@ -594,6 +636,18 @@ static int sign(const opts_t *o)
 		goto out;
 	}
 	tandem_diag_clear(diag);
+	if (o->previous != NULL) {
+		ret = load_previous(o, &conf, diag, &previous);
+		if (ret != TANDEM_OK) {
+			print_diag(diag);
+			fprintf(stderr,
+				"tandem-signzone: previous version %s refused: %s; %s left "
+				"untouched\n",
+				o->previous, tandem_strerror(ret), o->out);
+			goto out;
+		}
+		tandem_diag_clear(diag);
+	}
 	double t1 = mono();
 
 	code = EXIT_HSM;
@@ -661,11 +715,14 @@ static int sign(const opts_t *o)
 		fprintf(stderr,
 			"signed: serial=%u rrsets=%zu signatures=%zu denial=%zu threads=%u\n",
 			ss.serial, ss.rrsets_signed, ss.signatures, ss.nsec_records, conf.threads);
+		fprintf(stderr, "rrsigs: new=%zu reused=%zu refreshed=%zu\n", ss.rrsigs_new,
+			ss.rrsigs_reused, ss.rrsigs_refreshed);
 	}
 out:
 	tandem_afile_abort(file);
 	free(ds);
 	dns_zone_free(zone);
+	dns_zone_free(previous);
 	hsm_token_close(token);
 	hsm_module_free(module);
 	tandem_arena_free(arena);

@@ -415,7 +415,7 @@ static void tally_nodes(dns_node_t *cur, size_t nc, dns_node_t *prev, size_t np,
 		for (uint16_t r = 0; r < cur[i].rrset_count; r++) {
 			const dns_rrset_t *rs = &cur[i].rrsets[r];
 			const dns_rrset_t *prs = pn ? dns_node_rrset(pn, rs->type) : NULL;
-			bool same = rrset_equal(rs, prs);
+			bool same = rrset_equal(rs, prs) && prs->sig_count > 0;
 			for (uint16_t s = 0; s < rs->sig_count; s++) {
 				bool identical = false;
 				for (uint16_t j = 0; same && j < prs->sig_count && !identical;
@@ -773,6 +773,40 @@ START_TEST(never_reused)
 }
 END_TEST
 
+/* Glue that becomes authoritative (its delegation went) was never signed: its signature is
+ * new, not refreshed, though its records did not change. */
+START_TEST(glue_turns_authoritative)
+{
+	fixture_t f;
+	fixture_open(&f);
+	signer_key_t keys[2] = {{.key = f.ksk, .ksk = true}, {.key = f.zsk, .zsk = true}};
+	signer_conf_t c;
+	signer_conf_defaults(&c, NOW);
+	char text[2048];
+	snprintf(text, sizeof(text), "%sg NS ns.g\nns.g A 192.0.2.9\n", SMALL);
+	dns_zone_t *prev = load_text(&f, text);
+	signer_stats_t st;
+	ck_assert_int_eq(sign_with(&f, prev, &c, keys, 2, &st), TANDEM_OK);
+	snprintf(text, sizeof(text), "%sns.g A 192.0.2.9\n", SMALL);
+	c.now += c.period;
+	c.previous = prev;
+	c.has_serial_floor = true;
+	c.serial_floor = st.serial;
+	dns_zone_t *z = load_text(&f, text);
+	ck_assert_int_eq(sign_with(&f, z, &c, keys, 2, &st), TANDEM_OK);
+	gate(z, c.now, f.diag);
+	assert_tally(z, prev, &st);
+	const dns_node_t *glue = dns_zone_find(z, (const uint8_t *)"\x02ns\x01g\x07"
+								   "example");
+	ck_assert_ptr_nonnull(glue);
+	ck_assert_uint_eq(dns_node_rrset(glue, DNS_TYPE_A)->sig_count, 1);
+	ck_assert_uint_le(st.rrsigs_refreshed, 1); /* the schedule's one, at most */
+	dns_zone_free(z);
+	dns_zone_free(prev);
+	fixture_close(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("signer_reuse");
@@ -784,6 +818,7 @@ int main(void)
 	tcase_add_test(tc, random_changes_nsec3_optout);
 	tcase_add_test(tc, random_changes_nsec);
 	tcase_add_test(tc, never_reused);
+	tcase_add_test(tc, glue_turns_authoritative);
 	tcase_add_test(tc, zsk_rollover);
 	tcase_add_test(tc, days_of_real_signing);
 	suite_add_tcase(s, tc);
