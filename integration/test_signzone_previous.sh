@@ -4,7 +4,8 @@
 # version: the unchanged RRsets keep their RRSIGs byte for byte (as many as the summary says
 # were reused), and the result passes dnssec-verify, kzonecheck, ldns-verify-zone and the
 # gate. A previous version signed with another ZSK gives none of its signatures to the new
-# one, and a previous file that does not load is refused before any signing.
+# one; one with a broken signature is not used (full signing, with a warning); a previous
+# file that does not load is refused before any signing.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -79,6 +80,20 @@ rrsigs "$TDM_TMP/v3.signed" >"$TDM_TMP/v3.rrsig"
 kept=$(comm -12 "$TDM_TMP/v1.rrsig" "$TDM_TMP/v3.rrsig" | wc -l)
 tdm_assert_eq "another ZSK: RRSIGs in common with v1" 0 "$kept"
 tdm_validate tld "$TDM_TMP/v3.signed" "another ZSK"
+
+# A previous version with a broken signature fails the gate: a warning, then a full signing.
+awk 'BEGIN { OFS = "\t" }
+	$4 == "RRSIG" && $5 == "DS" && !done {
+		c = substr($NF, 10, 1); $NF = substr($NF, 1, 9) (c == "A" ? "B" : "A") substr($NF, 11); done = 1
+	}
+	{ print }' "$TDM_TMP/v1.signed" >"$TDM_TMP/v1.tampered"
+cmp -s "$TDM_TMP/v1.signed" "$TDM_TMP/v1.tampered" && tdm_fail "tampering changed nothing"
+tdm_assert_ok "signing with a tampered --previous" \
+	tdm_signzone -o tld "${keys[@]}" --now $((now + 900)) --previous "$TDM_TMP/v1.tampered" -v \
+	-f "$TDM_TMP/v4.signed" "$TDM_TMP/v2.zone"
+tdm_assert_grep "tampered previous: warning" "warning: previous version .*v1.tampered fails the gate .*signing in full" "$TDM_ERR"
+tdm_assert_grep "tampered previous: nothing reused" 'rrsigs: new=[0-9]+ reused=0 refreshed=0' "$TDM_ERR"
+tdm_assert_ok "tampered previous: the output passes the gate" tdm_signzone -o tld --verify-only "$TDM_TMP/v4.signed"
 
 # A previous version that does not load: refused, exit 2, the output untouched.
 printf 'this is not a zone\n' >"$TDM_TMP/bad.signed"

@@ -472,16 +472,29 @@ out:
  * --previous SIGNED: the previously signed version, loaded with its DNSSEC records, for
  * the signer to reuse its signatures. Its NSEC3 salt is kept when the policy's salt
  * length and iterations match (a new random salt would re-sign everything), and the new
- * serial must be above its serial (unless the serial mode is keep).
+ * serial must be above its serial (unless the serial mode is keep). Only signatures that
+ * verify are worth keeping: a previous version that fails the gate at now (vc) is not used
+ * (a warning, *out NULL: signing in full).
  */
-static int load_previous(const opts_t *o, signer_conf_t *conf, tandem_diag_t *diag,
-			 dns_zone_t **out)
+static int load_previous(const opts_t *o, const verify_conf_t *vc, signer_conf_t *conf,
+			 tandem_diag_t *diag, dns_zone_t **out)
 {
 	dns_zone_t *prev = NULL;
 	dns_load_opts_t lo = {.origin = o->origin, .keep_dnssec = true};
 	int ret = dns_zone_load(o->previous, &lo, diag, &prev);
 	if (ret != TANDEM_OK) {
 		return ret;
+	}
+	tandem_diag_clear(diag); /* load warnings (occlusion) are not gate failures */
+	if (verify_zone(prev, vc, diag, NULL) != TANDEM_OK) {
+		fprintf(stderr,
+			"tandem-signzone: warning: previous version %s fails the gate (%s): "
+			"signing in full\n",
+			o->previous,
+			tandem_diag_kept(diag) > 0 ? tandem_diag_msg(diag, 0) : "no detail");
+		dns_zone_free(prev);
+		*out = NULL;
+		return TANDEM_OK;
 	}
 	dns_node_t *apex = dns_zone_apex(prev);
 	dns_rrset_t *param = apex != NULL ? dns_node_rrset(apex, DNS_TYPE_NSEC3PARAM) : NULL;
@@ -637,7 +650,7 @@ static int sign(const opts_t *o)
 	}
 	tandem_diag_clear(diag);
 	if (o->previous != NULL) {
-		ret = load_previous(o, &conf, diag, &previous);
+		ret = load_previous(o, &vc, &conf, diag, &previous);
 		if (ret != TANDEM_OK) {
 			print_diag(diag);
 			fprintf(stderr,
