@@ -622,7 +622,7 @@ static int check_inputs(const signer_conf_t *conf, const signer_key_t *keys, siz
 				"period must be positive");
 		return TANDEM_SIGNER_ECONF;
 	}
-	if (signer_refresh_window(conf) < conf->period) {
+	if (conf->previous != NULL && signer_refresh_window(conf) < conf->period) {
 		tandem_diag_add(diag, TANDEM_SIGNER_ECONF,
 				"refresh (%u s) must leave at least one period between it and the "
 				"minimum validity (validity %u s - jitter %u s)",

@@ -68,7 +68,8 @@ typedef struct signer_conf {
 	 */
 	const dns_zone_t *previous;
 	uint32_t refresh;             /* a signature is due refresh seconds before it expires
-					 (default, and 0: (validity - jitter) / 3) */
+					 (default, and 0: (validity - jitter) / 3); with previous,
+					 validity - jitter - refresh must be at least a period */
 	uint32_t key_roll_time;       /* a published key that stops signing: its signatures are all
 					 replaced within this long after its last signing run
 					 (0: at once; default: the refresh window) */
