@@ -368,6 +368,9 @@ static void assert_same_records(dns_node_t *a, size_t na, dns_node_t *b, size_t 
 			ck_assert_uint_eq(x->sig_count, y->sig_count);
 			const uint8_t *sx[8], *sy[8];
 			ck_assert_uint_le(x->sig_count, 8);
+			if (x->sig_count == 0) {
+				continue;
+			}
 			memcpy(sx, x->sigs, sizeof(*sx) * x->sig_count);
 			memcpy(sy, y->sigs, sizeof(*sy) * y->sig_count);
 			qsort(sx, x->sig_count, sizeof(*sx), sig_cmp_tag);
@@ -466,7 +469,9 @@ static int sign_with(fixture_t *f, dns_zone_t *z, signer_conf_t *c, const signer
  * Random sequences of changes, step by step, 15 minutes apart: every version signed with
  * the last one as previous passes the gate, equals a full signing of the same input
  * (signature times aside), and keeps the unchanged RRsets' RRSIGs byte for byte except the
- * few the schedule refreshes; the stats say exactly that.
+ * few the schedule refreshes; the stats say exactly that. The last version also passes
+ * BIND's dnssec-verify (installed by deploy/install-deps.sh), which validates at the
+ * clock's time only: so this walk starts at the clock (printed), not at NOW.
  */
 static void random_walk(signer_denial_t denial, bool optout)
 {
@@ -487,7 +492,10 @@ static void random_walk(signer_denial_t denial, bool optout)
 	}
 	signer_key_t keys[2] = {{.key = f.ksk, .ksk = true}, {.key = f.zsk, .zsk = true}};
 	signer_conf_t c;
-	signer_conf_defaults(&c, NOW);
+	uint64_t start = (uint64_t)time(NULL) - 13 * 900; /* the last step is in the past */
+	start -= start % 900;
+	fprintf(stderr, "random walk from %llu\n", (unsigned long long)start);
+	signer_conf_defaults(&c, start);
 	c.denial = denial;
 	c.nsec3_optout = optout;
 	c.threads = 2;
@@ -501,7 +509,7 @@ static void random_walk(signer_denial_t denial, bool optout)
 	for (unsigned step = 1; step <= 12; step++) {
 		model_mutate(&m);
 		text = model_text(&m);
-		c.now = NOW + step * 900u;
+		c.now = start + step * 900u;
 		c.has_serial_floor = true; /* the serial moves on from the last version's */
 		c.serial_floor = st.serial;
 		dns_zone_t *full = load_text(&f, text);
@@ -532,6 +540,15 @@ static void random_walk(signer_denial_t denial, bool optout)
 		prev = inc;
 	}
 	fprintf(stderr, "random walk: %zu of %zu signatures reused over 12 steps\n", reused, total);
+	/* BIND's validator on the last version (an independent check of the gate's verdict) */
+	char path[600], cmd[1400];
+	snprintf(path, sizeof(path), "%s/last.signed", f.dir);
+	FILE *fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_eq(dns_zone_write(prev, fp), TANDEM_OK);
+	ck_assert_int_eq(fclose(fp), 0);
+	snprintf(cmd, sizeof(cmd), "dnssec-verify -q -o example. %s >&2", path);
+	ck_assert_int_eq(system(cmd), 0);
 	ck_assert_uint_gt(reused * 2, total); /* most */
 	dns_zone_free(prev);
 	fixture_close(&f);
