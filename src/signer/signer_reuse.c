@@ -220,12 +220,28 @@ static int pk_build(plan_t *p, const dns_node_t *apex, const dns_node_t *papex)
 				p->pk[j].ambiguous = e->ambiguous = true;
 			}
 		}
+		/* Another key with this tag in the previous version could have made its
+		 * signatures: none of them can be attributed. */
+		for (uint16_t j = 0; prs != NULL && j < prs->count; j++) {
+			const uint8_t *o = prs->rdata[j];
+			uint16_t olen = dns_rdata_len(o);
+			if (dns_rdata_compare(o, rd) != 0 && olen >= 4 &&
+			    dns_rdata_data(o)[3] == e->alg &&
+			    crypto_key_tag(dns_rdata_data(o), olen) == e->tag) {
+				e->ambiguous = true;
+			}
+		}
 		for (size_t k = 0; k < p->nkeys; k++) {
 			if (!p->keys[k].unpublished &&
 			    dns_rdata_compare(p->keys[k].dnskey, rd) == 0) {
 				e->active = (int)k;
 				p->key_pk[k] = e->in_prev ? (int)i : -1;
 			}
+		}
+	}
+	for (size_t k = 0; k < p->nkeys; k++) {
+		if (p->key_pk[k] >= 0 && p->pk[p->key_pk[k]].ambiguous) {
+			p->key_pk[k] = -1;
 		}
 	}
 	p->npk = n;
@@ -248,7 +264,9 @@ static void scan_inceptions(plan_t *p, dns_node_t *nodes, size_t count, bool *se
 				if (ago > 0) {
 					continue; /* not valid yet: no run made it before now */
 				}
-				if (!*seen || ago > *last) {
+				/* An offline KSK's DNSKEY signature dates from its ceremony
+				 * slot, not from a signing run. */
+				if (v.covered != DNS_TYPE_DNSKEY && (!*seen || ago > *last)) {
 					*seen = true;
 					*last = ago;
 				}
