@@ -639,7 +639,7 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 		     size_t nkeys, hsm_token_t *token, tandem_diag_t *diag, signer_stats_t *stats)
 {
 	if (zone == NULL || conf == NULL || keys == NULL || nkeys == 0 || token == NULL ||
-	    dns_zone_apex(zone) == NULL) {
+	    dns_zone_apex(zone) == NULL || conf->previous == zone) {
 		return TANDEM_EINVAL;
 	}
 	int ret = check_inputs(conf, keys, nkeys, token, diag);

@@ -121,7 +121,8 @@ typedef struct signer_stats {
  * previous version's signatures that may be kept are copied (into zone's
  * arenas: zone does not borrow from previous) instead of made again.
  * Errors: TANDEM_SIGNER_ENOKEY, TANDEM_SIGNER_ESERIAL, TANDEM_SIGNER_ECONF,
- * TANDEM_HSM_ESIGN, TANDEM_ENOMEM (detail in diag). On error the zone may be
+ * TANDEM_HSM_ESIGN, TANDEM_ENOMEM (detail in diag), TANDEM_EINVAL (also when
+ * conf->previous is zone itself). On error the zone may be
  * partly signed and must be discarded.
  */
 int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_key_t *keys,

@@ -779,6 +779,10 @@ START_TEST(never_reused)
 	gate(z, c.now, f.diag);
 	dns_zone_free(z);
 
+	/* the previous version cannot be the zone being signed */
+	c.previous = prev;
+	ck_assert_int_eq(sign_with(&f, prev, &c, keys, 2, &st), TANDEM_EINVAL);
+
 	/* a refresh that leaves no window is refused */
 	c.denial = SIGNER_DENIAL_NSEC3;
 	c.refresh = c.validity - c.jitter;
