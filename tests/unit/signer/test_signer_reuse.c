@@ -345,6 +345,17 @@ static void model_mutate(model_t *m)
 	}
 }
 
+static char *write_string(dns_zone_t *z)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&text, &len);
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_eq(dns_zone_write(z, fp), TANDEM_OK);
+	fclose(fp);
+	return text;
+}
+
 static int sig_cmp_tag(const void *a, const void *b)
 {
 	return (int)sig_tag(*(const uint8_t *const *)a) - (int)sig_tag(*(const uint8_t *const *)b);
@@ -469,7 +480,9 @@ static int sign_with(fixture_t *f, dns_zone_t *z, signer_conf_t *c, const signer
  * Random sequences of changes, step by step, 15 minutes apart: every version signed with
  * the last one as previous passes the gate, equals a full signing of the same input
  * (signature times aside), and keeps the unchanged RRsets' RRSIGs byte for byte except the
- * few the schedule refreshes; the stats say exactly that. The last version also passes
+ * few the schedule refreshes; the stats say exactly that. A second signing of each step
+ * (the other site: same previous version and time, another thread count) is byte for
+ * byte the same. The last version also passes
  * BIND's dnssec-verify (installed by deploy/install-deps.sh), which validates at the
  * clock's time only: so this walk starts at the clock (printed), not at NOW.
  */
@@ -514,6 +527,7 @@ static void random_walk(signer_denial_t denial, bool optout)
 		c.serial_floor = st.serial;
 		dns_zone_t *full = load_text(&f, text);
 		dns_zone_t *inc = load_text(&f, text);
+		dns_zone_t *twin = load_text(&f, text);
 		free(text);
 		c.previous = NULL;
 		signer_stats_t fst;
@@ -530,8 +544,18 @@ static void random_walk(signer_denial_t denial, bool optout)
 		b = dns_zone_nsec3_nodes(full, &nb);
 		assert_same_records(a, na, b, nb);
 		assert_tally(inc, prev, &st);
-		/* the schedule's share each cycle: ceil(pool * 900 / 4 days) = 1 here */
+		/* the schedule's share each cycle: pool * 900 / 4 days, below 1 here */
 		ck_assert_uint_le(st.rrsigs_refreshed, 1);
+		/* the other site, same previous version and time, one thread: the same choice,
+		 * byte for byte (RSA) */
+		c.threads = 1;
+		ck_assert_int_eq(sign_with(&f, twin, &c, keys, 2, NULL), TANDEM_OK);
+		c.threads = 2;
+		char *x = write_string(inc), *y = write_string(twin);
+		ck_assert_str_eq(x, y);
+		free(x);
+		free(y);
+		dns_zone_free(twin);
 		ck_assert_uint_gt(st.rrsigs_new, 0); /* the SOA at least */
 		reused += st.rrsigs_reused;
 		total += st.rrsigs_reused + st.signatures;
@@ -604,9 +628,10 @@ static void zone_sigs(dns_zone_t *z, uint16_t tag, uint32_t *min_exp, size_t *by
 
 /*
  * Real signing over simulated days: a small zone re-signed every hour for 10 days, nothing
- * changing but the SOA. Every version passes the gate at its time, no signature comes
- * within the refresh time of its expiration, and every signature of the first version has
- * been replaced by the schedule after the refresh window.
+ * changing (not even the serial). Every version passes the gate at its time (and, once a
+ * day, a second signing from the same previous version is byte-identical), no signature
+ * comes within the refresh time of its expiration, and the schedule re-signs the zone
+ * about once per 4-day window (10 days: between 2 and 4 times its signatures).
  */
 START_TEST(days_of_real_signing)
 {
@@ -633,6 +658,14 @@ START_TEST(days_of_real_signing)
 		ck_assert_uint_gt(min_exp, c.now + signer_refresh_of(&c));
 		refreshed_total += st.rrsigs_refreshed;
 		if (h % 24 == 0) {
+			/* the other site picks the same signatures to refresh, byte for byte */
+			dns_zone_t *twin = load_text(&f, SMALL);
+			ck_assert_int_eq(sign_with(&f, twin, &c, keys, 2, NULL), TANDEM_OK);
+			char *x = write_string(z), *y = write_string(twin);
+			ck_assert_str_eq(x, y);
+			free(x);
+			free(y);
+			dns_zone_free(twin);
 			size_t len = strlen(line);
 			snprintf(line + len, sizeof(line) - len, " day%u:%zu", h / 24,
 				 refreshed_total);
