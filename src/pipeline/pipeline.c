@@ -270,9 +270,8 @@ int pipeline_run(const pipeline_req_t *req, pipeline_result_t *res, tandem_diag_
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
-	/* one place hands the previously signed zone to the signer (signature reuse):
-	 * PIPELINE_PREVIOUS: conf.previous = req->kind == PIPELINE_UPDATE ? req->previous : NULL;
-	 */
+	/* the one place that hands the previously signed zone to the signer (reuse) */
+	conf.previous = req->kind == PIPELINE_UPDATE ? req->previous : NULL;
 	res->stage = PIPELINE_STAGE_SIGN;
 	t = mono_s();
 	ret = run_sign(req, zone, &conf, &keys, res, diag);

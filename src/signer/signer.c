@@ -32,23 +32,11 @@ void signer_conf_defaults(signer_conf_t *conf, uint64_t now)
 				     .ds = 86400,
 				     .nsec3 = 3600};
 	conf->threads = 1;
+	conf->refresh = (conf->validity - conf->jitter) / 3;
+	conf->key_roll_time = conf->validity - conf->jitter - conf->refresh;
 }
 
 static int rdata_ptr_cmp(const void *a, const void *b);
-
-/* A key as the workers use it. */
-typedef struct skey {
-	const hsm_key_t *hkey;
-	uint16_t tag;
-	uint8_t alg;
-	bool ksk, zsk;
-} skey_t;
-
-/* One RRset to sign. */
-typedef struct item {
-	const dns_node_t *node;
-	dns_rrset_t *rs;
-} item_t;
 
 typedef struct job {
 	const signer_conf_t *conf;
@@ -60,6 +48,7 @@ typedef struct job {
 	size_t nkeys;
 	item_t *items;
 	size_t nitems;
+	signer_slot_t *slots; /* NULL: no previous version, every signature is new */
 	atomic_size_t next;
 	atomic_int failed;
 	uint32_t inception;
@@ -70,7 +59,7 @@ typedef struct worker {
 	job_t *job;
 	unsigned session;
 	tandem_arena_t *arena;
-	size_t signatures;
+	size_t signatures, fresh, reused, refreshed;
 	int ret;
 	pthread_t thread;
 } worker_t;
@@ -126,7 +115,14 @@ static uint32_t jitter_for(const uint8_t *owner, size_t owner_len, uint16_t type
 	return (uint32_t)(h % ((uint64_t)jitter + 1));
 }
 
-static bool key_signs(const skey_t *k, uint16_t type)
+uint32_t signer_expiration(const signer_conf_t *conf, const uint8_t *owner, uint16_t type)
+{
+	uint32_t base = (uint32_t)(conf->now - conf->now % (conf->period ? conf->period : 1));
+	size_t len = dns_name_len(owner, DNS_NAME_MAXLEN);
+	return base + conf->validity - jitter_for(owner, len, type, base, conf->jitter);
+}
+
+bool signer_key_signs(const skey_t *k, uint16_t type)
 {
 	if (type == DNS_TYPE_DNSKEY || type == DNS_TYPE_CDS || type == DNS_TYPE_CDNSKEY) {
 		return k->ksk;
@@ -215,24 +211,33 @@ static int sign_rrset(worker_t *w, const item_t *it, uint8_t **buf, size_t *cap)
 	job_t *job = w->job;
 	const dns_node_t *node = it->node;
 	dns_rrset_t *rs = it->rs;
-	int ret = data_reserve(node->name_len, job->origin_len, rs->rdata, rs->count, buf, cap);
-	if (ret != TANDEM_OK) {
-		return ret;
-	}
-	unsigned labels = node->labels;
-	if (node->flags & DNS_NODE_WILDCARD) {
-		labels--; /* RFC 4034 3.1.3: the '*' label is not counted */
-	}
-	uint32_t expiration =
-	    job->base + job->conf->validity -
-	    jitter_for(node->name, node->name_len, rs->type, job->base, job->conf->jitter);
-	size_t head_len = 18 + job->origin_len;
-	size_t len =
-	    data_build(*buf, node->name, node->name_len, labels, rs->type, rs->ttl, rs->rdata,
-		       rs->count, job->inception, expiration, job->origin, job->origin_len);
+	const signer_slot_t *slots = job->slots != NULL ? &job->slots[it->slot] : NULL;
 	size_t nsig = 0;
 	for (size_t k = 0; k < job->nkeys; k++) {
-		nsig += key_signs(&job->keys[k], rs->type);
+		nsig += signer_key_signs(&job->keys[k], rs->type);
+	}
+	bool need = slots == NULL;
+	for (size_t s = 0; s < nsig && !need; s++) {
+		need = slots[s].keep == NULL;
+	}
+	size_t head_len = 18 + job->origin_len;
+	size_t len = 0;
+	if (need) {
+		int ret =
+		    data_reserve(node->name_len, job->origin_len, rs->rdata, rs->count, buf, cap);
+		if (ret != TANDEM_OK) {
+			return ret;
+		}
+		unsigned labels = node->labels;
+		if (node->flags & DNS_NODE_WILDCARD) {
+			labels--; /* RFC 4034 3.1.3: the '*' label is not counted */
+		}
+		uint32_t expiration =
+		    job->base + job->conf->validity -
+		    jitter_for(node->name, node->name_len, rs->type, job->base, job->conf->jitter);
+		len = data_build(*buf, node->name, node->name_len, labels, rs->type, rs->ttl,
+				 rs->rdata, rs->count, job->inception, expiration, job->origin,
+				 job->origin_len);
 	}
 	const uint8_t **sigs = tandem_arena_alloc(w->arena, sizeof(*sigs) * (nsig ? nsig : 1));
 	if (sigs == NULL) {
@@ -241,11 +246,29 @@ static int sign_rrset(worker_t *w, const item_t *it, uint8_t **buf, size_t *cap)
 	size_t made = 0;
 	for (size_t k = 0; k < job->nkeys; k++) {
 		const skey_t *key = &job->keys[k];
-		if (!key_signs(key, rs->type)) {
+		if (!signer_key_signs(key, rs->type)) {
 			continue;
 		}
-		ret = rrsig_finish(job->token, w->session, key->hkey, key->alg, key->tag, *buf, len,
-				   head_len, w->arena, &sigs[made]);
+		const signer_slot_t *slot = slots != NULL ? &slots[made] : NULL;
+		if (slot != NULL && slot->keep != NULL) {
+			/* Copied, not borrowed: the previous version may go before this one. */
+			sigs[made] = tandem_arena_memdup(w->arena, slot->keep,
+							 dns_rdata_len(slot->keep) + 2u);
+			if (sigs[made] == NULL) {
+				return TANDEM_ENOMEM;
+			}
+			made++;
+			w->reused++;
+			continue;
+		}
+		if (slot != NULL && slot->why == SIGNER_SLOT_REFRESH) {
+			w->refreshed++;
+		} else {
+			w->fresh++;
+		}
+		w->signatures++;
+		int ret = rrsig_finish(job->token, w->session, key->hkey, key->alg, key->tag, *buf,
+				       len, head_len, w->arena, &sigs[made]);
 		if (ret != TANDEM_OK) {
 			char name[1024], tbuf[16];
 			dns_name_to_str(node->name, name);
@@ -258,7 +281,6 @@ static int sign_rrset(worker_t *w, const item_t *it, uint8_t **buf, size_t *cap)
 	}
 	rs->sigs = sigs;
 	rs->sig_count = (uint16_t)made;
-	w->signatures += made;
 	return TANDEM_OK;
 }
 
@@ -480,10 +502,12 @@ static int put_dnskeys(dns_zone_t *zone, const signer_conf_t *conf, const signer
 			rdata[published++] = rd;
 		}
 		out[i] = (skey_t){.hkey = keys[i].key,
+				  .dnskey = rd,
 				  .tag = hsm_key_tag(keys[i].key, flags),
 				  .alg = hsm_key_algorithm(keys[i].key),
 				  .ksk = keys[i].ksk,
-				  .zsk = keys[i].zsk};
+				  .zsk = keys[i].zsk,
+				  .unpublished = keys[i].unpublished};
 	}
 	qsort(rdata, published, sizeof(*rdata), rdata_ptr_cmp);
 	size_t uniq = 0;
@@ -516,8 +540,16 @@ static bool to_sign(const dns_rrset_t *rs)
 	return (rs->flags & DNS_RRSET_AUTH) && rs->sig_count == 0;
 }
 
-static int collect_items(dns_zone_t *zone, item_t **out, size_t *nout)
+/* The RRsets to sign, in canonical order, each with its first slot (one slot per key that
+ * signs its type); *nslots is the total. */
+static int collect_items(dns_zone_t *zone, const skey_t *keys, size_t nkeys, item_t **out,
+			 size_t *nout, size_t *nslots)
 {
+	size_t per_role[2] = {0, 0}; /* keys that sign DNSKEY, keys that sign the rest */
+	for (size_t k = 0; k < nkeys; k++) {
+		per_role[0] += signer_key_signs(&keys[k], DNS_TYPE_DNSKEY);
+		per_role[1] += signer_key_signs(&keys[k], DNS_TYPE_SOA);
+	}
 	size_t count = 0, n3 = 0;
 	dns_node_t *nodes = dns_zone_nodes(zone, &count);
 	dns_node_t *nsec3 = dns_zone_nsec3_nodes(zone, &n3);
@@ -531,19 +563,25 @@ static int collect_items(dns_zone_t *zone, item_t **out, size_t *nout)
 	if (items == NULL) {
 		return TANDEM_ENOMEM;
 	}
-	size_t k = 0;
+	size_t k = 0, slot = 0;
 	for (size_t i = 0; i < count; i++) {
 		for (uint16_t r = 0; r < nodes[i].rrset_count; r++) {
-			if (to_sign(&nodes[i].rrsets[r])) {
-				items[k++] = (item_t){&nodes[i], &nodes[i].rrsets[r]};
+			dns_rrset_t *rs = &nodes[i].rrsets[r];
+			if (to_sign(rs)) {
+				items[k++] = (item_t){&nodes[i], rs, slot};
+				bool ksk = rs->type == DNS_TYPE_DNSKEY ||
+					   rs->type == DNS_TYPE_CDS || rs->type == DNS_TYPE_CDNSKEY;
+				slot += per_role[ksk ? 0 : 1];
 			}
 		}
 	}
 	for (size_t i = 0; i < n3; i++) {
-		items[k++] = (item_t){&nsec3[i], &nsec3[i].rrsets[0]};
+		items[k++] = (item_t){&nsec3[i], &nsec3[i].rrsets[0], slot};
+		slot += per_role[1];
 	}
 	*out = items;
 	*nout = k;
+	*nslots = slot;
 	return TANDEM_OK;
 }
 
@@ -584,6 +622,16 @@ static int check_inputs(const signer_conf_t *conf, const signer_key_t *keys, siz
 				"period must be positive");
 		return TANDEM_SIGNER_ECONF;
 	}
+	if (conf->previous != NULL && signer_refresh_window(conf) < conf->period) {
+		tandem_diag_add(diag, TANDEM_SIGNER_ECONF,
+				"refresh (%u s) must leave at least one period between it and the "
+				"minimum validity (validity %u s - jitter %u s)",
+				signer_refresh_of(conf), conf->validity, conf->jitter);
+		return TANDEM_SIGNER_ECONF;
+	}
+	if (conf->replace_count > 0 && conf->replace_tags == NULL) {
+		return TANDEM_EINVAL;
+	}
 	return TANDEM_OK;
 }
 
@@ -591,7 +639,7 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 		     size_t nkeys, hsm_token_t *token, tandem_diag_t *diag, signer_stats_t *stats)
 {
 	if (zone == NULL || conf == NULL || keys == NULL || nkeys == 0 || token == NULL ||
-	    dns_zone_apex(zone) == NULL) {
+	    dns_zone_apex(zone) == NULL || conf->previous == zone) {
 		return TANDEM_EINVAL;
 	}
 	int ret = check_inputs(conf, keys, nkeys, token, diag);
@@ -628,9 +676,19 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
-	ret = collect_items(zone, &items, &job.nitems);
+	size_t nslots = 0;
+	ret = collect_items(zone, skeys, nkeys, &items, &job.nitems, &nslots);
 	if (ret != TANDEM_OK) {
 		goto out;
+	}
+	if (conf->previous != NULL) {
+		job.slots = calloc(nslots ? nslots : 1, sizeof(*job.slots));
+		ret = job.slots == NULL ? TANDEM_ENOMEM
+					: signer_reuse_plan(zone, conf, skeys, nkeys, items,
+							    job.nitems, job.slots);
+		if (ret != TANDEM_OK) {
+			goto out;
+		}
 	}
 	job.items = items;
 	job.origin = dns_zone_origin(zone);
@@ -673,6 +731,9 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 			ret = workers[i].ret;
 		}
 		st.signatures += workers[i].signatures;
+		st.rrsigs_new += workers[i].fresh;
+		st.rrsigs_reused += workers[i].reused;
+		st.rrsigs_refreshed += workers[i].refreshed;
 		dns_zone_adopt_arena(zone, workers[i].arena);
 	}
 	if (ret != TANDEM_OK) {
@@ -686,6 +747,7 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 	}
 out:
 	free(workers);
+	free(job.slots);
 	free(items);
 	free(skeys);
 	return ret;

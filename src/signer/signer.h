@@ -53,11 +53,28 @@ typedef struct signer_conf {
 	const uint8_t *const *presigned_rrsig;
 	uint16_t presigned_rrsig_count;
 	uint32_t presigned_ttl;
+	/*
+	 * Incremental signing (docs/signing.md, "Reusing signatures"). previous is
+	 * the previously signed version of this zone, borrowed for the call (NULL:
+	 * sign everything). Its RRSIGs over RRsets that did not change, by keys that
+	 * still sign them, that are not due (now >= expiration - refresh) and that
+	 * the refresh schedule does not pick are copied into the new zone.
+	 */
+	const dns_zone_t *previous;
+	uint32_t refresh;             /* a signature is due refresh seconds before it expires
+					 (default, and 0: (validity - jitter) / 3); with previous,
+					 validity - jitter - refresh must be at least a period */
+	uint32_t key_roll_time;       /* a published key that stops signing: its signatures are all
+					 replaced within this long after its last signing run
+					 (0: at once; default: the refresh window) */
+	const uint16_t *replace_tags; /* emergency: signatures by these key tags are never */
+	uint16_t replace_count;       /* reused (a compromised key) */
 } signer_conf_t;
 
 /* Fills conf with the DPS defaults (NSEC3, 0 iterations, empty salt, validity
- * 8 days with 2 days of jitter, inception offset 1 hour, serial increment,
- * DPS 6.7 TTLs, 1 thread) at time now. */
+ * 8 days with 2 days of jitter, inception offset 1 hour, refresh 2 days,
+ * key roll time 4 days, serial increment, DPS 6.7 TTLs, 1 thread) at time now,
+ * with no previous version. */
 void signer_conf_defaults(signer_conf_t *conf, uint64_t now);
 
 /*
@@ -77,7 +94,11 @@ typedef struct signer_key {
 /* What signing did, for reports and benchmarks. */
 typedef struct signer_stats {
 	size_t rrsets_signed;
-	size_t signatures;
+	size_t signatures;       /* made by the HSM: rrsigs_new + rrsigs_refreshed */
+	size_t rrsigs_new;       /* over RRsets that are new or changed (all, without previous) */
+	size_t rrsigs_reused;    /* copied from the previous version */
+	size_t rrsigs_refreshed; /* over unchanged RRsets: due, picked by the schedule, key
+				    stopped, replaced or new to the role */
 	size_t nsec_records;
 	uint32_t serial;
 	double seconds_prepare; /* keys, serial, TTLs, denial chain */
@@ -90,9 +111,12 @@ typedef struct signer_stats {
  * the NSEC or NSEC3 chain (with NSEC3PARAM), and signs every authoritative
  * RRset: the DNSKEY RRset with the KSKs, all others with the ZSKs, using
  * conf->threads threads, each with its own HSM session. Delegation NS and
- * glue stay unsigned; DS at delegations is signed.
+ * glue stay unsigned; DS at delegations is signed. With conf->previous, the
+ * previous version's signatures that may be kept are copied (into zone's
+ * arenas: zone does not borrow from previous) instead of made again.
  * Errors: TANDEM_SIGNER_ENOKEY, TANDEM_SIGNER_ESERIAL, TANDEM_SIGNER_ECONF,
- * TANDEM_HSM_ESIGN, TANDEM_ENOMEM (detail in diag). On error the zone may be
+ * TANDEM_HSM_ESIGN, TANDEM_ENOMEM (detail in diag), TANDEM_EINVAL (also when
+ * conf->previous is zone itself). On error the zone may be
  * partly signed and must be discarded.
  */
 int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_key_t *keys,
@@ -112,5 +136,34 @@ int signer_rrsig_make(hsm_token_t *token, unsigned session, const hsm_key_t *key
 		      uint16_t type, uint32_t ttl, const uint8_t *const *rdata, uint16_t count,
 		      uint32_t inception, uint32_t expiration, tandem_arena_t *arena,
 		      const uint8_t **out);
+
+/* ---- the refresh schedule (pure functions; docs/signing.md) ---- */
+
+/* The effective refresh of conf: conf->refresh, or (validity - jitter) / 3 when 0. */
+uint32_t signer_refresh_of(const signer_conf_t *conf);
+/* The refresh window W = validity - jitter - refresh: every reusable signature is
+ * refreshed about once per W. 0 when conf leaves no window (refused by signing). */
+uint32_t signer_refresh_window(const signer_conf_t *conf);
+/* True if a signature expiring at expiration (RFC 4034 serial time) is due at now:
+ * now >= expiration - refresh. */
+bool signer_rrsig_due(uint32_t expiration, uint64_t now, uint32_t refresh);
+/* The expiration a signature over (owner, type) made at conf->now gets (the
+ * deterministic jitter below validity). */
+uint32_t signer_expiration(const signer_conf_t *conf, const uint8_t *owner, uint16_t type);
+/*
+ * How many of pool reusable signatures the schedule refreshes in a run at time now
+ * whose previous run was at since: floor(pool * now / window) - floor(pool * since /
+ * window), at most pool (all when window is 0 or now - since >= window). Summed over
+ * successive runs this is pool * elapsed / window, so a zone of any size is refreshed
+ * once per window without rounding up each run; two signers with the same previous
+ * version and time get the same number. Times are UNIX seconds below 2^32.
+ */
+size_t signer_refresh_quota(size_t pool, uint64_t since, uint64_t now, uint64_t window);
+/*
+ * Marks in pick (n bytes) the k smallest of key[0..n) (ties: lower index
+ * first), in O(n): the k earliest-expiring signatures when key is the time
+ * left. Errors: TANDEM_EINVAL, TANDEM_ENOMEM.
+ */
+int signer_refresh_pick(const uint32_t *key, size_t n, size_t k, uint8_t *pick);
 
 #endif

@@ -4,6 +4,50 @@
 
 #include "signer.h"
 
+/* A key as the workers use it. */
+typedef struct skey {
+	const hsm_key_t *hkey;
+	const uint8_t *dnskey; /* its DNSKEY RDATA (length-prefixed) in the zone's arena */
+	uint16_t tag;
+	uint8_t alg;
+	bool ksk, zsk;
+	bool unpublished;
+} skey_t;
+
+/* Why a signature is made, or that it is copied. */
+enum {
+	SIGNER_SLOT_NEW = 0, /* the RRset is new or changed */
+	SIGNER_SLOT_REFRESH, /* unchanged RRset, signature made again */
+};
+
+/* What one signing key does for one RRset: copy keep, or sign (why). */
+typedef struct signer_slot {
+	const uint8_t *keep; /* previous RRSIG RDATA to copy, or NULL: sign */
+	uint32_t left;       /* keep's expiration - now, the schedule's order */
+	uint16_t pool;       /* 0: a key that signs; 1 + i: published key i that stopped */
+	uint8_t why;         /* SIGNER_SLOT_* when keep is NULL */
+} signer_slot_t;
+
+/* One RRset to sign; its slots (one per key that signs its type, in key order) start at
+ * slot in the job's slot array. */
+typedef struct item {
+	const dns_node_t *node;
+	dns_rrset_t *rs;
+	size_t slot;
+} item_t;
+
+/* True if key k signs RRsets of type in this run. */
+bool signer_key_signs(const skey_t *k, uint16_t type);
+
+/*
+ * Plans which previous signatures to keep (conf->previous set): fills the
+ * slots of every item (items in canonical order: main nodes, then NSEC3
+ * nodes) with the RRSIG to copy, or NULL and the reason to sign.
+ * Errors: TANDEM_ENOMEM.
+ */
+int signer_reuse_plan(dns_zone_t *zone, const signer_conf_t *conf, const skey_t *keys, size_t nkeys,
+		      const item_t *items, size_t nitems, signer_slot_t *slots);
+
 /* Builds the NSEC chain (NSEC RRsets at every authoritative name and delegation). */
 int signer_nsec_build(dns_zone_t *zone, uint32_t ttl, tandem_diag_t *diag, size_t *records);
 /* Builds the NSEC3 chain and NSEC3PARAM (RFC 5155) with conf's parameters. */

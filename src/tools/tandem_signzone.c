@@ -35,7 +35,8 @@ enum {
 
 typedef struct opts {
 	const char *origin, *policy, *module, *out, *in, *verify_only, *ds_file, *skr;
-	uint64_t skr_margin; /* seconds */
+	const char *previous; /* --previous SIGNED: reuse its signatures */
+	uint64_t skr_margin;  /* seconds */
 	const char *ksk[MAX_KEYS], *zsk[MAX_KEYS];
 	size_t nksk, nzsk;
 	int denial; /* -1: policy */
@@ -60,7 +61,7 @@ static void usage(FILE *fp)
 	    "         [-a rsasha256|rsasha512|ecdsap256sha256|ecdsap384sha384|ed25519]\n"
 	    "         [--ksk-bits N] [--zsk-bits N] [-j THREADS] [--now UNIXTIME]\n"
 	    "         [--module PATH|P11KIT-NAME] --ksk URI --zsk URI [--gen-keys]\n"
-	    "         [--ds DSFILE] [-v] -f OUT IN\n"
+	    "         [--ds DSFILE] [--previous SIGNED] [-v] -f OUT IN\n"
 	    "       tandem-signzone -o ORIGIN ... --skr SKR [--skr-margin DURATION] --zsk URI\n"
 	    "                       [--ds DSFILE] -f OUT IN     (offline KSK: no --ksk)\n"
 	    "       tandem-signzone -o ORIGIN --verify-only SIGNED [--ds DSFILE] [--now UNIXTIME]\n"
@@ -131,7 +132,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
 		O_VERIFY,
 		O_DS,
 		O_SKR,
-		O_SKR_MARGIN
+		O_SKR_MARGIN,
+		O_PREVIOUS
 	};
 	static const struct option longopts[] = {
 	    {"origin", required_argument, NULL, 'o'},
@@ -151,6 +153,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
 	    {"ds", required_argument, NULL, O_DS},
 	    {"skr", required_argument, NULL, O_SKR},
 	    {"skr-margin", required_argument, NULL, O_SKR_MARGIN},
+	    {"previous", required_argument, NULL, O_PREVIOUS},
 	    {"out", required_argument, NULL, 'f'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -222,6 +225,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
 				return EXIT_USAGE;
 			}
 			break;
+		case O_PREVIOUS: o->previous = optarg; break;
 		case 'f': o->out = optarg; break;
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); exit(EXIT_OK);
@@ -447,6 +451,56 @@ out:
 	return code;
 }
 
+/*
+ * --previous SIGNED: the previously signed version, loaded with its DNSSEC records, for
+ * the signer to reuse its signatures. Its NSEC3 salt is kept when the policy's salt
+ * length and iterations match (a new random salt would re-sign everything), and the new
+ * serial must be above its serial (unless the serial mode is keep). Only signatures that
+ * verify are worth keeping: a previous version that fails the gate at now (vc) is not used
+ * (a warning, *out NULL: signing in full).
+ */
+static int load_previous(const opts_t *o, const verify_conf_t *vc, signer_conf_t *conf,
+			 tandem_diag_t *diag, dns_zone_t **out)
+{
+	dns_zone_t *prev = NULL;
+	dns_load_opts_t lo = {.origin = o->origin, .keep_dnssec = true};
+	int ret = dns_zone_load(o->previous, &lo, diag, &prev);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	tandem_diag_clear(diag); /* load warnings (occlusion) are not gate failures */
+	if (verify_zone(prev, vc, diag, NULL) != TANDEM_OK) {
+		fprintf(stderr,
+			"tandem-signzone: warning: previous version %s fails the gate (%s): "
+			"signing in full\n",
+			o->previous,
+			tandem_diag_kept(diag) > 0 ? tandem_diag_msg(diag, 0) : "no detail");
+		dns_zone_free(prev);
+		*out = NULL;
+		return TANDEM_OK;
+	}
+	dns_node_t *apex = dns_zone_apex(prev);
+	dns_rrset_t *param = apex != NULL ? dns_node_rrset(apex, DNS_TYPE_NSEC3PARAM) : NULL;
+	if (conf->denial == SIGNER_DENIAL_NSEC3 && param != NULL && param->count == 1) {
+		const uint8_t *rd = dns_rdata_data(param->rdata[0]);
+		uint16_t len = dns_rdata_len(param->rdata[0]);
+		if (len >= 5 && len == 5u + rd[4] && rd[4] == conf->nsec3_salt_len &&
+		    ((rd[2] << 8) | rd[3]) == conf->nsec3_iterations) {
+			memcpy(conf->nsec3_salt, rd + 5, rd[4]);
+		}
+	}
+	dns_rrset_t *soa = apex != NULL ? dns_node_rrset(apex, DNS_TYPE_SOA) : NULL;
+	if (soa != NULL && soa->count == 1 && dns_rdata_len(soa->rdata[0]) >= 20 &&
+	    conf->serial_mode != TANDEM_SERIAL_KEEP) {
+		const uint8_t *f = soa->rdata[0] + 2 + dns_rdata_len(soa->rdata[0]) - 20;
+		conf->serial_floor =
+		    ((uint32_t)f[0] << 24) | ((uint32_t)f[1] << 16) | ((uint32_t)f[2] << 8) | f[3];
+		conf->has_serial_floor = true;
+	}
+	*out = prev;
+	return TANDEM_OK;
+}
+
 /* Finds (or with --gen-keys makes) the keys named by the URIs. */
 static int get_keys(const opts_t *o, hsm_token_t *token, const kasp_policy_t *p, int alg,
 		    tandem_diag_t *diag, signer_key_t *keys, size_t *nkeys)
@@ -575,6 +629,7 @@ static int sign(const opts_t *o)
 	int code = EXIT_INPUT;
 	tandem_diag_t *diag = NULL;
 	kasp_policy_t policy;
+	dns_zone_t *previous = NULL;
 	tandem_arena_t *arena = NULL;
 	const uint8_t **ds = NULL;
 	keys_ctx_t kc = {.o = o, .policy = &policy};
@@ -624,6 +679,25 @@ static int sign(const opts_t *o)
 			goto out;
 		}
 	}
+	/* --previous: its valid signatures that are not due are kept (an update run) */
+	if (o->previous != NULL) {
+		vc.now = req.conf.now;
+		vc.threads = req.gate_threads;
+		int pret = load_previous(o, &vc, &req.conf, diag, &previous);
+		if (pret != TANDEM_OK) {
+			print_diag(diag);
+			fprintf(stderr,
+				"tandem-signzone: previous version %s refused: %s; %s left "
+				"untouched\n",
+				o->previous, tandem_strerror(pret), o->out);
+			goto out;
+		}
+		tandem_diag_clear(diag);
+		if (previous != NULL) {
+			req.kind = PIPELINE_UPDATE;
+			req.previous = previous;
+		}
+	}
 	/* The zone first: a bad input is refused before any HSM work (open_keys). */
 	pipeline_load_opts(&policy, o->origin, &req.load);
 	int ret = pipeline_run(&req, &res, diag);
@@ -650,10 +724,13 @@ static int sign(const opts_t *o)
 			"signed: serial=%u rrsets=%zu signatures=%zu denial=%zu threads=%u\n",
 			res.serial, res.sign.rrsets_signed, res.sign.signatures,
 			res.sign.nsec_records, req.conf.threads);
+		fprintf(stderr, "rrsigs: new=%zu reused=%zu refreshed=%zu\n", res.sign.rrsigs_new,
+			res.sign.rrsigs_reused, res.sign.rrsigs_refreshed);
 	}
 out:
 	pipeline_result_deinit(&res);
 	free(ds);
+	dns_zone_free(previous);
 	hsm_token_close(kc.token);
 	hsm_module_free(kc.module);
 	tandem_arena_free(arena);
