@@ -323,10 +323,12 @@ char *pipeline_result_summary(const pipeline_result_t *res, char *buf, size_t si
 		buf[0] = '\0';
 		return buf;
 	}
+	/* as OpenDNSSEC's stats line: what was signed anew, kept, and refreshed because due */
 	snprintf(buf, size,
-		 "serial %u, %zu records, %zu RRSIGs, load %.2f s, sign %.2f s, gate %.2f s, "
-		 "write %.2f s",
-		 res->serial, res->records, res->sign.signatures, res->seconds_load,
-		 res->seconds_sign, res->seconds_gate, res->seconds_write);
+		 "serial %u, %zu records, RRSIGs %zu new / %zu reused / %zu refreshed, load %.2f "
+		 "s, sign %.2f s, gate %.2f s, write %.2f s",
+		 res->serial, res->records, res->sign.rrsigs_new, res->sign.rrsigs_reused,
+		 res->sign.rrsigs_refreshed, res->seconds_load, res->seconds_sign,
+		 res->seconds_gate, res->seconds_write);
 	return buf;
 }
