@@ -1014,6 +1014,10 @@ static void do_commit(coord_state_t *st, const coord_input_t *in, uint64_t now,
 	memcpy(z->committed_salt, in->salt, in->salt_len);
 	z->committed_salt_len = in->salt_len;
 	z->committed_input_serial = in->input_serial;
+	z->committed_base_serial = in->base_serial;
+	if (in->base_serial == 0) {
+		z->full_requested = false; /* the standbys can sign this one in full */
+	}
 	z->committed_keyset_revision = in->keyset_revision;
 	memcpy(z->committed_skr_id, in->skr_id, COORD_SKR_ID_LEN);
 	effect(r, COORD_EFF_COMMIT, z, n->id, "zone %s: serial %u committed by %s, epoch %llu",
@@ -1035,6 +1039,20 @@ static void do_digest_report(coord_state_t *st, const coord_input_t *in, uint64_
 	if (lease_valid(z, now) && strcmp(z->holder, n->id) == 0) {
 		refuse(r, COORD_R_BAD_INPUT, "zone %s: %s is the active node; it commits", z->name,
 		       n->id);
+		return;
+	}
+	n->last_seen_ms = now;
+	if (in->no_base) {
+		/* the commit reused signatures of a version this standby does not hold (it
+		 * restarted, or missed a serial): it cannot sign the same zone, so nothing is
+		 * compared; the active's next run signs in full, which it can follow again */
+		if (z->has_committed && in->serial == z->committed_serial && !z->full_requested) {
+			z->full_requested = true;
+			note(r,
+			     "zone %s: %s has no copy of serial %u, the base of serial %u: the "
+			     "next run signs in full",
+			     z->name, n->id, z->committed_base_serial, in->serial);
+		}
 		return;
 	}
 	coord_report_t *rep = NULL;
@@ -1545,6 +1563,8 @@ static void do_zone_add(coord_state_t *st, const coord_input_t *in, coord_result
 		memset(z->committed_salt, 0, sizeof(z->committed_salt));
 		z->committed_salt_len = 0;
 		z->committed_input_serial = 0;
+		z->committed_base_serial = 0;
+		z->full_requested = false;
 		z->committed_keyset_revision = 0;
 		memset(z->committed_skr_id, 0, COORD_SKR_ID_LEN);
 	}

@@ -149,7 +149,10 @@ typedef struct coord_zone {
 	bool committed_nsec3;         /* signed with NSEC3 (else NSEC) */
 	uint8_t committed_salt[COORD_SALT_MAX]; /* the NSEC3 salt used */
 	uint32_t committed_salt_len;
-	uint32_t committed_input_serial;   /* the unsigned input's SOA serial; 0: unknown */
+	uint32_t committed_input_serial; /* the unsigned input's SOA serial; 0: unknown */
+	uint32_t committed_base_serial;  /* the serial whose signatures it reused; 0: full */
+	bool full_requested; /* a standby holds no copy of a commit's base: the active's next
+				run signs in full (its commit with base 0 clears it) */
 	int64_t committed_keyset_revision; /* the key set revision signed with; 0: none */
 	uint8_t
 	    committed_skr_id[COORD_SKR_ID_LEN]; /* the SKR signed with (offline KSK); zeros: none */
@@ -245,8 +248,10 @@ typedef struct coord_input {
 	uint64_t sign_time; /* commit: the signer's "now", UNIX seconds */
 	bool nsec3;         /* commit: signed with NSEC3 */
 	uint8_t salt[COORD_SALT_MAX];
-	uint32_t salt_len;       /* commit: at most COORD_SALT_MAX (else BAD_INPUT) */
-	uint32_t input_serial;   /* commit: the unsigned input's SOA serial (0: unknown) */
+	uint32_t salt_len;     /* commit: at most COORD_SALT_MAX (else BAD_INPUT) */
+	uint32_t input_serial; /* commit: the unsigned input's SOA serial (0: unknown) */
+	uint32_t base_serial;  /* commit: the serial whose signatures were reused (0: full) */
+	bool no_base; /* digest report: the standby has no copy of the commit's base serial */
 	int64_t keyset_revision; /* commit: the key set revision signed with (0: none; < 0:
 				    BAD_INPUT) */
 	uint8_t

@@ -63,6 +63,8 @@ static void pack_zone(pb_scratch_t *s, uint32_t zi, const coord_zone_t *z)
 	pz->committed_nsec3 = z->committed_nsec3;
 	pz->committed_salt = bin(z->committed_salt, z->committed_salt_len);
 	pz->committed_input_serial = z->committed_input_serial;
+	pz->committed_base_serial = z->committed_base_serial;
+	pz->full_requested = z->full_requested;
 	pz->committed_keyset_revision = z->committed_keyset_revision;
 	pz->has_accepted_input = z->has_accepted_input;
 	pz->accepted_input_serial = z->accepted_input_serial;
@@ -245,6 +247,8 @@ static bool unpack_zone(const Tandem__ClusterState__Zone *pz, coord_zone_t *z)
 	z->committed_sign_time = pz->committed_sign_time;
 	z->committed_nsec3 = pz->committed_nsec3;
 	z->committed_input_serial = pz->committed_input_serial;
+	z->committed_base_serial = pz->committed_base_serial;
+	z->full_requested = pz->full_requested;
 	z->committed_keyset_revision = pz->committed_keyset_revision;
 	z->has_accepted_input = pz->has_accepted_input;
 	z->accepted_input_serial = pz->has_accepted_input ? pz->accepted_input_serial : 0;

@@ -403,6 +403,8 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	in->compare_digests = r->compare_digests;
 	in->sign_time = r->sign_time;
 	in->input_serial = r->input_serial;
+	in->base_serial = r->base_serial;
+	in->no_base = r->no_base;
 	in->keyset_revision = r->keyset_revision;
 	memcpy(in->skr_id, r->skr_id, sizeof(in->skr_id));
 	in->nsec3 = r->nsec3;
@@ -477,6 +479,8 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 	memcpy(zs->committed_by, z->committed_by, sizeof(zs->committed_by));
 	zs->sign_time = z->committed_sign_time;
 	zs->input_serial = z->committed_input_serial;
+	zs->base_serial = z->committed_base_serial;
+	zs->full_requested = z->full_requested;
 	zs->keyset_revision = z->committed_keyset_revision;
 	memcpy(zs->skr_id, z->committed_skr_id, sizeof(zs->skr_id));
 	zs->nsec3 = z->committed_nsec3;

@@ -337,6 +337,7 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.digest = bin(req->digest, COORD_DIGEST_LEN);
 		m.sign_time = req->sign_time;
 		m.input_serial = req->input_serial;
+		m.base_serial = req->base_serial;
 		m.keyset_revision = req->keyset_revision;
 		if (!skr_id_zero(req->skr_id)) {
 			m.skr_id = bin(req->skr_id, COORD_SKR_ID_LEN);
@@ -352,6 +353,7 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.node = node;
 		m.serial = req->serial;
 		m.digest = bin(req->digest, COORD_DIGEST_LEN);
+		m.no_base = req->no_base;
 		return pack_msg(&m.base, buf, len);
 	}
 	case COORDRPC_KEY_ADD: {
@@ -740,6 +742,7 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		r->serial = m->serial;
 		r->sign_time = m->sign_time;
 		r->input_serial = m->input_serial;
+		r->base_serial = m->base_serial;
 		r->keyset_revision = m->keyset_revision;
 		r->nsec3 = m->nsec3;
 		return TANDEM_OK;
@@ -755,6 +758,7 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 			return ret;
 		}
 		r->serial = m->serial;
+		r->no_base = m->no_base;
 		return TANDEM_OK;
 	}
 	case COORDRPC_KEY_ADD: {
@@ -1133,6 +1137,8 @@ static void status_pack_zone(status_scratch_t *s, size_t zi, const coordrpc_zone
 	pz->committed_by = (char *)z->committed_by;
 	pz->sign_time = z->sign_time;
 	pz->input_serial = z->input_serial;
+	pz->base_serial = z->base_serial;
+	pz->full_requested = z->full_requested;
 	pz->keyset_revision = z->keyset_revision;
 	if (!skr_id_zero(z->skr_id)) {
 		pz->skr_id = bin(z->skr_id, COORD_SKR_ID_LEN);
@@ -1314,6 +1320,8 @@ static int status_unpack_zone(const Tandem__CoordZoneStatus *pz, tandem_diag_t *
 	z->serial = pz->serial;
 	z->sign_time = pz->sign_time;
 	z->input_serial = pz->input_serial;
+	z->base_serial = pz->base_serial;
+	z->full_requested = pz->full_requested;
 	z->keyset_revision = pz->keyset_revision;
 	z->nsec3 = pz->nsec3;
 	z->alerts = pz->alerts;

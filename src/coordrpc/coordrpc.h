@@ -107,6 +107,9 @@ typedef struct coordrpc_request {
 	uint32_t serial;
 	uint64_t sign_time;    /* UNIX seconds */
 	uint32_t input_serial; /* commit: the unsigned input's SOA serial (0: unknown) */
+	uint32_t base_serial;  /* commit: the serial whose signatures were reused (0: full) */
+	bool no_base; /* digest report: no copy of the commit's base serial (asks for a full
+			 signing; nothing is compared) */
 	uint8_t digest[COORD_DIGEST_LEN];
 	uint8_t salt[COORDRPC_SALT_MAX];
 	size_t salt_len;
@@ -170,6 +173,8 @@ typedef struct coordrpc_zone_status {
 	char committed_by[COORD_ID_MAX];
 	uint64_t sign_time;
 	uint32_t input_serial;            /* of the last commit; 0: unknown */
+	uint32_t base_serial;             /* of the last commit; 0: signed in full */
+	bool full_requested;              /* a standby asked for a full signing */
 	int64_t keyset_revision;          /* of the last commit; 0: none */
 	uint8_t skr_id[COORD_SKR_ID_LEN]; /* of the last commit; zeros: none */
 	bool nsec3;

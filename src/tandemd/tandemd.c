@@ -142,6 +142,11 @@ typedef struct tdm_zone {
 	/* the standby's last shadow run */
 	bool shadowed;
 	uint32_t shadow_serial;
+	/* the last signed version this node holds that is exactly a committed one (its own
+	 * publication, or a shadow run whose digest was the committed digest): the next run
+	 * reuses its signatures (docs/node.md, "Incremental signing"). NULL: none. */
+	dns_zone_t *last;
+	uint32_t last_serial;
 	bool warned_unknown;
 } tdm_zone_t;
 
@@ -1516,6 +1521,42 @@ static void tdm_job_keys(tdm_t *d, const tdm_zone_t *z)
 	}
 }
 
+/* The version a run reuses signatures from (docs/node.md, "Incremental signing"). The
+ * active builds on the committed serial when it holds exactly that version, unless a
+ * standby asked for a full signing; a standby builds on the commit's base serial, which it
+ * must hold exactly too (tdm_shadow_base). A node that holds no version in memory (it just
+ * started) offers its own files instead (tdm_sign_previous_load): its publication and its
+ * shadow copy, used when one is the serial wanted. */
+static void tdm_job_previous(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, bool shadow)
+{
+	tdm_sign_t *job = &d->job;
+	job->previous = NULL;
+	job->previous_paths[0] = job->previous_paths[1] = NULL;
+	job->has_previous_digest = false;
+	job->base_serial = 0;
+	if (!zs->has_committed || (!shadow && zs->full_requested) ||
+	    (shadow && zs->base_serial == 0)) {
+		return; /* a full signing */
+	}
+	uint32_t want = shadow ? zs->base_serial : zs->serial;
+	job->base_serial = want;
+	if (z->last != NULL && z->last_serial == want) {
+		job->previous = z->last;
+	} else if (z->last == NULL) {
+		/* after a restart: its own publication or shadow copy of the committed serial
+		 * (checked by digest): the active builds on it, a standby adopts it (and
+		 * builds the next serial on it) */
+		job->previous_paths[0] = z->out_path;
+		job->previous_paths[1] = z->shadow_path;
+		job->has_previous_digest = true;
+		memcpy(job->previous_digest, zs->digest, COORD_DIGEST_LEN);
+		job->base_serial = zs->serial;
+		job->adopt = shadow;
+	} else {
+		job->base_serial = 0; /* the active holds another version: a full signing */
+	}
+}
+
 static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, bool shadow)
 {
 	tdm_sign_t *job = &d->job;
@@ -1566,6 +1607,7 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	bool offline = tdm_zone_offline(z);
 	job->cds_set = !offline && kasp_keyset_cds_pending(d->job_ks) ? d->job_ks : NULL;
 	job->cds_ttl = d->policy.ttl_dnskey;
+	tdm_job_previous(d, z, zs, shadow);
 	/* the gate checks the DNSKEY RRset against the DS set the parent serves */
 	job->ds_keys = d->job_ks;
 	job->keyset_revision = z->ks_rev;
@@ -1680,6 +1722,7 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
 	tdm_req_init(d, &req, COORDRPC_COMMIT, z);
 	req.epoch = z->epoch;
 	req.input_serial = job->input_serial;
+	req.base_serial = job->base_serial;
 	req.keyset_revision = job->keyset_revision;
 	memcpy(req.skr_id, d->job_skr_id, sizeof(req.skr_id));
 	req.serial = job->serial;
@@ -1913,6 +1956,69 @@ static void tdm_job_ended(tdm_t *d, tdm_zone_t *z)
 	}
 }
 
+/* After a run: its signed zone becomes the version the next run builds on when it is
+ * exactly a committed one: the active's once published, a standby's when its digest is
+ * the committed digest of that serial. Otherwise it is dropped (and the last kept one too,
+ * when it is no longer the committed serial's base). */
+static void tdm_job_keep(tdm_t *d, tdm_zone_t *z)
+{
+	tdm_sign_t *job = &d->job;
+	const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
+	bool exact = false;
+	if (job->ret == TANDEM_OK && job->signed_zone != NULL) {
+		if (!job->shadow) {
+			exact = z->published_serial == job->serial;
+		} else {
+			exact = zs != NULL && zs->has_committed && zs->serial == job->serial &&
+				memcmp(zs->digest, job->digest, COORD_DIGEST_LEN) == 0;
+		}
+	}
+	if (exact) {
+		dns_zone_free(z->last);
+		z->last = job->signed_zone;
+		z->last_serial = job->serial;
+	} else {
+		dns_zone_free(job->signed_zone);
+		if (job->shadow && job->shadow_kept) {
+			/* a restart must not take a copy the active did not sign for its own */
+			(void)unlink(z->shadow_path);
+		}
+	}
+	job->signed_zone = NULL;
+}
+
+/* A standby that cannot sign the same zone as the active (it holds no copy of the version
+ * the commit built on): says so once per serial, so that the active's next run signs in
+ * full, and compares nothing. */
+static void tdm_no_base(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
+{
+	if (zs->full_requested) {
+		return;
+	}
+	coordrpc_request_t req;
+	tdm_req_init(d, &req, COORDRPC_DIGEST_REPORT, z);
+	req.serial = zs->serial;
+	req.no_base = true;
+	if (tdm_call(d, &req) == TANDEM_OK && d->dec->accepted) {
+		tdm_log(
+		    d,
+		    "zone %s: shadow run of serial %u not compared: no copy of serial %u, whose "
+		    "signatures it reuses; the active's next run signs in full",
+		    z->name, zs->serial, zs->base_serial);
+	}
+}
+
+/* A standby about to shadow the committed serial: false when it holds another version than
+ * the commit's base (it missed a serial); one holding none tries its own files (run). */
+static bool tdm_shadow_base(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
+{
+	if (zs->base_serial == 0 || z->last == NULL || z->last_serial == zs->base_serial) {
+		return true;
+	}
+	tdm_no_base(d, z, zs);
+	return false;
+}
+
 static void tdm_job_finish(tdm_t *d)
 {
 	tdm_zone_t *z = d->job_zone;
@@ -1922,7 +2028,16 @@ static void tdm_job_finish(tdm_t *d)
 	if (job->ret == TANDEM_OK) {
 		z->sigs_new += job->signatures;
 	}
-	if (job->ret != TANDEM_OK) {
+	if (job->ret != TANDEM_OK && job->adopt) {
+		/* a restarted standby without its own copy of the committed serial cannot follow
+		 * the active's updates: it asks for a full signing */
+		const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
+		z->shadowed = true;
+		z->shadow_serial = job->base_serial;
+		if (zs != NULL && zs->serial == job->base_serial) {
+			tdm_no_base(d, z, zs);
+		}
+	} else if (job->ret != TANDEM_OK) {
 		d->runs_failed++;
 		char what[COORD_ZONE_MAX + 64];
 		snprintf(what, sizeof(what), "zone %s: %s run failed", z->name,
@@ -1940,12 +2055,19 @@ static void tdm_job_finish(tdm_t *d)
 	} else {
 		tdm_log(d, "zone %s: %s run: %s", z->name, job->shadow ? "shadow" : "signing",
 			job->summary);
-		if (job->shadow) {
+		const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
+		if (job->adopt) {
+			z->shadowed = true; /* the committed serial is held: nothing to compare */
+			z->shadow_serial = job->serial;
+		} else if (job->shadow && zs != NULL && zs->base_serial != 0 && !job->updated) {
+			tdm_no_base(d, z, zs); /* its shadow copy was not the committed serial */
+		} else if (job->shadow) {
 			tdm_job_report(d, z);
 		} else {
 			tdm_job_commit(d, z);
 		}
 	}
+	tdm_job_keep(d, z);
 	tdm_job_ended(d, z);
 	tandem_afile_abort(job->file);
 	job->file = NULL;
@@ -2001,6 +2123,11 @@ static void tdm_sign_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 		return;
 	}
 	if (tdm_input_pick(d, z, zs, now) == TDM_INPUT_WAIT) {
+		return;
+	}
+	if (!tdm_shadow_base(d, z, zs)) {
+		z->shadowed = true; /* not again for this serial */
+		z->shadow_serial = zs->serial;
 		return;
 	}
 	if (tdm_keys_ready(z) && tdm_job_start(d, z, zs, true) != TANDEM_OK) {
@@ -2572,6 +2699,10 @@ static void tdm_teardown(tdm_t *d)
 		}
 	}
 	tdm_sign_clear(&d->job);
+	for (size_t i = 0; i < d->nzones; i++) {
+		dns_zone_free(d->zones[i].last); /* after the run that may use it ended */
+		d->zones[i].last = NULL;
+	}
 	tdm_input_watch_free(d->input_watch);
 	for (size_t i = 0; i < d->ncoords; i++) {
 		net_rpc_client_free(d->coords[i].cl);

@@ -1,12 +1,14 @@
 /* tandemd's signing run on its own thread: the checked load, then the pipeline (src/pipeline). */
 #include "tandemd_sign.h"
 
+#include "crypto.h"
 #include "dns_zone.h"
-#include "tandem_error.h"
 #include "pipeline.h"
+#include "tandem_error.h"
 
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static double tdm_mono_s(void)
 {
@@ -15,11 +17,73 @@ static double tdm_mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* After a restart, this node's own copy of the base serial: what it published (written
+ * only after the commit) or its shadow copy (kept only when its digest was the committed
+ * one), when its SOA serial is the base and, when the digest is known, its SHA-256 too.
+ * NULL when neither is: a full signing. */
+static dns_zone_t *tdm_sign_previous_load(tdm_sign_t *job)
+{
+	for (size_t i = 0; i < 2; i++) {
+		const char *path = job->previous_paths[i];
+		uint8_t digest[COORD_DIGEST_LEN];
+		dns_zone_t *prev = NULL;
+		uint32_t serial = 0;
+		if (path == NULL || access(path, R_OK) != 0 ||
+		    (job->has_previous_digest &&
+		     (crypto_sha256_file(path, digest) != TANDEM_OK ||
+		      memcmp(digest, job->previous_digest, sizeof(digest)) != 0))) {
+			continue;
+		}
+		dns_load_opts_t lo = {.origin = job->origin, .keep_dnssec = true};
+		tandem_diag_t *quiet = NULL;
+		if (tandem_diag_new(&quiet) == TANDEM_OK) {
+			(void)dns_zone_load(path, &lo, quiet, &prev);
+		}
+		tandem_diag_free(quiet);
+		if (prev != NULL && dns_zone_soa_serial(prev, &serial) == TANDEM_OK &&
+		    serial == job->base_serial) {
+			return prev;
+		}
+		dns_zone_free(prev);
+	}
+	return NULL;
+}
+
+/* An adopting run: a restarted standby takes its own copy of the committed serial (by
+ * digest) as the version the next shadow run builds on; nothing is signed. */
+static void tdm_sign_adopt(tdm_sign_t *job, double t0)
+{
+	dns_zone_t *prev = tdm_sign_previous_load(job);
+	job->ret = prev != NULL ? TANDEM_OK : TANDEM_ENOENT;
+	if (prev != NULL) {
+		job->signed_zone = prev;
+		job->serial = job->base_serial;
+		job->updated = true;
+		memcpy(job->digest, job->previous_digest, sizeof(job->digest));
+		snprintf(job->summary, sizeof(job->summary),
+			 "serial %u taken from this node's own copy (digest checked), nothing "
+			 "signed",
+			 job->serial);
+	}
+	job->seconds = tdm_mono_s() - t0;
+	atomic_store(&job->done, true);
+}
+
 static void *tdm_sign_run(void *arg)
 {
 	tdm_sign_t *job = arg;
 	double t0 = tdm_mono_s();
+	if (job->adopt) {
+		tdm_sign_adopt(job, t0);
+		return NULL;
+	}
 	dns_zone_t *zone = NULL;
+	dns_zone_t *loaded_prev = NULL;
+	const dns_zone_t *previous = job->previous;
+	if (previous == NULL && job->base_serial != 0) {
+		previous = loaded_prev = tdm_sign_previous_load(job);
+	}
+	job->updated = previous != NULL;
 	pipeline_result_t res;
 	pipeline_result_init(&res);
 	/* a regular file only, read without blocking on a FIFO, checked for shrinkage */
@@ -29,7 +93,8 @@ static void *tdm_sign_run(void *arg)
 		/* the active's file is on disk before it is hashed, committed and recorded: a
 		 * full disk shows here, not after the commit; a shadow run is not gated */
 		pipeline_req_t req = {
-		    .kind = PIPELINE_FULL,
+		    .kind = previous != NULL ? PIPELINE_UPDATE : PIPELINE_FULL,
+		    .previous = previous,
 		    .zone = zone,
 		    .input = job->input,
 		    .has_committed = job->has_committed,
@@ -60,10 +125,22 @@ static void *tdm_sign_run(void *arg)
 		memcpy(job->digest, res.digest, sizeof(job->digest));
 		if (!job->shadow) {
 			job->file = pipeline_result_file_take(&res);
+		} else if (tandem_afile_commit(pipeline_result_file_take(&res)) != TANDEM_OK) {
+			/* the shadow copy stays for a restart's update run; without it the
+			 * next run after a restart is a full one */
+			job->shadow_kept = false;
+		} else {
+			job->shadow_kept = true;
 		}
+		job->signed_zone = zone; /* the next update run's previous version */
+		zone = NULL;
 	}
-	pipeline_result_deinit(&res); /* a shadow's file is only hashed */
+	if (!job->updated) {
+		job->base_serial = 0;
+	}
+	pipeline_result_deinit(&res);
 	dns_zone_free(zone);
+	dns_zone_free(loaded_prev);
 	job->ret = ret;
 	job->seconds = tdm_mono_s() - t0;
 	atomic_store(&job->done, true);
@@ -107,6 +184,8 @@ void tdm_sign_clear(tdm_sign_t *job)
 	tdm_sign_join(job);
 	tandem_afile_abort(job->file);
 	job->file = NULL;
+	dns_zone_free(job->signed_zone);
+	job->signed_zone = NULL;
 	tdm_input_job_clear(&job->in);
 	tandem_diag_free(job->diag);
 	job->diag = NULL;

@@ -40,6 +40,19 @@ typedef struct tdm_sign {
 	hsm_token_t *token;
 	unsigned gate_threads;
 	const kasp_keyset_t *cds_set; /* CDS/CDNSKEY for its DS set at the apex (NULL: none) */
+	/* an update run: the version whose valid signatures that are not due are reused (docs/
+	 * node.md, "Incremental signing"). previous is borrowed (the caller keeps it alive and
+	 * unchanged until the run is joined). Without it, after a restart, the first of
+	 * previous_paths (this node's publication, its shadow copy) whose SOA serial is
+	 * base_serial (and, with has_previous_digest, whose SHA-256 is previous_digest) is
+	 * loaded and used. Neither: a full signing, and base_serial becomes 0. */
+	const dns_zone_t *previous;
+	const char *previous_paths[2];
+	bool has_previous_digest;
+	uint8_t previous_digest[COORD_DIGEST_LEN];
+	uint32_t base_serial; /* the serial of the previous version (for the commit) */
+	bool adopt;           /* sign nothing: load the copy of base_serial (digest checked) into
+				 signed_zone, or fail with TANDEM_ENOENT */
 	const kasp_keyset_t *ds_keys; /* the gate's trust anchor: the DS set the parent serves
 					 by this key set's state (NULL: none, a SEP key will do) */
 	uint32_t cds_ttl;
@@ -58,7 +71,11 @@ typedef struct tdm_sign {
 	size_t signatures;    /* RRSIGs made by this run */
 	tandem_afile_t *file; /* the written file, fsync'ed, not yet renamed (NULL for a shadow) */
 	double seconds;
-	char summary[200]; /* the pipeline's one line: serial, records, RRSIGs, stage times */
+	char summary[200];       /* the pipeline's one line: serial, records, RRSIGs, stage times */
+	bool updated;            /* signatures were reused from a previous version (else: full) */
+	bool shadow_kept;        /* a shadow run's file was renamed onto out_path (work dir) */
+	dns_zone_t *signed_zone; /* the signed zone, for the next update run: the caller takes
+				    it (NULL after a failure) */
 	/* the thread */
 	pthread_t thread;
 	atomic_bool done;

@@ -1,0 +1,147 @@
+#!/bin/bash
+# Incremental signing on a local cluster (issue 10): every run reuses the signatures of
+# the version before it that are still valid and not due, and both sites build on the same
+# version, so the standby's digest still agrees.
+#  - steady state: the active's runs reuse (the summary line's "reused" > 0) and the
+#    standby agrees on each serial;
+#  - a change of the input (one delegation added, the SOA serial raised) at both sites: the
+#    next serial signs only what changed (a few new RRSIGs, the rest reused) and the
+#    standby agrees;
+#  - kill -9 of both nodes and a restart: the nodes take their own copies (publication,
+#    shadow copy) of the committed serial again, so the next run reuses signatures (not
+#    a full re-sign) and the standby agrees again;
+#  - kill -9 of the active: the standby takes over from its own copy and its first run
+#    reuses signatures.
+# Throughout, no serial is published with two digests and the published zones validate.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=cluster.sh
+source "$(dirname "$0")/cluster.sh"
+tdm_setup "$@"
+tdm_need etcd
+Z=example.
+
+tdm_cluster_up --cycle 3
+A=$(tdm_holder $Z)
+[ -n "$A" ] || tdm_fail "nobody holds $Z after cluster-up"
+B=node-a
+[ "$A" = node-a ] && B=node-b
+log() { printf '%s\n' "$TDM_CL/log/$1.log"; }
+
+# run_field NODE KIND SERIAL FIELD: new, reused or refreshed of NODE's KIND ("signing",
+# "shadow") run of SERIAL ('' when there is none)
+run_field() {
+	local n
+	case $4 in new) n=1 ;; reused) n=2 ;; *) n=3 ;; esac
+	grep "zone $Z: $2 run: serial $3, " "$(log "$1")" | tail -n 1 |
+		sed -nE "s/.*RRSIGs ([0-9]+) new \/ ([0-9]+) reused \/ ([0-9]+) refreshed.*/\\$n/p"
+}
+agrees() { grep -q "zone $Z: shadow run of serial $2: .*$1 agrees" "$(log "$1")"; }
+# reused_after NODE SERIAL: NODE published a serial above SERIAL whose run reused signatures
+# (its serial in PUB); the standby SBY agrees on it
+PUB=
+incremental_after() {
+	local s r
+	s=$(tdm_last_serial "$1" $Z)
+	[ -n "$s" ] && [ "$s" -gt "$2" ] || return 1
+	r=$(run_field "$1" signing "$s" reused)
+	[ -n "$r" ] && [ "$r" -gt 0 ] || return 1
+	PUB=$s
+}
+
+tdm_wait 60 "$A to publish a serial that reuses signatures" incremental_after "$A" 0
+tdm_wait 60 "$B to agree on serial $PUB" agrees "$B" "$PUB"
+tdm_pass "steady state: $A's serial $PUB reused $(run_field "$A" signing "$PUB" reused) RRSIGs, made $(run_field "$A" signing "$PUB" new); $B agrees"
+
+records() { grep "zone $Z: signing run: serial $2, " "$(log "$1")" | tail -n 1 | sed -nE 's/.*, ([0-9]+) records,.*/\1/p'; }
+REC0=$(records "$A" "$PUB")
+
+# ---- a change at both sites ------------------------------------------------------------
+for n in node-a node-b; do
+	in=$TDM_CL/$n/in/example.zone
+	sed 's/2024010101 ; serial/2024010102 ; serial/' "$in" >"$in.new"
+	printf 'added 86400 IN NS ns1.added.example.net.\nadded 86400 IN NS ns2.added.example.net.\n' >>"$in.new"
+	mv "$in.new" "$in"
+done
+changed() {
+	local s r nw
+	s=$(tdm_last_serial "$A" $Z)
+	[ -n "$s" ] || return 1
+	[ "$(records "$A" "$s")" -gt "$REC0" ] || return 1 # the run that read the new input
+	nw=$(run_field "$A" signing "$s" new)
+	r=$(run_field "$A" signing "$s" reused)
+	[ -n "$nw" ] && [ -n "$r" ] && [ "$r" -gt 20 ] || return 1
+	PUB=$s
+}
+tdm_wait 60 "$A to publish the change" changed
+nw=$(run_field "$A" signing "$PUB" new)
+# the delegation's NSEC3 record, the chain neighbour's, the SOA, maybe the NSEC3 of an ENT
+if [ "$nw" -lt 2 ] || [ "$nw" -gt 8 ]; then
+	tdm_fail "the change of one delegation made $nw new RRSIGs" -- "$(log "$A")"
+fi
+tdm_wait 60 "$B to agree on serial $PUB" agrees "$B" "$PUB"
+tdm_pass "one delegation added: serial $PUB made $nw RRSIGs, reused $(run_field "$A" signing "$PUB" reused); $B agrees"
+
+# ---- both nodes killed and restarted -----------------------------------------------------
+kill -9 "$(cat "$TDM_CL/run/node-a.pid")" "$(cat "$TDM_CL/run/node-b.pid")"
+before=$(tdm_status_get "zone('$Z')['serial']")
+mark_a=$(wc -l <"$(log node-a)")
+mark_b=$(wc -l <"$(log node-b)")
+bash "$TDM_CL/run/node-a.start"
+bash "$TDM_CL/run/node-b.start"
+tdm_log "killed both nodes at serial $before (kill -9), started them again"
+# after_restart NODE MARK: the log lines since the restart
+after_restart() { tail -n +"$(($2 + 1))" "$(log "$1")"; }
+restarted_incremental() {
+	local h s line
+	h=$(tdm_holder $Z)
+	[ -n "$h" ] || return 1
+	s=$(tdm_last_serial "$h" $Z)
+	[ -n "$s" ] && [ "$s" -gt "$before" ] || return 1
+	local mark=$mark_a
+	[ "$h" = node-b ] && mark=$mark_b
+	line=$(after_restart "$h" "$mark" | grep "zone $Z: signing run: serial $s, " | tail -n 1)
+	[ -n "$line" ] || return 1
+	printf '%s\n' "$line" >"$TDM_TMP/restart-run.line"
+	PUB=$s
+	H=$h
+}
+H=
+tdm_wait 90 "a publication after the restart" restarted_incremental
+r=$(sed -nE 's/.*RRSIGs ([0-9]+) new \/ ([0-9]+) reused.*/\2/p' "$TDM_TMP/restart-run.line")
+if [ -z "$r" ] || [ "$r" -le 20 ]; then
+	tdm_fail "the first run after the restart signed in full: $(cat "$TDM_TMP/restart-run.line")"
+fi
+S=node-a
+[ "$H" = node-a ] && S=node-b
+standby_agrees_later() {
+	local s
+	s=$(tdm_last_serial "$H" $Z)
+	agrees "$S" "$s" || agrees "$S" "$PUB"
+}
+tdm_wait 90 "$S to agree again after the restart" standby_agrees_later
+tdm_pass "after kill -9 of both nodes: $H's serial $PUB reused $r RRSIGs from its own copy; $S agrees again"
+
+# ---- a takeover continues incrementally ----------------------------------------------------
+last=$(tdm_last_serial "$H" $Z)
+mark=$(wc -l <"$(log "$S")")
+kill -9 "$(cat "$TDM_CL/run/$H.pid")"
+taken_incremental() {
+	local s line
+	s=$(tdm_last_serial "$S" $Z)
+	[ -n "$s" ] && [ "$s" -gt "$last" ] || return 1
+	line=$(after_restart "$S" "$mark" | grep "zone $Z: signing run: serial $s, " | tail -n 1)
+	[ -n "$line" ] || return 1
+	printf '%s\n' "$line" >"$TDM_TMP/takeover-run.line"
+	PUB=$s
+}
+tdm_wait 90 "$S to take over and publish" taken_incremental
+r=$(sed -nE 's/.*RRSIGs ([0-9]+) new \/ ([0-9]+) reused.*/\2/p' "$TDM_TMP/takeover-run.line")
+if [ -z "$r" ] || [ "$r" -le 20 ]; then
+	tdm_fail "the first run after the takeover signed in full: $(cat "$TDM_TMP/takeover-run.line")"
+fi
+tdm_pass "takeover: $S's first serial $PUB reused $r RRSIGs"
+tdm_validate_published "$S" $Z
+tdm_check_publications node-a node-b
+tdm_pass "no serial published twice; the published zone validates"
