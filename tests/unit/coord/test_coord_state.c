@@ -1258,6 +1258,52 @@ START_TEST(test_standby_digest_alert)
 }
 END_TEST
 
+/* Incremental commits name their base; a standby without it asks for a full signing,
+ * which is no digest comparison (no alert), and a full commit clears the request. */
+START_TEST(test_no_base_requests_full)
+{
+	cluster(T0);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	coord_input_t in = mk(COORD_IN_COMMIT, "a1", ZONE);
+	in.epoch = 1;
+	in.serial = 100;
+	memset(in.digest, 0x11, sizeof(in.digest));
+	in.base_serial = 98;
+	ck_assert_int_eq(apply(&in, T0 + 1), COORD_R_OK);
+	ck_assert_uint_eq(zone()->committed_base_serial, 98);
+	ck_assert(!zone()->full_requested);
+	/* a report of no base for an older serial changes nothing */
+	coord_input_t nb = mk(COORD_IN_DIGEST_REPORT, "b1", ZONE);
+	nb.serial = 98;
+	nb.no_base = true;
+	ck_assert_int_eq(apply(&nb, T0 + 2), COORD_R_OK);
+	ck_assert(!zone()->full_requested);
+	nb.serial = 100;
+	ck_assert_int_eq(apply(&nb, T0 + 3), COORD_R_OK);
+	ck_assert(zone()->full_requested);
+	ck_assert_uint_eq(zone()->alerts, 0);
+	ck_assert_ptr_null(find_effect(COORD_EFF_DIGEST_ALERT, "b1"));
+	ck_assert_ptr_null(find_effect(COORD_EFF_DIGEST_MATCH, "b1"));
+	/* the state keeps it across a store round trip (tested generally elsewhere); an
+	 * incremental commit does not clear it, a full one does */
+	in.serial = 102;
+	in.base_serial = 100;
+	ck_assert_int_eq(apply(&in, T0 + 4), COORD_R_OK);
+	ck_assert(zone()->full_requested);
+	in.serial = 104;
+	in.base_serial = 0;
+	ck_assert_int_eq(apply(&in, T0 + 5), COORD_R_OK);
+	ck_assert(!zone()->full_requested);
+	ck_assert_uint_eq(zone()->committed_base_serial, 0);
+	/* the active cannot claim to lack a base */
+	coord_input_t own = mk(COORD_IN_DIGEST_REPORT, "a1", ZONE);
+	own.serial = 104;
+	own.no_base = true;
+	ck_assert_int_eq(apply(&own, T0 + 6), COORD_R_BAD_INPUT);
+	ck_assert(!zone()->full_requested);
+}
+END_TEST
+
 /* ---- zones ---- */
 
 START_TEST(test_zone_tombstone)
@@ -1990,6 +2036,7 @@ static Suite *coord_state_suite(void)
 	tcase_add_test(tc, test_params_set);
 	tcase_add_test(tc, test_key_activation_needs_every_site);
 	tcase_add_test(tc, test_standby_digest_alert);
+	tcase_add_test(tc, test_no_base_requests_full);
 	tcase_add_test(tc, test_zone_tombstone);
 	tcase_add_test(tc, test_register_identity);
 	tcase_add_test(tc, test_register_publish);
