@@ -310,7 +310,7 @@ static bool check_anchors(const audit_chain_t *c, audit_verdict_t *v)
 			      head, head);
 			return false;
 		}
-		if (ret == TANDEM_ENOENT && c->keys != NULL) {
+		if (ret == TANDEM_ENOENT && c->keys != NULL && c->keys->n > 0) {
 			fault(v, AUDIT_FAULT_ANCHOR, r->seq, r->line,
 			      "signed by key %s, which is not among the anchor keys given", id);
 			return false;

@@ -189,7 +189,8 @@ typedef struct audit_chain audit_chain_t;
  * as given (an excerpt: 'export --since', or etcd after a retention cut). start_seq S > 0:
  * the first entry must be S and its prev must be start_prev (NULL: 32 zeros), so a chain
  * from its start (S 1), or an archive and the chain that continues it, verify
- * across the cut. keys may be NULL (anchors counted, not checked). Errors: TANDEM_ENOMEM.
+ * across the cut. keys (borrowed until the chain is freed) may be NULL or empty: anchors
+ * are then counted, not checked. Errors: TANDEM_ENOMEM.
  */
 int audit_chain_new(uint64_t start_seq, const uint8_t *start_prev, const audit_keyring_t *keys,
 		    audit_chain_t **out);
