@@ -1,7 +1,8 @@
 #!/bin/bash
 # The audit log on a real local cluster (docs/audit.md): operator commands accepted and
-# refused (with the reason), a switchover and the lease grant it brings, nodes joining and
-# both coordinators' starts appear in 'tandemctl audit show --json'; the cluster's chain
+# refused (with the reason), a switchover and the lease grant it brings, nodes joining,
+# both coordinators' starts, and an alert a node reports (an input that does not load) and
+# its clearing appear in 'tandemctl audit show --json'; the cluster's chain
 # verifies with both coordinators' anchors (signed every 2 s here) checked against their
 # public keys; the two coordinators' mirrors hold the same chain; an export verifies on
 # its own; and each kind of tampering of a mirror copy (edited, removed, inserted,
@@ -69,6 +70,18 @@ PY
 }
 tdm_wait 60 "the expected audit events" have_events >/dev/null
 tdm_pass "$(have_events)"
+
+# an alert the node reports (an input that does not load) and its clearing reach the log
+IN=$TDM_CL/$to/in/example.zone
+cp "$IN" "$TDM_TMP/orig.zone"
+printf 'this is not a zone\n' >"$IN.new" && mv -f "$IN.new" "$IN"
+alert_logged() { # TYPE
+	tdm_ctl audit show --type "$1" --zone $Z --json 2>/dev/null | grep -q "\"actor\":\"node:$to\""
+}
+tdm_wait 60 "alert.input-refused of $to in the audit log" alert_logged alert.input-refused
+cp "$TDM_TMP/orig.zone" "$IN.new" && mv -f "$IN.new" "$IN"
+tdm_wait 60 "the alert's clearing in the audit log" alert_logged alert.cleared
+tdm_pass "a node's alert (input-refused) and its clearing are in the audit log"
 
 # the filters: --type prefix and --zone
 tdm_ctl audit show --type operator. --zone $Z >"$TDM_TMP/filtered.txt"
