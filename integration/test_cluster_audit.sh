@@ -2,7 +2,8 @@
 # The audit log on a real local cluster (docs/audit.md): operator commands accepted and
 # refused (with the reason), a switchover and the lease grant it brings, nodes joining,
 # both coordinators' starts, and an alert a node reports (an input that does not load) and
-# its clearing appear in 'tandemctl audit show --json'; the cluster's chain
+# its clearing, and a forced takeover with the fencing it brings appear in
+# 'tandemctl audit show --json'; the cluster's chain
 # verifies with both coordinators' anchors (signed every 2 s here) checked against their
 # public keys; the two coordinators' mirrors hold the same chain; an export verifies on
 # its own; and each kind of tampering of a mirror copy (edited, removed, inserted,
@@ -150,5 +151,26 @@ expect_fault "a truncated mirror against the other site's" "$T" "seq $((n - 2)):
 # an anchor that does not verify against the keys given: another key file
 "$TDM_CL/tandemctl" audit keygen --name coord-a --secret "$TDM_TMP/x.secret" --public "$TDM_TMP/x.pub" >/dev/null
 expect_fault "anchors against another key" "$A" "bad anchor" --anchor-keys "$TDM_TMP/x.pub"
+
+# a forced takeover by the site that does not hold the zone: the takeover and the fencing of
+# the other site's node are recorded, critical
+taker=A fenced=node-b
+[ "$to" = node-a ] && taker=B fenced=node-a
+tdm_assert_ok "takeover --site $taker --force" tdm_ctl takeover --site $taker --force
+takeover_logged() {
+	tdm_ctl audit show --json >"$SHOW" 2>/dev/null || return 1
+	python3 - "$SHOW" "$fenced" <<'PY'
+import json, sys
+es = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+fence = any(e["type"] == "node.fence" and sys.argv[2] in e["details"] and e["level"] == "critical"
+            for e in es)
+take = any(e["type"] == "takeover" and e["level"] == "critical" for e in es)
+acc = any(e["type"] == "operator.accept" and "coord.takeover" in e["details"]
+          and "force=yes" in e["details"] for e in es)
+sys.exit(0 if fence and take and acc else 1)
+PY
+}
+tdm_wait 30 "the takeover and the fencing of $fenced in the audit log" takeover_logged
+tdm_pass "a forced takeover, its epoch bump and the fencing of $fenced are in the audit log"
 
 tdm_cluster_sanitizer_check
