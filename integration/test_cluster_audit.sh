@@ -116,8 +116,13 @@ n=$(wc -l <"$A")
 [ "$n" -ge 20 ] || tdm_fail "the mirrors hold only $n entries"
 tdm_pass "both mirrors (0600) verify with their anchors and agree: $n entries"
 
-# an export verifies on its own, from the start or from a time on
+# an export verifies on its own, from the start or from a time on; read 7 entries per
+# request, it is the same
 tdm_ctl audit export >"$TDM_TMP/export.jsonl"
+tdm_ctl audit export --page 7 >"$TDM_TMP/export-paged.jsonl"
+head -n "$(wc -l <"$TDM_TMP/export.jsonl")" "$TDM_TMP/export-paged.jsonl" | cmp -s - "$TDM_TMP/export.jsonl" ||
+	tdm_fail "an export read 7 entries at a time differs" -- "$TDM_TMP/export-paged.jsonl"
+tdm_assert_ok "the cluster's chain verifies read 7 entries at a time" tdm_ctl audit verify --page 7
 tdm_assert_ok "the export verifies" tdm_ctl audit verify --file "$TDM_TMP/export.jsonl"
 since=$(python3 -c 'import json,sys; l=[json.loads(x) for x in open(sys.argv[1])]; print(l[len(l)//2]["time"][:19] + "Z")' "$TDM_TMP/export.jsonl")
 tdm_ctl audit export --since "$since" >"$TDM_TMP/export-since.jsonl"

@@ -35,7 +35,8 @@ static void usage(FILE *fp)
 	    "  FILE[,FILE..] --key SECRET, or TANDEM_COORD, TANDEM_COORD_PUB, TANDEM_KEY), or\n"
 	    "  a mirrored or exported file (--file). T: YYYY-MM-DD[THH:MM[:SS]Z] (UTC) or UNIX\n"
 	    "  seconds. --type: a type ('lease.grant') or a prefix ending in '.' ('key.').\n"
-	    "  verify exits 4 naming the first bad sequence number (docs/audit.md).\n");
+	    "  verify exits 4 naming the first bad sequence number (docs/audit.md).\n"
+	    "  --page N: entries per request to the coordinator (1..500, default 500).\n");
 }
 
 /* Options of every audit command. */
@@ -46,6 +47,7 @@ typedef struct opts {
 	const char *type, *zone;
 	bool json, has_since;
 	uint64_t since_ms;
+	uint32_t page; /* entries per request */
 } opts_t;
 
 /* T as ms: "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS]Z" (UTC) or UNIX seconds. */
@@ -93,7 +95,8 @@ static int opts_parse(int argc, char **argv, opts_t *o)
 		O_TYPE,
 		O_ZONE,
 		O_JSON,
-		O_SINCE
+		O_SINCE,
+		O_PAGE
 	};
 	static const struct option longopts[] = {{"coord", required_argument, NULL, O_COORD},
 						 {"coord-pub", required_argument, NULL, O_PUB},
@@ -108,10 +111,12 @@ static int opts_parse(int argc, char **argv, opts_t *o)
 						 {"zone", required_argument, NULL, O_ZONE},
 						 {"json", no_argument, NULL, O_JSON},
 						 {"since", required_argument, NULL, O_SINCE},
+						 {"page", required_argument, NULL, O_PAGE},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	int c;
 	memset(o, 0, sizeof(*o));
+	o->page = COORDRPC_AUDIT_PAGE_MAX;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -137,6 +142,16 @@ static int opts_parse(int argc, char **argv, opts_t *o)
 			}
 			o->has_since = true;
 			break;
+		case O_PAGE: {
+			char *end = NULL;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end != '\0' || v == 0 || v > COORDRPC_AUDIT_PAGE_MAX) {
+				fprintf(stderr, WHO ": --page: 1 to %u\n", COORDRPC_AUDIT_PAGE_MAX);
+				return EXIT_USAGE;
+			}
+			o->page = (uint32_t)v;
+			break;
+		}
 		case 'h': usage(stdout); return -1;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -215,7 +230,7 @@ static int cmd_keygen(const opts_t *o)
 /* ---- reading a copy: a file, or the cluster's chain page by page ------------------------- */
 
 /* Calls fn on each line of the copy in order; stops at a non-zero return. For the cluster,
- * *page0 gets the first page's base, head and anchor keys (lines not kept). */
+ * *first gets the first page's base, head and anchor keys (lines not kept). */
 typedef int (*line_fn)(void *arg, const char *line, size_t len);
 
 static int each_file_line(const char *path, line_fn fn, void *arg)
@@ -251,12 +266,13 @@ static int each_cluster_line(const opts_t *o, line_fn fn, void *arg, coordrpc_au
 	int rc = tandemctl_coord_open(WHO, o->coord, o->coord_pub, o->key, &c);
 	uint64_t next = 0;
 	bool got_first = false;
-	/* bounded: each page moves on by at least one entry, and the chain is finite; a
-	 * chain that grows faster than it is read stops at the head first seen plus a page */
-	for (uint64_t pages = 0; rc == EXIT_OK && pages < (UINT64_C(1) << 32); pages++) {
+	/* up to the head the first page names: a chain that grows meanwhile is read as it was
+	 * then (and a little beyond); every page must move on, so the loop ends */
+	while (rc == EXIT_OK) {
 		coordrpc_audit_page_t p;
+		audit_entry_t e;
 		memset(&p, 0, sizeof(p));
-		rc = tandemctl_coord_audit_get(c, next, COORDRPC_AUDIT_PAGE_MAX, &p);
+		rc = tandemctl_coord_audit_get(c, next, o->page, &p);
 		if (rc != EXIT_OK) {
 			break;
 		}
@@ -269,15 +285,17 @@ static int each_cluster_line(const opts_t *o, line_fn fn, void *arg, coordrpc_au
 		for (size_t i = 0; rc == EXIT_OK && i < p.nlines; i++) {
 			rc = fn(arg, p.lines[i], strlen(p.lines[i]));
 		}
-		bool done = p.nlines == 0 || p.nlines < COORDRPC_AUDIT_PAGE_MAX;
+		bool done = rc != EXIT_OK || p.nlines < o->page;
 		if (!done) {
-			audit_entry_t e;
 			const char *last = p.lines[p.nlines - 1];
-			if (audit_entry_decode(last, strlen(last), NULL, &e) != TANDEM_OK) {
-				fprintf(stderr, WHO ": the coordinator sent a malformed entry\n");
+			if (audit_entry_decode(last, strlen(last), NULL, &e) != TANDEM_OK ||
+			    e.seq < next) {
+				fprintf(stderr, WHO ": the coordinator sent a malformed page\n");
 				rc = EXIT_FAULT;
+			} else {
+				next = e.seq + 1;
+				done = e.seq >= first->head_seq;
 			}
-			next = e.seq + 1;
 		}
 		coordrpc_audit_page_deinit(&p);
 		if (done) {
