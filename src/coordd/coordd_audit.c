@@ -35,6 +35,8 @@ struct coordd_audit {
 	uint64_t dropped; /* since the last "audit.lost" entry */
 	bool failing;     /* the last append failed (logged once) */
 	uint64_t retry_ms;
+	int turn_err;        /* the first etcd failure of this turn */
+	uint64_t backoff_ms; /* after a failure, no etcd call before this */
 	/* the mirror */
 	int fd;
 	uint64_t mirror_seq; /* 0: empty */
@@ -126,9 +128,11 @@ static bool queue_flush(coordd_audit_t *a, uint64_t now)
 	}
 	if (a->dropped > 0) {
 		char details[128];
+		uint64_t lost = a->dropped;
+		a->dropped = 0; /* an event this push drops counts for the next entry */
 		snprintf(details, sizeof(details),
 			 "%" PRIu64 " events dropped: the queue was full while etcd did not serve",
-			 a->dropped);
+			 lost);
 		tandem_audit_event_t ev = {.type = "audit.lost",
 					   .level = TANDEM_AUDIT_CRITICAL,
 					   .actor = NULL,
@@ -140,7 +144,6 @@ static bool queue_flush(coordd_audit_t *a, uint64_t now)
 		audit_entry_t e;
 		audit_entry_from_event(&ev, a->cfg.name, now, &e);
 		queue_push(a, &e);
-		a->dropped = 0;
 	}
 	size_t n = a->count < COORD_AUDIT_BATCH_MAX ? a->count : COORD_AUDIT_BATCH_MAX;
 	for (size_t i = 0; i < n; i++) {
@@ -148,6 +151,7 @@ static bool queue_flush(coordd_audit_t *a, uint64_t now)
 	}
 	int ret = coord_audit_append(a->store, a->batch, n, a->diag);
 	if (ret != TANDEM_OK) {
+		a->turn_err = ret;
 		if (!a->failing) {
 			alog_diag(a,
 				  "cannot append to the chain in etcd (events wait in the queue)",
@@ -255,7 +259,8 @@ static void mirror_follow(coordd_audit_t *a, uint64_t now)
 	int ret = coord_audit_read(a->store, a->mirror_seq + 1, FOLLOW_BATCH, a->diag, &l);
 	if (ret != TANDEM_OK) {
 		tandem_diag_clear(a->diag);
-		return; /* the append's failure says it already */
+		a->turn_err = ret; /* logged by the daemon as the store's health */
+		return;
 	}
 	size_t written = 0;
 	for (size_t i = 0; i < l->n; i++) {
@@ -425,20 +430,27 @@ out:
 	coord_audit_lines_free(l);
 }
 
-void coordd_audit_turn(coordd_audit_t *a, uint64_t now, bool store_up, bool leader)
+int coordd_audit_turn(coordd_audit_t *a, uint64_t now, bool store_up, bool leader)
 {
-	if (a == NULL || !store_up) {
-		return;
+	if (a == NULL || !store_up || now < a->backoff_ms) {
+		return TANDEM_OK;
 	}
+	a->turn_err = TANDEM_OK;
 	anchor_due(a, now);
-	bool appended = queue_flush(a, now);
-	if (appended) {
+	if (queue_flush(a, now)) {
 		a->follow_ms = now; /* mirror our own entries at once */
 	}
-	mirror_follow(a, now);
-	if (leader && !a->failing) {
+	if (a->turn_err == TANDEM_OK) {
+		mirror_follow(a, now);
+	}
+	if (a->turn_err == TANDEM_OK && leader && !a->failing) {
 		retention_due(a, now);
 	}
+	if (a->turn_err != TANDEM_OK) {
+		/* etcd did not serve: the loop is not held up by audit calls for a while */
+		a->backoff_ms = now + RETRY_EVERY_MS;
+	}
+	return a->turn_err;
 }
 
 /* ---- what the machine decided ----------------------------------------------------------- */

@@ -62,9 +62,11 @@ int coordd_audit_publish_key(coordd_audit_t *a);
 /*
  * One loop turn's work, at most a few etcd calls: append the queue, follow the chain into
  * the mirror, anchor when due, and (leader) the retention cut when due. store_up false:
- * nothing is tried (etcd does not serve). Failures are logged, never fatal.
+ * nothing is tried (etcd does not serve). After a failed etcd call nothing more is tried
+ * for a second, so the loop is not held up. Failures are logged, never fatal; returns the
+ * etcd error of this turn (TANDEM_OK when none), for the daemon's view of the store.
  */
-void coordd_audit_turn(coordd_audit_t *a, uint64_t now_ms, bool store_up, bool leader);
+int coordd_audit_turn(coordd_audit_t *a, uint64_t now_ms, bool store_up, bool leader);
 
 /*
  * Records what a decision of the machine did (the caller decided `in` and got `res`): one

@@ -2128,7 +2128,10 @@ int main(int argc, char **argv)
 	for (;;) {
 		uint64_t now = coordd_now_ms();
 		coordd_timers(&d, now);
-		coordd_audit_turn(d.audit, coordd_now_ms(), !d.store_down, d.leader);
+		ret = coordd_audit_turn(d.audit, coordd_now_ms(), !d.store_down, d.leader);
+		if (coordd_store_unavailable(ret)) {
+			coordd_store_note(&d, ret);
+		}
 		ret = net_rpc_server_poll(d.srv, coordd_poll_timeout(&d, coordd_now_ms()));
 		coordd_log_refusals(&d);
 		if (ret < 0) {
