@@ -319,6 +319,11 @@ static void coordd_audit(coordd_t *d, const net_rpc_request_t *req, const coordr
 				   .key_id = -1,
 				   .details = details};
 	tandem_audit(&d->sink, &ev);
+	if (accepted && r->kind == COORDRPC_SKR_PUT) {
+		/* the operator imported signed key responses: an event of its own (DPS 4.4.1) */
+		ev.type = "skr.import";
+		tandem_audit(&d->sink, &ev);
+	}
 }
 
 /*
