@@ -101,3 +101,16 @@ tdm_pass "archives + etcd: one chain from seq 1, verified across every cut, agre
 "$CTL" audit verify --file "$TDM_TMP/mirror.jsonl" --anchor-keys "$K/audit.pub" >/dev/null ||
 	tdm_fail "the mirror (never cut) does not verify from seq 1"
 tdm_pass "the mirror keeps everything from seq 1"
+
+# a clean stop: the coordinator records it and exits 0 (with TANDEM_SANITIZER_CHECK=1, over
+# the ASan/UBSan build, without a sanitizer report)
+kill -TERM "$COORD_PID"
+rc=0
+wait "$COORD_PID" || rc=$?
+[ "$rc" = 0 ] || tdm_fail "tandem-coord exited $rc after SIGTERM" -- "$TDM_TMP/coord.err"
+tail -n 3 "$MIRROR" | grep -q '"type":"coord.stop"' || tdm_fail "the stop is not among the mirror's last entries"
+if [ "${TANDEM_SANITIZER_CHECK:-0}" = 1 ] &&
+	grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TDM_TMP/coord.err"; then
+	tdm_fail "sanitizer report from tandem-coord" -- "$TDM_TMP/coord.err"
+fi
+tdm_pass "SIGTERM: the stop recorded, exit 0"
