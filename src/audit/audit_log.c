@@ -67,6 +67,13 @@ void audit_entry_from_event(const tandem_audit_event_t *ev, const char *coord, u
 	field_set(out->details, sizeof(out->details), ev->details, "");
 	out->level = (unsigned)ev->level <= TANDEM_AUDIT_CRITICAL ? ev->level : TANDEM_AUDIT_INFO;
 	out->key_id = ev->key_id >= 0 ? ev->key_id : -1;
+	/* an entry always has a type and an actor: one without could never be sealed */
+	if (out->type[0] == '\0') {
+		field_set(out->type, sizeof(out->type), NULL, "unknown");
+	}
+	if (out->actor[0] == '\0') {
+		field_set(out->actor, sizeof(out->actor), NULL, "unknown");
+	}
 }
 
 /* Whether field[size] is terminated and printable ASCII. */

@@ -63,7 +63,8 @@ int audit_level_parse(const char *s, tandem_audit_level_t *out);
 /*
  * Fills *out (seq, prev and hash zero) from a sink event, the appending coordinator's name
  * and the time: each string is escaped to printable ASCII (tandem_escape) and cut to its
- * field; a NULL type becomes "unknown", a NULL actor "unknown". Never fails.
+ * field; a NULL or empty type or actor becomes "unknown", so that the entry can always be
+ * sealed. Never fails.
  */
 void audit_entry_from_event(const tandem_audit_event_t *ev, const char *coord, uint64_t time_ms,
 			    audit_entry_t *out);

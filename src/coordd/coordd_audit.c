@@ -150,6 +150,25 @@ static bool queue_flush(coordd_audit_t *a, uint64_t now)
 		a->batch[i] = a->queue[(a->head + i) % COORDD_AUDIT_QUEUE_MAX];
 	}
 	int ret = coord_audit_append(a->store, a->batch, n, a->diag);
+	if (ret == TANDEM_EINVAL && n > 1) {
+		/* which one? the front alone tells: the others go in later turns */
+		n = 1;
+		a->batch[0] = a->queue[a->head];
+		tandem_diag_clear(a->diag);
+		ret = coord_audit_append(a->store, a->batch, n, a->diag);
+	}
+	if (ret == TANDEM_EINVAL) {
+		/* an entry that cannot be sealed would hold the queue forever: it goes, logged
+		 * and counted as lost (audit_entry_from_event makes none such) */
+		const audit_entry_t *bad = &a->queue[a->head];
+		alog(a, "audit: an event that cannot be recorded is dropped: %s %s %s", bad->type,
+		     bad->actor, bad->details);
+		tandem_diag_clear(a->diag);
+		a->head = (a->head + 1) % COORDD_AUDIT_QUEUE_MAX;
+		a->count--;
+		a->dropped++;
+		return false;
+	}
 	if (ret != TANDEM_OK) {
 		a->turn_err = ret;
 		if (!a->failing) {

@@ -117,6 +117,13 @@ START_TEST(entry_roundtrip_and_canonical)
 	ck_assert_int_eq(audit_entry_decode(other, strlen(other), NULL, &d), TANDEM_ESYNTAX);
 	ck_assert_int_eq(audit_entry_decode(line, len - 1, NULL, &d), TANDEM_ESYNTAX);
 	ck_assert_int_eq(audit_entry_decode("{}", 2, NULL, &d), TANDEM_ESYNTAX);
+	/* an event without a type or actor still makes an entry that seals (a sink's queue
+	 * would otherwise hold it forever) */
+	tandem_audit_event_t bare = {.type = "", .actor = NULL, .key_id = -1};
+	audit_entry_from_event(&bare, "", T0, &e);
+	ck_assert_str_eq(e.type, "unknown");
+	ck_assert_str_eq(e.actor, "unknown");
+	ck_assert_int_eq(audit_entry_seal(&e, 1, NULL), TANDEM_OK);
 }
 END_TEST
 
