@@ -25,7 +25,9 @@
 # Env: TANDEM_BUILD (default REPO/build; built with cmake when a binary is missing), JOBS,
 #      TANDEM_CLUSTER_TIMEOUT (seconds to wait for the serials, default 120),
 #      TANDEM_CLUSTER_NO_NODES=1 (debugging aid: etcd and coordinators only, no tandemd),
-#      TANDEM_P11_MODULE (the PKCS#11 module, default SoftHSMv2's).
+#      TANDEM_P11_MODULE (the PKCS#11 module, default SoftHSMv2's),
+#      TANDEM_AUDIT_ANCHOR_S, TANDEM_AUDIT_RETENTION_S (the coordinators' audit anchor
+#      interval and retention, default 3600 and one year; docs/audit.md).
 # Stop it with deploy/cluster-down.sh DIR. On failure everything started is stopped, and
 # the logs stay in DIR/log.
 set -euo pipefail
@@ -338,6 +340,13 @@ for who in coord-a coord-b node-a node-b operator; do
 	"$CTL" net keygen --public "$DIR/keys/$who.pub" --secret "$DIR/keys/$who.secret" >/dev/null ||
 		tdm_fail "tandemctl net keygen for $who failed"
 done
+# each coordinator's audit anchor key (Ed25519) and its mirror of the audit log (docs/audit.md)
+for s in a b; do
+	"$CTL" audit keygen --name "coord-$s" --public "$DIR/keys/coord-$s.audit.pub" \
+		--secret "$DIR/keys/coord-$s.audit.secret" >/dev/null || tdm_fail "audit keygen for coord-$s failed"
+	mkdir -p "$DIR/audit-$s" && chmod 700 "$DIR/audit-$s"
+done
+cat "$DIR/keys/coord-a.audit.pub" "$DIR/keys/coord-b.audit.pub" >"$DIR/keys/audit-anchor-keys"
 pub() { awk '$1 == "public" { print $2 }' "$DIR/keys/$1.pub"; }
 {
 	printf '# who may talk to the coordinators of this cluster: NAME ROLE KEY (cluster-up.sh)\n'
@@ -446,6 +455,8 @@ chmod 755 "$DIR/tandemctl"
 	printf 'COORD_A_ENDPOINT=%q\nCOORD_B_ENDPOINT=%q\n' "$COORD_EP_A" "$COORD_EP_B"
 	printf 'COORD_A_PUB=%q\nCOORD_B_PUB=%q\n' "$DIR/keys/coord-a.pub" "$DIR/keys/coord-b.pub"
 	printf 'OPERATOR_KEY=%q\n' "$DIR/keys/operator.secret"
+	printf 'AUDIT_MIRROR_A=%q\nAUDIT_MIRROR_B=%q\n' "$DIR/audit-a/audit.jsonl" "$DIR/audit-b/audit.jsonl"
+	printf 'AUDIT_ANCHOR_KEYS=%q\n' "$DIR/keys/audit-anchor-keys"
 	printf 'SOFTHSM_MODULE=%q\n' "$MODULE"
 	for s in a b; do
 		S=${s^^}
@@ -464,7 +475,10 @@ start_coord() { # SITE(a|b) PORT ETCD-LIST
 	if [ "$s" = a ]; then o=b; else o=a; fi
 	args=(--etcd "$etcd" --listen "tcp://${IP[$s]}:$port" --key "$DIR/keys/coord-$s.secret"
 		--allow "$DIR/allow" --name "coord-$s" --pid-file "$DIR/run/coord-$s.pid"
-		--peer "coord-$o=tcp://${IP[$o]}:$(coord_port "$o")")
+		--peer "coord-$o=tcp://${IP[$o]}:$(coord_port "$o")"
+		--audit-key "$DIR/keys/coord-$s.audit.secret" --audit-mirror "$DIR/audit-$s/audit.jsonl"
+		--audit-anchor-interval "${TANDEM_AUDIT_ANCHOR_S:-3600}"
+		--audit-retention "${TANDEM_AUDIT_RETENTION_S:-31536000}")
 	[ -z "$LEASE_MS" ] || args+=(--lease-ms "$LEASE_MS")
 	args+=(--metrics "${IP[$s]}:0") # a free port; status --json says which ("metrics")
 	if [ "$ETCD_TLS" = 1 ]; then

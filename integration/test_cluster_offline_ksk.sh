@@ -90,6 +90,9 @@ tdm_assert_grep "tampered: nothing changed" 'nothing changed' "$TDM_ERR"
 tdm_assert_fails "skr-import --cluster: a request is not a response" tdm_ctl keys skr-import --cluster "$TDM_TMP/q.ksr"
 [ ! -e "$TDM_CL/$holder/out/${Z}zone" ] || tdm_fail "$Z published with a refused SKR"
 tdm_assert_ok "skr-import --cluster" tdm_ctl keys skr-import --cluster "$TDM_TMP/q.skr"
+tdm_ctl audit show --type skr.import --zone "$Z" --json >"$TDM_TMP/skr-audit.jsonl"
+grep -q '"actor":"operator:operator"' "$TDM_TMP/skr-audit.jsonl" ||
+	tdm_fail "the SKR import is not in the audit log" -- "$TDM_TMP/skr-audit.jsonl"
 tdm_assert_ok "list after" tdm_ctl keys list --cluster --zone "$Z"
 tdm_assert_grep "list: the book covers the period" "cover until" "$TDM_OUT"
 

@@ -54,6 +54,7 @@ tdm_on_exit stop_coord
 LOG=$TDM_TMP/coord.err
 "$COORD" --insecure-etcd --etcd "$(tdm_etcd_endpoints)" --listen 'tcp://127.0.0.1:*' --key "$K/coord.secret" \
 	--allow "$TDM_TMP/allow" --name coord-a --prefix /test/quorum/ --zone "$ZONE" \
+	--audit-mirror "$TDM_TMP/audit-coord-a.jsonl" \
 	>"$TDM_TMP/coord.out" 2>"$LOG" &
 COORD_PID=$!
 EP=$(tdm_coord_endpoint "$TDM_TMP/coord.out" "$COORD_PID" "$LOG")
@@ -156,6 +157,7 @@ for _ in $(seq 1 100); do solo_up && break; sleep 0.2; done
 solo_up || tdm_fail "the second etcd is not healthy" -- "$TDM_TMP/solo.etcd.log"
 "$COORD" --insecure-etcd --etcd "http://127.0.0.1:${p2[0]}" --listen 'tcp://127.0.0.1:*' --key "$K/coord.secret" \
 	--allow "$TDM_TMP/allow" --name coord-b --prefix /test/quorum/ --zone "$ZONE" \
+	--audit-mirror "$TDM_TMP/audit-coord-b.jsonl" \
 	>"$TDM_TMP/coord2.out" 2>"$TDM_TMP/coord2.err" &
 COORD2_PID=$!
 EP2=$(tdm_coord_endpoint "$TDM_TMP/coord2.out" "$COORD2_PID" "$TDM_TMP/coord2.err")

@@ -81,7 +81,8 @@ start_coord() {
 	local name=$1
 	"$COORD" --insecure-etcd --etcd "$(tdm_etcd_endpoints)" --listen 'tcp://127.0.0.1:*' --key "$K/coord.secret" \
 		--allow "$TDM_TMP/allow" --name "$name" --prefix /test/coordd/ --zone "$ZONE" \
-		--pid-file "$TDM_TMP/$name.pid" >"$TDM_TMP/$name.out" 2>"$TDM_TMP/$name.err" &
+		--pid-file "$TDM_TMP/$name.pid" --audit-mirror "$TDM_TMP/audit-$name.jsonl" \
+		>"$TDM_TMP/$name.out" 2>"$TDM_TMP/$name.err" &
 	STARTED_PID=$!
 }
 # endpoint_of NAME PID: waits for the coordinator's endpoint

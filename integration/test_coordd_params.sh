@@ -66,7 +66,8 @@ start_coord() {
 	local name=$1
 	shift
 	"$COORD" --insecure-etcd --etcd "$(tdm_etcd_endpoints)" --listen 'tcp://127.0.0.1:*' --key "$K/coord.secret" \
-		--allow "$TDM_TMP/allow" --name "$name" --prefix /test/params/ "$@" \
+		--allow "$TDM_TMP/allow" --name "$name" --prefix /test/params/ \
+		--audit-mirror "$TDM_TMP/audit-$name.jsonl" "$@" \
 		>"$TDM_TMP/$name.out" 2>"$TDM_TMP/$name.err" &
 	STARTED_PID=$!
 	PIDS+=("$STARTED_PID")

@@ -2,6 +2,7 @@
 #ifndef TANDEM_AUDIT_H
 #define TANDEM_AUDIT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*

@@ -1063,6 +1063,45 @@ int coord_etcd_range(coord_etcd_t *c, const char *prefix, size_t limit, unsigned
 	return do_range(c, prefix, true, limit, flags, diag, out);
 }
 
+int coord_etcd_range_between(coord_etcd_t *c, const char *from, const char *end, size_t limit,
+			     unsigned flags, tandem_diag_t *diag, coord_etcd_range_t **out)
+{
+	int rc = TANDEM_OK;
+	json_t *req = NULL, *reply = NULL;
+	coord_etcd_range_t *r = NULL;
+	if (c == NULL || from == NULL || end == NULL || from[0] == '\0' || end[0] == '\0' ||
+	    out == NULL || (flags & ~COORD_ETCD_SERIALIZABLE) != 0 || limit > INT64_MAX) {
+		return TANDEM_EINVAL;
+	}
+	req = json_object();
+	if (req == NULL || !jw_b64(req, "key", from, strlen(from)) ||
+	    !jw_b64(req, "range_end", end, strlen(end)) ||
+	    (limit > 0 && !jw_int64(req, "limit", (int64_t)limit)) ||
+	    ((flags & COORD_ETCD_SERIALIZABLE) &&
+	     json_object_set_new(req, "serializable", json_true()) != 0)) {
+		rc = TANDEM_ENOMEM;
+		goto out;
+	}
+	if ((rc = etcd_call(c, "/v3/kv/range", req, diag, &reply)) != TANDEM_OK) {
+		goto out;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		rc = TANDEM_ENOMEM;
+		goto out;
+	}
+	if ((rc = range_parse(reply, r)) != TANDEM_OK) {
+		tandem_diag_add(diag, rc, "%s/v3/kv/range: malformed reply", c->endpoints[c->cur]);
+		goto out;
+	}
+	*out = r;
+	r = NULL;
+out:
+	coord_etcd_range_free(r);
+	json_decref(req);
+	json_decref(reply);
+	return rc;
+}
+
 /* ---- transactions ------------------------------------------------------------------------------
  */
 
@@ -1216,6 +1255,21 @@ int coord_etcd_txn_delete(coord_etcd_txn_t *t, const char *key)
 int coord_etcd_txn_delete_prefix(coord_etcd_txn_t *t, const char *prefix)
 {
 	return txn_range_op(t, t ? t->success : NULL, "request_delete_range", prefix, true);
+}
+
+int coord_etcd_txn_delete_between(coord_etcd_txn_t *t, const char *from, const char *end)
+{
+	if (!key_ok(t, from) || end == NULL || end[0] == '\0') {
+		return TANDEM_EINVAL;
+	}
+	json_t *in = json_object();
+	if (in == NULL || !jw_b64(in, "key", from, strlen(from)) ||
+	    !jw_b64(in, "range_end", end, strlen(end))) {
+		json_decref(in);
+		return TANDEM_ENOMEM;
+	}
+	json_t *o = op_wrap("request_delete_range", in);
+	return txn_add(t, t->success, o, o != NULL);
 }
 
 int coord_etcd_txn_on_fail_get(coord_etcd_txn_t *t, const char *key)

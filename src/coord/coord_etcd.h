@@ -161,6 +161,12 @@ int coord_etcd_get(coord_etcd_t *c, const char *key, unsigned flags, tandem_diag
  */
 int coord_etcd_range(coord_etcd_t *c, const char *prefix, size_t limit, unsigned flags,
 		     tandem_diag_t *diag, coord_etcd_range_t **out);
+/*
+ * Reads the keys in [from, end) in key order, at most limit (0: no limit; (*out)->more says
+ * the list was cut). Both non-empty. Errors as coord_etcd_get.
+ */
+int coord_etcd_range_between(coord_etcd_t *c, const char *from, const char *end, size_t limit,
+			     unsigned flags, tandem_diag_t *diag, coord_etcd_range_t **out);
 /* Frees a read result; NULL-safe. */
 void coord_etcd_range_free(coord_etcd_range_t *r);
 
@@ -190,6 +196,9 @@ int coord_etcd_txn_put(coord_etcd_txn_t *t, const char *key, const void *value, 
 int coord_etcd_txn_delete(coord_etcd_txn_t *t, const char *key);
 /* Deletes every key that starts with prefix (which must not be empty). */
 int coord_etcd_txn_delete_prefix(coord_etcd_txn_t *t, const char *prefix);
+
+/* Deletes every key in [from, end) (both non-empty). */
+int coord_etcd_txn_delete_between(coord_etcd_txn_t *t, const char *from, const char *end);
 
 /* Failure reads, made when a compare fails, so the caller learns the current state. */
 int coord_etcd_txn_on_fail_get(coord_etcd_txn_t *t, const char *key);

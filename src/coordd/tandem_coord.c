@@ -3,7 +3,9 @@
 #include "coord_etcd.h"
 #include "coord_state.h"
 #include "coord_store.h"
+#include "coordd_audit.h"
 #include "coordrpc.h"
+#include "coordrpc_audit.h"
 #include "kasp_skr.h"
 #include "kasp_store.h"
 #include "net_allow.h"
@@ -69,6 +71,11 @@ typedef struct coordd_opts {
 	const char *zones[COORDD_ZONES_MAX];
 	size_t npeers;
 	const char *peers[COORDD_PEERS_MAX]; /* NAME=ENDPOINT */
+	/* the audit log (docs/audit.md) */
+	const char *audit_mirror;  /* NULL: audit-NAME.jsonl in the working directory */
+	const char *audit_archive; /* NULL: the mirror's directory */
+	const char *audit_key;     /* NULL: no anchors */
+	uint64_t audit_anchor_s, audit_retention_s;
 } coordd_opts_t;
 
 /* Another coordinator: its clock as the last round trip measured it. */
@@ -133,6 +140,10 @@ typedef struct coordd {
 	metrics_server_t *metrics;
 	uint64_t next_metrics_ms;
 	uint64_t etcd_failures; /* calls that found etcd unavailable */
+	/* the audit log: the sink queues, the loop appends and mirrors (coordd_audit.c) */
+	coordd_audit_t *audit;
+	tandem_audit_sink_t sink;
+	char actor[COORD_ID_MAX + 16]; /* who sent what is being decided: "node:node-a" */
 } coordd_t;
 
 /* Every coordinator reads the state this often and revokes the keys of fenced members. */
@@ -294,17 +305,36 @@ static void coordd_audit_args(const coordrpc_request_t *r, char *buf, size_t siz
 	}
 }
 
-/* The audit trail: one line per request from an operator, whatever became of it. */
-static void coordd_audit(const net_rpc_request_t *req, const coordrpc_request_t *r, bool accepted,
-			 const char *text)
+/* The audit trail: one line per request from an operator, whatever became of it, and an
+ * entry in the audit log for each command (reads are not commands). */
+static void coordd_audit(coordd_t *d, const net_rpc_request_t *req, const coordrpc_request_t *r,
+			 bool accepted, const char *text)
 {
-	char args[COORD_ZONE_MAX + COORD_ID_MAX + 64];
+	char args[COORD_ZONE_MAX + COORD_ID_MAX + 64], details[AUDIT_DETAILS_MAX];
 	if (req->role != NET_ROLE_OPERATOR) {
 		return;
 	}
 	coordd_audit_args(r, args, sizeof(args));
 	coordd_log("audit: operator %s: %s %s: %s: %s", req->peer, coordrpc_type(r->kind), args,
 		   accepted ? "accepted" : "refused", text);
+	if (r->kind == COORDRPC_STATUS || r->kind == COORDRPC_KEYS_GET ||
+	    r->kind == COORDRPC_KEYSET_GET || r->kind == COORDRPC_SKR_GET) {
+		return;
+	}
+	snprintf(details, sizeof(details), "%s %s: %s: %s", coordrpc_type(r->kind), args,
+		 accepted ? "accepted" : "refused", text);
+	tandem_audit_event_t ev = {.type = accepted ? "operator.accept" : "operator.refuse",
+				   .level = accepted ? TANDEM_AUDIT_NOTICE : TANDEM_AUDIT_WARNING,
+				   .actor = d->actor,
+				   .zone = r->zone[0] != '\0' ? r->zone : NULL,
+				   .key_id = -1,
+				   .details = details};
+	tandem_audit(&d->sink, &ev);
+	if (accepted && r->kind == COORDRPC_SKR_PUT) {
+		/* the operator imported signed key responses: an event of its own (DPS 4.4.1) */
+		ev.type = "skr.import";
+		tandem_audit(&d->sink, &ev);
+	}
 }
 
 /*
@@ -913,6 +943,7 @@ static int coordd_decide(coordd_t *d, const coord_input_t *in, const coordrpc_re
 			   coord_reason_str(d->res->reason), d->res->text);
 	}
 	coordd_log_effects(d->res);
+	coordd_audit_decision(d->audit, d->actor, in, d->res);
 	if (d->res->changed) {
 		d->next_tick_ms = now; /* new timers may be due earlier */
 		d->fence_due = true;   /* a takeover fences at once */
@@ -1316,6 +1347,66 @@ static void coordd_status_clocks(const coordd_t *d, coordrpc_status_t *out)
 	}
 }
 
+/* An operator's read of the audit chain (proto/audit.proto): a page as etcd holds it, with
+ * the anchor keys stored there. */
+static int coordd_audit_get(coordd_t *d, const net_rpc_request_t *req, net_rpc_msg_t *reply)
+{
+	uint64_t from = 0;
+	uint32_t limit = 0;
+	coordrpc_audit_page_t page;
+	coord_audit_lines_t *l = NULL;
+	coord_audit_head_t h;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	memset(&page, 0, sizeof(page));
+	if (req->role != NET_ROLE_OPERATOR) {
+		snprintf(reply->error, sizeof(reply->error),
+			 "%s from %s (%s): needs the operator role", req->type, req->peer,
+			 net_role_name(req->role));
+		coordd_log("refused %s", reply->error);
+		return TANDEM_EPERM;
+	}
+	int ret = coordrpc_audit_get_unpack(req->body, req->body_len, d->diag, &from, &limit);
+	if (ret != TANDEM_OK) {
+		const char *why = tandem_diag_msg(d->diag, 0);
+		snprintf(reply->error, sizeof(reply->error), "%s",
+			 why ? why : tandem_strerror(ret));
+		tandem_diag_clear(d->diag);
+		return ret;
+	}
+	if (d->store_down) {
+		snprintf(
+		    reply->error, sizeof(reply->error),
+		    "store: %.60s: the audit chain cannot be read now; ask another coordinator",
+		    d->store_error);
+		return TANDEM_COORD_EUNAVAIL;
+	}
+	coord_audit_t *st = coordd_audit_store(d->audit);
+	ret = coord_audit_head(st, d->diag, &h);
+	if (ret == TANDEM_OK) {
+		ret =
+		    coord_audit_read(st, from > h.base_seq ? from : h.base_seq, limit, d->diag, &l);
+	}
+	if (ret == TANDEM_OK) {
+		ret = coord_audit_keys_get(st, d->diag, &page.keys);
+	}
+	coordd_store_note(d, ret);
+	if (ret != TANDEM_OK) {
+		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
+		coordd_log_diag(d->diag, "audit read failed", ret);
+		return ret;
+	}
+	page.base_seq = h.base_seq;
+	memcpy(page.base_prev, h.base_prev, sizeof(page.base_prev));
+	page.head_seq = h.seq;
+	memcpy(page.head_hash, h.hash, sizeof(page.head_hash));
+	page.nlines = l->n;
+	page.lines = l->line; /* borrowed for the packing */
+	ret = coordrpc_audit_page_pack(&page, &buf, &len);
+	coord_audit_lines_free(l);
+	return coordd_reply_set(reply, COORDRPC_T_AUDIT_REPLY, ret, buf, len);
+}
+
 /* Whether a request only reads. */
 static bool coordd_kind_reads(coordrpc_kind_t kind)
 {
@@ -1335,6 +1426,10 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 	if (strcmp(req->type, "coord.clock") == 0) {
 		return coordd_clock_reply(d, req, reply);
 	}
+	snprintf(d->actor, sizeof(d->actor), "%s:%s", net_role_name(req->role), req->peer);
+	if (strcmp(req->type, COORDRPC_T_AUDIT_GET) == 0) {
+		return coordd_audit_get(d, req, reply);
+	}
 	coordd_clock_note_node(d, req);
 	ret = coordrpc_request_unpack(req->type, req->body, req->body_len, d->diag, &r);
 	if (ret != TANDEM_OK) {
@@ -1349,7 +1444,7 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 	ret = coordd_check_role(req, &r, reply);
 	if (ret != TANDEM_OK) {
 		coordd_log("refused %s", reply->error);
-		coordd_audit(req, &r, false, reply->error);
+		coordd_audit(d, req, &r, false, reply->error);
 		goto out;
 	}
 	if (coordd_kind_reads(r.kind) && (r.kind == COORDRPC_STATUS || !d->store_down)) {
@@ -1359,7 +1454,8 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 			  : coordd_doc_get(
 				d, r.kind == COORDRPC_SKR_GET ? COORD_DOC_SKR : COORD_DOC_KEYSET,
 				r.zone, reply);
-		coordd_audit(req, &r, ret == TANDEM_OK, ret == TANDEM_OK ? "read" : reply->error);
+		coordd_audit(d, req, &r, ret == TANDEM_OK,
+			     ret == TANDEM_OK ? "read" : reply->error);
 		goto out;
 	}
 	/* a coordinator whose clock the majority disowns decides nothing: the node asks
@@ -1371,7 +1467,7 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 			      " ms): it decides nothing; ask another coordinator",
 			      d->opts->name, d->clock_offset_ms, d->params.margin_ms / 2u);
 		coordd_log("refused %s from %s: %s", req->type, req->peer, d->res->text);
-		coordd_audit(req, &r, false, d->res->text);
+		coordd_audit(d, req, &r, false, d->res->text);
 		ret = coordd_decision_reply(d->res, 0, reply);
 		goto out;
 	}
@@ -1386,7 +1482,7 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		ret = strcmp(d->store_error, "etcd has no quorum") == 0 ? TANDEM_COORD_ENOQUORUM
 									: TANDEM_COORD_EUNAVAIL;
 		coordd_log("refused %s from %s: %s", req->type, req->peer, reply->error);
-		coordd_audit(req, &r, false, reply->error);
+		coordd_audit(d, req, &r, false, reply->error);
 		goto out;
 	}
 	if (r.kind == COORDRPC_KEYSET_PUT || r.kind == COORDRPC_SKR_PUT) {
@@ -1396,13 +1492,13 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 				   req, &r, now, &revision, reply);
 		if (ret != TANDEM_OK) {
 			coordd_log("refused %s from %s: %s", req->type, req->peer, reply->error);
-			coordd_audit(req, &r, false, reply->error);
+			coordd_audit(d, req, &r, false, reply->error);
 			goto out;
 		}
 		coordd_log("%s %s from %s: %s",
 			   d->res->reason == COORD_R_OK ? "accepted" : "refused", req->type,
 			   req->peer, d->res->text);
-		coordd_audit(req, &r, d->res->reason == COORD_R_OK, d->res->text);
+		coordd_audit(d, req, &r, d->res->reason == COORD_R_OK, d->res->text);
 		ret = coordd_decision_reply(d->res, revision, reply);
 		goto out;
 	}
@@ -1418,7 +1514,7 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 	if (r.kind == COORDRPC_TAKEOVER && !r.force) {
 		ret = coordd_takeover_unforced(d, &r, reply);
 		coordd_log("refused takeover from %s: %s", req->peer, d->res->text);
-		coordd_audit(req, &r, false, d->res->text);
+		coordd_audit(d, req, &r, false, d->res->text);
 		goto out;
 	}
 	ret = coordd_input(d, req, &r, &in, reply);
@@ -1430,10 +1526,10 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		}
 	}
 	if (ret != TANDEM_OK) {
-		coordd_audit(req, &r, false, reply->error);
+		coordd_audit(d, req, &r, false, reply->error);
 		goto out;
 	}
-	coordd_audit(req, &r, d->res->reason == COORD_R_OK, d->res->text);
+	coordd_audit(d, req, &r, d->res->reason == COORD_R_OK, d->res->text);
 	ret = coordd_decision_reply(d->res, 0, reply);
 out:
 	coordrpc_request_deinit(&r);
@@ -1593,6 +1689,7 @@ static void coordd_timers(coordd_t *d, uint64_t now)
 	tick.kind = COORD_IN_TICK;
 	/* re-read at least every campaign period: other coordinators change the state too */
 	d->next_tick_ms = now + COORDD_LEADER_TTL_S * 1000u / 3u;
+	snprintf(d->actor, sizeof(d->actor), "coord:%s", d->opts->name);
 	if (coordd_decide(d, &tick, NULL, now, "the clock") != TANDEM_OK) {
 		return;
 	}
@@ -1794,6 +1891,7 @@ static int coordd_add_zones(coordd_t *d)
 			coordd_log("zone name too long: %s", d->opts->zones[i]);
 			return TANDEM_EINVAL;
 		}
+		snprintf(d->actor, sizeof(d->actor), "coord:%s", d->opts->name);
 		int ret = coordd_decide(d, &in, NULL, coordd_now_ms(), "the command line");
 		if (ret != TANDEM_OK) {
 			return ret;
@@ -1815,6 +1913,8 @@ static void coordd_usage(FILE *fp)
 	    "                    [--peer NAME=tcp://HOST:PORT]...\n"
 	    "                    [--etcd-ca CA.pem --etcd-cert CERT.pem --etcd-key KEY.pem]\n"
 	    "                    [--insecure-etcd] [--metrics HOST:PORT]\n"
+	    "                    [--audit-mirror FILE] [--audit-archive DIR] [--audit-key SECRET]\n"
+	    "                    [--audit-anchor-interval SECONDS] [--audit-retention SECONDS]\n"
 	    "  --listen tcp://HOST:*   picks a free port and prints 'listening ENDPOINT'\n"
 	    "  --peer   another coordinator, listed in ALLOWFILE with the coordinator role:\n"
 	    "           the clocks are compared with it (docs/coordinator.md, \"Clocks\")\n"
@@ -1822,7 +1922,11 @@ static void coordd_usage(FILE *fp)
 	    "           etcd endpoints (the key file mode 0600); plain http:// endpoints are\n"
 	    "           refused unless --insecure-etcd (docs/etcd.md, \"TLS\")\n"
 	    "  --metrics Prometheus metrics on http://HOST:PORT/metrics (port 0: a free one,\n"
-	    "           printed as 'metrics HOST:PORT'; docs/monitoring.md)\n");
+	    "           printed as 'metrics HOST:PORT'; docs/monitoring.md)\n"
+	    "  --audit-*  the audit log's mirror (default audit-NAME.jsonl), retention archives\n"
+	    "           (default: beside the mirror), anchor key (tandemctl audit keygen), anchor\n"
+	    "           interval (default 3600) and retention (default 31536000, 0: keep all)\n"
+	    "           (docs/audit.md)\n");
 }
 
 static bool coordd_parse_u64(const char *s, uint64_t *out)
@@ -1840,27 +1944,37 @@ static bool coordd_parse_u64(const char *s, uint64_t *out)
 /* Returns 0 on success, 1 on bad usage, 2 for --help. */
 static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 {
-	static const struct option longopts[] = {{"etcd", required_argument, NULL, 'e'},
-						 {"listen", required_argument, NULL, 'l'},
-						 {"key", required_argument, NULL, 'k'},
-						 {"allow", required_argument, NULL, 'a'},
-						 {"name", required_argument, NULL, 'n'},
-						 {"prefix", required_argument, NULL, 'P'},
-						 {"lease-ms", required_argument, NULL, 'L'},
-						 {"margin-ms", required_argument, NULL, 'M'},
-						 {"pid-file", required_argument, NULL, 'p'},
-						 {"zone", required_argument, NULL, 'z'},
-						 {"peer", required_argument, NULL, 'r'},
-						 {"etcd-ca", required_argument, NULL, 'C'},
-						 {"etcd-cert", required_argument, NULL, 'T'},
-						 {"etcd-key", required_argument, NULL, 'K'},
-						 {"insecure-etcd", no_argument, NULL, 'I'},
-						 {"metrics", required_argument, NULL, 'm'},
-						 {"help", no_argument, NULL, 'h'},
-						 {NULL, 0, NULL, 0}};
+	/* long-only options */
+	enum { OPT_ETCD_CA = 256, OPT_ETCD_CERT, OPT_ETCD_KEY, OPT_INSECURE_ETCD, OPT_METRICS };
+	static const struct option longopts[] = {
+	    {"etcd", required_argument, NULL, 'e'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"key", required_argument, NULL, 'k'},
+	    {"allow", required_argument, NULL, 'a'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"prefix", required_argument, NULL, 'P'},
+	    {"lease-ms", required_argument, NULL, 'L'},
+	    {"margin-ms", required_argument, NULL, 'M'},
+	    {"pid-file", required_argument, NULL, 'p'},
+	    {"zone", required_argument, NULL, 'z'},
+	    {"peer", required_argument, NULL, 'r'},
+	    {"etcd-ca", required_argument, NULL, OPT_ETCD_CA},
+	    {"etcd-cert", required_argument, NULL, OPT_ETCD_CERT},
+	    {"etcd-key", required_argument, NULL, OPT_ETCD_KEY},
+	    {"insecure-etcd", no_argument, NULL, OPT_INSECURE_ETCD},
+	    {"metrics", required_argument, NULL, OPT_METRICS},
+	    {"audit-mirror", required_argument, NULL, 'A'},
+	    {"audit-archive", required_argument, NULL, 'R'},
+	    {"audit-key", required_argument, NULL, 'K'},
+	    {"audit-anchor-interval", required_argument, NULL, 'I'},
+	    {"audit-retention", required_argument, NULL, 'T'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
 	int c;
 	memset(o, 0, sizeof(*o));
 	o->name = "coord";
+	o->audit_anchor_s = 3600;
+	o->audit_retention_s = 365u * 86400u;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'e': o->etcd = optarg; break;
@@ -1870,11 +1984,11 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 		case 'n': o->name = optarg; break;
 		case 'P': o->prefix = optarg; break;
 		case 'p': o->pid_file = optarg; break;
-		case 'C': o->etcd_ca = optarg; break;
-		case 'T': o->etcd_cert = optarg; break;
-		case 'K': o->etcd_key = optarg; break;
-		case 'I': o->insecure_etcd = true; break;
-		case 'm': o->metrics = optarg; break;
+		case OPT_ETCD_CA: o->etcd_ca = optarg; break;
+		case OPT_ETCD_CERT: o->etcd_cert = optarg; break;
+		case OPT_ETCD_KEY: o->etcd_key = optarg; break;
+		case OPT_INSECURE_ETCD: o->insecure_etcd = true; break;
+		case OPT_METRICS: o->metrics = optarg; break;
 		case 'L':
 			if (!coordd_parse_u64(optarg, &o->lease_ms)) {
 				fprintf(stderr, "tandem-coord: bad --lease-ms '%s'\n", optarg);
@@ -1904,6 +2018,19 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 			}
 			o->peers[o->npeers++] = optarg;
 			break;
+		case 'A': o->audit_mirror = optarg; break;
+		case 'R': o->audit_archive = optarg; break;
+		case 'K': o->audit_key = optarg; break;
+		case 'I':
+		case 'T':
+			if (!coordd_parse_u64(optarg, c == 'I' ? &o->audit_anchor_s
+							       : &o->audit_retention_s) ||
+			    (c == 'I' && o->audit_anchor_s == 0)) {
+				fprintf(stderr, "tandem-coord: bad --audit-%s '%s' (seconds)\n",
+					c == 'I' ? "anchor-interval" : "retention", optarg);
+				return 1;
+			}
+			break;
 		case 'h': return 2;
 		default: return 1;
 		}
@@ -1923,6 +2050,60 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 		return 1;
 	}
 	return 0;
+}
+
+/* The audit sink's log lines go to the daemon's log. */
+static void coordd_audit_log(void *arg, const char *line)
+{
+	(void)arg;
+	coordd_log("%s", line);
+}
+
+/* Opens the audit sink (docs/audit.md): its mirror, archive directory and anchor key, and
+ * stores the anchor public key in etcd. */
+static int coordd_audit_open(coordd_t *d, coord_etcd_t *etcd, char *mirror, char *archive,
+			     size_t size)
+{
+	const coordd_opts_t *o = d->opts;
+	if (o->audit_mirror != NULL) {
+		snprintf(mirror, size, "%s", o->audit_mirror);
+	} else {
+		snprintf(mirror, size, "audit-%s.jsonl", o->name);
+	}
+	if (o->audit_archive != NULL) {
+		snprintf(archive, size, "%s", o->audit_archive);
+	} else {
+		const char *slash = strrchr(mirror, '/');
+		snprintf(archive, size, "%.*s", slash != NULL ? (int)(slash - mirror) : 1,
+			 slash != NULL ? mirror : ".");
+	}
+	coordd_audit_cfg_t cfg = {.name = o->name,
+				  .prefix = coord_store_prefix(d->store),
+				  .mirror = mirror,
+				  .archive_dir = archive[0] != '\0' ? archive : "/",
+				  .key_file = o->audit_key,
+				  .anchor_every_ms = o->audit_anchor_s * 1000u,
+				  .retention_ms = o->audit_retention_s * 1000u,
+				  .log = coordd_audit_log};
+	int ret = coordd_audit_new(etcd, &cfg, &d->audit);
+	if (ret != TANDEM_OK) {
+		coordd_log("audit: cannot open (mirror %s): %s", mirror, tandem_strerror(ret));
+		return ret;
+	}
+	d->sink = coordd_audit_sink(d->audit);
+	return coordd_audit_publish_key(d->audit);
+}
+
+/* A coordinator's own event (start, stop). */
+static void coordd_audit_self(coordd_t *d, const char *type, const char *details)
+{
+	snprintf(d->actor, sizeof(d->actor), "coord:%s", d->opts->name);
+	tandem_audit_event_t ev = {.type = type,
+				   .level = TANDEM_AUDIT_NOTICE,
+				   .actor = d->actor,
+				   .key_id = -1,
+				   .details = details};
+	tandem_audit(&d->sink, &ev);
 }
 
 static int coordd_pid_write(const char *path)
@@ -1991,6 +2172,7 @@ int main(int argc, char **argv)
 	coordd_t d;
 	int rc = 1, ret;
 	char *etcd_buf = NULL;
+	char audit_mirror[1024], audit_archive[1024];
 	coord_etcd_t *etcd = NULL;
 	coordd_scrape_t scrape = {0};
 	net_key_t *key = NULL;
@@ -2113,6 +2295,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	d.params = cluster;
+	if (coordd_audit_open(&d, etcd, audit_mirror, audit_archive, sizeof(audit_mirror)) !=
+	    TANDEM_OK) {
+		goto out;
+	}
+	coordd_audit_self(&d, "coord.start", "coordinator started");
 	if (coordd_add_zones(&d) != TANDEM_OK) {
 		goto out;
 	}
@@ -2190,6 +2377,10 @@ int main(int argc, char **argv)
 			coordd_metrics_render(&d, now);
 			d.next_metrics_ms = now + COORDD_METRICS_EVERY_MS;
 		}
+		ret = coordd_audit_turn(d.audit, coordd_now_ms(), !d.store_down, d.leader);
+		if (coordd_store_unavailable(ret)) {
+			coordd_store_note(&d, ret);
+		}
 		ret = net_rpc_server_poll(d.srv, coordd_poll_timeout(&d, coordd_now_ms()));
 		coordd_log_refusals(&d);
 		if (ret < 0) {
@@ -2208,6 +2399,8 @@ int main(int argc, char **argv)
 	if (ret != TANDEM_OK) {
 		coordd_log_diag(d.diag, "resign failed", ret);
 	}
+	coordd_audit_self(&d, "coord.stop", "coordinator stopped (signal)");
+	coordd_audit_turn(d.audit, coordd_now_ms(), !d.store_down, false);
 	rc = 0;
 out:
 	metrics_server_stop(d.metrics);
@@ -2220,6 +2413,7 @@ out:
 		net_rpc_client_free(d.peers[i].client);
 	}
 	net_rpc_server_free(d.srv);
+	coordd_audit_free(d.audit);
 	if (ctx != NULL) {
 		zmq_ctx_term(ctx);
 	}

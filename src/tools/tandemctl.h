@@ -77,4 +77,15 @@ int tandemctl_coord_skr_get(tandemctl_coord_t *c, const char *zone, uint8_t **bu
 int tandemctl_coord_skr_put(tandemctl_coord_t *c, const char *zone, const uint8_t *buf, size_t len,
 			    int64_t revision, int64_t *new_revision);
 
+/* A page of the audit chain from from_seq (coord.audit.get, tandemctl_audit.c): *out is the
+ * caller's (coordrpc_audit_page_deinit). Exit code: 0, or 5 (printed). */
+struct coordrpc_audit_page;
+int tandemctl_coord_audit_get(tandemctl_coord_t *c, uint64_t from_seq, uint32_t limit,
+			      struct coordrpc_audit_page *out);
+
+/* audit keygen, show, verify, export (tandemctl_audit.c): the audit log. argv[0] is
+ * "audit". Exit codes: 0, 1 usage, 2 bad input, 4 verification failed, 5 coordinator or
+ * I/O failure. */
+int tandemctl_audit(int argc, char **argv);
+
 #endif

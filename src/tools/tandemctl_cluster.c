@@ -2,6 +2,7 @@
  * net keygen: the operator's side of the coordinator RPC (src/coordrpc/, docs/cluster.md). */
 #include "coord_state.h"
 #include "coordrpc.h"
+#include "coordrpc_audit.h"
 #include "kasp_keystate.h"
 #include "kasp_skr.h"
 #include "kasp_store.h"
@@ -1761,4 +1762,41 @@ int tandemctl_coord_skr_put(tandemctl_coord_t *c, const char *zone, const uint8_
 			    int64_t revision, int64_t *new_revision)
 {
 	return coord_doc_put(c, COORDRPC_SKR_PUT, zone, buf, len, revision, new_revision);
+}
+
+int tandemctl_coord_audit_get(tandemctl_coord_t *c, uint64_t from_seq, uint32_t limit,
+			      struct coordrpc_audit_page *out)
+{
+	ctl_conn_t *conn = &c->conn;
+	int ret = TANDEM_NET_ETIMEOUT;
+	tandem_diag_clear(conn->diag);
+	for (size_t k = 0; k < conn->n; k++) {
+		size_t i = (conn->cur + k) % conn->n;
+		if (conn->cl[i] == NULL) {
+			net_rpc_client_cfg_t cfg = {.endpoint = conn->ep[i],
+						    .server_public = conn->pub[i],
+						    .timeout_ms = conn->timeout_ms,
+						    .attempts = CTL_ATTEMPTS};
+			ret = net_rpc_client_new(conn->zctx, conn->key, &cfg, &conn->cl[i]);
+			if (ret != TANDEM_OK) {
+				tandem_diag_add(conn->diag, ret, "%s: %s", conn->ep[i],
+						tandem_strerror(ret));
+				continue;
+			}
+		}
+		ret = coordrpc_call_audit(conn->cl[i], from_seq, limit, conn->diag, out);
+		if (ret == TANDEM_OK) {
+			conn->cur = i;
+			return EXIT_OK;
+		}
+		tandem_diag_add(conn->diag, ret, "%s: %s", conn->ep[i], tandem_strerror(ret));
+		if (ret == TANDEM_NET_ETIMEOUT || ret == TANDEM_NET_EZMQ) {
+			net_rpc_client_free(conn->cl[i]);
+			conn->cl[i] = NULL;
+		}
+		if (!conn_try_next(ret)) {
+			break;
+		}
+	}
+	return conn_fail(conn, COORDRPC_T_AUDIT_GET, ret);
 }
