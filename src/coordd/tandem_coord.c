@@ -3,6 +3,7 @@
 #include "coord_etcd.h"
 #include "coord_state.h"
 #include "coord_store.h"
+#include "coordd_request.h"
 #include "coordrpc.h"
 #include "kasp_skr.h"
 #include "kasp_store.h"
@@ -57,7 +58,8 @@ typedef struct coordd_opts {
 	const char *name;
 	const char *prefix;
 	const char *pid_file;
-	uint64_t lease_ms; /* with has_lease: --lease-ms, which must be the cluster's */
+	const char *approval_rules; /* --approval-rules FILE: overrides of the DPS defaults */
+	uint64_t lease_ms;          /* with has_lease: --lease-ms, which must be the cluster's */
 	uint64_t margin_ms;
 	bool has_lease, has_margin;
 	size_t nzones;
@@ -123,6 +125,10 @@ typedef struct coordd {
 	coordd_node_clock_t node_clocks[COORD_NODES_MAX];
 	bool clock_skewed;       /* the majority disowns this coordinator's clock */
 	int64_t clock_offset_ms; /* ours minus the majority's, as last judged */
+	/* multi-person control (docs/approvals.md) and where its events go */
+	tandem_audit_sink_t audit;
+	coord_rules_t rules;
+	coordd_requests_t requests;
 } coordd_t;
 
 /* Every coordinator reads the state this often and revokes the keys of fenced members. */
@@ -294,6 +300,38 @@ static void coordd_audit(const net_rpc_request_t *req, const coordrpc_request_t 
 	coordd_audit_args(r, args, sizeof(args));
 	coordd_log("audit: operator %s: %s %s: %s: %s", req->peer, coordrpc_type(r->kind), args,
 		   accepted ? "accepted" : "refused", text);
+}
+
+/* The audit sink: one "audit:" log line per event (the only part the audit log replaces). */
+static void coordd_audit_emit(void *ctx, const tandem_audit_event_t *ev)
+{
+	static const char *const levels[] = {"info", "notice", "warning", "critical"};
+	(void)ctx;
+	coordd_log("audit: %s %s %s: %s", ev->type,
+		   (unsigned)ev->level < 4u ? levels[ev->level] : "?",
+		   ev->actor != NULL ? ev->actor : "-", ev->details != NULL ? ev->details : "");
+}
+
+/* A direct operator command that multi-person control may reserve: its action and args. */
+static bool coordd_direct_action(const coordrpc_request_t *r, char action[COORD_ACTION_MAX],
+				 char args[COORD_ARGS_MAX])
+{
+	switch (r->kind) {
+	case COORDRPC_TAKEOVER:
+		snprintf(action, COORD_ACTION_MAX, "takeover");
+		snprintf(args, COORD_ARGS_MAX, "site=%c", coordd_site(r->site));
+		return true;
+	case COORDRPC_SITE_SUSPEND:
+		snprintf(action, COORD_ACTION_MAX, "site-suspend");
+		snprintf(args, COORD_ARGS_MAX, "site=%c", coordd_site(r->site));
+		return true;
+	case COORDRPC_PARAMS_SET:
+		snprintf(action, COORD_ACTION_MAX, "params-set");
+		snprintf(args, COORD_ARGS_MAX, "lease_ms=%" PRIu64 " margin_ms=%" PRIu64,
+			 r->lease_ms, r->margin_ms);
+		return true;
+	default: return false;
+	}
 }
 
 /*
@@ -1005,6 +1043,87 @@ static int coordd_takeover_unforced(coordd_t *d, const coordrpc_request_t *r, ne
 	return coordd_decision_reply(res, 0, reply);
 }
 
+static bool coordd_parse_u64(const char *s, uint64_t *out);
+
+/* Executes an approved request through the machine, as its direct command would. */
+static int coordd_request_exec(void *arg, const coord_request_t *q, uint64_t now, bool *accepted,
+			       char *text, size_t size, coordrpc_decision_t *dec)
+{
+	coordd_t *d = arg;
+	coordrpc_request_t *r = calloc(1, sizeof(*r));
+	net_rpc_msg_t *reply = calloc(1, sizeof(*reply));
+	net_rpc_request_t req = {.peer = q->id, .role = NET_ROLE_OPERATOR};
+	char site[4] = "", lease[24] = "", margin[24] = "";
+	coord_input_t in;
+	int ret = r == NULL || reply == NULL ? TANDEM_ENOMEM : TANDEM_OK;
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	if (strcmp(q->action, "takeover") == 0 || strcmp(q->action, "site-suspend") == 0) {
+		r->kind = q->action[0] == 't' ? COORDRPC_TAKEOVER : COORDRPC_SITE_SUSPEND;
+		r->force = true;
+		ret =
+		    coord_args_get(q->args, "site", site, sizeof(site)) ? TANDEM_OK : TANDEM_EINVAL;
+		r->site = (uint32_t)(site[0] - 'A');
+	} else if (strcmp(q->action, "params-set") == 0) {
+		r->kind = COORDRPC_PARAMS_SET;
+		ret = coord_args_get(q->args, "lease_ms", lease, sizeof(lease)) &&
+			      coord_args_get(q->args, "margin_ms", margin, sizeof(margin)) &&
+			      coordd_parse_u64(lease, &r->lease_ms) &&
+			      coordd_parse_u64(margin, &r->margin_ms)
+			  ? TANDEM_OK
+			  : TANDEM_EINVAL;
+	} else {
+		ret = TANDEM_EINVAL;
+	}
+	if (ret != TANDEM_OK) {
+		*accepted = false;
+		snprintf(text, size, "%s %s: this coordinator cannot execute it", q->action,
+			 q->args);
+		ret = TANDEM_OK;
+		goto out;
+	}
+	ret = coordd_input(d, &req, r, &in, reply);
+	if (ret == TANDEM_OK) {
+		char who[COORD_REQUEST_ID_MAX + 8];
+		snprintf(who, sizeof(who), "request %s", q->id);
+		ret = coordd_decide(d, &in, r, now, who);
+	}
+	if (ret == TANDEM_OK) {
+		*accepted = d->res->reason == COORD_R_OK;
+		snprintf(text, size, "%s", d->res->text);
+		for (size_t i = 0; i < d->res->neffects && dec->neffects < COORDRPC_EFFECTS_MAX;
+		     i++) {
+			memcpy(dec->effects[dec->neffects++], d->res->effects[i].text,
+			       COORD_TEXT_MAX);
+		}
+	}
+out:
+	free(r);
+	free(reply);
+	return ret;
+}
+
+/* Handles a multi-person control request; the reply is its decision. */
+static int coordd_requests_reply(coordd_t *d, const net_rpc_request_t *req,
+				 const coordrpc_request_t *r, uint64_t now, net_rpc_msg_t *reply)
+{
+	coordrpc_decision_t dec;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret = coordd_requests_handle(&d->requests, req->peer, r, now, &dec, reply->error,
+					 sizeof(reply->error));
+	coordd_store_note(d, ret);
+	if (ret == TANDEM_OK) {
+		ret = coordrpc_decision_pack(&dec, &buf, &len);
+	}
+	coordrpc_decision_deinit(&dec);
+	if (ret != TANDEM_OK && reply->error[0] == '\0') {
+		snprintf(reply->error, sizeof(reply->error), "%s", tandem_strerror(ret));
+	}
+	return coordd_reply_set(reply, "coord.decision", ret, buf, len);
+}
+
 /* ---- clocks (docs/coordinator.md, "Clocks") ------------------------------------------------ */
 
 /* The one-way sample table of a node, or NULL. */
@@ -1359,6 +1478,23 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		coordd_audit(req, &r, false, reply->error);
 		goto out;
 	}
+	if (coordd_requests_kind(r.kind)) {
+		ret = coordd_requests_reply(d, req, &r, now, reply);
+		goto out;
+	}
+	char action[COORD_ACTION_MAX], args[COORD_ARGS_MAX], why[COORD_TEXT_MAX];
+	if (req->role == NET_ROLE_OPERATOR && (r.kind != COORDRPC_TAKEOVER || r.force) &&
+	    coordd_direct_action(&r, action, args) &&
+	    coordd_requests_direct_refused(&d->requests, action, args, why, sizeof(why))) {
+		coord_result_t *res = d->res;
+		memset(res, 0, offsetof(coord_result_t, effects));
+		memcpy(res->text, why, sizeof(res->text));
+		res->reason = COORD_R_BAD_INPUT;
+		coordd_log("refused %s from %s: %s", req->type, req->peer, res->text);
+		coordd_audit(req, &r, false, res->text);
+		ret = coordd_decision_reply(res, 0, reply);
+		goto out;
+	}
 	if (r.kind == COORDRPC_KEYSET_PUT || r.kind == COORDRPC_SKR_PUT) {
 		int64_t revision = 0;
 		ret =
@@ -1632,10 +1768,11 @@ static void coordd_usage(FILE *fp)
 	    "usage: tandem-coord --etcd URL[,URL...] --listen tcp://127.0.0.1:PORT --key SECRET\n"
 	    "                    --allow ALLOWFILE [--name NAME] [--prefix /P/] [--lease-ms MS]\n"
 	    "                    [--margin-ms MS] [--zone NAME]... [--pid-file FILE]\n"
-	    "                    [--peer NAME=tcp://HOST:PORT]...\n"
+	    "                    [--peer NAME=tcp://HOST:PORT]... [--approval-rules FILE]\n"
 	    "  --listen tcp://HOST:*   picks a free port and prints 'listening ENDPOINT'\n"
 	    "  --peer   another coordinator, listed in ALLOWFILE with the coordinator role:\n"
-	    "           the clocks are compared with it (docs/coordinator.md, \"Clocks\")\n");
+	    "           the clocks are compared with it (docs/coordinator.md, \"Clocks\")\n"
+	    "  --approval-rules  who approves what, over the DPS defaults (docs/approvals.md)\n");
 }
 
 static bool coordd_parse_u64(const char *s, uint64_t *out)
@@ -1648,6 +1785,29 @@ static bool coordd_parse_u64(const char *s, uint64_t *out)
 	}
 	*out = v;
 	return true;
+}
+
+/* The approval rules: the DPS defaults, with --approval-rules over them. */
+static int coordd_rules_load(coordd_t *d)
+{
+	char *text = NULL, why[COORD_TEXT_MAX];
+	size_t len = 0;
+	coord_rules_default(&d->rules);
+	if (d->opts->approval_rules == NULL) {
+		return TANDEM_OK;
+	}
+	int ret = tandem_file_read(d->opts->approval_rules, 64u * 1024u, &text, &len);
+	if (ret != TANDEM_OK) {
+		coordd_log("--approval-rules %s: %s", d->opts->approval_rules,
+			   tandem_strerror(ret));
+		return ret;
+	}
+	ret = coord_rules_parse(text, &d->rules, why, sizeof(why));
+	if (ret != TANDEM_OK) {
+		coordd_log("--approval-rules %s: %s", d->opts->approval_rules, why);
+	}
+	free(text);
+	return ret;
 }
 
 /* Returns 0 on success, 1 on bad usage, 2 for --help. */
@@ -1664,6 +1824,7 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 						 {"pid-file", required_argument, NULL, 'p'},
 						 {"zone", required_argument, NULL, 'z'},
 						 {"peer", required_argument, NULL, 'r'},
+						 {"approval-rules", required_argument, NULL, 'R'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	int c;
@@ -1678,6 +1839,7 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 		case 'n': o->name = optarg; break;
 		case 'P': o->prefix = optarg; break;
 		case 'p': o->pid_file = optarg; break;
+		case 'R': o->approval_rules = optarg; break;
 		case 'L':
 			if (!coordd_parse_u64(optarg, &o->lease_ms)) {
 				fprintf(stderr, "tandem-coord: bad --lease-ms '%s'\n", optarg);
@@ -1825,6 +1987,10 @@ int main(int argc, char **argv)
 		coordd_log("cannot block signals");
 		goto out;
 	}
+	d.audit = (tandem_audit_sink_t){.emit = coordd_audit_emit, .ctx = &d};
+	if (coordd_rules_load(&d) != TANDEM_OK) {
+		goto out;
+	}
 	coord_params_default(&d.params);
 	if (opts.has_lease) {
 		d.params.lease_ms = opts.lease_ms;
@@ -1902,6 +2068,17 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	d.params = cluster;
+	d.requests = (coordd_requests_t){.store = d.store,
+					 .diag = d.diag,
+					 .audit = &d.audit,
+					 .rules = &d.rules,
+					 .coord_name = opts.name,
+					 .exec = coordd_request_exec,
+					 .exec_arg = &d};
+	if (coordd_requests_init(&d.requests) != TANDEM_OK) {
+		coordd_log("out of memory");
+		goto out;
+	}
 	if (coordd_add_zones(&d) != TANDEM_OK) {
 		goto out;
 	}
@@ -1985,6 +2162,7 @@ out:
 	net_allow_free(allow);
 	net_key_free(key);
 	tandem_diag_free(d.diag);
+	coordd_requests_deinit(&d.requests);
 	free(d.keys);
 	free(d.keyset);
 	free(d.status);

@@ -1759,3 +1759,10 @@ int tandemctl_coord_skr_put(tandemctl_coord_t *c, const char *zone, const uint8_
 {
 	return coord_doc_put(c, COORDRPC_SKR_PUT, zone, buf, len, revision, new_revision);
 }
+
+int tandemctl_coord_decide(tandemctl_coord_t *c, const coordrpc_request_t *req,
+			   coordrpc_decision_t *dec)
+{
+	int ret = conn_call(&c->conn, req, dec, NULL);
+	return ret == TANDEM_OK ? EXIT_OK : conn_fail(&c->conn, coordrpc_type(req->kind), ret);
+}
