@@ -20,7 +20,7 @@ source "$(dirname "$0")/cluster.sh"
 tdm_setup "$@"
 tdm_need etcd
 
-tdm_cluster_up
+tdm_cluster_up --cycle 5
 OPS=$TDM_CL/operators
 
 # req_id FILE: the id on the last line ("request ID") of a request's output
