@@ -3,6 +3,7 @@
 #include "coord_etcd.h"
 #include "coord_state.h"
 #include "coord_store.h"
+#include "coordd_keys.h"
 #include "coordd_request.h"
 #include "coordrpc.h"
 #include "kasp_skr.h"
@@ -873,6 +874,18 @@ static int coordd_doc_put(coordd_t *d, coord_doc_t doc, const net_rpc_request_t 
 	if (req->role == NET_ROLE_NODE && !coordd_keyset_holder_ok(d, r, z, now)) {
 		return TANDEM_OK;
 	}
+	/* an operator's emergency (a key newly compromised) is an approved action */
+	uint32_t cid = 0;
+	char args[COORD_ARGS_MAX], why[COORD_TEXT_MAX];
+	if (doc == COORD_DOC_KEYSET && req->role == NET_ROLE_OPERATOR &&
+	    coordd_keys_new_compromise(d->store, d->diag, d->keyset, &cid)) {
+		snprintf(args, sizeof(args), "zone=%.200s key=%" PRIu32, r->zone, cid);
+		if (coordd_requests_direct_refused(&d->requests, "keys-emergency", args, why,
+						   sizeof(why))) {
+			coordd_refuse(d->res, COORD_R_BAD_INPUT, "%s", why);
+			return TANDEM_OK;
+		}
+	}
 	bool won = false;
 	int64_t rev = 0;
 	ret = coord_store_doc_put(d->store, doc, r->zone, r->keyset, r->keyset_len, r->revision,
@@ -1073,6 +1086,18 @@ static int coordd_request_exec(void *arg, const coord_request_t *q, uint64_t now
 			      coordd_parse_u64(margin, &r->margin_ms)
 			  ? TANDEM_OK
 			  : TANDEM_EINVAL;
+	} else if (strcmp(q->action, "keys-emergency") == 0) {
+		char zone[COORD_ZONE_MAX], key[16];
+		uint64_t id = 0;
+		if (coord_args_get(q->args, "zone", zone, sizeof(zone)) &&
+		    coord_args_get(q->args, "key", key, sizeof(key)) &&
+		    coordd_parse_u64(key, &id) && id <= UINT32_MAX) {
+			ret = coordd_keys_emergency(d->store, d->diag, zone, (uint32_t)id, now,
+						    accepted, text, size);
+			coordd_store_note(d, ret);
+			goto out;
+		}
+		ret = TANDEM_EINVAL;
 	} else {
 		ret = TANDEM_EINVAL;
 	}

@@ -974,6 +974,20 @@ START_TEST(test_decision_round_trip)
 	ck_assert_uint_eq(got.neffects, 0);
 	free(buf);
 
+	/* a document (request.get, operators.get) travels, owned by the unpacked copy */
+	d.doc = (uint8_t *)"{\"version\":1}";
+	d.doc_len = 13;
+	ck_assert_int_eq(coordrpc_decision_pack(&d, &buf, &len), TANDEM_OK);
+	ck_assert_int_eq(coordrpc_decision_unpack(buf, len, D, &got), TANDEM_OK);
+	ck_assert_uint_eq(got.doc_len, 13);
+	ck_assert_mem_eq(got.doc, "{\"version\":1}", 13);
+	ck_assert_ptr_ne(got.doc, d.doc);
+	coordrpc_decision_deinit(&got);
+	ck_assert_ptr_null(got.doc);
+	free(buf);
+	d.doc = NULL;
+	d.doc_len = 0;
+
 	d.neffects = COORDRPC_EFFECTS_MAX + 1;
 	ck_assert_int_eq(coordrpc_decision_pack(&d, &buf, &len), TANDEM_EINVAL);
 
