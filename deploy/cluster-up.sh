@@ -427,7 +427,8 @@ start_coord() { # SITE(a|b) PORT ETCD-LIST
 	if [ "$s" = a ]; then o=b; else o=a; fi
 	args=(--etcd "$etcd" --listen "tcp://${IP[$s]}:$port" --key "$DIR/keys/coord-$s.secret"
 		--allow "$DIR/allow" --name "coord-$s" --pid-file "$DIR/run/coord-$s.pid"
-		--peer "coord-$o=tcp://${IP[$o]}:$(coord_port "$o")")
+		--peer "coord-$o=tcp://${IP[$o]}:$(coord_port "$o")"
+		--role-mirror "$DIR/run/coord-$s.operators.json")
 	[ -z "$LEASE_MS" ] || args+=(--lease-ms "$LEASE_MS")
 	for z in "${ZONE_NAMES[@]}"; do args+=(--zone "$z"); done
 	start "coord-$s" "$s" own "$COORD" "${args[@]}"

@@ -11,6 +11,11 @@
 #  - sa1 + so1 execute it exactly once: node-a is fenced, a further approval is refused
 #    and the coordinators log one execution;
 #  - a cancelled request takes no approvals; a registration approved by sa1 + wi1 executes;
+#  - break glass: etcd loses the role table (a cluster rebuilt without its data); the
+#    coordinators' mirrors hold it, it is written back, and the direct command still
+#    refuses;
+#  - a ceremony record (tandem-ceremony record) signed by the three people present imports
+#    and is audited; edited after signing, or missing a signature, it is refused;
 #  - every step has its "audit:" line in the coordinators' logs.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -147,3 +152,46 @@ for i, state in want.items():
     assert reqs[i]["state"] == state, (i, reqs[i])
 PY
 tdm_pass "request list --json: executed, cancelled, expired, executed"
+
+# ---- a ceremony record, signed by the people present (DPS 5.1.1) -------------------------------
+CER=$TDM_CL/ceremony
+REC=$TDM_TMP/ceremony.record
+tdm_assert_ok "tandem-ceremony record" "$TDM_BUILD/src/tools/tandem-ceremony" record --out "$REC" \
+	--what "SMK drill: 3 cards, any 2 install it" --check-value "$(cat "$CER/check-value")" \
+	--card-holder card-01=alice --card-holder card-02=bob --card-holder card-03=carol \
+	--present sa1:SA --present so1:SO --present wi1:WI
+for p in sa1 so1; do
+	tdm_assert_ok "$p signs the record" "$TDM_BUILD/src/tools/tandem-ceremony" record-sign "$REC" --name $p --key "$OPS/$p.secret"
+done
+refused "a record wi1 has not signed yet" "wi1 was present but has not signed" tdm_ctl operator record-import "$REC"
+audited "ceremony.refuse warning operator:operator: ceremony record sha256 [0-9a-f]{64} refused: wi1 was present"
+tdm_assert_ok "wi1 signs the record" "$TDM_BUILD/src/tools/tandem-ceremony" record-sign "$REC" --name wi1 --key "$OPS/wi1.secret"
+tdm_assert_ok "record-verify against the role table" tdm_ctl operator record-verify "$REC"
+tdm_assert_ok "record-import" tdm_ctl operator record-import "$REC"
+digest=$(sha256sum "$REC" | cut -c1-64)
+audited "ceremony.record notice operator:operator: ceremony record sha256 $digest: SMK drill: 3 cards, any 2 install it; signed by sa1 \(SA\), so1 \(SO\), wi1 \(WI\)"
+sed 's/^card-holder card-02 bob$/card-holder card-02 mallory/' "$REC" >"$TDM_TMP/edited.record"
+cmp -s "$REC" "$TDM_TMP/edited.record" && tdm_fail "the record was not edited"
+refused "the record edited after signing" "does not verify" tdm_ctl operator record-import "$TDM_TMP/edited.record"
+REFUSE_RC=4 refused "record-verify --offline of the edited record" "does not verify" \
+	tdm_ctl operator record-verify "$TDM_TMP/edited.record" --offline
+tdm_pass "ceremony record: signed by sa1, so1, wi1, imported and audited; edits refused"
+
+# ---- break glass: the role table lost from etcd comes back from the coordinators' mirrors --------
+# each coordinator compares its mirror with etcd every 5 s
+mirrored() { grep -q '"name":"eve"' "$TDM_CL/run/coord-$1.operators.json" 2>/dev/null; }
+for s in a b; do
+	tdm_wait 30 "coord-$s's role mirror to have eve" mirrored $s
+done
+# shellcheck source=/dev/null
+source "$TDM_CL/cluster.env"
+key=$(printf '%s' /tandem/v1/operators | base64 -w0)
+curl -sf -X POST "$ETCD_B_CLIENT/v3/kv/deleterange" -d "{\"key\":\"$key\"}" >"$TDM_TMP/delete.out" ||
+	tdm_fail "could not delete the role table from etcd" -- "$TDM_TMP/delete.out"
+grep -q '"deleted":"1"' "$TDM_TMP/delete.out" || tdm_fail "no role table deleted" -- "$TDM_TMP/delete.out"
+refused "direct forced takeover with the table gone from etcd" "needs approvals" tdm_ctl takeover --site A --force
+audited "operators.restore critical coord:coord-[ab]: etcd had no role table: restored from the mirror .* \(7 operators\)"
+tdm_assert_ok "operator list after the restore" tdm_ctl operator list
+tdm_assert_grep "the restored table has eve" "^eve +WI" "$TDM_OUT"
+refused "a bootstrap over the mirror" "exists already" tdm_ctl operator bootstrap "$OPS/table"
+tdm_pass "break glass: the role table restored from the mirror; approvals still required"

@@ -511,6 +511,23 @@ bool coord_approval_verify(const uint8_t pub[COORD_APPROVAL_PUB_LEN], const uint
 	return ok;
 }
 
+int coord_approval_sign(const uint8_t seed[32], const uint8_t *msg, size_t len,
+			uint8_t sig[COORD_APPROVAL_SIG_LEN], uint8_t pub[COORD_APPROVAL_PUB_LEN])
+{
+	size_t slen = COORD_APPROVAL_SIG_LEN, plen = COORD_APPROVAL_PUB_LEN;
+	int ret = TANDEM_EINVAL;
+	EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (key != NULL && ctx != NULL && EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) == 1 &&
+	    EVP_DigestSign(ctx, sig, &slen, msg, len) == 1 &&
+	    EVP_PKEY_get_raw_public_key(key, pub, &plen) == 1) {
+		ret = TANDEM_OK;
+	}
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(key);
+	return ret;
+}
+
 /* The largest number of approvals (roles[0..n)) that fill distinct slots: a tiny bipartite
  * matching, by trying every assignment (n, slots <= 4). */
 static size_t match(const unsigned *roles, size_t n, size_t i, const coord_rule_t *rule,
@@ -680,6 +697,166 @@ int coord_requests_add(coord_requests_t *reqs, const coord_request_t *req)
 	}
 	reqs->reqs[reqs->n++] = *req;
 	return TANDEM_OK;
+}
+
+/* ---- ceremony records ----------------------------------------------------------------- */
+
+size_t coord_record_body(const char *text, size_t len)
+{
+	for (size_t at = 0; at < len;) {
+		const char *nl = memchr(text + at, '\n', len - at);
+		size_t end = nl != NULL ? (size_t)(nl - text) + 1 : len;
+		if (end - at >= 10 && memcmp(text + at, "signature ", 10) == 0) {
+			return at;
+		}
+		at = end;
+	}
+	return len;
+}
+
+#define RECORD_PEOPLE_MAX 16
+
+typedef struct record_person {
+	char name[COORD_ID_MAX];
+	coord_role_t role;
+	bool signed_;
+} record_person_t;
+
+/* One "signature NAME PUBHEX SIGHEX" line against the body and the people present. */
+static int record_signature(char *line, size_t lineno, const char *body, size_t blen,
+			    record_person_t *people, size_t n, const coord_operators_t *ops,
+			    char *why, size_t size)
+{
+	const char *w[5];
+	uint8_t pub[COORD_APPROVAL_PUB_LEN], sig[COORD_APPROVAL_SIG_LEN];
+	if (tandem_split(line, ' ', w, 4) != 4 || tandem_hex_decode(w[2], pub, sizeof(pub)) != 0 ||
+	    tandem_hex_decode(w[3], sig, sizeof(sig)) != TANDEM_OK) {
+		snprintf(why, size, "line %zu: want signature NAME PUBHEX SIGHEX", lineno);
+		return TANDEM_ESYNTAX;
+	}
+	record_person_t *p = NULL;
+	for (size_t i = 0; i < n; i++) {
+		p = strcmp(people[i].name, w[1]) == 0 ? &people[i] : p;
+	}
+	if (p == NULL || p->signed_) {
+		snprintf(why, size, "line %zu: %.63s %s", lineno, w[1],
+			 p == NULL ? "signs but is not listed as present" : "signs twice");
+		return TANDEM_EPERM;
+	}
+	if (!coord_approval_verify(pub, (const uint8_t *)body, blen, sig)) {
+		snprintf(why, size,
+			 "line %zu: the signature of %.63s does not verify over the record", lineno,
+			 w[1]);
+		return TANDEM_EPERM;
+	}
+	const coord_operator_t *op = ops != NULL ? coord_operators_find(ops, w[1]) : NULL;
+	if (ops != NULL && (op == NULL || op->role != p->role ||
+			    memcmp(op->pub, pub, COORD_APPROVAL_PUB_LEN) != 0)) {
+		snprintf(why, size, "line %zu: %.63s is %s", lineno, w[1],
+			 op == NULL            ? "not a registered operator"
+			 : op->role != p->role ? "registered in another role"
+					       : "registered with another key");
+		return TANDEM_EPERM;
+	}
+	p->signed_ = true;
+	return TANDEM_OK;
+}
+
+int coord_record_check(const char *text, size_t len, const coord_operators_t *ops, char *summary,
+		       size_t ssize, char *why, size_t size)
+{
+	static const size_t hlen = sizeof(COORD_RECORD_HEADER) - 1;
+	record_person_t people[RECORD_PEOPLE_MAX];
+	size_t n = 0, lineno = 0, used = 0;
+	bool has_time = false, has_what = false;
+	if (text == NULL || summary == NULL || why == NULL || ssize == 0) {
+		return TANDEM_EINVAL;
+	}
+	summary[0] = '\0';
+	if (len < hlen || memcmp(text, COORD_RECORD_HEADER, hlen) != 0 ||
+	    memchr(text, '\0', len) != NULL) {
+		snprintf(why, size, "line 1: not a '%.*s' record", (int)hlen - 1,
+			 COORD_RECORD_HEADER);
+		return TANDEM_ESYNTAX;
+	}
+	size_t blen = coord_record_body(text, len);
+	char *copy = malloc(len + 1);
+	if (copy == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	int ret = TANDEM_OK;
+	for (char *line = copy, *next; ret == TANDEM_OK && line != NULL && *line; line = next) {
+		size_t off = (size_t)(line - copy);
+		next = strchr(line, '\n');
+		if (next != NULL) {
+			*next++ = '\0';
+		}
+		lineno++;
+		if (lineno == 1) {
+			continue;
+		}
+		if (off >= blen) {
+			ret = strncmp(line, "signature ", 10) == 0
+				  ? record_signature(line, lineno, text, blen, people, n, ops, why,
+						     size)
+				  : TANDEM_ESYNTAX;
+			if (ret == TANDEM_ESYNTAX && strncmp(line, "signature ", 10) != 0) {
+				snprintf(why, size, "line %zu: after the signatures", lineno);
+			}
+			continue;
+		}
+		if (strncmp(line, "time ", 5) == 0 || strncmp(line, "what ", 5) == 0) {
+			has_time |= line[0] == 't';
+			has_what |= line[0] == 'w';
+			if (line[0] == 'w') {
+				used += (size_t)snprintf(summary + used, ssize - used, "%.120s",
+							 line + 5);
+				used = used < ssize ? used : ssize - 1;
+			}
+		} else if (strncmp(line, "present ", 8) == 0) {
+			const char *w[4];
+			coord_role_t role;
+			if (tandem_split(line, ' ', w, 3) != 3 || strlen(w[1]) >= COORD_ID_MAX ||
+			    coord_role_parse(w[2], &role) != TANDEM_OK || n == RECORD_PEOPLE_MAX) {
+				snprintf(why, size, "line %zu: want present NAME SA|SO|WI", lineno);
+				ret = TANDEM_ESYNTAX;
+				continue;
+			}
+			for (size_t i = 0; i < n; i++) {
+				if (strcmp(people[i].name, w[1]) == 0) {
+					snprintf(why, size, "line %zu: %s listed twice", lineno,
+						 w[1]);
+					ret = TANDEM_ESYNTAX;
+				}
+			}
+			memset(&people[n], 0, sizeof(people[n]));
+			memcpy(people[n].name, w[1], strlen(w[1]) + 1);
+			people[n++].role = role;
+		} else if (strncmp(line, "check-value ", 12) != 0 &&
+			   strncmp(line, "card-holder ", 12) != 0) {
+			snprintf(why, size, "line %zu: unknown line '%.20s'", lineno, line);
+			ret = TANDEM_ESYNTAX;
+		}
+	}
+	free(copy);
+	if (ret == TANDEM_OK && (!has_time || !has_what || n < 2)) {
+		snprintf(why, size, "the record needs a time, a what and two people present");
+		ret = TANDEM_ESYNTAX;
+	}
+	for (size_t i = 0; ret == TANDEM_OK && i < n; i++) {
+		if (!people[i].signed_) {
+			snprintf(why, size, "%s was present but has not signed", people[i].name);
+			ret = TANDEM_EPERM;
+		}
+	}
+	for (size_t i = 0; ret == TANDEM_OK && i < n && used + 1 < ssize; i++) {
+		used += (size_t)snprintf(summary + used, ssize - used, "%s%s (%s)",
+					 i == 0 ? "; signed by " : ", ", people[i].name,
+					 coord_role_str(people[i].role));
+	}
+	return ret;
 }
 
 /* ---- JSON ------------------------------------------------------------------------------- */

@@ -207,6 +207,44 @@ coord_request_t *coord_requests_find(coord_requests_t *reqs, const char *id);
  */
 int coord_requests_add(coord_requests_t *reqs, const coord_request_t *req);
 
+/*
+ * Signs msg with the Ed25519 key whose 32-byte seed is given (an operator's secret):
+ * sig and its public key pub. Errors: TANDEM_EINVAL (OpenSSL refused it).
+ */
+int coord_approval_sign(const uint8_t seed[32], const uint8_t *msg, size_t len,
+			uint8_t sig[COORD_APPROVAL_SIG_LEN], uint8_t pub[COORD_APPROVAL_PUB_LEN]);
+
+/*
+ * Ceremony records (DPS 5.1.1): what was done, check values, card holders and who was
+ * present, as lines of text, signed by every person present:
+ *
+ *   tandem ceremony record v1
+ *   time 2026-12-07T02:20:00.000Z
+ *   what SMK generated: 3 cards, any 2 install it
+ *   check-value 374d...            (any number, 0..)
+ *   card-holder card-01 alice      (any number, 0..)
+ *   present sa1 SA                 (two or more: NAME ROLE)
+ *   signature sa1 PUBHEX SIGHEX    (one per person present, after every other line)
+ *
+ * Each signature is over the body: every byte before the first "signature " line.
+ */
+#define COORD_RECORD_HEADER "tandem ceremony record v1\n"
+
+/* The length of the record's body (up to the first signature line). */
+size_t coord_record_body(const char *text, size_t len);
+
+/*
+ * Checks a signed record: the header, a time and a what, at least two people present
+ * (distinct names), exactly one signature per person present and none by anyone else,
+ * each verifying over the body with the key it names. With ops (the role table; NULL for
+ * a check of the record alone), every person present must be registered with the role
+ * the record gives and have signed with the registered key. summary (e.g. "what ...;
+ * present sa1 (SA), so1 (SO)") for the audit line. Errors: TANDEM_ESYNTAX (why says what
+ * and on which line), TANDEM_EPERM (a signature or a person refused), TANDEM_EINVAL.
+ */
+int coord_record_check(const char *text, size_t len, const coord_operators_t *ops, char *summary,
+		       size_t ssize, char *why, size_t size);
+
 /* JSON documents (as stored in etcd and shown by tandemctl). pack: *out is the caller's
  * (free()). unpack refuses a malformed document (why says what) with TANDEM_ESYNTAX; an
  * empty input (len 0) is the empty table. Errors also TANDEM_ENOMEM, TANDEM_EINVAL. */

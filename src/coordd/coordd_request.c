@@ -2,8 +2,10 @@
 #include "coordd_request.h"
 #include "tandem_encode.h"
 #include "tandem_error.h"
+#include "tandem_file.h"
 
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,11 +18,32 @@
 #define REQ_TTL_MIN_MS 1000u
 #define REQ_TTL_MAX_MS (7u * 24u * 3600u * 1000u)
 
-int coordd_requests_init(coordd_requests_t *c)
+int coordd_requests_init(coordd_requests_t *c, char *error, size_t esize)
 {
+	char why[160];
+	size_t len = 0;
 	c->reqs = calloc(1, sizeof(*c->reqs));
 	c->ops = calloc(1, sizeof(*c->ops));
-	return c->reqs != NULL && c->ops != NULL ? TANDEM_OK : TANDEM_ENOMEM;
+	c->mirror = NULL;
+	if (c->reqs == NULL || c->ops == NULL) {
+		snprintf(error, esize, "out of memory");
+		return TANDEM_ENOMEM;
+	}
+	if (c->mirror_path == NULL) {
+		return TANDEM_OK;
+	}
+	int ret = tandem_file_read(c->mirror_path, COORDRPC_ARCHIVE_MAX, &c->mirror, &len);
+	if (ret == TANDEM_ENOENT) {
+		return TANDEM_OK; /* written at the first read of the table */
+	}
+	if (ret == TANDEM_OK) {
+		ret = coord_operators_unpack(c->mirror, len, c->ops, why, sizeof(why));
+	}
+	if (ret != TANDEM_OK) {
+		snprintf(error, esize, "role mirror %.100s: %s", c->mirror_path,
+			 ret == TANDEM_ESYNTAX ? why : tandem_strerror(ret));
+	}
+	return ret;
 }
 
 void coordd_requests_deinit(coordd_requests_t *c)
@@ -28,8 +51,10 @@ void coordd_requests_deinit(coordd_requests_t *c)
 	if (c != NULL) {
 		free(c->reqs);
 		free(c->ops);
+		free(c->mirror);
 		c->reqs = NULL;
 		c->ops = NULL;
+		c->mirror = NULL;
 	}
 }
 
@@ -37,7 +62,8 @@ bool coordd_requests_kind(coordrpc_kind_t kind)
 {
 	return kind == COORDRPC_REQUEST_CREATE || kind == COORDRPC_REQUEST_APPROVE ||
 	       kind == COORDRPC_REQUEST_CANCEL || kind == COORDRPC_REQUEST_GET ||
-	       kind == COORDRPC_OPERATORS_GET || kind == COORDRPC_OPERATORS_BOOTSTRAP;
+	       kind == COORDRPC_OPERATORS_GET || kind == COORDRPC_OPERATORS_BOOTSTRAP ||
+	       kind == COORDRPC_CEREMONY_RECORD;
 }
 
 static void audit(coordd_requests_t *c, const char *type, tandem_audit_level_t level,
@@ -100,21 +126,99 @@ static int doc_read(coordd_requests_t *c, coord_doc_t doc, char **text, size_t *
 	return TANDEM_OK;
 }
 
+static void audit(coordd_requests_t *c, const char *type, tandem_audit_level_t level,
+		  const char *actor, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Keeps the mirror equal to text (the role table in etcd), atomically. */
+static void mirror_write(coordd_requests_t *c, const char *text)
+{
+	char actor[COORD_ID_MAX + 8];
+	tandem_afile_t *f = NULL;
+	if (c->mirror_path == NULL || (c->mirror != NULL && strcmp(c->mirror, text) == 0)) {
+		return;
+	}
+	char *copy = strdup(text);
+	int ret = copy == NULL ? TANDEM_ENOMEM : tandem_afile_open(c->mirror_path, 0600, &f);
+	if (ret == TANDEM_OK) {
+		fputs(text, tandem_afile_stream(f));
+		ret = tandem_afile_commit(f);
+		f = NULL;
+	}
+	snprintf(actor, sizeof(actor), "coord:%s", c->coord_name);
+	if (ret != TANDEM_OK) {
+		tandem_afile_abort(f);
+		free(copy);
+		audit(c, "operators.mirror", TANDEM_AUDIT_WARNING, actor,
+		      "role mirror %s not written: %s", c->mirror_path, tandem_strerror(ret));
+		return;
+	}
+	free(c->mirror);
+	c->mirror = copy;
+	audit(c, "operators.mirror", TANDEM_AUDIT_INFO, actor, "role mirror %s updated",
+	      c->mirror_path);
+}
+
+/* etcd has no role table but the mirror has one: a cluster rebuilt without its data. The
+ * mirror's table is written back (only if etcd still has none), never decided without. */
+static int mirror_restore(coordd_requests_t *c, int64_t *rev, char *error, size_t esize)
+{
+	char actor[COORD_ID_MAX + 8], why[160];
+	int64_t now_rev = 0;
+	bool won = false;
+	snprintf(actor, sizeof(actor), "coord:%s", c->coord_name);
+	int ret = coord_operators_unpack(c->mirror, strlen(c->mirror), c->ops, why, sizeof(why));
+	if (ret == TANDEM_OK) {
+		ret = coord_store_doc_put(c->store, COORD_DOC_OPERATORS, "",
+					  (const uint8_t *)c->mirror, strlen(c->mirror), 0, c->diag,
+					  &won, &now_rev);
+	}
+	if (ret != TANDEM_OK) {
+		snprintf(error, esize, "role table: restoring the mirror: %s",
+			 ret == TANDEM_ESYNTAX ? why : tandem_strerror(ret));
+		return ret;
+	}
+	if (!won) {
+		snprintf(error, esize, "role table: written meanwhile; ask again");
+		return TANDEM_COORD_ECONFLICT;
+	}
+	*rev = now_rev;
+	audit(c, "operators.restore", TANDEM_AUDIT_CRITICAL, actor,
+	      "etcd had no role table: restored from the mirror %s (%zu operators)", c->mirror_path,
+	      c->ops->n);
+	return TANDEM_OK;
+}
+
 static int ops_load(coordd_requests_t *c, int64_t *rev, char *error, size_t esize)
 {
 	char *text = NULL, why[160];
 	size_t len = 0;
 	int ret = doc_read(c, COORD_DOC_OPERATORS, &text, &len, rev);
+	if (ret == TANDEM_OK && *rev == 0 && c->mirror != NULL) {
+		free(text);
+		return mirror_restore(c, rev, error, esize);
+	}
 	if (ret == TANDEM_OK) {
 		ret = coord_operators_unpack(text, len, c->ops, why, sizeof(why));
 		if (ret != TANDEM_OK) {
 			snprintf(error, esize, "stored role table: %s", why);
+		} else if (*rev != 0) {
+			mirror_write(c, text);
 		}
 	} else {
 		snprintf(error, esize, "store: role table: %s", tandem_strerror(ret));
 	}
 	free(text);
 	return ret;
+}
+
+void coordd_requests_mirror_refresh(coordd_requests_t *c)
+{
+	char error[COORD_TEXT_MAX];
+	int64_t rev = 0;
+	if (c->mirror_path != NULL) {
+		(void)ops_load(c, &rev, error, sizeof(error));
+		tandem_diag_clear(c->diag);
+	}
 }
 
 static int reqs_load(coordd_requests_t *c, int64_t *rev, char *error, size_t esize)
@@ -557,9 +661,14 @@ static int ops_bootstrap(coordd_requests_t *c, const char *peer, const coordrpc_
 {
 	char why[COORD_TEXT_MAX], actor[COORD_ID_MAX + 16];
 	snprintf(actor, sizeof(actor), "operator:%s", peer);
-	int64_t now_rev = 0;
+	int64_t now_rev = 0, orev = 0;
 	bool won = false;
 	unsigned roles = 0;
+	/* a table in etcd or in this coordinator's mirror (restored by the load) wins */
+	int lret = ops_load(c, &orev, error, esize);
+	if (lret != TANDEM_OK) {
+		return lret;
+	}
 	char *text = malloc(r->doc_len + 1);
 	int ret = text == NULL ? TANDEM_ENOMEM : TANDEM_OK;
 	if (ret == TANDEM_OK && r->doc_len > 0) {
@@ -614,6 +723,49 @@ static int ops_bootstrap(coordd_requests_t *c, const char *peer, const coordrpc_
 	return ret;
 }
 
+/* A ceremony record (DPS 5.1.1) signed by everyone present, each registered in the role
+ * the record gives: checked against the role table and written to the audit log. */
+static int ceremony_import(coordd_requests_t *c, const char *peer, const coordrpc_request_t *r,
+			   coordrpc_decision_t *dec, char *error, size_t esize)
+{
+	char actor[COORD_ID_MAX + 16], why[COORD_TEXT_MAX], sum[400], digest[65];
+	uint8_t md[32];
+	unsigned int mdlen = 0;
+	int64_t rev = 0;
+	snprintf(actor, sizeof(actor), "operator:%s", peer);
+	int ret = ops_load(c, &rev, error, esize);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	if (EVP_Digest(r->doc, r->doc_len, md, &mdlen, EVP_sha256(), NULL) != 1) {
+		snprintf(error, esize, "no SHA-256");
+		return TANDEM_EINTERNAL;
+	}
+	for (size_t i = 0; i < sizeof(md); i++) {
+		snprintf(digest + 2 * i, 3, "%02x", md[i]);
+	}
+	ret = r->doc_len == 0 ? TANDEM_ESYNTAX
+			      : coord_record_check((const char *)r->doc, r->doc_len, c->ops, sum,
+						   sizeof(sum), why, sizeof(why));
+	if (ret == TANDEM_ENOMEM) {
+		return ret;
+	}
+	if (ret != TANDEM_OK) {
+		if (r->doc_len == 0) {
+			snprintf(why, sizeof(why), "an empty record");
+		}
+		audit(c, "ceremony.refuse", TANDEM_AUDIT_WARNING, actor,
+		      "ceremony record sha256 %s refused: %s", digest, why);
+		refuse(dec, COORD_R_BAD_INPUT, "ceremony record refused: %s", why);
+		return TANDEM_OK;
+	}
+	audit(c, "ceremony.record", TANDEM_AUDIT_NOTICE, actor, "ceremony record sha256 %s: %s",
+	      digest, sum);
+	snprintf(why, sizeof(why), "ceremony record %.16s accepted: %.150s", digest, sum);
+	accept(dec, why);
+	return TANDEM_OK;
+}
+
 int coordd_requests_handle(coordd_requests_t *c, const char *peer, const coordrpc_request_t *r,
 			   uint64_t now_ms, coordrpc_decision_t *dec, char *error, size_t esize)
 {
@@ -625,6 +777,7 @@ int coordd_requests_handle(coordd_requests_t *c, const char *peer, const coordrp
 	case COORDRPC_REQUEST_CANCEL:
 	case COORDRPC_REQUEST_GET: return req_cancel_or_get(c, peer, r, now_ms, dec, error, esize);
 	case COORDRPC_OPERATORS_BOOTSTRAP: return ops_bootstrap(c, peer, r, dec, error, esize);
+	case COORDRPC_CEREMONY_RECORD: return ceremony_import(c, peer, r, dec, error, esize);
 	case COORDRPC_OPERATORS_GET: {
 		int64_t rev = 0;
 		char *doc = NULL;

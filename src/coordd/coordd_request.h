@@ -33,10 +33,20 @@ typedef struct coordd_requests {
 	void *exec_arg;
 	coord_requests_t *reqs; /* scratch (~100 KB), coordd_requests_init allocates it */
 	coord_operators_t *ops; /* scratch */
+	/* break glass: a local copy of the role table (NULL: none kept). Rewritten whenever
+	 * etcd's differs; when etcd has none (a cluster rebuilt without its data), the copy is
+	 * written back to etcd before anything is decided, so the approvals still count. */
+	const char *mirror_path;
+	char *mirror; /* the copy's JSON as last read or written (owned), NULL when none */
 } coordd_requests_t;
 
-/* Allocates the scratch. Errors: TANDEM_ENOMEM. */
-int coordd_requests_init(coordd_requests_t *c);
+/* Allocates the scratch and reads the mirror, if one is kept and exists. Errors:
+ * TANDEM_ENOMEM, TANDEM_ESYNTAX (an unreadable mirror: why in error), TANDEM_EIO. */
+int coordd_requests_init(coordd_requests_t *c, char *error, size_t esize);
+/* Reads the role table: the mirror follows it, or restores an etcd that lost it. Failures
+ * are left to the next call (and audited when the mirror cannot be written). */
+void coordd_requests_mirror_refresh(coordd_requests_t *c);
+
 /* Frees the scratch; NULL-safe. */
 void coordd_requests_deinit(coordd_requests_t *c);
 

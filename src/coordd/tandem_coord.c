@@ -60,6 +60,7 @@ typedef struct coordd_opts {
 	const char *prefix;
 	const char *pid_file;
 	const char *approval_rules; /* --approval-rules FILE: overrides of the DPS defaults */
+	const char *role_mirror;    /* --role-mirror FILE: the local copy of the role table */
 	uint64_t lease_ms;          /* with has_lease: --lease-ms, which must be the cluster's */
 	uint64_t margin_ms;
 	bool has_lease, has_margin;
@@ -130,7 +131,11 @@ typedef struct coordd {
 	tandem_audit_sink_t audit;
 	coord_rules_t rules;
 	coordd_requests_t requests;
+	uint64_t next_mirror_ms; /* the next refresh of the role mirror */
 } coordd_t;
+
+/* The role mirror is compared with etcd's table this often. */
+#define COORDD_MIRROR_EVERY_MS 5000u
 
 /* Every coordinator reads the state this often and revokes the keys of fenced members. */
 #define COORDD_FENCE_EVERY_MS 1000u
@@ -1701,6 +1706,12 @@ static void coordd_timers(coordd_t *d, uint64_t now)
 		d->fence_due = false;
 		coordd_fence_sweep(d);
 		d->next_fence_ms = (d->store_down ? coordd_now_ms() : now) + COORDD_FENCE_EVERY_MS;
+		if (!d->store_down && now >= d->next_mirror_ms) {
+			/* the role mirror follows etcd (or restores it) without waiting for a
+			 * request */
+			coordd_requests_mirror_refresh(&d->requests);
+			d->next_mirror_ms = now + COORDD_MIRROR_EVERY_MS;
+		}
 		return;
 	}
 	for (size_t i = 0; i < d->npeers; i++) {
@@ -1794,10 +1805,13 @@ static void coordd_usage(FILE *fp)
 	    "                    --allow ALLOWFILE [--name NAME] [--prefix /P/] [--lease-ms MS]\n"
 	    "                    [--margin-ms MS] [--zone NAME]... [--pid-file FILE]\n"
 	    "                    [--peer NAME=tcp://HOST:PORT]... [--approval-rules FILE]\n"
+	    "                    [--role-mirror FILE]\n"
 	    "  --listen tcp://HOST:*   picks a free port and prints 'listening ENDPOINT'\n"
 	    "  --peer   another coordinator, listed in ALLOWFILE with the coordinator role:\n"
 	    "           the clocks are compared with it (docs/coordinator.md, \"Clocks\")\n"
-	    "  --approval-rules  who approves what, over the DPS defaults (docs/approvals.md)\n");
+	    "  --approval-rules  who approves what, over the DPS defaults (docs/approvals.md)\n"
+	    "  --role-mirror     a local copy of the role table, written back to an etcd that\n"
+	    "                    lost it (docs/approvals.md, \"Break glass\")\n");
 }
 
 static bool coordd_parse_u64(const char *s, uint64_t *out)
@@ -1850,6 +1864,7 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 						 {"zone", required_argument, NULL, 'z'},
 						 {"peer", required_argument, NULL, 'r'},
 						 {"approval-rules", required_argument, NULL, 'R'},
+						 {"role-mirror", required_argument, NULL, 'O'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	int c;
@@ -1865,6 +1880,7 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 		case 'P': o->prefix = optarg; break;
 		case 'p': o->pid_file = optarg; break;
 		case 'R': o->approval_rules = optarg; break;
+		case 'O': o->role_mirror = optarg; break;
 		case 'L':
 			if (!coordd_parse_u64(optarg, &o->lease_ms)) {
 				fprintf(stderr, "tandem-coord: bad --lease-ms '%s'\n", optarg);
@@ -2099,9 +2115,11 @@ int main(int argc, char **argv)
 					 .rules = &d.rules,
 					 .coord_name = opts.name,
 					 .exec = coordd_request_exec,
-					 .exec_arg = &d};
-	if (coordd_requests_init(&d.requests) != TANDEM_OK) {
-		coordd_log("out of memory");
+					 .exec_arg = &d,
+					 .mirror_path = opts.role_mirror};
+	char why[COORD_TEXT_MAX];
+	if (coordd_requests_init(&d.requests, why, sizeof(why)) != TANDEM_OK) {
+		coordd_log("%s", why);
 		goto out;
 	}
 	if (coordd_add_zones(&d) != TANDEM_OK) {

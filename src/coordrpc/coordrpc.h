@@ -91,8 +91,9 @@ typedef enum {
 	COORDRPC_REQUEST_GET,         /* req_id ("": all); the decision's doc holds JSON */
 	COORDRPC_OPERATORS_GET,       /* (nothing); the decision's doc holds the role table */
 	COORDRPC_OPERATORS_BOOTSTRAP, /* doc: the first role table (JSON) */
+	COORDRPC_CEREMONY_RECORD,     /* doc: a signed ceremony record, checked and audited */
 } coordrpc_kind_t;
-#define COORDRPC_KIND_LAST COORDRPC_OPERATORS_BOOTSTRAP
+#define COORDRPC_KIND_LAST COORDRPC_CEREMONY_RECORD
 /* Multi-person control's fields: a request id (16 hex + NUL), an action, its arguments,
  * an Ed25519 key and signature, and the largest JSON document carried. */
 #define COORDRPC_REQ_ID_MAX 17

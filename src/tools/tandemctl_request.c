@@ -27,7 +27,8 @@ enum {
 	OPT_SECRET,
 	OPT_PUBLIC,
 	OPT_SIGN_ONLY,
-	OPT_SIGNATURE
+	OPT_SIGNATURE,
+	OPT_OFFLINE
 };
 
 static const char *const request_cmds[] = {"operator", "request", "approve"};
@@ -49,6 +50,8 @@ static void usage(FILE *fp)
 	    "usage: tandemctl operator keygen --secret FILE --public FILE\n"
 	    "       tandemctl operator bootstrap FILE        (lines NAME SA|SO|WI PUBLIC-FILE)\n"
 	    "       tandemctl operator list [--json]\n"
+	    "       tandemctl operator record-verify FILE [--offline] | record-import FILE\n"
+	    "                      (a ceremony record signed with tandem-ceremony record-sign)\n"
 	    "       tandemctl request ACTION KEY=VALUE... [--ttl SECONDS]\n"
 	    "       tandemctl request list [--json] | show ID [--json] | cancel ID\n"
 	    "       tandemctl approve ID --key SECRET [--sign-only]\n"
@@ -62,7 +65,7 @@ static void usage(FILE *fp)
 typedef struct req_opts {
 	const char *coord, *coord_pub, *coord_key;
 	const char *key, *secret, *public_file, *signature;
-	bool json, sign_only;
+	bool json, sign_only, offline;
 	uint64_t ttl_s;
 } req_opts_t;
 
@@ -80,6 +83,7 @@ static int opts_parse(int argc, char **argv, req_opts_t *o)
 	    {"public", required_argument, NULL, OPT_PUBLIC},
 	    {"sign-only", no_argument, NULL, OPT_SIGN_ONLY},
 	    {"signature", required_argument, NULL, OPT_SIGNATURE},
+	    {"offline", no_argument, NULL, OPT_OFFLINE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	int c;
@@ -96,6 +100,7 @@ static int opts_parse(int argc, char **argv, req_opts_t *o)
 		case OPT_PUBLIC: o->public_file = optarg; break;
 		case OPT_SIGN_ONLY: o->sign_only = true; break;
 		case OPT_SIGNATURE: o->signature = optarg; break;
+		case OPT_OFFLINE: o->offline = true; break;
 		case OPT_TTL:
 			errno = 0;
 			o->ttl_s = strtoull(optarg, &end, 10);
@@ -523,6 +528,64 @@ out:
 	return rc;
 }
 
+/*
+ * A ceremony record: verified here (its signatures; with the cluster's role table unless
+ * offline) or imported (the coordinator checks it against the role table and audits it).
+ */
+static int cmd_record(const char *who, const req_opts_t *o, const char *path, bool import)
+{
+	char *text = NULL, sum[400], why[200];
+	size_t len = 0;
+	coordrpc_decision_t *dec = calloc(1, sizeof(*dec));
+	coord_operators_t *ops = calloc(1, sizeof(*ops));
+	int rc = EXIT_INPUT;
+	int ret = dec == NULL || ops == NULL ? TANDEM_ENOMEM
+					     : tandem_file_read(path, 64 * 1024, &text, &len);
+	if (ret != TANDEM_OK) {
+		fprintf(stderr, "%s: %s: %s\n", who, path, tandem_strerror(ret));
+		goto out;
+	}
+	if (import) {
+		coordrpc_request_t req;
+		memset(&req, 0, sizeof(req));
+		req.kind = COORDRPC_CEREMONY_RECORD;
+		req.doc = (uint8_t *)text; /* borrowed: req is not deinit'd */
+		req.doc_len = len;
+		rc = decide(who, o, &req, dec);
+		if (rc == EXIT_OK) {
+			printf("%s\n", dec->text);
+		}
+		goto out;
+	}
+	if (!o->offline) {
+		rc = get_doc(who, o, COORDRPC_OPERATORS_GET, NULL, dec);
+		if (rc != EXIT_OK) {
+			goto out;
+		}
+		if (coord_operators_unpack((const char *)dec->doc, dec->doc_len, ops, why,
+					   sizeof(why)) != TANDEM_OK) {
+			fprintf(stderr, "%s: the coordinator's role table is unreadable\n", who);
+			rc = EXIT_COORD;
+			goto out;
+		}
+	}
+	ret = coord_record_check(text, len, o->offline ? NULL : ops, sum, sizeof(sum), why,
+				 sizeof(why));
+	if (ret != TANDEM_OK) {
+		fprintf(stderr, "%s: %s: refused: %s\n", who, path, why);
+		rc = ret == TANDEM_EPERM ? EXIT_REFUSED : EXIT_INPUT;
+		goto out;
+	}
+	printf("%s: good%s: %s\n", path, o->offline ? " (signatures only, offline)" : "", sum);
+	rc = EXIT_OK;
+out:
+	coordrpc_decision_deinit(dec);
+	free(dec);
+	free(ops);
+	free(text);
+	return rc;
+}
+
 int tandemctl_request(int argc, char **argv)
 {
 	req_opts_t o;
@@ -549,6 +612,10 @@ int tandemctl_request(int argc, char **argv)
 		}
 		if (strcmp(sub, "list") == 0 && n == 1) {
 			return cmd_show(who, &o, COORDRPC_OPERATORS_GET, NULL);
+		}
+		if ((strcmp(sub, "record-verify") == 0 || strcmp(sub, "record-import") == 0) &&
+		    n == 2) {
+			return cmd_record(who, &o, w[1], sub[7] == 'i');
 		}
 	}
 	if (strcmp(cmd, "request") == 0 && n >= 1) {

@@ -338,6 +338,115 @@ START_TEST(test_requests_doc)
 }
 END_TEST
 
+/* Appends person p's signature of the record's body to rec (a buffer of 4096). */
+static void record_sign(char *rec, const person_t *p, const char *name)
+{
+	uint8_t seed[32], sig[64], pub[32];
+	size_t len = sizeof(seed);
+	ck_assert_int_eq(EVP_PKEY_get_raw_private_key(p->key, seed, &len), 1);
+	size_t blen = coord_record_body(rec, strlen(rec));
+	ck_assert_int_eq(coord_approval_sign(seed, (const uint8_t *)rec, blen, sig, pub),
+			 TANDEM_OK);
+	ck_assert_mem_eq(pub, p->op.pub, 32);
+	strcat(rec, "signature ");
+	strcat(rec, name);
+	strcat(rec, " ");
+	for (size_t i = 0; i < 32; i++) {
+		sprintf(rec + strlen(rec), "%02x", pub[i]);
+	}
+	strcat(rec, " ");
+	for (size_t i = 0; i < 64; i++) {
+		sprintf(rec + strlen(rec), "%02x", sig[i]);
+	}
+	strcat(rec, "\n");
+}
+
+START_TEST(test_ceremony_record)
+{
+	static const char body[] = "tandem ceremony record v1\n"
+				   "time 2027-01-15T08:00:00.000Z\n"
+				   "what SMK generated: 3 cards, any 2 install it\n"
+				   "check-value 374d15e8\n"
+				   "card-holder card-01 alice\n"
+				   "present sa1 SA\n"
+				   "present so1 SO\n";
+	char rec[4096], sum[200], why[200];
+	strcpy(rec, body);
+	ck_assert_uint_eq(coord_record_body(rec, strlen(rec)), strlen(body));
+	/* unsigned, then half signed: refused */
+	ck_assert_int_eq(
+	    coord_record_check(rec, strlen(rec), &ops, sum, sizeof(sum), why, sizeof(why)),
+	    TANDEM_EPERM);
+	record_sign(rec, &sa1, "sa1");
+	ck_assert_int_eq(
+	    coord_record_check(rec, strlen(rec), &ops, sum, sizeof(sum), why, sizeof(why)),
+	    TANDEM_EPERM);
+	ck_assert_ptr_nonnull(strstr(why, "so1 was present but has not signed"));
+	record_sign(rec, &so1, "so1");
+	ck_assert_int_eq(
+	    coord_record_check(rec, strlen(rec), &ops, sum, sizeof(sum), why, sizeof(why)),
+	    TANDEM_OK);
+	ck_assert_ptr_nonnull(strstr(sum, "SMK generated"));
+	ck_assert_ptr_nonnull(strstr(sum, "so1 (SO)"));
+	ck_assert_int_eq(
+	    coord_record_check(rec, strlen(rec), NULL, sum, sizeof(sum), why, sizeof(why)),
+	    TANDEM_OK);
+	/* an edited check value breaks every signature */
+	char bad[4096];
+	strcpy(bad, rec);
+	strstr(bad, "374d15e8")[0] = '4';
+	ck_assert_int_eq(
+	    coord_record_check(bad, strlen(bad), NULL, sum, sizeof(sum), why, sizeof(why)),
+	    TANDEM_EPERM);
+	ck_assert_ptr_nonnull(strstr(why, "does not verify"));
+	/* a signature twice, a line after the signatures, a signer not present */
+	strcpy(bad, rec);
+	record_sign(bad, &so1, "so1");
+	ck_assert_int_eq(
+	    coord_record_check(bad, strlen(bad), NULL, sum, sizeof(sum), why, sizeof(why)),
+	    TANDEM_EPERM);
+	strcpy(bad, rec);
+	strcat(bad, "present wi1 WI\n");
+	ck_assert_int_eq(
+	    coord_record_check(bad, strlen(bad), NULL, sum, sizeof(sum), why, sizeof(why)),
+	    TANDEM_ESYNTAX);
+	strcpy(bad, rec);
+	record_sign(bad, &wi1, "wi1");
+	ck_assert_int_eq(
+	    coord_record_check(bad, strlen(bad), NULL, sum, sizeof(sum), why, sizeof(why)),
+	    TANDEM_EPERM);
+	/* against the role table: a role other than the registered one, an unknown person */
+	strcpy(bad, body);
+	strstr(bad, "present so1 SO")[13] = 'A'; /* so1 listed as SA */
+	record_sign(bad, &sa1, "sa1");
+	record_sign(bad, &so1, "so1");
+	ck_assert_int_eq(
+	    coord_record_check(bad, strlen(bad), NULL, sum, sizeof(sum), why, sizeof(why)),
+	    TANDEM_OK);
+	ck_assert_int_eq(
+	    coord_record_check(bad, strlen(bad), &ops, sum, sizeof(sum), why, sizeof(why)),
+	    TANDEM_EPERM);
+	ck_assert_ptr_nonnull(strstr(why, "another role"));
+	strcpy(bad, body);
+	strcat(bad, "present eve SO\n");
+	record_sign(bad, &sa1, "sa1");
+	record_sign(bad, &so1, "so1");
+	record_sign(bad, &stranger, "eve");
+	ck_assert_int_eq(
+	    coord_record_check(bad, strlen(bad), &ops, sum, sizeof(sum), why, sizeof(why)),
+	    TANDEM_EPERM);
+	ck_assert_ptr_nonnull(strstr(why, "not a registered operator"));
+	/* not a record at all; one person only */
+	ck_assert_int_eq(coord_record_check("hello\n", 6, NULL, sum, sizeof(sum), why, sizeof(why)),
+			 TANDEM_ESYNTAX);
+	strcpy(bad, "tandem ceremony record v1\ntime t\nwhat w\npresent sa1 SA\n");
+	record_sign(bad, &sa1, "sa1");
+	ck_assert_int_eq(
+	    coord_record_check(bad, strlen(bad), NULL, sum, sizeof(sum), why, sizeof(why)),
+	    TANDEM_ESYNTAX);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("coord_approval");
@@ -351,6 +460,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_roles_table);
 	tcase_add_test(tc, test_args_and_rules);
 	tcase_add_test(tc, test_requests_doc);
+	tcase_add_test(tc, test_ceremony_record);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -222,6 +222,7 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 	case COORDRPC_REQUEST_GET:
 	case COORDRPC_OPERATORS_GET:
 	case COORDRPC_OPERATORS_BOOTSTRAP:
+	case COORDRPC_CEREMONY_RECORD:
 		/* one message for all of them: every field travels */
 		memcpy(e->req_id, full->req_id, sizeof(e->req_id));
 		memcpy(e->action, full->action, sizeof(e->action));
