@@ -16,6 +16,8 @@
 #    refuses;
 #  - a ceremony record (tandem-ceremony record) signed by the three people present imports
 #    and is audited; edited after signing, or missing a signature, it is refused;
+#  - a policy change (params-set) by sa2 + wi2: the direct command refused, the request
+#    executed, status shows the new lease;
 #  - every step has its "audit:" line in the coordinators' logs.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -195,3 +197,20 @@ tdm_assert_ok "operator list after the restore" tdm_ctl operator list
 tdm_assert_grep "the restored table has eve" "^eve +WI" "$TDM_OUT"
 refused "a bootstrap over the mirror" "exists already" tdm_ctl operator bootstrap "$OPS/table"
 tdm_pass "break glass: the role table restored from the mirror; approvals still required"
+
+# ---- a policy change: the cluster's lease, approved by sa2 + wi2 ----------------------------------
+read -r lease margin < <(tdm_ctl status --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print(s["lease_ms"], s["margin_ms"])')
+new=$((lease + 3000))
+refused "direct cluster params" "tandemctl request params-set lease_ms=$new margin_ms=$margin" \
+	tdm_ctl cluster params --lease-ms "$new" --margin-ms "$margin"
+tdm_assert_ok "request params-set" tdm_ctl request params-set "lease_ms=$new" "margin_ms=$margin"
+id5=$(req_id "$TDM_OUT")
+tdm_assert_ok "wi2 approves the lease change" tdm_ctl approve "$id5" --key "$OPS/wi2.secret"
+tdm_assert_ok "sa2 approves the lease change" tdm_ctl approve "$id5" --key "$OPS/sa2.secret"
+tdm_assert_grep "the lease change executed" "request $id5 executed" "$TDM_OUT"
+[ "$(tdm_status_get "s['lease_ms']")" = "$new" ] || tdm_fail "status does not show lease $new ms"
+audited "request.execute notice coord:coord-[ab]: request $id5 params-set lease_ms=$new margin_ms=$margin executed"
+tdm_pass "params-set by wi2 + sa2: lease now $new ms"
