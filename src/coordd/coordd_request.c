@@ -407,7 +407,7 @@ static int req_create(coordd_requests_t *c, const char *peer, const coordrpc_req
 	return TANDEM_COORD_ECONFLICT;
 }
 
-/* Changes one request (by id) through the store: f decides on it; retried on a lost race. */
+/* Sets one request's state and outcome (by id) through the store, retried on a lost race. */
 static int req_update(coordd_requests_t *c, const char *id, coord_req_state_t state,
 		      const char *outcome, char *error, size_t esize)
 {
