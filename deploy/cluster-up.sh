@@ -457,6 +457,7 @@ chmod 755 "$DIR/tandemctl"
 	printf 'OPERATOR_KEY=%q\n' "$DIR/keys/operator.secret"
 	printf 'AUDIT_MIRROR_A=%q\nAUDIT_MIRROR_B=%q\n' "$DIR/audit-a/audit.jsonl" "$DIR/audit-b/audit.jsonl"
 	printf 'AUDIT_ANCHOR_KEYS=%q\n' "$DIR/keys/audit-anchor-keys"
+	printf 'OPERATORS_DIR=%q\n' "$DIR/operators"
 	printf 'SOFTHSM_MODULE=%q\n' "$MODULE"
 	for s in a b; do
 		S=${s^^}
@@ -478,7 +479,8 @@ start_coord() { # SITE(a|b) PORT ETCD-LIST
 		--peer "coord-$o=tcp://${IP[$o]}:$(coord_port "$o")"
 		--audit-key "$DIR/keys/coord-$s.audit.secret" --audit-mirror "$DIR/audit-$s/audit.jsonl"
 		--audit-anchor-interval "${TANDEM_AUDIT_ANCHOR_S:-3600}"
-		--audit-retention "${TANDEM_AUDIT_RETENTION_S:-31536000}")
+		--audit-retention "${TANDEM_AUDIT_RETENTION_S:-31536000}"
+		--role-mirror "$DIR/run/coord-$s.operators.json")
 	[ -z "$LEASE_MS" ] || args+=(--lease-ms "$LEASE_MS")
 	args+=(--metrics "${IP[$s]}:0") # a free port; status --json says which ("metrics")
 	if [ "$ETCD_TLS" = 1 ]; then
@@ -498,6 +500,19 @@ start_coord() { # SITE(a|b) PORT ETCD-LIST
 start_coord a "$COORD_PORT_A" "$(etcd_url a),$(etcd_url b),$(etcd_url w)"
 start_coord b "$COORD_PORT_B" "$(etcd_url b),$(etcd_url a),$(etcd_url w)"
 tdm_log "coordinators: coord-a $COORD_EP_A, coord-b $COORD_EP_B"
+
+# ---- demo operators for multi-person control (docs/approvals.md): two per role, the first role
+# table of the cluster; their Ed25519 secrets in DIR/operators/NAME.secret (0600) -----------------
+mkdir -p "$DIR/operators"
+chmod 700 "$DIR/operators"
+for op in sa1:SA sa2:SA so1:SO so2:SO wi1:WI wi2:WI; do
+	"$CTL" operator keygen --secret "$DIR/operators/${op%%:*}.secret" \
+		--public "$DIR/operators/${op%%:*}.pub" >/dev/null || tdm_fail "operator keygen ${op%%:*} failed"
+	printf '%s %s %s\n' "${op%%:*}" "${op##*:}" "$DIR/operators/${op%%:*}.pub"
+done >"$DIR/operators/table"
+"$DIR/tandemctl" operator bootstrap "$DIR/operators/table" >"$DIR/run/operators.out" 2>&1 ||
+	tdm_fail "operator bootstrap failed" -- "$DIR/run/operators.out" "$DIR/log/coord-a.log"
+tdm_log "operators sa1 sa2 (SA), so1 so2 (SO), wi1 wi2 (WI): secrets in $DIR/operators"
 
 # ---- nodes --------------------------------------------------------------------------------------------
 start_node() { # SITE(a|b): its own site's coordinator first
@@ -572,5 +587,6 @@ cluster up in $DIR$([ "$NETNS" = 1 ] && printf ' (network namespaces %s, %s, %s)
   published:     $DIR/node-a/out, $DIR/node-b/out (publish.log in each)
   logs, pids:    $DIR/log/NAME.log, $DIR/run/NAME.pid
   for tests:     $DIR/cluster.env
+  approvers:     $DIR/operators/NAME.secret (sa1 sa2 SA, so1 so2 SO, wi1 wi2 WI; docs/approvals.md)
   stop:          $SRC/deploy/cluster-down.sh $DIR$([ "$NETNS" = 1 ] && printf '\n  partition:     %s/deploy/partition.sh %s isolate A|B|W ; ... heal' "$SRC" "$DIR")
 EOF

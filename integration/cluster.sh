@@ -51,6 +51,19 @@ tdm_cluster_etcd_tls() {
 # tdm_ctl ARGS: the cluster's tandemctl.
 tdm_ctl() { "$TDM_CL/tandemctl" "$@"; }
 
+# tdm_approved ACTION KEY=VALUE...: a sensitive action through multi-person control
+# (docs/approvals.md): requests it, then approves it as the demo operators sa1 (SA) and so1
+# (SO); prints the request and both approvals' answers. Fails (non-zero) when any step does.
+tdm_approved() {
+	local out id
+	out=$(tdm_ctl request "$@") || return 1
+	printf '%s\n' "$out"
+	id=$(printf '%s\n' "$out" | awk '$1 == "request" { id = $2 } END { print id }')
+	[ -n "$id" ] || return 1
+	tdm_ctl approve "$id" --key "$TDM_CL/operators/sa1.secret" || return 1
+	tdm_ctl approve "$id" --key "$TDM_CL/operators/so1.secret"
+}
+
 # tdm_status_get EXPR: evaluates a python expression on the status JSON (bound to s);
 # prints the result ('' for None). Exits non-zero when no coordinator answers.
 tdm_status_get() {

@@ -1,6 +1,7 @@
 #!/bin/bash
 # An emergency ZSK rollover on a real local cluster with no standby key (the DPS default
-# since issue 9): `tandemctl keys emergency --cluster` on the active ZSK. The compromised
+# since issue 9) on the active ZSK: `tandemctl keys emergency --cluster` is refused without
+# approvals; requested and approved by sa1 + so1, the coordinator executes it. The compromised
 # key must stop signing at once (DPS 4.5.3): the KSK signs the data until the replacement,
 # made by the lease holder, archived and imported at both sites, is in every cache
 # (Ipub(key)), and then the replacement signs. Measured: from the command to the first
@@ -54,9 +55,16 @@ tdm_wait 30 "a published zone signed by ZSK $zsk" bash -c "[ -f '$zf' ] && awk '
 before=$(tdm_last_serial "$holder" $Z)
 tdm_pass "serial $before of $holder is signed by ZSK $zsk"
 
+# an emergency rollover is an approved action (docs/approvals.md): the direct command is
+# refused and names the request; sa1 + so1 approve it and the coordinator executes it
+tdm_run direct tdm_ctl keys emergency --cluster --zone $Z --key "$zsk"
+[ "$TDM_RC" -eq 4 ] || tdm_fail "keys emergency --cluster without approvals: exit $TDM_RC, not 4" -- "$TDM_OUT" "$TDM_ERR"
+tdm_assert_grep "the refusal names the request" "tandemctl request keys-emergency zone=$Z key=$zsk" "$TDM_ERR"
+[ "$(key_in active zsk)" = "$zsk" ] || tdm_fail "the refused emergency changed the keys"
+tdm_pass "keys emergency --cluster without approvals: refused, ZSK $zsk still active"
 t0=$(date +%s.%N)
-tdm_assert_ok "keys emergency --cluster on ZSK $zsk" \
-	tdm_ctl keys emergency --cluster --zone $Z --key "$zsk"
+tdm_assert_ok "emergency on ZSK $zsk, approved by sa1 + so1" tdm_approved keys-emergency zone=$Z "key=$zsk"
+tdm_assert_grep "the coordinator marked it compromised" "key $zsk compromised" "$TDM_OUT"
 
 # clean_serial: true once the holder published a serial above $before whose file carries
 # no RRSIG of the compromised key; records when it was seen and keeps a copy

@@ -1,11 +1,11 @@
 #!/bin/bash
 # A lost, fenced site no longer freezes key management (issue 9 item 1). The drill policy
 # rolls the ZSK every 40 s. Site A's node dies while site B holds the zone, and the operator
-# fences site A (`tandemctl takeover --site B --force`: node-a's CURVE key revoked on both
-# coordinators). The successor ZSK made at B never gets A's import, so it cannot activate
-# ("not yet at every site") and the old ZSK would sign past its lifetime. `tandemctl site
-# suspend A` takes A out of the acknowledgement set and the lease candidates (audited with
-# the operator's name): the new ZSK activates with B's import alone and signs what B
+# fences site A (a takeover by B, requested and approved by sa1 + so1: node-a's CURVE key
+# revoked on both coordinators). The successor ZSK made at B never gets A's import, so it cannot activate
+# ("not yet at every site") and the old ZSK would sign past its lifetime. A site suspend of
+# A (the direct command refused: it needs approvals; requested and approved, audited) takes
+# A out of the acknowledgement set and the lease candidates: the new ZSK activates with B's import alone and signs what B
 # publishes (RRSIG key tags). Suspending B, the last site not suspended, is refused.
 # Site A rebuilt the documented way for a fenced node (docs/cluster.md, disaster recovery,
 # step 5): `tandemctl node remove node-a`, a new CURVE key (`tandemctl net keygen`) put in
@@ -35,7 +35,7 @@ kill -9 "$(cat "$TDM_CL/run/node-a.pid")"
 tdm_log "killed node-a (site A lost)"
 # site A is gone for good: the operator fences it. node-b holds the zone, so nothing waits
 # for a lease to run out; node-a's key leaves both coordinators' allow-lists.
-tdm_assert_ok "takeover --site B --force" tdm_ctl takeover --site B --force
+tdm_assert_ok "takeover of site B, approved by sa1 + so1" tdm_approved takeover site=B
 tdm_assert_grep "the takeover names node-a" 'node-a' "$TDM_OUT"
 [ "$(tdm_status_get "node('node-a')['state']")" = fenced ] || tdm_fail "node-a is not fenced"
 revoked() {
@@ -70,15 +70,17 @@ if [ -z "$zsk_old" ] || [ "$zsk_old" = "$zsk2" ]; then
 fi
 tdm_pass "ZSK $zsk2 waits for site A's import (ZSK $zsk_old still signs): rollovers are frozen"
 
-tdm_assert_fails "suspending an unknown site" tdm_ctl site suspend Q
-tdm_assert_ok "site suspend A" tdm_ctl site suspend A
+tdm_assert_fails "suspending an unknown site" tdm_approved site-suspend site=Q
+tdm_assert_fails "site suspend A without approvals" tdm_ctl site suspend A
+tdm_assert_grep "the direct command names the request" "tandemctl request site-suspend site=A" "$TDM_ERR"
+tdm_assert_ok "site suspend A, approved by sa1 + so1" tdm_approved site-suspend site=A
 tdm_assert_grep "the decision says what suspend does" "site A suspended" "$TDM_OUT"
-grep -q "audit: operator operator: coord.site.suspend site=A: accepted" "$TDM_CL"/log/coord-*.log ||
+grep -Eq "audit: request.execute .*site-suspend site=A executed" "$TDM_CL"/log/coord-*.log ||
 	tdm_fail "no audit line for the suspend" -- "$TDM_CL"/log/coord-*.log
 [ "$(tdm_status_get "s['suspended_sites']")" = "['A']" ] || tdm_fail "status --json does not list site A as suspended"
 tdm_assert_ok "status (text)" tdm_ctl status
 tdm_assert_grep "status shows the suspended site" "^sites suspended: A" "$TDM_OUT"
-tdm_run suspend-b tdm_ctl site suspend B
+tdm_run suspend-b tdm_approved site-suspend site=B
 [ "$TDM_RC" = 4 ] || tdm_fail "suspending the last site: exit $TDM_RC, not 4 (refused)" -- "$TDM_OUT" "$TDM_ERR"
 grep -q "last site not suspended" "$TDM_OUT" "$TDM_ERR" || tdm_fail "no reason given for refusing B" -- "$TDM_OUT" "$TDM_ERR"
 tdm_pass "suspending B, the last site, is refused"

@@ -43,7 +43,9 @@ bash "$TDM_TMP/etcd-b.force"
 status_ok() { tdm_ctl status >/dev/null 2>&1; }
 tdm_wait 40 "status through coord-b after --force-new-cluster" status_ok
 # Recovery step 2: site B takes over; site A is fenced.
-tdm_assert_ok "takeover --site B --force" tdm_ctl takeover --site B --force
+# (multi-person control: the recovered cluster keeps its role table, so the forced takeover
+# is requested and approved by sa1 + so1, docs/approvals.md)
+tdm_assert_ok "takeover of site B, approved by sa1 (SA) and so1 (SO)" tdm_approved takeover site=B
 tdm_assert_grep "node-a fenced" 'node-a' "$TDM_OUT"
 [ "$(tdm_status_get "node('node-a')['state']")" = fenced ] || tdm_fail "node-a is not fenced"
 tdm_wait 40 "node-b to publish above $s1" tdm_published_after node-b $Z "$s1"

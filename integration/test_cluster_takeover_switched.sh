@@ -34,7 +34,7 @@ assert z["active_node"] == "node-a", z
 print(z["expiry_ms"], s["margin_ms"])
 ' $Z)
 t_to=$(date +%s%3N)
-tdm_assert_ok "takeover --site B --force" tdm_ctl takeover --site B --force
+tdm_assert_ok "takeover of site B, approved by sa1 + so1" tdm_approved takeover site=B
 tdm_log "takeover at $t_to; node-a's lease runs until at least $expiry, margin $margin ms"
 
 first_b() { awk -v t="$t_to" -v z=$Z '$2 == z && $1 > t { print $1; exit }' "$(tdm_publog node-b)"; }

@@ -177,6 +177,10 @@ int coord_store_leader(coord_store_t *store, tandem_diag_t *diag,
 typedef enum {
 	COORD_DOC_KEYSET = 0, /* PREFIX/keys/ZONE: kasp's key set (kasp_keyset_pack) */
 	COORD_DOC_SKR,        /* PREFIX/skr/ZONE: an offline-KSK zone's SKR book (kasp_skrbook) */
+	/* the cluster's, not a zone's (zone must be ""): multi-person control, as the JSON of
+	 * coord_approval.h (docs/approvals.md) */
+	COORD_DOC_OPERATORS, /* PREFIX/operators: the role table */
+	COORD_DOC_REQUESTS,  /* PREFIX/requests: the requests and their approvals */
 } coord_doc_t;
 
 /*

@@ -4,6 +4,8 @@
 #include "coord_state.h"
 #include "coord_store.h"
 #include "coordd_audit.h"
+#include "coordd_keys.h"
+#include "coordd_request.h"
 #include "coordrpc.h"
 #include "coordrpc_audit.h"
 #include "kasp_skr.h"
@@ -64,7 +66,9 @@ typedef struct coordd_opts {
 	const char *etcd_ca, *etcd_cert, *etcd_key; /* TLS to etcd (all three, https://) */
 	bool insecure_etcd;                         /* plain http:// to etcd allowed */
 	const char *metrics;                        /* --metrics HOST:PORT, or NULL */
-	uint64_t lease_ms; /* with has_lease: --lease-ms, which must be the cluster's */
+	const char *approval_rules; /* --approval-rules FILE: overrides of the DPS defaults */
+	const char *role_mirror;    /* --role-mirror FILE: the local copy of the role table */
+	uint64_t lease_ms;          /* with has_lease: --lease-ms, which must be the cluster's */
 	uint64_t margin_ms;
 	bool has_lease, has_margin;
 	size_t nzones;
@@ -142,9 +146,17 @@ typedef struct coordd {
 	uint64_t etcd_failures; /* calls that found etcd unavailable */
 	/* the audit log: the sink queues, the loop appends and mirrors (coordd_audit.c) */
 	coordd_audit_t *audit;
-	tandem_audit_sink_t sink;
+	tandem_audit_sink_t sink;      /* every event: an "audit:" log line, then the chain */
+	tandem_audit_sink_t chain;     /* the chain's own sink (coordd_audit_sink) */
 	char actor[COORD_ID_MAX + 16]; /* who sent what is being decided: "node:node-a" */
+	/* multi-person control (docs/approvals.md); its events go to the sink above */
+	coord_rules_t rules;
+	coordd_requests_t requests;
+	uint64_t next_mirror_ms; /* the next refresh of the role mirror */
 } coordd_t;
+
+/* The role mirror is compared with etcd's table this often. */
+#define COORDD_MIRROR_EVERY_MS 5000u
 
 /* Every coordinator reads the state this often and revokes the keys of fenced members. */
 #define COORDD_FENCE_EVERY_MS 1000u
@@ -334,6 +346,40 @@ static void coordd_audit(coordd_t *d, const net_rpc_request_t *req, const coordr
 		/* the operator imported signed key responses: an event of its own (DPS 4.4.1) */
 		ev.type = "skr.import";
 		tandem_audit(&d->sink, &ev);
+	}
+}
+
+/* The coordinator's sink: one "audit:" log line per event (the daemon's log, for the
+ * journal), then the hash-chained log in etcd (docs/audit.md). */
+static void coordd_audit_emit(void *ctx, const tandem_audit_event_t *ev)
+{
+	static const char *const levels[] = {"info", "notice", "warning", "critical"};
+	coordd_t *d = ctx;
+	coordd_log("audit: %s %s %s: %s", ev->type,
+		   (unsigned)ev->level < 4u ? levels[ev->level] : "?",
+		   ev->actor != NULL ? ev->actor : "-", ev->details != NULL ? ev->details : "");
+	tandem_audit(&d->chain, ev);
+}
+
+/* A direct operator command that multi-person control may reserve: its action and args. */
+static bool coordd_direct_action(const coordrpc_request_t *r, char action[COORD_ACTION_MAX],
+				 char args[COORD_ARGS_MAX])
+{
+	switch (r->kind) {
+	case COORDRPC_TAKEOVER:
+		snprintf(action, COORD_ACTION_MAX, "takeover");
+		snprintf(args, COORD_ARGS_MAX, "site=%c", coordd_site(r->site));
+		return true;
+	case COORDRPC_SITE_SUSPEND:
+		snprintf(action, COORD_ACTION_MAX, "site-suspend");
+		snprintf(args, COORD_ARGS_MAX, "site=%c", coordd_site(r->site));
+		return true;
+	case COORDRPC_PARAMS_SET:
+		snprintf(action, COORD_ACTION_MAX, "params-set");
+		snprintf(args, COORD_ARGS_MAX, "lease_ms=%" PRIu64 " margin_ms=%" PRIu64,
+			 r->lease_ms, r->margin_ms);
+		return true;
+	default: return false;
 	}
 }
 
@@ -892,6 +938,18 @@ static int coordd_doc_put(coordd_t *d, coord_doc_t doc, const net_rpc_request_t 
 	if (req->role == NET_ROLE_NODE && !coordd_keyset_holder_ok(d, r, z, now)) {
 		return TANDEM_OK;
 	}
+	/* an operator's emergency (a key newly compromised) is an approved action */
+	uint32_t cid = 0;
+	char args[COORD_ARGS_MAX], why[COORD_TEXT_MAX];
+	if (doc == COORD_DOC_KEYSET && req->role == NET_ROLE_OPERATOR &&
+	    coordd_keys_new_compromise(d->store, d->diag, d->keyset, &cid)) {
+		snprintf(args, sizeof(args), "zone=%.200s key=%" PRIu32, r->zone, cid);
+		if (coordd_requests_direct_refused(&d->requests, "keys-emergency", args, why,
+						   sizeof(why))) {
+			coordd_refuse(d->res, COORD_R_BAD_INPUT, "%s", why);
+			return TANDEM_OK;
+		}
+	}
 	bool won = false;
 	int64_t rev = 0;
 	ret = coord_store_doc_put(d->store, doc, r->zone, r->keyset, r->keyset_len, r->revision,
@@ -1061,6 +1119,99 @@ static int coordd_takeover_unforced(coordd_t *d, const coordrpc_request_t *r, ne
 		 "send it again with force to confirm",
 		 coordd_site(r->site));
 	return coordd_decision_reply(res, 0, reply);
+}
+
+static bool coordd_parse_u64(const char *s, uint64_t *out);
+
+/* Executes an approved request through the machine, as its direct command would. */
+static int coordd_request_exec(void *arg, const coord_request_t *q, uint64_t now, bool *accepted,
+			       char *text, size_t size, coordrpc_decision_t *dec)
+{
+	coordd_t *d = arg;
+	coordrpc_request_t *r = calloc(1, sizeof(*r));
+	net_rpc_msg_t *reply = calloc(1, sizeof(*reply));
+	net_rpc_request_t req = {.peer = q->id, .role = NET_ROLE_OPERATOR};
+	char site[4] = "", lease[24] = "", margin[24] = "";
+	coord_input_t in;
+	int ret = r == NULL || reply == NULL ? TANDEM_ENOMEM : TANDEM_OK;
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	if (strcmp(q->action, "takeover") == 0 || strcmp(q->action, "site-suspend") == 0) {
+		r->kind = q->action[0] == 't' ? COORDRPC_TAKEOVER : COORDRPC_SITE_SUSPEND;
+		r->force = true;
+		ret =
+		    coord_args_get(q->args, "site", site, sizeof(site)) ? TANDEM_OK : TANDEM_EINVAL;
+		r->site = (uint32_t)(site[0] - 'A');
+	} else if (strcmp(q->action, "params-set") == 0) {
+		r->kind = COORDRPC_PARAMS_SET;
+		ret = coord_args_get(q->args, "lease_ms", lease, sizeof(lease)) &&
+			      coord_args_get(q->args, "margin_ms", margin, sizeof(margin)) &&
+			      coordd_parse_u64(lease, &r->lease_ms) &&
+			      coordd_parse_u64(margin, &r->margin_ms)
+			  ? TANDEM_OK
+			  : TANDEM_EINVAL;
+	} else if (strcmp(q->action, "keys-emergency") == 0) {
+		char zone[COORD_ZONE_MAX], key[16];
+		uint64_t id = 0;
+		if (coord_args_get(q->args, "zone", zone, sizeof(zone)) &&
+		    coord_args_get(q->args, "key", key, sizeof(key)) &&
+		    coordd_parse_u64(key, &id) && id <= UINT32_MAX) {
+			ret = coordd_keys_emergency(d->store, d->diag, zone, (uint32_t)id, now,
+						    accepted, text, size);
+			coordd_store_note(d, ret);
+			goto out;
+		}
+		ret = TANDEM_EINVAL;
+	} else {
+		ret = TANDEM_EINVAL;
+	}
+	if (ret != TANDEM_OK) {
+		*accepted = false;
+		snprintf(text, size, "%s %s: this coordinator cannot execute it", q->action,
+			 q->args);
+		ret = TANDEM_OK;
+		goto out;
+	}
+	ret = coordd_input(d, &req, r, &in, reply);
+	if (ret == TANDEM_OK) {
+		char who[COORD_REQUEST_ID_MAX + 8];
+		snprintf(who, sizeof(who), "request %s", q->id);
+		ret = coordd_decide(d, &in, r, now, who);
+	}
+	if (ret == TANDEM_OK) {
+		*accepted = d->res->reason == COORD_R_OK;
+		snprintf(text, size, "%s", d->res->text);
+		for (size_t i = 0; i < d->res->neffects && dec->neffects < COORDRPC_EFFECTS_MAX;
+		     i++) {
+			memcpy(dec->effects[dec->neffects++], d->res->effects[i].text,
+			       COORD_TEXT_MAX);
+		}
+	}
+out:
+	free(r);
+	free(reply);
+	return ret;
+}
+
+/* Handles a multi-person control request; the reply is its decision. */
+static int coordd_requests_reply(coordd_t *d, const net_rpc_request_t *req,
+				 const coordrpc_request_t *r, uint64_t now, net_rpc_msg_t *reply)
+{
+	coordrpc_decision_t dec;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret = coordd_requests_handle(&d->requests, req->peer, r, now, &dec, reply->error,
+					 sizeof(reply->error));
+	coordd_store_note(d, ret);
+	if (ret == TANDEM_OK) {
+		ret = coordrpc_decision_pack(&dec, &buf, &len);
+	}
+	coordrpc_decision_deinit(&dec);
+	if (ret != TANDEM_OK && reply->error[0] == '\0') {
+		snprintf(reply->error, sizeof(reply->error), "%s", tandem_strerror(ret));
+	}
+	return coordd_reply_set(reply, "coord.decision", ret, buf, len);
 }
 
 /* ---- clocks (docs/coordinator.md, "Clocks") ------------------------------------------------ */
@@ -1485,6 +1636,23 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		coordd_audit(d, req, &r, false, reply->error);
 		goto out;
 	}
+	if (coordd_requests_kind(r.kind)) {
+		ret = coordd_requests_reply(d, req, &r, now, reply);
+		goto out;
+	}
+	char action[COORD_ACTION_MAX], args[COORD_ARGS_MAX], why[COORD_TEXT_MAX];
+	if (req->role == NET_ROLE_OPERATOR && (r.kind != COORDRPC_TAKEOVER || r.force) &&
+	    coordd_direct_action(&r, action, args) &&
+	    coordd_requests_direct_refused(&d->requests, action, args, why, sizeof(why))) {
+		coord_result_t *res = d->res;
+		memset(res, 0, offsetof(coord_result_t, effects));
+		memcpy(res->text, why, sizeof(res->text));
+		res->reason = COORD_R_BAD_INPUT;
+		coordd_log("refused %s from %s: %s", req->type, req->peer, res->text);
+		coordd_audit(d, req, &r, false, res->text);
+		ret = coordd_decision_reply(res, 0, reply);
+		goto out;
+	}
 	if (r.kind == COORDRPC_KEYSET_PUT || r.kind == COORDRPC_SKR_PUT) {
 		int64_t revision = 0;
 		ret =
@@ -1666,6 +1834,12 @@ static void coordd_timers(coordd_t *d, uint64_t now)
 		d->fence_due = false;
 		coordd_fence_sweep(d);
 		d->next_fence_ms = (d->store_down ? coordd_now_ms() : now) + COORDD_FENCE_EVERY_MS;
+		if (!d->store_down && now >= d->next_mirror_ms) {
+			/* the role mirror follows etcd (or restores it) without waiting for a
+			 * request */
+			coordd_requests_mirror_refresh(&d->requests);
+			d->next_mirror_ms = now + COORDD_MIRROR_EVERY_MS;
+		}
 		return;
 	}
 	for (size_t i = 0; i < d->npeers; i++) {
@@ -1910,7 +2084,8 @@ static void coordd_usage(FILE *fp)
 	    "usage: tandem-coord --etcd URL[,URL...] --listen tcp://127.0.0.1:PORT --key SECRET\n"
 	    "                    --allow ALLOWFILE [--name NAME] [--prefix /P/] [--lease-ms MS]\n"
 	    "                    [--margin-ms MS] [--zone NAME]... [--pid-file FILE]\n"
-	    "                    [--peer NAME=tcp://HOST:PORT]...\n"
+	    "                    [--peer NAME=tcp://HOST:PORT]... [--approval-rules FILE]\n"
+	    "                    [--role-mirror FILE]\n"
 	    "                    [--etcd-ca CA.pem --etcd-cert CERT.pem --etcd-key KEY.pem]\n"
 	    "                    [--insecure-etcd] [--metrics HOST:PORT]\n"
 	    "                    [--audit-mirror FILE] [--audit-archive DIR] [--audit-key SECRET]\n"
@@ -1926,7 +2101,10 @@ static void coordd_usage(FILE *fp)
 	    "  --audit-*  the audit log's mirror (default audit-NAME.jsonl), retention archives\n"
 	    "           (default: beside the mirror), anchor key (tandemctl audit keygen), anchor\n"
 	    "           interval (default 3600) and retention (default 31536000, 0: keep all)\n"
-	    "           (docs/audit.md)\n");
+	    "           (docs/audit.md)\n"
+	    "  --approval-rules  who approves what, over the DPS defaults (docs/approvals.md)\n"
+	    "  --role-mirror     a local copy of the role table, written back to an etcd that\n"
+	    "                    lost it (docs/approvals.md, \"Break glass\")\n");
 }
 
 static bool coordd_parse_u64(const char *s, uint64_t *out)
@@ -1941,11 +2119,42 @@ static bool coordd_parse_u64(const char *s, uint64_t *out)
 	return true;
 }
 
+/* The approval rules: the DPS defaults, with --approval-rules over them. */
+static int coordd_rules_load(coordd_t *d)
+{
+	char *text = NULL, why[COORD_TEXT_MAX];
+	size_t len = 0;
+	coord_rules_default(&d->rules);
+	if (d->opts->approval_rules == NULL) {
+		return TANDEM_OK;
+	}
+	int ret = tandem_file_read(d->opts->approval_rules, 64u * 1024u, &text, &len);
+	if (ret != TANDEM_OK) {
+		coordd_log("--approval-rules %s: %s", d->opts->approval_rules,
+			   tandem_strerror(ret));
+		return ret;
+	}
+	ret = coord_rules_parse(text, &d->rules, why, sizeof(why));
+	if (ret != TANDEM_OK) {
+		coordd_log("--approval-rules %s: %s", d->opts->approval_rules, why);
+	}
+	free(text);
+	return ret;
+}
+
 /* Returns 0 on success, 1 on bad usage, 2 for --help. */
 static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 {
 	/* long-only options */
-	enum { OPT_ETCD_CA = 256, OPT_ETCD_CERT, OPT_ETCD_KEY, OPT_INSECURE_ETCD, OPT_METRICS };
+	enum {
+		OPT_ETCD_CA = 256,
+		OPT_ETCD_CERT,
+		OPT_ETCD_KEY,
+		OPT_INSECURE_ETCD,
+		OPT_METRICS,
+		OPT_APPROVAL_RULES,
+		OPT_ROLE_MIRROR
+	};
 	static const struct option longopts[] = {
 	    {"etcd", required_argument, NULL, 'e'},
 	    {"listen", required_argument, NULL, 'l'},
@@ -1968,6 +2177,8 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 	    {"audit-key", required_argument, NULL, 'K'},
 	    {"audit-anchor-interval", required_argument, NULL, 'I'},
 	    {"audit-retention", required_argument, NULL, 'T'},
+	    {"approval-rules", required_argument, NULL, OPT_APPROVAL_RULES},
+	    {"role-mirror", required_argument, NULL, OPT_ROLE_MIRROR},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	int c;
@@ -1989,6 +2200,8 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 		case OPT_ETCD_KEY: o->etcd_key = optarg; break;
 		case OPT_INSECURE_ETCD: o->insecure_etcd = true; break;
 		case OPT_METRICS: o->metrics = optarg; break;
+		case OPT_APPROVAL_RULES: o->approval_rules = optarg; break;
+		case OPT_ROLE_MIRROR: o->role_mirror = optarg; break;
 		case 'L':
 			if (!coordd_parse_u64(optarg, &o->lease_ms)) {
 				fprintf(stderr, "tandem-coord: bad --lease-ms '%s'\n", optarg);
@@ -2090,7 +2303,7 @@ static int coordd_audit_open(coordd_t *d, coord_etcd_t *etcd, char *mirror, char
 		coordd_log("audit: cannot open (mirror %s): %s", mirror, tandem_strerror(ret));
 		return ret;
 	}
-	d->sink = coordd_audit_sink(d->audit);
+	d->chain = coordd_audit_sink(d->audit);
 	return coordd_audit_publish_key(d->audit);
 }
 
@@ -2205,6 +2418,10 @@ int main(int argc, char **argv)
 		coordd_log("cannot block signals");
 		goto out;
 	}
+	d.sink = (tandem_audit_sink_t){.emit = coordd_audit_emit, .ctx = &d};
+	if (coordd_rules_load(&d) != TANDEM_OK) {
+		goto out;
+	}
 	coord_params_default(&d.params);
 	if (opts.has_lease) {
 		d.params.lease_ms = opts.lease_ms;
@@ -2300,6 +2517,19 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	coordd_audit_self(&d, "coord.start", "coordinator started");
+	d.requests = (coordd_requests_t){.store = d.store,
+					 .diag = d.diag,
+					 .audit = &d.sink,
+					 .rules = &d.rules,
+					 .coord_name = opts.name,
+					 .exec = coordd_request_exec,
+					 .exec_arg = &d,
+					 .mirror_path = opts.role_mirror};
+	char why[COORD_TEXT_MAX];
+	if (coordd_requests_init(&d.requests, why, sizeof(why)) != TANDEM_OK) {
+		coordd_log("%s", why);
+		goto out;
+	}
 	if (coordd_add_zones(&d) != TANDEM_OK) {
 		goto out;
 	}
@@ -2338,7 +2568,7 @@ int main(int argc, char **argv)
 		pid_written = true;
 	}
 	if (opts.metrics != NULL) {
-		const char *why = NULL;
+		const char *mwhy = NULL;
 		coord_etcd_opts_t sopts = eopts;
 		sopts.timeout_ms = 500;
 		sopts.connect_timeout_ms = 500;
@@ -2348,11 +2578,11 @@ int main(int argc, char **argv)
 		}
 		if (ret == TANDEM_OK) {
 			ret = metrics_server_start(opts.metrics, coordd_metrics_scrape, &scrape,
-						   &d.metrics, &why);
+						   &d.metrics, &mwhy);
 		}
 		if (ret != TANDEM_OK) {
 			coordd_log("--metrics %s: %s", opts.metrics,
-				   why != NULL ? why : tandem_strerror(ret));
+				   mwhy != NULL ? mwhy : tandem_strerror(ret));
 			goto out;
 		}
 		printf("metrics %s\n", metrics_server_address(d.metrics));
@@ -2425,6 +2655,7 @@ out:
 	net_allow_free(allow);
 	net_key_free(key);
 	tandem_diag_free(d.diag);
+	coordd_requests_deinit(&d.requests);
 	free(d.keys);
 	free(d.keyset);
 	free(d.status);

@@ -60,6 +60,20 @@ static const coordrpc_kind_info_t coordrpc_kinds[] = {
     [COORDRPC_KEY_DESTROYED] = {"coord.key.destroyed", &tandem__coord_key_ref__descriptor,
 				NET_ROLE_NODE},
     [COORDRPC_KEY_PURGE] = {"coord.key.purge", &tandem__coord_key_ref__descriptor, NET_ROLE_NODE},
+    [COORDRPC_REQUEST_CREATE] = {"coord.request.create", &tandem__coord_request_op__descriptor,
+				 NET_ROLE_OPERATOR},
+    [COORDRPC_REQUEST_APPROVE] = {"coord.request.approve", &tandem__coord_request_op__descriptor,
+				  NET_ROLE_OPERATOR},
+    [COORDRPC_REQUEST_CANCEL] = {"coord.request.cancel", &tandem__coord_request_op__descriptor,
+				 NET_ROLE_OPERATOR},
+    [COORDRPC_REQUEST_GET] = {"coord.request.get", &tandem__coord_request_op__descriptor,
+			      NET_ROLE_OPERATOR},
+    [COORDRPC_OPERATORS_GET] = {"coord.operators.get", &tandem__coord_request_op__descriptor,
+				NET_ROLE_OPERATOR},
+    [COORDRPC_OPERATORS_BOOTSTRAP] = {"coord.operators.bootstrap",
+				      &tandem__coord_request_op__descriptor, NET_ROLE_OPERATOR},
+    [COORDRPC_CEREMONY_RECORD] = {"coord.ceremony.record", &tandem__coord_request_op__descriptor,
+				  NET_ROLE_OPERATOR},
 };
 
 #define COORDRPC_T_DECISION "coord.decision"
@@ -114,7 +128,17 @@ void coordrpc_request_deinit(coordrpc_request_t *req)
 	}
 	free(req->archive);
 	free(req->keyset);
+	free(req->doc);
 	memset(req, 0, sizeof(*req));
+}
+
+void coordrpc_decision_deinit(coordrpc_decision_t *dec)
+{
+	if (dec != NULL) {
+		free(dec->doc);
+		dec->doc = NULL;
+		dec->doc_len = 0;
+	}
 }
 
 void coordrpc_keyset_deinit(coordrpc_keyset_t *ks)
@@ -461,6 +485,29 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.version = COORDRPC_VERSION;
 		m.lease_ms = req->lease_ms;
 		m.margin_ms = req->margin_ms;
+		return pack_msg(&m.base, buf, len);
+	}
+	case COORDRPC_REQUEST_CREATE:
+	case COORDRPC_REQUEST_APPROVE:
+	case COORDRPC_REQUEST_CANCEL:
+	case COORDRPC_REQUEST_GET:
+	case COORDRPC_OPERATORS_GET:
+	case COORDRPC_OPERATORS_BOOTSTRAP:
+	case COORDRPC_CEREMONY_RECORD: {
+		Tandem__CoordRequestOp m = TANDEM__COORD_REQUEST_OP__INIT;
+		if (!str_ok(req->req_id, sizeof(req->req_id)) ||
+		    !str_ok(req->action, sizeof(req->action)) ||
+		    !str_ok(req->args, sizeof(req->args)) || req->doc_len > COORDRPC_ARCHIVE_MAX) {
+			return TANDEM_EINVAL;
+		}
+		m.version = COORDRPC_VERSION;
+		m.id = (char *)req->req_id;
+		m.action = (char *)req->action;
+		m.args = (char *)req->args;
+		m.ttl_ms = req->ttl_ms;
+		m.pub = bin(req->has_sig ? req->pub : NULL, req->has_sig ? COORDRPC_PUB_LEN : 0);
+		m.sig = bin(req->has_sig ? req->sig : NULL, req->has_sig ? COORDRPC_SIG_LEN : 0);
+		m.doc = bin(req->doc, req->doc_len);
 		return pack_msg(&m.base, buf, len);
 	}
 	}
@@ -905,6 +952,40 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		r->margin_ms = m->margin_ms;
 		return TANDEM_OK;
 	}
+	case COORDRPC_REQUEST_CREATE:
+	case COORDRPC_REQUEST_APPROVE:
+	case COORDRPC_REQUEST_CANCEL:
+	case COORDRPC_REQUEST_GET:
+	case COORDRPC_OPERATORS_GET:
+	case COORDRPC_OPERATORS_BOOTSTRAP:
+	case COORDRPC_CEREMONY_RECORD: {
+		const Tandem__CoordRequestOp *m = (const Tandem__CoordRequestOp *)pm;
+		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "id", r->req_id, sizeof(r->req_id), m->id)) !=
+			TANDEM_OK ||
+		    (ret = get_str(diag, what, "action", r->action, sizeof(r->action),
+				   m->action)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "args", r->args, sizeof(r->args), m->args)) !=
+			TANDEM_OK ||
+		    (ret = get_blob(diag, what, "doc", COORDRPC_ARCHIVE_MAX, &r->doc, &r->doc_len,
+				    m->doc)) != TANDEM_OK) {
+			return ret;
+		}
+		if (m->pub.len + m->sig.len > 0 &&
+		    (m->pub.len != COORDRPC_PUB_LEN || m->sig.len != COORDRPC_SIG_LEN)) {
+			tandem_diag_add(diag, TANDEM_EINVAL,
+					"%s: fields pub and sig: %zu and %zu bytes, want 32 and 64",
+					what, m->pub.len, m->sig.len);
+			return TANDEM_EINVAL;
+		}
+		r->has_sig = m->pub.len > 0;
+		if (r->has_sig) {
+			memcpy(r->pub, m->pub.data, COORDRPC_PUB_LEN);
+			memcpy(r->sig, m->sig.data, COORDRPC_SIG_LEN);
+		}
+		r->ttl_ms = m->ttl_ms;
+		return TANDEM_OK;
+	}
 	}
 	return TANDEM_EINVAL;
 }
@@ -940,6 +1021,7 @@ int coordrpc_request_unpack(const char *type, const uint8_t *body, size_t len, t
 	memcpy(out, r, sizeof(*r));
 	r->archive = NULL; /* now out's */
 	r->keyset = NULL;
+	r->doc = NULL;
 out:
 	if (m != NULL) {
 		protobuf_c_message_free_unpacked(m, NULL);
@@ -974,6 +1056,10 @@ int coordrpc_decision_pack(const coordrpc_decision_t *dec, uint8_t **buf, size_t
 	m.revision = dec->revision;
 	m.n_effects = dec->neffects;
 	m.effects = dec->neffects > 0 ? effects : NULL;
+	if (dec->doc_len > COORDRPC_DOC_MAX) {
+		return TANDEM_EINVAL;
+	}
+	m.doc = bin(dec->doc, dec->doc_len);
 	return pack_msg(&m.base, buf, len);
 }
 
@@ -1025,11 +1111,17 @@ int coordrpc_decision_unpack(const uint8_t *body, size_t len, tandem_diag_t *dia
 			goto out;
 		}
 	}
+	ret = get_blob(diag, what, "doc", COORDRPC_DOC_MAX, &d->doc, &d->doc_len, m->doc);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
 	memcpy(out, d, sizeof(*d));
+	d->doc = NULL; /* now out's */
 out:
 	if (m != NULL) {
 		tandem__coord_decision__free_unpacked(m, NULL);
 	}
+	coordrpc_decision_deinit(d);
 	free(d);
 	return ret;
 }

@@ -85,8 +85,24 @@ typedef enum {
 	COORDRPC_KEY_DESTROYED,     /* node: node, zone, key_id (its HSM destroyed the retired
 				       key) */
 	COORDRPC_KEY_PURGE,         /* node: node, zone, key_id, retention_ms */
+	/* operator, multi-person control (docs/approvals.md); replies are decisions */
+	COORDRPC_REQUEST_CREATE,      /* action, args, ttl_ms */
+	COORDRPC_REQUEST_APPROVE,     /* req_id, pub, sig */
+	COORDRPC_REQUEST_CANCEL,      /* req_id */
+	COORDRPC_REQUEST_GET,         /* req_id ("": all); the decision's doc holds JSON */
+	COORDRPC_OPERATORS_GET,       /* (nothing); the decision's doc holds the role table */
+	COORDRPC_OPERATORS_BOOTSTRAP, /* doc: the first role table (JSON) */
+	COORDRPC_CEREMONY_RECORD,     /* doc: a signed ceremony record, checked and audited */
 } coordrpc_kind_t;
-#define COORDRPC_KIND_LAST COORDRPC_KEY_PURGE
+#define COORDRPC_KIND_LAST COORDRPC_CEREMONY_RECORD
+/* Multi-person control's fields: a request id (16 hex + NUL), an action, its arguments,
+ * an Ed25519 key and signature, and the largest JSON document carried. */
+#define COORDRPC_REQ_ID_MAX 17
+#define COORDRPC_ACTION_MAX 32
+#define COORDRPC_ARGS_MAX   256
+#define COORDRPC_PUB_LEN    32
+#define COORDRPC_SIG_LEN    64
+#define COORDRPC_DOC_MAX    (256u * 1024u)
 
 /* One request as a plain value. Fields the kind does not use are ignored when
  * packing and zero after unpacking. */
@@ -131,6 +147,16 @@ typedef struct coordrpc_request {
 	coordrpc_alert_t alerts[COORDRPC_ALERTS_MAX];
 	uint64_t lease_ms, margin_ms; /* COORDRPC_PARAMS_SET */
 	uint64_t retention_ms;        /* COORDRPC_KEY_PURGE: the archive retention */
+	/* COORDRPC_REQUEST_* and COORDRPC_OPERATORS_* */
+	char req_id[COORDRPC_REQ_ID_MAX];
+	char action[COORDRPC_ACTION_MAX];
+	char args[COORDRPC_ARGS_MAX];
+	uint64_t ttl_ms;
+	bool has_sig; /* pub and sig were given (exactly 32 and 64 bytes) */
+	uint8_t pub[COORDRPC_PUB_LEN];
+	uint8_t sig[COORDRPC_SIG_LEN];
+	uint8_t *doc; /* OPERATORS_BOOTSTRAP: owned; coordrpc_request_deinit frees it */
+	size_t doc_len;
 } coordrpc_request_t;
 
 /* The decision on a request. A plain value (about 7 KB). */
@@ -144,6 +170,10 @@ typedef struct coordrpc_decision {
 	size_t neffects_dropped;
 	char effects[COORDRPC_EFFECTS_MAX][COORD_TEXT_MAX];
 	int64_t revision; /* keyset put: the key set's new revision */
+	/* request.get, operators.get: JSON; owned (coordrpc_decision_deinit frees it), NULL
+	   when none */
+	uint8_t *doc;
+	size_t doc_len;
 } coordrpc_decision_t;
 
 /* A key of a zone in a status reply. */
@@ -285,6 +315,9 @@ bool coordrpc_alert_valid(const coordrpc_alert_t *a);
 
 /* Frees what a request owns (the archive) and zeroes it; NULL-safe. */
 void coordrpc_request_deinit(coordrpc_request_t *req);
+
+/* Frees a decision's doc (NULL-safe); the rest is a plain value. */
+void coordrpc_decision_deinit(coordrpc_decision_t *dec);
 
 /* Frees the archive entries and zeroes keys; NULL-safe. */
 void coordrpc_keys_deinit(coordrpc_keys_t *keys);

@@ -2,6 +2,7 @@
  * from M of them in an HSM, print an HSM's SMK check value; and the offline KSK ceremony: sign a
  * key signing request's DNSKEY RRsets (docs/ceremony.md). */
 #include "archive.h"
+#include "ceremony_record.h"
 #include "crypto.h"
 #include "dns_zone.h"
 #include "hsm.h"
@@ -53,6 +54,10 @@ static void usage(FILE *fp)
 	    "                       [--now UNIXTIME] --out SKR KSR\n"
 	    "       tandem-ceremony skr-sign [--module ...] --ksk URI... --zone Z --dnskey-out "
 	    "FILE\n"
+	    "       tandem-ceremony record --out FILE --what TEXT --present NAME:ROLE... "
+	    "[--check-value HEX]...\n"
+	    "                       [--card-holder CARD=NAME]...   (a ceremony record)\n"
+	    "       tandem-ceremony record-sign FILE --name NAME --key SECRET\n"
 	    "Passphrases and the SO PIN are asked on the terminal (no echo) unless given in\n"
 	    "files (one passphrase per line, in card order; mode 0600); never on the command "
 	    "line.\n");
@@ -1066,6 +1071,12 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "skr-sign") == 0) {
 		return cmd_skr_sign(argc - 1, argv + 1);
+	}
+	if (strcmp(cmd, "record") == 0) {
+		return ceremony_record(argc - 1, argv + 1);
+	}
+	if (strcmp(cmd, "record-sign") == 0) {
+		return ceremony_record_sign(argc - 1, argv + 1);
 	}
 	fprintf(stderr, "tandem-ceremony: unknown command '%s'\n", cmd);
 	usage(stderr);

@@ -20,6 +20,8 @@ static void usage(FILE *fp)
 	    "  zone add Z [--serial N] [--no-compare-digests] | zone remove Z\n"
 	    "  net keygen --public FILE --secret FILE    a CURVE key pair\n"
 	    "  audit show|verify|export|keygen           the audit log (docs/audit.md)\n"
+	    "  operator keygen|bootstrap|list, request ACTION K=V...|list|show ID|cancel ID,\n"
+	    "  approve ID --key SECRET                   multi-person control (docs/approvals.md)\n"
 	    "  (cluster commands take --coord EP[,EP..] --coord-pub FILE[,FILE..] --key SECRET,\n"
 	    "   or TANDEM_COORD, TANDEM_COORD_PUB, TANDEM_KEY)\n"
 	    "  keys list --state DIR [--zone Z]          keys, states, next transition times\n"
@@ -59,6 +61,9 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "audit") == 0) {
 		return tandemctl_audit(argc - 1, argv + 1);
+	}
+	if (argc >= 2 && tandemctl_request_has(argv[1])) {
+		return tandemctl_request(argc - 1, argv + 1);
 	}
 	if (argc >= 2 && tandemctl_cluster_has(argv[1])) {
 		return tandemctl_cluster(argc - 1, argv + 1);

@@ -88,4 +88,19 @@ int tandemctl_coord_audit_get(tandemctl_coord_t *c, uint64_t from_seq, uint32_t 
  * I/O failure. */
 int tandemctl_audit(int argc, char **argv);
 
+/* Sends req, any request whose reply is a decision (struct coordrpc_request and
+ * coordrpc_decision of coordrpc.h), and gives its decision: a refusal is a decision (0); *dec's
+ * doc is the caller's (coordrpc_decision_deinit). Errors are printed: 5 (coordinator). */
+struct coordrpc_request;
+struct coordrpc_decision;
+int tandemctl_coord_decide(tandemctl_coord_t *c, const struct coordrpc_request *req,
+			   struct coordrpc_decision *dec);
+
+/* operator keygen|bootstrap|list, request ACTION|list|show|cancel, approve
+ * (tandemctl_request.c): multi-person control (docs/approvals.md). argv[0] is the command
+ * ("operator", "request", "approve"). Exit codes as tandemctl_cluster. */
+int tandemctl_request(int argc, char **argv);
+/* true if cmd is one of tandemctl_request's commands */
+int tandemctl_request_has(const char *cmd);
+
 #endif

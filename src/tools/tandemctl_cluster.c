@@ -1800,3 +1800,10 @@ int tandemctl_coord_audit_get(tandemctl_coord_t *c, uint64_t from_seq, uint32_t 
 	}
 	return conn_fail(conn, COORDRPC_T_AUDIT_GET, ret);
 }
+
+int tandemctl_coord_decide(tandemctl_coord_t *c, const coordrpc_request_t *req,
+			   coordrpc_decision_t *dec)
+{
+	int ret = conn_call(&c->conn, req, dec, NULL);
+	return ret == TANDEM_OK ? EXIT_OK : conn_fail(&c->conn, coordrpc_type(req->kind), ret);
+}

@@ -925,6 +925,30 @@ START_TEST(test_keyset_put_get)
 	ck_assert_str_eq(v, "w");
 	free(v);
 
+	/* the cluster's documents (role table, requests): fixed keys, zone "" only */
+	ck_assert_int_eq(coord_store_doc_put(a.store, COORD_DOC_OPERATORS, "",
+					     (const uint8_t *)"ops", 3, 0, a.diag, &won, &cur),
+			 TANDEM_OK);
+	ck_assert(won);
+	ck_assert_int_eq(coord_etcd_get(a.etcd, "/t/store/keyset/operators", 0, a.diag, &r),
+			 TANDEM_OK);
+	ck_assert_uint_eq(r->n, 1);
+	coord_etcd_range_free(r);
+	ck_assert_int_eq(coord_store_doc_put(b.store, COORD_DOC_OPERATORS, "",
+					     (const uint8_t *)"again", 5, 0, b.diag, &won, &cur),
+			 TANDEM_OK);
+	ck_assert(!won); /* a second bootstrap loses */
+	ck_assert_int_eq(coord_store_doc_put(a.store, COORD_DOC_REQUESTS, "z0.example.",
+					     (const uint8_t *)"x", 1, 0, a.diag, &won, &cur),
+			 TANDEM_EINVAL);
+	ck_assert_int_eq(coord_store_doc_put(a.store, COORD_DOC_REQUESTS, "",
+					     (const uint8_t *)"reqs", 4, 0, a.diag, &won, &cur),
+			 TANDEM_OK);
+	ck_assert(won);
+	v = keyset_value(&a, zone, &rev2);
+	ck_assert_int_eq(rev2, rev3); /* no key set moved */
+	free(v);
+
 	/* the SKR book is another key: it starts absent, and writing it moves no key set */
 	uint8_t *sb = NULL;
 	size_t sl = 0;

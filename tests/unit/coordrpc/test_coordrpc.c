@@ -114,6 +114,17 @@ static void request_fill(coordrpc_kind_t kind, coordrpc_request_t *r)
 	r->lease_ms = 30000;
 	r->margin_ms = 0x100000009ull;
 	r->retention_ms = 0x200000007ull;
+	snprintf(r->req_id, sizeof(r->req_id), "0123456789abcdef");
+	snprintf(r->action, sizeof(r->action), "takeover");
+	snprintf(r->args, sizeof(r->args), "site=B");
+	r->ttl_ms = 5000;
+	r->has_sig = true;
+	memset(r->pub, 0x11, sizeof(r->pub));
+	memset(r->sig, 0x22, sizeof(r->sig));
+	r->doc_len = 40;
+	r->doc = malloc(r->doc_len);
+	ck_assert_ptr_nonnull(r->doc);
+	memset(r->doc, '{', r->doc_len);
 }
 
 /* The request as the other side must see it: only the kind's fields. */
@@ -205,6 +216,24 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 		e->lease_ms = full->lease_ms;
 		e->margin_ms = full->margin_ms;
 		break;
+	case COORDRPC_REQUEST_CREATE:
+	case COORDRPC_REQUEST_APPROVE:
+	case COORDRPC_REQUEST_CANCEL:
+	case COORDRPC_REQUEST_GET:
+	case COORDRPC_OPERATORS_GET:
+	case COORDRPC_OPERATORS_BOOTSTRAP:
+	case COORDRPC_CEREMONY_RECORD:
+		/* one message for all of them: every field travels */
+		memcpy(e->req_id, full->req_id, sizeof(e->req_id));
+		memcpy(e->action, full->action, sizeof(e->action));
+		memcpy(e->args, full->args, sizeof(e->args));
+		e->ttl_ms = full->ttl_ms;
+		e->has_sig = full->has_sig;
+		memcpy(e->pub, full->pub, sizeof(e->pub));
+		memcpy(e->sig, full->sig, sizeof(e->sig));
+		e->doc = full->doc; /* compared by content */
+		e->doc_len = full->doc_len;
+		break;
 	}
 	if (instance) {
 		memcpy(e->instance, full->instance, sizeof(e->instance));
@@ -273,6 +302,17 @@ static void request_assert_eq(const coordrpc_request_t *a, const coordrpc_reques
 	}
 	ck_assert_uint_eq(a->lease_ms, b->lease_ms);
 	ck_assert_uint_eq(a->margin_ms, b->margin_ms);
+	ck_assert_str_eq(a->req_id, b->req_id);
+	ck_assert_str_eq(a->action, b->action);
+	ck_assert_str_eq(a->args, b->args);
+	ck_assert_uint_eq(a->ttl_ms, b->ttl_ms);
+	ck_assert_int_eq(a->has_sig, b->has_sig);
+	ck_assert_mem_eq(a->pub, b->pub, sizeof(a->pub));
+	ck_assert_mem_eq(a->sig, b->sig, sizeof(a->sig));
+	ck_assert_uint_eq(a->doc_len, b->doc_len);
+	if (a->doc_len > 0) {
+		ck_assert_mem_eq(a->doc, b->doc, a->doc_len);
+	}
 }
 
 START_TEST(test_kinds)
@@ -934,6 +974,20 @@ START_TEST(test_decision_round_trip)
 	ck_assert(got.accepted);
 	ck_assert_uint_eq(got.neffects, 0);
 	free(buf);
+
+	/* a document (request.get, operators.get) travels, owned by the unpacked copy */
+	d.doc = (uint8_t *)"{\"version\":1}";
+	d.doc_len = 13;
+	ck_assert_int_eq(coordrpc_decision_pack(&d, &buf, &len), TANDEM_OK);
+	ck_assert_int_eq(coordrpc_decision_unpack(buf, len, D, &got), TANDEM_OK);
+	ck_assert_uint_eq(got.doc_len, 13);
+	ck_assert_mem_eq(got.doc, "{\"version\":1}", 13);
+	ck_assert_ptr_ne(got.doc, d.doc);
+	coordrpc_decision_deinit(&got);
+	ck_assert_ptr_null(got.doc);
+	free(buf);
+	d.doc = NULL;
+	d.doc_len = 0;
 
 	d.neffects = COORDRPC_EFFECTS_MAX + 1;
 	ck_assert_int_eq(coordrpc_decision_pack(&d, &buf, &len), TANDEM_EINVAL);

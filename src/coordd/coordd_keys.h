@@ -1,0 +1,33 @@
+/* tandem-coord's key-set actions that need approvals: an emergency rollover, done here once
+ * approved, and the check that refuses the same change written directly. */
+#ifndef COORDD_KEYS_H
+#define COORDD_KEYS_H
+
+#include "coord_store.h"
+#include "kasp_keystate.h"
+#include "tandem_diag.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The approved "keys-emergency zone=Z key=ID": what `tandemctl keys emergency --cluster`
+ * does, here: the zone's stored key set brought up to now_ms under its own policy (the
+ * key set's policy path, else the DPS defaults), key ID marked compromised, stepped again,
+ * written at the revision read. *accepted and text say what happened (a refusal: no such
+ * key, the policy unreadable, the key set changed meanwhile). Errors: the store's,
+ * TANDEM_ENOMEM.
+ */
+int coordd_keys_emergency(coord_store_t *store, tandem_diag_t *diag, const char *zone, uint32_t id,
+			  uint64_t now_ms, bool *accepted, char *text, size_t size);
+
+/*
+ * Whether the key set `next` (an operator's put) marks a key compromised that the stored
+ * key set of the zone does not: *id names it. A store that cannot be read counts as yes
+ * (*id 0): the put then waits for approvals rather than slip through.
+ */
+bool coordd_keys_new_compromise(coord_store_t *store, tandem_diag_t *diag,
+				const kasp_keyset_t *next, uint32_t *id);
+
+#endif
