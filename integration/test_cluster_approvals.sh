@@ -188,7 +188,8 @@ done
 # shellcheck source=/dev/null
 source "$TDM_CL/cluster.env"
 key=$(printf '%s' /tandem/v1/operators | base64 -w0)
-curl -sf -X POST "$ETCD_B_CLIENT/v3/kv/deleterange" -d "{\"key\":\"$key\"}" >"$TDM_TMP/delete.out" ||
+mapfile -t etls < <(tdm_cluster_etcd_tls)
+curl -sf "${etls[@]}" -X POST "$ETCD_B_CLIENT/v3/kv/deleterange" -d "{\"key\":\"$key\"}" >"$TDM_TMP/delete.out" ||
 	tdm_fail "could not delete the role table from etcd" -- "$TDM_TMP/delete.out"
 grep -q '"deleted":"1"' "$TDM_TMP/delete.out" || tdm_fail "no role table deleted" -- "$TDM_TMP/delete.out"
 refused "direct forced takeover with the table gone from etcd" "needs approvals" tdm_ctl takeover --site A --force

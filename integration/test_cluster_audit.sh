@@ -161,7 +161,8 @@ expect_fault "anchors against another key" "$A" "bad anchor" --anchor-keys "$TDM
 # the other site's node are recorded, critical
 taker=A fenced=node-b
 [ "$to" = node-a ] && taker=B fenced=node-a
-tdm_assert_ok "takeover --site $taker --force" tdm_ctl takeover --site $taker --force
+# (a forced takeover needs the approvals of two people: sa1 and so1, docs/approvals.md)
+tdm_assert_ok "takeover site=$taker, approved by sa1 and so1" tdm_approved takeover site=$taker
 takeover_logged() {
 	tdm_ctl audit show --json >"$SHOW" 2>/dev/null || return 1
 	python3 - "$SHOW" "$fenced" <<'PY'
@@ -170,8 +171,7 @@ es = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 fence = any(e["type"] == "node.fence" and sys.argv[2] in e["details"] and e["level"] == "critical"
             for e in es)
 take = any(e["type"] == "takeover" and e["level"] == "critical" for e in es)
-acc = any(e["type"] == "operator.accept" and "coord.takeover" in e["details"]
-          and "force=yes" in e["details"] for e in es)
+acc = any(e["type"] == "request.execute" and "takeover" in e["details"] for e in es)
 sys.exit(0 if fence and take and acc else 1)
 PY
 }
