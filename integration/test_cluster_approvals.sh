@@ -169,9 +169,12 @@ refused "a record wi1 has not signed yet" "wi1 was present but has not signed" t
 audited "ceremony.refuse warning operator:operator: ceremony record sha256 [0-9a-f]{64} refused: wi1 was present"
 tdm_assert_ok "wi1 signs the record" "$TDM_BUILD/src/tools/tandem-ceremony" record-sign "$REC" --name wi1 --key "$OPS/wi1.secret"
 tdm_assert_ok "record-verify against the role table" tdm_ctl operator record-verify "$REC"
-tdm_assert_ok "record-import" tdm_ctl operator record-import "$REC"
+# tandemctl audit import-ceremony is the same import, under the audit commands
+tdm_assert_ok "audit import-ceremony" tdm_ctl audit import-ceremony "$REC"
 digest=$(sha256sum "$REC" | cut -c1-64)
 audited "ceremony.record notice operator:operator: ceremony record sha256 $digest: SMK drill: 3 cards, any 2 install it; signed by sa1 \(SA\), so1 \(SO\), wi1 \(WI\)"
+in_chain() { tdm_ctl audit show --type ceremony. --json 2>/dev/null | grep -q "$digest"; }
+tdm_wait 30 "the ceremony record in the audit chain" in_chain
 sed 's/^card-holder card-02 bob$/card-holder card-02 mallory/' "$REC" >"$TDM_TMP/edited.record"
 cmp -s "$REC" "$TDM_TMP/edited.record" && tdm_fail "the record was not edited"
 refused "the record edited after signing" "does not verify" tdm_ctl operator record-import "$TDM_TMP/edited.record"

@@ -2039,6 +2039,13 @@ static void tdm_job_finish(tdm_t *d)
 		}
 	} else if (job->ret != TANDEM_OK) {
 		d->runs_failed++;
+		if (job->gate_failed) {
+			/* nothing unverified is published: the last good version stays; the
+			 * coordinators record the alert (docs/audit.md) */
+			const char *first = tandem_diag_msg(job->diag, 0);
+			tdm_input_alert(d, z, "gate", false, "serial %u refused by the gate: %s",
+					job->serial, first != NULL ? first : "no detail");
+		}
 		char what[COORD_ZONE_MAX + 64];
 		snprintf(what, sizeof(what), "zone %s: %s run failed", z->name,
 			 job->shadow ? "shadow" : "signing");
@@ -2053,6 +2060,9 @@ static void tdm_job_finish(tdm_t *d)
 			z->next_cycle_mono = tdm_mono_ms() + TDM_RETRY_MS;
 		}
 	} else {
+		if (!job->shadow) {
+			tdm_input_alert_clear(d, z, "gate");
+		}
 		tdm_log(d, "zone %s: %s run: %s", z->name, job->shadow ? "shadow" : "signing",
 			job->summary);
 		const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);

@@ -116,6 +116,8 @@ static void *tdm_sign_run(void *arg)
 		res.seconds_load = loaded - t0; /* the checked load above, not the pipeline's */
 		job->input_serial = res.input_serial;
 		job->sys_errno = res.sys_errno;
+		job->gate_failed = ret != TANDEM_OK && res.stage == PIPELINE_STAGE_GATE;
+		job->serial = res.serial; /* a refused serial too, for the alert */
 		pipeline_result_summary(&res, job->summary, sizeof(job->summary));
 	}
 	if (ret == TANDEM_OK) {

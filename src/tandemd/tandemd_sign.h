@@ -74,6 +74,7 @@ typedef struct tdm_sign {
 	char summary[200];       /* the pipeline's one line: serial, records, RRSIGs, stage times */
 	bool updated;            /* signatures were reused from a previous version (else: full) */
 	bool shadow_kept;        /* a shadow run's file was renamed onto out_path (work dir) */
+	bool gate_failed;        /* the run stopped at the gate: the signed zone was refused */
 	dns_zone_t *signed_zone; /* the signed zone, for the next update run: the caller takes
 				    it (NULL after a failure) */
 	/* the thread */

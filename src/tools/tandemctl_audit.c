@@ -31,12 +31,16 @@ static void usage(FILE *fp)
 	    "       tandemctl audit show [--since T] [--type T] [--zone Z] [--json] [--file F]\n"
 	    "       tandemctl audit verify [--file F] [--against F] [--anchor-keys FILE]\n"
 	    "       tandemctl audit export [--since T] > FILE\n"
+	    "       tandemctl audit import-ceremony|verify-ceremony RECORD [--offline]\n"
 	    "  the cluster's chain through a coordinator (--coord EP[,EP..] --coord-pub\n"
 	    "  FILE[,FILE..] --key SECRET, or TANDEM_COORD, TANDEM_COORD_PUB, TANDEM_KEY), or\n"
 	    "  a mirrored or exported file (--file). T: YYYY-MM-DD[THH:MM[:SS]Z] (UTC) or UNIX\n"
 	    "  seconds. --type: a type ('lease.grant') or a prefix ending in '.' ('key.').\n"
 	    "  verify exits 4 naming the first bad sequence number (docs/audit.md).\n"
-	    "  --page N: entries per request to the coordinator (1..500, default 500).\n");
+	    "  --page N: entries per request to the coordinator (1..500, default 500).\n"
+	    "  import-ceremony: a signed ceremony record (tandem-ceremony record) checked against\n"
+	    "  the role table and written to the audit log (= tandemctl operator "
+	    "record-import).\n");
 }
 
 /* Options of every audit command. */
@@ -559,6 +563,16 @@ int tandemctl_audit(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	const char *cmd = argv[1];
+	/* a signed ceremony record (tandem-ceremony record, DPS 5.1.1): checked against the role
+	 * table, and imported into the audit log: the operator command's own work */
+	if (strcmp(cmd, "import-ceremony") == 0 || strcmp(cmd, "verify-ceremony") == 0) {
+		char *fw[8] = {"operator", cmd[0] == 'i' ? "record-import" : "record-verify"};
+		int n = 2;
+		for (int i = 2; i < argc && n < 7; i++) {
+			fw[n++] = argv[i];
+		}
+		return tandemctl_request(n, fw);
+	}
 	char name[64];
 	snprintf(name, sizeof(name), "tandemctl audit %s", cmd);
 	argv[1] = name;
