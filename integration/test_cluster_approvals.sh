@@ -218,3 +218,23 @@ tdm_assert_grep "the lease change executed" "request $id5 executed" "$TDM_OUT"
 [ "$(tdm_status_get "s['lease_ms']")" = "$new" ] || tdm_fail "status does not show lease $new ms"
 audited "request.execute notice coord:coord-[ab]: request $id5 params-set lease_ms=$new margin_ms=$margin executed"
 tdm_pass "params-set by wi2 + sa2: lease now $new ms"
+
+# ---- key generation outside the schedule: a manual rollover needs an SA, an SO and a WI ----------
+Z=example.
+zsks() { tdm_status_get "len([k for k in zone('$Z')['keys'] if k.get('role') == 'zsk'])"; }
+nz=$(zsks)
+refused "direct keys rollover --cluster" "tandemctl request keygen zone=$Z role=zsk" \
+	tdm_ctl keys rollover --cluster --zone $Z --role zsk
+[ "$(zsks)" = "$nz" ] || tdm_fail "the refused rollover changed the keys"
+tdm_assert_ok "request keygen" tdm_ctl request keygen "zone=$Z" role=zsk
+id6=$(req_id "$TDM_OUT")
+tdm_assert_ok "sa1 approves the key generation" tdm_ctl approve "$id6" --key "$OPS/sa1.secret"
+tdm_assert_ok "so1 approves the key generation" tdm_ctl approve "$id6" --key "$OPS/so1.secret"
+tdm_assert_grep "two of three wait for a WI" "2 of 3: waiting" "$TDM_OUT"
+[ "$(zsks)" = "$nz" ] || tdm_fail "the key generation ran before the quorum"
+tdm_assert_ok "wi1 approves the key generation" tdm_ctl approve "$id6" --key "$OPS/wi1.secret"
+tdm_assert_grep "the key generation executed" "request $id6 executed" "$TDM_OUT"
+more_zsks() { [ "$(zsks)" -gt "$nz" ]; }
+tdm_wait 90 "a successor ZSK in the key set" more_zsks
+audited "request.execute notice coord:coord-[ab]: request $id6 keygen zone=$Z role=zsk executed"
+tdm_pass "keygen by sa1 + so1 + wi1: a successor ZSK was made ($(zsks) ZSKs)"

@@ -316,7 +316,16 @@ bool coord_operators_remove(coord_operators_t *ops, const char *name, char *why,
 
 /* ---- arguments -------------------------------------------------------------------------- */
 
-typedef enum { ARG_SITE, ARG_U64, ARG_U32, ARG_ZONE, ARG_NAME, ARG_ROLE, ARG_PUB } arg_type_t;
+typedef enum {
+	ARG_SITE,
+	ARG_U64,
+	ARG_U32,
+	ARG_ZONE,
+	ARG_NAME,
+	ARG_ROLE,
+	ARG_PUB,
+	ARG_KEYROLE
+} arg_type_t;
 
 typedef struct arg_spec {
 	const char *key;
@@ -334,6 +343,7 @@ static const action_spec_t action_specs[] = {
     {"site-suspend", 1, {{"site", ARG_SITE}}},
     {"params-set", 2, {{"lease_ms", ARG_U64}, {"margin_ms", ARG_U64}}},
     {"keys-emergency", 2, {{"zone", ARG_ZONE}, {"key", ARG_U32}}},
+    {"keygen", 2, {{"zone", ARG_ZONE}, {"role", ARG_KEYROLE}}},
     {"operator-register", 3, {{"name", ARG_NAME}, {"role", ARG_ROLE}, {"pub", ARG_PUB}}},
     {"operator-remove", 1, {{"name", ARG_NAME}}},
 };
@@ -391,6 +401,12 @@ static bool arg_ok(arg_type_t t, const char *v, char *why, size_t size)
 		}
 		snprintf(why, size, "role '%.20s' is not SA, SO or WI", v);
 		return false;
+	case ARG_KEYROLE:
+		if (strcmp(v, "ksk") == 0 || strcmp(v, "zsk") == 0) {
+			return true;
+		}
+		snprintf(why, size, "role '%.20s' is not ksk or zsk", v);
+		return false;
 	case ARG_PUB:
 		if (strlen(v) == 2 * COORD_APPROVAL_PUB_LEN &&
 		    tandem_hex_decode(v, pub, sizeof(pub)) == TANDEM_OK) {
@@ -413,7 +429,7 @@ bool coord_request_args(const char *action, const char *const *words, size_t nwo
 	if (spec == NULL) {
 		snprintf(why, size,
 			 "action '%.40s' cannot be requested (takeover, site-suspend, params-set, "
-			 "keys-emergency, operator-register, operator-remove)",
+			 "keys-emergency, keygen, operator-register, operator-remove)",
 			 action != NULL ? action : "");
 		return false;
 	}

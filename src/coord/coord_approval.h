@@ -150,7 +150,7 @@ bool coord_operators_remove(coord_operators_t *ops, const char *name, char *why,
  * an unknown, missing or repeated key, or a bad value. Actions and their keys:
  *   takeover site=A|B...            site-suspend site=S
  *   params-set lease_ms=N margin_ms=N
- *   keys-emergency zone=Z key=ID
+ *   keys-emergency zone=Z key=ID    keygen zone=Z role=ksk|zsk
  *   operator-register name=N role=SA|SO|WI key=HEX64     operator-remove name=N
  */
 bool coord_request_args(const char *action, const char *const *words, size_t nwords,

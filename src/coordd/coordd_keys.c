@@ -24,8 +24,12 @@ static int keyset_read(coord_store_t *store, tandem_diag_t *diag, const char *zo
 	return ret;
 }
 
-int coordd_keys_emergency(coord_store_t *store, tandem_diag_t *diag, const char *zone, uint32_t id,
-			  uint64_t now_ms, bool *accepted, char *text, size_t size)
+/* The one key-set change of an approved action: the stored key set brought up to now under
+ * its own policy, the fact applied (a compromise of key id, or a manual rollover of role),
+ * stepped again and written at the revision read. */
+static int keys_act(coord_store_t *store, tandem_diag_t *diag, const char *zone, bool emergency,
+		    uint32_t id, kasp_role_t role, uint64_t now_ms, bool *accepted, char *text,
+		    size_t size)
 {
 	kasp_keyset_t *set = malloc(sizeof(*set));
 	kasp_policy_t *pol = malloc(sizeof(*pol));
@@ -58,11 +62,20 @@ int coordd_keys_emergency(coord_store_t *store, tandem_diag_t *diag, const char 
 		goto out;
 	}
 	ret = kasp_keystate_step(set, pol, now, set, st);
-	int fact = ret == TANDEM_OK ? kasp_keyset_compromise(set, id, now) : TANDEM_OK;
-	if (ret == TANDEM_OK && fact != TANDEM_OK) {
+	int fact = ret != TANDEM_OK ? TANDEM_OK
+		   : emergency      ? kasp_keyset_compromise(set, id, now)
+				    : kasp_keyset_roll(set, role, now);
+	if (ret == TANDEM_OK && fact != TANDEM_OK && emergency) {
 		snprintf(text, size, "zone %.80s: key %" PRIu32 " %s: nothing changed", zone, id,
 			 fact == TANDEM_KASP_ENOKEY ? "does not exist"
 						    : "cannot be rolled in an emergency");
+		goto out;
+	}
+	if (ret == TANDEM_OK && fact != TANDEM_OK) {
+		snprintf(text, size, "zone %.80s: no %s to roll: %s: nothing changed", zone,
+			 role == KASP_ROLE_KSK ? "KSK" : "ZSK",
+			 fact == TANDEM_KASP_ENOKEY ? "no active key"
+						    : "an algorithm rollover is under way");
 		goto out;
 	}
 	if (ret == TANDEM_OK) {
@@ -80,11 +93,16 @@ int coordd_keys_emergency(coord_store_t *store, tandem_diag_t *diag, const char 
 		goto out;
 	}
 	*accepted = won;
-	if (won) {
+	if (won && emergency) {
 		snprintf(text, size,
 			 "zone %.80s: key %" PRIu32 " compromised; key set written at revision "
 			 "%" PRId64,
 			 zone, id, now_rev);
+	} else if (won) {
+		snprintf(text, size,
+			 "zone %.80s: %s rollover asked for (a successor is made now); key set "
+			 "written at revision %" PRId64,
+			 zone, role == KASP_ROLE_KSK ? "KSK" : "ZSK", now_rev);
 	} else {
 		snprintf(text, size, "zone %.80s: the key set changed meanwhile: request it again",
 			 zone);
@@ -102,8 +120,45 @@ out:
 	return ret;
 }
 
+int coordd_keys_emergency(coord_store_t *store, tandem_diag_t *diag, const char *zone, uint32_t id,
+			  uint64_t now_ms, bool *accepted, char *text, size_t size)
+{
+	return keys_act(store, diag, zone, true, id, KASP_ROLE_ZSK, now_ms, accepted, text, size);
+}
+
+int coordd_keys_rollover(coord_store_t *store, tandem_diag_t *diag, const char *zone,
+			 kasp_role_t role, uint64_t now_ms, bool *accepted, char *text, size_t size)
+{
+	return keys_act(store, diag, zone, false, 0, role, now_ms, accepted, text, size);
+}
+
+static bool keys_new_fact(coord_store_t *store, tandem_diag_t *diag, const kasp_keyset_t *next,
+			  bool emergency, uint32_t *id);
+
 bool coordd_keys_new_compromise(coord_store_t *store, tandem_diag_t *diag,
 				const kasp_keyset_t *next, uint32_t *id)
+{
+	return keys_new_fact(store, diag, next, true, id);
+}
+
+bool coordd_keys_new_roll(coord_store_t *store, tandem_diag_t *diag, const kasp_keyset_t *next,
+			  kasp_role_t *role)
+{
+	uint32_t id = 0;
+	bool found = keys_new_fact(store, diag, next, false, &id);
+	*role = KASP_ROLE_ZSK;
+	for (size_t i = 0; found && i < next->count; i++) {
+		if (next->keys[i].id == id) {
+			*role = next->keys[i].role;
+		}
+	}
+	return found;
+}
+
+/* Whether next marks a key compromised (emergency) or asks for its manual rollover
+ * (roll_at set) that the stored key set does not; *id names it. */
+static bool keys_new_fact(coord_store_t *store, tandem_diag_t *diag, const kasp_keyset_t *next,
+			  bool emergency, uint32_t *id)
 {
 	kasp_keyset_t *old = malloc(sizeof(*old));
 	int64_t rev = 0;
@@ -117,7 +172,9 @@ bool coordd_keys_new_compromise(coord_store_t *store, tandem_diag_t *diag,
 	for (size_t i = 0; i < next->count && !found; i++) {
 		const kasp_key_t *k = &next->keys[i];
 		const kasp_key_t *was = rev != 0 ? kasp_keyset_find(old, k->id) : NULL;
-		if (k->compromised && (was == NULL || !was->compromised)) {
+		bool now_set = emergency ? k->compromised : k->roll_at != 0;
+		bool was_set = was != NULL && (emergency ? was->compromised : was->roll_at != 0);
+		if (now_set && !was_set) {
 			*id = k->id;
 			found = true;
 		}

@@ -1,5 +1,6 @@
-/* tandem-coord's key-set actions that need approvals: an emergency rollover, done here once
- * approved, and the check that refuses the same change written directly. */
+/* tandem-coord's key-set actions that need approvals: an emergency rollover and a manual
+ * rollover (key generation outside the schedule), done here once approved, and the checks
+ * that refuse the same changes written directly. */
 #ifndef COORDD_KEYS_H
 #define COORDD_KEYS_H
 
@@ -21,6 +22,26 @@
  */
 int coordd_keys_emergency(coord_store_t *store, tandem_diag_t *diag, const char *zone, uint32_t id,
 			  uint64_t now_ms, bool *accepted, char *text, size_t size);
+
+/*
+ * The approved "keygen zone=Z role=ksk|zsk": what `tandemctl keys rollover --cluster` does,
+ * here, as coordd_keys_emergency does for an emergency: a manual rollover of the role's
+ * active key is asked for (a successor is made at once, DPS: key generation outside the
+ * schedule). A refusal (no active key of the role, an algorithm rollover under way, the
+ * key set changed meanwhile) is *accepted false with text. Errors: the store's,
+ * TANDEM_ENOMEM.
+ */
+int coordd_keys_rollover(coord_store_t *store, tandem_diag_t *diag, const char *zone,
+			 kasp_role_t role, uint64_t now_ms, bool *accepted, char *text,
+			 size_t size);
+
+/*
+ * Whether the key set `next` (an operator's put) asks for a manual rollover the stored key
+ * set does not (a key's roll_at newly set): *role is that key's role. An unreadable store
+ * counts as yes, as below.
+ */
+bool coordd_keys_new_roll(coord_store_t *store, tandem_diag_t *diag, const kasp_keyset_t *next,
+			  kasp_role_t *role);
 
 /*
  * Whether the key set `next` (an operator's put) marks a key compromised that the stored

@@ -950,6 +950,18 @@ static int coordd_doc_put(coordd_t *d, coord_doc_t doc, const net_rpc_request_t 
 			return TANDEM_OK;
 		}
 	}
+	/* so is a manual rollover: key generation outside the schedule (DPS 4.2.2) */
+	kasp_role_t roll_role = KASP_ROLE_ZSK;
+	if (doc == COORD_DOC_KEYSET && req->role == NET_ROLE_OPERATOR &&
+	    coordd_keys_new_roll(d->store, d->diag, d->keyset, &roll_role)) {
+		snprintf(args, sizeof(args), "zone=%.200s role=%s", r->zone,
+			 roll_role == KASP_ROLE_KSK ? "ksk" : "zsk");
+		if (coordd_requests_direct_refused(&d->requests, "keygen", args, why,
+						   sizeof(why))) {
+			coordd_refuse(d->res, COORD_R_BAD_INPUT, "%s", why);
+			return TANDEM_OK;
+		}
+	}
 	bool won = false;
 	int64_t rev = 0;
 	ret = coord_store_doc_put(d->store, doc, r->zone, r->keyset, r->keyset_len, r->revision,
@@ -1159,6 +1171,18 @@ static int coordd_request_exec(void *arg, const coord_request_t *q, uint64_t now
 		    coordd_parse_u64(key, &id) && id <= UINT32_MAX) {
 			ret = coordd_keys_emergency(d->store, d->diag, zone, (uint32_t)id, now,
 						    accepted, text, size);
+			coordd_store_note(d, ret);
+			goto out;
+		}
+		ret = TANDEM_EINVAL;
+	} else if (strcmp(q->action, "keygen") == 0) {
+		char zone[COORD_ZONE_MAX], role[8];
+		if (coord_args_get(q->args, "zone", zone, sizeof(zone)) &&
+		    coord_args_get(q->args, "role", role, sizeof(role))) {
+			ret = coordd_keys_rollover(d->store, d->diag, zone,
+						   strcmp(role, "ksk") == 0 ? KASP_ROLE_KSK
+									    : KASP_ROLE_ZSK,
+						   now, accepted, text, size);
 			coordd_store_note(d, ret);
 			goto out;
 		}
