@@ -1505,8 +1505,14 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 static void tdm_job_keys(tdm_t *d, const tdm_zone_t *z)
 {
 	d->job.nkeys = 0;
+	d->job.conf.replace_tags = d->job.replace_tags;
+	d->job.conf.replace_count = 0;
 	for (size_t i = 0; i < z->ks->count && d->job.nkeys < TDM_SIGN_KEYS_MAX; i++) {
 		const kasp_key_t *kk = &z->ks->keys[i];
+		if (kk->compromised && d->job.conf.replace_count < TDM_SIGN_KEYS_MAX) {
+			/* an emergency: none of its signatures is kept, in this very run */
+			d->job.replace_tags[d->job.conf.replace_count++] = kk->tag;
+		}
 		kasp_roles_t r;
 		kasp_key_roles(kk, &r);
 		const tdm_key_t *k = tdm_key_local(z, kk->id);

@@ -37,6 +37,8 @@ typedef struct tdm_sign {
 	uint32_t residue, modulus;
 	signer_key_t keys[TDM_SIGN_KEYS_MAX];
 	size_t nkeys;
+	uint16_t replace_tags[TDM_SIGN_KEYS_MAX]; /* compromised keys' tags (conf.replace_tags
+						     points here): never reused */
 	hsm_token_t *token;
 	unsigned gate_threads;
 	const kasp_keyset_t *cds_set; /* CDS/CDNSKEY for its DS set at the apex (NULL: none) */
