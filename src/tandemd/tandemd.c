@@ -1549,15 +1549,17 @@ static void tdm_job_previous(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status
 	if (z->last != NULL && z->last_serial == want) {
 		job->previous = z->last;
 	} else if (z->last == NULL) {
-		/* after a restart: its own publication or shadow copy of the committed serial
-		 * (checked by digest): the active builds on it, a standby adopts it (and
-		 * builds the next serial on it) */
+		/* after a restart, its own files: the active builds on its copy of the committed
+		 * serial (checked by digest); a standby takes its copy of the serial it shadows
+		 * when it has one (by digest), else builds on its copy of the base (its own
+		 * publication, or a shadow copy kept because it agreed) */
 		job->previous_paths[0] = z->out_path;
 		job->previous_paths[1] = z->shadow_path;
-		job->has_previous_digest = true;
+		job->has_previous_digest = !shadow;
 		memcpy(job->previous_digest, zs->digest, COORD_DIGEST_LEN);
-		job->base_serial = zs->serial;
 		job->adopt = shadow;
+		job->adopt_serial = zs->serial;
+		memcpy(job->adopt_digest, zs->digest, COORD_DIGEST_LEN);
 	} else {
 		job->base_serial = 0; /* the active holds another version: a full signing */
 	}
@@ -2034,16 +2036,7 @@ static void tdm_job_finish(tdm_t *d)
 	if (job->ret == TANDEM_OK) {
 		z->sigs_new += job->signatures;
 	}
-	if (job->ret != TANDEM_OK && job->adopt) {
-		/* a restarted standby without its own copy of the committed serial cannot follow
-		 * the active's updates: it asks for a full signing */
-		const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
-		z->shadowed = true;
-		z->shadow_serial = job->base_serial;
-		if (zs != NULL && zs->serial == job->base_serial) {
-			tdm_no_base(d, z, zs);
-		}
-	} else if (job->ret != TANDEM_OK) {
+	if (job->ret != TANDEM_OK) {
 		d->runs_failed++;
 		if (job->gate_failed) {
 			/* nothing unverified is published: the last good version stays; the

@@ -17,11 +17,11 @@ static double tdm_mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* After a restart, this node's own copy of the base serial: what it published (written
- * only after the commit) or its shadow copy (kept only when its digest was the committed
- * one), when its SOA serial is the base and, when the digest is known, its SHA-256 too.
- * NULL when neither is: a full signing. */
-static dns_zone_t *tdm_sign_previous_load(tdm_sign_t *job)
+/* After a restart, this node's own copy of a serial: what it published (written only after
+ * the commit) or its shadow copy (kept only when its digest was the committed one), when
+ * its SOA serial is `want` and, with a digest, its SHA-256 is that. NULL when neither is. */
+static dns_zone_t *tdm_sign_previous_load(const tdm_sign_t *job, uint32_t want,
+					  const uint8_t *want_digest)
 {
 	for (size_t i = 0; i < 2; i++) {
 		const char *path = job->previous_paths[i];
@@ -29,9 +29,8 @@ static dns_zone_t *tdm_sign_previous_load(tdm_sign_t *job)
 		dns_zone_t *prev = NULL;
 		uint32_t serial = 0;
 		if (path == NULL || access(path, R_OK) != 0 ||
-		    (job->has_previous_digest &&
-		     (crypto_sha256_file(path, digest) != TANDEM_OK ||
-		      memcmp(digest, job->previous_digest, sizeof(digest)) != 0))) {
+		    (want_digest != NULL && (crypto_sha256_file(path, digest) != TANDEM_OK ||
+					     memcmp(digest, want_digest, sizeof(digest)) != 0))) {
 			continue;
 		}
 		dns_load_opts_t lo = {.origin = job->origin, .keep_dnssec = true};
@@ -41,7 +40,7 @@ static dns_zone_t *tdm_sign_previous_load(tdm_sign_t *job)
 		}
 		tandem_diag_free(quiet);
 		if (prev != NULL && dns_zone_soa_serial(prev, &serial) == TANDEM_OK &&
-		    serial == job->base_serial) {
+		    serial == want) {
 			return prev;
 		}
 		dns_zone_free(prev);
@@ -49,39 +48,42 @@ static dns_zone_t *tdm_sign_previous_load(tdm_sign_t *job)
 	return NULL;
 }
 
-/* An adopting run: a restarted standby takes its own copy of the committed serial (by
- * digest) as the version the next shadow run builds on; nothing is signed. */
-static void tdm_sign_adopt(tdm_sign_t *job, double t0)
+/* A restarted standby: when its own copy of the serial it is to shadow is the committed one
+ * (by digest), it takes that copy as it is, signs nothing, and builds the next serial on
+ * it. Returns false when it has no such copy (the run then builds on the base). */
+static bool tdm_sign_adopt(tdm_sign_t *job, double t0)
 {
-	dns_zone_t *prev = tdm_sign_previous_load(job);
-	job->ret = prev != NULL ? TANDEM_OK : TANDEM_ENOENT;
-	if (prev != NULL) {
-		job->signed_zone = prev;
-		job->serial = job->base_serial;
-		job->updated = true;
-		memcpy(job->digest, job->previous_digest, sizeof(job->digest));
-		snprintf(job->summary, sizeof(job->summary),
-			 "serial %u taken from this node's own copy (digest checked), nothing "
-			 "signed",
-			 job->serial);
+	dns_zone_t *prev = tdm_sign_previous_load(job, job->adopt_serial, job->adopt_digest);
+	if (prev == NULL) {
+		return false;
 	}
+	job->ret = TANDEM_OK;
+	job->signed_zone = prev;
+	job->serial = job->adopt_serial;
+	job->updated = true;
+	memcpy(job->digest, job->adopt_digest, sizeof(job->digest));
+	snprintf(job->summary, sizeof(job->summary),
+		 "serial %u taken from this node's own copy (digest checked), nothing signed",
+		 job->serial);
 	job->seconds = tdm_mono_s() - t0;
 	atomic_store(&job->done, true);
+	return true;
 }
 
 static void *tdm_sign_run(void *arg)
 {
 	tdm_sign_t *job = arg;
 	double t0 = tdm_mono_s();
-	if (job->adopt) {
-		tdm_sign_adopt(job, t0);
+	if (job->adopt && tdm_sign_adopt(job, t0)) {
 		return NULL;
 	}
+	job->adopt = false;
 	dns_zone_t *zone = NULL;
 	dns_zone_t *loaded_prev = NULL;
 	const dns_zone_t *previous = job->previous;
 	if (previous == NULL && job->base_serial != 0) {
-		previous = loaded_prev = tdm_sign_previous_load(job);
+		previous = loaded_prev = tdm_sign_previous_load(
+		    job, job->base_serial, job->has_previous_digest ? job->previous_digest : NULL);
 	}
 	job->updated = previous != NULL;
 	pipeline_result_t res;

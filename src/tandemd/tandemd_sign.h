@@ -53,8 +53,12 @@ typedef struct tdm_sign {
 	bool has_previous_digest;
 	uint8_t previous_digest[COORD_DIGEST_LEN];
 	uint32_t base_serial; /* the serial of the previous version (for the commit) */
-	bool adopt;           /* sign nothing: load the copy of base_serial (digest checked) into
-				 signed_zone, or fail with TANDEM_ENOENT */
+	/* a restarted standby: first try to take its own copy of adopt_serial (the serial it
+	 * shadows) when its SHA-256 is adopt_digest, signing nothing (adopt stays true);
+	 * otherwise adopt becomes false and the run builds on base_serial as above */
+	bool adopt;
+	uint32_t adopt_serial;
+	uint8_t adopt_digest[COORD_DIGEST_LEN];
 	const kasp_keyset_t *ds_keys; /* the gate's trust anchor: the DS set the parent serves
 					 by this key set's state (NULL: none, a SEP key will do) */
 	uint32_t cds_ttl;
