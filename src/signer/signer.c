@@ -451,12 +451,27 @@ static int put_presigned(dns_node_t *apex, tandem_arena_t *arena, const signer_c
 			return TANDEM_SIGNER_ECONF;
 		}
 	}
-	const uint8_t **sorted = tandem_arena_memdup(
-	    arena, conf->presigned_dnskey, sizeof(*sorted) * conf->presigned_dnskey_count);
-	const uint8_t **sigs = tandem_arena_memdup(arena, conf->presigned_rrsig,
-						   sizeof(*sigs) * conf->presigned_rrsig_count);
-	if (sorted == NULL || sigs == NULL) {
+	/* The zone owns copies: the caller's RDATAs may go before the zone does (a node keeps
+	 * the signed zone for its next update run, docs/node.md). */
+	const uint8_t **sorted =
+	    tandem_arena_alloc(arena, sizeof(*sorted) * conf->presigned_dnskey_count);
+	const uint8_t **sigs =
+	    tandem_arena_alloc(arena, sizeof(*sigs) * conf->presigned_rrsig_count);
+	if ((sorted == NULL && conf->presigned_dnskey_count > 0) ||
+	    (sigs == NULL && conf->presigned_rrsig_count > 0)) {
 		return TANDEM_ENOMEM;
+	}
+	for (uint16_t k = 0; k < conf->presigned_dnskey_count; k++) {
+		const uint8_t *rd = conf->presigned_dnskey[k];
+		if ((sorted[k] = tandem_arena_memdup(arena, rd, 2u + dns_rdata_len(rd))) == NULL) {
+			return TANDEM_ENOMEM;
+		}
+	}
+	for (uint16_t k = 0; k < conf->presigned_rrsig_count; k++) {
+		const uint8_t *rd = conf->presigned_rrsig[k];
+		if ((sigs[k] = tandem_arena_memdup(arena, rd, 2u + dns_rdata_len(rd))) == NULL) {
+			return TANDEM_ENOMEM;
+		}
 	}
 	qsort(sorted, conf->presigned_dnskey_count, sizeof(*sorted), rdata_ptr_cmp);
 	dns_rrset_t *rs = dns_node_put_rrset(apex, arena, DNS_TYPE_DNSKEY, conf->presigned_ttl,

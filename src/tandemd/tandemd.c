@@ -1544,12 +1544,6 @@ static void tdm_job_previous(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status
 	    (shadow && zs->base_serial == 0)) {
 		return; /* a full signing */
 	}
-	if (tdm_zone_offline(z)) {
-		/* offline-KSK zones sign in full: with the pre-signed DNSKEY RRset the active's
-		 * reuse plan and the standby's differed (the active refreshed what the standby
-		 * kept: digest mismatches in test_cluster_offline_ksk); docs/node.md, "Not yet" */
-		return;
-	}
 	uint32_t want = shadow ? zs->base_serial : zs->serial;
 	job->base_serial = want;
 	if (z->last != NULL && z->last_serial == want) {

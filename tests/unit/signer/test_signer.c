@@ -421,10 +421,23 @@ START_TEST(sign_presigned_dnskey)
 	ck_assert_int_eq(signer_sign_zone(z, &c, zsk_only, 1, f.token, f.diag, NULL), TANDEM_OK);
 	dns_rrset_t *rs = dns_node_rrset(dns_zone_apex(z), DNS_TYPE_DNSKEY);
 	ck_assert_uint_eq(rs->sig_count, 1);
-	ck_assert(rs->sigs[0] == rrsig); /* taken as it is, not signed again */
+	/* taken as it is, not signed again */
+	ck_assert_uint_eq(dns_rdata_len(rs->sigs[0]), dns_rdata_len(rrsig));
+	ck_assert_mem_eq(rs->sigs[0], rrsig, 2u + dns_rdata_len(rrsig));
+	/* the zone holds its own copies: the caller's buffers may go first (tandemd keeps
+	 * the signed zone for its next update run while the slot's buffers are freed) */
+	uint8_t kbuf_saved[2][HSM_DNSKEY_MAX + 2], rrsig_saved[1024];
+	size_t rrsig_size = 2u + dns_rdata_len(rrsig);
+	ck_assert_uint_le(rrsig_size, sizeof(rrsig_saved));
+	memcpy(kbuf_saved, kbuf, sizeof(kbuf));
+	memcpy(rrsig_saved, rrsig, rrsig_size);
+	memset(kbuf, 0xa5, sizeof(kbuf));
+	memset((uint8_t *)rrsig + 2, 0x5a, rrsig_size - 2);
 	verify_conf_t vc = {.now = NOW, .ds = anchor, .ds_count = 1};
 	tandem_diag_clear(f.diag);
 	ck_assert_int_eq(verify_zone(z, &vc, f.diag, NULL), TANDEM_OK);
+	memcpy(kbuf, kbuf_saved, sizeof(kbuf));
+	memcpy((uint8_t *)rrsig, rrsig_saved, rrsig_size);
 	/* Past the slot's signature, the gate stops publication. */
 	vc.now = slot_end + 1;
 	ck_assert_int_eq(verify_zone(z, &vc, f.diag, NULL), TANDEM_VERIFY_EFAIL);
