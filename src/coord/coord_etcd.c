@@ -1004,20 +1004,15 @@ out:
 	return rc;
 }
 
-static int do_range(coord_etcd_t *c, const char *key, bool prefix, size_t limit, unsigned flags,
-		    tandem_diag_t *diag, coord_etcd_range_t **out)
+/* One range read: req already names the keys; adds the limit and the consistency, and
+ * parses the reply into *out. */
+static int range_call(coord_etcd_t *c, json_t *req, size_t limit, unsigned flags,
+		      tandem_diag_t *diag, coord_etcd_range_t **out)
 {
 	int rc = TANDEM_OK;
-	json_t *req = NULL, *reply = NULL;
+	json_t *reply = NULL;
 	coord_etcd_range_t *r = NULL;
-	if (c == NULL || key == NULL || out == NULL || (flags & ~COORD_ETCD_SERIALIZABLE) != 0 ||
-	    (!prefix && key[0] == '\0') || limit > INT64_MAX) {
-		rc = TANDEM_EINVAL;
-		goto out;
-	}
-	req = json_object();
-	if (req == NULL || !jw_key_range(req, key, prefix) ||
-	    (limit > 0 && !jw_int64(req, "limit", (int64_t)limit)) ||
+	if ((limit > 0 && !jw_int64(req, "limit", (int64_t)limit)) ||
 	    ((flags & COORD_ETCD_SERIALIZABLE) &&
 	     json_object_set_new(req, "serializable", json_true()) != 0)) {
 		rc = TANDEM_ENOMEM;
@@ -1034,6 +1029,33 @@ static int do_range(coord_etcd_t *c, const char *key, bool prefix, size_t limit,
 		tandem_diag_add(diag, rc, "%s/v3/kv/range: malformed reply", c->endpoints[c->cur]);
 		goto out;
 	}
+	*out = r;
+	r = NULL;
+out:
+	coord_etcd_range_free(r);
+	json_decref(reply);
+	return rc;
+}
+
+static int do_range(coord_etcd_t *c, const char *key, bool prefix, size_t limit, unsigned flags,
+		    tandem_diag_t *diag, coord_etcd_range_t **out)
+{
+	int rc = TANDEM_OK;
+	json_t *req = NULL;
+	coord_etcd_range_t *r = NULL;
+	if (c == NULL || key == NULL || out == NULL || (flags & ~COORD_ETCD_SERIALIZABLE) != 0 ||
+	    (!prefix && key[0] == '\0') || limit > INT64_MAX) {
+		rc = TANDEM_EINVAL;
+		goto out;
+	}
+	req = json_object();
+	if (req == NULL || !jw_key_range(req, key, prefix)) {
+		rc = TANDEM_ENOMEM;
+		goto out;
+	}
+	if ((rc = range_call(c, req, limit, flags, diag, &r)) != TANDEM_OK) {
+		goto out;
+	}
 	if (!prefix &&
 	    (r->n > 1 || (r->n == 1 && (r->kvs[0].key_len != strlen(key) ||
 					memcmp(r->kvs[0].key, key, strlen(key)) != 0)))) {
@@ -1047,7 +1069,6 @@ static int do_range(coord_etcd_t *c, const char *key, bool prefix, size_t limit,
 out:
 	coord_etcd_range_free(r);
 	json_decref(req);
-	json_decref(reply);
 	return rc;
 }
 
@@ -1066,39 +1087,19 @@ int coord_etcd_range(coord_etcd_t *c, const char *prefix, size_t limit, unsigned
 int coord_etcd_range_between(coord_etcd_t *c, const char *from, const char *end, size_t limit,
 			     unsigned flags, tandem_diag_t *diag, coord_etcd_range_t **out)
 {
-	int rc = TANDEM_OK;
-	json_t *req = NULL, *reply = NULL;
-	coord_etcd_range_t *r = NULL;
 	if (c == NULL || from == NULL || end == NULL || from[0] == '\0' || end[0] == '\0' ||
 	    out == NULL || (flags & ~COORD_ETCD_SERIALIZABLE) != 0 || limit > INT64_MAX) {
 		return TANDEM_EINVAL;
 	}
-	req = json_object();
+	int rc = TANDEM_OK;
+	json_t *req = json_object();
 	if (req == NULL || !jw_b64(req, "key", from, strlen(from)) ||
-	    !jw_b64(req, "range_end", end, strlen(end)) ||
-	    (limit > 0 && !jw_int64(req, "limit", (int64_t)limit)) ||
-	    ((flags & COORD_ETCD_SERIALIZABLE) &&
-	     json_object_set_new(req, "serializable", json_true()) != 0)) {
+	    !jw_b64(req, "range_end", end, strlen(end))) {
 		rc = TANDEM_ENOMEM;
-		goto out;
+	} else {
+		rc = range_call(c, req, limit, flags, diag, out);
 	}
-	if ((rc = etcd_call(c, "/v3/kv/range", req, diag, &reply)) != TANDEM_OK) {
-		goto out;
-	}
-	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		rc = TANDEM_ENOMEM;
-		goto out;
-	}
-	if ((rc = range_parse(reply, r)) != TANDEM_OK) {
-		tandem_diag_add(diag, rc, "%s/v3/kv/range: malformed reply", c->endpoints[c->cur]);
-		goto out;
-	}
-	*out = r;
-	r = NULL;
-out:
-	coord_etcd_range_free(r);
 	json_decref(req);
-	json_decref(reply);
 	return rc;
 }
 
