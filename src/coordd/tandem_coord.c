@@ -1812,6 +1812,79 @@ static void coordd_fence_sweep(coordd_t *d)
 	net_allow_free(want);
 }
 
+/*
+ * SIGHUP: reads --allow again (a rebuilt node's new key, an operator added or removed) and
+ * puts it in force without a restart, the keys of fenced members still revoked. A file
+ * that does not load is refused with its reason and the allow-list in force stays. Says
+ * what changed, by name, and records it in the audit log. *allow is the loaded list the
+ * coordinator owns: replaced on success.
+ */
+static void coordd_reload_allow(coordd_t *d, net_allow_t **allow)
+{
+	net_allow_t *fresh = NULL, *want = NULL;
+	tandem_diag_clear(d->diag);
+	int ret = net_allow_load(d->opts->allow, d->diag, &fresh);
+	if (ret != TANDEM_OK) {
+		coordd_log_diag(d->diag, "reload: --allow refused, the allow-list in force stays",
+				ret);
+		tandem_diag_clear(d->diag);
+		return;
+	}
+	ret = net_allow_copy(fresh, &want);
+	for (size_t i = 0; ret == TANDEM_OK && i < net_allow_count(fresh); i++) {
+		const net_allow_entry_t *e = net_allow_entry(fresh, i);
+		if (d->state_ms != 0 && coordd_key_fenced(d->state, e->key)) {
+			ret = net_allow_revoke(want, e->key);
+		}
+	}
+	if (ret == TANDEM_OK) {
+		ret = net_rpc_server_allow_set(d->srv, want);
+	}
+	net_allow_free(want);
+	if (ret != TANDEM_OK) {
+		coordd_log("reload: cannot put the new allow-list in force: %s; the old one stays",
+			   tandem_strerror(ret));
+		net_allow_free(fresh);
+		return;
+	}
+	char what[COORD_TEXT_MAX] = "";
+	size_t added = 0, removed = 0, len = 0;
+	for (size_t i = 0; i < net_allow_count(fresh); i++) {
+		const net_allow_entry_t *e = net_allow_entry(fresh, i);
+		const net_allow_entry_t *was = net_allow_find_key(*allow, e->key);
+		if (was == NULL || strcmp(was->name, e->name) != 0 || was->role != e->role) {
+			added++;
+			len += (size_t)snprintf(what + len,
+						len < sizeof(what) ? sizeof(what) - len : 0, " +%s",
+						e->name);
+		}
+	}
+	for (size_t i = 0; i < net_allow_count(*allow); i++) {
+		const net_allow_entry_t *e = net_allow_entry(*allow, i);
+		const net_allow_entry_t *now = net_allow_find_key(fresh, e->key);
+		if (now == NULL || strcmp(now->name, e->name) != 0 || now->role != e->role) {
+			removed++;
+			len += (size_t)snprintf(what + len,
+						len < sizeof(what) ? sizeof(what) - len : 0, " -%s",
+						e->name);
+		}
+	}
+	net_allow_free(*allow);
+	*allow = fresh;
+	d->allow = fresh;
+	coordd_log("reload: allow-list %s in force: %zu entries, %zu added, %zu removed%s",
+		   d->opts->allow, net_allow_count(fresh), added, removed, what);
+	char details[COORD_TEXT_MAX + 64];
+	snprintf(details, sizeof(details), "allow-list reloaded: %zu added, %zu removed:%s", added,
+		 removed, what);
+	tandem_audit_event_t ev = {.type = "config.allow-reload",
+				   .level = TANDEM_AUDIT_NOTICE,
+				   .actor = "coord:signal",
+				   .key_id = -1,
+				   .details = details};
+	tandem_audit(&d->sink, &ev);
+}
+
 /* Campaigns for the timer leadership (not while its clock is skewed: it resigns). */
 static void coordd_campaign(coordd_t *d, uint64_t now)
 {
@@ -2438,6 +2511,7 @@ int main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &sigs, NULL) != 0) {
 		coordd_log("cannot block signals");
 		goto out;
@@ -2647,6 +2721,9 @@ int main(int argc, char **argv)
 			coordd_log("signal %d: stopping", sig);
 			tandem_service_stopping();
 			break;
+		}
+		if (sig == SIGHUP) {
+			coordd_reload_allow(&d, &allow);
 		}
 	}
 	ret = coord_store_resign(d.store, d.diag);
