@@ -56,6 +56,15 @@ done
 tdm_pass "four scrapes pass promtool check metrics"
 
 tdm_assert_eq "$A is active" 1 "$(value A "tandem_zone_role{zone=\"$Z\"}")"
+# incremental runs: signatures kept from the previous version are counted as reused
+reused() {
+	scrape A "$MA"
+	local r
+	r=$(value A "tandem_zone_signatures_total{zone=\"$Z\",kind=\"reused\"}")
+	[ -n "$r" ] && [ "$r" -gt 0 ]
+}
+tdm_wait 60 "$A to count reused signatures" reused
+tdm_pass "$A: $(value A "tandem_zone_signatures_total{zone=\"$Z\",kind=\"reused\"}") reused and $(value A "tandem_zone_signatures_total{zone=\"$Z\",kind=\"new\"}") new RRSIGs counted"
 tdm_assert_eq "$B is standby" 0 "$(value B "tandem_zone_role{zone=\"$Z\"}")"
 for n in A B; do
 	tdm_assert_eq "node $n healthy" 1 "$(value $n tandem_healthy)"

@@ -119,10 +119,10 @@ typedef struct tdm_zone {
 	bool sign_now;
 	uint64_t next_cycle_mono;
 	uint32_t published_serial;
-	double published_unix;    /* when it published last (UNIX seconds), 0: never */
-	bool has_expiry;          /* what it published holds RRSIGs: */
-	uint32_t expiry_min;      /* their earliest expiration (UNIX seconds) */
-	uint64_t sigs_new;        /* RRSIGs its runs made (active and shadow), for metrics */
+	double published_unix; /* when it published last (UNIX seconds), 0: never */
+	bool has_expiry;       /* what it published holds RRSIGs: */
+	uint32_t expiry_min;   /* their earliest expiration (UNIX seconds) */
+	uint64_t sigs[3];      /* RRSIGs of its runs (active and shadow): new, reused, refreshed */
 	metrics_histogram_t runs; /* durations of its runs, for metrics */
 	/* the zone's key state (kasp), as last read or written: the holder runs the machine */
 	kasp_keyset_t *ks; /* on the heap */
@@ -2034,7 +2034,9 @@ static void tdm_job_finish(tdm_t *d)
 	tdm_sign_join(job);
 	metrics_histogram_observe(&z->runs, job->seconds);
 	if (job->ret == TANDEM_OK) {
-		z->sigs_new += job->signatures;
+		z->sigs[0] += job->rrsigs_new;
+		z->sigs[1] += job->rrsigs_reused;
+		z->sigs[2] += job->rrsigs_refreshed;
 	}
 	if (job->ret != TANDEM_OK) {
 		d->runs_failed++;
@@ -2786,7 +2788,7 @@ static void tdm_metrics_tick(tdm_t *d, uint64_t now)
 					 .input_bad = bad,
 					 .has_expiry = z->has_expiry,
 					 .expiry_in = (double)z->expiry_min - (double)time(NULL),
-					 .sigs_new = z->sigs_new,
+					 .sigs = z->sigs,
 					 .runs = &z->runs};
 	}
 	bool hsm_down = d->token == NULL || tdm_alerts_find(&d->alerts, "", "hsm") != NULL;

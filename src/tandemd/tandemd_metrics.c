@@ -85,8 +85,8 @@ void tdm_metrics_render(const tdm_metrics_node_t *n, metrics_buf_t *b)
 	for (int f = 0; f < Z_COUNT; f++) {
 		zone_family(n, b, f);
 	}
-	/* new: the RRset changed or was not signed; reused and refreshed come with signature
-	 * reuse (docs/monitoring.md) */
+	/* new: the RRset changed or was not signed before; reused: kept from the previous
+	 * version; refreshed: made again because due (docs/monitoring.md) */
 	metrics_family(b, "tandem_zone_signatures_total", METRICS_COUNTER,
 		       "RRSIGs this node's runs made, by kind");
 	for (size_t i = 0; i < n->nzones; i++) {
@@ -95,7 +95,7 @@ void tdm_metrics_render(const tdm_metrics_node_t *n, metrics_buf_t *b)
 			metrics_sample(
 			    b, "tandem_zone_signatures_total",
 			    (const char *[]){"zone", n->zones[i].name, "kind", kinds[k], NULL},
-			    k == 0 ? (double)n->zones[i].sigs_new : 0);
+			    n->zones[i].sigs != NULL ? (double)n->zones[i].sigs[k] : 0);
 		}
 	}
 	metrics_family(b, "tandem_zone_run_duration_seconds", METRICS_HISTOGRAM,

@@ -13,14 +13,14 @@
 typedef struct tdm_metrics_zone {
 	const char *name;
 	bool has_serial;
-	uint32_t serial;     /* the last serial this node published */
-	bool active;         /* it holds the zone's lease */
-	uint64_t epoch;      /* the lease epoch it holds or last held */
-	double last_publish; /* UNIX seconds of its last publication, 0: none */
-	bool input_bad;      /* the input is missing, refused, held or stalled */
-	bool has_expiry;     /* what it published holds RRSIGs: */
-	double expiry_in;    /* seconds until the earliest of them expires (negative: expired) */
-	uint64_t sigs_new;   /* RRSIGs its runs made */
+	uint32_t serial;      /* the last serial this node published */
+	bool active;          /* it holds the zone's lease */
+	uint64_t epoch;       /* the lease epoch it holds or last held */
+	double last_publish;  /* UNIX seconds of its last publication, 0: none */
+	bool input_bad;       /* the input is missing, refused, held or stalled */
+	bool has_expiry;      /* what it published holds RRSIGs: */
+	double expiry_in;     /* seconds until the earliest of them expires (negative: expired) */
+	const uint64_t *sigs; /* RRSIGs of its runs: new, reused, refreshed (3 counters) */
 	const metrics_histogram_t *runs; /* durations of its signing and shadow runs */
 } tdm_metrics_zone_t;
 

@@ -125,6 +125,9 @@ static void *tdm_sign_run(void *arg)
 	if (ret == TANDEM_OK) {
 		job->serial = res.serial;
 		job->signatures = res.sign.signatures;
+		job->rrsigs_new = res.sign.rrsigs_new;
+		job->rrsigs_reused = res.sign.rrsigs_reused;
+		job->rrsigs_refreshed = res.sign.rrsigs_refreshed;
 		job->has_expiry = dns_zone_rrsig_expiration_min(zone, &job->expiry_min);
 		memcpy(job->digest, res.digest, sizeof(job->digest));
 		if (!job->shadow) {

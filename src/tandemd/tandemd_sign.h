@@ -72,9 +72,10 @@ typedef struct tdm_sign {
 	uint32_t serial;       /* of the signed zone */
 	uint32_t input_serial; /* the unsigned zone's SOA serial */
 	uint8_t digest[COORD_DIGEST_LEN];
-	bool has_expiry;      /* the signed zone holds RRSIGs: */
-	uint32_t expiry_min;  /* their earliest expiration (UNIX seconds), for metrics */
-	size_t signatures;    /* RRSIGs made by this run */
+	bool has_expiry;     /* the signed zone holds RRSIGs: */
+	uint32_t expiry_min; /* their earliest expiration (UNIX seconds), for metrics */
+	size_t signatures;   /* RRSIGs made by this run (new + refreshed) */
+	size_t rrsigs_new, rrsigs_reused, rrsigs_refreshed; /* the signer's counts */
 	tandem_afile_t *file; /* the written file, fsync'ed, not yet renamed (NULL for a shadow) */
 	double seconds;
 	char summary[200];       /* the pipeline's one line: serial, records, RRSIGs, stage times */
