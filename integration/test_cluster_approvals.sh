@@ -238,3 +238,27 @@ more_zsks() { [ "$(zsks)" -gt "$nz" ]; }
 tdm_wait 90 "a successor ZSK in the key set" more_zsks
 audited "request.execute notice coord:coord-[ab]: request $id6 keygen zone=$Z role=zsk executed"
 tdm_pass "keygen by sa1 + so1 + wi1: a successor ZSK was made ($(zsks) ZSKs)"
+
+# ---- the approval rules: one value in etcd, changed by an approved rules-set ---------------------
+# shellcheck source=/dev/null
+source "$TDM_CL/cluster.env"
+rules_of() { # COORD-ENDPOINT COORD-PUB: the rules as that coordinator has them
+	tdm_ctl operator rules --coord "$1" --coord-pub "$2"
+}
+tdm_assert_ok "operator rules" rules_of "$COORD_A_ENDPOINT" "$COORD_A_PUB"
+tdm_assert_grep "keygen needs an SA, an SO and a WI" "^keygen SA SO WI$" "$TDM_OUT"
+refused "rules-set with a role that does not exist" "not SA, SO or WI|roles SA, SO, WI" \
+	tdm_ctl request rules-set action=keygen "slots=SA,XX"
+tdm_assert_ok "request rules-set keygen" tdm_ctl request rules-set action=keygen "slots=SA,SO|WI"
+id7=$(req_id "$TDM_OUT")
+tdm_assert_ok "sa1 approves the rules change" tdm_ctl approve "$id7" --key "$OPS/sa1.secret"
+tdm_assert_grep "a rules change needs two people" "1 of 2: waiting" "$TDM_OUT"
+tdm_assert_ok "wi1 approves the rules change" tdm_ctl approve "$id7" --key "$OPS/wi1.secret"
+tdm_assert_grep "the rules change executed" "request $id7 executed" "$TDM_OUT"
+for c in A B; do
+	ep=COORD_${c}_ENDPOINT pubf=COORD_${c}_PUB
+	tdm_assert_ok "operator rules at coord-${c,,}" rules_of "${!ep}" "${!pubf}"
+	tdm_assert_grep "coord-${c,,} has the new keygen rule" "^keygen SA SO\|WI$" "$TDM_OUT"
+done
+audited "request.execute notice coord:coord-[ab]: request $id7 rules-set action=keygen slots=SA,SO\|WI executed"
+tdm_pass "rules-set by sa1 + wi1: both coordinators apply keygen = SA + SO|WI (from etcd)"

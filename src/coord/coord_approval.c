@@ -60,8 +60,8 @@ void coord_rules_default(coord_rules_t *out)
 	static const unsigned two[] = {COORD_ROLE_SA, COORD_ROLE_SO | COORD_ROLE_WI};
 	static const char *const three_actions[] = {"keygen", "smk-install", "token-activate"};
 	static const char *const two_actions[] = {
-	    "takeover",   "keys-emergency", "key-remove",        "params-set",
-	    "policy-set", "site-suspend",   "operator-register", "operator-remove"};
+	    "takeover",     "keys-emergency",    "key-remove",      "params-set", "policy-set",
+	    "site-suspend", "operator-register", "operator-remove", "rules-set"};
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < sizeof(three_actions) / sizeof(three_actions[0]); i++) {
 		rule_set(&out->rules[out->n++], three_actions[i], 3, three);
@@ -215,6 +215,34 @@ static void roles_str(unsigned set, char *buf, size_t size)
 	}
 }
 
+int coord_rules_format(const coord_rules_t *rules, char *buf, size_t size)
+{
+	size_t used = 0;
+	if (rules == NULL || buf == NULL || size == 0) {
+		return TANDEM_EINVAL;
+	}
+	buf[0] = '\0';
+	for (size_t i = 0; i < rules->n; i++) {
+		const coord_rule_t *r = &rules->rules[i];
+		int n = snprintf(buf + used, size - used, "%s", r->action);
+		used += n > 0 ? (size_t)n : 0;
+		for (size_t k = 0; k < r->nslots && used < size; k++) {
+			char roles[16];
+			roles_str(r->slots[k], roles, sizeof(roles));
+			n = snprintf(buf + used, size - used, " %s", roles);
+			used += n > 0 ? (size_t)n : 0;
+		}
+		n = used < size
+			? snprintf(buf + used, size - used, "%s\n", r->nslots == 0 ? " -" : "")
+			: 0;
+		used += n > 0 ? (size_t)n : 0;
+		if (used >= size) {
+			return TANDEM_ERANGE;
+		}
+	}
+	return TANDEM_OK;
+}
+
 char *coord_rule_str(const coord_rule_t *rule, char *buf, size_t size)
 {
 	size_t used = 0;
@@ -324,7 +352,9 @@ typedef enum {
 	ARG_NAME,
 	ARG_ROLE,
 	ARG_PUB,
-	ARG_KEYROLE
+	ARG_KEYROLE,
+	ARG_ACTION,
+	ARG_SLOTS
 } arg_type_t;
 
 typedef struct arg_spec {
@@ -344,6 +374,7 @@ static const action_spec_t action_specs[] = {
     {"params-set", 2, {{"lease_ms", ARG_U64}, {"margin_ms", ARG_U64}}},
     {"keys-emergency", 2, {{"zone", ARG_ZONE}, {"key", ARG_U32}}},
     {"keygen", 2, {{"zone", ARG_ZONE}, {"role", ARG_KEYROLE}}},
+    {"rules-set", 2, {{"action", ARG_ACTION}, {"slots", ARG_SLOTS}}},
     {"operator-register", 3, {{"name", ARG_NAME}, {"role", ARG_ROLE}, {"pub", ARG_PUB}}},
     {"operator-remove", 1, {{"name", ARG_NAME}}},
 };
@@ -401,6 +432,31 @@ static bool arg_ok(arg_type_t t, const char *v, char *why, size_t size)
 		}
 		snprintf(why, size, "role '%.20s' is not SA, SO or WI", v);
 		return false;
+	case ARG_ACTION:
+		if (action_name_ok(v)) {
+			return true;
+		}
+		snprintf(why, size, "action '%.40s': lowercase letters and '-'", v);
+		return false;
+	case ARG_SLOTS: {
+		/* "SA,SO|WI" (one person per comma-separated slot) or "-" (one person alone) */
+		char line[COORD_ARGS_MAX + 8];
+		coord_rule_t r;
+		if (strlen(v) < COORD_ARGS_MAX && strspn(v, "ASOWI|,-") == strlen(v)) {
+			snprintf(line, sizeof(line), "x %s", v);
+			for (char *p = line; *p; p++) {
+				*p = *p == ',' ? ' ' : *p;
+			}
+			if (rule_line(line, &r, msg, sizeof(msg))) {
+				return true;
+			}
+			snprintf(why, size, "slots '%.40s': %.60s", v, msg);
+			return false;
+		}
+		snprintf(why, size, "slots '%.40s': roles SA, SO, WI joined by '|', slots by ','",
+			 v);
+		return false;
+	}
 	case ARG_KEYROLE:
 		if (strcmp(v, "ksk") == 0 || strcmp(v, "zsk") == 0) {
 			return true;
@@ -429,7 +485,7 @@ bool coord_request_args(const char *action, const char *const *words, size_t nwo
 	if (spec == NULL) {
 		snprintf(why, size,
 			 "action '%.40s' cannot be requested (takeover, site-suspend, params-set, "
-			 "keys-emergency, keygen, operator-register, operator-remove)",
+			 "keys-emergency, keygen, rules-set, operator-register, operator-remove)",
 			 action != NULL ? action : "");
 		return false;
 	}

@@ -118,6 +118,10 @@ void coord_rules_default(coord_rules_t *out);
  */
 int coord_rules_parse(const char *text, coord_rules_t *rules, char *why, size_t size);
 
+/* Writes rules in the text coord_rules_parse reads ("ACTION SLOT...\n", "ACTION -\n"):
+ * applied over the defaults it gives rules back. Errors: TANDEM_EINVAL, TANDEM_ERANGE. */
+int coord_rules_format(const coord_rules_t *rules, char *buf, size_t size);
+
 /* The rule of action, or NULL when there is none (borrowed from rules). */
 const coord_rule_t *coord_rule_find(const coord_rules_t *rules, const char *action);
 
@@ -151,6 +155,7 @@ bool coord_operators_remove(coord_operators_t *ops, const char *name, char *why,
  *   takeover site=A|B...            site-suspend site=S
  *   params-set lease_ms=N margin_ms=N
  *   keys-emergency zone=Z key=ID    keygen zone=Z role=ksk|zsk
+ *   rules-set action=A slots=SA,SO|WI (or slots=- for one person)
  *   operator-register name=N role=SA|SO|WI key=HEX64     operator-remove name=N
  */
 bool coord_request_args(const char *action, const char *const *words, size_t nwords,

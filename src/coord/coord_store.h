@@ -181,6 +181,7 @@ typedef enum {
 	 * coord_approval.h (docs/approvals.md) */
 	COORD_DOC_OPERATORS, /* PREFIX/operators: the role table */
 	COORD_DOC_REQUESTS,  /* PREFIX/requests: the requests and their approvals */
+	COORD_DOC_RULES,     /* PREFIX/approval-rules: who approves what (coord_rules_format) */
 } coord_doc_t;
 
 /*

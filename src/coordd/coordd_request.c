@@ -781,6 +781,21 @@ int coordd_requests_handle(coordd_requests_t *c, const char *peer, const coordrp
 	case COORDRPC_OPERATORS_GET: {
 		int64_t rev = 0;
 		char *doc = NULL;
+		if (strcmp(r->req_id, "rules") == 0) {
+			/* the rules in force (the cluster's, as the dispatcher just read them) */
+			size_t cap = 64u * COORD_RULES_MAX;
+			doc = malloc(cap);
+			int ret =
+			    doc == NULL ? TANDEM_ENOMEM : coord_rules_format(c->rules, doc, cap);
+			if (ret == TANDEM_OK) {
+				dec->doc = (uint8_t *)doc;
+				dec->doc_len = strlen(doc);
+				accept(dec, "read");
+			} else {
+				free(doc);
+			}
+			return ret;
+		}
 		int ret = ops_load(c, &rev, error, esize);
 		if (ret == TANDEM_OK) {
 			ret = coord_operators_pack(c->ops, &doc);

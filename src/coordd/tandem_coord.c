@@ -151,6 +151,7 @@ typedef struct coordd {
 	char actor[COORD_ID_MAX + 16]; /* who sent what is being decided: "node:node-a" */
 	/* multi-person control (docs/approvals.md); its events go to the sink above */
 	coord_rules_t rules;
+	int64_t rules_rev; /* the revision of PREFIX/approval-rules that rules came from */
 	coordd_requests_t requests;
 	uint64_t next_mirror_ms; /* the next refresh of the role mirror */
 } coordd_t;
@@ -1135,6 +1136,138 @@ static int coordd_takeover_unforced(coordd_t *d, const coordrpc_request_t *r, ne
 
 static bool coordd_parse_u64(const char *s, uint64_t *out);
 
+/* The approval rules are one cluster-wide value in etcd (PREFIX/approval-rules). At start
+ * the first coordinator writes its own (the DPS defaults, or --approval-rules over them); a
+ * coordinator whose file differs from the stored rules says so and uses the cluster's.
+ * Before each operator request the stored rules are read again (changed only by an approved
+ * rules-set). A stored text that does not parse is refused and the rules in force stay. */
+static int coordd_rules_sync(coordd_t *d, bool at_start)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int64_t rev = 0;
+	int ret = coord_store_doc_get(d->store, COORD_DOC_RULES, "", d->diag, &buf, &len, &rev);
+	coordd_store_note(d, ret);
+	if (ret != TANDEM_OK) {
+		if (at_start) {
+			coordd_log_diag(d->diag, "approval rules: cannot read them from etcd", ret);
+		}
+		tandem_diag_clear(d->diag);
+		free(buf);
+		return ret;
+	}
+	char *text = malloc(len + 1);
+	char mine[64u * COORD_RULES_MAX], theirs[64u * COORD_RULES_MAX], why[160];
+	coord_rules_t *r = malloc(sizeof(*r));
+	if (text == NULL || r == NULL) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	memcpy(text, buf != NULL ? (const char *)buf : "", len);
+	text[len] = '\0';
+	if (rev == 0 && at_start) {
+		bool won = false;
+		int64_t nrev = 0;
+		ret = coord_rules_format(&d->rules, mine, sizeof(mine));
+		if (ret == TANDEM_OK) {
+			ret = coord_store_doc_put(d->store, COORD_DOC_RULES, "",
+						  (const uint8_t *)mine, strlen(mine), 0, d->diag,
+						  &won, &nrev);
+		}
+		if (ret == TANDEM_OK && won) {
+			d->rules_rev = nrev;
+			coordd_log("approval rules written to etcd: the cluster's from now on");
+		} else if (ret == TANDEM_OK) {
+			ret = coordd_rules_sync(d, true); /* another coordinator was first */
+		}
+		goto out;
+	}
+	if (rev == 0 || rev == d->rules_rev) {
+		goto out;
+	}
+	coord_rules_default(r);
+	if (coord_rules_parse(text, r, why, sizeof(why)) != TANDEM_OK) {
+		coordd_log("approval rules in etcd refused (%s): the rules in force stay", why);
+		ret = at_start ? TANDEM_EINVAL : TANDEM_OK;
+		goto out;
+	}
+	if (at_start && coord_rules_format(&d->rules, mine, sizeof(mine)) == TANDEM_OK &&
+	    coord_rules_format(r, theirs, sizeof(theirs)) == TANDEM_OK &&
+	    strcmp(mine, theirs) != 0) {
+		coordd_log("approval rules: %s differ from the cluster's in etcd; the cluster's "
+			   "apply (change them with tandemctl request rules-set)",
+			   d->opts->approval_rules != NULL ? "--approval-rules" : "the defaults");
+	}
+	d->rules = *r;
+	d->rules_rev = rev;
+out:
+	tandem_diag_clear(d->diag);
+	free(buf);
+	free(text);
+	free(r);
+	return ret;
+}
+
+/* The approved "rules-set action=A slots=S": the stored rules with A's rule replaced,
+ * written at the revision read. */
+static int coordd_rules_set(coordd_t *d, const char *action, const char *slots, bool *accepted,
+			    char *text, size_t size)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int64_t rev = 0, nrev = 0;
+	bool won = false;
+	char line[COORD_ACTION_MAX + COORD_ARGS_MAX + 4], out[64u * COORD_RULES_MAX], why[160];
+	coord_rules_t *r = malloc(sizeof(*r));
+	char *stored = NULL;
+	*accepted = false;
+	int ret = r == NULL ? TANDEM_ENOMEM
+			    : coord_store_doc_get(d->store, COORD_DOC_RULES, "", d->diag, &buf,
+						  &len, &rev);
+	if (ret == TANDEM_OK && (stored = malloc(len + 1)) == NULL) {
+		ret = TANDEM_ENOMEM;
+	}
+	if (ret != TANDEM_OK) {
+		snprintf(text, size, "the approval rules are unreadable: %s", tandem_strerror(ret));
+		goto out;
+	}
+	memcpy(stored, buf != NULL ? (const char *)buf : "", len);
+	stored[len] = '\0';
+	snprintf(line, sizeof(line), "%s %s", action, slots);
+	for (char *p = line; *p != '\0'; p++) {
+		*p = *p == ',' ? ' ' : *p;
+	}
+	coord_rules_default(r);
+	if (coord_rules_parse(stored, r, why, sizeof(why)) != TANDEM_OK ||
+	    coord_rules_parse(line, r, why, sizeof(why)) != TANDEM_OK ||
+	    coord_rules_format(r, out, sizeof(out)) != TANDEM_OK) {
+		snprintf(text, size, "rules-set %s %s: %s: nothing changed", action, slots, why);
+		goto out;
+	}
+	ret = coord_store_doc_put(d->store, COORD_DOC_RULES, "", (const uint8_t *)out, strlen(out),
+				  rev, d->diag, &won, &nrev);
+	if (ret != TANDEM_OK) {
+		snprintf(text, size, "rules-set: %s", tandem_strerror(ret));
+		goto out;
+	}
+	if (!won) {
+		snprintf(text, size, "the approval rules changed meanwhile: request it again");
+		goto out;
+	}
+	d->rules = *r;
+	d->rules_rev = nrev;
+	*accepted = true;
+	char need[96];
+	snprintf(text, size, "approval rules: %s now needs %s (revision %" PRId64 ")", action,
+		 coord_rule_str(coord_rule_find(r, action), need, sizeof(need)), nrev);
+out:
+	tandem_diag_clear(d->diag);
+	free(buf);
+	free(stored);
+	free(r);
+	return ret;
+}
+
 /* Executes an approved request through the machine, as its direct command would. */
 static int coordd_request_exec(void *arg, const coord_request_t *q, uint64_t now, bool *accepted,
 			       char *text, size_t size, coordrpc_decision_t *dec)
@@ -1171,6 +1304,15 @@ static int coordd_request_exec(void *arg, const coord_request_t *q, uint64_t now
 		    coordd_parse_u64(key, &id) && id <= UINT32_MAX) {
 			ret = coordd_keys_emergency(d->store, d->diag, zone, (uint32_t)id, now,
 						    accepted, text, size);
+			coordd_store_note(d, ret);
+			goto out;
+		}
+		ret = TANDEM_EINVAL;
+	} else if (strcmp(q->action, "rules-set") == 0) {
+		char act[COORD_ACTION_MAX], slots[COORD_ARGS_MAX];
+		if (coord_args_get(q->args, "action", act, sizeof(act)) &&
+		    coord_args_get(q->args, "slots", slots, sizeof(slots))) {
+			ret = coordd_rules_set(d, act, slots, accepted, text, size);
 			coordd_store_note(d, ret);
 			goto out;
 		}
@@ -1659,6 +1801,9 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		coordd_log("refused %s from %s: %s", req->type, req->peer, reply->error);
 		coordd_audit(d, req, &r, false, reply->error);
 		goto out;
+	}
+	if (req->role == NET_ROLE_OPERATOR && r.kind != COORDRPC_STATUS) {
+		(void)coordd_rules_sync(d, false); /* the cluster's rules, as etcd has them now */
 	}
 	if (coordd_requests_kind(r.kind)) {
 		ret = coordd_requests_reply(d, req, &r, now, reply);
@@ -2626,6 +2771,9 @@ int main(int argc, char **argv)
 	char why[COORD_TEXT_MAX];
 	if (coordd_requests_init(&d.requests, why, sizeof(why)) != TANDEM_OK) {
 		coordd_log("%s", why);
+		goto out;
+	}
+	if (coordd_rules_sync(&d, true) != TANDEM_OK) {
 		goto out;
 	}
 	if (coordd_add_zones(&d) != TANDEM_OK) {

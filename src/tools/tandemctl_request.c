@@ -51,6 +51,8 @@ static void usage(FILE *fp)
 	    "       tandemctl operator bootstrap FILE        (lines NAME SA|SO|WI PUBLIC-FILE)\n"
 	    "       tandemctl operator list [--json]\n"
 	    "       tandemctl operator record-verify FILE [--offline] | record-import FILE\n"
+	    "       tandemctl operator rules            who approves what (the cluster's, in "
+	    "etcd)\n"
 	    "                      (a ceremony record signed with tandem-ceremony record-sign)\n"
 	    "       tandemctl request ACTION KEY=VALUE... [--ttl SECONDS]\n"
 	    "       tandemctl request list [--json] | show ID [--json] | cancel ID\n"
@@ -368,8 +370,8 @@ static int cmd_show(const char *who, const req_opts_t *o, coordrpc_kind_t kind, 
 		goto out;
 	}
 	const char *doc = (const char *)dec->doc;
-	if (o->json) {
-		printf("%.*s\n", (int)dec->doc_len, doc);
+	if (o->json || (kind == COORDRPC_OPERATORS_GET && id != NULL)) {
+		printf("%.*s%s", (int)dec->doc_len, doc, o->json ? "\n" : ""); /* rules: text */
 	} else if (kind == COORDRPC_OPERATORS_GET) {
 		coord_operators_t *ops = calloc(1, sizeof(*ops));
 		rc = ops != NULL && coord_operators_unpack(doc, dec->doc_len, ops, why,
@@ -612,6 +614,9 @@ int tandemctl_request(int argc, char **argv)
 		}
 		if (strcmp(sub, "list") == 0 && n == 1) {
 			return cmd_show(who, &o, COORDRPC_OPERATORS_GET, NULL);
+		}
+		if (strcmp(sub, "rules") == 0 && n == 1) {
+			return cmd_show(who, &o, COORDRPC_OPERATORS_GET, "rules");
 		}
 		if ((strcmp(sub, "record-verify") == 0 || strcmp(sub, "record-import") == 0) &&
 		    n == 2) {

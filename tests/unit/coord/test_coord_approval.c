@@ -306,6 +306,40 @@ START_TEST(test_args_and_rules)
 }
 END_TEST
 
+/* The rules as stored in etcd: formatted, parsed back over the defaults, the same; a
+ * rules-set request's arguments checked. */
+START_TEST(test_rules_stored_and_set)
+{
+	coord_rules_t r, back;
+	char text[64u * COORD_RULES_MAX], again[64u * COORD_RULES_MAX], why[160];
+	coord_rules_default(&r);
+	ck_assert_int_eq(
+	    coord_rules_parse("keygen SA SO|WI\nsite-suspend -\n", &r, why, sizeof(why)),
+	    TANDEM_OK);
+	ck_assert_int_eq(coord_rules_format(&r, text, sizeof(text)), TANDEM_OK);
+	ck_assert_ptr_nonnull(strstr(text, "keygen SA SO|WI\n"));
+	ck_assert_ptr_nonnull(strstr(text, "site-suspend -\n"));
+	ck_assert_ptr_nonnull(strstr(text, "rules-set SA SO|WI\n")); /* a default of its own */
+	coord_rules_default(&back);
+	ck_assert_int_eq(coord_rules_parse(text, &back, why, sizeof(why)), TANDEM_OK);
+	ck_assert_int_eq(coord_rules_format(&back, again, sizeof(again)), TANDEM_OK);
+	ck_assert_str_eq(text, again);
+	ck_assert_int_eq(coord_rules_format(&r, text, 8), TANDEM_ERANGE);
+
+	char args[COORD_ARGS_MAX];
+	const char *ok[] = {"action=keygen", "slots=SA,SO|WI"};
+	ck_assert(coord_request_args("rules-set", ok, 2, args, why, sizeof(why)));
+	const char *one[] = {"action=takeover", "slots=-"};
+	ck_assert(coord_request_args("rules-set", one, 2, args, why, sizeof(why)));
+	const char *bad_role[] = {"action=keygen", "slots=SA,XX"};
+	ck_assert(!coord_request_args("rules-set", bad_role, 2, args, why, sizeof(why)));
+	const char *bad_action[] = {"action=Keygen!", "slots=SA"};
+	ck_assert(!coord_request_args("rules-set", bad_action, 2, args, why, sizeof(why)));
+	const char *too_many[] = {"action=keygen", "slots=SA,SO,WI,SA,SO"};
+	ck_assert(!coord_request_args("rules-set", too_many, 2, args, why, sizeof(why)));
+}
+END_TEST
+
 START_TEST(test_requests_doc)
 {
 	char why[200];
@@ -459,6 +493,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_replay_expiry_unregistered);
 	tcase_add_test(tc, test_roles_table);
 	tcase_add_test(tc, test_args_and_rules);
+	tcase_add_test(tc, test_rules_stored_and_set);
 	tcase_add_test(tc, test_requests_doc);
 	tcase_add_test(tc, test_ceremony_record);
 	suite_add_tcase(s, tc);
