@@ -147,6 +147,7 @@ typedef struct tdm_zone {
 	 * reuses its signatures (docs/node.md, "Incremental signing"). NULL: none. */
 	dns_zone_t *last;
 	uint32_t last_serial;
+	uint32_t full_answered; /* the committed serial whose full_requested it answered */
 	bool warned_unknown;
 } tdm_zone_t;
 
@@ -2090,6 +2091,13 @@ static void tdm_sign_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 {
 	if (tdm_input_changed(d, z, now)) {
 		z->sign_now = true;
+	}
+	/* a standby lost the version the last commit built on (it restarted, or missed a
+	 * serial): a full signing now lets it follow again, without waiting for the cycle */
+	if (z->held && zs != NULL && zs->full_requested && zs->base_serial != 0 &&
+	    z->full_answered != zs->serial) {
+		z->sign_now = true;
+		z->full_answered = zs->serial; /* once per request, even on a stale status */
 	}
 	if (d->job_zone != NULL) {
 		return;
