@@ -83,7 +83,18 @@ fi
 tdm_wait 60 "$B to agree on serial $PUB" agrees "$B" "$PUB"
 tdm_pass "one delegation added: serial $PUB made $nw RRSIGs, reused $(run_field "$A" signing "$PUB" reused); $B agrees"
 
+# in_sync ACTIVE STANDBY: the standby has shadowed (and agreed on) the active's latest
+# publication. The kills below come right after it holds: a standby that missed the last
+# serial cannot follow an incremental run, and asks for a full one (tested elsewhere:
+# test_cluster_failover, test_node_overrun), which is not what these steps measure.
+in_sync() {
+	local s
+	s=$(tdm_last_serial "$1" $Z)
+	[ -n "$s" ] && agrees "$2" "$s"
+}
+
 # ---- both nodes killed and restarted -----------------------------------------------------
+tdm_wait 60 "$B to have shadowed $A's latest serial" in_sync "$A" "$B"
 kill -9 "$(cat "$TDM_CL/run/node-a.pid")" "$(cat "$TDM_CL/run/node-b.pid")"
 before=$(tdm_status_get "zone('$Z')['serial']")
 mark_a=$(wc -l <"$(log node-a)")
@@ -124,6 +135,7 @@ tdm_wait 90 "$S to agree again after the restart" standby_agrees_later
 tdm_pass "after kill -9 of both nodes: $H's serial $PUB reused $r RRSIGs from its own copy; $S agrees again"
 
 # ---- a takeover continues incrementally ----------------------------------------------------
+tdm_wait 60 "$S to have shadowed $H's latest serial" in_sync "$H" "$S"
 last=$(tdm_last_serial "$H" $Z)
 mark=$(wc -l <"$(log "$S")")
 kill -9 "$(cat "$TDM_CL/run/$H.pid")"
