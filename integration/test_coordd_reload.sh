@@ -47,16 +47,16 @@ tdm_pass "op2 is not admitted yet"
 reloads() { [ "$(grep -c 'reload: ' "$LOG")" -ge "$1" ]; }
 printf 'op2 operator %s\n' "$(pub op2)" >>"$ALLOW"
 kill -HUP "$PID"
-for _ in $(seq 1 100); do reloads 1 && break; sleep 0.1; done
+for _ in $(seq 1 300); do reloads 1 && break; sleep 0.1; done
 tdm_assert_grep "the reload says who came" "reload: allow-list .* 2 entries, 1 added, 0 removed \+op2" "$LOG"
-for _ in $(seq 1 50); do answers op2 && break; sleep 0.2; done
+for _ in $(seq 1 100); do answers op2 && break; sleep 0.3; done
 answers op2 || tdm_fail "op2 is not admitted after the reload" -- "$LOG"
 tdm_pass "SIGHUP: op2 added to the file is admitted"
 
 cp "$ALLOW" "$TDM_TMP/allow.good"
 printf 'op3 operator not-a-z85-key\n' >>"$ALLOW"
 kill -HUP "$PID"
-for _ in $(seq 1 100); do reloads 2 && break; sleep 0.1; done
+for _ in $(seq 1 300); do reloads 2 && break; sleep 0.1; done
 tdm_assert_grep "a bad file is refused with its reason" "reload: --allow refused, the allow-list in force stays" "$LOG"
 tdm_assert_grep "the refusal names the line" "allow:3" "$LOG"
 answers op1 || tdm_fail "op1 lost its access to a bad reload" -- "$LOG"
@@ -66,7 +66,7 @@ tdm_pass "a file that does not load: refused, the allow-list in force stays"
 
 grep -v '^op2 ' "$TDM_TMP/allow.good" >"$ALLOW"
 kill -HUP "$PID"
-for _ in $(seq 1 100); do reloads 3 && break; sleep 0.1; done
+for _ in $(seq 1 300); do reloads 3 && break; sleep 0.1; done
 tdm_assert_grep "the reload says who went" "reload: allow-list .* 1 entries, 0 added, 1 removed -op2" "$LOG"
 gone=0
 for _ in $(seq 1 20); do

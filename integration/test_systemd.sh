@@ -67,13 +67,13 @@ printf 'op1 operator %s\n' "$(awk '$1 == "public" { print $2 }' "$K/op1.pub")" >
 
 SOCK=$TDM_TMP/notify.sock
 MSGS=$TDM_TMP/notify.msgs
-# a listener that writes each datagram as one line (newlines inside as '|'), for 60 s at most
+# a listener that writes each datagram as one line (newlines inside as '|'), for 120 s at most
 python3 -c '
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
 s.settimeout(1.0)
-end = time.time() + 60
+end = time.time() + 120
 with open(sys.argv[2], "a", buffering=1) as f:
     f.write("listening\n")
     while time.time() < end:
@@ -96,7 +96,7 @@ listening() { [ -f "$MSGS" ] && grep -q '^listening$' "$MSGS"; }
 for _ in $(seq 1 100); do listening && break; sleep 0.1; done
 listening || tdm_fail "the notify listener did not start"
 
-NOTIFY_SOCKET=$SOCK WATCHDOG_USEC=2000000 "$COORD" --insecure-etcd --etcd "$(tdm_etcd_endpoints)" \
+NOTIFY_SOCKET=$SOCK WATCHDOG_USEC=6000000 "$COORD" --insecure-etcd --etcd "$(tdm_etcd_endpoints)" \
 	--listen 'tcp://127.0.0.1:*' --key "$K/coord.secret" --allow "$TDM_TMP/allow" \
 	--name coord-a --prefix /test/systemd/ >"$TDM_TMP/coord.out" 2>"$TDM_TMP/coord.err" &
 COORD_PID=$!
@@ -105,14 +105,15 @@ ready() { grep -q "READY=1|STATUS=coord-a serving $EP" "$MSGS"; }
 for _ in $(seq 1 150); do ready && break; sleep 0.1; done
 ready || tdm_fail "no READY=1 with the serving STATUS" -- "$MSGS" "$TDM_TMP/coord.err"
 tdm_pass "READY=1 with 'STATUS=coord-a serving $EP'"
-# pings about every second (half of WATCHDOG_USEC): 4 of them within a generous 15 s
+# pings about every 3 s (half of WATCHDOG_USEC, generous: a loaded machine slows the loop's
+# etcd calls): 4 of them within 40 s
 pings() { [ "$(grep -c ' WATCHDOG=1$' "$MSGS")" -ge 4 ]; }
-for _ in $(seq 1 150); do pings && break; sleep 0.1; done
-pings || tdm_fail "fewer than 4 watchdog pings in 15 s" -- "$MSGS"
+for _ in $(seq 1 400); do pings && break; sleep 0.1; done
+pings || tdm_fail "fewer than 4 watchdog pings in 40 s" -- "$MSGS"
 # and never more than the interval apart once they started (under load: the half interval
 # is the daemon's aim, the whole interval is what systemd enforces)
 gap=$(awk '$2 == "WATCHDOG=1" { if (p != "" && $1 - p > g) g = $1 - p; p = $1 } END { printf "%d", g * 1000 }' "$MSGS")
-[ "$gap" -le 2000 ] || tdm_fail "watchdog pings ${gap} ms apart (WATCHDOG_USEC 2 s)" -- "$MSGS"
+[ "$gap" -le 6000 ] || tdm_fail "watchdog pings ${gap} ms apart (WATCHDOG_USEC 6 s)" -- "$MSGS"
 tdm_pass "WATCHDOG=1 pings, at most ${gap} ms apart"
 kill -TERM "$COORD_PID"
 stopping() { grep -q ' STOPPING=1$' "$MSGS"; }
