@@ -1898,6 +1898,25 @@ static bool coordd_key_fenced(const coord_state_t *st, const char *z85)
 	return false;
 }
 
+/* Puts list in force in the server, the keys of fenced members (as the state last read says)
+ * revoked. Errors: TANDEM_ENOMEM and net_rpc_server_allow_set's. */
+static int coordd_allow_enforce(coordd_t *d, const net_allow_t *list)
+{
+	net_allow_t *want = NULL;
+	int ret = net_allow_copy(list, &want);
+	for (size_t i = 0; ret == TANDEM_OK && i < net_allow_count(list); i++) {
+		const net_allow_entry_t *e = net_allow_entry(list, i);
+		if (d->state_ms != 0 && coordd_key_fenced(d->state, e->key)) {
+			ret = net_allow_revoke(want, e->key);
+		}
+	}
+	if (ret == TANDEM_OK) {
+		ret = net_rpc_server_allow_set(d->srv, want);
+	}
+	net_allow_free(want);
+	return ret;
+}
+
 /*
  * Fencing: the server's allow-list is the --allow file minus the CURVE keys of fenced
  * members, as the state says now. A takeover decided through any coordinator reaches
@@ -1906,7 +1925,6 @@ static bool coordd_key_fenced(const coord_state_t *st, const char *z85)
  */
 static void coordd_fence_sweep(coordd_t *d)
 {
-	net_allow_t *want = NULL;
 	int ret = coordd_read(d);
 	if (ret != TANDEM_OK) {
 		if (!d->fence_failing) {
@@ -1941,20 +1959,10 @@ static void coordd_fence_sweep(coordd_t *d)
 	if (!restore) {
 		return;
 	}
-	ret = net_allow_copy(d->allow, &want);
-	for (size_t i = 0; ret == TANDEM_OK && i < net_allow_count(d->allow); i++) {
-		const net_allow_entry_t *e = net_allow_entry(d->allow, i);
-		if (coordd_key_fenced(d->state, e->key)) {
-			ret = net_allow_revoke(want, e->key);
-		}
-	}
-	if (ret == TANDEM_OK) {
-		ret = net_rpc_server_allow_set(d->srv, want);
-	}
+	ret = coordd_allow_enforce(d, d->allow);
 	if (ret != TANDEM_OK) {
 		coordd_log("fence: cannot update the allow-list: %s", tandem_strerror(ret));
 	}
-	net_allow_free(want);
 }
 
 /*
@@ -1966,7 +1974,7 @@ static void coordd_fence_sweep(coordd_t *d)
  */
 static void coordd_reload_allow(coordd_t *d, net_allow_t **allow)
 {
-	net_allow_t *fresh = NULL, *want = NULL;
+	net_allow_t *fresh = NULL;
 	tandem_diag_clear(d->diag);
 	int ret = net_allow_load(d->opts->allow, d->diag, &fresh);
 	if (ret != TANDEM_OK) {
@@ -1975,17 +1983,7 @@ static void coordd_reload_allow(coordd_t *d, net_allow_t **allow)
 		tandem_diag_clear(d->diag);
 		return;
 	}
-	ret = net_allow_copy(fresh, &want);
-	for (size_t i = 0; ret == TANDEM_OK && i < net_allow_count(fresh); i++) {
-		const net_allow_entry_t *e = net_allow_entry(fresh, i);
-		if (d->state_ms != 0 && coordd_key_fenced(d->state, e->key)) {
-			ret = net_allow_revoke(want, e->key);
-		}
-	}
-	if (ret == TANDEM_OK) {
-		ret = net_rpc_server_allow_set(d->srv, want);
-	}
-	net_allow_free(want);
+	ret = coordd_allow_enforce(d, fresh);
 	if (ret != TANDEM_OK) {
 		coordd_log("reload: cannot put the new allow-list in force: %s; the old one stays",
 			   tandem_strerror(ret));
