@@ -1802,16 +1802,19 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		coordd_audit(d, req, &r, false, reply->error);
 		goto out;
 	}
-	if (req->role == NET_ROLE_OPERATOR && r.kind != COORDRPC_STATUS) {
-		(void)coordd_rules_sync(d, false); /* the cluster's rules, as etcd has them now */
+	char action[COORD_ACTION_MAX], args[COORD_ARGS_MAX], why[COORD_TEXT_MAX];
+	bool direct = req->role == NET_ROLE_OPERATOR && (r.kind != COORDRPC_TAKEOVER || r.force) &&
+		      coordd_direct_action(&r, action, args);
+	/* only where the approval rules are consulted: the cluster's, as etcd has them now */
+	if (req->role == NET_ROLE_OPERATOR &&
+	    (direct || coordd_requests_kind(r.kind) || r.kind == COORDRPC_KEYSET_PUT)) {
+		(void)coordd_rules_sync(d, false);
 	}
 	if (coordd_requests_kind(r.kind)) {
 		ret = coordd_requests_reply(d, req, &r, now, reply);
 		goto out;
 	}
-	char action[COORD_ACTION_MAX], args[COORD_ARGS_MAX], why[COORD_TEXT_MAX];
-	if (req->role == NET_ROLE_OPERATOR && (r.kind != COORDRPC_TAKEOVER || r.force) &&
-	    coordd_direct_action(&r, action, args) &&
+	if (direct &&
 	    coordd_requests_direct_refused(&d->requests, action, args, why, sizeof(why))) {
 		coord_result_t *res = d->res;
 		memset(res, 0, offsetof(coord_result_t, effects));
