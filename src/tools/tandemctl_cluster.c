@@ -280,13 +280,15 @@ static int conn_call_one(net_rpc_client_t *cl, const coordrpc_request_t *req, ta
 	return coordrpc_call_status(cl, diag, st);
 }
 
+/* One call to one coordinator, made by conn_try. */
+typedef int (*conn_one_fn)(net_rpc_client_t *cl, void *arg, tandem_diag_t *diag);
+
 /*
  * Sends to the coordinator that answered last, then to the others in order, until one
  * answers. A client that timed out is closed, so that libzmq does not deliver its queued
  * request later. Returns a tandem code; on failure every endpoint's error is in the diag.
  */
-static int conn_call_ks(ctl_conn_t *conn, const coordrpc_request_t *req, coordrpc_decision_t *dec,
-			coordrpc_status_t *st, coordrpc_keyset_t *ks)
+static int conn_try(ctl_conn_t *conn, conn_one_fn one, void *arg)
 {
 	int ret = TANDEM_NET_ETIMEOUT;
 	tandem_diag_clear(conn->diag);
@@ -304,7 +306,7 @@ static int conn_call_ks(ctl_conn_t *conn, const coordrpc_request_t *req, coordrp
 				continue;
 			}
 		}
-		ret = conn_call_one(conn->cl[i], req, conn->diag, dec, st, ks);
+		ret = one(conn->cl[i], arg, conn->diag);
 		if (ret == TANDEM_OK) {
 			conn->cur = i;
 			return TANDEM_OK;
@@ -319,6 +321,27 @@ static int conn_call_ks(ctl_conn_t *conn, const coordrpc_request_t *req, coordrp
 		}
 	}
 	return ret;
+}
+
+/* conn_call_one's arguments, for conn_try. */
+typedef struct conn_call_args {
+	const coordrpc_request_t *req;
+	coordrpc_decision_t *dec;
+	coordrpc_status_t *st;
+	coordrpc_keyset_t *ks;
+} conn_call_args_t;
+
+static int conn_call_cb(net_rpc_client_t *cl, void *arg, tandem_diag_t *diag)
+{
+	conn_call_args_t *a = arg;
+	return conn_call_one(cl, a->req, diag, a->dec, a->st, a->ks);
+}
+
+static int conn_call_ks(ctl_conn_t *conn, const coordrpc_request_t *req, coordrpc_decision_t *dec,
+			coordrpc_status_t *st, coordrpc_keyset_t *ks)
+{
+	conn_call_args_t a = {.req = req, .dec = dec, .st = st, .ks = ks};
+	return conn_try(conn, conn_call_cb, &a);
 }
 
 static int conn_call(ctl_conn_t *conn, const coordrpc_request_t *req, coordrpc_decision_t *dec,
@@ -1764,41 +1787,25 @@ int tandemctl_coord_skr_put(tandemctl_coord_t *c, const char *zone, const uint8_
 	return coord_doc_put(c, COORDRPC_SKR_PUT, zone, buf, len, revision, new_revision);
 }
 
+/* coord.audit.get's arguments, for conn_try. */
+typedef struct audit_get_args {
+	uint64_t from_seq;
+	uint32_t limit;
+	struct coordrpc_audit_page *out;
+} audit_get_args_t;
+
+static int audit_get_cb(net_rpc_client_t *cl, void *arg, tandem_diag_t *diag)
+{
+	audit_get_args_t *a = arg;
+	return coordrpc_call_audit(cl, a->from_seq, a->limit, diag, a->out);
+}
+
 int tandemctl_coord_audit_get(tandemctl_coord_t *c, uint64_t from_seq, uint32_t limit,
 			      struct coordrpc_audit_page *out)
 {
-	ctl_conn_t *conn = &c->conn;
-	int ret = TANDEM_NET_ETIMEOUT;
-	tandem_diag_clear(conn->diag);
-	for (size_t k = 0; k < conn->n; k++) {
-		size_t i = (conn->cur + k) % conn->n;
-		if (conn->cl[i] == NULL) {
-			net_rpc_client_cfg_t cfg = {.endpoint = conn->ep[i],
-						    .server_public = conn->pub[i],
-						    .timeout_ms = conn->timeout_ms,
-						    .attempts = CTL_ATTEMPTS};
-			ret = net_rpc_client_new(conn->zctx, conn->key, &cfg, &conn->cl[i]);
-			if (ret != TANDEM_OK) {
-				tandem_diag_add(conn->diag, ret, "%s: %s", conn->ep[i],
-						tandem_strerror(ret));
-				continue;
-			}
-		}
-		ret = coordrpc_call_audit(conn->cl[i], from_seq, limit, conn->diag, out);
-		if (ret == TANDEM_OK) {
-			conn->cur = i;
-			return EXIT_OK;
-		}
-		tandem_diag_add(conn->diag, ret, "%s: %s", conn->ep[i], tandem_strerror(ret));
-		if (ret == TANDEM_NET_ETIMEOUT || ret == TANDEM_NET_EZMQ) {
-			net_rpc_client_free(conn->cl[i]);
-			conn->cl[i] = NULL;
-		}
-		if (!conn_try_next(ret)) {
-			break;
-		}
-	}
-	return conn_fail(conn, COORDRPC_T_AUDIT_GET, ret);
+	audit_get_args_t a = {.from_seq = from_seq, .limit = limit, .out = out};
+	int ret = conn_try(&c->conn, audit_get_cb, &a);
+	return ret == TANDEM_OK ? EXIT_OK : conn_fail(&c->conn, COORDRPC_T_AUDIT_GET, ret);
 }
 
 int tandemctl_coord_decide(tandemctl_coord_t *c, const coordrpc_request_t *req,
