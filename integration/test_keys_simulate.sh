@@ -3,7 +3,7 @@
 # on a fake clock with keys made in SoftHSM, signing and gating the zone at every event and
 # checking every DS/DNSKEY/RRSIG mix a resolver may cache: dps-default and modern, an
 # emergency ZSK and KSK rollover, and an RSASHA256 -> ECDSAP256SHA256 algorithm rollover,
-# each with zero validation failures. Then the `tandemctl keys` state commands on a real
+# each with zero validation failures; 30 days of 15-minute update cycles with reuse. Then the `tandemctl keys` state commands on a real
 # token: generate, list, ds, ds-seen, ds-gone, rollover, emergency, and their refusals.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -119,6 +119,26 @@ if awk -v s5="$s5" 'NR > s5 && / (ksk|zsk) .* alg 8 .*(-> active|generated)/ { b
 	tdm_fail "an RSASHA256 key was activated or made after the algorithm rollover" -- "$out"
 fi
 tdm_pass "algorithm rollover: only ECDSAP256SHA256 keys afterwards"
+
+# 30 days as a node runs them (issue 10): signed every 15 minutes, each run an update of the
+# last (signatures reused and refreshed), ZSKs rolled every 10 days and once in an
+# emergency; the caches are checked against the keys the zone's data really carries (a
+# stopped ZSK's reused signatures included): no failure, no signature ever near expiry
+# (the refresh time, 2 days, is always left), and most signatures kept from run to run.
+R30=$TDM_TMP/roll30.yaml
+printf 'policy: roll30\nkeys:\n  zsk: { lifetime: 10d }\n' >"$R30"
+for emerg in "" 5; do
+	what="30 days of 15-minute cycles${emerg:+, emergency ZSK at day $emerg}"
+	sim_check "$what" 2 0 -p "$R30" --days 30 --cycle -q ${emerg:+--emergency-zsk "$emerg"}
+	re='^signatures: ([0-9]+) made, ([0-9]+) reused; least validity left at any run: ([0-9]+) s$'
+	line=$(grep -E '^signatures: ' "$TDM_OUT") || tdm_fail "$what: no signatures line" -- "$TDM_OUT"
+	[[ $line =~ $re ]] || tdm_fail "$what: bad signatures line '$line'" -- "$TDM_OUT"
+	made=${BASH_REMATCH[1]} reused=${BASH_REMATCH[2]} left=${BASH_REMATCH[3]}
+	[ "$left" -gt 172800 ] || tdm_fail "$what: a signature had only $left s left" -- "$TDM_OUT"
+	[ "$reused" -gt $((made * 10)) ] ||
+		tdm_fail "$what: $made signatures made and only $reused reused" -- "$TDM_OUT"
+	tdm_pass "$what: $made made, $reused reused, at least $left s of validity left"
+done
 
 tdm_assert_ok "simulate on a given token" "$CTL" keys simulate --module "$TDM_MODULE" \
 	--token "pkcs11:token=keys;pin-source=$TDM_PIN_FILE" -p "$MODERN" --years 1 -q

@@ -63,7 +63,11 @@ static bool same_keys(const kasp_cache_key_t *a, size_t na, const kasp_cache_key
 		return false;
 	}
 	for (size_t i = 0; i < na; i++) {
-		if (!has_key(b, nb, a[i].id)) {
+		bool found = false;
+		for (size_t j = 0; j < nb && !found; j++) {
+			found = b[j].id == a[i].id && b[j].group == a[i].group;
+		}
+		if (!found) {
 			return false;
 		}
 	}
@@ -172,11 +176,24 @@ static const char *ds_problem(const kasp_cache_set_t *ds, const kasp_cache_set_t
 /* Why a DNSKEY version cannot validate a data version, or NULL. */
 static const char *data_problem(const kasp_cache_set_t *dk, const kasp_cache_set_t *data)
 {
-	bool path = false;
-	for (size_t i = 0; i < data->nsigners; i++) {
-		path |= has_key(dk->keys, dk->nkeys, data->signers[i].id);
+	/* each group of RRsets needs a signer in the DNSKEY RRset */
+	for (size_t g = 0; g < data->nsigners; g++) {
+		bool first = true, path = false;
+		for (size_t i = 0; i < data->nsigners; i++) {
+			first &= i >= g || data->signers[i].group != data->signers[g].group;
+			if (data->signers[i].group == data->signers[g].group) {
+				path |= has_key(dk->keys, dk->nkeys, data->signers[i].id);
+			}
+		}
+		if (first && !path) {
+			return data->signers[g].group == 0
+				   ? "no key that signed the data is in the DNSKEY RRset"
+				   : "no key that signed some of the data (its signatures reused) "
+				     "is "
+				     "in the DNSKEY RRset";
+		}
 	}
-	if (!path) {
+	if (data->nsigners == 0) {
 		return "no key that signed the data is in the DNSKEY RRset";
 	}
 	for (size_t i = 0; i < dk->nkeys; i++) {

@@ -34,6 +34,11 @@
 typedef struct kasp_cache_key {
 	uint32_t id;
 	uint8_t algorithm;
+	/* DATA signers only: the signers of one group sign the same RRsets, and each group
+	 * other RRsets (a signer that reuses signatures: a stopped ZSK's stay on some RRsets
+	 * while the new ZSK's are on others). Every group needs a key in the DNSKEY RRset.
+	 * All 0: one group, every RRset signed by every signer. */
+	uint8_t group;
 } kasp_cache_key_t;
 
 typedef enum { KASP_CACHE_DS = 0, KASP_CACHE_DNSKEY, KASP_CACHE_DATA } kasp_cache_kind_t;

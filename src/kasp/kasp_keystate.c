@@ -12,6 +12,8 @@ typedef struct timing {
 	uint64_t ipub_key; /* Dprp + TTLkey: a new DNSKEY RRset has reached every cache */
 	uint64_t iret_key; /* Dsgn + Dprp + TTLkey: DNSKEY RRsets signed before are out of caches */
 	uint64_t iret_sig; /* Dsgn + Dprp + TTLsig: data signed before is out of caches */
+	uint64_t iret_zsk; /* key-roll-time + Dprp + TTLsig: a stopped ZSK's last signature is
+			      replaced and out of caches (the signer replaces them gradually) */
 	uint64_t ipub_ds;  /* DprpP + TTLds: a DS set change has reached every cache */
 } timing_t;
 
@@ -42,6 +44,8 @@ static void timing_from_policy(const kasp_policy_t *p, timing_t *t)
 	t->ipub_key = dprp + p->ttl_dnskey;
 	t->iret_key = dsgn + dprp + p->ttl_dnskey;
 	t->iret_sig = dsgn + dprp + kasp_policy_ttl_max(p);
+	uint64_t roll = kasp_policy_key_roll_time(p);
+	t->iret_zsk = (roll > dsgn ? roll : dsgn) + dprp + kasp_policy_ttl_max(p);
 	t->ipub_ds = (uint64_t)p->parent_propagation_delay + p->parent_ds_ttl;
 }
 
@@ -513,6 +517,12 @@ static void rule_remove(ctx_t *c)
 		if (k->state == KASP_KEY_RETIRED) {
 			const kasp_key_policy_t *kp = kpol(c, k->role);
 			uint64_t q = k->emergency ? kp->emergency_postpublish : kp->postpublish;
+			if (k->role == KASP_ROLE_ZSK && !k->emergency && q < c->t.iret_zsk) {
+				/* never before its last signature is gone (the policy check
+				 * refuses such a postpublish; a policy built in memory may not
+				 * have been checked) */
+				q = c->t.iret_zsk;
+			}
 			if (k->role == KASP_ROLE_KSK && k->ds != KASP_DS_NONE &&
 			    k->ds != KASP_DS_GONE) {
 				c->step->waiting_ds |= k->ds == KASP_DS_RETRACT;

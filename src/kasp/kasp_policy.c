@@ -29,6 +29,7 @@ enum {
 	FLD_SIG_REFRESH,
 	FLD_SIG_RESIGN,
 	FLD_SIG_MAX_RUN,
+	FLD_SIG_KEY_ROLL,
 	FLD_DEN_TYPE,
 	FLD_DEN_OPTOUT,
 	FLD_DEN_ITERATIONS,
@@ -104,6 +105,7 @@ static const kasp_field_t kasp_fields[] = {
 	FIELD(FLD_SIG_REFRESH,        "signatures", "refresh",             KIND_DURATION,  sig_refresh),
 	FIELD(FLD_SIG_RESIGN,         "signatures", "resign-interval",     KIND_DURATION,  resign_interval),
 	FIELD(FLD_SIG_MAX_RUN,        "signatures", "max-run-time",        KIND_DURATION,  max_run_time),
+	FIELD(FLD_SIG_KEY_ROLL,       "signatures", "key-roll-time",       KIND_DURATION,  key_roll_time),
 	FIELD(FLD_DEN_TYPE,           "denial", "type",                    KIND_DENIAL,    denial),
 	FIELD(FLD_DEN_OPTOUT,         "denial", "optout",                  KIND_BOOL,      nsec3_optout),
 	FIELD(FLD_DEN_ITERATIONS,     "denial", "iterations",              KIND_ITERATIONS, nsec3_iterations),
@@ -295,6 +297,13 @@ static void duration_format(uint64_t secs, char *buf, size_t size)
 }
 
 /* ---- defaults ----------------------------------------------------------- */
+
+uint32_t kasp_policy_key_roll_time(const kasp_policy_t *p)
+{
+	uint64_t floor = (uint64_t)p->sig_jitter + p->sig_refresh;
+	uint32_t window = p->sig_validity > floor ? (uint32_t)(p->sig_validity - floor) : 0;
+	return p->key_roll_time != 0 && p->key_roll_time < window ? p->key_roll_time : window;
+}
 
 void kasp_policy_defaults(kasp_policy_t *p)
 {
@@ -514,18 +523,23 @@ static void check_timing(kasp_checker_t *c)
 		     "its DNSKEY (RFC 7583 3.2.1)",
 		     a, b);
 	}
-	/* ZSK Iret = Dsgn + Dprp + TTLsig (RFC 7583 3.2.1); the signer re-signs
-	 * every RRset on each cycle, so Dsgn is one resign interval. */
-	need = dsgn + dprp + ttlsig;
+	/* ZSK Iret = Dsgn + Dprp + TTLsig (RFC 7583 3.2.1). The signer keeps a stopped ZSK's
+	 * signatures until the refresh schedule replaces them, all within key-roll-time, so
+	 * that is Dsgn of a planned rollover (at least one cycle). An emergency replaces every
+	 * signature of the compromised key in the next cycle: Dsgn is one resign interval. */
+	uint64_t roll = max_u64(dsgn, kasp_policy_key_roll_time(p));
+	need = roll + dprp + ttlsig;
 	if (p->zsk.postpublish < need) {
 		duration_format(p->zsk.postpublish, a, sizeof(a));
 		duration_format(need, b, sizeof(b));
-		FAIL(c, FLD_ZSK + KEY_POST, ttlsig_field, FLD_ZONE_PROPAGATION,
-		     "keys.zsk.postpublish (%s) is shorter than signatures.resign-interval + "
-		     "zone.propagation-delay + the largest TTL, %s (%s): cached signatures by the "
-		     "old ZSK would outlive its DNSKEY (RFC 7583 3.2.1)",
+		FAIL(c, FLD_ZSK + KEY_POST, ttlsig_field, FLD_SIG_KEY_ROLL,
+		     "keys.zsk.postpublish (%s) is shorter than signatures.key-roll-time (the "
+		     "time the old ZSK's signatures take to be replaced; default validity - "
+		     "jitter - refresh) + zone.propagation-delay + the largest TTL, %s (%s): "
+		     "cached signatures by the old ZSK would outlive its DNSKEY (RFC 7583 3.2.1)",
 		     a, ttlsig_name, b);
 	}
+	need = dsgn + dprp + ttlsig;
 	if (p->zsk.emergency_postpublish < need) {
 		duration_format(p->zsk.emergency_postpublish, a, sizeof(a));
 		duration_format(need, b, sizeof(b));
@@ -608,6 +622,17 @@ static void check_signatures(kasp_checker_t *c)
 		FAIL(c, FLD_SIG_REFRESH, FLD_SIG_VALIDITY, FLD_SIG_JITTER,
 		     "signatures.refresh (%s) must be above 0 and below validity - jitter (%s): "
 		     "otherwise a new signature is already due for refresh",
+		     a, b);
+	}
+	uint32_t window = p->sig_refresh < shortest ? shortest - p->sig_refresh : 0;
+	if (p->key_roll_time != 0 &&
+	    (p->key_roll_time < p->resign_interval || p->key_roll_time > window)) {
+		duration_format(p->key_roll_time, a, sizeof(a));
+		duration_format(window, b, sizeof(b));
+		FAIL(c, FLD_SIG_KEY_ROLL, FLD_SIG_RESIGN, FLD_SIG_REFRESH,
+		     "signatures.key-roll-time (%s) must be at least one resign-interval and at "
+		     "most validity - jitter - refresh (%s): a stopped key's signatures are "
+		     "refreshed within that window anyway",
 		     a, b);
 	}
 	if (p->max_run_time == 0) {

@@ -38,8 +38,12 @@ typedef struct kasp_policy {
 	uint32_t sig_inception_offset; /* seconds (default 1 hour) */
 	uint32_t sig_refresh;          /* re-sign when less than this is left (default 2 days) */
 	uint32_t resign_interval;      /* seconds between re-sign cycles (default 900) */
-	uint32_t max_run_time; /* seconds a node's signing run may take before the node gives
-				  the zone up (tandemd: "run-overrun"; default 3600) */
+	uint32_t max_run_time;  /* seconds a node's signing run may take before the node gives
+				   the zone up (tandemd: "run-overrun"; default 3600) */
+	uint32_t key_roll_time; /* seconds within which every signature of a ZSK that stopped
+				   signing is replaced (signatures.key-roll-time; 0: the refresh
+				   window, validity - jitter - refresh): see
+				   kasp_policy_key_roll_time */
 	/* denial */
 	kasp_denial_t denial;
 	bool nsec3_optout;
@@ -62,6 +66,14 @@ typedef struct kasp_policy {
 	uint32_t archive_retention; /* keys.archive-retention: seconds a removed key's wrapped
 				       copy stays in the cluster's archive (default 365 days) */
 } kasp_policy_t;
+
+/*
+ * The time a stopped ZSK's signatures take to leave the zone under p: its key-roll-time,
+ * or the refresh window (validity - jitter - refresh) when that is 0 or longer (a signature
+ * is refreshed within the window anyway). RFC 7583's Dsgn for a planned ZSK rollover: the
+ * old key must stay published this long after it stops signing, plus Dprp and TTLsig.
+ */
+uint32_t kasp_policy_key_roll_time(const kasp_policy_t *p);
 
 /* Fills p with the GMO DPS section 6 defaults ("dps-default"). */
 void kasp_policy_defaults(kasp_policy_t *p);

@@ -231,9 +231,23 @@ static void add_key(kasp_cache_key_t *keys, size_t *n, const kasp_key_t *k)
 	}
 }
 
-/* What the servers now serve, to the cache model, and the check. */
+/* Signs and gates through the driver, then gives what the servers now serve to the cache
+ * model and runs the check. */
 static int observe(sim_t *s, uint64_t now)
 {
+	kasp_sim_signers_t signers = {.known = false};
+	if (s->ops->publish != NULL) {
+		size_t before = tandem_diag_count(s->diag);
+		size_t g = s->ops->publish(s->ops->arg, s->set, s->parent, s->nparent, now, s->diag,
+					   &signers);
+		if (g == (size_t)-1) {
+			return TANDEM_EINTERNAL;
+		}
+		s->res.gate_failures += g;
+		for (size_t i = before; g > 0 && i < tandem_diag_kept(s->diag); i++) {
+			say(s, now, "GATE FAILURE: %s", tandem_diag_msg(s->diag, i));
+		}
+	}
 	kasp_cache_set_t ds = {0}, dnskey = {0}, data = {0};
 	for (size_t i = 0; i < s->nparent; i++) {
 		const kasp_key_t *k = kasp_keyset_find(s->set, s->parent[i]);
@@ -251,7 +265,16 @@ static int observe(sim_t *s, uint64_t now)
 		if (r.ksk) {
 			add_key(dnskey.signers, &dnskey.nsigners, k);
 		}
-		if (r.zsk) {
+		if (signers.known) {
+			for (size_t j = 0; j < signers.n && j < KASP_SIM_SIGNERS_MAX; j++) {
+				if (signers.ids[j] == k->id && data.nsigners < KASP_CACHE_KEYS) {
+					data.signers[data.nsigners++] =
+					    (kasp_cache_key_t){.id = k->id,
+							       .algorithm = k->algorithm,
+							       .group = signers.group[j]};
+				}
+			}
+		} else if (r.zsk) {
 			add_key(data.signers, &data.nsigners, k);
 		}
 	}
@@ -272,18 +295,6 @@ static int observe(sim_t *s, uint64_t now)
 	for (size_t i = before; i < tandem_diag_kept(s->diag); i++) {
 		say(s, now, "VALIDATION FAILURE: %s", tandem_diag_msg(s->diag, i));
 	}
-	if (s->ops->publish != NULL) {
-		before = tandem_diag_count(s->diag);
-		size_t g =
-		    s->ops->publish(s->ops->arg, s->set, s->parent, s->nparent, now, s->diag);
-		if (g == (size_t)-1) {
-			return TANDEM_EINTERNAL;
-		}
-		s->res.gate_failures += g;
-		for (size_t i = before; g > 0 && i < tandem_diag_kept(s->diag); i++) {
-			say(s, now, "GATE FAILURE: %s", tandem_diag_msg(s->diag, i));
-		}
-	}
 	s->res.events++;
 	return TANDEM_OK;
 }
@@ -303,6 +314,9 @@ static uint64_t next_time(const sim_t *s, const kasp_step_t *step, uint64_t now)
 		if (s->pending[i].at > now && (next == 0 || s->pending[i].at < next)) {
 			next = s->pending[i].at;
 		}
+	}
+	if (c->cycle > 0 && (next == 0 || now + c->cycle < next)) {
+		next = now + c->cycle;
 	}
 	return next;
 }

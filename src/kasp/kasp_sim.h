@@ -3,6 +3,7 @@
 #ifndef KASP_SIM_H
 #define KASP_SIM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,19 @@
  * driver's (tandemctl uses the HSM; unit tests fake both).
  */
 
+/* What a driver that really signs found in the zone it published: the keys whose RRSIGs
+ * cover the zone's data (every RRset but the DNSKEY RRset), in groups: the keys of one
+ * group sign the same RRsets (kasp_cache_key_t.group). With signature reuse these are not
+ * only the keys the roles say sign: a stopped ZSK's signatures stay on some RRsets until
+ * they are replaced, and the cache check must see them. */
+#define KASP_SIM_SIGNERS_MAX 16
+typedef struct kasp_sim_signers {
+	bool known; /* the driver filled ids (else the roles are taken) */
+	size_t n;   /* at most KASP_SIM_SIGNERS_MAX */
+	uint32_t ids[KASP_SIM_SIGNERS_MAX];
+	uint8_t group[KASP_SIM_SIGNERS_MAX];
+} kasp_sim_signers_t;
+
 typedef struct kasp_sim_ops {
 	void *arg;
 	/* Generates the key the action asks for: writes its HSM label (NUL-terminated,
@@ -30,9 +44,12 @@ typedef struct kasp_sim_ops {
 	/* Signs the zone at `now` with the roles kasp_key_roles() gives each key of set,
 	 * publishing CDS/CDNSKEY when kasp_keyset_cds_pending(), and gates it with the
 	 * parent's DS set (key ids); returns the number of gate failures (messages in
-	 * diag), or (size_t)-1 when signing itself failed (the run stops). May be NULL. */
+	 * diag), or (size_t)-1 when signing itself failed (the run stops). It may say which
+	 * keys' signatures the published zone's data carries (*signers starts unknown). May
+	 * be NULL. */
 	size_t (*publish)(void *arg, const kasp_keyset_t *set, const uint32_t *parent_ds,
-			  size_t nds, uint64_t now, tandem_diag_t *diag);
+			  size_t nds, uint64_t now, tandem_diag_t *diag,
+			  kasp_sim_signers_t *signers);
 	/* One timeline line (no newline). May be NULL. */
 	void (*line)(void *arg, const char *text);
 } kasp_sim_ops_t;
@@ -45,6 +62,9 @@ typedef struct kasp_sim_conf {
 	uint64_t emergency_ksk;      /* compromise the active KSK at this time (0: never) */
 	uint64_t algorithm_at;       /* switch the policy to `algorithm` at this time (0: never) */
 	uint8_t algorithm;           /* the new algorithm (RSA keeps or takes 2048/1024 bits) */
+	uint64_t cycle; /* also sign every `cycle` seconds (a node's resign interval), as a
+			   node does: a driver that reuses signatures then shows their gradual
+			   replacement after a rollover; 0: only at events */
 } kasp_sim_conf_t;
 
 typedef struct kasp_sim_result {

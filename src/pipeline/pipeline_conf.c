@@ -15,7 +15,7 @@ void pipeline_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c
 	c->inception_offset = p->sig_inception_offset;
 	c->period = p->resign_interval ? p->resign_interval : 900;
 	c->refresh = p->sig_refresh;
-	c->key_roll_time = signer_refresh_window(c); /* a stopped key's signatures: one window */
+	c->key_roll_time = kasp_policy_key_roll_time(p); /* as the key states assume */
 	c->denial = p->denial == KASP_DENIAL_NSEC ? SIGNER_DENIAL_NSEC : SIGNER_DENIAL_NSEC3;
 	c->nsec3_iterations = p->nsec3_iterations;
 	c->nsec3_optout = p->nsec3_optout;

@@ -22,7 +22,7 @@
 #include <openssl/rand.h>
 #include <p11-kit/pkcs11.h>
 
-#define DAY           86400ull
+#define DAY           UINT64_C(86400)
 #define DEFAULT_START 1767225600ull /* 2026-01-01T00:00:00Z: runs are reproducible */
 #define SIM_KEYS_MAX  256
 
@@ -52,10 +52,11 @@ typedef struct sim_key {
 
 typedef struct sim_opts {
 	const char *policy, *module, *token, *zone_file, *origin;
-	unsigned years;
+	unsigned years, days; /* days: when given, the run's length instead of years */
 	uint64_t start, ez_days, ek_days, alg_days;
 	int alg;
 	bool quiet;
+	bool cycle; /* sign every resign-interval as an update of the last version */
 } sim_opts_t;
 
 typedef struct sim_ctx {
@@ -66,12 +67,17 @@ typedef struct sim_ctx {
 	sim_key_t keys[SIM_KEYS_MAX];
 	size_t nkeys;
 	size_t signings;
+	dns_zone_t *prev;     /* --cycle: the last signed version, the next run's base */
+	uint32_t prev_serial; /* ... and its serial */
+	size_t sigs_new;      /* --cycle: signatures the HSM made over the run */
+	size_t sigs_reused;   /* ... and kept from the previous version */
+	uint32_t min_left;    /* --cycle: the least validity left by any signature at a run */
 } sim_ctx_t;
 
 static void sim_usage(FILE *fp)
 {
-	fprintf(fp, "usage: tandemctl keys simulate -p POLICY [--years N] [--start UNIXTIME]\n"
-		    "         [--emergency-zsk DAYS] [--emergency-ksk DAYS]\n"
+	fprintf(fp, "usage: tandemctl keys simulate -p POLICY [--years N | --days N] [--cycle]\n"
+		    "         [--start UNIXTIME] [--emergency-zsk DAYS] [--emergency-ksk DAYS]\n"
 		    "         [--algorithm-rollover DAYS:ALG] [--zone-file FILE -o ORIGIN]\n"
 		    "         [--module PATH|P11KIT-NAME] [--token URI] [-q]\n"
 		    "Runs the key-state machine on a fake clock from --start (default\n"
@@ -79,16 +85,32 @@ static void sim_usage(FILE *fp)
 		    "and gating the zone at every event and checking every DS/DNSKEY/RRSIG mix\n"
 		    "a resolver may cache. Without --token, a private SoftHSM token is made in\n"
 		    "a temporary directory. POLICY is a file, or dps-default (built in).\n"
+		    "--cycle also signs every signatures.resign-interval, each run an update of\n"
+		    "the last (signatures reused and refreshed, as tandemd does), and checks\n"
+		    "the caches against the keys whose signatures the zone really carries.\n"
 		    "The last line is 'summary: zsk_rollovers=N ksk_rollovers=M "
 		    "validation_failures=F'; the exit code is 0 only when F is 0.\n");
 }
 
 static int sim_args(int argc, char **argv, sim_opts_t *o)
 {
-	enum { O_YEARS = 256, O_START, O_EZ, O_EK, O_ALG, O_MODULE, O_TOKEN, O_ZONE };
+	enum {
+		O_YEARS = 256,
+		O_DAYS,
+		O_CYCLE,
+		O_START,
+		O_EZ,
+		O_EK,
+		O_ALG,
+		O_MODULE,
+		O_TOKEN,
+		O_ZONE
+	};
 	static const struct option longopts[] = {
 	    {"policy", required_argument, NULL, 'p'},
 	    {"years", required_argument, NULL, O_YEARS},
+	    {"days", required_argument, NULL, O_DAYS},
+	    {"cycle", no_argument, NULL, O_CYCLE},
 	    {"start", required_argument, NULL, O_START},
 	    {"emergency-zsk", required_argument, NULL, O_EZ},
 	    {"emergency-ksk", required_argument, NULL, O_EK},
@@ -112,6 +134,14 @@ static int sim_args(int argc, char **argv, sim_opts_t *o)
 		case O_MODULE: o->module = optarg; break;
 		case O_TOKEN: o->token = optarg; break;
 		case O_ZONE: o->zone_file = optarg; break;
+		case O_CYCLE: o->cycle = true; break;
+		case O_DAYS:
+			if (!keys_uint_parse(optarg, 365 * 50, &v) || v == 0) {
+				fprintf(stderr, "%s: --days must be 1 to 18250\n", argv[0]);
+				return KEYS_EXIT_USAGE;
+			}
+			o->days = (unsigned)v;
+			break;
 		case O_YEARS:
 			if (!keys_uint_parse(optarg, 50, &v) || v == 0) {
 				fprintf(stderr, "%s: --years must be 1 to 50\n", argv[0]);
@@ -325,8 +355,60 @@ static const hsm_key_t *hkey(const sim_ctx_t *s, uint32_t id)
 	return NULL;
 }
 
+/* The least validity any signature of z has left at now, and the groups of keys that sign
+ * the zone's data (not the DNSKEY RRset): one group per distinct set of signers of an
+ * RRset, as the cache check wants them (kasp_sim_signers_t). */
+static void zone_signers(dns_zone_t *z, const kasp_keyset_t *set, uint64_t now,
+			 kasp_sim_signers_t *out, uint32_t *min_left)
+{
+	uint64_t groups[8];
+	size_t ngroups = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		size_t n = 0;
+		dns_node_t *nodes = pass == 0 ? dns_zone_nodes(z, &n) : dns_zone_nsec3_nodes(z, &n);
+		for (size_t i = 0; i < n; i++) {
+			for (uint16_t r = 0; r < nodes[i].rrset_count; r++) {
+				const dns_rrset_t *rs = &nodes[i].rrsets[r];
+				uint64_t mask = 0;
+				for (uint16_t k = 0; k < rs->sig_count; k++) {
+					const uint8_t *d = dns_rdata_data(rs->sigs[k]);
+					if (dns_rdata_len(rs->sigs[k]) < 18) {
+						continue;
+					}
+					uint32_t exp = (uint32_t)d[8] << 24 | (uint32_t)d[9] << 16 |
+						       (uint32_t)d[10] << 8 | d[11];
+					int32_t left = (int32_t)(exp - (uint32_t)now);
+					*min_left = left <= 0                    ? 0
+						    : (uint32_t)left < *min_left ? (uint32_t)left
+										 : *min_left;
+					uint16_t tag = (uint16_t)(d[16] << 8 | d[17]);
+					for (size_t j = 0; j < set->count && j < 64; j++) {
+						mask |= set->keys[j].tag == tag ? 1ull << j : 0;
+					}
+				}
+				bool seen = mask == 0 || rs->type == DNS_TYPE_DNSKEY;
+				for (size_t g = 0; g < ngroups && !seen; g++) {
+					seen = groups[g] == mask;
+				}
+				if (!seen && ngroups < sizeof(groups) / sizeof(groups[0])) {
+					groups[ngroups++] = mask;
+				}
+			}
+		}
+	}
+	*out = (kasp_sim_signers_t){.known = true};
+	for (size_t g = 0; g < ngroups; g++) {
+		for (size_t j = 0; j < set->count && j < 64 && out->n < KASP_SIM_SIGNERS_MAX; j++) {
+			if (groups[g] & (1ull << j)) {
+				out->group[out->n] = (uint8_t)(g + 1);
+				out->ids[out->n++] = set->keys[j].id;
+			}
+		}
+	}
+}
+
 static size_t cb_publish(void *arg, const kasp_keyset_t *set, const uint32_t *parent, size_t nds,
-			 uint64_t now, tandem_diag_t *diag)
+			 uint64_t now, tandem_diag_t *diag, kasp_sim_signers_t *signers)
 {
 	sim_ctx_t *s = arg;
 	signer_key_t keys[KASP_KEYS_MAX];
@@ -372,11 +454,34 @@ static size_t cb_publish(void *arg, const kasp_keyset_t *set, const uint32_t *pa
 	pipeline_signer_conf(s->policy, now, &req.conf);
 	req.conf.nsec3_salt_len = 0; /* the simulator has no salt to keep between runs */
 	req.conf.serial_mode = TANDEM_SERIAL_INCREMENT;
+	uint16_t replace[KASP_KEYS_MAX];
+	for (size_t i = 0; i < set->count && req.conf.replace_count < KASP_KEYS_MAX; i++) {
+		if (set->keys[i].compromised) {
+			/* as tandemd: an emergency keeps none of the key's signatures */
+			replace[req.conf.replace_count++] = set->keys[i].tag;
+		}
+	}
+	req.conf.replace_tags = replace;
+	if (s->o->cycle && s->prev != NULL) {
+		/* as tandemd: an update of the last version, above its serial */
+		req.kind = PIPELINE_UPDATE;
+		req.previous = s->prev;
+		req.has_committed = true;
+		req.committed = s->prev_serial;
+	}
 	size_t failures = (size_t)-1;
 	int ret = pipeline_run(&req, &res, ld);
 	if (res.stage == PIPELINE_STAGE_GATE || ret == TANDEM_OK) {
 		failures = ret == TANDEM_OK ? 0 : res.gate.failures;
 		s->signings++;
+		s->sigs_new += res.sign.rrsigs_new + res.sign.rrsigs_refreshed;
+		s->sigs_reused += res.sign.rrsigs_reused;
+		if (s->o->cycle && ret == TANDEM_OK) {
+			dns_zone_free(s->prev);
+			s->prev = pipeline_result_zone_take(&res);
+			s->prev_serial = res.serial;
+			zone_signers(s->prev, set, now, signers, &s->min_left);
+		}
 	} else {
 		keys_diag_print(ld);
 	}
@@ -456,12 +561,14 @@ int tandemctl_keys_simulate(int argc, char **argv)
 		fprintf(stderr, "%s: cannot open the token\n", argv[0]);
 		goto out;
 	}
-	*s = (sim_ctx_t){.o = &o, .policy = &policy, .tok = tok, .zone_path = zpath};
+	*s = (sim_ctx_t){
+	    .o = &o, .policy = &policy, .tok = tok, .zone_path = zpath, .min_left = UINT32_MAX};
 	kasp_sim_conf_t conf = {
 	    .zone = o.origin ? o.origin : "example.",
 	    .policy = &policy,
 	    .start = o.start,
-	    .end = o.start + (uint64_t)o.years * 365 * DAY,
+	    .end = o.start + (o.days ? (uint64_t)o.days : (uint64_t)o.years * 365) * DAY,
+	    .cycle = o.cycle ? policy.resign_interval : 0,
 	    .emergency_zsk = o.ez_days ? o.start + o.ez_days * DAY : 0,
 	    .emergency_ksk = o.ek_days ? o.start + o.ek_days * DAY : 0,
 	    .algorithm_at = o.alg_days ? o.start + o.alg_days * DAY : 0,
@@ -469,8 +576,10 @@ int tandemctl_keys_simulate(int argc, char **argv)
 	};
 	kasp_sim_ops_t ops = {
 	    .arg = s, .generate = cb_generate, .publish = cb_publish, .line = cb_line};
-	printf("simulate: policy %s, zone %s, %u years from %" PRIu64 ", token %s\n", policy.name,
-	       conf.zone, o.years, o.start, o.token ? "given" : "private SoftHSM");
+	printf("simulate: policy %s, zone %s, %" PRIu64 " days from %" PRIu64 "%s, token %s\n",
+	       policy.name, conf.zone, (conf.end - conf.start) / DAY, o.start,
+	       o.cycle ? ", signed every resign-interval as updates" : "",
+	       o.token ? "given" : "private SoftHSM");
 	kasp_sim_result_t r;
 	tandem_diag_clear(diag);
 	int ret = kasp_sim_run(&conf, &ops, diag, &r);
@@ -484,10 +593,18 @@ int tandemctl_keys_simulate(int argc, char **argv)
 	printf("keys generated: %zu, events signed and checked: %zu, gate failures: %zu, cache "
 	       "failures: %zu\n",
 	       r.keys, r.events, r.gate_failures, r.cache_failures);
+	if (o.cycle) {
+		printf("signatures: %zu made, %zu reused; least validity left at any run: %" PRIu32
+		       " s\n",
+		       s->sigs_new, s->sigs_reused, s->min_left);
+	}
 	printf("summary: zsk_rollovers=%u ksk_rollovers=%u validation_failures=%zu\n",
 	       r.zsk_rollovers, r.ksk_rollovers, failures);
 	code = failures == 0 ? KEYS_EXIT_OK : KEYS_EXIT_REFUSED;
 out:
+	if (s != NULL) {
+		dns_zone_free(s->prev);
+	}
 	hsm_token_close(tok);
 	hsm_module_free(mod);
 	if (tmp[0] != '\0') {

@@ -555,11 +555,11 @@ START_TEST(test_refuse_key_timing)
 		       4, "keys.ksk.postpublish (1d) is shorter");
 	expect_refused("policy: t\nkeys:\n  ksk:\n    emergency-postpublish: 12h\n", 4,
 		       "keys.ksk.emergency-postpublish (12h) is shorter");
-	/* exactly at the bounds is accepted */
+	/* exactly at the bounds is accepted (a stopped ZSK's signatures replaced in one cycle) */
 	expect_loaded("policy: t\nkeys:\n  zsk:\n    prepublish: 13h\n    postpublish: 1d1h15m\n"
 		      "    emergency-postpublish: 1d1h15m\n    lifetime: 13h1s\n"
 		      "  ksk:\n    prepublish: 1d1h\n    postpublish: 1d1h\n"
-		      "    emergency-postpublish: 13h15m\n",
+		      "    emergency-postpublish: 13h15m\nsignatures:\n  key-roll-time: 15m\n",
 		      NULL, NULL);
 }
 END_TEST
@@ -584,9 +584,41 @@ START_TEST(test_refuse_signature_timing)
 		       "resign-interval must be above 0");
 	kasp_policy_t p;
 	expect_loaded("policy: t\nsignatures: {validity: 14d, jitter: 0, inception-offset: 14d, "
-		      "refresh: 1h15m1s}\n",
+		      "refresh: 1h15m1s, key-roll-time: 1d}\n",
 		      &p, NULL);
 	ck_assert_uint_eq(p.sig_validity, 14 * DAY);
+}
+END_TEST
+
+/*
+ * Signatures are reused: a ZSK that stops signing keeps signatures in the zone until the
+ * refresh schedule replaces them, within key-roll-time (default validity - jitter -
+ * refresh: 4 days with the DPS numbers). Its DNSKEY must stay that long plus Dprp and
+ * TTLsig, or cached answers signed by it turn bogus. A post-publication that only covered
+ * one cycle (the rule of a signer that re-signs everything each cycle) is refused.
+ */
+START_TEST(test_key_roll_time)
+{
+	kasp_policy_t p;
+	kasp_policy_defaults(&p);
+	ck_assert_uint_eq(kasp_policy_key_roll_time(&p), 4 * DAY);
+	/* 2d covers resign-interval + Dprp + TTLsig (1d1h15m) but not the 4-day drain */
+	expect_refused("policy: t\nkeys:\n  zsk:\n    postpublish: 2d\n"
+		       "    emergency-postpublish: 2d\n",
+		       4, "keys.zsk.postpublish (2d) is shorter than signatures.key-roll-time");
+	expect_refused("policy: t\nkeys:\n  zsk:\n    postpublish: 5d59m59s\n", 4,
+		       "(5d1h)"); /* 4d + Dprp 1h + the largest TTL 1d, one second short */
+	expect_loaded("policy: t\nkeys:\n  zsk:\n    postpublish: 5d1h\n", NULL, NULL);
+	/* a shorter drain (more signatures per cycle) allows a shorter post-publication */
+	expect_loaded("policy: t\nkeys:\n  zsk:\n    postpublish: 2d\n"
+		      "    emergency-postpublish: 2d\nsignatures:\n  key-roll-time: 12h\n",
+		      &p, NULL);
+	ck_assert_uint_eq(kasp_policy_key_roll_time(&p), 12 * 3600);
+	/* bounds: at least one cycle, at most the refresh window */
+	expect_refused("policy: t\nsignatures:\n  key-roll-time: 5m\n", 3,
+		       "signatures.key-roll-time (5m) must be at least one resign-interval");
+	expect_refused("policy: t\nsignatures:\n  key-roll-time: 5d\n", 3,
+		       "at most validity - jitter - refresh (4d)");
 }
 END_TEST
 
@@ -801,6 +833,7 @@ static Suite *kasp_suite(void)
 	tcase_add_test(tc, test_refuse_key_sizes_and_algorithms);
 	tcase_add_test(tc, test_refuse_key_timing);
 	tcase_add_test(tc, test_refuse_signature_timing);
+	tcase_add_test(tc, test_key_roll_time);
 	tcase_add_test(tc, test_refuse_denial);
 	tcase_add_test(tc, test_refuse_ttls);
 	tcase_add_test(tc, test_refuse_not_policies);
