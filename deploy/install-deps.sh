@@ -7,9 +7,10 @@ set -eu
 # libmicrohttpd-dev: the daemons' metrics endpoint; prometheus: only for promtool, which the
 # tests use to check the exposition and the alert rules (its server is not wanted running).
 # libsystemd-dev: sd_notify for the systemd units.
+# libknot-dev: Knot's zone scanner (libzscanner), which reads zone files (src/dns/dns_load.c).
 PKGS="build-essential cmake pkg-config clang-format
 libssl-dev libsystemd-dev libmicrohttpd-dev openssl libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
-libldns-dev ldnsutils libp11-kit-dev p11-kit softhsm2 opensc
+libldns-dev ldnsutils libknot-dev libp11-kit-dev p11-kit softhsm2 opensc
 check libsubunit-dev libyaml-dev libcurl4-openssl-dev libjansson-dev
 bind9-utils bind9-dnsutils knot-dnssecutils knot-host
 etcd-server etcd-client iproute2 bc

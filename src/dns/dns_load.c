@@ -1,14 +1,18 @@
-/* Zone file loading with ldns: parse, canonicalise, group into nodes and RRsets, check. */
+/* Zone file loading with Knot's zone scanner: parse, canonicalise, group into nodes and RRsets,
+ * check. */
 #include "dns_internal.h"
 #include "tandem_error.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <ldns/ldns.h>
+#include <libzscanner/scanner.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 /* One record as read, before grouping. */
 typedef struct rec {
@@ -31,6 +35,8 @@ static const uint16_t signer_owned_types[] = {
 typedef struct run {
 	const uint8_t *owner;
 	size_t start, len;
+	const uint8_t *key; /* the owner's sort key (name_sort_key) */
+	size_t klen;
 } run_t;
 
 typedef struct loader {
@@ -119,15 +125,357 @@ static void signer_owned_report(loader_t *l)
 	}
 }
 
-/* Converts one parsed ldns record and stores it; problems go to the diag. */
-static int take_rr(loader_t *l, ldns_rr *rr, ldns_buffer *wire, uint32_t line,
-		   const uint8_t **prev_owner)
+/*
+ * Zone file text is read by Knot's zone scanner (libzscanner): a state machine
+ * that parses a large zone an order of magnitude faster than building an ldns
+ * record per line, and that knows $ORIGIN, $TTL, parentheses, quoting and
+ * escapes. What it does not do is done here: the line a record starts on (the
+ * scanner counts lines as it goes, so a multi-line record would be named by its
+ * last line), the TTL of a record without one after the SOA (BIND's rule: the
+ * SOA's MINIMUM until a $TTL), lowercasing (RFC 4034 6.2), and refusing
+ * $INCLUDE and classes other than IN.
+ */
+#define TTL_UNSET UINT32_MAX /* the scanner's default TTL before any $TTL or SOA */
+
+/* One record as the scanner gives it, owner and names in RDATA lowercased. */
+typedef struct text_rr {
+	const uint8_t *owner; /* wire, lowercase; in the source's scanner */
+	size_t owner_len;
+	uint16_t type, rclass;
+	uint32_t ttl;
+	const uint8_t *rdata; /* wire, canonical (RFC 4034 6.2) */
+	size_t rdlen;
+	uint32_t line; /* where the record starts */
+} text_rr_t;
+
+typedef struct text_source {
+	zs_scanner_t *zs;
+	const char *path;
+	tandem_diag_t *diag;
+	char *buf; /* the whole input (mapped, or read when it cannot be) */
+	size_t len;
+	bool mapped;
+	const char *pos;    /* where line counting stands ... */
+	uint32_t line;      /* ... and the line there (1-based) */
+	uint32_t ttl_first; /* TTL of records before any $TTL or SOA */
+	bool soa_rule;      /* after the SOA, its MINIMUM is the default until a $TTL */
+	unsigned errors;
+	int first_code;
+} text_source_t;
+
+static void text_error(text_source_t *t, int code, uint32_t line, const char *fmt, const char *arg)
+{
+	char msg[512];
+	snprintf(msg, sizeof(msg), fmt, arg);
+	t->errors++;
+	if (t->first_code == TANDEM_OK) {
+		t->first_code = code;
+	}
+	tandem_diag_add(t->diag, code, "%s:%u: %s", t->path, line, msg);
+}
+
+/* Maps (or, for a pipe, reads) the whole of fp; the caller keeps fp open. */
+static int text_input(text_source_t *t, FILE *fp)
+{
+	struct stat st;
+	int fd = fileno(fp);
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (m != MAP_FAILED) {
+			(void)madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+			t->buf = m;
+			t->len = (size_t)st.st_size;
+			t->mapped = true;
+			return TANDEM_OK;
+		}
+	}
+	size_t cap = 0;
+	for (;;) {
+		if (t->len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			char *bigger = realloc(t->buf, cap);
+			if (bigger == NULL) {
+				return TANDEM_ENOMEM;
+			}
+			t->buf = bigger;
+		}
+		size_t n = fread(t->buf + t->len, 1, cap - t->len, fp);
+		t->len += n;
+		if (n == 0) {
+			break;
+		}
+	}
+	if (ferror(fp)) {
+		tandem_diag_add(t->diag, TANDEM_EIO, "%s: read error: %s", t->path,
+				strerror(errno));
+		return TANDEM_EIO;
+	}
+	return TANDEM_OK;
+}
+
+/* default_ttl 0: 3600 before the SOA, then the SOA's MINIMUM until a $TTL (as BIND). */
+static int text_open(text_source_t *t, const char *path, FILE *fp, const char *origin,
+		     uint32_t default_ttl, tandem_diag_t *diag)
+{
+	memset(t, 0, sizeof(*t));
+	t->path = path;
+	t->diag = diag;
+	t->line = 1;
+	t->ttl_first = default_ttl ? default_ttl : 3600;
+	t->soa_rule = default_ttl == 0;
+	int ret = text_input(t, fp);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	t->pos = t->buf;
+	t->zs = malloc(sizeof(*t->zs));
+	if (t->zs == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	if (zs_init(t->zs, origin, DNS_CLASS_IN, t->soa_rule ? TTL_UNSET : default_ttl) != 0) {
+		free(t->zs);
+		t->zs = NULL;
+		return TANDEM_DNS_ENAME;
+	}
+	if (zs_set_input_string(t->zs, t->len ? t->buf : "", t->len) != 0) {
+		return TANDEM_ENOMEM;
+	}
+	return TANDEM_OK;
+}
+
+static void text_close(text_source_t *t)
+{
+	if (t->zs != NULL) {
+		zs_deinit(t->zs);
+		free(t->zs);
+	}
+	if (t->mapped) {
+		munmap(t->buf, t->len);
+	} else {
+		free(t->buf);
+	}
+}
+
+/* Moves line counting to p (at or after t->pos). */
+static void text_count_to(text_source_t *t, const char *p)
+{
+	const char *end = t->buf + t->len;
+	p = p > end ? end : p;
+	while (t->pos < p) {
+		const char *nl = memchr(t->pos, '\n', (size_t)(p - t->pos));
+		if (nl == NULL) {
+			t->pos = p;
+			break;
+		}
+		t->line++;
+		t->pos = nl + 1;
+	}
+}
+
+/* The line of the first record token at or after from: blanks, comments and directive
+ * lines ($TTL, $ORIGIN) skipped. */
+static uint32_t text_start_line(text_source_t *t, const char *from)
+{
+	const char *end = t->buf + t->len, *p = from;
+	text_count_to(t, from);
+	while (p < end) {
+		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
+			p++;
+		} else if (*p == ';' || *p == '$') {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			p = nl != NULL ? nl : end;
+		} else {
+			break;
+		}
+	}
+	text_count_to(t, p);
+	return t->line;
+}
+
+/* True when line `at` (at or after where counting stands) names a class other than IN
+ * among its first tokens (CH, HS, CS, NONE, ANY, CLASSn): the class in out. */
+static bool text_line_class(text_source_t *t, uint32_t at, char *out, size_t size)
+{
+	const char *end = t->buf + t->len, *p = t->pos;
+	for (uint32_t line = t->line; line < at && p < end; line++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		p = nl != NULL ? nl + 1 : end;
+	}
+	if (p < end && *p != ' ' && *p != '\t') {
+		while (p < end && *p != ' ' && *p != '\t' && *p != '\n') {
+			p++; /* the owner */
+		}
+	}
+	for (int tok = 0; tok < 3 && p < end && *p != '\n' && *p != ';'; tok++) {
+		while (p < end && (*p == ' ' || *p == '\t')) {
+			p++;
+		}
+		const char *w = p;
+		while (p < end && *p != ' ' && *p != '\t' && *p != '\n' && *p != ';') {
+			p++;
+		}
+		size_t n = (size_t)(p - w);
+		static const char *const classes[] = {"CH", "HS", "CS", "NONE", "ANY"};
+		bool hit = n > 5 && n < size && strncasecmp(w, "CLASS", 5) == 0 &&
+			   strspn(w + 5, "0123456789") == n - 5 && !(n == 6 && w[5] == '1');
+		for (size_t c = 0; c < sizeof(classes) / sizeof(classes[0]) && !hit; c++) {
+			hit = n == strlen(classes[c]) && strncasecmp(w, classes[c], n) == 0;
+		}
+		if (hit && n < size) {
+			for (size_t i = 0; i < n; i++) {
+				out[i] = (char)toupper((unsigned char)w[i]);
+			}
+			out[n] = '\0';
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Lowercases the uncompressed name at rd[*off] in place and moves *off past it. Returns
+ * false when the name runs over rdlen. */
+static bool lower_name(uint8_t *rd, size_t rdlen, size_t *off)
+{
+	size_t o = *off;
+	while (o < rdlen) {
+		uint8_t n = rd[o++];
+		if (n == 0) {
+			*off = o;
+			return true;
+		}
+		if (n > 63 || o + n > rdlen) {
+			return false;
+		}
+		for (size_t i = 0; i < n; i++, o++) {
+			if (rd[o] >= 'A' && rd[o] <= 'Z') {
+				rd[o] = (uint8_t)(rd[o] - 'A' + 'a');
+			}
+		}
+	}
+	return false;
+}
+
+/* RFC 4034 6.2 as RFC 6840 5.1 reads it (NSEC's next name kept as it is): the domain
+ * names inside RDATA of these types are lowercased. */
+static void rdata_canonical(uint16_t type, uint8_t *rd, size_t rdlen)
+{
+	size_t off = 0;
+	int names = 1;
+	switch (type) {
+	case 2:
+	case 3:
+	case 4:
+	case 5:
+	case 7:
+	case 8:
+	case 9:
+	case 12:
+	case 30:
+	case 39: break; /* NS MD MF CNAME MB MG MR PTR NXT DNAME: a name first */
+	case 6:
+	case 14:
+	case 17:
+		names = 2; /* SOA MINFO RP */
+		break;
+	case 15:
+	case 18:
+	case 21:
+	case 36:
+		off = 2; /* MX AFSDB RT KX */
+		break;
+	case 26:
+		off = 2; /* PX */
+		names = 2;
+		break;
+	case 33:
+		off = 6; /* SRV */
+		break;
+	case 24:
+	case 46:
+		off = 18; /* SIG RRSIG: the signer's name */
+		break;
+	case 35: /* NAPTR: order, preference, three strings, then the replacement */
+		off = 4;
+		for (int i = 0; i < 3 && off < rdlen; i++) {
+			off += 1u + rd[off];
+		}
+		break;
+	default: return;
+	}
+	for (int i = 0; i < names && off < rdlen; i++) {
+		if (!lower_name(rd, rdlen, &off)) {
+			return;
+		}
+	}
+}
+
+/* 1 with the next record in *rr; 0 at the end. Problems go to the diag (and count). */
+static int text_next(text_source_t *t, text_rr_t *rr)
+{
+	zs_scanner_t *zs = t->zs;
+	for (;;) {
+		const char *from = zs->input.current;
+		if (zs_parse_record(zs) != 0 && zs->state != ZS_STATE_ERROR) {
+			return 0;
+		}
+		switch (zs->state) {
+		case ZS_STATE_DATA: break;
+		case ZS_STATE_ERROR: {
+			uint32_t at = (uint32_t)zs->line_counter;
+			char cls[16];
+			if (zs->error.code == ZS_UNSUPPORTED_TYPE &&
+			    text_line_class(t, at, cls, sizeof(cls))) {
+				/* the scanner knows no class but IN, and takes the class for the
+				 * type: say what is wrong */
+				text_error(t, TANDEM_DNS_EPARSE, at,
+					   "class %s is not supported (only IN)", cls);
+			} else {
+				text_error(t, TANDEM_DNS_EPARSE, at, "%s",
+					   zs_strerror(zs->error.code));
+			}
+			if (zs->error.fatal) {
+				return 0;
+			}
+			continue;
+		}
+		case ZS_STATE_INCLUDE:
+			text_error(t, TANDEM_DNS_EPARSE, (uint32_t)zs->line_counter,
+				   "%s is not supported", "$INCLUDE");
+			continue;
+		default: return 0; /* EOF or STOP */
+		}
+		rr->line = text_start_line(t, from);
+		for (uint32_t i = 0; i < zs->r_owner_length; i++) {
+			uint8_t *c = &zs->r_owner[i];
+			*c = *c >= 'A' && *c <= 'Z' ? (uint8_t)(*c - 'A' + 'a') : *c;
+		}
+		rr->owner = zs->r_owner;
+		rr->owner_len = zs->r_owner_length;
+		rr->type = zs->r_type;
+		rr->rclass = zs->r_class;
+		rr->ttl = zs->r_ttl == TTL_UNSET ? t->ttl_first : zs->r_ttl;
+		rdata_canonical(zs->r_type, zs->r_data, zs->r_data_length);
+		rr->rdata = zs->r_data;
+		rr->rdlen = zs->r_data_length;
+		if (rr->type == DNS_TYPE_SOA && t->soa_rule && zs->default_ttl == TTL_UNSET &&
+		    rr->rdlen >= 4) {
+			const uint8_t *m = rr->rdata + rr->rdlen - 4;
+			zs->default_ttl = (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 |
+					  (uint32_t)m[2] << 8 | m[3];
+		}
+		return 1;
+	}
+}
+
+/* Stores one record; problems go to the diag. */
+static int take_rr(loader_t *l, const text_rr_t *tr, const uint8_t **prev_owner)
 {
 	char namebuf[1024], tbuf[16];
-	uint16_t type = (uint16_t)ldns_rr_get_type(rr);
-	if (ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN) {
+	uint16_t type = tr->type;
+	uint32_t line = tr->line;
+	if (tr->rclass != DNS_CLASS_IN) {
 		LOAD_ERR(l, TANDEM_DNS_EPARSE, line, "%s:%u: class %u is not supported (only IN)",
-			 l->path, line, (unsigned)ldns_rr_get_class(rr));
+			 l->path, line, (unsigned)tr->rclass);
 		return TANDEM_OK;
 	}
 	int owned = l->opts->keep_dnssec ? -1 : signer_owned_index(type);
@@ -138,10 +486,8 @@ static int take_rr(loader_t *l, ldns_rr *rr, ldns_buffer *wire, uint32_t line,
 		}
 		return TANDEM_OK;
 	}
-	ldns_rr2canonical(rr);
-	const ldns_rdf *owner = ldns_rr_owner(rr);
-	const uint8_t *oname = ldns_rdf_data(owner);
-	size_t olen = ldns_rdf_size(owner);
+	const uint8_t *oname = tr->owner;
+	size_t olen = tr->owner_len;
 	if (!dns_name_is_sub(oname, l->zone->origin)) {
 		dns_name_to_str(oname, namebuf);
 		char obuf[1024];
@@ -167,19 +513,13 @@ static int take_rr(loader_t *l, ldns_rr *rr, ldns_buffer *wire, uint32_t line,
 			return TANDEM_OK;
 		}
 	}
-	ldns_buffer_clear(wire);
-	if (ldns_rr_rdata2buffer_wire(wire, rr) != LDNS_STATUS_OK) {
-		LOAD_ERR(l, TANDEM_DNS_EPARSE, line, "%s:%u: cannot encode %s RDATA", l->path, line,
-			 dns_type_to_str(type, tbuf));
-		return TANDEM_OK;
-	}
-	size_t rdlen = ldns_buffer_position(wire);
+	size_t rdlen = tr->rdlen;
 	if (rdlen > 65535) {
 		LOAD_ERR(l, TANDEM_DNS_ETOOBIG, line, "%s:%u: RDATA longer than 65535 bytes",
 			 l->path, line);
 		return TANDEM_OK;
 	}
-	rec_t r = {.ttl = ldns_rr_ttl(rr), .line = line, .type = type};
+	rec_t r = {.ttl = tr->ttl, .line = line, .type = type};
 	if (*prev_owner != NULL && dns_name_len(*prev_owner, DNS_NAME_MAXLEN) == olen &&
 	    memcmp(*prev_owner, oname, olen) == 0) {
 		r.owner = *prev_owner;
@@ -196,7 +536,7 @@ static int take_rr(loader_t *l, ldns_rr *rr, ldns_buffer *wire, uint32_t line,
 	}
 	rd[0] = (uint8_t)(rdlen >> 8);
 	rd[1] = (uint8_t)rdlen;
-	memcpy(rd + 2, ldns_buffer_begin(wire), rdlen);
+	memcpy(rd + 2, tr->rdata, rdlen);
 	r.rdata = rd;
 	if (type == DNS_TYPE_RRSIG) {
 		if (rdlen < 18) {
@@ -206,294 +546,73 @@ static int take_rr(loader_t *l, ldns_rr *rr, ldns_buffer *wire, uint32_t line,
 		}
 		r.covered = (uint16_t)((rd[2] << 8) | rd[3]);
 	}
-	if (type == DNS_TYPE_SOA && rdlen >= 4) {
-		l->soa_minimum = ((uint32_t)rd[2 + rdlen - 4] << 24) |
-				 ((uint32_t)rd[2 + rdlen - 3] << 16) |
-				 ((uint32_t)rd[2 + rdlen - 2] << 8) | rd[2 + rdlen - 1];
-	}
+	(void)tbuf;
 	return push_rec(l, &r);
-}
-
-/*
- * Zone file entries are read here, not by ldns_rr_new_frm_fp_l: ldns folds
- * comment lines into the next record (so its line count cannot say where a
- * record starts) and returns "empty line" at the end of a file inside an open
- * parenthesis, dropping the record. The reader joins a record's lines
- * (parentheses), drops comments, keeps quoted text and escapes as they are,
- * and notes the line each entry starts on; ldns parses the entry's text.
- */
-typedef struct reader {
-	FILE *fp;
-	unsigned line; /* line of the next character */
-	char *buf;
-	size_t len, cap;
-	bool eof;
-} reader_t;
-
-static bool reader_put(reader_t *r, char c)
-{
-	if (r->len + 2 > r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 4096;
-		char *bigger = realloc(r->buf, cap);
-		if (bigger == NULL) {
-			return false;
-		}
-		r->buf = bigger;
-		r->cap = cap;
-	}
-	r->buf[r->len++] = c;
-	return true;
-}
-
-/* Next entry in r->buf: 1, with its first line in *start; 0 at the end; -1 for a
- * problem described by *err at line *start (reading can go on after it). */
-static int reader_next(reader_t *r, unsigned *start, const char **err)
-{
-	int depth = 0;
-	unsigned open_line = 0;
-	bool quoted = false, escaped = false, comment = false, content = false;
-	r->len = 0;
-	if (r->eof) {
-		return 0;
-	}
-	for (;;) {
-		int c = getc_unlocked(r->fp);
-		if (c == EOF) {
-			r->eof = true;
-			if (depth > 0) {
-				*start = open_line;
-				*err = "'(' is never closed";
-				return -1;
-			}
-			if (quoted) {
-				*err = "unterminated quoted string";
-				return -1;
-			}
-			break;
-		}
-		if (c == '\n') {
-			r->line++;
-			comment = false;
-			if (quoted) {
-				*start = r->line - 1;
-				*err = "unterminated quoted string";
-				return -1;
-			}
-			escaped = false;
-			if (depth > 0) {
-				if (!reader_put(r, ' ')) {
-					goto nomem;
-				}
-				continue;
-			}
-			if (content) {
-				break;
-			}
-			r->len = 0; /* a blank or comment-only line */
-			continue;
-		}
-		if (comment) {
-			continue;
-		}
-		if (escaped) {
-			escaped = false;
-		} else if (c == '\\') {
-			escaped = true;
-		} else if (c == '"') {
-			quoted = !quoted;
-		} else if (!quoted && c == ';') {
-			comment = true;
-			continue;
-		} else if (!quoted && (c == '(' || c == ')')) {
-			if (c == '(' && depth++ == 0) {
-				open_line = r->line;
-			}
-			if (c == ')' && --depth < 0) {
-				*start = r->line;
-				*err = "')' without a matching '('";
-				/* skip the rest of the line */
-				while ((c = getc_unlocked(r->fp)) != EOF && c != '\n') {
-				}
-				r->line += c == '\n';
-				r->eof = c == EOF;
-				return -1;
-			}
-			c = ' ';
-		}
-		if (!content && c != ' ' && c != '\t' && c != '\r') {
-			content = true;
-			*start = r->line;
-		}
-		if (!reader_put(r, (char)c)) {
-			goto nomem;
-		}
-	}
-	if (!content) {
-		return 0;
-	}
-	r->buf[r->len] = '\0';
-	return 1;
-nomem:
-	*err = "out of memory";
-	r->eof = true;
-	return -1;
-}
-
-/* Records from a file: the reader, directives, and ldns for each record's text. */
-typedef struct rr_source {
-	reader_t rd;
-	const char *path;
-	tandem_diag_t *diag;
-	ldns_rdf *origin, *prev;
-	uint32_t default_ttl;
-	bool ttl_seen;
-	unsigned errors;
-	int first_code;
-} rr_source_t;
-
-static void source_error(rr_source_t *s, int code, unsigned line, const char *fmt, const char *arg)
-{
-	char msg[512];
-	snprintf(msg, sizeof(msg), fmt, arg);
-	s->errors++;
-	if (s->first_code == TANDEM_OK) {
-		s->first_code = code;
-	}
-	tandem_diag_add(s->diag, code, "%s:%u: %s", s->path, line, msg);
-}
-
-static int source_open(rr_source_t *s, const char *path, FILE *fp, const char *origin,
-		       uint32_t default_ttl, tandem_diag_t *diag)
-{
-	memset(s, 0, sizeof(*s));
-	s->rd.fp = fp;
-	s->rd.line = 1;
-	s->path = path;
-	s->diag = diag;
-	s->default_ttl = default_ttl;
-	return ldns_str2rdf_dname(&s->origin, origin) == LDNS_STATUS_OK ? TANDEM_OK
-									: TANDEM_DNS_ENAME;
-}
-
-static void source_close(rr_source_t *s)
-{
-	ldns_rdf_deep_free(s->origin);
-	ldns_rdf_deep_free(s->prev);
-	free(s->rd.buf);
-}
-
-static void source_directive(rr_source_t *s, unsigned line)
-{
-	char name[32] = "", arg[1024] = "", extra[8] = "";
-	int n = sscanf(s->rd.buf, "%31s %1023s %7s", name, arg, extra);
-	if (strcasecmp(name, "$ORIGIN") == 0 && n == 2) {
-		ldns_rdf *o = NULL;
-		if (ldns_str2rdf_dname(&o, arg) != LDNS_STATUS_OK) {
-			source_error(s, TANDEM_DNS_ENAME, line, "bad $ORIGIN '%s'", arg);
-			return;
-		}
-		if (!ldns_dname_str_absolute(arg) &&
-		    ldns_dname_cat(o, s->origin) != LDNS_STATUS_OK) {
-			ldns_rdf_deep_free(o);
-			source_error(s, TANDEM_DNS_ENAME, line, "$ORIGIN '%s' is too long", arg);
-			return;
-		}
-		ldns_rdf_deep_free(s->origin);
-		s->origin = o;
-	} else if (strcasecmp(name, "$TTL") == 0 && n == 2) {
-		const char *end = NULL;
-		uint32_t ttl = ldns_str2period(arg, &end);
-		if (end == NULL || *end != '\0' || ttl > 0x7fffffffu) {
-			source_error(s, TANDEM_DNS_EPARSE, line, "bad $TTL '%s'", arg);
-			return;
-		}
-		s->default_ttl = ttl;
-		s->ttl_seen = true;
-	} else if (strcasecmp(name, "$INCLUDE") == 0) {
-		source_error(s, TANDEM_DNS_EPARSE, line, "%s is not supported", "$INCLUDE");
-	} else {
-		source_error(s, TANDEM_DNS_EPARSE, line, "bad or unsupported directive '%s'",
-			     s->rd.buf);
-	}
-}
-
-/* 1 with the next record and its line; 0 at the end. Problems go to the diag. */
-static int source_next(rr_source_t *s, ldns_rr **rr, uint32_t *line)
-{
-	for (;;) {
-		unsigned at = s->rd.line;
-		const char *err = NULL;
-		int r = reader_next(&s->rd, &at, &err);
-		if (r == 0) {
-			return 0;
-		}
-		if (r < 0) {
-			source_error(s, TANDEM_DNS_EPARSE, at, "%s", err);
-			continue;
-		}
-		if (s->rd.buf[0] == '$') {
-			source_directive(s, at);
-			continue;
-		}
-		ldns_status st =
-		    ldns_rr_new_frm_str(rr, s->rd.buf, s->default_ttl, s->origin, &s->prev);
-		if (st != LDNS_STATUS_OK) {
-			source_error(s, TANDEM_DNS_EPARSE, at, "%s", ldns_get_errorstr_by_id(st));
-			continue;
-		}
-		*line = at;
-		return 1;
-	}
 }
 
 static int parse_file(loader_t *l, FILE *fp)
 {
-	rr_source_t src;
-	ldns_buffer *wire = ldns_buffer_new(4096);
+	text_source_t src;
 	const uint8_t *prev_owner = NULL;
-	/* Before the SOA and any $TTL, 3600; after the SOA, its MINIMUM (as BIND does). */
-	int ret = source_open(&src, l->path, fp, l->opts->origin,
-			      l->opts->default_ttl ? l->opts->default_ttl : 3600, l->diag);
-	if (wire == NULL || ret != TANDEM_OK) {
-		ret = wire == NULL ? TANDEM_ENOMEM : ret;
-		goto out;
+	int ret = text_open(&src, l->path, fp, l->opts->origin, l->opts->default_ttl, l->diag);
+	if (ret == TANDEM_DNS_ENAME) {
+		tandem_diag_add(l->diag, ret, "bad zone origin '%s'", l->opts->origin);
 	}
-	ldns_rr *rr = NULL;
-	uint32_t at = 0;
-	while (source_next(&src, &rr, &at) == 1) {
+	text_rr_t rr;
+	while (ret == TANDEM_OK && text_next(&src, &rr) == 1) {
 		if (l->first_code == TANDEM_OK) {
 			l->first_code = src.first_code; /* keep file order for the return code */
 		}
-		unsigned soa_before = l->soa_count;
-		ret = take_rr(l, rr, wire, at, &prev_owner);
-		ldns_rr_free(rr);
-		if (ret != TANDEM_OK) {
-			goto out;
-		}
-		if (l->soa_count == 1 && soa_before == 0 && !src.ttl_seen &&
-		    l->opts->default_ttl == 0) {
-			src.default_ttl = l->soa_minimum;
-		}
+		ret = take_rr(l, &rr, &prev_owner);
 	}
-	if (ferror(fp)) {
-		tandem_diag_add(l->diag, TANDEM_EIO, "%s: read error: %s", l->path,
-				strerror(errno));
-		ret = TANDEM_EIO;
-	}
-out:
 	l->errors += src.errors;
 	if (l->first_code == TANDEM_OK) {
 		l->first_code = src.first_code;
 	}
-	source_close(&src);
-	ldns_buffer_free(wire);
+	text_close(&src);
 	return ret;
+}
+
+/*
+ * A byte string whose memcmp order is the canonical order of names (RFC 4034 6.1), so that
+ * sorting a million names costs memcmp calls, not label walks: the labels from the root
+ * down, each byte as it is (a zero byte escaped as 00 01) and each label closed by 00 00,
+ * which sorts below every byte, so a label sorts before the longer ones it begins.
+ * out must hold 2 * DNS_NAME_MAXLEN bytes. Returns the length.
+ */
+static size_t name_sort_key(const uint8_t *name, uint8_t *out)
+{
+	uint8_t off[128];
+	unsigned n = 0;
+	for (size_t p = 0; name[p] != 0 && n < sizeof(off); p += name[p] + 1u) {
+		off[n++] = (uint8_t)p;
+	}
+	size_t k = 0;
+	while (n-- > 0) {
+		const uint8_t *label = name + off[n];
+		for (unsigned i = 1; i <= label[0]; i++) {
+			out[k++] = label[i];
+			if (label[i] == 0) {
+				out[k++] = 1;
+			}
+		}
+		out[k++] = 0;
+		out[k++] = 0;
+	}
+	return k;
+}
+
+static int key_cmp(const run_t *ra, const run_t *rb)
+{
+	size_t m = ra->klen < rb->klen ? ra->klen : rb->klen;
+	int c = memcmp(ra->key, rb->key, m);
+	return c != 0 ? c : (ra->klen > rb->klen) - (ra->klen < rb->klen);
 }
 
 static int run_cmp(const void *a, const void *b)
 {
 	const run_t *ra = a, *rb = b;
-	int c = dns_name_compare(ra->owner, rb->owner);
+	int c = key_cmp(ra, rb);
 	if (c != 0) {
 		return c;
 	}
@@ -642,13 +761,28 @@ static int group(loader_t *l)
 		if (nruns > 0 && runs[nruns - 1].owner == l->recs[i].owner) {
 			runs[nruns - 1].len++;
 		} else {
-			runs[nruns++] = (run_t){l->recs[i].owner, i, 1};
+			runs[nruns++] = (run_t){.owner = l->recs[i].owner, .start = i, .len = 1};
 		}
 	}
-	qsort(runs, nruns, sizeof(*runs), run_cmp);
+	uint8_t kbuf[2 * DNS_NAME_MAXLEN];
+	bool sorted = true;
+	for (size_t i = 0; i < nruns; i++) {
+		size_t klen = name_sort_key(runs[i].owner, kbuf);
+		uint8_t *key = tandem_arena_memdup(l->zone->arena, kbuf, klen);
+		if (key == NULL) {
+			ret = TANDEM_ENOMEM;
+			goto out;
+		}
+		runs[i].key = key;
+		runs[i].klen = klen;
+		sorted = sorted && (i == 0 || run_cmp(&runs[i - 1], &runs[i]) < 0);
+	}
+	if (!sorted) {
+		qsort(runs, nruns, sizeof(*runs), run_cmp); /* a signed zone comes sorted */
+	}
 	size_t nnames = 0;
 	for (size_t i = 0; i < nruns; i++) {
-		if (i == 0 || dns_name_compare(runs[i - 1].owner, runs[i].owner) != 0) {
+		if (i == 0 || key_cmp(&runs[i - 1], &runs[i]) != 0) {
 			nnames++;
 		}
 	}
@@ -662,8 +796,7 @@ static int group(loader_t *l)
 	size_t out_pos = 0;
 	for (size_t i = 0; i < nruns;) {
 		size_t start = out_pos, k = i;
-		while (k < nruns &&
-		       (k == i || dns_name_compare(runs[i].owner, runs[k].owner) == 0)) {
+		while (k < nruns && (k == i || key_cmp(&runs[i], &runs[k]) == 0)) {
 			memcpy(tmp + out_pos, l->recs + runs[k].start, sizeof(*tmp) * runs[k].len);
 			out_pos += runs[k].len;
 			k++;
@@ -730,6 +863,13 @@ static int split_nsec3(dns_zone_t *zone)
 	return TANDEM_OK;
 }
 
+/* n's name in presentation form, in buf (1024 bytes): for a message only. */
+static const char *node_name(const dns_node_t *n, char *buf)
+{
+	dns_name_to_str(n->name, buf);
+	return buf;
+}
+
 /* Data checks that need whole nodes: CNAME/DNAME rules, DS placement, occlusion. */
 static void check_nodes(loader_t *l)
 {
@@ -737,17 +877,17 @@ static void check_nodes(loader_t *l)
 	const uint8_t *cut = NULL;
 	for (size_t i = 0; i < l->zone->node_count; i++) {
 		dns_node_t *n = &l->zone->nodes[i];
-		dns_name_to_str(n->name, namebuf);
 		dns_rrset_t *cname = dns_node_rrset(n, DNS_TYPE_CNAME);
 		if (cname != NULL) {
 			uint32_t at = cname->line;
 			if (n->flags & DNS_NODE_APEX) {
 				LOAD_ERR(l, TANDEM_DNS_ECNAME, at,
-					 "%s:%u: CNAME at the zone apex %s", l->path, at, namebuf);
+					 "%s:%u: CNAME at the zone apex %s", l->path, at,
+					 node_name(n, namebuf));
 			} else if (cname->count > 1) {
 				LOAD_ERR(l, TANDEM_DNS_ECNAME, at,
 					 "%s:%u: more than one CNAME record at %s", l->path, at,
-					 namebuf);
+					 node_name(n, namebuf));
 			}
 			for (uint16_t r = 0; r < n->rrset_count; r++) {
 				uint16_t t = n->rrsets[r].type;
@@ -757,7 +897,8 @@ static void check_nodes(loader_t *l)
 					uint32_t later = other > at ? other : at;
 					LOAD_ERR(l, TANDEM_DNS_ECNAME, later,
 						 "%s:%u: CNAME and other data (%s) at %s", l->path,
-						 later, dns_type_to_str(t, tbuf), namebuf);
+						 later, dns_type_to_str(t, tbuf),
+						 node_name(n, namebuf));
 					break;
 				}
 			}
@@ -765,14 +906,15 @@ static void check_nodes(loader_t *l)
 		dns_rrset_t *dname = dns_node_rrset(n, DNS_TYPE_DNAME);
 		if ((n->flags & DNS_NODE_APEX) && dname != NULL) {
 			LOAD_ERR(l, TANDEM_DNS_ECNAME, dname->line,
-				 "%s:%u: DNAME at the zone apex %s", l->path, dname->line, namebuf);
+				 "%s:%u: DNAME at the zone apex %s", l->path, dname->line,
+				 node_name(n, namebuf));
 		}
 		dns_rrset_t *ds = dns_node_rrset(n, DNS_TYPE_DS);
 		if (ds != NULL && !(n->flags & DNS_NODE_DELEG) &&
 		    !(n->flags & DNS_NODE_BELOW_CUT)) {
 			LOAD_ERR(l, TANDEM_DNS_EZONE, ds->line,
 				 "%s:%u: DS record at %s, which is not a delegation point", l->path,
-				 ds->line, namebuf);
+				 ds->line, node_name(n, namebuf));
 		}
 		if (n->flags & DNS_NODE_DELEG) {
 			cut = n->name;
@@ -791,7 +933,7 @@ static void check_nodes(loader_t *l)
 				tandem_diag_add(l->diag, TANDEM_OK,
 						"%s:%u: warning: occluded data %s %s below %s "
 						"(kept, not signed)",
-						l->path, n->rrsets[r].line, namebuf,
+						l->path, n->rrsets[r].line, node_name(n, namebuf),
 						dns_type_to_str(t, tbuf), parent);
 			}
 		}
@@ -887,49 +1029,52 @@ int dns_rdata_load_file(const char *path, const char *origin, uint16_t type, tan
 		return TANDEM_EINVAL;
 	}
 	int ret = TANDEM_OK;
-	rr_source_t src;
-	ldns_rdf *want = NULL;
-	ldns_buffer *wire = ldns_buffer_new(1024);
+	text_source_t src;
+	uint8_t want[DNS_NAME_MAXLEN];
+	size_t want_len = 0;
 	const uint8_t **list = NULL;
 	size_t n = 0, cap = 0;
-	char tbuf[16];
+	char tbuf[16], *abs_origin = NULL;
+	size_t olen = strlen(origin);
+	if (olen == 0 ||
+	    asprintf(&abs_origin, "%s%s", origin, origin[olen - 1] == '.' ? "" : ".") < 0) {
+		return TANDEM_EINVAL;
+	}
+	if (dns_name_from_str(abs_origin, NULL, want, &want_len) != TANDEM_OK) {
+		tandem_diag_add(diag, TANDEM_DNS_ENAME, "bad origin '%s'", origin);
+		free(abs_origin);
+		return TANDEM_DNS_ENAME;
+	}
 	FILE *fp = fopen(path, "r");
 	if (fp == NULL) {
 		tandem_diag_add(diag, TANDEM_EIO, "%s: %s", path, strerror(errno));
-		ldns_buffer_free(wire);
+		free(abs_origin);
 		return TANDEM_EIO;
 	}
-	if (source_open(&src, path, fp, origin, 3600, diag) != TANDEM_OK || wire == NULL ||
-	    (want = ldns_rdf_clone(src.origin)) == NULL) {
-		ret = TANDEM_DNS_ENAME;
-		tandem_diag_add(diag, ret, "bad origin '%s'", origin);
+	ret = text_open(&src, path, fp, abs_origin, 3600, diag);
+	if (ret != TANDEM_OK) {
+		if (ret == TANDEM_DNS_ENAME) {
+			tandem_diag_add(diag, ret, "bad origin '%s'", origin);
+		}
 		goto out;
 	}
-	ldns_dname2canonical(want);
-	ldns_rr *rr = NULL;
-	uint32_t at = 0;
-	while (source_next(&src, &rr, &at) == 1) {
-		ldns_rr2canonical(rr);
-		bool ok = (uint16_t)ldns_rr_get_type(rr) == type &&
-			  ldns_dname_compare(ldns_rr_owner(rr), want) == 0;
-		ldns_buffer_clear(wire);
-		if (!ok || ldns_rr_rdata2buffer_wire(wire, rr) != LDNS_STATUS_OK) {
-			ldns_rr_free(rr);
+	text_rr_t rr;
+	while (text_next(&src, &rr) == 1) {
+		if (rr.type != type || rr.rclass != DNS_CLASS_IN ||
+		    dns_name_compare(rr.owner, want) != 0) {
 			ret = TANDEM_DNS_EPARSE;
 			tandem_diag_add(diag, ret, "%s:%u: expected a %s record owned by %s", path,
-					at, dns_type_to_str(type, tbuf), origin);
+					rr.line, dns_type_to_str(type, tbuf), origin);
 			goto out;
 		}
-		ldns_rr_free(rr);
-		size_t len = ldns_buffer_position(wire);
-		uint8_t *rd = tandem_arena_alloc(arena, len + 2);
+		uint8_t *rd = tandem_arena_alloc(arena, rr.rdlen + 2);
 		if (rd == NULL) {
 			ret = TANDEM_ENOMEM;
 			goto out;
 		}
-		rd[0] = (uint8_t)(len >> 8);
-		rd[1] = (uint8_t)len;
-		memcpy(rd + 2, ldns_buffer_begin(wire), len);
+		rd[0] = (uint8_t)(rr.rdlen >> 8);
+		rd[1] = (uint8_t)rr.rdlen;
+		memcpy(rd + 2, rr.rdata, rr.rdlen);
 		if (n == cap) {
 			cap = cap ? cap * 2 : 8;
 			const uint8_t **bigger = realloc(list, sizeof(*list) * cap);
@@ -950,9 +1095,8 @@ int dns_rdata_load_file(const char *path, const char *origin, uint16_t type, tan
 	list = NULL;
 out:
 	free(list);
-	source_close(&src);
-	ldns_rdf_deep_free(want);
-	ldns_buffer_free(wire);
+	free(abs_origin);
+	text_close(&src);
 	fclose(fp);
 	return ret;
 }

@@ -303,7 +303,10 @@ static bool out_rdata_ldns(out_t *o, const uint8_t *owner, uint16_t type, const 
 	ldns_rr *rr = NULL;
 	ldns_buffer *buf = NULL;
 	bool ok = false;
-	if (wire == NULL) {
+	if (wire == NULL || rdlen == 0) {
+		/* empty RDATA: ldns prints nothing, which no parser reads back; the RFC 3597
+		 * form "\# 0" is the one every parser takes */
+		free(wire);
 		return false;
 	}
 	memcpy(wire, owner, olen);

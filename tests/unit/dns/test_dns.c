@@ -825,6 +825,45 @@ START_TEST(test_load_line_numbers)
 }
 END_TEST
 
+/*
+ * Loading sorts names into canonical order (RFC 4034 6.1) through a byte key; the key must
+ * agree with the label-by-label comparison everywhere, zero bytes and upper case in
+ * labels included, whatever order the file has them in.
+ */
+START_TEST(test_load_canonical_order)
+{
+	static const char text[] = HEADER "z.example. A 192.0.2.1\n"
+					  "\\000.example. A 192.0.2.2\n"
+					  "a\\000b.example. A 192.0.2.3\n"
+					  "c.a.example. A 192.0.2.4\n"
+					  "A.example. TXT \"a\"\n"
+					  "a\\000.example. A 192.0.2.5\n"
+					  "*.z.example. A 192.0.2.6\n"
+					  "b.a.example. A 192.0.2.7\n"
+					  "\\255.example. A 192.0.2.8\n"
+					  "aa.example. A 192.0.2.9\n"
+					  "a-.example. A 192.0.2.10\n"
+					  "yljkjljk.a.example. A 192.0.2.11\n";
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	dns_zone_t *z = load_ok("order.zone", text, false, diag);
+	size_t n = 0;
+	dns_node_t *nodes = dns_zone_nodes(z, &n);
+	ck_assert_uint_ge(n, 14);
+	for (size_t i = 1; i < n; i++) {
+		char a[1024], b[1024];
+		dns_name_to_str(nodes[i - 1].name, a);
+		dns_name_to_str(nodes[i].name, b);
+		ck_assert_msg(dns_name_compare(nodes[i - 1].name, nodes[i].name) < 0,
+			      "%s sorted before %s", a, b);
+	}
+	/* "a.example." and "A.example." are one name */
+	ck_assert_ptr_nonnull(dns_node_rrset(find(z, "a.example."), DNS_TYPE_TXT));
+	dns_zone_free(z);
+	tandem_diag_free(diag);
+}
+END_TEST
+
 START_TEST(test_load_occluded)
 {
 	static const char text[] = HEADER "sub.example. NS ns.sub.example.\n"
@@ -1694,6 +1733,7 @@ static Suite *dns_suite(void)
 	tcase_add_test(load, test_load_ttl_mismatch);
 	tcase_add_test(load, test_load_split_owner);
 	tcase_add_test(load, test_load_line_numbers);
+	tcase_add_test(load, test_load_canonical_order);
 	tcase_add_test(load, test_load_occluded);
 	tcase_add_test(load, test_load_dname_cut);
 	tcase_add_loop_test(load, test_refusal, 0, sizeof(refusals) / sizeof(refusals[0]));
