@@ -885,6 +885,38 @@ void conf_diff(const conf_schema_t *schema, const conf_t *old_conf, const conf_t
 	}
 }
 
+int conf_start(const conf_schema_t *schema, int argc, char **argv, tandem_diag_t *diag,
+	       conf_start_t *st)
+{
+	if (schema == NULL || st == NULL) {
+		return TANDEM_EINVAL;
+	}
+	memset(st, 0, sizeof(*st));
+	int ret = conf_cli_split(argc, argv, diag, &st->cli);
+	if (ret != TANDEM_OK || st->cli.print_schema) {
+		return ret;
+	}
+	const char *path = conf_cli_path(schema, &st->cli);
+	if (path != NULL) {
+		ret = conf_load(schema, path, diag, &st->conf);
+		if (ret != TANDEM_OK) {
+			return ret;
+		}
+	}
+	return conf_merge(schema, st->conf, st->cli.argc, st->cli.argv, diag, &st->args);
+}
+
+void conf_start_deinit(conf_start_t *st)
+{
+	if (st == NULL) {
+		return;
+	}
+	conf_argv_deinit(&st->args);
+	conf_free(st->conf);
+	st->conf = NULL;
+	conf_cli_deinit(&st->cli);
+}
+
 const conf_key_t *conf_schema_find(const conf_schema_t *schema, const char *name)
 {
 	for (size_t i = 0; schema != NULL && name != NULL && i < schema->nkeys; i++) {

@@ -140,6 +140,25 @@ void conf_diff(const conf_schema_t *schema, const conf_t *old_conf, const conf_t
  * For CONF_BOOL the value is "true". Returns the count (may exceed max). */
 size_t conf_values(const conf_t *conf, const conf_key_t *key, const char **vals, size_t max);
 
+/* What a daemon's main starts from: its loader options, the file, the merged command line. */
+typedef struct conf_start {
+	conf_cli_t cli;
+	conf_t *conf;     /* NULL: command line only */
+	conf_argv_t args; /* what the daemon's option parser reads */
+} conf_start_t;
+
+/*
+ * The first step of a daemon's main: splits argv (conf_cli_split), reads and checks the config
+ * file (-c FILE, else the schema's default path when it exists, else none) and merges it with
+ * the command line (conf_merge). With --print-schema nothing is read. Problems go into diag.
+ * Errors: TANDEM_EINVAL, TANDEM_ENOENT, TANDEM_EIO, TANDEM_ENOMEM; st is then still to be
+ * given to conf_start_deinit.
+ */
+int conf_start(const conf_schema_t *schema, int argc, char **argv, tandem_diag_t *diag,
+	       conf_start_t *st);
+/* Frees what conf_start made; NULL-safe. */
+void conf_start_deinit(conf_start_t *st);
+
 /* Finds a key by name, or NULL. */
 const conf_key_t *conf_schema_find(const conf_schema_t *schema, const char *name);
 

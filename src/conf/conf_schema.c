@@ -121,9 +121,9 @@ static const conf_key_t coord_keys[] = {
      .doc = "the coordinator's CURVE secret key file (mode 0600)"},
     {.name = "allow",
      .type = CONF_PATH,
-     .flags = CONF_REQUIRED | CONF_LIVE,
-     .doc = "the allow-list of CURVE keys and roles (its contents are read again on "
-	    "SIGHUP)"},
+     .flags = CONF_REQUIRED,
+     .doc = "the allow-list of CURVE keys and roles (the file's contents are read again "
+	    "on SIGHUP; a new path takes a restart)"},
     {.name = "name",
      .type = CONF_STRING,
      .def = "coord",
