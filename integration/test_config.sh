@@ -141,6 +141,15 @@ for _ in $(seq 1 100); do has_zone two.example. && break; sleep 0.3; done
 has_zone two.example. || tdm_fail "two.example. is not in the cluster after the reload" -- "$LOG"
 tdm_pass "SIGHUP: a zone added to the file joins the cluster; metrics named as needing a restart"
 
+write_conf $'zone:\n  - one.example.\nmetrics: 127.0.0.1:0\n'
+kill -HUP "$PID"
+for _ in $(seq 1 300); do reloads 2 && break; sleep 0.1; done
+reloads 2 || tdm_fail "no second reload line 30 s after SIGHUP" -- "$LOG"
+tdm_assert_grep "a zone taken out of the file stays, and the log says how to remove it" \
+	"reload: zone two.example. left the file; it stays in the cluster until 'tandemctl zone remove two.example.'" "$LOG"
+as status 2>/dev/null | grep -q two.example. || tdm_fail "two.example. left the cluster" -- "$LOG"
+tdm_pass "SIGHUP: a zone taken out of the file stays in the cluster (removal is an operator's)"
+
 write_conf $'zone:\n  - one.example.\nthreads: 2\n'
 kill -HUP "$PID"
 for _ in $(seq 1 300); do grep -q 'the config in force stays' "$LOG" && break; sleep 0.1; done

@@ -2445,15 +2445,15 @@ out:
 }
 
 /*
- * SIGHUP: reads the config file again. Zones added to the file are added to the cluster
- * (one taken out of the file stays in the cluster: removing a zone is an operator's
- * 'tandemctl zone remove'); every other key that changed is named as needing a restart. The
- * allow-list's contents are read again by coordd_reload_allow.
+ * SIGHUP: reads the config file again. Zones added to the file since the last reload are
+ * added to the cluster (one taken out of the file stays in the cluster: removing a zone is
+ * an operator's 'tandemctl zone remove'); every other key that differs from the file the
+ * coordinator started with is named as needing a restart. The allow-list's contents are
+ * read again by coordd_reload_allow.
  */
 typedef struct coordd_reload {
 	coordd_t *d;
 	const conf_start_t *st;
-	const conf_t *fresh;
 	unsigned changed, restart;
 } coordd_reload_t;
 
@@ -2467,42 +2467,55 @@ static bool coordd_values_has(const char *const *vals, size_t n, const char *v)
 	return false;
 }
 
-static void coordd_reload_zones(coordd_reload_t *r, const conf_key_t *key)
+/* Applies the zones of fresh over those of prev; false when a zone could not be added. */
+static bool coordd_reload_zones(coordd_reload_t *r, const conf_t *prev, const conf_t *fresh)
 {
+	const conf_key_t *key = conf_schema_find(conf_schema_coord(), "zone");
 	const char *was[COORDD_ZONES_MAX], *now[COORDD_ZONES_MAX];
-	size_t nwas = conf_values(r->st->conf, key, was, COORDD_ZONES_MAX);
-	size_t nnow = conf_values(r->fresh, key, now, COORDD_ZONES_MAX);
+	size_t nwas = conf_values(prev, key, was, COORDD_ZONES_MAX);
+	size_t nnow = conf_values(fresh, key, now, COORDD_ZONES_MAX);
+	bool ok = true;
 	nwas = nwas < COORDD_ZONES_MAX ? nwas : COORDD_ZONES_MAX;
 	nnow = nnow < COORDD_ZONES_MAX ? nnow : COORDD_ZONES_MAX;
+	if (conf_cli_has(key, r->st->cli.argc, r->st->cli.argv)) {
+		return true; /* the command line's zones win */
+	}
 	for (size_t i = 0; i < nnow; i++) {
 		if (coordd_values_has(was, nwas, now[i])) {
 			continue;
 		}
-		int ret = coordd_add_zone(r->d, now[i], "the config file (reload)");
-		coordd_log("reload: zone %s %s", now[i],
-			   ret == TANDEM_OK ? "added to the cluster" : "could not be added");
+		r->changed++;
+		if (coordd_add_zone(r->d, now[i], "the config file (reload)") == TANDEM_OK) {
+			coordd_log("reload: zone %s added to the cluster", now[i]);
+		} else {
+			coordd_log("reload: zone %s could not be added; tried again at the next "
+				   "SIGHUP",
+				   now[i]);
+			ok = false;
+		}
 	}
 	for (size_t i = 0; i < nwas; i++) {
 		if (!coordd_values_has(now, nnow, was[i])) {
+			r->changed++;
 			coordd_log("reload: zone %s left the file; it stays in the cluster until "
 				   "'tandemctl zone remove %s'",
 				   was[i], was[i]);
 		}
 	}
+	return ok;
 }
 
 static void coordd_reload_key(void *arg, const conf_key_t *key, unsigned old_line,
 			      unsigned new_line)
 {
 	coordd_reload_t *r = arg;
+	if ((key->flags & CONF_LIVE) != 0) {
+		return; /* applied against the last reload, not the start */
+	}
 	r->changed++;
 	if (conf_cli_has(key, r->st->cli.argc, r->st->cli.argv)) {
 		coordd_log("reload: %s changed in the file, but the command line sets it",
 			   key->name);
-		return;
-	}
-	if (strcmp(key->name, "zone") == 0) {
-		coordd_reload_zones(r, key);
 		return;
 	}
 	r->restart++;
@@ -2511,7 +2524,8 @@ static void coordd_reload_key(void *arg, const conf_key_t *key, unsigned old_lin
 		   new_line != 0 ? new_line : old_line);
 }
 
-static void coordd_reload_conf(coordd_t *d, const conf_start_t *st)
+/* *applied: the file as last applied (NULL: the one started with); replaced on success. */
+static void coordd_reload_conf(coordd_t *d, const conf_start_t *st, conf_t **applied)
 {
 	const char *path = conf_file(st->conf);
 	conf_t *fresh = NULL;
@@ -2529,11 +2543,17 @@ static void coordd_reload_conf(coordd_t *d, const conf_start_t *st)
 			   tandem_strerror(ret));
 		return;
 	}
-	coordd_reload_t r = {.d = d, .st = st, .fresh = fresh};
+	coordd_reload_t r = {.d = d, .st = st};
 	conf_diff(conf_schema_coord(), st->conf, fresh, coordd_reload_key, &r);
+	bool ok = coordd_reload_zones(&r, *applied != NULL ? *applied : st->conf, fresh);
 	coordd_log("reload: %s read, %u key(s) changed, %u need a restart", path, r.changed,
 		   r.restart);
-	conf_free(fresh);
+	if (ok) {
+		conf_free(*applied);
+		*applied = fresh;
+	} else {
+		conf_free(fresh);
+	}
 }
 
 static void coordd_usage(FILE *fp)
@@ -2853,6 +2873,7 @@ int main(int argc, char **argv)
 	bool curl_init = false, pid_written = false;
 	sigset_t sigs;
 	conf_start_t conf = {0};
+	conf_t *conf_applied = NULL; /* the file as SIGHUP last applied it */
 
 	memset(&d, 0, sizeof(d));
 	if (tandem_proc_harden() != TANDEM_OK) {
@@ -3085,7 +3106,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (sig == SIGHUP) {
-			coordd_reload_conf(&d, &conf);
+			coordd_reload_conf(&d, &conf, &conf_applied);
 			coordd_reload_allow(&d, &allow);
 		}
 	}
@@ -3126,6 +3147,7 @@ out:
 	free(d.state);
 	free(d.res);
 	free(etcd_buf);
+	conf_free(conf_applied);
 	conf_start_deinit(&conf);
 	return rc;
 }

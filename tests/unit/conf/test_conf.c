@@ -285,6 +285,24 @@ START_TEST(cli_split)
 }
 END_TEST
 
+START_TEST(default_path)
+{
+	static const conf_key_t keys[] = {{.name = "n", .type = CONF_INT, .min = 0, .max = 9}};
+	char dir[256], path[512], file[512];
+	conf_cli_t cli;
+	char *argv[] = {"d", "--n", "1"};
+	ts_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/d.yaml", dir);
+	conf_schema_t s = {.program = "d", .default_path = path, .keys = keys, .nkeys = 1};
+	ck_assert_int_eq(conf_cli_split(3, argv, NULL, &cli), TANDEM_OK);
+	ck_assert_ptr_null(conf_cli_path(&s, &cli)); /* no file: the command line alone */
+	ts_write_file(dir, "d.yaml", "n: 2\n", file, sizeof(file));
+	ck_assert_str_eq(conf_cli_path(&s, &cli), path); /* there: read without -c */
+	conf_cli_deinit(&cli);
+	ts_rmtree(dir);
+}
+END_TEST
+
 START_TEST(empty_file)
 {
 	char dir[256];
@@ -332,6 +350,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, secret_modes);
 	tcase_add_test(tc, diff);
 	tcase_add_test(tc, cli_split);
+	tcase_add_test(tc, default_path);
 	tcase_add_test(tc, empty_file);
 	tcase_add_test(tc, schema_print);
 	suite_add_tcase(s, tc);
