@@ -1,6 +1,7 @@
 /* The config loader: walks a daemon's YAML file against its schema into command-line options. */
 #include "conf.h"
 
+#include "dns_zone.h"
 #include "kasp_policy.h"
 #include "tandem_error.h"
 #include "tandem_file.h"
@@ -243,6 +244,45 @@ static bool scalar_check(conf_loader_t *ld, const conf_key_t *k, conf_type_t typ
 	switch (type) {
 	case CONF_STRING:
 	case CONF_PATH: break;
+	case CONF_NAME:
+		for (const char *p = text; *p != '\0'; p++) {
+			if (*p <= ' ' || *p > '~') {
+				load_error(ld, line,
+					   "%s: '%s' holds a space or a non-ASCII character", what,
+					   text);
+				return false;
+			}
+		}
+		if (strlen(text) > 63) {
+			load_error(ld, line, "%s: longer than 63 characters", what);
+			return false;
+		}
+		break;
+	case CONF_DNAME: {
+		uint8_t wire[DNS_NAME_MAXLEN];
+		size_t wlen = 0;
+		size_t tl = strlen(text);
+		snprintf(buf, sizeof(buf), "%s%s", text, tl > 0 && text[tl - 1] == '.' ? "" : ".");
+		if (tl >= sizeof(buf) - 1 ||
+		    dns_name_from_str(buf, NULL, wire, &wlen) != TANDEM_OK) {
+			load_error(ld, line, "%s: '%s' is not a domain name", what, text);
+			return false;
+		}
+		break;
+	}
+	case CONF_HEX:
+		for (const char *p = text; *p != '\0'; p++) {
+			if (!isxdigit((unsigned char)*p)) {
+				load_error(ld, line, "%s: '%s' is not hex digits", what, text);
+				return false;
+			}
+		}
+		if ((int64_t)strlen(text) != k->max) {
+			load_error(ld, line, "%s: %zu hex digits; want %" PRId64, what,
+				   strlen(text), k->max);
+			return false;
+		}
+		break;
 	case CONF_SECRET: secret_check(ld, line, what, text); break;
 	case CONF_TOKEN:
 		if (!token_check(ld, line, what, text)) {

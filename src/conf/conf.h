@@ -19,6 +19,9 @@
 
 typedef enum conf_type {
 	CONF_STRING,   /* any non-empty text */
+	CONF_NAME,     /* a member's name: 1 to 63 printable characters, no spaces */
+	CONF_DNAME,    /* a domain name (a zone) */
+	CONF_HEX,      /* hex digits, exactly max of them */
 	CONF_PATH,     /* a file or directory name */
 	CONF_SECRET,   /* a secret file's name: refused when group or others can read it */
 	CONF_TOKEN,    /* a PKCS#11 URI; its pin-source is a secret file, pin-value refused */

@@ -15,13 +15,13 @@ static const conf_field_t tdm_coord_fields[] = {
     {NULL, CONF_STRING, NULL, NULL}};
 
 static const conf_field_t tdm_zone_fields[] = {
-    {"name", CONF_STRING, NULL, "the zone's name (example. or example)"},
+    {"name", CONF_DNAME, NULL, "the zone's name (example. or example)"},
     {"input", CONF_PATH, NULL, "its unsigned zone file"},
     {NULL, CONF_STRING, NULL, NULL}};
 
 static const conf_key_t tdm_keys[] = {
     {.name = "name",
-     .type = CONF_STRING,
+     .type = CONF_NAME,
      .flags = CONF_REQUIRED,
      .doc = "the node's name: the name its CURVE key has in the coordinators' allow-list"},
     {.name = "site",
@@ -89,7 +89,8 @@ static const conf_key_t tdm_keys[] = {
      .max = 400 * DAY,
      .doc = "offline-KSK zones: stop signing when the imported SKRs end within this"},
     {.name = "smk-check",
-     .type = CONF_STRING,
+     .type = CONF_HEX,
+     .max = 64,
      .doc = "the ceremony's SMK check value (64 hex digits) the token's SMK must have"},
     {.name = "pid-file", .type = CONF_PATH, .doc = "a file the node writes its pid to"},
     {.name = "metrics",
@@ -98,7 +99,7 @@ static const conf_key_t tdm_keys[] = {
 };
 
 static const conf_field_t coord_peer_fields[] = {
-    {"name", CONF_STRING, NULL, "the peer coordinator's name in the allow-list"},
+    {"name", CONF_NAME, NULL, "the peer coordinator's name in the allow-list"},
     {"endpoint", CONF_ENDPOINT, NULL, "its tcp://HOST:PORT"},
     {NULL, CONF_STRING, NULL, NULL}};
 
@@ -125,7 +126,7 @@ static const conf_key_t coord_keys[] = {
      .doc = "the allow-list of CURVE keys and roles (the file's contents are read again "
 	    "on SIGHUP; a new path takes a restart)"},
     {.name = "name",
-     .type = CONF_STRING,
+     .type = CONF_NAME,
      .def = "coord",
      .doc = "the coordinator's name (1 to 63 printable characters, no spaces)"},
     {.name = "prefix", .type = CONF_STRING, .def = "/tandem/v1/", .doc = "the etcd key prefix"},
@@ -144,7 +145,7 @@ static const conf_key_t coord_keys[] = {
     {.name = "pid-file", .type = CONF_PATH, .doc = "a file the coordinator writes its pid to"},
     {.name = "zone",
      .type = CONF_LIST,
-     .item = CONF_STRING,
+     .item = CONF_DNAME,
      .flags = CONF_LIVE,
      .min = 0,
      .max = 32,
@@ -225,6 +226,9 @@ static const char *type_name(conf_type_t t)
 {
 	switch (t) {
 	case CONF_STRING: return "string";
+	case CONF_NAME: return "name";
+	case CONF_DNAME: return "domain name";
+	case CONF_HEX: return "hex";
 	case CONF_PATH: return "path";
 	case CONF_SECRET: return "secret file";
 	case CONF_TOKEN: return "PKCS#11 URI";
@@ -248,6 +252,7 @@ static void type_text(const conf_key_t *k, char *buf, size_t size)
 	case CONF_DURATION:
 		snprintf(buf, size, "duration %" PRId64 "..%" PRId64 " s", k->min, k->max);
 		break;
+	case CONF_HEX: snprintf(buf, size, "%" PRId64 " hex digits", k->max); break;
 	case CONF_ENUM: {
 		size_t len = (size_t)snprintf(buf, size, "one of");
 		for (size_t i = 0; k->values[i] != NULL && len < size; i++) {

@@ -180,6 +180,12 @@ START_TEST(refusals)
 	expect_refused(t, "token: pkcs11:token=a;pin-value=1234\n", 1,
 		       "a PIN is never written in the config file");
 	expect_refused(t, "token: /dev/token\n", 1, "is not a PKCS#11 URI");
+	expect_refused(t, "zone:\n  - name: bad..name\n    input: /a\n", 2,
+		       "zone.name: 'bad..name' is not a domain name");
+	expect_refused(t, "smk-check: abc\n", 1, "smk-check: 3 hex digits; want 64");
+	expect_refused(t, "smk-check: xyz\n", 1, "smk-check: 'xyz' is not hex digits");
+	expect_refused(k, "name: 'a b'\n", 1, "name: 'a b' holds a space");
+	expect_refused(k, "zone: [ok., -x..]\n", 1, "zone[2]: '-x..' is not a domain name");
 	expect_refused(k, "etcd: [http://127.0.0.1:2379, ftp://x]\n", 1,
 		       "etcd[2]: 'ftp://x' is not an http:// or https:// URL");
 	expect_refused(k, "insecure-etcd: maybe\n", 1, "is not true or false");
