@@ -1,9 +1,9 @@
 #!/bin/bash
 # tandemd from a YAML config file (issue 14, docs/config.md): in a local cluster, node-b is
 # stopped and started again from a file that says what its command line said (the zones and
-# coordinators as lists of mappings); it registers and publishes. SIGHUP with a changed key
-# names the key as needing a restart and the node signs on (before, SIGHUP killed tandemd);
-# a file turned bad is refused at its line and the node signs on.
+# coordinators as lists of mappings); it registers and publishes. SIGHUP applies a new cycle,
+# names a changed key that needs a restart, and the node signs on (before, SIGHUP killed
+# tandemd); a file turned bad is refused at its line and the node signs on.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -95,18 +95,29 @@ s0=$(tdm_last_serial node-b $Z)
 tdm_wait 60 "node-b from its file to publish" tdm_published_after node-b $Z "${s0:-0}"
 tdm_pass "tandemd started from a YAML file registers and publishes"
 
-# SIGHUP: a changed key is named; the node signs on
-sed -i "s/^cycle: .*/cycle: 5s/" "$CONF"
-line=$(grep -n '^cycle: ' "$CONF" | cut -d: -f1)
-[ -n "$line" ] || tdm_fail "no cycle key in node-b's file" -- "$CONF"
+# SIGHUP: the cycle is applied; a key that needs a restart is named; the node signs on
+sed -i "s/^cycle: .*/cycle: 4s/" "$CONF"
+printf 'threads: 2\n' >>"$CONF"
+line=$(wc -l <"$CONF")
 kill -HUP "$PID"
 reloaded() { grep -q "reload: $CONF read, " "$LOG"; }
 tdm_wait 30 "the reload line" reloaded
-tdm_assert_grep "the changed key is named" "reload: cycle changed \\(line $line\\), needs a restart: not applied" "$LOG"
+tdm_assert_grep "the cycle is applied" "reload: cycle now 4 s \\(from each zone's next run\\)" "$LOG"
+tdm_assert_grep "a key that needs a restart is named" \
+	"reload: threads changed \\(line $line\\), needs a restart: not applied" "$LOG"
+tdm_assert_grep "the reload sums up" "reload: $CONF read, 2 key\\(s\\) changed, 1 applied" "$LOG"
 s0=$(tdm_last_serial node-b $Z)
 tdm_wait 60 "node-b to publish after SIGHUP" tdm_published_after node-b $Z "$s0"
 kill -0 "$PID" || tdm_fail "node-b died on SIGHUP" -- "$LOG"
-tdm_pass "SIGHUP: cycle named as needing a restart; node-b signs on"
+tdm_pass "SIGHUP: the cycle applied, threads named as needing a restart; node-b signs on"
+
+# the same file again: the cycle is in force already; threads still needs the restart
+kill -HUP "$PID"
+twice() { [ "$(grep -c "reload: $CONF read, " "$LOG")" -ge 2 ]; }
+tdm_wait 30 "the second reload line" twice
+tdm_assert_grep "only threads is named again" "reload: $CONF read, 1 key\\(s\\) changed, 0 applied" "$LOG"
+[ "$(grep -c 'reload: cycle now' "$LOG")" = 1 ] || tdm_fail "the cycle was applied twice" -- "$LOG"
+tdm_pass "SIGHUP with the same file: nothing applied twice; the pending restart named again"
 
 printf 'cycle: soon\n' >>"$CONF"
 kill -HUP "$PID"

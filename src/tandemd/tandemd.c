@@ -65,6 +65,7 @@
 #define TDM_SKR_RETRY_MS 5000u
 /* The default warning margin before the imported SKRs run out (tandem-signzone's). */
 #define TDM_SKR_MARGIN_S (3u * 86400u)
+#define TDM_CYCLE_S      900u /* the default re-sign cycle */
 /* The input watch looks at every input this often (off the main thread). */
 #define TDM_INPUT_LOOK_MS 250u
 /* A look at an input that has not come back for this long: its file system hangs. */
@@ -2381,7 +2382,7 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 						 {NULL, 0, NULL, 0}};
 	int c;
 	memset(o, 0, sizeof(*o));
-	o->cycle_s = 900;
+	o->cycle_s = TDM_CYCLE_S;
 	o->skr_margin_s = TDM_SKR_MARGIN_S;
 	o->threads = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -2917,21 +2918,54 @@ out:
 	return ret;
 }
 
-/* SIGHUP: reads the config file again and says, key by key, what changed; a node applies no
- * change without a restart (docs/config.md, "Reload"). */
+/*
+ * SIGHUP: reads the config file again and says, key by key, what changed (docs/config.md,
+ * "Reload"). The cycle and the SKR margin are read where they are used, so a new value is
+ * applied (from each zone's next run); every other key takes a restart. Live keys are
+ * compared with the file as last applied, the others with the file the node started with.
+ */
 typedef struct tdm_reload {
 	tdm_t *d;
 	const conf_start_t *st;
-	unsigned changed;
+	const conf_t *fresh;
+	tdm_opts_t *opts; /* the options in force: the live keys are written here */
+	bool live;        /* this pass: the live keys (else the others) */
+	unsigned changed, applied;
 } tdm_reload_t;
+
+/* A live key's new value (seconds, as the loader wrote it), or its default when it left. */
+static void tdm_reload_apply(tdm_reload_t *r, const conf_key_t *key)
+{
+	const char *val = NULL;
+	bool cycle = strcmp(key->name, "cycle") == 0;
+	uint64_t v = cycle ? TDM_CYCLE_S : TDM_SKR_MARGIN_S;
+	if (conf_values(r->fresh, key, &val, 1) == 1) {
+		v = strtoull(val, NULL, 10); /* checked by the loader */
+	}
+	if (cycle) {
+		r->opts->cycle_s = v;
+	} else {
+		r->opts->skr_margin_s = v;
+	}
+	r->applied++;
+	tdm_log(r->d, "reload: %s now %" PRIu64 " s%s", key->name, v,
+		cycle ? " (from each zone's next run)" : "");
+}
 
 static void tdm_reload_key(void *arg, const conf_key_t *key, unsigned old_line, unsigned new_line)
 {
 	tdm_reload_t *r = arg;
+	if (((key->flags & CONF_LIVE) != 0) != r->live) {
+		return;
+	}
 	r->changed++;
 	if (conf_cli_has(key, r->st->cli.argc, r->st->cli.argv)) {
 		tdm_log(r->d, "reload: %s changed in the file, but the command line sets it",
 			key->name);
+		return;
+	}
+	if (r->live) {
+		tdm_reload_apply(r, key);
 		return;
 	}
 	tdm_log(r->d, "reload: %s changed (%s%u), needs a restart: not applied", key->name,
@@ -2939,7 +2973,8 @@ static void tdm_reload_key(void *arg, const conf_key_t *key, unsigned old_line, 
 		new_line != 0 ? new_line : old_line);
 }
 
-static void tdm_reload_conf(tdm_t *d, const conf_start_t *st)
+/* *applied: the file as last applied (NULL: the one started with); replaced on success. */
+static void tdm_reload_conf(tdm_t *d, const conf_start_t *st, tdm_opts_t *opts, conf_t **applied)
 {
 	const char *path = conf_file(st->conf);
 	conf_t *fresh = NULL;
@@ -2957,11 +2992,14 @@ static void tdm_reload_conf(tdm_t *d, const conf_start_t *st)
 			tandem_strerror(ret));
 		return;
 	}
-	tdm_reload_t r = {.d = d, .st = st};
+	tdm_reload_t r = {.d = d, .st = st, .fresh = fresh, .opts = opts};
 	conf_diff(conf_schema_tandemd(), st->conf, fresh, tdm_reload_key, &r);
-	tdm_log(d, "reload: %s read, %u key(s) changed, none applied without a restart", path,
-		r.changed);
-	conf_free(fresh);
+	r.live = true;
+	conf_diff(conf_schema_tandemd(), *applied != NULL ? *applied : st->conf, fresh,
+		  tdm_reload_key, &r);
+	tdm_log(d, "reload: %s read, %u key(s) changed, %u applied", path, r.changed, r.applied);
+	conf_free(*applied);
+	*applied = fresh;
 }
 
 int main(int argc, char **argv)
@@ -2972,6 +3010,7 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	bool pid_written = false;
 	conf_start_t st = {0};
+	conf_t *conf_applied = NULL; /* the file as SIGHUP last applied it */
 
 	if (tandem_proc_harden() != TANDEM_OK) {
 		fprintf(stderr, "tandemd: cannot disable core dumps\n");
@@ -3044,7 +3083,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (sig == SIGHUP) {
-			tdm_reload_conf(d, &st);
+			tdm_reload_conf(d, &st, &opts, &conf_applied);
 		}
 	}
 	if (tdm_release_all(d)) {
@@ -3063,6 +3102,7 @@ out:
 	}
 	tdm_teardown(d);
 	free(d);
+	conf_free(conf_applied);
 	conf_start_deinit(&st);
 	return rc;
 }
