@@ -159,3 +159,14 @@ kill -0 "$PID" || tdm_fail "the coordinator died on a bad reload" -- "$LOG"
 as status >/dev/null || tdm_fail "the coordinator does not answer after a bad reload" -- "$LOG"
 tdm_assert_no_grep "no zone leaves on a bad file" "zone one.example. left the file" "$LOG"
 tdm_pass "SIGHUP with a bad file: refused at its line, the coordinator serves on"
+
+# a clean stop after the reloads (under ASan/UBSan: no report, no leak of the configs)
+kill -TERM "$PID"
+stopped() { ! kill -0 "$PID" 2>/dev/null; }
+for _ in $(seq 1 300); do stopped && break; sleep 0.1; done
+stopped || tdm_fail "the coordinator did not stop within 30 s of SIGTERM" -- "$LOG"
+rc=0
+wait "$PID" || rc=$?
+[ "$rc" = 0 ] || tdm_fail "the coordinator exited $rc on SIGTERM" -- "$LOG"
+tdm_assert_no_grep "no sanitizer report" 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$LOG"
+tdm_pass "SIGTERM after the reloads: a clean exit"
