@@ -731,7 +731,28 @@ const char *conf_file(const conf_t *conf)
 
 /* ---- the command line ------------------------------------------------------------------- */
 
-int conf_cli_split(int argc, char **argv, tandem_diag_t *diag, conf_cli_t *cli)
+/* True when arg is a --OPTION of schema that takes a value in the next word. */
+static bool takes_value(const conf_schema_t *schema, const char *arg)
+{
+	if (schema == NULL || strncmp(arg, "--", 2) != 0 || strchr(arg, '=') != NULL) {
+		return false;
+	}
+	for (size_t i = 0; i < schema->nkeys; i++) {
+		const conf_key_t *k = &schema->keys[i];
+		if (strcmp(arg + 2, k->name) == 0) {
+			return k->type != CONF_BOOL;
+		}
+		for (size_t f = 0; k->fields != NULL && k->fields[f].name != NULL; f++) {
+			if (k->fields[f].opt != NULL && strcmp(arg + 2, k->fields[f].opt) == 0) {
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+int conf_cli_split(const conf_schema_t *schema, int argc, char **argv, tandem_diag_t *diag,
+		   conf_cli_t *cli)
 {
 	if (argc < 1 || argv == NULL || cli == NULL) {
 		return TANDEM_EINVAL;
@@ -744,7 +765,11 @@ int conf_cli_split(int argc, char **argv, tandem_diag_t *diag, conf_cli_t *cli)
 	cli->argv[cli->argc++] = argv[0];
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+		if (takes_value(schema, a) && i + 1 < argc) {
+			/* an option's value is never read as one of ours ("--name -c" names -c) */
+			cli->argv[cli->argc++] = argv[i++];
+			cli->argv[cli->argc++] = argv[i];
+		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
 			if (i + 1 >= argc) {
 				tandem_diag_add(diag, TANDEM_EINVAL, "%s: wants a file name", a);
 				conf_cli_deinit(cli);
@@ -783,6 +808,9 @@ void conf_cli_deinit(conf_cli_t *cli)
 const char *conf_cli_path(const conf_schema_t *schema, const conf_cli_t *cli)
 {
 	struct stat st;
+	if (schema == NULL || cli == NULL) {
+		return NULL;
+	}
 	if (cli->config != NULL) {
 		return cli->config;
 	}
@@ -932,7 +960,7 @@ int conf_start(const conf_schema_t *schema, int argc, char **argv, tandem_diag_t
 		return TANDEM_EINVAL;
 	}
 	memset(st, 0, sizeof(*st));
-	int ret = conf_cli_split(argc, argv, diag, &st->cli);
+	int ret = conf_cli_split(schema, argc, argv, diag, &st->cli);
 	if (ret != TANDEM_OK || st->cli.print_schema) {
 		return ret;
 	}

@@ -100,9 +100,11 @@ typedef struct conf_cli {
 	char **argv;        /* owned (the array only; the strings are the caller's) */
 } conf_cli_t;
 
-/* Splits argv: the loader's options into cli, the others into cli->argv. Refuses -c without
- * a file. Errors: TANDEM_EINVAL (message in diag), TANDEM_ENOMEM. */
-int conf_cli_split(int argc, char **argv, tandem_diag_t *diag, conf_cli_t *cli);
+/* Splits argv: the loader's options into cli, the others into cli->argv; the value of an
+ * option of schema (may be NULL) is passed on as it is. Refuses -c without a file. Errors:
+ * TANDEM_EINVAL (message in diag), TANDEM_ENOMEM. */
+int conf_cli_split(const conf_schema_t *schema, int argc, char **argv, tandem_diag_t *diag,
+		   conf_cli_t *cli);
 /* Frees what conf_cli_split allocated; NULL-safe. */
 void conf_cli_deinit(conf_cli_t *cli);
 /* The config file to read: cli->config, else the schema's default when it exists, else NULL

@@ -275,6 +275,9 @@ static void type_text(const conf_key_t *k, char *buf, size_t size)
 void conf_schema_print(const conf_schema_t *schema, FILE *fp)
 {
 	char type[160];
+	if (schema == NULL || fp == NULL) {
+		return;
+	}
 	fprintf(fp, "| key | type | default | on SIGHUP | meaning |\n");
 	fprintf(fp, "|---|---|---|---|---|\n");
 	for (size_t i = 0; i < schema->nkeys; i++) {

@@ -278,7 +278,7 @@ START_TEST(cli_split)
 {
 	conf_cli_t cli;
 	char *argv[] = {"tandem-coord", "-c", "/etc/x.yaml", "--name", "n", "--check-config"};
-	ck_assert_int_eq(conf_cli_split(6, argv, NULL, &cli), TANDEM_OK);
+	ck_assert_int_eq(conf_cli_split(conf_schema_coord(), 6, argv, NULL, &cli), TANDEM_OK);
 	ck_assert_str_eq(cli.config, "/etc/x.yaml");
 	ck_assert(cli.check);
 	ck_assert(!cli.print_schema);
@@ -287,7 +287,17 @@ START_TEST(cli_split)
 	ck_assert_str_eq(conf_cli_path(conf_schema_coord(), &cli), "/etc/x.yaml");
 	conf_cli_deinit(&cli);
 	char *bad[] = {"tandemd", "-c"};
-	ck_assert_int_eq(conf_cli_split(2, bad, NULL, &cli), TANDEM_EINVAL);
+	ck_assert_int_eq(conf_cli_split(conf_schema_tandemd(), 2, bad, NULL, &cli), TANDEM_EINVAL);
+	/* an option's value is the option's, even when it looks like one of the loader's */
+	char *val[] = {"tandemd",        "--name",          "-c",      "--coord-pub",
+		       "--check-config", "--insecure-etcd", "-cx.yaml"};
+	ck_assert_int_eq(conf_cli_split(conf_schema_tandemd(), 7, val, NULL, &cli), TANDEM_OK);
+	ck_assert_int_eq(cli.argc, 6);
+	ck_assert(!cli.check);
+	ck_assert_str_eq(cli.argv[2], "-c");
+	ck_assert_str_eq(cli.argv[4], "--check-config");
+	ck_assert_str_eq(cli.config, "x.yaml");
+	conf_cli_deinit(&cli);
 }
 END_TEST
 
@@ -300,7 +310,7 @@ START_TEST(default_path)
 	ts_tmpdir(dir, sizeof(dir));
 	snprintf(path, sizeof(path), "%s/d.yaml", dir);
 	conf_schema_t s = {.program = "d", .default_path = path, .keys = keys, .nkeys = 1};
-	ck_assert_int_eq(conf_cli_split(3, argv, NULL, &cli), TANDEM_OK);
+	ck_assert_int_eq(conf_cli_split(&s, 3, argv, NULL, &cli), TANDEM_OK);
 	ck_assert_ptr_null(conf_cli_path(&s, &cli)); /* no file: the command line alone */
 	ts_write_file(dir, "d.yaml", "n: 2\n", file, sizeof(file));
 	ck_assert_str_eq(conf_cli_path(&s, &cli), path); /* there: read without -c */
