@@ -1,10 +1,11 @@
 #!/bin/bash
-# Config files (issue 14, docs/config.md): every conf/ example passes --check-config; broken
-# files are each refused with the right line; a secret file others can read is refused with
-# its path and mode; docs/config.md's key tables are what --print-schema prints; a
-# tandem-coord started from a YAML file serves (the command line overriding a key), and
-# SIGHUP adds a zone added to the file, names a key that needs a restart, and keeps the
-# config in force when the file turns bad.
+# Config files (issue 14, docs/config.md): every conf/ example passes --check-config, which
+# makes nothing; docs/config.md's key tables are what --print-schema prints; broken files
+# are each refused with the right line; a secret file others can read is refused with its
+# path and mode; a tandem-coord started from a YAML file serves (the command line
+# overriding a key); SIGHUP adds a zone added to the file, keeps one taken out, names a key
+# that needs a restart, keeps the config in force when the file turns bad; SIGTERM after it
+# all is a clean exit.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -28,6 +29,29 @@ for f in "$TDM_SRC"/conf/tandemd-*.yaml "$TDM_SRC"/conf/tandem-coord-*.yaml; do
 done
 [ "$n" -ge 4 ] || tdm_fail "only $n example files in conf/"
 tdm_pass "the $n conf/ examples pass --check-config"
+
+# ---- --check-config touches nothing ------------------------------------------------------------
+N=$TDM_TMP/untouched
+cat >"$TDM_TMP/node.yaml" <<EOF
+name: node-x
+site: B
+key: $N/keys/node-x.secret
+coord:
+  - endpoint: tcp://127.0.0.1:1
+    public-key: $N/keys/coord.pub
+token: pkcs11:token=node-x;pin-source=$N/pin
+zone:
+  - name: example
+    input: $N/in/example.zone
+out: $N/out
+work: $N/work
+pid-file: $N/tandemd.pid
+metrics: 127.0.0.1:0
+EOF
+tdm_run check-node "$NODE" --check-config -c "$TDM_TMP/node.yaml"
+[ "$TDM_RC" = 0 ] || tdm_fail "a complete node file does not pass --check-config" -- "$TDM_OUT" "$TDM_ERR"
+[ ! -e "$N" ] || tdm_fail "--check-config made $(find "$N" | head -n 5 | tr '\n' ' ')"
+tdm_pass "tandemd --check-config: OK, and no directory or pid file made"
 
 # ---- docs/config.md holds what the schemas print ------------------------------------------------
 for prog in tandemd tandem-coord; do
