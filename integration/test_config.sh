@@ -30,6 +30,40 @@ done
 [ "$n" -ge 4 ] || tdm_fail "only $n example files in conf/"
 tdm_pass "the $n conf/ examples pass --check-config"
 
+# ---- the example is one cluster -----------------------------------------------------------------
+# the coordinators use the three etcd members' client URLs, the members agree on the cluster,
+# each node's coordinators are the coordinators' listen endpoints, own site first
+python3 - "$TDM_SRC/conf" >"$TDM_TMP/example.out" 2>&1 <<'EOF' || tdm_fail "the conf/ example is not one cluster" -- "$TDM_TMP/example.out"
+import re, sys
+d = sys.argv[1]
+env = {}
+for m in ("a", "b", "witness"):
+    env[m] = dict(l.split("=", 1) for l in open(f"{d}/etcd-{m}.env").read().splitlines()
+                  if l and not l.startswith("#"))
+clusters = {e["ETCD_INITIAL_CLUSTER"] for e in env.values()}
+assert len(clusters) == 1, clusters
+members = dict(x.split("=", 1) for x in clusters.pop().split(","))
+clients = set()
+for e in env.values():
+    assert members[e["ETCD_NAME"]] == e["ETCD_INITIAL_ADVERTISE_PEER_URLS"], e["ETCD_NAME"]
+    clients.add(e["ETCD_ADVERTISE_CLIENT_URLS"])
+listen = {}
+for s in ("a", "b"):
+    text = open(f"{d}/tandem-coord-{s}.yaml").read()
+    urls = re.findall(r"^  - (https://\S+)", text, re.M)
+    assert set(urls) == clients, (s, urls, clients)
+    assert urls[0] == env[s]["ETCD_ADVERTISE_CLIENT_URLS"], (s, "own member first")
+    listen[s] = re.search(r"^listen: (\S+)", text, re.M).group(1)
+for s, o in (("a", "b"), ("b", "a")):
+    text = open(f"{d}/tandemd-{s}.yaml").read()
+    eps = re.findall(r"^  - endpoint: (\S+)", text, re.M)
+    assert eps == [listen[s], listen[o]], (s, eps)
+    peer = re.search(r"endpoint: (\S+)", open(f"{d}/tandem-coord-{s}.yaml").read()).group(1)
+    assert peer == listen[o], (s, "peer", peer)
+print("one cluster")
+EOF
+tdm_pass "conf/: the etcd members, coordinators and nodes of the example name each other"
+
 # ---- --check-config touches nothing ------------------------------------------------------------
 N=$TDM_TMP/untouched
 cat >"$TDM_TMP/node.yaml" <<EOF
