@@ -127,7 +127,13 @@ refused "$NODE" 4 "zone.input: missing" $'zone:\n  - name: a.\n    input: /a\n  
 refused "$NODE" 1 "a PIN is never written in the config file" $'token: pkcs11:token=t;pin-value=1234\n'
 refused "$COORD" 2 "metrics: 'localhost' is not HOST:PORT" $'name: c\nmetrics: localhost\n'
 refused "$COORD" 3 "etcd[2]: 'etcd2:2379' is not an http:// or https:// URL" $'etcd:\n  - https://127.0.0.1:2379\n  - etcd2:2379\n'
-tdm_pass "eleven broken files: each refused at its line with its reason"
+f=$B/params.yaml
+printf 'etcd: http://127.0.0.1:1\nlisten: tcp://127.0.0.1:*\nkey: /k\nallow: /a\nlease-ms: 3000\nmargin-ms: 2000\n' >"$f"
+tdm_run params "$COORD" --check-config -c "$f"
+[ "$TDM_RC" = 1 ] || tdm_fail "a margin above a third of the lease passed --check-config" -- "$TDM_OUT" "$TDM_ERR"
+tdm_assert_grep "the lease and margin are checked together" \
+	"lease-ms 3000 / margin-ms 2000: the margin must be above 0 and below a third of the lease" "$TDM_ERR"
+tdm_pass "eleven broken files: each refused at its line with its reason; lease and margin checked together"
 
 # ---- secret files -------------------------------------------------------------------------------
 K=$TDM_TMP/keys

@@ -2395,6 +2395,17 @@ static int coordd_conf_start(int argc, char **argv, conf_start_t *st, coordd_opt
 		ret = 0;
 		goto out;
 	}
+	coord_params_t params;
+	coord_params_default(&params);
+	params.lease_ms = opts->has_lease ? opts->lease_ms : params.lease_ms;
+	params.margin_ms = opts->has_margin ? opts->margin_ms : params.margin_ms;
+	if (coord_params_check(&params) != TANDEM_OK) {
+		fprintf(stderr,
+			"tandem-coord: lease-ms %" PRIu64 " / margin-ms %" PRIu64
+			": the margin must be above 0 and below a third of the lease\n",
+			params.lease_ms, params.margin_ms);
+		goto refused;
+	}
 	/* files made later (on the host they are meant for) are no error here */
 	net_allow_t *allow = NULL;
 	int aret = TANDEM_OK;
