@@ -2323,7 +2323,7 @@ static int coordd_add_zone(coordd_t *d, const char *zone, const char *source)
 static int coordd_add_zones(coordd_t *d)
 {
 	for (size_t i = 0; i < d->opts->nzones; i++) {
-		int ret = coordd_add_zone(d, d->opts->zones[i], "the command line");
+		int ret = coordd_add_zone(d, d->opts->zones[i], "the configuration (--zone)");
 		if (ret != TANDEM_OK) {
 			return ret;
 		}

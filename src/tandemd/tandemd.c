@@ -2939,6 +2939,11 @@ static void tdm_reload_apply(tdm_reload_t *r, const conf_key_t *key)
 	const char *val = NULL;
 	bool cycle = strcmp(key->name, "cycle") == 0;
 	uint64_t v = cycle ? TDM_CYCLE_S : TDM_SKR_MARGIN_S;
+	if (!cycle && strcmp(key->name, "skr-margin") != 0) {
+		tdm_log(r->d, "reload: %s changed, but the node cannot apply it: restart",
+			key->name);
+		return;
+	}
 	if (conf_values(r->fresh, key, &val, 1) == 1) {
 		v = strtoull(val, NULL, 10); /* checked by the loader */
 	}
