@@ -47,6 +47,7 @@ for f in bin/tandemd bin/tandem-coord bin/tandemctl bin/tandem-ceremony bin/tand
 	lib/systemd/system/tandemd@.service lib/systemd/system/tandem-coord@.service \
 	lib/systemd/system/tandem-etcd.service lib/sysusers.d/tandem.conf \
 	share/tandem/dps-default.yaml share/tandem/systemd/tandemd-node-a.env.example \
+	share/tandem/examples/tandemd-a.yaml share/tandem/examples/tandem-coord-a.yaml share/doc/tandem/config.md \
 	share/doc/tandem/README.md share/doc/tandem/systemd.md; do
 	[ -e "$p/$f" ] || tdm_fail "$prefix/$f not in the package"
 done

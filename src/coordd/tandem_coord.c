@@ -1,4 +1,5 @@
 /* tandem-coord: the coordinator daemon; answers nodes over net RPC, decides through the store. */
+#include "conf.h"
 #include "coord_clock.h"
 #include "coord_etcd.h"
 #include "coord_state.h"
@@ -2297,27 +2298,273 @@ static int coordd_poll_timeout(const coordd_t *d, uint64_t now)
 /* Adds the zones named on the command line, comparing the standbys' digests (right for
  * deterministic signatures, RSA; add ECDSA zones with tandemctl zone add
  * --no-compare-digests); one already there is fine. */
+/* Adds a zone to the cluster (a zone already there is fine); source names who asked. */
+static int coordd_add_zone(coordd_t *d, const char *zone, const char *source)
+{
+	coord_input_t in;
+	memset(&in, 0, sizeof(in));
+	in.kind = COORD_IN_ZONE_ADD;
+	in.compare_digests = true;
+	if (!coordd_copy_name(in.zone, sizeof(in.zone), zone)) {
+		coordd_log("zone name too long: %s", zone);
+		return TANDEM_EINVAL;
+	}
+	snprintf(d->actor, sizeof(d->actor), "coord:%s", d->opts->name);
+	int ret = coordd_decide(d, &in, NULL, coordd_now_ms(), source);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	if (d->res->reason != COORD_R_OK && d->res->reason != COORD_R_EXISTS) {
+		return TANDEM_EINVAL;
+	}
+	return TANDEM_OK;
+}
+
 static int coordd_add_zones(coordd_t *d)
 {
 	for (size_t i = 0; i < d->opts->nzones; i++) {
-		coord_input_t in;
-		memset(&in, 0, sizeof(in));
-		in.kind = COORD_IN_ZONE_ADD;
-		in.compare_digests = true;
-		if (!coordd_copy_name(in.zone, sizeof(in.zone), d->opts->zones[i])) {
-			coordd_log("zone name too long: %s", d->opts->zones[i]);
-			return TANDEM_EINVAL;
-		}
-		snprintf(d->actor, sizeof(d->actor), "coord:%s", d->opts->name);
-		int ret = coordd_decide(d, &in, NULL, coordd_now_ms(), "the command line");
+		int ret = coordd_add_zone(d, d->opts->zones[i], "the configuration (--zone)");
 		if (ret != TANDEM_OK) {
 			return ret;
 		}
-		if (d->res->reason != COORD_R_OK && d->res->reason != COORD_R_EXISTS) {
-			return TANDEM_EINVAL;
-		}
 	}
 	return TANDEM_OK;
+}
+
+/* Prints what the config loader said, one line each, to stderr. */
+static void coordd_conf_print(tandem_diag_t *diag)
+{
+	for (size_t i = 0; i < tandem_diag_kept(diag); i++) {
+		fprintf(stderr, "tandem-coord: %s\n", tandem_diag_msg(diag, i));
+	}
+	tandem_diag_clear(diag);
+}
+
+static void coordd_usage(FILE *fp);
+static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o);
+
+/*
+ * The config file and the command line (docs/config.md). Returns 0 to run, 1 on a refusal,
+ * 2 when done (--help, --print-schema, --check-config, with *rc set). --check-config reads
+ * the files the coordinator reads at start (the allow-list, the approval rules) and touches
+ * nothing else: no etcd, no socket.
+ */
+static int coordd_conf_start(int argc, char **argv, conf_start_t *st, coordd_opts_t *opts, int *rc)
+{
+	const conf_schema_t *schema = conf_schema_coord();
+	tandem_diag_t *diag = NULL;
+	int ret = 1;
+	*rc = 1;
+	if (tandem_diag_new(&diag) != TANDEM_OK) {
+		fprintf(stderr, "tandem-coord: out of memory\n");
+		return 1;
+	}
+	const char *what = "the command line";
+	if (conf_start(schema, argc, argv, diag, st) != TANDEM_OK) {
+		coordd_conf_print(diag);
+		if (conf_cli_path(schema, &st->cli) != NULL) {
+			what = conf_cli_path(schema, &st->cli);
+		}
+		goto refused;
+	}
+	if (conf_file(st->conf) != NULL) {
+		what = conf_file(st->conf);
+	}
+	if (st->cli.print_schema) {
+		conf_schema_print(schema, stdout);
+		*rc = 0;
+		ret = 2;
+		goto out;
+	}
+	int p = coordd_opts_parse(st->args.argc, st->args.argv, opts);
+	if (p == 2) {
+		coordd_usage(stdout);
+		*rc = 0;
+		ret = 2;
+		goto out;
+	}
+	if (p != 0) {
+		if (!st->cli.check) {
+			coordd_usage(stderr);
+		} else {
+			fprintf(stderr, "tandem-coord: need etcd, listen, key and allow\n");
+		}
+		goto refused;
+	}
+	if (!st->cli.check) {
+		ret = 0;
+		goto out;
+	}
+	coord_params_t params;
+	coord_params_default(&params);
+	params.lease_ms = opts->has_lease ? opts->lease_ms : params.lease_ms;
+	params.margin_ms = opts->has_margin ? opts->margin_ms : params.margin_ms;
+	if (coord_params_check(&params) != TANDEM_OK) {
+		fprintf(stderr,
+			"tandem-coord: lease-ms %" PRIu64 " / margin-ms %" PRIu64
+			": the margin must be above 0 and below a third of the lease\n",
+			params.lease_ms, params.margin_ms);
+		goto refused;
+	}
+	/* files made later (on the host they are meant for) are no error here */
+	net_allow_t *allow = NULL;
+	int aret = TANDEM_OK;
+	if (access(opts->allow, F_OK) != 0) {
+		fprintf(stderr, "tandem-coord: note: allow %s: not there yet\n", opts->allow);
+	} else {
+		aret = net_allow_load(opts->allow, diag, &allow);
+		net_allow_free(allow);
+	}
+	if (aret != TANDEM_OK) {
+		fprintf(stderr, "tandem-coord: allow %s: %s\n", opts->allow, tandem_strerror(aret));
+		coordd_conf_print(diag);
+		goto refused;
+	}
+	if (opts->approval_rules != NULL && access(opts->approval_rules, F_OK) != 0) {
+		fprintf(stderr, "tandem-coord: note: approval-rules %s: not there yet\n",
+			opts->approval_rules);
+	} else if (opts->approval_rules != NULL) {
+		char *text = NULL, why[COORD_TEXT_MAX];
+		size_t len = 0;
+		coord_rules_t rules;
+		coord_rules_default(&rules);
+		int rret = tandem_file_read(opts->approval_rules, 64u * 1024u, &text, &len);
+		if (rret == TANDEM_OK) {
+			rret = coord_rules_parse(text, &rules, why, sizeof(why));
+		} else {
+			snprintf(why, sizeof(why), "%s", tandem_strerror(rret));
+		}
+		free(text);
+		if (rret != TANDEM_OK) {
+			fprintf(stderr, "tandem-coord: approval-rules %s: %s\n",
+				opts->approval_rules, why);
+			goto refused;
+		}
+	}
+	printf("%s: OK\n", what);
+	*rc = 0;
+	ret = 2;
+	goto out;
+refused:
+	if (st->cli.check) {
+		printf("%s: refused\n", what);
+		ret = 2;
+	}
+out:
+	tandem_diag_free(diag);
+	return ret;
+}
+
+/*
+ * SIGHUP: reads the config file again. Zones added to the file since the last reload are
+ * added to the cluster (one taken out of the file stays in the cluster: removing a zone is
+ * an operator's 'tandemctl zone remove'); every other key that differs from the file the
+ * coordinator started with is named as needing a restart. The allow-list's contents are
+ * read again by coordd_reload_allow.
+ */
+typedef struct coordd_reload {
+	coordd_t *d;
+	const conf_start_t *st;
+	unsigned changed, restart;
+} coordd_reload_t;
+
+static bool coordd_values_has(const char *const *vals, size_t n, const char *v)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(vals[i], v) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Applies the zones of fresh over those of prev; false when a zone could not be added. */
+static bool coordd_reload_zones(coordd_reload_t *r, const conf_t *prev, const conf_t *fresh)
+{
+	const conf_key_t *key = conf_schema_find(conf_schema_coord(), "zone");
+	const char *was[COORDD_ZONES_MAX], *now[COORDD_ZONES_MAX];
+	size_t nwas = conf_values(prev, key, was, COORDD_ZONES_MAX);
+	size_t nnow = conf_values(fresh, key, now, COORDD_ZONES_MAX);
+	bool ok = true;
+	nwas = nwas < COORDD_ZONES_MAX ? nwas : COORDD_ZONES_MAX;
+	nnow = nnow < COORDD_ZONES_MAX ? nnow : COORDD_ZONES_MAX;
+	if (conf_cli_has(key, r->st->cli.argc, r->st->cli.argv)) {
+		return true; /* the command line's zones win */
+	}
+	for (size_t i = 0; i < nnow; i++) {
+		if (coordd_values_has(was, nwas, now[i])) {
+			continue;
+		}
+		r->changed++;
+		if (coordd_add_zone(r->d, now[i], "the config file (reload)") == TANDEM_OK) {
+			coordd_log("reload: zone %s added to the cluster", now[i]);
+		} else {
+			coordd_log("reload: zone %s could not be added; tried again at the next "
+				   "SIGHUP",
+				   now[i]);
+			ok = false;
+		}
+	}
+	for (size_t i = 0; i < nwas; i++) {
+		if (!coordd_values_has(now, nnow, was[i])) {
+			r->changed++;
+			coordd_log("reload: zone %s left the file; it stays in the cluster until "
+				   "'tandemctl zone remove %s'",
+				   was[i], was[i]);
+		}
+	}
+	return ok;
+}
+
+static void coordd_reload_key(void *arg, const conf_key_t *key, unsigned old_line,
+			      unsigned new_line)
+{
+	coordd_reload_t *r = arg;
+	if ((key->flags & CONF_LIVE) != 0) {
+		return; /* applied against the last reload, not the start */
+	}
+	r->changed++;
+	if (conf_cli_has(key, r->st->cli.argc, r->st->cli.argv)) {
+		coordd_log("reload: %s changed in the file, but the command line sets it",
+			   key->name);
+		return;
+	}
+	r->restart++;
+	coordd_log("reload: %s changed (%s%u), needs a restart: not applied", key->name,
+		   new_line != 0 ? "line " : "left the file, was line ",
+		   new_line != 0 ? new_line : old_line);
+}
+
+/* *applied: the file as last applied (NULL: the one started with); replaced on success. */
+static void coordd_reload_conf(coordd_t *d, const conf_start_t *st, conf_t **applied)
+{
+	const char *path = conf_file(st->conf);
+	conf_t *fresh = NULL;
+	if (path == NULL) {
+		return; /* command line only: the allow-list is all there is to read again */
+	}
+	tandem_diag_clear(d->diag);
+	int ret = conf_load(conf_schema_coord(), path, d->diag, &fresh);
+	if (ret != TANDEM_OK) {
+		for (size_t i = 0; i < tandem_diag_kept(d->diag); i++) {
+			coordd_log("reload: %s", tandem_diag_msg(d->diag, i));
+		}
+		tandem_diag_clear(d->diag);
+		coordd_log("reload: %s refused (%s); the config in force stays", path,
+			   tandem_strerror(ret));
+		return;
+	}
+	coordd_reload_t r = {.d = d, .st = st};
+	conf_diff(conf_schema_coord(), st->conf, fresh, coordd_reload_key, &r);
+	bool ok = coordd_reload_zones(&r, *applied != NULL ? *applied : st->conf, fresh);
+	coordd_log("reload: %s read, %u key(s) changed, %u need a restart", path, r.changed,
+		   r.restart);
+	if (ok) {
+		conf_free(*applied);
+		*applied = fresh;
+	} else {
+		conf_free(fresh);
+	}
 }
 
 static void coordd_usage(FILE *fp)
@@ -2636,21 +2883,19 @@ int main(int argc, char **argv)
 	void *ctx = NULL;
 	bool curl_init = false, pid_written = false;
 	sigset_t sigs;
+	conf_start_t conf = {0};
+	conf_t *conf_applied = NULL; /* the file as SIGHUP last applied it */
 
 	memset(&d, 0, sizeof(d));
 	if (tandem_proc_harden() != TANDEM_OK) {
 		fprintf(stderr, "tandem-coord: cannot disable core dumps\n");
 		return 1;
 	}
-	ret = coordd_opts_parse(argc, argv, &opts);
-	if (ret == 2) {
-		coordd_usage(stdout);
-		return 0;
+	if (coordd_conf_start(argc, argv, &conf, &opts, &rc) != 0) {
+		conf_start_deinit(&conf);
+		return rc;
 	}
-	if (ret != 0) {
-		coordd_usage(stderr);
-		return 1;
-	}
+	rc = 1;
 	d.opts = &opts;
 	/* Signals are taken synchronously (sigtimedwait) in the loop: no handler, no global.
 	 * Blocked before any thread starts, so libzmq's and the ZAP thread inherit the mask. */
@@ -2872,6 +3117,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (sig == SIGHUP) {
+			coordd_reload_conf(&d, &conf, &conf_applied);
 			coordd_reload_allow(&d, &allow);
 		}
 	}
@@ -2912,5 +3158,7 @@ out:
 	free(d.state);
 	free(d.res);
 	free(etcd_buf);
+	conf_free(conf_applied);
+	conf_start_deinit(&conf);
 	return rc;
 }

@@ -1,5 +1,6 @@
 /* tandemd: the signing node; signs under a zone lease, commits through the coordinator, then
  * publishes. */
+#include "conf.h"
 #include "coordrpc.h"
 #include "crypto.h"
 #include "hsm_smk.h"
@@ -64,6 +65,7 @@
 #define TDM_SKR_RETRY_MS 5000u
 /* The default warning margin before the imported SKRs run out (tandem-signzone's). */
 #define TDM_SKR_MARGIN_S (3u * 86400u)
+#define TDM_CYCLE_S      900u /* the default re-sign cycle */
 /* The input watch looks at every input this often (off the main thread). */
 #define TDM_INPUT_LOOK_MS 250u
 /* A look at an input that has not come back for this long: its file system hangs. */
@@ -2380,7 +2382,7 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 						 {NULL, 0, NULL, 0}};
 	int c;
 	memset(o, 0, sizeof(*o));
-	o->cycle_s = 900;
+	o->cycle_s = TDM_CYCLE_S;
 	o->skr_margin_s = TDM_SKR_MARGIN_S;
 	o->threads = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -2837,6 +2839,174 @@ static int tdm_metrics_start(tdm_t *d)
 	return TANDEM_OK;
 }
 
+/* Prints what the config loader said, one line each, to stderr. */
+static void tdm_conf_print(tandem_diag_t *diag)
+{
+	for (size_t i = 0; i < tandem_diag_kept(diag); i++) {
+		fprintf(stderr, "tandemd: %s\n", tandem_diag_msg(diag, i));
+	}
+	tandem_diag_clear(diag);
+}
+
+/*
+ * The config file and the command line (docs/config.md). Returns 0 to run, 1 on a refusal,
+ * 2 when done (--help, --print-schema, --check-config, with *rc set).
+ */
+static int tdm_conf_start(int argc, char **argv, conf_start_t *st, tdm_opts_t *opts, int *rc)
+{
+	const conf_schema_t *schema = conf_schema_tandemd();
+	tandem_diag_t *diag = NULL;
+	int ret = 1;
+	if (tandem_diag_new(&diag) != TANDEM_OK) {
+		fprintf(stderr, "tandemd: out of memory\n");
+		return 1;
+	}
+	if (conf_start(schema, argc, argv, diag, st) != TANDEM_OK) {
+		tdm_conf_print(diag);
+		if (st->cli.check) {
+			printf("%s: refused\n", conf_cli_path(schema, &st->cli) != NULL
+						    ? conf_cli_path(schema, &st->cli)
+						    : "the command line");
+		}
+		*rc = 1;
+		goto out;
+	}
+	if (st->cli.print_schema) {
+		conf_schema_print(schema, stdout);
+		*rc = 0;
+		ret = 2;
+		goto out;
+	}
+	int p = tdm_opts_parse(st->args.argc, st->args.argv, opts);
+	if (p == 2) {
+		tdm_usage(stdout);
+		*rc = 0;
+		ret = 2;
+		goto out;
+	}
+	if (p != 0) {
+		if (st->cli.check) {
+			printf("%s: refused\n", conf_file(st->conf) != NULL ? conf_file(st->conf)
+									    : "the command line");
+		} else {
+			tdm_usage(stderr);
+		}
+		*rc = 1;
+		goto out;
+	}
+	if (st->cli.check) {
+		/* the policy too: it is a file the node reads at start; nothing else is touched */
+		kasp_policy_t pol;
+		bool good = true;
+		if (opts->policy != NULL && access(opts->policy, F_OK) != 0) {
+			/* a file made later (on the host it is meant for) is no error here */
+			fprintf(stderr, "tandemd: note: policy %s: not there yet\n", opts->policy);
+		} else if (opts->policy != NULL) {
+			good = kasp_policy_load(opts->policy, diag, &pol) == TANDEM_OK;
+		}
+		tdm_conf_print(diag);
+		const char *path = conf_file(st->conf);
+		printf("%s: %s\n", path != NULL ? path : "the command line",
+		       good ? "OK" : "refused");
+		*rc = good ? 0 : 1;
+		ret = 2;
+		goto out;
+	}
+	ret = 0;
+out:
+	tandem_diag_free(diag);
+	return ret;
+}
+
+/*
+ * SIGHUP: reads the config file again and says, key by key, what changed (docs/config.md,
+ * "Reload"). The cycle and the SKR margin are read where they are used, so a new value is
+ * applied (from each zone's next run); every other key takes a restart. Live keys are
+ * compared with the file as last applied, the others with the file the node started with.
+ */
+typedef struct tdm_reload {
+	tdm_t *d;
+	const conf_start_t *st;
+	const conf_t *fresh;
+	tdm_opts_t *opts; /* the options in force: the live keys are written here */
+	bool live;        /* this pass: the live keys (else the others) */
+	unsigned changed, applied;
+} tdm_reload_t;
+
+/* A live key's new value (seconds, as the loader wrote it), or its default when it left. */
+static void tdm_reload_apply(tdm_reload_t *r, const conf_key_t *key)
+{
+	const char *val = NULL;
+	bool cycle = strcmp(key->name, "cycle") == 0;
+	uint64_t v = cycle ? TDM_CYCLE_S : TDM_SKR_MARGIN_S;
+	if (!cycle && strcmp(key->name, "skr-margin") != 0) {
+		tdm_log(r->d, "reload: %s changed, but the node cannot apply it: restart",
+			key->name);
+		return;
+	}
+	if (conf_values(r->fresh, key, &val, 1) == 1) {
+		v = strtoull(val, NULL, 10); /* checked by the loader */
+	}
+	if (cycle) {
+		r->opts->cycle_s = v;
+	} else {
+		r->opts->skr_margin_s = v;
+	}
+	r->applied++;
+	tdm_log(r->d, "reload: %s now %" PRIu64 " s%s", key->name, v,
+		cycle ? " (from each zone's next run)" : "");
+}
+
+static void tdm_reload_key(void *arg, const conf_key_t *key, unsigned old_line, unsigned new_line)
+{
+	tdm_reload_t *r = arg;
+	if (((key->flags & CONF_LIVE) != 0) != r->live) {
+		return;
+	}
+	r->changed++;
+	if (conf_cli_has(key, r->st->cli.argc, r->st->cli.argv)) {
+		tdm_log(r->d, "reload: %s changed in the file, but the command line sets it",
+			key->name);
+		return;
+	}
+	if (r->live) {
+		tdm_reload_apply(r, key);
+		return;
+	}
+	tdm_log(r->d, "reload: %s changed (%s%u), needs a restart: not applied", key->name,
+		new_line != 0 ? "line " : "left the file, was line ",
+		new_line != 0 ? new_line : old_line);
+}
+
+/* *applied: the file as last applied (NULL: the one started with); replaced on success. */
+static void tdm_reload_conf(tdm_t *d, const conf_start_t *st, tdm_opts_t *opts, conf_t **applied)
+{
+	const char *path = conf_file(st->conf);
+	conf_t *fresh = NULL;
+	if (path == NULL) {
+		tdm_log(d, "reload: started without a config file; nothing to read again");
+		return;
+	}
+	int ret = conf_load(conf_schema_tandemd(), path, d->diag, &fresh);
+	if (ret != TANDEM_OK) {
+		for (size_t i = 0; i < tandem_diag_kept(d->diag); i++) {
+			tdm_log(d, "reload: %s", tandem_diag_msg(d->diag, i));
+		}
+		tandem_diag_clear(d->diag);
+		tdm_log(d, "reload: %s refused (%s); the config in force stays", path,
+			tandem_strerror(ret));
+		return;
+	}
+	tdm_reload_t r = {.d = d, .st = st, .fresh = fresh, .opts = opts};
+	conf_diff(conf_schema_tandemd(), st->conf, fresh, tdm_reload_key, &r);
+	r.live = true;
+	conf_diff(conf_schema_tandemd(), *applied != NULL ? *applied : st->conf, fresh,
+		  tdm_reload_key, &r);
+	tdm_log(d, "reload: %s read, %u key(s) changed, %u applied", path, r.changed, r.applied);
+	conf_free(*applied);
+	*applied = fresh;
+}
+
 int main(int argc, char **argv)
 {
 	tdm_opts_t opts;
@@ -2844,31 +3014,33 @@ int main(int argc, char **argv)
 	int rc = 1;
 	sigset_t sigs;
 	bool pid_written = false;
+	conf_start_t st = {0};
+	conf_t *conf_applied = NULL; /* the file as SIGHUP last applied it */
 
 	if (tandem_proc_harden() != TANDEM_OK) {
 		fprintf(stderr, "tandemd: cannot disable core dumps\n");
 		return 1;
 	}
-	int ret = tdm_opts_parse(argc, argv, &opts);
-	if (ret == 2) {
-		tdm_usage(stdout);
-		return 0;
-	}
+	int ret = tdm_conf_start(argc, argv, &st, &opts, &rc);
 	if (ret != 0) {
-		tdm_usage(stderr);
-		return 1;
+		conf_start_deinit(&st);
+		return rc;
 	}
+	rc = 1;
 	/* Signals are taken synchronously in the loop; blocked before any thread starts. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &sigs, NULL) != 0) {
 		fprintf(stderr, "tandemd: cannot block signals\n");
+		conf_start_deinit(&st);
 		return 1;
 	}
 	d = calloc(1, sizeof(*d));
 	if (d == NULL) {
 		fprintf(stderr, "tandemd: out of memory\n");
+		conf_start_deinit(&st);
 		return 1;
 	}
 	d->opts = &opts;
@@ -2915,6 +3087,9 @@ int main(int argc, char **argv)
 			tandem_service_stopping();
 			break;
 		}
+		if (sig == SIGHUP) {
+			tdm_reload_conf(d, &st, &opts, &conf_applied);
+		}
 	}
 	if (tdm_release_all(d)) {
 		/* A run thread is still in a call that does not return: leave without freeing
@@ -2932,5 +3107,7 @@ out:
 	}
 	tdm_teardown(d);
 	free(d);
+	conf_free(conf_applied);
+	conf_start_deinit(&st);
 	return rc;
 }

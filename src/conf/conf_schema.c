@@ -1,0 +1,299 @@
+/* The config schemas of tandemd and tandem-coord (one key per long option) and their docs. */
+#include "conf.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <string.h>
+
+#define DAY INT64_C(86400)
+
+static const char *const conf_sites[] = {"A", "B", "C", "D", NULL};
+
+static const conf_field_t tdm_coord_fields[] = {
+    {"endpoint", CONF_ENDPOINT, "coord", "the coordinator's tcp://HOST:PORT"},
+    {"public-key", CONF_PATH, "coord-pub", "its CURVE public key file"},
+    {NULL, CONF_STRING, NULL, NULL}};
+
+static const conf_field_t tdm_zone_fields[] = {
+    {"name", CONF_DNAME, NULL, "the zone's name (example. or example)"},
+    {"input", CONF_PATH, NULL, "its unsigned zone file"},
+    {NULL, CONF_STRING, NULL, NULL}};
+
+static const conf_key_t tdm_keys[] = {
+    {.name = "name",
+     .type = CONF_NAME,
+     .flags = CONF_REQUIRED,
+     .doc = "the node's name: the name its CURVE key has in the coordinators' allow-list"},
+    {.name = "site",
+     .type = CONF_ENUM,
+     .flags = CONF_REQUIRED,
+     .values = conf_sites,
+     .doc = "the node's site"},
+    {.name = "key",
+     .type = CONF_SECRET,
+     .flags = CONF_REQUIRED,
+     .doc = "the node's CURVE secret key file (mode 0600)"},
+    {.name = "coord",
+     .type = CONF_RECORDS,
+     .flags = CONF_REQUIRED,
+     .min = 1,
+     .max = 4,
+     .fields = tdm_coord_fields,
+     .doc = "the coordinators, the node's own site's first; the others are tried when it "
+	    "does not answer"},
+    {.name = "module",
+     .type = CONF_PATH,
+     .def = "the token URI's module-path",
+     .doc = "the PKCS#11 module (libsofthsm2.so, the HSM vendor's library)"},
+    {.name = "token",
+     .type = CONF_TOKEN,
+     .flags = CONF_REQUIRED,
+     .doc = "the HSM token, pkcs11:token=T;pin-source=FILE (the PIN file mode 0600; a "
+	    "pin-value is refused)"},
+    {.name = "policy",
+     .type = CONF_PATH,
+     .def = "the DPS defaults",
+     .doc = "the signing policy (docs/policy.md); the same on every node"},
+    {.name = "zone",
+     .type = CONF_RECORDS,
+     .flags = CONF_REQUIRED,
+     .min = 1,
+     .max = 32,
+     .fields = tdm_zone_fields,
+     .join = "=",
+     .doc = "the zones the node signs"},
+    {.name = "out",
+     .type = CONF_PATH,
+     .flags = CONF_REQUIRED,
+     .doc = "where zones are published (DIR/NAMEzone, DIR/publish.log)"},
+    {.name = "work",
+     .type = CONF_PATH,
+     .flags = CONF_REQUIRED,
+     .doc = "scratch space (shadow runs, input copies), mode 0700"},
+    {.name = "cycle",
+     .type = CONF_DURATION,
+     .flags = CONF_LIVE,
+     .def = "15m",
+     .min = 1,
+     .max = DAY,
+     .doc = "the re-sign cycle"},
+    {.name = "threads",
+     .type = CONF_INT,
+     .def = "1",
+     .min = 1,
+     .max = 64,
+     .doc = "signing threads, one HSM session each"},
+    {.name = "skr-margin",
+     .type = CONF_DURATION,
+     .flags = CONF_LIVE,
+     .def = "3d",
+     .min = 0,
+     .max = 400 * DAY,
+     .doc = "offline-KSK zones: stop signing when the imported SKRs end within this"},
+    {.name = "smk-check",
+     .type = CONF_HEX,
+     .max = 64,
+     .doc = "the ceremony's SMK check value (64 hex digits) the token's SMK must have"},
+    {.name = "pid-file", .type = CONF_PATH, .doc = "a file the node writes its pid to"},
+    {.name = "metrics",
+     .type = CONF_HOSTPORT,
+     .doc = "serve Prometheus metrics on http://HOST:PORT/metrics (port 0: a free one)"},
+};
+
+static const conf_field_t coord_peer_fields[] = {
+    {"name", CONF_NAME, NULL, "the peer coordinator's name in the allow-list"},
+    {"endpoint", CONF_ENDPOINT, NULL, "its tcp://HOST:PORT"},
+    {NULL, CONF_STRING, NULL, NULL}};
+
+static const conf_key_t coord_keys[] = {
+    {.name = "etcd",
+     .type = CONF_LIST,
+     .item = CONF_URL,
+     .flags = CONF_REQUIRED,
+     .min = 1,
+     .max = 16,
+     .join = ",",
+     .doc = "the etcd endpoints (https:// with etcd-ca, etcd-cert and etcd-key)"},
+    {.name = "listen",
+     .type = CONF_ENDPOINT,
+     .flags = CONF_REQUIRED,
+     .doc = "where the coordinator answers (tcp://HOST:* picks a free port)"},
+    {.name = "key",
+     .type = CONF_SECRET,
+     .flags = CONF_REQUIRED,
+     .doc = "the coordinator's CURVE secret key file (mode 0600)"},
+    {.name = "allow",
+     .type = CONF_PATH,
+     .flags = CONF_REQUIRED,
+     .doc = "the allow-list of CURVE keys and roles (the file's contents are read again "
+	    "on SIGHUP; a new path takes a restart)"},
+    {.name = "name",
+     .type = CONF_NAME,
+     .def = "coord",
+     .doc = "the coordinator's name (1 to 63 printable characters, no spaces)"},
+    {.name = "prefix", .type = CONF_STRING, .def = "/tandem/v1/", .doc = "the etcd key prefix"},
+    {.name = "lease-ms",
+     .type = CONF_INT,
+     .def = "the cluster's (10000)",
+     .min = 1,
+     .max = 3600000,
+     .doc = "lease duration in ms; must agree with the cluster's stored value"},
+    {.name = "margin-ms",
+     .type = CONF_INT,
+     .def = "the cluster's (2000)",
+     .min = 1,
+     .max = 1200000,
+     .doc = "clock-drift margin in ms, below a third of the lease"},
+    {.name = "pid-file", .type = CONF_PATH, .doc = "a file the coordinator writes its pid to"},
+    {.name = "zone",
+     .type = CONF_LIST,
+     .item = CONF_DNAME,
+     .flags = CONF_LIVE,
+     .min = 0,
+     .max = 32,
+     .doc = "zones added to the cluster at start (and on SIGHUP; removing one takes "
+	    "tandemctl zone remove)"},
+    {.name = "peer",
+     .type = CONF_RECORDS,
+     .min = 0,
+     .max = 8,
+     .fields = coord_peer_fields,
+     .join = "=",
+     .doc = "other coordinators whose clocks are compared with this one's"},
+    {.name = "etcd-ca", .type = CONF_PATH, .doc = "the CA that signed etcd's certificates"},
+    {.name = "etcd-cert", .type = CONF_PATH, .doc = "the client certificate for etcd"},
+    {.name = "etcd-key",
+     .type = CONF_SECRET,
+     .doc = "the client certificate's private key (mode 0600)"},
+    {.name = "insecure-etcd",
+     .type = CONF_BOOL,
+     .def = "false",
+     .doc = "allow plain http:// etcd endpoints"},
+    {.name = "metrics",
+     .type = CONF_HOSTPORT,
+     .doc = "serve Prometheus metrics on http://HOST:PORT/metrics (port 0: a free one)"},
+    {.name = "audit-mirror",
+     .type = CONF_PATH,
+     .def = "audit-NAME.jsonl",
+     .doc = "the audit log's local mirror"},
+    {.name = "audit-archive",
+     .type = CONF_PATH,
+     .def = "beside the mirror",
+     .doc = "where retention archives go"},
+    {.name = "audit-key",
+     .type = CONF_SECRET,
+     .doc = "the audit anchor key (tandemctl audit keygen), mode 0600"},
+    {.name = "audit-anchor-interval",
+     .type = CONF_DURATION,
+     .def = "1h",
+     .min = 1,
+     .max = 366 * DAY,
+     .doc = "how often the audit chain is anchored"},
+    {.name = "audit-retention",
+     .type = CONF_DURATION,
+     .def = "365d",
+     .min = 0,
+     .max = 49000 * DAY,
+     .doc = "how long audit entries stay in etcd (0: keep all)"},
+    {.name = "approval-rules",
+     .type = CONF_PATH,
+     .def = "the DPS defaults",
+     .doc = "who approves what (docs/approvals.md)"},
+    {.name = "role-mirror",
+     .type = CONF_PATH,
+     .doc = "a local copy of the role table (docs/approvals.md, \"Break glass\")"},
+};
+
+static const conf_schema_t tdm_schema = {.program = "tandemd",
+					 .default_path = "/etc/tandem/tandemd.yaml",
+					 .keys = tdm_keys,
+					 .nkeys = sizeof(tdm_keys) / sizeof(tdm_keys[0])};
+
+static const conf_schema_t coord_schema = {.program = "tandem-coord",
+					   .default_path = "/etc/tandem/tandem-coord.yaml",
+					   .keys = coord_keys,
+					   .nkeys = sizeof(coord_keys) / sizeof(coord_keys[0])};
+
+const conf_schema_t *conf_schema_tandemd(void)
+{
+	return &tdm_schema;
+}
+
+const conf_schema_t *conf_schema_coord(void)
+{
+	return &coord_schema;
+}
+
+static const char *type_name(conf_type_t t)
+{
+	switch (t) {
+	case CONF_STRING: return "string";
+	case CONF_NAME: return "name";
+	case CONF_DNAME: return "domain name";
+	case CONF_HEX: return "hex";
+	case CONF_PATH: return "path";
+	case CONF_SECRET: return "secret file";
+	case CONF_TOKEN: return "PKCS#11 URI";
+	case CONF_INT: return "integer";
+	case CONF_DURATION: return "duration";
+	case CONF_BOOL: return "bool";
+	case CONF_ENUM: return "enum";
+	case CONF_HOSTPORT: return "HOST:PORT";
+	case CONF_ENDPOINT: return "tcp://HOST:PORT";
+	case CONF_URL: return "URL";
+	case CONF_LIST: return "list";
+	case CONF_RECORDS: return "list of mappings";
+	}
+	return "?";
+}
+
+static void type_text(const conf_key_t *k, char *buf, size_t size)
+{
+	switch (k->type) {
+	case CONF_INT: snprintf(buf, size, "integer %" PRId64 "..%" PRId64, k->min, k->max); break;
+	case CONF_DURATION:
+		snprintf(buf, size, "duration %" PRId64 "..%" PRId64 " s", k->min, k->max);
+		break;
+	case CONF_HEX: snprintf(buf, size, "%" PRId64 " hex digits", k->max); break;
+	case CONF_ENUM: {
+		size_t len = (size_t)snprintf(buf, size, "one of");
+		for (size_t i = 0; k->values[i] != NULL && len < size; i++) {
+			len += (size_t)snprintf(buf + len, size - len, " %s", k->values[i]);
+		}
+		break;
+	}
+	case CONF_LIST:
+		snprintf(buf, size, "list of %s (up to %" PRId64 ")", type_name(k->item), k->max);
+		break;
+	case CONF_RECORDS:
+		snprintf(buf, size, "list of mappings (up to %" PRId64 ")", k->max);
+		break;
+	default: snprintf(buf, size, "%s", type_name(k->type)); break;
+	}
+}
+
+void conf_schema_print(const conf_schema_t *schema, FILE *fp)
+{
+	char type[160];
+	if (schema == NULL || fp == NULL) {
+		return;
+	}
+	fprintf(fp, "| key | type | default | on SIGHUP | meaning |\n");
+	fprintf(fp, "|---|---|---|---|---|\n");
+	for (size_t i = 0; i < schema->nkeys; i++) {
+		const conf_key_t *k = &schema->keys[i];
+		type_text(k, type, sizeof(type));
+		fprintf(fp, "| `%s` | %s | %s | %s | %s |\n", k->name, type,
+			(k->flags & CONF_REQUIRED) != 0 ? "required"
+			: k->def != NULL                ? k->def
+							: "none",
+			(k->flags & CONF_LIVE) != 0 ? "applied" : "restart", k->doc);
+		for (size_t f = 0; k->fields != NULL && k->fields[f].name != NULL; f++) {
+			const conf_field_t *fd = &k->fields[f];
+			fprintf(fp, "| `%s[].%s` | %s | required | | %s%s%s%s |\n", k->name,
+				fd->name, type_name(fd->type), fd->doc,
+				fd->opt != NULL ? " (`--" : "", fd->opt != NULL ? fd->opt : "",
+				fd->opt != NULL ? "`)" : "");
+		}
+	}
+}
