@@ -40,6 +40,8 @@ typedef struct kasp_policy {
 	uint32_t resign_interval;      /* seconds between re-sign cycles (default 900) */
 	uint32_t max_run_time; /* seconds a node's signing run may take before the node gives
 				  the zone up (tandemd: "run-overrun"; default 3600) */
+	uint32_t gate_full;    /* seconds between whole-zone gates; the cycles between check what
+				  changed against the last version (default 1 day; 0: every cycle) */
 	/* denial */
 	kasp_denial_t denial;
 	bool nsec3_optout;
