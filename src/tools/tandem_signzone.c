@@ -44,6 +44,7 @@ typedef struct opts {
 	unsigned ksk_bits, zsk_bits, threads;
 	uint64_t now;
 	bool has_now, gen_keys, verbose;
+	bool gate_full; /* --gate-full: the whole zone even with --previous */
 } opts_t;
 
 static double mono(void)
@@ -61,7 +62,7 @@ static void usage(FILE *fp)
 	    "         [-a rsasha256|rsasha512|ecdsap256sha256|ecdsap384sha384|ed25519]\n"
 	    "         [--ksk-bits N] [--zsk-bits N] [-j THREADS] [--now UNIXTIME]\n"
 	    "         [--module PATH|P11KIT-NAME] --ksk URI --zsk URI [--gen-keys]\n"
-	    "         [--ds DSFILE] [--previous SIGNED] [-v] -f OUT IN\n"
+	    "         [--ds DSFILE] [--previous SIGNED [--gate-full]] [-v] -f OUT IN\n"
 	    "       tandem-signzone -o ORIGIN ... --skr SKR [--skr-margin DURATION] --zsk URI\n"
 	    "                       [--ds DSFILE] -f OUT IN     (offline KSK: no --ksk)\n"
 	    "       tandem-signzone -o ORIGIN --verify-only SIGNED [--ds DSFILE] [--now UNIXTIME]\n"
@@ -133,7 +134,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
 		O_DS,
 		O_SKR,
 		O_SKR_MARGIN,
-		O_PREVIOUS
+		O_PREVIOUS,
+		O_GATE_FULL
 	};
 	static const struct option longopts[] = {
 	    {"origin", required_argument, NULL, 'o'},
@@ -154,6 +156,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
 	    {"skr", required_argument, NULL, O_SKR},
 	    {"skr-margin", required_argument, NULL, O_SKR_MARGIN},
 	    {"previous", required_argument, NULL, O_PREVIOUS},
+	    {"gate-full", no_argument, NULL, O_GATE_FULL},
 	    {"out", required_argument, NULL, 'f'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -226,6 +229,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
 			}
 			break;
 		case O_PREVIOUS: o->previous = optarg; break;
+		case O_GATE_FULL: o->gate_full = true; break;
 		case 'f': o->out = optarg; break;
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); exit(EXIT_OK);
@@ -696,6 +700,9 @@ static int sign(const opts_t *o)
 		if (previous != NULL) {
 			req.kind = PIPELINE_UPDATE;
 			req.previous = previous;
+			/* it passed the gate just now: the new version's gate checks what
+			 * changed against it */
+			req.gate_incremental = !o->gate_full;
 		}
 	}
 	/* The zone first: a bad input is refused before any HSM work (open_keys). */
@@ -726,6 +733,9 @@ static int sign(const opts_t *o)
 			res.sign.nsec_records, req.conf.threads);
 		fprintf(stderr, "rrsigs: new=%zu reused=%zu refreshed=%zu\n", res.sign.rrsigs_new,
 			res.sign.rrsigs_reused, res.sign.rrsigs_refreshed);
+		fprintf(stderr, "gate: %s verified=%zu signatures=%zu changed=%zu\n",
+			res.gate.incremental ? "incremental" : "full", res.gate.verified,
+			res.gate.signatures, res.gate.changed);
 	}
 out:
 	pipeline_result_deinit(&res);
