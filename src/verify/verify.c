@@ -281,6 +281,31 @@ static bool node_same_shape(const dns_node_t *a, const dns_node_t *b)
 	return true;
 }
 
+/* Marks the ancestors of name (strictly between it and the apex) that this version has as
+ * changed: the NSEC3 records an ENT needs follow the names below it. */
+static void ancestors_mark(verify_ctx_t *ctx, const uint8_t *name)
+{
+	unsigned extra = verify_name_labels(name) - verify_name_labels(ctx->apex);
+	const uint8_t *p = name;
+	for (unsigned k = 1; k < extra; k++) {
+		p += 1 + *p;
+		size_t lo = 0, hi = ctx->node_count;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			int c = verify_name_cmp(ctx->nodes[mid].name, p);
+			if (c == 0) {
+				ctx->changed[mid] = true;
+				break;
+			}
+			if (c < 0) {
+				lo = mid + 1;
+			} else {
+				hi = mid;
+			}
+		}
+	}
+}
+
 /* Both RRsets absent, or both present and the same (NSEC3PARAM, DNSKEY); with any_nsec,
  * both NSEC RRsets present or absent (the kind of denial). */
 static bool apex_rrset_same(const dns_node_t *a, const dns_node_t *b, uint16_t type)
@@ -325,18 +350,21 @@ static int incremental_setup(verify_ctx_t *ctx, verify_worker_t *rem, verify_sta
 		int c = i == ctx->node_count ? 1
 			: j == ctx->pcount   ? -1
 					     : merge_cmp(&ctx->nodes[i], &ctx->pnodes[j]);
-		const uint8_t *gone = NULL;
+		const uint8_t *gone = NULL;  /* a name gone, or whose record may be */
+		const uint8_t *moved = NULL; /* a name added, gone or changed */
 		if (c < 0) {
+			moved = ctx->nodes[i].name;
 			ctx->changed[i++] = true;
 			stats->changed++;
 		} else if (c > 0) {
-			gone = ctx->pnodes[j++].name;
+			gone = moved = ctx->pnodes[j++].name;
 			stats->changed++;
 		} else {
 			ctx->prev_of[i] = &ctx->pnodes[j];
 			if (!node_same_shape(&ctx->nodes[i], &ctx->pnodes[j])) {
 				ctx->changed[i] = true;
-				gone = ctx->pnodes[j].name; /* it may own no NSEC3 record now */
+				gone = moved =
+				    ctx->pnodes[j].name; /* it may own no NSEC3 record now */
 				stats->changed++;
 			}
 			i++;
@@ -344,6 +372,10 @@ static int incremental_setup(verify_ctx_t *ctx, verify_worker_t *rem, verify_sta
 		}
 		if (gone != NULL && ctx->nsec3 && !verify_hash_removed(rem, gone)) {
 			return rem->rc;
+		}
+		if (moved != NULL && ctx->nsec3) {
+			/* what an ancestor needs may change with it (ENTs, opt-out) */
+			ancestors_mark(ctx, moved);
 		}
 	}
 	for (size_t k = 0; k < ctx->node_count; k++) {
