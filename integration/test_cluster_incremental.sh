@@ -12,6 +12,9 @@
 #    a full re-sign) and the standby agrees again;
 #  - kill -9 of the active: the standby takes over from its own copy and its first run
 #    reuses signatures.
+# The gate: a run that builds on the version the node published checks what changed (the
+# summary says "incremental" and verifies a few RRSIGs); the first run after a restart or a
+# takeover checks the whole zone ("full").
 # Throughout, no serial is published with two digests and the published zones validate.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -82,6 +85,27 @@ if [ "$nw" -lt 2 ] || [ "$nw" -gt 8 ]; then
 fi
 tdm_wait 60 "$B to agree on serial $PUB" agrees "$B" "$PUB"
 tdm_pass "one delegation added: serial $PUB made $nw RRSIGs, reused $(run_field "$A" signing "$PUB" reused); $B agrees"
+# gate_of NODE SERIAL: "full N" or "incremental N" (N: RRSIGs verified) of NODE's run of SERIAL
+gate_of() {
+	grep "zone $Z: signing run: serial $2, " "$(log "$1")" | tail -n 1 |
+		sed -nE 's/.*, gate [0-9.]+ s \((full|incremental), ([0-9]+) verified\),.*/\1 \2/p'
+}
+g=$(gate_of "$A" "$PUB")
+all=$((nw + $(run_field "$A" signing "$PUB" reused)))
+# the new RRSIGs and the apex's (SOA, NS, MX, DNSKEY, NSEC3PARAM ...: 8 in this zone)
+case $g in
+incremental\ *)
+	v=${g#* }
+	if [ "$v" -lt "$nw" ] || [ "$v" -gt $((nw + 8)) ] || [ "$v" -ge "$all" ]; then
+		tdm_fail "the incremental gate of serial $PUB verified $v of $all RRSIGs" -- "$(log "$A")"
+	fi
+	;;
+*) tdm_fail "serial $PUB was not gated incrementally: '$g'" -- "$(log "$A")" ;;
+esac
+first=$(grep -m1 "zone $Z: signing run: serial " "$(log "$A")" |
+	sed -nE 's/.*, gate [0-9.]+ s \((full|incremental), .*/\1/p')
+[ "$first" = full ] || tdm_fail "$A's first run was not gated whole: '$first'" -- "$(log "$A")"
+tdm_pass "gate: $A's first run checked the whole zone; serial $PUB was checked incrementally ($g verified)"
 
 # in_sync ACTIVE STANDBY: the standby has shadowed (and agreed on) the active's latest
 # publication. The kills below come right after it holds: a standby that missed the last
@@ -132,7 +156,12 @@ standby_agrees_later() {
 	agrees "$S" "$s" || agrees "$S" "$PUB"
 }
 tdm_wait 90 "$S to agree again after the restart" standby_agrees_later
-tdm_pass "after kill -9 of both nodes: $H's serial $PUB reused $r RRSIGs from its own copy; $S agrees again"
+mark=$mark_a
+[ "$H" = node-b ] && mark=$mark_b
+first=$(after_restart "$H" "$mark" | grep -m1 "zone $Z: signing run: serial ")
+[[ $first == *", gate "*" s (full, "* ]] ||
+	tdm_fail "the first run after the restart was not gated whole: $first"
+tdm_pass "after kill -9 of both nodes: $H's serial $PUB reused $r RRSIGs from its own copy (gated whole); $S agrees again"
 
 # ---- a takeover continues incrementally ----------------------------------------------------
 tdm_wait 60 "$S to have shadowed $H's latest serial" in_sync "$H" "$S"
@@ -153,7 +182,10 @@ r=$(sed -nE 's/.*RRSIGs ([0-9]+) new \/ ([0-9]+) reused.*/\2/p' "$TDM_TMP/takeov
 if [ -z "$r" ] || [ "$r" -le 20 ]; then
 	tdm_fail "the first run after the takeover signed in full: $(cat "$TDM_TMP/takeover-run.line")"
 fi
-tdm_pass "takeover: $S's first serial $PUB reused $r RRSIGs"
+first=$(after_restart "$S" "$mark" | grep -m1 "zone $Z: signing run: serial ")
+[[ $first == *", gate "*" s (full, "* ]] ||
+	tdm_fail "the first run after the takeover was not gated whole: $first"
+tdm_pass "takeover: $S's first serial $PUB reused $r RRSIGs (gated whole)"
 tdm_validate_published "$S" $Z
 tdm_check_publications node-a node-b
 tdm_pass "no serial published twice; the published zone validates"

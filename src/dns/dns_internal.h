@@ -12,6 +12,8 @@ struct dns_zone {
 	size_t node_count;
 	dns_node_t *nsec3; /* malloc'd array, canonical order */
 	size_t nsec3_count;
+	uint8_t (*hashes)[20]; /* malloc'd, one per node: dns_zone_set_node_hashes_take */
+	size_t hash_count;
 };
 
 /* Allocates an empty zone for origin (wire). */

@@ -29,6 +29,7 @@ void dns_zone_free(dns_zone_t *zone)
 	/* RRset arrays of nodes live in the arena; only the node arrays are malloc'd. */
 	free(zone->nodes);
 	free(zone->nsec3);
+	free(zone->hashes);
 	tandem_arena_free(zone->arena);
 	free(zone);
 }
@@ -128,6 +129,31 @@ int dns_zone_soa_serial(dns_zone_t *zone, uint32_t *out)
 	const uint8_t *p = soa->rdata[0] + 2 + dns_rdata_len(soa->rdata[0]) - 20;
 	*out = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 	return TANDEM_OK;
+}
+
+void dns_zone_set_node_hashes_take(dns_zone_t *zone, uint8_t (*hashes)[20], size_t count)
+{
+	if (zone == NULL) {
+		free(hashes);
+		return;
+	}
+	free(zone->hashes);
+	zone->hashes = NULL;
+	zone->hash_count = 0;
+	if (hashes != NULL && count == zone->node_count) {
+		zone->hashes = hashes;
+		zone->hash_count = count;
+	} else {
+		free(hashes);
+	}
+}
+
+const uint8_t (*dns_zone_node_hashes(const dns_zone_t *zone))[20]
+{
+	if (zone == NULL || zone->hashes == NULL || zone->hash_count != zone->node_count) {
+		return NULL;
+	}
+	return (const uint8_t(*)[20])zone->hashes;
 }
 
 dns_node_t *dns_zone_nsec3_nodes(dns_zone_t *zone, size_t *count)
@@ -277,6 +303,7 @@ int dns_zone_add_ents(dns_zone_t *zone)
 	dns_node_t *ents = NULL;
 	size_t n_ents = 0, cap = 0;
 	int ret = TANDEM_OK;
+	dns_zone_set_node_hashes_take(zone, NULL, 0); /* the node array changes */
 	for (size_t i = 0; i < zone->node_count; i++) {
 		const uint8_t *name = zone->nodes[i].name;
 		/* Walk up the ancestors strictly between name and the apex. Once

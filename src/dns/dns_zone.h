@@ -189,6 +189,17 @@ void dns_node_remove_rrset(dns_node_t *node, uint16_t type);
 /* Inserts nodes for every empty non-terminal (flag DNS_NODE_ENT), keeping order. */
 int dns_zone_add_ents(dns_zone_t *zone);
 
+/*
+ * The NSEC3 hash of each node's name (same index as dns_zone_nodes; all zero: none), as the
+ * signer made them with the parameters of the zone's NSEC3PARAM, kept for the next version
+ * to reuse. Set once the node array is final; a change of the node array
+ * (dns_zone_add_ents) drops them. hashes is malloc'd (the zone frees it); count must be the
+ * node count, else they are dropped.
+ */
+void dns_zone_set_node_hashes_take(dns_zone_t *zone, uint8_t (*hashes)[20], size_t count);
+/* The hashes above (NULL when there are none). */
+const uint8_t (*dns_zone_node_hashes(const dns_zone_t *zone))[20];
+
 /* The NSEC3 node array (sorted by owner), and its length. */
 dns_node_t *dns_zone_nsec3_nodes(dns_zone_t *zone, size_t *count);
 /* Replaces the NSEC3 node array; nodes must be sorted canonically and allocated

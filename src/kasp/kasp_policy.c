@@ -30,6 +30,7 @@ enum {
 	FLD_SIG_RESIGN,
 	FLD_SIG_MAX_RUN,
 	FLD_SIG_KEY_ROLL,
+	FLD_SIG_GATE_FULL,
 	FLD_DEN_TYPE,
 	FLD_DEN_OPTOUT,
 	FLD_DEN_ITERATIONS,
@@ -106,6 +107,7 @@ static const kasp_field_t kasp_fields[] = {
 	FIELD(FLD_SIG_RESIGN,         "signatures", "resign-interval",     KIND_DURATION,  resign_interval),
 	FIELD(FLD_SIG_MAX_RUN,        "signatures", "max-run-time",        KIND_DURATION,  max_run_time),
 	FIELD(FLD_SIG_KEY_ROLL,       "signatures", "key-roll-time",       KIND_DURATION,  key_roll_time),
+	FIELD(FLD_SIG_GATE_FULL,      "signatures", "gate-full",           KIND_DURATION,  gate_full),
 	FIELD(FLD_DEN_TYPE,           "denial", "type",                    KIND_DENIAL,    denial),
 	FIELD(FLD_DEN_OPTOUT,         "denial", "optout",                  KIND_BOOL,      nsec3_optout),
 	FIELD(FLD_DEN_ITERATIONS,     "denial", "iterations",              KIND_ITERATIONS, nsec3_iterations),
@@ -334,6 +336,7 @@ void kasp_policy_defaults(kasp_policy_t *p)
 	p->sig_refresh = 2 * KASP_DAY;
 	p->resign_interval = 900;
 	p->max_run_time = 3600;
+	p->gate_full = KASP_DAY;
 	p->denial = KASP_DENIAL_NSEC3;
 	p->nsec3_optout = false;
 	p->nsec3_iterations = 0;

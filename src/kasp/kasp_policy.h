@@ -38,12 +38,14 @@ typedef struct kasp_policy {
 	uint32_t sig_inception_offset; /* seconds (default 1 hour) */
 	uint32_t sig_refresh;          /* re-sign when less than this is left (default 2 days) */
 	uint32_t resign_interval;      /* seconds between re-sign cycles (default 900) */
-	uint32_t max_run_time;  /* seconds a node's signing run may take before the node gives
-				   the zone up (tandemd: "run-overrun"; default 3600) */
-	uint32_t key_roll_time; /* seconds within which every signature of a ZSK that stopped
-				   signing is replaced (signatures.key-roll-time; 0: the refresh
-				   window, validity - jitter - refresh): see
-				   kasp_policy_key_roll_time */
+	uint32_t key_roll_time;        /* seconds within which every signature of a ZSK that stopped
+					  signing is replaced (signatures.key-roll-time; 0: the refresh
+					  window, validity - jitter - refresh): see
+					  kasp_policy_key_roll_time */
+	uint32_t max_run_time; /* seconds a node's signing run may take before the node gives
+				  the zone up (tandemd: "run-overrun"; default 3600) */
+	uint32_t gate_full;    /* seconds between whole-zone gates; the cycles between check what
+				  changed against the last version (default 1 day; 0: every cycle) */
 	/* denial */
 	kasp_denial_t denial;
 	bool nsec3_optout;

@@ -173,6 +173,9 @@ static int gate_and_write(const pipeline_req_t *req, dns_zone_t *zone, const sig
 			}
 			/* a key that signs unpublished: an algorithm rollover (RFC 6781 4.1.4) */
 			vc.allow_foreign_rrsigs = foreign;
+			if (req->gate_incremental && req->kind == PIPELINE_UPDATE) {
+				vc.previous = req->previous;
+			}
 			size_t before = tandem_diag_count(gd);
 			ret = verify_zone(zone, &vc, gd, &res->gate);
 			if (ret != TANDEM_OK && res->gate.failures == 0) {
@@ -323,12 +326,20 @@ char *pipeline_result_summary(const pipeline_result_t *res, char *buf, size_t si
 		buf[0] = '\0';
 		return buf;
 	}
-	/* as OpenDNSSEC's stats line: what was signed anew, kept, and refreshed because due */
+	/* as OpenDNSSEC's stats line: what was signed anew, kept, and refreshed because due;
+	 * a gate that ran checked at least the DNSKEY RRset (a shadow run has none) */
+	char gate[80];
+	if (res->gate.rrsets == 0 && res->gate.failures == 0) {
+		snprintf(gate, sizeof(gate), "gate not run");
+	} else {
+		snprintf(gate, sizeof(gate), "gate %.2f s (%s, %zu verified)", res->seconds_gate,
+			 res->gate.incremental ? "incremental" : "full", res->gate.verified);
+	}
 	snprintf(buf, size,
 		 "serial %u, %zu records, RRSIGs %zu new / %zu reused / %zu refreshed, load %.2f "
-		 "s, sign %.2f s, gate %.2f s, write %.2f s",
+		 "s, sign %.2f s, %s, write %.2f s",
 		 res->serial, res->records, res->sign.rrsigs_new, res->sign.rrsigs_reused,
-		 res->sign.rrsigs_refreshed, res->seconds_load, res->seconds_sign,
-		 res->seconds_gate, res->seconds_write);
+		 res->sign.rrsigs_refreshed, res->seconds_load, res->seconds_sign, gate,
+		 res->seconds_write);
 	return buf;
 }

@@ -26,7 +26,9 @@
  *   serial  the policy's mode on the input's serial, raised above the committed
  *           serial into the site's residue class (tandem_serial.h)
  *   sign    CDS/CDNSKEY for a key set's DS change, then signer_sign_zone()
- *   gate    verify_zone() with the zone's DS set as trust anchor, when one is known
+ *   gate    verify_zone() with the zone's DS set as trust anchor, when one is known;
+ *           incremental against `previous` when the request says `previous` passed the
+ *           gate (gate_incremental), else the whole zone
  *   write   the signed zone to a temporary file beside `out` (tandem_afile), at the
  *           same time as the gate; never renamed here
  *   digest  SHA-256 of the written file (what the coordinator commits)
@@ -102,6 +104,10 @@ typedef struct pipeline_req {
 					 retracted (kasp key state) */
 	size_t ds_nids;               /* ... and how many */
 	unsigned gate_threads;        /* 0: one per CPU */
+	bool gate_incremental;        /* UPDATE: `previous` passed the gate (whole or incremental)
+					 and the gate checks what changed against it (verify.h);
+					 false: the whole zone (at start, after a full signing,
+					 when the policy's gate-full is due) */
 	tandem_diag_t *gate_diag;     /* the gate's findings (NULL: the run's diag) */
 	/* write and digest */
 	const char *out; /* written beside it (not renamed); NULL: not written */
@@ -151,8 +157,10 @@ dns_zone_t *pipeline_result_zone_take(pipeline_result_t *res);
 int pipeline_run(const pipeline_req_t *req, pipeline_result_t *res, tandem_diag_t *diag);
 
 /*
- * One line for a log: "serial S, N records, R RRSIGs, load 0.01 s, sign 0.20 s, gate
- * 0.05 s, write 0.01 s" into buf[size] (NUL-terminated). Returns buf.
+ * One line for a log: "serial S, N records, RRSIGs A new / B reused / C refreshed, load
+ * 0.01 s, sign 0.20 s, gate 0.05 s (incremental, V verified), write 0.01 s" into buf[size]
+ * (NUL-terminated; the gate says "full" or "incremental" and how many signatures it checked
+ * cryptographically, or "gate not run"). Returns buf.
  */
 char *pipeline_result_summary(const pipeline_result_t *res, char *buf, size_t size);
 

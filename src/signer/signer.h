@@ -100,6 +100,7 @@ typedef struct signer_stats {
 	size_t rrsigs_refreshed; /* over unchanged RRsets: due, picked by the schedule, key
 				    stopped, replaced or new to the role */
 	size_t nsec_records;
+	size_t nsec3_hashed; /* NSEC3 owner hashes computed (the rest taken from previous) */
 	uint32_t serial;
 	double seconds_prepare; /* keys, serial, TTLs, denial chain */
 	double seconds_sign;    /* RRSIG generation */

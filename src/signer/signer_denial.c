@@ -194,8 +194,35 @@ static uint8_t *nsec3_membership(dns_zone_t *zone, bool optout)
 	return in;
 }
 
+/* The previous version's hashes, when it has them for the same NSEC3PARAM (param: the
+ * length-prefixed RDATA of this version's); NULL otherwise. */
+static const uint8_t (*prev_hashes(const signer_conf_t *conf, const uint8_t *param,
+				   const dns_node_t **pnodes, size_t *pcount))[20]
+{
+	/* only read; the dns accessors are not const-qualified */
+	dns_zone_t *prev = (dns_zone_t *)conf->previous;
+	const uint8_t(*ph)[20] = dns_zone_node_hashes(prev);
+	const dns_node_t *papex = ph != NULL ? dns_zone_apex(prev) : NULL;
+	const dns_rrset_t *pp = papex != NULL ? dns_node_rrset(papex, DNS_TYPE_NSEC3PARAM) : NULL;
+	if (pp == NULL || pp->count != 1 ||
+	    memcmp(pp->rdata[0], param, 2u + dns_rdata_len(param)) != 0) {
+		return NULL;
+	}
+	*pnodes = dns_zone_nodes(prev, pcount);
+	return ph;
+}
+
+/* Name order for walking two versions together: byte equality first, the usual case. */
+static int walk_cmp(const dns_node_t *a, const dns_node_t *b)
+{
+	if (a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0) {
+		return 0;
+	}
+	return dns_name_compare(a->name, b->name);
+}
+
 int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl,
-		       tandem_diag_t *diag, size_t *records)
+		       tandem_diag_t *diag, size_t *records, size_t *hashed)
 {
 	int ret = TANDEM_OK;
 	size_t count = 0;
@@ -204,6 +231,7 @@ int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl
 	const uint8_t *origin = dns_zone_origin(zone);
 	size_t olen = dns_name_len(origin, DNS_NAME_MAXLEN);
 	hashed_t *h = NULL;
+	uint8_t(*keep)[20] = NULL; /* every node's hash, kept with the zone */
 	dns_node_t *out = NULL;
 	uint8_t *in = NULL;
 	size_t nh = 0;
@@ -239,21 +267,36 @@ int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl
 
 	in = nsec3_membership(zone, conf->nsec3_optout);
 	h = malloc(sizeof(*h) * (count ? count : 1));
-	if (in == NULL || h == NULL) {
+	keep = calloc(count ? count : 1, sizeof(*keep));
+	if (in == NULL || h == NULL || keep == NULL) {
 		ret = TANDEM_ENOMEM;
 		goto out;
 	}
+	/* a name the previous version had keeps its hash (same salt and iterations) */
+	const dns_node_t *pnodes = NULL;
+	size_t pcount = 0, pj = 0;
+	const uint8_t(*ph)[20] = prev_hashes(conf, param, &pnodes, &pcount);
+	static const uint8_t none[20] = {0};
 	for (size_t i = 0; i < count; i++) {
 		if (!in[i]) {
 			continue;
 		}
 		h[nh].node = &nodes[i];
-		if (crypto_nsec3_hash(nodes[i].name, nodes[i].name_len, conf->nsec3_salt,
-				      conf->nsec3_salt_len, conf->nsec3_iterations,
-				      h[nh].hash) != TANDEM_OK) {
+		int c = 1;
+		while (ph != NULL && pj < pcount && (c = walk_cmp(&pnodes[pj], &nodes[i])) < 0) {
+			pj++;
+		}
+		if (ph != NULL && pj < pcount && c == 0 && memcmp(ph[pj], none, 20) != 0) {
+			memcpy(h[nh].hash, ph[pj], 20);
+		} else if (crypto_nsec3_hash(nodes[i].name, nodes[i].name_len, conf->nsec3_salt,
+					     conf->nsec3_salt_len, conf->nsec3_iterations,
+					     h[nh].hash) != TANDEM_OK) {
 			ret = TANDEM_ENOMEM;
 			goto out;
+		} else {
+			(*hashed)++;
 		}
+		memcpy(keep[i], h[nh].hash, 20);
 		nh++;
 	}
 	qsort(h, nh, sizeof(*h), hashed_cmp);
@@ -327,8 +370,11 @@ int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl
 	}
 	dns_zone_set_nsec3_nodes_take(zone, out, nh);
 	out = NULL;
+	dns_zone_set_node_hashes_take(zone, keep, count);
+	keep = NULL;
 	*records = nh;
 out:
+	free(keep);
 	free(out);
 	free(h);
 	free(in);

@@ -126,6 +126,9 @@ typedef struct tdm_zone {
 	uint32_t expiry_min;   /* their earliest expiration (UNIX seconds) */
 	uint64_t sigs[3];      /* RRSIGs of its runs (active and shadow): new, reused, refreshed */
 	metrics_histogram_t runs; /* durations of its runs, for metrics */
+	/* when a run of this node last passed the whole-zone gate (UNIX seconds; 0: not since
+	 * it started): the gate checks the whole zone again when the policy's gate-full is due */
+	uint64_t gate_full_unix;
 	/* the zone's key state (kasp), as last read or written: the holder runs the machine */
 	kasp_keyset_t *ks; /* on the heap */
 	int64_t ks_rev;    /* its revision in etcd; 0: none stored */
@@ -1619,6 +1622,10 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	job->cds_set = !offline && kasp_keyset_cds_pending(d->job_ks) ? d->job_ks : NULL;
 	job->cds_ttl = d->policy.ttl_dnskey;
 	tdm_job_previous(d, z, zs, shadow);
+	/* the whole zone at start, after a full signing and when the policy's gate-full is
+	 * due; in between, what changed against the version held (docs/signing.md) */
+	job->gate_incremental = z->gate_full_unix != 0 && job->conf.now >= z->gate_full_unix &&
+				job->conf.now - z->gate_full_unix < d->policy.gate_full;
 	/* the gate checks the DNSKEY RRset against the DS set the parent serves */
 	job->ds_keys = d->job_ks;
 	job->keyset_revision = z->ks_rev;
@@ -2066,6 +2073,9 @@ static void tdm_job_finish(tdm_t *d)
 	} else {
 		if (!job->shadow) {
 			tdm_input_alert_clear(d, z, "gate");
+		}
+		if (job->gate_full) {
+			z->gate_full_unix = job->conf.now;
 		}
 		tdm_log(d, "zone %s: %s run: %s", z->name, job->shadow ? "shadow" : "signing",
 			job->summary);

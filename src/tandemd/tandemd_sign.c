@@ -110,6 +110,8 @@ static void *tdm_sign_run(void *arg)
 		    .no_gate = job->shadow,
 		    .ds_keys = job->ds_keys,
 		    .gate_threads = job->gate_threads,
+		    /* a version loaded from a file after a restart is checked whole */
+		    .gate_incremental = job->gate_incremental && job->previous != NULL,
 		    .out = job->out_path,
 		    .sync = !job->shadow,
 		    .digest = true};
@@ -119,6 +121,7 @@ static void *tdm_sign_run(void *arg)
 		job->input_serial = res.input_serial;
 		job->sys_errno = res.sys_errno;
 		job->gate_failed = ret != TANDEM_OK && res.stage == PIPELINE_STAGE_GATE;
+		job->gate_full = !job->shadow && !res.gate.incremental;
 		job->serial = res.serial; /* a refused serial too, for the alert */
 		pipeline_result_summary(&res, job->summary, sizeof(job->summary));
 	}

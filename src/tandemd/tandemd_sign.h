@@ -52,7 +52,10 @@ typedef struct tdm_sign {
 	const char *previous_paths[2];
 	bool has_previous_digest;
 	uint8_t previous_digest[COORD_DIGEST_LEN];
-	uint32_t base_serial; /* the serial of the previous version (for the commit) */
+	uint32_t base_serial;  /* the serial of the previous version (for the commit) */
+	bool gate_incremental; /* the gate checks what changed against `previous` (held in
+				  memory: a version this node published or shadowed exactly);
+				  false, or a previous loaded from a file: the whole zone */
 	/* a restarted standby: first try to take its own copy of adopt_serial (the serial it
 	 * shadows) when its SHA-256 is adopt_digest, signing nothing (adopt stays true);
 	 * otherwise adopt becomes false and the run builds on base_serial as above */
@@ -78,10 +81,11 @@ typedef struct tdm_sign {
 	size_t rrsigs_new, rrsigs_reused, rrsigs_refreshed; /* the signer's counts */
 	tandem_afile_t *file; /* the written file, fsync'ed, not yet renamed (NULL for a shadow) */
 	double seconds;
-	char summary[200];       /* the pipeline's one line: serial, records, RRSIGs, stage times */
+	char summary[256];       /* the pipeline's one line: serial, records, RRSIGs, stage times */
 	bool updated;            /* signatures were reused from a previous version (else: full) */
 	bool shadow_kept;        /* a shadow run's file was renamed onto out_path (work dir) */
 	bool gate_failed;        /* the run stopped at the gate: the signed zone was refused */
+	bool gate_full;          /* the gate checked the whole zone (not incremental) */
 	dns_zone_t *signed_zone; /* the signed zone, for the next update run: the caller takes
 				    it (NULL after a failure) */
 	/* the thread */

@@ -44,6 +44,8 @@ typedef struct opts {
 	unsigned ksk_bits, zsk_bits, threads;
 	uint64_t now;
 	bool has_now, gen_keys, verbose;
+	bool gate_full;  /* --gate-full: the whole zone even with --previous */
+	unsigned cycles; /* --cycles N: N - 1 more update runs on the result in memory */
 } opts_t;
 
 static double mono(void)
@@ -61,7 +63,8 @@ static void usage(FILE *fp)
 	    "         [-a rsasha256|rsasha512|ecdsap256sha256|ecdsap384sha384|ed25519]\n"
 	    "         [--ksk-bits N] [--zsk-bits N] [-j THREADS] [--now UNIXTIME]\n"
 	    "         [--module PATH|P11KIT-NAME] --ksk URI --zsk URI [--gen-keys]\n"
-	    "         [--ds DSFILE] [--previous SIGNED] [-v] -f OUT IN\n"
+	    "         [--ds DSFILE] [--previous SIGNED [--gate-full]] [--cycles N] [-v]\n"
+	    "         -f OUT IN\n"
 	    "       tandem-signzone -o ORIGIN ... --skr SKR [--skr-margin DURATION] --zsk URI\n"
 	    "                       [--ds DSFILE] -f OUT IN     (offline KSK: no --ksk)\n"
 	    "       tandem-signzone -o ORIGIN --verify-only SIGNED [--ds DSFILE] [--now UNIXTIME]\n"
@@ -133,7 +136,9 @@ static int parse_args(int argc, char **argv, opts_t *o)
 		O_DS,
 		O_SKR,
 		O_SKR_MARGIN,
-		O_PREVIOUS
+		O_PREVIOUS,
+		O_GATE_FULL,
+		O_CYCLES
 	};
 	static const struct option longopts[] = {
 	    {"origin", required_argument, NULL, 'o'},
@@ -154,6 +159,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
 	    {"skr", required_argument, NULL, O_SKR},
 	    {"skr-margin", required_argument, NULL, O_SKR_MARGIN},
 	    {"previous", required_argument, NULL, O_PREVIOUS},
+	    {"gate-full", no_argument, NULL, O_GATE_FULL},
+	    {"cycles", required_argument, NULL, O_CYCLES},
 	    {"out", required_argument, NULL, 'f'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -226,6 +233,17 @@ static int parse_args(int argc, char **argv, opts_t *o)
 			}
 			break;
 		case O_PREVIOUS: o->previous = optarg; break;
+		case O_GATE_FULL: o->gate_full = true; break;
+		case O_CYCLES: {
+			char *end = NULL;
+			unsigned long n = strtoul(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || n < 1 || n > 100) {
+				fprintf(stderr, "tandem-signzone: --cycles takes 1 to 100\n");
+				return EXIT_USAGE;
+			}
+			o->cycles = (unsigned)n;
+			break;
+		}
 		case 'f': o->out = optarg; break;
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); exit(EXIT_OK);
@@ -575,6 +593,7 @@ typedef struct keys_ctx {
 	hsm_module_t *module;
 	hsm_token_t *token;
 	signer_key_t keys[2 * MAX_KEYS];
+	size_t nkeys;
 } keys_ctx_t;
 
 static int open_keys(void *arg, pipeline_keys_t *out, tandem_diag_t *diag)
@@ -590,6 +609,7 @@ static int open_keys(void *arg, pipeline_keys_t *out, tandem_diag_t *diag)
 	}
 	if (ret == TANDEM_OK) {
 		*out = (pipeline_keys_t){.keys = k->keys, .nkeys = n, .token = k->token};
+		k->nkeys = n;
 	}
 	return ret;
 }
@@ -622,6 +642,34 @@ static int report_run(const opts_t *o, int ret, const pipeline_result_t *res, ta
 		perror(o->out);
 		return EXIT_OUTPUT;
 	}
+}
+
+/* With -v: the run's stage times and counts (a "cycle N: " prefix from the second run on). */
+static void print_timing(const opts_t *o, const pipeline_req_t *req, const pipeline_result_t *res,
+			 double commit_s, unsigned cycle)
+{
+	if (!o->verbose) {
+		return;
+	}
+	char pre[32] = "";
+	if (cycle > 1) {
+		snprintf(pre, sizeof(pre), "cycle %u: ", cycle);
+	}
+	fprintf(stderr,
+		"%stiming: load=%.3f keys=%.3f prepare=%.3f sign=%.3f gate=%.3f "
+		"write=%.3f total=%.3f\n",
+		pre, res->seconds_load, res->seconds_keys, res->sign.seconds_prepare,
+		res->sign.seconds_sign, res->seconds_gate, res->seconds_write,
+		res->seconds_total + commit_s);
+	fprintf(stderr, "%ssigned: serial=%u rrsets=%zu signatures=%zu denial=%zu threads=%u\n",
+		pre, res->serial, res->sign.rrsets_signed, res->sign.signatures,
+		res->sign.nsec_records, req->conf.threads);
+	fprintf(stderr, "%srrsigs: new=%zu reused=%zu refreshed=%zu\n", pre, res->sign.rrsigs_new,
+		res->sign.rrsigs_reused, res->sign.rrsigs_refreshed);
+	fprintf(stderr, "%snsec3: hashed=%zu\n", pre, res->sign.nsec3_hashed);
+	fprintf(stderr, "%sgate: %s verified=%zu signatures=%zu changed=%zu\n", pre,
+		res->gate.incremental ? "incremental" : "full", res->gate.verified,
+		res->gate.signatures, res->gate.changed);
 }
 
 static int sign(const opts_t *o)
@@ -696,6 +744,9 @@ static int sign(const opts_t *o)
 		if (previous != NULL) {
 			req.kind = PIPELINE_UPDATE;
 			req.previous = previous;
+			/* it passed the gate just now: the new version's gate checks what
+			 * changed against it */
+			req.gate_incremental = !o->gate_full;
 		}
 	}
 	/* The zone first: a bad input is refused before any HSM work (open_keys). */
@@ -713,19 +764,32 @@ static int sign(const opts_t *o)
 		goto out;
 	}
 	code = EXIT_OK;
-	if (o->verbose) {
-		fprintf(stderr,
-			"timing: load=%.3f keys=%.3f prepare=%.3f sign=%.3f gate=%.3f "
-			"write=%.3f total=%.3f\n",
-			res.seconds_load, res.seconds_keys, res.sign.seconds_prepare,
-			res.sign.seconds_sign, res.seconds_gate, res.seconds_write,
-			res.seconds_total + (mono() - t));
-		fprintf(stderr,
-			"signed: serial=%u rrsets=%zu signatures=%zu denial=%zu threads=%u\n",
-			res.serial, res.sign.rrsets_signed, res.sign.signatures,
-			res.sign.nsec_records, req.conf.threads);
-		fprintf(stderr, "rrsigs: new=%zu reused=%zu refreshed=%zu\n", res.sign.rrsigs_new,
-			res.sign.rrsigs_reused, res.sign.rrsigs_refreshed);
+	print_timing(o, &req, &res, mono() - t, 1);
+	/* --cycles: update runs on the version just signed, held in memory as tandemd holds
+	 * it (its signatures and NSEC3 hashes reused, the gate incremental) */
+	for (unsigned cycle = 2; cycle <= o->cycles; cycle++) {
+		dns_zone_free(previous);
+		previous = pipeline_result_zone_take(&res);
+		req.kind = PIPELINE_UPDATE;
+		req.previous = previous;
+		req.gate_incremental = !o->gate_full;
+		req.conf.has_serial_floor = true;
+		req.conf.serial_floor = res.serial;
+		req.open_keys = NULL; /* opened by the first run */
+		req.keys = (pipeline_keys_t){.keys = kc.keys, .nkeys = kc.nkeys, .token = kc.token};
+		ret = pipeline_run(&req, &res, diag);
+		if (ret != TANDEM_OK) {
+			code = report_run(o, ret, &res, diag);
+			goto out;
+		}
+		code = EXIT_OUTPUT;
+		t = mono();
+		if (tandem_afile_commit(pipeline_result_file_take(&res)) != TANDEM_OK) {
+			perror(o->out);
+			goto out;
+		}
+		code = EXIT_OK;
+		print_timing(o, &req, &res, mono() - t, cycle);
 	}
 out:
 	pipeline_result_deinit(&res);

@@ -152,8 +152,10 @@ static void denial_setup(verify_ctx_t *ctx, verify_worker_t *w, const dns_node_t
 	ctx->salt = rd + 5;
 }
 
-/* Signatures of one node's RRsets, and of nothing that must stay unsigned. */
-static void node_sigs_check(verify_worker_t *w, const dns_node_t *node, bool skip_dnskey)
+/* Signatures of one node's RRsets, and of nothing that must stay unsigned. prev: the node's
+ * counterpart in the previous version (incremental gate), or NULL. */
+static void node_sigs_check(verify_worker_t *w, const dns_node_t *node, bool skip_dnskey,
+			    const dns_node_t *prev)
 {
 	for (size_t r = 0; r < node->rrset_count; r++) {
 		const dns_rrset_t *rs = &node->rrsets[r];
@@ -161,7 +163,12 @@ static void node_sigs_check(verify_worker_t *w, const dns_node_t *node, bool ski
 			continue;
 		}
 		if (verify_rrset_signed(node, rs)) {
-			verify_rrset_sigs(w, node, rs);
+			const dns_rrset_t *prs =
+			    prev != NULL ? dns_node_rrset(prev, rs->type) : NULL;
+			if (prs != NULL && !verify_rrset_same(rs, prs)) {
+				prs = NULL;
+			}
+			verify_rrset_sigs_reuse(w, node, rs, prs);
 		} else if (rs->sig_count > 0) {
 			verify_fail(w, node->name, rs->type, "RRSIG on %s",
 				    (node->flags & DNS_NODE_DELEG)      ? "delegation data"
@@ -210,17 +217,22 @@ static void *worker_run(void *arg)
 	const verify_ctx_t *ctx = w->ctx;
 
 	for (size_t k = w->begin; k < w->end && w->rc == TANDEM_OK; k++) {
+		const dns_node_t *prev = ctx->prev_of != NULL ? ctx->prev_of[k] : NULL;
 		if (k >= ctx->node_count) {
-			node_sigs_check(w, &ctx->n3nodes[k - ctx->node_count], false);
+			node_sigs_check(w, &ctx->n3nodes[k - ctx->node_count], false, prev);
 			continue;
 		}
 		const dns_node_t *node = &ctx->nodes[k];
 		if (k > 0 && verify_name_cmp(ctx->nodes[k - 1].name, node->name) >= 0) {
 			verify_fail(w, node->name, DNS_TYPE_NSEC, "name out of canonical order");
 		}
-		node_sigs_check(w, node, node == ctx->apex_node);
+		bool apex = node == ctx->apex_node;
+		/* the apex is always checked in full */
+		node_sigs_check(w, node, apex, apex ? NULL : prev);
 		if (ctx->nsec3) {
-			verify_node_nsec3_names(w, k);
+			if (!ctx->incremental || ctx->changed[k]) {
+				verify_node_nsec3_names(w, k);
+			}
 		} else {
 			verify_node_nsec(w, k);
 		}
@@ -241,6 +253,162 @@ static void stats_add(verify_stats_t *sum, const verify_stats_t *s)
 	sum->signatures += s->signatures;
 	sum->denial_records += s->denial_records;
 	sum->failures += s->failures;
+	sum->verified += s->verified;
+}
+
+/* Name order for merging two versions: byte equality first, the usual case. */
+static int merge_cmp(const dns_node_t *a, const dns_node_t *b)
+{
+	if (a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0) {
+		return 0;
+	}
+	return verify_name_cmp(a->name, b->name);
+}
+
+/* Whether a name has the same types and kind (delegation, glue, ENT...) in both versions. */
+static bool node_same_shape(const dns_node_t *a, const dns_node_t *b)
+{
+	const uint16_t mask =
+	    DNS_NODE_APEX | DNS_NODE_DELEG | DNS_NODE_BELOW_CUT | DNS_NODE_ENT | DNS_NODE_OCCLUDED;
+	if ((a->flags & mask) != (b->flags & mask) || a->rrset_count != b->rrset_count) {
+		return false;
+	}
+	for (size_t r = 0; r < a->rrset_count; r++) {
+		if (a->rrsets[r].type != b->rrsets[r].type) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Marks the ancestors of name (strictly between it and the apex) that this version has as
+ * changed: the NSEC3 records an ENT needs follow the names below it. */
+static void ancestors_mark(verify_ctx_t *ctx, const uint8_t *name)
+{
+	unsigned extra = verify_name_labels(name) - verify_name_labels(ctx->apex);
+	const uint8_t *p = name;
+	for (unsigned k = 1; k < extra; k++) {
+		p += 1 + *p;
+		size_t lo = 0, hi = ctx->node_count;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			int c = verify_name_cmp(ctx->nodes[mid].name, p);
+			if (c == 0) {
+				ctx->changed[mid] = true;
+				break;
+			}
+			if (c < 0) {
+				lo = mid + 1;
+			} else {
+				hi = mid;
+			}
+		}
+	}
+}
+
+/* Both RRsets absent, or both present and the same (NSEC3PARAM, DNSKEY); with any_nsec,
+ * both NSEC RRsets present or absent (the kind of denial). */
+static bool apex_rrset_same(const dns_node_t *a, const dns_node_t *b, uint16_t type)
+{
+	const dns_rrset_t *x = dns_node_rrset(a, type), *y = dns_node_rrset(b, type);
+	if (type == DNS_TYPE_NSEC) {
+		return (x == NULL) == (y == NULL);
+	}
+	return (x == NULL && y == NULL) || (x != NULL && y != NULL && verify_rrset_same(x, y));
+}
+
+/*
+ * An incremental gate against conf->previous, when it is one: pairs every node and NSEC3
+ * node with its counterpart there, marks changed names, and hashes (into rem) the names
+ * that are gone or changed. Leaves ctx->incremental false (a whole-zone check) when the
+ * previous version has another apex, DNSKEY RRset, NSEC3PARAM or kind of denial.
+ */
+static int incremental_setup(verify_ctx_t *ctx, verify_worker_t *rem, verify_stats_t *stats)
+{
+	dns_zone_t *prev = (dns_zone_t *)ctx->conf->previous; /* read only */
+	if (prev == NULL) {
+		return TANDEM_OK;
+	}
+	const dns_node_t *papex = dns_zone_apex(prev);
+	const uint8_t *porigin = dns_zone_origin(prev);
+	if (papex == NULL || porigin == NULL || verify_name_cmp(porigin, ctx->apex) != 0 ||
+	    !apex_rrset_same(papex, ctx->apex_node, DNS_TYPE_DNSKEY) ||
+	    !apex_rrset_same(papex, ctx->apex_node, DNS_TYPE_NSEC3PARAM) ||
+	    !apex_rrset_same(papex, ctx->apex_node, DNS_TYPE_NSEC)) {
+		return TANDEM_OK;
+	}
+	ctx->pnodes = dns_zone_nodes(prev, &ctx->pcount);
+	ctx->pn3nodes = dns_zone_nsec3_nodes(prev, &ctx->pn3_count);
+	size_t total = ctx->node_count + ctx->n3_count;
+	ctx->prev_of = calloc(total ? total : 1, sizeof(*ctx->prev_of));
+	ctx->changed = calloc(ctx->node_count ? ctx->node_count : 1, sizeof(*ctx->changed));
+	if (ctx->prev_of == NULL || ctx->changed == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	size_t i = 0, j = 0;
+	while (i < ctx->node_count || j < ctx->pcount) {
+		int c = i == ctx->node_count ? 1
+			: j == ctx->pcount   ? -1
+					     : merge_cmp(&ctx->nodes[i], &ctx->pnodes[j]);
+		const uint8_t *gone = NULL;  /* a name gone, or whose record may be */
+		const uint8_t *moved = NULL; /* a name added, gone or changed */
+		if (c < 0) {
+			moved = ctx->nodes[i].name;
+			ctx->changed[i++] = true;
+			stats->changed++;
+		} else if (c > 0) {
+			gone = moved = ctx->pnodes[j++].name;
+			stats->changed++;
+		} else {
+			ctx->prev_of[i] = &ctx->pnodes[j];
+			if (!node_same_shape(&ctx->nodes[i], &ctx->pnodes[j])) {
+				ctx->changed[i] = true;
+				gone = moved =
+				    ctx->pnodes[j].name; /* it may own no NSEC3 record now */
+				stats->changed++;
+			}
+			i++;
+			j++;
+		}
+		if (gone != NULL && ctx->nsec3 && !verify_hash_removed(rem, gone)) {
+			return rem->rc;
+		}
+		if (moved != NULL && ctx->nsec3) {
+			/* what an ancestor needs may change with it (ENTs, opt-out) */
+			ancestors_mark(ctx, moved);
+		}
+	}
+	for (size_t k = 0; k < ctx->node_count; k++) {
+		if (ctx->nodes[k].flags & DNS_NODE_APEX) {
+			ctx->changed[k] = true; /* the apex's denial is always checked */
+		}
+	}
+	i = 0;
+	j = 0;
+	while (i < ctx->n3_count || j < ctx->pn3_count) {
+		int c = i == ctx->n3_count    ? 1
+			: j == ctx->pn3_count ? -1
+					      : merge_cmp(&ctx->n3nodes[i], &ctx->pn3nodes[j]);
+		if (c == 0) {
+			ctx->prev_of[ctx->node_count + i] = &ctx->pn3nodes[j];
+		} else if (c > 0 && ctx->nsec3) {
+			/* a record gone: it must be a name's that is gone or changed */
+			if (ctx->gone3_count == ctx->gone3_cap) {
+				size_t cap = ctx->gone3_cap ? 2 * ctx->gone3_cap : 64;
+				const dns_node_t **p = realloc(ctx->gone3, cap * sizeof(*p));
+				if (p == NULL) {
+					return TANDEM_ENOMEM;
+				}
+				ctx->gone3 = p;
+				ctx->gone3_cap = cap;
+			}
+			ctx->gone3[ctx->gone3_count++] = &ctx->pn3nodes[j];
+		}
+		i += c <= 0 ? 1 : 0;
+		j += c >= 0 ? 1 : 0;
+	}
+	ctx->incremental = true;
+	return TANDEM_OK;
 }
 
 int verify_zone(dns_zone_t *zone, const verify_conf_t *conf, tandem_diag_t *diag,
@@ -253,6 +421,7 @@ int verify_zone(dns_zone_t *zone, const verify_conf_t *conf, tandem_diag_t *diag
 	bool *started = NULL;
 	verify_hash_t *hashes = NULL;
 	verify_worker_t main_w = {0};
+	verify_worker_t rem_w = {0}; /* incremental: hashes of names gone or changed */
 	verify_stats_t total = {0};
 	size_t nthreads = 0;
 	size_t total_work = 0;
@@ -272,6 +441,7 @@ int verify_zone(dns_zone_t *zone, const verify_conf_t *conf, tandem_diag_t *diag
 	ctx.nodes = dns_zone_nodes(zone, &ctx.node_count);
 	ctx.n3nodes = dns_zone_nsec3_nodes(zone, &ctx.n3_count);
 	main_w.ctx = &ctx;
+	rem_w.ctx = &ctx;
 
 	const dns_node_t *apex = dns_zone_apex(zone);
 	const dns_rrset_t *dnskey = apex ? dns_node_rrset(apex, DNS_TYPE_DNSKEY) : NULL;
@@ -285,6 +455,11 @@ int verify_zone(dns_zone_t *zone, const verify_conf_t *conf, tandem_diag_t *diag
 		goto out;
 	}
 	denial_setup(&ctx, &main_w, apex);
+	rc = incremental_setup(&ctx, &rem_w, &total);
+	if (rc != TANDEM_OK) {
+		goto out;
+	}
+	total.incremental = ctx.incremental;
 
 	/* the DNSKEY RRset first: it decides whether the keys are trusted at all */
 	if (!verify_rrset_sigs(&main_w, apex, dnskey)) {
@@ -341,7 +516,7 @@ int verify_zone(dns_zone_t *zone, const verify_conf_t *conf, tandem_diag_t *diag
 			}
 			at += workers[t].hash_count;
 		}
-		verify_nsec3_chain(&main_w, hashes, hash_count);
+		verify_nsec3_chain(&main_w, hashes, hash_count, rem_w.hashes, rem_w.hash_count);
 		rc = main_w.rc;
 	}
 out:
@@ -351,6 +526,10 @@ out:
 		worker_deinit(&workers[t]);
 	}
 	worker_deinit(&main_w);
+	worker_deinit(&rem_w);
+	free(ctx.prev_of);
+	free(ctx.changed);
+	free(ctx.gone3);
 	for (size_t k = 0; k < ctx.key_count; k++) {
 		crypto_pubkey_free(ctx.keys[k].pub);
 	}

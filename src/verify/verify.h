@@ -20,6 +20,10 @@ typedef struct verify_conf {
 				      RFC 6781 4.1.4); each RRset still needs a valid RRSIG
 				      for every algorithm of the DNSKEY RRset */
 	unsigned threads;          /* verification threads (0: 1) */
+	/* an incremental gate: the previous version of the zone, which passed the gate (whole
+	   or incremental) and is not changed while this one runs; NULL: the whole zone. See
+	   verify_zone for what is then checked and when the whole zone is checked anyway. */
+	const dns_zone_t *previous;
 } verify_conf_t;
 
 typedef struct verify_stats {
@@ -27,6 +31,10 @@ typedef struct verify_stats {
 	size_t signatures;
 	size_t denial_records;
 	size_t failures;
+	size_t verified;  /* signatures checked cryptographically (the rest were reused:
+			     byte-identical to one on the identical RRset of `previous`) */
+	size_t changed;   /* names added, removed or with other types than in `previous` */
+	bool incremental; /* the gate checked against `previous`; false: the whole zone */
 } verify_stats_t;
 
 /*
@@ -40,6 +48,21 @@ typedef struct verify_stats {
  *  - the NSEC or NSEC3 chain is complete and ordered, each record's type
  *    bitmap matches its name's types, NSEC3 parameters match NSEC3PARAM;
  *  - no RRSIG on glue, occluded data or delegation NS.
+ *
+ * Incremental (conf->previous set, same apex, DNSKEY RRset, NSEC3PARAM and denial kind
+ * as previous; otherwise the whole zone is checked and stats->incremental is false):
+ *  - an RRSIG is checked cryptographically unless it is byte-identical to an RRSIG of the
+ *    identical RRset (owner, type, TTL, RDATAs) in previous; a reused one still gets every
+ *    other check (validity window at conf->now, signer, labels, TTL, a usable key of that
+ *    tag and algorithm); the apex's RRsets are always checked cryptographically;
+ *  - NSEC zones: the chain and every bitmap, whole zone (no hashing, no crypto);
+ *  - NSEC3 zones: every changed name (added, removed, other types or flags) and the apex is
+ *    hashed and needs its record with the right bitmap (a removed one: no record), ENTs and
+ *    opt-out as in the full check; every NSEC3 record that is new or differs from
+ *    previous's other than in its next-hash field must be the record of a changed name;
+ *    and, whole zone, the owners' form and order, the next-hash links, the parameters and
+ *    flags of every record;
+ *  - whole zone: canonical order of names, RRSIG placement (none on glue or delegations).
  * Each failure is added to diag as "owner TYPE: reason". The work is split
  * over conf->threads threads (disjoint slices of nodes). stats, if not NULL,
  * is filled in whatever the outcome (it is a report, not a result).

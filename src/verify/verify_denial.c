@@ -222,6 +222,37 @@ static const dns_node_t *node_find(const verify_ctx_t *ctx, const uint8_t *name)
 	return NULL;
 }
 
+bool verify_hash_removed(verify_worker_t *w, const uint8_t *name)
+{
+	return hash_push(w, name, NULL, false);
+}
+
+/* Whether a name needs an NSEC3 record by the nodes below it (an empty non-terminal): one
+ * of them does (RFC 5155 7.1: with opt-out, not when only insecure delegations are below). */
+static bool below_required(const verify_ctx_t *ctx, const uint8_t *name)
+{
+	size_t lo = 0, hi = ctx->node_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (verify_name_cmp(ctx->nodes[mid].name, name) <= 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	/* the names below follow it in canonical order */
+	for (size_t k = lo; k < ctx->node_count && dns_name_is_sub(ctx->nodes[k].name, name); k++) {
+		const dns_node_t *n = &ctx->nodes[k];
+		if ((n->flags & (DNS_NODE_BELOW_CUT | DNS_NODE_OCCLUDED)) || !node_has_data(n)) {
+			continue;
+		}
+		if (!(n->flags & DNS_NODE_DELEG) || dns_node_rrset(n, DNS_TYPE_DS) != NULL) {
+			return true;
+		}
+	}
+	return false;
+}
+
 void verify_node_nsec3_names(verify_worker_t *w, size_t i)
 {
 	const verify_ctx_t *ctx = w->ctx;
@@ -231,7 +262,13 @@ void verify_node_nsec3_names(verify_worker_t *w, size_t i)
 		verify_fail(w, node->name, DNS_TYPE_NSEC, "NSEC record in an NSEC3 zone");
 	}
 	if ((node->flags & (DNS_NODE_BELOW_CUT | DNS_NODE_OCCLUDED)) || !node_has_data(node)) {
-		return; /* empty non-terminals are reached from the names below them */
+		/* empty non-terminals are reached from the names below them; an incremental
+		 * gate sees a changed one alone */
+		if (ctx->incremental && !(node->flags & (DNS_NODE_BELOW_CUT | DNS_NODE_OCCLUDED)) &&
+		    dns_name_is_sub(node->name, ctx->apex) && node != ctx->apex_node) {
+			(void)hash_push(w, node->name, NULL, below_required(ctx, node->name));
+		}
+		return;
 	}
 	/* RFC 5155 7.1: with opt-out, insecure delegations may go without NSEC3 */
 	bool required =
@@ -248,7 +285,9 @@ void verify_node_nsec3_names(verify_worker_t *w, size_t i)
 		if (anc != NULL && node_has_data(anc)) {
 			continue; /* it adds itself */
 		}
-		if (!hash_push(w, p, NULL, required)) {
+		/* incremental: this name alone does not say what the ENT needs; all below do */
+		bool req = ctx->incremental ? below_required(ctx, p) : required;
+		if (!hash_push(w, p, NULL, req)) {
 			return;
 		}
 	}
@@ -348,7 +387,74 @@ static bool nsec3_optout(const dns_node_t *n3)
 	       (dns_rdata_data(rs->rdata[0])[1] & NSEC3_FLAG_OPTOUT);
 }
 
-void verify_nsec3_chain(verify_worker_t *w, verify_hash_t *hashes, size_t count)
+/* Whether two NSEC3 records are the same but for the next hashed owner (a neighbour's change
+ * relinks a record without changing what it says about its own name). */
+static bool nsec3_same_but_next(const dns_node_t *a, const dns_node_t *b)
+{
+	const dns_rrset_t *x = dns_node_rrset(a, DNS_TYPE_NSEC3);
+	const dns_rrset_t *y = dns_node_rrset(b, DNS_TYPE_NSEC3);
+	if (x == NULL || y == NULL || x->count != 1 || y->count != 1 || x->ttl != y->ttl) {
+		return false;
+	}
+	const uint8_t *p = dns_rdata_data(x->rdata[0]), *q = dns_rdata_data(y->rdata[0]);
+	size_t len = dns_rdata_len(x->rdata[0]);
+	if (len != dns_rdata_len(y->rdata[0]) || len < 6 || len < 6u + p[4]) {
+		return false;
+	}
+	size_t off = 5u + p[4]; /* the hash length */
+	size_t end = off + 1u + p[off];
+	return end <= len && memcmp(p, q, off + 1) == 0 && memcmp(p + end, q + end, len - end) == 0;
+}
+
+static int hash_bsearch_cmp(const void *key, const void *elem)
+{
+	return memcmp(key, ((const verify_hash_t *)elem)->hash, 20);
+}
+
+static int owner_bsearch_cmp(const void *key, const void *elem)
+{
+	return memcmp(key, elem, 20);
+}
+
+static int hash_only_cmp(const void *a, const void *b)
+{
+	return memcmp(((const verify_hash_t *)a)->hash, ((const verify_hash_t *)b)->hash, 20);
+}
+
+/* Incremental: no NSEC3 record is left for a name that is gone or needs none now, and a
+ * record gone is a name's that is gone or changed. */
+static void removed_check(verify_worker_t *w, const verify_hash_t *hashes, size_t count,
+			  const uint8_t (*owner_hash)[20], verify_hash_t *removed, size_t nremoved)
+{
+	const verify_ctx_t *ctx = w->ctx;
+	qsort(removed, nremoved, sizeof(*removed), hash_only_cmp);
+	for (size_t g = 0; g < ctx->gone3_count; g++) {
+		uint8_t h[20];
+		/* a changed name's (its record checked above, with opt-out) or a name gone */
+		if (!nsec3_owner_hash(ctx, ctx->gone3[g]->name, h) ||
+		    (bsearch(h, removed, nremoved, sizeof(*removed), hash_bsearch_cmp) == NULL &&
+		     bsearch(h, hashes, count, sizeof(*hashes), hash_bsearch_cmp) == NULL)) {
+			verify_fail(w, ctx->gone3[g]->name, DNS_TYPE_NSEC3,
+				    "the record is gone, but no name with this hash is gone or "
+				    "changed");
+		}
+	}
+	for (size_t r = 0; r < nremoved; r++) {
+		if (bsearch(removed[r].hash, hashes, count, sizeof(*hashes), hash_bsearch_cmp) !=
+		    NULL) {
+			continue; /* the name still needs it (checked with the changed names) */
+		}
+		const uint8_t(*at)[20] = bsearch(removed[r].hash, owner_hash, ctx->n3_count,
+						 sizeof(*owner_hash), owner_bsearch_cmp);
+		if (at != NULL) {
+			verify_fail(w, ctx->n3nodes[at - owner_hash].name, DNS_TYPE_NSEC3,
+				    "NSEC3 record of a name that is gone or owns none now");
+		}
+	}
+}
+
+void verify_nsec3_chain(verify_worker_t *w, verify_hash_t *hashes, size_t count,
+			verify_hash_t *removed, size_t nremoved)
 {
 	const verify_ctx_t *ctx = w->ctx;
 	size_t n = ctx->n3_count;
@@ -406,9 +512,18 @@ void verify_nsec3_chain(verify_worker_t *w, verify_hash_t *hashes, size_t count)
 		}
 		const dns_node_t *n3 = &ctx->n3nodes[j];
 		const verify_hash_t *match = NULL;
+		const dns_node_t *prev =
+		    ctx->incremental ? ctx->prev_of[ctx->node_count + j] : NULL;
 		if (i < count && memcmp(hashes[i].hash, owner_hash[j], 20) == 0) {
 			match = &hashes[i++];
-		} else {
+		} else if (ctx->incremental && prev == NULL) {
+			verify_fail(w, n3->name, DNS_TYPE_NSEC3,
+				    "new NSEC3 record, but no changed name has this hash");
+		} else if (ctx->incremental && !nsec3_same_but_next(n3, prev)) {
+			verify_fail(w, n3->name, DNS_TYPE_NSEC3,
+				    "differs from the previous version's, but no changed name has "
+				    "this hash");
+		} else if (!ctx->incremental) {
 			verify_fail(w, n3->name, DNS_TYPE_NSEC3,
 				    "matches no authoritative name, delegation or empty "
 				    "non-terminal");
@@ -426,6 +541,10 @@ void verify_nsec3_chain(verify_worker_t *w, verify_hash_t *hashes, size_t count)
 		for (size_t r = 0; r < rs->count; r++) {
 			nsec3_record_check(w, n3, rs->rdata[r], owner_hash[(j + 1) % n], match);
 		}
+	}
+	if (ctx->incremental) {
+		removed_check(w, hashes, count, (const uint8_t(*)[20])owner_hash, removed,
+			      nremoved);
 	}
 	free(owner_hash);
 }

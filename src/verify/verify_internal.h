@@ -43,6 +43,17 @@ typedef struct verify_ctx {
 	size_t node_count;
 	dns_node_t *n3nodes;
 	size_t n3_count;
+	/* incremental: previous version's nodes, and for each node then NSEC3 node of this
+	 * version its counterpart there (NULL: none); changed[k]: a changed name (nodes only) */
+	bool incremental;
+	dns_node_t *pnodes;
+	size_t pcount;
+	dns_node_t *pn3nodes;
+	size_t pn3_count;
+	const dns_node_t **prev_of;
+	bool *changed;
+	const dns_node_t **gone3; /* previous version's NSEC3 nodes not in this one */
+	size_t gone3_count, gone3_cap;
 } verify_ctx_t;
 
 /* A name that needs (or may have) an NSEC3 record, with its hash. */
@@ -95,11 +106,26 @@ bool verify_rrset_signed(const dns_node_t *node, const dns_rrset_t *rrset);
  */
 bool verify_rrset_sigs(verify_worker_t *w, const dns_node_t *node, const dns_rrset_t *rrset);
 
+/*
+ * As verify_rrset_sigs; an RRSIG byte-identical to one of prev's (the identical RRset of the
+ * previous version, which passed the gate; NULL: none) is not checked cryptographically.
+ */
+bool verify_rrset_sigs_reuse(verify_worker_t *w, const dns_node_t *node, const dns_rrset_t *rrset,
+			     const dns_rrset_t *prev);
+
+/* Whether two RRsets hold the same type, TTL and RDATAs (signatures aside). */
+bool verify_rrset_same(const dns_rrset_t *a, const dns_rrset_t *b);
+
 /* NSEC checks for nodes[i] (NSEC zones). */
 void verify_node_nsec(verify_worker_t *w, size_t i);
 /* Collects the NSEC3 hashes nodes[i] requires (NSEC3 zones). */
 void verify_node_nsec3_names(verify_worker_t *w, size_t i);
-/* Checks the NSEC3 chain against the collected hashes (sorted in place). */
-void verify_nsec3_chain(verify_worker_t *w, verify_hash_t *hashes, size_t count);
+/* Checks the NSEC3 chain against the collected hashes (sorted in place). Incremental
+ * (ctx->incremental): hashes are the changed names' only, removed (count nremoved, sorted
+ * in place) the hashes of names gone or no longer owning an NSEC3 record. */
+void verify_nsec3_chain(verify_worker_t *w, verify_hash_t *hashes, size_t count,
+			verify_hash_t *removed, size_t nremoved);
+/* Pushes the hash of a previous version's name that is gone (incremental gate). */
+bool verify_hash_removed(verify_worker_t *w, const uint8_t *name);
 
 #endif

@@ -1708,6 +1708,38 @@ START_TEST(test_signer_owned_kept_for_verify)
 }
 END_TEST
 
+/* The NSEC3 hashes a signer leaves with a zone: kept only for its node array as it is. */
+START_TEST(test_node_hashes)
+{
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	dns_zone_t *z = load_ok("hashes.zone",
+				"$ORIGIN example.\n$TTL 300\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\n"
+				"ns A 192.0.2.1\na.b.c A 192.0.2.2\n",
+				false, diag);
+	size_t n = 0;
+	dns_zone_nodes(z, &n);
+	ck_assert_uint_eq(n, 5); /* apex, a.b.c, b.c and c (ENTs), ns */
+	ck_assert_ptr_null(dns_zone_node_hashes(z));
+	/* a count that is not the node count is not kept */
+	uint8_t(*h)[20] = calloc(n + 1, 20);
+	ck_assert_ptr_nonnull(h);
+	dns_zone_set_node_hashes_take(z, h, n + 1);
+	ck_assert_ptr_null(dns_zone_node_hashes(z));
+	h = calloc(n, 20);
+	ck_assert_ptr_nonnull(h);
+	h[2][0] = 0x42;
+	dns_zone_set_node_hashes_take(z, h, n);
+	ck_assert_ptr_eq(dns_zone_node_hashes(z), h);
+	ck_assert_uint_eq(dns_zone_node_hashes(z)[2][0], 0x42);
+	/* the node array may change: they are dropped */
+	ck_assert_int_eq(dns_zone_add_ents(z), TANDEM_OK);
+	ck_assert_ptr_null(dns_zone_node_hashes(z));
+	dns_zone_free(z);
+	tandem_diag_free(diag);
+}
+END_TEST
+
 static Suite *dns_suite(void)
 {
 	Suite *s = suite_create("dns");
@@ -1727,6 +1759,7 @@ static Suite *dns_suite(void)
 	TCase *load = tcase_create("load");
 	tcase_add_unchecked_fixture(load, dir_setup, dir_teardown);
 	tcase_add_test(load, test_load_order_and_flags);
+	tcase_add_test(load, test_node_hashes);
 	tcase_add_test(load, test_load_canonical_rdata);
 	tcase_add_test(load, test_load_origin_ttl);
 	tcase_add_test(load, test_load_default_ttl);

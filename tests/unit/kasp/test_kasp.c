@@ -29,6 +29,7 @@ static void assert_policy_eq(const kasp_policy_t *a, const kasp_policy_t *b)
 	ck_assert_uint_eq(a->sig_refresh, b->sig_refresh);
 	ck_assert_uint_eq(a->resign_interval, b->resign_interval);
 	ck_assert_uint_eq(a->max_run_time, b->max_run_time);
+	ck_assert_uint_eq(a->gate_full, b->gate_full);
 	ck_assert_int_eq(a->denial, b->denial);
 	ck_assert_int_eq(a->nsec3_optout, b->nsec3_optout);
 	ck_assert_uint_eq(a->nsec3_iterations, b->nsec3_iterations);
@@ -60,6 +61,7 @@ static void dps_expected(kasp_policy_t *p)
 	p->sig_refresh = 2 * DAY;
 	p->resign_interval = 900;
 	p->max_run_time = 3600;
+	p->gate_full = DAY;
 	p->denial = KASP_DENIAL_NSEC3;
 	p->nsec3_optout = false;
 	p->nsec3_iterations = 0;
@@ -309,6 +311,10 @@ START_TEST(test_partial_file_keeps_defaults)
 	assert_policy_eq(&p, &want);
 	expect_loaded("policy: slow\nsignatures: {max-run-time: 2m}\n", &p, NULL);
 	ck_assert_uint_eq(p.max_run_time, 120);
+	expect_loaded("policy: careful\nsignatures: {gate-full: 0}\n", &p, NULL);
+	ck_assert_uint_eq(p.gate_full, 0);
+	expect_loaded("policy: weekly\nsignatures: {gate-full: 7d}\n", &p, NULL);
+	ck_assert_uint_eq(p.gate_full, 7 * DAY);
 
 	/* An EC algorithm drops the RSA default size. */
 	expect_loaded("policy: ec\nkeys:\n  ksk: {algorithm: ed25519}\n  zsk: {algorithm: 15}\n",

@@ -191,6 +191,9 @@ START_TEST(full_run)
 	char line[256];
 	pipeline_result_summary(&res, line, sizeof(line));
 	ck_assert_ptr_nonnull(strstr(line, "serial 2026010101, "));
+	ck_assert_ptr_nonnull(strstr(line, " s (full, "));
+	ck_assert(!res.gate.incremental);
+	ck_assert_uint_eq(res.gate.verified, res.gate.signatures);
 	/* the written zone is the signed one: it passes the gate again, loaded as signed */
 	dns_zone_t *z = NULL;
 	dns_load_opts_t lo = {.origin = "example.", .keep_dnssec = true};
@@ -392,6 +395,8 @@ START_TEST(given_zone_and_update)
 	ck_assert_int_eq(pipeline_run(&req, &res, F.diag), TANDEM_OK);
 	ck_assert_ptr_null(res.zone);
 	ck_assert_ptr_nonnull(dns_node_rrset(dns_zone_apex(z), DNS_TYPE_DNSKEY));
+	size_t full_verified = res.gate.verified;
+	ck_assert(!res.gate.incremental);
 	/* the next cycle as an update of it */
 	pipeline_req_t next = request();
 	next.out = NULL;
@@ -399,6 +404,19 @@ START_TEST(given_zone_and_update)
 	next.previous = z;
 	ck_assert_int_eq(pipeline_run(&next, &res, F.diag), TANDEM_OK);
 	ck_assert_uint_eq(res.serial, 2026010101u);
+	ck_assert(!res.gate.incremental); /* not asked for: the whole zone */
+	ck_assert_uint_eq(res.gate.verified, full_verified);
+	/* the previous version passed the gate: only what changed (the SOA, at the apex) */
+	next.gate_incremental = true;
+	ck_assert_int_eq(pipeline_run(&next, &res, F.diag), TANDEM_OK);
+	ck_assert(res.gate.incremental);
+	ck_assert_uint_gt(res.gate.verified, 0);
+	ck_assert_uint_lt(res.gate.verified, full_verified);
+	char line[256];
+	pipeline_result_summary(&res, line, sizeof(line));
+	char want[64];
+	snprintf(want, sizeof(want), " s (incremental, %zu verified), ", res.gate.verified);
+	ck_assert_msg(strstr(line, want) != NULL, "%s", line);
 	dns_zone_t *signed_zone = pipeline_result_zone_take(&res);
 	ck_assert_ptr_nonnull(signed_zone);
 	dns_zone_free(signed_zone);

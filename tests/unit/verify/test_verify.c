@@ -42,7 +42,16 @@ static void zones_make(void)
 	    "ldns-signzone $D -f ../ldns-nsec.signed ../example.zone $Z $K && "
 	    "ldns-signzone -n -s '' -t 0 $D -f ../ldns-nsec3.signed ../example.zone $Z $K && "
 	    "ldns-signzone -n -p -s abcdef -t 3 $D -f ../ldns-optout.signed ../example.zone $Z "
-	    "$K && E=$(ldns-keygen -a ECDSAP256SHA256 example) && "
+	    "$K && "
+	    "grep -v -e '^\\*\\.wild' -e 'mail host' ../example.zone > ../example2.zone && "
+	    "printf 'added\\tIN A 192.0.2.20\\nmail\\tIN TXT \"mail host 2\"\\n"
+	    "sec2\\tIN NS ns.example.net.\\n"
+	    "\\tIN DS 1 13 2 2bb183af5f22588179a53b0a98631fad1a292118a8ec3a8ceb1e3e0614b93c4f\\n"
+	    "ins2\\tIN NS ns.example.net.\\n' >> ../example2.zone && "
+	    "ldns-signzone $D -f ../ldns-nsec-v2.signed ../example2.zone $Z $K && "
+	    "ldns-signzone -n -s '' -t 0 $D -f ../ldns-nsec3-v2.signed ../example2.zone $Z $K && "
+	    "ldns-signzone -n -p -s abcdef -t 3 $D -f ../ldns-optout-v2.signed ../example2.zone "
+	    "$Z $K && E=$(ldns-keygen -a ECDSAP256SHA256 example) && "
 	    "ldns-signzone -A $D -f ../ldns-2alg.signed ../example.zone $Z $K $E");
 	/* BIND: ECDSAP256SHA256 ZSK + KSK; NSEC, NSEC3 and NSEC3 opt-out */
 	run("%s", "mkdir bind && cd bind && cp ../example.zone . && "
@@ -474,6 +483,291 @@ START_TEST(test_missing_algorithm)
 }
 END_TEST
 
+/* ---- the incremental gate: the previous version (gated) and the next one ---- */
+
+/* Version 1 and version 2 (a name and two delegations added, a TXT changed, the wildcard and
+ * its ENT gone), signed by ldns with the same keys and times. */
+static const char *const incr_files[][2] = {
+    {"ldns-nsec.signed", "ldns-nsec-v2.signed"},
+    {"ldns-nsec3.signed", "ldns-nsec3-v2.signed"},
+    {"ldns-optout.signed", "ldns-optout-v2.signed"},
+};
+
+static int gate_incr(dns_zone_t *z, dns_zone_t *prev, uint64_t now, const uint8_t **ds,
+		     size_t ds_count, tandem_diag_t **diag, verify_stats_t *stats)
+{
+	ck_assert_int_eq(tandem_diag_new(diag), TANDEM_OK);
+	verify_conf_t conf = {
+	    .now = now, .ds = ds, .ds_count = ds_count, .threads = 2, .previous = prev};
+	return verify_zone(z, &conf, *diag, stats);
+}
+
+static void expect_refused_incr(dns_zone_t *z, dns_zone_t *prev, const char *text)
+{
+	tandem_diag_t *diag = NULL;
+	verify_stats_t st = {0};
+	int rc = gate_incr(z, prev, NOW_2030, NULL, 0, &diag, &st);
+	if (!diag_has(diag, text)) {
+		diag_print(diag);
+	}
+	ck_assert_int_eq(rc, TANDEM_VERIFY_EFAIL);
+	ck_assert(st.incremental);
+	ck_assert_msg(diag_has(diag, text), "no message with \"%s\"", text);
+	tandem_diag_free(diag);
+}
+
+/* The NSEC3 RRset at the hashed owner of name in z. */
+static dns_rrset_t *nsec3_of(dns_zone_t *z, const char *name, const uint8_t *salt, size_t salt_len,
+			     unsigned iter, char *owner)
+{
+	uint8_t wire[DNS_NAME_MAXLEN];
+	size_t wlen, n3 = 0;
+	hashed_owner(name, salt, salt_len, iter, owner);
+	ck_assert_int_eq(dns_name_from_str(owner, NULL, wire, &wlen), TANDEM_OK);
+	dns_node_t *nodes = dns_zone_nsec3_nodes(z, &n3);
+	for (size_t i = 0; i < n3; i++) {
+		if (nodes[i].name_len == wlen && memcmp(nodes[i].name, wire, wlen) == 0) {
+			return dns_node_rrset(&nodes[i], DNS_TYPE_NSEC3);
+		}
+	}
+	ck_assert_msg(false, "no NSEC3 record for %s", name);
+	return NULL;
+}
+
+/* A copy of an RDATA with one byte XORed (freed by the caller). */
+static uint8_t *rdata_flipped(const uint8_t *rdata, size_t at, uint8_t mask)
+{
+	size_t len = 2 + dns_rdata_len(rdata);
+	ck_assert_uint_lt(at, len);
+	uint8_t *copy = malloc(len);
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, rdata, len);
+	copy[at] ^= mask;
+	return copy;
+}
+
+START_TEST(test_incr_accepts_and_verifies_less)
+{
+	dns_zone_t *prev = zone_load(incr_files[_i][0]);
+	dns_zone_t *z = zone_load(incr_files[_i][1]);
+	tandem_diag_t *diag = NULL;
+	verify_stats_t full = {0}, incr = {0}, same = {0};
+	ck_assert_int_eq(gate(z, NOW_2030, 2, NULL, 0, &diag, &full), TANDEM_OK);
+	tandem_diag_free(diag);
+	ck_assert(!full.incremental);
+	ck_assert_uint_eq(full.verified, full.signatures);
+	int rc = gate_incr(z, prev, NOW_2030, NULL, 0, &diag, &incr);
+	if (rc != TANDEM_OK) {
+		diag_print(diag);
+	}
+	ck_assert_int_eq(rc, TANDEM_OK);
+	tandem_diag_free(diag);
+	ck_assert(incr.incremental);
+	ck_assert_uint_eq(incr.signatures, full.signatures); /* every one is looked at */
+	ck_assert_uint_lt(incr.verified, full.verified);
+	/* added, ins2, sec2; wild and *.wild gone (mail's TXT changed: same types) */
+	ck_assert_uint_eq(incr.changed, 5);
+	/* no change at all: only the apex is verified */
+	dns_zone_t *again = zone_load(incr_files[_i][1]);
+	ck_assert_int_eq(gate_incr(again, z, NOW_2030, NULL, 0, &diag, &same), TANDEM_OK);
+	tandem_diag_free(diag);
+	size_t apex_sigs = 0;
+	dns_node_t *apex = dns_zone_apex(again);
+	for (size_t r = 0; r < apex->rrset_count; r++) {
+		apex_sigs += apex->rrsets[r].sig_count;
+	}
+	ck_assert(same.incremental);
+	ck_assert_uint_eq(same.changed, 0);
+	ck_assert_uint_eq(same.verified, apex_sigs);
+	ck_assert_uint_lt(same.verified * 3, full.verified);
+	/* and the other way round: the names go again */
+	ck_assert_int_eq(gate_incr(prev, z, NOW_2030, NULL, 0, &diag, &incr), TANDEM_OK);
+	tandem_diag_free(diag);
+	dns_zone_free(again);
+	dns_zone_free(z);
+	dns_zone_free(prev);
+}
+END_TEST
+
+/* A broken signature on a changed RRset, and on an unchanged one whose RRSIG is new. */
+START_TEST(test_incr_broken_signature)
+{
+	dns_zone_t *prev = zone_load(incr_files[_i][0]);
+	dns_zone_t *z = zone_load(incr_files[_i][1]);
+	const char *owners[] = {"added.example.", "www.example."};
+	for (size_t k = 0; k < 2; k++) {
+		dns_rrset_t *rs = rrset_at(z, owners[k], DNS_TYPE_A);
+		uint8_t *copy = rdata_flipped(rs->sigs[0], 2u + dns_rdata_len(rs->sigs[0]) - 7, 1);
+		const uint8_t *saved = rs->sigs[0];
+		rs->sigs[0] = copy;
+		expect_refused_incr(z, prev, "does not verify");
+		rs->sigs[0] = saved;
+		free(copy);
+	}
+	/* a reused signature still expires */
+	tandem_diag_t *diag = NULL;
+	verify_stats_t st = {0};
+	ck_assert_int_eq(gate_incr(z, prev, NOW_2040, NULL, 0, &diag, &st), TANDEM_VERIFY_EFAIL);
+	ck_assert(diag_has(diag, "www.example. A: RRSIG by key "));
+	ck_assert(diag_has(diag, "expired at 20350101000000"));
+	tandem_diag_free(diag);
+	dns_zone_free(z);
+	dns_zone_free(prev);
+}
+END_TEST
+
+/* The DNSKEY RRset against a trust anchor that does not match: refused incrementally too. */
+START_TEST(test_incr_trust_anchor)
+{
+	dns_zone_t *prev = zone_load(incr_files[_i][0]);
+	dns_zone_t *z = zone_load(incr_files[_i][1]);
+	dns_rrset_t *keys = rrset_at(z, "example.", DNS_TYPE_DNSKEY);
+	const uint8_t apex[] = {7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0};
+	uint8_t ds[64];
+	size_t ds_len = 0;
+	for (size_t i = 0; i < keys->count; i++) {
+		if (dns_rdata_data(keys->rdata[i])[1] == 1) { /* SEP */
+			ck_assert_int_eq(crypto_ds_from_dnskey(
+					     apex, sizeof(apex), dns_rdata_data(keys->rdata[i]),
+					     dns_rdata_len(keys->rdata[i]), 2, ds, &ds_len),
+					 TANDEM_OK);
+		}
+	}
+	const uint8_t *anchor[] = {ds};
+	tandem_diag_t *diag = NULL;
+	verify_stats_t st = {0};
+	ck_assert_int_eq(gate_incr(z, prev, NOW_2030, anchor, 1, &diag, &st), TANDEM_OK);
+	ck_assert(st.incremental);
+	tandem_diag_free(diag);
+	ds[20] ^= 0xff;
+	ck_assert_int_eq(gate_incr(z, prev, NOW_2030, anchor, 1, &diag, &st), TANDEM_VERIFY_EFAIL);
+	ck_assert(diag_has(diag, "example. DNSKEY: no key matches a DS"));
+	tandem_diag_free(diag);
+	dns_zone_free(z);
+	dns_zone_free(prev);
+}
+END_TEST
+
+/* NSEC3 next to a changed name: a broken link, a wrong bitmap, a missing record; an unchanged
+ * name's record changed; a stale record of a removed name. */
+START_TEST(test_incr_nsec3_chain)
+{
+	const uint8_t salt[] = {0xab, 0xcd, 0xef};
+	bool optout = _i == 1;
+	const uint8_t *sp = optout ? salt : NULL;
+	size_t sl = optout ? sizeof(salt) : 0;
+	unsigned it = optout ? 3 : 0;
+	dns_zone_t *prev = zone_load(incr_files[1 + _i][0]);
+	dns_zone_t *z = zone_load(incr_files[1 + _i][1]);
+	char owner[64], expect[160];
+	size_t next_at = 2 + 5 + sl + 1; /* the first byte of the next hashed owner */
+
+	/* the added name's record links to the wrong next owner */
+	dns_rrset_t *rs = nsec3_of(z, "added.example.", sp, sl, it, owner);
+	uint8_t *copy = rdata_flipped(rs->rdata[0], next_at, 0x10);
+	const uint8_t *saved = rs->rdata[0];
+	rs->rdata[0] = copy;
+	snprintf(expect, sizeof(expect), "%s NSEC3: next hashed owner", owner);
+	expect_refused_incr(z, prev, expect);
+	rs->rdata[0] = saved;
+	free(copy);
+
+	/* the added name's bitmap: A RRSIG, plus MX */
+	size_t len = 2 + dns_rdata_len(rs->rdata[0]);
+	copy = rdata_flipped(rs->rdata[0], len - 1, 0);
+	ck_assert_uint_eq(copy[next_at + 20], 0); /* window 0 */
+	copy[next_at + 22 + 1] |= 0x01;           /* MX (15) */
+	rs->rdata[0] = copy;
+	snprintf(expect, sizeof(expect), "%s NSEC3: type bitmap {A MX RRSIG}", owner);
+	expect_refused_incr(z, prev, expect);
+	rs->rdata[0] = saved;
+	free(copy);
+
+	/* an unchanged name's record (www) with another bitmap: no changed name explains it */
+	dns_rrset_t *www = nsec3_of(z, "www.example.", sp, sl, it, owner);
+	len = 2 + dns_rdata_len(www->rdata[0]);
+	copy = rdata_flipped(www->rdata[0], next_at + 22 + 1, 0x01);
+	saved = www->rdata[0];
+	www->rdata[0] = copy;
+	snprintf(expect, sizeof(expect),
+		 "%s NSEC3: differs from the previous version's, but no changed name", owner);
+	expect_refused_incr(z, prev, expect);
+	www->rdata[0] = saved;
+	free(copy);
+
+	/* the secure delegation added has no record */
+	dns_zone_free(z);
+	const char *v2 = incr_files[1 + _i][1], *v1 = incr_files[1 + _i][0];
+	hashed_owner("sec2.example.", sp, sl, it, owner);
+	zone_drop(v2, "i1.signed", owner, "NSEC3");
+	z = zone_load("i1.signed");
+	expect_refused_incr(z, prev, "sec2.example. NSEC3: no NSEC3 record");
+	dns_zone_free(z);
+
+	/* an unchanged name's record gone: the chain breaks there */
+	hashed_owner("www.example.", sp, sl, it, owner);
+	zone_drop(v1, "i2.signed", owner, "NSEC3");
+	z = zone_load("i2.signed");
+	snprintf(expect, sizeof(expect), "NSEC3: next hashed owner %.32s", owner);
+	expect_refused_incr(z, prev, expect);
+	/* ... and relinked around it: the record is gone, but no name explains it */
+	uint8_t gone[20];
+	crypto_nsec3_hash((const uint8_t *)"\003www\007example", 13, sp, sl, (uint16_t)it, gone);
+	size_t n3 = 0;
+	dns_node_t *nodes = dns_zone_nsec3_nodes(z, &n3);
+	dns_rrset_t *before = NULL;
+	for (size_t k = 0; k < n3 && before == NULL; k++) {
+		rs = dns_node_rrset(&nodes[k], DNS_TYPE_NSEC3);
+		if (memcmp(dns_rdata_data(rs->rdata[0]) + 5 + sl + 1, gone, 20) == 0) {
+			before = rs;
+		}
+	}
+	ck_assert_ptr_nonnull(before);
+	dns_rrset_t *pw = nsec3_of(prev, "www.example.", sp, sl, it, owner);
+	copy = rdata_flipped(before->rdata[0], 0, 0);
+	memcpy(copy + next_at, dns_rdata_data(pw->rdata[0]) + 5 + sl + 1, 20);
+	saved = before->rdata[0];
+	before->rdata[0] = copy;
+	snprintf(expect, sizeof(expect),
+		 "%s NSEC3: the record is gone, but no name with this hash is gone or changed",
+		 owner);
+	expect_refused_incr(z, prev, expect);
+	before->rdata[0] = saved;
+	free(copy);
+	dns_zone_free(z);
+
+	/* the other way: version 1 after version 2 */
+	dns_zone_t *p2 = zone_load(v2);
+	z = zone_load(v1);
+	tandem_diag_t *diag = NULL;
+	verify_stats_t st = {0};
+	ck_assert_int_eq(gate_incr(z, p2, NOW_2030, NULL, 0, &diag, &st), TANDEM_OK);
+	ck_assert(st.incremental);
+	tandem_diag_free(diag);
+	dns_zone_free(z);
+	dns_zone_free(p2);
+	dns_zone_free(prev);
+}
+END_TEST
+
+/* NSEC: the chain and bitmaps are checked whole; a changed name's wrong bitmap is refused. */
+START_TEST(test_incr_nsec_bitmap)
+{
+	dns_zone_t *prev = zone_load(incr_files[0][0]);
+	dns_zone_t *z = zone_load(incr_files[0][1]);
+	dns_rrset_t *rs = rrset_at(z, "added.example.", DNS_TYPE_NSEC);
+	size_t next_len = 2 + dns_name_len(dns_rdata_data(rs->rdata[0]), DNS_NAME_MAXLEN);
+	uint8_t *copy = rdata_flipped(rs->rdata[0], next_len + 2 + 1, 0x01); /* MX */
+	const uint8_t *saved = rs->rdata[0];
+	rs->rdata[0] = copy;
+	expect_refused_incr(z, prev, "added.example. NSEC: type bitmap {A MX RRSIG NSEC}");
+	rs->rdata[0] = saved;
+	free(copy);
+	dns_zone_free(z);
+	dns_zone_free(prev);
+}
+END_TEST
+
 static Suite *verify_suite(void)
 {
 	Suite *s = suite_create("verify");
@@ -493,6 +787,12 @@ static Suite *verify_suite(void)
 	tcase_add_loop_test(tc, test_rrsig_on_glue, 0, (int)nfiles);
 	tcase_add_loop_test(tc, test_unsigned_rrset, 0, (int)nfiles);
 	tcase_add_test(tc, test_missing_algorithm);
+	size_t nincr = sizeof(incr_files) / sizeof(incr_files[0]);
+	tcase_add_loop_test(tc, test_incr_accepts_and_verifies_less, 0, (int)nincr);
+	tcase_add_loop_test(tc, test_incr_broken_signature, 0, (int)nincr);
+	tcase_add_loop_test(tc, test_incr_trust_anchor, 0, (int)nincr);
+	tcase_add_loop_test(tc, test_incr_nsec3_chain, 0, 2);
+	tcase_add_test(tc, test_incr_nsec_bitmap);
 	suite_add_tcase(s, tc);
 	return s;
 }
