@@ -62,6 +62,7 @@ static void node_drop(node_zone_t *z, node_why_t why, node_actions_t *out)
 	node_action_t *a = NULL;
 	node_emit(out, NODE_A_LEASE_DROPPED, why, &a);
 	a->epoch = z->epoch;
+	a->was_held = true;
 	node_lease_gone(z);
 }
 
@@ -124,8 +125,8 @@ static void node_lease_decide(node_zone_t *z, uint64_t now, node_actions_t *out)
 static bool node_skr_ok(node_zone_t *z, const node_time_t *now, node_actions_t *out)
 {
 	const node_view_t *v = &z->view;
-	if (!v->offline) {
-		return true;
+	if (!v->offline || !v->skr_known) {
+		return true; /* unread, the run's own check decides */
 	}
 	uint64_t until_ms = v->skr_until_s * 1000u;
 	bool out_now = until_ms <= now->wall_ms;
@@ -301,6 +302,7 @@ static void node_on_signed(node_zone_t *z, const node_input_t *in, const node_ti
 		node_emit(out, NODE_A_LEASE_DROPPED, NODE_WHY_LOST, &a);
 		a->epoch = z->run_epoch;
 		a->serial = in->run.serial;
+		a->was_held = z->held;
 		node_lease_gone(z);
 		return;
 	}
@@ -403,11 +405,18 @@ void node_step(node_zone_t *z, const node_input_t *in, const node_time_t *now, n
 	case NODE_IN_STATUS:
 		z->view = in->view;
 		z->have_view = true;
+		z->keyset_valid = in->view.own_keyset_valid;
+		z->keyset_rev = in->view.own_keyset_rev;
 		break;
 	case NODE_IN_LEASE_REPLY: node_on_lease_reply(z, in, now->mono_ms, out); break;
-	case NODE_IN_LEASE_LOST: node_lease_gone(z); break;
+	case NODE_IN_LEASE_LOST: node_lease_gone(z); return;
 	case NODE_IN_KEYSET: node_on_keyset(z, in, now, out); break;
-	case NODE_IN_INPUT_CHANGED: z->sign_now = true; break;
+	case NODE_IN_INPUT_CHANGED: z->sign_now = true; return;
+	case NODE_IN_CYCLE_BY:
+		if (in->cycle_by_mono < z->due[NODE_EV_CYCLE]) {
+			z->due[NODE_EV_CYCLE] = in->cycle_by_mono;
+		}
+		return;
 	case NODE_IN_RUN_DONE: node_on_run_done(z, in, now, out); break;
 	case NODE_IN_COMMIT_REPLY: node_on_commit_reply(z, in, now, out); break;
 	case NODE_IN_PUBLISHED: node_on_published(z, in, now); break;

@@ -57,9 +57,11 @@ typedef struct node_view {
 	bool self_up;                 /* this node is registered and up */
 	bool blocked;                 /* a blocking alert keeps this node from signing the zone */
 	bool input_blocked;           /* this node cannot read the zone's input at all */
-	bool input_ready;   /* a settled input (or the last good copy) can be signed now */
-	bool keys_ready;    /* this HSM holds every key of the node's copy of the key set */
-	bool runner_busy;   /* the one run at a time is taken (by any zone) */
+	bool input_ready;       /* a settled input (or the last good copy) can be signed now */
+	bool keys_ready;        /* this HSM holds every key of the node's copy of the key set */
+	bool own_keyset_valid;  /* the node's copy of the key set is read and good: */
+	int64_t own_keyset_rev; /* its revision */
+	bool runner_busy;   /* the one run at a time is taken (by any zone, this one's included) */
 	bool free;          /* nobody else holds the lease */
 	bool switch_away;   /* an operator's switchover names another node */
 	bool has_committed; /* the cluster holds a commit of the zone: */
@@ -72,6 +74,7 @@ typedef struct node_view {
 	uint64_t sign_time;      /* and its signing time (0: unknown) */
 	bool full_requested;     /* a standby asked for a full signing */
 	bool offline;            /* the zone's KSKs are offline: runs need SKR slots */
+	bool skr_known;          /* its SKR book is read: */
 	uint64_t skr_until_s;    /* the end of its signed slots (UNIX s; 0: none) */
 } node_view_t;
 
@@ -115,6 +118,7 @@ typedef enum node_input_kind {
 	NODE_IN_RUN_DONE,      /* the zone's run ended (run) */
 	NODE_IN_COMMIT_REPLY,  /* the coordinator's answer to the commit (commit) */
 	NODE_IN_PUBLISHED,     /* the committed zone is in place, or not (published) */
+	NODE_IN_CYCLE_BY,      /* the next active run no later than cycle_by_mono */
 } node_input_kind_t;
 
 typedef struct node_input {
@@ -148,6 +152,7 @@ typedef struct node_input {
 		bool ok;
 		uint64_t retry_ms; /* when not ok: the next try (0: the conf's retry) */
 	} published;
+	uint64_t cycle_by_mono; /* NODE_IN_CYCLE_BY */
 } node_input_t;
 
 /* What the node asks for. */
@@ -187,6 +192,7 @@ typedef struct node_action {
 	node_why_t why;
 	bool shadow;    /* NODE_A_RUN */
 	bool new_epoch; /* NODE_A_LEASE_GRANTED: a new lease, not a renewal */
+	bool was_held;  /* NODE_A_LEASE_DROPPED: the lease ran until now (say the stop) */
 	uint64_t epoch; /* lease actions, NODE_A_RUN, NODE_A_COMMIT, NODE_A_PUBLISH */
 	/* NODE_A_RUN: the committed serial a shadow run repeats, or an active run follows (0:
 	 * none); NODE_A_COMMIT, NODE_A_PUBLISH, NODE_A_REPORT: the run's serial */
@@ -206,7 +212,10 @@ void node_zone_init(node_zone_t *z, const node_conf_t *conf);
 /*
  * One step: what `in` at `now` changes in z, and the actions it asks for, in the order they
  * are to be performed (written into *out, emptied first). Pure: no I/O, no clock, no globals.
- * An input that does not fit the zone's stage (a run end with no run) changes nothing.
+ * An input that does not fit the zone's stage (a run end with no run) changes nothing. A
+ * tick, a view and an answer are followed by the decisions they allow (the lease, the next
+ * run); a lost lease, a changed input and NODE_IN_CYCLE_BY only change the state, for the
+ * next tick or view to act on.
  */
 void node_step(node_zone_t *z, const node_input_t *in, const node_time_t *now, node_actions_t *out);
 

@@ -77,6 +77,8 @@ static const node_actions_t *sim_lease_reply(sim_t *s, bool answered, bool accep
 
 static const node_actions_t *sim_keyset(sim_t *s, int64_t rev)
 {
+	s->v.own_keyset_valid = true; /* the next view says so too */
+	s->v.own_keyset_rev = rev;
 	node_input_t in = {.kind = NODE_IN_KEYSET};
 	in.keyset.ok = true;
 	in.keyset.revision = rev;
@@ -404,7 +406,8 @@ START_TEST(input_older_not_signed)
 	ck_assert(!has(sim_tick(&s), NODE_A_KEYSET_FETCH));
 	node_input_t ch = {.kind = NODE_IN_INPUT_CHANGED};
 	out = sim_step(&s, &ch);
-	ck_assert(has(out, NODE_A_KEYSET_FETCH));
+	ck_assert_uint_eq(out->n, 0); /* the next tick acts on it */
+	ck_assert(has(sim_tick(&s), NODE_A_KEYSET_FETCH));
 	out = sim_keyset(&s, 1);
 	ck_assert(has(out, NODE_A_RUN));
 	out = sim_run_done(&s, false, 201, 2026120706);
@@ -437,6 +440,7 @@ START_TEST(skr_running_out)
 	sim_init(&s);
 	uint64_t margin = s.z.conf.skr_margin_ms;
 	s.v.offline = true;
+	s.v.skr_known = true;
 	uint64_t until_ms = s.t.wall_ms + margin + 10u * CYCLE_MS;
 	s.v.skr_until_s = until_ms / 1000u;
 	sim_take(&s, 1, 1);
