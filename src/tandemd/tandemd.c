@@ -175,7 +175,15 @@ typedef struct tdm {
 	size_t nzones;
 	/* the one signing run at a time */
 	tdm_sign_t job;
-	tdm_zone_t *job_zone;       /* NULL: idle */
+	tdm_zone_t *job_zone; /* NULL: idle */
+	/* a key being made in the HSM off this thread (NULL: none); while it is, nothing else
+	 * uses the token's admin session or key list and no run starts */
+	tdm_keygen_t *keygen;
+	char keygen_zone[COORD_ZONE_MAX]; /* the key being made, or last made: */
+	uint32_t keygen_id;
+	bool keygen_ended; /* it ended, not yet taken by its zone's key-state step */
+	int keygen_ret;
+	char keygen_why[256];
 	coordrpc_kind_t lease_kind; /* the lease request or renewal whose answer is being fed */
 	uint64_t lease_sent_wall;   /* when it was sent (UNIX ms): the watch's deadline */
 	char publish_log[PATH_MAX];
@@ -809,6 +817,59 @@ static int tdm_keyset_generate(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_stat
 	return ret;
 }
 
+static void tdm_hsm_check(tdm_t *d, int ret);
+
+/*
+ * Whether key `id` the key-state machine asks for is on the token, made off this thread: the
+ * first ask starts its generation (tdm_keygen_start) and says not ready; the key-state step
+ * that asks again once it has ended goes on (tdm_keys_generate then finds it and only wraps
+ * it). Only one key is made at a time; another zone's ask waits its turn. Errors: the
+ * generation's (logged here), or starting its thread.
+ */
+static int tdm_keygen_ready(tdm_t *d, tdm_zone_t *z, const kasp_action_t *a, uint32_t id,
+			    bool *ready)
+{
+	*ready = false;
+	if (d->keygen != NULL) {
+		return TANDEM_OK; /* one at a time */
+	}
+	if (d->keygen_ended && d->keygen_id == id && strcmp(d->keygen_zone, z->name) == 0) {
+		d->keygen_ended = false;
+		if (d->keygen_ret != TANDEM_OK) {
+			tdm_log(d, "zone %s: key %u: key generation failed: %s", z->name, id,
+				d->keygen_why);
+			tdm_hsm_check(d, d->keygen_ret);
+			return d->keygen_ret;
+		}
+		*ready = true;
+		return TANDEM_OK;
+	}
+	kasp_key_policy_t kp = {.algorithm = a->algorithm, .bits = a->bits};
+	d->keygen_ended = false; /* another zone's key it did not take: made again if asked */
+	int ret = tdm_keygen_start(d->token, z->name, id, &kp, &d->keygen);
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "zone %s: key %u: cannot start its generation: %s", z->name, id,
+			tandem_strerror(ret));
+		return ret;
+	}
+	snprintf(d->keygen_zone, sizeof(d->keygen_zone), "%s", z->name);
+	d->keygen_id = id;
+	tdm_log(d, "zone %s: making %s key %u in the HSM (off the lease thread)", z->name,
+		a->role == KASP_ROLE_KSK ? "KSK" : "ZSK", id);
+	return TANDEM_OK;
+}
+
+/* A key generation that ended is joined; its zone's next key-state step takes it. */
+static void tdm_keygen_reap(tdm_t *d)
+{
+	if (d->keygen == NULL || !tdm_keygen_done(d->keygen)) {
+		return;
+	}
+	d->keygen_ret = tdm_keygen_finish(d->keygen, d->keygen_why, sizeof(d->keygen_why));
+	d->keygen = NULL;
+	d->keygen_ended = true;
+}
+
 /* Keys the stored key set has removed are retired in the coordinator's key table (their acks
  * no longer gate leases; every node destroys them in its HSM), and leave it with their archive
  * entry once the policy's keys.archive-retention has passed (the table holds COORD_KEYS_MAX
@@ -906,6 +967,12 @@ static void tdm_keyset_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_
 	for (size_t i = 0; i < step->nactions; i++) {
 		const kasp_action_t *a = &step->actions[i];
 		if (a->kind == KASP_ACTION_GENERATE) {
+			bool ready = a->role == KASP_ROLE_KSK && tdm_zone_offline(z);
+			if (!ready &&
+			    (tdm_keygen_ready(d, z, a, next->next_id, &ready) != TANDEM_OK ||
+			     !ready)) {
+				break; /* being made off this thread: the step goes on once it is */
+			}
 			int made = tdm_keyset_generate(d, z, zs, next, a, now);
 			if (made == TANDEM_EPERM && a->role == KASP_ROLE_KSK &&
 			    tdm_zone_offline(z)) {
@@ -1302,10 +1369,13 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 				      (tdm_key_local(z, zs->keys[i].id) == NULL ||
 				       !tdm_key_acked_by(&zs->keys[i], d->opts->name)));
 	}
-	if (missing) {
+	/* while a key is being made, the token's key list is not touched here */
+	if (missing && d->keygen == NULL) {
 		tdm_keys_fetch(d, z);
 	}
-	tdm_keys_destroy_retired(d, z, zs);
+	if (d->keygen == NULL) {
+		tdm_keys_destroy_retired(d, z, zs);
+	}
 	if (!node_may_publish(&z->node, now)) {
 		return;
 	}
@@ -1329,7 +1399,9 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 		}
 	}
 	tdm_keyset_step(d, z, zs);
-	tdm_skr_step(d, z, zs);
+	if (d->keygen == NULL) {
+		tdm_skr_step(d, z, zs); /* its keys are made on this thread */
+	}
 }
 
 /* ---- signing runs ---------------------------------------------------------------------- */
@@ -1852,7 +1924,7 @@ static void tdm_hsm_check(tdm_t *d, int ret)
 static void tdm_hsm_step(tdm_t *d, uint64_t now)
 {
 	if (tdm_alerts_find(&d->alerts, "", "hsm") == NULL || d->job_zone != NULL ||
-	    now < d->next_hsm_mono) {
+	    d->keygen != NULL || now < d->next_hsm_mono) {
 		return;
 	}
 	d->next_hsm_mono = now + TDM_HSM_PROBE_MS;
@@ -2217,7 +2289,7 @@ static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	v->keys_ready = tdm_keys_ready(z);
 	v->own_keyset_valid = z->ks_valid;
 	v->own_keyset_rev = z->ks_rev;
-	v->runner_busy = d->job_zone != NULL;
+	v->runner_busy = d->job_zone != NULL || d->keygen != NULL;
 	v->free = zs->holder[0] == '\0' || strcmp(zs->holder, d->opts->name) == 0;
 	v->switch_away = zs->switch_to[0] != '\0' && strcmp(zs->switch_to, d->opts->name) != 0;
 	v->has_committed = zs->has_committed;
@@ -2271,7 +2343,7 @@ static void tdm_zone_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 static void tdm_hygiene_step(tdm_t *d, uint64_t now)
 {
 	/* not while the token does not answer: the "hsm" alert says that already */
-	if (now < d->next_hygiene_mono || d->token == NULL ||
+	if (now < d->next_hygiene_mono || d->token == NULL || d->keygen != NULL ||
 	    tdm_alerts_find(&d->alerts, "", "hsm") != NULL) {
 		return;
 	}
@@ -2348,6 +2420,7 @@ static void tdm_step(tdm_t *d)
 	if (d->job_zone != NULL && tdm_sign_done(&d->job)) {
 		tdm_job_finish(d);
 	}
+	tdm_keygen_reap(d);
 	tdm_job_watch(d, now);
 	tdm_hsm_step(d, now);
 	if (now >= d->next_heartbeat_mono) {
@@ -2826,6 +2899,8 @@ static void tdm_teardown(tdm_t *d)
 		}
 	}
 	tdm_sign_clear(&d->job);
+	(void)tdm_keygen_finish(d->keygen, NULL, 0); /* waits: it uses the token */
+	d->keygen = NULL;
 	for (size_t i = 0; i < d->nzones; i++) {
 		dns_zone_free(d->zones[i].last); /* after the run that may use it ended */
 		d->zones[i].last = NULL;

@@ -48,4 +48,28 @@ int tdm_keys_import(hsm_token_t *token, uint32_t id, const uint8_t *archive, siz
 int tdm_keys_destroy(hsm_token_t *token, const char *zone, uint32_t id, tandem_diag_t *diag,
 		     bool *destroyed);
 
+/* A key being made in the HSM on a thread of its own (a slow generation, RSA 4096 takes
+ * seconds, never holds back the loop that renews leases). */
+typedef struct tdm_keygen tdm_keygen_t;
+
+/*
+ * Starts making key `id` of zone in the HSM (label tandem-ZONE-ID, as tdm_keys_generate; a
+ * key already under that label is taken as made) on a new thread. token is borrowed: until
+ * tdm_keygen_finish, nothing else may use its admin session or change its key list (no
+ * import, destroy, hygiene check, probe or generation; signing runs wait too). *out is the
+ * caller's: tdm_keygen_finish. Errors: TANDEM_ENOMEM, TANDEM_EINTERNAL (no thread).
+ */
+int tdm_keygen_start(hsm_token_t *token, const char *zone, uint32_t id, const kasp_key_policy_t *kp,
+		     tdm_keygen_t **out);
+
+/* Whether the generation has ended (tdm_keygen_finish then does not wait). */
+bool tdm_keygen_done(const tdm_keygen_t *g);
+
+/*
+ * Waits for the thread, frees g (NULL-safe: TANDEM_OK) and returns the generation's result:
+ * TANDEM_OK when the key is on the token (tdm_keys_generate then finds it and only wraps
+ * it), else hsm_token_generate_key's error with its first diagnostic in why.
+ */
+int tdm_keygen_finish(tdm_keygen_t *g, char *why, size_t why_size);
+
 #endif
