@@ -44,7 +44,10 @@ uint64_t node_next_due(const node_zone_t *z)
 {
 	uint64_t next = NODE_NEVER;
 	for (size_t i = 0; i < NODE_EV_COUNT; i++) {
-		next = z->due[i] < next ? z->due[i] : next;
+		/* a holder asks for no lease; renewal and deadline are a holder's */
+		bool mine =
+		    z->held ? i != NODE_EV_REQUEST : i == NODE_EV_REQUEST || i == NODE_EV_CYCLE;
+		next = mine && z->due[i] < next ? z->due[i] : next;
 	}
 	return next;
 }

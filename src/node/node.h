@@ -222,7 +222,8 @@ void node_step(node_zone_t *z, const node_input_t *in, const node_time_t *now, n
 /* Whether the zone's lease still runs on this node's clock (publications check it). */
 bool node_may_publish(const node_zone_t *z, uint64_t now_mono_ms);
 
-/* The earliest armed timer (NODE_NEVER: none): the caller need not step before it. */
+/* The earliest timer that matters in the zone's state (NODE_NEVER: none): without another
+ * input, the caller need not step the zone before it. */
 uint64_t node_next_due(const node_zone_t *z);
 
 /* The stage's name ("idle", "signing"...), for logs and metrics. */

@@ -544,6 +544,85 @@ START_TEST(commit_unanswered_and_refused)
 }
 END_TEST
 
+/* A holder that can no longer read its input gives the lease back, but not in the middle of
+ * its run. */
+START_TEST(input_blocked_releases_when_idle)
+{
+	sim_t s;
+	sim_init(&s);
+	sim_take(&s, 5, 1);
+	s.v.input_blocked = true;
+	ck_assert(!has(sim_status(&s), NODE_A_LEASE_RELEASE));
+	ck_assert(has(sim_run_done(&s, false, 6, 1), NODE_A_COMMIT));
+	ck_assert(has(sim_commit_reply(&s, true, true), NODE_A_PUBLISH));
+	node_input_t in = {.kind = NODE_IN_PUBLISHED};
+	in.published.ok = true;
+	const node_actions_t *out = sim_step(&s, &in);
+	const node_action_t *r = find(out, NODE_A_LEASE_RELEASE);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->why, NODE_WHY_INPUT_BLOCKED);
+	ck_assert(!s.z.held);
+}
+END_TEST
+
+/* A standby that lost the commit's base asks for a full signing: the holder signs at once,
+ * once per committed serial, not at every view. */
+START_TEST(full_request_signs_once)
+{
+	sim_t s;
+	sim_init(&s);
+	s.v.has_committed = true;
+	s.v.serial = 30;
+	sim_take(&s, 5, 1);
+	sim_run_done(&s, false, 31, 1);
+	sim_commit_reply(&s, true, true);
+	node_input_t in = {.kind = NODE_IN_PUBLISHED};
+	in.published.ok = true;
+	sim_step(&s, &in);
+	ck_assert_uint_eq(node_next_due(&s.z), s.z.due[NODE_EV_RENEW]); /* before the cycle */
+	s.v.serial = 31;
+	s.v.base_serial = 30;
+	s.v.full_requested = true;
+	sim_advance(&s, 100);
+	const node_actions_t *out = sim_status(&s);
+	ck_assert(has(out, NODE_A_KEYSET_FETCH));
+	ck_assert(has(sim_keyset(&s, 1), NODE_A_RUN));
+	sim_run_done(&s, false, 33, 1);
+	sim_commit_reply(&s, true, true);
+	sim_step(&s, &in);
+	/* the status still says so (not yet updated): no second full signing for serial 31 */
+	sim_advance(&s, 100);
+	ck_assert(!has(sim_status(&s), NODE_A_KEYSET_FETCH));
+}
+END_TEST
+
+/* A run that fails is tried again after retry_ms; one that could not start for an
+ * offline-KSK zone after skr_retry_ms. */
+START_TEST(failed_run_retried)
+{
+	sim_t s;
+	sim_init(&s);
+	sim_take(&s, 5, 1);
+	node_input_t in = {.kind = NODE_IN_RUN_DONE};
+	in.run.started = true;
+	sim_step(&s, &in);
+	ck_assert_int_eq(s.z.run, NODE_RUN_IDLE);
+	ck_assert_uint_eq(s.z.due[NODE_EV_CYCLE], s.t.mono_ms + RETRY_MS);
+	s.z.due[NODE_EV_RENEW] = NODE_NEVER; /* renewals aside */
+	s.t.mono_ms += RETRY_MS - 1;
+	s.z.granted_mono = s.t.mono_ms;
+	ck_assert(!has(sim_tick(&s), NODE_A_KEYSET_FETCH));
+	s.t.mono_ms += 1;
+	ck_assert(has(sim_tick(&s), NODE_A_KEYSET_FETCH));
+	s.v.offline = true;
+	sim_status(&s);
+	sim_keyset(&s, 1);
+	in.run.started = false;
+	sim_step(&s, &in);
+	ck_assert_uint_eq(s.z.due[NODE_EV_CYCLE], s.t.mono_ms + 5000);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("node");
@@ -555,12 +634,15 @@ int main(void)
 	tcase_add_test(tc, renewal_refused_drops);
 	tcase_add_test(tc, request_paced_and_blocked);
 	tcase_add_test(tc, commit_unanswered_and_refused);
+	tcase_add_test(tc, failed_run_retried);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("takeover");
 	tcase_add_test(tc, takeover_follows_committed);
 	tcase_add_test(tc, takeover_reads_keyset_changed_by_dead_holder);
 	tcase_add_test(tc, shadow_skipped_when_keyset_moved);
 	tcase_add_test(tc, switchover_waits_for_run);
+	tcase_add_test(tc, full_request_signs_once);
+	tcase_add_test(tc, input_blocked_releases_when_idle);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("input");
 	tcase_add_test(tc, input_older_not_signed);
