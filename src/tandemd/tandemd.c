@@ -179,6 +179,8 @@ typedef struct tdm {
 	/* a key being made in the HSM off this thread (NULL: none); while it is, nothing else
 	 * uses the token's admin session or key list and no run starts */
 	tdm_keygen_t *keygen;
+	tdm_keyimport_t *keyimport; /* the same for archived keys being imported (NULL: none) */
+	tdm_zone_t *keyimport_zone;
 	char keygen_zone[COORD_ZONE_MAX]; /* the key being made, or last made: */
 	uint32_t keygen_id;
 	bool keygen_ended; /* it ended, not yet taken by its zone's key-state step */
@@ -819,6 +821,13 @@ static int tdm_keyset_generate(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_stat
 
 static void tdm_hsm_check(tdm_t *d, int ret);
 
+/* Whether a key is being made or imported off this thread: the token's admin session and
+ * key list are its own meanwhile. */
+static bool tdm_hsm_busy(const tdm_t *d)
+{
+	return d->keygen != NULL || d->keyimport != NULL;
+}
+
 /*
  * Whether key `id` the key-state machine asks for is on the token, made off this thread: the
  * first ask starts its generation (tdm_keygen_start) and says not ready; the key-state step
@@ -830,7 +839,7 @@ static int tdm_keygen_ready(tdm_t *d, tdm_zone_t *z, const kasp_action_t *a, uin
 			    bool *ready)
 {
 	*ready = false;
-	if (d->keygen != NULL) {
+	if (tdm_hsm_busy(d)) {
 		return TANDEM_OK; /* one at a time */
 	}
 	if (d->keygen_ended && d->keygen_id == id && strcmp(d->keygen_zone, z->name) == 0) {
@@ -1216,7 +1225,22 @@ static int tdm_job_skr(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs
 	return ret;
 }
 
-/* Imports every archived key of the zone this HSM lacks and acknowledges it. */
+/* Acknowledges key `id` of the zone: this HSM holds it. */
+static void tdm_key_ack(tdm_t *d, tdm_zone_t *z, uint32_t id)
+{
+	coordrpc_request_t req;
+	tdm_req_init(d, &req, COORDRPC_KEY_ACK, z);
+	req.key_id = id;
+	if (tdm_call(d, &req) == TANDEM_OK && !d->dec->accepted) {
+		tdm_log(d, "zone %s: ack of key %u refused: %s", z->name, id, d->dec->text);
+	}
+}
+
+/*
+ * Acknowledges every archived key of the zone this HSM holds, and starts importing the ones
+ * it lacks on a thread of their own (tdm_keyimport_start); tdm_keyimport_reap takes their
+ * outcome, and the next look acknowledges them.
+ */
 static void tdm_keys_fetch(tdm_t *d, tdm_zone_t *z)
 {
 	coordrpc_request_t q;
@@ -1224,41 +1248,60 @@ static void tdm_keys_fetch(tdm_t *d, tdm_zone_t *z)
 	if (tdm_rpc(d, TDM_RPC_KEYS, &q) != TANDEM_OK) {
 		return;
 	}
-	for (size_t i = 0; i < d->keys->nkeys; i++) {
+	tdm_keyimport_t *batch = NULL;
+	int ret = tdm_keyimport_new(d->token, &batch);
+	for (size_t i = 0; ret == TANDEM_OK && i < d->keys->nkeys; i++) {
 		const coordrpc_key_entry_t *e = &d->keys->keys[i];
 		bool acked = false;
 		for (size_t a = 0; a < e->nacks; a++) {
 			acked = acked || strcmp(e->acks[a], d->opts->name) == 0;
 		}
-		if (tdm_key_local(z, e->id) != NULL && acked) {
-			continue;
-		}
-		tdm_key_t k;
-		bool imported = false;
-		int ret = tdm_keys_import(d->token, e->id, e->archive, e->archive_len, d->diag, &k,
-					  &imported);
-		if (ret != TANDEM_OK) {
-			char what[COORD_ZONE_MAX + 64];
-			snprintf(what, sizeof(what), "zone %s: key %u refused", z->name, e->id);
-			tdm_log_diag(d, what, ret);
-			continue;
-		}
-		if (imported) {
-			tdm_log(d, "zone %s: key %u (tag %u, %s) imported into the HSM", z->name,
-				e->id, k.tag, archive_role_str(k.role));
-		}
-		tdm_key_remember(z, &k);
-		if (!acked) {
-			coordrpc_request_t req;
-			tdm_req_init(d, &req, COORDRPC_KEY_ACK, z);
-			req.key_id = e->id;
-			if (tdm_call(d, &req) == TANDEM_OK && !d->dec->accepted) {
-				tdm_log(d, "zone %s: ack of key %u refused: %s", z->name, e->id,
-					d->dec->text);
-			}
+		if (tdm_key_local(z, e->id) == NULL) {
+			ret = tdm_keyimport_add(batch, e->id, e->archive, e->archive_len);
+		} else if (!acked) {
+			tdm_key_ack(d, z, e->id);
 		}
 	}
 	coordrpc_keys_deinit(d->keys);
+	if (ret == TANDEM_OK && tdm_keyimport_count(batch) > 0) {
+		ret = tdm_keyimport_start(batch);
+		if (ret == TANDEM_OK) {
+			d->keyimport = batch;
+			d->keyimport_zone = z;
+			return;
+		}
+	}
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "zone %s: keys not imported: %s", z->name, tandem_strerror(ret));
+	}
+	tdm_keyimport_free(batch);
+}
+
+/* An import batch that ended: each key is remembered (acknowledged at the zone's next look)
+ * or its refusal said. */
+static void tdm_keyimport_reap(tdm_t *d)
+{
+	if (d->keyimport == NULL || !tdm_keyimport_done(d->keyimport)) {
+		return;
+	}
+	tdm_zone_t *z = d->keyimport_zone;
+	for (size_t i = 0; i < tdm_keyimport_count(d->keyimport); i++) {
+		const tdm_keyimport_result_t *r = tdm_keyimport_result(d->keyimport, i);
+		if (r->ret != TANDEM_OK) {
+			tdm_log(d, "zone %s: key %u refused: %s: %s", z->name, r->id,
+				tandem_strerror(r->ret), r->why);
+			continue;
+		}
+		if (r->imported) {
+			tdm_log(d, "zone %s: key %u (tag %u, %s) imported into the HSM", z->name,
+				r->id, r->key.tag, archive_role_str(r->key.role));
+		}
+		tdm_key_remember(z, &r->key);
+		z->next_keys_mono = 0; /* acknowledged at once */
+	}
+	tdm_keyimport_free(d->keyimport);
+	d->keyimport = NULL;
+	d->keyimport_zone = NULL;
 }
 
 /* Whether this HSM holds every key the key set gives the signer, and they include a
@@ -1370,10 +1413,10 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 				       !tdm_key_acked_by(&zs->keys[i], d->opts->name)));
 	}
 	/* while a key is being made, the token's key list is not touched here */
-	if (missing && d->keygen == NULL) {
+	if (missing && !tdm_hsm_busy(d)) {
 		tdm_keys_fetch(d, z);
 	}
-	if (d->keygen == NULL) {
+	if (!tdm_hsm_busy(d)) {
 		tdm_keys_destroy_retired(d, z, zs);
 	}
 	if (!node_may_publish(&z->node, now)) {
@@ -1399,7 +1442,7 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 		}
 	}
 	tdm_keyset_step(d, z, zs);
-	if (d->keygen == NULL) {
+	if (!tdm_hsm_busy(d)) {
 		tdm_skr_step(d, z, zs); /* its keys are made on this thread */
 	}
 }
@@ -1924,7 +1967,7 @@ static void tdm_hsm_check(tdm_t *d, int ret)
 static void tdm_hsm_step(tdm_t *d, uint64_t now)
 {
 	if (tdm_alerts_find(&d->alerts, "", "hsm") == NULL || d->job_zone != NULL ||
-	    d->keygen != NULL || now < d->next_hsm_mono) {
+	    tdm_hsm_busy(d) || now < d->next_hsm_mono) {
 		return;
 	}
 	d->next_hsm_mono = now + TDM_HSM_PROBE_MS;
@@ -2289,7 +2332,7 @@ static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	v->keys_ready = tdm_keys_ready(z);
 	v->own_keyset_valid = z->ks_valid;
 	v->own_keyset_rev = z->ks_rev;
-	v->runner_busy = d->job_zone != NULL || d->keygen != NULL;
+	v->runner_busy = d->job_zone != NULL || tdm_hsm_busy(d);
 	v->free = zs->holder[0] == '\0' || strcmp(zs->holder, d->opts->name) == 0;
 	v->switch_away = zs->switch_to[0] != '\0' && strcmp(zs->switch_to, d->opts->name) != 0;
 	v->has_committed = zs->has_committed;
@@ -2343,7 +2386,7 @@ static void tdm_zone_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 static void tdm_hygiene_step(tdm_t *d, uint64_t now)
 {
 	/* not while the token does not answer: the "hsm" alert says that already */
-	if (now < d->next_hygiene_mono || d->token == NULL || d->keygen != NULL ||
+	if (now < d->next_hygiene_mono || d->token == NULL || tdm_hsm_busy(d) ||
 	    tdm_alerts_find(&d->alerts, "", "hsm") != NULL) {
 		return;
 	}
@@ -2421,6 +2464,7 @@ static void tdm_step(tdm_t *d)
 		tdm_job_finish(d);
 	}
 	tdm_keygen_reap(d);
+	tdm_keyimport_reap(d);
 	tdm_job_watch(d, now);
 	tdm_hsm_step(d, now);
 	if (now >= d->next_heartbeat_mono) {
@@ -2899,8 +2943,10 @@ static void tdm_teardown(tdm_t *d)
 		}
 	}
 	tdm_sign_clear(&d->job);
-	(void)tdm_keygen_finish(d->keygen, NULL, 0); /* waits: it uses the token */
+	(void)tdm_keygen_finish(d->keygen, NULL, 0); /* waits: they use the token */
 	d->keygen = NULL;
+	tdm_keyimport_free(d->keyimport);
+	d->keyimport = NULL;
 	for (size_t i = 0; i < d->nzones; i++) {
 		dns_zone_free(d->zones[i].last); /* after the run that may use it ended */
 		d->zones[i].last = NULL;

@@ -20,6 +20,22 @@ struct tdm_keygen {
 	char why[256];
 };
 
+/* One archived key of an import batch. */
+typedef struct tdm_keyimport_entry {
+	uint8_t *archive; /* owned copy */
+	size_t len;
+	tdm_keyimport_result_t r;
+} tdm_keyimport_entry_t;
+
+struct tdm_keyimport {
+	hsm_token_t *token; /* borrowed */
+	tdm_keyimport_entry_t *e;
+	size_t n, cap;
+	bool started;
+	pthread_t thread;
+	atomic_bool done;
+};
+
 /* The label a zone's key gets on every token: one name across the cluster. */
 static void tdm_keys_label(const char *zone, uint32_t id, char *out, size_t size)
 {
@@ -213,4 +229,115 @@ int tdm_keygen_finish(tdm_keygen_t *g, char *why, size_t why_size)
 	}
 	free(g);
 	return ret;
+}
+
+int tdm_keyimport_new(hsm_token_t *token, tdm_keyimport_t **out)
+{
+	if (token == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	tdm_keyimport_t *g = calloc(1, sizeof(*g));
+	if (g == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	g->token = token;
+	atomic_init(&g->done, false);
+	*out = g;
+	return TANDEM_OK;
+}
+
+int tdm_keyimport_add(tdm_keyimport_t *g, uint32_t id, const uint8_t *archive, size_t len)
+{
+	if (g == NULL || g->started || (archive == NULL && len > 0)) {
+		return TANDEM_EINVAL;
+	}
+	if (g->n == g->cap) {
+		size_t cap = g->cap == 0 ? 4 : 2 * g->cap;
+		tdm_keyimport_entry_t *bigger = realloc(g->e, cap * sizeof(*bigger));
+		if (bigger == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		g->e = bigger;
+		g->cap = cap;
+	}
+	tdm_keyimport_entry_t *e = &g->e[g->n];
+	memset(e, 0, sizeof(*e));
+	e->archive = malloc(len > 0 ? len : 1);
+	if (e->archive == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	if (len > 0) {
+		memcpy(e->archive, archive, len);
+	}
+	e->len = len;
+	e->r.id = id;
+	g->n++;
+	return TANDEM_OK;
+}
+
+size_t tdm_keyimport_count(const tdm_keyimport_t *g)
+{
+	return g != NULL ? g->n : 0;
+}
+
+static void *tdm_keyimport_run(void *arg)
+{
+	tdm_keyimport_t *g = arg;
+	tandem_diag_t *diag = NULL;
+	int dret = tandem_diag_new(&diag);
+	for (size_t i = 0; i < g->n; i++) {
+		tdm_keyimport_result_t *r = &g->e[i].r;
+		r->ret = dret != TANDEM_OK
+			     ? dret
+			     : tdm_keys_import(g->token, r->id, g->e[i].archive, g->e[i].len, diag,
+					       &r->key, &r->imported);
+		if (r->ret != TANDEM_OK) {
+			const char *first = diag != NULL ? tandem_diag_msg(diag, 0) : NULL;
+			snprintf(r->why, sizeof(r->why), "%s",
+				 first != NULL ? first : tandem_strerror(r->ret));
+		}
+		if (diag != NULL) {
+			tandem_diag_clear(diag);
+		}
+	}
+	tandem_diag_free(diag);
+	atomic_store(&g->done, true);
+	return NULL;
+}
+
+int tdm_keyimport_start(tdm_keyimport_t *g)
+{
+	if (g == NULL || g->started) {
+		return TANDEM_EINVAL;
+	}
+	if (pthread_create(&g->thread, NULL, tdm_keyimport_run, g) != 0) {
+		return TANDEM_EINTERNAL;
+	}
+	g->started = true;
+	return TANDEM_OK;
+}
+
+bool tdm_keyimport_done(const tdm_keyimport_t *g)
+{
+	return g != NULL && g->started && atomic_load(&g->done);
+}
+
+const tdm_keyimport_result_t *tdm_keyimport_result(const tdm_keyimport_t *g, size_t i)
+{
+	return g != NULL && i < g->n ? &g->e[i].r : NULL;
+}
+
+void tdm_keyimport_free(tdm_keyimport_t *g)
+{
+	if (g == NULL) {
+		return;
+	}
+	if (g->started) {
+		pthread_join(g->thread, NULL);
+	}
+	for (size_t i = 0; i < g->n; i++) {
+		free(g->e[i].archive);
+	}
+	free(g->e);
+	free(g);
 }

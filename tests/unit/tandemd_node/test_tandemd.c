@@ -253,6 +253,54 @@ START_TEST(keygen_off_thread_lease_renewed)
 }
 END_TEST
 
+/* An import batch runs on its own thread; an entry that is no archive is refused with a reason
+ * and the token is left as it was. */
+START_TEST(keyimport_refuses_garbage)
+{
+	ts_token_t t;
+	ts_token_create(&t, "tandem-import");
+	tandem_diag_t *diag = NULL;
+	hsm_module_t *mod = NULL;
+	hsm_token_t *tok = NULL;
+	hsm_uri_t *u = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	ck_assert_int_eq(hsm_module_load(SOFTHSM_PATH, diag, &mod), TANDEM_OK);
+	ck_assert_int_eq(hsm_uri_parse(t.uri, diag, &u), TANDEM_OK);
+	ck_assert_int_eq(hsm_token_open(mod, u, NULL, 1, diag, &tok), TANDEM_OK);
+	hsm_uri_free(u);
+	size_t keys_before = hsm_token_key_count(tok);
+
+	static const uint8_t junk[] = "not an archive entry";
+	tdm_keyimport_t *g = NULL;
+	ck_assert_int_eq(tdm_keyimport_new(tok, &g), TANDEM_OK);
+	ck_assert_int_eq(tdm_keyimport_add(g, 3, junk, sizeof(junk)), TANDEM_OK);
+	ck_assert_int_eq(tdm_keyimport_add(g, 4, junk, 5), TANDEM_OK);
+	ck_assert_uint_eq(tdm_keyimport_count(g), 2);
+	ck_assert(!tdm_keyimport_done(g)); /* not started */
+	ck_assert_int_eq(tdm_keyimport_start(g), TANDEM_OK);
+	ck_assert_int_eq(tdm_keyimport_add(g, 5, junk, 5), TANDEM_EINVAL); /* started */
+	uint64_t until = mono_ms() + 60000;
+	while (!tdm_keyimport_done(g) && mono_ms() < until) {
+		usleep(1000);
+	}
+	ck_assert(tdm_keyimport_done(g));
+	for (size_t i = 0; i < 2; i++) {
+		const tdm_keyimport_result_t *r = tdm_keyimport_result(g, i);
+		ck_assert_uint_eq(r->id, 3 + i);
+		ck_assert_int_ne(r->ret, TANDEM_OK);
+		ck_assert_str_ne(r->why, "");
+	}
+	ck_assert_ptr_null(tdm_keyimport_result(g, 2));
+	tdm_keyimport_free(g);
+	ck_assert_uint_eq(hsm_token_key_count(tok), keys_before);
+
+	hsm_token_close(tok);
+	hsm_module_free(mod);
+	tandem_diag_free(diag);
+	ts_token_destroy(&t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tandemd");
@@ -264,6 +312,7 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("keygen");
 	tcase_add_test(tc, keygen_off_thread_lease_renewed);
+	tcase_add_test(tc, keyimport_refuses_garbage);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
