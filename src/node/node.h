@@ -97,7 +97,7 @@ typedef struct node_zone {
 	uint32_t full_answered; /* the committed serial whose full signing request it answered */
 	bool shadowed;          /* a shadow run (or a decision not to) was made for: */
 	uint32_t shadow_serial;
-	/* the key set: the revision of this node's copy, read since the last grant */
+	/* this node's copy of the key set (from the view, or the read an active run waits for) */
 	int64_t keyset_rev;
 	bool keyset_valid;
 	bool run_shadow; /* NODE_RUN_KEYSET: the run waiting is a shadow run */
