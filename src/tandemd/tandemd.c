@@ -24,6 +24,7 @@
 #include "tandemd_sign.h"
 #include "tandemd_skr.h"
 #include "tandemd_watch.h"
+#include "node.h"
 #include "pipeline.h"
 
 #include <errno.h>
@@ -108,23 +109,15 @@ typedef struct tdm_zone {
 	char out_path[PATH_MAX];
 	char shadow_path[PATH_MAX];
 	tdm_input_state_t in; /* the input as last looked at, and the last good copy */
-	/* the lease, as this node knows it */
-	bool held;
-	uint64_t epoch;
-	uint64_t granted_mono; /* when the request or renewal that granted it was sent */
-	uint64_t renew_sent_mono;
-	uint64_t disk_retry_ms; /* the next wait after a publication that found no space */
-	uint64_t next_request_mono;
-	coord_reason_t last_refusal; /* of a lease request: logged once per change */
-	coord_reason_t key_refusal;  /* of a key activation: logged once per change */
-	/* the cycle */
-	bool sign_now;
-	uint64_t next_cycle_mono;
-	uint32_t published_serial;
-	double published_unix; /* when it published last (UNIX seconds), 0: never */
-	bool has_expiry;       /* what it published holds RRSIGs: */
-	uint32_t expiry_min;   /* their earliest expiration (UNIX seconds) */
-	uint64_t sigs[3];      /* RRSIGs of its runs (active and shadow): new, reused, refreshed */
+	/* the lease, the run's stage, the timers, the committed and published serials: the
+	 * node's state machine decides, this file performs (src/node, docs/node.md) */
+	node_zone_t node;
+	uint64_t disk_retry_ms;     /* the next wait after a publication that found no space */
+	coord_reason_t key_refusal; /* of a key activation: logged once per change */
+	double published_unix;      /* when it published last (UNIX seconds), 0: never */
+	bool has_expiry;            /* what it published holds RRSIGs: */
+	uint32_t expiry_min;        /* their earliest expiration (UNIX seconds) */
+	uint64_t sigs[3]; /* RRSIGs of its runs (active and shadow): new, reused, refreshed */
 	metrics_histogram_t runs; /* durations of its runs, for metrics */
 	/* when a run of this node last passed the whole-zone gate (UNIX seconds; 0: not since
 	 * it started): the gate checks the whole zone again when the policy's gate-full is due */
@@ -144,15 +137,11 @@ typedef struct tdm_zone {
 	int64_t book_rev;
 	bool book_read; /* book is the stored one at book_rev, as read and checked */
 	char skr_told[COORD_TEXT_MAX];
-	/* the standby's last shadow run */
-	bool shadowed;
-	uint32_t shadow_serial;
 	/* the last signed version this node holds that is exactly a committed one (its own
 	 * publication, or a shadow run whose digest was the committed digest): the next run
 	 * reuses its signatures (docs/node.md, "Incremental signing"). NULL: none. */
 	dns_zone_t *last;
 	uint32_t last_serial;
-	uint32_t full_answered; /* the committed serial whose full_requested it answered */
 	bool warned_unknown;
 } tdm_zone_t;
 
@@ -192,7 +181,18 @@ typedef struct tdm {
 	/* the one signing run at a time */
 	tdm_sign_t job;
 	tdm_zone_t *job_zone; /* NULL: idle */
-	uint64_t job_epoch;
+	/* a key being made in the HSM off this thread (NULL: none); while it is, nothing else
+	 * uses the token's admin session or key list and no run starts */
+	tdm_keygen_t *keygen;
+	tdm_keyimport_t *keyimport; /* the same for archived keys being imported (NULL: none) */
+	tdm_zone_t *keyimport_zone;
+	char keygen_zone[COORD_ZONE_MAX]; /* the key being made, or last made: */
+	uint32_t keygen_id;
+	bool keygen_ended; /* it ended, not yet taken by its zone's key-state step */
+	int keygen_ret;
+	char keygen_why[256];
+	coordrpc_kind_t lease_kind; /* the lease request or renewal whose answer is being fed */
+	uint64_t lease_sent_wall;   /* when it was sent (UNIX ms): the watch's deadline */
 	char publish_log[PATH_MAX];
 	uint64_t job_started_mono;       /* when the running run started */
 	bool job_overran;                /* it took longer than the policy's max-run-time */
@@ -497,29 +497,29 @@ static bool tdm_input_blocked(const tdm_t *d, const tdm_zone_t *z)
 
 /* ---- leases ---------------------------------------------------------------------------- */
 
-static bool tdm_may_publish(const tdm_t *d, const tdm_zone_t *z, uint64_t now)
+static void tdm_node_feed(tdm_t *d, tdm_zone_t *z, const node_input_t *in);
+static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, uint64_t now,
+			  node_view_t *v);
+
+/* Says the stop of publishing under `epoch` unless the watch said it when the deadline
+ * passed. */
+static void tdm_lease_stop_say(tdm_t *d, tdm_zone_t *z, bool was_held, uint64_t epoch,
+			       const char *why)
 {
-	return z->held && d->have_status &&
-	       coord_lease_may_publish(z->granted_mono, d->status->params.lease_ms,
-				       d->status->params.margin_ms, now);
+	bool said = tdm_watch_disarm(d->watch, (size_t)(z - d->zones));
+	if (was_held && !said) {
+		tdm_log(d, "zone %s: stop publishing under epoch %" PRIu64 ": %s", z->name, epoch,
+			why);
+	}
 }
 
-/* The lease is given up or gone without a word (a release, or its deadline already said). */
-static void tdm_lease_forget(tdm_t *d, tdm_zone_t *z)
-{
-	(void)tdm_watch_disarm(d->watch, (size_t)(z - d->zones));
-	z->held = false;
-}
-
+/* The lease is gone outside the node's own decisions (another instance, the zone left the
+ * cluster, an overrun): said, and the node told. */
 static void tdm_lease_drop(tdm_t *d, tdm_zone_t *z, const char *why)
 {
-	/* the watch has said it already when the deadline passed first */
-	bool said = tdm_watch_disarm(d->watch, (size_t)(z - d->zones));
-	if (z->held && !said) {
-		tdm_log(d, "zone %s: stop publishing under epoch %" PRIu64 ": %s", z->name,
-			z->epoch, why);
-	}
-	z->held = false;
+	tdm_lease_stop_say(d, z, z->node.held, z->node.epoch, why);
+	node_input_t in = {.kind = NODE_IN_LEASE_LOST};
+	tdm_node_feed(d, z, &in);
 }
 
 /* The watch's thread, the moment a lease's deadline passes (coord_lease_may_publish turns
@@ -568,100 +568,106 @@ static void tdm_instance_note(tdm_t *d, coordrpc_kind_t kind)
 	}
 }
 
-/* Returns TANDEM_OK when a coordinator answered (granted or refused). */
-static int tdm_lease_send(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind)
+/* Gives the lease back; returns TANDEM_OK when a coordinator answered (the deadline's watch
+ * is then disarmed: nothing is left to say). */
+static int tdm_lease_release_send(tdm_t *d, tdm_zone_t *z)
+{
+	coordrpc_request_t req;
+	tdm_req_init(d, &req, COORDRPC_LEASE_RELEASE, z);
+	req.epoch = z->node.epoch;
+	int ret = tdm_call(d, &req);
+	if (ret == TANDEM_OK) {
+		(void)tdm_watch_disarm(d->watch, (size_t)(z - d->zones));
+	}
+	return ret;
+}
+
+/* Sends a lease request or renewal and tells the node the answer (or that none came). */
+static void tdm_lease_ask(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind)
 {
 	coordrpc_request_t req;
 	tdm_req_init(d, &req, kind, z);
-	req.epoch = z->epoch;
-	uint64_t sent_wall = tdm_wall_ms(); /* read first: the deadline said is never late */
-	uint64_t sent = tdm_mono_ms();      /* the node's deadline counts from the send */
-	int ret = tdm_call(d, &req);
-	if (ret != TANDEM_OK) {
-		return ret;
-	}
-	if (kind == COORDRPC_LEASE_RELEASE) {
-		tdm_lease_forget(d, z);
-		return TANDEM_OK;
-	}
-	if (!d->dec->accepted) {
-		if (z->held) {
-			char why[COORD_TEXT_MAX + 64];
-			snprintf(why, sizeof(why), "%s refused: %s", coordrpc_type(kind),
-				 d->dec->text);
-			tdm_lease_drop(d, z, why);
-		} else if (d->dec->reason != z->last_refusal) {
+	req.epoch = z->node.epoch;
+	node_input_t in = {.kind = NODE_IN_LEASE_REPLY};
+	d->lease_kind = kind;
+	d->lease_sent_wall = tdm_wall_ms(); /* read first: the deadline said is never late */
+	in.lease.sent_mono = tdm_mono_ms(); /* the node's deadline counts from the send */
+	in.lease.answered = tdm_call(d, &req) == TANDEM_OK;
+	if (in.lease.answered) {
+		in.lease.accepted = d->dec->accepted;
+		in.lease.reason = d->dec->reason;
+		in.lease.epoch = d->dec->epoch;
+		if (!d->dec->accepted && !z->node.held && d->dec->reason != z->node.last_refusal) {
 			tdm_log(d, "zone %s: lease not granted: %s", z->name, d->dec->text);
 		}
-		z->last_refusal = d->dec->reason;
-		return TANDEM_OK;
 	}
-	z->last_refusal = COORD_R_OK;
-	if (tdm_watch_disarm(d->watch, (size_t)(z - d->zones))) {
-		z->held = false; /* a renewal answered after the deadline: the stop was said */
-	}
-	if (!z->held || z->epoch != d->dec->epoch) {
-		tdm_log(d, "zone %s: lease granted, epoch %" PRIu64, z->name, d->dec->epoch);
-		z->sign_now = true; /* a takeover publishes the next serial at once */
-	}
-	z->held = true;
-	z->epoch = d->dec->epoch;
-	z->granted_mono = sent;
-	z->renew_sent_mono = sent;
-	uint64_t until = d->status->params.lease_ms - d->status->params.margin_ms;
-	tdm_watch_arm(d->watch, (size_t)(z - d->zones), sent + until, sent_wall + until, z->epoch);
-	return TANDEM_OK;
+	tdm_node_feed(d, z, &in);
 }
 
-static void tdm_lease_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, uint64_t now)
+/* The node let the lease go (the deadline, a refusal, a run that ended after it): said. */
+static void tdm_lease_dropped(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 {
-	const coord_params_t *p = &d->status->params;
-	if (z->held && !tdm_may_publish(d, z, now)) {
-		char why[96], stamp[32];
-		uint64_t deadline = z->granted_mono + p->lease_ms - p->margin_ms;
+	char why[COORD_TEXT_MAX + 96], stamp[32];
+	const node_view_t *v = &z->node.view;
+	switch (a->why) {
+	case NODE_WHY_DEADLINE: {
+		uint64_t now = tdm_mono_ms();
+		uint64_t deadline = z->node.granted_mono + v->lease_ms - v->margin_ms;
 		uint64_t wall = tdm_wall_ms() - (now > deadline ? now - deadline : 0);
 		snprintf(why, sizeof(why), "the lease could not be renewed in time (deadline %s)",
 			 tandem_utc_ms(wall, stamp, sizeof(stamp)));
-		tdm_lease_drop(d, z, why);
+		break;
 	}
-	bool busy = d->job_zone == z && !d->job.shadow;
-	if (z->held && !busy && tdm_input_blocked(d, z)) {
+	case NODE_WHY_REFUSED:
+		snprintf(why, sizeof(why), "%s refused: %s", coordrpc_type(d->lease_kind),
+			 d->dec->text);
+		break;
+	case NODE_WHY_COORD_GONE:
+		snprintf(why, sizeof(why), "the coordinator says the lease is gone");
+		break;
+	case NODE_WHY_LOST:
+		tdm_log(d, "zone %s: serial %u signed but not published: the lease was lost",
+			z->name, a->serial);
+		snprintf(why, sizeof(why), "the lease could not be renewed in time");
+		break;
+	case NODE_WHY_LATE:
+		tdm_log(d, "zone %s: serial %u committed but not published: the lease ran out",
+			z->name, a->serial);
+		snprintf(why, sizeof(why), "the lease could not be renewed in time");
+		break;
+	default: snprintf(why, sizeof(why), "the lease is gone"); break;
+	}
+	tdm_lease_stop_say(d, z, a->was_held, a->epoch, why);
+}
+
+/* A grant or renewal: the watch says the stop at the new deadline. */
+static void tdm_lease_granted(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
+{
+	if (a->new_epoch) {
+		tdm_log(d, "zone %s: lease granted, epoch %" PRIu64, z->name, a->epoch);
+	}
+	const node_view_t *v = &z->node.view;
+	uint64_t until = v->lease_ms - v->margin_ms;
+	uint64_t sent = z->node.granted_mono;
+	(void)tdm_watch_disarm(d->watch, (size_t)(z - d->zones));
+	tdm_watch_arm(d->watch, (size_t)(z - d->zones), sent + until, d->lease_sent_wall + until,
+		      a->epoch);
+}
+
+/* The node gives the lease back: the input cannot be read, or an operator switches over. */
+static void tdm_lease_released(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
+{
+	if (a->why == NODE_WHY_INPUT_BLOCKED) {
 		tdm_log(d, "zone %s: releasing the lease: this node cannot read its input",
 			z->name);
-		(void)tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE);
-		z->held = false;
+		(void)tdm_lease_release_send(d, z);
 		return;
 	}
-	if (z->held && zs->switch_to[0] != '\0' && strcmp(zs->switch_to, d->opts->name) != 0 &&
-	    !busy) {
-		tdm_log(d, "zone %s: handing over to %s after serial %u", z->name, zs->switch_to,
-			z->published_serial);
-		(void)tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE);
-		tdm_lease_forget(d, z);
-		return;
-	}
-	if (z->held) {
-		if (now - z->renew_sent_mono >= p->lease_ms / 3 &&
-		    tdm_lease_send(d, z, COORDRPC_LEASE_RENEW) != TANDEM_OK) {
-			/* unanswered: try again soon, not a whole renewal period later */
-			z->renew_sent_mono = now - p->lease_ms / 3 + TDM_RENEW_RETRY_MS;
-		}
-		return;
-	}
-	const coordrpc_node_status_t *self = tdm_self_status(d);
-	if (self == NULL || self->state != COORD_NODE_UP || now < z->next_request_mono) {
-		return;
-	}
-	/* what keeps this node from signing the zone keeps it from asking for its lease */
-	if (tdm_alerts_blocking(&d->alerts, z->name)) {
-		return;
-	}
-	bool free_now = zs->holder[0] == '\0' || strcmp(zs->holder, d->opts->name) == 0;
-	if (!free_now) {
-		return;
-	}
-	z->next_request_mono = now + TDM_REQUEST_MS;
-	(void)tdm_lease_send(d, z, COORDRPC_LEASE_REQUEST);
+	const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
+	tdm_log(d, "zone %s: handing over to %s after serial %u", z->name,
+		zs != NULL ? zs->switch_to : "another node", z->node.published_serial);
+	(void)tdm_lease_release_send(d, z);
+	(void)tdm_watch_disarm(d->watch, (size_t)(z - d->zones));
 }
 
 /* ---- keys ------------------------------------------------------------------------------ */
@@ -818,6 +824,66 @@ static int tdm_keyset_generate(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_stat
 	return ret;
 }
 
+static void tdm_hsm_check(tdm_t *d, int ret);
+
+/* Whether a key is being made or imported off this thread: the token's admin session and
+ * key list are its own meanwhile. */
+static bool tdm_hsm_busy(const tdm_t *d)
+{
+	return d->keygen != NULL || d->keyimport != NULL;
+}
+
+/*
+ * Whether key `id` the key-state machine asks for is on the token, made off this thread: the
+ * first ask starts its generation (tdm_keygen_start) and says not ready; the key-state step
+ * that asks again once it has ended goes on (tdm_keys_generate then finds it and only wraps
+ * it). Only one key is made at a time; another zone's ask waits its turn. Errors: the
+ * generation's (logged here), or starting its thread.
+ */
+static int tdm_keygen_ready(tdm_t *d, tdm_zone_t *z, const kasp_action_t *a, uint32_t id,
+			    bool *ready)
+{
+	*ready = false;
+	if (tdm_hsm_busy(d)) {
+		return TANDEM_OK; /* one at a time */
+	}
+	if (d->keygen_ended && d->keygen_id == id && strcmp(d->keygen_zone, z->name) == 0) {
+		d->keygen_ended = false;
+		if (d->keygen_ret != TANDEM_OK) {
+			tdm_log(d, "zone %s: key %u: key generation failed: %s", z->name, id,
+				d->keygen_why);
+			tdm_hsm_check(d, d->keygen_ret);
+			return d->keygen_ret;
+		}
+		*ready = true;
+		return TANDEM_OK;
+	}
+	kasp_key_policy_t kp = {.algorithm = a->algorithm, .bits = a->bits};
+	d->keygen_ended = false; /* another zone's key it did not take: made again if asked */
+	int ret = tdm_keygen_start(d->token, z->name, id, &kp, &d->keygen);
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "zone %s: key %u: cannot start its generation: %s", z->name, id,
+			tandem_strerror(ret));
+		return ret;
+	}
+	snprintf(d->keygen_zone, sizeof(d->keygen_zone), "%s", z->name);
+	d->keygen_id = id;
+	tdm_log(d, "zone %s: making %s key %u in the HSM (off the lease thread)", z->name,
+		a->role == KASP_ROLE_KSK ? "KSK" : "ZSK", id);
+	return TANDEM_OK;
+}
+
+/* A key generation that ended is joined; its zone's next key-state step takes it. */
+static void tdm_keygen_reap(tdm_t *d)
+{
+	if (d->keygen == NULL || !tdm_keygen_done(d->keygen)) {
+		return;
+	}
+	d->keygen_ret = tdm_keygen_finish(d->keygen, d->keygen_why, sizeof(d->keygen_why));
+	d->keygen = NULL;
+	d->keygen_ended = true;
+}
+
 /* Keys the stored key set has removed are retired in the coordinator's key table (their acks
  * no longer gate leases; every node destroys them in its HSM), and leave it with their archive
  * entry once the policy's keys.archive-retention has passed (the table holds COORD_KEYS_MAX
@@ -864,7 +930,7 @@ static int tdm_doc_put(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind, int64_t re
 {
 	coordrpc_request_t req;
 	tdm_req_init(d, &req, kind, z);
-	req.epoch = z->epoch;
+	req.epoch = z->node.epoch;
 	req.revision = revision;
 	req.keyset = bytes;
 	req.keyset_len = len;
@@ -915,6 +981,12 @@ static void tdm_keyset_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_
 	for (size_t i = 0; i < step->nactions; i++) {
 		const kasp_action_t *a = &step->actions[i];
 		if (a->kind == KASP_ACTION_GENERATE) {
+			bool ready = a->role == KASP_ROLE_KSK && tdm_zone_offline(z);
+			if (!ready &&
+			    (tdm_keygen_ready(d, z, a, next->next_id, &ready) != TANDEM_OK ||
+			     !ready)) {
+				break; /* being made off this thread: the step goes on once it is */
+			}
 			int made = tdm_keyset_generate(d, z, zs, next, a, now);
 			if (made == TANDEM_EPERM && a->role == KASP_ROLE_KSK &&
 			    tdm_zone_offline(z)) {
@@ -1158,7 +1230,22 @@ static int tdm_job_skr(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs
 	return ret;
 }
 
-/* Imports every archived key of the zone this HSM lacks and acknowledges it. */
+/* Acknowledges key `id` of the zone: this HSM holds it. */
+static void tdm_key_ack(tdm_t *d, tdm_zone_t *z, uint32_t id)
+{
+	coordrpc_request_t req;
+	tdm_req_init(d, &req, COORDRPC_KEY_ACK, z);
+	req.key_id = id;
+	if (tdm_call(d, &req) == TANDEM_OK && !d->dec->accepted) {
+		tdm_log(d, "zone %s: ack of key %u refused: %s", z->name, id, d->dec->text);
+	}
+}
+
+/*
+ * Acknowledges every archived key of the zone this HSM holds, and starts importing the ones
+ * it lacks on a thread of their own (tdm_keyimport_start); tdm_keyimport_reap takes their
+ * outcome, and the next look acknowledges them.
+ */
 static void tdm_keys_fetch(tdm_t *d, tdm_zone_t *z)
 {
 	coordrpc_request_t q;
@@ -1166,41 +1253,60 @@ static void tdm_keys_fetch(tdm_t *d, tdm_zone_t *z)
 	if (tdm_rpc(d, TDM_RPC_KEYS, &q) != TANDEM_OK) {
 		return;
 	}
-	for (size_t i = 0; i < d->keys->nkeys; i++) {
+	tdm_keyimport_t *batch = NULL;
+	int ret = tdm_keyimport_new(d->token, &batch);
+	for (size_t i = 0; ret == TANDEM_OK && i < d->keys->nkeys; i++) {
 		const coordrpc_key_entry_t *e = &d->keys->keys[i];
 		bool acked = false;
 		for (size_t a = 0; a < e->nacks; a++) {
 			acked = acked || strcmp(e->acks[a], d->opts->name) == 0;
 		}
-		if (tdm_key_local(z, e->id) != NULL && acked) {
-			continue;
-		}
-		tdm_key_t k;
-		bool imported = false;
-		int ret = tdm_keys_import(d->token, e->id, e->archive, e->archive_len, d->diag, &k,
-					  &imported);
-		if (ret != TANDEM_OK) {
-			char what[COORD_ZONE_MAX + 64];
-			snprintf(what, sizeof(what), "zone %s: key %u refused", z->name, e->id);
-			tdm_log_diag(d, what, ret);
-			continue;
-		}
-		if (imported) {
-			tdm_log(d, "zone %s: key %u (tag %u, %s) imported into the HSM", z->name,
-				e->id, k.tag, archive_role_str(k.role));
-		}
-		tdm_key_remember(z, &k);
-		if (!acked) {
-			coordrpc_request_t req;
-			tdm_req_init(d, &req, COORDRPC_KEY_ACK, z);
-			req.key_id = e->id;
-			if (tdm_call(d, &req) == TANDEM_OK && !d->dec->accepted) {
-				tdm_log(d, "zone %s: ack of key %u refused: %s", z->name, e->id,
-					d->dec->text);
-			}
+		if (tdm_key_local(z, e->id) == NULL) {
+			ret = tdm_keyimport_add(batch, e->id, e->archive, e->archive_len);
+		} else if (!acked) {
+			tdm_key_ack(d, z, e->id);
 		}
 	}
 	coordrpc_keys_deinit(d->keys);
+	if (ret == TANDEM_OK && tdm_keyimport_count(batch) > 0) {
+		ret = tdm_keyimport_start(batch);
+		if (ret == TANDEM_OK) {
+			d->keyimport = batch;
+			d->keyimport_zone = z;
+			return;
+		}
+	}
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "zone %s: keys not imported: %s", z->name, tandem_strerror(ret));
+	}
+	tdm_keyimport_free(batch);
+}
+
+/* An import batch that ended: each key is remembered (acknowledged at the zone's next look)
+ * or its refusal said. */
+static void tdm_keyimport_reap(tdm_t *d)
+{
+	if (d->keyimport == NULL || !tdm_keyimport_done(d->keyimport)) {
+		return;
+	}
+	tdm_zone_t *z = d->keyimport_zone;
+	for (size_t i = 0; i < tdm_keyimport_count(d->keyimport); i++) {
+		const tdm_keyimport_result_t *r = tdm_keyimport_result(d->keyimport, i);
+		if (r->ret != TANDEM_OK) {
+			tdm_log(d, "zone %s: key %u refused: %s: %s", z->name, r->id,
+				tandem_strerror(r->ret), r->why);
+			continue;
+		}
+		if (r->imported) {
+			tdm_log(d, "zone %s: key %u (tag %u, %s) imported into the HSM", z->name,
+				r->id, r->key.tag, archive_role_str(r->key.role));
+		}
+		tdm_key_remember(z, &r->key);
+		z->next_keys_mono = 0; /* acknowledged at once */
+	}
+	tdm_keyimport_free(d->keyimport);
+	d->keyimport = NULL;
+	d->keyimport_zone = NULL;
 }
 
 /* Whether this HSM holds every key the key set gives the signer, and they include a
@@ -1311,11 +1417,14 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 				      (tdm_key_local(z, zs->keys[i].id) == NULL ||
 				       !tdm_key_acked_by(&zs->keys[i], d->opts->name)));
 	}
-	if (missing) {
+	/* while a key is being made, the token's key list is not touched here */
+	if (missing && !tdm_hsm_busy(d)) {
 		tdm_keys_fetch(d, z);
 	}
-	tdm_keys_destroy_retired(d, z, zs);
-	if (!z->held || !tdm_may_publish(d, z, now)) {
+	if (!tdm_hsm_busy(d)) {
+		tdm_keys_destroy_retired(d, z, zs);
+	}
+	if (!node_may_publish(&z->node, now)) {
 		return;
 	}
 	for (size_t i = 0; i < zs->nkeys; i++) {
@@ -1338,7 +1447,9 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 		}
 	}
 	tdm_keyset_step(d, z, zs);
-	tdm_skr_step(d, z, zs);
+	if (!tdm_hsm_busy(d)) {
+		tdm_skr_step(d, z, zs); /* its keys are made on this thread */
+	}
 }
 
 /* ---- signing runs ---------------------------------------------------------------------- */
@@ -1490,18 +1601,23 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 				d->policy.max_delegation_removal / 100u,
 				d->policy.max_delegation_removal % 100u, z->name, in->serial);
 		break;
-	case TDM_INPUT_CHANGED:
+	case TDM_INPUT_CHANGED: {
 		/* read again once it has settled */
-		z->sign_now = true;
-		z->next_cycle_mono = tdm_mono_ms();
+		node_input_t ch = {.kind = NODE_IN_INPUT_CHANGED};
+		tdm_node_feed(d, z, &ch);
+		ch.kind = NODE_IN_CYCLE_BY;
+		ch.cycle_by_mono = tdm_mono_ms();
+		tdm_node_feed(d, z, &ch);
 		break;
+	}
 	case TDM_INPUT_MISSING: break; /* the watch says so */
 	}
 	if (in->result != TDM_INPUT_LOADED && in->result != TDM_INPUT_CHANGED && s->have_good &&
 	    !d->job.shadow) {
 		/* the last good input is refreshed on the cycle, not after the failure's wait */
-		uint64_t next = tdm_mono_ms() + d->opts->cycle_s * 1000u;
-		z->next_cycle_mono = next < z->next_cycle_mono ? next : z->next_cycle_mono;
+		node_input_t by = {.kind = NODE_IN_CYCLE_BY};
+		by.cycle_by_mono = tdm_mono_ms() + d->opts->cycle_s * 1000u;
+		tdm_node_feed(d, z, &by);
 	}
 	tdm_input_job_clear(in);
 }
@@ -1641,7 +1757,6 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 		return ret;
 	}
 	d->job_zone = z;
-	d->job_epoch = z->epoch;
 	d->job_started_mono = tdm_mono_ms();
 	d->job_overran = false;
 	return TANDEM_OK;
@@ -1693,7 +1808,6 @@ static bool tdm_disk_full(tdm_t *d, tdm_zone_t *z, int err, const char *what)
 	    d->opts->cycle_s * 1000u < TDM_RETRY_MS ? d->opts->cycle_s * 1000u : TDM_RETRY_MS;
 	z->disk_retry_ms = z->disk_retry_ms == 0 ? TDM_DISK_RETRY_MS : 2 * z->disk_retry_ms;
 	z->disk_retry_ms = z->disk_retry_ms > cap ? cap : z->disk_retry_ms;
-	z->next_cycle_mono = tdm_mono_ms() + z->disk_retry_ms;
 	if (tdm_alerts_raise(&d->alerts, z->name, "disk", true, "%s: %s", what, strerror(err))) {
 		tdm_log(d, "zone %s: ALERT disk: %s: %s: nothing published; trying again soon",
 			z->name, what, strerror(err));
@@ -1710,35 +1824,14 @@ static void tdm_disk_ok(tdm_t *d, tdm_zone_t *z)
 	}
 }
 
-/* An active run ended: commit (zone, serial, digest, epoch) and publish only if the
- * coordinator accepted it and the lease still runs on this node's clock. */
-static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
+/* The node accepted the active run's result: offers (zone, serial, digest, epoch) to the
+ * coordinator and tells the node its answer. */
+static void tdm_job_commit(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 {
 	tdm_sign_t *job = &d->job;
-	uint64_t now = tdm_mono_ms();
-	if (!z->held || z->epoch != d->job_epoch || !tdm_may_publish(d, z, now)) {
-		tdm_log(d, "zone %s: serial %u signed but not published: the lease was lost",
-			z->name, job->serial);
-		tdm_lease_drop(d, z, "the lease could not be renewed in time");
-		return;
-	}
-	/* Each site reads its own copy of the input: one older than what was last committed
-	 * (a delivery that has not reached this site yet) must not roll the zone back. */
-	const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
-	if (zs != NULL && zs->has_committed && zs->input_serial != 0 &&
-	    zs->input_serial != job->input_serial &&
-	    !tandem_serial_gt(job->input_serial, zs->input_serial)) {
-		tdm_log(d,
-			"zone %s: not publishing: input %s has SOA serial %u, older than %u, the "
-			"input of serial %u committed by %s; retrying when the input changes",
-			z->name, z->input, job->input_serial, zs->input_serial, zs->serial,
-			zs->committed_by);
-		z->next_cycle_mono = now + TDM_RETRY_MS;
-		return;
-	}
 	coordrpc_request_t req;
 	tdm_req_init(d, &req, COORDRPC_COMMIT, z);
-	req.epoch = z->epoch;
+	req.epoch = a->epoch;
 	req.input_serial = job->input_serial;
 	req.base_serial = job->base_serial;
 	req.keyset_revision = job->keyset_revision;
@@ -1749,49 +1842,45 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
 	req.nsec3 = job->conf.denial == SIGNER_DENIAL_NSEC3;
 	req.salt_len = job->conf.nsec3_salt_len;
 	memcpy(req.salt, job->conf.nsec3_salt, req.salt_len);
-	if (tdm_call(d, &req) != TANDEM_OK) {
+	node_input_t in = {.kind = NODE_IN_COMMIT_REPLY};
+	in.commit.answered = tdm_call(d, &req) == TANDEM_OK;
+	if (!in.commit.answered) {
 		tdm_log(d, "zone %s: serial %u not published: the commit got no answer", z->name,
 			job->serial);
-		z->sign_now = true;
-		return;
-	}
-	if (!d->dec->accepted) {
-		tdm_log(d, "zone %s: serial %u not published: commit refused: %s", z->name,
-			job->serial, d->dec->text);
-		if (d->dec->reason == COORD_R_NOT_HOLDER || d->dec->reason == COORD_R_STALE_EPOCH ||
-		    d->dec->reason == COORD_R_LEASE_EXPIRED) {
-			tdm_lease_drop(d, z, "the coordinator says the lease is gone");
-		} else {
-			z->sign_now = true;
+	} else {
+		in.commit.accepted = d->dec->accepted;
+		in.commit.reason = d->dec->reason;
+		if (!d->dec->accepted) {
+			tdm_log(d, "zone %s: serial %u not published: commit refused: %s", z->name,
+				job->serial, d->dec->text);
 		}
-		return;
 	}
-	if (!tdm_may_publish(d, z, tdm_mono_ms())) {
-		tdm_log(d, "zone %s: serial %u committed but not published: the lease ran out",
-			z->name, job->serial);
-		tdm_lease_drop(d, z, "the lease could not be renewed in time");
-		return;
-	}
+	tdm_node_feed(d, z, &in);
+}
+
+/* The committed run's zone goes live: its publish.log line first (fsync'ed), then the file
+ * renamed into place. Tells the node whether it did, and when to try again if not. */
+static void tdm_job_publish(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
+{
+	tdm_sign_t *job = &d->job;
+	node_input_t in = {.kind = NODE_IN_PUBLISHED};
+	const char *what = NULL;
 	/* The record first, fsync'ed: a zone is never live without its line. */
 	int ret = tandem_afile_sync(job->file);
 	if (ret != TANDEM_OK) {
 		int err = errno;
 		tdm_log(d, "zone %s: serial %u not published: %s: %s", z->name, job->serial,
 			tandem_afile_tmp_path(job->file), strerror(err));
-		if (!tdm_disk_full(d, z, err, z->out_path)) {
-			z->next_cycle_mono = tdm_mono_ms() + TDM_RETRY_MS;
-		}
-		return;
+		what = tdm_disk_full(d, z, err, z->out_path) ? "disk" : NULL;
+		goto out;
 	}
-	ret = tdm_publish_log(d, z, job->serial, job->digest, z->epoch);
+	ret = tdm_publish_log(d, z, job->serial, job->digest, a->epoch);
 	if (ret != TANDEM_OK) {
 		int err = errno;
 		tdm_log(d, "zone %s: serial %u not published: %s: cannot append: %s", z->name,
 			job->serial, d->publish_log, strerror(err));
-		if (!tdm_disk_full(d, z, err, d->publish_log)) {
-			z->next_cycle_mono = tdm_mono_ms() + TDM_RETRY_MS;
-		}
-		return;
+		what = tdm_disk_full(d, z, err, d->publish_log) ? "disk" : NULL;
+		goto out;
 	}
 	ret = tandem_afile_commit(job->file);
 	job->file = NULL;
@@ -1801,21 +1890,22 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z)
 			"zone %s: serial %u is recorded in %s but NOT published: %s: cannot rename "
 			"into place: %s",
 			z->name, job->serial, d->publish_log, z->out_path, strerror(err));
-		if (!tdm_disk_full(d, z, err, z->out_path)) {
-			z->next_cycle_mono = tdm_mono_ms() + TDM_RETRY_MS;
-		}
-		return;
+		what = tdm_disk_full(d, z, err, z->out_path) ? "disk" : NULL;
+		goto out;
 	}
 	tdm_disk_ok(d, z);
 	char hex[2 * COORD_DIGEST_LEN + 1];
 	tdm_hex(job->digest, COORD_DIGEST_LEN, hex);
 	tdm_log(d, "zone %s: published serial %u epoch %" PRIu64 " sha256 %.16s (%.2f s)", z->name,
-		job->serial, z->epoch, hex, job->seconds);
-	z->published_serial = job->serial;
+		job->serial, a->epoch, hex, job->seconds);
 	z->published_unix = (double)time(NULL);
 	z->has_expiry = job->has_expiry;
 	z->expiry_min = job->expiry_min;
-	z->next_cycle_mono = tdm_mono_ms() + d->opts->cycle_s * 1000u;
+	in.published.ok = true;
+out:
+	/* no space: tried again sooner, then twice as late each time (tdm_disk_full) */
+	in.published.retry_ms = what != NULL ? z->disk_retry_ms : 0;
+	tdm_node_feed(d, z, &in);
 }
 
 /* A standby's run ended: report its digest for the committed serial. */
@@ -1823,8 +1913,6 @@ static void tdm_job_report(tdm_t *d, tdm_zone_t *z)
 {
 	tdm_sign_t *job = &d->job;
 	const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
-	z->shadowed = true;
-	z->shadow_serial = job->serial;
 	if (zs != NULL && zs->input_serial != 0 && zs->input_serial != job->input_serial) {
 		tdm_log(d,
 			"zone %s: shadow run of serial %u not compared: this site's input has SOA "
@@ -1888,7 +1976,7 @@ static void tdm_hsm_check(tdm_t *d, int ret)
 static void tdm_hsm_step(tdm_t *d, uint64_t now)
 {
 	if (tdm_alerts_find(&d->alerts, "", "hsm") == NULL || d->job_zone != NULL ||
-	    now < d->next_hsm_mono) {
+	    tdm_hsm_busy(d) || now < d->next_hsm_mono) {
 		return;
 	}
 	d->next_hsm_mono = now + TDM_HSM_PROBE_MS;
@@ -1943,10 +2031,10 @@ static void tdm_job_watch(tdm_t *d, uint64_t now)
 			z->name, d->job.shadow ? "shadow" : "signing", d->policy.max_run_time,
 			z->input, d->job.out_path);
 	}
-	if (z->held) {
-		bool released = tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE) == TANDEM_OK;
-		tdm_lease_drop(d, z,
-			       "the run overran"); /* said here when the release got no answer */
+	if (z->node.held) {
+		bool released = tdm_lease_release_send(d, z) == TANDEM_OK;
+		/* the stop is said here when the release got no answer */
+		tdm_lease_drop(d, z, "the run overran");
 		if (released) {
 			tdm_log(d, "zone %s: lease released: the run overran", z->name);
 		}
@@ -1968,7 +2056,11 @@ static void tdm_job_ended(tdm_t *d, tdm_zone_t *z)
 	}
 	if (job->ret != TANDEM_OK) {
 		tdm_hsm_check(d, job->ret);
-		(void)tdm_disk_full(d, z, job->sys_errno, job->out_path);
+		if (tdm_disk_full(d, z, job->sys_errno, job->out_path)) {
+			node_input_t in = {.kind = NODE_IN_CYCLE_BY};
+			in.cycle_by_mono = tdm_mono_ms() + z->disk_retry_ms;
+			tdm_node_feed(d, z, &in);
+		}
 	} else if (job->shadow) {
 		tdm_disk_ok(d, z);
 	}
@@ -1985,7 +2077,7 @@ static void tdm_job_keep(tdm_t *d, tdm_zone_t *z)
 	bool exact = false;
 	if (job->ret == TANDEM_OK && job->signed_zone != NULL) {
 		if (!job->shadow) {
-			exact = z->published_serial == job->serial;
+			exact = z->node.published_serial == job->serial;
 		} else {
 			exact = zs != NULL && zs->has_committed && zs->serial == job->serial &&
 				memcmp(zs->digest, job->digest, COORD_DIGEST_LEN) == 0;
@@ -2037,6 +2129,8 @@ static bool tdm_shadow_base(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_
 	return false;
 }
 
+/* A run ended: said, counted, and told to the node (which asks for the commit, the report or
+ * nothing); then its signed zone is kept or dropped and its input's outcome noted. */
 static void tdm_job_finish(tdm_t *d)
 {
 	tdm_zone_t *z = d->job_zone;
@@ -2064,12 +2158,6 @@ static void tdm_job_finish(tdm_t *d)
 		for (size_t i = 0; i < tandem_diag_kept(job->diag); i++) {
 			tdm_log(d, "  %s", tandem_diag_msg(job->diag, i));
 		}
-		if (job->shadow) {
-			z->shadowed = true; /* not again for this serial */
-			z->shadow_serial = job->conf.serial_exact;
-		} else {
-			z->next_cycle_mono = tdm_mono_ms() + TDM_RETRY_MS;
-		}
 	} else {
 		if (!job->shadow) {
 			tdm_input_alert_clear(d, z, "gate");
@@ -2079,18 +2167,23 @@ static void tdm_job_finish(tdm_t *d)
 		}
 		tdm_log(d, "zone %s: %s run: %s", z->name, job->shadow ? "shadow" : "signing",
 			job->summary);
-		const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
-		if (job->adopt) {
-			z->shadowed = true; /* the committed serial is held: nothing to compare */
-			z->shadow_serial = job->serial;
-		} else if (job->shadow && zs != NULL && zs->base_serial != 0 && !job->updated) {
-			tdm_no_base(d, z, zs); /* its shadow copy was not the committed serial */
-		} else if (job->shadow) {
-			tdm_job_report(d, z);
-		} else {
-			tdm_job_commit(d, z);
-		}
 	}
+	const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
+	node_input_t in = {.kind = NODE_IN_STATUS};
+	if (zs != NULL && !zs->removed) {
+		/* what the commit is judged against, and no run decided before this one is
+		 * cleared up (the runner is still taken) */
+		tdm_node_view(d, z, zs, tdm_mono_ms(), &in.view);
+		tdm_node_feed(d, z, &in);
+	}
+	in.kind = NODE_IN_RUN_DONE;
+	in.run.ok = job->ret == TANDEM_OK;
+	in.run.started = true;
+	in.run.shadow = job->shadow;
+	/* a failed shadow run is not tried again for the serial it repeated */
+	in.run.serial = job->shadow && !in.run.ok ? job->conf.serial_exact : job->serial;
+	in.run.input_serial = job->input_serial;
+	tdm_node_feed(d, z, &in);
 	tdm_job_keep(d, z);
 	tdm_job_ended(d, z);
 	tandem_afile_abort(job->file);
@@ -2099,72 +2192,195 @@ static void tdm_job_finish(tdm_t *d)
 	d->job_zone = NULL;
 }
 
-static void tdm_sign_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, uint64_t now)
+/* A standby's run ended well: its digest is reported, unless it took its own copy of the
+ * committed serial (nothing to compare) or its copy was not the commit's base. */
+static void tdm_job_shadowed(tdm_t *d, tdm_zone_t *z)
 {
-	if (tdm_input_changed(d, z, now)) {
-		z->sign_now = true;
-	}
-	/* a standby lost the version the last commit built on (it restarted, or missed a
-	 * serial): a full signing now lets it follow again, without waiting for the cycle */
-	if (z->held && zs != NULL && zs->full_requested && zs->base_serial != 0 &&
-	    z->full_answered != zs->serial) {
-		z->sign_now = true;
-		z->full_answered = zs->serial; /* once per request, even on a stale status */
-	}
-	if (d->job_zone != NULL) {
+	const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
+	if (d->job.adopt) {
 		return;
 	}
-	if (z->held && tdm_may_publish(d, z, now)) {
-		if ((z->sign_now || now >= z->next_cycle_mono) && tdm_keys_ready(z)) {
-			/* a settled input, else the last good copy, else nothing (yet) */
-			if (tdm_input_pick(d, z, zs, now) == TDM_INPUT_WAIT) {
-				return;
-			}
-			z->sign_now = false;
-			/* A run signs with the stored key set: the copy of a node that just took
-			 * the lease is the one it last read as a standby, and the old holder may
-			 * have stepped the machine since. */
-			if (tdm_keyset_fetch(d, z) != TANDEM_OK || !tdm_keys_ready(z)) {
-				z->next_cycle_mono = now + TDM_KEYS_MS;
-				return;
-			}
-			if (tdm_job_start(d, z, zs, false) != TANDEM_OK) {
-				z->next_cycle_mono =
-				    now + (tdm_zone_offline(z) ? TDM_SKR_RETRY_MS : TDM_RETRY_MS);
-			}
+	if (zs != NULL && zs->base_serial != 0 && !d->job.updated) {
+		tdm_no_base(d, z, zs); /* its shadow copy was not the committed serial */
+		return;
+	}
+	tdm_job_report(d, z);
+}
+
+/* The node asks for a run: the active's, or a standby's of the committed serial (only from a
+ * copy of the commit's base). One that cannot start is told as a run that failed to. */
+static void tdm_job_begin(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
+{
+	const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
+	bool started = zs != NULL && d->job_zone == NULL;
+	if (started && a->shadow) {
+		started = tdm_shadow_base(d, z, zs) && tdm_job_start(d, z, zs, true) == TANDEM_OK;
+	} else if (started) {
+		started = tdm_job_start(d, z, zs, false) == TANDEM_OK;
+	}
+	if (!started) {
+		node_input_t in = {.kind = NODE_IN_RUN_DONE};
+		in.run.shadow = a->shadow;
+		in.run.serial = a->serial;
+		tdm_node_feed(d, z, &in);
+	}
+}
+
+/* The text of an offline-KSK zone's SKR problem, as the run's own check says it (tdm_job_skr). */
+static void tdm_skr_short_tell(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
+{
+	char text[COORD_TEXT_MAX], end[32];
+	time_t u = (time_t)z->node.view.skr_until_s;
+	struct tm tm;
+	strftime(end, sizeof(end), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&u, &tm));
+	if (a->why == NODE_WHY_SKR_OUT) {
+		snprintf(text, sizeof(text),
+			 "ALERT: no imported SKR has a signed DNSKEY RRset for now: not signing; "
+			 "get the next SKR signed and imported");
+	} else {
+		snprintf(text, sizeof(text),
+			 "ALERT: the signed DNSKEY RRsets end %s, within the SKR margin: not "
+			 "signing; get the next SKR signed and imported",
+			 end);
+	}
+	tdm_skr_tell(d, z, text);
+}
+
+/* A zone alert the node raises or clears. */
+static void tdm_node_alert(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
+{
+	bool on = a->kind == NODE_A_ALERT;
+	if (strcmp(a->alert, "skr") == 0) {
+		if (on) {
+			tdm_skr_short_tell(d, z, a);
+		} else {
+			tdm_skr_tell(d, z, "");
 		}
 		return;
 	}
-	if (z->held || !zs->has_committed || !zs->compare_digests ||
-	    strcmp(zs->committed_by, d->opts->name) == 0 || zs->sign_time == 0 ||
-	    (z->shadowed && z->shadow_serial == zs->serial)) {
+	if (!on) {
+		tdm_input_alert_clear(d, z, a->alert);
 		return;
 	}
-	/* A shadow run signs with the key set the commit was made with. */
-	if (!z->ks_valid || z->ks_rev != zs->keyset_revision) {
-		(void)tdm_keyset_fetch(d, z);
+	/* input-older: each site reads its own copy of the input; one older than what was last
+	 * committed (a delivery that has not reached this site yet) must not roll the zone
+	 * back */
+	const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
+	uint32_t older = zs != NULL ? zs->input_serial : 0;
+	tdm_log(d,
+		"zone %s: not publishing: input %s has SOA serial %u, older than %u, the input of "
+		"serial %u committed by %s; retrying when the input changes",
+		z->name, z->input, d->job.input_serial, older, zs != NULL ? zs->serial : 0,
+		zs != NULL ? zs->committed_by : "-");
+	tdm_input_alert(d, z, a->alert, false,
+			"%s: SOA serial %u is older than %u, the input of the committed serial %u: "
+			"not published until the input changes",
+			z->input, d->job.input_serial, older, zs != NULL ? zs->serial : 0);
+}
+
+/* Performs one action the node asked for; answers are fed back to it. */
+static void tdm_node_act(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
+{
+	switch (a->kind) {
+	case NODE_A_LEASE_REQUEST: tdm_lease_ask(d, z, COORDRPC_LEASE_REQUEST); break;
+	case NODE_A_LEASE_RENEW: tdm_lease_ask(d, z, COORDRPC_LEASE_RENEW); break;
+	case NODE_A_LEASE_RELEASE: tdm_lease_released(d, z, a); break;
+	case NODE_A_LEASE_DROPPED: tdm_lease_dropped(d, z, a); break;
+	case NODE_A_LEASE_GRANTED: tdm_lease_granted(d, z, a); break;
+	case NODE_A_KEYSET_FETCH: {
+		/* A run signs with the stored key set: the copy of a node that just took the
+		 * lease is the one it last read as a standby, and the old holder may have
+		 * stepped the machine since. */
+		node_input_t in = {.kind = NODE_IN_KEYSET};
+		in.keyset.ok = tdm_keyset_fetch(d, z) == TANDEM_OK;
+		in.keyset.revision = z->ks_rev;
+		in.keyset.keys_ready = tdm_keys_ready(z);
+		tdm_node_feed(d, z, &in);
+		break;
 	}
-	if (!z->ks_valid || z->ks_rev != zs->keyset_revision) {
+	case NODE_A_RUN: tdm_job_begin(d, z, a); break;
+	case NODE_A_SHADOW_SKIPPED: {
+		const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
 		tdm_log(d,
 			"zone %s: shadow run of serial %u skipped: the key set moved on (revision "
 			"%" PRId64 ", committed with %" PRId64 ")",
-			z->name, zs->serial, z->ks_rev, zs->keyset_revision);
-		z->shadowed = true;
-		z->shadow_serial = zs->serial;
-		return;
+			z->name, a->serial, z->ks_rev, zs != NULL ? zs->keyset_revision : 0);
+		break;
 	}
-	if (tdm_input_pick(d, z, zs, now) == TDM_INPUT_WAIT) {
-		return;
+	case NODE_A_COMMIT: tdm_job_commit(d, z, a); break;
+	case NODE_A_PUBLISH: tdm_job_publish(d, z, a); break;
+	case NODE_A_REPORT: tdm_job_shadowed(d, z); break;
+	case NODE_A_ALERT:
+	case NODE_A_ALERT_CLEAR: tdm_node_alert(d, z, a); break;
 	}
-	if (!tdm_shadow_base(d, z, zs)) {
-		z->shadowed = true; /* not again for this serial */
-		z->shadow_serial = zs->serial;
-		return;
+}
+
+static void tdm_node_feed(tdm_t *d, tdm_zone_t *z, const node_input_t *in)
+{
+	node_time_t now = {.mono_ms = tdm_mono_ms(), .wall_ms = tdm_wall_ms()};
+	node_actions_t out;
+	node_step(&z->node, in, &now, &out);
+	for (size_t i = 0; i < out.n; i++) {
+		tdm_node_act(d, z, &out.a[i]);
 	}
-	if (tdm_keys_ready(z) && tdm_job_start(d, z, zs, true) != TANDEM_OK) {
-		z->shadowed = true; /* not again for this serial */
-		z->shadow_serial = zs->serial;
+}
+
+/* What the node's decisions need of the zone: the status, this node's alerts, input, keys,
+ * offline-KSK book and runner. */
+static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, uint64_t now,
+			  node_view_t *v)
+{
+	const coord_params_t *p = &d->status->params;
+	const coordrpc_node_status_t *self = tdm_self_status(d);
+	memset(v, 0, sizeof(*v));
+	v->lease_ms = p->lease_ms;
+	v->margin_ms = p->margin_ms;
+	v->self_up = self != NULL && self->state == COORD_NODE_UP;
+	/* what keeps this node from signing the zone keeps it from asking for its lease */
+	v->blocked = tdm_alerts_blocking(&d->alerts, z->name);
+	v->input_blocked = tdm_input_blocked(d, z);
+	/* a settled input, else the last good copy, else nothing (yet) */
+	v->input_ready = tdm_input_pick(d, z, zs, now) != TDM_INPUT_WAIT;
+	v->keys_ready = tdm_keys_ready(z);
+	v->own_keyset_valid = z->ks_valid;
+	v->own_keyset_rev = z->ks_rev;
+	v->runner_busy = d->job_zone != NULL || tdm_hsm_busy(d);
+	v->free = zs->holder[0] == '\0' || strcmp(zs->holder, d->opts->name) == 0;
+	v->switch_away = zs->switch_to[0] != '\0' && strcmp(zs->switch_to, d->opts->name) != 0;
+	v->has_committed = zs->has_committed;
+	v->committed_by_self = strcmp(zs->committed_by, d->opts->name) == 0;
+	v->compare_digests = zs->compare_digests;
+	v->serial = zs->serial;
+	v->input_serial = zs->input_serial;
+	v->base_serial = zs->base_serial;
+	v->keyset_revision = zs->keyset_revision;
+	v->sign_time = zs->sign_time;
+	v->full_requested = zs->full_requested;
+	v->offline = tdm_zone_offline(z);
+	/* the book as last read by the key work; unread, the run's own check decides */
+	v->skr_known = v->offline && z->book_read;
+	v->skr_until_s =
+	    v->skr_known ? kasp_skrbook_covered_until(&z->book, (uint64_t)time(NULL)) : 0;
+}
+
+/* One look at a zone: its input, the lease, the key work, the next run. */
+static void tdm_zone_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
+{
+	uint64_t now = tdm_mono_ms();
+	if (tdm_input_changed(d, z, now)) {
+		node_input_t ch = {.kind = NODE_IN_INPUT_CHANGED};
+		tdm_node_feed(d, z, &ch);
 	}
+	/* the lease first (a view that lets no run start), the key work, then the next run
+	 * with what the key work read */
+	node_input_t in = {.kind = NODE_IN_STATUS};
+	tdm_node_view(d, z, zs, now, &in.view);
+	in.view.runner_busy = true;
+	tdm_node_feed(d, z, &in);
+	tdm_keys_step(d, z, zs, now);
+	now = tdm_mono_ms();
+	tdm_node_view(d, z, zs, now, &in.view);
+	tdm_node_feed(d, z, &in);
 }
 
 /* ---- token hygiene --------------------------------------------------------------------- */
@@ -2182,7 +2398,7 @@ static void tdm_sign_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 static void tdm_hygiene_step(tdm_t *d, uint64_t now)
 {
 	/* not while the token does not answer: the "hsm" alert says that already */
-	if (now < d->next_hygiene_mono || d->token == NULL ||
+	if (now < d->next_hygiene_mono || d->token == NULL || tdm_hsm_busy(d) ||
 	    tdm_alerts_find(&d->alerts, "", "hsm") != NULL) {
 		return;
 	}
@@ -2259,6 +2475,8 @@ static void tdm_step(tdm_t *d)
 	if (d->job_zone != NULL && tdm_sign_done(&d->job)) {
 		tdm_job_finish(d);
 	}
+	tdm_keygen_reap(d);
+	tdm_keyimport_reap(d);
 	tdm_job_watch(d, now);
 	tdm_hsm_step(d, now);
 	if (now >= d->next_heartbeat_mono) {
@@ -2298,10 +2516,7 @@ static void tdm_step(tdm_t *d)
 			continue;
 		}
 		z->warned_unknown = false;
-		now = tdm_mono_ms();
-		tdm_lease_step(d, z, zs, now);
-		tdm_keys_step(d, z, zs, now);
-		tdm_sign_step(d, z, zs, now);
+		tdm_zone_step(d, z, zs);
 	}
 }
 
@@ -2309,9 +2524,11 @@ static void tdm_lease_release_all(tdm_t *d, const char *why)
 {
 	for (size_t i = 0; i < d->nzones; i++) {
 		tdm_zone_t *z = &d->zones[i];
-		if (z->held) {
-			(void)tdm_lease_send(d, z, COORDRPC_LEASE_RELEASE);
-			tdm_lease_forget(d, z);
+		if (z->node.held) {
+			(void)tdm_lease_release_send(d, z);
+			(void)tdm_watch_disarm(d->watch, i);
+			node_input_t in = {.kind = NODE_IN_LEASE_LOST};
+			tdm_node_feed(d, z, &in);
 			tdm_log(d, "zone %s: lease released: %s", z->name, why);
 		}
 	}
@@ -2638,12 +2855,20 @@ static int tdm_setup(tdm_t *d)
 		tdm_log(d, "--out %s: path too long", o->out);
 		return TANDEM_EINVAL;
 	}
+	const node_conf_t conf = {.cycle_ms = o->cycle_s * 1000u,
+				  .retry_ms = TDM_RETRY_MS,
+				  .request_ms = TDM_REQUEST_MS,
+				  .renew_retry_ms = TDM_RENEW_RETRY_MS,
+				  .keys_ms = TDM_KEYS_MS,
+				  .skr_retry_ms = TDM_SKR_RETRY_MS,
+				  .skr_margin_ms = o->skr_margin_s * 1000u};
 	for (size_t i = 0; i < o->nzone; i++) {
 		d->zones[i].ks = calloc(1, sizeof(*d->zones[i].ks));
 		d->nzones++;
 		if (d->zones[i].ks == NULL) {
 			return TANDEM_ENOMEM;
 		}
+		node_zone_init(&d->zones[i].node, &conf);
 		ret = tdm_zone_setup(d, o->zone[i], &d->zones[i]);
 		if (ret != TANDEM_OK) {
 			return ret;
@@ -2730,6 +2955,10 @@ static void tdm_teardown(tdm_t *d)
 		}
 	}
 	tdm_sign_clear(&d->job);
+	(void)tdm_keygen_finish(d->keygen, NULL, 0); /* waits: they use the token */
+	d->keygen = NULL;
+	tdm_keyimport_free(d->keyimport);
+	d->keyimport = NULL;
 	for (size_t i = 0; i < d->nzones; i++) {
 		dns_zone_free(d->zones[i].last); /* after the run that may use it ended */
 		d->zones[i].last = NULL;
@@ -2769,7 +2998,7 @@ static void tdm_service_tick(tdm_t *d)
 
 	tandem_service_watchdog(&d->svc, tdm_mono_ms());
 	for (size_t i = 0; i < d->nzones; i++) {
-		held += d->zones[i].held;
+		held += d->zones[i].node.held;
 	}
 	snprintf(line, sizeof(line), "%s; active for %zu of %zu zone(s); %zu alert(s)",
 		 d->token != NULL && !tdm_alerts_node_blocked(&d->alerts) ? "healthy" : "unhealthy",
@@ -2800,10 +3029,10 @@ static void tdm_metrics_tick(tdm_t *d, uint64_t now)
 		}
 		zones[i] =
 		    (tdm_metrics_zone_t){.name = z->name,
-					 .has_serial = z->published_serial != 0,
-					 .serial = z->published_serial,
-					 .active = z->held,
-					 .epoch = z->epoch,
+					 .has_serial = z->node.published_serial != 0,
+					 .serial = z->node.published_serial,
+					 .active = z->node.held,
+					 .epoch = z->node.epoch,
 					 .last_publish = z->published_unix,
 					 .input_bad = bad,
 					 .has_expiry = z->has_expiry,

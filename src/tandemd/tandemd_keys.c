@@ -3,9 +3,38 @@
 
 #include "tandem_error.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+struct tdm_keygen {
+	hsm_token_t *token; /* borrowed */
+	char zone[ARCHIVE_LABEL_MAX + 1];
+	uint32_t id;
+	hsm_keyspec_t spec;
+	pthread_t thread;
+	atomic_bool done;
+	int ret; /* written by the thread before done; read after the join */
+	char why[256];
+};
+
+/* One archived key of an import batch. */
+typedef struct tdm_keyimport_entry {
+	uint8_t *archive; /* owned copy */
+	size_t len;
+	tdm_keyimport_result_t r;
+} tdm_keyimport_entry_t;
+
+struct tdm_keyimport {
+	hsm_token_t *token; /* borrowed */
+	tdm_keyimport_entry_t *e;
+	size_t n, cap;
+	bool started;
+	pthread_t thread;
+	atomic_bool done;
+};
 
 /* The label a zone's key gets on every token: one name across the cluster. */
 static void tdm_keys_label(const char *zone, uint32_t id, char *out, size_t size)
@@ -126,4 +155,189 @@ int tdm_keys_destroy(hsm_token_t *token, const char *zone, uint32_t id, tandem_d
 	ret = hsm_token_destroy_key(token, k, diag);
 	*destroyed = ret == TANDEM_OK;
 	return ret;
+}
+
+static void *tdm_keygen_run(void *arg)
+{
+	tdm_keygen_t *g = arg;
+	char label[ARCHIVE_LABEL_MAX + 1];
+	char uri_text[512];
+	hsm_uri_t *uri = NULL;
+	tandem_diag_t *diag = NULL;
+	const hsm_key_t *k = NULL;
+	tdm_keys_label(g->zone, g->id, label, sizeof(label));
+	snprintf(uri_text, sizeof(uri_text), "pkcs11:object=%s", label);
+	int ret = tandem_diag_new(&diag);
+	if (ret == TANDEM_OK) {
+		ret = hsm_uri_parse(uri_text, diag, &uri);
+	}
+	/* a key left by an earlier try is ours and unused: taken as made */
+	if (ret == TANDEM_OK && tdm_keys_find(g->token, label, diag, &k) != TANDEM_OK) {
+		tandem_diag_clear(diag); /* not found: the usual case */
+		ret = hsm_token_generate_key(g->token, uri, &g->spec, diag, &k);
+	}
+	if (ret != TANDEM_OK) {
+		const char *first = diag != NULL ? tandem_diag_msg(diag, 0) : NULL;
+		snprintf(g->why, sizeof(g->why), "%s",
+			 first != NULL ? first : tandem_strerror(ret));
+	}
+	hsm_uri_free(uri);
+	tandem_diag_free(diag);
+	g->ret = ret;
+	atomic_store(&g->done, true);
+	return NULL;
+}
+
+int tdm_keygen_start(hsm_token_t *token, const char *zone, uint32_t id, const kasp_key_policy_t *kp,
+		     tdm_keygen_t **out)
+{
+	if (token == NULL || zone == NULL || kp == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	tdm_keygen_t *g = calloc(1, sizeof(*g));
+	if (g == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	g->token = token;
+	snprintf(g->zone, sizeof(g->zone), "%s", zone);
+	g->id = id;
+	g->spec.algorithm = kp->algorithm;
+	g->spec.bits = kp->bits;
+	atomic_init(&g->done, false);
+	if (pthread_create(&g->thread, NULL, tdm_keygen_run, g) != 0) {
+		free(g);
+		return TANDEM_EINTERNAL;
+	}
+	*out = g;
+	return TANDEM_OK;
+}
+
+bool tdm_keygen_done(const tdm_keygen_t *g)
+{
+	return g != NULL && atomic_load(&g->done);
+}
+
+int tdm_keygen_finish(tdm_keygen_t *g, char *why, size_t why_size)
+{
+	if (g == NULL) {
+		return TANDEM_OK;
+	}
+	pthread_join(g->thread, NULL);
+	int ret = g->ret;
+	if (why != NULL && why_size > 0) {
+		snprintf(why, why_size, "%s", ret != TANDEM_OK ? g->why : "");
+	}
+	free(g);
+	return ret;
+}
+
+int tdm_keyimport_new(hsm_token_t *token, tdm_keyimport_t **out)
+{
+	if (token == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	tdm_keyimport_t *g = calloc(1, sizeof(*g));
+	if (g == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	g->token = token;
+	atomic_init(&g->done, false);
+	*out = g;
+	return TANDEM_OK;
+}
+
+int tdm_keyimport_add(tdm_keyimport_t *g, uint32_t id, const uint8_t *archive, size_t len)
+{
+	if (g == NULL || g->started || (archive == NULL && len > 0)) {
+		return TANDEM_EINVAL;
+	}
+	if (g->n == g->cap) {
+		size_t cap = g->cap == 0 ? 4 : 2 * g->cap;
+		tdm_keyimport_entry_t *bigger = realloc(g->e, cap * sizeof(*bigger));
+		if (bigger == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		g->e = bigger;
+		g->cap = cap;
+	}
+	tdm_keyimport_entry_t *e = &g->e[g->n];
+	memset(e, 0, sizeof(*e));
+	e->archive = malloc(len > 0 ? len : 1);
+	if (e->archive == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	if (len > 0) {
+		memcpy(e->archive, archive, len);
+	}
+	e->len = len;
+	e->r.id = id;
+	g->n++;
+	return TANDEM_OK;
+}
+
+size_t tdm_keyimport_count(const tdm_keyimport_t *g)
+{
+	return g != NULL ? g->n : 0;
+}
+
+static void *tdm_keyimport_run(void *arg)
+{
+	tdm_keyimport_t *g = arg;
+	tandem_diag_t *diag = NULL;
+	int dret = tandem_diag_new(&diag);
+	for (size_t i = 0; i < g->n; i++) {
+		tdm_keyimport_result_t *r = &g->e[i].r;
+		r->ret = dret != TANDEM_OK
+			     ? dret
+			     : tdm_keys_import(g->token, r->id, g->e[i].archive, g->e[i].len, diag,
+					       &r->key, &r->imported);
+		if (r->ret != TANDEM_OK) {
+			const char *first = diag != NULL ? tandem_diag_msg(diag, 0) : NULL;
+			snprintf(r->why, sizeof(r->why), "%s",
+				 first != NULL ? first : tandem_strerror(r->ret));
+		}
+		if (diag != NULL) {
+			tandem_diag_clear(diag);
+		}
+	}
+	tandem_diag_free(diag);
+	atomic_store(&g->done, true);
+	return NULL;
+}
+
+int tdm_keyimport_start(tdm_keyimport_t *g)
+{
+	if (g == NULL || g->started) {
+		return TANDEM_EINVAL;
+	}
+	if (pthread_create(&g->thread, NULL, tdm_keyimport_run, g) != 0) {
+		return TANDEM_EINTERNAL;
+	}
+	g->started = true;
+	return TANDEM_OK;
+}
+
+bool tdm_keyimport_done(const tdm_keyimport_t *g)
+{
+	return g != NULL && g->started && atomic_load(&g->done);
+}
+
+const tdm_keyimport_result_t *tdm_keyimport_result(const tdm_keyimport_t *g, size_t i)
+{
+	return g != NULL && i < g->n ? &g->e[i].r : NULL;
+}
+
+void tdm_keyimport_free(tdm_keyimport_t *g)
+{
+	if (g == NULL) {
+		return;
+	}
+	if (g->started) {
+		pthread_join(g->thread, NULL);
+	}
+	for (size_t i = 0; i < g->n; i++) {
+		free(g->e[i].archive);
+	}
+	free(g->e);
+	free(g);
 }

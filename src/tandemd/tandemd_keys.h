@@ -48,4 +48,69 @@ int tdm_keys_import(hsm_token_t *token, uint32_t id, const uint8_t *archive, siz
 int tdm_keys_destroy(hsm_token_t *token, const char *zone, uint32_t id, tandem_diag_t *diag,
 		     bool *destroyed);
 
+/* A key being made in the HSM on a thread of its own (a slow generation, RSA 4096 takes
+ * seconds, never holds back the loop that renews leases). */
+typedef struct tdm_keygen tdm_keygen_t;
+
+/*
+ * Starts making key `id` of zone in the HSM (label tandem-ZONE-ID, as tdm_keys_generate; a
+ * key already under that label is taken as made) on a new thread. token is borrowed: until
+ * tdm_keygen_finish, nothing else may use its admin session or change its key list (no
+ * import, destroy, hygiene check, probe or generation; signing runs wait too). *out is the
+ * caller's: tdm_keygen_finish. Errors: TANDEM_ENOMEM, TANDEM_EINTERNAL (no thread).
+ */
+int tdm_keygen_start(hsm_token_t *token, const char *zone, uint32_t id, const kasp_key_policy_t *kp,
+		     tdm_keygen_t **out);
+
+/* Whether the generation has ended (tdm_keygen_finish then does not wait). */
+bool tdm_keygen_done(const tdm_keygen_t *g);
+
+/*
+ * Waits for the thread, frees g (NULL-safe: TANDEM_OK) and returns the generation's result:
+ * TANDEM_OK when the key is on the token (tdm_keys_generate then finds it and only wraps
+ * it), else hsm_token_generate_key's error with its first diagnostic in why.
+ */
+int tdm_keygen_finish(tdm_keygen_t *g, char *why, size_t why_size);
+
+/* Archived keys being imported into the HSM on a thread of their own (unwrapping under the
+ * SMK and a test signature each: the HSM's pace, not the loop's). */
+typedef struct tdm_keyimport tdm_keyimport_t;
+
+/* One key's outcome, as tdm_keys_import gives it. A plain value; key is borrowed from the
+ * token. */
+typedef struct tdm_keyimport_result {
+	uint32_t id;
+	int ret;
+	tdm_key_t key; /* ret TANDEM_OK */
+	bool imported; /* ret TANDEM_OK: it was new on the token */
+	char why[256]; /* ret not TANDEM_OK: the first diagnostic */
+} tdm_keyimport_result_t;
+
+/* An empty batch for token (borrowed). *out is the caller's: tdm_keyimport_free. Errors:
+ * TANDEM_EINVAL, TANDEM_ENOMEM. */
+int tdm_keyimport_new(hsm_token_t *token, tdm_keyimport_t **out);
+
+/* Adds key `id`'s one-key archive entry (copied) to a batch not yet started. Errors:
+ * TANDEM_EINVAL (NULL, or started), TANDEM_ENOMEM. */
+int tdm_keyimport_add(tdm_keyimport_t *g, uint32_t id, const uint8_t *archive, size_t len);
+
+/* Number of keys in the batch. */
+size_t tdm_keyimport_count(const tdm_keyimport_t *g);
+
+/*
+ * Starts importing the batch on a new thread (tdm_keys_import for each key). As for
+ * tdm_keygen_start, nothing else may use the token's admin session or change its key list
+ * until it is done. Errors: TANDEM_EINVAL (NULL, or started), TANDEM_EINTERNAL (no thread).
+ */
+int tdm_keyimport_start(tdm_keyimport_t *g);
+
+/* Whether the batch's thread has ended. */
+bool tdm_keyimport_done(const tdm_keyimport_t *g);
+
+/* Key i's outcome (i < count), once done; borrowed from g. */
+const tdm_keyimport_result_t *tdm_keyimport_result(const tdm_keyimport_t *g, size_t i);
+
+/* Waits for the thread if started, frees the copies and g; NULL-safe. */
+void tdm_keyimport_free(tdm_keyimport_t *g);
+
 #endif

@@ -1,4 +1,5 @@
-/* Unit tests of tandemd's directory locks, leftover temporary files and lease watch. */
+/* Unit tests of tandemd's directory locks, leftover temporary files, lease watch and key
+ * generation off the loop's thread. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -8,10 +9,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hsm.h"
+#include "node.h"
+#include "tandem_diag.h"
 #include "tandem_error.h"
+#include "tandemd_keys.h"
 #include "tandemd_lock.h"
 #include "tandemd_watch.h"
 #include "testsupport.h"
+
+#define SOFTHSM_PATH "/usr/lib/softhsm/libsofthsm2.so"
 
 static uint64_t mono_ms(void)
 {
@@ -147,6 +154,153 @@ START_TEST(watch_fires_at_deadline)
 }
 END_TEST
 
+/* Answers the node's lease requests and renewals at once (a scripted coordinator); returns
+ * the number of renewals answered. */
+static size_t lease_answer(node_zone_t *z, const node_actions_t *out, uint64_t now)
+{
+	size_t renewals = 0;
+	for (size_t i = 0; i < out->n; i++) {
+		node_action_kind_t k = out->a[i].kind;
+		if (k != NODE_A_LEASE_REQUEST && k != NODE_A_LEASE_RENEW) {
+			continue;
+		}
+		node_input_t in = {.kind = NODE_IN_LEASE_REPLY};
+		in.lease.answered = true;
+		in.lease.accepted = true;
+		in.lease.epoch = 1;
+		in.lease.sent_mono = now;
+		node_time_t t = {.mono_ms = now};
+		node_actions_t more;
+		node_step(z, &in, &t, &more);
+		renewals += k == NODE_A_LEASE_RENEW;
+	}
+	return renewals;
+}
+
+/* A key is made in the HSM off the calling thread: while SoftHSM makes an RSA 4096 key (a
+ * second or more), the loop that holds a lease goes on renewing it. tandemd makes its keys
+ * this way (tdm_keygen_ready), so a slow generation never holds back a renewal. */
+START_TEST(keygen_off_thread_lease_renewed)
+{
+	ts_token_t t;
+	ts_token_create(&t, "tandem-keygen");
+	tandem_diag_t *diag = NULL;
+	hsm_module_t *mod = NULL;
+	hsm_token_t *tok = NULL;
+	hsm_uri_t *u = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	ck_assert_int_eq(hsm_module_load(SOFTHSM_PATH, diag, &mod), TANDEM_OK);
+	ck_assert_int_eq(hsm_uri_parse(t.uri, diag, &u), TANDEM_OK);
+	ck_assert_int_eq(hsm_token_open(mod, u, NULL, 1, diag, &tok), TANDEM_OK);
+	hsm_uri_free(u);
+
+	/* a zone whose lease of 300 ms is renewed every 100 ms */
+	node_conf_t c = {.cycle_ms = 60000,
+			 .retry_ms = 30000,
+			 .request_ms = 10,
+			 .renew_retry_ms = 10,
+			 .keys_ms = 1000,
+			 .skr_retry_ms = 5000};
+	node_zone_t z;
+	node_zone_init(&z, &c);
+	node_input_t in = {.kind = NODE_IN_STATUS};
+	in.view.lease_ms = 300;
+	in.view.margin_ms = 50;
+	in.view.self_up = true;
+	in.view.free = true;
+	in.view.runner_busy = true; /* the key generation holds the runner: no run */
+	node_time_t now = {.mono_ms = mono_ms()};
+	node_actions_t out;
+	node_step(&z, &in, &now, &out);
+	lease_answer(&z, &out, now.mono_ms);
+	ck_assert(z.held);
+
+	kasp_key_policy_t kp = {.algorithm = HSM_ALG_RSASHA256, .bits = 4096};
+	tdm_keygen_t *g = NULL;
+	uint64_t started = mono_ms();
+	ck_assert_int_eq(tdm_keygen_start(tok, "example.", 7, &kp, &g), TANDEM_OK);
+	ck_assert_uint_lt(mono_ms() - started, 1000); /* it returns at once */
+	size_t during = 0;
+	in.kind = NODE_IN_TICK;
+	while (!tdm_keygen_done(g) && mono_ms() < started + 120000) {
+		now.mono_ms = mono_ms();
+		node_step(&z, &in, &now, &out);
+		size_t r = lease_answer(&z, &out, now.mono_ms);
+		during += tdm_keygen_done(g) ? 0 : r;
+		usleep(5000);
+	}
+	uint64_t took = mono_ms() - started;
+	char why[256];
+	ck_assert(tdm_keygen_done(g));
+	ck_assert_int_eq(tdm_keygen_finish(g, why, sizeof(why)), TANDEM_OK);
+	ck_assert_msg(during >= 1, "no renewal during a key generation of %llu ms",
+		      (unsigned long long)took);
+	/* the key is on the token under the cluster's label, and made once: a second start
+	 * takes it as made */
+	ck_assert_int_eq(hsm_uri_parse("pkcs11:object=tandem-example-7", diag, &u), TANDEM_OK);
+	const hsm_key_t *k = NULL;
+	ck_assert_int_eq(hsm_token_find_key(tok, u, diag, &k), TANDEM_OK);
+	hsm_uri_free(u);
+	ck_assert_int_eq(tdm_keygen_start(tok, "example.", 7, &kp, &g), TANDEM_OK);
+	ck_assert_int_eq(tdm_keygen_finish(g, why, sizeof(why)), TANDEM_OK);
+	fprintf(stderr, "keygen: RSA 4096 in %llu ms, %zu renewals meanwhile\n",
+		(unsigned long long)took, during);
+
+	hsm_token_close(tok);
+	hsm_module_free(mod);
+	tandem_diag_free(diag);
+	ts_token_destroy(&t);
+}
+END_TEST
+
+/* An import batch runs on its own thread; an entry that is no archive is refused with a reason
+ * and the token is left as it was. */
+START_TEST(keyimport_refuses_garbage)
+{
+	ts_token_t t;
+	ts_token_create(&t, "tandem-import");
+	tandem_diag_t *diag = NULL;
+	hsm_module_t *mod = NULL;
+	hsm_token_t *tok = NULL;
+	hsm_uri_t *u = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	ck_assert_int_eq(hsm_module_load(SOFTHSM_PATH, diag, &mod), TANDEM_OK);
+	ck_assert_int_eq(hsm_uri_parse(t.uri, diag, &u), TANDEM_OK);
+	ck_assert_int_eq(hsm_token_open(mod, u, NULL, 1, diag, &tok), TANDEM_OK);
+	hsm_uri_free(u);
+	size_t keys_before = hsm_token_key_count(tok);
+
+	static const uint8_t junk[] = "not an archive entry";
+	tdm_keyimport_t *g = NULL;
+	ck_assert_int_eq(tdm_keyimport_new(tok, &g), TANDEM_OK);
+	ck_assert_int_eq(tdm_keyimport_add(g, 3, junk, sizeof(junk)), TANDEM_OK);
+	ck_assert_int_eq(tdm_keyimport_add(g, 4, junk, 5), TANDEM_OK);
+	ck_assert_uint_eq(tdm_keyimport_count(g), 2);
+	ck_assert(!tdm_keyimport_done(g)); /* not started */
+	ck_assert_int_eq(tdm_keyimport_start(g), TANDEM_OK);
+	ck_assert_int_eq(tdm_keyimport_add(g, 5, junk, 5), TANDEM_EINVAL); /* started */
+	uint64_t until = mono_ms() + 60000;
+	while (!tdm_keyimport_done(g) && mono_ms() < until) {
+		usleep(1000);
+	}
+	ck_assert(tdm_keyimport_done(g));
+	for (size_t i = 0; i < 2; i++) {
+		const tdm_keyimport_result_t *r = tdm_keyimport_result(g, i);
+		ck_assert_uint_eq(r->id, 3 + i);
+		ck_assert_int_ne(r->ret, TANDEM_OK);
+		ck_assert_str_ne(r->why, "");
+	}
+	ck_assert_ptr_null(tdm_keyimport_result(g, 2));
+	tdm_keyimport_free(g);
+	ck_assert_uint_eq(hsm_token_key_count(tok), keys_before);
+
+	hsm_token_close(tok);
+	hsm_module_free(mod);
+	tandem_diag_free(diag);
+	ts_token_destroy(&t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tandemd");
@@ -155,6 +309,10 @@ int main(void)
 	tcase_add_test(tc, tmp_sweep_removes_only_ours);
 	tcase_add_test(tc, instance_ids_differ);
 	tcase_add_test(tc, watch_fires_at_deadline);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("keygen");
+	tcase_add_test(tc, keygen_off_thread_lease_renewed);
+	tcase_add_test(tc, keyimport_refuses_garbage);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
