@@ -14,8 +14,8 @@ struct dns_changeset {
 	dns_rr_t *list[2]; /* [0] removed, [1] added */
 	size_t count[2], cap[2];
 	/* the last owner copied, so that one node's records share one copy */
-	const uint8_t *last_src;
 	const uint8_t *last_copy;
+	size_t last_len;
 };
 
 int dns_changeset_new(dns_changeset_t **out)
@@ -49,18 +49,20 @@ static int rr_copy(dns_changeset_t *cs, const dns_rr_t *rr, dns_rr_t *out)
 	if (rr == NULL || rr->owner == NULL || rr->rdata == NULL) {
 		return TANDEM_EINVAL;
 	}
+	/* one copy per owner for a node's records; compared by content, as a caller may
+	 * reuse one buffer for several owners */
+	size_t len = dns_name_len(rr->owner, DNS_NAME_MAXLEN);
+	if (len == 0) {
+		return TANDEM_EINVAL;
+	}
 	const uint8_t *owner = cs->last_copy;
-	if (rr->owner != cs->last_src || owner == NULL) {
-		size_t len = dns_name_len(rr->owner, DNS_NAME_MAXLEN);
-		if (len == 0) {
-			return TANDEM_EINVAL;
-		}
+	if (owner == NULL || cs->last_len != len || memcmp(owner, rr->owner, len) != 0) {
 		owner = tandem_arena_memdup(cs->arena, rr->owner, len);
 		if (owner == NULL) {
 			return TANDEM_ENOMEM;
 		}
-		cs->last_src = rr->owner;
 		cs->last_copy = owner;
+		cs->last_len = len;
 	}
 	const uint8_t *rdata =
 	    tandem_arena_memdup(cs->arena, rr->rdata, (size_t)dns_rdata_len(rr->rdata) + 2);
@@ -163,6 +165,11 @@ int dns_rr_compare(const dns_rr_t *a, const dns_rr_t *b)
 }
 
 /* ---- the walk ---- */
+
+static int rr_cmp(const void *x, const void *y)
+{
+	return dns_rr_compare(x, y);
+}
 
 static bool rdata_equal(const uint8_t *a, const uint8_t *b)
 {
@@ -389,6 +396,10 @@ int dns_zone_diff(dns_zone_t *old_zone, dns_zone_t *new_zone, dns_changeset_t **
 		dns_changeset_free(cs);
 		return ret;
 	}
+	/* canonical order: two sites' changesets of the same versions are the same bytes,
+	 * whatever order each one's RRSIGs are stored in */
+	qsort(cs->list[0], cs->count[0], sizeof(dns_rr_t), rr_cmp);
+	qsort(cs->list[1], cs->count[1], sizeof(dns_rr_t), rr_cmp);
 	*out = cs;
 	return TANDEM_OK;
 }
@@ -409,11 +420,6 @@ static uint16_t rr_group(const dns_rr_t *rr)
 static bool rr_in_nsec3(const dns_rr_t *rr)
 {
 	return rr_group(rr) == DNS_TYPE_NSEC3;
-}
-
-static int rr_cmp(const void *x, const void *y)
-{
-	return dns_rr_compare(x, y);
 }
 
 /* The order a zone is built in: array, owner, RRset (RRSIGs with what they cover). */

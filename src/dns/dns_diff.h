@@ -64,8 +64,10 @@ size_t dns_changeset_size(const dns_changeset_t *cs);
 /*
  * The changeset from old_zone to new_zone (same origin): both node arrays and both
  * NSEC3 arrays are walked in canonical order, and an RRset whose RDATA and RRSIG
- * pointers are the same in both costs a pointer comparison (then memcmp). Both zones
- * are only read. Errors: TANDEM_EINVAL (NULL, different origins), TANDEM_DNS_ESOA
+ * pointers are the same in both costs a pointer comparison (then memcmp). The removed
+ * and added records are each in canonical order (dns_rr_compare), so the changeset
+ * of two versions is the same whatever order RRSIGs are stored in. Both zones are
+ * only read. Errors: TANDEM_EINVAL (NULL, different origins), TANDEM_DNS_ESOA
  * (either zone has no single SOA), TANDEM_ENOMEM; *out set only on success.
  */
 int dns_zone_diff(dns_zone_t *old_zone, dns_zone_t *new_zone, dns_changeset_t **out);

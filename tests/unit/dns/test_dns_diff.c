@@ -422,6 +422,40 @@ START_TEST(test_apply_refuses)
 }
 END_TEST
 
+/* A changeset copies what it is given: a caller may reuse one buffer for several owners. */
+START_TEST(test_changeset_copies)
+{
+	dns_changeset_t *cs = NULL;
+	ck_assert_int_eq(dns_changeset_new(&cs), TANDEM_OK);
+	uint8_t owner[16] = "\x02"
+			    "aa"
+			    "\x07"
+			    "example";
+	uint8_t rd[6] = {0, 4, 192, 0, 2, 1};
+	dns_rr_t rr = {.owner = owner, .type = DNS_TYPE_A, .rclass = 1, .ttl = 60, .rdata = rd};
+	ck_assert_int_eq(dns_changeset_add(cs, true, &rr), TANDEM_OK);
+	owner[1] = 'b';
+	rd[5] = 2;
+	ck_assert_int_eq(dns_changeset_add(cs, true, &rr), TANDEM_OK);
+	owner[1] = 'z';
+	rd[5] = 9;
+	size_t n = 0;
+	const dns_rr_t *got = dns_changeset_records(cs, true, &n);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_mem_eq(got[0].owner,
+			 "\x02"
+			 "aa",
+			 3);
+	ck_assert_mem_eq(got[1].owner,
+			 "\x02"
+			 "ba",
+			 3);
+	ck_assert_uint_eq(got[0].rdata[5], 1);
+	ck_assert_uint_eq(got[1].rdata[5], 2);
+	dns_changeset_free(cs);
+}
+END_TEST
+
 static Suite *diff_suite(void)
 {
 	Suite *s = suite_create("dns_diff");
@@ -432,6 +466,7 @@ static Suite *diff_suite(void)
 	tcase_add_test(tc, test_digest_ttl_sig_nsec3);
 	tcase_add_test(tc, test_digest_order_free);
 	tcase_add_test(tc, test_apply_refuses);
+	tcase_add_test(tc, test_changeset_copies);
 	suite_add_tcase(s, tc);
 	return s;
 }
