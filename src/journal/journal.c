@@ -62,9 +62,12 @@ static bool sha256(const uint8_t *data, size_t n, uint8_t out[HASH_LEN])
 	return EVP_Digest(data, n, out, &len, EVP_sha256(), NULL) == 1 && len == HASH_LEN;
 }
 
+/* Says what failed; errno is kept for the caller (ENOSPC: a full disk). */
 static int io_error(const journal_t *j, tandem_diag_t *diag, const char *what)
 {
-	tandem_diag_add(diag, TANDEM_EIO, "%s: %s: %s", j->path, what, strerror(errno));
+	int saved = errno;
+	tandem_diag_add(diag, TANDEM_EIO, "%s: %s: %s", j->path, what, strerror(saved));
+	errno = saved;
 	return TANDEM_EIO;
 }
 
@@ -638,6 +641,23 @@ int journal_read(journal_t *j, size_t i, tandem_diag_t *diag, dns_changeset_t **
 	if (ret == TANDEM_JOURNAL_ECORRUPT) {
 		tandem_diag_add(diag, ret, "%s: entry %zu at offset %llu: malformed records",
 				j->path, i, (unsigned long long)j->e[i].off);
+	}
+	free(buf);
+	return ret;
+}
+
+int journal_checksum(journal_t *j, size_t i, tandem_diag_t *diag, uint8_t out[32])
+{
+	if (j == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	if (i >= j->n) {
+		return TANDEM_ERANGE;
+	}
+	uint8_t *buf = NULL;
+	int ret = entry_load(j, i, j->e[i].off, j->e[i].len, diag, &buf);
+	if (ret == TANDEM_OK) {
+		memcpy(out, buf + 4 + j->e[i].len, HASH_LEN);
 	}
 	free(buf);
 	return ret;

@@ -87,6 +87,10 @@ int journal_limit(journal_t *j, size_t max_entries, uint64_t max_bytes, tandem_d
  */
 int journal_read(journal_t *j, size_t i, tandem_diag_t *diag, dns_changeset_t **out);
 
+/* The checksum of entry i (the SHA-256 the file stores, checked): two journals hold the
+ * same changeset when it is the same. Errors: as journal_read. */
+int journal_checksum(journal_t *j, size_t i, tandem_diag_t *diag, uint8_t out[32]);
+
 /* An iterator over the changesets from a serial to the newest (what IXFR needs). */
 typedef struct journal_iter {
 	journal_t *j; /* borrowed */

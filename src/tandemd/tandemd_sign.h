@@ -3,6 +3,7 @@
 #define TANDEMD_SIGN_H
 
 #include "coord_state.h"
+#include "dns_digest.h"
 #include "hsm.h"
 #include "kasp_keystate.h"
 #include "signer.h"
@@ -46,15 +47,25 @@ typedef struct tdm_sign {
 	 * node.md, "Incremental signing"). previous is borrowed (the caller keeps it alive and
 	 * unchanged until the run is joined). Without it, after a restart, the first of
 	 * previous_paths (this node's publication, its shadow copy) whose SOA serial is
-	 * base_serial (and, with has_previous_digest, whose SHA-256 is previous_digest) is
+	 * base_serial (and, with has_previous_digest, whose zone digest is previous_digest) is
 	 * loaded and used. Neither: a full signing, and base_serial becomes 0. */
 	const dns_zone_t *previous;
+	const dns_digest_t *previous_tree; /* previous's digest state (NULL: computed) */
+	/* the journal (docs/node.md, "Journal"): the run's difference from the version it
+	 * follows (previous, else `held`: the committed version this node holds, when a full
+	 * signing replaces it) is appended to journal_path before the run ends, so before
+	 * any commit; without either the journal restarts at this run's serial */
+	const dns_zone_t *held;
+	const dns_digest_t *held_tree;
+	const char *journal_path; /* NULL: no journal */
+	size_t journal_max_entries;
+	uint64_t journal_max_bytes;
 	const char *previous_paths[2];
-	bool has_previous_digest;
+	bool has_previous_digest; /* the zone digest v1 (dns_digest.h) of the file loaded */
 	uint8_t previous_digest[COORD_DIGEST_LEN];
 	uint32_t base_serial; /* the serial of the previous version (for the commit) */
 	/* a restarted standby: first try to take its own copy of adopt_serial (the serial it
-	 * shadows) when its SHA-256 is adopt_digest, signing nothing (adopt stays true);
+	 * shadows) when its zone digest is adopt_digest, signing nothing (adopt stays true);
 	 * otherwise adopt becomes false and the run builds on base_serial as above */
 	bool adopt;
 	uint32_t adopt_serial;
@@ -78,7 +89,10 @@ typedef struct tdm_sign {
 	size_t rrsigs_new, rrsigs_reused, rrsigs_refreshed; /* the signer's counts */
 	tandem_afile_t *file; /* the written file, fsync'ed, not yet renamed (NULL for a shadow) */
 	double seconds;
-	char summary[200];       /* the pipeline's one line: serial, records, RRSIGs, stage times */
+	char summary[400];       /* the pipeline's one line: serial, records, RRSIGs, stage times,
+				    and what the journal got */
+	dns_digest_t *tree;      /* the signed zone's digest state (the caller takes it with
+				    signed_zone) */
 	bool updated;            /* signatures were reused from a previous version (else: full) */
 	bool shadow_kept;        /* a shadow run's file was renamed onto out_path (work dir) */
 	bool gate_failed;        /* the run stopped at the gate: the signed zone was refused */

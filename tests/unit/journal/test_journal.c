@@ -141,6 +141,12 @@ START_TEST(test_append_reopen)
 	}
 	dns_changeset_t *none = NULL;
 	ck_assert_int_eq(journal_read(j, 3, NULL, &none), TANDEM_ERANGE);
+	/* checksums: what two sites compare; one per entry */
+	uint8_t c0[32], c1[32];
+	ck_assert_int_eq(journal_checksum(j, 0, NULL, c0), TANDEM_OK);
+	ck_assert_int_eq(journal_checksum(j, 1, NULL, c1), TANDEM_OK);
+	ck_assert(memcmp(c0, c1, 32) != 0);
+	ck_assert_int_eq(journal_checksum(j, 3, NULL, c1), TANDEM_ERANGE);
 	journal_close(j);
 }
 END_TEST
