@@ -398,8 +398,11 @@ int dns_zone_diff(dns_zone_t *old_zone, dns_zone_t *new_zone, dns_changeset_t **
 	}
 	/* canonical order: two sites' changesets of the same versions are the same bytes,
 	 * whatever order each one's RRSIGs are stored in */
-	qsort(cs->list[0], cs->count[0], sizeof(dns_rr_t), rr_cmp);
-	qsort(cs->list[1], cs->count[1], sizeof(dns_rr_t), rr_cmp);
+	for (size_t k = 0; k < 2; k++) {
+		if (cs->count[k] > 1) {
+			qsort(cs->list[k], cs->count[k], sizeof(dns_rr_t), rr_cmp);
+		}
+	}
 	*out = cs;
 	return TANDEM_OK;
 }
@@ -636,7 +639,9 @@ int dns_zone_apply(dns_zone_t *old_zone, const dns_changeset_t *cs, dns_zone_t *
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
-	qsort(old.v, old.n, sizeof(*old.v), rr_cmp);
+	if (old.n > 1) {
+		qsort(old.v, old.n, sizeof(*old.v), rr_cmp);
+	}
 	qsort(rm.v, rm.n, sizeof(*rm.v), rr_cmp);
 	gone = calloc(old.n ? old.n : 1, sizeof(*gone));
 	if (gone == NULL) {
