@@ -2009,6 +2009,13 @@ static void tdm_job_keep(tdm_t *d, tdm_zone_t *z)
 		dns_zone_free(job->signed_zone);
 		dns_digest_free(job->tree);
 		job->tree = NULL;
+		/* the journal holds no version that was not committed (docs/node.md) */
+		if (tdm_sign_unjournal(job) != TANDEM_OK) {
+			size_t k = tandem_diag_kept(job->diag);
+			const char *m = k > 0 ? tandem_diag_msg(job->diag, k - 1) : NULL;
+			tdm_log(d, "zone %s: journal: the entry of serial %u stays: %s", z->name,
+				job->serial, m != NULL ? m : "cannot drop it");
+		}
 		if (job->shadow && job->shadow_kept) {
 			/* a restart must not take a copy the active did not sign for its own */
 			(void)unlink(z->shadow_path);

@@ -124,6 +124,8 @@ static int tdm_sign_journal(tdm_sign_t *job, const dns_changeset_t *cs)
 		if (ret == TANDEM_OK) {
 			ret = journal_append(j, cs, job->diag);
 		}
+		job->journaled = ret == TANDEM_OK;
+		job->journal_from = from;
 	} else if (ret == TANDEM_OK) {
 		ret = journal_reset(j, job->diag);
 	}
@@ -249,6 +251,21 @@ static void *tdm_sign_run(void *arg)
 	return NULL;
 }
 
+int tdm_sign_unjournal(tdm_sign_t *job)
+{
+	if (!job->journaled || job->journal_path == NULL) {
+		return TANDEM_OK;
+	}
+	journal_t *j = NULL;
+	int ret = journal_open(job->journal_path, job->diag, &j);
+	if (ret == TANDEM_OK) {
+		ret = journal_truncate_after(j, job->journal_from, job->diag);
+	}
+	journal_close(j);
+	job->journaled = false;
+	return ret;
+}
+
 int tdm_sign_start(tdm_sign_t *job)
 {
 	job->ret = TANDEM_OK;
@@ -256,6 +273,7 @@ int tdm_sign_start(tdm_sign_t *job)
 	job->file = NULL;
 	job->serial = 0;
 	job->input_serial = 0;
+	job->journaled = false;
 	atomic_store(&job->done, false);
 	if (job->diag == NULL && tandem_diag_new(&job->diag) != TANDEM_OK) {
 		return TANDEM_ENOMEM;

@@ -89,10 +89,13 @@ typedef struct tdm_sign {
 	size_t rrsigs_new, rrsigs_reused, rrsigs_refreshed; /* the signer's counts */
 	tandem_afile_t *file; /* the written file, fsync'ed, not yet renamed (NULL for a shadow) */
 	double seconds;
-	char summary[400];       /* the pipeline's one line: serial, records, RRSIGs, stage times,
-				    and what the journal got */
-	dns_digest_t *tree;      /* the signed zone's digest state (the caller takes it with
-				    signed_zone) */
+	char summary[400];  /* the pipeline's one line: serial, records, RRSIGs, stage times,
+			       and what the journal got */
+	dns_digest_t *tree; /* the signed zone's digest state (the caller takes it with
+			       signed_zone) */
+	bool journaled;     /* an entry journal_from -> serial was appended: a caller
+			       whose version is not committed drops it (tdm_sign_unjournal) */
+	uint32_t journal_from;
 	bool updated;            /* signatures were reused from a previous version (else: full) */
 	bool shadow_kept;        /* a shadow run's file was renamed onto out_path (work dir) */
 	bool gate_failed;        /* the run stopped at the gate: the signed zone was refused */
@@ -112,6 +115,12 @@ bool tdm_sign_done(tdm_sign_t *job);
 
 /* Waits for the run to end. */
 void tdm_sign_join(tdm_sign_t *job);
+
+/* Drops the entry a finished run appended (its version was not committed: a refused
+ * commit, a standby's digest that disagrees), so the journal never holds a version above
+ * the committed one longer than needed. Errors: those of journal_open and
+ * journal_truncate_after (detail in job->diag); TANDEM_OK when nothing was appended. */
+int tdm_sign_unjournal(tdm_sign_t *job);
 
 /* Frees what a finished run holds: deletes an unpublished file, frees diag. */
 void tdm_sign_clear(tdm_sign_t *job);
