@@ -396,6 +396,21 @@ static uint8_t *rr_put(uint8_t *p, const dns_rr_t *rr)
 	return p + rdlen;
 }
 
+uint64_t journal_entry_bytes(const dns_changeset_t *cs)
+{
+	uint64_t len = PAYLOAD_MIN;
+	for (size_t k = 0; k < 2; k++) {
+		size_t count = 0;
+		const dns_rr_t *soa = dns_changeset_soa(cs, k == 1);
+		const dns_rr_t *list = dns_changeset_records(cs, k == 1, &count);
+		len += soa != NULL ? rr_size(soa) : 0;
+		for (size_t i = 0; i < count; i++) {
+			len += rr_size(&list[i]);
+		}
+	}
+	return entry_size(0) + len;
+}
+
 /* The whole entry for cs (length, payload, hash) into *out (malloc'd). */
 static int entry_make(const dns_changeset_t *cs, uint8_t **out, uint32_t *out_len)
 {
@@ -406,15 +421,9 @@ static int entry_make(const dns_changeset_t *cs, uint8_t **out, uint32_t *out_le
 	size_t count[2] = {0, 0};
 	const dns_rr_t *list[2] = {dns_changeset_records(cs, false, &count[0]),
 				   dns_changeset_records(cs, true, &count[1])};
-	uint64_t len = PAYLOAD_MIN;
-	for (size_t k = 0; k < 2; k++) {
-		len += rr_size(soa[k]);
-		for (size_t i = 0; i < count[k]; i++) {
-			len += rr_size(&list[k][i]);
-		}
-	}
+	uint64_t len = journal_entry_bytes(cs) - 4u - HASH_LEN;
 	if (len > PAYLOAD_MAX || count[0] > UINT32_MAX || count[1] > UINT32_MAX) {
-		return TANDEM_EINVAL;
+		return TANDEM_ERANGE;
 	}
 	uint8_t *buf = malloc((size_t)entry_size((uint32_t)len));
 	if (buf == NULL) {

@@ -55,11 +55,14 @@ uint64_t journal_bytes(const journal_t *j);
  * false when the journal is empty. */
 bool journal_serial(const journal_t *j, bool first, uint32_t *out);
 
+/* The bytes cs takes as a journal entry (length, payload, checksum). */
+uint64_t journal_entry_bytes(const dns_changeset_t *cs);
+
 /*
  * Appends cs (serial_from -> serial_to) and fsyncs before returning. In a non-empty
  * journal cs must start at the newest serial. On failure the file is as before.
- * Errors: TANDEM_JOURNAL_ESEQ, TANDEM_EINVAL (no SOAs, too large), TANDEM_EIO (diag),
- * TANDEM_ENOMEM.
+ * Errors: TANDEM_JOURNAL_ESEQ, TANDEM_EINVAL (no SOAs), TANDEM_ERANGE (an entry over
+ * 1 GiB), TANDEM_EIO (diag), TANDEM_ENOMEM.
  */
 int journal_append(journal_t *j, const dns_changeset_t *cs, tandem_diag_t *diag);
 

@@ -114,6 +114,17 @@ static int tdm_sign_journal(tdm_sign_t *job, const dns_changeset_t *cs)
 			 journal_cut_bytes(j));
 	}
 	uint32_t newest = 0;
+	/* a difference larger than the journal may hold (a full re-signing of a large zone):
+	 * the journal starts again at this serial, and IXFR from before it becomes AXFR */
+	uint64_t max = job->journal_max_bytes != 0 ? job->journal_max_bytes : UINT64_MAX;
+	if (ret == TANDEM_OK && cs != NULL &&
+	    (journal_entry_bytes(cs) + 16u > max || journal_entry_bytes(cs) > (1ull << 30))) {
+		snprintf(note, sizeof(note),
+			 ", the difference (%zu records) is larger than the "
+			 "journal may hold",
+			 dns_changeset_size(cs));
+		cs = NULL;
+	}
 	if (ret == TANDEM_OK && cs != NULL) {
 		uint32_t from = dns_changeset_serial(cs, false);
 		ret = journal_truncate_after(j, from, job->diag);

@@ -120,7 +120,12 @@ START_TEST(test_append_reopen)
 	ck_assert(!journal_serial(j, true, NULL));
 	append_ok(j, 10, 11, 4);
 	append_ok(j, 11, 12, 0);
-	append_ok(j, 12, 13, 7);
+	/* an entry takes what journal_entry_bytes says (a caller's depth check) */
+	uint64_t before = journal_bytes(j);
+	dns_changeset_t *third = cs_make(12, 13, 7);
+	ck_assert_int_eq(journal_append(j, third, NULL), TANDEM_OK);
+	ck_assert_uint_eq(journal_bytes(j) - before, journal_entry_bytes(third));
+	dns_changeset_free(third);
 	journal_close(j);
 	j = jopen_ok();
 	ck_assert_uint_eq(journal_count(j), 3);
