@@ -296,7 +296,8 @@ static const char small_zone[] =
     "00000000000000000000000000000003 RRSIG NSEC3 8 2 3600 20270101000000 20261201000000 "
     "4711 example. AAAABBBBCCCCDDDDEEEEFFFFGGGGHHHHIIIIJJJJKKKK\n";
 
-/* Any one-bit change of any record's RDATA changes the root; undone, the root is back. */
+/* Any one-bit change of any record's RDATA or owner changes the root; undone, the root is
+ * back. */
 START_TEST(test_digest_bitflip)
 {
 	dns_zone_t *z = load_textz(small_zone);
@@ -327,6 +328,27 @@ START_TEST(test_digest_bitflip)
 		}
 	}
 	ck_assert_uint_gt(flips, 100);
+	/* and any bit of an owner name's label bytes (the length bytes left alone, so the name
+	 * stays well formed): the digest sorts by hashed keys, not by the array's order */
+	for (int arr = 0; arr < 2; arr++) {
+		size_t n = 0;
+		dns_node_t *nodes = arr ? dns_zone_nsec3_nodes(z, &n) : dns_zone_nodes(z, &n);
+		for (size_t i = 0; i < n; i++) {
+			uint8_t *name = (uint8_t *)nodes[i].name;
+			if (nodes[i].rrset_count == 0) {
+				continue; /* an empty non-terminal has no leaf */
+			}
+			for (size_t at = 0; name[at] != 0; at += (size_t)name[at] + 1) {
+				for (size_t k = 1; k <= name[at]; k++) {
+					name[at + k] ^= 0x10;
+					root_of(z, r);
+					ck_assert_msg(memcmp(r, base, sizeof(r)) != 0,
+						      "owner byte %zu unseen", at + k);
+					name[at + k] ^= 0x10;
+				}
+			}
+		}
+	}
 	root_of(z, r);
 	ck_assert_mem_eq(r, base, DNS_DIGEST_LEN);
 	dns_zone_free(z);
