@@ -112,6 +112,7 @@ typedef struct tdm_zone {
 	char out_path[PATH_MAX];
 	char shadow_path[PATH_MAX];
 	char journal_path[PATH_MAX];
+	journal_t *journal;   /* open across runs (each run borrows it: tdm_sign_t.journal) */
 	tdm_input_state_t in; /* the input as last looked at, and the last good copy */
 	/* the lease, as this node knows it */
 	bool held;
@@ -1594,6 +1595,7 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	job->shadow = shadow;
 	job->out_path = shadow ? z->shadow_path : z->out_path;
 	job->journal_path = z->journal_path;
+	job->journal = z->journal;
 	job->journal_max_entries = d->opts->journal_max_entries;
 	job->journal_max_bytes = d->opts->journal_max_bytes;
 	job->token = d->token;
@@ -2108,6 +2110,7 @@ static void tdm_job_finish(tdm_t *d)
 		}
 	}
 	tdm_job_keep(d, z);
+	z->journal = d->job.journal; /* the run may have opened, reopened or closed it */
 	tdm_job_ended(d, z);
 	tandem_afile_abort(job->file);
 	job->file = NULL;
@@ -2350,6 +2353,7 @@ static bool tdm_release_all(tdm_t *d)
 		}
 		if (tdm_sign_done(&d->job)) {
 			tdm_sign_join(&d->job);
+			d->job_zone->journal = d->job.journal; /* as the run left it */
 			d->job_zone = NULL;
 		} else {
 			tdm_log(d,
@@ -2775,9 +2779,14 @@ static void tdm_teardown(tdm_t *d)
 		}
 	}
 	tdm_sign_clear(&d->job);
+	if (d->job_zone != NULL) {
+		d->job_zone->journal = d->job.journal; /* the run that was going on ended */
+	}
 	for (size_t i = 0; i < d->nzones; i++) {
 		dns_zone_free(d->zones[i].last); /* after the run that may use it ended */
 		dns_digest_free(d->zones[i].last_tree);
+		journal_close(d->zones[i].journal);
+		d->zones[i].journal = NULL;
 		d->zones[i].last = NULL;
 	}
 	tdm_input_watch_free(d->input_watch);

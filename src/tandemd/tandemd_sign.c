@@ -96,9 +96,9 @@ static int tdm_sign_journal(tdm_sign_t *job, const dns_changeset_t *cs)
 	if (job->journal_path == NULL) {
 		return TANDEM_OK;
 	}
-	journal_t *j = NULL;
+	journal_t *j = job->journal;
 	char note[160] = "";
-	int ret = journal_open(job->journal_path, job->diag, &j);
+	int ret = j != NULL ? TANDEM_OK : journal_open(job->journal_path, job->diag, &j);
 	if (ret == TANDEM_JOURNAL_ECORRUPT || ret == TANDEM_JOURNAL_EVERSION) {
 		char aside[4200];
 		snprintf(aside, sizeof(aside), "%s.corrupt", job->journal_path);
@@ -109,7 +109,7 @@ static int tdm_sign_journal(tdm_sign_t *job, const dns_changeset_t *cs)
 			ret = journal_open(job->journal_path, job->diag, &j);
 		}
 	}
-	if (ret == TANDEM_OK && journal_cut_bytes(j) > 0) {
+	if (ret == TANDEM_OK && j != job->journal && journal_cut_bytes(j) > 0) {
 		snprintf(note, sizeof(note), ", a torn tail of %zu bytes cut",
 			 journal_cut_bytes(j));
 	}
@@ -157,7 +157,11 @@ static int tdm_sign_journal(tdm_sign_t *job, const dns_changeset_t *cs)
 	} else if (ret == TANDEM_EIO && job->sys_errno == 0) {
 		job->sys_errno = errno != 0 ? errno : EIO;
 	}
-	journal_close(j);
+	if (ret != TANDEM_OK) {
+		journal_close(j); /* opened (and checked) again by the next run */
+		j = NULL;
+	}
+	job->journal = j;
 	return ret;
 }
 
@@ -267,12 +271,16 @@ int tdm_sign_unjournal(tdm_sign_t *job)
 	if (!job->journaled || job->journal_path == NULL) {
 		return TANDEM_OK;
 	}
-	journal_t *j = NULL;
-	int ret = journal_open(job->journal_path, job->diag, &j);
+	journal_t *j = job->journal;
+	int ret = j != NULL ? TANDEM_OK : journal_open(job->journal_path, job->diag, &j);
 	if (ret == TANDEM_OK) {
 		ret = journal_truncate_after(j, job->journal_from, job->diag);
 	}
-	journal_close(j);
+	if (ret != TANDEM_OK) {
+		journal_close(j);
+		j = NULL;
+	}
+	job->journal = j;
 	job->journaled = false;
 	return ret;
 }

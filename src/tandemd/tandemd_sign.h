@@ -5,6 +5,7 @@
 #include "coord_state.h"
 #include "dns_digest.h"
 #include "hsm.h"
+#include "journal.h"
 #include "kasp_keystate.h"
 #include "signer.h"
 #include "tandemd_input.h"
@@ -58,6 +59,11 @@ typedef struct tdm_sign {
 	const dns_zone_t *held;
 	const dns_digest_t *held_tree;
 	const char *journal_path; /* NULL: no journal */
+	journal_t *journal;       /* in and out: the zone's journal, open across runs so that
+				     a run does not check every entry again; the caller keeps it
+				     between runs (borrowed by the run, which may open it when
+				     NULL, or close it after an error and leave NULL) and
+				     closes it at the end */
 	size_t journal_max_entries;
 	uint64_t journal_max_bytes;
 	const char *previous_paths[2];
