@@ -119,7 +119,8 @@ tdm_published_after() {
 
 # tdm_check_publications NODE...: across every publish.log of the nodes named: no serial
 # of a zone published with two digests, serials of each zone strictly rising in time
-# order, and each node's current file hashing to the digest of its last line.
+# order, and each node's current file having the zone digest (v1, tandem-journal digest) of
+# its last line.
 tdm_check_publications() {
 	local logs=() n
 	for n in "$@"; do
@@ -165,9 +166,9 @@ PY
 			f=$TDM_CL/$n/out/${z}zone
 			for try in 1 2 3 4 5; do
 				want=$(awk -v z="$z" '$2 == z { d = $4 } END { print d }' "$log")
-				got=$(sha256sum "$f" | cut -c1-64)
+				got=$("$(tdm_bin tandem-journal)" digest "$z" "$f" 2>/dev/null)
 				[ "$want" = "$got" ] && break
-				[ "$try" = 5 ] && tdm_fail "$f does not hash to its last publish.log line"
+				[ "$try" = 5 ] && tdm_fail "$f does not have the digest of its last publish.log line"
 				sleep 0.3
 			done
 		done < <(awk '{ print $2 }' "$log" | sort -u)

@@ -7,6 +7,8 @@
 #  - a change of the input (one delegation added, the SOA serial raised) at both sites: the
 #    next serial signs only what changed (a few new RRSIGs, the rest reused) and the
 #    standby agrees;
+#  - the change is an entry of the active's journal (from the serial published before it),
+#    and the standby's journal holds the same changeset (the same checksum);
 #  - kill -9 of both nodes and a restart: the nodes take their own copies (publication,
 #    shadow copy) of the committed serial again, so the next run reuses signatures (not
 #    a full re-sign) and the standby agrees again;
@@ -106,6 +108,26 @@ first=$(grep -m1 "zone $Z: signing run: serial " "$(log "$A")" |
 	sed -nE 's/.*, gate [0-9.]+ s \((full|incremental), .*/\1/p')
 [ "$first" = full ] || tdm_fail "$A's first run was not gated whole: '$first'" -- "$(log "$A")"
 tdm_pass "gate: $A's first run checked the whole zone; serial $PUB was checked incrementally ($g verified)"
+
+# ---- the journals: the change is an entry at both sites, the same changeset ---------------
+JOURNAL=$(tdm_bin tandem-journal)
+# entry NODE SERIAL: NODE's journal entry that ends at SERIAL ("INDEX FROM TO REMOVED ADDED
+# SHA256"), '' when there is none
+entry() { "$JOURNAL" show "$TDM_CL/$1/work/${Z}journal" | awk -v s="$2" '$3 == s' | tail -n 1; }
+prev=$(awk -v z=$Z -v s="$PUB" '$2 == z && $3 == s { print p; exit } $2 == z { p = $3 }' "$(tdm_publog "$A")")
+[ -n "$prev" ] || tdm_fail "$A published no serial before $PUB" -- "$(tdm_publog "$A")"
+ea=$(entry "$A" "$PUB")
+[ -n "$ea" ] || tdm_fail "$A's journal has no entry ending at serial $PUB" -- "$("$JOURNAL" show "$TDM_CL/$A/work/${Z}journal")"
+read -r _ from _ removed added sum_a <<<"$ea"
+[ "$from" = "$prev" ] || tdm_fail "$A's journal entry for serial $PUB starts at $from, not at the serial published before it ($prev)"
+# the delegation's NS pair, its NSEC3 and the neighbour's, SOA RRSIG ...: added, and the
+# replaced RRSIGs removed
+if [ "$added" -lt 4 ] || [ "$removed" -lt 1 ]; then
+	tdm_fail "$A's journal entry $prev -> $PUB: $removed removed, $added added"
+fi
+same_entry() { [ "$(entry "$B" "$PUB" | awk '{ print $2, $6 }')" = "$from $sum_a" ]; }
+tdm_wait 30 "$B's journal to hold the same changeset $prev -> $PUB" same_entry
+tdm_pass "journals: $A's entry $prev -> $PUB ($removed removed, $added added), $B's has the same checksum"
 
 # in_sync ACTIVE STANDBY: the standby has shadowed (and agreed on) the active's latest
 # publication. The kills below come right after it holds: a standby that missed the last

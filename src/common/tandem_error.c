@@ -67,6 +67,9 @@ const char *tandem_strerror(int code)
 	case TANDEM_NET_EALLOW: return "invalid allow-list";
 	case TANDEM_NET_EZMQ: return "ZeroMQ failure";
 	case TANDEM_NET_ECURVE: return "ZeroMQ without CURVE support";
+	case TANDEM_JOURNAL_ECORRUPT: return "journal entry corrupted";
+	case TANDEM_JOURNAL_EVERSION: return "journal file of another format or version";
+	case TANDEM_JOURNAL_ESEQ: return "changeset does not follow the journal's newest serial";
 	}
 	return "unknown error";
 }

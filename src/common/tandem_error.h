@@ -95,6 +95,11 @@ typedef enum {
 	TANDEM_NET_EALLOW = -907,   /* invalid allow-list */
 	TANDEM_NET_EZMQ = -908,     /* ZeroMQ failure */
 	TANDEM_NET_ECURVE = -909,   /* libzmq built without CURVE */
+
+	/* journal: -1000 .. -1099 */
+	TANDEM_JOURNAL_ECORRUPT = -1000, /* a journal entry fails its checksum or is malformed */
+	TANDEM_JOURNAL_EVERSION = -1001, /* a journal file of another format or version */
+	TANDEM_JOURNAL_ESEQ = -1002,     /* a changeset that does not start at the newest serial */
 } tandem_err_t;
 
 /* A static, human-readable description of an error code; never NULL. */

@@ -34,7 +34,29 @@ void pipeline_result_deinit(pipeline_result_t *res)
 	}
 	tandem_afile_abort(res->file);
 	dns_zone_free(res->zone);
+	dns_digest_free(res->tree);
+	dns_changeset_free(res->changeset);
 	memset(res, 0, sizeof(*res));
+}
+
+dns_digest_t *pipeline_result_tree_take(pipeline_result_t *res)
+{
+	if (res == NULL) {
+		return NULL;
+	}
+	dns_digest_t *t = res->tree;
+	res->tree = NULL;
+	return t;
+}
+
+dns_changeset_t *pipeline_result_changeset_take(pipeline_result_t *res)
+{
+	if (res == NULL) {
+		return NULL;
+	}
+	dns_changeset_t *c = res->changeset;
+	res->changeset = NULL;
+	return c;
 }
 
 tandem_afile_t *pipeline_result_file_take(pipeline_result_t *res)
@@ -235,6 +257,37 @@ static int run_sign(const pipeline_req_t *req, dns_zone_t *zone, const signer_co
 	return signer_sign_zone(zone, conf, keys->keys, keys->nkeys, keys->token, diag, &res->sign);
 }
 
+/* The digest stage: the difference from diff_base (when given) and the zone digest v1,
+ * updated from the base's state by that difference, else computed whole. */
+static int run_digest(const pipeline_req_t *req, dns_zone_t *zone, pipeline_result_t *res,
+		      tandem_diag_t *diag)
+{
+	dns_digest_t *base_tree = NULL;
+	/* the base is only read: the cast is for dns_zone_diff's signature */
+	dns_zone_t *base = (dns_zone_t *)req->diff_base;
+	int ret = TANDEM_OK;
+	if (base != NULL) {
+		ret = dns_zone_diff(base, zone, &res->changeset);
+		if (ret == TANDEM_OK && req->diff_base_tree == NULL) {
+			ret = dns_digest_new(base, &base_tree);
+		}
+	}
+	if (ret == TANDEM_OK) {
+		const dns_digest_t *from =
+		    req->diff_base_tree != NULL ? req->diff_base_tree : base_tree;
+		ret = res->changeset != NULL
+			  ? dns_digest_update(from, zone, res->changeset, &res->tree)
+			  : dns_digest_new(zone, &res->tree);
+	}
+	dns_digest_free(base_tree);
+	if (ret != TANDEM_OK) {
+		tandem_diag_add(diag, ret, "the signed zone's digest: %s", tandem_strerror(ret));
+		return ret;
+	}
+	dns_digest_root(res->tree, res->digest);
+	return TANDEM_OK;
+}
+
 int pipeline_run(const pipeline_req_t *req, pipeline_result_t *res, tandem_diag_t *diag)
 {
 	if (res == NULL) {
@@ -296,14 +349,12 @@ int pipeline_run(const pipeline_req_t *req, pipeline_result_t *res, tandem_diag_
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
-	if (req->digest && res->file != NULL) {
+	if (req->digest) {
 		res->stage = PIPELINE_STAGE_DIGEST;
 		t = mono_s();
-		ret = crypto_sha256_file(tandem_afile_tmp_path(res->file), res->digest);
+		ret = run_digest(req, zone, res, diag);
 		res->seconds_digest = mono_s() - t;
 		if (ret != TANDEM_OK) {
-			tandem_diag_add(diag, ret, "%s: cannot hash: %s",
-					tandem_afile_tmp_path(res->file), tandem_strerror(ret));
 			goto out;
 		}
 	}

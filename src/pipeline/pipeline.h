@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dns_diff.h"
+#include "dns_digest.h"
 #include "dns_zone.h"
 #include "hsm.h"
 #include "kasp_keystate.h"
@@ -31,7 +33,8 @@
  *           gate (gate_incremental), else the whole zone
  *   write   the signed zone to a temporary file beside `out` (tandem_afile), at the
  *           same time as the gate; never renamed here
- *   digest  SHA-256 of the written file (what the coordinator commits)
+ *   digest  the zone digest v1 of the signed zone in memory (dns_digest.h: what the
+ *           coordinator commits), and its difference from the version it follows
  *
  * Nothing is written before the zone is signed, and the written file is never
  * put in place here: the caller commits it (pipeline_result_file_take) only once
@@ -112,7 +115,12 @@ typedef struct pipeline_req {
 	/* write and digest */
 	const char *out; /* written beside it (not renamed); NULL: not written */
 	bool sync;       /* fsync the written file before returning (a full disk shows here) */
-	bool digest;     /* SHA-256 of the written file */
+	bool digest;     /* the zone digest v1 of the signed zone (res->digest, res->tree) */
+	/* difference: the version this one follows (its SOA serial is the changeset's from;
+	 * NULL: no changeset, the digest computed whole), and that version's digest state
+	 * (NULL: computed here); both borrowed, only read. Needs `digest`. */
+	const dns_zone_t *diff_base;
+	const dns_digest_t *diff_base_tree;
 } pipeline_req_t;
 
 /* What a run did: where it stopped, the serials, the counts and each stage's time. */
@@ -126,10 +134,12 @@ typedef struct pipeline_result {
 	verify_stats_t gate; /* gate.failures: at least 1 when the gate refused */
 	double seconds_load, seconds_keys, seconds_sign, seconds_gate, seconds_write,
 	    seconds_digest, seconds_total;
-	uint8_t digest[32];
+	uint8_t digest[DNS_DIGEST_LEN]; /* the zone digest v1 (the tree's root) */
 	/* owned: freed by pipeline_result_deinit unless taken */
-	dns_zone_t *zone;     /* the zone the pipeline loaded, signed (NULL when given) */
-	tandem_afile_t *file; /* the written file, not yet renamed */
+	dns_digest_t *tree;         /* digest: the signed zone's digest state */
+	dns_changeset_t *changeset; /* diff_base: the difference from it (IXFR's shape) */
+	dns_zone_t *zone;           /* the zone the pipeline loaded, signed (NULL when given) */
+	tandem_afile_t *file;       /* the written file, not yet renamed */
 } pipeline_result_t;
 
 /* Empties res (no zone, no file). */
@@ -141,6 +151,13 @@ void pipeline_result_deinit(pipeline_result_t *res);
 
 /* Hands the written file (or NULL) to the caller, who commits or aborts it. */
 tandem_afile_t *pipeline_result_file_take(pipeline_result_t *res);
+
+/* Hands the signed zone's digest state (or NULL) to the caller (dns_digest_free): the next
+ * run's diff_base_tree. */
+dns_digest_t *pipeline_result_tree_take(pipeline_result_t *res);
+
+/* Hands the difference from diff_base (or NULL) to the caller (dns_changeset_free). */
+dns_changeset_t *pipeline_result_changeset_take(pipeline_result_t *res);
 
 /* Hands the signed zone the pipeline loaded (or NULL) to the caller (dns_zone_free). */
 dns_zone_t *pipeline_result_zone_take(pipeline_result_t *res);

@@ -84,6 +84,10 @@
 #define TDM_LOCK_WORK "tandemd.lock"
 #define TDM_LOCK_OUT  ".tandemd.lock"
 
+/* The journal's default depth: a day of 15-minute cycles, and 256 MiB. */
+#define TDM_JOURNAL_ENTRIES 100u
+#define TDM_JOURNAL_BYTES   (256ull << 20)
+
 typedef struct tdm_opts {
 	const char *name, *site, *key, *module, *token, *policy, *out, *work, *pid_file;
 	const char *smk_check; /* the ceremony's SMK check value, hex; NULL: not checked */
@@ -92,6 +96,8 @@ typedef struct tdm_opts {
 	const char *zone[TDM_ZONES_MAX];
 	size_t nzone;
 	uint64_t cycle_s;
+	size_t journal_max_entries; /* the journal's depth (0: no limit) */
+	uint64_t journal_max_bytes;
 	uint64_t skr_margin_s; /* offline KSK: stop signing this long before the SKRs end */
 	unsigned threads;
 	const char *metrics; /* --metrics HOST:PORT, or NULL */
@@ -108,6 +114,8 @@ typedef struct tdm_zone {
 	char input[PATH_MAX];
 	char out_path[PATH_MAX];
 	char shadow_path[PATH_MAX];
+	char journal_path[PATH_MAX];
+	journal_t *journal;   /* open across runs (each run borrows it: tdm_sign_t.journal) */
 	tdm_input_state_t in; /* the input as last looked at, and the last good copy */
 	/* the lease, the run's stage, the timers, the committed and published serials: the
 	 * node's state machine decides, this file performs (src/node, docs/node.md) */
@@ -141,6 +149,7 @@ typedef struct tdm_zone {
 	 * publication, or a shadow run whose digest was the committed digest): the next run
 	 * reuses its signatures (docs/node.md, "Incremental signing"). NULL: none. */
 	dns_zone_t *last;
+	dns_digest_t *last_tree; /* its digest state (the next digest is updated from it) */
 	uint32_t last_serial;
 	bool warned_unknown;
 } tdm_zone_t;
@@ -1659,6 +1668,10 @@ static void tdm_job_previous(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status
 {
 	tdm_sign_t *job = &d->job;
 	job->previous = NULL;
+	job->previous_tree = NULL;
+	/* the journal follows what this node holds, whatever this run builds on */
+	job->held = z->last;
+	job->held_tree = z->last_tree;
 	job->previous_paths[0] = job->previous_paths[1] = NULL;
 	job->has_previous_digest = false;
 	job->base_serial = 0;
@@ -1670,6 +1683,7 @@ static void tdm_job_previous(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status
 	job->base_serial = want;
 	if (z->last != NULL && z->last_serial == want) {
 		job->previous = z->last;
+		job->previous_tree = z->last_tree;
 	} else if (z->last == NULL) {
 		/* after a restart, its own files: the active builds on its copy of the committed
 		 * serial (checked by digest); a standby takes its copy of the serial it shadows
@@ -1701,6 +1715,10 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	tdm_input_job_setup(d, z, job);
 	job->shadow = shadow;
 	job->out_path = shadow ? z->shadow_path : z->out_path;
+	job->journal_path = z->journal_path;
+	job->journal = z->journal;
+	job->journal_max_entries = d->opts->journal_max_entries;
+	job->journal_max_bytes = d->opts->journal_max_bytes;
 	job->token = d->token;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	job->gate_threads = cpus > 0 ? (unsigned)cpus : 1;
@@ -1896,7 +1914,7 @@ static void tdm_job_publish(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	tdm_disk_ok(d, z);
 	char hex[2 * COORD_DIGEST_LEN + 1];
 	tdm_hex(job->digest, COORD_DIGEST_LEN, hex);
-	tdm_log(d, "zone %s: published serial %u epoch %" PRIu64 " sha256 %.16s (%.2f s)", z->name,
+	tdm_log(d, "zone %s: published serial %u epoch %" PRIu64 " digest %.16s (%.2f s)", z->name,
 		job->serial, a->epoch, hex, job->seconds);
 	z->published_unix = (double)time(NULL);
 	z->has_expiry = job->has_expiry;
@@ -2085,10 +2103,22 @@ static void tdm_job_keep(tdm_t *d, tdm_zone_t *z)
 	}
 	if (exact) {
 		dns_zone_free(z->last);
+		dns_digest_free(z->last_tree);
 		z->last = job->signed_zone;
+		z->last_tree = job->tree;
+		job->tree = NULL;
 		z->last_serial = job->serial;
 	} else {
 		dns_zone_free(job->signed_zone);
+		dns_digest_free(job->tree);
+		job->tree = NULL;
+		/* the journal holds no version that was not committed (docs/node.md) */
+		if (tdm_sign_unjournal(job) != TANDEM_OK) {
+			size_t k = tandem_diag_kept(job->diag);
+			const char *m = k > 0 ? tandem_diag_msg(job->diag, k - 1) : NULL;
+			tdm_log(d, "zone %s: journal: the entry of serial %u stays: %s", z->name,
+				job->serial, m != NULL ? m : "cannot drop it");
+		}
 		if (job->shadow && job->shadow_kept) {
 			/* a restart must not take a copy the active did not sign for its own */
 			(void)unlink(z->shadow_path);
@@ -2185,6 +2215,7 @@ static void tdm_job_finish(tdm_t *d)
 	in.run.input_serial = job->input_serial;
 	tdm_node_feed(d, z, &in);
 	tdm_job_keep(d, z);
+	z->journal = d->job.journal; /* the run may have opened, reopened or closed it */
 	tdm_job_ended(d, z);
 	tandem_afile_abort(job->file);
 	job->file = NULL;
@@ -2551,6 +2582,7 @@ static bool tdm_release_all(tdm_t *d)
 		}
 		if (tdm_sign_done(&d->job)) {
 			tdm_sign_join(&d->job);
+			d->job_zone->journal = d->job.journal; /* as the run left it */
 			d->job_zone = NULL;
 		} else {
 			tdm_log(d,
@@ -2577,6 +2609,7 @@ static void tdm_usage(FILE *fp)
 		"               --out DIR --work DIR [--cycle SECONDS] [--threads N] "
 		"[--pid-file FILE]\n"
 		"               [--skr-margin SECONDS] [--smk-check HEX] [--metrics HOST:PORT]\n"
+		"               [--journal-max-entries N] [--journal-max-bytes BYTES]\n"
 		"The first --coord is the node's own site's coordinator; the others are tried "
 		"when it\n"
 		"does not answer. Each zone is published as DIR/<zone>zone (atomically) and "
@@ -2588,28 +2621,33 @@ static void tdm_usage(FILE *fp)
 
 static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 {
-	static const struct option longopts[] = {{"name", required_argument, NULL, 'n'},
-						 {"site", required_argument, NULL, 's'},
-						 {"key", required_argument, NULL, 'k'},
-						 {"coord", required_argument, NULL, 'c'},
-						 {"coord-pub", required_argument, NULL, 'C'},
-						 {"module", required_argument, NULL, 'm'},
-						 {"token", required_argument, NULL, 't'},
-						 {"policy", required_argument, NULL, 'p'},
-						 {"zone", required_argument, NULL, 'z'},
-						 {"out", required_argument, NULL, 'o'},
-						 {"work", required_argument, NULL, 'w'},
-						 {"cycle", required_argument, NULL, 'y'},
-						 {"threads", required_argument, NULL, 'j'},
-						 {"skr-margin", required_argument, NULL, 'M'},
-						 {"smk-check", required_argument, NULL, 'K'},
-						 {"pid-file", required_argument, NULL, 'P'},
-						 {"metrics", required_argument, NULL, 'X'},
-						 {"help", no_argument, NULL, 'h'},
-						 {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {
+	    {"name", required_argument, NULL, 'n'},
+	    {"site", required_argument, NULL, 's'},
+	    {"key", required_argument, NULL, 'k'},
+	    {"coord", required_argument, NULL, 'c'},
+	    {"coord-pub", required_argument, NULL, 'C'},
+	    {"module", required_argument, NULL, 'm'},
+	    {"token", required_argument, NULL, 't'},
+	    {"policy", required_argument, NULL, 'p'},
+	    {"zone", required_argument, NULL, 'z'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"work", required_argument, NULL, 'w'},
+	    {"cycle", required_argument, NULL, 'y'},
+	    {"journal-max-entries", required_argument, NULL, 'J'},
+	    {"journal-max-bytes", required_argument, NULL, 'B'},
+	    {"threads", required_argument, NULL, 'j'},
+	    {"skr-margin", required_argument, NULL, 'M'},
+	    {"smk-check", required_argument, NULL, 'K'},
+	    {"pid-file", required_argument, NULL, 'P'},
+	    {"metrics", required_argument, NULL, 'X'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
 	int c;
 	memset(o, 0, sizeof(*o));
 	o->cycle_s = TDM_CYCLE_S;
+	o->journal_max_entries = TDM_JOURNAL_ENTRIES;
+	o->journal_max_bytes = TDM_JOURNAL_BYTES;
 	o->skr_margin_s = TDM_SKR_MARGIN_S;
 	o->threads = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -2654,6 +2692,27 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 			if (errno != 0 || end == optarg || *end != '\0' || o->cycle_s == 0 ||
 			    o->cycle_s > 86400) {
 				fprintf(stderr, "tandemd: --cycle takes 1..86400 seconds\n");
+				return 1;
+			}
+			break;
+		case 'J':
+			errno = 0;
+			o->journal_max_entries = strtoull(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    o->journal_max_entries > 1000000) {
+				fprintf(stderr, "tandemd: --journal-max-entries takes 0..1000000 "
+						"(0: no limit)\n");
+				return 1;
+			}
+			break;
+		case 'B':
+			errno = 0;
+			o->journal_max_bytes = strtoull(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    (o->journal_max_bytes != 0 && o->journal_max_bytes < 4096)) {
+				fprintf(stderr,
+					"tandemd: --journal-max-bytes takes 0 (no limit) or "
+					"4096 and more\n");
 				return 1;
 			}
 			break;
@@ -2743,7 +2802,9 @@ static int tdm_zone_setup(tdm_t *d, const char *arg, tdm_zone_t *z)
 	    snprintf(z->out_path, sizeof(z->out_path), "%s/%.*szone", d->opts->out, (int)base + 1,
 		     z->name) >= (int)sizeof(z->out_path) ||
 	    snprintf(z->shadow_path, sizeof(z->shadow_path), "%s/%.*sshadow", d->opts->work,
-		     (int)base + 1, z->name) >= (int)sizeof(z->shadow_path)) {
+		     (int)base + 1, z->name) >= (int)sizeof(z->shadow_path) ||
+	    snprintf(z->journal_path, sizeof(z->journal_path), "%s/%.*sjournal", d->opts->work,
+		     (int)base + 1, z->name) >= (int)sizeof(z->journal_path)) {
 		tdm_log(d, "--zone %s: path too long", arg);
 		return TANDEM_EINVAL;
 	}
@@ -2959,8 +3020,14 @@ static void tdm_teardown(tdm_t *d)
 	d->keygen = NULL;
 	tdm_keyimport_free(d->keyimport);
 	d->keyimport = NULL;
+	if (d->job_zone != NULL) {
+		d->job_zone->journal = d->job.journal; /* the run that was going on ended */
+	}
 	for (size_t i = 0; i < d->nzones; i++) {
 		dns_zone_free(d->zones[i].last); /* after the run that may use it ended */
+		dns_digest_free(d->zones[i].last_tree);
+		journal_close(d->zones[i].journal);
+		d->zones[i].journal = NULL;
 		d->zones[i].last = NULL;
 	}
 	tdm_input_watch_free(d->input_watch);

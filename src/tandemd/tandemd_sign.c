@@ -1,11 +1,13 @@
 /* tandemd's signing run on its own thread: the checked load, then the pipeline (src/pipeline). */
 #include "tandemd_sign.h"
 
-#include "crypto.h"
 #include "dns_zone.h"
+#include "journal.h"
 #include "pipeline.h"
 #include "tandem_error.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,18 +21,18 @@ static double tdm_mono_s(void)
 
 /* After a restart, this node's own copy of a serial: what it published (written only after
  * the commit) or its shadow copy (kept only when its digest was the committed one), when
- * its SOA serial is `want` and, with a digest, its SHA-256 is that. NULL when neither is. */
+ * its SOA serial is `want` and, with a digest, its zone digest (dns_digest.h) is that. NULL
+ * when neither is; *tree (when not NULL) gets the copy's digest state when it was made. */
 static dns_zone_t *tdm_sign_previous_load(const tdm_sign_t *job, uint32_t want,
-					  const uint8_t *want_digest)
+					  const uint8_t *want_digest, dns_digest_t **tree)
 {
 	for (size_t i = 0; i < 2; i++) {
 		const char *path = job->previous_paths[i];
 		uint8_t digest[COORD_DIGEST_LEN];
 		dns_zone_t *prev = NULL;
+		dns_digest_t *t = NULL;
 		uint32_t serial = 0;
-		if (path == NULL || access(path, R_OK) != 0 ||
-		    (want_digest != NULL && (crypto_sha256_file(path, digest) != TANDEM_OK ||
-					     memcmp(digest, want_digest, sizeof(digest)) != 0))) {
+		if (path == NULL || access(path, R_OK) != 0) {
 			continue;
 		}
 		dns_load_opts_t lo = {.origin = job->origin, .keep_dnssec = true};
@@ -39,10 +41,21 @@ static dns_zone_t *tdm_sign_previous_load(const tdm_sign_t *job, uint32_t want,
 			(void)dns_zone_load(path, &lo, quiet, &prev);
 		}
 		tandem_diag_free(quiet);
+		/* the digest is over the records, not the file: a copy is the committed version
+		 * when its records are */
 		if (prev != NULL && dns_zone_soa_serial(prev, &serial) == TANDEM_OK &&
-		    serial == want) {
+		    serial == want &&
+		    (want_digest == NULL || (dns_digest_new(prev, &t) == TANDEM_OK &&
+					     (dns_digest_root(t, digest),
+					      memcmp(digest, want_digest, sizeof(digest)) == 0)))) {
+			if (tree != NULL) {
+				*tree = t;
+			} else {
+				dns_digest_free(t);
+			}
 			return prev;
 		}
+		dns_digest_free(t);
 		dns_zone_free(prev);
 	}
 	return NULL;
@@ -53,12 +66,14 @@ static dns_zone_t *tdm_sign_previous_load(const tdm_sign_t *job, uint32_t want,
  * it. Returns false when it has no such copy (the run then builds on the base). */
 static bool tdm_sign_adopt(tdm_sign_t *job, double t0)
 {
-	dns_zone_t *prev = tdm_sign_previous_load(job, job->adopt_serial, job->adopt_digest);
+	dns_digest_t *tree = NULL;
+	dns_zone_t *prev = tdm_sign_previous_load(job, job->adopt_serial, job->adopt_digest, &tree);
 	if (prev == NULL) {
 		return false;
 	}
 	job->ret = TANDEM_OK;
 	job->signed_zone = prev;
+	job->tree = tree;
 	job->serial = job->adopt_serial;
 	job->updated = true;
 	memcpy(job->digest, job->adopt_digest, sizeof(job->digest));
@@ -68,6 +83,86 @@ static bool tdm_sign_adopt(tdm_sign_t *job, double t0)
 	job->seconds = tdm_mono_s() - t0;
 	atomic_store(&job->done, true);
 	return true;
+}
+
+/* The journal's part of a run: cs (from the version the run followed, or NULL: none) is
+ * appended after any entry above its base (a version that was never committed) is dropped;
+ * a journal that does not end at the base, or a run without one, starts again at this
+ * run's serial. A corrupted journal is set aside (PATH.corrupt) and a new one begun: IXFR
+ * from it would serve damaged data. Errors: TANDEM_EIO (sys_errno, diag): the run fails,
+ * as nothing may be committed that its journal does not hold. */
+static int tdm_sign_journal(tdm_sign_t *job, const dns_changeset_t *cs)
+{
+	if (job->journal_path == NULL) {
+		return TANDEM_OK;
+	}
+	journal_t *j = job->journal;
+	char note[160] = "";
+	int ret = j != NULL ? TANDEM_OK : journal_open(job->journal_path, job->diag, &j);
+	if (ret == TANDEM_JOURNAL_ECORRUPT || ret == TANDEM_JOURNAL_EVERSION) {
+		char aside[4200];
+		snprintf(aside, sizeof(aside), "%s.corrupt", job->journal_path);
+		if (rename(job->journal_path, aside) == 0) {
+			tandem_diag_clear(job->diag);
+			snprintf(note, sizeof(note), ", %.100s set aside: %.40s", aside,
+				 tandem_strerror(ret));
+			ret = journal_open(job->journal_path, job->diag, &j);
+		}
+	}
+	if (ret == TANDEM_OK && j != job->journal && journal_cut_bytes(j) > 0) {
+		snprintf(note, sizeof(note), ", a torn tail of %zu bytes cut",
+			 journal_cut_bytes(j));
+	}
+	uint32_t newest = 0;
+	/* a difference larger than the journal may hold (a full re-signing of a large zone):
+	 * the journal starts again at this serial, and IXFR from before it becomes AXFR */
+	uint64_t max = job->journal_max_bytes != 0 ? job->journal_max_bytes : UINT64_MAX;
+	if (ret == TANDEM_OK && cs != NULL &&
+	    (journal_entry_bytes(cs) + 16u > max || journal_entry_bytes(cs) > (1ull << 30))) {
+		snprintf(note, sizeof(note),
+			 ", the difference (%zu records) is larger than the "
+			 "journal may hold",
+			 dns_changeset_size(cs));
+		cs = NULL;
+	}
+	if (ret == TANDEM_OK && cs != NULL) {
+		uint32_t from = dns_changeset_serial(cs, false);
+		ret = journal_truncate_after(j, from, job->diag);
+		if (ret == TANDEM_OK && journal_serial(j, false, &newest) && newest != from) {
+			ret =
+			    journal_reset(j, job->diag); /* a gap: the journal starts again here */
+		}
+		if (ret == TANDEM_OK) {
+			ret = journal_append(j, cs, job->diag);
+		}
+		job->journaled = ret == TANDEM_OK;
+		job->journal_from = from;
+	} else if (ret == TANDEM_OK) {
+		ret = journal_reset(j, job->diag);
+	}
+	if (ret == TANDEM_OK) {
+		ret = journal_limit(j, job->journal_max_entries, job->journal_max_bytes, job->diag);
+	}
+	if (ret == TANDEM_OK) {
+		size_t len = strlen(job->summary);
+		if (cs != NULL) {
+			snprintf(job->summary + len, sizeof(job->summary) - len,
+				 ", journal %u -> %u: %zu records%s",
+				 dns_changeset_serial(cs, false), dns_changeset_serial(cs, true),
+				 dns_changeset_size(cs), note);
+		} else {
+			snprintf(job->summary + len, sizeof(job->summary) - len,
+				 ", journal restarts at %u%s", job->serial, note);
+		}
+	} else if (ret == TANDEM_EIO && job->sys_errno == 0) {
+		job->sys_errno = errno != 0 ? errno : EIO;
+	}
+	if (ret != TANDEM_OK) {
+		journal_close(j); /* opened (and checked) again by the next run */
+		j = NULL;
+	}
+	job->journal = j;
+	return ret;
 }
 
 static void *tdm_sign_run(void *arg)
@@ -80,11 +175,18 @@ static void *tdm_sign_run(void *arg)
 	job->adopt = false;
 	dns_zone_t *zone = NULL;
 	dns_zone_t *loaded_prev = NULL;
+	dns_digest_t *loaded_tree = NULL;
 	const dns_zone_t *previous = job->previous;
+	const dns_digest_t *previous_tree = job->previous_tree;
 	if (previous == NULL && job->base_serial != 0) {
 		previous = loaded_prev = tdm_sign_previous_load(
-		    job, job->base_serial, job->has_previous_digest ? job->previous_digest : NULL);
+		    job, job->base_serial, job->has_previous_digest ? job->previous_digest : NULL,
+		    &loaded_tree);
+		previous_tree = loaded_tree;
 	}
+	/* the version the journal's next entry starts from */
+	const dns_zone_t *base = previous != NULL ? previous : job->held;
+	const dns_digest_t *base_tree = previous != NULL ? previous_tree : job->held_tree;
 	job->updated = previous != NULL;
 	pipeline_result_t res;
 	pipeline_result_init(&res);
@@ -114,7 +216,9 @@ static void *tdm_sign_run(void *arg)
 		    .gate_incremental = job->gate_incremental && job->previous != NULL,
 		    .out = job->out_path,
 		    .sync = !job->shadow,
-		    .digest = true};
+		    .digest = true,
+		    .diff_base = base,
+		    .diff_base_tree = base_tree};
 		double loaded = tdm_mono_s();
 		ret = pipeline_run(&req, &res, job->diag);
 		res.seconds_load = loaded - t0; /* the checked load above, not the pipeline's */
@@ -133,6 +237,13 @@ static void *tdm_sign_run(void *arg)
 		job->rrsigs_refreshed = res.sign.rrsigs_refreshed;
 		job->has_expiry = dns_zone_rrsig_expiration_min(zone, &job->expiry_min);
 		memcpy(job->digest, res.digest, sizeof(job->digest));
+		/* durably in the journal before the run ends: the commit comes after */
+		dns_changeset_t *cs = pipeline_result_changeset_take(&res);
+		ret = tdm_sign_journal(job, cs);
+		dns_changeset_free(cs);
+	}
+	if (ret == TANDEM_OK) {
+		job->tree = pipeline_result_tree_take(&res);
 		if (!job->shadow) {
 			job->file = pipeline_result_file_take(&res);
 		} else if (tandem_afile_commit(pipeline_result_file_take(&res)) != TANDEM_OK) {
@@ -151,10 +262,30 @@ static void *tdm_sign_run(void *arg)
 	pipeline_result_deinit(&res);
 	dns_zone_free(zone);
 	dns_zone_free(loaded_prev);
+	dns_digest_free(loaded_tree);
 	job->ret = ret;
 	job->seconds = tdm_mono_s() - t0;
 	atomic_store(&job->done, true);
 	return NULL;
+}
+
+int tdm_sign_unjournal(tdm_sign_t *job)
+{
+	if (!job->journaled || job->journal_path == NULL) {
+		return TANDEM_OK;
+	}
+	journal_t *j = job->journal;
+	int ret = j != NULL ? TANDEM_OK : journal_open(job->journal_path, job->diag, &j);
+	if (ret == TANDEM_OK) {
+		ret = journal_truncate_after(j, job->journal_from, job->diag);
+	}
+	if (ret != TANDEM_OK) {
+		journal_close(j);
+		j = NULL;
+	}
+	job->journal = j;
+	job->journaled = false;
+	return ret;
 }
 
 int tdm_sign_start(tdm_sign_t *job)
@@ -164,6 +295,7 @@ int tdm_sign_start(tdm_sign_t *job)
 	job->file = NULL;
 	job->serial = 0;
 	job->input_serial = 0;
+	job->journaled = false;
 	atomic_store(&job->done, false);
 	if (job->diag == NULL && tandem_diag_new(&job->diag) != TANDEM_OK) {
 		return TANDEM_ENOMEM;
@@ -196,6 +328,8 @@ void tdm_sign_clear(tdm_sign_t *job)
 	job->file = NULL;
 	dns_zone_free(job->signed_zone);
 	job->signed_zone = NULL;
+	dns_digest_free(job->tree);
+	job->tree = NULL;
 	tdm_input_job_clear(&job->in);
 	tandem_diag_free(job->diag);
 	job->diag = NULL;

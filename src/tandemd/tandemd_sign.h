@@ -3,7 +3,9 @@
 #define TANDEMD_SIGN_H
 
 #include "coord_state.h"
+#include "dns_digest.h"
 #include "hsm.h"
+#include "journal.h"
 #include "kasp_keystate.h"
 #include "signer.h"
 #include "tandemd_input.h"
@@ -46,18 +48,33 @@ typedef struct tdm_sign {
 	 * node.md, "Incremental signing"). previous is borrowed (the caller keeps it alive and
 	 * unchanged until the run is joined). Without it, after a restart, the first of
 	 * previous_paths (this node's publication, its shadow copy) whose SOA serial is
-	 * base_serial (and, with has_previous_digest, whose SHA-256 is previous_digest) is
+	 * base_serial (and, with has_previous_digest, whose zone digest is previous_digest) is
 	 * loaded and used. Neither: a full signing, and base_serial becomes 0. */
 	const dns_zone_t *previous;
+	const dns_digest_t *previous_tree; /* previous's digest state (NULL: computed) */
+	/* the journal (docs/node.md, "Journal"): the run's difference from the version it
+	 * follows (previous, else `held`: the committed version this node holds, when a full
+	 * signing replaces it) is appended to journal_path before the run ends, so before
+	 * any commit; without either the journal restarts at this run's serial */
+	const dns_zone_t *held;
+	const dns_digest_t *held_tree;
+	const char *journal_path; /* NULL: no journal */
+	journal_t *journal;       /* in and out: the zone's journal, open across runs so that
+				     a run does not check every entry again; the caller keeps it
+				     between runs (borrowed by the run, which may open it when
+				     NULL, or close it after an error and leave NULL) and
+				     closes it at the end */
+	size_t journal_max_entries;
+	uint64_t journal_max_bytes;
 	const char *previous_paths[2];
-	bool has_previous_digest;
+	bool has_previous_digest; /* the zone digest v1 (dns_digest.h) of the file loaded */
 	uint8_t previous_digest[COORD_DIGEST_LEN];
 	uint32_t base_serial;  /* the serial of the previous version (for the commit) */
 	bool gate_incremental; /* the gate checks what changed against `previous` (held in
 				  memory: a version this node published or shadowed exactly);
 				  false, or a previous loaded from a file: the whole zone */
 	/* a restarted standby: first try to take its own copy of adopt_serial (the serial it
-	 * shadows) when its SHA-256 is adopt_digest, signing nothing (adopt stays true);
+	 * shadows) when its zone digest is adopt_digest, signing nothing (adopt stays true);
 	 * otherwise adopt becomes false and the run builds on base_serial as above */
 	bool adopt;
 	uint32_t adopt_serial;
@@ -81,7 +98,13 @@ typedef struct tdm_sign {
 	size_t rrsigs_new, rrsigs_reused, rrsigs_refreshed; /* the signer's counts */
 	tandem_afile_t *file; /* the written file, fsync'ed, not yet renamed (NULL for a shadow) */
 	double seconds;
-	char summary[256];       /* the pipeline's one line: serial, records, RRSIGs, stage times */
+	char summary[400];  /* the pipeline's one line: serial, records, RRSIGs, stage times,
+			       and what the journal got */
+	dns_digest_t *tree; /* the signed zone's digest state (the caller takes it with
+			       signed_zone) */
+	bool journaled;     /* an entry journal_from -> serial was appended: a caller
+			       whose version is not committed drops it (tdm_sign_unjournal) */
+	uint32_t journal_from;
 	bool updated;            /* signatures were reused from a previous version (else: full) */
 	bool shadow_kept;        /* a shadow run's file was renamed onto out_path (work dir) */
 	bool gate_failed;        /* the run stopped at the gate: the signed zone was refused */
@@ -102,6 +125,12 @@ bool tdm_sign_done(tdm_sign_t *job);
 
 /* Waits for the run to end. */
 void tdm_sign_join(tdm_sign_t *job);
+
+/* Drops the entry a finished run appended (its version was not committed: a refused
+ * commit, a standby's digest that disagrees), so the journal never holds a version above
+ * the committed one longer than needed. Errors: those of journal_open and
+ * journal_truncate_after (detail in job->diag); TANDEM_OK when nothing was appended. */
+int tdm_sign_unjournal(tdm_sign_t *job);
 
 /* Frees what a finished run holds: deletes an unpublished file, frees diag. */
 void tdm_sign_clear(tdm_sign_t *job);

@@ -185,9 +185,13 @@ START_TEST(full_run)
 	tandem_afile_t *file = pipeline_result_file_take(&res);
 	ck_assert_ptr_nonnull(file);
 	ck_assert_int_eq(tandem_afile_commit(file), TANDEM_OK);
+	/* the digest is the zone digest v1 of the signed zone: the same for the zone in
+	 * memory and for the written file loaded back (a restart's check) */
 	uint8_t digest[32];
-	ck_assert_int_eq(crypto_sha256_file(F.out_path, digest), TANDEM_OK);
+	ck_assert_int_eq(dns_zone_digest(res.zone, digest), TANDEM_OK);
 	ck_assert_mem_eq(digest, res.digest, 32);
+	ck_assert_ptr_nonnull(res.tree);
+	ck_assert_ptr_null(res.changeset); /* no base: no difference */
 	char line[256];
 	pipeline_result_summary(&res, line, sizeof(line));
 	ck_assert_ptr_nonnull(strstr(line, "serial 2026010101, "));
@@ -198,6 +202,8 @@ START_TEST(full_run)
 	dns_zone_t *z = NULL;
 	dns_load_opts_t lo = {.origin = "example.", .keep_dnssec = true};
 	ck_assert_int_eq(dns_zone_load(F.out_path, &lo, F.diag, &z), TANDEM_OK);
+	ck_assert_int_eq(dns_zone_digest(z, digest), TANDEM_OK);
+	ck_assert_mem_eq(digest, res.digest, 32);
 	verify_conf_t vc = {.now = NOW, .threads = 1};
 	ck_assert_int_eq(verify_zone(z, &vc, F.diag, NULL), TANDEM_OK);
 	dns_zone_free(z);
@@ -402,23 +408,46 @@ START_TEST(given_zone_and_update)
 	next.out = NULL;
 	next.kind = PIPELINE_UPDATE;
 	next.previous = z;
+	/* ... whose difference from it is the changeset, and whose digest is updated by it */
+	dns_digest_t *tree = pipeline_result_tree_take(&res);
+	ck_assert_ptr_nonnull(tree);
+	next.diff_base = z;
+	next.diff_base_tree = tree;
+	next.conf.serial_exact = 2026010105u;
+	next.conf.has_serial_exact = true;
 	ck_assert_int_eq(pipeline_run(&next, &res, F.diag), TANDEM_OK);
-	ck_assert_uint_eq(res.serial, 2026010101u);
+	ck_assert_uint_eq(res.serial, 2026010105u);
 	ck_assert(!res.gate.incremental); /* not asked for: the whole zone */
 	ck_assert_uint_eq(res.gate.verified, full_verified);
 	/* the previous version passed the gate: only what changed (the SOA, at the apex) */
+	pipeline_result_deinit(&res);
 	next.gate_incremental = true;
 	ck_assert_int_eq(pipeline_run(&next, &res, F.diag), TANDEM_OK);
 	ck_assert(res.gate.incremental);
 	ck_assert_uint_gt(res.gate.verified, 0);
 	ck_assert_uint_lt(res.gate.verified, full_verified);
-	char line[256];
+	char line[400];
 	pipeline_result_summary(&res, line, sizeof(line));
 	char want[64];
 	snprintf(want, sizeof(want), " s (incremental, %zu verified), ", res.gate.verified);
 	ck_assert_msg(strstr(line, want) != NULL, "%s", line);
 	dns_zone_t *signed_zone = pipeline_result_zone_take(&res);
 	ck_assert_ptr_nonnull(signed_zone);
+	dns_changeset_t *cs = pipeline_result_changeset_take(&res);
+	ck_assert_ptr_nonnull(cs);
+	ck_assert_uint_eq(dns_changeset_serial(cs, false), 2026010101u);
+	ck_assert_uint_eq(dns_changeset_serial(cs, true), 2026010105u);
+	ck_assert_uint_gt(dns_changeset_size(cs), 0); /* the SOA's RRSIGs at least */
+	uint8_t full[32];
+	ck_assert_int_eq(dns_zone_digest(signed_zone, full), TANDEM_OK);
+	ck_assert_mem_eq(full, res.digest, 32);
+	dns_zone_t *applied = NULL;
+	ck_assert_int_eq(dns_zone_apply(z, cs, &applied), TANDEM_OK);
+	ck_assert_int_eq(dns_zone_digest(applied, full), TANDEM_OK);
+	ck_assert_mem_eq(full, res.digest, 32);
+	dns_zone_free(applied);
+	dns_changeset_free(cs);
+	dns_digest_free(tree);
 	dns_zone_free(signed_zone);
 	pipeline_result_deinit(&res);
 	dns_zone_free(z);

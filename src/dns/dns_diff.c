@@ -1,0 +1,683 @@
+/* The difference between two versions of a zone, in the shape of an IXFR, and its application. */
+#include "dns_diff.h"
+#include "dns_internal.h"
+#include "tandem_error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct dns_changeset {
+	tandem_arena_t *arena;
+	dns_rr_t soa[2]; /* [0] from, [1] to */
+	bool has_soa[2];
+	uint32_t serial[2];
+	dns_rr_t *list[2]; /* [0] removed, [1] added */
+	size_t count[2], cap[2];
+	/* the last owner copied, so that one node's records share one copy */
+	const uint8_t *last_copy;
+	size_t last_len;
+};
+
+int dns_changeset_new(dns_changeset_t **out)
+{
+	if (out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	dns_changeset_t *cs = calloc(1, sizeof(*cs));
+	if (cs == NULL || tandem_arena_new(64u << 10, &cs->arena) != TANDEM_OK) {
+		free(cs);
+		return TANDEM_ENOMEM;
+	}
+	*out = cs;
+	return TANDEM_OK;
+}
+
+void dns_changeset_free(dns_changeset_t *cs)
+{
+	if (cs == NULL) {
+		return;
+	}
+	free(cs->list[0]);
+	free(cs->list[1]);
+	tandem_arena_free(cs->arena);
+	free(cs);
+}
+
+/* Copies rr's owner and RDATA into the changeset's arena. */
+static int rr_copy(dns_changeset_t *cs, const dns_rr_t *rr, dns_rr_t *out)
+{
+	if (rr == NULL || rr->owner == NULL || rr->rdata == NULL) {
+		return TANDEM_EINVAL;
+	}
+	/* one copy per owner for a node's records; compared by content, as a caller may
+	 * reuse one buffer for several owners */
+	size_t len = dns_name_len(rr->owner, DNS_NAME_MAXLEN);
+	if (len == 0) {
+		return TANDEM_EINVAL;
+	}
+	const uint8_t *owner = cs->last_copy;
+	if (owner == NULL || cs->last_len != len || memcmp(owner, rr->owner, len) != 0) {
+		owner = tandem_arena_memdup(cs->arena, rr->owner, len);
+		if (owner == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		cs->last_copy = owner;
+		cs->last_len = len;
+	}
+	const uint8_t *rdata =
+	    tandem_arena_memdup(cs->arena, rr->rdata, (size_t)dns_rdata_len(rr->rdata) + 2);
+	if (rdata == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	*out = *rr;
+	out->owner = owner;
+	out->rdata = rdata;
+	return TANDEM_OK;
+}
+
+/* The serial of an SOA RDATA: the first of the five 32-bit fields that end it. */
+static bool soa_serial(const uint8_t *rdata, uint32_t *out)
+{
+	uint16_t len = dns_rdata_len(rdata);
+	if (len < 22) {
+		return false;
+	}
+	const uint8_t *p = dns_rdata_data(rdata) + len - 20;
+	*out = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+	return true;
+}
+
+int dns_changeset_set_soa(dns_changeset_t *cs, bool to_side, const dns_rr_t *rr)
+{
+	uint32_t serial = 0;
+	if (cs == NULL || rr == NULL || rr->rdata == NULL || rr->type != DNS_TYPE_SOA ||
+	    !soa_serial(rr->rdata, &serial)) {
+		return TANDEM_EINVAL;
+	}
+	int ret = rr_copy(cs, rr, &cs->soa[to_side]);
+	if (ret == TANDEM_OK) {
+		cs->has_soa[to_side] = true;
+		cs->serial[to_side] = serial;
+	}
+	return ret;
+}
+
+int dns_changeset_add(dns_changeset_t *cs, bool added, const dns_rr_t *rr)
+{
+	if (cs == NULL) {
+		return TANDEM_EINVAL;
+	}
+	size_t k = added ? 1 : 0;
+	if (cs->count[k] == cs->cap[k]) {
+		size_t cap = cs->cap[k] ? cs->cap[k] * 2 : 64;
+		dns_rr_t *bigger = realloc(cs->list[k], sizeof(*bigger) * cap);
+		if (bigger == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		cs->list[k] = bigger;
+		cs->cap[k] = cap;
+	}
+	int ret = rr_copy(cs, rr, &cs->list[k][cs->count[k]]);
+	if (ret == TANDEM_OK) {
+		cs->count[k]++;
+	}
+	return ret;
+}
+
+const dns_rr_t *dns_changeset_records(const dns_changeset_t *cs, bool added, size_t *count)
+{
+	size_t k = added ? 1 : 0;
+	if (count != NULL) {
+		*count = cs != NULL ? cs->count[k] : 0;
+	}
+	return cs != NULL ? cs->list[k] : NULL;
+}
+
+const dns_rr_t *dns_changeset_soa(const dns_changeset_t *cs, bool to_side)
+{
+	return cs != NULL && cs->has_soa[to_side] ? &cs->soa[to_side] : NULL;
+}
+
+uint32_t dns_changeset_serial(const dns_changeset_t *cs, bool to_side)
+{
+	return cs != NULL ? cs->serial[to_side] : 0;
+}
+
+size_t dns_changeset_size(const dns_changeset_t *cs)
+{
+	return cs != NULL ? cs->count[0] + cs->count[1] : 0;
+}
+
+int dns_rr_compare(const dns_rr_t *a, const dns_rr_t *b)
+{
+	int c = a->owner == b->owner ? 0 : dns_name_compare(a->owner, b->owner);
+	if (c != 0) {
+		return c;
+	}
+	if (a->type != b->type) {
+		return a->type < b->type ? -1 : 1;
+	}
+	c = a->rdata == b->rdata ? 0 : dns_rdata_compare(a->rdata, b->rdata);
+	if (c != 0) {
+		return c;
+	}
+	return a->ttl < b->ttl ? -1 : a->ttl > b->ttl ? 1 : 0;
+}
+
+/* ---- the walk ---- */
+
+static int rr_cmp(const void *x, const void *y)
+{
+	return dns_rr_compare(x, y);
+}
+
+static bool rdata_equal(const uint8_t *a, const uint8_t *b)
+{
+	if (a == b) {
+		return true;
+	}
+	uint16_t len = dns_rdata_len(a);
+	return len == dns_rdata_len(b) && memcmp(a, b, (size_t)len + 2) == 0;
+}
+
+static int put(dns_changeset_t *cs, bool added, const uint8_t *owner, uint16_t type, uint32_t ttl,
+	       const uint8_t *rdata)
+{
+	dns_rr_t rr = {
+	    .owner = owner, .type = type, .rclass = DNS_CLASS_IN, .ttl = ttl, .rdata = rdata};
+	return dns_changeset_add(cs, added, &rr);
+}
+
+/* Every record of an RRset (the SOA record itself aside) and its RRSIGs. */
+static int rrset_all(dns_changeset_t *cs, bool added, const uint8_t *owner, const dns_rrset_t *rs)
+{
+	int ret = TANDEM_OK;
+	if (rs->type != DNS_TYPE_SOA) {
+		for (uint16_t i = 0; i < rs->count && ret == TANDEM_OK; i++) {
+			ret = put(cs, added, owner, rs->type, rs->ttl, rs->rdata[i]);
+		}
+	}
+	for (uint16_t i = 0; i < rs->sig_count && ret == TANDEM_OK; i++) {
+		ret = put(cs, added, owner, DNS_TYPE_RRSIG, rs->ttl, rs->sigs[i]);
+	}
+	return ret;
+}
+
+static int node_all(dns_changeset_t *cs, bool added, const dns_node_t *n)
+{
+	int ret = TANDEM_OK;
+	for (uint16_t i = 0; i < n->rrset_count && ret == TANDEM_OK; i++) {
+		ret = rrset_all(cs, added, n->name, &n->rrsets[i]);
+	}
+	return ret;
+}
+
+/* The records of list a (na) not in list b (nb), each as a record of `type`. RRsets are
+ * small, and RRSIGs are kept in no particular order: a quadratic look is right here. */
+static int list_minus(dns_changeset_t *cs, bool added, const uint8_t *owner, uint16_t type,
+		      uint32_t ttl, const uint8_t **a, uint16_t na, const uint8_t **b, uint16_t nb)
+{
+	for (uint16_t i = 0; i < na; i++) {
+		bool found = false;
+		for (uint16_t j = 0; j < nb && !found; j++) {
+			found = rdata_equal(a[i], b[j]);
+		}
+		if (!found) {
+			int ret = put(cs, added, owner, type, ttl, a[i]);
+			if (ret != TANDEM_OK) {
+				return ret;
+			}
+		}
+	}
+	return TANDEM_OK;
+}
+
+/* Two RRsets of one type at one owner, both in canonical RDATA order. */
+static int rdata_merge(dns_changeset_t *cs, const uint8_t *owner, const dns_rrset_t *a,
+		       const dns_rrset_t *b)
+{
+	uint16_t i = 0, j = 0;
+	while (i < a->count || j < b->count) {
+		int c = i == a->count                ? 1
+			: j == b->count              ? -1
+			: a->rdata[i] == b->rdata[j] ? 0
+						     : dns_rdata_compare(a->rdata[i], b->rdata[j]);
+		int ret = TANDEM_OK;
+		if (c < 0) {
+			ret = put(cs, false, owner, a->type, a->ttl, a->rdata[i++]);
+		} else if (c > 0) {
+			ret = put(cs, true, owner, b->type, b->ttl, b->rdata[j++]);
+		} else {
+			i++;
+			j++;
+		}
+		if (ret != TANDEM_OK) {
+			return ret;
+		}
+	}
+	return TANDEM_OK;
+}
+
+static int diff_rrset(dns_changeset_t *cs, const uint8_t *owner, const dns_rrset_t *a,
+		      const dns_rrset_t *b)
+{
+	if (a->ttl != b->ttl) {
+		/* IXFR has no TTL change: every record goes with the old TTL and comes back */
+		int ret = rrset_all(cs, false, owner, a);
+		return ret != TANDEM_OK ? ret : rrset_all(cs, true, owner, b);
+	}
+	int ret = TANDEM_OK;
+	bool same_rdata = a->rdata == b->rdata && a->count == b->count;
+	if (!same_rdata && a->type != DNS_TYPE_SOA) {
+		/* small sets: a quadratic look, which does not rely on the order */
+		ret = a->count <= 8 && b->count <= 8
+			  ? list_minus(cs, false, owner, a->type, a->ttl, a->rdata, a->count,
+				       b->rdata, b->count)
+			  : rdata_merge(cs, owner, a, b);
+		if (ret == TANDEM_OK && a->count <= 8 && b->count <= 8) {
+			ret = list_minus(cs, true, owner, b->type, b->ttl, b->rdata, b->count,
+					 a->rdata, a->count);
+		}
+	}
+	if (ret != TANDEM_OK || (a->sigs == b->sigs && a->sig_count == b->sig_count)) {
+		return ret;
+	}
+	ret = list_minus(cs, false, owner, DNS_TYPE_RRSIG, a->ttl, a->sigs, a->sig_count, b->sigs,
+			 b->sig_count);
+	if (ret == TANDEM_OK) {
+		ret = list_minus(cs, true, owner, DNS_TYPE_RRSIG, b->ttl, b->sigs, b->sig_count,
+				 a->sigs, a->sig_count);
+	}
+	return ret;
+}
+
+static int diff_node(dns_changeset_t *cs, const dns_node_t *a, const dns_node_t *b)
+{
+	if (a->rrsets == b->rrsets && a->rrset_count == b->rrset_count) {
+		return TANDEM_OK;
+	}
+	uint16_t i = 0, j = 0;
+	while (i < a->rrset_count || j < b->rrset_count) {
+		const dns_rrset_t *ra = i < a->rrset_count ? &a->rrsets[i] : NULL;
+		const dns_rrset_t *rb = j < b->rrset_count ? &b->rrsets[j] : NULL;
+		int ret;
+		if (rb == NULL || (ra != NULL && ra->type < rb->type)) {
+			ret = rrset_all(cs, false, a->name, ra);
+			i++;
+		} else if (ra == NULL || rb->type < ra->type) {
+			ret = rrset_all(cs, true, b->name, rb);
+			j++;
+		} else {
+			ret = diff_rrset(cs, b->name, ra, rb);
+			i++;
+			j++;
+		}
+		if (ret != TANDEM_OK) {
+			return ret;
+		}
+	}
+	return TANDEM_OK;
+}
+
+/* Two node arrays in canonical order, merged. */
+static int diff_nodes(dns_changeset_t *cs, const dns_node_t *a, size_t na, const dns_node_t *b,
+		      size_t nb)
+{
+	size_t i = 0, j = 0;
+	while (i < na || j < nb) {
+		int c = i == na                  ? 1
+			: j == nb                ? -1
+			: a[i].name == b[j].name ? 0
+						 : dns_name_compare(a[i].name, b[j].name);
+		int ret;
+		if (c < 0) {
+			ret = node_all(cs, false, &a[i++]);
+		} else if (c > 0) {
+			ret = node_all(cs, true, &b[j++]);
+		} else {
+			ret = diff_node(cs, &a[i++], &b[j++]);
+		}
+		if (ret != TANDEM_OK) {
+			return ret;
+		}
+	}
+	return TANDEM_OK;
+}
+
+/* The apex SOA of a zone as a record. */
+static int zone_soa(dns_zone_t *zone, dns_rr_t *out)
+{
+	const dns_node_t *apex = dns_zone_apex(zone);
+	const dns_rrset_t *soa = dns_node_rrset(apex, DNS_TYPE_SOA);
+	uint32_t serial = 0;
+	if (soa == NULL || soa->count != 1 || !soa_serial(soa->rdata[0], &serial)) {
+		return TANDEM_DNS_ESOA;
+	}
+	*out = (dns_rr_t){.owner = apex->name,
+			  .type = DNS_TYPE_SOA,
+			  .rclass = DNS_CLASS_IN,
+			  .ttl = soa->ttl,
+			  .rdata = soa->rdata[0]};
+	return TANDEM_OK;
+}
+
+int dns_zone_diff(dns_zone_t *old_zone, dns_zone_t *new_zone, dns_changeset_t **out)
+{
+	if (old_zone == NULL || new_zone == NULL || out == NULL ||
+	    old_zone->origin_len != new_zone->origin_len ||
+	    memcmp(old_zone->origin, new_zone->origin, old_zone->origin_len) != 0) {
+		return TANDEM_EINVAL;
+	}
+	dns_rr_t soa_from, soa_to;
+	int ret = zone_soa(old_zone, &soa_from);
+	if (ret == TANDEM_OK) {
+		ret = zone_soa(new_zone, &soa_to);
+	}
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	dns_changeset_t *cs = NULL;
+	ret = dns_changeset_new(&cs);
+	if (ret == TANDEM_OK) {
+		ret = dns_changeset_set_soa(cs, false, &soa_from);
+	}
+	if (ret == TANDEM_OK) {
+		ret = dns_changeset_set_soa(cs, true, &soa_to);
+	}
+	if (ret == TANDEM_OK) {
+		ret = diff_nodes(cs, old_zone->nodes, old_zone->node_count, new_zone->nodes,
+				 new_zone->node_count);
+	}
+	if (ret == TANDEM_OK) {
+		ret = diff_nodes(cs, old_zone->nsec3, old_zone->nsec3_count, new_zone->nsec3,
+				 new_zone->nsec3_count);
+	}
+	if (ret != TANDEM_OK) {
+		dns_changeset_free(cs);
+		return ret;
+	}
+	/* canonical order: two sites' changesets of the same versions are the same bytes,
+	 * whatever order each one's RRSIGs are stored in */
+	for (size_t k = 0; k < 2; k++) {
+		if (cs->count[k] > 1) {
+			qsort(cs->list[k], cs->count[k], sizeof(dns_rr_t), rr_cmp);
+		}
+	}
+	*out = cs;
+	return TANDEM_OK;
+}
+
+/* ---- applying a changeset (checks and tests) ---- */
+
+/* The type an RR is grouped under: an RRSIG under the type it covers. */
+static uint16_t rr_group(const dns_rr_t *rr)
+{
+	if (rr->type != DNS_TYPE_RRSIG || dns_rdata_len(rr->rdata) < 2) {
+		return rr->type;
+	}
+	const uint8_t *d = dns_rdata_data(rr->rdata);
+	return (uint16_t)((d[0] << 8) | d[1]);
+}
+
+/* NSEC3 records and their RRSIGs live in the zone's NSEC3 array. */
+static bool rr_in_nsec3(const dns_rr_t *rr)
+{
+	return rr_group(rr) == DNS_TYPE_NSEC3;
+}
+
+/* The order a zone is built in: array, owner, RRset (RRSIGs with what they cover). */
+static int build_cmp(const void *x, const void *y)
+{
+	const dns_rr_t *a = x, *b = y;
+	bool na = rr_in_nsec3(a), nb = rr_in_nsec3(b);
+	if (na != nb) {
+		return na ? 1 : -1;
+	}
+	int c = a->owner == b->owner ? 0 : dns_name_compare(a->owner, b->owner);
+	if (c != 0) {
+		return c;
+	}
+	uint16_t ga = rr_group(a), gb = rr_group(b);
+	if (ga != gb) {
+		return ga < gb ? -1 : 1;
+	}
+	bool sa = a->type == DNS_TYPE_RRSIG, sb = b->type == DNS_TYPE_RRSIG;
+	if (sa != sb) {
+		return sa ? 1 : -1;
+	}
+	return dns_rdata_compare(a->rdata, b->rdata);
+}
+
+typedef struct rr_vec {
+	dns_rr_t *v;
+	size_t n, cap;
+} rr_vec_t;
+
+static int vec_push(rr_vec_t *vec, const dns_rr_t *rr)
+{
+	if (vec->n == vec->cap) {
+		size_t cap = vec->cap ? vec->cap * 2 : 1024;
+		dns_rr_t *bigger = realloc(vec->v, sizeof(*bigger) * cap);
+		if (bigger == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		vec->v = bigger;
+		vec->cap = cap;
+	}
+	vec->v[vec->n++] = *rr;
+	return TANDEM_OK;
+}
+
+static int flatten(const dns_node_t *nodes, size_t count, rr_vec_t *vec)
+{
+	for (size_t i = 0; i < count; i++) {
+		const dns_node_t *n = &nodes[i];
+		for (uint16_t k = 0; k < n->rrset_count; k++) {
+			const dns_rrset_t *rs = &n->rrsets[k];
+			dns_rr_t rr = {.owner = n->name, .rclass = DNS_CLASS_IN, .ttl = rs->ttl};
+			for (uint16_t j = 0; j < rs->count + rs->sig_count; j++) {
+				rr.type = j < rs->count ? rs->type : DNS_TYPE_RRSIG;
+				rr.rdata = j < rs->count ? rs->rdata[j] : rs->sigs[j - rs->count];
+				if (vec_push(vec, &rr) != TANDEM_OK) {
+					return TANDEM_ENOMEM;
+				}
+			}
+		}
+	}
+	return TANDEM_OK;
+}
+
+/* Builds the RRsets of one owner (recs[0..n), build order) into node. */
+static int build_node(tandem_arena_t *arena, const dns_rr_t *recs, size_t n, dns_node_t *node,
+		      const uint8_t **tmp)
+{
+	size_t len = dns_name_len(recs[0].owner, DNS_NAME_MAXLEN);
+	memset(node, 0, sizeof(*node));
+	node->name = tandem_arena_memdup(arena, recs[0].owner, len);
+	if (node->name == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	node->name_len = (uint8_t)len;
+	node->labels = (uint8_t)dns_name_labels(node->name);
+	size_t i = 0;
+	while (i < n) {
+		uint16_t group = rr_group(&recs[i]);
+		size_t end = i, nrd = 0;
+		uint32_t ttl = recs[i].ttl;
+		while (end < n && rr_group(&recs[end]) == group) {
+			end++;
+		}
+		if (end - i > UINT16_MAX) {
+			return TANDEM_EINVAL;
+		}
+		for (size_t k = i; k < end; k++) {
+			tmp[k - i] = tandem_arena_memdup(arena, recs[k].rdata,
+							 (size_t)dns_rdata_len(recs[k].rdata) + 2);
+			if (tmp[k - i] == NULL) {
+				return TANDEM_ENOMEM;
+			}
+			nrd += recs[k].type != DNS_TYPE_RRSIG;
+		}
+		if (nrd > 0) {
+			ttl = recs[i].ttl;
+		}
+		dns_rrset_t *rs = dns_node_put_rrset(node, arena, group, ttl, tmp, (uint16_t)nrd);
+		if (rs == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		size_t nsig = end - i - nrd;
+		if (nsig > 0) {
+			rs = dns_node_rrset(node, group);
+			rs->sigs = tandem_arena_memdup(arena, tmp + nrd, sizeof(*tmp) * nsig);
+			if (rs->sigs == NULL) {
+				return TANDEM_ENOMEM;
+			}
+			rs->sig_count = (uint16_t)nsig;
+		}
+		i = end;
+	}
+	return TANDEM_OK;
+}
+
+static bool owner_changed(const dns_rr_t *a, const dns_rr_t *b)
+{
+	return rr_in_nsec3(a) != rr_in_nsec3(b) ||
+	       (a->owner != b->owner && dns_name_compare(a->owner, b->owner) != 0);
+}
+
+/* Builds a zone like `like` (its origin) from records in build order. */
+static int build_zone(const dns_zone_t *like, const dns_rr_t *recs, size_t n, dns_zone_t **out)
+{
+	dns_zone_t *z = NULL;
+	dns_node_t *nodes[2] = {NULL, NULL};
+	size_t counts[2] = {0, 0};
+	const uint8_t **tmp = malloc(sizeof(*tmp) * (n ? n : 1));
+	int ret = tmp == NULL ? TANDEM_ENOMEM : dns_zone_create(like->origin, like->origin_len, &z);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0 || owner_changed(&recs[i - 1], &recs[i])) {
+			counts[rr_in_nsec3(&recs[i])]++;
+		}
+	}
+	for (size_t k = 0; k < 2; k++) {
+		nodes[k] = calloc(counts[k] ? counts[k] : 1, sizeof(dns_node_t));
+		if (nodes[k] == NULL) {
+			ret = TANDEM_ENOMEM;
+			goto out;
+		}
+		counts[k] = 0;
+	}
+	size_t i = 0;
+	while (i < n) {
+		size_t end = i + 1;
+		while (end < n && !owner_changed(&recs[i], &recs[end])) {
+			end++;
+		}
+		size_t k = rr_in_nsec3(&recs[i]);
+		ret = build_node(z->arena, &recs[i], end - i, &nodes[k][counts[k]++], tmp);
+		if (ret != TANDEM_OK) {
+			goto out;
+		}
+		i = end;
+	}
+	z->nodes = nodes[0];
+	z->node_count = counts[0];
+	nodes[0] = NULL;
+	dns_zone_set_nsec3_nodes_take(z, nodes[1], counts[1]);
+	nodes[1] = NULL;
+	ret = dns_zone_add_ents(z);
+	if (ret == TANDEM_OK) {
+		dns_zone_mark(z);
+	}
+out:
+	free(tmp);
+	free(nodes[0]);
+	free(nodes[1]);
+	if (ret != TANDEM_OK) {
+		dns_zone_free(z);
+		return ret;
+	}
+	*out = z;
+	return TANDEM_OK;
+}
+
+/* Marks (in gone[]) the records of old (sorted) that rm (sorted) removes. */
+static int mark_removed(const rr_vec_t *old, const dns_rr_t *rm, size_t nrm, bool *gone)
+{
+	size_t i = 0;
+	for (size_t j = 0; j < nrm; j++) {
+		while (i < old->n && dns_rr_compare(&old->v[i], &rm[j]) < 0) {
+			i++;
+		}
+		if (i == old->n || dns_rr_compare(&old->v[i], &rm[j]) != 0 || gone[i]) {
+			return TANDEM_ENOENT;
+		}
+		gone[i] = true;
+	}
+	return TANDEM_OK;
+}
+
+int dns_zone_apply(dns_zone_t *old_zone, const dns_changeset_t *cs, dns_zone_t **out)
+{
+	if (old_zone == NULL || cs == NULL || out == NULL || !cs->has_soa[0] || !cs->has_soa[1]) {
+		return TANDEM_EINVAL;
+	}
+	rr_vec_t old = {0}, rm = {0}, next = {0};
+	bool *gone = NULL;
+	int ret = flatten(old_zone->nodes, old_zone->node_count, &old);
+	if (ret == TANDEM_OK) {
+		ret = flatten(old_zone->nsec3, old_zone->nsec3_count, &old);
+	}
+	for (size_t i = 0; i < cs->count[0] && ret == TANDEM_OK; i++) {
+		ret = vec_push(&rm, &cs->list[0][i]);
+	}
+	if (ret == TANDEM_OK) {
+		ret = vec_push(&rm, &cs->soa[0]);
+	}
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	if (old.n > 1) {
+		qsort(old.v, old.n, sizeof(*old.v), rr_cmp);
+	}
+	qsort(rm.v, rm.n, sizeof(*rm.v), rr_cmp);
+	gone = calloc(old.n ? old.n : 1, sizeof(*gone));
+	if (gone == NULL) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	ret = mark_removed(&old, rm.v, rm.n, gone);
+	for (size_t i = 0; i < old.n && ret == TANDEM_OK; i++) {
+		if (!gone[i]) {
+			ret = vec_push(&next, &old.v[i]);
+		}
+	}
+	for (size_t i = 0; i < cs->count[1] && ret == TANDEM_OK; i++) {
+		ret = vec_push(&next, &cs->list[1][i]);
+	}
+	if (ret == TANDEM_OK) {
+		ret = vec_push(&next, &cs->soa[1]);
+	}
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	qsort(next.v, next.n, sizeof(*next.v), rr_cmp);
+	for (size_t i = 1; i < next.n; i++) {
+		const dns_rr_t *a = &next.v[i - 1], *b = &next.v[i];
+		if (a->type == b->type && dns_name_compare(a->owner, b->owner) == 0 &&
+		    dns_rdata_compare(a->rdata, b->rdata) == 0) {
+			ret = TANDEM_EEXIST; /* the same record twice (or with two TTLs) */
+			goto out;
+		}
+	}
+	qsort(next.v, next.n, sizeof(*next.v), build_cmp);
+	ret = build_zone(old_zone, next.v, next.n, out);
+out:
+	free(gone);
+	free(old.v);
+	free(rm.v);
+	free(next.v);
+	return ret;
+}
