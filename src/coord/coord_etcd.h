@@ -189,6 +189,11 @@ int coord_etcd_txn_cmp_value(coord_etcd_txn_t *t, const char *key, const void *v
 /* key is absent (its version is 0). */
 int coord_etcd_txn_cmp_absent(coord_etcd_txn_t *t, const char *key);
 
+/* Every key that starts with prefix (not empty) has a mod_revision below `below` (>= 1):
+ * nothing under the prefix was written or created at or after that revision. A range
+ * with no key holds. One compare, whatever the number of keys. */
+int coord_etcd_txn_cmp_mod_below_prefix(coord_etcd_txn_t *t, const char *prefix, int64_t below);
+
 /* Success ops, applied in order when the compares hold. lease 0: no lease. */
 int coord_etcd_txn_put(coord_etcd_txn_t *t, const char *key, const void *value, size_t len,
 		       int64_t lease);

@@ -464,4 +464,19 @@ int coord_state_pack(const coord_state_t *state, uint8_t **buf, size_t *len);
 int coord_state_unpack(const uint8_t *buf, size_t len, const coord_params_t *params,
 		       coord_state_t *out);
 
+/*
+ * One zone alone, for the store's per-zone keys: a ClusterState message (same version) with
+ * that zone and no members. Errors: TANDEM_EINVAL (NULL, counts out of range),
+ * TANDEM_ENOMEM; *buf (the caller's, free() it) and *len written on success.
+ */
+int coord_zone_pack(const coord_zone_t *zone, uint8_t **buf, size_t *len);
+
+/*
+ * Unpacks what coord_zone_pack made from untrusted bytes into *out. Only the zone's own
+ * fields are checked (coord_state_check on the assembled state checks holders and the
+ * rest). Errors: TANDEM_EINVAL (NULL), TANDEM_COORD_EVERSION, TANDEM_COORD_ESTATE (not one
+ * zone alone, truncated, values out of range), TANDEM_ENOMEM; *out written only on success.
+ */
+int coord_zone_unpack(const uint8_t *buf, size_t len, coord_zone_t *out);
+
 #endif
