@@ -32,10 +32,12 @@ typedef struct coord_etcd coord_etcd_t;
 #define COORD_ETCD_TIMEOUT_MS 2000u
 /* Default bound on one reply body, in bytes. */
 #define COORD_ETCD_MAX_REPLY (16u * 1024u * 1024u)
-/* Most endpoints a client takes, and most operations in one transaction (etcd's
- * default --max-txn-ops). */
+/* Most endpoints a client takes, and most operations in one transaction: etcd's default
+ * --max-txn-ops is 128; a decision about every zone of a large cluster writes a key per zone
+ * it changes, so run etcd with --max-txn-ops 4096 (deploy/cluster-up.sh does): etcd refuses a
+ * larger transaction than its own limit (TANDEM_COORD_EREFUSED, "too many operations"). */
 #define COORD_ETCD_MAX_ENDPOINTS 16u
-#define COORD_ETCD_MAX_TXN_OPS   128u
+#define COORD_ETCD_MAX_TXN_OPS   4096u
 
 /* Read flag: serve the read from the answering member's local copy (may be stale). */
 #define COORD_ETCD_SERIALIZABLE 0x1u

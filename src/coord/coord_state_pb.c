@@ -419,7 +419,7 @@ int coord_state_unpack(const uint8_t *buf, size_t len, const coord_params_t *par
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
-	memcpy(out, st, sizeof(*st));
+	coord_state_copy(out, st);
 out:
 	free(st);
 	if (m != NULL) {

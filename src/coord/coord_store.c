@@ -261,8 +261,9 @@ static int read_all(coord_store_t *s, const coord_params_t *params, tandem_diag_
 {
 	int ret = TANDEM_OK;
 	coord_etcd_range_t *r = NULL;
-	/* twice at most: a migration (ours or another coordinator's) and the read after it */
-	for (int attempt = 0; attempt < 3; attempt++) {
+	/* a migration or a first init (ours or another coordinator's) between the range read
+	 * and the read of the old key is read again; a few times at most */
+	for (int attempt = 0; attempt < 4; attempt++) {
 		read_forget(s);
 		coord_etcd_range_free(r);
 		r = NULL;
@@ -295,6 +296,9 @@ static int read_all(coord_store_t *s, const coord_params_t *params, tandem_diag_
 			if (r->n == 0) {
 				ret = coord_state_init(s->in); /* nothing ever written */
 				goto out;
+			}
+			if (r->kvs[0].mod_revision > s->read_rev) {
+				continue; /* written since the range read (a first init, a migration) */
 			}
 			ret = migrate(s, &r->kvs[0], params, diag);
 			if (ret != TANDEM_OK) {
