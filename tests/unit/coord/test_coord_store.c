@@ -1094,6 +1094,56 @@ START_TEST(test_migration)
 }
 END_TEST
 
+/* A read while another coordinator writes the first state: never "the state is lost". */
+typedef struct first_racer {
+	coord_t *coord;
+	bool init; /* else read */
+	pthread_barrier_t *start;
+	int rc;
+} first_racer_t;
+
+static void *first_run(void *arg)
+{
+	first_racer_t *r = arg;
+	coord_state_t *st = malloc(sizeof(*st));
+	pthread_barrier_wait(r->start);
+	r->rc = st == NULL ? TANDEM_ENOMEM
+		: r->init  ? coord_store_init(r->coord->store, params(), r->coord->diag)
+			   : coord_store_read(r->coord->store, params(), r->coord->diag, st, NULL);
+	free(st);
+	return NULL;
+}
+
+START_TEST(test_first_state_race)
+{
+	for (int round = 0; round < 40; round++) {
+		char prefix[64];
+		snprintf(prefix, sizeof(prefix), "/t/store/first/%d/", round);
+		coord_t a, b;
+		coord_open(&a, prefix);
+		coord_open(&b, prefix);
+		pthread_barrier_t start;
+		ck_assert_int_eq(pthread_barrier_init(&start, NULL, 2), 0);
+		first_racer_t r[2] = {{.coord = &a, .init = true, .start = &start},
+				      {.coord = &b, .init = false, .start = &start}};
+		pthread_t th[2];
+		for (int i = 0; i < 2; i++) {
+			ck_assert_int_eq(pthread_create(&th[i], NULL, first_run, &r[i]), 0);
+		}
+		for (int i = 0; i < 2; i++) {
+			pthread_join(th[i], NULL);
+			if (r[i].rc != TANDEM_OK) {
+				dump_diag(r[i].coord->diag);
+			}
+			ck_assert_int_eq(r[i].rc, TANDEM_OK);
+		}
+		pthread_barrier_destroy(&start);
+		coord_close(&a);
+		coord_close(&b);
+	}
+}
+END_TEST
+
 START_TEST(test_keyset_put_get)
 {
 	coord_t a, b;
@@ -1370,6 +1420,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_keyset_put_get);
 	tcase_add_test(tc, test_split_writes);
 	tcase_add_test(tc, test_migration);
+	tcase_add_test(tc, test_first_state_race);
 	tcase_add_test(tc, test_leader_name);
 	tcase_add_test(tc, test_etcd_down);
 	suite_add_tcase(s, tc);
