@@ -298,7 +298,7 @@ static int read_all(coord_store_t *s, const coord_params_t *params, tandem_diag_
 				goto out;
 			}
 			if (r->kvs[0].mod_revision > s->read_rev) {
-				continue; /* written since the range read (a first init, a migration) */
+				continue; /* written since the range read: read again */
 			}
 			ret = migrate(s, &r->kvs[0], params, diag);
 			if (ret != TANDEM_OK) {
