@@ -758,6 +758,29 @@ int coord_store_read(coord_store_t *store, const coord_params_t *params, tandem_
 	return TANDEM_OK;
 }
 
+int coord_store_read_zone(coord_store_t *store, const coord_params_t *params, const char *zone,
+			  tandem_diag_t *diag, coord_state_t *state)
+{
+	if (store == NULL || state == NULL || zone == NULL || zone[0] == '\0' ||
+	    strnlen(zone, COORD_ZONE_MAX) == COORD_ZONE_MAX ||
+	    coord_params_check(params) != TANDEM_OK) {
+		return TANDEM_EINVAL;
+	}
+	int ret = read_part(store, params, zone, diag);
+	if (ret == TANDEM_OK && store->full) {
+		/* no cluster key yet (read_all): keep the one zone asked for, if any */
+		const coord_zone_t *z = coord_state_zone(store->in, zone);
+		if (z != NULL) {
+			memmove(&store->in->zones[0], z, sizeof(*z));
+		}
+		store->in->nzones = z != NULL ? 1 : 0;
+	}
+	if (ret == TANDEM_OK) {
+		coord_state_copy(state, store->in);
+	}
+	return ret;
+}
+
 /* The decision when the extra key exists already: a refusal, as the machine would give. */
 static void refuse_exists(coord_result_t *r, const coord_input_t *input, const char *key)
 {

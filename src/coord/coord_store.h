@@ -102,6 +102,16 @@ int coord_store_read(coord_store_t *store, const coord_params_t *params, tandem_
 		     coord_state_t *state, int64_t *mod_revision);
 
 /*
+ * Reads (linearizable) the cluster part and zone's key only: *state is the state with that
+ * zone alone, or no zone when it has none (a name the machine would take for the same zone
+ * finds it). For requests about one zone, which need not read every zone. Errors: as
+ * coord_store_read, and TANDEM_EINVAL for an empty or overlong zone; *state written only on
+ * success.
+ */
+int coord_store_read_zone(coord_store_t *store, const coord_params_t *params, const char *zone,
+			  tandem_diag_t *diag, coord_state_t *state);
+
+/*
  * Decides `input` at `now_ms` (this coordinator's wall clock, ms since the
  * epoch) on the current state and, when the decision changes the state, writes
  * it conditioned on the revision it was decided on. A lost race makes it read

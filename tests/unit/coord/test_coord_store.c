@@ -977,6 +977,17 @@ START_TEST(test_split_writes)
 	ck_assert_int_eq(coord_state_node(st, "n2")->state, COORD_NODE_DRAINED);
 	ck_assert_str_eq(coord_state_zone(st, "z1.example.")->switch_to, "n1");
 	ck_assert_uint_eq(coord_state_zone(st, "z1.example.")->committed_serial, 21);
+	/* a read of one zone: the members and that zone alone, by any spelling of its name */
+	ck_assert_int_eq(coord_store_read_zone(b.store, params(), "Z1.Example", b.diag, st),
+			 TANDEM_OK);
+	ck_assert_uint_eq(st->nnodes, 2);
+	ck_assert_uint_eq(st->nzones, 1);
+	ck_assert_str_eq(st->zones[0].name, "z1.example.");
+	ck_assert_uint_eq(st->zones[0].committed_serial, 21);
+	ck_assert_int_eq(coord_store_read_zone(b.store, params(), "none.example.", b.diag, st),
+			 TANDEM_OK);
+	ck_assert_uint_eq(st->nzones, 0);
+	ck_assert_int_eq(coord_store_read_zone(b.store, params(), "", b.diag, st), TANDEM_EINVAL);
 	free(st);
 	free(res);
 	coord_close(&a);
