@@ -1155,6 +1155,39 @@ START_TEST(test_first_state_race)
 }
 END_TEST
 
+START_TEST(test_zones_full)
+{
+	coord_t a;
+	coord_open(&a, "/t/store/full/");
+	setup_cluster(&a, 1);
+	coord_result_t *res = calloc(1, sizeof(*res));
+	ck_assert_ptr_nonnull(res);
+	/* COORD_ZONES_MAX zone keys: the one zone and stand-ins (a decision about one zone
+	 * reads no other zone's key, so only their number counts) */
+	for (unsigned i = 1; i < COORD_ZONES_MAX;) {
+		coord_etcd_txn_t *t = NULL;
+		coord_etcd_txn_result_t *tr = NULL;
+		ck_assert_int_eq(coord_etcd_txn_new(&t), TANDEM_OK);
+		for (unsigned k = 0; k < 100 && i < COORD_ZONES_MAX; k++, i++) {
+			char key[64];
+			snprintf(key, sizeof(key), "/t/store/full/state/zone/filler%u.", i);
+			ck_assert_int_eq(coord_etcd_txn_put(t, key, "x", 1, 0), TANDEM_OK);
+		}
+		ck_assert_int_eq(coord_etcd_txn_commit(a.etcd, t, NULL, &tr), TANDEM_OK);
+		coord_etcd_txn_result_free(tr);
+		coord_etcd_txn_free(t);
+	}
+	coord_input_t in = input(COORD_IN_ZONE_ADD, NULL, "one-more.example.");
+	ck_assert_int_eq(apply(&a, &in, T0 + 1, res), COORD_R_FULL);
+	ck_assert_int_eq(key_mod(&a, "/t/store/full/state/zone/one-more.example."), 0);
+	/* an existing zone is still decided on */
+	in = input(COORD_IN_LEASE_REQUEST, "n1", "z0.example.");
+	ck_assert_int_eq(apply(&a, &in, T0 + 2, res), COORD_R_OK);
+	free(res);
+	coord_close(&a);
+}
+END_TEST
+
 START_TEST(test_keyset_put_get)
 {
 	coord_t a, b;
@@ -1432,6 +1465,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_split_writes);
 	tcase_add_test(tc, test_migration);
 	tcase_add_test(tc, test_first_state_race);
+	tcase_add_test(tc, test_zones_full);
 	tcase_add_test(tc, test_leader_name);
 	tcase_add_test(tc, test_etcd_down);
 	suite_add_tcase(s, tc);
