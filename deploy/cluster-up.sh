@@ -7,9 +7,11 @@
 #
 # Usage: deploy/cluster-up.sh DIR [--zones N] [--netns] [--lease-ms MS] [--cycle S]
 #                             [--policy FILE] [--late-zone NAME]... [--skr-margin S]
-#                             [--etcd-plain]
+#                             [--etcd-plain] [--zone-records N]
 #   DIR          must not exist or be empty
-#   --zones N    N generated zones z1.example. .. zN.example. (default: conf/example.zone)
+#   --zones N    N generated zones z1.example. .. zN.example. (default: conf/example.zone),
+#                N at most 1024 (the coordinator's COORD_ZONES_MAX)
+#   --zone-records N  records per generated zone (tandem-zonegen -n; default 50)
 #   --netns      each site (A, B, W) in its own network namespace behind a private bridge,
 #                for deploy/partition.sh (root only)
 #   --lease-ms   the coordinators' lease (must exceed 3 x the 2 s margin)
@@ -42,7 +44,7 @@ usage() {
 	exit 1
 }
 
-DIR='' NZONES=0 NETNS=0 LEASE_MS='' CYCLE='' POLICY=$SRC/conf/dps-default.yaml SKR_MARGIN=''
+DIR='' NZONES=0 ZONE_RECORDS=50 NETNS=0 LEASE_MS='' CYCLE='' POLICY=$SRC/conf/dps-default.yaml SKR_MARGIN=''
 ETCD_TLS=1
 LATE_ZONES=()
 while [ $# -gt 0 ]; do
@@ -50,6 +52,11 @@ while [ $# -gt 0 ]; do
 	--zones)
 		[ $# -ge 2 ] || usage
 		NZONES=$2
+		shift 2
+		;;
+	--zone-records)
+		[ $# -ge 2 ] || usage
+		ZONE_RECORDS=$2
 		shift 2
 		;;
 	--netns)
@@ -95,8 +102,9 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ -n "$DIR" ] || usage
-case $NZONES in '' | *[!0-9]*) tdm_fail "--zones: a number 1..32" ;; esac
-if [ "$NZONES" -gt 32 ]; then tdm_fail "--zones: a number 1..32 (the coordinator holds 32 zones)"; fi
+case $NZONES in '' | *[!0-9]*) tdm_fail "--zones: a number 1..1024" ;; esac
+if [ "$NZONES" -gt 1024 ]; then tdm_fail "--zones: a number 1..1024 (the coordinator holds 1024 zones)"; fi
+case $ZONE_RECORDS in '' | *[!0-9]*) tdm_fail "--zone-records: a number of records" ;; esac
 case $LEASE_MS in *[!0-9]*) tdm_fail "--lease-ms: milliseconds" ;; esac
 case $CYCLE in *[!0-9]*) tdm_fail "--cycle: seconds" ;; esac
 case $SKR_MARGIN in *[!0-9]*) tdm_fail "--skr-margin: seconds" ;; esac
@@ -316,6 +324,8 @@ check_alive() {
 # --pre-vote: a member cut off from the others (a partitioned site) must not force an election
 # when it comes back (etcd 3.4 has it off by default): without it, the heal of a partition cost
 # the cluster a second or more without a leader, just when the sites meet again.
+# --max-txn-ops: a decision about every zone (a tick lapsing leases, a drain, a takeover) writes
+# one key per zone it changes in one transaction (docs/etcd.md, "The keys tandem keeps").
 for s in "${SITES[@]}"; do
 	mapfile -t tls < <(etcd_tls_flags "$s")
 	start "etcd-$s" "$s" shell etcd --name "etcd-$s" --data-dir "$DIR/etcd/$s" \
@@ -323,7 +333,7 @@ for s in "${SITES[@]}"; do
 		--listen-peer-urls "$(etcd_peer_url "$s")" \
 		--initial-advertise-peer-urls "$(etcd_peer_url "$s")" \
 		--initial-cluster "$ETCD_CLUSTER" --initial-cluster-token "tandem-$HASH" \
-		--initial-cluster-state new --pre-vote --logger zap --log-outputs stderr "${tls[@]}"
+		--initial-cluster-state new --pre-vote --max-txn-ops 4096 --logger zap --log-outputs stderr "${tls[@]}"
 done
 deadline=$(($(date +%s) + 30))
 for s in "${SITES[@]}"; do
@@ -393,7 +403,7 @@ if [ "$NZONES" -eq 0 ]; then
 	ZONE_NAMES=(example.)
 else
 	for ((i = 1; i <= NZONES; i++)); do
-		"$ZONEGEN" -o "z$i.example." -n 50 --seed "$i" >"$DIR/zones/z$i.example.zone" ||
+		"$ZONEGEN" -o "z$i.example." -n "$ZONE_RECORDS" --seed "$i" >"$DIR/zones/z$i.example.zone" ||
 			tdm_fail "tandem-zonegen z$i.example. failed"
 		ZONE_NAMES+=("z$i.example.")
 	done

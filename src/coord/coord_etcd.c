@@ -1201,6 +1201,19 @@ int coord_etcd_txn_cmp_absent(coord_etcd_txn_t *t, const char *key)
 	return txn_add(t, t->compare, o, o != NULL && jw_int64(o, "version", 0));
 }
 
+int coord_etcd_txn_cmp_mod_below_prefix(coord_etcd_txn_t *t, const char *prefix, int64_t below)
+{
+	if (!key_ok(t, prefix) || below < 1) {
+		return TANDEM_EINVAL;
+	}
+	json_t *o = json_object();
+	bool ok = o != NULL && jw_key_range(o, prefix, true) &&
+		  json_object_set_new(o, "target", json_string("MOD")) == 0 &&
+		  json_object_set_new(o, "result", json_string("LESS")) == 0 &&
+		  jw_int64(o, "mod_revision", below);
+	return txn_add(t, t->compare, o, ok);
+}
+
 /* {"NAME": inner} */
 static json_t *op_wrap(const char *name, json_t *inner)
 {

@@ -32,10 +32,12 @@ typedef struct coord_etcd coord_etcd_t;
 #define COORD_ETCD_TIMEOUT_MS 2000u
 /* Default bound on one reply body, in bytes. */
 #define COORD_ETCD_MAX_REPLY (16u * 1024u * 1024u)
-/* Most endpoints a client takes, and most operations in one transaction (etcd's
- * default --max-txn-ops). */
+/* Most endpoints a client takes, and most operations in one transaction: etcd's default
+ * --max-txn-ops is 128; a decision about every zone of a large cluster writes a key per zone
+ * it changes, so run etcd with --max-txn-ops 4096 (deploy/cluster-up.sh does): etcd refuses a
+ * larger transaction than its own limit (TANDEM_COORD_EREFUSED, "too many operations"). */
 #define COORD_ETCD_MAX_ENDPOINTS 16u
-#define COORD_ETCD_MAX_TXN_OPS   128u
+#define COORD_ETCD_MAX_TXN_OPS   4096u
 
 /* Read flag: serve the read from the answering member's local copy (may be stale). */
 #define COORD_ETCD_SERIALIZABLE 0x1u
@@ -188,6 +190,11 @@ int coord_etcd_txn_cmp_create(coord_etcd_txn_t *t, const char *key, int64_t crea
 int coord_etcd_txn_cmp_value(coord_etcd_txn_t *t, const char *key, const void *value, size_t len);
 /* key is absent (its version is 0). */
 int coord_etcd_txn_cmp_absent(coord_etcd_txn_t *t, const char *key);
+
+/* Every key that starts with prefix (not empty) has a mod_revision below `below` (>= 1):
+ * nothing under the prefix was written or created at or after that revision. A range
+ * with no key holds. One compare, whatever the number of keys. */
+int coord_etcd_txn_cmp_mod_below_prefix(coord_etcd_txn_t *t, const char *prefix, int64_t below);
 
 /* Success ops, applied in order when the compares hold. lease 0: no lease. */
 int coord_etcd_txn_put(coord_etcd_txn_t *t, const char *key, const void *value, size_t len,

@@ -1784,12 +1784,25 @@ int coord_state_check(const coord_state_t *state, const coord_params_t *process_
 	return TANDEM_OK;
 }
 
+size_t coord_state_used(const coord_state_t *state)
+{
+	uint32_t n = state->nzones < COORD_ZONES_MAX ? state->nzones : COORD_ZONES_MAX;
+	return offsetof(coord_state_t, zones) + (size_t)n * sizeof(state->zones[0]);
+}
+
+void coord_state_copy(coord_state_t *dst, const coord_state_t *src)
+{
+	if (dst != src) {
+		memcpy(dst, src, coord_state_used(src));
+	}
+}
+
 int coord_state_init(coord_state_t *state)
 {
 	if (state == NULL) {
 		return TANDEM_EINVAL;
 	}
-	memset(state, 0, sizeof(*state));
+	memset(state, 0, offsetof(coord_state_t, zones));
 	state->next_node_no = 1;
 	return TANDEM_OK;
 }
@@ -1943,7 +1956,7 @@ int coord_state_apply(const coord_state_t *in, const coord_input_t *input, uint6
 		}
 		st = scratch;
 	}
-	memcpy(st, in, sizeof(*st));
+	coord_state_copy(st, in);
 	coord_result_t *r = res;
 	result_reset(r);
 	if (!input_names_ok(st, input, r)) {
@@ -1985,7 +1998,7 @@ int coord_state_apply(const coord_state_t *in, const coord_input_t *input, uint6
 decided:
 	if (r->reason != COORD_R_OK) {
 		/* handlers refuse before they change anything; make sure of it */
-		memcpy(st, in, sizeof(*st));
+		coord_state_copy(st, in);
 		r->neffects = 0;
 		r->dropped = 0;
 		r->epoch = 0;
@@ -1997,9 +2010,9 @@ decided:
 	} else if (r->text[0] == '\0') {
 		note(r, "%s: %s", coord_input_kind_str(input->kind), coord_reason_str(r->reason));
 	}
-	r->changed = memcmp(st, in, sizeof(*st)) != 0;
+	r->changed = st->nzones != in->nzones || memcmp(st, in, coord_state_used(in)) != 0;
 	if (scratch != NULL) {
-		memcpy(out, scratch, sizeof(*out));
+		coord_state_copy(out, scratch);
 	}
 out:
 	free(scratch);

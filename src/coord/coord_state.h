@@ -27,8 +27,12 @@
  * `in` was read at, so two coordinators never both apply a decision.
  */
 
-#define COORD_NODES_MAX      16  /* cluster members */
-#define COORD_ZONES_MAX      32  /* zones, removed ones (tombstones) included */
+#define COORD_NODES_MAX 16 /* cluster members */
+/* zones, removed ones (tombstones) included: a state holds them inline, and only the
+ * first nzones are ever touched (copies, compares and zeroing stop there), so its memory
+ * grows with the zones present (about 7 KB each); 1024 keeps a full read of the state, a
+ * status and a tick within a few milliseconds on a small host */
+#define COORD_ZONES_MAX      1024
 #define COORD_KEYS_MAX       16  /* keys awaiting or holding activation, per zone */
 #define COORD_SITES_MAX      4   /* sites 0..3, printed A..D */
 #define COORD_ID_MAX         64  /* node id, NUL included */
@@ -172,7 +176,9 @@ typedef struct coord_zone {
 	uint32_t accepted_input_serial;
 } coord_zone_t;
 
-/* The whole cluster state. A plain value (about 330 KB): allocate it on the heap. */
+/* The whole cluster state. A plain value of up to about 7 MB, of which only the part in
+ * use (coord_state_used) is ever read or written: allocate it on the heap (malloc or
+ * calloc: untouched pages cost nothing) and copy it with coord_state_copy. */
 typedef struct coord_state {
 	/* The cluster's lease and margin: written with the empty state by the first
 	 * coordinator (coord_store_init), changed only by COORD_IN_PARAMS_SET. Every decision
@@ -186,12 +192,12 @@ typedef struct coord_state {
 	uint32_t next_node_no;
 	uint32_t nnodes;
 	coord_node_t nodes[COORD_NODES_MAX];
-	uint32_t nzones;
-	coord_zone_t zones[COORD_ZONES_MAX];
 	/* Bit s: site s is suspended (tandemctl site suspend): it leaves the set of sites
 	 * that must import a key before it is used, and its nodes get no lease, until it is
 	 * resumed. Never every site. */
 	uint32_t suspended_sites;
+	uint32_t nzones;
+	coord_zone_t zones[COORD_ZONES_MAX]; /* last: only the first nzones are in use */
 } coord_state_t;
 
 /* What a node, an operator or the clock asks for. */
@@ -366,6 +372,14 @@ int coord_params_check(const coord_params_t *params);
 /* How often a node renews: lease_ms / 3. */
 uint64_t coord_params_renew_ms(const coord_params_t *params);
 
+/* The bytes of state in use: everything before the zones and the first nzones zones
+ * (nzones taken as at most COORD_ZONES_MAX). */
+size_t coord_state_used(const coord_state_t *state);
+
+/* Copies the part of src in use into dst (dst's zones beyond src->nzones are left as they
+ * are, and never read). */
+void coord_state_copy(coord_state_t *dst, const coord_state_t *src);
+
 /* Empties state: no members, no zones. Errors: TANDEM_EINVAL (NULL). */
 int coord_state_init(coord_state_t *state);
 
@@ -463,5 +477,20 @@ int coord_state_pack(const coord_state_t *state, uint8_t **buf, size_t *len);
  */
 int coord_state_unpack(const uint8_t *buf, size_t len, const coord_params_t *params,
 		       coord_state_t *out);
+
+/*
+ * One zone alone, for the store's per-zone keys: a ClusterState message (same version) with
+ * that zone and no members. Errors: TANDEM_EINVAL (NULL, counts out of range),
+ * TANDEM_ENOMEM; *buf (the caller's, free() it) and *len written on success.
+ */
+int coord_zone_pack(const coord_zone_t *zone, uint8_t **buf, size_t *len);
+
+/*
+ * Unpacks what coord_zone_pack made from untrusted bytes into *out. Only the zone's own
+ * fields are checked (coord_state_check on the assembled state checks holders and the
+ * rest). Errors: TANDEM_EINVAL (NULL), TANDEM_COORD_EVERSION, TANDEM_COORD_ESTATE (not one
+ * zone alone, truncated, values out of range), TANDEM_ENOMEM; *out written only on success.
+ */
+int coord_zone_unpack(const uint8_t *buf, size_t len, coord_zone_t *out);
 
 #endif

@@ -10,23 +10,28 @@
 /* Far above any state of the maximum size (about 100 KB packed). */
 #define CLUSTER_STATE_BYTES_MAX (4u << 20)
 
-/* Every protobuf-c struct a pack needs, in one allocation. */
+/* The protobuf-c structs of one zone. */
+typedef struct pb_zone_scratch {
+	Tandem__ClusterState__Zone zone;
+	Tandem__ClusterState__Report reports[COORD_NODES_MAX];
+	Tandem__ClusterState__Report *reportp[COORD_NODES_MAX];
+	Tandem__ClusterState__Key keys[COORD_KEYS_MAX];
+	Tandem__ClusterState__Key *keyp[COORD_KEYS_MAX];
+	Tandem__ClusterState__Ack acks[COORD_KEYS_MAX][COORD_NODES_MAX];
+	Tandem__ClusterState__Ack *ackp[COORD_KEYS_MAX][COORD_NODES_MAX];
+	Tandem__ClusterState__Ack dest[COORD_KEYS_MAX][COORD_NODES_MAX];
+	Tandem__ClusterState__Ack *destp[COORD_KEYS_MAX][COORD_NODES_MAX];
+} pb_zone_scratch_t;
+
+/* Every protobuf-c struct a pack needs; the zones' as many as the state has. */
 typedef struct pb_scratch {
 	Tandem__ClusterState st;
 	Tandem__ClusterState__Node nodes[COORD_NODES_MAX];
 	Tandem__ClusterState__Node *nodep[COORD_NODES_MAX];
 	Tandem__ClusterState__Alert alerts[COORD_NODES_MAX][COORD_ALERTS_MAX];
 	Tandem__ClusterState__Alert *alertp[COORD_NODES_MAX][COORD_ALERTS_MAX];
-	Tandem__ClusterState__Zone zones[COORD_ZONES_MAX];
-	Tandem__ClusterState__Zone *zonep[COORD_ZONES_MAX];
-	Tandem__ClusterState__Report reports[COORD_ZONES_MAX][COORD_NODES_MAX];
-	Tandem__ClusterState__Report *reportp[COORD_ZONES_MAX][COORD_NODES_MAX];
-	Tandem__ClusterState__Key keys[COORD_ZONES_MAX][COORD_KEYS_MAX];
-	Tandem__ClusterState__Key *keyp[COORD_ZONES_MAX][COORD_KEYS_MAX];
-	Tandem__ClusterState__Ack acks[COORD_ZONES_MAX][COORD_KEYS_MAX][COORD_NODES_MAX];
-	Tandem__ClusterState__Ack *ackp[COORD_ZONES_MAX][COORD_KEYS_MAX][COORD_NODES_MAX];
-	Tandem__ClusterState__Ack dest[COORD_ZONES_MAX][COORD_KEYS_MAX][COORD_NODES_MAX];
-	Tandem__ClusterState__Ack *destp[COORD_ZONES_MAX][COORD_KEYS_MAX][COORD_NODES_MAX];
+	pb_zone_scratch_t *zones;           /* nzones */
+	Tandem__ClusterState__Zone **zonep; /* nzones */
 } pb_scratch_t;
 
 static ProtobufCBinaryData bin(const uint8_t *data, size_t len)
@@ -35,9 +40,24 @@ static ProtobufCBinaryData bin(const uint8_t *data, size_t len)
 	return b;
 }
 
-static void pack_zone(pb_scratch_t *s, uint32_t zi, const coord_zone_t *z)
+/* Whether a zone's counts fit the message. */
+static bool zone_packable(const coord_zone_t *z)
 {
-	Tandem__ClusterState__Zone *pz = &s->zones[zi];
+	if (z->nreports > COORD_NODES_MAX || z->nkeys > COORD_KEYS_MAX ||
+	    z->committed_salt_len > COORD_SALT_MAX) {
+		return false;
+	}
+	for (uint32_t k = 0; k < z->nkeys; k++) {
+		if (z->keys[k].nacks > COORD_NODES_MAX || z->keys[k].ndestroyed > COORD_NODES_MAX) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static void pack_zone(pb_zone_scratch_t *s, const coord_zone_t *z)
+{
+	Tandem__ClusterState__Zone *pz = &s->zone;
 	tandem__cluster_state__zone__init(pz);
 	pz->name = (char *)z->name;
 	pz->removed = z->removed;
@@ -73,47 +93,46 @@ static void pack_zone(pb_scratch_t *s, uint32_t zi, const coord_zone_t *z)
 		pz->committed_skr_id = bin(z->committed_skr_id, COORD_SKR_ID_LEN);
 	}
 	for (uint32_t i = 0; i < z->nreports; i++) {
-		Tandem__ClusterState__Report *pr = &s->reports[zi][i];
+		Tandem__ClusterState__Report *pr = &s->reports[i];
 		tandem__cluster_state__report__init(pr);
 		pr->node = (char *)z->reports[i].node;
 		pr->serial = z->reports[i].serial;
 		pr->digest = bin(z->reports[i].digest, COORD_DIGEST_LEN);
-		s->reportp[zi][i] = pr;
+		s->reportp[i] = pr;
 	}
 	pz->n_reports = z->nreports;
-	pz->reports = s->reportp[zi];
+	pz->reports = s->reportp;
 	for (uint32_t k = 0; k < z->nkeys; k++) {
 		const coord_key_t *key = &z->keys[k];
-		Tandem__ClusterState__Key *pk = &s->keys[zi][k];
+		Tandem__ClusterState__Key *pk = &s->keys[k];
 		tandem__cluster_state__key__init(pk);
 		pk->id = key->id;
 		pk->tag = key->tag;
 		pk->active = key->active;
 		for (uint32_t a = 0; a < key->nacks; a++) {
-			Tandem__ClusterState__Ack *pa = &s->acks[zi][k][a];
+			Tandem__ClusterState__Ack *pa = &s->acks[k][a];
 			tandem__cluster_state__ack__init(pa);
 			pa->node_no = key->acks[a].node_no;
 			pa->site = key->acks[a].site;
-			s->ackp[zi][k][a] = pa;
+			s->ackp[k][a] = pa;
 		}
 		pk->n_acks = key->nacks;
-		pk->acks = s->ackp[zi][k];
+		pk->acks = s->ackp[k];
 		pk->retired = key->retired;
 		pk->retired_ms = key->retired_ms;
 		for (uint32_t a = 0; a < key->ndestroyed; a++) {
-			Tandem__ClusterState__Ack *pa = &s->dest[zi][k][a];
+			Tandem__ClusterState__Ack *pa = &s->dest[k][a];
 			tandem__cluster_state__ack__init(pa);
 			pa->node_no = key->destroyed[a].node_no;
 			pa->site = key->destroyed[a].site;
-			s->destp[zi][k][a] = pa;
+			s->destp[k][a] = pa;
 		}
 		pk->n_destroyed = key->ndestroyed;
-		pk->destroyed = s->destp[zi][k];
-		s->keyp[zi][k] = pk;
+		pk->destroyed = s->destp[k];
+		s->keyp[k] = pk;
 	}
 	pz->n_keys = z->nkeys;
-	pz->keys = s->keyp[zi];
-	s->zonep[zi] = pz;
+	pz->keys = s->keyp;
 }
 
 int coord_state_pack(const coord_state_t *state, uint8_t **buf, size_t *len)
@@ -173,21 +192,21 @@ int coord_state_pack(const coord_state_t *state, uint8_t **buf, size_t *len)
 	}
 	s->st.n_nodes = state->nnodes;
 	s->st.nodes = s->nodep;
+	if (state->nzones > 0) {
+		s->zones = calloc(state->nzones, sizeof(*s->zones));
+		s->zonep = calloc(state->nzones, sizeof(*s->zonep));
+		if (s->zones == NULL || s->zonep == NULL) {
+			ret = TANDEM_ENOMEM;
+			goto out;
+		}
+	}
 	for (uint32_t i = 0; i < state->nzones; i++) {
-		if (state->zones[i].nreports > COORD_NODES_MAX ||
-		    state->zones[i].nkeys > COORD_KEYS_MAX ||
-		    state->zones[i].committed_salt_len > COORD_SALT_MAX) {
+		if (!zone_packable(&state->zones[i])) {
 			ret = TANDEM_EINVAL;
 			goto out;
 		}
-		for (uint32_t k = 0; k < state->zones[i].nkeys; k++) {
-			if (state->zones[i].keys[k].nacks > COORD_NODES_MAX ||
-			    state->zones[i].keys[k].ndestroyed > COORD_NODES_MAX) {
-				ret = TANDEM_EINVAL;
-				goto out;
-			}
-		}
-		pack_zone(s, i, &state->zones[i]);
+		pack_zone(&s->zones[i], &state->zones[i]);
+		s->zonep[i] = &s->zones[i].zone;
 	}
 	s->st.n_zones = state->nzones;
 	s->st.zones = s->zonep;
@@ -203,6 +222,10 @@ int coord_state_pack(const coord_state_t *state, uint8_t **buf, size_t *len)
 	data = NULL;
 out:
 	free(data);
+	if (s != NULL) {
+		free(s->zones);
+		free(s->zonep);
+	}
 	free(s);
 	return ret;
 }
@@ -396,9 +419,86 @@ int coord_state_unpack(const uint8_t *buf, size_t len, const coord_params_t *par
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
-	memcpy(out, st, sizeof(*st));
+	coord_state_copy(out, st);
 out:
 	free(st);
+	if (m != NULL) {
+		tandem__cluster_state__free_unpacked(m, NULL);
+	}
+	return ret;
+}
+
+int coord_zone_pack(const coord_zone_t *zone, uint8_t **buf, size_t *len)
+{
+	int ret = TANDEM_OK;
+	uint8_t *data = NULL;
+	if (zone == NULL || buf == NULL || len == NULL || !zone_packable(zone)) {
+		return TANDEM_EINVAL;
+	}
+	pb_zone_scratch_t *zs = calloc(1, sizeof(*zs));
+	if (zs == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	Tandem__ClusterState st;
+	tandem__cluster_state__init(&st);
+	st.version = CLUSTER_STATE_VERSION;
+	pack_zone(zs, zone);
+	Tandem__ClusterState__Zone *zp = &zs->zone;
+	st.n_zones = 1;
+	st.zones = &zp;
+	size_t n = tandem__cluster_state__get_packed_size(&st);
+	data = malloc(n > 0 ? n : 1);
+	if (data == NULL) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	tandem__cluster_state__pack(&st, data);
+	*buf = data;
+	*len = n;
+	data = NULL;
+out:
+	free(data);
+	free(zs);
+	return ret;
+}
+
+int coord_zone_unpack(const uint8_t *buf, size_t len, coord_zone_t *out)
+{
+	int ret = TANDEM_OK;
+	Tandem__ClusterState *m = NULL;
+	coord_zone_t *z = NULL;
+	if (buf == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	if (len == 0 || len > CLUSTER_STATE_BYTES_MAX) {
+		return TANDEM_COORD_ESTATE;
+	}
+	m = tandem__cluster_state__unpack(NULL, len, buf);
+	if (m == NULL) {
+		ret = TANDEM_COORD_ESTATE;
+		goto out;
+	}
+	if (m->version != CLUSTER_STATE_VERSION) {
+		ret = TANDEM_COORD_EVERSION;
+		goto out;
+	}
+	/* a zone record holds one zone and nothing of the cluster part */
+	if (m->n_nodes != 0 || m->n_zones != 1) {
+		ret = TANDEM_COORD_ESTATE;
+		goto out;
+	}
+	z = calloc(1, sizeof(*z));
+	if (z == NULL) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	if (!unpack_zone(m->zones[0], z)) {
+		ret = TANDEM_COORD_ESTATE;
+		goto out;
+	}
+	memcpy(out, z, sizeof(*z));
+out:
+	free(z);
 	if (m != NULL) {
 		tandem__cluster_state__free_unpacked(m, NULL);
 	}

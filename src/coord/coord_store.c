@@ -9,21 +9,46 @@
 #include <string.h>
 
 #define KEY_MAX (COORD_STORE_PREFIX_MAX + 16u)
+/* PREFIX/state/zone/NAME. */
+#define ZONE_KEY_MAX (COORD_STORE_PREFIX_MAX + sizeof("state/zone/") + COORD_ZONE_MAX)
 /* PREFIX/archive/ZONE/ID */
 #define ARCHIVE_KEY_MAX (COORD_STORE_PREFIX_MAX + sizeof("archive//4294967295") + COORD_ZONE_MAX)
 /* PREFIX/keys/ZONE */
 #define KEYSET_KEY_MAX (COORD_STORE_PREFIX_MAX + sizeof("keys/") + COORD_ZONE_MAX)
 
+/* A zone key as the last read saw it. */
+typedef struct zone_read {
+	int64_t mod;
+	uint8_t *buf; /* its value, to tell whether a decision changed the zone */
+	size_t len;
+} zone_read_t;
+
 struct coord_store {
 	coord_etcd_t *etcd; /* borrowed */
 	char prefix[COORD_STORE_PREFIX_MAX + 1];
-	char cluster_key[KEY_MAX]; /* PREFIX/cluster */
-	char leader_key[KEY_MAX];  /* PREFIX/leader */
+	char cluster_key[KEY_MAX];  /* PREFIX/cluster: the old single-key state, then the mark */
+	char leader_key[KEY_MAX];   /* PREFIX/leader */
+	char state_prefix[KEY_MAX]; /* PREFIX/state/ */
+	char state_key[KEY_MAX];    /* PREFIX/state/cluster */
+	char zone_prefix[KEY_MAX];  /* PREFIX/state/zone/ */
 	/* working space of coord_store_apply: too large for the stack */
 	coord_state_t *in;
 	coord_state_t *out;
+	coord_state_t *head; /* the cluster part being packed */
 	coord_result_t *res;
+	/* what the last read saw (s->in) */
+	bool full;        /* every zone key (else the cluster key and zone_key at most) */
+	int64_t read_rev; /* full: the store revision of the range read */
+	uint8_t *cbuf;    /* the cluster key's value and mod_revision (0: absent) */
+	size_t clen;
+	int64_t cmod;
+	char zone_key[ZONE_KEY_MAX]; /* not full: the one zone key read ("" none) */
+	int64_t zone_mod;            /* its mod_revision (0: absent) */
+	uint32_t nzr;
+	zone_read_t *zr; /* COORD_ZONES_MAX, in the order of s->in->zones */
 	uint64_t conflicts;
+	uint64_t writes;
+	uint64_t migrated;
 	int64_t lease; /* the campaign's etcd lease; 0: none */
 };
 
@@ -67,10 +92,15 @@ int coord_store_new(coord_etcd_t *etcd, const char *prefix, tandem_diag_t *diag,
 	memcpy(s->prefix, prefix, len + 1);
 	snprintf(s->cluster_key, sizeof(s->cluster_key), "%scluster", prefix);
 	snprintf(s->leader_key, sizeof(s->leader_key), "%sleader", prefix);
+	snprintf(s->state_prefix, sizeof(s->state_prefix), "%sstate/", prefix);
+	snprintf(s->state_key, sizeof(s->state_key), "%sstate/cluster", prefix);
+	snprintf(s->zone_prefix, sizeof(s->zone_prefix), "%sstate/zone/", prefix);
 	s->in = malloc(sizeof(*s->in));
 	s->out = malloc(sizeof(*s->out));
+	s->head = malloc(sizeof(*s->head));
 	s->res = malloc(sizeof(*s->res));
-	if (s->in == NULL || s->out == NULL || s->res == NULL) {
+	s->zr = calloc(COORD_ZONES_MAX, sizeof(*s->zr));
+	if (s->in == NULL || s->out == NULL || s->head == NULL || s->res == NULL || s->zr == NULL) {
 		ret = TANDEM_ENOMEM;
 		goto out;
 	}
@@ -86,8 +116,14 @@ void coord_store_free(coord_store_t *store)
 	if (store == NULL) {
 		return;
 	}
+	for (uint32_t i = 0; i < store->nzr; i++) {
+		free(store->zr[i].buf);
+	}
+	free(store->zr);
+	free(store->cbuf);
 	free(store->in);
 	free(store->out);
+	free(store->head);
 	free(store->res);
 	free(store);
 }
@@ -102,35 +138,395 @@ uint64_t coord_store_conflicts(const coord_store_t *store)
 	return store == NULL ? 0 : store->conflicts;
 }
 
-/* The state in a read of PREFIX/cluster (a get, or a failed transaction's read). */
-static int state_decode(const coord_store_t *s, const coord_etcd_range_t *r,
-			const coord_params_t *params, tandem_diag_t *diag, coord_state_t *st,
-			int64_t *mod)
+uint64_t coord_store_writes(const coord_store_t *store)
 {
-	if (r->n == 0) {
-		*mod = 0;
-		return coord_state_init(st);
+	return store == NULL ? 0 : store->writes;
+}
+
+uint64_t coord_store_migrations(const coord_store_t *store)
+{
+	return store == NULL ? 0 : store->migrated;
+}
+
+/* ---- the state's keys: PREFIX/state/cluster and PREFIX/state/zone/NAME ---- */
+
+/* The key of a zone: PREFIX/state/zone/ and the name in lower case with one final dot, so
+ * that names the machine takes for the same zone (tandem_dname_equal) share one key. */
+static void zone_key(const coord_store_t *s, const char *name, char key[ZONE_KEY_MAX])
+{
+	size_t n = strnlen(name, COORD_ZONE_MAX - 1);
+	size_t p = strlen(s->zone_prefix);
+	memcpy(key, s->zone_prefix, p);
+	n -= n > 0 && name[n - 1] == '.';
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		key[p++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 	}
-	const coord_etcd_kv_t *kv = &r->kvs[0];
-	int ret = coord_state_unpack(kv->value, kv->value_len, params, st);
+	key[p++] = '.';
+	key[p] = '\0';
+}
+
+/* Forgets what the last read saw. */
+static void read_forget(coord_store_t *s)
+{
+	free(s->cbuf);
+	s->cbuf = NULL;
+	s->clen = 0;
+	s->cmod = 0;
+	for (uint32_t i = 0; i < s->nzr; i++) {
+		free(s->zr[i].buf);
+	}
+	s->nzr = 0;
+	s->full = false;
+	s->read_rev = 0;
+	s->zone_mod = 0;
+	s->zone_key[0] = '\0';
+}
+
+static uint8_t *bytes_dup(const uint8_t *b, size_t len)
+{
+	uint8_t *d = malloc(len > 0 ? len : 1);
+	if (d != NULL && len > 0) {
+		memcpy(d, b, len);
+	}
+	return d;
+}
+
+/* Unpacks the cluster part (a kv of PREFIX/state/cluster) into s->in and keeps its bytes. */
+static int cluster_decode(coord_store_t *s, const coord_etcd_kv_t *kv, const coord_params_t *params,
+			  tandem_diag_t *diag)
+{
+	int ret = coord_state_unpack(kv->value, kv->value_len, params, s->in);
+	if (ret == TANDEM_OK && s->in->nzones != 0) {
+		ret = TANDEM_COORD_ESTATE; /* the zones have keys of their own */
+	}
 	if (ret != TANDEM_OK) {
 		tandem_diag_add(diag, ret, "%s: unreadable cluster state at revision %" PRId64,
-				s->cluster_key, kv->mod_revision);
+				s->state_key, kv->mod_revision);
 		return ret;
 	}
-	*mod = kv->mod_revision;
+	s->cbuf = bytes_dup(kv->value, kv->value_len);
+	if (s->cbuf == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	s->clen = kv->value_len;
+	s->cmod = kv->mod_revision;
 	return TANDEM_OK;
 }
 
-static int state_read(coord_store_t *s, const coord_params_t *params, tandem_diag_t *diag,
-		      coord_state_t *st, int64_t *mod)
+/* Appends the zone of kv (a key under PREFIX/state/zone/) to s->in and keeps its bytes. */
+static int zone_decode(coord_store_t *s, const coord_etcd_kv_t *kv, tandem_diag_t *diag)
+{
+	char want[ZONE_KEY_MAX];
+	if (s->in->nzones >= COORD_ZONES_MAX) {
+		tandem_diag_add(diag, TANDEM_COORD_ESTATE,
+				"%s: more than %u zones: this coordinator keeps at most %u",
+				s->zone_prefix, COORD_ZONES_MAX, COORD_ZONES_MAX);
+		return TANDEM_COORD_ESTATE;
+	}
+	coord_zone_t *z = &s->in->zones[s->in->nzones];
+	int ret = coord_zone_unpack(kv->value, kv->value_len, z);
+	if (ret == TANDEM_OK) {
+		zone_key(s, z->name, want);
+		if (strcmp(want, kv->key) != 0) {
+			ret = TANDEM_COORD_ESTATE; /* a zone under another zone's key */
+		}
+	}
+	if (ret != TANDEM_OK) {
+		tandem_diag_add(diag, ret, "%s: unreadable zone state at revision %" PRId64,
+				kv->key, kv->mod_revision);
+		return ret;
+	}
+	uint32_t i = s->in->nzones++;
+	s->zr[i].buf = bytes_dup(kv->value, kv->value_len);
+	if (s->zr[i].buf == NULL) {
+		s->in->nzones--;
+		return TANDEM_ENOMEM;
+	}
+	s->zr[i].len = kv->value_len;
+	s->zr[i].mod = kv->mod_revision;
+	s->nzr = i + 1;
+	return TANDEM_OK;
+}
+
+static int migrate(coord_store_t *s, const coord_etcd_kv_t *old, const coord_params_t *params,
+		   tandem_diag_t *diag);
+
+/*
+ * Reads the whole state (one range read of PREFIX/state/) into s->in. A cluster of the
+ * single-key layout (PREFIX/cluster) is migrated first. No state at all: the empty state,
+ * cmod 0.
+ */
+static int read_all(coord_store_t *s, const coord_params_t *params, tandem_diag_t *diag)
+{
+	int ret = TANDEM_OK;
+	coord_etcd_range_t *r = NULL;
+	/* a migration or a first init (ours or another coordinator's) between the range read
+	 * and the read of the old key is read again; a few times at most */
+	for (int attempt = 0; attempt < 4; attempt++) {
+		read_forget(s);
+		coord_etcd_range_free(r);
+		r = NULL;
+		ret = coord_etcd_range(s->etcd, s->state_prefix, 0, 0, diag, &r);
+		if (ret != TANDEM_OK) {
+			goto out;
+		}
+		s->full = true;
+		s->read_rev = r->revision;
+		const coord_etcd_kv_t *ckv = NULL;
+		for (size_t i = 0; i < r->n; i++) {
+			if (strcmp(r->kvs[i].key, s->state_key) == 0) {
+				ckv = &r->kvs[i];
+			}
+		}
+		if (ckv == NULL) {
+			if (r->n > 0) {
+				ret = TANDEM_COORD_ESTATE;
+				tandem_diag_add(diag, ret,
+						"%s: zone keys without the cluster key %s",
+						s->state_prefix, s->state_key);
+				goto out;
+			}
+			coord_etcd_range_free(r);
+			r = NULL;
+			ret = coord_etcd_get(s->etcd, s->cluster_key, 0, diag, &r);
+			if (ret != TANDEM_OK) {
+				goto out;
+			}
+			if (r->n == 0) {
+				ret = coord_state_init(s->in); /* nothing ever written */
+				goto out;
+			}
+			if (r->kvs[0].mod_revision > s->read_rev) {
+				continue; /* written since the range read: read again */
+			}
+			ret = migrate(s, &r->kvs[0], params, diag);
+			if (ret != TANDEM_OK) {
+				goto out;
+			}
+			continue;
+		}
+		ret = cluster_decode(s, ckv, params, diag);
+		size_t plen = strlen(s->zone_prefix);
+		for (size_t i = 0; ret == TANDEM_OK && i < r->n; i++) {
+			if (strncmp(r->kvs[i].key, s->zone_prefix, plen) == 0) {
+				ret = zone_decode(s, &r->kvs[i], diag);
+			}
+		}
+		if (ret == TANDEM_OK) {
+			ret = coord_state_check(s->in, params);
+			if (ret != TANDEM_OK) {
+				tandem_diag_add(diag, ret,
+						"%s: incoherent cluster state at revision %" PRId64,
+						s->state_prefix, s->read_rev);
+			}
+		}
+		goto out;
+	}
+	ret = TANDEM_COORD_ECONFLICT;
+	tandem_diag_add(diag, ret, "%s: the layout changed under every read", s->state_prefix);
+out:
+	coord_etcd_range_free(r);
+	if (ret != TANDEM_OK) {
+		read_forget(s);
+	}
+	return ret;
+}
+
+/*
+ * Reads the cluster part and, when zone is not NULL, that zone's key only (the zone may be
+ * absent): what a decision about one zone, or about no zone, depends on. Falls back to
+ * read_all while there is no cluster key (nothing written yet, or the old layout).
+ */
+static int read_part(coord_store_t *s, const coord_params_t *params, const char *zone,
+		     tandem_diag_t *diag)
 {
 	coord_etcd_range_t *r = NULL;
-	int ret = coord_etcd_get(s->etcd, s->cluster_key, 0, diag, &r);
-	if (ret == TANDEM_OK) {
-		ret = state_decode(s, r, params, diag, st, mod);
+	read_forget(s);
+	int ret = coord_etcd_get(s->etcd, s->state_key, 0, diag, &r);
+	if (ret != TANDEM_OK) {
+		goto out;
 	}
+	if (r->n == 0) {
+		coord_etcd_range_free(r);
+		return read_all(s, params, diag);
+	}
+	ret = cluster_decode(s, &r->kvs[0], params, diag);
+	if (ret != TANDEM_OK || zone == NULL) {
+		goto out;
+	}
+	zone_key(s, zone, s->zone_key);
 	coord_etcd_range_free(r);
+	r = NULL;
+	ret = coord_etcd_get(s->etcd, s->zone_key, 0, diag, &r);
+	if (ret == TANDEM_OK && r->n > 0) {
+		ret = zone_decode(s, &r->kvs[0], diag);
+		s->zone_mod = r->kvs[0].mod_revision;
+	}
+	if (ret == TANDEM_OK) {
+		ret = coord_state_check(s->in, params);
+		if (ret != TANDEM_OK) {
+			tandem_diag_add(diag, ret, "%s: incoherent with %s", s->zone_key,
+					s->state_key);
+		}
+	}
+out:
+	coord_etcd_range_free(r);
+	if (ret != TANDEM_OK) {
+		read_forget(s);
+	}
+	return ret;
+}
+
+/* What a decision on `input` reads: the zone it names only, no zone, or all of them. */
+typedef enum { SCOPE_ALL, SCOPE_ZONE, SCOPE_NONE } scope_t;
+
+static scope_t input_scope(const coord_input_t *in)
+{
+	size_t n = strnlen(in->zone, COORD_ZONE_MAX);
+	bool named = n > 0 && n < COORD_ZONE_MAX;
+	switch (in->kind) {
+	case COORD_IN_NODE_HEARTBEAT:
+	case COORD_IN_PARAMS_SET: return SCOPE_NONE;
+	case COORD_IN_LEASE_REQUEST:
+	case COORD_IN_LEASE_RENEW:
+	case COORD_IN_LEASE_RELEASE:
+	case COORD_IN_COMMIT:
+	case COORD_IN_DIGEST_REPORT:
+	case COORD_IN_KEY_ADD:
+	case COORD_IN_KEY_ACK:
+	case COORD_IN_KEY_ACTIVATE:
+	case COORD_IN_KEY_REMOVE:
+	case COORD_IN_KEY_DESTROYED:
+	case COORD_IN_KEY_PURGE:
+	case COORD_IN_SWITCHOVER:
+	case COORD_IN_ZONE_ADD:
+	case COORD_IN_ZONE_REMOVE:
+	case COORD_IN_ZONE_ACCEPT_INPUT: return named ? SCOPE_ZONE : SCOPE_ALL;
+	default: return SCOPE_ALL; /* register, remove, drain, takeover, tick, sites */
+	}
+}
+
+static int read_scope(coord_store_t *s, const coord_params_t *params, const coord_input_t *in,
+		      tandem_diag_t *diag)
+{
+	switch (input_scope(in)) {
+	case SCOPE_NONE: return read_part(s, params, NULL, diag);
+	case SCOPE_ZONE: return read_part(s, params, in->zone, diag);
+	default: return read_all(s, params, diag);
+	}
+}
+
+/* The old single key holds this once migrated: a ClusterState of version 2, which a
+ * coordinator of the old layout refuses to read (and so never starts a state beside). */
+static const uint8_t MIGRATED_MARK[] = {0x08, 0x02};
+
+/* Adds "nothing of the state exists yet" compares. */
+static int cmp_no_state(coord_store_t *s, coord_etcd_txn_t *t)
+{
+	int ret = coord_etcd_txn_cmp_mod(t, s->state_key, 0);
+	if (ret == TANDEM_OK) {
+		ret = coord_etcd_txn_cmp_mod_below_prefix(t, s->zone_prefix, 1);
+	}
+	return ret;
+}
+
+/* Packs st's cluster part (members, params, sites: no zones) into a new buffer. */
+static int cluster_pack(coord_store_t *s, const coord_state_t *st, uint8_t **buf, size_t *len)
+{
+	memcpy(s->head, st, offsetof(coord_state_t, zones));
+	s->head->nzones = 0;
+	s->head->suspended_sites = st->suspended_sites;
+	return coord_state_pack(s->head, buf, len);
+}
+
+/* Puts every key of st (the whole state, written fresh) into t. */
+static int put_all(coord_store_t *s, coord_etcd_txn_t *t, const coord_state_t *st)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char key[ZONE_KEY_MAX];
+	int ret = cluster_pack(s, st, &buf, &len);
+	if (ret == TANDEM_OK) {
+		ret = coord_etcd_txn_put(t, s->state_key, buf, len, 0);
+	}
+	for (uint32_t i = 0; ret == TANDEM_OK && i < st->nzones; i++) {
+		free(buf);
+		buf = NULL;
+		ret = coord_zone_pack(&st->zones[i], &buf, &len);
+		if (ret == TANDEM_OK) {
+			zone_key(s, st->zones[i].name, key);
+			ret = coord_etcd_txn_put(t, key, buf, len, 0);
+		}
+	}
+	if (ret == TANDEM_OK) {
+		ret =
+		    coord_etcd_txn_put(t, s->cluster_key, MIGRATED_MARK, sizeof(MIGRATED_MARK), 0);
+	}
+	free(buf);
+	return ret;
+}
+
+/*
+ * Moves a state of the single-key layout (PREFIX/cluster, at most 32 zones) to the
+ * per-zone keys in one transaction, leaving the migration mark in PREFIX/cluster. Another
+ * coordinator migrating at the same time wins or loses as a whole: both then read the
+ * new keys.
+ */
+static int migrate(coord_store_t *s, const coord_etcd_kv_t *old, const coord_params_t *params,
+		   tandem_diag_t *diag)
+{
+	coord_etcd_txn_t *t = NULL;
+	coord_etcd_txn_result_t *r = NULL;
+	char a[ZONE_KEY_MAX], b[ZONE_KEY_MAX];
+	if (old->value_len == sizeof(MIGRATED_MARK) &&
+	    memcmp(old->value, MIGRATED_MARK, sizeof(MIGRATED_MARK)) == 0) {
+		tandem_diag_add(diag, TANDEM_COORD_ESTATE,
+				"%s: marked as migrated, but %s is missing: the cluster state is "
+				"lost; restore the etcd snapshot",
+				s->cluster_key, s->state_key);
+		return TANDEM_COORD_ESTATE;
+	}
+	int ret = coord_state_unpack(old->value, old->value_len, params, s->in);
+	if (ret != TANDEM_OK) {
+		tandem_diag_add(diag, ret, "%s: unreadable cluster state at revision %" PRId64,
+				s->cluster_key, old->mod_revision);
+		return ret;
+	}
+	for (uint32_t i = 0; i < s->in->nzones; i++) {
+		zone_key(s, s->in->zones[i].name, a);
+		for (uint32_t j = i + 1; j < s->in->nzones; j++) {
+			zone_key(s, s->in->zones[j].name, b);
+			if (strcmp(a, b) == 0) {
+				tandem_diag_add(diag, TANDEM_COORD_ESTATE,
+						"%s: zones %s and %s share the key %s: remove one "
+						"with a coordinator of the old layout first",
+						s->cluster_key, s->in->zones[i].name,
+						s->in->zones[j].name, a);
+				return TANDEM_COORD_ESTATE;
+			}
+		}
+	}
+	ret = coord_etcd_txn_new(&t);
+	if (ret == TANDEM_OK) {
+		ret = coord_etcd_txn_cmp_mod(t, s->cluster_key, old->mod_revision);
+	}
+	if (ret == TANDEM_OK) {
+		ret = cmp_no_state(s, t);
+	}
+	if (ret == TANDEM_OK) {
+		ret = put_all(s, t, s->in);
+	}
+	if (ret == TANDEM_OK) {
+		ret = coord_etcd_txn_commit(s->etcd, t, diag, &r);
+	}
+	if (ret == TANDEM_OK) {
+		s->migrated++;
+	} else if (ret == TANDEM_COORD_ECONFLICT) {
+		ret = TANDEM_OK; /* another coordinator migrated (or wrote) first: read again */
+	}
+	coord_etcd_txn_result_free(r);
+	coord_etcd_txn_free(t);
 	return ret;
 }
 
@@ -142,33 +538,89 @@ typedef struct extra_put {
 } extra_put_t;
 
 /*
- * Writes st if PREFIX/cluster is still at mod (0: still absent), and the extra
- * key (may be NULL) if it is absent. On TANDEM_COORD_ECONFLICT, *fail holds the
- * current value of PREFIX/cluster (and of the extra key) for the next decision.
+ * Copies into s->head the last time heard of each member as read when the decision moved
+ * it forward by less than a quarter of the node timeout: liveness needs no finer grain
+ * (a member heard at least every node_timeout / 4 is written at least that often, and is
+ * healthy as long as it is heard within the node timeout), and a request then writes
+ * nothing of the cluster part.
  */
-static int state_write(coord_store_t *s, const coord_state_t *st, int64_t mod,
-		       const extra_put_t *extra, tandem_diag_t *diag,
-		       coord_etcd_txn_result_t **fail)
+static void last_seen_coarsen(coord_store_t *s, const coord_params_t *params)
+{
+	uint64_t grain = params->node_timeout_ms / 4u;
+	for (uint32_t i = 0; i < s->head->nnodes; i++) {
+		coord_node_t *n = &s->head->nodes[i];
+		const coord_node_t *was = coord_state_node(s->in, n->id);
+		if (was != NULL && n->last_seen_ms >= was->last_seen_ms &&
+		    n->last_seen_ms - was->last_seen_ms < grain) {
+			n->last_seen_ms = was->last_seen_ms;
+		}
+	}
+}
+
+/*
+ * Writes what the decision changed (s->out against s->in as read): the cluster key if its
+ * part changed, each zone key whose zone changed, and the extra key (may be NULL) if
+ * absent; conditioned on the keys the decision read (cluster key and its zone's key, or
+ * every zone key with one range compare). *written: whether a transaction went out; on
+ * TANDEM_COORD_ECONFLICT *fail holds the extra key's current value (when there is one).
+ */
+static int state_write(coord_store_t *s, const coord_params_t *params, const extra_put_t *extra,
+		       tandem_diag_t *diag, bool *written, coord_etcd_txn_result_t **fail)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
+	size_t puts = 0;
+	char key[ZONE_KEY_MAX];
 	coord_etcd_txn_t *t = NULL;
 	coord_etcd_txn_result_t *r = NULL;
-	int ret = coord_state_pack(st, &buf, &len);
+	const coord_state_t *out = s->out;
+	*written = false;
+	int ret = coord_etcd_txn_new(&t);
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
-	ret = coord_etcd_txn_new(&t);
+	ret = coord_etcd_txn_cmp_mod(t, s->state_key, s->cmod);
+	if (ret == TANDEM_OK && s->cmod == 0) {
+		ret = coord_etcd_txn_cmp_mod(t, s->cluster_key, 0);
+	}
+	if (ret == TANDEM_OK && s->full) {
+		/* every zone key read, and none created since */
+		ret = coord_etcd_txn_cmp_mod_below_prefix(t, s->zone_prefix, s->read_rev + 1);
+	} else if (ret == TANDEM_OK && s->zone_key[0] != '\0') {
+		ret = coord_etcd_txn_cmp_mod(t, s->zone_key, s->zone_mod);
+	}
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
-	ret = mod == 0 ? coord_etcd_txn_cmp_absent(t, s->cluster_key)
-		       : coord_etcd_txn_cmp_mod(t, s->cluster_key, mod);
-	if (ret == TANDEM_OK) {
-		ret = coord_etcd_txn_put(t, s->cluster_key, buf, len, 0);
+	memcpy(s->head, out, offsetof(coord_state_t, zones));
+	s->head->nzones = 0;
+	s->head->suspended_sites = out->suspended_sites;
+	last_seen_coarsen(s, params);
+	ret = coord_state_pack(s->head, &buf, &len);
+	if (ret != TANDEM_OK) {
+		goto out;
 	}
-	if (ret == TANDEM_OK) {
-		ret = coord_etcd_txn_on_fail_get(t, s->cluster_key);
+	if (s->cmod == 0 || len != s->clen || memcmp(buf, s->cbuf, len) != 0) {
+		ret = coord_etcd_txn_put(t, s->state_key, buf, len, 0);
+		puts++;
+		if (ret == TANDEM_OK && s->cmod == 0) {
+			ret = coord_etcd_txn_put(t, s->cluster_key, MIGRATED_MARK,
+						 sizeof(MIGRATED_MARK), 0);
+		}
+	}
+	for (uint32_t i = 0; ret == TANDEM_OK && i < out->nzones; i++) {
+		free(buf);
+		buf = NULL;
+		ret = coord_zone_pack(&out->zones[i], &buf, &len);
+		if (ret != TANDEM_OK) {
+			break;
+		}
+		if (i < s->nzr && len == s->zr[i].len && memcmp(buf, s->zr[i].buf, len) == 0) {
+			continue;
+		}
+		zone_key(s, out->zones[i].name, key);
+		ret = coord_etcd_txn_put(t, key, buf, len, 0);
+		puts++;
 	}
 	if (ret == TANDEM_OK && extra != NULL) {
 		ret = coord_etcd_txn_cmp_absent(t, extra->key);
@@ -178,19 +630,28 @@ static int state_write(coord_store_t *s, const coord_state_t *st, int64_t mod,
 		if (ret == TANDEM_OK) {
 			ret = coord_etcd_txn_on_fail_get(t, extra->key);
 		}
+		puts++;
 	}
-	if (ret != TANDEM_OK) {
-		goto out;
+	if (ret == TANDEM_EINVAL && puts >= COORD_ETCD_MAX_TXN_OPS) {
+		tandem_diag_add(diag, ret,
+				"%s: one decision writes more than %u keys (etcd's --max-txn-ops)",
+				s->state_prefix, COORD_ETCD_MAX_TXN_OPS);
 	}
+	if (ret != TANDEM_OK || puts == 0) {
+		goto out; /* nothing to write: only times last heard moved, within their grain */
+	}
+	*written = true;
 	ret = coord_etcd_txn_commit(s->etcd, t, diag, &r);
 	if (ret == TANDEM_COORD_ECONFLICT) {
-		if (r == NULL || r->n_reads != (extra != NULL ? 2u : 1u)) {
+		if (r == NULL || r->n_reads != (extra != NULL ? 1u : 0u)) {
 			/* coord_etcd guarantees one read per failure op; be safe anyway */
 			ret = TANDEM_COORD_EPROTO;
 			goto out;
 		}
 		*fail = r;
 		r = NULL;
+	} else if (ret == TANDEM_OK) {
+		s->writes++;
 	}
 out:
 	coord_etcd_txn_result_free(r);
@@ -201,24 +662,41 @@ out:
 
 int coord_store_init(coord_store_t *store, const coord_params_t *params, tandem_diag_t *diag)
 {
-	coord_etcd_txn_result_t *fail = NULL;
-	int64_t mod = 0;
+	coord_etcd_txn_t *t = NULL;
+	coord_etcd_txn_result_t *r = NULL;
 	if (store == NULL || coord_params_check(params) != TANDEM_OK) {
 		return TANDEM_EINVAL;
 	}
-	int ret = coord_state_init(store->out);
+	int ret = read_all(store, params, diag); /* migrates the old layout */
+	if (ret != TANDEM_OK || store->cmod != 0) {
+		return ret;
+	}
+	ret = coord_state_init(store->out);
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
 	/* the first coordinator's lease and margin become the cluster's */
 	store->out->lease_ms = params->lease_ms;
 	store->out->margin_ms = params->margin_ms;
-	ret = state_write(store, store->out, 0, NULL, diag, &fail);
+	ret = coord_etcd_txn_new(&t);
+	if (ret == TANDEM_OK) {
+		ret = cmp_no_state(store, t);
+	}
+	if (ret == TANDEM_OK) {
+		ret = coord_etcd_txn_cmp_mod(t, store->cluster_key, 0);
+	}
+	if (ret == TANDEM_OK) {
+		ret = put_all(store, t, store->out);
+	}
+	if (ret == TANDEM_OK) {
+		ret = coord_etcd_txn_commit(store->etcd, t, diag, &r);
+	}
 	if (ret == TANDEM_COORD_ECONFLICT) {
 		/* it exists already: fine, if it can be read */
-		ret = state_decode(store, &fail->reads[0], params, diag, store->in, &mod);
+		ret = read_all(store, params, diag);
 	}
-	coord_etcd_txn_result_free(fail);
+	coord_etcd_txn_result_free(r);
+	coord_etcd_txn_free(t);
 	return ret;
 }
 
@@ -229,11 +707,10 @@ static int apply_with(coord_store_t *store, const coord_input_t *input, uint64_t
 int coord_store_params(coord_store_t *store, const coord_params_t *params, uint64_t now_ms,
 		       tandem_diag_t *diag, coord_params_t *cluster)
 {
-	int64_t mod = 0;
 	if (store == NULL || cluster == NULL || coord_params_check(params) != TANDEM_OK) {
 		return TANDEM_EINVAL;
 	}
-	int ret = state_read(store, params, diag, store->in, &mod);
+	int ret = read_part(store, params, NULL, diag);
 	if (ret == TANDEM_OK && store->in->lease_ms == 0) {
 		/* a state from before the cluster kept them: this coordinator's become its */
 		coord_input_t *in = calloc(1, sizeof(*in));
@@ -249,7 +726,7 @@ int coord_store_params(coord_store_t *store, const coord_params_t *params, uint6
 		free(in);
 		free(res);
 		if (ret == TANDEM_OK) {
-			ret = state_read(store, params, diag, store->in, &mod);
+			ret = read_part(store, params, NULL, diag);
 		}
 	}
 	if (ret == TANDEM_OK) {
@@ -261,19 +738,47 @@ int coord_store_params(coord_store_t *store, const coord_params_t *params, uint6
 int coord_store_read(coord_store_t *store, const coord_params_t *params, tandem_diag_t *diag,
 		     coord_state_t *state, int64_t *mod_revision)
 {
-	int64_t mod = 0;
 	if (store == NULL || state == NULL || coord_params_check(params) != TANDEM_OK) {
 		return TANDEM_EINVAL;
 	}
-	int ret = state_read(store, params, diag, store->in, &mod);
+	int ret = read_all(store, params, diag);
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
-	memcpy(state, store->in, sizeof(*state));
+	int64_t mod = store->cmod;
+	for (uint32_t i = 0; i < store->nzr; i++) {
+		mod = store->zr[i].mod > mod ? store->zr[i].mod : mod;
+	}
+	memcpy(state, store->in, offsetof(coord_state_t, zones));
+	memcpy(state->zones, store->in->zones, store->in->nzones * sizeof(state->zones[0]));
+	state->suspended_sites = store->in->suspended_sites;
 	if (mod_revision != NULL) {
 		*mod_revision = mod;
 	}
 	return TANDEM_OK;
+}
+
+int coord_store_read_zone(coord_store_t *store, const coord_params_t *params, const char *zone,
+			  tandem_diag_t *diag, coord_state_t *state)
+{
+	if (store == NULL || state == NULL || zone == NULL || zone[0] == '\0' ||
+	    strnlen(zone, COORD_ZONE_MAX) == COORD_ZONE_MAX ||
+	    coord_params_check(params) != TANDEM_OK) {
+		return TANDEM_EINVAL;
+	}
+	int ret = read_part(store, params, zone, diag);
+	if (ret == TANDEM_OK && store->full) {
+		/* no cluster key yet (read_all): keep the one zone asked for, if any */
+		const coord_zone_t *z = coord_state_zone(store->in, zone);
+		if (z != NULL) {
+			memmove(&store->in->zones[0], z, sizeof(*z));
+		}
+		store->in->nzones = z != NULL ? 1 : 0;
+	}
+	if (ret == TANDEM_OK) {
+		coord_state_copy(state, store->in);
+	}
+	return ret;
 }
 
 /* The decision when the extra key exists already: a refusal, as the machine would give. */
@@ -285,13 +790,30 @@ static void refuse_exists(coord_result_t *r, const coord_input_t *input, const c
 		 input->key_id, key);
 }
 
+/* A zone add that would create a zone key beyond COORD_ZONES_MAX: the machine, which saw
+ * the one zone only, cannot know; refused as it would refuse a full table. */
+static int zones_full(coord_store_t *s, const coord_input_t *input, tandem_diag_t *diag, bool *full)
+{
+	coord_etcd_range_t *r = NULL;
+	*full = false;
+	if (input->kind != COORD_IN_ZONE_ADD || s->full || s->nzr > 0) {
+		return TANDEM_OK;
+	}
+	int ret = coord_etcd_range(s->etcd, s->zone_prefix, 1, 0, diag, &r);
+	if (ret == TANDEM_OK) {
+		*full = r->count >= (int64_t)COORD_ZONES_MAX;
+	}
+	coord_etcd_range_free(r);
+	return ret;
+}
+
 static int apply_with(coord_store_t *store, const coord_input_t *input, uint64_t now_ms,
 		      const coord_params_t *params, const extra_put_t *extra, tandem_diag_t *diag,
 		      coord_result_t *res)
 {
 	coord_etcd_txn_result_t *fail = NULL;
-	int64_t mod = 0;
-	int ret = state_read(store, params, diag, store->in, &mod);
+	bool written = false, full = false;
+	int ret = read_scope(store, params, input, diag);
 	for (unsigned attempt = 1; ret == TANDEM_OK; attempt++) {
 		/* The same now_ms on every attempt: a retry takes a round trip or two, and
 		 * an earlier "now" only delays grants (see docs/coordinator.md, "Store"). */
@@ -299,11 +821,22 @@ static int apply_with(coord_store_t *store, const coord_input_t *input, uint64_t
 		if (ret != TANDEM_OK || !store->res->changed) {
 			break; /* a refusal or a no-op writes nothing */
 		}
-		ret = state_write(store, store->out, mod, extra, diag, &fail);
+		ret = zones_full(store, input, diag, &full);
+		if (ret != TANDEM_OK) {
+			break;
+		}
+		if (full) {
+			memset(store->res, 0, offsetof(coord_result_t, effects));
+			store->res->reason = COORD_R_FULL;
+			snprintf(store->res->text, sizeof(store->res->text),
+				 "zone %.100s: %u zones already", input->zone, COORD_ZONES_MAX);
+			break;
+		}
+		ret = state_write(store, params, extra, diag, &written, &fail);
 		if (ret != TANDEM_COORD_ECONFLICT) {
 			break;
 		}
-		if (extra != NULL && fail->reads[1].n > 0) {
+		if (extra != NULL && fail->reads[0].n > 0) {
 			/* the extra key is written once: its presence is a refusal, not a race */
 			refuse_exists(store->res, input, extra->key);
 			ret = TANDEM_OK;
@@ -313,14 +846,13 @@ static int apply_with(coord_store_t *store, const coord_input_t *input, uint64_t
 		if (attempt >= COORD_STORE_RETRIES) {
 			tandem_diag_add(diag, ret,
 					"%s: %s: the state changed under every one of %u attempts",
-					store->cluster_key, coord_input_kind_str(input->kind),
+					store->state_prefix, coord_input_kind_str(input->kind),
 					COORD_STORE_RETRIES);
 			break;
 		}
-		/* the failure read is the state that beat us, at the same linearizable point */
-		ret = state_decode(store, &fail->reads[0], params, diag, store->in, &mod);
 		coord_etcd_txn_result_free(fail);
 		fail = NULL;
+		ret = read_scope(store, params, input, diag);
 	}
 	if (ret == TANDEM_OK) {
 		memcpy(res, store->res, sizeof(*res));

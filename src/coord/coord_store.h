@@ -14,7 +14,13 @@
  * answer any request. coord_state_apply() decides; the store makes the
  * decision durable and exclusive (docs/coordinator.md, "Store"):
  *
- *   PREFIX/cluster   the packed ClusterState (coord_state_pack)
+ *   PREFIX/state/cluster    the cluster part: members, params, suspended sites
+ *                           (a ClusterState without zones, coord_state_pack)
+ *   PREFIX/state/zone/NAME  one zone each (coord_zone_pack); NAME is the zone's name in
+ *                           lower case with its final dot
+ *   PREFIX/cluster   the single-key state of before (every zone in it): read once,
+ *                    migrated to the keys above in one transaction, then replaced by a
+ *                    mark that coordinators of the old layout refuse to read
  *   PREFIX/leader    the timer leader's name, under its etcd lease
  *   PREFIX/keys/Z    kasp's key set of zone Z (kasp_keyset_pack), written by the
  *                    zone's lease holder or an operator, conditioned on its revision
@@ -22,11 +28,18 @@
  *   PREFIX/archive/Z/ID  the wrapped-key archive entry of key ID (decimal) of zone Z,
  *                    written with the KEY_ADD that brought the key in, never rewritten
  *
- * Every change is one transaction conditioned on the mod_revision the state
- * was read at (or on its absence), so two coordinators that decided from the
- * same state can never both write: the loser re-reads and decides again. Reads
- * are linearizable, so a coordinator on the minority side of a partition gets
- * TANDEM_COORD_ENOQUORUM and decides nothing.
+ * A decision reads what it depends on: about one zone (lease, commit, keys, switchover,
+ * zone add or remove), the cluster key and that zone's key; a heartbeat or a params
+ * change, the cluster key only; anything else (register, drain, takeover, tick, node
+ * removal, sites), one range read of PREFIX/state/. It writes only the keys whose value
+ * changed, in one transaction conditioned on the mod_revisions of exactly the keys it
+ * read (a full read: one compare that no key under PREFIX/state/zone/ was written since
+ * the read), so two coordinators that decided from overlapping reads can never both
+ * write: the loser re-reads and decides again. A member's time last heard is written
+ * only once it moved by a quarter of the node timeout, so a renewal, a commit or a
+ * heartbeat writes the one zone key, or nothing. Reads are linearizable, so a
+ * coordinator on the minority side of a partition gets TANDEM_COORD_ENOQUORUM and
+ * decides nothing.
  *
  * A store borrows an etcd client and, like it, is used by one thread at a
  * time. Two threads (or two processes) that each have their own client and
@@ -87,6 +100,16 @@ int coord_store_params(coord_store_t *store, const coord_params_t *params, uint6
  */
 int coord_store_read(coord_store_t *store, const coord_params_t *params, tandem_diag_t *diag,
 		     coord_state_t *state, int64_t *mod_revision);
+
+/*
+ * Reads (linearizable) the cluster part and zone's key only: *state is the state with that
+ * zone alone, or no zone when it has none (a name the machine would take for the same zone
+ * finds it). For requests about one zone, which need not read every zone. Errors: as
+ * coord_store_read, and TANDEM_EINVAL for an empty or overlong zone; *state written only on
+ * success.
+ */
+int coord_store_read_zone(coord_store_t *store, const coord_params_t *params, const char *zone,
+			  tandem_diag_t *diag, coord_state_t *state);
 
 /*
  * Decides `input` at `now_ms` (this coordinator's wall clock, ms since the
@@ -210,6 +233,12 @@ int coord_store_doc_put(coord_store_t *store, coord_doc_t doc, const char *zone,
 
 /* Compare failures this store has met in coord_store_apply (for metrics and tests). */
 uint64_t coord_store_conflicts(const coord_store_t *store);
+
+/* Transactions coord_store_apply sent and etcd applied (for metrics and tests). */
+uint64_t coord_store_writes(const coord_store_t *store);
+
+/* Migrations of the single-key layout this store made (0 or 1; for tests). */
+uint64_t coord_store_migrations(const coord_store_t *store);
 
 /*
  * Campaigns for the coordinator leadership (the one that sends ticks), and

@@ -1128,6 +1128,24 @@ out:
 
 /* Status. */
 
+size_t coordrpc_status_used(const coordrpc_status_t *st)
+{
+	size_t n = st->nzones < COORD_ZONES_MAX ? st->nzones : COORD_ZONES_MAX;
+	return offsetof(coordrpc_status_t, zones) + n * sizeof(st->zones[0]);
+}
+
+void coordrpc_status_copy(coordrpc_status_t *dst, const coordrpc_status_t *src)
+{
+	if (dst != src) {
+		memcpy(dst, src, coordrpc_status_used(src));
+	}
+}
+
+void coordrpc_status_clear(coordrpc_status_t *st)
+{
+	memset(st, 0, offsetof(coordrpc_status_t, zones));
+}
+
 /* Every protobuf-c struct a status pack needs, in one allocation. */
 typedef struct status_scratch {
 	Tandem__CoordZoneStatus zones[COORD_ZONES_MAX];
@@ -1545,7 +1563,7 @@ int coordrpc_status_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
 			goto out;
 		}
 	}
-	memcpy(out, st, sizeof(*st));
+	coordrpc_status_copy(out, st);
 out:
 	if (m != NULL) {
 		tandem__coord_status__free_unpacked(m, NULL);

@@ -246,16 +246,15 @@ typedef struct coordrpc_coord_clock {
 	char metrics[COORDRPC_METRICS_MAX]; /* its Prometheus endpoint as it said, "" none */
 } coordrpc_coord_clock_t;
 
-/* The cluster as one coordinator read it. A plain value of about 600 KB: allocate it on the
- * heap. */
+/* The cluster as one coordinator read it. A plain value of up to about 35 MB, of which only
+ * the part in use (coordrpc_status_used) is ever written or read: allocate it on the heap
+ * (untouched pages cost nothing) and copy it with coordrpc_status_copy. */
 typedef struct coordrpc_status {
 	uint64_t now_ms;
 	char coordinator[COORD_ID_MAX];
 	char leader[COORD_ID_MAX];
 	coord_params_t params; /* lease, margin, sites, serial modulus and residues;
 				  node_timeout_ms and prefer_ms are not carried (0) */
-	size_t nzones;
-	coordrpc_zone_status_t zones[COORD_ZONES_MAX];
 	size_t nnodes;
 	coordrpc_node_status_t nodes[COORD_NODES_MAX];
 	bool stale;            /* answered from the coordinator's last known state, not a fresh
@@ -267,7 +266,18 @@ typedef struct coordrpc_status {
 	coordrpc_coord_clock_t coords[COORDRPC_COORDS_MAX];
 	uint32_t suspended_sites;           /* bit s: site s is suspended */
 	char metrics[COORDRPC_METRICS_MAX]; /* the answering coordinator's endpoint, "" none */
+	size_t nzones;
+	coordrpc_zone_status_t zones[COORD_ZONES_MAX]; /* last: only the first nzones in use */
 } coordrpc_status_t;
+
+/* The bytes of a status in use: everything before the zones and the first nzones. */
+size_t coordrpc_status_used(const coordrpc_status_t *st);
+
+/* Copies the part of src in use into dst. */
+void coordrpc_status_copy(coordrpc_status_t *dst, const coordrpc_status_t *src);
+
+/* Empties a status (no zones) without touching the zones' room. */
+void coordrpc_status_clear(coordrpc_status_t *st);
 
 /* A zone's archived keys (COORDRPC_KEYS_GET). coordrpc_keys_deinit frees the entries. */
 typedef struct coordrpc_key_entry {

@@ -969,7 +969,7 @@ static void status_prefer_fresh(ctl_conn_t *conn, size_t start, coordrpc_status_
 		}
 		int ret = conn_call_one(conn->cl[i], NULL, conn->diag, NULL, other, NULL);
 		if (ret == TANDEM_OK && !other->stale) {
-			memcpy(st, other, sizeof(*st));
+			coordrpc_status_copy(st, other);
 			conn->cur = i;
 		} else if (ret == TANDEM_NET_ETIMEOUT || ret == TANDEM_NET_EZMQ) {
 			net_rpc_client_free(conn->cl[i]); /* as conn_call_ks does */

@@ -698,8 +698,9 @@ START_TEST(test_archive_with_key_add)
 	ck_assert_int_eq(key_add(&a, "n1", zone, 7, "entry-7", res), COORD_R_OK);
 	ck_assert(res->changed);
 	coord_etcd_range_t *cl = NULL, *en = NULL;
-	ck_assert_int_eq(coord_etcd_get(a.etcd, "/t/store/archive/cluster", 0, a.diag, &cl),
-			 TANDEM_OK);
+	ck_assert_int_eq(
+	    coord_etcd_get(a.etcd, "/t/store/archive/state/zone/z0.example.", 0, a.diag, &cl),
+	    TANDEM_OK);
 	ck_assert_int_eq(
 	    coord_etcd_get(a.etcd, "/t/store/archive/archive/z0.example./7", 0, a.diag, &en),
 	    TANDEM_OK);
@@ -850,6 +851,342 @@ static char *keyset_value(coord_t *c, const char *zone, int64_t *rev)
 	free(buf);
 	return s;
 }
+
+/* ---- the per-zone layout ------------------------------------------------------------------ */
+
+/* key's mod_revision (0: absent). */
+static int64_t key_mod(coord_t *c, const char *key)
+{
+	coord_etcd_range_t *r = NULL;
+	ck_assert_int_eq(coord_etcd_get(c->etcd, key, 0, c->diag, &r), TANDEM_OK);
+	int64_t mod = r->n > 0 ? r->kvs[0].mod_revision : 0;
+	coord_etcd_range_free(r);
+	return mod;
+}
+
+/* The store revision etcd is at. */
+static int64_t store_revision(coord_t *c)
+{
+	coord_etcd_range_t *r = NULL;
+	ck_assert_int_eq(coord_etcd_get(c->etcd, "/t/none", 0, c->diag, &r), TANDEM_OK);
+	int64_t rev = r->revision;
+	coord_etcd_range_free(r);
+	return rev;
+}
+
+#define SPLIT "/t/store/split/"
+enum { SPLIT_ZONES = 5 };
+
+/* The mod_revisions of the cluster key and of z0..z4's keys. */
+static void split_mods(coord_t *c, int64_t mods[1 + SPLIT_ZONES])
+{
+	mods[0] = key_mod(c, SPLIT "state/cluster");
+	for (int i = 0; i < SPLIT_ZONES; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), SPLIT "state/zone/z%d.example.", i);
+		mods[1 + i] = key_mod(c, key);
+		ck_assert_int_gt(mods[1 + i], 0);
+	}
+}
+
+START_TEST(test_split_writes)
+{
+	coord_t a, b;
+	coord_open(&a, SPLIT);
+	coord_open(&b, SPLIT);
+	setup_cluster(&a, SPLIT_ZONES);
+	coord_result_t *res = calloc(1, sizeof(*res));
+	ck_assert_ptr_nonnull(res);
+	int64_t before[1 + SPLIT_ZONES], after[1 + SPLIT_ZONES];
+
+	/* a grant writes the zone's key only (n1 was heard at T0: its time last heard moves
+	 * by less than a quarter of the node timeout) */
+	split_mods(&a, before);
+	coord_input_t lr = input(COORD_IN_LEASE_REQUEST, "n1", "z0.example.");
+	ck_assert_int_eq(apply(&a, &lr, T0 + 10, res), COORD_R_OK);
+	ck_assert_uint_eq(res->epoch, 1);
+	split_mods(&a, after);
+	ck_assert_int_gt(after[1], before[1]);
+	ck_assert_int_eq(after[0], before[0]);
+	for (int i = 2; i <= SPLIT_ZONES; i++) {
+		ck_assert_int_eq(after[i], before[i]);
+	}
+	lr = input(COORD_IN_LEASE_REQUEST, "n2", "z1.example.");
+	ck_assert_int_eq(apply(&b, &lr, T0 + 10, res), COORD_R_OK);
+
+	/* a commit writes that zone's key and nothing else, one transaction */
+	split_mods(&a, before);
+	uint64_t writes = coord_store_writes(a.store);
+	coord_input_t cm = in_commit("n1", "z0.example.", 1, 2, 0xab);
+	ck_assert_int_eq(apply(&a, &cm, T0 + 20, res), COORD_R_OK);
+	ck_assert_uint_eq(coord_store_writes(a.store), writes + 1);
+	split_mods(&a, after);
+	ck_assert_int_gt(after[1], before[1]);
+	for (int i = 0; i <= SPLIT_ZONES; i++) {
+		if (i != 1) {
+			ck_assert_int_eq(after[i], before[i]);
+		}
+	}
+
+	/* a heartbeat soon after writes nothing at all; one a quarter of the node timeout
+	 * later writes the cluster key, and no zone's */
+	int64_t rev = store_revision(&a);
+	coord_input_t hb = input(COORD_IN_NODE_HEARTBEAT, "n1", NULL);
+	hb.healthy = true;
+	ck_assert_int_eq(apply(&a, &hb, T0 + 30, res), COORD_R_OK);
+	ck_assert_int_eq(store_revision(&a), rev);
+	split_mods(&a, before);
+	ck_assert_int_eq(apply(&a, &hb, T0 + params()->node_timeout_ms / 4, res), COORD_R_OK);
+	split_mods(&a, after);
+	ck_assert_int_gt(after[0], before[0]);
+	for (int i = 1; i <= SPLIT_ZONES; i++) {
+		ck_assert_int_eq(after[i], before[i]);
+	}
+	coord_state_t *st = read_state(&b, NULL);
+	ck_assert_uint_eq(coord_state_node(st, "n1")->last_seen_ms,
+			  T0 + params()->node_timeout_ms / 4);
+	ck_assert_uint_eq(coord_state_zone(st, "z0.example.")->committed_serial, 2);
+	ck_assert_uint_eq(st->nzones, SPLIT_ZONES);
+	free(st);
+
+	/* commits on two zones through two coordinators at the same instant: neither read
+	 * the other's zone, so neither loses a race */
+	uint64_t conflicts = coord_store_conflicts(a.store) + coord_store_conflicts(b.store);
+	for (uint32_t k = 0; k < 5; k++) {
+		coord_input_t c1 = in_commit("n1", "z0.example.", 1, 4 + 2 * k, (uint8_t)k);
+		coord_input_t c2 = in_commit("n2", "z1.example.", 1, 3 + 2 * k, (uint8_t)k);
+		racer_t *r = NULL;
+		race(&a, &c1, &b, &c2, T0 + 2600 + k, &r);
+		ck_assert_int_eq(r[0].res.reason, COORD_R_OK);
+		ck_assert_int_eq(r[1].res.reason, COORD_R_OK);
+		free(r);
+	}
+	ck_assert_uint_eq(coord_store_conflicts(a.store) + coord_store_conflicts(b.store),
+			  conflicts);
+
+	/* a drain (a read of every zone) against a commit on a zone it hands over: both
+	 * decided, one of them again if they overlapped, and the state has both */
+	coord_input_t dr = input(COORD_IN_DRAIN, "n2", NULL);
+	coord_input_t c3 = in_commit("n2", "z1.example.", 1, 21, 0x21);
+	racer_t *r = NULL;
+	race(&a, &dr, &b, &c3, T0 + 2700, &r);
+	ck_assert_int_eq(r[0].res.reason, COORD_R_OK);
+	ck_assert_int_eq(r[1].res.reason, COORD_R_OK);
+	free(r);
+	st = read_state(&a, NULL);
+	ck_assert_int_eq(coord_state_node(st, "n2")->state, COORD_NODE_DRAINED);
+	ck_assert_str_eq(coord_state_zone(st, "z1.example.")->switch_to, "n1");
+	ck_assert_uint_eq(coord_state_zone(st, "z1.example.")->committed_serial, 21);
+	/* a read of one zone: the members and that zone alone, by any spelling of its name */
+	ck_assert_int_eq(coord_store_read_zone(b.store, params(), "Z1.Example", b.diag, st),
+			 TANDEM_OK);
+	ck_assert_uint_eq(st->nnodes, 2);
+	ck_assert_uint_eq(st->nzones, 1);
+	ck_assert_str_eq(st->zones[0].name, "z1.example.");
+	ck_assert_uint_eq(st->zones[0].committed_serial, 21);
+	ck_assert_int_eq(coord_store_read_zone(b.store, params(), "none.example.", b.diag, st),
+			 TANDEM_OK);
+	ck_assert_uint_eq(st->nzones, 0);
+	ck_assert_int_eq(coord_store_read_zone(b.store, params(), "", b.diag, st), TANDEM_EINVAL);
+	free(st);
+	free(res);
+	coord_close(&a);
+	coord_close(&b);
+}
+END_TEST
+
+#define MIG "/t/store/migrate/"
+
+/* Decides in on a state in memory (the old layout's test data). */
+static void local_ok(coord_state_t *st, const coord_input_t *in, uint64_t now)
+{
+	coord_result_t *res = calloc(1, sizeof(*res));
+	ck_assert_ptr_nonnull(res);
+	ck_assert_int_eq(coord_state_apply(st, in, now, params(), st, res), TANDEM_OK);
+	ck_assert_msg(res->reason == COORD_R_OK, "%s", res->text);
+	free(res);
+}
+
+/* Puts bytes at key unconditionally. */
+static void raw_put(coord_t *c, const char *key, const uint8_t *buf, size_t len)
+{
+	coord_etcd_txn_t *t = NULL;
+	coord_etcd_txn_result_t *tr = NULL;
+	ck_assert_int_eq(coord_etcd_txn_new(&t), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_put(t, key, buf, len, 0), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_commit(c->etcd, t, NULL, &tr), TANDEM_OK);
+	coord_etcd_txn_result_free(tr);
+	coord_etcd_txn_free(t);
+}
+
+START_TEST(test_migration)
+{
+	coord_t a, b;
+	coord_open(&a, MIG);
+	coord_open(&b, MIG);
+	coord_result_t *res = calloc(1, sizeof(*res));
+	coord_state_t *old = calloc(1, sizeof(*old));
+	ck_assert_ptr_nonnull(res);
+	ck_assert_ptr_nonnull(old);
+
+	/* a cluster of the single-key layout: two members, two zones, a lease */
+	ck_assert_int_eq(coord_state_init(old), TANDEM_OK);
+	old->lease_ms = params()->lease_ms;
+	old->margin_ms = params()->margin_ms;
+	coord_input_t in = in_register("n1", 0, 0x11);
+	local_ok(old, &in, T0);
+	in = in_register("n2", 1, 0x22);
+	local_ok(old, &in, T0);
+	in = input(COORD_IN_ZONE_ADD, NULL, "Mig.Example.");
+	local_ok(old, &in, T0);
+	in = input(COORD_IN_ZONE_ADD, NULL, "b.example.");
+	local_ok(old, &in, T0);
+	in = input(COORD_IN_LEASE_REQUEST, "n1", "b.example.");
+	local_ok(old, &in, T0 + 1);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(coord_state_pack(old, &buf, &len), TANDEM_OK);
+	raw_put(&a, MIG "cluster", buf, len);
+	free(buf);
+
+	/* the first read migrates it, once */
+	coord_state_t *st = read_state(&a, NULL);
+	ck_assert_uint_eq(coord_store_migrations(a.store), 1);
+	ck_assert_uint_eq(st->nnodes, 2);
+	ck_assert_uint_eq(st->nzones, 2);
+	ck_assert_str_eq(coord_state_zone(st, "b.example.")->holder, "n1");
+	ck_assert_uint_eq(coord_state_zone(st, "b.example.")->epoch, 1);
+	ck_assert_ptr_nonnull(coord_state_zone(st, "Mig.Example."));
+	free(st);
+	ck_assert_int_gt(key_mod(&a, MIG "state/cluster"), 0);
+	ck_assert_int_gt(key_mod(&a, MIG "state/zone/mig.example."), 0);
+	ck_assert_int_gt(key_mod(&a, MIG "state/zone/b.example."), 0);
+	/* the old key holds a mark a coordinator of the old layout refuses */
+	coord_etcd_range_t *r = NULL;
+	ck_assert_int_eq(coord_etcd_get(a.etcd, MIG "cluster", 0, a.diag, &r), TANDEM_OK);
+	ck_assert_uint_eq(r->n, 1);
+	ck_assert_int_eq(coord_state_unpack(r->kvs[0].value, r->kvs[0].value_len, params(), old),
+			 TANDEM_COORD_EVERSION);
+	coord_etcd_range_free(r);
+	st = read_state(&b, NULL);
+	ck_assert_uint_eq(coord_store_migrations(b.store), 0);
+	ck_assert_uint_eq(st->nzones, 2);
+	free(st);
+
+	/* a zone named in other letters is the same zone, on the same key */
+	in = input(COORD_IN_LEASE_REQUEST, "n2", "MIG.example");
+	ck_assert_int_eq(apply(&b, &in, T0 + 10, res), COORD_R_OK);
+	ck_assert_uint_eq(res->epoch, 1);
+	in = input(COORD_IN_ZONE_ADD, NULL, "mig.example.");
+	ck_assert_int_eq(apply(&a, &in, T0 + 11, res), COORD_R_EXISTS);
+	st = read_state(&a, NULL);
+	ck_assert_uint_eq(st->nzones, 2);
+	ck_assert_str_eq(coord_state_zone(st, "Mig.Example.")->holder, "n2");
+	free(st);
+
+	/* a mark without the state it marks: refused with a clear message, nothing created */
+	coord_t c;
+	coord_open(&c, "/t/store/migrate-lost/");
+	static const uint8_t mark[] = {0x08, 0x02};
+	raw_put(&c, "/t/store/migrate-lost/cluster", mark, sizeof(mark));
+	coord_state_t *tmp = malloc(sizeof(*tmp));
+	ck_assert_ptr_nonnull(tmp);
+	ck_assert_int_eq(coord_store_read(c.store, params(), c.diag, tmp, NULL),
+			 TANDEM_COORD_ESTATE);
+	ck_assert_ptr_nonnull(strstr(tandem_diag_msg(c.diag, 0), "restore"));
+	ck_assert_int_eq(coord_store_init(c.store, params(), c.diag), TANDEM_COORD_ESTATE);
+	ck_assert_int_eq(key_mod(&c, "/t/store/migrate-lost/state/cluster"), 0);
+	free(tmp);
+	coord_close(&c);
+	free(old);
+	free(res);
+	coord_close(&a);
+	coord_close(&b);
+}
+END_TEST
+
+/* A read while another coordinator writes the first state: never "the state is lost". */
+typedef struct first_racer {
+	coord_t *coord;
+	bool init; /* else read */
+	pthread_barrier_t *start;
+	int rc;
+} first_racer_t;
+
+static void *first_run(void *arg)
+{
+	first_racer_t *r = arg;
+	coord_state_t *st = malloc(sizeof(*st));
+	pthread_barrier_wait(r->start);
+	r->rc = st == NULL ? TANDEM_ENOMEM
+		: r->init  ? coord_store_init(r->coord->store, params(), r->coord->diag)
+			   : coord_store_read(r->coord->store, params(), r->coord->diag, st, NULL);
+	free(st);
+	return NULL;
+}
+
+START_TEST(test_first_state_race)
+{
+	for (int round = 0; round < 40; round++) {
+		char prefix[64];
+		snprintf(prefix, sizeof(prefix), "/t/store/first/%d/", round);
+		coord_t a, b;
+		coord_open(&a, prefix);
+		coord_open(&b, prefix);
+		pthread_barrier_t start;
+		ck_assert_int_eq(pthread_barrier_init(&start, NULL, 2), 0);
+		first_racer_t r[2] = {{.coord = &a, .init = true, .start = &start},
+				      {.coord = &b, .init = false, .start = &start}};
+		pthread_t th[2];
+		for (int i = 0; i < 2; i++) {
+			ck_assert_int_eq(pthread_create(&th[i], NULL, first_run, &r[i]), 0);
+		}
+		for (int i = 0; i < 2; i++) {
+			pthread_join(th[i], NULL);
+			if (r[i].rc != TANDEM_OK) {
+				dump_diag(r[i].coord->diag);
+			}
+			ck_assert_int_eq(r[i].rc, TANDEM_OK);
+		}
+		pthread_barrier_destroy(&start);
+		coord_close(&a);
+		coord_close(&b);
+	}
+}
+END_TEST
+
+START_TEST(test_zones_full)
+{
+	coord_t a;
+	coord_open(&a, "/t/store/full/");
+	setup_cluster(&a, 1);
+	coord_result_t *res = calloc(1, sizeof(*res));
+	ck_assert_ptr_nonnull(res);
+	/* COORD_ZONES_MAX zone keys: the one zone and stand-ins (a decision about one zone
+	 * reads no other zone's key, so only their number counts) */
+	for (unsigned i = 1; i < COORD_ZONES_MAX;) {
+		coord_etcd_txn_t *t = NULL;
+		coord_etcd_txn_result_t *tr = NULL;
+		ck_assert_int_eq(coord_etcd_txn_new(&t), TANDEM_OK);
+		for (unsigned k = 0; k < 100 && i < COORD_ZONES_MAX; k++, i++) {
+			char key[64];
+			snprintf(key, sizeof(key), "/t/store/full/state/zone/filler%u.", i);
+			ck_assert_int_eq(coord_etcd_txn_put(t, key, "x", 1, 0), TANDEM_OK);
+		}
+		ck_assert_int_eq(coord_etcd_txn_commit(a.etcd, t, NULL, &tr), TANDEM_OK);
+		coord_etcd_txn_result_free(tr);
+		coord_etcd_txn_free(t);
+	}
+	coord_input_t in = input(COORD_IN_ZONE_ADD, NULL, "one-more.example.");
+	ck_assert_int_eq(apply(&a, &in, T0 + 1, res), COORD_R_FULL);
+	ck_assert_int_eq(key_mod(&a, "/t/store/full/state/zone/one-more.example."), 0);
+	/* an existing zone is still decided on */
+	in = input(COORD_IN_LEASE_REQUEST, "n1", "z0.example.");
+	ck_assert_int_eq(apply(&a, &in, T0 + 2, res), COORD_R_OK);
+	free(res);
+	coord_close(&a);
+}
+END_TEST
 
 START_TEST(test_keyset_put_get)
 {
@@ -1125,6 +1462,10 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_campaign);
 	tcase_add_test(tc, test_archive_with_key_add);
 	tcase_add_test(tc, test_keyset_put_get);
+	tcase_add_test(tc, test_split_writes);
+	tcase_add_test(tc, test_migration);
+	tcase_add_test(tc, test_first_state_race);
+	tcase_add_test(tc, test_zones_full);
 	tcase_add_test(tc, test_leader_name);
 	tcase_add_test(tc, test_etcd_down);
 	suite_add_tcase(s, tc);
