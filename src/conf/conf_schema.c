@@ -58,7 +58,7 @@ static const conf_key_t tdm_keys[] = {
      .type = CONF_RECORDS,
      .flags = CONF_REQUIRED,
      .min = 1,
-     .max = 32,
+     .max = 1024, /* COORD_ZONES_MAX */
      .fields = tdm_zone_fields,
      .join = "=",
      .doc = "the zones the node signs"},
@@ -162,7 +162,7 @@ static const conf_key_t coord_keys[] = {
      .item = CONF_DNAME,
      .flags = CONF_LIVE,
      .min = 0,
-     .max = 32,
+     .max = 1024, /* COORD_ZONES_MAX */
      .doc = "zones added to the cluster at start (and on SIGHUP; removing one takes "
 	    "tandemctl zone remove)"},
     {.name = "peer",
