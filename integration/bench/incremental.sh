@@ -152,10 +152,12 @@ step() {
 
 step full "$W/big.zone" "$FULL_BOUND"
 R[full_hwm_kb]=$(hwm_kb "$(pid "$A")")
+say "full: $A's VmHWM ${R[full_hwm_kb]} kB"
 step change "$W/changed.zone" "$STEP_BOUND"
 step nochange "$W/changed.zone" "$STEP_BOUND"
 R[tandem_active_hwm_kb]=$(hwm_kb "$(pid "$A")")
 R[tandem_standby_hwm_kb]=$(hwm_kb "$(pid "$B")")
+say "VmHWM holding the zone: $A ${R[tandem_active_hwm_kb]} kB, $B ${R[tandem_standby_hwm_kb]} kB"
 tdm_check_publications node-a node-b
 # the changed version, as published, for dnssec-verify at the end (the nochange step's
 # serial is the same zone with another SOA serial)
@@ -259,7 +261,7 @@ EOF
 		t1=$(now_ms)
 		R[knot_change_s]=$(secs "$t0" "$t1")
 		R[knot_hwm_kb]=$(hwm_kb "$KPID")
-		say "knotd: serial $(knot_serial) after ${R[knot_change_s]} s"
+		say "knotd: serial $(knot_serial) after ${R[knot_change_s]} s; VmHWM ${R[knot_hwm_kb]} kB"
 		knotc -c "$KN/knot.conf" -b -t 600 zone-flush "$Z" +outdir "$KN/out" >/dev/null ||
 			tdm_fail "knotc zone-flush failed" -- "$KN/knotd.log"
 		[ -s "$KN/out/$ZF" ] || tdm_fail "knotd flushed nothing to $KN/out" -- "$KN/knotd.log"
@@ -477,17 +479,17 @@ v() { printf '%s' "${R[$1]:--}"; }
 mbv() { if [ -n "${R[$1]:-}" ]; then mb "${R[$1]}"; else printf -- -; fi; }
 echo
 echo "incremental: $N delegations, $K changed ($((K / 3)) removed, $((K / 3)) new DS, $((K - 2 * (K / 3))) added), NSEC3, RSASHA256 KSK 2048 / ZSK 1024, SoftHSMv2, $THREADS signing threads, $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
-printf '%-34s %10s %10s %10s %10s\n' step wall_s new_rrsigs reused peak_MB
-printf '%-34s %10s %10s %10s %10s\n' "tandem full (active)" "$(v full_active_s)" "$(v full_new)" "$(v full_reused)" "$(mbv full_hwm_kb)"
-printf '%-34s %10s %10s %10s %10s\n' "tandem full (standby, after pub)" "$(v full_standby_s)" "$(v full_standby_new)" - -
-printf '%-34s %10s %10s %10s %10s\n' "tandem change (active)" "$(v change_active_s)" "$(v change_new)" "$(v change_reused)" -
-printf '%-34s %10s %10s %10s %10s\n' "tandem change (standby, after pub)" "$(v change_standby_s)" "$(v change_standby_new)" - -
-printf '%-34s %10s %10s %10s %10s\n' "tandem no change (active)" "$(v nochange_active_s)" "$(v nochange_new)" "$(v nochange_reused)" -
-printf '%-34s %10s %10s %10s %10s\n' "tandemd holding the zone" - - - "$(mbv tandem_active_hwm_kb) / $(mbv tandem_standby_hwm_kb)"
-printf '%-34s %10s %10s %10s %10s\n' "knotd initial signing" "$(v knot_full_s)" - - "$(mbv knot_full_hwm_kb)"
-printf '%-34s %10s %10s %10s %10s\n' "knotd change (zone-reload)" "$(v knot_change_s)" - - "$(mbv knot_hwm_kb)"
-printf '%-34s %10s %10s %10s %10s\n' "ods-signerd initial signing" "$(v ods_full_s)" - - "$(mbv ods_full_hwm_kb)"
-printf '%-34s %10s %10s %10s %10s\n' "ods-signerd change (ods-signer sign)" "$(v ods_change_s)" "$(v ods_change_new)" "$(v ods_change_reused)" "$(mbv ods_hwm_kb)"
+printf '%-38s %10s %10s %10s %10s\n' step wall_s new_rrsigs reused peak_MB
+printf '%-38s %10s %10s %10s %10s\n' "tandem full (active)" "$(v full_active_s)" "$(v full_new)" "$(v full_reused)" "$(mbv full_hwm_kb)"
+printf '%-38s %10s %10s %10s %10s\n' "tandem full (standby, after pub)" "$(v full_standby_s)" "$(v full_standby_new)" - -
+printf '%-38s %10s %10s %10s %10s\n' "tandem change (active)" "$(v change_active_s)" "$(v change_new)" "$(v change_reused)" -
+printf '%-38s %10s %10s %10s %10s\n' "tandem change (standby, after pub)" "$(v change_standby_s)" "$(v change_standby_new)" - -
+printf '%-38s %10s %10s %10s %10s\n' "tandem no change (active)" "$(v nochange_active_s)" "$(v nochange_new)" "$(v nochange_reused)" -
+printf '%-38s %10s %10s %10s %10s\n' "tandemd holding the zone" - - - "$(mbv tandem_active_hwm_kb) / $(mbv tandem_standby_hwm_kb)"
+printf '%-38s %10s %10s %10s %10s\n' "knotd initial signing" "$(v knot_full_s)" - - "$(mbv knot_full_hwm_kb)"
+printf '%-38s %10s %10s %10s %10s\n' "knotd change (zone-reload)" "$(v knot_change_s)" - - "$(mbv knot_hwm_kb)"
+printf '%-38s %10s %10s %10s %10s\n' "ods-signerd initial signing" "$(v ods_full_s)" - - "$(mbv ods_full_hwm_kb)"
+printf '%-38s %10s %10s %10s %10s\n' "ods-signerd change (ods-signer sign)" "$(v ods_change_s)" "$(v ods_change_new)" "$(v ods_change_reused)" "$(mbv ods_hwm_kb)"
 echo "stages, change:   active: $(v change_stages)"
 echo "                  standby: $(v change_standby_stages)"
 echo "stages, no change: active: $(v nochange_stages)"
