@@ -69,7 +69,7 @@ mb() { python3 -c "import sys; print('%.0f' % (int(sys.argv[1]) / 1024))" "$1"; 
 declare -A R # results: R[key]=value, printed at the end
 
 # ---- the zones ----------------------------------------------------------------------------------
-say "generating $N delegations and the change of $K in $W"
+say "generating $N delegations and the change of $K in $W (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 "$ZONEGEN" -o "$Z" -n "$N" --ds-share 0.2 --seed 42 --serial "$SERIAL_BIG" >"$W/big.zone"
 "$ZONEGEN" -o "$Z" -n "$N" --ds-share 0.2 --seed 42 --serial "$SERIAL_CHANGED" \
 	--change "$K" --change-seed 7 >"$W/changed.zone"
@@ -478,7 +478,7 @@ verify ods "$W/ods.signed"
 v() { printf '%s' "${R[$1]:--}"; }
 mbv() { if [ -n "${R[$1]:-}" ]; then mb "${R[$1]}"; else printf -- -; fi; }
 echo
-echo "incremental: $N delegations, $K changed ($((K / 3)) removed, $((K / 3)) new DS, $((K - 2 * (K / 3))) added), NSEC3, RSASHA256 KSK 2048 / ZSK 1024, SoftHSMv2, $THREADS signing threads, $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "incremental: $N delegations, $K changed ($((K / 3)) removed, $((K / 3)) new DS, $((K - 2 * (K / 3))) added), NSEC3, RSASHA256 KSK 2048 / ZSK 1024, SoftHSMv2, $THREADS signing threads, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ)"
 printf '%-38s %10s %10s %10s %10s\n' step wall_s new_rrsigs reused peak_MB
 printf '%-38s %10s %10s %10s %10s\n' "tandem full (active)" "$(v full_active_s)" "$(v full_new)" "$(v full_reused)" "$(mbv full_hwm_kb)"
 printf '%-38s %10s %10s %10s %10s\n' "tandem full (standby, after pub)" "$(v full_standby_s)" "$(v full_standby_new)" - -
