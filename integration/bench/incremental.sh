@@ -38,12 +38,14 @@ TDM_SRC=$SRC
 TDM_BUILD=$(cd "${TANDEM_BUILD:-$SRC/build}" && pwd)
 SKIP=" ${SKIP:-} "
 skipped() { [[ $SKIP == *" $1 "* ]]; }
+# tdm_cleanup removes TDM_TMP at exit unless TDM_KEEP=1: a WORKDIR, or KEEP=1, is kept
 if [ -n "${WORKDIR:-}" ]; then
 	TDM_TMP=$WORKDIR
 	mkdir -p "$TDM_TMP"
+	TDM_KEEP=1
 else
 	TDM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/incremental.XXXXXX")
-	[ "${KEEP:-0}" = 1 ] || tdm_on_exit "rm -rf '$TDM_TMP'"
+	[ "${KEEP:-0}" = 1 ] && TDM_KEEP=1
 fi
 TDM_TMP=$(cd "$TDM_TMP" && pwd)
 W=$TDM_TMP
