@@ -7,7 +7,7 @@
 #
 # Usage: deploy/cluster-up.sh DIR [--zones N] [--netns] [--lease-ms MS] [--cycle S]
 #                             [--policy FILE] [--late-zone NAME]... [--skr-margin S]
-#                             [--etcd-plain] [--zone-records N]
+#                             [--etcd-plain] [--zone-records N] [--threads N]
 #   DIR          must not exist or be empty
 #   --zones N    N generated zones z1.example. .. zN.example. (default: conf/example.zone),
 #                N at most 1024 (the coordinator's COORD_ZONES_MAX)
@@ -21,6 +21,7 @@
 #                yet: it is signed once an operator adds it (tandemctl zone add), e.g.
 #                an offline-KSK zone whose KSKs are imported first (docs/keys.md)
 #   --skr-margin S  tandemd's offline-KSK margin in seconds (default 3 days)
+#   --threads N  tandemd's signing threads (default tandemd's: 1)
 #   --etcd-plain etcd without TLS (the coordinators get --insecure-etcd); by default the
 #                members and coordinators use TLS with client certificates from a CA made
 #                in DIR/tls (docs/etcd.md, "TLS")
@@ -45,6 +46,7 @@ usage() {
 }
 
 DIR='' NZONES=0 ZONE_RECORDS=50 NETNS=0 LEASE_MS='' CYCLE='' POLICY=$SRC/conf/dps-default.yaml SKR_MARGIN=''
+THREADS=''
 ETCD_TLS=1
 LATE_ZONES=()
 while [ $# -gt 0 ]; do
@@ -92,6 +94,11 @@ while [ $# -gt 0 ]; do
 		SKR_MARGIN=$2
 		shift 2
 		;;
+	--threads)
+		[ $# -ge 2 ] || usage
+		THREADS=$2
+		shift 2
+		;;
 	-h | --help) usage ;;
 	-*) usage ;;
 	*)
@@ -108,6 +115,7 @@ case $ZONE_RECORDS in '' | *[!0-9]*) tdm_fail "--zone-records: a number of recor
 case $LEASE_MS in *[!0-9]*) tdm_fail "--lease-ms: milliseconds" ;; esac
 case $CYCLE in *[!0-9]*) tdm_fail "--cycle: seconds" ;; esac
 case $SKR_MARGIN in *[!0-9]*) tdm_fail "--skr-margin: seconds" ;; esac
+case $THREADS in *[!0-9]*) tdm_fail "--threads: a number of signing threads" ;; esac
 for z in "${LATE_ZONES[@]}"; do
 	case $z in *[!a-z0-9.-]* | .*) tdm_fail "--late-zone: a lowercase zone name, not '$z'" ;; esac
 done
@@ -542,6 +550,7 @@ start_node() { # SITE(a|b): its own site's coordinator first
 	args+=(--metrics "${IP[$s]}:0") # a free port; status --json says which (nodes[].metrics)
 	[ -z "$CYCLE" ] || args+=(--cycle "$CYCLE")
 	[ -z "$SKR_MARGIN" ] || args+=(--skr-margin "$SKR_MARGIN")
+	[ -z "$THREADS" ] || args+=(--threads "$THREADS")
 	start "node-$s" "$s" own env SOFTHSM2_CONF="${CONF[$s]}" "$TANDEMD" "${args[@]}"
 }
 if [ "$NO_NODES" = 1 ]; then

@@ -62,18 +62,23 @@ typedef struct zonegen_opts {
 	double glue_share;
 	uint64_t seed;
 	uint32_t serial;
+	unsigned long change; /* --change K (0: none) */
+	uint64_t change_seed;
 } zonegen_opts_t;
 
 static void zonegen_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tandem-zonegen -o ORIGIN -n DELEGATIONS [--ds-share F] [--glue-share F]\n"
-		"                      [--seed S] [--serial N]\n"
+		"                      [--seed S] [--serial N] [--change K [--change-seed S]]\n"
 		"Prints a TLD-shaped zone on stdout; the same arguments give the same bytes.\n"
 		"  --ds-share F    share of delegations with a DS record (default 0.2)\n"
 		"  --glue-share F  share of delegations with in-zone glue (default 0.1)\n"
 		"  --seed S        random seed (default 1)\n"
-		"  --serial N      SOA serial (default 2024010101)\n");
+		"  --serial N      SOA serial (default 2024010101)\n"
+		"  --change K      the same zone with K delegations changed: K/3 removed, K/3\n"
+		"                  given a new DS, the rest added (give a higher --serial)\n"
+		"  --change-seed S which delegations change (default 1)\n");
 }
 
 /* name relative to the origin -> absolute; "@" is the origin itself */
@@ -121,57 +126,121 @@ static void zonegen_label(zonegen_rng_t *rng, unsigned long index, char *buf, si
 	snprintf(buf + n, size - n, "%lu", index);
 }
 
-static void zonegen_delegation(FILE *out, const zonegen_opts_t *o, zonegen_rng_t *rng,
-			       unsigned long index)
-{
+/* one delegation's random choices, drawn in a fixed order so that every choice
+ * (and every later delegation) is the same whatever the shares or the changes */
+typedef struct zonegen_deleg {
 	char label[64];
 	bool glue, ds;
+	uint32_t provider; /* out-of-zone servers (no glue) */
+	uint32_t tag;      /* DS key tag, algorithm, SHA-256 digest */
+	int alg;
+	uint64_t digest[4];
+	uint64_t addr; /* glue addresses (glue) */
+	unsigned long index;
+} zonegen_deleg_t;
 
-	zonegen_label(rng, index, label, sizeof(label));
+static void zonegen_ds_draw(zonegen_rng_t *rng, zonegen_deleg_t *d)
+{
+	d->tag = zonegen_rng_below(rng, 65536);
+	d->alg = zonegen_rng_chance(rng, 0.5) ? 8 : 13;
+	for (int w = 0; w < 4; w++)
+		d->digest[w] = zonegen_rng_next(rng);
+}
+
+static void zonegen_deleg_draw(const zonegen_opts_t *o, zonegen_rng_t *rng, unsigned long index,
+			       zonegen_deleg_t *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->index = index;
+	zonegen_label(rng, index, d->label, sizeof(d->label));
 	/* draw both decisions every time so each share does not shift the other's stream */
-	glue = zonegen_rng_chance(rng, o->glue_share);
-	ds = zonegen_rng_chance(rng, o->ds_share);
+	d->glue = zonegen_rng_chance(rng, o->glue_share);
+	d->ds = zonegen_rng_chance(rng, o->ds_share);
+	if (!d->glue)
+		d->provider = zonegen_rng_below(rng, ZONEGEN_PROVIDERS);
+	if (d->ds)
+		zonegen_ds_draw(rng, d);
+	if (d->glue)
+		d->addr = zonegen_rng_next(rng);
+}
 
-	if (glue) {
-		for (int k = 1; k <= 2; k++) {
-			zonegen_print_name(out, o, label);
+static void zonegen_deleg_print(FILE *out, const zonegen_opts_t *o, const zonegen_deleg_t *d)
+{
+	for (int k = 1; k <= 2; k++) {
+		zonegen_print_name(out, o, d->label);
+		if (d->glue) {
 			fprintf(out, " %d IN NS ns%d.", ZONEGEN_TTL, k);
-			zonegen_print_name(out, o, label);
+			zonegen_print_name(out, o, d->label);
 			fputc('\n', out);
-		}
-	} else {
-		uint32_t p = zonegen_rng_below(rng, ZONEGEN_PROVIDERS);
-		for (int k = 1; k <= 2; k++) {
-			zonegen_print_name(out, o, label);
+		} else {
 			fprintf(out, " %d IN NS ns%d.dns-host%" PRIu32 ".net.\n", ZONEGEN_TTL, k,
-				p);
+				d->provider);
 		}
 	}
-	if (ds) {
-		uint32_t tag = zonegen_rng_below(rng, 65536);
-		int alg = zonegen_rng_chance(rng, 0.5) ? 8 : 13;
-		zonegen_print_name(out, o, label);
-		fprintf(out, " %d IN DS %" PRIu32 " %d 2 ", ZONEGEN_TTL, tag, alg);
+	if (d->ds) {
+		zonegen_print_name(out, o, d->label);
+		fprintf(out, " %d IN DS %" PRIu32 " %d 2 ", ZONEGEN_TTL, d->tag, d->alg);
 		for (int w = 0; w < 4; w++)
-			fprintf(out, "%016" PRIX64, zonegen_rng_next(rng));
+			fprintf(out, "%016" PRIX64, d->digest[w]);
 		fputc('\n', out);
 	}
-	if (glue) {
-		uint64_t r = zonegen_rng_next(rng);
+	if (d->glue) {
 		for (int k = 1; k <= 2; k++) {
 			fprintf(out, "ns%d.", k);
-			zonegen_print_name(out, o, label);
+			zonegen_print_name(out, o, d->label);
 			fprintf(out, " %d IN A 198.51.%u.%u\n", ZONEGEN_TTL,
-				(unsigned)((r >> (16 * k)) & 0xff),
-				(unsigned)((r >> (16 * k + 8)) & 0xff));
-			if (r & 1) {
+				(unsigned)((d->addr >> (16 * k)) & 0xff),
+				(unsigned)((d->addr >> (16 * k + 8)) & 0xff));
+			if (d->addr & 1) {
 				fprintf(out, "ns%d.", k);
-				zonegen_print_name(out, o, label);
+				zonegen_print_name(out, o, d->label);
 				fprintf(out, " %d IN AAAA 2001:db8:%lx::%d\n", ZONEGEN_TTL,
-					index & 0xffff, k);
+					d->index & 0xffff, k);
 			}
 		}
 	}
+}
+
+/*
+ * --change K: the zone of the same arguments with K delegations changed, a third each
+ * (the remainder going to the additions): removed (with their glue), given a new DS (one
+ * DS record replacing whatever they had), and added (new labels, indices from N on).
+ * Which delegations are removed or get a new DS is chosen by selection sampling on a
+ * stream of its own (--change-seed), so the counts are exact and the base zone's stream
+ * is untouched: every other delegation prints exactly as without --change.
+ */
+typedef struct zonegen_change {
+	zonegen_rng_t rng;
+	unsigned long removes, ds_changes, adds;
+	unsigned long touch_left; /* removes + DS changes still to choose */
+	unsigned long remove_left;
+} zonegen_change_t;
+
+typedef enum zonegen_fate {
+	ZONEGEN_KEEP,
+	ZONEGEN_REMOVE,
+	ZONEGEN_NEW_DS,
+} zonegen_fate_t;
+
+/* the fate of delegation INDEX of COUNT (Knuth's selection sampling, twice) */
+static zonegen_fate_t zonegen_change_fate(zonegen_change_t *c, unsigned long index,
+					  unsigned long count)
+{
+	unsigned long remaining = count - index;
+	unsigned long touched_so_far;
+
+	if (c->touch_left == 0 || zonegen_rng_next(&c->rng) % remaining >= (uint64_t)c->touch_left)
+		return ZONEGEN_KEEP;
+	touched_so_far = (c->removes + c->ds_changes) - c->touch_left;
+	c->touch_left--;
+	/* among the touched ones, which are removed: the same sampling over the touched */
+	if (c->remove_left > 0 &&
+	    zonegen_rng_next(&c->rng) % ((c->removes + c->ds_changes) - touched_so_far) <
+		(uint64_t)c->remove_left) {
+		c->remove_left--;
+		return ZONEGEN_REMOVE;
+	}
+	return ZONEGEN_NEW_DS;
 }
 
 static bool zonegen_parse_share(const char *s, double *out)
@@ -240,6 +309,8 @@ int main(int argc, char **argv)
 	    {"glue-share", required_argument, NULL, 'g'},
 	    {"seed", required_argument, NULL, 's'},
 	    {"serial", required_argument, NULL, 'S'},
+	    {"change", required_argument, NULL, 'c'},
+	    {"change-seed", required_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -248,8 +319,11 @@ int main(int argc, char **argv)
 	    .glue_share = 0.1,
 	    .seed = 1,
 	    .serial = 2024010101,
+	    .change_seed = 1,
 	};
 	zonegen_rng_t rng;
+	zonegen_change_t chg = {0};
+	zonegen_deleg_t d;
 	char *origin = NULL;
 	bool have_count = false;
 	uint64_t v;
@@ -295,6 +369,19 @@ int main(int argc, char **argv)
 			}
 			o.serial = (uint32_t)v;
 			break;
+		case 'c':
+			if (!zonegen_parse_u64(optarg, 100000000, &v)) {
+				fprintf(stderr, "tandem-zonegen: bad change count '%s'\n", optarg);
+				goto out;
+			}
+			o.change = (unsigned long)v;
+			break;
+		case 'C':
+			if (!zonegen_parse_u64(optarg, UINT64_MAX, &o.change_seed)) {
+				fprintf(stderr, "tandem-zonegen: bad change seed '%s'\n", optarg);
+				goto out;
+			}
+			break;
 		case 'h':
 			zonegen_usage(stdout);
 			rc = 0;
@@ -310,9 +397,42 @@ int main(int argc, char **argv)
 	o.root = strcmp(origin, ".") == 0;
 	rng.state = o.seed;
 
+	if (o.change > 0) {
+		chg.rng.state = o.change_seed;
+		chg.removes = o.change / 3;
+		chg.ds_changes = o.change / 3;
+		chg.adds = o.change - chg.removes - chg.ds_changes;
+		if (chg.removes + chg.ds_changes > o.count) {
+			fprintf(stderr,
+				"tandem-zonegen: --change %lu removes or re-keys %lu delegations, "
+				"more than the %lu of the zone\n",
+				o.change, chg.removes + chg.ds_changes, o.count);
+			goto out;
+		}
+		chg.touch_left = chg.removes + chg.ds_changes;
+		chg.remove_left = chg.removes;
+	}
+
 	zonegen_apex(stdout, &o);
-	for (unsigned long i = 0; i < o.count; i++)
-		zonegen_delegation(stdout, &o, &rng, i);
+	for (unsigned long i = 0; i < o.count; i++) {
+		zonegen_fate_t fate = ZONEGEN_KEEP;
+
+		zonegen_deleg_draw(&o, &rng, i, &d);
+		if (o.change > 0)
+			fate = zonegen_change_fate(&chg, i, o.count);
+		if (fate == ZONEGEN_REMOVE)
+			continue;
+		if (fate == ZONEGEN_NEW_DS) {
+			d.ds = true;
+			zonegen_ds_draw(&chg.rng, &d);
+		}
+		zonegen_deleg_print(stdout, &o, &d);
+	}
+	/* additions: drawn from the change stream, indices from N on (unique labels) */
+	for (unsigned long i = 0; o.change > 0 && i < chg.adds; i++) {
+		zonegen_deleg_draw(&o, &chg.rng, o.count + i, &d);
+		zonegen_deleg_print(stdout, &o, &d);
+	}
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		perror("tandem-zonegen: write");
 		rc = 1;
