@@ -328,24 +328,6 @@ static int touch_cmp(const void *a, const void *b)
 	return memcmp(((const touch_t *)a)->key, ((const touch_t *)b)->key, DNS_DIGEST_LEN);
 }
 
-static const dns_node_t *find_node(const dns_node_t *nodes, size_t count, const uint8_t *name)
-{
-	size_t lo = 0, hi = count;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = dns_name_compare(nodes[mid].name, name);
-		if (c == 0) {
-			return &nodes[mid];
-		}
-		if (c < 0) {
-			lo = mid + 1;
-		} else {
-			hi = mid;
-		}
-	}
-	return NULL;
-}
-
 /* NSEC3 records and the RRSIGs that cover them are the NSEC3 array's. */
 static bool rr_nsec3(const dns_rr_t *rr)
 {
@@ -424,8 +406,8 @@ static int bucket_rebuild(EVP_MD_CTX *ctx, dns_zone_t *zone, const bucket_t *old
 			i++; /* replaced (or gone) */
 		}
 		const dns_node_t *node = t[k].nsec3
-					     ? find_node(zone->nsec3, zone->nsec3_count, t[k].owner)
-					     : find_node(zone->nodes, zone->node_count, t[k].owner);
+					     ? dns_nodes_find(zone->nsec3, zone->nsec3_count, t[k].owner)
+					     : dns_nodes_find(zone->nodes, zone->node_count, t[k].owner);
 		if (node == NULL) {
 			continue;
 		}

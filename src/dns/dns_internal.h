@@ -20,5 +20,7 @@ struct dns_zone {
 int dns_zone_create(const uint8_t *origin, size_t origin_len, dns_zone_t **out);
 /* Sets node flags: apex, delegations, below-cut, occluded, wildcard; RRset AUTH. */
 void dns_zone_mark(dns_zone_t *zone);
+/* The node named name in nodes[count] (canonical order), or NULL: a binary search. */
+dns_node_t *dns_nodes_find(dns_node_t *nodes, size_t count, const uint8_t *name);
 
 #endif

@@ -181,7 +181,7 @@ void dns_zone_set_nsec3_nodes_take(dns_zone_t *zone, dns_node_t *nodes, size_t c
 	zone->nsec3_count = count;
 }
 
-static dns_node_t *find_in(dns_node_t *nodes, size_t count, const uint8_t *name)
+dns_node_t *dns_nodes_find(dns_node_t *nodes, size_t count, const uint8_t *name)
 {
 	size_t lo = 0, hi = count;
 	while (lo < hi) {
@@ -204,7 +204,7 @@ dns_node_t *dns_zone_find(dns_zone_t *zone, const uint8_t *name)
 	if (zone == NULL || name == NULL) {
 		return NULL;
 	}
-	return find_in(zone->nodes, zone->node_count, name);
+	return dns_nodes_find(zone->nodes, zone->node_count, name);
 }
 
 dns_node_t *dns_zone_apex(dns_zone_t *zone)
@@ -314,7 +314,7 @@ int dns_zone_add_ents(dns_zone_t *zone)
 			if (dns_name_len(parent, DNS_NAME_MAXLEN) <= zone->origin_len) {
 				break;
 			}
-			if (find_in(zone->nodes, zone->node_count, parent) != NULL) {
+			if (dns_nodes_find(zone->nodes, zone->node_count, parent) != NULL) {
 				break;
 			}
 			/* ENTs were made in canonical order of their first
