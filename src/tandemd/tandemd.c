@@ -53,7 +53,8 @@
 /* Lease requests for a free zone, at most this often. */
 #define TDM_REQUEST_MS 250u
 /* Key import, generation and activation, at most this often while incomplete. */
-#define TDM_KEYS_MS 1000u
+#define TDM_KEYS_MS        1000u
+#define TDM_KEYGEN_TAKE_MS 10000u /* a made key waits this long for its zone's step */
 /* After a failed run, the next try (unless the input changes first). */
 #define TDM_RETRY_MS 30000u
 /* One RPC attempt per coordinator: the loop tries again soon anyway, and a node that
@@ -197,7 +198,9 @@ typedef struct tdm {
 	tdm_zone_t *keyimport_zone;
 	char keygen_zone[COORD_ZONE_MAX]; /* the key being made, or last made: */
 	uint32_t keygen_id;
-	bool keygen_ended; /* it ended, not yet taken by its zone's key-state step */
+	bool keygen_ended;          /* it ended, not yet taken by its zone's key-state step */
+	uint64_t keygen_ended_mono; /* when (the key waits this long for its zone, then no
+				       longer holds back another zone's) */
 	int keygen_ret;
 	char keygen_why[256];
 	coordrpc_kind_t lease_kind; /* the lease request or renewal whose answer is being fed */
@@ -867,6 +870,12 @@ static int tdm_keygen_ready(tdm_t *d, tdm_zone_t *z, const kasp_action_t *a, uin
 		*ready = true;
 		return TANDEM_OK;
 	}
+	if (d->keygen_ended && tdm_mono_ms() - d->keygen_ended_mono < TDM_KEYGEN_TAKE_MS) {
+		/* another zone's key is made and waits for that zone's step, which comes at
+		 * once (tdm_keygen_reap): starting this one would throw it away, and with many
+		 * zones asking, keys would be made over and over and never taken */
+		return TANDEM_OK;
+	}
 	kasp_key_policy_t kp = {.algorithm = a->algorithm, .bits = a->bits};
 	d->keygen_ended = false; /* another zone's key it did not take: made again if asked */
 	int ret = tdm_keygen_start(d->token, z->name, id, &kp, &d->keygen);
@@ -891,6 +900,12 @@ static void tdm_keygen_reap(tdm_t *d)
 	d->keygen_ret = tdm_keygen_finish(d->keygen, d->keygen_why, sizeof(d->keygen_why));
 	d->keygen = NULL;
 	d->keygen_ended = true;
+	d->keygen_ended_mono = tdm_mono_ms();
+	for (size_t i = 0; i < d->nzones; i++) {
+		if (strcmp(d->zones[i].name, d->keygen_zone) == 0) {
+			d->zones[i].next_keys_mono = 0; /* its key-state step takes the key now */
+		}
+	}
 }
 
 /* Keys the stored key set has removed are retired in the coordinator's key table (their acks
