@@ -405,9 +405,9 @@ static int bucket_rebuild(EVP_MD_CTX *ctx, dns_zone_t *zone, const bucket_t *old
 		if (i < n_old && memcmp(old->leaves[i].key, t[k].key, DNS_DIGEST_LEN) == 0) {
 			i++; /* replaced (or gone) */
 		}
-		const dns_node_t *node = t[k].nsec3
-					     ? dns_nodes_find(zone->nsec3, zone->nsec3_count, t[k].owner)
-					     : dns_nodes_find(zone->nodes, zone->node_count, t[k].owner);
+		const dns_node_t *node =
+		    t[k].nsec3 ? dns_nodes_find(zone->nsec3, zone->nsec3_count, t[k].owner)
+			       : dns_nodes_find(zone->nodes, zone->node_count, t[k].owner);
 		if (node == NULL) {
 			continue;
 		}
