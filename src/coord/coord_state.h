@@ -37,7 +37,7 @@
 #define COORD_SITES_MAX      4   /* sites 0..3, printed A..D */
 #define COORD_ID_MAX         64  /* node id, NUL included */
 #define COORD_ZONE_MAX       256 /* zone name, presentation form, NUL included */
-#define COORD_DIGEST_LEN     32  /* SHA-256 of the signed zone */
+#define COORD_DIGEST_LEN     32  /* the signed zone's digest (zone digest v1, dns_digest.h) */
 #define COORD_SKR_ID_LEN     16  /* an offline-KSK request id (kasp KASP_SKR_ID_LEN) */
 #define COORD_CURVE_KEY_LEN  32  /* CURVE (Curve25519) public key */
 #define COORD_MODULUS_MAX    TANDEM_SERIAL_MODULUS_MAX /* largest serial residue modulus */
