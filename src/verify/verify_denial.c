@@ -421,31 +421,40 @@ static int hash_only_cmp(const void *a, const void *b)
 	return memcmp(((const verify_hash_t *)a)->hash, ((const verify_hash_t *)b)->hash, 20);
 }
 
+/* bsearch for a hash in v[n]; an empty list may be NULL (bsearch itself must not see one). */
+static const verify_hash_t *hash_find(const uint8_t *h, const verify_hash_t *v, size_t n)
+{
+	return n == 0 ? NULL : bsearch(h, v, n, sizeof(*v), hash_bsearch_cmp);
+}
+
 /* Incremental: no NSEC3 record is left for a name that is gone or needs none now, and a
  * record gone is a name's that is gone or changed. */
 static void removed_check(verify_worker_t *w, const verify_hash_t *hashes, size_t count,
 			  const uint8_t (*owner_hash)[20], verify_hash_t *removed, size_t nremoved)
 {
 	const verify_ctx_t *ctx = w->ctx;
-	qsort(removed, nremoved, sizeof(*removed), hash_only_cmp);
+	if (nremoved > 1) {
+		qsort(removed, nremoved, sizeof(*removed), hash_only_cmp);
+	}
 	for (size_t g = 0; g < ctx->gone3_count; g++) {
 		uint8_t h[20];
 		/* a changed name's (its record checked above, with opt-out) or a name gone */
 		if (!nsec3_owner_hash(ctx, ctx->gone3[g]->name, h) ||
-		    (bsearch(h, removed, nremoved, sizeof(*removed), hash_bsearch_cmp) == NULL &&
-		     bsearch(h, hashes, count, sizeof(*hashes), hash_bsearch_cmp) == NULL)) {
+		    (hash_find(h, removed, nremoved) == NULL &&
+		     hash_find(h, hashes, count) == NULL)) {
 			verify_fail(w, ctx->gone3[g]->name, DNS_TYPE_NSEC3,
 				    "the record is gone, but no name with this hash is gone or "
 				    "changed");
 		}
 	}
 	for (size_t r = 0; r < nremoved; r++) {
-		if (bsearch(removed[r].hash, hashes, count, sizeof(*hashes), hash_bsearch_cmp) !=
-		    NULL) {
+		if (hash_find(removed[r].hash, hashes, count) != NULL) {
 			continue; /* the name still needs it (checked with the changed names) */
 		}
-		const uint8_t(*at)[20] = bsearch(removed[r].hash, owner_hash, ctx->n3_count,
-						 sizeof(*owner_hash), owner_bsearch_cmp);
+		const uint8_t(*at)[20] = ctx->n3_count == 0
+					     ? NULL
+					     : bsearch(removed[r].hash, owner_hash, ctx->n3_count,
+						       sizeof(*owner_hash), owner_bsearch_cmp);
 		if (at != NULL) {
 			verify_fail(w, ctx->n3nodes[at - owner_hash].name, DNS_TYPE_NSEC3,
 				    "NSEC3 record of a name that is gone or owns none now");
@@ -461,7 +470,9 @@ void verify_nsec3_chain(verify_worker_t *w, verify_hash_t *hashes, size_t count,
 	uint8_t(*owner_hash)[20] = NULL;
 	char b32[40];
 
-	qsort(hashes, count, sizeof(*hashes), hash_qsort_cmp);
+	if (count > 1) {
+		qsort(hashes, count, sizeof(*hashes), hash_qsort_cmp);
+	}
 	/* one entry per hash; the first of equal ones is required if any is */
 	size_t m = 0;
 	for (size_t i = 0; i < count; i++) {
