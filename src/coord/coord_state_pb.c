@@ -338,6 +338,26 @@ static bool unpack_zone(const Tandem__ClusterState__Zone *pz, coord_zone_t *z)
 	return true;
 }
 
+/* The stored message in buf, of a size and version this coordinator reads (a whole state and
+ * one zone's record share it). Errors: TANDEM_COORD_ESTATE, TANDEM_COORD_EVERSION; *out
+ * written only on success. */
+static int state_msg_unpack(const uint8_t *buf, size_t len, Tandem__ClusterState **out)
+{
+	if (len == 0 || len > CLUSTER_STATE_BYTES_MAX) {
+		return TANDEM_COORD_ESTATE;
+	}
+	Tandem__ClusterState *m = tandem__cluster_state__unpack(NULL, len, buf);
+	if (m == NULL) {
+		return TANDEM_COORD_ESTATE;
+	}
+	if (m->version != CLUSTER_STATE_VERSION) {
+		tandem__cluster_state__free_unpacked(m, NULL);
+		return TANDEM_COORD_EVERSION;
+	}
+	*out = m;
+	return TANDEM_OK;
+}
+
 int coord_state_unpack(const uint8_t *buf, size_t len, const coord_params_t *params,
 		       coord_state_t *out)
 {
@@ -347,16 +367,8 @@ int coord_state_unpack(const uint8_t *buf, size_t len, const coord_params_t *par
 	if (buf == NULL || out == NULL || coord_params_check(params) != TANDEM_OK) {
 		return TANDEM_EINVAL;
 	}
-	if (len == 0 || len > CLUSTER_STATE_BYTES_MAX) {
-		return TANDEM_COORD_ESTATE;
-	}
-	m = tandem__cluster_state__unpack(NULL, len, buf);
-	if (m == NULL) {
-		ret = TANDEM_COORD_ESTATE;
-		goto out;
-	}
-	if (m->version != CLUSTER_STATE_VERSION) {
-		ret = TANDEM_COORD_EVERSION;
+	ret = state_msg_unpack(buf, len, &m);
+	if (ret != TANDEM_OK) {
 		goto out;
 	}
 	if (m->n_nodes > COORD_NODES_MAX || m->n_zones > COORD_ZONES_MAX) {
@@ -470,16 +482,8 @@ int coord_zone_unpack(const uint8_t *buf, size_t len, coord_zone_t *out)
 	if (buf == NULL || out == NULL) {
 		return TANDEM_EINVAL;
 	}
-	if (len == 0 || len > CLUSTER_STATE_BYTES_MAX) {
-		return TANDEM_COORD_ESTATE;
-	}
-	m = tandem__cluster_state__unpack(NULL, len, buf);
-	if (m == NULL) {
-		ret = TANDEM_COORD_ESTATE;
-		goto out;
-	}
-	if (m->version != CLUSTER_STATE_VERSION) {
-		ret = TANDEM_COORD_EVERSION;
+	ret = state_msg_unpack(buf, len, &m);
+	if (ret != TANDEM_OK) {
 		goto out;
 	}
 	/* a zone record holds one zone and nothing of the cluster part */
