@@ -8,6 +8,9 @@ set -eu
 # tests use to check the exposition and the alert rules (its server is not wanted running).
 # libsystemd-dev: sd_notify for the systemd units.
 # libknot-dev: Knot's zone scanner (libzscanner), which reads zone files (src/dns/dns_load.c).
+# libevent-dev: the transfer server (src/dist), as NSD and Unbound use it.
+# nsd, unbound, knot-dnsutils (kdig): the distribution tests' secondary, validating resolver and
+# transfer client; their system services are not wanted running (started per test on loopback).
 PKGS="build-essential cmake pkg-config clang-format
 libssl-dev libsystemd-dev libmicrohttpd-dev openssl libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
 libldns-dev ldnsutils libknot-dev libp11-kit-dev p11-kit softhsm2 opensc
@@ -15,7 +18,8 @@ check libsubunit-dev libyaml-dev libcurl4-openssl-dev libjansson-dev
 bind9-utils bind9-dnsutils knot-dnssecutils knot-host
 etcd-server etcd-client iproute2 bc
 python3 time shellcheck faketime libfaketime prometheus
-opendnssec knot sqlite3"
+opendnssec knot sqlite3
+libevent-dev nsd unbound knot-dnsutils"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -29,11 +33,15 @@ if [ -n "$missing" ]; then
 	apt-get update -qq
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing
-	# Debian starts the Prometheus server it just installed: we only wanted promtool
-	case " $missing " in *" prometheus "*)
-		if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-			systemctl disable --now prometheus >/dev/null 2>&1 || true
-		fi
-		;;
-	esac
+	# Debian starts the servers it just installed: we only wanted their programs
+	for svc in prometheus nsd unbound knot; do
+		case " $missing " in *" $svc "*)
+			if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+				systemctl disable --now "$svc" >/dev/null 2>&1 || true
+			elif [ -x "/etc/init.d/$svc" ]; then
+				"/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+			fi
+			;;
+		esac
+	done
 fi
