@@ -23,12 +23,14 @@ source "$SRC/integration/lib.sh"
 source "$SRC/integration/cluster.sh"
 TDM_SRC=$SRC
 TDM_BUILD=$(cd "${TANDEM_BUILD:-$SRC/build}" && pwd)
+# tdm_cleanup removes TDM_TMP at exit unless TDM_KEEP=1: a WORKDIR, or KEEP=1, is kept
 if [ -n "${WORKDIR:-}" ]; then
 	TDM_TMP=$WORKDIR
 	mkdir -p "$TDM_TMP"
+	TDM_KEEP=1
 else
 	TDM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/failover.XXXXXX")
-	[ "${KEEP:-0}" = 1 ] || tdm_on_exit "rm -rf '$TDM_TMP'"
+	[ "${KEEP:-0}" = 1 ] && TDM_KEEP=1
 fi
 trap tdm_cleanup EXIT
 trap 'exit 130' INT TERM
