@@ -226,6 +226,12 @@ ldns-read-zone -c "$TDM_TMP/v2.signed" | awk '$4 != "SOA"' | sort >"$TDM_TMP/v2.
 tdm_assert_same_file "the IXFR holds the difference v1 -> v2, nothing else" "$TDM_TMP/diff.canon" "$TDM_TMP/ixfr.canon"
 tdm_pass "IXFR $S1 -> $S2: $ixfr_max bytes, $(wc -l <"$TDM_TMP/diff.canon") records changed of $(wc -l <"$TDM_TMP/v2.canon"); AXFR $axfr_bytes bytes"
 tdm_assert_grep "NSD: update to $S2 from the primary" "received update to serial $S2 .*from 127\.0\.0\.1@${PRIMARY#*@}" "$NSD_LOG"
+# NSD's own count of what it received: the IXFR to S2 against the AXFR of S1
+nsd_bytes() { awk -v s="serial $1 " 'index($0, "received update to " s) { for (i = 1; i < NF; i++) if ($(i + 1) == "bytes") b = $i } END { print b + 0 }' "$NSD_LOG"; }
+nb1=$(nsd_bytes "$S1")
+nb2=$(nsd_bytes "$S2")
+{ [ "$nb2" -gt 0 ] && [ $((nb2 * 2)) -lt "$nb1" ]; } || tdm_fail "NSD received $nb2 bytes for $S2 against $nb1 for the AXFR of $S1" -- "$NSD_LOG"
+tdm_pass "NSD's log: $nb1 bytes for the AXFR of $S1, $nb2 bytes for the IXFR to $S2"
 same_as_signed nsd-v2 "$NSD_PORT" "$TDM_TMP/v2.signed"
 same_as_signed knot-v2 "$KNOT_PORT" "$TDM_TMP/v2.signed"
 peers_unbound "$TDM_TMP/ub-v2" "$ZONE" "$TDM_TMP/ta.ds" "127.0.0.1@$NSD_PORT"
