@@ -16,6 +16,7 @@
 #include <ldns/ldns.h>
 
 #include "tandem_error.h"
+#include "tandem_serial.h"
 
 #define NOTIFY_TSIG_FUDGE 300
 #define NOTIFY_MAX_ANSWER 65535
@@ -310,9 +311,20 @@ int dist_notify_publish(dist_notify_t *n, uint32_t serial, uint64_t now_ms)
 
 	if (n == NULL)
 		return TANDEM_EINVAL;
+	/* checked for every secondary first, so that a refusal changes nothing */
+	for (i = 0; i < n->npeers; i++) {
+		const notify_peer_t *p = &n->peers[i];
+
+		if (p->st.pending && !tandem_serial_gt(serial, p->st.pending_serial) &&
+		    serial != p->st.pending_serial)
+			return TANDEM_SIGNER_ESERIAL;
+	}
 	for (i = 0; i < n->npeers; i++) {
 		notify_peer_t *p = &n->peers[i];
 
+		/* the same serial again: the round under way goes on as it is */
+		if (p->st.pending && p->st.pending_serial == serial)
+			continue;
 		if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id))
 			id = (uint16_t)(now_ms ^ (uint64_t)i * 40503u ^ serial);
 		/* a fresh id so that a late answer for an older serial is not taken for this one */

@@ -127,7 +127,9 @@ bool dist_notify_peer_state(const dist_notify_t *n, size_t i, dist_notify_peer_s
 /*
  * Starts notifying every secondary of serial, now (monotonic milliseconds of
  * the caller's clock); the first tries go out in the next dist_notify_process.
- * A pending older serial is dropped. Errors: TANDEM_EINVAL.
+ * A pending older serial (RFC 1982) is dropped; the serial already pending goes
+ * on as it is. Errors: TANDEM_EINVAL, TANDEM_SIGNER_ESERIAL (serial is older than
+ * one still pending: nothing changes).
  */
 int dist_notify_publish(dist_notify_t *n, uint32_t serial, uint64_t now_ms);
 

@@ -486,6 +486,39 @@ START_TEST(test_run_timeout)
 }
 END_TEST
 
+/* Publishing the pending serial again goes on with the same round; an older one (RFC 1982)
+ * is refused and changes nothing; a newer one, across the wrap, replaces it. */
+START_TEST(test_publish_serial_order)
+{
+	dist_notify_opts_t o = {.first_gap_ms = 5000, .max_gap_ms = 5000, .max_tries = 3};
+	dist_notify_peer_state_t st;
+	seen_t s = {0};
+	int port, fd = udp_bound(&port);
+	dist_notify_t *n = notifier("example.", &o, &s);
+	uint64_t t = dist_notify_now_ms();
+
+	add_peer(n, port, DIST_TSIG_NONE, NULL, NULL);
+	ck_assert_int_eq(dist_notify_publish(n, 0xfffffff0u, t), TANDEM_OK);
+	ck_assert_int_eq(dist_notify_process(n, t), TANDEM_OK);
+	ck_assert_int_eq(dist_notify_publish(n, 0xfffffff0u, t + 10), TANDEM_OK);
+	ck_assert(dist_notify_peer_state(n, 0, &st));
+	ck_assert_uint_eq(st.tries, 1);
+	ck_assert_int_gt(dist_notify_timeout_ms(n, t + 10), 4000);
+	ck_assert_int_eq(dist_notify_publish(n, 0xffffff00u, t + 20), TANDEM_SIGNER_ESERIAL);
+	ck_assert(dist_notify_peer_state(n, 0, &st));
+	ck_assert_uint_eq(st.pending_serial, 0xfffffff0u);
+	ck_assert_uint_eq(st.tries, 1);
+	ck_assert_int_eq(dist_notify_publish(n, 5, t + 30), TANDEM_OK); /* after the wrap */
+	ck_assert(dist_notify_peer_state(n, 0, &st));
+	ck_assert_uint_eq(st.pending_serial, 5);
+	ck_assert_uint_eq(st.tries, 0);
+	ck_assert_int_eq(dist_notify_timeout_ms(n, t + 30), 0);
+	ck_assert_int_eq(s.sent, 1);
+	close(fd);
+	dist_notify_free(n);
+}
+END_TEST
+
 START_TEST(test_bad_input_refused)
 {
 	tandem_diag_t *diag = NULL;
@@ -547,6 +580,7 @@ int main(void)
 	tcase_add_test(tc, test_total_time_bound);
 	tcase_add_test(tc, test_unreachable_port);
 	tcase_add_test(tc, test_run_timeout);
+	tcase_add_test(tc, test_publish_serial_order);
 	tcase_add_test(tc, test_bad_input_refused);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
