@@ -195,6 +195,18 @@ primary_publish "$TDM_TMP/v2.signed"
 peers_wait_serial 127.0.0.1 "${PRIMARY#*@}" "$ZONE" "$S2" 30
 # the secondaries still hold S1: nothing told them yet (refresh is 3600 s)
 [ "$(peers_serial 127.0.0.1 "$NSD_PORT" "$ZONE")" = "$S1" ] || tdm_fail "NSD moved before the NOTIFY"
+[ "$(peers_serial 127.0.0.1 "$KNOT_PORT" "$ZONE")" = "$S1" ] || tdm_fail "Knot moved before the NOTIFY"
+# a NOTIFY signed with the right key name but another secret is refused by both, and
+# neither moves
+peers_tsig_key "$TDM_TMP/wrong.key" xfr-key hmac-sha256
+tdm_assert_fails "NOTIFY with a wrong TSIG secret" \
+	"$NOTIFY_SEND" -n 2 "$ZONE" "$S2" "$TDM_TMP/wrong.key" "127.0.0.1@$NSD_PORT" "127.0.0.1@$KNOT_PORT"
+tdm_assert_grep "notify_send: NSD not counted as answered" "^127\.0\.0\.1@$NSD_PORT failed " "$TDM_OUT"
+tdm_assert_grep "notify_send: Knot not counted as answered" "^127\.0\.0\.1@$KNOT_PORT failed " "$TDM_OUT"
+tdm_assert_grep "NSD logged the bad TSIG" "bad tsig signature for key xfr-key" "$NSD_LOG"
+sleep 2 # had either taken it, it would be transferring now
+[ "$(peers_serial 127.0.0.1 "$NSD_PORT" "$ZONE")" = "$S1" ] || tdm_fail "NSD moved on a NOTIFY with a bad TSIG"
+[ "$(peers_serial 127.0.0.1 "$KNOT_PORT" "$ZONE")" = "$S1" ] || tdm_fail "Knot moved on a NOTIFY with a bad TSIG"
 t0=$SECONDS
 tdm_assert_ok "notify_send tells NSD and Knot of serial $S2" \
 	"$NOTIFY_SEND" "$ZONE" "$S2" "$KEY" "127.0.0.1@$NSD_PORT" "127.0.0.1@$KNOT_PORT"

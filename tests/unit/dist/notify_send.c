@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 /*
- *   notify_send ZONE SERIAL KEYFILE|- ADDR@PORT...
+ *   notify_send [-n TRIES] ZONE SERIAL KEYFILE|- ADDR@PORT...
  *
  * KEYFILE holds one line "NAME ALGORITHM BASE64SECRET" (mode 0600; refused when group
  * or other may read it); "-" sends unsigned NOTIFYs. Events go to stderr, one line
@@ -65,8 +65,14 @@ int main(int argc, char **argv)
 	size_t i;
 	int rc = 2, a;
 
-	if (argc < 5) {
-		fprintf(stderr, "usage: notify_send ZONE SERIAL KEYFILE|- ADDR@PORT...\n");
+	if (argc > 2 && strcmp(argv[1], "-n") == 0) {
+		opts.max_tries = (unsigned)atoi(argv[2]);
+		argv += 2;
+		argc -= 2;
+	}
+	if (argc < 5 || opts.max_tries == 0) {
+		fprintf(stderr,
+			"usage: notify_send [-n TRIES] ZONE SERIAL KEYFILE|- ADDR@PORT...\n");
 		return 2;
 	}
 	if (tandem_diag_new(&diag) != TANDEM_OK ||
