@@ -443,17 +443,24 @@ out:
 }
 
 /* One datagram on p's socket: its answer, or something to drop (returns why). */
-static const char *notify_check_answer(notify_peer_t *p, const uint8_t *buf, size_t len, int *rcode)
+static const char *notify_check_answer(const dist_notify_t *n, notify_peer_t *p, const uint8_t *buf,
+				       size_t len, int *rcode)
 {
 	ldns_pkt *pkt = NULL;
+	const ldns_rr *q;
 	const char *why = NULL;
 
 	if (ldns_wire2pkt(&pkt, buf, len) != LDNS_STATUS_OK)
 		return "malformed packet";
+	q = ldns_rr_list_rr(ldns_pkt_question(pkt), 0);
 	if (!ldns_pkt_qr(pkt) || ldns_pkt_get_opcode(pkt) != LDNS_PACKET_NOTIFY)
 		why = "not a NOTIFY response";
 	else if (ldns_pkt_id(pkt) != p->id)
 		why = "query id does not match (late or forged)";
+	else if (ldns_pkt_qdcount(pkt) > 1 ||
+		 (q != NULL && (ldns_rr_get_type(q) != LDNS_RR_TYPE_SOA ||
+				ldns_dname_compare(ldns_rr_owner(q), n->zone) != 0)))
+		why = "the question is not the zone's SOA";
 	else if (p->alg != DIST_TSIG_NONE &&
 		 !ldns_pkt_tsig_verify(pkt, buf, len, p->tsig_name, p->tsig_secret, p->mac))
 		why = "TSIG missing or does not verify";
@@ -484,7 +491,7 @@ static void notify_read(dist_notify_t *n, size_t i, uint8_t *buf)
 		}
 		if (!p->st.pending)
 			continue; /* a second answer to a serial already answered */
-		why = notify_check_answer(p, buf, (size_t)got, &rcode);
+		why = notify_check_answer(n, p, buf, (size_t)got, &rcode);
 		if (why != NULL) {
 			p->st.dropped++;
 			notify_emit(n, i, DIST_NOTIFY_DROPPED, 0, -1, why);

@@ -519,6 +519,62 @@ START_TEST(test_publish_serial_order)
 }
 END_TEST
 
+/* Answers that are not the answer are dropped and counted: a wrong id, the wrong
+ * question, not a response; the real one, queued behind them, is taken. */
+START_TEST(test_forged_answers_dropped)
+{
+	dist_notify_opts_t o = {.first_gap_ms = 5000, .max_gap_ms = 5000, .max_tries = 2};
+	dist_notify_peer_state_t st;
+	seen_t s = {0};
+	struct sockaddr_storage from;
+	socklen_t fromlen = sizeof(from);
+	uint8_t buf[4096];
+	int port, fd = udp_bound(&port), k;
+	ssize_t got;
+	ldns_pkt *query = NULL;
+	dist_notify_t *n = notifier("example.", &o, &s);
+	uint64_t t = dist_notify_now_ms();
+
+	add_peer(n, port, DIST_TSIG_NONE, NULL, NULL);
+	ck_assert_int_eq(dist_notify_publish(n, 77, t), TANDEM_OK);
+	ck_assert_int_eq(dist_notify_process(n, t), TANDEM_OK);
+	got = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fromlen);
+	ck_assert_int_gt(got, 12);
+	ck_assert_int_eq(ldns_wire2pkt(&query, buf, (size_t)got), LDNS_STATUS_OK);
+	for (k = 0; k < 4; k++) {
+		ldns_pkt *r = ldns_pkt_clone(query);
+		uint8_t *wire = NULL;
+		size_t len = 0;
+
+		ldns_pkt_set_qr(r, k != 2); /* 2: not a response */
+		if (k == 0)
+			ldns_pkt_set_id(r, (uint16_t)(ldns_pkt_id(query) + 1));
+		if (k == 1) {
+			ldns_rr *q = ldns_rr_list_rr(ldns_pkt_question(r), 0);
+			ldns_rdf *old = ldns_rr_owner(q);
+
+			ldns_rr_set_owner(q, ldns_dname_new_frm_str("other."));
+			ldns_rdf_deep_free(old);
+		}
+		ck_assert_int_eq(ldns_pkt2wire(&wire, r, &len), LDNS_STATUS_OK);
+		ck_assert_int_eq(sendto(fd, wire, len, 0, (struct sockaddr *)&from, fromlen),
+				 (ssize_t)len);
+		free(wire);
+		ldns_pkt_free(r);
+	}
+	ldns_pkt_free(query);
+	ck_assert_int_eq(dist_notify_process(n, t + 1), TANDEM_OK);
+	ck_assert(dist_notify_peer_state(n, 0, &st));
+	ck_assert_int_eq(s.dropped, 3);
+	ck_assert_uint_eq(st.dropped, 3);
+	ck_assert_int_eq(s.answered, 1);
+	ck_assert(st.answered && !st.pending);
+	ck_assert_uint_eq(st.answered_serial, 77);
+	close(fd);
+	dist_notify_free(n);
+}
+END_TEST
+
 START_TEST(test_bad_input_refused)
 {
 	tandem_diag_t *diag = NULL;
@@ -581,6 +637,7 @@ int main(void)
 	tcase_add_test(tc, test_unreachable_port);
 	tcase_add_test(tc, test_run_timeout);
 	tcase_add_test(tc, test_publish_serial_order);
+	tcase_add_test(tc, test_forged_answers_dropped);
 	tcase_add_test(tc, test_bad_input_refused);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
