@@ -6,7 +6,11 @@
 #  - the standby, which has published nothing itself, serves nothing (NOTAUTH): never its
 #    shadow copy;
 #  - a request with a wrong secret or without TSIG gets no record, and the node logs the
-#    refusal.
+#    refusal;
+#  - a change of the input (a delegation added): IXFR from the serial before it holds
+#    exactly the journal's changeset (its SOAs, removed and added records), not the zone;
+#  - the node restarted (SIGTERM: its lease goes to the other node): at once it serves
+#    what it last published itself, with the journal's changesets for IXFR.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -86,4 +90,56 @@ if grep -qF -- "$KSECRET" "$TDM_CL/log/$A.log"; then
 	tdm_fail "the TSIG secret is in $A's log"
 fi
 tdm_pass "refusals answered and logged"
+
+# ---- IXFR after a change of the input ----------------------------------------------------
+AXFR_N=$(wc -l <"$TDM_TMP/axfr.rrs")
+for n in node-a node-b; do
+	in=$TDM_CL/$n/in/example.zone
+	sed 's/2024010101 ; serial/2024010102 ; serial/' "$in" >"$in.new"
+	printf 'added 86400 IN NS ns1.added.example.net.\n' >>"$in.new"
+	mv "$in.new" "$in"
+done
+tdm_wait 90 "$A to publish the change" tdm_published_after "$A" $Z "$S"
+S2=$(tdm_last_serial "$A" $Z)
+kdig_to "$XA" "$TDM_TMP/ixfr.out" +tcp "${YKEY[@]}" $Z "IXFR=$S"
+tdm_assert_no_grep "kdig verified the IXFR's TSIG" '^;; (WARNING|ERROR)' "$TDM_TMP/ixfr.out"
+records "$TDM_TMP/ixfr.out" >"$TDM_TMP/ixfr.rrs"
+IXFR_N=$(wc -l <"$TDM_TMP/ixfr.rrs")
+tdm_assert_eq "the IXFR opens with the new SOA" "SOA $S2" "$(awk 'NR == 1 { print $4, $7 }' "$TDM_TMP/ixfr.rrs")"
+tdm_assert_eq "then the old SOA" "SOA $S" "$(awk 'NR == 2 { print $4, $7 }' "$TDM_TMP/ixfr.rrs")"
+tdm_assert_grep "the IXFR adds the delegation" '^added\.example\.[[:space:]].*NS' "$TDM_TMP/ixfr.rrs"
+# the journal's entries from S to S2: removed + added records, and four SOAs per entry... one
+# opening and closing SOA, an old and a new SOA per changeset
+JOURNAL=$(tdm_bin tandem-journal)
+want=$("$JOURNAL" show "$TDM_CL/$A/work/${Z}journal" |
+	awk -v s="$S" -v e="$S2" '$2 == s { on = 1 } on { n += $4 + $5 + 2; if ($3 == e) { print n + 2; exit } }')
+[ -n "$want" ] || tdm_fail "$A's journal has no entries from $S to $S2" -- \
+	<("$JOURNAL" show "$TDM_CL/$A/work/${Z}journal")
+tdm_assert_eq "the IXFR $S -> $S2 holds the journal's changesets" "$want" "$IXFR_N"
+[ "$IXFR_N" -lt "$AXFR_N" ] || tdm_fail "the IXFR ($IXFR_N records) is not smaller than the zone ($AXFR_N)"
+tdm_pass "IXFR $S -> $S2: $IXFR_N records (the zone: $AXFR_N)"
+
+# ---- a restart: served at once, what it published itself ----------------------------------
+starts=$(grep -c "transfers served on" "$TDM_CL/log/$A.log")
+pid=$(cat "$TDM_CL/run/$A.pid")
+kill -TERM "$pid"
+gone() { ! kill -0 "$pid" 2>/dev/null; }
+tdm_wait 60 "$A to stop" gone
+"$TDM_CL/run/$A.start"
+restarted() { [ "$(grep -c "transfers served on" "$TDM_CL/log/$A.log")" -gt "$starts" ]; }
+tdm_wait 60 "$A to start its transfer server again" restarted
+XA=$(xfr_addr "$A")
+kdig_to "$XA" "$TDM_TMP/soa2.out" "${YKEY[@]}" $Z SOA
+soa=$(records "$TDM_TMP/soa2.out" | awk '$4 == "SOA" { print $7 }')
+[ -n "$soa" ] || tdm_fail "$A serves no SOA after its restart" -- "$TDM_TMP/soa2.out"
+awk -v z=$Z '$2 == z { print $3 }' "$(tdm_publog "$A")" | grep -qx "$soa" ||
+	tdm_fail "$A serves serial $soa after its restart, which it never published" -- "$(tdm_publog "$A")"
+[ "$soa" -ge "$S2" ] || tdm_fail "$A serves $soa after its restart, older than its last publication $S2"
+kdig_to "$XA" "$TDM_TMP/ixfr2.out" +tcp "${YKEY[@]}" $Z "IXFR=$S"
+records "$TDM_TMP/ixfr2.out" >"$TDM_TMP/ixfr2.rrs"
+tdm_assert_eq "after the restart, IXFR from $S opens with the served SOA" "SOA $soa" \
+	"$(awk 'NR == 1 { print $4, $7 }' "$TDM_TMP/ixfr2.rrs")"
+tdm_assert_eq "and is an IXFR (the old SOA next), from the journal" "SOA $S" \
+	"$(awk 'NR == 2 { print $4, $7 }' "$TDM_TMP/ixfr2.rrs")"
+tdm_pass "after a restart $A serves serial $soa, its own, with IXFR from the journal"
 tdm_cluster_sanitizer_check

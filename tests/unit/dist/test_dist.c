@@ -637,6 +637,70 @@ START_TEST(key_file)
 }
 END_TEST
 
+START_TEST(version_changesets)
+{
+	char path[700];
+	dist_version_t *v[3];
+	dns_changeset_t *cs[2];
+	for (uint32_t s = 1; s <= 3; s++) {
+		v[s - 1] = version_make(s, 3, path, sizeof(path));
+	}
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(
+		    dns_zone_diff(dist_version_zone(v[i]), dist_version_zone(v[i + 1]), &cs[i]),
+		    TANDEM_OK);
+	}
+	/* a changeset that does not follow the last one is refused (and freed) */
+	ck_assert_int_eq(dist_version_add_take(v[1], cs[0]), TANDEM_OK);
+	dns_changeset_t *again = NULL;
+	ck_assert_int_eq(dns_zone_diff(dist_version_zone(v[0]), dist_version_zone(v[1]), &again),
+			 TANDEM_OK);
+	ck_assert_int_eq(dist_version_add_take(v[1], again), TANDEM_JOURNAL_ESEQ);
+	ck_assert_int_eq(dist_version_add_take(v[2], cs[1]), TANDEM_OK);
+	/* the depth by count: only v[2]'s own */
+	uint32_t oldest = 0;
+	ck_assert_int_eq(dist_version_inherit(v[2], v[1], 1, 0), TANDEM_OK);
+	ck_assert_uint_eq(dist_version_changesets(v[2], &oldest), 1);
+	ck_assert_uint_eq(oldest, 2);
+	/* by bytes: the journal size of one entry is not room for two */
+	ck_assert_int_eq(dist_version_inherit(v[2], v[1], 0, journal_entry_bytes(cs[1])),
+			 TANDEM_OK);
+	ck_assert_uint_eq(dist_version_changesets(v[2], NULL), 1);
+	/* no limit: v[1]'s changeset is shared in front */
+	ck_assert_int_eq(dist_version_inherit(v[2], v[1], 0, 0), TANDEM_OK);
+	ck_assert_uint_eq(dist_version_changesets(v[2], &oldest), 2);
+	ck_assert_uint_eq(oldest, 1);
+	/* publishing: the name must be the origin; a published version takes no more */
+	dist_server_t *srv = server_start(NULL, 0, 0);
+	ck_assert_int_eq(dist_publish(srv, "other.", v[2]), TANDEM_EINVAL);
+	ck_assert_int_eq(dist_publish(srv, "EXAMPLE", v[2]), TANDEM_OK);
+	ck_assert_int_eq(dist_version_inherit(v[2], v[1], 0, 0), TANDEM_EPERM);
+	dns_changeset_t *late = NULL;
+	ck_assert_int_eq(dns_zone_diff(dist_version_zone(v[0]), dist_version_zone(v[1]), &late),
+			 TANDEM_OK);
+	ck_assert_int_eq(dist_version_add_take(v[2], late), TANDEM_EPERM);
+	/* a version whose changesets end below its serial is not served (v[0]'s 1 -> 2 on
+	 * a version of serial 3) */
+	dist_version_t *odd = version_make(3, 3, path, sizeof(path));
+	ck_assert_int_eq(dns_zone_diff(dist_version_zone(v[0]), dist_version_zone(v[1]), &late),
+			 TANDEM_OK);
+	ck_assert_int_eq(dist_version_add_take(odd, late), TANDEM_OK);
+	ck_assert_int_eq(dist_publish(srv, "example.", odd), TANDEM_EINVAL);
+	dist_version_unref(odd);
+	uint32_t s = 0;
+	ck_assert(dist_served_serial(srv, "example.", &s));
+	ck_assert_uint_eq(s, 3);
+	ck_assert_int_eq(dist_publish(srv, "example.", NULL), TANDEM_OK);
+	ck_assert(!dist_served_serial(srv, "example.", &s));
+	dist_server_free(srv);
+	/* the versions outlive the server: the caller's references */
+	ck_assert_uint_eq(dist_version_serial(v[2]), 3);
+	for (int i = 0; i < 3; i++) {
+		dist_version_unref(v[i]);
+	}
+}
+END_TEST
+
 /* Reads one length-prefixed message; false on EOF or timeout. */
 static bool read_msg(int fd, uint8_t *buf, size_t *len)
 {
@@ -763,6 +827,7 @@ static Suite *dist_suite(void)
 	tcase_add_test(tc, tsig_refusals);
 	tcase_add_test(tc, acl_refusal);
 	tcase_add_test(tc, key_file);
+	tcase_add_test(tc, version_changesets);
 	tcase_add_test(tc, publish_during_slow_axfr);
 	suite_add_tcase(s, tc);
 	return s;
