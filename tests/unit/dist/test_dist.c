@@ -814,6 +814,135 @@ START_TEST(publish_during_slow_axfr)
 }
 END_TEST
 
+/* Sends q (signed with key1 when sign) over UDP to the server and returns the answer, or
+ * NULL when none came within 5 s. */
+static ldns_pkt *udp_ask(uint16_t port, ldns_pkt *q, bool sign, const uint8_t *raw, size_t rawlen)
+{
+	uint8_t *wire = NULL;
+	size_t wlen = 0;
+	if (q != NULL) {
+		if (sign) {
+			ck_assert(ldns_pkt_tsig_sign(q, "key1.", g_secret, 300, "hmac-sha256.",
+						     NULL) == LDNS_STATUS_OK);
+		}
+		ck_assert(ldns_pkt2wire(&wire, q, &wlen) == LDNS_STATUS_OK);
+		raw = wire;
+		rawlen = wlen;
+	}
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct timeval tv = {.tv_sec = 5};
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(sendto(fd, raw, rawlen, 0, (struct sockaddr *)&sa, sizeof(sa)),
+			 (ssize_t)rawlen);
+	free(wire);
+	uint8_t buf[65536];
+	ssize_t got = recv(fd, buf, sizeof(buf), 0);
+	close(fd);
+	ldns_pkt *a = NULL;
+	if (got > 0) {
+		ck_assert(ldns_wire2pkt(&a, buf, (size_t)got) == LDNS_STATUS_OK);
+	}
+	return a;
+}
+
+static ldns_pkt *query(const char *name, ldns_rr_type t)
+{
+	ldns_pkt *q = NULL;
+	ck_assert(ldns_pkt_query_new_frm_str(&q, name, t, LDNS_RR_CLASS_IN, 0) == LDNS_STATUS_OK);
+	ldns_pkt_set_id(q, 777);
+	return q;
+}
+
+START_TEST(odd_requests)
+{
+	char path[700];
+	dist_server_t *srv = server_start(NULL, 0, 0);
+	uint16_t port = dist_server_port(srv, 0);
+	dist_version_t *v = version_make(9, 3, path, sizeof(path));
+	ck_assert_int_eq(dist_publish(srv, "example.", v), TANDEM_OK);
+	/* AXFR over UDP: NOTIMP, signed */
+	ldns_pkt *q = query("example.", LDNS_RR_TYPE_AXFR);
+	ldns_pkt *a = udp_ask(port, q, true, NULL, 0);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(ldns_pkt_get_rcode(a), LDNS_RCODE_NOTIMPL);
+	ck_assert_ptr_nonnull(ldns_pkt_tsig(a));
+	ck_assert_uint_eq(ldns_pkt_id(a), 777);
+	ldns_pkt_free(a);
+	ldns_pkt_free(q);
+	/* NOTIFY (another opcode): NOTIMP */
+	q = query("example.", LDNS_RR_TYPE_SOA);
+	ldns_pkt_set_opcode(q, LDNS_PACKET_NOTIFY);
+	a = udp_ask(port, q, true, NULL, 0);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(ldns_pkt_get_rcode(a), LDNS_RCODE_NOTIMPL);
+	ldns_pkt_free(a);
+	ldns_pkt_free(q);
+	/* IXFR over UDP from an old serial: the single SOA (the client goes to TCP) */
+	q = query("example.", LDNS_RR_TYPE_IXFR);
+	ldns_rr *soa = NULL;
+	ck_assert(ldns_rr_new_frm_str(&soa, "example. 3600 IN SOA a. b. 1 1 1 1 1", 0, NULL,
+				      NULL) == LDNS_STATUS_OK);
+	ldns_pkt_push_rr(q, LDNS_SECTION_AUTHORITY, soa);
+	a = udp_ask(port, q, true, NULL, 0);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(ldns_pkt_get_rcode(a), LDNS_RCODE_NOERROR);
+	ck_assert_uint_eq(ldns_pkt_ancount(a), 1);
+	ck_assert_uint_eq(soa_serial(ldns_rr_list_rr(ldns_pkt_answer(a), 0)), 9);
+	ldns_pkt_free(a);
+	ldns_pkt_free(q);
+	/* an IXFR without the client's SOA: FORMERR */
+	q = query("example.", LDNS_RR_TYPE_IXFR);
+	a = udp_ask(port, q, true, NULL, 0);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(ldns_pkt_get_rcode(a), LDNS_RCODE_FORMERR);
+	ldns_pkt_free(a);
+	ldns_pkt_free(q);
+	/* a type the server does not serve, and a zone it does not: REFUSED, NOTAUTH */
+	q = query("example.", LDNS_RR_TYPE_A);
+	a = udp_ask(port, q, true, NULL, 0);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(ldns_pkt_get_rcode(a), LDNS_RCODE_REFUSED);
+	ldns_pkt_free(a);
+	ldns_pkt_free(q);
+	q = query("other.", LDNS_RR_TYPE_SOA);
+	a = udp_ask(port, q, true, NULL, 0);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(ldns_pkt_get_rcode(a), LDNS_RCODE_NOTAUTH);
+	ldns_pkt_free(a);
+	ldns_pkt_free(q);
+	/* garbage: no answer, counted */
+	static const uint8_t junk[] = {1, 2, 3, 4, 5, 6, 7};
+	ck_assert_ptr_null(udp_ask(port, NULL, false, junk, sizeof(junk)));
+	/* a signed query whose bytes were changed after signing: BADSIG */
+	q = query("example.", LDNS_RR_TYPE_SOA);
+	ck_assert(ldns_pkt_tsig_sign(q, "key1.", g_secret, 300, "hmac-sha256.", NULL) ==
+		  LDNS_STATUS_OK);
+	uint8_t *wire = NULL;
+	size_t wlen = 0;
+	ck_assert(ldns_pkt2wire(&wire, q, &wlen) == LDNS_STATUS_OK);
+	wire[2] ^= 0x01; /* the RD flag */
+	a = udp_ask(port, NULL, false, wire, wlen);
+	free(wire);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(ldns_pkt_get_rcode(a), LDNS_RCODE_NOTAUTH);
+	ck_assert_uint_eq(ldns_rdf2native_int16(ldns_rr_rdf(ldns_pkt_tsig(a), 5)), 16);
+	ldns_pkt_free(a);
+	ldns_pkt_free(q);
+	dist_stats_t st;
+	dist_server_stats(srv, &st);
+	ck_assert_uint_eq(st.notimp, 2);
+	ck_assert_uint_eq(st.ixfr_uptodate, 1);
+	ck_assert_uint_eq(st.malformed, 2); /* FORMERR and the junk */
+	ck_assert_uint_eq(st.notauth, 1);
+	ck_assert_uint_eq(st.tsig_badsig, 1);
+	ck_assert_uint_eq(st.queries, 8);
+	dist_server_free(srv);
+	dist_version_unref(v);
+}
+END_TEST
+
 static Suite *dist_suite(void)
 {
 	Suite *s = suite_create("dist");
@@ -828,6 +957,7 @@ static Suite *dist_suite(void)
 	tcase_add_test(tc, acl_refusal);
 	tcase_add_test(tc, key_file);
 	tcase_add_test(tc, version_changesets);
+	tcase_add_test(tc, odd_requests);
 	tcase_add_test(tc, publish_during_slow_axfr);
 	suite_add_tcase(s, tc);
 	return s;
