@@ -14,7 +14,8 @@
  * when they drop below DIST_OUT_LOW: a slow client holds little memory. */
 #define DIST_OUT_HIGH (256 * 1024)
 #define DIST_OUT_LOW  (64 * 1024)
-/* Records per message stop at this many (uncompressed) bytes: well below 65535. */
+/* Records per message stop at this many (uncompressed) bytes: well below 65535, and within
+ * the 16 KiB that compression pointers reach (larger messages came out larger in all). */
 #define DIST_MSG_FILL 16000
 
 typedef struct dist_zone {
