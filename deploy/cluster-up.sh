@@ -532,6 +532,12 @@ done >"$DIR/operators/table"
 	tdm_fail "operator bootstrap failed" -- "$DIR/run/operators.out" "$DIR/log/coord-a.log"
 tdm_log "operators sa1 sa2 (SA), so1 so2 (SO), wi1 wi2 (WI): secrets in $DIR/operators"
 
+# ---- the cluster's TSIG key for transfers (docs/dist.md): one line NAME ALGORITHM SECRET, 0600 ----------
+(
+	umask 077
+	printf 'tandem-xfr hmac-sha256 %s\n' "$(head -c 32 /dev/urandom | base64 -w0)" >"$DIR/tsig.key"
+) || tdm_fail "cannot write $DIR/tsig.key"
+
 # ---- nodes --------------------------------------------------------------------------------------------
 start_node() { # SITE(a|b): its own site's coordinator first
 	local s=$1 o args z
@@ -548,6 +554,8 @@ start_node() { # SITE(a|b): its own site's coordinator first
 	args+=(--out "$DIR/node-$s/out" --work "$DIR/node-$s/work" --pid-file "$DIR/run/node-$s.pid")
 	args+=(--smk-check "$CHECK") # the ceremony's SMK: the token hygiene check compares it
 	args+=(--metrics "${IP[$s]}:0") # a free port; status --json says which (nodes[].metrics)
+	# the transfer server on a free port: the node's log says which ("xfr ADDR:PORT")
+	args+=(--xfr-listen "${IP[$s]}:0" --tsig-key "$DIR/tsig.key")
 	[ -z "$CYCLE" ] || args+=(--cycle "$CYCLE")
 	[ -z "$SKR_MARGIN" ] || args+=(--skr-margin "$SKR_MARGIN")
 	[ -z "$THREADS" ] || args+=(--threads "$THREADS")

@@ -110,6 +110,32 @@ static const conf_key_t tdm_keys[] = {
     {.name = "metrics",
      .type = CONF_HOSTPORT,
      .doc = "serve Prometheus metrics on http://HOST:PORT/metrics (port 0: a free one)"},
+    {.name = "xfr-listen",
+     .type = CONF_LIST,
+     .item = CONF_HOSTPORT,
+     .min = 0,
+     .max = 8,
+     .doc = "serve SOA, AXFR and IXFR of what this node published on ADDR:PORT, TCP and "
+	    "UDP (port 0: a free one; docs/dist.md)"},
+    {.name = "tsig-key",
+     .type = CONF_LIST,
+     .item = CONF_SECRET,
+     .min = 0,
+     .max = 8,
+     .doc =
+	 "a TSIG key file, one line NAME ALGORITHM (hmac-sha256 or hmac-sha512) BASE64SECRET (mode "
+	 "0600); every transfer request must be signed by one"},
+    {.name = "xfr-acl",
+     .type = CONF_LIST,
+     .item = CONF_STRING,
+     .min = 0,
+     .max = 64,
+     .doc = "who may transfer: PREFIX or PREFIX,KEYNAME (none: any address with a key)"},
+    {.name = "max-ixfr-ratio",
+     .type = CONF_STRING,
+     .def = "1.0",
+     .doc = "an IXFR with more records than this times the zone's is sent as the whole zone "
+	    "(a number above 0, or unlimited)"},
 };
 
 static const conf_field_t coord_peer_fields[] = {

@@ -16,6 +16,7 @@
 #include "tandem_file.h"
 #include "tandem_text.h"
 #include "tandemd_alert.h"
+#include "tandemd_dist.h"
 #include "tandemd_input.h"
 #include "tandemd_keys.h"
 #include "tandemd_lock.h"
@@ -85,6 +86,10 @@
 #define TDM_LOCK_WORK "tandemd.lock"
 #define TDM_LOCK_OUT  ".tandemd.lock"
 
+/* --xfr-listen and --tsig-key, and --xfr-acl, at most */
+#define TDM_XFR_MAX     8
+#define TDM_XFR_ACL_MAX 64
+
 /* The journal's default depth: a day of 15-minute cycles, and 256 MiB. */
 #define TDM_JOURNAL_ENTRIES 100u
 #define TDM_JOURNAL_BYTES   (256ull << 20)
@@ -102,6 +107,10 @@ typedef struct tdm_opts {
 	uint64_t skr_margin_s; /* offline KSK: stop signing this long before the SKRs end */
 	unsigned threads;
 	const char *metrics; /* --metrics HOST:PORT, or NULL */
+	/* the transfer server (docs/dist.md): --xfr-listen, --tsig-key, --xfr-acl */
+	const char *xfr_listen[TDM_XFR_MAX], *tsig_key[TDM_XFR_MAX], *xfr_acl[TDM_XFR_ACL_MAX];
+	size_t nxfr_listen, ntsig_key, nxfr_acl;
+	double max_ixfr_ratio; /* negative: unlimited */
 } tdm_opts_t;
 
 typedef struct tdm_coord {
@@ -149,8 +158,11 @@ typedef struct tdm_zone {
 	/* the last signed version this node holds that is exactly a committed one (its own
 	 * publication, or a shadow run whose digest was the committed digest): the next run
 	 * reuses its signatures (docs/node.md, "Incremental signing"). NULL: none. */
-	dns_zone_t *last;
-	dns_digest_t *last_tree; /* its digest state (the next digest is updated from it) */
+	dns_zone_t *last;         /* borrowed from last_ver, which owns it */
+	dist_version_t *last_ver; /* the version holding last (a reference) */
+	dns_digest_t *last_tree;  /* its digest state (the next digest is updated from it) */
+	/* what the transfer server serves: this node's own last publication (a reference) */
+	dist_version_t *served;
 	uint32_t last_serial;
 	bool warned_unknown;
 } tdm_zone_t;
@@ -215,6 +227,7 @@ typedef struct tdm {
 	coordrpc_status_t *status_read;  /* scratch: a status is kept only when fresh */
 	tandem_service_t svc;            /* systemd: readiness, status, watchdog */
 	metrics_server_t *metrics;       /* --metrics: the last render is served from there */
+	tdm_dist_t *dist;                /* --xfr-listen: the transfer server, or NULL */
 	uint64_t next_metrics_mono;
 	uint64_t hsm_errors;  /* runs and checks that failed in the HSM (metrics) */
 	uint64_t runs_failed; /* runs that failed (metrics) */
@@ -2117,12 +2130,29 @@ static void tdm_job_keep(tdm_t *d, tdm_zone_t *z)
 		}
 	}
 	if (exact) {
-		dns_zone_free(z->last);
+		dist_version_unref(z->last_ver);
+		z->last_ver = NULL;
+		z->last = NULL;
 		dns_digest_free(z->last_tree);
-		z->last = job->signed_zone;
+		z->last_tree = NULL;
+		/* the version owns the zone: the transfer server may share it */
+		int ret = dist_version_new_take(job->signed_zone, &z->last_ver);
+		job->signed_zone = NULL;
+		if (ret != TANDEM_OK) {
+			tdm_log(d, "zone %s: serial %u not kept: %s", z->name, job->serial,
+				tandem_strerror(ret));
+			dns_digest_free(job->tree);
+			job->tree = NULL;
+			return;
+		}
+		z->last = dist_version_zone(z->last_ver);
 		z->last_tree = job->tree;
 		job->tree = NULL;
 		z->last_serial = job->serial;
+		if (!job->shadow) {
+			/* its own publication, committed and in place: served from now on */
+			tdm_dist_publish(d->dist, z->name, z->last_ver, job->journal, &z->served);
+		}
 	} else {
 		dns_zone_free(job->signed_zone);
 		dns_digest_free(job->tree);
@@ -2625,6 +2655,9 @@ static void tdm_usage(FILE *fp)
 		"[--pid-file FILE]\n"
 		"               [--skr-margin SECONDS] [--smk-check HEX] [--metrics HOST:PORT]\n"
 		"               [--journal-max-entries N] [--journal-max-bytes BYTES]\n"
+		"               [--xfr-listen ADDR:PORT ... --tsig-key FILE ... [--xfr-acl "
+		"PREFIX[,KEY] ...]\n"
+		"               [--max-ixfr-ratio R|unlimited]]\n"
 		"The first --coord is the node's own site's coordinator; the others are tried "
 		"when it\n"
 		"does not answer. Each zone is published as DIR/<zone>zone (atomically) and "
@@ -2656,6 +2689,10 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 	    {"smk-check", required_argument, NULL, 'K'},
 	    {"pid-file", required_argument, NULL, 'P'},
 	    {"metrics", required_argument, NULL, 'X'},
+	    {"xfr-listen", required_argument, NULL, 'L'},
+	    {"tsig-key", required_argument, NULL, 'T'},
+	    {"xfr-acl", required_argument, NULL, 'A'},
+	    {"max-ixfr-ratio", required_argument, NULL, 'R'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	int c;
@@ -2665,6 +2702,7 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 	o->journal_max_bytes = TDM_JOURNAL_BYTES;
 	o->skr_margin_s = TDM_SKR_MARGIN_S;
 	o->threads = 1;
+	o->max_ixfr_ratio = 1.0;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		char *end = NULL;
 		switch (c) {
@@ -2701,6 +2739,40 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 		case 'P': o->pid_file = optarg; break;
 		case 'K': o->smk_check = optarg; break;
 		case 'X': o->metrics = optarg; break;
+		case 'L':
+		case 'T':
+			if ((c == 'L' ? o->nxfr_listen : o->ntsig_key) == TDM_XFR_MAX) {
+				fprintf(stderr, "tandemd: at most %d --%s\n", TDM_XFR_MAX,
+					c == 'L' ? "xfr-listen" : "tsig-key");
+				return 1;
+			}
+			if (c == 'L') {
+				o->xfr_listen[o->nxfr_listen++] = optarg;
+			} else {
+				o->tsig_key[o->ntsig_key++] = optarg;
+			}
+			break;
+		case 'A':
+			if (o->nxfr_acl == TDM_XFR_ACL_MAX) {
+				fprintf(stderr, "tandemd: at most %d --xfr-acl\n", TDM_XFR_ACL_MAX);
+				return 1;
+			}
+			o->xfr_acl[o->nxfr_acl++] = optarg;
+			break;
+		case 'R':
+			errno = 0;
+			if (strcmp(optarg, "unlimited") == 0) {
+				o->max_ixfr_ratio = -1;
+				break;
+			}
+			o->max_ixfr_ratio = strtod(optarg, &end);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    !(o->max_ixfr_ratio > 0 && o->max_ixfr_ratio <= 1e6)) {
+				fprintf(stderr, "tandemd: --max-ixfr-ratio takes a number above 0 "
+						"(1.0: the zone's size), or unlimited\n");
+				return 1;
+			}
+			break;
 		case 'y':
 			errno = 0;
 			o->cycle_s = strtoull(optarg, &end, 10);
@@ -3024,6 +3096,8 @@ static int tdm_setup(tdm_t *d)
 static void tdm_teardown(tdm_t *d)
 {
 	metrics_server_stop(d->metrics);
+	tdm_dist_free(d->dist); /* its thread stops; the versions it held are dropped */
+	d->dist = NULL;
 	tdm_watch_stop(d->watch);
 	for (size_t i = 0; i < 2; i++) {
 		if (d->lock_fd[i] >= 0) {
@@ -3039,7 +3113,10 @@ static void tdm_teardown(tdm_t *d)
 		d->job_zone->journal = d->job.journal; /* the run that was going on ended */
 	}
 	for (size_t i = 0; i < d->nzones; i++) {
-		dns_zone_free(d->zones[i].last); /* after the run that may use it ended */
+		dist_version_unref(d->zones[i].last_ver); /* after the run that may use it ended */
+		dist_version_unref(d->zones[i].served);
+		d->zones[i].last_ver = NULL;
+		d->zones[i].served = NULL;
 		dns_digest_free(d->zones[i].last_tree);
 		journal_close(d->zones[i].journal);
 		d->zones[i].journal = NULL;
@@ -3157,6 +3234,40 @@ static int tdm_metrics_start(tdm_t *d)
 	printf("metrics %s\n", metrics_server_address(d->metrics));
 	fflush(stdout);
 	tdm_log(d, "metrics on http://%s/metrics", metrics_server_address(d->metrics));
+	return TANDEM_OK;
+}
+
+/* --xfr-listen: starts the transfer server (before READY: a bad address or key stops the
+ * start) and serves what this node last published itself, with its journal's changesets.
+ * The journal is opened here for that; the runs borrow it as they would have opened it. */
+static int tdm_xfr_start(tdm_t *d)
+{
+	const tdm_opts_t *o = d->opts;
+	tdm_dist_opts_t dopts = {
+	    .node = o->name,
+	    .listen = o->xfr_listen,
+	    .nlisten = o->nxfr_listen,
+	    .keys = o->tsig_key,
+	    .nkeys = o->ntsig_key,
+	    .acl = o->xfr_acl,
+	    .nacl = o->nxfr_acl,
+	    .ratio = o->max_ixfr_ratio,
+	    .journal_max_entries = o->journal_max_entries,
+	    .journal_max_bytes = o->journal_max_bytes,
+	};
+	int ret = tdm_dist_start(&dopts, &d->dist);
+	if (ret != TANDEM_OK || d->dist == NULL) {
+		return ret;
+	}
+	for (size_t i = 0; i < d->nzones; i++) {
+		tdm_zone_t *z = &d->zones[i];
+		if (z->journal == NULL && access(z->journal_path, F_OK) == 0 &&
+		    journal_open(z->journal_path, d->diag, &z->journal) != TANDEM_OK) {
+			tdm_log_diag(d, "journal", TANDEM_EIO);
+			z->journal = NULL;
+		}
+		tdm_dist_serve_file(d->dist, z->name, z->out_path, z->journal, &z->served);
+	}
 	return TANDEM_OK;
 }
 
@@ -3392,7 +3503,7 @@ int main(int argc, char **argv)
 		" s, instance %s",
 		'A' + (int)d->site, d->nzones, d->ncoords, hsm_token_label(d->token), opts.cycle_s,
 		d->instance);
-	if (tdm_metrics_start(d) != TANDEM_OK) {
+	if (tdm_metrics_start(d) != TANDEM_OK || tdm_xfr_start(d) != TANDEM_OK) {
 		goto out;
 	}
 	tandem_service_init(&d->svc);

@@ -1,0 +1,53 @@
+/* Serves one signed zone file with the dist library until stdin closes (the AXFR benchmark,
+ * integration/bench/axfr.sh): prints "xfr 127.0.0.1:PORT" once it listens. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "dist.h"
+#include "dns_zone.h"
+#include "tandem_diag.h"
+#include "tandem_error.h"
+
+int main(int argc, char **argv)
+{
+	if (argc != 4) {
+		fprintf(stderr, "usage: dist_serve ZONEFILE ORIGIN TSIG-KEY-FILE\n");
+		return 2;
+	}
+	int rc = 1;
+	tandem_diag_t *diag = NULL;
+	dns_zone_t *zone = NULL;
+	dist_version_t *v = NULL;
+	dist_key_t *key = NULL;
+	dist_server_t *srv = NULL;
+	if (tandem_diag_new(&diag) != TANDEM_OK) {
+		return 1;
+	}
+	dns_load_opts_t lo = {.origin = argv[2], .keep_dnssec = true};
+	if (dns_zone_load(argv[1], &lo, diag, &zone) != TANDEM_OK ||
+	    dist_version_new_take(zone, &v) != TANDEM_OK ||
+	    dist_key_load(argv[3], diag, &key) != TANDEM_OK) {
+		goto out;
+	}
+	static const char *listen[] = {"127.0.0.1:0"};
+	const dist_key_t *keys[] = {key};
+	dist_conf_t conf = {.listen = listen, .nlisten = 1, .keys = keys, .nkeys = 1};
+	if (dist_server_new(&conf, diag, &srv) != TANDEM_OK ||
+	    dist_publish(srv, argv[2], v) != TANDEM_OK) {
+		goto out;
+	}
+	printf("xfr 127.0.0.1:%u\n", dist_server_port(srv, 0));
+	fflush(stdout);
+	while (getchar() != EOF) {
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; i < tandem_diag_kept(diag); i++) {
+		fprintf(stderr, "dist_serve: %s\n", tandem_diag_msg(diag, i));
+	}
+	dist_server_free(srv);
+	dist_version_unref(v);
+	dist_key_free(key);
+	tandem_diag_free(diag);
+	return rc;
+}

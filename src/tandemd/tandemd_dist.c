@@ -1,0 +1,255 @@
+/* tandemd's transfer server: started from the options, fed only the node's own publications. */
+#include "tandemd_dist.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "tandem_encode.h"
+#include "tandem_error.h"
+#include "tandem_text.h"
+
+struct tdm_dist {
+	const char *node;
+	dist_key_t **keys;
+	size_t nkeys;
+	dist_server_t *srv;
+	size_t journal_max_entries;
+	uint64_t journal_max_bytes;
+};
+
+/* One line on stderr as tdm_log writes them (any thread: the server's calls it too). */
+__attribute__((format(printf, 2, 3))) static void tdm_dist_log(const char *node, const char *fmt,
+							       ...)
+{
+	char stamp[32], line[1024], safe[4 * sizeof(line)];
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s tandemd %s: %s\n", tandem_utc_ms(ms, stamp, sizeof(stamp)),
+		node != NULL ? node : "-", tandem_escape(safe, sizeof(safe), line));
+	fflush(stderr);
+}
+
+static void tdm_dist_refusal(void *arg, const char *line)
+{
+	tdm_dist_log(arg, "%s", line);
+}
+
+static void tdm_dist_diag(const char *node, tandem_diag_t *diag)
+{
+	for (size_t i = 0; i < tandem_diag_kept(diag); i++) {
+		tdm_dist_log(node, "%s", tandem_diag_msg(diag, i));
+	}
+	tandem_diag_clear(diag);
+}
+
+void tdm_dist_free(tdm_dist_t *td)
+{
+	if (td == NULL) {
+		return;
+	}
+	dist_server_free(td->srv);
+	for (size_t i = 0; i < td->nkeys; i++) {
+		dist_key_free(td->keys[i]);
+	}
+	free(td->keys);
+	free(td);
+}
+
+int tdm_dist_start(const tdm_dist_opts_t *o, tdm_dist_t **out)
+{
+	int ret = TANDEM_ENOMEM;
+	tdm_dist_t *td = NULL;
+	tandem_diag_t *diag = NULL;
+	*out = NULL;
+	if (o->nlisten == 0) {
+		return TANDEM_OK;
+	}
+	td = calloc(1, sizeof(*td));
+	if (td == NULL || tandem_diag_new(&diag) != TANDEM_OK) {
+		goto out;
+	}
+	td->node = o->node;
+	td->journal_max_entries = o->journal_max_entries;
+	td->journal_max_bytes = o->journal_max_bytes;
+	td->keys = calloc(o->nkeys + 1, sizeof(*td->keys));
+	if (td->keys == NULL) {
+		goto out;
+	}
+	for (size_t i = 0; i < o->nkeys; i++) {
+		ret = dist_key_load(o->keys[i], diag, &td->keys[i]);
+		if (ret != TANDEM_OK) {
+			tdm_dist_log(o->node, "--tsig-key %s: refused", o->keys[i]);
+			goto out;
+		}
+		td->nkeys++;
+	}
+	if (td->nkeys == 0) {
+		ret = TANDEM_EINVAL;
+		tdm_dist_log(o->node, "--xfr-listen needs a --tsig-key: transfers are signed");
+		goto out;
+	}
+	dist_conf_t conf = {
+	    .listen = o->listen,
+	    .nlisten = o->nlisten,
+	    .keys = (const dist_key_t *const *)td->keys,
+	    .nkeys = td->nkeys,
+	    .acl = o->acl,
+	    .nacl = o->nacl,
+	    .max_ixfr_ratio = o->ratio,
+	    .log = tdm_dist_refusal,
+	    .log_arg = (void *)o->node,
+	};
+	ret = dist_server_new(&conf, diag, &td->srv);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	for (size_t i = 0; i < dist_server_listeners(td->srv); i++) {
+		/* the address as given, with the port bound (port 0: the free one) */
+		const char *colon = strrchr(o->listen[i], ':');
+		int hl = colon != NULL ? (int)(colon - o->listen[i]) : 0;
+		printf("xfr %.*s:%u\n", hl, o->listen[i], dist_server_port(td->srv, i));
+		tdm_dist_log(o->node, "transfers served on %.*s:%u (tcp and udp)", hl, o->listen[i],
+			     dist_server_port(td->srv, i));
+	}
+	fflush(stdout);
+	*out = td;
+	td = NULL;
+out:
+	if (diag != NULL) {
+		tdm_dist_diag(o->node, diag);
+	}
+	tandem_diag_free(diag);
+	tdm_dist_free(td);
+	return ret;
+}
+
+/* The changeset of j that ends at serial (the newest entry), or NULL. */
+static dns_changeset_t *tdm_dist_newest(const char *node, journal_t *j, uint32_t serial,
+					tandem_diag_t *diag)
+{
+	size_t n = j != NULL ? journal_count(j) : 0;
+	uint32_t last = 0;
+	if (n == 0 || !journal_serial(j, false, &last) || last != serial) {
+		return NULL;
+	}
+	dns_changeset_t *cs = NULL;
+	if (journal_read(j, n - 1, diag, &cs) != TANDEM_OK) {
+		tdm_dist_diag(node, diag);
+		return NULL;
+	}
+	return cs;
+}
+
+static void tdm_dist_swap(tdm_dist_t *td, const char *zone, dist_version_t *v,
+			  dist_version_t **served)
+{
+	int ret = dist_publish(td->srv, zone, v);
+	if (ret != TANDEM_OK) {
+		tdm_dist_log(td->node, "zone %s: serial %u not served: %s", zone,
+			     dist_version_serial(v), tandem_strerror(ret));
+		return;
+	}
+	dist_version_unref(*served);
+	*served = dist_version_ref(v);
+}
+
+void tdm_dist_publish(tdm_dist_t *td, const char *zone, dist_version_t *v, journal_t *j,
+		      dist_version_t **served)
+{
+	tandem_diag_t *diag = NULL;
+	if (td == NULL || v == NULL || tandem_diag_new(&diag) != TANDEM_OK) {
+		return;
+	}
+	dns_changeset_t *cs = tdm_dist_newest(td->node, j, dist_version_serial(v), diag);
+	if (cs != NULL) {
+		int ret = dist_version_add_take(v, cs);
+		if (ret == TANDEM_OK && *served != NULL) {
+			ret = dist_version_inherit(v, *served, td->journal_max_entries,
+						   td->journal_max_bytes);
+		}
+		if (ret != TANDEM_OK) {
+			tdm_dist_log(td->node, "zone %s: serial %u: IXFR answers with the zone: %s",
+				     zone, dist_version_serial(v), tandem_strerror(ret));
+		}
+	}
+	tdm_dist_swap(td, zone, v, served);
+	tandem_diag_free(diag);
+}
+
+void tdm_dist_serve_file(tdm_dist_t *td, const char *zone, const char *path, journal_t *j,
+			 dist_version_t **served)
+{
+	tandem_diag_t *diag = NULL;
+	dns_zone_t *z = NULL;
+	dist_version_t *v = NULL;
+	struct stat st;
+	if (td == NULL || stat(path, &st) != 0 || tandem_diag_new(&diag) != TANDEM_OK) {
+		return;
+	}
+	dns_load_opts_t lo = {.origin = zone, .keep_dnssec = true};
+	int ret = dns_zone_load(path, &lo, diag, &z);
+	if (ret == TANDEM_OK) {
+		ret = dist_version_new_take(z, &v);
+	}
+	if (ret != TANDEM_OK) {
+		tdm_dist_log(td->node, "zone %s: %s: not served: %s", zone, path,
+			     tandem_strerror(ret));
+		tdm_dist_diag(td->node, diag);
+		goto out;
+	}
+	/* the journal's changesets up to the published serial (a later entry, never
+	 * committed, is left out), used only when they end at it */
+	size_t count = j != NULL ? journal_count(j) : 0;
+	dns_changeset_t **list = count > 0 ? calloc(count, sizeof(*list)) : NULL;
+	size_t n = 0;
+	bool ends = false;
+	journal_iter_t it;
+	uint32_t first = 0;
+	if (list != NULL && journal_serial(j, true, &first) &&
+	    journal_iter_init(&it, j, first) == TANDEM_OK) {
+		while (n < count && !ends) {
+			if (journal_iter_next(&it, diag, &list[n]) != TANDEM_OK ||
+			    list[n] == NULL) {
+				break;
+			}
+			ends = dns_changeset_serial(list[n++], true) == dist_version_serial(v);
+		}
+	}
+	size_t used = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (ends && dist_version_add_take(v, list[i]) == TANDEM_OK) {
+			used++;
+		} else if (!ends) {
+			dns_changeset_free(list[i]);
+		}
+	}
+	free(list);
+	if (ends && used != n) {
+		tdm_dist_log(td->node,
+			     "zone %s: the journal's changesets do not chain: IXFR "
+			     "answers with the zone",
+			     zone);
+		dist_version_unref(v);
+		v = NULL;
+		goto out;
+	}
+	tdm_dist_swap(td, zone, v, served);
+	tdm_dist_log(td->node,
+		     "zone %s: serving serial %u (published by this node) with %zu "
+		     "journal changeset(s)",
+		     zone, dist_version_serial(v), used);
+out:
+	dist_version_unref(v);
+	tandem_diag_free(diag);
+}

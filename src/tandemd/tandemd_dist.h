@@ -1,0 +1,55 @@
+/* tandemd's transfer server: the dist library started from the options, fed the node's own
+ * publications (docs/dist.md). */
+#ifndef TANDEMD_DIST_H
+#define TANDEMD_DIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dist.h"
+#include "journal.h"
+
+typedef struct tdm_dist tdm_dist_t;
+
+/* What --xfr-listen, --tsig-key, --xfr-acl and --max-ixfr-ratio gave (borrowed). */
+typedef struct tdm_dist_opts {
+	const char *node; /* for log lines */
+	const char *const *listen;
+	size_t nlisten;
+	const char *const *keys; /* key files */
+	size_t nkeys;
+	const char *const *acl;
+	size_t nacl;
+	double ratio; /* negative: unlimited */
+	size_t journal_max_entries;
+	uint64_t journal_max_bytes;
+} tdm_dist_opts_t;
+
+/*
+ * Reads the key files and starts the server; prints "xfr ADDR:PORT" per listener on stdout.
+ * Without --xfr-listen *out is NULL and nothing runs. Every problem is a line on stderr.
+ * Errors: those of dist_key_load and dist_server_new.
+ */
+int tdm_dist_start(const tdm_dist_opts_t *o, tdm_dist_t **out);
+
+/* Stops the server and frees the keys; NULL-safe. */
+void tdm_dist_free(tdm_dist_t *td);
+
+/*
+ * Serves v (this node's own publication of zone) with the changeset journal j holds for its
+ * serial (its newest entry, when it ends there) and the ones of the version served before
+ * (*served), then makes *served v. NULL td: nothing. Never fails the caller: a problem is
+ * logged and the version is served without changesets (IXFR then answers with the zone).
+ */
+void tdm_dist_publish(tdm_dist_t *td, const char *zone, dist_version_t *v, journal_t *j,
+		      dist_version_t **served);
+
+/*
+ * At start: the zone this node published last (path, its own publication) loaded and
+ * served with the journal's changesets that end at its serial; *served set. Nothing when
+ * the file is missing. A problem is logged; the node goes on.
+ */
+void tdm_dist_serve_file(tdm_dist_t *td, const char *zone, const char *path, journal_t *j,
+			 dist_version_t **served);
+
+#endif
