@@ -22,6 +22,8 @@
 #                an offline-KSK zone whose KSKs are imported first (docs/keys.md)
 #   --skr-margin S  tandemd's offline-KSK margin in seconds (default 3 days)
 #   --threads N  tandemd's signing threads (default tandemd's: 1)
+#   --notify ADDR:PORT  a secondary every node NOTIFYs after each of its publications
+#                (repeatable; signed with DIR/tsig.key; docs/dist.md)
 #   --etcd-plain etcd without TLS (the coordinators get --insecure-etcd); by default the
 #                members and coordinators use TLS with client certificates from a CA made
 #                in DIR/tls (docs/etcd.md, "TLS")
@@ -47,6 +49,7 @@ usage() {
 
 DIR='' NZONES=0 ZONE_RECORDS=50 NETNS=0 LEASE_MS='' CYCLE='' POLICY=$SRC/conf/dps-default.yaml SKR_MARGIN=''
 THREADS=''
+NOTIFY=()
 ETCD_TLS=1
 LATE_ZONES=()
 while [ $# -gt 0 ]; do
@@ -97,6 +100,11 @@ while [ $# -gt 0 ]; do
 	--threads)
 		[ $# -ge 2 ] || usage
 		THREADS=$2
+		shift 2
+		;;
+	--notify)
+		[ $# -ge 2 ] || usage
+		NOTIFY+=("$2")
 		shift 2
 		;;
 	-h | --help) usage ;;
@@ -559,6 +567,9 @@ start_node() { # SITE(a|b): its own site's coordinator first
 	[ -z "$CYCLE" ] || args+=(--cycle "$CYCLE")
 	[ -z "$SKR_MARGIN" ] || args+=(--skr-margin "$SKR_MARGIN")
 	[ -z "$THREADS" ] || args+=(--threads "$THREADS")
+	for nfy in "${NOTIFY[@]}"; do
+		args+=(--notify "$nfy")
+	done
 	start "node-$s" "$s" own env SOFTHSM2_CONF="${CONF[$s]}" "$TANDEMD" "${args[@]}"
 }
 if [ "$NO_NODES" = 1 ]; then

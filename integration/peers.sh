@@ -91,7 +91,8 @@ peers_nsd_secondary() {
 	dir=$(cd "$dir" && pwd)
 	name=$(peers_key_field "$keyfile" 1)
 	alg=$(peers_key_field "$keyfile" 2)
-	PEERS_NSD_PORT=$(tdm_free_ports 1)
+	# a port chosen beforehand (PEERS_NSD_PORT set: a primary NOTIFYs it), else a free one
+	PEERS_NSD_PORT=${PEERS_NSD_PORT:-$(tdm_free_ports 1)}
 	PEERS_NSD_CONF=$dir/nsd.conf
 	PEERS_NSD_LOG=$dir/nsd.log
 	(

@@ -131,6 +131,13 @@ static const conf_key_t tdm_keys[] = {
      .min = 0,
      .max = 64,
      .doc = "who may transfer: PREFIX or PREFIX,KEYNAME (none: any address with a key)"},
+    {.name = "notify",
+     .type = CONF_LIST,
+     .item = CONF_HOSTPORT,
+     .min = 0,
+     .max = 16,
+     .doc = "secondaries told of each publication by NOTIFY (RFC 1996), signed with the first "
+	    "tsig-key, retried with growing gaps; needs xfr-listen"},
     {.name = "max-ixfr-ratio",
      .type = CONF_STRING,
      .def = "1.0",

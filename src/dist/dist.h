@@ -87,6 +87,13 @@ void dist_key_free(dist_key_t *k);
 /* The key's name (presentation, lowercase, with the final dot), borrowed. */
 const char *dist_key_name(const dist_key_t *k);
 
+/* Whether the key is hmac-sha512 (else hmac-sha256). */
+bool dist_key_is_sha512(const dist_key_t *k);
+
+/* The key's secret, base64, borrowed until dist_key_free (which wipes it): for signing
+ * NOTIFY with the same key (dist_notify copies it). */
+const char *dist_key_secret_b64(const dist_key_t *k);
+
 /* ---- the server ---- */
 
 typedef struct dist_conf {

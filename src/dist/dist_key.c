@@ -37,6 +37,16 @@ const char *dist_key_name(const dist_key_t *k)
 	return k != NULL ? k->name : NULL;
 }
 
+bool dist_key_is_sha512(const dist_key_t *k)
+{
+	return k != NULL && strcmp(k->alg, "hmac-sha512.") == 0;
+}
+
+const char *dist_key_secret_b64(const dist_key_t *k)
+{
+	return k != NULL ? k->secret : NULL;
+}
+
 int dist_key_new(const char *name, const char *algorithm, const char *secret_b64,
 		 tandem_diag_t *diag, dist_key_t **out)
 {

@@ -89,6 +89,8 @@
 /* --xfr-listen and --tsig-key, and --xfr-acl, at most */
 #define TDM_XFR_MAX     8
 #define TDM_XFR_ACL_MAX 64
+/* --notify, at most */
+#define TDM_NOTIFY_MAX 16
 
 /* The journal's default depth: a day of 15-minute cycles, and 256 MiB. */
 #define TDM_JOURNAL_ENTRIES 100u
@@ -110,6 +112,8 @@ typedef struct tdm_opts {
 	/* the transfer server (docs/dist.md): --xfr-listen, --tsig-key, --xfr-acl */
 	const char *xfr_listen[TDM_XFR_MAX], *tsig_key[TDM_XFR_MAX], *xfr_acl[TDM_XFR_ACL_MAX];
 	size_t nxfr_listen, ntsig_key, nxfr_acl;
+	const char *notify[TDM_NOTIFY_MAX]; /* --notify: secondaries told of each publication */
+	size_t nnotify;
 	double max_ixfr_ratio; /* negative: unlimited */
 } tdm_opts_t;
 
@@ -2657,7 +2661,7 @@ static void tdm_usage(FILE *fp)
 		"               [--journal-max-entries N] [--journal-max-bytes BYTES]\n"
 		"               [--xfr-listen ADDR:PORT ... --tsig-key FILE ... [--xfr-acl "
 		"PREFIX[,KEY] ...]\n"
-		"               [--max-ixfr-ratio R|unlimited]]\n"
+		"               [--max-ixfr-ratio R|unlimited] [--notify ADDR:PORT ...]]\n"
 		"The first --coord is the node's own site's coordinator; the others are tried "
 		"when it\n"
 		"does not answer. Each zone is published as DIR/<zone>zone (atomically) and "
@@ -2693,6 +2697,7 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 	    {"tsig-key", required_argument, NULL, 'T'},
 	    {"xfr-acl", required_argument, NULL, 'A'},
 	    {"max-ixfr-ratio", required_argument, NULL, 'R'},
+	    {"notify", required_argument, NULL, 'N'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	int c;
@@ -2751,6 +2756,13 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 			} else {
 				o->tsig_key[o->ntsig_key++] = optarg;
 			}
+			break;
+		case 'N':
+			if (o->nnotify == TDM_NOTIFY_MAX) {
+				fprintf(stderr, "tandemd: at most %d --notify\n", TDM_NOTIFY_MAX);
+				return 1;
+			}
+			o->notify[o->nnotify++] = optarg;
 			break;
 		case 'A':
 			if (o->nxfr_acl == TDM_XFR_ACL_MAX) {
@@ -3254,6 +3266,8 @@ static int tdm_xfr_start(tdm_t *d)
 	    .ratio = o->max_ixfr_ratio,
 	    .journal_max_entries = o->journal_max_entries,
 	    .journal_max_bytes = o->journal_max_bytes,
+	    .notify = o->notify,
+	    .nnotify = o->nnotify,
 	};
 	int ret = tdm_dist_start(&dopts, &d->dist);
 	if (ret != TANDEM_OK || d->dist == NULL) {
@@ -3512,6 +3526,7 @@ int main(int argc, char **argv)
 		tdm_step(d);
 		tdm_service_tick(d);
 		tdm_metrics_tick(d, tdm_mono_ms());
+		tdm_dist_tick(d->dist, tdm_mono_ms());
 		struct timespec tick = {0, TDM_TICK_MS * 1000000L};
 		int sig = sigtimedwait(&sigs, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT) {

@@ -10,9 +10,16 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "dist_notify.h"
 #include "tandem_encode.h"
 #include "tandem_error.h"
 #include "tandem_text.h"
+
+/* A zone's NOTIFY state (made at its first publication). */
+typedef struct tdm_dist_zone {
+	char *name;
+	dist_notify_t *notify;
+} tdm_dist_zone_t;
 
 struct tdm_dist {
 	const char *node;
@@ -21,6 +28,10 @@ struct tdm_dist {
 	dist_server_t *srv;
 	size_t journal_max_entries;
 	uint64_t journal_max_bytes;
+	const char *const *notify; /* borrowed: the options outlive the node */
+	size_t nnotify;
+	tdm_dist_zone_t *zones;
+	size_t nzones;
 };
 
 /* One line on stderr as tdm_log writes them (any thread: the server's calls it too). */
@@ -59,6 +70,11 @@ void tdm_dist_free(tdm_dist_t *td)
 		return;
 	}
 	dist_server_free(td->srv);
+	for (size_t i = 0; i < td->nzones; i++) {
+		dist_notify_free(td->zones[i].notify);
+		free(td->zones[i].name);
+	}
+	free(td->zones);
 	for (size_t i = 0; i < td->nkeys; i++) {
 		dist_key_free(td->keys[i]);
 	}
@@ -72,6 +88,11 @@ int tdm_dist_start(const tdm_dist_opts_t *o, tdm_dist_t **out)
 	tdm_dist_t *td = NULL;
 	tandem_diag_t *diag = NULL;
 	*out = NULL;
+	if (o->nlisten == 0 && o->nnotify > 0) {
+		tdm_dist_log(o->node,
+			     "--notify needs --xfr-listen: the secondaries transfer from it");
+		return TANDEM_EINVAL;
+	}
 	if (o->nlisten == 0) {
 		return TANDEM_OK;
 	}
@@ -82,6 +103,8 @@ int tdm_dist_start(const tdm_dist_opts_t *o, tdm_dist_t **out)
 	td->node = o->node;
 	td->journal_max_entries = o->journal_max_entries;
 	td->journal_max_bytes = o->journal_max_bytes;
+	td->notify = o->notify;
+	td->nnotify = o->nnotify;
 	td->keys = calloc(o->nkeys + 1, sizeof(*td->keys));
 	if (td->keys == NULL) {
 		goto out;
@@ -164,6 +187,167 @@ static void tdm_dist_swap(tdm_dist_t *td, const char *zone, dist_version_t *v,
 	*served = dist_version_ref(v);
 }
 
+/* NOTIFY's events worth a line: answers, refusals and giving up (not every try). */
+static void tdm_dist_notify_event(void *arg, const dist_notify_event_t *ev)
+{
+	const tdm_dist_t *td = arg;
+	switch (ev->kind) {
+	case DIST_NOTIFY_ANSWERED:
+		tdm_dist_log(td->node, "notify %s: took serial %u (try %u)", ev->peer_name,
+			     ev->serial, ev->tries);
+		break;
+	case DIST_NOTIFY_REFUSED:
+		tdm_dist_log(td->node, "notify %s: serial %u refused (rcode %d)", ev->peer_name,
+			     ev->serial, ev->rcode);
+		break;
+	case DIST_NOTIFY_GAVE_UP:
+		tdm_dist_log(td->node, "notify %s: serial %u: no answer after %u tries, given up",
+			     ev->peer_name, ev->serial, ev->tries);
+		break;
+	default: break;
+	}
+}
+
+/* "ADDR:PORT" or "[ADDR6]:PORT" into a NOTIFY peer (addr points into buf). */
+static int tdm_dist_peer_parse(const char *text, char *buf, size_t cap,
+			       dist_notify_peer_conf_t *peer)
+{
+	const char *colon = strrchr(text, ':');
+	if (colon == NULL || colon == text) {
+		return TANDEM_EINVAL;
+	}
+	const char *host = text;
+	size_t hl = (size_t)(colon - text);
+	if (text[0] == '[' && hl >= 2 && text[hl - 1] == ']') {
+		host++;
+		hl -= 2;
+	}
+	char *end = NULL;
+	errno = 0;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (hl == 0 || hl >= cap || *end != '\0' || end == colon + 1 || errno != 0 || port == 0 ||
+	    port > 65535) {
+		return TANDEM_EINVAL;
+	}
+	memcpy(buf, host, hl);
+	buf[hl] = '\0';
+	peer->addr = buf;
+	peer->port = (uint16_t)port;
+	return TANDEM_OK;
+}
+
+/* The zone's notifier, made with every --notify secondary at its first use (NULL: none
+ * configured, or it could not be made: said once). */
+static dist_notify_t *tdm_dist_notifier(tdm_dist_t *td, const char *zone)
+{
+	for (size_t i = 0; i < td->nzones; i++) {
+		if (strcmp(td->zones[i].name, zone) == 0) {
+			return td->zones[i].notify;
+		}
+	}
+	tdm_dist_zone_t *grown = realloc(td->zones, (td->nzones + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		return NULL;
+	}
+	td->zones = grown;
+	tdm_dist_zone_t *dz = &td->zones[td->nzones];
+	dz->name = strdup(zone);
+	dz->notify = NULL;
+	if (dz->name == NULL) {
+		return NULL;
+	}
+	td->nzones++;
+	tandem_diag_t *diag = NULL;
+	dist_notify_t *n = NULL;
+	if (tandem_diag_new(&diag) != TANDEM_OK ||
+	    dist_notify_new(zone, NULL, diag, &n) != TANDEM_OK) {
+		goto fail;
+	}
+	/* signed with the first --tsig-key: the one the secondaries transfer with */
+	const dist_key_t *k = td->keys[0];
+	for (size_t i = 0; i < td->nnotify; i++) {
+		char host[128];
+		dist_notify_peer_conf_t peer = {
+		    .tsig_alg =
+			dist_key_is_sha512(k) ? DIST_TSIG_HMAC_SHA512 : DIST_TSIG_HMAC_SHA256,
+		    .tsig_name = dist_key_name(k),
+		    .tsig_secret = dist_key_secret_b64(k),
+		};
+		if (tdm_dist_peer_parse(td->notify[i], host, sizeof(host), &peer) != TANDEM_OK) {
+			tandem_diag_add(diag, TANDEM_EINVAL,
+					"notify %s: expected ADDR:PORT or [ADDR6]:PORT",
+					td->notify[i]);
+			goto fail;
+		}
+		if (dist_notify_peer_add(n, &peer, diag) != TANDEM_OK) {
+			goto fail;
+		}
+	}
+	dist_notify_set_callback(n, tdm_dist_notify_event, td);
+	dz->notify = n;
+	tandem_diag_free(diag);
+	return n;
+fail:
+	tdm_dist_log(td->node, "zone %s: secondaries are not NOTIFYed", zone);
+	if (diag != NULL) {
+		tdm_dist_diag(td->node, diag);
+	}
+	tandem_diag_free(diag);
+	dist_notify_free(n);
+	return NULL;
+}
+
+static uint64_t tdm_dist_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Starts NOTIFYing the zone's secondaries of serial. */
+static void tdm_dist_notify(tdm_dist_t *td, const char *zone, uint32_t serial)
+{
+	if (td->nnotify == 0) {
+		return;
+	}
+	dist_notify_t *n = tdm_dist_notifier(td, zone);
+	if (n == NULL) {
+		return;
+	}
+	uint64_t now = tdm_dist_mono_ms();
+	int ret = dist_notify_publish(n, serial, now);
+	if (ret == TANDEM_OK) {
+		ret = dist_notify_process(n, now); /* the first tries go out at once */
+	}
+	if (ret != TANDEM_OK) {
+		tdm_dist_log(td->node, "zone %s: serial %u: NOTIFY: %s", zone, serial,
+			     tandem_strerror(ret));
+	}
+}
+
+void tdm_dist_tick(tdm_dist_t *td, uint64_t now_ms)
+{
+	for (size_t i = 0; td != NULL && i < td->nzones; i++) {
+		dist_notify_t *n = td->zones[i].notify;
+		if (n != NULL && dist_notify_process(n, now_ms) != TANDEM_OK) {
+			tdm_dist_log(td->node, "zone %s: NOTIFY: cannot send", td->zones[i].name);
+		}
+	}
+}
+
+int tdm_dist_timeout_ms(const tdm_dist_t *td, uint64_t now_ms)
+{
+	int best = -1;
+	for (size_t i = 0; td != NULL && i < td->nzones; i++) {
+		const dist_notify_t *n = td->zones[i].notify;
+		int t = n != NULL ? dist_notify_timeout_ms(n, now_ms) : -1;
+		if (t >= 0 && (best < 0 || t < best)) {
+			best = t;
+		}
+	}
+	return best;
+}
+
 void tdm_dist_publish(tdm_dist_t *td, const char *zone, dist_version_t *v, journal_t *j,
 		      dist_version_t **served)
 {
@@ -184,6 +368,9 @@ void tdm_dist_publish(tdm_dist_t *td, const char *zone, dist_version_t *v, journ
 		}
 	}
 	tdm_dist_swap(td, zone, v, served);
+	if (*served == v) {
+		tdm_dist_notify(td, zone, dist_version_serial(v));
+	}
 	tandem_diag_free(diag);
 }
 

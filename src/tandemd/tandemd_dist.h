@@ -23,6 +23,8 @@ typedef struct tdm_dist_opts {
 	double ratio; /* negative: unlimited */
 	size_t journal_max_entries;
 	uint64_t journal_max_bytes;
+	const char *const *notify; /* secondaries told of each publication: ADDR:PORT */
+	size_t nnotify;
 } tdm_dist_opts_t;
 
 /*
@@ -38,7 +40,8 @@ void tdm_dist_free(tdm_dist_t *td);
 /*
  * Serves v (this node's own publication of zone) with the changeset journal j holds for its
  * serial (its newest entry, when it ends there) and the ones of the version served before
- * (*served), then makes *served v. NULL td: nothing. Never fails the caller: a problem is
+ * (*served), then makes *served v, and starts NOTIFYing the --notify secondaries of its
+ * serial (tdm_dist_tick sends them). NULL td: nothing. Never fails the caller: a problem is
  * logged and the version is served without changesets (IXFR then answers with the zone).
  */
 void tdm_dist_publish(tdm_dist_t *td, const char *zone, dist_version_t *v, journal_t *j,
@@ -51,5 +54,12 @@ void tdm_dist_publish(tdm_dist_t *td, const char *zone, dist_version_t *v, journ
  */
 void tdm_dist_serve_file(tdm_dist_t *td, const char *zone, const char *path, journal_t *j,
 			 dist_version_t **served);
+
+/* Reads NOTIFY answers and sends the tries that are due (never blocks); NULL td: nothing.
+ * now_ms: CLOCK_MONOTONIC milliseconds. */
+void tdm_dist_tick(tdm_dist_t *td, uint64_t now_ms);
+
+/* The milliseconds until a NOTIFY try is due (0: one is due now, -1: none pending). */
+int tdm_dist_timeout_ms(const tdm_dist_t *td, uint64_t now_ms);
 
 #endif
