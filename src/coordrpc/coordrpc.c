@@ -1427,9 +1427,9 @@ static int status_unpack_zone(const Tandem__CoordZoneStatus *pz, tandem_diag_t *
 	    (ret = get_skr_id(diag, what, z->skr_id, pz->skr_id)) != TANDEM_OK ||
 	    (ret = get_str(diag, what, "report_node", z->report_node, sizeof(z->report_node),
 			   pz->report_node)) != TANDEM_OK ||
-	    (pz->report_serial != 0 && (ret = get_digest(diag, what, "report_digest",
-							  z->report_digest, pz->report_digest)) !=
-					   TANDEM_OK)) {
+	    (pz->report_serial != 0 &&
+	     (ret = get_digest(diag, what, "report_digest", z->report_digest, pz->report_digest)) !=
+		 TANDEM_OK)) {
 		return ret;
 	}
 	z->report_serial = pz->report_serial;
