@@ -74,8 +74,8 @@ typedef struct kasp_policy {
 	uint32_t parent_propagation_delay; /* seconds */
 	kasp_signer_owned_t signer_owned;  /* default drop */
 	kasp_compare_t compare;            /* zone.compare-before-publish (default wait) */
-	uint32_t compare_timeout; /* zone.compare-timeout: seconds the standby's digest is waited
-				     for (default 30; 1..3600) */
+	uint32_t compare_timeout;   /* zone.compare-timeout: seconds the standby's digest is waited
+				       for (default 30; 1..3600) */
 	uint32_t archive_retention; /* keys.archive-retention: seconds a removed key's wrapped
 				       copy stays in the cluster's archive (default 365 days) */
 } kasp_policy_t;
