@@ -547,6 +547,29 @@ static void coordd_ack_name(const coord_state_t *st, uint32_t no, char out[COORD
 	snprintf(out, COORD_ID_MAX, "#%" PRIu32, no);
 }
 
+/* A standby's report on the committed serial, for the active's compare before publish: one
+ * that differs is shown before one that agrees (a mismatch never publishes). */
+static void coordd_status_report(const coord_zone_t *z, coordrpc_zone_status_t *zs)
+{
+	if (!z->has_committed) {
+		return;
+	}
+	for (uint32_t i = 0; i < z->nreports && i < COORD_NODES_MAX; i++) {
+		const coord_report_t *rep = &z->reports[i];
+		if (rep->serial != z->committed_serial || strcmp(rep->node, z->committed_by) == 0) {
+			continue;
+		}
+		bool match = memcmp(rep->digest, z->committed_digest, COORD_DIGEST_LEN) == 0;
+		if (zs->report_serial != 0 && !zs->report_match) {
+			break; /* a differing report is already shown */
+		}
+		zs->report_serial = rep->serial;
+		memcpy(zs->report_node, rep->node, sizeof(zs->report_node));
+		memcpy(zs->report_digest, rep->digest, COORD_DIGEST_LEN);
+		zs->report_match = match;
+	}
+}
+
 static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, uint64_t now,
 			       coordrpc_zone_status_t *zs)
 {
@@ -581,6 +604,7 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 	memcpy(zs->alert_node, z->alert_node, sizeof(zs->alert_node));
 	zs->has_accepted_input = z->has_accepted_input;
 	zs->accepted_input_serial = z->accepted_input_serial;
+	coordd_status_report(z, zs);
 	zs->nkeys = z->nkeys;
 	for (uint32_t k = 0; k < z->nkeys; k++) {
 		const coord_key_t *key = &z->keys[k];

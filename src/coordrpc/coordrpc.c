@@ -1263,6 +1263,12 @@ static void status_pack_zone(status_scratch_t *s, size_t zi, const coordrpc_zone
 	pz->expiry_ms = z->expiry_ms;
 	pz->has_accepted_input = z->has_accepted_input;
 	pz->accepted_input_serial = z->has_accepted_input ? z->accepted_input_serial : 0;
+	pz->report_serial = z->report_serial;
+	pz->report_node = (char *)z->report_node;
+	if (z->report_serial != 0) {
+		pz->report_digest = bin(z->report_digest, COORD_DIGEST_LEN);
+	}
+	pz->report_match = z->report_serial != 0 && z->report_match;
 	for (size_t k = 0; k < z->nkeys; k++) {
 		const coordrpc_key_status_t *key = &z->keys[k];
 		Tandem__CoordKeyStatus *pk = &s->keys[zi][k];
@@ -1418,9 +1424,16 @@ static int status_unpack_zone(const Tandem__CoordZoneStatus *pz, tandem_diag_t *
 	    (ret = check_count(diag, what, "keys", pz->n_keys, COORD_KEYS_MAX)) != TANDEM_OK ||
 	    (ret = check_revision(diag, what, "keyset_revision", pz->keyset_revision)) !=
 		TANDEM_OK ||
-	    (ret = get_skr_id(diag, what, z->skr_id, pz->skr_id)) != TANDEM_OK) {
+	    (ret = get_skr_id(diag, what, z->skr_id, pz->skr_id)) != TANDEM_OK ||
+	    (ret = get_str(diag, what, "report_node", z->report_node, sizeof(z->report_node),
+			   pz->report_node)) != TANDEM_OK ||
+	    (pz->report_serial != 0 &&
+	     (ret = get_digest(diag, what, "report_digest", z->report_digest, pz->report_digest)) !=
+		 TANDEM_OK)) {
 		return ret;
 	}
+	z->report_serial = pz->report_serial;
+	z->report_match = pz->report_serial != 0 && pz->report_match;
 	z->epoch = pz->epoch;
 	z->lease_left_ms = pz->lease_left_ms;
 	z->expiry_ms = pz->expiry_ms;

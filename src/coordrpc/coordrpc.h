@@ -219,6 +219,12 @@ typedef struct coordrpc_zone_status {
 	coordrpc_key_status_t keys[COORD_KEYS_MAX];
 	bool has_accepted_input;        /* the operator accepted an input (zone accept-input) */
 	uint32_t accepted_input_serial; /* its SOA serial */
+	/* a standby's report on the committed serial (docs/coordinator.md, "Compare before
+	 * publish"): report_serial 0 when none yet; a differing report wins over an agreeing one */
+	uint32_t report_serial;
+	char report_node[COORD_ID_MAX];
+	uint8_t report_digest[COORD_DIGEST_LEN];
+	bool report_match;
 } coordrpc_zone_status_t;
 
 typedef struct coordrpc_node_status {

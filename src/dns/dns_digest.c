@@ -14,6 +14,7 @@
 #define GROUPS      256u
 #define PER_GROUP   (BUCKETS / GROUPS)
 #define ROOT_TAG    "tandem-digest-v1"
+#define NOSIG_TAG   "tandem-digest-v1-nosig" /* the same tree without RRSIGs */
 
 typedef struct leaf {
 	uint8_t key[DNS_DIGEST_LEN];
@@ -33,6 +34,7 @@ struct dns_digest {
 	uint8_t (*groups)[DNS_DIGEST_LEN];
 	uint8_t root[DNS_DIGEST_LEN];
 	size_t leaves;
+	bool nosig; /* made without the RRSIGs (dns_zone_digest_nosig); never updated */
 };
 
 /* SHA-256 of nothing: the hash of an empty bucket. */
@@ -142,7 +144,7 @@ static const uint8_t *const *canonical(const uint8_t *const *list, uint16_t n, c
 
 /* The leaf hash of a node; false when it holds no record (no leaf) or hashing failed
  * (*err set). */
-static bool leaf_hash(EVP_MD_CTX *ctx, const dns_node_t *n, const uint8_t **tmp,
+static bool leaf_hash(EVP_MD_CTX *ctx, const dns_node_t *n, bool sigs, const uint8_t **tmp,
 		      uint8_t out[DNS_DIGEST_LEN], int *err)
 {
 	bool any = false;
@@ -158,11 +160,12 @@ static bool leaf_hash(EVP_MD_CTX *ctx, const dns_node_t *n, const uint8_t **tmp,
 		for (uint16_t i = 0; i < rs->count && ok; i++) {
 			ok = hash_rr(ctx, n->name, owner_len, rs->type, rs->ttl, rd[i]);
 		}
-		const uint8_t *const *sg = canonical(rs->sigs, rs->sig_count, tmp);
-		for (uint16_t i = 0; i < rs->sig_count && ok; i++) {
+		uint16_t nsig = sigs ? rs->sig_count : 0;
+		const uint8_t *const *sg = canonical(rs->sigs, nsig, tmp);
+		for (uint16_t i = 0; i < nsig && ok; i++) {
 			ok = hash_rr(ctx, n->name, owner_len, DNS_TYPE_RRSIG, rs->ttl, sg[i]);
 		}
-		any |= rs->count + rs->sig_count > 0;
+		any |= rs->count + nsig > 0;
 	}
 	if (!ok || !sha_final(ctx, out)) {
 		*err = TANDEM_ENOMEM;
@@ -192,7 +195,8 @@ static bool group_hash(EVP_MD_CTX *ctx, dns_digest_t *d, size_t g)
 
 static bool root_hash(EVP_MD_CTX *ctx, dns_digest_t *d)
 {
-	return sha_init(ctx) && EVP_DigestUpdate(ctx, ROOT_TAG, strlen(ROOT_TAG)) == 1 &&
+	const char *tag = d->nosig ? NOSIG_TAG : ROOT_TAG;
+	return sha_init(ctx) && EVP_DigestUpdate(ctx, tag, strlen(tag)) == 1 &&
 	       EVP_DigestUpdate(ctx, d->groups, (size_t)GROUPS * DNS_DIGEST_LEN) == 1 &&
 	       sha_final(ctx, d->root);
 }
@@ -222,13 +226,13 @@ static size_t max_set(const dns_node_t *nodes, size_t count)
 }
 
 /* The leaves of a node array appended to leaves[*n]. */
-static int collect(EVP_MD_CTX *ctx, const dns_node_t *nodes, size_t count, bool nsec3,
+static int collect(EVP_MD_CTX *ctx, const dns_node_t *nodes, size_t count, bool nsec3, bool sigs,
 		   leaf_t *leaves, size_t *n, const uint8_t **tmp)
 {
 	for (size_t i = 0; i < count; i++) {
 		int err = TANDEM_OK;
 		leaf_t *l = &leaves[*n];
-		if (leaf_hash(ctx, &nodes[i], tmp, l->hash, &err)) {
+		if (leaf_hash(ctx, &nodes[i], sigs, tmp, l->hash, &err)) {
 			if (!leaf_key(ctx, nsec3, nodes[i].name, l->key)) {
 				return TANDEM_ENOMEM;
 			}
@@ -271,7 +275,8 @@ static int build_tree(EVP_MD_CTX *ctx, dns_digest_t *d, const leaf_t *leaves, si
 	return root_hash(ctx, d) ? TANDEM_OK : TANDEM_ENOMEM;
 }
 
-int dns_digest_new(dns_zone_t *zone, dns_digest_t **out)
+/* The state of a whole zone, with its RRSIGs or without (sigs false: the nosig digest). */
+static int digest_build(dns_zone_t *zone, bool sigs, dns_digest_t **out)
 {
 	if (zone == NULL || out == NULL) {
 		return TANDEM_EINVAL;
@@ -293,9 +298,10 @@ int dns_digest_new(dns_zone_t *zone, dns_digest_t **out)
 		ret = TANDEM_ENOMEM;
 		goto out;
 	}
-	ret = collect(ctx, zone->nodes, zone->node_count, false, leaves, &n, tmp);
+	d->nosig = !sigs;
+	ret = collect(ctx, zone->nodes, zone->node_count, false, sigs, leaves, &n, tmp);
 	if (ret == TANDEM_OK) {
-		ret = collect(ctx, zone->nsec3, zone->nsec3_count, true, leaves, &n, tmp);
+		ret = collect(ctx, zone->nsec3, zone->nsec3_count, true, sigs, leaves, &n, tmp);
 	}
 	if (ret != TANDEM_OK) {
 		goto out;
@@ -312,6 +318,11 @@ out:
 	}
 	*out = d;
 	return TANDEM_OK;
+}
+
+int dns_digest_new(dns_zone_t *zone, dns_digest_t **out)
+{
+	return digest_build(zone, true, out);
 }
 
 /* ---- update ---- */
@@ -417,7 +428,7 @@ static int bucket_rebuild(EVP_MD_CTX *ctx, dns_zone_t *zone, const bucket_t *old
 		}
 		int err = TANDEM_OK;
 		leaf_t *l = &b->leaves[n];
-		if (leaf_hash(ctx, node, tmp, l->hash, &err)) {
+		if (leaf_hash(ctx, node, true, tmp, l->hash, &err)) {
 			memcpy(l->key, t[k].key, DNS_DIGEST_LEN);
 			n++;
 		} else if (err != TANDEM_OK) {
@@ -527,6 +538,20 @@ int dns_zone_digest(dns_zone_t *zone, uint8_t out[DNS_DIGEST_LEN])
 	}
 	dns_digest_t *d = NULL;
 	int ret = dns_digest_new(zone, &d);
+	if (ret == TANDEM_OK) {
+		dns_digest_root(d, out);
+	}
+	dns_digest_free(d);
+	return ret;
+}
+
+int dns_zone_digest_nosig(dns_zone_t *zone, uint8_t out[DNS_DIGEST_LEN])
+{
+	if (out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	dns_digest_t *d = NULL;
+	int ret = digest_build(zone, false, &d);
 	if (ret == TANDEM_OK) {
 		dns_digest_root(d, out);
 	}

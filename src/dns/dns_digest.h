@@ -62,4 +62,13 @@ void dns_digest_free(dns_digest_t *d);
 /* The root of zone in one call. Errors: as dns_digest_new. */
 int dns_zone_digest(dns_zone_t *zone, uint8_t out[DNS_DIGEST_LEN]);
 
+/*
+ * The zone digest v1 "nosig" of zone in one call: the same tree with every RRSIG left out
+ * (a leaf hashes its RRsets' RDATAs only) and the root tag "tandem-digest-v1-nosig", so it
+ * never equals a full root. Two signers whose signatures are not deterministic (ECDSA)
+ * agree on it when they signed the same records (docs/architecture.md, "Zone digest v1").
+ * Made whole each time (no incremental state). Errors: as dns_digest_new.
+ */
+int dns_zone_digest_nosig(dns_zone_t *zone, uint8_t out[DNS_DIGEST_LEN]);
+
 #endif

@@ -51,6 +51,8 @@ enum {
 	FLD_PARENT_PROPAGATION,
 	FLD_ZONE_SIGNER_OWNED,
 	FLD_KEYS_ARCHIVE_RETENTION,
+	FLD_ZONE_COMPARE,
+	FLD_ZONE_COMPARE_TIMEOUT,
 	FLD_COUNT,
 	FLD_NONE = -1,
 };
@@ -69,6 +71,7 @@ typedef enum {
 	KIND_DENIAL,
 	KIND_SERIAL,
 	KIND_SIGNER_OWNED,
+	KIND_COMPARE,
 } kasp_kind_t;
 
 typedef struct kasp_field {
@@ -128,6 +131,8 @@ static const kasp_field_t kasp_fields[] = {
 	FIELD(FLD_ZONE_INPUT_SETTLE,  "zone", "input-settle",              KIND_DURATION,  input_settle),
 	FIELD(FLD_ZONE_MAX_DELEG_REMOVAL, "zone", "max-delegation-removal", KIND_SHARE,    max_delegation_removal),
 	FIELD(FLD_KEYS_ARCHIVE_RETENTION, "keys", "archive-retention", KIND_DURATION,     archive_retention),
+	FIELD(FLD_ZONE_COMPARE,       "zone", "compare-before-publish",    KIND_COMPARE,   compare),
+	FIELD(FLD_ZONE_COMPARE_TIMEOUT, "zone", "compare-timeout",         KIND_DURATION,  compare_timeout),
 };
 /* clang-format on */
 
@@ -137,6 +142,9 @@ static const kasp_field_t kasp_fields[] = {
 static const char *const kasp_sections[] = {"signatures", "denial", "zone", "ttl", "parent"};
 
 static const char *const kasp_serial_names[] = {"keep", "increment", "unixtime", "datecounter"};
+
+/* In kasp_compare_t order. */
+static const char *const kasp_compare_names[] = {"off", "wait", "require"};
 
 /* ---- durations ---------------------------------------------------------- */
 
@@ -346,6 +354,8 @@ void kasp_policy_defaults(kasp_policy_t *p)
 	p->input_settle = 5;
 	p->archive_retention = 365 * KASP_DAY;
 	p->max_delegation_removal = 1000;
+	p->compare = KASP_COMPARE_WAIT;
+	p->compare_timeout = 30;
 	p->ttl_soa = KASP_DAY;
 	p->ttl_dnskey = KASP_DAY / 2;
 	p->ttl_ns = KASP_DAY;
@@ -747,6 +757,16 @@ static int check_all(kasp_checker_t *c)
 		FAIL(c, FLD_ZONE_INPUT_SETTLE, FLD_NONE, FLD_NONE,
 		     "zone.input-settle must be at most 1h: a longer wait leaves inputs unsigned");
 	}
+	if (p->compare > KASP_COMPARE_REQUIRE) {
+		FAIL(c, FLD_ZONE_COMPARE, FLD_NONE, FLD_NONE,
+		     "zone.compare-before-publish must be off, wait or require");
+	}
+	if (p->compare_timeout == 0 || p->compare_timeout > 3600) {
+		FAIL(c, FLD_ZONE_COMPARE_TIMEOUT, FLD_NONE, FLD_NONE,
+		     "zone.compare-timeout must be from 1s to 1h: the standby's report is waited "
+		     "for this long before publishing (compare-before-publish: wait) or alerting "
+		     "(require)");
+	}
 	check_ttls(c);
 	/* Timing sums are meaningless over a TTL that is already refused. */
 	if (c->errors == 0) {
@@ -989,6 +1009,15 @@ static void set_field(kasp_loader_t *ld, const kasp_field_t *f, const yaml_node_
 			return;
 		}
 		break;
+	case KIND_COMPARE:
+		for (size_t i = 0; i < 3; i++) {
+			if (strcmp(text, kasp_compare_names[i]) == 0) {
+				*(kasp_compare_t *)dst = (kasp_compare_t)i;
+				goto done;
+			}
+		}
+		load_error(ld, line, "%s: '%s' is not off, wait or require", what, text);
+		return;
 	}
 done:
 	ld->line[f->id] = line;

@@ -27,6 +27,14 @@ typedef enum {
 /* What signing does with DNSKEY, CDS, CDNSKEY, RRSIG, NSEC, NSEC3, NSEC3PARAM or
  * ZONEMD records in the unsigned input (zone.signer-owned; see dns_signer_owned_t). */
 typedef enum { KASP_SIGNER_OWNED_DROP = 0, KASP_SIGNER_OWNED_REFUSE = 1 } kasp_signer_owned_t;
+/* Whether the active waits for the standby's digest of a committed serial before publishing
+ * it (zone.compare-before-publish, docs/policy.md): not at all, up to compare_timeout, or
+ * until they agree. */
+typedef enum {
+	KASP_COMPARE_OFF = 0,
+	KASP_COMPARE_WAIT = 1,
+	KASP_COMPARE_REQUIRE = 2,
+} kasp_compare_t;
 
 typedef struct kasp_policy {
 	char name[64];
@@ -65,6 +73,9 @@ typedef struct kasp_policy {
 	uint32_t parent_ds_ttl;            /* seconds */
 	uint32_t parent_propagation_delay; /* seconds */
 	kasp_signer_owned_t signer_owned;  /* default drop */
+	kasp_compare_t compare;            /* zone.compare-before-publish (default wait) */
+	uint32_t compare_timeout;   /* zone.compare-timeout: seconds the standby's digest is waited
+				       for (default 30; 1..3600) */
 	uint32_t archive_retention; /* keys.archive-retention: seconds a removed key's wrapped
 				       copy stays in the cluster's archive (default 365 days) */
 } kasp_policy_t;

@@ -95,7 +95,8 @@ static void node_lease_decide(node_zone_t *z, uint64_t now, node_actions_t *out)
 {
 	const node_view_t *v = &z->view;
 	bool busy = z->run == NODE_RUN_KEYSET || z->run == NODE_RUN_SIGNING ||
-		    z->run == NODE_RUN_COMMIT || z->run == NODE_RUN_PUBLISH;
+		    z->run == NODE_RUN_COMMIT || z->run == NODE_RUN_COMPARE ||
+		    z->run == NODE_RUN_PUBLISH;
 	if (z->held && !node_may_publish(z, now)) {
 		node_drop(z, NODE_WHY_DEADLINE, out);
 	}
@@ -350,6 +351,130 @@ static void node_on_run_done(node_zone_t *z, const node_input_t *in, const node_
 	node_on_signed(z, in, now, out);
 }
 
+/* Puts the committed serial in place (why NODE_WHY_WAITED: no standby confirmed it). */
+static void node_publish(node_zone_t *z, node_why_t why, node_actions_t *out)
+{
+	node_action_t *a = NULL;
+	node_emit(out, NODE_A_PUBLISH, why, &a);
+	a->epoch = z->epoch;
+	a->serial = z->run_serial;
+	z->run = NODE_RUN_PUBLISH;
+	z->due[NODE_EV_COMPARE] = NODE_NEVER;
+}
+
+/* wait, with nobody to compare: published at once, said once (until a standby agrees again). */
+static void node_publish_alone(node_zone_t *z, node_why_t why, node_actions_t *out)
+{
+	if (!z->compare_alone) {
+		node_action_t *a = NULL;
+		node_emit(out, NODE_A_COMPARE_ALONE, why, &a);
+		a->serial = z->run_serial;
+		z->compare_alone = true;
+	}
+	node_publish(z, NODE_WHY_NONE, out);
+}
+
+/* The held serial is not published: the caller drops it; the compare alerts go with it. */
+static void node_discard(node_zone_t *z, node_why_t why, node_actions_t *out)
+{
+	node_action_t *a = NULL;
+	node_emit(out, NODE_A_DISCARD, why, &a);
+	a->epoch = z->run_epoch;
+	a->serial = z->run_serial;
+	z->run = NODE_RUN_IDLE;
+	z->due[NODE_EV_COMPARE] = NODE_NEVER;
+	node_alert(z, &z->compare_held, false, "compare-held", NODE_WHY_NONE, out);
+}
+
+/*
+ * A commit was accepted while the lease runs: published at once (compare off; or wait with
+ * nobody to compare: no other node, or signatures that are not deterministic, said once), or
+ * held for a standby's digest with the compare timer armed. Under require, nobody to compare
+ * holds it at once with the compare-held alert.
+ */
+static void node_compare_start(node_zone_t *z, uint64_t now, node_actions_t *out)
+{
+	const node_view_t *v = &z->view;
+	if (z->conf.compare == NODE_COMPARE_OFF) {
+		node_publish(z, NODE_WHY_NONE, out);
+		return;
+	}
+	bool wait = z->conf.compare == NODE_COMPARE_WAIT;
+	/* wait: a standby that is down would only add the timeout (a takeover after the other
+	 * node died publishes at once); require: any registered node holds it */
+	bool alone = !(wait ? v->standby_live : v->has_standby) || !v->compare_digests;
+	node_why_t why = !v->compare_digests ? NODE_WHY_NOT_COMPARED : NODE_WHY_NO_STANDBY;
+	if (alone && wait) {
+		node_publish_alone(z, why, out);
+		return;
+	}
+	node_action_t *a = NULL;
+	node_emit(out, NODE_A_COMPARE, NODE_WHY_NONE, &a);
+	a->epoch = z->epoch;
+	a->serial = z->run_serial;
+	z->run = NODE_RUN_COMPARE;
+	z->due[NODE_EV_COMPARE] = now + z->conf.compare_timeout_ms;
+	if (alone) {
+		node_alert(z, &z->compare_held, true, "compare-held", why, out);
+		z->due[NODE_EV_COMPARE] = NODE_NEVER;
+	}
+}
+
+/*
+ * A held serial: dropped when the lease is gone, when a standby's digest differs (never
+ * published; the next run comes a cycle later), when a later serial was committed, or when a
+ * standby cannot follow it (a full signing at once); published when a standby agrees; at the
+ * timeout, published with the compare-timeout alert (wait) or kept with compare-held
+ * (require).
+ */
+static void node_compare_decide(node_zone_t *z, uint64_t now, node_actions_t *out)
+{
+	const node_view_t *v = &z->view;
+	if (z->run != NODE_RUN_COMPARE) {
+		return;
+	}
+	if (!z->held || z->epoch != z->run_epoch || !node_may_publish(z, now)) {
+		node_discard(z, NODE_WHY_LATE, out);
+		return;
+	}
+	if (v->has_committed && tandem_serial_gt(v->serial, z->run_serial)) {
+		node_discard(z, NODE_WHY_COORD_GONE, out);
+		return;
+	}
+	bool this_one = v->has_committed && v->committed_by_self && v->serial == z->run_serial;
+	if (this_one && v->standby_differs) {
+		node_discard(z, NODE_WHY_MISMATCH, out);
+		z->due[NODE_EV_CYCLE] = now + z->conf.cycle_ms;
+		return;
+	}
+	if (this_one && v->standby_agrees) {
+		node_alert(z, &z->compare_held, false, "compare-held", NODE_WHY_NONE, out);
+		node_alert(z, &z->compare_late, false, "compare-timeout", NODE_WHY_NONE, out);
+		z->compare_alone = false;
+		node_publish(z, NODE_WHY_NONE, out);
+		return;
+	}
+	if (this_one && v->full_requested && v->base_serial != 0) {
+		node_discard(z, NODE_WHY_NO_BASE, out);
+		z->sign_now = true;
+		return;
+	}
+	if (z->conf.compare == NODE_COMPARE_WAIT && !v->standby_live) {
+		node_publish_alone(z, NODE_WHY_NO_STANDBY, out); /* the standby went down */
+		return;
+	}
+	if (now < z->due[NODE_EV_COMPARE]) {
+		return;
+	}
+	if (z->conf.compare == NODE_COMPARE_WAIT) {
+		node_alert(z, &z->compare_late, true, "compare-timeout", NODE_WHY_WAITED, out);
+		node_publish(z, NODE_WHY_WAITED, out);
+		return;
+	}
+	node_alert(z, &z->compare_held, true, "compare-held", NODE_WHY_WAITED, out);
+	z->due[NODE_EV_COMPARE] = NODE_NEVER; /* said; held until one of the above */
+}
+
 static void node_on_commit_reply(node_zone_t *z, const node_input_t *in, const node_time_t *now,
 				 node_actions_t *out)
 {
@@ -376,11 +501,7 @@ static void node_on_commit_reply(node_zone_t *z, const node_input_t *in, const n
 		out->a[out->n - 1].serial = z->run_serial;
 		return;
 	}
-	node_action_t *a = NULL;
-	node_emit(out, NODE_A_PUBLISH, NODE_WHY_NONE, &a);
-	a->epoch = z->epoch;
-	a->serial = z->run_serial;
-	z->run = NODE_RUN_PUBLISH;
+	node_compare_start(z, now->mono_ms, out);
 }
 
 static void node_on_published(node_zone_t *z, const node_input_t *in, const node_time_t *now)
@@ -438,6 +559,12 @@ void node_step(node_zone_t *z, const node_input_t *in, const node_time_t *now, n
 		return;
 	}
 	node_lease_decide(z, now->mono_ms, out);
+	node_compare_decide(z, now->mono_ms, out);
+	for (size_t i = 0; i < out->n; i++) {
+		if (out->a[i].kind == NODE_A_PUBLISH) {
+			return; /* its outcome comes first */
+		}
+	}
 	bool asked = false;
 	for (size_t i = 0; i < out->n; i++) {
 		asked = asked || out->a[i].kind == NODE_A_LEASE_REQUEST ||
@@ -457,6 +584,7 @@ const char *node_run_stage_str(node_run_stage_t stage)
 	case NODE_RUN_SIGNING: return "signing";
 	case NODE_RUN_SHADOW: return "shadow";
 	case NODE_RUN_COMMIT: return "commit";
+	case NODE_RUN_COMPARE: return "compare";
 	case NODE_RUN_PUBLISH: return "publish";
 	}
 	return "?";
@@ -474,6 +602,9 @@ const char *node_action_str(node_action_kind_t kind)
 	case NODE_A_RUN: return "run";
 	case NODE_A_SHADOW_SKIPPED: return "shadow-skipped";
 	case NODE_A_COMMIT: return "commit";
+	case NODE_A_COMPARE: return "compare";
+	case NODE_A_COMPARE_ALONE: return "compare-alone";
+	case NODE_A_DISCARD: return "discard";
 	case NODE_A_PUBLISH: return "publish";
 	case NODE_A_REPORT: return "report";
 	case NODE_A_ALERT: return "alert";

@@ -20,15 +20,24 @@ typedef struct node_time {
 	uint64_t wall_ms; /* UNIX time: the offline-KSK book's slots */
 } node_time_t;
 
+/* Compare before publish (the policy's zone.compare-before-publish, docs/policy.md). */
+typedef enum node_compare {
+	NODE_COMPARE_OFF,     /* publish once committed */
+	NODE_COMPARE_WAIT,    /* until a standby agrees, at most compare_timeout_ms */
+	NODE_COMPARE_REQUIRE, /* until a standby agrees, however long */
+} node_compare_t;
+
 /* The fixed periods of the node (tandemd's compile-time values and options). */
 typedef struct node_conf {
-	uint64_t cycle_ms;       /* a new serial at least this often (--cycle) */
-	uint64_t retry_ms;       /* after a failed run or a refused input */
-	uint64_t request_ms;     /* lease requests for a free zone, at most this often */
-	uint64_t renew_retry_ms; /* an unanswered renewal is sent again this soon */
-	uint64_t keys_ms;        /* an active run that found its keys not ready tries again */
-	uint64_t skr_retry_ms;   /* an offline-KSK zone without usable SKR slots looks again */
-	uint64_t skr_margin_ms;  /* stop signing this long before the signed slots end */
+	uint64_t cycle_ms;           /* a new serial at least this often (--cycle) */
+	uint64_t retry_ms;           /* after a failed run or a refused input */
+	uint64_t request_ms;         /* lease requests for a free zone, at most this often */
+	uint64_t renew_retry_ms;     /* an unanswered renewal is sent again this soon */
+	uint64_t keys_ms;            /* an active run that found its keys not ready tries again */
+	uint64_t skr_retry_ms;       /* an offline-KSK zone without usable SKR slots looks again */
+	uint64_t skr_margin_ms;      /* stop signing this long before the signed slots end */
+	node_compare_t compare;      /* whether a committed serial waits for a standby's digest */
+	uint64_t compare_timeout_ms; /* how long (wait: then published; require: alert) */
 } node_conf_t;
 
 /* The per-zone timers: a small table of events with due times (NODE_NEVER: not armed). */
@@ -37,6 +46,7 @@ typedef enum node_event {
 	NODE_EV_RENEW,    /* renew the held lease */
 	NODE_EV_DEADLINE, /* the lease ends on this node's clock: stop publishing */
 	NODE_EV_CYCLE,    /* the next active run */
+	NODE_EV_COMPARE,  /* a committed serial has waited long enough for a standby's digest */
 	NODE_EV_COUNT
 } node_event_t;
 
@@ -47,6 +57,7 @@ typedef enum node_run_stage {
 	NODE_RUN_SIGNING, /* an active run is going */
 	NODE_RUN_SHADOW,  /* a standby's run of the committed serial is going */
 	NODE_RUN_COMMIT,  /* the active run's result is offered to the coordinator */
+	NODE_RUN_COMPARE, /* committed, held until a standby reports the same digest */
 	NODE_RUN_PUBLISH, /* committed: the signed zone is being put in place */
 } node_run_stage_t;
 
@@ -72,6 +83,10 @@ typedef struct node_view {
 	uint32_t base_serial;    /* the serial it built on (0: signed in full), */
 	int64_t keyset_revision; /* the key set revision it was made with, */
 	uint64_t sign_time;      /* and its signing time (0: unknown) */
+	bool standby_agrees;     /* a standby reported the committed serial with its digest */
+	bool standby_differs;    /* a standby reported another digest for it */
+	bool has_standby;        /* another node of the cluster (not fenced) could report */
+	bool standby_live;       /* one of them is healthy (heard of within the node timeout) */
 	bool full_requested;     /* a standby asked for a full signing */
 	bool offline;            /* the zone's KSKs are offline: runs need SKR slots */
 	bool skr_known;          /* its SKR book is read: */
@@ -105,6 +120,10 @@ typedef struct node_zone {
 	uint32_t published_serial;
 	bool input_older; /* the input-older alert is raised */
 	bool skr_short;   /* the skr alert is raised */
+	/* compare before publish */
+	bool compare_late;  /* the compare-timeout alert is raised (wait: published unconfirmed) */
+	bool compare_held;  /* the compare-held alert is raised (require: still not published) */
+	bool compare_alone; /* said once: no standby to wait for, published at once */
 } node_zone_t;
 
 /* What happened: one input per step. */
@@ -166,10 +185,13 @@ typedef enum node_action_kind {
 	NODE_A_RUN,            /* start a run (shadow or active; serial: the shadowed one) */
 	NODE_A_SHADOW_SKIPPED, /* the commit's key set is not this node's (serial) */
 	NODE_A_COMMIT,         /* offer (serial, epoch) with the run's digest */
-	NODE_A_PUBLISH,        /* put the committed serial in place */
-	NODE_A_REPORT,         /* report the shadow run's digest */
-	NODE_A_ALERT,          /* raise the zone alert `alert` (why) */
-	NODE_A_ALERT_CLEAR,    /* clear it */
+	NODE_A_COMPARE,        /* keep the committed serial aside until a standby agrees */
+	NODE_A_COMPARE_ALONE,  /* no standby could compare (why): published without (said once) */
+	NODE_A_DISCARD,        /* the held serial is not published (why): drop it */
+	NODE_A_PUBLISH,     /* put the committed serial in place (why: WAITED when unconfirmed) */
+	NODE_A_REPORT,      /* report the shadow run's digest */
+	NODE_A_ALERT,       /* raise the zone alert `alert` (why) */
+	NODE_A_ALERT_CLEAR, /* clear it */
 } node_action_kind_t;
 
 /* Why an action is asked for (logs and alerts). */
@@ -185,6 +207,11 @@ typedef enum node_why {
 	NODE_WHY_INPUT_OLDER,   /* the input is older than the committed one's */
 	NODE_WHY_SKR_OUT,       /* no signed DNSKEY RRset for now */
 	NODE_WHY_SKR_MARGIN,    /* the signed slots end within the margin */
+	NODE_WHY_NO_STANDBY,    /* no other node is registered: nobody could compare */
+	NODE_WHY_NOT_COMPARED,  /* the zone's signatures are not deterministic: not compared */
+	NODE_WHY_WAITED,        /* no standby agreed within compare-timeout */
+	NODE_WHY_MISMATCH,      /* a standby reported another digest for the serial */
+	NODE_WHY_NO_BASE,       /* a standby cannot follow the serial: signed again in full */
 } node_why_t;
 
 typedef struct node_action {

@@ -123,6 +123,22 @@ typedef struct tdm_coord {
 	net_rpc_client_t *cl;
 } tdm_coord_t;
 
+/* A committed serial held for the compare (NODE_RUN_COMPARE): what publishing it needs. */
+typedef struct tdm_held {
+	bool on;
+	uint32_t serial;
+	uint8_t digest[COORD_DIGEST_LEN];
+	tandem_afile_t *file; /* written and fsync'ed, not yet renamed into place */
+	dns_zone_t *signed_zone;
+	dns_digest_t *tree;
+	bool journaled; /* its journal entry (journal_from -> serial), dropped if not published */
+	uint32_t journal_from;
+	bool has_expiry;
+	uint32_t expiry_min;
+	double seconds;
+	uint64_t since_mono; /* held since */
+} tdm_held_t;
+
 typedef struct tdm_zone {
 	char name[COORD_ZONE_MAX];
 	char input[PATH_MAX];
@@ -169,6 +185,10 @@ typedef struct tdm_zone {
 	dist_version_t *served;
 	uint32_t last_serial;
 	bool warned_unknown;
+	/* a committed serial held until a standby reports the same digest (compare before
+	 * publish, docs/node.md): what its run made, taken from the job so that the one runner
+	 * is free meanwhile (a standby of another zone may need it to shadow) */
+	tdm_held_t held;
 } tdm_zone_t;
 
 typedef struct tdm {
@@ -1908,53 +1928,206 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	tdm_node_feed(d, z, &in);
 }
 
-/* The committed run's zone goes live: its publish.log line first (fsync'ed), then the file
- * renamed into place. Tells the node whether it did, and when to try again if not. */
-static void tdm_job_publish(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
+/* The result a committed serial needs to go live: the job's, or a held one's. */
+typedef struct tdm_result {
+	tandem_afile_t **file; /* taken once renamed into place */
+	uint32_t serial;
+	const uint8_t *digest;
+	double seconds;
+	bool has_expiry;
+	uint32_t expiry_min;
+} tdm_result_t;
+
+/* A committed serial goes live: its publish.log line first (fsync'ed), then the file renamed
+ * into place. Returns whether it is live; when not, *retry_ms is the next try's wait (0: the
+ * node's own). `how` ends the log line (what the compare said). */
+static bool tdm_publish_file(tdm_t *d, tdm_zone_t *z, uint64_t epoch, const tdm_result_t *r,
+			     const char *how, uint64_t *retry_ms)
 {
-	tdm_sign_t *job = &d->job;
-	node_input_t in = {.kind = NODE_IN_PUBLISHED};
 	const char *what = NULL;
+	bool ok = false;
 	/* The record first, fsync'ed: a zone is never live without its line. */
-	int ret = tandem_afile_sync(job->file);
+	int ret = tandem_afile_sync(*r->file);
 	if (ret != TANDEM_OK) {
 		int err = errno;
-		tdm_log(d, "zone %s: serial %u not published: %s: %s", z->name, job->serial,
-			tandem_afile_tmp_path(job->file), strerror(err));
+		tdm_log(d, "zone %s: serial %u not published: %s: %s", z->name, r->serial,
+			tandem_afile_tmp_path(*r->file), strerror(err));
 		what = tdm_disk_full(d, z, err, z->out_path) ? "disk" : NULL;
 		goto out;
 	}
-	ret = tdm_publish_log(d, z, job->serial, job->digest, a->epoch);
+	ret = tdm_publish_log(d, z, r->serial, r->digest, epoch);
 	if (ret != TANDEM_OK) {
 		int err = errno;
 		tdm_log(d, "zone %s: serial %u not published: %s: cannot append: %s", z->name,
-			job->serial, d->publish_log, strerror(err));
+			r->serial, d->publish_log, strerror(err));
 		what = tdm_disk_full(d, z, err, d->publish_log) ? "disk" : NULL;
 		goto out;
 	}
-	ret = tandem_afile_commit(job->file);
-	job->file = NULL;
+	ret = tandem_afile_commit(*r->file);
+	*r->file = NULL;
 	if (ret != TANDEM_OK) {
 		int err = errno;
 		tdm_log(d,
 			"zone %s: serial %u is recorded in %s but NOT published: %s: cannot rename "
 			"into place: %s",
-			z->name, job->serial, d->publish_log, z->out_path, strerror(err));
+			z->name, r->serial, d->publish_log, z->out_path, strerror(err));
 		what = tdm_disk_full(d, z, err, z->out_path) ? "disk" : NULL;
 		goto out;
 	}
 	tdm_disk_ok(d, z);
 	char hex[2 * COORD_DIGEST_LEN + 1];
-	tdm_hex(job->digest, COORD_DIGEST_LEN, hex);
-	tdm_log(d, "zone %s: published serial %u epoch %" PRIu64 " digest %.16s (%.2f s)", z->name,
-		job->serial, a->epoch, hex, job->seconds);
+	tdm_hex(r->digest, COORD_DIGEST_LEN, hex);
+	tdm_log(d, "zone %s: published serial %u epoch %" PRIu64 " digest %.16s (%.2f s)%s",
+		z->name, r->serial, epoch, hex, r->seconds, how);
 	z->published_unix = (double)time(NULL);
-	z->has_expiry = job->has_expiry;
-	z->expiry_min = job->expiry_min;
-	in.published.ok = true;
+	z->has_expiry = r->has_expiry;
+	z->expiry_min = r->expiry_min;
+	ok = true;
 out:
 	/* no space: tried again sooner, then twice as late each time (tdm_disk_full) */
-	in.published.retry_ms = what != NULL ? z->disk_retry_ms : 0;
+	*retry_ms = what != NULL ? z->disk_retry_ms : 0;
+	return ok;
+}
+
+/* What a held serial leaves behind when it is not (or no longer) needed: its file (a
+ * temporary, removed), its signed copy, and its journal entry unless it was published (the
+ * journal holds no version that was not published here or compared: docs/node.md). */
+static void tdm_held_drop(tdm_t *d, tdm_zone_t *z)
+{
+	tdm_held_t *h = &z->held;
+	if (!h->on) {
+		return;
+	}
+	tandem_afile_abort(h->file);
+	dns_zone_free(h->signed_zone);
+	dns_digest_free(h->tree);
+	if (h->journaled) {
+		journal_t *j = z->journal;
+		tandem_diag_clear(d->diag);
+		int ret = j != NULL ? TANDEM_OK : journal_open(z->journal_path, d->diag, &j);
+		if (ret == TANDEM_OK) {
+			ret = journal_truncate_after(j, h->journal_from, d->diag);
+		}
+		if (ret != TANDEM_OK) {
+			tdm_log_diag(d, "journal: the held serial's entry stays", ret);
+			journal_close(j);
+			j = NULL;
+		}
+		z->journal = j;
+	}
+	memset(h, 0, sizeof(*h));
+}
+
+/* The node holds the run's committed serial for the compare: its result leaves the job (the
+ * one runner is free meanwhile, for other zones and their shadow runs). */
+static void tdm_held_take(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
+{
+	tdm_sign_t *job = &d->job;
+	tdm_held_t *h = &z->held;
+	tdm_held_drop(d, z);
+	h->on = true;
+	h->serial = job->serial;
+	memcpy(h->digest, job->digest, COORD_DIGEST_LEN);
+	h->file = job->file;
+	job->file = NULL;
+	h->signed_zone = job->signed_zone;
+	job->signed_zone = NULL;
+	h->tree = job->tree;
+	job->tree = NULL;
+	h->journaled = job->journaled;
+	h->journal_from = job->journal_from;
+	job->journaled = false;
+	h->has_expiry = job->has_expiry;
+	h->expiry_min = job->expiry_min;
+	h->seconds = job->seconds;
+	h->since_mono = tdm_mono_ms();
+	tdm_log(d,
+		"zone %s: serial %u committed; held until a standby reports the same digest "
+		"(compare-before-publish: %s, compare-timeout %u s)",
+		z->name, a->serial,
+		z->node.conf.compare == NODE_COMPARE_REQUIRE ? "require" : "wait",
+		d->policy.compare_timeout);
+}
+
+/* A held serial goes live: the standby agreed, or (wait) none reported in time. Once live it
+ * is the version the next run builds on. */
+static void tdm_held_publish(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
+{
+	tdm_held_t *h = &z->held;
+	char how[160];
+	double waited = (double)(tdm_mono_ms() - h->since_mono) / 1000.0;
+	if (a->why == NODE_WHY_WAITED) {
+		snprintf(how, sizeof(how),
+			 "; NOT compared: no standby reported its digest within compare-timeout "
+			 "(%.1f s)",
+			 waited);
+	} else {
+		const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
+		snprintf(how, sizeof(how), "; standby %s reported the same digest after %.1f s",
+			 zs != NULL ? zs->report_node : "-", waited);
+	}
+	tdm_result_t r = {.file = &h->file,
+			  .serial = h->serial,
+			  .digest = h->digest,
+			  .seconds = h->seconds,
+			  .has_expiry = h->has_expiry,
+			  .expiry_min = h->expiry_min};
+	node_input_t in = {.kind = NODE_IN_PUBLISHED};
+	in.published.ok = tdm_publish_file(d, z, a->epoch, &r, how, &in.published.retry_ms);
+	if (in.published.ok && h->signed_zone != NULL) {
+		tdm_last_take(d, z, h->signed_zone, h->tree, h->serial, true, z->journal);
+		h->signed_zone = NULL;
+		h->tree = NULL;
+	}
+	if (in.published.ok) {
+		h->journaled = false; /* published: its entry stays */
+	}
+	tdm_held_drop(d, z);
+	tdm_node_feed(d, z, &in);
+}
+
+/* The held serial is not published (the node says why). */
+static void tdm_held_discard(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
+{
+	const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
+	const char *why = "";
+	char text[COORD_ID_MAX + 128];
+	switch (a->why) {
+	case NODE_WHY_MISMATCH:
+		snprintf(text, sizeof(text),
+			 "standby %s reported another digest for it (alert: digest mismatch); the "
+			 "next run comes after the cycle",
+			 zs != NULL ? zs->report_node : "-");
+		why = text;
+		break;
+	case NODE_WHY_NO_BASE:
+		why = "a standby holds no copy of its base and cannot compare it; signing again in "
+		      "full";
+		break;
+	case NODE_WHY_COORD_GONE: why = "a later serial was committed"; break;
+	default: why = "the lease ran out while it waited for the compare"; break;
+	}
+	tdm_log(d, "zone %s: serial %u committed but NOT published: %s", z->name, a->serial, why);
+	tdm_held_drop(d, z);
+}
+
+/* The committed run's zone goes live: its publish.log line first (fsync'ed), then the file
+ * renamed into place. Tells the node whether it did, and when to try again if not. */
+static void tdm_job_publish(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
+{
+	if (z->held.on) {
+		tdm_held_publish(d, z, a);
+		return;
+	}
+	tdm_sign_t *job = &d->job;
+	tdm_result_t r = {.file = &job->file,
+			  .serial = job->serial,
+			  .digest = job->digest,
+			  .seconds = job->seconds,
+			  .has_expiry = job->has_expiry,
+			  .expiry_min = job->expiry_min};
+	node_input_t in = {.kind = NODE_IN_PUBLISHED};
+	in.published.ok = tdm_publish_file(d, z, a->epoch, &r, "", &in.published.retry_ms);
 	tdm_node_feed(d, z, &in);
 }
 
@@ -2116,6 +2289,33 @@ static void tdm_job_ended(tdm_t *d, tdm_zone_t *z)
 	}
 }
 
+/* The signed zone of serial (taken, with its digest state) becomes the version the next run
+ * builds on. own: this node's own publication, committed and in place, served from now on
+ * with j's changesets. */
+static void tdm_last_take(tdm_t *d, tdm_zone_t *z, dns_zone_t *zone, dns_digest_t *tree,
+			  uint32_t serial, bool own, journal_t *j)
+{
+	dist_version_unref(z->last_ver);
+	z->last_ver = NULL;
+	z->last = NULL;
+	dns_digest_free(z->last_tree);
+	z->last_tree = NULL;
+	/* the version owns the zone: the transfer server may share it */
+	int ret = dist_version_new_take(zone, &z->last_ver);
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "zone %s: serial %u not kept: %s", z->name, serial,
+			tandem_strerror(ret));
+		dns_digest_free(tree);
+		return;
+	}
+	z->last = dist_version_zone(z->last_ver);
+	z->last_tree = tree;
+	z->last_serial = serial;
+	if (own) {
+		tdm_dist_publish(d->dist, z->name, z->last_ver, j, &z->served);
+	}
+}
+
 /* After a run: its signed zone becomes the version the next run builds on when it is
  * exactly a committed one: the active's once published, a standby's when its digest is
  * the committed digest of that serial. Otherwise it is dropped (and the last kept one too,
@@ -2134,29 +2334,10 @@ static void tdm_job_keep(tdm_t *d, tdm_zone_t *z)
 		}
 	}
 	if (exact) {
-		dist_version_unref(z->last_ver);
-		z->last_ver = NULL;
-		z->last = NULL;
-		dns_digest_free(z->last_tree);
-		z->last_tree = NULL;
-		/* the version owns the zone: the transfer server may share it */
-		int ret = dist_version_new_take(job->signed_zone, &z->last_ver);
+		tdm_last_take(d, z, job->signed_zone, job->tree, job->serial, !job->shadow,
+			      job->journal);
 		job->signed_zone = NULL;
-		if (ret != TANDEM_OK) {
-			tdm_log(d, "zone %s: serial %u not kept: %s", z->name, job->serial,
-				tandem_strerror(ret));
-			dns_digest_free(job->tree);
-			job->tree = NULL;
-			return;
-		}
-		z->last = dist_version_zone(z->last_ver);
-		z->last_tree = job->tree;
 		job->tree = NULL;
-		z->last_serial = job->serial;
-		if (!job->shadow) {
-			/* its own publication, committed and in place: served from now on */
-			tdm_dist_publish(d->dist, z->name, z->last_ver, job->journal, &z->served);
-		}
 	} else {
 		dns_zone_free(job->signed_zone);
 		dns_digest_free(job->tree);
@@ -2326,6 +2507,41 @@ static void tdm_skr_short_tell(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	tdm_skr_tell(d, z, text);
 }
 
+/* The compare alerts: not blocking (the lease stays, renewed; the held serial waits). */
+static void tdm_compare_alert(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
+{
+	uint32_t serial = z->node.run_serial;
+	unsigned timeout = d->policy.compare_timeout;
+	if (strcmp(a->alert, "compare-timeout") == 0) {
+		tdm_input_alert(d, z, a->alert, false,
+				"serial %u published without a standby's digest: none reported "
+				"within compare-timeout (%u s); is the standby down?",
+				serial, timeout);
+		return;
+	}
+	switch (a->why) {
+	case NODE_WHY_NO_STANDBY:
+		tdm_input_alert(d, z, a->alert, false,
+				"serial %u committed and NOT published: no other node is "
+				"registered to compare it (compare-before-publish: require)",
+				serial);
+		break;
+	case NODE_WHY_NOT_COMPARED:
+		tdm_input_alert(d, z, a->alert, false,
+				"serial %u committed and NOT published: the cluster does not "
+				"compare this zone's digests (compare-before-publish: require)",
+				serial);
+		break;
+	default:
+		tdm_input_alert(d, z, a->alert, false,
+				"serial %u committed and NOT published: no standby has reported "
+				"its digest for %u s (compare-before-publish: require); is the "
+				"standby down?",
+				serial, timeout);
+		break;
+	}
+}
+
 /* A zone alert the node raises or clears. */
 static void tdm_node_alert(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 {
@@ -2340,6 +2556,10 @@ static void tdm_node_alert(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	}
 	if (!on) {
 		tdm_input_alert_clear(d, z, a->alert);
+		return;
+	}
+	if (strcmp(a->alert, "compare-held") == 0 || strcmp(a->alert, "compare-timeout") == 0) {
+		tdm_compare_alert(d, z, a);
 		return;
 	}
 	/* input-older: each site reads its own copy of the input; one older than what was last
@@ -2388,6 +2608,19 @@ static void tdm_node_act(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 		break;
 	}
 	case NODE_A_COMMIT: tdm_job_commit(d, z, a); break;
+	case NODE_A_COMPARE: tdm_held_take(d, z, a); break;
+	case NODE_A_COMPARE_ALONE:
+		tdm_log(d,
+			"zone %s: compare-before-publish: %s: serial %u and the next are published "
+			"without waiting for a standby's digest (said once)",
+			z->name,
+			a->why == NODE_WHY_NOT_COMPARED
+			    ? "the cluster does not compare this zone's digests (signatures not "
+			      "deterministic)"
+			    : "no other node of the cluster is up to compare it",
+			a->serial);
+		break;
+	case NODE_A_DISCARD: tdm_held_discard(d, z, a); break;
 	case NODE_A_PUBLISH: tdm_job_publish(d, z, a); break;
 	case NODE_A_REPORT: tdm_job_shadowed(d, z); break;
 	case NODE_A_ALERT:
@@ -2436,6 +2669,17 @@ static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	v->keyset_revision = zs->keyset_revision;
 	v->sign_time = zs->sign_time;
 	v->full_requested = zs->full_requested;
+	/* compare before publish: a standby's report on the committed serial, and whether any
+	 * other node could send one */
+	bool reported = zs->has_committed && zs->report_serial == zs->serial;
+	v->standby_agrees = reported && zs->report_match;
+	v->standby_differs = reported && !zs->report_match;
+	for (size_t i = 0; i < d->status->nnodes && i < COORD_NODES_MAX; i++) {
+		const coordrpc_node_status_t *n = &d->status->nodes[i];
+		bool other = strcmp(n->name, d->opts->name) != 0 && n->state != COORD_NODE_FENCED;
+		v->has_standby = v->has_standby || other;
+		v->standby_live = v->standby_live || (other && n->healthy);
+	}
 	v->offline = tdm_zone_offline(z);
 	/* the book as last read by the key work; unread, the run's own check decides */
 	v->skr_known = v->offline && z->book_read;
@@ -3054,6 +3298,14 @@ static int tdm_setup(tdm_t *d)
 			return ret;
 		}
 	}
+	for (size_t i = 0; i < d->nzones; i++) {
+		/* compare before publish (docs/node.md): the policy is the cluster's */
+		node_conf_t *nc = &d->zones[i].node.conf;
+		nc->compare = d->policy.compare == KASP_COMPARE_OFF    ? NODE_COMPARE_OFF
+			      : d->policy.compare == KASP_COMPARE_WAIT ? NODE_COMPARE_WAIT
+								       : NODE_COMPARE_REQUIRE;
+		nc->compare_timeout_ms = (uint64_t)d->policy.compare_timeout * 1000u;
+	}
 	ret = net_key_load(o->key, &d->key);
 	if (ret != TANDEM_OK) {
 		tdm_log(d, "--key %s: %s", o->key, tandem_strerror(ret));
@@ -3125,6 +3377,14 @@ static void tdm_teardown(tdm_t *d)
 		d->job_zone->journal = d->job.journal; /* the run that was going on ended */
 	}
 	for (size_t i = 0; i < d->nzones; i++) {
+		tdm_held_t *h = &d->zones[i].held;
+		if (h->on) {
+			/* committed, not published: its journal entry stays (it is committed) */
+			tandem_afile_abort(h->file);
+			dns_zone_free(h->signed_zone);
+			dns_digest_free(h->tree);
+			memset(h, 0, sizeof(*h));
+		}
 		dist_version_unref(d->zones[i].last_ver); /* after the run that may use it ended */
 		dist_version_unref(d->zones[i].served);
 		d->zones[i].last_ver = NULL;

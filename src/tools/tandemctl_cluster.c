@@ -597,6 +597,17 @@ static json_t *json_zone(const coordrpc_zone_status_t *z, const zone_keyset_t *z
 			    z->alerts > 0 ? json_integer((json_int_t)z->alert_serial)
 					  : json_null());
 	json_object_set_new(o, "alert_node", json_str_or_null(z->alert_node));
+	/* a standby's report on the committed serial: what compare before publish waits for */
+	json_t *rep = z->report_serial != 0 ? json_object() : json_null();
+	if (z->report_serial != 0 && rep != NULL) {
+		char rd[2 * COORD_DIGEST_LEN + 1];
+		hex(rd, z->report_digest, sizeof(z->report_digest));
+		json_object_set_new(rep, "serial", json_integer((json_int_t)z->report_serial));
+		json_object_set_new(rep, "node", json_string(z->report_node));
+		json_object_set_new(rep, "digest", json_string(rd));
+		json_object_set_new(rep, "match", json_boolean(z->report_match));
+	}
+	json_object_set_new(o, "standby_report", rep);
 	json_object_set_new(o, "accepted_input_serial",
 			    z->has_accepted_input
 				? json_integer((json_int_t)z->accepted_input_serial)
@@ -889,6 +900,13 @@ static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks)
 			       zs->alert_node);
 		}
 		printf(", digests %s\n", zs->compare_digests ? "compared" : "not compared");
+		if (zs->has_committed && zs->report_serial == zs->serial && zs->serial != 0) {
+			printf("    standby %s reported serial %" PRIu32 ": %s\n", zs->report_node,
+			       zs->report_serial,
+			       zs->report_match ? "digest agrees" : "digest DIFFERS");
+		} else if (zs->has_committed && zs->compare_digests) {
+			printf("    no standby report for serial %" PRIu32 " yet\n", zs->serial);
+		}
 		for (size_t i = 0; i < st->nnodes && i < COORD_NODES_MAX; i++) {
 			const coordrpc_node_status_t *n = &st->nodes[i];
 			for (size_t a = 0; a < n->nalerts && a < COORDRPC_ALERTS_MAX; a++) {

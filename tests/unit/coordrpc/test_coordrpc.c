@@ -1089,6 +1089,13 @@ static void status_fill(coordrpc_status_t *st)
 		snprintf(z->alert_node, sizeof(z->alert_node), "node-b3");
 		z->has_accepted_input = i % 4 == 1;
 		z->accepted_input_serial = z->has_accepted_input ? (uint32_t)(2026120100u + i) : 0;
+		/* issue 11: a standby's report on the committed serial, or none */
+		if (i % 3 != 2) {
+			z->report_serial = z->serial;
+			snprintf(z->report_node, sizeof(z->report_node), "node-a%zu", i % 7);
+			memset(z->report_digest, (int)(i + 1), sizeof(z->report_digest));
+			z->report_match = i % 3 == 0;
+		}
 		z->nkeys = i < 2 ? COORD_KEYS_MAX : 1;
 		for (size_t k = 0; k < z->nkeys; k++) {
 			coordrpc_key_status_t *key = &z->keys[k];

@@ -391,6 +391,41 @@ START_TEST(test_digest_ttl_sig_nsec3)
 }
 END_TEST
 
+/* The nosig digest (compare of zones whose signatures are not deterministic): blind to an
+ * RRSIG change, not to a TTL or NSEC3 change; never the full root. */
+START_TEST(test_digest_nosig)
+{
+	static const char *const edits[][2] = {
+	    {"d1 DS 1001", "d1 300 DS 1001"},
+	    {"AAAABBBBCCCCDDDDEEEEFFFFGGGGHHHHIIIIJJJJKKKK\nx.y",
+	     "AAAABBBBCCCCDDDDEEEEFFFFGGGGHHHHIIIIJJJJKKKL\nx.y"},
+	    {"00000000000000000000000000000009 A", "00000000000000000000000000000009 A TXT"},
+	};
+	static const bool seen[] = {true, false, true};
+	dns_zone_t *z = load_textz(small_zone);
+	uint8_t base[DNS_DIGEST_LEN], full[DNS_DIGEST_LEN], r[DNS_DIGEST_LEN];
+	ck_assert_int_eq(dns_zone_digest_nosig(z, base), TANDEM_OK);
+	root_of(z, full);
+	ck_assert(memcmp(base, full, sizeof(base)) != 0);
+	ck_assert_int_eq(dns_zone_digest_nosig(z, r), TANDEM_OK);
+	ck_assert(memcmp(base, r, sizeof(base)) == 0);
+	for (size_t e = 0; e < sizeof(edits) / sizeof(edits[0]); e++) {
+		const char *at = strstr(small_zone, edits[e][0]);
+		ck_assert_ptr_nonnull(at);
+		char text[4096];
+		snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - small_zone), small_zone,
+			 edits[e][1], at + strlen(edits[e][0]));
+		dns_zone_t *z2 = load_textz(text);
+		ck_assert_int_eq(dns_zone_digest_nosig(z2, r), TANDEM_OK);
+		ck_assert_msg((memcmp(r, base, sizeof(r)) != 0) == seen[e], "edit %zu: %s", e,
+			      seen[e] ? "unseen" : "seen");
+		dns_zone_free(z2);
+	}
+	ck_assert_int_eq(dns_zone_digest_nosig(NULL, r), TANDEM_EINVAL);
+	dns_zone_free(z);
+}
+END_TEST
+
 /* The root depends on the records only: the same zone written in another order (lines
  * reversed) has the same root, and a zone diffed against itself is empty. */
 START_TEST(test_digest_order_free)
@@ -486,6 +521,7 @@ static Suite *diff_suite(void)
 	tcase_add_loop_test(tc, test_diff_apply_random, 0, 8);
 	tcase_add_test(tc, test_digest_bitflip);
 	tcase_add_test(tc, test_digest_ttl_sig_nsec3);
+	tcase_add_test(tc, test_digest_nosig);
 	tcase_add_test(tc, test_digest_order_free);
 	tcase_add_test(tc, test_apply_refuses);
 	tcase_add_test(tc, test_changeset_copies);

@@ -783,6 +783,50 @@ START_TEST(test_input_keys)
 }
 END_TEST
 
+/* zone.compare-before-publish and zone.compare-timeout (issue 11): wait and 30 s by default,
+ * the three modes, a timeout from 1 s to 1 h; anything else refused at its line. */
+START_TEST(test_compare_keys)
+{
+	kasp_policy_t p;
+	kasp_policy_defaults(&p);
+	ck_assert_int_eq(p.compare, KASP_COMPARE_WAIT);
+	ck_assert_uint_eq(p.compare_timeout, 30);
+	static const struct {
+		const char *text;
+		kasp_compare_t mode;
+	} modes[] = {{"off", KASP_COMPARE_OFF},
+		     {"wait", KASP_COMPARE_WAIT},
+		     {"require", KASP_COMPARE_REQUIRE}};
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		char text[128];
+		snprintf(text, sizeof(text),
+			 "policy: x\nzone: { compare-before-publish: %s, compare-timeout: 2m }\n",
+			 modes[i].text);
+		expect_loaded(text, &p, NULL);
+		ck_assert_int_eq(p.compare, modes[i].mode);
+		ck_assert_uint_eq(p.compare_timeout, 120);
+	}
+	expect_refused("policy: t\nzone:\n  compare-before-publish: always\n", 3,
+		       "not off, wait or require");
+	expect_refused("policy: t\nzone:\n  compare-before-publish: yes\n", 3,
+		       "not off, wait or require");
+	char path[512], dir[256];
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	static const char *const bad[] = {"0", "2h", "30x"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[128];
+		snprintf(text, sizeof(text), "policy: x\nzone:\n  compare-timeout: %s\n", bad[i]);
+		tandem_diag_clear(diag);
+		ck_assert_int_eq(load_text(text, path, sizeof(path), dir, sizeof(dir), diag, &p),
+				 TANDEM_KASP_EPOLICY);
+		ck_assert(has_msg(diag, TANDEM_KASP_EPOLICY, path, 3, "compare-timeout"));
+		ts_rmtree(dir);
+	}
+	tandem_diag_free(diag);
+}
+END_TEST
+
 /* keys.archive-retention (issue 9 item 5): a year by default, a duration, once. */
 START_TEST(test_archive_retention)
 {
@@ -847,6 +891,7 @@ static Suite *kasp_suite(void)
 	tcase_add_test(tc, test_check_in_memory);
 	tcase_add_test(tc, test_input_keys);
 	tcase_add_test(tc, test_archive_retention);
+	tcase_add_test(tc, test_compare_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }

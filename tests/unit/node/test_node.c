@@ -623,6 +623,346 @@ START_TEST(failed_run_retried)
 }
 END_TEST
 
+/* ---- compare before publish (issue 11, DPS 6.6) ----------------------------------------- */
+
+#define COMPARE_MS 30000u
+
+/* A zone under compare-before-publish `mode`, with a standby registered, that has committed
+ * serial 41 (epoch 4): held in the compare stage, nothing published yet. */
+static void sim_held(sim_t *s, node_compare_t mode)
+{
+	sim_init(s);
+	s->z.conf.compare = mode;
+	s->z.conf.compare_timeout_ms = COMPARE_MS;
+	s->v.compare_digests = true;
+	s->v.has_standby = true;
+	s->v.standby_live = true;
+	s->v.has_committed = true;
+	s->v.serial = 39;
+	s->v.committed_by_self = true;
+	sim_take(s, 4, 1);
+	sim_run_done(s, false, 41, 1);
+	const node_actions_t *out = sim_commit_reply(s, true, true);
+	const node_action_t *c = find(out, NODE_A_COMPARE);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->serial, 41);
+	ck_assert_uint_eq(c->epoch, 4);
+	ck_assert(!has(out, NODE_A_PUBLISH));
+	ck_assert_int_eq(s->z.run, NODE_RUN_COMPARE);
+	ck_assert_uint_eq(s->z.due[NODE_EV_COMPARE], s->t.mono_ms + COMPARE_MS);
+	ck_assert_uint_le(node_next_due(&s->z), s->z.due[NODE_EV_COMPARE]);
+	/* the coordinator's status now shows the commit, no report yet */
+	s->v.serial = 41;
+	sim_advance(s, 250);
+	ck_assert(!has(sim_status(s), NODE_A_PUBLISH));
+}
+
+/* Renews the lease whenever due for `ms`, in steps of `step`, checking that nothing is
+ * published or dropped meanwhile. */
+static void sim_wait_renewing(sim_t *s, uint64_t ms, uint64_t step)
+{
+	for (uint64_t t = 0; t < ms; t += step) {
+		sim_advance(s, step);
+		const node_actions_t *out = sim_status(s);
+		ck_assert(!has(out, NODE_A_PUBLISH));
+		ck_assert(!has(out, NODE_A_LEASE_DROPPED));
+		if (has(out, NODE_A_LEASE_RENEW)) {
+			sim_lease_reply(s, true, true, 4);
+		}
+	}
+}
+
+/* The standby agrees before the timeout: published at once, no alert. */
+START_TEST(compare_agrees_then_publishes)
+{
+	sim_t s;
+	sim_held(&s, NODE_COMPARE_WAIT);
+	sim_wait_renewing(&s, 5000, 250);
+	s.v.standby_agrees = true;
+	sim_advance(&s, 250);
+	const node_actions_t *out = sim_status(&s);
+	const node_action_t *p = find(out, NODE_A_PUBLISH);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->serial, 41);
+	ck_assert_int_eq(p->why, NODE_WHY_NONE);
+	ck_assert(!has(out, NODE_A_ALERT));
+	ck_assert_int_eq(s.z.run, NODE_RUN_PUBLISH);
+	ck_assert_uint_eq(s.z.due[NODE_EV_COMPARE], NODE_NEVER);
+}
+END_TEST
+
+/* A report for an older serial (the view before the commit) is not an agreement. */
+START_TEST(compare_old_report_not_taken)
+{
+	sim_t s;
+	sim_init(&s);
+	s.z.conf.compare = NODE_COMPARE_WAIT;
+	s.z.conf.compare_timeout_ms = COMPARE_MS;
+	s.v.compare_digests = true;
+	s.v.has_standby = true;
+	s.v.standby_live = true;
+	s.v.has_committed = true;
+	s.v.serial = 39;
+	s.v.committed_by_self = true;
+	s.v.standby_agrees = true; /* on serial 39 */
+	sim_take(&s, 4, 1);
+	sim_run_done(&s, false, 41, 1);
+	const node_actions_t *out = sim_commit_reply(&s, true, true);
+	ck_assert(has(out, NODE_A_COMPARE));
+	ck_assert(!has(out, NODE_A_PUBLISH));
+	sim_advance(&s, 250);
+	ck_assert(!has(sim_status(&s), NODE_A_PUBLISH));
+}
+END_TEST
+
+/* wait: no report within the timeout: published then, with the compare-timeout alert, which
+ * the next agreed publication clears. */
+START_TEST(compare_timeout_publishes_with_alert)
+{
+	sim_t s;
+	sim_held(&s, NODE_COMPARE_WAIT);
+	sim_wait_renewing(&s, COMPARE_MS - 500, 250);
+	sim_advance(&s, 250);
+	const node_actions_t *out = sim_status(&s);
+	const node_action_t *p = find(out, NODE_A_PUBLISH);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(p->why, NODE_WHY_WAITED);
+	const node_action_t *a = find(out, NODE_A_ALERT);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_str_eq(a->alert, "compare-timeout");
+	node_input_t in = {.kind = NODE_IN_PUBLISHED};
+	in.published.ok = true;
+	sim_step(&s, &in);
+	ck_assert_uint_eq(s.z.published_serial, 41);
+	/* the next serial (the cycle brought forward): the standby agrees, the alert clears */
+	s.z.due[NODE_EV_CYCLE] = s.t.mono_ms;
+	out = sim_tick(&s);
+	ck_assert(has(out, NODE_A_KEYSET_FETCH));
+	sim_keyset(&s, 1);
+	sim_run_done(&s, false, 43, 1);
+	ck_assert(has(sim_commit_reply(&s, true, true), NODE_A_COMPARE));
+	s.v.serial = 43;
+	s.v.standby_agrees = true;
+	sim_advance(&s, 250);
+	out = sim_status(&s);
+	ck_assert(has(out, NODE_A_PUBLISH));
+	a = find(out, NODE_A_ALERT_CLEAR);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_str_eq(a->alert, "compare-timeout");
+}
+END_TEST
+
+/* require: the standby stays silent: held past the timeout with compare-held, never
+ * published, the lease renewed all along; the standby back and agreeing: published. */
+START_TEST(compare_require_holds_and_renews)
+{
+	sim_t s;
+	sim_held(&s, NODE_COMPARE_REQUIRE);
+	sim_wait_renewing(&s, COMPARE_MS - 500, 250);
+	sim_advance(&s, 250);
+	const node_actions_t *out = sim_status(&s);
+	ck_assert(!has(out, NODE_A_PUBLISH));
+	const node_action_t *a = find(out, NODE_A_ALERT);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_str_eq(a->alert, "compare-held");
+	ck_assert_int_eq(a->why, NODE_WHY_WAITED);
+	ck_assert(s.z.compare_held);
+	/* ten lease periods later: still held, still renewed, the alert said once */
+	uint64_t renewals = 0;
+	for (uint64_t t = 0; t < 10u * LEASE_MS; t += 250) {
+		sim_advance(&s, 250);
+		out = sim_status(&s);
+		ck_assert(!has(out, NODE_A_PUBLISH));
+		ck_assert(!has(out, NODE_A_ALERT));
+		ck_assert(!has(out, NODE_A_LEASE_DROPPED));
+		ck_assert(!has(out, NODE_A_RUN) && !has(out, NODE_A_KEYSET_FETCH));
+		if (has(out, NODE_A_LEASE_RENEW)) {
+			renewals++;
+			sim_lease_reply(&s, true, true, 4);
+		}
+	}
+	ck_assert_uint_ge(renewals, 25);
+	ck_assert(node_may_publish(&s.z, s.t.mono_ms));
+	ck_assert_int_eq(s.z.run, NODE_RUN_COMPARE);
+	s.v.standby_agrees = true;
+	sim_advance(&s, 250);
+	out = sim_status(&s);
+	ck_assert(has(out, NODE_A_PUBLISH));
+	a = find(out, NODE_A_ALERT_CLEAR);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_str_eq(a->alert, "compare-held");
+}
+END_TEST
+
+/* A standby's digest differs: never published, under both modes, even after the timeout;
+ * the held serial is dropped and the next run waits for the cycle. */
+START_TEST(compare_mismatch_never_publishes)
+{
+	for (int m = 0; m < 2; m++) {
+		sim_t s;
+		sim_held(&s, m == 0 ? NODE_COMPARE_WAIT : NODE_COMPARE_REQUIRE);
+		s.v.standby_differs = true;
+		sim_advance(&s, 250);
+		const node_actions_t *out = sim_status(&s);
+		ck_assert(!has(out, NODE_A_PUBLISH));
+		const node_action_t *d = find(out, NODE_A_DISCARD);
+		ck_assert_ptr_nonnull(d);
+		ck_assert_int_eq(d->why, NODE_WHY_MISMATCH);
+		ck_assert_uint_eq(d->serial, 41);
+		ck_assert_int_eq(s.z.run, NODE_RUN_IDLE);
+		ck_assert_uint_eq(s.z.due[NODE_EV_CYCLE], s.t.mono_ms + CYCLE_MS);
+		for (uint64_t t = 0; t < 2u * COMPARE_MS; t += 250) {
+			sim_advance(&s, 250);
+			out = sim_status(&s);
+			ck_assert(!has(out, NODE_A_PUBLISH));
+			if (has(out, NODE_A_LEASE_RENEW)) {
+				sim_lease_reply(&s, true, true, 4);
+			}
+		}
+		ck_assert_uint_eq(s.z.published_serial, 0);
+	}
+}
+END_TEST
+
+/* The lease runs out while the serial waits: dropped, nothing published, even when the
+ * standby agrees afterwards. */
+START_TEST(compare_lease_lost_publishes_nothing)
+{
+	sim_t s;
+	sim_held(&s, NODE_COMPARE_WAIT);
+	bool dropped = false, discarded = false;
+	for (uint64_t t = 0; t < LEASE_MS && !discarded; t += 250) {
+		sim_advance(&s, 250);
+		const node_actions_t *out = sim_status(&s);
+		ck_assert(!has(out, NODE_A_PUBLISH));
+		dropped = dropped || has(out, NODE_A_LEASE_DROPPED);
+		const node_action_t *d = find(out, NODE_A_DISCARD);
+		if (d != NULL) {
+			ck_assert_int_eq(d->why, NODE_WHY_LATE);
+			discarded = true;
+		}
+		if (has(out, NODE_A_LEASE_RENEW)) {
+			sim_lease_reply(&s, false, false, 0); /* no coordinator answers */
+		}
+	}
+	ck_assert(dropped && discarded);
+	ck_assert(!s.z.held);
+	s.v.standby_agrees = true;
+	sim_advance(&s, 250);
+	ck_assert(!has(sim_status(&s), NODE_A_PUBLISH));
+	ck_assert_uint_eq(s.z.published_serial, 0);
+}
+END_TEST
+
+/* No standby registered: wait publishes at once, said once (not at every serial); require
+ * holds with compare-held. Signatures that cannot be compared count the same. */
+START_TEST(compare_without_standby)
+{
+	sim_t s;
+	sim_init(&s);
+	s.z.conf.compare = NODE_COMPARE_WAIT;
+	s.z.conf.compare_timeout_ms = COMPARE_MS;
+	s.v.compare_digests = true;
+	sim_take(&s, 4, 1);
+	sim_run_done(&s, false, 41, 1);
+	const node_actions_t *out = sim_commit_reply(&s, true, true);
+	const node_action_t *al = find(out, NODE_A_COMPARE_ALONE);
+	ck_assert_ptr_nonnull(al);
+	ck_assert_int_eq(al->why, NODE_WHY_NO_STANDBY);
+	ck_assert(has(out, NODE_A_PUBLISH));
+	node_input_t in = {.kind = NODE_IN_PUBLISHED};
+	in.published.ok = true;
+	sim_step(&s, &in);
+	s.z.due[NODE_EV_CYCLE] = s.t.mono_ms;
+	out = sim_tick(&s);
+	ck_assert(has(out, NODE_A_KEYSET_FETCH));
+	sim_keyset(&s, 1);
+	sim_run_done(&s, false, 43, 1);
+	out = sim_commit_reply(&s, true, true);
+	ck_assert(has(out, NODE_A_PUBLISH));
+	ck_assert(!has(out, NODE_A_COMPARE_ALONE)); /* said once */
+
+	sim_init(&s);
+	s.z.conf.compare = NODE_COMPARE_REQUIRE;
+	s.z.conf.compare_timeout_ms = COMPARE_MS;
+	s.v.has_standby = true;
+	s.v.compare_digests = false; /* ECDSA: nothing to compare the digest with */
+	sim_take(&s, 4, 1);
+	sim_run_done(&s, false, 41, 1);
+	out = sim_commit_reply(&s, true, true);
+	ck_assert(!has(out, NODE_A_PUBLISH));
+	ck_assert(has(out, NODE_A_COMPARE));
+	const node_action_t *a = find(out, NODE_A_ALERT);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_str_eq(a->alert, "compare-held");
+	ck_assert_int_eq(a->why, NODE_WHY_NOT_COMPARED);
+}
+END_TEST
+
+/* compare off: today's behaviour, published on the commit's acceptance. */
+START_TEST(compare_off_publishes_at_once)
+{
+	sim_t s;
+	sim_init(&s);
+	s.v.compare_digests = true;
+	s.v.has_standby = true;
+	sim_take(&s, 4, 1);
+	sim_run_done(&s, false, 41, 1);
+	const node_actions_t *out = sim_commit_reply(&s, true, true);
+	ck_assert(has(out, NODE_A_PUBLISH));
+	ck_assert(!has(out, NODE_A_COMPARE));
+}
+END_TEST
+
+/* A standby that cannot follow the held serial (no copy of its base): dropped and signed
+ * again in full at once, which the standby can compare. */
+START_TEST(compare_no_base_signs_again)
+{
+	sim_t s;
+	sim_held(&s, NODE_COMPARE_REQUIRE);
+	s.v.full_requested = true;
+	s.v.base_serial = 39;
+	sim_advance(&s, 250);
+	const node_actions_t *out = sim_status(&s);
+	const node_action_t *d = find(out, NODE_A_DISCARD);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_int_eq(d->why, NODE_WHY_NO_BASE);
+	ck_assert(has(out, NODE_A_KEYSET_FETCH));
+}
+END_TEST
+
+/* wait with the standby down (not healthy in the status): no timeout added, published at
+ * once; one going down while a serial waits releases it too. require still holds. */
+START_TEST(compare_standby_down)
+{
+	sim_t s;
+	sim_init(&s);
+	s.z.conf.compare = NODE_COMPARE_WAIT;
+	s.z.conf.compare_timeout_ms = COMPARE_MS;
+	s.v.compare_digests = true;
+	s.v.has_standby = true; /* registered, not heard of */
+	sim_take(&s, 4, 1);
+	sim_run_done(&s, false, 41, 1);
+	const node_actions_t *out = sim_commit_reply(&s, true, true);
+	ck_assert(has(out, NODE_A_PUBLISH));
+	ck_assert(has(out, NODE_A_COMPARE_ALONE));
+
+	sim_held(&s, NODE_COMPARE_WAIT);
+	s.v.standby_live = false;
+	sim_advance(&s, 250);
+	out = sim_status(&s);
+	const node_action_t *p = find(out, NODE_A_PUBLISH);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->serial, 41);
+
+	sim_held(&s, NODE_COMPARE_REQUIRE);
+	s.v.standby_live = false;
+	sim_wait_renewing(&s, 2u * COMPARE_MS, 250);
+	ck_assert_int_eq(s.z.run, NODE_RUN_COMPARE);
+	ck_assert(s.z.compare_held);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("node");
@@ -648,6 +988,18 @@ int main(void)
 	tcase_add_test(tc, input_older_not_signed);
 	tcase_add_test(tc, input_serial_wrap_is_newer);
 	tcase_add_test(tc, skr_running_out);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("compare");
+	tcase_add_test(tc, compare_agrees_then_publishes);
+	tcase_add_test(tc, compare_old_report_not_taken);
+	tcase_add_test(tc, compare_timeout_publishes_with_alert);
+	tcase_add_test(tc, compare_require_holds_and_renews);
+	tcase_add_test(tc, compare_mismatch_never_publishes);
+	tcase_add_test(tc, compare_lease_lost_publishes_nothing);
+	tcase_add_test(tc, compare_without_standby);
+	tcase_add_test(tc, compare_off_publishes_at_once);
+	tcase_add_test(tc, compare_no_base_signs_again);
+	tcase_add_test(tc, compare_standby_down);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
