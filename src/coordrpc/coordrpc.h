@@ -93,8 +93,11 @@ typedef enum {
 	COORDRPC_OPERATORS_GET,       /* (nothing); the decision's doc holds the role table */
 	COORDRPC_OPERATORS_BOOTSTRAP, /* doc: the first role table (JSON) */
 	COORDRPC_CEREMONY_RECORD,     /* doc: a signed ceremony record, checked and audited */
+	COORDRPC_ZONE_APPROVE,        /* operator: zone, serial (a version a review hook
+					 rejected: sign it without the hooks) */
+	COORDRPC_ZONE_REJECT,         /* operator: zone, serial (keep it held) */
 } coordrpc_kind_t;
-#define COORDRPC_KIND_LAST COORDRPC_CEREMONY_RECORD
+#define COORDRPC_KIND_LAST COORDRPC_ZONE_REJECT
 /* Multi-person control's fields: a request id (16 hex + NUL), an action, its arguments,
  * an Ed25519 key and signature, and the largest JSON document carried. */
 #define COORDRPC_REQ_ID_MAX 17
@@ -219,6 +222,10 @@ typedef struct coordrpc_zone_status {
 	coordrpc_key_status_t keys[COORD_KEYS_MAX];
 	bool has_accepted_input;        /* the operator accepted an input (zone accept-input) */
 	uint32_t accepted_input_serial; /* its SOA serial */
+	bool has_review_decision;       /* the operator decided on a version a review hook
+					   rejected (zone approve|reject): */
+	uint32_t review_serial;         /* its serial */
+	bool review_approved;           /* approve, else reject */
 } coordrpc_zone_status_t;
 
 typedef struct coordrpc_node_status {
