@@ -1616,12 +1616,10 @@ static void do_zone_review(coord_state_t *st, const coord_input_t *in, coord_res
 		       in->serial, held[0] != '\0' ? "held: " : "none is held", held);
 		return;
 	}
-	if (z->has_review_decision && z->review_serial == in->serial &&
-	    z->review_approved == approve) {
-		note(r, "zone %s: serial %u already %s", z->name, in->serial,
-		     approve ? "approved" : "rejected");
-		return;
-	}
+	/* the same decision again counts too: a node may hold a new version of a serial it
+	 * was given before (a delivery with the same SOA serial), and honours only decisions
+	 * taken after its rejection */
+	z->review_seq++;
 	z->has_review_decision = true;
 	z->review_serial = in->serial;
 	z->review_approved = approve;

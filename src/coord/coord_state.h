@@ -179,6 +179,8 @@ typedef struct coord_zone {
 	bool has_review_decision;
 	uint32_t review_serial;
 	bool review_approved;
+	uint32_t review_seq; /* decisions taken (each counts, the same one again too): a node
+				honours only a decision taken after it rejected the version */
 } coord_zone_t;
 
 /* The whole cluster state. A plain value of up to about 7 MB, of which only the part in

@@ -91,6 +91,7 @@ static void pack_zone(pb_zone_scratch_t *s, const coord_zone_t *z)
 	pz->has_review_decision = z->has_review_decision;
 	pz->review_serial = z->review_serial;
 	pz->review_approved = z->review_approved;
+	pz->review_seq = z->review_seq;
 	static const uint8_t no_skr[COORD_SKR_ID_LEN];
 	if (memcmp(z->committed_skr_id, no_skr, COORD_SKR_ID_LEN) != 0) {
 		pz->committed_skr_id = bin(z->committed_skr_id, COORD_SKR_ID_LEN);
@@ -281,6 +282,7 @@ static bool unpack_zone(const Tandem__ClusterState__Zone *pz, coord_zone_t *z)
 	z->has_review_decision = pz->has_review_decision;
 	z->review_serial = pz->has_review_decision ? pz->review_serial : 0;
 	z->review_approved = pz->has_review_decision && pz->review_approved;
+	z->review_seq = pz->review_seq;
 	if (pz->committed_skr_id.len == COORD_SKR_ID_LEN) {
 		memcpy(z->committed_skr_id, pz->committed_skr_id.data, COORD_SKR_ID_LEN);
 	}

@@ -588,6 +588,7 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 	zs->has_review_decision = z->has_review_decision;
 	zs->review_serial = z->review_serial;
 	zs->review_approved = z->review_approved;
+	zs->review_seq = z->review_seq;
 	zs->nkeys = z->nkeys;
 	for (uint32_t k = 0; k < z->nkeys; k++) {
 		const coord_key_t *key = &z->keys[k];

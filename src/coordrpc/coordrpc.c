@@ -1274,6 +1274,7 @@ static void status_pack_zone(status_scratch_t *s, size_t zi, const coordrpc_zone
 	pz->has_review_decision = z->has_review_decision;
 	pz->review_serial = z->has_review_decision ? z->review_serial : 0;
 	pz->review_approved = z->has_review_decision && z->review_approved;
+	pz->review_seq = z->review_seq;
 	for (size_t k = 0; k < z->nkeys; k++) {
 		const coordrpc_key_status_t *key = &z->keys[k];
 		Tandem__CoordKeyStatus *pk = &s->keys[zi][k];
@@ -1453,6 +1454,7 @@ static int status_unpack_zone(const Tandem__CoordZoneStatus *pz, tandem_diag_t *
 	z->has_review_decision = pz->has_review_decision;
 	z->review_serial = pz->has_review_decision ? pz->review_serial : 0;
 	z->review_approved = pz->has_review_decision && pz->review_approved;
+	z->review_seq = pz->review_seq;
 	z->nkeys = pz->n_keys;
 	for (size_t k = 0; k < pz->n_keys; k++) {
 		ret = status_unpack_key(pz->keys[k], what, diag, &z->keys[k]);

@@ -226,6 +226,7 @@ typedef struct coordrpc_zone_status {
 					   rejected (zone approve|reject): */
 	uint32_t review_serial;         /* its serial */
 	bool review_approved;           /* approve, else reject */
+	uint32_t review_seq;            /* decisions taken so far */
 } coordrpc_zone_status_t;
 
 typedef struct coordrpc_node_status {

@@ -1547,9 +1547,12 @@ static void tdm_review_alert(tdm_t *d, const tdm_zone_t *z)
 static void tdm_review_decision(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
 {
 	tdm_input_state_t *s = &z->in;
-	s->has_approve = zs->has_review_decision && zs->review_approved;
+	s->review_seq = zs->review_seq;
+	/* a decision taken before this rejection was about another version */
+	bool fresh = zs->has_review_decision && zs->review_seq != s->review_seq_reject;
+	s->has_approve = fresh && zs->review_approved;
 	s->approve_serial = s->has_approve ? zs->review_serial : 0;
-	bool refused = s->bad && s->bad_review && zs->has_review_decision && !zs->review_approved &&
+	bool refused = s->bad && s->bad_review && fresh && !zs->review_approved &&
 		       zs->review_serial == s->review_serial;
 	if (refused != s->review_refused && s->bad && s->bad_review) {
 		s->review_refused = refused;
@@ -1707,6 +1710,7 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 		s->bad_nonreg = false;
 		s->bad_review = true;
 		s->review_refused = false;
+		s->review_seq_reject = s->review_seq;
 		s->review_signed_stage = i == 1;
 		s->review_serial = d->job.review_serial[i];
 		s->review_input = in->serial;
@@ -2273,6 +2277,7 @@ static void tdm_job_finish(tdm_t *d)
 	tdm_zone_t *z = d->job_zone;
 	tdm_sign_t *job = &d->job;
 	tdm_sign_join(job);
+	tdm_review_log(d, z); /* before the run's own line: the hooks ran inside it */
 	metrics_histogram_observe(&z->runs, job->seconds);
 	if (job->ret == TANDEM_OK) {
 		z->sigs[0] += job->rrsigs_new;
@@ -2326,7 +2331,6 @@ static void tdm_job_finish(tdm_t *d)
 	tdm_job_ended(d, z);
 	tandem_afile_abort(job->file);
 	job->file = NULL;
-	tdm_review_log(d, z);
 	tdm_input_run_end(d, z);
 	d->job_zone = NULL;
 }

@@ -179,8 +179,10 @@ typedef struct tdm_input_state {
 	bool has_accept; /* the operator accepted the input with this serial */
 	uint32_t accept_serial;
 	bool has_approve; /* the operator approved the version a review hook rejected at this
-			     serial (tandemctl zone approve) */
+			     serial (tandemctl zone approve), after the rejection */
 	uint32_t approve_serial;
+	uint32_t review_seq;        /* the cluster's count of review decisions, last seen */
+	uint32_t review_seq_reject; /* ... when the hook rejected: only later ones count */
 } tdm_input_state_t;
 
 /* Sets up a zone's state: the good copy is WORK/<zone>input (zone with its final dot); a

@@ -940,8 +940,11 @@ START_TEST(test_zone_review)
 	ck_assert_ptr_nonnull(strstr(R->effects[0].text, "approves"));
 	ck_assert(zone()->has_review_decision && zone()->review_approved);
 	ck_assert_uint_eq(zone()->review_serial, 2026120105);
-	ck_assert_int_eq(apply(&ap, T0 + 4), COORD_R_OK); /* again: nothing new */
-	ck_assert(!R->changed);
+	ck_assert_uint_eq(zone()->review_seq, 1);
+	/* again: it counts (a node may hold a new version of the same serial) */
+	ck_assert_int_eq(apply(&ap, T0 + 4), COORD_R_OK);
+	ck_assert(R->changed);
+	ck_assert_uint_eq(zone()->review_seq, 2);
 	/* a reject replaces it */
 	coord_input_t rj = mk(COORD_IN_ZONE_REJECT, NULL, ZONE);
 	rj.serial = 2026120105;
@@ -959,6 +962,7 @@ START_TEST(test_zone_review)
 	ck_assert(coord_state_zone(N, ZONE)->has_review_decision);
 	ck_assert(!coord_state_zone(N, ZONE)->review_approved);
 	ck_assert_uint_eq(coord_state_zone(N, ZONE)->review_serial, 2026120105);
+	ck_assert_uint_eq(coord_state_zone(N, ZONE)->review_seq, 3);
 }
 END_TEST
 
