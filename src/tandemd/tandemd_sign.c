@@ -196,28 +196,29 @@ static bool tdm_sign_review(tdm_sign_t *job, int i, const char *file, uint32_t s
 	return false;
 }
 
-/* The signed hook reads a private copy of the written zone (--work is 0700), removed
- * after: it may not change what is published. */
-static bool tdm_sign_review_signed(tdm_sign_t *job, const tandem_afile_t *file, uint32_t serial)
+/* Hook `i` reads a private copy (--work is 0700) of exactly what the run read or wrote
+ * (src: the input's bytes as loaded, or the written signed zone), removed after: the hook
+ * sees what is signed, not a file replaced meanwhile, and cannot change what is used. */
+static bool tdm_sign_review_copy(tdm_sign_t *job, int i, const char *src, uint32_t serial)
 {
 	char copy[4200];
 	char prefix[COORD_ZONE_MAX + 16];
 	snprintf(prefix, sizeof(prefix), "%sreview", job->origin);
-	if (file == NULL || job->review_dir == NULL ||
-	    tdm_review_copy(tandem_afile_tmp_path(file), job->review_dir, prefix, copy,
-			    sizeof(copy)) != TANDEM_OK) {
-		job->review_ran[1] = true;
-		job->review_serial[1] = serial;
-		snprintf(job->review[1].reason, sizeof(job->review[1].reason),
-			 "no private copy of the signed zone for the hook: %.60s", strerror(errno));
-		snprintf(job->review[1].first_line, sizeof(job->review[1].first_line), "%s",
-			 job->review[1].reason);
+	if (src == NULL || job->review_dir == NULL ||
+	    tdm_review_copy(src, job->review_dir, prefix, copy, sizeof(copy)) != TANDEM_OK) {
+		char why[128];
+		snprintf(why, sizeof(why), "no private copy of the zone for the hook: %.60s",
+			 strerror(errno));
+		job->review_ran[i] = true;
+		job->review_serial[i] = serial;
+		snprintf(job->review[i].reason, sizeof(job->review[i].reason), "%s", why);
+		snprintf(job->review[i].first_line, sizeof(job->review[i].first_line), "%s", why);
 		job->review_rejected = true;
 		job->in.result = TDM_INPUT_REVIEW_REJECTED;
-		tandem_diag_add(job->diag, TANDEM_EPERM, "%s", job->review[1].reason);
+		tandem_diag_add(job->diag, TANDEM_EPERM, "%s", job->review[i].reason);
 		return false;
 	}
-	bool ok = tdm_sign_review(job, 1, copy, serial);
+	bool ok = tdm_sign_review(job, i, copy, serial);
 	(void)unlink(copy);
 	return ok;
 }
@@ -251,7 +252,10 @@ static void *tdm_sign_run(void *arg)
 	int ret = tdm_input_load(&job->in, job->origin, job->diag, &zone);
 	if (ret == TANDEM_OK && tdm_sign_reviews(job, job->review_unsigned)) {
 		tandem_diag_clear(job->diag);
-		if (!tdm_sign_review(job, 0, job->in.path, job->in.serial)) {
+		/* the good copy's temporary file holds the bytes loaded (written from them) */
+		const char *src =
+		    job->in.good != NULL ? tandem_afile_tmp_path(job->in.good) : job->in.path;
+		if (!tdm_sign_review_copy(job, 0, src, job->in.serial)) {
 			ret = TANDEM_EPERM;
 			job->input_serial = job->in.serial;
 		}
@@ -296,7 +300,8 @@ static void *tdm_sign_run(void *arg)
 	/* after the gate, before the journal and the commit: a rejected version is never
 	 * journaled */
 	if (ret == TANDEM_OK && tdm_sign_reviews(job, job->review_signed) &&
-	    !tdm_sign_review_signed(job, res.file, res.serial)) {
+	    !tdm_sign_review_copy(job, 1, res.file != NULL ? tandem_afile_tmp_path(res.file) : NULL,
+				  res.serial)) {
 		ret = TANDEM_EPERM;
 	}
 	if (ret == TANDEM_OK) {

@@ -87,8 +87,8 @@ typedef struct tdm_sign {
 	tdm_input_job_t in;      /* how the input is read and checked (tandemd_input.h); in.path
 				    is what `input` names */
 	/* the review hooks (docs/node.md, "Review hooks"), run only by an active run that
-	 * reads the input itself (not the good copy): NULL or "": none. The unsigned hook
-	 * reads in.path; the signed hook a private copy of the written zone in review_dir */
+	 * reads the input itself (not the good copy): NULL or "": none. Each hook reads a
+	 * private copy in review_dir: of the input's bytes as loaded, of the written zone */
 	const char *review_unsigned;
 	const char *review_signed;
 	uint32_t review_timeout; /* seconds */
