@@ -25,7 +25,7 @@ CALLS=$TDM_TMP/review.calls
 cat >"$HOOK" <<EOF
 #!/bin/sh
 # a review hook: logs its call; rejects the marker records; hangs while $TDM_TMP/hang exists
-echo "\$1 \$TANDEM_STAGE \$TANDEM_ZONE \$TANDEM_SERIAL" >> "$CALLS"
+echo "\$1 \$TANDEM_STAGE \$TANDEM_ZONE \$TANDEM_SERIAL \$TANDEM_ZONE_FILE \$(stat -c %a "\$TANDEM_ZONE_FILE")" >> "$CALLS"
 [ -r "\$TANDEM_ZONE_FILE" ] || { echo "cannot read \$TANDEM_ZONE_FILE"; exit 2; }
 if [ -e "$TDM_TMP/hang" ]; then echo "hanging on \$TANDEM_SERIAL"; sleep 300; fi
 if grep -q review-marker "\$TANDEM_ZONE_FILE"; then
@@ -78,7 +78,8 @@ status_alert() {
 }
 no_status_alert() { ! status_alert "$1" "$2" && [ "$(tdm_status_get "len(node('$1')['alerts'])")" != "" ]; }
 holds() { [ "$(tdm_holder $Z)" = "$A" ]; }
-# calls STAGE SERIAL: how many times the hook was called for that stage and serial.
+# calls STAGE SERIAL: how many times the hook was called for that stage and serial (each
+# line: STAGE TANDEM_STAGE TANDEM_ZONE TANDEM_SERIAL TANDEM_ZONE_FILE ITS_MODE).
 calls() { awk -v s="$1" -v n="$2" '$1 == s && $4 == n' "$CALLS" 2>/dev/null | wc -l; }
 # refreshed: the active published a new serial (a refresh of the last good input) since $s0
 refreshed() { tdm_published_after "$A" $Z "$s0"; }
@@ -88,7 +89,12 @@ put 2024010102
 tdm_wait 60 "$A to sign the clean input" in_serial_is 2024010102
 sig2=$(tdm_last_serial "$A" $Z)
 [ "$(calls unsigned 2024010102)" = 1 ] || tdm_fail "the unsigned hook ran $(calls unsigned 2024010102) times for 2024010102" -- "$CALLS"
-grep -Eq "^signed signed $Z [0-9]+$" "$CALLS" || tdm_fail "the signed hook did not run" -- "$CALLS"
+grep -Eq "^signed signed $Z [0-9]+ $TDM_CL/$A/work/example\.review\.[A-Za-z0-9]{6} 600$" "$CALLS" || tdm_fail "the signed hook did not run" -- "$CALLS"
+# each hook read a private copy in the active's --work (mode 0600), not the input itself
+awk -v w="$TDM_CL/$A/work/" '$4 == "2024010102" && (index($5, w) != 1 || $6 != "600")' "$CALLS" |
+	grep -q . && tdm_fail "the unsigned hook did not read a private copy in --work" -- "$CALLS"
+grep -Eq "^unsigned unsigned $Z 2024010102 $TDM_CL/$A/work/example\.review\.[A-Za-z0-9]{6} 600$" "$CALLS" ||
+	tdm_fail "no call with the private copy" -- "$CALLS"
 logged "review-unsigned of serial 2024010102: approved \(exit 0, [0-9.]+ s\): ok 2024010102" ||
 	tdm_fail "no log line with the hook's verdict and output" -- "$LOG"
 # a few cycles later: no new call for the same version, on either node (the standby runs none)
