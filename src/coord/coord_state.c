@@ -115,6 +115,7 @@ const char *coord_reason_str(coord_reason_t reason)
 	case COORD_R_NODE_ALERT: return "node reported a blocking alert";
 	case COORD_R_SITE_SUSPENDED: return "site suspended";
 	case COORD_R_RETAINED: return "archive retention not over";
+	case COORD_R_NOT_HELD: return "not held for review";
 	}
 	return "unknown reason";
 }
@@ -147,6 +148,8 @@ const char *coord_input_kind_str(coord_input_kind_t kind)
 	case COORD_IN_SITE_RESUME: return "site-resume";
 	case COORD_IN_KEY_DESTROYED: return "key-destroyed";
 	case COORD_IN_KEY_PURGE: return "key-purge";
+	case COORD_IN_ZONE_APPROVE: return "zone-approve";
+	case COORD_IN_ZONE_REJECT: return "zone-reject";
 	}
 	return "unknown";
 }
@@ -1571,6 +1574,62 @@ static void do_zone_add(coord_state_t *st, const coord_input_t *in, coord_result
 	effect(r, COORD_EFF_ZONE_ADDED, z, NULL, "zone %s added", z->name);
 }
 
+/* Whether a node reports serial as held by a review hook (its review-rejected alert for the
+ * zone: "unsigned serial N rejected ..." or "signed serial N rejected ..."); held[] gets
+ * the serials reported, for the refusal. */
+static bool review_held(const coord_state_t *st, const char *zone, uint32_t serial, char *held,
+			size_t size)
+{
+	bool found = false;
+	size_t len = 0;
+	held[0] = '\0';
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		const coord_node_t *n = &st->nodes[i];
+		for (uint32_t k = 0; k < n->nalerts && k < COORD_ALERTS_MAX; k++) {
+			const coord_alert_t *a = &n->alerts[k];
+			char stage[12];
+			unsigned s = 0;
+			if (strcmp(a->zone, zone) != 0 || strcmp(a->kind, "review-rejected") != 0 ||
+			    sscanf(a->text, "%11s serial %u", stage, &s) != 2) {
+				continue;
+			}
+			found = found || s == serial;
+			int w = snprintf(held + len, size - len, "%s%s %u on %s",
+					 len > 0 ? ", " : "", stage, s, n->id);
+			len = w > 0 && (size_t)w < size - len ? len + (size_t)w : len;
+		}
+	}
+	return found;
+}
+
+static void do_zone_review(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
+{
+	coord_zone_t *z = live_zone(st, in->zone, r);
+	if (z == NULL) {
+		return;
+	}
+	bool approve = in->kind == COORD_IN_ZONE_APPROVE;
+	char held[COORD_TEXT_MAX - 80];
+	if (!review_held(st, z->name, in->serial, held, sizeof(held))) {
+		refuse(r, COORD_R_NOT_HELD,
+		       "zone %s: serial %u is not held by a review hook (%s%s)", z->name,
+		       in->serial, held[0] != '\0' ? "held: " : "none is held", held);
+		return;
+	}
+	/* the same decision again counts too: a node may hold a new version of a serial it
+	 * was given before (a delivery with the same SOA serial), and honours only decisions
+	 * taken after its rejection */
+	z->review_seq++;
+	z->has_review_decision = true;
+	z->review_serial = in->serial;
+	z->review_approved = approve;
+	effect(r, COORD_EFF_REVIEW, z, NULL,
+	       approve ? "zone %s: the operator approves serial %u that a review hook rejected"
+		       : "zone %s: the operator rejects serial %u that a review hook rejected",
+	       z->name, in->serial);
+	r->effects[r->neffects - 1].serial = in->serial;
+}
+
 static void do_zone_accept_input(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
 {
 	coord_zone_t *z = live_zone(st, in->zone, r);
@@ -1839,7 +1898,9 @@ static bool input_ok(const coord_input_t *in)
 	case COORD_IN_KEY_PURGE:
 	case COORD_IN_ZONE_ADD:
 	case COORD_IN_ZONE_REMOVE:
-	case COORD_IN_ZONE_ACCEPT_INPUT: return zone;
+	case COORD_IN_ZONE_ACCEPT_INPUT:
+	case COORD_IN_ZONE_APPROVE:
+	case COORD_IN_ZONE_REJECT: return zone;
 	case COORD_IN_SWITCHOVER: return zone && target;
 	case COORD_IN_PARAMS_SET:
 	case COORD_IN_SITE_SUSPEND:
@@ -1892,7 +1953,9 @@ static bool input_names_ok(const coord_state_t *st, const coord_input_t *in, coo
 {
 	switch (in->kind) {
 	case COORD_IN_ZONE_ADD:
-	case COORD_IN_ZONE_ACCEPT_INPUT: return zone_name_ok(st, in->zone, false, r);
+	case COORD_IN_ZONE_ACCEPT_INPUT:
+	case COORD_IN_ZONE_APPROVE:
+	case COORD_IN_ZONE_REJECT: return zone_name_ok(st, in->zone, false, r);
 	case COORD_IN_ZONE_REMOVE: return zone_name_ok(st, in->zone, true, r);
 	case COORD_IN_SWITCHOVER:
 		return zone_name_ok(st, in->zone, false, r) &&
@@ -1993,6 +2056,8 @@ int coord_state_apply(const coord_state_t *in, const coord_input_t *input, uint6
 	case COORD_IN_ZONE_REMOVE: do_zone_remove(st, input, r); break;
 	case COORD_IN_TICK: do_tick(st, now_ms, params, r); break;
 	case COORD_IN_ZONE_ACCEPT_INPUT: do_zone_accept_input(st, input, r); break;
+	case COORD_IN_ZONE_APPROVE:
+	case COORD_IN_ZONE_REJECT: do_zone_review(st, input, r); break;
 	case COORD_IN_PARAMS_SET: do_params_set(st, input, now_ms, params, r); break;
 	}
 decided:

@@ -174,6 +174,13 @@ typedef struct coord_zone {
 	 * delegations than the policy allows (tandemctl zone accept-input) */
 	bool has_accepted_input;
 	uint32_t accepted_input_serial;
+	/* the operator's decision on a version a node's review hook rejected (tandemctl zone
+	 * approve|reject): only for a serial some node holds (its review-rejected alert) */
+	bool has_review_decision;
+	uint32_t review_serial;
+	bool review_approved;
+	uint32_t review_seq; /* decisions taken (each counts, the same one again too): a node
+				honours only a decision taken after it rejected the version */
 } coord_zone_t;
 
 /* The whole cluster state. A plain value of up to about 7 MB, of which only the part in
@@ -232,8 +239,11 @@ typedef enum {
 				       key */
 	COORD_IN_KEY_PURGE,         /* zone, key_id, retention_ms: the retired key leaves the
 				       table once retention_ms have passed since it retired */
+	COORD_IN_ZONE_APPROVE,      /* zone, serial (operator): sign the version a review hook
+				       rejected, without the hooks */
+	COORD_IN_ZONE_REJECT,       /* zone, serial (operator): keep it held */
 } coord_input_kind_t;
-#define COORD_IN_LAST COORD_IN_KEY_PURGE
+#define COORD_IN_LAST COORD_IN_ZONE_REJECT
 
 /* One input. Fields not used by the kind are ignored. */
 typedef struct coord_input {
@@ -308,8 +318,9 @@ typedef enum {
 	COORD_R_NODE_ALERT,     /* the node reported a blocking alert for the zone (or node-wide) */
 	COORD_R_SITE_SUSPENDED, /* the node's site is suspended (tandemctl site suspend) */
 	COORD_R_RETAINED,       /* a retired key's archive retention has not run out */
+	COORD_R_NOT_HELD,       /* approve or reject of a serial no node holds for review */
 } coord_reason_t;
-#define COORD_R_LAST COORD_R_RETAINED
+#define COORD_R_LAST COORD_R_NOT_HELD
 
 /* What a decision did, for the daemon to act on, tell nodes and audit. */
 typedef enum {
@@ -337,6 +348,8 @@ typedef enum {
 	COORD_EFF_SITE,           /* site suspended or resumed (text says which) */
 	COORD_EFF_KEY_RETIRED,    /* zone, key: nodes destroy it in their HSMs */
 	COORD_EFF_KEY_PURGED,     /* zone, key: it left the table; its archive entry goes */
+	COORD_EFF_REVIEW,         /* zone, serial: the operator approved or rejected a version
+				     a review hook rejected (text says which) */
 } coord_effect_kind_t;
 
 typedef struct coord_effect {

@@ -88,6 +88,10 @@ static void pack_zone(pb_zone_scratch_t *s, const coord_zone_t *z)
 	pz->committed_keyset_revision = z->committed_keyset_revision;
 	pz->has_accepted_input = z->has_accepted_input;
 	pz->accepted_input_serial = z->accepted_input_serial;
+	pz->has_review_decision = z->has_review_decision;
+	pz->review_serial = z->review_serial;
+	pz->review_approved = z->review_approved;
+	pz->review_seq = z->review_seq;
 	static const uint8_t no_skr[COORD_SKR_ID_LEN];
 	if (memcmp(z->committed_skr_id, no_skr, COORD_SKR_ID_LEN) != 0) {
 		pz->committed_skr_id = bin(z->committed_skr_id, COORD_SKR_ID_LEN);
@@ -275,6 +279,10 @@ static bool unpack_zone(const Tandem__ClusterState__Zone *pz, coord_zone_t *z)
 	z->committed_keyset_revision = pz->committed_keyset_revision;
 	z->has_accepted_input = pz->has_accepted_input;
 	z->accepted_input_serial = pz->has_accepted_input ? pz->accepted_input_serial : 0;
+	z->has_review_decision = pz->has_review_decision;
+	z->review_serial = pz->has_review_decision ? pz->review_serial : 0;
+	z->review_approved = pz->has_review_decision && pz->review_approved;
+	z->review_seq = pz->review_seq;
 	if (pz->committed_skr_id.len == COORD_SKR_ID_LEN) {
 		memcpy(z->committed_skr_id, pz->committed_skr_id.data, COORD_SKR_ID_LEN);
 	}

@@ -403,6 +403,8 @@ static scope_t input_scope(const coord_input_t *in)
 	case COORD_IN_ZONE_ADD:
 	case COORD_IN_ZONE_REMOVE:
 	case COORD_IN_ZONE_ACCEPT_INPUT: return named ? SCOPE_ZONE : SCOPE_ALL;
+	case COORD_IN_ZONE_APPROVE:
+	case COORD_IN_ZONE_REJECT: return SCOPE_ALL; /* the nodes' alerts say what is held */
 	default: return SCOPE_ALL; /* register, remove, drain, takeover, tick, sites */
 	}
 }

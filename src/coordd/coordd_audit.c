@@ -499,6 +499,9 @@ static const char *effect_type(const coord_effect_t *e, const coord_input_t *in,
 	case COORD_EFF_ZONE_REMOVED: return "zone.remove";
 	case COORD_EFF_INSTANCE: *level = TANDEM_AUDIT_WARNING; return "node.instance";
 	case COORD_EFF_INPUT_ACCEPTED: return "input.accept";
+	case COORD_EFF_REVIEW:
+		*level = TANDEM_AUDIT_WARNING;
+		return strstr(e->text, "approves") != NULL ? "review.approve" : "review.reject";
 	case COORD_EFF_PARAMS: return "config.params";
 	case COORD_EFF_SITE:
 		*level = TANDEM_AUDIT_CRITICAL;

@@ -317,6 +317,8 @@ static void coordd_audit_args(const coordrpc_request_t *r, char *buf, size_t siz
 			 r->force ? "yes" : "no");
 		break;
 	case COORDRPC_ZONE_ACCEPT_INPUT:
+	case COORDRPC_ZONE_APPROVE:
+	case COORDRPC_ZONE_REJECT:
 		snprintf(buf, size, "zone=%s serial=%" PRIu32, r->zone, r->serial);
 		break;
 	case COORDRPC_PARAMS_SET:
@@ -471,6 +473,8 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	    [COORDRPC_SITE_RESUME] = COORD_IN_SITE_RESUME,
 	    [COORDRPC_KEY_DESTROYED] = COORD_IN_KEY_DESTROYED,
 	    [COORDRPC_KEY_PURGE] = COORD_IN_KEY_PURGE,
+	    [COORDRPC_ZONE_APPROVE] = COORD_IN_ZONE_APPROVE,
+	    [COORDRPC_ZONE_REJECT] = COORD_IN_ZONE_REJECT,
 	};
 	memset(in, 0, sizeof(*in));
 	in->kind = kinds[r->kind];
@@ -605,6 +609,10 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 	zs->has_accepted_input = z->has_accepted_input;
 	zs->accepted_input_serial = z->accepted_input_serial;
 	coordd_status_report(z, zs);
+	zs->has_review_decision = z->has_review_decision;
+	zs->review_serial = z->review_serial;
+	zs->review_approved = z->review_approved;
+	zs->review_seq = z->review_seq;
 	zs->nkeys = z->nkeys;
 	for (uint32_t k = 0; k < z->nkeys; k++) {
 		const coord_key_t *key = &z->keys[k];

@@ -51,6 +51,10 @@ static const coordrpc_kind_info_t coordrpc_kinds[] = {
     [COORDRPC_SKR_PUT] = {"coord.skr.put", &tandem__coord_keyset_put__descriptor, 0},
     [COORDRPC_ZONE_ACCEPT_INPUT] = {"coord.zone.accept-input",
 				    &tandem__coord_accept_input__descriptor, NET_ROLE_OPERATOR},
+    [COORDRPC_ZONE_APPROVE] = {"coord.zone.approve", &tandem__coord_accept_input__descriptor,
+			       NET_ROLE_OPERATOR},
+    [COORDRPC_ZONE_REJECT] = {"coord.zone.reject", &tandem__coord_accept_input__descriptor,
+			      NET_ROLE_OPERATOR},
     [COORDRPC_PARAMS_SET] = {"coord.params.set", &tandem__coord_params_set__descriptor,
 			     NET_ROLE_OPERATOR},
     [COORDRPC_SITE_SUSPEND] = {"coord.site.suspend", &tandem__coord_site_op__descriptor,
@@ -473,7 +477,9 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.revision = req->revision;
 		return pack_msg(&m.base, buf, len);
 	}
-	case COORDRPC_ZONE_ACCEPT_INPUT: {
+	case COORDRPC_ZONE_ACCEPT_INPUT:
+	case COORDRPC_ZONE_APPROVE:
+	case COORDRPC_ZONE_REJECT: {
 		Tandem__CoordAcceptInput m = TANDEM__COORD_ACCEPT_INPUT__INIT;
 		m.version = COORDRPC_VERSION;
 		m.zone = zone;
@@ -933,7 +939,9 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		r->revision = m->revision;
 		return TANDEM_OK;
 	}
-	case COORDRPC_ZONE_ACCEPT_INPUT: {
+	case COORDRPC_ZONE_ACCEPT_INPUT:
+	case COORDRPC_ZONE_APPROVE:
+	case COORDRPC_ZONE_REJECT: {
 		const Tandem__CoordAcceptInput *m = (const Tandem__CoordAcceptInput *)pm;
 		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
 		    (ret = get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone)) !=
@@ -1269,6 +1277,10 @@ static void status_pack_zone(status_scratch_t *s, size_t zi, const coordrpc_zone
 		pz->report_digest = bin(z->report_digest, COORD_DIGEST_LEN);
 	}
 	pz->report_match = z->report_serial != 0 && z->report_match;
+	pz->has_review_decision = z->has_review_decision;
+	pz->review_serial = z->has_review_decision ? z->review_serial : 0;
+	pz->review_approved = z->has_review_decision && z->review_approved;
+	pz->review_seq = z->review_seq;
 	for (size_t k = 0; k < z->nkeys; k++) {
 		const coordrpc_key_status_t *key = &z->keys[k];
 		Tandem__CoordKeyStatus *pk = &s->keys[zi][k];
@@ -1452,6 +1464,10 @@ static int status_unpack_zone(const Tandem__CoordZoneStatus *pz, tandem_diag_t *
 	z->alert_serial = pz->alert_serial;
 	z->has_accepted_input = pz->has_accepted_input;
 	z->accepted_input_serial = pz->has_accepted_input ? pz->accepted_input_serial : 0;
+	z->has_review_decision = pz->has_review_decision;
+	z->review_serial = pz->has_review_decision ? pz->review_serial : 0;
+	z->review_approved = pz->has_review_decision && pz->review_approved;
+	z->review_seq = pz->review_seq;
 	z->nkeys = pz->n_keys;
 	for (size_t k = 0; k < pz->n_keys; k++) {
 		ret = status_unpack_key(pz->keys[k], what, diag, &z->keys[k]);

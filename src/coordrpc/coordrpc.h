@@ -93,8 +93,11 @@ typedef enum {
 	COORDRPC_OPERATORS_GET,       /* (nothing); the decision's doc holds the role table */
 	COORDRPC_OPERATORS_BOOTSTRAP, /* doc: the first role table (JSON) */
 	COORDRPC_CEREMONY_RECORD,     /* doc: a signed ceremony record, checked and audited */
+	COORDRPC_ZONE_APPROVE,        /* operator: zone, serial (a version a review hook
+					 rejected: sign it without the hooks) */
+	COORDRPC_ZONE_REJECT,         /* operator: zone, serial (keep it held) */
 } coordrpc_kind_t;
-#define COORDRPC_KIND_LAST COORDRPC_CEREMONY_RECORD
+#define COORDRPC_KIND_LAST COORDRPC_ZONE_REJECT
 /* Multi-person control's fields: a request id (16 hex + NUL), an action, its arguments,
  * an Ed25519 key and signature, and the largest JSON document carried. */
 #define COORDRPC_REQ_ID_MAX 17
@@ -225,6 +228,11 @@ typedef struct coordrpc_zone_status {
 	char report_node[COORD_ID_MAX];
 	uint8_t report_digest[COORD_DIGEST_LEN];
 	bool report_match;
+	bool has_review_decision;       /* the operator decided on a version a review hook
+					   rejected (zone approve|reject): */
+	uint32_t review_serial;         /* its serial */
+	bool review_approved;           /* approve, else reject */
+	uint32_t review_seq;            /* decisions taken so far */
 } coordrpc_zone_status_t;
 
 typedef struct coordrpc_node_status {

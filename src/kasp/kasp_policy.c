@@ -53,6 +53,9 @@ enum {
 	FLD_KEYS_ARCHIVE_RETENTION,
 	FLD_ZONE_COMPARE,
 	FLD_ZONE_COMPARE_TIMEOUT,
+	FLD_ZONE_REVIEW_UNSIGNED,
+	FLD_ZONE_REVIEW_SIGNED,
+	FLD_ZONE_REVIEW_TIMEOUT,
 	FLD_COUNT,
 	FLD_NONE = -1,
 };
@@ -72,6 +75,7 @@ typedef enum {
 	KIND_SERIAL,
 	KIND_SIGNER_OWNED,
 	KIND_COMPARE,
+	KIND_COMMAND, /* char[KASP_REVIEW_CMD_MAX], checked by kasp_review_split */
 } kasp_kind_t;
 
 typedef struct kasp_field {
@@ -133,6 +137,9 @@ static const kasp_field_t kasp_fields[] = {
 	FIELD(FLD_KEYS_ARCHIVE_RETENTION, "keys", "archive-retention", KIND_DURATION,     archive_retention),
 	FIELD(FLD_ZONE_COMPARE,       "zone", "compare-before-publish",    KIND_COMPARE,   compare),
 	FIELD(FLD_ZONE_COMPARE_TIMEOUT, "zone", "compare-timeout",         KIND_DURATION,  compare_timeout),
+	FIELD(FLD_ZONE_REVIEW_UNSIGNED, "zone", "review-unsigned",       KIND_COMMAND,     review_unsigned),
+	FIELD(FLD_ZONE_REVIEW_SIGNED, "zone", "review-signed",           KIND_COMMAND,     review_signed),
+	FIELD(FLD_ZONE_REVIEW_TIMEOUT, "zone", "review-timeout",         KIND_DURATION,    review_timeout),
 };
 /* clang-format on */
 
@@ -367,6 +374,57 @@ void kasp_policy_defaults(kasp_policy_t *p)
 	p->parent_ds_ttl = KASP_DAY;
 	p->parent_propagation_delay = 3600;
 	p->signer_owned = KASP_SIGNER_OWNED_DROP;
+	p->review_unsigned[0] = '\0';
+	p->review_signed[0] = '\0';
+	p->review_timeout = 60;
+}
+
+int kasp_review_split(char *buf, char **argv, size_t *argc, char *why, size_t why_size)
+{
+	size_t n = 0;
+	for (const char *c = buf; *c != '\0'; c++) {
+		if (*c == '\'' || *c == '"' || *c == '\\') {
+			snprintf(why, why_size,
+				 "holds a quote or backslash: the command is split on spaces, "
+				 "no shell reads it");
+			return TANDEM_ESYNTAX;
+		}
+		if ((unsigned char)*c < 0x20 && *c != '\t') {
+			snprintf(why, why_size, "holds a control character");
+			return TANDEM_ESYNTAX;
+		}
+	}
+	char *p = buf;
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t') {
+			*p++ = '\0';
+		}
+		if (*p == '\0') {
+			break;
+		}
+		if (n == KASP_REVIEW_WORDS_MAX) {
+			snprintf(why, why_size, "has more than %d words", KASP_REVIEW_WORDS_MAX);
+			return TANDEM_ESYNTAX;
+		}
+		argv[n++] = p;
+		while (*p != '\0' && *p != ' ' && *p != '\t') {
+			p++;
+		}
+	}
+	if (n == 0) {
+		snprintf(why, why_size, "is empty");
+		return TANDEM_ESYNTAX;
+	}
+	if (argv[0][0] != '/') {
+		snprintf(why, why_size,
+			 "'%.200s' is not an absolute path (the program is run without a "
+			 "shell or PATH)",
+			 argv[0]);
+		return TANDEM_ESYNTAX;
+	}
+	argv[n] = NULL;
+	*argc = n;
+	return TANDEM_OK;
 }
 
 /* ---- validation --------------------------------------------------------- */
@@ -753,6 +811,15 @@ static int check_all(kasp_checker_t *c)
 		FAIL(c, FLD_ZONE_MAX_DELEG_REMOVAL, FLD_NONE, FLD_NONE,
 		     "zone.max-delegation-removal must be a share from 0%% to 100%%");
 	}
+	if (p->review_timeout == 0 || p->review_timeout > 3600) {
+		FAIL(c, FLD_ZONE_REVIEW_TIMEOUT, FLD_NONE, FLD_NONE,
+		     "zone.review-timeout must be from 1s to 1h");
+	} else if ((uint64_t)p->review_timeout * 2 >= p->max_run_time &&
+		   (p->review_unsigned[0] != '\0' || p->review_signed[0] != '\0')) {
+		FAIL(c, FLD_ZONE_REVIEW_TIMEOUT, FLD_SIG_MAX_RUN, FLD_NONE,
+		     "zone.review-timeout must be less than half of signatures.max-run-time: "
+		     "both hooks run inside one signing run");
+	}
 	if (p->input_settle > 3600) {
 		FAIL(c, FLD_ZONE_INPUT_SETTLE, FLD_NONE, FLD_NONE,
 		     "zone.input-settle must be at most 1h: a longer wait leaves inputs unsigned");
@@ -999,6 +1066,23 @@ static void set_field(kasp_loader_t *ld, const kasp_field_t *f, const yaml_node_
 		load_error(ld, line, "%s: '%s' is not keep, increment, unixtime or datecounter",
 			   what, text);
 		return;
+	case KIND_COMMAND: {
+		char copy[KASP_REVIEW_CMD_MAX], why[256];
+		char *argv[KASP_REVIEW_WORDS_MAX + 1];
+		size_t argc;
+		if (strlen(text) >= sizeof(copy)) {
+			load_error(ld, line, "%s: longer than %d bytes", what,
+				   KASP_REVIEW_CMD_MAX - 1);
+			return;
+		}
+		snprintf(copy, sizeof(copy), "%s", text);
+		if (kasp_review_split(copy, argv, &argc, why, sizeof(why)) != TANDEM_OK) {
+			load_error(ld, line, "%s: the command %s", what, why);
+			return;
+		}
+		snprintf((char *)dst, KASP_REVIEW_CMD_MAX, "%s", text);
+		break;
+	}
 	case KIND_SIGNER_OWNED:
 		if (strcmp(text, "drop") == 0) {
 			*(kasp_signer_owned_t *)dst = KASP_SIGNER_OWNED_DROP;

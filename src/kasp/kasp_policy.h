@@ -36,6 +36,9 @@ typedef enum {
 	KASP_COMPARE_REQUIRE = 2,
 } kasp_compare_t;
 
+#define KASP_REVIEW_CMD_MAX   512 /* bytes of a review command, its NUL included */
+#define KASP_REVIEW_WORDS_MAX 16  /* words of a review command, the program included */
+
 typedef struct kasp_policy {
 	char name[64];
 	kasp_key_policy_t ksk;
@@ -76,6 +79,12 @@ typedef struct kasp_policy {
 	kasp_compare_t compare;            /* zone.compare-before-publish (default wait) */
 	uint32_t compare_timeout;   /* zone.compare-timeout: seconds the standby's digest is waited
 				       for (default 30; 1..3600) */
+	/* review hooks (tandemd, docs/node.md "Review hooks"): commands run on a new input
+	 * before signing and on its signed zone after the gate; "" (the default): none. The
+	 * words of a command are split on spaces and tabs, no shell (kasp_review_split) */
+	char review_unsigned[KASP_REVIEW_CMD_MAX];
+	char review_signed[KASP_REVIEW_CMD_MAX];
+	uint32_t review_timeout;    /* seconds a hook may take before it is killed (default 60) */
 	uint32_t archive_retention; /* keys.archive-retention: seconds a removed key's wrapped
 				       copy stays in the cluster's archive (default 365 days) */
 } kasp_policy_t;
@@ -87,6 +96,17 @@ typedef struct kasp_policy {
  * old key must stay published this long after it stops signing, plus Dprp and TTLsig.
  */
 uint32_t kasp_policy_key_roll_time(const kasp_policy_t *p);
+
+/*
+ * Splits a review command (zone.review-unsigned, zone.review-signed) into its words, in
+ * place in buf (size bytes, a copy of the command the caller made): argv[0..*argc-1] point
+ * into buf, argv[*argc] is NULL (argv has KASP_REVIEW_WORDS_MAX + 1 entries). Words are
+ * separated by spaces and tabs; nothing else is special, and no shell ever reads them.
+ * Errors: TANDEM_ESYNTAX (why, a sentence, says what): empty, a program that is not an
+ * absolute path, a quote, backslash or control character, more than KASP_REVIEW_WORDS_MAX
+ * words.
+ */
+int kasp_review_split(char *buf, char **argv, size_t *argc, char *why, size_t why_size);
 
 /* Fills p with the GMO DPS section 6 defaults ("dps-default"). */
 void kasp_policy_defaults(kasp_policy_t *p);

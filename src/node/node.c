@@ -202,6 +202,13 @@ static void node_run_decide(node_zone_t *z, const node_time_t *now, node_actions
 		if (!due || !z->keyset_valid || !v->keys_ready || !v->input_ready) {
 			return;
 		}
+		/* the view must show this node's own last publication: a run started on an
+		 * older status (read every 250 ms) would sign the serial just published again,
+		 * in full, as a new input arriving during a run made it do */
+		if (z->published_serial != 0 &&
+		    (!v->has_committed || (int32_t)(z->published_serial - v->serial) > 0)) {
+			return;
+		}
 		if (!node_skr_ok(z, now, out)) {
 			return;
 		}

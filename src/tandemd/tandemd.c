@@ -1566,11 +1566,43 @@ static bool tdm_input_accepted(const coordrpc_zone_status_t *zs, uint32_t *seria
 	return zs->has_accepted_input;
 }
 
+/* The review-rejected alert of a held version: stage, serial, the hook's first line. */
+static void tdm_review_alert(tdm_t *d, const tdm_zone_t *z)
+{
+	const tdm_input_state_t *s = &z->in;
+	tdm_input_alert(d, z, "review-rejected", false,
+			"%s serial %u rejected by the review hook (%s%s): %s; held at the last "
+			"published version",
+			s->review_signed_stage ? "signed" : "unsigned", s->review_serial,
+			s->review_reason, s->review_refused ? ", and by the operator" : "",
+			s->review_line);
+}
+
+/* The operator's decision on a version a review hook rejected (tandemctl zone approve,
+ * zone reject): an approval lets the next run sign it without the hooks; a rejection
+ * keeps it held until a new input comes, and says so in the alert. */
+static void tdm_review_decision(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
+{
+	tdm_input_state_t *s = &z->in;
+	s->review_seq = zs->review_seq;
+	/* a decision taken before this rejection was about another version */
+	bool fresh = zs->has_review_decision && zs->review_seq != s->review_seq_reject;
+	s->has_approve = fresh && zs->review_approved;
+	s->approve_serial = s->has_approve ? zs->review_serial : 0;
+	bool refused = s->bad && s->bad_review && fresh && !zs->review_approved &&
+		       zs->review_serial == s->review_serial;
+	if (refused != s->review_refused && s->bad && s->bad_review) {
+		s->review_refused = refused;
+		tdm_review_alert(d, z);
+	}
+}
+
 /* What the next run of the zone reads (z->in.use), or TDM_INPUT_WAIT. */
 static tdm_input_use_t tdm_input_pick(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs,
 				      uint64_t now)
 {
 	tdm_input_state_t *s = &z->in;
+	tdm_review_decision(d, z, zs);
 	s->has_accept = tdm_input_accepted(zs, &s->accept_serial);
 	s->use = tdm_input_choose(s, (uint64_t)d->policy.input_settle * 1000u, now, s->has_accept,
 				  s->accept_serial);
@@ -1595,6 +1627,42 @@ static void tdm_input_job_setup(const tdm_t *d, tdm_zone_t *z, tdm_sign_t *job)
 	pipeline_load_opts(&d->policy, z->name, &lo);
 	in->signer_owned = lo.signer_owned;
 	job->input = in->path;
+	job->review_unsigned = d->policy.review_unsigned;
+	job->review_signed = d->policy.review_signed;
+	job->review_timeout = d->policy.review_timeout;
+	job->review_dir = d->opts->work;
+	if (s->bad && s->bad_review && s->has_approve && s->approve_serial == s->review_serial) {
+		job->review_skip = true; /* the operator approved it: no hook runs again */
+		job->review_skip_serial = s->review_input;
+	} else if (s->reviewed && tdm_input_id_equal(&s->settle.id, &s->reviewed_id)) {
+		job->review_skip = true; /* this version passed the hooks already */
+		job->review_skip_serial = s->reviewed_serial;
+	}
+}
+
+/* Logs what the run's review hooks said, their output in the line (bounded). */
+static void tdm_review_log(tdm_t *d, const tdm_zone_t *z)
+{
+	const tdm_sign_t *job = &d->job;
+	for (int i = 0; i < 2; i++) {
+		const tdm_review_result_t *r = &job->review[i];
+		if (!job->review_ran[i]) {
+			continue;
+		}
+		tdm_log(d, "zone %s: review-%s of serial %u: %s (%s, %.2f s)%s%s", z->name,
+			i == 0 ? "unsigned" : "signed", job->review_serial[i],
+			r->approved ? "approved" : "REJECTED", r->reason, r->seconds,
+			r->output[0] != '\0' ? ": " : "", r->output);
+	}
+	if (job->review_rejected) {
+		int i = job->review_ran[1] ? 1 : 0;
+		tdm_log(d,
+			"zone %s: serial %u held at the last published version; tandemctl zone "
+			"approve %s %u signs it without the hooks, tandemctl zone reject %s %u "
+			"keeps it held until a new input",
+			z->name, job->review_serial[i], z->name, job->review_serial[i], z->name,
+			job->review_serial[i]);
+	}
 }
 
 /* A run ended: what its load found raises or clears the input alerts; a newly loaded input
@@ -1618,8 +1686,17 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 			break;
 		}
 		s->bad = false;
+		s->bad_review = false;
+		s->review_refused = false;
 		tdm_input_alert_clear(d, z, "input-refused");
 		tdm_input_alert_clear(d, z, "input-held");
+		tdm_input_alert_clear(d, z, "review-rejected");
+		if (d->job.ret == TANDEM_OK && !d->job.shadow) {
+			/* the hooks approved this version (or had nothing to say): not again */
+			s->reviewed = true;
+			s->reviewed_id = in->id;
+			s->reviewed_serial = in->serial;
+		}
 		if (in->good != NULL && tandem_afile_commit(in->good) == TANDEM_OK) {
 			s->have_good = true;
 		}
@@ -1662,6 +1739,25 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 				d->policy.max_delegation_removal / 100u,
 				d->policy.max_delegation_removal % 100u, z->name, in->serial);
 		break;
+	case TDM_INPUT_REVIEW_REJECTED: {
+		int i = d->job.review_ran[1] ? 1 : 0;
+		s->bad = true;
+		s->bad_id = in->id;
+		s->bad_held = false;
+		s->bad_nonreg = false;
+		s->bad_review = true;
+		s->review_refused = false;
+		s->review_seq_reject = s->review_seq;
+		s->review_signed_stage = i == 1;
+		s->review_serial = d->job.review_serial[i];
+		s->review_input = in->serial;
+		snprintf(s->review_reason, sizeof(s->review_reason), "%s", d->job.review[i].reason);
+		snprintf(s->review_line, sizeof(s->review_line), "%s",
+			 d->job.review[i].first_line[0] != '\0' ? d->job.review[i].first_line
+								: d->job.review[i].reason);
+		tdm_review_alert(d, z);
+		break;
+	}
 	case TDM_INPUT_CHANGED: {
 		/* read again once it has settled */
 		node_input_t ch = {.kind = NODE_IN_INPUT_CHANGED};
@@ -2396,6 +2492,7 @@ static void tdm_job_finish(tdm_t *d)
 	tdm_zone_t *z = d->job_zone;
 	tdm_sign_t *job = &d->job;
 	tdm_sign_join(job);
+	tdm_review_log(d, z); /* before the run's own line: the hooks ran inside it */
 	metrics_histogram_observe(&z->runs, job->seconds);
 	if (job->ret == TANDEM_OK) {
 		z->sigs[0] += job->rrsigs_new;
@@ -3443,8 +3540,9 @@ static void tdm_service_tick(tdm_t *d)
 /* The metrics, rendered from the loop every second (docs/monitoring.md). */
 static void tdm_metrics_tick(tdm_t *d, uint64_t now)
 {
-	static const char *const input_alerts[] = {"input-missing", "input-refused", "input-held",
-						   "input-not-regular", "input-stalled"};
+	static const char *const input_alerts[] = {"input-missing", "input-refused",
+						   "input-held",    "input-not-regular",
+						   "input-stalled", "review-rejected"};
 	tdm_metrics_zone_t zones[TDM_ZONES_MAX];
 	metrics_buf_t b = {0};
 

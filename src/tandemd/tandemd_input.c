@@ -423,6 +423,7 @@ bool tdm_input_state_look(tdm_input_state_t *s, const tdm_input_look_t *look)
 	bool changed = tdm_settle_feed(&s->settle, &look->st, look->mono_ms) || !was_there;
 	if (changed) {
 		s->bad = false; /* a new version gets its own chance */
+		s->bad_review = false;
 	}
 	return changed;
 }
@@ -436,7 +437,9 @@ tdm_input_use_t tdm_input_choose(const tdm_input_state_t *s, uint64_t settle_ms,
 	if (s->err == 0 && s->regular) {
 		bool accepted =
 		    s->bad && s->bad_held && has_accept && accept_serial == s->held_serial;
-		if (!s->bad || accepted) {
+		bool approved = s->bad && s->bad_review && s->has_approve &&
+				s->approve_serial == s->review_serial;
+		if (!s->bad || accepted || approved) {
 			return tdm_settle_ready(&s->settle, settle_ms, now_ms) ? TDM_INPUT_USE_INPUT
 									       : TDM_INPUT_WAIT;
 		}

@@ -89,13 +89,15 @@ bool tdm_input_shrink_held(uint64_t old_count, uint64_t new_count, uint32_t max_
 /* ---- a run's load ----------------------------------------------------------------------- */
 
 typedef enum {
-	TDM_INPUT_LOADED = 0,  /* loaded */
-	TDM_INPUT_MISSING,     /* no such file */
-	TDM_INPUT_NOT_REGULAR, /* a FIFO, device, directory, ...: refused, never read */
-	TDM_INPUT_UNREADABLE,  /* open or read failed */
-	TDM_INPUT_REFUSED,     /* not a loadable zone: diag has FILE:LINE reasons */
-	TDM_INPUT_CHANGED,     /* written to while it was read: to be read again */
-	TDM_INPUT_HELD,        /* removes more delegations than the policy allows */
+	TDM_INPUT_LOADED = 0,      /* loaded */
+	TDM_INPUT_MISSING,         /* no such file */
+	TDM_INPUT_NOT_REGULAR,     /* a FIFO, device, directory, ...: refused, never read */
+	TDM_INPUT_UNREADABLE,      /* open or read failed */
+	TDM_INPUT_REFUSED,         /* not a loadable zone: diag has FILE:LINE reasons */
+	TDM_INPUT_CHANGED,         /* written to while it was read: to be read again */
+	TDM_INPUT_HELD,            /* removes more delegations than the policy allows */
+	TDM_INPUT_REVIEW_REJECTED, /* loaded, and a review hook rejected it or its signed zone
+				      (set by the run, tandemd_sign.c) */
 } tdm_input_result_t;
 
 /* The input part of one run. The caller fills the inputs; tdm_input_load the outputs. */
@@ -161,10 +163,26 @@ typedef struct tdm_input_state {
 	bool bad_held;   /* held by the shrink rule, at held_serial */
 	bool bad_nonreg; /* the run found it not a regular file */
 	uint32_t held_serial;
+	bool bad_review; /* rejected by a review hook: review_serial is the serial the hook saw
+			    (the input's, or its signed zone's), review_input the input's */
+	bool review_signed_stage;
+	uint32_t review_serial;
+	uint32_t review_input;
+	char review_line[120];  /* the hook's first output line (or why it failed) */
+	char review_reason[64]; /* "exit 1", "killed after the timeout of 60 s" */
+	bool review_refused;    /* the operator rejected it too (tandemctl zone reject) */
+	bool reviewed;          /* the hooks approved the version reviewed_id, SOA serial */
+	tdm_input_id_t reviewed_id;
+	uint32_t reviewed_serial;
 	/* what the run about to start reads (tdm_input_choose's answer) */
 	tdm_input_use_t use;
 	bool has_accept; /* the operator accepted the input with this serial */
 	uint32_t accept_serial;
+	bool has_approve; /* the operator approved the version a review hook rejected at this
+			     serial (tandemctl zone approve), after the rejection */
+	uint32_t approve_serial;
+	uint32_t review_seq;        /* the cluster's count of review decisions, last seen */
+	uint32_t review_seq_reject; /* ... when the hook rejected: only later ones count */
 } tdm_input_state_t;
 
 /* Sets up a zone's state: the good copy is WORK/<zone>input (zone with its final dot); a

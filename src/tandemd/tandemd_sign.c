@@ -165,6 +165,64 @@ static int tdm_sign_journal(tdm_sign_t *job, const dns_changeset_t *cs)
 	return ret;
 }
 
+/* Whether the run reviews what it read: an active run of the input itself (the good copy
+ * was reviewed when it became good) whose version was not reviewed or approved already. */
+static bool tdm_sign_reviews(const tdm_sign_t *job, const char *command)
+{
+	return command != NULL && command[0] != '\0' && !job->shadow && !job->in.from_good &&
+	       !(job->review_skip && job->review_skip_serial == job->in.serial);
+}
+
+/* Runs hook `i` (0: unsigned, 1: signed) on file for serial; false when it rejects (the
+ * run then fails with TANDEM_EPERM and the input is held, as a held input is). */
+static bool tdm_sign_review(tdm_sign_t *job, int i, const char *file, uint32_t serial)
+{
+	tdm_review_req_t req = {.command = i == 0 ? job->review_unsigned : job->review_signed,
+				.zone = job->origin,
+				.stage = i == 0 ? "unsigned" : "signed",
+				.file = file,
+				.serial = serial,
+				.timeout_s = job->review_timeout};
+	(void)tdm_review_run(&req, &job->review[i]); /* a failure to run is a rejection */
+	job->review_ran[i] = true;
+	job->review_serial[i] = serial;
+	if (job->review[i].approved) {
+		return true;
+	}
+	job->review_rejected = true;
+	job->in.result = TDM_INPUT_REVIEW_REJECTED;
+	tandem_diag_add(job->diag, TANDEM_EPERM, "%s: the %s review of serial %u rejected it (%s)",
+			job->input, req.stage, serial, job->review[i].reason);
+	return false;
+}
+
+/* Hook `i` reads a private copy (--work is 0700) of exactly what the run read or wrote
+ * (src: the input's bytes as loaded, or the written signed zone), removed after: the hook
+ * sees what is signed, not a file replaced meanwhile, and cannot change what is used. */
+static bool tdm_sign_review_copy(tdm_sign_t *job, int i, const char *src, uint32_t serial)
+{
+	char copy[4200];
+	char prefix[COORD_ZONE_MAX + 16];
+	snprintf(prefix, sizeof(prefix), "%sreview", job->origin);
+	if (src == NULL || job->review_dir == NULL ||
+	    tdm_review_copy(src, job->review_dir, prefix, copy, sizeof(copy)) != TANDEM_OK) {
+		char why[128];
+		snprintf(why, sizeof(why), "no private copy of the zone for the hook: %.60s",
+			 strerror(errno));
+		job->review_ran[i] = true;
+		job->review_serial[i] = serial;
+		snprintf(job->review[i].reason, sizeof(job->review[i].reason), "%s", why);
+		snprintf(job->review[i].first_line, sizeof(job->review[i].first_line), "%s", why);
+		job->review_rejected = true;
+		job->in.result = TDM_INPUT_REVIEW_REJECTED;
+		tandem_diag_add(job->diag, TANDEM_EPERM, "%s", job->review[i].reason);
+		return false;
+	}
+	bool ok = tdm_sign_review(job, i, copy, serial);
+	(void)unlink(copy);
+	return ok;
+}
+
 static void *tdm_sign_run(void *arg)
 {
 	tdm_sign_t *job = arg;
@@ -192,6 +250,16 @@ static void *tdm_sign_run(void *arg)
 	pipeline_result_init(&res);
 	/* a regular file only, read without blocking on a FIFO, checked for shrinkage */
 	int ret = tdm_input_load(&job->in, job->origin, job->diag, &zone);
+	if (ret == TANDEM_OK && tdm_sign_reviews(job, job->review_unsigned)) {
+		tandem_diag_clear(job->diag);
+		/* the good copy's temporary file holds the bytes loaded (written from them) */
+		const char *src =
+		    job->in.good != NULL ? tandem_afile_tmp_path(job->in.good) : job->in.path;
+		if (!tdm_sign_review_copy(job, 0, src, job->in.serial)) {
+			ret = TANDEM_EPERM;
+			job->input_serial = job->in.serial;
+		}
+	}
 	if (ret == TANDEM_OK) {
 		tandem_diag_clear(job->diag); /* load warnings (occlusion) are not failures */
 		/* the active's file is on disk before it is hashed, committed and recorded: a
@@ -228,6 +296,13 @@ static void *tdm_sign_run(void *arg)
 		job->gate_full = !job->shadow && !res.gate.incremental;
 		job->serial = res.serial; /* a refused serial too, for the alert */
 		pipeline_result_summary(&res, job->summary, sizeof(job->summary));
+	}
+	/* after the gate, before the journal and the commit: a rejected version is never
+	 * journaled */
+	if (ret == TANDEM_OK && tdm_sign_reviews(job, job->review_signed) &&
+	    !tdm_sign_review_copy(job, 1, res.file != NULL ? tandem_afile_tmp_path(res.file) : NULL,
+				  res.serial)) {
+		ret = TANDEM_EPERM;
 	}
 	if (ret == TANDEM_OK) {
 		job->serial = res.serial;

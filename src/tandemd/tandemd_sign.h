@@ -9,6 +9,7 @@
 #include "kasp_keystate.h"
 #include "signer.h"
 #include "tandemd_input.h"
+#include "tandemd_review.h"
 #include "tandem_diag.h"
 #include "tandem_file.h"
 
@@ -85,6 +86,16 @@ typedef struct tdm_sign {
 	int64_t keyset_revision; /* the key set's revision, for the commit record */
 	tdm_input_job_t in;      /* how the input is read and checked (tandemd_input.h); in.path
 				    is what `input` names */
+	/* the review hooks (docs/node.md, "Review hooks"), run only by an active run that
+	 * reads the input itself (not the good copy): NULL or "": none. Each hook reads a
+	 * private copy in review_dir: of the input's bytes as loaded, of the written zone */
+	const char *review_unsigned;
+	const char *review_signed;
+	uint32_t review_timeout; /* seconds */
+	const char *review_dir;
+	bool review_skip; /* no hook for an input whose SOA serial is review_skip_serial: */
+	uint32_t review_skip_serial; /* its version was reviewed already, or the operator
+					approved it */
 	/* outputs */
 	int ret;               /* TANDEM_OK or the first error */
 	int sys_errno;         /* the errno of a failed write of the output (ENOSPC ...), or 0 */
@@ -105,12 +116,17 @@ typedef struct tdm_sign {
 	bool journaled;     /* an entry journal_from -> serial was appended: a caller
 			       whose version is not committed drops it (tdm_sign_unjournal) */
 	uint32_t journal_from;
-	bool updated;            /* signatures were reused from a previous version (else: full) */
-	bool shadow_kept;        /* a shadow run's file was renamed onto out_path (work dir) */
-	bool gate_failed;        /* the run stopped at the gate: the signed zone was refused */
-	bool gate_full;          /* the gate checked the whole zone (not incremental) */
-	dns_zone_t *signed_zone; /* the signed zone, for the next update run: the caller takes
-				    it (NULL after a failure) */
+	bool updated;       /* signatures were reused from a previous version (else: full) */
+	bool shadow_kept;   /* a shadow run's file was renamed onto out_path (work dir) */
+	bool gate_failed;   /* the run stopped at the gate: the signed zone was refused */
+	bool review_ran[2]; /* the unsigned [0] and signed [1] hooks ran: */
+	tdm_review_result_t review[2]; /* their verdicts and output (the caller logs them) */
+	uint32_t review_serial[2];     /* the serial each saw */
+	bool review_rejected;          /* a hook rejected (in.result is then
+					  TDM_INPUT_REVIEW_REJECTED) */
+	bool gate_full;                /* the gate checked the whole zone (not incremental) */
+	dns_zone_t *signed_zone;       /* the signed zone, for the next update run: the caller takes
+					  it (NULL after a failure) */
 	/* the thread */
 	pthread_t thread;
 	atomic_bool done;

@@ -123,6 +123,11 @@ static void usage(FILE *fp)
 	    "it\n"
 	    "                                      removes more delegations than the policy "
 	    "allows\n"
+	    "  zone approve Z SERIAL               sign the version a review hook rejected at "
+	    "SERIAL\n"
+	    "                                      (its review-rejected alert), without the "
+	    "hooks\n"
+	    "  zone reject Z SERIAL                keep it held until a new input\n"
 	    "  cluster params --lease-ms MS --margin-ms MS   the cluster's lease and margin\n"
 	    "  net keygen --public FILE --secret FILE   a CURVE key pair (never overwrites)\n"
 	    "Connection (also TANDEM_COORD, TANDEM_COORD_PUB, TANDEM_KEY): endpoints are tried\n"
@@ -612,6 +617,13 @@ static json_t *json_zone(const coordrpc_zone_status_t *z, const zone_keyset_t *z
 			    z->has_accepted_input
 				? json_integer((json_int_t)z->accepted_input_serial)
 				: json_null());
+	json_object_set_new(o, "review_serial",
+			    z->has_review_decision ? json_integer((json_int_t)z->review_serial)
+						   : json_null());
+	json_object_set_new(o, "review_decision",
+			    z->has_review_decision
+				? json_string(z->review_approved ? "approve" : "reject")
+				: json_null());
 	json_object_set_new(o, "keyset_revision",
 			    zk->revision > 0 ? json_integer((json_int_t)zk->revision)
 					     : json_null());
@@ -920,6 +932,10 @@ static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks)
 		if (zs->has_accepted_input) {
 			printf("    input serial %" PRIu32 " accepted by the operator\n",
 			       zs->accepted_input_serial);
+		}
+		if (zs->has_review_decision) {
+			printf("    serial %" PRIu32 " %s by the operator after a review hook\n",
+			       zs->review_serial, zs->review_approved ? "approved" : "rejected");
 		}
 		for (size_t k = 0; k < zs->nkeys && k < COORD_KEYS_MAX; k++) {
 			const coordrpc_key_status_t *ks = &zs->keys[k];
@@ -1401,8 +1417,8 @@ static int cmd_zone_add(int argc, char **argv)
 	return rc;
 }
 
-/* zone accept-input Z SERIAL */
-static int cmd_zone_accept_input(int argc, char **argv)
+/* zone accept-input Z SERIAL, zone approve Z SERIAL, zone reject Z SERIAL */
+static int cmd_zone_serial(coordrpc_kind_t kind, const char *what, int argc, char **argv)
 {
 	static const struct option longopts[] = {CTL_CONN_OPTIONS, {NULL, 0, NULL, 0}};
 	ctl_conn_opts_t co = {0};
@@ -1411,7 +1427,7 @@ static int cmd_zone_accept_input(int argc, char **argv)
 	int c, rc;
 
 	memset(&req, 0, sizeof(req));
-	req.kind = COORDRPC_ZONE_ACCEPT_INPUT;
+	req.kind = kind;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
@@ -1423,7 +1439,10 @@ static int cmd_zone_accept_input(int argc, char **argv)
 		}
 	}
 	if (optind + 2 != argc) {
-		fprintf(stderr, "%s: needs a zone name and the input's SOA serial\n", argv[0]);
+		fprintf(stderr, "%s: needs a zone name and %s\n", argv[0],
+			kind == COORDRPC_ZONE_ACCEPT_INPUT
+			    ? "the input's SOA serial"
+			    : "the serial the review-rejected alert names");
 		return EXIT_USAGE;
 	}
 	if (!name_copy(req.zone, sizeof(req.zone), argv[optind], true)) {
@@ -1440,7 +1459,7 @@ static int cmd_zone_accept_input(int argc, char **argv)
 	req.serial = (uint32_t)v;
 	rc = conn_open(argv[0], &co, &conn);
 	if (rc == EXIT_OK) {
-		rc = request_run(&conn, &req, "zone accept-input");
+		rc = request_run(&conn, &req, what);
 	}
 	conn_close(&conn);
 	return rc;
@@ -1642,7 +1661,13 @@ int tandemctl_cluster(int argc, char **argv)
 		return cmd_named(COORDRPC_ZONE_REMOVE, argc, argv);
 	}
 	if (strcmp(cmd, "zone") == 0 && strcmp(subcmd, "accept-input") == 0) {
-		return cmd_zone_accept_input(argc, argv);
+		return cmd_zone_serial(COORDRPC_ZONE_ACCEPT_INPUT, "zone accept-input", argc, argv);
+	}
+	if (strcmp(cmd, "zone") == 0 && strcmp(subcmd, "approve") == 0) {
+		return cmd_zone_serial(COORDRPC_ZONE_APPROVE, "zone approve", argc, argv);
+	}
+	if (strcmp(cmd, "zone") == 0 && strcmp(subcmd, "reject") == 0) {
+		return cmd_zone_serial(COORDRPC_ZONE_REJECT, "zone reject", argc, argv);
 	}
 	if (strcmp(cmd, "cluster") == 0 && strcmp(subcmd, "params") == 0) {
 		return cmd_cluster_params(argc, argv);

@@ -913,6 +913,61 @@ END_TEST
 
 /* ---- the cluster's lease and margin ---- */
 
+/* zone approve|reject (issue 11): only a serial a node's review-rejected alert holds; the
+ * decision is kept in the state and survives the store. */
+START_TEST(test_zone_review)
+{
+	cluster(T0);
+	coord_input_t ap = mk(COORD_IN_ZONE_APPROVE, NULL, ZONE);
+	ap.serial = 2026120105;
+	/* nothing held: refused, saying so */
+	ck_assert_int_eq(apply(&ap, T0), COORD_R_NOT_HELD);
+	ck_assert_ptr_nonnull(strstr(R->text, "none is held"));
+	ck_assert(!zone()->has_review_decision);
+	coord_alert_t held =
+	    alert(ZONE, "review-rejected", false,
+		  "unsigned serial 2026120105 rejected by the review hook: marker; "
+		  "held at the last published version");
+	ck_assert_int_eq(hb_alerts("a1", T0 + 1, 1, &held), COORD_R_OK);
+	/* another serial is still refused, naming the one held */
+	ap.serial = 2026120104;
+	ck_assert_int_eq(apply(&ap, T0 + 2), COORD_R_NOT_HELD);
+	ck_assert_ptr_nonnull(strstr(R->text, "unsigned 2026120105 on a1"));
+	/* the held one: approved, with an effect for the audit log */
+	ap.serial = 2026120105;
+	ck_assert_int_eq(apply(&ap, T0 + 3), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_REVIEW, NULL));
+	ck_assert_ptr_nonnull(strstr(R->effects[0].text, "approves"));
+	ck_assert(zone()->has_review_decision && zone()->review_approved);
+	ck_assert_uint_eq(zone()->review_serial, 2026120105);
+	ck_assert_uint_eq(zone()->review_seq, 1);
+	/* again: it counts (a node may hold a new version of the same serial) */
+	ck_assert_int_eq(apply(&ap, T0 + 4), COORD_R_OK);
+	ck_assert(R->changed);
+	ck_assert_uint_eq(zone()->review_seq, 2);
+	/* a reject replaces it */
+	coord_input_t rj = mk(COORD_IN_ZONE_REJECT, NULL, ZONE);
+	rj.serial = 2026120105;
+	ck_assert_int_eq(apply(&rj, T0 + 5), COORD_R_OK);
+	ck_assert_ptr_nonnull(strstr(R->effects[0].text, "rejects"));
+	ck_assert(zone()->has_review_decision && !zone()->review_approved);
+	/* a zone's alert does not hold another zone's serial */
+	snprintf(rj.zone, sizeof(rj.zone), "nope.");
+	ck_assert_int_eq(apply(&rj, T0 + 6), COORD_R_UNKNOWN_ZONE);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(coord_state_pack(S, &buf, &len), TANDEM_OK);
+	ck_assert_int_eq(coord_state_unpack(buf, len, &P, N), TANDEM_OK);
+	free(buf);
+	ck_assert(coord_state_zone(N, ZONE)->has_review_decision);
+	ck_assert(!coord_state_zone(N, ZONE)->review_approved);
+	ck_assert_uint_eq(coord_state_zone(N, ZONE)->review_serial, 2026120105);
+	ck_assert_uint_eq(coord_state_zone(N, ZONE)->review_seq, 3);
+}
+END_TEST
+
+/* ---- the cluster's lease and margin ---- */
+
 START_TEST(test_params_set)
 {
 	cluster(T0);
@@ -2032,6 +2087,7 @@ static Suite *coord_state_suite(void)
 	tcase_add_test(tc, test_instance_one_process);
 	tcase_add_test(tc, test_alerts_block_leases);
 	tcase_add_test(tc, test_zone_accept_input);
+	tcase_add_test(tc, test_zone_review);
 	tcase_add_test(tc, test_bad_names_refused);
 	tcase_add_test(tc, test_params_set);
 	tcase_add_test(tc, test_key_activation_needs_every_site);

@@ -209,6 +209,8 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 		e->revision = full->revision;
 		break;
 	case COORDRPC_ZONE_ACCEPT_INPUT:
+	case COORDRPC_ZONE_APPROVE:
+	case COORDRPC_ZONE_REJECT:
 		zone = true;
 		e->serial = full->serial;
 		break;
@@ -356,7 +358,7 @@ START_TEST(test_kinds)
 	ck_assert_str_eq(coord_reason_str(COORD_R_CLOCK_SKEW), "coordinator clock skewed");
 	ck_assert_str_eq(coord_reason_str(COORD_R_NODE_ALERT), "node reported a blocking alert");
 	ck_assert_str_eq(coord_reason_str(COORD_R_SITE_SUSPENDED), "site suspended");
-	ck_assert_int_eq(COORD_R_LAST, COORD_R_RETAINED);
+	ck_assert_int_eq(COORD_R_LAST, COORD_R_NOT_HELD);
 	ck_assert_str_eq(coordrpc_type(COORDRPC_SITE_SUSPEND), "coord.site.suspend");
 	ck_assert_int_eq(coordrpc_kind_role(COORDRPC_SITE_SUSPEND), NET_ROLE_OPERATOR);
 	ck_assert_str_eq(coordrpc_type(COORDRPC_SITE_RESUME), "coord.site.resume");

@@ -827,6 +827,72 @@ START_TEST(test_compare_keys)
 }
 END_TEST
 
+/* The review hooks (issue 11): none by default, a command split on spaces without a shell,
+ * a timeout; a bad command or timeout is refused with its line. */
+START_TEST(test_review_keys)
+{
+	kasp_policy_t p;
+	kasp_policy_defaults(&p);
+	ck_assert_str_eq(p.review_unsigned, "");
+	ck_assert_str_eq(p.review_signed, "");
+	ck_assert_uint_eq(p.review_timeout, 60);
+	char path[512], dir[256];
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	int ret = load_text("policy: x\nzone:\n  review-unsigned: /usr/bin/check -q  unsigned\n"
+			    "  review-signed: /opt/review\n  review-timeout: 2m\n",
+			    path, sizeof(path), dir, sizeof(dir), diag, &p);
+	dump_diag(diag);
+	ck_assert_int_eq(ret, TANDEM_OK);
+	ck_assert_str_eq(p.review_unsigned, "/usr/bin/check -q  unsigned");
+	ck_assert_str_eq(p.review_signed, "/opt/review");
+	ck_assert_uint_eq(p.review_timeout, 120);
+	ts_rmtree(dir);
+
+	char buf[KASP_REVIEW_CMD_MAX], why[256];
+	char *argv[KASP_REVIEW_WORDS_MAX + 1];
+	size_t argc = 0;
+	snprintf(buf, sizeof(buf), "%s", p.review_unsigned);
+	ck_assert_int_eq(kasp_review_split(buf, argv, &argc, why, sizeof(why)), TANDEM_OK);
+	ck_assert_uint_eq(argc, 3);
+	ck_assert_str_eq(argv[0], "/usr/bin/check");
+	ck_assert_str_eq(argv[1], "-q");
+	ck_assert_str_eq(argv[2], "unsigned");
+	ck_assert_ptr_null(argv[3]);
+
+	static const char *const bad[][2] = {
+	    {"review-unsigned: check.sh", "absolute path"},
+	    {"review-signed: '/bin/sh -c \"exit 1\"'", "quote"},
+	    {"review-signed: /a 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16", "more than 16 words"},
+	    {"review-unsigned: \"\\t\"", "is empty"},
+	    {"review-unsigned: \"/bin/x\\x07\"", "control character"},
+	    {"review-timeout: 0", "review-timeout"},
+	    {"review-timeout: 2h", "review-timeout"},
+	    {"review-timeout: soon", "review-timeout"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[256];
+		snprintf(text, sizeof(text), "policy: x\nzone:\n  %s\n", bad[i][0]);
+		tandem_diag_clear(diag);
+		ck_assert_int_eq(load_text(text, path, sizeof(path), dir, sizeof(dir), diag, &p),
+				 TANDEM_KASP_EPOLICY);
+		if (!has_msg(diag, TANDEM_KASP_EPOLICY, path, 3, bad[i][1])) {
+			dump_diag(diag);
+			ck_abort_msg("%s: no line-3 message with '%s'", bad[i][0], bad[i][1]);
+		}
+		ts_rmtree(dir);
+	}
+	/* two hooks of 40 minutes could not end within the one-hour run */
+	tandem_diag_clear(diag);
+	ck_assert_int_eq(load_text("policy: x\nzone:\n  review-signed: /x\n  review-timeout: 40m\n",
+				   path, sizeof(path), dir, sizeof(dir), diag, &p),
+			 TANDEM_KASP_EPOLICY);
+	ck_assert(has_msg(diag, TANDEM_KASP_EPOLICY, path, 4, "max-run-time"));
+	ts_rmtree(dir);
+	tandem_diag_free(diag);
+}
+END_TEST
+
 /* keys.archive-retention (issue 9 item 5): a year by default, a duration, once. */
 START_TEST(test_archive_retention)
 {
@@ -892,6 +958,7 @@ static Suite *kasp_suite(void)
 	tcase_add_test(tc, test_input_keys);
 	tcase_add_test(tc, test_archive_retention);
 	tcase_add_test(tc, test_compare_keys);
+	tcase_add_test(tc, test_review_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -178,6 +178,35 @@ START_TEST(cycle_commits_and_publishes)
 }
 END_TEST
 
+/* A new input arriving just after a publication, before the status shows the commit: the
+ * next run waits for a view that does (a run on the stale view signed the same serial
+ * again, in full). */
+START_TEST(next_run_waits_for_own_commit_in_view)
+{
+	sim_t s;
+	sim_init(&s);
+	s.v.has_committed = true;
+	s.v.serial = 9;
+	sim_take(&s, 7, 3);
+	sim_run_done(&s, false, 11, 2026120701);
+	sim_commit_reply(&s, true, true);
+	node_input_t in = {.kind = NODE_IN_PUBLISHED};
+	in.published.ok = true;
+	sim_step(&s, &in);
+	in.kind = NODE_IN_INPUT_CHANGED;
+	sim_step(&s, &in);
+	sim_advance(&s, 100);
+	const node_actions_t *out = sim_status(&s); /* still serial 9 */
+	ck_assert(!has(out, NODE_A_KEYSET_FETCH));
+	ck_assert(!has(out, NODE_A_RUN));
+	s.v.serial = 11;
+	s.v.committed_by_self = true;
+	sim_advance(&s, 150);
+	out = sim_status(&s);
+	ck_assert(has(out, NODE_A_KEYSET_FETCH));
+}
+END_TEST
+
 /* Renewal late: the renewals go unanswered, the commit's acceptance arrives after the lease's
  * deadline on this node's clock: nothing is published, and the lease is said gone. */
 START_TEST(renewal_late_no_publish_after_deadline)
@@ -454,6 +483,11 @@ START_TEST(skr_running_out)
 			node_input_t in = {.kind = NODE_IN_PUBLISHED};
 			in.published.ok = true;
 			sim_step(&s, &in);
+			/* the scripted coordinator's status shows the commit */
+			s.v.has_committed = true;
+			s.v.committed_by_self = true;
+			s.v.serial = (uint32_t)(10 + i);
+			sim_status(&s);
 		}
 		sim_advance(&s, CYCLE_MS);
 		/* the lease is kept: a renewal answered each cycle */
@@ -968,6 +1002,7 @@ int main(void)
 	Suite *s = suite_create("node");
 	TCase *tc = tcase_create("lease");
 	tcase_add_test(tc, cycle_commits_and_publishes);
+	tcase_add_test(tc, next_run_waits_for_own_commit_in_view);
 	tcase_add_test(tc, renewal_late_no_publish_after_deadline);
 	tcase_add_test(tc, renewal_in_time_extends);
 	tcase_add_test(tc, lost_run_result_dropped);

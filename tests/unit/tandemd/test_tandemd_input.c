@@ -281,10 +281,23 @@ START_TEST(test_choose)
 	ck_assert_int_eq(tdm_input_choose(&s, 5000, 1500, false, 0), TDM_INPUT_USE_GOOD);
 	ck_assert_int_eq(tdm_input_choose(&s, 5000, 1500, true, 8), TDM_INPUT_USE_GOOD);
 	ck_assert_int_eq(tdm_input_choose(&s, 5000, 1500, true, 9), TDM_INPUT_USE_INPUT);
+	/* rejected by a review hook at serial 9: the good copy, until the operator approves
+	 * that serial (an accept-input does not do) */
+	s.bad_held = false;
+	s.bad_review = true;
+	s.review_serial = 9;
+	ck_assert_int_eq(tdm_input_choose(&s, 5000, 1500, true, 9), TDM_INPUT_USE_GOOD);
+	s.has_approve = true;
+	s.approve_serial = 8;
+	ck_assert_int_eq(tdm_input_choose(&s, 5000, 1500, false, 0), TDM_INPUT_USE_GOOD);
+	s.approve_serial = 9;
+	ck_assert_int_eq(tdm_input_choose(&s, 5000, 1500, false, 0), TDM_INPUT_USE_INPUT);
+	s.has_approve = false;
 	/* a new version clears it */
 	look = (tdm_input_look_t){.seq = 4, .mono_ms = 2000, .st = fake_stat(8, 100, 6)};
 	ck_assert(tdm_input_state_look(&s, &look));
 	ck_assert(!s.bad);
+	ck_assert(!s.bad_review);
 	/* a FIFO in its place: not regular, the good copy */
 	look = (tdm_input_look_t){.seq = 5, .mono_ms = 2250, .st = fake_stat(9, 0, 7)};
 	look.st.st_mode = S_IFIFO | 0600;

@@ -1,0 +1,259 @@
+/* tandemd's review hooks: the operator's command run without a shell, bounded in time and
+ * output, its exit status the verdict. */
+#include "tandemd_review.h"
+
+#include "kasp_policy.h"
+#include "tandem_error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double tdm_review_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Appends the bytes to the one-line output: newlines as " | ", control bytes as '?'. */
+static void tdm_review_keep(tdm_review_result_t *res, size_t *len, const char *buf, size_t n)
+{
+	for (size_t i = 0; i < n && *len + 4 < sizeof(res->output); i++) {
+		unsigned char c = (unsigned char)buf[i];
+		if (c == '\n') {
+			if (*len > 0 &&
+			    strcmp(res->output + (*len >= 3 ? *len - 3 : 0), " | ") != 0) {
+				memcpy(res->output + *len, " | ", 3);
+				*len += 3;
+			}
+		} else {
+			res->output[(*len)++] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
+		}
+		res->output[*len] = '\0';
+	}
+}
+
+/* The first line of the kept output (after the hook ended). */
+static void tdm_review_first_line(tdm_review_result_t *res)
+{
+	size_t len = strlen(res->output);
+	while (len >= 3 && strcmp(res->output + len - 3, " | ") == 0) {
+		len -= 3; /* a trailing newline is no separator */
+		res->output[len] = '\0';
+	}
+	const char *end = strstr(res->output, " | ");
+	size_t n = end != NULL ? (size_t)(end - res->output) : strlen(res->output);
+	snprintf(res->first_line, sizeof(res->first_line), "%.*s", (int)n, res->output);
+}
+
+/* In the child, between fork and exec: only async-signal-safe calls. */
+static void tdm_review_child(int out, char *const *argv, char *const *envp)
+{
+	int null = open("/dev/null", O_RDONLY);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) {
+		_exit(126);
+	}
+	/* the HSM's, the coordinator's and the journal's descriptors stay with tandemd */
+	if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0) {
+		for (int fd = 3; fd < 65536; fd++) {
+			(void)close(fd);
+		}
+	}
+	sigset_t none;
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	execve(argv[0], argv, envp);
+	static const char msg[] = "cannot run the review command\n";
+	(void)!write(1, msg, sizeof(msg) - 1);
+	_exit(127);
+}
+
+int tdm_review_run(const tdm_review_req_t *req, tdm_review_result_t *res)
+{
+	memset(res, 0, sizeof(*res));
+	double t0 = tdm_review_mono();
+	char cmd[KASP_REVIEW_CMD_MAX], why[256];
+	char *argv[KASP_REVIEW_WORDS_MAX + 1];
+	size_t argc = 0;
+	int fds[2] = {-1, -1};
+	pid_t pid = -1;
+	int ret = TANDEM_OK;
+	if (req == NULL || req->command == NULL || req->zone == NULL || req->stage == NULL ||
+	    req->file == NULL || strlen(req->command) >= sizeof(cmd)) {
+		snprintf(res->reason, sizeof(res->reason), "no review command");
+		return TANDEM_EINVAL;
+	}
+	snprintf(cmd, sizeof(cmd), "%s", req->command);
+	if (kasp_review_split(cmd, argv, &argc, why, sizeof(why)) != TANDEM_OK) {
+		snprintf(res->reason, sizeof(res->reason), "the command %.100s", why);
+		return TANDEM_EINVAL;
+	}
+	if (access(argv[0], X_OK) != 0) {
+		snprintf(res->reason, sizeof(res->reason), "cannot run %.60s: %.50s", argv[0],
+			 strerror(errno));
+		snprintf(res->first_line, sizeof(res->first_line), "%s", res->reason);
+		goto out;
+	}
+	char env[5][KASP_REVIEW_CMD_MAX + 64];
+	snprintf(env[0], sizeof(env[0]), "PATH=/usr/local/bin:/usr/bin:/bin");
+	snprintf(env[1], sizeof(env[1]), "TANDEM_ZONE=%s", req->zone);
+	snprintf(env[2], sizeof(env[2]), "TANDEM_SERIAL=%" PRIu32, req->serial);
+	int n = snprintf(env[3], sizeof(env[3]), "TANDEM_ZONE_FILE=%s", req->file);
+	snprintf(env[4], sizeof(env[4]), "TANDEM_STAGE=%s", req->stage);
+	if (n < 0 || (size_t)n >= sizeof(env[3])) {
+		snprintf(res->reason, sizeof(res->reason), "the zone file's name is too long");
+		ret = TANDEM_ERANGE;
+		goto out;
+	}
+	char *envp[] = {env[0], env[1], env[2], env[3], env[4], NULL};
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		snprintf(res->reason, sizeof(res->reason), "no pipe: %.80s", strerror(errno));
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(res->reason, sizeof(res->reason), "no process: %.80s", strerror(errno));
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	if (pid == 0) {
+		(void)setpgid(0, 0);
+		tdm_review_child(fds[1], argv, envp);
+	}
+	(void)setpgid(pid, pid); /* both sides: no race with the kill below */
+	close(fds[1]);
+	fds[1] = -1;
+	(void)fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	double deadline = t0 + (double)req->timeout_s;
+	size_t len = 0;
+	int status = 0;
+	bool exited = false;
+	while (!exited) {
+		double left = deadline - tdm_review_mono();
+		if (left <= 0) {
+			(void)kill(-pid, SIGKILL);
+			(void)waitpid(pid, &status, 0);
+			res->timed_out = true;
+			exited = true;
+			break;
+		}
+		if (fds[0] >= 0) {
+			struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+			int wait_ms = left > 0.05 ? 50 : 1;
+			if (poll(&pfd, 1, wait_ms) > 0) {
+				char buf[4096];
+				ssize_t got = read(fds[0], buf, sizeof(buf));
+				if (got > 0) {
+					tdm_review_keep(res, &len, buf, (size_t)got);
+				} else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+					close(fds[0]);
+					fds[0] = -1;
+				}
+			}
+		} else {
+			struct timespec nap = {.tv_nsec = 20 * 1000 * 1000};
+			nanosleep(&nap, NULL);
+		}
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid) {
+			exited = true;
+		} else if (w < 0 && errno != EINTR) {
+			snprintf(res->reason, sizeof(res->reason), "lost the hook: %.80s",
+				 strerror(errno));
+			(void)kill(-pid, SIGKILL);
+			goto out;
+		}
+	}
+	/* what the hook wrote just before it ended, and nothing it left running */
+	if (fds[0] >= 0) {
+		char buf[4096];
+		ssize_t got;
+		while ((got = read(fds[0], buf, sizeof(buf))) > 0) {
+			tdm_review_keep(res, &len, buf, (size_t)got);
+		}
+	}
+	(void)kill(-pid, SIGKILL);
+	if (res->timed_out) {
+		snprintf(res->reason, sizeof(res->reason),
+			 "killed after the timeout of %" PRIu32 " s", req->timeout_s);
+	} else if (WIFEXITED(status)) {
+		res->approved = WEXITSTATUS(status) == 0;
+		snprintf(res->reason, sizeof(res->reason), "exit %d", WEXITSTATUS(status));
+	} else if (WIFSIGNALED(status)) {
+		snprintf(res->reason, sizeof(res->reason), "killed by signal %d", WTERMSIG(status));
+	}
+	tdm_review_first_line(res);
+out:
+	if (fds[0] >= 0) {
+		close(fds[0]);
+	}
+	if (fds[1] >= 0) {
+		close(fds[1]);
+	}
+	res->seconds = tdm_review_mono() - t0;
+	return ret;
+}
+
+int tdm_review_copy(const char *src, const char *dir, const char *prefix, char *path, size_t size)
+{
+	int in = -1, out = -1;
+	int ret = TANDEM_EIO;
+	int n = snprintf(path, size, "%s/%s.XXXXXX", dir, prefix);
+	if (n < 0 || (size_t)n >= size) {
+		return TANDEM_ERANGE;
+	}
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	out = in >= 0 ? mkostemp(path, O_CLOEXEC) : -1; /* mode 0600 */
+	if (out < 0) {
+		goto out;
+	}
+	char buf[65536];
+	for (;;) {
+		ssize_t got = read(in, buf, sizeof(buf));
+		if (got == 0) {
+			break;
+		}
+		if (got < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			goto out;
+		}
+		for (ssize_t off = 0; off < got;) {
+			ssize_t w = write(out, buf + off, (size_t)(got - off));
+			if (w < 0 && errno != EINTR) {
+				goto out;
+			}
+			off += w > 0 ? w : 0;
+		}
+	}
+	ret = TANDEM_OK;
+out:
+	if (in >= 0) {
+		close(in);
+	}
+	if (out >= 0) {
+		int saved = errno;
+		if (close(out) != 0 && ret == TANDEM_OK) {
+			ret = TANDEM_EIO;
+		}
+		if (ret != TANDEM_OK) {
+			(void)unlink(path);
+		}
+		errno = saved;
+	}
+	return ret;
+}
