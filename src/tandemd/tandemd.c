@@ -2085,6 +2085,9 @@ out:
 	return ok;
 }
 
+static void tdm_last_take(tdm_t *d, tdm_zone_t *z, dns_zone_t *zone, dns_digest_t *tree,
+			  uint32_t serial, bool own, journal_t *j);
+
 /* What a held serial leaves behind when it is not (or no longer) needed: its file (a
  * temporary, removed), its signed copy, and its journal entry unless it was published (the
  * journal holds no version that was not published here or compared: docs/node.md). */
