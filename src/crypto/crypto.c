@@ -5,6 +5,7 @@
 #include "tandem_error.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,17 +368,29 @@ out:
 	return rc;
 }
 
+/* SHA-1 fetched once for the process: handing EVP_sha1() to EVP_DigestInit_ex2 makes
+ * OpenSSL 3 look the implementation up again on every call, which was half the cost of
+ * hashing a million owner names. */
+static EVP_MD *sha1_md;
+static pthread_once_t sha1_once = PTHREAD_ONCE_INIT;
+
+static void sha1_fetch(void)
+{
+	sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
+}
+
 int crypto_nsec3_hash(const uint8_t *name, size_t name_len, const uint8_t *salt, size_t salt_len,
 		      uint16_t iterations, uint8_t out[20])
 {
 	int rc = TANDEM_CRYPTO_ELIB;
 	EVP_MD_CTX *ctx = NULL;
-	const EVP_MD *md = EVP_sha1();
 	uint8_t h[20];
 
 	if (name == NULL || out == NULL || (salt == NULL && salt_len > 0)) {
 		return TANDEM_EINVAL;
 	}
+	(void)pthread_once(&sha1_once, sha1_fetch);
+	const EVP_MD *md = sha1_md != NULL ? sha1_md : EVP_sha1();
 	ctx = EVP_MD_CTX_new();
 	if (ctx == NULL) {
 		rc = TANDEM_ENOMEM;

@@ -35,9 +35,16 @@ static const uint16_t signer_owned_types[] = {
 typedef struct run {
 	const uint8_t *owner;
 	size_t start, len;
-	const uint8_t *key; /* the owner's sort key (name_sort_key) */
+	const uint8_t *key; /* the owner's sort key (name_sort_key), in group()'s buffer */
 	size_t klen;
 } run_t;
+
+/* What the runs are sorted by first: the 8 bytes of the sort key after the origin's (all
+ * owners begin with that), big-endian, zero-padded; ties are settled by the whole key. */
+typedef struct run_ref {
+	uint64_t prefix;
+	size_t run; /* index in the run array */
+} run_ref_t;
 
 typedef struct loader {
 	const char *path;
@@ -639,6 +646,64 @@ static int rec_cmp(const void *a, const void *b)
 	return x->line < y->line ? -1 : (x->line > y->line);
 }
 
+/* A name's records in rec_cmp order: most names have two or three, sorted in place. */
+static void recs_sort(rec_t *r, size_t n)
+{
+	if (n > 16) {
+		qsort(r, n, sizeof(*r), rec_cmp);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		rec_t x = r[i];
+		size_t j = i;
+		while (j > 0 && rec_cmp(&r[j - 1], &x) > 0) {
+			r[j] = r[j - 1];
+			j--;
+		}
+		r[j] = x;
+	}
+}
+
+/* Big-endian value of the up to 8 bytes of key[from..klen), zero-padded. */
+static uint64_t key_prefix(const uint8_t *key, size_t klen, size_t from)
+{
+	uint64_t v = 0;
+	for (size_t i = 0; i < 8; i++) {
+		v = v << 8 | (from + i < klen ? key[from + i] : 0);
+	}
+	return v;
+}
+
+/*
+ * Sorts refs[n] by prefix: a least-significant-digit radix sort on the 8 bytes (a pass
+ * whose byte is the same in every ref is skipped), stable, so refs of equal prefix stay in
+ * file order. tmp holds n refs.
+ */
+static void refs_sort(run_ref_t *refs, run_ref_t *tmp, size_t n)
+{
+	size_t count[256];
+	for (unsigned pass = 0; pass < 8; pass++) {
+		unsigned shift = 8 * pass;
+		memset(count, 0, sizeof(count));
+		for (size_t i = 0; i < n; i++) {
+			count[(refs[i].prefix >> shift) & 0xff]++;
+		}
+		if (count[(refs[0].prefix >> shift) & 0xff] == n) {
+			continue;
+		}
+		size_t at = 0;
+		for (unsigned b = 0; b < 256; b++) {
+			size_t c = count[b];
+			count[b] = at;
+			at += c;
+		}
+		for (size_t i = 0; i < n; i++) {
+			tmp[count[(refs[i].prefix >> shift) & 0xff]++] = refs[i];
+		}
+		memcpy(refs, tmp, sizeof(*refs) * n);
+	}
+}
+
 /* Builds one node from its records (sorted by rec_cmp). */
 static int build_node(loader_t *l, dns_node_t *node, rec_t *r, size_t n)
 {
@@ -744,9 +809,51 @@ static int build_node(loader_t *l, dns_node_t *node, rec_t *r, size_t n)
 	return TANDEM_OK;
 }
 
+/* Puts runs[n] in canonical order of their owners, runs of one owner in file order. */
+static int runs_sort(const uint8_t *origin, run_t *runs, size_t n)
+{
+	uint8_t obuf[2 * DNS_NAME_MAXLEN];
+	size_t from = name_sort_key(origin, obuf); /* every owner's key begins with it */
+	run_ref_t *refs = malloc(sizeof(*refs) * n);
+	run_ref_t *tmp = malloc(sizeof(*tmp) * n);
+	run_t *copy = malloc(sizeof(*copy) * n);
+	int ret = TANDEM_ENOMEM;
+	if (refs == NULL || tmp == NULL || copy == NULL) {
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		refs[i] =
+		    (run_ref_t){.prefix = key_prefix(runs[i].key, runs[i].klen, from), .run = i};
+	}
+	refs_sort(refs, tmp, n);
+	memcpy(copy, runs, sizeof(*copy) * n);
+	for (size_t i = 0; i < n; i++) {
+		runs[i] = copy[refs[i].run];
+	}
+	/* runs of equal prefix (names that share 8 bytes below the origin, or one name's runs)
+	 * by the whole key, then file position */
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && refs[j].prefix == refs[i].prefix) {
+			j++;
+		}
+		if (j - i > 1) {
+			qsort(runs + i, j - i, sizeof(*runs), run_cmp);
+		}
+		i = j;
+	}
+	ret = TANDEM_OK;
+out:
+	free(copy);
+	free(tmp);
+	free(refs);
+	return ret;
+}
+
 static int group(loader_t *l)
 {
 	int ret = TANDEM_OK;
+	uint8_t *keys = NULL;
 	run_t *runs = NULL;
 	size_t nruns = 0;
 	rec_t *tmp = NULL;
@@ -764,21 +871,29 @@ static int group(loader_t *l)
 			runs[nruns++] = (run_t){.owner = l->recs[i].owner, .start = i, .len = 1};
 		}
 	}
-	uint8_t kbuf[2 * DNS_NAME_MAXLEN];
+	/* the keys, in one buffer freed here (a key is at most twice its name) */
+	size_t kcap = 0;
+	for (size_t i = 0; i < nruns; i++) {
+		kcap += 2 * dns_name_len(runs[i].owner, DNS_NAME_MAXLEN);
+	}
+	keys = malloc(kcap ? kcap : 1);
+	if (keys == NULL) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	size_t kpos = 0;
 	bool sorted = true;
 	for (size_t i = 0; i < nruns; i++) {
-		size_t klen = name_sort_key(runs[i].owner, kbuf);
-		uint8_t *key = tandem_arena_memdup(l->zone->arena, kbuf, klen);
-		if (key == NULL) {
-			ret = TANDEM_ENOMEM;
-			goto out;
-		}
-		runs[i].key = key;
-		runs[i].klen = klen;
+		runs[i].key = keys + kpos;
+		runs[i].klen = name_sort_key(runs[i].owner, keys + kpos);
+		kpos += runs[i].klen;
 		sorted = sorted && (i == 0 || run_cmp(&runs[i - 1], &runs[i]) < 0);
 	}
-	if (!sorted) {
-		qsort(runs, nruns, sizeof(*runs), run_cmp); /* a signed zone comes sorted */
+	if (!sorted) { /* a signed zone comes sorted */
+		ret = runs_sort(l->zone->origin, runs, nruns);
+		if (ret != TANDEM_OK) {
+			goto out;
+		}
 	}
 	size_t nnames = 0;
 	for (size_t i = 0; i < nruns; i++) {
@@ -802,9 +917,7 @@ static int group(loader_t *l)
 			k++;
 		}
 		size_t n = out_pos - start;
-		if (n > 1) {
-			qsort(tmp + start, n, sizeof(*tmp), rec_cmp);
-		}
+		recs_sort(tmp + start, n);
 		ret = build_node(l, &l->zone->nodes[l->zone->node_count++], tmp + start, n);
 		if (ret != TANDEM_OK) {
 			goto out;
@@ -815,6 +928,7 @@ static int group(loader_t *l)
 	 * build_node, so tmp can go. */
 out:
 	free(runs);
+	free(keys);
 	free(tmp);
 	return ret;
 }

@@ -11,6 +11,7 @@ enum {
 	DNSKEY_FLAG_ZONE = 0x0100,
 	DNSKEY_FLAG_SEP = 0x0001,
 	DS_MAX = 4 + 64,
+	NSEC3_OPTOUT = 0x01, /* the NSEC3 flags' opt-out bit (RFC 5155 3.1.2.1) */
 };
 
 static size_t ds_digest_len(uint8_t type)
@@ -317,11 +318,30 @@ static bool apex_rrset_same(const dns_node_t *a, const dns_node_t *b, uint16_t t
 	return (x == NULL && y == NULL) || (x != NULL && y != NULL && verify_rrset_same(x, y));
 }
 
+/* Whether any NSEC3 record of nodes[n] has the opt-out flag equal to `set`. */
+static bool nsec3_any_optout(const dns_node_t *nodes, size_t n, bool set)
+{
+	for (size_t i = 0; i < n; i++) {
+		const dns_rrset_t *rs = dns_node_rrset(&nodes[i], DNS_TYPE_NSEC3);
+		for (size_t r = 0; rs != NULL && r < rs->count; r++) {
+			bool optout = dns_rdata_len(rs->rdata[r]) >= 2 &&
+				      (dns_rdata_data(rs->rdata[r])[1] & NSEC3_OPTOUT);
+			if (optout == set) {
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
 /*
  * An incremental gate against conf->previous, when it is one: pairs every node and NSEC3
  * node with its counterpart there, marks changed names, and hashes (into rem) the names
  * that are gone or changed. Leaves ctx->incremental false (a whole-zone check) when the
- * previous version has another apex, DNSKEY RRset, NSEC3PARAM or kind of denial.
+ * previous version has another apex, DNSKEY RRset, NSEC3PARAM or kind of denial, or when
+ * an unchanged name may have lost the opt-out its missing record relies on: the previous
+ * version has opt-out records (so names without a record may exist, and they are not
+ * hashed here) and this one has a record without the flag (whose span may now hold one).
  */
 static int incremental_setup(verify_ctx_t *ctx, verify_worker_t *rem, verify_stats_t *stats)
 {
@@ -337,8 +357,15 @@ static int incremental_setup(verify_ctx_t *ctx, verify_worker_t *rem, verify_sta
 	    !apex_rrset_same(papex, ctx->apex_node, DNS_TYPE_NSEC)) {
 		return TANDEM_OK;
 	}
+	size_t pn3_count = 0;
+	dns_node_t *pn3nodes = dns_zone_nsec3_nodes(prev, &pn3_count);
+	if (ctx->nsec3 && nsec3_any_optout(ctx->n3nodes, ctx->n3_count, false) &&
+	    nsec3_any_optout(pn3nodes, pn3_count, true)) {
+		return TANDEM_OK;
+	}
 	ctx->pnodes = dns_zone_nodes(prev, &ctx->pcount);
-	ctx->pn3nodes = dns_zone_nsec3_nodes(prev, &ctx->pn3_count);
+	ctx->pn3nodes = pn3nodes;
+	ctx->pn3_count = pn3_count;
 	size_t total = ctx->node_count + ctx->n3_count;
 	ctx->prev_of = calloc(total ? total : 1, sizeof(*ctx->prev_of));
 	ctx->changed = calloc(ctx->node_count ? ctx->node_count : 1, sizeof(*ctx->changed));

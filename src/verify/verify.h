@@ -50,7 +50,8 @@ typedef struct verify_stats {
  *  - no RRSIG on glue, occluded data or delegation NS.
  *
  * Incremental (conf->previous set, same apex, DNSKEY RRset, NSEC3PARAM and denial kind
- * as previous; otherwise the whole zone is checked and stats->incremental is false):
+ * as previous, and not: opt-out records in previous and a record without the flag in zone;
+ * otherwise the whole zone is checked and stats->incremental is false):
  *  - an RRSIG is checked cryptographically unless it is byte-identical to an RRSIG of the
  *    identical RRset (owner, type, TTL, RDATAs) in previous; a reused one still gets every
  *    other check (validity window at conf->now, signer, labels, TTL, a usable key of that

@@ -864,6 +864,74 @@ START_TEST(test_load_canonical_order)
 }
 END_TEST
 
+/*
+ * The same at scale, in shuffled file order: names that share their first 8 key bytes below
+ * the origin (sorted by the whole key), names with zero bytes and upper case, names one
+ * label deeper, and one owner whose records are split over two places in the file (one
+ * node with both RRsets).
+ */
+START_TEST(test_load_canonical_order_many)
+{
+	enum { N = 600 };
+	char *lines[N + 2];
+	size_t n = 0;
+	for (unsigned i = 0; i < N / 3; i++) {
+		ck_assert_int_gt(asprintf(&lines[n++], "sharedprefix-%u.example. A 192.0.2.%u\n", i,
+					  i % 250 + 1),
+				 0);
+		ck_assert_int_gt(asprintf(&lines[n++], "%c%s%u.example. A 192.0.2.%u\n",
+					  i % 2 ? 'Q' : 'q', i % 5 ? "" : "\\000", i, i % 250 + 1),
+				 0);
+		ck_assert_int_gt(
+		    asprintf(&lines[n++], "x%u.sharedprefix-%u.example. TXT \"%u\"\n", i % 7, i, i),
+		    0);
+	}
+	ck_assert_int_gt(asprintf(&lines[n++], "sharedprefix-7.example. TXT \"second place\"\n"),
+			 0);
+	uint32_t seed = 12345; /* a fixed shuffle: the same file every run */
+	for (size_t i = n - 1; i > 0; i--) {
+		seed = seed * 1103515245u + 12345u;
+		size_t j = (seed >> 8) % (i + 1);
+		char *t = lines[i];
+		lines[i] = lines[j];
+		lines[j] = t;
+	}
+	size_t len = strlen(HEADER) + 1;
+	for (size_t i = 0; i < n; i++) {
+		len += strlen(lines[i]);
+	}
+	char *text = malloc(len);
+	ck_assert_ptr_nonnull(text);
+	strcpy(text, HEADER);
+	for (size_t i = 0; i < n; i++) {
+		strcat(text, lines[i]);
+		free(lines[i]);
+	}
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	dns_zone_t *z = load_ok("many.zone", text, false, diag);
+	free(text);
+	size_t count = 0;
+	dns_node_t *nodes = dns_zone_nodes(z, &count);
+	/* the apex, ns1, and N names (no empty non-terminal: every parent has data) */
+	ck_assert_uint_eq(count, 2 + N);
+	for (size_t i = 1; i < count; i++) {
+		char a[1024], b[1024];
+		dns_name_to_str(nodes[i - 1].name, a);
+		dns_name_to_str(nodes[i].name, b);
+		ck_assert_msg(dns_name_compare(nodes[i - 1].name, nodes[i].name) < 0,
+			      "%s sorted before %s", a, b);
+		ck_assert(!(nodes[i].flags & DNS_NODE_ENT));
+	}
+	dns_node_t *two = find(z, "sharedprefix-7.example.");
+	ck_assert_ptr_nonnull(two);
+	ck_assert_ptr_nonnull(dns_node_rrset(two, DNS_TYPE_A));
+	ck_assert_ptr_nonnull(dns_node_rrset(two, DNS_TYPE_TXT));
+	dns_zone_free(z);
+	tandem_diag_free(diag);
+}
+END_TEST
+
 START_TEST(test_load_occluded)
 {
 	static const char text[] = HEADER "sub.example. NS ns.sub.example.\n"
@@ -1767,6 +1835,7 @@ static Suite *dns_suite(void)
 	tcase_add_test(load, test_load_split_owner);
 	tcase_add_test(load, test_load_line_numbers);
 	tcase_add_test(load, test_load_canonical_order);
+	tcase_add_test(load, test_load_canonical_order_many);
 	tcase_add_test(load, test_load_occluded);
 	tcase_add_test(load, test_load_dname_cut);
 	tcase_add_loop_test(load, test_refusal, 0, sizeof(refusals) / sizeof(refusals[0]));

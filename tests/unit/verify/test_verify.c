@@ -61,6 +61,9 @@ static void zones_make(void)
 		  "dnssec-signzone $D -f ../bind-nsec.signed example.zone >/dev/null && "
 		  "dnssec-signzone $D -3 - -f ../bind-nsec3.signed example.zone >/dev/null && "
 		  "dnssec-signzone $D -3 ab12 -H 2 -A -f ../bind-optout.signed example.zone "
+		  ">/dev/null && cp example.zone example3.zone && "
+		  "printf 'host3\\tIN A 192.0.2.30\\n' >> example3.zone && "
+		  "dnssec-signzone $D -3 ab12 -H 2 -A -f ../bind-optout-v2.signed example3.zone "
 		  ">/dev/null");
 	/* Knot: kzonesign at NOW_2030 with ECDSAP256SHA256, NSEC and NSEC3 opt-out */
 	for (int optout = 0; optout <= 1; optout++) {
@@ -750,6 +753,52 @@ START_TEST(test_incr_nsec3_chain)
 }
 END_TEST
 
+/* Opt-out: an unchanged insecure delegation without a record (x.far.example., under an ENT
+ * without one) lies, in version 2 (host3.example. added, signed by BIND with opt-out), in the
+ * span of the new name's record; that record loses its opt-out flag. The whole gate refuses
+ * the zone; so must the gate given the previous version, which hashes no unchanged name: it
+ * checks the whole zone then. */
+START_TEST(test_incr_optout_span)
+{
+	const uint8_t salt[] = {0xab, 0x12};
+	dns_zone_t *prev = zone_load("bind-optout.signed");
+	dns_zone_t *z = zone_load("bind-optout-v2.signed");
+	tandem_diag_t *diag = NULL;
+	verify_stats_t st = {0};
+	/* as signed: the pair is checked incrementally */
+	int rc = gate_incr(z, prev, NOW_2030, NULL, 0, &diag, &st);
+	if (rc != TANDEM_OK) {
+		diag_print(diag);
+	}
+	ck_assert_int_eq(rc, TANDEM_OK);
+	ck_assert(st.incremental);
+	ck_assert_uint_eq(st.changed, 1);
+	tandem_diag_free(diag);
+	char owner[64];
+	dns_rrset_t *rs = nsec3_of(z, "host3.example.", salt, sizeof(salt), 2, owner);
+	ck_assert(dns_rdata_data(rs->rdata[0])[1] & 0x01);
+	uint8_t *copy = rdata_flipped(rs->rdata[0], 2 + 1, 0x01); /* the flags */
+	const uint8_t *saved = rs->rdata[0];
+	rs->rdata[0] = copy;
+	const char *want = "x.far.example. NSEC3: no NSEC3 record for this name";
+	ck_assert_int_eq(gate(z, NOW_2030, 2, NULL, 0, &diag, &st), TANDEM_VERIFY_EFAIL);
+	ck_assert_msg(diag_has(diag, want), "the whole gate: no message with \"%s\"", want);
+	tandem_diag_free(diag);
+	ck_assert_int_eq(gate_incr(z, prev, NOW_2030, NULL, 0, &diag, &st), TANDEM_VERIFY_EFAIL);
+	if (!diag_has(diag, want)) {
+		diag_print(diag);
+	}
+	ck_assert_msg(diag_has(diag, want), "given the previous version: no message with \"%s\"",
+		      want);
+	ck_assert(!st.incremental);
+	tandem_diag_free(diag);
+	rs->rdata[0] = saved;
+	free(copy);
+	dns_zone_free(z);
+	dns_zone_free(prev);
+}
+END_TEST
+
 /* NSEC: the chain and bitmaps are checked whole; a changed name's wrong bitmap is refused. */
 START_TEST(test_incr_nsec_bitmap)
 {
@@ -793,6 +842,7 @@ static Suite *verify_suite(void)
 	tcase_add_loop_test(tc, test_incr_trust_anchor, 0, (int)nincr);
 	tcase_add_loop_test(tc, test_incr_nsec3_chain, 0, 2);
 	tcase_add_test(tc, test_incr_nsec_bitmap);
+	tcase_add_test(tc, test_incr_optout_span);
 	suite_add_tcase(s, tc);
 	return s;
 }
