@@ -24,6 +24,7 @@
 #include "tandemd_sign.h"
 #include "tandemd_skr.h"
 #include "tandemd_watch.h"
+#include "tandemd_writer.h"
 #include "node.h"
 #include "pipeline.h"
 
@@ -79,6 +80,8 @@
 /* A publication that failed for lack of disk space is tried again this soon, then twice as
  * late each time, up to the cycle. */
 #define TDM_DISK_RETRY_MS 1000u
+/* SIGTERM waits this long for the signed files still being written (docs/node.md). */
+#define TDM_WRITER_STOP_MS 30000u
 /* SIGTERM waits this long for a running run to end, then leaves it (it is never joined). */
 #define TDM_STOP_WAIT_MS 2000u
 /* The lock files: one process per --work and per --out. */
@@ -153,6 +156,22 @@ typedef struct tdm_zone {
 	dns_digest_t *last_tree; /* its digest state (the next digest is updated from it) */
 	uint32_t last_serial;
 	bool warned_unknown;
+	/* the current cycle's timestamps (CLOCK_MONOTONIC ms; 0: not seen), for the line that
+	 * says where a cycle's time went: the input's rename (its ctime, wall ms), the watch's
+	 * first look at it, the run's start and end, the commit's answer */
+	uint64_t cyc_ctime_wall;
+	uint64_t cyc_seen_mono;
+	uint64_t cyc_start_mono, cyc_end_mono, cyc_finish_mono, cyc_commit_mono;
+	/* the signed file, written off the cycle (tdm_t.writer): the writer's results seen so
+	 * far, where the last version kept goes, and when a failed write is tried again */
+	uint64_t written_seen;
+	char write_path[PATH_MAX];
+	/* the unsigned zone as last loaded, kept unsigned (owned): an input whose bytes hash to
+	 * input_hash is copied from it, not parsed again (docs/node.md) */
+	dns_zone_t *input_cache;
+	uint8_t input_hash[32];
+	dns_signer_owned_t input_owned;
+	uint64_t write_retry_mono; /* 0: none due */
 } tdm_zone_t;
 
 typedef struct tdm {
@@ -184,6 +203,7 @@ typedef struct tdm {
 	tdm_alerts_t alerts; /* what keeps the node or a zone from signing (status, heartbeat) */
 	tdm_alerts_t alerts_sent;       /* as last sent: a change is sent at once */
 	tdm_input_watch_t *input_watch; /* stat()s the inputs off this thread */
+	tdm_writer_t *writer;           /* writes the signed files off this thread */
 	uint64_t input_watch_start;     /* when it started */
 	const char *input_paths[TDM_ZONES_MAX];
 	tdm_zone_t zones[TDM_ZONES_MAX];
@@ -1519,6 +1539,12 @@ static bool tdm_input_changed(tdm_t *d, tdm_zone_t *z, uint64_t now)
 		/* a version the run found not regular stays refused until it changes */
 		tdm_input_alert_clear(d, z, "input-not-regular");
 	}
+	if (changed && s->regular) {
+		/* where this version's cycle starts: its rename (ctime) and the first look */
+		z->cyc_seen_mono = look.mono_ms;
+		z->cyc_ctime_wall = (uint64_t)look.st.st_ctim.tv_sec * 1000u +
+				    (uint64_t)look.st.st_ctim.tv_nsec / 1000000u;
+	}
 	return changed && !first && s->regular; /* gone: the last good version stays */
 }
 
@@ -1557,6 +1583,10 @@ static void tdm_input_job_setup(const tdm_t *d, tdm_zone_t *z, tdm_sign_t *job)
 	dns_load_opts_t lo; /* the policy's load rules, as tandem-signzone applies them */
 	pipeline_load_opts(&d->policy, z->name, &lo);
 	in->signer_owned = lo.signer_owned;
+	in->cache = z->input_cache;
+	memcpy(in->cache_hash, z->input_hash, sizeof(in->cache_hash));
+	in->cache_owned = z->input_owned;
+	in->keep_copy = true;
 	job->input = in->path;
 }
 
@@ -1567,6 +1597,14 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 	tdm_input_job_t *in = &d->job.in;
 	tdm_input_state_t *s = &z->in;
 	const char *first = tandem_diag_msg(d->job.diag, 0);
+	if (in->result == TDM_INPUT_LOADED && in->copy != NULL) {
+		/* the next run of the same bytes copies this instead of parsing them */
+		dns_zone_free(z->input_cache);
+		z->input_cache = in->copy;
+		in->copy = NULL;
+		memcpy(z->input_hash, in->hash, sizeof(z->input_hash));
+		z->input_owned = in->signer_owned;
+	}
 	if (in->from_good && in->result != TDM_INPUT_LOADED && in->result != TDM_INPUT_CHANGED) {
 		/* the node's own copy is gone or no longer loads: it is no good copy */
 		s->have_good = false;
@@ -1791,6 +1829,7 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	}
 	d->job_zone = z;
 	d->job_started_mono = tdm_mono_ms();
+	z->cyc_start_mono = d->job_started_mono;
 	d->job_overran = false;
 	return TANDEM_OK;
 }
@@ -1877,6 +1916,7 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	memcpy(req.salt, job->conf.nsec3_salt, req.salt_len);
 	node_input_t in = {.kind = NODE_IN_COMMIT_REPLY};
 	in.commit.answered = tdm_call(d, &req) == TANDEM_OK;
+	z->cyc_commit_mono = tdm_mono_ms();
 	if (!in.commit.answered) {
 		tdm_log(d, "zone %s: serial %u not published: the commit got no answer", z->name,
 			job->serial);
@@ -1891,23 +1931,53 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	tdm_node_feed(d, z, &in);
 }
 
-/* The committed run's zone goes live: its publish.log line first (fsync'ed), then the file
- * renamed into place. Tells the node whether it did, and when to try again if not. */
+/* Where the cycle that ends with this publication spent its time, for its log line: from the
+ * input's rename (its ctime) to the watch's first look, to the run's start (the settle rule,
+ * the loop), the run itself, the loop noticing its end, the commit's answer, and the
+ * publication (now). Seconds; empty when the run was not started by a new input. */
+static const char *tdm_cycle_times(tdm_zone_t *z, char *buf, size_t size)
+{
+	uint64_t now = tdm_mono_ms(), wall = tdm_wall_ms();
+	buf[0] = '\0';
+	if (z->cyc_seen_mono == 0 || z->cyc_start_mono < z->cyc_seen_mono ||
+	    z->cyc_end_mono < z->cyc_start_mono || z->cyc_commit_mono < z->cyc_end_mono) {
+		return buf;
+	}
+	/* the rename on the wall clock, mapped to the monotonic one through now */
+	double renamed = wall >= z->cyc_ctime_wall ? (double)(wall - z->cyc_ctime_wall) / 1e3 : 0;
+	double seen = (double)(now - z->cyc_seen_mono) / 1e3;
+	snprintf(buf, size,
+		 ", cycle %.2f s from the input's rename: seen +%.2f s, run start +%.2f s, run "
+		 "%.2f s, noticed +%.2f s, commit +%.2f s, publish +%.2f s",
+		 renamed, renamed > seen ? renamed - seen : 0.0,
+		 (double)(z->cyc_start_mono - z->cyc_seen_mono) / 1e3,
+		 (double)(z->cyc_end_mono - z->cyc_start_mono) / 1e3,
+		 (double)(z->cyc_finish_mono - z->cyc_end_mono) / 1e3,
+		 (double)(z->cyc_commit_mono - z->cyc_finish_mono) / 1e3,
+		 (double)(now - z->cyc_commit_mono) / 1e3);
+	z->cyc_seen_mono = 0; /* said once: a cycle of the timer has no rename */
+	return buf;
+}
+
+/* Whether the zone's last file write ended well (or none ended yet): the "disk" alert is
+ * cleared by a write that found space, not by a small one beside a file that did not. */
+static bool tdm_file_ok(tdm_t *d, const tdm_zone_t *z)
+{
+	tdm_writer_state_t st;
+	tdm_writer_get(d->writer, (size_t)(z - d->zones), &st);
+	return st.done == 0 || st.ok;
+}
+
+/* The committed run's zone goes live: its publish.log line, fsync'ed; the node holds the
+ * version in memory (its journal already has it) and the writer puts the file in place
+ * afterwards, off the cycle (tdm_job_keep, tdm_write_step). Tells the node whether it did,
+ * and when to try again if not. */
 static void tdm_job_publish(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 {
 	tdm_sign_t *job = &d->job;
 	node_input_t in = {.kind = NODE_IN_PUBLISHED};
 	const char *what = NULL;
-	/* The record first, fsync'ed: a zone is never live without its line. */
-	int ret = tandem_afile_sync(job->file);
-	if (ret != TANDEM_OK) {
-		int err = errno;
-		tdm_log(d, "zone %s: serial %u not published: %s: %s", z->name, job->serial,
-			tandem_afile_tmp_path(job->file), strerror(err));
-		what = tdm_disk_full(d, z, err, z->out_path) ? "disk" : NULL;
-		goto out;
-	}
-	ret = tdm_publish_log(d, z, job->serial, job->digest, a->epoch);
+	int ret = tdm_publish_log(d, z, job->serial, job->digest, a->epoch);
 	if (ret != TANDEM_OK) {
 		int err = errno;
 		tdm_log(d, "zone %s: serial %u not published: %s: cannot append: %s", z->name,
@@ -1915,22 +1985,14 @@ static void tdm_job_publish(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 		what = tdm_disk_full(d, z, err, d->publish_log) ? "disk" : NULL;
 		goto out;
 	}
-	ret = tandem_afile_commit(job->file);
-	job->file = NULL;
-	if (ret != TANDEM_OK) {
-		int err = errno;
-		tdm_log(d,
-			"zone %s: serial %u is recorded in %s but NOT published: %s: cannot rename "
-			"into place: %s",
-			z->name, job->serial, d->publish_log, z->out_path, strerror(err));
-		what = tdm_disk_full(d, z, err, z->out_path) ? "disk" : NULL;
-		goto out;
+	if (tdm_file_ok(d, z)) {
+		tdm_disk_ok(d, z);
 	}
-	tdm_disk_ok(d, z);
-	char hex[2 * COORD_DIGEST_LEN + 1];
+	char hex[2 * COORD_DIGEST_LEN + 1], cycle[200];
 	tdm_hex(job->digest, COORD_DIGEST_LEN, hex);
-	tdm_log(d, "zone %s: published serial %u epoch %" PRIu64 " digest %.16s (%.2f s)", z->name,
-		job->serial, a->epoch, hex, job->seconds);
+	tdm_log(d, "zone %s: published serial %u epoch %" PRIu64 " digest %.16s (%.2f s)%s",
+		z->name, job->serial, a->epoch, hex, job->seconds,
+		tdm_cycle_times(z, cycle, sizeof(cycle)));
 	z->published_unix = (double)time(NULL);
 	z->has_expiry = job->has_expiry;
 	z->expiry_min = job->expiry_min;
@@ -2094,8 +2156,17 @@ static void tdm_job_ended(tdm_t *d, tdm_zone_t *z)
 			in.cycle_by_mono = tdm_mono_ms() + z->disk_retry_ms;
 			tdm_node_feed(d, z, &in);
 		}
-	} else if (job->shadow) {
+	} else if (job->shadow && tdm_file_ok(d, z)) {
 		tdm_disk_ok(d, z);
+	}
+}
+
+/* Frees a signed zone the node no longer holds, unless the writer is writing it (it then
+ * frees it when done). NULL-safe. */
+static void tdm_zone_drop(tdm_t *d, tdm_zone_t *z, dns_zone_t *zone)
+{
+	if (zone != NULL && !tdm_writer_release(d->writer, (size_t)(z - d->zones), zone)) {
+		dns_zone_free(zone);
 	}
 }
 
@@ -2117,14 +2188,21 @@ static void tdm_job_keep(tdm_t *d, tdm_zone_t *z)
 		}
 	}
 	if (exact) {
-		dns_zone_free(z->last);
+		tdm_zone_drop(d, z, z->last);
 		dns_digest_free(z->last_tree);
 		z->last = job->signed_zone;
 		z->last_tree = job->tree;
 		job->tree = NULL;
 		z->last_serial = job->serial;
+		/* the file follows, off the cycle: the operator's publication, or the standby's
+		 * shadow copy (a restart builds on either, docs/node.md) */
+		snprintf(z->write_path, sizeof(z->write_path), "%s",
+			 job->shadow ? z->shadow_path : z->out_path);
+		z->write_retry_mono = 0;
+		tdm_writer_submit(d->writer, (size_t)(z - d->zones), z->write_path, z->last,
+				  z->last_serial);
 	} else {
-		dns_zone_free(job->signed_zone);
+		tdm_zone_drop(d, z, job->signed_zone);
 		dns_digest_free(job->tree);
 		job->tree = NULL;
 		/* the journal holds no version that was not committed (docs/node.md) */
@@ -2134,12 +2212,42 @@ static void tdm_job_keep(tdm_t *d, tdm_zone_t *z)
 			tdm_log(d, "zone %s: journal: the entry of serial %u stays: %s", z->name,
 				job->serial, m != NULL ? m : "cannot drop it");
 		}
-		if (job->shadow && job->shadow_kept) {
-			/* a restart must not take a copy the active did not sign for its own */
-			(void)unlink(z->shadow_path);
-		}
 	}
 	job->signed_zone = NULL;
+}
+
+/* The writer's news of a zone's file: a write that ended is said (a failure with the disk
+ * alert when it was a lack of space); a failed one is tried again, 1 s, 2 s, 4 s ... later,
+ * with the newest version kept, until one ends well. */
+static void tdm_write_step(tdm_t *d, tdm_zone_t *z, uint64_t now)
+{
+	tdm_writer_state_t st;
+	size_t slot = (size_t)(z - d->zones);
+	tdm_writer_get(d->writer, slot, &st);
+	if (st.done != z->written_seen) {
+		z->written_seen = st.done;
+		if (st.ok) {
+			z->write_retry_mono = 0;
+			tdm_disk_ok(d, z);
+			tdm_log(d, "zone %s: wrote serial %u to %s (%.2f s)", z->name, st.serial,
+				st.path, st.seconds);
+		} else {
+			tdm_log(d, "zone %s: serial %u is published but %s is not written: %s",
+				z->name, st.serial, st.path, strerror(st.err));
+			if (!tdm_disk_full(d, z, st.err, st.path)) {
+				z->disk_retry_ms = z->disk_retry_ms == 0 ? TDM_DISK_RETRY_MS
+									 : 2 * z->disk_retry_ms;
+				z->disk_retry_ms = z->disk_retry_ms > TDM_RETRY_MS
+						       ? TDM_RETRY_MS
+						       : z->disk_retry_ms;
+			}
+			z->write_retry_mono = now + z->disk_retry_ms;
+		}
+	}
+	if (z->write_retry_mono != 0 && now >= z->write_retry_mono && !st.busy && z->last != NULL) {
+		z->write_retry_mono = 0;
+		tdm_writer_submit(d->writer, slot, z->write_path, z->last, z->last_serial);
+	}
 }
 
 /* A standby that cannot sign the same zone as the active (it holds no copy of the version
@@ -2181,6 +2289,8 @@ static void tdm_job_finish(tdm_t *d)
 	tdm_zone_t *z = d->job_zone;
 	tdm_sign_t *job = &d->job;
 	tdm_sign_join(job);
+	z->cyc_end_mono = job->end_mono_ms;
+	z->cyc_finish_mono = tdm_mono_ms();
 	metrics_histogram_observe(&z->runs, job->seconds);
 	if (job->ret == TANDEM_OK) {
 		z->sigs[0] += job->rrsigs_new;
@@ -2232,8 +2342,6 @@ static void tdm_job_finish(tdm_t *d)
 	tdm_job_keep(d, z);
 	z->journal = d->job.journal; /* the run may have opened, reopened or closed it */
 	tdm_job_ended(d, z);
-	tandem_afile_abort(job->file);
-	job->file = NULL;
 	tdm_input_run_end(d, z);
 	d->job_zone = NULL;
 }
@@ -2413,6 +2521,7 @@ static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 static void tdm_zone_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
 {
 	uint64_t now = tdm_mono_ms();
+	tdm_write_step(d, z, now);
 	if (tdm_input_changed(d, z, now)) {
 		node_input_t ch = {.kind = NODE_IN_INPUT_CHANGED};
 		tdm_node_feed(d, z, &ch);
@@ -2962,6 +3071,14 @@ static int tdm_setup(tdm_t *d)
 		return ret;
 	}
 	d->input_watch_start = tdm_mono_ms();
+	/* test-only: delays every file write, so that a test can kill the node between a
+	 * publication and its file (docs/node.md); read once, here */
+	const char *delay = getenv("TANDEMD_TEST_WRITE_DELAY_MS");
+	ret = tdm_writer_new(d->nzones, delay != NULL ? strtoull(delay, NULL, 10) : 0, &d->writer);
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "cannot start the file writer: %s", tandem_strerror(ret));
+		return ret;
+	}
 	kasp_policy_defaults(&d->policy);
 	if (o->policy != NULL) {
 		ret = kasp_policy_load(o->policy, d->diag, &d->policy);
@@ -3038,9 +3155,17 @@ static void tdm_teardown(tdm_t *d)
 	if (d->job_zone != NULL) {
 		d->job_zone->journal = d->job.journal; /* the run that was going on ended */
 	}
+	/* the files still to write are written first (bounded): a file that lags makes the
+	 * next start replay the journal */
+	bool writer_gone = tdm_writer_free(d->writer, TDM_WRITER_STOP_MS);
+	d->writer = NULL;
 	for (size_t i = 0; i < d->nzones; i++) {
-		dns_zone_free(d->zones[i].last); /* after the run that may use it ended */
+		if (writer_gone) {
+			dns_zone_free(d->zones[i].last); /* after the run and the writer ended */
+		}
 		dns_digest_free(d->zones[i].last_tree);
+		dns_zone_free(d->zones[i].input_cache);
+		d->zones[i].input_cache = NULL;
 		journal_close(d->zones[i].journal);
 		d->zones[i].journal = NULL;
 		d->zones[i].last = NULL;

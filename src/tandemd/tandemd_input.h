@@ -110,6 +110,14 @@ typedef struct tdm_input_job {
 	bool has_accept;       /* the operator accepted the input with this SOA serial */
 	uint32_t accept_serial;
 	dns_signer_owned_t signer_owned; /* what signer-owned records in the input do (policy) */
+	/* the zone as an earlier load of the same bytes gave it (NULL: none): when the file's
+	 * SHA-256 is cache_hash and it was loaded with the same signer_owned, it is copied
+	 * instead of parsed again (docs/node.md, "no change"); keep_copy: a zone parsed anew is
+	 * copied into `copy` for the next load's cache */
+	const dns_zone_t *cache;
+	uint8_t cache_hash[32];
+	dns_signer_owned_t cache_owned;
+	bool keep_copy;
 	/* outputs */
 	tdm_input_result_t result;
 	tdm_input_id_t id;    /* of what was read (LOADED, REFUSED, HELD, NOT_REGULAR) */
@@ -120,6 +128,11 @@ typedef struct tdm_input_job {
 	uint64_t ref_used;
 	tandem_afile_t *good; /* LOADED from the input: its copy, written, not yet renamed over
 				 good_path (tdm_input_job_clear removes it) */
+	uint8_t hash[32];     /* LOADED: the SHA-256 of the bytes read */
+	bool from_cache;      /* LOADED: *out is a copy of cache, nothing was parsed */
+	dns_zone_t *copy;     /* LOADED, keep_copy, parsed: an unsigned copy (the caller's: taken,
+				 or freed by tdm_input_job_clear) */
+	double seconds_read, seconds_parse, seconds_copy; /* where the load's time went */
 } tdm_input_job_t;
 
 /*
