@@ -70,7 +70,7 @@
 #define TDM_SKR_MARGIN_S (3u * 86400u)
 #define TDM_CYCLE_S      900u /* the default re-sign cycle */
 /* The input watch looks at every input this often (off the main thread). */
-#define TDM_INPUT_LOOK_MS 250u
+#define TDM_INPUT_LOOK_MS 100u
 /* A look at an input that has not come back for this long: its file system hangs. */
 #define TDM_INPUT_STALL_MS 10000u
 /* The main loop's longest sleep. */
@@ -1539,7 +1539,7 @@ static bool tdm_input_changed(tdm_t *d, tdm_zone_t *z, uint64_t now)
 		/* a version the run found not regular stays refused until it changes */
 		tdm_input_alert_clear(d, z, "input-not-regular");
 	}
-	if (changed && s->regular) {
+	if (changed && !first && s->regular) {
 		/* where this version's cycle starts: its rename (ctime) and the first look */
 		z->cyc_seen_mono = look.mono_ms;
 		z->cyc_ctime_wall = (uint64_t)look.st.st_ctim.tv_sec * 1000u +

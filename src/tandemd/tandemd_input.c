@@ -48,12 +48,17 @@ static void *tdm_input_watch_run(void *arg)
 {
 	tdm_input_watch_t *w = arg;
 	while (!atomic_load(&w->stop)) {
+		bool moved = false; /* an input changed: the settle rule's second look comes soon */
 		for (size_t i = 0; i < w->n && !atomic_load(&w->stop); i++) {
 			struct stat st;
 			int err = stat(w->paths[i], &st) == 0 ? 0 : errno;
 			uint64_t now = tdm_input_mono_ms();
 			pthread_mutex_lock(&w->mu);
 			tdm_input_look_t *l = &w->looks[i];
+			if (l->seq != 0 && err == 0) {
+				tdm_input_id_t a = tdm_input_id(&l->st), b = tdm_input_id(&st);
+				moved |= l->err != 0 || !tdm_input_id_equal(&a, &b);
+			}
 			l->seq++;
 			l->mono_ms = now;
 			l->err = err;
@@ -63,10 +68,13 @@ static void *tdm_input_watch_run(void *arg)
 			pthread_mutex_unlock(&w->mu);
 		}
 		/* sleep in short steps: a stop is seen soon */
-		for (uint64_t slept = 0; slept < w->interval_ms && !atomic_load(&w->stop);
-		     slept += 50) {
-			struct timespec ts = {0, 50 * 1000000L};
+		uint64_t wait = moved && w->interval_ms > TDM_INPUT_RELOOK_MS ? TDM_INPUT_RELOOK_MS
+									      : w->interval_ms;
+		for (uint64_t slept = 0; slept < wait && !atomic_load(&w->stop);) {
+			uint64_t step = wait - slept < 50 ? wait - slept : 50;
+			struct timespec ts = {0, (long)step * 1000000L};
 			nanosleep(&ts, NULL);
+			slept += step;
 		}
 	}
 	return NULL;

@@ -25,9 +25,14 @@ typedef struct tdm_input_look {
 
 typedef struct tdm_input_watch tdm_input_watch_t;
 
+/* After a look that found an input changed, the next look comes this soon (the settle
+ * rule's second look at a renamed file), not a whole interval later. */
+#define TDM_INPUT_RELOOK_MS 60u
+
 /*
  * Starts a thread that stat()s each of the n paths (borrowed: they must outlive the watch)
- * every interval_ms, so that an input on a hung file system never blocks the caller: a
+ * every interval_ms (TDM_INPUT_RELOOK_MS after a round that saw an input change), so that an
+ * input on a hung file system never blocks the caller: a
  * look that does not come back simply grows old (tdm_input_look_t.mono_ms). It never opens
  * a file. Errors: TANDEM_EINVAL, TANDEM_ENOMEM (no memory or thread).
  */
