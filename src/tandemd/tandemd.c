@@ -80,6 +80,9 @@
 /* A publication that failed for lack of disk space is tried again this soon, then twice as
  * late each time, up to the cycle. */
 #define TDM_DISK_RETRY_MS 1000u
+/* A signed file that could not be written is tried again 1 s, 2 s, then every 4 s (at most):
+ * once space is back the file follows within seconds. */
+#define TDM_WRITE_RETRY_MAX_MS 4000u
 /* SIGTERM waits this long for the signed files still being written (docs/node.md). */
 #define TDM_WRITER_STOP_MS 30000u
 /* SIGTERM waits this long for a running run to end, then leaves it (it is never joined). */
@@ -172,6 +175,7 @@ typedef struct tdm_zone {
 	uint8_t input_hash[32];
 	dns_signer_owned_t input_owned;
 	uint64_t write_retry_mono; /* 0: none due */
+	uint64_t write_backoff_ms; /* the wait before it, doubled up to TDM_WRITE_RETRY_MAX_MS */
 } tdm_zone_t;
 
 typedef struct tdm {
@@ -1871,7 +1875,7 @@ static int tdm_publish_log(tdm_t *d, const tdm_zone_t *z, uint32_t serial,
  * at most), so a zone is published at once when space comes back. Returns whether err was
  * a lack of space.
  */
-static bool tdm_disk_full(tdm_t *d, tdm_zone_t *z, int err, const char *what)
+static bool tdm_disk_full(tdm_t *d, tdm_zone_t *z, int err, const char *what, bool published)
 {
 	if (err != ENOSPC && err != EDQUOT) {
 		return false;
@@ -1881,8 +1885,9 @@ static bool tdm_disk_full(tdm_t *d, tdm_zone_t *z, int err, const char *what)
 	z->disk_retry_ms = z->disk_retry_ms == 0 ? TDM_DISK_RETRY_MS : 2 * z->disk_retry_ms;
 	z->disk_retry_ms = z->disk_retry_ms > cap ? cap : z->disk_retry_ms;
 	if (tdm_alerts_raise(&d->alerts, z->name, "disk", true, "%s: %s", what, strerror(err))) {
-		tdm_log(d, "zone %s: ALERT disk: %s: %s: nothing published; trying again soon",
-			z->name, what, strerror(err));
+		tdm_log(d, "zone %s: ALERT disk: %s: %s: %s; trying again soon", z->name, what,
+			strerror(err),
+			published ? "published, the file not written" : "nothing published");
 	}
 	return true;
 }
@@ -1982,7 +1987,7 @@ static void tdm_job_publish(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 		int err = errno;
 		tdm_log(d, "zone %s: serial %u not published: %s: cannot append: %s", z->name,
 			job->serial, d->publish_log, strerror(err));
-		what = tdm_disk_full(d, z, err, d->publish_log) ? "disk" : NULL;
+		what = tdm_disk_full(d, z, err, d->publish_log, false) ? "disk" : NULL;
 		goto out;
 	}
 	if (tdm_file_ok(d, z)) {
@@ -2151,7 +2156,7 @@ static void tdm_job_ended(tdm_t *d, tdm_zone_t *z)
 	}
 	if (job->ret != TANDEM_OK) {
 		tdm_hsm_check(d, job->ret);
-		if (tdm_disk_full(d, z, job->sys_errno, job->out_path)) {
+		if (tdm_disk_full(d, z, job->sys_errno, job->out_path, false)) {
 			node_input_t in = {.kind = NODE_IN_CYCLE_BY};
 			in.cycle_by_mono = tdm_mono_ms() + z->disk_retry_ms;
 			tdm_node_feed(d, z, &in);
@@ -2217,7 +2222,7 @@ static void tdm_job_keep(tdm_t *d, tdm_zone_t *z)
 }
 
 /* The writer's news of a zone's file: a write that ended is said (a failure with the disk
- * alert when it was a lack of space); a failed one is tried again, 1 s, 2 s, 4 s ... later,
+ * alert when it was a lack of space); a failed one is tried again, 1 s, 2 s, then every 4 s,
  * with the newest version kept, until one ends well. */
 static void tdm_write_step(tdm_t *d, tdm_zone_t *z, uint64_t now)
 {
@@ -2228,20 +2233,20 @@ static void tdm_write_step(tdm_t *d, tdm_zone_t *z, uint64_t now)
 		z->written_seen = st.done;
 		if (st.ok) {
 			z->write_retry_mono = 0;
+			z->write_backoff_ms = 0;
 			tdm_disk_ok(d, z);
 			tdm_log(d, "zone %s: wrote serial %u to %s (%.2f s)", z->name, st.serial,
 				st.path, st.seconds);
 		} else {
 			tdm_log(d, "zone %s: serial %u is published but %s is not written: %s",
 				z->name, st.serial, st.path, strerror(st.err));
-			if (!tdm_disk_full(d, z, st.err, st.path)) {
-				z->disk_retry_ms = z->disk_retry_ms == 0 ? TDM_DISK_RETRY_MS
-									 : 2 * z->disk_retry_ms;
-				z->disk_retry_ms = z->disk_retry_ms > TDM_RETRY_MS
-						       ? TDM_RETRY_MS
-						       : z->disk_retry_ms;
+			(void)tdm_disk_full(d, z, st.err, st.path, true);
+			z->write_backoff_ms =
+			    z->write_backoff_ms == 0 ? TDM_DISK_RETRY_MS : 2 * z->write_backoff_ms;
+			if (z->write_backoff_ms > TDM_WRITE_RETRY_MAX_MS) {
+				z->write_backoff_ms = TDM_WRITE_RETRY_MAX_MS;
 			}
-			z->write_retry_mono = now + z->disk_retry_ms;
+			z->write_retry_mono = now + z->write_backoff_ms;
 		}
 	}
 	if (z->write_retry_mono != 0 && now >= z->write_retry_mono && !st.busy && z->last != NULL) {
