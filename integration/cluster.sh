@@ -176,9 +176,20 @@ PY
 	done
 }
 
-# tdm_validate_published NODE ZONE: dnssec-verify on the zone NODE publishes.
+# tdm_file_current NODE ZONE: NODE's file of ZONE has the zone digest of its last publish.log
+# line (the writer puts the file in place after the publication: docs/node.md).
+tdm_file_current() {
+	local want got
+	want=$(awk -v z="$2" '$2 == z { d = $4 } END { print d }' "$(tdm_publog "$1")" 2>/dev/null)
+	got=$("$(tdm_bin tandem-journal)" digest "$2" "$TDM_CL/$1/out/${2}zone" 2>/dev/null) || return 1
+	[ -n "$want" ] && [ "$want" = "$got" ]
+}
+
+# tdm_validate_published NODE ZONE: dnssec-verify on the zone NODE publishes, once its file
+# has caught up with its last publication.
 tdm_validate_published() {
 	local f=$TDM_CL/$1/out/${2}zone
+	tdm_wait 60 "$1's file of $2 to follow its last publication" tdm_file_current "$1" "$2"
 	[ -f "$f" ] || tdm_fail "$1 has not published $2"
 	cp "$f" "$TDM_TMP/verify.zone"
 	dnssec-verify -q -o "$2" "$TDM_TMP/verify.zone" >"$TDM_TMP/verify.out" 2>&1 ||

@@ -25,16 +25,10 @@ A=$(tdm_holder $Z)
 B=node-a
 [ "$A" = node-a ] && B=node-b
 log() { printf '%s\n' "$TDM_CL/log/$1.log"; }
-JOURNAL=$(tdm_bin tandem-journal)
 agrees() { grep -q "zone $Z: shadow run of serial $2: .*$1 agrees" "$(log "$1")"; }
 run_line() { grep "zone $Z: signing run: serial $2, " "$(log "$1")" | tail -n 1; }
 # file_current NODE: NODE's file has the digest of its last publish.log line
-file_current() {
-	local want got
-	want=$(awk -v z=$Z '$2 == z { d = $4 } END { print d }' "$(tdm_publog "$1")")
-	got=$("$JOURNAL" digest $Z "$TDM_CL/$1/out/${Z}zone" 2>/dev/null) || return 1
-	[ -n "$want" ] && [ "$want" = "$got" ]
-}
+file_current() { tdm_file_current "$1" $Z; }
 in_sync() {
 	local s
 	s=$(tdm_last_serial "$1" $Z)
