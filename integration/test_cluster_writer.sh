@@ -2,9 +2,10 @@
 # The signed file written off the cycle, and the cycle of an unchanged input (issue 10).
 #  - the file: each publication (publish.log line) is followed by the file, written by the
 #    node's writer thread: it eventually has the zone digest of the last line;
-#  - no change: a run of the cycle timer, and an identical copy of the input renamed into
-#    place, copy the unsigned zone kept in memory instead of parsing the input ("input
-#    unchanged, parse skipped"), make no new RRSIG but the SOA's, and the standby agrees;
+#  - no change: a run of the cycle timer copies the unsigned zone kept in memory without
+#    even reading the untouched input ("input untouched, not read"), an identical copy of the
+#    input renamed into place is read and hashed but not parsed ("input unchanged, parse
+#    skipped"); no new RRSIG but the SOA's, and the standby agrees;
 #  - a file that lags: both nodes started with the writer delayed (TANDEMD_TEST_WRITE_DELAY_MS,
 #    test-only), serials published and shadowed, both killed (kill -9) before any file caught
 #    up, started again without the delay: the active builds on its lagging file with the
@@ -50,7 +51,7 @@ unchanged_after() {
 	s=$(tdm_last_serial "$1" $Z)
 	[ -n "$s" ] && [ "$s" -gt "$2" ] || return 1
 	line=$(run_line "$1" "$s")
-	[[ $line == *"input unchanged, parse skipped"* ]] || return 1
+	[[ $line == *"input untouched, not read, parse skipped"* ]] || return 1
 	UNCH=$s
 }
 s0=$(tdm_last_serial "$A" $Z)
@@ -58,7 +59,7 @@ tdm_wait 60 "$A to publish a cycle of the unchanged input" unchanged_after "$A" 
 nw=$(run_line "$A" "$UNCH" | sed -nE 's/.*RRSIGs ([0-9]+) new .*/\1/p')
 [ "$nw" = 1 ] || tdm_fail "the unchanged cycle of serial $UNCH made $nw new RRSIGs, not only the SOA's: $(run_line "$A" "$UNCH")"
 tdm_wait 60 "$B to agree on serial $UNCH" agrees "$B" "$UNCH"
-tdm_pass "timer cycle of an unchanged input: serial $UNCH parsed nothing, 1 new RRSIG (SOA); $B agrees"
+tdm_pass "timer cycle of an untouched input: serial $UNCH read and parsed nothing, 1 new RRSIG (SOA); $B agrees"
 in=$TDM_CL/$A/in/example.zone
 mark=$(wc -l <"$(log "$A")")
 cp "$in" "$in.new"

@@ -174,6 +174,10 @@ typedef struct tdm_zone {
 	dns_zone_t *input_cache;
 	uint8_t input_hash[32];
 	dns_signer_owned_t input_owned;
+	bool has_input_id; /* the file input_cache's bytes were last read from */
+	tdm_input_id_t input_id;
+	int64_t input_ctime_s;
+	long input_ctime_ns;
 	uint64_t write_retry_mono; /* 0: none due */
 	uint64_t write_backoff_ms; /* the wait before it, doubled up to TDM_WRITE_RETRY_MAX_MS */
 } tdm_zone_t;
@@ -1591,6 +1595,10 @@ static void tdm_input_job_setup(const tdm_t *d, tdm_zone_t *z, tdm_sign_t *job)
 	memcpy(in->cache_hash, z->input_hash, sizeof(in->cache_hash));
 	in->cache_owned = z->input_owned;
 	in->keep_copy = true;
+	in->has_cache_id = z->has_input_id;
+	in->cache_id = z->input_id;
+	in->cache_ctime_s = z->input_ctime_s;
+	in->cache_ctime_ns = z->input_ctime_ns;
 	job->input = in->path;
 }
 
@@ -1608,6 +1616,14 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 		in->copy = NULL;
 		memcpy(z->input_hash, in->hash, sizeof(z->input_hash));
 		z->input_owned = in->signer_owned;
+	}
+	if (in->result == TDM_INPUT_LOADED && z->input_cache != NULL &&
+	    memcmp(z->input_hash, in->hash, sizeof(z->input_hash)) == 0) {
+		/* the next cycle of this very file, untouched, does not even read it */
+		z->has_input_id = true;
+		z->input_id = in->id;
+		z->input_ctime_s = in->ctime_s;
+		z->input_ctime_ns = in->ctime_ns;
 	}
 	if (in->from_good && in->result != TDM_INPUT_LOADED && in->result != TDM_INPUT_CHANGED) {
 		/* the node's own copy is gone or no longer loads: it is no good copy */

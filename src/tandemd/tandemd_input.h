@@ -123,6 +123,12 @@ typedef struct tdm_input_job {
 	uint8_t cache_hash[32];
 	dns_signer_owned_t cache_owned;
 	bool keep_copy;
+	/* the file the cache's bytes were last read from: when the file opened is that one,
+	 * untouched (the same device, inode, size, mtime and ctime), it is not even read */
+	bool has_cache_id;
+	tdm_input_id_t cache_id;
+	int64_t cache_ctime_s;
+	long cache_ctime_ns;
 	/* outputs */
 	tdm_input_result_t result;
 	tdm_input_id_t id;    /* of what was read (LOADED, REFUSED, HELD, NOT_REGULAR) */
@@ -135,8 +141,11 @@ typedef struct tdm_input_job {
 				 good_path (tdm_input_job_clear removes it) */
 	uint8_t hash[32];     /* LOADED: the SHA-256 of the bytes read */
 	bool from_cache;      /* LOADED: *out is a copy of cache, nothing was parsed */
-	dns_zone_t *copy;     /* LOADED, keep_copy, parsed: an unsigned copy (the caller's: taken,
-				 or freed by tdm_input_job_clear) */
+	bool unread;          /* LOADED, from_cache: the file is cache_id's, it was not read */
+	int64_t ctime_s;      /* of what was opened (with id) */
+	long ctime_ns;
+	dns_zone_t *copy; /* LOADED, keep_copy, parsed: an unsigned copy (the caller's: taken,
+			     or freed by tdm_input_job_clear) */
 	double seconds_read, seconds_parse, seconds_copy; /* where the load's time went */
 } tdm_input_job_t;
 

@@ -284,7 +284,9 @@ static void *tdm_sign_run(void *arg)
 		snprintf(job->summary + len, sizeof(job->summary) - len,
 			 ", digest %.2f s (load: read %.2f s, %s %.2f s, copy %.2f s)",
 			 res.seconds_digest, job->in.seconds_read,
-			 job->in.from_cache ? "input unchanged, parse skipped" : "parse",
+			 job->in.unread       ? "input untouched, not read, parse skipped"
+			 : job->in.from_cache ? "input unchanged, parse skipped"
+					      : "parse",
 			 job->in.seconds_parse, job->in.seconds_copy);
 		if (job->replayed) {
 			len = strlen(job->summary);

@@ -7,6 +7,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,6 +395,37 @@ START_TEST(test_load_cache)
 	free(t2);
 	dns_zone_free(z2);
 	tdm_input_job_clear(&in2);
+
+	/* the very file the cache was read from, untouched: not even read; touched (its ctime
+	 * and mtime move), read again and found the same */
+	tdm_input_job_t in3 = {.path = full,
+			       .good_path = good,
+			       .max_removal = 1000,
+			       .keep_copy = true,
+			       .cache = cache,
+			       .has_cache_id = true,
+			       .cache_id = in.id,
+			       .cache_ctime_s = in.ctime_s,
+			       .cache_ctime_ns = in.ctime_ns};
+	memcpy(in3.cache_hash, hash, sizeof(hash));
+	ck_assert_int_eq(tdm_input_load(&in3, "example.", diag, &z2), TANDEM_OK);
+	ck_assert(in3.unread);
+	ck_assert(in3.from_cache);
+	ck_assert_mem_eq(in3.hash, hash, sizeof(hash));
+	t2 = zone_text(z2);
+	ck_assert_str_eq(t2, t1);
+	free(t2);
+	dns_zone_free(z2);
+	tdm_input_job_clear(&in3);
+	struct timespec later[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+	struct timespec pause = {0, 20000000L};
+	nanosleep(&pause, NULL);
+	ck_assert_int_eq(utimensat(AT_FDCWD, full, later, 0), 0);
+	ck_assert_int_eq(tdm_input_load(&in3, "example.", diag, &z2), TANDEM_OK);
+	ck_assert(!in3.unread);
+	ck_assert(in3.from_cache);
+	dns_zone_free(z2);
+	tdm_input_job_clear(&in3);
 
 	/* other policy load rules: parsed again */
 	in2.signer_owned = DNS_SIGNER_OWNED_REFUSE;
