@@ -156,28 +156,40 @@ for t, zone, serial, digest, epoch, path in rows:
 print("%d publications, %d zones checked" % (len(rows), len(last)))
 sys.exit(1 if bad else 0)
 PY
-	# A running node appends its line, then renames the zone into place: a line newer
-	# than the file is seen for a moment, so each file gets a few looks.
+	# A running node appends its line, then its writer puts the file in place off the
+	# cycle (docs/node.md): a line newer than the file is seen for a while, so each file
+	# gets looks for up to 30 s.
 	local log f z want got try
 	for n in "$@"; do
 		log=$(tdm_publog "$n")
 		[ -f "$log" ] || continue
 		while read -r z; do
 			f=$TDM_CL/$n/out/${z}zone
-			for try in 1 2 3 4 5; do
+			for try in $(seq 1 100); do
 				want=$(awk -v z="$z" '$2 == z { d = $4 } END { print d }' "$log")
 				got=$("$(tdm_bin tandem-journal)" digest "$z" "$f" 2>/dev/null)
 				[ "$want" = "$got" ] && break
-				[ "$try" = 5 ] && tdm_fail "$f does not have the digest of its last publish.log line"
+				[ "$try" = 100 ] && tdm_fail "$f does not have the digest of its last publish.log line"
 				sleep 0.3
 			done
 		done < <(awk '{ print $2 }' "$log" | sort -u)
 	done
 }
 
-# tdm_validate_published NODE ZONE: dnssec-verify on the zone NODE publishes.
+# tdm_file_current NODE ZONE: NODE's file of ZONE has the zone digest of its last publish.log
+# line (the writer puts the file in place after the publication: docs/node.md).
+tdm_file_current() {
+	local want got
+	want=$(awk -v z="$2" '$2 == z { d = $4 } END { print d }' "$(tdm_publog "$1")" 2>/dev/null)
+	got=$("$(tdm_bin tandem-journal)" digest "$2" "$TDM_CL/$1/out/${2}zone" 2>/dev/null) || return 1
+	[ -n "$want" ] && [ "$want" = "$got" ]
+}
+
+# tdm_validate_published NODE ZONE: dnssec-verify on the zone NODE publishes, once its file
+# has caught up with its last publication.
 tdm_validate_published() {
 	local f=$TDM_CL/$1/out/${2}zone
+	tdm_wait 60 "$1's file of $2 to follow its last publication" tdm_file_current "$1" "$2"
 	[ -f "$f" ] || tdm_fail "$1 has not published $2"
 	cp "$f" "$TDM_TMP/verify.zone"
 	dnssec-verify -q -o "$2" "$TDM_TMP/verify.zone" >"$TDM_TMP/verify.out" 2>&1 ||

@@ -135,6 +135,7 @@ tdm_validate_published "$A" $Z
 tdm_pass "a truncated input is held; the published zone keeps its 5 delegations"
 tdm_assert_ok "accept-input 2024010107" tdm_ctl zone accept-input $Z 2024010107
 tdm_wait 30 "$A to sign the accepted input" in_serial_is 2024010107
+tdm_wait 30 "$A's file to follow" tdm_file_current "$A" $Z
 [ "$(delegations "$TDM_CL/$A/out/example.zone")" = 1 ] || tdm_fail "the accepted input is not what was published"
 tdm_wait 10 "the alert to clear" logged "alert input-held cleared"
 tdm_wait 10 "the status to clear it" no_status_alert "$A" input-held

@@ -42,6 +42,7 @@ tdm_wait 90 "$holder to publish above $s1" tdm_published_after "$holder" $Z "$s1
 # one more: the first may have started before the change
 s2=$(tdm_last_serial "$holder" $Z)
 tdm_wait 90 "$holder to publish above $s2" tdm_published_after "$holder" $Z "$s2"
+tdm_wait 30 "$holder's file to follow" tdm_file_current "$holder" $Z
 cp "$TDM_CL/$holder/out/example.zone" "$TDM_TMP/published.zone"
 pub=$TDM_TMP/published.zone
 if grep -Fq -- "$keyb64" "$pub"; then

@@ -4,9 +4,10 @@
 # (2) The temporary files a node killed mid-write left in --out and --work (one a complete
 # signed zone) are removed when it starts again; other files stay. (3) A full disk: the
 # active's --out is a small tmpfs (in a private mount namespace: this script runs itself
-# under unshare -m, as root) filled up; its next run fails with "No space left on device"
-# and the "disk" alert; once space is freed the node publishes at its next try, within a few
-# seconds, not a whole retry period later.
+# under unshare -m, as root) filled up; its next publication or file write fails with "No
+# space left on device" and the "disk" alert, the file is never half-written; once space is
+# freed the file follows the last publication within a few seconds, not a whole retry
+# period later.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -83,20 +84,25 @@ sed -i 's/2024010102 ; serial/2024010103 ; serial/' "$in"
 full() { grep -q "zone $Z: ALERT disk: .*No space left on device" "$TDM_CL/log/$A.log"; }
 tdm_wait 60 "$A to name the full disk" full
 tdm_pass "$A: $(grep -m1 "ALERT disk" "$TDM_CL/log/$A.log" | cut -d' ' -f4-)"
-tries() { [ "$(grep -c "run failed: \|not published: .*No space" "$TDM_CL/log/$A.log")" -ge 3 ]; }
+# the publication (its publish.log line) may fit where the file does not: the file is then
+# written again and again (docs/node.md), never half: it stays the last one written whole
+tries() { [ "$(grep -c "run failed: \|not published: .*No space\|is not written: No space" "$TDM_CL/log/$A.log")" -ge 3 ]; }
 tdm_wait 60 "$A to try again while the disk is full" tries
-[ "$(tdm_last_serial "$A" $Z)" = "$s1" ] || tdm_fail "$A published on a full disk"
+f=$OUT/example.zone
+J=$(tdm_bin tandem-journal)
+got=$("$J" digest $Z "$f") || tdm_fail "$f does not load while the disk is full: half-written?"
+awk -v d="$got" '$4 == d { found = 1 } END { exit !found }' "$log" ||
+	tdm_fail "$f has a digest no publish.log line has: half-written?"
 rm -f "$OUT/fill"
 t_free=$(date +%s%3N)
-tdm_wait 60 "$A to publish once space is back" tdm_published_after "$A" $Z "$s1"
-t_pub=$(awk -v z=$Z '$2 == z { t = $1 } END { print t }' "$log")
-after=$((t_pub - t_free))
-[ "$after" -le 6000 ] || tdm_fail "$A published $after ms after space came back (at most 6000)"
+# caught_up: the file has the digest of the last publish.log line, a serial above s1
+caught_up() {
+	tdm_published_after "$A" $Z "$s1" || return 1
+	[ "$("$J" digest $Z "$f" 2>/dev/null)" = "$(awk -v z=$Z '$2 == z { d = $4 } END { print d }' "$log")" ]
+}
+tdm_wait 60 "$A's file to follow its publication once space is back" caught_up
+after=$(($(date +%s%3N) - t_free))
+[ "$after" -le 10000 ] || tdm_fail "$A's file followed $after ms after space came back (at most 10000)"
 grep -q "zone $Z: disk space is back" "$TDM_CL/log/$A.log" || tdm_fail "$A did not clear its disk alert"
-tdm_pass "$A published $after ms after space came back"
-f=$OUT/example.zone
-want=$(awk -v z=$Z '$2 == z { d = $4 } END { print d }' "$log")
-[ "$("$(tdm_bin tandem-journal)" digest $Z "$f")" = "$want" ] ||
-	tdm_fail "$f does not have the zone digest of its publish.log line"
-tdm_pass "the published zone matches its publish.log line"
+tdm_pass "$A's file has its last publication's digest $after ms after space came back"
 tdm_cluster_sanitizer_check

@@ -150,6 +150,10 @@ step() {
 	say "$name: serial $PUB published by $A after ${R[${name}_active_s]} s (${R[${name}_new]} new RRSIGs), $B agreed ${R[${name}_standby_s]} s later (${R[${name}_standby_new]} new)"
 	say "  $A: $la"
 	say "  $B: ${lb:-(no shadow run line)}"
+	# where the active's cycle went: rename -> seen -> run start -> run -> commit -> publish
+	R[${name}_cycle]=$(grep "zone $Z: published serial $PUB " "$(log "$A")" | tail -n 1 |
+		sed -nE 's/.*, (cycle .*)$/\1/p')
+	say "  $A: ${R[${name}_cycle]:-(no cycle line)}"
 }
 
 step full "$W/big.zone" "$FULL_BOUND"
@@ -495,6 +499,8 @@ printf '%-38s %10s %10s %10s %10s\n' "ods-signerd change (ods-signer sign)" "$(v
 echo "stages, change:   active: $(v change_stages)"
 echo "                  standby: $(v change_standby_stages)"
 echo "stages, no change: active: $(v nochange_stages)"
+echo "cycle, change:    $(v change_cycle)"
+echo "cycle, no change: $(v nochange_cycle)"
 echo "dnssec-verify:    tandem ${VERIFY[tandem]:--}, knotd ${VERIFY[knot]:--}, ods-signerd ${VERIFY[ods]:--}"
 
 missed=0

@@ -25,6 +25,7 @@
 #include "tandemd_sign.h"
 #include "tandemd_skr.h"
 #include "tandemd_watch.h"
+#include "tandemd_writer.h"
 #include "node.h"
 #include "pipeline.h"
 
@@ -70,7 +71,7 @@
 #define TDM_SKR_MARGIN_S (3u * 86400u)
 #define TDM_CYCLE_S      900u /* the default re-sign cycle */
 /* The input watch looks at every input this often (off the main thread). */
-#define TDM_INPUT_LOOK_MS 250u
+#define TDM_INPUT_LOOK_MS 100u
 /* A look at an input that has not come back for this long: its file system hangs. */
 #define TDM_INPUT_STALL_MS 10000u
 /* The main loop's longest sleep. */
@@ -80,6 +81,11 @@
 /* A publication that failed for lack of disk space is tried again this soon, then twice as
  * late each time, up to the cycle. */
 #define TDM_DISK_RETRY_MS 1000u
+/* A signed file that could not be written is tried again 1 s, 2 s, then every 4 s (at most):
+ * once space is back the file follows within seconds. */
+#define TDM_WRITE_RETRY_MAX_MS 4000u
+/* SIGTERM waits this long for the signed files still being written (docs/node.md). */
+#define TDM_WRITER_STOP_MS 30000u
 /* SIGTERM waits this long for a running run to end, then leaves it (it is never joined). */
 #define TDM_STOP_WAIT_MS 2000u
 /* The lock files: one process per --work and per --out. */
@@ -128,7 +134,6 @@ typedef struct tdm_held {
 	bool on;
 	uint32_t serial;
 	uint8_t digest[COORD_DIGEST_LEN];
-	tandem_afile_t *file; /* written and fsync'ed, not yet renamed into place */
 	dns_zone_t *signed_zone;
 	dns_digest_t *tree;
 	bool journaled; /* its journal entry (journal_from -> serial), dropped if not published */
@@ -189,6 +194,27 @@ typedef struct tdm_zone {
 	 * publish, docs/node.md): what its run made, taken from the job so that the one runner
 	 * is free meanwhile (a standby of another zone may need it to shadow) */
 	tdm_held_t held;
+	/* the current cycle's timestamps (CLOCK_MONOTONIC ms; 0: not seen), for the line that
+	 * says where a cycle's time went: the input's rename (its ctime, wall ms), the watch's
+	 * first look at it, the run's start and end, the commit's answer */
+	uint64_t cyc_ctime_wall;
+	uint64_t cyc_seen_mono;
+	uint64_t cyc_start_mono, cyc_end_mono, cyc_finish_mono, cyc_commit_mono;
+	/* the signed file, written off the cycle (tdm_t.writer): the writer's results seen so
+	 * far, where the last version kept goes, and when a failed write is tried again */
+	uint64_t written_seen;
+	char write_path[PATH_MAX];
+	/* the unsigned zone as last loaded, kept unsigned (owned): an input whose bytes hash to
+	 * input_hash is copied from it, not parsed again (docs/node.md) */
+	dns_zone_t *input_cache;
+	uint8_t input_hash[32];
+	dns_signer_owned_t input_owned;
+	bool has_input_id; /* the file input_cache's bytes were last read from */
+	tdm_input_id_t input_id;
+	int64_t input_ctime_s;
+	long input_ctime_ns;
+	uint64_t write_retry_mono; /* 0: none due */
+	uint64_t write_backoff_ms; /* the wait before it, doubled up to TDM_WRITE_RETRY_MAX_MS */
 } tdm_zone_t;
 
 typedef struct tdm {
@@ -220,6 +246,7 @@ typedef struct tdm {
 	tdm_alerts_t alerts; /* what keeps the node or a zone from signing (status, heartbeat) */
 	tdm_alerts_t alerts_sent;       /* as last sent: a change is sent at once */
 	tdm_input_watch_t *input_watch; /* stat()s the inputs off this thread */
+	tdm_writer_t *writer;           /* writes the signed files off this thread */
 	uint64_t input_watch_start;     /* when it started */
 	const char *input_paths[TDM_ZONES_MAX];
 	tdm_zone_t zones[TDM_ZONES_MAX];
@@ -1556,6 +1583,12 @@ static bool tdm_input_changed(tdm_t *d, tdm_zone_t *z, uint64_t now)
 		/* a version the run found not regular stays refused until it changes */
 		tdm_input_alert_clear(d, z, "input-not-regular");
 	}
+	if (changed && !first && s->regular) {
+		/* where this version's cycle starts: its rename (ctime) and the first look */
+		z->cyc_seen_mono = look.mono_ms;
+		z->cyc_ctime_wall = (uint64_t)look.st.st_ctim.tv_sec * 1000u +
+				    (uint64_t)look.st.st_ctim.tv_nsec / 1000000u;
+	}
 	return changed && !first && s->regular; /* gone: the last good version stays */
 }
 
@@ -1626,6 +1659,14 @@ static void tdm_input_job_setup(const tdm_t *d, tdm_zone_t *z, tdm_sign_t *job)
 	dns_load_opts_t lo; /* the policy's load rules, as tandem-signzone applies them */
 	pipeline_load_opts(&d->policy, z->name, &lo);
 	in->signer_owned = lo.signer_owned;
+	in->cache = z->input_cache;
+	memcpy(in->cache_hash, z->input_hash, sizeof(in->cache_hash));
+	in->cache_owned = z->input_owned;
+	in->keep_copy = true;
+	in->has_cache_id = z->has_input_id;
+	in->cache_id = z->input_id;
+	in->cache_ctime_s = z->input_ctime_s;
+	in->cache_ctime_ns = z->input_ctime_ns;
 	job->input = in->path;
 	job->review_unsigned = d->policy.review_unsigned;
 	job->review_signed = d->policy.review_signed;
@@ -1672,6 +1713,22 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 	tdm_input_job_t *in = &d->job.in;
 	tdm_input_state_t *s = &z->in;
 	const char *first = tandem_diag_msg(d->job.diag, 0);
+	if (in->result == TDM_INPUT_LOADED && in->copy != NULL) {
+		/* the next run of the same bytes copies this instead of parsing them */
+		dns_zone_free(z->input_cache);
+		z->input_cache = in->copy;
+		in->copy = NULL;
+		memcpy(z->input_hash, in->hash, sizeof(z->input_hash));
+		z->input_owned = in->signer_owned;
+	}
+	if (in->result == TDM_INPUT_LOADED && z->input_cache != NULL &&
+	    memcmp(z->input_hash, in->hash, sizeof(z->input_hash)) == 0) {
+		/* the next cycle of this very file, untouched, does not even read it */
+		z->has_input_id = true;
+		z->input_id = in->id;
+		z->input_ctime_s = in->ctime_s;
+		z->input_ctime_ns = in->ctime_ns;
+	}
 	if (in->from_good && in->result != TDM_INPUT_LOADED && in->result != TDM_INPUT_CHANGED) {
 		/* the node's own copy is gone or no longer loads: it is no good copy */
 		s->have_good = false;
@@ -1924,6 +1981,7 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	}
 	d->job_zone = z;
 	d->job_started_mono = tdm_mono_ms();
+	z->cyc_start_mono = d->job_started_mono;
 	d->job_overran = false;
 	return TANDEM_OK;
 }
@@ -1965,7 +2023,7 @@ static int tdm_publish_log(tdm_t *d, const tdm_zone_t *z, uint32_t serial,
  * at most), so a zone is published at once when space comes back. Returns whether err was
  * a lack of space.
  */
-static bool tdm_disk_full(tdm_t *d, tdm_zone_t *z, int err, const char *what)
+static bool tdm_disk_full(tdm_t *d, tdm_zone_t *z, int err, const char *what, bool published)
 {
 	if (err != ENOSPC && err != EDQUOT) {
 		return false;
@@ -1975,8 +2033,9 @@ static bool tdm_disk_full(tdm_t *d, tdm_zone_t *z, int err, const char *what)
 	z->disk_retry_ms = z->disk_retry_ms == 0 ? TDM_DISK_RETRY_MS : 2 * z->disk_retry_ms;
 	z->disk_retry_ms = z->disk_retry_ms > cap ? cap : z->disk_retry_ms;
 	if (tdm_alerts_raise(&d->alerts, z->name, "disk", true, "%s: %s", what, strerror(err))) {
-		tdm_log(d, "zone %s: ALERT disk: %s: %s: nothing published; trying again soon",
-			z->name, what, strerror(err));
+		tdm_log(d, "zone %s: ALERT disk: %s: %s: %s; trying again soon", z->name, what,
+			strerror(err),
+			published ? "published, the file not written" : "nothing published");
 	}
 	return true;
 }
@@ -2010,6 +2069,7 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	memcpy(req.salt, job->conf.nsec3_salt, req.salt_len);
 	node_input_t in = {.kind = NODE_IN_COMMIT_REPLY};
 	in.commit.answered = tdm_call(d, &req) == TANDEM_OK;
+	z->cyc_commit_mono = tdm_mono_ms();
 	if (!in.commit.answered) {
 		tdm_log(d, "zone %s: serial %u not published: the commit got no answer", z->name,
 			job->serial);
@@ -2024,9 +2084,45 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	tdm_node_feed(d, z, &in);
 }
 
+/* Where the cycle that ends with this publication spent its time, for its log line: from the
+ * input's rename (its ctime) to the watch's first look, to the run's start (the settle rule,
+ * the loop), the run itself, the loop noticing its end, the commit's answer, and the
+ * publication (now). Seconds; empty when the run was not started by a new input. */
+static const char *tdm_cycle_times(tdm_zone_t *z, char *buf, size_t size)
+{
+	uint64_t now = tdm_mono_ms(), wall = tdm_wall_ms();
+	buf[0] = '\0';
+	if (z->cyc_seen_mono == 0 || z->cyc_start_mono < z->cyc_seen_mono ||
+	    z->cyc_end_mono < z->cyc_start_mono || z->cyc_commit_mono < z->cyc_end_mono) {
+		return buf;
+	}
+	/* the rename on the wall clock, mapped to the monotonic one through now */
+	double renamed = wall >= z->cyc_ctime_wall ? (double)(wall - z->cyc_ctime_wall) / 1e3 : 0;
+	double seen = (double)(now - z->cyc_seen_mono) / 1e3;
+	snprintf(buf, size,
+		 ", cycle %.2f s from the input's rename: seen +%.2f s, run start +%.2f s, run "
+		 "%.2f s, noticed +%.2f s, commit +%.2f s, publish +%.2f s",
+		 renamed, renamed > seen ? renamed - seen : 0.0,
+		 (double)(z->cyc_start_mono - z->cyc_seen_mono) / 1e3,
+		 (double)(z->cyc_end_mono - z->cyc_start_mono) / 1e3,
+		 (double)(z->cyc_finish_mono - z->cyc_end_mono) / 1e3,
+		 (double)(z->cyc_commit_mono - z->cyc_finish_mono) / 1e3,
+		 (double)(now - z->cyc_commit_mono) / 1e3);
+	z->cyc_seen_mono = 0; /* said once: a cycle of the timer has no rename */
+	return buf;
+}
+
+/* Whether the zone's last file write ended well (or none ended yet): the "disk" alert is
+ * cleared by a write that found space, not by a small one beside a file that did not. */
+static bool tdm_file_ok(tdm_t *d, const tdm_zone_t *z)
+{
+	tdm_writer_state_t st;
+	tdm_writer_get(d->writer, (size_t)(z - d->zones), &st);
+	return st.done == 0 || st.ok;
+}
+
 /* The result a committed serial needs to go live: the job's, or a held one's. */
 typedef struct tdm_result {
-	tandem_afile_t **file; /* taken once renamed into place */
 	uint32_t serial;
 	const uint8_t *digest;
 	double seconds;
@@ -2034,47 +2130,32 @@ typedef struct tdm_result {
 	uint32_t expiry_min;
 } tdm_result_t;
 
-/* A committed serial goes live: its publish.log line first (fsync'ed), then the file renamed
- * into place. Returns whether it is live; when not, *retry_ms is the next try's wait (0: the
- * node's own). `how` ends the log line (what the compare said). */
+/* A committed serial goes live: its publish.log line, fsync'ed; the node holds the version in
+ * memory (its journal already has it) and the writer puts the file in place afterwards, off
+ * the cycle (tdm_last_take, tdm_write_step). Returns whether it is live; when not, *retry_ms
+ * is the next try's wait (0: the node's own). `how` ends the log line (what the compare
+ * said). */
 static bool tdm_publish_file(tdm_t *d, tdm_zone_t *z, uint64_t epoch, const tdm_result_t *r,
 			     const char *how, uint64_t *retry_ms)
 {
 	const char *what = NULL;
 	bool ok = false;
-	/* The record first, fsync'ed: a zone is never live without its line. */
-	int ret = tandem_afile_sync(*r->file);
-	if (ret != TANDEM_OK) {
-		int err = errno;
-		tdm_log(d, "zone %s: serial %u not published: %s: %s", z->name, r->serial,
-			tandem_afile_tmp_path(*r->file), strerror(err));
-		what = tdm_disk_full(d, z, err, z->out_path) ? "disk" : NULL;
-		goto out;
-	}
-	ret = tdm_publish_log(d, z, r->serial, r->digest, epoch);
+	int ret = tdm_publish_log(d, z, r->serial, r->digest, epoch);
 	if (ret != TANDEM_OK) {
 		int err = errno;
 		tdm_log(d, "zone %s: serial %u not published: %s: cannot append: %s", z->name,
 			r->serial, d->publish_log, strerror(err));
-		what = tdm_disk_full(d, z, err, d->publish_log) ? "disk" : NULL;
+		what = tdm_disk_full(d, z, err, d->publish_log, false) ? "disk" : NULL;
 		goto out;
 	}
-	ret = tandem_afile_commit(*r->file);
-	*r->file = NULL;
-	if (ret != TANDEM_OK) {
-		int err = errno;
-		tdm_log(d,
-			"zone %s: serial %u is recorded in %s but NOT published: %s: cannot rename "
-			"into place: %s",
-			z->name, r->serial, d->publish_log, z->out_path, strerror(err));
-		what = tdm_disk_full(d, z, err, z->out_path) ? "disk" : NULL;
-		goto out;
+	if (tdm_file_ok(d, z)) {
+		tdm_disk_ok(d, z);
 	}
-	tdm_disk_ok(d, z);
-	char hex[2 * COORD_DIGEST_LEN + 1];
+	char hex[2 * COORD_DIGEST_LEN + 1], cycle[200];
 	tdm_hex(r->digest, COORD_DIGEST_LEN, hex);
-	tdm_log(d, "zone %s: published serial %u epoch %" PRIu64 " digest %.16s (%.2f s)%s",
-		z->name, r->serial, epoch, hex, r->seconds, how);
+	tdm_log(d, "zone %s: published serial %u epoch %" PRIu64 " digest %.16s (%.2f s)%s%s",
+		z->name, r->serial, epoch, hex, r->seconds,
+		tdm_cycle_times(z, cycle, sizeof(cycle)), how);
 	z->published_unix = (double)time(NULL);
 	z->has_expiry = r->has_expiry;
 	z->expiry_min = r->expiry_min;
@@ -2088,16 +2169,15 @@ out:
 static void tdm_last_take(tdm_t *d, tdm_zone_t *z, dns_zone_t *zone, dns_digest_t *tree,
 			  uint32_t serial, bool own, journal_t *j);
 
-/* What a held serial leaves behind when it is not (or no longer) needed: its file (a
- * temporary, removed), its signed copy, and its journal entry unless it was published (the
- * journal holds no version that was not published here or compared: docs/node.md). */
+/* What a held serial leaves behind when it is not (or no longer) needed: its signed copy,
+ * and its journal entry unless it was published (the journal holds no version that was not
+ * published here or compared: docs/node.md). */
 static void tdm_held_drop(tdm_t *d, tdm_zone_t *z)
 {
 	tdm_held_t *h = &z->held;
 	if (!h->on) {
 		return;
 	}
-	tandem_afile_abort(h->file);
 	dns_zone_free(h->signed_zone);
 	dns_digest_free(h->tree);
 	if (h->journaled) {
@@ -2127,8 +2207,6 @@ static void tdm_held_take(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	h->on = true;
 	h->serial = job->serial;
 	memcpy(h->digest, job->digest, COORD_DIGEST_LEN);
-	h->file = job->file;
-	job->file = NULL;
 	h->signed_zone = job->signed_zone;
 	job->signed_zone = NULL;
 	h->tree = job->tree;
@@ -2165,8 +2243,7 @@ static void tdm_held_publish(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 		snprintf(how, sizeof(how), "; standby %s reported the same digest after %.1f s",
 			 zs != NULL ? zs->report_node : "-", waited);
 	}
-	tdm_result_t r = {.file = &h->file,
-			  .serial = h->serial,
+	tdm_result_t r = {.serial = h->serial,
 			  .digest = h->digest,
 			  .seconds = h->seconds,
 			  .has_expiry = h->has_expiry,
@@ -2210,8 +2287,8 @@ static void tdm_held_discard(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	tdm_held_drop(d, z);
 }
 
-/* The committed run's zone goes live: its publish.log line first (fsync'ed), then the file
- * renamed into place. Tells the node whether it did, and when to try again if not. */
+/* The committed run's zone goes live (tdm_publish_file). Tells the node whether it did, and
+ * when to try again if not. */
 static void tdm_job_publish(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 {
 	if (z->held.on) {
@@ -2219,8 +2296,7 @@ static void tdm_job_publish(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 		return;
 	}
 	tdm_sign_t *job = &d->job;
-	tdm_result_t r = {.file = &job->file,
-			  .serial = job->serial,
+	tdm_result_t r = {.serial = job->serial,
 			  .digest = job->digest,
 			  .seconds = job->seconds,
 			  .has_expiry = job->has_expiry,
@@ -2378,28 +2454,45 @@ static void tdm_job_ended(tdm_t *d, tdm_zone_t *z)
 	}
 	if (job->ret != TANDEM_OK) {
 		tdm_hsm_check(d, job->ret);
-		if (tdm_disk_full(d, z, job->sys_errno, job->out_path)) {
+		if (tdm_disk_full(d, z, job->sys_errno, job->out_path, false)) {
 			node_input_t in = {.kind = NODE_IN_CYCLE_BY};
 			in.cycle_by_mono = tdm_mono_ms() + z->disk_retry_ms;
 			tdm_node_feed(d, z, &in);
 		}
-	} else if (job->shadow) {
+	} else if (job->shadow && tdm_file_ok(d, z)) {
 		tdm_disk_ok(d, z);
 	}
 }
 
+/* The writer's drop function: the owners tandemd hands it are versions. */
+static void tdm_writer_drop_version(void *owner)
+{
+	dist_version_unref(owner);
+}
+
+/* Drops the node's reference to a version it no longer holds; the writer keeps the version
+ * alive while it writes its zone (and drops it when done). NULL-safe. */
+static void tdm_version_drop(tdm_t *d, tdm_zone_t *z, dist_version_t *v)
+{
+	if (v != NULL &&
+	    !tdm_writer_release(d->writer, (size_t)(z - d->zones), dist_version_zone(v), v)) {
+		dist_version_unref(v);
+	}
+}
+
 /* The signed zone of serial (taken, with its digest state) becomes the version the next run
- * builds on. own: this node's own publication, committed and in place, served from now on
- * with j's changesets. */
+ * builds on, and its file follows off the cycle (the operator's publication, or a standby's
+ * shadow copy: a restart builds on either, docs/node.md). own: this node's own publication,
+ * committed and in place, served from now on with j's changesets. */
 static void tdm_last_take(tdm_t *d, tdm_zone_t *z, dns_zone_t *zone, dns_digest_t *tree,
 			  uint32_t serial, bool own, journal_t *j)
 {
-	dist_version_unref(z->last_ver);
+	tdm_version_drop(d, z, z->last_ver);
 	z->last_ver = NULL;
 	z->last = NULL;
 	dns_digest_free(z->last_tree);
 	z->last_tree = NULL;
-	/* the version owns the zone: the transfer server may share it */
+	/* the version owns the zone: the transfer server and the writer may share it */
 	int ret = dist_version_new_take(zone, &z->last_ver);
 	if (ret != TANDEM_OK) {
 		tdm_log(d, "zone %s: serial %u not kept: %s", z->name, serial,
@@ -2410,6 +2503,10 @@ static void tdm_last_take(tdm_t *d, tdm_zone_t *z, dns_zone_t *zone, dns_digest_
 	z->last = dist_version_zone(z->last_ver);
 	z->last_tree = tree;
 	z->last_serial = serial;
+	snprintf(z->write_path, sizeof(z->write_path), "%s", own ? z->out_path : z->shadow_path);
+	z->write_retry_mono = 0;
+	tdm_writer_submit(d->writer, (size_t)(z - d->zones), z->write_path, z->last,
+			  z->last_serial);
 	if (own) {
 		tdm_dist_publish(d->dist, z->name, z->last_ver, j, &z->served);
 	}
@@ -2438,7 +2535,7 @@ static void tdm_job_keep(tdm_t *d, tdm_zone_t *z)
 		job->signed_zone = NULL;
 		job->tree = NULL;
 	} else {
-		dns_zone_free(job->signed_zone);
+		dns_zone_free(job->signed_zone); /* never handed to the writer */
 		dns_digest_free(job->tree);
 		job->tree = NULL;
 		/* the journal holds no version that was not committed (docs/node.md) */
@@ -2448,12 +2545,42 @@ static void tdm_job_keep(tdm_t *d, tdm_zone_t *z)
 			tdm_log(d, "zone %s: journal: the entry of serial %u stays: %s", z->name,
 				job->serial, m != NULL ? m : "cannot drop it");
 		}
-		if (job->shadow && job->shadow_kept) {
-			/* a restart must not take a copy the active did not sign for its own */
-			(void)unlink(z->shadow_path);
-		}
 	}
 	job->signed_zone = NULL;
+}
+
+/* The writer's news of a zone's file: a write that ended is said (a failure with the disk
+ * alert when it was a lack of space); a failed one is tried again, 1 s, 2 s, then every 4 s,
+ * with the newest version kept, until one ends well. */
+static void tdm_write_step(tdm_t *d, tdm_zone_t *z, uint64_t now)
+{
+	tdm_writer_state_t st;
+	size_t slot = (size_t)(z - d->zones);
+	tdm_writer_get(d->writer, slot, &st);
+	if (st.done != z->written_seen) {
+		z->written_seen = st.done;
+		if (st.ok) {
+			z->write_retry_mono = 0;
+			z->write_backoff_ms = 0;
+			tdm_disk_ok(d, z);
+			tdm_log(d, "zone %s: wrote serial %u to %s (%.2f s)", z->name, st.serial,
+				st.path, st.seconds);
+		} else {
+			tdm_log(d, "zone %s: serial %u is published but %s is not written: %s",
+				z->name, st.serial, st.path, strerror(st.err));
+			(void)tdm_disk_full(d, z, st.err, st.path, true);
+			z->write_backoff_ms =
+			    z->write_backoff_ms == 0 ? TDM_DISK_RETRY_MS : 2 * z->write_backoff_ms;
+			if (z->write_backoff_ms > TDM_WRITE_RETRY_MAX_MS) {
+				z->write_backoff_ms = TDM_WRITE_RETRY_MAX_MS;
+			}
+			z->write_retry_mono = now + z->write_backoff_ms;
+		}
+	}
+	if (z->write_retry_mono != 0 && now >= z->write_retry_mono && !st.busy && z->last != NULL) {
+		z->write_retry_mono = 0;
+		tdm_writer_submit(d->writer, slot, z->write_path, z->last, z->last_serial);
+	}
 }
 
 /* A standby that cannot sign the same zone as the active (it holds no copy of the version
@@ -2496,6 +2623,8 @@ static void tdm_job_finish(tdm_t *d)
 	tdm_sign_t *job = &d->job;
 	tdm_sign_join(job);
 	tdm_review_log(d, z); /* before the run's own line: the hooks ran inside it */
+	z->cyc_end_mono = job->end_mono_ms;
+	z->cyc_finish_mono = tdm_mono_ms();
 	metrics_histogram_observe(&z->runs, job->seconds);
 	if (job->ret == TANDEM_OK) {
 		z->sigs[0] += job->rrsigs_new;
@@ -2547,8 +2676,6 @@ static void tdm_job_finish(tdm_t *d)
 	tdm_job_keep(d, z);
 	z->journal = d->job.journal; /* the run may have opened, reopened or closed it */
 	tdm_job_ended(d, z);
-	tandem_afile_abort(job->file);
-	job->file = NULL;
 	tdm_input_run_end(d, z);
 	d->job_zone = NULL;
 }
@@ -2791,6 +2918,7 @@ static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 static void tdm_zone_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
 {
 	uint64_t now = tdm_mono_ms();
+	tdm_write_step(d, z, now);
 	if (tdm_input_changed(d, z, now)) {
 		node_input_t ch = {.kind = NODE_IN_INPUT_CHANGED};
 		tdm_node_feed(d, z, &ch);
@@ -3390,6 +3518,15 @@ static int tdm_setup(tdm_t *d)
 		return ret;
 	}
 	d->input_watch_start = tdm_mono_ms();
+	/* test-only: delays every file write, so that a test can kill the node between a
+	 * publication and its file (docs/node.md); read once, here */
+	const char *delay = getenv("TANDEMD_TEST_WRITE_DELAY_MS");
+	ret = tdm_writer_new(d->nzones, delay != NULL ? strtoull(delay, NULL, 10) : 0,
+			     tdm_writer_drop_version, &d->writer);
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "cannot start the file writer: %s", tandem_strerror(ret));
+		return ret;
+	}
 	kasp_policy_defaults(&d->policy);
 	if (o->policy != NULL) {
 		ret = kasp_policy_load(o->policy, d->diag, &d->policy);
@@ -3476,20 +3613,28 @@ static void tdm_teardown(tdm_t *d)
 	if (d->job_zone != NULL) {
 		d->job_zone->journal = d->job.journal; /* the run that was going on ended */
 	}
+	/* the files still to write are written first (bounded): a file that lags makes the
+	 * next start replay the journal */
+	bool writer_gone = tdm_writer_free(d->writer, TDM_WRITER_STOP_MS);
+	d->writer = NULL;
 	for (size_t i = 0; i < d->nzones; i++) {
 		tdm_held_t *h = &d->zones[i].held;
 		if (h->on) {
 			/* committed, not published: its journal entry stays (it is committed) */
-			tandem_afile_abort(h->file);
 			dns_zone_free(h->signed_zone);
 			dns_digest_free(h->tree);
 			memset(h, 0, sizeof(*h));
 		}
-		dist_version_unref(d->zones[i].last_ver); /* after the run that may use it ended */
 		dist_version_unref(d->zones[i].served);
-		d->zones[i].last_ver = NULL;
 		d->zones[i].served = NULL;
+		if (writer_gone) {
+			/* after the run and the writer ended */
+			dist_version_unref(d->zones[i].last_ver);
+			d->zones[i].last_ver = NULL;
+		}
 		dns_digest_free(d->zones[i].last_tree);
+		dns_zone_free(d->zones[i].input_cache);
+		d->zones[i].input_cache = NULL;
 		journal_close(d->zones[i].journal);
 		d->zones[i].journal = NULL;
 		d->zones[i].last = NULL;

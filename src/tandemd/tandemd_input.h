@@ -25,9 +25,14 @@ typedef struct tdm_input_look {
 
 typedef struct tdm_input_watch tdm_input_watch_t;
 
+/* After a look that found an input changed, the next look comes this soon (the settle
+ * rule's second look at a renamed file), not a whole interval later. */
+#define TDM_INPUT_RELOOK_MS 60u
+
 /*
  * Starts a thread that stat()s each of the n paths (borrowed: they must outlive the watch)
- * every interval_ms, so that an input on a hung file system never blocks the caller: a
+ * every interval_ms (TDM_INPUT_RELOOK_MS after a round that saw an input change), so that an
+ * input on a hung file system never blocks the caller: a
  * look that does not come back simply grows old (tdm_input_look_t.mono_ms). It never opens
  * a file. Errors: TANDEM_EINVAL, TANDEM_ENOMEM (no memory or thread).
  */
@@ -112,6 +117,20 @@ typedef struct tdm_input_job {
 	bool has_accept;       /* the operator accepted the input with this SOA serial */
 	uint32_t accept_serial;
 	dns_signer_owned_t signer_owned; /* what signer-owned records in the input do (policy) */
+	/* the zone as an earlier load of the same bytes gave it (NULL: none): when the file's
+	 * SHA-256 is cache_hash and it was loaded with the same signer_owned, it is copied
+	 * instead of parsed again (docs/node.md, "no change"); keep_copy: a zone parsed anew is
+	 * copied into `copy` for the next load's cache */
+	const dns_zone_t *cache;
+	uint8_t cache_hash[32];
+	dns_signer_owned_t cache_owned;
+	bool keep_copy;
+	/* the file the cache's bytes were last read from: when the file opened is that one,
+	 * untouched (the same device, inode, size, mtime and ctime), it is not even read */
+	bool has_cache_id;
+	tdm_input_id_t cache_id;
+	int64_t cache_ctime_s;
+	long cache_ctime_ns;
 	/* outputs */
 	tdm_input_result_t result;
 	tdm_input_id_t id;    /* of what was read (LOADED, REFUSED, HELD, NOT_REGULAR) */
@@ -122,6 +141,14 @@ typedef struct tdm_input_job {
 	uint64_t ref_used;
 	tandem_afile_t *good; /* LOADED from the input: its copy, written, not yet renamed over
 				 good_path (tdm_input_job_clear removes it) */
+	uint8_t hash[32];     /* LOADED: the SHA-256 of the bytes read */
+	bool from_cache;      /* LOADED: *out is a copy of cache, nothing was parsed */
+	bool unread;          /* LOADED, from_cache: the file is cache_id's, it was not read */
+	int64_t ctime_s;      /* of what was opened (with id) */
+	long ctime_ns;
+	dns_zone_t *copy; /* LOADED, keep_copy, parsed: an unsigned copy (the caller's: taken,
+			     or freed by tdm_input_job_clear) */
+	double seconds_read, seconds_parse, seconds_copy; /* where the load's time went */
 } tdm_input_job_t;
 
 /*

@@ -5,6 +5,7 @@
 #include "journal.h"
 #include "pipeline.h"
 #include "tandem_error.h"
+#include "tandem_serial.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,11 +20,58 @@ static double tdm_mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* After a restart, this node's own copy of a serial: what it published (written only after
- * the commit) or its shadow copy (kept only when its digest was the committed one), when
- * its SOA serial is `want` and, with a digest, its zone digest (dns_digest.h) is that. NULL
- * when neither is; *tree (when not NULL) gets the copy's digest state when it was made. */
-static dns_zone_t *tdm_sign_previous_load(const tdm_sign_t *job, uint32_t want,
+/* A file that lags the journal (the node stopped before its writer caught up): the journal's
+ * entries from the file's serial up to want applied to it, in order. Returns the zone of
+ * serial want (zone is freed), or NULL (zone freed too) when the journal does not lead there.
+ * The journal is opened into job->journal when the run has none yet. */
+static dns_zone_t *tdm_sign_replay(tdm_sign_t *job, dns_zone_t *zone, uint32_t from, uint32_t want)
+{
+	if (job->journal_path == NULL) {
+		dns_zone_free(zone);
+		return NULL;
+	}
+	tandem_diag_t *quiet = NULL;
+	journal_iter_t it;
+	int ret = tandem_diag_new(&quiet);
+	if (ret == TANDEM_OK && job->journal == NULL) {
+		ret = journal_open(job->journal_path, quiet, &job->journal);
+	}
+	if (ret == TANDEM_OK) {
+		ret = journal_iter_init(&it, job->journal, from);
+	}
+	uint32_t at = from;
+	while (ret == TANDEM_OK && at != want) {
+		dns_changeset_t *cs = NULL;
+		dns_zone_t *next = NULL;
+		ret = journal_iter_next(&it, quiet, &cs);
+		if (ret == TANDEM_OK && cs == NULL) {
+			ret = TANDEM_ENOENT; /* the journal ends before want */
+		}
+		if (ret == TANDEM_OK) {
+			ret = dns_zone_apply(zone, cs, &next);
+			at = dns_changeset_serial(cs, true);
+		}
+		dns_changeset_free(cs);
+		if (ret == TANDEM_OK) {
+			dns_zone_free(zone);
+			zone = next;
+		}
+	}
+	tandem_diag_free(quiet);
+	if (ret != TANDEM_OK) {
+		dns_zone_free(zone);
+		return NULL;
+	}
+	return zone;
+}
+
+/* After a restart, this node's own copy of a serial: what it published or its shadow copy
+ * (each written by the node's writer after the version was kept, so either may lag it:
+ * then the journal's entries up to the serial are applied, tdm_sign_replay), when its SOA
+ * serial is `want` and, with a digest, its zone digest (dns_digest.h) is that. NULL when
+ * neither is; *tree (when not NULL) gets the copy's digest state when it was made;
+ * job->replayed says whether the journal was applied. */
+static dns_zone_t *tdm_sign_previous_load(tdm_sign_t *job, uint32_t want,
 					  const uint8_t *want_digest, dns_digest_t **tree)
 {
 	for (size_t i = 0; i < 2; i++) {
@@ -41,6 +89,11 @@ static dns_zone_t *tdm_sign_previous_load(const tdm_sign_t *job, uint32_t want,
 			(void)dns_zone_load(path, &lo, quiet, &prev);
 		}
 		tandem_diag_free(quiet);
+		if (prev != NULL && dns_zone_soa_serial(prev, &serial) == TANDEM_OK &&
+		    serial != want && tandem_serial_gt(want, serial)) {
+			prev = tdm_sign_replay(job, prev, serial, want);
+			job->replayed = prev != NULL;
+		}
 		/* the digest is over the records, not the file: a copy is the committed version
 		 * when its records are */
 		if (prev != NULL && dns_zone_soa_serial(prev, &serial) == TANDEM_OK &&
@@ -81,6 +134,7 @@ static bool tdm_sign_adopt(tdm_sign_t *job, double t0)
 		 "serial %u taken from this node's own copy (digest checked), nothing signed",
 		 job->serial);
 	job->seconds = tdm_mono_s() - t0;
+	job->end_mono_ms = (uint64_t)(tdm_mono_s() * 1000.0);
 	atomic_store(&job->done, true);
 	return true;
 }
@@ -262,8 +316,8 @@ static void *tdm_sign_run(void *arg)
 	}
 	if (ret == TANDEM_OK) {
 		tandem_diag_clear(job->diag); /* load warnings (occlusion) are not failures */
-		/* the active's file is on disk before it is hashed, committed and recorded: a
-		 * full disk shows here, not after the commit; a shadow run is not gated */
+		/* no file is written here: the node's writer writes the version it keeps, off
+		 * the cycle (tandemd_writer.h); a shadow run is not gated */
 		pipeline_req_t req = {
 		    .kind = previous != NULL ? PIPELINE_UPDATE : PIPELINE_FULL,
 		    .previous = previous,
@@ -282,8 +336,6 @@ static void *tdm_sign_run(void *arg)
 		    .gate_threads = job->gate_threads,
 		    /* a version loaded from a file after a restart is checked whole */
 		    .gate_incremental = job->gate_incremental && job->previous != NULL,
-		    .out = job->out_path,
-		    .sync = !job->shadow,
 		    .digest = true,
 		    .diff_base = base,
 		    .diff_base_tree = base_tree};
@@ -296,6 +348,20 @@ static void *tdm_sign_run(void *arg)
 		job->gate_full = !job->shadow && !res.gate.incremental;
 		job->serial = res.serial; /* a refused serial too, for the alert */
 		pipeline_result_summary(&res, job->summary, sizeof(job->summary));
+		size_t len = strlen(job->summary);
+		snprintf(job->summary + len, sizeof(job->summary) - len,
+			 ", digest %.2f s (load: read %.2f s, %s %.2f s, copy %.2f s)",
+			 res.seconds_digest, job->in.seconds_read,
+			 job->in.unread       ? "input untouched, not read, parse skipped"
+			 : job->in.from_cache ? "input unchanged, parse skipped"
+					      : "parse",
+			 job->in.seconds_parse, job->in.seconds_copy);
+		if (job->replayed) {
+			len = strlen(job->summary);
+			snprintf(job->summary + len, sizeof(job->summary) - len,
+				 ", built on serial %u from its file and the journal",
+				 job->base_serial);
+		}
 	}
 	/* after the gate, before the journal and the commit: a rejected version is never
 	 * journaled */
@@ -319,15 +385,6 @@ static void *tdm_sign_run(void *arg)
 	}
 	if (ret == TANDEM_OK) {
 		job->tree = pipeline_result_tree_take(&res);
-		if (!job->shadow) {
-			job->file = pipeline_result_file_take(&res);
-		} else if (tandem_afile_commit(pipeline_result_file_take(&res)) != TANDEM_OK) {
-			/* the shadow copy stays for a restart's update run; without it the
-			 * next run after a restart is a full one */
-			job->shadow_kept = false;
-		} else {
-			job->shadow_kept = true;
-		}
 		job->signed_zone = zone; /* the next update run's previous version */
 		zone = NULL;
 	}
@@ -340,6 +397,7 @@ static void *tdm_sign_run(void *arg)
 	dns_digest_free(loaded_tree);
 	job->ret = ret;
 	job->seconds = tdm_mono_s() - t0;
+	job->end_mono_ms = (uint64_t)(tdm_mono_s() * 1000.0);
 	atomic_store(&job->done, true);
 	return NULL;
 }
@@ -367,7 +425,6 @@ int tdm_sign_start(tdm_sign_t *job)
 {
 	job->ret = TANDEM_OK;
 	job->sys_errno = 0;
-	job->file = NULL;
 	job->serial = 0;
 	job->input_serial = 0;
 	job->journaled = false;
@@ -399,8 +456,6 @@ void tdm_sign_join(tdm_sign_t *job)
 void tdm_sign_clear(tdm_sign_t *job)
 {
 	tdm_sign_join(job);
-	tandem_afile_abort(job->file);
-	job->file = NULL;
 	dns_zone_free(job->signed_zone);
 	job->signed_zone = NULL;
 	dns_digest_free(job->tree);

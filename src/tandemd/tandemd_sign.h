@@ -30,7 +30,8 @@ typedef struct tdm_sign {
 	/* inputs */
 	const char *origin;   /* zone name, presentation form */
 	const char *input;    /* unsigned zone file */
-	const char *out_path; /* file the result is written beside (renamed onto on publish) */
+	const char *out_path; /* the file the node's writer puts the result in (for messages:
+				 the run itself writes no file) */
 	bool shadow;          /* a standby's run: no gate, the file is only hashed */
 	signer_conf_t conf;   /* now, serial rules, salt, threads ... */
 	/* serial: exactly `serial_exact` when conf.has_serial_exact, else the one above the
@@ -107,17 +108,18 @@ typedef struct tdm_sign {
 	uint32_t expiry_min; /* their earliest expiration (UNIX seconds), for metrics */
 	size_t signatures;   /* RRSIGs made by this run (new + refreshed) */
 	size_t rrsigs_new, rrsigs_reused, rrsigs_refreshed; /* the signer's counts */
-	tandem_afile_t *file; /* the written file, fsync'ed, not yet renamed (NULL for a shadow) */
 	double seconds;
-	char summary[400];  /* the pipeline's one line: serial, records, RRSIGs, stage times,
-			       and what the journal got */
-	dns_digest_t *tree; /* the signed zone's digest state (the caller takes it with
-			       signed_zone) */
-	bool journaled;     /* an entry journal_from -> serial was appended: a caller
-			       whose version is not committed drops it (tdm_sign_unjournal) */
+	uint64_t end_mono_ms; /* when it ended (CLOCK_MONOTONIC ms) */
+	char summary[640];    /* the pipeline's one line: serial, records, RRSIGs, stage times,
+				 and what the journal got */
+	dns_digest_t *tree;   /* the signed zone's digest state (the caller takes it with
+				 signed_zone) */
+	bool journaled;       /* an entry journal_from -> serial was appended: a caller
+				 whose version is not committed drops it (tdm_sign_unjournal) */
 	uint32_t journal_from;
 	bool updated;       /* signatures were reused from a previous version (else: full) */
-	bool shadow_kept;   /* a shadow run's file was renamed onto out_path (work dir) */
+	bool replayed;      /* the previous version came from a file that lagged, brought up to
+			       base_serial by the journal's entries */
 	bool gate_failed;   /* the run stopped at the gate: the signed zone was refused */
 	bool review_ran[2]; /* the unsigned [0] and signed [1] hooks ran: */
 	tdm_review_result_t review[2]; /* their verdicts and output (the caller logs them) */
@@ -148,7 +150,7 @@ void tdm_sign_join(tdm_sign_t *job);
  * journal_truncate_after (detail in job->diag); TANDEM_OK when nothing was appended. */
 int tdm_sign_unjournal(tdm_sign_t *job);
 
-/* Frees what a finished run holds: deletes an unpublished file, frees diag. */
+/* Frees what a finished run holds: its signed zone, digest state and diag. */
 void tdm_sign_clear(tdm_sign_t *job);
 
 #endif

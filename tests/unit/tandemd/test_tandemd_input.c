@@ -7,6 +7,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,6 +343,133 @@ START_TEST(test_watch)
 }
 END_TEST
 
+/* The zone as dns_zone_write gives it, into a malloc'd string. */
+static char *zone_text(const dns_zone_t *z)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_eq(dns_zone_write(z, fp), TANDEM_OK);
+	ck_assert_int_eq(fclose(fp), 0);
+	return buf;
+}
+
+START_TEST(test_load_cache)
+{
+	char dir[256], full[512], copy[512], edited[512], good[512];
+	ts_tmpdir(dir, sizeof(dir));
+	example_lines(dir, "full.zone", 0, full, sizeof(full));
+	example_lines(dir, "copy.zone", 0, copy, sizeof(copy)); /* the same bytes, another inode */
+	snprintf(good, sizeof(good), "%s/example.input", dir);
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+
+	/* parsed, and a copy kept for the next load */
+	tdm_input_job_t in = {
+	    .path = full, .good_path = good, .max_removal = 1000, .keep_copy = true};
+	dns_zone_t *z1 = NULL;
+	ck_assert_int_eq(tdm_input_load(&in, "example.", diag, &z1), TANDEM_OK);
+	ck_assert(!in.from_cache);
+	ck_assert_ptr_nonnull(in.copy);
+	char *t1 = zone_text(z1);
+	dns_zone_t *cache = in.copy;
+	in.copy = NULL;
+	uint8_t hash[32];
+	memcpy(hash, in.hash, sizeof(hash));
+	tdm_input_job_clear(&in);
+	/* the loaded zone is signed in place by a run: the copy must not follow (one RRset
+	 * removed from the apex of z1 leaves the cache as it was) */
+	dns_node_t *apex = dns_zone_apex(z1);
+	uint16_t before = apex->rrset_count;
+	dns_node_remove_rrset(apex, DNS_TYPE_NS);
+	ck_assert_uint_eq(apex->rrset_count, before - 1u);
+	char *tc = zone_text(cache);
+	ck_assert_str_eq(tc, t1);
+	free(tc);
+	dns_zone_free(z1);
+
+	/* the same bytes under another name: copied from the cache, not parsed */
+	tdm_input_job_t in2 = {.path = copy,
+			       .good_path = good,
+			       .max_removal = 1000,
+			       .keep_copy = true,
+			       .cache = cache};
+	memcpy(in2.cache_hash, hash, sizeof(hash));
+	dns_zone_t *z2 = NULL;
+	ck_assert_int_eq(tdm_input_load(&in2, "example.", diag, &z2), TANDEM_OK);
+	ck_assert(in2.from_cache);
+	ck_assert_ptr_null(in2.copy);
+	ck_assert_uint_eq(in2.seconds_parse, 0);
+	ck_assert_uint_eq(in2.serial, 2024010101u);
+	ck_assert_uint_eq(in2.delegations, dns_zone_delegations(cache));
+	char *t2 = zone_text(z2);
+	ck_assert_str_eq(t2, t1);
+	free(t2);
+	dns_zone_free(z2);
+	tdm_input_job_clear(&in2);
+
+	/* the very file the cache was read from, untouched: not even read; touched (its ctime
+	 * and mtime move), read again and found the same */
+	tdm_input_job_t in3 = {.path = full,
+			       .good_path = good,
+			       .max_removal = 1000,
+			       .keep_copy = true,
+			       .cache = cache,
+			       .has_cache_id = true,
+			       .cache_id = in.id,
+			       .cache_ctime_s = in.ctime_s,
+			       .cache_ctime_ns = in.ctime_ns};
+	memcpy(in3.cache_hash, hash, sizeof(hash));
+	ck_assert_int_eq(tdm_input_load(&in3, "example.", diag, &z2), TANDEM_OK);
+	ck_assert(in3.unread);
+	ck_assert(in3.from_cache);
+	ck_assert_mem_eq(in3.hash, hash, sizeof(hash));
+	t2 = zone_text(z2);
+	ck_assert_str_eq(t2, t1);
+	free(t2);
+	dns_zone_free(z2);
+	tdm_input_job_clear(&in3);
+	struct timespec later[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+	struct timespec pause = {0, 20000000L};
+	nanosleep(&pause, NULL);
+	ck_assert_int_eq(utimensat(AT_FDCWD, full, later, 0), 0);
+	ck_assert_int_eq(tdm_input_load(&in3, "example.", diag, &z2), TANDEM_OK);
+	ck_assert(!in3.unread);
+	ck_assert(in3.from_cache);
+	dns_zone_free(z2);
+	tdm_input_job_clear(&in3);
+
+	/* other policy load rules: parsed again */
+	in2.signer_owned = DNS_SIGNER_OWNED_REFUSE;
+	ck_assert_int_eq(tdm_input_load(&in2, "example.", diag, &z2), TANDEM_OK);
+	ck_assert(!in2.from_cache);
+	dns_zone_free(z2);
+	tdm_input_job_clear(&in2);
+
+	/* one byte changed (an address): parsed again, and the zone says so */
+	char cmd[1400];
+	example_lines(dir, "edited.zone", 0, edited, sizeof(edited));
+	snprintf(cmd, sizeof(cmd), "sed -i 's/192.0.2.80/192.0.2.81/' '%s'", edited);
+	ck_assert_int_eq(system(cmd), 0);
+	in2.signer_owned = DNS_SIGNER_OWNED_DROP;
+	in2.path = edited;
+	ck_assert_int_eq(tdm_input_load(&in2, "example.", diag, &z2), TANDEM_OK);
+	ck_assert(!in2.from_cache);
+	ck_assert_mem_ne(in2.hash, hash, sizeof(hash));
+	t2 = zone_text(z2);
+	ck_assert_str_ne(t2, t1);
+	free(t2);
+	dns_zone_free(z2);
+	tdm_input_job_clear(&in2);
+
+	free(t1);
+	dns_zone_free(cache);
+	tandem_diag_free(diag);
+	ts_rmtree(dir);
+}
+END_TEST
+
 static Suite *input_suite(void)
 {
 	Suite *s = suite_create("tandemd_input");
@@ -350,6 +478,7 @@ static Suite *input_suite(void)
 	tcase_add_test(tc, test_shrink_rule);
 	tcase_add_test(tc, test_settle_rule);
 	tcase_add_test(tc, test_load_checks);
+	tcase_add_test(tc, test_load_cache);
 	tcase_add_test(tc, test_choose);
 	tcase_add_test(tc, test_watch);
 	suite_add_tcase(s, tc);
