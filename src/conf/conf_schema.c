@@ -8,6 +8,7 @@
 #define DAY INT64_C(86400)
 
 static const char *const conf_sites[] = {"A", "B", "C", "D", NULL};
+static const char *const conf_log_targets[] = {"stderr", "syslog", NULL};
 
 static const conf_field_t tdm_coord_fields[] = {
     {"endpoint", CONF_ENDPOINT, "coord", "the coordinator's tcp://HOST:PORT"},
@@ -110,6 +111,15 @@ static const conf_key_t tdm_keys[] = {
     {.name = "metrics",
      .type = CONF_HOSTPORT,
      .doc = "serve Prometheus metrics on http://HOST:PORT/metrics (port 0: a free one)"},
+    {.name = "log-target",
+     .type = CONF_ENUM,
+     .def = "stderr",
+     .values = conf_log_targets,
+     .doc = "where log lines go: stderr (systemd's journal) or syslog"},
+    {.name = "syslog-socket",
+     .type = CONF_PATH,
+     .def = "/dev/log",
+     .doc = "the syslog socket (log-target: syslog), a Unix datagram socket"},
 };
 
 static const conf_field_t coord_peer_fields[] = {
@@ -214,6 +224,15 @@ static const conf_key_t coord_keys[] = {
     {.name = "role-mirror",
      .type = CONF_PATH,
      .doc = "a local copy of the role table (docs/approvals.md, \"Break glass\")"},
+    {.name = "log-target",
+     .type = CONF_ENUM,
+     .def = "stderr",
+     .values = conf_log_targets,
+     .doc = "where log lines go: stderr (systemd's journal) or syslog"},
+    {.name = "syslog-socket",
+     .type = CONF_PATH,
+     .def = "/dev/log",
+     .doc = "the syslog socket (log-target: syslog), a Unix datagram socket"},
 };
 
 static const conf_schema_t tdm_schema = {.program = "tandemd",

@@ -18,6 +18,7 @@
 #include "tandem_encode.h"
 #include "tandem_error.h"
 #include "metrics.h"
+#include "tandem_log.h"
 #include "tandem_service.h"
 #include "tandem_text.h"
 #include "tandem_file.h"
@@ -67,6 +68,8 @@ typedef struct coordd_opts {
 	const char *etcd_ca, *etcd_cert, *etcd_key; /* TLS to etcd (all three, https://) */
 	bool insecure_etcd;                         /* plain http:// to etcd allowed */
 	const char *metrics;                        /* --metrics HOST:PORT, or NULL */
+	tandem_log_target_t log_target;             /* --log-target stderr|syslog */
+	const char *syslog_socket;                  /* --syslog-socket PATH, or NULL */
 	const char *approval_rules; /* --approval-rules FILE: overrides of the DPS defaults */
 	const char *role_mirror;    /* --role-mirror FILE: the local copy of the role table */
 	uint64_t lease_ms;          /* with has_lease: --lease-ms, which must be the cluster's */
@@ -171,20 +174,17 @@ static uint64_t coordd_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* One log line on stderr, prefixed with the UTC time. Never given secrets. Whatever a peer
- * or an operator sent (names, texts) is escaped: a newline cannot forge another line. */
+/* One log line (tandem_log: stderr with the UTC time, or syslog with the coordinator's
+ * name). Never given secrets. Whatever a peer or an operator sent (names, texts) is escaped:
+ * a newline cannot forge another line. */
 __attribute__((format(printf, 1, 2))) static void coordd_log(const char *fmt, ...)
 {
-	char stamp[32];
 	char line[1024], safe[4 * sizeof(line)];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s tandem-coord: %s\n",
-		tandem_utc_ms(coordd_now_ms(), stamp, sizeof(stamp)),
-		tandem_escape(safe, sizeof(safe), line));
-	fflush(stderr);
+	tandem_log_line(tandem_escape(safe, sizeof(safe), line));
 }
 
 /* The cluster's lease and margin, as the state just read keeps them: every coordinator
@@ -2590,7 +2590,8 @@ static void coordd_usage(FILE *fp)
 	    "                    --allow ALLOWFILE [--name NAME] [--prefix /P/] [--lease-ms MS]\n"
 	    "                    [--margin-ms MS] [--zone NAME]... [--pid-file FILE]\n"
 	    "                    [--peer NAME=tcp://HOST:PORT]... [--approval-rules FILE]\n"
-	    "                    [--role-mirror FILE]\n"
+	    "                    [--role-mirror FILE] [--log-target stderr|syslog]\n"
+	    "                    [--syslog-socket PATH]\n"
 	    "                    [--etcd-ca CA.pem --etcd-cert CERT.pem --etcd-key KEY.pem]\n"
 	    "                    [--insecure-etcd] [--metrics HOST:PORT]\n"
 	    "                    [--audit-mirror FILE] [--audit-archive DIR] [--audit-key SECRET]\n"
@@ -2609,7 +2610,9 @@ static void coordd_usage(FILE *fp)
 	    "           (docs/audit.md)\n"
 	    "  --approval-rules  who approves what, over the DPS defaults (docs/approvals.md)\n"
 	    "  --role-mirror     a local copy of the role table, written back to an etcd that\n"
-	    "                    lost it (docs/approvals.md, \"Break glass\")\n");
+	    "                    lost it (docs/approvals.md, \"Break glass\")\n"
+	    "  --log-target syslog  each log line to the syslog socket (--syslog-socket, default\n"
+	    "                    " TANDEM_LOG_SOCKET ") instead of stderr\n");
 }
 
 static bool coordd_parse_u64(const char *s, uint64_t *out)
@@ -2658,7 +2661,9 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 		OPT_INSECURE_ETCD,
 		OPT_METRICS,
 		OPT_APPROVAL_RULES,
-		OPT_ROLE_MIRROR
+		OPT_ROLE_MIRROR,
+		OPT_LOG_TARGET,
+		OPT_SYSLOG_SOCKET
 	};
 	static const struct option longopts[] = {
 	    {"etcd", required_argument, NULL, 'e'},
@@ -2684,6 +2689,8 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 	    {"audit-retention", required_argument, NULL, 'T'},
 	    {"approval-rules", required_argument, NULL, OPT_APPROVAL_RULES},
 	    {"role-mirror", required_argument, NULL, OPT_ROLE_MIRROR},
+	    {"log-target", required_argument, NULL, OPT_LOG_TARGET},
+	    {"syslog-socket", required_argument, NULL, OPT_SYSLOG_SOCKET},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	int c;
@@ -2707,6 +2714,16 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 		case OPT_METRICS: o->metrics = optarg; break;
 		case OPT_APPROVAL_RULES: o->approval_rules = optarg; break;
 		case OPT_ROLE_MIRROR: o->role_mirror = optarg; break;
+		case OPT_LOG_TARGET:
+			if (!tandem_log_target_parse(optarg, &o->log_target)) {
+				fprintf(stderr,
+					"tandem-coord: --log-target takes stderr or syslog, not "
+					"'%s'\n",
+					optarg);
+				return 1;
+			}
+			break;
+		case OPT_SYSLOG_SOCKET: o->syslog_socket = optarg; break;
 		case 'L':
 			if (!coordd_parse_u64(optarg, &o->lease_ms)) {
 				fprintf(stderr, "tandem-coord: bad --lease-ms '%s'\n", optarg);
@@ -2912,6 +2929,10 @@ int main(int argc, char **argv)
 	}
 	rc = 1;
 	d.opts = &opts;
+	/* on stderr the lines stay as they were; syslog's name the coordinator */
+	tandem_log_open(opts.log_target, "tandem-coord",
+			opts.log_target == TANDEM_LOG_SYSLOG ? opts.name : NULL,
+			opts.syslog_socket);
 	/* Signals are taken synchronously (sigtimedwait) in the loop: no handler, no global.
 	 * Blocked before any thread starts, so libzmq's and the ZAP thread inherit the mask. */
 	sigemptyset(&sigs);
@@ -3178,5 +3199,6 @@ out:
 	free(etcd_buf);
 	conf_free(conf_applied);
 	conf_start_deinit(&conf);
+	tandem_log_close();
 	return rc;
 }

@@ -14,6 +14,7 @@
 #include "tandem_encode.h"
 #include "tandem_error.h"
 #include "tandem_file.h"
+#include "tandem_log.h"
 #include "tandem_text.h"
 #include "tandemd_alert.h"
 #include "tandemd_input.h"
@@ -101,7 +102,9 @@ typedef struct tdm_opts {
 	uint64_t journal_max_bytes;
 	uint64_t skr_margin_s; /* offline KSK: stop signing this long before the SKRs end */
 	unsigned threads;
-	const char *metrics; /* --metrics HOST:PORT, or NULL */
+	const char *metrics;            /* --metrics HOST:PORT, or NULL */
+	tandem_log_target_t log_target; /* --log-target stderr|syslog */
+	const char *syslog_socket;      /* --syslog-socket PATH, or NULL: /dev/log */
 } tdm_opts_t;
 
 typedef struct tdm_coord {
@@ -235,21 +238,18 @@ static uint64_t tdm_wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* One log line on stderr, prefixed with the UTC time and the node's name. Never given
- * secrets. What came from outside (file names, coordinator texts) is escaped: a newline
- * cannot forge another line. */
+/* One log line (tandem_log: stderr with the UTC time and the node's name, or syslog).
+ * Never given secrets. What came from outside (file names, coordinator texts) is escaped: a
+ * newline cannot forge another line. */
 __attribute__((format(printf, 2, 3))) static void tdm_log(const tdm_t *d, const char *fmt, ...)
 {
-	char stamp[32];
 	char line[1024], safe[4 * sizeof(line)];
 	va_list ap;
+	(void)d; /* the sink knows the node's name (tandem_log_open in main) */
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s tandemd %s: %s\n", tandem_utc_ms(tdm_wall_ms(), stamp, sizeof(stamp)),
-		d->opts != NULL && d->opts->name != NULL ? d->opts->name : "-",
-		tandem_escape(safe, sizeof(safe), line));
-	fflush(stderr);
+	tandem_log_line(tandem_escape(safe, sizeof(safe), line));
 }
 
 static void tdm_log_diag(tdm_t *d, const char *what, int rc)
@@ -2625,13 +2625,17 @@ static void tdm_usage(FILE *fp)
 		"[--pid-file FILE]\n"
 		"               [--skr-margin SECONDS] [--smk-check HEX] [--metrics HOST:PORT]\n"
 		"               [--journal-max-entries N] [--journal-max-bytes BYTES]\n"
+		"               [--log-target stderr|syslog] [--syslog-socket PATH]\n"
 		"The first --coord is the node's own site's coordinator; the others are tried "
 		"when it\n"
 		"does not answer. Each zone is published as DIR/<zone>zone (atomically) and "
 		"logged in\n"
 		"DIR/publish.log as 'UNIX_MS ZONE SERIAL SHA256 EPOCH'.\n"
 		"--metrics serves Prometheus metrics on http://HOST:PORT/metrics (port 0: a free\n"
-		"one, printed as 'metrics HOST:PORT'; docs/monitoring.md).\n");
+		"one, printed as 'metrics HOST:PORT'; docs/monitoring.md).\n"
+		"--log-target syslog sends each log line to the syslog socket "
+		"(default " TANDEM_LOG_SOCKET ")\n"
+		"instead of stderr.\n");
 }
 
 static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
@@ -2656,6 +2660,8 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 	    {"smk-check", required_argument, NULL, 'K'},
 	    {"pid-file", required_argument, NULL, 'P'},
 	    {"metrics", required_argument, NULL, 'X'},
+	    {"log-target", required_argument, NULL, 'L'},
+	    {"syslog-socket", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	int c;
@@ -2701,6 +2707,16 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 		case 'P': o->pid_file = optarg; break;
 		case 'K': o->smk_check = optarg; break;
 		case 'X': o->metrics = optarg; break;
+		case 'L':
+			if (!tandem_log_target_parse(optarg, &o->log_target)) {
+				fprintf(stderr,
+					"tandemd: --log-target takes stderr or syslog, not "
+					"'%s'\n",
+					optarg);
+				return 1;
+			}
+			break;
+		case 'S': o->syslog_socket = optarg; break;
 		case 'y':
 			errno = 0;
 			o->cycle_s = strtoull(optarg, &end, 10);
@@ -3348,6 +3364,8 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	rc = 1;
+	tandem_log_open(opts.log_target, "tandemd", opts.name != NULL ? opts.name : "-",
+			opts.syslog_socket);
 	/* Signals are taken synchronously in the loop; blocked before any thread starts. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
@@ -3430,5 +3448,6 @@ out:
 	free(d);
 	conf_free(conf_applied);
 	conf_start_deinit(&st);
+	tandem_log_close();
 	return rc;
 }
