@@ -56,6 +56,12 @@
 /* Key import, generation and activation, at most this often while incomplete. */
 #define TDM_KEYS_MS        1000u
 #define TDM_KEYGEN_TAKE_MS 10000u /* a made key waits this long for its zone's step */
+/* The holder's key-state step reads the stored key set again this often (else it steps its
+ * last copy): its own writes are conditional on the revision it read, a run reads the set
+ * afresh before it signs, and this bounds how late an operator's change (ds-seen) is seen.
+ * Reading it every TDM_KEYS_MS cost one coordinator call per held zone per second, which
+ * with hundreds of zones kept the loop from its runs. */
+#define TDM_KEYSET_REREAD_MS 10000u
 /* After a failed run, the next try (unless the input changes first). */
 #define TDM_RETRY_MS 30000u
 /* One RPC attempt per coordinator: the loop tries again soon anyway, and a node that
@@ -73,8 +79,10 @@
 #define TDM_INPUT_LOOK_MS 250u
 /* A look at an input that has not come back for this long: its file system hangs. */
 #define TDM_INPUT_STALL_MS 10000u
-/* The main loop's longest sleep. */
-#define TDM_TICK_MS 50
+/* The main loop's longest sleep; while a run or a key operation is going, its end is
+ * looked for this often (with hundreds of small zones a run takes milliseconds). */
+#define TDM_TICK_MS      50
+#define TDM_TICK_BUSY_MS 5
 /* While the HSM does not answer, it is opened again and probed this often. */
 #define TDM_HSM_PROBE_MS 3000u
 /* A publication that failed for lack of disk space is tried again this soon, then twice as
@@ -138,7 +146,9 @@ typedef struct tdm_zone {
 	kasp_keyset_t *ks; /* on the heap */
 	int64_t ks_rev;    /* its revision in etcd; 0: none stored */
 	bool ks_valid;
-	uint32_t ds_told; /* the last DS action logged: key id and kind */
+	uint64_t ks_read_mono; /* when it was last read or written (TDM_KEYSET_REREAD_MS) */
+	size_t status_hint;    /* its index in the last status read (checked before use) */
+	uint32_t ds_told;      /* the last DS action logged: key id and kind */
 	kasp_action_kind_t ds_told_kind;
 	/* keys this node's HSM holds for the zone */
 	size_t nkeys;
@@ -396,14 +406,21 @@ static void tdm_req_init(const tdm_t *d, coordrpc_request_t *req, coordrpc_kind_
 	}
 }
 
-/* The zone's entry in the last status, or NULL. */
-static const coordrpc_zone_status_t *tdm_zone_status(const tdm_t *d, const tdm_zone_t *z)
+/* The zone's entry in the last status, or NULL: at its index in the status before (the coordinator
+ * lists the zones in one order), else looked for; a look at every zone stays linear, not quadratic,
+ * in the number of zones. */
+static const coordrpc_zone_status_t *tdm_zone_status(const tdm_t *d, tdm_zone_t *z)
 {
 	if (!d->have_status) {
 		return NULL;
 	}
-	for (size_t i = 0; i < d->status->nzones; i++) {
+	size_t n = d->status->nzones;
+	if (z->status_hint < n && strcmp(d->status->zones[z->status_hint].name, z->name) == 0) {
+		return &d->status->zones[z->status_hint];
+	}
+	for (size_t i = 0; i < n; i++) {
 		if (strcmp(d->status->zones[i].name, z->name) == 0) {
+			z->status_hint = i;
 			return &d->status->zones[i];
 		}
 	}
@@ -740,6 +757,7 @@ static int tdm_keyset_fetch(tdm_t *d, tdm_zone_t *z)
 	}
 	z->ks_rev = d->keyset->revision;
 	z->ks_valid = true;
+	z->ks_read_mono = tdm_mono_ms();
 	return TANDEM_OK;
 }
 
@@ -971,7 +989,8 @@ static int tdm_doc_put(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind, int64_t re
  */
 static void tdm_keyset_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
 {
-	if (tdm_keyset_fetch(d, z) != TANDEM_OK) {
+	if ((!z->ks_valid || tdm_mono_ms() - z->ks_read_mono >= TDM_KEYSET_REREAD_MS) &&
+	    tdm_keyset_fetch(d, z) != TANDEM_OK) {
 		return;
 	}
 	uint64_t now = (uint64_t)time(NULL);
@@ -1057,6 +1076,7 @@ static void tdm_keyset_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_
 	}
 	memcpy(z->ks, next, sizeof(*next));
 	z->ks_rev = d->dec->revision;
+	z->ks_read_mono = tdm_mono_ms();
 out:
 	free(step);
 	tdm_keyset_forget_removed(d, z, zs);
@@ -2563,6 +2583,13 @@ static void tdm_step(tdm_t *d)
 		}
 		z->warned_unknown = false;
 		tdm_zone_step(d, z, zs);
+		/* a run or key operation that ended is taken at once: the zones after this one
+		 * in the pass may start the next, rather than wait for the next pass */
+		if (d->job_zone != NULL && tdm_sign_done(&d->job)) {
+			tdm_job_finish(d);
+		}
+		tdm_keygen_reap(d);
+		tdm_keyimport_reap(d);
 	}
 }
 
@@ -3419,7 +3446,8 @@ int main(int argc, char **argv)
 		tdm_step(d);
 		tdm_service_tick(d);
 		tdm_metrics_tick(d, tdm_mono_ms());
-		struct timespec tick = {0, TDM_TICK_MS * 1000000L};
+		long ms = d->job_zone != NULL || tdm_hsm_busy(d) ? TDM_TICK_BUSY_MS : TDM_TICK_MS;
+		struct timespec tick = {0, ms * 1000000L};
 		int sig = sigtimedwait(&sigs, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT) {
 			tdm_log(d, "signal %d: stopping", sig);
