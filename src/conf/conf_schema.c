@@ -175,6 +175,11 @@ static const conf_key_t coord_keys[] = {
      .max = 1024, /* COORD_ZONES_MAX */
      .doc = "zones added to the cluster at start (and on SIGHUP; removing one takes "
 	    "tandemctl zone remove)"},
+    {.name = "no-compare-digests",
+     .type = CONF_BOOL,
+     .def = "false",
+     .doc = "add the zone list's zones without comparing the standbys' digests (ECDSA and "
+	    "EdDSA signatures differ at each signing)"},
     {.name = "peer",
      .type = CONF_RECORDS,
      .min = 0,

@@ -67,12 +67,13 @@ typedef struct coordd_opts {
 	const char *pid_file;
 	const char *etcd_ca, *etcd_cert, *etcd_key; /* TLS to etcd (all three, https://) */
 	bool insecure_etcd;                         /* plain http:// to etcd allowed */
-	const char *metrics;                        /* --metrics HOST:PORT, or NULL */
-	tandem_log_target_t log_target;             /* --log-target stderr|syslog */
-	const char *syslog_socket;                  /* --syslog-socket PATH, or NULL */
-	const char *approval_rules; /* --approval-rules FILE: overrides of the DPS defaults */
-	const char *role_mirror;    /* --role-mirror FILE: the local copy of the role table */
-	uint64_t lease_ms;          /* with has_lease: --lease-ms, which must be the cluster's */
+	bool no_compare_digests; /* --zone zones are added without the standbys' digest check */
+	const char *metrics;     /* --metrics HOST:PORT, or NULL */
+	tandem_log_target_t log_target; /* --log-target stderr|syslog */
+	const char *syslog_socket;      /* --syslog-socket PATH, or NULL */
+	const char *approval_rules;     /* --approval-rules FILE: overrides of the DPS defaults */
+	const char *role_mirror;        /* --role-mirror FILE: the local copy of the role table */
+	uint64_t lease_ms; /* with has_lease: --lease-ms, which must be the cluster's */
 	uint64_t margin_ms;
 	bool has_lease, has_margin;
 	size_t nzones;
@@ -2310,16 +2311,15 @@ static int coordd_poll_timeout(const coordd_t *d, uint64_t now)
 	return wait > COORDD_POLL_MAX_MS ? COORDD_POLL_MAX_MS : (int)wait;
 }
 
-/* Adds the zones named on the command line, comparing the standbys' digests (right for
- * deterministic signatures, RSA; add ECDSA zones with tandemctl zone add
- * --no-compare-digests); one already there is fine. */
-/* Adds a zone to the cluster (a zone already there is fine); source names who asked. */
+/* Adds a zone to the cluster (a zone already there is fine); source names who asked. The
+ * standbys' digests are compared (right for deterministic signatures, RSA) unless
+ * --no-compare-digests (ECDSA and EdDSA signatures differ at each signing). */
 static int coordd_add_zone(coordd_t *d, const char *zone, const char *source)
 {
 	coord_input_t in;
 	memset(&in, 0, sizeof(in));
 	in.kind = COORD_IN_ZONE_ADD;
-	in.compare_digests = true;
+	in.compare_digests = !d->opts->no_compare_digests;
 	if (!coordd_copy_name(in.zone, sizeof(in.zone), zone)) {
 		coordd_log("zone name too long: %s", zone);
 		return TANDEM_EINVAL;
@@ -2588,7 +2588,8 @@ static void coordd_usage(FILE *fp)
 	    fp,
 	    "usage: tandem-coord --etcd URL[,URL...] --listen tcp://127.0.0.1:PORT --key SECRET\n"
 	    "                    --allow ALLOWFILE [--name NAME] [--prefix /P/] [--lease-ms MS]\n"
-	    "                    [--margin-ms MS] [--zone NAME]... [--pid-file FILE]\n"
+	    "                    [--margin-ms MS] [--zone NAME]... [--no-compare-digests]\n"
+	    "                    [--pid-file FILE]\n"
 	    "                    [--peer NAME=tcp://HOST:PORT]... [--approval-rules FILE]\n"
 	    "                    [--role-mirror FILE] [--log-target stderr|syslog]\n"
 	    "                    [--syslog-socket PATH]\n"
@@ -2597,6 +2598,8 @@ static void coordd_usage(FILE *fp)
 	    "                    [--audit-mirror FILE] [--audit-archive DIR] [--audit-key SECRET]\n"
 	    "                    [--audit-anchor-interval SECONDS] [--audit-retention SECONDS]\n"
 	    "  --listen tcp://HOST:*   picks a free port and prints 'listening ENDPOINT'\n"
+	    "  --no-compare-digests  the --zone zones are added without comparing the standbys'\n"
+	    "           digests (ECDSA, EdDSA: their signatures differ at each signing)\n"
 	    "  --peer   another coordinator, listed in ALLOWFILE with the coordinator role:\n"
 	    "           the clocks are compared with it (docs/coordinator.md, \"Clocks\")\n"
 	    "  --etcd-ca, --etcd-cert, --etcd-key   TLS with a client certificate to https://\n"
@@ -2663,7 +2666,8 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 		OPT_APPROVAL_RULES,
 		OPT_ROLE_MIRROR,
 		OPT_LOG_TARGET,
-		OPT_SYSLOG_SOCKET
+		OPT_SYSLOG_SOCKET,
+		OPT_NO_COMPARE_DIGESTS
 	};
 	static const struct option longopts[] = {
 	    {"etcd", required_argument, NULL, 'e'},
@@ -2691,6 +2695,7 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 	    {"role-mirror", required_argument, NULL, OPT_ROLE_MIRROR},
 	    {"log-target", required_argument, NULL, OPT_LOG_TARGET},
 	    {"syslog-socket", required_argument, NULL, OPT_SYSLOG_SOCKET},
+	    {"no-compare-digests", no_argument, NULL, OPT_NO_COMPARE_DIGESTS},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	int c;
@@ -2711,6 +2716,7 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 		case OPT_ETCD_CERT: o->etcd_cert = optarg; break;
 		case OPT_ETCD_KEY: o->etcd_key = optarg; break;
 		case OPT_INSECURE_ETCD: o->insecure_etcd = true; break;
+		case OPT_NO_COMPARE_DIGESTS: o->no_compare_digests = true; break;
 		case OPT_METRICS: o->metrics = optarg; break;
 		case OPT_APPROVAL_RULES: o->approval_rules = optarg; break;
 		case OPT_ROLE_MIRROR: o->role_mirror = optarg; break;
