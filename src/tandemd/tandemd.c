@@ -201,6 +201,7 @@ typedef struct tdm {
 	const char *input_paths[TDM_ZONES_MAX];
 	tdm_zone_t zones[TDM_ZONES_MAX];
 	size_t nzones;
+	size_t pass_next; /* the zone the next pass's key work and runs start at */
 	/* the one signing run at a time */
 	tdm_sign_t job;
 	tdm_zone_t *job_zone; /* NULL: idle */
@@ -2429,6 +2430,16 @@ static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	    v->skr_known ? kasp_skrbook_covered_until(&z->book, (uint64_t)time(NULL)) : 0;
 }
 
+/* The lease part of a zone's look (a view that lets no run start): due renewals and
+ * requests go out before any zone's key work or run. */
+static void tdm_lease_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
+{
+	node_input_t in = {.kind = NODE_IN_STATUS};
+	tdm_node_view(d, z, zs, tdm_mono_ms(), &in.view);
+	in.view.runner_busy = true;
+	tdm_node_feed(d, z, &in);
+}
+
 /* One look at a zone: its input, the lease, the key work, the next run. */
 static void tdm_zone_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
 {
@@ -2568,7 +2579,24 @@ static void tdm_step(tdm_t *d)
 	if (!d->have_status || !d->registered) {
 		return;
 	}
+	/* Every lease first: with hundreds of zones the key work and runs of one pass take
+	 * seconds of coordinator calls, and a renewal behind them would come too late. */
 	for (size_t i = 0; i < d->nzones; i++) {
+		tdm_zone_t *z = &d->zones[i];
+		const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
+		if (zs != NULL && !zs->removed) {
+			tdm_lease_step(d, z, zs);
+		}
+	}
+	/* Then each zone's look, from where the last pass stopped, for at most a tenth of the
+	 * lease: the next pass renews again before it goes on. */
+	uint64_t start = tdm_mono_ms(), budget = d->status->params.lease_ms / 10u;
+	for (size_t n = 0; n < d->nzones; n++) {
+		size_t i = (d->pass_next + n) % d->nzones;
+		if (n > 0 && tdm_mono_ms() - start >= budget) {
+			d->pass_next = i;
+			return;
+		}
 		tdm_zone_t *z = &d->zones[i];
 		const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
 		if (zs == NULL || zs->removed) {
@@ -2591,6 +2619,7 @@ static void tdm_step(tdm_t *d)
 		tdm_keygen_reap(d);
 		tdm_keyimport_reap(d);
 	}
+	d->pass_next = 0;
 }
 
 static void tdm_lease_release_all(tdm_t *d, const char *why)
