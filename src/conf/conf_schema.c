@@ -8,6 +8,7 @@
 #define DAY INT64_C(86400)
 
 static const char *const conf_sites[] = {"A", "B", "C", "D", NULL};
+static const char *const conf_log_targets[] = {"stderr", "syslog", NULL};
 
 static const conf_field_t tdm_coord_fields[] = {
     {"endpoint", CONF_ENDPOINT, "coord", "the coordinator's tcp://HOST:PORT"},
@@ -143,6 +144,15 @@ static const conf_key_t tdm_keys[] = {
      .def = "1.0",
      .doc = "an IXFR with more records than this times the zone's is sent as the whole zone "
 	    "(a number above 0, or unlimited)"},
+    {.name = "log-target",
+     .type = CONF_ENUM,
+     .def = "stderr",
+     .values = conf_log_targets,
+     .doc = "where log lines go: stderr (systemd's journal) or syslog"},
+    {.name = "syslog-socket",
+     .type = CONF_PATH,
+     .def = "/dev/log",
+     .doc = "the syslog socket (log-target: syslog), a Unix datagram socket"},
 };
 
 static const conf_field_t coord_peer_fields[] = {
@@ -198,6 +208,11 @@ static const conf_key_t coord_keys[] = {
      .max = 1024, /* COORD_ZONES_MAX */
      .doc = "zones added to the cluster at start (and on SIGHUP; removing one takes "
 	    "tandemctl zone remove)"},
+    {.name = "no-compare-digests",
+     .type = CONF_BOOL,
+     .def = "false",
+     .doc = "add the zone list's zones without comparing the standbys' digests (ECDSA and "
+	    "EdDSA signatures differ at each signing)"},
     {.name = "peer",
      .type = CONF_RECORDS,
      .min = 0,
@@ -247,6 +262,15 @@ static const conf_key_t coord_keys[] = {
     {.name = "role-mirror",
      .type = CONF_PATH,
      .doc = "a local copy of the role table (docs/approvals.md, \"Break glass\")"},
+    {.name = "log-target",
+     .type = CONF_ENUM,
+     .def = "stderr",
+     .values = conf_log_targets,
+     .doc = "where log lines go: stderr (systemd's journal) or syslog"},
+    {.name = "syslog-socket",
+     .type = CONF_PATH,
+     .def = "/dev/log",
+     .doc = "the syslog socket (log-target: syslog), a Unix datagram socket"},
 };
 
 static const conf_schema_t tdm_schema = {.program = "tandemd",

@@ -18,6 +18,7 @@
 #include "tandem_encode.h"
 #include "tandem_error.h"
 #include "metrics.h"
+#include "tandem_log.h"
 #include "tandem_service.h"
 #include "tandem_text.h"
 #include "tandem_file.h"
@@ -66,10 +67,13 @@ typedef struct coordd_opts {
 	const char *pid_file;
 	const char *etcd_ca, *etcd_cert, *etcd_key; /* TLS to etcd (all three, https://) */
 	bool insecure_etcd;                         /* plain http:// to etcd allowed */
-	const char *metrics;                        /* --metrics HOST:PORT, or NULL */
-	const char *approval_rules; /* --approval-rules FILE: overrides of the DPS defaults */
-	const char *role_mirror;    /* --role-mirror FILE: the local copy of the role table */
-	uint64_t lease_ms;          /* with has_lease: --lease-ms, which must be the cluster's */
+	bool no_compare_digests; /* --zone zones are added without the standbys' digest check */
+	const char *metrics;     /* --metrics HOST:PORT, or NULL */
+	tandem_log_target_t log_target; /* --log-target stderr|syslog */
+	const char *syslog_socket;      /* --syslog-socket PATH, or NULL */
+	const char *approval_rules;     /* --approval-rules FILE: overrides of the DPS defaults */
+	const char *role_mirror;        /* --role-mirror FILE: the local copy of the role table */
+	uint64_t lease_ms; /* with has_lease: --lease-ms, which must be the cluster's */
 	uint64_t margin_ms;
 	bool has_lease, has_margin;
 	size_t nzones;
@@ -171,20 +175,17 @@ static uint64_t coordd_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* One log line on stderr, prefixed with the UTC time. Never given secrets. Whatever a peer
- * or an operator sent (names, texts) is escaped: a newline cannot forge another line. */
+/* One log line (tandem_log: stderr with the UTC time, or syslog with the coordinator's
+ * name). Never given secrets. Whatever a peer or an operator sent (names, texts) is escaped:
+ * a newline cannot forge another line. */
 __attribute__((format(printf, 1, 2))) static void coordd_log(const char *fmt, ...)
 {
-	char stamp[32];
 	char line[1024], safe[4 * sizeof(line)];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s tandem-coord: %s\n",
-		tandem_utc_ms(coordd_now_ms(), stamp, sizeof(stamp)),
-		tandem_escape(safe, sizeof(safe), line));
-	fflush(stderr);
+	tandem_log_line(tandem_escape(safe, sizeof(safe), line));
 }
 
 /* The cluster's lease and margin, as the state just read keeps them: every coordinator
@@ -2342,16 +2343,15 @@ static int coordd_poll_timeout(const coordd_t *d, uint64_t now)
 	return wait > COORDD_POLL_MAX_MS ? COORDD_POLL_MAX_MS : (int)wait;
 }
 
-/* Adds the zones named on the command line, comparing the standbys' digests (right for
- * deterministic signatures, RSA; add ECDSA zones with tandemctl zone add
- * --no-compare-digests); one already there is fine. */
-/* Adds a zone to the cluster (a zone already there is fine); source names who asked. */
+/* Adds a zone to the cluster (a zone already there is fine); source names who asked. The
+ * standbys' digests are compared (right for deterministic signatures, RSA) unless
+ * --no-compare-digests (ECDSA and EdDSA signatures differ at each signing). */
 static int coordd_add_zone(coordd_t *d, const char *zone, const char *source)
 {
 	coord_input_t in;
 	memset(&in, 0, sizeof(in));
 	in.kind = COORD_IN_ZONE_ADD;
-	in.compare_digests = true;
+	in.compare_digests = !d->opts->no_compare_digests;
 	if (!coordd_copy_name(in.zone, sizeof(in.zone), zone)) {
 		coordd_log("zone name too long: %s", zone);
 		return TANDEM_EINVAL;
@@ -2620,14 +2620,18 @@ static void coordd_usage(FILE *fp)
 	    fp,
 	    "usage: tandem-coord --etcd URL[,URL...] --listen tcp://127.0.0.1:PORT --key SECRET\n"
 	    "                    --allow ALLOWFILE [--name NAME] [--prefix /P/] [--lease-ms MS]\n"
-	    "                    [--margin-ms MS] [--zone NAME]... [--pid-file FILE]\n"
+	    "                    [--margin-ms MS] [--zone NAME]... [--no-compare-digests]\n"
+	    "                    [--pid-file FILE]\n"
 	    "                    [--peer NAME=tcp://HOST:PORT]... [--approval-rules FILE]\n"
-	    "                    [--role-mirror FILE]\n"
+	    "                    [--role-mirror FILE] [--log-target stderr|syslog]\n"
+	    "                    [--syslog-socket PATH]\n"
 	    "                    [--etcd-ca CA.pem --etcd-cert CERT.pem --etcd-key KEY.pem]\n"
 	    "                    [--insecure-etcd] [--metrics HOST:PORT]\n"
 	    "                    [--audit-mirror FILE] [--audit-archive DIR] [--audit-key SECRET]\n"
 	    "                    [--audit-anchor-interval SECONDS] [--audit-retention SECONDS]\n"
 	    "  --listen tcp://HOST:*   picks a free port and prints 'listening ENDPOINT'\n"
+	    "  --no-compare-digests  the --zone zones are added without comparing the standbys'\n"
+	    "           digests (ECDSA, EdDSA: their signatures differ at each signing)\n"
 	    "  --peer   another coordinator, listed in ALLOWFILE with the coordinator role:\n"
 	    "           the clocks are compared with it (docs/coordinator.md, \"Clocks\")\n"
 	    "  --etcd-ca, --etcd-cert, --etcd-key   TLS with a client certificate to https://\n"
@@ -2641,7 +2645,9 @@ static void coordd_usage(FILE *fp)
 	    "           (docs/audit.md)\n"
 	    "  --approval-rules  who approves what, over the DPS defaults (docs/approvals.md)\n"
 	    "  --role-mirror     a local copy of the role table, written back to an etcd that\n"
-	    "                    lost it (docs/approvals.md, \"Break glass\")\n");
+	    "                    lost it (docs/approvals.md, \"Break glass\")\n"
+	    "  --log-target syslog  each log line to the syslog socket (--syslog-socket, default\n"
+	    "                    " TANDEM_LOG_SOCKET ") instead of stderr\n");
 }
 
 static bool coordd_parse_u64(const char *s, uint64_t *out)
@@ -2690,7 +2696,10 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 		OPT_INSECURE_ETCD,
 		OPT_METRICS,
 		OPT_APPROVAL_RULES,
-		OPT_ROLE_MIRROR
+		OPT_ROLE_MIRROR,
+		OPT_LOG_TARGET,
+		OPT_SYSLOG_SOCKET,
+		OPT_NO_COMPARE_DIGESTS
 	};
 	static const struct option longopts[] = {
 	    {"etcd", required_argument, NULL, 'e'},
@@ -2716,6 +2725,9 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 	    {"audit-retention", required_argument, NULL, 'T'},
 	    {"approval-rules", required_argument, NULL, OPT_APPROVAL_RULES},
 	    {"role-mirror", required_argument, NULL, OPT_ROLE_MIRROR},
+	    {"log-target", required_argument, NULL, OPT_LOG_TARGET},
+	    {"syslog-socket", required_argument, NULL, OPT_SYSLOG_SOCKET},
+	    {"no-compare-digests", no_argument, NULL, OPT_NO_COMPARE_DIGESTS},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	int c;
@@ -2736,9 +2748,20 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 		case OPT_ETCD_CERT: o->etcd_cert = optarg; break;
 		case OPT_ETCD_KEY: o->etcd_key = optarg; break;
 		case OPT_INSECURE_ETCD: o->insecure_etcd = true; break;
+		case OPT_NO_COMPARE_DIGESTS: o->no_compare_digests = true; break;
 		case OPT_METRICS: o->metrics = optarg; break;
 		case OPT_APPROVAL_RULES: o->approval_rules = optarg; break;
 		case OPT_ROLE_MIRROR: o->role_mirror = optarg; break;
+		case OPT_LOG_TARGET:
+			if (!tandem_log_target_parse(optarg, &o->log_target)) {
+				fprintf(stderr,
+					"tandem-coord: --log-target takes stderr or syslog, not "
+					"'%s'\n",
+					optarg);
+				return 1;
+			}
+			break;
+		case OPT_SYSLOG_SOCKET: o->syslog_socket = optarg; break;
 		case 'L':
 			if (!coordd_parse_u64(optarg, &o->lease_ms)) {
 				fprintf(stderr, "tandem-coord: bad --lease-ms '%s'\n", optarg);
@@ -2944,6 +2967,10 @@ int main(int argc, char **argv)
 	}
 	rc = 1;
 	d.opts = &opts;
+	/* on stderr the lines stay as they were; syslog's name the coordinator */
+	tandem_log_open(opts.log_target, "tandem-coord",
+			opts.log_target == TANDEM_LOG_SYSLOG ? opts.name : NULL,
+			opts.syslog_socket);
 	/* Signals are taken synchronously (sigtimedwait) in the loop: no handler, no global.
 	 * Blocked before any thread starts, so libzmq's and the ZAP thread inherit the mask. */
 	sigemptyset(&sigs);
@@ -3210,5 +3237,6 @@ out:
 	free(etcd_buf);
 	conf_free(conf_applied);
 	conf_start_deinit(&conf);
+	tandem_log_close();
 	return rc;
 }

@@ -14,6 +14,7 @@
 #include "tandem_encode.h"
 #include "tandem_error.h"
 #include "tandem_file.h"
+#include "tandem_log.h"
 #include "tandem_text.h"
 #include "tandemd_alert.h"
 #include "tandemd_dist.h"
@@ -57,6 +58,12 @@
 /* Key import, generation and activation, at most this often while incomplete. */
 #define TDM_KEYS_MS        1000u
 #define TDM_KEYGEN_TAKE_MS 10000u /* a made key waits this long for its zone's step */
+/* The holder's key-state step reads the stored key set again this often (else it steps its
+ * last copy): its own writes are conditional on the revision it read, a run reads the set
+ * afresh before it signs, and this bounds how late an operator's change (ds-seen) is seen.
+ * Reading it every TDM_KEYS_MS cost one coordinator call per held zone per second, which
+ * with hundreds of zones kept the loop from its runs. */
+#define TDM_KEYSET_REREAD_MS 10000u
 /* After a failed run, the next try (unless the input changes first). */
 #define TDM_RETRY_MS 30000u
 /* One RPC attempt per coordinator: the loop tries again soon anyway, and a node that
@@ -74,8 +81,10 @@
 #define TDM_INPUT_LOOK_MS 100u
 /* A look at an input that has not come back for this long: its file system hangs. */
 #define TDM_INPUT_STALL_MS 10000u
-/* The main loop's longest sleep. */
-#define TDM_TICK_MS 50
+/* The main loop's longest sleep; while a run or a key operation is going, its end is
+ * looked for this often (with hundreds of small zones a run takes milliseconds). */
+#define TDM_TICK_MS      50
+#define TDM_TICK_BUSY_MS 5
 /* While the HSM does not answer, it is opened again and probed this often. */
 #define TDM_HSM_PROBE_MS 3000u
 /* A publication that failed for lack of disk space is tried again this soon, then twice as
@@ -120,7 +129,9 @@ typedef struct tdm_opts {
 	size_t nxfr_listen, ntsig_key, nxfr_acl;
 	const char *notify[TDM_NOTIFY_MAX]; /* --notify: secondaries told of each publication */
 	size_t nnotify;
-	double max_ixfr_ratio; /* negative: unlimited */
+	double max_ixfr_ratio;          /* negative: unlimited */
+	tandem_log_target_t log_target; /* --log-target stderr|syslog */
+	const char *syslog_socket;      /* --syslog-socket PATH, or NULL: /dev/log */
 } tdm_opts_t;
 
 typedef struct tdm_coord {
@@ -169,7 +180,9 @@ typedef struct tdm_zone {
 	kasp_keyset_t *ks; /* on the heap */
 	int64_t ks_rev;    /* its revision in etcd; 0: none stored */
 	bool ks_valid;
-	uint32_t ds_told; /* the last DS action logged: key id and kind */
+	uint64_t ks_read_mono; /* when it was last read or written (TDM_KEYSET_REREAD_MS) */
+	size_t status_hint;    /* its index in the last status read (checked before use) */
+	uint32_t ds_told;      /* the last DS action logged: key id and kind */
 	kasp_action_kind_t ds_told_kind;
 	/* keys this node's HSM holds for the zone */
 	size_t nkeys;
@@ -251,6 +264,7 @@ typedef struct tdm {
 	const char *input_paths[TDM_ZONES_MAX];
 	tdm_zone_t zones[TDM_ZONES_MAX];
 	size_t nzones;
+	size_t pass_next; /* the zone the next pass's key work and runs start at */
 	/* the one signing run at a time */
 	tdm_sign_t job;
 	tdm_zone_t *job_zone; /* NULL: idle */
@@ -299,21 +313,18 @@ static uint64_t tdm_wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* One log line on stderr, prefixed with the UTC time and the node's name. Never given
- * secrets. What came from outside (file names, coordinator texts) is escaped: a newline
- * cannot forge another line. */
+/* One log line (tandem_log: stderr with the UTC time and the node's name, or syslog).
+ * Never given secrets. What came from outside (file names, coordinator texts) is escaped: a
+ * newline cannot forge another line. */
 __attribute__((format(printf, 2, 3))) static void tdm_log(const tdm_t *d, const char *fmt, ...)
 {
-	char stamp[32];
 	char line[1024], safe[4 * sizeof(line)];
 	va_list ap;
+	(void)d; /* the sink knows the node's name (tandem_log_open in main) */
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s tandemd %s: %s\n", tandem_utc_ms(tdm_wall_ms(), stamp, sizeof(stamp)),
-		d->opts != NULL && d->opts->name != NULL ? d->opts->name : "-",
-		tandem_escape(safe, sizeof(safe), line));
-	fflush(stderr);
+	tandem_log_line(tandem_escape(safe, sizeof(safe), line));
 }
 
 static void tdm_log_diag(tdm_t *d, const char *what, int rc)
@@ -460,14 +471,21 @@ static void tdm_req_init(const tdm_t *d, coordrpc_request_t *req, coordrpc_kind_
 	}
 }
 
-/* The zone's entry in the last status, or NULL. */
-static const coordrpc_zone_status_t *tdm_zone_status(const tdm_t *d, const tdm_zone_t *z)
+/* The zone's entry in the last status, or NULL: at its index in the status before (the coordinator
+ * lists the zones in one order), else looked for; a look at every zone stays linear, not quadratic,
+ * in the number of zones. */
+static const coordrpc_zone_status_t *tdm_zone_status(const tdm_t *d, tdm_zone_t *z)
 {
 	if (!d->have_status) {
 		return NULL;
 	}
-	for (size_t i = 0; i < d->status->nzones; i++) {
+	size_t n = d->status->nzones;
+	if (z->status_hint < n && strcmp(d->status->zones[z->status_hint].name, z->name) == 0) {
+		return &d->status->zones[z->status_hint];
+	}
+	for (size_t i = 0; i < n; i++) {
 		if (strcmp(d->status->zones[i].name, z->name) == 0) {
+			z->status_hint = i;
 			return &d->status->zones[i];
 		}
 	}
@@ -804,6 +822,7 @@ static int tdm_keyset_fetch(tdm_t *d, tdm_zone_t *z)
 	}
 	z->ks_rev = d->keyset->revision;
 	z->ks_valid = true;
+	z->ks_read_mono = tdm_mono_ms();
 	return TANDEM_OK;
 }
 
@@ -1035,7 +1054,8 @@ static int tdm_doc_put(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind, int64_t re
  */
 static void tdm_keyset_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
 {
-	if (tdm_keyset_fetch(d, z) != TANDEM_OK) {
+	if ((!z->ks_valid || tdm_mono_ms() - z->ks_read_mono >= TDM_KEYSET_REREAD_MS) &&
+	    tdm_keyset_fetch(d, z) != TANDEM_OK) {
 		return;
 	}
 	uint64_t now = (uint64_t)time(NULL);
@@ -1121,6 +1141,7 @@ static void tdm_keyset_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_
 	}
 	memcpy(z->ks, next, sizeof(*next));
 	z->ks_rev = d->dec->revision;
+	z->ks_read_mono = tdm_mono_ms();
 out:
 	free(step);
 	tdm_keyset_forget_removed(d, z, zs);
@@ -2914,6 +2935,16 @@ static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	    v->skr_known ? kasp_skrbook_covered_until(&z->book, (uint64_t)time(NULL)) : 0;
 }
 
+/* The lease part of a zone's look (a view that lets no run start): due renewals and
+ * requests go out before any zone's key work or run. */
+static void tdm_lease_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
+{
+	node_input_t in = {.kind = NODE_IN_STATUS};
+	tdm_node_view(d, z, zs, tdm_mono_ms(), &in.view);
+	in.view.runner_busy = true;
+	tdm_node_feed(d, z, &in);
+}
+
 /* One look at a zone: its input, the lease, the key work, the next run. */
 static void tdm_zone_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
 {
@@ -3054,7 +3085,24 @@ static void tdm_step(tdm_t *d)
 	if (!d->have_status || !d->registered) {
 		return;
 	}
+	/* Every lease first: with hundreds of zones the key work and runs of one pass take
+	 * seconds of coordinator calls, and a renewal behind them would come too late. */
 	for (size_t i = 0; i < d->nzones; i++) {
+		tdm_zone_t *z = &d->zones[i];
+		const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
+		if (zs != NULL && !zs->removed) {
+			tdm_lease_step(d, z, zs);
+		}
+	}
+	/* Then each zone's look, from where the last pass stopped, for at most a tenth of the
+	 * lease: the next pass renews again before it goes on. */
+	uint64_t start = tdm_mono_ms(), budget = d->status->params.lease_ms / 10u;
+	for (size_t n = 0; n < d->nzones; n++) {
+		size_t i = (d->pass_next + n) % d->nzones;
+		if (n > 0 && tdm_mono_ms() - start >= budget) {
+			d->pass_next = i;
+			return;
+		}
 		tdm_zone_t *z = &d->zones[i];
 		const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
 		if (zs == NULL || zs->removed) {
@@ -3069,7 +3117,15 @@ static void tdm_step(tdm_t *d)
 		}
 		z->warned_unknown = false;
 		tdm_zone_step(d, z, zs);
+		/* a run or key operation that ended is taken at once: the zones after this one
+		 * in the pass may start the next, rather than wait for the next pass */
+		if (d->job_zone != NULL && tdm_sign_done(&d->job)) {
+			tdm_job_finish(d);
+		}
+		tdm_keygen_reap(d);
+		tdm_keyimport_reap(d);
 	}
+	d->pass_next = 0;
 }
 
 static void tdm_lease_release_all(tdm_t *d, const char *why)
@@ -3134,13 +3190,17 @@ static void tdm_usage(FILE *fp)
 		"               [--xfr-listen ADDR:PORT ... --tsig-key FILE ... [--xfr-acl "
 		"PREFIX[,KEY] ...]\n"
 		"               [--max-ixfr-ratio R|unlimited] [--notify ADDR:PORT ...]]\n"
+		"               [--log-target stderr|syslog] [--syslog-socket PATH]\n"
 		"The first --coord is the node's own site's coordinator; the others are tried "
 		"when it\n"
 		"does not answer. Each zone is published as DIR/<zone>zone (atomically) and "
 		"logged in\n"
 		"DIR/publish.log as 'UNIX_MS ZONE SERIAL SHA256 EPOCH'.\n"
 		"--metrics serves Prometheus metrics on http://HOST:PORT/metrics (port 0: a free\n"
-		"one, printed as 'metrics HOST:PORT'; docs/monitoring.md).\n");
+		"one, printed as 'metrics HOST:PORT'; docs/monitoring.md).\n"
+		"--log-target syslog sends each log line to the syslog socket "
+		"(default " TANDEM_LOG_SOCKET ")\n"
+		"instead of stderr.\n");
 }
 
 static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
@@ -3170,6 +3230,8 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 	    {"xfr-acl", required_argument, NULL, 'A'},
 	    {"max-ixfr-ratio", required_argument, NULL, 'R'},
 	    {"notify", required_argument, NULL, 'N'},
+	    {"log-target", required_argument, NULL, 'G'},
+	    {"syslog-socket", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	int c;
@@ -3257,6 +3319,16 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 				return 1;
 			}
 			break;
+		case 'G':
+			if (!tandem_log_target_parse(optarg, &o->log_target)) {
+				fprintf(stderr,
+					"tandemd: --log-target takes stderr or syslog, not "
+					"'%s'\n",
+					optarg);
+				return 1;
+			}
+			break;
+		case 'S': o->syslog_socket = optarg; break;
 		case 'y':
 			errno = 0;
 			o->cycle_s = strtoull(optarg, &end, 10);
@@ -3979,6 +4051,8 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	rc = 1;
+	tandem_log_open(opts.log_target, "tandemd", opts.name != NULL ? opts.name : "-",
+			opts.syslog_socket);
 	/* Signals are taken synchronously in the loop; blocked before any thread starts. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
@@ -4033,7 +4107,8 @@ int main(int argc, char **argv)
 		tdm_service_tick(d);
 		tdm_metrics_tick(d, tdm_mono_ms());
 		tdm_dist_tick(d->dist, tdm_mono_ms());
-		struct timespec tick = {0, TDM_TICK_MS * 1000000L};
+		long ms = d->job_zone != NULL || tdm_hsm_busy(d) ? TDM_TICK_BUSY_MS : TDM_TICK_MS;
+		struct timespec tick = {0, ms * 1000000L};
 		int sig = sigtimedwait(&sigs, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT) {
 			tdm_log(d, "signal %d: stopping", sig);
@@ -4062,5 +4137,6 @@ out:
 	free(d);
 	conf_free(conf_applied);
 	conf_start_deinit(&st);
+	tandem_log_close();
 	return rc;
 }

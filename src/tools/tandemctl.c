@@ -12,7 +12,7 @@ static void usage(FILE *fp)
 	    fp,
 	    "usage: tandemctl COMMAND [options]   (cluster commands: docs/cluster.md)\n"
 	    "  --version                                 the version, then exit\n"
-	    "  status [--json]                           members, zones, leases, keys\n"
+	    "  status [--json] [--no-keysets]            members, zones, leases, keys\n"
 	    "  switchover --zone Z --to NODE [--wait S]  planned hand-over of a zone\n"
 	    "  takeover --site S --force                 site S takes all; fences the others\n"
 	    "  drain NODE | undrain NODE | node remove NODE\n"

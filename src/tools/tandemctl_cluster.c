@@ -44,6 +44,7 @@ enum {
 	OPT_COORD_PUB,
 	OPT_KEY,
 	OPT_JSON,
+	OPT_NO_KEYSETS,
 	OPT_ZONE,
 	OPT_TO,
 	OPT_WAIT,
@@ -109,7 +110,7 @@ static void usage(FILE *fp)
 	    fp,
 	    "usage: tandemctl COMMAND [--coord EP[,EP...]] [--coord-pub FILE[,FILE...]] "
 	    "[--key SECRET]\n"
-	    "  status [--json]                     members, zones, leases, serials, keys\n"
+	    "  status [--json] [--no-keysets]      members, zones, leases, serials, keys\n"
 	    "  switchover --zone Z --to NODE [--wait SECONDS]   planned hand-over of a zone\n"
 	    "  takeover --site S --force           site S takes every zone; FENCES every other "
 	    "site\n"
@@ -1016,18 +1017,22 @@ static void status_prefer_fresh(ctl_conn_t *conn, size_t start, coordrpc_status_
 
 static int cmd_status(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    CTL_CONN_OPTIONS, {"json", no_argument, NULL, OPT_JSON}, {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {CTL_CONN_OPTIONS,
+						 {"json", no_argument, NULL, OPT_JSON},
+						 {"no-keysets", no_argument, NULL, OPT_NO_KEYSETS},
+						 {NULL, 0, NULL, 0}};
 	ctl_conn_opts_t co = {0};
 	ctl_conn_t conn;
 	coordrpc_status_t *st = NULL;
 	zone_keyset_t *zks = NULL;
-	bool json = false;
+	bool json = false, keysets = true;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (c == OPT_JSON) {
 			json = true;
+		} else if (c == OPT_NO_KEYSETS) {
+			keysets = false; /* one call, not one more per zone (scripts that poll) */
 		} else if (c == 'h') {
 			usage(stdout);
 			return EXIT_OK;
@@ -1063,7 +1068,13 @@ static int cmd_status(int argc, char **argv)
 		rc = EXIT_COORD;
 		goto out;
 	}
-	status_keysets(&conn, st, zks);
+	if (keysets) {
+		status_keysets(&conn, st, zks);
+	} else {
+		for (size_t z = 0; z < st->nzones && z < COORD_ZONES_MAX; z++) {
+			snprintf(zks[z].why, sizeof(zks[z].why), "not read (--no-keysets)");
+		}
+	}
 	if (json) {
 		rc = status_json(st, zks);
 	} else {

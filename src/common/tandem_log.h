@@ -1,0 +1,38 @@
+/* The daemons' log sink: one line per event, on stderr (the journal's) or sent to syslog. */
+#ifndef TANDEM_LOG_H
+#define TANDEM_LOG_H
+
+#include <stdbool.h>
+
+typedef enum {
+	TANDEM_LOG_STDERR = 0, /* "UTC-TIME PROGRAM [WHO]: LINE" on stderr (the default) */
+	TANDEM_LOG_SYSLOG,     /* "<PRI>TIME PROGRAM[PID]: WHO: LINE" to a syslog socket */
+} tandem_log_target_t;
+
+/* The default syslog socket. */
+#define TANDEM_LOG_SOCKET "/dev/log"
+
+/* "stderr" or "syslog" into *out; false for anything else (*out untouched). */
+bool tandem_log_target_parse(const char *s, tandem_log_target_t *out);
+
+/*
+ * Sets the process's sink, once at start before any thread logs: program is the daemon's
+ * name ("tandemd"), who the node or coordinator name its lines carry (NULL: none on
+ * stderr), socket_path the syslog socket (NULL: TANDEM_LOG_SOCKET). All strings are
+ * borrowed for the process's life. The sink is the process's one (as libc's openlog is):
+ * the daemons' log functions are called from hundreds of places without a context.
+ * Syslog: the socket is connected on the first line; a line it does not take (no
+ * socket, a full buffer) goes to stderr instead, so no event is lost, and the next line
+ * tries the socket again.
+ */
+void tandem_log_open(tandem_log_target_t target, const char *program, const char *who,
+		     const char *socket_path);
+
+/* One event: line is one line, already escaped (no newline); never a secret. Severity is
+ * warning for a line that says ALERT, else info. Safe from any thread. */
+void tandem_log_line(const char *line);
+
+/* Closes the syslog socket (at exit); stderr again afterwards. */
+void tandem_log_close(void);
+
+#endif
