@@ -228,11 +228,11 @@ typedef struct coordrpc_zone_status {
 	char report_node[COORD_ID_MAX];
 	uint8_t report_digest[COORD_DIGEST_LEN];
 	bool report_match;
-	bool has_review_decision;       /* the operator decided on a version a review hook
-					   rejected (zone approve|reject): */
-	uint32_t review_serial;         /* its serial */
-	bool review_approved;           /* approve, else reject */
-	uint32_t review_seq;            /* decisions taken so far */
+	bool has_review_decision; /* the operator decided on a version a review hook
+				     rejected (zone approve|reject): */
+	uint32_t review_serial;   /* its serial */
+	bool review_approved;     /* approve, else reject */
+	uint32_t review_seq;      /* decisions taken so far */
 } coordrpc_zone_status_t;
 
 typedef struct coordrpc_node_status {

@@ -77,8 +77,8 @@ typedef struct kasp_policy {
 	uint32_t parent_propagation_delay; /* seconds */
 	kasp_signer_owned_t signer_owned;  /* default drop */
 	kasp_compare_t compare;            /* zone.compare-before-publish (default wait) */
-	uint32_t compare_timeout;   /* zone.compare-timeout: seconds the standby's digest is waited
-				       for (default 30; 1..3600) */
+	uint32_t compare_timeout; /* zone.compare-timeout: seconds the standby's digest is waited
+				     for (default 30; 1..3600) */
 	/* review hooks (tandemd, docs/node.md "Review hooks"): commands run on a new input
 	 * before signing and on its signed zone after the gate; "" (the default): none. The
 	 * words of a command are split on spaces and tabs, no shell (kasp_review_split) */
