@@ -12,6 +12,7 @@
 
 #include "dist_notify.h"
 #include "tandem_encode.h"
+#include "tandem_log.h"
 #include "tandem_error.h"
 #include "tandem_text.h"
 
@@ -34,21 +35,18 @@ struct tdm_dist {
 	size_t nzones;
 };
 
-/* One line on stderr as tdm_log writes them (any thread: the server's calls it too). */
+/* One line through the node's log sink (stderr or syslog, as tdm_log; any thread: the
+ * server's calls it too). node: the sink already names the node. */
 __attribute__((format(printf, 2, 3))) static void tdm_dist_log(const char *node, const char *fmt,
 							       ...)
 {
-	char stamp[32], line[1024], safe[4 * sizeof(line)];
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	char line[1024], safe[4 * sizeof(line)];
+	(void)node;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s tandemd %s: %s\n", tandem_utc_ms(ms, stamp, sizeof(stamp)),
-		node != NULL ? node : "-", tandem_escape(safe, sizeof(safe), line));
-	fflush(stderr);
+	tandem_log_line(tandem_escape(safe, sizeof(safe), line));
 }
 
 static void tdm_dist_refusal(void *arg, const char *line)
