@@ -8,7 +8,9 @@
 #include "tandem_serial.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -253,6 +255,22 @@ static bool tdm_sign_review(tdm_sign_t *job, int i, const char *file, uint32_t s
 /* Hook `i` reads a private copy (--work is 0700) of exactly what the run read or wrote
  * (src: the input's bytes as loaded, or the written signed zone), removed after: the hook
  * sees what is signed, not a file replaced meanwhile, and cannot change what is used. */
+/* No private copy could be made for hook `i`: a rejection that says why. */
+static bool tdm_sign_review_nocopy(tdm_sign_t *job, int i, uint32_t serial, int err)
+{
+	char why[128];
+	snprintf(why, sizeof(why), "no private copy of the zone for the hook: %.60s",
+		 strerror(err));
+	job->review_ran[i] = true;
+	job->review_serial[i] = serial;
+	snprintf(job->review[i].reason, sizeof(job->review[i].reason), "%s", why);
+	snprintf(job->review[i].first_line, sizeof(job->review[i].first_line), "%s", why);
+	job->review_rejected = true;
+	job->in.result = TDM_INPUT_REVIEW_REJECTED;
+	tandem_diag_add(job->diag, TANDEM_EPERM, "%s", job->review[i].reason);
+	return false;
+}
+
 static bool tdm_sign_review_copy(tdm_sign_t *job, int i, const char *src, uint32_t serial)
 {
 	char copy[4200];
@@ -260,19 +278,40 @@ static bool tdm_sign_review_copy(tdm_sign_t *job, int i, const char *src, uint32
 	snprintf(prefix, sizeof(prefix), "%sreview", job->origin);
 	if (src == NULL || job->review_dir == NULL ||
 	    tdm_review_copy(src, job->review_dir, prefix, copy, sizeof(copy)) != TANDEM_OK) {
-		char why[128];
-		snprintf(why, sizeof(why), "no private copy of the zone for the hook: %.60s",
-			 strerror(errno));
-		job->review_ran[i] = true;
-		job->review_serial[i] = serial;
-		snprintf(job->review[i].reason, sizeof(job->review[i].reason), "%s", why);
-		snprintf(job->review[i].first_line, sizeof(job->review[i].first_line), "%s", why);
-		job->review_rejected = true;
-		job->in.result = TDM_INPUT_REVIEW_REJECTED;
-		tandem_diag_add(job->diag, TANDEM_EPERM, "%s", job->review[i].reason);
-		return false;
+		return tdm_sign_review_nocopy(job, i, serial, errno);
 	}
 	bool ok = tdm_sign_review(job, i, copy, serial);
+	(void)unlink(copy);
+	return ok;
+}
+
+/* The signed hook reads a private copy of the signed zone written from memory: the run
+ * writes no file (the writer does, after the publication). */
+static bool tdm_sign_review_zone(tdm_sign_t *job, const dns_zone_t *zone, uint32_t serial)
+{
+	char copy[4200];
+	int n = job->review_dir == NULL ? -1
+					: snprintf(copy, sizeof(copy), "%s/%sreview.XXXXXX",
+						   job->review_dir, job->origin);
+	if (n < 0 || (size_t)n >= sizeof(copy) || zone == NULL) {
+		return tdm_sign_review_nocopy(job, 1, serial, ENAMETOOLONG);
+	}
+	int fd = mkostemp(copy, O_CLOEXEC); /* mode 0600 in --work (0700) */
+	FILE *fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+	bool made = fp != NULL && dns_zone_write(zone, fp) == TANDEM_OK && fflush(fp) == 0;
+	int err = errno;
+	if (fp != NULL) {
+		fclose(fp);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	if (!made) {
+		if (fd >= 0) {
+			(void)unlink(copy);
+		}
+		return tdm_sign_review_nocopy(job, 1, serial, err != 0 ? err : EIO);
+	}
+	bool ok = tdm_sign_review(job, 1, copy, serial);
 	(void)unlink(copy);
 	return ok;
 }
@@ -366,8 +405,7 @@ static void *tdm_sign_run(void *arg)
 	/* after the gate, before the journal and the commit: a rejected version is never
 	 * journaled */
 	if (ret == TANDEM_OK && tdm_sign_reviews(job, job->review_signed) &&
-	    !tdm_sign_review_copy(job, 1, res.file != NULL ? tandem_afile_tmp_path(res.file) : NULL,
-				  res.serial)) {
+	    !tdm_sign_review_zone(job, zone, res.serial)) {
 		ret = TANDEM_EPERM;
 	}
 	if (ret == TANDEM_OK) {
