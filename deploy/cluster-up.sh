@@ -39,8 +39,9 @@
 #                in DIR/tls (docs/etcd.md, "TLS")
 # Env: TANDEM_BUILD (default REPO/build; built with cmake when a binary is missing), JOBS,
 #      TANDEM_CLUSTER_TIMEOUT (seconds to wait for the serials, default 120),
-#      TANDEM_CLUSTER_DS_TIMEOUT (seconds --resolver waits for 'keys ds --cluster' to print
-#      a zone's DS before it takes the DS of the published KSK instead, default 30),
+#      TANDEM_CLUSTER_DS_TIMEOUT (seconds --resolver waits, for all zones together, for
+#      'keys ds --cluster' to print a zone's DS before it takes the DS of the published KSK
+#      instead, default 30),
 #      TANDEM_CLUSTER_NO_NODES=1 (debugging aid: etcd and coordinators only, no tandemd),
 #      TANDEM_P11_MODULE (the PKCS#11 module, default SoftHSMv2's),
 #      TANDEM_AUDIT_ANCHOR_S, TANDEM_AUDIT_RETENTION_S (the coordinators' audit anchor
@@ -726,10 +727,11 @@ TA_SOURCE=''
 if [ "$RESOLVER" = 1 ]; then
 	mkdir -p "$DIR/unbound"
 	: >"$DIR/unbound/ta.ds"
+	# one deadline for all zones: with many zones and no DS yet, DS_TIMEOUT once, not per zone
+	ds_until=$(($(date +%s) + DS_TIMEOUT))
 	for z in "${ZONE_NAMES[@]}"; do
 		# the DS the parent is asked for; a KSK whose DNSKEY is not yet in caches (the
 		# policy's DNSKEY TTL and propagation delay) has none: then the DS of the published KSK
-		ds_until=$(($(date +%s) + DS_TIMEOUT))
 		while :; do
 			"$DIR/tandemctl" keys ds --cluster --zone "$z" >"$DIR/unbound/keys-ds.out" 2>&1 || true
 			grep -E "^${z//./\\.} [0-9]+ IN DS " "$DIR/unbound/keys-ds.out" | sed 's/ ;.*//' >"$DIR/unbound/ds.tmp" || true
