@@ -1,5 +1,6 @@
 #!/bin/bash
-# Stops the cluster deploy/cluster-up.sh started in DIR: nodes, then coordinators, then etcd
+# Stops the cluster deploy/cluster-up.sh started in DIR: its resolver (Unbound) and secondary
+# (NSD) if it started them, then nodes, then coordinators, then etcd
 # (SIGTERM, SIGKILL after a bounded wait), and removes the network namespaces it made.
 # Idempotent. A pid is signalled only if that process's command line is the expected program
 # started for DIR (so a reused pid or a stranger's process is never touched); processes
@@ -32,6 +33,8 @@ prog() {
 	etcd-*) printf 'etcd\n' ;;
 	coord-*) printf 'tandem-coord\n' ;;
 	node-*) printf 'tandemd\n' ;;
+	nsd) printf 'nsd\n' ;;
+	unbound) printf 'unbound\n' ;;
 	*) printf '\n' ;;
 	esac
 }
@@ -93,6 +96,8 @@ stop_group() {
 }
 
 if [ -d "$DIR/run" ]; then
+	stop_group unbound
+	stop_group nsd
 	stop_group 'node-*'
 	stop_group 'coord-*'
 	stop_group 'etcd-*'

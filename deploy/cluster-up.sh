@@ -8,6 +8,7 @@
 # Usage: deploy/cluster-up.sh DIR [--zones N] [--netns] [--lease-ms MS] [--cycle S]
 #                             [--policy FILE] [--late-zone NAME]... [--skr-margin S]
 #                             [--etcd-plain] [--zone-records N] [--threads N]
+#                             [--secondary nsd [--resolver [--resolver-stub NAME=ADDR@PORT]...]]
 #   DIR          must not exist or be empty
 #   --zones N    N generated zones z1.example. .. zN.example. (default: conf/example.zone),
 #                N at most 1024 (the coordinator's COORD_ZONES_MAX)
@@ -24,11 +25,23 @@
 #   --threads N  tandemd's signing threads (default tandemd's: 1)
 #   --notify ADDR:PORT  a secondary every node NOTIFYs after each of its publications
 #                (repeatable; signed with DIR/tsig.key; docs/dist.md)
+#   --secondary nsd  an NSD secondary of every zone on a free 127.0.0.1 port (DIR/nsd),
+#                both nodes' transfer servers its primaries (TSIG with DIR/tsig.key), every
+#                node NOTIFYing it; waits until it holds each zone's committed serial
+#   --resolver   a validating Unbound on a free 127.0.0.1 port (DIR/unbound) trusting each
+#                zone's DS from 'tandemctl keys ds --cluster', the zones through a stub at
+#                the NSD, everything else refused (needs --secondary nsd). Both are listed
+#                in DIR/peers.env (docs/cluster.md, "A secondary and a resolver")
+#   --resolver-stub NAME=ADDR@PORT  one more stub zone for the Unbound, e.g. an unsigned
+#                child served elsewhere (repeatable)
 #   --etcd-plain etcd without TLS (the coordinators get --insecure-etcd); by default the
 #                members and coordinators use TLS with client certificates from a CA made
 #                in DIR/tls (docs/etcd.md, "TLS")
 # Env: TANDEM_BUILD (default REPO/build; built with cmake when a binary is missing), JOBS,
 #      TANDEM_CLUSTER_TIMEOUT (seconds to wait for the serials, default 120),
+#      TANDEM_CLUSTER_DS_TIMEOUT (seconds --resolver waits, for all zones together, for
+#      'keys ds --cluster' to print a zone's DS before it takes the DS of the published KSK
+#      instead, default 30),
 #      TANDEM_CLUSTER_NO_NODES=1 (debugging aid: etcd and coordinators only, no tandemd),
 #      TANDEM_P11_MODULE (the PKCS#11 module, default SoftHSMv2's),
 #      TANDEM_AUDIT_ANCHOR_S, TANDEM_AUDIT_RETENTION_S (the coordinators' audit anchor
@@ -50,6 +63,8 @@ usage() {
 DIR='' NZONES=0 ZONE_RECORDS=50 NETNS=0 LEASE_MS='' CYCLE='' POLICY=$SRC/conf/dps-default.yaml SKR_MARGIN=''
 THREADS=''
 NOTIFY=()
+SECONDARY='' RESOLVER=0
+RESOLVER_STUBS=()
 ETCD_TLS=1
 LATE_ZONES=()
 while [ $# -gt 0 ]; do
@@ -107,6 +122,20 @@ while [ $# -gt 0 ]; do
 		NOTIFY+=("$2")
 		shift 2
 		;;
+	--secondary)
+		[ $# -ge 2 ] || usage
+		SECONDARY=$2
+		shift 2
+		;;
+	--resolver)
+		RESOLVER=1
+		shift
+		;;
+	--resolver-stub)
+		[ $# -ge 2 ] || usage
+		RESOLVER_STUBS+=("$2")
+		shift 2
+		;;
 	-h | --help) usage ;;
 	-*) usage ;;
 	*)
@@ -129,6 +158,21 @@ for z in "${LATE_ZONES[@]}"; do
 done
 NO_NODES=${TANDEM_CLUSTER_NO_NODES:-0}
 TIMEOUT=${TANDEM_CLUSTER_TIMEOUT:-120}
+DS_TIMEOUT=${TANDEM_CLUSTER_DS_TIMEOUT:-30}
+case $DS_TIMEOUT in '' | *[!0-9]*) tdm_fail "TANDEM_CLUSTER_DS_TIMEOUT: seconds" ;; esac
+case $SECONDARY in '' | nsd) ;; *) tdm_fail "--secondary: 'nsd' is the one secondary it starts, not '$SECONDARY'" ;; esac
+[ "$RESOLVER" = 0 ] || [ "$SECONDARY" = nsd ] || tdm_fail "--resolver needs --secondary nsd (it reaches the zones through the NSD)"
+[ "${#RESOLVER_STUBS[@]}" -eq 0 ] || [ "$RESOLVER" = 1 ] || tdm_fail "--resolver-stub needs --resolver"
+for st in "${RESOLVER_STUBS[@]}"; do
+	case $st in
+	[a-z0-9]*=*@[0-9]*) ;;
+	*) tdm_fail "--resolver-stub: NAME=ADDR@PORT (e.g. insecure.example.=127.0.0.1@5300), not '$st'" ;;
+	esac
+done
+if [ -n "$SECONDARY" ]; then
+	[ "$NETNS" = 0 ] || tdm_fail "--secondary and --resolver run on loopback only: not with --netns"
+	[ "$NO_NODES" != 1 ] || tdm_fail "--secondary needs the nodes (TANDEM_CLUSTER_NO_NODES=1 starts none)"
+fi
 
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
@@ -137,7 +181,10 @@ if [ -n "$(ls -A "$DIR")" ]; then
 fi
 
 # ---- tools and binaries -----------------------------------------------------------------
-for t in etcd curl python3 softhsm2-util sha256sum setsid; do
+peer_tools=()
+[ -z "$SECONDARY" ] || peer_tools+=(nsd kdig)
+[ "$RESOLVER" = 0 ] || peer_tools+=(unbound unbound-checkconf ldns-key2ds)
+for t in etcd curl python3 softhsm2-util sha256sum setsid "${peer_tools[@]}"; do
 	command -v "$t" >/dev/null 2>&1 || tdm_fail "required tool '$t' not found (run deploy/install-deps.sh)"
 done
 if [ "$NETNS" = 1 ]; then
@@ -239,8 +286,10 @@ if [ "$NETNS" = 1 ]; then
 	done
 	tdm_log "network namespaces ${NS[a]}, ${NS[b]}, ${NS[w]} on $NET.0/24 (bridge in $NS_HUB)"
 else
-	mapfile -t ports < <(tdm_free_ports 8)
-	[ "${#ports[@]}" -eq 8 ] || tdm_fail "could not pick free ports"
+	# 10: two more for the secondary and the resolver, picked in the same call so that none
+	# is one of the cluster's
+	mapfile -t ports < <(tdm_free_ports 10)
+	[ "${#ports[@]}" -eq 10 ] || tdm_fail "could not pick free ports"
 	i=0
 	for s in "${SITES[@]}"; do
 		IP[$s]=127.0.0.1
@@ -250,6 +299,12 @@ else
 		i=$((i + 2))
 	done
 	COORD_PORT_A=${ports[6]} COORD_PORT_B=${ports[7]}
+fi
+# the secondary's port is chosen now: every node is started with --notify to it
+NSD_PORT='' UNBOUND_PORT=''
+if [ -n "$SECONDARY" ]; then
+	NSD_PORT=${ports[8]} UNBOUND_PORT=${ports[9]}
+	NOTIFY+=("127.0.0.1:$NSD_PORT")
 fi
 # etcd's TLS: a CA in DIR/tls, a certificate per member (its site's address), one per
 # coordinator and one for the operator's tools (etcdctl, curl: ETCD_CACERT/CERT/KEY in
@@ -619,6 +674,121 @@ print(" ".join(z["name"] for z in st["zones"] if not z.get("removed") and z["ser
 done
 rm -f "$STATUS.tmp"
 
+# ---- the secondary and the resolver (--secondary nsd, --resolver) -------------------------------------
+# committed_serial ZONE: the zone's committed serial in the last status read
+committed_serial() {
+	python3 -c '
+import json, sys
+st = json.load(open(sys.argv[1]))
+print(next((z["serial"] for z in st["zones"] if z["name"] == sys.argv[2]), ""))
+' "$STATUS" "$1"
+}
+# xfr_addr NODE: the ADDR:PORT its transfer server bound (its log says it)
+xfr_addr() {
+	sed -n 's/.*transfers served on \([^ ]*:[0-9]*\) .*/\1/p' "$DIR/log/$1.log" 2>/dev/null | tail -n 1
+}
+# dns_answers PORT PID NAME: waits (30 s) until the server on 127.0.0.1@PORT answers a query
+dns_answers() {
+	local until=$(($(date +%s) + 30))
+	while ! kdig -p "$1" @127.0.0.1 +norec +timeout=1 +retry=0 . SOA >/dev/null 2>&1; do
+		alive "$3" || proc_fail "$3" "exited at start"
+		[ "$(date +%s)" -lt "$until" ] || proc_fail "$3" "did not answer on 127.0.0.1@$1 in 30 s"
+		sleep 0.2
+	done
+}
+if [ -n "$SECONDARY" ]; then
+	primaries=''
+	for n in node-a node-b; do
+		until a=$(xfr_addr "$n") && [ -n "$a" ]; do
+			check_alive
+			[ "$(date +%s)" -lt "$deadline" ] || proc_fail "$n" "printed no transfer server address in ${TIMEOUT} s"
+			sleep 0.2
+		done
+		primaries="$primaries${primaries:+ }${a%:*}@${a##*:}"
+	done
+	mkdir -p "$DIR/nsd"
+	chmod 700 "$DIR/nsd"
+	tdm_nsd_conf "$DIR/nsd/nsd.conf" "$DIR/nsd" "$NSD_PORT" "$DIR/tsig.key" "${ZONE_NAMES[*]}" "$primaries"
+	# nsd -d stays in the foreground as the current user; its own log is DIR/nsd/nsd.log
+	start nsd a shell nsd -d -c "$DIR/nsd/nsd.conf"
+	dns_answers "$NSD_PORT" "$(cat "$DIR/run/nsd.pid")" nsd
+	for z in "${ZONE_NAMES[@]}"; do
+		want=$(committed_serial "$z")
+		until got=$(tdm_dns_serial 127.0.0.1 "$NSD_PORT" "${z%.}") && [ -n "$got" ] && [ "$got" -ge "$want" ]; do
+			check_alive
+			[ "$(date +%s)" -lt $((deadline + 60)) ] ||
+				tdm_fail "NSD holds serial '${got:-}' of $z, not the committed $want" -- "$DIR/nsd/nsd.log"
+			sleep 0.3
+		done
+	done
+	tdm_log "NSD on 127.0.0.1@$NSD_PORT holds every zone (primaries $primaries)"
+fi
+TA_SOURCE=''
+if [ "$RESOLVER" = 1 ]; then
+	mkdir -p "$DIR/unbound"
+	: >"$DIR/unbound/ta.ds"
+	# one deadline for all zones: with many zones and no DS yet, DS_TIMEOUT once, not per zone
+	ds_until=$(($(date +%s) + DS_TIMEOUT))
+	for z in "${ZONE_NAMES[@]}"; do
+		# the DS the parent is asked for; a KSK whose DNSKEY is not yet in caches (the
+		# policy's DNSKEY TTL and propagation delay) has none: then the DS of the published KSK
+		while :; do
+			"$DIR/tandemctl" keys ds --cluster --zone "$z" >"$DIR/unbound/keys-ds.out" 2>&1 || true
+			grep -E "^${z//./\\.} [0-9]+ IN DS " "$DIR/unbound/keys-ds.out" | sed 's/ ;.*//' >"$DIR/unbound/ds.tmp" || true
+			[ ! -s "$DIR/unbound/ds.tmp" ] || break
+			[ "$(date +%s)" -lt "$ds_until" ] || break
+			sleep 1
+		done
+		if [ -s "$DIR/unbound/ds.tmp" ]; then
+			TA_SOURCE="${TA_SOURCE:+$TA_SOURCE }$z=keys-ds"
+		else
+			tdm_log "$z: no DS from 'keys ds --cluster' in ${DS_TIMEOUT} s ($(tail -n 1 "$DIR/unbound/keys-ds.out")); the DS of the KSK NSD serves instead"
+			kdig -p "$NSD_PORT" @127.0.0.1 +norec +tcp +nocomments +nostats +noquestion "$z" DNSKEY 2>/dev/null |
+				awk '$4 == "DNSKEY" && $5 == 257' >"$DIR/unbound/ksk.tmp" || true
+			[ -s "$DIR/unbound/ksk.tmp" ] || tdm_fail "$z: NSD serves no KSK (DNSKEY flags 257)"
+			: >"$DIR/unbound/ds.tmp"
+			while read -r line; do
+				printf '%s\n' "$line" >"$DIR/unbound/one.key"
+				(cd "$DIR/unbound" && ldns-key2ds -n -2 one.key >>ds.tmp 2>>ldns-key2ds.err) ||
+					tdm_fail "$z: ldns-key2ds failed" -- "$DIR/unbound/ldns-key2ds.err"
+			done <"$DIR/unbound/ksk.tmp"
+			rm -f "$DIR/unbound/ksk.tmp" "$DIR/unbound/one.key"
+			TA_SOURCE="${TA_SOURCE:+$TA_SOURCE }$z=published-ksk"
+		fi
+		cat "$DIR/unbound/ds.tmp" >>"$DIR/unbound/ta.ds"
+	done
+	rm -f "$DIR/unbound/ds.tmp"
+	stubs=()
+	for st in "${RESOLVER_STUBS[@]}"; do stubs+=("${st%%=*} ${st#*=}"); done
+	tdm_unbound_conf "$DIR/unbound/unbound.conf" "$DIR/unbound" "$UNBOUND_PORT" "$DIR/unbound/ta.ds" \
+		"${ZONE_NAMES[*]}" "127.0.0.1@$NSD_PORT" "${stubs[@]}"
+	unbound-checkconf "$DIR/unbound/unbound.conf" >"$DIR/unbound/checkconf.out" 2>&1 ||
+		tdm_fail "unbound-checkconf refused the config" -- "$DIR/unbound/checkconf.out"
+	start unbound a shell unbound -d -c "$DIR/unbound/unbound.conf"
+	dns_answers "$UNBOUND_PORT" "$(cat "$DIR/run/unbound.pid")" unbound
+	# it validates: the first zone's SOA with the AD bit
+	z=${ZONE_NAMES[0]}
+	ad_until=$(($(date +%s) + 30))
+	until kdig -p "$UNBOUND_PORT" @127.0.0.1 +dnssec +timeout=3 +retry=1 "$z" SOA 2>/dev/null | grep -Eq '^;; Flags: [a-z ]*\bad\b'; do
+		check_alive
+		[ "$(date +%s)" -lt "$ad_until" ] || tdm_fail "Unbound does not validate $z (no AD in 30 s)" -- "$DIR/unbound/unbound.log"
+		sleep 0.5
+	done
+	tdm_log "Unbound on 127.0.0.1@$UNBOUND_PORT validates $z (trust anchors: $TA_SOURCE)"
+fi
+if [ -n "$SECONDARY" ]; then
+	{
+		printf '# the secondary and the resolver of the cluster in %s (cluster-up.sh); pids in run/NAME.pid\n' "$DIR"
+		printf 'NSD_PORT=%q\nNSD_PID=%q\nNSD_CONF=%q\nNSD_LOG=%q\nNSD_PRIMARIES=%q\n' "$NSD_PORT" \
+			"$(cat "$DIR/run/nsd.pid")" "$DIR/nsd/nsd.conf" "$DIR/nsd/nsd.log" "$primaries"
+		if [ "$RESOLVER" = 1 ]; then
+			printf 'UNBOUND_PORT=%q\nUNBOUND_PID=%q\nUNBOUND_CONF=%q\nUNBOUND_LOG=%q\n' "$UNBOUND_PORT" \
+				"$(cat "$DIR/run/unbound.pid")" "$DIR/unbound/unbound.conf" "$DIR/unbound/unbound.log"
+			printf 'UNBOUND_TA=%q\nUNBOUND_TA_SOURCE=%q\n' "$DIR/unbound/ta.ds" "$TA_SOURCE"
+		fi
+	} >"$DIR/peers.env"
+fi
+
 DONE=1
 trap - EXIT
 "$DIR/tandemctl" status || true
@@ -630,7 +800,7 @@ cluster up in $DIR$([ "$NETNS" = 1 ] && printf ' (network namespaces %s, %s, %s)
   etcd:          $(etcd_url a),$(etcd_url b),$(etcd_url w)
   published:     $DIR/node-a/out, $DIR/node-b/out (publish.log in each)
   logs, pids:    $DIR/log/NAME.log, $DIR/run/NAME.pid
-  for tests:     $DIR/cluster.env
+  for tests:     $DIR/cluster.env$([ -n "$SECONDARY" ] && printf '\n  secondary:     NSD 127.0.0.1@%s (primaries %s; %s/nsd)' "$NSD_PORT" "$primaries" "$DIR")$([ "$RESOLVER" = 1 ] && printf '\n  resolver:      Unbound 127.0.0.1@%s (kdig -p %s @127.0.0.1 +dnssec NAME; %s/unbound)' "$UNBOUND_PORT" "$UNBOUND_PORT" "$DIR")$([ -n "$SECONDARY" ] && printf '\n  peers:         %s/peers.env' "$DIR")
   approvers:     $DIR/operators/NAME.secret (sa1 sa2 SA, so1 so2 SO, wi1 wi2 WI; docs/approvals.md)
   stop:          $SRC/deploy/cluster-down.sh $DIR$([ "$NETNS" = 1 ] && printf '\n  partition:     %s/deploy/partition.sh %s isolate A|B|W ; ... heal' "$SRC" "$DIR")
 EOF

@@ -214,3 +214,110 @@ tdm_tls_cert() {
 	chmod 644 "$d/$name.pem"
 	rm -f "$d/$name.csr" "$d/$name.ext"
 }
+
+# ---- real DNS peers: NSD as a secondary, Unbound as a validating resolver ------------------
+# Config writers shared by deploy/cluster-up.sh (--secondary nsd, --resolver) and the
+# integration tests. Each writes one file and starts nothing; the caller runs the daemon in
+# the foreground (nsd -d, unbound -d) as the current user.
+
+# tdm_nsd_conf FILE DIR PORT KEYFILE "ZONE..." "ADDR@PORT...": an NSD config (mode 0600: it
+# holds the TSIG secret) for a secondary of every ZONE on 127.0.0.1@PORT with its state,
+# pid and log files in DIR, pulling from each primary with the key in KEYFILE (one line
+# "NAME ALGORITHM BASE64SECRET", cluster-up's tsig.key), taking NOTIFY signed with it from
+# 127.0.0.1, and giving AXFR with it to 127.0.0.1 (for comparisons). Transfers are tried as
+# IXFR first. nsd-control is off.
+tdm_nsd_conf() {
+	local file=$1 dir=$2 port=$3 keyfile=$4 zones=$5 primaries=$6 name alg secret z p
+	read -r name alg secret _ <"$keyfile" || tdm_fail "tdm_nsd_conf: cannot read $keyfile"
+	[ -n "$secret" ] || tdm_fail "tdm_nsd_conf: $keyfile is not 'NAME ALGORITHM SECRET'"
+	# the file is made 0600 before the secret goes in (a redirection after a subshell's
+	# umask would still open it with the caller's)
+	(umask 077 && : >"$file") || tdm_fail "tdm_nsd_conf: cannot write $file"
+	chmod 600 "$file"
+	{
+		cat <<-CONF
+			server:
+			    ip-address: 127.0.0.1@$port
+			    port: $port
+			    do-ip6: no
+			    username: ""
+			    chroot: ""
+			    zonesdir: "$dir"
+			    database: ""
+			    zonelistfile: "$dir/zone.list"
+			    xfrdfile: "$dir/xfrd.state"
+			    xfrdir: "$dir/xfr"
+			    pidfile: "$dir/nsd.pid"
+			    logfile: "$dir/nsd.log"
+			    verbosity: 2
+			    server-count: 1
+			    reuseport: no
+			    xfrd-reload-timeout: 0
+			remote-control:
+			    control-enable: no
+			key:
+			    name: "$name"
+			    algorithm: $alg
+			    secret: "$secret"
+		CONF
+		for z in $zones; do
+			z=${z%.}
+			printf 'zone:\n    name: "%s"\n    zonefile: "%s/%s.zone"\n' "$z" "$dir" "$z"
+			printf '    allow-notify: 127.0.0.1 %s\n    provide-xfr: 127.0.0.1 %s\n' "$name" "$name"
+			for p in $primaries; do
+				printf '    request-xfr: %s %s\n' "$p" "$name"
+			done
+		done
+	} >"$file" || tdm_fail "tdm_nsd_conf: cannot write $file"
+	mkdir -p "$dir/xfr"
+}
+
+# tdm_unbound_conf FILE DIR PORT TAFILE "ZONE..." ADDR@PORT ["NAME ADDR@PORT"...]: an Unbound
+# config on 127.0.0.1@PORT that validates with the DS records in TAFILE as trust anchors,
+# reaches every ZONE through a stub at ADDR@PORT (and each further NAME through its own
+# stub, e.g. an unsigned child served elsewhere), and refuses everything else locally: no
+# root traffic. Its pid and log files go to DIR; remote control is off.
+tdm_unbound_conf() {
+	local file=$1 dir=$2 port=$3 ta=$4 zones=$5 addr=$6 z s
+	shift 6
+	{
+		cat <<-CONF
+			server:
+			    interface: 127.0.0.1@$port
+			    port: $port
+			    do-ip6: no
+			    username: ""
+			    chroot: ""
+			    directory: "$dir"
+			    pidfile: "$dir/unbound.pid"
+			    logfile: "$dir/unbound.log"
+			    use-syslog: no
+			    verbosity: 1
+			    val-log-level: 2
+			    num-threads: 1
+			    do-not-query-localhost: no
+			    qname-minimisation: no
+			    aggressive-nsec: no
+			    prefetch: no
+			    module-config: "validator iterator"
+			    trust-anchor-file: "$ta"
+			    local-zone: "." refuse
+		CONF
+		for z in $zones; do
+			z=${z%.}
+			printf 'server:\n    local-zone: "%s." transparent\nstub-zone:\n    name: "%s."\n    stub-addr: %s\n' \
+				"$z" "$z" "$addr"
+		done
+		for s in "$@"; do
+			printf 'server:\n    local-zone: "%s" transparent\nstub-zone:\n    name: "%s"\n    stub-addr: %s\n' \
+				"${s%% *}" "${s%% *}" "${s#* }"
+		done
+		printf 'remote-control:\n    control-enable: no\n'
+	} >"$file" || tdm_fail "tdm_unbound_conf: cannot write $file"
+}
+
+# tdm_dns_serial ADDR PORT ZONE: the SOA serial the server answers for ZONE (empty when it
+# has none: no answer, SERVFAIL, timeout).
+tdm_dns_serial() {
+	kdig -p "$2" "@$1" +norec +timeout=2 +retry=0 +short "$3" SOA 2>/dev/null | awk 'NF >= 7 { print $3; exit }'
+}

@@ -28,6 +28,13 @@ peers_tsig_key() {
 	) || tdm_fail "peers_tsig_key: cannot write $file"
 }
 
+# peers_secret_mode FILE: fails unless FILE (a config holding the TSIG secret) is 0600.
+peers_secret_mode() {
+	local mode
+	mode=$(stat -c %a "$1") || tdm_fail "cannot stat $1"
+	[ "$mode" = 600 ] || tdm_fail "$1 holds the TSIG secret with mode $mode, not 600"
+}
+
 # peers_key_field FILE N: field N (1 name, 2 algorithm, 3 secret) of a key file.
 peers_key_field() {
 	awk -v n="$2" 'NR == 1 { print $n }' "$1"
@@ -35,9 +42,7 @@ peers_key_field() {
 
 # peers_serial ADDR PORT ZONE: the SOA serial the server at ADDR PORT answers for ZONE
 # (empty when it has none: no answer, SERVFAIL, timeout).
-peers_serial() {
-	kdig -p "$2" "@$1" +norec +timeout=2 +retry=0 +short "$3" SOA 2>/dev/null | awk 'NF >= 7 { print $3; exit }'
-}
+peers_serial() { tdm_dns_serial "$@"; }
 
 # peers_wait_serial ADDR PORT ZONE SERIAL SECONDS [PID LOG]: waits until the server answers
 # SERIAL for ZONE; fails after SECONDS (or when PID exits) with the tail of LOG.
@@ -83,55 +88,20 @@ peers_stop() {
 
 # peers_nsd_secondary DIR ZONE "ADDR@PORT..." KEYFILE [EXTRA_ZONE_LINES]: NSD as a
 # secondary for ZONE, its primaries the list given (each with the TSIG key), NOTIFY taken
-# from 127.0.0.1 with the key (and AXFR given to it, for comparisons), transfers (IXFR first, AXFR fallback) signed. Sets
+# from 127.0.0.1 with the key (and AXFR given to it, for comparisons), transfers (IXFR
+# first, AXFR fallback) signed; the config is deploy/lib.sh's tdm_nsd_conf (0600). Sets
 # PEERS_NSD_PORT, PEERS_NSD_PID, PEERS_NSD_LOG, PEERS_NSD_CONF. nsd-control is off.
 peers_nsd_secondary() {
-	local dir=$1 zone=$2 primaries=$3 keyfile=$4 extra=${5:-} p name alg
-	mkdir -p "$dir/xfr"
+	local dir=$1 zone=$2 primaries=$3 keyfile=$4 extra=${5:-}
+	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
-	name=$(peers_key_field "$keyfile" 1)
-	alg=$(peers_key_field "$keyfile" 2)
 	# a port chosen beforehand (PEERS_NSD_PORT set: a primary NOTIFYs it), else a free one
 	PEERS_NSD_PORT=${PEERS_NSD_PORT:-$(tdm_free_ports 1)}
 	PEERS_NSD_CONF=$dir/nsd.conf
 	PEERS_NSD_LOG=$dir/nsd.log
-	(
-		umask 077
-		cat <<-EOF
-			server:
-			    ip-address: 127.0.0.1@$PEERS_NSD_PORT
-			    port: $PEERS_NSD_PORT
-			    do-ip6: no
-			    username: ""
-			    chroot: ""
-			    zonesdir: "$dir"
-			    database: ""
-			    zonelistfile: "$dir/zone.list"
-			    xfrdfile: "$dir/xfrd.state"
-			    xfrdir: "$dir/xfr"
-			    pidfile: "$dir/nsd.pid"
-			    logfile: "$PEERS_NSD_LOG"
-			    verbosity: 2
-			    server-count: 1
-			    reuseport: no
-			    xfrd-reload-timeout: 0
-			remote-control:
-			    control-enable: no
-			key:
-			    name: "$name"
-			    algorithm: $alg
-			    secret: "$(peers_key_field "$keyfile" 3)"
-			zone:
-			    name: "$zone"
-			    zonefile: "$dir/$zone.zone"
-			    allow-notify: 127.0.0.1 $name
-			    provide-xfr: 127.0.0.1 $name
-		EOF
-		for p in $primaries; do
-			printf '    request-xfr: %s %s\n' "$p" "$name"
-		done
-		[ -z "$extra" ] || printf '%s\n' "$extra"
-	) >"$PEERS_NSD_CONF"
+	tdm_nsd_conf "$PEERS_NSD_CONF" "$dir" "$PEERS_NSD_PORT" "$keyfile" "$zone" "$primaries"
+	[ -z "$extra" ] || printf '%s\n' "$extra" >>"$PEERS_NSD_CONF"
+	peers_secret_mode "$PEERS_NSD_CONF"
 	nsd -d -c "$PEERS_NSD_CONF" >>"$PEERS_NSD_LOG" 2>&1 &
 	PEERS_NSD_PID=$!
 	tdm_on_exit "peers_stop $PEERS_NSD_PID $PEERS_NSD_CONF"
@@ -172,6 +142,7 @@ peers_knot_conf_common() {
 # peers_knot_start DIR WHAT: runs knotd on DIR/knot.conf; sets PEERS_KNOT_PID.
 peers_knot_start() {
 	local dir=$1 what=$2
+	peers_secret_mode "$dir/knot.conf"
 	knotd -c "$dir/knot.conf" >>"$dir/knot.log" 2>&1 &
 	PEERS_KNOT_PID=$!
 	tdm_on_exit "peers_stop $PEERS_KNOT_PID $dir/knot.conf"
@@ -189,8 +160,10 @@ peers_knot_primary() {
 	dir=$(cd "$dir" && pwd)
 	PEERS_KNOT_PORT=$(tdm_free_ports 1)
 	PEERS_KNOT_DIR=$dir
+	# made 0600 before the secret goes in: the subshell's umask does not cover the
+	# redirection of its output
+	(umask 077 && : >"$dir/knot.conf")
 	(
-		umask 077
 		peers_knot_conf_common "$dir" "$PEERS_KNOT_PORT" "$keyfile"
 		cat <<-EOF
 			template:
@@ -224,8 +197,10 @@ peers_knot_secondary() {
 	dir=$(cd "$dir" && pwd)
 	PEERS_KNOT_PORT=$(tdm_free_ports 1)
 	PEERS_KNOT_DIR=$dir
+	# made 0600 before the secret goes in: the subshell's umask does not cover the
+	# redirection of its output
+	(umask 077 && : >"$dir/knot.conf")
 	(
-		umask 077
 		peers_knot_conf_common "$dir" "$PEERS_KNOT_PORT" "$keyfile"
 		echo "remote:"
 		for p in $primaries; do
@@ -248,47 +223,16 @@ peers_knot_secondary() {
 # peers_unbound DIR ZONE TAFILE "ADDR@PORT" ["STUB ADDR@PORT"...]: Unbound validating with
 # the trust anchor in TAFILE (DS records), ZONE reached through a stub at ADDR@PORT (and
 # more stubs, e.g. for an unsigned child), everything else refused locally: no root hints
-# traffic. Sets PEERS_UNBOUND_PORT, PEERS_UNBOUND_PID, PEERS_UNBOUND_LOG.
+# traffic (deploy/lib.sh's tdm_unbound_conf). Sets PEERS_UNBOUND_PORT, PEERS_UNBOUND_PID,
+# PEERS_UNBOUND_LOG.
 peers_unbound() {
-	local dir=$1 zone=$2 ta=$3 addr=$4 s
+	local dir=$1 zone=$2 ta=$3 addr=$4
 	shift 4
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
 	PEERS_UNBOUND_PORT=$(tdm_free_ports 1)
 	PEERS_UNBOUND_LOG=$dir/unbound.log
-	{
-		cat <<-EOF
-			server:
-			    interface: 127.0.0.1@$PEERS_UNBOUND_PORT
-			    port: $PEERS_UNBOUND_PORT
-			    do-ip6: no
-			    username: ""
-			    chroot: ""
-			    directory: "$dir"
-			    pidfile: "$dir/unbound.pid"
-			    logfile: "$PEERS_UNBOUND_LOG"
-			    use-syslog: no
-			    verbosity: 1
-			    val-log-level: 2
-			    num-threads: 1
-			    do-not-query-localhost: no
-			    qname-minimisation: no
-			    aggressive-nsec: no
-			    prefetch: no
-			    module-config: "validator iterator"
-			    trust-anchor-file: "$ta"
-			    local-zone: "." refuse
-			    local-zone: "$zone" transparent
-			stub-zone:
-			    name: "$zone"
-			    stub-addr: $addr
-		EOF
-		for s in "$@"; do
-			printf 'server:\n    local-zone: "%s" transparent\nstub-zone:\n    name: "%s"\n    stub-addr: %s\n' \
-				"${s%% *}" "${s%% *}" "${s#* }"
-		done
-		printf 'remote-control:\n    control-enable: no\n'
-	} >"$dir/unbound.conf"
+	tdm_unbound_conf "$dir/unbound.conf" "$dir" "$PEERS_UNBOUND_PORT" "$ta" "$zone" "$addr" "$@"
 	unbound-checkconf "$dir/unbound.conf" >"$dir/checkconf.out" 2>&1 ||
 		tdm_fail "unbound-checkconf refused the config" -- "$dir/checkconf.out"
 	unbound -d -c "$dir/unbound.conf" >>"$PEERS_UNBOUND_LOG" 2>&1 &
