@@ -105,8 +105,13 @@ kill -9 "$(cat "$TDM_CL/run/node-a.pid")" "$(cat "$TDM_CL/run/node-b.pid")"
 tdm_log "killed both nodes at serial $LAG, $H's file still at an older serial"
 mark_h=$(wc -l <"$(log "$H")")
 mark_o=$(wc -l <"$(log "$O")")
-bash "$TDM_CL/run/node-a.start"
-bash "$TDM_CL/run/node-b.start"
+# the node whose file lags starts first and takes the lease, so that its first run is the
+# one that must build on the file and the journal; the other follows as its standby
+bash "$TDM_CL/run/$H.start"
+# (its own log: the status names the killed holder until that lease runs out)
+holds_h() { tail -n +"$((mark_h + 1))" "$(log "$H")" | grep -q "zone $Z: lease granted"; }
+tdm_wait 120 "$H to take the lease after the restart" holds_h
+bash "$TDM_CL/run/$O.start"
 replayed() {
 	local h s line mark=$mark_h
 	h=$(tdm_holder $Z)

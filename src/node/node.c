@@ -342,7 +342,13 @@ static void node_on_run_done(node_zone_t *z, const node_input_t *in, const node_
 	z->run = NODE_RUN_IDLE;
 	if (shadow) {
 		node_shadow_done(z, in->run.serial);
-		if (in->run.ok) {
+		const node_view_t *v = &z->view;
+		/* this site's input is not (yet) the one the active signed: no digest to compare;
+		 * the next input this site gets runs the committed serial again */
+		z->shadow_other_input = in->run.ok && v->input_serial != 0 &&
+					in->run.input_serial != 0 &&
+					in->run.input_serial != v->input_serial;
+		if (in->run.ok && !z->shadow_other_input) {
 			node_action_t *a = NULL;
 			node_emit(out, NODE_A_REPORT, NODE_WHY_NONE, &a);
 			a->serial = in->run.serial;
@@ -542,7 +548,14 @@ void node_step(node_zone_t *z, const node_input_t *in, const node_time_t *now, n
 	case NODE_IN_LEASE_REPLY: node_on_lease_reply(z, in, now->mono_ms, out); break;
 	case NODE_IN_LEASE_LOST: node_lease_gone(z); return;
 	case NODE_IN_KEYSET: node_on_keyset(z, in, now, out); break;
-	case NODE_IN_INPUT_CHANGED: z->sign_now = true; return;
+	case NODE_IN_INPUT_CHANGED:
+		z->sign_now = true;
+		if (z->shadow_other_input) {
+			z->shadow_other_input = false;
+			z->shadowed =
+			    false; /* shadow the committed serial again, with this input */
+		}
+		return;
 	case NODE_IN_CYCLE_BY:
 		if (in->cycle_by_mono < z->due[NODE_EV_CYCLE]) {
 			z->due[NODE_EV_CYCLE] = in->cycle_by_mono;

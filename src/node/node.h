@@ -112,6 +112,8 @@ typedef struct node_zone {
 	uint32_t full_answered; /* the committed serial whose full signing request it answered */
 	bool shadowed;          /* a shadow run (or a decision not to) was made for: */
 	uint32_t shadow_serial;
+	bool shadow_other_input; /* that shadow run read another input than the committed one's
+				    (nothing to compare): a new input makes it run again */
 	/* this node's copy of the key set (from the view, or the read an active run waits for) */
 	int64_t keyset_rev;
 	bool keyset_valid;

@@ -2331,14 +2331,6 @@ static void tdm_job_publish(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 static void tdm_job_report(tdm_t *d, tdm_zone_t *z)
 {
 	tdm_sign_t *job = &d->job;
-	const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
-	if (zs != NULL && zs->input_serial != 0 && zs->input_serial != job->input_serial) {
-		tdm_log(d,
-			"zone %s: shadow run of serial %u not compared: this site's input has SOA "
-			"serial %u, the active's %u",
-			z->name, job->serial, job->input_serial, zs->input_serial);
-		return;
-	}
 	coordrpc_request_t req;
 	tdm_req_init(d, &req, COORDRPC_DIGEST_REPORT, z);
 	req.serial = job->serial;
@@ -2694,6 +2686,12 @@ static void tdm_job_finish(tdm_t *d)
 	in.run.serial = job->shadow && !in.run.ok ? job->conf.serial_exact : job->serial;
 	in.run.input_serial = job->input_serial;
 	tdm_node_feed(d, z, &in);
+	if (job->shadow && z->node.shadow_other_input) {
+		tdm_log(d,
+			"zone %s: shadow run of serial %u not compared: this site's input has SOA "
+			"serial %u, the active's %u; compared again when this site's input changes",
+			z->name, job->serial, job->input_serial, z->node.view.input_serial);
+	}
 	tdm_job_keep(d, z);
 	z->journal = d->job.journal; /* the run may have opened, reopened or closed it */
 	tdm_job_ended(d, z);

@@ -349,6 +349,44 @@ START_TEST(takeover_follows_committed)
 }
 END_TEST
 
+/* A standby whose shadow run read another input than the committed one's (its copy of the
+ * delivery had not settled yet) reports nothing; once its input changes it shadows the same
+ * committed serial again and reports (the active's compare would otherwise wait out its
+ * timeout). */
+START_TEST(shadow_other_input_runs_again)
+{
+	sim_t s;
+	sim_init(&s);
+	s.v.free = false;
+	s.v.has_committed = true;
+	s.v.compare_digests = true;
+	s.v.serial = 100;
+	s.v.input_serial = 2026120702;
+	s.v.keyset_revision = 5;
+	s.v.sign_time = 1796601600;
+	sim_status(&s);
+	const node_actions_t *out = sim_keyset(&s, 5);
+	ck_assert(find(out, NODE_A_RUN)->shadow);
+	out = sim_run_done(&s, true, 100, 2026120701); /* the old input */
+	ck_assert(!has(out, NODE_A_REPORT));
+	ck_assert(s.z.shadow_other_input);
+	sim_advance(&s, 250);
+	out = sim_status(&s);
+	ck_assert(!has(out, NODE_A_KEYSET_FETCH)); /* not again with the same input */
+	node_input_t in = {.kind = NODE_IN_INPUT_CHANGED};
+	sim_step(&s, &in);
+	sim_advance(&s, 250);
+	out = sim_status(&s); /* its key set copy is the commit's: the run starts at once */
+	const node_action_t *r = find(out, NODE_A_RUN);
+	ck_assert_ptr_nonnull(r);
+	ck_assert(r->shadow);
+	ck_assert_uint_eq(r->serial, 100);
+	out = sim_run_done(&s, true, 100, 2026120702);
+	ck_assert(has(out, NODE_A_REPORT));
+	ck_assert(!s.z.shadow_other_input);
+}
+END_TEST
+
 /* The old holder stepped the key set (revision 5 -> 6) just before it died. The new holder's
  * copy is the one it read as a standby (5): it reads the stored key set before its first run
  * and signs with revision 6, never with its stale copy. */
@@ -1017,6 +1055,7 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("takeover");
 	tcase_add_test(tc, takeover_follows_committed);
+	tcase_add_test(tc, shadow_other_input_runs_again);
 	tcase_add_test(tc, takeover_reads_keyset_changed_by_dead_holder);
 	tcase_add_test(tc, shadow_skipped_when_keyset_moved);
 	tcase_add_test(tc, switchover_waits_for_run);
