@@ -40,6 +40,7 @@ typedef struct tdm_dist_probe {
 	uint32_t serial;  /* its last answer */
 	bool notified;    /* it answered a NOTIFY at least once */
 	uint32_t took;    /* the serial of that answer */
+	bool soon;        /* due_ms was brought forward by a NOTIFY answer or a publication */
 } tdm_dist_probe_t;
 
 /* A zone's NOTIFY state (made at its first publication). */
@@ -407,6 +408,7 @@ static void tdm_dist_notify(tdm_dist_t *td, const char *zone, uint32_t serial)
 	uint64_t now = tdm_dist_mono_ms();
 	for (size_t i = 0; i < td->nnotify; i++) {
 		dz->probes[i].due_ms = now;
+		dz->probes[i].soon = true;
 	}
 	int ret = dist_notify_publish(n, serial, now);
 	if (ret == TANDEM_OK) {
@@ -428,6 +430,7 @@ static void tdm_dist_probe_send(tdm_dist_t *td, const tdm_dist_zone_t *dz, tdm_d
 	uint8_t *wire = NULL;
 	size_t len = 0;
 	pr->waiting = false;
+	pr->soon = false;
 	pr->due_ms = now + TDM_PROBE_RETRY_MS;
 	ldns_rdf_deep_free(pr->mac);
 	pr->mac = NULL;
@@ -512,6 +515,7 @@ static void tdm_dist_probe_tick(tdm_dist_t *td, tdm_dist_zone_t *dz, uint64_t no
 			pr->notified = true; /* a NOTIFY answered: ask when its transfer is done */
 			pr->took = st.answered_serial;
 			pr->due_ms = now + TDM_PROBE_AFTER_MS;
+			pr->soon = true;
 		}
 		uint8_t buf[4096];
 		for (int n = 0; n < 16; n++) { /* bounded: a flood waits for the next tick */
@@ -525,7 +529,7 @@ static void tdm_dist_probe_tick(tdm_dist_t *td, tdm_dist_zone_t *dz, uint64_t no
 				pr->waiting = false;
 				pr->has_serial = true;
 				pr->serial = serial;
-				if (pr->due_ms < now + TDM_PROBE_AFTER_MS) {
+				if (!pr->soon) {
 					pr->due_ms = now + TDM_PROBE_EVERY_MS;
 				}
 			}
