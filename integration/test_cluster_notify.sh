@@ -87,3 +87,4 @@ ldns-read-zone -z "$TDM_TMP/nsd.zone" >"$TDM_TMP/nsd.sorted" 2>/dev/null
 ldns-read-zone -z "$TDM_CL/$B/out/${Z%.}.zone" >"$TDM_TMP/b.sorted" 2>/dev/null
 tdm_assert_same_file "NSD's zone is what $B published (serial $S3)" "$TDM_TMP/b.sorted" "$TDM_TMP/nsd.sorted"
 tdm_pass "after kill -9 of $A, NSD reached $B's serial $S3 with no operator action, by IXFR ($after bytes)"
+tdm_cluster_sanitizer_check

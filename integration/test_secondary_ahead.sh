@@ -85,3 +85,4 @@ tdm_wait 90 "the alert to clear" logged "zone $Z: alert secondary-ahead cleared"
 tdm_wait 20 "the status to clear it" no_status_alert "$A" secondary-ahead
 tdm_wait 10 "the metrics to show NSD's serial $S2" sec_metric "$S2"
 tdm_pass "NSD at $S2: secondary-ahead cleared in the log, status --json and metrics"
+tdm_cluster_sanitizer_check
