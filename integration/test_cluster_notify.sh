@@ -6,7 +6,9 @@
 #  - a changed input: the active NOTIFYs, NSD takes the new serial by IXFR (its log says so)
 #    and answers with it, long before its refresh timer;
 #  - kill -9 of the active: the other node takes over, publishes, NOTIFYs, and NSD reaches
-#    its serial with no operator action; its zone then equals what that node published.
+#    its serial with no operator action, by IXFR (its first own publication serves the
+#    journal's changesets, the standby's shadow ones included); its zone then equals what
+#    that node published.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -74,10 +76,15 @@ peers_wait_serial 127.0.0.1 "$PEERS_NSD_PORT" "${Z%.}" "$S3" 90 "$PEERS_NSD_PID"
 # the operator's file is written after the publication (docs/node.md): wait for it
 file_at() { [ "$(awk '$4 == "SOA" { print $7; exit }' "$TDM_CL/$B/out/${Z%.}.zone" 2>/dev/null)" = "$S3" ]; }
 tdm_wait 60 "$B's file to hold $S3" file_at
+after=$(xfr_bytes "$S3")
+if [ -z "$after" ] || [ "$((after * 2))" -ge "$full" ]; then
+	tdm_fail "NSD's transfer to $S3 from $B (${after:-?} bytes) is not an IXFR against the zone's $full bytes" -- "$PEERS_NSD_LOG"
+fi
 kdig -p "$PEERS_NSD_PORT" @127.0.0.1 -k <(awk '{ print $2 ":" $1 ":" $3 }' "$TDM_CL/tsig.key") \
 	+tcp +nocomments +nostats +notsig "${Z%.}" AXFR 2>/dev/null |
 	grep -v -e '^;' -e '^$' -e $'\tTSIG\t' | sed '$d' >"$TDM_TMP/nsd.zone"
 ldns-read-zone -z "$TDM_TMP/nsd.zone" >"$TDM_TMP/nsd.sorted" 2>/dev/null
 ldns-read-zone -z "$TDM_CL/$B/out/${Z%.}.zone" >"$TDM_TMP/b.sorted" 2>/dev/null
 tdm_assert_same_file "NSD's zone is what $B published (serial $S3)" "$TDM_TMP/b.sorted" "$TDM_TMP/nsd.sorted"
-tdm_pass "after kill -9 of $A, NSD reached $B's serial $S3 with no operator action"
+tdm_pass "after kill -9 of $A, NSD reached $B's serial $S3 with no operator action, by IXFR ($after bytes)"
+tdm_cluster_sanitizer_check

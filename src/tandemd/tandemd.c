@@ -579,6 +579,32 @@ static void tdm_input_alert_clear(tdm_t *d, const tdm_zone_t *z, const char *kin
 	}
 }
 
+/* The zone alert "secondary-ahead" (docs/dist.md, "Secondaries"): while this node is the
+ * zone's active, a --notify secondary answers a serial above (RFC 1982) the one this node
+ * last served; it ignores this node's NOTIFYs and transfers. Not blocking. Cleared when the
+ * secondary is at or below it, or when the node is not the active (the other node may be
+ * ahead of it, rightly). */
+static void tdm_secondary_alerts(tdm_t *d)
+{
+	for (size_t i = 0; d->dist != NULL && i < d->nzones; i++) {
+		tdm_zone_t *z = &d->zones[i];
+		tdm_dist_secondary_t s[TDM_METRICS_SECONDARIES_MAX];
+		size_t n = tdm_dist_secondaries(d->dist, z->name, s, TDM_METRICS_SECONDARIES_MAX);
+		const tdm_dist_secondary_t *ahead = NULL;
+		for (size_t k = 0; k < n && k < TDM_METRICS_SECONDARIES_MAX && ahead == NULL; k++) {
+			ahead = s[k].ahead ? &s[k] : NULL;
+		}
+		if (ahead != NULL && z->node.held) {
+			tdm_input_alert(d, z, "secondary-ahead", false,
+					"secondary %s answers serial %u, above %u this node "
+					"published: it ignores this node's NOTIFYs and transfers",
+					ahead->name, ahead->serial, ahead->ours);
+		} else {
+			tdm_input_alert_clear(d, z, "secondary-ahead");
+		}
+	}
+}
+
 /* Whether the zone's input keeps this node from signing it at all (no good copy either). */
 static bool tdm_input_blocked(const tdm_t *d, const tdm_zone_t *z)
 {
@@ -3762,6 +3788,8 @@ static void tdm_metrics_tick(tdm_t *d, uint64_t now)
 						   "input-held",    "input-not-regular",
 						   "input-stalled", "review-rejected"};
 	tdm_metrics_zone_t zones[TDM_ZONES_MAX];
+	tdm_metrics_secondary_t secs[TDM_METRICS_SECONDARIES_MAX];
+	size_t nsecs = 0;
 	metrics_buf_t b = {0};
 
 	if (d->metrics == NULL || now < d->next_metrics_mono) {
@@ -3786,6 +3814,14 @@ static void tdm_metrics_tick(tdm_t *d, uint64_t now)
 					 .expiry_in = (double)z->expiry_min - (double)time(NULL),
 					 .sigs = z->sigs,
 					 .runs = &z->runs};
+		tdm_dist_secondary_t ds[TDM_METRICS_SECONDARIES_MAX];
+		size_t n = tdm_dist_secondaries(d->dist, z->name, ds, TDM_METRICS_SECONDARIES_MAX);
+		for (size_t k = 0; k < n && k < TDM_METRICS_SECONDARIES_MAX &&
+				   nsecs < TDM_METRICS_SECONDARIES_MAX;
+		     k++) {
+			secs[nsecs++] = (tdm_metrics_secondary_t){
+			    .zone = z->name, .name = ds[k].name, .serial = ds[k].serial};
+		}
 	}
 	bool hsm_down = d->token == NULL || tdm_alerts_find(&d->alerts, "", "hsm") != NULL;
 	tdm_metrics_node_t n = {
@@ -3797,6 +3833,8 @@ static void tdm_metrics_tick(tdm_t *d, uint64_t now)
 	    .alerts = &d->alerts,
 	    .nzones = d->nzones,
 	    .zones = zones,
+	    .nsecondaries = nsecs,
+	    .secondaries = secs,
 	};
 	tdm_metrics_render(&n, &b);
 	metrics_server_publish_take(d->metrics, &b);
@@ -4105,6 +4143,7 @@ int main(int argc, char **argv)
 		tdm_service_tick(d);
 		tdm_metrics_tick(d, tdm_mono_ms());
 		tdm_dist_tick(d->dist, tdm_mono_ms());
+		tdm_secondary_alerts(d);
 		long ms = d->job_zone != NULL || tdm_hsm_busy(d) ? TDM_TICK_BUSY_MS : TDM_TICK_MS;
 		struct timespec tick = {0, ms * 1000000L};
 		int sig = sigtimedwait(&sigs, NULL, &tick);

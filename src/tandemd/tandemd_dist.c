@@ -2,24 +2,54 @@
 #include "tandemd_dist.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <ldns/ldns.h>
 
 #include "dist_notify.h"
 #include "tandem_encode.h"
 #include "tandem_log.h"
 #include "tandem_error.h"
+#include "tandem_serial.h"
 #include "tandem_text.h"
+
+#define TDM_PROBE_WAIT_MS  3000  /* an SOA answer later than this is not waited for */
+#define TDM_PROBE_EVERY_MS 60000 /* between two SOA queries of a secondary */
+#define TDM_PROBE_RETRY_MS 10000 /* after a query left unanswered */
+#define TDM_PROBE_AFTER_MS 2000  /* after a NOTIFY answer: its transfer has begun */
+
+/* The SOA query of one --notify secondary for one zone (docs/dist.md, "Secondaries"). */
+typedef struct tdm_dist_probe {
+	int fd;           /* owned: UDP, connected to the secondary; -1 when it could not be made */
+	uint16_t id;      /* of the query waited for */
+	ldns_rdf *mac;    /* owned: the query's TSIG MAC */
+	bool waiting;     /* a query is out */
+	uint64_t sent_ms; /* when it went out */
+	uint64_t due_ms;  /* when the next one goes */
+	bool has_serial;  /* the secondary answered at least once */
+	uint32_t serial;  /* its last answer */
+	bool notified;    /* it answered a NOTIFY at least once */
+	uint32_t took;    /* the serial of that answer */
+	bool soon;        /* due_ms was brought forward by a NOTIFY answer or a publication */
+} tdm_dist_probe_t;
 
 /* A zone's NOTIFY state (made at its first publication). */
 typedef struct tdm_dist_zone {
 	char *name;
 	dist_notify_t *notify;
+	tdm_dist_probe_t *probes; /* owned: one per --notify secondary, NULL without notifier */
+	bool has_published;
+	uint32_t published; /* the serial this node last served */
 } tdm_dist_zone_t;
 
 struct tdm_dist {
@@ -70,6 +100,14 @@ void tdm_dist_free(tdm_dist_t *td)
 	dist_server_free(td->srv);
 	for (size_t i = 0; i < td->nzones; i++) {
 		dist_notify_free(td->zones[i].notify);
+		for (size_t k = 0; td->zones[i].probes != NULL && k < td->nnotify; k++) {
+			tdm_dist_probe_t *pr = &td->zones[i].probes[k];
+			if (pr->fd >= 0) {
+				close(pr->fd);
+			}
+			ldns_rdf_deep_free(pr->mac);
+		}
+		free(td->zones[i].probes);
 		free(td->zones[i].name);
 	}
 	free(td->zones);
@@ -172,6 +210,29 @@ static dns_changeset_t *tdm_dist_newest(const char *node, journal_t *j, uint32_t
 	return cs;
 }
 
+/* The zone's entry, made at its first use (NULL: out of memory). */
+static tdm_dist_zone_t *tdm_dist_zone(tdm_dist_t *td, const char *zone)
+{
+	for (size_t i = 0; i < td->nzones; i++) {
+		if (strcmp(td->zones[i].name, zone) == 0) {
+			return &td->zones[i];
+		}
+	}
+	tdm_dist_zone_t *grown = realloc(td->zones, (td->nzones + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		return NULL;
+	}
+	td->zones = grown;
+	tdm_dist_zone_t *dz = &td->zones[td->nzones];
+	memset(dz, 0, sizeof(*dz));
+	dz->name = strdup(zone);
+	if (dz->name == NULL) {
+		return NULL;
+	}
+	td->nzones++;
+	return dz;
+}
+
 static void tdm_dist_swap(tdm_dist_t *td, const char *zone, dist_version_t *v,
 			  dist_version_t **served)
 {
@@ -183,6 +244,11 @@ static void tdm_dist_swap(tdm_dist_t *td, const char *zone, dist_version_t *v,
 	}
 	dist_version_unref(*served);
 	*served = dist_version_ref(v);
+	tdm_dist_zone_t *dz = tdm_dist_zone(td, zone);
+	if (dz != NULL) {
+		dz->has_published = true;
+		dz->published = dist_version_serial(v);
+	}
 }
 
 /* NOTIFY's events worth a line: answers, refusals and giving up (not every try). */
@@ -234,32 +300,44 @@ static int tdm_dist_peer_parse(const char *text, char *buf, size_t cap,
 	return TANDEM_OK;
 }
 
-/* The zone's notifier, made with every --notify secondary at its first use (NULL: none
- * configured, or it could not be made: said once). */
-static dist_notify_t *tdm_dist_notifier(tdm_dist_t *td, const char *zone)
+/* A UDP socket connected to the secondary peer names (-1: it could not be made). */
+static int tdm_dist_probe_socket(const dist_notify_peer_conf_t *peer)
 {
-	for (size_t i = 0; i < td->nzones; i++) {
-		if (strcmp(td->zones[i].name, zone) == 0) {
-			return td->zones[i].notify;
-		}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_DGRAM,
+				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+	struct addrinfo *ai = NULL;
+	char port[8];
+	snprintf(port, sizeof(port), "%u", peer->port);
+	if (getaddrinfo(peer->addr, port, &hints, &ai) != 0) {
+		return -1;
 	}
-	tdm_dist_zone_t *grown = realloc(td->zones, (td->nzones + 1) * sizeof(*grown));
-	if (grown == NULL) {
-		return NULL;
+	int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		close(fd);
+		fd = -1;
 	}
-	td->zones = grown;
-	tdm_dist_zone_t *dz = &td->zones[td->nzones];
-	dz->name = strdup(zone);
-	dz->notify = NULL;
-	if (dz->name == NULL) {
-		return NULL;
+	freeaddrinfo(ai);
+	return fd;
+}
+
+/* The zone's notifier and SOA probes, made with every --notify secondary at its first use
+ * (NULL: none configured, or it could not be made: said once). */
+static dist_notify_t *tdm_dist_notifier(tdm_dist_t *td, tdm_dist_zone_t *dz)
+{
+	if (dz->notify != NULL || dz->probes != NULL) {
+		return dz->notify;
 	}
-	td->nzones++;
+	const char *zone = dz->name;
 	tandem_diag_t *diag = NULL;
 	dist_notify_t *n = NULL;
-	if (tandem_diag_new(&diag) != TANDEM_OK ||
+	dz->probes = calloc(td->nnotify, sizeof(*dz->probes));
+	if (dz->probes == NULL || tandem_diag_new(&diag) != TANDEM_OK ||
 	    dist_notify_new(zone, NULL, diag, &n) != TANDEM_OK) {
 		goto fail;
+	}
+	for (size_t i = 0; i < td->nnotify; i++) {
+		dz->probes[i].fd = -1;
 	}
 	/* signed with the first --tsig-key: the one the secondaries transfer with */
 	const dist_key_t *k = td->keys[0];
@@ -280,6 +358,11 @@ static dist_notify_t *tdm_dist_notifier(tdm_dist_t *td, const char *zone)
 		if (dist_notify_peer_add(n, &peer, diag) != TANDEM_OK) {
 			goto fail;
 		}
+		dz->probes[i].fd = tdm_dist_probe_socket(&peer);
+		if (dz->probes[i].fd < 0) {
+			tdm_dist_log(td->node, "zone %s: %s: no SOA query socket: %s", zone,
+				     td->notify[i], strerror(errno));
+		}
 	}
 	dist_notify_set_callback(n, tdm_dist_notify_event, td);
 	dz->notify = n;
@@ -292,6 +375,18 @@ fail:
 	}
 	tandem_diag_free(diag);
 	dist_notify_free(n);
+	for (size_t i = 0; dz->probes != NULL && i < td->nnotify; i++) {
+		if (dz->probes[i].fd >= 0) {
+			close(dz->probes[i].fd);
+		}
+		dz->probes[i].fd = -1; /* the probes stay: made once, said once */
+	}
+	if (dz->probes == NULL) {
+		dz->probes = calloc(td->nnotify, sizeof(*dz->probes));
+		for (size_t i = 0; dz->probes != NULL && i < td->nnotify; i++) {
+			dz->probes[i].fd = -1;
+		}
+	}
 	return NULL;
 }
 
@@ -302,17 +397,19 @@ static uint64_t tdm_dist_mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Starts NOTIFYing the zone's secondaries of serial. */
+/* Starts NOTIFYing the zone's secondaries of serial; their SOA is asked for at once. */
 static void tdm_dist_notify(tdm_dist_t *td, const char *zone, uint32_t serial)
 {
-	if (td->nnotify == 0) {
-		return;
-	}
-	dist_notify_t *n = tdm_dist_notifier(td, zone);
+	tdm_dist_zone_t *dz = td->nnotify > 0 ? tdm_dist_zone(td, zone) : NULL;
+	dist_notify_t *n = dz != NULL ? tdm_dist_notifier(td, dz) : NULL;
 	if (n == NULL) {
 		return;
 	}
 	uint64_t now = tdm_dist_mono_ms();
+	for (size_t i = 0; i < td->nnotify; i++) {
+		dz->probes[i].due_ms = now;
+		dz->probes[i].soon = true;
+	}
 	int ret = dist_notify_publish(n, serial, now);
 	if (ret == TANDEM_OK) {
 		ret = dist_notify_process(n, now); /* the first tries go out at once */
@@ -323,6 +420,129 @@ static void tdm_dist_notify(tdm_dist_t *td, const char *zone, uint32_t serial)
 	}
 }
 
+/* Sends probe pr its SOA query for zone, TSIG-signed with the first key. */
+static void tdm_dist_probe_send(tdm_dist_t *td, const tdm_dist_zone_t *dz, tdm_dist_probe_t *pr,
+				uint64_t now)
+{
+	const dist_key_t *k = td->keys[0];
+	ldns_rdf *qname = NULL;
+	ldns_pkt *pkt = NULL;
+	uint8_t *wire = NULL;
+	size_t len = 0;
+	pr->waiting = false;
+	pr->soon = false;
+	pr->due_ms = now + TDM_PROBE_RETRY_MS;
+	ldns_rdf_deep_free(pr->mac);
+	pr->mac = NULL;
+	if (ldns_str2rdf_dname(&qname, dz->name) != LDNS_STATUS_OK) {
+		return;
+	}
+	pkt = ldns_pkt_query_new(qname, LDNS_RR_TYPE_SOA, LDNS_RR_CLASS_IN, 0);
+	if (pkt == NULL) {
+		ldns_rdf_deep_free(qname);
+		return;
+	}
+	uint16_t id = 0;
+	if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id)) {
+		id = (uint16_t)(now ^ (now >> 16));
+	}
+	ldns_pkt_set_id(pkt, id);
+	const ldns_rr *tsig = NULL;
+	if (ldns_pkt_tsig_sign(pkt, dist_key_name(k), dist_key_secret_b64(k), 300,
+			       dist_key_is_sha512(k) ? "hmac-sha512." : "hmac-sha256.",
+			       NULL) != LDNS_STATUS_OK ||
+	    (tsig = ldns_pkt_tsig(pkt)) == NULL || ldns_rr_rd_count(tsig) < 4 ||
+	    ldns_pkt2wire(&wire, pkt, &len) != LDNS_STATUS_OK) {
+		goto out;
+	}
+	pr->mac = ldns_rdf_clone(ldns_rr_rdf(tsig, 3));
+	if (pr->mac != NULL && send(pr->fd, wire, len, 0) == (ssize_t)len) {
+		pr->id = id;
+		pr->waiting = true;
+		pr->sent_ms = now;
+	}
+out:
+	free(wire);
+	ldns_pkt_free(pkt);
+}
+
+/* The serial of an answer to pr's query for zone (signed by the first key, NOERROR, the
+ * zone's SOA in the answer section); false for anything else. */
+static bool tdm_dist_probe_answer(const tdm_dist_t *td, const tdm_dist_zone_t *dz,
+				  const tdm_dist_probe_t *pr, const uint8_t *buf, size_t len,
+				  uint32_t *serial)
+{
+	const dist_key_t *k = td->keys[0];
+	ldns_pkt *pkt = NULL;
+	ldns_rdf *zone = NULL;
+	bool ok = false;
+	if (ldns_wire2pkt(&pkt, buf, len) != LDNS_STATUS_OK ||
+	    ldns_str2rdf_dname(&zone, dz->name) != LDNS_STATUS_OK) {
+		goto out;
+	}
+	if (!ldns_pkt_qr(pkt) || ldns_pkt_id(pkt) != pr->id ||
+	    ldns_pkt_get_rcode(pkt) != LDNS_RCODE_NOERROR || ldns_pkt_tsig(pkt) == NULL ||
+	    !ldns_pkt_tsig_verify(pkt, buf, len, dist_key_name(k), dist_key_secret_b64(k),
+				  pr->mac)) {
+		goto out;
+	}
+	const ldns_rr_list *an = ldns_pkt_answer(pkt);
+	for (size_t i = 0; i < ldns_rr_list_rr_count(an) && !ok; i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(an, i);
+		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA && ldns_rr_rd_count(rr) >= 3 &&
+		    ldns_dname_compare(ldns_rr_owner(rr), zone) == 0) {
+			*serial = ldns_rdf2native_int32(ldns_rr_rdf(rr, 2));
+			ok = true;
+		}
+	}
+out:
+	ldns_rdf_deep_free(zone);
+	ldns_pkt_free(pkt);
+	return ok;
+}
+
+/* Reads what waits on the zone's probe sockets and sends the queries that are due. */
+static void tdm_dist_probe_tick(tdm_dist_t *td, tdm_dist_zone_t *dz, uint64_t now)
+{
+	for (size_t i = 0; dz->probes != NULL && i < td->nnotify; i++) {
+		tdm_dist_probe_t *pr = &dz->probes[i];
+		dist_notify_peer_state_t st;
+		if (pr->fd < 0) {
+			continue;
+		}
+		if (dz->notify != NULL && dist_notify_peer_state(dz->notify, i, &st) &&
+		    st.answered && (!pr->notified || pr->took != st.answered_serial)) {
+			pr->notified = true; /* a NOTIFY answered: ask when its transfer is done */
+			pr->took = st.answered_serial;
+			pr->due_ms = now + TDM_PROBE_AFTER_MS;
+			pr->soon = true;
+		}
+		uint8_t buf[4096];
+		for (int n = 0; n < 16; n++) { /* bounded: a flood waits for the next tick */
+			ssize_t got = recv(pr->fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (got < 0) {
+				break;
+			}
+			uint32_t serial = 0;
+			if (pr->waiting &&
+			    tdm_dist_probe_answer(td, dz, pr, buf, (size_t)got, &serial)) {
+				pr->waiting = false;
+				pr->has_serial = true;
+				pr->serial = serial;
+				if (!pr->soon) {
+					pr->due_ms = now + TDM_PROBE_EVERY_MS;
+				}
+			}
+		}
+		if (pr->waiting && now - pr->sent_ms >= TDM_PROBE_WAIT_MS) {
+			pr->waiting = false; /* unanswered: its last serial stays as it was */
+		}
+		if (!pr->waiting && now >= pr->due_ms) {
+			tdm_dist_probe_send(td, dz, pr, now);
+		}
+	}
+}
+
 void tdm_dist_tick(tdm_dist_t *td, uint64_t now_ms)
 {
 	for (size_t i = 0; td != NULL && i < td->nzones; i++) {
@@ -330,7 +550,35 @@ void tdm_dist_tick(tdm_dist_t *td, uint64_t now_ms)
 		if (n != NULL && dist_notify_process(n, now_ms) != TANDEM_OK) {
 			tdm_dist_log(td->node, "zone %s: NOTIFY: cannot send", td->zones[i].name);
 		}
+		tdm_dist_probe_tick(td, &td->zones[i], now_ms);
 	}
+}
+
+size_t tdm_dist_secondaries(const tdm_dist_t *td, const char *zone, tdm_dist_secondary_t *out,
+			    size_t cap)
+{
+	const tdm_dist_zone_t *dz = NULL;
+	for (size_t i = 0; td != NULL && i < td->nzones && dz == NULL; i++) {
+		dz = strcmp(td->zones[i].name, zone) == 0 ? &td->zones[i] : NULL;
+	}
+	size_t n = 0;
+	for (size_t i = 0; dz != NULL && dz->probes != NULL && i < td->nnotify; i++) {
+		const tdm_dist_probe_t *pr = &dz->probes[i];
+		if (!pr->has_serial) {
+			continue;
+		}
+		if (n < cap) {
+			out[n] = (tdm_dist_secondary_t){
+			    .name = td->notify[i],
+			    .serial = pr->serial,
+			    .ahead =
+				dz->has_published && tandem_serial_gt(pr->serial, dz->published),
+			    .ours = dz->published,
+			};
+		}
+		n++;
+	}
+	return n;
 }
 
 int tdm_dist_timeout_ms(const tdm_dist_t *td, uint64_t now_ms)
@@ -346,6 +594,64 @@ int tdm_dist_timeout_ms(const tdm_dist_t *td, uint64_t now_ms)
 	return best;
 }
 
+/*
+ * Gives v the changesets of j up to v's serial (a later entry, never committed, is left
+ * out), used only when they end at it; when the journal does not chain, only its chained
+ * tail (said in the log). IXFR then answers from any serial v holds. Returns how many v
+ * took (0: none end at its serial), or -1 when v refused one (v holds a part: a version
+ * not yet published is dropped by the caller).
+ */
+static long tdm_dist_seed(tdm_dist_t *td, const char *zone, dist_version_t *v, journal_t *j,
+			  tandem_diag_t *diag)
+{
+	size_t count = j != NULL ? journal_count(j) : 0;
+	dns_changeset_t **list = count > 0 ? calloc(count, sizeof(*list)) : NULL;
+	size_t n = 0, from = 0;
+	bool ends = false;
+	journal_iter_t it;
+	uint32_t first = 0;
+	if (list != NULL && journal_serial(j, true, &first) &&
+	    journal_iter_init(&it, j, first) == TANDEM_OK) {
+		while (n < count && !ends) {
+			if (journal_iter_next(&it, diag, &list[n]) != TANDEM_OK ||
+			    list[n] == NULL) {
+				break;
+			}
+			if (n > 0 && dns_changeset_serial(list[n], false) !=
+					 dns_changeset_serial(list[n - 1], true)) {
+				from = n; /* a gap: only what follows it chains */
+			}
+			ends = dns_changeset_serial(list[n++], true) == dist_version_serial(v);
+		}
+	}
+	if (ends && from > 0) {
+		tdm_dist_log(td->node,
+			     "zone %s: the journal does not chain before serial %u: IXFR from "
+			     "older serials answers with the zone",
+			     zone, dns_changeset_serial(list[from], false));
+	}
+	size_t used = 0;
+	bool refused = false;
+	for (size_t i = 0; i < n; i++) {
+		if (!ends || i < from || refused) {
+			dns_changeset_free(list[i]);
+		} else if (dist_version_add_take(v, list[i]) == TANDEM_OK) {
+			used++;
+		} else {
+			refused = true;
+		}
+	}
+	free(list);
+	if (refused) {
+		tdm_dist_log(td->node,
+			     "zone %s: the journal's changesets not taken: IXFR answers "
+			     "with the zone",
+			     zone);
+		return -1;
+	}
+	return (long)used;
+}
+
 void tdm_dist_publish(tdm_dist_t *td, const char *zone, dist_version_t *v, journal_t *j,
 		      dist_version_t **served)
 {
@@ -353,7 +659,18 @@ void tdm_dist_publish(tdm_dist_t *td, const char *zone, dist_version_t *v, journ
 	if (td == NULL || v == NULL || tandem_diag_new(&diag) != TANDEM_OK) {
 		return;
 	}
-	dns_changeset_t *cs = tdm_dist_newest(td->node, j, dist_version_serial(v), diag);
+	if (*served == NULL) {
+		/* the first own publication (after a takeover, say): the whole journal up to
+		 * this serial, so that secondaries at any serial it holds get IXFR */
+		long used = tdm_dist_seed(td, zone, v, j, diag);
+		if (used > 0) {
+			tdm_dist_log(td->node,
+				     "zone %s: serial %u: IXFR from %ld journal changeset(s)", zone,
+				     dist_version_serial(v), used);
+		}
+	}
+	dns_changeset_t *cs =
+	    *served == NULL ? NULL : tdm_dist_newest(td->node, j, dist_version_serial(v), diag);
 	if (cs != NULL) {
 		int ret = dist_version_add_take(v, cs);
 		if (ret == TANDEM_OK && *served != NULL) {
@@ -393,45 +710,15 @@ void tdm_dist_serve_file(tdm_dist_t *td, const char *zone, const char *path, jou
 		tdm_dist_diag(td->node, diag);
 		goto out;
 	}
-	/* the journal's changesets up to the published serial (a later entry, never
-	 * committed, is left out), used only when they end at it */
-	size_t count = j != NULL ? journal_count(j) : 0;
-	dns_changeset_t **list = count > 0 ? calloc(count, sizeof(*list)) : NULL;
-	size_t n = 0;
-	bool ends = false;
-	journal_iter_t it;
-	uint32_t first = 0;
-	if (list != NULL && journal_serial(j, true, &first) &&
-	    journal_iter_init(&it, j, first) == TANDEM_OK) {
-		while (n < count && !ends) {
-			if (journal_iter_next(&it, diag, &list[n]) != TANDEM_OK ||
-			    list[n] == NULL) {
-				break;
-			}
-			ends = dns_changeset_serial(list[n++], true) == dist_version_serial(v);
-		}
-	}
-	size_t used = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (ends && dist_version_add_take(v, list[i]) == TANDEM_OK) {
-			used++;
-		} else if (!ends) {
-			dns_changeset_free(list[i]);
-		}
-	}
-	free(list);
-	if (ends && used != n) {
-		tdm_dist_log(td->node,
-			     "zone %s: the journal's changesets do not chain: IXFR "
-			     "answers with the zone",
-			     zone);
+	long used = tdm_dist_seed(td, zone, v, j, diag);
+	if (used < 0) {
 		dist_version_unref(v);
 		v = NULL;
 		goto out;
 	}
 	tdm_dist_swap(td, zone, v, served);
 	tdm_dist_log(td->node,
-		     "zone %s: serving serial %u (published by this node) with %zu "
+		     "zone %s: serving serial %u (published by this node) with %ld "
 		     "journal changeset(s)",
 		     zone, dist_version_serial(v), used);
 out:

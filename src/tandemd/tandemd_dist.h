@@ -3,6 +3,7 @@
 #ifndef TANDEMD_DIST_H
 #define TANDEMD_DIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,22 @@ void tdm_dist_serve_file(tdm_dist_t *td, const char *zone, const char *path, jou
 /* Reads NOTIFY answers and sends the tries that are due (never blocks); NULL td: nothing.
  * now_ms: CLOCK_MONOTONIC milliseconds. */
 void tdm_dist_tick(tdm_dist_t *td, uint64_t now_ms);
+
+/* What a --notify secondary answered to the node's SOA query (borrowed strings). */
+typedef struct tdm_dist_secondary {
+	const char *name; /* as --notify gave it: ADDR:PORT */
+	uint32_t serial;  /* its last answer */
+	bool ahead;       /* above (RFC 1982) the serial this node last served: it ignores us */
+	uint32_t ours;    /* that serial */
+} tdm_dist_secondary_t;
+
+/*
+ * The zone's secondaries that have answered an SOA query (each is asked after a NOTIFY
+ * answer, at each publication and every minute; UDP, TSIG with the first key, never
+ * blocking): fills at most cap of out, returns how many there are. NULL td: 0.
+ */
+size_t tdm_dist_secondaries(const tdm_dist_t *td, const char *zone, tdm_dist_secondary_t *out,
+			    size_t cap);
 
 /* The milliseconds until a NOTIFY try is due (0: one is due now, -1: none pending). */
 int tdm_dist_timeout_ms(const tdm_dist_t *td, uint64_t now_ms);

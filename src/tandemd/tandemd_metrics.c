@@ -98,6 +98,14 @@ void tdm_metrics_render(const tdm_metrics_node_t *n, metrics_buf_t *b)
 			    n->zones[i].sigs != NULL ? (double)n->zones[i].sigs[k] : 0);
 		}
 	}
+	metrics_family(b, "tandem_secondary_serial", METRICS_GAUGE,
+		       "the serial each --notify secondary last answered to this node's SOA query");
+	for (size_t i = 0; i < n->nsecondaries; i++) {
+		const tdm_metrics_secondary_t *s = &n->secondaries[i];
+		metrics_sample(b, "tandem_secondary_serial",
+			       (const char *[]){"zone", s->zone, "secondary", s->name, NULL},
+			       s->serial);
+	}
 	metrics_family(b, "tandem_zone_run_duration_seconds", METRICS_HISTOGRAM,
 		       "time of each signing run (active) and shadow run (standby)");
 	for (size_t i = 0; i < n->nzones; i++) {

@@ -24,6 +24,16 @@ typedef struct tdm_metrics_zone {
 	const metrics_histogram_t *runs; /* durations of its signing and shadow runs */
 } tdm_metrics_zone_t;
 
+/* The most secondaries the metrics list (over every zone). */
+#define TDM_METRICS_SECONDARIES_MAX 64
+
+/* A secondary's answer to the node's SOA query (borrowed strings). */
+typedef struct tdm_metrics_secondary {
+	const char *zone;
+	const char *name; /* ADDR:PORT */
+	uint32_t serial;
+} tdm_metrics_secondary_t;
+
 /* The node (borrowed pointers, valid for the call). */
 typedef struct tdm_metrics_node {
 	const char *node;
@@ -34,6 +44,8 @@ typedef struct tdm_metrics_node {
 	const tdm_alerts_t *alerts;
 	size_t nzones;
 	const tdm_metrics_zone_t *zones;
+	size_t nsecondaries;
+	const tdm_metrics_secondary_t *secondaries;
 } tdm_metrics_node_t;
 
 /* The run-duration buckets, in seconds. */
