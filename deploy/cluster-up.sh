@@ -376,7 +376,12 @@ alive() {
 	local e
 	for e in "${STARTED[@]}"; do
 		if [ "${e%%:*}" = "$1" ]; then
-			kill -0 "${e#*:}" 2>/dev/null && [ -n "$(tr -d '\0' <"/proc/${e#*:}/cmdline" 2>/dev/null)" ]
+			# by its state, not its command line: that reads empty for a zombie, but also
+			# for a process in the middle of exec (setsid, then env, then the program),
+			# which once made a node that was starting count as one that had exited
+			local st
+			st=$(sed -n 's/.*) \([A-Za-z]\) .*/\1/p' "/proc/${e#*:}/stat" 2>/dev/null)
+			[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
 			return
 		fi
 	done
