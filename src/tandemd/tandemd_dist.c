@@ -390,13 +390,6 @@ fail:
 	return NULL;
 }
 
-static uint64_t tdm_dist_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Starts NOTIFYing the zone's secondaries of serial; their SOA is asked for at once. */
 static void tdm_dist_notify(tdm_dist_t *td, const char *zone, uint32_t serial)
 {
@@ -405,7 +398,7 @@ static void tdm_dist_notify(tdm_dist_t *td, const char *zone, uint32_t serial)
 	if (n == NULL) {
 		return;
 	}
-	uint64_t now = tdm_dist_mono_ms();
+	uint64_t now = dist_notify_now_ms(); /* the clock tdm_dist_tick is given too */
 	for (size_t i = 0; i < td->nnotify; i++) {
 		dz->probes[i].due_ms = now;
 		dz->probes[i].soon = true;
