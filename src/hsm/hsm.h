@@ -105,6 +105,12 @@ typedef struct hsm_key hsm_key_t;
 typedef struct hsm_keyspec {
 	uint8_t algorithm; /* HSM_ALG_* */
 	unsigned bits;     /* RSA: 1024..4096; ignored for EC and Ed25519 */
+	/*
+	 * true: the private key never leaves the token, not even wrapped (CKA_EXTRACTABLE
+	 * false, so CKA_NEVER_EXTRACTABLE; no CKA_WRAP_WITH_TRUSTED): an operator's approval
+	 * key. false: a zone key, which the archive exports wrapped under the SMK.
+	 */
+	bool stays;
 } hsm_keyspec_t;
 
 /*
@@ -120,7 +126,8 @@ int hsm_token_find_key(hsm_token_t *token, const hsm_uri_t *uri, tandem_diag_t *
  * given; otherwise a random 16-byte CKA_ID). The private key is CKA_TOKEN,
  * CKA_PRIVATE, CKA_SENSITIVE, CKA_SIGN, CKA_EXTRACTABLE and
  * CKA_WRAP_WITH_TRUSTED (it can leave the HSM only wrapped under a trusted
- * key, the SMK). Errors: TANDEM_HSM_EGEN, TANDEM_EEXIST if the label or id is taken.
+ * key, the SMK); with spec->stays it is not extractable at all. Errors: TANDEM_HSM_EGEN,
+ * TANDEM_EEXIST if the label or id is taken.
  */
 int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_keyspec_t *spec,
 			   tandem_diag_t *diag, const hsm_key_t **out);

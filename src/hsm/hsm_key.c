@@ -391,6 +391,7 @@ int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_k
 	}
 
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_BBOOL leaves = spec->stays ? CK_FALSE : CK_TRUE;
 	CK_ULONG bits = spec->bits;
 	uint8_t f4[] = {0x01, 0x00, 0x01};
 	CK_ATTRIBUTE pub_tmpl[9] = {
@@ -414,8 +415,8 @@ int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_k
 	    {CKA_PRIVATE, &yes, sizeof(yes)},
 	    {CKA_SENSITIVE, &yes, sizeof(yes)},
 	    {CKA_SIGN, &yes, sizeof(yes)},
-	    {CKA_EXTRACTABLE, &yes, sizeof(yes)},
-	    {CKA_WRAP_WITH_TRUSTED, &yes, sizeof(yes)},
+	    {CKA_EXTRACTABLE, &leaves, sizeof(leaves)},
+	    {CKA_WRAP_WITH_TRUSTED, &leaves, sizeof(leaves)},
 	    {CKA_DECRYPT, &no, sizeof(no)},
 	    {CKA_UNWRAP, &no, sizeof(no)},
 	    {CKA_DERIVE, &no, sizeof(no)},

@@ -536,6 +536,37 @@ START_TEST(key_generate_each_algorithm)
 }
 END_TEST
 
+/* An operator's approval key (spec.stays): sensitive, never extractable, not even wrapped. */
+START_TEST(key_generate_stays)
+{
+	struct fixture fx;
+	fx_setup(&fx, 1);
+	hsm_uri_t *u = uri_must("pkcs11:object=operator-sa1");
+	hsm_keyspec_t spec = {.algorithm = HSM_ALG_ED25519, .stays = true};
+	const hsm_key_t *key = NULL;
+	ck_assert_int_eq(hsm_token_generate_key(fx.tok, u, &spec, fx.diag, &key), TANDEM_OK);
+	hsm_uri_free(u);
+	CK_OBJECT_HANDLE priv = key->priv;
+	ck_assert_uint_eq(attr_bool(&fx, priv, CKA_SENSITIVE), CK_TRUE);
+	ck_assert_uint_eq(attr_bool(&fx, priv, CKA_ALWAYS_SENSITIVE), CK_TRUE);
+	ck_assert_uint_eq(attr_bool(&fx, priv, CKA_EXTRACTABLE), CK_FALSE);
+	ck_assert_uint_eq(attr_bool(&fx, priv, CKA_NEVER_EXTRACTABLE), CK_TRUE);
+	ck_assert_uint_eq(attr_bool(&fx, priv, CKA_WRAP_WITH_TRUSTED), CK_FALSE);
+	/* The private value itself cannot be read. */
+	uint8_t value[64];
+	CK_ATTRIBUTE a = {CKA_VALUE, value, sizeof(value)};
+	ck_assert_uint_eq(fx.tok->fl->C_GetAttributeValue(fx.tok->admin, priv, &a, 1),
+			  CKR_ATTRIBUTE_SENSITIVE);
+	/* Nor be made extractable afterwards (PKCS#11: CKA_EXTRACTABLE goes true to false only). */
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE make = {CKA_EXTRACTABLE, &yes, sizeof(yes)};
+	ck_assert_uint_ne(fx.tok->fl->C_SetAttributeValue(fx.tok->admin, priv, &make, 1), CKR_OK);
+	ck_assert_uint_eq(attr_bool(&fx, priv, CKA_EXTRACTABLE), CK_FALSE);
+	sign_and_verify(&fx, key, 0);
+	fx_teardown(&fx);
+}
+END_TEST
+
 START_TEST(key_deterministic_signatures)
 {
 	struct fixture fx;
@@ -1104,6 +1135,7 @@ static Suite *hsm_suite(void)
 	tc = tcase_create("key");
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, key_generate_each_algorithm, 0, sizeof(ALGS) / sizeof(ALGS[0]));
+	tcase_add_test(tc, key_generate_stays);
 	tcase_add_test(tc, key_deterministic_signatures);
 	tcase_add_test(tc, key_duplicate_label_refused);
 	tcase_add_test(tc, key_found_after_reopen);
