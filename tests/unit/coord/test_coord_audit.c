@@ -1,4 +1,4 @@
-/* The audit chain in a real etcd: two appenders racing make one chain; the retention cut. */
+/* The audit chain in a real etcd: two appender processes racing make one chain; the cut. */
 #include "audit_log.h"
 #include "coord_audit.h"
 #include "coord_etcd.h"
@@ -7,11 +7,16 @@
 #include "tandem_error.h"
 
 #include <check.h>
+#include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static etcd_proc_t suite_etcd;
 
@@ -19,53 +24,142 @@ static etcd_proc_t suite_etcd;
 /* Entries each of the two appenders writes (the 10,000 in all). */
 #define PER_APPENDER 5000
 
-typedef struct appender {
-	const char *name;
-	const char *prefix;
-	int count;
-	int failures;
-	uint64_t conflicts;
-} appender_t;
-
-static void *append_run(void *arg)
+/*
+ * One appender process (this program run as "--appender NAME PREFIX COUNT ENDPOINT"), as a
+ * coordinator is: its own etcd client, its own coord_audit. It says "ready" once its client
+ * answers, waits for a byte on stdin so that both start together, appends COUNT entries
+ * one by one and says "done FAILURES CONFLICTS START END" (monotonic seconds, comparable
+ * across processes). Exit 0 when every append succeeded.
+ */
+static int appender_main(int argc, char **argv)
 {
-	appender_t *ap = arg;
-	const char *eps[] = {suite_etcd.endpoint};
+	if (argc != 6) {
+		fprintf(stderr, "usage: %s --appender NAME PREFIX COUNT ENDPOINT\n", argv[0]);
+		return 2;
+	}
+	const char *name = argv[2], *prefix = argv[3];
+	int count = atoi(argv[4]), failures = 0;
+	const char *eps[] = {argv[5]};
 	coord_etcd_opts_t o = {.timeout_ms = 5000};
 	coord_etcd_t *etcd = NULL;
 	coord_audit_t *a = NULL;
 	tandem_diag_t *diag = NULL;
-	if (tandem_diag_new(&diag) != TANDEM_OK || coord_etcd_new(eps, 1, &o, diag, &etcd) != 0 ||
-	    coord_audit_new(etcd, ap->prefix, &a) != TANDEM_OK) {
-		ap->failures = ap->count;
-		goto out;
+	coord_audit_head_t h;
+	char go = 0;
+	if (coord_etcd_global_init() != TANDEM_OK || tandem_diag_new(&diag) != TANDEM_OK ||
+	    coord_etcd_new(eps, 1, &o, diag, &etcd) != TANDEM_OK ||
+	    coord_audit_new(etcd, prefix, &a) != TANDEM_OK ||
+	    coord_audit_head(a, diag, &h) != TANDEM_OK) {
+		fprintf(stderr, "%s: cannot reach etcd at %s\n", name, argv[5]);
+		return 1;
 	}
-	for (int i = 0; i < ap->count; i++) {
+	printf("ready\n");
+	fflush(stdout);
+	if (read(STDIN_FILENO, &go, 1) != 1) {
+		return 1;
+	}
+	double t0 = etcd_now_s();
+	for (int i = 0; i < count; i++) {
 		char details[64];
 		audit_entry_t e;
-		snprintf(details, sizeof(details), "%s %d", ap->name, i);
+		snprintf(details, sizeof(details), "%s %d", name, i);
 		tandem_audit_event_t ev = {.type = "test.append",
 					   .level = TANDEM_AUDIT_INFO,
-					   .actor = ap->name,
+					   .actor = name,
 					   .key_id = -1,
 					   .details = details};
-		audit_entry_from_event(&ev, ap->name, T0 + (uint64_t)i, &e);
+		audit_entry_from_event(&ev, name, T0 + (uint64_t)i, &e);
 		int ret = coord_audit_append(a, &e, 1, diag);
 		if (ret != TANDEM_OK) {
-			fprintf(stderr, "%s: append %d: %s\n", ap->name, i, tandem_strerror(ret));
+			fprintf(stderr, "%s: append %d: %s\n", name, i, tandem_strerror(ret));
 			for (size_t k = 0; k < tandem_diag_kept(diag); k++) {
 				fprintf(stderr, "  %s\n", tandem_diag_msg(diag, k));
 			}
 			tandem_diag_clear(diag);
-			ap->failures++;
+			failures++;
 		}
 	}
-	ap->conflicts = coord_audit_conflicts(a);
-out:
+	printf("done %d %" PRIu64 " %.6f %.6f\n", failures, coord_audit_conflicts(a), t0,
+	       etcd_now_s());
+	fflush(stdout);
 	coord_audit_free(a);
 	coord_etcd_free(etcd);
 	tandem_diag_free(diag);
-	return NULL;
+	coord_etcd_global_cleanup();
+	return failures == 0 ? 0 : 1;
+}
+
+typedef struct appender {
+	const char *name;
+	pid_t pid;
+	int to, from; /* its stdin, its stdout */
+	char line[256];
+	size_t len;
+	int failures;
+	uint64_t conflicts;
+	double start, end;
+} appender_t;
+
+/* Starts this program as an appender process; it dies with the test (PR_SET_PDEATHSIG). */
+static void appender_spawn(appender_t *ap, const char *prefix, int count)
+{
+	int in[2], out[2];
+	char n[16];
+	snprintf(n, sizeof(n), "%d", count);
+	ck_assert_int_eq(pipe(in), 0);
+	ck_assert_int_eq(pipe(out), 0);
+	pid_t parent = getpid();
+	ap->pid = fork();
+	ck_assert_int_ge(ap->pid, 0);
+	if (ap->pid == 0) {
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent) {
+			_exit(1);
+		}
+		dup2(in[0], STDIN_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+		close(in[0]);
+		close(in[1]);
+		close(out[0]);
+		close(out[1]);
+		execl("/proc/self/exe", "test_coord_audit", "--appender", ap->name, prefix, n,
+		      suite_etcd.endpoint, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	ap->to = in[1];
+	ap->from = out[0];
+	ap->len = 0;
+}
+
+/* Reads the appender's next line (at most timeout_s seconds) into ap->line. */
+static void appender_line(appender_t *ap, double timeout_s)
+{
+	double until = etcd_now_s() + timeout_s;
+	ap->len = 0;
+	for (;;) {
+		double left = until - etcd_now_s();
+		ck_assert_msg(left > 0, "%s: no line within %.0f s", ap->name, timeout_s);
+		struct pollfd p = {.fd = ap->from, .events = POLLIN};
+		int r = poll(&p, 1, (int)(left * 1000) + 1);
+		if (r < 0 && errno == EINTR) {
+			continue;
+		}
+		ck_assert_int_ge(r, 0);
+		if (r == 0) {
+			continue;
+		}
+		char c;
+		ssize_t got = read(ap->from, &c, 1);
+		ck_assert_msg(got == 1, "%s: exited before its line", ap->name);
+		if (c == '\n') {
+			ap->line[ap->len] = '\0';
+			return;
+		}
+		ck_assert_uint_lt(ap->len, sizeof(ap->line) - 1);
+		ap->line[ap->len++] = c;
+	}
 }
 
 typedef struct client {
@@ -129,22 +223,41 @@ static int str_cmp(const void *a, const void *b)
 
 START_TEST(two_appenders_one_chain)
 {
-	appender_t ap[2] = {{"coord-a", "/audit-race/", PER_APPENDER, 0, 0},
-			    {"coord-b", "/audit-race/", PER_APPENDER, 0, 0}};
-	pthread_t th[2];
-	double t0 = etcd_now_s();
+	appender_t ap[2] = {{.name = "coord-a"}, {.name = "coord-b"}};
 	for (int i = 0; i < 2; i++) {
-		ck_assert_int_eq(pthread_create(&th[i], NULL, append_run, &ap[i]), 0);
+		appender_spawn(&ap[i], "/audit-race/", PER_APPENDER);
 	}
 	for (int i = 0; i < 2; i++) {
-		pthread_join(th[i], NULL);
+		appender_line(&ap[i], 60);
+		ck_assert_str_eq(ap[i].line, "ready");
+	}
+	double t0 = etcd_now_s();
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(write(ap[i].to, "g", 1), 1);
+	}
+	for (int i = 0; i < 2; i++) {
+		appender_line(&ap[i], 200);
+		ck_assert_msg(sscanf(ap[i].line, "done %d %" SCNu64 " %lf %lf", &ap[i].failures,
+				     &ap[i].conflicts, &ap[i].start, &ap[i].end) == 4,
+			      "%s: %s", ap[i].name, ap[i].line);
+		int status = 0;
+		ck_assert_int_eq(waitpid(ap[i].pid, &status, 0), ap[i].pid);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			      "%s: status %#x, %d appends failed", ap[i].name, status,
+			      ap[i].failures);
+		close(ap[i].to);
+		close(ap[i].from);
 	}
 	double took = etcd_now_s() - t0;
 	fprintf(stderr,
-		"audit race: %d entries by 2 appenders in %.1f s (%" PRIu64 " + %" PRIu64
+		"audit race: %d entries by 2 appender processes in %.1f s (%" PRIu64 " + %" PRIu64
 		" races lost)\n",
 		2 * PER_APPENDER, took, ap[0].conflicts, ap[1].conflicts);
 	ck_assert_int_eq(ap[0].failures + ap[1].failures, 0);
+	/* they did run at the same time: each started before the other ended */
+	ck_assert_msg(ap[0].start < ap[1].end && ap[1].start < ap[0].end,
+		      "the appenders did not overlap: %.3f-%.3f and %.3f-%.3f", ap[0].start,
+		      ap[0].end, ap[1].start, ap[1].end);
 	client_t c;
 	client_open(&c, "/audit-race/");
 	coord_audit_head_t h;
@@ -233,8 +346,11 @@ static Suite *audit_suite(void)
 	return s;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "--appender") == 0) {
+		return appender_main(argc, argv);
+	}
 	if (coord_etcd_global_init() != TANDEM_OK) {
 		fprintf(stderr, "curl_global_init failed\n");
 		return 1;
