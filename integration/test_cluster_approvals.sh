@@ -18,6 +18,9 @@
 #    and is audited; edited after signing, or missing a signature, it is refused;
 #  - a policy change (params-set) by sa2 + wi2: the direct command refused, the request
 #    executed, status shows the new lease;
+#  - an operator key on a PKCS#11 token (keygen --pkcs11): its private key is sensitive and
+#    never extractable (integration/p11attrs.py), a wrong PIN signs and records nothing, and a
+#    request approved by it (sa3) and by a file key (so2) executes;
 #  - every step has its "audit:" line in the coordinators' logs.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -262,3 +265,44 @@ for c in A B; do
 done
 audited "request.execute notice coord:coord-[ab]: request $id7 rules-set action=keygen slots=SA,SO\|WI executed"
 tdm_pass "rules-set by sa1 + wi1: both coordinators apply keygen = SA + SO|WI (from etcd)"
+
+# ---- an operator key on a PKCS#11 token: keygen there, approve with it -------------------------
+# (its own SoftHSM store; this shell's SOFTHSM2_CONF is put back after)
+had_conf=${SOFTHSM2_CONF+x} old_conf=${SOFTHSM2_CONF-}
+tdm_token "$TDM_TMP/ophsm" operators
+uri="pkcs11:token=operators;pin-source=$TDM_PIN_FILE"
+tdm_assert_ok "keygen sa3 on the token" tdm_ctl operator keygen sa3 --pkcs11 "$uri" --public "$TDM_TMP/sa3.pub"
+tdm_assert_grep "keygen names the token and the object" "^operator key $(cat "$TDM_TMP/sa3.pub") \(on token operators, object sa3, not extractable\)$" "$TDM_OUT"
+python3 "$TDM_SRC/integration/p11attrs.py" "$TDM_MODULE" operators "$TDM_PIN_FILE" sa3 >"$TDM_TMP/sa3.attrs" ||
+	tdm_fail "cannot read sa3's attributes on the token"
+for want in "CKA_KEY_TYPE CKK_EC_EDWARDS" "CKA_SENSITIVE true" "CKA_EXTRACTABLE false" \
+	"CKA_NEVER_EXTRACTABLE true" "CKA_WRAP_WITH_TRUSTED false" "value refused"; do
+	tdm_assert_grep "sa3's private key: $want" "^$want$" "$TDM_TMP/sa3.attrs"
+done
+REFUSE_RC=2 refused "a second keygen under the same label" "already holds an object labelled sa3" \
+	tdm_ctl operator keygen sa3 --pkcs11 "$uri" --public "$TDM_TMP/sa3-again.pub"
+tdm_assert_ok "request: register sa3 (token key) as SA" tdm_ctl request operator-register name=sa3 role=SA "pub=$(cat "$TDM_TMP/sa3.pub")"
+id8=$(req_id "$TDM_OUT")
+tdm_assert_ok "sa1 approves sa3's registration" tdm_ctl approve "$id8" --key "$OPS/sa1.secret"
+tdm_assert_ok "so1 approves sa3's registration" tdm_ctl approve "$id8" --key "$OPS/so1.secret"
+tdm_assert_grep "sa3's registration executed" "request $id8 executed" "$TDM_OUT"
+tdm_assert_ok "keygen for wi3 (a file)" tdm_ctl operator keygen --secret "$TDM_TMP/wi3.secret" --public "$TDM_TMP/wi3.pub"
+tdm_assert_ok "request: register wi3" tdm_ctl request operator-register name=wi3 role=WI "pub=$(cat "$TDM_TMP/wi3.pub")"
+id9=$(req_id "$TDM_OUT")
+(umask 077 && echo 271828 >"$TDM_TMP/wrong.pin")
+REFUSE_RC=2 refused "sa3's token with a wrong PIN" "CKR_PIN_INCORRECT" \
+	tdm_ctl approve "$id9" --key "pkcs11:token=operators;object=sa3;pin-source=$TDM_TMP/wrong.pin"
+tdm_assert_no_grep "the wrong PIN is not printed" "271828" "$TDM_ERR"
+tdm_assert_no_grep "no text was signed with a wrong PIN" "^request $id9$" "$TDM_OUT"
+[ "$(field "$id9" 'len(r["approvals"])')" = 0 ] || tdm_fail "an approval was recorded with a wrong PIN"
+tdm_assert_ok "sa3 approves with the token key" tdm_ctl approve "$id9" --key "pkcs11:token=operators;object=sa3;pin-source=$TDM_PIN_FILE"
+tdm_assert_grep "sa3's token approval counts" "approval by sa3 \(SA\) recorded; 1 of 2: waiting" "$TDM_OUT"
+audited "request.approve notice approver:sa3: request $id9"
+tdm_assert_ok "so2 approves with a file key" tdm_ctl approve "$id9" --key "$OPS/so2.secret"
+tdm_assert_grep "token key + file key executed it" "request $id9 executed" "$TDM_OUT"
+[ "$(field "$id9" 'r["state"], [a["operator"] for a in r["approvals"]]')" = "('executed', ['sa3', 'so2'])" ] ||
+	tdm_fail "request $id9: $(field "$id9" 'r')"
+tdm_assert_ok "operator list" tdm_ctl operator list
+tdm_assert_grep "wi3 is registered" "^wi3 +WI $(cat "$TDM_TMP/wi3.pub")" "$TDM_OUT"
+if [ -n "$had_conf" ]; then export SOFTHSM2_CONF=$old_conf; else unset SOFTHSM2_CONF; fi
+tdm_pass "sa3's key on a PKCS#11 token: sensitive, never extractable; a wrong PIN signs nothing; sa3 (token) + so2 (file) executed request $id9"

@@ -5,6 +5,7 @@
 #include "tandem_error.h"
 #include "tandem_file.h"
 #include "tandemctl.h"
+#include "tandemctl_opkey.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +29,8 @@ enum {
 	OPT_PUBLIC,
 	OPT_SIGN_ONLY,
 	OPT_SIGNATURE,
-	OPT_OFFLINE
+	OPT_OFFLINE,
+	OPT_PKCS11
 };
 
 static const char *const request_cmds[] = {"operator", "request", "approve"};
@@ -48,6 +50,9 @@ static void usage(FILE *fp)
 	fprintf(
 	    fp,
 	    "usage: tandemctl operator keygen --secret FILE --public FILE\n"
+	    "       tandemctl operator keygen [NAME] --pkcs11 URI --public FILE\n"
+	    "                      (the key on a token; PIN from the URI's pin-source or "
+	    "TANDEM_PIN)\n"
 	    "       tandemctl operator bootstrap FILE        (lines NAME SA|SO|WI PUBLIC-FILE)\n"
 	    "       tandemctl operator list [--json]\n"
 	    "       tandemctl operator record-verify FILE [--offline] | record-import FILE\n"
@@ -56,7 +61,7 @@ static void usage(FILE *fp)
 	    "                      (a ceremony record signed with tandem-ceremony record-sign)\n"
 	    "       tandemctl request ACTION KEY=VALUE... [--ttl SECONDS]\n"
 	    "       tandemctl request list [--json] | show ID [--json] | cancel ID\n"
-	    "       tandemctl approve ID --key SECRET [--sign-only]\n"
+	    "       tandemctl approve ID --key SECRET|pkcs11:URI [--sign-only]\n"
 	    "       tandemctl approve ID --signature HEX --public FILE\n"
 	    "  actions: takeover site=S, site-suspend site=S, params-set lease_ms=N margin_ms=N,\n"
 	    "           operator-register name=N role=SA|SO|WI pub=HEX, operator-remove name=N\n"
@@ -67,6 +72,7 @@ static void usage(FILE *fp)
 typedef struct req_opts {
 	const char *coord, *coord_pub, *coord_key;
 	const char *key, *secret, *public_file, *signature;
+	const char *pkcs11; /* operator keygen on a token: its pkcs11: URI */
 	bool json, sign_only, offline;
 	uint64_t ttl_s;
 } req_opts_t;
@@ -86,6 +92,7 @@ static int opts_parse(int argc, char **argv, req_opts_t *o)
 	    {"sign-only", no_argument, NULL, OPT_SIGN_ONLY},
 	    {"signature", required_argument, NULL, OPT_SIGNATURE},
 	    {"offline", no_argument, NULL, OPT_OFFLINE},
+	    {"pkcs11", required_argument, NULL, OPT_PKCS11},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	int c;
@@ -103,6 +110,7 @@ static int opts_parse(int argc, char **argv, req_opts_t *o)
 		case OPT_SIGN_ONLY: o->sign_only = true; break;
 		case OPT_SIGNATURE: o->signature = optarg; break;
 		case OPT_OFFLINE: o->offline = true; break;
+		case OPT_PKCS11: o->pkcs11 = optarg; break;
 		case OPT_TTL:
 			errno = 0;
 			o->ttl_s = strtoull(optarg, &end, 10);
@@ -145,8 +153,43 @@ static int file_create(const char *who, const char *path, const char *text, mode
 	return EXIT_OK;
 }
 
-static int cmd_keygen(const char *who, const req_opts_t *o)
+/* operator keygen NAME --pkcs11 URI: the key pair made on the token, never leaving it. */
+static int cmd_keygen_token(const char *who, const req_opts_t *o, const char *name)
 {
+	uint8_t pub[COORD_APPROVAL_PUB_LEN];
+	char line[2 * COORD_APPROVAL_PUB_LEN + 2], token[33], object[65];
+	if (o->secret != NULL || o->public_file == NULL) {
+		fprintf(stderr, "%s: --pkcs11 URI needs --public FILE (and no --secret)\n", who);
+		return EXIT_USAGE;
+	}
+	int rc = opkey_token_keygen(who, o->pkcs11, name, pub, token, object);
+	if (rc == EXIT_OK) {
+		hex(pub, sizeof(pub), line);
+		strcat(line, "\n");
+		rc = file_create(who, o->public_file, line, 0644);
+		/* the key stays on the token: a public file that cannot be written is said so */
+		if (rc != EXIT_OK) {
+			fprintf(stderr, "%s: the key is on token %s as %s; its public key: %s", who,
+				token, object, line);
+		}
+	}
+	if (rc == EXIT_OK) {
+		hex(pub, sizeof(pub), line);
+		printf("operator key %s (on token %s, object %s, not extractable)\n", line, token,
+		       object);
+	}
+	return rc;
+}
+
+static int cmd_keygen(const char *who, const req_opts_t *o, const char *name)
+{
+	if (o->pkcs11 != NULL) {
+		return cmd_keygen_token(who, o, name);
+	}
+	if (name != NULL) {
+		fprintf(stderr, "%s: NAME labels a key on a token: it needs --pkcs11 URI\n", who);
+		return EXIT_USAGE;
+	}
 	uint8_t priv[32], pub[COORD_APPROVAL_PUB_LEN];
 	size_t plen = sizeof(priv), ulen = sizeof(pub);
 	char line[2 * 32 + 2];
@@ -201,40 +244,6 @@ static int pub_read(const char *who, const char *path, uint8_t pub[COORD_APPROVA
 		fprintf(stderr, "%s: %s: not an operator public key (64 hex digits)\n", who, path);
 		return EXIT_INPUT;
 	}
-	return EXIT_OK;
-}
-
-/* The operator's secret: refused when group or others may read it. */
-static int secret_load(const char *who, const char *path, EVP_PKEY **out,
-		       uint8_t pub[COORD_APPROVAL_PUB_LEN])
-{
-	char *text = NULL;
-	size_t len = 0, ulen = COORD_APPROVAL_PUB_LEN;
-	uint8_t seed[32];
-	int ret = tandem_secret_read(path, 1024, &text, &len);
-	if (ret == TANDEM_EPERM) {
-		fprintf(stderr, "%s: %s: group or others may read it: refused (chmod 600)\n", who,
-			path);
-		return EXIT_INPUT;
-	}
-	if (ret != TANDEM_OK) {
-		fprintf(stderr, "%s: %s: %s\n", who, path, tandem_strerror(ret));
-		return EXIT_INPUT;
-	}
-	text[strcspn(text, "\r\n")] = '\0';
-	ret = tandem_hex_decode(text, seed, sizeof(seed));
-	tandem_wipe(text, len);
-	free(text);
-	EVP_PKEY *key = ret == TANDEM_OK ? EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL,
-									seed, sizeof(seed))
-					 : NULL;
-	tandem_wipe(seed, sizeof(seed));
-	if (key == NULL || EVP_PKEY_get_raw_public_key(key, pub, &ulen) != 1) {
-		fprintf(stderr, "%s: %s: not an operator secret key\n", who, path);
-		EVP_PKEY_free(key);
-		return EXIT_INPUT;
-	}
-	*out = key;
 	return EXIT_OK;
 }
 
@@ -457,8 +466,7 @@ static int cmd_approve(const char *who, const req_opts_t *o, const char *id)
 {
 	coordrpc_request_t req;
 	coordrpc_decision_t *dec = calloc(1, sizeof(*dec));
-	EVP_PKEY *key = NULL;
-	EVP_MD_CTX *mctx = NULL;
+	opkey_t *key = NULL;
 	char why[200];
 	int rc = EXIT_USAGE;
 	memset(&req, 0, sizeof(req));
@@ -468,7 +476,9 @@ static int cmd_approve(const char *who, const req_opts_t *o, const char *id)
 	if ((o->key == NULL) == (o->signature == NULL) ||
 	    (o->signature != NULL && o->public_file == NULL) || strlen(id) >= sizeof(req.req_id)) {
 		fprintf(stderr,
-			"%s: approve ID --key SECRET, or ID --signature HEX --public FILE\n", who);
+			"%s: approve ID --key SECRET|pkcs11:URI, or ID --signature HEX --public "
+			"FILE\n",
+			who);
 		goto out;
 	}
 	req.kind = COORDRPC_REQUEST_APPROVE;
@@ -483,7 +493,7 @@ static int cmd_approve(const char *who, const req_opts_t *o, const char *id)
 		}
 	} else {
 		/* sign the request as the coordinator holds it: print what is signed */
-		rc = secret_load(who, o->key, &key, req.pub);
+		rc = opkey_open(who, o->key, &key, req.pub);
 		if (rc == EXIT_OK) {
 			rc = get_doc(who, o, COORDRPC_REQUEST_GET, id, dec);
 		}
@@ -495,14 +505,9 @@ static int cmd_approve(const char *who, const req_opts_t *o, const char *id)
 		}
 		if (rc == EXIT_OK) {
 			char text[COORD_REQUEST_TEXT_MAX];
-			size_t len = coord_request_text(&r, text), slen = sizeof(req.sig);
+			size_t len = coord_request_text(&r, text);
 			printf("%s", text);
-			mctx = EVP_MD_CTX_new();
-			if (mctx == NULL || EVP_DigestSignInit(mctx, NULL, NULL, NULL, key) != 1 ||
-			    EVP_DigestSign(mctx, req.sig, &slen, (const uint8_t *)text, len) != 1) {
-				fprintf(stderr, "%s: signing failed\n", who);
-				rc = EXIT_INPUT;
-			}
+			rc = opkey_sign(who, key, (const uint8_t *)text, len, req.sig);
 		}
 		coordrpc_decision_deinit(dec);
 	}
@@ -525,8 +530,7 @@ static int cmd_approve(const char *who, const req_opts_t *o, const char *id)
 out:
 	coordrpc_decision_deinit(dec);
 	free(dec);
-	EVP_MD_CTX_free(mctx);
-	EVP_PKEY_free(key);
+	opkey_free(key);
 	return rc;
 }
 
@@ -606,8 +610,8 @@ int tandemctl_request(int argc, char **argv)
 		return cmd_approve(who, &o, w[0]);
 	}
 	if (strcmp(cmd, "operator") == 0) {
-		if (strcmp(sub, "keygen") == 0 && n == 1) {
-			return cmd_keygen(who, &o);
+		if (strcmp(sub, "keygen") == 0 && n <= 2) {
+			return cmd_keygen(who, &o, n == 2 ? w[1] : NULL);
 		}
 		if (strcmp(sub, "bootstrap") == 0 && n == 2) {
 			return cmd_bootstrap(who, &o, w[1]);
