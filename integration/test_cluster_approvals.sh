@@ -19,8 +19,9 @@
 #  - a policy change (params-set) by sa2 + wi2: the direct command refused, the request
 #    executed, status shows the new lease;
 #  - an operator key on a PKCS#11 token (keygen --pkcs11): its private key is sensitive and
-#    never extractable (integration/p11attrs.py), a wrong PIN signs and records nothing, and a
-#    request approved by it (sa3) and by a file key (so2) executes;
+#    never extractable (integration/p11attrs.py), a wrong PIN signs and records nothing, a
+#    request approved by it (sa3) and by a file key (so2) executes, and a ceremony record it
+#    signs (tandem-ceremony record-sign --key pkcs11:...) verifies against the role table;
 #  - every step has its "audit:" line in the coordinators' logs.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -304,5 +305,14 @@ tdm_assert_grep "token key + file key executed it" "request $id9 executed" "$TDM
 	tdm_fail "request $id9: $(field "$id9" 'r')"
 tdm_assert_ok "operator list" tdm_ctl operator list
 tdm_assert_grep "wi3 is registered" "^wi3 +WI $(cat "$TDM_TMP/wi3.pub")" "$TDM_OUT"
+# a ceremony record signed on the token (tandem-ceremony record-sign --key pkcs11:...)
+REC3=$TDM_TMP/token.record
+CEREMONY=$TDM_BUILD/src/tools/tandem-ceremony
+tdm_assert_ok "a record with sa3 and so2 present" "$CEREMONY" record --out "$REC3" --what "token drill" \
+	--present sa3:SA --present so2:SO
+tdm_assert_ok "sa3 signs the record on the token" "$CEREMONY" record-sign "$REC3" --name sa3 \
+	--key "pkcs11:token=operators;object=sa3;pin-source=$TDM_PIN_FILE"
+tdm_assert_ok "so2 signs the record (file)" "$CEREMONY" record-sign "$REC3" --name so2 --key "$OPS/so2.secret"
+tdm_assert_ok "record-verify: sa3's token signature, against the role table" tdm_ctl operator record-verify "$REC3"
 if [ -n "$had_conf" ]; then export SOFTHSM2_CONF=$old_conf; else unset SOFTHSM2_CONF; fi
-tdm_pass "sa3's key on a PKCS#11 token: sensitive, never extractable; a wrong PIN signs nothing; sa3 (token) + so2 (file) executed request $id9"
+tdm_pass "sa3's key on a PKCS#11 token: sensitive, never extractable; a wrong PIN signs nothing; sa3 (token) + so2 (file) executed request $id9 and signed a ceremony record"

@@ -1,6 +1,7 @@
 /* tandem-ceremony record and record-sign: what a ceremony did, signed by the people present. */
 #include "ceremony_record.h"
 #include "coord_approval.h"
+#include "operator_key.h"
 #include "tandem_encode.h"
 #include "tandem_error.h"
 #include "tandem_file.h"
@@ -25,7 +26,7 @@ static void usage(FILE *fp)
 {
 	fprintf(fp, "usage: tandem-ceremony record --out FILE --what TEXT --present NAME:ROLE...\n"
 		    "                       [--check-value HEX]... [--card-holder CARD=NAME]...\n"
-		    "       tandem-ceremony record-sign FILE --name NAME --key SECRET\n"
+		    "       tandem-ceremony record-sign FILE --name NAME --key SECRET|pkcs11:URI\n"
 		    "  (docs/approvals.md, \"Ceremony records\")\n");
 }
 
@@ -150,9 +151,10 @@ int ceremony_record_sign(int argc, char **argv)
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	const char *name = NULL, *key = NULL;
-	char *text = NULL, *secret = NULL, line[64];
-	size_t len = 0, slen = 0;
-	uint8_t seed[32], sig[COORD_APPROVAL_SIG_LEN], pub[COORD_APPROVAL_PUB_LEN];
+	char *text = NULL, line[64];
+	size_t len = 0;
+	uint8_t sig[COORD_APPROVAL_SIG_LEN], pub[COORD_APPROVAL_PUB_LEN];
+	opkey_t *okey = NULL;
 	tandem_afile_t *f = NULL;
 	int c, rc = EXIT_INPUT;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -182,23 +184,12 @@ int ceremony_record_sign(int argc, char **argv)
 			path, name);
 		goto out;
 	}
-	ret = tandem_secret_read(key, 1024, &secret, &slen);
-	if (ret == TANDEM_EPERM) {
-		fprintf(stderr, "%s: %s: group or others may read it: refused (chmod 600)\n",
-			argv[0], key);
-		goto out;
+	/* a secret file, or a key on a PKCS#11 token: the same signature either way */
+	rc = opkey_open(argv[0], key, &okey, pub);
+	if (rc == EXIT_OK) {
+		rc = opkey_sign(argv[0], okey, (const uint8_t *)text, blen, sig);
 	}
-	if (ret == TANDEM_OK) {
-		secret[strcspn(secret, "\r\n")] = '\0';
-		ret = tandem_hex_decode(secret, seed, sizeof(seed));
-		tandem_wipe(secret, slen);
-	}
-	if (ret == TANDEM_OK) {
-		ret = coord_approval_sign(seed, (const uint8_t *)text, blen, sig, pub);
-	}
-	tandem_wipe(seed, sizeof(seed));
-	if (ret != TANDEM_OK) {
-		fprintf(stderr, "%s: %s: not an operator secret key\n", argv[0], key);
+	if (rc != EXIT_OK) {
 		goto out;
 	}
 	char ph[2 * COORD_APPROVAL_PUB_LEN + 1], sh[2 * COORD_APPROVAL_SIG_LEN + 1];
@@ -226,9 +217,7 @@ int ceremony_record_sign(int argc, char **argv)
 	printf("signed by %s\n", name);
 out:
 	tandem_afile_abort(f);
-	if (secret != NULL) {
-		free(secret);
-	}
+	opkey_free(okey);
 	free(text);
 	return rc;
 }

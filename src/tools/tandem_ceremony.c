@@ -57,7 +57,7 @@ static void usage(FILE *fp)
 	    "       tandem-ceremony record --out FILE --what TEXT --present NAME:ROLE... "
 	    "[--check-value HEX]...\n"
 	    "                       [--card-holder CARD=NAME]...   (a ceremony record)\n"
-	    "       tandem-ceremony record-sign FILE --name NAME --key SECRET\n"
+	    "       tandem-ceremony record-sign FILE --name NAME --key SECRET|pkcs11:URI\n"
 	    "Passphrases and the SO PIN are asked on the terminal (no echo) unless given in\n"
 	    "files (one passphrase per line, in card order; mode 0600); never on the command "
 	    "line.\n");

@@ -1,11 +1,11 @@
 /* tandemctl operator, request and approve: multi-person control (docs/approvals.md). */
 #include "coord_approval.h"
 #include "coordrpc.h"
+#include "operator_key.h"
 #include "tandem_encode.h"
 #include "tandem_error.h"
 #include "tandem_file.h"
 #include "tandemctl.h"
-#include "tandemctl_opkey.h"
 
 #include <errno.h>
 #include <fcntl.h>

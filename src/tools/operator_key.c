@@ -1,12 +1,11 @@
-/* An operator's approval key for tandemctl: a 0600 secret file or a key on a PKCS#11 token. */
-#include "tandemctl_opkey.h"
+/* An operator's approval key: a 0600 secret file or a key on a PKCS#11 token. */
+#include "operator_key.h"
 
 #include "hsm.h"
 #include "tandem_diag.h"
 #include "tandem_encode.h"
 #include "tandem_error.h"
 #include "tandem_file.h"
-#include "tandemctl_keys_util.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -44,6 +43,16 @@ static void diag_print(const char *who, const char *what, int ret, const tandem_
 	for (size_t i = 0; i < tandem_diag_kept(diag); i++) {
 		fprintf(stderr, "%s:   %s\n", who, tandem_diag_msg(diag, i));
 	}
+}
+
+/* Loads the URI's module (module-path/-name, else SoftHSMv2) and opens its token, 1 session. */
+static int hsm_open(const hsm_uri_t *uri, tandem_diag_t *diag, opkey_t *k)
+{
+	int ret = hsm_module_load(hsm_uri_module(uri), diag, &k->module);
+	if (ret == TANDEM_OK) {
+		ret = hsm_token_open(k->module, uri, NULL, 1, diag, &k->token);
+	}
+	return ret;
 }
 
 /* The Ed25519 public key of a token key (its DNSKEY RDATA after the 4-byte header). */
@@ -105,7 +114,7 @@ static int token_open(const char *who, const char *uri_text, opkey_t *k,
 		ret = hsm_uri_parse(uri_text, diag, &uri);
 	}
 	if (ret == TANDEM_OK) {
-		ret = keys_hsm_open(NULL, uri_text, 1, diag, &k->module, &k->token);
+		ret = hsm_open(uri, diag, k);
 	}
 	if (ret == TANDEM_OK) {
 		ret = hsm_token_find_key(k->token, uri, diag, &k->key);
@@ -210,8 +219,7 @@ int opkey_token_keygen(const char *who, const char *uri_text, const char *label,
 {
 	tandem_diag_t *diag = NULL;
 	hsm_uri_t *uri = NULL;
-	hsm_module_t *module = NULL;
-	hsm_token_t *token = NULL;
+	opkey_t k = {0};
 	char *full = NULL;
 	const hsm_key_t *key = NULL;
 	int rc = OPKEY_EXIT_INPUT;
@@ -241,10 +249,10 @@ int opkey_token_keygen(const char *who, const char *uri_text, const char *label,
 			goto out;
 		}
 	}
-	ret = keys_hsm_open(NULL, full != NULL ? full : uri_text, 1, diag, &module, &token);
+	ret = hsm_open(uri, diag, &k);
 	if (ret == TANDEM_OK) {
 		hsm_keyspec_t spec = {.algorithm = HSM_ALG_ED25519, .stays = true};
-		ret = hsm_token_generate_key(token, uri, &spec, diag, &key);
+		ret = hsm_token_generate_key(k.token, uri, &spec, diag, &key);
 	}
 	if (ret != TANDEM_OK) {
 		diag_print(who, "operator key generation on the token", ret, diag);
@@ -253,12 +261,12 @@ int opkey_token_keygen(const char *who, const char *uri_text, const char *label,
 	}
 	rc = token_pub(who, key, pub);
 	if (rc == 0) {
-		snprintf(token_label, 33, "%s", hsm_token_label(token));
+		snprintf(token_label, 33, "%s", hsm_token_label(k.token));
 		snprintf(object, 65, "%s", hsm_key_label(key));
 	}
 out:
-	hsm_token_close(token);
-	hsm_module_free(module);
+	hsm_token_close(k.token);
+	hsm_module_free(k.module);
 	hsm_uri_free(uri);
 	free(full);
 	tandem_diag_free(diag);

@@ -1,6 +1,7 @@
-/* An operator's approval key for tandemctl: a 0600 secret file or a key on a PKCS#11 token. */
-#ifndef TANDEMCTL_OPKEY_H
-#define TANDEMCTL_OPKEY_H
+/* An operator's approval key (tandemctl approve, tandem-ceremony record-sign): a 0600 secret
+ * file or a key on a PKCS#11 token. */
+#ifndef OPERATOR_KEY_H
+#define OPERATOR_KEY_H
 
 #include <stddef.h>
 #include <stdint.h>
