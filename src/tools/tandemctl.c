@@ -21,7 +21,7 @@ static void usage(FILE *fp)
 	    "  net keygen --public FILE --secret FILE    a CURVE key pair\n"
 	    "  audit show|verify|export|keygen           the audit log (docs/audit.md)\n"
 	    "  operator keygen|bootstrap|list, request ACTION K=V...|list|show ID|cancel ID,\n"
-	    "  approve ID --key SECRET                   multi-person control (docs/approvals.md)\n"
+	    "  approve ID --key SECRET|pkcs11:URI        multi-person control (docs/approvals.md)\n"
 	    "  (cluster commands take --coord EP[,EP..] --coord-pub FILE[,FILE..] --key SECRET,\n"
 	    "   or TANDEM_COORD, TANDEM_COORD_PUB, TANDEM_KEY)\n"
 	    "  keys list --state DIR [--zone Z]          keys, states, next transition times\n"
