@@ -282,6 +282,10 @@ for want in "CKA_KEY_TYPE CKK_EC_EDWARDS" "CKA_SENSITIVE true" "CKA_EXTRACTABLE 
 done
 REFUSE_RC=2 refused "a second keygen under the same label" "already holds an object labelled sa3" \
 	tdm_ctl operator keygen sa3 --pkcs11 "$uri" --public "$TDM_TMP/sa3-again.pub"
+REFUSE_RC=2 refused "a keygen over an existing public file" "sa3.pub: File exists" \
+	tdm_ctl operator keygen sa4 --pkcs11 "$uri" --public "$TDM_TMP/sa3.pub"
+[ "$(python3 "$TDM_SRC/integration/p11count.py" "$TDM_MODULE" operators "$TDM_PIN_FILE" sa4)" = 0 ] ||
+	tdm_fail "the refused keygen left a key sa4 on the token"
 tdm_assert_ok "request: register sa3 (token key) as SA" tdm_ctl request operator-register name=sa3 role=SA "pub=$(cat "$TDM_TMP/sa3.pub")"
 id8=$(req_id "$TDM_OUT")
 tdm_assert_ok "sa1 approves sa3's registration" tdm_ctl approve "$id8" --key "$OPS/sa1.secret"

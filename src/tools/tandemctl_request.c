@@ -162,6 +162,11 @@ static int cmd_keygen_token(const char *who, const req_opts_t *o, const char *na
 		fprintf(stderr, "%s: --pkcs11 URI needs --public FILE (and no --secret)\n", who);
 		return EXIT_USAGE;
 	}
+	/* checked before the key is made, so that a refusal leaves nothing on the token */
+	if (access(o->public_file, F_OK) == 0) {
+		fprintf(stderr, "%s: %s: %s\n", who, o->public_file, strerror(EEXIST));
+		return EXIT_INPUT;
+	}
 	int rc = opkey_token_keygen(who, o->pkcs11, name, pub, token, object);
 	if (rc == EXIT_OK) {
 		hex(pub, sizeof(pub), line);
