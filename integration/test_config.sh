@@ -64,6 +64,39 @@ print("one cluster")
 EOF
 tdm_pass "conf/: the etcd members, coordinators and nodes of the example name each other"
 
+# ---- the example runs under the units -----------------------------------------------------------
+# the units write only their StateDirectory (ProtectSystem=strict): every path the example has a
+# daemon write (out, work, the mirrors, a pid file) must lie under it; every etcd member has the
+# settings docs/etcd.md asks for
+python3 - "$TDM_SRC" >"$TDM_TMP/units.out" 2>&1 <<'EOF' || tdm_fail "the conf/ example writes outside the units' state directories" -- "$TDM_TMP/units.out"
+import re, sys
+src = sys.argv[1]
+def state_dir(unit, instance):
+    text = open(f"{src}/deploy/systemd/{unit}.in").read()
+    return "/var/lib/" + re.search(r"^StateDirectory=(\S+)", text, re.M).group(1).replace("%i", instance) + "/"
+writes = {"tandemd": ("out", "work", "pid-file"),
+          "tandem-coord": ("audit-mirror", "audit-archive", "role-mirror", "pid-file")}
+bad = []
+for s in ("a", "b"):
+    for prog, unit in (("tandemd", "tandemd@.service"), ("tandem-coord", "tandem-coord@.service")):
+        text = open(f"{src}/conf/{prog}-{s}.yaml").read()
+        inst = re.search(r"^name: (\S+)", text, re.M).group(1)
+        inst = inst if prog == "tandemd" else inst.removeprefix("coord-")
+        top = state_dir(unit, inst)
+        for key in writes[prog]:
+            m = re.search(rf"^{key}: (\S+)", text, re.M)
+            if m and not m.group(1).startswith(top):
+                bad.append(f"conf/{prog}-{s}.yaml: {key}: {m.group(1)} is not under {top}")
+for m in ("a", "b", "witness"):
+    text = open(f"{src}/conf/etcd-{m}.env").read()
+    for want in ("ETCD_PRE_VOTE=true", "ETCD_MAX_TXN_OPS=4096"):
+        if want not in text.splitlines():
+            bad.append(f"conf/etcd-{m}.env: no {want}")
+print("\n".join(bad) if bad else "all under the state directories")
+sys.exit(1 if bad else 0)
+EOF
+tdm_pass "conf/: the example writes only where the units may, and the etcd members have pre-vote and max-txn-ops"
+
 # ---- --check-config touches nothing ------------------------------------------------------------
 N=$TDM_TMP/untouched
 cat >"$TDM_TMP/node.yaml" <<EOF

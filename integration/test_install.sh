@@ -16,6 +16,8 @@ for prog in tandemd tandem-coord tandemctl tandem-ceremony tandem-signzone; do
 done
 tdm_pass "the five programs are in bin/"
 for f in share/doc/tandem/README.md share/doc/tandem/signzone.md share/doc/tandem/policy.md \
+	share/doc/tandem/operator-guide.md share/doc/tandem/dps-map.md \
+	share/doc/tandem/runbooks/site-loss.md \
 	share/tandem/dps-default.yaml share/tandem/modern.yaml share/tandem/example.zone; do
 	[ -f "$root/$f" ] || tdm_fail "$f not installed" -- "$TDM_OUT"
 done
