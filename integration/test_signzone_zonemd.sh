@@ -1,8 +1,9 @@
 #!/bin/bash
 # ZONEMD (RFC 8976) by policy (zone.zonemd): tandem-signzone puts one SIMPLE ZONEMD at the
 # apex with the new serial, signed, in the apex's denial bitmap; ldns-verify-zone checks its
-# digest (-ZZ: a valid ZONEMD is required, DNSSEC too), and so do kzonecheck, dnssec-verify
-# and tandem's own gate. A ZONEMD made by ldns-signzone is accepted by tandem's gate, and a
+# digest (-ZZ: a valid ZONEMD is required, DNSSEC too), as do Unbound (auth-zone with
+# zonemd-check) and tandem's gate; kzonecheck and dnssec-verify accept the zone
+# too. A ZONEMD made by ldns-signzone is accepted by tandem's gate, and a
 # glue record changed after signing (no RRSIG covers glue, so only ZONEMD can catch it) is
 # refused by both ldns and tandem's gate. Signature reuse (--previous) makes a new ZONEMD.
 set -euo pipefail
@@ -34,6 +35,60 @@ for hash in sha384 sha512; do
 	done
 done
 
+# Unbound as a consumer that checks ZONEMD (auth-zone with zonemd-check, absence refused):
+# ub_load FILE NAME serves FILE and prints "ok" (the zone's SOA answered) or "failed" (no
+# answer and Unbound's "ZONEMD verification failed" warning).
+ub_load() {
+	local file=$1 name=$2 dir port pid until out verdict=""
+	dir=$TDM_TMP/ub-$name
+	mkdir -p "$dir"
+	port=$(tdm_free_ports 1)
+	cat >"$dir/unbound.conf" <<UB
+server:
+	interface: 127.0.0.1
+	port: $port
+	do-daemonize: no
+	username: ""
+	chroot: ""
+	directory: "$dir"
+	pidfile: "$dir/unbound.pid"
+	use-syslog: no
+	module-config: "iterator"
+	access-control: 127.0.0.0/8 allow
+auth-zone:
+	name: "tld"
+	zonefile: "$file"
+	for-downstream: yes
+	for-upstream: no
+	fallback-enabled: no
+	zonemd-check: yes
+	zonemd-reject-absence: yes
+UB
+	unbound -d -c "$dir/unbound.conf" >"$dir/log" 2>&1 &
+	pid=$!
+	until=$((SECONDS + 30))
+	while [ -z "$verdict" ]; do
+		out=$(kdig -p "$port" @127.0.0.1 +norec +timeout=1 +retry=0 tld SOA 2>&1 || true)
+		if grep -q "status: NOERROR" <<<"$out" && grep -q "^tld\..*SOA" <<<"$out"; then
+			verdict=ok
+		elif grep -q "status: SERVFAIL" <<<"$out" && grep -q "ZONEMD verification failed" "$dir/log"; then
+			verdict=failed
+		elif ! kill -0 "$pid" 2>/dev/null; then
+			verdict="exited"
+		elif [ "$SECONDS" -ge "$until" ]; then
+			verdict="no answer in 30 s"
+		else
+			sleep 0.2
+		fi
+	done
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	echo "$verdict"
+}
+[ "$(ub_load "$TDM_TMP/tld.sha384.nsec3.signed" good)" = ok ] ||
+	tdm_fail "unbound's zonemd-check refused tandem's ZONEMD" -- "$TDM_TMP/ub-good/log"
+tdm_pass "unbound (auth-zone zonemd-check) verifies tandem's ZONEMD"
+
 # the policy refuses an unknown value, naming the key
 printf 'policy: bad\nzone:\n  zonemd: sha1\n' >"$TDM_TMP/bad.yaml"
 if tdm_signzone -o tld -p "$TDM_TMP/bad.yaml" "${keys[@]}" -f "$TDM_TMP/bad.signed" "$TDM_TMP/tld.zone" 2>"$TDM_TMP/bad.err"; then
@@ -57,7 +112,9 @@ if tdm_signzone -o tld --verify-only "$TDM_TMP/tampered" >"$TDM_TMP/gate.out" 2>
 	tdm_fail "tandem's gate accepted a zone whose glue changed after the ZONEMD" -- "$TDM_TMP/gate.out"
 fi
 grep -q "ZONEMD" "$TDM_TMP/gate.out" || tdm_fail "the gate's refusal does not name ZONEMD" -- "$TDM_TMP/gate.out"
-tdm_pass "glue changed after signing: refused by ldns-verify-zone and by tandem's gate (ZONEMD)"
+[ "$(ub_load "$TDM_TMP/tampered" tampered)" = failed ] ||
+	tdm_fail "unbound's zonemd-check accepted the tampered zone" -- "$TDM_TMP/ub-tampered/log"
+tdm_pass "glue changed after signing: refused by ldns-verify-zone, unbound and tandem's gate (ZONEMD)"
 
 # a ZONEMD made by another implementation (ldns-signzone) passes tandem's gate
 (cd "$TDM_TMP" && ldns-keygen -a RSASHA256 -b 1024 tld >ldns.zsk && ldns-keygen -k -a RSASHA256 -b 2048 tld >ldns.ksk)
