@@ -18,6 +18,9 @@
 # summary says "incremental" and verifies a few RRSIGs); the first run after a restart or a
 # takeover checks the whole zone ("full").
 # Throughout, no serial is published with two digests and the published zones validate.
+# The policy adds ZONEMD (zone.zonemd: simple-sha384): a record that changes in every
+# version on top of the reused signatures; the published zone's ZONEMD must verify
+# (ldns-verify-zone -ZZ) and the standby's copy must still agree.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -27,7 +30,9 @@ tdm_setup "$@"
 tdm_need etcd
 Z=example.
 
-tdm_cluster_up --cycle 3
+sed 's/^zone:$/zone:\n  zonemd: simple-sha384/' "$TDM_SRC/conf/dps-default.yaml" >"$TDM_TMP/policy.yaml"
+grep -q "^  zonemd: simple-sha384" "$TDM_TMP/policy.yaml" || tdm_fail "could not add zonemd to the policy"
+tdm_cluster_up --cycle 3 --policy "$TDM_TMP/policy.yaml"
 A=$(tdm_holder $Z)
 [ -n "$A" ] || tdm_fail "nobody holds $Z after cluster-up"
 B=node-a
@@ -209,5 +214,7 @@ first=$(after_restart "$S" "$mark" | grep -m1 "zone $Z: signing run: serial ")
 	tdm_fail "the first run after the takeover was not gated whole: $first"
 tdm_pass "takeover: $S's first serial $PUB reused $r RRSIGs (gated whole)"
 tdm_validate_published "$S" $Z
+ldns-verify-zone -ZZ "$TDM_TMP/verify.zone" >"$TDM_TMP/ldns-zonemd.out" 2>&1 ||
+	tdm_fail "ldns-verify-zone -ZZ refuses the published zone's ZONEMD" -- "$TDM_TMP/ldns-zonemd.out"
 tdm_check_publications node-a node-b
-tdm_pass "no serial published twice; the published zone validates"
+tdm_pass "no serial published twice; the published zone validates, its ZONEMD too"

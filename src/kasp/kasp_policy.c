@@ -56,6 +56,7 @@ enum {
 	FLD_ZONE_REVIEW_UNSIGNED,
 	FLD_ZONE_REVIEW_SIGNED,
 	FLD_ZONE_REVIEW_TIMEOUT,
+	FLD_ZONE_ZONEMD,
 	FLD_COUNT,
 	FLD_NONE = -1,
 };
@@ -75,6 +76,7 @@ typedef enum {
 	KIND_SERIAL,
 	KIND_SIGNER_OWNED,
 	KIND_COMPARE,
+	KIND_ZONEMD,
 	KIND_COMMAND, /* char[KASP_REVIEW_CMD_MAX], checked by kasp_review_split */
 } kasp_kind_t;
 
@@ -140,6 +142,7 @@ static const kasp_field_t kasp_fields[] = {
 	FIELD(FLD_ZONE_REVIEW_UNSIGNED, "zone", "review-unsigned",       KIND_COMMAND,     review_unsigned),
 	FIELD(FLD_ZONE_REVIEW_SIGNED, "zone", "review-signed",           KIND_COMMAND,     review_signed),
 	FIELD(FLD_ZONE_REVIEW_TIMEOUT, "zone", "review-timeout",         KIND_DURATION,    review_timeout),
+	FIELD(FLD_ZONE_ZONEMD,        "zone", "zonemd",                  KIND_ZONEMD,      zonemd),
 };
 /* clang-format on */
 
@@ -152,6 +155,9 @@ static const char *const kasp_serial_names[] = {"keep", "increment", "unixtime",
 
 /* In kasp_compare_t order. */
 static const char *const kasp_compare_names[] = {"off", "wait", "require"};
+
+/* In kasp_zonemd_t order. */
+static const char *const kasp_zonemd_names[] = {"off", "simple-sha384", "simple-sha512"};
 
 /* ---- durations ---------------------------------------------------------- */
 
@@ -1101,6 +1107,16 @@ static void set_field(kasp_loader_t *ld, const kasp_field_t *f, const yaml_node_
 			}
 		}
 		load_error(ld, line, "%s: '%s' is not off, wait or require", what, text);
+		return;
+	case KIND_ZONEMD:
+		for (size_t i = 0; i < 3; i++) {
+			if (strcmp(text, kasp_zonemd_names[i]) == 0) {
+				*(kasp_zonemd_t *)dst = (kasp_zonemd_t)i;
+				goto done;
+			}
+		}
+		load_error(ld, line, "%s: '%s' is not off, simple-sha384 or simple-sha512", what,
+			   text);
 		return;
 	}
 done:

@@ -36,6 +36,14 @@ typedef enum {
 	KASP_COMPARE_REQUIRE = 2,
 } kasp_compare_t;
 
+/* ZONEMD (RFC 8976) in the signed zone (zone.zonemd, docs/policy.md): none, or the SIMPLE
+ * scheme with SHA-384 or SHA-512 (the values are RFC 8976's hash algorithm numbers). */
+typedef enum {
+	KASP_ZONEMD_OFF = 0,
+	KASP_ZONEMD_SHA384 = 1,
+	KASP_ZONEMD_SHA512 = 2,
+} kasp_zonemd_t;
+
 #define KASP_REVIEW_CMD_MAX   512 /* bytes of a review command, its NUL included */
 #define KASP_REVIEW_WORDS_MAX 16  /* words of a review command, the program included */
 
@@ -85,6 +93,7 @@ typedef struct kasp_policy {
 	char review_unsigned[KASP_REVIEW_CMD_MAX];
 	char review_signed[KASP_REVIEW_CMD_MAX];
 	uint32_t review_timeout;    /* seconds a hook may take before it is killed (default 60) */
+	kasp_zonemd_t zonemd;       /* zone.zonemd (default off) */
 	uint32_t archive_retention; /* keys.archive-retention: seconds a removed key's wrapped
 				       copy stays in the cluster's archive (default 365 days) */
 } kasp_policy_t;

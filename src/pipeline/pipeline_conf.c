@@ -16,6 +16,7 @@ void pipeline_signer_conf(const kasp_policy_t *p, uint64_t now, signer_conf_t *c
 	c->period = p->resign_interval ? p->resign_interval : 900;
 	c->refresh = p->sig_refresh;
 	c->key_roll_time = kasp_policy_key_roll_time(p); /* as the key states assume */
+	c->zonemd_hash = (uint8_t)p->zonemd; /* kasp_zonemd_t is RFC 8976's hash number */
 	c->denial = p->denial == KASP_DENIAL_NSEC ? SIGNER_DENIAL_NSEC : SIGNER_DENIAL_NSEC3;
 	c->nsec3_iterations = p->nsec3_iterations;
 	c->nsec3_optout = p->nsec3_optout;

@@ -1,6 +1,7 @@
 /* Zone signing: TTLs, serial, DNSKEY RRset, denial chain, then RRSIGs on N threads. */
 #include "signer_internal.h"
 #include "crypto.h"
+#include "dns_zonemd.h"
 #include "tandem_error.h"
 
 #include <pthread.h>
@@ -600,6 +601,68 @@ static int collect_items(dns_zone_t *zone, const skey_t *keys, size_t nkeys, ite
 	return TANDEM_OK;
 }
 
+/* The apex ZONEMD with a zero digest, unsigned (not DNS_RRSET_AUTH): it is in the NSEC or
+ * NSEC3 bitmap of the apex, left out of the digest, and signed once the digest is in. */
+static int zonemd_placeholder(dns_zone_t *zone, const signer_conf_t *conf, uint32_t serial)
+{
+	size_t hlen = dns_zonemd_hash_len(conf->zonemd_hash);
+	dns_node_t *apex = dns_zone_apex(zone);
+	const dns_rrset_t *soa = dns_node_rrset(apex, DNS_TYPE_SOA);
+	uint8_t *rd = tandem_arena_alloc(dns_zone_arena(zone), 2 + 6 + hlen);
+	if (rd == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	put16(rd, (uint16_t)(6 + hlen));
+	put32(rd + 2, serial);
+	rd[6] = DNS_ZONEMD_SIMPLE;
+	rd[7] = conf->zonemd_hash;
+	memset(rd + 8, 0, hlen);
+	const uint8_t *one = rd;
+	dns_rrset_t *rs =
+	    dns_node_put_rrset(apex, dns_zone_arena(zone), DNS_TYPE_ZONEMD, soa->ttl, &one, 1);
+	if (rs == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	rs->flags = 0;
+	return TANDEM_OK;
+}
+
+/* Fills in the apex ZONEMD's digest over the signed zone and signs it with the ZSKs. */
+static int zonemd_finish(dns_zone_t *zone, job_t *job, signer_stats_t *st, tandem_diag_t *diag)
+{
+	dns_rrset_t *rs = dns_node_rrset(dns_zone_apex(zone), DNS_TYPE_ZONEMD);
+	if (rs == NULL || rs->count != 1) {
+		return TANDEM_EINVAL;
+	}
+	uint8_t *rd = tandem_arena_memdup(dns_zone_arena(zone), rs->rdata[0],
+					  (size_t)dns_rdata_len(rs->rdata[0]) + 2u);
+	size_t len = 0;
+	if (rd == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	int ret = dns_zonemd_compute(zone, job->conf->zonemd_hash, rd + 8, &len);
+	if (ret != TANDEM_OK) {
+		tandem_diag_add(diag, ret, "ZONEMD: the digest could not be computed: %s",
+				tandem_strerror(ret));
+		return ret;
+	}
+	rs->rdata[0] = rd;
+	rs->flags |= DNS_RRSET_AUTH;
+	worker_t w = {.job = job, .session = 0, .arena = dns_zone_arena(zone)};
+	item_t it = {dns_zone_apex(zone), rs, 0};
+	signer_slot_t *slots = job->slots;
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	job->slots = NULL; /* never reused: its serial and digest are new each run */
+	ret = sign_rrset(&w, &it, &buf, &cap);
+	job->slots = slots;
+	free(buf);
+	st->signatures += w.signatures;
+	st->rrsigs_new += w.fresh;
+	st->rrsets_signed++;
+	return ret;
+}
+
 static int check_inputs(const signer_conf_t *conf, const signer_key_t *keys, size_t nkeys,
 			hsm_token_t *token, tandem_diag_t *diag)
 {
@@ -610,6 +673,11 @@ static int check_inputs(const signer_conf_t *conf, const signer_key_t *keys, siz
 		}
 		ksk |= keys[i].ksk;
 		zsk |= keys[i].zsk;
+	}
+	if (conf->zonemd_hash != 0 && dns_zonemd_hash_len(conf->zonemd_hash) == 0) {
+		tandem_diag_add(diag, TANDEM_SIGNER_ECONF, "ZONEMD hash algorithm %u is not known",
+				conf->zonemd_hash);
+		return TANDEM_SIGNER_ECONF;
 	}
 	bool presigned = conf->presigned_dnskey_count > 0;
 	if (presigned && (ksk || conf->presigned_rrsig_count == 0)) {
@@ -679,6 +747,13 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 	ret = put_dnskeys(zone, conf, keys, nkeys, skeys, diag);
 	if (ret != TANDEM_OK) {
 		goto out;
+	}
+	dns_node_remove_rrset(dns_zone_apex(zone), DNS_TYPE_ZONEMD);
+	if (conf->zonemd_hash != 0) {
+		ret = zonemd_placeholder(zone, conf, st.serial);
+		if (ret != TANDEM_OK) {
+			goto out;
+		}
 	}
 	dns_node_t *apex = dns_zone_apex(zone);
 	dns_node_remove_rrset(apex, DNS_TYPE_NSEC3PARAM);
@@ -756,6 +831,12 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 		goto out;
 	}
 	st.rrsets_signed = job.nitems;
+	if (conf->zonemd_hash != 0) {
+		ret = zonemd_finish(zone, &job, &st, diag);
+		if (ret != TANDEM_OK) {
+			goto out;
+		}
+	}
 	st.seconds_prepare = t1 - t0;
 	st.seconds_sign = mono_now() - t1;
 	if (stats != NULL) {

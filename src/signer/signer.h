@@ -69,6 +69,10 @@ typedef struct signer_conf {
 					 (0: at once; default: the refresh window) */
 	const uint16_t *replace_tags; /* emergency: signatures by these key tags are never */
 	uint16_t replace_count;       /* reused (a compromised key) */
+	/* ZONEMD (RFC 8976): 0 none, else the SIMPLE scheme with this hash (DNS_ZONEMD_SHA384
+	 * or DNS_ZONEMD_SHA512): one ZONEMD at the apex with the new serial and the TTL of the
+	 * SOA, over the signed zone, signed last (docs/signing.md, "ZONEMD") */
+	uint8_t zonemd_hash;
 } signer_conf_t;
 
 /* Fills conf with the DPS defaults (NSEC3, 0 iterations, empty salt, validity

@@ -13,6 +13,7 @@
 #include "tandem_diag.h"
 #include "tandem_encode.h"
 #include "tandem_error.h"
+#include "tandem_fault.h"
 #include "tandem_file.h"
 #include "tandem_log.h"
 #include "tandem_text.h"
@@ -161,6 +162,10 @@ typedef struct tdm_zone {
 	char out_path[PATH_MAX];
 	char shadow_path[PATH_MAX];
 	char journal_path[PATH_MAX];
+	/* start-up only (tdm_files_catch_up): this zone's last publish.log line */
+	bool catch_has;
+	uint32_t catch_serial;
+	char catch_hex[2 * COORD_DIGEST_LEN + 1];
 	journal_t *journal;   /* open across runs (each run borrows it: tdm_sign_t.journal) */
 	tdm_input_state_t in; /* the input as last looked at, and the last good copy */
 	/* the lease, the run's stage, the timers, the committed and published serials: the
@@ -2187,7 +2192,11 @@ static bool tdm_publish_file(tdm_t *d, tdm_zone_t *z, uint64_t epoch, const tdm_
 {
 	const char *what = NULL;
 	bool ok = false;
+	tandem_fault("commit-accepted");
 	int ret = tdm_publish_log(d, z, r->serial, r->digest, epoch);
+	if (ret == TANDEM_OK) {
+		tandem_fault("published"); /* the line fsync'ed, the file not yet written */
+	}
 	if (ret != TANDEM_OK) {
 		int err = errno;
 		tdm_log(d, "zone %s: serial %u not published: %s: cannot append: %s", z->name,
@@ -3863,6 +3872,102 @@ static int tdm_metrics_start(tdm_t *d)
 	return TANDEM_OK;
 }
 
+/*
+ * At start, before anything is served or signed: a zone whose file lags the last serial this
+ * node's publish.log says it published (the node stopped between its publish.log line and
+ * its writer's rename) gets the file brought up to date from its journal, when the result has
+ * the digest of that line, and written now. Otherwise the file stays as it is and the node
+ * says so (an active node's next run then builds from its journal or signs in full).
+ */
+static void tdm_files_catch_up(tdm_t *d)
+{
+	FILE *f = fopen(d->publish_log, "re");
+	char line[512];
+	if (f == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < d->nzones; i++) {
+		d->zones[i].catch_serial = 0;
+		d->zones[i].catch_has = false;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char zone[256], hex[2 * COORD_DIGEST_LEN + 2];
+		unsigned long long t = 0;
+		uint32_t serial = 0;
+		if (sscanf(line, "%llu %255s %" SCNu32 " %129s", &t, zone, &serial, hex) != 4 ||
+		    strlen(hex) != 2 * COORD_DIGEST_LEN) {
+			continue;
+		}
+		for (size_t i = 0; i < d->nzones; i++) {
+			tdm_zone_t *z = &d->zones[i];
+			if (strcmp(z->name, zone) == 0) {
+				z->catch_serial = serial;
+				z->catch_has = true;
+				memcpy(z->catch_hex, hex, sizeof(z->catch_hex) - 1);
+				z->catch_hex[sizeof(z->catch_hex) - 1] = '\0';
+			}
+		}
+	}
+	fclose(f);
+	for (size_t i = 0; i < d->nzones; i++) {
+		tdm_zone_t *z = &d->zones[i];
+		dns_zone_t *zone = NULL;
+		journal_t *j = NULL;
+		uint32_t serial = 0;
+		if (!z->catch_has || access(z->out_path, R_OK) != 0) {
+			continue;
+		}
+		tandem_diag_t *quiet = NULL;
+		dns_load_opts_t lo = {.origin = z->name, .keep_dnssec = true};
+		if (tandem_diag_new(&quiet) != TANDEM_OK ||
+		    dns_zone_load(z->out_path, &lo, quiet, &zone) != TANDEM_OK ||
+		    dns_zone_soa_serial(zone, &serial) != TANDEM_OK ||
+		    !tandem_serial_gt(z->catch_serial, serial)) {
+			tandem_diag_free(quiet);
+			dns_zone_free(zone);
+			continue; /* current (or unreadable: the runs say so) */
+		}
+		const char *why = NULL;
+		uint32_t from = serial;
+		if (access(z->journal_path, F_OK) != 0 ||
+		    journal_open(z->journal_path, quiet, &j) != TANDEM_OK) {
+			why = "no journal to bring it up to date";
+		} else if ((zone = tdm_journal_replay(j, zone, from, z->catch_serial)) == NULL) {
+			why = "the journal does not lead from the file's serial to it";
+		} else {
+			uint8_t digest[COORD_DIGEST_LEN];
+			char hex[2 * COORD_DIGEST_LEN + 1];
+			if (dns_zone_digest(zone, digest) != TANDEM_OK) {
+				why = "its digest could not be computed";
+			} else if (tdm_hex(digest, sizeof(digest), hex),
+				   strcmp(hex, z->catch_hex) != 0) {
+				why = "the journal's version has another digest than publish.log's "
+				      "line";
+			} else {
+				int err = tdm_writer_write_file(zone, z->out_path);
+				if (err != 0) {
+					why = strerror(err);
+				}
+			}
+		}
+		if (why != NULL) {
+			tdm_log(
+			    d,
+			    "zone %s: %s holds serial %u, publish.log says %u was published: not "
+			    "brought up to date: %s",
+			    z->name, z->out_path, from, z->catch_serial, why);
+		} else {
+			tdm_log(d,
+				"zone %s: %s held serial %u, publish.log says %u was published: "
+				"brought up to date from the journal (digest checked) and written",
+				z->name, z->out_path, from, z->catch_serial);
+		}
+		journal_close(j);
+		dns_zone_free(zone);
+		tandem_diag_free(quiet);
+	}
+}
+
 /* --xfr-listen: starts the transfer server (before READY: a bad address or key stops the
  * start) and serves what this node last published itself, with its journal's changesets.
  * The journal is opened here for that; the runs borrow it as they would have opened it. */
@@ -4133,6 +4238,7 @@ int main(int argc, char **argv)
 		" s, instance %s",
 		'A' + (int)d->site, d->nzones, d->ncoords, hsm_token_label(d->token), opts.cycle_s,
 		d->instance);
+	tdm_files_catch_up(d);
 	if (tdm_metrics_start(d) != TANDEM_OK || tdm_xfr_start(d) != TANDEM_OK) {
 		goto out;
 	}

@@ -5,6 +5,7 @@
 #include "journal.h"
 #include "pipeline.h"
 #include "tandem_error.h"
+#include "tandem_fault.h"
 #include "tandem_serial.h"
 
 #include <errno.h>
@@ -22,24 +23,13 @@ static double tdm_mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* A file that lags the journal (the node stopped before its writer caught up): the journal's
- * entries from the file's serial up to want applied to it, in order. Returns the zone of
- * serial want (zone is freed), or NULL (zone freed too) when the journal does not lead there.
- * The journal is opened into job->journal when the run has none yet. */
-static dns_zone_t *tdm_sign_replay(tdm_sign_t *job, dns_zone_t *zone, uint32_t from, uint32_t want)
+dns_zone_t *tdm_journal_replay(journal_t *j, dns_zone_t *zone, uint32_t from, uint32_t want)
 {
-	if (job->journal_path == NULL) {
-		dns_zone_free(zone);
-		return NULL;
-	}
 	tandem_diag_t *quiet = NULL;
 	journal_iter_t it;
 	int ret = tandem_diag_new(&quiet);
-	if (ret == TANDEM_OK && job->journal == NULL) {
-		ret = journal_open(job->journal_path, quiet, &job->journal);
-	}
 	if (ret == TANDEM_OK) {
-		ret = journal_iter_init(&it, job->journal, from);
+		ret = journal_iter_init(&it, j, from);
 	}
 	uint32_t at = from;
 	while (ret == TANDEM_OK && at != want) {
@@ -65,6 +55,30 @@ static dns_zone_t *tdm_sign_replay(tdm_sign_t *job, dns_zone_t *zone, uint32_t f
 		return NULL;
 	}
 	return zone;
+}
+
+/* A file that lags the journal (the node stopped before its writer caught up): the journal's
+ * entries from the file's serial up to want applied to it (tdm_journal_replay). The journal
+ * is opened into job->journal when the run has none yet. */
+static dns_zone_t *tdm_sign_replay(tdm_sign_t *job, dns_zone_t *zone, uint32_t from, uint32_t want)
+{
+	if (job->journal_path == NULL) {
+		dns_zone_free(zone);
+		return NULL;
+	}
+	if (job->journal == NULL) {
+		tandem_diag_t *quiet = NULL;
+		int ret = tandem_diag_new(&quiet);
+		if (ret == TANDEM_OK) {
+			ret = journal_open(job->journal_path, quiet, &job->journal);
+		}
+		tandem_diag_free(quiet);
+		if (ret != TANDEM_OK) {
+			dns_zone_free(zone);
+			return NULL;
+		}
+	}
+	return tdm_journal_replay(job->journal, zone, from, want);
 }
 
 /* After a restart, this node's own copy of a serial: what it published or its shadow copy
@@ -190,6 +204,7 @@ static int tdm_sign_journal(tdm_sign_t *job, const dns_changeset_t *cs)
 		}
 		if (ret == TANDEM_OK) {
 			ret = journal_append(j, cs, job->diag);
+			tandem_fault("journal-appended");
 		}
 		job->journaled = ret == TANDEM_OK;
 		job->journal_from = from;
@@ -380,6 +395,9 @@ static void *tdm_sign_run(void *arg)
 		    .diff_base_tree = base_tree};
 		double loaded = tdm_mono_s();
 		ret = pipeline_run(&req, &res, job->diag);
+		if (ret == TANDEM_OK && !job->shadow) {
+			tandem_fault("run-gated");
+		}
 		res.seconds_load = loaded - t0; /* the checked load above, not the pipeline's */
 		job->input_serial = res.input_serial;
 		job->sys_errno = res.sys_errno;

@@ -153,4 +153,12 @@ int tdm_sign_unjournal(tdm_sign_t *job);
 /* Frees what a finished run holds: its signed zone, digest state and diag. */
 void tdm_sign_clear(tdm_sign_t *job);
 
+/*
+ * The journal's entries from serial `from` up to `want` applied to zone, in order. Returns the
+ * zone of serial want (zone is freed), or NULL (zone freed too) when the journal does not
+ * lead there. A node's file that lags what it published or shadowed (its writer had not caught
+ * up when it stopped) is brought up to date this way.
+ */
+dns_zone_t *tdm_journal_replay(journal_t *j, dns_zone_t *zone, uint32_t from, uint32_t want);
+
 #endif

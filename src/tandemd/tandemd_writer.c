@@ -2,6 +2,7 @@
 #include "tandemd_writer.h"
 
 #include "tandem_error.h"
+#include "tandem_fault.h"
 #include "tandem_file.h"
 
 #include <errno.h>
@@ -45,8 +46,7 @@ static uint64_t writer_mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* One file: temporary beside path, written, fsync'ed, renamed. Returns 0 or the errno. */
-static int writer_write(const dns_zone_t *zone, const char *path)
+int tdm_writer_write_file(const dns_zone_t *zone, const char *path)
 {
 	tandem_afile_t *f = NULL;
 	errno = 0;
@@ -63,6 +63,7 @@ static int writer_write(const dns_zone_t *zone, const char *path)
 		tandem_afile_abort(f); /* nothing half-written is left, the old file stays */
 		return err;
 	}
+	tandem_fault("writer-written"); /* written and flushed, not yet renamed */
 	errno = 0;
 	if (tandem_afile_commit(f) != TANDEM_OK) {
 		return errno != 0 ? errno : EIO;
@@ -112,7 +113,7 @@ static void *writer_run(void *arg)
 					     (long)(w->delay_ms % 1000u) * 1000000L};
 			nanosleep(&d, NULL);
 		}
-		int err = writer_write(s->cur, path);
+		int err = tdm_writer_write_file(s->cur, path);
 		uint64_t t1 = writer_mono_ms();
 		pthread_mutex_lock(&w->mu);
 		if (s->cur_owned) {

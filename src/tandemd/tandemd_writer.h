@@ -59,4 +59,8 @@ void tdm_writer_get(tdm_writer_t *w, size_t slot, tdm_writer_state_t *out);
  * behind, the writer not freed, and the zones it borrows must not be freed either. */
 bool tdm_writer_free(tdm_writer_t *w, uint64_t wait_ms);
 
+/* Writes zone to path now, on the caller's thread: a temporary file beside it, written,
+ * fsync'ed, renamed (nothing half-written is ever left). Returns 0 or the errno. */
+int tdm_writer_write_file(const dns_zone_t *zone, const char *path);
+
 #endif

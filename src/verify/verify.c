@@ -546,6 +546,9 @@ int verify_zone(dns_zone_t *zone, const verify_conf_t *conf, tandem_diag_t *diag
 		verify_nsec3_chain(&main_w, hashes, hash_count, rem_w.hashes, rem_w.hash_count);
 		rc = main_w.rc;
 	}
+	if (rc == TANDEM_OK) {
+		rc = verify_zonemd(&main_w);
+	}
 out:
 	stats_add(&total, &main_w.stats);
 	for (size_t t = 0; t < nthreads; t++) {

@@ -47,7 +47,10 @@ typedef struct verify_stats {
  *    without a DS set, by a key with the SEP flag);
  *  - the NSEC or NSEC3 chain is complete and ordered, each record's type
  *    bitmap matches its name's types, NSEC3 parameters match NSEC3PARAM;
- *  - no RRSIG on glue, occluded data or delegation NS.
+ *  - no RRSIG on glue, occluded data or delegation NS;
+ *  - an apex ZONEMD (RFC 8976) of scheme SIMPLE with SHA-384 or SHA-512 carries the SOA's
+ *    serial and the digest of the zone's records (whole zone, also when incremental);
+ *    other schemes and hashes are not checked.
  *
  * Incremental (conf->previous set, same apex, DNSKEY RRset, NSEC3PARAM and denial kind
  * as previous, and not: opt-out records in previous and a record without the flag in zone;

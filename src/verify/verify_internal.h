@@ -125,6 +125,10 @@ void verify_node_nsec3_names(verify_worker_t *w, size_t i);
  * in place) the hashes of names gone or no longer owning an NSEC3 record. */
 void verify_nsec3_chain(verify_worker_t *w, verify_hash_t *hashes, size_t count,
 			verify_hash_t *removed, size_t nremoved);
+/* Checks the apex ZONEMD records, if any (RFC 8976 4: each of scheme SIMPLE and hash SHA-384
+ * or SHA-512 must carry the SOA's serial and the digest of the zone's records; other schemes
+ * and hashes are not checked). Whole zone. Returns TANDEM_OK or TANDEM_ENOMEM. */
+int verify_zonemd(verify_worker_t *w);
 /* Pushes the hash of a previous version's name that is gone (incremental gate). */
 bool verify_hash_removed(verify_worker_t *w, const uint8_t *name);
 

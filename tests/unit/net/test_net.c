@@ -10,6 +10,7 @@
 #include "testsupport.h"
 
 #include <check.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -514,6 +515,24 @@ END_TEST
  * HANDSHAKE_FAILED_AUTH event; without CURVE, HANDSHAKE_FAILED_PROTOCOL or the
  * server hanging up).
  */
+/*
+ * A socket of the flood. Closed sockets are freed by libzmq's reaper thread, which lags on a
+ * loaded machine; until it catches up they still count against the context's socket limit
+ * (and hold their descriptors), so a socket that cannot be made yet (EMFILE) is asked for
+ * again, bounded by WAIT_MS.
+ */
+static void *flood_socket(void *ctx, int type)
+{
+	int64_t deadline = mono_ms() + WAIT_MS;
+	void *s;
+	while ((s = zmq_socket(ctx, type)) == NULL && errno == EMFILE && mono_ms() < deadline) {
+		struct timespec pause = {0, 10 * 1000 * 1000};
+		nanosleep(&pause, NULL);
+	}
+	ck_assert_msg(s != NULL, "zmq_socket: %s", zmq_strerror(errno));
+	return s;
+}
+
 static unsigned flood_batch(harness_t *h, const net_key_t *key, unsigned n)
 {
 	enum { BATCH_MAX = 64 };
@@ -524,15 +543,22 @@ static unsigned flood_batch(harness_t *h, const net_key_t *key, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		char ep[64];
 		snprintf(ep, sizeof(ep), "inproc://test-flood-%u-%u", h->flood_sockets++, i);
-		cl[i] = zmq_socket(h->ctx, ZMQ_DEALER);
+		cl[i] = flood_socket(h->ctx, ZMQ_DEALER);
 		zmq_setsockopt(cl[i], ZMQ_LINGER, &zero, sizeof(zero));
 		zmq_setsockopt(cl[i], ZMQ_RECONNECT_IVL, &never, sizeof(never));
 		/* without CURVE the client may only see the server hang up */
 		int events = key != NULL
 				 ? ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
 				 : ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_DISCONNECTED;
-		ck_assert_int_eq(zmq_socket_monitor(cl[i], ep, events), 0);
-		mon[i] = zmq_socket(h->ctx, ZMQ_PAIR);
+		int64_t deadline = mono_ms() + WAIT_MS; /* its own socket: the same limit */
+		int rc;
+		while ((rc = zmq_socket_monitor(cl[i], ep, events)) != 0 && errno == EMFILE &&
+		       mono_ms() < deadline) {
+			struct timespec pause = {0, 10 * 1000 * 1000};
+			nanosleep(&pause, NULL);
+		}
+		ck_assert_msg(rc == 0, "zmq_socket_monitor: %s", zmq_strerror(errno));
+		mon[i] = flood_socket(h->ctx, ZMQ_PAIR);
 		zmq_setsockopt(mon[i], ZMQ_LINGER, &zero, sizeof(zero));
 		ck_assert_int_eq(zmq_connect(mon[i], ep), 0);
 		if (key != NULL) {

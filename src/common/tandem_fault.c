@@ -1,0 +1,47 @@
+/* Fault points for tests (tandem_fault.h). */
+#include "tandem_fault.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static pthread_mutex_t fault_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned fault_hits; /* calls at the armed point since the file appeared */
+static char fault_armed[64];
+
+void tandem_fault(const char *point)
+{
+	const char *path = getenv("TANDEM_FAULT_FILE");
+	struct stat st;
+	if (path == NULL || *path == '\0' || stat(path, &st) != 0) {
+		return;
+	}
+	pthread_mutex_lock(&fault_lock);
+	FILE *f = fopen(path, "re");
+	char want[64] = "";
+	unsigned n = 1;
+	if (f != NULL) {
+		if (fscanf(f, "%63s %u", want, &n) < 1) {
+			want[0] = '\0';
+		}
+		fclose(f);
+	}
+	if (strcmp(want, fault_armed) != 0) {
+		/* a new fault: count its point from here */
+		snprintf(fault_armed, sizeof(fault_armed), "%s", want);
+		fault_hits = 0;
+	}
+	if (want[0] != '\0' && strcmp(want, point) == 0 && ++fault_hits >= (n ? n : 1)) {
+		char hit[4096];
+		snprintf(hit, sizeof(hit), "%s.hit", path);
+		(void)rename(path, hit);
+		fprintf(stderr, "fault point %s hit %u: killing myself\n", point, fault_hits);
+		fflush(stderr);
+		raise(SIGKILL);
+	}
+	pthread_mutex_unlock(&fault_lock);
+}
