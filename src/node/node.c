@@ -184,6 +184,23 @@ static bool node_shadow_wanted(const node_zone_t *z)
 	       v->sign_time != 0 && !(z->shadowed && z->shadow_serial == v->serial);
 }
 
+/*
+ * A key set change that changes which keys sign or are published (an emergency, a rollover
+ * step, a replacement) reaches the zone at once, not at the next cycle (DPS 4.5.3); one that
+ * does not (a DS state, a timestamp) leaves the digest alone. Only the holder acts on it: a
+ * takeover signs at once anyway.
+ */
+static void node_keys_moved(node_zone_t *z, const node_view_t *v)
+{
+	if (!v->own_keyset_valid || v->own_keyset_signing == 0) {
+		return;
+	}
+	if (z->held && z->keys_signing != 0 && v->own_keyset_signing != z->keys_signing) {
+		z->sign_now = true;
+	}
+	z->keys_signing = v->own_keyset_signing;
+}
+
 /* The next run: the holder's when due, else a standby's shadow of the committed serial. */
 static void node_run_decide(node_zone_t *z, const node_time_t *now, node_actions_t *out)
 {
@@ -270,6 +287,9 @@ static void node_on_keyset(node_zone_t *z, const node_input_t *in, const node_ti
 	if (in->keyset.ok) {
 		z->keyset_rev = in->keyset.revision;
 		z->keyset_valid = true;
+		if (z->run == NODE_RUN_KEYSET && !z->run_shadow && in->keyset.signing != 0) {
+			z->keys_signing = in->keyset.signing; /* this run signs with it */
+		}
 	} else {
 		z->keyset_valid = false;
 	}
@@ -540,6 +560,7 @@ void node_step(node_zone_t *z, const node_input_t *in, const node_time_t *now, n
 	switch (in->kind) {
 	case NODE_IN_TICK: break;
 	case NODE_IN_STATUS:
+		node_keys_moved(z, &in->view);
 		z->view = in->view;
 		z->have_view = true;
 		z->keyset_valid = in->view.own_keyset_valid;

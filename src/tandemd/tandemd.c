@@ -2866,6 +2866,7 @@ static void tdm_node_act(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 		node_input_t in = {.kind = NODE_IN_KEYSET};
 		in.keyset.ok = tdm_keyset_fetch(d, z) == TANDEM_OK;
 		in.keyset.revision = z->ks_rev;
+		in.keyset.signing = z->ks_valid ? kasp_keyset_signing_digest(z->ks) : 0;
 		in.keyset.keys_ready = tdm_keys_ready(z);
 		tdm_node_feed(d, z, &in);
 		break;
@@ -2929,6 +2930,7 @@ static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	v->keys_ready = tdm_keys_ready(z);
 	v->own_keyset_valid = z->ks_valid;
 	v->own_keyset_rev = z->ks_rev;
+	v->own_keyset_signing = z->ks_valid ? kasp_keyset_signing_digest(z->ks) : 0;
 	v->runner_busy = d->job_zone != NULL || tdm_hsm_busy(d);
 	v->free = zs->holder[0] == '\0' || strcmp(zs->holder, d->opts->name) == 0;
 	v->switch_away = zs->switch_to[0] != '\0' && strcmp(zs->switch_to, d->opts->name) != 0;
