@@ -90,6 +90,8 @@ elapsed=$(python3 -c "print(round($t1 - $t0, 1))")
 python3 -c "import sys; sys.exit(0 if $t1 - $t0 < 60 else 1)" ||
 	tdm_fail "the compromised ZSK signed for ${elapsed}s after the emergency (limit 60 s)"
 tdm_pass "first serial without RRSIGs by ZSK $zsk published ${elapsed}s after the emergency"
+tdm_assert_grep "the holder says why it signed before the cycle" \
+	"zone $Z: the key set changed which keys sign or are published: signing now" "$TDM_CL/log/$holder.log"
 # the standby shadows that serial as it does any other (its run is not the cycle's either)
 tdm_wait 60 "the standby's digest of serial $clean" \
 	grep -q "zone $Z serial $clean: .* agrees" "$TDM_CL"/log/coord-*.log

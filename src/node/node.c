@@ -162,11 +162,11 @@ static void node_run_start(node_zone_t *z, bool shadow, node_actions_t *out)
 	}
 }
 
-static void node_keyset_fetch(node_zone_t *z, bool shadow, node_actions_t *out)
+static void node_keyset_fetch(node_zone_t *z, bool shadow, node_why_t why, node_actions_t *out)
 {
 	z->run = NODE_RUN_KEYSET;
 	z->run_shadow = shadow;
-	node_emit(out, NODE_A_KEYSET_FETCH, NODE_WHY_NONE, NULL);
+	node_emit(out, NODE_A_KEYSET_FETCH, why, NULL);
 }
 
 /* Not again for the committed serial. */
@@ -192,11 +192,13 @@ static bool node_shadow_wanted(const node_zone_t *z)
  */
 static void node_keys_moved(node_zone_t *z, const node_view_t *v)
 {
+	z->keys_moved = z->keys_moved && z->held; /* a lease lost meanwhile: its news went too */
 	if (!v->own_keyset_valid || v->own_keyset_signing == 0) {
 		return;
 	}
 	if (z->held && z->keys_signing != 0 && v->own_keyset_signing != z->keys_signing) {
 		z->sign_now = true;
+		z->keys_moved = true;
 	}
 	z->keys_signing = v->own_keyset_signing;
 }
@@ -229,11 +231,13 @@ static void node_run_decide(node_zone_t *z, const node_time_t *now, node_actions
 		if (!node_skr_ok(z, now, out)) {
 			return;
 		}
+		node_why_t why = z->keys_moved ? NODE_WHY_KEYS : NODE_WHY_NONE;
 		z->sign_now = false;
+		z->keys_moved = false;
 		/* An active run signs with the stored key set: the copy of a node that just took
 		 * the lease is the one it read as a standby, and the old holder may have stepped
 		 * the key-state machine since. */
-		node_keyset_fetch(z, false, out);
+		node_keyset_fetch(z, false, why, out);
 		return;
 	}
 	if (!node_shadow_wanted(z)) {
@@ -241,7 +245,7 @@ static void node_run_decide(node_zone_t *z, const node_time_t *now, node_actions
 	}
 	/* a shadow run signs with the key set the commit was made with */
 	if (!z->keyset_valid || z->keyset_rev != v->keyset_revision) {
-		node_keyset_fetch(z, true, out);
+		node_keyset_fetch(z, true, NODE_WHY_NONE, out);
 		return;
 	}
 	if (v->input_ready && v->keys_ready) {

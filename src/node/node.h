@@ -121,6 +121,7 @@ typedef struct node_zone {
 	bool keyset_valid;
 	bool run_shadow;       /* NODE_RUN_KEYSET: the run waiting is a shadow run */
 	uint64_t keys_signing; /* the last signing digest seen (a view, an active run's read) */
+	bool keys_moved;       /* it changed under the holder: the next active run says so */
 	/* the committed and published state */
 	uint32_t published_serial;
 	bool input_older; /* the input-older alert is raised */
@@ -218,6 +219,8 @@ typedef enum node_why {
 	NODE_WHY_WAITED,        /* no standby agreed within compare-timeout */
 	NODE_WHY_MISMATCH,      /* a standby reported another digest for the serial */
 	NODE_WHY_NO_BASE,       /* a standby cannot follow the serial: signed again in full */
+	NODE_WHY_KEYS, /* NODE_A_KEYSET_FETCH: the key set changed which keys sign or are published
+			*/
 } node_why_t;
 
 typedef struct node_action {

@@ -2863,6 +2863,12 @@ static void tdm_node_act(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 		/* A run signs with the stored key set: the copy of a node that just took the
 		 * lease is the one it last read as a standby, and the old holder may have
 		 * stepped the machine since. */
+		if (a->why == NODE_WHY_KEYS) {
+			tdm_log(d,
+				"zone %s: the key set changed which keys sign or are published: "
+				"signing now, not at the next cycle",
+				z->name);
+		}
 		node_input_t in = {.kind = NODE_IN_KEYSET};
 		in.keyset.ok = tdm_keyset_fetch(d, z) == TANDEM_OK;
 		in.keyset.revision = z->ks_rev;

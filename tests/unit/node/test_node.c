@@ -1082,7 +1082,9 @@ START_TEST(keyset_change_signs_at_once)
 	sim_advance(&s, 1000);
 	ck_assert_uint_lt(s.t.mono_ms, s.z.due[NODE_EV_CYCLE]);
 	out = sim_status(&s);
-	ck_assert(has(out, NODE_A_KEYSET_FETCH));
+	const node_action_t *f = find(out, NODE_A_KEYSET_FETCH);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(f->why, NODE_WHY_KEYS);
 	out = sim_keyset(&s, 5);
 	const node_action_t *r = find(out, NODE_A_RUN);
 	ck_assert_ptr_nonnull(r);
