@@ -72,8 +72,7 @@ typedef struct node_view {
 	bool keys_ready;        /* this HSM holds every key of the node's copy of the key set */
 	bool own_keyset_valid;  /* the node's copy of the key set is read and good: */
 	int64_t own_keyset_rev; /* its revision */
-	uint64_t own_keyset_signing; /* what it makes sign and publish (0: unknown): a change
-					starts the holder's run at once */
+	uint64_t own_keyset_signing; /* what it signs and publishes (0: unknown) */
 	bool runner_busy;   /* the one run at a time is taken (by any zone, this one's included) */
 	bool free;          /* nobody else holds the lease */
 	bool switch_away;   /* an operator's switchover names another node */
@@ -219,8 +218,7 @@ typedef enum node_why {
 	NODE_WHY_WAITED,        /* no standby agreed within compare-timeout */
 	NODE_WHY_MISMATCH,      /* a standby reported another digest for the serial */
 	NODE_WHY_NO_BASE,       /* a standby cannot follow the serial: signed again in full */
-	NODE_WHY_KEYS, /* NODE_A_KEYSET_FETCH: the key set changed which keys sign or are published
-			*/
+	NODE_WHY_KEYS,          /* the key set changed what signs or is published */
 } node_why_t;
 
 typedef struct node_action {
