@@ -8,7 +8,11 @@
 # published serial whose zone file holds no RRSIG made by the compromised ZSK; asserted
 # under 60 s. Checked as well: that zone validates with dnssec-verify; the compromised
 # DNSKEY stays published (emergency post-publication) and leaves afterwards; the
-# replacement becomes active once both sites hold it; both sites' publications agree.
+# replacement becomes active once both sites hold it; the standby's digest of the first clean
+# serial agrees; both sites' publications agree.
+# The cycle is 600 s: every serial after the first comes from a key set change that starts
+# the holder's run at once (DPS 4.5.3), never from the cycle, so each bound below fails if
+# the change waits for it.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -28,7 +32,7 @@ if ! grep -q 'lifetime: 2h' "$POL" || ! grep -q 'prepublish: 1h' "$POL"; then
 	tdm_fail "could not derive the test policy" -- "$POL"
 fi
 
-tdm_cluster_up --policy "$POL" --cycle 3
+tdm_cluster_up --policy "$POL" --cycle 600
 key_in() {
 	tdm_status_get "next((k['id'] for k in zone('$Z')['keys'] if k.get('role') == '$2' and k.get('state') == '$1'), None)" || true
 }
@@ -76,14 +80,22 @@ clean_serial() {
 	# the copy must be the serial just read (a newer one may have replaced it: then look again)
 	rrsig_tags "$TDM_TMP/after.zone" | grep -qx "$tag" && return 1
 	t1=$(date +%s.%N)
+	clean=$s
 	return 0
 }
 t1=
+clean=
 tdm_wait 120 "a serial with no RRSIG by ZSK $zsk" clean_serial
 elapsed=$(python3 -c "print(round($t1 - $t0, 1))")
 python3 -c "import sys; sys.exit(0 if $t1 - $t0 < 60 else 1)" ||
 	tdm_fail "the compromised ZSK signed for ${elapsed}s after the emergency (limit 60 s)"
 tdm_pass "first serial without RRSIGs by ZSK $zsk published ${elapsed}s after the emergency"
+tdm_assert_grep "the holder says why it signed before the cycle" \
+	"zone $Z: the key set changed which keys sign or are published: signing now" "$TDM_CL/log/$holder.log"
+# the standby shadows that serial as it does any other (its run is not the cycle's either)
+tdm_wait 60 "the standby's digest of serial $clean" \
+	grep -q "zone $Z serial $clean: .* agrees" "$TDM_CL"/log/coord-*.log
+tdm_pass "the standby's shadow of serial $clean agrees"
 
 # that zone validates, and its compromised DNSKEY is still there (emergency post-publication)
 # Until the replacement is in every cache the KSK signs the data: dnssec-verify's own

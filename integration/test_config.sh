@@ -30,6 +30,54 @@ done
 [ "$n" -ge 4 ] || tdm_fail "only $n example files in conf/"
 tdm_pass "the $n conf/ examples pass --check-config"
 
+# ---- tandemctl --help lists every command it runs -----------------------------------------------
+# Each line of --help names a command (its words, up to the first argument): every one must reach
+# the group that runs it (its --help exits 0, no "unknown command"). The other way round, main()
+# hands on only a command --help lists (src/tools/tandemctl.c): a word it does not list is
+# refused in every group. (No etcd needed: before anything starts.)
+tdm_run ctl-help "$CTL" --help
+[ "$TDM_RC" = 0 ] || tdm_fail "tandemctl --help: exit $TDM_RC" -- "$TDM_ERR"
+mapfile -t ctl_cmds < <(python3 - "$TDM_OUT" <<'EOF'
+import re, sys
+for line in open(sys.argv[1]):
+    m = re.match(r"  ([a-z].*)$", line.rstrip("\n"))
+    if not m:
+        continue
+    words = []
+    for t in re.split(r"  +", m.group(1))[0].split():
+        if not re.fullmatch(r"[a-z][a-z-]*", t):
+            break
+        words.append(t)
+    print(" ".join(words))
+EOF
+)
+[ "${#ctl_cmds[@]}" -ge 40 ] || tdm_fail "tandemctl --help lists only ${#ctl_cmds[@]} commands" -- "$TDM_OUT"
+for want in "cluster params" "zone accept-input" "zone approve" "zone reject" "operator rules" \
+	"site suspend" "keys emergency" "audit import-ceremony" "request cancel" "approve"; do
+	printf '%s\n' "${ctl_cmds[@]}" | grep -qxF "$want" ||
+		tdm_fail "tandemctl --help does not list '$want'" -- "$TDM_OUT"
+done
+groups=()
+for c in "${ctl_cmds[@]}"; do
+	read -ra w <<<"$c"
+	tdm_run ctl-cmd "$CTL" "${w[@]}" --help
+	if [ "$TDM_RC" != 0 ] || grep -q "unknown command" "$TDM_ERR" || [ ! -s "$TDM_OUT" ]; then
+		tdm_fail "tandemctl $c --help: exit $TDM_RC (--help lists a command no group runs)" -- "$TDM_OUT" "$TDM_ERR"
+	fi
+	# request ACTION takes any word (the coordinator names the actions it knows)
+	if [ "${#w[@]}" -ge 2 ] && [ "${w[0]}" != request ]; then
+		groups+=("${w[0]}")
+	fi
+done
+mapfile -t groups < <(printf '%s\n' "${groups[@]}" "nosuch" | sort -u)
+for g in "${groups[@]}"; do
+	tdm_run ctl-unknown "$CTL" "$g" no-such-command
+	if [ "$TDM_RC" != 1 ] || ! grep -q "unknown command '$g no-such-command'" "$TDM_ERR"; then
+		tdm_fail "tandemctl $g no-such-command: exit $TDM_RC, not refused as unknown" -- "$TDM_OUT" "$TDM_ERR"
+	fi
+done
+tdm_pass "tandemctl --help lists ${#ctl_cmds[@]} commands, each run by its group; an unlisted word is refused in ${#groups[@]} groups"
+
 # ---- the example is one cluster -----------------------------------------------------------------
 # the coordinators use the three etcd members' client URLs, the members agree on the cluster,
 # each node's coordinators are the coordinators' listen endpoints, own site first

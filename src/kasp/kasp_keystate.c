@@ -934,6 +934,33 @@ void kasp_key_roles(const kasp_key_t *key, kasp_roles_t *out)
 	*out = r;
 }
 
+/* FNV-1a: change detection, not security (a collision only waits for the next cycle). */
+static uint64_t fnv1a(uint64_t h, uint64_t v, size_t bytes)
+{
+	for (size_t i = 0; i < bytes; i++) {
+		h ^= (v >> (8 * i)) & 0xffu;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+uint64_t kasp_keyset_signing_digest(const kasp_keyset_t *set)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < set->count; i++) {
+		const kasp_key_t *k = &set->keys[i];
+		kasp_roles_t r;
+		kasp_key_roles(k, &r);
+		uint64_t bits = (uint64_t)r.in_zone | (uint64_t)r.published << 1 |
+				(uint64_t)r.ksk << 2 | (uint64_t)r.zsk << 3 | (uint64_t)r.sep << 4 |
+				(uint64_t)k->compromised << 5;
+		h = fnv1a(h, k->id, 4);
+		h = fnv1a(h, k->tag, 2);
+		h = fnv1a(h, bits, 1);
+	}
+	return h != 0 ? h : 1;
+}
+
 bool kasp_key_ds_wanted(const kasp_key_t *key)
 {
 	return key->role == KASP_ROLE_KSK && (key->ds == KASP_DS_SUBMIT || key->ds == KASP_DS_SEEN);

@@ -198,6 +198,15 @@ typedef struct kasp_roles {
 /* The signing roles of key in its state. */
 void kasp_key_roles(const kasp_key_t *key, kasp_roles_t *out);
 
+/*
+ * A digest of what the key set makes the signer do: each key's id, tag, signing roles
+ * (kasp_key_roles) and compromised flag, in key set order. Two key sets with the same digest
+ * sign and publish the same DNSKEY RRset and the same signatures; a change that only moves a
+ * DS state (ds-seen, ds-gone, a submission) or a timestamp leaves it alone. Never 0. The
+ * signing node starts a run at once when it changes (docs/node.md, "When a run starts").
+ */
+uint64_t kasp_keyset_signing_digest(const kasp_keyset_t *set);
+
 /* True if key's DS belongs in the parent's DS set (submitted or seen): these
  * are the records of the CDS/CDNSKEY RRsets and of `tandemctl keys ds`. */
 bool kasp_key_ds_wanted(const kasp_key_t *key);

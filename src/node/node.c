@@ -162,11 +162,11 @@ static void node_run_start(node_zone_t *z, bool shadow, node_actions_t *out)
 	}
 }
 
-static void node_keyset_fetch(node_zone_t *z, bool shadow, node_actions_t *out)
+static void node_keyset_fetch(node_zone_t *z, bool shadow, node_why_t why, node_actions_t *out)
 {
 	z->run = NODE_RUN_KEYSET;
 	z->run_shadow = shadow;
-	node_emit(out, NODE_A_KEYSET_FETCH, NODE_WHY_NONE, NULL);
+	node_emit(out, NODE_A_KEYSET_FETCH, why, NULL);
 }
 
 /* Not again for the committed serial. */
@@ -182,6 +182,25 @@ static bool node_shadow_wanted(const node_zone_t *z)
 	const node_view_t *v = &z->view;
 	return !z->held && v->has_committed && v->compare_digests && !v->committed_by_self &&
 	       v->sign_time != 0 && !(z->shadowed && z->shadow_serial == v->serial);
+}
+
+/*
+ * A key set change that changes which keys sign or are published (an emergency, a rollover
+ * step, a replacement) reaches the zone at once, not at the next cycle (DPS 4.5.3); one that
+ * does not (a DS state, a timestamp) leaves the digest alone. Only the holder acts on it: a
+ * takeover signs at once anyway.
+ */
+static void node_keys_moved(node_zone_t *z, const node_view_t *v)
+{
+	z->keys_moved = z->keys_moved && z->held; /* a lease lost meanwhile: its news went too */
+	if (!v->own_keyset_valid || v->own_keyset_signing == 0) {
+		return;
+	}
+	if (z->held && z->keys_signing != 0 && v->own_keyset_signing != z->keys_signing) {
+		z->sign_now = true;
+		z->keys_moved = true;
+	}
+	z->keys_signing = v->own_keyset_signing;
 }
 
 /* The next run: the holder's when due, else a standby's shadow of the committed serial. */
@@ -212,11 +231,13 @@ static void node_run_decide(node_zone_t *z, const node_time_t *now, node_actions
 		if (!node_skr_ok(z, now, out)) {
 			return;
 		}
+		node_why_t why = z->keys_moved ? NODE_WHY_KEYS : NODE_WHY_NONE;
 		z->sign_now = false;
+		z->keys_moved = false;
 		/* An active run signs with the stored key set: the copy of a node that just took
 		 * the lease is the one it read as a standby, and the old holder may have stepped
 		 * the key-state machine since. */
-		node_keyset_fetch(z, false, out);
+		node_keyset_fetch(z, false, why, out);
 		return;
 	}
 	if (!node_shadow_wanted(z)) {
@@ -224,7 +245,7 @@ static void node_run_decide(node_zone_t *z, const node_time_t *now, node_actions
 	}
 	/* a shadow run signs with the key set the commit was made with */
 	if (!z->keyset_valid || z->keyset_rev != v->keyset_revision) {
-		node_keyset_fetch(z, true, out);
+		node_keyset_fetch(z, true, NODE_WHY_NONE, out);
 		return;
 	}
 	if (v->input_ready && v->keys_ready) {
@@ -270,6 +291,9 @@ static void node_on_keyset(node_zone_t *z, const node_input_t *in, const node_ti
 	if (in->keyset.ok) {
 		z->keyset_rev = in->keyset.revision;
 		z->keyset_valid = true;
+		if (z->run == NODE_RUN_KEYSET && !z->run_shadow && in->keyset.signing != 0) {
+			z->keys_signing = in->keyset.signing; /* this run signs with it */
+		}
 	} else {
 		z->keyset_valid = false;
 	}
@@ -540,6 +564,7 @@ void node_step(node_zone_t *z, const node_input_t *in, const node_time_t *now, n
 	switch (in->kind) {
 	case NODE_IN_TICK: break;
 	case NODE_IN_STATUS:
+		node_keys_moved(z, &in->view);
 		z->view = in->view;
 		z->have_view = true;
 		z->keyset_valid = in->view.own_keyset_valid;

@@ -72,6 +72,7 @@ typedef struct node_view {
 	bool keys_ready;        /* this HSM holds every key of the node's copy of the key set */
 	bool own_keyset_valid;  /* the node's copy of the key set is read and good: */
 	int64_t own_keyset_rev; /* its revision */
+	uint64_t own_keyset_signing; /* what it signs and publishes (0: unknown) */
 	bool runner_busy;   /* the one run at a time is taken (by any zone, this one's included) */
 	bool free;          /* nobody else holds the lease */
 	bool switch_away;   /* an operator's switchover names another node */
@@ -117,7 +118,9 @@ typedef struct node_zone {
 	/* this node's copy of the key set (from the view, or the read an active run waits for) */
 	int64_t keyset_rev;
 	bool keyset_valid;
-	bool run_shadow; /* NODE_RUN_KEYSET: the run waiting is a shadow run */
+	bool run_shadow;       /* NODE_RUN_KEYSET: the run waiting is a shadow run */
+	uint64_t keys_signing; /* the last signing digest seen (a view, an active run's read) */
+	bool keys_moved;       /* it changed under the holder: the next active run says so */
 	/* the committed and published state */
 	uint32_t published_serial;
 	bool input_older; /* the input-older alert is raised */
@@ -155,6 +158,7 @@ typedef struct node_input {
 	struct {
 		bool ok;
 		int64_t revision;
+		uint64_t signing; /* its kasp_keyset_signing_digest (0: unknown) */
 		bool keys_ready;
 	} keyset;
 	struct {
@@ -214,6 +218,7 @@ typedef enum node_why {
 	NODE_WHY_WAITED,        /* no standby agreed within compare-timeout */
 	NODE_WHY_MISMATCH,      /* a standby reported another digest for the serial */
 	NODE_WHY_NO_BASE,       /* a standby cannot follow the serial: signed again in full */
+	NODE_WHY_KEYS,          /* the key set changed what signs or is published */
 } node_why_t;
 
 typedef struct node_action {

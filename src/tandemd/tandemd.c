@@ -2872,9 +2872,16 @@ static void tdm_node_act(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 		/* A run signs with the stored key set: the copy of a node that just took the
 		 * lease is the one it last read as a standby, and the old holder may have
 		 * stepped the machine since. */
+		if (a->why == NODE_WHY_KEYS) {
+			tdm_log(d,
+				"zone %s: the key set changed which keys sign or are published: "
+				"signing now, not at the next cycle",
+				z->name);
+		}
 		node_input_t in = {.kind = NODE_IN_KEYSET};
 		in.keyset.ok = tdm_keyset_fetch(d, z) == TANDEM_OK;
 		in.keyset.revision = z->ks_rev;
+		in.keyset.signing = z->ks_valid ? kasp_keyset_signing_digest(z->ks) : 0;
 		in.keyset.keys_ready = tdm_keys_ready(z);
 		tdm_node_feed(d, z, &in);
 		break;
@@ -2938,6 +2945,7 @@ static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	v->keys_ready = tdm_keys_ready(z);
 	v->own_keyset_valid = z->ks_valid;
 	v->own_keyset_rev = z->ks_rev;
+	v->own_keyset_signing = z->ks_valid ? kasp_keyset_signing_digest(z->ks) : 0;
 	v->runner_busy = d->job_zone != NULL || tdm_hsm_busy(d);
 	v->free = zs->holder[0] == '\0' || strcmp(zs->holder, d->opts->name) == 0;
 	v->switch_away = zs->switch_to[0] != '\0' && strcmp(zs->switch_to, d->opts->name) != 0;

@@ -286,6 +286,38 @@ START_TEST(test_emergency_zsk)
 }
 END_TEST
 
+/* The signing digest moves with what signs and is published, not with DS states or times. */
+START_TEST(test_signing_digest)
+{
+	kasp_policy_t p;
+	standby_policy(&p);
+	kasp_step_t st;
+	kasp_keyset_t *set = bootstrapped(&p, &st);
+	kasp_keyset_t *other = malloc(sizeof(*other));
+	ck_assert_ptr_nonnull(other);
+	uint64_t d0 = kasp_keyset_signing_digest(set);
+	ck_assert_uint_ne(d0, 0);
+	memcpy(other, set, sizeof(*set));
+	for (size_t i = 0; i < other->count; i++) {
+		other->keys[i].ds = KASP_DS_RETRACT;
+		other->keys[i].ds_seen += 60;
+		other->keys[i].next += 3600;
+	}
+	ck_assert_uint_eq(kasp_keyset_signing_digest(other), d0);
+	/* the compromise alone: its signatures are replaced in the next run */
+	uint32_t a = key_in(set, KASP_ROLE_ZSK, KASP_KEY_ACTIVE)->id;
+	ck_assert_int_eq(kasp_keyset_compromise(set, a, T0 + DAY), TANDEM_OK);
+	uint64_t d1 = kasp_keyset_signing_digest(set);
+	ck_assert_uint_ne(d1, d0);
+	/* the step: the standby signs, the compromised key is only published */
+	run(set, &p, T0 + DAY, &st);
+	ck_assert_uint_ne(kasp_keyset_signing_digest(set), d1);
+	ck_assert_uint_ne(kasp_keyset_signing_digest(set), d0);
+	free(other);
+	free(set);
+}
+END_TEST
+
 START_TEST(test_emergency_ksk)
 {
 	kasp_policy_t p;
@@ -1462,6 +1494,7 @@ static Suite *keystate_suite(void)
 	tcase_add_test(m, test_zsk_rollover);
 	tcase_add_test(m, test_ksk_ds_gate);
 	tcase_add_test(m, test_emergency_zsk);
+	tcase_add_test(m, test_signing_digest);
 	tcase_add_test(m, test_emergency_ksk);
 	tcase_add_test(m, test_manual_rollover);
 	tcase_add_test(m, test_algorithm_rollover);

@@ -82,6 +82,7 @@ static const node_actions_t *sim_keyset(sim_t *s, int64_t rev)
 	node_input_t in = {.kind = NODE_IN_KEYSET};
 	in.keyset.ok = true;
 	in.keyset.revision = rev;
+	in.keyset.signing = s->v.own_keyset_signing;
 	in.keyset.keys_ready = true;
 	return sim_step(s, &in);
 }
@@ -1039,6 +1040,113 @@ START_TEST(compare_standby_down)
 }
 END_TEST
 
+/* Runs, commits and publishes serial `serial` of the active run going; the next view shows
+ * the commit. */
+static void sim_publish(sim_t *s, uint32_t serial)
+{
+	const node_actions_t *out = sim_run_done(s, false, serial, 2026120701);
+	ck_assert(has(out, NODE_A_COMMIT));
+	out = sim_commit_reply(s, true, true);
+	ck_assert(has(out, NODE_A_PUBLISH));
+	node_input_t in = {.kind = NODE_IN_PUBLISHED};
+	in.published.ok = true;
+	sim_step(s, &in);
+	ck_assert_uint_eq(s->z.published_serial, serial);
+	s->v.has_committed = true;
+	s->v.committed_by_self = true;
+	s->v.serial = serial;
+}
+
+/* DPS 4.5.3: a key set change that changes what signs (an emergency) starts the holder's
+ * run at the next view, long before the cycle; one that does not (a DS state, the revision
+ * alone) starts none. */
+START_TEST(keyset_change_signs_at_once)
+{
+	sim_t s;
+	sim_init(&s);
+	s.v.own_keyset_signing = 0xa1;
+	sim_take(&s, 7, 3);
+	sim_publish(&s, 11);
+	sim_advance(&s, 1000);
+	const node_actions_t *out = sim_status(&s);
+	ck_assert(!has(out, NODE_A_KEYSET_FETCH));
+	/* ds-seen: a new revision with the same signing digest */
+	s.v.own_keyset_rev = 4;
+	sim_advance(&s, 1000);
+	out = sim_status(&s);
+	ck_assert(!has(out, NODE_A_KEYSET_FETCH));
+	ck_assert(!has(out, NODE_A_RUN));
+	/* an emergency: the compromised ZSK stops signing */
+	s.v.own_keyset_rev = 5;
+	s.v.own_keyset_signing = 0xb2;
+	sim_advance(&s, 1000);
+	ck_assert_uint_lt(s.t.mono_ms, s.z.due[NODE_EV_CYCLE]);
+	out = sim_status(&s);
+	const node_action_t *f = find(out, NODE_A_KEYSET_FETCH);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(f->why, NODE_WHY_KEYS);
+	out = sim_keyset(&s, 5);
+	const node_action_t *r = find(out, NODE_A_RUN);
+	ck_assert_ptr_nonnull(r);
+	ck_assert(!r->shadow);
+	ck_assert_int_eq(r->keyset_rev, 5);
+	sim_publish(&s, 13);
+	/* signed with it: no second run for the same change */
+	sim_advance(&s, 1000);
+	out = sim_status(&s);
+	ck_assert(!has(out, NODE_A_KEYSET_FETCH));
+	ck_assert_int_eq(s.z.run, NODE_RUN_IDLE);
+}
+END_TEST
+
+/* A change seen while a run signs with the older key set: the next run follows the
+ * publication at once; a run that fails after a change waits for the retry as usual. */
+START_TEST(keyset_change_during_run_signs_after)
+{
+	sim_t s;
+	sim_init(&s);
+	s.v.own_keyset_signing = 0xa1;
+	sim_take(&s, 7, 3);
+	s.v.own_keyset_rev = 4;
+	s.v.own_keyset_signing = 0xb2;
+	const node_actions_t *out = sim_status(&s);
+	ck_assert(!has(out, NODE_A_KEYSET_FETCH));
+	ck_assert_int_eq(s.z.run, NODE_RUN_SIGNING);
+	sim_publish(&s, 11);
+	sim_advance(&s, 100);
+	out = sim_status(&s);
+	ck_assert(has(out, NODE_A_KEYSET_FETCH));
+	out = sim_keyset(&s, 4);
+	ck_assert(has(out, NODE_A_RUN));
+	node_input_t in = {.kind = NODE_IN_RUN_DONE};
+	in.run.started = true;
+	sim_step(&s, &in); /* failed */
+	ck_assert_uint_eq(s.z.due[NODE_EV_CYCLE], s.t.mono_ms + RETRY_MS);
+	sim_advance(&s, 1000);
+	out = sim_status(&s);
+	ck_assert(!has(out, NODE_A_KEYSET_FETCH));
+	ck_assert_uint_eq(s.z.due[NODE_EV_CYCLE], s.t.mono_ms - 1000 + RETRY_MS);
+}
+END_TEST
+
+/* A standby seeing the holder's change starts no active run (it shadows the commit). */
+START_TEST(keyset_change_standby_no_run)
+{
+	sim_t s;
+	sim_init(&s);
+	s.v.free = false;
+	s.v.own_keyset_valid = true;
+	s.v.own_keyset_signing = 0xa1;
+	const node_actions_t *out = sim_status(&s);
+	ck_assert(!has(out, NODE_A_KEYSET_FETCH));
+	s.v.own_keyset_signing = 0xb2;
+	sim_advance(&s, 1000);
+	out = sim_status(&s);
+	ck_assert_uint_eq(out->n, 0);
+	ck_assert(!s.z.sign_now);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("node");
@@ -1066,6 +1174,9 @@ int main(void)
 	tcase_add_test(tc, input_older_not_signed);
 	tcase_add_test(tc, input_serial_wrap_is_newer);
 	tcase_add_test(tc, skr_running_out);
+	tcase_add_test(tc, keyset_change_signs_at_once);
+	tcase_add_test(tc, keyset_change_during_run_signs_after);
+	tcase_add_test(tc, keyset_change_standby_no_run);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("compare");
 	tcase_add_test(tc, compare_agrees_then_publishes);
