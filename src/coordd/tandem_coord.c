@@ -947,6 +947,28 @@ static int coordd_doc_check(coordd_t *d, coord_doc_t doc, const coordrpc_request
 	return TANDEM_OK;
 }
 
+/* The audit events of a key-set write that marked a DS seen or gone at the parent: their
+ * own types (DPS 4.4.1), besides the write's operator.accept. */
+static void coordd_ds_events(coordd_t *d, const char *zone, const kasp_keyset_t *old,
+			     const kasp_keyset_t *next)
+{
+	coordd_ds_change_t ch[KASP_KEYS_MAX];
+	size_t n = coordd_keys_ds_changes(old, next, ch, KASP_KEYS_MAX);
+	char details[256];
+	for (size_t i = 0; i < n; i++) {
+		snprintf(details, sizeof(details),
+			 "zone %.100s: the parent %s the DS of KSK %" PRIu32 " (tag %u)", zone,
+			 ch[i].seen ? "serves" : "no longer serves", ch[i].id, ch[i].tag);
+		tandem_audit_event_t ev = {.type = ch[i].seen ? "ds.seen" : "ds.gone",
+					   .level = TANDEM_AUDIT_NOTICE,
+					   .actor = d->actor,
+					   .zone = zone,
+					   .key_id = ch[i].id,
+					   .details = details};
+		tandem_audit(&d->sink, &ev);
+	}
+}
+
 /*
  * A key set or SKR book put: the bytes must pass coordd_doc_check (else an error reply);
  * the zone live (an operator may write a key set before the zone is added: an
@@ -1007,10 +1029,25 @@ static int coordd_doc_put(coordd_t *d, coord_doc_t doc, const net_rpc_request_t 
 			return TANDEM_OK;
 		}
 	}
+	/* the key set before, for the DS events of this write (ds.seen, ds.gone) */
+	kasp_keyset_t *before = doc == COORD_DOC_KEYSET ? malloc(sizeof(*before)) : NULL;
+	int64_t before_rev = 0;
+	int bret = before == NULL
+		       ? TANDEM_OK
+		       : coordd_keys_read(d->store, d->diag, r->zone, before, &before_rev);
+	if (bret != TANDEM_OK) {
+		coordd_log_diag(d->diag, "put: the key set before unreadable (no DS events)", bret);
+		free(before);
+		before = NULL;
+	}
 	bool won = false;
 	int64_t rev = 0;
 	ret = coord_store_doc_put(d->store, doc, r->zone, r->keyset, r->keyset_len, r->revision,
 				  d->diag, &won, &rev);
+	if (ret == TANDEM_OK && won && before != NULL) {
+		coordd_ds_events(d, r->zone, before_rev != 0 ? before : NULL, d->keyset);
+	}
+	free(before);
 	if (ret != TANDEM_OK) {
 		coordd_log_diag(d->diag, "put: store write failed", ret);
 		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
@@ -1353,6 +1390,18 @@ static int coordd_request_exec(void *arg, const coord_request_t *q, uint64_t now
 		    coordd_parse_u64(key, &id) && id <= UINT32_MAX) {
 			ret = coordd_keys_emergency(d->store, d->diag, zone, (uint32_t)id, now,
 						    accepted, text, size);
+			coordd_store_note(d, ret);
+			goto out;
+		}
+		ret = TANDEM_EINVAL;
+	} else if (strcmp(q->action, "key-remove") == 0) {
+		char zone[COORD_ZONE_MAX], key[16];
+		uint64_t id = 0;
+		if (coord_args_get(q->args, "zone", zone, sizeof(zone)) &&
+		    coord_args_get(q->args, "key", key, sizeof(key)) &&
+		    coordd_parse_u64(key, &id) && id <= UINT32_MAX) {
+			ret = coordd_keys_remove(d->store, d->diag, zone, (uint32_t)id, now,
+						 accepted, text, size);
 			coordd_store_note(d, ret);
 			goto out;
 		}

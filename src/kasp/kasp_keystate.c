@@ -878,6 +878,47 @@ int kasp_keyset_compromise(kasp_keyset_t *set, uint32_t id, uint64_t now)
 	return TANDEM_OK;
 }
 
+int kasp_keyset_remove(kasp_keyset_t *set, uint32_t id, uint64_t now, const char **why)
+{
+	static const char *none = "";
+	const char **w = why != NULL ? why : &none;
+	*w = "";
+	if (set == NULL) {
+		return TANDEM_EINVAL;
+	}
+	kasp_key_t *k = kasp_keyset_find(set, id);
+	if (k == NULL) {
+		*w = "no such key";
+		return TANDEM_KASP_ENOKEY;
+	}
+	kasp_roles_t r;
+	kasp_key_roles(k, &r);
+	if (k->state == KASP_KEY_REMOVED) {
+		*w = "it is removed already";
+		return TANDEM_KASP_EFACT;
+	}
+	if (r.ksk || r.zsk || k->covers_zsk) {
+		*w = "it still signs";
+		return TANDEM_KASP_EFACT;
+	}
+	bool other = false;
+	for (size_t i = 0; r.published && i < set->count; i++) {
+		kasp_roles_t o;
+		kasp_key_roles(&set->keys[i], &o);
+		other =
+		    other || (set->keys[i].id != id && set->keys[i].role == k->role && o.published);
+	}
+	if (r.published && !other) {
+		*w = k->role == KASP_ROLE_KSK ? "it is the only published KSK"
+					      : "it is the only published ZSK";
+		return TANDEM_KASP_EFACT;
+	}
+	k->state = KASP_KEY_REMOVED;
+	k->removed = now;
+	k->next = 0;
+	return TANDEM_OK;
+}
+
 int kasp_keyset_roll(kasp_keyset_t *set, kasp_role_t role, uint64_t now)
 {
 	if (set == NULL) {
