@@ -1388,6 +1388,13 @@ static void tdm_keys_fetch(tdm_t *d, tdm_zone_t *z)
 	if (tdm_rpc(d, TDM_RPC_KEYS, &q) != TANDEM_OK) {
 		return;
 	}
+	if (d->keys->withheld[0] != '\0') {
+		/* a new node for this zone: the archive waits for an approved grant */
+		tdm_input_alert(d, z, "archive-grant", false, "%s", d->keys->withheld);
+		coordrpc_keys_deinit(d->keys);
+		return;
+	}
+	tdm_input_alert_clear(d, z, "archive-grant");
 	tdm_keyimport_t *batch = NULL;
 	int ret = tdm_keyimport_new(d->token, &batch);
 	for (size_t i = 0; ret == TANDEM_OK && i < d->keys->nkeys; i++) {
