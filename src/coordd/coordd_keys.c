@@ -55,9 +55,10 @@ static uint32_t key_resolve(kasp_keyset_t *set, uint32_t key, const char **why)
 }
 
 /* The fact of an approved action applied to the stepped key set; a refusal is its text. */
-static int keys_fact(kasp_keyset_t *set, const char *zone, keys_fact_t fact, uint32_t id,
+static int keys_fact(kasp_keyset_t *set, const char *zone, keys_fact_t fact, uint32_t *idp,
 		     kasp_role_t role, uint64_t now, char *text, size_t size)
 {
+	uint32_t id = *idp;
 	const char *why = "";
 	int ret = TANDEM_OK;
 	switch (fact) {
@@ -83,6 +84,7 @@ static int keys_fact(kasp_keyset_t *set, const char *zone, keys_fact_t fact, uin
 		uint32_t found = key_resolve(set, id, &why);
 		const kasp_key_t *k = found != 0 ? kasp_keyset_find(set, found) : NULL;
 		ret = k == NULL ? TANDEM_KASP_ENOKEY : kasp_keyset_remove(set, found, now, &why);
+		*idp = k != NULL ? found : id; /* the success text names the key by id and tag */
 		if (ret != TANDEM_OK) {
 			snprintf(text, size, "zone %.80s: key %" PRIu32 " not removed: %s%s%s",
 				 zone, id, k != NULL ? kasp_key_state_str(k->state) : "",
@@ -130,7 +132,7 @@ static int keys_act(coord_store_t *store, tandem_diag_t *diag, const char *zone,
 	}
 	ret = kasp_keystate_step(set, pol, now, set, st);
 	if (ret == TANDEM_OK &&
-	    keys_fact(set, zone, what, id, role, now, text, size) != TANDEM_OK) {
+	    keys_fact(set, zone, what, &id, role, now, text, size) != TANDEM_OK) {
 		goto out;
 	}
 	if (ret == TANDEM_OK) {
@@ -148,11 +150,13 @@ static int keys_act(coord_store_t *store, tandem_diag_t *diag, const char *zone,
 		goto out;
 	}
 	*accepted = won;
+	const kasp_key_t *k = kasp_keyset_find(set, id);
 	if (won && what == FACT_REMOVE) {
 		snprintf(text, size,
-			 "zone %.80s: key %" PRIu32 " removed (every HSM destroys it); key set "
-			 "written at revision %" PRId64,
-			 zone, id, now_rev);
+			 "zone %.80s: key %" PRIu32
+			 " (tag %u) removed (every HSM destroys it); key "
+			 "set written at revision %" PRId64,
+			 zone, id, k != NULL ? k->tag : 0u, now_rev);
 	} else if (won && what == FACT_COMPROMISE) {
 		snprintf(text, size,
 			 "zone %.80s: key %" PRIu32 " compromised; key set written at revision "
