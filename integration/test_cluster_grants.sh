@@ -10,7 +10,10 @@
 #  - a new node (node-c at site B: its own CURVE key in the allow-list, its own SoftHSM
 #    token holding the ceremony's SMK) is refused the archive: it imports nothing, raises the
 #    archive-grant alert naming the request, archive.refuse is audited; after an approved
-#    archive-distribute (SA + WI) it imports every key, each key.import audited with node-c.
+#    archive-distribute (SA + WI) it imports every key, each key.import audited with node-c;
+#  - offline: keys generate --state and keys archive-export write chained entries to a 0600
+#    file beside the state; audit import-offline adds them to the chain once (a second import
+#    adds nothing, an edited file is refused) and audit verify still passes.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -184,6 +187,49 @@ PY
 grep -q "alert archive-grant cleared" "$TDM_CL/log/node-c.log" ||
 	tdm_fail "node-c's archive-grant alert not cleared" -- "$TDM_CL/log/node-c.log"
 tdm_pass "after SO + WI approved archive-distribute, node-c imported every key (key.import audited)"
+
+# ---- offline events ------------------------------------------------------------------------------
+# an offline machine: its own token with the ceremony's SMK, a key state, no coordinator
+O=$TDM_TMP/offline
+mkdir -p "$O/state"
+(
+	tdm_token "$O/hsm" offline
+	env SOFTHSM2_CONF="$SOFTHSM2_CONF" "$TDM_BUILD/src/tools/tandem-ceremony" smk-install \
+		--module "$TDM_MODULE" --token "pkcs11:token=offline;pin-source=$TDM_PIN_FILE" \
+		--so-pin-source "$TDM_SO_PIN_FILE" --drill --passphrase-file "$TDM_CL/ceremony/pass-a" \
+		"$TDM_CL/ceremony/cards/card-01.tandem-card" "$TDM_CL/ceremony/cards/card-02.tandem-card" \
+		>"$TDM_TMP/install-o.out" 2>&1 || exit 1
+	printf '%s\n%s\n' "$SOFTHSM2_CONF" "$TDM_PIN_FILE" >"$TDM_TMP/token-o"
+) || tdm_fail "the offline token and SMK" -- "$TDM_TMP/install-o.out"
+{ read -r conf_o && read -r pin_o; } <"$TDM_TMP/token-o"
+uri_o="pkcs11:token=offline;pin-source=$pin_o"
+ctl_o() { env SOFTHSM2_CONF="$conf_o" "$TDM_BUILD/src/tools/tandemctl" "$@"; }
+tdm_assert_ok "keys generate --state (offline)" ctl_o keys generate --state "$O/state" \
+	--zone off.example. -p dps-default --token "$uri_o"
+tdm_assert_ok "keys archive-export --state (offline)" ctl_o keys archive-export --token "$uri_o" \
+	--state "$O/state" --out "$O/archive.pb"
+A=$O/state/audit-offline.jsonl
+[ "$(stat -c %a "$A")" = 600 ] || tdm_fail "$A is mode $(stat -c %a "$A"), not 600"
+grep -q '"type":"key.generate"' "$A" || tdm_fail "no key.generate entry offline" -- "$A"
+grep -q '"type":"archive.export"' "$A" || tdm_fail "no archive.export entry offline" -- "$A"
+tdm_assert_ok "the offline file verifies on its own" tdm_ctl audit verify --file "$A"
+n_off=$(grep -c . "$A")
+tdm_assert_ok "audit import-offline" tdm_ctl audit import-offline "$A"
+tdm_assert_grep "entries added" "entries 1\.\.$n_off added to the audit log" "$TDM_OUT"
+tdm_assert_ok "audit show --type archive.export" tdm_ctl audit show --type archive.export --json
+python3 - "$TDM_OUT" <<'PY' || tdm_fail "archive.export not in the chain as an offline entry" -- "$TDM_OUT"
+import json, sys
+es = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert len(es) == 1 and es[0]["actor"].startswith("offline:"), es
+assert " seq " in es[0]["details"] and "archive-export" in es[0]["details"], es
+PY
+audited "audit.offline-import notice operator:operator: offline chain [0-9a-f]{64}: entries 1\.\.$n_off imported"
+tdm_assert_ok "a second import" tdm_ctl audit import-offline "$A"
+tdm_assert_grep "a second import adds nothing" "nothing new" "$TDM_OUT"
+sed -i '1s/"details":"/"details":"X/' "$A"
+tdm_assert_fails "an edited offline file" tdm_ctl audit import-offline "$A"
+tdm_assert_grep "the edited entry is named" "seq 1: edited" "$TDM_ERR"
+tdm_pass "offline events: written 0600 and chained, imported once, verified; an edit refused"
 
 tdm_assert_ok "audit verify" tdm_ctl audit verify
 tdm_pass "the audit chain verifies"
