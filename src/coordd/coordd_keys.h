@@ -46,20 +46,6 @@ int coordd_keys_rollover(coord_store_t *store, tandem_diag_t *diag, const char *
 int coordd_keys_remove(coord_store_t *store, tandem_diag_t *diag, const char *zone, uint32_t key,
 		       uint64_t now_ms, bool *accepted, char *text, size_t size);
 
-/* One DS change between two versions of a zone's key set. */
-typedef struct coordd_ds_change {
-	uint32_t id;
-	uint16_t tag;
-	bool seen; /* true: the parent serves its DS now (ds-seen); false: no longer (ds-gone) */
-} coordd_ds_change_t;
-
-/*
- * The KSKs whose DS newly became seen or gone from old (NULL: no key set before) to next,
- * at most max of them into out; returns how many. Pure.
- */
-size_t coordd_keys_ds_changes(const kasp_keyset_t *old, const kasp_keyset_t *next,
-			      coordd_ds_change_t *out, size_t max);
-
 /* The stored key set of zone into *set (a heap value of the caller's), with its revision
  * (0: none, *set untouched). Errors: the store's, a key set that does not unpack. */
 int coordd_keys_read(coord_store_t *store, tandem_diag_t *diag, const char *zone,

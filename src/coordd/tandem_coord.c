@@ -1024,8 +1024,8 @@ static int coordd_doc_check(coordd_t *d, coord_doc_t doc, const coordrpc_request
 static void coordd_ds_events(coordd_t *d, const char *zone, const kasp_keyset_t *old,
 			     const kasp_keyset_t *next)
 {
-	coordd_ds_change_t ch[KASP_KEYS_MAX];
-	size_t n = coordd_keys_ds_changes(old, next, ch, KASP_KEYS_MAX);
+	kasp_ds_change_t ch[KASP_KEYS_MAX];
+	size_t n = kasp_keyset_ds_changes(old, next, ch, KASP_KEYS_MAX);
 	char details[256];
 	for (size_t i = 0; i < n; i++) {
 		snprintf(details, sizeof(details),

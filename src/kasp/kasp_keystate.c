@@ -919,6 +919,27 @@ int kasp_keyset_remove(kasp_keyset_t *set, uint32_t id, uint64_t now, const char
 	return TANDEM_OK;
 }
 
+size_t kasp_keyset_ds_changes(const kasp_keyset_t *old, const kasp_keyset_t *next,
+			      kasp_ds_change_t *out, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; next != NULL && i < next->count && n < max; i++) {
+		const kasp_key_t *k = &next->keys[i];
+		const kasp_key_t *was = NULL;
+		for (size_t j = 0; old != NULL && j < old->count; j++) {
+			was = old->keys[j].id == k->id ? &old->keys[j] : was;
+		}
+		kasp_ds_state_t before = was != NULL ? was->ds : KASP_DS_NONE;
+		if (k->role != KASP_ROLE_KSK || k->ds == before ||
+		    (k->ds != KASP_DS_SEEN && k->ds != KASP_DS_GONE)) {
+			continue;
+		}
+		out[n++] =
+		    (kasp_ds_change_t){.id = k->id, .tag = k->tag, .seen = k->ds == KASP_DS_SEEN};
+	}
+	return n;
+}
+
 int kasp_keyset_roll(kasp_keyset_t *set, kasp_role_t role, uint64_t now)
 {
 	if (set == NULL) {

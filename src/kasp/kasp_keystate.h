@@ -196,6 +196,20 @@ int kasp_keyset_roll(kasp_keyset_t *set, kasp_role_t role, uint64_t now);
  */
 int kasp_keyset_remove(kasp_keyset_t *set, uint32_t id, uint64_t now, const char **why);
 
+/* One DS change between two versions of a zone's key set. */
+typedef struct kasp_ds_change {
+	uint32_t id;
+	uint16_t tag;
+	bool seen; /* true: the parent serves its DS now (ds-seen); false: no longer (ds-gone) */
+} kasp_ds_change_t;
+
+/*
+ * The KSKs whose DS newly became seen or gone from old (NULL: no key set before) to next,
+ * at most max of them into out, in next's order; returns how many. Pure.
+ */
+size_t kasp_keyset_ds_changes(const kasp_keyset_t *old, const kasp_keyset_t *next,
+			      kasp_ds_change_t *out, size_t max);
+
 /* How the signer must use a key in its current state. */
 typedef struct kasp_roles {
 	bool in_zone;   /* give it to the signer at all */

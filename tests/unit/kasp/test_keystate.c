@@ -501,6 +501,43 @@ START_TEST(test_remove)
 }
 END_TEST
 
+/* The DS events of a key-set write: a KSK's DS newly seen or gone, nothing else. */
+START_TEST(test_ds_changes)
+{
+	kasp_policy_t p;
+	kasp_policy_defaults(&p);
+	kasp_step_t st;
+	kasp_keyset_t *old = bootstrapped(&p, &st);
+	kasp_keyset_t *next = malloc(sizeof(*next));
+	ck_assert_ptr_nonnull(next);
+	kasp_ds_change_t ch[KASP_KEYS_MAX];
+	uint32_t ksk = key_in(old, KASP_ROLE_KSK, KASP_KEY_ACTIVE)->id;
+	/* the same key set: nothing; no key set before: the DS seen at bootstrap counts */
+	ck_assert_uint_eq(kasp_keyset_ds_changes(old, old, ch, KASP_KEYS_MAX), 0);
+	size_t n = kasp_keyset_ds_changes(NULL, old, ch, KASP_KEYS_MAX);
+	ck_assert_uint_ge(n, 1);
+	ck_assert(ch[0].seen);
+	/* a KSK's DS submitted, then seen; then withdrawn, then gone */
+	memcpy(next, old, sizeof(*next));
+	kasp_keyset_find(old, ksk)->ds = KASP_DS_SUBMIT;
+	ck_assert_uint_eq(kasp_keyset_ds_changes(old, next, ch, KASP_KEYS_MAX), 1);
+	ck_assert_uint_eq(ch[0].id, ksk);
+	ck_assert_uint_eq(ch[0].tag, kasp_keyset_find(next, ksk)->tag);
+	ck_assert(ch[0].seen);
+	ck_assert_uint_eq(kasp_keyset_ds_changes(old, next, ch, 0), 0);
+	kasp_keyset_find(old, ksk)->ds = KASP_DS_RETRACT;
+	kasp_keyset_find(next, ksk)->ds = KASP_DS_GONE;
+	ck_assert_uint_eq(kasp_keyset_ds_changes(old, next, ch, KASP_KEYS_MAX), 1);
+	ck_assert(!ch[0].seen);
+	/* a withdrawal asked for is not an event of its own here */
+	kasp_keyset_find(old, ksk)->ds = KASP_DS_SEEN;
+	kasp_keyset_find(next, ksk)->ds = KASP_DS_RETRACT;
+	ck_assert_uint_eq(kasp_keyset_ds_changes(old, next, ch, KASP_KEYS_MAX), 0);
+	free(old);
+	free(next);
+}
+END_TEST
+
 /* ---- the cache check ---- */
 
 static kasp_cache_set_t cs(const uint32_t *keys, size_t nk, const uint32_t *signers, size_t ns,
@@ -1523,6 +1560,7 @@ static Suite *keystate_suite(void)
 	tcase_add_test(sm, test_emergency_with_standby_option);
 	tcase_add_test(sm, test_emergency_sweep);
 	tcase_add_test(sm, test_remove);
+	tcase_add_test(sm, test_ds_changes);
 	tcase_set_timeout(sm, 120);
 	suite_add_tcase(s, sm);
 	TCase *st = tcase_create("store");
