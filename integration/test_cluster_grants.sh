@@ -212,6 +212,7 @@ A=$O/state/audit-offline.jsonl
 [ "$(stat -c %a "$A")" = 600 ] || tdm_fail "$A is mode $(stat -c %a "$A"), not 600"
 grep -q '"type":"key.generate"' "$A" || tdm_fail "no key.generate entry offline" -- "$A"
 grep -q '"type":"archive.export"' "$A" || tdm_fail "no archive.export entry offline" -- "$A"
+grep -q '"type":"key.step"' "$A" || tdm_fail "no key.step entry offline" -- "$A"
 tdm_assert_ok "the offline file verifies on its own" tdm_ctl audit verify --file "$A"
 n_off=$(grep -c . "$A")
 tdm_assert_ok "audit import-offline" tdm_ctl audit import-offline "$A"
@@ -226,10 +227,23 @@ PY
 audited "audit.offline-import notice operator:operator: offline chain [0-9a-f]{64}: entries 1\.\.$n_off imported"
 tdm_assert_ok "a second import" tdm_ctl audit import-offline "$A"
 tdm_assert_grep "a second import adds nothing" "nothing new" "$TDM_OUT"
+# a file others may read stops a key step before it changes anything
+chmod 644 "$A"
+sum=$(sha256sum <"$O/state/keystate.pb")
+tdm_assert_fails "a key step with a loose offline audit file" ctl_o keys rollover --state "$O/state" \
+	--zone off.example. --role zsk
+tdm_assert_eq "a loose offline audit file: exit 5" 5 "$TDM_RC"
+tdm_assert_grep "a loose offline audit file: says so" "group or others may read" "$TDM_ERR"
+[ "$(sha256sum <"$O/state/keystate.pb")" = "$sum" ] || tdm_fail "the key state changed"
+chmod 600 "$A"
 sed -i '1s/"details":"/"details":"X/' "$A"
 tdm_assert_fails "an edited offline file" tdm_ctl audit import-offline "$A"
 tdm_assert_grep "the edited entry is named" "seq 1: edited" "$TDM_ERR"
-tdm_pass "offline events: written 0600 and chained, imported once, verified; an edit refused"
+# the coordinator checks it too (sent as it is, through the ceremony-record path)
+tdm_assert_fails "an edited offline file sent unchecked" tdm_ctl operator record-import "$A"
+tdm_assert_grep "the coordinator names the edited entry" "offline audit file refused: seq 1: edited" "$TDM_ERR"
+audited "audit.offline-refuse warning operator:operator: offline audit file refused: seq 1: edited"
+tdm_pass "offline events: written 0600 and chained, imported once, verified; a loose file stops a key step; an edit refused here and by the coordinator"
 
 tdm_assert_ok "audit verify" tdm_ctl audit verify
 tdm_pass "the audit chain verifies"
