@@ -567,6 +567,9 @@ start_coord() { # SITE(a|b) PORT ETCD-LIST
 		--audit-anchor-interval "${TANDEM_AUDIT_ANCHOR_S:-3600}"
 		--audit-retention "${TANDEM_AUDIT_RETENTION_S:-31536000}"
 		--role-mirror "$DIR/run/coord-$s.operators.json")
+	# the nodes the cluster is set up with may import every zone's keys from the archive; a
+	# node added later needs an approved archive-distribute (docs/approvals.md)
+	args+=(--archive-grant node-a --archive-grant node-b)
 	[ -z "$LEASE_MS" ] || args+=(--lease-ms "$LEASE_MS")
 	args+=(--metrics "${IP[$s]}:0") # a free port; status --json says which ("metrics")
 	if [ "$ETCD_TLS" = 1 ]; then

@@ -144,6 +144,12 @@ tdm_assert_eq "a refused import stores nothing" "$skr_before" "$(ls "$state/skr"
 tdm_assert_ok "skr-import" ctl skr-import --now "$start" "$TDM_TMP/q.skr"
 skr=$(awk '/^stored as / { print $3 }' "$TDM_OUT")
 [ -f "$skr" ] || tdm_fail "skr-import stored nothing" -- "$TDM_OUT"
+# each step on the state is in its offline audit file (docs/audit.md, "Offline events")
+for t in ksk.import key.generate ksr.create skr.import; do
+	grep -q "\"type\":\"$t\"" "$state/audit-offline.jsonl" ||
+		tdm_fail "no $t entry in the offline audit file" -- "$state/audit-offline.jsonl"
+done
+tdm_assert_ok "the offline audit file verifies" "$CTL" audit verify --file "$state/audit-offline.jsonl"
 
 # a second request for the same quarter: its response does not answer the first one
 tdm_assert_ok "a second ksr" ctl ksr --zone example --module "$TDM_MODULE" --now "$start" \

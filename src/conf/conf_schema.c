@@ -262,6 +262,13 @@ static const conf_key_t coord_keys[] = {
     {.name = "role-mirror",
      .type = CONF_PATH,
      .doc = "a local copy of the role table (docs/approvals.md, \"Break glass\")"},
+    {.name = "archive-grant",
+     .type = CONF_LIST,
+     .item = CONF_NAME,
+     .min = 0,
+     .max = 16, /* COORD_NODES_MAX */
+     .doc = "nodes the cluster is set up with: the first grant table lets them import "
+	    "every zone's keys from the archive (docs/approvals.md)"},
     {.name = "log-target",
      .type = CONF_ENUM,
      .def = "stderr",

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define DOC_VERSION 1
 
@@ -360,6 +361,7 @@ typedef enum {
 typedef struct arg_spec {
 	const char *key;
 	arg_type_t type;
+	bool optional; /* may be left out (archive-distribute's zone: every zone) */
 } arg_spec_t;
 
 typedef struct action_spec {
@@ -369,14 +371,18 @@ typedef struct action_spec {
 } action_spec_t;
 
 static const action_spec_t action_specs[] = {
-    {"takeover", 1, {{"site", ARG_SITE}}},
-    {"site-suspend", 1, {{"site", ARG_SITE}}},
-    {"params-set", 2, {{"lease_ms", ARG_U64}, {"margin_ms", ARG_U64}}},
-    {"keys-emergency", 2, {{"zone", ARG_ZONE}, {"key", ARG_U32}}},
-    {"keygen", 2, {{"zone", ARG_ZONE}, {"role", ARG_KEYROLE}}},
-    {"rules-set", 2, {{"action", ARG_ACTION}, {"slots", ARG_SLOTS}}},
-    {"operator-register", 3, {{"name", ARG_NAME}, {"role", ARG_ROLE}, {"pub", ARG_PUB}}},
-    {"operator-remove", 1, {{"name", ARG_NAME}}},
+    {"takeover", 1, {{"site", ARG_SITE, false}}},
+    {"site-suspend", 1, {{"site", ARG_SITE, false}}},
+    {"params-set", 2, {{"lease_ms", ARG_U64, false}, {"margin_ms", ARG_U64, false}}},
+    {"keys-emergency", 2, {{"zone", ARG_ZONE, false}, {"key", ARG_U32, false}}},
+    {"keygen", 2, {{"zone", ARG_ZONE, false}, {"role", ARG_KEYROLE, false}}},
+    {"rules-set", 2, {{"action", ARG_ACTION, false}, {"slots", ARG_SLOTS, false}}},
+    {"operator-register",
+     3,
+     {{"name", ARG_NAME, false}, {"role", ARG_ROLE, false}, {"pub", ARG_PUB, false}}},
+    {"operator-remove", 1, {{"name", ARG_NAME, false}}},
+    {"key-remove", 2, {{"zone", ARG_ZONE, false}, {"key", ARG_U32, false}}},
+    {"archive-distribute", 2, {{"node", ARG_NAME, false}, {"zone", ARG_ZONE, true}}},
 };
 
 static bool decimal_ok(const char *v, uint64_t max)
@@ -485,7 +491,8 @@ bool coord_request_args(const char *action, const char *const *words, size_t nwo
 	if (spec == NULL) {
 		snprintf(why, size,
 			 "action '%.40s' cannot be requested (takeover, site-suspend, params-set, "
-			 "keys-emergency, keygen, rules-set, operator-register, operator-remove)",
+			 "keys-emergency, keygen, key-remove, archive-distribute, rules-set, "
+			 "operator-register, operator-remove)",
 			 action != NULL ? action : "");
 		return false;
 	}
@@ -514,6 +521,9 @@ bool coord_request_args(const char *action, const char *const *words, size_t nwo
 	out[0] = '\0';
 	for (size_t k = 0; k < spec->nargs; k++) {
 		char msg[128];
+		if (vals[k] == NULL && spec->args[k].optional) {
+			continue;
+		}
 		if (vals[k] == NULL) {
 			snprintf(why, size, "%s: %s=... missing", action, spec->args[k].key);
 			return false;
@@ -522,13 +532,13 @@ bool coord_request_args(const char *action, const char *const *words, size_t nwo
 			snprintf(why, size, "%s %s: %s", action, spec->args[k].key, msg);
 			return false;
 		}
-		lens[k] = strlen(spec->args[k].key) + 1 + strlen(vals[k]) + (k > 0);
+		lens[k] = strlen(spec->args[k].key) + 1 + strlen(vals[k]) + (used > 0);
 		if (used + lens[k] >= COORD_ARGS_MAX) {
 			snprintf(why, size, "%s: arguments too long", action);
 			return false;
 		}
 		used += (size_t)snprintf(out + used, COORD_ARGS_MAX - used, "%s%s=%s",
-					 k > 0 ? " " : "", spec->args[k].key, vals[k]);
+					 used > 0 ? " " : "", spec->args[k].key, vals[k]);
 	}
 	return true;
 }
@@ -551,6 +561,80 @@ bool coord_args_get(const char *args, const char *key, char *out, size_t size)
 		p = end != NULL ? end + 1 : NULL;
 	}
 	return false;
+}
+
+/* ---- archive-distribution grants ------------------------------------------------------- */
+
+/* The next line of *p as "node zone" (each within its size); false at the end or on a line
+ * that is not a grant (*bad set). */
+static bool grant_next(const char **p, char node[COORD_ID_MAX], char zone[COORD_ZONE_MAX],
+		       bool *bad)
+{
+	*bad = false;
+	while (**p == '\n') {
+		(*p)++;
+	}
+	if (**p == '\0') {
+		return false;
+	}
+	const char *end = strchr(*p, '\n');
+	size_t n = end != NULL ? (size_t)(end - *p) : strlen(*p);
+	const char *sp = memchr(*p, ' ', n);
+	size_t nl = sp != NULL ? (size_t)(sp - *p) : 0;
+	size_t zl = sp != NULL ? n - nl - 1 : 0;
+	if (sp == NULL || nl == 0 || nl >= COORD_ID_MAX || zl == 0 || zl >= COORD_ZONE_MAX ||
+	    memchr(sp + 1, ' ', zl) != NULL) {
+		*bad = true;
+		return false;
+	}
+	memcpy(node, *p, nl);
+	node[nl] = '\0';
+	memcpy(zone, sp + 1, zl);
+	zone[zl] = '\0';
+	*p += n;
+	return true;
+}
+
+bool coord_grants_allow(const char *table, const char *node, const char *zone)
+{
+	char n[COORD_ID_MAX], z[COORD_ZONE_MAX];
+	bool bad = false;
+	for (const char *p = table;
+	     p != NULL && node != NULL && zone != NULL && grant_next(&p, n, z, &bad);) {
+		if (strcmp(n, node) == 0 && (strcmp(z, "*") == 0 || strcasecmp(z, zone) == 0)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+int coord_grants_add(const char *table, const char *node, const char *zone, char *out, size_t size)
+{
+	char msg[64], n[COORD_ID_MAX], z[COORD_ZONE_MAX];
+	const char *want = zone != NULL && zone[0] != '\0' ? zone : "*";
+	bool bad = false;
+	if (node == NULL || out == NULL || !tandem_id_valid(node, msg, sizeof(msg)) ||
+	    strlen(node) >= COORD_ID_MAX ||
+	    (strcmp(want, "*") != 0 &&
+	     (strlen(want) >= COORD_ZONE_MAX || !tandem_dname_valid(want, msg, sizeof(msg))))) {
+		return TANDEM_EINVAL;
+	}
+	const char *p = table != NULL ? table : "";
+	while (grant_next(&p, n, z, &bad)) {
+	}
+	if (bad) {
+		return TANDEM_ESYNTAX;
+	}
+	size_t have = table != NULL ? strlen(table) : 0;
+	/* a zone's grant is covered by "node *" too; "node *" only by itself */
+	bool covered = strcmp(want, "*") != 0 && coord_grants_allow(table, node, want);
+	for (p = table != NULL ? table : ""; !covered && grant_next(&p, n, z, &bad);) {
+		covered = strcmp(n, node) == 0 && strcmp(z, want) == 0;
+	}
+	int len = covered ? snprintf(out, size, "%s", table != NULL ? table : "")
+			  : snprintf(out, size, "%s%s%s %s\n", table != NULL ? table : "",
+				     have > 0 && table[have - 1] != '\n' ? "\n" : "", node, want);
+	return len < 0 || (size_t)len >= size ? TANDEM_ERANGE : TANDEM_OK;
 }
 
 /* ---- requests and approvals ------------------------------------------------------------- */

@@ -157,9 +157,25 @@ bool coord_operators_remove(coord_operators_t *ops, const char *name, char *why,
  *   keys-emergency zone=Z key=ID    keygen zone=Z role=ksk|zsk
  *   rules-set action=A slots=SA,SO|WI (or slots=- for one person)
  *   operator-register name=N role=SA|SO|WI key=HEX64     operator-remove name=N
+ *   key-remove zone=Z key=ID|TAG    archive-distribute node=N [zone=Z]
  */
 bool coord_request_args(const char *action, const char *const *words, size_t nwords,
 			char out[COORD_ARGS_MAX], char *why, size_t size);
+
+/*
+ * The archive-distribution grants (PREFIX/archive-grants, docs/approvals.md): one line per
+ * grant, "NODE ZONE" or "NODE *" (every zone). Whether table (NUL-terminated, NULL or ""
+ * for none) lets node import zone's keys from the archive.
+ */
+bool coord_grants_allow(const char *table, const char *node, const char *zone);
+
+/*
+ * table with the grant "node zone" added (zone NULL or "": "*") into out (size). A grant
+ * that is there already (or covered by "node *") leaves the table as it was; a line of the
+ * table that is not a grant is refused. Errors: TANDEM_EINVAL (a bad node or zone name),
+ * TANDEM_ESYNTAX (a bad line in table), TANDEM_ERANGE (out too small).
+ */
+int coord_grants_add(const char *table, const char *node, const char *zone, char *out, size_t size);
 
 /* The value of key in canonical args into out (size): false when absent or too long. */
 bool coord_args_get(const char *args, const char *key, char *out, size_t size);

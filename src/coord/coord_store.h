@@ -205,6 +205,8 @@ typedef enum {
 	COORD_DOC_OPERATORS, /* PREFIX/operators: the role table */
 	COORD_DOC_REQUESTS,  /* PREFIX/requests: the requests and their approvals */
 	COORD_DOC_RULES,     /* PREFIX/approval-rules: who approves what (coord_rules_format) */
+	COORD_DOC_GRANTS,    /* PREFIX/archive-grants: nodes that may import from the archive */
+	COORD_DOC_OFFLINE,   /* PREFIX/audit-offline: offline audit chains imported, how far */
 } coord_doc_t;
 
 /*

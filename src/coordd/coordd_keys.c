@@ -1,4 +1,5 @@
-/* tandem-coord's key-set actions that need approvals: an emergency rollover, and its check. */
+/* tandem-coord's key-set actions that need approvals (an emergency, a manual rollover, a
+ * key removal), their checks, and the DS events of a key-set write. */
 #include "coordd_keys.h"
 #include "kasp_policy.h"
 #include "kasp_store.h"
@@ -27,7 +28,75 @@ static int keyset_read(coord_store_t *store, tandem_diag_t *diag, const char *zo
 /* The one key-set change of an approved action: the stored key set brought up to now under
  * its own policy, the fact applied (a compromise of key id, or a manual rollover of role),
  * stepped again and written at the revision read. */
-static int keys_act(coord_store_t *store, tandem_diag_t *diag, const char *zone, bool emergency,
+typedef enum { FACT_COMPROMISE, FACT_ROLL, FACT_REMOVE } keys_fact_t;
+
+/* The key `key` names in set: its id, else the tag of one key not removed; 0 with *why when
+ * none or two keys answer to it. */
+static uint32_t key_resolve(kasp_keyset_t *set, uint32_t key, const char **why)
+{
+	const kasp_key_t *by_id = kasp_keyset_find(set, key), *by_tag = NULL;
+	size_t ntag = 0;
+	for (size_t i = 0; i < set->count; i++) {
+		const kasp_key_t *k = &set->keys[i];
+		if (k->tag == key && k->state != KASP_KEY_REMOVED && k != by_id) {
+			by_tag = k;
+			ntag++;
+		}
+	}
+	if ((by_id != NULL && ntag > 0) || ntag > 1) {
+		*why = "names more than one key (an id and a tag, or two tags): give the id";
+		return 0;
+	}
+	if (by_id == NULL && by_tag == NULL) {
+		*why = "is neither a key id nor the tag of a key";
+		return 0;
+	}
+	return by_id != NULL ? by_id->id : by_tag->id;
+}
+
+/* The fact of an approved action applied to the stepped key set; a refusal is its text. */
+static int keys_fact(kasp_keyset_t *set, const char *zone, keys_fact_t fact, uint32_t *idp,
+		     kasp_role_t role, uint64_t now, char *text, size_t size)
+{
+	uint32_t id = *idp;
+	const char *why = "";
+	int ret = TANDEM_OK;
+	switch (fact) {
+	case FACT_COMPROMISE:
+		ret = kasp_keyset_compromise(set, id, now);
+		if (ret != TANDEM_OK) {
+			snprintf(text, size, "zone %.80s: key %" PRIu32 " %s: nothing changed",
+				 zone, id,
+				 ret == TANDEM_KASP_ENOKEY ? "does not exist"
+							   : "cannot be rolled in an emergency");
+		}
+		return ret;
+	case FACT_ROLL:
+		ret = kasp_keyset_roll(set, role, now);
+		if (ret != TANDEM_OK) {
+			snprintf(text, size, "zone %.80s: no %s to roll: %s: nothing changed", zone,
+				 role == KASP_ROLE_KSK ? "KSK" : "ZSK",
+				 ret == TANDEM_KASP_ENOKEY ? "no active key"
+							   : "an algorithm rollover is under way");
+		}
+		return ret;
+	case FACT_REMOVE: {
+		uint32_t found = key_resolve(set, id, &why);
+		const kasp_key_t *k = found != 0 ? kasp_keyset_find(set, found) : NULL;
+		ret = k == NULL ? TANDEM_KASP_ENOKEY : kasp_keyset_remove(set, found, now, &why);
+		*idp = k != NULL ? found : id; /* the success text names the key by id and tag */
+		if (ret != TANDEM_OK) {
+			snprintf(text, size, "zone %.80s: key %" PRIu32 " not removed: %s%s%s",
+				 zone, id, k != NULL ? kasp_key_state_str(k->state) : "",
+				 k != NULL ? ", " : "", why);
+		}
+		return ret;
+	}
+	}
+	return TANDEM_EINVAL;
+}
+
+static int keys_act(coord_store_t *store, tandem_diag_t *diag, const char *zone, keys_fact_t what,
 		    uint32_t id, kasp_role_t role, uint64_t now_ms, bool *accepted, char *text,
 		    size_t size)
 {
@@ -62,20 +131,8 @@ static int keys_act(coord_store_t *store, tandem_diag_t *diag, const char *zone,
 		goto out;
 	}
 	ret = kasp_keystate_step(set, pol, now, set, st);
-	int fact = ret != TANDEM_OK ? TANDEM_OK
-		   : emergency      ? kasp_keyset_compromise(set, id, now)
-				    : kasp_keyset_roll(set, role, now);
-	if (ret == TANDEM_OK && fact != TANDEM_OK && emergency) {
-		snprintf(text, size, "zone %.80s: key %" PRIu32 " %s: nothing changed", zone, id,
-			 fact == TANDEM_KASP_ENOKEY ? "does not exist"
-						    : "cannot be rolled in an emergency");
-		goto out;
-	}
-	if (ret == TANDEM_OK && fact != TANDEM_OK) {
-		snprintf(text, size, "zone %.80s: no %s to roll: %s: nothing changed", zone,
-			 role == KASP_ROLE_KSK ? "KSK" : "ZSK",
-			 fact == TANDEM_KASP_ENOKEY ? "no active key"
-						    : "an algorithm rollover is under way");
+	if (ret == TANDEM_OK &&
+	    keys_fact(set, zone, what, &id, role, now, text, size) != TANDEM_OK) {
 		goto out;
 	}
 	if (ret == TANDEM_OK) {
@@ -93,7 +150,14 @@ static int keys_act(coord_store_t *store, tandem_diag_t *diag, const char *zone,
 		goto out;
 	}
 	*accepted = won;
-	if (won && emergency) {
+	const kasp_key_t *k = kasp_keyset_find(set, id);
+	if (won && what == FACT_REMOVE) {
+		snprintf(text, size,
+			 "zone %.80s: key %" PRIu32
+			 " (tag %u) removed (every HSM destroys it); key "
+			 "set written at revision %" PRId64,
+			 zone, id, k != NULL ? k->tag : 0u, now_rev);
+	} else if (won && what == FACT_COMPROMISE) {
 		snprintf(text, size,
 			 "zone %.80s: key %" PRIu32 " compromised; key set written at revision "
 			 "%" PRId64,
@@ -123,13 +187,21 @@ out:
 int coordd_keys_emergency(coord_store_t *store, tandem_diag_t *diag, const char *zone, uint32_t id,
 			  uint64_t now_ms, bool *accepted, char *text, size_t size)
 {
-	return keys_act(store, diag, zone, true, id, KASP_ROLE_ZSK, now_ms, accepted, text, size);
+	return keys_act(store, diag, zone, FACT_COMPROMISE, id, KASP_ROLE_ZSK, now_ms, accepted,
+			text, size);
 }
 
 int coordd_keys_rollover(coord_store_t *store, tandem_diag_t *diag, const char *zone,
 			 kasp_role_t role, uint64_t now_ms, bool *accepted, char *text, size_t size)
 {
-	return keys_act(store, diag, zone, false, 0, role, now_ms, accepted, text, size);
+	return keys_act(store, diag, zone, FACT_ROLL, 0, role, now_ms, accepted, text, size);
+}
+
+int coordd_keys_remove(coord_store_t *store, tandem_diag_t *diag, const char *zone, uint32_t key,
+		       uint64_t now_ms, bool *accepted, char *text, size_t size)
+{
+	return keys_act(store, diag, zone, FACT_REMOVE, key, KASP_ROLE_ZSK, now_ms, accepted, text,
+			size);
 }
 
 static bool keys_new_fact(coord_store_t *store, tandem_diag_t *diag, const kasp_keyset_t *next,
@@ -181,4 +253,10 @@ static bool keys_new_fact(coord_store_t *store, tandem_diag_t *diag, const kasp_
 	}
 	free(old);
 	return found;
+}
+
+int coordd_keys_read(coord_store_t *store, tandem_diag_t *diag, const char *zone,
+		     kasp_keyset_t *set, int64_t *rev)
+{
+	return keyset_read(store, diag, zone, set, rev);
 }

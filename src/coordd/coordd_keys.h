@@ -1,6 +1,6 @@
 /* tandem-coord's key-set actions that need approvals: an emergency rollover and a manual
- * rollover (key generation outside the schedule), done here once approved, and the checks
- * that refuse the same changes written directly. */
+ * rollover (key generation outside the schedule), a key removal, done here once approved, the
+ * checks that refuse the same changes written directly, and the DS events of a write. */
 #ifndef COORDD_KEYS_H
 #define COORDD_KEYS_H
 
@@ -34,6 +34,22 @@ int coordd_keys_emergency(coord_store_t *store, tandem_diag_t *diag, const char 
 int coordd_keys_rollover(coord_store_t *store, tandem_diag_t *diag, const char *zone,
 			 kasp_role_t role, uint64_t now_ms, bool *accepted, char *text,
 			 size_t size);
+
+/*
+ * The approved "key-remove zone=Z key=ID|TAG": the stored key set brought up to now, the
+ * key (its id, else the tag of one key not removed) moved to removed (kasp_keyset_remove:
+ * every HSM then destroys it through the usual path), written at the revision read. A
+ * refusal (no such key, a key that still signs or is the only published one of its role,
+ * an id that is also another key's tag, the key set changed meanwhile) is *accepted false
+ * with text. Errors: the store's, TANDEM_ENOMEM.
+ */
+int coordd_keys_remove(coord_store_t *store, tandem_diag_t *diag, const char *zone, uint32_t key,
+		       uint64_t now_ms, bool *accepted, char *text, size_t size);
+
+/* The stored key set of zone into *set (a heap value of the caller's), with its revision
+ * (0: none, *set untouched). Errors: the store's, a key set that does not unpack. */
+int coordd_keys_read(coord_store_t *store, tandem_diag_t *diag, const char *zone,
+		     kasp_keyset_t *set, int64_t *rev);
 
 /*
  * Whether the key set `next` (an operator's put) asks for a manual rollover the stored key

@@ -1,5 +1,6 @@
 /* tandem-coord's side of multi-person control: requests, approvals and the role table in etcd. */
 #include "coordd_request.h"
+#include "coordd_offline.h"
 #include "tandem_encode.h"
 #include "tandem_error.h"
 #include "tandem_file.h"
@@ -777,7 +778,13 @@ int coordd_requests_handle(coordd_requests_t *c, const char *peer, const coordrp
 	case COORDRPC_REQUEST_CANCEL:
 	case COORDRPC_REQUEST_GET: return req_cancel_or_get(c, peer, r, now_ms, dec, error, esize);
 	case COORDRPC_OPERATORS_BOOTSTRAP: return ops_bootstrap(c, peer, r, dec, error, esize);
-	case COORDRPC_CEREMONY_RECORD: return ceremony_import(c, peer, r, dec, error, esize);
+	case COORDRPC_CEREMONY_RECORD:
+		/* the same path takes offline audit files (tandemctl audit import-offline) */
+		if (coordd_offline_is(r->doc, r->doc_len)) {
+			return coordd_offline_import(c, peer, r->doc, r->doc_len, dec, error,
+						     esize);
+		}
+		return ceremony_import(c, peer, r, dec, error, esize);
 	case COORDRPC_OPERATORS_GET: {
 		int64_t rev = 0;
 		char *doc = NULL;

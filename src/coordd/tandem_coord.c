@@ -5,6 +5,7 @@
 #include "coord_state.h"
 #include "coord_store.h"
 #include "coordd_audit.h"
+#include "coordd_grants.h"
 #include "coordd_keys.h"
 #include "coordd_request.h"
 #include "coordrpc.h"
@@ -57,6 +58,9 @@
 /* One-way samples kept per node: its offset is the highest (least delayed) of them. */
 #define COORDD_NODE_SAMPLES 8u
 
+/* Node/zone pairs whose refused key fetch is remembered, so that it is audited once. */
+#define COORDD_GRANT_REFUSED_MAX 16
+
 typedef struct coordd_opts {
 	const char *etcd;
 	const char *listen;
@@ -73,6 +77,8 @@ typedef struct coordd_opts {
 	const char *syslog_socket;      /* --syslog-socket PATH, or NULL */
 	const char *approval_rules;     /* --approval-rules FILE: overrides of the DPS defaults */
 	const char *role_mirror;        /* --role-mirror FILE: the local copy of the role table */
+	size_t ngrants; /* --archive-grant NODE: the first grant table (docs/approvals.md) */
+	const char *grants[COORD_NODES_MAX];
 	uint64_t lease_ms; /* with has_lease: --lease-ms, which must be the cluster's */
 	uint64_t margin_ms;
 	bool has_lease, has_margin;
@@ -155,6 +161,9 @@ typedef struct coordd {
 	tandem_audit_sink_t sink;      /* every event: an "audit:" log line, then the chain */
 	tandem_audit_sink_t chain;     /* the chain's own sink (coordd_audit_sink) */
 	char actor[COORD_ID_MAX + 16]; /* who sent what is being decided: "node:node-a" */
+	/* the node/zone pairs whose key fetch was refused for want of a grant (audited once) */
+	char grant_refused[COORDD_GRANT_REFUSED_MAX][COORD_ID_MAX + COORD_ZONE_MAX + 2];
+	size_t grant_refused_next;
 	/* multi-person control (docs/approvals.md); its events go to the sink above */
 	coord_rules_t rules;
 	int64_t rules_rev; /* the revision of PREFIX/approval-rules that rules came from */
@@ -754,8 +763,70 @@ static int coordd_status(coordd_t *d, net_role_t role, uint64_t now, net_rpc_msg
 	return coordd_reply_set(reply, "coord.status.reply", ret, buf, len);
 }
 
-/* A zone's keys as the state has them, each with the archive entry it was added with. */
-static int coordd_keys(coordd_t *d, const char *zone, net_rpc_msg_t *reply)
+static int coordd_rules_sync(coordd_t *d, bool at_start);
+
+/* Whether the member named node imported, or added, a key of z (retired ones included). */
+static bool coordd_node_holds(const coord_state_t *st, const coord_zone_t *z, const char *node)
+{
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		if (strcmp(st->nodes[i].id, node) != 0) {
+			continue;
+		}
+		for (uint32_t k = 0; k < z->nkeys; k++) {
+			for (uint32_t a = 0; a < z->keys[k].nacks; a++) {
+				if (z->keys[k].acks[a].node_no == st->nodes[i].no) {
+					return true;
+				}
+			}
+		}
+	}
+	return false;
+}
+
+/*
+ * Whether a node's key fetch gets the archive entries: a node that has never held a key of
+ * the zone (a new node for it) needs a grant (docs/approvals.md, "Archive distribution to a
+ * new node"); why says which request to make. The first refusal of each node and zone is
+ * audited (archive.refuse), not every fetch.
+ */
+static bool coordd_archive_allowed(coordd_t *d, const net_rpc_request_t *req, const coord_zone_t *z,
+				   char *why, size_t size)
+{
+	if (req->role != NET_ROLE_NODE || coordd_node_holds(d->zstate, z, req->peer)) {
+		return true;
+	}
+	char pair[COORD_ID_MAX + COORD_ZONE_MAX + 2];
+	snprintf(pair, sizeof(pair), "%s %s", req->peer, z->name);
+	size_t slot = COORDD_GRANT_REFUSED_MAX;
+	for (size_t i = 0; i < COORDD_GRANT_REFUSED_MAX; i++) {
+		slot = strcmp(d->grant_refused[i], pair) == 0 ? i : slot;
+	}
+	(void)coordd_rules_sync(d, false);
+	if (coordd_grants_allow(&d->requests, d->store, d->diag, req->peer, z->name, why, size)) {
+		if (slot < COORDD_GRANT_REFUSED_MAX) {
+			d->grant_refused[slot][0] = '\0'; /* a later refusal is news again */
+		}
+		return true;
+	}
+	if (slot == COORDD_GRANT_REFUSED_MAX) {
+		slot = d->grant_refused_next++ % COORDD_GRANT_REFUSED_MAX;
+		snprintf(d->grant_refused[slot], sizeof(d->grant_refused[slot]), "%s", pair);
+		coordd_log("archive: %s", why);
+		tandem_audit_event_t ev = {.type = "archive.refuse",
+					   .level = TANDEM_AUDIT_WARNING,
+					   .actor = d->actor,
+					   .zone = z->name,
+					   .key_id = -1,
+					   .details = why};
+		tandem_audit(&d->sink, &ev);
+	}
+	return false;
+}
+
+/* A zone's keys as the state has them, each with the archive entry it was added with (not
+ * to a node that may not import them yet: coordd_archive_allowed). */
+static int coordd_keys(coordd_t *d, const net_rpc_request_t *req, const char *zone,
+		       net_rpc_msg_t *reply)
 {
 	coordrpc_keys_t *out = d->keys;
 	coord_store_archive_t *arch = NULL;
@@ -777,6 +848,7 @@ static int coordd_keys(coordd_t *d, const char *zone, net_rpc_msg_t *reply)
 	}
 	memset(out, 0, sizeof(*out));
 	memcpy(out->zone, z->name, sizeof(out->zone));
+	bool give = coordd_archive_allowed(d, req, z, out->withheld, sizeof(out->withheld));
 	for (uint32_t k = 0; k < z->nkeys; k++) {
 		const coord_key_t *key = &z->keys[k];
 		if (key->retired) {
@@ -790,7 +862,7 @@ static int coordd_keys(coordd_t *d, const char *zone, net_rpc_msg_t *reply)
 		for (uint32_t a = 0; a < key->nacks; a++) {
 			coordd_ack_name(d->zstate, key->acks[a].node_no, e->acks[a]);
 		}
-		for (size_t i = 0; i < arch->n; i++) {
+		for (size_t i = 0; give && i < arch->n; i++) {
 			if (arch->entries[i].id == key->id &&
 			    arch->entries[i].len <= COORDRPC_ARCHIVE_MAX) {
 				e->archive = arch->entries[i].value; /* borrowed until packed */
@@ -947,6 +1019,28 @@ static int coordd_doc_check(coordd_t *d, coord_doc_t doc, const coordrpc_request
 	return TANDEM_OK;
 }
 
+/* The audit events of a key-set write that marked a DS seen or gone at the parent: their
+ * own types (DPS 4.4.1), besides the write's operator.accept. */
+static void coordd_ds_events(coordd_t *d, const char *zone, const kasp_keyset_t *old,
+			     const kasp_keyset_t *next)
+{
+	kasp_ds_change_t ch[KASP_KEYS_MAX];
+	size_t n = kasp_keyset_ds_changes(old, next, ch, KASP_KEYS_MAX);
+	char details[256];
+	for (size_t i = 0; i < n; i++) {
+		snprintf(details, sizeof(details),
+			 "zone %.100s: the parent %s the DS of KSK %" PRIu32 " (tag %u)", zone,
+			 ch[i].seen ? "serves" : "no longer serves", ch[i].id, ch[i].tag);
+		tandem_audit_event_t ev = {.type = ch[i].seen ? "ds.seen" : "ds.gone",
+					   .level = TANDEM_AUDIT_NOTICE,
+					   .actor = d->actor,
+					   .zone = zone,
+					   .key_id = ch[i].id,
+					   .details = details};
+		tandem_audit(&d->sink, &ev);
+	}
+}
+
 /*
  * A key set or SKR book put: the bytes must pass coordd_doc_check (else an error reply);
  * the zone live (an operator may write a key set before the zone is added: an
@@ -1007,10 +1101,25 @@ static int coordd_doc_put(coordd_t *d, coord_doc_t doc, const net_rpc_request_t 
 			return TANDEM_OK;
 		}
 	}
+	/* the key set before, for the DS events of this write (ds.seen, ds.gone) */
+	kasp_keyset_t *before = doc == COORD_DOC_KEYSET ? malloc(sizeof(*before)) : NULL;
+	int64_t before_rev = 0;
+	int bret = before == NULL
+		       ? TANDEM_OK
+		       : coordd_keys_read(d->store, d->diag, r->zone, before, &before_rev);
+	if (bret != TANDEM_OK) {
+		coordd_log_diag(d->diag, "put: the key set before unreadable (no DS events)", bret);
+		free(before);
+		before = NULL;
+	}
 	bool won = false;
 	int64_t rev = 0;
 	ret = coord_store_doc_put(d->store, doc, r->zone, r->keyset, r->keyset_len, r->revision,
 				  d->diag, &won, &rev);
+	if (ret == TANDEM_OK && won && before != NULL) {
+		coordd_ds_events(d, r->zone, before_rev != 0 ? before : NULL, d->keyset);
+	}
+	free(before);
 	if (ret != TANDEM_OK) {
 		coordd_log_diag(d->diag, "put: store write failed", ret);
 		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
@@ -1317,6 +1426,35 @@ out:
 	return ret;
 }
 
+/* The first archive-distribution grant table, from --archive-grant, when etcd has none. */
+static int coordd_grants_start(coordd_t *d)
+{
+	char text[COORD_TEXT_MAX], details[COORD_TEXT_MAX + 96];
+	bool written = false;
+	snprintf(d->actor, sizeof(d->actor), "coord:%s", d->opts->name);
+	int ret = coordd_grants_bootstrap(d->store, d->diag, d->opts->grants, d->opts->ngrants,
+					  &written, text, sizeof(text));
+	if (ret != TANDEM_OK) {
+		coordd_log_diag(d->diag, "archive grants: not written", ret);
+		tandem_diag_clear(d->diag);
+		return ret == TANDEM_EINVAL ? ret : TANDEM_OK; /* the store: the check says no */
+	}
+	if (written) {
+		snprintf(details, sizeof(details),
+			 "first grant table: %s may import every zone's keys from the archive",
+			 text);
+		coordd_log("archive grants: %s", details);
+		tandem_audit_event_t ev = {.type = "archive.grant",
+					   .level = TANDEM_AUDIT_NOTICE,
+					   .actor = d->actor,
+					   .zone = NULL,
+					   .key_id = -1,
+					   .details = details};
+		tandem_audit(&d->sink, &ev);
+	}
+	return TANDEM_OK;
+}
+
 /* Executes an approved request through the machine, as its direct command would. */
 static int coordd_request_exec(void *arg, const coord_request_t *q, uint64_t now, bool *accepted,
 			       char *text, size_t size, coordrpc_decision_t *dec)
@@ -1353,6 +1491,39 @@ static int coordd_request_exec(void *arg, const coord_request_t *q, uint64_t now
 		    coordd_parse_u64(key, &id) && id <= UINT32_MAX) {
 			ret = coordd_keys_emergency(d->store, d->diag, zone, (uint32_t)id, now,
 						    accepted, text, size);
+			coordd_store_note(d, ret);
+			goto out;
+		}
+		ret = TANDEM_EINVAL;
+	} else if (strcmp(q->action, "archive-distribute") == 0) {
+		char node[COORD_ID_MAX] = "", zone[COORD_ZONE_MAX] = "";
+		if (coord_args_get(q->args, "node", node, sizeof(node))) {
+			(void)coord_args_get(q->args, "zone", zone, sizeof(zone));
+			ret =
+			    coordd_grants_add(d->store, d->diag, node, zone, accepted, text, size);
+			coordd_store_note(d, ret);
+			if (*accepted) {
+				char who[COORD_REQUEST_ID_MAX + 16];
+				snprintf(who, sizeof(who), "request:%s", q->id);
+				tandem_audit_event_t ev = {.type = "archive.grant",
+							   .level = TANDEM_AUDIT_NOTICE,
+							   .actor = who,
+							   .zone = zone[0] != '\0' ? zone : NULL,
+							   .key_id = -1,
+							   .details = text};
+				tandem_audit(&d->sink, &ev);
+			}
+			goto out;
+		}
+		ret = TANDEM_EINVAL;
+	} else if (strcmp(q->action, "key-remove") == 0) {
+		char zone[COORD_ZONE_MAX], key[16];
+		uint64_t id = 0;
+		if (coord_args_get(q->args, "zone", zone, sizeof(zone)) &&
+		    coord_args_get(q->args, "key", key, sizeof(key)) &&
+		    coordd_parse_u64(key, &id) && id <= UINT32_MAX) {
+			ret = coordd_keys_remove(d->store, d->diag, zone, (uint32_t)id, now,
+						 accepted, text, size);
 			coordd_store_note(d, ret);
 			goto out;
 		}
@@ -1816,7 +1987,7 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 	if (coordd_kind_reads(r.kind) && (r.kind == COORDRPC_STATUS || !d->store_down)) {
 		ret = r.kind == COORDRPC_STATUS ? coordd_status(d, req->role, now, reply)
 		      : r.kind == COORDRPC_KEYS_GET
-			  ? coordd_keys(d, r.zone, reply)
+			  ? coordd_keys(d, req, r.zone, reply)
 			  : coordd_doc_get(
 				d, r.kind == COORDRPC_SKR_GET ? COORD_DOC_SKR : COORD_DOC_KEYSET,
 				r.zone, reply);
@@ -2623,7 +2794,8 @@ static void coordd_usage(FILE *fp)
 	    "                    [--margin-ms MS] [--zone NAME]... [--no-compare-digests]\n"
 	    "                    [--pid-file FILE]\n"
 	    "                    [--peer NAME=tcp://HOST:PORT]... [--approval-rules FILE]\n"
-	    "                    [--role-mirror FILE] [--log-target stderr|syslog]\n"
+	    "                    [--role-mirror FILE] [--archive-grant NODE]...\n"
+	    "                    [--log-target stderr|syslog]\n"
 	    "                    [--syslog-socket PATH]\n"
 	    "                    [--etcd-ca CA.pem --etcd-cert CERT.pem --etcd-key KEY.pem]\n"
 	    "                    [--insecure-etcd] [--metrics HOST:PORT]\n"
@@ -2646,6 +2818,9 @@ static void coordd_usage(FILE *fp)
 	    "  --approval-rules  who approves what, over the DPS defaults (docs/approvals.md)\n"
 	    "  --role-mirror     a local copy of the role table, written back to an etcd that\n"
 	    "                    lost it (docs/approvals.md, \"Break glass\")\n"
+	    "  --archive-grant NODE  a node the cluster is set up with: the first grant table\n"
+	    "                    lets it import every zone's keys from the archive; other nodes\n"
+	    "                    need an approved archive-distribute (docs/approvals.md)\n"
 	    "  --log-target syslog  each log line to the syslog socket (--syslog-socket, default\n"
 	    "                    " TANDEM_LOG_SOCKET ") instead of stderr\n");
 }
@@ -2697,6 +2872,7 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 		OPT_METRICS,
 		OPT_APPROVAL_RULES,
 		OPT_ROLE_MIRROR,
+		OPT_ARCHIVE_GRANT,
 		OPT_LOG_TARGET,
 		OPT_SYSLOG_SOCKET,
 		OPT_NO_COMPARE_DIGESTS
@@ -2725,6 +2901,7 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 	    {"audit-retention", required_argument, NULL, 'T'},
 	    {"approval-rules", required_argument, NULL, OPT_APPROVAL_RULES},
 	    {"role-mirror", required_argument, NULL, OPT_ROLE_MIRROR},
+	    {"archive-grant", required_argument, NULL, OPT_ARCHIVE_GRANT},
 	    {"log-target", required_argument, NULL, OPT_LOG_TARGET},
 	    {"syslog-socket", required_argument, NULL, OPT_SYSLOG_SOCKET},
 	    {"no-compare-digests", no_argument, NULL, OPT_NO_COMPARE_DIGESTS},
@@ -2752,6 +2929,14 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 		case OPT_METRICS: o->metrics = optarg; break;
 		case OPT_APPROVAL_RULES: o->approval_rules = optarg; break;
 		case OPT_ROLE_MIRROR: o->role_mirror = optarg; break;
+		case OPT_ARCHIVE_GRANT:
+			if (o->ngrants >= COORD_NODES_MAX) {
+				fprintf(stderr, "tandem-coord: --archive-grant: at most %d nodes\n",
+					COORD_NODES_MAX);
+				return 1;
+			}
+			o->grants[o->ngrants++] = optarg;
+			break;
 		case OPT_LOG_TARGET:
 			if (!tandem_log_target_parse(optarg, &o->log_target)) {
 				fprintf(stderr,
@@ -3095,7 +3280,7 @@ int main(int argc, char **argv)
 		coordd_log("%s", why);
 		goto out;
 	}
-	if (coordd_rules_sync(&d, true) != TANDEM_OK) {
+	if (coordd_rules_sync(&d, true) != TANDEM_OK || coordd_grants_start(&d) != TANDEM_OK) {
 		goto out;
 	}
 	if (coordd_add_zones(&d) != TANDEM_OK) {

@@ -1609,7 +1609,8 @@ int coordrpc_keys_pack(const coordrpc_keys_t *keys, uint8_t **buf, size_t *len)
 	Tandem__CoordKeyEntry *entp[COORD_KEYS_MAX];
 	char *acks[COORD_KEYS_MAX][COORD_NODES_MAX];
 	if (keys == NULL || buf == NULL || len == NULL || keys->nkeys > COORD_KEYS_MAX ||
-	    !str_ok(keys->zone, sizeof(keys->zone))) {
+	    !str_ok(keys->zone, sizeof(keys->zone)) ||
+	    !str_ok(keys->withheld, sizeof(keys->withheld))) {
 		return TANDEM_EINVAL;
 	}
 	for (size_t k = 0; k < keys->nkeys; k++) {
@@ -1638,6 +1639,7 @@ int coordrpc_keys_pack(const coordrpc_keys_t *keys, uint8_t **buf, size_t *len)
 	m.zone = (char *)keys->zone;
 	m.n_keys = keys->nkeys;
 	m.keys = entp;
+	m.withheld = (char *)keys->withheld;
 	return pack_msg(&m.base, buf, len);
 }
 
@@ -1661,6 +1663,8 @@ int coordrpc_keys_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag, c
 	}
 	if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
 	    (ret = get_str(diag, what, "zone", ks->zone, sizeof(ks->zone), m->zone)) != TANDEM_OK ||
+	    (ret = get_str(diag, what, "withheld", ks->withheld, sizeof(ks->withheld),
+			   m->withheld)) != TANDEM_OK ||
 	    (ret = check_count(diag, what, "keys", m->n_keys, COORD_KEYS_MAX)) != TANDEM_OK) {
 		goto out;
 	}

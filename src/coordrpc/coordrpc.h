@@ -308,6 +308,9 @@ typedef struct coordrpc_keys {
 	char zone[COORD_ZONE_MAX];
 	size_t nkeys;
 	coordrpc_key_entry_t keys[COORD_KEYS_MAX];
+	/* not empty: the archive entries are withheld from the asking node (no entry carries
+	 * one), and why: a new node without an archive-distribute grant (docs/approvals.md) */
+	char withheld[COORD_TEXT_MAX];
 } coordrpc_keys_t;
 
 /* A zone's stored key state (COORDRPC_KEYSET_GET) or SKR book (COORDRPC_SKR_GET);

@@ -878,6 +878,68 @@ int kasp_keyset_compromise(kasp_keyset_t *set, uint32_t id, uint64_t now)
 	return TANDEM_OK;
 }
 
+int kasp_keyset_remove(kasp_keyset_t *set, uint32_t id, uint64_t now, const char **why)
+{
+	static const char *none = "";
+	const char **w = why != NULL ? why : &none;
+	*w = "";
+	if (set == NULL) {
+		return TANDEM_EINVAL;
+	}
+	kasp_key_t *k = kasp_keyset_find(set, id);
+	if (k == NULL) {
+		*w = "no such key";
+		return TANDEM_KASP_ENOKEY;
+	}
+	kasp_roles_t r;
+	kasp_key_roles(k, &r);
+	if (k->state == KASP_KEY_REMOVED) {
+		*w = "it is removed already";
+		return TANDEM_KASP_EFACT;
+	}
+	if (r.ksk || r.zsk || k->covers_zsk) {
+		*w = "it still signs";
+		return TANDEM_KASP_EFACT;
+	}
+	bool other = false;
+	for (size_t i = 0; r.published && i < set->count; i++) {
+		kasp_roles_t o;
+		kasp_key_roles(&set->keys[i], &o);
+		other =
+		    other || (set->keys[i].id != id && set->keys[i].role == k->role && o.published);
+	}
+	if (r.published && !other) {
+		*w = k->role == KASP_ROLE_KSK ? "it is the only published KSK"
+					      : "it is the only published ZSK";
+		return TANDEM_KASP_EFACT;
+	}
+	k->state = KASP_KEY_REMOVED;
+	k->removed = now;
+	k->next = 0;
+	return TANDEM_OK;
+}
+
+size_t kasp_keyset_ds_changes(const kasp_keyset_t *old, const kasp_keyset_t *next,
+			      kasp_ds_change_t *out, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; next != NULL && i < next->count && n < max; i++) {
+		const kasp_key_t *k = &next->keys[i];
+		const kasp_key_t *was = NULL;
+		for (size_t j = 0; old != NULL && j < old->count; j++) {
+			was = old->keys[j].id == k->id ? &old->keys[j] : was;
+		}
+		kasp_ds_state_t before = was != NULL ? was->ds : KASP_DS_NONE;
+		if (k->role != KASP_ROLE_KSK || k->ds == before ||
+		    (k->ds != KASP_DS_SEEN && k->ds != KASP_DS_GONE)) {
+			continue;
+		}
+		out[n++] =
+		    (kasp_ds_change_t){.id = k->id, .tag = k->tag, .seen = k->ds == KASP_DS_SEEN};
+	}
+	return n;
+}
+
 int kasp_keyset_roll(kasp_keyset_t *set, kasp_role_t role, uint64_t now)
 {
 	if (set == NULL) {

@@ -186,6 +186,30 @@ int kasp_keyset_compromise(kasp_keyset_t *set, uint32_t id, uint64_t now);
  * TANDEM_EINVAL. */
 int kasp_keyset_roll(kasp_keyset_t *set, kasp_role_t role, uint64_t now);
 
+/*
+ * An operator's removal of key id (the approved `key-remove` request, docs/approvals.md):
+ * the key goes to REMOVED at `now`, so every HSM destroys it. Refused, with *why a static
+ * reason, for a key that signs (active, pre- or post-signing, or an active KSK covering
+ * the ZSK's part) or whose DNSKEY is the only published one of its role; a removal at the
+ * end of a rollover stays the machine's own. Errors: TANDEM_KASP_ENOKEY, TANDEM_KASP_EFACT
+ * (refused, or already removed), TANDEM_EINVAL (NULL).
+ */
+int kasp_keyset_remove(kasp_keyset_t *set, uint32_t id, uint64_t now, const char **why);
+
+/* One DS change between two versions of a zone's key set. */
+typedef struct kasp_ds_change {
+	uint32_t id;
+	uint16_t tag;
+	bool seen; /* true: the parent serves its DS now (ds-seen); false: no longer (ds-gone) */
+} kasp_ds_change_t;
+
+/*
+ * The KSKs whose DS newly became seen or gone from old (NULL: no key set before) to next,
+ * at most max of them into out, in next's order; returns how many. Pure.
+ */
+size_t kasp_keyset_ds_changes(const kasp_keyset_t *old, const kasp_keyset_t *next,
+			      kasp_ds_change_t *out, size_t max);
+
 /* How the signer must use a key in its current state. */
 typedef struct kasp_roles {
 	bool in_zone;   /* give it to the signer at all */

@@ -57,8 +57,9 @@
 /* Lease requests for a free zone, at most this often. */
 #define TDM_REQUEST_MS 250u
 /* Key import, generation and activation, at most this often while incomplete. */
-#define TDM_KEYS_MS        1000u
-#define TDM_KEYGEN_TAKE_MS 10000u /* a made key waits this long for its zone's step */
+#define TDM_KEYS_MS          1000u
+#define TDM_KEYS_WITHHELD_MS 9000u  /* more between key fetches the archive was withheld from */
+#define TDM_KEYGEN_TAKE_MS   10000u /* a made key waits this long for its zone's step */
 /* The holder's key-state step reads the stored key set again this often (else it steps its
  * last copy): its own writes are conditional on the revision it read, a run reads the set
  * afresh before it signs, and this bounds how late an operator's change (ds-seen) is seen.
@@ -1393,6 +1394,15 @@ static void tdm_keys_fetch(tdm_t *d, tdm_zone_t *z)
 	if (tdm_rpc(d, TDM_RPC_KEYS, &q) != TANDEM_OK) {
 		return;
 	}
+	if (d->keys->withheld[0] != '\0') {
+		/* a new node for this zone: the archive waits for an approved grant */
+		tdm_input_alert(d, z, "archive-grant", false, "%s", d->keys->withheld);
+		coordrpc_keys_deinit(d->keys);
+		/* the grant takes people: ask less often than every second meanwhile */
+		z->next_keys_mono += TDM_KEYS_WITHHELD_MS;
+		return;
+	}
+	tdm_input_alert_clear(d, z, "archive-grant");
 	tdm_keyimport_t *batch = NULL;
 	int ret = tdm_keyimport_new(d->token, &batch);
 	for (size_t i = 0; ret == TANDEM_OK && i < d->keys->nkeys; i++) {

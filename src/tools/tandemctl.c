@@ -42,6 +42,7 @@ static const ctl_cmd_t ctl_cmds[] = {
     {"audit keygen", "--secret FILE --public FILE", "an audit anchor key pair"},
     {"audit import-ceremony", "RECORD", "= operator record-import"},
     {"audit verify-ceremony", "RECORD [--offline]", "= operator record-verify"},
+    {"audit import-offline", "FILE", "offline commands' entries into the chain"},
     {"operator keygen", "--secret FILE --public FILE | NAME --pkcs11 URI --public FILE",
      "an operator's key pair (in a file or on a token)"},
     {"operator bootstrap", "FILE", "the first role table (docs/approvals.md)"},

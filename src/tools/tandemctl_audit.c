@@ -1,5 +1,6 @@
 /* tandemctl audit: anchor keys, and showing, verifying and exporting the audit log. */
 #include "audit_log.h"
+#include "coordrpc.h"
 #include "coordrpc_audit.h"
 #include "tandem_diag.h"
 #include "tandem_encode.h"
@@ -32,6 +33,7 @@ static void usage(FILE *fp)
 	    "       tandemctl audit verify [--file F] [--against F] [--anchor-keys FILE]\n"
 	    "       tandemctl audit export [--since T] > FILE\n"
 	    "       tandemctl audit import-ceremony|verify-ceremony RECORD [--offline]\n"
+	    "       tandemctl audit import-offline FILE\n"
 	    "  the cluster's chain through a coordinator (--coord EP[,EP..] --coord-pub\n"
 	    "  FILE[,FILE..] --key SECRET, or TANDEM_COORD, TANDEM_COORD_PUB, TANDEM_KEY), or\n"
 	    "  a mirrored or exported file (--file). T: YYYY-MM-DD[THH:MM[:SS]Z] (UTC) or UNIX\n"
@@ -40,7 +42,9 @@ static void usage(FILE *fp)
 	    "  --page N: entries per request to the coordinator (1..500, default 500).\n"
 	    "  import-ceremony: a signed ceremony record (tandem-ceremony record) checked against\n"
 	    "  the role table and written to the audit log (= tandemctl operator "
-	    "record-import).\n");
+	    "record-import).\n"
+	    "  import-offline: an offline audit file (keys ... --state, keys archive-export)\n"
+	    "  verified here and by the coordinator, its new entries added to the chain.\n");
 }
 
 /* Options of every audit command. */
@@ -555,6 +559,66 @@ static int cmd_verify(const opts_t *o)
 	return rc;
 }
 
+/* An offline audit file: its chain verified here from entry 1, then sent to the coordinator
+ * (the ceremony-record path), which verifies it again and adds what is new. */
+static int cmd_import_offline(const opts_t *o, const char *path)
+{
+	char *text = NULL;
+	size_t len = 0;
+	audit_chain_t *ch = NULL;
+	audit_verdict_t v;
+	tandemctl_coord_t *c = NULL;
+	coordrpc_decision_t *dec = calloc(1, sizeof(*dec));
+	int rc = EXIT_INPUT;
+	int ret =
+	    dec == NULL ? TANDEM_ENOMEM : tandem_file_read(path, COORDRPC_DOC_MAX, &text, &len);
+	if (ret == TANDEM_OK) {
+		ret = audit_chain_new(1, NULL, NULL, &ch);
+	}
+	if (ret == TANDEM_OK) {
+		ret = audit_chain_add_text(ch, text, len);
+	}
+	if (ret == TANDEM_OK) {
+		ret = audit_chain_verify(ch, &v);
+	}
+	if (ret != TANDEM_OK) {
+		fprintf(stderr, WHO ": %s: %s\n", path, tandem_strerror(ret));
+		rc = ret == TANDEM_ENOMEM ? EXIT_IO : EXIT_INPUT;
+		goto out;
+	}
+	if (v.fault != AUDIT_FAULT_NONE || v.entries == 0) {
+		fprintf(stderr, WHO ": %s: %s\n", path,
+			v.fault != AUDIT_FAULT_NONE ? v.text : "no entry");
+		rc = EXIT_FAULT;
+		goto out;
+	}
+	printf("%s: %zu entries, seq 1..%" PRIu64 ", verified\n", path, v.entries, v.last_seq);
+	coordrpc_request_t req;
+	memset(&req, 0, sizeof(req));
+	req.kind = COORDRPC_CEREMONY_RECORD;
+	req.doc = (uint8_t *)text; /* borrowed: req is not deinit'd */
+	req.doc_len = len;
+	rc = tandemctl_coord_open(WHO, o->coord, o->coord_pub, o->key, &c);
+	if (rc == EXIT_OK) {
+		rc = tandemctl_coord_decide(c, &req, dec);
+	}
+	if (rc == EXIT_OK && !dec->accepted) {
+		fprintf(stderr, WHO ": refused: %s\n", dec->text);
+		rc = EXIT_FAULT;
+	} else if (rc == EXIT_OK) {
+		printf("%s\n", dec->text);
+	}
+out:
+	tandemctl_coord_close(c);
+	if (dec != NULL) {
+		coordrpc_decision_deinit(dec);
+	}
+	free(dec);
+	audit_chain_free(ch);
+	free(text);
+	return rc;
+}
+
 int tandemctl_audit(int argc, char **argv)
 {
 	opts_t o;
@@ -572,6 +636,15 @@ int tandemctl_audit(int argc, char **argv)
 			fw[n++] = argv[i];
 		}
 		return tandemctl_request(n, fw);
+	}
+	/* import-offline FILE [options]: FILE is the one word that is no option's */
+	const char *offline_file = NULL;
+	if (strcmp(cmd, "import-offline") == 0 && argc >= 3 && argv[2][0] != '-') {
+		offline_file = argv[2];
+		for (int i = 2; i + 1 < argc; i++) {
+			argv[i] = argv[i + 1];
+		}
+		argc--;
 	}
 	char name[64];
 	snprintf(name, sizeof(name), "tandemctl audit %s", cmd);
@@ -591,6 +664,13 @@ int tandemctl_audit(int argc, char **argv)
 	}
 	if (strcmp(cmd, "verify") == 0) {
 		return cmd_verify(&o);
+	}
+	if (strcmp(cmd, "import-offline") == 0) {
+		if (offline_file == NULL) {
+			fprintf(stderr, WHO ": import-offline FILE\n");
+			return EXIT_USAGE;
+		}
+		return cmd_import_offline(&o, offline_file);
 	}
 	fprintf(stderr, WHO ": unknown command '%s'\n", cmd);
 	usage(stderr);

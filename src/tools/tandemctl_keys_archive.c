@@ -9,8 +9,10 @@
 #include "tandem_file.h"
 #include "tandemctl.h"
 #include "tandemctl_keys_util.h"
+#include "tandemctl_offline_audit.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -34,12 +36,16 @@ static void usage(FILE *fp)
 		"usage: tandemctl keys archive-export [--module PATH|P11KIT-NAME] --token URI\n"
 		"                                     [--state DIR [--zone Z]] --out FILE "
 		"[--now UNIXTIME]\n"
+		"                                     [--audit-file PATH]\n"
 		"       tandemctl keys archive-import [--module PATH|P11KIT-NAME] --token URI\n"
 		"                                     [--state DIR] FILE\n"
 		"The token URI names the token and the user PIN's pin-source "
 		"(pkcs11:token=T;pin-source=FILE).\n"
 		"With --state, export takes exactly the keys of the key state (all zones, or Z)\n"
-		"with their role, state and times; import records them as held at this site.\n");
+		"with their role, state and times; import records them as held at this site.\n"
+		"An export is audited in the offline audit file (--audit-file, default\n"
+		"DIR/" OFFLINE_AUDIT_NAME " with --state, else beside FILE), for 'tandemctl audit\n"
+		"import-offline' (docs/audit.md).\n");
 }
 
 static void print_diag(const char *who, const tandem_diag_t *diag)
@@ -230,9 +236,46 @@ static void export_print_skipped(const char *who, hsm_token_t *token, const expo
 	}
 }
 
+/* The export's entry in the offline audit file: what left the token, wrapped, and where. */
+static int export_audited(const char *who, const char *path, const char *zone,
+			  const hsm_token_t *token, const char *out, const char *state_dir,
+			  const uint8_t *buf, size_t len, size_t count)
+{
+	char actor[96], details[1024], hex[65], why[512];
+	uint8_t md[32];
+	unsigned int mdlen = 0;
+	if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) != 1) {
+		fprintf(stderr, "%s: no SHA-256 for the audit entry\n", who);
+		return EXIT_IO;
+	}
+	for (size_t i = 0; i < sizeof(md); i++) {
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	}
+	offline_audit_actor(actor, sizeof(actor));
+	snprintf(details, sizeof(details),
+		 "tandemctl keys archive-export: %zu key(s) of token %.64s wrapped under the SMK "
+		 "to %.300s (sha256 %s)%s%.300s",
+		 count, hsm_token_label(token), out, hex,
+		 state_dir != NULL ? " with the key state of " : "",
+		 state_dir != NULL ? state_dir : "");
+	tandem_audit_event_t ev = {.type = "archive.export",
+				   .level = TANDEM_AUDIT_NOTICE,
+				   .actor = actor,
+				   .zone = zone,
+				   .key_id = -1,
+				   .details = details};
+	if (offline_audit_append(path, &ev, 1, why, sizeof(why)) != TANDEM_OK) {
+		fprintf(stderr, "%s: the archive is written, but its audit entry is not: %s\n", who,
+			why);
+		return EXIT_IO;
+	}
+	printf("audited in %s\n", path);
+	return EXIT_OK;
+}
+
 static int cmd_export(const char *who, int argc, char **argv)
 {
-	enum { O_MODULE = 256, O_TOKEN, O_OUT, O_NOW, O_STATE, O_ZONE };
+	enum { O_MODULE = 256, O_TOKEN, O_OUT, O_NOW, O_STATE, O_ZONE, O_AUDIT_FILE };
 	static const struct option longopts[] = {
 	    {"module", required_argument, NULL, O_MODULE},
 	    {"token", required_argument, NULL, O_TOKEN},
@@ -240,10 +283,13 @@ static int cmd_export(const char *who, int argc, char **argv)
 	    {"now", required_argument, NULL, O_NOW},
 	    {"state", required_argument, NULL, O_STATE},
 	    {"zone", required_argument, NULL, O_ZONE},
+	    {"audit-file", required_argument, NULL, O_AUDIT_FILE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *module_opt = NULL, *token_uri = NULL, *out = NULL, *state_dir = NULL;
+	const char *audit_file = NULL;
+	char apath[4096], awhy[512] = "its name is too long";
 	const char *zone_opt = NULL;
 	char zone[KASP_ZONE_MAX];
 	uint64_t now = (uint64_t)time(NULL);
@@ -255,6 +301,7 @@ static int cmd_export(const char *who, int argc, char **argv)
 		case O_OUT: out = optarg; break;
 		case O_STATE: state_dir = optarg; break;
 		case O_ZONE: zone_opt = optarg; break;
+		case O_AUDIT_FILE: audit_file = optarg; break;
 		case O_NOW: {
 			char *end = NULL;
 			errno = 0;
@@ -278,6 +325,12 @@ static int cmd_export(const char *who, int argc, char **argv)
 	if (zone_opt != NULL && (state_dir == NULL || !keys_zone_norm(zone_opt, zone))) {
 		fprintf(stderr, "%s: --zone needs --state DIR and a zone name\n", who);
 		return EXIT_USAGE;
+	}
+	/* a broken offline audit file stops the export before the token is opened */
+	if (!offline_audit_path(audit_file, state_dir, out, apath, sizeof(apath)) ||
+	    offline_audit_check(apath, awhy, sizeof(awhy)) != TANDEM_OK) {
+		fprintf(stderr, "%s: refused: offline audit file: %s\n", who, awhy);
+		return EXIT_IO;
 	}
 	int code = EXIT_HSM;
 	tandem_diag_t *diag = NULL;
@@ -346,7 +399,8 @@ static int cmd_export(const char *who, int argc, char **argv)
 	}
 	printf("exported %zu key(s) from token %s to %s%s%s\n", count, hsm_token_label(token), out,
 	       store != NULL ? " with the key state of " : "", store != NULL ? state_dir : "");
-	code = EXIT_OK;
+	code = export_audited(who, apath, zone_opt != NULL ? zone : NULL, token, out, state_dir,
+			      buf, len, count);
 out:
 	tandem_afile_abort(f);
 	free(buf);

@@ -12,6 +12,7 @@
 #include "tandem_error.h"
 #include "tandem_file.h"
 #include "tandemctl_keys_util.h"
+#include "tandemctl_offline_audit.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -925,6 +926,35 @@ out:
 	return code;
 }
 
+/* A --state command's entry in the offline audit file (docs/audit.md, "Offline events"). */
+static int skr_audited(const opts_t *o, const char *path)
+{
+	char actor[96], details[1024], why[512];
+	const char *type = strcmp(o->cmd, "ksk-import") == 0 ? "ksk.import"
+			   : strcmp(o->cmd, "ksr") == 0      ? "ksr.create"
+							     : "skr.import";
+	offline_audit_actor(actor, sizeof(actor));
+	snprintf(details, sizeof(details), "tandemctl keys %s --state %.300s%s%.255s%s%.300s",
+		 o->cmd, o->state, o->has_zone ? ": zone " : "", o->has_zone ? o->zone : "",
+		 o->file != NULL  ? ": "
+		 : o->out != NULL ? ": written to "
+				  : "",
+		 o->file != NULL  ? o->file
+		 : o->out != NULL ? o->out
+				  : "");
+	tandem_audit_event_t ev = {.type = type,
+				   .level = TANDEM_AUDIT_NOTICE,
+				   .actor = actor,
+				   .zone = o->has_zone ? o->zone : NULL,
+				   .key_id = -1,
+				   .details = details};
+	if (offline_audit_append(path, &ev, 1, why, sizeof(why)) != TANDEM_OK) {
+		fprintf(stderr, "%s: done, but its audit entry is not written: %s\n", o->prog, why);
+		return KEYS_EXIT_IO;
+	}
+	return KEYS_EXIT_OK;
+}
+
 int tandemctl_keys_skr(const char *cmd, int argc, char **argv)
 {
 	opts_t o;
@@ -940,6 +970,13 @@ int tandemctl_keys_skr(const char *cmd, int argc, char **argv)
 		}
 		o.cl = &cl;
 	}
+	/* on --state, the offline audit file must take entries before anything is done */
+	char apath[4096], awhy[512] = "its name is too long";
+	if (!o.cluster && (!offline_audit_path(NULL, o.state, NULL, apath, sizeof(apath)) ||
+			   offline_audit_check(apath, awhy, sizeof(awhy)) != TANDEM_OK)) {
+		fprintf(stderr, "%s: refused: offline audit file: %s\n", o.prog, awhy);
+		return KEYS_EXIT_IO;
+	}
 	if (strcmp(cmd, "ksk-import") == 0) {
 		code = o.cluster ? ksk_import_cluster(&o) : ksk_import_state(&o);
 	} else if (strcmp(cmd, "ksr") == 0) {
@@ -948,5 +985,8 @@ int tandemctl_keys_skr(const char *cmd, int argc, char **argv)
 		code = o.cluster ? skr_import_cluster(&o) : skr_import_state(&o);
 	}
 	tandemctl_coord_close(cl.coord);
+	if (!o.cluster && code == KEYS_EXIT_OK) {
+		code = skr_audited(&o, apath);
+	}
 	return code;
 }

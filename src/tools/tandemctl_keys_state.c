@@ -10,6 +10,7 @@
 #include "kasp_store.h"
 #include "tandem_error.h"
 #include "tandemctl_keys_util.h"
+#include "tandemctl_offline_audit.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -35,6 +36,7 @@ int tandemctl_keys_state_has(const char *cmd)
 
 typedef struct opts {
 	const char *cmd, *prog, *state, *policy, *module, *token;
+	const char *audit_file; /* --audit-file: the offline audit file (--state only) */
 	bool cluster;
 	const char *coord, *coord_pub, *coord_key;
 	keys_cluster_t *cl; /* with --cluster, once connected */
@@ -90,6 +92,12 @@ static void usage(FILE *fp, const char *cmd)
 	} else {
 		fprintf(fp, "...\n");
 	}
+	if (strcmp(cmd, "list") != 0 && strcmp(cmd, "ds") != 0) {
+		fprintf(fp, "--state: each change is audited in DIR/" OFFLINE_AUDIT_NAME
+			    " (or --audit-file PATH),\n"
+			    "a chained 0600 file for 'tandemctl audit import-offline' "
+			    "(docs/audit.md).\n");
+	}
 	if (strcmp(cmd, "generate") != 0) {
 		fprintf(fp,
 			"--cluster: the zone's key set in the cluster (--zone required), read and\n"
@@ -115,7 +123,8 @@ static int parse(const char *cmd, int argc, char **argv, opts_t *o)
 		O_CLUSTER,
 		O_COORD,
 		O_COORD_PUB,
-		O_COORD_KEY
+		O_COORD_KEY,
+		O_AUDIT_FILE
 	};
 	static const struct option longopts[] = {
 	    {"state", required_argument, NULL, O_STATE},
@@ -129,6 +138,7 @@ static int parse(const char *cmd, int argc, char **argv, opts_t *o)
 	    {"now", required_argument, NULL, O_NOW},
 	    {"module", required_argument, NULL, O_MODULE},
 	    {"token", required_argument, NULL, O_TOKEN},
+	    {"audit-file", required_argument, NULL, O_AUDIT_FILE},
 	    {"policy", required_argument, NULL, 'p'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
@@ -149,6 +159,7 @@ static int parse(const char *cmd, int argc, char **argv, opts_t *o)
 		case 'p': o->policy = optarg; break;
 		case O_MODULE: o->module = optarg; break;
 		case O_TOKEN: o->token = optarg; break;
+		case O_AUDIT_FILE: o->audit_file = optarg; break;
 		case O_ZONE:
 			if (!keys_zone_norm(optarg, o->zone)) {
 				fprintf(stderr, "%s: bad zone name '%s'\n", o->prog, optarg);
@@ -193,6 +204,11 @@ static int parse(const char *cmd, int argc, char **argv, opts_t *o)
 	}
 	if (!o->cluster && (o->coord != NULL || o->coord_pub != NULL || o->coord_key != NULL)) {
 		fprintf(stderr, "%s: --coord, --coord-pub and --coord-key go with --cluster\n",
+			o->prog);
+		return KEYS_EXIT_USAGE;
+	}
+	if (o->cluster && o->audit_file != NULL) {
+		fprintf(stderr, "%s: --audit-file goes with --state (the cluster audits itself)\n",
 			o->prog);
 		return KEYS_EXIT_USAGE;
 	}
@@ -556,11 +572,91 @@ out:
 	return code;
 }
 
+/* The offline audit events of a change on --state: the command (its type, the key it names)
+ * and each transition of the steps, appended to the offline audit file. */
+static int offline_audited(const opts_t *o, const kasp_keyset_t *set, const kasp_step_t *pre,
+			   const kasp_step_t *st, uint32_t nkeys_before)
+{
+	char path[4096], why[512], actor[96];
+	static char details[KASP_CHANGES_MAX * 2 + 1][512];
+	static tandem_audit_event_t evs[KASP_CHANGES_MAX * 2 + 1];
+	size_t n = 0;
+	if (strcmp(o->cmd, "generate") == 0 && set->next_id == nkeys_before && pre->nchanges == 0 &&
+	    (st == NULL || st->nchanges == 0)) {
+		return KEYS_EXIT_OK; /* a regular run that changed nothing: nothing to audit */
+	}
+	if (!offline_audit_path(o->audit_file, o->state, NULL, path, sizeof(path))) {
+		fprintf(stderr, "%s: the offline audit file's name is too long\n", o->prog);
+		return KEYS_EXIT_IO;
+	}
+	offline_audit_actor(actor, sizeof(actor));
+	const char *type = strcmp(o->cmd, "ds-seen") == 0     ? "ds.seen"
+			   : strcmp(o->cmd, "ds-gone") == 0   ? "ds.gone"
+			   : strcmp(o->cmd, "emergency") == 0 ? "key.emergency"
+			   : strcmp(o->cmd, "rollover") == 0  ? "key.rollover"
+							      : "key.generate";
+	snprintf(details[n], sizeof(details[n]), "tandemctl keys %s --state %.120s: zone %.100s%s",
+		 o->cmd, o->state, o->zone,
+		 strcmp(o->cmd, "rollover") == 0
+		     ? (o->role == KASP_ROLE_KSK ? " role ksk" : " role zsk")
+		     : "");
+	for (uint32_t id = nkeys_before; strcmp(o->cmd, "generate") == 0 && id < set->next_id;
+	     id++) {
+		const kasp_key_t *k = kasp_keyset_find((kasp_keyset_t *)set, id);
+		size_t used = strlen(details[n]);
+		if (k != NULL && used < sizeof(details[n])) {
+			snprintf(details[n] + used, sizeof(details[n]) - used,
+				 "; key %u (%s, tag %u) generated", k->id, kasp_role_str(k->role),
+				 k->tag);
+		}
+	}
+	evs[n] = (tandem_audit_event_t){
+	    .type = type,
+	    .level = strcmp(o->cmd, "emergency") == 0 ? TANDEM_AUDIT_CRITICAL : TANDEM_AUDIT_NOTICE,
+	    .actor = actor,
+	    .zone = o->zone,
+	    .key_id = o->has_key ? (int64_t)o->key : -1,
+	    .details = details[n]};
+	n++;
+	const kasp_step_t *steps[2] = {pre, st};
+	for (size_t s = 0; s < 2; s++) {
+		for (size_t i = 0; steps[s] != NULL && i < steps[s]->nchanges; i++) {
+			const kasp_change_t *c = &steps[s]->changes[i];
+			snprintf(details[n], sizeof(details[n]),
+				 "zone %.100s: key %u %s -> %s, DS %s -> %s (%s)", o->zone,
+				 c->key_id, kasp_key_state_str(c->from), kasp_key_state_str(c->to),
+				 kasp_ds_state_str(c->ds_from), kasp_ds_state_str(c->ds_to),
+				 c->why != NULL ? c->why : "");
+			evs[n] = (tandem_audit_event_t){.type = "key.step",
+							.level = TANDEM_AUDIT_NOTICE,
+							.actor = actor,
+							.zone = o->zone,
+							.key_id = c->key_id,
+							.details = details[n]};
+			n++;
+		}
+	}
+	if (offline_audit_append(path, evs, n, why, sizeof(why)) != TANDEM_OK) {
+		fprintf(stderr, "%s: the change is saved, but its audit entries are not: %s\n",
+			o->prog, why);
+		return KEYS_EXIT_IO;
+	}
+	return KEYS_EXIT_OK;
+}
+
 /* Applies a fact (or nothing), runs the machine, saves; prints what changed. */
 static int cmd_change(const opts_t *o)
 {
 	state_t s;
 	kasp_step_t st;
+	char apath[4096], awhy[512] = "its name is too long";
+	/* a broken offline audit file stops the change before anything happens */
+	if (!o->cluster &&
+	    (!offline_audit_path(o->audit_file, o->state, NULL, apath, sizeof(apath)) ||
+	     offline_audit_check(apath, awhy, sizeof(awhy)) != TANDEM_OK)) {
+		fprintf(stderr, "%s: refused: offline audit file: %s\n", o->prog, awhy);
+		return KEYS_EXIT_IO;
+	}
 	int code = state_load(o, strcmp(o->cmd, "generate") == 0, &s);
 	if (code != KEYS_EXIT_OK) {
 		goto out;
@@ -571,6 +667,7 @@ static int cmd_change(const opts_t *o)
 		goto out;
 	}
 	kasp_step_t pre = st;
+	uint32_t next_before = s.set->next_id;
 	int ret = TANDEM_OK;
 	const char *what = "";
 	if (strcmp(o->cmd, "ds-seen") == 0) {
@@ -620,6 +717,10 @@ static int cmd_change(const opts_t *o)
 		}
 		/* keys made before a failure are in the HSM: they are saved either way */
 		int saved = state_save(o, &s);
+		if (saved == KEYS_EXIT_OK && !o->cluster) {
+			int audited = offline_audited(o, s.set, &pre, &st, next_before);
+			saved = audited;
+		}
 		code = code != KEYS_EXIT_OK ? code : saved;
 		if (code == KEYS_EXIT_OK) {
 			print_pending(s.set, &st, o->cluster);
@@ -633,6 +734,9 @@ static int cmd_change(const opts_t *o)
 	print_changes(s.set, &pre, o->now);
 	print_changes(s.set, &st, o->now);
 	code = state_save(o, &s);
+	if (code == KEYS_EXIT_OK && !o->cluster) {
+		code = offline_audited(o, s.set, &pre, &st, next_before);
+	}
 	if (code == KEYS_EXIT_OK) {
 		if (strcmp(o->cmd, "emergency") == 0) {
 			const kasp_key_t *k = kasp_keyset_find(s.set, o->key);

@@ -64,7 +64,10 @@ static void usage(FILE *fp)
 	    "       tandemctl approve ID --key SECRET|pkcs11:URI [--sign-only]\n"
 	    "       tandemctl approve ID --signature HEX --public FILE\n"
 	    "  actions: takeover site=S, site-suspend site=S, params-set lease_ms=N margin_ms=N,\n"
-	    "           operator-register name=N role=SA|SO|WI pub=HEX, operator-remove name=N\n"
+	    "           operator-register name=N role=SA|SO|WI pub=HEX, operator-remove name=N,\n"
+	    "           keys-emergency zone=Z key=ID, keygen zone=Z role=ksk|zsk,\n"
+	    "           key-remove zone=Z key=ID|TAG, archive-distribute node=N [zone=Z],\n"
+	    "           rules-set action=A slots=S\n"
 	    "  coordinator: --coord EP[,EP..] --coord-pub FILE[,FILE..] --coord-key SECRET (or\n"
 	    "  TANDEM_COORD, TANDEM_COORD_PUB, TANDEM_KEY); docs/approvals.md\n");
 }

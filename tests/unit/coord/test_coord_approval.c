@@ -266,7 +266,7 @@ END_TEST
 
 START_TEST(test_args_and_rules)
 {
-	char out[COORD_ARGS_MAX], why[200];
+	char out[COORD_ARGS_MAX], why[200], buf0[96];
 	const char *w1[] = {"site=B"};
 	ck_assert(coord_request_args("takeover", w1, 1, out, why, sizeof(why)));
 	ck_assert_str_eq(out, "site=B");
@@ -286,6 +286,25 @@ START_TEST(test_args_and_rules)
 	ck_assert(!coord_request_args("switchover", w1, 1, out, why, sizeof(why)));
 	const char *bad3[] = {"name=x", "role=SA", "pub=00"};
 	ck_assert(!coord_request_args("operator-register", bad3, 3, out, why, sizeof(why)));
+	/* key-remove: zone and a key id or tag; archive-distribute: a node, the zone optional */
+	const char *kr[] = {"key=12345", "zone=example."};
+	ck_assert(coord_request_args("key-remove", kr, 2, out, why, sizeof(why)));
+	ck_assert_str_eq(out, "zone=example. key=12345");
+	ck_assert(!coord_request_args("key-remove", kr, 1, out, why, sizeof(why)));
+	ck_assert_ptr_nonnull(strstr(why, "zone=... missing"));
+	const char *ad[] = {"node=node-c"};
+	ck_assert(coord_request_args("archive-distribute", ad, 1, out, why, sizeof(why)));
+	ck_assert_str_eq(out, "node=node-c");
+	const char *adz[] = {"zone=example.", "node=node-c"};
+	ck_assert(coord_request_args("archive-distribute", adz, 2, out, why, sizeof(why)));
+	ck_assert_str_eq(out, "node=node-c zone=example.");
+	const char *adn[] = {"zone=example."};
+	ck_assert(!coord_request_args("archive-distribute", adn, 1, out, why, sizeof(why)));
+	ck_assert_ptr_nonnull(strstr(why, "node=... missing"));
+	const char *adb[] = {"node=no de"};
+	ck_assert(!coord_request_args("archive-distribute", adb, 1, out, why, sizeof(why)));
+	ck_assert_str_eq(coord_rule_str(coord_rule_find(&rules, "key-remove"), buf0, sizeof(buf0)),
+			 "one SA and one of SO|WI");
 	/* the rules: defaults, and an override refused whole when one line is bad */
 	char buf[96];
 	ck_assert_str_eq(coord_rule_str(coord_rule_find(&rules, "takeover"), buf, sizeof(buf)),
@@ -308,6 +327,40 @@ END_TEST
 
 /* The rules as stored in etcd: formatted, parsed back over the defaults, the same; a
  * rules-set request's arguments checked. */
+/* The archive-distribution grants: a node's own zone, every zone, nobody else. */
+START_TEST(test_grants)
+{
+	char t1[256], t2[256], t3[256];
+	ck_assert(!coord_grants_allow(NULL, "node-a", "example."));
+	ck_assert(!coord_grants_allow("", "node-a", "example."));
+	ck_assert_int_eq(coord_grants_add("", "node-a", NULL, t1, sizeof(t1)), TANDEM_OK);
+	ck_assert_str_eq(t1, "node-a *\n");
+	ck_assert(coord_grants_allow(t1, "node-a", "example."));
+	ck_assert(coord_grants_allow(t1, "node-a", "other.jp."));
+	ck_assert(!coord_grants_allow(t1, "node-c", "example."));
+	ck_assert(!coord_grants_allow(t1, "node-", "example."));
+	ck_assert_int_eq(coord_grants_add(t1, "node-c", "example.", t2, sizeof(t2)), TANDEM_OK);
+	ck_assert_str_eq(t2, "node-a *\nnode-c example.\n");
+	ck_assert(coord_grants_allow(t2, "node-c", "EXAMPLE."));
+	ck_assert(!coord_grants_allow(t2, "node-c", "other.jp."));
+	/* already there, or covered by "node *": the table as it was */
+	ck_assert_int_eq(coord_grants_add(t2, "node-c", "example.", t3, sizeof(t3)), TANDEM_OK);
+	ck_assert_str_eq(t3, t2);
+	ck_assert_int_eq(coord_grants_add(t2, "node-a", "example.", t3, sizeof(t3)), TANDEM_OK);
+	ck_assert_str_eq(t3, t2);
+	/* every zone for node-c: added beside its one zone */
+	ck_assert_int_eq(coord_grants_add(t2, "node-c", "", t3, sizeof(t3)), TANDEM_OK);
+	ck_assert_str_eq(t3, "node-a *\nnode-c example.\nnode-c *\n");
+	/* refusals: bad names, a bad table, no room */
+	ck_assert_int_eq(coord_grants_add(t1, "no de", NULL, t3, sizeof(t3)), TANDEM_EINVAL);
+	ck_assert_int_eq(coord_grants_add(t1, "node-c", "bad..zone", t3, sizeof(t3)),
+			 TANDEM_EINVAL);
+	ck_assert_int_eq(coord_grants_add("node-a\n", "node-c", NULL, t3, sizeof(t3)),
+			 TANDEM_ESYNTAX);
+	ck_assert_int_eq(coord_grants_add(t1, "node-c", NULL, t3, 8), TANDEM_ERANGE);
+}
+END_TEST
+
 START_TEST(test_rules_stored_and_set)
 {
 	coord_rules_t r, back;
@@ -493,6 +546,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_replay_expiry_unregistered);
 	tcase_add_test(tc, test_roles_table);
 	tcase_add_test(tc, test_args_and_rules);
+	tcase_add_test(tc, test_grants);
 	tcase_add_test(tc, test_rules_stored_and_set);
 	tcase_add_test(tc, test_requests_doc);
 	tcase_add_test(tc, test_ceremony_record);

@@ -1366,10 +1366,12 @@ START_TEST(test_keys_round_trip)
 			memset(e->archive, (int)i, e->archive_len);
 		}
 	}
+	snprintf(k->withheld, sizeof(k->withheld), "node node-c holds none: a grant first");
 	ck_assert_int_eq(coordrpc_keys_pack(k, &buf, &len), TANDEM_OK);
 	ck_assert_int_eq(coordrpc_keys_unpack(buf, len, D, got), TANDEM_OK);
 	free(buf);
 	ck_assert_str_eq(got->zone, k->zone);
+	ck_assert_str_eq(got->withheld, k->withheld);
 	ck_assert_uint_eq(got->nkeys, k->nkeys);
 	for (size_t i = 0; i < k->nkeys; i++) {
 		const coordrpc_key_entry_t *a = &k->keys[i], *b = &got->keys[i];

@@ -495,6 +495,81 @@ START_TEST(test_facts_refused)
 }
 END_TEST
 
+/* An operator's removal (the key-remove request): never a key that signs or the only
+ * published one of its role; a standby that has a twin, or a generated key, goes. */
+START_TEST(test_remove)
+{
+	kasp_policy_t p;
+	kasp_policy_defaults(&p);
+	kasp_step_t st;
+	kasp_keyset_t *set = bootstrapped(&p, &st);
+	const char *why = NULL;
+	uint32_t zsk = key_in(set, KASP_ROLE_ZSK, KASP_KEY_ACTIVE)->id;
+	uint32_t ksk = key_in(set, KASP_ROLE_KSK, KASP_KEY_ACTIVE)->id;
+	ck_assert_int_eq(kasp_keyset_remove(set, 999, T0, &why), TANDEM_KASP_ENOKEY);
+	ck_assert_int_eq(kasp_keyset_remove(set, zsk, T0, &why), TANDEM_KASP_EFACT);
+	ck_assert_str_eq(why, "it still signs");
+	ck_assert_int_eq(kasp_keyset_remove(set, ksk, T0, &why), TANDEM_KASP_EFACT);
+	ck_assert_str_eq(why, "it still signs");
+	/* a generated ZSK (not published) may go */
+	uint32_t gen = fake_add(set, KASP_ROLE_ZSK, 8, true, T0);
+	ck_assert_int_eq(kasp_keyset_remove(set, gen, T0 + 5, &why), TANDEM_OK);
+	ck_assert_int_eq(kasp_keyset_find(set, gen)->state, KASP_KEY_REMOVED);
+	ck_assert_uint_eq(kasp_keyset_find(set, gen)->removed, T0 + 5);
+	ck_assert_int_eq(kasp_keyset_remove(set, gen, T0 + 6, &why), TANDEM_KASP_EFACT);
+	ck_assert_str_eq(why, "it is removed already");
+	/* a published KSK that is the only published one of its role is kept: make the active
+	 * KSK look retired (published, not signing) with no other KSK published */
+	kasp_key_t *k = kasp_keyset_find(set, ksk);
+	k->state = KASP_KEY_RETIRED;
+	ck_assert_int_eq(kasp_keyset_remove(set, ksk, T0, &why), TANDEM_KASP_EFACT);
+	ck_assert_str_eq(why, "it is the only published KSK");
+	/* with a second published KSK it may go */
+	uint32_t twin = fake_add(set, KASP_ROLE_KSK, 8, true, T0);
+	kasp_keyset_find(set, twin)->state = KASP_KEY_READY;
+	ck_assert_int_eq(kasp_keyset_remove(set, ksk, T0, &why), TANDEM_OK);
+	ck_assert_int_eq(kasp_keyset_remove(NULL, ksk, T0, &why), TANDEM_EINVAL);
+	free(set);
+}
+END_TEST
+
+/* The DS events of a key-set write: a KSK's DS newly seen or gone, nothing else. */
+START_TEST(test_ds_changes)
+{
+	kasp_policy_t p;
+	kasp_policy_defaults(&p);
+	kasp_step_t st;
+	kasp_keyset_t *old = bootstrapped(&p, &st);
+	kasp_keyset_t *next = malloc(sizeof(*next));
+	ck_assert_ptr_nonnull(next);
+	kasp_ds_change_t ch[KASP_KEYS_MAX];
+	uint32_t ksk = key_in(old, KASP_ROLE_KSK, KASP_KEY_ACTIVE)->id;
+	/* the same key set: nothing; no key set before: the DS seen at bootstrap counts */
+	ck_assert_uint_eq(kasp_keyset_ds_changes(old, old, ch, KASP_KEYS_MAX), 0);
+	size_t n = kasp_keyset_ds_changes(NULL, old, ch, KASP_KEYS_MAX);
+	ck_assert_uint_ge(n, 1);
+	ck_assert(ch[0].seen);
+	/* a KSK's DS submitted, then seen; then withdrawn, then gone */
+	memcpy(next, old, sizeof(*next));
+	kasp_keyset_find(old, ksk)->ds = KASP_DS_SUBMIT;
+	ck_assert_uint_eq(kasp_keyset_ds_changes(old, next, ch, KASP_KEYS_MAX), 1);
+	ck_assert_uint_eq(ch[0].id, ksk);
+	ck_assert_uint_eq(ch[0].tag, kasp_keyset_find(next, ksk)->tag);
+	ck_assert(ch[0].seen);
+	ck_assert_uint_eq(kasp_keyset_ds_changes(old, next, ch, 0), 0);
+	kasp_keyset_find(old, ksk)->ds = KASP_DS_RETRACT;
+	kasp_keyset_find(next, ksk)->ds = KASP_DS_GONE;
+	ck_assert_uint_eq(kasp_keyset_ds_changes(old, next, ch, KASP_KEYS_MAX), 1);
+	ck_assert(!ch[0].seen);
+	/* a withdrawal asked for is not an event of its own here */
+	kasp_keyset_find(old, ksk)->ds = KASP_DS_SEEN;
+	kasp_keyset_find(next, ksk)->ds = KASP_DS_RETRACT;
+	ck_assert_uint_eq(kasp_keyset_ds_changes(old, next, ch, KASP_KEYS_MAX), 0);
+	free(old);
+	free(next);
+}
+END_TEST
+
 /* ---- the cache check ---- */
 
 static kasp_cache_set_t cs(const uint32_t *keys, size_t nk, const uint32_t *signers, size_t ns,
@@ -1517,6 +1592,8 @@ static Suite *keystate_suite(void)
 	tcase_add_test(sm, test_emergency_ksk_no_standby);
 	tcase_add_test(sm, test_emergency_with_standby_option);
 	tcase_add_test(sm, test_emergency_sweep);
+	tcase_add_test(sm, test_remove);
+	tcase_add_test(sm, test_ds_changes);
 	tcase_set_timeout(sm, 120);
 	suite_add_tcase(s, sm);
 	TCase *st = tcase_create("store");
