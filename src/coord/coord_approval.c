@@ -61,7 +61,8 @@ void coord_rules_default(coord_rules_t *out)
 	static const char *const three_actions[] = {"keygen", "smk-install", "token-activate"};
 	static const char *const two_actions[] = {
 	    "takeover",     "keys-emergency",    "key-remove",      "params-set", "policy-set",
-	    "site-suspend", "operator-register", "operator-remove", "rules-set"};
+	    "site-suspend", "operator-register", "operator-remove", "rules-set",  "production-off",
+	    "drill"};
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < sizeof(three_actions) / sizeof(three_actions[0]); i++) {
 		rule_set(&out->rules[out->n++], three_actions[i], 3, three);
@@ -377,6 +378,8 @@ static const action_spec_t action_specs[] = {
     {"rules-set", 2, {{"action", ARG_ACTION}, {"slots", ARG_SLOTS}}},
     {"operator-register", 3, {{"name", ARG_NAME}, {"role", ARG_ROLE}, {"pub", ARG_PUB}}},
     {"operator-remove", 1, {{"name", ARG_NAME}}},
+    {"production-off", 0, {{NULL, ARG_NAME}}},
+    {"drill", 1, {{"scenario", ARG_ACTION}}},
 };
 
 static bool decimal_ok(const char *v, uint64_t max)
@@ -485,7 +488,8 @@ bool coord_request_args(const char *action, const char *const *words, size_t nwo
 	if (spec == NULL) {
 		snprintf(why, size,
 			 "action '%.40s' cannot be requested (takeover, site-suspend, params-set, "
-			 "keys-emergency, keygen, rules-set, operator-register, operator-remove)",
+			 "keys-emergency, keygen, rules-set, operator-register, operator-remove, "
+			 "production-off, drill)",
 			 action != NULL ? action : "");
 		return false;
 	}

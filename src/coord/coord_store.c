@@ -1047,19 +1047,21 @@ out:
 }
 
 /* PREFIX/keys/ZONE, PREFIX/skr/ZONE, PREFIX/operators, PREFIX/requests,
- * PREFIX/approval-rules */
+ * PREFIX/approval-rules, PREFIX/production */
 static int doc_key(const coord_store_t *s, coord_doc_t doc, const char *zone,
 		   char key[KEYSET_KEY_MAX])
 {
 	size_t n = strnlen(zone, COORD_ZONE_MAX);
-	if (doc == COORD_DOC_OPERATORS || doc == COORD_DOC_REQUESTS || doc == COORD_DOC_RULES) {
+	if (doc == COORD_DOC_OPERATORS || doc == COORD_DOC_REQUESTS || doc == COORD_DOC_RULES ||
+	    doc == COORD_DOC_PRODUCTION) {
 		if (n != 0) {
 			return TANDEM_EINVAL;
 		}
 		snprintf(key, KEYSET_KEY_MAX, "%s%s", s->prefix,
-			 doc == COORD_DOC_OPERATORS  ? "operators"
-			 : doc == COORD_DOC_REQUESTS ? "requests"
-						     : "approval-rules");
+			 doc == COORD_DOC_OPERATORS    ? "operators"
+			 : doc == COORD_DOC_REQUESTS   ? "requests"
+			 : doc == COORD_DOC_PRODUCTION ? "production"
+						       : "approval-rules");
 		return TANDEM_OK;
 	}
 	if (n == 0 || n == COORD_ZONE_MAX || (doc != COORD_DOC_KEYSET && doc != COORD_DOC_SKR)) {

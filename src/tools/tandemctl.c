@@ -20,6 +20,9 @@ static void usage(FILE *fp)
 	    "  zone add Z [--serial N] [--no-compare-digests] | zone remove Z\n"
 	    "  net keygen --public FILE --secret FILE    a CURVE key pair\n"
 	    "  audit show|verify|export|keygen           the audit log (docs/audit.md)\n"
+	    "  drill SCENARIO|list [--zone Z] [--report DIR] [--really] [--hooks FILE]\n"
+	    "                                            disaster-recovery drills "
+	    "(docs/drills.md)\n"
 	    "  operator keygen|bootstrap|list, request ACTION K=V...|list|show ID|cancel ID,\n"
 	    "  approve ID --key SECRET                   multi-person control (docs/approvals.md)\n"
 	    "  (cluster commands take --coord EP[,EP..] --coord-pub FILE[,FILE..] --key SECRET,\n"
@@ -58,6 +61,11 @@ int main(int argc, char **argv)
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		usage(stdout);
 		return 0;
+	}
+	if (argc >= 2 && strcmp(argv[1], "drill") == 0) {
+		static char drill_name[] = "tandemctl drill";
+		argv[1] = drill_name;
+		return tandemctl_drill(argc - 1, argv + 1);
 	}
 	if (argc >= 2 && strcmp(argv[1], "audit") == 0) {
 		return tandemctl_audit(argc - 1, argv + 1);

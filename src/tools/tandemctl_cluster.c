@@ -130,6 +130,8 @@ static void usage(FILE *fp)
 	    "hooks\n"
 	    "  zone reject Z SERIAL                keep it held until a new input\n"
 	    "  cluster params --lease-ms MS --margin-ms MS   the cluster's lease and margin\n"
+	    "  cluster production [on|off]         the cluster's production flag (off: "
+	    "approvals)\n"
 	    "  net keygen --public FILE --secret FILE   a CURVE key pair (never overwrites)\n"
 	    "Connection (also TANDEM_COORD, TANDEM_COORD_PUB, TANDEM_KEY): endpoints are tried\n"
 	    "in order until one answers; each has the coordinator's public key file at the\n"
@@ -1545,6 +1547,44 @@ static int cmd_cluster_params(int argc, char **argv)
 /* ---- net keygen ------------------------------------------------------------------------ */
 
 /* Claims path for us (O_EXCL): an existing file is never replaced. */
+/* tandemctl cluster production [on|off]: shows or sets the cluster's production flag, which
+ * makes tandemctl drill refuse without approvals (docs/drills.md). */
+static int cmd_cluster_production(int argc, char **argv)
+{
+	static const struct option longopts[] = {CTL_CONN_OPTIONS, {NULL, 0, NULL, 0}};
+	ctl_conn_opts_t co = {0};
+	ctl_conn_t conn;
+	coordrpc_request_t req;
+	int c, rc;
+
+	memset(&req, 0, sizeof(req));
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return EXIT_OK;
+		}
+		if (!conn_opt(&co, c, optarg)) {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 < argc || (optind < argc && strcmp(argv[optind], "on") != 0 &&
+				  strcmp(argv[optind], "off") != 0)) {
+		fprintf(stderr, "%s: [on|off]\n", argv[0]);
+		return EXIT_USAGE;
+	}
+	req.kind = COORDRPC_PRODUCTION;
+	if (optind < argc) {
+		snprintf(req.action, sizeof(req.action), "%s", argv[optind]);
+	}
+	rc = conn_open(argv[0], &co, &conn);
+	if (rc == EXIT_OK) {
+		rc = request_run(&conn, &req, "production");
+	}
+	conn_close(&conn);
+	return rc;
+}
+
 static int claim(const char *who, const char *path)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -1682,6 +1722,9 @@ int tandemctl_cluster(int argc, char **argv)
 	}
 	if (strcmp(cmd, "cluster") == 0 && strcmp(subcmd, "params") == 0) {
 		return cmd_cluster_params(argc, argv);
+	}
+	if (strcmp(cmd, "cluster") == 0 && strcmp(subcmd, "production") == 0) {
+		return cmd_cluster_production(argc, argv);
 	}
 	if (strcmp(cmd, "net") == 0 && strcmp(subcmd, "keygen") == 0) {
 		return cmd_net_keygen(argc, argv);
@@ -1867,4 +1910,11 @@ int tandemctl_coord_decide(tandemctl_coord_t *c, const coordrpc_request_t *req,
 {
 	int ret = conn_call(&c->conn, req, dec, NULL);
 	return ret == TANDEM_OK ? EXIT_OK : conn_fail(&c->conn, coordrpc_type(req->kind), ret);
+}
+
+int tandemctl_coord_status_quiet(tandemctl_coord_t *c, struct coordrpc_status *st)
+{
+	int ret = conn_call(&c->conn, NULL, NULL, st);
+	tandem_diag_clear(c->conn.diag);
+	return ret;
 }
