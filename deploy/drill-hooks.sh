@@ -4,11 +4,11 @@
 #
 # Usage: deploy/drill-hooks.sh DIR ACTION [ARG...]
 #   stop-site A|B          kill -9 the site's node, coordinator and etcd member
-#   start-site A|B         start them again (DIR/run/NAME.start), etcd first
+#   start-site A|B         start them again (DIR/run/NAME.start), etcd first (healthy)
 #   stop-coordinator A|B   kill -9 the site's coordinator
 #   start-coordinator A|B  start it again
 #   stop-etcd-leader       kill -9 the etcd member that leads; prints its name (etcd-X)
-#   start-etcd etcd-X      start that member again
+#   start-etcd etcd-X      start that member again; waits until it is healthy
 #   partition A|B          cut the site off (deploy/partition.sh isolate; --netns clusters)
 #   heal A|B               every link up again (deploy/partition.sh heal)
 #   hsm-off node-X         the node's SoftHSM token store moved aside (as an HSM unplugged)
@@ -71,6 +71,25 @@ kill_hard() {
 	tdm_log "killed $name (pid $pid, SIGKILL)"
 }
 
+# etcd_healthy etcd-X: waits (30 s at most) until the member answers its health check.
+etcd_healthy() {
+	local S=${1#etcd-} i tls=() ep_var
+	S=${S^^}
+	# shellcheck source=/dev/null
+	source "$DIR/cluster.env"
+	[ -z "$ETCD_CACERT" ] || tls=(--cacert "$ETCD_CACERT" --cert "$ETCD_CERT" --key "$ETCD_KEY")
+	ep_var=ETCD_${S}_CLIENT
+	for ((i = 0; i < 60; i++)); do
+		if ETCDCTL_API=3 etcdctl "${tls[@]}" --endpoints "${!ep_var}" --command-timeout=2s \
+			endpoint health >/dev/null 2>&1; then
+			tdm_log "$1 is healthy"
+			return 0
+		fi
+		sleep 0.5
+	done
+	tdm_fail "$1 did not become healthy within 30 s"
+}
+
 # start_again NAME: starts NAME as cluster-up.sh did, unless it runs.
 start_again() {
 	local name=$1 pid
@@ -103,6 +122,7 @@ start-site)
 	[ $# -eq 1 ] || usage
 	s=$(site "$1")
 	start_again "etcd-$s"
+	etcd_healthy "etcd-$s"
 	start_again "coord-$s"
 	start_again "node-$s"
 	;;
@@ -138,6 +158,7 @@ start-etcd)
 	[ $# -eq 1 ] || usage
 	case $1 in etcd-a | etcd-b | etcd-w) ;; *) tdm_fail "member '$1': etcd-a, etcd-b or etcd-w" ;; esac
 	start_again "$1"
+	etcd_healthy "$1"
 	;;
 partition)
 	[ $# -eq 1 ] || usage

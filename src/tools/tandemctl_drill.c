@@ -103,6 +103,8 @@ typedef struct drill {
 	bool failed;
 	char fail_why[512];
 	uint64_t audit_from; /* the audit chain's head before the drill */
+	bool hook_optional;  /* the next hook's failure is not the drill's (fetch-zone) */
+	uint64_t restore_ms; /* UNIX ms the restoring began */
 	size_t ncoords;      /* the coordinators known at the start */
 	char coords[COORDRPC_COORDS_MAX + 1][COORD_ID_MAX];
 } drill_t;
@@ -370,7 +372,7 @@ static bool hook_run(drill_t *d, const char *action, const char *site, const cha
 			sl = sizeof(shown) - 1;
 		}
 	}
-	if (pipe(pipefd) != 0) {
+	if (pipe2(pipefd, O_CLOEXEC) != 0) {
 		fail(d, "hook %s: pipe: %s", action, strerror(errno));
 		goto out;
 	}
@@ -398,26 +400,37 @@ static bool hook_run(drill_t *d, const char *action, const char *site, const cha
 	close(pipefd[1]);
 	pipefd[1] = -1;
 	uint64_t deadline = now_ms() + (uint64_t)d->hook_timeout_s * 1000u;
-	bool timed_out = false;
-	for (;;) {
+	bool timed_out = false, exited = false, eof = false;
+	int status = 0;
+	/* until it exits (a daemon it started may keep the pipe: it is not waited for), then
+	 * what it wrote before */
+	while (!exited || !eof) {
+		if (!exited) {
+			pid_t w = waitpid(pid, &status, WNOHANG);
+			exited = w == pid || (w < 0 && errno != EINTR);
+		}
 		uint64_t n = now_ms();
-		if (n >= deadline) {
+		if (!exited && n >= deadline) {
 			timed_out = true;
 			kill(-pid, SIGKILL);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+			}
 			break;
 		}
 		struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
-		int pr = poll(&pfd, 1, (int)(deadline - n));
+		int pr = poll(&pfd, 1, exited ? 0 : 100);
 		if (pr < 0 && errno == EINTR) {
 			continue;
 		}
 		if (pr <= 0) {
+			eof = exited;
 			continue;
 		}
 		char buf[1024];
 		ssize_t r = read(pipefd[0], buf, sizeof(buf));
 		if (r <= 0) {
-			break; /* every writer closed it (daemons it started write to their logs) */
+			eof = true;
+			continue;
 		}
 		size_t take = (size_t)r;
 		if (take > DRILL_OUTPUT_MAX - olen) {
@@ -427,9 +440,6 @@ static bool hook_run(drill_t *d, const char *action, const char *site, const cha
 		olen += take;
 	}
 	out[olen] = '\0';
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-	}
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	ok = !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	json_t *s = step(d, t0, "hook", "%s: %s -> %s", action, shown,
@@ -461,7 +471,7 @@ static bool hook_run(drill_t *d, const char *action, const char *site, const cha
 		memcpy(last_line, from, fl);
 		last_line[fl] = '\0';
 	}
-	if (!ok) {
+	if (!ok && !d->hook_optional) {
 		fail(d, "hook %s (%s) %s (exit %d)", action, shown,
 		     timed_out ? "timed out" : "failed", code);
 	}
@@ -615,16 +625,11 @@ static void fetch_and_validate(drill_t *d, const char *node)
 	if (hook_find(d, "fetch-zone") == NULL) {
 		return;
 	}
-	bool saved = d->failed;
-	char why[sizeof(d->fail_why)];
-	memcpy(why, d->fail_why, sizeof(why));
+	/* a node that is down, or has not written the file yet, is asked again later */
+	d->hook_optional = true;
 	bool ok = hook_run(d, "fetch-zone", NULL, node, NULL, file, NULL, 0);
+	d->hook_optional = false;
 	if (!ok) {
-		/* a node that is down publishes nothing: not a drill failure in itself */
-		d->failed = saved;
-		memcpy(d->fail_why, why, sizeof(why));
-		json_t *last = json_array_get(d->timeline, json_array_size(d->timeline) - 1);
-		(void)last;
 		return;
 	}
 	if (!file_serial(file, &serial)) {
@@ -818,8 +823,9 @@ static bool wait_recovery(drill_t *d, const char *what, uint32_t not_site)
 static bool node_back(drill_t *d, const void *arg)
 {
 	const coordrpc_node_status_t *n = node_of(d, arg);
+	/* heard of since the restore began (clocks of one cluster agree within its margin) */
 	return n != NULL && n->healthy && n->state == COORD_NODE_UP &&
-	       d->st->now_ms < n->last_seen_ms + 5000u;
+	       n->last_seen_ms >= d->restore_ms && d->st->now_ms < n->last_seen_ms + 5000u;
 }
 
 static bool holder_is(drill_t *d, const void *arg)
@@ -880,6 +886,9 @@ static bool switch_to(drill_t *d, const char *node)
 static bool restore_active(drill_t *d)
 {
 	char what[600];
+	if (d->restore_ms == 0) {
+		d->restore_ms = now_ms();
+	}
 	snprintf(what, sizeof(what), "%s healthy and seen by the coordinator", d->active);
 	if (!wait_for(d, what, node_back, d->active)) {
 		return false;
@@ -985,6 +994,7 @@ static void run_site_loss(drill_t *d)
 	if (stopped) {
 		wait_recovery(d, "the other site to publish", d->active_site);
 	}
+	d->restore_ms = now_ms();
 	if (hook_run(d, "start-site", site, NULL, NULL, NULL, NULL, 0) && !d->failed) {
 		restore_active(d);
 	}
@@ -1017,6 +1027,7 @@ static void run_coordinator_loss(drill_t *d)
 		wait_recovery(d, "a publication after the fault", UINT32_MAX);
 	}
 	uint64_t restart = now_ms();
+	d->restore_ms = now_ms();
 	if (hook_run(d, "start-coordinator", site, NULL, NULL, NULL, NULL, 0) && !d->failed) {
 		if (wait_for(d, "every coordinator answering again", coords_back, &restart)) {
 			restore_active(d);
@@ -1031,6 +1042,7 @@ static void run_partition(drill_t *d)
 	if (hook_run(d, "partition", site, NULL, NULL, NULL, NULL, 0)) {
 		wait_recovery(d, "the other site to publish", d->active_site);
 	}
+	d->restore_ms = now_ms();
 	if (hook_run(d, "heal", site, NULL, NULL, NULL, NULL, 0) && !d->failed) {
 		restore_active(d);
 	}
@@ -1042,6 +1054,7 @@ static void run_hsm_loss(drill_t *d)
 	if (hook_run(d, "hsm-off", NULL, d->active, NULL, NULL, NULL, 0)) {
 		wait_recovery(d, "the other site to publish", d->active_site);
 	}
+	d->restore_ms = now_ms();
 	if (hook_run(d, "hsm-on", NULL, d->active, NULL, NULL, NULL, 0) && !d->failed) {
 		restore_active(d);
 	}
@@ -1059,6 +1072,7 @@ static void run_etcd_leader_loss(drill_t *d)
 		return;
 	}
 	wait_recovery(d, "a publication after the fault", UINT32_MAX);
+	d->restore_ms = now_ms();
 	if (hook_run(d, "start-etcd", NULL, NULL, member, NULL, NULL, 0) && !d->failed) {
 		pub_cond_t c = {.after = d->last_serial, .not_site = UINT32_MAX, .node = NULL};
 		wait_for(d, "a publication after the member's restart", published, &c);
