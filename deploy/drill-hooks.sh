@@ -203,7 +203,7 @@ resolve)
 	[ -n "${UNBOUND_PORT:-}" ] || tdm_fail "no resolver in $DIR/peers.env"
 	out=$(kdig -p "$UNBOUND_PORT" @127.0.0.1 +dnssec +timeout=3 +retry=1 "$1" SOA 2>&1) ||
 		tdm_fail "kdig: $out"
-	serial=$(awk '$4 == "SOA" { print $7; exit }' <<<"$out")
+	serial=$(awk '$1 !~ /^;/ && $4 == "SOA" && NF >= 7 { print $7; exit }' <<<"$out")
 	[ -n "$serial" ] || tdm_fail "the resolver gave no SOA for $1"
 	if ! grep -q '^;; Flags:.* ad' <<<"$out"; then
 		printf '%s\n' "$serial"

@@ -8,7 +8,8 @@
 # production cluster is refused without --really and without an executed `drill` request,
 # drilled with both, and turned off only through an approved request. Bad hooks files are
 # refused with their line. The reports stay as test output in DRILL_REPORTS (default
-# BUILD/drill-reports).
+# BUILD/drill-reports). On loopback (not root, or DRILL_NETNS=0) the cluster has an NSD and a
+# validating Unbound, and each report must hold the resolver's verdict too.
 #
 # Usage: integration/drills/run.sh [BUILD_DIR]   (DRILL_NETNS=0 forces a loopback cluster)
 set -euo pipefail
@@ -55,7 +56,14 @@ if [ "$NETNS" = auto ]; then
 	[ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || NETNS=1
 fi
 opts=(--cycle 3 --lease-ms 7000 --policy "$TDM_DATA/drill-policy.yaml")
-[ "$NETNS" = 0 ] || opts+=(--netns)
+RESOLVER=0
+if [ "$NETNS" = 1 ]; then
+	opts+=(--netns)
+elif command -v nsd >/dev/null && command -v unbound >/dev/null && command -v kdig >/dev/null; then
+	# loopback only (cluster-up refuses --secondary with --netns): the drills' resolve hook
+	RESOLVER=1
+	opts+=(--secondary nsd --resolver)
+fi
 tdm_cluster_up "${opts[@]}"
 [ -f "$TDM_CL/drill-hooks" ] || tdm_fail "cluster-up wrote no $TDM_CL/drill-hooks"
 Z=example.
@@ -64,7 +72,7 @@ start_holder=$(tdm_holder $Z)
 
 # check_report FILE SCENARIO: the report's fields say the drill passed and restored the shape.
 check_report() {
-	python3 - "$1" "$2" <<'PY' || tdm_fail "report $1 is not a passed $2 drill" -- "$1"
+	python3 - "$1" "$2" "$RESOLVER" <<'PY' || tdm_fail "report $1 is not a passed $2 drill" -- "$1"
 import json, sys
 r = json.load(open(sys.argv[1]))
 sc = sys.argv[2]
@@ -82,6 +90,8 @@ need(0 < d < 2**31, "serials %s -> %s" % (r["serial_before"], r["serial_after"])
 need(r["validation"], "no validation")
 need(all(v["verdict"] == "pass" for v in r["validation"]), "a validation failed")
 need(any(v["validator"] == "dnssec-verify" for v in r["validation"]), "no dnssec-verify")
+need(sys.argv[3] == "0" or any(v["validator"] == "resolver" for v in r["validation"]),
+     "no resolver validation")
 need(r["invariant_violations"] == [], "invariants: " + str(r["invariant_violations"]))
 need(r["active_after"] == r["active_before"], "holder %s, was %s" % (r["active_after"], r["active_before"]))
 steps = [t["step"] for t in r["timeline"]]
