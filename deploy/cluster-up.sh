@@ -525,7 +525,8 @@ case "$SRC$DIR" in
 		printf '# tandemctl drill hooks for the cluster in %s (cluster-up.sh; docs/drills.md)\n' "$DIR"
 		for a in 'stop-site {site}' 'start-site {site}' 'stop-coordinator {site}' \
 			'start-coordinator {site}' 'stop-etcd-leader' 'start-etcd {member}' \
-			'hsm-off {node}' 'hsm-on {node}' 'fetch-zone {node} {zone} {file}'; do
+			'hsm-off {node}' 'hsm-on {node}' 'rebuild-node {node}' \
+			'fetch-zone {node} {zone} {file}'; do
 			printf '%-18s %s %s %s\n' "${a%% *}" "$SRC/deploy/drill-hooks.sh" "$DIR" "$a"
 		done
 		if [ "$NETNS" = 1 ]; then

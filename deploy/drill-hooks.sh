@@ -13,6 +13,12 @@
 #   heal A|B               every link up again (deploy/partition.sh heal)
 #   hsm-off node-X         the node's SoftHSM token store moved aside (as an HSM unplugged)
 #   hsm-on node-X          put back
+#   rebuild-node node-X    the node rebuilt from nothing but the archive: stopped, its token
+#                          store, working files and publications wiped, a new empty token
+#                          (same label and PIN files), the SMK installed from the threshold
+#                          of the ceremony's cards it got at cluster-up (smk-check must give
+#                          the ceremony's check value), then started: it imports every key
+#                          from the wrapped-key archive in etcd by itself
 #   fetch-zone NODE ZONE FILE   copy what NODE publishes of ZONE to FILE
 #   resolve ZONE           the SOA serial of ZONE as the cluster's validating Unbound answers
 #                          it with the AD bit (DIR/peers.env); exit 1 without AD
@@ -185,6 +191,33 @@ hsm-on)
 	else
 		tdm_log "$n's token store is in place"
 	fi
+	;;
+rebuild-node)
+	[ $# -eq 1 ] || usage
+	n=$(node_name "$1")
+	s=${n#node-}
+	# shellcheck source=/dev/null
+	source "$DIR/cluster.env"
+	ceremony=$TANDEM_CLUSTER_BUILD/src/tools/tandem-ceremony
+	[ -x "$ceremony" ] || tdm_fail "no $ceremony"
+	cer=$DIR/ceremony
+	if [ "$s" = a ]; then cards=("$cer/cards/card-01.tandem-card" "$cer/cards/card-02.tandem-card"); else cards=("$cer/cards/card-02.tandem-card" "$cer/cards/card-03.tandem-card"); fi
+	kill_hard "$n"
+	hsm=$DIR/$n/hsm
+	[ ! -d "$hsm/tokens.away" ] || rm -rf "$hsm/tokens.away"
+	find "$hsm/tokens" "$DIR/$n/work" "$DIR/$n/out" -mindepth 1 -delete
+	tdm_log "$n: token store, working files and publications wiped"
+	tdm_token "$hsm" "$n"
+	tok="pkcs11:token=$n;pin-source=$hsm/user.pin"
+	"$ceremony" smk-install --module "$SOFTHSM_MODULE" --token "$tok" \
+		--so-pin-source "$hsm/so.pin" --drill --passphrase-file "$cer/pass-$s" "${cards[@]}" >&2 ||
+		tdm_fail "smk-install on $n failed"
+	got=$("$ceremony" smk-check --module "$SOFTHSM_MODULE" --token "$tok" | awk '{ print $NF }')
+	[ "$got" = "$TANDEM_CLUSTER_CHECK_VALUE" ] ||
+		tdm_fail "$n's new token holds check value '$got', not the ceremony's"
+	unset SOFTHSM2_CONF
+	tdm_log "$n: new token with the SMK (check value $got)"
+	start_again "$n"
 	;;
 fetch-zone)
 	[ $# -eq 3 ] || usage

@@ -8,7 +8,7 @@
 # production cluster is refused without --really and without an executed `drill` request,
 # drilled with both, and turned off only through an approved request. Bad hooks files are
 # refused with their line. The reports stay as test output in DRILL_REPORTS (default
-# BUILD/drill-reports). On loopback (not root, or DRILL_NETNS=0) the cluster has an NSD and a
+# BUILD/drill-reports/STAMP, one directory per run). On loopback (not root, or DRILL_NETNS=0) the cluster has an NSD and a
 # validating Unbound, and each report must hold the resolver's verdict too.
 #
 # Usage: integration/drills/run.sh [BUILD_DIR]   (DRILL_NETNS=0 forces a loopback cluster)
@@ -21,7 +21,7 @@ source "$(dirname "$0")/../cluster.sh"
 tdm_setup "$@"
 tdm_need etcd etcdctl
 CTL=$(tdm_bin tandemctl)
-REPORTS=${DRILL_REPORTS:-$TDM_BUILD/drill-reports}
+REPORTS=${DRILL_REPORTS:-$TDM_BUILD/drill-reports/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$REPORTS"
 REPORTS=$(cd "$REPORTS" && pwd)
 
@@ -44,9 +44,9 @@ rc=0
 [ "$rc" = 4 ] && grep -q "needs the hook action 'partition'" "$TDM_TMP/part.out" ||
 	tdm_fail "partition without a partition hook was not refused (exit $rc)" -- "$TDM_TMP/part.out"
 rc=0
-"$CTL" drill archive-restore --report "$TDM_TMP" >"$TDM_TMP/ar.out" 2>&1 || rc=$?
-[ "$rc" = 4 ] && grep -q 'not implemented' "$TDM_TMP/ar.out" ||
-	tdm_fail "archive-restore was not refused as not implemented (exit $rc)" -- "$TDM_TMP/ar.out"
+"$CTL" drill site-loss --hooks "$TDM_TMP/open.hooks" --wait 0 >"$TDM_TMP/w.out" 2>&1 || rc=$?
+[ "$rc" = 2 ] && grep -q -- '--wait: 1..3600 seconds' "$TDM_TMP/w.out" ||
+	tdm_fail "--wait 0 was not refused (exit $rc)" -- "$TDM_TMP/w.out"
 tdm_pass "bad hooks files and scenarios this cluster cannot run are refused, saying why"
 
 # ---- the cluster -----------------------------------------------------------------------------
@@ -121,7 +121,7 @@ drill() {
 
 scenarios=(switchover-roundtrip site-loss coordinator-loss)
 [ "$NETNS" = 0 ] || scenarios+=(partition)
-scenarios+=(hsm-loss etcd-leader-loss)
+scenarios+=(hsm-loss etcd-leader-loss archive-restore)
 for sc in "${scenarios[@]}"; do
 	drill "$sc"
 done

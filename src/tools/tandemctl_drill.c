@@ -51,7 +51,8 @@ enum {
 static const char *const hook_actions[] = {
     "stop-site",        "start-site", "stop-coordinator", "start-coordinator",
     "stop-etcd-leader", "start-etcd", "partition",        "heal",
-    "hsm-off",          "hsm-on",     "fetch-zone",       "resolve"};
+    "hsm-off",          "hsm-on",     "fetch-zone",       "resolve",
+    "rebuild-node"};
 
 typedef struct drill_hook {
 	char action[32];
@@ -141,7 +142,7 @@ static void usage(FILE *fp)
 	    "--key ...]\n"
 	    "       tandemctl drill list [--report DIR]\n"
 	    "scenarios: switchover-roundtrip, site-loss, coordinator-loss, partition, hsm-loss,\n"
-	    "           etcd-leader-loss (docs/drills.md)\n"
+	    "           etcd-leader-loss, archive-restore (docs/drills.md)\n"
 	    "--hooks FILE: the fault actions' commands (default TANDEM_DRILL_HOOKS); --report "
 	    "DIR:\n"
 	    "where reports go (default TANDEM_DRILL_REPORT, else .)\n");
@@ -253,7 +254,8 @@ static int hooks_load(drill_t *d, const char *path)
 			    stderr,
 			    "%s: %s:%u: unknown action '%.40s' (stop-site, start-site, "
 			    "stop-coordinator, start-coordinator, stop-etcd-leader, start-etcd, "
-			    "partition, heal, hsm-off, hsm-on, fetch-zone, resolve)\n",
+			    "partition, heal, hsm-off, hsm-on, fetch-zone, resolve, "
+			    "rebuild-node)\n",
 			    d->who, path, lineno, tok);
 			goto out;
 		}
@@ -1088,6 +1090,57 @@ static void run_etcd_leader_loss(drill_t *d)
 	}
 }
 
+/* The rebuilt node (arg) acknowledged every active key of the zone and reported the
+ * committed serial's digest, matching. */
+static bool shadow_proven(drill_t *d, const void *arg)
+{
+	const char *node = arg;
+	const coordrpc_zone_status_t *z = zone_of(d);
+	if (z == NULL || !z->has_committed || !node_back(d, node)) {
+		return false;
+	}
+	for (size_t k = 0; k < z->nkeys && k < COORD_KEYS_MAX; k++) {
+		bool acked = !z->keys[k].active;
+		for (size_t a = 0; !acked && a < z->keys[k].nacks && a < COORD_NODES_MAX; a++) {
+			acked = strcmp(z->keys[k].acks[a], node) == 0;
+		}
+		if (!acked) {
+			return false;
+		}
+	}
+	return z->report_serial == z->serial && strcmp(z->report_node, node) == 0 &&
+	       z->report_match;
+}
+
+static void run_archive_restore(drill_t *d)
+{
+	const coordrpc_zone_status_t *z = zone_of(d);
+	if (!z->compare_digests) {
+		fail(d, "%s is not compared (--no-compare-digests): a shadow digest proves nothing",
+		     d->zone);
+		return;
+	}
+	fault(d, "the standby node rebuilt from the archive, an empty token and the SMK cards");
+	d->restore_ms = now_ms();
+	if (!hook_run(d, "rebuild-node", NULL, d->other, NULL, NULL, NULL, 0)) {
+		return;
+	}
+	char what[300];
+	snprintf(what, sizeof(what),
+		 "%s to hold every active key and report the committed serial's digest, matching",
+		 d->other);
+	if (wait_for(d, what, shadow_proven, d->other)) {
+		z = zone_of(d);
+		d->recovered_ms = now_ms();
+		d->recovered_serial = z->serial;
+		snprintf(d->recovered_by, sizeof(d->recovered_by), "%s", d->other);
+		step(d, d->recovered_ms, "recovered",
+		     "%s's shadow run of serial %" PRIu32 " matches the committed digest, %.1f s "
+		     "after the fault",
+		     d->other, z->serial, (double)(d->recovered_ms - d->fault_ms) / 1000.0);
+	}
+}
+
 typedef struct drill_scenario {
 	const char *name;
 	void (*run)(drill_t *d);
@@ -1120,6 +1173,10 @@ static const drill_scenario_t scenarios[] = {
      run_etcd_leader_loss,
      {"stop-etcd-leader", "start-etcd", NULL},
      "etcd leader stopped to the next publication"},
+    {"archive-restore",
+     run_archive_restore,
+     {"rebuild-node", NULL},
+     "standby's rebuild began to its shadow digest matching the committed serial"},
 };
 
 /* ---- the report --------------------------------------------------------------------------- */
@@ -1579,12 +1636,6 @@ int tandemctl_drill(int argc, char **argv)
 		if (strcmp(scenarios[i].name, d->scenario) == 0) {
 			sc = &scenarios[i];
 		}
-	}
-	if (sc == NULL && strcmp(d->scenario, "archive-restore") == 0) {
-		fprintf(stderr, "%s: archive-restore is not implemented yet (docs/drills.md)\n",
-			d->who);
-		rc = EXIT_REFUSED;
-		goto out;
 	}
 	if (sc == NULL) {
 		fprintf(stderr, "%s: unknown scenario '%.40s'\n", d->who, d->scenario);
