@@ -8,8 +8,9 @@
 # production cluster is refused without --really and without an executed `drill` request,
 # drilled with both, and turned off only through an approved request. Bad hooks files are
 # refused with their line. The reports stay as test output in DRILL_REPORTS (default
-# BUILD/drill-reports/STAMP, one directory per run). On loopback (not root, or DRILL_NETNS=0) the cluster has an NSD and a
-# validating Unbound, and each report must hold the resolver's verdict too.
+# BUILD/drill-reports/STAMP, one directory per run). On loopback (not root, or DRILL_NETNS=0)
+# the cluster has an NSD and a validating Unbound, and each report must hold the resolver's
+# verdict too.
 #
 # Usage: integration/drills/run.sh [BUILD_DIR]   (DRILL_NETNS=0 forces a loopback cluster)
 set -euo pipefail

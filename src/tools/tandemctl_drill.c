@@ -455,10 +455,14 @@ static bool hook_run(drill_t *d, const char *action, const char *site, const cha
 	json_object_set_new(s, "exit", json_integer(code));
 	json_object_set_new(s, "timed_out", json_boolean(timed_out));
 	json_object_set_new(s, "duration_ms", json_integer((json_int_t)(now_ms() - t0)));
-	json_object_set_new(s, "output",
-			    json_stringn_nocheck(out, olen) != NULL
-				? json_stringn_nocheck(out, olen)
-				: json_string(""));
+	/* the report holds text: bytes outside printable ASCII (and newline, tab) shown as '?' */
+	for (size_t i = 0; i < olen; i++) {
+		unsigned char ch = (unsigned char)out[i];
+		if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch > 0x7e) {
+			out[i] = '?';
+		}
+	}
+	json_object_set_new(s, "output", json_stringn(out, olen));
 	if (last_line != NULL && ll_size > 0) {
 		last_line[0] = '\0';
 		while (olen > 0 && (out[olen - 1] == '\n' || out[olen - 1] == '\r')) {
@@ -566,7 +570,7 @@ static bool validator_run(drill_t *d, const char *const *argv, const char *out_p
 		return false;
 	}
 	if (pid == 0) {
-		int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0640);
 		int null = open("/dev/null", O_RDONLY);
 		if (fd < 0 || null < 0) {
 			_exit(127);
