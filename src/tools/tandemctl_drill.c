@@ -67,6 +67,7 @@ typedef struct drill_serial {
 	char node[COORD_ID_MAX];
 	uint64_t epoch;
 	bool fetched; /* its published file was checked */
+	bool skipped; /* the node's file showed a later serial first: never checked */
 } drill_serial_t;
 
 typedef struct drill {
@@ -648,6 +649,14 @@ static void fetch_and_validate(drill_t *d, const char *node)
 			s = &d->serials[i];
 		}
 	}
+	/* the node's earlier serials not fetched in time will not show again */
+	for (size_t i = 0; i < d->nserials; i++) {
+		drill_serial_t *o = &d->serials[i];
+		if (!o->fetched && strcmp(o->node, node) == 0 &&
+		    tandem_serial_gt(serial, o->serial)) {
+			o->skipped = true;
+		}
+	}
 	if (s == NULL || s->fetched) {
 		return; /* not a serial of the drill, or checked already */
 	}
@@ -754,14 +763,27 @@ static bool observe(drill_t *d)
 	return true;
 }
 
+static bool serial_pending(const drill_serial_t *s)
+{
+	return !s->fetched && !s->skipped;
+}
+
 /* Validates what each node that committed during the drill publishes, when its file shows
- * a serial not yet checked. */
+ * a serial not yet checked: one fetch per such node and poll (a node that is down does not
+ * hold up the others). */
 static void validate_pending(drill_t *d)
 {
-	for (size_t i = 0; i < d->nserials; i++) {
-		if (!d->serials[i].fetched) {
-			fetch_and_validate(d, d->serials[i].node);
-			break; /* one fetch per poll keeps the polls frequent */
+	const char *done[COORD_NODES_MAX];
+	size_t ndone = 0;
+	for (size_t i = 0; i < d->nserials && ndone < COORD_NODES_MAX; i++) {
+		const char *node = d->serials[i].node;
+		bool seen = false;
+		for (size_t k = 0; k < ndone && !seen; k++) {
+			seen = strcmp(done[k], node) == 0;
+		}
+		if (serial_pending(&d->serials[i]) && !seen) {
+			done[ndone++] = node;
+			fetch_and_validate(d, node);
 		}
 	}
 }
@@ -1745,7 +1767,7 @@ int tandemctl_drill(int argc, char **argv)
 		bool pending = false;
 		observe(d);
 		for (size_t k = 0; k < d->nserials; k++) {
-			pending = pending || !d->serials[k].fetched;
+			pending = pending || serial_pending(&d->serials[k]);
 		}
 		if (!pending) {
 			break;
