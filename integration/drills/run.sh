@@ -145,6 +145,9 @@ tdm_ctl drill switchover-roundtrip --report "$REPORTS" --really >"$TDM_TMP/p4.ou
 tdm_approved drill scenario=switchover-roundtrip >"$TDM_TMP/p5.out" 2>&1 ||
 	tdm_fail "drill request refused" -- "$TDM_TMP/p5.out"
 drill switchover-roundtrip --really
+latest=$(find "$REPORTS" -maxdepth 1 -name 'drill-*-switchover-roundtrip.json' | sort | tail -1)
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if any(a.get("type") == "drill.start" and "request=" in a.get("details", "") for a in r["audit"]) else 1)' "$latest" ||
+	tdm_fail "the production drill's drill.start does not name its request" -- "$latest"
 rc=0
 tdm_ctl cluster production off >"$TDM_TMP/p6.out" 2>&1 || rc=$?
 [ "$rc" = 4 ] && grep -q 'needs approvals' "$TDM_TMP/p6.out" ||

@@ -107,9 +107,20 @@ typedef struct drill {
 	uint64_t audit_from; /* the audit chain's head before the drill */
 	bool hook_optional;  /* the next hook's failure is not the drill's (fetch-zone) */
 	uint64_t restore_ms; /* UNIX ms the restoring began */
-	size_t ncoords;      /* the coordinators known at the start */
+	char approval[COORDRPC_REQ_ID_MAX]; /* the executed drill request (production), "" */
+	size_t ncoords;                     /* the coordinators known at the start */
 	char coords[COORDRPC_COORDS_MAX + 1][COORD_ID_MAX];
 } drill_t;
+
+/* Set by SIGINT or SIGTERM: the drill stops waiting and restores what it can (a second
+ * signal ends it at once). */
+static volatile sig_atomic_t drill_interrupted;
+
+static void on_interrupt(int sig)
+{
+	drill_interrupted = 1;
+	signal(sig, SIG_DFL);
+}
 
 static uint64_t now_ms(void)
 {
@@ -801,6 +812,10 @@ static bool wait_for(drill_t *d, const char *what, drill_cond_fn cond, const voi
 			return true;
 		}
 		validate_pending(d);
+		if (drill_interrupted) {
+			fail(d, "%s: interrupted (SIGINT or SIGTERM)", what);
+			return false;
+		}
 		if (now_ms() >= deadline) {
 			fail(d, "%s: not within %u s", what, d->wait_s);
 			return false;
@@ -897,7 +912,7 @@ static bool switch_to(drill_t *d, const char *node)
 			ok = true;
 			break;
 		}
-		if (now_ms() >= deadline) {
+		if (now_ms() >= deadline || drill_interrupted) {
 			fail(d, "switchover of %s to %s refused: %s", d->zone, node,
 			     rc == EXIT_OK ? dec->text : "no coordinator answered");
 			break;
@@ -1561,6 +1576,7 @@ static int production_check(drill_t *d, const char *scenario, bool really)
 	}
 	if (found != NULL) {
 		printf("production cluster: drill %s approved by request %s\n", scenario, found);
+		snprintf(d->approval, sizeof(d->approval), "%.16s", found);
 	} else {
 		fprintf(stderr,
 			"%s: this cluster is marked production and no executed request 'drill "
@@ -1745,8 +1761,9 @@ int tandemctl_drill(int argc, char **argv)
 		goto out;
 	}
 	char args[COORDRPC_ARGS_MAX + COORD_ZONE_MAX + 128];
-	snprintf(args, sizeof(args), "scenario=%s zone=%s active=%s serial=%" PRIu32, sc->name,
-		 d->zone, d->active, d->serial_before);
+	snprintf(args, sizeof(args), "scenario=%s zone=%s active=%s serial=%" PRIu32 "%s%s",
+		 sc->name, d->zone, d->active, d->serial_before,
+		 d->approval[0] != '\0' ? " request=" : "", d->approval);
 	step(d, start, "start", "drill %s on %s: %s holds it (site %c), serial %" PRIu32, sc->name,
 	     d->zone, d->active, site_letter(d->active_site), d->serial_before);
 	audit_note(d, "drill.start", args);
@@ -1759,6 +1776,8 @@ int tandemctl_drill(int argc, char **argv)
 	snprintf(s0->node, sizeof(s0->node), "%s", zone_of(d)->committed_by);
 	s0->epoch = zone_of(d)->epoch;
 	s0->fetched = true; /* published before the drill */
+	signal(SIGINT, on_interrupt);
+	signal(SIGTERM, on_interrupt);
 	if (!d->failed) {
 		sc->run(d);
 	}
