@@ -128,6 +128,14 @@ for sc in "${scenarios[@]}"; do
 done
 [ "$(tdm_holder $Z)" = "$start_holder" ] || tdm_fail "$Z is not back with $start_holder"
 
+# a drill whose serials cannot be fetched validates nothing: it does not pass
+printf 'heal /bin/true\n' >"$TDM_TMP/nofetch.hooks"
+rc=0
+tdm_ctl drill switchover-roundtrip --hooks "$TDM_TMP/nofetch.hooks" --report "$TDM_TMP" >"$TDM_TMP/nf.out" 2>&1 || rc=$?
+[ "$rc" = 4 ] && grep -q 'no serial published during the drill was validated' "$TDM_TMP/nf.out" ||
+	tdm_fail "a drill that validated nothing was not failed (exit $rc)" -- "$TDM_TMP/nf.out"
+tdm_pass "a drill without fetch-zone fails: nothing it published was validated"
+
 # ---- a production cluster ------------------------------------------------------------------
 tdm_ctl cluster production on >"$TDM_TMP/prod.out" 2>&1 || tdm_fail "production on refused" -- "$TDM_TMP/prod.out"
 rc=0

@@ -1805,6 +1805,16 @@ int tandemctl_drill(int argc, char **argv)
 	if (d->fault_ms != 0 && d->recovered_ms == 0) {
 		fail(d, "no recovery was measured");
 	}
+	bool validated = false;
+	for (size_t i = 0; i < d->nserials; i++) {
+		validated = validated || (d->serials[i].fetched && i > 0);
+	}
+	if (!validated) {
+		fail(d, "no serial published during the drill was validated%s",
+		     hook_find(d, "fetch-zone") == NULL
+			 ? " (the hooks file has no fetch-zone action: docs/drills.md)"
+			 : "");
+	}
 	snprintf(args, sizeof(args), "scenario=%s zone=%s result=%s", sc->name, d->zone,
 		 d->failed ? "fail" : "pass");
 	step(d, now_ms(), "end", "drill %s: %s", sc->name, d->failed ? "FAIL" : "pass");
