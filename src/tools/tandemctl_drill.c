@@ -593,10 +593,23 @@ static bool validator_run(drill_t *d, const char *const *argv, const char *out_p
 		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
+	/* bounded as the hooks are: a validator that hangs fails the serial, not the drill's
+	 * restore */
 	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+	uint64_t deadline = now_ms() + (uint64_t)d->hook_timeout_s * 1000u;
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid || (w < 0 && errno != EINTR)) {
+			break;
+		}
+		if (now_ms() >= deadline) {
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+			}
+			return false;
+		}
+		sleep_ms(20);
 	}
-	(void)d;
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
@@ -1382,6 +1395,8 @@ static int report_write(drill_t *d, const drill_scenario_t *sc, uint64_t start_m
 	json_object_set_new(r, "recovered_by",
 			    d->recovered_by[0] != '\0' ? json_string(d->recovered_by)
 						       : json_null());
+	json_object_set_new(r, "recovered_serial",
+			    d->recovered_ms != 0 ? json_integer(d->recovered_serial) : json_null());
 	if (d->failed) {
 		json_object_set_new(r, "why", json_string(d->fail_why));
 	}
