@@ -1313,8 +1313,9 @@ static char *report_md(json_t *r)
 		if (v == NULL) {
 			continue;
 		}
-		char *s = json_is_string(v) ? strdup(json_string_value(v))
-					    : json_dumps(v, JSON_ENCODE_ANY);
+		char *s = json_is_string(v)
+			      ? strdup(json_string_value(v))
+			      : json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(9));
 		fprintf(fp, "| %s | %s |\n", fields[i], s != NULL ? s : "");
 		free(s);
 	}
@@ -1401,7 +1402,7 @@ static int report_write(drill_t *d, const drill_scenario_t *sc, uint64_t start_m
 		json_object_set_new(r, "why", json_string(d->fail_why));
 	}
 	json_object_set_new(r, "audit", audit_window_end(d, sc->name));
-	char *js = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *js = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
 	char *md = report_md(r);
 	int rc = EXIT_INPUT;
 	if (js != NULL && md != NULL) {
