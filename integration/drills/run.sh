@@ -138,6 +138,7 @@ tdm_pass "a drill without fetch-zone fails: nothing it published was validated"
 
 # ---- a production cluster ------------------------------------------------------------------
 tdm_ctl cluster production on >"$TDM_TMP/prod.out" 2>&1 || tdm_fail "production on refused" -- "$TDM_TMP/prod.out"
+[ "$(tdm_status_get 's["production"]')" = True ] || tdm_fail "status --json does not say production"
 rc=0
 tdm_ctl drill switchover-roundtrip --report "$REPORTS" >"$TDM_TMP/p1.out" 2>&1 || rc=$?
 [ "$rc" = 4 ] && grep -q 'marked production: a drill needs --really' "$TDM_TMP/p1.out" ||
@@ -163,6 +164,7 @@ tdm_ctl cluster production off >"$TDM_TMP/p6.out" 2>&1 || rc=$?
 tdm_approved production-off >"$TDM_TMP/p7.out" 2>&1 || tdm_fail "production-off request refused" -- "$TDM_TMP/p7.out"
 tdm_ctl cluster production >"$TDM_TMP/p8.out" 2>&1 && grep -q 'production: off' "$TDM_TMP/p8.out" ||
 	tdm_fail "production is not off after the approved request" -- "$TDM_TMP/p8.out"
+[ "$(tdm_status_get 's["production"]')" = False ] || tdm_fail "status --json still says production"
 tdm_pass "production: refused without --really and a drill request of that scenario; off only with approvals"
 
 tdm_ctl drill list --report "$REPORTS" >"$TDM_TMP/list.out" 2>&1 || tdm_fail "drill list failed" -- "$TDM_TMP/list.out"

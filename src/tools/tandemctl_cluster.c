@@ -716,7 +716,7 @@ static json_t *json_node(const coordrpc_status_t *st, const coordrpc_node_status
 	return o;
 }
 
-static int status_json(const coordrpc_status_t *st, const zone_keyset_t *zks)
+static int status_json(const coordrpc_status_t *st, const zone_keyset_t *zks, int production)
 {
 	json_t *root = json_object(), *zones = json_array(), *nodes = json_array();
 	int rc = EXIT_COORD;
@@ -740,6 +740,8 @@ static int status_json(const coordrpc_status_t *st, const zone_keyset_t *zks)
 		}
 	}
 	json_object_set_new(root, "suspended_sites", susp != NULL ? susp : json_array());
+	json_object_set_new(root, "production",
+			    production < 0 ? json_null() : json_boolean(production > 0));
 	json_object_set_new(root, "serial_modulus",
 			    json_integer((json_int_t)st->params.serial_modulus));
 	/* staleness and clocks (docs/cluster.md, "Status") */
@@ -841,7 +843,7 @@ static void status_text_health(const coordrpc_status_t *st)
 	}
 }
 
-static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks)
+static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks, int production)
 {
 	char when[32] = "", left[32], seen[32];
 	time_t secs = (time_t)(st->now_ms / 1000u);
@@ -854,6 +856,9 @@ static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks)
 	       st->leader[0] != '\0' ? st->leader : "(none)", when, st->params.lease_ms,
 	       st->params.margin_ms);
 	status_text_health(st);
+	if (production > 0) {
+		printf("PRODUCTION cluster: drills need --really and approvals (docs/drills.md)\n");
+	}
 	if (st->suspended_sites != 0) {
 		printf("sites suspended:");
 		for (uint32_t s = 0; s < COORD_SITES_MAX; s++) {
@@ -1017,6 +1022,28 @@ static void status_prefer_fresh(ctl_conn_t *conn, size_t start, coordrpc_status_
 	free(other);
 }
 
+/* The production flag for status: 1 on, 0 off, -1 unknown (no coordinator answered the
+ * read; the status itself is printed all the same). */
+static int status_production(ctl_conn_t *conn)
+{
+	coordrpc_request_t req;
+	coordrpc_decision_t *dec = calloc(1, sizeof(*dec));
+	int on = -1;
+	memset(&req, 0, sizeof(req));
+	req.kind = COORDRPC_PRODUCTION;
+	if (dec != NULL && conn_call(conn, &req, dec, NULL) == TANDEM_OK) {
+		on = strcmp(dec->text, "production: on") == 0    ? 1
+		     : strcmp(dec->text, "production: off") == 0 ? 0
+								 : -1;
+	}
+	tandem_diag_clear(conn->diag);
+	if (dec != NULL) {
+		coordrpc_decision_deinit(dec);
+	}
+	free(dec);
+	return on;
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	static const struct option longopts[] = {CTL_CONN_OPTIONS,
@@ -1077,10 +1104,12 @@ static int cmd_status(int argc, char **argv)
 			snprintf(zks[z].why, sizeof(zks[z].why), "not read (--no-keysets)");
 		}
 	}
+	/* not asked of a coordinator that answered stale: it cannot read etcd either */
+	int production = st->stale ? -1 : status_production(&conn);
 	if (json) {
-		rc = status_json(st, zks);
+		rc = status_json(st, zks, production);
 	} else {
-		status_text(st, zks);
+		status_text(st, zks, production);
 		rc = EXIT_OK;
 	}
 	if (rc == EXIT_OK && st->stale) {
