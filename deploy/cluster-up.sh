@@ -503,6 +503,11 @@ done
 	printf 'export TANDEM_COORD=%q\n' "$COORD_EP_A,$COORD_EP_B"
 	printf 'export TANDEM_COORD_PUB=%q\n' "$DIR/keys/coord-a.pub,$DIR/keys/coord-b.pub"
 	printf 'export TANDEM_KEY=%q\n' "$DIR/keys/operator.secret"
+	printf '# tandemctl drill: this cluster'"'"'s fault actions and where reports go (docs/drills.md)\n'
+	# shellcheck disable=SC2016 # expanded when DIR/tandemctl runs: the caller's value wins
+	printf 'export TANDEM_DRILL_HOOKS=${TANDEM_DRILL_HOOKS:-%q}\n' "$DIR/drill-hooks"
+	# shellcheck disable=SC2016
+	printf 'export TANDEM_DRILL_REPORT=${TANDEM_DRILL_REPORT:-%q}\n' "$DIR"
 	if [ "$NETNS" = 1 ]; then
 		printf '# run from the witness site, which reaches both coordinators\n'
 		printf 'exec ip netns exec %q %q "$@"\n' "${NS[w]}" "$CTL"
@@ -511,6 +516,28 @@ done
 	fi
 } >"$DIR/tandemctl"
 chmod 755 "$DIR/tandemctl"
+# DIR/drill-hooks: tandemctl drill's fault actions for this cluster (docs/drills.md), one
+# command per action, words split at blanks: so neither path may hold one.
+case "$SRC$DIR" in
+*[[:space:]]*) tdm_log "no $DIR/drill-hooks: a path holds a blank" ;;
+*)
+	{
+		printf '# tandemctl drill hooks for the cluster in %s (cluster-up.sh; docs/drills.md)\n' "$DIR"
+		for a in 'stop-site {site}' 'start-site {site}' 'stop-coordinator {site}' \
+			'start-coordinator {site}' 'stop-etcd-leader' 'start-etcd {member}' \
+			'hsm-off {node}' 'hsm-on {node}' 'rebuild-node {node}' \
+			'fetch-zone {node} {zone} {file}'; do
+			printf '%-18s %s %s %s\n' "${a%% *}" "$SRC/deploy/drill-hooks.sh" "$DIR" "$a"
+		done
+		if [ "$NETNS" = 1 ]; then
+			printf '%-18s %s %s %s\n' partition "$SRC/deploy/drill-hooks.sh" "$DIR" 'partition {site}'
+			printf '%-18s %s %s %s\n' heal "$SRC/deploy/drill-hooks.sh" "$DIR" 'heal {site}'
+		fi
+		[ "$RESOLVER" = 0 ] || printf '%-18s %s %s %s\n' resolve "$SRC/deploy/drill-hooks.sh" "$DIR" 'resolve {zone}'
+	} >"$DIR/drill-hooks"
+	chmod 644 "$DIR/drill-hooks"
+	;;
+esac
 {
 	printf '# the cluster in %s (cluster-up.sh); source it from bash\n' "$DIR"
 	printf 'TANDEM_CLUSTER_DIR=%q\n' "$DIR"

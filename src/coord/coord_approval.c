@@ -62,7 +62,8 @@ void coord_rules_default(coord_rules_t *out)
 	static const char *const three_actions[] = {"keygen", "smk-install", "token-activate"};
 	static const char *const two_actions[] = {
 	    "takeover",     "keys-emergency",    "key-remove",      "params-set", "policy-set",
-	    "site-suspend", "operator-register", "operator-remove", "rules-set"};
+	    "site-suspend", "operator-register", "operator-remove", "rules-set",  "production-off",
+	    "drill"};
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < sizeof(three_actions) / sizeof(three_actions[0]); i++) {
 		rule_set(&out->rules[out->n++], three_actions[i], 3, three);
@@ -383,6 +384,8 @@ static const action_spec_t action_specs[] = {
     {"operator-remove", 1, {{"name", ARG_NAME, false}}},
     {"key-remove", 2, {{"zone", ARG_ZONE, false}, {"key", ARG_U32, false}}},
     {"archive-distribute", 2, {{"node", ARG_NAME, false}, {"zone", ARG_ZONE, true}}},
+    {"production-off", 0, {{NULL, ARG_NAME, false}}},
+    {"drill", 1, {{"scenario", ARG_ACTION, false}}},
 };
 
 static bool decimal_ok(const char *v, uint64_t max)
@@ -492,7 +495,7 @@ bool coord_request_args(const char *action, const char *const *words, size_t nwo
 		snprintf(why, size,
 			 "action '%.40s' cannot be requested (takeover, site-suspend, params-set, "
 			 "keys-emergency, keygen, key-remove, archive-distribute, rules-set, "
-			 "operator-register, operator-remove)",
+			 "operator-register, operator-remove, production-off, drill)",
 			 action != NULL ? action : "");
 		return false;
 	}

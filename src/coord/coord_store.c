@@ -1047,22 +1047,23 @@ out:
 }
 
 /* PREFIX/keys/ZONE, PREFIX/skr/ZONE, PREFIX/operators, PREFIX/requests,
- * PREFIX/approval-rules, PREFIX/archive-grants, PREFIX/audit-offline */
+ * PREFIX/approval-rules, PREFIX/archive-grants, PREFIX/audit-offline, PREFIX/production */
 static int doc_key(const coord_store_t *s, coord_doc_t doc, const char *zone,
 		   char key[KEYSET_KEY_MAX])
 {
 	size_t n = strnlen(zone, COORD_ZONE_MAX);
 	if (doc == COORD_DOC_OPERATORS || doc == COORD_DOC_REQUESTS || doc == COORD_DOC_RULES ||
-	    doc == COORD_DOC_GRANTS || doc == COORD_DOC_OFFLINE) {
+	    doc == COORD_DOC_GRANTS || doc == COORD_DOC_OFFLINE || doc == COORD_DOC_PRODUCTION) {
 		if (n != 0) {
 			return TANDEM_EINVAL;
 		}
 		snprintf(key, KEYSET_KEY_MAX, "%s%s", s->prefix,
-			 doc == COORD_DOC_OPERATORS  ? "operators"
-			 : doc == COORD_DOC_REQUESTS ? "requests"
-			 : doc == COORD_DOC_RULES    ? "approval-rules"
-			 : doc == COORD_DOC_GRANTS   ? "archive-grants"
-						     : "audit-offline");
+			 doc == COORD_DOC_OPERATORS    ? "operators"
+			 : doc == COORD_DOC_REQUESTS   ? "requests"
+			 : doc == COORD_DOC_RULES      ? "approval-rules"
+			 : doc == COORD_DOC_GRANTS     ? "archive-grants"
+			 : doc == COORD_DOC_PRODUCTION ? "production"
+						       : "audit-offline");
 		return TANDEM_OK;
 	}
 	if (n == 0 || n == COORD_ZONE_MAX || (doc != COORD_DOC_KEYSET && doc != COORD_DOC_SKR)) {

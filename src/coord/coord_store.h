@@ -207,6 +207,7 @@ typedef enum {
 	COORD_DOC_RULES,     /* PREFIX/approval-rules: who approves what (coord_rules_format) */
 	COORD_DOC_GRANTS,    /* PREFIX/archive-grants: nodes that may import from the archive */
 	COORD_DOC_OFFLINE,   /* PREFIX/audit-offline: offline audit chains imported, how far */
+	COORD_DOC_PRODUCTION, /* PREFIX/production: "on" or "off" (tandemctl cluster production) */
 } coord_doc_t;
 
 /*

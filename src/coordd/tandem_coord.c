@@ -337,6 +337,8 @@ static void coordd_audit_args(const coordrpc_request_t *r, char *buf, size_t siz
 		break;
 	case COORDRPC_SITE_SUSPEND:
 	case COORDRPC_SITE_RESUME: snprintf(buf, size, "site=%c", coordd_site(r->site)); break;
+	case COORDRPC_PRODUCTION:
+	case COORDRPC_DRILL_NOTE: snprintf(buf, size, "%s %s", r->action, r->args); break;
 	default: snprintf(buf, size, "-"); break;
 	}
 }
@@ -397,6 +399,13 @@ static bool coordd_direct_action(const coordrpc_request_t *r, char action[COORD_
 	case COORDRPC_SITE_SUSPEND:
 		snprintf(action, COORD_ACTION_MAX, "site-suspend");
 		snprintf(args, COORD_ARGS_MAX, "site=%c", coordd_site(r->site));
+		return true;
+	case COORDRPC_PRODUCTION:
+		if (strcmp(r->action, "off") != 0) {
+			return false;
+		}
+		snprintf(action, COORD_ACTION_MAX, "production-off");
+		args[0] = '\0';
 		return true;
 	case COORDRPC_PARAMS_SET:
 		snprintf(action, COORD_ACTION_MAX, "params-set");
@@ -1455,6 +1464,134 @@ static int coordd_grants_start(coordd_t *d)
 	return TANDEM_OK;
 }
 
+/* The cluster's production flag (PREFIX/production: "on" or "off"; none is off), read
+ * linearizably. */
+static int coordd_production_get(coordd_t *d, bool *on, int64_t *rev)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret = coord_store_doc_get(d->store, COORD_DOC_PRODUCTION, "", d->diag, &buf, &len, rev);
+	coordd_store_note(d, ret);
+	if (ret == TANDEM_OK) {
+		*on = len == 2 && memcmp(buf, "on", 2) == 0;
+	}
+	free(buf);
+	tandem_diag_clear(d->diag);
+	return ret;
+}
+
+/* Sets the production flag, conditioned on the revision read; *accepted and text say what
+ * became of it. Errors: the store's. */
+static int coordd_production_set(coordd_t *d, bool on, bool *accepted, char *text, size_t size)
+{
+	bool was = false, won = false;
+	int64_t rev = 0, nrev = 0;
+	*accepted = false;
+	int ret = coordd_production_get(d, &was, &rev);
+	if (ret != TANDEM_OK) {
+		snprintf(text, size, "the production flag is unreadable: %s", tandem_strerror(ret));
+		return ret;
+	}
+	if (was == on) {
+		*accepted = true;
+		snprintf(text, size, "production: %s (unchanged)", on ? "on" : "off");
+		return TANDEM_OK;
+	}
+	const char *v = on ? "on" : "off";
+	ret = coord_store_doc_put(d->store, COORD_DOC_PRODUCTION, "", (const uint8_t *)v, strlen(v),
+				  rev, d->diag, &won, &nrev);
+	coordd_store_note(d, ret);
+	tandem_diag_clear(d->diag);
+	if (ret != TANDEM_OK) {
+		snprintf(text, size, "production %s: %s", v, tandem_strerror(ret));
+		return ret;
+	}
+	if (!won) {
+		snprintf(text, size, "the production flag changed meanwhile: ask again");
+		return TANDEM_OK;
+	}
+	*accepted = true;
+	snprintf(text, size, "production: %s", v);
+	return TANDEM_OK;
+}
+
+/* coord.production: read the flag (action ""), or set it ("on"; "off" arrives here only when
+ * no approval rule reserves it, or from an approved request). Audited when it sets. */
+static int coordd_production(coordd_t *d, const net_rpc_request_t *req, const coordrpc_request_t *r,
+			     net_rpc_msg_t *reply)
+{
+	coord_result_t *res = d->res;
+	bool accepted = false, on = false;
+	int64_t rev = 0;
+	int ret;
+	memset(res, 0, offsetof(coord_result_t, effects));
+	if (r->action[0] == '\0') {
+		ret = coordd_production_get(d, &on, &rev);
+		if (ret != TANDEM_OK) {
+			snprintf(reply->error, sizeof(reply->error), "store: %s",
+				 tandem_strerror(ret));
+			return ret;
+		}
+		snprintf(res->text, sizeof(res->text), "production: %s", on ? "on" : "off");
+		return coordd_decision_reply(res, 0, reply);
+	}
+	if (strcmp(r->action, "on") != 0 && strcmp(r->action, "off") != 0) {
+		res->reason = COORD_R_BAD_INPUT;
+		snprintf(res->text, sizeof(res->text), "production: '%.20s' is not on or off",
+			 r->action);
+		coordd_audit(d, req, r, false, res->text);
+		return coordd_decision_reply(res, 0, reply);
+	}
+	ret = coordd_production_set(d, strcmp(r->action, "on") == 0, &accepted, res->text,
+				    sizeof(res->text));
+	if (ret != TANDEM_OK) {
+		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
+		coordd_audit(d, req, r, false, reply->error);
+		return ret;
+	}
+	res->reason = accepted ? COORD_R_OK : COORD_R_CONFLICT;
+	coordd_log("%s production %s from %s: %s", accepted ? "accepted" : "refused", r->action,
+		   req->peer, res->text);
+	coordd_audit(d, req, r, accepted, res->text);
+	return coordd_decision_reply(res, 0, reply);
+}
+
+/* coord.drill.note: tandemctl drill's own audit entries (drill.start, drill.end). */
+static int coordd_drill_note(coordd_t *d, const net_rpc_request_t *req, const coordrpc_request_t *r,
+			     net_rpc_msg_t *reply)
+{
+	coord_result_t *res = d->res;
+	char details[AUDIT_DETAILS_MAX];
+	memset(res, 0, offsetof(coord_result_t, effects));
+	if (strcmp(r->action, "drill.start") != 0 && strcmp(r->action, "drill.end") != 0) {
+		res->reason = COORD_R_BAD_INPUT;
+		snprintf(res->text, sizeof(res->text),
+			 "drill note '%.32s': drill.start or drill.end", r->action);
+		coordd_audit(d, req, r, false, res->text);
+		return coordd_decision_reply(res, 0, reply);
+	}
+	for (const char *p = r->args; *p != '\0'; p++) {
+		if (*p < 0x20 || *p > 0x7e) {
+			res->reason = COORD_R_BAD_INPUT;
+			snprintf(res->text, sizeof(res->text),
+				 "drill note: arguments must be printable ASCII");
+			coordd_audit(d, req, r, false, res->text);
+			return coordd_decision_reply(res, 0, reply);
+		}
+	}
+	snprintf(details, sizeof(details), "%s", r->args);
+	tandem_audit_event_t ev = {.type = r->action,
+				   .level = TANDEM_AUDIT_NOTICE,
+				   .actor = d->actor,
+				   .zone = NULL,
+				   .key_id = -1,
+				   .details = details};
+	tandem_audit(&d->sink, &ev);
+	coordd_log("audit note %s from %s: %s", r->action, req->peer, r->args);
+	snprintf(res->text, sizeof(res->text), "%s audited", r->action);
+	return coordd_decision_reply(res, 0, reply);
+}
+
 /* Executes an approved request through the machine, as its direct command would. */
 static int coordd_request_exec(void *arg, const coord_request_t *q, uint64_t now, bool *accepted,
 			       char *text, size_t size, coordrpc_decision_t *dec)
@@ -1537,6 +1674,18 @@ static int coordd_request_exec(void *arg, const coord_request_t *q, uint64_t now
 			goto out;
 		}
 		ret = TANDEM_EINVAL;
+	} else if (strcmp(q->action, "production-off") == 0) {
+		ret = coordd_production_set(d, false, accepted, text, size);
+		goto out;
+	} else if (strcmp(q->action, "drill") == 0) {
+		/* nothing to do now: tandemctl drill finds the executed request before it runs
+		 * the scenario on a production cluster (docs/drills.md) */
+		*accepted = true;
+		snprintf(text, size,
+			 "%s %s: that drill may run on this production cluster until "
+			 "the request's expiry",
+			 q->action, q->args);
+		goto out;
 	} else if (strcmp(q->action, "keygen") == 0) {
 		char zone[COORD_ZONE_MAX], role[8];
 		if (coord_args_get(q->args, "zone", zone, sizeof(zone)) &&
@@ -2065,6 +2214,14 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 	if (r.kind == COORDRPC_KEY_REMOVE && !coordd_key_removable(d, &r)) {
 		ret = coordd_decision_reply(d->res, 0, reply);
 		coordd_log("refused %s from %s: %s", req->type, req->peer, d->res->text);
+		goto out;
+	}
+	if (r.kind == COORDRPC_PRODUCTION) {
+		ret = coordd_production(d, req, &r, reply);
+		goto out;
+	}
+	if (r.kind == COORDRPC_DRILL_NOTE) {
+		ret = coordd_drill_note(d, req, &r, reply);
 		goto out;
 	}
 	if (r.kind == COORDRPC_KEY_PURGE) {

@@ -78,6 +78,10 @@ static const coordrpc_kind_info_t coordrpc_kinds[] = {
 				      &tandem__coord_request_op__descriptor, NET_ROLE_OPERATOR},
     [COORDRPC_CEREMONY_RECORD] = {"coord.ceremony.record", &tandem__coord_request_op__descriptor,
 				  NET_ROLE_OPERATOR},
+    [COORDRPC_PRODUCTION] = {"coord.production", &tandem__coord_request_op__descriptor,
+			     NET_ROLE_OPERATOR},
+    [COORDRPC_DRILL_NOTE] = {"coord.drill.note", &tandem__coord_request_op__descriptor,
+			     NET_ROLE_OPERATOR},
 };
 
 #define COORDRPC_T_DECISION "coord.decision"
@@ -499,7 +503,9 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 	case COORDRPC_REQUEST_GET:
 	case COORDRPC_OPERATORS_GET:
 	case COORDRPC_OPERATORS_BOOTSTRAP:
-	case COORDRPC_CEREMONY_RECORD: {
+	case COORDRPC_CEREMONY_RECORD:
+	case COORDRPC_PRODUCTION:
+	case COORDRPC_DRILL_NOTE: {
 		Tandem__CoordRequestOp m = TANDEM__COORD_REQUEST_OP__INIT;
 		if (!str_ok(req->req_id, sizeof(req->req_id)) ||
 		    !str_ok(req->action, sizeof(req->action)) ||
@@ -966,7 +972,9 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 	case COORDRPC_REQUEST_GET:
 	case COORDRPC_OPERATORS_GET:
 	case COORDRPC_OPERATORS_BOOTSTRAP:
-	case COORDRPC_CEREMONY_RECORD: {
+	case COORDRPC_CEREMONY_RECORD:
+	case COORDRPC_PRODUCTION:
+	case COORDRPC_DRILL_NOTE: {
 		const Tandem__CoordRequestOp *m = (const Tandem__CoordRequestOp *)pm;
 		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
 		    (ret = get_str(diag, what, "id", r->req_id, sizeof(r->req_id), m->id)) !=

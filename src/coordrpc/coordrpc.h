@@ -96,8 +96,12 @@ typedef enum {
 	COORDRPC_ZONE_APPROVE,        /* operator: zone, serial (a version a review hook
 					 rejected: sign it without the hooks) */
 	COORDRPC_ZONE_REJECT,         /* operator: zone, serial (keep it held) */
+	COORDRPC_PRODUCTION,          /* operator: action "" (read), "on" or "off" (the
+					 cluster's production flag; off may need approvals) */
+	COORDRPC_DRILL_NOTE,          /* operator: action "drill.start" or "drill.end", args:
+					 an audit entry of a drill (tandemctl drill) */
 } coordrpc_kind_t;
-#define COORDRPC_KIND_LAST COORDRPC_ZONE_REJECT
+#define COORDRPC_KIND_LAST COORDRPC_DRILL_NOTE
 /* Multi-person control's fields: a request id (16 hex + NUL), an action, its arguments,
  * an Ed25519 key and signature, and the largest JSON document carried. */
 #define COORDRPC_REQ_ID_MAX 17

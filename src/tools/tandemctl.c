@@ -34,7 +34,11 @@ static const ctl_cmd_t ctl_cmds[] = {
     {"zone accept-input", "Z SERIAL", "accept an input that removes many delegations"},
     {"zone approve", "Z SERIAL", "sign a version a review hook rejected"},
     {"zone reject", "Z SERIAL", "keep it held until a new input"},
+    {"cluster production", "[on|off]", "the cluster's production flag (docs/drills.md)"},
     {"cluster params", "--lease-ms MS --margin-ms MS", "the cluster's lease and margin"},
+    {"drill", "SCENARIO [--zone Z] [--report DIR] [--really] [--hooks FILE]",
+     "a disaster-recovery drill (docs/drills.md)"},
+    {"drill list", "[--report DIR]", "the reports of past drills"},
     {"net keygen", "--public FILE --secret FILE", "a CURVE key pair"},
     {"audit show", "[--since T] [--type T] [--zone Z] [--json]", "the audit log (docs/audit.md)"},
     {"audit verify", "[--file F] [--against F]", "check the hash chain"},
@@ -148,6 +152,11 @@ int main(int argc, char **argv)
 			argc >= 3 ? " " : "", argc >= 3 ? argv[2] : "");
 		usage(stderr);
 		return 1;
+	}
+	if (argc >= 2 && strcmp(argv[1], "drill") == 0) {
+		static char drill_name[] = "tandemctl drill";
+		argv[1] = drill_name;
+		return tandemctl_drill(argc - 1, argv + 1);
 	}
 	if (argc >= 2 && strcmp(argv[1], "audit") == 0) {
 		return tandemctl_audit(argc - 1, argv + 1);

@@ -96,6 +96,18 @@ struct coordrpc_decision;
 int tandemctl_coord_decide(tandemctl_coord_t *c, const struct coordrpc_request *req,
 			   struct coordrpc_decision *dec);
 
+/* The status as the first coordinator that answers reads it, printing nothing on failure
+ * (drills poll through faults). Returns a tandem code (TANDEM_OK, or the last endpoint's
+ * error). */
+struct coordrpc_status;
+int tandemctl_coord_status_quiet(tandemctl_coord_t *c, struct coordrpc_status *st);
+
+/* drill SCENARIO|list (tandemctl_drill.c): a disaster-recovery drill against the running
+ * cluster, its faults injected through the hooks file (docs/drills.md). argv[0] is "drill".
+ * Exit codes: 0 passed (or listed), 1 usage, 2 bad input, 4 refused or the drill failed,
+ * 5 coordinator unreachable. */
+int tandemctl_drill(int argc, char **argv);
+
 /* operator keygen|bootstrap|list, request ACTION|list|show|cancel, approve
  * (tandemctl_request.c): multi-person control (docs/approvals.md). argv[0] is the command
  * ("operator", "request", "approve"). Exit codes as tandemctl_cluster. */

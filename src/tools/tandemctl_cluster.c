@@ -130,6 +130,8 @@ static void usage(FILE *fp)
 	    "hooks\n"
 	    "  zone reject Z SERIAL                keep it held until a new input\n"
 	    "  cluster params --lease-ms MS --margin-ms MS   the cluster's lease and margin\n"
+	    "  cluster production [on|off]         the cluster's production flag (off: "
+	    "approvals)\n"
 	    "  net keygen --public FILE --secret FILE   a CURVE key pair (never overwrites)\n"
 	    "Connection (also TANDEM_COORD, TANDEM_COORD_PUB, TANDEM_KEY): endpoints are tried\n"
 	    "in order until one answers; each has the coordinator's public key file at the\n"
@@ -714,7 +716,7 @@ static json_t *json_node(const coordrpc_status_t *st, const coordrpc_node_status
 	return o;
 }
 
-static int status_json(const coordrpc_status_t *st, const zone_keyset_t *zks)
+static int status_json(const coordrpc_status_t *st, const zone_keyset_t *zks, int production)
 {
 	json_t *root = json_object(), *zones = json_array(), *nodes = json_array();
 	int rc = EXIT_COORD;
@@ -738,6 +740,8 @@ static int status_json(const coordrpc_status_t *st, const zone_keyset_t *zks)
 		}
 	}
 	json_object_set_new(root, "suspended_sites", susp != NULL ? susp : json_array());
+	json_object_set_new(root, "production",
+			    production < 0 ? json_null() : json_boolean(production > 0));
 	json_object_set_new(root, "serial_modulus",
 			    json_integer((json_int_t)st->params.serial_modulus));
 	/* staleness and clocks (docs/cluster.md, "Status") */
@@ -839,7 +843,7 @@ static void status_text_health(const coordrpc_status_t *st)
 	}
 }
 
-static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks)
+static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks, int production)
 {
 	char when[32] = "", left[32], seen[32];
 	time_t secs = (time_t)(st->now_ms / 1000u);
@@ -852,6 +856,9 @@ static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks)
 	       st->leader[0] != '\0' ? st->leader : "(none)", when, st->params.lease_ms,
 	       st->params.margin_ms);
 	status_text_health(st);
+	if (production > 0) {
+		printf("PRODUCTION cluster: drills need --really and approvals (docs/drills.md)\n");
+	}
 	if (st->suspended_sites != 0) {
 		printf("sites suspended:");
 		for (uint32_t s = 0; s < COORD_SITES_MAX; s++) {
@@ -1015,6 +1022,28 @@ static void status_prefer_fresh(ctl_conn_t *conn, size_t start, coordrpc_status_
 	free(other);
 }
 
+/* The production flag for status: 1 on, 0 off, -1 unknown (no coordinator answered the
+ * read; the status itself is printed all the same). */
+static int status_production(ctl_conn_t *conn)
+{
+	coordrpc_request_t req;
+	coordrpc_decision_t *dec = calloc(1, sizeof(*dec));
+	int on = -1;
+	memset(&req, 0, sizeof(req));
+	req.kind = COORDRPC_PRODUCTION;
+	if (dec != NULL && conn_call(conn, &req, dec, NULL) == TANDEM_OK) {
+		on = strcmp(dec->text, "production: on") == 0    ? 1
+		     : strcmp(dec->text, "production: off") == 0 ? 0
+								 : -1;
+	}
+	tandem_diag_clear(conn->diag);
+	if (dec != NULL) {
+		coordrpc_decision_deinit(dec);
+	}
+	free(dec);
+	return on;
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	static const struct option longopts[] = {CTL_CONN_OPTIONS,
@@ -1075,10 +1104,12 @@ static int cmd_status(int argc, char **argv)
 			snprintf(zks[z].why, sizeof(zks[z].why), "not read (--no-keysets)");
 		}
 	}
+	/* not asked of a coordinator that answered stale: it cannot read etcd either */
+	int production = st->stale ? -1 : status_production(&conn);
 	if (json) {
-		rc = status_json(st, zks);
+		rc = status_json(st, zks, production);
 	} else {
-		status_text(st, zks);
+		status_text(st, zks, production);
 		rc = EXIT_OK;
 	}
 	if (rc == EXIT_OK && st->stale) {
@@ -1545,6 +1576,44 @@ static int cmd_cluster_params(int argc, char **argv)
 /* ---- net keygen ------------------------------------------------------------------------ */
 
 /* Claims path for us (O_EXCL): an existing file is never replaced. */
+/* tandemctl cluster production [on|off]: shows or sets the cluster's production flag, which
+ * makes tandemctl drill refuse without approvals (docs/drills.md). */
+static int cmd_cluster_production(int argc, char **argv)
+{
+	static const struct option longopts[] = {CTL_CONN_OPTIONS, {NULL, 0, NULL, 0}};
+	ctl_conn_opts_t co = {0};
+	ctl_conn_t conn;
+	coordrpc_request_t req;
+	int c, rc;
+
+	memset(&req, 0, sizeof(req));
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return EXIT_OK;
+		}
+		if (!conn_opt(&co, c, optarg)) {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 < argc || (optind < argc && strcmp(argv[optind], "on") != 0 &&
+				  strcmp(argv[optind], "off") != 0)) {
+		fprintf(stderr, "%s: [on|off]\n", argv[0]);
+		return EXIT_USAGE;
+	}
+	req.kind = COORDRPC_PRODUCTION;
+	if (optind < argc) {
+		snprintf(req.action, sizeof(req.action), "%s", argv[optind]);
+	}
+	rc = conn_open(argv[0], &co, &conn);
+	if (rc == EXIT_OK) {
+		rc = request_run(&conn, &req, "production");
+	}
+	conn_close(&conn);
+	return rc;
+}
+
 static int claim(const char *who, const char *path)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -1682,6 +1751,9 @@ int tandemctl_cluster(int argc, char **argv)
 	}
 	if (strcmp(cmd, "cluster") == 0 && strcmp(subcmd, "params") == 0) {
 		return cmd_cluster_params(argc, argv);
+	}
+	if (strcmp(cmd, "cluster") == 0 && strcmp(subcmd, "production") == 0) {
+		return cmd_cluster_production(argc, argv);
 	}
 	if (strcmp(cmd, "net") == 0 && strcmp(subcmd, "keygen") == 0) {
 		return cmd_net_keygen(argc, argv);
@@ -1867,4 +1939,11 @@ int tandemctl_coord_decide(tandemctl_coord_t *c, const coordrpc_request_t *req,
 {
 	int ret = conn_call(&c->conn, req, dec, NULL);
 	return ret == TANDEM_OK ? EXIT_OK : conn_fail(&c->conn, coordrpc_type(req->kind), ret);
+}
+
+int tandemctl_coord_status_quiet(tandemctl_coord_t *c, struct coordrpc_status *st)
+{
+	int ret = conn_call(&c->conn, NULL, NULL, st);
+	tandem_diag_clear(c->conn.diag);
+	return ret;
 }

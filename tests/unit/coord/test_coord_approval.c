@@ -305,10 +305,25 @@ START_TEST(test_args_and_rules)
 	ck_assert(!coord_request_args("archive-distribute", adb, 1, out, why, sizeof(why)));
 	ck_assert_str_eq(coord_rule_str(coord_rule_find(&rules, "key-remove"), buf0, sizeof(buf0)),
 			 "one SA and one of SO|WI");
+	/* tandemctl drill on a production cluster, and the flag off (docs/drills.md) */
+	const char *w3[] = {"scenario=site-loss"};
+	ck_assert(coord_request_args("drill", w3, 1, out, why, sizeof(why)));
+	ck_assert_str_eq(out, "scenario=site-loss");
+	const char *bad4[] = {"scenario=Site Loss"};
+	ck_assert(!coord_request_args("drill", bad4, 1, out, why, sizeof(why)));
+	ck_assert(!coord_request_args("drill", NULL, 0, out, why, sizeof(why)));
+	ck_assert(coord_request_args("production-off", NULL, 0, out, why, sizeof(why)));
+	ck_assert_str_eq(out, "");
+	ck_assert(!coord_request_args("production-off", w3, 1, out, why, sizeof(why)));
 	/* the rules: defaults, and an override refused whole when one line is bad */
 	char buf[96];
 	ck_assert_str_eq(coord_rule_str(coord_rule_find(&rules, "takeover"), buf, sizeof(buf)),
 			 "one SA and one of SO|WI");
+	ck_assert_str_eq(coord_rule_str(coord_rule_find(&rules, "drill"), buf, sizeof(buf)),
+			 "one SA and one of SO|WI");
+	ck_assert_str_eq(
+	    coord_rule_str(coord_rule_find(&rules, "production-off"), buf, sizeof(buf)),
+	    "one SA and one of SO|WI");
 	ck_assert_ptr_null(coord_rule_find(&rules, "switchover"));
 	ck_assert_int_eq(
 	    coord_rules_parse("takeover -\nsite-suspend SA XX\n", &rules, why, sizeof(why)),

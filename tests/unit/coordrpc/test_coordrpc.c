@@ -225,6 +225,8 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 	case COORDRPC_OPERATORS_GET:
 	case COORDRPC_OPERATORS_BOOTSTRAP:
 	case COORDRPC_CEREMONY_RECORD:
+	case COORDRPC_PRODUCTION:
+	case COORDRPC_DRILL_NOTE:
 		/* one message for all of them: every field travels */
 		memcpy(e->req_id, full->req_id, sizeof(e->req_id));
 		memcpy(e->action, full->action, sizeof(e->action));
