@@ -2541,7 +2541,7 @@ static void tdm_job_ended(tdm_t *d, tdm_zone_t *z)
 	}
 	if (job->ret != TANDEM_OK) {
 		tdm_hsm_check(d, job->ret);
-		if (tdm_disk_full(d, z, job->sys_errno, job->out_path, false)) {
+		if (tdm_disk_full(d, z, job->sys_errno, job->sys_path, false)) {
 			node_input_t in = {.kind = NODE_IN_CYCLE_BY};
 			in.cycle_by_mono = tdm_mono_ms() + z->disk_retry_ms;
 			tdm_node_feed(d, z, &in);
