@@ -5,8 +5,9 @@
 # root; without the right to mount it exits 77, ctest's "skipped", saying so), filled until
 # a write fails. Then:
 #  - detected and alerted: the run fails and the zone's blocking "disk" alert is raised
-#    naming the journal file and "No space left on device" (log, and
-#    tandem_alert{reason="disk"} in the node's metrics);
+#    naming the journal file and "No space left on device" (log,
+#    tandem_alert{reason="disk"} in the node's metrics, the node's alerts in
+#    `tandemctl status --json`);
 #  - nothing bad published: nothing the journal does not hold is committed or published (no
 #    publish.log line while the disk is full), the published file keeps the digest of its
 #    last publish.log line, and the journal is not corrupt (tandem-journal show reads it);
@@ -85,6 +86,9 @@ tail -n +"$((lines + 1))" "$LOG" | grep -q "zone $Z: ALERT disk: $jfile: No spac
 	tdm_fail "$N's disk alert does not name the journal $jfile" -- "$LOG"
 disk_metric() { metrics | grep -q "^tandem_alert{zone=\"$Z\",reason=\"disk\""; }
 tdm_wait 30 "$N's metrics to show the disk alert" disk_metric
+# the coordinators have it from the node's heartbeat: tandemctl status --json
+disk_status() { [ "$(tdm_status_get "[a['kind'] for a in node('$N')['alerts'] if a['zone'] == '$Z' and a['blocking']]")" = "['disk']" ]; }
+tdm_wait 30 "tandemctl status to list $N's blocking disk alert for $Z" disk_status
 tries() { [ "$(tail -n +"$((lines + 1))" "$LOG" | grep -c "run failed")" -ge 3 ]; }
 tdm_wait 60 "$N to try again while the disk is full" tries
 [ "$(wc -l <"$publog")" = "$n_full" ] || tdm_fail "$N published while its journal could not be written"
@@ -102,6 +106,8 @@ tdm_wait 30 "$N to clear its disk alert" cleared
 tdm_pass "$N published again $(($(date +%s) - t_free)) s after space came back"
 no_disk_metric() { metrics >"$TDM_TMP/metrics.txt" && ! grep -q "^tandem_alert{zone=\"$Z\",reason=\"disk\"" "$TDM_TMP/metrics.txt"; }
 tdm_wait 30 "$N's metrics to drop the disk alert" no_disk_metric
+no_disk_status() { [ "$(tdm_status_get "[a['kind'] for a in node('$N')['alerts'] if a['kind'] == 'disk']")" = "[]" ]; }
+tdm_wait 30 "tandemctl status to drop $N's disk alert" no_disk_status
 # the journal's newest entry ends at the serial last published (the writer and the journal
 # follow publish.log; a newer run may be in flight: looked at a few times)
 journal_follows() {
