@@ -1,15 +1,18 @@
 #!/bin/bash
 # Fault: etcd loses its quorum while the active node commits (issue 13, "Fault injection").
 # With the active signing every 3 s, two of the three etcd members (the sites' own, the
-# witness survives) are killed (kill -9) the moment the active's log shows a finished signing
-# run, so the commit that follows meets a coordinator without a quorum. Then:
+# witness survives) go the moment the active's log shows a finished signing run, so the
+# commit that follows meets a coordinator without a quorum: etcd-a is killed (kill -9: its
+# port refuses), etcd-b stopped (SIGSTOP: calls to it hang until the client's timeout).
+# Then:
 #  - detected and alerted: the coordinators log the loss, their metrics say
 #    tandem_coord_etcd_reachable 0, `tandemctl status` answers STALE ("etcd has no quorum",
 #    exit 5);
 #  - nothing bad published: every serial any node published was committed (a coordinator's
 #    "serial S committed" effect), the active stops publishing at its lease deadline, and no
 #    node publishes anything while the quorum is gone;
-#  - recovery without an operator: the members started again, status is fresh, a node
+#  - recovery without an operator: etcd-a started again and etcd-b continued (SIGCONT),
+#    status is fresh, a node
 #    publishes a serial above the last one, no serial has two digests, serials and epochs
 #    rise.
 set -euo pipefail
@@ -55,9 +58,13 @@ done
 la=$(wc -l <"$LOG")
 lca=$(wc -l <"$TDM_CL/log/coord-a.log")
 lcb=$(wc -l <"$TDM_CL/log/coord-b.log")
-kill -9 "$(cat "$TDM_CL/run/etcd-a.pid")" "$(cat "$TDM_CL/run/etcd-b.pid")"
+# etcd-a dies (its port refuses at once), etcd-b hangs (SIGSTOP: calls to it time out)
+kill -9 "$(cat "$TDM_CL/run/etcd-a.pid")"
+kill -STOP "$(cat "$TDM_CL/run/etcd-b.pid")"
+cont_b() { kill -CONT "$(cat "$TDM_CL/run/etcd-b.pid")" 2>/dev/null || true; }
+tdm_on_exit cont_b
 t_kill=$(date +%s)
-tdm_log "etcd-a and etcd-b killed right after $A's run (only etcd-w is left)"
+tdm_log "etcd-a killed and etcd-b stopped right after $A's run (only etcd-w answers)"
 lost() {
 	tail -n +"$((lca + 1))" "$TDM_CL/log/coord-a.log" | grep -q "store: .*status answers from the state read" ||
 		tail -n +"$((lcb + 1))" "$TDM_CL/log/coord-b.log" | grep -q "store: .*status answers from the state read"
@@ -86,7 +93,7 @@ sMax=$(tdm_last_serial node-a $Z)
 sB=$(tdm_last_serial node-b $Z)
 [ "${sB:-0}" -gt "${sMax:-0}" ] && sMax=$sB
 bash "$TDM_CL/run/etcd-a.start"
-bash "$TDM_CL/run/etcd-b.start"
+cont_b
 t_back=$(date +%s)
 fresh() { tdm_ctl status >/dev/null 2>&1; }
 tdm_wait 60 "tandemctl status to be fresh again" fresh
