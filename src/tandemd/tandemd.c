@@ -482,7 +482,7 @@ static int tdm_rpc(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req)
 			c->cl = NULL;
 		}
 	}
-	if (stale == d->ncoords) {
+	if (stale > 0 && stale == d->ncoords) {
 		tdm_clock_note(d, true); /* before the log below clears the diagnostics */
 	}
 	if (ret != d->last_rpc_error) {
