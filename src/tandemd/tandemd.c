@@ -373,6 +373,48 @@ typedef enum {
 } tdm_rpc_t;
 
 /*
+ * The node-wide "clock" alert: every coordinator refused this node's messages as sent
+ * outside its time window (a clock stepped by more than the window, docs/net.md): the
+ * node can reach none of them, so its leases lapse and another site signs. Not blocking
+ * (the coordinators never hear of it: the status, metrics and log of this node say it);
+ * cleared by the first answer. The offset is the server's "sent at S ms, now N ms".
+ */
+static void tdm_clock_note(tdm_t *d, bool refused)
+{
+	if (!refused) {
+		if (tdm_alerts_clear(&d->alerts, "", "clock")) {
+			tdm_log(d, "clock: the coordinators accept this node's messages again "
+				   "(alert clock cleared)");
+		}
+		return;
+	}
+	long long off = 0;
+	bool known = false;
+	for (size_t i = 0; i < tandem_diag_kept(d->diag) && !known; i++) {
+		unsigned long long sent, now;
+		const char *m = strstr(tandem_diag_msg(d->diag, i), "sent at ");
+		if (m != NULL && sscanf(m, "sent at %llu ms, now %llu ms", &sent, &now) == 2) {
+			off = ((long long)sent - (long long)now) / 1000;
+			known = true;
+		}
+	}
+	char offset[48] = "";
+	if (known) {
+		snprintf(offset, sizeof(offset), " (this clock %+lld s off theirs)", off);
+	}
+	if (tdm_alerts_raise(&d->alerts, "", "clock", false,
+			     "every coordinator refuses this node's messages as outside its time "
+			     "window%s: is this host's clock (NTP) right?",
+			     offset)) {
+		tdm_log(d,
+			"ALERT clock: every coordinator refuses this node's messages as outside "
+			"its time window%s: is this host's clock (NTP) right? Its leases lapse; "
+			"another site signs",
+			offset);
+	}
+}
+
+/*
  * Sends a request to the current coordinator; when it does not answer or cannot decide
  * (no etcd quorum on its side), to the next one. A refusal is an answer: *dec says it,
  * except a refusal for the coordinator's own clock (COORD_R_CLOCK_SKEW: ask another). A
@@ -382,6 +424,7 @@ typedef enum {
 static int tdm_rpc(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req)
 {
 	int ret = TANDEM_NET_ETIMEOUT;
+	size_t stale = 0; /* coordinators that refused the message for its time */
 	for (size_t n = 0; n < d->ncoords; n++) {
 		tdm_coord_t *c = &d->coords[(d->cur + n) % d->ncoords];
 		ret = tdm_coord_client(d, c);
@@ -434,14 +477,19 @@ static int tdm_rpc(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req)
 			d->cur = (d->cur + n) % d->ncoords;
 			d->last_rpc_error = TANDEM_OK;
 			tandem_diag_clear(d->diag);
+			tdm_clock_note(d, false);
 			return TANDEM_OK;
 		}
+		stale += ret == TANDEM_NET_ESTALE;
 		/* A client whose request timed out is replaced: its socket may hold the old
 		 * request. */
 		if (ret == TANDEM_NET_ETIMEOUT) {
 			net_rpc_client_free(c->cl);
 			c->cl = NULL;
 		}
+	}
+	if (stale > 0 && stale == d->ncoords) {
+		tdm_clock_note(d, true); /* before the log below clears the diagnostics */
 	}
 	if (ret != d->last_rpc_error) {
 		tdm_log_diag(d,
@@ -2512,7 +2560,7 @@ static void tdm_job_ended(tdm_t *d, tdm_zone_t *z)
 	}
 	if (job->ret != TANDEM_OK) {
 		tdm_hsm_check(d, job->ret);
-		if (tdm_disk_full(d, z, job->sys_errno, job->out_path, false)) {
+		if (tdm_disk_full(d, z, job->sys_errno, job->sys_path, false)) {
 			node_input_t in = {.kind = NODE_IN_CYCLE_BY};
 			in.cycle_by_mono = tdm_mono_ms() + z->disk_retry_ms;
 			tdm_node_feed(d, z, &in);

@@ -227,6 +227,7 @@ static int tdm_sign_journal(tdm_sign_t *job, const dns_changeset_t *cs)
 		}
 	} else if (ret == TANDEM_EIO && job->sys_errno == 0) {
 		job->sys_errno = errno != 0 ? errno : EIO;
+		job->sys_path = job->journal_path; /* a full --work: the alert names the journal */
 	}
 	if (ret != TANDEM_OK) {
 		journal_close(j); /* opened (and checked) again by the next run */
@@ -401,6 +402,7 @@ static void *tdm_sign_run(void *arg)
 		res.seconds_load = loaded - t0; /* the checked load above, not the pipeline's */
 		job->input_serial = res.input_serial;
 		job->sys_errno = res.sys_errno;
+		job->sys_path = job->out_path;
 		job->gate_failed = ret != TANDEM_OK && res.stage == PIPELINE_STAGE_GATE;
 		job->gate_full = !job->shadow && !res.gate.incremental;
 		job->serial = res.serial; /* a refused serial too, for the alert */
@@ -481,6 +483,7 @@ int tdm_sign_start(tdm_sign_t *job)
 {
 	job->ret = TANDEM_OK;
 	job->sys_errno = 0;
+	job->sys_path = job->out_path;
 	job->serial = 0;
 	job->input_serial = 0;
 	job->journaled = false;

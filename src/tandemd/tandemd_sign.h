@@ -100,6 +100,7 @@ typedef struct tdm_sign {
 	/* outputs */
 	int ret;               /* TANDEM_OK or the first error */
 	int sys_errno;         /* the errno of a failed write of the output (ENOSPC ...), or 0 */
+	const char *sys_path;  /* the file that write was to: out_path or journal_path */
 	tandem_diag_t *diag;   /* what went wrong, or load warnings */
 	uint32_t serial;       /* of the signed zone */
 	uint32_t input_serial; /* the unsigned zone's SOA serial */
