@@ -1,0 +1,1260 @@
+/* Input by transfer from a hidden primary: SOA checks, IXFR/AXFR in with TSIG, NOTIFY in. */
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ldns/ldns.h>
+
+#include "dist_internal.h"
+#include "dist_xfrin.h"
+#include "tandem_error.h"
+#include "tandem_file.h"
+#include "tandem_serial.h"
+
+#define XFRIN_FUDGE         300u /* TSIG time window, seconds */
+#define XFRIN_UDP_WAIT_MS   3000 /* one SOA query's wait */
+#define XFRIN_UDP_TRIES     2
+#define XFRIN_TCP_WAIT_MS   30000 /* a transfer silent this long is broken off */
+#define XFRIN_NOTIFY_GAP_MS 1000  /* checks a NOTIFY starts: at most one a second */
+#define XFRIN_RATE_SOURCES  32    /* NOTIFY sources whose rate is kept */
+#define XFRIN_RATE_PER_S    10    /* NOTIFYs a source may send a second ... */
+#define XFRIN_RATE_BURST    20    /* ... after a burst of this many */
+#define XFRIN_RATE_LOG_MS   10000 /* a source over its rate is logged once per this */
+#define XFRIN_MSG_MAX       65535
+/* xfrin_transfer's answer when an IXFR is not served: ask AXFR */
+#define XFRIN_ASK_AXFR TANDEM_EPERM
+
+static const char *const xfrin_reasons[DIST_XFRIN_NREASONS] = {
+    "tsig",        "truncated",  "ixfr-apply",  "rcode",       "malformed",
+    "unreachable", "notify-acl", "notify-tsig", "notify-rate", "write"};
+
+const char *dist_xfrin_reason_name(dist_xfrin_reason_t r)
+{
+	return r < DIST_XFRIN_NREASONS ? xfrin_reasons[r] : "?";
+}
+
+/* One zone: its primary, its copy (the SOA apart, the rest in a tree), its timers. */
+typedef struct xfrin_zone {
+	char *name;      /* presentation, with the final dot */
+	ldns_rdf *dname; /* canonical */
+	char primary[80];
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	char *path;
+	/* the thread's only */
+	ldns_rr *soa;       /* NULL: no copy yet */
+	ldns_rbtree_t *rrs; /* every other record, keys ldns_rr* (ldns_rr_compare) */
+	uint32_t refresh_s, retry_s, expire_s;
+	uint64_t last_ok_mono_ms; /* of the last good SOA answer (0: none) */
+	/* under the lock */
+	uint64_t due_mono_ms;
+	uint64_t last_start_mono_ms;
+	bool notified;
+	dist_xfrin_status_t st;
+} xfrin_zone_t;
+
+typedef struct xfrin_rate {
+	struct sockaddr_storage addr; /* address only, port zeroed */
+	double tokens;
+	uint64_t at_ms;
+	uint64_t logged_ms;
+	bool used;
+} xfrin_rate_t;
+
+struct dist_xfrin {
+	xfrin_zone_t *zones;
+	size_t nzones;
+	const dist_key_t *key;
+	dist_acl_t *acl;
+	size_t nacl;
+	unsigned rmin, rmax;
+	void (*log)(void *arg, const char *line);
+	void *log_arg;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	xfrin_rate_t rate[XFRIN_RATE_SOURCES];
+	pthread_t thread;
+	bool started;
+};
+
+static uint64_t xfrin_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void xfrin_logf(dist_xfrin_t *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void xfrin_logf(dist_xfrin_t *x, const char *fmt, ...)
+{
+	if (x->log == NULL) {
+		return;
+	}
+	char line[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	x->log(x->log_arg, line);
+}
+
+/* Counts a refusal of zone z (NULL: none known) and logs it. */
+static void xfrin_refuse(dist_xfrin_t *x, xfrin_zone_t *z, dist_xfrin_reason_t r, const char *fmt,
+			 ...) __attribute__((format(printf, 4, 5)));
+
+static void xfrin_refuse(dist_xfrin_t *x, xfrin_zone_t *z, dist_xfrin_reason_t r, const char *fmt,
+			 ...)
+{
+	char why[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (z != NULL) {
+		pthread_mutex_lock(&x->lock);
+		z->st.refused[r]++;
+		pthread_mutex_unlock(&x->lock);
+	}
+	xfrin_logf(x, "xfrin %s: refused (%s): %s", z != NULL ? z->name : "-",
+		   dist_xfrin_reason_name(r), why);
+}
+
+/* ---- the copy: records in a tree ------------------------------------------------------ */
+
+static int xfrin_rr_cmp(const void *a, const void *b)
+{
+	return ldns_rr_compare(a, b);
+}
+
+static void xfrin_node_free(ldns_rbnode_t *n, void *arg)
+{
+	(void)arg;
+	ldns_rr_free((ldns_rr *)n->key);
+	free(n);
+}
+
+static void xfrin_tree_free(ldns_rbtree_t *t)
+{
+	if (t != NULL) {
+		ldns_traverse_postorder(t, xfrin_node_free, NULL);
+		free(t);
+	}
+}
+
+/* Puts rr (taken) in t; a record already there (TTL aside) is replaced. */
+static int xfrin_tree_put(ldns_rbtree_t *t, ldns_rr *rr)
+{
+	ldns_rbnode_t *old = ldns_rbtree_delete(t, rr);
+	if (old != NULL) {
+		xfrin_node_free(old, NULL);
+	}
+	ldns_rbnode_t *n = calloc(1, sizeof(*n));
+	if (n == NULL) {
+		ldns_rr_free(rr);
+		return TANDEM_ENOMEM;
+	}
+	n->key = rr;
+	n->data = rr;
+	ldns_rbtree_insert(t, n);
+	return TANDEM_OK;
+}
+
+static uint32_t xfrin_soa_serial(const ldns_rr *soa)
+{
+	return ldns_rdf2native_int32(ldns_rr_rdf(soa, 2));
+}
+
+/* Takes the refresh, retry and expire of soa, refresh and retry bounded. */
+static void xfrin_soa_timers(dist_xfrin_t *x, xfrin_zone_t *z, const ldns_rr *soa)
+{
+	uint32_t refresh = ldns_rdf2native_int32(ldns_rr_rdf(soa, 3));
+	uint32_t retry = ldns_rdf2native_int32(ldns_rr_rdf(soa, 4));
+	z->refresh_s = refresh < x->rmin ? x->rmin : refresh > x->rmax ? x->rmax : refresh;
+	z->retry_s = retry < x->rmin ? x->rmin : retry > x->rmax ? x->rmax : retry;
+	z->expire_s = ldns_rdf2native_int32(ldns_rr_rdf(soa, 5));
+}
+
+/* At start: the input file, when there, is the copy IXFR asks from. */
+static void xfrin_load(dist_xfrin_t *x, xfrin_zone_t *z)
+{
+	FILE *fp = fopen(z->path, "r");
+	if (fp == NULL) {
+		return;
+	}
+	ldns_zone *lz = NULL;
+	int line = 0;
+	ldns_status s = ldns_zone_new_frm_fp_l(&lz, fp, z->dname, 3600, LDNS_RR_CLASS_IN, &line);
+	fclose(fp);
+	if (s != LDNS_STATUS_OK || ldns_zone_soa(lz) == NULL) {
+		xfrin_logf(x, "xfrin %s: %s:%d: %s; the first transfer is an AXFR", z->name,
+			   z->path, line,
+			   s != LDNS_STATUS_OK ? ldns_get_errorstr_by_id(s) : "no SOA");
+		ldns_zone_deep_free(lz);
+		return;
+	}
+	ldns_rbtree_t *t = ldns_rbtree_create(xfrin_rr_cmp);
+	ldns_rr_list *list = ldns_zone_rrs(lz);
+	for (size_t i = 0; t != NULL && i < ldns_rr_list_rr_count(list); i++) {
+		if (xfrin_tree_put(t, ldns_rr_clone(ldns_rr_list_rr(list, i))) != TANDEM_OK) {
+			xfrin_tree_free(t);
+			t = NULL;
+		}
+	}
+	if (t != NULL) {
+		z->soa = ldns_rr_clone(ldns_zone_soa(lz));
+		z->rrs = t;
+		xfrin_soa_timers(x, z, z->soa);
+		pthread_mutex_lock(&x->lock);
+		z->st.has_serial = true;
+		z->st.serial = xfrin_soa_serial(z->soa);
+		pthread_mutex_unlock(&x->lock);
+	}
+	ldns_zone_deep_free(lz);
+}
+
+/* Writes the copy over the input file: temp, fsync, rename. */
+static int xfrin_write(xfrin_zone_t *z)
+{
+	tandem_afile_t *f = NULL;
+	int ret = tandem_afile_open(z->path, 0644, &f);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	FILE *fp = tandem_afile_stream(f);
+	ldns_rr_print(fp, z->soa);
+	for (ldns_rbnode_t *n = ldns_rbtree_first(z->rrs); n != LDNS_RBTREE_NULL;
+	     n = ldns_rbtree_next(n)) {
+		ldns_rr_print(fp, n->key);
+	}
+	if (ferror(fp)) {
+		tandem_afile_abort(f);
+		return TANDEM_EIO;
+	}
+	return tandem_afile_commit(f);
+}
+
+/* ---- queries and answers --------------------------------------------------------------- */
+
+/* A query for z (type, and for IXFR the SOA held in authority), TSIG-signed; *mac is the
+ * query's MAC (the caller's). */
+static int xfrin_query(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr_type type, uint16_t *id,
+		       uint8_t **wire, size_t *len, ldns_rdf **mac)
+{
+	ldns_pkt *q = ldns_pkt_query_new(ldns_rdf_clone(z->dname), type, LDNS_RR_CLASS_IN, 0);
+	if (q == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	int ret = TANDEM_ENOMEM;
+	ldns_pkt_set_random_id(q);
+	*id = ldns_pkt_id(q);
+	if (type == LDNS_RR_TYPE_IXFR) {
+		ldns_rr *soa = ldns_rr_clone(z->soa);
+		if (soa == NULL || !ldns_pkt_push_rr(q, LDNS_SECTION_AUTHORITY, soa)) {
+			ldns_rr_free(soa);
+			goto out;
+		}
+	}
+	ret = TANDEM_CRYPTO_ELIB;
+	if (ldns_pkt_tsig_sign(q, x->key->name, x->key->secret, XFRIN_FUDGE, x->key->alg, NULL) !=
+	    LDNS_STATUS_OK) {
+		goto out;
+	}
+	*mac = ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(q), 3));
+	ret = TANDEM_ENOMEM;
+	if (*mac == NULL || ldns_pkt2wire(wire, q, len) != LDNS_STATUS_OK) {
+		ldns_rdf_deep_free(*mac);
+		*mac = NULL;
+		goto out;
+	}
+	ret = TANDEM_OK;
+out:
+	ldns_pkt_free(q);
+	return ret;
+}
+
+/* Checks one answer message: its id, its question, its TSIG (over prev, the query's or the
+ * previous message's MAC, which it replaces). NULL when good, else why (*r the reason). */
+static const char *xfrin_check(dist_xfrin_t *x, xfrin_zone_t *z, const ldns_pkt *p,
+			       const uint8_t *wire, size_t len, uint16_t id, ldns_rr_type type,
+			       ldns_rdf **prev, bool first, dist_xfrin_reason_t *r)
+{
+	*r = DIST_XFRIN_MALFORMED;
+	if (!ldns_pkt_qr(p) || ldns_pkt_id(p) != id) {
+		return "not an answer to our query (id or QR)";
+	}
+	const ldns_rr *q = ldns_rr_list_rr(ldns_pkt_question(p), 0);
+	if ((first || q != NULL) && (q == NULL || ldns_rr_get_type(q) != type ||
+				     ldns_dname_compare(ldns_rr_owner(q), z->dname) != 0)) {
+		return "the question is not ours";
+	}
+	*r = DIST_XFRIN_TSIG;
+	const ldns_rr *t = ldns_pkt_tsig(p);
+	if (t == NULL || ldns_rr_rd_count(t) < 7) {
+		return "an answer message without TSIG (every message must be signed)";
+	}
+	/* ldns_pkt_tsig_verify_next takes a non-const packet; it only reads it */
+	if (!ldns_pkt_tsig_verify_next((ldns_pkt *)p, wire, len, x->key->name, x->key->secret,
+				       *prev, first ? 0 : 1)) {
+		return "the TSIG MAC does not verify (BADSIG, or another key)";
+	}
+	const ldns_rdf *tr = ldns_rr_rdf(t, 1);
+	uint64_t at = 0;
+	for (size_t i = 0; ldns_rdf_size(tr) == 6 && i < 6; i++) {
+		at = (at << 8) | ldns_rdf_data(tr)[i];
+	}
+	uint64_t now = (uint64_t)time(NULL);
+	if ((now > at ? now - at : at - now) > XFRIN_FUDGE) {
+		return "the TSIG time is outside the fudge (BADTIME)";
+	}
+	ldns_rdf *m = ldns_rdf_clone(ldns_rr_rdf(t, 3));
+	if (m == NULL) {
+		*r = DIST_XFRIN_MALFORMED;
+		return "out of memory";
+	}
+	ldns_rdf_deep_free(*prev);
+	*prev = m;
+	if (ldns_pkt_get_rcode(p) != LDNS_RCODE_NOERROR) {
+		*r = DIST_XFRIN_RCODE;
+		return "error";
+	}
+	return NULL;
+}
+
+static const char *xfrin_rcode_name(const ldns_pkt *p)
+{
+	ldns_lookup_table *lt = ldns_lookup_by_id(ldns_rcodes, (int)ldns_pkt_get_rcode(p));
+	return lt != NULL ? lt->name : "?";
+}
+
+/* The primary's SOA over UDP. TANDEM_OK with *soa (the caller's), or refused (logged,
+ * counted) with TANDEM_EIO. */
+static int xfrin_soa(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr **soa)
+{
+	int ret = TANDEM_EIO;
+	uint8_t *wire = NULL;
+	size_t len = 0;
+	ldns_rdf *mac = NULL;
+	uint16_t id = 0;
+	ldns_pkt *p = NULL;
+	int fd = -1;
+	if (xfrin_query(x, z, LDNS_RR_TYPE_SOA, &id, &wire, &len, &mac) != TANDEM_OK) {
+		xfrin_refuse(x, z, DIST_XFRIN_MALFORMED, "cannot build the SOA query");
+		goto out;
+	}
+	fd = socket(z->addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&z->addr, z->addrlen) != 0) {
+		xfrin_refuse(x, z, DIST_XFRIN_UNREACHABLE, "SOA query to %s: %s", z->primary,
+			     strerror(errno));
+		goto out;
+	}
+	uint8_t buf[XFRIN_MSG_MAX];
+	for (int tries = 0; tries < XFRIN_UDP_TRIES; tries++) {
+		if (send(fd, wire, len, 0) < 0) {
+			continue;
+		}
+		uint64_t until = xfrin_mono_ms() + XFRIN_UDP_WAIT_MS;
+		for (uint64_t now = xfrin_mono_ms(); now < until; now = xfrin_mono_ms()) {
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
+			if (poll(&pfd, 1, (int)(until - now)) <= 0) {
+				continue;
+			}
+			ssize_t got = recv(fd, buf, sizeof(buf), 0);
+			if (got <= 0 || ldns_wire2pkt(&p, buf, (size_t)got) != LDNS_STATUS_OK) {
+				p = NULL;
+				continue; /* noise: wait for the answer */
+			}
+			if (!ldns_pkt_qr(p) || ldns_pkt_id(p) != id) {
+				ldns_pkt_free(p);
+				p = NULL;
+				continue;
+			}
+			dist_xfrin_reason_t r;
+			const char *why = xfrin_check(x, z, p, buf, (size_t)got, id,
+						      LDNS_RR_TYPE_SOA, &mac, true, &r);
+			if (why != NULL) {
+				xfrin_refuse(x, z, r, "SOA answer from %s: %s%s%s", z->primary, why,
+					     r == DIST_XFRIN_RCODE ? " " : "",
+					     r == DIST_XFRIN_RCODE ? xfrin_rcode_name(p) : "");
+				goto out;
+			}
+			const ldns_rr *a = ldns_rr_list_rr(ldns_pkt_answer(p), 0);
+			if (a == NULL || ldns_rr_get_type(a) != LDNS_RR_TYPE_SOA ||
+			    ldns_rr_rd_count(a) != 7 ||
+			    ldns_dname_compare(ldns_rr_owner(a), z->dname) != 0) {
+				xfrin_refuse(x, z, DIST_XFRIN_MALFORMED,
+					     "SOA answer from %s holds no SOA of the zone",
+					     z->primary);
+				goto out;
+			}
+			*soa = ldns_rr_clone(a);
+			ret = *soa != NULL ? TANDEM_OK : TANDEM_ENOMEM;
+			goto out;
+		}
+	}
+	xfrin_refuse(x, z, DIST_XFRIN_UNREACHABLE, "no answer from %s to %d SOA queries",
+		     z->primary, XFRIN_UDP_TRIES);
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	ldns_pkt_free(p);
+	ldns_rdf_deep_free(mac);
+	free(wire);
+	return ret;
+}
+
+/* Reads exactly n bytes within the wait, or fails (false). */
+static bool xfrin_read(dist_xfrin_t *x, int fd, uint8_t *buf, size_t n)
+{
+	size_t have = 0;
+	while (have < n) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int waited = 0;
+		int pr = 0;
+		/* in steps of a second, so that a stop is seen */
+		while ((pr = poll(&pfd, 1, 1000)) == 0 && waited < XFRIN_TCP_WAIT_MS) {
+			waited += 1000;
+			pthread_mutex_lock(&x->lock);
+			bool stop = x->stop;
+			pthread_mutex_unlock(&x->lock);
+			if (stop) {
+				return false;
+			}
+		}
+		if (pr <= 0) {
+			return false;
+		}
+		ssize_t got = read(fd, buf + have, n - have);
+		if (got <= 0) {
+			return false;
+		}
+		have += (size_t)got;
+	}
+	return true;
+}
+
+/* A transfer's records as received, the final SOA included. */
+typedef struct xfrin_rrs {
+	ldns_rr **rr;
+	size_t n, cap;
+	bool axfr_style; /* the whole zone (else changesets) */
+} xfrin_rrs_t;
+
+static void xfrin_rrs_free(xfrin_rrs_t *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		ldns_rr_free(l->rr[i]);
+	}
+	free(l->rr);
+	memset(l, 0, sizeof(*l));
+}
+
+static int xfrin_rrs_push(xfrin_rrs_t *l, ldns_rr *rr)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap != 0 ? l->cap * 2 : 256;
+		ldns_rr **n = realloc(l->rr, cap * sizeof(*n));
+		if (n == NULL) {
+			ldns_rr_free(rr);
+			return TANDEM_ENOMEM;
+		}
+		l->rr = n;
+		l->cap = cap;
+	}
+	l->rr[l->n++] = rr;
+	return TANDEM_OK;
+}
+
+/*
+ * One transfer over TCP (type AXFR or IXFR), every message checked, into *l until its last
+ * SOA (serial want). TANDEM_OK, or refused (logged, counted): TANDEM_EIO; XFRIN_ASK_AXFR
+ * when an IXFR was answered NOTIMP, FORMERR or REFUSED (the caller asks for AXFR).
+ */
+static int xfrin_transfer(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr_type type, uint32_t want,
+			  xfrin_rrs_t *l)
+{
+	int ret = TANDEM_EIO;
+	uint8_t *wire = NULL;
+	size_t len = 0;
+	ldns_rdf *mac = NULL;
+	uint16_t id = 0;
+	int fd = -1;
+	uint8_t *buf = NULL;
+	const char *tname = type == LDNS_RR_TYPE_IXFR ? "IXFR" : "AXFR";
+	unsigned msgs = 0, want_soas = 2, soas = 0;
+	bool done = false;
+	if (xfrin_query(x, z, type, &id, &wire, &len, &mac) != TANDEM_OK ||
+	    (buf = malloc(XFRIN_MSG_MAX + 2)) == NULL) {
+		xfrin_refuse(x, z, DIST_XFRIN_MALFORMED, "cannot build the %s query", tname);
+		goto out;
+	}
+	fd = socket(z->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&z->addr, z->addrlen) != 0) {
+		xfrin_refuse(x, z, DIST_XFRIN_UNREACHABLE, "%s from %s: connect: %s", tname,
+			     z->primary, strerror(errno));
+		goto out;
+	}
+	uint8_t hdr[2] = {(uint8_t)(len >> 8), (uint8_t)len};
+	if (write(fd, hdr, 2) != 2 || write(fd, wire, len) != (ssize_t)len) {
+		xfrin_refuse(x, z, DIST_XFRIN_UNREACHABLE, "%s from %s: send: %s", tname,
+			     z->primary, strerror(errno));
+		goto out;
+	}
+	while (!done) {
+		if (!xfrin_read(x, fd, hdr, 2)) {
+			xfrin_refuse(
+			    x, z, DIST_XFRIN_TRUNCATED,
+			    "%s from %s broke off after %u messages and %zu records, before "
+			    "its last SOA",
+			    tname, z->primary, msgs, l->n);
+			goto out;
+		}
+		size_t mlen = ((size_t)hdr[0] << 8) | hdr[1];
+		if (mlen < LDNS_HEADER_SIZE || !xfrin_read(x, fd, buf, mlen)) {
+			xfrin_refuse(
+			    x, z, DIST_XFRIN_TRUNCATED,
+			    "%s from %s broke off inside message %u (%zu records received), "
+			    "before its last SOA",
+			    tname, z->primary, msgs + 1, l->n);
+			goto out;
+		}
+		ldns_pkt *p = NULL;
+		if (ldns_wire2pkt(&p, buf, mlen) != LDNS_STATUS_OK) {
+			xfrin_refuse(x, z, DIST_XFRIN_MALFORMED, "%s from %s: message %u malformed",
+				     tname, z->primary, msgs + 1);
+			goto out;
+		}
+		dist_xfrin_reason_t r;
+		const char *why = xfrin_check(x, z, p, buf, mlen, id, type, &mac, msgs == 0, &r);
+		if (why != NULL) {
+			ldns_pkt_rcode rc = ldns_pkt_get_rcode(p);
+			if (r == DIST_XFRIN_RCODE && type == LDNS_RR_TYPE_IXFR &&
+			    (rc == LDNS_RCODE_NOTIMPL || rc == LDNS_RCODE_FORMERR ||
+			     rc == LDNS_RCODE_REFUSED)) {
+				xfrin_logf(x, "xfrin %s: %s answered IXFR with %s; asking AXFR",
+					   z->name, z->primary, xfrin_rcode_name(p));
+				ret = XFRIN_ASK_AXFR;
+			} else {
+				xfrin_refuse(x, z, r, "%s from %s: message %u: %s%s%s", tname,
+					     z->primary, msgs + 1, why,
+					     r == DIST_XFRIN_RCODE ? " " : "",
+					     r == DIST_XFRIN_RCODE ? xfrin_rcode_name(p) : "");
+			}
+			ldns_pkt_free(p);
+			goto out;
+		}
+		msgs++;
+		ldns_rr_list *an = ldns_pkt_answer(p);
+		for (size_t i = 0; i < ldns_rr_list_rr_count(an) && !done; i++) {
+			ldns_rr *rr = ldns_rr_list_rr(an, i);
+			bool is_soa =
+			    ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA && ldns_rr_rd_count(rr) == 7;
+			if (l->n == 0 && (!is_soa || xfrin_soa_serial(rr) != want ||
+					  ldns_dname_compare(ldns_rr_owner(rr), z->dname) != 0)) {
+				xfrin_refuse(
+				    x, z, DIST_XFRIN_MALFORMED,
+				    "%s from %s does not start with the zone's SOA of serial "
+				    "%" PRIu32,
+				    tname, z->primary, want);
+				ldns_pkt_free(p);
+				goto out;
+			}
+			if (l->n == 1) {
+				/* RFC 1995 4: an old SOA second means changesets */
+				l->axfr_style = !(type == LDNS_RR_TYPE_IXFR && is_soa &&
+						  xfrin_soa_serial(rr) != want);
+				want_soas = l->axfr_style ? 2 : 3;
+			}
+			if (is_soa && xfrin_soa_serial(rr) == want) {
+				soas++;
+			}
+			if (xfrin_rrs_push(l, ldns_rr_clone(rr)) != TANDEM_OK) {
+				ldns_pkt_free(p);
+				xfrin_refuse(x, z, DIST_XFRIN_MALFORMED, "out of memory");
+				goto out;
+			}
+			done = soas == want_soas;
+			if (done && i + 1 < ldns_rr_list_rr_count(an)) {
+				ldns_pkt_free(p);
+				xfrin_refuse(x, z, DIST_XFRIN_MALFORMED,
+					     "%s from %s: records after its last SOA", tname,
+					     z->primary);
+				goto out;
+			}
+		}
+		ldns_pkt_free(p);
+	}
+	ret = TANDEM_OK;
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	free(buf);
+	ldns_rdf_deep_free(mac);
+	free(wire);
+	return ret;
+}
+
+/* ---- applying what came --------------------------------------------------------------- */
+
+/* The whole zone (l: SOA, records, SOA) replaces the copy. */
+static int xfrin_take_axfr(dist_xfrin_t *x, xfrin_zone_t *z, xfrin_rrs_t *l)
+{
+	ldns_rbtree_t *t = ldns_rbtree_create(xfrin_rr_cmp);
+	if (t == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	for (size_t i = 1; i + 1 < l->n; i++) {
+		if (ldns_rr_get_type(l->rr[i]) == LDNS_RR_TYPE_SOA) {
+			xfrin_refuse(x, z, DIST_XFRIN_MALFORMED,
+				     "AXFR from %s: a second SOA inside", z->primary);
+			xfrin_tree_free(t);
+			return TANDEM_EIO;
+		}
+		int ret = xfrin_tree_put(t, l->rr[i]);
+		l->rr[i] = NULL;
+		if (ret != TANDEM_OK) {
+			xfrin_tree_free(t);
+			return ret;
+		}
+	}
+	xfrin_tree_free(z->rrs);
+	ldns_rr_free(z->soa);
+	z->rrs = t;
+	z->soa = l->rr[0];
+	l->rr[0] = NULL;
+	return TANDEM_OK;
+}
+
+/* One step of applying changesets, in order, so that a failure undoes them newest first. */
+typedef struct xfrin_op {
+	ldns_rbnode_t *node;
+	size_t idx; /* added: its index in the transfer's records */
+	bool added; /* else removed */
+	bool gone;  /* added, then removed by a later changeset */
+} xfrin_op_t;
+
+typedef struct xfrin_ops {
+	xfrin_op_t *op;
+	size_t n, cap;
+} xfrin_ops_t;
+
+static int xfrin_op_push(xfrin_ops_t *o, ldns_rbnode_t *node, size_t idx, bool added)
+{
+	if (o->n == o->cap) {
+		size_t cap = o->cap != 0 ? o->cap * 2 : 64;
+		xfrin_op_t *n = realloc(o->op, cap * sizeof(*n));
+		if (n == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		o->op = n;
+		o->cap = cap;
+	}
+	o->op[o->n++] = (xfrin_op_t){.node = node, .idx = idx, .added = added};
+	return TANDEM_OK;
+}
+
+/*
+ * Removes rr's record from the copy (its node kept in the op log). A node the tree owns has
+ * data == key; a node added by this transfer (its record still the transfer's) has data set
+ * to its op's index + 1. False: not there.
+ */
+static int xfrin_remove(xfrin_zone_t *z, xfrin_ops_t *o, const ldns_rr *rr, bool *found)
+{
+	ldns_rbnode_t *n = ldns_rbtree_delete(z->rrs, rr);
+	*found = n != NULL;
+	if (n == NULL) {
+		return TANDEM_OK;
+	}
+	if (n->data != n->key) {
+		o->op[(uintptr_t)n->data - 1].gone = true;
+	}
+	int ret = xfrin_op_push(o, n, 0, false);
+	if (ret != TANDEM_OK) {
+		ldns_rbtree_insert(z->rrs, n);
+	}
+	return ret;
+}
+
+/*
+ * Applies the changesets of l (SOA new, then per changeset: old SOA, removed, new SOA,
+ * added; then SOA new) to the copy. When one does not apply (its old serial is not the
+ * one held, it deletes a record not there), everything is undone and it is refused.
+ */
+static int xfrin_apply_ixfr(dist_xfrin_t *x, xfrin_zone_t *z, xfrin_rrs_t *l, size_t *changes)
+{
+	xfrin_ops_t o = {0};
+	int ret = TANDEM_EIO;
+	uint32_t cur = xfrin_soa_serial(z->soa);
+	size_t i = 1;
+	size_t last = l->n - 1; /* the closing SOA */
+	char why[300] = "";
+	bool found = false;
+	*changes = 0;
+	while (i < last) {
+		ldns_rr *old = l->rr[i++];
+		if (ldns_rr_get_type(old) != LDNS_RR_TYPE_SOA || xfrin_soa_serial(old) != cur) {
+			snprintf(
+			    why, sizeof(why),
+			    "a changeset starts at serial %" PRIu32 ", the copy is at %" PRIu32,
+			    ldns_rr_get_type(old) == LDNS_RR_TYPE_SOA ? xfrin_soa_serial(old) : 0,
+			    cur);
+			goto out;
+		}
+		for (; i < last && ldns_rr_get_type(l->rr[i]) != LDNS_RR_TYPE_SOA; i++) {
+			if ((ret = xfrin_remove(z, &o, l->rr[i], &found)) != TANDEM_OK) {
+				goto out;
+			}
+			ret = TANDEM_EIO;
+			if (!found) {
+				char *s = ldns_rr2str(l->rr[i]);
+				size_t sl = s != NULL ? strlen(s) : 0;
+				if (sl > 0 && s[sl - 1] == '\n') {
+					s[sl - 1] = '\0';
+				}
+				snprintf(why, sizeof(why), "it deletes a record not there: %.200s",
+					 s != NULL ? s : "?");
+				free(s);
+				goto out;
+			}
+			(*changes)++;
+		}
+		if (i >= last) {
+			snprintf(why, sizeof(why), "a changeset without its new SOA");
+			goto out;
+		}
+		ldns_rr *nsoa = l->rr[i++];
+		if (!tandem_serial_gt(xfrin_soa_serial(nsoa), cur)) {
+			snprintf(why, sizeof(why),
+				 "a changeset from %" PRIu32 " to %" PRIu32 " goes back", cur,
+				 xfrin_soa_serial(nsoa));
+			goto out;
+		}
+		cur = xfrin_soa_serial(nsoa);
+		for (; i < last && ldns_rr_get_type(l->rr[i]) != LDNS_RR_TYPE_SOA; i++) {
+			/* an add of a record already held (TTL aside) replaces it */
+			if ((ret = xfrin_remove(z, &o, l->rr[i], &found)) != TANDEM_OK) {
+				goto out;
+			}
+			ldns_rbnode_t *nn = calloc(1, sizeof(*nn));
+			if (nn == NULL || (ret = xfrin_op_push(&o, nn, i, true)) != TANDEM_OK) {
+				free(nn);
+				ret = TANDEM_ENOMEM;
+				goto out;
+			}
+			ret = TANDEM_EIO;
+			nn->key = l->rr[i];
+			nn->data = (void *)(uintptr_t)o.n; /* its op's index + 1 */
+			ldns_rbtree_insert(z->rrs, nn);
+			(*changes)++;
+		}
+	}
+	if (cur != xfrin_soa_serial(l->rr[last])) {
+		snprintf(why, sizeof(why), "its changesets end at %" PRIu32 ", not %" PRIu32, cur,
+			 xfrin_soa_serial(l->rr[last]));
+		goto out;
+	}
+	/* applied: records added and still there become the tree's, the removed ones go */
+	for (size_t k = 0; k < o.n; k++) {
+		xfrin_op_t *op = &o.op[k];
+		if (op->added && !op->gone) {
+			op->node->data = op->node->key;
+			l->rr[op->idx] = NULL;
+		}
+	}
+	for (size_t k = 0; k < o.n; k++) {
+		xfrin_op_t *op = &o.op[k];
+		if (!op->added && op->node->data == op->node->key) {
+			xfrin_node_free(op->node, NULL);
+		} else if (!op->added) {
+			free(op->node); /* an added record removed again: l still holds it */
+		}
+	}
+	ldns_rr_free(z->soa);
+	z->soa = l->rr[0];
+	l->rr[0] = NULL;
+	o.n = 0;
+	ret = TANDEM_OK;
+out:
+	/* undo, newest first */
+	for (size_t k = o.n; k > 0; k--) {
+		xfrin_op_t *op = &o.op[k - 1];
+		if (op->added) {
+			free(ldns_rbtree_delete(z->rrs, op->node->key));
+		} else {
+			ldns_rbtree_insert(z->rrs, op->node);
+		}
+	}
+	free(o.op);
+	if (ret != TANDEM_OK && why[0] != '\0') {
+		xfrin_refuse(x, z, DIST_XFRIN_IXFR_APPLY, "IXFR from %s to serial %" PRIu32 ": %s",
+			     z->primary, xfrin_soa_serial(l->rr[0]), why);
+	}
+	return ret;
+}
+
+/* ---- one check of a primary ----------------------------------------------------------- */
+
+/* Asks the primary's SOA, transfers when it is newer, writes the file. Returns the
+ * milliseconds until the next check. */
+static uint64_t xfrin_check_zone(dist_xfrin_t *x, xfrin_zone_t *z)
+{
+	ldns_rr *soa = NULL;
+	xfrin_rrs_t l = {0};
+	uint64_t next = (uint64_t)(z->retry_s != 0 ? z->retry_s : x->rmin) * 1000u;
+	if (xfrin_soa(x, z, &soa) != TANDEM_OK) {
+		goto out;
+	}
+	z->last_ok_mono_ms = xfrin_mono_ms();
+	pthread_mutex_lock(&x->lock);
+	z->st.last_ok_wall_s = (uint64_t)time(NULL);
+	z->st.expired = false;
+	pthread_mutex_unlock(&x->lock);
+	xfrin_soa_timers(x, z, soa);
+	uint32_t want = xfrin_soa_serial(soa);
+	next = (uint64_t)z->refresh_s * 1000u;
+	if (z->soa != NULL && !tandem_serial_gt(want, xfrin_soa_serial(z->soa))) {
+		goto out; /* up to date (or the primary is behind: never go back) */
+	}
+	next = (uint64_t)z->retry_s * 1000u;
+	const char *how = "AXFR";
+	uint32_t from = z->soa != NULL ? xfrin_soa_serial(z->soa) : 0;
+	size_t changes = 0;
+	int ret = XFRIN_ASK_AXFR;
+	if (z->soa != NULL) {
+		ret = xfrin_transfer(x, z, LDNS_RR_TYPE_IXFR, want, &l);
+		if (ret == TANDEM_OK && !l.axfr_style) {
+			how = "IXFR";
+			ret = xfrin_apply_ixfr(x, z, &l, &changes);
+		} else if (ret == TANDEM_OK) {
+			how = "IXFR (the whole zone)";
+			ret = xfrin_take_axfr(x, z, &l);
+		} else if (ret == TANDEM_EIO) {
+			goto out; /* refused: the next try at the retry timer */
+		}
+		if (ret != TANDEM_OK) {
+			xfrin_rrs_free(&l);
+			ret = XFRIN_ASK_AXFR; /* did not apply: the whole zone instead */
+		}
+	}
+	if (ret == XFRIN_ASK_AXFR) {
+		how = "AXFR";
+		ret = xfrin_transfer(x, z, LDNS_RR_TYPE_AXFR, want, &l);
+		if (ret == TANDEM_OK && !l.axfr_style) {
+			xfrin_refuse(x, z, DIST_XFRIN_MALFORMED, "AXFR from %s is not a zone",
+				     z->primary);
+			ret = TANDEM_EIO;
+		}
+		if (ret == TANDEM_OK) {
+			ret = xfrin_take_axfr(x, z, &l);
+		}
+		if (ret != TANDEM_OK) {
+			goto out;
+		}
+	}
+	if (xfrin_write(z) != TANDEM_OK) {
+		xfrin_refuse(x, z, DIST_XFRIN_WRITE, "%s: cannot write it: %s", z->path,
+			     strerror(errno));
+		/* the copy moved on: the next check writes it (the serial is the copy's) */
+		goto out;
+	}
+	pthread_mutex_lock(&x->lock);
+	z->st.has_serial = true;
+	z->st.serial = xfrin_soa_serial(z->soa);
+	z->st.transfers++;
+	pthread_mutex_unlock(&x->lock);
+	size_t n = (size_t)(z->rrs != NULL ? z->rrs->count : 0) + 1;
+	if (strcmp(how, "IXFR") == 0) {
+		xfrin_logf(x,
+			   "xfrin %s: IXFR from %s: serial %" PRIu32 " -> %" PRIu32
+			   ", %zu records changed, %zu records written to %s",
+			   z->name, z->primary, from, want, changes, n, z->path);
+	} else {
+		xfrin_logf(x, "xfrin %s: %s from %s: serial %" PRIu32 ", %zu records written to %s",
+			   z->name, how, z->primary, want, n, z->path);
+	}
+	next = (uint64_t)z->refresh_s * 1000u;
+out:
+	ldns_rr_free(soa);
+	xfrin_rrs_free(&l);
+	if (z->last_ok_mono_ms != 0 && z->expire_s != 0 &&
+	    xfrin_mono_ms() - z->last_ok_mono_ms > (uint64_t)z->expire_s * 1000u) {
+		pthread_mutex_lock(&x->lock);
+		z->st.expired = true;
+		pthread_mutex_unlock(&x->lock);
+	}
+	return next;
+}
+
+static void *xfrin_main(void *arg)
+{
+	dist_xfrin_t *x = arg;
+	for (size_t i = 0; i < x->nzones; i++) {
+		xfrin_load(x, &x->zones[i]);
+	}
+	pthread_mutex_lock(&x->lock);
+	while (!x->stop) {
+		uint64_t now = xfrin_mono_ms();
+		xfrin_zone_t *due = NULL;
+		uint64_t wake = now + 60000u;
+		for (size_t i = 0; i < x->nzones; i++) {
+			xfrin_zone_t *z = &x->zones[i];
+			uint64_t at = z->due_mono_ms;
+			if (z->notified) {
+				uint64_t gap = z->last_start_mono_ms + XFRIN_NOTIFY_GAP_MS;
+				at = gap > now ? gap : now;
+			}
+			if (at <= now && due == NULL) {
+				due = z;
+			} else if (at < wake) {
+				wake = at;
+			}
+		}
+		if (due == NULL) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			uint64_t ms = wake - now;
+			ts.tv_sec += (time_t)(ms / 1000u);
+			ts.tv_nsec += (long)(ms % 1000u) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&x->cond, &x->lock, &ts);
+			continue;
+		}
+		due->notified = false;
+		due->last_start_mono_ms = now;
+		due->due_mono_ms = UINT64_MAX;
+		pthread_mutex_unlock(&x->lock);
+		uint64_t next = xfrin_check_zone(x, due);
+		pthread_mutex_lock(&x->lock);
+		due->due_mono_ms = xfrin_mono_ms() + next;
+	}
+	pthread_mutex_unlock(&x->lock);
+	return NULL;
+}
+
+/* ---- set-up ----------------------------------------------------------------------------- */
+
+void dist_xfrin_free(dist_xfrin_t *x)
+{
+	if (x == NULL) {
+		return;
+	}
+	if (x->started) {
+		pthread_mutex_lock(&x->lock);
+		x->stop = true;
+		pthread_cond_signal(&x->cond);
+		pthread_mutex_unlock(&x->lock);
+		pthread_join(x->thread, NULL);
+	}
+	for (size_t i = 0; i < x->nzones; i++) {
+		xfrin_zone_t *z = &x->zones[i];
+		free(z->name);
+		free(z->path);
+		ldns_rdf_deep_free(z->dname);
+		ldns_rr_free(z->soa);
+		xfrin_tree_free(z->rrs);
+	}
+	free(x->zones);
+	free(x->acl);
+	pthread_cond_destroy(&x->cond);
+	pthread_mutex_destroy(&x->lock);
+	free(x);
+}
+
+static int xfrin_zone_init(dist_xfrin_t *x, xfrin_zone_t *z, const dist_xfrin_zone_t *c,
+			   tandem_diag_t *diag)
+{
+	if (c->name == NULL || c->primary == NULL || c->path == NULL) {
+		return TANDEM_EINVAL;
+	}
+	size_t nl = strlen(c->name);
+	z->name = malloc(nl + 2);
+	z->path = strdup(c->path);
+	if (z->name == NULL || z->path == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	memcpy(z->name, c->name, nl + 1);
+	if (nl == 0 || c->name[nl - 1] != '.') {
+		z->name[nl] = '.';
+		z->name[nl + 1] = '\0';
+	}
+	if (ldns_str2rdf_dname(&z->dname, z->name) != LDNS_STATUS_OK) {
+		tandem_diag_add(diag, TANDEM_ESYNTAX, "primary: zone %s: not a domain name",
+				c->name);
+		return TANDEM_ESYNTAX;
+	}
+	ldns_dname2canonical(z->dname);
+	if (dist_addr_parse(c->primary, &z->addr, &z->addrlen) != TANDEM_OK ||
+	    ((struct sockaddr_in *)&z->addr)->sin_port == 0) {
+		tandem_diag_add(
+		    diag, TANDEM_ESYNTAX,
+		    "primary of %s: '%s': want ADDR:PORT or [ADDR6]:PORT, port 1..65535", z->name,
+		    c->primary);
+		return TANDEM_ESYNTAX;
+	}
+	snprintf(z->primary, sizeof(z->primary), "%s", c->primary);
+	(void)x;
+	return TANDEM_OK;
+}
+
+int dist_xfrin_new(const dist_xfrin_conf_t *conf, tandem_diag_t *diag, dist_xfrin_t **out)
+{
+	if (conf == NULL || out == NULL || conf->key == NULL || conf->nzones == 0) {
+		return TANDEM_EINVAL;
+	}
+	dist_xfrin_t *x = calloc(1, sizeof(*x));
+	if (x == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	int ret = TANDEM_ENOMEM;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&x->lock, NULL);
+	pthread_cond_init(&x->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	x->key = conf->key;
+	x->rmin = conf->refresh_min_s != 0 ? conf->refresh_min_s : 10;
+	x->rmax = conf->refresh_max_s != 0 ? conf->refresh_max_s : 86400;
+	if (x->rmax < x->rmin) {
+		x->rmax = x->rmin;
+	}
+	x->log = conf->log;
+	x->log_arg = conf->log_arg;
+	x->zones = calloc(conf->nzones, sizeof(*x->zones));
+	x->acl = calloc(conf->nacl + 1, sizeof(*x->acl));
+	if (x->zones == NULL || x->acl == NULL) {
+		goto out;
+	}
+	x->nzones = conf->nzones;
+	for (size_t i = 0; i < conf->nzones; i++) {
+		ret = xfrin_zone_init(x, &x->zones[i], &conf->zones[i], diag);
+		if (ret != TANDEM_OK) {
+			goto out;
+		}
+	}
+	const dist_key_t *keys[1] = {conf->key};
+	for (size_t i = 0; i < conf->nacl; i++) {
+		ret = dist_acl_parse(conf->notify_acl[i], keys, 1, diag, &x->acl[i]);
+		if (ret != TANDEM_OK) {
+			goto out;
+		}
+	}
+	x->nacl = conf->nacl;
+	if (pthread_create(&x->thread, NULL, xfrin_main, x) != 0) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	x->started = true;
+	*out = x;
+	x = NULL;
+	ret = TANDEM_OK;
+out:
+	dist_xfrin_free(x);
+	return ret;
+}
+
+void dist_xfrin_status(dist_xfrin_t *x, size_t i, dist_xfrin_status_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (x == NULL || i >= x->nzones) {
+		return;
+	}
+	pthread_mutex_lock(&x->lock);
+	*out = x->zones[i].st;
+	pthread_mutex_unlock(&x->lock);
+}
+
+/* ---- NOTIFY in -------------------------------------------------------------------------- */
+
+/* The source's token bucket: false when it is over its rate (*log: say so now). */
+static bool xfrin_rate_ok(dist_xfrin_t *x, const struct sockaddr *addr, bool *log)
+{
+	struct sockaddr_storage a;
+	memset(&a, 0, sizeof(a));
+	if (addr->sa_family == AF_INET6) {
+		memcpy(&((struct sockaddr_in6 *)&a)->sin6_addr,
+		       &((const struct sockaddr_in6 *)addr)->sin6_addr, sizeof(struct in6_addr));
+	} else {
+		memcpy(&((struct sockaddr_in *)&a)->sin_addr,
+		       &((const struct sockaddr_in *)addr)->sin_addr, sizeof(struct in_addr));
+	}
+	a.ss_family = addr->sa_family;
+	uint64_t now = xfrin_mono_ms();
+	xfrin_rate_t *slot = NULL, *oldest = &x->rate[0];
+	for (size_t i = 0; i < XFRIN_RATE_SOURCES && slot == NULL; i++) {
+		xfrin_rate_t *r = &x->rate[i];
+		if (r->used && memcmp(&r->addr, &a, sizeof(a)) == 0) {
+			slot = r;
+		} else if (!r->used || (oldest->used && r->at_ms < oldest->at_ms)) {
+			oldest = r;
+		}
+	}
+	if (slot == NULL) {
+		/* a new source takes the slot used longest ago */
+		slot = oldest;
+		memset(slot, 0, sizeof(*slot));
+		slot->addr = a;
+		slot->used = true;
+		slot->tokens = XFRIN_RATE_BURST;
+		slot->at_ms = now;
+	}
+	slot->tokens += (double)(now - slot->at_ms) * XFRIN_RATE_PER_S / 1000.0;
+	if (slot->tokens > XFRIN_RATE_BURST) {
+		slot->tokens = XFRIN_RATE_BURST;
+	}
+	slot->at_ms = now;
+	*log = false;
+	if (slot->tokens < 1.0) {
+		if (slot->logged_ms == 0 || now - slot->logged_ms >= XFRIN_RATE_LOG_MS) {
+			slot->logged_ms = now;
+			*log = true;
+		}
+		return false;
+	}
+	slot->tokens -= 1.0;
+	return true;
+}
+
+/* The answer to a NOTIFY: its rcode, signed over its MAC when mac is given. */
+static void xfrin_notify_reply(dist_xfrin_t *x, const ldns_pkt *q, ldns_pkt_rcode rcode,
+			       const ldns_rdf *mac, uint8_t **reply, size_t *rlen)
+{
+	ldns_pkt *r = ldns_pkt_new();
+	if (r == NULL) {
+		return;
+	}
+	ldns_pkt_set_id(r, ldns_pkt_id(q));
+	ldns_pkt_set_qr(r, true);
+	ldns_pkt_set_aa(r, true);
+	ldns_pkt_set_opcode(r, LDNS_PACKET_NOTIFY);
+	ldns_pkt_set_rcode(r, (uint8_t)rcode);
+	ldns_rr_list *qs = ldns_rr_list_clone(ldns_pkt_question(q));
+	if (qs != NULL) {
+		ldns_rr_list_deep_free(ldns_pkt_question(r));
+		ldns_pkt_set_question(r, qs);
+		ldns_pkt_set_qdcount(r, (uint16_t)ldns_rr_list_rr_count(qs));
+	}
+	if (mac != NULL && ldns_pkt_tsig_sign(r, x->key->name, x->key->secret, XFRIN_FUDGE,
+					      x->key->alg, mac) != LDNS_STATUS_OK) {
+		ldns_pkt_free(r);
+		return;
+	}
+	if (ldns_pkt2wire(reply, r, rlen) != LDNS_STATUS_OK) {
+		*reply = NULL;
+	}
+	ldns_pkt_free(r);
+}
+
+void dist_xfrin_notify(void *arg, const uint8_t *wire, size_t len, const struct sockaddr *addr,
+		       const char *peer, uint8_t **reply, size_t *rlen)
+{
+	dist_xfrin_t *x = arg;
+	ldns_pkt *q = NULL;
+	*reply = NULL;
+	if (ldns_wire2pkt(&q, wire, len) != LDNS_STATUS_OK) {
+		q = NULL;
+	}
+	const ldns_rr *qr = q != NULL ? ldns_rr_list_rr(ldns_pkt_question(q), 0) : NULL;
+	xfrin_zone_t *z = NULL;
+	for (size_t i = 0; qr != NULL && i < x->nzones && z == NULL; i++) {
+		if (ldns_dname_compare(ldns_rr_owner(qr), x->zones[i].dname) == 0) {
+			z = &x->zones[i];
+		}
+	}
+	bool log = false;
+	pthread_mutex_lock(&x->lock);
+	bool ok = xfrin_rate_ok(x, addr, &log);
+	if (!ok && z != NULL) {
+		z->st.refused[DIST_XFRIN_NOTIFY_RATE]++;
+	}
+	pthread_mutex_unlock(&x->lock);
+	if (!ok) {
+		/* dropped unanswered; the log line too is bounded */
+		if (log) {
+			xfrin_logf(
+			    x,
+			    "xfrin %s: refused (%s): NOTIFYs from %s over %d a second (burst "
+			    "%d): dropped unanswered, said again in %d s at the earliest",
+			    z != NULL ? z->name : "-",
+			    dist_xfrin_reason_name(DIST_XFRIN_NOTIFY_RATE), peer, XFRIN_RATE_PER_S,
+			    XFRIN_RATE_BURST, XFRIN_RATE_LOG_MS / 1000);
+		}
+		goto out;
+	}
+	if (q == NULL) {
+		xfrin_refuse(x, NULL, DIST_XFRIN_MALFORMED, "a malformed NOTIFY from %s: dropped",
+			     peer);
+		goto out;
+	}
+	char zname[300] = "?";
+	if (qr != NULL) {
+		char *s = ldns_rdf2str(ldns_rr_owner(qr));
+		snprintf(zname, sizeof(zname), "%s", s != NULL ? s : "?");
+		free(s);
+	}
+	bool allowed = false;
+	ldns_rr *t = ldns_pkt_tsig(q);
+	for (size_t i = 0; i < x->nacl && !allowed; i++) {
+		allowed = dist_acl_match(&x->acl[i], addr) && (x->acl[i].key == NULL || t != NULL);
+	}
+	if (x->nacl == 0 && z != NULL) {
+		/* no ACL: the zone's primary address (any port) */
+		dist_acl_t a = {.family = z->addr.ss_family,
+				.bits = z->addr.ss_family == AF_INET6 ? 128 : 32};
+		if (z->addr.ss_family == AF_INET6) {
+			memcpy(a.addr, &((struct sockaddr_in6 *)&z->addr)->sin6_addr, 16);
+		} else {
+			memcpy(a.addr, &((struct sockaddr_in *)&z->addr)->sin_addr, 4);
+		}
+		allowed = dist_acl_match(&a, addr);
+	}
+	if (!allowed) {
+		xfrin_refuse(x, z, DIST_XFRIN_NOTIFY_ACL,
+			     "NOTIFY for %s from %s: address not in notify-in-acl: REFUSED", zname,
+			     peer);
+		xfrin_notify_reply(x, q, LDNS_RCODE_REFUSED, NULL, reply, rlen);
+		goto out;
+	}
+	if (t == NULL || ldns_rr_rd_count(t) < 7 ||
+	    ldns_dname_compare(ldns_rr_owner(t), x->key->dname) != 0 ||
+	    !ldns_pkt_tsig_verify(q, wire, len, x->key->name, x->key->secret, NULL)) {
+		xfrin_refuse(
+		    x, z, DIST_XFRIN_NOTIFY_TSIG, "NOTIFY for %s from %s: %s: NOTAUTH", zname, peer,
+		    t == NULL ? "no TSIG" : "TSIG not with key the primary's key, or bad MAC");
+		xfrin_notify_reply(x, q, LDNS_RCODE_NOTAUTH, NULL, reply, rlen);
+		goto out;
+	}
+	const ldns_rdf *mac = ldns_rr_rdf(t, 3);
+	if (z == NULL) {
+		xfrin_refuse(x, NULL, DIST_XFRIN_NOTIFY_ACL,
+			     "NOTIFY for %s from %s: not a zone taken by transfer: NOTAUTH", zname,
+			     peer);
+		xfrin_notify_reply(x, q, LDNS_RCODE_NOTAUTH, mac, reply, rlen);
+		goto out;
+	}
+	pthread_mutex_lock(&x->lock);
+	bool already = z->notified;
+	z->notified = true;
+	pthread_cond_signal(&x->cond);
+	pthread_mutex_unlock(&x->lock);
+	if (!already) {
+		xfrin_logf(x, "xfrin %s: NOTIFY from %s: checking %s", z->name, peer, z->primary);
+	}
+	xfrin_notify_reply(x, q, LDNS_RCODE_NOERROR, mac, reply, rlen);
+out:
+	ldns_pkt_free(q);
+}
