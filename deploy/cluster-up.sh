@@ -8,6 +8,7 @@
 # Usage: deploy/cluster-up.sh DIR [--zones N] [--netns] [--lease-ms MS] [--cycle S]
 #                             [--policy FILE] [--late-zone NAME]... [--skr-margin S]
 #                             [--etcd-plain] [--zone-records N] [--threads N]
+#                             [--notify ADDR:PORT]... [--primary ADDR:PORT]
 #                             [--secondary nsd [--resolver [--resolver-stub NAME=ADDR@PORT]...]]
 #   DIR          must not exist or be empty
 #   --zones N    N generated zones z1.example. .. zN.example. (default: conf/example.zone),

@@ -214,6 +214,8 @@ static void xfrin_load(dist_xfrin_t *x, xfrin_zone_t *z)
 		z->soa = ldns_rr_clone(ldns_zone_soa(lz));
 		z->rrs = t;
 		xfrin_soa_timers(x, z, z->soa);
+		/* the copy counts as fresh at start: the expire runs from there */
+		z->last_ok_mono_ms = xfrin_mono_ms();
 		pthread_mutex_lock(&x->lock);
 		z->st.has_serial = true;
 		z->st.serial = xfrin_soa_serial(z->soa);
@@ -358,8 +360,10 @@ static int xfrin_soa(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr **soa)
 		goto out;
 	}
 	uint8_t buf[XFRIN_MSG_MAX];
+	int err = 0; /* the last send or receive error (ECONNREFUSED: nothing listens) */
 	for (int tries = 0; tries < XFRIN_UDP_TRIES; tries++) {
 		if (send(fd, wire, len, 0) < 0) {
+			err = errno;
 			continue;
 		}
 		uint64_t until = xfrin_mono_ms() + XFRIN_UDP_WAIT_MS;
@@ -369,7 +373,11 @@ static int xfrin_soa(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr **soa)
 				continue;
 			}
 			ssize_t got = recv(fd, buf, sizeof(buf), 0);
-			if (got <= 0 || ldns_wire2pkt(&p, buf, (size_t)got) != LDNS_STATUS_OK) {
+			if (got < 0) {
+				err = errno;
+				break; /* an ICMP error: the next try */
+			}
+			if (ldns_wire2pkt(&p, buf, (size_t)got) != LDNS_STATUS_OK) {
 				p = NULL;
 				continue; /* noise: wait for the answer */
 			}
@@ -401,8 +409,9 @@ static int xfrin_soa(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr **soa)
 			goto out;
 		}
 	}
-	xfrin_refuse(x, z, DIST_XFRIN_UNREACHABLE, "no answer from %s to %d SOA queries",
-		     z->primary, XFRIN_UDP_TRIES);
+	xfrin_refuse(x, z, DIST_XFRIN_UNREACHABLE, "no answer from %s to %d SOA queries%s%s",
+		     z->primary, XFRIN_UDP_TRIES, err != 0 ? ": " : "",
+		     err != 0 ? strerror(err) : "");
 out:
 	if (fd >= 0) {
 		close(fd);
@@ -893,6 +902,9 @@ out:
 		z->st.expired = true;
 		pthread_mutex_unlock(&x->lock);
 	}
+	pthread_mutex_lock(&x->lock);
+	z->st.expire_s = z->expire_s;
+	pthread_mutex_unlock(&x->lock);
 	return next;
 }
 

@@ -70,6 +70,7 @@ typedef struct dist_xfrin_status {
 	uint64_t transfers; /* transfers written */
 	uint64_t refused[DIST_XFRIN_NREASONS];
 	bool expired;            /* no good SOA answer for longer than the SOA's expire */
+	uint32_t expire_s;       /* that expire (of the copy held, or the last SOA answer) */
 	uint64_t last_ok_wall_s; /* UNIX seconds of the last good SOA answer (0: none) */
 } dist_xfrin_status_t;
 

@@ -619,6 +619,30 @@ static void tdm_secondary_alerts(tdm_t *d)
 	}
 }
 
+/* The zone alert "input-transfer" (docs/dist.md, "Input by transfer"): the zone's primary
+ * has given no good SOA answer for longer than its SOA's expire; the node goes on signing
+ * the input it has. Not blocking. Cleared at the next good answer. */
+static void tdm_xfrin_alerts(tdm_t *d)
+{
+	for (size_t i = 0; d->dist != NULL && i < d->nzones; i++) {
+		tdm_zone_t *z = &d->zones[i];
+		dist_xfrin_status_t st;
+		if (!tdm_dist_xfrin(d->dist, z->name, &st)) {
+			continue;
+		}
+		if (st.expired) {
+			tdm_input_alert(
+			    d, z, "input-transfer", false,
+			    "the primary has not answered well for longer than its SOA's "
+			    "expire (%u s; last good answer at UNIX %llu): the input is "
+			    "not refreshed, serial %u is signed",
+			    st.expire_s, (unsigned long long)st.last_ok_wall_s, st.serial);
+		} else {
+			tdm_input_alert_clear(d, z, "input-transfer");
+		}
+	}
+}
+
 /* Whether the zone's input keeps this node from signing it at all (no good copy either). */
 static bool tdm_input_blocked(const tdm_t *d, const tdm_zone_t *z)
 {
@@ -4245,6 +4269,7 @@ int main(int argc, char **argv)
 		tdm_metrics_tick(d, tdm_mono_ms());
 		tdm_dist_tick(d->dist, tdm_mono_ms());
 		tdm_secondary_alerts(d);
+		tdm_xfrin_alerts(d);
 		long ms = d->job_zone != NULL || tdm_hsm_busy(d) ? TDM_TICK_BUSY_MS : TDM_TICK_MS;
 		struct timespec tick = {0, ms * 1000000L};
 		int sig = sigtimedwait(&sigs, NULL, &tick);

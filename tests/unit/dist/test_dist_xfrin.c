@@ -29,7 +29,9 @@ static char g_secret[64];
 static dist_key_t *g_key;
 static char g_log[65536];
 static pthread_mutex_t g_log_lock = PTHREAD_MUTEX_INITIALIZER;
-static dist_xfrin_t *g_x; /* the NOTIFY hook's target (the server starts first) */
+static dist_xfrin_t *g_x;      /* the NOTIFY hook's target (the server starts first) */
+static uint32_t g_expire;      /* the SOA's expire zone_write writes */
+static unsigned g_refresh_max; /* the refresh bound (0: the default) */
 
 static void log_line(void *arg, const char *line)
 {
@@ -65,6 +67,8 @@ static void setup(void)
 {
 	ts_tmpdir(g_dir, sizeof(g_dir));
 	g_log[0] = '\0';
+	g_expire = 604800;
+	g_refresh_max = 0;
 	unsigned char raw[32];
 	ck_assert(RAND_bytes(raw, sizeof(raw)) == 1);
 	EVP_EncodeBlock((unsigned char *)g_secret, raw, sizeof(raw));
@@ -89,9 +93,9 @@ static void zone_write(const char *path, uint32_t serial, int n, bool drop_first
 	ck_assert_ptr_nonnull(fp);
 	fprintf(fp,
 		"$ORIGIN example.\n$TTL 3600\n"
-		"@ SOA ns1.example. admin.example. %u 3600 900 604800 300\n"
+		"@ SOA ns1.example. admin.example. %u 3600 900 %u 300\n"
 		"@ NS ns1.example.\nns1 A 192.0.2.1\n",
-		serial);
+		serial, g_expire);
 	for (int i = drop_first ? 1 : 0; i < n; i++) {
 		uint32_t d = serial + (uint32_t)i;
 		fprintf(fp, "d%u NS ns.d%u.example.\nns.d%u A 198.51.100.%u\n", d, d, d, d % 250);
@@ -185,6 +189,8 @@ static dist_xfrin_t *xfrin_start(uint16_t port, const char *input, const char *c
 				  .key = g_key,
 				  .notify_acl = acl,
 				  .nacl = nacl,
+				  .refresh_min_s = g_refresh_max != 0 ? 1 : 0,
+				  .refresh_max_s = g_refresh_max,
 				  .log = log_line};
 	tandem_diag_t *diag = NULL;
 	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
@@ -382,6 +388,36 @@ START_TEST(notify_refusals_and_flood)
 }
 END_TEST
 
+START_TEST(primary_gone_past_expire)
+{
+	/* refresh and retry bounded to 1 s, the SOA's expire 3 s */
+	g_refresh_max = 1;
+	g_expire = 3;
+	dist_server_t *srv = server_start();
+	uint16_t port = dist_server_port(srv, 0);
+	char p1[600], input[600];
+	dist_version_t *v1 = serve(srv, 1, 5, NULL, p1, sizeof(p1));
+	snprintf(input, sizeof(input), "%s/input.zone", g_dir);
+	dist_xfrin_t *x = xfrin_start(port, input, NULL, 0);
+	wait_transfers(x, 1, 1);
+	dist_xfrin_status_t st;
+	dist_xfrin_status(x, 0, &st);
+	ck_assert(!st.expired);
+	ck_assert_uint_eq(st.expire_s, 3);
+	dist_server_free(srv);
+	for (int i = 0; i < 200 && !st.expired; i++) {
+		usleep(100000);
+		dist_xfrin_status(x, 0, &st);
+	}
+	ck_assert(st.expired);
+	ck_assert_uint_ge(st.refused[DIST_XFRIN_UNREACHABLE], 3);
+	ck_assert_uint_eq(st.serial, 1);
+	ck_assert(same_records(input, p1)); /* what was taken stays */
+	xfrin_stop(x);
+	dist_version_unref(v1);
+}
+END_TEST
+
 static Suite *xfrin_suite(void)
 {
 	Suite *s = suite_create("dist_xfrin");
@@ -391,6 +427,7 @@ static Suite *xfrin_suite(void)
 	tcase_add_test(tc, axfr_then_ixfr_on_notify);
 	tcase_add_test(tc, ixfr_that_does_not_apply);
 	tcase_add_test(tc, notify_refusals_and_flood);
+	tcase_add_test(tc, primary_gone_past_expire);
 	suite_add_tcase(s, tc);
 	return s;
 }
