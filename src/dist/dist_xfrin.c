@@ -187,6 +187,7 @@ static void xfrin_soa_timers(dist_xfrin_t *x, xfrin_zone_t *z, const ldns_rr *so
 /* At start: the input file, when there, is the copy IXFR asks from. */
 static void xfrin_load(dist_xfrin_t *x, xfrin_zone_t *z)
 {
+	uint64_t t0 = xfrin_mono_ms();
 	FILE *fp = fopen(z->path, "r");
 	if (fp == NULL) {
 		return;
@@ -211,6 +212,10 @@ static void xfrin_load(dist_xfrin_t *x, xfrin_zone_t *z)
 		}
 	}
 	if (t != NULL) {
+		xfrin_logf(x,
+			   "xfrin %s: %zu records of serial %" PRIu32 " read back from %s (%.2f s)",
+			   z->name, (size_t)t->count + 1, xfrin_soa_serial(ldns_zone_soa(lz)),
+			   z->path, (double)(xfrin_mono_ms() - t0) / 1000.0);
 		z->soa = ldns_rr_clone(ldns_zone_soa(lz));
 		z->rrs = t;
 		xfrin_soa_timers(x, z, z->soa);
@@ -837,6 +842,7 @@ static uint64_t xfrin_check_zone(dist_xfrin_t *x, xfrin_zone_t *z)
 	}
 	next = (uint64_t)z->retry_s * 1000u;
 	const char *how = "AXFR";
+	uint64_t t0 = xfrin_mono_ms();
 	uint32_t from = z->soa != NULL ? xfrin_soa_serial(z->soa) : 0;
 	size_t changes = 0;
 	int ret = XFRIN_ASK_AXFR;
@@ -883,14 +889,17 @@ static uint64_t xfrin_check_zone(dist_xfrin_t *x, xfrin_zone_t *z)
 	z->st.transfers++;
 	pthread_mutex_unlock(&x->lock);
 	size_t n = (size_t)(z->rrs != NULL ? z->rrs->count : 0) + 1;
+	double secs = (double)(xfrin_mono_ms() - t0) / 1000.0;
 	if (strcmp(how, "IXFR") == 0) {
 		xfrin_logf(x,
 			   "xfrin %s: IXFR from %s: serial %" PRIu32 " -> %" PRIu32
-			   ", %zu records changed, %zu records written to %s",
-			   z->name, z->primary, from, want, changes, n, z->path);
+			   ", %zu records changed, %zu records written to %s (%.2f s)",
+			   z->name, z->primary, from, want, changes, n, z->path, secs);
 	} else {
-		xfrin_logf(x, "xfrin %s: %s from %s: serial %" PRIu32 ", %zu records written to %s",
-			   z->name, how, z->primary, want, n, z->path);
+		xfrin_logf(x,
+			   "xfrin %s: %s from %s: serial %" PRIu32
+			   ", %zu records written to %s (%.2f s)",
+			   z->name, how, z->primary, want, n, z->path, secs);
 	}
 	next = (uint64_t)z->refresh_s * 1000u;
 out:
