@@ -4,7 +4,8 @@
 # (xfrin_fetch): the first transfer (the whole zone, written as the input file), then, after
 # CHANGES delegations are replaced on the primary, the IXFR applied to the records in memory
 # and the file written again, then a fresh start reading that file back. The seconds are the
-# library's own (from after the primary's SOA answer to the file renamed into place).
+# library's own wall time (from after the primary's SOA answer to the file renamed into
+# place), beside the CPU time of each xfrin_fetch process (the box may be shared).
 # Usage: integration/bench/xfrin.sh [N=100000] [CHANGES=1000]
 # Env:   TANDEM_BUILD (default ./build), KEEP=1 keeps the work dir.
 set -euo pipefail
@@ -94,7 +95,7 @@ fetch() {
 secs() { sed -n "s/.*$1.*(\([0-9.]*\) s)\$/\1/p" "$W/$2" | tail -n 1; }
 
 fetch 1 first.log
-echo "first transfer (AXFR): $(secs 'AXFR from' first.log) s, $(stat -c %s "$W/input.zone") bytes written"
+echo "first transfer (AXFR): $(secs 'AXFR from' first.log) s, $(stat -c %s "$W/input.zone") bytes written; the process's $(sed -n 's/^cpu: //p' "$W/first.log")"
 
 # CHANGES delegations replaced (the first CHANGES out, as many new ones in), knotd reloads
 # the file as a difference: its IXFR holds only them
@@ -109,4 +110,4 @@ zone 2 "$CHANGES" >"$W/example.zone"
 knotc -c "$W/knot/knot.conf" -t 120 -b zone-reload example. >/dev/null
 wait "$FPID" || { echo "xfrin: the IXFR did not come" >&2 && cat "$W/ixfr.log" >&2 && exit 1; }
 echo "read back at start: $(secs 'read back' ixfr.log) s"
-echo "IXFR of $CHANGES replaced delegations: $(secs 'IXFR from' ixfr.log) s ($(sed -n 's/.*, \([0-9]*\) records changed.*/\1/p' "$W/ixfr.log") records changed)"
+echo "IXFR of $CHANGES replaced delegations: $(secs 'IXFR from' ixfr.log) s ($(sed -n 's/.*, \([0-9]*\) records changed.*/\1/p' "$W/ixfr.log") records changed); the process's (read back and IXFR) $(sed -n 's/^cpu: //p' "$W/ixfr.log")"

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,6 +61,13 @@ int main(int argc, char **argv)
 	}
 out:
 	dist_xfrin_free(x);
+	/* CPU time beside the wall time of the log lines: the bench box is shared */
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) == 0) {
+		printf("cpu: user %.2f s, sys %.2f s\n",
+		       (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
+		       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+	}
 	dist_key_free(key);
 	tandem_diag_free(diag);
 	return rc;
