@@ -1,5 +1,6 @@
 /* Input by transfer from a hidden primary: SOA checks, IXFR/AXFR in with TSIG, NOTIFY in. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +25,7 @@
 #define XFRIN_UDP_WAIT_MS   3000 /* one SOA query's wait */
 #define XFRIN_UDP_TRIES     2
 #define XFRIN_TCP_WAIT_MS   30000 /* a transfer silent this long is broken off */
+#define XFRIN_CONNECT_MS    10000 /* a TCP connection not made by then is given up */
 #define XFRIN_NOTIFY_GAP_MS 1000  /* checks a NOTIFY starts: at most one a second */
 #define XFRIN_RATE_SOURCES  32    /* NOTIFY sources whose rate is kept */
 #define XFRIN_RATE_PER_S    10    /* NOTIFYs a source may send a second ... */
@@ -54,6 +57,9 @@ typedef struct xfrin_zone {
 	ldns_rbtree_t *rrs; /* every other record, keys ldns_rr* (ldns_rr_compare) */
 	uint32_t refresh_s, retry_s, expire_s;
 	uint64_t last_ok_mono_ms; /* of the last good SOA answer (0: none) */
+	bool has_id;              /* the input file as the copy was read or written: */
+	struct stat id;           /* another file there (replaced by hand) is read again */
+	uint32_t behind_said;     /* a primary's serial below the copy's, logged once */
 	/* under the lock */
 	uint64_t due_mono_ms;
 	uint64_t last_start_mono_ms;
@@ -192,6 +198,7 @@ static void xfrin_load(dist_xfrin_t *x, xfrin_zone_t *z)
 	if (fp == NULL) {
 		return;
 	}
+	z->has_id = fstat(fileno(fp), &z->id) == 0;
 	ldns_zone *lz = NULL;
 	int line = 0;
 	ldns_status s = ldns_zone_new_frm_fp_l(&lz, fp, z->dname, 3600, LDNS_RR_CLASS_IN, &line);
@@ -247,7 +254,9 @@ static int xfrin_write(xfrin_zone_t *z)
 		tandem_afile_abort(f);
 		return TANDEM_EIO;
 	}
-	return tandem_afile_commit(f);
+	ret = tandem_afile_commit(f);
+	z->has_id = ret == TANDEM_OK && stat(z->path, &z->id) == 0;
+	return ret;
 }
 
 /* ---- queries and answers --------------------------------------------------------------- */
@@ -427,6 +436,57 @@ out:
 	return ret;
 }
 
+static bool xfrin_stopping(dist_xfrin_t *x)
+{
+	pthread_mutex_lock(&x->lock);
+	bool stop = x->stop;
+	pthread_mutex_unlock(&x->lock);
+	return stop;
+}
+
+/* A TCP connection to z's primary within XFRIN_CONNECT_MS (a stop is seen within a second:
+ * a blackholed primary never holds the node's shutdown for the kernel's SYN timeout).
+ * Returns the socket (blocking again), or -1 with errno set. */
+static int xfrin_connect(dist_xfrin_t *x, const xfrin_zone_t *z)
+{
+	int fd = socket(z->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		return -1;
+	}
+	if (connect(fd, (const struct sockaddr *)&z->addr, z->addrlen) != 0) {
+		if (errno != EINPROGRESS) {
+			goto fail;
+		}
+		int pr = 0;
+		for (int waited = 0; waited < XFRIN_CONNECT_MS; waited += 1000) {
+			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+			if ((pr = poll(&pfd, 1, 1000)) != 0 || xfrin_stopping(x)) {
+				break;
+			}
+		}
+		int err = 0;
+		socklen_t el = sizeof(err);
+		if (pr <= 0) {
+			errno = pr == 0 ? ETIMEDOUT : errno;
+			goto fail;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
+			errno = err != 0 ? err : errno;
+			goto fail;
+		}
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+		goto fail;
+	}
+	return fd;
+fail:;
+	int e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
 /* Reads exactly n bytes within the wait, or fails (false). */
 static bool xfrin_read(dist_xfrin_t *x, int fd, uint8_t *buf, size_t n)
 {
@@ -438,10 +498,7 @@ static bool xfrin_read(dist_xfrin_t *x, int fd, uint8_t *buf, size_t n)
 		/* in steps of a second, so that a stop is seen */
 		while ((pr = poll(&pfd, 1, 1000)) == 0 && waited < XFRIN_TCP_WAIT_MS) {
 			waited += 1000;
-			pthread_mutex_lock(&x->lock);
-			bool stop = x->stop;
-			pthread_mutex_unlock(&x->lock);
-			if (stop) {
+			if (xfrin_stopping(x)) {
 				return false;
 			}
 		}
@@ -512,8 +569,8 @@ static int xfrin_transfer(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr_type type, u
 		xfrin_refuse(x, z, DIST_XFRIN_MALFORMED, "cannot build the %s query", tname);
 		goto out;
 	}
-	fd = socket(z->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&z->addr, z->addrlen) != 0) {
+	fd = xfrin_connect(x, z);
+	if (fd < 0) {
 		xfrin_refuse(x, z, DIST_XFRIN_UNREACHABLE, "%s from %s: connect: %s", tname,
 			     z->primary, strerror(errno));
 		goto out;
@@ -817,6 +874,36 @@ out:
 	return ret;
 }
 
+/* The input file replaced by someone else since the copy was read or written (an operator
+ * putting a file in place): the copy becomes that file again, so that an IXFR applies to
+ * what the node reads; a file gone: no copy (AXFR). */
+static void xfrin_recheck_file(dist_xfrin_t *x, xfrin_zone_t *z)
+{
+	struct stat st;
+	bool there = stat(z->path, &st) == 0;
+	if (z->soa == NULL ||
+	    (there && z->has_id && st.st_dev == z->id.st_dev && st.st_ino == z->id.st_ino &&
+	     st.st_size == z->id.st_size && st.st_mtim.tv_sec == z->id.st_mtim.tv_sec &&
+	     st.st_mtim.tv_nsec == z->id.st_mtim.tv_nsec)) {
+		return;
+	}
+	xfrin_logf(x, "xfrin %s: %s %s since it was last read or written: %s", z->name, z->path,
+		   there ? "changed" : "is gone",
+		   there ? "read again" : "the next transfer is an AXFR");
+	ldns_rr_free(z->soa);
+	xfrin_tree_free(z->rrs);
+	z->soa = NULL;
+	z->rrs = NULL;
+	z->has_id = false;
+	if (there) {
+		xfrin_load(x, z);
+	}
+	pthread_mutex_lock(&x->lock);
+	z->st.has_serial = z->soa != NULL;
+	z->st.serial = z->soa != NULL ? xfrin_soa_serial(z->soa) : 0;
+	pthread_mutex_unlock(&x->lock);
+}
+
 /* ---- one check of a primary ----------------------------------------------------------- */
 
 /* Asks the primary's SOA, transfers when it is newer, writes the file. Returns the
@@ -837,8 +924,17 @@ static uint64_t xfrin_check_zone(dist_xfrin_t *x, xfrin_zone_t *z)
 	xfrin_soa_timers(x, z, soa);
 	uint32_t want = xfrin_soa_serial(soa);
 	next = (uint64_t)z->refresh_s * 1000u;
+	xfrin_recheck_file(x, z);
 	if (z->soa != NULL && !tandem_serial_gt(want, xfrin_soa_serial(z->soa))) {
-		goto out; /* up to date (or the primary is behind: never go back) */
+		/* up to date, or the primary is behind: never go back (said once per serial) */
+		if (want != xfrin_soa_serial(z->soa) && want != z->behind_said) {
+			z->behind_said = want;
+			xfrin_logf(x,
+				   "xfrin %s: %s answers serial %" PRIu32 ", not above %" PRIu32
+				   " held: not taken (serials only rise)",
+				   z->name, z->primary, want, xfrin_soa_serial(z->soa));
+		}
+		goto out;
 	}
 	next = (uint64_t)z->retry_s * 1000u;
 	const char *how = "AXFR";

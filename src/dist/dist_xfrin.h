@@ -84,8 +84,8 @@ typedef struct dist_xfrin dist_xfrin_t;
  */
 int dist_xfrin_new(const dist_xfrin_conf_t *conf, tandem_diag_t *diag, dist_xfrin_t **out);
 
-/* Stops the thread (a transfer under way is abandoned within a second) and frees x;
- * NULL-safe. */
+/* Stops the thread (a query or transfer under way is given up within a few seconds) and
+ * frees x; NULL-safe. */
 void dist_xfrin_free(dist_xfrin_t *x);
 
 /* Zone i's state (i as in conf->zones). Any thread. */

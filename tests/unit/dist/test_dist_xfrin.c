@@ -388,6 +388,33 @@ START_TEST(notify_refusals_and_flood)
 }
 END_TEST
 
+START_TEST(input_replaced_by_hand)
+{
+	dist_server_t *srv = server_start();
+	uint16_t port = dist_server_port(srv, 0);
+	char p1[600], p2[600], input[600], tmp[700];
+	dist_version_t *v1 = serve(srv, 1, 20, NULL, p1, sizeof(p1));
+	snprintf(input, sizeof(input), "%s/input.zone", g_dir);
+	dist_xfrin_t *x = xfrin_start(port, input, NULL, 0);
+	wait_transfers(x, 1, 1);
+	/* someone puts another serial-1 file in place, without d1 */
+	snprintf(tmp, sizeof(tmp), "%s.new", input);
+	zone_write(tmp, 1, 20, true);
+	ck_assert_int_eq(rename(tmp, input), 0);
+	dist_version_t *v2 = serve(srv, 2, 20, v1, p2, sizeof(p2));
+	ck_assert_int_eq(notify(port, true), LDNS_RCODE_NOERROR);
+	wait_transfers(x, 2, 2);
+	ck_assert(same_records(input, p2));
+	/* the file was read again, so the IXFR (deleting d1) did not apply to it */
+	ck_assert_uint_eq(log_count("changed since it was last read or written: read again"), 1);
+	ck_assert_uint_eq(log_count("it deletes a record not there: d1.example."), 1);
+	xfrin_stop(x);
+	dist_server_free(srv);
+	dist_version_unref(v1);
+	dist_version_unref(v2);
+}
+END_TEST
+
 START_TEST(primary_gone_past_expire)
 {
 	/* refresh and retry bounded to 1 s, the SOA's expire 3 s */
@@ -427,6 +454,7 @@ static Suite *xfrin_suite(void)
 	tcase_add_test(tc, axfr_then_ixfr_on_notify);
 	tcase_add_test(tc, ixfr_that_does_not_apply);
 	tcase_add_test(tc, notify_refusals_and_flood);
+	tcase_add_test(tc, input_replaced_by_hand);
 	tcase_add_test(tc, primary_gone_past_expire);
 	suite_add_tcase(s, tc);
 	return s;
