@@ -298,6 +298,18 @@ out:
 	return ret;
 }
 
+/* Whether a TSIG record's time signed is within XFRIN_FUDGE of our clock. */
+static bool xfrin_tsig_time_ok(const ldns_rr *t)
+{
+	const ldns_rdf *tr = ldns_rr_rdf(t, 1);
+	uint64_t at = 0;
+	for (size_t i = 0; ldns_rdf_size(tr) == 6 && i < 6; i++) {
+		at = (at << 8) | ldns_rdf_data(tr)[i];
+	}
+	uint64_t now = (uint64_t)time(NULL);
+	return (now > at ? now - at : at - now) <= XFRIN_FUDGE;
+}
+
 /* Checks one answer message: its id, its question, its TSIG (over prev, the query's or the
  * previous message's MAC, which it replaces). NULL when good, else why (*r the reason). */
 static const char *xfrin_check(dist_xfrin_t *x, xfrin_zone_t *z, const ldns_pkt *p,
@@ -323,13 +335,7 @@ static const char *xfrin_check(dist_xfrin_t *x, xfrin_zone_t *z, const ldns_pkt 
 				       *prev, first ? 0 : 1)) {
 		return "the TSIG MAC does not verify (BADSIG, or another key)";
 	}
-	const ldns_rdf *tr = ldns_rr_rdf(t, 1);
-	uint64_t at = 0;
-	for (size_t i = 0; ldns_rdf_size(tr) == 6 && i < 6; i++) {
-		at = (at << 8) | ldns_rdf_data(tr)[i];
-	}
-	uint64_t now = (uint64_t)time(NULL);
-	if ((now > at ? now - at : at - now) > XFRIN_FUDGE) {
+	if (!xfrin_tsig_time_ok(t)) {
 		return "the TSIG time is outside the fudge (BADTIME)";
 	}
 	ldns_rdf *m = ldns_rdf_clone(ldns_rr_rdf(t, 3));
@@ -1348,10 +1354,13 @@ void dist_xfrin_notify(void *arg, const uint8_t *wire, size_t len, const struct 
 	}
 	if (t == NULL || ldns_rr_rd_count(t) < 7 ||
 	    ldns_dname_compare(ldns_rr_owner(t), x->key->dname) != 0 ||
-	    !ldns_pkt_tsig_verify(q, wire, len, x->key->name, x->key->secret, NULL)) {
+	    !ldns_pkt_tsig_verify(q, wire, len, x->key->name, x->key->secret, NULL) ||
+	    !xfrin_tsig_time_ok(t)) {
 		xfrin_refuse(
 		    x, z, DIST_XFRIN_NOTIFY_TSIG, "NOTIFY for %s from %s: %s: NOTAUTH", zname, peer,
-		    t == NULL ? "no TSIG" : "TSIG not with key the primary's key, or bad MAC");
+		    t == NULL
+			? "no TSIG"
+			: "a TSIG not of the primary's key, a bad MAC or a time outside the fudge");
 		xfrin_notify_reply(x, q, LDNS_RCODE_NOTAUTH, NULL, reply, rlen);
 		goto out;
 	}
