@@ -29,6 +29,7 @@ tdm_nsd_conf "$D/nsd.conf" "$D" "$PORT" "$TDM_TMP/xfr.key" example ""
 nsd -d -c "$D/nsd.conf" >>"$D/nsd.log" 2>&1 &
 NSD_PID=$!
 tdm_on_exit "peers_stop $NSD_PID $D/nsd.conf"
+peers_wait_answers 127.0.0.1 "$PORT" "$NSD_PID" "$D/nsd.log" "nsd (primary)"
 peers_wait_serial 127.0.0.1 "$PORT" example 7 60 "$NSD_PID" "$D/nsd.log"
 
 # how many messages NSD sends
