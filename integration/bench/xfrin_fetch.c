@@ -64,9 +64,10 @@ out:
 	/* CPU time beside the wall time of the log lines: the bench box is shared */
 	struct rusage ru;
 	if (getrusage(RUSAGE_SELF, &ru) == 0) {
-		printf("cpu: user %.2f s, sys %.2f s\n",
+		printf("cpu: user %.2f s, sys %.2f s, max RSS %ld MB\n",
 		       (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
-		       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+		       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6,
+		       ru.ru_maxrss / 1024);
 	}
 	dist_key_free(key);
 	tandem_diag_free(diag);
