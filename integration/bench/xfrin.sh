@@ -43,7 +43,8 @@ zone() {
 }
 zone 1 0 >"$W/example.zone"
 SECRET=$(head -c 32 /dev/urandom | base64 -w0)
-(umask 077 && printf 'bench hmac-sha256 %s\n' "$SECRET" >"$W/tsig.key")
+(umask 077 && printf 'bench hmac-sha256 %s\n' "$SECRET" >"$W/tsig.key" &&
+	printf 'hmac-sha256:bench:%s\n' "$SECRET" >"$W/kdig.key")
 
 KPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$W/knot"
@@ -80,7 +81,7 @@ log:
 EOC
 knotd -c "$W/knot/knot.conf" >"$W/knot/out" 2>&1 &
 PIDS+=($!)
-serial() { kdig @127.0.0.1 -p "$KPORT" +time=2 +retry=0 +short -y "hmac-sha256:bench:$SECRET" example. SOA 2>/dev/null | awk 'NR == 1 { print $3 }'; }
+serial() { kdig @127.0.0.1 -p "$KPORT" +time=2 +retry=0 +short -k "$W/kdig.key" example. SOA 2>/dev/null | awk 'NR == 1 { print $3 }'; }
 for _ in $(seq 1 600); do
 	[ "$(serial)" != 1 ] || break
 	sleep 0.5
