@@ -11,7 +11,10 @@
 #    verifies): refused (tsig), same checks;
 #  - a NOTIFY from 127.0.0.2, outside the ACL (the primary's address): REFUSED, logged,
 #    counted, no check of the primary;
-#  - the relay passing again: the node catches up by IXFR at its retry timer.
+#  - the relay passing again: the node catches up by IXFR at its retry timer;
+#  - the relay answering nothing for longer than the SOA's expire (12 s): the zone alert
+#    input-transfer in the log, status --json and the metrics, the zone still published;
+#    the primary back: the alert clears.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -31,7 +34,7 @@ echo pass >"$MODE"
 
 # ---- the relay: UDP and TCP to knotd; "cut" sends half of the first TCP message and closes,
 # "badsig" flips the case of the question's first letter in every answer (names compare
-# without case, the MAC covers the bytes)
+# without case, the MAC covers the bytes), "drop" answers nothing
 cat >"$TDM_TMP/relay.py" <<'EOF'
 import socket, sys, threading
 lport, uport, modefile = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -69,7 +72,8 @@ def udp():
             u.close()
         if mode() == 'badsig':
             r = flip(r)
-        s.sendto(r, a)
+        if mode() != 'drop':
+            s.sendto(r, a)
 def conn(c):
     m = mode()
     u = None
@@ -123,10 +127,11 @@ PB=$(xfr_port node-b)
 if [ -z "$PA" ] || [ -z "$PB" ]; then tdm_fail "no transfer server port in the nodes' logs"; fi
 
 # ---- knotd, the hidden primary: the zone at serial 5 with a marker; NOTIFYs both nodes ----
-zone_at() { # SERIAL MARKER...: conf/example.zone at SERIAL, retry 10 s, with NS markers
+zone_at() { # SERIAL MARKER...: conf/example.zone at SERIAL, refresh and retry 10 s, expire 12 s
 	local serial=$1 m
 	shift
 	sed -e "s/2024010101 ; serial/$serial ; serial/" -e 's/900        ; retry/10 ; retry/' \
+		-e 's/1814400    ; expire/12 ; expire/' -e 's/3600       ; refresh/10 ; refresh/' \
 		"$TDM_SRC/conf/example.zone"
 	for m in "$@"; do printf '%s 86400 IN NS ns1.%s.example.net.\n' "$m" "$m"; done
 }
@@ -219,4 +224,22 @@ tdm_wait 90 "$A to publish 2024010107 (marker xfr-three)" out_has "$A" 'xfr-thre
 tdm_assert_grep "by IXFR" "IXFR from 127\.0\.0\.1:$RELAY_PORT: serial 2024010106 -> 2024010107" "$TDM_CL/log/$A.log"
 in_has "$A" xfr-three || tdm_fail "the input file lacks the new record"
 tdm_pass "with the relay passing again, $A took 2024010107 by IXFR and published it"
+
+# ---- the primary silent past the SOA's expire: the zone alert input-transfer ---------------
+S3=$(tdm_last_serial "$A" $Z)
+status_alert() { [ "$(tdm_status_get "any(a['kind'] == 'input-transfer' and a['zone'] == '$Z' for a in node('$A')['alerts'])")" = "$1" ]; }
+# (the bad-TSIG stretch above may have outlasted the 12 s: that alert clears on catching up)
+tdm_wait 60 "no alert input-transfer before the silence" status_alert False
+alerts() { grep -c "zone example\.: ALERT input-transfer: .*expire (12 s" "$TDM_CL/log/$A.log" || true; }
+before=$(alerts)
+echo drop >"$MODE"
+raised() { [ "$(alerts)" -gt "$before" ]; }
+tdm_wait 60 "$A to raise the alert input-transfer" raised
+tdm_wait 30 "the alert input-transfer in $A's status" status_alert True
+in_metrics() { curl -s "http://$MA/metrics" | grep -q "^tandem_alert{zone=\"$Z\",reason=\"input-transfer\""; }
+tdm_wait 10 "the alert in $A's metrics" in_metrics
+[ "$(tdm_last_serial "$A" $Z)" = "$S3" ] || tdm_fail "a serial was published while the primary was silent"
+echo pass >"$MODE"
+tdm_wait 60 "the alert input-transfer to clear" status_alert False
+tdm_pass "the primary silent past its SOA's expire: input-transfer raised (log, status, metrics), cleared when it answers"
 tdm_cluster_sanitizer_check
