@@ -88,15 +88,80 @@ bool xfrin_tsig_time_ok(const ldns_rr *t)
 
 /* ---- the copy: records in a tree ------------------------------------------------------ */
 
-static int xfrin_rr_cmp(const void *a, const void *b)
+/*
+ * A record of the copy is its uncompressed wire form (owner, type, class, TTL, RDATA length,
+ * RDATA) in one allocation, the tree node's key: about a third of an ldns_rr's memory. Two
+ * records are the same when owner (without case), type, class and RDATA are: the TTL is
+ * not compared (an IXFR's delete names the record, whatever its TTL).
+ */
+
+/* The owner's length in a record's wire form (uncompressed, as ldns_rr2wire writes it). */
+static size_t xfrin_owner_len(const uint8_t *b)
 {
-	return ldns_rr_compare(a, b);
+	size_t i = 0;
+	while (b[i] != 0) {
+		i += (size_t)b[i] + 1;
+	}
+	return i + 1;
+}
+
+/* The whole wire form's length. */
+static size_t xfrin_blob_len(const uint8_t *b)
+{
+	size_t ol = xfrin_owner_len(b);
+	return ol + 10 + (((size_t)b[ol + 8] << 8) | b[ol + 9]);
+}
+
+static int xfrin_rr_cmp(const void *pa, const void *pb)
+{
+	const uint8_t *a = pa, *b = pb;
+	size_t la = xfrin_owner_len(a), lb = xfrin_owner_len(b);
+	/* label lengths (0..63) are below 'A': lowering every byte lowers only letters */
+	for (size_t i = 0; i < la && i < lb; i++) {
+		int ca = a[i] >= 'A' && a[i] <= 'Z' ? a[i] + 32 : a[i];
+		int cb = b[i] >= 'A' && b[i] <= 'Z' ? b[i] + 32 : b[i];
+		if (ca != cb) {
+			return ca < cb ? -1 : 1;
+		}
+	}
+	if (la != lb) {
+		return la < lb ? -1 : 1;
+	}
+	int c = memcmp(a + la, b + lb, 4); /* type, class */
+	if (c != 0) {
+		return c;
+	}
+	size_t ra = ((size_t)a[la + 8] << 8) | a[la + 9];
+	size_t rb = ((size_t)b[lb + 8] << 8) | b[lb + 9];
+	if (ra != rb) {
+		return ra < rb ? -1 : 1;
+	}
+	return memcmp(a + la + 10, b + lb + 10, ra);
+}
+
+/* rr's wire form (the caller's, malloc'd to its size: ldns_rr2wire would hand over a
+ * 64 KiB buffer per record). Errors: TANDEM_ENOMEM. */
+static int xfrin_blob(const ldns_rr *rr, uint8_t **out)
+{
+	*out = NULL;
+	ldns_buffer *b = ldns_buffer_new(256);
+	if (b == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	int ret = TANDEM_ENOMEM;
+	if (ldns_rr2buffer_wire(b, rr, LDNS_SECTION_ANSWER) == LDNS_STATUS_OK &&
+	    (*out = malloc(ldns_buffer_position(b))) != NULL) {
+		memcpy(*out, ldns_buffer_begin(b), ldns_buffer_position(b));
+		ret = TANDEM_OK;
+	}
+	ldns_buffer_free(b);
+	return ret;
 }
 
 static void xfrin_node_free(ldns_rbnode_t *n, void *arg)
 {
 	(void)arg;
-	ldns_rr_free((ldns_rr *)n->key);
+	free((void *)n->key);
 	free(n);
 }
 
@@ -108,21 +173,46 @@ static void xfrin_tree_free(ldns_rbtree_t *t)
 	}
 }
 
-/* Puts rr (taken) in t; a record already there (TTL aside) is replaced. */
-static int xfrin_tree_put(ldns_rbtree_t *t, ldns_rr *rr)
+/* A node holding rr's wire form. Errors: TANDEM_ENOMEM. */
+static int xfrin_node_new(const ldns_rr *rr, ldns_rbnode_t **out)
 {
-	ldns_rbnode_t *old = ldns_rbtree_delete(t, rr);
+	uint8_t *blob = NULL;
+	ldns_rbnode_t *n = calloc(1, sizeof(*n));
+	if (n == NULL || xfrin_blob(rr, &blob) != TANDEM_OK) {
+		free(n);
+		return TANDEM_ENOMEM;
+	}
+	n->key = blob;
+	*out = n;
+	return TANDEM_OK;
+}
+
+/* Puts a copy of rr in t; a record already there (TTL aside) is replaced. */
+static int xfrin_tree_put(ldns_rbtree_t *t, const ldns_rr *rr)
+{
+	ldns_rbnode_t *n = NULL;
+	int ret = xfrin_node_new(rr, &n);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	ldns_rbnode_t *old = ldns_rbtree_delete(t, n->key);
 	if (old != NULL) {
 		xfrin_node_free(old, NULL);
 	}
-	ldns_rbnode_t *n = calloc(1, sizeof(*n));
-	if (n == NULL) {
-		ldns_rr_free(rr);
-		return TANDEM_ENOMEM;
-	}
-	n->key = rr;
-	n->data = rr;
 	ldns_rbtree_insert(t, n);
+	return TANDEM_OK;
+}
+
+/* Prints a record of the copy. Errors: TANDEM_DNS_EPARSE. */
+static int xfrin_blob_print(FILE *fp, const uint8_t *b)
+{
+	ldns_rr *rr = NULL;
+	size_t pos = 0;
+	if (ldns_wire2rr(&rr, b, xfrin_blob_len(b), &pos, LDNS_SECTION_ANSWER) != LDNS_STATUS_OK) {
+		return TANDEM_DNS_EPARSE;
+	}
+	ldns_rr_print(fp, rr);
+	ldns_rr_free(rr);
 	return TANDEM_OK;
 }
 
@@ -164,7 +254,7 @@ static void xfrin_load(dist_xfrin_t *x, xfrin_zone_t *z)
 	ldns_rbtree_t *t = ldns_rbtree_create(xfrin_rr_cmp);
 	ldns_rr_list *list = ldns_zone_rrs(lz);
 	for (size_t i = 0; t != NULL && i < ldns_rr_list_rr_count(list); i++) {
-		if (xfrin_tree_put(t, ldns_rr_clone(ldns_rr_list_rr(list, i))) != TANDEM_OK) {
+		if (xfrin_tree_put(t, ldns_rr_list_rr(list, i)) != TANDEM_OK) {
 			xfrin_tree_free(t);
 			t = NULL;
 		}
@@ -197,11 +287,12 @@ static int xfrin_write(xfrin_zone_t *z)
 	}
 	FILE *fp = tandem_afile_stream(f);
 	ldns_rr_print(fp, z->soa);
-	for (ldns_rbnode_t *n = ldns_rbtree_first(z->rrs); n != LDNS_RBTREE_NULL;
+	bool bad = false;
+	for (ldns_rbnode_t *n = ldns_rbtree_first(z->rrs); n != LDNS_RBTREE_NULL && !bad;
 	     n = ldns_rbtree_next(n)) {
-		ldns_rr_print(fp, n->key);
+		bad = xfrin_blob_print(fp, n->key) != TANDEM_OK;
 	}
-	if (ferror(fp)) {
+	if (bad || ferror(fp)) {
 		tandem_afile_abort(f);
 		return TANDEM_EIO;
 	}
@@ -638,7 +729,6 @@ static int xfrin_take_axfr(dist_xfrin_t *x, xfrin_zone_t *z, xfrin_rrs_t *l)
 			return TANDEM_EIO;
 		}
 		int ret = xfrin_tree_put(t, l->rr[i]);
-		l->rr[i] = NULL;
 		if (ret != TANDEM_OK) {
 			xfrin_tree_free(t);
 			return ret;
@@ -655,9 +745,7 @@ static int xfrin_take_axfr(dist_xfrin_t *x, xfrin_zone_t *z, xfrin_rrs_t *l)
 /* One step of applying changesets, in order, so that a failure undoes them newest first. */
 typedef struct xfrin_op {
 	ldns_rbnode_t *node;
-	size_t idx; /* added: its index in the transfer's records */
 	bool added; /* else removed */
-	bool gone;  /* added, then removed by a later changeset */
 } xfrin_op_t;
 
 typedef struct xfrin_ops {
@@ -665,7 +753,7 @@ typedef struct xfrin_ops {
 	size_t n, cap;
 } xfrin_ops_t;
 
-static int xfrin_op_push(xfrin_ops_t *o, ldns_rbnode_t *node, size_t idx, bool added)
+static int xfrin_op_push(xfrin_ops_t *o, ldns_rbnode_t *node, bool added)
 {
 	if (o->n == o->cap) {
 		size_t cap = o->cap != 0 ? o->cap * 2 : 64;
@@ -676,30 +764,58 @@ static int xfrin_op_push(xfrin_ops_t *o, ldns_rbnode_t *node, size_t idx, bool a
 		o->op = n;
 		o->cap = cap;
 	}
-	o->op[o->n++] = (xfrin_op_t){.node = node, .idx = idx, .added = added};
+	o->op[o->n++] = (xfrin_op_t){.node = node, .added = added};
 	return TANDEM_OK;
 }
 
-/*
- * Removes rr's record from the copy (its node kept in the op log). A node the tree owns has
- * data == key; a node added by this transfer (its record still the transfer's) has data set
- * to its op's index + 1. False: not there.
- */
+/* Takes rr's record out of the copy (its node kept in the op log); *found: it was there. */
 static int xfrin_remove(xfrin_zone_t *z, xfrin_ops_t *o, const ldns_rr *rr, bool *found)
 {
-	ldns_rbnode_t *n = ldns_rbtree_delete(z->rrs, rr);
+	uint8_t *key = NULL;
+	*found = false;
+	if (xfrin_blob(rr, &key) != TANDEM_OK) {
+		return TANDEM_ENOMEM;
+	}
+	ldns_rbnode_t *n = ldns_rbtree_delete(z->rrs, key);
+	free(key);
 	*found = n != NULL;
 	if (n == NULL) {
 		return TANDEM_OK;
 	}
-	if (n->data != n->key) {
-		o->op[(uintptr_t)n->data - 1].gone = true;
-	}
-	int ret = xfrin_op_push(o, n, 0, false);
+	int ret = xfrin_op_push(o, n, false);
 	if (ret != TANDEM_OK) {
 		ldns_rbtree_insert(z->rrs, n);
 	}
 	return ret;
+}
+
+/* Puts rr's record in the copy (replacing one held with another TTL), logged in o. */
+static int xfrin_add(xfrin_zone_t *z, xfrin_ops_t *o, const ldns_rr *rr)
+{
+	bool found = false;
+	int ret = xfrin_remove(z, o, rr, &found);
+	ldns_rbnode_t *n = NULL;
+	if (ret != TANDEM_OK || (ret = xfrin_node_new(rr, &n)) != TANDEM_OK) {
+		return ret;
+	}
+	if ((ret = xfrin_op_push(o, n, true)) != TANDEM_OK) {
+		xfrin_node_free(n, NULL);
+		return ret;
+	}
+	ldns_rbtree_insert(z->rrs, n);
+	return TANDEM_OK;
+}
+
+/* Says why in why, with the record. */
+static void xfrin_why_rr(char *why, size_t size, const char *what, const ldns_rr *rr)
+{
+	char *s = ldns_rr2str(rr);
+	size_t sl = s != NULL ? strlen(s) : 0;
+	if (sl > 0 && s[sl - 1] == '\n') {
+		s[sl - 1] = '\0';
+	}
+	snprintf(why, size, "%s: %.200s", what, s != NULL ? s : "?");
+	free(s);
 }
 
 /*
@@ -733,14 +849,8 @@ static int xfrin_apply_ixfr(dist_xfrin_t *x, xfrin_zone_t *z, xfrin_rrs_t *l, si
 			}
 			ret = TANDEM_EIO;
 			if (!found) {
-				char *s = ldns_rr2str(l->rr[i]);
-				size_t sl = s != NULL ? strlen(s) : 0;
-				if (sl > 0 && s[sl - 1] == '\n') {
-					s[sl - 1] = '\0';
-				}
-				snprintf(why, sizeof(why), "it deletes a record not there: %.200s",
-					 s != NULL ? s : "?");
-				free(s);
+				xfrin_why_rr(why, sizeof(why), "it deletes a record not there",
+					     l->rr[i]);
 				goto out;
 			}
 			(*changes)++;
@@ -758,20 +868,10 @@ static int xfrin_apply_ixfr(dist_xfrin_t *x, xfrin_zone_t *z, xfrin_rrs_t *l, si
 		}
 		cur = xfrin_soa_serial(nsoa);
 		for (; i < last && ldns_rr_get_type(l->rr[i]) != LDNS_RR_TYPE_SOA; i++) {
-			/* an add of a record already held (TTL aside) replaces it */
-			if ((ret = xfrin_remove(z, &o, l->rr[i], &found)) != TANDEM_OK) {
-				goto out;
-			}
-			ldns_rbnode_t *nn = calloc(1, sizeof(*nn));
-			if (nn == NULL || (ret = xfrin_op_push(&o, nn, i, true)) != TANDEM_OK) {
-				free(nn);
-				ret = TANDEM_ENOMEM;
+			if ((ret = xfrin_add(z, &o, l->rr[i])) != TANDEM_OK) {
 				goto out;
 			}
 			ret = TANDEM_EIO;
-			nn->key = l->rr[i];
-			nn->data = (void *)(uintptr_t)o.n; /* its op's index + 1 */
-			ldns_rbtree_insert(z->rrs, nn);
 			(*changes)++;
 		}
 	}
@@ -780,20 +880,10 @@ static int xfrin_apply_ixfr(dist_xfrin_t *x, xfrin_zone_t *z, xfrin_rrs_t *l, si
 			 xfrin_soa_serial(l->rr[last]));
 		goto out;
 	}
-	/* applied: records added and still there become the tree's, the removed ones go */
+	/* applied: the records taken out go (an added one taken out again too) */
 	for (size_t k = 0; k < o.n; k++) {
-		xfrin_op_t *op = &o.op[k];
-		if (op->added && !op->gone) {
-			op->node->data = op->node->key;
-			l->rr[op->idx] = NULL;
-		}
-	}
-	for (size_t k = 0; k < o.n; k++) {
-		xfrin_op_t *op = &o.op[k];
-		if (!op->added && op->node->data == op->node->key) {
-			xfrin_node_free(op->node, NULL);
-		} else if (!op->added) {
-			free(op->node); /* an added record removed again: l still holds it */
+		if (!o.op[k].added) {
+			xfrin_node_free(o.op[k].node, NULL);
 		}
 	}
 	ldns_rr_free(z->soa);
@@ -802,11 +892,11 @@ static int xfrin_apply_ixfr(dist_xfrin_t *x, xfrin_zone_t *z, xfrin_rrs_t *l, si
 	o.n = 0;
 	ret = TANDEM_OK;
 out:
-	/* undo, newest first */
+	/* undo, newest first: each step's opposite, on the tree as that step left it */
 	for (size_t k = o.n; k > 0; k--) {
 		xfrin_op_t *op = &o.op[k - 1];
 		if (op->added) {
-			free(ldns_rbtree_delete(z->rrs, op->node->key));
+			xfrin_node_free(ldns_rbtree_delete(z->rrs, op->node->key), NULL);
 		} else {
 			ldns_rbtree_insert(z->rrs, op->node);
 		}
