@@ -552,9 +552,10 @@ static bool xfrin_read(dist_xfrin_t *x, int fd, uint8_t *buf, size_t n)
 
 /* A transfer's records as received, the final SOA included. */
 typedef struct xfrin_rrs {
-	ldns_rr **rr;
+	ldns_rr **rr; /* changesets: every record; the whole zone: its two SOAs */
 	size_t n, cap;
-	bool axfr_style; /* the whole zone (else changesets) */
+	bool axfr_style;     /* the whole zone (else changesets) */
+	ldns_rbtree_t *zone; /* the whole zone: its records (the SOA apart) as they come */
 } xfrin_rrs_t;
 
 static void xfrin_rrs_free(xfrin_rrs_t *l)
@@ -563,6 +564,7 @@ static void xfrin_rrs_free(xfrin_rrs_t *l)
 		ldns_rr_free(l->rr[i]);
 	}
 	free(l->rr);
+	xfrin_tree_free(l->zone);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -682,8 +684,25 @@ static int xfrin_transfer(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr_type type, u
 						  xfrin_soa_serial(rr) != want);
 				want_soas = l->axfr_style ? 2 : 3;
 			}
-			if (is_soa && xfrin_soa_serial(rr) == want) {
-				soas++;
+			bool closing = is_soa && xfrin_soa_serial(rr) == want;
+			soas += closing ? 1 : 0;
+			if (l->axfr_style && l->n >= 1 && !closing) {
+				/* the whole zone goes straight into a tree: never two copies */
+				if (is_soa) {
+					xfrin_refuse(x, z, DIST_XFRIN_MALFORMED,
+						     "%s from %s: a second SOA inside the zone",
+						     tname, z->primary);
+					ldns_pkt_free(p);
+					goto out;
+				}
+				if ((l->zone == NULL &&
+				     (l->zone = ldns_rbtree_create(xfrin_rr_cmp)) == NULL) ||
+				    xfrin_tree_put(l->zone, rr) != TANDEM_OK) {
+					ldns_pkt_free(p);
+					xfrin_refuse(x, z, DIST_XFRIN_MALFORMED, "out of memory");
+					goto out;
+				}
+				continue;
 			}
 			if (xfrin_rrs_push(l, ldns_rr_clone(rr)) != TANDEM_OK) {
 				ldns_pkt_free(p);
@@ -714,29 +733,16 @@ out:
 
 /* ---- applying what came --------------------------------------------------------------- */
 
-/* The whole zone (l: SOA, records, SOA) replaces the copy. */
-static int xfrin_take_axfr(dist_xfrin_t *x, xfrin_zone_t *z, xfrin_rrs_t *l)
+/* The whole zone (l: its SOA, its records in l->zone, the closing SOA) replaces the copy. */
+static int xfrin_take_axfr(xfrin_zone_t *z, xfrin_rrs_t *l)
 {
-	ldns_rbtree_t *t = ldns_rbtree_create(xfrin_rr_cmp);
-	if (t == NULL) {
+	if (l->zone == NULL && (l->zone = ldns_rbtree_create(xfrin_rr_cmp)) == NULL) {
 		return TANDEM_ENOMEM;
-	}
-	for (size_t i = 1; i + 1 < l->n; i++) {
-		if (ldns_rr_get_type(l->rr[i]) == LDNS_RR_TYPE_SOA) {
-			xfrin_refuse(x, z, DIST_XFRIN_MALFORMED,
-				     "AXFR from %s: a second SOA inside", z->primary);
-			xfrin_tree_free(t);
-			return TANDEM_EIO;
-		}
-		int ret = xfrin_tree_put(t, l->rr[i]);
-		if (ret != TANDEM_OK) {
-			xfrin_tree_free(t);
-			return ret;
-		}
 	}
 	xfrin_tree_free(z->rrs);
 	ldns_rr_free(z->soa);
-	z->rrs = t;
+	z->rrs = l->zone;
+	l->zone = NULL;
 	z->soa = l->rr[0];
 	l->rr[0] = NULL;
 	return TANDEM_OK;
@@ -984,7 +990,7 @@ static uint64_t xfrin_check_zone(dist_xfrin_t *x, xfrin_zone_t *z)
 			ret = xfrin_apply_ixfr(x, z, &l, &changes);
 		} else if (ret == TANDEM_OK) {
 			how = "IXFR (the whole zone)";
-			ret = xfrin_take_axfr(x, z, &l);
+			ret = xfrin_take_axfr(z, &l);
 		} else if (ret == TANDEM_EIO) {
 			goto out; /* refused: the next try at the retry timer */
 		}
@@ -1002,7 +1008,7 @@ static uint64_t xfrin_check_zone(dist_xfrin_t *x, xfrin_zone_t *z)
 			ret = TANDEM_EIO;
 		}
 		if (ret == TANDEM_OK) {
-			ret = xfrin_take_axfr(x, z, &l);
+			ret = xfrin_take_axfr(z, &l);
 		}
 		if (ret != TANDEM_OK) {
 			goto out;
