@@ -231,7 +231,45 @@ static void xfrin_soa_timers(dist_xfrin_t *x, xfrin_zone_t *z, const ldns_rr *so
 	z->expire_s = ldns_rdf2native_int32(ldns_rr_rdf(soa, 5));
 }
 
-/* At start: the input file, when there, is the copy IXFR asks from. */
+/* Reads fp record by record into *soa and the tree t (never the whole zone as ldns records
+ * at once). Returns NULL, or why not (*line: where). */
+static const char *xfrin_read_zone(xfrin_zone_t *z, FILE *fp, ldns_rr **soa, ldns_rbtree_t *t,
+				   int *line)
+{
+	uint32_t ttl = 3600;
+	ldns_rdf *origin = ldns_rdf_clone(z->dname);
+	ldns_rdf *prev = NULL;
+	const char *why = origin == NULL ? "out of memory" : NULL;
+	while (why == NULL && !feof(fp)) {
+		ldns_rr *rr = NULL;
+		ldns_status st = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &origin, &prev, line);
+		if (st == LDNS_STATUS_SYNTAX_EMPTY || st == LDNS_STATUS_SYNTAX_TTL ||
+		    st == LDNS_STATUS_SYNTAX_ORIGIN) {
+			continue;
+		}
+		if (st != LDNS_STATUS_OK) {
+			why = ldns_get_errorstr_by_id(st);
+		} else if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA && *soa == NULL &&
+			   ldns_rr_rd_count(rr) == 7) {
+			*soa = rr;
+			rr = NULL;
+		} else if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA) {
+			why = "a second SOA";
+		} else if (xfrin_tree_put(t, rr) != TANDEM_OK) {
+			why = "out of memory";
+		}
+		ldns_rr_free(rr);
+	}
+	ldns_rdf_deep_free(origin);
+	ldns_rdf_deep_free(prev);
+	if (why == NULL && *soa == NULL) {
+		why = "no SOA";
+	}
+	return why;
+}
+
+/* At start (and when someone replaced it): the input file, when there, is the copy IXFR
+ * asks from. */
 static void xfrin_load(dist_xfrin_t *x, xfrin_zone_t *z)
 {
 	uint64_t t0 = xfrin_mono_ms();
@@ -240,41 +278,30 @@ static void xfrin_load(dist_xfrin_t *x, xfrin_zone_t *z)
 		return;
 	}
 	z->has_id = fstat(fileno(fp), &z->id) == 0;
-	ldns_zone *lz = NULL;
+	ldns_rr *soa = NULL;
 	int line = 0;
-	ldns_status s = ldns_zone_new_frm_fp_l(&lz, fp, z->dname, 3600, LDNS_RR_CLASS_IN, &line);
+	ldns_rbtree_t *t = ldns_rbtree_create(xfrin_rr_cmp);
+	const char *why = t != NULL ? xfrin_read_zone(z, fp, &soa, t, &line) : "out of memory";
 	fclose(fp);
-	if (s != LDNS_STATUS_OK || ldns_zone_soa(lz) == NULL) {
+	if (why != NULL) {
 		xfrin_logf(x, "xfrin %s: %s:%d: %s; the first transfer is an AXFR", z->name,
-			   z->path, line,
-			   s != LDNS_STATUS_OK ? ldns_get_errorstr_by_id(s) : "no SOA");
-		ldns_zone_deep_free(lz);
+			   z->path, line, why);
+		ldns_rr_free(soa);
+		xfrin_tree_free(t);
 		return;
 	}
-	ldns_rbtree_t *t = ldns_rbtree_create(xfrin_rr_cmp);
-	ldns_rr_list *list = ldns_zone_rrs(lz);
-	for (size_t i = 0; t != NULL && i < ldns_rr_list_rr_count(list); i++) {
-		if (xfrin_tree_put(t, ldns_rr_list_rr(list, i)) != TANDEM_OK) {
-			xfrin_tree_free(t);
-			t = NULL;
-		}
-	}
-	if (t != NULL) {
-		xfrin_logf(x,
-			   "xfrin %s: %zu records of serial %" PRIu32 " read back from %s (%.2f s)",
-			   z->name, (size_t)t->count + 1, xfrin_soa_serial(ldns_zone_soa(lz)),
-			   z->path, (double)(xfrin_mono_ms() - t0) / 1000.0);
-		z->soa = ldns_rr_clone(ldns_zone_soa(lz));
-		z->rrs = t;
-		xfrin_soa_timers(x, z, z->soa);
-		/* the copy counts as fresh at start: the expire runs from there */
-		z->last_ok_mono_ms = xfrin_mono_ms();
-		pthread_mutex_lock(&x->lock);
-		z->st.has_serial = true;
-		z->st.serial = xfrin_soa_serial(z->soa);
-		pthread_mutex_unlock(&x->lock);
-	}
-	ldns_zone_deep_free(lz);
+	xfrin_logf(x, "xfrin %s: %zu records of serial %" PRIu32 " read back from %s (%.2f s)",
+		   z->name, (size_t)t->count + 1, xfrin_soa_serial(soa), z->path,
+		   (double)(xfrin_mono_ms() - t0) / 1000.0);
+	z->soa = soa;
+	z->rrs = t;
+	xfrin_soa_timers(x, z, z->soa);
+	/* the copy counts as fresh at start: the expire runs from there */
+	z->last_ok_mono_ms = xfrin_mono_ms();
+	pthread_mutex_lock(&x->lock);
+	z->st.has_serial = true;
+	z->st.serial = xfrin_soa_serial(z->soa);
+	pthread_mutex_unlock(&x->lock);
 }
 
 /* Writes the copy over the input file: temp, fsync, rename. */
