@@ -8,6 +8,7 @@
 # Usage: deploy/cluster-up.sh DIR [--zones N] [--netns] [--lease-ms MS] [--cycle S]
 #                             [--policy FILE] [--late-zone NAME]... [--skr-margin S]
 #                             [--etcd-plain] [--zone-records N] [--threads N]
+#                             [--notify ADDR:PORT]... [--primary ADDR:PORT]
 #                             [--secondary nsd [--resolver [--resolver-stub NAME=ADDR@PORT]...]]
 #   DIR          must not exist or be empty
 #   --zones N    N generated zones z1.example. .. zN.example. (default: conf/example.zone),
@@ -24,6 +25,8 @@
 #   --skr-margin S  tandemd's offline-KSK margin in seconds (default 3 days)
 #   --threads N  tandemd's signing threads (default tandemd's: 1)
 #   --notify ADDR:PORT  a secondary every node NOTIFYs after each of its publications
+#   --primary ADDR:PORT  a hidden primary every node takes every zone's input from (IXFR/AXFR
+#                with DIR/tsig.key, on its NOTIFY and the SOA refresh timer; docs/dist.md)
 #                (repeatable; signed with DIR/tsig.key; docs/dist.md)
 #   --secondary nsd  an NSD secondary of every zone on a free 127.0.0.1 port (DIR/nsd),
 #                both nodes' transfer servers its primaries (TSIG with DIR/tsig.key), every
@@ -63,6 +66,7 @@ usage() {
 DIR='' NZONES=0 ZONE_RECORDS=50 NETNS=0 LEASE_MS='' CYCLE='' POLICY=$SRC/conf/dps-default.yaml SKR_MARGIN=''
 THREADS=''
 NOTIFY=()
+PRIMARY=''
 SECONDARY='' RESOLVER=0
 RESOLVER_STUBS=()
 ETCD_TLS=1
@@ -120,6 +124,11 @@ while [ $# -gt 0 ]; do
 	--notify)
 		[ $# -ge 2 ] || usage
 		NOTIFY+=("$2")
+		shift 2
+		;;
+	--primary)
+		[ $# -ge 2 ] || usage
+		PRIMARY=$2
 		shift 2
 		;;
 	--secondary)
@@ -665,6 +674,11 @@ start_node() { # SITE(a|b): its own site's coordinator first
 	for nfy in "${NOTIFY[@]}"; do
 		args+=(--notify "$nfy")
 	done
+	if [ -n "$PRIMARY" ]; then
+		for z in "${ZONE_NAMES[@]}"; do
+			args+=(--primary "$z=$PRIMARY")
+		done
+	fi
 	start "node-$s" "$s" own env SOFTHSM2_CONF="${CONF[$s]}" "$TANDEMD" "${args[@]}"
 }
 if [ "$NO_NODES" = 1 ]; then

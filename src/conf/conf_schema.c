@@ -20,6 +20,11 @@ static const conf_field_t tdm_zone_fields[] = {
     {"input", CONF_PATH, NULL, "its unsigned zone file"},
     {NULL, CONF_STRING, NULL, NULL}};
 
+static const conf_field_t tdm_primary_fields[] = {
+    {"zone", CONF_DNAME, NULL, "a zone of the node (a --zone)"},
+    {"address", CONF_HOSTPORT, NULL, "its hidden primary, ADDR:PORT"},
+    {NULL, CONF_STRING, NULL, NULL}};
+
 static const conf_key_t tdm_keys[] = {
     {.name = "name",
      .type = CONF_NAME,
@@ -144,6 +149,27 @@ static const conf_key_t tdm_keys[] = {
      .def = "1.0",
      .doc = "an IXFR with more records than this times the zone's is sent as the whole zone "
 	    "(a number above 0, or unlimited)"},
+    {.name = "primary",
+     .type = CONF_RECORDS,
+     .min = 0,
+     .max = 1024,
+     .fields = tdm_primary_fields,
+     .join = "=",
+     .doc = "take the zone's input by IXFR/AXFR with TSIG from a hidden primary, on its SOA "
+	    "refresh timer and its NOTIFY, written over the zone's input file; needs "
+	    "xfr-listen (docs/dist.md, Input by transfer)"},
+    {.name = "primary-tsig-key",
+     .type = CONF_SECRET,
+     .def = "the first tsig-key",
+     .doc = "the TSIG key file (NAME ALGORITHM BASE64SECRET, mode 0600) that signs transfers "
+	    "from the primaries and their NOTIFYs"},
+    {.name = "notify-in-acl",
+     .type = CONF_LIST,
+     .item = CONF_STRING,
+     .min = 0,
+     .max = 64,
+     .doc = "who may NOTIFY this node of a primary's new serial: PREFIX entries (none: each "
+	    "zone's primary address)"},
     {.name = "log-target",
      .type = CONF_ENUM,
      .def = "stderr",

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct sockaddr;
+
 #include "dns_diff.h"
 #include "dns_zone.h"
 #include "tandem_diag.h"
@@ -113,6 +115,12 @@ typedef struct dist_conf {
 	/* one line per refusal, from the server's thread (NULL: none) */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
+	/* NOTIFY requests (opcode 4, UDP or TCP) are handed here whole, from the server's
+	   thread, instead of answered NOTIMP: *reply (malloc'd, or NULL: none) is sent back
+	   (dist_xfrin_notify is one; NULL: NOTIMP) */
+	void (*notify)(void *arg, const uint8_t *wire, size_t len, const struct sockaddr *addr,
+		       const char *peer, uint8_t **reply, size_t *rlen);
+	void *notify_arg;
 } dist_conf_t;
 
 /* What the server counted since it started. */

@@ -432,6 +432,10 @@ void dist_handle(dist_server_t *srv, dist_conn_t *c, const uint8_t *wire, size_t
 			 qn != NULL ? qn : "?");
 		free(qn);
 	}
+	if (ldns_pkt_get_opcode(rq.q) == LDNS_PACKET_NOTIFY && srv->notify != NULL) {
+		srv->notify(srv->notify_arg, wire, len, addr, peer, reply, rlen);
+		goto out;
+	}
 	if (ldns_pkt_get_opcode(rq.q) != LDNS_PACKET_QUERY) {
 		dist_refuse(&rq, LDNS_RCODE_NOTIMPL, 0, &srv->stats.notimp, "opcode %d",
 			    (int)ldns_pkt_get_opcode(rq.q));

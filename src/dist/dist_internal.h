@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "dist.h"
 
@@ -48,6 +49,9 @@ typedef struct dist_acl {
 /* Parses "PREFIX[,KEYNAME]" against keys. Errors: TANDEM_ESYNTAX (diag). */
 int dist_acl_parse(const char *text, const dist_key_t *const *keys, size_t nkeys,
 		   tandem_diag_t *diag, dist_acl_t *out);
+
+/* "ADDR:PORT" or "[ADDR6]:PORT" into ss, *sl its length. Errors: TANDEM_ESYNTAX. */
+int dist_addr_parse(const char *text, struct sockaddr_storage *ss, socklen_t *sl);
 
 /* True when addr (a sockaddr_in or _in6, v4-mapped v6 seen as v4) is in the prefix. */
 bool dist_acl_match(const dist_acl_t *a, const struct sockaddr *addr);

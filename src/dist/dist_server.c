@@ -342,8 +342,8 @@ static void *dist_thread(void *arg)
 	return NULL;
 }
 
-/* "ADDR:PORT" or "[ADDR6]:PORT" into ss. */
-static int dist_addr_parse(const char *text, struct sockaddr_storage *ss, socklen_t *sl)
+/* "ADDR:PORT" or "[ADDR6]:PORT" into ss (dist_internal.h). */
+int dist_addr_parse(const char *text, struct sockaddr_storage *ss, socklen_t *sl)
 {
 	char host[INET6_ADDRSTRLEN + 2];
 	const char *colon = strrchr(text, ':');
@@ -499,6 +499,8 @@ int dist_server_new(const dist_conf_t *conf, tandem_diag_t *diag, dist_server_t 
 	srv->idle_ms = conf->idle_ms > 0 ? conf->idle_ms : 30000;
 	srv->log = conf->log;
 	srv->log_arg = conf->log_arg;
+	srv->notify = conf->notify;
+	srv->notify_arg = conf->notify_arg;
 	srv->keys = conf->keys;
 	srv->nkeys = conf->nkeys;
 	ret = TANDEM_ENOMEM;

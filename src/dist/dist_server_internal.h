@@ -63,6 +63,9 @@ struct dist_server {
 	unsigned idle_ms;
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
+	void (*notify)(void *arg, const uint8_t *wire, size_t len, const struct sockaddr *addr,
+		       const char *peer, uint8_t **reply, size_t *rlen);
+	void *notify_arg;
 	const dist_key_t *const *keys;
 	size_t nkeys;
 	dist_acl_t *acl;

@@ -108,6 +108,10 @@
 #define TDM_XFR_ACL_MAX 64
 /* --notify, at most */
 #define TDM_NOTIFY_MAX 16
+/* long options without a letter (input by transfer) */
+#define TDM_OPT_PRIMARY     0x1001
+#define TDM_OPT_PRIMARY_KEY 0x1002
+#define TDM_OPT_NOTIFY_ACL  0x1003
 
 /* The journal's default depth: a day of 15-minute cycles, and 256 MiB. */
 #define TDM_JOURNAL_ENTRIES 100u
@@ -131,6 +135,13 @@ typedef struct tdm_opts {
 	size_t nxfr_listen, ntsig_key, nxfr_acl;
 	const char *notify[TDM_NOTIFY_MAX]; /* --notify: secondaries told of each publication */
 	size_t nnotify;
+	/* input by transfer (docs/dist.md): --primary ZONE=ADDR:PORT, --primary-tsig-key,
+	   --notify-in-acl */
+	const char *primary[TDM_ZONES_MAX];
+	size_t nprimary;
+	const char *primary_key;
+	const char *notify_acl[TDM_XFR_ACL_MAX];
+	size_t nnotify_acl;
 	double max_ixfr_ratio;          /* negative: unlimited */
 	tandem_log_target_t log_target; /* --log-target stderr|syslog */
 	const char *syslog_socket;      /* --syslog-socket PATH, or NULL: /dev/log */
@@ -299,6 +310,9 @@ typedef struct tdm {
 	tandem_service_t svc;            /* systemd: readiness, status, watchdog */
 	metrics_server_t *metrics;       /* --metrics: the last render is served from there */
 	tdm_dist_t *dist;                /* --xfr-listen: the transfer server, or NULL */
+	dist_xfrin_zone_t *primary;      /* --primary, parsed (npri), for tdm_dist */
+	char (*primary_text)[2][PATH_MAX];
+	size_t npri;
 	uint64_t next_metrics_mono;
 	uint64_t hsm_errors;  /* runs and checks that failed in the HSM (metrics) */
 	uint64_t runs_failed; /* runs that failed (metrics) */
@@ -655,6 +669,30 @@ static void tdm_secondary_alerts(tdm_t *d)
 					ahead->name, ahead->serial, ahead->ours);
 		} else {
 			tdm_input_alert_clear(d, z, "secondary-ahead");
+		}
+	}
+}
+
+/* The zone alert "input-transfer" (docs/dist.md, "Input by transfer"): the zone's primary
+ * has given no good SOA answer for longer than its SOA's expire; the node goes on signing
+ * the input it has. Not blocking. Cleared at the next good answer. */
+static void tdm_xfrin_alerts(tdm_t *d)
+{
+	for (size_t i = 0; d->dist != NULL && i < d->nzones; i++) {
+		tdm_zone_t *z = &d->zones[i];
+		dist_xfrin_status_t st;
+		if (!tdm_dist_xfrin(d->dist, z->name, &st)) {
+			continue;
+		}
+		if (st.expired) {
+			tdm_input_alert(
+			    d, z, "input-transfer", false,
+			    "the primary has not answered well for longer than its SOA's "
+			    "expire (%u s; last good answer at UNIX %llu): the input is "
+			    "not refreshed, serial %u is signed",
+			    st.expire_s, (unsigned long long)st.last_ok_wall_s, st.serial);
+		} else {
+			tdm_input_alert_clear(d, z, "input-transfer");
 		}
 	}
 }
@@ -3288,7 +3326,9 @@ static void tdm_usage(FILE *fp)
 		"               [--journal-max-entries N] [--journal-max-bytes BYTES]\n"
 		"               [--xfr-listen ADDR:PORT ... --tsig-key FILE ... [--xfr-acl "
 		"PREFIX[,KEY] ...]\n"
-		"               [--max-ixfr-ratio R|unlimited] [--notify ADDR:PORT ...]]\n"
+		"               [--max-ixfr-ratio R|unlimited] [--notify ADDR:PORT ...]\n"
+		"               [--primary ZONE=ADDR:PORT ... [--primary-tsig-key FILE]\n"
+		"                [--notify-in-acl PREFIX ...]]]\n"
 		"               [--log-target stderr|syslog] [--syslog-socket PATH]\n"
 		"The first --coord is the node's own site's coordinator; the others are tried "
 		"when it\n"
@@ -3329,6 +3369,9 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 	    {"xfr-acl", required_argument, NULL, 'A'},
 	    {"max-ixfr-ratio", required_argument, NULL, 'R'},
 	    {"notify", required_argument, NULL, 'N'},
+	    {"primary", required_argument, NULL, TDM_OPT_PRIMARY},
+	    {"primary-tsig-key", required_argument, NULL, TDM_OPT_PRIMARY_KEY},
+	    {"notify-in-acl", required_argument, NULL, TDM_OPT_NOTIFY_ACL},
 	    {"log-target", required_argument, NULL, 'G'},
 	    {"syslog-socket", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
@@ -3371,6 +3414,22 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 				return 1;
 			}
 			o->zone[o->nzone++] = optarg;
+			break;
+		case TDM_OPT_PRIMARY:
+			if (o->nprimary == TDM_ZONES_MAX) {
+				fprintf(stderr, "tandemd: at most %d --primary\n", TDM_ZONES_MAX);
+				return 1;
+			}
+			o->primary[o->nprimary++] = optarg;
+			break;
+		case TDM_OPT_PRIMARY_KEY: o->primary_key = optarg; break;
+		case TDM_OPT_NOTIFY_ACL:
+			if (o->nnotify_acl == TDM_XFR_ACL_MAX) {
+				fprintf(stderr, "tandemd: at most %d --notify-in-acl\n",
+					TDM_XFR_ACL_MAX);
+				return 1;
+			}
+			o->notify_acl[o->nnotify_acl++] = optarg;
 			break;
 		case 'o': o->out = optarg; break;
 		case 'w': o->work = optarg; break;
@@ -3769,6 +3828,8 @@ static void tdm_teardown(tdm_t *d)
 {
 	metrics_server_stop(d->metrics);
 	tdm_dist_free(d->dist); /* its thread stops; the versions it held are dropped */
+	free(d->primary);
+	free(d->primary_text);
 	d->dist = NULL;
 	tdm_watch_stop(d->watch);
 	for (size_t i = 0; i < 2; i++) {
@@ -3889,6 +3950,7 @@ static void tdm_metrics_tick(tdm_t *d, uint64_t now)
 					 .expiry_in = (double)z->expiry_min - (double)time(NULL),
 					 .sigs = z->sigs,
 					 .runs = &z->runs};
+		zones[i].xfrin = tdm_dist_xfrin(d->dist, z->name, &zones[i].xin);
 		tdm_dist_secondary_t ds[TDM_METRICS_SECONDARIES_MAX];
 		size_t n = tdm_dist_secondaries(d->dist, z->name, ds, TDM_METRICS_SECONDARIES_MAX);
 		for (size_t k = 0; k < n && k < TDM_METRICS_SECONDARIES_MAX &&
@@ -4037,9 +4099,67 @@ static void tdm_files_catch_up(tdm_t *d)
 /* --xfr-listen: starts the transfer server (before READY: a bad address or key stops the
  * start) and serves what this node last published itself, with its journal's changesets.
  * The journal is opened here for that; the runs borrow it as they would have opened it. */
+/* --primary ZONE=ADDR:PORT: each a zone of the node, its input file the one written. */
+static int tdm_primary_parse(tdm_t *d)
+{
+	const tdm_opts_t *o = d->opts;
+	if (o->nprimary == 0) {
+		return TANDEM_OK;
+	}
+	d->primary = calloc(o->nprimary, sizeof(*d->primary));
+	d->primary_text = calloc(o->nprimary, sizeof(*d->primary_text));
+	if (d->primary == NULL || d->primary_text == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	for (size_t i = 0; i < o->nprimary; i++) {
+		const char *eq = strchr(o->primary[i], '=');
+		char *zn = d->primary_text[i][0];
+		if (eq == NULL || eq == o->primary[i] ||
+		    (size_t)(eq - o->primary[i]) >= PATH_MAX - 2) {
+			tdm_log(d, "--primary %s: want ZONE=ADDR:PORT", o->primary[i]);
+			return TANDEM_ESYNTAX;
+		}
+		memcpy(zn, o->primary[i], (size_t)(eq - o->primary[i]));
+		zn[eq - o->primary[i]] = '\0';
+		size_t zl = strlen(zn);
+		if (zn[zl - 1] != '.') {
+			zn[zl] = '.';
+			zn[zl + 1] = '\0';
+		}
+		const tdm_zone_t *z = NULL;
+		for (size_t k = 0; k < d->nzones && z == NULL; k++) {
+			if (strcasecmp(d->zones[k].name, zn) == 0) {
+				z = &d->zones[k];
+			}
+		}
+		for (size_t k = 0; k < i; k++) {
+			if (strcasecmp(d->primary[k].name, zn) == 0) {
+				tdm_log(d, "--primary %s: a second primary for %s", o->primary[i],
+					zn);
+				return TANDEM_ESYNTAX;
+			}
+		}
+		if (z == NULL) {
+			tdm_log(d, "--primary %s: %s is not a --zone of this node", o->primary[i],
+				zn);
+			return TANDEM_ESYNTAX;
+		}
+		snprintf(zn, PATH_MAX, "%s", z->name);
+		snprintf(d->primary_text[i][1], PATH_MAX, "%s", z->input);
+		d->primary[i] = (dist_xfrin_zone_t){
+		    .name = zn, .primary = eq + 1, .path = d->primary_text[i][1]};
+	}
+	d->npri = o->nprimary;
+	return TANDEM_OK;
+}
+
 static int tdm_xfr_start(tdm_t *d)
 {
 	const tdm_opts_t *o = d->opts;
+	int pret = tdm_primary_parse(d);
+	if (pret != TANDEM_OK) {
+		return pret;
+	}
 	tdm_dist_opts_t dopts = {
 	    .node = o->name,
 	    .listen = o->xfr_listen,
@@ -4053,6 +4173,11 @@ static int tdm_xfr_start(tdm_t *d)
 	    .journal_max_bytes = o->journal_max_bytes,
 	    .notify = o->notify,
 	    .nnotify = o->nnotify,
+	    .primary = d->primary,
+	    .nprimary = d->npri,
+	    .primary_key = o->primary_key,
+	    .notify_acl = o->notify_acl,
+	    .nnotify_acl = o->nnotify_acl,
 	};
 	int ret = tdm_dist_start(&dopts, &d->dist);
 	if (ret != TANDEM_OK || d->dist == NULL) {
@@ -4316,6 +4441,7 @@ int main(int argc, char **argv)
 		tdm_metrics_tick(d, tdm_mono_ms());
 		tdm_dist_tick(d->dist, tdm_mono_ms());
 		tdm_secondary_alerts(d);
+		tdm_xfrin_alerts(d);
 		long ms = d->job_zone != NULL || tdm_hsm_busy(d) ? TDM_TICK_BUSY_MS : TDM_TICK_MS;
 		struct timespec tick = {0, ms * 1000000L};
 		int sig = sigtimedwait(&sigs, NULL, &tick);

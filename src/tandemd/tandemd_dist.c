@@ -57,6 +57,10 @@ struct tdm_dist {
 	dist_key_t **keys;
 	size_t nkeys;
 	dist_server_t *srv;
+	dist_key_t *primary_key;          /* --primary-tsig-key, or NULL */
+	dist_xfrin_t *xfrin;              /* --primary, or NULL */
+	const dist_xfrin_zone_t *primary; /* borrowed: the options outlive the node */
+	size_t nprimary;
 	size_t journal_max_entries;
 	uint64_t journal_max_bytes;
 	const char *const *notify; /* borrowed: the options outlive the node */
@@ -97,7 +101,10 @@ void tdm_dist_free(tdm_dist_t *td)
 	if (td == NULL) {
 		return;
 	}
+	/* the server first: it hands NOTIFYs to the transfers in */
 	dist_server_free(td->srv);
+	dist_xfrin_free(td->xfrin);
+	dist_key_free(td->primary_key);
 	for (size_t i = 0; i < td->nzones; i++) {
 		dist_notify_free(td->zones[i].notify);
 		for (size_t k = 0; td->zones[i].probes != NULL && k < td->nnotify; k++) {
@@ -118,6 +125,53 @@ void tdm_dist_free(tdm_dist_t *td)
 	free(td);
 }
 
+/* --primary: the transfers in, with --primary-tsig-key or the first --tsig-key. */
+static int tdm_dist_xfrin_start(tdm_dist_t *td, const tdm_dist_opts_t *o, tandem_diag_t *diag)
+{
+	int ret = TANDEM_OK;
+	const dist_key_t *key = td->keys[0];
+	if (o->primary_key != NULL) {
+		ret = dist_key_load(o->primary_key, diag, &td->primary_key);
+		if (ret != TANDEM_OK) {
+			tdm_dist_log(o->node, "--primary-tsig-key %s: refused", o->primary_key);
+			return ret;
+		}
+		key = td->primary_key;
+	}
+	dist_xfrin_conf_t xc = {
+	    .zones = o->primary,
+	    .nzones = o->nprimary,
+	    .key = key,
+	    .notify_acl = o->notify_acl,
+	    .nacl = o->nnotify_acl,
+	    .log = tdm_dist_refusal,
+	    .log_arg = (void *)o->node,
+	};
+	ret = dist_xfrin_new(&xc, diag, &td->xfrin);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	td->primary = o->primary;
+	td->nprimary = o->nprimary;
+	for (size_t i = 0; i < o->nprimary; i++) {
+		tdm_dist_log(o->node, "xfrin %s: input by transfer from %s (key %s) into %s",
+			     o->primary[i].name, o->primary[i].primary, dist_key_name(key),
+			     o->primary[i].path);
+	}
+	return TANDEM_OK;
+}
+
+bool tdm_dist_xfrin(const tdm_dist_t *td, const char *zone, dist_xfrin_status_t *out)
+{
+	for (size_t i = 0; td != NULL && i < td->nprimary; i++) {
+		if (strcmp(td->primary[i].name, zone) == 0) {
+			dist_xfrin_status(td->xfrin, i, out);
+			return true;
+		}
+	}
+	return false;
+}
+
 int tdm_dist_start(const tdm_dist_opts_t *o, tdm_dist_t **out)
 {
 	int ret = TANDEM_ENOMEM;
@@ -127,6 +181,11 @@ int tdm_dist_start(const tdm_dist_opts_t *o, tdm_dist_t **out)
 	if (o->nlisten == 0 && o->nnotify > 0) {
 		tdm_dist_log(o->node,
 			     "--notify needs --xfr-listen: the secondaries transfer from it");
+		return TANDEM_EINVAL;
+	}
+	if (o->nlisten == 0 && o->nprimary > 0) {
+		tdm_dist_log(o->node, "--primary needs --xfr-listen: the primary's NOTIFY arrives "
+				      "there");
 		return TANDEM_EINVAL;
 	}
 	if (o->nlisten == 0) {
@@ -158,7 +217,12 @@ int tdm_dist_start(const tdm_dist_opts_t *o, tdm_dist_t **out)
 		tdm_dist_log(o->node, "--xfr-listen needs a --tsig-key: transfers are signed");
 		goto out;
 	}
+	if (o->nprimary > 0 && (ret = tdm_dist_xfrin_start(td, o, diag)) != TANDEM_OK) {
+		goto out;
+	}
 	dist_conf_t conf = {
+	    .notify = td->xfrin != NULL ? dist_xfrin_notify : NULL,
+	    .notify_arg = td->xfrin,
 	    .listen = o->listen,
 	    .nlisten = o->nlisten,
 	    .keys = (const dist_key_t *const *)td->keys,

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "dist.h"
+#include "dist_xfrin.h"
 #include "journal.h"
 
 typedef struct tdm_dist tdm_dist_t;
@@ -26,6 +27,12 @@ typedef struct tdm_dist_opts {
 	uint64_t journal_max_bytes;
 	const char *const *notify; /* secondaries told of each publication: ADDR:PORT */
 	size_t nnotify;
+	/* input by transfer (--primary): zone, primary ADDR:PORT, the input file written */
+	const dist_xfrin_zone_t *primary;
+	size_t nprimary;
+	const char *primary_key;       /* --primary-tsig-key, or NULL: the first --tsig-key */
+	const char *const *notify_acl; /* --notify-in-acl */
+	size_t nnotify_acl;
 } tdm_dist_opts_t;
 
 /*
@@ -75,6 +82,9 @@ typedef struct tdm_dist_secondary {
  */
 size_t tdm_dist_secondaries(const tdm_dist_t *td, const char *zone, tdm_dist_secondary_t *out,
 			    size_t cap);
+
+/* The input-by-transfer state of zone (false: the zone has no --primary). Any thread. */
+bool tdm_dist_xfrin(const tdm_dist_t *td, const char *zone, dist_xfrin_status_t *out);
 
 /* The milliseconds until a NOTIFY try is due (0: one is due now, -1: none pending). */
 int tdm_dist_timeout_ms(const tdm_dist_t *td, uint64_t now_ms);

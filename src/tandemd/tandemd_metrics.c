@@ -98,6 +98,25 @@ void tdm_metrics_render(const tdm_metrics_node_t *n, metrics_buf_t *b)
 			    n->zones[i].sigs != NULL ? (double)n->zones[i].sigs[k] : 0);
 		}
 	}
+	metrics_family(b, "tandem_xfrin_refused_total", METRICS_COUNTER,
+		       "transfers in and NOTIFYs refused, by reason (zones with a --primary)");
+	for (size_t i = 0; i < n->nzones; i++) {
+		for (int r = 0; n->zones[i].xfrin && r < DIST_XFRIN_NREASONS; r++) {
+			metrics_sample(b, "tandem_xfrin_refused_total",
+				       (const char *[]){"zone", n->zones[i].name, "reason",
+							dist_xfrin_reason_name(r), NULL},
+				       (double)n->zones[i].xin.refused[r]);
+		}
+	}
+	metrics_family(b, "tandem_xfrin_transfers_total", METRICS_COUNTER,
+		       "transfers in written to the zone's input file");
+	for (size_t i = 0; i < n->nzones; i++) {
+		if (n->zones[i].xfrin) {
+			metrics_sample(b, "tandem_xfrin_transfers_total",
+				       (const char *[]){"zone", n->zones[i].name, NULL},
+				       (double)n->zones[i].xin.transfers);
+		}
+	}
 	metrics_family(b, "tandem_secondary_serial", METRICS_GAUGE,
 		       "the serial each --notify secondary last answered to this node's SOA query");
 	for (size_t i = 0; i < n->nsecondaries; i++) {

@@ -2,6 +2,7 @@
 #ifndef TANDEMD_METRICS_H
 #define TANDEMD_METRICS_H
 
+#include "dist_xfrin.h"
 #include "metrics.h"
 #include "tandemd_alert.h"
 
@@ -22,6 +23,8 @@ typedef struct tdm_metrics_zone {
 	double expiry_in;     /* seconds until the earliest of them expires (negative: expired) */
 	const uint64_t *sigs; /* RRSIGs of its runs: new, reused, refreshed (3 counters) */
 	const metrics_histogram_t *runs; /* durations of its signing and shadow runs */
+	bool xfrin;                      /* its input comes by transfer (--primary): */
+	dist_xfrin_status_t xin;         /* the transfers' state */
 } tdm_metrics_zone_t;
 
 /* The most secondaries the metrics list (over every zone). */
