@@ -77,4 +77,14 @@ int dist_stream_fill(dist_stream_t *s, ldns_rr_list *list, size_t max, bool *don
 /* The SOA record of v as an ldns_rr pushed on list. Errors: as dist_rr_push. */
 int dist_version_push_soa(const dist_version_t *v, ldns_rr_list *list);
 
+/*
+ * Checks one datagram that came back for a NOTIFY (socket-free: the sender's reader, and the
+ * fuzz target tests/fuzz/fuzz_notify_answer.c): NULL when it answers the NOTIFY of id for
+ * zone (its rcode then in *rcode), else why it is to be dropped. tsig_name NULL: unsigned;
+ * else the answer must verify with tsig_secret (base64) over the request's MAC mac.
+ */
+const char *dist_notify_answer_check(const ldns_rdf *zone, uint16_t id, const char *tsig_name,
+				     const char *tsig_secret, const ldns_rdf *mac,
+				     const uint8_t *buf, size_t len, int *rcode);
+
 #endif
