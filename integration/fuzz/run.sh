@@ -51,15 +51,16 @@ for t in "${targets[@]}"; do
 done
 
 echo "fuzz: building the targets in $BUILD" >&2
+mkdir -p "$BUILD"
 if ! CC=$CC cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_FUZZ=ON \
-	-DTANDEM_TESTS=OFF -DTANDEM_WERROR=ON >"$BUILD.configure.log" 2>&1; then
-	cat "$BUILD.configure.log" >&2
+	-DTANDEM_TESTS=OFF -DTANDEM_WERROR=ON >"$BUILD/fuzz-configure.log" 2>&1; then
+	cat "$BUILD/fuzz-configure.log" >&2
 	echo "fuzz: configure failed" >&2
 	exit 1
 fi
-if ! cmake --build "$BUILD" -j "${JOBS:-2}" --target fuzz_all >"$BUILD.build.log" 2>&1; then
-	tail -50 "$BUILD.build.log" >&2
-	echo "fuzz: build failed (log: $BUILD.build.log)" >&2
+if ! cmake --build "$BUILD" -j "${JOBS:-2}" --target fuzz_all >"$BUILD/fuzz-build.log" 2>&1; then
+	tail -50 "$BUILD/fuzz-build.log" >&2
+	echo "fuzz: build failed (log: $BUILD/fuzz-build.log)" >&2
 	exit 1
 fi
 

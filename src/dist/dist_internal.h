@@ -78,6 +78,15 @@ int dist_stream_fill(dist_stream_t *s, ldns_rr_list *list, size_t max, bool *don
 int dist_version_push_soa(const dist_version_t *v, ldns_rr_list *list);
 
 /*
+ * ldns_pkt_tsig_verify without its leak: when ldns cannot compute the MAC (an algorithm it
+ * does not know, a secret that is not base64) it returns false with the TSIG record taken
+ * off pkt and never put back, so ldns_pkt_free(pkt) no longer frees it. Every TSIG check
+ * goes through here (found by tests/fuzz/fuzz_notify_answer.c).
+ */
+bool dist_tsig_verify(ldns_pkt *pkt, const uint8_t *wire, size_t len, const char *key_name,
+		      const char *secret, const ldns_rdf *mac);
+
+/*
  * Checks one datagram that came back for a NOTIFY (socket-free: the sender's reader, and the
  * fuzz target tests/fuzz/fuzz_notify_answer.c): NULL when it answers the NOTIFY of id for
  * zone (its rcode then in *rcode), else why it is to be dropped. tsig_name NULL: unsigned;

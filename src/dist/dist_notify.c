@@ -462,8 +462,7 @@ const char *dist_notify_answer_check(const ldns_rdf *zone, uint16_t id, const ch
 		 (q != NULL && (ldns_rr_get_type(q) != LDNS_RR_TYPE_SOA ||
 				ldns_dname_compare(ldns_rr_owner(q), zone) != 0)))
 		why = "the question is not the zone's SOA";
-	else if (tsig_name != NULL &&
-		 !ldns_pkt_tsig_verify(pkt, buf, len, tsig_name, tsig_secret, mac))
+	else if (tsig_name != NULL && !dist_tsig_verify(pkt, buf, len, tsig_name, tsig_secret, mac))
 		why = "TSIG missing or does not verify";
 	else
 		*rcode = (int)ldns_pkt_get_rcode(pkt);

@@ -2,7 +2,7 @@
  * tandem-ceremony read one from a card: peeked at, then opened with a passphrase. Opening
  * runs scrypt at the card's own cost, so only cards at the least cost the library accepts
  * (2^10, drills and tests) are opened; their passphrase is the test-only one the seeds were
- * sealed with (tests/fuzz/fuzz_seeds.c). */
+ * sealed with (tests/fuzz/make_seeds.c). */
 #include "archive.h"
 #include "fuzz_util.h"
 #include "tandem_error.h"
