@@ -21,7 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (data[0] & 0x80) {
 		opts.default_ttl = 300;
 	}
-	FILE *fp = fmemopen((void *)(data + 1), size - 1 > 0 ? size - 1 : 1, "r");
+	/* fmemopen refuses a size of 0: an empty file is one blank line */
+	static char blank[] = "\n";
+	FILE *fp = size > 1 ? fmemopen((void *)(data + 1), size - 1, "r") : fmemopen(blank, 1, "r");
 	if (fp == NULL) {
 		return 0;
 	}
