@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	(void)audit_keyring_parse(&kr, keyring_text, diag);
 	audit_chain_t *c = NULL;
-	if (audit_chain_new(data[0 % (size ? size : 1)] & 1 ? 1 : 0, NULL, &kr, &c) == TANDEM_OK) {
+	if (audit_chain_new(size > 0 && (data[0] & 1) ? 1 : 0, NULL, &kr, &c) == TANDEM_OK) {
 		audit_verdict_t v;
 		if (audit_chain_add_text(c, (const char *)data, size) == TANDEM_OK) {
 			(void)audit_chain_verify(c, &v);
