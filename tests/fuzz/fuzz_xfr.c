@@ -2,9 +2,12 @@
  * dist_handle: SOA, AXFR, IXFR, NOTIFY and anything else a client sends), with no socket:
  * a server with no listen address serves a small zone (serial 2, with the changeset from
  * serial 1 for IXFR) and each input is answered once as a UDP datagram and once on a TCP
- * connection, whose transfer (if one starts) is run to its end. TSIG is optional, so the
- * fuzzer reaches the answers; a signed message is still checked against the test-only key
- * (the MAC fails, or the time: no input can carry a current one for long). */
+ * connection, whose transfer (if one starts) is run to its end. The message id's low bits
+ * pick the server and the client's address: an odd id goes to a server that requires TSIG,
+ * an even one to a server where it is optional (so the fuzzer reaches the answers); id & 2
+ * comes from ::1, which the ACL admits only with the test-only key, else from 127.0.0.1. A
+ * signed message is checked against that key (the MAC fails, or the time: no input can
+ * carry a current one for long). */
 #include "dist.h"
 #include "dist_server_internal.h"
 #include "dns_diff.h"
@@ -15,6 +18,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* test-only TSIG secret (base64 of "fuzz-test-only-tsig-secret-0001!") */
 #define FUZZ_TSIG_SECRET "ZnV6ei10ZXN0LW9ubHktdHNpZy1zZWNyZXQtMDAwMSE="
@@ -36,7 +40,7 @@ static const char zone_v2[] = "$TTL 3600\n"
 			      "sub IN NS ns.sub\n"
 			      "ns.sub IN A 192.0.2.53\n";
 
-static dist_server_t *g_srv;
+static dist_server_t *g_srv, *g_strict;
 static dist_key_t *g_key;
 
 static void quiet(void *arg, const char *line)
@@ -78,12 +82,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (dist_server_new(&conf, diag, &g_srv) != TANDEM_OK) {
 		abort();
 	}
+	conf.tsig_optional = false;
+	if (dist_server_new(&conf, diag, &g_strict) != TANDEM_OK) {
+		abort();
+	}
 	dns_zone_t *z1 = load(zone_v1), *z2 = load(zone_v2);
 	dns_changeset_t *cs = NULL;
 	dist_version_t *v = NULL;
 	if (dns_zone_diff(z1, z2, &cs) != TANDEM_OK || dist_version_new_take(z2, &v) != TANDEM_OK ||
 	    dist_version_add_take(v, cs) != TANDEM_OK ||
-	    dist_publish(g_srv, "example.", v) != TANDEM_OK) {
+	    dist_publish(g_srv, "example.", v) != TANDEM_OK ||
+	    dist_publish(g_strict, "example.", v) != TANDEM_OK) {
 		abort();
 	}
 	dist_version_unref(v);
@@ -94,13 +103,25 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct sockaddr_in addr = {.sin_family = AF_INET};
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	uint16_t id = size >= 2 ? (uint16_t)(data[0] << 8 | data[1]) : 0;
+	dist_server_t *srv = (id & 1) ? g_strict : g_srv;
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	if (id & 2) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_addr = in6addr_loopback;
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+		a4->sin_family = AF_INET;
+		a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	}
+	const struct sockaddr *addr = (const struct sockaddr *)&ss;
 	uint8_t *reply = NULL;
 	size_t rlen = 0;
 
 	/* over UDP */
-	dist_handle(g_srv, NULL, data, size, (const struct sockaddr *)&addr, "fuzz", &reply, &rlen);
+	dist_handle(srv, NULL, data, size, addr, "fuzz", &reply, &rlen);
 	free(reply);
 
 	/* over TCP: a transfer that starts is read to its end (a small zone: a few messages) */
@@ -108,8 +129,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (c == NULL) {
 		return 0;
 	}
-	c->srv = g_srv;
-	dist_handle(g_srv, c, data, size, (const struct sockaddr *)&addr, "fuzz", &reply, &rlen);
+	c->srv = srv;
+	dist_handle(srv, c, data, size, addr, "fuzz", &reply, &rlen);
 	free(reply);
 	if (c->xfr_busy) {
 		bool done = false;

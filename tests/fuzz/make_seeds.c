@@ -570,6 +570,21 @@ static void seeds_xfr(void)
 		die("tsig");
 	}
 	pkt_seed("xfr", "soa-tsig-badkey", -1, p);
+	/* the id's low bits pick the server and the address (fuzz_xfr.c) */
+	p = query("example.", LDNS_RR_TYPE_AXFR, LDNS_RR_CLASS_IN);
+	ldns_pkt_set_id(p, 0x1235);
+	pkt_seed("xfr", "axfr-strict-unsigned", -1, p);
+	p = query("example.", LDNS_RR_TYPE_SOA, LDNS_RR_CLASS_IN);
+	ldns_pkt_set_id(p, 0x1236);
+	pkt_seed("xfr", "soa-v6-unsigned", -1, p);
+	p = query("example.", LDNS_RR_TYPE_IXFR, LDNS_RR_CLASS_IN);
+	ldns_pkt_set_id(p, 0x1237);
+	push_soa(p, LDNS_SECTION_AUTHORITY, 1);
+	if (ldns_pkt_tsig_sign(p, "fuzz-key.", FUZZ_TSIG_SECRET, 300, "hmac-sha256.", NULL) !=
+	    LDNS_STATUS_OK) {
+		die("tsig");
+	}
+	pkt_seed("xfr", "ixfr-strict-v6-tsig", -1, p);
 }
 
 static void seeds_notify_answer(void)
