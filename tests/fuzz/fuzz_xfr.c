@@ -5,9 +5,10 @@
  * connection, whose transfer (if one starts) is run to its end. The message id's low bits
  * pick the server and the client's address: an odd id goes to a server that requires TSIG,
  * an even one to a server where it is optional (so the fuzzer reaches the answers); id & 2
- * comes from ::1, which the ACL admits only with the test-only key, else from 127.0.0.1. A
- * signed message is checked against that key (the MAC fails, or the time: no input can
- * carry a current one for long). */
+ * comes from ::1, which the ACL admits only with the test-only key, else from 127.0.0.1; with
+ * id & 0x8000 the harness signs the message afresh with that key (an input cannot carry a
+ * TSIG time that stays current), so the signed answers and transfers are fuzzed too. Other
+ * signed messages are checked against the key (and fail on the MAC or the time). */
 #include "dist.h"
 #include "dist_server_internal.h"
 #include "dns_diff.h"
@@ -101,10 +102,34 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* The message signed afresh with the test-only key (any TSIG it had dropped): *wire
+ * malloc'd, or false when ldns cannot parse or sign it. */
+static bool resign(const uint8_t *data, size_t size, uint8_t **wire, size_t *len)
+{
+	ldns_pkt *p = NULL;
+	bool ok = false;
+	if (ldns_wire2pkt(&p, data, size) != LDNS_STATUS_OK) {
+		return false;
+	}
+	ldns_rr_free(ldns_pkt_tsig(p));
+	ldns_pkt_set_tsig(p, NULL);
+	ok = ldns_pkt_tsig_sign(p, "fuzz-key.", FUZZ_TSIG_SECRET, 300, "hmac-sha256.", NULL) ==
+		 LDNS_STATUS_OK &&
+	     ldns_pkt2wire(wire, p, len) == LDNS_STATUS_OK;
+	ldns_pkt_free(p);
+	return ok;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint16_t id = size >= 2 ? (uint16_t)(data[0] << 8 | data[1]) : 0;
 	dist_server_t *srv = (id & 1) ? g_strict : g_srv;
+	uint8_t *signed_wire = NULL;
+	size_t signed_len = 0;
+	if ((id & 0x8000) && resign(data, size, &signed_wire, &signed_len)) {
+		data = signed_wire;
+		size = signed_len;
+	}
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
 	if (id & 2) {
@@ -126,28 +151,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* over TCP: a transfer that starts is read to its end (a small zone: a few messages) */
 	dist_conn_t *c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		return 0;
-	}
-	c->srv = srv;
-	dist_handle(srv, c, data, size, addr, "fuzz", &reply, &rlen);
-	free(reply);
-	if (c->xfr_busy) {
-		bool done = false;
-		for (unsigned i = 0; i < 64 && !done; i++) {
-			uint8_t *wire = NULL;
-			size_t len = 0;
-			if (dist_xfr_next(c, &wire, &len, &done) != TANDEM_OK) {
+	if (c != NULL) {
+		c->srv = srv;
+		dist_handle(srv, c, data, size, addr, "fuzz", &reply, &rlen);
+		free(reply);
+		if (c->xfr_busy) {
+			bool done = false;
+			for (unsigned i = 0; i < 64 && !done; i++) {
+				uint8_t *wire = NULL;
+				size_t len = 0;
+				if (dist_xfr_next(c, &wire, &len, &done) != TANDEM_OK) {
+					free(wire);
+					break;
+				}
 				free(wire);
-				break;
 			}
-			free(wire);
+			if (!done) {
+				abort(); /* a zone of a few records takes a message or two */
+			}
+			dist_xfr_end(c);
 		}
-		if (!done) {
-			abort(); /* a zone of a few records takes a message or two */
-		}
-		dist_xfr_end(c);
+		free(c);
 	}
-	free(c);
+	free(signed_wire);
 	return 0;
 }

@@ -585,6 +585,17 @@ static void seeds_xfr(void)
 		die("tsig");
 	}
 	pkt_seed("xfr", "ixfr-strict-v6-tsig", -1, p);
+	/* id & 0x8000: fuzz_xfr.c signs these afresh */
+	p = query("example.", LDNS_RR_TYPE_AXFR, LDNS_RR_CLASS_IN);
+	ldns_pkt_set_id(p, 0x9237);
+	pkt_seed("xfr", "axfr-resigned-strict-v6", -1, p);
+	p = query("example.", LDNS_RR_TYPE_IXFR, LDNS_RR_CLASS_IN);
+	ldns_pkt_set_id(p, 0x9235);
+	push_soa(p, LDNS_SECTION_AUTHORITY, 1);
+	pkt_seed("xfr", "ixfr-resigned-strict", -1, p);
+	p = query("example.", LDNS_RR_TYPE_SOA, LDNS_RR_CLASS_IN);
+	ldns_pkt_set_id(p, 0x9234);
+	pkt_seed("xfr", "soa-resigned", -1, p);
 }
 
 static void seeds_notify_answer(void)
