@@ -11,6 +11,8 @@ set -eu
 # libevent-dev: the transfer server (src/dist), as NSD and Unbound use it.
 # nsd, unbound, knot-dnsutils (kdig): the distribution tests' secondary, validating resolver and
 # transfer client; their system services are not wanted running (started per test on loopback).
+# clang-14, libclang-rt-14-dev: libFuzzer and its sanitizer runtimes, for the fuzz targets
+# (tests/fuzz, integration/fuzz/run.sh).
 PKGS="build-essential cmake pkg-config clang-format
 libssl-dev libsystemd-dev libmicrohttpd-dev openssl libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
 libldns-dev ldnsutils libknot-dev libp11-kit-dev p11-kit softhsm2 opensc
@@ -19,7 +21,8 @@ bind9-utils bind9-dnsutils knot-dnssecutils knot-host
 etcd-server etcd-client iproute2 bc
 python3 time shellcheck faketime libfaketime prometheus
 opendnssec knot sqlite3
-libevent-dev nsd unbound knot-dnsutils"
+libevent-dev nsd unbound knot-dnsutils
+clang-14 libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -2,10 +2,13 @@
 # The whole test suite: dependencies, formatting, a -Werror build with unit and integration
 # tests, a -Werror Release build (-O3: the packagers' build; configure and build only),
 # and an ASan/UBSan build with the unit tests and two whole-cluster runs (failover,
-# offline KSK) whose every process log must be free of sanitizer reports. Exits non-zero if
+# offline KSK) whose every process log must be free of sanitizer reports, and the libFuzzer
+# targets for 10 s each (integration/fuzz/run.sh, clang; docs/fuzzing.md). Exits non-zero if
 # anything failed.
 # Env: JOBS (default 2), BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan),
-#      RELEASE_BUILD_DIR (default build-release), SKIP_DEPS=1 (do not run deploy/install-deps.sh), SKIP_ASAN=1, SKIP_INTEGRATION=1.
+#      RELEASE_BUILD_DIR (default build-release), FUZZ_BUILD_DIR (default build-fuzz),
+#      SKIP_DEPS=1 (do not run deploy/install-deps.sh), SKIP_ASAN=1, SKIP_INTEGRATION=1,
+#      SKIP_FUZZ=1, FUZZ_SECONDS (per target, default 10).
 set -uo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,7 +52,8 @@ format_check() {
 shell_check() {
 	local files
 	mapfile -t files < <(
-		ls tests/run.sh .ci/run deploy/*.sh integration/*.sh integration/bench/*.sh 2>/dev/null
+		ls tests/run.sh .ci/run deploy/*.sh integration/*.sh integration/bench/*.sh \
+			integration/fuzz/*.sh 2>/dev/null
 	)
 	shellcheck -x "${files[@]}"
 }
@@ -109,6 +113,14 @@ if [ "${SKIP_ASAN:-0}" != 1 ]; then
 				bash "$SRC/integration/test_cluster_offline_ksk.sh" "$ASAN_BUILD" || true
 		fi
 	fi
+fi
+
+# the fuzz targets, each for a bounded time over its seed corpus (a crash, leak or sanitizer
+# report fails the step and names the reproducer)
+if [ "${SKIP_FUZZ:-0}" != 1 ]; then
+	FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-$SRC/build-fuzz} JOBS=$JOBS \
+		run "fuzz targets, ${FUZZ_SECONDS:-10} s each (clang, ASan/UBSan)" \
+		bash "$SRC/integration/fuzz/run.sh" "${FUZZ_SECONDS:-10}" || true
 fi
 
 printf '\n==> summary (%ss)\n' "$(($(date +%s) - start))"

@@ -1,6 +1,7 @@
 /* The wrapped-key archive: export from one HSM, authenticated in the HSM; import into another,
  * all or nothing, each key proved by a signature before it is stored. */
 #include "archive.h"
+#include "archive_internal.h"
 #include "archive.pb-c.h"
 #include "crypto.h"
 #include "hsm_smk.h"
@@ -420,6 +421,94 @@ static void key_info(const Tandem__ArchiveKey *e, archive_key_info_t *k)
 	k->key_tag = (uint16_t)e->key_tag;
 }
 
+int archive_file_read(const uint8_t *buf, size_t len, tandem_diag_t *diag,
+		      Tandem__Archive **archive, Tandem__ArchivePayload **payload)
+{
+	if (buf == NULL || archive == NULL || payload == NULL) {
+		return TANDEM_EINVAL;
+	}
+	int ret = TANDEM_OK;
+	Tandem__ArchivePayload *p = NULL;
+	if (len == 0 || len > ARCHIVE_ARCHIVE_FILE_MAX) {
+		tandem_diag_add(diag, TANDEM_ARCHIVE_EFORMAT, "not an archive: %s",
+				len == 0 ? "empty" : "too large");
+		return TANDEM_ARCHIVE_EFORMAT;
+	}
+	Tandem__Archive *a = tandem__archive__unpack(NULL, len, buf);
+	if (a == NULL) {
+		tandem_diag_add(diag, TANDEM_ARCHIVE_EFORMAT,
+				"not a tandem key archive, or a truncated one");
+		return TANDEM_ARCHIVE_EFORMAT;
+	}
+	if (a->version != ARCHIVE_VERSION) {
+		tandem_diag_add(diag, TANDEM_ARCHIVE_EVERSION,
+				"archive format version %u is not supported (this is %d)",
+				a->version, ARCHIVE_VERSION);
+		ret = TANDEM_ARCHIVE_EVERSION;
+		goto out;
+	}
+	if (a->payload.len == 0 || a->mac.len != HSM_SMK_MAC_LEN) {
+		tandem_diag_add(diag, TANDEM_ARCHIVE_EFORMAT,
+				"archive: payload or MAC missing (truncated?)");
+		ret = TANDEM_ARCHIVE_EFORMAT;
+		goto out;
+	}
+	/* Unauthenticated until the MAC is checked; parsed first only to tell "another SMK"
+	 * from "tampered" (both are refused). */
+	p = tandem__archive_payload__unpack(NULL, a->payload.len, a->payload.data);
+	if (p == NULL || p->version != ARCHIVE_VERSION || p->smk_check.len != HSM_SMK_CHECK_LEN) {
+		tandem_diag_add(diag, TANDEM_ARCHIVE_ETAMPER,
+				"archive payload malformed: tampered or truncated");
+		ret = TANDEM_ARCHIVE_ETAMPER;
+		goto out;
+	}
+	*archive = a;
+	*payload = p;
+	return TANDEM_OK;
+out:
+	if (p != NULL) {
+		tandem__archive_payload__free_unpacked(p, NULL);
+	}
+	tandem__archive__free_unpacked(a, NULL);
+	return ret;
+}
+
+int archive_payload_keys(const Tandem__ArchivePayload *p, tandem_diag_t *diag,
+			 archive_key_info_t **keys)
+{
+	if (p == NULL || keys == NULL) {
+		return TANDEM_EINVAL;
+	}
+	if (p->n_keys > KEYS_MAX) {
+		tandem_diag_add(diag, TANDEM_ARCHIVE_EFORMAT, "archive holds %zu keys, at most %d",
+				p->n_keys, KEYS_MAX);
+		return TANDEM_ARCHIVE_EFORMAT;
+	}
+	for (size_t i = 0; i < p->n_keys; i++) {
+		const Tandem__ArchiveKey *e = p->keys[i];
+		if (!key_entry_valid(e, diag, i)) {
+			return TANDEM_ARCHIVE_EFORMAT;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(p->keys[j]->label, e->label) == 0 ||
+			    (e->id.len > 0 && same_bytes(&p->keys[j]->id, &e->id))) {
+				tandem_diag_add(diag, TANDEM_ARCHIVE_EFORMAT,
+						"archive holds key %s twice", e->label);
+				return TANDEM_ARCHIVE_EFORMAT;
+			}
+		}
+	}
+	archive_key_info_t *k = calloc(p->n_keys ? p->n_keys : 1, sizeof(*k));
+	if (k == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	for (size_t i = 0; i < p->n_keys; i++) {
+		key_info(p->keys[i], &k[i]);
+	}
+	*keys = k;
+	return TANDEM_OK;
+}
+
 void archive_import_stats_deinit(archive_import_stats_t *stats)
 {
 	if (stats == NULL) {
@@ -443,38 +532,8 @@ int archive_import(hsm_token_t *token, const uint8_t *buf, size_t len, tandem_di
 	size_t macin_len = 0;
 	archive_import_stats_t st;
 	memset(&st, 0, sizeof(st));
-	if (len == 0 || len > ARCHIVE_ARCHIVE_FILE_MAX) {
-		tandem_diag_add(diag, TANDEM_ARCHIVE_EFORMAT, "not an archive: %s",
-				len == 0 ? "empty" : "too large");
-		return TANDEM_ARCHIVE_EFORMAT;
-	}
-	a = tandem__archive__unpack(NULL, len, buf);
-	if (a == NULL) {
-		tandem_diag_add(diag, TANDEM_ARCHIVE_EFORMAT,
-				"not a tandem key archive, or a truncated one");
-		ret = TANDEM_ARCHIVE_EFORMAT;
-		goto out;
-	}
-	if (a->version != ARCHIVE_VERSION) {
-		tandem_diag_add(diag, TANDEM_ARCHIVE_EVERSION,
-				"archive format version %u is not supported (this is %d)",
-				a->version, ARCHIVE_VERSION);
-		ret = TANDEM_ARCHIVE_EVERSION;
-		goto out;
-	}
-	if (a->payload.len == 0 || a->mac.len != HSM_SMK_MAC_LEN) {
-		tandem_diag_add(diag, TANDEM_ARCHIVE_EFORMAT,
-				"archive: payload or MAC missing (truncated?)");
-		ret = TANDEM_ARCHIVE_EFORMAT;
-		goto out;
-	}
-	/* Unauthenticated until the MAC is checked; parsed first only to tell "another SMK"
-	 * from "tampered" (both are refused). */
-	p = tandem__archive_payload__unpack(NULL, a->payload.len, a->payload.data);
-	if (p == NULL || p->version != ARCHIVE_VERSION || p->smk_check.len != HSM_SMK_CHECK_LEN) {
-		tandem_diag_add(diag, TANDEM_ARCHIVE_ETAMPER,
-				"archive payload malformed: tampered or truncated");
-		ret = TANDEM_ARCHIVE_ETAMPER;
+	ret = archive_file_read(buf, len, diag, &a, &p);
+	if (ret != TANDEM_OK) {
 		goto out;
 	}
 	uint8_t check[HSM_SMK_CHECK_LEN];
@@ -499,40 +558,14 @@ int archive_import(hsm_token_t *token, const uint8_t *buf, size_t len, tandem_di
 		}
 		goto out;
 	}
-	if (p->n_keys > KEYS_MAX) {
-		tandem_diag_add(diag, TANDEM_ARCHIVE_EFORMAT, "archive holds %zu keys, at most %d",
-				p->n_keys, KEYS_MAX);
-		ret = TANDEM_ARCHIVE_EFORMAT;
-		goto out;
-	}
-	for (size_t i = 0; i < p->n_keys; i++) {
-		const Tandem__ArchiveKey *e = p->keys[i];
-		if (!key_entry_valid(e, diag, i)) {
-			ret = TANDEM_ARCHIVE_EFORMAT;
-			goto out;
-		}
-		for (size_t j = 0; j < i; j++) {
-			if (strcmp(p->keys[j]->label, e->label) == 0 ||
-			    (e->id.len > 0 && same_bytes(&p->keys[j]->id, &e->id))) {
-				tandem_diag_add(diag, TANDEM_ARCHIVE_EFORMAT,
-						"archive holds key %s twice", e->label);
-				ret = TANDEM_ARCHIVE_EFORMAT;
-				goto out;
-			}
-		}
-	}
-	st.keys = calloc(p->n_keys ? p->n_keys : 1, sizeof(*st.keys));
-	if (st.keys == NULL) {
-		ret = TANDEM_ENOMEM;
+	ret = archive_payload_keys(p, diag, &st.keys);
+	if (ret != TANDEM_OK) {
 		goto out;
 	}
 	st.nkeys = p->n_keys;
 	st.created = p->created;
 	snprintf(st.source_token, sizeof(st.source_token), "%s",
 		 p->source_token != NULL ? p->source_token : "");
-	for (size_t i = 0; i < p->n_keys; i++) {
-		key_info(p->keys[i], &st.keys[i]);
-	}
 	ret = hsm_smk_import_new(token, diag, &imp);
 	if (ret != TANDEM_OK) {
 		goto out;

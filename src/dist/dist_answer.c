@@ -238,7 +238,7 @@ static bool dist_tsig_check(dist_req_t *rq, const uint8_t *wire, size_t len)
 			    "TSIG key %s unknown, or not with that algorithm (BADKEY)", kname);
 		return false;
 	}
-	if (!ldns_pkt_tsig_verify(rq->q, wire, len, key->name, key->secret, NULL)) {
+	if (!dist_tsig_verify(rq->q, wire, len, key->name, key->secret, NULL)) {
 		dist_refuse(rq, LDNS_RCODE_NOTAUTH, DIST_TSIG_BADSIG, &srv->stats.tsig_badsig,
 			    "TSIG key %s: the MAC does not verify (BADSIG)", kname);
 		return false;

@@ -81,4 +81,23 @@ int dist_stream_fill(dist_stream_t *s, ldns_rr_list *list, size_t max, bool *don
 /* The SOA record of v as an ldns_rr pushed on list. Errors: as dist_rr_push. */
 int dist_version_push_soa(const dist_version_t *v, ldns_rr_list *list);
 
+/*
+ * ldns_pkt_tsig_verify without its leak: when ldns cannot compute the MAC (an algorithm it
+ * does not know, a secret that is not base64) it returns false with the TSIG record taken
+ * off pkt and never put back, so ldns_pkt_free(pkt) no longer frees it. Every TSIG check
+ * goes through here (found by tests/fuzz/fuzz_notify_answer.c).
+ */
+bool dist_tsig_verify(ldns_pkt *pkt, const uint8_t *wire, size_t len, const char *key_name,
+		      const char *secret, const ldns_rdf *mac);
+
+/*
+ * Checks one datagram that came back for a NOTIFY (socket-free: the sender's reader, and the
+ * fuzz target tests/fuzz/fuzz_notify_answer.c): NULL when it answers the NOTIFY of id for
+ * zone (its rcode then in *rcode), else why it is to be dropped. tsig_name NULL: unsigned;
+ * else the answer must verify with tsig_secret (base64) over the request's MAC mac.
+ */
+const char *dist_notify_answer_check(const ldns_rdf *zone, uint16_t id, const char *tsig_name,
+				     const char *tsig_secret, const ldns_rdf *mac,
+				     const uint8_t *buf, size_t len, int *rcode);
+
 #endif

@@ -16,6 +16,17 @@
 
 #define DIST_KEY_FILE_MAX 4096
 
+bool dist_tsig_verify(ldns_pkt *pkt, const uint8_t *wire, size_t len, const char *key_name,
+		      const char *secret, const ldns_rdf *mac)
+{
+	ldns_rr *tsig = ldns_pkt_tsig(pkt);
+	bool ok = ldns_pkt_tsig_verify(pkt, wire, len, key_name, secret, mac);
+	if (tsig != NULL && ldns_pkt_tsig(pkt) == NULL) {
+		ldns_pkt_set_tsig(pkt, tsig); /* ldns gave up with it off the packet */
+	}
+	return ok;
+}
+
 void dist_key_free(dist_key_t *k)
 {
 	if (k == NULL) {

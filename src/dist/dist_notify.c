@@ -1,5 +1,6 @@
 /* NOTIFY (RFC 1996) sender: one UDP socket per secondary, TSIG with ldns, bounded backoff. */
 #include "dist_notify.h"
+#include "dist_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -442,9 +443,9 @@ out:
 	return rc;
 }
 
-/* One datagram on p's socket: its answer, or something to drop (returns why). */
-static const char *notify_check_answer(const dist_notify_t *n, notify_peer_t *p, const uint8_t *buf,
-				       size_t len, int *rcode)
+const char *dist_notify_answer_check(const ldns_rdf *zone, uint16_t id, const char *tsig_name,
+				     const char *tsig_secret, const ldns_rdf *mac,
+				     const uint8_t *buf, size_t len, int *rcode)
 {
 	ldns_pkt *pkt = NULL;
 	const ldns_rr *q;
@@ -455,19 +456,27 @@ static const char *notify_check_answer(const dist_notify_t *n, notify_peer_t *p,
 	q = ldns_rr_list_rr(ldns_pkt_question(pkt), 0);
 	if (!ldns_pkt_qr(pkt) || ldns_pkt_get_opcode(pkt) != LDNS_PACKET_NOTIFY)
 		why = "not a NOTIFY response";
-	else if (ldns_pkt_id(pkt) != p->id)
+	else if (ldns_pkt_id(pkt) != id)
 		why = "query id does not match (late or forged)";
 	else if (ldns_pkt_qdcount(pkt) > 1 ||
 		 (q != NULL && (ldns_rr_get_type(q) != LDNS_RR_TYPE_SOA ||
-				ldns_dname_compare(ldns_rr_owner(q), n->zone) != 0)))
+				ldns_dname_compare(ldns_rr_owner(q), zone) != 0)))
 		why = "the question is not the zone's SOA";
-	else if (p->alg != DIST_TSIG_NONE &&
-		 !ldns_pkt_tsig_verify(pkt, buf, len, p->tsig_name, p->tsig_secret, p->mac))
+	else if (tsig_name != NULL && !dist_tsig_verify(pkt, buf, len, tsig_name, tsig_secret, mac))
 		why = "TSIG missing or does not verify";
 	else
 		*rcode = (int)ldns_pkt_get_rcode(pkt);
 	ldns_pkt_free(pkt);
 	return why;
+}
+
+/* One datagram on p's socket: its answer, or something to drop (returns why). */
+static const char *notify_check_answer(const dist_notify_t *n, notify_peer_t *p, const uint8_t *buf,
+				       size_t len, int *rcode)
+{
+	return dist_notify_answer_check(n->zone, p->id,
+					p->alg != DIST_TSIG_NONE ? p->tsig_name : NULL,
+					p->tsig_secret, p->mac, buf, len, rcode);
 }
 
 static void notify_read(dist_notify_t *n, size_t i, uint8_t *buf)
