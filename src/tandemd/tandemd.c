@@ -281,7 +281,14 @@ typedef struct tdm {
 	int keygen_ret;
 	char keygen_why[256];
 	coordrpc_kind_t lease_kind; /* the lease request or renewal whose answer is being fed */
-	uint64_t lease_sent_wall;   /* when it was sent (UNIX ms): the watch's deadline */
+	const char *lease_text;     /* and the coordinator's text on it */
+	/* the lease-first part of a pass gathers the requests and renewals it asks for here and
+	 * sends them as one coord.lease.batch (docs/node.md, "Leases") */
+	bool lease_batching;
+	coordrpc_lease_item_t *batch; /* TDM_ZONES_MAX */
+	uint32_t *batch_zone;         /* each item's zone (index in zones) */
+	size_t nbatch;
+	uint64_t lease_sent_wall; /* when it was sent (UNIX ms): the watch's deadline */
 	char publish_log[PATH_MAX];
 	uint64_t job_started_mono;       /* when the running run started */
 	bool job_overran;                /* it took longer than the policy's max-run-time */
@@ -384,6 +391,7 @@ static int tdm_rpc(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req)
 		}
 		switch (what) {
 		case TDM_RPC_DECISION:
+			coordrpc_decision_deinit(d->dec); /* a batch's results, a document */
 			ret = coordrpc_call(c->cl, req, d->diag, d->dec);
 			if (ret == TANDEM_OK && !d->dec->accepted &&
 			    d->dec->reason == COORD_R_CLOCK_SKEW) {
@@ -710,6 +718,7 @@ static void tdm_lease_ask(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind)
 	req.epoch = z->node.epoch;
 	node_input_t in = {.kind = NODE_IN_LEASE_REPLY};
 	d->lease_kind = kind;
+	d->lease_text = d->dec->text;
 	d->lease_sent_wall = tdm_wall_ms(); /* read first: the deadline said is never late */
 	in.lease.sent_mono = tdm_mono_ms(); /* the node's deadline counts from the send */
 	in.lease.answered = tdm_call(d, &req) == TANDEM_OK;
@@ -722,6 +731,86 @@ static void tdm_lease_ask(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind)
 		}
 	}
 	tdm_node_feed(d, z, &in);
+}
+
+/* A request or renewal asked for while the lease-first part of a pass runs: gathered for
+ * the pass's one batch. */
+static void tdm_lease_queue(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind)
+{
+	if (d->nbatch >= TDM_ZONES_MAX) {
+		tdm_lease_ask(d, z, kind); /* cannot happen: one per zone */
+		return;
+	}
+	coordrpc_lease_item_t *it = &d->batch[d->nbatch];
+	memset(it, 0, sizeof(*it));
+	snprintf(it->zone, sizeof(it->zone), "%s", z->name);
+	it->epoch = z->node.epoch;
+	it->renew = kind == COORDRPC_LEASE_RENEW;
+	d->batch_zone[d->nbatch++] = (uint32_t)(z - d->zones);
+}
+
+/*
+ * Sends the gathered requests and renewals as one coord.lease.batch and tells each zone its
+ * own answer, as if it had asked alone: the deadline of each counts from the one send, a
+ * refusal is that zone's alone, and a batch nobody answered is, for every zone in it, a
+ * renewal (or request) that got no answer.
+ */
+static void tdm_lease_batch_send(tdm_t *d)
+{
+	size_t n = d->nbatch;
+	d->nbatch = 0;
+	if (n == 0) {
+		return;
+	}
+	coordrpc_request_t req;
+	tdm_req_init(d, &req, COORDRPC_LEASE_BATCH, NULL);
+	req.items = d->batch;
+	req.nitems = n;
+	d->lease_sent_wall = tdm_wall_ms(); /* read first: the deadline said is never late */
+	uint64_t sent = tdm_mono_ms();      /* every zone's deadline counts from the send */
+	bool answered = tdm_call(d, &req) == TANDEM_OK;
+	req.items = NULL; /* d's */
+	if (answered && d->dec->nleases != n) {
+		tdm_log(d, "coord.lease.batch: %zu results for %zu zones: taken as unanswered",
+			d->dec->nleases, n);
+		answered = false;
+	}
+	for (size_t i = 0; answered && i < n; i++) {
+		const coordrpc_lease_result_t *l = &d->dec->leases[i];
+		if (strcmp(l->zone, d->batch[i].zone) != 0) {
+			tdm_log(d,
+				"coord.lease.batch: result %zu is for another zone: taken as "
+				"unanswered",
+				i);
+			answered = false;
+		} else if (l->reason == COORD_R_INSTANCE && d->dec->accepted) {
+			/* another instance of this node holds the registration: as for a single
+			 * request, every lease goes */
+			d->dec->accepted = false;
+			d->dec->reason = COORD_R_INSTANCE;
+			memcpy(d->dec->text, l->text, sizeof(d->dec->text));
+			tdm_instance_note(d, COORDRPC_LEASE_BATCH);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		tdm_zone_t *z = &d->zones[d->batch_zone[i]];
+		const coordrpc_lease_result_t *l = answered ? &d->dec->leases[i] : NULL;
+		node_input_t in = {.kind = NODE_IN_LEASE_REPLY};
+		in.lease.sent_mono = sent;
+		in.lease.answered = l != NULL;
+		d->lease_kind = d->batch[i].renew ? COORDRPC_LEASE_RENEW : COORDRPC_LEASE_REQUEST;
+		d->lease_text = l != NULL ? l->text : "";
+		if (l != NULL) {
+			in.lease.accepted = l->accepted;
+			in.lease.reason = l->reason;
+			in.lease.epoch = l->epoch;
+			if (!l->accepted && !z->node.held && l->reason != z->node.last_refusal) {
+				tdm_log(d, "zone %s: lease not granted: %s", z->name, l->text);
+			}
+		}
+		tdm_node_feed(d, z, &in);
+	}
+	d->lease_text = NULL;
 }
 
 /* The node let the lease go (the deadline, a refusal, a run that ended after it): said. */
@@ -740,7 +829,7 @@ static void tdm_lease_dropped(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	}
 	case NODE_WHY_REFUSED:
 		snprintf(why, sizeof(why), "%s refused: %s", coordrpc_type(d->lease_kind),
-			 d->dec->text);
+			 d->lease_text != NULL ? d->lease_text : d->dec->text);
 		break;
 	case NODE_WHY_COORD_GONE:
 		snprintf(why, sizeof(why), "the coordinator says the lease is gone");
@@ -2854,8 +2943,17 @@ static void tdm_node_alert(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 static void tdm_node_act(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 {
 	switch (a->kind) {
-	case NODE_A_LEASE_REQUEST: tdm_lease_ask(d, z, COORDRPC_LEASE_REQUEST); break;
-	case NODE_A_LEASE_RENEW: tdm_lease_ask(d, z, COORDRPC_LEASE_RENEW); break;
+	case NODE_A_LEASE_REQUEST:
+	case NODE_A_LEASE_RENEW: {
+		coordrpc_kind_t kind =
+		    a->kind == NODE_A_LEASE_RENEW ? COORDRPC_LEASE_RENEW : COORDRPC_LEASE_REQUEST;
+		if (d->lease_batching) {
+			tdm_lease_queue(d, z, kind);
+		} else {
+			tdm_lease_ask(d, z, kind);
+		}
+		break;
+	}
 	case NODE_A_LEASE_RELEASE: tdm_lease_released(d, z, a); break;
 	case NODE_A_LEASE_DROPPED: tdm_lease_dropped(d, z, a); break;
 	case NODE_A_LEASE_GRANTED: tdm_lease_granted(d, z, a); break;
@@ -3110,7 +3208,9 @@ static void tdm_step(tdm_t *d)
 		return;
 	}
 	/* Every lease first: with hundreds of zones the key work and runs of one pass take
-	 * seconds of coordinator calls, and a renewal behind them would come too late. */
+	 * seconds of coordinator calls, and a renewal behind them would come too late. The
+	 * requests and renewals due go out together, one call for all the zones. */
+	d->lease_batching = true;
 	for (size_t i = 0; i < d->nzones; i++) {
 		tdm_zone_t *z = &d->zones[i];
 		const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
@@ -3118,6 +3218,8 @@ static void tdm_step(tdm_t *d)
 			tdm_lease_step(d, z, zs);
 		}
 	}
+	d->lease_batching = false;
+	tdm_lease_batch_send(d);
 	/* Then each zone's look, from where the last pass stopped, for at most a tenth of the
 	 * lease: the next pass renews again before it goes on. */
 	uint64_t start = tdm_mono_ms(), budget = d->status->params.lease_ms / 10u;
@@ -3757,8 +3859,11 @@ static void tdm_teardown(tdm_t *d)
 	free(d->job_ks);
 	free(d->status);
 	free(d->status_read);
+	coordrpc_decision_deinit(d->dec);
 	free(d->dec);
 	free(d->keys);
+	free(d->batch);
+	free(d->batch_zone);
 }
 
 /* systemd: the watchdog ping from the loop (a loop stuck in a call is restarted) and a
@@ -4110,11 +4215,14 @@ int main(int argc, char **argv)
 	d->status = calloc(1, sizeof(*d->status));
 	d->status_read = calloc(1, sizeof(*d->status_read));
 	d->dec = calloc(1, sizeof(*d->dec));
+	d->batch = calloc(TDM_ZONES_MAX, sizeof(*d->batch));
+	d->batch_zone = calloc(TDM_ZONES_MAX, sizeof(*d->batch_zone));
 	d->keys = calloc(1, sizeof(*d->keys));
 	d->keyset = calloc(1, sizeof(*d->keyset));
 	d->job_ks = calloc(1, sizeof(*d->job_ks));
-	if (d->status == NULL || d->status_read == NULL || d->dec == NULL || d->keys == NULL ||
-	    d->keyset == NULL || d->job_ks == NULL || tandem_diag_new(&d->diag) != TANDEM_OK) {
+	if (d->status == NULL || d->status_read == NULL || d->dec == NULL || d->batch == NULL ||
+	    d->batch_zone == NULL || d->keys == NULL || d->keyset == NULL || d->job_ks == NULL ||
+	    tandem_diag_new(&d->diag) != TANDEM_OK) {
 		tdm_log(d, "out of memory");
 		goto out;
 	}
