@@ -770,20 +770,29 @@ static void tdm_lease_batch_send(tdm_t *d)
 	uint64_t sent = tdm_mono_ms();      /* every zone's deadline counts from the send */
 	bool answered = tdm_call(d, &req) == TANDEM_OK;
 	req.items = NULL; /* d's */
-	if (answered && d->dec->nleases != n) {
-		tdm_log(d, "coord.lease.batch: %zu results for %zu zones: taken as unanswered",
+	const char **zones = calloc(n, sizeof(*zones));
+	node_lease_answer_t *ans = calloc(n, sizeof(*ans));
+	node_input_t *in = calloc(n, sizeof(*in));
+	if (zones == NULL || ans == NULL || in == NULL) {
+		answered = false; /* out of memory: taken as lost, sent again at the retry */
+	}
+	for (size_t i = 0; zones != NULL && ans != NULL && i < n; i++) {
+		zones[i] = d->batch[i].zone;
+		if (answered && i < d->dec->nleases) {
+			const coordrpc_lease_result_t *l = &d->dec->leases[i];
+			ans[i] = (node_lease_answer_t){l->zone, l->accepted, l->reason, l->epoch};
+		}
+	}
+	if (answered && !node_lease_batch_replies(zones, n, ans, d->dec->nleases, sent, in)) {
+		tdm_log(d,
+			"coord.lease.batch: the answer is not one result per zone, in order (%zu "
+			"for %zu): taken as no answer",
 			d->dec->nleases, n);
 		answered = false;
 	}
 	for (size_t i = 0; answered && i < n; i++) {
 		const coordrpc_lease_result_t *l = &d->dec->leases[i];
-		if (strcmp(l->zone, d->batch[i].zone) != 0) {
-			tdm_log(d,
-				"coord.lease.batch: result %zu is for another zone: taken as "
-				"unanswered",
-				i);
-			answered = false;
-		} else if (l->reason == COORD_R_INSTANCE && d->dec->accepted) {
+		if (l->reason == COORD_R_INSTANCE && d->dec->accepted) {
 			/* another instance of this node holds the registration: as for a single
 			 * request, every lease goes */
 			d->dec->accepted = false;
@@ -794,22 +803,20 @@ static void tdm_lease_batch_send(tdm_t *d)
 	}
 	for (size_t i = 0; i < n; i++) {
 		tdm_zone_t *z = &d->zones[d->batch_zone[i]];
-		const coordrpc_lease_result_t *l = answered ? &d->dec->leases[i] : NULL;
-		node_input_t in = {.kind = NODE_IN_LEASE_REPLY};
-		in.lease.sent_mono = sent;
-		in.lease.answered = l != NULL;
+		node_input_t lost = {.kind = NODE_IN_LEASE_REPLY};
+		lost.lease.sent_mono = sent;
+		const node_input_t *one = answered ? &in[i] : &lost;
 		d->lease_kind = d->batch[i].renew ? COORDRPC_LEASE_RENEW : COORDRPC_LEASE_REQUEST;
-		d->lease_text = l != NULL ? l->text : "";
-		if (l != NULL) {
-			in.lease.accepted = l->accepted;
-			in.lease.reason = l->reason;
-			in.lease.epoch = l->epoch;
-			if (!l->accepted && !z->node.held && l->reason != z->node.last_refusal) {
-				tdm_log(d, "zone %s: lease not granted: %s", z->name, l->text);
-			}
+		d->lease_text = answered ? d->dec->leases[i].text : "";
+		if (answered && !one->lease.accepted && !z->node.held &&
+		    one->lease.reason != z->node.last_refusal) {
+			tdm_log(d, "zone %s: lease not granted: %s", z->name, d->lease_text);
 		}
-		tdm_node_feed(d, z, &in);
+		tdm_node_feed(d, z, one);
 	}
+	free(zones);
+	free(ans);
+	free(in);
 	d->lease_text = NULL;
 }
 
