@@ -55,6 +55,10 @@
 #define TDM_HEARTBEAT_MS 2000u
 /* Lease requests for a free zone, at most this often. */
 #define TDM_REQUEST_MS 250u
+/* Lease requests for free zones in one batch, at most (renewals: all that are due). Free zones
+ * are granted to whoever asks first: without a bound the node that starts first would take
+ * every zone of a new cluster in its first batch, and make and sign for all of them alone. */
+#define TDM_BATCH_REQUESTS_MAX 32u
 /* Key import, generation and activation, at most this often while incomplete. */
 #define TDM_KEYS_MS        1000u
 #define TDM_KEYGEN_TAKE_MS 10000u /* a made key waits this long for its zone's step */
@@ -288,6 +292,7 @@ typedef struct tdm {
 	coordrpc_lease_item_t *batch; /* TDM_ZONES_MAX */
 	uint32_t *batch_zone;         /* each item's zone (index in zones) */
 	size_t nbatch;
+	size_t nbatch_requests;   /* of them, requests for free zones */
 	uint64_t lease_sent_wall; /* when it was sent (UNIX ms): the watch's deadline */
 	char publish_log[PATH_MAX];
 	uint64_t job_started_mono;       /* when the running run started */
@@ -741,6 +746,11 @@ static void tdm_lease_queue(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind)
 		tdm_lease_ask(d, z, kind); /* cannot happen: one per zone */
 		return;
 	}
+	if (kind == COORDRPC_LEASE_REQUEST && d->nbatch_requests >= TDM_BATCH_REQUESTS_MAX) {
+		return; /* not asked: the zone asks again after TDM_REQUEST_MS, like an unanswered
+			   request */
+	}
+	d->nbatch_requests += kind == COORDRPC_LEASE_REQUEST;
 	coordrpc_lease_item_t *it = &d->batch[d->nbatch];
 	memset(it, 0, sizeof(*it));
 	snprintf(it->zone, sizeof(it->zone), "%s", z->name);
@@ -759,6 +769,7 @@ static void tdm_lease_batch_send(tdm_t *d)
 {
 	size_t n = d->nbatch;
 	d->nbatch = 0;
+	d->nbatch_requests = 0;
 	if (n == 0) {
 		return;
 	}
