@@ -293,6 +293,7 @@ typedef struct tdm {
 	uint32_t *batch_zone;         /* each item's zone (index in zones) */
 	size_t nbatch;
 	size_t nbatch_requests;   /* of them, requests for free zones */
+	bool lease_feeding;       /* the batch's answers are being fed to the zones */
 	uint64_t lease_sent_wall; /* when it was sent (UNIX ms): the watch's deadline */
 	char publish_log[PATH_MAX];
 	uint64_t job_started_mono;       /* when the running run started */
@@ -784,7 +785,9 @@ static void tdm_lease_batch_send(tdm_t *d)
 	const char **zones = calloc(n, sizeof(*zones));
 	node_lease_answer_t *ans = calloc(n, sizeof(*ans));
 	node_input_t *in = calloc(n, sizeof(*in));
-	if (zones == NULL || ans == NULL || in == NULL) {
+	/* the texts are copied: a zone's answer may lead to a call that replaces d->dec */
+	char(*texts)[COORD_TEXT_MAX] = calloc(n, sizeof(*texts));
+	if (zones == NULL || ans == NULL || in == NULL || texts == NULL) {
 		answered = false; /* out of memory: taken as lost, sent again at the retry */
 	}
 	for (size_t i = 0; zones != NULL && ans != NULL && i < n; i++) {
@@ -803,6 +806,7 @@ static void tdm_lease_batch_send(tdm_t *d)
 	}
 	for (size_t i = 0; answered && i < n; i++) {
 		const coordrpc_lease_result_t *l = &d->dec->leases[i];
+		memcpy(texts[i], l->text, sizeof(texts[i]));
 		if (l->reason == COORD_R_INSTANCE && d->dec->accepted) {
 			/* another instance of this node holds the registration: as for a single
 			 * request, every lease goes */
@@ -812,22 +816,27 @@ static void tdm_lease_batch_send(tdm_t *d)
 			tdm_instance_note(d, COORDRPC_LEASE_BATCH);
 		}
 	}
+	/* Nothing below reads d->dec: feeding a zone may lead to a call (a renewal that came
+	 * due while the batch was out goes alone) that replaces it. */
+	d->lease_feeding = true;
 	for (size_t i = 0; i < n; i++) {
 		tdm_zone_t *z = &d->zones[d->batch_zone[i]];
 		node_input_t lost = {.kind = NODE_IN_LEASE_REPLY};
 		lost.lease.sent_mono = sent;
 		const node_input_t *one = answered ? &in[i] : &lost;
 		d->lease_kind = d->batch[i].renew ? COORDRPC_LEASE_RENEW : COORDRPC_LEASE_REQUEST;
-		d->lease_text = answered ? d->dec->leases[i].text : "";
+		d->lease_text = answered ? texts[i] : "";
 		if (answered && !one->lease.accepted && !z->node.held &&
 		    one->lease.reason != z->node.last_refusal) {
 			tdm_log(d, "zone %s: lease not granted: %s", z->name, d->lease_text);
 		}
 		tdm_node_feed(d, z, one);
 	}
+	d->lease_feeding = false;
 	free(zones);
 	free(ans);
 	free(in);
+	free(texts);
 	d->lease_text = NULL;
 }
 
@@ -2967,6 +2976,9 @@ static void tdm_node_act(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 		    a->kind == NODE_A_LEASE_RENEW ? COORDRPC_LEASE_RENEW : COORDRPC_LEASE_REQUEST;
 		if (d->lease_batching) {
 			tdm_lease_queue(d, z, kind);
+		} else if (d->lease_feeding && kind == COORDRPC_LEASE_REQUEST) {
+			/* a refused request asked again at once, the batch having taken longer
+			 * than TDM_REQUEST_MS: left to the next pass's batch */
 		} else {
 			tdm_lease_ask(d, z, kind);
 		}
