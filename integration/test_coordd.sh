@@ -148,6 +148,23 @@ tdm_run notholder as node-b1 commit "$ZONE" node-b1 1 3 "$DIGEST"
 [ "$TDM_RC" -eq 2 ] || tdm_fail "commit by the standby: expected refusal, got $TDM_RC" -- "$TDM_OUT"
 tdm_pass "commits fenced by epoch and holder"
 
+# ---- a node's lease batch -------------------------------------------------------------------
+# Each item answered as alone, in order: a renewal accepted, a stale epoch and an unknown zone
+# refused, nothing else touched; a batch naming another node, or one zone twice, is refused.
+ZONE2=batch.example.
+tdm_assert_ok "operator adds a second zone" as op1 zone-add "$ZONE2" 0
+tdm_assert_ok "batch of renewals" as node-a1 batch node-a1 "renew:$ZONE:1" "renew:$ZONE2:7" \
+	"request:nope.example."
+tdm_assert_grep "the renewal accepted" "^lease $ZONE accepted epoch=1 expiry_ms=[1-9]" "$TDM_OUT"
+tdm_assert_grep "another zone refused alone" "^lease $ZONE2 refused " "$TDM_OUT"
+tdm_assert_grep "an unknown zone refused" '^lease nope.example. refused unknown zone' "$TDM_OUT"
+[ "$(grep -c '^lease ' "$TDM_OUT")" = 3 ] || tdm_fail "batch: not one result per item" -- "$TDM_OUT"
+tdm_assert_grep "refusal logged" 'refused lease-request from node-a1: unknown zone' "$LOG"
+expect_rc 5 "a batch for another node" as node-b1 batch node-a1 "renew:$ZONE:1"
+expect_rc 5 "a batch naming one zone twice" as node-a1 batch node-a1 "renew:$ZONE:1" "request:$ZONE"
+tdm_assert_grep "the refusal names the field" 'items: zone .* twice' "$TDM_ERR"
+tdm_pass "lease batch answered per zone"
+
 # ---- replays ---------------------------------------------------------------------------------
 # A request captured and sent again (same request id, same bytes) gets the reply already
 # given and changes nothing; the same id with another body, and a request sent two minutes

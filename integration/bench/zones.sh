@@ -10,6 +10,7 @@
 #             etcd_network_client_grpc_received_bytes_total, summed over the members; puts
 #             and transactions divided by 3, as every member applies every write), the CPU
 #             the coordinators used;
+#   leases:   each node's grants and missed deadlines ("stop publishing") from its log;
 #   drain:    `tandemctl drain` of the node holding most zones, until the other node holds
 #             every zone and has published each zone it took over since the drain; target
 #             < 30 s.
@@ -106,6 +107,16 @@ print("[zones] steady state, %d zones, %.0f s: %.1f puts/s, %.1f txns/s, %.0f by
       file=sys.stderr)
 PY
 
+# leases: the grants each node logged and the deadlines it missed ("stop publishing"), so far
+lease_counts() {
+	local n out=""
+	for n in node-a node-b; do
+		out="$out $n $(grep -c 'lease granted' "$TDM_CL/log/$n.log" || true) granted, $(grep -c 'stop publishing' "$TDM_CL/log/$n.log" || true) stop publishing;"
+	done
+	printf '%s\n' "${out# }"
+}
+tdm_log "leases before the drain: $(lease_counts)"
+
 from=$(tdm_status_get 'max(("node-a", "node-b"), key=lambda n: sum(1 for z in s["zones"] if z["active_node"] == n))')
 to=node-a
 [ "$from" = node-a ] && to=node-b
@@ -128,6 +139,7 @@ t1=$(moved_pubs | awk '{ print $2 }' | sort -n | tail -n 1)
 drain=$(python3 -c "print('%.1f' % (($t1 - $t0) / 1000))")
 tdm_log "drain of $from ($held zones held): every zone published by $to $drain s after the drain (target < 30 s)"
 python3 -c "import sys; sys.exit(0 if $drain < 30 else 1)" || missed=1
+tdm_log "leases after the drain: $(lease_counts)"
 tdm_ctl undrain "$from" >/dev/null || tdm_fail "undrain $from failed"
 tdm_check_publications node-a node-b
 if [ "$missed" = 1 ] && [ "${STRICT:-0}" = 1 ]; then

@@ -1266,3 +1266,233 @@ int coord_store_resign(coord_store_t *store, tandem_diag_t *diag)
 	}
 	return ret;
 }
+
+/* ---- a node's lease batch ---- */
+
+/* The working space of one batch: two states holding the cluster part and one zone, the
+ * input being decided and, per item, the index of its zone in s->out (UINT32_MAX: none). */
+typedef struct batch_space {
+	coord_state_t *mini_in, *mini_out;
+	coord_input_t *in;
+	uint32_t *zidx;
+} batch_space_t;
+
+/* Decides every item on s->in (a full read) into s->out, one after the other, each on the
+ * cluster part as the items before left it and its own zone alone: what the single request
+ * would read and decide. */
+static int batch_decide(coord_store_t *s, const char *node, const char *instance,
+			const coord_store_lease_t *items, size_t n, uint64_t now_ms,
+			const coord_params_t *params, batch_space_t *w, coord_store_decided_t *out)
+{
+	const size_t head = offsetof(coord_state_t, zones);
+	coord_state_copy(s->out, s->in);
+	for (size_t i = 0; i < n; i++) {
+		coord_input_t *in = w->in;
+		memset(in, 0, sizeof(*in));
+		in->kind = items[i].renew ? COORD_IN_LEASE_RENEW : COORD_IN_LEASE_REQUEST;
+		snprintf(in->node, sizeof(in->node), "%s", node);
+		snprintf(in->zone, sizeof(in->zone), "%s", items[i].zone);
+		snprintf(in->instance, sizeof(in->instance), "%s", instance);
+		in->epoch = items[i].epoch;
+		memcpy(w->mini_in, s->out, head);
+		w->mini_in->nzones = 0;
+		const coord_zone_t *z = coord_state_zone(s->out, items[i].zone);
+		w->zidx[i] = UINT32_MAX;
+		if (z != NULL) {
+			w->zidx[i] = (uint32_t)(z - s->out->zones);
+			memcpy(&w->mini_in->zones[0], z, sizeof(*z));
+			w->mini_in->nzones = 1;
+		}
+		int ret = coord_state_apply(w->mini_in, in, now_ms, params, w->mini_out, s->res);
+		if (ret != TANDEM_OK) {
+			return ret;
+		}
+		const coord_result_t *r = s->res;
+		if (r->changed) {
+			uint32_t nz = s->out->nzones;
+			memcpy(s->out, w->mini_out, head);
+			s->out->nzones = nz;
+			if (z != NULL) {
+				memcpy(&s->out->zones[w->zidx[i]], &w->mini_out->zones[0],
+				       sizeof(*z));
+			}
+		}
+		coord_store_decided_t *d = &out[i];
+		memset(d, 0, sizeof(*d));
+		d->reason = r->reason;
+		memcpy(d->text, r->text, sizeof(d->text));
+		d->changed = r->changed;
+		d->epoch = r->epoch;
+		d->expiry_ms = r->expiry_ms;
+		d->neffects = r->neffects < COORD_STORE_LEASE_EFFECTS ? r->neffects
+								      : COORD_STORE_LEASE_EFFECTS;
+		d->dropped = r->dropped + (r->neffects - d->neffects);
+		memcpy(d->effects, r->effects, d->neffects * sizeof(d->effects[0]));
+	}
+	return TANDEM_OK;
+}
+
+/* Writes what the batch changed (s->out against s->in): the cluster key if its part changed
+ * beyond the grain of the times last heard, each zone key whose zone changed; conditioned
+ * on the cluster key and on each zone key written being as read. */
+static int batch_write(coord_store_t *s, const coord_params_t *params, const batch_space_t *w,
+		       size_t n, tandem_diag_t *diag)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0, puts = 0;
+	char key[ZONE_KEY_MAX];
+	coord_etcd_txn_t *t = NULL;
+	coord_etcd_txn_result_t *r = NULL;
+	int ret = coord_etcd_txn_new(&t);
+	if (ret == TANDEM_OK) {
+		ret = coord_etcd_txn_cmp_mod(t, s->state_key, s->cmod);
+	}
+	if (ret == TANDEM_OK && s->cmod == 0) {
+		ret = coord_etcd_txn_cmp_mod(t, s->cluster_key, 0);
+	}
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
+	memcpy(s->head, s->out, offsetof(coord_state_t, zones));
+	s->head->nzones = 0;
+	last_seen_coarsen(s, params);
+	ret = coord_state_pack(s->head, &buf, &len);
+	if (ret == TANDEM_OK &&
+	    (s->cmod == 0 || len != s->clen || memcmp(buf, s->cbuf, len) != 0)) {
+		ret = coord_etcd_txn_put(t, s->state_key, buf, len, 0);
+		puts++;
+		if (ret == TANDEM_OK && s->cmod == 0) {
+			ret = coord_etcd_txn_put(t, s->cluster_key, MIGRATED_MARK,
+						 sizeof(MIGRATED_MARK), 0);
+		}
+	}
+	for (size_t i = 0; ret == TANDEM_OK && i < n; i++) {
+		uint32_t zi = w->zidx[i];
+		if (zi == UINT32_MAX || zi >= s->nzr) {
+			continue; /* no such zone: refused, nothing to write */
+		}
+		free(buf);
+		buf = NULL;
+		ret = coord_zone_pack(&s->out->zones[zi], &buf, &len);
+		if (ret != TANDEM_OK) {
+			break;
+		}
+		if (len == s->zr[zi].len && memcmp(buf, s->zr[zi].buf, len) == 0) {
+			continue;
+		}
+		zone_key(s, s->out->zones[zi].name, key);
+		ret = coord_etcd_txn_cmp_mod(t, key, s->zr[zi].mod);
+		if (ret == TANDEM_OK) {
+			ret = coord_etcd_txn_put(t, key, buf, len, 0);
+		}
+		puts++;
+	}
+	if (ret == TANDEM_EINVAL && puts >= COORD_ETCD_MAX_TXN_OPS / 2) {
+		tandem_diag_add(
+		    diag, ret,
+		    "%s: one lease batch writes more than %u keys (etcd's --max-txn-ops)",
+		    s->state_prefix, COORD_ETCD_MAX_TXN_OPS / 2);
+	}
+	if (ret != TANDEM_OK || puts == 0) {
+		goto out;
+	}
+	ret = coord_etcd_txn_commit(s->etcd, t, diag, &r);
+	if (ret == TANDEM_OK) {
+		s->writes++;
+	}
+out:
+	coord_etcd_txn_result_free(r);
+	coord_etcd_txn_free(t);
+	free(buf);
+	return ret;
+}
+
+/* Whether two items name one zone for the machine (one key). */
+static int batch_check(const coord_store_t *s, const coord_store_lease_t *items, size_t n,
+		       tandem_diag_t *diag)
+{
+	char(*keys)[ZONE_KEY_MAX] = calloc(n, sizeof(*keys));
+	if (keys == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	int ret = TANDEM_OK;
+	for (size_t i = 0; i < n && ret == TANDEM_OK; i++) {
+		size_t len = strnlen(items[i].zone, COORD_ZONE_MAX);
+		if (len == 0 || len == COORD_ZONE_MAX) {
+			tandem_diag_add(diag, TANDEM_EINVAL, "lease batch: item %zu: %s zone name",
+					i, len == 0 ? "empty" : "overlong");
+			ret = TANDEM_EINVAL;
+			break;
+		}
+		zone_key(s, items[i].zone, keys[i]);
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(keys[i], keys[j]) == 0) {
+				tandem_diag_add(diag, TANDEM_EINVAL,
+						"lease batch: items %zu and %zu name one zone (%s)",
+						j, i, keys[i]);
+				ret = TANDEM_EINVAL;
+				break;
+			}
+		}
+	}
+	free(keys);
+	return ret;
+}
+
+int coord_store_lease_batch(coord_store_t *store, const char *node, const char *instance,
+			    const coord_store_lease_t *items, size_t n, uint64_t now_ms,
+			    const coord_params_t *params, tandem_diag_t *diag,
+			    coord_store_decided_t *out)
+{
+	if (store == NULL || node == NULL || instance == NULL || items == NULL || out == NULL ||
+	    n == 0 || n > COORD_ZONES_MAX || coord_params_check(params) != TANDEM_OK) {
+		return TANDEM_EINVAL;
+	}
+	int ret = batch_check(store, items, n, diag);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	batch_space_t w = {
+	    .mini_in = malloc(sizeof(coord_state_t)),
+	    .mini_out = malloc(sizeof(coord_state_t)),
+	    .in = malloc(sizeof(coord_input_t)),
+	    .zidx = calloc(n, sizeof(uint32_t)),
+	};
+	coord_store_decided_t *dec = calloc(n, sizeof(*dec));
+	if (w.mini_in == NULL || w.mini_out == NULL || w.in == NULL || w.zidx == NULL ||
+	    dec == NULL) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	for (unsigned attempt = 1;; attempt++) {
+		ret = read_all(store, params, diag);
+		if (ret == TANDEM_OK) {
+			ret =
+			    batch_decide(store, node, instance, items, n, now_ms, params, &w, dec);
+		}
+		if (ret == TANDEM_OK) {
+			ret = batch_write(store, params, &w, n, diag);
+		}
+		if (ret != TANDEM_COORD_ECONFLICT) {
+			break;
+		}
+		store->conflicts++;
+		if (attempt >= COORD_STORE_RETRIES) {
+			tandem_diag_add(diag, ret,
+					"%s: lease batch of %zu zones: the state changed under "
+					"every one of %u attempts",
+					store->state_prefix, n, COORD_STORE_RETRIES);
+			break;
+		}
+	}
+	if (ret == TANDEM_OK) {
+		memcpy(out, dec, n * sizeof(*dec));
+	}
+out:
+	free(dec);
+	free(w.mini_in);
+	free(w.mini_out);
+	free(w.in);
+	free(w.zidx);
+	return ret;
+}

@@ -143,6 +143,47 @@ int coord_store_apply_key_add(coord_store_t *store, const coord_input_t *input, 
 			      const coord_params_t *params, const uint8_t *archive,
 			      size_t archive_len, tandem_diag_t *diag, coord_result_t *res);
 
+/* One lease request or renewal of a node's batch (coord_store_lease_batch). */
+typedef struct coord_store_lease {
+	char zone[COORD_ZONE_MAX];
+	uint64_t epoch; /* a renewal's epoch */
+	bool renew;     /* false: a lease request */
+} coord_store_lease_t;
+
+/* Effects kept per decision of a batch (a grant makes one or two). */
+#define COORD_STORE_LEASE_EFFECTS 4
+
+/* One item's decision in a batch: the machine's result without most of its room. */
+typedef struct coord_store_decided {
+	coord_reason_t reason;
+	char text[COORD_TEXT_MAX];
+	bool changed;
+	uint64_t epoch;
+	uint64_t expiry_ms;
+	size_t neffects; /* the first COORD_STORE_LEASE_EFFECTS; dropped counts the rest */
+	size_t dropped;
+	coord_effect_t effects[COORD_STORE_LEASE_EFFECTS];
+} coord_store_decided_t;
+
+/*
+ * A node's lease requests and renewals, all at once: items[i] is decided as the single
+ * COORD_IN_LEASE_REQUEST or COORD_IN_LEASE_RENEW of `node` (with `instance`) for its zone
+ * would be, on the cluster part and that zone alone, one after the other (the member's
+ * time last heard moves with each), at now_ms; out[i] is its decision. What the decisions
+ * changed goes in one transaction, conditioned on the cluster key and on each zone key it
+ * writes being as read; a lost race reads and decides all again (COORD_STORE_RETRIES). So
+ * each item's outcome is exactly that of its single request, and a refusal of one zone
+ * (a stale epoch, a lease that ran out) changes nothing for the others. One read of
+ * PREFIX/state/, one transaction: a node's renewals cost the coordinator two etcd calls,
+ * whatever the number of zones. Errors: TANDEM_EINVAL (NULL argument, n 0 or above
+ * COORD_ZONES_MAX, bad params, a zone named twice, case and final dot aside), and those of
+ * coord_store_apply; out[] written only on success.
+ */
+int coord_store_lease_batch(coord_store_t *store, const char *node, const char *instance,
+			    const coord_store_lease_t *items, size_t n, uint64_t now_ms,
+			    const coord_params_t *params, tandem_diag_t *diag,
+			    coord_store_decided_t *out);
+
 /* One archive entry of a zone (coord_store_archive_list). */
 typedef struct coord_store_entry {
 	uint32_t id;

@@ -2100,6 +2100,97 @@ static bool coordd_kind_reads(coordrpc_kind_t kind)
 	       kind == COORDRPC_KEYSET_GET || kind == COORDRPC_SKR_GET;
 }
 
+/*
+ * A node's lease requests and renewals at once (coord.lease.batch): decided through the
+ * store with one read and one transaction, each item as its single request would be, and
+ * answered with one result per item. Refusals and effects are logged and audited as the
+ * single requests' are.
+ */
+static int coordd_lease_batch(coordd_t *d, const net_rpc_request_t *req,
+			      const coordrpc_request_t *r, uint64_t now, net_rpc_msg_t *reply)
+{
+	size_t n = r->nitems;
+	coord_store_lease_t *items = calloc(n, sizeof(*items));
+	coord_store_decided_t *dec = calloc(n, sizeof(*dec));
+	coordrpc_decision_t *out = calloc(1, sizeof(*out));
+	coord_input_t *in = calloc(1, sizeof(*in));
+	int ret =
+	    items != NULL && dec != NULL && out != NULL && in != NULL ? TANDEM_OK : TANDEM_ENOMEM;
+	if (ret == TANDEM_OK) {
+		for (size_t i = 0; i < n; i++) {
+			memcpy(items[i].zone, r->items[i].zone, sizeof(items[i].zone));
+			items[i].epoch = r->items[i].epoch;
+			items[i].renew = r->items[i].renew;
+		}
+		ret = coord_store_lease_batch(d->store, r->node, r->instance, items, n, now,
+					      &d->params, d->diag, dec);
+		coordd_store_note(d, ret);
+	}
+	if (ret == TANDEM_OK) {
+		out->leases = calloc(n, sizeof(*out->leases));
+		ret = out->leases != NULL ? TANDEM_OK : TANDEM_ENOMEM;
+	}
+	if (ret != TANDEM_OK) {
+		coordd_log_diag(d->diag, "lease-batch", ret);
+		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
+		goto out;
+	}
+	size_t accepted = 0;
+	for (size_t i = 0; i < n; i++) {
+		const coord_store_decided_t *x = &dec[i];
+		coordrpc_lease_result_t *l = &out->leases[out->nleases++];
+		memcpy(l->zone, r->items[i].zone, sizeof(l->zone));
+		l->accepted = x->reason == COORD_R_OK;
+		l->reason = x->reason;
+		memcpy(l->text, x->text, sizeof(l->text));
+		l->epoch = x->epoch;
+		l->expiry_ms = x->expiry_ms;
+		accepted += l->accepted;
+		/* as a single request: the refusal logged, the effects logged and audited */
+		memset(in, 0, sizeof(*in));
+		in->kind = items[i].renew ? COORD_IN_LEASE_RENEW : COORD_IN_LEASE_REQUEST;
+		memcpy(in->node, r->node, sizeof(in->node));
+		memcpy(in->zone, items[i].zone, sizeof(in->zone));
+		in->epoch = items[i].epoch;
+		coord_result_t *res = d->res;
+		memset(res, 0, offsetof(coord_result_t, effects));
+		res->reason = x->reason;
+		memcpy(res->text, x->text, sizeof(res->text));
+		res->changed = x->changed;
+		res->epoch = x->epoch;
+		res->expiry_ms = x->expiry_ms;
+		res->neffects = x->neffects;
+		res->dropped = x->dropped;
+		memcpy(res->effects, x->effects, x->neffects * sizeof(res->effects[0]));
+		if (res->reason != COORD_R_OK) {
+			coordd_log("refused %s from %s: %s: %s", coord_input_kind_str(in->kind),
+				   req->peer, coord_reason_str(res->reason), res->text);
+		}
+		coordd_log_effects(res);
+		coordd_audit_decision(d->audit, d->actor, in, res);
+		if (res->changed && !items[i].renew) {
+			d->next_tick_ms = now; /* a grant: new timers may be due earlier */
+			d->fence_due = true;
+		}
+	}
+	out->accepted = true;
+	out->reason = COORD_R_OK;
+	snprintf(out->text, sizeof(out->text), "lease batch: %zu of %zu accepted", accepted, n);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ret = coordrpc_decision_pack(out, &buf, &len);
+	ret = coordd_reply_set(reply, "coord.decision", ret, buf, len);
+out:
+	if (out != NULL) {
+		coordrpc_decision_deinit(out);
+	}
+	free(out);
+	free(in);
+	free(dec);
+	free(items);
+	return ret;
+}
+
 static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t *reply)
 {
 	coordd_t *d = arg;
@@ -2226,6 +2317,10 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 	}
 	if (r.kind == COORDRPC_KEY_PURGE) {
 		ret = coordd_key_purge(d, req, &r, now, reply);
+		goto out;
+	}
+	if (r.kind == COORDRPC_LEASE_BATCH) {
+		ret = coordd_lease_batch(d, req, &r, now, reply);
 		goto out;
 	}
 	if (r.kind == COORDRPC_TAKEOVER && !r.force) {

@@ -4,6 +4,7 @@
 
 #include "coordrpc.pb-c.h"
 #include "tandem_error.h"
+#include "tandem_text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,8 @@ static const coordrpc_kind_info_t coordrpc_kinds[] = {
 			     NET_ROLE_OPERATOR},
     [COORDRPC_DRILL_NOTE] = {"coord.drill.note", &tandem__coord_request_op__descriptor,
 			     NET_ROLE_OPERATOR},
+    [COORDRPC_LEASE_BATCH] = {"coord.lease.batch", &tandem__coord_lease_batch__descriptor,
+			      NET_ROLE_NODE},
 };
 
 #define COORDRPC_T_DECISION "coord.decision"
@@ -137,6 +140,7 @@ void coordrpc_request_deinit(coordrpc_request_t *req)
 	free(req->archive);
 	free(req->keyset);
 	free(req->doc);
+	free(req->items);
 	memset(req, 0, sizeof(*req));
 }
 
@@ -146,6 +150,9 @@ void coordrpc_decision_deinit(coordrpc_decision_t *dec)
 		free(dec->doc);
 		dec->doc = NULL;
 		dec->doc_len = 0;
+		free(dec->leases);
+		dec->leases = NULL;
+		dec->nleases = 0;
 	}
 }
 
@@ -262,7 +269,8 @@ static bool kind_has_instance(coordrpc_kind_t kind)
 {
 	return kind == COORDRPC_REGISTER || kind == COORDRPC_HEARTBEAT ||
 	       kind == COORDRPC_LEASE_REQUEST || kind == COORDRPC_LEASE_RENEW ||
-	       kind == COORDRPC_LEASE_RELEASE || kind == COORDRPC_COMMIT;
+	       kind == COORDRPC_LEASE_RELEASE || kind == COORDRPC_COMMIT ||
+	       kind == COORDRPC_LEASE_BATCH;
 }
 
 static bool kind_has_alerts(coordrpc_kind_t kind)
@@ -294,6 +302,42 @@ static bool skr_id_zero(const uint8_t id[COORD_SKR_ID_LEN])
 {
 	static const uint8_t zero[COORD_SKR_ID_LEN];
 	return memcmp(id, zero, COORD_SKR_ID_LEN) == 0;
+}
+
+/* A coord.lease.batch: 1..COORDRPC_LEASE_BATCH_MAX items (each zone once: checked by the
+ * receiver). */
+static int lease_batch_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *len)
+{
+	if (req->nitems == 0 || req->nitems > COORDRPC_LEASE_BATCH_MAX || req->items == NULL) {
+		return TANDEM_EINVAL;
+	}
+	Tandem__CoordLeaseItem *pi = calloc(req->nitems, sizeof(*pi));
+	Tandem__CoordLeaseItem **pp = calloc(req->nitems, sizeof(*pp));
+	int ret = pi == NULL || pp == NULL ? TANDEM_ENOMEM : TANDEM_OK;
+	for (size_t i = 0; ret == TANDEM_OK && i < req->nitems; i++) {
+		const coordrpc_lease_item_t *it = &req->items[i];
+		if (!str_ok(it->zone, sizeof(it->zone)) || it->zone[0] == '\0') {
+			ret = TANDEM_EINVAL;
+			break;
+		}
+		tandem__coord_lease_item__init(&pi[i]);
+		pi[i].zone = (char *)it->zone;
+		pi[i].epoch = it->epoch;
+		pi[i].renew = it->renew;
+		pp[i] = &pi[i];
+	}
+	if (ret == TANDEM_OK) {
+		Tandem__CoordLeaseBatch m = TANDEM__COORD_LEASE_BATCH__INIT;
+		m.version = COORDRPC_VERSION;
+		m.node = (char *)req->node;
+		m.instance = (char *)req->instance;
+		m.n_items = req->nitems;
+		m.items = pp;
+		ret = pack_msg(&m.base, buf, len);
+	}
+	free(pi);
+	free(pp);
+	return ret;
 }
 
 int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *len)
@@ -358,6 +402,7 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.instance = instance;
 		return pack_msg(&m.base, buf, len);
 	}
+	case COORDRPC_LEASE_BATCH: return lease_batch_pack(req, buf, len);
 	case COORDRPC_COMMIT: {
 		Tandem__CoordCommit m = TANDEM__COORD_COMMIT__INIT;
 		m.version = COORDRPC_VERSION;
@@ -724,11 +769,77 @@ static ProtobufCMessage *decode(const ProtobufCMessageDescriptor *desc, const ch
 	return m;
 }
 
+/* Two names of one zone for the machine (case aside, final dot aside). */
+static bool zone_same(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+	na -= na > 0 && a[na - 1] == '.';
+	nb -= nb > 0 && b[nb - 1] == '.';
+	if (na != nb) {
+		return false;
+	}
+	for (size_t i = 0; i < na; i++) {
+		char x = a[i] >= 'A' && a[i] <= 'Z' ? (char)(a[i] - 'A' + 'a') : a[i];
+		char y = b[i] >= 'A' && b[i] <= 'Z' ? (char)(b[i] - 'A' + 'a') : b[i];
+		if (x != y) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static int lease_batch_unpack(const Tandem__CoordLeaseBatch *m, const char *what,
+			      tandem_diag_t *diag, coordrpc_request_t *r)
+{
+	int ret;
+	if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
+	    (ret = get_str(diag, what, "node", r->node, sizeof(r->node), m->node)) != TANDEM_OK ||
+	    (ret = get_instance(diag, what, "instance", r->instance, m->instance)) != TANDEM_OK ||
+	    (ret = check_count(diag, what, "items", m->n_items, COORDRPC_LEASE_BATCH_MAX)) !=
+		TANDEM_OK) {
+		return ret;
+	}
+	if (m->n_items == 0) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "%s: field items: none", what);
+		return TANDEM_EINVAL;
+	}
+	r->items = calloc(m->n_items, sizeof(*r->items));
+	if (r->items == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	for (size_t i = 0; i < m->n_items; i++) {
+		coordrpc_lease_item_t *it = &r->items[i];
+		if ((ret = get_str(diag, what, "items.zone", it->zone, sizeof(it->zone),
+				   m->items[i]->zone)) != TANDEM_OK) {
+			return ret;
+		}
+		it->epoch = m->items[i]->epoch;
+		it->renew = m->items[i]->renew;
+		r->nitems = i + 1;
+		/* each zone once: the items are decided one after the other on the state as
+		 * read, and a zone twice would be two decisions on one read */
+		for (size_t j = 0; j < i; j++) {
+			if (zone_same(r->items[j].zone, it->zone)) {
+				char esc[4 * COORD_ZONE_MAX];
+				tandem_diag_add(diag, TANDEM_EINVAL,
+						"%s: field items: zone '%s' twice (items %zu and "
+						"%zu)",
+						what, tandem_escape(esc, sizeof(esc), it->zone), j,
+						i);
+				return TANDEM_EINVAL;
+			}
+		}
+	}
+	return TANDEM_OK;
+}
+
 static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *pm, const char *what,
 				 tandem_diag_t *diag, coordrpc_request_t *r)
 {
 	int ret;
 	switch (kind) {
+	case COORDRPC_LEASE_BATCH:
+		return lease_batch_unpack((const Tandem__CoordLeaseBatch *)pm, what, diag, r);
 	case COORDRPC_REGISTER: {
 		const Tandem__CoordRegister *m = (const Tandem__CoordRegister *)pm;
 		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
@@ -1038,6 +1149,7 @@ int coordrpc_request_unpack(const char *type, const uint8_t *body, size_t len, t
 	r->archive = NULL; /* now out's */
 	r->keyset = NULL;
 	r->doc = NULL;
+	r->items = NULL;
 out:
 	if (m != NULL) {
 		protobuf_c_message_free_unpacked(m, NULL);
@@ -1076,7 +1188,44 @@ int coordrpc_decision_pack(const coordrpc_decision_t *dec, uint8_t **buf, size_t
 		return TANDEM_EINVAL;
 	}
 	m.doc = bin(dec->doc, dec->doc_len);
-	return pack_msg(&m.base, buf, len);
+	if (dec->nleases > COORDRPC_LEASE_BATCH_MAX || (dec->leases == NULL && dec->nleases > 0)) {
+		return TANDEM_EINVAL;
+	}
+	Tandem__CoordLeaseResult *pl = NULL, **pp = NULL;
+	if (dec->nleases > 0) {
+		pl = calloc(dec->nleases, sizeof(*pl));
+		pp = calloc(dec->nleases, sizeof(*pp));
+		if (pl == NULL || pp == NULL) {
+			free(pl);
+			free(pp);
+			return TANDEM_ENOMEM;
+		}
+	}
+	int ret = TANDEM_OK;
+	for (size_t i = 0; i < dec->nleases; i++) {
+		const coordrpc_lease_result_t *l = &dec->leases[i];
+		if (!str_ok(l->zone, sizeof(l->zone)) || !str_ok(l->text, sizeof(l->text)) ||
+		    l->accepted != (l->reason == COORD_R_OK)) {
+			ret = TANDEM_EINVAL;
+			break;
+		}
+		tandem__coord_lease_result__init(&pl[i]);
+		pl[i].zone = (char *)l->zone;
+		pl[i].accepted = l->accepted;
+		pl[i].reason = (uint32_t)l->reason;
+		pl[i].text = (char *)l->text;
+		pl[i].epoch = l->epoch;
+		pl[i].expiry_ms = l->expiry_ms;
+		pp[i] = &pl[i];
+	}
+	m.n_leases = dec->nleases;
+	m.leases = pp;
+	if (ret == TANDEM_OK) {
+		ret = pack_msg(&m.base, buf, len);
+	}
+	free(pl);
+	free(pp);
+	return ret;
 }
 
 int coordrpc_decision_unpack(const uint8_t *body, size_t len, tandem_diag_t *diag,
@@ -1128,11 +1277,44 @@ int coordrpc_decision_unpack(const uint8_t *body, size_t len, tandem_diag_t *dia
 		}
 	}
 	ret = get_blob(diag, what, "doc", COORDRPC_DOC_MAX, &d->doc, &d->doc_len, m->doc);
-	if (ret != TANDEM_OK) {
+	if (ret != TANDEM_OK || (ret = check_count(diag, what, "leases", m->n_leases,
+						   COORDRPC_LEASE_BATCH_MAX)) != TANDEM_OK) {
 		goto out;
+	}
+	if (m->n_leases > 0) {
+		d->leases = calloc(m->n_leases, sizeof(*d->leases));
+		if (d->leases == NULL) {
+			ret = TANDEM_ENOMEM;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < m->n_leases; i++) {
+		const Tandem__CoordLeaseResult *pl = m->leases[i];
+		coordrpc_lease_result_t *l = &d->leases[i];
+		d->nleases = i + 1;
+		if ((ret = get_str(diag, what, "leases.zone", l->zone, sizeof(l->zone),
+				   pl->zone)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "leases.text", l->text, sizeof(l->text),
+				   pl->text)) != TANDEM_OK ||
+		    (ret = check_u32_below(diag, what, "leases.reason", pl->reason,
+					   COORD_R_LAST + 1u)) != TANDEM_OK) {
+			goto out;
+		}
+		if (pl->accepted != (pl->reason == COORD_R_OK)) {
+			tandem_diag_add(diag, TANDEM_EINVAL,
+					"%s: field leases.accepted: %s with reason %u", what,
+					pl->accepted ? "true" : "false", (unsigned)pl->reason);
+			ret = TANDEM_EINVAL;
+			goto out;
+		}
+		l->accepted = pl->accepted;
+		l->reason = (coord_reason_t)pl->reason;
+		l->epoch = pl->epoch;
+		l->expiry_ms = pl->expiry_ms;
 	}
 	memcpy(out, d, sizeof(*d));
 	d->doc = NULL; /* now out's */
+	d->leases = NULL;
 out:
 	if (m != NULL) {
 		tandem__coord_decision__free_unpacked(m, NULL);

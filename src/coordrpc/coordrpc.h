@@ -100,8 +100,29 @@ typedef enum {
 					 cluster's production flag; off may need approvals) */
 	COORDRPC_DRILL_NOTE,          /* operator: action "drill.start" or "drill.end", args:
 					 an audit entry of a drill (tandemctl drill) */
+	COORDRPC_LEASE_BATCH,         /* node: node, instance, items (each a request or renewal);
+					 the decision's leases answer them in order */
 } coordrpc_kind_t;
-#define COORDRPC_KIND_LAST COORDRPC_DRILL_NOTE
+#define COORDRPC_KIND_LAST COORDRPC_LEASE_BATCH
+/* Most items in one coord.lease.batch: every zone a cluster can hold. */
+#define COORDRPC_LEASE_BATCH_MAX COORD_ZONES_MAX
+
+/* One lease request or renewal of a coord.lease.batch. */
+typedef struct coordrpc_lease_item {
+	char zone[COORD_ZONE_MAX];
+	uint64_t epoch; /* a renewal's epoch */
+	bool renew;     /* false: a request */
+} coordrpc_lease_item_t;
+
+/* One item's decision in the reply to a coord.lease.batch (in the items' order). */
+typedef struct coordrpc_lease_result {
+	char zone[COORD_ZONE_MAX];
+	bool accepted;
+	coord_reason_t reason;
+	char text[COORD_TEXT_MAX];
+	uint64_t epoch;     /* granted or renewed: the epoch */
+	uint64_t expiry_ms; /* and the expiry (coordinator clock) */
+} coordrpc_lease_result_t;
 /* Multi-person control's fields: a request id (16 hex + NUL), an action, its arguments,
  * an Ed25519 key and signature, and the largest JSON document carried. */
 #define COORDRPC_REQ_ID_MAX 17
@@ -164,6 +185,10 @@ typedef struct coordrpc_request {
 	uint8_t sig[COORDRPC_SIG_LEN];
 	uint8_t *doc; /* OPERATORS_BOOTSTRAP: owned; coordrpc_request_deinit frees it */
 	size_t doc_len;
+	/* LEASE_BATCH: 1..COORDRPC_LEASE_BATCH_MAX items, each zone once; owned
+	 * (coordrpc_request_deinit frees them) */
+	coordrpc_lease_item_t *items;
+	size_t nitems;
 } coordrpc_request_t;
 
 /* The decision on a request. A plain value (about 7 KB). */
@@ -181,6 +206,10 @@ typedef struct coordrpc_decision {
 	   when none */
 	uint8_t *doc;
 	size_t doc_len;
+	/* lease.batch: one result per item, in order; owned (coordrpc_decision_deinit frees
+	   them), NULL when none */
+	coordrpc_lease_result_t *leases;
+	size_t nleases;
 } coordrpc_decision_t;
 
 /* A key of a zone in a status reply. */

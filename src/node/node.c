@@ -657,3 +657,27 @@ const char *node_action_str(node_action_kind_t kind)
 	}
 	return "?";
 }
+
+bool node_lease_batch_replies(const char *const *zones, size_t n,
+			      const node_lease_answer_t *answers, size_t nanswers,
+			      uint64_t sent_mono, node_input_t *in)
+{
+	bool taken = answers != NULL && nanswers == n;
+	for (size_t i = 0; taken && i < n; i++) {
+		taken = answers[i].zone != NULL && zones[i] != NULL &&
+			strcmp(answers[i].zone, zones[i]) == 0 &&
+			answers[i].accepted == (answers[i].reason == COORD_R_OK);
+	}
+	for (size_t i = 0; i < n; i++) {
+		memset(&in[i], 0, sizeof(in[i]));
+		in[i].kind = NODE_IN_LEASE_REPLY;
+		in[i].lease.sent_mono = sent_mono;
+		in[i].lease.answered = taken;
+		if (taken) {
+			in[i].lease.accepted = answers[i].accepted;
+			in[i].lease.reason = answers[i].reason;
+			in[i].lease.epoch = answers[i].epoch;
+		}
+	}
+	return taken;
+}

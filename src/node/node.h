@@ -260,6 +260,26 @@ bool node_may_publish(const node_zone_t *z, uint64_t now_mono_ms);
  * input, the caller need not step the zone before it. */
 uint64_t node_next_due(const node_zone_t *z);
 
+/* The coordinator's result for one item of a batch of lease requests and renewals. */
+typedef struct node_lease_answer {
+	const char *zone; /* the zone it names */
+	bool accepted;
+	coord_reason_t reason;
+	uint64_t epoch;
+} node_lease_answer_t;
+
+/*
+ * The NODE_IN_LEASE_REPLY of each item of a batch of n lease requests and renewals sent
+ * together at sent_mono (zones[i]: item i's zone) into in[0..n-1]: each zone its own result,
+ * so a refusal is that zone's alone; and for every zone the reply of a request nobody
+ * answered when the batch got no answer (answers NULL) or an answer that is not one result
+ * per item, in order, each naming its item's zone (exactly: as sent). Every deadline counts
+ * from the one send. Returns whether the answers were taken. Pure.
+ */
+bool node_lease_batch_replies(const char *const *zones, size_t n,
+			      const node_lease_answer_t *answers, size_t nanswers,
+			      uint64_t sent_mono, node_input_t *in);
+
 /* The stage's name ("idle", "signing"...), for logs and metrics. */
 const char *node_run_stage_str(node_run_stage_t stage);
 

@@ -56,6 +56,10 @@
 #define TDM_HEARTBEAT_MS 2000u
 /* Lease requests for a free zone, at most this often. */
 #define TDM_REQUEST_MS 250u
+/* Lease requests for free zones in one batch, at most (renewals: all that are due). Free zones
+ * are granted to whoever asks first: without a bound the node that starts first would take
+ * every zone of a new cluster in its first batch, and make and sign for all of them alone. */
+#define TDM_BATCH_REQUESTS_MAX 32u
 /* Key import, generation and activation, at most this often while incomplete. */
 #define TDM_KEYS_MS          1000u
 #define TDM_KEYS_WITHHELD_MS 9000u  /* more between key fetches the archive was withheld from */
@@ -298,7 +302,16 @@ typedef struct tdm {
 	int keygen_ret;
 	char keygen_why[256];
 	coordrpc_kind_t lease_kind; /* the lease request or renewal whose answer is being fed */
-	uint64_t lease_sent_wall;   /* when it was sent (UNIX ms): the watch's deadline */
+	const char *lease_text;     /* and the coordinator's text on it */
+	/* the lease-first part of a pass gathers the requests and renewals it asks for here and
+	 * sends them as one coord.lease.batch (docs/node.md, "Leases") */
+	bool lease_batching;
+	coordrpc_lease_item_t *batch; /* TDM_ZONES_MAX */
+	uint32_t *batch_zone;         /* each item's zone (index in zones) */
+	size_t nbatch;
+	size_t nbatch_requests;   /* of them, requests for free zones */
+	bool lease_feeding;       /* the batch's answers are being fed to the zones */
+	uint64_t lease_sent_wall; /* when it was sent (UNIX ms): the watch's deadline */
 	char publish_log[PATH_MAX];
 	uint64_t job_started_mono;       /* when the running run started */
 	bool job_overran;                /* it took longer than the policy's max-run-time */
@@ -447,6 +460,7 @@ static int tdm_rpc(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req)
 		}
 		switch (what) {
 		case TDM_RPC_DECISION:
+			coordrpc_decision_deinit(d->dec); /* a batch's results, a document */
 			ret = coordrpc_call(c->cl, req, d->diag, d->dec);
 			if (ret == TANDEM_OK && !d->dec->accepted &&
 			    d->dec->reason == COORD_R_CLOCK_SKEW) {
@@ -802,6 +816,7 @@ static void tdm_lease_ask(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind)
 	req.epoch = z->node.epoch;
 	node_input_t in = {.kind = NODE_IN_LEASE_REPLY};
 	d->lease_kind = kind;
+	d->lease_text = d->dec->text;
 	d->lease_sent_wall = tdm_wall_ms(); /* read first: the deadline said is never late */
 	in.lease.sent_mono = tdm_mono_ms(); /* the node's deadline counts from the send */
 	in.lease.answered = tdm_call(d, &req) == TANDEM_OK;
@@ -814,6 +829,107 @@ static void tdm_lease_ask(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind)
 		}
 	}
 	tdm_node_feed(d, z, &in);
+}
+
+/* A request or renewal asked for while the lease-first part of a pass runs: gathered for
+ * the pass's one batch. */
+static void tdm_lease_queue(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind)
+{
+	if (d->nbatch >= TDM_ZONES_MAX) {
+		tdm_lease_ask(d, z, kind); /* cannot happen: one per zone */
+		return;
+	}
+	if (kind == COORDRPC_LEASE_REQUEST && d->nbatch_requests >= TDM_BATCH_REQUESTS_MAX) {
+		return; /* not asked: the zone asks again after TDM_REQUEST_MS, like an unanswered
+			   request */
+	}
+	d->nbatch_requests += kind == COORDRPC_LEASE_REQUEST;
+	coordrpc_lease_item_t *it = &d->batch[d->nbatch];
+	memset(it, 0, sizeof(*it));
+	snprintf(it->zone, sizeof(it->zone), "%s", z->name);
+	it->epoch = z->node.epoch;
+	it->renew = kind == COORDRPC_LEASE_RENEW;
+	d->batch_zone[d->nbatch++] = (uint32_t)(z - d->zones);
+}
+
+/*
+ * Sends the gathered requests and renewals as one coord.lease.batch and tells each zone its
+ * own answer, as if it had asked alone: the deadline of each counts from the one send, a
+ * refusal is that zone's alone, and a batch nobody answered is, for every zone in it, a
+ * renewal (or request) that got no answer.
+ */
+static void tdm_lease_batch_send(tdm_t *d)
+{
+	size_t n = d->nbatch;
+	d->nbatch = 0;
+	d->nbatch_requests = 0;
+	if (n == 0) {
+		return;
+	}
+	coordrpc_request_t req;
+	tdm_req_init(d, &req, COORDRPC_LEASE_BATCH, NULL);
+	req.items = d->batch;
+	req.nitems = n;
+	d->lease_sent_wall = tdm_wall_ms(); /* read first: the deadline said is never late */
+	uint64_t sent = tdm_mono_ms();      /* every zone's deadline counts from the send */
+	bool answered = tdm_call(d, &req) == TANDEM_OK;
+	req.items = NULL; /* d's */
+	const char **zones = calloc(n, sizeof(*zones));
+	node_lease_answer_t *ans = calloc(n, sizeof(*ans));
+	node_input_t *in = calloc(n, sizeof(*in));
+	/* the texts are copied: a zone's answer may lead to a call that replaces d->dec */
+	char(*texts)[COORD_TEXT_MAX] = calloc(n, sizeof(*texts));
+	if (zones == NULL || ans == NULL || in == NULL || texts == NULL) {
+		answered = false; /* out of memory: taken as lost, sent again at the retry */
+	}
+	for (size_t i = 0; zones != NULL && ans != NULL && i < n; i++) {
+		zones[i] = d->batch[i].zone;
+		if (answered && i < d->dec->nleases) {
+			const coordrpc_lease_result_t *l = &d->dec->leases[i];
+			ans[i] = (node_lease_answer_t){l->zone, l->accepted, l->reason, l->epoch};
+		}
+	}
+	if (answered && !node_lease_batch_replies(zones, n, ans, d->dec->nleases, sent, in)) {
+		tdm_log(d,
+			"coord.lease.batch: the answer is not one result per zone, in order (%zu "
+			"for %zu): taken as no answer",
+			d->dec->nleases, n);
+		answered = false;
+	}
+	for (size_t i = 0; answered && i < n; i++) {
+		const coordrpc_lease_result_t *l = &d->dec->leases[i];
+		memcpy(texts[i], l->text, sizeof(texts[i]));
+		if (l->reason == COORD_R_INSTANCE && d->dec->accepted) {
+			/* another instance of this node holds the registration: as for a single
+			 * request, every lease goes */
+			d->dec->accepted = false;
+			d->dec->reason = COORD_R_INSTANCE;
+			memcpy(d->dec->text, l->text, sizeof(d->dec->text));
+			tdm_instance_note(d, COORDRPC_LEASE_BATCH);
+		}
+	}
+	/* Nothing below reads d->dec: feeding a zone may lead to a call (a renewal that came
+	 * due while the batch was out goes alone) that replaces it. */
+	d->lease_feeding = true;
+	for (size_t i = 0; i < n; i++) {
+		tdm_zone_t *z = &d->zones[d->batch_zone[i]];
+		node_input_t lost = {.kind = NODE_IN_LEASE_REPLY};
+		lost.lease.sent_mono = sent;
+		const node_input_t *one = answered ? &in[i] : &lost;
+		d->lease_kind = d->batch[i].renew ? COORDRPC_LEASE_RENEW : COORDRPC_LEASE_REQUEST;
+		d->lease_text = answered ? texts[i] : "";
+		if (answered && !one->lease.accepted && !z->node.held &&
+		    one->lease.reason != z->node.last_refusal) {
+			tdm_log(d, "zone %s: lease not granted: %s", z->name, d->lease_text);
+		}
+		tdm_node_feed(d, z, one);
+	}
+	d->lease_feeding = false;
+	free(zones);
+	free(ans);
+	free(in);
+	free(texts);
+	d->lease_text = NULL;
 }
 
 /* The node let the lease go (the deadline, a refusal, a run that ended after it): said. */
@@ -832,7 +948,7 @@ static void tdm_lease_dropped(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	}
 	case NODE_WHY_REFUSED:
 		snprintf(why, sizeof(why), "%s refused: %s", coordrpc_type(d->lease_kind),
-			 d->dec->text);
+			 d->lease_text != NULL ? d->lease_text : d->dec->text);
 		break;
 	case NODE_WHY_COORD_GONE:
 		snprintf(why, sizeof(why), "the coordinator says the lease is gone");
@@ -2959,8 +3075,20 @@ static void tdm_node_alert(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 static void tdm_node_act(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 {
 	switch (a->kind) {
-	case NODE_A_LEASE_REQUEST: tdm_lease_ask(d, z, COORDRPC_LEASE_REQUEST); break;
-	case NODE_A_LEASE_RENEW: tdm_lease_ask(d, z, COORDRPC_LEASE_RENEW); break;
+	case NODE_A_LEASE_REQUEST:
+	case NODE_A_LEASE_RENEW: {
+		coordrpc_kind_t kind =
+		    a->kind == NODE_A_LEASE_RENEW ? COORDRPC_LEASE_RENEW : COORDRPC_LEASE_REQUEST;
+		if (d->lease_batching) {
+			tdm_lease_queue(d, z, kind);
+		} else if (d->lease_feeding && kind == COORDRPC_LEASE_REQUEST) {
+			/* a refused request asked again at once, the batch having taken longer
+			 * than TDM_REQUEST_MS: left to the next pass's batch */
+		} else {
+			tdm_lease_ask(d, z, kind);
+		}
+		break;
+	}
 	case NODE_A_LEASE_RELEASE: tdm_lease_released(d, z, a); break;
 	case NODE_A_LEASE_DROPPED: tdm_lease_dropped(d, z, a); break;
 	case NODE_A_LEASE_GRANTED: tdm_lease_granted(d, z, a); break;
@@ -3223,7 +3351,9 @@ static void tdm_step(tdm_t *d)
 		return;
 	}
 	/* Every lease first: with hundreds of zones the key work and runs of one pass take
-	 * seconds of coordinator calls, and a renewal behind them would come too late. */
+	 * seconds of coordinator calls, and a renewal behind them would come too late. The
+	 * requests and renewals due go out together, one call for all the zones. */
+	d->lease_batching = true;
 	for (size_t i = 0; i < d->nzones; i++) {
 		tdm_zone_t *z = &d->zones[i];
 		const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
@@ -3231,6 +3361,8 @@ static void tdm_step(tdm_t *d)
 			tdm_lease_step(d, z, zs);
 		}
 	}
+	d->lease_batching = false;
+	tdm_lease_batch_send(d);
 	/* Then each zone's look, from where the last pass stopped, for at most a tenth of the
 	 * lease: the next pass renews again before it goes on. */
 	uint64_t start = tdm_mono_ms(), budget = d->status->params.lease_ms / 10u;
@@ -3893,8 +4025,11 @@ static void tdm_teardown(tdm_t *d)
 	free(d->job_ks);
 	free(d->status);
 	free(d->status_read);
+	coordrpc_decision_deinit(d->dec);
 	free(d->dec);
 	free(d->keys);
+	free(d->batch);
+	free(d->batch_zone);
 }
 
 /* systemd: the watchdog ping from the loop (a loop stuck in a call is restarted) and a
@@ -4406,11 +4541,14 @@ int main(int argc, char **argv)
 	d->status = calloc(1, sizeof(*d->status));
 	d->status_read = calloc(1, sizeof(*d->status_read));
 	d->dec = calloc(1, sizeof(*d->dec));
+	d->batch = calloc(TDM_ZONES_MAX, sizeof(*d->batch));
+	d->batch_zone = calloc(TDM_ZONES_MAX, sizeof(*d->batch_zone));
 	d->keys = calloc(1, sizeof(*d->keys));
 	d->keyset = calloc(1, sizeof(*d->keyset));
 	d->job_ks = calloc(1, sizeof(*d->job_ks));
-	if (d->status == NULL || d->status_read == NULL || d->dec == NULL || d->keys == NULL ||
-	    d->keyset == NULL || d->job_ks == NULL || tandem_diag_new(&d->diag) != TANDEM_OK) {
+	if (d->status == NULL || d->status_read == NULL || d->dec == NULL || d->batch == NULL ||
+	    d->batch_zone == NULL || d->keys == NULL || d->keyset == NULL || d->job_ks == NULL ||
+	    tandem_diag_new(&d->diag) != TANDEM_OK) {
 		tdm_log(d, "out of memory");
 		goto out;
 	}

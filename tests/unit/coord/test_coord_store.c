@@ -995,6 +995,119 @@ START_TEST(test_split_writes)
 }
 END_TEST
 
+#define BATCH "/t/store/batch/"
+
+static coord_store_lease_t lease_item(const char *zone, uint64_t epoch, bool renew)
+{
+	coord_store_lease_t it;
+	memset(&it, 0, sizeof(it));
+	snprintf(it.zone, sizeof(it.zone), "%s", zone);
+	it.epoch = epoch;
+	it.renew = renew;
+	return it;
+}
+
+/* A node's lease batch: each item decided as its single request would be, a refusal of one
+ * zone touching no other, everything the batch changed in one transaction, and the zones it
+ * did not name untouched. */
+START_TEST(test_lease_batch)
+{
+	coord_t a;
+	coord_open(&a, BATCH);
+	setup_cluster(&a, 6);
+	coord_store_decided_t dec[8];
+	coord_store_lease_t it[8];
+
+	/* four requests at once: four grants, one transaction */
+	for (int i = 0; i < 4; i++) {
+		char zone[32];
+		snprintf(zone, sizeof(zone), "z%d.example.", i);
+		it[i] = lease_item(zone, 0, false);
+	}
+	uint64_t writes = coord_store_writes(a.store);
+	ck_assert_int_eq(
+	    coord_store_lease_batch(a.store, "n1", "", it, 4, T0 + 10, params(), a.diag, dec),
+	    TANDEM_OK);
+	ck_assert_uint_eq(coord_store_writes(a.store), writes + 1);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(dec[i].reason, COORD_R_OK);
+		ck_assert_uint_eq(dec[i].epoch, 1);
+		ck_assert_uint_eq(dec[i].expiry_ms, T0 + 10 + params()->lease_ms);
+		ck_assert(dec[i].changed);
+		ck_assert_uint_ge(dec[i].neffects, 1);
+	}
+	coord_input_t lr = input(COORD_IN_LEASE_REQUEST, "n2", "z4.example.");
+	apply_ok(&a, &lr, T0 + 10);
+
+	/* renewals, a stale epoch, a zone another node holds, a zone nobody knows and a
+	 * request, in one batch: each its own answer */
+	char z3key[64];
+	snprintf(z3key, sizeof(z3key), BATCH "state/zone/z3.example.");
+	int64_t z3mod = key_mod(&a, z3key);
+	it[0] = lease_item("z0.example.", 1, true);
+	it[1] = lease_item("Z1.Example", 7, true);
+	it[2] = lease_item("z2.example.", 1, true);
+	it[3] = lease_item("z4.example.", 0, false);
+	it[4] = lease_item("nope.example.", 1, true);
+	it[5] = lease_item("z5.example.", 0, false);
+	writes = coord_store_writes(a.store);
+	uint64_t t = T0 + 3000;
+	ck_assert_int_eq(
+	    coord_store_lease_batch(a.store, "n1", "", it, 6, t, params(), a.diag, dec), TANDEM_OK);
+	ck_assert_uint_eq(coord_store_writes(a.store), writes + 1);
+	ck_assert_int_eq(dec[0].reason, COORD_R_OK);
+	ck_assert_uint_eq(dec[0].expiry_ms, t + params()->lease_ms);
+	ck_assert_int_eq(dec[1].reason, COORD_R_STALE_EPOCH);
+	ck_assert(!dec[1].changed);
+	ck_assert_int_eq(dec[2].reason, COORD_R_OK);
+	ck_assert_int_eq(dec[3].reason, COORD_R_HELD);
+	ck_assert_int_eq(dec[4].reason, COORD_R_UNKNOWN_ZONE);
+	ck_assert_int_eq(dec[5].reason, COORD_R_OK);
+	ck_assert_uint_eq(dec[5].epoch, 1);
+	coord_state_t *st = read_state(&a, NULL);
+	ck_assert_uint_eq(coord_state_zone(st, "z0.example.")->expiry_ms, t + params()->lease_ms);
+	ck_assert_uint_eq(coord_state_zone(st, "z1.example.")->expiry_ms,
+			  T0 + 10 + params()->lease_ms);
+	ck_assert_str_eq(coord_state_zone(st, "z4.example.")->holder, "n2");
+	ck_assert_str_eq(coord_state_zone(st, "z5.example.")->holder, "n1");
+	ck_assert_uint_eq(coord_state_node(st, "n1")->last_seen_ms, t);
+	free(st);
+	ck_assert_int_eq(key_mod(&a, z3key), z3mod);
+
+	/* a batch that changes nothing (every item refused) writes nothing */
+	int64_t rev = store_revision(&a);
+	it[0] = lease_item("z4.example.", 1, true);
+	ck_assert_int_eq(
+	    coord_store_lease_batch(a.store, "n1", "", it, 1, t + 1, params(), a.diag, dec),
+	    TANDEM_OK);
+	ck_assert_int_eq(dec[0].reason, COORD_R_NOT_HOLDER);
+	ck_assert_int_eq(store_revision(&a), rev);
+
+	/* a lease that ran out is refused in the batch as alone: ask anew */
+	it[0] = lease_item("z2.example.", 1, true);
+	ck_assert_int_eq(coord_store_lease_batch(a.store, "n1", "", it, 1,
+						 t + params()->lease_ms + 1, params(), a.diag, dec),
+			 TANDEM_OK);
+	ck_assert_int_eq(dec[0].reason, COORD_R_LEASE_EXPIRED);
+
+	/* one zone twice (case and final dot aside), none, too many: refused */
+	it[0] = lease_item("z0.example.", 1, true);
+	it[1] = lease_item("Z0.Example", 1, true);
+	tandem_diag_clear(a.diag);
+	ck_assert_int_eq(
+	    coord_store_lease_batch(a.store, "n1", "", it, 2, t, params(), a.diag, dec),
+	    TANDEM_EINVAL);
+	ck_assert_ptr_nonnull(strstr(tandem_diag_msg(a.diag, 0), "items 0 and 1"));
+	ck_assert_int_eq(
+	    coord_store_lease_batch(a.store, "n1", "", it, 0, t, params(), a.diag, dec),
+	    TANDEM_EINVAL);
+	ck_assert_int_eq(coord_store_lease_batch(a.store, "n1", "", it, COORD_ZONES_MAX + 1, t,
+						 params(), a.diag, dec),
+			 TANDEM_EINVAL);
+	coord_close(&a);
+}
+END_TEST
+
 #define MIG "/t/store/migrate/"
 
 /* Decides in on a state in memory (the old layout's test data). */
@@ -1463,6 +1576,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_archive_with_key_add);
 	tcase_add_test(tc, test_keyset_put_get);
 	tcase_add_test(tc, test_split_writes);
+	tcase_add_test(tc, test_lease_batch);
 	tcase_add_test(tc, test_migration);
 	tcase_add_test(tc, test_first_state_race);
 	tcase_add_test(tc, test_zones_full);

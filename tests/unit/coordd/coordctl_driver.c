@@ -26,6 +26,9 @@
  *   register NODE SITE [PUBLISH]     SITE is A, B, C or D
  *   heartbeat NODE 0|1
  *   request|renew|release ZONE NODE [EPOCH]
+ *   batch NODE ITEM...               one coord.lease.batch; ITEM is renew:ZONE:EPOCH or
+ *                                    request:ZONE; then "lease ZONE accepted epoch=E
+ *                                    expiry_ms=X" or "lease ZONE refused REASON: TEXT" each
  *   commit ZONE NODE EPOCH SERIAL DIGEST_HEX [SIGN_TIME SALT_HEX|-]   (SALT: NSEC3)
  *   report ZONE NODE SERIAL DIGEST_HEX
  *   key-add ZONE NODE ID TAG ARCHIVE_FILE
@@ -166,6 +169,30 @@ static bool driver_request(int argc, char **argv, coordrpc_request_t *r)
 		return driver_name(r->zone, sizeof(r->zone), argv[1]) &&
 		       driver_name(r->node, sizeof(r->node), argv[2]);
 	}
+	if (strcmp(cmd, "batch") == 0 && argc >= 3) {
+		r->kind = COORDRPC_LEASE_BATCH;
+		r->nitems = (size_t)argc - 2;
+		r->items = calloc(r->nitems, sizeof(*r->items));
+		if (r->items == NULL || !driver_name(r->node, sizeof(r->node), argv[1])) {
+			return false;
+		}
+		for (size_t i = 0; i < r->nitems; i++) {
+			const char *it = argv[2 + i];
+			const char *zone = strchr(it, ':');
+			const char *ep = zone != NULL ? strrchr(zone + 1, ':') : NULL;
+			r->items[i].renew = strncmp(it, "renew:", 6) == 0;
+			if (zone == NULL || (r->items[i].renew && ep == NULL)) {
+				return false;
+			}
+			size_t zl = r->items[i].renew ? (size_t)(ep - zone - 1) : strlen(zone + 1);
+			if (zl >= sizeof(r->items[i].zone)) {
+				return false;
+			}
+			memcpy(r->items[i].zone, zone + 1, zl);
+			r->items[i].epoch = r->items[i].renew ? strtoull(ep + 1, NULL, 10) : 0;
+		}
+		return true;
+	}
 	if (strcmp(cmd, "commit") == 0 && (argc == 6 || argc == 8)) {
 		r->kind = COORDRPC_COMMIT;
 		r->epoch = strtoull(argv[3], NULL, 10);
@@ -271,6 +298,16 @@ static int driver_decision(const coordrpc_decision_t *dec)
 	}
 	for (size_t i = 0; i < dec->neffects; i++) {
 		printf("effect: %s\n", dec->effects[i]);
+	}
+	for (size_t i = 0; i < dec->nleases; i++) {
+		const coordrpc_lease_result_t *l = &dec->leases[i];
+		if (l->accepted) {
+			printf("lease %s accepted epoch=%" PRIu64 " expiry_ms=%" PRIu64 "\n",
+			       l->zone, l->epoch, l->expiry_ms);
+		} else {
+			printf("lease %s refused %s: %s\n", l->zone, coord_reason_str(l->reason),
+			       l->text);
+		}
 	}
 	return dec->accepted ? 0 : 2;
 }
@@ -541,6 +578,7 @@ static int driver_run(net_rpc_client_t *cl, int argc, char **argv, const driver_
 		coordrpc_request_deinit(&r);
 		if (ret == TANDEM_OK) {
 			rc = driver_decision(&dec);
+			coordrpc_decision_deinit(&dec);
 		}
 	}
 	if (ret != TANDEM_OK) {

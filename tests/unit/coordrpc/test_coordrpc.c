@@ -125,6 +125,14 @@ static void request_fill(coordrpc_kind_t kind, coordrpc_request_t *r)
 	r->doc = malloc(r->doc_len);
 	ck_assert_ptr_nonnull(r->doc);
 	memset(r->doc, '{', r->doc_len);
+	r->nitems = 3;
+	r->items = calloc(r->nitems, sizeof(*r->items));
+	ck_assert_ptr_nonnull(r->items);
+	for (size_t i = 0; i < r->nitems; i++) {
+		snprintf(r->items[i].zone, sizeof(r->items[i].zone), "z%zu.example.", i);
+		r->items[i].epoch = 0x100000000ull + i;
+		r->items[i].renew = i != 1;
+	}
 }
 
 /* The request as the other side must see it: only the kind's fields. */
@@ -217,6 +225,11 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 	case COORDRPC_PARAMS_SET:
 		e->lease_ms = full->lease_ms;
 		e->margin_ms = full->margin_ms;
+		break;
+	case COORDRPC_LEASE_BATCH:
+		node = instance = true;
+		e->items = full->items; /* compared by content */
+		e->nitems = full->nitems;
 		break;
 	case COORDRPC_REQUEST_CREATE:
 	case COORDRPC_REQUEST_APPROVE:
@@ -316,6 +329,12 @@ static void request_assert_eq(const coordrpc_request_t *a, const coordrpc_reques
 	ck_assert_uint_eq(a->doc_len, b->doc_len);
 	if (a->doc_len > 0) {
 		ck_assert_mem_eq(a->doc, b->doc, a->doc_len);
+	}
+	ck_assert_uint_eq(a->nitems, b->nitems);
+	for (size_t i = 0; i < a->nitems; i++) {
+		ck_assert_str_eq(a->items[i].zone, b->items[i].zone);
+		ck_assert_uint_eq(a->items[i].epoch, b->items[i].epoch);
+		ck_assert_int_eq(a->items[i].renew, b->items[i].renew);
 	}
 }
 
@@ -1726,6 +1745,125 @@ START_TEST(test_calls)
 }
 END_TEST
 
+/* A node's lease batch: items travel in order, each zone once; the reply's per-zone results
+ * travel in order, and what does not fit or contradicts itself is refused with its field. */
+START_TEST(test_lease_batch)
+{
+	coordrpc_request_t r, got;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	memset(&r, 0, sizeof(r));
+	r.kind = COORDRPC_LEASE_BATCH;
+	snprintf(r.node, sizeof(r.node), "node-a");
+	snprintf(r.instance, sizeof(r.instance), INSTANCE);
+	/* none: refused when packed */
+	ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_EINVAL);
+	r.nitems = COORDRPC_LEASE_BATCH_MAX;
+	r.items = calloc(r.nitems + 1, sizeof(*r.items));
+	ck_assert_ptr_nonnull(r.items);
+	for (size_t i = 0; i < r.nitems + 1; i++) {
+		snprintf(r.items[i].zone, sizeof(r.items[i].zone), "z%zu.example.", i);
+		r.items[i].epoch = i;
+		r.items[i].renew = i % 3 != 0;
+	}
+	/* the most items a batch holds travel, in order */
+	ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_OK);
+	ck_assert_int_eq(coordrpc_request_unpack("coord.lease.batch", buf, len, D, &got),
+			 TANDEM_OK);
+	ck_assert_uint_eq(got.nitems, COORDRPC_LEASE_BATCH_MAX);
+	ck_assert_str_eq(got.items[777].zone, "z777.example.");
+	ck_assert_uint_eq(got.items[777].epoch, 777);
+	ck_assert(!got.items[777].renew); /* 777 = 3 * 259 */
+	ck_assert(got.items[778].renew);
+	ck_assert(!got.items[999].renew);
+	ck_assert_str_eq(got.instance, INSTANCE);
+	coordrpc_request_deinit(&got);
+	free(buf);
+	/* one more: refused when packed */
+	r.nitems++;
+	ck_assert_int_eq(coordrpc_request_pack(&r, &buf, &len), TANDEM_EINVAL);
+
+	/* raw messages: too many items, none, one zone twice (case and final dot aside) */
+	Tandem__CoordLeaseItem pi[COORDRPC_LEASE_BATCH_MAX + 1];
+	Tandem__CoordLeaseItem *pp[COORDRPC_LEASE_BATCH_MAX + 1];
+	for (size_t i = 0; i < COORDRPC_LEASE_BATCH_MAX + 1; i++) {
+		tandem__coord_lease_item__init(&pi[i]);
+		pi[i].zone = r.items[i].zone;
+		pp[i] = &pi[i];
+	}
+	Tandem__CoordLeaseBatch m = TANDEM__COORD_LEASE_BATCH__INIT;
+	m.version = COORDRPC_VERSION;
+	m.node = "node-a";
+	m.instance = INSTANCE;
+	m.items = pp;
+	m.n_items = COORDRPC_LEASE_BATCH_MAX + 1;
+	buf = pb(&m.base, &len);
+	refused("coord.lease.batch", buf, len, "items");
+	free(buf);
+	m.n_items = 0;
+	buf = pb(&m.base, &len);
+	refused("coord.lease.batch", buf, len, "items: none");
+	free(buf);
+	pi[2].zone = "Z0.Example";
+	m.n_items = 3;
+	buf = pb(&m.base, &len);
+	refused("coord.lease.batch", buf, len, "twice");
+	ck_assert(diag_has("coord.lease.batch", "items 0 and 2"));
+	free(buf);
+	pi[2].zone = "z2.example.";
+	m.instance = "not-hex";
+	buf = pb(&m.base, &len);
+	refused("coord.lease.batch", buf, len, "instance");
+	free(buf);
+	coordrpc_request_deinit(&r);
+
+	/* the reply: one result per item, in order */
+	coordrpc_decision_t d, dg;
+	memset(&d, 0, sizeof(d));
+	d.accepted = true;
+	d.nleases = 3;
+	d.leases = calloc(d.nleases, sizeof(*d.leases));
+	ck_assert_ptr_nonnull(d.leases);
+	for (size_t i = 0; i < d.nleases; i++) {
+		coordrpc_lease_result_t *l = &d.leases[i];
+		snprintf(l->zone, sizeof(l->zone), "z%zu.", i);
+		l->accepted = i != 1;
+		l->reason = i != 1 ? COORD_R_OK : COORD_R_STALE_EPOCH;
+		snprintf(l->text, sizeof(l->text), "text %zu", i);
+		l->epoch = 40 + i;
+		l->expiry_ms = 1700000000000ull + i;
+	}
+	ck_assert_int_eq(coordrpc_decision_pack(&d, &buf, &len), TANDEM_OK);
+	ck_assert_int_eq(coordrpc_decision_unpack(buf, len, D, &dg), TANDEM_OK);
+	free(buf);
+	ck_assert_uint_eq(dg.nleases, 3);
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(memcmp(&dg.leases[i], &d.leases[i], sizeof(d.leases[i])), 0);
+	}
+	coordrpc_decision_deinit(&dg);
+	ck_assert_ptr_null(dg.leases);
+	/* accepted with a reason: refused both ways */
+	d.leases[1].accepted = true;
+	ck_assert_int_eq(coordrpc_decision_pack(&d, &buf, &len), TANDEM_EINVAL);
+	Tandem__CoordLeaseResult pr = TANDEM__COORD_LEASE_RESULT__INIT;
+	Tandem__CoordLeaseResult *prp = &pr;
+	pr.zone = "z.";
+	pr.accepted = true;
+	pr.reason = COORD_R_STALE_EPOCH;
+	Tandem__CoordDecision md = TANDEM__COORD_DECISION__INIT;
+	md.version = COORDRPC_VERSION;
+	md.accepted = true;
+	md.n_leases = 1;
+	md.leases = &prp;
+	buf = pb(&md.base, &len);
+	tandem_diag_clear(D);
+	ck_assert_int_eq(coordrpc_decision_unpack(buf, len, D, &dg), TANDEM_EINVAL);
+	ck_assert(diag_has("coord.decision", "leases.accepted"));
+	free(buf);
+	coordrpc_decision_deinit(&d);
+}
+END_TEST
+
 static Suite *coordrpc_suite(void)
 {
 	Suite *s = suite_create("coordrpc");
@@ -1740,6 +1878,7 @@ static Suite *coordrpc_suite(void)
 	tcase_add_test(tc, test_request_pack_instance_alerts);
 	tcase_add_test(tc, test_request_unpack_instance_alerts);
 	tcase_add_test(tc, test_decision_round_trip);
+	tcase_add_test(tc, test_lease_batch);
 	tcase_add_test(tc, test_status_round_trip);
 	tcase_add_test(tc, test_status_refusals);
 	tcase_add_test(tc, test_keys_round_trip);

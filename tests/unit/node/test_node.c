@@ -262,6 +262,104 @@ START_TEST(renewal_in_time_extends)
 }
 END_TEST
 
+/* A batch of renewals answered per zone: the zone refused drops its lease, the other is
+ * renewed from the one send, as if each had asked alone. */
+START_TEST(batch_refusal_is_that_zones_alone)
+{
+	sim_t a, b;
+	sim_init(&a);
+	sim_init(&b);
+	sim_take(&a, 2, 1);
+	sim_take(&b, 3, 1);
+	uint64_t first_deadline = a.t.mono_ms + LEASE_MS - MARGIN_MS;
+	sim_advance(&a, LEASE_MS / 3);
+	sim_advance(&b, LEASE_MS / 3);
+	ck_assert(has(sim_tick(&a), NODE_A_LEASE_RENEW));
+	ck_assert(has(sim_tick(&b), NODE_A_LEASE_RENEW));
+	const char *zones[] = {"a.example.", "b.example."};
+	node_lease_answer_t ans[] = {{"a.example.", true, COORD_R_OK, 2},
+				     {"b.example.", false, COORD_R_STALE_EPOCH, 0}};
+	node_input_t in[2];
+	uint64_t sent = a.t.mono_ms;
+	ck_assert(node_lease_batch_replies(zones, 2, ans, 2, sent, in));
+	ck_assert_uint_eq(in[0].lease.sent_mono, sent);
+	ck_assert_uint_eq(in[1].lease.sent_mono, sent);
+	const node_actions_t *out = sim_step(&a, &in[0]);
+	const node_action_t *g = find(out, NODE_A_LEASE_GRANTED);
+	ck_assert_ptr_nonnull(g);
+	ck_assert(!g->new_epoch);
+	ck_assert(!has(out, NODE_A_LEASE_DROPPED));
+	ck_assert_uint_eq(a.z.due[NODE_EV_DEADLINE], sent + LEASE_MS - MARGIN_MS);
+	ck_assert_uint_eq(a.z.due[NODE_EV_RENEW], sent + LEASE_MS / 3);
+	out = sim_step(&b, &in[1]);
+	ck_assert_ptr_nonnull(find(out, NODE_A_LEASE_DROPPED));
+	ck_assert_int_eq(find(out, NODE_A_LEASE_DROPPED)->why, NODE_WHY_REFUSED);
+	ck_assert(!b.z.held);
+	ck_assert_int_eq(b.z.last_refusal, COORD_R_STALE_EPOCH);
+	/* the renewed zone publishes past its first deadline */
+	a.t.mono_ms = first_deadline + 10;
+	ck_assert(!has(sim_tick(&a), NODE_A_LEASE_DROPPED));
+	ck_assert(node_may_publish(&a.z, a.t.mono_ms));
+}
+END_TEST
+
+/* A batch nobody answered makes every zone's renewal late exactly as a lost single renewal
+ * does: the same retries, the same deadline; and an answer that is not one result per zone,
+ * in order, is taken as no answer. */
+START_TEST(batch_lost_as_single_lost)
+{
+	sim_t a, single;
+	sim_init(&a);
+	sim_init(&single);
+	sim_take(&a, 2, 1);
+	sim_take(&single, 2, 1);
+	uint64_t deadline = a.t.mono_ms + LEASE_MS - MARGIN_MS;
+	const char *zones[] = {"a.example."};
+	node_input_t in[1];
+	bool dropped = false;
+	for (int k = 0; k < 100 && !dropped; k++) {
+		sim_advance(&a, 100);
+		sim_advance(&single, 100);
+		const node_actions_t *oa = sim_tick(&a);
+		bool ra = has(oa, NODE_A_LEASE_RENEW);
+		bool da = has(oa, NODE_A_LEASE_DROPPED);
+		const node_actions_t *os = sim_tick(&single);
+		ck_assert_int_eq(ra, has(os, NODE_A_LEASE_RENEW));
+		ck_assert_int_eq(da, has(os, NODE_A_LEASE_DROPPED));
+		if (ra) {
+			ck_assert(!node_lease_batch_replies(zones, 1, NULL, 0, a.t.mono_ms, in));
+			ck_assert(!in[0].lease.answered);
+			sim_step(&a, &in[0]);
+			sim_lease_reply(&single, false, false, 0);
+		}
+		ck_assert_mem_eq(a.z.due, single.z.due, sizeof(a.z.due));
+		dropped = da;
+		if (da) {
+			ck_assert_uint_eq(a.t.mono_ms, deadline);
+			ck_assert_int_eq(find(oa, NODE_A_LEASE_DROPPED)->why, NODE_WHY_DEADLINE);
+		}
+	}
+	ck_assert(dropped);
+	ck_assert(!a.z.held);
+
+	/* answers that do not fit the batch: none taken */
+	const char *two[] = {"a.example.", "b.example."};
+	node_lease_answer_t ok[] = {{"a.example.", true, COORD_R_OK, 2},
+				    {"b.example.", true, COORD_R_OK, 3}};
+	node_input_t in2[2];
+	ck_assert(node_lease_batch_replies(two, 2, ok, 2, 5, in2));
+	ck_assert(in2[1].lease.answered && in2[1].lease.accepted);
+	ck_assert_uint_eq(in2[1].lease.epoch, 3);
+	ck_assert(!node_lease_batch_replies(two, 2, ok, 1, 5, in2)); /* one short */
+	ck_assert(!in2[0].lease.answered && !in2[1].lease.answered);
+	node_lease_answer_t swapped[] = {ok[1], ok[0]}; /* another order */
+	ck_assert(!node_lease_batch_replies(two, 2, swapped, 2, 5, in2));
+	ck_assert(!in2[0].lease.answered);
+	node_lease_answer_t odd[] = {ok[0], {"b.example.", true, COORD_R_HELD, 0}};
+	ck_assert(!node_lease_batch_replies(two, 2, odd, 2, 5, in2)); /* accepted, yet a reason */
+}
+END_TEST
+
 /* Lost: the deadline passes during a run (said at once, by the timer); the run's result is
  * dropped: no commit, no publish. */
 START_TEST(lost_run_result_dropped)
@@ -1155,6 +1253,8 @@ int main(void)
 	tcase_add_test(tc, next_run_waits_for_own_commit_in_view);
 	tcase_add_test(tc, renewal_late_no_publish_after_deadline);
 	tcase_add_test(tc, renewal_in_time_extends);
+	tcase_add_test(tc, batch_refusal_is_that_zones_alone);
+	tcase_add_test(tc, batch_lost_as_single_lost);
 	tcase_add_test(tc, lost_run_result_dropped);
 	tcase_add_test(tc, renewal_refused_drops);
 	tcase_add_test(tc, request_paced_and_blocked);
