@@ -1575,7 +1575,6 @@ static int cmd_cluster_params(int argc, char **argv)
 
 /* ---- net keygen ------------------------------------------------------------------------ */
 
-/* Claims path for us (O_EXCL): an existing file is never replaced. */
 /* tandemctl cluster production [on|off]: shows or sets the cluster's production flag, which
  * makes tandemctl drill refuse without approvals (docs/drills.md). */
 static int cmd_cluster_production(int argc, char **argv)
@@ -1614,6 +1613,7 @@ static int cmd_cluster_production(int argc, char **argv)
 	return rc;
 }
 
+/* Claims path for us (O_EXCL): an existing file is never replaced. */
 static int claim(const char *who, const char *path)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
