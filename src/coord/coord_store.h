@@ -243,11 +243,11 @@ typedef enum {
 	COORD_DOC_SKR,        /* PREFIX/skr/ZONE: an offline-KSK zone's SKR book (kasp_skrbook) */
 	/* the cluster's, not a zone's (zone must be ""): multi-person control, as the JSON of
 	 * coord_approval.h (docs/approvals.md) */
-	COORD_DOC_OPERATORS, /* PREFIX/operators: the role table */
-	COORD_DOC_REQUESTS,  /* PREFIX/requests: the requests and their approvals */
-	COORD_DOC_RULES,     /* PREFIX/approval-rules: who approves what (coord_rules_format) */
-	COORD_DOC_GRANTS,    /* PREFIX/archive-grants: nodes that may import from the archive */
-	COORD_DOC_OFFLINE,   /* PREFIX/audit-offline: offline audit chains imported, how far */
+	COORD_DOC_OPERATORS,  /* PREFIX/operators: the role table */
+	COORD_DOC_REQUESTS,   /* PREFIX/requests: the requests and their approvals */
+	COORD_DOC_RULES,      /* PREFIX/approval-rules: who approves what (coord_rules_format) */
+	COORD_DOC_GRANTS,     /* PREFIX/archive-grants: nodes that may import from the archive */
+	COORD_DOC_OFFLINE,    /* PREFIX/audit-offline: offline audit chains imported, how far */
 	COORD_DOC_PRODUCTION, /* PREFIX/production: "on" or "off" (tandemctl cluster production) */
 } coord_doc_t;
 
