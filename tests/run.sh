@@ -53,7 +53,7 @@ shell_check() {
 	local files
 	mapfile -t files < <(
 		ls tests/run.sh .ci/run deploy/*.sh integration/*.sh integration/bench/*.sh \
-			integration/fuzz/*.sh 2>/dev/null
+			integration/fuzz/*.sh integration/drills/*.sh 2>/dev/null
 	)
 	shellcheck -x "${files[@]}"
 }
