@@ -939,6 +939,51 @@ START_TEST(xfr_messages_verify)
 }
 END_TEST
 
+/* A record of about 64 KB after smaller ones: it does not fit the message they are in, so it
+ * opens the next one; nothing is lost or repeated. */
+START_TEST(axfr_big_record)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/big.zone", g_dir);
+	FILE *fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	/* absolute names: rr_read skips $ lines */
+	fprintf(fp, "example. 3600 SOA ns1.example. admin.example. 5 3600 900 604800 300\n"
+		    "example. 3600 NS ns1.example.\nns1.example. 3600 A 192.0.2.1\n");
+	for (int i = 0; i < 400; i++) {
+		fprintf(fp,
+			"a%03d.example. 3600 TXT \"a record of some size, number %d, before the "
+			"big one\"\n",
+			i, i);
+	}
+	fprintf(fp, "big.example. 3600 TXT");
+	for (int i = 0; i < 250; i++) {
+		fprintf(fp, " \"%0254d\"", i);
+	}
+	fprintf(fp, "\nz.example. 3600 TXT \"after\"\n");
+	fclose(fp);
+	dist_version_t *v = NULL;
+	ck_assert_int_eq(dist_version_new_take(load_zone(path), &v), TANDEM_OK);
+	dist_server_t *srv = server_start(NULL, 0, 0);
+	ck_assert_int_eq(dist_publish(srv, "example.", v), TANDEM_OK);
+	ldns_rr_list *got = ldns_rr_list_new();
+	size_t bytes = 0, plain = 0;
+	int msgs = xfr_verified(dist_server_port(srv, 0), LDNS_RR_TYPE_AXFR, 0, "key1.",
+				"hmac-sha256.", g_secret, got, &bytes, &plain);
+	ck_assert_int_ge(msgs, 3);
+	ldns_rr_free(ldns_rr_list_pop_rr(got));
+	char *text = file_text(path);
+	ldns_rr_list *want = rr_read(text);
+	free(text);
+	ck_assert_uint_eq(ldns_rr_list_rr_count(got), 405);
+	ck_assert(lists_equal(got, want));
+	ldns_rr_list_deep_free(got);
+	ldns_rr_list_deep_free(want);
+	dist_server_free(srv);
+	dist_version_unref(v);
+}
+END_TEST
+
 /* Sends q (signed with key1 when sign) over UDP to the server and returns the answer, or
  * NULL when none came within 5 s. */
 static ldns_pkt *udp_ask(uint16_t port, ldns_pkt *q, bool sign, const uint8_t *raw, size_t rawlen)
@@ -1085,6 +1130,7 @@ static Suite *dist_suite(void)
 	tcase_add_test(tc, odd_requests);
 	tcase_add_test(tc, publish_during_slow_axfr);
 	tcase_add_test(tc, xfr_messages_verify);
+	tcase_add_test(tc, axfr_big_record);
 	suite_add_tcase(s, tc);
 	return s;
 }
