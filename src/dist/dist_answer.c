@@ -304,20 +304,21 @@ static bool dist_acl_check(dist_req_t *rq, const struct sockaddr *addr)
 /* A one-message answer holding v's SOA. */
 static void dist_answer_soa(dist_req_t *rq, const dist_version_t *v)
 {
-	dist_msg_t *m = dist_msg_new();
+	if (rq->srv->one == NULL) {
+		rq->srv->one = dist_msg_new();
+	}
+	dist_msg_t *m = rq->srv->one;
 	if (m == NULL || dist_msg_answer(m, rq->q) != TANDEM_OK ||
 	    dist_version_push_soa(v, m) != TANDEM_OK ||
 	    (rq->key != NULL && dist_tsig_sign(m->buf, &m->len, sizeof(m->buf), rq->key,
 					       rq->srv->fudge, &rq->mac, false) != TANDEM_OK)) {
-		goto out;
+		return;
 	}
 	*rq->reply = malloc(m->len);
 	if (*rq->reply != NULL) {
 		memcpy(*rq->reply, m->buf, m->len);
 		*rq->rlen = m->len;
 	}
-out:
-	free(m);
 }
 
 /* Starts a transfer on the TCP client: its messages come from dist_xfr_next. */

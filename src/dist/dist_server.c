@@ -591,6 +591,7 @@ void dist_server_free(dist_server_t *srv)
 	free(srv->zones);
 	free(srv->acl);
 	free(srv->ls);
+	free(srv->one);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->stats_lock);
 	free(srv);

@@ -75,6 +75,7 @@ struct dist_server {
 	size_t nls;
 	dist_conn_t *conns;
 	unsigned clients;
+	dist_msg_t *one; /* one-message answers (SOA) are written here; made at the first */
 	int wake[2];
 	struct event *wake_ev;
 	pthread_t thread;
