@@ -3,6 +3,7 @@
 # Each node runs --xfr-listen on a free port with the cluster's TSIG key (DIR/tsig.key):
 #  - kdig AXFR from the active node, TSIG-signed, equals the file it published, record for
 #    record, and its SOA over UDP is the serial of its last publish.log line;
+#  - status --json gives each node's transfer server address as its `axfr`;
 #  - the standby, which has published nothing itself, serves nothing (NOTAUTH): never its
 #    shadow copy;
 #  - a request with a wrong secret or without TSIG gets no record, and the node logs the
@@ -39,6 +40,11 @@ XB=$(xfr_addr "$B")
 if [ -z "$XA" ] || [ -z "$XB" ]; then
 	tdm_fail "no transfer server address in the nodes' logs" -- "$TDM_CL/log/$A.log" "$TDM_CL/log/$B.log"
 fi
+# status --json lists each node's transfer server as its `axfr`, as the node registered it
+AA=$(tdm_status_get "node('$A')['axfr']" || true)
+AB=$(tdm_status_get "node('$B')['axfr']" || true)
+tdm_assert_eq "status --json: $A's axfr is its transfer server" "$XA" "$AA"
+tdm_assert_eq "status --json: $B's axfr is its transfer server" "$XB" "$AB"
 read -r KNAME KALG KSECRET <"$TDM_CL/tsig.key"
 [ "$(stat -c %a "$TDM_CL/tsig.key")" = 600 ] || tdm_fail "tsig.key is not mode 0600"
 

@@ -741,6 +741,7 @@ static void do_register(coord_state_t *st, const coord_input_t *in, uint64_t now
 		n->healthy = in->healthy;
 		set_str(n->publish, sizeof(n->publish), in->publish);
 		set_str(n->metrics, sizeof(n->metrics), in->metrics);
+		set_str(n->axfr, sizeof(n->axfr), in->axfr);
 		alerts_set(n, in, r);
 		note(r, "node %s back", n->id);
 		return;
@@ -769,6 +770,7 @@ static void do_register(coord_state_t *st, const coord_input_t *in, uint64_t now
 	n->healthy = in->healthy;
 	set_str(n->publish, sizeof(n->publish), in->publish);
 	set_str(n->metrics, sizeof(n->metrics), in->metrics);
+	set_str(n->axfr, sizeof(n->axfr), in->axfr);
 	set_str(n->instance, sizeof(n->instance), in->instance);
 	effect(r, COORD_EFF_NODE_ADDED, NULL, n->id, "node %s joined at site %c", n->id,
 	       site_name(n->site));
@@ -1776,7 +1778,8 @@ int coord_state_check(const coord_state_t *state, const coord_params_t *process_
 		const coord_node_t *n = &st->nodes[i];
 		if (!name_ok(n->id, sizeof(n->id), false) || n->site >= params->nsites ||
 		    !text_ok(n->publish, sizeof(n->publish)) ||
-		    !text_ok(n->metrics, sizeof(n->metrics)) || n->state > COORD_NODE_STATE_LAST ||
+		    !text_ok(n->metrics, sizeof(n->metrics)) ||
+		    !text_ok(n->axfr, sizeof(n->axfr)) || n->state > COORD_NODE_STATE_LAST ||
 		    n->no >= st->next_node_no || !instance_ok(n->instance) ||
 		    !instance_ok(n->rival) || !alerts_ok(n->nalerts, n->alerts)) {
 			return TANDEM_COORD_ESTATE;
@@ -1879,7 +1882,7 @@ static bool input_ok(const coord_input_t *in)
 	case COORD_IN_NODE_REGISTER:
 		return node && text_ok(in->publish, sizeof(in->publish)) &&
 		       text_ok(in->metrics, sizeof(in->metrics)) &&
-		       alerts_ok(in->nalerts, in->alerts);
+		       text_ok(in->axfr, sizeof(in->axfr)) && alerts_ok(in->nalerts, in->alerts);
 	case COORD_IN_NODE_HEARTBEAT: return node && alerts_ok(in->nalerts, in->alerts);
 	case COORD_IN_NODE_REMOVE:
 	case COORD_IN_DRAIN:

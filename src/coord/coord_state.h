@@ -90,6 +90,7 @@ typedef struct coord_node {
 	uint64_t last_seen_ms; /* last register, heartbeat, lease request or renewal */
 	bool healthy;          /* as the node last reported it (HSM and pipeline usable) */
 	char metrics[COORD_METRICS_MAX];   /* its Prometheus endpoint ("" none), for status */
+	char axfr[COORD_METRICS_MAX];      /* its transfer server HOST:PORT ("" none), status */
 	char publish[COORD_PUBLISH_MAX];   /* where it publishes (directory or URL), for status;
 					      printable, may be empty; set by each register */
 	char instance[COORD_INSTANCE_MAX]; /* the registered process's instance id ("" none):
@@ -274,6 +275,7 @@ typedef struct coord_input {
 	    skr_id[COORD_SKR_ID_LEN]; /* commit: the SKR's request id signed with (zeros: none) */
 	char publish[COORD_PUBLISH_MAX]; /* register: printable, may be empty (else BAD_INPUT) */
 	char metrics[COORD_METRICS_MAX]; /* register: printable, may be empty (else BAD_INPUT) */
+	char axfr[COORD_METRICS_MAX];    /* register: printable, may be empty (else BAD_INPUT) */
 	/* register, heartbeat, lease request/renew/release, commit: the sender's instance id
 	 * ("" or 32 lowercase hex, else BAD_INPUT); one that is not the registered instance is
 	 * refused (COORD_R_INSTANCE), but a register replaces an instance silent for

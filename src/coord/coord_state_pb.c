@@ -174,6 +174,7 @@ int coord_state_pack(const coord_state_t *state, uint8_t **buf, size_t *len)
 		pn->healthy = n->healthy;
 		pn->publish = (char *)n->publish;
 		pn->metrics = (char *)n->metrics;
+		pn->axfr = (char *)n->axfr;
 		pn->instance = (char *)n->instance;
 		pn->rival = (char *)n->rival;
 		pn->rival_ms = n->rival_ms;
@@ -403,6 +404,7 @@ int coord_state_unpack(const uint8_t *buf, size_t len, const coord_params_t *par
 		    !copy_str(n->id, sizeof(n->id), pn->id) ||
 		    !copy_str(n->publish, sizeof(n->publish), pn->publish) ||
 		    !copy_str(n->metrics, sizeof(n->metrics), pn->metrics) ||
+		    !copy_str(n->axfr, sizeof(n->axfr), pn->axfr) ||
 		    !copy_bin(n->curve_pub, COORD_CURVE_KEY_LEN, pn->curve_pub) ||
 		    !copy_str(n->instance, sizeof(n->instance), pn->instance) ||
 		    !copy_str(n->rival, sizeof(n->rival), pn->rival) ||

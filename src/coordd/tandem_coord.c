@@ -503,6 +503,7 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	memcpy(in->target, r->target, sizeof(in->target));
 	memcpy(in->publish, r->publish, sizeof(in->publish));
 	memcpy(in->metrics, r->metrics, sizeof(in->metrics));
+	memcpy(in->axfr, r->axfr, sizeof(in->axfr));
 	in->site = r->site;
 	in->healthy = r->healthy;
 	in->epoch = r->epoch;
@@ -757,6 +758,7 @@ static int coordd_status(coordd_t *d, net_role_t role, uint64_t now, net_rpc_msg
 		memcpy(ns->name, n->id, sizeof(ns->name));
 		memcpy(ns->publish, n->publish, sizeof(ns->publish));
 		memcpy(ns->metrics, n->metrics, sizeof(ns->metrics));
+		memcpy(ns->axfr, n->axfr, sizeof(ns->axfr));
 		ns->site = n->site;
 		ns->no = n->no;
 		ns->state = n->state;

@@ -346,8 +346,8 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 	    !str_ok(req->node, sizeof(req->node)) || !str_ok(req->zone, sizeof(req->zone)) ||
 	    !str_ok(req->target, sizeof(req->target)) ||
 	    !str_ok(req->publish, sizeof(req->publish)) ||
-	    !str_ok(req->metrics, sizeof(req->metrics)) || req->salt_len > COORDRPC_SALT_MAX ||
-	    req->archive_len > COORDRPC_ARCHIVE_MAX ||
+	    !str_ok(req->metrics, sizeof(req->metrics)) || !str_ok(req->axfr, sizeof(req->axfr)) ||
+	    req->salt_len > COORDRPC_SALT_MAX || req->archive_len > COORDRPC_ARCHIVE_MAX ||
 	    (req->archive == NULL && req->archive_len > 0)) {
 		return TANDEM_EINVAL;
 	}
@@ -374,6 +374,7 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.healthy = req->healthy;
 		m.publish = (char *)req->publish;
 		m.metrics = (char *)req->metrics;
+		m.axfr = (char *)req->axfr;
 		m.instance = instance;
 		alerts_to_pb(req->nalerts, req->alerts, pa, pp);
 		m.n_alerts = req->nalerts;
@@ -849,6 +850,8 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 				   m->publish)) != TANDEM_OK ||
 		    (ret = get_str(diag, what, "metrics", r->metrics, sizeof(r->metrics),
 				   m->metrics)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "axfr", r->axfr, sizeof(r->axfr), m->axfr)) !=
+			TANDEM_OK ||
 		    (ret = check_u32_below(diag, what, "site", m->site, COORD_SITES_MAX)) !=
 			TANDEM_OK ||
 		    (ret = get_instance(diag, what, "instance", r->instance, m->instance)) !=
@@ -1420,7 +1423,7 @@ static bool status_ok(const coordrpc_status_t *st)
 	for (size_t i = 0; i < st->nnodes; i++) {
 		const coordrpc_node_status_t *n = &st->nodes[i];
 		if (!str_ok(n->name, sizeof(n->name)) || !str_ok(n->publish, sizeof(n->publish)) ||
-		    !str_ok(n->metrics, sizeof(n->metrics)) ||
+		    !str_ok(n->metrics, sizeof(n->metrics)) || !str_ok(n->axfr, sizeof(n->axfr)) ||
 		    !str_ok(n->instance, sizeof(n->instance)) ||
 		    !coordrpc_instance_valid(n->instance) || !alerts_ok(n->nalerts, n->alerts)) {
 			return false;
@@ -1537,6 +1540,7 @@ int coordrpc_status_pack(const coordrpc_status_t *st, uint8_t **buf, size_t *len
 		pn->healthy = n->healthy;
 		pn->publish = (char *)n->publish;
 		pn->metrics = (char *)n->metrics;
+		pn->axfr = (char *)n->axfr;
 		pn->no = n->no;
 		pn->last_seen_ms = n->last_seen_ms;
 		pn->instance = (char *)n->instance;
@@ -1678,6 +1682,7 @@ static int status_unpack_node(const Tandem__CoordNodeStatus *pn, tandem_diag_t *
 		TANDEM_OK ||
 	    (ret = get_str(diag, what, "metrics", n->metrics, sizeof(n->metrics), pn->metrics)) !=
 		TANDEM_OK ||
+	    (ret = get_str(diag, what, "axfr", n->axfr, sizeof(n->axfr), pn->axfr)) != TANDEM_OK ||
 	    (ret = check_u32_below(diag, what, "site", pn->site, COORD_SITES_MAX)) != TANDEM_OK ||
 	    (ret = check_u32_below(diag, what, "state", pn->state, COORD_NODE_STATE_LAST + 1u)) !=
 		TANDEM_OK ||

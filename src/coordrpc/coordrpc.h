@@ -141,6 +141,7 @@ typedef struct coordrpc_request {
 	char target[COORD_ID_MAX];
 	char publish[COORDRPC_PUBLISH_MAX];
 	char metrics[COORDRPC_METRICS_MAX]; /* register: its Prometheus endpoint, "" none */
+	char axfr[COORDRPC_METRICS_MAX];    /* register: its transfer server, "" none */
 	uint32_t site;
 	bool healthy;
 	bool force;
@@ -272,6 +273,7 @@ typedef struct coordrpc_node_status {
 	char name[COORD_ID_MAX];
 	char publish[COORDRPC_PUBLISH_MAX];
 	char metrics[COORDRPC_METRICS_MAX]; /* its Prometheus endpoint, "" none */
+	char axfr[COORDRPC_METRICS_MAX];    /* its transfer server HOST:PORT, "" none */
 	uint32_t site;
 	uint32_t no;
 	coord_node_state_t state;

@@ -109,27 +109,35 @@ static ldns_rr *dist_tsig_error(const ldns_rr *qt, uint16_t qid, uint16_t error)
 	return rr;
 }
 
-/* Signs r with key (the first message after the query: mac is the query's, else the
- * previous message's and only the timers are digested) and renders it. */
-static int dist_render(dist_server_t *srv, ldns_pkt *r, const dist_key_t *key, ldns_rdf **mac,
-		       bool timers_only, uint8_t **wire, size_t *len)
+/* Renders r (a refusal: small and rare, so ldns builds it) and signs it with key over *mac
+ * when there is a key (RFC 8945 5.3). */
+static int dist_render(dist_server_t *srv, ldns_pkt *r, const dist_key_t *key, dist_mac_t *mac,
+		       uint8_t **wire, size_t *len)
 {
-	if (key != NULL) {
-		if (ldns_pkt_tsig_sign_next(r, key->name, key->secret, srv->fudge, key->alg, *mac,
-					    timers_only ? 1 : 0) != LDNS_STATUS_OK) {
-			return TANDEM_CRYPTO_ELIB;
-		}
-		ldns_rdf *m = ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(r), 3));
-		if (m == NULL) {
-			return TANDEM_ENOMEM;
-		}
-		ldns_rdf_deep_free(*mac);
-		*mac = m;
-	}
 	if (ldns_pkt2wire(wire, r, len) != LDNS_STATUS_OK) {
 		return TANDEM_ENOMEM;
 	}
-	return TANDEM_OK;
+	if (key == NULL) {
+		return TANDEM_OK;
+	}
+	uint8_t *w = realloc(*wire, *len + DIST_TSIG_ROOM);
+	if (w == NULL) {
+		free(*wire);
+		*wire = NULL;
+		return TANDEM_ENOMEM;
+	}
+	*wire = w;
+	return dist_tsig_sign(w, len, *len + DIST_TSIG_ROOM, key, srv->fudge, mac, false);
+}
+
+/* Starts m as the answer to q (its first question, which dist_handle checked is there). */
+static int dist_msg_answer(dist_msg_t *m, const ldns_pkt *q)
+{
+	const ldns_rr *question = ldns_rr_list_rr(ldns_pkt_question(q), 0);
+	return dist_msg_start(m, ldns_pkt_id(q), (uint8_t)ldns_pkt_get_opcode(q), ldns_pkt_rd(q),
+			      LDNS_RCODE_NOERROR, ldns_rdf_data(ldns_rr_owner(question)),
+			      (uint16_t)ldns_rr_get_type(question),
+			      (uint16_t)ldns_rr_get_class(question));
 }
 
 static const char *dist_qtype_str(ldns_rr_type t, char buf[16])
@@ -150,7 +158,7 @@ typedef struct dist_req {
 	const char *peer;
 	char what[300];
 	const dist_key_t *key; /* verified */
-	ldns_rdf *mac;         /* the request's MAC (owned), then each answer's */
+	dist_mac_t mac;        /* the request's MAC, then each answer's */
 	uint8_t **reply;
 	size_t *rlen;
 } dist_req_t;
@@ -193,8 +201,9 @@ static void dist_refuse(dist_req_t *rq, ldns_pkt_rcode rcode, uint16_t tsig_erro
 		}
 	} else {
 		/* a refusal of a signed request is signed (RFC 8945 5.3) */
-		ret = dist_render(srv, r, rq->key, &rq->mac, false, rq->reply, rq->rlen);
+		ret = dist_render(srv, r, rq->key, &rq->mac, rq->reply, rq->rlen);
 		if (ret != TANDEM_OK) {
+			free(*rq->reply);
 			*rq->reply = NULL;
 		}
 	}
@@ -262,9 +271,15 @@ static bool dist_tsig_check(dist_req_t *rq, const uint8_t *wire, size_t len)
 			    kname, now > signed_at ? now - signed_at : signed_at - now, fudge);
 		return false;
 	}
+	/* verified: the MAC is as long as the key's hash (its RDF: 2-byte size, then it) */
+	const ldns_rdf *mr = ldns_rr_rdf(t, 3);
+	if (ldns_rdf_size(mr) < 2 || ldns_rdf_size(mr) - 2 > sizeof(rq->mac.b)) {
+		return false;
+	}
 	rq->key = key;
-	rq->mac = ldns_rdf_clone(ldns_rr_rdf(t, 3));
-	return rq->mac != NULL;
+	rq->mac.len = ldns_rdf_size(mr) - 2;
+	memcpy(rq->mac.b, ldns_rdf_data(mr) + 2, rq->mac.len);
+	return true;
 }
 
 /* The ACL: an entry whose prefix holds the address and whose key (if it names one) signed. */
@@ -289,57 +304,61 @@ static bool dist_acl_check(dist_req_t *rq, const struct sockaddr *addr)
 /* A one-message answer holding v's SOA. */
 static void dist_answer_soa(dist_req_t *rq, const dist_version_t *v)
 {
-	ldns_pkt *r = dist_reply_new(rq->q, LDNS_RCODE_NOERROR);
-	ldns_rr_list *list = ldns_rr_list_new();
-	if (r == NULL || list == NULL || dist_version_push_soa(v, list) != TANDEM_OK) {
-		goto out;
+	if (rq->srv->one == NULL) {
+		rq->srv->one = dist_msg_new();
 	}
-	ldns_pkt_set_aa(r, true);
-	ldns_pkt_push_rr_list(r, LDNS_SECTION_ANSWER, list);
-	if (dist_render(rq->srv, r, rq->key, &rq->mac, false, rq->reply, rq->rlen) != TANDEM_OK) {
-		*rq->reply = NULL;
+	dist_msg_t *m = rq->srv->one;
+	if (m == NULL || dist_msg_answer(m, rq->q) != TANDEM_OK ||
+	    dist_version_push_soa(v, m) != TANDEM_OK ||
+	    (rq->key != NULL && dist_tsig_sign(m->buf, &m->len, sizeof(m->buf), rq->key,
+					       rq->srv->fudge, &rq->mac, false) != TANDEM_OK)) {
+		return;
 	}
-out:
-	ldns_rr_list_free(list);
-	ldns_pkt_free(r);
+	*rq->reply = malloc(m->len);
+	if (*rq->reply != NULL) {
+		memcpy(*rq->reply, m->buf, m->len);
+		*rq->rlen = m->len;
+	}
 }
 
 /* Starts a transfer on the TCP client: its messages come from dist_xfr_next. */
 static void dist_xfr_start(dist_req_t *rq, dist_version_t *v, bool ixfr, size_t first)
 {
 	dist_conn_t *c = rq->c;
+	c->msg = dist_msg_new();
+	if (c->msg == NULL) {
+		dist_logf(rq->srv, "xfr: %s from %s: out of memory", rq->what, rq->peer);
+		return;
+	}
 	c->xfr_busy = true;
 	c->v = dist_version_ref(v);
 	c->query = rq->q;
 	rq->q = NULL;
 	c->key = rq->key;
 	c->mac = rq->mac;
-	rq->mac = NULL;
 	c->msgs = 0;
 	dist_stream_init(&c->st, v, ixfr, first);
 }
 
-int dist_xfr_next(dist_conn_t *c, uint8_t **wire, size_t *len, bool *done)
+int dist_xfr_next(dist_conn_t *c, const uint8_t **wire, size_t *len, bool *done)
 {
-	int ret = TANDEM_ENOMEM;
-	ldns_pkt *r = dist_reply_new(c->query, LDNS_RCODE_NOERROR);
-	ldns_rr_list *list = ldns_rr_list_new();
-	if (r == NULL || list == NULL) {
-		goto out;
+	dist_msg_t *m = c->msg;
+	int ret = dist_msg_answer(m, c->query);
+	if (ret == TANDEM_OK) {
+		ret = dist_stream_fill(&c->st, m, DIST_MSG_FILL, done);
 	}
-	ret = dist_stream_fill(&c->st, list, DIST_MSG_FILL, done);
-	if (ret != TANDEM_OK) {
-		goto out;
-	}
-	ldns_pkt_set_aa(r, true);
-	ldns_pkt_push_rr_list(r, LDNS_SECTION_ANSWER, list);
 	/* every message is signed; after the first, over the previous MAC and the timers */
-	ret = dist_render(c->srv, r, c->key, &c->mac, c->msgs > 0, wire, len);
+	if (ret == TANDEM_OK && c->key != NULL) {
+		ret = dist_tsig_sign(m->buf, &m->len, sizeof(m->buf), c->key, c->srv->fudge,
+				     &c->mac, c->msgs > 0);
+	}
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
 	c->msgs++;
-out:
-	ldns_rr_list_free(list);
-	ldns_pkt_free(r);
-	return ret;
+	*wire = m->buf;
+	*len = m->len;
+	return TANDEM_OK;
 }
 
 void dist_xfr_end(dist_conn_t *c)
@@ -349,8 +368,9 @@ void dist_xfr_end(dist_conn_t *c)
 	c->v = NULL;
 	ldns_pkt_free(c->query);
 	c->query = NULL;
-	ldns_rdf_deep_free(c->mac);
-	c->mac = NULL;
+	c->mac.len = 0;
+	free(c->msg);
+	c->msg = NULL;
 	c->key = NULL;
 }
 
@@ -491,6 +511,5 @@ void dist_handle(dist_server_t *srv, dist_conn_t *c, const uint8_t *wire, size_t
 	}
 out:
 	dist_version_unref(v);
-	ldns_rdf_deep_free(rq.mac);
 	ldns_pkt_free(rq.q);
 }

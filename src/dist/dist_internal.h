@@ -36,6 +36,8 @@ struct dist_key {
 	char *alg; /* "hmac-sha256." or "hmac-sha512." */
 	ldns_rdf *alg_dname;
 	char *secret; /* base64, wiped on free */
+	uint8_t *raw; /* the secret decoded, for dist_tsig_sign; wiped on free */
+	size_t rawlen;
 };
 
 /* One ACL entry: an address prefix and, optionally, the key that must sign. */
@@ -56,11 +58,63 @@ int dist_addr_parse(const char *text, struct sockaddr_storage *ss, socklen_t *sl
 /* True when addr (a sockaddr_in or _in6, v4-mapped v6 seen as v4) is in the prefix. */
 bool dist_acl_match(const dist_acl_t *a, const struct sockaddr *addr);
 
-/* Appends the RR (owner wire, type, TTL, RDATA with its 2-byte length) to list as an
- * ldns_rr; *size grows by its uncompressed wire size. Errors: TANDEM_ENOMEM,
- * TANDEM_DNS_EPARSE. */
-int dist_rr_push(ldns_rr_list *list, const uint8_t *owner, uint16_t type, uint16_t rclass,
-		 uint32_t ttl, const uint8_t *rdata, size_t *size);
+/* ---- messages written once, straight into wire form (dist_wire.c) ---- */
+
+/* Room kept at a message's end for its TSIG record (names up to 255 bytes, a 64-byte MAC). */
+#define DIST_TSIG_ROOM 400
+/* Compression table slots (a power of two); a message fills at most 3/4 of them. */
+#define DIST_CT_SLOTS 4096
+
+/* A name already written in the message: its uncompressed bytes (in the zone, a changeset
+ * or the query, all alive while the message is built) and where it starts. */
+typedef struct dist_ct_ent {
+	const uint8_t *name;
+	uint32_t hash;
+	uint32_t gen; /* the message it belongs to: other values are empty slots */
+	uint16_t off;
+	uint8_t len;
+} dist_ct_ent_t;
+
+/* One DNS message being written: header, question, answer records. */
+typedef struct dist_msg {
+	uint8_t buf[65535];
+	size_t len;
+	size_t limit; /* records stop here: the rest is the TSIG's */
+	uint16_t ancount;
+	uint32_t gen;
+	size_t nct;
+	dist_ct_ent_t ct[DIST_CT_SLOTS];
+} dist_msg_t;
+
+/* A MAC: the request's, or the previous message's of a transfer (RFC 8945 5.3.1). */
+typedef struct dist_mac {
+	uint8_t b[64];
+	size_t len; /* 0: none */
+} dist_mac_t;
+
+/* A new message (calloc'd), or NULL. */
+dist_msg_t *dist_msg_new(void);
+
+/* Starts m afresh: the header (id, opcode, RD copied from the query; QR, AA; rcode) and the
+ * question (qname uncompressed wire). Errors: TANDEM_DNS_EPARSE (a bad name). */
+int dist_msg_start(dist_msg_t *m, uint16_t id, uint8_t opcode, bool rd, uint8_t rcode,
+		   const uint8_t *qname, uint16_t qtype, uint16_t qclass);
+
+/* Appends one answer record, its owner and the names in the RDATA of the RFC 1035 types
+ * compressed against the names already written. Errors: TANDEM_ERANGE (it does not fit:
+ * nothing was written), TANDEM_DNS_EPARSE (a bad owner). */
+int dist_msg_rr(dist_msg_t *m, const uint8_t *owner, uint16_t type, uint16_t rclass, uint32_t ttl,
+		const uint8_t *rdata);
+
+/*
+ * Appends a TSIG record signing the len bytes of buf (a whole message, cap bytes of room)
+ * with key (RFC 8945 4.3): the digest covers the prior MAC (mac, when it has one: the
+ * request's or the previous message's), the message, and all the TSIG variables, or only
+ * the timers when timers_only (the second and later messages of a transfer, 5.3.1). The
+ * new MAC replaces *mac. Errors: TANDEM_ERANGE (no room), TANDEM_CRYPTO_ELIB.
+ */
+int dist_tsig_sign(uint8_t *buf, size_t *len, size_t cap, const dist_key_t *key, uint16_t fudge,
+		   dist_mac_t *mac, bool timers_only);
 
 /* A transfer's record stream: AXFR, or IXFR from changeset `first` on. */
 typedef struct dist_stream {
@@ -74,12 +128,12 @@ typedef struct dist_stream {
 /* Starts a stream over v; ixfr with first: changesets first.. to the end. */
 void dist_stream_init(dist_stream_t *s, const dist_version_t *v, bool ixfr, size_t first);
 
-/* Appends records to list until their wire size reaches max or the stream ends (*done).
- * Errors: TANDEM_ENOMEM, TANDEM_DNS_EPARSE. */
-int dist_stream_fill(dist_stream_t *s, ldns_rr_list *list, size_t max, bool *done);
+/* Appends records to m until it holds max bytes, no more fit, or the stream ends (*done).
+ * Errors: TANDEM_DNS_EPARSE, TANDEM_ERANGE (a record that fits in no message). */
+int dist_stream_fill(dist_stream_t *s, dist_msg_t *m, size_t max, bool *done);
 
-/* The SOA record of v as an ldns_rr pushed on list. Errors: as dist_rr_push. */
-int dist_version_push_soa(const dist_version_t *v, ldns_rr_list *list);
+/* The SOA record of v appended to m. Errors: as dist_msg_rr, TANDEM_DNS_ESOA. */
+int dist_version_push_soa(const dist_version_t *v, dist_msg_t *m);
 
 /*
  * ldns_pkt_tsig_verify without its leak: when ldns cannot compute the MAC (an algorithm it

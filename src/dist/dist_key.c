@@ -36,6 +36,10 @@ void dist_key_free(dist_key_t *k)
 		tandem_wipe(k->secret, strlen(k->secret));
 		free(k->secret);
 	}
+	if (k->raw != NULL) {
+		tandem_wipe(k->raw, k->rawlen);
+		free(k->raw);
+	}
 	ldns_rdf_deep_free(k->dname);
 	ldns_rdf_deep_free(k->alg_dname);
 	free(k->name);
@@ -126,6 +130,9 @@ int dist_key_new(const char *name, const char *algorithm, const char *secret_b64
 		tandem_diag_add(diag, ret, "key %s: not a domain name", name);
 		goto out;
 	}
+	k->raw = raw;
+	k->rawlen = (size_t)rawlen;
+	raw = NULL;
 	*out = k;
 	k = NULL;
 	ret = TANDEM_OK;

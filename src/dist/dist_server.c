@@ -160,18 +160,19 @@ static void dist_conn_pump(dist_conn_t *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	while (c->xfr_busy && evbuffer_get_length(out) < DIST_OUT_HIGH) {
-		uint8_t *wire = NULL;
+		const uint8_t *wire = NULL;
 		size_t len = 0;
 		bool done = false;
 		int ret = dist_xfr_next(c, &wire, &len, &done);
 		if (ret != TANDEM_OK) {
+			dist_logf(c->srv, "xfr: transfer to %s broken off: %s", c->peer,
+				  tandem_strerror(ret));
 			dist_conn_free(c);
 			return;
 		}
 		uint8_t pre[2] = {(uint8_t)(len >> 8), (uint8_t)len};
 		evbuffer_add(out, pre, 2);
 		evbuffer_add(out, wire, len);
-		free(wire);
 		if (done) {
 			dist_xfr_end(c);
 		}
@@ -592,6 +593,7 @@ void dist_server_free(dist_server_t *srv)
 	free(srv->zones);
 	free(srv->acl);
 	free(srv->ls);
+	free(srv->one);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->stats_lock);
 	free(srv);

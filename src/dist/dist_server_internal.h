@@ -43,7 +43,8 @@ typedef struct dist_conn {
 	dist_stream_t st;
 	ldns_pkt *query;       /* owned, while busy */
 	const dist_key_t *key; /* the key that signs every message, or NULL */
-	ldns_rdf *mac;         /* the MAC of the previous message (or the query's), owned */
+	dist_mac_t mac;        /* the MAC of the previous message (or the query's) */
+	dist_msg_t *msg;       /* the message being written (owned, while busy) */
 	unsigned msgs;         /* messages sent */
 } dist_conn_t;
 
@@ -77,6 +78,7 @@ struct dist_server {
 	size_t nls;
 	dist_conn_t *conns;
 	unsigned clients;
+	dist_msg_t *one; /* one-message answers (SOA) are written here; made at the first */
 	int wake[2];
 	struct event *wake_ev;
 	pthread_t thread;
@@ -100,9 +102,9 @@ dist_version_t *dist_server_version(dist_server_t *srv, const ldns_rdf *name);
 void dist_handle(dist_server_t *srv, dist_conn_t *c, const uint8_t *wire, size_t len,
 		 const struct sockaddr *addr, const char *peer, uint8_t **reply, size_t *rlen);
 
-/* The next message of c's transfer (*wire malloc'd); *done after the last. Errors:
- * TANDEM_ENOMEM, TANDEM_DNS_EPARSE, TANDEM_CRYPTO_ELIB (signing). */
-int dist_xfr_next(dist_conn_t *c, uint8_t **wire, size_t *len, bool *done);
+/* The next message of c's transfer (*wire c's, valid until the next call); *done after the
+ * last. Errors: TANDEM_DNS_EPARSE, TANDEM_ERANGE, TANDEM_CRYPTO_ELIB (signing). */
+int dist_xfr_next(dist_conn_t *c, const uint8_t **wire, size_t *len, bool *done);
 
 /* Ends c's transfer (drops its version); idempotent. */
 void dist_xfr_end(dist_conn_t *c);

@@ -210,54 +210,16 @@ int dist_version_inherit(dist_version_t *v, const dist_version_t *prev, size_t m
 	return TANDEM_OK;
 }
 
-/* ---- records to ldns ---- */
+/* ---- records to the wire ---- */
 
-int dist_rr_push(ldns_rr_list *list, const uint8_t *owner, uint16_t type, uint16_t rclass,
-		 uint32_t ttl, const uint8_t *rdata, size_t *size)
-{
-	uint8_t wire[DNS_NAME_MAXLEN + 10 + 65535];
-	size_t olen = dns_name_len(owner, DNS_NAME_MAXLEN);
-	size_t rdlen = dns_rdata_len(rdata);
-	if (olen == 0) {
-		return TANDEM_DNS_EPARSE;
-	}
-	uint8_t *p = wire;
-	memcpy(p, owner, olen);
-	p += olen;
-	*p++ = (uint8_t)(type >> 8);
-	*p++ = (uint8_t)type;
-	*p++ = (uint8_t)(rclass >> 8);
-	*p++ = (uint8_t)rclass;
-	*p++ = (uint8_t)(ttl >> 24);
-	*p++ = (uint8_t)(ttl >> 16);
-	*p++ = (uint8_t)(ttl >> 8);
-	*p++ = (uint8_t)ttl;
-	memcpy(p, rdata, 2 + rdlen);
-	p += 2 + rdlen;
-	ldns_rr *rr = NULL;
-	size_t pos = 0;
-	if (ldns_wire2rr(&rr, wire, (size_t)(p - wire), &pos, LDNS_SECTION_ANSWER) !=
-	    LDNS_STATUS_OK) {
-		return TANDEM_DNS_EPARSE;
-	}
-	if (!ldns_rr_list_push_rr(list, rr)) {
-		ldns_rr_free(rr);
-		return TANDEM_ENOMEM;
-	}
-	*size += (size_t)(p - wire);
-	return TANDEM_OK;
-}
-
-int dist_version_push_soa(const dist_version_t *v, ldns_rr_list *list)
+int dist_version_push_soa(const dist_version_t *v, dist_msg_t *m)
 {
 	dns_node_t *apex = dns_zone_apex(v->zone);
 	const dns_rrset_t *soa = apex != NULL ? dns_node_rrset(apex, DNS_TYPE_SOA) : NULL;
-	size_t size = 0;
 	if (soa == NULL || soa->count != 1) {
 		return TANDEM_DNS_ESOA;
 	}
-	return dist_rr_push(list, apex->name, DNS_TYPE_SOA, DNS_CLASS_IN, soa->ttl, soa->rdata[0],
-			    &size);
+	return dist_msg_rr(m, apex->name, DNS_TYPE_SOA, DNS_CLASS_IN, soa->ttl, soa->rdata[0]);
 }
 
 /*
@@ -287,7 +249,7 @@ void dist_stream_init(dist_stream_t *s, const dist_version_t *v, bool ixfr, size
 /* The next record of a node array at (a: node, b: RRset, c: RDATA then RRSIG), or false
  * at its end. */
 static int dist_stream_nodes(dist_stream_t *s, dns_node_t *nodes, size_t n, const uint8_t *apex,
-			     ldns_rr_list *list, size_t *size, bool *more)
+			     dist_msg_t *m, bool *more)
 {
 	*more = false;
 	while (s->a < n) {
@@ -312,19 +274,19 @@ static int dist_stream_nodes(dist_stream_t *s, dns_node_t *nodes, size_t n, cons
 				continue; /* sent first and last */
 			}
 			*more = true;
-			return dist_rr_push(list, node->name, rs->type, DNS_CLASS_IN, rs->ttl,
-					    rs->rdata[k], size);
+			return dist_msg_rr(m, node->name, rs->type, DNS_CLASS_IN, rs->ttl,
+					   rs->rdata[k]);
 		}
 		*more = true;
-		return dist_rr_push(list, node->name, DNS_TYPE_RRSIG, DNS_CLASS_IN, rs->ttl,
-				    rs->sigs[k - rs->count], size);
+		return dist_msg_rr(m, node->name, DNS_TYPE_RRSIG, DNS_CLASS_IN, rs->ttl,
+				   rs->sigs[k - rs->count]);
 	}
 	return TANDEM_OK;
 }
 
 /* The next record of the changesets at (a: changeset, b: 0 old SOA, 1 removed, 2 new SOA,
  * 3 added, c: record). */
-static int dist_stream_cs(dist_stream_t *s, ldns_rr_list *list, size_t *size, bool *more)
+static int dist_stream_cs(dist_stream_t *s, dist_msg_t *m, bool *more)
 {
 	*more = false;
 	while (s->a < s->v->ncs) {
@@ -334,16 +296,15 @@ static int dist_stream_cs(dist_stream_t *s, ldns_rr_list *list, size_t *size, bo
 			s->b++;
 			s->c = 0;
 			*more = true;
-			return dist_rr_push(list, soa->owner, soa->type, soa->rclass, soa->ttl,
-					    soa->rdata, size);
+			return dist_msg_rr(m, soa->owner, soa->type, soa->rclass, soa->ttl,
+					   soa->rdata);
 		}
 		size_t n = 0;
 		const dns_rr_t *rr = dns_changeset_records(cs, s->b == 3, &n);
 		if (s->c < n) {
 			rr += s->c++;
 			*more = true;
-			return dist_rr_push(list, rr->owner, rr->type, rr->rclass, rr->ttl,
-					    rr->rdata, size);
+			return dist_msg_rr(m, rr->owner, rr->type, rr->rclass, rr->ttl, rr->rdata);
 		}
 		s->c = 0;
 		if (++s->b > 3) {
@@ -354,20 +315,20 @@ static int dist_stream_cs(dist_stream_t *s, ldns_rr_list *list, size_t *size, bo
 	return TANDEM_OK;
 }
 
-int dist_stream_fill(dist_stream_t *s, ldns_rr_list *list, size_t max, bool *done)
+int dist_stream_fill(dist_stream_t *s, dist_msg_t *m, size_t max, bool *done)
 {
-	size_t size = 0;
 	int ret = TANDEM_OK;
 	dns_zone_t *zone = s->v->zone;
 	const uint8_t *apex = dns_zone_apex(zone)->name;
-	while (size < max && s->phase != DIST_PH_DONE) {
+	while (m->len < max && s->phase != DIST_PH_DONE) {
+		/* a record that does not fit goes first in the next message: back to before it */
+		dist_stream_t before = *s;
 		bool more = false;
 		size_t n = 0;
 		switch (s->phase) {
 		case DIST_PH_HEAD:
 		case DIST_PH_TAIL:
-			ret = dist_version_push_soa(s->v, list);
-			size += 64;
+			ret = dist_version_push_soa(s->v, m);
 			more = s->phase == DIST_PH_HEAD;
 			s->phase = s->phase == DIST_PH_HEAD ? (s->ixfr ? DIST_PH_CS : DIST_PH_NODES)
 							    : DIST_PH_DONE;
@@ -379,7 +340,7 @@ int dist_stream_fill(dist_stream_t *s, ldns_rr_list *list, size_t max, bool *don
 			break;
 		case DIST_PH_NODES: {
 			dns_node_t *nodes = dns_zone_nodes(zone, &n);
-			ret = dist_stream_nodes(s, nodes, n, apex, list, &size, &more);
+			ret = dist_stream_nodes(s, nodes, n, apex, m, &more);
 			if (ret == TANDEM_OK && !more) {
 				s->phase = DIST_PH_NSEC3;
 				s->a = s->b = s->c = 0;
@@ -388,19 +349,23 @@ int dist_stream_fill(dist_stream_t *s, ldns_rr_list *list, size_t max, bool *don
 		}
 		case DIST_PH_NSEC3: {
 			dns_node_t *nodes = dns_zone_nsec3_nodes(zone, &n);
-			ret = dist_stream_nodes(s, nodes, n, apex, list, &size, &more);
+			ret = dist_stream_nodes(s, nodes, n, apex, m, &more);
 			if (ret == TANDEM_OK && !more) {
 				s->phase = DIST_PH_TAIL;
 			}
 			break;
 		}
 		case DIST_PH_CS:
-			ret = dist_stream_cs(s, list, &size, &more);
+			ret = dist_stream_cs(s, m, &more);
 			if (ret == TANDEM_OK && !more) {
 				s->phase = DIST_PH_TAIL;
 			}
 			break;
 		default: s->phase = DIST_PH_DONE; break;
+		}
+		if (ret == TANDEM_ERANGE && m->ancount > 0) {
+			*s = before;
+			break;
 		}
 		if (ret != TANDEM_OK) {
 			return ret;

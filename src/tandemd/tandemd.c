@@ -617,6 +617,7 @@ static void tdm_heartbeat(tdm_t *d, uint64_t now)
 		snprintf(req.metrics, sizeof(req.metrics), "%s",
 			 metrics_server_address(d->metrics));
 	}
+	snprintf(req.axfr, sizeof(req.axfr), "%s", tdm_dist_address(d->dist));
 	d->next_heartbeat_mono = now + TDM_HEARTBEAT_MS;
 	if (tdm_call(d, &req) != TANDEM_OK) {
 		return;

@@ -54,6 +54,7 @@ typedef struct tdm_dist_zone {
 
 struct tdm_dist {
 	const char *node;
+	char address[80]; /* the first listener, HOST:PORT with the port bound */
 	dist_key_t **keys;
 	size_t nkeys;
 	dist_server_t *srv;
@@ -242,6 +243,10 @@ int tdm_dist_start(const tdm_dist_opts_t *o, tdm_dist_t **out)
 		const char *colon = strrchr(o->listen[i], ':');
 		int hl = colon != NULL ? (int)(colon - o->listen[i]) : 0;
 		printf("xfr %.*s:%u\n", hl, o->listen[i], dist_server_port(td->srv, i));
+		if (i == 0) {
+			snprintf(td->address, sizeof(td->address), "%.*s:%u", hl, o->listen[i],
+				 dist_server_port(td->srv, i));
+		}
 		tdm_dist_log(o->node, "transfers served on %.*s:%u (tcp and udp)", hl, o->listen[i],
 			     dist_server_port(td->srv, i));
 	}
@@ -781,4 +786,9 @@ void tdm_dist_serve_file(tdm_dist_t *td, const char *zone, const char *path, jou
 out:
 	dist_version_unref(v);
 	tandem_diag_free(diag);
+}
+
+const char *tdm_dist_address(const tdm_dist_t *td)
+{
+	return td != NULL ? td->address : "";
 }

@@ -45,6 +45,10 @@ int tdm_dist_start(const tdm_dist_opts_t *o, tdm_dist_t **out);
 /* Stops the server and frees the keys; NULL-safe. */
 void tdm_dist_free(tdm_dist_t *td);
 
+/* The first --xfr-listen address with its bound port ("127.0.0.1:5300"), or "" without a
+ * server: the node's `axfr` in status (reported with each register). */
+const char *tdm_dist_address(const tdm_dist_t *td);
+
 /*
  * Serves v (this node's own publication of zone) with the changeset journal j holds for its
  * serial (its newest entry, when it ends there) and the ones of the version served before

@@ -702,6 +702,7 @@ static json_t *json_node(const coordrpc_status_t *st, const coordrpc_node_status
 	json_object_set_new(o, "healthy", json_boolean(n->healthy));
 	json_object_set_new(o, "publish", json_publish(n->publish));
 	json_object_set_new(o, "metrics", json_str_or_null(n->metrics));
+	json_object_set_new(o, "axfr", json_str_or_null(n->axfr));
 	json_object_set_new(o, "no", json_integer((json_int_t)n->no));
 	json_object_set_new(o, "last_seen_ms", json_integer((json_int_t)n->last_seen_ms));
 	json_object_set_new(o, "clock_offset_ms", json_integer((json_int_t)n->clock_offset_ms));

@@ -814,6 +814,176 @@ START_TEST(publish_during_slow_axfr)
 }
 END_TEST
 
+/*
+ * A transfer read by hand over TCP (qtype AXFR, or IXFR from serial `from`), signed with
+ * key/alg/secret: every message's TSIG checked with ldns' own verifier (RFC 8945 5.3.1: the
+ * first over the request's MAC, each next over the previous MAC and the timers only), and
+ * the records gathered (canonical) in *got. Returns the messages; *bytes: their total size,
+ * *plain: what the records would take uncompressed.
+ */
+static int xfr_verified(uint16_t port, ldns_rr_type qtype, uint32_t from, const char *key,
+			const char *alg, const char *secret, ldns_rr_list *got, size_t *bytes,
+			size_t *plain)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct timeval tv = {.tv_sec = 30};
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ldns_pkt *q = NULL;
+	ck_assert(ldns_pkt_query_new_frm_str(&q, "example.", qtype, LDNS_RR_CLASS_IN, 0) ==
+		  LDNS_STATUS_OK);
+	ldns_pkt_set_id(q, 777);
+	if (qtype == LDNS_RR_TYPE_IXFR) {
+		char text[200];
+		snprintf(text, sizeof(text), "example. 0 IN SOA . . %u 0 0 0 0", from);
+		ldns_rr *soa = NULL;
+		ck_assert(ldns_rr_new_frm_str(&soa, text, 0, NULL, NULL) == LDNS_STATUS_OK);
+		ck_assert(ldns_pkt_push_rr(q, LDNS_SECTION_AUTHORITY, soa));
+	}
+	ck_assert(ldns_pkt_tsig_sign(q, key, secret, 300, alg, NULL) == LDNS_STATUS_OK);
+	ldns_rdf *mac = ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(q), 3));
+	uint8_t *wire = NULL;
+	size_t wlen = 0;
+	ck_assert(ldns_pkt2wire(&wire, q, &wlen) == LDNS_STATUS_OK);
+	uint8_t pre[2] = {(uint8_t)(wlen >> 8), (uint8_t)wlen};
+	ck_assert_int_eq(send(fd, pre, 2, 0), 2);
+	ck_assert_int_eq(send(fd, wire, wlen, 0), (ssize_t)wlen);
+	free(wire);
+	ldns_pkt_free(q);
+	static uint8_t buf[65536];
+	size_t len = 0;
+	int msgs = 0;
+	size_t soas = 0;
+	*bytes = *plain = 0;
+	bool end = false;
+	while (!end) {
+		ck_assert_msg(read_msg(fd, buf, &len), "the transfer broke off after %d messages",
+			      msgs);
+		*bytes += len;
+		ldns_pkt *m = NULL;
+		ck_assert(ldns_wire2pkt(&m, buf, len) == LDNS_STATUS_OK);
+		ck_assert_int_eq(ldns_pkt_get_rcode(m), LDNS_RCODE_NOERROR);
+		ck_assert_uint_eq(ldns_pkt_id(m), 777);
+		ck_assert(ldns_pkt_qr(m) && ldns_pkt_aa(m));
+		ck_assert_ptr_nonnull(ldns_pkt_tsig(m));
+		ck_assert_msg(ldns_pkt_tsig_verify_next(m, buf, len, key, secret, mac, msgs > 0),
+			      "message %d: its TSIG does not verify", msgs);
+		ldns_rdf_deep_free(mac);
+		mac = ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(m), 3));
+		const ldns_rr_list *an = ldns_pkt_answer(m);
+		ck_assert_uint_gt(ldns_rr_list_rr_count(an), 0);
+		for (size_t i = 0; i < ldns_rr_list_rr_count(an); i++) {
+			ldns_rr *rr = ldns_rr_clone(ldns_rr_list_rr(an, i));
+			*plain += ldns_rr_uncompressed_size(rr);
+			ldns_rr2canonical(rr);
+			ldns_rr_list_push_rr(got, rr);
+			if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA &&
+			    soa_serial(rr) == soa_serial(ldns_rr_list_rr(got, 0))) {
+				soas++;
+			}
+		}
+		ldns_pkt_free(m);
+		msgs++;
+		/* the end: the closing SOA (an IXFR holds the new SOA a third time inside) */
+		size_t n = ldns_rr_list_rr_count(got);
+		end = n > 1 && ldns_rr_get_type(ldns_rr_list_rr(got, n - 1)) == LDNS_RR_TYPE_SOA &&
+		      soas == (qtype == LDNS_RR_TYPE_IXFR ? 3 : 2);
+	}
+	ldns_rdf_deep_free(mac);
+	close(fd);
+	return msgs;
+}
+
+START_TEST(xfr_messages_verify)
+{
+	chain_t ch;
+	chain_make(&ch, 400);
+	dist_server_t *srv = server_start(NULL, 0, 0);
+	ck_assert_int_eq(dist_publish(srv, "example.", ch.v[2]), TANDEM_OK);
+	uint16_t port = dist_server_port(srv, 0);
+	char *t1 = file_text(ch.path[0]), *t3 = file_text(ch.path[2]);
+	ldns_rr_list *base = rr_read(t1), *want = rr_read(t3);
+	free(t1);
+	free(t3);
+	/* AXFR, hmac-sha512: many messages, each verified; exactly the zone's records */
+	ldns_rr_list *got = ldns_rr_list_new();
+	size_t bytes = 0, plain = 0;
+	int msgs = xfr_verified(port, LDNS_RR_TYPE_AXFR, 0, "key2.", "hmac-sha512.", g_secret2, got,
+				&bytes, &plain);
+	ck_assert_int_gt(msgs, 4);
+	size_t n = ldns_rr_list_rr_count(got);
+	ck_assert_uint_eq(soa_serial(ldns_rr_list_rr(got, n - 1)), 3);
+	ldns_rr_free(ldns_rr_list_pop_rr(got));
+	ck_assert_uint_eq(ldns_rr_list_rr_count(got), ldns_rr_list_rr_count(want));
+	ldns_rr_list *want_copy = ldns_rr_list_clone(want);
+	ck_assert(lists_equal(got, want_copy));
+	ldns_rr_list_deep_free(want_copy);
+	ldns_rr_list_deep_free(got);
+	/* names were compressed: well under the records' uncompressed size */
+	ck_assert_msg(bytes < plain * 9 / 10, "%zu bytes for %zu uncompressed", bytes, plain);
+	/* IXFR from 1, hmac-sha256: applied to version 1 it gives version 3 */
+	got = ldns_rr_list_new();
+	xfr_verified(port, LDNS_RR_TYPE_IXFR, 1, "key1.", "hmac-sha256.", g_secret, got, &bytes,
+		     &plain);
+	size_t changed = 0;
+	ixfr_apply(base, got, 3, &changed);
+	ck_assert_uint_eq(changed, ch.cs_records);
+	ck_assert(lists_equal(base, want));
+	ldns_rr_list_deep_free(got);
+	ldns_rr_list_deep_free(base);
+	ldns_rr_list_deep_free(want);
+	dist_server_free(srv);
+	chain_free(&ch);
+}
+END_TEST
+
+/* A record of about 64 KB after smaller ones: it does not fit the message they are in, so it
+ * opens the next one; nothing is lost or repeated. */
+START_TEST(axfr_big_record)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/big.zone", g_dir);
+	FILE *fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	/* absolute names: rr_read skips $ lines */
+	fprintf(fp, "example. 3600 SOA ns1.example. admin.example. 5 3600 900 604800 300\n"
+		    "example. 3600 NS ns1.example.\nns1.example. 3600 A 192.0.2.1\n");
+	for (int i = 0; i < 400; i++) {
+		fprintf(fp,
+			"a%03d.example. 3600 TXT \"a record of some size, number %d, before the "
+			"big one\"\n",
+			i, i);
+	}
+	fprintf(fp, "big.example. 3600 TXT");
+	for (int i = 0; i < 250; i++) {
+		fprintf(fp, " \"%0254d\"", i);
+	}
+	fprintf(fp, "\nz.example. 3600 TXT \"after\"\n");
+	fclose(fp);
+	dist_version_t *v = NULL;
+	ck_assert_int_eq(dist_version_new_take(load_zone(path), &v), TANDEM_OK);
+	dist_server_t *srv = server_start(NULL, 0, 0);
+	ck_assert_int_eq(dist_publish(srv, "example.", v), TANDEM_OK);
+	ldns_rr_list *got = ldns_rr_list_new();
+	size_t bytes = 0, plain = 0;
+	int msgs = xfr_verified(dist_server_port(srv, 0), LDNS_RR_TYPE_AXFR, 0, "key1.",
+				"hmac-sha256.", g_secret, got, &bytes, &plain);
+	ck_assert_int_ge(msgs, 3);
+	ldns_rr_free(ldns_rr_list_pop_rr(got));
+	char *text = file_text(path);
+	ldns_rr_list *want = rr_read(text);
+	free(text);
+	ck_assert_uint_eq(ldns_rr_list_rr_count(got), 405);
+	ck_assert(lists_equal(got, want));
+	ldns_rr_list_deep_free(got);
+	ldns_rr_list_deep_free(want);
+	dist_server_free(srv);
+	dist_version_unref(v);
+}
+END_TEST
+
 /* Sends q (signed with key1 when sign) over UDP to the server and returns the answer, or
  * NULL when none came within 5 s. */
 static ldns_pkt *udp_ask(uint16_t port, ldns_pkt *q, bool sign, const uint8_t *raw, size_t rawlen)
@@ -959,6 +1129,8 @@ static Suite *dist_suite(void)
 	tcase_add_test(tc, version_changesets);
 	tcase_add_test(tc, odd_requests);
 	tcase_add_test(tc, publish_during_slow_axfr);
+	tcase_add_test(tc, xfr_messages_verify);
+	tcase_add_test(tc, axfr_big_record);
 	suite_add_tcase(s, tc);
 	return s;
 }
