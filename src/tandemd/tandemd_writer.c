@@ -212,6 +212,7 @@ void tdm_writer_get(tdm_writer_t *w, size_t slot, tdm_writer_state_t *out)
 	pthread_mutex_lock(&w->mu);
 	*out = w->slots[slot].st;
 	out->busy = w->slots[slot].want != NULL || w->slots[slot].cur != NULL;
+	out->writing = w->slots[slot].cur;
 	pthread_mutex_unlock(&w->mu);
 }
 

@@ -18,7 +18,8 @@ typedef void (*tdm_writer_drop_fn)(void *owner);
 
 /* What a zone's slot did last, a plain value. */
 typedef struct tdm_writer_state {
-	bool busy;           /* a write is under way, or one is waiting */
+	bool busy;                 /* a write is under way, or one is waiting */
+	const dns_zone_t *writing; /* the zone being written now (its delay included), or NULL */
 	uint64_t done;       /* writes ended so far (well or not): a change says "look again" */
 	bool ok;             /* the last write ended well: */
 	uint32_t serial;     /* the serial it wrote, or failed to write */

@@ -62,6 +62,21 @@ static void wait_done(tdm_writer_t *w, uint64_t done, tdm_writer_state_t *st)
 	ck_abort_msg("the writer did not end %llu writes in 10 s", (unsigned long long)done);
 }
 
+/* Waits (10 s at most) until slot 0 is writing zone: the writer took it and waits its delay. */
+static void wait_writing(tdm_writer_t *w, const dns_zone_t *zone)
+{
+	tdm_writer_state_t st;
+	for (int i = 0; i < 1000; i++) {
+		tdm_writer_get(w, 0, &st);
+		if (st.writing == zone) {
+			return;
+		}
+		struct timespec t = {0, 10000000L};
+		nanosleep(&t, NULL);
+	}
+	ck_abort_msg("the writer did not take the zone in 10 s");
+}
+
 /* Files in dir whose name holds ".tmp." (a temporary file left behind). */
 static int tmp_files(const char *dir)
 {
@@ -86,7 +101,9 @@ START_TEST(test_writer)
 		z[i] = example(dir, i);
 	}
 	tdm_writer_t *w = NULL;
-	ck_assert_int_eq(tdm_writer_new(1, 300, NULL, &w), TANDEM_OK);
+	/* each write waits 1 s first: long enough for the steps below to act while the writer
+	 * holds a zone, even on a loaded machine (wait_writing sees it take the zone) */
+	ck_assert_int_eq(tdm_writer_new(1, 1000, NULL, &w), TANDEM_OK);
 	tdm_writer_state_t st;
 
 	/* the file follows a request */
@@ -100,8 +117,7 @@ START_TEST(test_writer)
 	/* while serial 1 is written again, 2 then 3 are asked for: 3 replaces 2, which is
 	 * never written */
 	tdm_writer_submit(w, 0, out, z[1], 1);
-	struct timespec t = {0, 50000000L};
-	nanosleep(&t, NULL); /* the writer took it: it waits its 300 ms */
+	wait_writing(w, z[1]); /* the writer took it: it waits its delay */
 	tdm_writer_submit(w, 0, out, z[2], 2);
 	tdm_writer_submit(w, 0, out, z[3], 3);
 	wait_done(w, 3, &st);
@@ -113,7 +129,7 @@ START_TEST(test_writer)
 	/* a zone released while it is written: the writer takes it over and frees it; one
 	 * released while waiting is dropped (the caller frees it) */
 	tdm_writer_submit(w, 0, out, z[4], 4);
-	nanosleep(&t, NULL);
+	wait_writing(w, z[4]);
 	ck_assert(tdm_writer_release(w, 0, z[4], z[4]));
 	tdm_writer_submit(w, 0, out, z[2], 2);
 	ck_assert(!tdm_writer_release(w, 0, z[2], z[2]));
