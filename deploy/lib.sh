@@ -317,7 +317,9 @@ tdm_unbound_conf() {
 }
 
 # tdm_dns_serial ADDR PORT ZONE: the SOA serial the server answers for ZONE (empty when it
-# has none: no answer, SERVFAIL, timeout).
+# has none: no answer, SERVFAIL, timeout). Always succeeds: a server that is not up yet
+# (kdig fails) must not end a caller running under set -e and pipefail.
 tdm_dns_serial() {
-	kdig -p "$2" "@$1" +norec +timeout=2 +retry=0 +short "$3" SOA 2>/dev/null | awk 'NF >= 7 { print $3; exit }'
+	{ kdig -p "$2" "@$1" +norec +timeout=2 +retry=0 +short "$3" SOA 2>/dev/null || true; } |
+		awk 'NF >= 7 { print $3; exit }'
 }
