@@ -1,5 +1,6 @@
 /* The one signing sequence: load -> serial -> sign -> gate -> write -> digest, full or update. */
 #include "pipeline.h"
+#include "tandem_clock.h"
 #include "pipeline_internal.h"
 
 #include "crypto.h"
@@ -12,13 +13,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static double mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void pipeline_result_init(pipeline_result_t *res)
 {
@@ -140,7 +134,7 @@ typedef struct write_job {
 static void *write_run(void *arg)
 {
 	write_job_t *w = arg;
-	double t = mono_s();
+	double t = tandem_mono_s();
 	errno = 0;
 	w->ret = dns_zone_write(w->zone, tandem_afile_stream(w->file));
 	if (w->ret == TANDEM_OK && fflush(tandem_afile_stream(w->file)) != 0) {
@@ -150,7 +144,7 @@ static void *write_run(void *arg)
 		w->ret = tandem_afile_sync(w->file);
 	}
 	w->err = w->ret == TANDEM_OK ? 0 : errno != 0 ? errno : EIO;
-	w->seconds = mono_s() - t;
+	w->seconds = tandem_mono_s() - t;
 	return NULL;
 }
 
@@ -177,7 +171,7 @@ static int gate_and_write(const pipeline_req_t *req, dns_zone_t *zone, const sig
 	}
 	int ret = TANDEM_OK;
 	if (!req->no_gate) {
-		double t = mono_s();
+		double t = tandem_mono_s();
 		pipeline_anchor_t anchor;
 		ret = pipeline_anchor_fill(req, dns_zone_origin(zone), &anchor);
 		if (ret != TANDEM_OK) {
@@ -205,7 +199,7 @@ static int gate_and_write(const pipeline_req_t *req, dns_zone_t *zone, const sig
 				res->gate.failures = added ? added : 1;
 			}
 		}
-		res->seconds_gate = mono_s() - t;
+		res->seconds_gate = tandem_mono_s() - t;
 	}
 	if (req->out != NULL) {
 		if (threaded) {
@@ -298,11 +292,11 @@ int pipeline_run(const pipeline_req_t *req, pipeline_result_t *res, tandem_diag_
 	    (req->ds_count > 0 && req->ds == NULL)) {
 		return TANDEM_EINVAL;
 	}
-	double t0 = mono_s();
+	double t0 = tandem_mono_s();
 	res->stage = PIPELINE_STAGE_LOAD;
 	dns_zone_t *zone = NULL;
 	int ret = run_load(req, res, diag, &zone);
-	double t = mono_s();
+	double t = tandem_mono_s();
 	res->seconds_load = t - t0;
 	if (ret != TANDEM_OK) {
 		goto out;
@@ -316,7 +310,7 @@ int pipeline_run(const pipeline_req_t *req, pipeline_result_t *res, tandem_diag_
 		ret = TANDEM_EINVAL;
 		tandem_diag_add(diag, ret, "no keys to sign with");
 	}
-	res->seconds_keys = mono_s() - t;
+	res->seconds_keys = tandem_mono_s() - t;
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
@@ -329,9 +323,9 @@ int pipeline_run(const pipeline_req_t *req, pipeline_result_t *res, tandem_diag_
 	/* the one place that hands the previously signed zone to the signer (reuse) */
 	conf.previous = req->kind == PIPELINE_UPDATE ? req->previous : NULL;
 	res->stage = PIPELINE_STAGE_SIGN;
-	t = mono_s();
+	t = tandem_mono_s();
 	ret = run_sign(req, zone, &conf, &keys, res, diag);
-	res->seconds_sign = mono_s() - t;
+	res->seconds_sign = tandem_mono_s() - t;
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
@@ -351,9 +345,9 @@ int pipeline_run(const pipeline_req_t *req, pipeline_result_t *res, tandem_diag_
 	}
 	if (req->digest) {
 		res->stage = PIPELINE_STAGE_DIGEST;
-		t = mono_s();
+		t = tandem_mono_s();
 		ret = run_digest(req, zone, res, diag);
-		res->seconds_digest = mono_s() - t;
+		res->seconds_digest = tandem_mono_s() - t;
 		if (ret != TANDEM_OK) {
 			goto out;
 		}
@@ -364,7 +358,7 @@ out:
 		tandem_afile_abort(res->file);
 		res->file = NULL;
 	}
-	res->seconds_total = mono_s() - t0;
+	res->seconds_total = tandem_mono_s() - t0;
 	return ret;
 }
 

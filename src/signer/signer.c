@@ -1,5 +1,6 @@
 /* Zone signing: TTLs, serial, DNSKEY RRset, denial chain, then RRSIGs on N threads. */
 #include "signer_internal.h"
+#include "tandem_clock.h"
 #include "crypto.h"
 #include "dns_zonemd.h"
 #include "tandem_error.h"
@@ -64,13 +65,6 @@ typedef struct worker {
 	int ret;
 	pthread_t thread;
 } worker_t;
-
-static double mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -729,7 +723,7 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
-	double t0 = mono_now();
+	double t0 = tandem_mono_s();
 	signer_stats_t st = {0};
 	skey_t *skeys = calloc(nkeys, sizeof(*skeys));
 	item_t *items = NULL;
@@ -786,7 +780,7 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 	job.origin_len = dns_name_len(job.origin, DNS_NAME_MAXLEN);
 	job.base = (uint32_t)(conf->now - conf->now % conf->period);
 	job.inception = job.base - conf->inception_offset;
-	double t1 = mono_now();
+	double t1 = tandem_mono_s();
 
 	workers = calloc(threads, sizeof(*workers));
 	if (workers == NULL) {
@@ -838,7 +832,7 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 		}
 	}
 	st.seconds_prepare = t1 - t0;
-	st.seconds_sign = mono_now() - t1;
+	st.seconds_sign = tandem_mono_s() - t1;
 	if (stats != NULL) {
 		*stats = st;
 	}

@@ -1,6 +1,7 @@
 /* tandemd: the signing node; signs under a zone lease, commits through the coordinator, then
  * publishes. */
 #include "conf.h"
+#include "tandem_clock.h"
 #include "coordrpc.h"
 #include "crypto.h"
 #include "hsm_smk.h"
@@ -331,13 +332,6 @@ typedef struct tdm {
 	uint64_t runs_failed; /* runs that failed (metrics) */
 	char svc_status[128]; /* the STATUS line last sent */
 } tdm_t;
-
-static uint64_t tdm_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static uint64_t tdm_wall_ms(void)
 {
@@ -818,8 +812,8 @@ static void tdm_lease_ask(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind)
 	node_input_t in = {.kind = NODE_IN_LEASE_REPLY};
 	d->lease_kind = kind;
 	d->lease_text = d->dec->text;
-	d->lease_sent_wall = tdm_wall_ms(); /* read first: the deadline said is never late */
-	in.lease.sent_mono = tdm_mono_ms(); /* the node's deadline counts from the send */
+	d->lease_sent_wall = tdm_wall_ms();    /* read first: the deadline said is never late */
+	in.lease.sent_mono = tandem_mono_ms(); /* the node's deadline counts from the send */
 	in.lease.answered = tdm_call(d, &req) == TANDEM_OK;
 	if (in.lease.answered) {
 		in.lease.accepted = d->dec->accepted;
@@ -872,7 +866,7 @@ static void tdm_lease_batch_send(tdm_t *d)
 	req.items = d->batch;
 	req.nitems = n;
 	d->lease_sent_wall = tdm_wall_ms(); /* read first: the deadline said is never late */
-	uint64_t sent = tdm_mono_ms();      /* every zone's deadline counts from the send */
+	uint64_t sent = tandem_mono_ms();   /* every zone's deadline counts from the send */
 	bool answered = tdm_call(d, &req) == TANDEM_OK;
 	req.items = NULL; /* d's */
 	const char **zones = calloc(n, sizeof(*zones));
@@ -940,7 +934,7 @@ static void tdm_lease_dropped(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	const node_view_t *v = &z->node.view;
 	switch (a->why) {
 	case NODE_WHY_DEADLINE: {
-		uint64_t now = tdm_mono_ms();
+		uint64_t now = tandem_mono_ms();
 		uint64_t deadline = z->node.granted_mono + v->lease_ms - v->margin_ms;
 		uint64_t wall = tdm_wall_ms() - (now > deadline ? now - deadline : 0);
 		snprintf(why, sizeof(why), "the lease could not be renewed in time (deadline %s)",
@@ -1057,7 +1051,7 @@ static int tdm_keyset_fetch(tdm_t *d, tdm_zone_t *z)
 	}
 	z->ks_rev = d->keyset->revision;
 	z->ks_valid = true;
-	z->ks_read_mono = tdm_mono_ms();
+	z->ks_read_mono = tandem_mono_ms();
 	return TANDEM_OK;
 }
 
@@ -1188,7 +1182,7 @@ static int tdm_keygen_ready(tdm_t *d, tdm_zone_t *z, const kasp_action_t *a, uin
 		*ready = true;
 		return TANDEM_OK;
 	}
-	if (d->keygen_ended && tdm_mono_ms() - d->keygen_ended_mono < TDM_KEYGEN_TAKE_MS) {
+	if (d->keygen_ended && tandem_mono_ms() - d->keygen_ended_mono < TDM_KEYGEN_TAKE_MS) {
 		/* another zone's key is made and waits for that zone's step, which comes at
 		 * once (tdm_keygen_reap): starting this one would throw it away, and with many
 		 * zones asking, keys would be made over and over and never taken */
@@ -1218,7 +1212,7 @@ static void tdm_keygen_reap(tdm_t *d)
 	d->keygen_ret = tdm_keygen_finish(d->keygen, d->keygen_why, sizeof(d->keygen_why));
 	d->keygen = NULL;
 	d->keygen_ended = true;
-	d->keygen_ended_mono = tdm_mono_ms();
+	d->keygen_ended_mono = tandem_mono_ms();
 	for (size_t i = 0; i < d->nzones; i++) {
 		if (strcmp(d->zones[i].name, d->keygen_zone) == 0) {
 			d->zones[i].next_keys_mono = 0; /* its key-state step takes the key now */
@@ -1289,7 +1283,7 @@ static int tdm_doc_put(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind, int64_t re
  */
 static void tdm_keyset_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
 {
-	if ((!z->ks_valid || tdm_mono_ms() - z->ks_read_mono >= TDM_KEYSET_REREAD_MS) &&
+	if ((!z->ks_valid || tandem_mono_ms() - z->ks_read_mono >= TDM_KEYSET_REREAD_MS) &&
 	    tdm_keyset_fetch(d, z) != TANDEM_OK) {
 		return;
 	}
@@ -1376,7 +1370,7 @@ static void tdm_keyset_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_
 	}
 	memcpy(z->ks, next, sizeof(*next));
 	z->ks_rev = d->dec->revision;
-	z->ks_read_mono = tdm_mono_ms();
+	z->ks_read_mono = tandem_mono_ms();
 out:
 	free(step);
 	tdm_keyset_forget_removed(d, z, zs);
@@ -2085,7 +2079,7 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 		node_input_t ch = {.kind = NODE_IN_INPUT_CHANGED};
 		tdm_node_feed(d, z, &ch);
 		ch.kind = NODE_IN_CYCLE_BY;
-		ch.cycle_by_mono = tdm_mono_ms();
+		ch.cycle_by_mono = tandem_mono_ms();
 		tdm_node_feed(d, z, &ch);
 		break;
 	}
@@ -2095,7 +2089,7 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 	    !d->job.shadow) {
 		/* the last good input is refreshed on the cycle, not after the failure's wait */
 		node_input_t by = {.kind = NODE_IN_CYCLE_BY};
-		by.cycle_by_mono = tdm_mono_ms() + d->opts->cycle_s * 1000u;
+		by.cycle_by_mono = tandem_mono_ms() + d->opts->cycle_s * 1000u;
 		tdm_node_feed(d, z, &by);
 	}
 	tdm_input_job_clear(in);
@@ -2245,7 +2239,7 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 		return ret;
 	}
 	d->job_zone = z;
-	d->job_started_mono = tdm_mono_ms();
+	d->job_started_mono = tandem_mono_ms();
 	z->cyc_start_mono = d->job_started_mono;
 	d->job_overran = false;
 	return TANDEM_OK;
@@ -2334,7 +2328,7 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	memcpy(req.salt, job->conf.nsec3_salt, req.salt_len);
 	node_input_t in = {.kind = NODE_IN_COMMIT_REPLY};
 	in.commit.answered = tdm_call(d, &req) == TANDEM_OK;
-	z->cyc_commit_mono = tdm_mono_ms();
+	z->cyc_commit_mono = tandem_mono_ms();
 	if (!in.commit.answered) {
 		tdm_log(d, "zone %s: serial %u not published: the commit got no answer", z->name,
 			job->serial);
@@ -2355,7 +2349,7 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
  * publication (now). Seconds; empty when the run was not started by a new input. */
 static const char *tdm_cycle_times(tdm_zone_t *z, char *buf, size_t size)
 {
-	uint64_t now = tdm_mono_ms(), wall = tdm_wall_ms();
+	uint64_t now = tandem_mono_ms(), wall = tdm_wall_ms();
 	buf[0] = '\0';
 	if (z->cyc_seen_mono == 0 || z->cyc_start_mono < z->cyc_seen_mono ||
 	    z->cyc_end_mono < z->cyc_start_mono || z->cyc_commit_mono < z->cyc_end_mono) {
@@ -2486,7 +2480,7 @@ static void tdm_held_take(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	h->has_expiry = job->has_expiry;
 	h->expiry_min = job->expiry_min;
 	h->seconds = job->seconds;
-	h->since_mono = tdm_mono_ms();
+	h->since_mono = tandem_mono_ms();
 	tdm_log(d,
 		"zone %s: serial %u committed; held until a standby reports the same digest "
 		"(compare-before-publish: %s, compare-timeout %u s)",
@@ -2501,7 +2495,7 @@ static void tdm_held_publish(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 {
 	tdm_held_t *h = &z->held;
 	char how[160];
-	double waited = (double)(tdm_mono_ms() - h->since_mono) / 1000.0;
+	double waited = (double)(tandem_mono_ms() - h->since_mono) / 1000.0;
 	if (a->why == NODE_WHY_WAITED) {
 		snprintf(how, sizeof(how),
 			 "; NOT compared: no standby reported its digest within compare-timeout "
@@ -2606,7 +2600,7 @@ static void tdm_hsm_lost(tdm_t *d, const char *why)
 			"up, opening it again every %u s",
 			hsm_token_label(d->token), why, TDM_HSM_PROBE_MS / 1000u);
 	}
-	d->next_hsm_mono = tdm_mono_ms() + TDM_HSM_PROBE_MS;
+	d->next_hsm_mono = tandem_mono_ms() + TDM_HSM_PROBE_MS;
 	tdm_lease_release_all(d, "the HSM does not answer");
 }
 
@@ -2717,7 +2711,7 @@ static void tdm_job_ended(tdm_t *d, tdm_zone_t *z)
 		tdm_hsm_check(d, job->ret);
 		if (tdm_disk_full(d, z, job->sys_errno, job->sys_path, false)) {
 			node_input_t in = {.kind = NODE_IN_CYCLE_BY};
-			in.cycle_by_mono = tdm_mono_ms() + z->disk_retry_ms;
+			in.cycle_by_mono = tandem_mono_ms() + z->disk_retry_ms;
 			tdm_node_feed(d, z, &in);
 		}
 	} else if (job->shadow && tdm_file_ok(d, z)) {
@@ -2885,7 +2879,7 @@ static void tdm_job_finish(tdm_t *d)
 	tdm_sign_join(job);
 	tdm_review_log(d, z); /* before the run's own line: the hooks ran inside it */
 	z->cyc_end_mono = job->end_mono_ms;
-	z->cyc_finish_mono = tdm_mono_ms();
+	z->cyc_finish_mono = tandem_mono_ms();
 	metrics_histogram_observe(&z->runs, job->seconds);
 	if (job->ret == TANDEM_OK) {
 		z->sigs[0] += job->rrsigs_new;
@@ -2923,7 +2917,7 @@ static void tdm_job_finish(tdm_t *d)
 	if (zs != NULL && !zs->removed) {
 		/* what the commit is judged against, and no run decided before this one is
 		 * cleared up (the runner is still taken) */
-		tdm_node_view(d, z, zs, tdm_mono_ms(), &in.view);
+		tdm_node_view(d, z, zs, tandem_mono_ms(), &in.view);
 		tdm_node_feed(d, z, &in);
 	}
 	in.kind = NODE_IN_RUN_DONE;
@@ -3143,7 +3137,7 @@ static void tdm_node_act(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 
 static void tdm_node_feed(tdm_t *d, tdm_zone_t *z, const node_input_t *in)
 {
-	node_time_t now = {.mono_ms = tdm_mono_ms(), .wall_ms = tdm_wall_ms()};
+	node_time_t now = {.mono_ms = tandem_mono_ms(), .wall_ms = tdm_wall_ms()};
 	node_actions_t out;
 	node_step(&z->node, in, &now, &out);
 	for (size_t i = 0; i < out.n; i++) {
@@ -3206,7 +3200,7 @@ static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 static void tdm_lease_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
 {
 	node_input_t in = {.kind = NODE_IN_STATUS};
-	tdm_node_view(d, z, zs, tdm_mono_ms(), &in.view);
+	tdm_node_view(d, z, zs, tandem_mono_ms(), &in.view);
 	in.view.runner_busy = true;
 	tdm_node_feed(d, z, &in);
 }
@@ -3214,7 +3208,7 @@ static void tdm_lease_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t
 /* One look at a zone: its input, the lease, the key work, the next run. */
 static void tdm_zone_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
 {
-	uint64_t now = tdm_mono_ms();
+	uint64_t now = tandem_mono_ms();
 	tdm_write_step(d, z, now);
 	if (tdm_input_changed(d, z, now)) {
 		node_input_t ch = {.kind = NODE_IN_INPUT_CHANGED};
@@ -3227,7 +3221,7 @@ static void tdm_zone_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	in.view.runner_busy = true;
 	tdm_node_feed(d, z, &in);
 	tdm_keys_step(d, z, zs, now);
-	now = tdm_mono_ms();
+	now = tandem_mono_ms();
 	tdm_node_view(d, z, zs, now, &in.view);
 	tdm_node_feed(d, z, &in);
 }
@@ -3316,7 +3310,7 @@ static void tdm_hygiene_step(tdm_t *d, uint64_t now)
 
 static void tdm_step(tdm_t *d)
 {
-	uint64_t now = tdm_mono_ms();
+	uint64_t now = tandem_mono_ms();
 	tdm_hygiene_step(d, now);
 	if (memcmp(&d->alerts, &d->alerts_sent, sizeof(d->alerts)) != 0) {
 		d->next_heartbeat_mono = now; /* an alert that changed is told at once */
@@ -3366,10 +3360,10 @@ static void tdm_step(tdm_t *d)
 	tdm_lease_batch_send(d);
 	/* Then each zone's look, from where the last pass stopped, for at most a tenth of the
 	 * lease: the next pass renews again before it goes on. */
-	uint64_t start = tdm_mono_ms(), budget = d->status->params.lease_ms / 10u;
+	uint64_t start = tandem_mono_ms(), budget = d->status->params.lease_ms / 10u;
 	for (size_t n = 0; n < d->nzones; n++) {
 		size_t i = (d->pass_next + n) % d->nzones;
-		if (n > 0 && tdm_mono_ms() - start >= budget) {
+		if (n > 0 && tandem_mono_ms() - start >= budget) {
 			d->pass_next = i;
 			return;
 		}
@@ -3422,8 +3416,8 @@ static bool tdm_release_all(tdm_t *d)
 {
 	bool left = false;
 	if (d->job_zone != NULL) {
-		uint64_t until = tdm_mono_ms() + TDM_STOP_WAIT_MS;
-		while (!tdm_sign_done(&d->job) && tdm_mono_ms() < until) {
+		uint64_t until = tandem_mono_ms() + TDM_STOP_WAIT_MS;
+		while (!tdm_sign_done(&d->job) && tandem_mono_ms() < until) {
 			struct timespec tick = {0, TDM_TICK_MS * 1000000L};
 			nanosleep(&tick, NULL);
 		}
@@ -3435,7 +3429,7 @@ static bool tdm_release_all(tdm_t *d)
 			tdm_log(d,
 				"zone %s: the %s run still going after %.1f s is left unfinished",
 				d->job_zone->name, d->job.shadow ? "shadow" : "signing",
-				(double)(tdm_mono_ms() - d->job_started_mono) / 1000.0);
+				(double)(tandem_mono_ms() - d->job_started_mono) / 1000.0);
 			left = true;
 		}
 	}
@@ -3880,7 +3874,7 @@ static int tdm_setup(tdm_t *d)
 		tdm_log(d, "cannot start the input watch: %s", tandem_strerror(ret));
 		return ret;
 	}
-	d->input_watch_start = tdm_mono_ms();
+	d->input_watch_start = tandem_mono_ms();
 	/* test-only: delays every file write, so that a test can kill the node between a
 	 * publication and its file (docs/node.md); read once, here */
 	const char *delay = getenv("TANDEMD_TEST_WRITE_DELAY_MS");
@@ -4040,7 +4034,7 @@ static void tdm_service_tick(tdm_t *d)
 	size_t held = 0;
 	char line[sizeof(d->svc_status)];
 
-	tandem_service_watchdog(&d->svc, tdm_mono_ms());
+	tandem_service_watchdog(&d->svc, tandem_mono_ms());
 	for (size_t i = 0; i < d->nzones; i++) {
 		held += d->zones[i].node.held;
 	}
@@ -4577,8 +4571,8 @@ int main(int argc, char **argv)
 	for (;;) {
 		tdm_step(d);
 		tdm_service_tick(d);
-		tdm_metrics_tick(d, tdm_mono_ms());
-		tdm_dist_tick(d->dist, tdm_mono_ms());
+		tdm_metrics_tick(d, tandem_mono_ms());
+		tdm_dist_tick(d->dist, tandem_mono_ms());
 		tdm_secondary_alerts(d);
 		tdm_xfrin_alerts(d);
 		long ms = d->job_zone != NULL || tdm_hsm_busy(d) ? TDM_TICK_BUSY_MS : TDM_TICK_MS;

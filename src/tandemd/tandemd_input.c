@@ -1,6 +1,7 @@
 /* tandemd's unsigned inputs: a watch off the main thread, the settle and shrink rules, the
  * checked load a run makes, and the node's last good copy of each input. */
 #include "tandemd_input.h"
+#include "tandem_clock.h"
 
 #include "dns_zone_copy.h"
 #include "tandem_error.h"
@@ -18,13 +19,6 @@
 
 #include <openssl/sha.h>
 
-static double tdm_input_mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- the watch ------------------------------------------------------------------------------ */
 
 struct tdm_input_watch {
@@ -37,13 +31,6 @@ struct tdm_input_watch {
 	tdm_input_look_t *looks;
 };
 
-static uint64_t tdm_input_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void *tdm_input_watch_run(void *arg)
 {
 	tdm_input_watch_t *w = arg;
@@ -52,7 +39,7 @@ static void *tdm_input_watch_run(void *arg)
 		for (size_t i = 0; i < w->n && !atomic_load(&w->stop); i++) {
 			struct stat st;
 			int err = stat(w->paths[i], &st) == 0 ? 0 : errno;
-			uint64_t now = tdm_input_mono_ms();
+			uint64_t now = tandem_mono_ms();
 			pthread_mutex_lock(&w->mu);
 			tdm_input_look_t *l = &w->looks[i];
 			if (l->seq != 0 && err == 0) {
@@ -309,7 +296,7 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 	in->unread = false;
 	in->copy = NULL;
 	in->seconds_read = in->seconds_parse = in->seconds_copy = 0;
-	double t0 = tdm_input_mono_s();
+	double t0 = tandem_mono_s();
 	/* O_NONBLOCK: opening a FIFO without a writer must not hang the run */
 	int fd = open(in->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
@@ -343,10 +330,10 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 		/* the very file of the kept zone, untouched since: a cycle without a new input */
 		memcpy(in->hash, in->cache_hash, sizeof(in->hash));
 		in->from_cache = true;
-		double t1 = tdm_input_mono_s();
+		double t1 = tandem_mono_s();
 		in->seconds_read = t1 - t0;
 		ret = dns_zone_copy(in->cache, &zone);
-		in->seconds_copy = tdm_input_mono_s() - t1;
+		in->seconds_copy = tandem_mono_s() - t1;
 		goto loaded;
 	}
 	int fl = fcntl(fd, F_GETFL);
@@ -378,7 +365,7 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 		goto out;
 	}
 	SHA256((const unsigned char *)buf, len, in->hash);
-	double t1 = tdm_input_mono_s();
+	double t1 = tandem_mono_s();
 	in->seconds_read = t1 - t0;
 	in->from_cache = in->cache != NULL && in->cache_owned == in->signer_owned &&
 			 memcmp(in->hash, in->cache_hash, sizeof(in->hash)) == 0;
@@ -394,14 +381,14 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 		}
 		dns_load_opts_t lo = {.origin = origin, .signer_owned = in->signer_owned};
 		ret = dns_zone_load_stream(fp, in->path, &lo, diag, &zone);
-		double t2 = tdm_input_mono_s();
+		double t2 = tandem_mono_s();
 		in->seconds_parse = t2 - t1;
 		t1 = t2;
 		if (ret == TANDEM_OK && in->keep_copy) {
 			ret = dns_zone_copy(zone, &in->copy);
 		}
 	}
-	in->seconds_copy = tdm_input_mono_s() - t1;
+	in->seconds_copy = tandem_mono_s() - t1;
 loaded:
 	if (ret == TANDEM_OK) {
 		ret = dns_zone_soa_serial(zone, &in->serial);

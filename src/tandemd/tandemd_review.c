@@ -1,6 +1,7 @@
 /* tandemd's review hooks: the operator's command run without a shell, bounded in time and
  * output, its exit status the verdict. */
 #include "tandemd_review.h"
+#include "tandem_clock.h"
 
 #include "kasp_policy.h"
 #include "tandem_error.h"
@@ -19,13 +20,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static double tdm_review_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Appends the bytes to the one-line output: newlines as " | ", control bytes as '?'. */
 static void tdm_review_keep(tdm_review_result_t *res, size_t *len, const char *buf, size_t n)
@@ -83,7 +77,7 @@ static void tdm_review_child(int out, char *const *argv, char *const *envp)
 int tdm_review_run(const tdm_review_req_t *req, tdm_review_result_t *res)
 {
 	memset(res, 0, sizeof(*res));
-	double t0 = tdm_review_mono();
+	double t0 = tandem_mono_s();
 	char cmd[KASP_REVIEW_CMD_MAX], why[256];
 	char *argv[KASP_REVIEW_WORDS_MAX + 1];
 	size_t argc = 0;
@@ -142,7 +136,7 @@ int tdm_review_run(const tdm_review_req_t *req, tdm_review_result_t *res)
 	int status = 0;
 	bool exited = false;
 	while (!exited) {
-		double left = deadline - tdm_review_mono();
+		double left = deadline - tandem_mono_s();
 		if (left <= 0) {
 			(void)kill(-pid, SIGKILL);
 			(void)waitpid(pid, &status, 0);
@@ -203,7 +197,7 @@ out:
 	if (fds[1] >= 0) {
 		close(fds[1]);
 	}
-	res->seconds = tdm_review_mono() - t0;
+	res->seconds = tandem_mono_s() - t0;
 	return ret;
 }
 

@@ -1,5 +1,6 @@
 /* tandemd's signing run on its own thread: the checked load, then the pipeline (src/pipeline). */
 #include "tandemd_sign.h"
+#include "tandem_clock.h"
 
 #include "dns_zone.h"
 #include "journal.h"
@@ -15,13 +16,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static double tdm_mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 dns_zone_t *tdm_journal_replay(journal_t *j, dns_zone_t *zone, uint32_t from, uint32_t want)
 {
@@ -149,8 +143,8 @@ static bool tdm_sign_adopt(tdm_sign_t *job, double t0)
 	snprintf(job->summary, sizeof(job->summary),
 		 "serial %u taken from this node's own copy (digest checked), nothing signed",
 		 job->serial);
-	job->seconds = tdm_mono_s() - t0;
-	job->end_mono_ms = (uint64_t)(tdm_mono_s() * 1000.0);
+	job->seconds = tandem_mono_s() - t0;
+	job->end_mono_ms = (uint64_t)(tandem_mono_s() * 1000.0);
 	atomic_store(&job->done, true);
 	return true;
 }
@@ -335,7 +329,7 @@ static bool tdm_sign_review_zone(tdm_sign_t *job, const dns_zone_t *zone, uint32
 static void *tdm_sign_run(void *arg)
 {
 	tdm_sign_t *job = arg;
-	double t0 = tdm_mono_s();
+	double t0 = tandem_mono_s();
 	if (job->adopt && tdm_sign_adopt(job, t0)) {
 		return NULL;
 	}
@@ -394,7 +388,7 @@ static void *tdm_sign_run(void *arg)
 		    .digest = true,
 		    .diff_base = base,
 		    .diff_base_tree = base_tree};
-		double loaded = tdm_mono_s();
+		double loaded = tandem_mono_s();
 		ret = pipeline_run(&req, &res, job->diag);
 		if (ret == TANDEM_OK && !job->shadow) {
 			tandem_fault("run-gated");
@@ -454,8 +448,8 @@ static void *tdm_sign_run(void *arg)
 	dns_zone_free(loaded_prev);
 	dns_digest_free(loaded_tree);
 	job->ret = ret;
-	job->seconds = tdm_mono_s() - t0;
-	job->end_mono_ms = (uint64_t)(tdm_mono_s() * 1000.0);
+	job->seconds = tandem_mono_s() - t0;
+	job->end_mono_ms = (uint64_t)(tandem_mono_s() * 1000.0);
 	atomic_store(&job->done, true);
 	return NULL;
 }

@@ -1,5 +1,6 @@
 /* tandemd's lease watch: one thread sleeping until the nearest armed deadline. */
 #include "tandemd_watch.h"
+#include "tandem_clock.h"
 
 #include "tandem_error.h"
 
@@ -22,19 +23,12 @@ struct tdm_watch {
 	watch_slot_t slots[TDM_WATCH_SLOTS];
 };
 
-static uint64_t watch_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void *watch_run(void *arg)
 {
 	tdm_watch_t *w = arg;
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
-		uint64_t now = watch_mono_ms(), next = UINT64_MAX;
+		uint64_t now = tandem_mono_ms(), next = UINT64_MAX;
 		for (size_t i = 0; i < TDM_WATCH_SLOTS; i++) {
 			watch_slot_t *s = &w->slots[i];
 			if (!s->armed || s->fired) {

@@ -1,5 +1,6 @@
 /* tandemd's signed-zone files, written off the cycle by one thread, the newest version wins. */
 #include "tandemd_writer.h"
+#include "tandem_clock.h"
 
 #include "tandem_error.h"
 #include "tandem_fault.h"
@@ -38,13 +39,6 @@ struct tdm_writer {
 	size_t n;
 	writer_slot_t *slots; /* n, owned */
 };
-
-static uint64_t writer_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 int tdm_writer_write_file(const dns_zone_t *zone, const char *path)
 {
@@ -107,14 +101,14 @@ static void *writer_run(void *arg)
 		memcpy(path, s->want_path, sizeof(path));
 		s->want = NULL;
 		pthread_mutex_unlock(&w->mu);
-		uint64_t t0 = writer_mono_ms();
+		uint64_t t0 = tandem_mono_ms();
 		if (w->delay_ms > 0) {
 			struct timespec d = {(time_t)(w->delay_ms / 1000u),
 					     (long)(w->delay_ms % 1000u) * 1000000L};
 			nanosleep(&d, NULL);
 		}
 		int err = tdm_writer_write_file(s->cur, path);
-		uint64_t t1 = writer_mono_ms();
+		uint64_t t1 = tandem_mono_ms();
 		pthread_mutex_lock(&w->mu);
 		if (s->cur_owned) {
 			writer_drop(w, s->cur_owner);

@@ -1,5 +1,6 @@
 /* tandem-signzone: sign a zone file in one shot through the HSM, gate it, write it atomically. */
 #include "crypto.h"
+#include "tandem_clock.h"
 #include "dns_zone.h"
 #include "hsm.h"
 #include "kasp_policy.h"
@@ -47,13 +48,6 @@ typedef struct opts {
 	bool gate_full;  /* --gate-full: the whole zone even with --previous */
 	unsigned cycles; /* --cycles N: N - 1 more update runs on the result in memory */
 } opts_t;
-
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void usage(FILE *fp)
 {
@@ -432,7 +426,7 @@ static int verify_only(const opts_t *o)
 	if (tandem_diag_new(&diag) != TANDEM_OK || tandem_arena_new(0, &arena) != TANDEM_OK) {
 		goto out;
 	}
-	double t0 = mono();
+	double t0 = tandem_mono_s();
 	dns_load_opts_t lo = {.origin = o->origin, .keep_dnssec = true};
 	int ret = dns_zone_load(o->verify_only, &lo, diag, &zone);
 	if (ret != TANDEM_OK) {
@@ -448,14 +442,14 @@ static int verify_only(const opts_t *o)
 		print_diag(diag);
 		goto out;
 	}
-	double t1 = mono();
+	double t1 = tandem_mono_s();
 	verify_stats_t vs = {0};
 	ret = verify_zone(zone, &vc, diag, &vs);
 	code = report_gate(ret, &vs, diag, o->verify_only);
 	if (o->verbose) {
-		fprintf(stderr,
-			"timing: load=%.3f gate=%.3f total=%.3f rrsets=%zu signatures=%zu\n",
-			t1 - t0, mono() - t1, mono() - t0, vs.rrsets, vs.signatures);
+		fprintf(
+		    stderr, "timing: load=%.3f gate=%.3f total=%.3f rrsets=%zu signatures=%zu\n",
+		    t1 - t0, tandem_mono_s() - t1, tandem_mono_s() - t0, vs.rrsets, vs.signatures);
 	}
 	if (code == EXIT_OK) {
 		printf("%s: verified (%zu RRsets, %zu signatures, %zu denial records)\n",
@@ -758,13 +752,13 @@ static int sign(const opts_t *o)
 	}
 	print_diag(diag); /* load warnings */
 	code = EXIT_OUTPUT;
-	double t = mono();
+	double t = tandem_mono_s();
 	if (tandem_afile_commit(pipeline_result_file_take(&res)) != TANDEM_OK) {
 		perror(o->out);
 		goto out;
 	}
 	code = EXIT_OK;
-	print_timing(o, &req, &res, mono() - t, 1);
+	print_timing(o, &req, &res, tandem_mono_s() - t, 1);
 	/* --cycles: update runs on the version just signed, held in memory as tandemd holds
 	 * it (its signatures and NSEC3 hashes reused, the gate incremental) */
 	for (unsigned cycle = 2; cycle <= o->cycles; cycle++) {
@@ -783,13 +777,13 @@ static int sign(const opts_t *o)
 			goto out;
 		}
 		code = EXIT_OUTPUT;
-		t = mono();
+		t = tandem_mono_s();
 		if (tandem_afile_commit(pipeline_result_file_take(&res)) != TANDEM_OK) {
 			perror(o->out);
 			goto out;
 		}
 		code = EXIT_OK;
-		print_timing(o, &req, &res, mono() - t, cycle);
+		print_timing(o, &req, &res, tandem_mono_s() - t, cycle);
 	}
 out:
 	pipeline_result_deinit(&res);

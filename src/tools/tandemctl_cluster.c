@@ -1,6 +1,7 @@
 /* tandemctl status, switchover, takeover, drain, undrain, node remove, zone add/remove and
  * net keygen: the operator's side of the coordinator RPC (src/coordrpc/, docs/cluster.md). */
 #include "coord_state.h"
+#include "tandem_clock.h"
 #include "coordrpc.h"
 #include "coordrpc_audit.h"
 #include "kasp_keystate.h"
@@ -1129,13 +1130,6 @@ out:
 
 /* ---- switchover ------------------------------------------------------------------------ */
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static const coordrpc_zone_status_t *status_zone(const coordrpc_status_t *st, const char *zone)
 {
 	for (size_t z = 0; z < st->nzones && z < COORD_ZONES_MAX; z++) {
@@ -1151,7 +1145,7 @@ static const coordrpc_zone_status_t *status_zone(const coordrpc_status_t *st, co
 static int switchover_wait(ctl_conn_t *conn, const char *zone, const char *target, bool had_serial,
 			   uint32_t before, unsigned wait_s, coordrpc_status_t *st)
 {
-	uint64_t deadline = mono_ms() + (uint64_t)wait_s * 1000u;
+	uint64_t deadline = tandem_mono_ms() + (uint64_t)wait_s * 1000u;
 	int last = TANDEM_OK;
 	for (;;) {
 		int ret = conn_call(conn, NULL, NULL, st);
@@ -1167,7 +1161,7 @@ static int switchover_wait(ctl_conn_t *conn, const char *zone, const char *targe
 			}
 		}
 		last = ret;
-		if (mono_ms() >= deadline) {
+		if (tandem_mono_ms() >= deadline) {
 			break;
 		}
 		struct timespec ts = {0, CTL_POLL_MS * 1000000L};

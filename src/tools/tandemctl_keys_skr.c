@@ -1,6 +1,7 @@
 /* tandemctl keys ksk-import, ksr, skr-import: the online side of the offline KSK (docs/keys.md,
  * "Offline KSK"), on a local state directory or through the cluster's key set and SKR book. */
 #include "tandemctl.h"
+#include "tandem_clock.h"
 
 #include "crypto.h"
 #include "dns_zone.h"
@@ -608,13 +609,6 @@ out:
 	return code;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /*
  * --cluster: reads the SKR book every KSR_POLL_MS until the lease holder recorded the
  * request for the ask `id` (*index: its pair in book), refused to plan it, or another ask
@@ -623,7 +617,7 @@ static uint64_t mono_ms(void)
 static int ksr_wait(const opts_t *o, const uint8_t id[KASP_SKR_ID_LEN], tandem_diag_t *diag,
 		    kasp_skrbook_t *book, size_t *index)
 {
-	uint64_t deadline = mono_ms() + o->wait * 1000u;
+	uint64_t deadline = tandem_mono_ms() + o->wait * 1000u;
 	char hex[2 * KASP_SKR_ID_LEN + 1];
 	for (;;) {
 		int64_t rev = 0;
@@ -652,7 +646,7 @@ static int ksr_wait(const opts_t *o, const uint8_t id[KASP_SKR_ID_LEN], tandem_d
 				book->ask.refused);
 			return KEYS_EXIT_REFUSED;
 		}
-		if (mono_ms() >= deadline) {
+		if (tandem_mono_ms() >= deadline) {
 			break;
 		}
 		struct timespec ts = {0, KSR_POLL_MS * 1000000L};
