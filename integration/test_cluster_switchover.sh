@@ -33,8 +33,10 @@ for i in $(seq 1 20); do
 	[ "$(tdm_holder $Z)" = "$to" ] || tdm_fail "switchover $i: $to does not hold $Z"
 	e=$(tdm_status_get "zone('$Z')['epoch']")
 	[ "$e" -gt "$epoch" ] || tdm_fail "switchover $i: epoch $epoch -> $e"
+	# --wait returns once the new holder's serial is committed; it publishes it after the
+	# standby's report (compare before publish)
+	tdm_wait 60 "switchover $i: $to to publish above $before" tdm_published_after "$to" $Z "$before"
 	s=$(tdm_last_serial "$to" $Z)
-	[ "$s" -gt "$before" ] || tdm_fail "switchover $i: $to published $s, not above $before"
 	epoch=$e
 	holder=$to
 done
