@@ -1,9 +1,10 @@
 #!/bin/bash
 # Fault: the active node's HSM goes away in the middle of a signing run (issue 13, "Fault
 # injection"; test_node_hsm_loss.sh takes the token away between runs). Both nodes' input
-# gets 2000 new delegations at once (a run that makes thousands of signatures, seconds
-# long); the active starts that run once the input has settled (zone.input-settle, 5 s) and
-# its token store is moved aside while it signs. Then:
+# gets 2000 new delegations at once (a run that makes thousands of signatures). The active
+# halts at the fault point run-signing (the input loaded, nothing signed yet: "run-signing 1
+# stop", docs/testing.md), its token store is moved aside, and it goes on (SIGCONT) into
+# signing without its HSM. Then:
 #  - detected and alerted: that run fails in the HSM, the node-wide blocking "hsm" alert;
 #  - nothing bad published: the active publishes nothing from that run; the other site
 #    takes the zone over and publishes the new input, which dnssec-verify accepts; no serial
@@ -19,7 +20,9 @@ tdm_setup "$@"
 tdm_need etcd dnssec-verify
 Z=z1.example.
 
+export TANDEM_FAULT_FILE=$TDM_TMP/fault
 tdm_cluster_up --zones 1 --cycle 3
+unset TANDEM_FAULT_FILE
 A=$(tdm_holder $Z)
 [ -n "$A" ] || tdm_fail "nobody holds $Z after cluster-up"
 B=node-a
@@ -45,15 +48,20 @@ put_back() { [ ! -d "$store.away" ] || mv "$store.away" "$store"; }
 tdm_on_exit put_back
 lines=$(wc -l <"$LOG")
 npub=$(wc -l <"$(tdm_publog "$A")")
+# the active's next run halts once its input is loaded (only an active run passes there)
+printf 'run-signing 1 stop\n' >"$TDM_TMP/fault"
 for n in node-a node-b; do
 	mv "$TDM_CL/$n/in/${Z%.}.zone.new" "$TDM_CL/$n/in/${Z%.}.zone"
 done
-t_in=$(date +%s%3N)
-# the run starts once the input has not changed for 5 s; the store goes 1.5 s into it
-until [ "$(date +%s%3N)" -ge $((t_in + 6500)) ]; do sleep 0.05; done
+halted() { [ -e "$TDM_TMP/fault.hit" ]; }
+tdm_wait 60 "$A's run to halt at run-signing" halted
+pid=$(cat "$TDM_CL/run/$A.pid")
+stopped() { [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" = T ]; }
+tdm_wait 10 "$A (pid $pid) to be stopped" stopped
 mv "$store" "$store.away"
 t_gone=$(date +%s%3N)
-tdm_log "$A's token store moved aside $((t_gone - t_in)) ms after the new input"
+kill -CONT "$pid"
+tdm_log "$A halted in a run with its input loaded; its token store moved aside; it goes on"
 after() { tail -n +"$((lines + 1))" "$LOG"; }
 failed() { after | grep -q "zone $Z: signing run failed"; }
 tdm_wait 60 "$A's run to fail" failed

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,14 +23,15 @@ void tandem_fault(const char *point)
 	}
 	pthread_mutex_lock(&fault_lock);
 	FILE *f = fopen(path, "re");
-	char want[64] = "";
+	char want[64] = "", how[16] = "";
 	unsigned n = 1;
 	if (f != NULL) {
-		if (fscanf(f, "%63s %u", want, &n) < 1) {
+		if (fscanf(f, "%63s %u %15s", want, &n, how) < 1) {
 			want[0] = '\0';
 		}
 		fclose(f);
 	}
+	bool stop = strcmp(how, "stop") == 0;
 	if (strcmp(want, fault_armed) != 0) {
 		/* a new fault: count its point from here */
 		snprintf(fault_armed, sizeof(fault_armed), "%s", want);
@@ -39,9 +41,14 @@ void tandem_fault(const char *point)
 		char hit[4096];
 		snprintf(hit, sizeof(hit), "%s.hit", path);
 		(void)rename(path, hit);
-		fprintf(stderr, "fault point %s hit %u: killing myself\n", point, fault_hits);
+		fprintf(stderr, "fault point %s hit %u: %s\n", point, fault_hits,
+			stop ? "stopping myself (SIGSTOP): SIGCONT goes on" : "killing myself");
 		fflush(stderr);
-		raise(SIGKILL);
+		fault_armed[0] = '\0';
+		fault_hits = 0;
+		pthread_mutex_unlock(&fault_lock);
+		raise(stop ? SIGSTOP : SIGKILL);
+		return;
 	}
 	pthread_mutex_unlock(&fault_lock);
 }

@@ -9,7 +9,9 @@
  * point is POINT, the Nth such call renames the file to FILE.hit (so that a restarted
  * process does not die again), writes "fault point POINT hit N: killing myself" on stderr,
  * and raises SIGKILL: the process stops exactly there, as a kill -9 at that point would
- * stop it. Without TANDEM_FAULT_FILE it returns at once. Thread-safe.
+ * stop it. "POINT N stop" raises SIGSTOP instead (the whole process halts there until a
+ * SIGCONT), so that a test can change the world at that point, e.g. take the HSM away in
+ * the middle of a run. Without TANDEM_FAULT_FILE it returns at once. Thread-safe.
  */
 void tandem_fault(const char *point);
 

@@ -389,6 +389,9 @@ static void *tdm_sign_run(void *arg)
 		    .diff_base = base,
 		    .diff_base_tree = base_tree};
 		double loaded = tandem_mono_s();
+		if (!job->shadow) {
+			tandem_fault("run-signing"); /* the input loaded, nothing signed yet */
+		}
 		ret = pipeline_run(&req, &res, job->diag);
 		if (ret == TANDEM_OK && !job->shadow) {
 			tandem_fault("run-gated");
