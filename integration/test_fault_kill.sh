@@ -14,7 +14,7 @@
 # shadow copy too); the other publishes a new serial before the dead one is started again, so
 # a node killed between its publish.log line and its file comes back as the standby and must
 # bring its file up to date from its journal by itself (tdm_files_catch_up). Each iteration arms one point for its Nth pass (N random, 1 to 3).
-# Iterations: TANDEM_FAULT_ITERATIONS (default 10, two per point: the suite's share; run
+# Iterations: TANDEM_FAULT_ITERATIONS (default 5, one per point: the suite's share; run
 # 50 or more on demand: TANDEM_FAULT_ITERATIONS=50 bash integration/test_fault_kill.sh).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -24,7 +24,7 @@ source "$(dirname "$0")/cluster.sh"
 tdm_setup "$@"
 tdm_need etcd
 Z=example.
-ITER=${TANDEM_FAULT_ITERATIONS:-10}
+ITER=${TANDEM_FAULT_ITERATIONS:-5}
 case $ITER in '' | *[!0-9]*) tdm_fail "TANDEM_FAULT_ITERATIONS: a number" ;; esac
 points=(run-gated journal-appended commit-accepted published writer-written)
 
