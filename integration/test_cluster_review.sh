@@ -140,7 +140,8 @@ put 2024010104 'marker 3600 IN TXT "review-marker"'
 tdm_wait 30 "$A to hold the new input" status_alert "$A" review-rejected "unsigned serial 2024010104"
 tdm_assert_ok "zone approve 2024010104" tdm_ctl zone approve $Z 2024010104
 tdm_wait 60 "$A to sign the approved input" in_serial_is 2024010104
-grep -q review-marker "$OUT" || tdm_fail "the approved input is not what was published"
+# committed first; published after the standby's report, and the file written after that
+tdm_wait 60 "$A's published file to hold the approved input" grep -q review-marker "$OUT"
 [ "$(calls unsigned 2024010104)" = 1 ] || tdm_fail "the hook ran again for the approved input" -- "$CALLS"
 tdm_wait 10 "the alert to clear" no_status_alert "$A" review-rejected
 logged "alert review-rejected cleared" || tdm_fail "the clearing is not logged" -- "$LOG"
