@@ -113,8 +113,12 @@ tdm_ctl status >"$TDM_TMP/status.txt"
 tdm_assert_grep "text status shows compare-held" "ALERT compare-held on $active: serial $held committed and NOT published" "$TDM_TMP/status.txt"
 metrics=$(tdm_status_get "node('$active')['metrics']")
 [ -n "$metrics" ] || tdm_fail "$active reports no metrics endpoint"
-curl -fsS "http://$metrics/metrics" >"$TDM_TMP/metrics.txt" || tdm_fail "cannot read $active's metrics at $metrics"
-tdm_assert_grep "metrics export the alert" "^tandem_alert\\{.*reason=\"compare-held\"" "$TDM_TMP/metrics.txt"
+# the metrics page is rendered by the node's loop: it may follow the status by a moment
+metrics_held() {
+	curl -fsS "http://$metrics/metrics" >"$TDM_TMP/metrics.txt" 2>/dev/null &&
+		grep -Eq '^tandem_alert\{.*reason="compare-held"' "$TDM_TMP/metrics.txt"
+}
+tdm_wait 30 "$active's metrics to export compare-held" metrics_held
 # Held for several lease periods: not published, still the holder (renewed all along).
 lease_ms=$(tdm_status_get "s['lease_ms']")
 sleep $(((lease_ms * 2 + 999) / 1000))
