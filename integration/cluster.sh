@@ -13,7 +13,21 @@ tdm_cluster_up() {
 	TANDEM_BUILD=$TDM_BUILD "$TDM_SRC/deploy/cluster-up.sh" "$TDM_CL" "$@" \
 		>"$TDM_TMP/cluster-up.out" 2>&1 ||
 		tdm_fail "cluster-up.sh $* failed" -- "$TDM_TMP/cluster-up.out"
+	# cluster-up returns once every zone has a committed serial; its holder publishes it a
+	# moment later (after the standby's report: compare before publish). Tests read
+	# publish.log at once, so the first publication of every zone is waited for here.
+	tdm_wait 120 "every zone's first publication" tdm_cluster_published
 	tdm_log "cluster up under $TDM_CL"
+}
+
+# tdm_cluster_published: every zone of the cluster's status has a holder that published it.
+tdm_cluster_published() {
+	local zones z h
+	zones=$(tdm_status_get "' '.join(z['name'] for z in s['zones'])") || return 1
+	for z in $zones; do
+		h=$(tdm_holder "$z")
+		[ -n "$h" ] && tdm_published_after "$h" "$z" 0 || return 1
+	done
 }
 
 tdm_cluster_down() {
