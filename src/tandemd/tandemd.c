@@ -4172,7 +4172,15 @@ static void tdm_files_catch_up(tdm_t *d)
 		dns_zone_t *zone = NULL;
 		journal_t *j = NULL;
 		uint32_t serial = 0;
-		if (!z->catch_has || access(z->out_path, R_OK) != 0) {
+		if (!z->catch_has) {
+			continue;
+		}
+		if (access(z->out_path, R_OK) != 0) {
+			tdm_log(d,
+				"zone %s: %s missing, publish.log says %u was published: written "
+				"at this "
+				"node's next publication",
+				z->name, z->out_path, z->catch_serial);
 			continue;
 		}
 		tandem_diag_t *quiet = NULL;
