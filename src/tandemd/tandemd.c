@@ -4152,7 +4152,8 @@ static void tdm_files_catch_up(tdm_t *d)
 		char zone[256], hex[2 * COORD_DIGEST_LEN + 2];
 		unsigned long long t = 0;
 		uint32_t serial = 0;
-		if (sscanf(line, "%llu %255s %" SCNu32 " %129s", &t, zone, &serial, hex) != 4 ||
+		/* hex holds one character more than a digest: a longer field is refused below */
+		if (sscanf(line, "%llu %255s %" SCNu32 " %65s", &t, zone, &serial, hex) != 4 ||
 		    strlen(hex) != 2 * COORD_DIGEST_LEN) {
 			continue;
 		}
