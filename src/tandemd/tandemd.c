@@ -179,10 +179,6 @@ typedef struct tdm_zone {
 	char out_path[PATH_MAX];
 	char shadow_path[PATH_MAX];
 	char journal_path[PATH_MAX];
-	/* start-up only (tdm_files_catch_up): this zone's last publish.log line */
-	bool catch_has;
-	uint32_t catch_serial;
-	char catch_hex[2 * COORD_DIGEST_LEN + 1];
 	journal_t *journal;   /* open across runs (each run borrows it: tdm_sign_t.journal) */
 	tdm_input_state_t in; /* the input as last looked at, and the last good copy */
 	/* the lease, the run's stage, the timers, the committed and published serials: the
@@ -4130,6 +4126,13 @@ static int tdm_metrics_start(tdm_t *d)
 	return TANDEM_OK;
 }
 
+/* A zone's last publish.log line, as tdm_files_catch_up reads it. */
+typedef struct tdm_last_line {
+	bool has;
+	uint32_t serial;
+	char hex[2 * COORD_DIGEST_LEN + 1];
+} tdm_last_line_t;
+
 /*
  * At start, before anything is served or signed: a zone whose file lags the last serial this
  * node's publish.log says it published (the node stopped between its publish.log line and
@@ -4144,9 +4147,10 @@ static void tdm_files_catch_up(tdm_t *d)
 	if (f == NULL) {
 		return;
 	}
-	for (size_t i = 0; i < d->nzones; i++) {
-		d->zones[i].catch_serial = 0;
-		d->zones[i].catch_has = false;
+	tdm_last_line_t *last = calloc(d->nzones ? d->nzones : 1, sizeof(*last));
+	if (last == NULL) {
+		fclose(f);
+		return; /* the runs bring the files up to date then */
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
 		char zone[256], hex[2 * COORD_DIGEST_LEN + 2];
@@ -4158,12 +4162,11 @@ static void tdm_files_catch_up(tdm_t *d)
 			continue;
 		}
 		for (size_t i = 0; i < d->nzones; i++) {
-			tdm_zone_t *z = &d->zones[i];
-			if (strcmp(z->name, zone) == 0) {
-				z->catch_serial = serial;
-				z->catch_has = true;
-				memcpy(z->catch_hex, hex, sizeof(z->catch_hex) - 1);
-				z->catch_hex[sizeof(z->catch_hex) - 1] = '\0';
+			if (strcmp(d->zones[i].name, zone) == 0) {
+				last[i].has = true;
+				last[i].serial = serial;
+				memcpy(last[i].hex, hex, sizeof(last[i].hex));
+				last[i].hex[sizeof(last[i].hex) - 1] = '\0';
 			}
 		}
 	}
@@ -4173,7 +4176,7 @@ static void tdm_files_catch_up(tdm_t *d)
 		dns_zone_t *zone = NULL;
 		journal_t *j = NULL;
 		uint32_t serial = 0;
-		if (!z->catch_has) {
+		if (!last[i].has) {
 			continue;
 		}
 		if (access(z->out_path, R_OK) != 0) {
@@ -4181,7 +4184,7 @@ static void tdm_files_catch_up(tdm_t *d)
 				"zone %s: %s missing, publish.log says %u was published: written "
 				"at this "
 				"node's next publication",
-				z->name, z->out_path, z->catch_serial);
+				z->name, z->out_path, last[i].serial);
 			continue;
 		}
 		tandem_diag_t *quiet = NULL;
@@ -4189,7 +4192,7 @@ static void tdm_files_catch_up(tdm_t *d)
 		if (tandem_diag_new(&quiet) != TANDEM_OK ||
 		    dns_zone_load(z->out_path, &lo, quiet, &zone) != TANDEM_OK ||
 		    dns_zone_soa_serial(zone, &serial) != TANDEM_OK ||
-		    !tandem_serial_gt(z->catch_serial, serial)) {
+		    !tandem_serial_gt(last[i].serial, serial)) {
 			tandem_diag_free(quiet);
 			dns_zone_free(zone);
 			continue; /* current (or unreadable: the runs say so) */
@@ -4199,7 +4202,7 @@ static void tdm_files_catch_up(tdm_t *d)
 		if (access(z->journal_path, F_OK) != 0 ||
 		    journal_open(z->journal_path, quiet, &j) != TANDEM_OK) {
 			why = "no journal to bring it up to date";
-		} else if ((zone = tdm_journal_replay(j, zone, from, z->catch_serial)) == NULL) {
+		} else if ((zone = tdm_journal_replay(j, zone, from, last[i].serial)) == NULL) {
 			why = "the journal does not lead from the file's serial to it";
 		} else {
 			uint8_t digest[COORD_DIGEST_LEN];
@@ -4207,7 +4210,7 @@ static void tdm_files_catch_up(tdm_t *d)
 			if (dns_zone_digest(zone, digest) != TANDEM_OK) {
 				why = "its digest could not be computed";
 			} else if (tdm_hex(digest, sizeof(digest), hex),
-				   strcmp(hex, z->catch_hex) != 0) {
+				   strcmp(hex, last[i].hex) != 0) {
 				why = "the journal's version has another digest than publish.log's "
 				      "line";
 			} else {
@@ -4222,17 +4225,18 @@ static void tdm_files_catch_up(tdm_t *d)
 			    d,
 			    "zone %s: %s holds serial %u, publish.log says %u was published: not "
 			    "brought up to date: %s",
-			    z->name, z->out_path, from, z->catch_serial, why);
+			    z->name, z->out_path, from, last[i].serial, why);
 		} else {
 			tdm_log(d,
 				"zone %s: %s held serial %u, publish.log says %u was published: "
 				"brought up to date from the journal (digest checked) and written",
-				z->name, z->out_path, from, z->catch_serial);
+				z->name, z->out_path, from, last[i].serial);
 		}
 		journal_close(j);
 		dns_zone_free(zone);
 		tandem_diag_free(quiet);
 	}
+	free(last);
 }
 
 /* --xfr-listen: starts the transfer server (before READY: a bad address or key stops the
