@@ -159,6 +159,27 @@ static bool conn_opt(ctl_conn_opts_t *co, int c, const char *arg)
 	}
 }
 
+/* A command whose only options are the connection's: parses them into *co. Returns -1 when
+ * the positional arguments (from optind) are next, else the exit code (--help, a bad
+ * option). */
+static int conn_only_opts(int argc, char **argv, ctl_conn_opts_t *co)
+{
+	static const struct option longopts[] = {CTL_CONN_OPTIONS, {NULL, 0, NULL, 0}};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return EXIT_OK;
+		}
+		if (!conn_opt(co, c, optarg)) {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	return -1;
+}
+
 static void conn_close(ctl_conn_t *conn)
 {
 	for (size_t i = 0; i < CTL_COORD_MAX; i++) {
@@ -1324,22 +1345,14 @@ static int cmd_takeover(int argc, char **argv)
 /* site suspend S, site resume S: one site letter. */
 static int cmd_site(coordrpc_kind_t kind, int argc, char **argv)
 {
-	static const struct option longopts[] = {CTL_CONN_OPTIONS, {NULL, 0, NULL, 0}};
 	ctl_conn_opts_t co = {0};
 	ctl_conn_t conn;
 	coordrpc_request_t req;
-	int c, rc;
+	int rc;
 
 	memset(&req, 0, sizeof(req));
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return EXIT_OK;
-		}
-		if (!conn_opt(&co, c, optarg)) {
-			usage(stderr);
-			return EXIT_USAGE;
-		}
+	if ((rc = conn_only_opts(argc, argv, &co)) >= 0) {
+		return rc;
 	}
 	if (optind + 1 != argc) {
 		fprintf(stderr, "%s: needs one site letter\n", argv[0]);
@@ -1365,23 +1378,15 @@ static int cmd_site(coordrpc_kind_t kind, int argc, char **argv)
 /* drain NODE, undrain NODE, node remove NODE, zone remove Z: one name, no options. */
 static int cmd_named(coordrpc_kind_t kind, int argc, char **argv)
 {
-	static const struct option longopts[] = {CTL_CONN_OPTIONS, {NULL, 0, NULL, 0}};
 	ctl_conn_opts_t co = {0};
 	ctl_conn_t conn;
 	coordrpc_request_t req;
 	bool zone = kind == COORDRPC_ZONE_REMOVE;
-	int c, rc;
+	int rc;
 
 	memset(&req, 0, sizeof(req));
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return EXIT_OK;
-		}
-		if (!conn_opt(&co, c, optarg)) {
-			usage(stderr);
-			return EXIT_USAGE;
-		}
+	if ((rc = conn_only_opts(argc, argv, &co)) >= 0) {
+		return rc;
 	}
 	if (optind + 1 != argc) {
 		fprintf(stderr, "%s: needs one %s name\n", argv[0], zone ? "zone" : "node");
@@ -1457,23 +1462,15 @@ static int cmd_zone_add(int argc, char **argv)
 /* zone accept-input Z SERIAL, zone approve Z SERIAL, zone reject Z SERIAL */
 static int cmd_zone_serial(coordrpc_kind_t kind, const char *what, int argc, char **argv)
 {
-	static const struct option longopts[] = {CTL_CONN_OPTIONS, {NULL, 0, NULL, 0}};
 	ctl_conn_opts_t co = {0};
 	ctl_conn_t conn;
 	coordrpc_request_t req;
-	int c, rc;
+	int rc;
 
 	memset(&req, 0, sizeof(req));
 	req.kind = kind;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return EXIT_OK;
-		}
-		if (!conn_opt(&co, c, optarg)) {
-			usage(stderr);
-			return EXIT_USAGE;
-		}
+	if ((rc = conn_only_opts(argc, argv, &co)) >= 0) {
+		return rc;
 	}
 	if (optind + 2 != argc) {
 		fprintf(stderr, "%s: needs a zone name and %s\n", argv[0],
@@ -1574,22 +1571,14 @@ static int cmd_cluster_params(int argc, char **argv)
  * makes tandemctl drill refuse without approvals (docs/drills.md). */
 static int cmd_cluster_production(int argc, char **argv)
 {
-	static const struct option longopts[] = {CTL_CONN_OPTIONS, {NULL, 0, NULL, 0}};
 	ctl_conn_opts_t co = {0};
 	ctl_conn_t conn;
 	coordrpc_request_t req;
-	int c, rc;
+	int rc;
 
 	memset(&req, 0, sizeof(req));
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return EXIT_OK;
-		}
-		if (!conn_opt(&co, c, optarg)) {
-			usage(stderr);
-			return EXIT_USAGE;
-		}
+	if ((rc = conn_only_opts(argc, argv, &co)) >= 0) {
+		return rc;
 	}
 	if (optind + 1 < argc || (optind < argc && strcmp(argv[optind], "on") != 0 &&
 				  strcmp(argv[optind], "off") != 0)) {
