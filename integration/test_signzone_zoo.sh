@@ -23,6 +23,17 @@ validate() {
 	kzonecheck -o zoo.test -d on "$out" >"$out.kz" 2>&1 || tdm_fail "$what: kzonecheck: $(tail -3 "$out.kz")"
 }
 
+# every RRSIG's original TTL is the TTL of the RRset it covers (a reused signature over an
+# RRset whose TTL changed would still verify: its original TTL is what is hashed)
+ttls_agree() {
+	local what=$1 out=$2 bad
+	bad=$(ldns-read-zone -c "$out" | awk -F'\t' '
+		$4 == "RRSIG" { split($5, f, " "); sig[$1 " " f[1]] = f[4]; next }
+		{ ttl[$1 " " $4] = $2 }
+		END { for (k in sig) if (!(k in ttl) || sig[k] != ttl[k]) print k ": RRSIG original TTL " sig[k] ", RRset TTL " ttl[k] }' | head -3)
+	[ -z "$bad" ] || tdm_fail "$what: $bad"
+}
+
 # the records of a signed file without its RRSIGs, canonical and sorted
 records() {
 	ldns-read-zone -c "$1" | awk -F'\t' '$4 != "RRSIG"' | sort
@@ -38,6 +49,11 @@ for alg in rsasha256 ecdsap256sha256; do
 		tdm_assert_ok "$alg $denial: sign" \
 			tdm_signzone -o zoo.test "--$denial" -a "$alg" "${keys[@]}" --gen-keys -j 2 --now "$now" -f "$out" "$in"
 		validate "$alg $denial" "$out"
+		ttls_agree "$alg $denial" "$out"
+		# RFC 9077: the denial records live min(SOA TTL, SOA MINIMUM) = 300 s here, below
+		# the policy's 3600
+		[ "$(ldns-read-zone -c "$out" | awk -F'\t' '$4 == "NSEC" || $4 == "NSEC3" { print $2 }' | sort -u)" = 300 ] ||
+			tdm_fail "$alg $denial: NSEC/NSEC3 TTLs are not min(SOA TTL, SOA MINIMUM) = 300"
 		# every type of the input is in the output, signed where it is authoritative
 		for t in SVCB HTTPS CAA CNAME DNAME TLSA SRV NAPTR LOC SSHFP URI CERT PTR HINFO SPF OPENPGPKEY TYPE65280; do
 			ldns-read-zone -c "$out" | awk -F'\t' -v t="$t" '$4 == t { f = 1 } END { exit !f }' ||
@@ -52,7 +68,9 @@ done
 tdm_log "4 signings: every type present, dnssec-verify, ldns-verify-zone and kzonecheck pass"
 
 # the update: against the RSA versions above
-sed -e 's/2024010101/2024010102/' -e '/^dname /d' -e '/^ent\.x\.y /d' "$in" >"$TDM_TMP/zoo2.zone"
+# (the SOA MINIMUM goes from 300 to 120: every denial record's TTL with it)
+sed -e 's/2024010101 3600 900 1814400 300/2024010102 3600 900 1814400 120/' -e '/^dname /d' -e '/^ent\.x\.y /d' "$in" >"$TDM_TMP/zoo2.zone"
+grep -q '1814400 120$' "$TDM_TMP/zoo2.zone" || tdm_fail "the update's SOA edit did not apply"
 cat >>"$TDM_TMP/zoo2.zone" <<'ZONE'
 insec IN DS 2371 13 2 1F987CC6583E92DF0890718C42A1A6A5C8B5E6C8A6E3D2C1B0A9F8E7D6C5B4A3
 *.new.deep IN A 192.0.2.200
@@ -68,6 +86,7 @@ for denial in nsec nsec3; do
 	tdm_assert_ok "$denial: full signing of the same input" \
 		tdm_signzone -o zoo.test "--$denial" "${keys[@]}" --now "$later" -f "$TDM_TMP/full.$denial" "$TDM_TMP/zoo2.zone"
 	validate "$denial update" "$TDM_TMP/inc.$denial"
+	ttls_agree "$denial update" "$TDM_TMP/inc.$denial"
 	records "$TDM_TMP/inc.$denial" >"$TDM_TMP/inc.$denial.rr"
 	records "$TDM_TMP/full.$denial" >"$TDM_TMP/full.$denial.rr"
 	diff -u "$TDM_TMP/full.$denial.rr" "$TDM_TMP/inc.$denial.rr" >"$TDM_TMP/diff.$denial" ||

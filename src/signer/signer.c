@@ -414,9 +414,10 @@ static int prepare_zone(dns_zone_t *zone, const signer_conf_t *conf, tandem_diag
 	soa->rdata[0] = copy;
 	*serial_out = next;
 	uint32_t minimum = get32(fields + 16);
-	/* RFC 9077: negative answers live min(SOA TTL, SOA MINIMUM). */
+	/* RFC 9077: an NSEC or NSEC3 record lives no longer than a negative answer,
+	 * min(SOA TTL, SOA MINIMUM); the policy's TTL applies only below that bound. */
 	uint32_t neg = soa->ttl < minimum ? soa->ttl : minimum;
-	*denial_ttl = conf->ttls.nsec3 ? conf->ttls.nsec3 : neg;
+	*denial_ttl = conf->ttls.nsec3 != 0 && conf->ttls.nsec3 < neg ? conf->ttls.nsec3 : neg;
 	return TANDEM_OK;
 }
 

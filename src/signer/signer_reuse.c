@@ -280,17 +280,24 @@ static void scan_inceptions(plan_t *p, dns_node_t *nodes, size_t count, bool *se
 	}
 }
 
-static bool rrset_same(const dns_rrset_t *a, const dns_rrset_t *b)
+/* Whether a's records are exactly these (count, and each RDATA in order). */
+static bool rdata_same(const dns_rrset_t *a, const uint8_t *const *rdata, uint16_t count)
 {
-	if (b == NULL || a->type != b->type || a->ttl != b->ttl || a->count != b->count) {
+	if (a->count != count) {
 		return false;
 	}
 	for (uint16_t i = 0; i < a->count; i++) {
-		if (dns_rdata_compare(a->rdata[i], b->rdata[i]) != 0) {
+		if (dns_rdata_compare(a->rdata[i], rdata[i]) != 0) {
 			return false;
 		}
 	}
 	return true;
+}
+
+static bool rrset_same(const dns_rrset_t *a, const dns_rrset_t *b)
+{
+	return b != NULL && a->type == b->type && a->ttl == b->ttl &&
+	       rdata_same(a, b->rdata, b->count);
 }
 
 /* A previous signature that may stand for an RRset now: right fields, valid, not due. */
@@ -452,10 +459,13 @@ int signer_reuse_plan(dns_zone_t *zone, const signer_conf_t *conf, const skey_t 
 	if (papex == NULL || dns_name_compare(dns_zone_origin(prev), p.origin) != 0) {
 		return TANDEM_OK; /* another zone: nothing to keep */
 	}
-	/* A new NSEC3 salt, iterations or a switch between NSEC and NSEC3: sign in full. */
+	/* A new NSEC3 salt, iterations or a switch between NSEC and NSEC3: sign in full. Its TTL
+	 * is not a parameter: it follows the SOA (RFC 9077), and a new TTL only makes the
+	 * denial records' signatures new (sig_usable). */
 	const dns_rrset_t *param = dns_node_rrset(apex, DNS_TYPE_NSEC3PARAM);
 	const dns_rrset_t *pparam = dns_node_rrset(papex, DNS_TYPE_NSEC3PARAM);
-	if ((param == NULL) != (pparam == NULL) || (param != NULL && !rrset_same(param, pparam))) {
+	if ((param == NULL) != (pparam == NULL) ||
+	    (param != NULL && !rdata_same(param, pparam->rdata, pparam->count))) {
 		return TANDEM_OK;
 	}
 	int ret = pk_build(&p, apex, papex);
