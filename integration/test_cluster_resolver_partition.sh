@@ -141,8 +141,12 @@ tdm_assert_grep "NSD transferred from node-b's site address" \
 # and it asked node-b first, the NOTIFY's sender, not the unreachable node-a it had used
 # before (which costs a TCP connect timeout): the transfer servers are on port 53, so NSD
 # matches the NOTIFY to its request-xfr entry (docs/cluster.md, "the distribution site D")
-sed -n "1,/zone $Z received update to serial/p" "$TDM_TMP/nsd.after-cut" >"$TDM_TMP/nsd.to-first"
+sed -n "/notify for $Z from ${SITE_B_IP//./\\.} /,/zone $Z received update to serial/p" \
+	"$TDM_TMP/nsd.after-cut" >"$TDM_TMP/nsd.to-first"
 tdm_assert_no_grep "NSD tried site A before node-b" "${SITE_A_IP//./\\.}\b" "$TDM_TMP/nsd.to-first"
+tail -n 1 "$TDM_TMP/nsd.to-first" >"$TDM_TMP/nsd.first"
+tdm_assert_grep "NSD's first transfer after node-b's NOTIFY came from node-b" \
+	"zone $Z received update to serial [0-9]+ .*from ${SITE_B_IP//./\\.}( |@53 )" "$TDM_TMP/nsd.first"
 tdm_wait 60 "Unbound to validate serial $sB or later" ub_at_least "$sB"
 t_ub=$((SECONDS - t0))
 validates "site A cut off"
