@@ -110,7 +110,7 @@ if [ -f "$DIR/netns" ]; then
 	while read -r role ns _; do
 		case $role in '' | '#'*) continue ;; esac
 		case $ns in
-		tdm-"$HASH"-hub | tdm-"$HASH"-a | tdm-"$HASH"-b | tdm-"$HASH"-w) ;;
+		tdm-"$HASH"-hub | tdm-"$HASH"-a | tdm-"$HASH"-b | tdm-"$HASH"-w | tdm-"$HASH"-d) ;;
 		*)
 			tdm_log "$DIR/netns names '$ns', not a namespace of this cluster: left alone"
 			continue

@@ -15,7 +15,8 @@
 #                N at most 1024 (the coordinator's COORD_ZONES_MAX)
 #   --zone-records N  records per generated zone (tandem-zonegen -n; default 50)
 #   --netns      each site (A, B, W) in its own network namespace behind a private bridge,
-#                for deploy/partition.sh (root only)
+#                for deploy/partition.sh (root only); with --secondary nsd a fourth, D (the
+#                distribution site: NSD and Unbound), at neither signing site
 #   --lease-ms   the coordinators' lease (must exceed 3 x the 2 s margin)
 #   --cycle S    tandemd's signing cycle in seconds
 #   --policy F   the nodes' signing policy (default conf/dps-default.yaml)
@@ -28,15 +29,17 @@
 #   --primary ADDR:PORT  a hidden primary every node takes every zone's input from (IXFR/AXFR
 #                with DIR/tsig.key, on its NOTIFY and the SOA refresh timer; docs/dist.md)
 #                (repeatable; signed with DIR/tsig.key; docs/dist.md)
-#   --secondary nsd  an NSD secondary of every zone on a free 127.0.0.1 port (DIR/nsd),
-#                both nodes' transfer servers its primaries (TSIG with DIR/tsig.key), every
-#                node NOTIFYing it; waits until it holds each zone's committed serial
-#   --resolver   a validating Unbound on a free 127.0.0.1 port (DIR/unbound) trusting each
+#   --secondary nsd  an NSD secondary of every zone on a free 127.0.0.1 port (DIR/nsd; with
+#                --netns on port 53 of site D's address), both nodes' transfer servers its
+#                primaries (TSIG with DIR/tsig.key), every node NOTIFYing it; waits until it
+#                holds each zone's committed serial
+#   --resolver   a validating Unbound on a free 127.0.0.1 port (DIR/unbound; with --netns
+#                port 5300 of site D's address) trusting each
 #                zone's DS from 'tandemctl keys ds --cluster', the zones through a stub at
 #                the NSD, everything else refused (needs --secondary nsd). Both are listed
 #                in DIR/peers.env (docs/cluster.md, "A secondary and a resolver")
 #   --resolver-stub NAME=ADDR@PORT  one more stub zone for the Unbound, e.g. an unsigned
-#                child served elsewhere (repeatable)
+#                child served elsewhere (repeatable; with --netns ADDR is reached from D)
 #   --etcd-plain etcd without TLS (the coordinators get --insecure-etcd); by default the
 #                members and coordinators use TLS with client certificates from a CA made
 #                in DIR/tls (docs/etcd.md, "TLS")
@@ -179,7 +182,6 @@ for st in "${RESOLVER_STUBS[@]}"; do
 	esac
 done
 if [ -n "$SECONDARY" ]; then
-	[ "$NETNS" = 0 ] || tdm_fail "--secondary and --resolver run on loopback only: not with --netns"
 	[ "$NO_NODES" != 1 ] || tdm_fail "--secondary needs the nodes (TANDEM_CLUSTER_NO_NODES=1 starts none)"
 fi
 
@@ -260,6 +262,10 @@ chmod 700 "$DIR/etcd" "$DIR/keys"
 HASH=$(printf '%s' "$DIR" | sha256sum | cut -c1-8)
 SITES=(a b w)
 declare -A IP NS CPORT PPORT
+# d: where the secondary and the resolver run (with --netns a site of its own, D, so that
+# cutting off a signing site leaves them the other; on loopback the machine itself)
+IP[d]=127.0.0.1 NS[d]=
+NSD_PORT='' UNBOUND_PORT=''
 if [ "$NETNS" = 1 ]; then
 	NET=10.213.$((16#${HASH:0:2}))
 	NS_HUB=tdm-$HASH-hub
@@ -272,7 +278,14 @@ if [ "$NETNS" = 1 ]; then
 		n=$((n + 1))
 	done
 	COORD_PORT_A=7400 COORD_PORT_B=7400
-	for ns in "$NS_HUB" "${NS[a]}" "${NS[b]}" "${NS[w]}"; do
+	peer_sites=()
+	if [ -n "$SECONDARY" ]; then
+		IP[d]=$NET.4
+		NS[d]=tdm-$HASH-d
+		NSD_PORT=53 UNBOUND_PORT=5300 # the site's own address: fixed ports
+		peer_sites=(d)
+	fi
+	for ns in "$NS_HUB" "${NS[a]}" "${NS[b]}" "${NS[w]}" ${NS[d]:+"${NS[d]}"}; do
 		if ip netns list | awk '{ print $1 }' | grep -qxF "$ns"; then
 			tdm_fail "network namespace $ns exists already: is a cluster for $DIR running? (deploy/cluster-down.sh $DIR)"
 		fi
@@ -284,7 +297,7 @@ if [ "$NETNS" = 1 ]; then
 	ip -n "$NS_HUB" link set lo up
 	ip -n "$NS_HUB" link add br0 type bridge
 	ip -n "$NS_HUB" link set br0 up
-	for s in "${SITES[@]}"; do
+	for s in "${SITES[@]}" "${peer_sites[@]}"; do
 		printf '%s %s v%s\n' "${s^^}" "${NS[$s]}" "$s" >>"$DIR/netns"
 		ip netns add "${NS[$s]}"
 		ip -n "${NS[$s]}" link set lo up
@@ -293,7 +306,7 @@ if [ "$NETNS" = 1 ]; then
 		ip -n "${NS[$s]}" addr add "${IP[$s]}/24" dev eth0
 		ip -n "${NS[$s]}" link set eth0 up
 	done
-	tdm_log "network namespaces ${NS[a]}, ${NS[b]}, ${NS[w]} on $NET.0/24 (bridge in $NS_HUB)"
+	tdm_log "network namespaces ${NS[a]}, ${NS[b]}, ${NS[w]}${NS[d]:+, ${NS[d]}} on $NET.0/24 (bridge in $NS_HUB)"
 else
 	# 10: two more for the secondary and the resolver, picked in the same call so that none
 	# is one of the cluster's
@@ -308,13 +321,10 @@ else
 		i=$((i + 2))
 	done
 	COORD_PORT_A=${ports[6]} COORD_PORT_B=${ports[7]}
+	[ -z "$SECONDARY" ] || NSD_PORT=${ports[8]} UNBOUND_PORT=${ports[9]}
 fi
-# the secondary's port is chosen now: every node is started with --notify to it
-NSD_PORT='' UNBOUND_PORT=''
-if [ -n "$SECONDARY" ]; then
-	NSD_PORT=${ports[8]} UNBOUND_PORT=${ports[9]}
-	NOTIFY+=("127.0.0.1:$NSD_PORT")
-fi
+# the secondary's address is known now: every node is started with --notify to it
+[ -z "$SECONDARY" ] || NOTIFY+=("${IP[d]}:$NSD_PORT")
 # etcd's TLS: a CA in DIR/tls, a certificate per member (its site's address), one per
 # coordinator and one for the operator's tools (etcdctl, curl: ETCD_CACERT/CERT/KEY in
 # cluster.env). Every connection, member to member and client to member, shows a
@@ -652,7 +662,7 @@ tdm_log "operators sa1 sa2 (SA), so1 so2 (SO), wi1 wi2 (WI): secrets in $DIR/ope
 
 # ---- nodes --------------------------------------------------------------------------------------------
 start_node() { # SITE(a|b): its own site's coordinator first
-	local s=$1 o args z
+	local s=$1 o args z xport
 	if [ "$s" = a ]; then o=b; else o=a; fi
 	args=(--name "node-$s" --site "${s^^}"
 		--coord "tcp://${IP[$s]}:$(coord_port "$s")" --coord-pub "$DIR/keys/coord-$s.pub"
@@ -666,8 +676,13 @@ start_node() { # SITE(a|b): its own site's coordinator first
 	args+=(--out "$DIR/node-$s/out" --work "$DIR/node-$s/work" --pid-file "$DIR/run/node-$s.pid")
 	args+=(--smk-check "$CHECK") # the ceremony's SMK: the token hygiene check compares it
 	args+=(--metrics "${IP[$s]}:0") # a free port; status --json says which (nodes[].metrics)
-	# the transfer server on a free port: the node's log says which ("xfr ADDR:PORT")
-	args+=(--xfr-listen "${IP[$s]}:0" --tsig-key "$DIR/tsig.key")
+	# the transfer server on a free port: the node's log says which ("xfr ADDR:PORT"). With
+	# --netns on port 53 of the site's address, as a real primary: a secondary then takes a
+	# NOTIFY (sent from any port) as coming from that primary and asks it first (NSD matches
+	# the sender against its request-xfr entries, port included when one is written)
+	xport=0
+	[ "$NETNS" = 0 ] || xport=53
+	args+=(--xfr-listen "${IP[$s]}:$xport" --tsig-key "$DIR/tsig.key")
 	[ -z "$CYCLE" ] || args+=(--cycle "$CYCLE")
 	[ -z "$SKR_MARGIN" ] || args+=(--skr-margin "$SKR_MARGIN")
 	[ -z "$THREADS" ] || args+=(--threads "$THREADS")
@@ -736,12 +751,13 @@ print(next((z["serial"] for z in st["zones"] if z["name"] == sys.argv[2]), ""))
 xfr_addr() {
 	sed -n 's/.*transfers served on \([^ ]*:[0-9]*\) .*/\1/p' "$DIR/log/$1.log" 2>/dev/null | tail -n 1
 }
-# dns_answers PORT PID NAME: waits (30 s) until the server on 127.0.0.1@PORT answers a query
+# dns_answers PORT PID NAME: waits (30 s) until the server on site D's ADDR@PORT answers a
+# query (asked from D: with --netns nothing outside the namespaces reaches it)
 dns_answers() {
 	local until=$(($(date +%s) + 30))
-	while ! kdig -p "$1" @127.0.0.1 +norec +timeout=1 +retry=0 . SOA >/dev/null 2>&1; do
+	while ! in_site d kdig -p "$1" "@${IP[d]}" +norec +timeout=1 +retry=0 . SOA >/dev/null 2>&1; do
 		alive "$3" || proc_fail "$3" "exited at start"
-		[ "$(date +%s)" -lt "$until" ] || proc_fail "$3" "did not answer on 127.0.0.1@$1 in 30 s"
+		[ "$(date +%s)" -lt "$until" ] || proc_fail "$3" "did not answer on ${IP[d]}@$1 in 30 s"
 		sleep 0.2
 	done
 }
@@ -757,20 +773,24 @@ if [ -n "$SECONDARY" ]; then
 	done
 	mkdir -p "$DIR/nsd"
 	chmod 700 "$DIR/nsd"
-	tdm_nsd_conf "$DIR/nsd/nsd.conf" "$DIR/nsd" "$NSD_PORT" "$DIR/tsig.key" "${ZONE_NAMES[*]}" "$primaries"
+	# NOTIFY and AXFR from the nodes' and D's own addresses: loopback, or the cluster's /24
+	TDM_PEER_ACL=127.0.0.1
+	[ "$NETNS" = 0 ] || TDM_PEER_ACL=$NET.0/24
+	TDM_PEER_ACL=$TDM_PEER_ACL tdm_nsd_conf "$DIR/nsd/nsd.conf" "$DIR/nsd" "${IP[d]}@$NSD_PORT" \
+		"$DIR/tsig.key" "${ZONE_NAMES[*]}" "$primaries"
 	# nsd -d stays in the foreground as the current user; its own log is DIR/nsd/nsd.log
-	start nsd a shell nsd -d -c "$DIR/nsd/nsd.conf"
+	start nsd d shell nsd -d -c "$DIR/nsd/nsd.conf"
 	dns_answers "$NSD_PORT" "$(cat "$DIR/run/nsd.pid")" nsd
 	for z in "${ZONE_NAMES[@]}"; do
 		want=$(committed_serial "$z")
-		until got=$(tdm_dns_serial 127.0.0.1 "$NSD_PORT" "${z%.}") && [ -n "$got" ] && [ "$got" -ge "$want" ]; do
+		until got=$(tdm_dns_serial "${IP[d]}" "$NSD_PORT" "${z%.}" "${NS[d]}") && [ -n "$got" ] && [ "$got" -ge "$want" ]; do
 			check_alive
 			[ "$(date +%s)" -lt $((deadline + 60)) ] ||
 				tdm_fail "NSD holds serial '${got:-}' of $z, not the committed $want" -- "$DIR/nsd/nsd.log"
 			sleep 0.3
 		done
 	done
-	tdm_log "NSD on 127.0.0.1@$NSD_PORT holds every zone (primaries $primaries)"
+	tdm_log "NSD on ${IP[d]}@$NSD_PORT holds every zone (primaries $primaries)"
 fi
 TA_SOURCE=''
 if [ "$RESOLVER" = 1 ]; then
@@ -792,7 +812,7 @@ if [ "$RESOLVER" = 1 ]; then
 			TA_SOURCE="${TA_SOURCE:+$TA_SOURCE }$z=keys-ds"
 		else
 			tdm_log "$z: no DS from 'keys ds --cluster' in ${DS_TIMEOUT} s ($(tail -n 1 "$DIR/unbound/keys-ds.out")); the DS of the KSK NSD serves instead"
-			kdig -p "$NSD_PORT" @127.0.0.1 +norec +tcp +nocomments +nostats +noquestion "$z" DNSKEY 2>/dev/null |
+			in_site d kdig -p "$NSD_PORT" "@${IP[d]}" +norec +tcp +nocomments +nostats +noquestion "$z" DNSKEY 2>/dev/null |
 				awk '$4 == "DNSKEY" && $5 == 257' >"$DIR/unbound/ksk.tmp" || true
 			[ -s "$DIR/unbound/ksk.tmp" ] || tdm_fail "$z: NSD serves no KSK (DNSKEY flags 257)"
 			: >"$DIR/unbound/ds.tmp"
@@ -809,29 +829,33 @@ if [ "$RESOLVER" = 1 ]; then
 	rm -f "$DIR/unbound/ds.tmp"
 	stubs=()
 	for st in "${RESOLVER_STUBS[@]}"; do stubs+=("${st%%=*} ${st#*=}"); done
-	tdm_unbound_conf "$DIR/unbound/unbound.conf" "$DIR/unbound" "$UNBOUND_PORT" "$DIR/unbound/ta.ds" \
-		"${ZONE_NAMES[*]}" "127.0.0.1@$NSD_PORT" "${stubs[@]}"
+	ub_acl=
+	[ "$NETNS" = 0 ] || ub_acl=$NET.0/24
+	TDM_PEER_ACL=$ub_acl tdm_unbound_conf "$DIR/unbound/unbound.conf" "$DIR/unbound" "${IP[d]}@$UNBOUND_PORT" \
+		"$DIR/unbound/ta.ds" "${ZONE_NAMES[*]}" "${IP[d]}@$NSD_PORT" "${stubs[@]}"
 	unbound-checkconf "$DIR/unbound/unbound.conf" >"$DIR/unbound/checkconf.out" 2>&1 ||
 		tdm_fail "unbound-checkconf refused the config" -- "$DIR/unbound/checkconf.out"
-	start unbound a shell unbound -d -c "$DIR/unbound/unbound.conf"
+	start unbound d shell unbound -d -c "$DIR/unbound/unbound.conf"
 	dns_answers "$UNBOUND_PORT" "$(cat "$DIR/run/unbound.pid")" unbound
 	# it validates: the first zone's SOA with the AD bit
 	z=${ZONE_NAMES[0]}
 	ad_until=$(($(date +%s) + 30))
-	until kdig -p "$UNBOUND_PORT" @127.0.0.1 +dnssec +timeout=3 +retry=1 "$z" SOA 2>/dev/null | grep -Eq '^;; Flags: [a-z ]*\bad\b'; do
+	until in_site d kdig -p "$UNBOUND_PORT" "@${IP[d]}" +dnssec +timeout=3 +retry=1 "$z" SOA 2>/dev/null | grep -Eq '^;; Flags: [a-z ]*\bad\b'; do
 		check_alive
 		[ "$(date +%s)" -lt "$ad_until" ] || tdm_fail "Unbound does not validate $z (no AD in 30 s)" -- "$DIR/unbound/unbound.log"
 		sleep 0.5
 	done
-	tdm_log "Unbound on 127.0.0.1@$UNBOUND_PORT validates $z (trust anchors: $TA_SOURCE)"
+	tdm_log "Unbound on ${IP[d]}@$UNBOUND_PORT validates $z (trust anchors: $TA_SOURCE)"
 fi
 if [ -n "$SECONDARY" ]; then
 	{
 		printf '# the secondary and the resolver of the cluster in %s (cluster-up.sh); pids in run/NAME.pid\n' "$DIR"
-		printf 'NSD_PORT=%q\nNSD_PID=%q\nNSD_CONF=%q\nNSD_LOG=%q\nNSD_PRIMARIES=%q\n' "$NSD_PORT" \
+		# PEERS_NETNS: the namespace to query them from (empty: the machine's own loopback)
+		printf 'PEERS_NETNS=%q\n' "${NS[d]}"
+		printf 'NSD_ADDR=%q\nNSD_PORT=%q\nNSD_PID=%q\nNSD_CONF=%q\nNSD_LOG=%q\nNSD_PRIMARIES=%q\n' "${IP[d]}" "$NSD_PORT" \
 			"$(cat "$DIR/run/nsd.pid")" "$DIR/nsd/nsd.conf" "$DIR/nsd/nsd.log" "$primaries"
 		if [ "$RESOLVER" = 1 ]; then
-			printf 'UNBOUND_PORT=%q\nUNBOUND_PID=%q\nUNBOUND_CONF=%q\nUNBOUND_LOG=%q\n' "$UNBOUND_PORT" \
+			printf 'UNBOUND_ADDR=%q\nUNBOUND_PORT=%q\nUNBOUND_PID=%q\nUNBOUND_CONF=%q\nUNBOUND_LOG=%q\n' "${IP[d]}" "$UNBOUND_PORT" \
 				"$(cat "$DIR/run/unbound.pid")" "$DIR/unbound/unbound.conf" "$DIR/unbound/unbound.log"
 			printf 'UNBOUND_TA=%q\nUNBOUND_TA_SOURCE=%q\n' "$DIR/unbound/ta.ds" "$TA_SOURCE"
 		fi
@@ -841,15 +865,18 @@ fi
 DONE=1
 trap - EXIT
 "$DIR/tandemctl" status || true
+# how an operator queries the peers: from site D's namespace with --netns
+peer_dig=kdig
+[ -z "${NS[d]}" ] || peer_dig="ip netns exec ${NS[d]} kdig"
 cat <<EOF
 
-cluster up in $DIR$([ "$NETNS" = 1 ] && printf ' (network namespaces %s, %s, %s)' "${NS[a]}" "${NS[b]}" "${NS[w]}")
+cluster up in $DIR$([ "$NETNS" = 1 ] && printf ' (network namespaces %s, %s, %s%s)' "${NS[a]}" "${NS[b]}" "${NS[w]}" "${NS[d]:+, ${NS[d]}}")
   operator:      $DIR/tandemctl status [--json]     (docs/cluster.md)
   coordinators:  coord-a $COORD_EP_A, coord-b $COORD_EP_B
   etcd:          $(etcd_url a),$(etcd_url b),$(etcd_url w)
   published:     $DIR/node-a/out, $DIR/node-b/out (publish.log in each)
   logs, pids:    $DIR/log/NAME.log, $DIR/run/NAME.pid
-  for tests:     $DIR/cluster.env$([ -n "$SECONDARY" ] && printf '\n  secondary:     NSD 127.0.0.1@%s (primaries %s; %s/nsd)' "$NSD_PORT" "$primaries" "$DIR")$([ "$RESOLVER" = 1 ] && printf '\n  resolver:      Unbound 127.0.0.1@%s (kdig -p %s @127.0.0.1 +dnssec NAME; %s/unbound)' "$UNBOUND_PORT" "$UNBOUND_PORT" "$DIR")$([ -n "$SECONDARY" ] && printf '\n  peers:         %s/peers.env' "$DIR")
+  for tests:     $DIR/cluster.env$([ -n "$SECONDARY" ] && printf '\n  secondary:     NSD %s@%s (primaries %s; %s/nsd)' "${IP[d]}" "$NSD_PORT" "$primaries" "$DIR")$([ "$RESOLVER" = 1 ] && printf '\n  resolver:      Unbound %s@%s (%s -p %s @%s +dnssec NAME; %s/unbound)' "${IP[d]}" "$UNBOUND_PORT" "$peer_dig" "$UNBOUND_PORT" "${IP[d]}" "$DIR")$([ -n "$SECONDARY" ] && printf '\n  peers:         %s/peers.env' "$DIR")
   approvers:     $DIR/operators/NAME.secret (sa1 sa2 SA, so1 so2 SO, wi1 wi2 WI; docs/approvals.md)
-  stop:          $SRC/deploy/cluster-down.sh $DIR$([ "$NETNS" = 1 ] && printf '\n  partition:     %s/deploy/partition.sh %s isolate A|B|W ; ... heal' "$SRC" "$DIR")
+  stop:          $SRC/deploy/cluster-down.sh $DIR$([ "$NETNS" = 1 ] && printf '\n  partition:     %s/deploy/partition.sh %s isolate A|B|W%s ; ... heal' "$SRC" "$DIR" "${NS[d]:+|D}")
 EOF

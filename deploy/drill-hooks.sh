@@ -234,7 +234,10 @@ resolve)
 	# shellcheck source=/dev/null
 	source "$DIR/peers.env"
 	[ -n "${UNBOUND_PORT:-}" ] || tdm_fail "no resolver in $DIR/peers.env"
-	out=$(kdig -p "$UNBOUND_PORT" @127.0.0.1 +dnssec +timeout=3 +retry=1 "$1" SOA 2>&1) ||
+	# with --netns the Unbound is in site D's namespace (PEERS_NETNS), at UNBOUND_ADDR
+	pre=()
+	[ -z "${PEERS_NETNS:-}" ] || pre=(ip netns exec "$PEERS_NETNS")
+	out=$("${pre[@]}" kdig -p "$UNBOUND_PORT" "@${UNBOUND_ADDR:-127.0.0.1}" +dnssec +timeout=3 +retry=1 "$1" SOA 2>&1) ||
 		tdm_fail "kdig: $out"
 	serial=$(awk '$1 !~ /^;/ && $4 == "SOA" && NF >= 7 { print $7; exit }' <<<"$out")
 	[ -n "$serial" ] || tdm_fail "the resolver gave no SOA for $1"

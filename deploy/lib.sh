@@ -220,14 +220,19 @@ tdm_tls_cert() {
 # integration tests. Each writes one file and starts nothing; the caller runs the daemon in
 # the foreground (nsd -d, unbound -d) as the current user.
 
-# tdm_nsd_conf FILE DIR PORT KEYFILE "ZONE..." "ADDR@PORT...": an NSD config (mode 0600: it
-# holds the TSIG secret) for a secondary of every ZONE on 127.0.0.1@PORT with its state,
-# pid and log files in DIR, pulling from each primary with the key in KEYFILE (one line
-# "NAME ALGORITHM BASE64SECRET", cluster-up's tsig.key), taking NOTIFY signed with it from
-# 127.0.0.1, and giving AXFR with it to 127.0.0.1 (for comparisons). Transfers are tried as
-# IXFR first. nsd-control is off.
+# tdm_nsd_conf FILE DIR [ADDR@]PORT KEYFILE "ZONE..." "ADDR@PORT...": an NSD config (mode
+# 0600: it holds the TSIG secret) for a secondary of every ZONE on ADDR@PORT (default
+# 127.0.0.1) with its state, pid and log files in DIR, pulling from each primary with the
+# key in KEYFILE (one line "NAME ALGORITHM BASE64SECRET", cluster-up's tsig.key), taking
+# NOTIFY signed with it from TDM_PEER_ACL, and giving AXFR with it to TDM_PEER_ACL (for
+# comparisons). TDM_PEER_ACL is an address or PREFIX/LEN, default 127.0.0.1 (cluster-up
+# --netns: the cluster's /24, where the nodes' transfer servers are). Transfers are tried
+# as IXFR first. A primary on port 53 is written without the port (see below). nsd-control
+# is off.
 tdm_nsd_conf() {
 	local file=$1 dir=$2 port=$3 keyfile=$4 zones=$5 primaries=$6 name alg secret z p
+	local addr=127.0.0.1 acl=${TDM_PEER_ACL:-127.0.0.1}
+	case $port in *@*) addr=${port%@*} port=${port##*@} ;; esac
 	read -r name alg secret _ <"$keyfile" || tdm_fail "tdm_nsd_conf: cannot read $keyfile"
 	[ -n "$secret" ] || tdm_fail "tdm_nsd_conf: $keyfile is not 'NAME ALGORITHM SECRET'"
 	# the file is made 0600 before the secret goes in (a redirection after a subshell's
@@ -237,7 +242,7 @@ tdm_nsd_conf() {
 	{
 		cat <<-CONF
 			server:
-			    ip-address: 127.0.0.1@$port
+			    ip-address: $addr@$port
 			    port: $port
 			    do-ip6: no
 			    username: ""
@@ -263,27 +268,33 @@ tdm_nsd_conf() {
 		for z in $zones; do
 			z=${z%.}
 			printf 'zone:\n    name: "%s"\n    zonefile: "%s/%s.zone"\n' "$z" "$dir" "$z"
-			printf '    allow-notify: 127.0.0.1 %s\n    provide-xfr: 127.0.0.1 %s\n' "$name" "$name"
+			printf '    allow-notify: %s %s\n    provide-xfr: %s %s\n' "$acl" "$name" "$acl" "$name"
 			for p in $primaries; do
-				printf '    request-xfr: %s %s\n' "$p" "$name"
+				# ADDR@53 as ADDR alone: NSD then transfers on port 53 and takes a NOTIFY
+				# from ADDR, whatever its source port, as this primary's (it asks the
+				# NOTIFY's sender first; with a port written, only a NOTIFY from that port)
+				printf '    request-xfr: %s %s\n' "${p%@53}" "$name"
 			done
 		done
 	} >"$file" || tdm_fail "tdm_nsd_conf: cannot write $file"
 	mkdir -p "$dir/xfr"
 }
 
-# tdm_unbound_conf FILE DIR PORT TAFILE "ZONE..." ADDR@PORT ["NAME ADDR@PORT"...]: an Unbound
-# config on 127.0.0.1@PORT that validates with the DS records in TAFILE as trust anchors,
-# reaches every ZONE through a stub at ADDR@PORT (and each further NAME through its own
-# stub, e.g. an unsigned child served elsewhere), and refuses everything else locally: no
-# root traffic. Its pid and log files go to DIR; remote control is off.
+# tdm_unbound_conf FILE DIR [ADDR@]PORT TAFILE "ZONE..." ADDR@PORT ["NAME ADDR@PORT"...]: an
+# Unbound config on ADDR@PORT (default 127.0.0.1) that validates with the DS records in
+# TAFILE as trust anchors, reaches every ZONE through a stub at ADDR@PORT (and each further
+# NAME through its own stub, e.g. an unsigned child served elsewhere), and refuses
+# everything else locally: no root traffic. It answers queries from the loopback and from
+# TDM_PEER_ACL (PREFIX/LEN, e.g. cluster-up --netns's /24). Its pid and log files go to
+# DIR; remote control is off.
 tdm_unbound_conf() {
-	local file=$1 dir=$2 port=$3 ta=$4 zones=$5 addr=$6 z s
+	local file=$1 dir=$2 port=$3 ta=$4 zones=$5 addr=$6 z s listen=127.0.0.1
 	shift 6
+	case $port in *@*) listen=${port%@*} port=${port##*@} ;; esac
 	{
 		cat <<-CONF
 			server:
-			    interface: 127.0.0.1@$port
+			    interface: $listen@$port
 			    port: $port
 			    do-ip6: no
 			    username: ""
@@ -303,6 +314,7 @@ tdm_unbound_conf() {
 			    trust-anchor-file: "$ta"
 			    local-zone: "." refuse
 		CONF
+		[ -z "${TDM_PEER_ACL:-}" ] || printf '    access-control: %s allow\n' "$TDM_PEER_ACL"
 		for z in $zones; do
 			z=${z%.}
 			printf 'server:\n    local-zone: "%s." transparent\nstub-zone:\n    name: "%s."\n    stub-addr: %s\n' \
@@ -316,10 +328,13 @@ tdm_unbound_conf() {
 	} >"$file" || tdm_fail "tdm_unbound_conf: cannot write $file"
 }
 
-# tdm_dns_serial ADDR PORT ZONE: the SOA serial the server answers for ZONE (empty when it
-# has none: no answer, SERVFAIL, timeout). Always succeeds: a server that is not up yet
-# (kdig fails) must not end a caller running under set -e and pipefail.
+# tdm_dns_serial ADDR PORT ZONE [NETNS]: the SOA serial the server answers for ZONE (empty
+# when it has none: no answer, SERVFAIL, timeout), asked from the network namespace NETNS
+# when one is given (cluster-up --netns's peers). Always succeeds: a server that is not up
+# yet (kdig fails) must not end a caller running under set -e and pipefail.
 tdm_dns_serial() {
-	{ kdig -p "$2" "@$1" +norec +timeout=2 +retry=0 +short "$3" SOA 2>/dev/null || true; } |
+	local pre=()
+	[ -z "${4:-}" ] || pre=(ip netns exec "$4")
+	{ "${pre[@]}" kdig -p "$2" "@$1" +norec +timeout=2 +retry=0 +short "$3" SOA 2>/dev/null || true; } |
 		awk 'NF >= 7 { print $3; exit }'
 }

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Network partitions for a cluster started with deploy/cluster-up.sh DIR --netns.
 #
-# Usage: deploy/partition.sh DIR isolate A|B|W   cut that site off from both others
+# Usage: deploy/partition.sh DIR isolate A|B|W|D cut that site off from all others (D, the
+#                                                distribution site, with --secondary nsd)
 #        deploy/partition.sh DIR heal            restore every link
 #        deploy/partition.sh DIR status          which sites are cut off
 #
@@ -9,7 +10,8 @@
 # the hub side of its pair down: the site keeps its address and routes (its own processes
 # still talk to one another), but every packet to or from the other sites is dropped, so
 # peers see timeouts as in a real WAN cut, not instant errors. Isolating two sites leaves
-# each of the three alone.
+# each of the three alone. A cluster started with --secondary nsd has a fourth site, D,
+# where its NSD and Unbound run: isolating A leaves them reaching B.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +20,7 @@ TDM_NAME=partition
 source "$SRC/deploy/lib.sh"
 
 usage() {
-	printf 'usage: deploy/partition.sh DIR isolate A|B|W | heal | status\n' >&2
+	printf 'usage: deploy/partition.sh DIR isolate A|B|W|D | heal | status\n' >&2
 	exit 1
 }
 [ $# -ge 2 ] || usage

@@ -8,9 +8,9 @@
 # production cluster is refused without --really and without an executed `drill` request,
 # drilled with both, and turned off only through an approved request. Bad hooks files are
 # refused with their line. The reports stay as test output in DRILL_REPORTS (default
-# BUILD/drill-reports/STAMP, one directory per run). On loopback (not root, or DRILL_NETNS=0)
-# the cluster has an NSD and a validating Unbound, and each report must hold the resolver's
-# verdict too.
+# BUILD/drill-reports/STAMP, one directory per run). With NSD, Unbound and kdig installed the
+# cluster has an NSD and a validating Unbound (with --netns in the distribution site D), and
+# each report must hold the resolver's verdict too.
 #
 # Usage: integration/drills/run.sh [BUILD_DIR]   (DRILL_NETNS=0 forces a loopback cluster)
 set -euo pipefail
@@ -58,10 +58,10 @@ if [ "$NETNS" = auto ]; then
 fi
 opts=(--cycle 3 --lease-ms 7000 --policy "$TDM_DATA/drill-policy.yaml")
 RESOLVER=0
-if [ "$NETNS" = 1 ]; then
-	opts+=(--netns)
-elif command -v nsd >/dev/null && command -v unbound >/dev/null && command -v kdig >/dev/null; then
-	# loopback only (cluster-up refuses --secondary with --netns): the drills' resolve hook
+[ "$NETNS" = 0 ] || opts+=(--netns)
+if command -v nsd >/dev/null && command -v unbound >/dev/null && command -v kdig >/dev/null; then
+	# the drills' resolve hook (with --netns the NSD and Unbound are in site D, which a
+	# partition of A or B leaves linked)
 	RESOLVER=1
 	opts+=(--secondary nsd --resolver)
 fi
