@@ -612,6 +612,7 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 	zs->serial = z->committed_serial;
 	memcpy(zs->digest, z->committed_digest, sizeof(zs->digest));
 	memcpy(zs->committed_by, z->committed_by, sizeof(zs->committed_by));
+	zs->committed_epoch = z->committed_epoch;
 	zs->sign_time = z->committed_sign_time;
 	zs->input_serial = z->committed_input_serial;
 	zs->base_serial = z->committed_base_serial;

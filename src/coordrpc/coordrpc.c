@@ -1458,6 +1458,7 @@ static void status_pack_zone(status_scratch_t *s, size_t zi, const coordrpc_zone
 	pz->nsec3 = z->nsec3;
 	pz->switch_to = (char *)z->switch_to;
 	pz->alerts = z->alerts;
+	pz->committed_epoch = z->committed_epoch;
 	pz->alert_open = z->alert_open;
 	pz->alert_serial = z->alert_serial;
 	pz->alert_node = (char *)z->alert_node;
@@ -1654,6 +1655,7 @@ static int status_unpack_zone(const Tandem__CoordZoneStatus *pz, tandem_diag_t *
 	z->keyset_revision = pz->keyset_revision;
 	z->nsec3 = pz->nsec3;
 	z->alerts = pz->alerts;
+	z->committed_epoch = pz->committed_epoch;
 	z->alert_open = pz->alert_open;
 	z->alert_serial = pz->alert_serial;
 	z->has_accepted_input = pz->has_accepted_input;

@@ -238,6 +238,7 @@ typedef struct coordrpc_zone_status {
 	uint32_t serial;
 	uint8_t digest[COORD_DIGEST_LEN];
 	char committed_by[COORD_ID_MAX];
+	uint64_t committed_epoch; /* the lease epoch of the last commit (0: not said) */
 	uint64_t sign_time;
 	uint32_t input_serial;            /* of the last commit; 0: unknown */
 	uint32_t base_serial;             /* of the last commit; 0: signed in full */

@@ -611,6 +611,7 @@ static json_t *json_zone(const coordrpc_zone_status_t *z, const zone_keyset_t *z
 	json_object_set_new(o, "serial",
 			    z->has_committed ? json_integer((json_int_t)z->serial) : json_null());
 	json_object_set_new(o, "committed_by", json_str_or_null(z->committed_by));
+	json_object_set_new(o, "committed_epoch", json_integer((json_int_t)z->committed_epoch));
 	hex(digest, z->digest, sizeof(z->digest));
 	json_object_set_new(o, "digest", z->has_committed ? json_string(digest) : json_null());
 	json_object_set_new(o, "sign_time", json_integer((json_int_t)z->sign_time));

@@ -753,6 +753,9 @@ static bool observe(drill_t *d)
 		json_array_append_new(d->invariants, json_string(msg));
 		fail(d, "%s", msg);
 	}
+	/* the epoch the serial was committed under: the lease's epoch may already be the next
+	 * holder's while the last commit is still the old holder's */
+	uint64_t cepoch = z->committed_epoch != 0 ? z->committed_epoch : z->epoch;
 	for (size_t i = 0; i < d->nserials; i++) {
 		const drill_serial_t *o = &d->serials[i];
 		if (o->serial == z->serial && memcmp(o->digest, z->digest, COORD_DIGEST_LEN) != 0) {
@@ -762,10 +765,10 @@ static bool observe(drill_t *d)
 			json_array_append_new(d->invariants, json_string(msg));
 			fail(d, "%s", msg);
 		}
-		if (o->epoch == z->epoch && strcmp(o->node, z->committed_by) != 0) {
+		if (o->epoch == cepoch && strcmp(o->node, z->committed_by) != 0) {
 			char msg[200];
 			snprintf(msg, sizeof(msg), "epoch %" PRIu64 " committed by %s and by %s",
-				 z->epoch, o->node, z->committed_by);
+				 cepoch, o->node, z->committed_by);
 			json_array_append_new(d->invariants, json_string(msg));
 			fail(d, "%s", msg);
 		}
@@ -775,12 +778,12 @@ static bool observe(drill_t *d)
 		s->serial = z->serial;
 		memcpy(s->digest, z->digest, COORD_DIGEST_LEN);
 		snprintf(s->node, sizeof(s->node), "%s", z->committed_by);
-		s->epoch = z->epoch;
+		s->epoch = cepoch;
 	}
 	char hx[2 * COORD_DIGEST_LEN + 1];
 	hexs(hx, z->digest, 8);
 	step(d, now_ms(), "commit", "serial %" PRIu32 " by %s, epoch %" PRIu64 ", digest %s...",
-	     z->serial, z->committed_by, z->epoch, hx);
+	     z->serial, z->committed_by, cepoch, hx);
 	d->have_last = true;
 	d->last_serial = z->serial;
 	d->last_epoch = z->epoch;

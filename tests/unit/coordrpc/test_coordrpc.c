@@ -1098,6 +1098,7 @@ static void status_fill(coordrpc_status_t *st)
 		z->serial = (uint32_t)(100 + i);
 		memset(z->digest, (int)i, sizeof(z->digest));
 		snprintf(z->committed_by, sizeof(z->committed_by), "node-b1");
+		z->committed_epoch = i % 2 == 0 ? i + 1 : i; /* the lease's, or the one before */
 		z->sign_time = 1700000000 + i;
 		z->input_serial = (uint32_t)(4000000000u + i);
 		z->keyset_revision = i == 1 ? INT64_MAX : (int64_t)(1000 * i);
