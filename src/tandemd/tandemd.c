@@ -3681,6 +3681,19 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 		fprintf(stderr, "tandemd: each --coord needs its --coord-pub\n");
 		return 1;
 	}
+	/* the version under review goes to this host only, and only with the cluster's key */
+	if (o->review_listen != NULL && !tdm_review_listen_ok(o->review_listen)) {
+		fprintf(stderr,
+			"tandemd: --review-listen %s: not a loopback address (127.0.0.0/8 or "
+			"[::1]): the version under review is served to this host only\n",
+			o->review_listen);
+		return 1;
+	}
+	if (o->review_listen != NULL && o->ntsig_key == 0) {
+		fprintf(stderr, "tandemd: --review-listen needs a --tsig-key: the review port "
+				"requires TSIG\n");
+		return 1;
+	}
 	return 0;
 }
 

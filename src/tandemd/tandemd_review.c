@@ -303,6 +303,12 @@ static bool tdm_review_loopback(const char *listen, char *host, size_t size)
 	return false;
 }
 
+bool tdm_review_listen_ok(const char *listen)
+{
+	char host[64];
+	return listen != NULL && tdm_review_loopback(listen, host, sizeof(host));
+}
+
 /* The port's refusals, one log line each (the server's thread). */
 static void tdm_review_srv_log(void *arg, const char *line)
 {

@@ -63,6 +63,10 @@ int tdm_review_copy(const char *src, const char *dir, const char *prefix, char *
 
 typedef struct tdm_review_srv tdm_review_srv_t;
 
+/* Whether listen ("HOST:PORT" or "[HOST6]:PORT") names a loopback address (127.0.0.0/8 or
+ * [::1]), the only ones --review-listen takes. */
+bool tdm_review_listen_ok(const char *listen);
+
 /*
  * Starts the review port: a transfer server (src/dist, an instance of its own, so nothing
  * it serves is ever on the public one) on listen, a loopback address only (127.0.0.0/8 or
