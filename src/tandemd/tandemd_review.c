@@ -1,5 +1,5 @@
 /* tandemd's review hooks: the operator's command run without a shell, bounded in time and
- * output, its exit status the verdict. */
+ * output, its exit status the verdict; and the loopback review port serving what it reviews. */
 #include "tandemd_review.h"
 #include "tandem_clock.h"
 
@@ -12,10 +12,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <limits.h>
-#include <netinet/in.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>

@@ -1,4 +1,5 @@
-/* tandemd's review hooks: an operator's command that approves or rejects a zone version. */
+/* tandemd's review hooks: an operator's command that approves or rejects a zone version, and
+ * the review port that serves that version to it by AXFR. */
 #ifndef TANDEMD_REVIEW_H
 #define TANDEMD_REVIEW_H
 
