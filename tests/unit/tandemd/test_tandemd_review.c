@@ -230,6 +230,11 @@ START_TEST(test_review_port)
 		ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, 0), "not a loopback address"));
 		tandem_diag_clear(diag);
 	}
+	ck_assert(tdm_review_listen_ok("127.0.0.1:0") && tdm_review_listen_ok("127.9.8.7:53") &&
+		  tdm_review_listen_ok("[::1]:5300"));
+	ck_assert(!tdm_review_listen_ok("[::2]:0") && !tdm_review_listen_ok("127.0.0.1") &&
+		  !tdm_review_listen_ok("[::ffff:127.0.0.1]:0") && !tdm_review_listen_ok(":53") &&
+		  !tdm_review_listen_ok(NULL));
 	ck_assert_int_eq(tdm_review_srv_start("127.0.0.1:0", keys, 0, diag, &rs), TANDEM_EINVAL);
 	tandem_diag_clear(diag);
 	ck_assert_int_eq(tdm_review_srv_start("127.0.0.1:0", keys, 1, diag, &rs), TANDEM_OK);
