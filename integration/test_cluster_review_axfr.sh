@@ -126,3 +126,5 @@ grep -q "REFUSED" "$TDM_OUT" || tdm_fail "the review port answered a request wit
 grep -q "review port: xfr: refused SOA example. from 127.0.0.1" "$LOG" ||
 	tdm_fail "the review port's refusals are not logged" -- "$LOG"
 tdm_pass "after the hook the review port serves nothing (NOTAUTH), and refuses unsigned requests"
+tdm_check_publications "$A" "$B"
+tdm_cluster_sanitizer_check
