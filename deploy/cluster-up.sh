@@ -8,7 +8,7 @@
 # Usage: deploy/cluster-up.sh DIR [--zones N] [--netns] [--lease-ms MS] [--cycle S]
 #                             [--policy FILE] [--late-zone NAME]... [--skr-margin S]
 #                             [--etcd-plain] [--zone-records N] [--threads N]
-#                             [--notify ADDR:PORT]... [--primary ADDR:PORT]
+#                             [--notify ADDR:PORT]... [--primary ADDR:PORT] [--review-listen]
 #                             [--secondary nsd [--resolver [--resolver-stub NAME=ADDR@PORT]...]]
 #   DIR          must not exist or be empty
 #   --zones N    N generated zones z1.example. .. zN.example. (default: conf/example.zone),
@@ -26,6 +26,9 @@
 #   --skr-margin S  tandemd's offline-KSK margin in seconds (default 3 days)
 #   --threads N  tandemd's signing threads (default tandemd's: 1)
 #   --notify ADDR:PORT  a secondary every node NOTIFYs after each of its publications
+#   --review-listen  each node's review port on 127.0.0.1 (a free port, TSIG with
+#                DIR/tsig.key): its review hooks read the version under review by AXFR there
+#                (docs/node.md, "Review hooks")
 #   --primary ADDR:PORT  a hidden primary every node takes every zone's input from (IXFR/AXFR
 #                with DIR/tsig.key, on its NOTIFY and the SOA refresh timer; docs/dist.md)
 #                (repeatable; signed with DIR/tsig.key; docs/dist.md)
@@ -70,6 +73,7 @@ DIR='' NZONES=0 ZONE_RECORDS=50 NETNS=0 LEASE_MS='' CYCLE='' POLICY=$SRC/conf/dp
 THREADS=''
 NOTIFY=()
 PRIMARY=''
+REVIEW_LISTEN=0
 SECONDARY='' RESOLVER=0
 RESOLVER_STUBS=()
 ETCD_TLS=1
@@ -92,6 +96,10 @@ while [ $# -gt 0 ]; do
 		;;
 	--etcd-plain)
 		ETCD_TLS=0
+		shift
+		;;
+	--review-listen)
+		REVIEW_LISTEN=1
 		shift
 		;;
 	--lease-ms)
@@ -683,6 +691,8 @@ start_node() { # SITE(a|b): its own site's coordinator first
 	xport=0
 	[ "$NETNS" = 0 ] || xport=53
 	args+=(--xfr-listen "${IP[$s]}:$xport" --tsig-key "$DIR/tsig.key")
+	# the review port: loopback in the node's own namespace (with --netns too)
+	[ "$REVIEW_LISTEN" = 0 ] || args+=(--review-listen 127.0.0.1:0)
 	[ -z "$CYCLE" ] || args+=(--cycle "$CYCLE")
 	[ -z "$SKR_MARGIN" ] || args+=(--skr-margin "$SKR_MARGIN")
 	[ -z "$THREADS" ] || args+=(--threads "$THREADS")

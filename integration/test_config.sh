@@ -168,6 +168,28 @@ tdm_run check-node "$NODE" --check-config -c "$TDM_TMP/node.yaml"
 [ ! -e "$N" ] || tdm_fail "--check-config made $(find "$N" | head -n 5 | tr '\n' ' ')"
 tdm_pass "tandemd --check-config: OK, and no directory or pid file made"
 
+# review-listen: loopback only, and with a tsig-key (docs/node.md, "Review hooks")
+K0=$TDM_TMP/review-tsig.key
+(umask 077 && printf 'k hmac-sha256 %s\n' "$(head -c 32 /dev/urandom | base64 -w0)" >"$K0")
+for bad in "0.0.0.0:5300|not a loopback address" "192.0.2.1:0|not a loopback address" \
+	"127.0.0.1:0|needs a --tsig-key"; do
+	{
+		cat "$TDM_TMP/node.yaml"
+		printf 'review-listen: %s\n' "${bad%%|*}"
+		[ "${bad##*|}" = "needs a --tsig-key" ] || printf 'tsig-key: [%s]\n' "$K0"
+	} >"$TDM_TMP/review.yaml"
+	tdm_run check-review "$NODE" --check-config -c "$TDM_TMP/review.yaml"
+	[ "$TDM_RC" = 1 ] || tdm_fail "review-listen ${bad%%|*} passed --check-config" -- "$TDM_OUT" "$TDM_ERR"
+	tdm_assert_grep "review-listen ${bad%%|*} refused" "--review-listen.*${bad##*|}" "$TDM_ERR"
+done
+{
+	cat "$TDM_TMP/node.yaml"
+	printf 'review-listen: 127.0.0.1:0\ntsig-key: [%s]\n' "$K0"
+} >"$TDM_TMP/review.yaml"
+tdm_run check-review "$NODE" --check-config -c "$TDM_TMP/review.yaml"
+[ "$TDM_RC" = 0 ] || tdm_fail "review-listen 127.0.0.1:0 with a tsig-key is refused" -- "$TDM_OUT" "$TDM_ERR"
+tdm_pass "review-listen: a non-loopback address, or no tsig-key, is refused; loopback with a key passes"
+
 # ---- docs/config.md holds what the schemas print ------------------------------------------------
 for prog in tandemd tandem-coord; do
 	if [ "$prog" = tandemd ]; then bin=$NODE; else bin=$COORD; fi

@@ -179,6 +179,11 @@ static const conf_key_t tdm_keys[] = {
      .type = CONF_PATH,
      .def = "/dev/log",
      .doc = "the syslog socket (log-target: syslog), a Unix datagram socket"},
+    {.name = "review-listen",
+     .type = CONF_HOSTPORT,
+     .doc = "serve each version under review by AXFR/SOA with TSIG (a tsig-key) on this "
+	    "loopback ADDR:PORT while its review hook runs, and only then (port 0: a free "
+	    "one; docs/node.md, Review hooks)"},
 };
 
 static const conf_field_t coord_peer_fields[] = {

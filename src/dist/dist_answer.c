@@ -56,8 +56,8 @@ static ldns_pkt *dist_reply_new(const ldns_pkt *q, ldns_pkt_rcode rcode)
 
 /*
  * An unsigned TSIG record for an error answer (RFC 8945 5.2: BADKEY and BADSIG answers
- * carry no MAC): the request's key name, algorithm and time, the error, and for BADTIME
- * the server's time in Other Data.
+ * carry no MAC): the request's key name, algorithm and time, and the error. (A BADTIME
+ * answer is signed: dist_refuse.)
  */
 static ldns_rr *dist_tsig_error(const ldns_rr *qt, uint16_t qid, uint16_t error)
 {
@@ -70,17 +70,6 @@ static ldns_rr *dist_tsig_error(const ldns_rr *qt, uint16_t qid, uint16_t error)
 	ldns_rr_set_class(rr, LDNS_RR_CLASS_ANY);
 	ldns_rr_set_ttl(rr, 0);
 	uint8_t zero[2] = {0, 0};
-	uint8_t other[8] = {0, 0};
-	size_t other_len = 2;
-	if (error == DIST_TSIG_BADTIME) {
-		uint64_t now = (uint64_t)time(NULL);
-		other[0] = 0;
-		other[1] = 6;
-		for (int i = 0; i < 6; i++) {
-			other[2 + i] = (uint8_t)(now >> (8 * (5 - i)));
-		}
-		other_len = 8;
-	}
 	ldns_rdf *f[7] = {
 	    ldns_rdf_clone(ldns_rr_rdf(qt, 0)),
 	    ldns_rdf_clone(ldns_rr_rdf(qt, 1)),
@@ -88,7 +77,7 @@ static ldns_rr *dist_tsig_error(const ldns_rr *qt, uint16_t qid, uint16_t error)
 	    ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, zero),
 	    ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, qid),
 	    ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, error),
-	    ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, other_len, other),
+	    ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, zero),
 	};
 	bool ok = true;
 	for (int i = 0; i < 7; i++) {
@@ -110,9 +99,9 @@ static ldns_rr *dist_tsig_error(const ldns_rr *qt, uint16_t qid, uint16_t error)
 }
 
 /* Renders r (a refusal: small and rare, so ldns builds it) and signs it with key over *mac
- * when there is a key (RFC 8945 5.3). */
+ * when there is a key (RFC 8945 5.3), with err's TSIG error (NULL: none). */
 static int dist_render(dist_server_t *srv, ldns_pkt *r, const dist_key_t *key, dist_mac_t *mac,
-		       uint8_t **wire, size_t *len)
+		       const dist_tsig_err_t *err, uint8_t **wire, size_t *len)
 {
 	if (ldns_pkt2wire(wire, r, len) != LDNS_STATUS_OK) {
 		return TANDEM_ENOMEM;
@@ -127,7 +116,7 @@ static int dist_render(dist_server_t *srv, ldns_pkt *r, const dist_key_t *key, d
 		return TANDEM_ENOMEM;
 	}
 	*wire = w;
-	return dist_tsig_sign(w, len, *len + DIST_TSIG_ROOM, key, srv->fudge, mac, false);
+	return dist_tsig_sign(w, len, *len + DIST_TSIG_ROOM, key, srv->fudge, mac, false, err);
 }
 
 /* Starts m as the answer to q (its first question, which dist_handle checked is there). */
@@ -157,8 +146,9 @@ typedef struct dist_req {
 	ldns_pkt *q;
 	const char *peer;
 	char what[300];
-	const dist_key_t *key; /* verified */
+	const dist_key_t *key; /* verified (its MAC; for BADTIME only that) */
 	dist_mac_t mac;        /* the request's MAC, then each answer's */
+	uint64_t signed_at;    /* the request's Time Signed (a BADTIME answer repeats it) */
 	uint8_t **reply;
 	size_t *rlen;
 } dist_req_t;
@@ -189,7 +179,7 @@ static void dist_refuse(dist_req_t *rq, ldns_pkt_rcode rcode, uint16_t tsig_erro
 		return;
 	}
 	int ret = TANDEM_OK;
-	if (tsig_error != 0) {
+	if (tsig_error != 0 && rq->key == NULL) {
 		ldns_rr *t = dist_tsig_error(ldns_pkt_tsig(rq->q), ldns_pkt_id(rq->q), tsig_error);
 		if (t == NULL) {
 			ret = TANDEM_ENOMEM;
@@ -200,8 +190,18 @@ static void dist_refuse(dist_req_t *rq, ldns_pkt_rcode rcode, uint16_t tsig_erro
 			*rq->reply = NULL;
 		}
 	} else {
-		/* a refusal of a signed request is signed (RFC 8945 5.3) */
-		ret = dist_render(srv, r, rq->key, &rq->mac, rq->reply, rq->rlen);
+		/* a refusal of a signed request is signed (RFC 8945 5.3), a BADTIME too (5.2.3:
+		 * the request's time, and ours in Other Data) */
+		dist_tsig_err_t err = {.error = tsig_error, .time_signed = rq->signed_at};
+		if (tsig_error == DIST_TSIG_BADTIME) {
+			uint64_t now = (uint64_t)time(NULL);
+			for (int i = 0; i < 6; i++) {
+				err.other[i] = (uint8_t)(now >> (8 * (5 - i)));
+			}
+			err.other_len = 6;
+		}
+		ret = dist_render(srv, r, rq->key, &rq->mac, tsig_error != 0 ? &err : NULL,
+				  rq->reply, rq->rlen);
 		if (ret != TANDEM_OK) {
 			free(*rq->reply);
 			*rq->reply = NULL;
@@ -263,14 +263,6 @@ static bool dist_tsig_check(dist_req_t *rq, const uint8_t *wire, size_t len)
 	if (fudge > srv->fudge) {
 		fudge = srv->fudge;
 	}
-	uint64_t now = (uint64_t)time(NULL);
-	if ((now > signed_at ? now - signed_at : signed_at - now) > fudge) {
-		dist_refuse(rq, LDNS_RCODE_NOTAUTH, DIST_TSIG_BADTIME, &srv->stats.tsig_badtime,
-			    "TSIG key %s: signed %" PRIu64 " s away from our clock, fudge %" PRIu64
-			    " (BADTIME)",
-			    kname, now > signed_at ? now - signed_at : signed_at - now, fudge);
-		return false;
-	}
 	/* verified: the MAC is as long as the key's hash (its RDF: 2-byte size, then it) */
 	const ldns_rdf *mr = ldns_rr_rdf(t, 3);
 	if (ldns_rdf_size(mr) < 2 || ldns_rdf_size(mr) - 2 > sizeof(rq->mac.b)) {
@@ -279,6 +271,15 @@ static bool dist_tsig_check(dist_req_t *rq, const uint8_t *wire, size_t len)
 	rq->key = key;
 	rq->mac.len = ldns_rdf_size(mr) - 2;
 	memcpy(rq->mac.b, ldns_rdf_data(mr) + 2, rq->mac.len);
+	rq->signed_at = signed_at;
+	uint64_t now = (uint64_t)time(NULL);
+	if ((now > signed_at ? now - signed_at : signed_at - now) > fudge) {
+		dist_refuse(rq, LDNS_RCODE_NOTAUTH, DIST_TSIG_BADTIME, &srv->stats.tsig_badtime,
+			    "TSIG key %s: signed %" PRIu64 " s away from our clock, fudge %" PRIu64
+			    " (BADTIME)",
+			    kname, now > signed_at ? now - signed_at : signed_at - now, fudge);
+		return false;
+	}
 	return true;
 }
 
@@ -310,8 +311,9 @@ static void dist_answer_soa(dist_req_t *rq, const dist_version_t *v)
 	dist_msg_t *m = rq->srv->one;
 	if (m == NULL || dist_msg_answer(m, rq->q) != TANDEM_OK ||
 	    dist_version_push_soa(v, m) != TANDEM_OK ||
-	    (rq->key != NULL && dist_tsig_sign(m->buf, &m->len, sizeof(m->buf), rq->key,
-					       rq->srv->fudge, &rq->mac, false) != TANDEM_OK)) {
+	    (rq->key != NULL &&
+	     dist_tsig_sign(m->buf, &m->len, sizeof(m->buf), rq->key, rq->srv->fudge, &rq->mac,
+			    false, NULL) != TANDEM_OK)) {
 		return;
 	}
 	*rq->reply = malloc(m->len);
@@ -350,7 +352,7 @@ int dist_xfr_next(dist_conn_t *c, const uint8_t **wire, size_t *len, bool *done)
 	/* every message is signed; after the first, over the previous MAC and the timers */
 	if (ret == TANDEM_OK && c->key != NULL) {
 		ret = dist_tsig_sign(m->buf, &m->len, sizeof(m->buf), c->key, c->srv->fudge,
-				     &c->mac, c->msgs > 0);
+				     &c->mac, c->msgs > 0, NULL);
 	}
 	if (ret != TANDEM_OK) {
 		return ret;

@@ -107,14 +107,28 @@ int dist_msg_rr(dist_msg_t *m, const uint8_t *owner, uint16_t type, uint16_t rcl
 		const uint8_t *rdata);
 
 /*
+ * What a signed error answer's TSIG carries besides its MAC (RFC 8945 4.2): the TSIG error,
+ * the Time Signed it claims and the Other Data. For BADTIME (5.2.3) the time is the
+ * request's (the client checks it against its own clock) and Other Data our time, 48 bits.
+ */
+typedef struct dist_tsig_err {
+	uint16_t error;
+	uint64_t time_signed;
+	uint8_t other[6];
+	uint16_t other_len; /* 0 or 6 */
+} dist_tsig_err_t;
+
+/*
  * Appends a TSIG record signing the len bytes of buf (a whole message, cap bytes of room)
  * with key (RFC 8945 4.3): the digest covers the prior MAC (mac, when it has one: the
  * request's or the previous message's), the message, and all the TSIG variables, or only
- * the timers when timers_only (the second and later messages of a transfer, 5.3.1). The
- * new MAC replaces *mac. Errors: TANDEM_ERANGE (no room), TANDEM_CRYPTO_ELIB.
+ * the timers when timers_only (the second and later messages of a transfer, 5.3.1). err
+ * (NULL: error 0, our time, no Other Data) gives an error answer's variables, which the
+ * MAC covers. The new MAC replaces *mac. Errors: TANDEM_ERANGE (no room),
+ * TANDEM_CRYPTO_ELIB, TANDEM_EINVAL (other_len above 6).
  */
 int dist_tsig_sign(uint8_t *buf, size_t *len, size_t cap, const dist_key_t *key, uint16_t fudge,
-		   dist_mac_t *mac, bool timers_only);
+		   dist_mac_t *mac, bool timers_only, const dist_tsig_err_t *err);
 
 /* A transfer's record stream: AXFR, or IXFR from changeset `first` on. */
 typedef struct dist_stream {

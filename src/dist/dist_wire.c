@@ -260,18 +260,22 @@ out:
 }
 
 int dist_tsig_sign(uint8_t *buf, size_t *len, size_t cap, const dist_key_t *key, uint16_t fudge,
-		   dist_mac_t *mac, bool timers_only)
+		   dist_mac_t *mac, bool timers_only, const dist_tsig_err_t *err)
 {
 	const uint8_t *kname = ldns_rdf_data(key->dname);
 	size_t klen = ldns_rdf_size(key->dname);
 	const uint8_t *alg = ldns_rdf_data(key->alg_dname);
 	size_t alen = ldns_rdf_size(key->alg_dname);
 	size_t maclen = dist_key_is_sha512(key) ? 64 : 32;
-	size_t need = klen + 10 + alen + 16 + maclen;
+	size_t olen = err != NULL ? err->other_len : 0;
+	if (olen > sizeof(err->other)) {
+		return TANDEM_EINVAL;
+	}
+	size_t need = klen + 10 + alen + 16 + maclen + olen;
 	if (*len < 12 || *len + need > cap) {
 		return TANDEM_ERANGE;
 	}
-	uint64_t now = (uint64_t)time(NULL);
+	uint64_t now = err != NULL ? err->time_signed : (uint64_t)time(NULL);
 	/* RFC 8945 4.3.3: the variables (after 4.3.1's prior MAC and the message) */
 	uint8_t prior[2];
 	put16(prior, (uint16_t)mac->len);
@@ -279,7 +283,12 @@ int dist_tsig_sign(uint8_t *buf, size_t *len, size_t cap, const dist_key_t *key,
 	uint8_t timers[8];
 	put48(timers, now);
 	put16(timers + 6, fudge);
-	uint8_t tail[4] = {0, 0, 0, 0}; /* error 0, other length 0 */
+	uint8_t tail[4 + 6]; /* error, other length, other data */
+	put16(tail, err != NULL ? err->error : 0);
+	put16(tail + 2, (uint16_t)olen);
+	if (olen > 0) {
+		memcpy(tail + 4, err->other, olen);
+	}
 	const uint8_t *piece[8];
 	size_t plen[8];
 	size_t n = 0;
@@ -303,7 +312,7 @@ int dist_tsig_sign(uint8_t *buf, size_t *len, size_t cap, const dist_key_t *key,
 	plen[n++] = sizeof(timers);
 	if (!timers_only) {
 		piece[n] = tail;
-		plen[n++] = sizeof(tail);
+		plen[n++] = 4 + olen;
 	}
 	uint8_t out[64];
 	size_t outlen = 0;
@@ -318,7 +327,7 @@ int dist_tsig_sign(uint8_t *buf, size_t *len, size_t cap, const dist_key_t *key,
 	put16(p, LDNS_RR_TYPE_TSIG);
 	put16(p + 2, LDNS_RR_CLASS_ANY);
 	put32(p + 4, 0);
-	put16(p + 8, (uint16_t)(alen + 16 + maclen));
+	put16(p + 8, (uint16_t)(alen + 16 + maclen + olen));
 	p += 10;
 	memcpy(p, alg, alen);
 	p += alen;
@@ -328,8 +337,8 @@ int dist_tsig_sign(uint8_t *buf, size_t *len, size_t cap, const dist_key_t *key,
 	memcpy(p + 2, out, maclen);
 	p += 2 + maclen;
 	memcpy(p, buf, 2); /* original id: the message's own */
-	memcpy(p + 2, tail, sizeof(tail));
-	p += 6;
+	memcpy(p + 2, tail, 4 + olen);
+	p += 6 + olen;
 	*len = (size_t)(p - buf);
 	put16(buf + 10, (uint16_t)(((buf[10] << 8) | buf[11]) + 1));
 	memcpy(mac->b, out, maclen);

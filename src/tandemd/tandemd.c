@@ -117,6 +117,7 @@
 #define TDM_OPT_PRIMARY     0x1001
 #define TDM_OPT_PRIMARY_KEY 0x1002
 #define TDM_OPT_NOTIFY_ACL  0x1003
+#define TDM_OPT_REVIEW      0x1040 /* --review-listen */
 
 /* The journal's default depth: a day of 15-minute cycles, and 256 MiB. */
 #define TDM_JOURNAL_ENTRIES 100u
@@ -150,6 +151,7 @@ typedef struct tdm_opts {
 	double max_ixfr_ratio;          /* negative: unlimited */
 	tandem_log_target_t log_target; /* --log-target stderr|syslog */
 	const char *syslog_socket;      /* --syslog-socket PATH, or NULL: /dev/log */
+	const char *review_listen;      /* --review-listen ADDR:PORT (loopback), or NULL */
 } tdm_opts_t;
 
 typedef struct tdm_coord {
@@ -320,6 +322,7 @@ typedef struct tdm {
 	tandem_service_t svc;            /* systemd: readiness, status, watchdog */
 	metrics_server_t *metrics;       /* --metrics: the last render is served from there */
 	tdm_dist_t *dist;                /* --xfr-listen: the transfer server, or NULL */
+	tdm_review_srv_t *review;        /* --review-listen: the review port, or NULL */
 	dist_xfrin_zone_t *primary;      /* --primary, parsed (npri), for tdm_dist */
 	char (*primary_text)[2][PATH_MAX];
 	size_t npri;
@@ -1927,6 +1930,7 @@ static void tdm_input_job_setup(const tdm_t *d, tdm_zone_t *z, tdm_sign_t *job)
 	job->review_signed = d->policy.review_signed;
 	job->review_timeout = d->policy.review_timeout;
 	job->review_dir = d->opts->work;
+	job->review_srv = d->review;
 	if (s->bad && s->bad_review && s->has_approve && s->approve_serial == s->review_serial) {
 		job->review_skip = true; /* the operator approved it: no hook runs again */
 		job->review_skip_serial = s->review_input;
@@ -3453,6 +3457,7 @@ static void tdm_usage(FILE *fp)
 		"               [--primary ZONE=ADDR:PORT ... [--primary-tsig-key FILE]\n"
 		"                [--notify-in-acl PREFIX ...]]]\n"
 		"               [--log-target stderr|syslog] [--syslog-socket PATH]\n"
+		"               [--review-listen 127.0.0.1:PORT]\n"
 		"The first --coord is the node's own site's coordinator; the others are tried "
 		"when it\n"
 		"does not answer. Each zone is published as DIR/<zone>zone (atomically) and "
@@ -3497,6 +3502,7 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 	    {"notify-in-acl", required_argument, NULL, TDM_OPT_NOTIFY_ACL},
 	    {"log-target", required_argument, NULL, 'G'},
 	    {"syslog-socket", required_argument, NULL, 'S'},
+	    {"review-listen", required_argument, NULL, TDM_OPT_REVIEW},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	int c;
@@ -3610,6 +3616,7 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 			}
 			break;
 		case 'S': o->syslog_socket = optarg; break;
+		case TDM_OPT_REVIEW: o->review_listen = optarg; break;
 		case 'y':
 			errno = 0;
 			o->cycle_s = strtoull(optarg, &end, 10);
@@ -3672,6 +3679,19 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 	}
 	if (o->ncoord != o->ncoord_pub) {
 		fprintf(stderr, "tandemd: each --coord needs its --coord-pub\n");
+		return 1;
+	}
+	/* the version under review goes to this host only, and only with the cluster's key */
+	if (o->review_listen != NULL && !tdm_review_listen_ok(o->review_listen)) {
+		fprintf(stderr,
+			"tandemd: --review-listen %s: not a loopback address (127.0.0.0/8 or "
+			"[::1]): the version under review is served to this host only\n",
+			o->review_listen);
+		return 1;
+	}
+	if (o->review_listen != NULL && o->ntsig_key == 0) {
+		fprintf(stderr, "tandemd: --review-listen needs a --tsig-key: the review port "
+				"requires TSIG\n");
 		return 1;
 	}
 	return 0;
@@ -3951,6 +3971,8 @@ static void tdm_teardown(tdm_t *d)
 {
 	metrics_server_stop(d->metrics);
 	tdm_dist_free(d->dist); /* its thread stops; the versions it held are dropped */
+	tdm_review_srv_free(d->review);
+	d->review = NULL;
 	free(d->primary);
 	free(d->primary_text);
 	d->dist = NULL;
@@ -4296,6 +4318,31 @@ static int tdm_primary_parse(tdm_t *d)
 	return TANDEM_OK;
 }
 
+/* --review-listen: the review port (docs/node.md, "Review hooks"), with the --tsig-key
+ * files; before READY, so a non-loopback address or a bad key stops the start. */
+static int tdm_review_start(tdm_t *d)
+{
+	const tdm_opts_t *o = d->opts;
+	if (o->review_listen == NULL) {
+		return TANDEM_OK;
+	}
+	int ret =
+	    tdm_review_srv_start(o->review_listen, o->tsig_key, o->ntsig_key, d->diag, &d->review);
+	for (size_t i = 0; i < tandem_diag_kept(d->diag); i++) {
+		tdm_log(d, "%s", tandem_diag_msg(d->diag, i));
+	}
+	tandem_diag_clear(d->diag);
+	if (ret == TANDEM_OK) {
+		tdm_review_req_t at = {0};
+		tdm_review_srv_req(d->review, &at);
+		tdm_log(d,
+			"review port on %s (tcp and udp, TSIG key %s): each version under review "
+			"is served there while its hook runs",
+			at.axfr, at.key);
+	}
+	return ret;
+}
+
 static int tdm_xfr_start(tdm_t *d)
 {
 	const tdm_opts_t *o = d->opts;
@@ -4576,7 +4623,8 @@ int main(int argc, char **argv)
 		'A' + (int)d->site, d->nzones, d->ncoords, hsm_token_label(d->token), opts.cycle_s,
 		d->instance);
 	tdm_files_catch_up(d);
-	if (tdm_metrics_start(d) != TANDEM_OK || tdm_xfr_start(d) != TANDEM_OK) {
+	if (tdm_metrics_start(d) != TANDEM_OK || tdm_xfr_start(d) != TANDEM_OK ||
+	    tdm_review_start(d) != TANDEM_OK) {
 		goto out;
 	}
 	tandem_service_init(&d->svc);

@@ -1,14 +1,21 @@
 /* tandemd's review hooks: the operator's command run without a shell, bounded in time and
- * output, its exit status the verdict. */
+ * output, its exit status the verdict; and the loopback review port serving what it reviews. */
 #include "tandemd_review.h"
 #include "tandem_clock.h"
 
+#include "dist.h"
+#include "dns_zone.h"
 #include "kasp_policy.h"
 #include "tandem_error.h"
+#include "tandem_log.h"
+#include "tandem_text.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -100,7 +107,7 @@ int tdm_review_run(const tdm_review_req_t *req, tdm_review_result_t *res)
 		snprintf(res->first_line, sizeof(res->first_line), "%s", res->reason);
 		goto out;
 	}
-	char env[5][KASP_REVIEW_CMD_MAX + 64];
+	char env[8][KASP_REVIEW_CMD_MAX + 64];
 	snprintf(env[0], sizeof(env[0]), "PATH=/usr/local/bin:/usr/bin:/bin");
 	snprintf(env[1], sizeof(env[1]), "TANDEM_ZONE=%s", req->zone);
 	snprintf(env[2], sizeof(env[2]), "TANDEM_SERIAL=%" PRIu32, req->serial);
@@ -111,7 +118,21 @@ int tdm_review_run(const tdm_review_req_t *req, tdm_review_result_t *res)
 		ret = TANDEM_ERANGE;
 		goto out;
 	}
-	char *envp[] = {env[0], env[1], env[2], env[3], env[4], NULL};
+	char *envp[9] = {env[0], env[1], env[2], env[3], env[4], NULL};
+	if (req->axfr != NULL && req->key != NULL && req->key_file != NULL) {
+		snprintf(env[5], sizeof(env[5]), "TANDEM_REVIEW_AXFR=%s", req->axfr);
+		snprintf(env[6], sizeof(env[6]), "TANDEM_REVIEW_KEY=%s", req->key);
+		n = snprintf(env[7], sizeof(env[7]), "TANDEM_REVIEW_KEY_FILE=%s", req->key_file);
+		if (n < 0 || (size_t)n >= sizeof(env[7])) {
+			snprintf(res->reason, sizeof(res->reason),
+				 "the key file's name is too long");
+			ret = TANDEM_ERANGE;
+			goto out;
+		}
+		envp[5] = env[5];
+		envp[6] = env[6];
+		envp[7] = env[7];
+	}
 	if (pipe2(fds, O_CLOEXEC) != 0) {
 		snprintf(res->reason, sizeof(res->reason), "no pipe: %.80s", strerror(errno));
 		ret = TANDEM_ENOMEM;
@@ -250,4 +271,150 @@ out:
 		errno = saved;
 	}
 	return ret;
+}
+
+struct tdm_review_srv {
+	dist_key_t *keys[TDM_REVIEW_KEYS_MAX];
+	size_t nkeys;
+	dist_server_t *srv;
+	char address[80];        /* "127.0.0.1:PORT", the port bound */
+	char key_file[PATH_MAX]; /* the first key's file */
+};
+
+/* Whether "HOST:PORT" or "[HOST6]:PORT" names a loopback host; its host part into host. */
+static bool tdm_review_loopback(const char *listen, char *host, size_t size)
+{
+	const char *colon = strrchr(listen, ':');
+	if (colon == NULL || colon == listen || (size_t)(colon - listen) >= size) {
+		return false;
+	}
+	size_t hl = (size_t)(colon - listen);
+	memcpy(host, listen, hl);
+	host[hl] = '\0';
+	unsigned char a[16];
+	if (inet_pton(AF_INET, host, a) == 1) {
+		return a[0] == 127;
+	}
+	if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+		char in6[64];
+		snprintf(in6, sizeof(in6), "%.*s", (int)(hl - 2), host + 1);
+		return inet_pton(AF_INET6, in6, a) == 1 && memcmp(a, &in6addr_loopback, 16) == 0;
+	}
+	return false;
+}
+
+bool tdm_review_listen_ok(const char *listen)
+{
+	char host[64];
+	return listen != NULL && tdm_review_loopback(listen, host, sizeof(host));
+}
+
+/* The port's refusals, one log line each (the server's thread). */
+static void tdm_review_srv_log(void *arg, const char *line)
+{
+	(void)arg;
+	char l[600], safe[4 * sizeof(l)];
+	snprintf(l, sizeof(l), "review port: %s", line);
+	tandem_log_line(tandem_escape(safe, sizeof(safe), l));
+}
+
+int tdm_review_srv_start(const char *listen, const char *const *key_files, size_t nkeys,
+			 tandem_diag_t *diag, tdm_review_srv_t **out)
+{
+	*out = NULL;
+	char host[64];
+	if (!tdm_review_loopback(listen, host, sizeof(host))) {
+		tandem_diag_add(
+		    diag, TANDEM_ESYNTAX,
+		    "--review-listen %s: not a loopback address (127.0.0.0/8 or [::1]): "
+		    "the version under review is served to this host only",
+		    listen);
+		return TANDEM_ESYNTAX;
+	}
+	if (nkeys == 0) {
+		tandem_diag_add(
+		    diag, TANDEM_EINVAL,
+		    "--review-listen needs a --tsig-key: the review port requires TSIG");
+		return TANDEM_EINVAL;
+	}
+	if (nkeys > TDM_REVIEW_KEYS_MAX || strlen(key_files[0]) >= PATH_MAX) {
+		tandem_diag_add(diag, TANDEM_EINVAL, "--review-listen: too many keys, or too long");
+		return TANDEM_EINVAL;
+	}
+	tdm_review_srv_t *rs = calloc(1, sizeof(*rs));
+	if (rs == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	int ret = TANDEM_OK;
+	for (size_t i = 0; i < nkeys && ret == TANDEM_OK; i++) {
+		ret = dist_key_load(key_files[i], diag, &rs->keys[i]);
+		rs->nkeys += ret == TANDEM_OK;
+	}
+	const char *addrs[1] = {listen};
+	dist_conf_t conf = {
+	    .listen = addrs,
+	    .nlisten = 1,
+	    .keys = (const dist_key_t *const *)rs->keys,
+	    .nkeys = rs->nkeys,
+	    .max_ixfr_ratio = -1,
+	    .max_clients = 8,
+	    .log = tdm_review_srv_log,
+	};
+	if (ret == TANDEM_OK) {
+		ret = dist_server_new(&conf, diag, &rs->srv);
+	}
+	if (ret != TANDEM_OK) {
+		tdm_review_srv_free(rs);
+		return ret;
+	}
+	snprintf(rs->address, sizeof(rs->address), "%s:%u", host, dist_server_port(rs->srv, 0));
+	snprintf(rs->key_file, sizeof(rs->key_file), "%s", key_files[0]);
+	printf("review %s\n", rs->address);
+	fflush(stdout);
+	*out = rs;
+	return TANDEM_OK;
+}
+
+void tdm_review_srv_free(tdm_review_srv_t *rs)
+{
+	if (rs == NULL) {
+		return;
+	}
+	dist_server_free(rs->srv);
+	for (size_t i = 0; i < rs->nkeys; i++) {
+		dist_key_free(rs->keys[i]);
+	}
+	free(rs);
+}
+
+void tdm_review_srv_req(const tdm_review_srv_t *rs, tdm_review_req_t *req)
+{
+	req->axfr = rs->address;
+	req->key = dist_key_name(rs->keys[0]);
+	req->key_file = rs->key_file;
+}
+
+int tdm_review_srv_serve(tdm_review_srv_t *rs, const char *zone, const char *path,
+			 tandem_diag_t *diag)
+{
+	/* every record as the hook's file has it: the signed zone's own too */
+	dns_load_opts_t opts = {.origin = zone, .keep_dnssec = true};
+	dns_zone_t *z = NULL;
+	dist_version_t *v = NULL;
+	int ret = dns_zone_load(path, &opts, diag, &z);
+	if (ret == TANDEM_OK) {
+		ret = dist_version_new_take(z, &v); /* z is the version's (or freed) */
+	}
+	if (ret == TANDEM_OK) {
+		ret = dist_publish(rs->srv, zone, v);
+	}
+	dist_version_unref(v); /* the server holds its own reference */
+	return ret;
+}
+
+void tdm_review_srv_unserve(tdm_review_srv_t *rs, const char *zone)
+{
+	if (rs != NULL) {
+		(void)dist_publish(rs->srv, zone, NULL);
+	}
 }

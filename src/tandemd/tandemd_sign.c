@@ -239,6 +239,19 @@ static bool tdm_sign_reviews(const tdm_sign_t *job, const char *command)
 	       !(job->review_skip && job->review_skip_serial == job->in.serial);
 }
 
+/* Hook `i` could not be given the zone: a rejection that says why (no hook ran). */
+static bool tdm_sign_review_refused(tdm_sign_t *job, int i, uint32_t serial, const char *why)
+{
+	job->review_ran[i] = true;
+	job->review_serial[i] = serial;
+	snprintf(job->review[i].reason, sizeof(job->review[i].reason), "%.127s", why);
+	snprintf(job->review[i].first_line, sizeof(job->review[i].first_line), "%s", why);
+	job->review_rejected = true;
+	job->in.result = TDM_INPUT_REVIEW_REJECTED;
+	tandem_diag_add(job->diag, TANDEM_EPERM, "%s", job->review[i].reason);
+	return false;
+}
+
 /* Runs hook `i` (0: unsigned, 1: signed) on file for serial; false when it rejects (the
  * run then fails with TANDEM_EPERM and the input is held, as a held input is). */
 static bool tdm_sign_review(tdm_sign_t *job, int i, const char *file, uint32_t serial)
@@ -249,7 +262,30 @@ static bool tdm_sign_review(tdm_sign_t *job, int i, const char *file, uint32_t s
 				.file = file,
 				.serial = serial,
 				.timeout_s = job->review_timeout};
+	/* --review-listen: the same bytes by AXFR, on the review port only, only meanwhile */
+	bool served = false;
+	if (job->review_srv != NULL) {
+		tandem_diag_t *why = NULL;
+		int ret = tandem_diag_new(&why);
+		if (ret == TANDEM_OK) {
+			ret = tdm_review_srv_serve(job->review_srv, job->origin, file, why);
+		}
+		if (ret != TANDEM_OK) {
+			char msg[200];
+			snprintf(msg, sizeof(msg), "the review port cannot serve it: %.150s",
+				 why != NULL && tandem_diag_kept(why) > 0 ? tandem_diag_msg(why, 0)
+									  : tandem_strerror(ret));
+			tandem_diag_free(why);
+			return tdm_sign_review_refused(job, i, serial, msg);
+		}
+		tandem_diag_free(why);
+		tdm_review_srv_req(job->review_srv, &req);
+		served = true;
+	}
 	(void)tdm_review_run(&req, &job->review[i]); /* a failure to run is a rejection */
+	if (served) {
+		tdm_review_srv_unserve(job->review_srv, job->origin);
+	}
 	job->review_ran[i] = true;
 	job->review_serial[i] = serial;
 	if (job->review[i].approved) {
@@ -262,25 +298,18 @@ static bool tdm_sign_review(tdm_sign_t *job, int i, const char *file, uint32_t s
 	return false;
 }
 
-/* Hook `i` reads a private copy (--work is 0700) of exactly what the run read or wrote
- * (src: the input's bytes as loaded, or the written signed zone), removed after: the hook
- * sees what is signed, not a file replaced meanwhile, and cannot change what is used. */
 /* No private copy could be made for hook `i`: a rejection that says why. */
 static bool tdm_sign_review_nocopy(tdm_sign_t *job, int i, uint32_t serial, int err)
 {
 	char why[128];
 	snprintf(why, sizeof(why), "no private copy of the zone for the hook: %.60s",
 		 strerror(err));
-	job->review_ran[i] = true;
-	job->review_serial[i] = serial;
-	snprintf(job->review[i].reason, sizeof(job->review[i].reason), "%s", why);
-	snprintf(job->review[i].first_line, sizeof(job->review[i].first_line), "%s", why);
-	job->review_rejected = true;
-	job->in.result = TDM_INPUT_REVIEW_REJECTED;
-	tandem_diag_add(job->diag, TANDEM_EPERM, "%s", job->review[i].reason);
-	return false;
+	return tdm_sign_review_refused(job, i, serial, why);
 }
 
+/* Hook `i` reads a private copy (--work is 0700) of exactly what the run read or wrote
+ * (src: the input's bytes as loaded, or the written signed zone), removed after: the hook
+ * sees what is signed, not a file replaced meanwhile, and cannot change what is used. */
 static bool tdm_sign_review_copy(tdm_sign_t *job, int i, const char *src, uint32_t serial)
 {
 	char copy[4200];

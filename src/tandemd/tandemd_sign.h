@@ -94,6 +94,8 @@ typedef struct tdm_sign {
 	const char *review_signed;
 	uint32_t review_timeout; /* seconds */
 	const char *review_dir;
+	tdm_review_srv_t *review_srv; /* --review-listen: the copy is also served there by
+					 AXFR while its hook runs (borrowed), or NULL */
 	bool review_skip; /* no hook for an input whose SOA serial is review_skip_serial: */
 	uint32_t review_skip_serial; /* its version was reviewed already, or the operator
 					approved it */

@@ -984,6 +984,22 @@ START_TEST(axfr_big_record)
 }
 END_TEST
 
+/* Sends the rawlen bytes of raw over UDP to the server; the answer's bytes into buf (cap),
+ * its length returned, 0 when none came within 5 s. */
+static size_t udp_raw(uint16_t port, const uint8_t *raw, size_t rawlen, uint8_t *buf, size_t cap)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct timeval tv = {.tv_sec = 5};
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(sendto(fd, raw, rawlen, 0, (struct sockaddr *)&sa, sizeof(sa)),
+			 (ssize_t)rawlen);
+	ssize_t got = recv(fd, buf, cap, 0);
+	close(fd);
+	return got > 0 ? (size_t)got : 0;
+}
+
 /* Sends q (signed with key1 when sign) over UDP to the server and returns the answer, or
  * NULL when none came within 5 s. */
 static ldns_pkt *udp_ask(uint16_t port, ldns_pkt *q, bool sign, const uint8_t *raw, size_t rawlen)
@@ -999,20 +1015,12 @@ static ldns_pkt *udp_ask(uint16_t port, ldns_pkt *q, bool sign, const uint8_t *r
 		raw = wire;
 		rawlen = wlen;
 	}
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct timeval tv = {.tv_sec = 5};
-	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(sendto(fd, raw, rawlen, 0, (struct sockaddr *)&sa, sizeof(sa)),
-			 (ssize_t)rawlen);
+	static uint8_t buf[65536];
+	size_t got = udp_raw(port, raw, rawlen, buf, sizeof(buf));
 	free(wire);
-	uint8_t buf[65536];
-	ssize_t got = recv(fd, buf, sizeof(buf), 0);
-	close(fd);
 	ldns_pkt *a = NULL;
 	if (got > 0) {
-		ck_assert(ldns_wire2pkt(&a, buf, (size_t)got) == LDNS_STATUS_OK);
+		ck_assert(ldns_wire2pkt(&a, buf, got) == LDNS_STATUS_OK);
 	}
 	return a;
 }
@@ -1113,6 +1121,145 @@ START_TEST(odd_requests)
 }
 END_TEST
 
+/*
+ * A request signed by hand (ldns signs only with the current time) with key1 at time
+ * signed_at, fudge 300: the message's wire, its TSIG appended (RFC 8945 4.2, 4.3.3).
+ */
+static size_t request_signed_at(uint64_t signed_at, uint8_t *out, size_t cap)
+{
+	ldns_pkt *q = query("example.", LDNS_RR_TYPE_SOA);
+	uint8_t *wire = NULL;
+	size_t wlen = 0;
+	ck_assert(ldns_pkt2wire(&wire, q, &wlen) == LDNS_STATUS_OK);
+	ldns_pkt_free(q);
+	static const uint8_t kname[] = "\004key1";      /* key1. */
+	static const uint8_t alg[] = "\013hmac-sha256"; /* hmac-sha256. */
+	uint8_t vars[64];
+	size_t n = 0;
+	memcpy(vars, kname, sizeof(kname)); /* with the root's 0 */
+	n += sizeof(kname);
+	static const uint8_t any_ttl0[] = {0, 255, 0, 0, 0, 0};
+	memcpy(vars + n, any_ttl0, sizeof(any_ttl0));
+	n += sizeof(any_ttl0);
+	memcpy(vars + n, alg, sizeof(alg));
+	n += sizeof(alg);
+	uint8_t timers[8];
+	for (int i = 0; i < 6; i++) {
+		timers[i] = (uint8_t)(signed_at >> (8 * (5 - i)));
+	}
+	timers[6] = 300 >> 8;
+	timers[7] = 300 & 0xff;
+	memcpy(vars + n, timers, sizeof(timers));
+	n += sizeof(timers);
+	memset(vars + n, 0, 4); /* error 0, no other data */
+	n += 4;
+	uint8_t key[64];
+	int klen = EVP_DecodeBlock(key, (const unsigned char *)g_secret, (int)strlen(g_secret));
+	ck_assert_int_ge(klen, 32);
+	uint8_t *digest_in = malloc(wlen + n);
+	memcpy(digest_in, wire, wlen);
+	memcpy(digest_in + wlen, vars, n);
+	uint8_t mac[64];
+	size_t maclen = 0;
+	ck_assert_ptr_nonnull(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, 32, digest_in,
+					wlen + n, mac, sizeof(mac), &maclen));
+	ck_assert_uint_eq(maclen, 32);
+	free(digest_in);
+	ck_assert_uint_le(wlen + 200, cap);
+	memcpy(out, wire, wlen);
+	size_t len = wlen;
+	free(wire);
+	memcpy(out + len, kname, sizeof(kname));
+	len += sizeof(kname);
+	static const uint8_t tsig_any_ttl0[] = {0, 250, 0, 255, 0, 0, 0, 0};
+	memcpy(out + len, tsig_any_ttl0, sizeof(tsig_any_ttl0));
+	len += sizeof(tsig_any_ttl0);
+	size_t rdlen = sizeof(alg) + 8 + 2 + maclen + 6;
+	out[len++] = (uint8_t)(rdlen >> 8);
+	out[len++] = (uint8_t)rdlen;
+	memcpy(out + len, alg, sizeof(alg));
+	len += sizeof(alg);
+	memcpy(out + len, timers, sizeof(timers));
+	len += sizeof(timers);
+	out[len++] = 0;
+	out[len++] = (uint8_t)maclen;
+	memcpy(out + len, mac, maclen);
+	len += maclen;
+	memcpy(out + len, out, 2); /* original id */
+	len += 2;
+	memset(out + len, 0, 4);
+	len += 4;
+	out[11]++; /* ARCOUNT */
+	return len;
+}
+
+/* RFC 8945 5.2.3: a request whose MAC verifies but whose time is outside the fudge gets
+ * NOTAUTH/BADTIME signed with its key, the request's time, and our time in Other Data. */
+START_TEST(badtime_signed)
+{
+	char path[700];
+	dist_server_t *srv = server_start(NULL, 0, 0);
+	uint16_t port = dist_server_port(srv, 0);
+	dist_version_t *v = version_make(9, 3, path, sizeof(path));
+	ck_assert_int_eq(dist_publish(srv, "example.", v), TANDEM_OK);
+	uint8_t req[1024];
+	uint64_t t0 = (uint64_t)time(NULL);
+	uint64_t skewed = t0 - 3600; /* an hour behind: outside the fudge of 300 */
+	size_t rlen = request_signed_at(skewed, req, sizeof(req));
+	ldns_pkt *q = NULL;
+	ck_assert(ldns_wire2pkt(&q, req, rlen) == LDNS_STATUS_OK);
+	ck_assert_ptr_nonnull(ldns_pkt_tsig(q));
+	ldns_rdf *qmac = ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(q), 3));
+	static uint8_t buf[65536];
+	size_t len = udp_raw(port, req, rlen, buf, sizeof(buf));
+	uint64_t t1 = (uint64_t)time(NULL);
+	ck_assert_uint_gt(len, 0);
+	ldns_pkt *a = NULL;
+	ck_assert(ldns_wire2pkt(&a, buf, len) == LDNS_STATUS_OK);
+	ck_assert_int_eq(ldns_pkt_get_rcode(a), LDNS_RCODE_NOTAUTH);
+	ck_assert_uint_eq(ldns_pkt_ancount(a), 0);
+	ldns_rr *t = ldns_pkt_tsig(a);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_eq(ldns_rdf2native_int16(ldns_rr_rdf(t, 5)), 18); /* BADTIME */
+	/* the MAC is there and verifies with the key over the request's MAC */
+	ck_assert_uint_eq(ldns_rdf_size(ldns_rr_rdf(t, 3)), 2 + 32);
+	ck_assert_msg(ldns_pkt_tsig_verify(a, buf, len, "key1.", g_secret, qmac),
+		      "the BADTIME answer's MAC does not verify");
+	/* the request's time, and ours (6 bytes) in Other Data */
+	const ldns_rdf *tr = ldns_rr_rdf(t, 1);
+	ck_assert_uint_eq(ldns_rdf_size(tr), 6);
+	uint64_t ts = 0;
+	for (int i = 0; i < 6; i++) {
+		ts = (ts << 8) | ldns_rdf_data(tr)[i];
+	}
+	ck_assert_uint_eq(ts, skewed);
+	const ldns_rdf *od = ldns_rr_rdf(t, 6);
+	ck_assert_uint_eq(ldns_rdf_size(od), 2 + 6);
+	ck_assert_uint_eq(ldns_rdf_data(od)[1], 6);
+	uint64_t ours = 0;
+	for (int i = 0; i < 6; i++) {
+		ours = (ours << 8) | ldns_rdf_data(od)[2 + i];
+	}
+	ck_assert(ours >= t0 && ours <= t1);
+	/* a MAC over other bytes does not verify: the check above can fail */
+	buf[len - 1] ^= 1;
+	ldns_pkt *bad = NULL;
+	ck_assert(ldns_wire2pkt(&bad, buf, len) == LDNS_STATUS_OK);
+	ck_assert(!ldns_pkt_tsig_verify(bad, buf, len, "key1.", g_secret, qmac));
+	ldns_pkt_free(bad);
+	dist_stats_t st;
+	dist_server_stats(srv, &st);
+	ck_assert_uint_eq(st.tsig_badtime, 1);
+	ck_assert_uint_eq(st.soa, 0);
+	ck_assert(log_has("BADTIME"));
+	ldns_pkt_free(a);
+	ldns_pkt_free(q);
+	ldns_rdf_deep_free(qmac);
+	dist_server_free(srv);
+	dist_version_unref(v);
+}
+END_TEST
+
 static Suite *dist_suite(void)
 {
 	Suite *s = suite_create("dist");
@@ -1128,6 +1275,7 @@ static Suite *dist_suite(void)
 	tcase_add_test(tc, key_file);
 	tcase_add_test(tc, version_changesets);
 	tcase_add_test(tc, odd_requests);
+	tcase_add_test(tc, badtime_signed);
 	tcase_add_test(tc, publish_during_slow_axfr);
 	tcase_add_test(tc, xfr_messages_verify);
 	tcase_add_test(tc, axfr_big_record);
