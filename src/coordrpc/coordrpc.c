@@ -85,6 +85,8 @@ static const coordrpc_kind_info_t coordrpc_kinds[] = {
 			     NET_ROLE_OPERATOR},
     [COORDRPC_LEASE_BATCH] = {"coord.lease.batch", &tandem__coord_lease_batch__descriptor,
 			      NET_ROLE_NODE},
+    [COORDRPC_POLICY] = {"coord.policy", &tandem__coord_request_op__descriptor, NET_ROLE_OPERATOR},
+    [COORDRPC_POLICY_GET] = {"coord.policy.get", &tandem__coord_request_op__descriptor, 0},
 };
 
 #define COORDRPC_T_DECISION "coord.decision"
@@ -551,7 +553,9 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 	case COORDRPC_OPERATORS_BOOTSTRAP:
 	case COORDRPC_CEREMONY_RECORD:
 	case COORDRPC_PRODUCTION:
-	case COORDRPC_DRILL_NOTE: {
+	case COORDRPC_DRILL_NOTE:
+	case COORDRPC_POLICY:
+	case COORDRPC_POLICY_GET: {
 		Tandem__CoordRequestOp m = TANDEM__COORD_REQUEST_OP__INIT;
 		if (!str_ok(req->req_id, sizeof(req->req_id)) ||
 		    !str_ok(req->action, sizeof(req->action)) ||
@@ -566,6 +570,7 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.pub = bin(req->has_sig ? req->pub : NULL, req->has_sig ? COORDRPC_PUB_LEN : 0);
 		m.sig = bin(req->has_sig ? req->sig : NULL, req->has_sig ? COORDRPC_SIG_LEN : 0);
 		m.doc = bin(req->doc, req->doc_len);
+		m.zone = zone;
 		return pack_msg(&m.base, buf, len);
 	}
 	}
@@ -1088,7 +1093,9 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 	case COORDRPC_OPERATORS_BOOTSTRAP:
 	case COORDRPC_CEREMONY_RECORD:
 	case COORDRPC_PRODUCTION:
-	case COORDRPC_DRILL_NOTE: {
+	case COORDRPC_DRILL_NOTE:
+	case COORDRPC_POLICY:
+	case COORDRPC_POLICY_GET: {
 		const Tandem__CoordRequestOp *m = (const Tandem__CoordRequestOp *)pm;
 		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
 		    (ret = get_str(diag, what, "id", r->req_id, sizeof(r->req_id), m->id)) !=
@@ -1098,7 +1105,9 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		    (ret = get_str(diag, what, "args", r->args, sizeof(r->args), m->args)) !=
 			TANDEM_OK ||
 		    (ret = get_blob(diag, what, "doc", COORDRPC_ARCHIVE_MAX, &r->doc, &r->doc_len,
-				    m->doc)) != TANDEM_OK) {
+				    m->doc)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone)) !=
+			TANDEM_OK) {
 			return ret;
 		}
 		if (m->pub.len + m->sig.len > 0 &&

@@ -102,8 +102,15 @@ typedef enum {
 					 an audit entry of a drill (tandemctl drill) */
 	COORDRPC_LEASE_BATCH,         /* node: node, instance, items (each a request or renewal);
 					 the decision's leases answer them in order */
+	/* signing policies in the cluster (docs/policy.md, "In a cluster") */
+	COORDRPC_POLICY,     /* operator: action "put" (args "name=N", doc: the YAML), "list",
+				"show" (args "name=N"), "zone" (zone, args "name=N" or "name=-":
+				the node's own file); the decision's doc holds what is read */
+	COORDRPC_POLICY_GET, /* any: zone; the decision's text is "NAME" ("" when the zone has
+				none: the node's own file) and its doc the stored policy
+				(kasp_policy_doc) */
 } coordrpc_kind_t;
-#define COORDRPC_KIND_LAST COORDRPC_LEASE_BATCH
+#define COORDRPC_KIND_LAST COORDRPC_POLICY_GET
 /* Most items in one coord.lease.batch: every zone a cluster can hold. */
 #define COORDRPC_LEASE_BATCH_MAX COORD_ZONES_MAX
 

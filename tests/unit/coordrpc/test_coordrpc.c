@@ -240,7 +240,10 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 	case COORDRPC_CEREMONY_RECORD:
 	case COORDRPC_PRODUCTION:
 	case COORDRPC_DRILL_NOTE:
-		/* one message for all of them: every field travels */
+	case COORDRPC_POLICY:
+	case COORDRPC_POLICY_GET:
+		/* one message for all of them: every field travels (the zone too) */
+		zone = true;
 		memcpy(e->req_id, full->req_id, sizeof(e->req_id));
 		memcpy(e->action, full->action, sizeof(e->action));
 		memcpy(e->args, full->args, sizeof(e->args));
