@@ -224,8 +224,10 @@ static int op_put(const coordd_policy_ctx_t *c, const char *name, const coordrpc
 		    "policy %s sha256=%s -> sha256=%s staged (%zu zones use it): needs approvals",
 		    name, cur.hex, hex, nzones);
 		audit(c, "policy.stage", NULL, details);
-		refuse(dec, COORD_R_BAD_INPUT, "%.200s (staged; %zu zones use %s)", why, nzones,
-		       name);
+		refuse(
+		    dec, COORD_R_BAD_INPUT,
+		    "needs approvals (staged; %zu zones use it): tandemctl request policy-set %s",
+		    nzones, args);
 		goto out;
 	}
 	ret = coord_store_doc_put(c->store, COORD_DOC_POLICY, name, (const uint8_t *)doc, len,
@@ -375,7 +377,14 @@ static int op_zone(const coordd_policy_ctx_t *c, const char *name, const coordrp
 	memcpy(args, full, strlen(full) + 1);
 	if (c->zone->has_committed &&
 	    coordd_requests_direct_refused(c->requests, "policy-set", args, why, sizeof(why))) {
-		refuse(dec, COORD_R_BAD_INPUT, "%s", why);
+		/* the whole request to make (why cuts the arguments short); or why it cannot tell
+		 */
+		if (strncmp(why, "policy-set needs approvals", 26) == 0) {
+			refuse(dec, COORD_R_BAD_INPUT,
+			       "needs approvals: tandemctl request policy-set %s", args);
+		} else {
+			refuse(dec, COORD_R_BAD_INPUT, "%s", why);
+		}
 		goto out;
 	}
 	ret = zone_policy_write(c, r->zone, name, s.rev != 0 ? s.hex : NULL, dec);

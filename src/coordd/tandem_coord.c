@@ -2293,7 +2293,8 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		goto out;
 	}
 	if (coordd_kind_reads(r.kind) && (r.kind == COORDRPC_STATUS || !d->store_down)) {
-		ret = r.kind == COORDRPC_STATUS ? coordd_status(d, req->role, now, reply)
+		ret = r.kind == COORDRPC_STATUS       ? coordd_status(d, req->role, now, reply)
+		      : r.kind == COORDRPC_POLICY_GET ? coordd_policy_reply(d, req, &r, reply)
 		      : r.kind == COORDRPC_KEYS_GET
 			  ? coordd_keys(d, req, r.zone, reply)
 			  : coordd_doc_get(
@@ -2380,7 +2381,7 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		ret = coordd_production(d, req, &r, reply);
 		goto out;
 	}
-	if (r.kind == COORDRPC_POLICY || r.kind == COORDRPC_POLICY_GET) {
+	if (r.kind == COORDRPC_POLICY) {
 		ret = coordd_policy_reply(d, req, &r, reply);
 		goto out;
 	}
