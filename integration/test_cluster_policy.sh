@@ -80,6 +80,10 @@ agreed() {
 	[ "$(tdm_status_get "(zone('$Z')['standby_report'] or {}).get('serial', 0) >= $serial and zone('$Z')['standby_report']['match']")" = True ]
 }
 tdm_wait 60 "the standby to agree on a serial signed with NSEC" agreed
+[ "$(tdm_status_get "zone('$Z')['policy_sha256']")" = "$d2" ] ||
+	tdm_fail "the last commit does not name the new policy's digest"
+grep -q "serial [0-9]* was signed with policy sha256=.*: not compared" "$TDM_CL"/log/node-*.log &&
+	tdm_log "a shadow run across the change was not compared (as documented)"
 [ "$(tdm_status_get "zone('$Z')['alerts']")" = 0 ] || tdm_fail "a standby digest disagreed"
 pids_after=$(cat "$TDM_CL"/run/node-*.pid | sort | tr '\n' ' ')
 [ "$pids_before" = "$pids_after" ] || tdm_fail "a node restarted ($pids_before / $pids_after)"

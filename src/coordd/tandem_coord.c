@@ -524,6 +524,7 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	in->no_base = r->no_base;
 	in->keyset_revision = r->keyset_revision;
 	memcpy(in->skr_id, r->skr_id, sizeof(in->skr_id));
+	memcpy(in->policy_digest, r->policy_digest, sizeof(in->policy_digest));
 	in->nsec3 = r->nsec3;
 	memcpy(in->salt, r->salt, r->salt_len);
 	in->salt_len = (uint32_t)r->salt_len;
@@ -623,6 +624,7 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 	zs->full_requested = z->full_requested;
 	zs->keyset_revision = z->committed_keyset_revision;
 	memcpy(zs->skr_id, z->committed_skr_id, sizeof(zs->skr_id));
+	memcpy(zs->policy_digest, z->committed_policy, sizeof(zs->policy_digest));
 	zs->nsec3 = z->committed_nsec3;
 	memcpy(zs->salt, z->committed_salt, z->committed_salt_len);
 	zs->salt_len = z->committed_salt_len;

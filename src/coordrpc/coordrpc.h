@@ -171,6 +171,8 @@ typedef struct coordrpc_request {
 	size_t archive_len;
 	int64_t keyset_revision;          /* COMMIT: the key set revision signed with (0: none) */
 	uint8_t skr_id[COORD_SKR_ID_LEN]; /* COMMIT: the SKR signed with (zeros: none) */
+	/* COMMIT: the SHA-256 of the cluster policy signed with (zeros: the node's own) */
+	uint8_t policy_digest[COORD_DIGEST_LEN];
 	uint8_t *keyset; /* COORDRPC_KEYSET_PUT: owned; coordrpc_request_deinit frees it */
 	size_t keyset_len;
 	int64_t revision; /* COORDRPC_KEYSET_PUT: the revision read (0: none yet) */
@@ -246,11 +248,13 @@ typedef struct coordrpc_zone_status {
 	uint8_t digest[COORD_DIGEST_LEN];
 	char committed_by[COORD_ID_MAX];
 	uint64_t sign_time;
-	uint32_t input_serial;            /* of the last commit; 0: unknown */
-	uint32_t base_serial;             /* of the last commit; 0: signed in full */
-	bool full_requested;              /* a standby asked for a full signing */
-	int64_t keyset_revision;          /* of the last commit; 0: none */
-	uint8_t skr_id[COORD_SKR_ID_LEN]; /* of the last commit; zeros: none */
+	uint32_t input_serial;                   /* of the last commit; 0: unknown */
+	uint32_t base_serial;                    /* of the last commit; 0: signed in full */
+	bool full_requested;                     /* a standby asked for a full signing */
+	int64_t keyset_revision;                 /* of the last commit; 0: none */
+	uint8_t skr_id[COORD_SKR_ID_LEN];        /* of the last commit; zeros: none */
+	uint8_t policy_digest[COORD_DIGEST_LEN]; /* of the last commit: its cluster policy's
+						    SHA-256; zeros: none */
 	bool nsec3;
 	uint8_t salt[COORDRPC_SALT_MAX];
 	size_t salt_len;

@@ -275,6 +275,10 @@ typedef struct tdm {
 	kasp_keyset_t *job_ks;     /* the key set of the running run (CDS), its own copy */
 	tandem_arena_t *job_arena; /* what the running run's configuration points to */
 	uint8_t job_skr_id[COORD_SKR_ID_LEN]; /* the SKR the running run uses (zeros: none) */
+	/* the running run's cluster policy (its SHA-256; zeros: the node's own), which its
+	 * commit names; a shadow run of a serial signed with another one is not compared */
+	uint8_t job_policy[COORD_DIGEST_LEN];
+	bool job_policy_differs;
 	bool registered;
 	uint64_t next_heartbeat_mono;
 	uint64_t next_hygiene_mono; /* the next token hygiene check (0: at start) */
@@ -2274,6 +2278,13 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 		return TANDEM_EPERM; /* no token, or another instance runs: nothing is signed */
 	}
 	tdm_policy_refresh(d, z); /* a policy changed in the cluster: from this run on */
+	memset(d->job_policy, 0, sizeof(d->job_policy));
+	if (z->pol != NULL) {
+		memcpy(d->job_policy, z->pol_digest, sizeof(d->job_policy));
+	}
+	d->job_policy_differs =
+	    shadow && zs->has_committed &&
+	    memcmp(zs->policy_digest, d->job_policy, sizeof(d->job_policy)) != 0;
 	tandem_diag_t *keep = job->diag;
 	memset(job, 0, sizeof(*job));
 	job->diag = keep;
@@ -2423,6 +2434,7 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	req.base_serial = job->base_serial;
 	req.keyset_revision = job->keyset_revision;
 	memcpy(req.skr_id, d->job_skr_id, sizeof(req.skr_id));
+	memcpy(req.policy_digest, d->job_policy, sizeof(req.policy_digest));
 	req.serial = job->serial;
 	memcpy(req.digest, job->digest, COORD_DIGEST_LEN);
 	req.sign_time = job->conf.now;
@@ -3054,6 +3066,17 @@ static void tdm_job_shadowed(tdm_t *d, tdm_zone_t *z)
 	}
 	if (zs != NULL && zs->base_serial != 0 && !d->job.updated) {
 		tdm_no_base(d, z, zs); /* its shadow copy was not the committed serial */
+		return;
+	}
+	if (d->job_policy_differs) {
+		/* the policy changed between the active's run and this one: not comparable */
+		char mine[KASP_POLICY_DIGEST_HEX], theirs[KASP_POLICY_DIGEST_HEX];
+		tdm_log(d,
+			"zone %s: serial %u was signed with policy sha256=%s, this shadow run with "
+			"sha256=%s: not compared (docs/policy.md, \"In a cluster\")",
+			z->name, d->job.serial,
+			zs != NULL ? kasp_policy_digest_hex(zs->policy_digest, theirs) : "?",
+			kasp_policy_digest_hex(d->job_policy, mine));
 		return;
 	}
 	tdm_job_report(d, z);

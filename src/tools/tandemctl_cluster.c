@@ -624,6 +624,14 @@ static json_t *json_zone(const coordrpc_zone_status_t *z, const zone_keyset_t *z
 		json_object_set_new(rep, "match", json_boolean(z->report_match));
 	}
 	json_object_set_new(o, "standby_report", rep);
+	/* the cluster policy the last commit was signed with (docs/policy.md, "In a cluster") */
+	static const uint8_t no_policy[COORD_DIGEST_LEN];
+	char pd[2 * COORD_DIGEST_LEN + 1];
+	hex(pd, z->policy_digest, sizeof(z->policy_digest));
+	json_object_set_new(o, "policy_sha256",
+			    memcmp(z->policy_digest, no_policy, COORD_DIGEST_LEN) != 0
+				? json_string(pd)
+				: json_null());
 	json_object_set_new(o, "accepted_input_serial",
 			    z->has_accepted_input
 				? json_integer((json_int_t)z->accepted_input_serial)
