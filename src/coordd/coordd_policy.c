@@ -456,6 +456,38 @@ out:
 	return ret;
 }
 
+int coordd_policy_of_zone(coord_store_t *store, tandem_diag_t *diag, const char *zone,
+			  kasp_policy_t *out, bool *found)
+{
+	uint8_t *buf = NULL, *doc = NULL, digest[KASP_POLICY_DIGEST_LEN];
+	size_t len = 0, dlen = 0, tlen = 0;
+	int64_t rev = 0;
+	char name[KASP_POLICY_NAME_MAX], label[KASP_POLICY_NAME_MAX + 32];
+	const char *text = NULL;
+	*found = false;
+	int ret = coord_store_doc_get(store, COORD_DOC_ZONE_POLICY, zone, diag, &buf, &len, &rev);
+	if (ret != TANDEM_OK || buf == NULL || len == 0 || len >= sizeof(name) ||
+	    (len == 1 && buf[0] == '-')) {
+		goto out;
+	}
+	memcpy(name, buf, len);
+	name[len] = '\0';
+	*found = true;
+	ret = coord_store_doc_get(store, COORD_DOC_POLICY, name, diag, &doc, &dlen, &rev);
+	if (ret == TANDEM_OK &&
+	    (doc == NULL || kasp_policy_doc_unpack(doc, dlen, digest, &text, &tlen) != TANDEM_OK)) {
+		ret = TANDEM_KASP_EPOLICY;
+	}
+	if (ret == TANDEM_OK) {
+		snprintf(label, sizeof(label), "cluster policy %s", name);
+		ret = kasp_policy_parse(label, text, tlen, diag, out);
+	}
+out:
+	free(buf);
+	free(doc);
+	return ret;
+}
+
 int coordd_policy_set_exec(const coordd_policy_ctx_t *c, const char *args, bool *accepted,
 			   char *text, size_t size)
 {

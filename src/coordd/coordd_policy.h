@@ -7,6 +7,7 @@
 #include "coord_store.h"
 #include "coordd_request.h"
 #include "coordrpc.h"
+#include "kasp_policy.h"
 #include "tandem_audit.h"
 #include "tandem_diag.h"
 
@@ -35,6 +36,14 @@ int coordd_policy_op(const coordd_policy_ctx_t *c, const coordrpc_request_t *r,
 /* coord.policy.get: the zone's policy name in dec->text ("" none) and its stored document in
  * dec->doc. Errors: the store's, TANDEM_ENOMEM. */
 int coordd_policy_get(const coordd_policy_ctx_t *c, const char *zone, coordrpc_decision_t *dec);
+
+/*
+ * The zone's cluster policy, checked (its digest, then every rule), into *out; *found false
+ * (and *out untouched) when the zone names none. A named policy that is missing or fails a
+ * check is TANDEM_KASP_EPOLICY. Errors: the store's, TANDEM_ENOMEM.
+ */
+int coordd_policy_of_zone(coord_store_t *store, tandem_diag_t *diag, const char *zone,
+			  kasp_policy_t *out, bool *found);
 
 /* Executes an approved policy-set (args "name=N digest=HEX [zone=Z]"): *accepted and text say
  * what became of it. Errors: the store's. */
