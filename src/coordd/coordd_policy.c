@@ -153,7 +153,7 @@ static int op_put(const coordd_policy_ctx_t *c, const char *name, const coordrpc
 	stored_t cur, staged;
 	uint8_t digest[KASP_POLICY_DIGEST_LEN];
 	char label[KASP_POLICY_NAME_MAX + 16], hex[KASP_POLICY_DIGEST_HEX], *doc = NULL;
-	char args[COORD_ARGS_MAX], why[COORD_TEXT_MAX], details[400];
+	char args[COORD_ARGS_MAX], why[COORD_TEXT_MAX] = "", details[400];
 	size_t len = 0, nzones = 0;
 	bool won = false;
 	int64_t nrev = 0;
@@ -200,7 +200,13 @@ static int op_put(const coordd_policy_ctx_t *c, const char *name, const coordrpc
 	}
 	snprintf(args, sizeof(args), "name=%s digest=%s", name, hex);
 	if (nzones > 0 &&
-	    coordd_requests_direct_refused(c->requests, "policy-set", args, why, sizeof(why))) {
+	    coordd_requests_direct_refused(c->requests, "policy-set", args, why, sizeof(why)) &&
+	    strncmp(why, "policy-set needs approvals", 26) != 0) {
+		/* the role table is unreadable: whether it needs approvals is unknown */
+		refuse(dec, COORD_R_BAD_INPUT, "%s", why);
+		goto out;
+	}
+	if (nzones > 0 && strncmp(why, "policy-set needs approvals", 26) == 0) {
 		/* a policy zones sign with: staged, and in force once approved */
 		ret = stored_get(c, COORD_DOC_POLICY_STAGED, name, &staged);
 		if (ret == TANDEM_KASP_EPOLICY) {
