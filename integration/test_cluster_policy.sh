@@ -5,14 +5,16 @@
 # already, and changing it while the zone uses it, each need approvals (policy-set, one SA
 # and one SO or WI), and each is in the audit log with the old and new digest. The change
 # (NSEC3 -> NSEC) reaches both nodes without a restart: the holder publishes the zone with
-# NSEC, and the standby's shadow run of that serial agrees on its digest.
+# NSEC, and the standby's shadow run of that serial agrees on its digest. A policy altered
+# in etcd behind the coordinator's back (its text no longer matches its SHA-256) is
+# refused by the nodes, which raise the alert `policy` and keep signing as before.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=cluster.sh
 source "$(dirname "$0")/cluster.sh"
 tdm_setup "$@"
-tdm_need etcd
+tdm_need etcd etcdctl
 Z=example.
 
 tdm_cluster_up --cycle 3
@@ -88,6 +90,29 @@ grep -q "serial [0-9]* was signed with policy sha256=.*: not compared" "$TDM_CL"
 pids_after=$(cat "$TDM_CL"/run/node-*.pid | sort | tr '\n' ' ')
 [ "$pids_before" = "$pids_after" ] || tdm_fail "a node restarted ($pids_before / $pids_after)"
 tdm_pass "NSEC3 -> NSEC published by $holder, the standby agrees, no restart"
+
+# a policy altered in etcd (text and header no longer agree): refused by both nodes
+# shellcheck source=/dev/null
+. "$TDM_CL/cluster.env"
+mapfile -t etls < <(tdm_cluster_etcd_tls)
+printf 'tandem-policy v1 sha256=%s\npolicy: p1\n' "$d2" >"$TDM_TMP/altered"
+etcdctl --endpoints "$ETCD_ENDPOINTS" --dial-timeout 10s --command-timeout 20s "${etls[@]}" \
+	put /tandem/v1/policies/p1 <"$TDM_TMP/altered" >"$TDM_TMP/etcdctl.out" 2>&1 ||
+	tdm_fail "etcdctl put failed" -- "$TDM_TMP/etcdctl.out"
+policy_alert() {
+	[ "$(tdm_status_get "any(a['kind'] == 'policy' and a['zone'] == '$Z' for a in node('$1')['alerts'])")" = True ]
+}
+for n in node-a node-b; do
+	tdm_wait 60 "$n to raise the alert policy" policy_alert $n
+	grep -q "ALERT policy: the cluster's policy p1 is altered (digest): keeps signing with p1" \
+		"$TDM_CL/log/$n.log" || tdm_fail "$n did not log the altered policy" -- "$TDM_CL/log/$n.log"
+done
+serial=$(tdm_last_serial "$holder" $Z)
+tdm_wait 60 "$holder to publish again" tdm_published_after "$holder" $Z "$serial"
+nsec_published || tdm_fail "$holder no longer signs with the policy it had (NSEC)"
+tdm_assert_fails "policy show refuses the altered text" tdm_ctl policy show p1
+tdm_assert_grep "says why" "does not match its digest" "$TDM_ERR"
+tdm_pass "an altered policy is refused by both nodes (alert policy), which sign on as before"
 
 # the audit log has each change with the old and new digest
 tdm_assert_ok "audit show policy.set" tdm_ctl audit show --type policy.

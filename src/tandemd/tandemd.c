@@ -574,6 +574,9 @@ static void tdm_policy_tell(tdm_t *d, tdm_zone_t *z, const char *fmt, ...)
 		tdm_log(d, "zone %s: %s", z->name, text);
 		memcpy(z->pol_told, text, sizeof(text));
 	}
+	/* in status and metrics too; not blocking: the zone is signed with the policy it had */
+	(void)tdm_alerts_raise(&d->alerts, z->name, "policy", false, "%s",
+			       strncmp(text, "ALERT policy: ", 14) == 0 ? text + 14 : text);
 }
 
 /*
@@ -606,6 +609,7 @@ static void tdm_policy_refresh(tdm_t *d, tdm_zone_t *z)
 			z->pol_name[0] = '\0';
 		}
 		z->pol_told[0] = '\0';
+		(void)tdm_alerts_clear(&d->alerts, z->name, "policy");
 		return;
 	}
 	if (dec->doc == NULL ||
@@ -619,6 +623,8 @@ static void tdm_policy_refresh(tdm_t *d, tdm_zone_t *z)
 		return;
 	}
 	if (z->pol != NULL && memcmp(digest, z->pol_digest, sizeof(digest)) == 0) {
+		z->pol_told[0] = '\0';
+		(void)tdm_alerts_clear(&d->alerts, z->name, "policy");
 		return;
 	}
 	kasp_policy_t *pol = malloc(sizeof(*pol));
@@ -651,6 +657,7 @@ static void tdm_policy_refresh(tdm_t *d, tdm_zone_t *z)
 	snprintf(z->pol_name, sizeof(z->pol_name), "%.63s", dec->text);
 	memcpy(z->pol_digest, digest, sizeof(digest));
 	z->pol_told[0] = '\0';
+	(void)tdm_alerts_clear(&d->alerts, z->name, "policy");
 }
 
 /* The zone's entry in the last status, or NULL: at its index in the status before (the coordinator
