@@ -356,7 +356,9 @@ typedef enum {
 	ARG_PUB,
 	ARG_KEYROLE,
 	ARG_ACTION,
-	ARG_SLOTS
+	ARG_SLOTS,
+	ARG_POLICY, /* a policy name, or "-" (none: the node's own file) */
+	ARG_DIGEST  /* a policy's SHA-256, 64 hex digits, or "-" with ARG_POLICY "-" */
 } arg_type_t;
 
 typedef struct arg_spec {
@@ -386,6 +388,9 @@ static const action_spec_t action_specs[] = {
     {"archive-distribute", 2, {{"node", ARG_NAME, false}, {"zone", ARG_ZONE, true}}},
     {"production-off", 0, {{NULL, ARG_NAME, false}}},
     {"drill", 1, {{"scenario", ARG_ACTION, false}}},
+    {"policy-set",
+     3,
+     {{"name", ARG_POLICY, false}, {"digest", ARG_DIGEST, false}, {"zone", ARG_ZONE, true}}},
 };
 
 static bool decimal_ok(const char *v, uint64_t max)
@@ -466,6 +471,28 @@ static bool arg_ok(arg_type_t t, const char *v, char *why, size_t size)
 			 v);
 		return false;
 	}
+	case ARG_POLICY: {
+		size_t n = strlen(v);
+		if (strcmp(v, "-") == 0 ||
+		    (n > 0 && n < 64 &&
+		     strspn(v,
+			    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") ==
+			 n)) {
+			return true;
+		}
+		snprintf(why, size, "name '%.40s': a policy name (letters, digits, '-', '_', '.')",
+			 v);
+		return false;
+	}
+	case ARG_DIGEST: {
+		uint8_t d[32];
+		if (strcmp(v, "-") == 0 ||
+		    (strlen(v) == 64 && tandem_hex_decode(v, d, sizeof(d)) == TANDEM_OK)) {
+			return true;
+		}
+		snprintf(why, size, "digest: want the 64 hex digits of the policy's SHA-256");
+		return false;
+	}
 	case ARG_KEYROLE:
 		if (strcmp(v, "ksk") == 0 || strcmp(v, "zsk") == 0) {
 			return true;
@@ -495,7 +522,7 @@ bool coord_request_args(const char *action, const char *const *words, size_t nwo
 		snprintf(why, size,
 			 "action '%.40s' cannot be requested (takeover, site-suspend, params-set, "
 			 "keys-emergency, keygen, key-remove, archive-distribute, rules-set, "
-			 "operator-register, operator-remove, production-off, drill)",
+			 "operator-register, operator-remove, production-off, drill, policy-set)",
 			 action != NULL ? action : "");
 		return false;
 	}

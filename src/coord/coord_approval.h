@@ -158,6 +158,7 @@ bool coord_operators_remove(coord_operators_t *ops, const char *name, char *why,
  *   rules-set action=A slots=SA,SO|WI (or slots=- for one person)
  *   operator-register name=N role=SA|SO|WI key=HEX64     operator-remove name=N
  *   key-remove zone=Z key=ID|TAG    archive-distribute node=N [zone=Z]
+ *   policy-set name=P digest=HEX64 [zone=Z] (name=- digest=-: the node's own file)
  */
 bool coord_request_args(const char *action, const char *const *words, size_t nwords,
 			char out[COORD_ARGS_MAX], char *why, size_t size);

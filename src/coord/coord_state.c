@@ -1025,6 +1025,7 @@ static void do_commit(coord_state_t *st, const coord_input_t *in, uint64_t now,
 	}
 	z->committed_keyset_revision = in->keyset_revision;
 	memcpy(z->committed_skr_id, in->skr_id, COORD_SKR_ID_LEN);
+	memcpy(z->committed_policy, in->policy_digest, COORD_DIGEST_LEN);
 	effect(r, COORD_EFF_COMMIT, z, n->id, "zone %s: serial %u committed by %s, epoch %llu",
 	       z->name, in->serial, n->id, (unsigned long long)in->epoch);
 	for (uint32_t i = 0; i < z->nreports; i++) {
@@ -1572,6 +1573,7 @@ static void do_zone_add(coord_state_t *st, const coord_input_t *in, coord_result
 		z->full_requested = false;
 		z->committed_keyset_revision = 0;
 		memset(z->committed_skr_id, 0, COORD_SKR_ID_LEN);
+		memset(z->committed_policy, 0, COORD_DIGEST_LEN);
 	}
 	effect(r, COORD_EFF_ZONE_ADDED, z, NULL, "zone %s added", z->name);
 }

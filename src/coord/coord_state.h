@@ -161,6 +161,9 @@ typedef struct coord_zone {
 	int64_t committed_keyset_revision; /* the key set revision signed with; 0: none */
 	uint8_t
 	    committed_skr_id[COORD_SKR_ID_LEN]; /* the SKR signed with (offline KSK); zeros: none */
+	/* the SHA-256 of the cluster policy it was signed with (docs/policy.md, "In a
+	 * cluster"); zeros: none, the node's own file */
+	uint8_t committed_policy[COORD_DIGEST_LEN];
 	/* standby digests and the last mismatch */
 	uint32_t nreports;
 	coord_report_t reports[COORD_NODES_MAX];
@@ -273,6 +276,8 @@ typedef struct coord_input {
 				    BAD_INPUT) */
 	uint8_t
 	    skr_id[COORD_SKR_ID_LEN]; /* commit: the SKR's request id signed with (zeros: none) */
+	uint8_t policy_digest[COORD_DIGEST_LEN]; /* commit: the cluster policy's SHA-256 (zeros:
+						    none) */
 	char publish[COORD_PUBLISH_MAX]; /* register: printable, may be empty (else BAD_INPUT) */
 	char metrics[COORD_METRICS_MAX]; /* register: printable, may be empty (else BAD_INPUT) */
 	char axfr[COORD_METRICS_MAX];    /* register: printable, may be empty (else BAD_INPUT) */

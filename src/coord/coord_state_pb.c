@@ -96,6 +96,10 @@ static void pack_zone(pb_zone_scratch_t *s, const coord_zone_t *z)
 	if (memcmp(z->committed_skr_id, no_skr, COORD_SKR_ID_LEN) != 0) {
 		pz->committed_skr_id = bin(z->committed_skr_id, COORD_SKR_ID_LEN);
 	}
+	static const uint8_t no_policy[COORD_DIGEST_LEN];
+	if (memcmp(z->committed_policy, no_policy, COORD_DIGEST_LEN) != 0) {
+		pz->committed_policy = bin(z->committed_policy, COORD_DIGEST_LEN);
+	}
 	for (uint32_t i = 0; i < z->nreports; i++) {
 		Tandem__ClusterState__Report *pr = &s->reports[i];
 		tandem__cluster_state__report__init(pr);
@@ -269,7 +273,8 @@ static bool unpack_zone(const Tandem__ClusterState__Zone *pz, coord_zone_t *z)
 	    !copy_str(z->alert_node, sizeof(z->alert_node), pz->alert_node) ||
 	    !copy_bin(z->committed_digest, COORD_DIGEST_LEN, pz->committed_digest) ||
 	    pz->committed_salt.len > COORD_SALT_MAX || pz->committed_keyset_revision < 0 ||
-	    (pz->committed_skr_id.len != 0 && pz->committed_skr_id.len != COORD_SKR_ID_LEN)) {
+	    (pz->committed_skr_id.len != 0 && pz->committed_skr_id.len != COORD_SKR_ID_LEN) ||
+	    (pz->committed_policy.len != 0 && pz->committed_policy.len != COORD_DIGEST_LEN)) {
 		return false;
 	}
 	z->committed_sign_time = pz->committed_sign_time;
@@ -286,6 +291,9 @@ static bool unpack_zone(const Tandem__ClusterState__Zone *pz, coord_zone_t *z)
 	z->review_seq = pz->review_seq;
 	if (pz->committed_skr_id.len == COORD_SKR_ID_LEN) {
 		memcpy(z->committed_skr_id, pz->committed_skr_id.data, COORD_SKR_ID_LEN);
+	}
+	if (pz->committed_policy.len == COORD_DIGEST_LEN) {
+		memcpy(z->committed_policy, pz->committed_policy.data, COORD_DIGEST_LEN);
 	}
 	if (pz->committed_salt.len > 0) {
 		memcpy(z->committed_salt, pz->committed_salt.data, pz->committed_salt.len);

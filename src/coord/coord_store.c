@@ -1046,6 +1046,19 @@ out:
 	return ret;
 }
 
+/* The folder of a per-name document, NULL for the cluster-wide ones. */
+static const char *doc_dir(coord_doc_t doc)
+{
+	switch (doc) {
+	case COORD_DOC_KEYSET: return "keys";
+	case COORD_DOC_SKR: return "skr";
+	case COORD_DOC_POLICY: return "policies";
+	case COORD_DOC_POLICY_STAGED: return "policy-staged";
+	case COORD_DOC_ZONE_POLICY: return "zone-policy";
+	default: return NULL;
+	}
+}
+
 /* PREFIX/keys/ZONE, PREFIX/skr/ZONE, PREFIX/operators, PREFIX/requests,
  * PREFIX/approval-rules, PREFIX/archive-grants, PREFIX/audit-offline, PREFIX/production */
 static int doc_key(const coord_store_t *s, coord_doc_t doc, const char *zone,
@@ -1066,12 +1079,26 @@ static int doc_key(const coord_store_t *s, coord_doc_t doc, const char *zone,
 						       : "audit-offline");
 		return TANDEM_OK;
 	}
-	if (n == 0 || n == COORD_ZONE_MAX || (doc != COORD_DOC_KEYSET && doc != COORD_DOC_SKR)) {
+	const char *dir = doc_dir(doc);
+	if (n == 0 || n == COORD_ZONE_MAX || dir == NULL) {
 		return TANDEM_EINVAL;
 	}
-	snprintf(key, KEYSET_KEY_MAX, "%s%s/%s", s->prefix, doc == COORD_DOC_SKR ? "skr" : "keys",
-		 zone);
+	snprintf(key, KEYSET_KEY_MAX, "%s%s/%s", s->prefix, dir, zone);
 	return TANDEM_OK;
+}
+
+int coord_store_doc_list(coord_store_t *store, coord_doc_t doc, tandem_diag_t *diag,
+			 coord_etcd_range_t **out, size_t *prefix_len)
+{
+	char key[KEYSET_KEY_MAX];
+	if (store == NULL || out == NULL || prefix_len == NULL ||
+	    (doc != COORD_DOC_POLICY && doc != COORD_DOC_POLICY_STAGED &&
+	     doc != COORD_DOC_ZONE_POLICY)) {
+		return TANDEM_EINVAL;
+	}
+	snprintf(key, sizeof(key), "%s%s/", store->prefix, doc_dir(doc));
+	*prefix_len = strlen(key);
+	return coord_etcd_range(store->etcd, key, 4096, 0, diag, out);
 }
 
 int coord_store_doc_get(coord_store_t *store, coord_doc_t doc, const char *zone,

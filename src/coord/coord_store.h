@@ -249,6 +249,11 @@ typedef enum {
 	COORD_DOC_GRANTS,     /* PREFIX/archive-grants: nodes that may import from the archive */
 	COORD_DOC_OFFLINE,    /* PREFIX/audit-offline: offline audit chains imported, how far */
 	COORD_DOC_PRODUCTION, /* PREFIX/production: "on" or "off" (tandemctl cluster production) */
+	/* signing policies (docs/policy.md, "In a cluster"); zone is the policy's name for the
+	 * first two, a zone for the third */
+	COORD_DOC_POLICY,        /* PREFIX/policies/NAME: kasp_policy_doc (header + YAML) */
+	COORD_DOC_POLICY_STAGED, /* PREFIX/policy-staged/NAME: a change awaiting approval */
+	COORD_DOC_ZONE_POLICY,   /* PREFIX/zone-policy/ZONE: the name of the zone's policy */
 } coord_doc_t;
 
 /*
@@ -274,6 +279,15 @@ int coord_store_doc_get(coord_store_t *store, coord_doc_t doc, const char *zone,
 int coord_store_doc_put(coord_store_t *store, coord_doc_t doc, const char *zone, const uint8_t *buf,
 			size_t len, int64_t expect_revision, tandem_diag_t *diag, bool *won,
 			int64_t *new_revision);
+
+/*
+ * Reads every document of kind doc (one of the per-name kinds: COORD_DOC_POLICY,
+ * COORD_DOC_POLICY_STAGED, COORD_DOC_ZONE_POLICY; linearizable, at most 4096) into *out,
+ * in key order; each key's name starts at key + *prefix_len. *out is the caller's:
+ * coord_etcd_range_free(). Errors: TANDEM_EINVAL, TANDEM_ENOMEM, the etcd errors.
+ */
+int coord_store_doc_list(coord_store_t *store, coord_doc_t doc, tandem_diag_t *diag,
+			 coord_etcd_range_t **out, size_t *prefix_len);
 
 /* Compare failures this store has met in coord_store_apply (for metrics and tests). */
 uint64_t coord_store_conflicts(const coord_store_t *store);

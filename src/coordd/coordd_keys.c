@@ -1,6 +1,7 @@
 /* tandem-coord's key-set actions that need approvals (an emergency, a manual rollover, a
  * key removal), their checks, and the DS events of a key-set write. */
 #include "coordd_keys.h"
+#include "coordd_policy.h"
 #include "kasp_policy.h"
 #include "kasp_store.h"
 #include "tandem_error.h"
@@ -122,8 +123,23 @@ static int keys_act(coord_store_t *store, tandem_diag_t *diag, const char *zone,
 		snprintf(text, size, "zone %.80s has no key set", zone);
 		goto out;
 	}
+	/* the zone's cluster policy when it names one (docs/policy.md, "In a cluster"), else
+	 * the file the key set records */
+	bool cluster = false;
 	const char *path = set->policy_path[0] != '\0' ? set->policy_path : "dps-default";
-	if (strcmp(path, "dps-default") == 0 && access(path, F_OK) != 0) {
+	ret = coordd_policy_of_zone(store, diag, zone, pol, &cluster);
+	tandem_diag_clear(diag);
+	if (ret != TANDEM_OK) {
+		snprintf(text, size,
+			 "zone %.80s: its cluster policy is unusable here (%s): nothing "
+			 "changed",
+			 zone, tandem_strerror(ret));
+		ret = ret == TANDEM_KASP_EPOLICY ? TANDEM_OK : ret; /* a refusal, not a failure */
+		goto out;
+	}
+	if (cluster) {
+		/* read above */
+	} else if (strcmp(path, "dps-default") == 0 && access(path, F_OK) != 0) {
 		kasp_policy_defaults(pol);
 	} else if (kasp_policy_load(path, diag, pol) != TANDEM_OK) {
 		snprintf(text, size, "zone %.80s: policy %.80s unreadable here: nothing changed",

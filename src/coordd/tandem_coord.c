@@ -7,6 +7,7 @@
 #include "coordd_audit.h"
 #include "coordd_grants.h"
 #include "coordd_keys.h"
+#include "coordd_policy.h"
 #include "coordd_request.h"
 #include "coordrpc.h"
 #include "coordrpc_audit.h"
@@ -339,6 +340,10 @@ static void coordd_audit_args(const coordrpc_request_t *r, char *buf, size_t siz
 	case COORDRPC_SITE_RESUME: snprintf(buf, size, "site=%c", coordd_site(r->site)); break;
 	case COORDRPC_PRODUCTION:
 	case COORDRPC_DRILL_NOTE: snprintf(buf, size, "%s %s", r->action, r->args); break;
+	case COORDRPC_POLICY:
+		snprintf(buf, size, "%s %.100s%s%.120s", r->action, r->args,
+			 r->zone[0] ? " zone=" : "", r->zone);
+		break;
 	default: snprintf(buf, size, "-"); break;
 	}
 }
@@ -519,6 +524,7 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	in->no_base = r->no_base;
 	in->keyset_revision = r->keyset_revision;
 	memcpy(in->skr_id, r->skr_id, sizeof(in->skr_id));
+	memcpy(in->policy_digest, r->policy_digest, sizeof(in->policy_digest));
 	in->nsec3 = r->nsec3;
 	memcpy(in->salt, r->salt, r->salt_len);
 	in->salt_len = (uint32_t)r->salt_len;
@@ -619,6 +625,7 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 	zs->full_requested = z->full_requested;
 	zs->keyset_revision = z->committed_keyset_revision;
 	memcpy(zs->skr_id, z->committed_skr_id, sizeof(zs->skr_id));
+	memcpy(zs->policy_digest, z->committed_policy, sizeof(zs->policy_digest));
 	zs->nsec3 = z->committed_nsec3;
 	memcpy(zs->salt, z->committed_salt, z->committed_salt_len);
 	zs->salt_len = z->committed_salt_len;
@@ -1680,6 +1687,18 @@ static int coordd_request_exec(void *arg, const coord_request_t *q, uint64_t now
 	} else if (strcmp(q->action, "production-off") == 0) {
 		ret = coordd_production_set(d, false, accepted, text, size);
 		goto out;
+	} else if (strcmp(q->action, "policy-set") == 0) {
+		char who[COORD_REQUEST_ID_MAX + 16];
+		snprintf(who, sizeof(who), "request:%s", q->id);
+		coordd_policy_ctx_t c = {.store = d->store,
+					 .diag = d->diag,
+					 .audit = &d->sink,
+					 .requests = &d->requests,
+					 .actor = who};
+		ret = coordd_policy_set_exec(&c, q->args, accepted, text, size);
+		coordd_store_note(d, ret);
+		tandem_diag_clear(d->diag);
+		goto out;
 	} else if (strcmp(q->action, "drill") == 0) {
 		/* nothing to do now: tandemctl drill finds the executed request before it runs
 		 * the scenario on a production cluster (docs/drills.md) */
@@ -1730,6 +1749,54 @@ out:
 	free(r);
 	free(reply);
 	return ret;
+}
+
+/* coord.policy and coord.policy.get (docs/policy.md, "In a cluster"): the reply is a
+ * decision whose doc holds what was read. Operator commands are logged and audited. */
+static int coordd_policy_reply(coordd_t *d, const net_rpc_request_t *req,
+			       const coordrpc_request_t *r, net_rpc_msg_t *reply)
+{
+	coordrpc_decision_t dec;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char actor[COORD_ID_MAX + 16];
+	snprintf(actor, sizeof(actor), "%s:%s",
+		 req->role == NET_ROLE_OPERATOR ? "operator" : "node", req->peer);
+	coordd_policy_ctx_t c = {.store = d->store,
+				 .diag = d->diag,
+				 .audit = &d->sink,
+				 .requests = &d->requests,
+				 .actor = actor};
+	int ret = TANDEM_OK;
+	memset(&dec, 0, sizeof(dec));
+	if (r->kind == COORDRPC_POLICY && strcmp(r->action, "zone") == 0) {
+		ret = coordd_read_zone(d, r->zone);
+		c.zone = ret == TANDEM_OK ? coord_state_zone(d->zstate, r->zone) : NULL;
+	}
+	if (ret == TANDEM_OK) {
+		ret = r->kind == COORDRPC_POLICY_GET ? coordd_policy_get(&c, r->zone, &dec)
+						     : coordd_policy_op(&c, r, &dec);
+	}
+	coordd_store_note(d, ret);
+	tandem_diag_clear(d->diag);
+	if (ret != TANDEM_OK) {
+		snprintf(reply->error, sizeof(reply->error), "store: %s", tandem_strerror(ret));
+	}
+	if (r->kind == COORDRPC_POLICY) {
+		bool read = strcmp(r->action, "list") == 0 || strcmp(r->action, "show") == 0;
+		coordd_log("%s policy %s %s from %s: %s", dec.accepted ? "accepted" : "refused",
+			   r->action, r->args, req->peer,
+			   ret != TANDEM_OK ? reply->error : dec.text);
+		if (!read) {
+			coordd_audit(d, req, r, ret == TANDEM_OK && dec.accepted,
+				     ret != TANDEM_OK ? reply->error : dec.text);
+		}
+	}
+	if (ret == TANDEM_OK) {
+		ret = coordrpc_decision_pack(&dec, &buf, &len);
+	}
+	coordrpc_decision_deinit(&dec);
+	return coordd_reply_set(reply, "coord.decision", ret, buf, len);
 }
 
 /* Handles a multi-person control request; the reply is its decision. */
@@ -2100,7 +2167,8 @@ static int coordd_audit_get(coordd_t *d, const net_rpc_request_t *req, net_rpc_m
 static bool coordd_kind_reads(coordrpc_kind_t kind)
 {
 	return kind == COORDRPC_STATUS || kind == COORDRPC_KEYS_GET ||
-	       kind == COORDRPC_KEYSET_GET || kind == COORDRPC_SKR_GET;
+	       kind == COORDRPC_KEYSET_GET || kind == COORDRPC_SKR_GET ||
+	       kind == COORDRPC_POLICY_GET;
 }
 
 /*
@@ -2228,7 +2296,8 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		goto out;
 	}
 	if (coordd_kind_reads(r.kind) && (r.kind == COORDRPC_STATUS || !d->store_down)) {
-		ret = r.kind == COORDRPC_STATUS ? coordd_status(d, req->role, now, reply)
+		ret = r.kind == COORDRPC_STATUS       ? coordd_status(d, req->role, now, reply)
+		      : r.kind == COORDRPC_POLICY_GET ? coordd_policy_reply(d, req, &r, reply)
 		      : r.kind == COORDRPC_KEYS_GET
 			  ? coordd_keys(d, req, r.zone, reply)
 			  : coordd_doc_get(
@@ -2270,7 +2339,8 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 		      coordd_direct_action(&r, action, args);
 	/* only where the approval rules are consulted: the cluster's, as etcd has them now */
 	if (req->role == NET_ROLE_OPERATOR &&
-	    (direct || coordd_requests_kind(r.kind) || r.kind == COORDRPC_KEYSET_PUT)) {
+	    (direct || coordd_requests_kind(r.kind) || r.kind == COORDRPC_KEYSET_PUT ||
+	     r.kind == COORDRPC_POLICY)) {
 		(void)coordd_rules_sync(d, false);
 	}
 	if (coordd_requests_kind(r.kind)) {
@@ -2312,6 +2382,10 @@ static int coordd_handle(void *arg, const net_rpc_request_t *req, net_rpc_msg_t 
 	}
 	if (r.kind == COORDRPC_PRODUCTION) {
 		ret = coordd_production(d, req, &r, reply);
+		goto out;
+	}
+	if (r.kind == COORDRPC_POLICY) {
+		ret = coordd_policy_reply(d, req, &r, reply);
 		goto out;
 	}
 	if (r.kind == COORDRPC_DRILL_NOTE) {

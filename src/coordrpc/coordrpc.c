@@ -85,6 +85,8 @@ static const coordrpc_kind_info_t coordrpc_kinds[] = {
 			     NET_ROLE_OPERATOR},
     [COORDRPC_LEASE_BATCH] = {"coord.lease.batch", &tandem__coord_lease_batch__descriptor,
 			      NET_ROLE_NODE},
+    [COORDRPC_POLICY] = {"coord.policy", &tandem__coord_request_op__descriptor, NET_ROLE_OPERATOR},
+    [COORDRPC_POLICY_GET] = {"coord.policy.get", &tandem__coord_request_op__descriptor, 0},
 };
 
 #define COORDRPC_T_DECISION "coord.decision"
@@ -298,6 +300,12 @@ static int pack_msg(const ProtobufCMessage *m, uint8_t **buf, size_t *len)
 	return TANDEM_OK;
 }
 
+static bool digest_zero(const uint8_t d[COORD_DIGEST_LEN])
+{
+	static const uint8_t zero[COORD_DIGEST_LEN];
+	return memcmp(d, zero, COORD_DIGEST_LEN) == 0;
+}
+
 static bool skr_id_zero(const uint8_t id[COORD_SKR_ID_LEN])
 {
 	static const uint8_t zero[COORD_SKR_ID_LEN];
@@ -419,6 +427,9 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.keyset_revision = req->keyset_revision;
 		if (!skr_id_zero(req->skr_id)) {
 			m.skr_id = bin(req->skr_id, COORD_SKR_ID_LEN);
+		}
+		if (!digest_zero(req->policy_digest)) {
+			m.policy_digest = bin(req->policy_digest, COORD_DIGEST_LEN);
 		}
 		m.nsec3_salt = bin(req->salt, req->salt_len);
 		m.nsec3 = req->nsec3;
@@ -551,7 +562,9 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 	case COORDRPC_OPERATORS_BOOTSTRAP:
 	case COORDRPC_CEREMONY_RECORD:
 	case COORDRPC_PRODUCTION:
-	case COORDRPC_DRILL_NOTE: {
+	case COORDRPC_DRILL_NOTE:
+	case COORDRPC_POLICY:
+	case COORDRPC_POLICY_GET: {
 		Tandem__CoordRequestOp m = TANDEM__COORD_REQUEST_OP__INIT;
 		if (!str_ok(req->req_id, sizeof(req->req_id)) ||
 		    !str_ok(req->action, sizeof(req->action)) ||
@@ -566,6 +579,7 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.pub = bin(req->has_sig ? req->pub : NULL, req->has_sig ? COORDRPC_PUB_LEN : 0);
 		m.sig = bin(req->has_sig ? req->sig : NULL, req->has_sig ? COORDRPC_SIG_LEN : 0);
 		m.doc = bin(req->doc, req->doc_len);
+		m.zone = zone;
 		return pack_msg(&m.base, buf, len);
 	}
 	}
@@ -597,6 +611,24 @@ static int get_digest(tandem_diag_t *diag, const char *what, const char *field,
 	if (b.len != COORD_DIGEST_LEN || b.data == NULL) {
 		tandem_diag_add(diag, TANDEM_EINVAL, "%s: field %s: %zu bytes, not %u", what, field,
 				b.len, (unsigned)COORD_DIGEST_LEN);
+		return TANDEM_EINVAL;
+	}
+	memcpy(dst, b.data, COORD_DIGEST_LEN);
+	return TANDEM_OK;
+}
+
+/* A policy digest: empty (none, all zeros) or exactly COORD_DIGEST_LEN bytes. */
+static int get_policy_digest(tandem_diag_t *diag, const char *what, uint8_t dst[COORD_DIGEST_LEN],
+			     ProtobufCBinaryData b)
+{
+	memset(dst, 0, COORD_DIGEST_LEN);
+	if (b.len == 0) {
+		return TANDEM_OK;
+	}
+	if (b.len != COORD_DIGEST_LEN || b.data == NULL) {
+		tandem_diag_add(diag, TANDEM_EINVAL,
+				"%s: field policy_digest: %zu bytes, not 0 or %u", what, b.len,
+				(unsigned)COORD_DIGEST_LEN);
 		return TANDEM_EINVAL;
 	}
 	memcpy(dst, b.data, COORD_DIGEST_LEN);
@@ -907,6 +939,8 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		    (ret = check_revision(diag, what, "keyset_revision", m->keyset_revision)) !=
 			TANDEM_OK ||
 		    (ret = get_skr_id(diag, what, r->skr_id, m->skr_id)) != TANDEM_OK ||
+		    (ret = get_policy_digest(diag, what, r->policy_digest, m->policy_digest)) !=
+			TANDEM_OK ||
 		    (ret = get_instance(diag, what, "instance", r->instance, m->instance)) !=
 			TANDEM_OK) {
 			return ret;
@@ -1088,7 +1122,9 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 	case COORDRPC_OPERATORS_BOOTSTRAP:
 	case COORDRPC_CEREMONY_RECORD:
 	case COORDRPC_PRODUCTION:
-	case COORDRPC_DRILL_NOTE: {
+	case COORDRPC_DRILL_NOTE:
+	case COORDRPC_POLICY:
+	case COORDRPC_POLICY_GET: {
 		const Tandem__CoordRequestOp *m = (const Tandem__CoordRequestOp *)pm;
 		if ((ret = check_version(diag, what, m->version)) != TANDEM_OK ||
 		    (ret = get_str(diag, what, "id", r->req_id, sizeof(r->req_id), m->id)) !=
@@ -1098,7 +1134,9 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		    (ret = get_str(diag, what, "args", r->args, sizeof(r->args), m->args)) !=
 			TANDEM_OK ||
 		    (ret = get_blob(diag, what, "doc", COORDRPC_ARCHIVE_MAX, &r->doc, &r->doc_len,
-				    m->doc)) != TANDEM_OK) {
+				    m->doc)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone)) !=
+			TANDEM_OK) {
 			return ret;
 		}
 		if (m->pub.len + m->sig.len > 0 &&
@@ -1454,6 +1492,9 @@ static void status_pack_zone(status_scratch_t *s, size_t zi, const coordrpc_zone
 	if (!skr_id_zero(z->skr_id)) {
 		pz->skr_id = bin(z->skr_id, COORD_SKR_ID_LEN);
 	}
+	if (!digest_zero(z->policy_digest)) {
+		pz->policy_digest = bin(z->policy_digest, COORD_DIGEST_LEN);
+	}
 	pz->nsec3_salt = bin(z->salt, z->salt_len);
 	pz->nsec3 = z->nsec3;
 	pz->switch_to = (char *)z->switch_to;
@@ -1632,6 +1673,8 @@ static int status_unpack_zone(const Tandem__CoordZoneStatus *pz, tandem_diag_t *
 	    (ret = check_revision(diag, what, "keyset_revision", pz->keyset_revision)) !=
 		TANDEM_OK ||
 	    (ret = get_skr_id(diag, what, z->skr_id, pz->skr_id)) != TANDEM_OK ||
+	    (ret = get_policy_digest(diag, what, z->policy_digest, pz->policy_digest)) !=
+		TANDEM_OK ||
 	    (ret = get_str(diag, what, "report_node", z->report_node, sizeof(z->report_node),
 			   pz->report_node)) != TANDEM_OK ||
 	    (pz->report_serial != 0 &&

@@ -102,8 +102,15 @@ typedef enum {
 					 an audit entry of a drill (tandemctl drill) */
 	COORDRPC_LEASE_BATCH,         /* node: node, instance, items (each a request or renewal);
 					 the decision's leases answer them in order */
+	/* signing policies in the cluster (docs/policy.md, "In a cluster") */
+	COORDRPC_POLICY,     /* operator: action "put" (args "name=N", doc: the YAML), "list",
+				"show" (args "name=N"), "zone" (zone, args "name=N" or "name=-":
+				the node's own file); the decision's doc holds what is read */
+	COORDRPC_POLICY_GET, /* any: zone; the decision's text is "NAME" ("" when the zone has
+				none: the node's own file) and its doc the stored policy
+				(kasp_policy_doc) */
 } coordrpc_kind_t;
-#define COORDRPC_KIND_LAST COORDRPC_LEASE_BATCH
+#define COORDRPC_KIND_LAST COORDRPC_POLICY_GET
 /* Most items in one coord.lease.batch: every zone a cluster can hold. */
 #define COORDRPC_LEASE_BATCH_MAX COORD_ZONES_MAX
 
@@ -164,6 +171,8 @@ typedef struct coordrpc_request {
 	size_t archive_len;
 	int64_t keyset_revision;          /* COMMIT: the key set revision signed with (0: none) */
 	uint8_t skr_id[COORD_SKR_ID_LEN]; /* COMMIT: the SKR signed with (zeros: none) */
+	/* COMMIT: the SHA-256 of the cluster policy signed with (zeros: the node's own) */
+	uint8_t policy_digest[COORD_DIGEST_LEN];
 	uint8_t *keyset; /* COORDRPC_KEYSET_PUT: owned; coordrpc_request_deinit frees it */
 	size_t keyset_len;
 	int64_t revision; /* COORDRPC_KEYSET_PUT: the revision read (0: none yet) */
@@ -240,11 +249,13 @@ typedef struct coordrpc_zone_status {
 	char committed_by[COORD_ID_MAX];
 	uint64_t committed_epoch; /* the lease epoch of the last commit (0: not said) */
 	uint64_t sign_time;
-	uint32_t input_serial;            /* of the last commit; 0: unknown */
-	uint32_t base_serial;             /* of the last commit; 0: signed in full */
-	bool full_requested;              /* a standby asked for a full signing */
-	int64_t keyset_revision;          /* of the last commit; 0: none */
-	uint8_t skr_id[COORD_SKR_ID_LEN]; /* of the last commit; zeros: none */
+	uint32_t input_serial;                   /* of the last commit; 0: unknown */
+	uint32_t base_serial;                    /* of the last commit; 0: signed in full */
+	bool full_requested;                     /* a standby asked for a full signing */
+	int64_t keyset_revision;                 /* of the last commit; 0: none */
+	uint8_t skr_id[COORD_SKR_ID_LEN];        /* of the last commit; zeros: none */
+	uint8_t policy_digest[COORD_DIGEST_LEN]; /* of the last commit: its cluster policy's
+						    SHA-256; zeros: none */
 	bool nsec3;
 	uint8_t salt[COORDRPC_SALT_MAX];
 	size_t salt_len;

@@ -1386,27 +1386,40 @@ int kasp_policy_load(const char *path, tandem_diag_t *diag, kasp_policy_t *out)
 	if (path == NULL || out == NULL) {
 		return TANDEM_EINVAL;
 	}
-	kasp_loader_t ld = {.file = path, .diag = diag};
-	yaml_parser_t parser;
-	yaml_document_t doc, extra;
-	bool parser_ready = false, doc_ready = false;
 	char *text = NULL;
 	size_t len = 0;
-
-	kasp_policy_defaults(&ld.pol);
 	int ret = tandem_file_read(path, KASP_POLICY_MAX, &text, &len);
 	if (ret == TANDEM_ENOENT || ret == TANDEM_EIO) {
 		tandem_diag_add(diag, TANDEM_EIO, "%s: %s", path,
 				ret == TANDEM_ENOENT ? "no such file" : "cannot read the file");
 		ret = TANDEM_EIO;
-		goto out;
+	} else if (ret == TANDEM_ERANGE) {
+		tandem_diag_add(diag, TANDEM_KASP_EPOLICY, "%s:1: the file is larger than %d bytes",
+				path, KASP_POLICY_MAX);
+		ret = TANDEM_KASP_EPOLICY;
+	} else if (ret == TANDEM_OK) {
+		ret = kasp_policy_parse(path, text, len, diag, out);
 	}
-	if (ret == TANDEM_ERANGE) {
+	free(text);
+	return ret;
+}
+
+int kasp_policy_parse(const char *label, const char *text, size_t len, tandem_diag_t *diag,
+		      kasp_policy_t *out)
+{
+	if (label == NULL || text == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	kasp_loader_t ld = {.file = label, .diag = diag};
+	yaml_parser_t parser;
+	yaml_document_t doc, extra;
+	bool parser_ready = false, doc_ready = false;
+	int ret = TANDEM_OK;
+
+	kasp_policy_defaults(&ld.pol);
+	if (len > KASP_POLICY_MAX) {
 		load_error(&ld, 1, "the file is larger than %d bytes", KASP_POLICY_MAX);
 		ret = TANDEM_KASP_EPOLICY;
-		goto out;
-	}
-	if (ret != TANDEM_OK) {
 		goto out;
 	}
 
@@ -1446,7 +1459,7 @@ int kasp_policy_load(const char *path, tandem_diag_t *diag, kasp_policy_t *out)
 	}
 	kasp_checker_t c = {
 	    .p = &ld.pol,
-	    .file = path,
+	    .file = label,
 	    .line = ld.line,
 	    .fallback_line = node_line(root),
 	    .diag = diag,
@@ -1462,6 +1475,5 @@ out:
 	if (parser_ready) {
 		yaml_parser_delete(&parser);
 	}
-	free(text);
 	return ret;
 }

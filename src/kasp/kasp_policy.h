@@ -134,6 +134,15 @@ void kasp_policy_defaults(kasp_policy_t *p);
  */
 int kasp_policy_load(const char *path, tandem_diag_t *diag, kasp_policy_t *out);
 
+/*
+ * kasp_policy_load on a policy's text in memory (len bytes, no NUL needed), as stored in
+ * a cluster (docs/policy.md, "In a cluster"): messages are "LABEL:LINE: reason" (label:
+ * the file the text came from, or where it is stored). Errors: as kasp_policy_load,
+ * without TANDEM_EIO; *out written only on success.
+ */
+int kasp_policy_parse(const char *label, const char *text, size_t len, tandem_diag_t *diag,
+		      kasp_policy_t *out);
+
 /* Validates a policy (as kasp_policy_load does after parsing); messages are
  * "policy NAME: reason", warnings as for kasp_policy_load.
  * Errors: TANDEM_KASP_EPOLICY, TANDEM_EINVAL. */

@@ -7,6 +7,7 @@
 #include "hsm_smk.h"
 #include "kasp_keystate.h"
 #include "kasp_policy.h"
+#include "kasp_policy_doc.h"
 #include "kasp_skr.h"
 #include "kasp_store.h"
 #include "net_key.h"
@@ -248,6 +249,12 @@ typedef struct tdm_zone {
 	long input_ctime_ns;
 	uint64_t write_retry_mono; /* 0: none due */
 	uint64_t write_backoff_ms; /* the wait before it, doubled up to TDM_WRITE_RETRY_MAX_MS */
+	/* the policy the cluster names for the zone (docs/policy.md, "In a cluster"), as last
+	 * fetched and checked (owned); NULL: none named, the node's own (--policy) */
+	kasp_policy_t *pol;
+	char pol_name[KASP_POLICY_NAME_MAX];
+	uint8_t pol_digest[KASP_POLICY_DIGEST_LEN];
+	char pol_told[COORD_TEXT_MAX]; /* the last problem logged about it */
 } tdm_zone_t;
 
 typedef struct tdm {
@@ -270,6 +277,10 @@ typedef struct tdm {
 	kasp_keyset_t *job_ks;     /* the key set of the running run (CDS), its own copy */
 	tandem_arena_t *job_arena; /* what the running run's configuration points to */
 	uint8_t job_skr_id[COORD_SKR_ID_LEN]; /* the SKR the running run uses (zeros: none) */
+	/* the running run's cluster policy (its SHA-256; zeros: the node's own), which its
+	 * commit names; a shadow run of a serial signed with another one is not compared */
+	uint8_t job_policy[COORD_DIGEST_LEN];
+	bool job_policy_differs;
 	bool registered;
 	uint64_t next_heartbeat_mono;
 	uint64_t next_hygiene_mono; /* the next token hygiene check (0: at start) */
@@ -544,6 +555,112 @@ static void tdm_req_init(const tdm_t *d, coordrpc_request_t *req, coordrpc_kind_
 	if (z != NULL) {
 		snprintf(req->zone, sizeof(req->zone), "%s", z->name);
 	}
+}
+
+/* The policy the zone signs with: the cluster's for it, else the node's own (--policy). */
+static const kasp_policy_t *tdm_zpol(const tdm_t *d, const tdm_zone_t *z)
+{
+	return z != NULL && z->pol != NULL ? z->pol : &d->policy;
+}
+
+/* Logs a problem with the zone's cluster policy once (until another is logged). */
+static void tdm_policy_tell(tdm_t *d, tdm_zone_t *z, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void tdm_policy_tell(tdm_t *d, tdm_zone_t *z, const char *fmt, ...)
+{
+	char text[COORD_TEXT_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (strcmp(text, z->pol_told) != 0) {
+		tdm_log(d, "zone %s: %s", z->name, text);
+		memcpy(z->pol_told, text, sizeof(text));
+	}
+	/* in status and metrics too; not blocking: the zone is signed with the policy it had */
+	(void)tdm_alerts_raise(&d->alerts, z->name, "policy", false, "%s",
+			       strncmp(text, "ALERT policy: ", 14) == 0 ? text + 14 : text);
+}
+
+/*
+ * Asks the coordinator which policy the zone signs with (coord.policy.get) before a run:
+ * a changed one is checked (its digest, then every rule of --check-config) and used from
+ * this run on; one that fails a check, or no answer, keeps the policy the zone had, and
+ * says so.
+ */
+static void tdm_policy_refresh(tdm_t *d, tdm_zone_t *z)
+{
+	coordrpc_request_t q;
+	uint8_t digest[KASP_POLICY_DIGEST_LEN];
+	char hex[KASP_POLICY_DIGEST_HEX], label[KASP_POLICY_NAME_MAX + 32];
+	const char *text = NULL;
+	size_t len = 0;
+	tdm_req_init(d, &q, COORDRPC_POLICY_GET, z);
+	if (tdm_rpc(d, TDM_RPC_DECISION, &q) != TANDEM_OK) {
+		return; /* logged by tdm_rpc; the zone keeps its policy */
+	}
+	const coordrpc_decision_t *dec = d->dec;
+	if (dec->text[0] == '\0') {
+		if (z->pol != NULL) {
+			tdm_log(d,
+				"zone %s: the cluster names no policy for it any more: signs with "
+				"this node's own (%s)",
+				z->name,
+				d->opts->policy != NULL ? d->opts->policy : "the DPS defaults");
+			free(z->pol);
+			z->pol = NULL;
+			z->pol_name[0] = '\0';
+		}
+		z->pol_told[0] = '\0';
+		(void)tdm_alerts_clear(&d->alerts, z->name, "policy");
+		return;
+	}
+	if (dec->doc == NULL ||
+	    kasp_policy_doc_unpack(dec->doc, dec->doc_len, digest, &text, &len) != TANDEM_OK) {
+		tdm_policy_tell(
+		    d, z,
+		    "ALERT policy: the cluster's policy %.64s is %s: keeps signing with "
+		    "%s",
+		    dec->text, dec->doc == NULL ? "not stored" : "altered (digest)",
+		    z->pol != NULL ? z->pol_name : "this node's own");
+		return;
+	}
+	if (z->pol != NULL && memcmp(digest, z->pol_digest, sizeof(digest)) == 0) {
+		z->pol_told[0] = '\0';
+		(void)tdm_alerts_clear(&d->alerts, z->name, "policy");
+		return;
+	}
+	kasp_policy_t *pol = malloc(sizeof(*pol));
+	if (pol == NULL) {
+		return;
+	}
+	snprintf(label, sizeof(label), "cluster policy %.64s", dec->text);
+	tandem_diag_clear(d->diag);
+	int ret = kasp_policy_parse(label, text, len, d->diag, pol);
+	if (ret != TANDEM_OK) {
+		tdm_policy_tell(
+		    d, z,
+		    "ALERT policy: the cluster's policy %.64s sha256=%s is refused here "
+		    "(%.80s): keeps signing with %s",
+		    dec->text, kasp_policy_digest_hex(digest, hex),
+		    tandem_diag_kept(d->diag) > 0 ? tandem_diag_msg(d->diag, 0)
+						  : tandem_strerror(ret),
+		    z->pol != NULL ? z->pol_name : "this node's own");
+		tandem_diag_clear(d->diag);
+		free(pol);
+		return;
+	}
+	tandem_diag_clear(d->diag);
+	tdm_log(d,
+		"zone %s: signs with the cluster's policy %s sha256=%s from this run on (was %s)",
+		z->name, dec->text, kasp_policy_digest_hex(digest, hex),
+		z->pol != NULL ? z->pol_name : "this node's own");
+	free(z->pol);
+	z->pol = pol;
+	snprintf(z->pol_name, sizeof(z->pol_name), "%.63s", dec->text);
+	memcpy(z->pol_digest, digest, sizeof(digest));
+	z->pol_told[0] = '\0';
+	(void)tdm_alerts_clear(&d->alerts, z->name, "policy");
 }
 
 /* The zone's entry in the last status, or NULL: at its index in the status before (the coordinator
@@ -1236,12 +1353,12 @@ static void tdm_keyset_forget_removed(tdm_t *d, tdm_zone_t *z, const coordrpc_zo
 		}
 		coordrpc_request_t req;
 		if (zs->keys[i].retired) {
-			if (now < k->removed + d->policy.archive_retention) {
+			if (now < k->removed + tdm_zpol(d, z)->archive_retention) {
 				continue;
 			}
 			tdm_req_init(d, &req, COORDRPC_KEY_PURGE, z);
 			req.key_id = k->id;
-			req.retention_ms = (uint64_t)d->policy.archive_retention * 1000u;
+			req.retention_ms = (uint64_t)tdm_zpol(d, z)->archive_retention * 1000u;
 			if (tdm_call(d, &req) == TANDEM_OK && d->dec->accepted) {
 				tdm_log(d, "zone %s: key %u (tag %u) purged: %s", z->name, k->id,
 					k->tag, d->dec->text);
@@ -1302,7 +1419,7 @@ static void tdm_keyset_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_
 			}
 		}
 	}
-	int ret = kasp_keystate_step(z->ks, &d->policy, now, next, step);
+	int ret = kasp_keystate_step(z->ks, tdm_zpol(d, z), now, next, step);
 	if (ret != TANDEM_OK) {
 		tdm_log(d, "zone %s: key-state step: %s", z->name, tandem_strerror(ret));
 		goto out;
@@ -1456,8 +1573,8 @@ static void tdm_skr_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	size_t len = 0;
 	tandem_diag_clear(d->diag);
 	int ret = req == NULL ? TANDEM_ENOMEM
-			      : kasp_skr_plan(z->ks, &d->policy, &b->ask.plan, tdm_plan_generate,
-					      &ctx, d->diag, req);
+			      : kasp_skr_plan(z->ks, tdm_zpol(d, z), &b->ask.plan,
+					      tdm_plan_generate, &ctx, d->diag, req);
 	if (ret == TANDEM_OK) {
 		memcpy(req->request_id, b->ask.id, KASP_SKR_ID_LEN);
 		req->created = now;
@@ -1895,8 +2012,8 @@ static tdm_input_use_t tdm_input_pick(tdm_t *d, tdm_zone_t *z, const coordrpc_zo
 	tdm_input_state_t *s = &z->in;
 	tdm_review_decision(d, z, zs);
 	s->has_accept = tdm_input_accepted(zs, &s->accept_serial);
-	s->use = tdm_input_choose(s, (uint64_t)d->policy.input_settle * 1000u, now, s->has_accept,
-				  s->accept_serial);
+	s->use = tdm_input_choose(s, (uint64_t)tdm_zpol(d, z)->input_settle * 1000u, now,
+				  s->has_accept, s->accept_serial);
 	return s->use;
 }
 
@@ -1911,11 +2028,11 @@ static void tdm_input_job_setup(const tdm_t *d, tdm_zone_t *z, tdm_sign_t *job)
 	in->good_path = s->good_path;
 	in->has_ref = s->has_ref;
 	in->ref = s->ref;
-	in->max_removal = d->policy.max_delegation_removal;
+	in->max_removal = tdm_zpol(d, z)->max_delegation_removal;
 	in->has_accept = s->has_accept;
 	in->accept_serial = s->accept_serial;
 	dns_load_opts_t lo; /* the policy's load rules, as tandem-signzone applies them */
-	pipeline_load_opts(&d->policy, z->name, &lo);
+	pipeline_load_opts(tdm_zpol(d, z), z->name, &lo);
 	in->signer_owned = lo.signer_owned;
 	in->cache = z->input_cache;
 	memcpy(in->cache_hash, z->input_hash, sizeof(in->cache_hash));
@@ -1926,9 +2043,9 @@ static void tdm_input_job_setup(const tdm_t *d, tdm_zone_t *z, tdm_sign_t *job)
 	in->cache_ctime_s = z->input_ctime_s;
 	in->cache_ctime_ns = z->input_ctime_ns;
 	job->input = in->path;
-	job->review_unsigned = d->policy.review_unsigned;
-	job->review_signed = d->policy.review_signed;
-	job->review_timeout = d->policy.review_timeout;
+	job->review_unsigned = tdm_zpol(d, z)->review_unsigned;
+	job->review_signed = tdm_zpol(d, z)->review_signed;
+	job->review_timeout = tdm_zpol(d, z)->review_timeout;
 	job->review_dir = d->opts->work;
 	job->review_srv = d->review;
 	if (s->bad && s->bad_review && s->has_approve && s->approve_serial == s->review_serial) {
@@ -2052,8 +2169,8 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 				" delegations (more than %u.%02u%%): held at the last good input; "
 				"tandemctl zone accept-input %s %u signs it",
 				in->path, in->serial, in->ref_used - in->delegations, in->ref_used,
-				d->policy.max_delegation_removal / 100u,
-				d->policy.max_delegation_removal % 100u, z->name, in->serial);
+				tdm_zpol(d, z)->max_delegation_removal / 100u,
+				tdm_zpol(d, z)->max_delegation_removal % 100u, z->name, in->serial);
 		break;
 	case TDM_INPUT_REVIEW_REJECTED: {
 		int i = d->job.review_ran[1] ? 1 : 0;
@@ -2171,6 +2288,14 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	if (tdm_alerts_node_blocked(&d->alerts)) {
 		return TANDEM_EPERM; /* no token, or another instance runs: nothing is signed */
 	}
+	tdm_policy_refresh(d, z); /* a policy changed in the cluster: from this run on */
+	memset(d->job_policy, 0, sizeof(d->job_policy));
+	if (z->pol != NULL) {
+		memcpy(d->job_policy, z->pol_digest, sizeof(d->job_policy));
+	}
+	d->job_policy_differs =
+	    shadow && zs->has_committed &&
+	    memcmp(zs->policy_digest, d->job_policy, sizeof(d->job_policy)) != 0;
 	tandem_diag_t *keep = job->diag;
 	memset(job, 0, sizeof(*job));
 	job->diag = keep;
@@ -2192,16 +2317,16 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	job->has_committed = zs->has_committed;
 	job->committed = zs->serial;
 	if (shadow) {
-		pipeline_signer_conf(&d->policy, zs->sign_time, &job->conf);
+		pipeline_signer_conf(tdm_zpol(d, z), zs->sign_time, &job->conf);
 		job->conf.serial_exact = zs->serial;
 		job->conf.has_serial_exact = true;
 	} else {
-		pipeline_signer_conf(&d->policy, (uint64_t)time(NULL), &job->conf);
+		pipeline_signer_conf(tdm_zpol(d, z), (uint64_t)time(NULL), &job->conf);
 	}
 	job->conf.threads = d->opts->threads;
 	/* The salt travels with the commit: a standby and the next active sign with the
 	 * committed one; a new one is drawn only for a zone's first commit. */
-	if (zs->has_committed && zs->nsec3) {
+	if (zs->has_committed && zs->nsec3 && (shadow || job->conf.denial == SIGNER_DENIAL_NSEC3)) {
 		job->conf.denial = SIGNER_DENIAL_NSEC3;
 		job->conf.nsec3_salt_len = (uint8_t)zs->salt_len;
 		memcpy(job->conf.nsec3_salt, zs->salt, zs->salt_len);
@@ -2218,12 +2343,12 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	memcpy(d->job_ks, z->ks, sizeof(*z->ks));
 	bool offline = tdm_zone_offline(z);
 	job->cds_set = !offline && kasp_keyset_cds_pending(d->job_ks) ? d->job_ks : NULL;
-	job->cds_ttl = d->policy.ttl_dnskey;
+	job->cds_ttl = tdm_zpol(d, z)->ttl_dnskey;
 	tdm_job_previous(d, z, zs, shadow);
 	/* the whole zone at start, after a full signing and when the policy's gate-full is
 	 * due; in between, what changed against the version held (docs/signing.md) */
 	job->gate_incremental = z->gate_full_unix != 0 && job->conf.now >= z->gate_full_unix &&
-				job->conf.now - z->gate_full_unix < d->policy.gate_full;
+				job->conf.now - z->gate_full_unix < tdm_zpol(d, z)->gate_full;
 	/* the gate checks the DNSKEY RRset against the DS set the parent serves */
 	job->ds_keys = d->job_ks;
 	job->keyset_revision = z->ks_rev;
@@ -2320,6 +2445,7 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	req.base_serial = job->base_serial;
 	req.keyset_revision = job->keyset_revision;
 	memcpy(req.skr_id, d->job_skr_id, sizeof(req.skr_id));
+	memcpy(req.policy_digest, d->job_policy, sizeof(req.policy_digest));
 	req.serial = job->serial;
 	memcpy(req.digest, job->digest, COORD_DIGEST_LEN);
 	req.sign_time = job->conf.now;
@@ -2486,7 +2612,7 @@ static void tdm_held_take(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 		"(compare-before-publish: %s, compare-timeout %u s)",
 		z->name, a->serial,
 		z->node.conf.compare == NODE_COMPARE_REQUIRE ? "require" : "wait",
-		d->policy.compare_timeout);
+		tdm_zpol(d, z)->compare_timeout);
 }
 
 /* A held serial goes live: the standby agreed, or (wait) none reported in time. Once live it
@@ -2669,7 +2795,7 @@ static void tdm_hsm_step(tdm_t *d, uint64_t now)
 static void tdm_job_watch(tdm_t *d, uint64_t now)
 {
 	tdm_zone_t *z = d->job_zone;
-	uint64_t max = (uint64_t)d->policy.max_run_time * 1000u;
+	uint64_t max = (uint64_t)tdm_zpol(d, z)->max_run_time * 1000u;
 	if (z == NULL || d->job_overran || now < d->job_started_mono ||
 	    now - d->job_started_mono < max) {
 		return;
@@ -2677,11 +2803,11 @@ static void tdm_job_watch(tdm_t *d, uint64_t now)
 	d->job_overran = true;
 	if (tdm_alerts_raise(&d->alerts, z->name, "run-overrun", true,
 			     "the %s run has taken more than max-run-time (%u s)",
-			     d->job.shadow ? "shadow" : "signing", d->policy.max_run_time)) {
+			     d->job.shadow ? "shadow" : "signing", tdm_zpol(d, z)->max_run_time)) {
 		tdm_log(d,
 			"zone %s: ALERT run-overrun: the %s run has taken more than max-run-time "
 			"(%u s): input %s or output %s hung? Not signing the zone until it ends",
-			z->name, d->job.shadow ? "shadow" : "signing", d->policy.max_run_time,
+			z->name, d->job.shadow ? "shadow" : "signing", tdm_zpol(d, z)->max_run_time,
 			z->input, d->job.out_path);
 	}
 	if (z->node.held) {
@@ -2953,6 +3079,17 @@ static void tdm_job_shadowed(tdm_t *d, tdm_zone_t *z)
 		tdm_no_base(d, z, zs); /* its shadow copy was not the committed serial */
 		return;
 	}
+	if (d->job_policy_differs) {
+		/* the policy changed between the active's run and this one: not comparable */
+		char mine[KASP_POLICY_DIGEST_HEX], theirs[KASP_POLICY_DIGEST_HEX];
+		tdm_log(d,
+			"zone %s: serial %u was signed with policy sha256=%s, this shadow run with "
+			"sha256=%s: not compared (docs/policy.md, \"In a cluster\")",
+			z->name, d->job.serial,
+			zs != NULL ? kasp_policy_digest_hex(zs->policy_digest, theirs) : "?",
+			kasp_policy_digest_hex(d->job_policy, mine));
+		return;
+	}
 	tdm_job_report(d, z);
 }
 
@@ -2999,7 +3136,7 @@ static void tdm_skr_short_tell(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 static void tdm_compare_alert(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 {
 	uint32_t serial = z->node.run_serial;
-	unsigned timeout = d->policy.compare_timeout;
+	unsigned timeout = tdm_zpol(d, z)->compare_timeout;
 	if (strcmp(a->alert, "compare-timeout") == 0) {
 		tdm_input_alert(d, z, a->alert, false,
 				"serial %u published without a standby's digest: none reported "
@@ -4029,6 +4166,7 @@ static void tdm_teardown(tdm_t *d)
 	tandem_diag_free(d->diag);
 	for (size_t i = 0; i < d->nzones; i++) {
 		free(d->zones[i].ks);
+		free(d->zones[i].pol);
 		kasp_skrbook_deinit(&d->zones[i].book);
 	}
 	tandem_arena_free(d->job_arena);

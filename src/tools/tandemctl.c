@@ -29,11 +29,15 @@ static const ctl_cmd_t ctl_cmds[] = {
     {"node remove", "NODE", "forget a member (holding no lease)"},
     {"site suspend", "S", "a lost site out of key acks and leases"},
     {"site resume", "S", "it rejoins them"},
-    {"zone add", "Z [--serial N] [--no-compare-digests]", "add a zone"},
+    {"zone add", "Z [--serial N] [--no-compare-digests] [--policy NAME]", "add a zone"},
     {"zone remove", "Z", "remove a zone"},
+    {"zone policy", "Z NAME|-", "the zone's signing policy (docs/policy.md)"},
     {"zone accept-input", "Z SERIAL", "accept an input that removes many delegations"},
     {"zone approve", "Z SERIAL", "sign a version a review hook rejected"},
     {"zone reject", "Z SERIAL", "keep it held until a new input"},
+    {"policy put", "NAME FILE", "check a policy and store it in the cluster"},
+    {"policy list", "", "the cluster's policies, digests and zones"},
+    {"policy show", "NAME", "one policy's text"},
     {"cluster production", "[on|off]", "the cluster's production flag (docs/drills.md)"},
     {"cluster params", "--lease-ms MS --margin-ms MS", "the cluster's lease and margin"},
     /* the drills (docs/drills.md), each named: an unknown scenario is an unknown command */
@@ -170,6 +174,9 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && tandemctl_request_has(argv[1])) {
 		return tandemctl_request(argc - 1, argv + 1);
+	}
+	if (argc >= 2 && strcmp(argv[1], "policy") == 0) {
+		return tandemctl_policy(argc - 1, argv + 1);
 	}
 	if (argc >= 2 && tandemctl_cluster_has(argv[1])) {
 		return tandemctl_cluster(argc - 1, argv + 1);

@@ -53,6 +53,15 @@ int tandemctl_coord_open(const char *who, const char *coord, const char *coord_p
 /* NULL-safe. */
 void tandemctl_coord_close(tandemctl_coord_t *c);
 
+/* policy put|list|show (tandemctl_policy.c): signing policies stored in the cluster
+ * (docs/policy.md, "In a cluster"); argv[0] is "policy", argv[1] the subcommand. */
+int tandemctl_policy(int argc, char **argv);
+/* zone policy Z NAME (argv[0] "tandemctl zone policy"), and the --policy of zone add: sets
+ * a zone's policy through c. */
+int tandemctl_policy_zone(int argc, char **argv);
+int tandemctl_policy_zone_set(tandemctl_coord_t *c, const char *who, const char *zone,
+			      const char *name);
+
 /* The zone's stored key set (coord.keyset.get): *buf is the caller's (free()), NULL with
  * *len 0 and *revision 0 when none was written yet. A zone the coordinator does not know
  * (removed): 2. */

@@ -57,6 +57,7 @@ enum {
 	OPT_SECRET,
 	OPT_LEASE_MS,
 	OPT_MARGIN_MS,
+	OPT_POLICY,
 };
 
 #define CTL_CONN_OPTIONS                                                                           \
@@ -89,6 +90,11 @@ typedef struct ctl_conn {
 	net_rpc_client_t *cl[CTL_COORD_MAX];
 } ctl_conn_t;
 
+/* tandemctl.h's connection for other command groups */
+struct tandemctl_coord {
+	ctl_conn_t conn;
+};
+
 static const char *const cluster_cmds[] = {"status", "switchover", "takeover", "drain",   "undrain",
 					   "node",   "zone",       "net",      "cluster", "site"};
 
@@ -117,6 +123,7 @@ static void usage(FILE *fp)
 	    "site\n"
 	    "  drain NODE | undrain NODE           hand a node's zones over / take it back\n"
 	    "  node remove NODE                    forget a member (holding no lease)\n"
+	    "  zone add Z [--policy NAME] | zone policy Z NAME|-   a zone's signing policy\n"
 	    "  site suspend S | site resume S      a lost site leaves / rejoins the key imports\n"
 	    "                                      and lease candidates (docs/cluster.md)\n"
 	    "  zone add Z [--serial N] [--no-compare-digests]   add a zone (serial floor)\n"
@@ -639,6 +646,14 @@ static json_t *json_zone(const coordrpc_zone_status_t *z, const zone_keyset_t *z
 		json_object_set_new(rep, "match", json_boolean(z->report_match));
 	}
 	json_object_set_new(o, "standby_report", rep);
+	/* the cluster policy the last commit was signed with (docs/policy.md, "In a cluster") */
+	static const uint8_t no_policy[COORD_DIGEST_LEN];
+	char pd[2 * COORD_DIGEST_LEN + 1];
+	hex(pd, z->policy_digest, sizeof(z->policy_digest));
+	json_object_set_new(o, "policy_sha256",
+			    memcmp(z->policy_digest, no_policy, COORD_DIGEST_LEN) != 0
+				? json_string(pd)
+				: json_null());
 	json_object_set_new(o, "accepted_input_serial",
 			    z->has_accepted_input
 				? json_integer((json_int_t)z->accepted_input_serial)
@@ -1413,10 +1428,12 @@ static int cmd_zone_add(int argc, char **argv)
 	    CTL_CONN_OPTIONS,
 	    {"serial", required_argument, NULL, OPT_SERIAL},
 	    {"no-compare-digests", no_argument, NULL, OPT_NO_COMPARE},
+	    {"policy", required_argument, NULL, OPT_POLICY},
 	    {NULL, 0, NULL, 0}};
 	ctl_conn_opts_t co = {0};
 	ctl_conn_t conn;
 	coordrpc_request_t req;
+	const char *policy = NULL;
 	int c, rc;
 
 	memset(&req, 0, sizeof(req));
@@ -1436,6 +1453,8 @@ static int cmd_zone_add(int argc, char **argv)
 			req.serial = (uint32_t)v;
 		} else if (c == OPT_NO_COMPARE) {
 			req.compare_digests = false;
+		} else if (c == OPT_POLICY) {
+			policy = optarg;
 		} else if (c == 'h') {
 			usage(stdout);
 			return EXIT_OK;
@@ -1455,6 +1474,11 @@ static int cmd_zone_add(int argc, char **argv)
 	rc = conn_open(argv[0], &co, &conn);
 	if (rc == EXIT_OK) {
 		rc = request_run(&conn, &req, "zone add");
+	}
+	if (rc == EXIT_OK && policy != NULL) {
+		/* the zone is new: nothing signed with another policy yet, so no approvals */
+		tandemctl_coord_t pc = {.conn = conn};
+		rc = tandemctl_policy_zone_set(&pc, argv[0], req.zone, policy);
 	}
 	conn_close(&conn);
 	return rc;
@@ -1722,6 +1746,9 @@ int tandemctl_cluster(int argc, char **argv)
 	if (strcmp(cmd, "zone") == 0 && strcmp(subcmd, "add") == 0) {
 		return cmd_zone_add(argc, argv);
 	}
+	if (strcmp(cmd, "zone") == 0 && strcmp(subcmd, "policy") == 0) {
+		return tandemctl_policy_zone(argc, argv);
+	}
 	if (strcmp(cmd, "zone") == 0 && strcmp(subcmd, "remove") == 0) {
 		return cmd_named(COORDRPC_ZONE_REMOVE, argc, argv);
 	}
@@ -1755,10 +1782,6 @@ int tandemctl_cluster(int argc, char **argv)
 }
 
 /* ---- the connection for other command groups (tandemctl.h) ---------------------------- */
-
-struct tandemctl_coord {
-	ctl_conn_t conn;
-};
 
 int tandemctl_coord_open(const char *who, const char *coord, const char *coord_pub, const char *key,
 			 tandemctl_coord_t **out)

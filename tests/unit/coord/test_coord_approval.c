@@ -298,6 +298,24 @@ START_TEST(test_args_and_rules)
 	const char *adz[] = {"zone=example.", "node=node-c"};
 	ck_assert(coord_request_args("archive-distribute", adz, 2, out, why, sizeof(why)));
 	ck_assert_str_eq(out, "node=node-c zone=example.");
+	/* policy-set: a policy name and its SHA-256, the zone optional; "-" for none */
+	const char *ps[] = {
+	    "zone=example.",
+	    "digest=eecdfcf2721d0635bbe5da86aecb71c6f6c6b845f20e59ed11ffb43f243b3aaa", "name=p1"};
+	ck_assert(coord_request_args("policy-set", ps, 3, out, why, sizeof(why)));
+	ck_assert_str_eq(out,
+			 "name=p1 "
+			 "digest=eecdfcf2721d0635bbe5da86aecb71c6f6c6b845f20e59ed11ffb43f243b3aaa "
+			 "zone=example.");
+	ck_assert(coord_request_args("policy-set", ps + 1, 2, out, why, sizeof(why)));
+	const char *none[] = {"name=-", "digest=-", "zone=example."};
+	ck_assert(coord_request_args("policy-set", none, 3, out, why, sizeof(why)));
+	const char *short_digest[] = {"name=p1", "digest=eecdfcf2"};
+	ck_assert(!coord_request_args("policy-set", short_digest, 2, out, why, sizeof(why)));
+	ck_assert_ptr_nonnull(strstr(why, "digest"));
+	const char *bad_name[] = {"name=a/b", "digest=-"};
+	ck_assert(!coord_request_args("policy-set", bad_name, 2, out, why, sizeof(why)));
+	ck_assert(!coord_request_args("policy-set", ps + 2, 1, out, why, sizeof(why)));
 	const char *adn[] = {"zone=example."};
 	ck_assert(!coord_request_args("archive-distribute", adn, 1, out, why, sizeof(why)));
 	ck_assert_ptr_nonnull(strstr(why, "node=... missing"));

@@ -1482,6 +1482,76 @@ START_TEST(test_keyset_put_get)
 }
 END_TEST
 
+/* Policies: PREFIX/policies/NAME, PREFIX/policy-staged/NAME and PREFIX/zone-policy/ZONE, each
+ * written conditionally, and listed by kind with the name after the prefix. */
+START_TEST(test_policy_docs)
+{
+	coord_t a;
+	coord_open(&a, "/t/store/policy/");
+	bool won = false;
+	int64_t rev = -1, rev2 = -1;
+	uint8_t *buf = NULL;
+	size_t len = 0, plen = 0;
+	coord_etcd_range_t *r = NULL;
+
+	ck_assert_int_eq(coord_store_doc_put(a.store, COORD_DOC_POLICY, "p1", (const uint8_t *)"x1",
+					     2, 0, a.diag, &won, &rev),
+			 TANDEM_OK);
+	ck_assert(won);
+	ck_assert_int_eq(coord_store_doc_put(a.store, COORD_DOC_POLICY, "p2.b",
+					     (const uint8_t *)"x2", 2, 0, a.diag, &won, &rev2),
+			 TANDEM_OK);
+	ck_assert(won);
+	ck_assert_int_eq(coord_store_doc_put(a.store, COORD_DOC_POLICY_STAGED, "p1",
+					     (const uint8_t *)"s1", 2, 0, a.diag, &won, &rev2),
+			 TANDEM_OK);
+	ck_assert_int_eq(coord_store_doc_put(a.store, COORD_DOC_ZONE_POLICY, "z0.example.",
+					     (const uint8_t *)"p1", 2, 0, a.diag, &won, &rev2),
+			 TANDEM_OK);
+	/* a second create of p1 loses: nothing written */
+	ck_assert_int_eq(coord_store_doc_put(a.store, COORD_DOC_POLICY, "p1", (const uint8_t *)"zz",
+					     2, 0, a.diag, &won, &rev2),
+			 TANDEM_OK);
+	ck_assert(!won);
+	ck_assert_int_eq(rev2, rev);
+	ck_assert_int_eq(
+	    coord_store_doc_get(a.store, COORD_DOC_POLICY, "p1", a.diag, &buf, &len, &rev2),
+	    TANDEM_OK);
+	ck_assert_uint_eq(len, 2);
+	ck_assert_int_eq(memcmp(buf, "x1", 2), 0);
+	free(buf);
+	/* in etcd where docs/coordinator.md says */
+	ck_assert_int_eq(coord_etcd_get(a.etcd, "/t/store/policy/policies/p2.b", 0, a.diag, &r),
+			 TANDEM_OK);
+	ck_assert_uint_eq(r->n, 1);
+	coord_etcd_range_free(r);
+	ck_assert_int_eq(
+	    coord_etcd_get(a.etcd, "/t/store/policy/zone-policy/z0.example.", 0, a.diag, &r),
+	    TANDEM_OK);
+	ck_assert_uint_eq(r->n, 1);
+	coord_etcd_range_free(r);
+	/* the list of policies holds the two policies, not the staged text */
+	ck_assert_int_eq(coord_store_doc_list(a.store, COORD_DOC_POLICY, a.diag, &r, &plen),
+			 TANDEM_OK);
+	ck_assert_uint_eq(r->n, 2);
+	ck_assert_str_eq(r->kvs[0].key + plen, "p1");
+	ck_assert_str_eq(r->kvs[1].key + plen, "p2.b");
+	coord_etcd_range_free(r);
+	ck_assert_int_eq(coord_store_doc_list(a.store, COORD_DOC_ZONE_POLICY, a.diag, &r, &plen),
+			 TANDEM_OK);
+	ck_assert_uint_eq(r->n, 1);
+	ck_assert_str_eq(r->kvs[0].key + plen, "z0.example.");
+	coord_etcd_range_free(r);
+	/* only the per-name kinds are listed; an empty name is refused */
+	ck_assert_int_eq(coord_store_doc_list(a.store, COORD_DOC_RULES, a.diag, &r, &plen),
+			 TANDEM_EINVAL);
+	ck_assert_int_eq(
+	    coord_store_doc_get(a.store, COORD_DOC_POLICY, "", a.diag, &buf, &len, &rev2),
+	    TANDEM_EINVAL);
+	coord_close(&a);
+}
+END_TEST
+
 START_TEST(test_leader_name)
 {
 	coord_t a;
@@ -1581,6 +1651,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_first_state_race);
 	tcase_add_test(tc, test_zones_full);
 	tcase_add_test(tc, test_leader_name);
+	tcase_add_test(tc, test_policy_docs);
 	tcase_add_test(tc, test_etcd_down);
 	suite_add_tcase(s, tc);
 	return s;

@@ -88,6 +88,9 @@ static void request_fill(coordrpc_kind_t kind, coordrpc_request_t *r)
 		r->skr_id[i] = (uint8_t)(0xa0 + i);
 	}
 	for (size_t i = 0; i < COORD_DIGEST_LEN; i++) {
+		r->policy_digest[i] = (uint8_t)(0x30 + i);
+	}
+	for (size_t i = 0; i < COORD_DIGEST_LEN; i++) {
 		r->digest[i] = (uint8_t)(i + 1);
 	}
 	r->salt_len = 8;
@@ -163,6 +166,7 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 		e->input_serial = full->input_serial;
 		e->keyset_revision = full->keyset_revision;
 		memcpy(e->skr_id, full->skr_id, sizeof(e->skr_id));
+		memcpy(e->policy_digest, full->policy_digest, sizeof(e->policy_digest));
 		e->nsec3 = full->nsec3;
 		memcpy(e->salt, full->salt, full->salt_len);
 		e->salt_len = full->salt_len;
@@ -240,7 +244,10 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 	case COORDRPC_CEREMONY_RECORD:
 	case COORDRPC_PRODUCTION:
 	case COORDRPC_DRILL_NOTE:
-		/* one message for all of them: every field travels */
+	case COORDRPC_POLICY:
+	case COORDRPC_POLICY_GET:
+		/* one message for all of them: every field travels (the zone too) */
+		zone = true;
 		memcpy(e->req_id, full->req_id, sizeof(e->req_id));
 		memcpy(e->action, full->action, sizeof(e->action));
 		memcpy(e->args, full->args, sizeof(e->args));
@@ -304,6 +311,7 @@ static void request_assert_eq(const coordrpc_request_t *a, const coordrpc_reques
 	}
 	ck_assert_int_eq(a->keyset_revision, b->keyset_revision);
 	ck_assert_mem_eq(a->skr_id, b->skr_id, COORD_SKR_ID_LEN);
+	ck_assert_mem_eq(a->policy_digest, b->policy_digest, COORD_DIGEST_LEN);
 	ck_assert_int_eq(a->revision, b->revision);
 	ck_assert_uint_eq(a->keyset_len, b->keyset_len);
 	if (a->keyset_len > 0) {
@@ -706,6 +714,12 @@ START_TEST(test_request_unpack_refusals)
 	refused("coord.commit", buf, len, "skr_id");
 	free(buf);
 	cm.skr_id.len = 0;
+	cm.policy_digest.len = 31; /* a SHA-256 or nothing */
+	cm.policy_digest.data = (uint8_t *)"0123456789012345678901234567890";
+	buf = pb(&cm.base, &len);
+	refused("coord.commit", buf, len, "policy_digest");
+	free(buf);
+	cm.policy_digest.len = 0;
 
 	Tandem__CoordKeysetRequest kg = TANDEM__COORD_KEYSET_REQUEST__INIT;
 	kg.version = 1;
@@ -1103,6 +1117,8 @@ static void status_fill(coordrpc_status_t *st)
 		z->input_serial = (uint32_t)(4000000000u + i);
 		z->keyset_revision = i == 1 ? INT64_MAX : (int64_t)(1000 * i);
 		memset(z->skr_id, i % 3 == 0 ? 0 : (int)(0x40 + i), sizeof(z->skr_id));
+		memset(z->policy_digest, i % 2 == 0 ? 0 : (int)(0x50 + i),
+		       sizeof(z->policy_digest));
 		z->nsec3 = true;
 		z->salt_len = i % (COORDRPC_SALT_MAX + 1);
 		memset(z->salt, 0xab, z->salt_len);

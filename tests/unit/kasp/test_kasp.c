@@ -1,5 +1,6 @@
 /* Unit tests of kasp policies: shipped presets, durations, and every refusal with its line. */
 #include "kasp_policy.h"
+#include "kasp_policy_doc.h"
 #include "tandem_diag.h"
 #include "tandem_error.h"
 #include "testsupport.h"
@@ -931,6 +932,77 @@ START_TEST(test_archive_retention)
 }
 END_TEST
 
+/* A policy's text parsed in memory (as a cluster stores it) gives what the same file gives,
+ * and refusals name the label and the line. */
+START_TEST(test_parse_in_memory)
+{
+	static const char good[] =
+	    "policy: p1\nsignatures: { validity: 7d }\ndenial: { type: nsec }\n";
+	static const char bad[] = "policy: p1\nsignatures:\n  validity: 10x\n";
+	char dir[256], path[512];
+	tandem_diag_t *diag = NULL;
+	kasp_policy_t a, b;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	ck_assert_int_eq(load_text(good, path, sizeof(path), dir, sizeof(dir), diag, &a),
+			 TANDEM_OK);
+	ck_assert_int_eq(kasp_policy_parse("etcd:policies/p1", good, strlen(good), diag, &b),
+			 TANDEM_OK);
+	assert_policy_eq(&a, &b);
+	ck_assert_uint_eq(b.sig_validity, 7 * DAY);
+	ck_assert_int_eq(b.denial, KASP_DENIAL_NSEC);
+	memset(&b, 0x5a, sizeof(b));
+	kasp_policy_t untouched = b;
+	ck_assert_int_eq(kasp_policy_parse("new.yaml", bad, strlen(bad), diag, &b),
+			 TANDEM_KASP_EPOLICY);
+	ck_assert(has_msg(diag, TANDEM_KASP_EPOLICY, "new.yaml", 3, "validity"));
+	ck_assert_mem_eq(&b, &untouched, sizeof(b));
+	ts_rmtree(dir);
+	tandem_diag_free(diag);
+}
+END_TEST
+
+/* The stored document round-trips, names the text's SHA-256, and an altered text or header
+ * is refused. */
+START_TEST(test_policy_doc)
+{
+	static const char text[] = "policy: p1\n";
+	uint8_t digest[KASP_POLICY_DIGEST_LEN], back[KASP_POLICY_DIGEST_LEN];
+	char hex[KASP_POLICY_DIGEST_HEX], *doc = NULL;
+	const char *t = NULL;
+	size_t len = 0, tlen = 0;
+	ck_assert_int_eq(kasp_policy_doc_pack(text, strlen(text), digest, &doc, &len), TANDEM_OK);
+	/* sha256("policy: p1\n"), computed independently (Python hashlib) */
+	ck_assert_str_eq(kasp_policy_digest_hex(digest, hex),
+			 "eecdfcf2721d0635bbe5da86aecb71c6f6c6b845f20e59ed11ffb43f243b3aaa");
+	ck_assert_int_eq(strncmp(doc, "tandem-policy v1 sha256=", 24), 0);
+	ck_assert_int_eq(kasp_policy_doc_unpack((const uint8_t *)doc, len, back, &t, &tlen),
+			 TANDEM_OK);
+	ck_assert_mem_eq(back, digest, sizeof(digest));
+	ck_assert_uint_eq(tlen, strlen(text));
+	ck_assert_int_eq(memcmp(t, text, tlen), 0);
+	doc[len - 2] = '2'; /* "p2": the text no longer matches its header */
+	ck_assert_int_eq(kasp_policy_doc_unpack((const uint8_t *)doc, len, back, &t, &tlen),
+			 TANDEM_KASP_EPOLICY);
+	doc[0] = 'x';
+	ck_assert_int_eq(kasp_policy_doc_unpack((const uint8_t *)doc, len, back, &t, &tlen),
+			 TANDEM_ESYNTAX);
+	ck_assert_int_eq(kasp_policy_doc_unpack((const uint8_t *)doc, 10, back, &t, &tlen),
+			 TANDEM_ESYNTAX);
+	free(doc);
+	ck_assert(kasp_policy_name_ok("dps-default"));
+	ck_assert(kasp_policy_name_ok("a.b_c-1"));
+	ck_assert(!kasp_policy_name_ok(""));
+	ck_assert(!kasp_policy_name_ok("a/b"));
+	ck_assert(!kasp_policy_name_ok("a b"));
+	char longname[80];
+	memset(longname, 'a', 64);
+	longname[64] = '\0';
+	ck_assert(!kasp_policy_name_ok(longname));
+	longname[63] = '\0';
+	ck_assert(kasp_policy_name_ok(longname));
+}
+END_TEST
+
 static Suite *kasp_suite(void)
 {
 	Suite *s = suite_create("kasp");
@@ -959,6 +1031,8 @@ static Suite *kasp_suite(void)
 	tcase_add_test(tc, test_archive_retention);
 	tcase_add_test(tc, test_compare_keys);
 	tcase_add_test(tc, test_review_keys);
+	tcase_add_test(tc, test_parse_in_memory);
+	tcase_add_test(tc, test_policy_doc);
 	suite_add_tcase(s, tc);
 	return s;
 }
