@@ -803,6 +803,7 @@ static int tdm_lease_release_send(tdm_t *d, tdm_zone_t *z)
 	coordrpc_request_t req;
 	tdm_req_init(d, &req, COORDRPC_LEASE_RELEASE, z);
 	req.epoch = z->node.epoch;
+	req.leaving = z->gone; /* no preference window for a node that no longer has it */
 	int ret = tdm_call(d, &req);
 	if (ret == TANDEM_OK) {
 		(void)tdm_watch_disarm(d->watch, (size_t)(z - d->zones));
@@ -3416,14 +3417,16 @@ static void tdm_zone_unserve(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status
 }
 
 /*
- * Takes a zone out of the node (SIGHUP): its lease goes back to the coordinator at once (the
- * other site's node may take it in its next pass, if the cluster still has the zone), the
- * transfer server stops serving it and its NOTIFYs stop, its alerts and metrics go. A run
- * going on for it is left to end on its thread and abandoned then (tdm_job_abandon): the
- * zone and what the run borrows are freed only after.
+ * Takes a zone out of the node (SIGHUP): its lease goes back to the coordinator at once, as
+ * at a clean stop but marked leaving (the coordinator keeps no preference window for this
+ * node's site: the other site's node takes the zone in its next pass, if the cluster still
+ * has it), the transfer server stops serving it and its NOTIFYs stop, its alerts and
+ * metrics go. A run going on for it is left to end on its thread and abandoned then
+ * (tdm_job_abandon): the zone and what the run borrows are freed only after.
  */
 static void tdm_zone_remove(tdm_t *d, tdm_zone_t *z)
 {
+	z->gone = true;
 	if (z->node.held) {
 		uint64_t epoch = z->node.epoch;
 		bool released = tdm_lease_release_send(d, z) == TANDEM_OK;
@@ -3435,7 +3438,6 @@ static void tdm_zone_remove(tdm_t *d, tdm_zone_t *z)
 	} else {
 		(void)tdm_watch_disarm(d->watch, (size_t)(z - d->zones));
 	}
-	z->gone = true;
 	tdm_dist_withdraw(d->dist, z->name, &z->served);
 	if (d->job_zone != z) {
 		tdm_zone_retire(d, z);
