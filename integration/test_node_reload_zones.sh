@@ -9,7 +9,9 @@
 #    AXFR of z2 from node-b is NOTAUTH; node-a takes z2 and publishes it; z3 goes on being
 #    published by node-b, and nothing more of z2; z2's series leave node-b's metrics;
 #  - z1 removed from the cluster (tandemctl zone remove): node-b stops serving it (NOTAUTH)
-#    and says so once; z3 goes on.
+#    and says so once; z3 goes on;
+#  - z3 taken out of the file while node-b's run of it is halted (a fault point): the run is
+#    dropped when it ends, nothing of it published; node-a takes z3.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -91,7 +93,8 @@ kill -TERM "$(cat "$TDM_CL/run/node-b.pid")"
 gone_b() { [ ! -s "$TDM_CL/run/node-b.pid" ]; }
 tdm_wait 60 "node-b to stop" gone_b
 LOG=$TDM_TMP/node-b-yaml.log
-env "${envs[@]}" "$bin" -c "$CONF" >"$LOG" 2>&1 &
+FAULT=$TDM_TMP/fault # armed below (tandem_fault.h): absent, nothing happens
+env "${envs[@]}" TANDEM_FAULT_FILE="$FAULT" "$bin" -c "$CONF" >"$LOG" 2>&1 &
 PID=$!
 stop_b() { kill -9 "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
 tdm_on_exit stop_b
@@ -194,4 +197,37 @@ tdm_wait 60 "node-b to publish $Z3 on" tdm_published_after node-b $Z3 "$s0"
 	tdm_fail "the removal from the cluster is said more than once" -- "$LOG"
 kill -0 "$PID" || tdm_fail "node-b exited" -- "$LOG"
 tdm_pass "$Z1 removed from the cluster: node-b no longer serves it, says so once, signs $Z3 on"
+
+# --- z3 removed while its run is under way -----------------------------------------------
+# node-b's next run (only z3's: z1 is the cluster's no more) halts at run-signing (its input
+# loaded, nothing signed); SIGHUP without z3 is sent while node-b is stopped, then SIGCONT:
+# the loop takes the SIGHUP while the run goes on, and drops what the run makes
+printf 'run-signing 1 stop\n' >"$FAULT"
+halted() { [ -e "$FAULT.hit" ]; }
+tdm_wait 60 "node-b's run of $Z3 to halt at run-signing" halted
+stopped() { [ "$(awk '{ print $3 }' "/proc/$PID/stat" 2>/dev/null)" = T ]; }
+tdm_wait 10 "node-b to be stopped" stopped
+write_conf $Z1
+s3=$(tdm_last_serial node-b $Z3)
+kill -HUP "$PID"
+kill -CONT "$PID"
+removed3() { grep -q "reload: zone $Z3 removed" "$LOG"; }
+tdm_wait 30 "the line of $Z3 removed" removed3
+if grep -q "reload: zone $Z3 removed (its run is abandoned when it ends)" "$LOG"; then
+	dropped() { grep -q "zone $Z3: its signing run ended after the zone was removed: nothing kept" "$LOG"; }
+	tdm_wait 30 "node-b to drop the run of $Z3" dropped
+	tdm_pass "$Z3 removed mid-run: its run ended and was dropped"
+else
+	tdm_log "the run of $Z3 ended before the SIGHUP was taken: its removal found no run"
+fi
+b3_gone() { [ "$(tdm_holder $Z3)" = node-a ]; }
+tdm_wait 30 "node-a to take $Z3" b3_gone
+a3=$(tdm_last_serial node-a $Z3)
+tdm_wait 60 "node-a to publish $Z3" tdm_published_after node-a $Z3 "${a3:-0}"
+tdm_wait 10 "AXFR of $Z3 from node-b refused" notauth $Z3
+if grep -q "removed (its run is abandoned" "$LOG"; then
+	tdm_assert_eq "node-b published nothing of $Z3 from the run it dropped" "$s3" "$(tdm_last_serial node-b $Z3)"
+fi
+kill -0 "$PID" || tdm_fail "node-b exited" -- "$LOG"
+tdm_pass "node-a took $Z3 over; node-b serves it no more"
 tdm_check_publications node-a node-b
