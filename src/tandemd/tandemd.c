@@ -3375,11 +3375,13 @@ static void tdm_job_abandon(tdm_t *d)
 	job->signed_zone = NULL;
 	dns_digest_free(job->tree);
 	job->tree = NULL;
-	if (job->ret == TANDEM_OK && !exact && tdm_sign_unjournal(job) != TANDEM_OK) {
+	if (!exact && tdm_sign_unjournal(job) != TANDEM_OK) {
 		tdm_log(d, "zone %s: journal: the entry of serial %u stays (not committed)",
 			z->name, job->serial);
 	}
 	z->journal = job->journal;
+	/* its input's good copy, never committed to its place: its temporary file goes */
+	tdm_input_job_clear(&job->in);
 	d->job_overran = false;
 	d->job_zone = NULL;
 	tdm_log(d, "zone %s: its %s run ended after the zone was removed: nothing kept", z->name,
