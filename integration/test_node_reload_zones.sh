@@ -10,8 +10,9 @@
 #    published by node-b, and nothing more of z2; z2's series leave node-b's metrics;
 #  - z1 removed from the cluster (tandemctl zone remove): node-b stops serving it (NOTAUTH)
 #    and says so once; z3 goes on;
-#  - z3 taken out of the file while node-b's run of it is halted (a fault point): the run is
-#    dropped when it ends, nothing of it published; node-a takes z3.
+#  - z3 taken out of the file while node-b's run of a big new input of it is under way
+#    (halted at a fault point while the SIGHUP is sent): the run is dropped when it ends,
+#    nothing of it published; node-a takes z3.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -65,18 +66,20 @@ while [ "$i" -lt "${#words[@]}" ]; do
 	zone) input[${val%%=*}]=${val#*=} ;;
 	coord) coords+=("$val") ;;
 	coord-pub) pubs+=("$val") ;;
-	pid-file) ;;
+	pid-file | cycle) ;;
 	*) other+=("$(printf "%s: '%s'" "$opt" "$val")") ;;
 	esac
 done
 for z in $Z1 $Z2 $Z3; do
 	[ -n "${input[$z]:-}" ] || tdm_fail "no input for $z in node-b's start line" -- "$TDM_CL/run/node-b.start"
 done
-# write_conf ZONE...: node-b's file with these zones
+CYCLE=3
+# write_conf ZONE...: node-b's file with these zones and cycle $CYCLE
 write_conf() {
 	{
 		printf '# node-b, written from its command line (integration/test_node_reload_zones.sh)\n'
 		printf '%s\n' "${other[@]}"
+		printf 'cycle: %s\n' "$CYCLE"
 		printf "pid-file: '%s'\n" "$TDM_CL/run/node-b.pid"
 		printf 'zone:\n'
 		for z in "$@"; do printf "  - name: '%s'\n    input: '%s'\n" "$z" "${input[$z]}"; done
@@ -199,35 +202,52 @@ kill -0 "$PID" || tdm_fail "node-b exited" -- "$LOG"
 tdm_pass "$Z1 removed from the cluster: node-b no longer serves it, says so once, signs $Z3 on"
 
 # --- z3 removed while its run is under way -----------------------------------------------
-# node-b's next run (only z3's: z1 is the cluster's no more) halts at run-signing (its input
-# loaded, nothing signed); SIGHUP without z3 is sent while node-b is stopped, then SIGCONT:
-# the loop takes the SIGHUP while the run goes on, and drops what the run makes
+# A long cycle first (applied from the next run on): then node-b's only run (z1 is the
+# cluster's no more) is the one a new input of z3 starts. That input adds 3000 delegations,
+# so the run takes a while; it halts at run-signing (its input loaded, nothing signed).
+# SIGHUP without z3 is sent while node-b is stopped, then SIGCONT: the loop takes the SIGHUP
+# while the run signs, and drops what the run makes.
+CYCLE=600
+write_conf $Z1 $Z3
+kill -HUP "$PID"
+long() { grep -q "reload: cycle now 600 s" "$LOG"; }
+tdm_wait 30 "the cycle of 600 s applied" long
+s0=$(tdm_last_serial node-b $Z3)
+tdm_wait 60 "node-b's last short-cycle run of $Z3" tdm_published_after node-b $Z3 "$s0"
+s3=$(tdm_last_serial node-b $Z3)
 printf 'run-signing 1 stop\n' >"$FAULT"
+in3=${input[$Z3]}
+awk -v s=$((s3 + 1000)) '$4 == "SOA" && !done { $7 = s; done = 1 } { print }
+	END { for (i = 0; i < 3000; i++) printf "big%d.z3.example. 86400 IN NS ns.big%d.example.net.\n", i, i }' \
+	"$in3" >"$in3.new"
+mv "$in3.new" "$in3"
 halted() { [ -e "$FAULT.hit" ]; }
 tdm_wait 60 "node-b's run of $Z3 to halt at run-signing" halted
 stopped() { [ "$(awk '{ print $3 }' "/proc/$PID/stat" 2>/dev/null)" = T ]; }
 tdm_wait 10 "node-b to be stopped" stopped
 write_conf $Z1
-s3=$(tdm_last_serial node-b $Z3)
 kill -HUP "$PID"
 kill -CONT "$PID"
-removed3() { grep -q "reload: zone $Z3 removed" "$LOG"; }
-tdm_wait 30 "the line of $Z3 removed" removed3
-if grep -q "reload: zone $Z3 removed (its run is abandoned when it ends)" "$LOG"; then
-	dropped() { grep -q "zone $Z3: its signing run ended after the zone was removed: nothing kept" "$LOG"; }
-	tdm_wait 30 "node-b to drop the run of $Z3" dropped
-	tdm_pass "$Z3 removed mid-run: its run ended and was dropped"
-else
-	tdm_log "the run of $Z3 ended before the SIGHUP was taken: its removal found no run"
-fi
+tdm_wait 30 "the line of $Z3 removed mid-run" \
+	grep -q "reload: zone $Z3 removed (its run is abandoned when it ends)" "$LOG"
+tdm_wait 60 "node-b to drop the run of $Z3" \
+	grep -q "zone $Z3: its signing run ended after the zone was removed: nothing kept" "$LOG"
+tdm_pass "$Z3 removed mid-run: its run ended and was dropped"
 b3_gone() { [ "$(tdm_holder $Z3)" = node-a ]; }
 tdm_wait 30 "node-a to take $Z3" b3_gone
 a3=$(tdm_last_serial node-a $Z3)
 tdm_wait 60 "node-a to publish $Z3" tdm_published_after node-a $Z3 "${a3:-0}"
 tdm_wait 10 "AXFR of $Z3 from node-b refused" notauth $Z3
-if grep -q "removed (its run is abandoned" "$LOG"; then
-	tdm_assert_eq "node-b published nothing of $Z3 from the run it dropped" "$s3" "$(tdm_last_serial node-b $Z3)"
-fi
+tdm_assert_eq "node-b published nothing of $Z3 from the run it dropped" "$s3" "$(tdm_last_serial node-b $Z3)"
 kill -0 "$PID" || tdm_fail "node-b exited" -- "$LOG"
 tdm_pass "node-a took $Z3 over; node-b serves it no more"
 tdm_check_publications node-a node-b
+# under the ASan build (TANDEM_SANITIZER_CHECK=1): node-b stopped cleanly for its leak report
+if [ "${TANDEM_SANITIZER_CHECK:-0}" = 1 ]; then
+	kill -TERM "$PID"
+	b_exited() { ! kill -0 "$PID" 2>/dev/null; }
+	tdm_wait 60 "node-b to stop" b_exited
+	! grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$LOG" ||
+		tdm_fail "sanitizer report in node-b's log" -- "$LOG"
+	tdm_cluster_sanitizer_check
+fi
