@@ -62,12 +62,13 @@ static const conf_key_t tdm_keys[] = {
      .doc = "the signing policy (docs/policy.md); the same on every node"},
     {.name = "zone",
      .type = CONF_RECORDS,
-     .flags = CONF_REQUIRED,
+     .flags = CONF_REQUIRED | CONF_LIVE,
      .min = 1,
      .max = 1024, /* COORD_ZONES_MAX */
      .fields = tdm_zone_fields,
      .join = "=",
-     .doc = "the zones the node signs"},
+     .doc = "the zones the node signs (SIGHUP adds and removes zones; a changed input "
+	    "takes a restart)"},
     {.name = "out",
      .type = CONF_PATH,
      .flags = CONF_REQUIRED,

@@ -946,10 +946,13 @@ static void do_lease_release(coord_state_t *st, const coord_input_t *in, uint64_
 		z->expiry_ms = now;
 	}
 	z->blocked_until_ms = now;
-	z->prefer_until_ms = now + p->prefer_ms;
+	/* a node that no longer has the zone would be preferred (the previous holder's site)
+	 * and never ask: no window then, the next node that asks takes the zone */
+	z->prefer_until_ms = in->leaving ? now : now + p->prefer_ms;
 	n->last_seen_ms = now;
-	effect(r, COORD_EFF_RELEASE, z, n->id, "zone %s: %s released epoch %llu%s%s", z->name,
+	effect(r, COORD_EFF_RELEASE, z, n->id, "zone %s: %s released epoch %llu%s%s%s", z->name,
 	       n->id, (unsigned long long)z->epoch,
+	       in->leaving ? " (it no longer has the zone)" : "",
 	       z->switch_to[0] != '\0' ? "; handing over to " : "", z->switch_to);
 }
 

@@ -272,6 +272,7 @@ typedef struct coord_input {
 	uint32_t input_serial; /* commit: the unsigned input's SOA serial (0: unknown) */
 	uint32_t base_serial;  /* commit: the serial whose signatures were reused (0: full) */
 	bool no_base; /* digest report: the standby has no copy of the commit's base serial */
+	bool leaving; /* lease release: the node no longer has the zone (no preference window) */
 	int64_t keyset_revision; /* commit: the key set revision signed with (0: none; < 0:
 				    BAD_INPUT) */
 	uint8_t

@@ -522,6 +522,7 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	in->input_serial = r->input_serial;
 	in->base_serial = r->base_serial;
 	in->no_base = r->no_base;
+	in->leaving = r->leaving;
 	in->keyset_revision = r->keyset_revision;
 	memcpy(in->skr_id, r->skr_id, sizeof(in->skr_id));
 	memcpy(in->policy_digest, r->policy_digest, sizeof(in->policy_digest));

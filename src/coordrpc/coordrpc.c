@@ -409,6 +409,7 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.node = node;
 		m.epoch = req->epoch;
 		m.instance = instance;
+		m.leaving = req->kind == COORDRPC_LEASE_RELEASE && req->leaving;
 		return pack_msg(&m.base, buf, len);
 	}
 	case COORDRPC_LEASE_BATCH: return lease_batch_pack(req, buf, len);
@@ -924,6 +925,7 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 			return ret;
 		}
 		r->epoch = m->epoch;
+		r->leaving = m->leaving;
 		return TANDEM_OK;
 	}
 	case COORDRPC_COMMIT: {

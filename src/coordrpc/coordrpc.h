@@ -162,6 +162,7 @@ typedef struct coordrpc_request {
 	uint32_t base_serial;  /* commit: the serial whose signatures were reused (0: full) */
 	bool no_base; /* digest report: no copy of the commit's base serial (asks for a full
 			 signing; nothing is compared) */
+	bool leaving; /* lease release: the node no longer has the zone (no preference window) */
 	uint8_t digest[COORD_DIGEST_LEN];
 	uint8_t salt[COORDRPC_SALT_MAX];
 	size_t salt_len;

@@ -224,6 +224,11 @@ typedef struct tdm_zone {
 	dist_version_t *served;
 	uint32_t last_serial;
 	bool warned_unknown;
+	/* taken out of the config on SIGHUP: never looked at, served or counted again. The slot
+	 * stays as it is (the lease watch's thread names it, the writer may still write its
+	 * last file) and is never reused: a zone added later takes a fresh slot. Its run, if
+	 * one was going, is abandoned when it ends (tdm_job_abandon). */
+	bool gone;
 	/* a committed serial held until a standby reports the same digest (compare before
 	 * publish, docs/node.md): what its run made, taken from the job so that the one runner
 	 * is free meanwhile (a standby of another zone may need it to shadow) */
@@ -781,6 +786,9 @@ static void tdm_secondary_alerts(tdm_t *d)
 {
 	for (size_t i = 0; d->dist != NULL && i < d->nzones; i++) {
 		tdm_zone_t *z = &d->zones[i];
+		if (z->gone) {
+			continue;
+		}
 		tdm_dist_secondary_t s[TDM_METRICS_SECONDARIES_MAX];
 		size_t n = tdm_dist_secondaries(d->dist, z->name, s, TDM_METRICS_SECONDARIES_MAX);
 		const tdm_dist_secondary_t *ahead = NULL;
@@ -806,7 +814,7 @@ static void tdm_xfrin_alerts(tdm_t *d)
 	for (size_t i = 0; d->dist != NULL && i < d->nzones; i++) {
 		tdm_zone_t *z = &d->zones[i];
 		dist_xfrin_status_t st;
-		if (!tdm_dist_xfrin(d->dist, z->name, &st)) {
+		if (z->gone || !tdm_dist_xfrin(d->dist, z->name, &st)) {
 			continue;
 		}
 		if (st.expired) {
@@ -896,7 +904,10 @@ static void tdm_instance_note(tdm_t *d, coordrpc_kind_t kind)
 				d->opts->name, d->dec->text, d->instance);
 		}
 		for (size_t i = 0; i < d->nzones; i++) {
-			tdm_lease_drop(d, &d->zones[i], "another instance of this node is running");
+			if (!d->zones[i].gone) {
+				tdm_lease_drop(d, &d->zones[i],
+					       "another instance of this node is running");
+			}
 		}
 	} else if (d->dec->accepted && (kind == COORDRPC_REGISTER || kind == COORDRPC_HEARTBEAT) &&
 		   tdm_alerts_clear(&d->alerts, "", "instance")) {
@@ -912,6 +923,7 @@ static int tdm_lease_release_send(tdm_t *d, tdm_zone_t *z)
 	coordrpc_request_t req;
 	tdm_req_init(d, &req, COORDRPC_LEASE_RELEASE, z);
 	req.epoch = z->node.epoch;
+	req.leaving = z->gone; /* no preference window for a node that no longer has it */
 	int ret = tdm_call(d, &req);
 	if (ret == TANDEM_OK) {
 		(void)tdm_watch_disarm(d->watch, (size_t)(z - d->zones));
@@ -3443,6 +3455,140 @@ static void tdm_hygiene_step(tdm_t *d, uint64_t now)
 	free(h);
 }
 
+/* ---- zones added and removed on a running node (SIGHUP, docs/config.md) ----------------- */
+
+/* Every alert the node holds for the zone, cleared (a zone gone from the node has none). */
+static void tdm_zone_alerts_clear(tdm_t *d, const char *zone)
+{
+	for (size_t k = d->alerts.n; k > 0; k--) {
+		const tdm_alert_t *a = &d->alerts.a[k - 1];
+		if (strcmp(a->zone, zone) == 0) {
+			char kind[TDM_ALERT_KIND_MAX];
+			snprintf(kind, sizeof(kind), "%s", a->kind);
+			(void)tdm_alerts_clear(&d->alerts, zone, kind);
+		}
+	}
+}
+
+/* What a zone taken out of the node holds, dropped once no run uses it: its kept versions
+ * (the writer finishes a file it is writing, tdm_version_drop), its journal handle, its key
+ * state. Its published file, shadow copy and journal stay on disk. A held serial's journal
+ * entry stays too: it was committed. */
+static void tdm_zone_retire(tdm_t *d, tdm_zone_t *z)
+{
+	tdm_held_t *h = &z->held;
+	if (h->on) {
+		dns_zone_free(h->signed_zone);
+		dns_digest_free(h->tree);
+		memset(h, 0, sizeof(*h));
+	}
+	tdm_version_drop(d, z, z->last_ver);
+	z->last_ver = NULL;
+	z->last = NULL;
+	dns_digest_free(z->last_tree);
+	z->last_tree = NULL;
+	dns_zone_free(z->input_cache);
+	z->input_cache = NULL;
+	journal_close(z->journal);
+	z->journal = NULL;
+	free(z->ks);
+	z->ks = NULL;
+	kasp_skrbook_deinit(&z->book);
+	tdm_zone_alerts_clear(d, z->name);
+}
+
+/*
+ * The run of a zone taken out of the node ended: nothing it made is committed or published
+ * (its commit had not begun: commits are made on this thread, after the run). Its signed
+ * zone is dropped; its journal entry too unless it is exactly the committed serial (a
+ * standby's shadow copy), as tdm_job_keep would. Then the zone's slot is retired.
+ */
+static void tdm_job_abandon(tdm_t *d)
+{
+	tdm_zone_t *z = d->job_zone;
+	tdm_sign_t *job = &d->job;
+	tdm_sign_join(job);
+	const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
+	bool exact = job->ret == TANDEM_OK && job->signed_zone != NULL && job->shadow &&
+		     zs != NULL && zs->has_committed && zs->serial == job->serial &&
+		     memcmp(zs->digest, job->digest, COORD_DIGEST_LEN) == 0;
+	dns_zone_free(job->signed_zone);
+	job->signed_zone = NULL;
+	dns_digest_free(job->tree);
+	job->tree = NULL;
+	if (!exact && tdm_sign_unjournal(job) != TANDEM_OK) {
+		tdm_log(d, "zone %s: journal: the entry of serial %u stays (not committed)",
+			z->name, job->serial);
+	}
+	z->journal = job->journal;
+	/* its input's good copy, never committed to its place: its temporary file goes */
+	tdm_input_job_clear(&job->in);
+	d->job_overran = false;
+	d->job_zone = NULL;
+	tdm_log(d, "zone %s: its %s run ended after the zone was removed: nothing kept", z->name,
+		job->shadow ? "shadow" : "signing");
+	tdm_zone_retire(d, z);
+}
+
+/* A run that ended is taken: finished, or abandoned when its zone was removed meanwhile. */
+static void tdm_job_reap(tdm_t *d)
+{
+	if (d->job_zone == NULL || !tdm_sign_done(&d->job)) {
+		return;
+	}
+	if (d->job_zone->gone) {
+		tdm_job_abandon(d);
+	} else {
+		tdm_job_finish(d);
+	}
+}
+
+/* A zone the cluster removed (tandemctl zone remove: its tombstone in the status) is no
+ * longer served by this node, said once; one merely not (yet) in the cluster keeps what it
+ * serves (a node may start before `tandemctl zone add`). */
+static void tdm_zone_unserve(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
+{
+	if (zs == NULL || !zs->removed || z->served == NULL) {
+		return;
+	}
+	uint32_t serial = dist_version_serial(z->served);
+	tdm_dist_withdraw(d->dist, z->name, &z->served);
+	tdm_log(d,
+		"zone %s: removed from the cluster: serial %u no longer served (its file stays "
+		"in place)",
+		z->name, serial);
+}
+
+/*
+ * Takes a zone out of the node (SIGHUP): its lease goes back to the coordinator at once, as
+ * at a clean stop but marked leaving (the coordinator keeps no preference window for this
+ * node's site: the other site's node takes the zone in its next pass, if the cluster still
+ * has it), the transfer server stops serving it and its NOTIFYs stop, its alerts and
+ * metrics go. A run going on for it is left to end on its thread and abandoned then
+ * (tdm_job_abandon): the zone and what the run borrows are freed only after.
+ */
+static void tdm_zone_remove(tdm_t *d, tdm_zone_t *z)
+{
+	z->gone = true;
+	if (z->node.held) {
+		uint64_t epoch = z->node.epoch;
+		bool released = tdm_lease_release_send(d, z) == TANDEM_OK;
+		tdm_lease_drop(d, z, "the zone was removed from the node");
+		if (released) {
+			tdm_log(d, "zone %s: lease released (epoch %" PRIu64 "): removed", z->name,
+				epoch);
+		}
+	} else {
+		(void)tdm_watch_disarm(d->watch, (size_t)(z - d->zones));
+	}
+	tdm_dist_withdraw(d->dist, z->name, &z->served);
+	if (d->job_zone != z) {
+		tdm_zone_retire(d, z);
+	}
+	tdm_log(d, "reload: zone %s removed%s", z->name,
+		d->job_zone == z ? " (its run is abandoned when it ends)" : "");
+}
+
 /* ---- the loop -------------------------------------------------------------------------- */
 
 static void tdm_step(tdm_t *d)
@@ -3452,9 +3598,7 @@ static void tdm_step(tdm_t *d)
 	if (memcmp(&d->alerts, &d->alerts_sent, sizeof(d->alerts)) != 0) {
 		d->next_heartbeat_mono = now; /* an alert that changed is told at once */
 	}
-	if (d->job_zone != NULL && tdm_sign_done(&d->job)) {
-		tdm_job_finish(d);
-	}
+	tdm_job_reap(d);
 	tdm_keygen_reap(d);
 	tdm_keyimport_reap(d);
 	tdm_job_watch(d, now);
@@ -3488,7 +3632,7 @@ static void tdm_step(tdm_t *d)
 	d->lease_batching = true;
 	for (size_t i = 0; i < d->nzones; i++) {
 		tdm_zone_t *z = &d->zones[i];
-		const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
+		const coordrpc_zone_status_t *zs = z->gone ? NULL : tdm_zone_status(d, z);
 		if (zs != NULL && !zs->removed) {
 			tdm_lease_step(d, z, zs);
 		}
@@ -3505,6 +3649,9 @@ static void tdm_step(tdm_t *d)
 			return;
 		}
 		tdm_zone_t *z = &d->zones[i];
+		if (z->gone) {
+			continue;
+		}
 		const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
 		if (zs == NULL || zs->removed) {
 			if (!z->warned_unknown) {
@@ -3514,15 +3661,14 @@ static void tdm_step(tdm_t *d)
 				z->warned_unknown = true;
 			}
 			tdm_lease_drop(d, z, "the zone left the cluster");
+			tdm_zone_unserve(d, z, zs);
 			continue;
 		}
 		z->warned_unknown = false;
 		tdm_zone_step(d, z, zs);
 		/* a run or key operation that ended is taken at once: the zones after this one
 		 * in the pass may start the next, rather than wait for the next pass */
-		if (d->job_zone != NULL && tdm_sign_done(&d->job)) {
-			tdm_job_finish(d);
-		}
+		tdm_job_reap(d);
 		tdm_keygen_reap(d);
 		tdm_keyimport_reap(d);
 	}
@@ -3890,12 +4036,52 @@ static int tdm_zone_setup(tdm_t *d, const char *arg, tdm_zone_t *z)
 		return TANDEM_EINVAL;
 	}
 	for (size_t i = 0; i < (size_t)(z - d->zones); i++) {
-		if (strcasecmp(d->zones[i].name, z->name) == 0) {
+		if (!d->zones[i].gone && strcasecmp(d->zones[i].name, z->name) == 0) {
 			tdm_log(d, "--zone %s: named twice", z->name);
 			return TANDEM_EINVAL;
 		}
 	}
 	return TANDEM_OK;
+}
+
+/* A zone's slot made from ZONE=FILE (at start, or added on SIGHUP): its node state, key
+ * state and input state; its input path handed to the watch's table. */
+static int tdm_zone_init(tdm_t *d, tdm_zone_t *z, const char *arg)
+{
+	const tdm_opts_t *o = d->opts;
+	const node_conf_t conf = {.cycle_ms = o->cycle_s * 1000u,
+				  .retry_ms = TDM_RETRY_MS,
+				  .request_ms = TDM_REQUEST_MS,
+				  .renew_retry_ms = TDM_RENEW_RETRY_MS,
+				  .keys_ms = TDM_KEYS_MS,
+				  .skr_retry_ms = TDM_SKR_RETRY_MS,
+				  .skr_margin_ms = o->skr_margin_s * 1000u};
+	z->ks = calloc(1, sizeof(*z->ks));
+	if (z->ks == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	node_zone_init(&z->node, &conf);
+	int ret = tdm_zone_setup(d, arg, z);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	ret = tdm_input_state_init(&z->in, o->work, z->name);
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "--zone %s: path too long", arg);
+		return ret;
+	}
+	d->input_paths[z - d->zones] = z->input;
+	return TANDEM_OK;
+}
+
+/* Compare before publish (docs/node.md): the policy is the cluster's. */
+static void tdm_zone_compare_conf(const tdm_t *d, tdm_zone_t *z)
+{
+	node_conf_t *nc = &z->node.conf;
+	nc->compare = d->policy.compare == KASP_COMPARE_OFF    ? NODE_COMPARE_OFF
+		      : d->policy.compare == KASP_COMPARE_WAIT ? NODE_COMPARE_WAIT
+							       : NODE_COMPARE_REQUIRE;
+	nc->compare_timeout_ms = (uint64_t)d->policy.compare_timeout * 1000u;
 }
 
 static int tdm_pid_write(const char *path)
@@ -3997,32 +4183,16 @@ static int tdm_setup(tdm_t *d)
 		tdm_log(d, "--out %s: path too long", o->out);
 		return TANDEM_EINVAL;
 	}
-	const node_conf_t conf = {.cycle_ms = o->cycle_s * 1000u,
-				  .retry_ms = TDM_RETRY_MS,
-				  .request_ms = TDM_REQUEST_MS,
-				  .renew_retry_ms = TDM_RENEW_RETRY_MS,
-				  .keys_ms = TDM_KEYS_MS,
-				  .skr_retry_ms = TDM_SKR_RETRY_MS,
-				  .skr_margin_ms = o->skr_margin_s * 1000u};
 	for (size_t i = 0; i < o->nzone; i++) {
-		d->zones[i].ks = calloc(1, sizeof(*d->zones[i].ks));
-		d->nzones++;
-		if (d->zones[i].ks == NULL) {
-			return TANDEM_ENOMEM;
-		}
-		node_zone_init(&d->zones[i].node, &conf);
-		ret = tdm_zone_setup(d, o->zone[i], &d->zones[i]);
+		d->nzones++; /* its key state is freed at teardown even when refused */
+		ret = tdm_zone_init(d, &d->zones[i], o->zone[i]);
 		if (ret != TANDEM_OK) {
 			return ret;
 		}
-		ret = tdm_input_state_init(&d->zones[i].in, o->work, d->zones[i].name);
-		if (ret != TANDEM_OK) {
-			tdm_log(d, "--zone %s: path too long", o->zone[i]);
-			return ret;
-		}
-		d->input_paths[i] = d->zones[i].input;
 	}
-	ret = tdm_input_watch_new(d->input_paths, d->nzones, TDM_INPUT_LOOK_MS, &d->input_watch);
+	/* room for zones added on SIGHUP: the watch and the writer have a slot per zone */
+	ret = tdm_input_watch_new(d->input_paths, d->nzones, TDM_ZONES_MAX, TDM_INPUT_LOOK_MS,
+				  &d->input_watch);
 	if (ret != TANDEM_OK) {
 		tdm_log(d, "cannot start the input watch: %s", tandem_strerror(ret));
 		return ret;
@@ -4031,7 +4201,7 @@ static int tdm_setup(tdm_t *d)
 	/* test-only: delays every file write, so that a test can kill the node between a
 	 * publication and its file (docs/node.md); read once, here */
 	const char *delay = getenv("TANDEMD_TEST_WRITE_DELAY_MS");
-	ret = tdm_writer_new(d->nzones, delay != NULL ? strtoull(delay, NULL, 10) : 0,
+	ret = tdm_writer_new(TDM_ZONES_MAX, delay != NULL ? strtoull(delay, NULL, 10) : 0,
 			     tdm_writer_drop_version, &d->writer);
 	if (ret != TANDEM_OK) {
 		tdm_log(d, "cannot start the file writer: %s", tandem_strerror(ret));
@@ -4046,12 +4216,7 @@ static int tdm_setup(tdm_t *d)
 		}
 	}
 	for (size_t i = 0; i < d->nzones; i++) {
-		/* compare before publish (docs/node.md): the policy is the cluster's */
-		node_conf_t *nc = &d->zones[i].node.conf;
-		nc->compare = d->policy.compare == KASP_COMPARE_OFF    ? NODE_COMPARE_OFF
-			      : d->policy.compare == KASP_COMPARE_WAIT ? NODE_COMPARE_WAIT
-								       : NODE_COMPARE_REQUIRE;
-		nc->compare_timeout_ms = (uint64_t)d->policy.compare_timeout * 1000u;
+		tdm_zone_compare_conf(d, &d->zones[i]);
 	}
 	ret = net_key_load(o->key, &d->key);
 	if (ret != TANDEM_OK) {
@@ -4187,16 +4352,17 @@ static void tdm_teardown(tdm_t *d)
  * STATUS line when what it says changes. */
 static void tdm_service_tick(tdm_t *d)
 {
-	size_t held = 0;
+	size_t held = 0, live = 0;
 	char line[sizeof(d->svc_status)];
 
 	tandem_service_watchdog(&d->svc, tandem_mono_ms());
 	for (size_t i = 0; i < d->nzones; i++) {
 		held += d->zones[i].node.held;
+		live += !d->zones[i].gone;
 	}
 	snprintf(line, sizeof(line), "%s; active for %zu of %zu zone(s); %zu alert(s)",
 		 d->token != NULL && !tdm_alerts_node_blocked(&d->alerts) ? "healthy" : "unhealthy",
-		 held, d->nzones, d->alerts.n);
+		 held, live, d->alerts.n);
 	if (strcmp(line, d->svc_status) != 0) {
 		tandem_service_status(line);
 		memcpy(d->svc_status, line, sizeof(line));
@@ -4218,8 +4384,13 @@ static void tdm_metrics_tick(tdm_t *d, uint64_t now)
 		return;
 	}
 	d->next_metrics_mono = now + 1000u;
-	for (size_t i = 0; i < d->nzones; i++) {
-		tdm_zone_t *z = &d->zones[i];
+	size_t nz = 0; /* the zones of the node now: a removed zone's series go */
+	for (size_t zi = 0; zi < d->nzones; zi++) {
+		tdm_zone_t *z = &d->zones[zi];
+		if (z->gone) {
+			continue;
+		}
+		size_t i = nz++;
 		bool bad = false;
 		for (size_t k = 0; k < sizeof(input_alerts) / sizeof(input_alerts[0]); k++) {
 			bad = bad || tdm_alerts_find(&d->alerts, z->name, input_alerts[k]) != NULL;
@@ -4254,7 +4425,7 @@ static void tdm_metrics_tick(tdm_t *d, uint64_t now)
 	    .hsm_sessions = hsm_down ? 0 : d->opts->threads,
 	    .runs_failed = d->runs_failed,
 	    .alerts = &d->alerts,
-	    .nzones = d->nzones,
+	    .nzones = nz,
 	    .zones = zones,
 	    .nsecondaries = nsecs,
 	    .secondaries = secs,
@@ -4622,6 +4793,9 @@ static void tdm_reload_apply(tdm_reload_t *r, const conf_key_t *key)
 {
 	const char *val = NULL;
 	bool cycle = strcmp(key->name, "cycle") == 0;
+	if (strcmp(key->name, "zone") == 0) {
+		return; /* tdm_reload_zones compares the list with the zones in force */
+	}
 	uint64_t v = cycle ? TDM_CYCLE_S : TDM_SKR_MARGIN_S;
 	if (!cycle && strcmp(key->name, "skr-margin") != 0) {
 		tdm_log(r->d, "reload: %s changed, but the node cannot apply it: restart",
@@ -4662,6 +4836,133 @@ static void tdm_reload_key(void *arg, const conf_key_t *key, unsigned old_line, 
 		new_line != 0 ? new_line : old_line);
 }
 
+/* ZONE=FILE's zone name, with its final dot (false: no name, or too long). */
+static bool tdm_zone_arg_name(const char *arg, char *name, size_t size)
+{
+	const char *eq = strchr(arg, '=');
+	size_t n = eq != NULL ? (size_t)(eq - arg) : 0;
+	if (n == 0 || n + 2 > size) {
+		return false;
+	}
+	memcpy(name, arg, n);
+	name[n] = '\0';
+	if (name[n - 1] != '.') {
+		name[n] = '.';
+		name[n + 1] = '\0';
+	}
+	return true;
+}
+
+/* The zone of the node named name (removed ones aside), or NULL. */
+static tdm_zone_t *tdm_zone_find(tdm_t *d, const char *name)
+{
+	for (size_t i = 0; i < d->nzones; i++) {
+		if (!d->zones[i].gone && strcasecmp(d->zones[i].name, name) == 0) {
+			return &d->zones[i];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Adds a zone to the running node (SIGHUP) as if it had been given at start: a fresh slot
+ * (slots of removed zones are never reused: other threads may still name them), its input
+ * watched, its published file and journal served as at start; the next pass asks for its
+ * lease, runs its keys and signs or shadows it. Refused with a line when the table is full.
+ */
+static void tdm_zone_add(tdm_t *d, const char *arg)
+{
+	if (d->nzones == TDM_ZONES_MAX) {
+		tdm_log(d,
+			"reload: zone %s not added: this process has had %d zones (removed ones "
+			"count until a restart): restart the node",
+			arg, TDM_ZONES_MAX);
+		return;
+	}
+	tdm_zone_t *z = &d->zones[d->nzones];
+	memset(z, 0, sizeof(*z)); /* no other thread looks at a slot beyond nzones */
+	if (tdm_zone_init(d, z, arg) != TANDEM_OK) {
+		free(z->ks);
+		memset(z, 0, sizeof(*z));
+		tdm_log(d, "reload: zone %s not added", arg);
+		return;
+	}
+	tdm_zone_compare_conf(d, z);
+	metrics_histogram_init(&z->runs, tdm_metrics_run_buckets, tdm_metrics_run_nbuckets);
+	tdm_writer_state_t ws;
+	tdm_writer_get(d->writer, (size_t)(z - d->zones), &ws);
+	z->written_seen = ws.done;
+	d->nzones++;
+	tdm_input_watch_grow(d->input_watch, d->nzones);
+	if (d->dist != NULL) {
+		if (access(z->journal_path, F_OK) == 0 &&
+		    journal_open(z->journal_path, d->diag, &z->journal) != TANDEM_OK) {
+			tdm_log_diag(d, "journal", TANDEM_EIO);
+			z->journal = NULL;
+		}
+		tdm_dist_serve_file(d->dist, z->name, z->out_path, z->journal, &z->served);
+	}
+	tdm_log(d, "reload: zone %s added (input %s)", z->name, z->input);
+}
+
+/*
+ * The zone list of fresh against the zones in force (not against the file last read: a zone
+ * that could not be added is tried again at the next SIGHUP): zones that left it are removed
+ * first, then the new ones added. A zone whose input file changed needs a restart (said at
+ * each SIGHUP until then). Returns how many zones were added or removed.
+ */
+static unsigned tdm_reload_zones(tdm_t *d, const conf_start_t *st, const conf_t *fresh)
+{
+	const conf_key_t *key = conf_schema_find(conf_schema_tandemd(), "zone");
+	static const char *vals[TDM_ZONES_MAX];           /* static: the loop's thread only */
+	static char names[TDM_ZONES_MAX][COORD_ZONE_MAX]; /* (too big for its stack) */
+	if (conf_cli_has(key, st->cli.argc, st->cli.argv)) {
+		return 0; /* the command line's zones win */
+	}
+	size_t n = conf_values(fresh, key, vals, TDM_ZONES_MAX);
+	n = n < TDM_ZONES_MAX ? n : TDM_ZONES_MAX;
+	for (size_t i = 0; i < n; i++) {
+		if (!tdm_zone_arg_name(vals[i], names[i], sizeof(names[i]))) {
+			tdm_log(d, "reload: zone %s: want NAME=FILE; the zones stay as they are",
+				vals[i]);
+			return 0;
+		}
+		for (size_t k = 0; k < i; k++) {
+			if (strcasecmp(names[k], names[i]) == 0) {
+				tdm_log(d,
+					"reload: zone %s named twice; the zones stay as they are",
+					names[i]);
+				return 0;
+			}
+		}
+	}
+	unsigned done = 0;
+	for (size_t i = 0; i < d->nzones; i++) {
+		tdm_zone_t *z = &d->zones[i];
+		bool kept = false;
+		for (size_t k = 0; k < n && !kept && !z->gone; k++) {
+			kept = strcasecmp(names[k], z->name) == 0;
+		}
+		if (!z->gone && !kept) {
+			tdm_zone_remove(d, z);
+			done++;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const tdm_zone_t *z = tdm_zone_find(d, names[i]);
+		if (z == NULL) {
+			size_t before = d->nzones;
+			tdm_zone_add(d, vals[i]);
+			done += d->nzones != before;
+		} else if (strcmp(z->input, strchr(vals[i], '=') + 1) != 0) {
+			tdm_log(d,
+				"reload: zone %s: input %s changed, needs a restart: not applied",
+				z->name, strchr(vals[i], '=') + 1);
+		}
+	}
+	return done;
+}
+
 /* *applied: the file as last applied (NULL: the one started with); replaced on success. */
 static void tdm_reload_conf(tdm_t *d, const conf_start_t *st, tdm_opts_t *opts, conf_t **applied)
 {
@@ -4686,7 +4987,9 @@ static void tdm_reload_conf(tdm_t *d, const conf_start_t *st, tdm_opts_t *opts, 
 	r.live = true;
 	conf_diff(conf_schema_tandemd(), *applied != NULL ? *applied : st->conf, fresh,
 		  tdm_reload_key, &r);
-	tdm_log(d, "reload: %s read, %u key(s) changed, %u applied", path, r.changed, r.applied);
+	unsigned zones = tdm_reload_zones(d, st, fresh);
+	tdm_log(d, "reload: %s read, %u key(s) changed, %u applied, %u zone(s) added or removed",
+		path, r.changed, r.applied, zones);
 	conf_free(*applied);
 	*applied = fresh;
 }

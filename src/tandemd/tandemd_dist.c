@@ -97,6 +97,23 @@ static void tdm_dist_diag(const char *node, tandem_diag_t *diag)
 	tandem_diag_clear(diag);
 }
 
+/* The zone's NOTIFY and SOA-query state, freed; the entry stays (no pending tries). */
+static void tdm_dist_zone_clear(tdm_dist_t *td, tdm_dist_zone_t *dz)
+{
+	dist_notify_free(dz->notify);
+	dz->notify = NULL;
+	for (size_t k = 0; dz->probes != NULL && k < td->nnotify; k++) {
+		tdm_dist_probe_t *pr = &dz->probes[k];
+		if (pr->fd >= 0) {
+			close(pr->fd);
+		}
+		ldns_rdf_deep_free(pr->mac);
+	}
+	free(dz->probes);
+	dz->probes = NULL;
+	dz->has_published = false;
+}
+
 void tdm_dist_free(tdm_dist_t *td)
 {
 	if (td == NULL) {
@@ -107,15 +124,7 @@ void tdm_dist_free(tdm_dist_t *td)
 	dist_xfrin_free(td->xfrin);
 	dist_key_free(td->primary_key);
 	for (size_t i = 0; i < td->nzones; i++) {
-		dist_notify_free(td->zones[i].notify);
-		for (size_t k = 0; td->zones[i].probes != NULL && k < td->nnotify; k++) {
-			tdm_dist_probe_t *pr = &td->zones[i].probes[k];
-			if (pr->fd >= 0) {
-				close(pr->fd);
-			}
-			ldns_rdf_deep_free(pr->mac);
-		}
-		free(td->zones[i].probes);
+		tdm_dist_zone_clear(td, &td->zones[i]);
 		free(td->zones[i].name);
 	}
 	free(td->zones);
@@ -791,4 +800,23 @@ out:
 const char *tdm_dist_address(const tdm_dist_t *td)
 {
 	return td != NULL ? td->address : "";
+}
+
+void tdm_dist_withdraw(tdm_dist_t *td, const char *zone, dist_version_t **served)
+{
+	if (td != NULL) {
+		int ret = dist_publish(td->srv, zone, NULL);
+		if (ret != TANDEM_OK) {
+			tdm_dist_log(td->node, "zone %s: cannot stop serving it: %s", zone,
+				     tandem_strerror(ret));
+		}
+		for (size_t i = 0; i < td->nzones; i++) {
+			if (strcmp(td->zones[i].name, zone) == 0) {
+				tdm_dist_zone_clear(td, &td->zones[i]);
+			}
+		}
+	}
+	/* the server dropped its reference; a transfer under way keeps its own to the end */
+	dist_version_unref(*served);
+	*served = NULL;
 }

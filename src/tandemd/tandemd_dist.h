@@ -67,6 +67,14 @@ void tdm_dist_publish(tdm_dist_t *td, const char *zone, dist_version_t *v, journ
 void tdm_dist_serve_file(tdm_dist_t *td, const char *zone, const char *path, journal_t *j,
 			 dist_version_t **served);
 
+/*
+ * Stops serving zone (SOA and transfers answer NOTAUTH, as for a zone never served, from the
+ * next request on; a transfer under way ends with the version it began) and NOTIFYing its
+ * secondaries (pending tries dropped); *served dropped and set NULL. NULL td: only *served.
+ * A later tdm_dist_publish serves it again. Main thread.
+ */
+void tdm_dist_withdraw(tdm_dist_t *td, const char *zone, dist_version_t **served);
+
 /* Reads NOTIFY answers and sends the tries that are due (never blocks); NULL td: nothing.
  * now_ms: CLOCK_MONOTONIC milliseconds. */
 void tdm_dist_tick(tdm_dist_t *td, uint64_t now_ms);

@@ -26,7 +26,7 @@ struct tdm_input_watch {
 	pthread_mutex_t mu; /* guards looks */
 	atomic_bool stop;
 	uint64_t interval_ms;
-	size_t n;
+	size_t n, cap; /* n guarded by mu: it grows on SIGHUP */
 	const char *const *paths;
 	tdm_input_look_t *looks;
 };
@@ -36,7 +36,10 @@ static void *tdm_input_watch_run(void *arg)
 	tdm_input_watch_t *w = arg;
 	while (!atomic_load(&w->stop)) {
 		bool moved = false; /* an input changed: the settle rule's second look comes soon */
-		for (size_t i = 0; i < w->n && !atomic_load(&w->stop); i++) {
+		pthread_mutex_lock(&w->mu);
+		size_t n = w->n;
+		pthread_mutex_unlock(&w->mu);
+		for (size_t i = 0; i < n && !atomic_load(&w->stop); i++) {
 			struct stat st;
 			int err = stat(w->paths[i], &st) == 0 ? 0 : errno;
 			uint64_t now = tandem_mono_ms();
@@ -67,23 +70,24 @@ static void *tdm_input_watch_run(void *arg)
 	return NULL;
 }
 
-int tdm_input_watch_new(const char *const *paths, size_t n, uint64_t interval_ms,
+int tdm_input_watch_new(const char *const *paths, size_t n, size_t cap, uint64_t interval_ms,
 			tdm_input_watch_t **out)
 {
-	if (paths == NULL || n == 0 || out == NULL) {
+	if (paths == NULL || n == 0 || cap < n || out == NULL) {
 		return TANDEM_EINVAL;
 	}
 	tdm_input_watch_t *w = calloc(1, sizeof(*w));
 	if (w == NULL) {
 		return TANDEM_ENOMEM;
 	}
-	w->looks = calloc(n, sizeof(*w->looks));
+	w->looks = calloc(cap, sizeof(*w->looks));
 	if (w->looks == NULL || pthread_mutex_init(&w->mu, NULL) != 0) {
 		free(w->looks);
 		free(w);
 		return TANDEM_ENOMEM;
 	}
 	w->n = n;
+	w->cap = cap;
 	w->paths = paths;
 	w->interval_ms = interval_ms;
 	atomic_store(&w->stop, false);
@@ -97,10 +101,22 @@ int tdm_input_watch_new(const char *const *paths, size_t n, uint64_t interval_ms
 	return TANDEM_OK;
 }
 
+void tdm_input_watch_grow(tdm_input_watch_t *w, size_t n)
+{
+	if (w == NULL || n > w->cap) {
+		return;
+	}
+	pthread_mutex_lock(&w->mu);
+	if (n > w->n) {
+		w->n = n;
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
 void tdm_input_watch_get(tdm_input_watch_t *w, size_t i, tdm_input_look_t *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (w == NULL || i >= w->n) {
+	if (w == NULL || i >= w->cap) {
 		return;
 	}
 	pthread_mutex_lock(&w->mu);

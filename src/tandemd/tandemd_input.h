@@ -30,14 +30,19 @@ typedef struct tdm_input_watch tdm_input_watch_t;
 #define TDM_INPUT_RELOOK_MS 60u
 
 /*
- * Starts a thread that stat()s each of the n paths (borrowed: they must outlive the watch)
- * every interval_ms (TDM_INPUT_RELOOK_MS after a round that saw an input change), so that an
- * input on a hung file system never blocks the caller: a
- * look that does not come back simply grows old (tdm_input_look_t.mono_ms). It never opens
- * a file. Errors: TANDEM_EINVAL, TANDEM_ENOMEM (no memory or thread).
+ * Starts a thread that stat()s each of the n paths (borrowed: they must outlive the watch;
+ * paths has room for cap, the most tdm_input_watch_grow may reach) every interval_ms
+ * (TDM_INPUT_RELOOK_MS after a round that saw an input change), so that an input on a hung file
+ * system never blocks the caller: a look that does not come back simply grows old
+ * (tdm_input_look_t.mono_ms). It never opens a file. Errors: TANDEM_EINVAL, TANDEM_ENOMEM (no
+ * memory or thread).
  */
-int tdm_input_watch_new(const char *const *paths, size_t n, uint64_t interval_ms,
+int tdm_input_watch_new(const char *const *paths, size_t n, size_t cap, uint64_t interval_ms,
 			tdm_input_watch_t **out);
+
+/* Watches paths[0..n) from the next round on (a zone added on SIGHUP): paths[old n..n) must
+ * be set before the call and stay unchanged. n above cap, or below the current n: nothing. */
+void tdm_input_watch_grow(tdm_input_watch_t *w, size_t n);
 
 /* The latest look at path i (seq 0 when none was taken yet). */
 void tdm_input_watch_get(tdm_input_watch_t *w, size_t i, tdm_input_look_t *out);

@@ -492,6 +492,27 @@ START_TEST(test_switchover)
 }
 END_TEST
 
+/* A release by a node that no longer has the zone (removed from its config) leaves no
+ * preference window: the other site's node is granted at once, where after a plain release
+ * the releaser's site is preferred (and the releaser would never ask again). */
+START_TEST(test_release_leaving)
+{
+	cluster(T0);
+	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
+	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RELEASE, "a1", 1, T0 + 1), COORD_R_OK);
+	ck_assert_int_eq(req("b1", T0 + 2), COORD_R_NOT_PREFERRED);
+	ck_assert_int_eq(req("a1", T0 + 3), COORD_R_OK);
+	ck_assert_uint_eq(R->epoch, 2);
+	coord_input_t in = mk(COORD_IN_LEASE_RELEASE, "a1", ZONE);
+	in.epoch = 2;
+	in.leaving = true;
+	ck_assert_int_eq(apply(&in, T0 + 4), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_RELEASE, "a1"));
+	ck_assert_int_eq(req("b1", T0 + 5), COORD_R_OK);
+	ck_assert_uint_eq(R->epoch, 3);
+}
+END_TEST
+
 START_TEST(test_switchover_target_dies)
 {
 	cluster(T0);
@@ -2077,6 +2098,7 @@ static Suite *coord_state_suite(void)
 	tcase_add_test(tc, test_commit_refusals);
 	tcase_add_test(tc, test_commit_across_wrap);
 	tcase_add_test(tc, test_failover_prefers_same_site);
+	tcase_add_test(tc, test_release_leaving);
 	tcase_add_test(tc, test_failover_unhealthy_and_window);
 	tcase_add_test(tc, test_failover_no_site_preference);
 	tcase_add_test(tc, test_drain);

@@ -78,6 +78,7 @@ static void request_fill(coordrpc_kind_t kind, coordrpc_request_t *r)
 	r->healthy = true;
 	r->force = true;
 	r->compare_digests = true;
+	r->leaving = true; /* a lease release's only: the others must not carry it */
 	r->has_serial = true;
 	r->nsec3 = true;
 	r->epoch = 0x100000007ull;
@@ -157,8 +158,11 @@ static void request_expect(const coordrpc_request_t *full, coordrpc_request_t *e
 		e->healthy = full->healthy;
 		break;
 	case COORDRPC_LEASE_REQUEST:
-	case COORDRPC_LEASE_RENEW:
-	case COORDRPC_LEASE_RELEASE: node = zone = epoch = instance = true; break;
+	case COORDRPC_LEASE_RENEW: node = zone = epoch = instance = true; break;
+	case COORDRPC_LEASE_RELEASE:
+		node = zone = epoch = instance = true;
+		e->leaving = full->leaving;
+		break;
 	case COORDRPC_COMMIT:
 		node = zone = epoch = digest = instance = true;
 		e->serial = full->serial;
@@ -294,6 +298,7 @@ static void request_assert_eq(const coordrpc_request_t *a, const coordrpc_reques
 	ck_assert_int_eq(a->healthy, b->healthy);
 	ck_assert_int_eq(a->force, b->force);
 	ck_assert_int_eq(a->compare_digests, b->compare_digests);
+	ck_assert_int_eq(a->leaving, b->leaving);
 	ck_assert_int_eq(a->has_serial, b->has_serial);
 	ck_assert_int_eq(a->nsec3, b->nsec3);
 	ck_assert_uint_eq(a->epoch, b->epoch);

@@ -316,7 +316,7 @@ START_TEST(test_watch)
 	snprintf(f, sizeof(f), "%s/in.zone", dir);
 	const char *paths[] = {f};
 	tdm_input_watch_t *w = NULL;
-	ck_assert_int_eq(tdm_input_watch_new(paths, 1, 50, &w), TANDEM_OK);
+	ck_assert_int_eq(tdm_input_watch_new(paths, 1, 1, 50, &w), TANDEM_OK);
 	tdm_input_look_t look;
 	for (int i = 0; i < 200; i++) {
 		tdm_input_watch_get(w, 0, &look);
@@ -338,6 +338,49 @@ START_TEST(test_watch)
 	}
 	ck_assert_int_eq(look.err, 0);
 	ck_assert(S_ISFIFO(look.st.st_mode));
+	tdm_input_watch_free(w);
+	ts_rmtree(dir);
+}
+END_TEST
+
+/* A path added on SIGHUP (tdm_input_watch_grow) is looked at from the next round on; one
+ * beyond the room given at start is not. */
+START_TEST(test_watch_grow)
+{
+	char dir[256], a[512], b[512];
+	ts_tmpdir(dir, sizeof(dir));
+	snprintf(a, sizeof(a), "%s/a.zone", dir);
+	snprintf(b, sizeof(b), "%s/b.zone", dir);
+	const char *paths[2] = {a, NULL};
+	tdm_input_watch_t *w = NULL;
+	ck_assert_int_eq(tdm_input_watch_new(paths, 1, 2, 50, &w), TANDEM_OK);
+	tdm_input_look_t look;
+	for (int i = 0; i < 200; i++) {
+		tdm_input_watch_get(w, 0, &look);
+		if (look.seq > 1) {
+			break;
+		}
+		usleep(20000);
+	}
+	ck_assert_uint_gt(look.seq, 1);
+	tdm_input_watch_get(w, 1, &look);
+	ck_assert_uint_eq(look.seq, 0); /* not watched yet */
+	paths[1] = b;
+	tdm_input_watch_grow(w, 3); /* beyond its room: refused */
+	tdm_input_watch_get(w, 1, &look);
+	ck_assert_uint_eq(look.seq, 0);
+	tdm_input_watch_grow(w, 2);
+	for (int i = 0; i < 200; i++) {
+		tdm_input_watch_get(w, 1, &look);
+		if (look.seq > 0) {
+			break;
+		}
+		usleep(20000);
+	}
+	ck_assert_uint_gt(look.seq, 0);
+	ck_assert_int_eq(look.err, ENOENT);
+	tdm_input_watch_get(w, 2, &look);
+	ck_assert_uint_eq(look.seq, 0);
 	tdm_input_watch_free(w);
 	ts_rmtree(dir);
 }
@@ -481,6 +524,7 @@ static Suite *input_suite(void)
 	tcase_add_test(tc, test_load_cache);
 	tcase_add_test(tc, test_choose);
 	tcase_add_test(tc, test_watch);
+	tcase_add_test(tc, test_watch_grow);
 	suite_add_tcase(s, tc);
 	return s;
 }

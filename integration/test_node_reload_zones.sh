@@ -1,0 +1,253 @@
+#!/bin/bash
+# Zones added and removed on a running tandemd by SIGHUP (issue 14, docs/config.md "Reload"),
+# and a zone removed from the cluster no longer served (issue 11, docs/dist.md). A cluster of
+# three zones; node-b restarted from a YAML file that lists only z1 and z2:
+#  - z3 added to the file, SIGHUP: node-b logs it added, takes z3 over by switchover and
+#    publishes it, and serves it by AXFR (kdig, TSIG) at its published serial; no restart;
+#  - z2 (held by node-b) taken out of the file, SIGHUP: node-b logs it removed and its lease
+#    released, which the coordinators log as leaving (no preference window for node-b);
+#    AXFR of z2 from node-b is NOTAUTH; node-a takes z2 and publishes it; z3 goes on being
+#    published by node-b, and nothing more of z2; z2's series leave node-b's metrics;
+#  - z1 removed from the cluster (tandemctl zone remove): node-b stops serving it (NOTAUTH)
+#    and says so once; z3 goes on;
+#  - z3 taken out of the file while node-b's run of a big new input of it is under way
+#    (halted at a fault point while the SIGHUP is sent): the run is dropped when it ends,
+#    nothing of it published; node-a takes z3.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=cluster.sh
+source "$(dirname "$0")/cluster.sh"
+tdm_setup "$@"
+tdm_need etcd timeout kdig curl
+Z1=z1.example.
+Z2=z2.example.
+Z3=z3.example.
+
+# a zone taken out of node-b has no standby: node-a publishes it after compare-timeout
+sed 's/^\(  compare-timeout:\).*/\1 3s/' "$TDM_SRC/conf/dps-default.yaml" >"$TDM_TMP/policy.yaml"
+grep -q '^  compare-timeout: 3s$' "$TDM_TMP/policy.yaml" || tdm_fail "no compare-timeout in the policy" -- "$TDM_TMP/policy.yaml"
+tdm_cluster_up --zones 3 --cycle 3 --policy "$TDM_TMP/policy.yaml"
+
+# node-b's command line as cluster-up.sh started it, one word per line (as test_config_node)
+mapfile -t words < <(
+	line=$(grep '^setsid' "$TDM_CL/run/node-b.start")
+	line=${line#setsid }
+	line=${line%% </dev/null*}
+	eval "w=($line)"
+	printf '%s\n' "${w[@]}"
+)
+envs=()
+bin=
+i=0
+while [ "$i" -lt "${#words[@]}" ]; do
+	w=${words[$i]}
+	i=$((i + 1))
+	case $w in
+	env) ;;
+	*=*) envs+=("$w") ;;
+	*/tandemd)
+		bin=$w
+		break
+		;;
+	esac
+done
+[ -n "$bin" ] || tdm_fail "no tandemd in node-b's start line" -- "$TDM_CL/run/node-b.start"
+CONF=$TDM_TMP/tandemd-b.yaml
+declare -A input=()
+coords=()
+pubs=()
+other=()
+while [ "$i" -lt "${#words[@]}" ]; do
+	opt=${words[$i]#--}
+	val=${words[$((i + 1))]}
+	i=$((i + 2))
+	case $opt in
+	zone) input[${val%%=*}]=${val#*=} ;;
+	coord) coords+=("$val") ;;
+	coord-pub) pubs+=("$val") ;;
+	pid-file | cycle) ;;
+	*) other+=("$(printf "%s: '%s'" "$opt" "$val")") ;;
+	esac
+done
+for z in $Z1 $Z2 $Z3; do
+	[ -n "${input[$z]:-}" ] || tdm_fail "no input for $z in node-b's start line" -- "$TDM_CL/run/node-b.start"
+done
+CYCLE=3
+# write_conf ZONE...: node-b's file with these zones and cycle $CYCLE
+write_conf() {
+	{
+		printf '# node-b, written from its command line (integration/test_node_reload_zones.sh)\n'
+		printf '%s\n' "${other[@]}"
+		printf 'cycle: %s\n' "$CYCLE"
+		printf "pid-file: '%s'\n" "$TDM_CL/run/node-b.pid"
+		printf 'zone:\n'
+		for z in "$@"; do printf "  - name: '%s'\n    input: '%s'\n" "$z" "${input[$z]}"; done
+		printf 'coord:\n'
+		for j in "${!coords[@]}"; do
+			printf "  - endpoint: '%s'\n    public-key: '%s'\n" "${coords[$j]}" "${pubs[$j]}"
+		done
+	} >"$CONF.new"
+	mv "$CONF.new" "$CONF"
+}
+write_conf $Z1 $Z2
+
+kill -TERM "$(cat "$TDM_CL/run/node-b.pid")"
+gone_b() { [ ! -s "$TDM_CL/run/node-b.pid" ]; }
+tdm_wait 60 "node-b to stop" gone_b
+LOG=$TDM_TMP/node-b-yaml.log
+FAULT=$TDM_TMP/fault # armed below (tandem_fault.h): absent, nothing happens
+env "${envs[@]}" TANDEM_FAULT_FILE="$FAULT" "$bin" -c "$CONF" >"$LOG" 2>&1 &
+PID=$!
+stop_b() { kill -9 "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
+tdm_on_exit stop_b
+registered() { grep -q "registered at site B" "$LOG"; }
+tdm_wait 60 "node-b from its file to register" registered
+XB=$(sed -n 's/.*transfers served on \([^ ]*\) .*/\1/p' "$LOG" | tail -n 1)
+[ -n "$XB" ] || tdm_fail "no transfer server address in node-b's log" -- "$LOG"
+read -r KNAME KALG KSECRET <"$TDM_CL/tsig.key"
+TSIG="$KALG:$KNAME:$KSECRET"
+
+# to_b ZONE: node-b made the zone's active signer, and it publishes it
+to_b() {
+	local z=$1 s0
+	held() { [ -n "$(tdm_holder "$z")" ]; }
+	tdm_wait 60 "a holder of $z" held
+	if [ "$(tdm_holder "$z")" != node-b ]; then
+		tdm_ctl switchover --zone "$z" --to node-b --wait 60 >"$TDM_TMP/switchover.out" 2>&1 ||
+			tdm_fail "could not make node-b the active signer of $z" -- "$TDM_TMP/switchover.out" "$LOG"
+	fi
+	s0=$(tdm_last_serial node-b "$z")
+	tdm_wait 60 "node-b to publish $z" tdm_published_after node-b "$z" "${s0:-0}"
+}
+# axfr ZONE: kdig's AXFR of the zone from node-b (TSIG), into $TDM_TMP/axfr.ZONE
+axfr() {
+	timeout 30 kdig +tcp +time=5 +retry=0 -y "$TSIG" @"${XB%:*}" -p "${XB##*:}" "$1" AXFR \
+		>"$TDM_TMP/axfr.$1" 2>&1 || true
+}
+# axfr_serial ZONE: the serial of the AXFR's first SOA, or nothing
+axfr_serial() {
+	axfr "$1"
+	awk '$4 == "SOA" { print $7; exit }' "$TDM_TMP/axfr.$1"
+}
+# notauth ZONE: node-b answers NOTAUTH to AXFR of the zone
+notauth() {
+	axfr "$1"
+	grep -q 'NOTAUTH' "$TDM_TMP/axfr.$1" && ! awk '$4 == "SOA"' "$TDM_TMP/axfr.$1" | grep -q .
+}
+# the metrics page node-b serves (its address from its log)
+MB=$(sed -n 's/.*metrics on http:\/\/\([^ /]*\)\/metrics.*/\1/p' "$LOG" | tail -n 1)
+[ -n "$MB" ] || tdm_fail "no metrics address in node-b's log" -- "$LOG"
+metrics_has() { curl -sf "http://$MB/metrics" | grep -q "zone=\"$1\""; }
+
+to_b $Z2
+notauth $Z3 || tdm_fail "node-b serves $Z3 before it has it" -- "$TDM_TMP/axfr.$Z3"
+tdm_pass "node-b from a file with $Z1 and $Z2 signs $Z2 and serves nothing for $Z3"
+
+# --- add z3 ------------------------------------------------------------------------------
+write_conf $Z1 $Z2 $Z3
+kill -HUP "$PID"
+added() { grep -q "reload: zone $Z3 added" "$LOG"; }
+tdm_wait 30 "the line of $Z3 added" added
+tdm_assert_grep "the reload sums up" "reload: $CONF read, 1 key\\(s\\) changed, 0 applied, 1 zone\\(s\\) added or removed" "$LOG"
+to_b $Z3
+served3() { [ "$(axfr_serial $Z3)" = "$(tdm_last_serial node-b $Z3)" ]; }
+tdm_wait 30 "node-b to serve $Z3 at its published serial" served3
+[ "$(awk '$4 == "RRSIG"' "$TDM_TMP/axfr.$Z3" | wc -l)" -gt 0 ] || tdm_fail "the AXFR of $Z3 holds no RRSIG" -- "$TDM_TMP/axfr.$Z3"
+kill -0 "$PID" || tdm_fail "node-b exited" -- "$LOG"
+tdm_wait 30 "$Z3 in node-b's metrics" metrics_has $Z3
+tdm_pass "SIGHUP added $Z3: node-b signs it, publishes it and serves it by AXFR, no restart"
+
+# --- remove z2 (held by node-b) ----------------------------------------------------------
+to_b $Z2
+write_conf $Z1 $Z3
+kill -HUP "$PID"
+removed() { grep -q "reload: zone $Z2 removed" "$LOG"; }
+tdm_wait 30 "the line of $Z2 removed" removed
+tdm_assert_grep "its lease is given back at once" "zone $Z2: lease released \\(epoch [0-9]*\\): removed" "$LOG"
+tdm_wait 10 "AXFR of $Z2 from node-b refused" notauth $Z2
+tdm_pass "SIGHUP removed $Z2: node-b gave its lease back and answers NOTAUTH for it"
+# released as leaving: the coordinator keeps no preference window for node-b's site
+left() { grep -q "zone $Z2: node-b released epoch [0-9]* (it no longer has the zone)" "$TDM_CL"/log/coord-*.log; }
+tdm_wait 10 "the coordinators to log node-b's release as leaving" left
+a_holds() { [ "$(tdm_holder $Z2)" = node-a ]; }
+tdm_wait 30 "node-a to take $Z2" a_holds
+s0=$(tdm_last_serial node-a $Z2)
+tdm_wait 60 "node-a to publish $Z2" tdm_published_after node-a $Z2 "${s0:-0}"
+s0=$(tdm_last_serial node-b $Z3)
+tdm_wait 60 "node-b to publish $Z3 on" tdm_published_after node-b $Z3 "$s0"
+no_z2() { ! metrics_has $Z2; }
+tdm_wait 10 "$Z2's series to leave node-b's metrics" no_z2
+# two more publications of z3 (two cycles): meanwhile node-b publishes nothing of z2
+s2=$(tdm_last_serial node-b $Z2)
+for _ in 1 2; do
+	s0=$(tdm_last_serial node-b $Z3)
+	tdm_wait 60 "node-b to publish $Z3 on" tdm_published_after node-b $Z3 "$s0"
+done
+tdm_assert_eq "node-b publishes nothing of $Z2 after its removal" "$s2" "$(tdm_last_serial node-b $Z2)"
+tdm_pass "node-a took $Z2 over; node-b signs $Z3 on; $Z2 left node-b's metrics"
+
+# --- z1 removed from the cluster ---------------------------------------------------------
+to_b $Z1
+[ -n "$(axfr_serial $Z1)" ] || tdm_fail "node-b does not serve $Z1" -- "$TDM_TMP/axfr.$Z1"
+tdm_ctl zone remove $Z1 >"$TDM_TMP/remove.out" 2>&1 || tdm_fail "zone remove $Z1 failed" -- "$TDM_TMP/remove.out"
+unserved() { grep -q "zone $Z1: removed from the cluster: serial [0-9]* no longer served" "$LOG"; }
+tdm_wait 30 "node-b to say $Z1 is no longer served" unserved
+tdm_wait 10 "AXFR of $Z1 from node-b refused" notauth $Z1
+s0=$(tdm_last_serial node-b $Z3)
+tdm_wait 60 "node-b to publish $Z3 on" tdm_published_after node-b $Z3 "$s0"
+[ "$(grep -c "zone $Z1: removed from the cluster" "$LOG")" = 1 ] ||
+	tdm_fail "the removal from the cluster is said more than once" -- "$LOG"
+kill -0 "$PID" || tdm_fail "node-b exited" -- "$LOG"
+tdm_pass "$Z1 removed from the cluster: node-b no longer serves it, says so once, signs $Z3 on"
+
+# --- z3 removed while its run is under way -----------------------------------------------
+# A long cycle first (applied from the next run on): then node-b's only run (z1 is the
+# cluster's no more) is the one a new input of z3 starts. That input adds 3000 delegations,
+# so the run takes a while; it halts at run-signing (its input loaded, nothing signed).
+# SIGHUP without z3 is sent while node-b is stopped, then SIGCONT: the loop takes the SIGHUP
+# while the run signs, and drops what the run makes.
+CYCLE=600
+write_conf $Z1 $Z3
+kill -HUP "$PID"
+long() { grep -q "reload: cycle now 600 s" "$LOG"; }
+tdm_wait 30 "the cycle of 600 s applied" long
+s0=$(tdm_last_serial node-b $Z3)
+tdm_wait 60 "node-b's last short-cycle run of $Z3" tdm_published_after node-b $Z3 "$s0"
+s3=$(tdm_last_serial node-b $Z3)
+printf 'run-signing 1 stop\n' >"$FAULT"
+in3=${input[$Z3]}
+awk -v s=$((s3 + 1000)) '$4 == "SOA" && !done { $7 = s; done = 1 } { print }
+	END { for (i = 0; i < 3000; i++) printf "big%d.z3.example. 86400 IN NS ns.big%d.example.net.\n", i, i }' \
+	"$in3" >"$in3.new"
+mv "$in3.new" "$in3"
+halted() { [ -e "$FAULT.hit" ]; }
+tdm_wait 60 "node-b's run of $Z3 to halt at run-signing" halted
+stopped() { [ "$(awk '{ print $3 }' "/proc/$PID/stat" 2>/dev/null)" = T ]; }
+tdm_wait 10 "node-b to be stopped" stopped
+write_conf $Z1
+kill -HUP "$PID"
+kill -CONT "$PID"
+tdm_wait 30 "the line of $Z3 removed mid-run" \
+	grep -q "reload: zone $Z3 removed (its run is abandoned when it ends)" "$LOG"
+tdm_wait 60 "node-b to drop the run of $Z3" \
+	grep -q "zone $Z3: its signing run ended after the zone was removed: nothing kept" "$LOG"
+tdm_pass "$Z3 removed mid-run: its run ended and was dropped"
+b3_gone() { [ "$(tdm_holder $Z3)" = node-a ]; }
+tdm_wait 30 "node-a to take $Z3" b3_gone
+a3=$(tdm_last_serial node-a $Z3)
+tdm_wait 60 "node-a to publish $Z3" tdm_published_after node-a $Z3 "${a3:-0}"
+tdm_wait 10 "AXFR of $Z3 from node-b refused" notauth $Z3
+tdm_assert_eq "node-b published nothing of $Z3 from the run it dropped" "$s3" "$(tdm_last_serial node-b $Z3)"
+kill -0 "$PID" || tdm_fail "node-b exited" -- "$LOG"
+tdm_pass "node-a took $Z3 over; node-b serves it no more"
+tdm_check_publications node-a node-b
+# under the ASan build (TANDEM_SANITIZER_CHECK=1): node-b stopped cleanly for its leak report
+if [ "${TANDEM_SANITIZER_CHECK:-0}" = 1 ]; then
+	kill -TERM "$PID"
+	b_exited() { ! kill -0 "$PID" 2>/dev/null; }
+	tdm_wait 60 "node-b to stop" b_exited
+	! grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$LOG" ||
+		tdm_fail "sanitizer report in node-b's log" -- "$LOG"
+	tdm_cluster_sanitizer_check
+fi
