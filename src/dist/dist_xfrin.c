@@ -367,12 +367,48 @@ out:
 	return ret;
 }
 
+/* The messages of a transfer left unsigned since its last signed one (RFC 8945 5.3.1): the
+ * next signed message's MAC covers them as received. */
+typedef struct xfrin_unsigned {
+	uint8_t *buf;
+	size_t len, cap;
+	unsigned n;
+} xfrin_unsigned_t;
+
+/* At most this many messages in a row may be unsigned (RFC 8945 5.3.1: 99). */
+#define XFRIN_UNSIGNED_MAX 99u
+
+/* Keeps an unsigned message for the next MAC. Errors: TANDEM_ENOMEM. */
+static int xfrin_unsigned_put(xfrin_unsigned_t *u, const uint8_t *wire, size_t len)
+{
+	if (u->len + len > u->cap) {
+		size_t cap = u->cap != 0 ? u->cap : 65536;
+		while (cap < u->len + len) {
+			cap *= 2;
+		}
+		uint8_t *b = realloc(u->buf, cap);
+		if (b == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		u->buf = b;
+		u->cap = cap;
+	}
+	memcpy(u->buf + u->len, wire, len);
+	u->len += len;
+	u->n++;
+	return TANDEM_OK;
+}
+
 /* Checks one answer message: its id, its question, its TSIG (over prev, the query's or the
- * previous message's MAC, which it replaces). NULL when good, else why (*r the reason). */
+ * previous message's MAC, which it replaces). NULL when good, else why (*r the reason).
+ * u (a transfer's: NULL for a single answer): a later message may come unsigned, kept in u
+ * (*is_signed false) for the next signed one, whose MAC covers it. */
 static const char *xfrin_check(dist_xfrin_t *x, xfrin_zone_t *z, const ldns_pkt *p,
 			       const uint8_t *wire, size_t len, uint16_t id, ldns_rr_type type,
-			       ldns_rdf **prev, bool first, dist_xfrin_reason_t *r)
+			       ldns_rdf **prev, bool first, xfrin_unsigned_t *u, bool *is_signed,
+			       dist_xfrin_reason_t *r)
 {
+	*is_signed = false;
 	*r = DIST_XFRIN_MALFORMED;
 	if (!ldns_pkt_qr(p) || ldns_pkt_id(p) != id) {
 		return "not an answer to our query (id or QR)";
@@ -384,14 +420,39 @@ static const char *xfrin_check(dist_xfrin_t *x, xfrin_zone_t *z, const ldns_pkt 
 	}
 	*r = DIST_XFRIN_TSIG;
 	const ldns_rr *t = ldns_pkt_tsig(p);
-	if (t == NULL || ldns_rr_rd_count(t) < 7) {
-		return "an answer message without TSIG (every message must be signed)";
+	if (t == NULL && u != NULL && !first) {
+		if (u->n >= XFRIN_UNSIGNED_MAX) {
+			return "100 messages in a row without TSIG (RFC 8945 5.3.1 allows 99)";
+		}
+		if (xfrin_unsigned_put(u, wire, len) != TANDEM_OK) {
+			*r = DIST_XFRIN_MALFORMED;
+			return "out of memory";
+		}
+		if (ldns_pkt_get_rcode(p) != LDNS_RCODE_NOERROR) {
+			*r = DIST_XFRIN_RCODE;
+			return "error";
+		}
+		return NULL; /* its records count once a later MAC covers it */
 	}
-	/* ldns_pkt_tsig_verify_next takes a non-const packet; it only reads it */
-	if (!ldns_pkt_tsig_verify_next((ldns_pkt *)p, wire, len, x->key->name, x->key->secret,
-				       *prev, first ? 0 : 1)) {
+	if (t == NULL || ldns_rr_rd_count(t) < 7) {
+		return first ? "an answer without TSIG (the first message must be signed)"
+			     : "an answer message without TSIG";
+	}
+	if (u != NULL && u->n > 0) {
+		/* after unsigned messages: the MAC covers them too (ldns cannot say so) */
+		if (dist_tsig_verify_after(wire, len, x->key, ldns_rdf_data(*prev),
+					   ldns_rdf_size(*prev), u->buf, u->len) != TANDEM_OK) {
+			return "the TSIG MAC does not verify over the unsigned messages before it "
+			       "(BADSIG, or another key)";
+		}
+		u->len = 0;
+		u->n = 0;
+	} else if (!ldns_pkt_tsig_verify_next((ldns_pkt *)p, wire, len, x->key->name,
+					      x->key->secret, *prev, first ? 0 : 1)) {
+		/* (ldns_pkt_tsig_verify_next takes a non-const packet; it only reads it) */
 		return "the TSIG MAC does not verify (BADSIG, or another key)";
 	}
+	*is_signed = true;
 	if (!xfrin_tsig_time_ok(t)) {
 		return "the TSIG time is outside the fudge (BADTIME)";
 	}
@@ -464,8 +525,10 @@ static int xfrin_soa(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr **soa)
 				continue;
 			}
 			dist_xfrin_reason_t r;
-			const char *why = xfrin_check(x, z, p, buf, (size_t)got, id,
-						      LDNS_RR_TYPE_SOA, &mac, true, &r);
+			bool is_signed = false;
+			const char *why =
+			    xfrin_check(x, z, p, buf, (size_t)got, id, LDNS_RR_TYPE_SOA, &mac, true,
+					NULL, &is_signed, &r);
 			if (why != NULL) {
 				xfrin_refuse(x, z, r, "SOA answer from %s: %s%s%s", z->primary, why,
 					     r == DIST_XFRIN_RCODE ? " " : "",
@@ -629,6 +692,7 @@ static int xfrin_transfer(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr_type type, u
 	const char *tname = type == LDNS_RR_TYPE_IXFR ? "IXFR" : "AXFR";
 	unsigned msgs = 0, want_soas = 2, soas = 0;
 	bool done = false;
+	xfrin_unsigned_t unsig = {0};
 	if (xfrin_query(x, z, type, &id, &wire, &len, &mac) != TANDEM_OK ||
 	    (buf = malloc(XFRIN_MSG_MAX + 2)) == NULL) {
 		xfrin_refuse(x, z, DIST_XFRIN_MALFORMED, "cannot build the %s query", tname);
@@ -671,7 +735,9 @@ static int xfrin_transfer(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr_type type, u
 			goto out;
 		}
 		dist_xfrin_reason_t r;
-		const char *why = xfrin_check(x, z, p, buf, mlen, id, type, &mac, msgs == 0, &r);
+		bool is_signed = false;
+		const char *why = xfrin_check(x, z, p, buf, mlen, id, type, &mac, msgs == 0, &unsig,
+					      &is_signed, &r);
 		if (why != NULL) {
 			ldns_pkt_rcode rc = ldns_pkt_get_rcode(p);
 			if (r == DIST_XFRIN_RCODE && type == LDNS_RR_TYPE_IXFR &&
@@ -746,12 +812,21 @@ static int xfrin_transfer(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr_type type, u
 			}
 		}
 		ldns_pkt_free(p);
+		if (done && !is_signed) {
+			xfrin_refuse(
+			    x, z, DIST_XFRIN_TSIG,
+			    "%s from %s: its last message (%u) is unsigned (RFC 8945 5.3.1: "
+			    "the last must be signed)",
+			    tname, z->primary, msgs);
+			goto out;
+		}
 	}
 	ret = TANDEM_OK;
 out:
 	if (fd >= 0) {
 		close(fd);
 	}
+	free(unsig.buf);
 	free(buf);
 	ldns_rdf_deep_free(mac);
 	free(wire);
