@@ -4,7 +4,10 @@
 # and every node of a two-node cluster takes its input from the relay (--primary):
 #  - the nodes transfer the primary's zone (their input file held another serial: IXFR
 #    answered with the whole zone) and the active publishes it (its marker record);
-#  - a change on the primary: knotd's NOTIFY, an IXFR of the difference, published;
+#  - a change on the primary: knotd's NOTIFY, an IXFR of the difference, published; the
+#    run applied the IXFR to the unsigned copy it holds (`... from IXFR (1 changes), no
+#    reload`, no fallback to the file), the published records are the primary's and
+#    dnssec-verify accepts the zone;
 #  - the relay breaks the transfer off halfway: refused (truncated), logged, counted in
 #    tandem_xfrin_refused_total, the input file and the published zone unchanged;
 #  - the relay changes the case of one letter of the answers (the TSIG MAC no longer
