@@ -280,9 +280,13 @@ static int tdm_input_copy(tdm_input_job_t *in, const char *buf, size_t len, tand
 }
 
 /* Whether the loader keeps r as it is in an unsigned input of origin: class IN, inside the
- * zone, not a record the signer makes itself. */
-static bool tdm_input_delta_rr_ok(const dns_rr_t *r, const uint8_t *origin)
+ * zone, not a record the signer makes itself; an added record whose placement the loader
+ * checks (CNAME, DNAME, DS) goes by the loader (the file is parsed). */
+static bool tdm_input_delta_rr_ok(const dns_rr_t *r, bool added, const uint8_t *origin)
 {
+	if (added && (r->type == 5 || r->type == 39 || r->type == 43)) {
+		return false;
+	}
 	switch (r->type) {
 	case 46: /* RRSIG */
 	case 47: /* NSEC */
@@ -324,7 +328,7 @@ static dns_zone_t *tdm_input_delta_apply(tdm_input_job_t *in, const char *origin
 		size_t n = 0;
 		const dns_rr_t *r = dns_changeset_records(in->delta, side == 1, &n);
 		for (size_t i = 0; i < n; i++) {
-			if (!tdm_input_delta_rr_ok(&r[i], o)) {
+			if (!tdm_input_delta_rr_ok(&r[i], side == 1, o)) {
 				snprintf(in->delta_why, sizeof(in->delta_why),
 					 "it holds a record of type %u the loader would not keep "
 					 "as it is",
@@ -339,6 +343,26 @@ static dns_zone_t *tdm_input_delta_apply(tdm_input_job_t *in, const char *origin
 		snprintf(in->delta_why, sizeof(in->delta_why), "it does not apply to the copy: %s",
 			 tandem_strerror(ret));
 		return NULL;
+	}
+	/* what the loader refuses about placement goes by the loader: data added beside a
+	 * CNAME, a delegation's NS removed under its DS */
+	for (int side = 0; side < 2; side++) {
+		size_t n = 0;
+		const dns_rr_t *r = dns_changeset_records(in->delta, side == 1, &n);
+		for (size_t i = 0; i < n; i++) {
+			dns_node_t *node = dns_zone_find(zone, r[i].owner);
+			if (node != NULL &&
+			    dns_node_rrset(node, side == 1 ? DNS_TYPE_CNAME : DNS_TYPE_DS) !=
+				NULL &&
+			    (side == 1 || r[i].type == DNS_TYPE_NS)) {
+				snprintf(in->delta_why, sizeof(in->delta_why),
+					 "it %s beside a %s the loader checks",
+					 side == 1 ? "adds data" : "removes an NS",
+					 side == 1 ? "CNAME" : "DS");
+				dns_zone_free(zone);
+				return NULL;
+			}
+		}
 	}
 	return zone;
 }

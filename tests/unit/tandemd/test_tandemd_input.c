@@ -2,6 +2,8 @@
  * the good copy), what a run reads, and the watch. */
 #include "tandemd_input.h"
 
+#include "dns_zone_copy.h"
+
 #include "tandem_error.h"
 #include "testsupport.h"
 
@@ -586,6 +588,41 @@ START_TEST(test_load_delta)
 	ck_assert_ptr_nonnull(strstr(in.delta_why, "no longer the one the transfer wrote"));
 	dns_zone_free(z);
 	tdm_input_job_clear(&in);
+
+	/* data added beside a CNAME: not applied, so the loader's check refuses it as in a
+	 * file (the primary's zone has CNAME and other data at w) */
+	char c1[512], c4[512], cmd[1400];
+	deleg_zone(dir, "c1.zone", 1, 0, 20, c1, sizeof(c1));
+	deleg_zone(dir, "c4.zone", 4, 0, 20, c4, sizeof(c4));
+	snprintf(cmd, sizeof(cmd),
+		 "echo 'w CNAME d1.example.' >> '%s' && printf 'w CNAME d1.example.\\nw A "
+		 "192.0.2.9\\n' >> '%s'",
+		 c1, c4);
+	ck_assert_int_eq(system(cmd), 0);
+	dns_zone_t *zc = parsed(c1), *zsoa = NULL;
+	ck_assert_int_eq(dns_zone_copy(zc, &zsoa), TANDEM_OK);
+	dns_node_t *apex = dns_zone_apex(zsoa);
+	dns_rrset_t *soa = dns_node_rrset(apex, DNS_TYPE_SOA);
+	uint8_t *rd = (uint8_t *)soa->rdata[0]; /* the serial: 4, as c4's */
+	size_t rdl = dns_rdata_len(rd), at = rdl + 2 - 20;
+	rd[at] = rd[at + 1] = rd[at + 2] = 0;
+	rd[at + 3] = 4;
+	dns_changeset_t *cs4 = NULL;
+	ck_assert_int_eq(dns_zone_diff(zc, zsoa, &cs4), TANDEM_OK);
+	uint8_t w[DNS_NAME_MAXLEN], a[6] = {0, 4, 192, 0, 2, 9};
+	size_t wl = 0;
+	ck_assert_int_eq(dns_name_from_str("w.example.", NULL, w, &wl), TANDEM_OK);
+	dns_rr_t wa = {.owner = w, .type = DNS_TYPE_A, .rclass = 1, .ttl = 3600, .rdata = a};
+	ck_assert_int_eq(dns_changeset_add(cs4, true, &wa), TANDEM_OK);
+	in = delta_job(c4, good, zc, cs4);
+	ck_assert_int_ne(tdm_input_load(&in, "example.", diag, &z), TANDEM_OK);
+	ck_assert(!in.from_delta);
+	ck_assert_int_eq(in.result, TDM_INPUT_REFUSED);
+	ck_assert_ptr_nonnull(strstr(in.delta_why, "adds data beside a CNAME"));
+	tdm_input_job_clear(&in);
+	dns_changeset_free(cs4);
+	dns_zone_free(zc);
+	dns_zone_free(zsoa);
 
 	dns_changeset_free(cs2);
 	dns_changeset_free(cs3);
