@@ -550,6 +550,7 @@ START_TEST(test_load_delta)
 	char *ta = zone_text(z), *tb = zone_text(z2);
 	ck_assert_str_eq(ta, tb);
 	free(ta);
+	free(tb);
 	dns_zone_free(z);
 	ck_assert_int_eq(tandem_afile_commit(in.good), TANDEM_OK);
 	in.good = NULL;
