@@ -4,7 +4,10 @@
 # and every node of a two-node cluster takes its input from the relay (--primary):
 #  - the nodes transfer the primary's zone (their input file held another serial: IXFR
 #    answered with the whole zone) and the active publishes it (its marker record);
-#  - a change on the primary: knotd's NOTIFY, an IXFR of the difference, published;
+#  - a change on the primary: knotd's NOTIFY, an IXFR of the difference, published; the
+#    run applied the IXFR to the unsigned copy it holds (`... from IXFR (1 changes), no
+#    reload`, no fallback to the file), the published records are the primary's and
+#    dnssec-verify accepts the zone;
 #  - the relay breaks the transfer off halfway: refused (truncated), logged, counted in
 #    tandem_xfrin_refused_total, the input file and the published zone unchanged;
 #  - the relay changes the case of one letter of the answers (the TSIG MAC no longer
@@ -176,6 +179,26 @@ tdm_assert_grep "the primary's NOTIFY started it" "xfrin example\.: NOTIFY from 
 tdm_assert_grep "an IXFR of one record" "xfrin example\.: IXFR from 127\.0\.0\.1:$RELAY_PORT: serial 2024010105 -> 2024010106, 1 records changed" "$TDM_CL/log/$A.log"
 S2=$(tdm_last_serial "$A" $Z)
 tdm_pass "NOTIFY, IXFR 2024010105 -> 2024010106, published as $S2"
+# the IXFR became the run's input directly: applied to the unsigned copy held, the file the
+# transfer wrote not parsed again (docs/node.md, "Input by IXFR")
+ixfr_line="input: zone example\. serial 2024010106 from IXFR \(1 changes\), no reload"
+tdm_assert_grep "the IXFR signed without re-loading the input" "$ixfr_line" "$TDM_CL/log/$A.log"
+tdm_assert_no_grep "no IXFR fell back to the file" "the IXFR to serial .* not applied" "$TDM_CL/log/$A.log"
+# its records are the primary's (DNSSEC, the SOA and the TTLs, which the policy sets, aside),
+# and the signed zone verifies
+data_of() {
+	ldns-read-zone -c -s -n -e DNSKEY -e CDS -e CDNSKEY -e NSEC3PARAM -e ZONEMD "$1" 2>/dev/null |
+		awk '{ $2 = ""; print }' | sort
+}
+kdig -p "$PEERS_KNOT_PORT" -y "$(awk '{ print $2 ":" $1 ":" $3 }' "$KEYF")" @127.0.0.1 example. AXFR +nocomments +nostats +noquestion |
+	awk '$4 != "TSIG" && !($4 == "SOA" && seen++)' >"$TDM_TMP/primary.zone"
+data_of "$TDM_TMP/primary.zone" >"$TDM_TMP/primary.data"
+cp "$TDM_CL/$A/out/example.zone" "$TDM_TMP/published.zone"
+data_of "$TDM_TMP/published.zone" >"$TDM_TMP/published.data"
+grep -q 'xfr-two' "$TDM_TMP/primary.data" || tdm_fail "the primary's AXFR lacks its own change"
+tdm_assert_same_file "the published records are the primary's" "$TDM_TMP/primary.data" "$TDM_TMP/published.data"
+tdm_validate_published "$A" $Z
+tdm_pass "the IXFR was the run's update (no reload): the published records are the primary's, dnssec-verify passes"
 
 MA=$(tdm_status_get "node('$A')['metrics']")
 metric() { curl -s "http://$MA/metrics" | awk -v k="tandem_xfrin_refused_total{zone=\"example.\",reason=\"$1\"}" '$1 == k { print $2 }'; }

@@ -130,6 +130,19 @@ typedef struct dist_tsig_err {
 int dist_tsig_sign(uint8_t *buf, size_t *len, size_t cap, const dist_key_t *key, uint16_t fudge,
 		   dist_mac_t *mac, bool timers_only, const dist_tsig_err_t *err);
 
+/*
+ * Verifies the TSIG of a later message of a transfer (wire, len: the whole message, its TSIG
+ * last) when the messages before it since the last signed one were left unsigned (RFC 8945
+ * 5.3.1): the MAC must cover prior (the previous MAC as its 2-byte length and bytes), the
+ * unsigned messages as received (before, concatenated), this message without its TSIG
+ * (its original id, ARCOUNT one less) and the TSIG timers. The key's name and algorithm
+ * must be the TSIG's. The time is the caller's to check. Errors: TANDEM_CRYPTO_EVERIFY (no
+ * TSIG of the key, malformed, or the MAC does not verify), TANDEM_CRYPTO_ELIB.
+ */
+int dist_tsig_verify_after(const uint8_t *wire, size_t len, const dist_key_t *key,
+			   const uint8_t *prior, size_t prior_len, const uint8_t *before,
+			   size_t before_len);
+
 /* A transfer's record stream: AXFR, or IXFR from changeset `first` on. */
 typedef struct dist_stream {
 	const dist_version_t *v; /* borrowed from the transfer, which holds a reference */

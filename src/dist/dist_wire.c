@@ -5,6 +5,7 @@
  * would render every message a second time to sign it).
  */
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <stdlib.h>
@@ -344,4 +345,106 @@ int dist_tsig_sign(uint8_t *buf, size_t *len, size_t cap, const dist_key_t *key,
 	memcpy(mac->b, out, maclen);
 	mac->len = maclen;
 	return TANDEM_OK;
+}
+
+/* Moves *p past the (possibly compressed) name at wire[*p]; false when it runs over len. */
+static bool dist_skip_name(const uint8_t *wire, size_t len, size_t *p)
+{
+	while (*p < len) {
+		uint8_t b = wire[*p];
+		if (b == 0) {
+			(*p)++;
+			return true;
+		}
+		if ((b & 0xC0) == 0xC0) {
+			*p += 2;
+			return *p <= len;
+		}
+		if ((b & 0xC0) != 0) {
+			return false;
+		}
+		*p += (size_t)b + 1;
+	}
+	return false;
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+/* Whether n bytes of two wire names are the same, without ASCII case. */
+static bool dist_name_caseeq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t x = a[i] >= 'A' && a[i] <= 'Z' ? (uint8_t)(a[i] + 32) : a[i];
+		uint8_t y = b[i] >= 'A' && b[i] <= 'Z' ? (uint8_t)(b[i] + 32) : b[i];
+		if (x != y) {
+			return false;
+		}
+	}
+	return true;
+}
+
+int dist_tsig_verify_after(const uint8_t *wire, size_t len, const dist_key_t *key,
+			   const uint8_t *prior, size_t prior_len, const uint8_t *before,
+			   size_t before_len)
+{
+	if (len < 12 || get16(wire + 10) == 0) {
+		return TANDEM_CRYPTO_EVERIFY;
+	}
+	/* the TSIG is the last record: walk to it */
+	size_t p = 12, rrs = (size_t)get16(wire + 6) + get16(wire + 8) + get16(wire + 10) - 1;
+	for (uint16_t q = get16(wire + 4); q > 0; q--) {
+		if (!dist_skip_name(wire, len, &p) || (p += 4) > len) {
+			return TANDEM_CRYPTO_EVERIFY;
+		}
+	}
+	for (size_t i = 0; i < rrs; i++) {
+		if (!dist_skip_name(wire, len, &p) || p + 10 > len) {
+			return TANDEM_CRYPTO_EVERIFY;
+		}
+		p += 10 + (size_t)get16(wire + p + 8);
+	}
+	size_t at = p, r = p;
+	if (p > len || !dist_skip_name(wire, len, &r) || r + 10 > len ||
+	    get16(wire + r) != LDNS_RR_TYPE_TSIG) {
+		return TANDEM_CRYPTO_EVERIFY;
+	}
+	/* the key's name (not compressed, RFC 8945 4.2; without case) */
+	const uint8_t *kname = ldns_rdf_data(key->dname);
+	size_t klen = ldns_rdf_size(key->dname);
+	if (r - at != klen || !dist_name_caseeq(wire + at, kname, klen)) {
+		return TANDEM_CRYPTO_EVERIFY;
+	}
+	size_t rdlen = get16(wire + r + 8), rd = r + 10;
+	if (rd + rdlen > len) {
+		return TANDEM_CRYPTO_EVERIFY;
+	}
+	const uint8_t *alg = ldns_rdf_data(key->alg_dname);
+	size_t alen = ldns_rdf_size(key->alg_dname);
+	size_t maclen = dist_key_is_sha512(key) ? 64 : 32;
+	if (rdlen < alen + 16 || !dist_name_caseeq(wire + rd, alg, alen) ||
+	    get16(wire + rd + alen + 8) != maclen || rdlen < alen + 16 + maclen) {
+		return TANDEM_CRYPTO_EVERIFY;
+	}
+	const uint8_t *timers = wire + rd + alen; /* time signed (6), fudge (2) */
+	const uint8_t *mac = timers + 10;
+	const uint8_t *orig_id = mac + maclen;
+	/* RFC 8945 5.3.1: prior MAC, the unsigned messages since, this message without its
+	 * TSIG (original id, one record less), the timers */
+	uint8_t head[12];
+	memcpy(head, wire, 12);
+	memcpy(head, orig_id, 2);
+	put16(head + 10, (uint16_t)(get16(wire + 10) - 1));
+	const uint8_t *piece[5] = {prior, before, head, wire + 12, timers};
+	size_t plen[5] = {prior_len, before_len, 12, at - 12, 8};
+	uint8_t out[64];
+	size_t outlen = 0;
+	int ret = dist_hmac(key, piece, plen, 5, out, &outlen);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	return outlen == maclen && CRYPTO_memcmp(out, mac, maclen) == 0 ? TANDEM_OK
+									: TANDEM_CRYPTO_EVERIFY;
 }

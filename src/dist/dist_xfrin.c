@@ -367,12 +367,48 @@ out:
 	return ret;
 }
 
+/* The messages of a transfer left unsigned since its last signed one (RFC 8945 5.3.1): the
+ * next signed message's MAC covers them as received. */
+typedef struct xfrin_unsigned {
+	uint8_t *buf;
+	size_t len, cap;
+	unsigned n;
+} xfrin_unsigned_t;
+
+/* At most this many messages in a row may be unsigned (RFC 8945 5.3.1: 99). */
+#define XFRIN_UNSIGNED_MAX 99u
+
+/* Keeps an unsigned message for the next MAC. Errors: TANDEM_ENOMEM. */
+static int xfrin_unsigned_put(xfrin_unsigned_t *u, const uint8_t *wire, size_t len)
+{
+	if (u->len + len > u->cap) {
+		size_t cap = u->cap != 0 ? u->cap : 65536;
+		while (cap < u->len + len) {
+			cap *= 2;
+		}
+		uint8_t *b = realloc(u->buf, cap);
+		if (b == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		u->buf = b;
+		u->cap = cap;
+	}
+	memcpy(u->buf + u->len, wire, len);
+	u->len += len;
+	u->n++;
+	return TANDEM_OK;
+}
+
 /* Checks one answer message: its id, its question, its TSIG (over prev, the query's or the
- * previous message's MAC, which it replaces). NULL when good, else why (*r the reason). */
+ * previous message's MAC, which it replaces). NULL when good, else why (*r the reason).
+ * u (a transfer's: NULL for a single answer): a later message may come unsigned, kept in u
+ * (*is_signed false) for the next signed one, whose MAC covers it. */
 static const char *xfrin_check(dist_xfrin_t *x, xfrin_zone_t *z, const ldns_pkt *p,
 			       const uint8_t *wire, size_t len, uint16_t id, ldns_rr_type type,
-			       ldns_rdf **prev, bool first, dist_xfrin_reason_t *r)
+			       ldns_rdf **prev, bool first, xfrin_unsigned_t *u, bool *is_signed,
+			       dist_xfrin_reason_t *r)
 {
+	*is_signed = false;
 	*r = DIST_XFRIN_MALFORMED;
 	if (!ldns_pkt_qr(p) || ldns_pkt_id(p) != id) {
 		return "not an answer to our query (id or QR)";
@@ -384,14 +420,39 @@ static const char *xfrin_check(dist_xfrin_t *x, xfrin_zone_t *z, const ldns_pkt 
 	}
 	*r = DIST_XFRIN_TSIG;
 	const ldns_rr *t = ldns_pkt_tsig(p);
-	if (t == NULL || ldns_rr_rd_count(t) < 7) {
-		return "an answer message without TSIG (every message must be signed)";
+	if (t == NULL && u != NULL && !first) {
+		if (u->n >= XFRIN_UNSIGNED_MAX) {
+			return "100 messages in a row without TSIG (RFC 8945 5.3.1 allows 99)";
+		}
+		if (xfrin_unsigned_put(u, wire, len) != TANDEM_OK) {
+			*r = DIST_XFRIN_MALFORMED;
+			return "out of memory";
+		}
+		if (ldns_pkt_get_rcode(p) != LDNS_RCODE_NOERROR) {
+			*r = DIST_XFRIN_RCODE;
+			return "error";
+		}
+		return NULL; /* its records count once a later MAC covers it */
 	}
-	/* ldns_pkt_tsig_verify_next takes a non-const packet; it only reads it */
-	if (!ldns_pkt_tsig_verify_next((ldns_pkt *)p, wire, len, x->key->name, x->key->secret,
-				       *prev, first ? 0 : 1)) {
+	if (t == NULL || ldns_rr_rd_count(t) < 7) {
+		return first ? "an answer without TSIG (the first message must be signed)"
+			     : "an answer message without TSIG";
+	}
+	if (u != NULL && u->n > 0) {
+		/* after unsigned messages: the MAC covers them too (ldns cannot say so) */
+		if (dist_tsig_verify_after(wire, len, x->key, ldns_rdf_data(*prev),
+					   ldns_rdf_size(*prev), u->buf, u->len) != TANDEM_OK) {
+			return "the TSIG MAC does not verify over the unsigned messages before it "
+			       "(BADSIG, or another key)";
+		}
+		u->len = 0;
+		u->n = 0;
+	} else if (!ldns_pkt_tsig_verify_next((ldns_pkt *)p, wire, len, x->key->name,
+					      x->key->secret, *prev, first ? 0 : 1)) {
+		/* (ldns_pkt_tsig_verify_next takes a non-const packet; it only reads it) */
 		return "the TSIG MAC does not verify (BADSIG, or another key)";
 	}
+	*is_signed = true;
 	if (!xfrin_tsig_time_ok(t)) {
 		return "the TSIG time is outside the fudge (BADTIME)";
 	}
@@ -464,8 +525,10 @@ static int xfrin_soa(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr **soa)
 				continue;
 			}
 			dist_xfrin_reason_t r;
-			const char *why = xfrin_check(x, z, p, buf, (size_t)got, id,
-						      LDNS_RR_TYPE_SOA, &mac, true, &r);
+			bool is_signed = false;
+			const char *why =
+			    xfrin_check(x, z, p, buf, (size_t)got, id, LDNS_RR_TYPE_SOA, &mac, true,
+					NULL, &is_signed, &r);
 			if (why != NULL) {
 				xfrin_refuse(x, z, r, "SOA answer from %s: %s%s%s", z->primary, why,
 					     r == DIST_XFRIN_RCODE ? " " : "",
@@ -629,6 +692,7 @@ static int xfrin_transfer(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr_type type, u
 	const char *tname = type == LDNS_RR_TYPE_IXFR ? "IXFR" : "AXFR";
 	unsigned msgs = 0, want_soas = 2, soas = 0;
 	bool done = false;
+	xfrin_unsigned_t unsig = {0};
 	if (xfrin_query(x, z, type, &id, &wire, &len, &mac) != TANDEM_OK ||
 	    (buf = malloc(XFRIN_MSG_MAX + 2)) == NULL) {
 		xfrin_refuse(x, z, DIST_XFRIN_MALFORMED, "cannot build the %s query", tname);
@@ -671,7 +735,9 @@ static int xfrin_transfer(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr_type type, u
 			goto out;
 		}
 		dist_xfrin_reason_t r;
-		const char *why = xfrin_check(x, z, p, buf, mlen, id, type, &mac, msgs == 0, &r);
+		bool is_signed = false;
+		const char *why = xfrin_check(x, z, p, buf, mlen, id, type, &mac, msgs == 0, &unsig,
+					      &is_signed, &r);
 		if (why != NULL) {
 			ldns_pkt_rcode rc = ldns_pkt_get_rcode(p);
 			if (r == DIST_XFRIN_RCODE && type == LDNS_RR_TYPE_IXFR &&
@@ -746,12 +812,21 @@ static int xfrin_transfer(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr_type type, u
 			}
 		}
 		ldns_pkt_free(p);
+		if (done && !is_signed) {
+			xfrin_refuse(
+			    x, z, DIST_XFRIN_TSIG,
+			    "%s from %s: its last message (%u) is unsigned (RFC 8945 5.3.1: "
+			    "the last must be signed)",
+			    tname, z->primary, msgs);
+			goto out;
+		}
 	}
 	ret = TANDEM_OK;
 out:
 	if (fd >= 0) {
 		close(fd);
 	}
+	free(unsig.buf);
 	free(buf);
 	ldns_rdf_deep_free(mac);
 	free(wire);
@@ -774,6 +849,10 @@ static int xfrin_take_axfr(xfrin_zone_t *z, xfrin_rrs_t *l)
 	l->rr[0] = NULL;
 	return TANDEM_OK;
 }
+
+/* A node's data while an IXFR is applied: NULL for a record held before it, else one of
+ * these (reset once applied): what the net difference handed to the node is made of. */
+static char xfrin_mark_added, xfrin_mark_gone;
 
 /* One step of applying changesets, in order, so that a failure undoes them newest first. */
 typedef struct xfrin_op {
@@ -815,6 +894,9 @@ static int xfrin_remove(xfrin_zone_t *z, xfrin_ops_t *o, const ldns_rr *rr, bool
 	if (n == NULL) {
 		return TANDEM_OK;
 	}
+	if (n->data == &xfrin_mark_added) {
+		n->data = &xfrin_mark_gone; /* added by this IXFR, taken out again: no change */
+	}
 	int ret = xfrin_op_push(o, n, false);
 	if (ret != TANDEM_OK) {
 		ldns_rbtree_insert(z->rrs, n);
@@ -835,6 +917,7 @@ static int xfrin_add(xfrin_zone_t *z, xfrin_ops_t *o, const ldns_rr *rr)
 		xfrin_node_free(n, NULL);
 		return ret;
 	}
+	n->data = &xfrin_mark_added;
 	ldns_rbtree_insert(z->rrs, n);
 	return TANDEM_OK;
 }
@@ -851,12 +934,85 @@ static void xfrin_why_rr(char *why, size_t size, const char *what, const ldns_rr
 	free(s);
 }
 
+/* A record of the copy (its wire form b) in canonical form (RFC 4034 6.2: owner and the
+ * names in RDATA lowercased), as the node's zone holds it, into cs. Errors:
+ * TANDEM_DNS_EPARSE, TANDEM_ENOMEM, dns_changeset_add's. */
+static int xfrin_cs_put(dns_changeset_t *cs, int side, const uint8_t *b)
+{
+	ldns_rr *rr = NULL;
+	uint8_t *c = NULL;
+	size_t pos = 0;
+	if (ldns_wire2rr(&rr, b, xfrin_blob_len(b), &pos, LDNS_SECTION_ANSWER) != LDNS_STATUS_OK) {
+		return TANDEM_DNS_EPARSE;
+	}
+	ldns_rr2canonical(rr);
+	int ret = xfrin_blob(rr, &c);
+	ldns_rr_free(rr);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	size_t ol = xfrin_owner_len(c);
+	dns_rr_t r = {.owner = c,
+		      .type = (uint16_t)((c[ol] << 8) | c[ol + 1]),
+		      .rclass = (uint16_t)((c[ol + 2] << 8) | c[ol + 3]),
+		      .ttl = ((uint32_t)c[ol + 4] << 24) | ((uint32_t)c[ol + 5] << 16) |
+			     ((uint32_t)c[ol + 6] << 8) | c[ol + 7],
+		      .rdata = c + ol + 8};
+	ret = side == 0   ? dns_changeset_set_soa(cs, false, &r)
+	      : side == 1 ? dns_changeset_set_soa(cs, true, &r)
+			  : dns_changeset_add(cs, side == 3, &r);
+	free(c);
+	return ret;
+}
+
+/* An ldns record into cs (side as xfrin_cs_put's). */
+static int xfrin_cs_put_rr(dns_changeset_t *cs, int side, const ldns_rr *rr)
+{
+	uint8_t *b = NULL;
+	int ret = xfrin_blob(rr, &b);
+	if (ret == TANDEM_OK) {
+		ret = xfrin_cs_put(cs, side, b);
+	}
+	free(b);
+	return ret;
+}
+
+/* The net difference of an IXFR just applied (o: its steps; old and new SOA): the records
+ * held before that it took out, and those it put in that stay. NULL when it cannot be made
+ * (the node then reads the file, as without one). */
+static dns_changeset_t *xfrin_changeset(const xfrin_ops_t *o, const ldns_rr *old_soa,
+					const ldns_rr *new_soa)
+{
+	dns_changeset_t *cs = NULL;
+	int ret = dns_changeset_new(&cs);
+	if (ret == TANDEM_OK) {
+		ret = xfrin_cs_put_rr(cs, 0, old_soa);
+	}
+	if (ret == TANDEM_OK) {
+		ret = xfrin_cs_put_rr(cs, 1, new_soa);
+	}
+	for (size_t k = 0; k < o->n && ret == TANDEM_OK; k++) {
+		const ldns_rbnode_t *n = o->op[k].node;
+		if (!o->op[k].added && n->data == NULL) {
+			ret = xfrin_cs_put(cs, 2, n->key); /* held before, taken out */
+		} else if (o->op[k].added && n->data == &xfrin_mark_added) {
+			ret = xfrin_cs_put(cs, 3, n->key); /* put in, and still there */
+		}
+	}
+	if (ret != TANDEM_OK) {
+		dns_changeset_free(cs);
+		return NULL;
+	}
+	return cs;
+}
+
 /*
  * Applies the changesets of l (SOA new, then per changeset: old SOA, removed, new SOA,
  * added; then SOA new) to the copy. When one does not apply (its old serial is not the
  * one held, it deletes a record not there), everything is undone and it is refused.
  */
-static int xfrin_apply_ixfr(dist_xfrin_t *x, xfrin_zone_t *z, xfrin_rrs_t *l, size_t *changes)
+static int xfrin_apply_ixfr(dist_xfrin_t *x, xfrin_zone_t *z, xfrin_rrs_t *l, size_t *changes,
+			    dns_changeset_t **cs)
 {
 	xfrin_ops_t o = {0};
 	int ret = TANDEM_EIO;
@@ -866,6 +1022,7 @@ static int xfrin_apply_ixfr(dist_xfrin_t *x, xfrin_zone_t *z, xfrin_rrs_t *l, si
 	char why[300] = "";
 	bool found = false;
 	*changes = 0;
+	*cs = NULL;
 	while (i < last) {
 		ldns_rr *old = l->rr[i++];
 		if (ldns_rr_get_type(old) != LDNS_RR_TYPE_SOA || xfrin_soa_serial(old) != cur) {
@@ -913,10 +1070,14 @@ static int xfrin_apply_ixfr(dist_xfrin_t *x, xfrin_zone_t *z, xfrin_rrs_t *l, si
 			 xfrin_soa_serial(l->rr[last]));
 		goto out;
 	}
-	/* applied: the records taken out go (an added one taken out again too) */
+	/* applied: its net difference for the node (when it takes one), then the records
+	 * taken out go (an added one taken out again too) */
+	*cs = x->ixfr != NULL ? xfrin_changeset(&o, z->soa, l->rr[0]) : NULL;
 	for (size_t k = 0; k < o.n; k++) {
 		if (!o.op[k].added) {
 			xfrin_node_free(o.op[k].node, NULL);
+		} else {
+			o.op[k].node->data = NULL;
 		}
 	}
 	ldns_rr_free(z->soa);
@@ -980,6 +1141,7 @@ static uint64_t xfrin_check_zone(dist_xfrin_t *x, xfrin_zone_t *z)
 {
 	ldns_rr *soa = NULL;
 	xfrin_rrs_t l = {0};
+	dns_changeset_t *cs = NULL; /* an IXFR's net difference, for the node */
 	uint64_t next = (uint64_t)(z->retry_s != 0 ? z->retry_s : x->rmin) * 1000u;
 	if (xfrin_soa(x, z, &soa) != TANDEM_OK) {
 		goto out;
@@ -1014,7 +1176,7 @@ static uint64_t xfrin_check_zone(dist_xfrin_t *x, xfrin_zone_t *z)
 		ret = xfrin_transfer(x, z, LDNS_RR_TYPE_IXFR, want, &l);
 		if (ret == TANDEM_OK && !l.axfr_style) {
 			how = "IXFR";
-			ret = xfrin_apply_ixfr(x, z, &l, &changes);
+			ret = xfrin_apply_ixfr(x, z, &l, &changes, &cs);
 		} else if (ret == TANDEM_OK) {
 			how = "IXFR (the whole zone)";
 			ret = xfrin_take_axfr(z, &l);
@@ -1052,6 +1214,11 @@ static uint64_t xfrin_check_zone(dist_xfrin_t *x, xfrin_zone_t *z)
 	z->st.serial = xfrin_soa_serial(z->soa);
 	z->st.transfers++;
 	pthread_mutex_unlock(&x->lock);
+	if (cs != NULL && z->has_id) {
+		/* the file is in place: the node may sign the difference instead of reading it */
+		x->ixfr(x->ixfr_arg, (size_t)(z - x->zones), cs, &z->id);
+		cs = NULL;
+	}
 	size_t n = (size_t)(z->rrs != NULL ? z->rrs->count : 0) + 1;
 	double secs = (double)(xfrin_mono_ms() - t0) / 1000.0;
 	if (strcmp(how, "IXFR") == 0) {
@@ -1067,6 +1234,7 @@ static uint64_t xfrin_check_zone(dist_xfrin_t *x, xfrin_zone_t *z)
 	}
 	next = (uint64_t)z->refresh_s * 1000u;
 out:
+	dns_changeset_free(cs);
 	ldns_rr_free(soa);
 	xfrin_rrs_free(&l);
 	if (z->last_ok_mono_ms != 0 && z->expire_s != 0 &&
@@ -1219,6 +1387,8 @@ int dist_xfrin_new(const dist_xfrin_conf_t *conf, tandem_diag_t *diag, dist_xfri
 	}
 	x->log = conf->log;
 	x->log_arg = conf->log_arg;
+	x->ixfr = conf->ixfr;
+	x->ixfr_arg = conf->ixfr_arg;
 	x->zones = calloc(conf->nzones, sizeof(*x->zones));
 	x->acl = calloc(conf->nacl + 1, sizeof(*x->acl));
 	if (x->zones == NULL || x->acl == NULL) {

@@ -7,8 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "dist.h"
+#include "dns_diff.h"
 #include "tandem_diag.h"
 
 /*
@@ -61,6 +63,13 @@ typedef struct dist_xfrin_conf {
 	unsigned refresh_max_s; /* (0: 10 s and 86400 s) */
 	void (*log)(void *arg, const char *line); /* from the library's threads (NULL: none) */
 	void *log_arg;
+	/* an IXFR applied and written (NULL: none): its net difference (the records of the
+	 * copy it removed and added, in canonical form, TTLs as held; the old and new SOA),
+	 * handed over (the callee frees it with dns_changeset_free), and what the written
+	 * input file is (stat() after its rename). From the library's thread, after the
+	 * file is in place: the node can sign the difference without reading the file. */
+	void (*ixfr)(void *arg, size_t zone, dns_changeset_t *cs, const struct stat *written);
+	void *ixfr_arg;
 } dist_xfrin_conf_t;
 
 /* A zone's state, a plain value. */

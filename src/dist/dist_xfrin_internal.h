@@ -60,6 +60,8 @@ struct dist_xfrin {
 	unsigned rmin, rmax;
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
+	void (*ixfr)(void *arg, size_t zone, dns_changeset_t *cs, const struct stat *written);
+	void *ixfr_arg;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop;

@@ -252,6 +252,9 @@ typedef struct tdm_zone {
 	tdm_input_id_t input_id;
 	int64_t input_ctime_s;
 	long input_ctime_ns;
+	/* an IXFR received by the transfers in (docs/node.md, "Input by IXFR"): the latest
+	 * not yet handed to a run, and the one the current run was handed (both owned) */
+	tdm_dist_ixfr_t ixfr, ixfr_run;
 	uint64_t write_retry_mono; /* 0: none due */
 	uint64_t write_backoff_ms; /* the wait before it, doubled up to TDM_WRITE_RETRY_MAX_MS */
 	/* the policy the cluster names for the zone (docs/policy.md, "In a cluster"), as last
@@ -1979,6 +1982,31 @@ static bool tdm_input_changed(tdm_t *d, tdm_zone_t *z, uint64_t now)
 	return changed && !first && s->regular; /* gone: the last good version stays */
 }
 
+/*
+ * An IXFR the transfers in applied and wrote over the input file: the file is a new version,
+ * settled at once, and the next run applies the difference to the unsigned copy held
+ * instead of parsing the file; the watch's looks at that file are no change (the node does
+ * not read it again). A file this node already loaded: nothing new.
+ */
+static bool tdm_input_ixfr(tdm_t *d, tdm_zone_t *z, uint64_t now)
+{
+	tdm_dist_ixfr_t got;
+	if (!tdm_dist_ixfr_take(d->dist, z->name, &got)) {
+		return false;
+	}
+	tdm_input_id_t id = tdm_input_id(&got.written);
+	if (z->has_input_id && tdm_input_id_equal(&z->input_id, &id)) {
+		dns_changeset_free(got.cs); /* read from the file already */
+		return false;
+	}
+	dns_changeset_free(z->ixfr.cs); /* an older one not handed to a run yet */
+	z->ixfr = got;
+	z->cyc_seen_mono = now;
+	z->cyc_ctime_wall = (uint64_t)got.written.st_ctim.tv_sec * 1000u +
+			    (uint64_t)got.written.st_ctim.tv_nsec / 1000000u;
+	return tdm_input_state_delivered(&z->in, &got.written, now);
+}
+
 /* The input SOA serial the operator accepted although it removes too many delegations. */
 static bool tdm_input_accepted(const coordrpc_zone_status_t *zs, uint32_t *serial)
 {
@@ -2054,6 +2082,18 @@ static void tdm_input_job_setup(const tdm_t *d, tdm_zone_t *z, tdm_sign_t *job)
 	in->cache_id = z->input_id;
 	in->cache_ctime_s = z->input_ctime_s;
 	in->cache_ctime_ns = z->input_ctime_ns;
+	dns_changeset_free(z->ixfr_run.cs); /* a run that did not start */
+	z->ixfr_run.cs = NULL;
+	if (!in->from_good && z->ixfr.cs != NULL) {
+		/* the run's: applied to the copy held instead of parsing the file it wrote */
+		z->ixfr_run = z->ixfr;
+		z->ixfr.cs = NULL;
+		const struct stat *w = &z->ixfr_run.written;
+		in->delta = z->ixfr_run.cs;
+		in->delta_id = tdm_input_id(w);
+		in->delta_ctime_s = (int64_t)w->st_ctim.tv_sec;
+		in->delta_ctime_ns = w->st_ctim.tv_nsec;
+	}
 	job->input = in->path;
 	job->review_unsigned = tdm_zpol(d, z)->review_unsigned;
 	job->review_signed = tdm_zpol(d, z)->review_signed;
@@ -2101,6 +2141,16 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 	tdm_input_job_t *in = &d->job.in;
 	tdm_input_state_t *s = &z->in;
 	const char *first = tandem_diag_msg(d->job.diag, 0);
+	if (in->from_delta && in->result == TDM_INPUT_LOADED) {
+		tdm_log(d, "input: zone %s serial %u from IXFR (%zu changes), no reload", z->name,
+			in->serial, dns_changeset_size(in->delta));
+	} else if (in->delta != NULL && in->delta_why[0] != '\0') {
+		tdm_log(d, "input: zone %s: the IXFR to serial %u not applied (%s): %s read",
+			z->name, dns_changeset_serial(in->delta, true), in->delta_why, in->path);
+	}
+	in->delta = NULL;
+	dns_changeset_free(z->ixfr_run.cs);
+	z->ixfr_run.cs = NULL;
 	if (in->result == TDM_INPUT_LOADED && in->copy != NULL) {
 		/* the next run of the same bytes copies this instead of parsing them */
 		dns_zone_free(z->input_cache);
@@ -3359,6 +3409,10 @@ static void tdm_zone_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 {
 	uint64_t now = tandem_mono_ms();
 	tdm_write_step(d, z, now);
+	if (tdm_input_ixfr(d, z, now)) {
+		node_input_t ch = {.kind = NODE_IN_INPUT_CHANGED};
+		tdm_node_feed(d, z, &ch);
+	}
 	if (tdm_input_changed(d, z, now)) {
 		node_input_t ch = {.kind = NODE_IN_INPUT_CHANGED};
 		tdm_node_feed(d, z, &ch);
@@ -4314,6 +4368,10 @@ static void tdm_teardown(tdm_t *d)
 		dns_digest_free(d->zones[i].last_tree);
 		dns_zone_free(d->zones[i].input_cache);
 		d->zones[i].input_cache = NULL;
+		dns_changeset_free(d->zones[i].ixfr.cs);
+		d->zones[i].ixfr.cs = NULL;
+		dns_changeset_free(d->zones[i].ixfr_run.cs);
+		d->zones[i].ixfr_run.cs = NULL;
 		journal_close(d->zones[i].journal);
 		d->zones[i].journal = NULL;
 		d->zones[i].last = NULL;

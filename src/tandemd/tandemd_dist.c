@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -62,6 +63,9 @@ struct tdm_dist {
 	dist_xfrin_t *xfrin;              /* --primary, or NULL */
 	const dist_xfrin_zone_t *primary; /* borrowed: the options outlive the node */
 	size_t nprimary;
+	/* the latest IXFR applied of each primary zone, not yet taken by the node's loop */
+	pthread_mutex_t ixfr_lock;
+	tdm_dist_ixfr_t *ixfr; /* nprimary, or NULL */
 	size_t journal_max_entries;
 	uint64_t journal_max_bytes;
 	const char *const *notify; /* borrowed: the options outlive the node */
@@ -123,6 +127,13 @@ void tdm_dist_free(tdm_dist_t *td)
 	dist_server_free(td->srv);
 	dist_xfrin_free(td->xfrin);
 	dist_key_free(td->primary_key);
+	if (td->ixfr != NULL) {
+		for (size_t i = 0; i < td->nprimary; i++) {
+			dns_changeset_free(td->ixfr[i].cs);
+		}
+		free(td->ixfr);
+		pthread_mutex_destroy(&td->ixfr_lock);
+	}
 	for (size_t i = 0; i < td->nzones; i++) {
 		tdm_dist_zone_clear(td, &td->zones[i]);
 		free(td->zones[i].name);
@@ -133,6 +144,35 @@ void tdm_dist_free(tdm_dist_t *td)
 	}
 	free(td->keys);
 	free(td);
+}
+
+/* dist_xfrin_conf_t.ixfr, on the transfers' thread: kept for the node's loop (a newer one
+ * replaces one not taken yet: it does not follow the node's copy, which then reads the
+ * file). */
+static void tdm_dist_ixfr_in(void *arg, size_t zone, dns_changeset_t *cs, const struct stat *st)
+{
+	tdm_dist_t *td = arg;
+	pthread_mutex_lock(&td->ixfr_lock);
+	tdm_dist_ixfr_t *m = &td->ixfr[zone];
+	dns_changeset_free(m->cs);
+	m->cs = cs;
+	m->written = *st;
+	pthread_mutex_unlock(&td->ixfr_lock);
+}
+
+bool tdm_dist_ixfr_take(tdm_dist_t *td, const char *zone, tdm_dist_ixfr_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; td != NULL && td->ixfr != NULL && i < td->nprimary; i++) {
+		if (strcmp(td->primary[i].name, zone) == 0) {
+			pthread_mutex_lock(&td->ixfr_lock);
+			*out = td->ixfr[i];
+			td->ixfr[i].cs = NULL;
+			pthread_mutex_unlock(&td->ixfr_lock);
+			return out->cs != NULL;
+		}
+	}
+	return false;
 }
 
 /* --primary: the transfers in, with --primary-tsig-key or the first --tsig-key. */
@@ -148,6 +188,14 @@ static int tdm_dist_xfrin_start(tdm_dist_t *td, const tdm_dist_opts_t *o, tandem
 		}
 		key = td->primary_key;
 	}
+	/* before the thread starts: its first IXFR may come at once */
+	td->ixfr = calloc(o->nprimary, sizeof(*td->ixfr));
+	if (td->ixfr == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	pthread_mutex_init(&td->ixfr_lock, NULL);
+	td->primary = o->primary;
+	td->nprimary = o->nprimary;
 	dist_xfrin_conf_t xc = {
 	    .zones = o->primary,
 	    .nzones = o->nprimary,
@@ -156,13 +204,13 @@ static int tdm_dist_xfrin_start(tdm_dist_t *td, const tdm_dist_opts_t *o, tandem
 	    .nacl = o->nnotify_acl,
 	    .log = tdm_dist_refusal,
 	    .log_arg = (void *)o->node,
+	    .ixfr = tdm_dist_ixfr_in,
+	    .ixfr_arg = td,
 	};
 	ret = dist_xfrin_new(&xc, diag, &td->xfrin);
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
-	td->primary = o->primary;
-	td->nprimary = o->nprimary;
 	for (size_t i = 0; i < o->nprimary; i++) {
 		tdm_dist_log(o->node, "xfrin %s: input by transfer from %s (key %s) into %s",
 			     o->primary[i].name, o->primary[i].primary, dist_key_name(key),

@@ -98,6 +98,17 @@ size_t tdm_dist_secondaries(const tdm_dist_t *td, const char *zone, tdm_dist_sec
 /* The input-by-transfer state of zone (false: the zone has no --primary). Any thread. */
 bool tdm_dist_xfrin(const tdm_dist_t *td, const char *zone, dist_xfrin_status_t *out);
 
+/* An IXFR received and applied by the transfers in: its net difference and the input file
+ * it was written to (docs/node.md, "Input by IXFR"). */
+typedef struct tdm_dist_ixfr {
+	dns_changeset_t *cs; /* owned by whoever holds the value */
+	struct stat written; /* the input file as written (stat after its rename) */
+} tdm_dist_ixfr_t;
+
+/* Takes the latest IXFR of zone not taken yet into *out (out->cs is then the caller's);
+ * false when there is none. Any thread. */
+bool tdm_dist_ixfr_take(tdm_dist_t *td, const char *zone, tdm_dist_ixfr_t *out);
+
 /* The milliseconds until a NOTIFY try is due (0: one is due now, -1: none pending). */
 int tdm_dist_timeout_ms(const tdm_dist_t *td, uint64_t now_ms);
 

@@ -295,6 +295,94 @@ static int tdm_input_copy(tdm_input_job_t *in, const char *buf, size_t len, tand
 	return TANDEM_OK;
 }
 
+/* Whether the loader keeps r as it is in an unsigned input of origin: class IN, inside the
+ * zone, not a record the signer makes itself; an added record whose placement the loader
+ * checks (CNAME, DNAME, DS) goes by the loader (the file is parsed). */
+static bool tdm_input_delta_rr_ok(const dns_rr_t *r, bool added, const uint8_t *origin)
+{
+	if (added && (r->type == 5 || r->type == 39 || r->type == 43)) {
+		return false;
+	}
+	switch (r->type) {
+	case 46: /* RRSIG */
+	case 47: /* NSEC */
+	case 48: /* DNSKEY */
+	case 50: /* NSEC3 */
+	case 51: /* NSEC3PARAM */
+	case 59: /* CDS */
+	case 60: /* CDNSKEY */
+	case 63: /* ZONEMD */
+	case 6: /* SOA: only the changeset's own two */ return false;
+	default: break;
+	}
+	return r->rclass == 1 && dns_name_is_sub(r->owner, origin);
+}
+
+/* The zone as cache with in->delta applied, or NULL with in->delta_why said. */
+static dns_zone_t *tdm_input_delta_apply(tdm_input_job_t *in, const char *origin)
+{
+	uint8_t o[DNS_NAME_MAXLEN];
+	size_t olen = 0;
+	uint32_t serial = 0;
+	dns_zone_t *zone = NULL;
+	if (in->cache == NULL || in->cache_owned != in->signer_owned) {
+		snprintf(in->delta_why, sizeof(in->delta_why), "no unsigned copy held");
+		return NULL;
+	}
+	if (dns_zone_soa_serial((dns_zone_t *)in->cache, &serial) != TANDEM_OK ||
+	    serial != dns_changeset_serial(in->delta, false)) {
+		snprintf(in->delta_why, sizeof(in->delta_why),
+			 "it starts at serial %u, the copy held is at %u",
+			 dns_changeset_serial(in->delta, false), serial);
+		return NULL;
+	}
+	if (dns_name_from_str(origin, NULL, o, &olen) != TANDEM_OK) {
+		snprintf(in->delta_why, sizeof(in->delta_why), "bad origin");
+		return NULL;
+	}
+	for (int side = 0; side < 2; side++) {
+		size_t n = 0;
+		const dns_rr_t *r = dns_changeset_records(in->delta, side == 1, &n);
+		for (size_t i = 0; i < n; i++) {
+			if (!tdm_input_delta_rr_ok(&r[i], side == 1, o)) {
+				snprintf(in->delta_why, sizeof(in->delta_why),
+					 "it holds a record of type %u the loader would not keep "
+					 "as it is",
+					 r[i].type);
+				return NULL;
+			}
+		}
+	}
+	/* (dns_zone_apply only reads the copy) */
+	int ret = dns_zone_apply((dns_zone_t *)in->cache, in->delta, &zone);
+	if (ret != TANDEM_OK) {
+		snprintf(in->delta_why, sizeof(in->delta_why), "it does not apply to the copy: %s",
+			 tandem_strerror(ret));
+		return NULL;
+	}
+	/* what the loader refuses about placement goes by the loader: data added beside a
+	 * CNAME, a delegation's NS removed under its DS */
+	for (int side = 0; side < 2; side++) {
+		size_t n = 0;
+		const dns_rr_t *r = dns_changeset_records(in->delta, side == 1, &n);
+		for (size_t i = 0; i < n; i++) {
+			dns_node_t *node = dns_zone_find(zone, r[i].owner);
+			if (node != NULL &&
+			    dns_node_rrset(node, side == 1 ? DNS_TYPE_CNAME : DNS_TYPE_DS) !=
+				NULL &&
+			    (side == 1 || r[i].type == DNS_TYPE_NS)) {
+				snprintf(in->delta_why, sizeof(in->delta_why),
+					 "it %s beside a %s the loader checks",
+					 side == 1 ? "adds data" : "removes an NS",
+					 side == 1 ? "CNAME" : "DS");
+				dns_zone_free(zone);
+				return NULL;
+			}
+		}
+	}
+	return zone;
+}
+
 int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag, dns_zone_t **out)
 {
 	if (in == NULL || in->path == NULL || origin == NULL || out == NULL) {
@@ -310,6 +398,8 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 	in->type[0] = '\0';
 	in->from_cache = false;
 	in->unread = false;
+	in->from_delta = false;
+	in->delta_why[0] = '\0';
 	in->copy = NULL;
 	in->seconds_read = in->seconds_parse = in->seconds_copy = 0;
 	double t0 = tandem_mono_s();
@@ -385,9 +475,24 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 	in->seconds_read = t1 - t0;
 	in->from_cache = in->cache != NULL && in->cache_owned == in->signer_owned &&
 			 memcmp(in->hash, in->cache_hash, sizeof(in->hash)) == 0;
+	bool delta_file = in->delta != NULL && tdm_input_id_equal(&in->id, &in->delta_id) &&
+			  in->ctime_s == in->delta_ctime_s && in->ctime_ns == in->delta_ctime_ns;
+	if (in->delta != NULL && !delta_file) {
+		snprintf(in->delta_why, sizeof(in->delta_why),
+			 "the file is no longer the one the transfer wrote");
+	}
 	if (in->from_cache) {
 		/* the same bytes as the zone held: copied, not parsed again */
 		ret = dns_zone_copy(in->cache, &zone);
+	} else if (delta_file && (zone = tdm_input_delta_apply(in, origin)) != NULL) {
+		/* an IXFR: the copy held with its difference applied, the file not parsed */
+		in->from_delta = true;
+		double t2 = tandem_mono_s();
+		in->seconds_parse = t2 - t1;
+		t1 = t2;
+		if (in->keep_copy) {
+			ret = dns_zone_copy(zone, &in->copy);
+		}
 	} else {
 		fp = fmemopen(buf, len, "r");
 		if (fp == NULL) {
@@ -467,6 +572,21 @@ void tdm_input_job_clear(tdm_input_job_t *in)
 
 /* ---- a zone's input, as the node sees it ------------------------------------------------------
  */
+
+bool tdm_input_state_delivered(tdm_input_state_t *s, const struct stat *st, uint64_t now_ms)
+{
+	/* as two looks at a file renamed into place: settled (tdm_settle_ready) */
+	memset(&s->settle, 0, sizeof(s->settle));
+	(void)tdm_settle_feed(&s->settle, st, now_ms);
+	s->settle.new_inode = true;
+	s->settle.looks = 2;
+	s->err = 0;
+	s->regular = true;
+	s->type[0] = '\0';
+	s->bad = false; /* a new version gets its own chance */
+	s->bad_review = false;
+	return true;
+}
 
 bool tdm_input_state_look(tdm_input_state_t *s, const tdm_input_look_t *look)
 {

@@ -3,6 +3,7 @@
 #ifndef TANDEMD_INPUT_H
 #define TANDEMD_INPUT_H
 
+#include "dns_diff.h"
 #include "dns_zone.h"
 #include "tandem_diag.h"
 #include "tandem_file.h"
@@ -136,6 +137,16 @@ typedef struct tdm_input_job {
 	tdm_input_id_t cache_id;
 	int64_t cache_ctime_s;
 	long cache_ctime_ns;
+	/* an IXFR received (NULL: none): when the file opened is the one the transfer wrote
+	 * (delta_id, delta_ctime) and cache is the zone at the IXFR's old serial, loaded with
+	 * the same signer_owned, the zone is cache with delta applied instead of the file
+	 * parsed (its bytes are still read: the good copy, the hash); a difference that holds
+	 * a record the loader would not keep as it is (signer-owned, another class, outside
+	 * the zone) or that does not apply: the file is parsed, as without one */
+	const dns_changeset_t *delta;
+	tdm_input_id_t delta_id;
+	int64_t delta_ctime_s;
+	long delta_ctime_ns;
 	/* outputs */
 	tdm_input_result_t result;
 	tdm_input_id_t id;    /* of what was read (LOADED, REFUSED, HELD, NOT_REGULAR) */
@@ -149,6 +160,8 @@ typedef struct tdm_input_job {
 	uint8_t hash[32];     /* LOADED: the SHA-256 of the bytes read */
 	bool from_cache;      /* LOADED: *out is a copy of cache, nothing was parsed */
 	bool unread;          /* LOADED, from_cache: the file is cache_id's, it was not read */
+	bool from_delta;      /* LOADED: *out is cache with delta applied, nothing was parsed */
+	char delta_why[120];  /* delta given but not used: why (the file was parsed) */
 	int64_t ctime_s;      /* of what was opened (with id) */
 	long ctime_ns;
 	dns_zone_t *copy; /* LOADED, keep_copy, parsed: an unsigned copy (the caller's: taken,
@@ -224,6 +237,11 @@ int tdm_input_state_init(tdm_input_state_t *s, const char *work, const char *zon
 
 /* Names a file type for messages: "fifo", "directory", "socket", "device", "file". */
 const char *tdm_input_type(mode_t mode);
+
+/* An IXFR's file, written by this node's transfers in (st: its stat after the rename), is
+ * taken as a new version seen and settled (the run signs it at once; the watch's looks at
+ * the same file are no change). Returns true (a new version). */
+bool tdm_input_state_delivered(tdm_input_state_t *s, const struct stat *st, uint64_t now_ms);
 
 /* Takes a new look into s; returns true when the input changed (a new version appeared,
  * or it went missing or came back). */

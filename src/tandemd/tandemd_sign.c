@@ -439,6 +439,7 @@ static void *tdm_sign_run(void *arg)
 			 res.seconds_digest, job->in.seconds_read,
 			 job->in.unread       ? "input untouched, not read, parse skipped"
 			 : job->in.from_cache ? "input unchanged, parse skipped"
+			 : job->in.from_delta ? "IXFR applied, parse skipped"
 					      : "parse",
 			 job->in.seconds_parse, job->in.seconds_copy);
 		if (job->replayed) {

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +32,9 @@ static char g_log[65536];
 static pthread_mutex_t g_log_lock = PTHREAD_MUTEX_INITIALIZER;
 static dist_xfrin_t *g_x;      /* the NOTIFY hook's target (the server starts first) */
 static uint32_t g_expire;      /* the SOA's expire zone_write writes */
+static dns_changeset_t *g_cs;  /* the last IXFR handed over (dist_xfrin_conf_t.ixfr) */
+static struct stat g_cs_file;  /* ... and the file it was written to */
+static unsigned g_ncs;         /* how many were handed over */
 static unsigned g_refresh_max; /* the refresh bound (0: the default) */
 
 static void log_line(void *arg, const char *line)
@@ -51,6 +55,18 @@ static size_t log_count(const char *needle)
 	}
 	pthread_mutex_unlock(&g_log_lock);
 	return n;
+}
+
+static void ixfr_hook(void *arg, size_t zone, dns_changeset_t *cs, const struct stat *written)
+{
+	(void)arg;
+	ck_assert_uint_eq(zone, 0);
+	pthread_mutex_lock(&g_log_lock);
+	dns_changeset_free(g_cs);
+	g_cs = cs;
+	g_cs_file = *written;
+	g_ncs++;
+	pthread_mutex_unlock(&g_log_lock);
 }
 
 static void notify_hook(void *arg, const uint8_t *wire, size_t len, const struct sockaddr *addr,
@@ -80,6 +96,9 @@ static void setup(void)
 
 static void teardown(void)
 {
+	dns_changeset_free(g_cs);
+	g_cs = NULL;
+	g_ncs = 0;
 	dist_key_free(g_key);
 	g_key = NULL;
 	ts_rmtree(g_dir);
@@ -191,7 +210,8 @@ static dist_xfrin_t *xfrin_start(uint16_t port, const char *input, const char *c
 				  .nacl = nacl,
 				  .refresh_min_s = g_refresh_max != 0 ? 1 : 0,
 				  .refresh_max_s = g_refresh_max,
-				  .log = log_line};
+				  .log = log_line,
+				  .ixfr = ixfr_hook};
 	tandem_diag_t *diag = NULL;
 	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
 	dist_xfrin_t *x = NULL;
@@ -283,6 +303,32 @@ START_TEST(axfr_then_ixfr_on_notify)
 	/* d1 (NS, A) out, d21 (NS, A) in */
 	ck_assert_uint_eq(log_count("IXFR from 127.0.0.1:"), 1);
 	ck_assert_uint_eq(log_count("serial 1 -> 2, 4 records changed"), 1);
+	/* the IXFR (not the AXFR) was handed over: its net difference, which applied to the
+	 * first version gives the second, and the file it was written to */
+	pthread_mutex_lock(&g_log_lock);
+	ck_assert_uint_eq(g_ncs, 1);
+	ck_assert_ptr_nonnull(g_cs);
+	ck_assert_uint_eq(dns_changeset_serial(g_cs, false), 1);
+	ck_assert_uint_eq(dns_changeset_serial(g_cs, true), 2);
+	size_t removed = 0, added = 0;
+	(void)dns_changeset_records(g_cs, false, &removed);
+	(void)dns_changeset_records(g_cs, true, &added);
+	ck_assert_uint_eq(removed, 2);
+	ck_assert_uint_eq(added, 2);
+	struct stat now;
+	ck_assert_int_eq(stat(input, &now), 0);
+	ck_assert_uint_eq(now.st_ino, g_cs_file.st_ino);
+	ck_assert_int_eq(now.st_size, g_cs_file.st_size);
+	dns_zone_t *z1 = zone_load(p1), *z2 = zone_load(p2), *applied = NULL;
+	ck_assert_int_eq(dns_zone_apply(z1, g_cs, &applied), TANDEM_OK);
+	pthread_mutex_unlock(&g_log_lock);
+	dns_changeset_t *rest = NULL;
+	ck_assert_int_eq(dns_zone_diff(applied, z2, &rest), TANDEM_OK);
+	ck_assert_uint_eq(dns_changeset_size(rest), 0);
+	dns_changeset_free(rest);
+	dns_zone_free(applied);
+	dns_zone_free(z1);
+	dns_zone_free(z2);
 	dist_xfrin_status_t st;
 	dist_xfrin_status(x, 0, &st);
 	for (int r = 0; r < DIST_XFRIN_NREASONS; r++) {

@@ -2,6 +2,8 @@
  * the good copy), what a run reads, and the watch. */
 #include "tandemd_input.h"
 
+#include "dns_zone_copy.h"
+
 #include "tandem_error.h"
 #include "testsupport.h"
 
@@ -513,6 +515,169 @@ START_TEST(test_load_cache)
 }
 END_TEST
 
+/* dir/name: example. at serial with delegations d<first>..d<first+n-1> (NS and glue). */
+static void deleg_zone(const char *dir, const char *name, uint32_t serial, int first, int n,
+		       char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/%s", dir, name);
+	FILE *fp = fopen(buf, "w");
+	ck_assert_ptr_nonnull(fp);
+	fprintf(fp,
+		"$ORIGIN example.\n$TTL 3600\n"
+		"@ SOA ns1.example. admin.example. %u 3600 900 604800 300\n"
+		"@ NS ns1.example.\nns1 A 192.0.2.1\n",
+		serial);
+	for (int i = first; i < first + n; i++) {
+		fprintf(fp, "d%d NS ns.d%d.example.\nns.d%d A 198.51.100.%d\n", i, i, i, i % 250);
+	}
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+/* The zone of path as a plain parse gives it. */
+static dns_zone_t *parsed(const char *path)
+{
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	dns_load_opts_t lo = {.origin = "example."};
+	dns_zone_t *z = NULL;
+	ck_assert_int_eq(dns_zone_load(path, &lo, diag, &z), TANDEM_OK);
+	tandem_diag_free(diag);
+	return z;
+}
+
+/* A job for path with cache and delta (the file's identity taken now). */
+static tdm_input_job_t delta_job(const char *path, const char *good, const dns_zone_t *cache,
+				 const dns_changeset_t *cs)
+{
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	return (tdm_input_job_t){.path = path,
+				 .good_path = good,
+				 .max_removal = 1000,
+				 .has_ref = true,
+				 .ref = dns_zone_delegations((dns_zone_t *)cache),
+				 .keep_copy = true,
+				 .cache = cache,
+				 .delta = cs,
+				 .delta_id = tdm_input_id(&st),
+				 .delta_ctime_s = (int64_t)st.st_ctim.tv_sec,
+				 .delta_ctime_ns = st.st_ctim.tv_nsec};
+}
+
+START_TEST(test_load_delta)
+{
+	char dir[256], v1[512], v2[512], v3[512], good[512];
+	ts_tmpdir(dir, sizeof(dir));
+	snprintf(good, sizeof(good), "%s/example.input", dir);
+	deleg_zone(dir, "v1.zone", 1, 0, 20, v1, sizeof(v1));
+	deleg_zone(dir, "v2.zone", 2, 1, 20, v2, sizeof(v2)); /* d0 out, d20 in */
+	deleg_zone(dir, "v3.zone", 3, 0, 15, v3, sizeof(v3)); /* 5 of 20 out: 25% */
+	dns_zone_t *cache = parsed(v1), *z2 = parsed(v2), *z3 = parsed(v3);
+	dns_changeset_t *cs2 = NULL, *cs3 = NULL;
+	ck_assert_int_eq(dns_zone_diff(cache, z2, &cs2), TANDEM_OK);
+	ck_assert_int_eq(dns_zone_diff(cache, z3, &cs3), TANDEM_OK);
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+
+	/* the difference applied to the copy held: the zone a parse gives, nothing parsed; the
+	 * good copy and the hash are the file's */
+	tdm_input_job_t in = delta_job(v2, good, cache, cs2);
+	dns_zone_t *z = NULL;
+	ck_assert_int_eq(tdm_input_load(&in, "example.", diag, &z), TANDEM_OK);
+	ck_assert(in.from_delta);
+	ck_assert(!in.from_cache);
+	ck_assert_str_eq(in.delta_why, "");
+	ck_assert_uint_eq(in.serial, 2);
+	ck_assert_ptr_nonnull(in.copy);
+	ck_assert_ptr_nonnull(in.good);
+	char *ta = zone_text(z), *tb = zone_text(z2);
+	ck_assert_str_eq(ta, tb);
+	free(ta);
+	free(tb);
+	dns_zone_free(z);
+	ck_assert_int_eq(tandem_afile_commit(in.good), TANDEM_OK);
+	in.good = NULL;
+	ck_assert(same_bytes(good, v2));
+	tdm_input_job_clear(&in);
+
+	/* the same checks as a parsed file's: 25% of the delegations removed is held */
+	in = delta_job(v3, good, cache, cs3);
+	ck_assert_int_eq(tdm_input_load(&in, "example.", diag, &z), TANDEM_EPERM);
+	ck_assert(in.from_delta);
+	ck_assert_int_eq(in.result, TDM_INPUT_HELD);
+	ck_assert_uint_eq(in.delegations, 15);
+	ck_assert_ptr_null(in.copy);
+	tdm_input_job_clear(&in);
+
+	/* a difference that does not start at the copy's serial: the file is parsed */
+	in = delta_job(v3, good, z2, cs3);
+	in.has_accept = true;
+	in.accept_serial = 3;
+	ck_assert_int_eq(tdm_input_load(&in, "example.", diag, &z), TANDEM_OK);
+	ck_assert(!in.from_delta);
+	ck_assert_ptr_nonnull(strstr(in.delta_why, "starts at serial 1, the copy held is at 2"));
+	ta = zone_text(z);
+	tb = zone_text(z3);
+	ck_assert_str_eq(ta, tb);
+	free(ta);
+	free(tb);
+	dns_zone_free(z);
+	tdm_input_job_clear(&in);
+
+	/* the file replaced since the transfer wrote it: parsed */
+	in = delta_job(v2, good, cache, cs2);
+	in.delta_id.ino++;
+	ck_assert_int_eq(tdm_input_load(&in, "example.", diag, &z), TANDEM_OK);
+	ck_assert(!in.from_delta);
+	ck_assert_ptr_nonnull(strstr(in.delta_why, "no longer the one the transfer wrote"));
+	dns_zone_free(z);
+	tdm_input_job_clear(&in);
+
+	/* data added beside a CNAME: not applied, so the loader's check refuses it as in a
+	 * file (the primary's zone has CNAME and other data at w) */
+	char c1[512], c4[512], cmd[1400];
+	deleg_zone(dir, "c1.zone", 1, 0, 20, c1, sizeof(c1));
+	deleg_zone(dir, "c4.zone", 4, 0, 20, c4, sizeof(c4));
+	snprintf(cmd, sizeof(cmd),
+		 "echo 'w CNAME d1.example.' >> '%s' && printf 'w CNAME d1.example.\\nw A "
+		 "192.0.2.9\\n' >> '%s'",
+		 c1, c4);
+	ck_assert_int_eq(system(cmd), 0);
+	dns_zone_t *zc = parsed(c1), *zsoa = NULL;
+	ck_assert_int_eq(dns_zone_copy(zc, &zsoa), TANDEM_OK);
+	dns_node_t *apex = dns_zone_apex(zsoa);
+	dns_rrset_t *soa = dns_node_rrset(apex, DNS_TYPE_SOA);
+	uint8_t *rd = (uint8_t *)soa->rdata[0]; /* the serial: 4, as c4's */
+	size_t rdl = dns_rdata_len(rd), at = rdl + 2 - 20;
+	rd[at] = rd[at + 1] = rd[at + 2] = 0;
+	rd[at + 3] = 4;
+	dns_changeset_t *cs4 = NULL;
+	ck_assert_int_eq(dns_zone_diff(zc, zsoa, &cs4), TANDEM_OK);
+	uint8_t w[DNS_NAME_MAXLEN], a[6] = {0, 4, 192, 0, 2, 9};
+	size_t wl = 0;
+	ck_assert_int_eq(dns_name_from_str("w.example.", NULL, w, &wl), TANDEM_OK);
+	dns_rr_t wa = {.owner = w, .type = DNS_TYPE_A, .rclass = 1, .ttl = 3600, .rdata = a};
+	ck_assert_int_eq(dns_changeset_add(cs4, true, &wa), TANDEM_OK);
+	in = delta_job(c4, good, zc, cs4);
+	ck_assert_int_ne(tdm_input_load(&in, "example.", diag, &z), TANDEM_OK);
+	ck_assert(!in.from_delta);
+	ck_assert_int_eq(in.result, TDM_INPUT_REFUSED);
+	ck_assert_ptr_nonnull(strstr(in.delta_why, "adds data beside a CNAME"));
+	tdm_input_job_clear(&in);
+	dns_changeset_free(cs4);
+	dns_zone_free(zc);
+	dns_zone_free(zsoa);
+
+	dns_changeset_free(cs2);
+	dns_changeset_free(cs3);
+	dns_zone_free(cache);
+	dns_zone_free(z2);
+	dns_zone_free(z3);
+	tandem_diag_free(diag);
+	ts_rmtree(dir);
+}
+END_TEST
+
 static Suite *input_suite(void)
 {
 	Suite *s = suite_create("tandemd_input");
@@ -522,6 +687,7 @@ static Suite *input_suite(void)
 	tcase_add_test(tc, test_settle_rule);
 	tcase_add_test(tc, test_load_checks);
 	tcase_add_test(tc, test_load_cache);
+	tcase_add_test(tc, test_load_delta);
 	tcase_add_test(tc, test_choose);
 	tcase_add_test(tc, test_watch);
 	tcase_add_test(tc, test_watch_grow);
