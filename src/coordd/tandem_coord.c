@@ -517,6 +517,10 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	in->input_serial = r->input_serial;
 	in->base_serial = r->base_serial;
 	in->no_base = r->no_base;
+	in->has_nosig = r->has_nosig;
+	memcpy(in->nosig, r->nosig, sizeof(in->nosig));
+	in->verified = r->verified;
+	memcpy(in->why, r->why, sizeof(in->why));
 	in->keyset_revision = r->keyset_revision;
 	memcpy(in->skr_id, r->skr_id, sizeof(in->skr_id));
 	in->nsec3 = r->nsec3;
@@ -583,7 +587,8 @@ static void coordd_status_report(const coord_zone_t *z, coordrpc_zone_status_t *
 		if (rep->serial != z->committed_serial || strcmp(rep->node, z->committed_by) == 0) {
 			continue;
 		}
-		bool match = memcmp(rep->digest, z->committed_digest, COORD_DIGEST_LEN) == 0;
+		const char *why = "";
+		bool match = coord_report_match(z, rep, &why);
 		if (zs->report_serial != 0 && !zs->report_match) {
 			break; /* a differing report is already shown */
 		}
@@ -591,6 +596,8 @@ static void coordd_status_report(const coord_zone_t *z, coordrpc_zone_status_t *
 		memcpy(zs->report_node, rep->node, sizeof(zs->report_node));
 		memcpy(zs->report_digest, rep->digest, COORD_DIGEST_LEN);
 		zs->report_match = match;
+		snprintf(zs->report_why, sizeof(zs->report_why), "%s%s%s", why,
+			 !match && rep->why[0] != '\0' ? ": " : "", match ? "" : rep->why);
 	}
 }
 
@@ -611,6 +618,8 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 	zs->has_committed = z->has_committed;
 	zs->serial = z->committed_serial;
 	memcpy(zs->digest, z->committed_digest, sizeof(zs->digest));
+	zs->has_nosig = z->has_committed_nosig;
+	memcpy(zs->nosig, z->committed_nosig, sizeof(zs->nosig));
 	memcpy(zs->committed_by, z->committed_by, sizeof(zs->committed_by));
 	zs->sign_time = z->committed_sign_time;
 	zs->input_serial = z->committed_input_serial;
