@@ -3101,7 +3101,9 @@ static void tdm_compare_alert(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	case NODE_WHY_NOT_COMPARED:
 		tdm_input_alert(d, z, a->alert, false,
 				"serial %u committed and NOT published: the cluster does not "
-				"compare this zone's digests (compare-before-publish: require)",
+				"compare this zone's digests and this node has no transfer server "
+				"for a standby to verify its version (compare-before-publish: "
+				"require)",
 				serial);
 		break;
 	default:
@@ -3207,7 +3209,8 @@ static void tdm_node_act(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 			z->name,
 			a->why == NODE_WHY_NOT_COMPARED
 			    ? "the cluster does not compare this zone's digests (signatures not "
-			      "deterministic)"
+			      "deterministic) and this node has no transfer server (--xfr-listen) "
+			      "for a standby to verify its version"
 			    : "no other node of the cluster is up to compare it",
 			a->serial);
 		break;
