@@ -11,7 +11,10 @@
 #  - the standby's site gets another input with the same SOA serial (one TXT more): its
 #    nosig digest differs, the coordinator raises the digest-mismatch alert saying the records
 #    other than RRSIGs differ, and the active publishes nothing while the committed serial
-#    moves on; the input put back, publication resumes.
+#    moves on; the input put back, publication resumes;
+#  - the standby restarted with another TSIG secret under the cluster key's name: it cannot
+#    read the active's version, reports it not verified, the alert says so, nothing is
+#    published.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -121,4 +124,29 @@ mv "$in.tmp" "$in"
 tdm_wait 60 "$active to publish above $p1 again" tdm_published_after "$active" $Z "$p1"
 tdm_check_publications node-a node-b
 tdm_pass "the standby's input put back: $active publishes again"
+
+# ---- the standby cannot read the active's version (another TSIG secret): not verified ---------
+gone() { ! kill -0 "$1" 2>/dev/null; }
+spid=$(cat "$TDM_CL/run/$standby.pid")
+kill "$spid"
+tdm_wait 30 "$standby to stop" gone "$spid"
+read -r kname kalg _ <"$TDM_CL/tsig.key"
+(
+	umask 077
+	printf '%s %s %s\n' "$kname" "$kalg" "$(head -c 32 /dev/urandom | base64)" >"$TDM_TMP/other.key"
+)
+sed "s#$TDM_CL/tsig.key#$TDM_TMP/other.key#g" "$TDM_CL/run/$standby.start" >"$TDM_TMP/standby.start"
+grep -q "$TDM_TMP/other.key" "$TDM_TMP/standby.start" || tdm_fail "$standby's start script names no --tsig-key"
+bash "$TDM_TMP/standby.start"
+tdm_log "$standby restarted with another TSIG secret under the cluster key's name"
+unverified() { grep -Eq "alert: digest mismatch on zone $Z serial [0-9]+ \(standby $standby, active $active\): the standby could not verify the active's version: cannot read it: .*TSIG" "$TDM_CL"/log/coord-*.log; }
+tdm_wait 90 "the digest-mismatch alert: the standby could not verify the active's version" unverified
+tdm_assert_grep "$standby says it could not verify" "the active's version NOT verified" "$TDM_CL/log/$standby.log"
+p2=$(tdm_last_serial "$active" $Z)
+c2=$(tdm_status_get "zone('$Z')['serial']")
+moved2() { [ "$(tdm_status_get "zone('$Z')['serial']")" -gt $((c2 + 2)) ]; }
+tdm_wait 60 "two more commits of $Z above $c2" moved2
+[ "$(tdm_last_serial "$active" $Z)" = "$p2" ] ||
+	tdm_fail "$active published $(tdm_last_serial "$active" $Z) while $standby could not verify it (last $p2)"
+tdm_pass "a standby that cannot read the active's version: mismatch alert saying why, nothing published above $p2"
 tdm_cluster_sanitizer_check

@@ -969,7 +969,7 @@ static bool report_agrees(const coord_zone_t *z, const coord_report_t *rep, cons
 		return false;
 	}
 	if (!rep->verified) {
-		*why = "the active's version failed the standby's gate";
+		*why = "the standby could not verify the active's version";
 		return false;
 	}
 	return true;
