@@ -87,6 +87,9 @@ PY
 tdm_assert_grep "$standby read and verified the active's version" \
 	"shadow run of serial [0-9]+: the active's version read and verified by this node's gate" \
 	"$TDM_CL/log/$standby.log"
+tdm_assert_grep "$standby checked a later version against the one it verified before" \
+	"shadow run of serial [0-9]+: the active's version read and verified by this node's gate, incremental" \
+	"$TDM_CL/log/$standby.log"
 tdm_assert_grep "$active says which standby agreed" \
 	"published serial [0-9]+ .*; standby $standby reported the same digest after" "$TDM_CL/log/$active.log"
 tdm_ctl status >"$TDM_TMP/status.txt"

@@ -219,6 +219,9 @@ typedef struct tdm_zone {
 	dns_zone_t *last;         /* borrowed from last_ver, which owns it */
 	dist_version_t *last_ver; /* the version holding last (a reference) */
 	dns_digest_t *last_tree;  /* its digest state (the next digest is updated from it) */
+	dns_zone_t *peer_prev;    /* a standby of a zone compared without RRSIGs: the active's
+				     version it last verified, the base of its next gate on the
+				     active's version (incremental); read by the run */
 	/* what the transfer server serves: this node's own last publication (a reference) */
 	dist_version_t *served;
 	uint32_t last_serial;
@@ -2150,6 +2153,8 @@ static void tdm_job_nosig(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	}
 	if (!shadow) {
 		job->want_nosig = d->dist != NULL && z->node.conf.compare != NODE_COMPARE_OFF;
+		dns_zone_free(z->peer_prev); /* active now: no standby's check to build on */
+		z->peer_prev = NULL;
 		return;
 	}
 	if (!tdm_nosig_zone(zs)) {
@@ -2157,6 +2162,7 @@ static void tdm_job_nosig(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	}
 	job->want_nosig = true;
 	memcpy(job->peer_nosig, zs->nosig, COORD_DIGEST_LEN);
+	job->peer_previous = z->peer_prev;
 	job->peer_key = tdm_dist_key(d->dist);
 	const char *axfr = tdm_node_axfr(d, zs->committed_by);
 	unsigned t = d->policy.compare_timeout > 10 ? d->policy.compare_timeout : 10;
@@ -2649,11 +2655,14 @@ static void tdm_job_report(tdm_t *d, tdm_zone_t *z)
 		req.verified = job->peer_verified;
 		snprintf(req.why, sizeof(req.why), "%s", job->peer_verified ? "" : job->peer_why);
 		tdm_log(d,
-			"zone %s: shadow run of serial %u: the active's version %s (%.2f s); "
+			"zone %s: shadow run of serial %u: the active's version %s%s (%.2f s); "
 			"reporting the nosig digest",
 			z->name, job->serial,
 			job->peer_verified ? "read and verified by this node's gate"
 					   : "NOT verified",
+			!job->peer_verified     ? ""
+			: job->peer_incremental ? ", incremental"
+						: ", whole zone",
 			job->peer_seconds);
 		if (!job->peer_verified) {
 			tdm_log(d, "zone %s: serial %u: the active's version: %s", z->name,
@@ -2961,6 +2970,12 @@ static void tdm_job_finish(tdm_t *d)
 	tdm_zone_t *z = d->job_zone;
 	tdm_sign_t *job = &d->job;
 	tdm_sign_join(job);
+	if (job->peer_zone != NULL) {
+		/* the active's version this standby verified: its next check builds on it */
+		dns_zone_free(z->peer_prev);
+		z->peer_prev = job->peer_zone;
+		job->peer_zone = NULL;
+	}
 	tdm_review_log(d, z); /* before the run's own line: the hooks ran inside it */
 	z->cyc_end_mono = job->end_mono_ms;
 	z->cyc_finish_mono = tandem_mono_ms();
@@ -4083,6 +4098,7 @@ static void tdm_teardown(tdm_t *d)
 			d->zones[i].last_ver = NULL;
 		}
 		dns_digest_free(d->zones[i].last_tree);
+		dns_zone_free(d->zones[i].peer_prev);
 		dns_zone_free(d->zones[i].input_cache);
 		d->zones[i].input_cache = NULL;
 		journal_close(d->zones[i].journal);

@@ -335,8 +335,8 @@ static const char *tdm_sign_first(tandem_diag_t *diag, const char *what)
 
 /* A standby's check of the active's version of a zone whose signatures are not deterministic
  * (docs/node.md): read from the active's transfer server, the committed nosig digest, and
- * this node's own gate on it, whole (each serial is a new read; its cost is the AXFR and a
- * full gate). */
+ * this node's own gate on it: what changed against the active's version it verified last,
+ * else the whole zone. */
 static void tdm_sign_peer(tdm_sign_t *job)
 {
 	double t0 = tandem_mono_s();
@@ -368,12 +368,15 @@ static void tdm_sign_peer(tdm_sign_t *job)
 		snprintf(job->peer_why, sizeof(job->peer_why),
 			 "the version %s serves is not the committed one (nosig digest)",
 			 job->peer_axfr);
-	} else if (pipeline_gate(&req, peer, (uint64_t)time(NULL), foreign, NULL, &st, pd) !=
-		   TANDEM_OK) {
+	} else if (pipeline_gate(&req, peer, (uint64_t)time(NULL), foreign, job->peer_previous, &st,
+				 pd) != TANDEM_OK) {
 		snprintf(job->peer_why, sizeof(job->peer_why), "%zu failures, the first: %s",
 			 st.failures, tdm_sign_first(pd, "verification failed"));
 	} else {
 		job->peer_verified = true;
+		job->peer_incremental = st.incremental;
+		job->peer_zone = peer; /* the next check's base */
+		peer = NULL;
 	}
 	dns_zone_free(peer);
 	tandem_diag_free(pd);
@@ -575,6 +578,8 @@ void tdm_sign_clear(tdm_sign_t *job)
 	tdm_sign_join(job);
 	dns_zone_free(job->signed_zone);
 	job->signed_zone = NULL;
+	dns_zone_free(job->peer_zone);
+	job->peer_zone = NULL;
 	dns_digest_free(job->tree);
 	job->tree = NULL;
 	tdm_input_job_clear(&job->in);

@@ -111,6 +111,9 @@ typedef struct tdm_sign {
 	unsigned peer_timeout_ms;
 	uint8_t peer_nosig[COORD_DIGEST_LEN];
 	const char *peer_skip; /* why the active's version cannot be read (no key, no address) */
+	const dns_zone_t *peer_previous; /* the active's version verified last (borrowed, not
+					    changed while the run goes): the gate checks what
+					    changed against it; NULL: the whole zone */
 	/* outputs */
 	int ret;               /* TANDEM_OK or the first error */
 	int sys_errno;         /* the errno of a failed write of the output (ENOSPC ...), or 0 */
@@ -146,10 +149,13 @@ typedef struct tdm_sign {
 					  it (NULL after a failure) */
 	bool has_nosig;                /* want_nosig: the signed zone's nosig digest */
 	uint8_t nosig[COORD_DIGEST_LEN];
-	bool peer_checked;   /* a standby's check of the active's version ran: */
-	bool peer_verified;  /* it was read, is the committed one and passed the gate */
-	char peer_why[200];  /* else why not (the first failure) */
-	double peer_seconds; /* the read and the gate */
+	bool peer_checked;     /* a standby's check of the active's version ran: */
+	bool peer_verified;    /* it was read, is the committed one and passed the gate */
+	char peer_why[200];    /* else why not (the first failure) */
+	double peer_seconds;   /* the read and the gate */
+	bool peer_incremental; /* the gate checked against peer_previous (else whole) */
+	dns_zone_t *peer_zone; /* the active's version once verified: the caller takes it (the
+				  next check's peer_previous) */
 	/* the thread */
 	pthread_t thread;
 	atomic_bool done;
