@@ -957,16 +957,46 @@ static void do_lease_release(coord_state_t *st, const coord_input_t *in, uint64_
 }
 
 /* Compares the committed digest with a standby's report for the same serial. */
+/* Whether a report agrees with the commit: the same digest; a nosig report (signatures not
+ * deterministic) the same nosig digest and the active's version verified. *why says what
+ * differs. */
+static bool report_agrees(const coord_zone_t *z, const coord_report_t *rep, const char **why)
+{
+	*why = "";
+	if (!rep->nosig) {
+		return memcmp(rep->digest, z->committed_digest, COORD_DIGEST_LEN) == 0;
+	}
+	if (!z->has_committed_nosig ||
+	    memcmp(rep->digest, z->committed_nosig, COORD_DIGEST_LEN) != 0) {
+		*why = "the records other than RRSIGs differ (nosig digest)";
+		return false;
+	}
+	if (!rep->verified) {
+		*why = "the standby could not verify the active's version";
+		return false;
+	}
+	return true;
+}
+
+/* A nosig report is compared for a zone whose digests are not (its commit carries the nosig
+ * digest); a full digest report for one whose digests are. */
+static bool report_comparable(const coord_zone_t *z, const coord_report_t *rep)
+{
+	return rep->nosig ? !z->compare_digests && z->has_committed_nosig : z->compare_digests;
+}
+
 static void compare_report(coord_zone_t *z, const coord_report_t *rep, coord_result_t *r)
 {
-	if (!z->compare_digests || !z->has_committed || rep->serial != z->committed_serial ||
+	if (!report_comparable(z, rep) || !z->has_committed || rep->serial != z->committed_serial ||
 	    strcmp(rep->node, z->committed_by) == 0) {
 		return;
 	}
-	if (memcmp(rep->digest, z->committed_digest, COORD_DIGEST_LEN) == 0) {
+	const char *why = "";
+	if (report_agrees(z, rep, &why)) {
 		z->alert_open = false;
-		effect(r, COORD_EFF_DIGEST_MATCH, z, rep->node, "zone %s serial %u: %s agrees",
-		       z->name, rep->serial, rep->node);
+		effect(r, COORD_EFF_DIGEST_MATCH, z, rep->node, "zone %s serial %u: %s agrees%s",
+		       z->name, rep->serial, rep->node,
+		       rep->nosig ? " (nosig digest, the active's signatures verified)" : "");
 		return;
 	}
 	z->alerts++;
@@ -974,8 +1004,15 @@ static void compare_report(coord_zone_t *z, const coord_report_t *rep, coord_res
 	z->alert_serial = rep->serial;
 	set_str(z->alert_node, sizeof(z->alert_node), rep->node);
 	effect(r, COORD_EFF_DIGEST_ALERT, z, rep->node,
-	       "alert: digest mismatch on zone %s serial %u (standby %s, active %s)", z->name,
-	       rep->serial, rep->node, z->committed_by);
+	       "alert: digest mismatch on zone %s serial %u (standby %s, active %s)%s%s%s%s",
+	       z->name, rep->serial, rep->node, z->committed_by, why[0] != '\0' ? ": " : "", why,
+	       rep->why[0] != '\0' ? ": " : "", rep->why);
+}
+
+/* coordd's status: whether the report agrees with the commit, and why not (see above). */
+bool coord_report_match(const coord_zone_t *z, const coord_report_t *rep, const char **why)
+{
+	return report_comparable(z, rep) && report_agrees(z, rep, why);
 }
 
 static void do_commit(coord_state_t *st, const coord_input_t *in, uint64_t now,
@@ -1013,6 +1050,11 @@ static void do_commit(coord_state_t *st, const coord_input_t *in, uint64_t now,
 	z->has_committed = true;
 	z->committed_serial = in->serial;
 	memcpy(z->committed_digest, in->digest, COORD_DIGEST_LEN);
+	z->has_committed_nosig = in->has_nosig;
+	memset(z->committed_nosig, 0, COORD_DIGEST_LEN);
+	if (in->has_nosig) {
+		memcpy(z->committed_nosig, in->nosig, COORD_DIGEST_LEN);
+	}
 	z->committed_epoch = in->epoch;
 	set_str(z->committed_by, sizeof(z->committed_by), n->id);
 	/* what a standby needs to sign the same zone: the active's clock and NSEC3 salt */
@@ -1081,6 +1123,11 @@ static void do_digest_report(coord_state_t *st, const coord_input_t *in, uint64_
 	set_str(rep->node, sizeof(rep->node), n->id);
 	rep->serial = in->serial;
 	memcpy(rep->digest, in->digest, COORD_DIGEST_LEN);
+	rep->nosig = in->has_nosig;
+	rep->verified = in->has_nosig && in->verified;
+	if (in->has_nosig && !in->verified) {
+		set_str(rep->why, sizeof(rep->why), in->why);
+	}
 	n->last_seen_ms = now;
 	compare_report(z, rep, r);
 }
@@ -1821,7 +1868,8 @@ int coord_state_check(const coord_state_t *state, const coord_params_t *process_
 			}
 		}
 		for (uint32_t k = 0; k < z->nreports; k++) {
-			if (!name_ok(z->reports[k].node, sizeof(z->reports[k].node), false)) {
+			if (!name_ok(z->reports[k].node, sizeof(z->reports[k].node), false) ||
+			    !text_ok(z->reports[k].why, sizeof(z->reports[k].why))) {
 				return TANDEM_COORD_ESTATE;
 			}
 		}
@@ -1895,9 +1943,9 @@ static bool input_ok(const coord_input_t *in)
 	case COORD_IN_LEASE_REQUEST:
 	case COORD_IN_LEASE_RENEW:
 	case COORD_IN_LEASE_RELEASE:
-	case COORD_IN_DIGEST_REPORT:
 	case COORD_IN_KEY_DESTROYED:
 	case COORD_IN_KEY_ACK: return node && zone;
+	case COORD_IN_DIGEST_REPORT: return node && zone && text_ok(in->why, sizeof(in->why));
 	case COORD_IN_COMMIT:
 		return node && zone && in->salt_len <= COORD_SALT_MAX && in->keyset_revision >= 0;
 	case COORD_IN_KEY_ADD: return zone && (in->node[0] == '\0' || node);

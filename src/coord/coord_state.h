@@ -36,6 +36,7 @@
 #define COORD_KEYS_MAX       16  /* keys awaiting or holding activation, per zone */
 #define COORD_SITES_MAX      4   /* sites 0..3, printed A..D */
 #define COORD_ID_MAX         64  /* node id, NUL included */
+#define COORD_WHY_MAX        201 /* a nosig report's verification error, NUL included */
 #define COORD_ZONE_MAX       256 /* zone name, presentation form, NUL included */
 #define COORD_DIGEST_LEN     32  /* the signed zone's digest (zone digest v1, dns_digest.h) */
 #define COORD_SKR_ID_LEN     16  /* an offline-KSK request id (kasp KASP_SKR_ID_LEN) */
@@ -128,6 +129,12 @@ typedef struct coord_report {
 	char node[COORD_ID_MAX];
 	uint32_t serial;
 	uint8_t digest[COORD_DIGEST_LEN];
+	/* a nosig report (signatures not deterministic, docs/node.md): digest is the standby's
+	 * nosig digest; verified: the active's version passed the standby's gate (why: else
+	 * what failed) */
+	bool nosig;
+	bool verified;
+	char why[COORD_WHY_MAX];
 } coord_report_t;
 
 /* A zone: its lease, its last committed serial, its keys, pending actions. */
@@ -148,6 +155,8 @@ typedef struct coord_zone {
 	bool has_committed;
 	uint32_t committed_serial;
 	uint8_t committed_digest[COORD_DIGEST_LEN];
+	bool has_committed_nosig; /* the commit carried its nosig digest (ECDSA zones) */
+	uint8_t committed_nosig[COORD_DIGEST_LEN];
 	uint64_t committed_epoch; /* 0 for a floor set at zone add */
 	char committed_by[COORD_ID_MAX];
 	uint64_t committed_sign_time; /* the signer's "now" (UNIX seconds): standbys sign with it */
@@ -273,6 +282,12 @@ typedef struct coord_input {
 	uint32_t base_serial;  /* commit: the serial whose signatures were reused (0: full) */
 	bool no_base; /* digest report: the standby has no copy of the commit's base serial */
 	bool leaving; /* lease release: the node no longer has the zone (no preference window) */
+	/* commit: the signed zone's nosig digest (has_nosig); digest report: a nosig report
+	 * (has_nosig: digest is the nosig digest), verified and why as in coord_report_t */
+	bool has_nosig;
+	uint8_t nosig[COORD_DIGEST_LEN];
+	bool verified;
+	char why[COORD_WHY_MAX];
 	int64_t keyset_revision; /* commit: the key set revision signed with (0: none; < 0:
 				    BAD_INPUT) */
 	uint8_t
@@ -446,6 +461,11 @@ const coord_node_t *coord_state_node(const coord_state_t *state, const char *id)
 
 /* The zone named name (removed ones included), or NULL. Borrowed from state. */
 const coord_zone_t *coord_state_zone(const coord_state_t *state, const char *name);
+
+/* Whether a standby's report agrees with zone's last commit (the same digest; a nosig
+ * report: the same nosig digest and the active's version verified); false for a report
+ * the zone does not compare. *why (static) says what differs, "" when nothing to say. */
+bool coord_report_match(const coord_zone_t *zone, const coord_report_t *rep, const char **why);
 
 /* The node holding zone's lease at now_ms, or NULL (none, or it expired). */
 const coord_node_t *coord_state_holder(const coord_state_t *state, const char *zone,

@@ -92,6 +92,9 @@ static void pack_zone(pb_zone_scratch_t *s, const coord_zone_t *z)
 	pz->review_serial = z->review_serial;
 	pz->review_approved = z->review_approved;
 	pz->review_seq = z->review_seq;
+	if (z->has_committed_nosig) {
+		pz->committed_nosig = bin(z->committed_nosig, COORD_DIGEST_LEN);
+	}
 	static const uint8_t no_skr[COORD_SKR_ID_LEN];
 	if (memcmp(z->committed_skr_id, no_skr, COORD_SKR_ID_LEN) != 0) {
 		pz->committed_skr_id = bin(z->committed_skr_id, COORD_SKR_ID_LEN);
@@ -106,6 +109,9 @@ static void pack_zone(pb_zone_scratch_t *s, const coord_zone_t *z)
 		pr->node = (char *)z->reports[i].node;
 		pr->serial = z->reports[i].serial;
 		pr->digest = bin(z->reports[i].digest, COORD_DIGEST_LEN);
+		pr->nosig = z->reports[i].nosig;
+		pr->verified = z->reports[i].verified;
+		pr->why = (char *)z->reports[i].why;
 		s->reportp[i] = pr;
 	}
 	pz->n_reports = z->nreports;
@@ -289,6 +295,12 @@ static bool unpack_zone(const Tandem__ClusterState__Zone *pz, coord_zone_t *z)
 	z->review_serial = pz->has_review_decision ? pz->review_serial : 0;
 	z->review_approved = pz->has_review_decision && pz->review_approved;
 	z->review_seq = pz->review_seq;
+	if (pz->committed_nosig.len != 0) {
+		if (!copy_bin(z->committed_nosig, COORD_DIGEST_LEN, pz->committed_nosig)) {
+			return false;
+		}
+		z->has_committed_nosig = true;
+	}
 	if (pz->committed_skr_id.len == COORD_SKR_ID_LEN) {
 		memcpy(z->committed_skr_id, pz->committed_skr_id.data, COORD_SKR_ID_LEN);
 	}
@@ -317,10 +329,13 @@ static bool unpack_zone(const Tandem__ClusterState__Zone *pz, coord_zone_t *z)
 		const Tandem__ClusterState__Report *pr = pz->reports[i];
 		coord_report_t *r = &z->reports[i];
 		if (!copy_str(r->node, sizeof(r->node), pr->node) ||
-		    !copy_bin(r->digest, COORD_DIGEST_LEN, pr->digest)) {
+		    !copy_bin(r->digest, COORD_DIGEST_LEN, pr->digest) ||
+		    !copy_str(r->why, sizeof(r->why), pr->why)) {
 			return false;
 		}
 		r->serial = pr->serial;
+		r->nosig = pr->nosig;
+		r->verified = pr->nosig && pr->verified;
 	}
 	z->nkeys = (uint32_t)pz->n_keys;
 	for (size_t k = 0; k < pz->n_keys; k++) {

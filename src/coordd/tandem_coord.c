@@ -523,6 +523,10 @@ static int coordd_input(const coordd_t *d, const net_rpc_request_t *req,
 	in->base_serial = r->base_serial;
 	in->no_base = r->no_base;
 	in->leaving = r->leaving;
+	in->has_nosig = r->has_nosig;
+	memcpy(in->nosig, r->nosig, sizeof(in->nosig));
+	in->verified = r->verified;
+	memcpy(in->why, r->why, sizeof(in->why));
 	in->keyset_revision = r->keyset_revision;
 	memcpy(in->skr_id, r->skr_id, sizeof(in->skr_id));
 	memcpy(in->policy_digest, r->policy_digest, sizeof(in->policy_digest));
@@ -590,7 +594,8 @@ static void coordd_status_report(const coord_zone_t *z, coordrpc_zone_status_t *
 		if (rep->serial != z->committed_serial || strcmp(rep->node, z->committed_by) == 0) {
 			continue;
 		}
-		bool match = memcmp(rep->digest, z->committed_digest, COORD_DIGEST_LEN) == 0;
+		const char *why = "";
+		bool match = coord_report_match(z, rep, &why);
 		if (zs->report_serial != 0 && !zs->report_match) {
 			break; /* a differing report is already shown */
 		}
@@ -598,6 +603,8 @@ static void coordd_status_report(const coord_zone_t *z, coordrpc_zone_status_t *
 		memcpy(zs->report_node, rep->node, sizeof(zs->report_node));
 		memcpy(zs->report_digest, rep->digest, COORD_DIGEST_LEN);
 		zs->report_match = match;
+		snprintf(zs->report_why, sizeof(zs->report_why), "%s%s%s", why,
+			 !match && rep->why[0] != '\0' ? ": " : "", match ? "" : rep->why);
 	}
 }
 
@@ -618,6 +625,8 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 	zs->has_committed = z->has_committed;
 	zs->serial = z->committed_serial;
 	memcpy(zs->digest, z->committed_digest, sizeof(zs->digest));
+	zs->has_nosig = z->has_committed_nosig;
+	memcpy(zs->nosig, z->committed_nosig, sizeof(zs->nosig));
 	memcpy(zs->committed_by, z->committed_by, sizeof(zs->committed_by));
 	zs->committed_epoch = z->committed_epoch;
 	zs->sign_time = z->committed_sign_time;

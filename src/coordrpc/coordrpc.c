@@ -434,6 +434,9 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		}
 		m.nsec3_salt = bin(req->salt, req->salt_len);
 		m.nsec3 = req->nsec3;
+		if (req->has_nosig) {
+			m.nosig_digest = bin(req->nosig, COORD_DIGEST_LEN);
+		}
 		return pack_msg(&m.base, buf, len);
 	}
 	case COORDRPC_DIGEST_REPORT: {
@@ -444,6 +447,9 @@ int coordrpc_request_pack(const coordrpc_request_t *req, uint8_t **buf, size_t *
 		m.serial = req->serial;
 		m.digest = bin(req->digest, COORD_DIGEST_LEN);
 		m.no_base = req->no_base;
+		m.nosig = req->has_nosig;
+		m.verified = req->has_nosig && req->verified;
+		m.verify_error = (char *)req->why;
 		return pack_msg(&m.base, buf, len);
 	}
 	case COORDRPC_KEY_ADD: {
@@ -944,9 +950,13 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 		    (ret = get_policy_digest(diag, what, r->policy_digest, m->policy_digest)) !=
 			TANDEM_OK ||
 		    (ret = get_instance(diag, what, "instance", r->instance, m->instance)) !=
-			TANDEM_OK) {
+			TANDEM_OK ||
+		    (m->nosig_digest.len != 0 &&
+		     (ret = get_digest(diag, what, "nosig_digest", r->nosig, m->nosig_digest)) !=
+			 TANDEM_OK)) {
 			return ret;
 		}
+		r->has_nosig = m->nosig_digest.len != 0;
 		r->epoch = m->epoch;
 		r->serial = m->serial;
 		r->sign_time = m->sign_time;
@@ -963,11 +973,15 @@ static int unpack_request_fields(coordrpc_kind_t kind, const ProtobufCMessage *p
 			TANDEM_OK ||
 		    (ret = get_str(diag, what, "zone", r->zone, sizeof(r->zone), m->zone)) !=
 			TANDEM_OK ||
-		    (ret = get_digest(diag, what, "digest", r->digest, m->digest)) != TANDEM_OK) {
+		    (ret = get_digest(diag, what, "digest", r->digest, m->digest)) != TANDEM_OK ||
+		    (ret = get_str(diag, what, "verify_error", r->why, sizeof(r->why),
+				   m->verify_error)) != TANDEM_OK) {
 			return ret;
 		}
 		r->serial = m->serial;
 		r->no_base = m->no_base;
+		r->has_nosig = m->nosig;
+		r->verified = m->nosig && m->verified;
 		return TANDEM_OK;
 	}
 	case COORDRPC_KEY_ADD: {
@@ -1514,6 +1528,10 @@ static void status_pack_zone(status_scratch_t *s, size_t zi, const coordrpc_zone
 		pz->report_digest = bin(z->report_digest, COORD_DIGEST_LEN);
 	}
 	pz->report_match = z->report_serial != 0 && z->report_match;
+	pz->report_why = (char *)z->report_why;
+	if (z->has_nosig) {
+		pz->nosig_digest = bin(z->nosig, COORD_DIGEST_LEN);
+	}
 	pz->has_review_decision = z->has_review_decision;
 	pz->review_serial = z->has_review_decision ? z->review_serial : 0;
 	pz->review_approved = z->has_review_decision && z->review_approved;
@@ -1681,9 +1699,14 @@ static int status_unpack_zone(const Tandem__CoordZoneStatus *pz, tandem_diag_t *
 			   pz->report_node)) != TANDEM_OK ||
 	    (pz->report_serial != 0 &&
 	     (ret = get_digest(diag, what, "report_digest", z->report_digest, pz->report_digest)) !=
-		 TANDEM_OK)) {
+		 TANDEM_OK) ||
+	    (ret = get_str(diag, what, "report_why", z->report_why, sizeof(z->report_why),
+			   pz->report_why)) != TANDEM_OK ||
+	    (pz->nosig_digest.len != 0 && (ret = get_digest(diag, what, "nosig_digest", z->nosig,
+							    pz->nosig_digest)) != TANDEM_OK)) {
 		return ret;
 	}
+	z->has_nosig = pz->nosig_digest.len != 0;
 	z->report_serial = pz->report_serial;
 	z->report_match = pz->report_serial != 0 && pz->report_match;
 	z->epoch = pz->epoch;

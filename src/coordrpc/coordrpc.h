@@ -163,6 +163,13 @@ typedef struct coordrpc_request {
 	bool no_base; /* digest report: no copy of the commit's base serial (asks for a full
 			 signing; nothing is compared) */
 	bool leaving; /* lease release: the node no longer has the zone (no preference window) */
+	/* commit: the signed zone's nosig digest (has_nosig; zones whose signatures are not
+	 * deterministic); digest report: digest is the standby's nosig digest (has_nosig),
+	 * verified: the active's version passed its gate, why: else what failed */
+	bool has_nosig;
+	uint8_t nosig[COORD_DIGEST_LEN];
+	bool verified;
+	char why[COORD_WHY_MAX];
 	uint8_t digest[COORD_DIGEST_LEN];
 	uint8_t salt[COORDRPC_SALT_MAX];
 	size_t salt_len;
@@ -275,6 +282,9 @@ typedef struct coordrpc_zone_status {
 	char report_node[COORD_ID_MAX];
 	uint8_t report_digest[COORD_DIGEST_LEN];
 	bool report_match;
+	char report_why[COORD_WHY_MAX + 64]; /* a nosig report that does not match: why */
+	bool has_nosig;                      /* the last commit carried its nosig digest: */
+	uint8_t nosig[COORD_DIGEST_LEN];
 	bool has_review_decision; /* the operator decided on a version a review hook
 				     rejected (zone approve|reject): */
 	uint32_t review_serial;   /* its serial */

@@ -169,6 +169,30 @@ uint16_t dist_server_port(const dist_server_t *srv, size_t i);
  */
 int dist_publish(dist_server_t *srv, const char *zone, dist_version_t *v);
 
+/*
+ * A committed serial of zone held back for the compare before publish (docs/dist.md, "A
+ * peer's AXFR of one serial"): v is not served to secondaries (SOA, IXFR and a plain AXFR
+ * still answer with the published version), only to an AXFR that carries an SOA of v's
+ * serial in its authority section, which a standby of the cluster sends to verify the
+ * active's version. A reference is taken; v is frozen. NULL v: none held. Any thread.
+ * Errors: as dist_publish.
+ */
+int dist_hold(dist_server_t *srv, const char *zone, dist_version_t *v);
+
+/*
+ * A peer's AXFR of version `serial` of zone from the transfer server at addr ("ADDR:PORT",
+ * "[ADDR6]:PORT"): the AXFR query carries an SOA of that serial in its authority section
+ * (dist_hold), is TSIG-signed with key, and every answer message must verify with it. The
+ * records are loaded as a signed zone (every record kept), whose SOA serial must be serial.
+ * Gives up after timeout_ms in all. Blocks the calling thread; the library logs nothing.
+ * Errors: TANDEM_EINVAL, TANDEM_EIO (no connection, no answer in time, the transfer broke
+ * off, an error rcode such as REFUSED when the peer holds no such version), TANDEM_CRYPTO_ELIB
+ * (a TSIG that does not verify), TANDEM_DNS_E* (the records do not load), TANDEM_ENOMEM;
+ * diag says which. *out set only on success.
+ */
+int dist_fetch_version(const char *addr, const char *zone, uint32_t serial, const dist_key_t *key,
+		       unsigned timeout_ms, tandem_diag_t *diag, dns_zone_t **out);
+
 /* The serial served for zone; false when none is. Any thread. */
 bool dist_served_serial(dist_server_t *srv, const char *zone, uint32_t *out);
 

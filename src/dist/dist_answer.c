@@ -480,14 +480,30 @@ void dist_handle(dist_server_t *srv, dist_conn_t *c, const uint8_t *wire, size_t
 			    (unsigned)ldns_rr_get_class(question));
 		goto out;
 	}
-	v = dist_server_version(srv, ldns_rr_owner(question));
+	uint32_t from = 0;
+	bool one_serial = qtype == LDNS_RR_TYPE_AXFR && dist_ixfr_serial(rq.q, &from);
+	/* a peer's AXFR of one serial (a standby verifying the active's version before it is
+	 * published): the version held for the compare, or the published one, when it has that
+	 * serial; nothing else is sent for it */
+	v = one_serial ? dist_server_held(srv, ldns_rr_owner(question)) : NULL;
+	if (v != NULL && v->serial != from) {
+		dist_version_unref(v);
+		v = NULL;
+	}
+	if (v == NULL) {
+		v = dist_server_version(srv, ldns_rr_owner(question));
+	}
+	if (v != NULL && one_serial && v->serial != from) {
+		dist_refuse(&rq, LDNS_RCODE_REFUSED, 0, NULL,
+			    "serial %u is neither held nor served here (%u is)", from, v->serial);
+		goto out;
+	}
 	if (v == NULL) {
 		/* RFC 5936 2.2.1: not authoritative for the zone */
 		dist_refuse(&rq, LDNS_RCODE_NOTAUTH, 0, &srv->stats.notauth,
 			    "no such zone served here");
 		goto out;
 	}
-	uint32_t from = 0;
 	switch (qtype) {
 	case LDNS_RR_TYPE_SOA:
 		dist_count(srv, &srv->stats.soa);

@@ -40,7 +40,8 @@ void dist_server_stats(dist_server_t *srv, dist_stats_t *out)
 
 /* ---- zones ---- */
 
-int dist_publish(dist_server_t *srv, const char *zone, dist_version_t *v)
+/* Sets zone's served version (held false) or its held one (held true). */
+static int dist_zone_put(dist_server_t *srv, const char *zone, dist_version_t *v, bool held)
 {
 	int ret = TANDEM_EINVAL;
 	ldns_rdf *name = NULL;
@@ -84,11 +85,13 @@ int dist_publish(dist_server_t *srv, const char *zone, dist_version_t *v)
 		srv->zones = z;
 		srv->zones[i].name = name;
 		srv->zones[i].v = NULL;
+		srv->zones[i].held = NULL;
 		name = NULL;
 		srv->nzones++;
 	}
-	old = srv->zones[i].v;
-	srv->zones[i].v = dist_version_ref(v);
+	dist_version_t **slot = held ? &srv->zones[i].held : &srv->zones[i].v;
+	old = *slot;
+	*slot = dist_version_ref(v);
 	pthread_mutex_unlock(&srv->lock);
 	/* the last reference to a big zone may be this one: freed outside the lock */
 	dist_version_unref(old);
@@ -98,18 +101,38 @@ out:
 	return ret;
 }
 
-dist_version_t *dist_server_version(dist_server_t *srv, const ldns_rdf *name)
+int dist_publish(dist_server_t *srv, const char *zone, dist_version_t *v)
+{
+	return dist_zone_put(srv, zone, v, false);
+}
+
+int dist_hold(dist_server_t *srv, const char *zone, dist_version_t *v)
+{
+	return dist_zone_put(srv, zone, v, true);
+}
+
+static dist_version_t *dist_server_find(dist_server_t *srv, const ldns_rdf *name, bool held)
 {
 	dist_version_t *v = NULL;
 	pthread_mutex_lock(&srv->lock);
 	for (size_t i = 0; i < srv->nzones; i++) {
 		if (ldns_dname_compare(srv->zones[i].name, name) == 0) {
-			v = dist_version_ref(srv->zones[i].v);
+			v = dist_version_ref(held ? srv->zones[i].held : srv->zones[i].v);
 			break;
 		}
 	}
 	pthread_mutex_unlock(&srv->lock);
 	return v;
+}
+
+dist_version_t *dist_server_version(dist_server_t *srv, const ldns_rdf *name)
+{
+	return dist_server_find(srv, name, false);
+}
+
+dist_version_t *dist_server_held(dist_server_t *srv, const ldns_rdf *name)
+{
+	return dist_server_find(srv, name, true);
 }
 
 bool dist_served_serial(dist_server_t *srv, const char *zone, uint32_t *out)
@@ -589,6 +612,7 @@ void dist_server_free(dist_server_t *srv)
 	for (size_t i = 0; i < srv->nzones; i++) {
 		ldns_rdf_deep_free(srv->zones[i].name);
 		dist_version_unref(srv->zones[i].v);
+		dist_version_unref(srv->zones[i].held);
 	}
 	free(srv->zones);
 	free(srv->acl);

@@ -19,8 +19,10 @@
 #define DIST_MSG_FILL 16000
 
 typedef struct dist_zone {
-	ldns_rdf *name;    /* canonical */
-	dist_version_t *v; /* one reference; NULL: not served */
+	ldns_rdf *name;       /* canonical */
+	dist_version_t *v;    /* one reference; NULL: not served */
+	dist_version_t *held; /* a committed serial held for the compare (dist_hold): served
+				 only to a peer's AXFR that names its serial; NULL: none */
 } dist_zone_t;
 
 typedef struct dist_listener {
@@ -93,6 +95,9 @@ void dist_logf(dist_server_t *srv, const char *fmt, ...) __attribute__((format(p
 
 /* The version served for name (a reference, the caller's), or NULL. */
 dist_version_t *dist_server_version(dist_server_t *srv, const ldns_rdf *name);
+
+/* The version of zone name held for the compare (a reference, the caller's), or NULL. */
+dist_version_t *dist_server_held(dist_server_t *srv, const ldns_rdf *name);
 
 /*
  * Answers one message from addr (c: the TCP client, NULL over UDP): *reply (malloc'd) is

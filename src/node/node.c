@@ -180,8 +180,9 @@ static void node_shadow_done(node_zone_t *z, uint32_t serial)
 static bool node_shadow_wanted(const node_zone_t *z)
 {
 	const node_view_t *v = &z->view;
-	return !z->held && v->has_committed && v->compare_digests && !v->committed_by_self &&
-	       v->sign_time != 0 && !(z->shadowed && z->shadow_serial == v->serial);
+	return !z->held && v->has_committed && (v->compare_digests || v->nosig_compare) &&
+	       !v->committed_by_self && v->sign_time != 0 &&
+	       !(z->shadowed && z->shadow_serial == v->serial);
 }
 
 /*
@@ -439,8 +440,9 @@ static void node_compare_start(node_zone_t *z, uint64_t now, node_actions_t *out
 	bool wait = z->conf.compare == NODE_COMPARE_WAIT;
 	/* wait: a standby that is down would only add the timeout (a takeover after the other
 	 * node died publishes at once); require: any registered node holds it */
-	bool alone = !(wait ? v->standby_live : v->has_standby) || !v->compare_digests;
-	node_why_t why = !v->compare_digests ? NODE_WHY_NOT_COMPARED : NODE_WHY_NO_STANDBY;
+	bool comparable = v->compare_digests || v->nosig_compare;
+	bool alone = !(wait ? v->standby_live : v->has_standby) || !comparable;
+	node_why_t why = !comparable ? NODE_WHY_NOT_COMPARED : NODE_WHY_NO_STANDBY;
 	if (alone && wait) {
 		node_publish_alone(z, why, out);
 		return;

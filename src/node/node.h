@@ -79,6 +79,10 @@ typedef struct node_view {
 	bool has_committed; /* the cluster holds a commit of the zone: */
 	bool committed_by_self;
 	bool compare_digests;
+	/* signatures not deterministic (!compare_digests), compared all the same by the nosig
+	 * digest and the standby's gate on the active's version (docs/node.md): the active
+	 * commits the nosig digest, a standby can read its version (its transfer server) */
+	bool nosig_compare;
 	uint32_t serial;         /* its serial, */
 	uint32_t input_serial;   /* its input's SOA serial (0: unknown), */
 	uint32_t base_serial;    /* the serial it built on (0: signed in full), */

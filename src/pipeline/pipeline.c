@@ -388,3 +388,24 @@ char *pipeline_result_summary(const pipeline_result_t *res, char *buf, size_t si
 		 res->seconds_write);
 	return buf;
 }
+
+int pipeline_gate(const pipeline_req_t *req, dns_zone_t *zone, uint64_t now, bool foreign,
+		  const dns_zone_t *previous, verify_stats_t *stats, tandem_diag_t *diag)
+{
+	if (req == NULL || zone == NULL || stats == NULL) {
+		return TANDEM_EINVAL;
+	}
+	pipeline_anchor_t anchor;
+	int ret = pipeline_anchor_fill(req, dns_zone_origin(zone), &anchor);
+	if (ret != TANDEM_OK) {
+		tandem_diag_add(diag, ret, "the DS set of the key set: %s", tandem_strerror(ret));
+		return ret;
+	}
+	verify_conf_t vc = {.now = now,
+			    .ds = anchor.count ? anchor.ptr : NULL,
+			    .ds_count = anchor.count,
+			    .allow_foreign_rrsigs = foreign,
+			    .threads = req->gate_threads > 0 ? req->gate_threads : 1,
+			    .previous = previous};
+	return verify_zone(zone, &vc, diag, stats);
+}

@@ -174,6 +174,17 @@ dns_zone_t *pipeline_result_zone_take(pipeline_result_t *res);
 int pipeline_run(const pipeline_req_t *req, pipeline_result_t *res, tandem_diag_t *diag);
 
 /*
+ * The gate alone, on a zone signed elsewhere: a standby checking the active's version of a
+ * zone whose signatures are not deterministic (docs/node.md). verify_zone at `now` with the
+ * trust anchor of req (ds, ds_keys), req->gate_threads, RRSIGs of keys outside the DNSKEY
+ * RRset allowed when foreign (an algorithm rollover's first or last step), whole (previous
+ * NULL) or incremental against previous, a version that passed this gate before. Errors:
+ * verify_zone's (TANDEM_VERIFY_EFAIL: diag has the failures), those of the DS set.
+ */
+int pipeline_gate(const pipeline_req_t *req, dns_zone_t *zone, uint64_t now, bool foreign,
+		  const dns_zone_t *previous, verify_stats_t *stats, tandem_diag_t *diag);
+
+/*
  * One line for a log: "serial S, N records, RRSIGs A new / B reused / C refreshed, load
  * 0.01 s, sign 0.20 s, gate 0.05 s (incremental, V verified), write 0.01 s" into buf[size]
  * (NUL-terminated; the gate says "full" or "incremental" and how many signatures it checked

@@ -21,6 +21,7 @@
 #include "tandem_text.h"
 #include "tandemd_alert.h"
 #include "tandemd_dist.h"
+#include "dns_zone_copy.h"
 #include "tandemd_input.h"
 #include "tandemd_keys.h"
 #include "tandemd_lock.h"
@@ -174,6 +175,7 @@ typedef struct tdm_held {
 	uint32_t expiry_min;
 	double seconds;
 	uint64_t since_mono; /* held since */
+	bool offered; /* a copy is offered to the standby's AXFR of the serial (tdm_dist_hold) */
 } tdm_held_t;
 
 typedef struct tdm_zone {
@@ -220,6 +222,9 @@ typedef struct tdm_zone {
 	dns_zone_t *last;         /* borrowed from last_ver, which owns it */
 	dist_version_t *last_ver; /* the version holding last (a reference) */
 	dns_digest_t *last_tree;  /* its digest state (the next digest is updated from it) */
+	dns_zone_t *peer_prev;    /* a standby of a zone compared without RRSIGs: the active's
+				     version it last verified, the base of its next gate on the
+				     active's version (incremental); read by the run */
 	/* what the transfer server serves: this node's own last publication (a reference) */
 	dist_version_t *served;
 	uint32_t last_serial;
@@ -2301,6 +2306,60 @@ static void tdm_job_keys(tdm_t *d, const tdm_zone_t *z)
 	}
 }
 
+/* A zone whose signatures are not deterministic, whose last commit carries its nosig digest:
+ * a standby compares it by that digest and verifies the active's version (docs/node.md). */
+static bool tdm_nosig_zone(const coordrpc_zone_status_t *zs)
+{
+	return !zs->compare_digests && zs->has_nosig;
+}
+
+/* The transfer server of node, as it registered it; NULL when none. */
+static const char *tdm_node_axfr(const tdm_t *d, const char *node)
+{
+	for (size_t i = 0; i < d->status->nnodes && i < COORD_NODES_MAX; i++) {
+		const coordrpc_node_status_t *n = &d->status->nodes[i];
+		if (strcmp(n->name, node) == 0) {
+			return n->axfr[0] != '\0' ? n->axfr : NULL;
+		}
+	}
+	return NULL;
+}
+
+/* A run of a zone whose signatures are not deterministic: the active computes the nosig digest
+ * for its commit when a standby can read its version (it has a transfer server) and the
+ * compare is on; a standby reports its own and checks the active's version. */
+static void tdm_job_nosig(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs, bool shadow)
+{
+	tdm_sign_t *job = &d->job;
+	if (zs->compare_digests) {
+		return;
+	}
+	if (!shadow) {
+		job->want_nosig = d->dist != NULL && z->node.conf.compare != NODE_COMPARE_OFF;
+		dns_zone_free(z->peer_prev); /* active now: no standby's check to build on */
+		z->peer_prev = NULL;
+		return;
+	}
+	if (!tdm_nosig_zone(zs)) {
+		return;
+	}
+	job->want_nosig = true;
+	memcpy(job->peer_nosig, zs->nosig, COORD_DIGEST_LEN);
+	job->peer_previous = z->peer_prev;
+	job->peer_key = tdm_dist_key(d->dist);
+	const char *axfr = tdm_node_axfr(d, zs->committed_by);
+	unsigned t = d->policy.compare_timeout > 10 ? d->policy.compare_timeout : 10;
+	job->peer_timeout_ms = t * 1000u;
+	if (job->peer_key == NULL) {
+		job->peer_skip = "this node has no transfer server and TSIG key (--xfr-listen, "
+				 "--tsig-key) to read it with";
+	} else if (axfr == NULL) {
+		job->peer_skip = "the active registered no transfer server";
+	} else {
+		snprintf(job->peer_axfr, sizeof(job->peer_axfr), "%s", axfr);
+	}
+}
+
 /* The version a run reuses signatures from (docs/node.md, "Incremental signing"). The
  * active builds on the committed serial when it holds exactly that version, unless a
  * standby asked for a full signing; a standby builds on the commit's base serial, which it
@@ -2319,8 +2378,10 @@ static void tdm_job_previous(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status
 	job->has_previous_digest = false;
 	job->base_serial = 0;
 	if (!zs->has_committed || (!shadow && zs->full_requested) ||
-	    (shadow && zs->base_serial == 0)) {
-		return; /* a full signing */
+	    (shadow && zs->base_serial == 0) || (shadow && tdm_nosig_zone(zs))) {
+		/* a full signing (a standby of a zone compared without its RRSIGs holds no
+		 * exact copy of the base; its own signatures do not matter) */
+		return;
 	}
 	uint32_t want = shadow ? zs->base_serial : zs->serial;
 	job->base_serial = want;
@@ -2407,6 +2468,7 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	job->cds_set = !offline && kasp_keyset_cds_pending(d->job_ks) ? d->job_ks : NULL;
 	job->cds_ttl = tdm_zpol(d, z)->ttl_dnskey;
 	tdm_job_previous(d, z, zs, shadow);
+	tdm_job_nosig(d, z, zs, shadow);
 	/* the whole zone at start, after a full signing and when the policy's gate-full is
 	 * due; in between, what changed against the version held (docs/signing.md) */
 	job->gate_incremental = z->gate_full_unix != 0 && job->conf.now >= z->gate_full_unix &&
@@ -2514,6 +2576,8 @@ static void tdm_job_commit(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	req.nsec3 = job->conf.denial == SIGNER_DENIAL_NSEC3;
 	req.salt_len = job->conf.nsec3_salt_len;
 	memcpy(req.salt, job->conf.nsec3_salt, req.salt_len);
+	req.has_nosig = job->has_nosig;
+	memcpy(req.nosig, job->nosig, COORD_DIGEST_LEN);
 	node_input_t in = {.kind = NODE_IN_COMMIT_REPLY};
 	in.commit.answered = tdm_call(d, &req) == TANDEM_OK;
 	z->cyc_commit_mono = tandem_mono_ms();
@@ -2631,6 +2695,9 @@ static void tdm_held_drop(tdm_t *d, tdm_zone_t *z)
 	}
 	dns_zone_free(h->signed_zone);
 	dns_digest_free(h->tree);
+	if (h->offered) {
+		tdm_dist_hold_take(d->dist, z->name, NULL);
+	}
 	if (h->journaled) {
 		journal_t *j = z->journal;
 		tandem_diag_clear(d->diag);
@@ -2669,6 +2736,13 @@ static void tdm_held_take(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	h->expiry_min = job->expiry_min;
 	h->seconds = job->seconds;
 	h->since_mono = tandem_mono_ms();
+	/* a zone compared by its nosig digest: the standby reads this version from the
+	 * transfer server to verify it (a copy: the held one is published with its changesets) */
+	if (job->has_nosig && h->signed_zone != NULL) {
+		dns_zone_t *copy = NULL;
+		h->offered = dns_zone_copy(h->signed_zone, &copy) == TANDEM_OK &&
+			     tdm_dist_hold_take(d->dist, z->name, copy);
+	}
 	tdm_log(d,
 		"zone %s: serial %u committed; held until a standby reports the same digest "
 		"(compare-before-publish: %s, compare-timeout %u s)",
@@ -2765,6 +2839,28 @@ static void tdm_job_report(tdm_t *d, tdm_zone_t *z)
 	tdm_req_init(d, &req, COORDRPC_DIGEST_REPORT, z);
 	req.serial = job->serial;
 	memcpy(req.digest, job->digest, COORD_DIGEST_LEN);
+	if (job->want_nosig) {
+		/* signatures not deterministic: the nosig digest, and the active's version
+		 * checked by this node's gate (docs/node.md) */
+		req.has_nosig = true;
+		memcpy(req.digest, job->nosig, COORD_DIGEST_LEN);
+		req.verified = job->peer_verified;
+		snprintf(req.why, sizeof(req.why), "%s", job->peer_verified ? "" : job->peer_why);
+		tdm_log(d,
+			"zone %s: shadow run of serial %u: the active's version %s%s (%.2f s); "
+			"reporting the nosig digest",
+			z->name, job->serial,
+			job->peer_verified ? "read and verified by this node's gate"
+					   : "NOT verified",
+			!job->peer_verified     ? ""
+			: job->peer_incremental ? ", incremental"
+						: ", whole zone",
+			job->peer_seconds);
+		if (!job->peer_verified) {
+			tdm_log(d, "zone %s: serial %u: the active's version: %s", z->name,
+				job->serial, job->peer_why);
+		}
+	}
 	if (tdm_call(d, &req) != TANDEM_OK) {
 		return;
 	}
@@ -3051,7 +3147,8 @@ static void tdm_no_base(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *z
  * the commit's base (it missed a serial); one holding none tries its own files (run). */
 static bool tdm_shadow_base(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *zs)
 {
-	if (zs->base_serial == 0 || z->last == NULL || z->last_serial == zs->base_serial) {
+	if (zs->base_serial == 0 || z->last == NULL || z->last_serial == zs->base_serial ||
+	    tdm_nosig_zone(zs)) {
 		return true;
 	}
 	tdm_no_base(d, z, zs);
@@ -3065,6 +3162,12 @@ static void tdm_job_finish(tdm_t *d)
 	tdm_zone_t *z = d->job_zone;
 	tdm_sign_t *job = &d->job;
 	tdm_sign_join(job);
+	if (job->peer_zone != NULL) {
+		/* the active's version this standby verified: its next check builds on it */
+		dns_zone_free(z->peer_prev);
+		z->peer_prev = job->peer_zone;
+		job->peer_zone = NULL;
+	}
 	tdm_review_log(d, z); /* before the run's own line: the hooks ran inside it */
 	z->cyc_end_mono = job->end_mono_ms;
 	z->cyc_finish_mono = tandem_mono_ms();
@@ -3137,7 +3240,7 @@ static void tdm_job_shadowed(tdm_t *d, tdm_zone_t *z)
 	if (d->job.adopt) {
 		return;
 	}
-	if (zs != NULL && zs->base_serial != 0 && !d->job.updated) {
+	if (zs != NULL && zs->base_serial != 0 && !d->job.updated && !d->job.want_nosig) {
 		tdm_no_base(d, z, zs); /* its shadow copy was not the committed serial */
 		return;
 	}
@@ -3216,7 +3319,9 @@ static void tdm_compare_alert(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	case NODE_WHY_NOT_COMPARED:
 		tdm_input_alert(d, z, a->alert, false,
 				"serial %u committed and NOT published: the cluster does not "
-				"compare this zone's digests (compare-before-publish: require)",
+				"compare this zone's digests and this node has no transfer server "
+				"for a standby to verify its version (compare-before-publish: "
+				"require)",
 				serial);
 		break;
 	default:
@@ -3322,7 +3427,8 @@ static void tdm_node_act(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 			z->name,
 			a->why == NODE_WHY_NOT_COMPARED
 			    ? "the cluster does not compare this zone's digests (signatures not "
-			      "deterministic)"
+			      "deterministic) and this node has no transfer server (--xfr-listen) "
+			      "for a standby to verify its version"
 			    : "no other node of the cluster is up to compare it",
 			a->serial);
 		break;
@@ -3370,6 +3476,10 @@ static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	v->has_committed = zs->has_committed;
 	v->committed_by_self = strcmp(zs->committed_by, d->opts->name) == 0;
 	v->compare_digests = zs->compare_digests;
+	/* the holder commits the nosig digest when a standby can read its version (it has a
+	 * transfer server); a standby compares a commit that carries it */
+	bool holder = strcmp(zs->holder, d->opts->name) == 0;
+	v->nosig_compare = !zs->compare_digests && (holder ? d->dist != NULL : zs->has_nosig);
 	v->serial = zs->serial;
 	v->input_serial = zs->input_serial;
 	v->base_serial = zs->base_serial;
@@ -4366,6 +4476,7 @@ static void tdm_teardown(tdm_t *d)
 			d->zones[i].last_ver = NULL;
 		}
 		dns_digest_free(d->zones[i].last_tree);
+		dns_zone_free(d->zones[i].peer_prev);
 		dns_zone_free(d->zones[i].input_cache);
 		d->zones[i].input_cache = NULL;
 		dns_changeset_free(d->zones[i].ixfr.cs);

@@ -868,3 +868,28 @@ void tdm_dist_withdraw(tdm_dist_t *td, const char *zone, dist_version_t **served
 	dist_version_unref(*served);
 	*served = NULL;
 }
+
+const dist_key_t *tdm_dist_key(const tdm_dist_t *td)
+{
+	return td != NULL && td->nkeys > 0 ? td->keys[0] : NULL;
+}
+
+bool tdm_dist_hold_take(tdm_dist_t *td, const char *zone, dns_zone_t *copy)
+{
+	if (td == NULL || td->srv == NULL) {
+		dns_zone_free(copy);
+		return false;
+	}
+	dist_version_t *v = NULL;
+	int ret = copy != NULL ? dist_version_new_take(copy, &v) : TANDEM_OK;
+	if (ret == TANDEM_OK) {
+		ret = dist_hold(td->srv, zone, v);
+	}
+	dist_version_unref(v);
+	if (ret != TANDEM_OK) {
+		tdm_dist_log(td->node,
+			     "zone %s: the held serial cannot be offered to the standby: %s", zone,
+			     tandem_strerror(ret));
+	}
+	return ret == TANDEM_OK;
+}

@@ -49,6 +49,16 @@ void tdm_dist_free(tdm_dist_t *td);
  * server: the node's `axfr` in status (reported with each register). */
 const char *tdm_dist_address(const tdm_dist_t *td);
 
+/* The cluster's TSIG key (the first --tsig-key), borrowed; NULL without a server. */
+const dist_key_t *tdm_dist_key(const tdm_dist_t *td);
+
+/*
+ * Offers copy (taken; NULL: none) of a committed serial held for the compare to the
+ * standby's AXFR of that serial only (dist_hold, docs/dist.md). False (logged) when it
+ * cannot be: no server, or out of memory.
+ */
+bool tdm_dist_hold_take(tdm_dist_t *td, const char *zone, dns_zone_t *copy);
+
 /*
  * Serves v (this node's own publication of zone) with the changeset journal j holds for its
  * serial (its newest entry, when it ends there) and the ones of the version served before

@@ -355,6 +355,63 @@ static bool tdm_sign_review_zone(tdm_sign_t *job, const dns_zone_t *zone, uint32
 	return ok;
 }
 
+/* The first message of diag, or what. */
+static const char *tdm_sign_first(tandem_diag_t *diag, const char *what)
+{
+	const char *m = tandem_diag_kept(diag) > 0 ? tandem_diag_msg(diag, 0) : NULL;
+	return m != NULL ? m : what;
+}
+
+/* A standby's check of the active's version of a zone whose signatures are not deterministic
+ * (docs/node.md): read from the active's transfer server, the committed nosig digest, and
+ * this node's own gate on it: what changed against the active's version it verified last,
+ * else the whole zone. */
+static void tdm_sign_peer(tdm_sign_t *job)
+{
+	double t0 = tandem_mono_s();
+	job->peer_checked = true;
+	if (job->peer_axfr[0] == '\0') {
+		snprintf(job->peer_why, sizeof(job->peer_why), "%s",
+			 job->peer_skip != NULL ? job->peer_skip : "no address to read it from");
+		return;
+	}
+	tandem_diag_t *pd = NULL;
+	dns_zone_t *peer = NULL;
+	if (tandem_diag_new(&pd) != TANDEM_OK) {
+		snprintf(job->peer_why, sizeof(job->peer_why), "out of memory");
+		return;
+	}
+	uint8_t nd[DNS_DIGEST_LEN];
+	verify_stats_t st;
+	bool foreign = false;
+	for (size_t i = 0; i < job->nkeys; i++) {
+		foreign |= job->keys[i].unpublished;
+	}
+	pipeline_req_t req = {.ds_keys = job->ds_keys, .gate_threads = job->gate_threads};
+	if (dist_fetch_version(job->peer_axfr, job->origin, job->serial, job->peer_key,
+			       job->peer_timeout_ms, pd, &peer) != TANDEM_OK) {
+		snprintf(job->peer_why, sizeof(job->peer_why), "cannot read it: %s",
+			 tdm_sign_first(pd, "transfer failed"));
+	} else if (dns_zone_digest_nosig(peer, nd) != TANDEM_OK ||
+		   memcmp(nd, job->peer_nosig, DNS_DIGEST_LEN) != 0) {
+		snprintf(job->peer_why, sizeof(job->peer_why),
+			 "the version %s serves is not the committed one (nosig digest)",
+			 job->peer_axfr);
+	} else if (pipeline_gate(&req, peer, (uint64_t)time(NULL), foreign, job->peer_previous, &st,
+				 pd) != TANDEM_OK) {
+		snprintf(job->peer_why, sizeof(job->peer_why), "%zu failures, the first: %s",
+			 st.failures, tdm_sign_first(pd, "verification failed"));
+	} else {
+		job->peer_verified = true;
+		job->peer_incremental = st.incremental;
+		job->peer_zone = peer; /* the next check's base */
+		peer = NULL;
+	}
+	dns_zone_free(peer);
+	tandem_diag_free(pd);
+	job->peer_seconds = tandem_mono_s() - t0;
+}
+
 static void *tdm_sign_run(void *arg)
 {
 	tdm_sign_t *job = arg;
@@ -472,6 +529,13 @@ static void *tdm_sign_run(void *arg)
 		job->tree = pipeline_result_tree_take(&res);
 		job->signed_zone = zone; /* the next update run's previous version */
 		zone = NULL;
+		if (job->want_nosig) {
+			ret = dns_zone_digest_nosig(job->signed_zone, job->nosig);
+			job->has_nosig = ret == TANDEM_OK;
+		}
+		if (ret == TANDEM_OK && job->shadow && job->want_nosig) {
+			tdm_sign_peer(job);
+		}
 	}
 	if (!job->updated) {
 		job->base_serial = 0;
@@ -544,6 +608,8 @@ void tdm_sign_clear(tdm_sign_t *job)
 	tdm_sign_join(job);
 	dns_zone_free(job->signed_zone);
 	job->signed_zone = NULL;
+	dns_zone_free(job->peer_zone);
+	job->peer_zone = NULL;
 	dns_digest_free(job->tree);
 	job->tree = NULL;
 	tdm_input_job_clear(&job->in);

@@ -3,6 +3,7 @@
 #define TANDEMD_SIGN_H
 
 #include "coord_state.h"
+#include "dist.h"
 #include "dns_digest.h"
 #include "hsm.h"
 #include "journal.h"
@@ -99,6 +100,22 @@ typedef struct tdm_sign {
 	bool review_skip; /* no hook for an input whose SOA serial is review_skip_serial: */
 	uint32_t review_skip_serial; /* its version was reviewed already, or the operator
 					approved it */
+	/* a zone whose signatures are not deterministic (ECDSA; docs/node.md, "Compare before
+	 * publish"): the signed zone's nosig digest is computed (has_nosig, nosig) */
+	bool want_nosig;
+	/* a standby's run of such a zone: then the active's version of the serial is read from
+	 * its transfer server peer_axfr (with peer_key, within peer_timeout_ms), its nosig
+	 * digest must be peer_nosig (the committed one) and it must pass this node's gate
+	 * (ds_keys, at this node's clock); the outcome is in peer_verified / peer_why */
+	char peer_axfr[COORD_METRICS_MAX]; /* "": not read (peer_skip says why); a copy: the status
+				that named it may be replaced while the run goes */
+	const dist_key_t *peer_key;
+	unsigned peer_timeout_ms;
+	uint8_t peer_nosig[COORD_DIGEST_LEN];
+	const char *peer_skip; /* why the active's version cannot be read (no key, no address) */
+	const dns_zone_t *peer_previous; /* the active's version verified last (borrowed, not
+					    changed while the run goes): the gate checks what
+					    changed against it; NULL: the whole zone */
 	/* outputs */
 	int ret;               /* TANDEM_OK or the first error */
 	int sys_errno;         /* the errno of a failed write of the output (ENOSPC ...), or 0 */
@@ -132,6 +149,15 @@ typedef struct tdm_sign {
 	bool gate_full;                /* the gate checked the whole zone (not incremental) */
 	dns_zone_t *signed_zone;       /* the signed zone, for the next update run: the caller takes
 					  it (NULL after a failure) */
+	bool has_nosig;                /* want_nosig: the signed zone's nosig digest */
+	uint8_t nosig[COORD_DIGEST_LEN];
+	bool peer_checked;     /* a standby's check of the active's version ran: */
+	bool peer_verified;    /* it was read, is the committed one and passed the gate */
+	char peer_why[200];    /* else why not (the first failure) */
+	double peer_seconds;   /* the read and the gate */
+	bool peer_incremental; /* the gate checked against peer_previous (else whole) */
+	dns_zone_t *peer_zone; /* the active's version once verified: the caller takes it (the
+				  next check's peer_previous) */
 	/* the thread */
 	pthread_t thread;
 	atomic_bool done;

@@ -644,7 +644,15 @@ static json_t *json_zone(const coordrpc_zone_status_t *z, const zone_keyset_t *z
 		json_object_set_new(rep, "node", json_string(z->report_node));
 		json_object_set_new(rep, "digest", json_string(rd));
 		json_object_set_new(rep, "match", json_boolean(z->report_match));
+		/* an ECDSA zone's report: the nosig digest and the standby's gate on the
+		 * active's version (docs/node.md); why it does not match */
+		json_object_set_new(rep, "nosig",
+				    json_boolean(!z->compare_digests && z->has_nosig));
+		json_object_set_new(rep, "why", json_str_or_null(z->report_why));
 	}
+	char nd[2 * COORD_DIGEST_LEN + 1];
+	hex(nd, z->nosig, sizeof(z->nosig));
+	json_object_set_new(o, "nosig_digest", z->has_nosig ? json_string(nd) : json_null());
 	json_object_set_new(o, "standby_report", rep);
 	/* the cluster policy the last commit was signed with (docs/policy.md, "In a cluster") */
 	static const uint8_t no_policy[COORD_DIGEST_LEN];
@@ -958,12 +966,22 @@ static void status_text(const coordrpc_status_t *st, const zone_keyset_t *zks, i
 			printf(": serial %" PRIu32 ", standby %s)", zs->alert_serial,
 			       zs->alert_node);
 		}
-		printf(", digests %s\n", zs->compare_digests ? "compared" : "not compared");
+		bool nosig = !zs->compare_digests && zs->has_nosig;
+		printf(", digests %s\n",
+		       zs->compare_digests ? "compared"
+		       : nosig
+			   ? "compared without RRSIGs (nosig), the active's version verified by "
+			     "the standby"
+			   : "not compared");
 		if (zs->has_committed && zs->report_serial == zs->serial && zs->serial != 0) {
-			printf("    standby %s reported serial %" PRIu32 ": %s\n", zs->report_node,
-			       zs->report_serial,
-			       zs->report_match ? "digest agrees" : "digest DIFFERS");
-		} else if (zs->has_committed && zs->compare_digests) {
+			printf("    standby %s reported serial %" PRIu32 ": %s%s%s\n",
+			       zs->report_node, zs->report_serial,
+			       zs->report_match ? (nosig ? "nosig digest agrees, the active's "
+							   "version verified"
+							 : "digest agrees")
+						: "digest DIFFERS",
+			       zs->report_why[0] != '\0' ? ": " : "", zs->report_why);
+		} else if (zs->has_committed && (zs->compare_digests || nosig)) {
 			printf("    no standby report for serial %" PRIu32 " yet\n", zs->serial);
 		}
 		for (size_t i = 0; i < st->nnodes && i < COORD_NODES_MAX; i++) {

@@ -1334,6 +1334,87 @@ START_TEST(test_standby_digest_alert)
 }
 END_TEST
 
+/* A zone whose signatures are not deterministic (ECDSA) is compared by its nosig digest: the
+ * commit carries it, a standby's nosig report agrees only when its nosig digest is the
+ * committed one AND the active's version passed its gate; either failure is the
+ * digest-mismatch alert saying which. Full reports are not compared for such a zone, and
+ * the nosig digest and reports survive the store. */
+START_TEST(test_nosig_report)
+{
+	cluster(T0);
+	ck_assert_int_eq(zone_add("ec.", false, false, 0, T0), COORD_R_OK);
+	coord_input_t in = mk(COORD_IN_LEASE_REQUEST, "a1", "ec.");
+	ck_assert_int_eq(apply(&in, T0 + 1), COORD_R_OK);
+	in = mk(COORD_IN_COMMIT, "a1", "ec.");
+	in.epoch = 1;
+	in.serial = 10;
+	memset(in.digest, 0x11, sizeof(in.digest));
+	in.has_nosig = true;
+	memset(in.nosig, 0x55, sizeof(in.nosig));
+	ck_assert_int_eq(apply(&in, T0 + 2), COORD_R_OK);
+	const coord_zone_t *z = coord_state_zone(S, "ec.");
+	ck_assert(z->has_committed_nosig);
+	/* a full digest report: not compared (the RRSIGs differ by design) */
+	coord_input_t rep = mk(COORD_IN_DIGEST_REPORT, "b1", "ec.");
+	rep.serial = 10;
+	memset(rep.digest, 0x99, sizeof(rep.digest));
+	ck_assert_int_eq(apply(&rep, T0 + 3), COORD_R_OK);
+	ck_assert_uint_eq(R->neffects, 0);
+	/* the same nosig digest and verified: agrees */
+	rep.has_nosig = true;
+	rep.verified = true;
+	memset(rep.digest, 0x55, sizeof(rep.digest));
+	ck_assert_int_eq(apply(&rep, T0 + 4), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_DIGEST_MATCH, "b1"));
+	z = coord_state_zone(S, "ec.");
+	const char *why = NULL;
+	ck_assert(coord_report_match(z, &z->reports[0], &why));
+	ck_assert_uint_eq(z->alerts, 0);
+	/* the same nosig digest, the active's version failing the gate: a mismatch */
+	rep.verified = false;
+	snprintf(rep.why, sizeof(rep.why), "RRSIG of www.ec./A: bad signature");
+	ck_assert_int_eq(apply(&rep, T0 + 5), COORD_R_OK);
+	const coord_effect_t *e = find_effect(COORD_EFF_DIGEST_ALERT, "b1");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_nonnull(
+	    strstr(e->text, "could not verify the active's version: RRSIG of www.ec./A"));
+	z = coord_state_zone(S, "ec.");
+	ck_assert(!coord_report_match(z, &z->reports[0], &why));
+	ck_assert_ptr_nonnull(strstr(why, "could not verify"));
+	ck_assert_uint_eq(z->alerts, 1);
+	/* another nosig digest, verified: a mismatch naming the records */
+	rep.verified = true;
+	rep.why[0] = '\0';
+	memset(rep.digest, 0x56, sizeof(rep.digest));
+	ck_assert_int_eq(apply(&rep, T0 + 6), COORD_R_OK);
+	e = find_effect(COORD_EFF_DIGEST_ALERT, "b1");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_nonnull(strstr(e->text, "records other than RRSIGs differ"));
+	/* a verification error that is not printable is refused */
+	rep.verified = false;
+	snprintf(rep.why, sizeof(rep.why), "bad\nline");
+	ck_assert_int_eq(apply(&rep, T0 + 7), COORD_R_BAD_INPUT);
+	/* a commit without nosig: nosig reports are no longer compared */
+	rep.why[0] = '\0';
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(coord_state_pack(S, &buf, &len), TANDEM_OK);
+	ck_assert_int_eq(coord_state_unpack(buf, len, &P, N), TANDEM_OK);
+	free(buf);
+	const coord_zone_t *back = coord_state_zone(N, "ec.");
+	ck_assert(back->has_committed_nosig);
+	ck_assert_mem_eq(back->committed_nosig, z->committed_nosig, COORD_DIGEST_LEN);
+	ck_assert(back->reports[0].nosig);
+	in.serial = 12;
+	in.has_nosig = false;
+	ck_assert_int_eq(apply(&in, T0 + 8), COORD_R_OK);
+	rep.serial = 12;
+	ck_assert_int_eq(apply(&rep, T0 + 9), COORD_R_OK);
+	ck_assert_ptr_null(find_effect(COORD_EFF_DIGEST_ALERT, "b1"));
+	ck_assert_ptr_null(find_effect(COORD_EFF_DIGEST_MATCH, "b1"));
+}
+END_TEST
+
 /* Incremental commits name their base; a standby without it asks for a full signing,
  * which is no digest comparison (no alert), and a full commit clears the request. */
 START_TEST(test_no_base_requests_full)
@@ -2115,6 +2196,7 @@ static Suite *coord_state_suite(void)
 	tcase_add_test(tc, test_key_activation_needs_every_site);
 	tcase_add_test(tc, test_standby_digest_alert);
 	tcase_add_test(tc, test_no_base_requests_full);
+	tcase_add_test(tc, test_nosig_report);
 	tcase_add_test(tc, test_zone_tombstone);
 	tcase_add_test(tc, test_register_identity);
 	tcase_add_test(tc, test_register_publish);

@@ -3,6 +3,7 @@
  * signed by ldns-signzone (Ed25519, NSEC3, fixed dates) in a temp dir. */
 #include "dist.h"
 #include "dns_diff.h"
+#include "dns_digest.h"
 #include "dns_zone.h"
 #include "journal.h"
 #include "tandem_diag.h"
@@ -1260,6 +1261,86 @@ START_TEST(badtime_signed)
 }
 END_TEST
 
+/* A version held for the compare (dist_hold) goes only to a peer's AXFR that names its
+ * serial (dist_fetch_version): SOA and a plain AXFR still get the published one; the fetch
+ * gets exactly the held zone over many TSIG-verified messages, the published serial too, and
+ * a serial neither held nor served, a wrong key or a dropped hold are refused. */
+START_TEST(held_version_fetch)
+{
+	char path10[700], path12[700], args[600];
+	dist_server_t *srv = server_start(NULL, 0, 0);
+	uint16_t port = dist_server_port(srv, 0);
+	char addr[64];
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+	dist_version_t *v10 = version_make(10, 300, path10, sizeof(path10));
+	dist_version_t *v12 = version_make(12, 300, path12, sizeof(path12));
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	dns_zone_t *got = NULL;
+	/* held before anything is published: fetched, but not served */
+	ck_assert_int_eq(dist_hold(srv, "example.", v12), TANDEM_OK);
+	uint32_t s = 0;
+	ck_assert(!dist_served_serial(srv, "example.", &s));
+	ck_assert_int_eq(dist_fetch_version(addr, "example.", 12, g_keys[0], 20000, diag, &got),
+			 TANDEM_OK);
+	dns_zone_free(got);
+	got = NULL;
+	ck_assert_int_eq(dist_publish(srv, "example.", v10), TANDEM_OK);
+	snprintf(args, sizeof(args), "+tcp %s example. AXFR", tsig1());
+	char *out = kdig(port, args);
+	ldns_rr_list *recs = kdig_records(out);
+	ck_assert_uint_gt(ldns_rr_list_rr_count(recs), 1000);
+	ck_assert_uint_eq(soa_serial(ldns_rr_list_rr(recs, 0)), 10);
+	ldns_rr_list_deep_free(recs);
+	free(out);
+	/* the held serial, byte for byte the zone (same zone digest) */
+	ck_assert_int_eq(dist_fetch_version(addr, "example.", 12, g_keys[1], 20000, diag, &got),
+			 TANDEM_OK);
+	uint8_t a[DNS_DIGEST_LEN], b[DNS_DIGEST_LEN];
+	ck_assert_int_eq(dns_zone_digest(got, a), TANDEM_OK);
+	ck_assert_int_eq(dns_zone_digest(dist_version_zone(v12), b), TANDEM_OK);
+	ck_assert_mem_eq(a, b, DNS_DIGEST_LEN);
+	dns_zone_free(got);
+	got = NULL;
+	ck_assert_int_eq(dist_fetch_version(addr, "example.", 10, g_keys[0], 20000, diag, &got),
+			 TANDEM_OK);
+	ck_assert_int_eq(dns_zone_soa_serial(got, &s), TANDEM_OK);
+	ck_assert_uint_eq(s, 10);
+	dns_zone_free(got);
+	got = NULL;
+	/* neither held nor served */
+	tandem_diag_clear(diag);
+	ck_assert_int_eq(dist_fetch_version(addr, "example.", 11, g_keys[0], 20000, diag, &got),
+			 TANDEM_EIO);
+	ck_assert_ptr_null(got);
+	ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, 0), "REFUSED"));
+	ck_assert(log_has("serial 11 is neither held nor served here (10 is)"));
+	/* the right name, another secret: nothing accepted */
+	char other[64];
+	random_secret(other, 32);
+	dist_key_t *bad = NULL;
+	ck_assert_int_eq(dist_key_new("key1", "hmac-sha256", other, diag, &bad), TANDEM_OK);
+	tandem_diag_clear(diag);
+	ck_assert_int_ne(dist_fetch_version(addr, "example.", 12, bad, 20000, diag, &got),
+			 TANDEM_OK);
+	ck_assert_ptr_null(got);
+	dist_key_free(bad);
+	/* the hold dropped: refused */
+	ck_assert_int_eq(dist_hold(srv, "example.", NULL), TANDEM_OK);
+	ck_assert_int_eq(dist_fetch_version(addr, "example.", 12, g_keys[0], 20000, diag, &got),
+			 TANDEM_EIO);
+	/* nothing listens: a clear failure within the time given */
+	dist_server_free(srv);
+	tandem_diag_clear(diag);
+	ck_assert_int_eq(dist_fetch_version(addr, "example.", 12, g_keys[0], 5000, diag, &got),
+			 TANDEM_EIO);
+	ck_assert_ptr_nonnull(strstr(tandem_diag_msg(diag, 0), "connect"));
+	tandem_diag_free(diag);
+	dist_version_unref(v10);
+	dist_version_unref(v12);
+}
+END_TEST
+
 static Suite *dist_suite(void)
 {
 	Suite *s = suite_create("dist");
@@ -1279,6 +1360,7 @@ static Suite *dist_suite(void)
 	tcase_add_test(tc, publish_during_slow_axfr);
 	tcase_add_test(tc, xfr_messages_verify);
 	tcase_add_test(tc, axfr_big_record);
+	tcase_add_test(tc, held_version_fetch);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1074,6 +1074,74 @@ START_TEST(compare_without_standby)
 }
 END_TEST
 
+/* A zone whose signatures are not deterministic but compared by its nosig digest (issue 11):
+ * held like any other under require, published when the standby agrees, dropped when it
+ * reports otherwise (a nosig mismatch or the active's version failing its gate); a standby
+ * shadows it; without nosig_compare it is not compared (published or held alone). */
+START_TEST(compare_nosig)
+{
+	sim_t s;
+	sim_init(&s);
+	s.z.conf.compare = NODE_COMPARE_REQUIRE;
+	s.z.conf.compare_timeout_ms = COMPARE_MS;
+	s.v.compare_digests = false;
+	s.v.nosig_compare = true;
+	s.v.has_standby = true;
+	s.v.standby_live = true;
+	sim_take(&s, 4, 1);
+	sim_run_done(&s, false, 41, 1);
+	const node_actions_t *out = sim_commit_reply(&s, true, true);
+	ck_assert(has(out, NODE_A_COMPARE));
+	ck_assert(!has(out, NODE_A_PUBLISH));
+	ck_assert(!has(out, NODE_A_ALERT));
+	ck_assert(!has(out, NODE_A_COMPARE_ALONE));
+	s.v.has_committed = true;
+	s.v.committed_by_self = true;
+	s.v.serial = 41;
+	sim_advance(&s, 250);
+	ck_assert(!has(sim_status(&s), NODE_A_PUBLISH));
+	s.v.standby_agrees = true;
+	sim_advance(&s, 250);
+	ck_assert(has(sim_status(&s), NODE_A_PUBLISH));
+
+	/* the standby says otherwise: never published */
+	sim_init(&s);
+	s.z.conf.compare = NODE_COMPARE_WAIT;
+	s.z.conf.compare_timeout_ms = COMPARE_MS;
+	s.v.nosig_compare = true;
+	s.v.has_standby = true;
+	s.v.standby_live = true;
+	sim_take(&s, 4, 1);
+	sim_run_done(&s, false, 41, 1);
+	out = sim_commit_reply(&s, true, true);
+	ck_assert(has(out, NODE_A_COMPARE));
+	s.v.has_committed = true;
+	s.v.committed_by_self = true;
+	s.v.serial = 41;
+	s.v.standby_differs = true;
+	sim_advance(&s, 250);
+	out = sim_status(&s);
+	const node_action_t *d = find(out, NODE_A_DISCARD);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_int_eq(d->why, NODE_WHY_MISMATCH);
+	ck_assert(!has(out, NODE_A_PUBLISH));
+
+	/* a standby shadows a commit that carries the nosig digest, not one without */
+	for (int nosig = 0; nosig < 2; nosig++) {
+		sim_init(&s);
+		s.v.free = false;
+		s.v.has_committed = true;
+		s.v.nosig_compare = nosig == 1;
+		s.v.serial = 100;
+		s.v.input_serial = 2026120701;
+		s.v.keyset_revision = 5;
+		s.v.sign_time = 1796601600;
+		out = sim_status(&s);
+		ck_assert(has(out, NODE_A_KEYSET_FETCH) == (nosig == 1));
+	}
+}
+END_TEST
+
 /* compare off: today's behaviour, published on the commit's acceptance. */
 START_TEST(compare_off_publishes_at_once)
 {
@@ -1286,6 +1354,7 @@ int main(void)
 	tcase_add_test(tc, compare_mismatch_never_publishes);
 	tcase_add_test(tc, compare_lease_lost_publishes_nothing);
 	tcase_add_test(tc, compare_without_standby);
+	tcase_add_test(tc, compare_nosig);
 	tcase_add_test(tc, compare_off_publishes_at_once);
 	tcase_add_test(tc, compare_no_base_signs_again);
 	tcase_add_test(tc, compare_standby_down);
