@@ -8,6 +8,9 @@
 #    released, which the coordinators log as leaving (no preference window for node-b);
 #    AXFR of z2 from node-b is NOTAUTH; node-a takes z2 and publishes it; z3 goes on being
 #    published by node-b, and nothing more of z2; z2's series leave node-b's metrics;
+#  - xfr-acl and notify changed in the file, SIGHUP: an AXFR from 127.0.0.1 is refused by
+#    the new ACL, a secondary added to notify is NOTIFYed of the zones served at once; both
+#    taken out again: AXFR served again;
 #  - z1 removed from the cluster (tandemctl zone remove): node-b stops serving it (NOTAUTH)
 #    and says so once; z3 goes on;
 #  - z3 taken out of the file while node-b's run of a big new input of it is under way
@@ -74,11 +77,13 @@ for z in $Z1 $Z2 $Z3; do
 	[ -n "${input[$z]:-}" ] || tdm_fail "no input for $z in node-b's start line" -- "$TDM_CL/run/node-b.start"
 done
 CYCLE=3
-# write_conf ZONE...: node-b's file with these zones and cycle $CYCLE
+extra=() # more lines of node-b's file (xfr-acl, notify)
+# write_conf ZONE...: node-b's file with these zones and cycle $CYCLE, and the extra lines
 write_conf() {
 	{
 		printf '# node-b, written from its command line (integration/test_node_reload_zones.sh)\n'
 		printf '%s\n' "${other[@]}"
+		[ "${#extra[@]}" = 0 ] || printf '%s\n' "${extra[@]}"
 		printf 'cycle: %s\n' "$CYCLE"
 		printf "pid-file: '%s'\n" "$TDM_CL/run/node-b.pid"
 		printf 'zone:\n'
@@ -157,6 +162,51 @@ tdm_wait 30 "node-b to serve $Z3 at its published serial" served3
 kill -0 "$PID" || tdm_fail "node-b exited" -- "$LOG"
 tdm_wait 30 "$Z3 in node-b's metrics" metrics_has $Z3
 tdm_pass "SIGHUP added $Z3: node-b signs it, publishes it and serves it by AXFR, no restart"
+
+# --- xfr-acl and notify on SIGHUP --------------------------------------------------------
+# a secondary that only listens: every NOTIFY's zone name, one a line
+NPORT=$(tdm_free_ports 1)
+python3 - "$NPORT" "$TDM_TMP/notified" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(300)
+with open(sys.argv[2], "a", buffering=1) as out:
+    while True:
+        try:
+            msg, _ = s.recvfrom(65535)
+        except socket.timeout:
+            break
+        if len(msg) < 13 or (msg[2] >> 3) & 0xF != 4:  # opcode NOTIFY
+            continue
+        i, labels = 12, []
+        while i < len(msg) and msg[i] != 0:
+            labels.append(msg[i + 1:i + 1 + msg[i]].decode("ascii", "replace"))
+            i += 1 + msg[i]
+        out.write(".".join(labels).lower() + ".\n")
+PY
+NPID=$!
+stop_listener() { kill "$NPID" 2>/dev/null || true; }
+tdm_on_exit stop_listener
+extra=("xfr-acl:" "  - '127.0.0.2/32'" "notify:" "  - '127.0.0.1:$NPORT'")
+write_conf $Z1 $Z2 $Z3
+kill -HUP "$PID"
+tdm_wait 30 "node-b to apply xfr-acl" grep -q "reload: xfr-acl now 1 entry" "$LOG"
+tdm_assert_grep "node-b applies notify" "reload: notify now 1 entry" "$LOG"
+refused3() {
+	axfr $Z3
+	grep -q 'REFUSED' "$TDM_TMP/axfr.$Z3" && ! awk '$4 == "SOA"' "$TDM_TMP/axfr.$Z3" | grep -q .
+}
+tdm_wait 30 "AXFR of $Z3 from 127.0.0.1 refused by the new xfr-acl" refused3
+notified3() { grep -qxF "$Z3" "$TDM_TMP/notified" 2>/dev/null; }
+tdm_wait 30 "the new notify secondary to be told of $Z3" notified3
+extra=()
+write_conf $Z1 $Z2 $Z3
+kill -HUP "$PID"
+tdm_wait 30 "node-b to go back to no xfr-acl" grep -q "reload: xfr-acl now 0 entries" "$LOG"
+tdm_wait 30 "node-b to serve $Z3 again" served3
+kill -0 "$PID" || tdm_fail "node-b exited" -- "$LOG"
+tdm_pass "SIGHUP applied xfr-acl (127.0.0.1 refused, then allowed again) and notify (the new secondary was NOTIFYed of $Z3)"
 
 # --- remove z2 (held by node-b) ----------------------------------------------------------
 to_b $Z2

@@ -156,6 +156,15 @@ int dist_server_new(const dist_conf_t *conf, tandem_diag_t *diag, dist_server_t 
 /* Stops the thread, closes every connection and drops every version; NULL-safe. */
 void dist_server_free(dist_server_t *srv);
 
+/*
+ * Replaces the ACL (acl, nacl as dist_conf_t's: an empty list lets any address with a key
+ * in) for the requests that come after; a transfer under way goes on. All or nothing: an
+ * entry that does not parse leaves the ACL in force. Errors: TANDEM_ESYNTAX (diag says
+ * which entry), TANDEM_EINVAL, TANDEM_ENOMEM.
+ */
+int dist_server_set_acl(dist_server_t *srv, const char *const *acl, size_t nacl,
+			tandem_diag_t *diag);
+
 /* Listen addresses bound, and the port listener i got (the one asked, or the free one). */
 size_t dist_server_listeners(const dist_server_t *srv);
 uint16_t dist_server_port(const dist_server_t *srv, size_t i);

@@ -287,14 +287,16 @@ static bool dist_tsig_check(dist_req_t *rq, const uint8_t *wire, size_t len)
 static bool dist_acl_check(dist_req_t *rq, const struct sockaddr *addr)
 {
 	dist_server_t *srv = rq->srv;
-	if (srv->nacl == 0) {
-		return true;
+	bool ok = false;
+	pthread_mutex_lock(&srv->acl_lock);
+	ok = srv->nacl == 0;
+	for (size_t i = 0; !ok && i < srv->nacl; i++) {
+		ok = dist_acl_match(&srv->acl[i], addr) &&
+		     (srv->acl[i].key == NULL || srv->acl[i].key == rq->key);
 	}
-	for (size_t i = 0; i < srv->nacl; i++) {
-		if (dist_acl_match(&srv->acl[i], addr) &&
-		    (srv->acl[i].key == NULL || srv->acl[i].key == rq->key)) {
-			return true;
-		}
+	pthread_mutex_unlock(&srv->acl_lock);
+	if (ok) {
+		return true;
 	}
 	dist_refuse(rq, LDNS_RCODE_REFUSED, 0, &srv->stats.refused_acl,
 		    "address%s%s not in xfr-acl", rq->key != NULL ? " and key " : "",

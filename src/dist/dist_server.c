@@ -515,6 +515,7 @@ int dist_server_new(const dist_conf_t *conf, tandem_diag_t *diag, dist_server_t 
 	}
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_mutex_init(&srv->stats_lock, NULL);
+	pthread_mutex_init(&srv->acl_lock, NULL);
 	srv->wake[0] = srv->wake[1] = -1;
 	srv->tsig_optional = conf->tsig_optional;
 	srv->ratio = conf->max_ixfr_ratio == 0 ? 1.0 : conf->max_ixfr_ratio;
@@ -620,7 +621,34 @@ void dist_server_free(dist_server_t *srv)
 	free(srv->one);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->stats_lock);
+	pthread_mutex_destroy(&srv->acl_lock);
 	free(srv);
+}
+
+int dist_server_set_acl(dist_server_t *srv, const char *const *acl, size_t nacl,
+			tandem_diag_t *diag)
+{
+	if (srv == NULL || (nacl > 0 && acl == NULL)) {
+		return TANDEM_EINVAL;
+	}
+	dist_acl_t *fresh = calloc(nacl + 1, sizeof(*fresh));
+	if (fresh == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	for (size_t i = 0; i < nacl; i++) {
+		int ret = dist_acl_parse(acl[i], srv->keys, srv->nkeys, diag, &fresh[i]);
+		if (ret != TANDEM_OK) {
+			free(fresh);
+			return ret;
+		}
+	}
+	pthread_mutex_lock(&srv->acl_lock);
+	dist_acl_t *old = srv->acl;
+	srv->acl = fresh;
+	srv->nacl = nacl;
+	pthread_mutex_unlock(&srv->acl_lock);
+	free(old);
+	return TANDEM_OK;
 }
 
 size_t dist_server_listeners(const dist_server_t *srv)

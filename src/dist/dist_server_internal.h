@@ -71,6 +71,7 @@ struct dist_server {
 	void *notify_arg;
 	const dist_key_t *const *keys;
 	size_t nkeys;
+	pthread_mutex_t acl_lock; /* acl, nacl: replaced by dist_server_set_acl */
 	dist_acl_t *acl;
 	size_t nacl;
 

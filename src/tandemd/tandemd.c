@@ -4958,12 +4958,46 @@ typedef struct tdm_reload {
 } tdm_reload_t;
 
 /* A live key's new value (seconds, as the loader wrote it), or its default when it left. */
+/* notify and xfr-acl: handed to the transfer server in force (docs/config.md, "Reload"). */
+static void tdm_reload_dist(tdm_reload_t *r, const conf_key_t *key)
+{
+	const char *vals[TDM_XFR_ACL_MAX > TDM_NOTIFY_MAX ? TDM_XFR_ACL_MAX : TDM_NOTIFY_MAX];
+	size_t n = conf_values(r->fresh, key, vals, sizeof(vals) / sizeof(vals[0]));
+	bool notify = strcmp(key->name, "notify") == 0;
+	if (n > (notify ? TDM_NOTIFY_MAX : TDM_XFR_ACL_MAX)) {
+		tdm_log(r->d, "reload: %s: %zu entries, at most %d: not applied", key->name, n,
+			notify ? TDM_NOTIFY_MAX : TDM_XFR_ACL_MAX);
+		return;
+	}
+	if (r->d->dist == NULL) {
+		tdm_log(r->d,
+			"reload: %s changed, but this node has no transfer server "
+			"(xfr-listen, at start): not applied",
+			key->name);
+		return;
+	}
+	int ret = notify ? tdm_dist_set_notify(r->d->dist, vals, n)
+			 : tdm_dist_set_acl(r->d->dist, vals, n);
+	if (ret != TANDEM_OK) {
+		tdm_log(r->d, "reload: %s refused (%s): the list in force stays", key->name,
+			tandem_strerror(ret));
+		return;
+	}
+	r->applied++;
+	tdm_log(r->d, "reload: %s now %zu entr%s%s", key->name, n, n == 1 ? "y" : "ies",
+		notify ? " (every served zone NOTIFYed to it)" : "");
+}
+
 static void tdm_reload_apply(tdm_reload_t *r, const conf_key_t *key)
 {
 	const char *val = NULL;
 	bool cycle = strcmp(key->name, "cycle") == 0;
 	if (strcmp(key->name, "zone") == 0) {
 		return; /* tdm_reload_zones compares the list with the zones in force */
+	}
+	if (strcmp(key->name, "notify") == 0 || strcmp(key->name, "xfr-acl") == 0) {
+		tdm_reload_dist(r, key);
+		return;
 	}
 	uint64_t v = cycle ? TDM_CYCLE_S : TDM_SKR_MARGIN_S;
 	if (!cycle && strcmp(key->name, "skr-margin") != 0) {

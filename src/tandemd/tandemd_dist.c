@@ -68,8 +68,9 @@ struct tdm_dist {
 	tdm_dist_ixfr_t *ixfr; /* nprimary, or NULL */
 	size_t journal_max_entries;
 	uint64_t journal_max_bytes;
-	const char *const *notify; /* borrowed: the options outlive the node */
+	const char *const *notify; /* borrowed from the options, or notify_own's */
 	size_t nnotify;
+	char **notify_own; /* a list a reload gave (tdm_dist_set_notify): owned */
 	tdm_dist_zone_t *zones;
 	size_t nzones;
 };
@@ -118,6 +119,14 @@ static void tdm_dist_zone_clear(tdm_dist_t *td, tdm_dist_zone_t *dz)
 	dz->has_published = false;
 }
 
+static void tdm_dist_notify_own_free(char **list)
+{
+	for (size_t i = 0; list != NULL && list[i] != NULL; i++) {
+		free(list[i]);
+	}
+	free(list);
+}
+
 void tdm_dist_free(tdm_dist_t *td)
 {
 	if (td == NULL) {
@@ -143,6 +152,7 @@ void tdm_dist_free(tdm_dist_t *td)
 		dist_key_free(td->keys[i]);
 	}
 	free(td->keys);
+	tdm_dist_notify_own_free(td->notify_own);
 	free(td);
 }
 
@@ -892,4 +902,62 @@ bool tdm_dist_hold_take(tdm_dist_t *td, const char *zone, dns_zone_t *copy)
 			     tandem_strerror(ret));
 	}
 	return ret == TANDEM_OK;
+}
+
+int tdm_dist_set_notify(tdm_dist_t *td, const char *const *notify, size_t n)
+{
+	char **own = calloc(n + 1, sizeof(*own));
+	if (td == NULL || own == NULL) {
+		free(own);
+		return td == NULL ? TANDEM_EINVAL : TANDEM_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char host[INET6_ADDRSTRLEN + 8];
+		dist_notify_peer_conf_t peer = {0};
+		if (tdm_dist_peer_parse(notify[i], host, sizeof(host), &peer) != TANDEM_OK) {
+			tdm_dist_log(td->node,
+				     "reload: notify %s: expected ADDR:PORT or [ADDR6]:PORT",
+				     notify[i]);
+			tdm_dist_notify_own_free(own);
+			return TANDEM_ESYNTAX;
+		}
+		if ((own[i] = strdup(notify[i])) == NULL) {
+			tdm_dist_notify_own_free(own);
+			return TANDEM_ENOMEM;
+		}
+	}
+	/* every zone's notifier and SOA queries go (made again with the new list at their
+	 * next use); what each zone serves stays, and the new list hears of it at once */
+	for (size_t i = 0; i < td->nzones; i++) {
+		tdm_dist_zone_t *dz = &td->zones[i];
+		bool had = dz->has_published;
+		uint32_t serial = dz->published;
+		tdm_dist_zone_clear(td, dz);
+		dz->has_published = had;
+		dz->published = serial;
+	}
+	tdm_dist_notify_own_free(td->notify_own);
+	td->notify_own = own;
+	td->notify = (const char *const *)own;
+	td->nnotify = n;
+	for (size_t i = 0; i < td->nzones; i++) {
+		if (td->zones[i].has_published) {
+			tdm_dist_notify(td, td->zones[i].name, td->zones[i].published);
+		}
+	}
+	return TANDEM_OK;
+}
+
+int tdm_dist_set_acl(tdm_dist_t *td, const char *const *acl, size_t n)
+{
+	tandem_diag_t *diag = NULL;
+	if (td == NULL || tandem_diag_new(&diag) != TANDEM_OK) {
+		return td == NULL ? TANDEM_EINVAL : TANDEM_ENOMEM;
+	}
+	int ret = dist_server_set_acl(td->srv, acl, n, diag);
+	for (size_t i = 0; i < tandem_diag_kept(diag); i++) {
+		tdm_dist_log(td->node, "reload: xfr-acl: %s", tandem_diag_msg(diag, i));
+	}
+	tandem_diag_free(diag);
+	return ret;
 }

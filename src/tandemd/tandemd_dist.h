@@ -122,4 +122,15 @@ bool tdm_dist_ixfr_take(tdm_dist_t *td, const char *zone, tdm_dist_ixfr_t *out);
 /* The milliseconds until a NOTIFY try is due (0: one is due now, -1: none pending). */
 int tdm_dist_timeout_ms(const tdm_dist_t *td, uint64_t now_ms);
 
+/*
+ * SIGHUP (docs/config.md, "Reload"): the --notify secondaries become notify[0..n) (copied;
+ * each ADDR:PORT, else TANDEM_ESYNTAX and nothing changes). Pending NOTIFYs to the old list
+ * are dropped, and every zone this node serves is NOTIFYed to the new list at once.
+ */
+int tdm_dist_set_notify(tdm_dist_t *td, const char *const *notify, size_t n);
+
+/* SIGHUP: the transfer server's ACL becomes acl[0..n) (dist_server_set_acl: all or
+ * nothing; a bad entry is logged and the ACL in force stays). */
+int tdm_dist_set_acl(tdm_dist_t *td, const char *const *acl, size_t n);
+
 #endif
