@@ -53,19 +53,32 @@ PIN=pin-$RANDOM$RANDOM-never-logged
 printf '%s\n' "$PIN" >"$TDM_TMP/pin"
 chmod 600 "$TDM_TMP/pin"
 touch "$TDM_TMP/x.zone"
-node() { # node SOCKET: tandemd with the token's module failing to start
+node() { # node SOCKET [OPTION...]: tandemd with the token's module failing to start
+	local sock=$1
+	shift
 	SOFTHSM2_CONF=$TDM_TMP/absent.conf timeout 60 "$NODE" --name node-x --site A \
 		--key "$TDM_TMP/n.secret" --coord tcp://127.0.0.1:1 --coord-pub "$TDM_TMP/n.pub" \
 		--token "pkcs11:token=t;pin-source=$TDM_TMP/pin" \
 		--module /usr/lib/softhsm/libsofthsm2.so --zone "x.example.=$TDM_TMP/x.zone" \
-		--out "$TDM_TMP/out" --work "$TDM_TMP/work" --log-target syslog --syslog-socket "$1"
+		--out "$TDM_TMP/out" --work "$TDM_TMP/work" --log-target syslog --syslog-socket "$sock" "$@"
 }
 node "$SOCK" 2>"$TDM_TMP/node.err" && tdm_fail "tandemd started without its HSM module"
 # shellcheck disable=SC2317 # called through until_ok
-node_line() { grep -q '^<30>[A-Z][a-z][a-z] [ 0-9][0-9] [0-9:]\{8\} tandemd\[[0-9]*\]: node-x: HSM: PKCS#11 module cannot be loaded$' "$GOT"; }
+node_line() { grep -q '^<29>[A-Z][a-z][a-z] [ 0-9][0-9] [0-9:]\{8\} tandemd\[[0-9]*\]: node-x: HSM: PKCS#11 module cannot be loaded$' "$GOT"; }
 until_ok 30 "tandemd's line at the syslog socket" node_line
 tdm_assert_no_grep "tandemd's line is not on stderr too" "module cannot be loaded" "$TDM_TMP/node.err"
-tdm_pass "tandemd: one syslog line per event, with its name and pid"
+tdm_pass "tandemd: one syslog line per event, with its name and pid (severity notice)"
+
+# log-level warning: only ALERT lines; the failure above is not one, so nothing comes
+before=$(grep -c 'module cannot be loaded' "$GOT")
+node "$SOCK" --log-level warning 2>"$TDM_TMP/node-w.err" && tdm_fail "tandemd started without its HSM module"
+node "$SOCK" 2>/dev/null && tdm_fail "tandemd started without its HSM module"
+# the second run's line (the default level) came: the first run's would be before it, were it sent
+until_ok 30 "the second run's line" eval "[ \"\$(grep -c 'module cannot be loaded' \"\$GOT\")\" -ge $((before + 1)) ]"
+tdm_assert_eq "log-level warning: the notice line was not sent" "$((before + 1))" "$(grep -c 'module cannot be loaded' "$GOT")"
+tdm_assert_no_grep "log-level warning: not on stderr either" "module cannot be loaded" "$TDM_TMP/node-w.err"
+tdm_assert_fails "--log-level debug is refused" "$NODE" --log-level debug --name n
+tdm_pass "log-level warning drops the lines below it; a level other than info, notice or warning is refused"
 
 node "$TDM_TMP/absent.sock" 2>"$TDM_TMP/node2.err" && tdm_fail "tandemd started without its HSM module"
 tdm_assert_grep "no syslog socket: the line goes to stderr" \
@@ -88,7 +101,7 @@ CPID=$!
 tdm_on_exit "kill -9 $CPID 2>/dev/null; wait $CPID 2>/dev/null"
 tdm_coord_endpoint "$TDM_TMP/coord.out" "$CPID" "$TDM_TMP/coord.err" 60 >/dev/null
 # shellcheck disable=SC2317 # called through until_ok
-coord_line() { grep -q "^<30>.* tandem-coord\[$CPID\]: coord-x: effect: zone z1\.example\. added$" "$GOT"; }
+coord_line() { grep -q "^<29>.* tandem-coord\[$CPID\]: coord-x: effect: zone z1\.example\. added$" "$GOT"; }
 until_ok 60 "tandem-coord's line for the zone at the syslog socket" coord_line
 kill "$CPID"
 wait "$CPID" 2>/dev/null || true

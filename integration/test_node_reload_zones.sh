@@ -8,9 +8,10 @@
 #    released, which the coordinators log as leaving (no preference window for node-b);
 #    AXFR of z2 from node-b is NOTAUTH; node-a takes z2 and publishes it; z3 goes on being
 #    published by node-b, and nothing more of z2; z2's series leave node-b's metrics;
-#  - xfr-acl and notify changed in the file, SIGHUP: an AXFR from 127.0.0.1 is refused by
-#    the new ACL, a secondary added to notify is NOTIFYed of the zones served at once; both
-#    taken out again: AXFR served again;
+#  - xfr-acl, notify and log-level changed in the file, SIGHUP: an AXFR from 127.0.0.1 is
+#    refused by the new ACL, a secondary added to notify is NOTIFYed of the zones served at
+#    once, a publication at log-level notice has no log line; all taken out again: AXFR
+#    served again;
 #  - z1 removed from the cluster (tandemctl zone remove): node-b stops serving it (NOTAUTH)
 #    and says so once; z3 goes on;
 #  - z3 taken out of the file while node-b's run of a big new input of it is under way
@@ -188,7 +189,7 @@ PY
 NPID=$!
 stop_listener() { kill "$NPID" 2>/dev/null || true; }
 tdm_on_exit stop_listener
-extra=("xfr-acl:" "  - '127.0.0.2/32'" "notify:" "  - '127.0.0.1:$NPORT'")
+extra=("xfr-acl:" "  - '127.0.0.2/32'" "notify:" "  - '127.0.0.1:$NPORT'" "log-level: notice")
 write_conf $Z1 $Z2 $Z3
 kill -HUP "$PID"
 tdm_wait 30 "node-b to apply xfr-acl" grep -q "reload: xfr-acl now 1 entry" "$LOG"
@@ -200,13 +201,20 @@ refused3() {
 tdm_wait 30 "AXFR of $Z3 from 127.0.0.1 refused by the new xfr-acl" refused3
 notified3() { grep -qxF "$Z3" "$TDM_TMP/notified" 2>/dev/null; }
 tdm_wait 30 "the new notify secondary to be told of $Z3" notified3
+# log-level notice: a publication after it is in publish.log, not in the log
+tdm_assert_grep "node-b applies log-level" "reload: log-level now notice" "$LOG"
+q3=$(tdm_last_serial node-b $Z3)
+tdm_wait 60 "node-b to publish $Z3 at log-level notice" tdm_published_after node-b $Z3 "${q3:-0}"
+q3=$(tdm_last_serial node-b $Z3)
+tdm_assert_no_grep "log-level notice: no routine line for serial $q3" "zone $Z3: published serial $q3 " "$LOG"
 extra=()
 write_conf $Z1 $Z2 $Z3
 kill -HUP "$PID"
 tdm_wait 30 "node-b to go back to no xfr-acl" grep -q "reload: xfr-acl now 0 entries" "$LOG"
+tdm_assert_grep "node-b back at log-level info" "reload: log-level now info" "$LOG"
 tdm_wait 30 "node-b to serve $Z3 again" served3
 kill -0 "$PID" || tdm_fail "node-b exited" -- "$LOG"
-tdm_pass "SIGHUP applied xfr-acl (127.0.0.1 refused, then allowed again) and notify (the new secondary was NOTIFYed of $Z3)"
+tdm_pass "SIGHUP applied xfr-acl (127.0.0.1 refused, then allowed again), notify (the new secondary was NOTIFYed of $Z3) and log-level"
 
 # --- remove z2 (held by node-b) ----------------------------------------------------------
 to_b $Z2

@@ -13,8 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-/* LOG_DAEMON (3) << 3 | severity: info (6), warning (4). */
+/* LOG_DAEMON (3) << 3 | severity: info (6), notice (5), warning (4). */
 #define LOG_PRI_INFO    30
+#define LOG_PRI_NOTICE  29
 #define LOG_PRI_WARNING 28
 /* A syslog datagram at most this long (RFC 3164 asks relays for 1024; local daemons
  * take more, and a longer line is cut, never split into two events). */
@@ -28,6 +29,26 @@ static struct {
 	const char *program, *who, *path;
 	int fd; /* the connected syslog socket; -1: not connected */
 } sink = {PTHREAD_MUTEX_INITIALIZER, TANDEM_LOG_STDERR, "tandem", NULL, TANDEM_LOG_SOCKET, -1};
+
+/* Lines below it are dropped (tandem_log_set_level). */
+static _Atomic int log_level = TANDEM_LOG_INFO;
+
+bool tandem_log_level_parse(const char *s, tandem_log_level_t *out)
+{
+	static const char *const names[] = {"info", "notice", "warning"};
+	for (size_t i = 0; s != NULL && out != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*out = (tandem_log_level_t)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+void tandem_log_set_level(tandem_log_level_t level)
+{
+	log_level = (int)level;
+}
 
 bool tandem_log_target_parse(const char *s, tandem_log_target_t *out)
 {
@@ -117,7 +138,7 @@ static bool syslog_connect(void)
 }
 
 /* One datagram; false when the socket did not take it (caller holds the lock). */
-static bool to_syslog(const char *line)
+static bool to_syslog(tandem_log_level_t sev, const char *line)
 {
 	char msg[LOG_DGRAM_MAX], stamp[32];
 	time_t now = time(NULL);
@@ -126,7 +147,9 @@ static bool to_syslog(const char *line)
 	    strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm) == 0) {
 		snprintf(stamp, sizeof(stamp), "Jan  1 00:00:00");
 	}
-	int pri = strstr(line, "ALERT") != NULL ? LOG_PRI_WARNING : LOG_PRI_INFO;
+	int pri = sev == TANDEM_LOG_WARNING  ? LOG_PRI_WARNING
+		  : sev == TANDEM_LOG_NOTICE ? LOG_PRI_NOTICE
+					     : LOG_PRI_INFO;
 	int n = snprintf(msg, sizeof(msg), "<%d>%s %s[%ld]: %s%s%s", pri, stamp, sink.program,
 			 (long)getpid(), sink.who != NULL ? sink.who : "",
 			 sink.who != NULL ? ": " : "", line);
@@ -149,14 +172,26 @@ static bool to_syslog(const char *line)
 	return false;
 }
 
-void tandem_log_line(const char *line)
+static void log_at(tandem_log_level_t sev, const char *line)
 {
-	if (line == NULL) {
+	if (line == NULL || (int)sev < log_level) {
 		return;
 	}
 	pthread_mutex_lock(&sink.lock);
-	if (sink.target != TANDEM_LOG_SYSLOG || !to_syslog(line)) {
+	if (sink.target != TANDEM_LOG_SYSLOG || !to_syslog(sev, line)) {
 		to_stderr(line);
 	}
 	pthread_mutex_unlock(&sink.lock);
+}
+
+void tandem_log_line(const char *line)
+{
+	log_at(line != NULL && strstr(line, "ALERT") != NULL ? TANDEM_LOG_WARNING
+							     : TANDEM_LOG_NOTICE,
+	       line);
+}
+
+void tandem_log_line_info(const char *line)
+{
+	log_at(TANDEM_LOG_INFO, line);
 }

@@ -9,6 +9,21 @@ typedef enum {
 	TANDEM_LOG_SYSLOG,     /* "<PRI>TIME PROGRAM[PID]: WHO: LINE" to a syslog socket */
 } tandem_log_target_t;
 
+/* How much a line matters (syslog's severities): routine per-cycle lines are info, the
+ * other events notice, lines that say ALERT warning. */
+typedef enum {
+	TANDEM_LOG_INFO = 0,
+	TANDEM_LOG_NOTICE,
+	TANDEM_LOG_WARNING,
+} tandem_log_level_t;
+
+/* "info", "notice" or "warning" into *out; false for anything else (*out untouched). */
+bool tandem_log_level_parse(const char *s, tandem_log_level_t *out);
+
+/* Lines below level are dropped from now on (the daemons' log-level key, applied on SIGHUP
+ * too); info (everything) until set. Safe from any thread. */
+void tandem_log_set_level(tandem_log_level_t level);
+
 /* The default syslog socket. */
 #define TANDEM_LOG_SOCKET "/dev/log"
 
@@ -29,8 +44,11 @@ void tandem_log_open(tandem_log_target_t target, const char *program, const char
 		     const char *socket_path);
 
 /* One event: line is one line, already escaped (no newline); never a secret. Severity is
- * warning for a line that says ALERT, else info. Safe from any thread. */
+ * warning for a line that says ALERT, else notice. Safe from any thread. */
 void tandem_log_line(const char *line);
+
+/* One routine event (a run's summary, a publication): as tandem_log_line, at info. */
+void tandem_log_line_info(const char *line);
 
 /* Closes the syslog socket (at exit); stderr again afterwards. */
 void tandem_log_close(void);

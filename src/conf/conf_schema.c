@@ -9,6 +9,7 @@
 
 static const char *const conf_sites[] = {"A", "B", "C", "D", NULL};
 static const char *const conf_log_targets[] = {"stderr", "syslog", NULL};
+static const char *const conf_log_levels[] = {"info", "notice", "warning", NULL};
 
 static const conf_field_t tdm_coord_fields[] = {
     {"endpoint", CONF_ENDPOINT, "coord", "the coordinator's tcp://HOST:PORT"},
@@ -178,6 +179,14 @@ static const conf_key_t tdm_keys[] = {
      .def = "stderr",
      .values = conf_log_targets,
      .doc = "where log lines go: stderr (systemd's journal) or syslog"},
+    {.name = "log-level",
+     .type = CONF_ENUM,
+     .def = "info",
+     .values = conf_log_levels,
+     .flags = CONF_LIVE,
+     .doc = "the least a line must matter to be logged: info (every line), notice (not the "
+	    "routine lines of each cycle: run summaries, commits, publications, files written), "
+	    "warning (only ALERT lines)"},
     {.name = "syslog-socket",
      .type = CONF_PATH,
      .def = "/dev/log",
@@ -308,6 +317,14 @@ static const conf_key_t coord_keys[] = {
      .def = "stderr",
      .values = conf_log_targets,
      .doc = "where log lines go: stderr (systemd's journal) or syslog"},
+    {.name = "log-level",
+     .type = CONF_ENUM,
+     .def = "info",
+     .values = conf_log_levels,
+     .flags = CONF_LIVE,
+     .doc = "the least a line must matter to be logged: info (every line), notice (not the "
+	    "routine lines of each cycle: run summaries, commits, publications, files written), "
+	    "warning (only ALERT lines)"},
     {.name = "syslog-socket",
      .type = CONF_PATH,
      .def = "/dev/log",

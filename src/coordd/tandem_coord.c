@@ -75,6 +75,7 @@ typedef struct coordd_opts {
 	bool no_compare_digests; /* --zone zones are added without the standbys' digest check */
 	const char *metrics;     /* --metrics HOST:PORT, or NULL */
 	tandem_log_target_t log_target; /* --log-target stderr|syslog */
+	tandem_log_level_t log_level;   /* --log-level info|notice|warning */
 	const char *syslog_socket;      /* --syslog-socket PATH, or NULL */
 	const char *approval_rules;     /* --approval-rules FILE: overrides of the DPS defaults */
 	const char *role_mirror;        /* --role-mirror FILE: the local copy of the role table */
@@ -1174,7 +1175,14 @@ static void coordd_log_effects(const coord_result_t *res)
 		if (e->kind == COORD_EFF_LEASE_FREE) {
 			continue; /* a hint repeated at every tick, not an event */
 		}
-		coordd_log("effect: %s", e->text);
+		if (e->kind != COORD_EFF_COMMIT && e->kind != COORD_EFF_DIGEST_MATCH) {
+			coordd_log("effect: %s", e->text);
+			continue;
+		}
+		/* a commit and a standby's agreement: every cycle of every zone (level info) */
+		char line[COORD_TEXT_MAX + 16], safe[4 * sizeof(line)];
+		snprintf(line, sizeof(line), "effect: %s", e->text);
+		tandem_log_line_info(tandem_escape(safe, sizeof(safe), line));
 	}
 }
 
@@ -3092,6 +3100,30 @@ static void coordd_reload_key(void *arg, const conf_key_t *key, unsigned old_lin
 		   new_line != 0 ? new_line : old_line);
 }
 
+/* log-level: the file's (or the default), unless the command line sets it. */
+static void coordd_reload_log_level(coordd_reload_t *r, const conf_t *was, const conf_t *fresh)
+{
+	const conf_key_t *key = conf_schema_find(conf_schema_coord(), "log-level");
+	const char *old = "info", *now = "info";
+	tandem_log_level_t level = TANDEM_LOG_INFO;
+	if (key == NULL) {
+		return;
+	}
+	(void)conf_values(was, key, &old, 1);
+	(void)conf_values(fresh, key, &now, 1);
+	if (strcmp(old, now) == 0) {
+		return;
+	}
+	r->changed++;
+	if (conf_cli_has(key, r->st->cli.argc, r->st->cli.argv)) {
+		coordd_log("reload: log-level changed in the file, but the command line sets it");
+		return;
+	}
+	(void)tandem_log_level_parse(now, &level);   /* checked by the loader */
+	coordd_log("reload: log-level now %s", now); /* said before a higher level hides it */
+	tandem_log_set_level(level);
+}
+
 /* *applied: the file as last applied (NULL: the one started with); replaced on success. */
 static void coordd_reload_conf(coordd_t *d, const conf_start_t *st, conf_t **applied)
 {
@@ -3114,6 +3146,7 @@ static void coordd_reload_conf(coordd_t *d, const conf_start_t *st, conf_t **app
 	coordd_reload_t r = {.d = d, .st = st};
 	conf_diff(conf_schema_coord(), st->conf, fresh, coordd_reload_key, &r);
 	bool ok = coordd_reload_zones(&r, *applied != NULL ? *applied : st->conf, fresh);
+	coordd_reload_log_level(&r, *applied != NULL ? *applied : st->conf, fresh);
 	coordd_log("reload: %s read, %u key(s) changed, %u need a restart", path, r.changed,
 		   r.restart);
 	if (ok) {
@@ -3134,7 +3167,7 @@ static void coordd_usage(FILE *fp)
 	    "                    [--pid-file FILE]\n"
 	    "                    [--peer NAME=tcp://HOST:PORT]... [--approval-rules FILE]\n"
 	    "                    [--role-mirror FILE] [--archive-grant NODE]...\n"
-	    "                    [--log-target stderr|syslog]\n"
+	    "                    [--log-target stderr|syslog] [--log-level info|notice|warning]\n"
 	    "                    [--syslog-socket PATH]\n"
 	    "                    [--etcd-ca CA.pem --etcd-cert CERT.pem --etcd-key KEY.pem]\n"
 	    "                    [--insecure-etcd] [--metrics HOST:PORT]\n"
@@ -3213,6 +3246,7 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 		OPT_ROLE_MIRROR,
 		OPT_ARCHIVE_GRANT,
 		OPT_LOG_TARGET,
+		OPT_LOG_LEVEL,
 		OPT_SYSLOG_SOCKET,
 		OPT_NO_COMPARE_DIGESTS
 	};
@@ -3242,6 +3276,7 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 	    {"role-mirror", required_argument, NULL, OPT_ROLE_MIRROR},
 	    {"archive-grant", required_argument, NULL, OPT_ARCHIVE_GRANT},
 	    {"log-target", required_argument, NULL, OPT_LOG_TARGET},
+	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	    {"syslog-socket", required_argument, NULL, OPT_SYSLOG_SOCKET},
 	    {"no-compare-digests", no_argument, NULL, OPT_NO_COMPARE_DIGESTS},
 	    {"help", no_argument, NULL, 'h'},
@@ -3286,6 +3321,16 @@ static int coordd_opts_parse(int argc, char **argv, coordd_opts_t *o)
 			}
 			break;
 		case OPT_SYSLOG_SOCKET: o->syslog_socket = optarg; break;
+		case OPT_LOG_LEVEL:
+			if (!tandem_log_level_parse(optarg, &o->log_level)) {
+				fprintf(
+				    stderr,
+				    "tandem-coord: --log-level takes info, notice or warning, not "
+				    "'%s'\n",
+				    optarg);
+				return 1;
+			}
+			break;
 		case 'L':
 			if (!coordd_parse_u64(optarg, &o->lease_ms)) {
 				fprintf(stderr, "tandem-coord: bad --lease-ms '%s'\n", optarg);
@@ -3492,6 +3537,7 @@ int main(int argc, char **argv)
 	rc = 1;
 	d.opts = &opts;
 	/* on stderr the lines stay as they were; syslog's name the coordinator */
+	tandem_log_set_level(opts.log_level);
 	tandem_log_open(opts.log_target, "tandem-coord",
 			opts.log_target == TANDEM_LOG_SYSLOG ? opts.name : NULL,
 			opts.syslog_socket);

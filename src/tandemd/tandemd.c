@@ -120,6 +120,7 @@
 #define TDM_OPT_PRIMARY_KEY 0x1002
 #define TDM_OPT_NOTIFY_ACL  0x1003
 #define TDM_OPT_REVIEW      0x1040 /* --review-listen */
+#define TDM_OPT_LOG_LEVEL   0x1041 /* --log-level */
 
 /* The journal's default depth: a day of 15-minute cycles, and 256 MiB. */
 #define TDM_JOURNAL_ENTRIES 100u
@@ -152,6 +153,7 @@ typedef struct tdm_opts {
 	size_t nnotify_acl;
 	double max_ixfr_ratio;          /* negative: unlimited */
 	tandem_log_target_t log_target; /* --log-target stderr|syslog */
+	tandem_log_level_t log_level;   /* --log-level info|notice|warning */
 	const char *syslog_socket;      /* --syslog-socket PATH, or NULL: /dev/log */
 	const char *review_listen;      /* --review-listen ADDR:PORT (loopback), or NULL */
 } tdm_opts_t;
@@ -375,6 +377,18 @@ __attribute__((format(printf, 2, 3))) static void tdm_log(const tdm_t *d, const 
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	tandem_log_line(tandem_escape(safe, sizeof(safe), line));
+}
+
+/* A routine line (a run's summary, a publication, a file written): level info. */
+__attribute__((format(printf, 2, 3))) static void tdm_log_info(const tdm_t *d, const char *fmt, ...)
+{
+	char line[1024], safe[4 * sizeof(line)];
+	va_list ap;
+	(void)d;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	tandem_log_line_info(tandem_escape(safe, sizeof(safe), line));
 }
 
 static void tdm_log_diag(tdm_t *d, const char *what, int rc)
@@ -2668,9 +2682,9 @@ static bool tdm_publish_file(tdm_t *d, tdm_zone_t *z, uint64_t epoch, const tdm_
 	}
 	char hex[2 * COORD_DIGEST_LEN + 1], cycle[200];
 	tdm_hex(r->digest, COORD_DIGEST_LEN, hex);
-	tdm_log(d, "zone %s: published serial %u epoch %" PRIu64 " digest %.16s (%.2f s)%s%s",
-		z->name, r->serial, epoch, hex, r->seconds,
-		tdm_cycle_times(z, cycle, sizeof(cycle)), how);
+	tdm_log_info(d, "zone %s: published serial %u epoch %" PRIu64 " digest %.16s (%.2f s)%s%s",
+		     z->name, r->serial, epoch, hex, r->seconds,
+		     tdm_cycle_times(z, cycle, sizeof(cycle)), how);
 	z->published_unix = (double)time(NULL);
 	z->has_expiry = r->has_expiry;
 	z->expiry_min = r->expiry_min;
@@ -2743,12 +2757,12 @@ static void tdm_held_take(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 		h->offered = dns_zone_copy(h->signed_zone, &copy) == TANDEM_OK &&
 			     tdm_dist_hold_take(d->dist, z->name, copy);
 	}
-	tdm_log(d,
-		"zone %s: serial %u committed; held until a standby reports the same digest "
-		"(compare-before-publish: %s, compare-timeout %u s)",
-		z->name, a->serial,
-		z->node.conf.compare == NODE_COMPARE_REQUIRE ? "require" : "wait",
-		tdm_zpol(d, z)->compare_timeout);
+	tdm_log_info(d,
+		     "zone %s: serial %u committed; held until a standby reports the same digest "
+		     "(compare-before-publish: %s, compare-timeout %u s)",
+		     z->name, a->serial,
+		     z->node.conf.compare == NODE_COMPARE_REQUIRE ? "require" : "wait",
+		     tdm_zpol(d, z)->compare_timeout);
 }
 
 /* A held serial goes live: the standby agreed, or (wait) none reported in time. Once live it
@@ -3102,8 +3116,8 @@ static void tdm_write_step(tdm_t *d, tdm_zone_t *z, uint64_t now)
 			z->write_retry_mono = 0;
 			z->write_backoff_ms = 0;
 			tdm_disk_ok(d, z);
-			tdm_log(d, "zone %s: wrote serial %u to %s (%.2f s)", z->name, st.serial,
-				st.path, st.seconds);
+			tdm_log_info(d, "zone %s: wrote serial %u to %s (%.2f s)", z->name,
+				     st.serial, st.path, st.seconds);
 		} else {
 			tdm_log(d, "zone %s: serial %u is published but %s is not written: %s",
 				z->name, st.serial, st.path, strerror(st.err));
@@ -3200,8 +3214,8 @@ static void tdm_job_finish(tdm_t *d)
 		if (job->gate_full) {
 			z->gate_full_unix = job->conf.now;
 		}
-		tdm_log(d, "zone %s: %s run: %s", z->name, job->shadow ? "shadow" : "signing",
-			job->summary);
+		tdm_log_info(d, "zone %s: %s run: %s", z->name, job->shadow ? "shadow" : "signing",
+			     job->summary);
 	}
 	const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
 	node_input_t in = {.kind = NODE_IN_STATUS};
@@ -3904,6 +3918,7 @@ static void tdm_usage(FILE *fp)
 		"               [--primary ZONE=ADDR:PORT ... [--primary-tsig-key FILE]\n"
 		"                [--notify-in-acl PREFIX ...]]]\n"
 		"               [--log-target stderr|syslog] [--syslog-socket PATH]\n"
+		"               [--log-level info|notice|warning]\n"
 		"               [--review-listen 127.0.0.1:PORT]\n"
 		"The first --coord is the node's own site's coordinator; the others are tried "
 		"when it\n"
@@ -3948,6 +3963,7 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 	    {"primary-tsig-key", required_argument, NULL, TDM_OPT_PRIMARY_KEY},
 	    {"notify-in-acl", required_argument, NULL, TDM_OPT_NOTIFY_ACL},
 	    {"log-target", required_argument, NULL, 'G'},
+	    {"log-level", required_argument, NULL, TDM_OPT_LOG_LEVEL},
 	    {"syslog-socket", required_argument, NULL, 'S'},
 	    {"review-listen", required_argument, NULL, TDM_OPT_REVIEW},
 	    {"help", no_argument, NULL, 'h'},
@@ -4064,6 +4080,15 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 			break;
 		case 'S': o->syslog_socket = optarg; break;
 		case TDM_OPT_REVIEW: o->review_listen = optarg; break;
+		case TDM_OPT_LOG_LEVEL:
+			if (!tandem_log_level_parse(optarg, &o->log_level)) {
+				fprintf(stderr,
+					"tandemd: --log-level takes info, notice or warning, not "
+					"'%s'\n",
+					optarg);
+				return 1;
+			}
+			break;
 		case 'y':
 			errno = 0;
 			o->cycle_s = strtoull(optarg, &end, 10);
@@ -4999,6 +5024,16 @@ static void tdm_reload_apply(tdm_reload_t *r, const conf_key_t *key)
 		tdm_reload_dist(r, key);
 		return;
 	}
+	if (strcmp(key->name, "log-level") == 0) {
+		const char *lv = "info";
+		(void)conf_values(r->fresh, key, &lv, 1);
+		(void)tandem_log_level_parse(lv, &r->opts->log_level); /* checked by the loader */
+		r->applied++;
+		/* said before a higher level would hide it */
+		tdm_log(r->d, "reload: log-level now %s", lv);
+		tandem_log_set_level(r->opts->log_level);
+		return;
+	}
 	uint64_t v = cycle ? TDM_CYCLE_S : TDM_SKR_MARGIN_S;
 	if (!cycle && strcmp(key->name, "skr-margin") != 0) {
 		tdm_log(r->d, "reload: %s changed, but the node cannot apply it: restart",
@@ -5217,6 +5252,7 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	rc = 1;
+	tandem_log_set_level(opts.log_level);
 	tandem_log_open(opts.log_target, "tandemd", opts.name != NULL ? opts.name : "-",
 			opts.syslog_socket);
 	/* Signals are taken synchronously in the loop; blocked before any thread starts. */
