@@ -27,6 +27,7 @@
 #include "tandemd_metrics.h"
 #include "tandemd_sign.h"
 #include "tandemd_skr.h"
+#include "tandemd_renew.h"
 #include "tandemd_watch.h"
 #include "tandemd_writer.h"
 #include "node.h"
@@ -310,9 +311,12 @@ typedef struct tdm {
 	bool lease_feeding;       /* the batch's answers are being fed to the zones */
 	uint64_t lease_sent_wall; /* when it was sent (UNIX ms): the watch's deadline */
 	char publish_log[PATH_MAX];
-	uint64_t job_started_mono;       /* when the running run started */
-	bool job_overran;                /* it took longer than the policy's max-run-time */
-	tdm_watch_t *watch;              /* says "stop publishing" at each lease's deadline */
+	uint64_t job_started_mono; /* when the running run started */
+	bool job_overran;          /* it took longer than the policy's max-run-time */
+	tdm_watch_t *watch;        /* says "stop publishing" at each lease's deadline */
+	tdm_renew_t *renew;        /* renews the held leases off this thread */
+	char fault_loop[96];       /* the loop's fault point: "loop-NODE" (tests) */
+	const char *renew_ep[TDM_COORDS_MAX], *renew_pub[TDM_COORDS_MAX];
 	int lock_fd[2];                  /* --work's and --out's lock files (-1: not held) */
 	char instance[TDM_INSTANCE_LEN]; /* this process's random id (coordinators) */
 	uint64_t next_hsm_mono;          /* next reopen of a token that went away */
@@ -723,6 +727,7 @@ static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 static void tdm_lease_stop_say(tdm_t *d, tdm_zone_t *z, bool was_held, uint64_t epoch,
 			       const char *why)
 {
+	tdm_renew_forget(d->renew, (size_t)(z - d->zones)); /* before the watch: see there */
 	bool said = tdm_watch_disarm(d->watch, (size_t)(z - d->zones));
 	if (was_held && !said) {
 		tdm_log(d, "zone %s: stop publishing under epoch %" PRIu64 ": %s", z->name, epoch,
@@ -789,6 +794,7 @@ static void tdm_instance_note(tdm_t *d, coordrpc_kind_t kind)
  * is then disarmed: nothing is left to say). */
 static int tdm_lease_release_send(tdm_t *d, tdm_zone_t *z)
 {
+	tdm_renew_forget(d->renew, (size_t)(z - d->zones));
 	coordrpc_request_t req;
 	tdm_req_init(d, &req, COORDRPC_LEASE_RELEASE, z);
 	req.epoch = z->node.epoch;
@@ -971,6 +977,9 @@ static void tdm_lease_granted(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	(void)tdm_watch_disarm(d->watch, (size_t)(z - d->zones));
 	tdm_watch_arm(d->watch, (size_t)(z - d->zones), sent + until, d->lease_sent_wall + until,
 		      a->epoch);
+	/* from now on the renewal thread renews it */
+	tdm_renew_hold(d->renew, (size_t)(z - d->zones), z->name, a->epoch, sent, v->lease_ms,
+		       v->margin_ms);
 }
 
 /* The node gives the lease back: the input cannot be read, or an operator switches over. */
@@ -3070,7 +3079,11 @@ static void tdm_node_act(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	case NODE_A_LEASE_RENEW: {
 		coordrpc_kind_t kind =
 		    a->kind == NODE_A_LEASE_RENEW ? COORDRPC_LEASE_RENEW : COORDRPC_LEASE_REQUEST;
-		if (d->lease_batching) {
+		if (kind == COORDRPC_LEASE_RENEW && d->renew != NULL) {
+			/* the renewal thread renews every held lease on its own schedule (the
+			 * node's, lease/3 from the last grant); its answers come in
+			 * tdm_renew_feed */
+		} else if (d->lease_batching) {
 			tdm_lease_queue(d, z, kind);
 		} else if (d->lease_feeding && kind == COORDRPC_LEASE_REQUEST) {
 			/* a refused request asked again at once, the batch having taken longer
@@ -3131,7 +3144,7 @@ static void tdm_node_act(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	}
 }
 
-static void tdm_node_feed(tdm_t *d, tdm_zone_t *z, const node_input_t *in)
+static void tdm_node_step(tdm_t *d, tdm_zone_t *z, const node_input_t *in)
 {
 	node_time_t now = {.mono_ms = tandem_mono_ms(), .wall_ms = tdm_wall_ms()};
 	node_actions_t out;
@@ -3139,6 +3152,52 @@ static void tdm_node_feed(tdm_t *d, tdm_zone_t *z, const node_input_t *in)
 	for (size_t i = 0; i < out.n; i++) {
 		tdm_node_act(d, z, &out.a[i]);
 	}
+}
+
+/*
+ * Gives the zone's node what the renewal thread learnt of its lease since the last look (a
+ * renewal granted, then a refusal), before anything else it is fed: its deadline is the one
+ * the thread's last granted renewal set, counted from that renewal's send, and checked at
+ * the moment its answer came (the loop may have been busy since). Answers for another epoch
+ * than the node holds are not its lease's.
+ */
+static void tdm_renew_feed(tdm_t *d, tdm_zone_t *z)
+{
+	tdm_renew_answer_t ans[2];
+	size_t n = tdm_renew_take(d->renew, (size_t)(z - d->zones), ans);
+	for (size_t i = 0; i < n; i++) {
+		const tdm_renew_answer_t *a = &ans[i];
+		if (!z->node.held || z->node.epoch != a->epoch) {
+			continue;
+		}
+		node_input_t in = {.kind = NODE_IN_LEASE_REPLY};
+		in.lease.answered = true;
+		in.lease.accepted = a->accepted;
+		in.lease.reason = a->reason;
+		in.lease.epoch = a->epoch;
+		in.lease.sent_mono = a->sent_mono;
+		in.lease.answered_mono = a->answered_mono;
+		d->lease_kind = COORDRPC_LEASE_RENEW;
+		d->lease_text = a->text;
+		d->lease_sent_wall = a->sent_wall;
+		if (!a->accepted && a->reason == COORD_R_INSTANCE) {
+			/* another instance of this node holds the registration: every lease goes
+			 * (as for the loop's own calls) */
+			d->dec->accepted = false;
+			d->dec->reason = COORD_R_INSTANCE;
+			memcpy(d->dec->text, a->text, sizeof(d->dec->text));
+			tdm_instance_note(d, COORDRPC_LEASE_RENEW);
+			continue;
+		}
+		tdm_node_step(d, z, &in);
+		d->lease_text = NULL;
+	}
+}
+
+static void tdm_node_feed(tdm_t *d, tdm_zone_t *z, const node_input_t *in)
+{
+	tdm_renew_feed(d, z);
+	tdm_node_step(d, z, in);
 }
 
 /* What the node's decisions need of the zone: the status, this node's alerts, input, keys,
@@ -3314,6 +3373,11 @@ static void tdm_step(tdm_t *d)
 	if (d->job_zone != NULL && tdm_sign_done(&d->job)) {
 		tdm_job_finish(d);
 	}
+	if (tdm_renew_pending(d->renew)) {
+		for (size_t i = 0; i < d->nzones; i++) {
+			tdm_renew_feed(d, &d->zones[i]);
+		}
+	}
 	tdm_keygen_reap(d);
 	tdm_keyimport_reap(d);
 	tdm_job_watch(d, now);
@@ -3341,6 +3405,7 @@ static void tdm_step(tdm_t *d)
 	if (!d->have_status || !d->registered) {
 		return;
 	}
+	tandem_fault(d->fault_loop); /* a loop stuck here renews nothing itself */
 	/* Every lease first: with hundreds of zones the key work and runs of one pass take
 	 * seconds of coordinator calls, and a renewal behind them would come too late. The
 	 * requests and renewals due go out together, one call for all the zones. */
@@ -3818,6 +3883,12 @@ static int tdm_dirs_take(tdm_t *d)
 	return TANDEM_OK;
 }
 
+/* A line of the renewal thread's. */
+static void tdm_renew_say(void *arg, const char *line)
+{
+	tdm_log(arg, "%s", line);
+}
+
 static int tdm_setup(tdm_t *d)
 {
 	const tdm_opts_t *o = d->opts;
@@ -3944,6 +4015,28 @@ static int tdm_setup(tdm_t *d)
 		tdm_log(d, "cannot create a ZeroMQ context");
 		return TANDEM_NET_EZMQ;
 	}
+	for (size_t i = 0; i < d->ncoords; i++) {
+		d->renew_ep[i] = d->coords[i].endpoint;
+		d->renew_pub[i] = d->coords[i].pub;
+	}
+	tdm_renew_cfg_t rc = {.zctx = d->zctx,
+			      .key = d->key,
+			      .endpoints = d->renew_ep,
+			      .pubs = d->renew_pub,
+			      .ncoords = d->ncoords,
+			      .node = d->opts->name,
+			      .instance = d->instance,
+			      .timeout_ms = TDM_RPC_TIMEOUT_MS,
+			      .retry_ms = TDM_RENEW_RETRY_MS,
+			      .watch = d->watch,
+			      .say = tdm_renew_say,
+			      .say_arg = d};
+	snprintf(d->fault_loop, sizeof(d->fault_loop), "loop-%s", d->opts->name);
+	ret = tdm_renew_start(&rc, d->nzones, &d->renew);
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "cannot start the renewal thread: %s", tandem_strerror(ret));
+		return ret;
+	}
 	return TANDEM_OK;
 }
 
@@ -3954,6 +4047,8 @@ static void tdm_teardown(tdm_t *d)
 	free(d->primary);
 	free(d->primary_text);
 	d->dist = NULL;
+	tdm_renew_stop(d->renew); /* it arms the watch */
+	d->renew = NULL;
 	tdm_watch_stop(d->watch);
 	for (size_t i = 0; i < 2; i++) {
 		if (d->lock_fd[i] >= 0) {
