@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static pthread_mutex_t fault_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -24,14 +25,16 @@ void tandem_fault(const char *point)
 	pthread_mutex_lock(&fault_lock);
 	FILE *f = fopen(path, "re");
 	char want[64] = "", how[16] = "";
-	unsigned n = 1;
+	unsigned n = 1, secs = 0;
 	if (f != NULL) {
-		if (fscanf(f, "%63s %u %15s", want, &n, how) < 1) {
+		if (fscanf(f, "%63s %u %15s %u", want, &n, how, &secs) < 1) {
 			want[0] = '\0';
 		}
 		fclose(f);
 	}
 	bool stop = strcmp(how, "stop") == 0;
+	/* "POINT N pause S": this thread sleeps S seconds */
+	unsigned pause_s = strcmp(how, "pause") == 0 ? secs : 0;
 	if (strcmp(want, fault_armed) != 0) {
 		/* a new fault: count its point from here */
 		snprintf(fault_armed, sizeof(fault_armed), "%s", want);
@@ -41,12 +44,24 @@ void tandem_fault(const char *point)
 		char hit[4096];
 		snprintf(hit, sizeof(hit), "%s.hit", path);
 		(void)rename(path, hit);
-		fprintf(stderr, "fault point %s hit %u: %s\n", point, fault_hits,
-			stop ? "stopping myself (SIGSTOP): SIGCONT goes on" : "killing myself");
+		if (pause_s > 0) {
+			fprintf(stderr, "fault point %s hit %u: this thread pauses %u s\n", point,
+				fault_hits, pause_s);
+		} else {
+			fprintf(stderr, "fault point %s hit %u: %s\n", point, fault_hits,
+				stop ? "stopping myself (SIGSTOP): SIGCONT goes on"
+				     : "killing myself");
+		}
 		fflush(stderr);
 		fault_armed[0] = '\0';
 		fault_hits = 0;
 		pthread_mutex_unlock(&fault_lock);
+		if (pause_s > 0) {
+			struct timespec t = {(time_t)pause_s, 0};
+			while (nanosleep(&t, &t) != 0) {
+			}
+			return;
+		}
 		raise(stop ? SIGSTOP : SIGKILL);
 		return;
 	}

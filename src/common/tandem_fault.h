@@ -11,7 +11,9 @@
  * and raises SIGKILL: the process stops exactly there, as a kill -9 at that point would
  * stop it. "POINT N stop" raises SIGSTOP instead (the whole process halts there until a
  * SIGCONT), so that a test can change the world at that point, e.g. take the HSM away in
- * the middle of a run. Without TANDEM_FAULT_FILE it returns at once. Thread-safe.
+ * the middle of a run. "POINT N pause S" makes only the calling thread sleep S seconds and
+ * go on (a busy or stuck thread, the others running). Without TANDEM_FAULT_FILE it returns at
+ * once. Thread-safe.
  */
 void tandem_fault(const char *point);
 

@@ -132,6 +132,29 @@ int hsm_token_find_key(hsm_token_t *token, const hsm_uri_t *uri, tandem_diag_t *
 int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_keyspec_t *spec,
 			   tandem_diag_t *diag, const hsm_key_t **out);
 
+/* A key pair made in the HSM and not yet in the token's key list. */
+typedef struct hsm_keypair hsm_keypair_t;
+
+/*
+ * hsm_token_generate_key's first half, for a thread of its own: the pair is made on a
+ * session the call opens and closes (SoftHSM and other modules serve sessions of one login
+ * from several threads), checked against label and id as there; the admin session and the
+ * key list are not touched, so several of these may run at once beside the thread that owns
+ * the token. The thread that owns the token then takes the pair with hsm_token_adopt_key.
+ * Errors: as hsm_token_generate_key's.
+ */
+int hsm_token_generate_detached(hsm_token_t *token, const hsm_uri_t *uri, const hsm_keyspec_t *spec,
+				tandem_diag_t *diag, hsm_keypair_t **out);
+
+/* Adds a pair from hsm_token_generate_detached to the token's key list (the owner's thread;
+ * takes made, whatever the outcome: a pair that cannot be listed is destroyed).
+ * Errors: TANDEM_HSM_EGEN, TANDEM_ENOMEM. */
+int hsm_token_adopt_key(hsm_token_t *token, hsm_keypair_t *made, tandem_diag_t *diag,
+			const hsm_key_t **out);
+
+/* Frees a pair record (not its objects); NULL-safe. */
+void hsm_keypair_free(hsm_keypair_t *made);
+
 /*
  * Destroys key's objects in the HSM (C_DestroyObject on its private key, then its public
  * key) and drops it from the token's list: key (and every pointer borrowed to it) is freed

@@ -126,5 +126,8 @@ int hsm_slot_find(CK_FUNCTION_LIST *fl, const hsm_uri_t *uri, tandem_diag_t *dia
 #define HSM_COUNT_MAX 8
 int hsm_objects_count(hsm_token_t *t, CK_ATTRIBUTE *match, CK_ULONG nmatch, int err,
 		      tandem_diag_t *diag, CK_ULONG *count);
+/* The same on a session of the caller's (another thread's, not the admin session). */
+int hsm_objects_count_in(hsm_token_t *t, CK_SESSION_HANDLE sess, CK_ATTRIBUTE *match,
+			 CK_ULONG nmatch, int err, tandem_diag_t *diag, CK_ULONG *count);
 
 #endif

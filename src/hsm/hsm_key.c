@@ -269,22 +269,42 @@ void hsm_key_free(hsm_key_t *key)
 }
 
 /* Is any object on the token already called label (or, for a given id, holding that id)? */
-static int key_taken(hsm_token_t *t, CK_ATTRIBUTE *match, bool *taken, tandem_diag_t *diag)
+static int key_taken(hsm_token_t *t, CK_SESSION_HANDLE sess, CK_ATTRIBUTE *match, bool *taken,
+		     tandem_diag_t *diag)
 {
 	CK_ULONG got = 0;
-	int ret = hsm_objects_count(t, match, 1, TANDEM_HSM_EGEN, diag, &got);
+	int ret = hsm_objects_count_in(t, sess, match, 1, TANDEM_HSM_EGEN, diag, &got);
 	if (ret == TANDEM_OK) {
 		*taken = got > 0;
 	}
 	return ret;
 }
 
-int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_keyspec_t *spec,
-			   tandem_diag_t *diag, const hsm_key_t **out)
+/* A key pair made in the HSM, not yet in the token's key list (hsm_token_adopt_key). */
+struct hsm_keypair {
+	CK_OBJECT_HANDLE pub, priv;
+	CK_KEY_TYPE type;
+	char *label;
+	uint8_t id[128];
+	size_t id_len;
+};
+
+void hsm_keypair_free(hsm_keypair_t *made)
 {
-	if (token == NULL || uri == NULL || spec == NULL || out == NULL) {
-		return TANDEM_EINVAL;
+	if (made == NULL) {
+		return;
 	}
+	free(made->label);
+	free(made);
+}
+
+/*
+ * Makes the key pair on session sess (the admin session, or another thread's own): the
+ * objects only, the token's key list untouched. A half-made pair is destroyed.
+ */
+static int key_make(hsm_token_t *token, CK_SESSION_HANDLE sess, const hsm_uri_t *uri,
+		    const hsm_keyspec_t *spec, tandem_diag_t *diag, hsm_keypair_t *made)
+{
 	if (uri->object == NULL || uri->object[0] == '\0') {
 		tandem_diag_add(diag, TANDEM_EINVAL,
 				"key generation needs object=LABEL in the URI");
@@ -292,7 +312,6 @@ int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_k
 	}
 	int ret = TANDEM_OK;
 	CK_RV rv = CKR_OK;
-	hsm_key_t *key = NULL;
 	CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
 	const char *label = uri->object;
 
@@ -347,7 +366,7 @@ int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_k
 
 	bool taken = false;
 	CK_ATTRIBUTE by_label = {CKA_LABEL, (void *)label, strlen(label)};
-	ret = key_taken(token, &by_label, &taken, diag);
+	ret = key_taken(token, sess, &by_label, &taken, diag);
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
@@ -369,7 +388,7 @@ int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_k
 		memcpy(id, uri->id, uri->id_len);
 		id_len = uri->id_len;
 		CK_ATTRIBUTE by_id = {CKA_ID, id, id_len};
-		ret = key_taken(token, &by_id, &taken, diag);
+		ret = key_taken(token, sess, &by_id, &taken, diag);
 		if (ret != TANDEM_OK) {
 			goto out;
 		}
@@ -381,7 +400,7 @@ int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_k
 			goto out;
 		}
 	} else {
-		rv = token->fl->C_GenerateRandom(token->admin, id, id_len);
+		rv = token->fl->C_GenerateRandom(sess, id, id_len);
 		if (rv != CKR_OK) {
 			tandem_diag_add(diag, TANDEM_HSM_EGEN, "C_GenerateRandom: %s",
 					hsm_rv_name(rv));
@@ -424,7 +443,7 @@ int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_k
 	    {CKA_ID, id, id_len},
 	    {CKA_ALLOWED_MECHANISMS, allowed, nallowed * sizeof(allowed[0])},
 	};
-	rv = token->fl->C_GenerateKeyPair(token->admin, &gen, pub_tmpl, npub, priv_tmpl,
+	rv = token->fl->C_GenerateKeyPair(sess, &gen, pub_tmpl, npub, priv_tmpl,
 					  sizeof(priv_tmpl) / sizeof(priv_tmpl[0]), &pub, &priv);
 	if (rv != CKR_OK) {
 		tandem_diag_add(diag, TANDEM_HSM_EGEN, "C_GenerateKeyPair (%s, algorithm %u): %s",
@@ -433,22 +452,52 @@ int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_k
 		pub = priv = CK_INVALID_HANDLE;
 		goto out;
 	}
-	key = calloc(1, sizeof(*key));
+	made->label = strdup(label);
+	if (made->label == NULL) {
+		ret = TANDEM_ENOMEM;
+		goto out;
+	}
+	made->pub = pub;
+	made->priv = priv;
+	made->type = type;
+	memcpy(made->id, id, id_len);
+	made->id_len = id_len;
+	pub = priv = CK_INVALID_HANDLE; /* made's now */
+out:
+	/* A half-made key must not stay on the token to collide with the next try. */
+	if (priv != CK_INVALID_HANDLE) {
+		(void)token->fl->C_DestroyObject(sess, priv);
+	}
+	if (pub != CK_INVALID_HANDLE) {
+		(void)token->fl->C_DestroyObject(sess, pub);
+	}
+	return ret;
+}
+
+int hsm_token_adopt_key(hsm_token_t *token, hsm_keypair_t *made, tandem_diag_t *diag,
+			const hsm_key_t **out)
+{
+	if (token == NULL || made == NULL || out == NULL) {
+		hsm_keypair_free(made);
+		return TANDEM_EINVAL;
+	}
+	int ret = TANDEM_OK;
+	hsm_key_t *key = calloc(1, sizeof(*key));
 	if (key == NULL) {
 		ret = TANDEM_ENOMEM;
 		goto out;
 	}
-	key->priv = priv;
-	key->pub = pub;
-	key->label = strdup(label);
-	key->id = malloc(id_len);
+	key->priv = made->priv;
+	key->pub = made->pub;
+	key->label = strdup(made->label);
+	key->id = malloc(made->id_len);
 	if (key->label == NULL || key->id == NULL) {
 		ret = TANDEM_ENOMEM;
 		goto out;
 	}
-	memcpy(key->id, id, id_len);
-	key->id_len = id_len;
-	ret = hsm_key_load(token, key, type, diag);
+	memcpy(key->id, made->id, made->id_len);
+	key->id_len = made->id_len;
+	ret = hsm_key_load(token, key, made->type, diag);
 	if (ret != TANDEM_OK) {
 		ret = ret == TANDEM_ENOMEM ? ret : TANDEM_HSM_EGEN;
 		goto out;
@@ -459,18 +508,63 @@ int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_k
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
-	pub = priv = CK_INVALID_HANDLE; /* the token's list owns them now */
+	made->pub = made->priv = CK_INVALID_HANDLE; /* the token's list owns them now */
 	*out = added;
 out:
 	hsm_key_free(key);
-	/* A half-made key must not stay on the token to collide with the next try. */
-	if (priv != CK_INVALID_HANDLE) {
-		(void)token->fl->C_DestroyObject(token->admin, priv);
+	/* A key that cannot join the list must not stay on the token to collide with the next
+	 * try. */
+	if (made->priv != CK_INVALID_HANDLE) {
+		(void)token->fl->C_DestroyObject(token->admin, made->priv);
 	}
-	if (pub != CK_INVALID_HANDLE) {
-		(void)token->fl->C_DestroyObject(token->admin, pub);
+	if (made->pub != CK_INVALID_HANDLE) {
+		(void)token->fl->C_DestroyObject(token->admin, made->pub);
 	}
+	hsm_keypair_free(made);
 	return ret;
+}
+
+int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_keyspec_t *spec,
+			   tandem_diag_t *diag, const hsm_key_t **out)
+{
+	if (token == NULL || uri == NULL || spec == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	hsm_keypair_t *made = calloc(1, sizeof(*made));
+	if (made == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	int ret = key_make(token, token->admin, uri, spec, diag, made);
+	if (ret != TANDEM_OK) {
+		hsm_keypair_free(made);
+		return ret;
+	}
+	return hsm_token_adopt_key(token, made, diag, out);
+}
+
+int hsm_token_generate_detached(hsm_token_t *token, const hsm_uri_t *uri, const hsm_keyspec_t *spec,
+				tandem_diag_t *diag, hsm_keypair_t **out)
+{
+	if (token == NULL || uri == NULL || spec == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	CK_SESSION_HANDLE sess = CK_INVALID_HANDLE;
+	CK_RV rv = token->fl->C_OpenSession(token->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+					    NULL, &sess);
+	if (rv != CKR_OK) {
+		tandem_diag_add(diag, TANDEM_HSM_EGEN, "C_OpenSession on token %s: %s",
+				token->label, hsm_rv_name(rv));
+		return TANDEM_HSM_EGEN;
+	}
+	hsm_keypair_t *made = calloc(1, sizeof(*made));
+	int ret = made == NULL ? TANDEM_ENOMEM : key_make(token, sess, uri, spec, diag, made);
+	(void)token->fl->C_CloseSession(sess);
+	if (ret != TANDEM_OK) {
+		hsm_keypair_free(made);
+		return ret;
+	}
+	*out = made;
+	return TANDEM_OK;
 }
 
 int hsm_token_destroy_key(hsm_token_t *token, const hsm_key_t *key, tandem_diag_t *diag)

@@ -705,12 +705,18 @@ int hsm_token_sign(hsm_token_t *token, unsigned session, const hsm_key_t *key, c
 int hsm_objects_count(hsm_token_t *t, CK_ATTRIBUTE *match, CK_ULONG nmatch, int err,
 		      tandem_diag_t *diag, CK_ULONG *count)
 {
+	return hsm_objects_count_in(t, t->admin, match, nmatch, err, diag, count);
+}
+
+int hsm_objects_count_in(hsm_token_t *t, CK_SESSION_HANDLE sess, CK_ATTRIBUTE *match,
+			 CK_ULONG nmatch, int err, tandem_diag_t *diag, CK_ULONG *count)
+{
 	CK_OBJECT_HANDLE h[HSM_COUNT_MAX];
 	CK_ULONG got = 0;
-	CK_RV rv = t->fl->C_FindObjectsInit(t->admin, match, nmatch);
+	CK_RV rv = t->fl->C_FindObjectsInit(sess, match, nmatch);
 	if (rv == CKR_OK) {
-		rv = t->fl->C_FindObjects(t->admin, h, HSM_COUNT_MAX, &got);
-		(void)t->fl->C_FindObjectsFinal(t->admin);
+		rv = t->fl->C_FindObjects(sess, h, HSM_COUNT_MAX, &got);
+		(void)t->fl->C_FindObjectsFinal(sess);
 	}
 	if (rv != CKR_OK) {
 		tandem_diag_add(diag, err, "C_FindObjects: %s", hsm_rv_name(rv));

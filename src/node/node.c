@@ -268,7 +268,8 @@ static void node_on_lease_reply(node_zone_t *z, const node_input_t *in, uint64_t
 		return;
 	}
 	z->last_refusal = COORD_R_OK;
-	if (z->held && !node_may_publish(z, now)) {
+	uint64_t came = in->lease.answered_mono != 0 ? in->lease.answered_mono : now;
+	if (z->held && !node_may_publish(z, came)) {
 		node_drop(z, NODE_WHY_DEADLINE, out); /* answered after the deadline */
 	}
 	node_action_t *a = NULL;

@@ -158,6 +158,9 @@ typedef struct node_input {
 		coord_reason_t reason;
 		uint64_t epoch;
 		uint64_t sent_mono; /* when the request was sent: the deadline counts from it */
+		/* when the answer came (0: now). A renewal answered on tandemd's renewal thread
+		 * while the loop was busy is fed later: the deadline is checked when it came */
+		uint64_t answered_mono;
 	} lease;
 	struct {
 		bool ok;

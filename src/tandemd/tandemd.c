@@ -29,6 +29,7 @@
 #include "tandemd_metrics.h"
 #include "tandemd_sign.h"
 #include "tandemd_skr.h"
+#include "tandemd_renew.h"
 #include "tandemd_watch.h"
 #include "tandemd_writer.h"
 #include "node.h"
@@ -121,6 +122,10 @@
 #define TDM_OPT_NOTIFY_ACL  0x1003
 #define TDM_OPT_REVIEW      0x1040 /* --review-listen */
 #define TDM_OPT_LOG_LEVEL   0x1041 /* --log-level */
+#define TDM_OPT_KEYGEN      0x1030 /* --keygen-workers */
+/* Keys made in the HSM at once, each on a thread and session of its own (--keygen-workers). */
+#define TDM_KEYGEN_DEFAULT 2u
+#define TDM_KEYGEN_MAX     8u
 
 /* The journal's default depth: a day of 15-minute cycles, and 256 MiB. */
 #define TDM_JOURNAL_ENTRIES 100u
@@ -138,7 +143,8 @@ typedef struct tdm_opts {
 	uint64_t journal_max_bytes;
 	uint64_t skr_margin_s; /* offline KSK: stop signing this long before the SKRs end */
 	unsigned threads;
-	const char *metrics; /* --metrics HOST:PORT, or NULL */
+	unsigned keygen_workers; /* keys made at once (--keygen-workers) */
+	const char *metrics;     /* --metrics HOST:PORT, or NULL */
 	/* the transfer server (docs/dist.md): --xfr-listen, --tsig-key, --xfr-acl */
 	const char *xfr_listen[TDM_XFR_MAX], *tsig_key[TDM_XFR_MAX], *xfr_acl[TDM_XFR_ACL_MAX];
 	size_t nxfr_listen, ntsig_key, nxfr_acl;
@@ -157,6 +163,17 @@ typedef struct tdm_opts {
 	const char *syslog_socket;      /* --syslog-socket PATH, or NULL: /dev/log */
 	const char *review_listen;      /* --review-listen ADDR:PORT (loopback), or NULL */
 } tdm_opts_t;
+
+/* A key generation worker (tdm_keygen_ready). */
+typedef struct tdm_kgw {
+	tdm_keygen_t *g; /* the key being made (NULL: free) */
+	char zone[COORD_ZONE_MAX];
+	uint32_t id;
+	bool failed;         /* ended in an error not yet told at its zone's step */
+	uint64_t ended_mono; /* when (it waits this long for its zone) */
+	int ret;
+	char why[256];
+} tdm_kgw_t;
 
 typedef struct tdm_coord {
 	const char *endpoint;
@@ -314,18 +331,12 @@ typedef struct tdm {
 	/* the one signing run at a time */
 	tdm_sign_t job;
 	tdm_zone_t *job_zone; /* NULL: idle */
-	/* a key being made in the HSM off this thread (NULL: none); while it is, nothing else
-	 * uses the token's admin session or key list and no run starts */
-	tdm_keygen_t *keygen;
+	/* keys being made in the HSM off this thread, each on a session of its own (g NULL: a
+	 * free worker); while any is, no run, import or destroy starts; each key joins the
+	 * token's key list here, at its reap */
+	tdm_kgw_t kgw[TDM_KEYGEN_MAX];
 	tdm_keyimport_t *keyimport; /* the same for archived keys being imported (NULL: none) */
 	tdm_zone_t *keyimport_zone;
-	char keygen_zone[COORD_ZONE_MAX]; /* the key being made, or last made: */
-	uint32_t keygen_id;
-	bool keygen_ended;          /* it ended, not yet taken by its zone's key-state step */
-	uint64_t keygen_ended_mono; /* when (the key waits this long for its zone, then no
-				       longer holds back another zone's) */
-	int keygen_ret;
-	char keygen_why[256];
 	coordrpc_kind_t lease_kind; /* the lease request or renewal whose answer is being fed */
 	const char *lease_text;     /* and the coordinator's text on it */
 	/* the lease-first part of a pass gathers the requests and renewals it asks for here and
@@ -338,9 +349,12 @@ typedef struct tdm {
 	bool lease_feeding;       /* the batch's answers are being fed to the zones */
 	uint64_t lease_sent_wall; /* when it was sent (UNIX ms): the watch's deadline */
 	char publish_log[PATH_MAX];
-	uint64_t job_started_mono;       /* when the running run started */
-	bool job_overran;                /* it took longer than the policy's max-run-time */
-	tdm_watch_t *watch;              /* says "stop publishing" at each lease's deadline */
+	uint64_t job_started_mono; /* when the running run started */
+	bool job_overran;          /* it took longer than the policy's max-run-time */
+	tdm_watch_t *watch;        /* says "stop publishing" at each lease's deadline */
+	tdm_renew_t *renew;        /* renews the held leases off this thread */
+	char fault_loop[96];       /* the loop's fault point: "loop-NODE" (tests) */
+	const char *renew_ep[TDM_COORDS_MAX], *renew_pub[TDM_COORDS_MAX];
 	int lock_fd[2];                  /* --work's and --out's lock files (-1: not held) */
 	char instance[TDM_INSTANCE_LEN]; /* this process's random id (coordinators) */
 	uint64_t next_hsm_mono;          /* next reopen of a token that went away */
@@ -873,6 +887,7 @@ static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 static void tdm_lease_stop_say(tdm_t *d, tdm_zone_t *z, bool was_held, uint64_t epoch,
 			       const char *why)
 {
+	tdm_renew_forget(d->renew, (size_t)(z - d->zones)); /* before the watch: see there */
 	bool said = tdm_watch_disarm(d->watch, (size_t)(z - d->zones));
 	if (was_held && !said) {
 		tdm_log(d, "zone %s: stop publishing under epoch %" PRIu64 ": %s", z->name, epoch,
@@ -942,6 +957,7 @@ static void tdm_instance_note(tdm_t *d, coordrpc_kind_t kind)
  * is then disarmed: nothing is left to say). */
 static int tdm_lease_release_send(tdm_t *d, tdm_zone_t *z)
 {
+	tdm_renew_forget(d->renew, (size_t)(z - d->zones));
 	coordrpc_request_t req;
 	tdm_req_init(d, &req, COORDRPC_LEASE_RELEASE, z);
 	req.epoch = z->node.epoch;
@@ -1125,6 +1141,9 @@ static void tdm_lease_granted(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	(void)tdm_watch_disarm(d->watch, (size_t)(z - d->zones));
 	tdm_watch_arm(d->watch, (size_t)(z - d->zones), sent + until, d->lease_sent_wall + until,
 		      a->epoch);
+	/* from now on the renewal thread renews it */
+	tdm_renew_hold(d->renew, (size_t)(z - d->zones), z->name, a->epoch, sent, v->lease_ms,
+		       v->margin_ms);
 }
 
 /* The node gives the lease back: the input cannot be read, or an operator switches over. */
@@ -1304,68 +1323,90 @@ static void tdm_hsm_check(tdm_t *d, int ret);
  * key list are its own meanwhile. */
 static bool tdm_hsm_busy(const tdm_t *d)
 {
-	return d->keygen != NULL || d->keyimport != NULL;
+	bool making = false;
+	for (size_t i = 0; i < TDM_KEYGEN_MAX; i++) {
+		making = making || d->kgw[i].g != NULL;
+	}
+	return making || d->keyimport != NULL;
 }
 
 /*
  * Whether key `id` the key-state machine asks for is on the token, made off this thread: the
- * first ask starts its generation (tdm_keygen_start) and says not ready; the key-state step
- * that asks again once it has ended goes on (tdm_keys_generate then finds it and only wraps
- * it). Only one key is made at a time; another zone's ask waits its turn. Errors: the
- * generation's (logged here), or starting its thread.
+ * first ask starts its generation on a free worker (tdm_keygen_start: up to --keygen-workers
+ * keys of different zones at once, each on an HSM session of its own) and says not ready; the
+ * key joins the token's key list when its worker is reaped, and the key-state step that asks
+ * again then goes on (tdm_keys_generate finds it and only wraps it). With no free worker the
+ * ask waits its turn. Errors: the generation's (logged here, once), or starting its thread.
  */
 static int tdm_keygen_ready(tdm_t *d, tdm_zone_t *z, const kasp_action_t *a, uint32_t id,
 			    bool *ready)
 {
 	*ready = false;
-	if (tdm_hsm_busy(d)) {
-		return TANDEM_OK; /* one at a time */
+	if (d->keyimport != NULL) {
+		return TANDEM_OK; /* the import's thread has the key list */
 	}
-	if (d->keygen_ended && d->keygen_id == id && strcmp(d->keygen_zone, z->name) == 0) {
-		d->keygen_ended = false;
-		if (d->keygen_ret != TANDEM_OK) {
-			tdm_log(d, "zone %s: key %u: key generation failed: %s", z->name, id,
-				d->keygen_why);
-			tdm_hsm_check(d, d->keygen_ret);
-			return d->keygen_ret;
-		}
+	if (tdm_keys_have(d->token, z->name, id)) {
 		*ready = true;
 		return TANDEM_OK;
 	}
-	if (d->keygen_ended && tandem_mono_ms() - d->keygen_ended_mono < TDM_KEYGEN_TAKE_MS) {
-		/* another zone's key is made and waits for that zone's step, which comes at
-		 * once (tdm_keygen_reap): starting this one would throw it away, and with many
-		 * zones asking, keys would be made over and over and never taken */
-		return TANDEM_OK;
+	uint64_t now = tandem_mono_ms();
+	size_t free_at = TDM_KEYGEN_MAX;
+	for (size_t i = 0; i < d->opts->keygen_workers && i < TDM_KEYGEN_MAX; i++) {
+		tdm_kgw_t *w = &d->kgw[i];
+		bool mine = w->id == id && strcmp(w->zone, z->name) == 0;
+		if (w->g != NULL && mine) {
+			return TANDEM_OK; /* being made */
+		}
+		if (w->failed && mine) {
+			w->failed = false;
+			tdm_log(d, "zone %s: key %u: key generation failed: %s", z->name, id,
+				w->why);
+			tdm_hsm_check(d, w->ret);
+			return w->ret;
+		}
+		/* another zone's failure waits a while to be said at its zone's step */
+		bool taken =
+		    w->g != NULL || (w->failed && now - w->ended_mono < TDM_KEYGEN_TAKE_MS);
+		if (!taken && free_at == TDM_KEYGEN_MAX) {
+			free_at = i;
+		}
 	}
+	if (free_at == TDM_KEYGEN_MAX) {
+		return TANDEM_OK; /* every worker busy: asked again at the zone's next step */
+	}
+	tdm_kgw_t *w = &d->kgw[free_at];
 	kasp_key_policy_t kp = {.algorithm = a->algorithm, .bits = a->bits};
-	d->keygen_ended = false; /* another zone's key it did not take: made again if asked */
-	int ret = tdm_keygen_start(d->token, z->name, id, &kp, &d->keygen);
+	w->failed = false;
+	int ret = tdm_keygen_start(d->token, z->name, id, &kp, &w->g);
 	if (ret != TANDEM_OK) {
 		tdm_log(d, "zone %s: key %u: cannot start its generation: %s", z->name, id,
 			tandem_strerror(ret));
 		return ret;
 	}
-	snprintf(d->keygen_zone, sizeof(d->keygen_zone), "%s", z->name);
-	d->keygen_id = id;
-	tdm_log(d, "zone %s: making %s key %u in the HSM (off the lease thread)", z->name,
-		a->role == KASP_ROLE_KSK ? "KSK" : "ZSK", id);
+	snprintf(w->zone, sizeof(w->zone), "%s", z->name);
+	w->id = id;
+	tdm_log(d, "zone %s: making %s key %u in the HSM (off the lease thread, worker %zu)",
+		z->name, a->role == KASP_ROLE_KSK ? "KSK" : "ZSK", id, free_at + 1);
 	return TANDEM_OK;
 }
 
-/* A key generation that ended is joined; its zone's next key-state step takes it. */
+/* Each key generation that ended is joined and its key put in the token's key list; its
+ * zone's next key-state step takes it. */
 static void tdm_keygen_reap(tdm_t *d)
 {
-	if (d->keygen == NULL || !tdm_keygen_done(d->keygen)) {
-		return;
-	}
-	d->keygen_ret = tdm_keygen_finish(d->keygen, d->keygen_why, sizeof(d->keygen_why));
-	d->keygen = NULL;
-	d->keygen_ended = true;
-	d->keygen_ended_mono = tandem_mono_ms();
-	for (size_t i = 0; i < d->nzones; i++) {
-		if (strcmp(d->zones[i].name, d->keygen_zone) == 0) {
-			d->zones[i].next_keys_mono = 0; /* its key-state step takes the key now */
+	for (size_t k = 0; k < TDM_KEYGEN_MAX; k++) {
+		tdm_kgw_t *w = &d->kgw[k];
+		if (w->g == NULL || !tdm_keygen_done(w->g)) {
+			continue;
+		}
+		w->ret = tdm_keygen_finish(w->g, w->why, sizeof(w->why));
+		w->g = NULL;
+		w->failed = w->ret != TANDEM_OK;
+		w->ended_mono = tandem_mono_ms();
+		for (size_t i = 0; i < d->nzones; i++) {
+			if (strcmp(d->zones[i].name, w->zone) == 0) {
+				d->zones[i].next_keys_mono = 0; /* its step takes the key now */
+			}
 		}
 	}
 }
@@ -3392,7 +3433,11 @@ static void tdm_node_act(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	case NODE_A_LEASE_RENEW: {
 		coordrpc_kind_t kind =
 		    a->kind == NODE_A_LEASE_RENEW ? COORDRPC_LEASE_RENEW : COORDRPC_LEASE_REQUEST;
-		if (d->lease_batching) {
+		if (kind == COORDRPC_LEASE_RENEW && d->renew != NULL) {
+			/* the renewal thread renews every held lease on its own schedule (the
+			 * node's, lease/3 from the last grant); its answers come in
+			 * tdm_renew_feed */
+		} else if (d->lease_batching) {
 			tdm_lease_queue(d, z, kind);
 		} else if (d->lease_feeding && kind == COORDRPC_LEASE_REQUEST) {
 			/* a refused request asked again at once, the batch having taken longer
@@ -3454,7 +3499,7 @@ static void tdm_node_act(tdm_t *d, tdm_zone_t *z, const node_action_t *a)
 	}
 }
 
-static void tdm_node_feed(tdm_t *d, tdm_zone_t *z, const node_input_t *in)
+static void tdm_node_step(tdm_t *d, tdm_zone_t *z, const node_input_t *in)
 {
 	node_time_t now = {.mono_ms = tandem_mono_ms(), .wall_ms = tdm_wall_ms()};
 	node_actions_t out;
@@ -3462,6 +3507,52 @@ static void tdm_node_feed(tdm_t *d, tdm_zone_t *z, const node_input_t *in)
 	for (size_t i = 0; i < out.n; i++) {
 		tdm_node_act(d, z, &out.a[i]);
 	}
+}
+
+/*
+ * Gives the zone's node what the renewal thread learnt of its lease since the last look (a
+ * renewal granted, then a refusal), before anything else it is fed: its deadline is the one
+ * the thread's last granted renewal set, counted from that renewal's send, and checked at
+ * the moment its answer came (the loop may have been busy since). Answers for another epoch
+ * than the node holds are not its lease's.
+ */
+static void tdm_renew_feed(tdm_t *d, tdm_zone_t *z)
+{
+	tdm_renew_answer_t ans[2];
+	size_t n = tdm_renew_take(d->renew, (size_t)(z - d->zones), ans);
+	for (size_t i = 0; i < n; i++) {
+		const tdm_renew_answer_t *a = &ans[i];
+		if (!z->node.held || z->node.epoch != a->epoch) {
+			continue;
+		}
+		node_input_t in = {.kind = NODE_IN_LEASE_REPLY};
+		in.lease.answered = true;
+		in.lease.accepted = a->accepted;
+		in.lease.reason = a->reason;
+		in.lease.epoch = a->epoch;
+		in.lease.sent_mono = a->sent_mono;
+		in.lease.answered_mono = a->answered_mono;
+		d->lease_kind = COORDRPC_LEASE_RENEW;
+		d->lease_text = a->text;
+		d->lease_sent_wall = a->sent_wall;
+		if (!a->accepted && a->reason == COORD_R_INSTANCE) {
+			/* another instance of this node holds the registration: every lease goes
+			 * (as for the loop's own calls) */
+			d->dec->accepted = false;
+			d->dec->reason = COORD_R_INSTANCE;
+			memcpy(d->dec->text, a->text, sizeof(d->dec->text));
+			tdm_instance_note(d, COORDRPC_LEASE_RENEW);
+			continue;
+		}
+		tdm_node_step(d, z, &in);
+		d->lease_text = NULL;
+	}
+}
+
+static void tdm_node_feed(tdm_t *d, tdm_zone_t *z, const node_input_t *in)
+{
+	tdm_renew_feed(d, z);
+	tdm_node_step(d, z, in);
 }
 
 /* What the node's decisions need of the zone: the status, this node's alerts, input, keys,
@@ -3777,6 +3868,13 @@ static void tdm_step(tdm_t *d)
 		d->next_heartbeat_mono = now; /* an alert that changed is told at once */
 	}
 	tdm_job_reap(d);
+	if (tdm_renew_pending(d->renew)) {
+		for (size_t i = 0; i < d->nzones; i++) {
+			if (!d->zones[i].gone) {
+				tdm_renew_feed(d, &d->zones[i]);
+			}
+		}
+	}
 	tdm_keygen_reap(d);
 	tdm_keyimport_reap(d);
 	tdm_job_watch(d, now);
@@ -3804,6 +3902,7 @@ static void tdm_step(tdm_t *d)
 	if (!d->have_status || !d->registered) {
 		return;
 	}
+	tandem_fault(d->fault_loop); /* a loop stuck here renews nothing itself */
 	/* Every lease first: with hundreds of zones the key work and runs of one pass take
 	 * seconds of coordinator calls, and a renewal behind them would come too late. The
 	 * requests and renewals due go out together, one call for all the zones. */
@@ -3911,7 +4010,8 @@ static void tdm_usage(FILE *fp)
 		"               --out DIR --work DIR [--cycle SECONDS] [--threads N] "
 		"[--pid-file FILE]\n"
 		"               [--skr-margin SECONDS] [--smk-check HEX] [--metrics HOST:PORT]\n"
-		"               [--journal-max-entries N] [--journal-max-bytes BYTES]\n"
+		"               [--journal-max-entries N] [--journal-max-bytes BYTES] "
+		"[--keygen-workers N]\n"
 		"               [--xfr-listen ADDR:PORT ... --tsig-key FILE ... [--xfr-acl "
 		"PREFIX[,KEY] ...]\n"
 		"               [--max-ixfr-ratio R|unlimited] [--notify ADDR:PORT ...]\n"
@@ -3950,6 +4050,7 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 	    {"journal-max-entries", required_argument, NULL, 'J'},
 	    {"journal-max-bytes", required_argument, NULL, 'B'},
 	    {"threads", required_argument, NULL, 'j'},
+	    {"keygen-workers", required_argument, NULL, TDM_OPT_KEYGEN},
 	    {"skr-margin", required_argument, NULL, 'M'},
 	    {"smk-check", required_argument, NULL, 'K'},
 	    {"pid-file", required_argument, NULL, 'P'},
@@ -3975,6 +4076,7 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 	o->journal_max_bytes = TDM_JOURNAL_BYTES;
 	o->skr_margin_s = TDM_SKR_MARGIN_S;
 	o->threads = 1;
+	o->keygen_workers = TDM_KEYGEN_DEFAULT;
 	o->max_ixfr_ratio = 1.0;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		char *end = NULL;
@@ -4135,6 +4237,16 @@ static int tdm_opts_parse(int argc, char **argv, tdm_opts_t *o)
 			if (errno != 0 || end == optarg || *end != '\0' || o->threads == 0 ||
 			    o->threads > 64) {
 				fprintf(stderr, "tandemd: --threads takes 1..64\n");
+				return 1;
+			}
+			break;
+		case TDM_OPT_KEYGEN:
+			errno = 0;
+			o->keygen_workers = (unsigned)strtoul(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' || o->keygen_workers == 0 ||
+			    o->keygen_workers > TDM_KEYGEN_MAX) {
+				fprintf(stderr, "tandemd: --keygen-workers takes 1..%u\n",
+					TDM_KEYGEN_MAX);
 				return 1;
 			}
 			break;
@@ -4350,6 +4462,12 @@ static int tdm_dirs_take(tdm_t *d)
 	return TANDEM_OK;
 }
 
+/* A line of the renewal thread's. */
+static void tdm_renew_say(void *arg, const char *line)
+{
+	tdm_log(arg, "%s", line);
+}
+
 static int tdm_setup(tdm_t *d)
 {
 	const tdm_opts_t *o = d->opts;
@@ -4455,6 +4573,29 @@ static int tdm_setup(tdm_t *d)
 		tdm_log(d, "cannot create a ZeroMQ context");
 		return TANDEM_NET_EZMQ;
 	}
+	for (size_t i = 0; i < d->ncoords; i++) {
+		d->renew_ep[i] = d->coords[i].endpoint;
+		d->renew_pub[i] = d->coords[i].pub;
+	}
+	tdm_renew_cfg_t rc = {.zctx = d->zctx,
+			      .key = d->key,
+			      .endpoints = d->renew_ep,
+			      .pubs = d->renew_pub,
+			      .ncoords = d->ncoords,
+			      .node = d->opts->name,
+			      .instance = d->instance,
+			      .timeout_ms = TDM_RPC_TIMEOUT_MS,
+			      .retry_ms = TDM_RENEW_RETRY_MS,
+			      .watch = d->watch,
+			      .say = tdm_renew_say,
+			      .say_arg = d};
+	snprintf(d->fault_loop, sizeof(d->fault_loop), "loop-%s", d->opts->name);
+	/* every slot a zone may take, also those added on SIGHUP (tdm_reload_zones) */
+	ret = tdm_renew_start(&rc, TDM_ZONES_MAX, &d->renew);
+	if (ret != TANDEM_OK) {
+		tdm_log(d, "cannot start the renewal thread: %s", tandem_strerror(ret));
+		return ret;
+	}
 	return TANDEM_OK;
 }
 
@@ -4467,6 +4608,8 @@ static void tdm_teardown(tdm_t *d)
 	free(d->primary);
 	free(d->primary_text);
 	d->dist = NULL;
+	tdm_renew_stop(d->renew); /* it arms the watch */
+	d->renew = NULL;
 	tdm_watch_stop(d->watch);
 	for (size_t i = 0; i < 2; i++) {
 		if (d->lock_fd[i] >= 0) {
@@ -4474,8 +4617,10 @@ static void tdm_teardown(tdm_t *d)
 		}
 	}
 	tdm_sign_clear(&d->job);
-	(void)tdm_keygen_finish(d->keygen, NULL, 0); /* waits: they use the token */
-	d->keygen = NULL;
+	for (size_t i = 0; i < TDM_KEYGEN_MAX; i++) {
+		(void)tdm_keygen_finish(d->kgw[i].g, NULL, 0); /* waits: they use the token */
+		d->kgw[i].g = NULL;
+	}
 	tdm_keyimport_free(d->keyimport);
 	d->keyimport = NULL;
 	if (d->job_zone != NULL) {

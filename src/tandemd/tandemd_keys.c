@@ -14,6 +14,7 @@ struct tdm_keygen {
 	char zone[ARCHIVE_LABEL_MAX + 1];
 	uint32_t id;
 	hsm_keyspec_t spec;
+	hsm_keypair_t *made; /* the thread's result, adopted at the finish */
 	pthread_t thread;
 	atomic_bool done;
 	int ret; /* written by the thread before done; read after the join */
@@ -35,6 +36,8 @@ struct tdm_keyimport {
 	pthread_t thread;
 	atomic_bool done;
 };
+
+bool tdm_keys_have(hsm_token_t *token, const char *zone, uint32_t id);
 
 /* The label a zone's key gets on every token: one name across the cluster. */
 static void tdm_keys_label(const char *zone, uint32_t id, char *out, size_t size)
@@ -164,17 +167,15 @@ static void *tdm_keygen_run(void *arg)
 	char uri_text[512];
 	hsm_uri_t *uri = NULL;
 	tandem_diag_t *diag = NULL;
-	const hsm_key_t *k = NULL;
 	tdm_keys_label(g->zone, g->id, label, sizeof(label));
 	snprintf(uri_text, sizeof(uri_text), "pkcs11:object=%s", label);
 	int ret = tandem_diag_new(&diag);
 	if (ret == TANDEM_OK) {
 		ret = hsm_uri_parse(uri_text, diag, &uri);
 	}
-	/* a key left by an earlier try is ours and unused: taken as made */
-	if (ret == TANDEM_OK && tdm_keys_find(g->token, label, diag, &k) != TANDEM_OK) {
-		tandem_diag_clear(diag); /* not found: the usual case */
-		ret = hsm_token_generate_key(g->token, uri, &g->spec, diag, &k);
+	/* a key made by an earlier try is refused as taken: tdm_keygen_finish takes it as made */
+	if (ret == TANDEM_OK) {
+		ret = hsm_token_generate_detached(g->token, uri, &g->spec, diag, &g->made);
 	}
 	if (ret != TANDEM_OK) {
 		const char *first = diag != NULL ? tandem_diag_msg(diag, 0) : NULL;
@@ -224,11 +225,43 @@ int tdm_keygen_finish(tdm_keygen_t *g, char *why, size_t why_size)
 	}
 	pthread_join(g->thread, NULL);
 	int ret = g->ret;
+	if (ret == TANDEM_EEXIST && tdm_keys_have(g->token, g->zone, g->id)) {
+		ret = TANDEM_OK; /* made by an earlier try: taken as made */
+	} else if (ret == TANDEM_OK) {
+		tandem_diag_t *diag = NULL;
+		const hsm_key_t *k = NULL;
+		ret = tandem_diag_new(&diag);
+		if (ret == TANDEM_OK) {
+			ret = hsm_token_adopt_key(g->token, g->made, diag, &k);
+			g->made = NULL;
+		}
+		if (ret != TANDEM_OK) {
+			const char *first = diag != NULL ? tandem_diag_msg(diag, 0) : NULL;
+			snprintf(g->why, sizeof(g->why), "%s",
+				 first != NULL ? first : tandem_strerror(ret));
+		}
+		tandem_diag_free(diag);
+	}
+	hsm_keypair_free(g->made); /* not adopted: its objects stay (found by name later) */
 	if (why != NULL && why_size > 0) {
 		snprintf(why, why_size, "%s", ret != TANDEM_OK ? g->why : "");
 	}
 	free(g);
 	return ret;
+}
+
+bool tdm_keys_have(hsm_token_t *token, const char *zone, uint32_t id)
+{
+	char label[ARCHIVE_LABEL_MAX + 1];
+	const hsm_key_t *k = NULL;
+	tandem_diag_t *probe = NULL;
+	tdm_keys_label(zone, id, label, sizeof(label));
+	if (tandem_diag_new(&probe) != TANDEM_OK) {
+		return false;
+	}
+	bool have = tdm_keys_find(token, label, probe, &k) == TANDEM_OK;
+	tandem_diag_free(probe);
+	return have;
 }
 
 int tdm_keyimport_new(hsm_token_t *token, tdm_keyimport_t **out)

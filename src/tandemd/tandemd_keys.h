@@ -53,11 +53,13 @@ int tdm_keys_destroy(hsm_token_t *token, const char *zone, uint32_t id, tandem_d
 typedef struct tdm_keygen tdm_keygen_t;
 
 /*
- * Starts making key `id` of zone in the HSM (label tandem-ZONE-ID, as tdm_keys_generate; a
- * key already under that label is taken as made) on a new thread. token is borrowed: until
- * tdm_keygen_finish, nothing else may use its admin session or change its key list (no
- * import, destroy, hygiene check, probe or generation; signing runs wait too). *out is the
- * caller's: tdm_keygen_finish. Errors: TANDEM_ENOMEM, TANDEM_EINTERNAL (no thread).
+ * Starts making key `id` of zone in the HSM (label tandem-ZONE-ID, as tdm_keys_generate) on a
+ * new thread, on an HSM session of its own (hsm_token_generate_detached): several may run at
+ * once, for different keys, and the caller's thread may use the admin session meanwhile; the
+ * key joins the token's key list at tdm_keygen_finish, on the caller's thread. Until then
+ * the caller starts no signing run, import or destroy (tandemd's rule: key work between
+ * runs). *out is the caller's: tdm_keygen_finish. Errors: TANDEM_ENOMEM, TANDEM_EINTERNAL
+ * (no thread).
  */
 int tdm_keygen_start(hsm_token_t *token, const char *zone, uint32_t id, const kasp_key_policy_t *kp,
 		     tdm_keygen_t **out);
@@ -66,11 +68,15 @@ int tdm_keygen_start(hsm_token_t *token, const char *zone, uint32_t id, const ka
 bool tdm_keygen_done(const tdm_keygen_t *g);
 
 /*
- * Waits for the thread, frees g (NULL-safe: TANDEM_OK) and returns the generation's result:
- * TANDEM_OK when the key is on the token (tdm_keys_generate then finds it and only wraps
- * it), else hsm_token_generate_key's error with its first diagnostic in why.
+ * Waits for the thread, adds the key made to the token's key list (hsm_token_adopt_key), frees
+ * g (NULL-safe: TANDEM_OK) and returns the result: TANDEM_OK when the key is in the list
+ * (tdm_keys_generate then finds it and only wraps it), else the generation's or the adoption's
+ * error with its first diagnostic in why. The caller's thread must own the token.
  */
 int tdm_keygen_finish(tdm_keygen_t *g, char *why, size_t why_size);
+
+/* Whether key `id` of zone (label tandem-ZONE-ID) is in the token's key list. */
+bool tdm_keys_have(hsm_token_t *token, const char *zone, uint32_t id);
 
 /* Archived keys being imported into the HSM on a thread of their own (unwrapping under the
  * SMK and a test signature each: the HSM's pace, not the loop's). */

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TDM_WATCH_SLOTS 64 /* one per zone */
+#define TDM_WATCH_SLOTS 1024 /* one per zone (COORD_ZONES_MAX) */
 
 /*
  * Called on the watch's thread when slot's deadline passes while armed, once per arming:

@@ -630,6 +630,79 @@ START_TEST(key_duplicate_label_refused)
 }
 END_TEST
 
+/* Keys made off the owner's thread (tandemd's key generation workers): four generations at
+ * once, each on a session of its own, while the owner signs on the admin-free signing
+ * session; none is in the key list until adopted; each then signs, a taken label is refused
+ * as by hsm_token_generate_key, and a reopen finds every key once. */
+struct detached_job {
+	hsm_token_t *tok;
+	char label[32];
+	hsm_keyspec_t spec;
+	int ret;
+	hsm_keypair_t *made;
+};
+
+static void *detached_run(void *arg)
+{
+	struct detached_job *j = arg;
+	char text[64];
+	snprintf(text, sizeof(text), "pkcs11:object=%s", j->label);
+	hsm_uri_t *u = NULL;
+	j->ret = hsm_uri_parse(text, NULL, &u);
+	if (j->ret == TANDEM_OK) {
+		j->ret = hsm_token_generate_detached(j->tok, u, &j->spec, NULL, &j->made);
+	}
+	hsm_uri_free(u);
+	return NULL;
+}
+
+START_TEST(key_generate_detached_parallel)
+{
+	struct fixture fx;
+	fx_setup(&fx, 1);
+	const hsm_key_t *signer = gen_must(&fx, "signer", HSM_ALG_ECDSAP256SHA256, 0);
+	struct detached_job jobs[4];
+	pthread_t th[4];
+	for (size_t i = 0; i < 4; i++) {
+		memset(&jobs[i], 0, sizeof(jobs[i]));
+		jobs[i].tok = fx.tok;
+		snprintf(jobs[i].label, sizeof(jobs[i].label), "tandem-z%zu-1", i);
+		jobs[i].spec = i % 2 == 0
+				   ? (hsm_keyspec_t){.algorithm = HSM_ALG_RSASHA256, .bits = 1024}
+				   : (hsm_keyspec_t){.algorithm = HSM_ALG_ECDSAP256SHA256};
+		ck_assert_int_eq(pthread_create(&th[i], NULL, detached_run, &jobs[i]), 0);
+	}
+	for (int n = 0; n < 20; n++) {
+		sign_and_verify(&fx, signer, 0); /* the owner's thread goes on meanwhile */
+	}
+	for (size_t i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(jobs[i].ret == TANDEM_OK, "%s: %s", jobs[i].label,
+			      tandem_strerror(jobs[i].ret));
+		ck_assert_ptr_nonnull(jobs[i].made);
+	}
+	ck_assert_uint_eq(hsm_token_key_count(fx.tok), 1); /* none adopted yet */
+	/* a label taken by a detached pair is refused, as for the admin's generation */
+	struct detached_job dup = {.tok = fx.tok, .spec = {.algorithm = HSM_ALG_ECDSAP256SHA256}};
+	snprintf(dup.label, sizeof(dup.label), "%s", jobs[1].label);
+	detached_run(&dup);
+	ck_assert_int_eq(dup.ret, TANDEM_EEXIST);
+	ck_assert_ptr_null(dup.made);
+	for (size_t i = 0; i < 4; i++) {
+		const hsm_key_t *k = NULL;
+		ck_assert_int_eq(hsm_token_adopt_key(fx.tok, jobs[i].made, fx.diag, &k), TANDEM_OK);
+		ck_assert_str_eq(hsm_key_label(k), jobs[i].label);
+		sign_and_verify(&fx, k, 0);
+	}
+	ck_assert_uint_eq(hsm_token_key_count(fx.tok), 5);
+	hsm_token_close(fx.tok);
+	fx.tok = NULL;
+	fx_open(&fx, 1);
+	ck_assert_uint_eq(hsm_token_key_count(fx.tok), 5);
+	fx_teardown(&fx);
+}
+END_TEST
+
 /* Issue 9 item 5: a retired key is destroyed in the HSM: its objects are gone, a reopen does
  * not find it, and signing with its handle fails. */
 START_TEST(key_destroy)
@@ -1138,6 +1211,7 @@ static Suite *hsm_suite(void)
 	tcase_add_test(tc, key_generate_stays);
 	tcase_add_test(tc, key_deterministic_signatures);
 	tcase_add_test(tc, key_duplicate_label_refused);
+	tcase_add_test(tc, key_generate_detached_parallel);
 	tcase_add_test(tc, key_found_after_reopen);
 	tcase_add_test(tc, token_gone_and_reopened);
 	tcase_add_test(tc, key_tag_known_vector);

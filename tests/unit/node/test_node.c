@@ -262,6 +262,63 @@ START_TEST(renewal_in_time_extends)
 }
 END_TEST
 
+/* A renewal answered in time on tandemd's renewal thread, but fed to the node after the old
+ * deadline (the loop was busy): the lease goes on, not dropped and taken again as a new one;
+ * the new deadline counts from that renewal's send. */
+START_TEST(renewal_answered_in_time_fed_late_keeps)
+{
+	sim_t s;
+	sim_init(&s);
+	sim_take(&s, 2, 1);
+	uint64_t first_deadline = s.t.mono_ms + LEASE_MS - MARGIN_MS;
+	uint64_t sent = s.t.mono_ms + LEASE_MS / 3;
+	node_input_t in = {.kind = NODE_IN_LEASE_REPLY};
+	in.lease.answered = true;
+	in.lease.accepted = true;
+	in.lease.reason = COORD_R_OK;
+	in.lease.epoch = 2;
+	in.lease.sent_mono = sent;
+	in.lease.answered_mono = sent + 50;
+	s.t.mono_ms = first_deadline + 2000; /* the loop looks only now */
+	const node_actions_t *out = sim_step(&s, &in);
+	ck_assert(!has(out, NODE_A_LEASE_DROPPED));
+	const node_action_t *g = find(out, NODE_A_LEASE_GRANTED);
+	ck_assert_ptr_nonnull(g);
+	ck_assert(!g->new_epoch);
+	ck_assert(s.z.held);
+	ck_assert(node_may_publish(&s.z, s.t.mono_ms));
+	/* exactly as strict as before: the deadline is sent + lease - margin */
+	ck_assert(node_may_publish(&s.z, sent + LEASE_MS - MARGIN_MS - 1));
+	ck_assert(!node_may_publish(&s.z, sent + LEASE_MS - MARGIN_MS));
+}
+END_TEST
+
+/* The same renewal answered after the deadline (on the thread's clock) still ends the lease
+ * that ran out: the stop is said, and a new lease begins. */
+START_TEST(renewal_answered_late_fed_late_drops)
+{
+	sim_t s;
+	sim_init(&s);
+	sim_take(&s, 2, 1);
+	uint64_t first_deadline = s.t.mono_ms + LEASE_MS - MARGIN_MS;
+	node_input_t in = {.kind = NODE_IN_LEASE_REPLY};
+	in.lease.answered = true;
+	in.lease.accepted = true;
+	in.lease.reason = COORD_R_OK;
+	in.lease.epoch = 2;
+	in.lease.sent_mono = first_deadline - 100;
+	in.lease.answered_mono = first_deadline; /* the deadline itself ends publishing */
+	s.t.mono_ms = first_deadline + 500;
+	const node_actions_t *out = sim_step(&s, &in);
+	const node_action_t *d = find(out, NODE_A_LEASE_DROPPED);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_int_eq(d->why, NODE_WHY_DEADLINE);
+	const node_action_t *g = find(out, NODE_A_LEASE_GRANTED);
+	ck_assert_ptr_nonnull(g);
+	ck_assert(g->new_epoch);
+}
+END_TEST
+
 /* A batch of renewals answered per zone: the zone refused drops its lease, the other is
  * renewed from the one send, as if each had asked alone. */
 START_TEST(batch_refusal_is_that_zones_alone)
@@ -1321,6 +1378,8 @@ int main(void)
 	tcase_add_test(tc, next_run_waits_for_own_commit_in_view);
 	tcase_add_test(tc, renewal_late_no_publish_after_deadline);
 	tcase_add_test(tc, renewal_in_time_extends);
+	tcase_add_test(tc, renewal_answered_in_time_fed_late_keeps);
+	tcase_add_test(tc, renewal_answered_late_fed_late_drops);
 	tcase_add_test(tc, batch_refusal_is_that_zones_alone);
 	tcase_add_test(tc, batch_lost_as_single_lost);
 	tcase_add_test(tc, lost_run_result_dropped);

@@ -150,6 +150,14 @@ START_TEST(watch_fires_at_deadline)
 	ck_assert_int_eq(fired_count, 1);
 	ck_assert(tdm_watch_disarm(w, 3)); /* it had fired */
 	ck_assert(!tdm_watch_disarm(w, 3));
+	/* every zone a node can hold has its slot (COORD_ZONES_MAX; there were 64) */
+	now = mono_ms();
+	tdm_watch_arm(w, COORD_ZONES_MAX - 1, now + 50, 0, 7);
+	while (fired_count == 1 && mono_ms() < now + 5000) {
+		usleep(1000);
+	}
+	ck_assert_int_eq(fired_count, 2);
+	ck_assert_uint_eq(fired_slot, COORD_ZONES_MAX - 1);
 	tdm_watch_stop(w);
 }
 END_TEST
