@@ -252,9 +252,10 @@ static int run_sign(const pipeline_req_t *req, dns_zone_t *zone, const signer_co
 }
 
 /* The digest stage: the difference from diff_base (when given) and the zone digest v1,
- * updated from the base's state by that difference, else computed whole. */
-static int run_digest(const pipeline_req_t *req, dns_zone_t *zone, pipeline_result_t *res,
-		      tandem_diag_t *diag)
+ * updated from the base's state by that difference, else computed whole. It only reads the
+ * zone, as the gate and the writer do, and runs beside them (digest_job_t); its error goes
+ * to the diag once it is joined (a diag is not shared between threads). */
+static int run_digest(const pipeline_req_t *req, dns_zone_t *zone, pipeline_result_t *res)
 {
 	dns_digest_t *base_tree = NULL;
 	/* the base is only read: the cast is for dns_zone_diff's signature */
@@ -274,12 +275,27 @@ static int run_digest(const pipeline_req_t *req, dns_zone_t *zone, pipeline_resu
 			  : dns_digest_new(zone, &res->tree);
 	}
 	dns_digest_free(base_tree);
-	if (ret != TANDEM_OK) {
-		tandem_diag_add(diag, ret, "the signed zone's digest: %s", tandem_strerror(ret));
-		return ret;
+	if (ret == TANDEM_OK) {
+		dns_digest_root(res->tree, res->digest);
 	}
-	dns_digest_root(res->tree, res->digest);
-	return TANDEM_OK;
+	return ret;
+}
+
+typedef struct digest_job {
+	const pipeline_req_t *req;
+	dns_zone_t *zone;
+	pipeline_result_t *res;
+	int ret;
+	double seconds;
+} digest_job_t;
+
+static void *digest_run(void *arg)
+{
+	digest_job_t *d = arg;
+	double t = tandem_mono_s();
+	d->ret = run_digest(d->req, d->zone, d->res);
+	d->seconds = tandem_mono_s() - t;
+	return NULL;
 }
 
 int pipeline_run(const pipeline_req_t *req, pipeline_result_t *res, tandem_diag_t *diag)
@@ -338,17 +354,29 @@ int pipeline_run(const pipeline_req_t *req, pipeline_result_t *res, tandem_diag_
 	for (size_t i = 0; i < keys.nkeys; i++) {
 		foreign |= keys.keys[i].unpublished;
 	}
+	/* the digest beside the gate (and the writer): on a 2-CPU machine the gate's
+	 * single-threaded parts (pairing the versions, the NSEC3 chain) leave a CPU to it */
+	digest_job_t dj = {.req = req, .zone = zone, .res = res};
+	pthread_t digester;
+	bool digest_threaded =
+	    req->digest && !req->no_gate && pthread_create(&digester, NULL, digest_run, &dj) == 0;
 	res->stage = PIPELINE_STAGE_GATE;
 	ret = gate_and_write(req, zone, &conf, foreign, res, diag);
+	if (digest_threaded) {
+		pthread_join(digester, NULL);
+	} else if (req->digest && ret == TANDEM_OK) {
+		digest_run(&dj);
+	}
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
 	if (req->digest) {
-		res->stage = PIPELINE_STAGE_DIGEST;
-		t = tandem_mono_s();
-		ret = run_digest(req, zone, res, diag);
-		res->seconds_digest = tandem_mono_s() - t;
+		res->seconds_digest = dj.seconds;
+		ret = dj.ret;
 		if (ret != TANDEM_OK) {
+			res->stage = PIPELINE_STAGE_DIGEST;
+			tandem_diag_add(diag, ret, "the signed zone's digest: %s",
+					tandem_strerror(ret));
 			goto out;
 		}
 	}

@@ -34,7 +34,8 @@
  *   write   the signed zone to a temporary file beside `out` (tandem_afile), at the
  *           same time as the gate; never renamed here
  *   digest  the zone digest v1 of the signed zone in memory (dns_digest.h: what the
- *           coordinator commits), and its difference from the version it follows
+ *           coordinator commits), and its difference from the version it follows; on a
+ *           thread of its own beside the gate (all three only read the signed zone)
  *
  * Nothing is written before the zone is signed, and the written file is never
  * put in place here: the caller commits it (pipeline_result_file_take) only once

@@ -645,15 +645,18 @@ static void print_timing(const opts_t *o, const pipeline_req_t *req, const pipel
 	if (!o->verbose) {
 		return;
 	}
-	char pre[32] = "";
+	char pre[32] = "", digest[32] = "";
 	if (cycle > 1) {
 		snprintf(pre, sizeof(pre), "cycle %u: ", cycle);
 	}
+	if (req->digest) {
+		snprintf(digest, sizeof(digest), " digest=%.3f", res->seconds_digest);
+	}
 	fprintf(stderr,
 		"%stiming: load=%.3f keys=%.3f prepare=%.3f sign=%.3f gate=%.3f "
-		"write=%.3f total=%.3f\n",
+		"write=%.3f%s total=%.3f\n",
 		pre, res->seconds_load, res->seconds_keys, res->sign.seconds_prepare,
-		res->sign.seconds_sign, res->seconds_gate, res->seconds_write,
+		res->sign.seconds_sign, res->seconds_gate, res->seconds_write, digest,
 		res->seconds_total + commit_s);
 	fprintf(stderr, "%ssigned: serial=%u rrsets=%zu signatures=%zu denial=%zu threads=%u\n",
 		pre, res->serial, res->sign.rrsets_signed, res->sign.signatures,
@@ -672,6 +675,7 @@ static int sign(const opts_t *o)
 	tandem_diag_t *diag = NULL;
 	kasp_policy_t policy;
 	dns_zone_t *previous = NULL;
+	dns_digest_t *previous_tree = NULL; /* --cycles: the previous run's digest state */
 	tandem_arena_t *arena = NULL;
 	const uint8_t **ds = NULL;
 	keys_ctx_t kc = {.o = o, .policy = &policy};
@@ -764,9 +768,16 @@ static int sign(const opts_t *o)
 	for (unsigned cycle = 2; cycle <= o->cycles; cycle++) {
 		dns_zone_free(previous);
 		previous = pipeline_result_zone_take(&res);
+		dns_digest_free(previous_tree);
+		previous_tree = pipeline_result_tree_take(&res); /* NULL after the first run */
 		req.kind = PIPELINE_UPDATE;
 		req.previous = previous;
 		req.gate_incremental = !o->gate_full;
+		/* the zone digest v1 and the difference from the version before, as tandemd's
+		 * runs make them (the run's time includes them) */
+		req.digest = true;
+		req.diff_base = previous;
+		req.diff_base_tree = previous_tree;
 		req.conf.has_serial_floor = true;
 		req.conf.serial_floor = res.serial;
 		req.open_keys = NULL; /* opened by the first run */
@@ -789,6 +800,7 @@ out:
 	pipeline_result_deinit(&res);
 	free(ds);
 	dns_zone_free(previous);
+	dns_digest_free(previous_tree);
 	hsm_token_close(kc.token);
 	hsm_module_free(kc.module);
 	tandem_arena_free(arena);
