@@ -20,6 +20,10 @@ tdm_cluster_up --cycle 5
 if [ "$(tdm_holder $Z)" != node-a ]; then
 	tdm_ctl switchover --zone $Z --to node-a --wait 30 >/dev/null || tdm_fail "node-a could not take $Z"
 fi
+# node-a's own publication first (after a switchover it may not have one yet): the serial
+# site B must publish above
+a_published() { [ -n "$(tdm_last_serial node-a $Z)" ]; }
+tdm_wait 60 "node-a to publish $Z" a_published
 epoch1=$(tdm_status_get "zone('$Z')['epoch']")
 s1=$(tdm_last_serial node-a $Z)
 
