@@ -29,6 +29,16 @@ d1=$(sha256sum "$TDM_TMP/d1.yaml" | cut -d' ' -f1)
 tdm_assert_ok "policy put drill" tdm_ctl policy put drill "$TDM_TMP/d1.yaml"
 tdm_approved policy-set name=drill digest="$d1" zone=$Z >"$TDM_TMP/a1.out" 2>&1 ||
 	tdm_fail "the zone's policy was not set" -- "$TDM_TMP/a1.out"
+# the zone secure first (as a real one is): the drill policy's short timings ask for the
+# first KSK's DS within seconds, and the parent is said to serve it. Without this the old
+# KSK has no DS to retract, and whether it had one depended on which came first, the DS's
+# submission or the algorithm change.
+ds_of() { tdm_status_get "next((k['ds'] for k in zone('$Z')['keys'] if k['id'] == $1), None)" || true; }
+ksk1_submitted() { [ "$(ds_of "$ksk1")" = submitted ]; }
+tdm_wait 90 "the first KSK's DS to be submitted under the drill policy" ksk1_submitted
+tdm_assert_ok "ds-seen for the first KSK $ksk1" tdm_ctl keys ds-seen --cluster --zone $Z --key "$ksk1"
+ksk1_seen() { [ "$(ds_of "$ksk1")" = seen ]; }
+tdm_wait 30 "the first KSK's DS to be seen" ksk1_seen
 sed 's/algorithm: rsasha256/algorithm: rsasha512/' "$TDM_DATA/drill-policy.yaml" >"$TDM_TMP/d2.yaml"
 d2=$(sha256sum "$TDM_TMP/d2.yaml" | cut -d' ' -f1)
 tdm_assert_fails "the algorithm change needs approvals" tdm_ctl policy put drill "$TDM_TMP/d2.yaml"
@@ -45,7 +55,6 @@ to=node-a
 tdm_assert_ok "switchover mid-rollover: $holder -> $to" tdm_ctl switchover --zone $Z --to $to --wait 30
 
 # the parent's DS set changes: the new KSK's DS in, the old one's out
-ds_of() { tdm_status_get "next((k['ds'] for k in zone('$Z')['keys'] if k['id'] == $1), None)" || true; }
 new_ksk() {
 	tdm_status_get "next((k['id'] for k in zone('$Z')['keys'] if k.get('role') == 'ksk' and k['id'] != $ksk1 and k.get('ds') == 'submitted'), None)" || true
 }

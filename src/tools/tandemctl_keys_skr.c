@@ -432,7 +432,7 @@ static int ksk_import_cluster(const opts_t *o)
 			goto out;
 		}
 	}
-	code = keys_cluster_policy(o->prog, o->policy, &s);
+	code = keys_cluster_policy(o->prog, o->cl, o->policy, &s);
 	if (code == KEYS_EXIT_OK) {
 		code = ksk_add(o, s.set, &s.policy, s.diag, &added);
 	}

@@ -1,6 +1,8 @@
 /* Helpers shared by tandemctl's key-state commands and the rollover simulator. */
 #include "tandemctl_keys_util.h"
+#include "coordrpc.h"
 #include "dns_zone.h"
+#include "kasp_policy_doc.h"
 
 #include "tandem_error.h"
 
@@ -389,8 +391,59 @@ int keys_cluster_load(const char *prog, keys_cluster_t *cl, const char *zone, bo
 	return KEYS_EXIT_OK;
 }
 
-int keys_cluster_policy(const char *prog, const char *policy, keys_state_t *s)
+/*
+ * The zone's cluster policy (coord.policy.get: docs/policy.md, "In a cluster") into
+ * s->policy: 1 when loaded, 0 when the zone names none, -1 when it cannot be had (said).
+ */
+static int keys_zone_cluster_policy(const char *prog, keys_cluster_t *cl, keys_state_t *s)
 {
+	coordrpc_request_t req;
+	coordrpc_decision_t dec;
+	uint8_t digest[KASP_POLICY_DIGEST_LEN];
+	const char *text = NULL;
+	size_t len = 0;
+	char label[KASP_POLICY_NAME_MAX + 32];
+	memset(&req, 0, sizeof(req));
+	memset(&dec, 0, sizeof(dec));
+	req.kind = COORDRPC_POLICY_GET;
+	snprintf(req.zone, sizeof(req.zone), "%s", s->set->zone);
+	int got = -1;
+	if (tandemctl_coord_decide(cl->coord, &req, &dec) != 0) {
+		fprintf(stderr, "%s: the zone's cluster policy cannot be read; nothing changed\n",
+			prog);
+	} else if (!dec.accepted) {
+		fprintf(stderr, "%s: the zone's cluster policy: refused: %s; nothing changed\n",
+			prog, dec.text);
+	} else if (dec.text[0] == '\0') {
+		got = 0;
+	} else if (dec.doc == NULL ||
+		   kasp_policy_doc_unpack(dec.doc, dec.doc_len, digest, &text, &len) != TANDEM_OK) {
+		fprintf(stderr,
+			"%s: the cluster's policy %s is not stored whole; nothing changed\n", prog,
+			dec.text);
+	} else {
+		snprintf(label, sizeof(label), "cluster policy %.64s", dec.text);
+		if (kasp_policy_parse(label, text, len, s->diag, &s->policy) == TANDEM_OK) {
+			got = 1;
+		} else {
+			keys_diag_print(s->diag);
+			fprintf(stderr, "%s: the cluster's policy %s is refused; nothing changed\n",
+				prog, dec.text);
+		}
+	}
+	coordrpc_decision_deinit(&dec);
+	return got;
+}
+
+int keys_cluster_policy(const char *prog, keys_cluster_t *cl, const char *policy, keys_state_t *s)
+{
+	if (policy == NULL && cl != NULL) {
+		/* the policy the zone's nodes sign with, when the cluster names one */
+		int got = keys_zone_cluster_policy(prog, cl, s);
+		if (got != 0) {
+			return got > 0 ? KEYS_EXIT_OK : KEYS_EXIT_INPUT;
+		}
+	}
 	const char *pol = policy != NULL                   ? policy
 			  : s->set->policy_path[0] != '\0' ? s->set->policy_path
 							   : "dps-default";

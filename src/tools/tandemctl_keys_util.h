@@ -119,9 +119,11 @@ typedef struct keys_cluster {
  */
 int keys_cluster_load(const char *prog, keys_cluster_t *cl, const char *zone, bool may_create,
 		      const char *policy, keys_state_t *s);
-/* --cluster: loads s->policy: policy if given, else the key set's (else the built-in one).
- * Prints what went wrong; returns a KEYS_EXIT_* code. */
-int keys_cluster_policy(const char *prog, const char *policy, keys_state_t *s);
+/* --cluster: loads s->policy: policy if given; else the zone's cluster policy when the cluster
+ * names one (coord.policy.get through cl: the one its nodes sign with, so that a key step
+ * here sees what theirs see, an algorithm rollover included); else the key set's (else the
+ * built-in one). */
+int keys_cluster_policy(const char *prog, keys_cluster_t *cl, const char *policy, keys_state_t *s);
 /* --cluster: writes s->set back at cl->revision (coord.keyset.put), prints "key set of ZONE
  * written at revision R" and keeps R in cl. A key set changed meanwhile: KEYS_EXIT_REFUSED. */
 int keys_cluster_save(const char *prog, keys_cluster_t *cl, keys_state_t *s);
