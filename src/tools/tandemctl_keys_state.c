@@ -381,7 +381,8 @@ static int state_load(const opts_t *o, bool may_create, state_t *s)
 {
 	if (o->cluster) {
 		int code = keys_cluster_load(o->prog, o->cl, o->zone, false, NULL, s);
-		return code != KEYS_EXIT_OK ? code : keys_cluster_policy(o->prog, o->cl, o->policy, s);
+		return code != KEYS_EXIT_OK ? code
+					    : keys_cluster_policy(o->prog, o->cl, o->policy, s);
 	}
 	return keys_state_load(o->prog, o->state, o->has_zone ? o->zone : NULL, may_create,
 			       o->policy, o->token, "", s);
