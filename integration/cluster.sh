@@ -124,11 +124,12 @@ tdm_last_serial() {
 }
 
 # tdm_published_after NODE ZONE SERIAL: true when NODE has published ZONE above SERIAL
-# (plain integer comparison: the tests never wrap).
+# (plain integer comparison: the tests never wrap). An empty SERIAL (the node had published
+# nothing yet, e.g. right after a switchover to it) means any publication.
 tdm_published_after() {
 	local s
 	s=$(tdm_last_serial "$1" "$2")
-	[ -n "$s" ] && [ "$s" -gt "$3" ]
+	[ -n "$s" ] && [ "$s" -gt "${3:-0}" ]
 }
 
 # tdm_check_publications NODE...: across every publish.log of the nodes named: no serial

@@ -27,7 +27,7 @@ if [ "$holder" != node-a ]; then
 fi
 # a few cycles of node-a alone, and node-b's shadow agreeing
 s0=$(tdm_last_serial node-a $Z)
-tdm_wait 20 "node-a's next cycle" tdm_published_after node-a $Z "$s0"
+tdm_wait 60 "node-a's next cycle" tdm_published_after node-a $Z "$s0"
 tdm_pass "node-a signs $Z every 3 s"
 
 "$TDM_SRC/deploy/partition.sh" "$TDM_CL" isolate A >"$TDM_TMP/isolate.out" 2>&1 ||
