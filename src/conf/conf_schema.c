@@ -11,6 +11,27 @@ static const char *const conf_sites[] = {"A", "B", "C", "D", NULL};
 static const char *const conf_log_targets[] = {"stderr", "syslog", NULL};
 static const char *const conf_log_levels[] = {"info", "notice", "warning", NULL};
 
+/* The log keys, the same in both daemons' tables (tandem_log.h). */
+#define CONF_LOG_KEYS                                                                              \
+	{.name = "log-target",                                                                     \
+	 .type = CONF_ENUM,                                                                        \
+	 .def = "stderr",                                                                          \
+	 .values = conf_log_targets,                                                               \
+	 .doc = "where log lines go: stderr (systemd's journal) or syslog"},                       \
+	    {.name = "log-level",                                                                  \
+	     .type = CONF_ENUM,                                                                    \
+	     .def = "info",                                                                        \
+	     .values = conf_log_levels,                                                            \
+	     .flags = CONF_LIVE,                                                                   \
+	     .doc =                                                                                \
+		 "the least a line must matter to be logged: info (every line), notice (not "      \
+		 "the routine lines of each cycle: run summaries, commits, publications, files "   \
+		 "written), warning (only ALERT lines)"},                                          \
+	{                                                                                          \
+		.name = "syslog-socket", .type = CONF_PATH, .def = "/dev/log",                     \
+		.doc = "the syslog socket (log-target: syslog), a Unix datagram socket"            \
+	}
+
 static const conf_field_t tdm_coord_fields[] = {
     {"endpoint", CONF_ENDPOINT, "coord", "the coordinator's tcp://HOST:PORT"},
     {"public-key", CONF_PATH, "coord-pub", "its CURVE public key file"},
@@ -180,23 +201,7 @@ static const conf_key_t tdm_keys[] = {
      .max = 64,
      .doc = "who may NOTIFY this node of a primary's new serial: PREFIX entries (none: each "
 	    "zone's primary address)"},
-    {.name = "log-target",
-     .type = CONF_ENUM,
-     .def = "stderr",
-     .values = conf_log_targets,
-     .doc = "where log lines go: stderr (systemd's journal) or syslog"},
-    {.name = "log-level",
-     .type = CONF_ENUM,
-     .def = "info",
-     .values = conf_log_levels,
-     .flags = CONF_LIVE,
-     .doc = "the least a line must matter to be logged: info (every line), notice (not the "
-	    "routine lines of each cycle: run summaries, commits, publications, files written), "
-	    "warning (only ALERT lines)"},
-    {.name = "syslog-socket",
-     .type = CONF_PATH,
-     .def = "/dev/log",
-     .doc = "the syslog socket (log-target: syslog), a Unix datagram socket"},
+    CONF_LOG_KEYS,
     {.name = "review-listen",
      .type = CONF_HOSTPORT,
      .doc = "serve each version under review by AXFR/SOA with TSIG (a tsig-key) on this "
@@ -318,23 +323,7 @@ static const conf_key_t coord_keys[] = {
      .max = 16, /* COORD_NODES_MAX */
      .doc = "nodes the cluster is set up with: the first grant table lets them import "
 	    "every zone's keys from the archive (docs/approvals.md)"},
-    {.name = "log-target",
-     .type = CONF_ENUM,
-     .def = "stderr",
-     .values = conf_log_targets,
-     .doc = "where log lines go: stderr (systemd's journal) or syslog"},
-    {.name = "log-level",
-     .type = CONF_ENUM,
-     .def = "info",
-     .values = conf_log_levels,
-     .flags = CONF_LIVE,
-     .doc = "the least a line must matter to be logged: info (every line), notice (not the "
-	    "routine lines of each cycle: run summaries, commits, publications, files written), "
-	    "warning (only ALERT lines)"},
-    {.name = "syslog-socket",
-     .type = CONF_PATH,
-     .def = "/dev/log",
-     .doc = "the syslog socket (log-target: syslog), a Unix datagram socket"},
+    CONF_LOG_KEYS,
 };
 
 static const conf_schema_t tdm_schema = {.program = "tandemd",
