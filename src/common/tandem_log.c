@@ -1,10 +1,12 @@
 /* The daemons' log sink: stderr, or RFC 3164 lines over a Unix datagram syslog socket. */
 #include "tandem_log.h"
 #include "tandem_encode.h"
+#include "tandem_text.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -194,4 +196,32 @@ void tandem_log_line(const char *line)
 void tandem_log_line_info(const char *line)
 {
 	log_at(TANDEM_LOG_INFO, line);
+}
+
+static void logf_at(bool info, const char *fmt, va_list ap)
+{
+	char line[1024], safe[4 * sizeof(line)];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	const char *esc = tandem_escape(safe, sizeof(safe), line);
+	if (info) {
+		tandem_log_line_info(esc);
+	} else {
+		tandem_log_line(esc);
+	}
+}
+
+void tandem_logf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	logf_at(false, fmt, ap);
+	va_end(ap);
+}
+
+void tandem_logf_info(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	logf_at(true, fmt, ap);
+	va_end(ap);
 }

@@ -50,6 +50,11 @@ void tandem_log_line(const char *line);
 /* One routine event (a run's summary, a publication): as tandem_log_line, at info. */
 void tandem_log_line_info(const char *line);
 
+/* printf-style: the line made (at most 1023 bytes), escaped (tandem_escape: whatever a peer
+ * or an operator sent cannot forge another line), then tandem_log_line / _info. */
+void tandem_logf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void tandem_logf_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Closes the syslog socket (at exit); stderr again afterwards. */
 void tandem_log_close(void);
 

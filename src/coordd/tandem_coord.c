@@ -189,15 +189,7 @@ static uint64_t coordd_now_ms(void)
 /* One log line (tandem_log: stderr with the UTC time, or syslog with the coordinator's
  * name). Never given secrets. Whatever a peer or an operator sent (names, texts) is escaped:
  * a newline cannot forge another line. */
-__attribute__((format(printf, 1, 2))) static void coordd_log(const char *fmt, ...)
-{
-	char line[1024], safe[4 * sizeof(line)];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	tandem_log_line(tandem_escape(safe, sizeof(safe), line));
-}
+#define coordd_log tandem_logf
 
 /* The cluster's lease and margin, as the state just read keeps them: every coordinator
  * picks an operator's change up on its next read. */
@@ -1180,9 +1172,7 @@ static void coordd_log_effects(const coord_result_t *res)
 			continue;
 		}
 		/* a commit and a standby's agreement: every cycle of every zone (level info) */
-		char line[COORD_TEXT_MAX + 16], safe[4 * sizeof(line)];
-		snprintf(line, sizeof(line), "effect: %s", e->text);
-		tandem_log_line_info(tandem_escape(safe, sizeof(safe), line));
+		tandem_logf_info("effect: %s", e->text);
 	}
 }
 

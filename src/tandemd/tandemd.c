@@ -382,28 +382,10 @@ static uint64_t tdm_wall_ms(void)
 /* One log line (tandem_log: stderr with the UTC time and the node's name, or syslog).
  * Never given secrets. What came from outside (file names, coordinator texts) is escaped: a
  * newline cannot forge another line. */
-__attribute__((format(printf, 2, 3))) static void tdm_log(const tdm_t *d, const char *fmt, ...)
-{
-	char line[1024], safe[4 * sizeof(line)];
-	va_list ap;
-	(void)d; /* the sink knows the node's name (tandem_log_open in main) */
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	tandem_log_line(tandem_escape(safe, sizeof(safe), line));
-}
-
+/* (d unused: the sink knows the node's name, tandem_log_open in main) */
+#define tdm_log(d, ...) ((void)(d), tandem_logf(__VA_ARGS__))
 /* A routine line (a run's summary, a publication, a file written): level info. */
-__attribute__((format(printf, 2, 3))) static void tdm_log_info(const tdm_t *d, const char *fmt, ...)
-{
-	char line[1024], safe[4 * sizeof(line)];
-	va_list ap;
-	(void)d;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	tandem_log_line_info(tandem_escape(safe, sizeof(safe), line));
-}
+#define tdm_log_info(d, ...) ((void)(d), tandem_logf_info(__VA_ARGS__))
 
 static void tdm_log_diag(tdm_t *d, const char *what, int rc)
 {
