@@ -7,7 +7,9 @@
 # (NSEC3 -> NSEC) reaches both nodes without a restart: the holder publishes the zone with
 # NSEC, and the standby's shadow run of that serial agrees on its digest. A policy altered
 # in etcd behind the coordinator's back (its text no longer matches its SHA-256) is
-# refused by the nodes, which raise the alert `policy` and keep signing as before.
+# refused by the nodes, which raise the alert `policy` and keep signing as before. The
+# zone's policy also sets compare-before-publish: under one with `require`, a stopped standby
+# holds publication (compare-held) though the nodes' own files say `wait`.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -120,6 +122,40 @@ tdm_assert_grep "the change, old and new digest" "policy p1 sha256=$d1 -> sha256
 tdm_assert_grep "the staged change" "policy.stage" "$TDM_OUT"
 tdm_assert_ok "audit show zone.policy" tdm_ctl audit show --type zone.policy
 tdm_assert_grep "the zone's policy, named with its digest" "policy - -> p1 sha256=$d1" "$TDM_OUT"
+# compare-before-publish is the zone's policy's, not the node's own file's (wait): under a
+# cluster policy with require, a stopped standby holds publication with compare-held
+printf 'policy: p3\ndenial: { type: nsec }\nzone: { compare-before-publish: require, compare-timeout: 2s }\n' \
+	>"$TDM_TMP/p3.yaml"
+d3=$(sha256sum "$TDM_TMP/p3.yaml" | cut -d' ' -f1)
+tdm_assert_ok "policy put p3" tdm_ctl policy put p3 "$TDM_TMP/p3.yaml"
+tdm_approved policy-set name=p3 digest="$d3" zone=$Z >"$TDM_TMP/approve3.out" 2>&1 ||
+	tdm_fail "policy-set of p3 for the zone was not executed" -- "$TDM_TMP/approve3.out"
+for n in node-a node-b; do
+	tdm_wait 60 "$n to take p3" \
+		grep -q "zone $Z: signs with the cluster's policy p3 sha256=$d3" "$TDM_CL/log/$n.log"
+done
+holder=$(tdm_holder $Z)
+case $holder in node-a) standby=node-b ;; node-b) standby=node-a ;; *) tdm_fail "no holder of $Z ('$holder')" ;; esac
+# a serial signed with p3 published (the standby agreed) before the standby stops
+s3=$(tdm_last_serial "$holder" $Z)
+tdm_wait 90 "$holder to publish after taking p3" tdm_published_after "$holder" $Z "$s3"
+spid=$(cat "$TDM_CL/run/$standby.pid")
+kill -STOP "$spid"
+tdm_on_exit "kill -CONT $spid 2>/dev/null || true"
+held_alert() { [ "$(tdm_status_get "'compare-held' in [a['kind'] for a in zone('$Z')['node_alerts'] if a['node'] == '$holder']")" = True ]; }
+tdm_wait 90 "compare-held on $holder with $standby stopped" held_alert
+held=$(tdm_status_get "zone('$Z')['serial']")
+p1=$(tdm_last_serial "$holder" $Z)
+[ "$held" != "$p1" ] || tdm_fail "compare-held raised but serial $held is published"
+# held, not published late: several times compare-timeout (2 s) later, still unpublished
+sleep 6
+[ "$(tdm_last_serial "$holder" $Z)" = "$p1" ] ||
+	tdm_fail "$holder published $(tdm_last_serial "$holder" $Z) while $standby was stopped (the node's own wait applied?)"
+kill -CONT "$spid"
+published_held() { [ "$(tdm_last_serial "$holder" $Z)" = "$held" ] || tdm_published_after "$holder" $Z "$held"; }
+tdm_wait 90 "$holder to publish the held serial $held" published_held
+tdm_pass "the zone's policy p3 (require) holds serial $held while $standby is stopped; published after"
+
 tdm_check_publications node-a node-b
 tdm_validate_published "$holder" $Z
 tdm_cluster_sanitizer_check

@@ -605,6 +605,18 @@ static void tdm_policy_tell(tdm_t *d, tdm_zone_t *z, const char *fmt, ...)
 			       strncmp(text, "ALERT policy: ", 14) == 0 ? text + 14 : text);
 }
 
+/* Compare before publish (docs/node.md): the zone's policy, the cluster's when it names one,
+ * else this node's own file; set at start and again whenever the zone's policy changes. */
+static void tdm_zone_compare_conf(const tdm_t *d, tdm_zone_t *z)
+{
+	const kasp_policy_t *pol = tdm_zpol(d, z);
+	node_conf_t *nc = &z->node.conf;
+	nc->compare = pol->compare == KASP_COMPARE_OFF    ? NODE_COMPARE_OFF
+		      : pol->compare == KASP_COMPARE_WAIT ? NODE_COMPARE_WAIT
+							  : NODE_COMPARE_REQUIRE;
+	nc->compare_timeout_ms = (uint64_t)pol->compare_timeout * 1000u;
+}
+
 /*
  * Asks the coordinator which policy the zone signs with (coord.policy.get) before a run:
  * a changed one is checked (its digest, then every rule of --check-config) and used from
@@ -633,6 +645,7 @@ static void tdm_policy_refresh(tdm_t *d, tdm_zone_t *z)
 			free(z->pol);
 			z->pol = NULL;
 			z->pol_name[0] = '\0';
+			tdm_zone_compare_conf(d, z);
 		}
 		z->pol_told[0] = '\0';
 		(void)tdm_alerts_clear(&d->alerts, z->name, "policy");
@@ -680,6 +693,7 @@ static void tdm_policy_refresh(tdm_t *d, tdm_zone_t *z)
 		z->pol != NULL ? z->pol_name : "this node's own");
 	free(z->pol);
 	z->pol = pol;
+	tdm_zone_compare_conf(d, z);
 	snprintf(z->pol_name, sizeof(z->pol_name), "%.63s", dec->text);
 	memcpy(z->pol_digest, digest, sizeof(digest));
 	z->pol_told[0] = '\0';
@@ -2385,7 +2399,8 @@ static void tdm_job_nosig(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	job->peer_previous = z->peer_prev;
 	job->peer_key = tdm_dist_key(d->dist);
 	const char *axfr = tdm_node_axfr(d, zs->committed_by);
-	unsigned t = d->policy.compare_timeout > 10 ? d->policy.compare_timeout : 10;
+	unsigned t = tdm_zpol(d, z)->compare_timeout;
+	t = t > 10 ? t : 10;
 	job->peer_timeout_ms = t * 1000u;
 	if (job->peer_key == NULL) {
 		job->peer_skip = "this node has no transfer server and TSIG key (--xfr-listen, "
@@ -4355,16 +4370,6 @@ static int tdm_zone_init(tdm_t *d, tdm_zone_t *z, const char *arg)
 	}
 	d->input_paths[z - d->zones] = z->input;
 	return TANDEM_OK;
-}
-
-/* Compare before publish (docs/node.md): the policy is the cluster's. */
-static void tdm_zone_compare_conf(const tdm_t *d, tdm_zone_t *z)
-{
-	node_conf_t *nc = &z->node.conf;
-	nc->compare = d->policy.compare == KASP_COMPARE_OFF    ? NODE_COMPARE_OFF
-		      : d->policy.compare == KASP_COMPARE_WAIT ? NODE_COMPARE_WAIT
-							       : NODE_COMPARE_REQUIRE;
-	nc->compare_timeout_ms = (uint64_t)d->policy.compare_timeout * 1000u;
 }
 
 static int tdm_pid_write(const char *path)
