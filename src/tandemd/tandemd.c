@@ -4986,7 +4986,6 @@ static int tdm_xfr_start(tdm_t *d)
 		return pret;
 	}
 	tdm_dist_opts_t dopts = {
-	    .node = o->name,
 	    .listen = o->xfr_listen,
 	    .nlisten = o->nxfr_listen,
 	    .keys = o->tsig_key,

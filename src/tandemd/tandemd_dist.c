@@ -54,7 +54,6 @@ typedef struct tdm_dist_zone {
 } tdm_dist_zone_t;
 
 struct tdm_dist {
-	const char *node;
 	char address[80]; /* the first listener, HOST:PORT with the port bound */
 	dist_key_t **keys;
 	size_t nkeys;
@@ -75,29 +74,18 @@ struct tdm_dist {
 	size_t nzones;
 };
 
-/* One line through the node's log sink (stderr or syslog, as tdm_log; any thread: the
- * server's calls it too). node: the sink already names the node. */
-__attribute__((format(printf, 2, 3))) static void tdm_dist_log(const char *node, const char *fmt,
-							       ...)
-{
-	char line[1024], safe[4 * sizeof(line)];
-	(void)node;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	tandem_log_line(tandem_escape(safe, sizeof(safe), line));
-}
-
+/* The transfer server's and the IXFR client's lines, through the node's log sink (stderr or
+ * syslog, as tdm_log, which names the node; any thread). */
 static void tdm_dist_refusal(void *arg, const char *line)
 {
-	tdm_dist_log(arg, "%s", line);
+	(void)arg;
+	tandem_logf("%s", line);
 }
 
-static void tdm_dist_diag(const char *node, tandem_diag_t *diag)
+static void tdm_dist_diag(tandem_diag_t *diag)
 {
 	for (size_t i = 0; i < tandem_diag_kept(diag); i++) {
-		tdm_dist_log(node, "%s", tandem_diag_msg(diag, i));
+		tandem_logf("%s", tandem_diag_msg(diag, i));
 	}
 	tandem_diag_clear(diag);
 }
@@ -193,7 +181,7 @@ static int tdm_dist_xfrin_start(tdm_dist_t *td, const tdm_dist_opts_t *o, tandem
 	if (o->primary_key != NULL) {
 		ret = dist_key_load(o->primary_key, diag, &td->primary_key);
 		if (ret != TANDEM_OK) {
-			tdm_dist_log(o->node, "--primary-tsig-key %s: refused", o->primary_key);
+			tandem_logf("--primary-tsig-key %s: refused", o->primary_key);
 			return ret;
 		}
 		key = td->primary_key;
@@ -213,7 +201,7 @@ static int tdm_dist_xfrin_start(tdm_dist_t *td, const tdm_dist_opts_t *o, tandem
 	    .notify_acl = o->notify_acl,
 	    .nacl = o->nnotify_acl,
 	    .log = tdm_dist_refusal,
-	    .log_arg = (void *)o->node,
+	    .log_arg = NULL,
 	    .ixfr = tdm_dist_ixfr_in,
 	    .ixfr_arg = td,
 	};
@@ -222,9 +210,9 @@ static int tdm_dist_xfrin_start(tdm_dist_t *td, const tdm_dist_opts_t *o, tandem
 		return ret;
 	}
 	for (size_t i = 0; i < o->nprimary; i++) {
-		tdm_dist_log(o->node, "xfrin %s: input by transfer from %s (key %s) into %s",
-			     o->primary[i].name, o->primary[i].primary, dist_key_name(key),
-			     o->primary[i].path);
+		tandem_logf("xfrin %s: input by transfer from %s (key %s) into %s",
+			    o->primary[i].name, o->primary[i].primary, dist_key_name(key),
+			    o->primary[i].path);
 	}
 	return TANDEM_OK;
 }
@@ -247,13 +235,12 @@ int tdm_dist_start(const tdm_dist_opts_t *o, tdm_dist_t **out)
 	tandem_diag_t *diag = NULL;
 	*out = NULL;
 	if (o->nlisten == 0 && o->nnotify > 0) {
-		tdm_dist_log(o->node,
-			     "--notify needs --xfr-listen: the secondaries transfer from it");
+		tandem_logf("--notify needs --xfr-listen: the secondaries transfer from it");
 		return TANDEM_EINVAL;
 	}
 	if (o->nlisten == 0 && o->nprimary > 0) {
-		tdm_dist_log(o->node, "--primary needs --xfr-listen: the primary's NOTIFY arrives "
-				      "there");
+		tandem_logf("--primary needs --xfr-listen: the primary's NOTIFY arrives "
+			    "there");
 		return TANDEM_EINVAL;
 	}
 	if (o->nlisten == 0) {
@@ -263,7 +250,6 @@ int tdm_dist_start(const tdm_dist_opts_t *o, tdm_dist_t **out)
 	if (td == NULL || tandem_diag_new(&diag) != TANDEM_OK) {
 		goto out;
 	}
-	td->node = o->node;
 	td->journal_max_entries = o->journal_max_entries;
 	td->journal_max_bytes = o->journal_max_bytes;
 	td->notify = o->notify;
@@ -275,14 +261,14 @@ int tdm_dist_start(const tdm_dist_opts_t *o, tdm_dist_t **out)
 	for (size_t i = 0; i < o->nkeys; i++) {
 		ret = dist_key_load(o->keys[i], diag, &td->keys[i]);
 		if (ret != TANDEM_OK) {
-			tdm_dist_log(o->node, "--tsig-key %s: refused", o->keys[i]);
+			tandem_logf("--tsig-key %s: refused", o->keys[i]);
 			goto out;
 		}
 		td->nkeys++;
 	}
 	if (td->nkeys == 0) {
 		ret = TANDEM_EINVAL;
-		tdm_dist_log(o->node, "--xfr-listen needs a --tsig-key: transfers are signed");
+		tandem_logf("--xfr-listen needs a --tsig-key: transfers are signed");
 		goto out;
 	}
 	if (o->nprimary > 0 && (ret = tdm_dist_xfrin_start(td, o, diag)) != TANDEM_OK) {
@@ -299,7 +285,7 @@ int tdm_dist_start(const tdm_dist_opts_t *o, tdm_dist_t **out)
 	    .nacl = o->nacl,
 	    .max_ixfr_ratio = o->ratio,
 	    .log = tdm_dist_refusal,
-	    .log_arg = (void *)o->node,
+	    .log_arg = NULL,
 	};
 	ret = dist_server_new(&conf, diag, &td->srv);
 	if (ret != TANDEM_OK) {
@@ -314,15 +300,15 @@ int tdm_dist_start(const tdm_dist_opts_t *o, tdm_dist_t **out)
 			snprintf(td->address, sizeof(td->address), "%.*s:%u", hl, o->listen[i],
 				 dist_server_port(td->srv, i));
 		}
-		tdm_dist_log(o->node, "transfers served on %.*s:%u (tcp and udp)", hl, o->listen[i],
-			     dist_server_port(td->srv, i));
+		tandem_logf("transfers served on %.*s:%u (tcp and udp)", hl, o->listen[i],
+			    dist_server_port(td->srv, i));
 	}
 	fflush(stdout);
 	*out = td;
 	td = NULL;
 out:
 	if (diag != NULL) {
-		tdm_dist_diag(o->node, diag);
+		tdm_dist_diag(diag);
 	}
 	tandem_diag_free(diag);
 	tdm_dist_free(td);
@@ -330,8 +316,7 @@ out:
 }
 
 /* The changeset of j that ends at serial (the newest entry), or NULL. */
-static dns_changeset_t *tdm_dist_newest(const char *node, journal_t *j, uint32_t serial,
-					tandem_diag_t *diag)
+static dns_changeset_t *tdm_dist_newest(journal_t *j, uint32_t serial, tandem_diag_t *diag)
 {
 	size_t n = j != NULL ? journal_count(j) : 0;
 	uint32_t last = 0;
@@ -340,7 +325,7 @@ static dns_changeset_t *tdm_dist_newest(const char *node, journal_t *j, uint32_t
 	}
 	dns_changeset_t *cs = NULL;
 	if (journal_read(j, n - 1, diag, &cs) != TANDEM_OK) {
-		tdm_dist_diag(node, diag);
+		tdm_dist_diag(diag);
 		return NULL;
 	}
 	return cs;
@@ -374,8 +359,8 @@ static void tdm_dist_swap(tdm_dist_t *td, const char *zone, dist_version_t *v,
 {
 	int ret = dist_publish(td->srv, zone, v);
 	if (ret != TANDEM_OK) {
-		tdm_dist_log(td->node, "zone %s: serial %u not served: %s", zone,
-			     dist_version_serial(v), tandem_strerror(ret));
+		tandem_logf("zone %s: serial %u not served: %s", zone, dist_version_serial(v),
+			    tandem_strerror(ret));
 		return;
 	}
 	dist_version_unref(*served);
@@ -390,19 +375,19 @@ static void tdm_dist_swap(tdm_dist_t *td, const char *zone, dist_version_t *v,
 /* NOTIFY's events worth a line: answers, refusals and giving up (not every try). */
 static void tdm_dist_notify_event(void *arg, const dist_notify_event_t *ev)
 {
-	const tdm_dist_t *td = arg;
+	(void)arg;
 	switch (ev->kind) {
 	case DIST_NOTIFY_ANSWERED:
-		tdm_dist_log(td->node, "notify %s: took serial %u (try %u)", ev->peer_name,
-			     ev->serial, ev->tries);
+		tandem_logf("notify %s: took serial %u (try %u)", ev->peer_name, ev->serial,
+			    ev->tries);
 		break;
 	case DIST_NOTIFY_REFUSED:
-		tdm_dist_log(td->node, "notify %s: serial %u refused (rcode %d)", ev->peer_name,
-			     ev->serial, ev->rcode);
+		tandem_logf("notify %s: serial %u refused (rcode %d)", ev->peer_name, ev->serial,
+			    ev->rcode);
 		break;
 	case DIST_NOTIFY_GAVE_UP:
-		tdm_dist_log(td->node, "notify %s: serial %u: no answer after %u tries, given up",
-			     ev->peer_name, ev->serial, ev->tries);
+		tandem_logf("notify %s: serial %u: no answer after %u tries, given up",
+			    ev->peer_name, ev->serial, ev->tries);
 		break;
 	default: break;
 	}
@@ -496,8 +481,8 @@ static dist_notify_t *tdm_dist_notifier(tdm_dist_t *td, tdm_dist_zone_t *dz)
 		}
 		dz->probes[i].fd = tdm_dist_probe_socket(&peer);
 		if (dz->probes[i].fd < 0) {
-			tdm_dist_log(td->node, "zone %s: %s: no SOA query socket: %s", zone,
-				     td->notify[i], strerror(errno));
+			tandem_logf("zone %s: %s: no SOA query socket: %s", zone, td->notify[i],
+				    strerror(errno));
 		}
 	}
 	dist_notify_set_callback(n, tdm_dist_notify_event, td);
@@ -505,9 +490,9 @@ static dist_notify_t *tdm_dist_notifier(tdm_dist_t *td, tdm_dist_zone_t *dz)
 	tandem_diag_free(diag);
 	return n;
 fail:
-	tdm_dist_log(td->node, "zone %s: secondaries are not NOTIFYed", zone);
+	tandem_logf("zone %s: secondaries are not NOTIFYed", zone);
 	if (diag != NULL) {
-		tdm_dist_diag(td->node, diag);
+		tdm_dist_diag(diag);
 	}
 	tandem_diag_free(diag);
 	dist_notify_free(n);
@@ -544,8 +529,7 @@ static void tdm_dist_notify(tdm_dist_t *td, const char *zone, uint32_t serial)
 		ret = dist_notify_process(n, now); /* the first tries go out at once */
 	}
 	if (ret != TANDEM_OK) {
-		tdm_dist_log(td->node, "zone %s: serial %u: NOTIFY: %s", zone, serial,
-			     tandem_strerror(ret));
+		tandem_logf("zone %s: serial %u: NOTIFY: %s", zone, serial, tandem_strerror(ret));
 	}
 }
 
@@ -677,7 +661,7 @@ void tdm_dist_tick(tdm_dist_t *td, uint64_t now_ms)
 	for (size_t i = 0; td != NULL && i < td->nzones; i++) {
 		dist_notify_t *n = td->zones[i].notify;
 		if (n != NULL && dist_notify_process(n, now_ms) != TANDEM_OK) {
-			tdm_dist_log(td->node, "zone %s: NOTIFY: cannot send", td->zones[i].name);
+			tandem_logf("zone %s: NOTIFY: cannot send", td->zones[i].name);
 		}
 		tdm_dist_probe_tick(td, &td->zones[i], now_ms);
 	}
@@ -754,10 +738,9 @@ static long tdm_dist_seed(tdm_dist_t *td, const char *zone, dist_version_t *v, j
 		}
 	}
 	if (ends && from > 0) {
-		tdm_dist_log(td->node,
-			     "zone %s: the journal does not chain before serial %u: IXFR from "
-			     "older serials answers with the zone",
-			     zone, dns_changeset_serial(list[from], false));
+		tandem_logf("zone %s: the journal does not chain before serial %u: IXFR from "
+			    "older serials answers with the zone",
+			    zone, dns_changeset_serial(list[from], false));
 	}
 	size_t used = 0;
 	bool refused = false;
@@ -772,10 +755,9 @@ static long tdm_dist_seed(tdm_dist_t *td, const char *zone, dist_version_t *v, j
 	}
 	free(list);
 	if (refused) {
-		tdm_dist_log(td->node,
-			     "zone %s: the journal's changesets not taken: IXFR answers "
-			     "with the zone",
-			     zone);
+		tandem_logf("zone %s: the journal's changesets not taken: IXFR answers "
+			    "with the zone",
+			    zone);
 		return -1;
 	}
 	return (long)used;
@@ -793,13 +775,12 @@ void tdm_dist_publish(tdm_dist_t *td, const char *zone, dist_version_t *v, journ
 		 * this serial, so that secondaries at any serial it holds get IXFR */
 		long used = tdm_dist_seed(td, zone, v, j, diag);
 		if (used > 0) {
-			tdm_dist_log(td->node,
-				     "zone %s: serial %u: IXFR from %ld journal changeset(s)", zone,
-				     dist_version_serial(v), used);
+			tandem_logf("zone %s: serial %u: IXFR from %ld journal changeset(s)", zone,
+				    dist_version_serial(v), used);
 		}
 	}
 	dns_changeset_t *cs =
-	    *served == NULL ? NULL : tdm_dist_newest(td->node, j, dist_version_serial(v), diag);
+	    *served == NULL ? NULL : tdm_dist_newest(j, dist_version_serial(v), diag);
 	if (cs != NULL) {
 		int ret = dist_version_add_take(v, cs);
 		if (ret == TANDEM_OK && *served != NULL) {
@@ -807,8 +788,8 @@ void tdm_dist_publish(tdm_dist_t *td, const char *zone, dist_version_t *v, journ
 						   td->journal_max_bytes);
 		}
 		if (ret != TANDEM_OK) {
-			tdm_dist_log(td->node, "zone %s: serial %u: IXFR answers with the zone: %s",
-				     zone, dist_version_serial(v), tandem_strerror(ret));
+			tandem_logf("zone %s: serial %u: IXFR answers with the zone: %s", zone,
+				    dist_version_serial(v), tandem_strerror(ret));
 		}
 	}
 	tdm_dist_swap(td, zone, v, served);
@@ -834,9 +815,8 @@ void tdm_dist_serve_file(tdm_dist_t *td, const char *zone, const char *path, jou
 		ret = dist_version_new_take(z, &v);
 	}
 	if (ret != TANDEM_OK) {
-		tdm_dist_log(td->node, "zone %s: %s: not served: %s", zone, path,
-			     tandem_strerror(ret));
-		tdm_dist_diag(td->node, diag);
+		tandem_logf("zone %s: %s: not served: %s", zone, path, tandem_strerror(ret));
+		tdm_dist_diag(diag);
 		goto out;
 	}
 	long used = tdm_dist_seed(td, zone, v, j, diag);
@@ -846,10 +826,9 @@ void tdm_dist_serve_file(tdm_dist_t *td, const char *zone, const char *path, jou
 		goto out;
 	}
 	tdm_dist_swap(td, zone, v, served);
-	tdm_dist_log(td->node,
-		     "zone %s: serving serial %u (published by this node) with %ld "
-		     "journal changeset(s)",
-		     zone, dist_version_serial(v), used);
+	tandem_logf("zone %s: serving serial %u (published by this node) with %ld "
+		    "journal changeset(s)",
+		    zone, dist_version_serial(v), used);
 out:
 	dist_version_unref(v);
 	tandem_diag_free(diag);
@@ -865,8 +844,8 @@ void tdm_dist_withdraw(tdm_dist_t *td, const char *zone, dist_version_t **served
 	if (td != NULL) {
 		int ret = dist_publish(td->srv, zone, NULL);
 		if (ret != TANDEM_OK) {
-			tdm_dist_log(td->node, "zone %s: cannot stop serving it: %s", zone,
-				     tandem_strerror(ret));
+			tandem_logf("zone %s: cannot stop serving it: %s", zone,
+				    tandem_strerror(ret));
 		}
 		for (size_t i = 0; i < td->nzones; i++) {
 			if (strcmp(td->zones[i].name, zone) == 0) {
@@ -897,9 +876,8 @@ bool tdm_dist_hold_take(tdm_dist_t *td, const char *zone, dns_zone_t *copy)
 	}
 	dist_version_unref(v);
 	if (ret != TANDEM_OK) {
-		tdm_dist_log(td->node,
-			     "zone %s: the held serial cannot be offered to the standby: %s", zone,
-			     tandem_strerror(ret));
+		tandem_logf("zone %s: the held serial cannot be offered to the standby: %s", zone,
+			    tandem_strerror(ret));
 	}
 	return ret == TANDEM_OK;
 }
@@ -915,9 +893,8 @@ int tdm_dist_set_notify(tdm_dist_t *td, const char *const *notify, size_t n)
 		char host[INET6_ADDRSTRLEN + 8];
 		dist_notify_peer_conf_t peer = {0};
 		if (tdm_dist_peer_parse(notify[i], host, sizeof(host), &peer) != TANDEM_OK) {
-			tdm_dist_log(td->node,
-				     "reload: notify %s: expected ADDR:PORT or [ADDR6]:PORT",
-				     notify[i]);
+			tandem_logf("reload: notify %s: expected ADDR:PORT or [ADDR6]:PORT",
+				    notify[i]);
 			tdm_dist_notify_own_free(own);
 			return TANDEM_ESYNTAX;
 		}
@@ -956,7 +933,7 @@ int tdm_dist_set_acl(tdm_dist_t *td, const char *const *acl, size_t n)
 	}
 	int ret = dist_server_set_acl(td->srv, acl, n, diag);
 	for (size_t i = 0; i < tandem_diag_kept(diag); i++) {
-		tdm_dist_log(td->node, "reload: xfr-acl: %s", tandem_diag_msg(diag, i));
+		tandem_logf("reload: xfr-acl: %s", tandem_diag_msg(diag, i));
 	}
 	tandem_diag_free(diag);
 	return ret;

@@ -15,7 +15,6 @@ typedef struct tdm_dist tdm_dist_t;
 
 /* What --xfr-listen, --tsig-key, --xfr-acl and --max-ixfr-ratio gave (borrowed). */
 typedef struct tdm_dist_opts {
-	const char *node; /* for log lines */
 	const char *const *listen;
 	size_t nlisten;
 	const char *const *keys; /* key files */
