@@ -96,6 +96,13 @@ bool dist_key_is_sha512(const dist_key_t *k);
  * NOTIFY with the same key (dist_notify copies it). */
 const char *dist_key_secret_b64(const dist_key_t *k);
 
+struct ldns_struct_pkt;
+struct ldns_struct_rdf;
+/* Whether pkt (parsed from wire) carries a TSIG of k that verifies, over mac (the request's
+ * MAC, NULL for a request): ldns_pkt_tsig_verify without its leak (docs/fuzzing.md). */
+bool dist_key_verify(const dist_key_t *k, struct ldns_struct_pkt *pkt, const uint8_t *wire,
+		     size_t len, const struct ldns_struct_rdf *mac);
+
 /* ---- the server ---- */
 
 typedef struct dist_conf {

@@ -198,13 +198,8 @@ static int fetch_check(fetch_t *f, ldns_pkt *p, const uint8_t *wire, size_t len,
 	if (m == NULL) {
 		return TANDEM_ENOMEM;
 	}
-	bool ok = ldns_pkt_tsig_verify_next(p, wire, len, dist_key_name(f->key),
-					    dist_key_secret_b64(f->key), f->mac, first ? 0 : 1);
-	if (ldns_pkt_tsig(p) == NULL) {
-		/* ldns gave up with the record off the packet (dist_tsig_verify): put it back so
-		 * that ldns_pkt_free frees it */
-		ldns_pkt_set_tsig(p, (ldns_rr *)t);
-	}
+	bool ok = dist_tsig_verify_next(p, wire, len, dist_key_name(f->key),
+					dist_key_secret_b64(f->key), f->mac, !first);
 	if (!ok) {
 		ldns_rdf_deep_free(m);
 		tandem_diag_add(f->diag, TANDEM_CRYPTO_ELIB,

@@ -163,11 +163,17 @@ int dist_stream_fill(dist_stream_t *s, dist_msg_t *m, size_t max, bool *done);
 int dist_version_push_soa(const dist_version_t *v, dist_msg_t *m);
 
 /*
- * ldns_pkt_tsig_verify without its leak: when ldns cannot compute the MAC (an algorithm it
- * does not know, a secret that is not base64) it returns false with the TSIG record taken
+ * ldns_pkt_tsig_verify_next without its leak: when ldns cannot compute the MAC (an algorithm
+ * it does not know, a secret that is not base64) it returns false with the TSIG record taken
  * off pkt and never put back, so ldns_pkt_free(pkt) no longer frees it. Every TSIG check
- * goes through here (found by tests/fuzz/fuzz_notify_answer.c).
+ * goes through here (found by tests/fuzz/fuzz_notify_answer.c). timers_only: a later
+ * message of a transfer (RFC 8945 5.3.1: the MAC covers the previous MAC, the message and
+ * the timers only).
  */
+bool dist_tsig_verify_next(ldns_pkt *pkt, const uint8_t *wire, size_t len, const char *key_name,
+			   const char *secret, const ldns_rdf *mac, bool timers_only);
+
+/* dist_tsig_verify_next of a single message (a request, a NOTIFY answer, a transfer's first). */
 bool dist_tsig_verify(ldns_pkt *pkt, const uint8_t *wire, size_t len, const char *key_name,
 		      const char *secret, const ldns_rdf *mac);
 

@@ -16,15 +16,29 @@
 
 #define DIST_KEY_FILE_MAX 4096
 
-bool dist_tsig_verify(ldns_pkt *pkt, const uint8_t *wire, size_t len, const char *key_name,
-		      const char *secret, const ldns_rdf *mac)
+bool dist_tsig_verify_next(ldns_pkt *pkt, const uint8_t *wire, size_t len, const char *key_name,
+			   const char *secret, const ldns_rdf *mac, bool timers_only)
 {
 	ldns_rr *tsig = ldns_pkt_tsig(pkt);
-	bool ok = ldns_pkt_tsig_verify(pkt, wire, len, key_name, secret, mac);
+	bool ok =
+	    ldns_pkt_tsig_verify_next(pkt, wire, len, key_name, secret, mac, timers_only ? 1 : 0);
 	if (tsig != NULL && ldns_pkt_tsig(pkt) == NULL) {
 		ldns_pkt_set_tsig(pkt, tsig); /* ldns gave up with it off the packet */
 	}
 	return ok;
+}
+
+bool dist_tsig_verify(ldns_pkt *pkt, const uint8_t *wire, size_t len, const char *key_name,
+		      const char *secret, const ldns_rdf *mac)
+{
+	return dist_tsig_verify_next(pkt, wire, len, key_name, secret, mac, false);
+}
+
+bool dist_key_verify(const dist_key_t *k, ldns_pkt *pkt, const uint8_t *wire, size_t len,
+		     const ldns_rdf *mac)
+{
+	return k != NULL && pkt != NULL &&
+	       dist_tsig_verify(pkt, wire, len, k->name, k->secret, mac);
 }
 
 void dist_key_free(dist_key_t *k)

@@ -447,9 +447,9 @@ static const char *xfrin_check(dist_xfrin_t *x, xfrin_zone_t *z, const ldns_pkt 
 		}
 		u->len = 0;
 		u->n = 0;
-	} else if (!ldns_pkt_tsig_verify_next((ldns_pkt *)p, wire, len, x->key->name,
-					      x->key->secret, *prev, first ? 0 : 1)) {
-		/* (ldns_pkt_tsig_verify_next takes a non-const packet; it only reads it) */
+	} else if (!dist_tsig_verify_next((ldns_pkt *)p, wire, len, x->key->name, x->key->secret,
+					  *prev, !first)) {
+		/* (a non-const packet: ldns may take the TSIG off it, which is put back) */
 		return "the TSIG MAC does not verify (BADSIG, or another key)";
 	}
 	*is_signed = true;

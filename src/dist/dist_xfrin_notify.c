@@ -162,7 +162,7 @@ void dist_xfrin_notify(void *arg, const uint8_t *wire, size_t len, const struct 
 	}
 	if (t == NULL || ldns_rr_rd_count(t) < 7 ||
 	    ldns_dname_compare(ldns_rr_owner(t), x->key->dname) != 0 ||
-	    !ldns_pkt_tsig_verify(q, wire, len, x->key->name, x->key->secret, NULL) ||
+	    !dist_tsig_verify(q, wire, len, x->key->name, x->key->secret, NULL) ||
 	    !xfrin_tsig_time_ok(t)) {
 		xfrin_refuse(
 		    x, z, DIST_XFRIN_NOTIFY_TSIG, "NOTIFY for %s from %s: %s: NOTAUTH", zname, peer,

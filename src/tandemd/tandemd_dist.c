@@ -595,8 +595,7 @@ static bool tdm_dist_probe_answer(const tdm_dist_t *td, const tdm_dist_zone_t *d
 	}
 	if (!ldns_pkt_qr(pkt) || ldns_pkt_id(pkt) != pr->id ||
 	    ldns_pkt_get_rcode(pkt) != LDNS_RCODE_NOERROR || ldns_pkt_tsig(pkt) == NULL ||
-	    !ldns_pkt_tsig_verify(pkt, buf, len, dist_key_name(k), dist_key_secret_b64(k),
-				  pr->mac)) {
+	    !dist_key_verify(k, pkt, buf, len, pr->mac)) {
 		goto out;
 	}
 	const ldns_rr_list *an = ldns_pkt_answer(pkt);

@@ -604,6 +604,14 @@ START_TEST(test_tsig_unknown_algorithm_no_leak)
 	ck_assert_ptr_nonnull(ldns_pkt_tsig(p));
 	ck_assert(!dist_tsig_verify(p, wire, len, "key.", secret, NULL));
 	ck_assert_ptr_nonnull(ldns_pkt_tsig(p)); /* still the packet's: freed with it */
+	/* a later message of a transfer (timers only), as the IXFR client checks it */
+	ck_assert(!dist_tsig_verify_next(p, wire, len, "key.", secret, NULL, true));
+	ck_assert_ptr_nonnull(ldns_pkt_tsig(p));
+	dist_key_t *k = NULL;
+	ck_assert_int_eq(dist_key_new("key.", "hmac-sha256", secret, NULL, &k), TANDEM_OK);
+	ck_assert(!dist_key_verify(k, p, wire, len, NULL)); /* tandemd's SOA probe's check */
+	ck_assert_ptr_nonnull(ldns_pkt_tsig(p));
+	dist_key_free(k);
 	ldns_pkt_free(p);
 
 	ck_assert_str_eq(

@@ -243,9 +243,9 @@ static void wait_transfers(dist_xfrin_t *x, uint64_t transfers, uint32_t serial)
 	ck_assert_uint_eq(st.serial, serial);
 }
 
-/* A NOTIFY for example. (signed with g_key when sign) from 127.0.0.1; the rcode answered,
- * -1 when none came within 2 s. */
-static int notify(uint16_t port, bool sign)
+/* A NOTIFY for example. (signed with g_key when sign, its TSIG then naming algorithm alg
+ * when not NULL) from 127.0.0.1; the rcode answered, -1 when none came within 2 s. */
+static int notify_alg(uint16_t port, bool sign, const char *alg)
 {
 	ldns_pkt *q = NULL;
 	ck_assert_int_eq(
@@ -257,6 +257,10 @@ static int notify(uint16_t port, bool sign)
 		ck_assert_int_eq(
 		    ldns_pkt_tsig_sign(q, "xfr-key.", g_secret, 300, "hmac-sha256.", NULL),
 		    LDNS_STATUS_OK);
+		if (alg != NULL) {
+			ldns_rdf_deep_free(
+			    ldns_rr_set_rdf(ldns_pkt_tsig(q), ldns_dname_new_frm_str(alg), 0));
+		}
 	}
 	uint8_t *wire = NULL;
 	size_t len = 0;
@@ -282,6 +286,11 @@ static int notify(uint16_t port, bool sign)
 	free(wire);
 	ldns_pkt_free(q);
 	return rcode;
+}
+
+static int notify(uint16_t port, bool sign)
+{
+	return notify_alg(port, sign, NULL);
 }
 
 START_TEST(axfr_then_ixfr_on_notify)
@@ -384,6 +393,11 @@ START_TEST(notify_refusals_and_flood)
 	ck_assert_uint_eq(st.refused[DIST_XFRIN_NOTIFY_TSIG], 1);
 	ck_assert_uint_eq(log_count("refused (notify-tsig): NOTIFY for example. from 127.0.0.1#"),
 			  1);
+	/* the primary's key name with an algorithm ldns does not know: NOTAUTH, and (under
+	 * ASan) no TSIG record leaked per datagram, as ldns_pkt_tsig_verify did */
+	ck_assert_int_eq(notify_alg(port, true, "hmac-none."), LDNS_RCODE_NOTAUTH);
+	dist_xfrin_status(x, 0, &st);
+	ck_assert_uint_eq(st.refused[DIST_XFRIN_NOTIFY_TSIG], 2);
 	xfrin_stop(x);
 
 	/* an ACL without 127.0.0.1: REFUSED */
