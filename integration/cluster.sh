@@ -210,3 +210,71 @@ tdm_validate_published() {
 	dnssec-verify -q -o "$2" "$TDM_TMP/verify.zone" >"$TDM_TMP/verify.out" 2>&1 ||
 		tdm_fail "dnssec-verify refuses $f" -- "$TDM_TMP/verify.out"
 }
+
+# tdm_node_cmdline NODE [OPTION...]: NODE's command line as cluster-up.sh started it, taken
+# apart for a test that starts it from a YAML file instead (tdm_node_yaml): TDM_NODE_ENV (the
+# env words), TDM_NODE_BIN (tandemd), TDM_NODE_ZONES (zone names in order), TDM_NODE_INPUT
+# (zone name -> input file), and the rest of its --option value pairs as YAML lines in
+# TDM_NODE_OPTS, but for pid-file and the OPTIONs named (which the test writes itself).
+tdm_node_cmdline() {
+	local node=$1 line w i=0 opt val
+	shift
+	local -a words
+	line=$(grep '^setsid' "$TDM_CL/run/$node.start")
+	line=${line#setsid }
+	line=${line%% </dev/null*}
+	eval "words=($line)"
+	TDM_NODE_ENV=()
+	TDM_NODE_BIN=
+	TDM_NODE_ZONES=()
+	TDM_NODE_COORDS=()
+	TDM_NODE_PUBS=()
+	TDM_NODE_OPTS=()
+	declare -gA TDM_NODE_INPUT=()
+	while [ "$i" -lt "${#words[@]}" ]; do
+		w=${words[$i]}
+		i=$((i + 1))
+		case $w in
+		env) ;;
+		*=*) TDM_NODE_ENV+=("$w") ;;
+		*/tandemd)
+			TDM_NODE_BIN=$w
+			break
+			;;
+		esac
+	done
+	[ -n "$TDM_NODE_BIN" ] || tdm_fail "no tandemd in $node's start line" -- "$TDM_CL/run/$node.start"
+	while [ "$i" -lt "${#words[@]}" ]; do
+		opt=${words[$i]#--}
+		val=${words[$((i + 1))]}
+		i=$((i + 2))
+		case " pid-file $* " in *" $opt "*) continue ;; esac
+		case $opt in
+		zone)
+			TDM_NODE_ZONES+=("${val%%=*}")
+			TDM_NODE_INPUT[${val%%=*}]=${val#*=}
+			;;
+		coord) TDM_NODE_COORDS+=("$val") ;;
+		coord-pub) TDM_NODE_PUBS+=("$val") ;;
+		*) TDM_NODE_OPTS+=("$(printf "%s: '%s'" "$opt" "$val")") ;;
+		esac
+	done
+	if [ "${#TDM_NODE_ZONES[@]}" -lt 1 ] || [ "${#TDM_NODE_COORDS[@]}" != 2 ]; then
+		tdm_fail "$node's command line not understood" -- "$TDM_CL/run/$node.start"
+	fi
+}
+
+# tdm_node_yaml NODE ZONE...: the YAML file of NODE (after tdm_node_cmdline NODE) with these
+# zones, its own pid-file, and its coordinators, on stdout.
+tdm_node_yaml() {
+	local node=$1 z j
+	shift
+	[ "${#TDM_NODE_OPTS[@]}" = 0 ] || printf '%s\n' "${TDM_NODE_OPTS[@]}"
+	printf "pid-file: '%s'\n" "$TDM_CL/run/$node.pid"
+	printf 'zone:\n'
+	for z in "$@"; do printf "  - name: '%s'\n    input: '%s'\n" "$z" "${TDM_NODE_INPUT[$z]}"; done
+	printf 'coord:\n'
+	for j in "${!TDM_NODE_COORDS[@]}"; do
+		printf "  - endpoint: '%s'\n    public-key: '%s'\n" "${TDM_NODE_COORDS[$j]}" "${TDM_NODE_PUBS[$j]}"
+	done
+}

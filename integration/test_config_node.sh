@@ -15,60 +15,15 @@ Z=example.
 
 tdm_cluster_up --cycle 3
 
-# node-b's command line as cluster-up.sh started it, one word per line
-mapfile -t words < <(
-	line=$(grep '^setsid' "$TDM_CL/run/node-b.start")
-	line=${line#setsid }
-	line=${line%% </dev/null*}
-	eval "w=($line)"
-	printf '%s\n' "${w[@]}"
-)
-# the words up to the binary are env's; the rest, pairs of --option value, go to the file
-envs=()
-bin=
-i=0
-while [ "$i" -lt "${#words[@]}" ]; do
-	w=${words[$i]}
-	i=$((i + 1))
-	case $w in
-	env) ;;
-	*=*) envs+=("$w") ;;
-	*/tandemd)
-		bin=$w
-		break
-		;;
-	esac
-done
-[ -n "$bin" ] || tdm_fail "no tandemd in node-b's start line" -- "$TDM_CL/run/node-b.start"
+# node-b's command line as cluster-up.sh started it, as a YAML file
+tdm_node_cmdline node-b
 CONF=$TDM_TMP/tandemd-b.yaml
-zones=()
-coords=()
-pubs=()
 {
 	printf '# node-b, written from its command line (integration/test_config_node.sh)\n'
-	while [ "$i" -lt "${#words[@]}" ]; do
-		opt=${words[$i]#--}
-		val=${words[$((i + 1))]}
-		i=$((i + 2))
-		case $opt in
-		zone) zones+=("$val") ;;
-		coord) coords+=("$val") ;;
-		coord-pub) pubs+=("$val") ;;
-		pid-file) ;; # its own, below
-		*) printf "%s: '%s'\n" "$opt" "$val" ;;
-		esac
-	done
-	printf "pid-file: '%s'\n" "$TDM_CL/run/node-b.pid"
-	printf 'zone:\n'
-	for z in "${zones[@]}"; do printf "  - name: '%s'\n    input: '%s'\n" "${z%%=*}" "${z#*=}"; done
-	printf 'coord:\n'
-	for j in "${!coords[@]}"; do
-		printf "  - endpoint: '%s'\n    public-key: '%s'\n" "${coords[$j]}" "${pubs[$j]}"
-	done
+	tdm_node_yaml node-b "${TDM_NODE_ZONES[@]}"
 } >"$CONF"
-if [ "${#zones[@]}" -lt 1 ] || [ "${#coords[@]}" != 2 ]; then
-	tdm_fail "node-b's command line not understood" -- "$CONF"
-fi
+envs=("${TDM_NODE_ENV[@]}")
+bin=$TDM_NODE_BIN
 tdm_run check env "${envs[@]}" "$bin" --check-config -c "$CONF"
 [ "$TDM_RC" = 0 ] || tdm_fail "node-b's file does not pass --check-config" -- "$CONF" "$TDM_OUT" "$TDM_ERR"
 tdm_pass "node-b's command line as a YAML file passes --check-config"

@@ -33,49 +33,13 @@ sed 's/^\(  compare-timeout:\).*/\1 3s/' "$TDM_SRC/conf/dps-default.yaml" >"$TDM
 grep -q '^  compare-timeout: 3s$' "$TDM_TMP/policy.yaml" || tdm_fail "no compare-timeout in the policy" -- "$TDM_TMP/policy.yaml"
 tdm_cluster_up --zones 3 --cycle 3 --policy "$TDM_TMP/policy.yaml"
 
-# node-b's command line as cluster-up.sh started it, one word per line (as test_config_node)
-mapfile -t words < <(
-	line=$(grep '^setsid' "$TDM_CL/run/node-b.start")
-	line=${line#setsid }
-	line=${line%% </dev/null*}
-	eval "w=($line)"
-	printf '%s\n' "${w[@]}"
-)
-envs=()
-bin=
-i=0
-while [ "$i" -lt "${#words[@]}" ]; do
-	w=${words[$i]}
-	i=$((i + 1))
-	case $w in
-	env) ;;
-	*=*) envs+=("$w") ;;
-	*/tandemd)
-		bin=$w
-		break
-		;;
-	esac
-done
-[ -n "$bin" ] || tdm_fail "no tandemd in node-b's start line" -- "$TDM_CL/run/node-b.start"
+# node-b's command line as cluster-up.sh started it (its cycle is the file's: CYCLE below)
+tdm_node_cmdline node-b cycle
+envs=("${TDM_NODE_ENV[@]}")
+bin=$TDM_NODE_BIN
 CONF=$TDM_TMP/tandemd-b.yaml
-declare -A input=()
-coords=()
-pubs=()
-other=()
-while [ "$i" -lt "${#words[@]}" ]; do
-	opt=${words[$i]#--}
-	val=${words[$((i + 1))]}
-	i=$((i + 2))
-	case $opt in
-	zone) input[${val%%=*}]=${val#*=} ;;
-	coord) coords+=("$val") ;;
-	coord-pub) pubs+=("$val") ;;
-	pid-file | cycle) ;;
-	*) other+=("$(printf "%s: '%s'" "$opt" "$val")") ;;
-	esac
-done
 for z in $Z1 $Z2 $Z3; do
-	[ -n "${input[$z]:-}" ] || tdm_fail "no input for $z in node-b's start line" -- "$TDM_CL/run/node-b.start"
+	[ -n "${TDM_NODE_INPUT[$z]:-}" ] || tdm_fail "no input for $z in node-b's start line" -- "$TDM_CL/run/node-b.start"
 done
 CYCLE=3
 extra=() # more lines of node-b's file (xfr-acl, notify)
@@ -83,16 +47,9 @@ extra=() # more lines of node-b's file (xfr-acl, notify)
 write_conf() {
 	{
 		printf '# node-b, written from its command line (integration/test_node_reload_zones.sh)\n'
-		printf '%s\n' "${other[@]}"
 		[ "${#extra[@]}" = 0 ] || printf '%s\n' "${extra[@]}"
 		printf 'cycle: %s\n' "$CYCLE"
-		printf "pid-file: '%s'\n" "$TDM_CL/run/node-b.pid"
-		printf 'zone:\n'
-		for z in "$@"; do printf "  - name: '%s'\n    input: '%s'\n" "$z" "${input[$z]}"; done
-		printf 'coord:\n'
-		for j in "${!coords[@]}"; do
-			printf "  - endpoint: '%s'\n    public-key: '%s'\n" "${coords[$j]}" "${pubs[$j]}"
-		done
+		tdm_node_yaml node-b "$@"
 	} >"$CONF.new"
 	mv "$CONF.new" "$CONF"
 }
@@ -274,7 +231,7 @@ s0=$(tdm_last_serial node-b $Z3)
 tdm_wait 60 "node-b's last short-cycle run of $Z3" tdm_published_after node-b $Z3 "$s0"
 s3=$(tdm_last_serial node-b $Z3)
 printf 'run-signing 1 stop\n' >"$FAULT"
-in3=${input[$Z3]}
+in3=${TDM_NODE_INPUT[$Z3]}
 awk -v s=$((s3 + 1000)) '$4 == "SOA" && !done { $7 = s; done = 1 } { print }
 	END { for (i = 0; i < 3000; i++) printf "big%d.z3.example. 86400 IN NS ns.big%d.example.net.\n", i, i }' \
 	"$in3" >"$in3.new"
