@@ -663,7 +663,8 @@ static void print_timing(const opts_t *o, const pipeline_req_t *req, const pipel
 		res->sign.nsec_records, req->conf.threads);
 	fprintf(stderr, "%srrsigs: new=%zu reused=%zu refreshed=%zu\n", pre, res->sign.rrsigs_new,
 		res->sign.rrsigs_reused, res->sign.rrsigs_refreshed);
-	fprintf(stderr, "%snsec3: hashed=%zu\n", pre, res->sign.nsec3_hashed);
+	fprintf(stderr, "%snsec3: hashed=%zu kept=%zu\n", pre, res->sign.nsec3_hashed,
+		res->sign.nsec3_kept);
 	fprintf(stderr, "%sgate: %s verified=%zu signatures=%zu changed=%zu\n", pre,
 		res->gate.incremental ? "incremental" : "full", res->gate.verified,
 		res->gate.signatures, res->gate.changed);
