@@ -543,9 +543,12 @@ static int nsec3_update(const n3ctx_t *x, const dns_node_t *p3, size_t p3count, 
 			deltas_t *gone, deltas_t *chg, tandem_diag_t *diag, dns_node_t **chain,
 			size_t *nchain, size_t *kept)
 {
-	qsort(add->v, add->n, sizeof(*add->v), delta_cmp);
-	qsort(gone->v, gone->n, sizeof(*gone->v), delta_cmp);
-	qsort(chg->v, chg->n, sizeof(*chg->v), delta_cmp);
+	deltas_t *lists[] = {add, gone, chg};
+	for (size_t l = 0; l < 3; l++) {
+		if (lists[l]->n > 1) { /* an empty list has no array at all */
+			qsort(lists[l]->v, lists[l]->n, sizeof(*lists[l]->v), delta_cmp);
+		}
+	}
 	for (size_t i = 1; i < add->n; i++) {
 		if (memcmp(add->v[i - 1].hash, add->v[i].hash, 20) == 0) {
 			return collision(diag, add->v[i - 1].node->name, add->v[i].node->name);
