@@ -5,7 +5,9 @@
 # were reused), and the result passes dnssec-verify, kzonecheck, ldns-verify-zone and the
 # gate. A previous version signed with another ZSK gives none of its signatures to the new
 # one; one with a broken signature is not used (full signing, with a warning); a previous
-# file that does not load is refused before any signing.
+# file that does not load is refused before any signing. --cycles 2 --cycle-input: the change
+# signed on the version held in memory updates the NSEC3 chain (records kept, only the new
+# names hashed) and its output equals that of the same change signed from the file.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -69,6 +71,31 @@ for owner in "$ds_owner" new0.tld. tld.; do
 done
 tdm_pass "tld: $same of $total RRSIGs reused ($new new, $refreshed refreshed) after $changed changed lines"
 tdm_validate tld "$TDM_TMP/v2.signed" "incremental tld"
+
+# The same change as a second run on the version in memory (--cycle-input): only the names
+# new to the chain are hashed, the rest of the NSEC3 chain is kept, and the output has the same records
+# as the run from the file (RRSIGs aside: their times differ).
+tdm_assert_ok "the change as a second cycle" \
+	tdm_signzone -o tld "${keys[@]}" --now $((now + 900)) --previous "$TDM_TMP/v1.signed" -v \
+	--cycles 2 --cycle-input "$TDM_TMP/v2.zone" -f "$TDM_TMP/v2c.signed" "$TDM_TMP/v1.zone"
+read -r hashed kept < <(sed -n 's/^cycle 2: nsec3: hashed=\([0-9]*\) kept=\([0-9]*\)$/\1 \2/p' "$TDM_ERR")
+[ -n "${kept:-}" ] || tdm_fail "no 'cycle 2: nsec3:' line" -- "$TDM_ERR"
+# hashed: the chain's new owners (the new delegations, and the glue of removed ones that is
+# authoritative now, with its ENT)
+n3owners() { awk '$4 == "NSEC3" { print $1 }' "$1" | sort; }
+n3owners "$TDM_TMP/v1.signed" >"$TDM_TMP/v1.n3"
+n3owners "$TDM_TMP/v2c.signed" >"$TDM_TMP/v2c.n3"
+tdm_assert_eq "cycle 2: only the new owners hashed" "$(comm -13 "$TDM_TMP/v1.n3" "$TDM_TMP/v2c.n3" | wc -l)" "$hashed"
+n3=$(tdm_rrtype_count NSEC3 "$TDM_TMP/v2c.signed")
+[ "$kept" -gt $((n3 * 9 / 10)) ] || tdm_fail "cycle 2: only $kept of $n3 NSEC3 records kept"
+norrsig() { awk '$4 != "RRSIG" && $4 != "SOA" && $4 != "ZONEMD"' "$1" | sort; }
+norrsig "$TDM_TMP/v2.signed" >"$TDM_TMP/v2.records"
+norrsig "$TDM_TMP/v2c.signed" >"$TDM_TMP/v2c.records"
+tdm_assert_same_file "cycle 2: the records of the run from the file" "$TDM_TMP/v2.records" "$TDM_TMP/v2c.records"
+tdm_validate tld "$TDM_TMP/v2c.signed" "cycle 2"
+tdm_run no-cycles tdm_signzone -o tld "${keys[@]}" --cycle-input "$TDM_TMP/v2.zone" -f "$TDM_TMP/x.signed" "$TDM_TMP/v1.zone"
+tdm_assert_eq "--cycle-input without --cycles: usage" 1 "$TDM_RC"
+tdm_pass "cycle 2 on the version in memory: $hashed hashed, $kept of $n3 NSEC3 records kept"
 
 # Another ZSK, the old one gone: nothing of v1 is kept.
 keys2=(--ksk "$(tdm_key_uri ksk)" --zsk "$(tdm_key_uri zsk2)" -a rsasha256 --nsec3 -j 2)

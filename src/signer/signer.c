@@ -754,7 +754,7 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 	dns_node_remove_rrset(apex, DNS_TYPE_NSEC3PARAM);
 	if (conf->denial == SIGNER_DENIAL_NSEC3) {
 		ret = signer_nsec3_build(zone, conf, denial_ttl, diag, &st.nsec_records,
-					 &st.nsec3_hashed);
+					 &st.nsec3_hashed, &st.nsec3_kept);
 	} else {
 		dns_zone_set_nsec3_nodes_take(zone, NULL, 0);
 		ret = signer_nsec_build(zone, denial_ttl, diag, &st.nsec_records);

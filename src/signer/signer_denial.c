@@ -280,31 +280,420 @@ static int walk_cmp(const dns_node_t *a, const dns_node_t *b)
 	return dns_name_compare(a->name, b->name);
 }
 
+/* The parts of an NSEC3 run that do not change from record to record. */
+typedef struct n3ctx {
+	tandem_arena_t *arena;
+	const uint8_t *origin;
+	size_t olen;
+	unsigned labels; /* of an NSEC3 owner */
+	uint32_t ttl;
+	uint8_t head[6 + 255]; /* RDATA up to the next hash: alg, flags, iterations, salt, 20 */
+	size_t hlen;
+} n3ctx_t;
+
+static void n3ctx_init(n3ctx_t *x, dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl)
+{
+	x->arena = dns_zone_arena(zone);
+	x->origin = dns_zone_origin(zone);
+	x->olen = dns_name_len(x->origin, DNS_NAME_MAXLEN);
+	x->labels = dns_name_labels(x->origin) + 1;
+	x->ttl = ttl;
+	uint8_t *p = x->head;
+	*p++ = 1; /* SHA-1 */
+	*p++ = conf->nsec3_optout ? 1 : 0;
+	*p++ = (uint8_t)(conf->nsec3_iterations >> 8);
+	*p++ = (uint8_t)conf->nsec3_iterations;
+	*p++ = conf->nsec3_salt_len;
+	memcpy(p, conf->nsec3_salt, conf->nsec3_salt_len);
+	p += conf->nsec3_salt_len;
+	*p++ = 20;
+	x->hlen = (size_t)(p - x->head);
+}
+
+/* Fills one NSEC3 node of the output arrays around its owner name and RDATA. */
+static void n3_wrap(const n3ctx_t *x, const uint8_t *name, const uint8_t *rd, dns_node_t *out,
+		    dns_rrset_t *set, const uint8_t **ptr)
+{
+	*ptr = rd;
+	*set = (dns_rrset_t){.type = DNS_TYPE_NSEC3,
+			     .count = 1,
+			     .ttl = x->ttl,
+			     .flags = DNS_RRSET_AUTH,
+			     .rdata = ptr};
+	*out = (dns_node_t){.name = name,
+			    .name_len = (uint8_t)(1 + 32 + x->olen),
+			    .labels = (uint8_t)x->labels,
+			    .rrset_count = 1,
+			    .rrset_cap = 1,
+			    .rrsets = set};
+}
+
+/* Makes the NSEC3 record of node n (its hash, the next hash nxt) in the arena. */
+static int n3_make(const n3ctx_t *x, const uint8_t hash[20], const uint8_t nxt[20],
+		   const dns_node_t *n, dns_node_t *out, dns_rrset_t *set, const uint8_t **ptr)
+{
+	uint16_t types[1024];
+	uint8_t bitmap[8704];
+	size_t nt = (n->flags & DNS_NODE_ENT) ? 0 : node_types(n, false, types);
+	size_t blen = signer_bitmap(types, nt, bitmap);
+	size_t rdlen = x->hlen + 20 + blen;
+	size_t name_len = 1 + 32 + x->olen;
+	uint8_t *mem = tandem_arena_alloc(x->arena, name_len + rdlen + 2);
+	if (mem == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	char b32[40];
+	crypto_base32hex(hash, 20, b32);
+	mem[0] = 32;
+	memcpy(mem + 1, b32, 32);
+	memcpy(mem + 33, x->origin, x->olen);
+	uint8_t *rd = mem + name_len;
+	rd[0] = (uint8_t)(rdlen >> 8);
+	rd[1] = (uint8_t)rdlen;
+	memcpy(rd + 2, x->head, x->hlen);
+	memcpy(rd + 2 + x->hlen, nxt, 20);
+	memcpy(rd + 2 + x->hlen + 20, bitmap, blen);
+	n3_wrap(x, mem, rd, out, set, ptr);
+	return TANDEM_OK;
+}
+
+/* The output arrays of a chain of nh records: nodes malloc'd, RRsets and pointers from the
+ * arena. */
+static int n3_arrays(tandem_arena_t *arena, size_t nh, dns_node_t **out, dns_rrset_t **sets,
+		     const uint8_t ***ptrs)
+{
+	size_t n = nh ? nh : 1;
+	*out = calloc(n, sizeof(**out));
+	*sets = tandem_arena_alloc(arena, sizeof(**sets) * n);
+	*ptrs = tandem_arena_alloc(arena, sizeof(**ptrs) * n);
+	return *out != NULL && *sets != NULL && *ptrs != NULL ? TANDEM_OK : TANDEM_ENOMEM;
+}
+
+static int collision(tandem_diag_t *diag, const uint8_t *a_name, const uint8_t *b_name)
+{
+	char a[1024], b[1024];
+	dns_name_to_str(a_name, a);
+	dns_name_to_str(b_name, b);
+	tandem_diag_add(diag, TANDEM_SIGNER_ECONF,
+			"NSEC3 hash collision between %s and %s: choose another salt", a, b);
+	return TANDEM_SIGNER_ECONF;
+}
+
+/* The whole chain from the hashes of the member nodes (h, nh; sorted here). */
+static int nsec3_full(const n3ctx_t *x, hashed_t *h, size_t nh, tandem_diag_t *diag,
+		      dns_node_t **chain)
+{
+	int ret = hashed_sort(h, nh);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	for (size_t i = 1; i < nh; i++) {
+		if (memcmp(h[i - 1].hash, h[i].hash, 20) == 0) {
+			return collision(diag, h[i - 1].node->name, h[i].node->name);
+		}
+	}
+	dns_node_t *out = NULL;
+	dns_rrset_t *sets = NULL;
+	const uint8_t **ptrs = NULL;
+	ret = n3_arrays(x->arena, nh, &out, &sets, &ptrs);
+	for (size_t i = 0; i < nh && ret == TANDEM_OK; i++) {
+		ret = n3_make(x, h[i].hash, h[(i + 1) % nh].hash, h[i].node, &out[i], &sets[i],
+			      &ptrs[i]);
+	}
+	if (ret != TANDEM_OK) {
+		free(out);
+		return ret;
+	}
+	*chain = out;
+	return TANDEM_OK;
+}
+
+/* ---- the chain of an update: the previous chain and the names that changed ---- */
+
+/* A name that enters the chain, leaves it, or stays with other types. */
+typedef struct delta {
+	uint8_t hash[20];
+	char b32[40];           /* its owner label (32 characters) */
+	const dns_node_t *node; /* this version's node; NULL for one that leaves */
+} delta_t;
+
+typedef struct deltas {
+	delta_t *v;
+	size_t n, cap;
+} deltas_t;
+
+static int delta_push(deltas_t *d, const uint8_t hash[20], const dns_node_t *node)
+{
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		delta_t *v = realloc(d->v, sizeof(*v) * cap);
+		if (v == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		d->v = v;
+		d->cap = cap;
+	}
+	delta_t *e = &d->v[d->n++];
+	memcpy(e->hash, hash, 20);
+	crypto_base32hex(hash, 20, e->b32);
+	e->node = node;
+	return TANDEM_OK;
+}
+
+static int delta_cmp(const void *a, const void *b)
+{
+	return memcmp(((const delta_t *)a)->hash, ((const delta_t *)b)->hash, 20);
+}
+
+/* The raw hash an NSEC3 owner's first label (32 base32hex characters) spells. */
+static bool b32_decode(const uint8_t *label, uint8_t out[20])
+{
+	uint64_t acc = 0;
+	unsigned bits = 0;
+	size_t o = 0;
+	for (size_t i = 0; i < 32; i++) {
+		uint8_t c = label[i];
+		unsigned v;
+		if (c >= '0' && c <= '9') {
+			v = c - '0';
+		} else if (c >= 'a' && c <= 'v') {
+			v = c - 'a' + 10u;
+		} else if (c >= 'A' && c <= 'V') {
+			v = c - 'A' + 10u;
+		} else {
+			return false;
+		}
+		acc = acc << 5 | v;
+		bits += 5;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	return o == 20;
+}
+
+/* Whether two versions of a name list the same types in an NSEC3 bitmap: the same kind
+ * (ENT, delegation) and the same types left once node_types has filtered them. */
+static bool same_types(const dns_node_t *a, const dns_node_t *b)
+{
+	if ((a->flags ^ b->flags) & (DNS_NODE_ENT | DNS_NODE_DELEG)) {
+		return false;
+	}
+	bool cut = a->flags & DNS_NODE_DELEG;
+	uint16_t i = 0, j = 0;
+	for (;;) {
+		while (i < a->rrset_count &&
+		       (a->rrsets[i].type == DNS_TYPE_NSEC || a->rrsets[i].type == DNS_TYPE_RRSIG ||
+			(cut && a->rrsets[i].type != DNS_TYPE_NS &&
+			 a->rrsets[i].type != DNS_TYPE_DS))) {
+			i++;
+		}
+		while (j < b->rrset_count &&
+		       (b->rrsets[j].type == DNS_TYPE_NSEC || b->rrsets[j].type == DNS_TYPE_RRSIG ||
+			(cut && b->rrsets[j].type != DNS_TYPE_NS &&
+			 b->rrsets[j].type != DNS_TYPE_DS))) {
+			j++;
+		}
+		if (i == a->rrset_count || j == b->rrset_count) {
+			return i == a->rrset_count && j == b->rrset_count;
+		}
+		if (a->rrsets[i].type != b->rrsets[j].type) {
+			return false;
+		}
+		i++;
+		j++;
+	}
+}
+
+/* The previous version's chain entry p3 (one NSEC3 RRset of one record, owner and header
+ * as this run makes them), or false. */
+static bool n3_reusable(const n3ctx_t *x, const dns_node_t *p)
+{
+	if (p->name_len != 1 + 32 + x->olen || p->name[0] != 32 || p->rrset_count != 1 ||
+	    p->rrsets[0].type != DNS_TYPE_NSEC3 || p->rrsets[0].count != 1) {
+		return false;
+	}
+	const uint8_t *rd = p->rrsets[0].rdata[0];
+	return dns_rdata_len(rd) >= x->hlen + 20 && memcmp(rd + 2, x->head, x->hlen) == 0 &&
+	       memcmp(p->name + 33, x->origin, x->olen) == 0;
+}
+
+/* The next hash of chain entry e: an added name's, or the owner of a previous record. */
+static bool entry_hash(const int64_t e, const deltas_t *add, const dns_node_t *p3, uint8_t out[20])
+{
+	if (e < 0) {
+		memcpy(out, add->v[-(e + 1)].hash, 20);
+		return true;
+	}
+	return b32_decode(p3[e].name + 1, out);
+}
+
+enum { N3_FALLBACK = 1 }; /* the previous chain does not fit: build the whole chain */
+
+/*
+ * The chain of an update: the previous version's records in hash order, less those of the
+ * names that left (gone), with those of the names that entered (add) merged in. A record
+ * whose name kept its types and whose successor is the same is copied as it was; one whose
+ * successor changed gets the new next hash; added names and those whose types changed
+ * (chg) are made anew. Returns N3_FALLBACK when the previous chain is not the one its
+ * hashes describe.
+ */
+static int nsec3_update(const n3ctx_t *x, const dns_node_t *p3, size_t p3count, deltas_t *add,
+			deltas_t *gone, deltas_t *chg, tandem_diag_t *diag, dns_node_t **chain,
+			size_t *nchain, size_t *kept)
+{
+	deltas_t *lists[] = {add, gone, chg};
+	for (size_t l = 0; l < 3; l++) {
+		if (lists[l]->n > 1) { /* an empty list has no array at all */
+			qsort(lists[l]->v, lists[l]->n, sizeof(*lists[l]->v), delta_cmp);
+		}
+	}
+	for (size_t i = 1; i < add->n; i++) {
+		if (memcmp(add->v[i - 1].hash, add->v[i].hash, 20) == 0) {
+			return collision(diag, add->v[i - 1].node->name, add->v[i].node->name);
+		}
+	}
+	if (gone->n > p3count) {
+		return N3_FALLBACK;
+	}
+	size_t nh = p3count - gone->n + add->n;
+	int64_t *ent = malloc(sizeof(*ent) * (nh ? nh : 1)); /* >= 0: p3 index; < 0: add */
+	dns_node_t *out = NULL;
+	dns_rrset_t *sets = NULL;
+	const uint8_t **ptrs = NULL;
+	int ret = TANDEM_OK;
+	if (ent == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	/* pass 1: the order of the new chain */
+	size_t k = 0, a = 0, g = 0, e = 0;
+	while (k < p3count || a < add->n) {
+		if (k < p3count && g < gone->n) {
+			int c = memcmp(gone->v[g].b32, p3[k].name + 1, 32);
+			if (c < 0) {
+				ret = N3_FALLBACK; /* a name left that the chain did not have */
+				goto out;
+			}
+			if (c == 0) {
+				g++;
+				k++;
+				continue;
+			}
+		}
+		int c = k == p3count  ? 1
+			: a == add->n ? -1
+				      : memcmp(p3[k].name + 1, add->v[a].b32, 32);
+		if (c == 0) {
+			/* another name of the chain has this hash */
+			char name[1024];
+			dns_name_to_str(add->v[a].node->name, name);
+			tandem_diag_add(
+			    diag, TANDEM_SIGNER_ECONF,
+			    "NSEC3 hash collision between %s and the name hashed to %.32s: "
+			    "choose another salt",
+			    name, (const char *)p3[k].name + 1);
+			ret = TANDEM_SIGNER_ECONF;
+			goto out;
+		}
+		if (e == nh) {
+			ret = N3_FALLBACK;
+			goto out;
+		}
+		ent[e++] = c < 0 ? (int64_t)k++ : -(int64_t)(++a);
+	}
+	if (e != nh || g != gone->n) {
+		ret = N3_FALLBACK;
+		goto out;
+	}
+	/* pass 2: the records */
+	ret = n3_arrays(x->arena, nh, &out, &sets, &ptrs);
+	size_t ci = 0;
+	for (size_t i = 0; i < nh && ret == TANDEM_OK; i++) {
+		int64_t cur = ent[i], nxt = ent[(i + 1) % nh];
+		uint8_t next[20];
+		if (cur < 0) {
+			if (!entry_hash(nxt, add, p3, next)) {
+				ret = N3_FALLBACK;
+				break;
+			}
+			ret = n3_make(x, add->v[-(cur + 1)].hash, next, add->v[-(cur + 1)].node,
+				      &out[i], &sets[i], &ptrs[i]);
+			continue;
+		}
+		const dns_node_t *p = &p3[cur];
+		if (!n3_reusable(x, p)) {
+			ret = N3_FALLBACK;
+			break;
+		}
+		while (ci < chg->n && memcmp(chg->v[ci].b32, p->name + 1, 32) < 0) {
+			ci++;
+		}
+		bool changed = ci < chg->n && memcmp(chg->v[ci].b32, p->name + 1, 32) == 0;
+		bool same_next = nxt >= 0 && (size_t)nxt == ((size_t)cur + 1) % p3count;
+		if (!same_next && !entry_hash(nxt, add, p3, next)) {
+			ret = N3_FALLBACK;
+			break;
+		}
+		if (changed) {
+			if (same_next) {
+				memcpy(next, p->rrsets[0].rdata[0] + 2 + x->hlen, 20);
+			}
+			ret = n3_make(x, chg->v[ci].hash, next, chg->v[ci].node, &out[i], &sets[i],
+				      &ptrs[i]);
+			continue;
+		}
+		/* this version's arena holds its own copy: the previous version may go first */
+		const uint8_t *prd = p->rrsets[0].rdata[0];
+		size_t rdsize = 2u + dns_rdata_len(prd);
+		uint8_t *mem = tandem_arena_alloc(x->arena, p->name_len + rdsize);
+		if (mem == NULL) {
+			ret = TANDEM_ENOMEM;
+			break;
+		}
+		memcpy(mem, p->name, p->name_len);
+		memcpy(mem + p->name_len, prd, rdsize);
+		if (same_next) {
+			(*kept)++;
+		} else {
+			memcpy(mem + p->name_len + 2 + x->hlen, next, 20);
+		}
+		n3_wrap(x, mem, mem + p->name_len, &out[i], &sets[i], &ptrs[i]);
+	}
+	if (ret == TANDEM_OK) {
+		*chain = out;
+		*nchain = nh;
+		out = NULL;
+	}
+out:
+	free(out);
+	free(ent);
+	return ret;
+}
+
 int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl,
-		       tandem_diag_t *diag, size_t *records, size_t *hashed)
+		       tandem_diag_t *diag, size_t *records, size_t *hashed, size_t *kept)
 {
 	int ret = TANDEM_OK;
 	size_t count = 0;
 	dns_node_t *nodes = dns_zone_nodes(zone, &count);
-	tandem_arena_t *arena = dns_zone_arena(zone);
-	const uint8_t *origin = dns_zone_origin(zone);
-	size_t olen = dns_name_len(origin, DNS_NAME_MAXLEN);
+	n3ctx_t x;
+	n3ctx_init(&x, zone, conf, ttl);
 	hashed_t *h = NULL;
 	uint8_t(*keep)[20] = NULL; /* every node's hash, kept with the zone */
-	dns_node_t *out = NULL;
+	dns_node_t *chain = NULL;
 	uint8_t *in = NULL;
+	deltas_t add = {0}, gone = {0}, chg = {0};
 	size_t nh = 0;
-	uint16_t types[1024];
-	uint8_t bitmap[8704];
 
-	if (olen + 33 > DNS_NAME_MAXLEN) {
+	if (x.olen + 33 > DNS_NAME_MAXLEN) {
 		tandem_diag_add(diag, TANDEM_SIGNER_ECONF, "zone name too long for NSEC3 owners");
 		return TANDEM_SIGNER_ECONF;
 	}
 	/* NSEC3PARAM first: the apex bitmap lists it. Flags are 0 in NSEC3PARAM. */
 	dns_node_t *apex = dns_zone_apex(zone);
 	size_t plen = 5u + conf->nsec3_salt_len;
-	uint8_t *param = tandem_arena_alloc(arena, plen + 2);
+	uint8_t *param = tandem_arena_alloc(x.arena, plen + 2);
 	if (apex == NULL || param == NULL) {
 		return apex == NULL ? TANDEM_SIGNER_ECONF : TANDEM_ENOMEM;
 	}
@@ -318,7 +707,7 @@ int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl
 	memcpy(param + 7, conf->nsec3_salt, conf->nsec3_salt_len);
 	const uint8_t *pp = param;
 	/* RFC 5155 4: NSEC3PARAM TTL is not constrained; use the denial TTL. */
-	dns_rrset_t *prs = dns_node_put_rrset(apex, arena, DNS_TYPE_NSEC3PARAM, ttl, &pp, 1);
+	dns_rrset_t *prs = dns_node_put_rrset(apex, x.arena, DNS_TYPE_NSEC3PARAM, ttl, &pp, 1);
 	if (prs == NULL) {
 		return TANDEM_ENOMEM;
 	}
@@ -331,113 +720,94 @@ int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl
 		ret = TANDEM_ENOMEM;
 		goto out;
 	}
-	/* a name the previous version had keeps its hash (same salt and iterations) */
+	/*
+	 * A name the previous version had keeps its hash (same salt and iterations). Walking
+	 * both versions in name order also finds what the chain must change: names that enter
+	 * it, names that leave it, and names that stay with other types.
+	 */
 	const dns_node_t *pnodes = NULL;
-	size_t pcount = 0, pj = 0;
+	size_t pcount = 0, pj = 0, pmembers = 0;
 	const uint8_t(*ph)[20] = prev_hashes(conf, param, &pnodes, &pcount);
 	static const uint8_t none[20] = {0};
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0; i < count && ret == TANDEM_OK; i++) {
+		const dns_node_t *pn = NULL;
+		while (ph != NULL && pj < pcount) {
+			int c = walk_cmp(&pnodes[pj], &nodes[i]);
+			if (c > 0) {
+				break;
+			}
+			bool member = memcmp(ph[pj], none, 20) != 0;
+			pmembers += member;
+			if (c == 0) {
+				pn = member ? &pnodes[pj] : NULL;
+				pj++;
+				break;
+			}
+			if (member) {
+				ret = delta_push(&gone, ph[pj], NULL);
+			}
+			pj++;
+		}
 		if (!in[i]) {
+			if (pn != NULL && ret == TANDEM_OK) {
+				ret = delta_push(&gone, ph[pn - pnodes], NULL);
+			}
 			continue;
 		}
 		h[nh].node = &nodes[i];
-		int c = 1;
-		while (ph != NULL && pj < pcount && (c = walk_cmp(&pnodes[pj], &nodes[i])) < 0) {
-			pj++;
-		}
-		if (ph != NULL && pj < pcount && c == 0 && memcmp(ph[pj], none, 20) != 0) {
-			memcpy(h[nh].hash, ph[pj], 20);
+		if (pn != NULL) {
+			memcpy(h[nh].hash, ph[pn - pnodes], 20);
+			if (!same_types(&nodes[i], pn) && ret == TANDEM_OK) {
+				ret = delta_push(&chg, h[nh].hash, &nodes[i]);
+			}
 		} else if (crypto_nsec3_hash(nodes[i].name, nodes[i].name_len, conf->nsec3_salt,
 					     conf->nsec3_salt_len, conf->nsec3_iterations,
 					     h[nh].hash) != TANDEM_OK) {
 			ret = TANDEM_ENOMEM;
-			goto out;
 		} else {
 			(*hashed)++;
+			if (ph != NULL && ret == TANDEM_OK) {
+				ret = delta_push(&add, h[nh].hash, &nodes[i]);
+			}
 		}
 		memcpy(keep[i], h[nh].hash, 20);
 		nh++;
 	}
-	ret = hashed_sort(h, nh);
+	for (; ph != NULL && pj < pcount && ret == TANDEM_OK; pj++) {
+		if (memcmp(ph[pj], none, 20) != 0) {
+			pmembers++;
+			ret = delta_push(&gone, ph[pj], NULL);
+		}
+	}
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
-	for (size_t i = 1; i < nh; i++) {
-		if (memcmp(h[i - 1].hash, h[i].hash, 20) == 0) {
-			char a[1024], b[1024];
-			dns_name_to_str(h[i - 1].node->name, a);
-			dns_name_to_str(h[i].node->name, b);
-			tandem_diag_add(
-			    diag, TANDEM_SIGNER_ECONF,
-			    "NSEC3 hash collision between %s and %s: choose another salt", a, b);
-			ret = TANDEM_SIGNER_ECONF;
-			goto out;
-		}
+	size_t p3count = 0;
+	const dns_node_t *p3 =
+	    ph != NULL ? dns_zone_nsec3_nodes((dns_zone_t *)conf->previous, &p3count) : NULL;
+	size_t nchain = 0;
+	ret = N3_FALLBACK;
+	if (p3 != NULL && p3count == pmembers && p3count > 0 &&
+	    dns_name_compare(dns_zone_origin(conf->previous), x.origin) == 0) {
+		ret = nsec3_update(&x, p3, p3count, &add, &gone, &chg, diag, &chain, &nchain, kept);
 	}
-	out = calloc(nh ? nh : 1, sizeof(*out));
-	dns_rrset_t *sets = tandem_arena_alloc(arena, sizeof(*sets) * (nh ? nh : 1));
-	const uint8_t **ptrs = tandem_arena_alloc(arena, sizeof(*ptrs) * (nh ? nh : 1));
-	if (out == NULL || sets == NULL || ptrs == NULL) {
-		ret = TANDEM_ENOMEM;
+	if (ret == N3_FALLBACK) {
+		*kept = 0;
+		nchain = nh;
+		ret = nsec3_full(&x, h, nh, diag, &chain);
+	}
+	if (ret != TANDEM_OK) {
 		goto out;
 	}
-	memset(sets, 0, sizeof(*sets) * (nh ? nh : 1));
-	uint8_t flags = conf->nsec3_optout ? 1 : 0;
-	for (size_t i = 0; i < nh; i++) {
-		const hashed_t *cur = &h[i];
-		const hashed_t *nxt = &h[(i + 1) % nh];
-		size_t nt =
-		    (cur->node->flags & DNS_NODE_ENT) ? 0 : node_types(cur->node, false, types);
-		size_t blen = signer_bitmap(types, nt, bitmap);
-		size_t rdlen = 5u + conf->nsec3_salt_len + 1 + 20 + blen;
-		size_t name_len = 1 + 32 + olen;
-		uint8_t *mem = tandem_arena_alloc(arena, name_len + rdlen + 2);
-		if (mem == NULL) {
-			ret = TANDEM_ENOMEM;
-			goto out;
-		}
-		uint8_t *name = mem;
-		name[0] = 32;
-		char b32[40];
-		crypto_base32hex(cur->hash, 20, b32);
-		memcpy(name + 1, b32, 32);
-		memcpy(name + 33, origin, olen);
-		uint8_t *rd = mem + name_len;
-		rd[0] = (uint8_t)(rdlen >> 8);
-		rd[1] = (uint8_t)rdlen;
-		uint8_t *p = rd + 2;
-		*p++ = 1;
-		*p++ = flags;
-		*p++ = (uint8_t)(conf->nsec3_iterations >> 8);
-		*p++ = (uint8_t)conf->nsec3_iterations;
-		*p++ = conf->nsec3_salt_len;
-		memcpy(p, conf->nsec3_salt, conf->nsec3_salt_len);
-		p += conf->nsec3_salt_len;
-		*p++ = 20;
-		memcpy(p, nxt->hash, 20);
-		p += 20;
-		memcpy(p, bitmap, blen);
-		ptrs[i] = rd;
-		sets[i].type = DNS_TYPE_NSEC3;
-		sets[i].count = 1;
-		sets[i].ttl = ttl;
-		sets[i].flags = DNS_RRSET_AUTH;
-		sets[i].rdata = &ptrs[i];
-		out[i].name = name;
-		out[i].name_len = (uint8_t)name_len;
-		out[i].labels = (uint8_t)(dns_name_labels(origin) + 1);
-		out[i].rrset_count = 1;
-		out[i].rrset_cap = 1;
-		out[i].rrsets = &sets[i];
-	}
-	dns_zone_set_nsec3_nodes_take(zone, out, nh);
-	out = NULL;
+	dns_zone_set_nsec3_nodes_take(zone, chain, nchain);
 	dns_zone_set_node_hashes_take(zone, keep, count);
 	keep = NULL;
-	*records = nh;
+	*records = nchain;
 out:
+	free(add.v);
+	free(gone.v);
+	free(chg.v);
 	free(keep);
-	free(out);
 	free(h);
 	free(in);
 	return ret;

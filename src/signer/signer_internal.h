@@ -52,9 +52,11 @@ int signer_reuse_plan(dns_zone_t *zone, const signer_conf_t *conf, const skey_t 
 int signer_nsec_build(dns_zone_t *zone, uint32_t ttl, tandem_diag_t *diag, size_t *records);
 /* Builds the NSEC3 chain and NSEC3PARAM (RFC 5155) with conf's parameters. The names'
  * hashes stay with the zone (dns_zone_set_node_hashes_take); those of conf->previous are
- * taken for the names it had when its NSEC3PARAM is the same. *hashed: hashes computed. */
+ * taken for the names it had when its NSEC3PARAM is the same, and then its chain is updated
+ * around the names that changed instead of made anew. *hashed: hashes computed; *kept:
+ * records copied from the previous chain as they were. */
 int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl,
-		       tandem_diag_t *diag, size_t *records, size_t *hashed);
+		       tandem_diag_t *diag, size_t *records, size_t *hashed, size_t *kept);
 /* Appends an RFC 4034 4.1.2 type bitmap of the sorted types to buf; returns bytes written
  * (buf holds at least 8704 bytes). */
 size_t signer_bitmap(const uint16_t *types, size_t n, uint8_t *buf);

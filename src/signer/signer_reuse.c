@@ -408,17 +408,26 @@ out:
 	return ret;
 }
 
+static bool same_name(const dns_node_t *a, const dns_node_t *b)
+{
+	return a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0;
+}
+
 /* The next node of arr (from *cur on) named as node, or NULL; arr is in canonical order and
  * successive calls ask for names in that order (a merge-join). Byte equality first: from
- * one version to the next almost every name is there again. */
+ * one version to the next almost every name is there again, at the node the last call
+ * found or the one after it, so the canonical comparison runs only around names that came
+ * or went. */
 static const dns_node_t *join(const dns_node_t *arr, size_t count, size_t *cur,
 			      const dns_node_t *node)
 {
 	while (*cur < count) {
 		const dns_node_t *a = &arr[*cur];
-		if (a->name_len == node->name_len &&
-		    memcmp(a->name, node->name, a->name_len) == 0) {
+		if (same_name(a, node)) {
 			return a;
+		}
+		if (*cur + 1 < count && same_name(&arr[*cur + 1], node)) {
+			return &arr[++*cur];
 		}
 		int c = dns_name_compare(a->name, node->name);
 		if (c == 0) {
@@ -481,10 +490,17 @@ int signer_reuse_plan(dns_zone_t *zone, const signer_conf_t *conf, const skey_t 
 	scan_inceptions(&p, pnodes, pcount, &seen, &last);
 	scan_inceptions(&p, p3, p3count, &seen, &last);
 
+	size_t count = 0, walked = 0;
+	const dns_node_t *nodes = dns_zone_nodes(zone, &count);
 	size_t pool0 = 0, cur = 0, cur3 = 0;
 	for (size_t i = 0; i < nitems; i++) {
 		const item_t *it = &items[i];
 		bool in3 = it->node >= n3 && it->node < n3 + n3count;
+		/* the names with nothing to sign (glue, insecure delegations) too: the join then
+		 * steps one node at a time, by byte equality */
+		for (size_t at = in3 ? 0 : (size_t)(it->node - nodes); walked < at; walked++) {
+			join(pnodes, pcount, &cur, &nodes[walked]);
+		}
 		const dns_node_t *pn =
 		    in3 ? join(p3, p3count, &cur3, it->node) : join(pnodes, pcount, &cur, it->node);
 		const dns_rrset_t *prs = pn != NULL ? dns_node_rrset(pn, it->rs->type) : NULL;

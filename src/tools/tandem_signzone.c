@@ -45,8 +45,9 @@ typedef struct opts {
 	unsigned ksk_bits, zsk_bits, threads;
 	uint64_t now;
 	bool has_now, gen_keys, verbose;
-	bool gate_full;  /* --gate-full: the whole zone even with --previous */
-	unsigned cycles; /* --cycles N: N - 1 more update runs on the result in memory */
+	bool gate_full;          /* --gate-full: the whole zone even with --previous */
+	unsigned cycles;         /* --cycles N: N - 1 more update runs on the result in memory */
+	const char *cycle_input; /* --cycle-input FILE: what the runs after the first sign */
 } opts_t;
 
 static void usage(FILE *fp)
@@ -57,8 +58,8 @@ static void usage(FILE *fp)
 	    "         [-a rsasha256|rsasha512|ecdsap256sha256|ecdsap384sha384|ed25519]\n"
 	    "         [--ksk-bits N] [--zsk-bits N] [-j THREADS] [--now UNIXTIME]\n"
 	    "         [--module PATH|P11KIT-NAME] --ksk URI --zsk URI [--gen-keys]\n"
-	    "         [--ds DSFILE] [--previous SIGNED [--gate-full]] [--cycles N] [-v]\n"
-	    "         -f OUT IN\n"
+	    "         [--ds DSFILE] [--previous SIGNED [--gate-full]] [--cycles N]\n"
+	    "         [--cycle-input IN2] [-v] -f OUT IN\n"
 	    "       tandem-signzone -o ORIGIN ... --skr SKR [--skr-margin DURATION] --zsk URI\n"
 	    "                       [--ds DSFILE] -f OUT IN     (offline KSK: no --ksk)\n"
 	    "       tandem-signzone -o ORIGIN --verify-only SIGNED [--ds DSFILE] [--now UNIXTIME]\n"
@@ -132,7 +133,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
 		O_SKR_MARGIN,
 		O_PREVIOUS,
 		O_GATE_FULL,
-		O_CYCLES
+		O_CYCLES,
+		O_CYCLE_INPUT
 	};
 	static const struct option longopts[] = {
 	    {"origin", required_argument, NULL, 'o'},
@@ -155,6 +157,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
 	    {"previous", required_argument, NULL, O_PREVIOUS},
 	    {"gate-full", no_argument, NULL, O_GATE_FULL},
 	    {"cycles", required_argument, NULL, O_CYCLES},
+	    {"cycle-input", required_argument, NULL, O_CYCLE_INPUT},
 	    {"out", required_argument, NULL, 'f'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -228,6 +231,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
 			break;
 		case O_PREVIOUS: o->previous = optarg; break;
 		case O_GATE_FULL: o->gate_full = true; break;
+		case O_CYCLE_INPUT: o->cycle_input = optarg; break;
 		case O_CYCLES: {
 			char *end = NULL;
 			unsigned long n = strtoul(optarg, &end, 10);
@@ -266,6 +270,10 @@ static int parse_args(int argc, char **argv, opts_t *o)
 		fprintf(stderr, "tandem-signzone: need --ksk (or --skr), --zsk, -f OUT and one "
 				"input file\n");
 		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (o->cycle_input != NULL && o->cycles < 2) {
+		fprintf(stderr, "tandem-signzone: --cycle-input needs --cycles 2 or more\n");
 		return EXIT_USAGE;
 	}
 	o->in = argv[optind];
@@ -663,7 +671,8 @@ static void print_timing(const opts_t *o, const pipeline_req_t *req, const pipel
 		res->sign.nsec_records, req->conf.threads);
 	fprintf(stderr, "%srrsigs: new=%zu reused=%zu refreshed=%zu\n", pre, res->sign.rrsigs_new,
 		res->sign.rrsigs_reused, res->sign.rrsigs_refreshed);
-	fprintf(stderr, "%snsec3: hashed=%zu\n", pre, res->sign.nsec3_hashed);
+	fprintf(stderr, "%snsec3: hashed=%zu kept=%zu\n", pre, res->sign.nsec3_hashed,
+		res->sign.nsec3_kept);
 	fprintf(stderr, "%sgate: %s verified=%zu signatures=%zu changed=%zu\n", pre,
 		res->gate.incremental ? "incremental" : "full", res->gate.verified,
 		res->gate.signatures, res->gate.changed);
@@ -782,9 +791,14 @@ static int sign(const opts_t *o)
 		req.conf.serial_floor = res.serial;
 		req.open_keys = NULL; /* opened by the first run */
 		req.keys = (pipeline_keys_t){.keys = kc.keys, .nkeys = kc.nkeys, .token = kc.token};
+		if (o->cycle_input != NULL) {
+			req.input = o->cycle_input; /* a change applied to the version in memory */
+		}
 		ret = pipeline_run(&req, &res, diag);
 		if (ret != TANDEM_OK) {
-			code = report_run(o, ret, &res, diag);
+			opts_t named = *o; /* a refused input is named as the file it was */
+			named.in = req.input;
+			code = report_run(&named, ret, &res, diag);
 			goto out;
 		}
 		code = EXIT_OUTPUT;

@@ -561,6 +561,9 @@ static void random_walk(signer_denial_t denial, bool optout)
 			/* the names the previous version had keep their hashes */
 			ck_assert_uint_gt(fst.nsec3_hashed, 0);
 			ck_assert_uint_lt(st.nsec3_hashed, fst.nsec3_hashed);
+			/* and the chain is updated, not made anew (test_signer_nsec3) */
+			ck_assert_uint_gt(st.nsec3_kept, 0);
+			ck_assert_uint_eq(fst.nsec3_kept, 0);
 		}
 		size_t na = 0, nb = 0;
 		dns_node_t *a = dns_zone_nodes(inc, &na), *b = dns_zone_nodes(full, &nb);
