@@ -313,6 +313,7 @@ static int run_pair(const pipeline_req_t *req, dns_zone_t *zone, dns_zone_pairin
 	/* only read: the cast is for dns_zone_pair's signature */
 	int ret = dns_zone_pair((dns_zone_t *)base, zone, threads, out);
 	res->seconds_pair = tandem_mono_s() - t;
+	res->paired = ret == TANDEM_OK;
 	if (ret == TANDEM_EINVAL) {
 		return TANDEM_OK; /* another origin: the gate checks the whole zone */
 	}
@@ -453,12 +454,17 @@ char *pipeline_result_summary(const pipeline_result_t *res, char *buf, size_t si
 	}
 	/* as OpenDNSSEC's stats line: what was signed anew, kept, and refreshed because due;
 	 * a gate that ran checked at least the DNSKEY RRset (a shadow run has none) */
-	char gate[80];
+	char gate[112], pair[40] = "";
+	if (res->paired) {
+		/* the walk pairing the versions, before the gate and the digest that share it */
+		snprintf(pair, sizeof(pair), "pair %.2f s, ", res->seconds_pair);
+	}
 	if (res->gate.rrsets == 0 && res->gate.failures == 0) {
-		snprintf(gate, sizeof(gate), "gate not run");
+		snprintf(gate, sizeof(gate), "%sgate not run", pair);
 	} else {
-		snprintf(gate, sizeof(gate), "gate %.2f s (%s, %zu verified)", res->seconds_gate,
-			 res->gate.incremental ? "incremental" : "full", res->gate.verified);
+		snprintf(gate, sizeof(gate), "%sgate %.2f s (%s, %zu verified)", pair,
+			 res->seconds_gate, res->gate.incremental ? "incremental" : "full",
+			 res->gate.verified);
 	}
 	snprintf(buf, size,
 		 "serial %u, %zu records, RRSIGs %zu new / %zu reused / %zu refreshed, load %.2f "

@@ -139,7 +139,8 @@ typedef struct pipeline_result {
 	double seconds_load, seconds_keys, seconds_sign, seconds_gate, seconds_write,
 	    seconds_digest, seconds_total;
 	double seconds_pair; /* the pairing with the version this one follows, made once before
-				the gate and the digest, which both use it (0: none made) */
+				the gate and the digest, which both use it */
+	bool paired;         /* ... when one was made */
 	uint8_t digest[DNS_DIGEST_LEN]; /* the zone digest v1 (the tree's root) */
 	/* owned: freed by pipeline_result_deinit unless taken */
 	dns_digest_t *tree;         /* digest: the signed zone's digest state */

@@ -652,7 +652,7 @@ static void print_timing(const opts_t *o, const pipeline_req_t *req, const pipel
 	if (req->digest) {
 		snprintf(digest, sizeof(digest), " digest=%.3f", res->seconds_digest);
 	}
-	if (res->seconds_pair > 0) {
+	if (res->paired) {
 		/* before the gate and the digest, which share it */
 		snprintf(pair, sizeof(pair), " pair=%.3f", res->seconds_pair);
 	}
