@@ -319,29 +319,22 @@ static int diff_node(dns_changeset_t *cs, const dns_node_t *a, const dns_node_t 
 	return TANDEM_OK;
 }
 
-/* Two node arrays in canonical order, merged. */
-static int diff_nodes(dns_changeset_t *cs, const dns_node_t *a, size_t na, const dns_node_t *b,
-		      size_t nb)
+/* The nodes of one array that are not the same in both versions (pairing), and those gone. */
+static int diff_paired(dns_changeset_t *cs, const dns_node_t *b, size_t nb,
+		       const dns_node_t *const *prev, const uint8_t *same,
+		       const dns_node_t *const *gone, size_t ngone)
 {
-	size_t i = 0, j = 0;
-	while (i < na || j < nb) {
-		int c = i == na                  ? 1
-			: j == nb                ? -1
-			: a[i].name == b[j].name ? 0
-						 : dns_name_compare(a[i].name, b[j].name);
-		int ret;
-		if (c < 0) {
-			ret = node_all(cs, false, &a[i++]);
-		} else if (c > 0) {
-			ret = node_all(cs, true, &b[j++]);
-		} else {
-			ret = diff_node(cs, &a[i++], &b[j++]);
+	int ret = TANDEM_OK;
+	for (size_t j = 0; j < nb && ret == TANDEM_OK; j++) {
+		if (same[j]) {
+			continue;
 		}
-		if (ret != TANDEM_OK) {
-			return ret;
-		}
+		ret = prev[j] == NULL ? node_all(cs, true, &b[j]) : diff_node(cs, prev[j], &b[j]);
 	}
-	return TANDEM_OK;
+	for (size_t i = 0; i < ngone && ret == TANDEM_OK; i++) {
+		ret = node_all(cs, false, gone[i]);
+	}
+	return ret;
 }
 
 /* The apex SOA of a zone as a record. */
@@ -363,9 +356,22 @@ static int zone_soa(dns_zone_t *zone, dns_rr_t *out)
 
 int dns_zone_diff(dns_zone_t *old_zone, dns_zone_t *new_zone, dns_changeset_t **out)
 {
-	if (old_zone == NULL || new_zone == NULL || out == NULL ||
-	    old_zone->origin_len != new_zone->origin_len ||
-	    memcmp(old_zone->origin, new_zone->origin, old_zone->origin_len) != 0) {
+	if (old_zone == NULL || new_zone == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	dns_zone_pairing_t *p = NULL;
+	int ret = dns_zone_pair(old_zone, new_zone, 1, &p);
+	if (ret == TANDEM_OK) {
+		ret = dns_zone_diff_paired(old_zone, new_zone, p, out);
+	}
+	dns_zone_pairing_free(p);
+	return ret;
+}
+
+int dns_zone_diff_paired(dns_zone_t *old_zone, dns_zone_t *new_zone,
+			 const dns_zone_pairing_t *pairing, dns_changeset_t **out)
+{
+	if (out == NULL || !dns_zone_pairing_of(pairing, old_zone, new_zone)) {
 		return TANDEM_EINVAL;
 	}
 	dns_rr_t soa_from, soa_to;
@@ -385,12 +391,18 @@ int dns_zone_diff(dns_zone_t *old_zone, dns_zone_t *new_zone, dns_changeset_t **
 		ret = dns_changeset_set_soa(cs, true, &soa_to);
 	}
 	if (ret == TANDEM_OK) {
-		ret = diff_nodes(cs, old_zone->nodes, old_zone->node_count, new_zone->nodes,
-				 new_zone->node_count);
+		size_t ngone = 0;
+		const dns_node_t *const *gone = dns_zone_pairing_gone(pairing, false, &ngone);
+		ret = diff_paired(cs, new_zone->nodes, new_zone->node_count,
+				  dns_zone_pairing_prev(pairing), dns_zone_pairing_same(pairing),
+				  gone, ngone);
 	}
 	if (ret == TANDEM_OK) {
-		ret = diff_nodes(cs, old_zone->nsec3, old_zone->nsec3_count, new_zone->nsec3,
-				 new_zone->nsec3_count);
+		size_t ngone = 0, off = new_zone->node_count;
+		const dns_node_t *const *gone = dns_zone_pairing_gone(pairing, true, &ngone);
+		ret = diff_paired(cs, new_zone->nsec3, new_zone->nsec3_count,
+				  dns_zone_pairing_prev(pairing) + off,
+				  dns_zone_pairing_same(pairing) + off, gone, ngone);
 	}
 	if (ret != TANDEM_OK) {
 		dns_changeset_free(cs);

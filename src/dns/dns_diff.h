@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dns_pair.h"
 #include "dns_zone.h"
 
 /*
@@ -63,14 +64,23 @@ size_t dns_changeset_size(const dns_changeset_t *cs);
 
 /*
  * The changeset from old_zone to new_zone (same origin): both node arrays and both
- * NSEC3 arrays are walked in canonical order, and an RRset whose RDATA and RRSIG
- * pointers are the same in both costs a pointer comparison (then memcmp). The removed
+ * NSEC3 arrays are paired in canonical order (dns_zone_pair, one thread), and only the
+ * nodes that are not byte for byte the same are diffed. The removed
  * and added records are each in canonical order (dns_rr_compare), so the changeset
  * of two versions is the same whatever order RRSIGs are stored in. Both zones are
  * only read. Errors: TANDEM_EINVAL (NULL, different origins), TANDEM_DNS_ESOA
  * (either zone has no single SOA), TANDEM_ENOMEM; *out set only on success.
  */
 int dns_zone_diff(dns_zone_t *old_zone, dns_zone_t *new_zone, dns_changeset_t **out);
+
+/*
+ * As dns_zone_diff, from a pairing of the two zones (dns_zone_pair(old_zone, new_zone)) that
+ * a caller made once for more than one use (a cycle's gate and digest): only the nodes that
+ * are not the same, and those gone, are looked at. Errors: as dns_zone_diff, and
+ * TANDEM_EINVAL when pairing is not one of these two zones.
+ */
+int dns_zone_diff_paired(dns_zone_t *old_zone, dns_zone_t *new_zone,
+			 const dns_zone_pairing_t *pairing, dns_changeset_t **out);
 
 /*
  * A new zone: old_zone with the changeset applied (old_zone untouched). The old SOA

@@ -151,7 +151,8 @@ static void *write_run(void *arg)
 /* The gate on this thread, the writer (when asked for) on another; the gate's verdict
  * comes first. */
 static int gate_and_write(const pipeline_req_t *req, dns_zone_t *zone, const signer_conf_t *conf,
-			  bool foreign, pipeline_result_t *res, tandem_diag_t *diag)
+			  bool foreign, const dns_zone_pairing_t *pairing, pipeline_result_t *res,
+			  tandem_diag_t *diag)
 {
 	write_job_t wj = {.zone = zone, .sync = req->sync};
 	pthread_t writer;
@@ -191,6 +192,7 @@ static int gate_and_write(const pipeline_req_t *req, dns_zone_t *zone, const sig
 			vc.allow_foreign_rrsigs = foreign;
 			if (req->gate_incremental && req->kind == PIPELINE_UPDATE) {
 				vc.previous = req->previous;
+				vc.pairing = pairing; /* when of these zones, else made there */
 			}
 			size_t before = tandem_diag_count(gd);
 			ret = verify_zone(zone, &vc, gd, &res->gate);
@@ -255,14 +257,18 @@ static int run_sign(const pipeline_req_t *req, dns_zone_t *zone, const signer_co
  * updated from the base's state by that difference, else computed whole. It only reads the
  * zone, as the gate and the writer do, and runs beside them (digest_job_t); its error goes
  * to the diag once it is joined (a diag is not shared between threads). */
-static int run_digest(const pipeline_req_t *req, dns_zone_t *zone, pipeline_result_t *res)
+static int run_digest(const pipeline_req_t *req, dns_zone_t *zone,
+		      const dns_zone_pairing_t *pairing, pipeline_result_t *res)
 {
 	dns_digest_t *base_tree = NULL;
 	/* the base is only read: the cast is for dns_zone_diff's signature */
 	dns_zone_t *base = (dns_zone_t *)req->diff_base;
 	int ret = TANDEM_OK;
 	if (base != NULL) {
-		ret = dns_zone_diff(base, zone, &res->changeset);
+		/* the pairing the gate uses too, when it is of these zones */
+		ret = dns_zone_pairing_of(pairing, base, zone)
+			  ? dns_zone_diff_paired(base, zone, pairing, &res->changeset)
+			  : dns_zone_diff(base, zone, &res->changeset);
 		if (ret == TANDEM_OK && req->diff_base_tree == NULL) {
 			ret = dns_digest_new(base, &base_tree);
 		}
@@ -281,9 +287,48 @@ static int run_digest(const pipeline_req_t *req, dns_zone_t *zone, pipeline_resu
 	return ret;
 }
 
+/* The pairing stage: the version this one follows (the gate's `previous`, else the digest's
+ * diff_base) paired with it once, when the gate or the digest will look at the difference
+ * (*out stays NULL otherwise). With a gate against one version and a digest against
+ * another, the digest makes its own. */
+static int run_pair(const pipeline_req_t *req, dns_zone_t *zone, dns_zone_pairing_t **out,
+		    pipeline_result_t *res, tandem_diag_t *diag)
+{
+	const dns_zone_t *base = NULL;
+	if (!req->no_gate && req->gate_incremental && req->kind == PIPELINE_UPDATE) {
+		base = req->previous;
+	}
+	if (base == NULL && req->digest) {
+		base = req->diff_base;
+	}
+	if (base == NULL) {
+		return TANDEM_OK;
+	}
+	double t = tandem_mono_s();
+	unsigned threads = req->gate_threads;
+	if (threads == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = cpus > 0 ? (unsigned)cpus : 1;
+	}
+	/* only read: the cast is for dns_zone_pair's signature */
+	int ret = dns_zone_pair((dns_zone_t *)base, zone, threads, out);
+	res->seconds_pair = tandem_mono_s() - t;
+	res->paired = ret == TANDEM_OK;
+	if (ret == TANDEM_EINVAL) {
+		return TANDEM_OK; /* another origin: the gate checks the whole zone */
+	}
+	if (ret != TANDEM_OK) {
+		res->stage = PIPELINE_STAGE_GATE;
+		tandem_diag_add(diag, ret, "pairing with the previous version: %s",
+				tandem_strerror(ret));
+	}
+	return ret;
+}
+
 typedef struct digest_job {
 	const pipeline_req_t *req;
 	dns_zone_t *zone;
+	const dns_zone_pairing_t *pairing;
 	pipeline_result_t *res;
 	int ret;
 	double seconds;
@@ -293,7 +338,7 @@ static void *digest_run(void *arg)
 {
 	digest_job_t *d = arg;
 	double t = tandem_mono_s();
-	d->ret = run_digest(d->req, d->zone, d->res);
+	d->ret = run_digest(d->req, d->zone, d->pairing, d->res);
 	d->seconds = tandem_mono_s() - t;
 	return NULL;
 }
@@ -354,19 +399,27 @@ int pipeline_run(const pipeline_req_t *req, pipeline_result_t *res, tandem_diag_
 	for (size_t i = 0; i < keys.nkeys; i++) {
 		foreign |= keys.keys[i].unpublished;
 	}
+	/* one pairing of the version this one follows with it, for both the gate and the
+	 * digest's difference: each then looks only at the nodes that are not the same */
+	dns_zone_pairing_t *pairing = NULL;
+	ret = run_pair(req, zone, &pairing, res, diag);
+	if (ret != TANDEM_OK) {
+		goto out;
+	}
 	/* the digest beside the gate (and the writer): on a 2-CPU machine the gate's
-	 * single-threaded parts (pairing the versions, the NSEC3 chain) leave a CPU to it */
-	digest_job_t dj = {.req = req, .zone = zone, .res = res};
+	 * single-threaded parts (the NSEC3 chain) leave a CPU to it */
+	digest_job_t dj = {.req = req, .zone = zone, .pairing = pairing, .res = res};
 	pthread_t digester;
 	bool digest_threaded =
 	    req->digest && !req->no_gate && pthread_create(&digester, NULL, digest_run, &dj) == 0;
 	res->stage = PIPELINE_STAGE_GATE;
-	ret = gate_and_write(req, zone, &conf, foreign, res, diag);
+	ret = gate_and_write(req, zone, &conf, foreign, pairing, res, diag);
 	if (digest_threaded) {
 		pthread_join(digester, NULL);
 	} else if (req->digest && ret == TANDEM_OK) {
 		digest_run(&dj);
 	}
+	dns_zone_pairing_free(pairing);
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
@@ -401,12 +454,17 @@ char *pipeline_result_summary(const pipeline_result_t *res, char *buf, size_t si
 	}
 	/* as OpenDNSSEC's stats line: what was signed anew, kept, and refreshed because due;
 	 * a gate that ran checked at least the DNSKEY RRset (a shadow run has none) */
-	char gate[80];
+	char gate[112], pair[40] = "";
+	if (res->paired) {
+		/* the walk pairing the versions, before the gate and the digest that share it */
+		snprintf(pair, sizeof(pair), "pair %.2f s, ", res->seconds_pair);
+	}
 	if (res->gate.rrsets == 0 && res->gate.failures == 0) {
-		snprintf(gate, sizeof(gate), "gate not run");
+		snprintf(gate, sizeof(gate), "%sgate not run", pair);
 	} else {
-		snprintf(gate, sizeof(gate), "gate %.2f s (%s, %zu verified)", res->seconds_gate,
-			 res->gate.incremental ? "incremental" : "full", res->gate.verified);
+		snprintf(gate, sizeof(gate), "%sgate %.2f s (%s, %zu verified)", pair,
+			 res->seconds_gate, res->gate.incremental ? "incremental" : "full",
+			 res->gate.verified);
 	}
 	snprintf(buf, size,
 		 "serial %u, %zu records, RRSIGs %zu new / %zu reused / %zu refreshed, load %.2f "

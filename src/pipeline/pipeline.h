@@ -28,6 +28,9 @@
  *   serial  the policy's mode on the input's serial, raised above the committed
  *           serial into the site's residue class (tandem_serial.h)
  *   sign    CDS/CDNSKEY for a key set's DS change, then signer_sign_zone()
+ *   pair    the version this one follows (`previous` of an incremental gate, else
+ *           `diff_base`) paired with the signed zone once (dns_pair.h), for the gate and
+ *           the digest: both then look only at the nodes that are not the same
  *   gate    verify_zone() with the zone's DS set as trust anchor, when one is known;
  *           incremental against `previous` when the request says `previous` passed the
  *           gate (gate_incremental), else the whole zone
@@ -135,6 +138,9 @@ typedef struct pipeline_result {
 	verify_stats_t gate; /* gate.failures: at least 1 when the gate refused */
 	double seconds_load, seconds_keys, seconds_sign, seconds_gate, seconds_write,
 	    seconds_digest, seconds_total;
+	double seconds_pair; /* the pairing with the version this one follows, made once before
+				the gate and the digest, which both use it */
+	bool paired;         /* ... when one was made */
 	uint8_t digest[DNS_DIGEST_LEN]; /* the zone digest v1 (the tree's root) */
 	/* owned: freed by pipeline_result_deinit unless taken */
 	dns_digest_t *tree;         /* digest: the signed zone's digest state */

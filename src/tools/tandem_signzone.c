@@ -653,18 +653,22 @@ static void print_timing(const opts_t *o, const pipeline_req_t *req, const pipel
 	if (!o->verbose) {
 		return;
 	}
-	char pre[32] = "", digest[32] = "";
+	char pre[32] = "", digest[32] = "", pair[32] = "";
 	if (cycle > 1) {
 		snprintf(pre, sizeof(pre), "cycle %u: ", cycle);
 	}
 	if (req->digest) {
 		snprintf(digest, sizeof(digest), " digest=%.3f", res->seconds_digest);
 	}
+	if (res->paired) {
+		/* before the gate and the digest, which share it */
+		snprintf(pair, sizeof(pair), " pair=%.3f", res->seconds_pair);
+	}
 	fprintf(stderr,
-		"%stiming: load=%.3f keys=%.3f prepare=%.3f sign=%.3f gate=%.3f "
+		"%stiming: load=%.3f keys=%.3f prepare=%.3f sign=%.3f%s gate=%.3f "
 		"write=%.3f%s total=%.3f\n",
 		pre, res->seconds_load, res->seconds_keys, res->sign.seconds_prepare,
-		res->sign.seconds_sign, res->seconds_gate, res->seconds_write, digest,
+		res->sign.seconds_sign, pair, res->seconds_gate, res->seconds_write, digest,
 		res->seconds_total + commit_s);
 	fprintf(stderr, "%ssigned: serial=%u rrsets=%zu signatures=%zu denial=%zu threads=%u\n",
 		pre, res->serial, res->sign.rrsets_signed, res->sign.signatures,

@@ -189,14 +189,30 @@ static size_t node_cost(const dns_node_t *node)
 	return cost;
 }
 
+/* Whether the worker passes over node k (nodes, then NSEC3 nodes) without a look: it is the
+ * same as previous's, and so are the RRSIGs of all such nodes (incremental_setup). */
+static bool node_skipped(const verify_ctx_t *ctx, size_t k)
+{
+	return ctx->skip_same && ctx->same[k] &&
+	       (k >= ctx->node_count || &ctx->nodes[k] != ctx->apex_node);
+}
+
+/* The cost of work item k: a skipped node costs next to nothing. */
+static size_t item_cost(const verify_ctx_t *ctx, size_t k)
+{
+	if (node_skipped(ctx, k)) {
+		return 0;
+	}
+	return node_cost(k < ctx->node_count ? &ctx->nodes[k] : &ctx->n3nodes[k - ctx->node_count]);
+}
+
 /* Splits nodes and NSEC3 nodes into nthreads contiguous slices of about equal cost. */
 static void slices_plan(const verify_ctx_t *ctx, verify_worker_t *workers, size_t nthreads)
 {
 	size_t total_work = ctx->node_count + ctx->n3_count;
 	size_t total_cost = 0;
 	for (size_t k = 0; k < total_work; k++) {
-		total_cost += node_cost(k < ctx->node_count ? &ctx->nodes[k]
-							    : &ctx->n3nodes[k - ctx->node_count]);
+		total_cost += item_cost(ctx, k);
 	}
 	size_t k = 0, cost = 0;
 	for (size_t t = 0; t < nthreads; t++) {
@@ -204,8 +220,7 @@ static void slices_plan(const verify_ctx_t *ctx, verify_worker_t *workers, size_
 		workers[t].begin = k;
 		size_t target = total_cost * (t + 1) / nthreads;
 		while (k < total_work && (cost < target || t + 1 == nthreads)) {
-			cost += node_cost(k < ctx->node_count ? &ctx->nodes[k]
-							      : &ctx->n3nodes[k - ctx->node_count]);
+			cost += item_cost(ctx, k);
 			k++;
 		}
 		workers[t].end = k;
@@ -218,18 +233,25 @@ static void *worker_run(void *arg)
 	const verify_ctx_t *ctx = w->ctx;
 
 	for (size_t k = w->begin; k < w->end && w->rc == TANDEM_OK; k++) {
-		const dns_node_t *prev = ctx->prev_of != NULL ? ctx->prev_of[k] : NULL;
+		const dns_node_t *prev = ctx->incremental ? ctx->prev_of[k] : NULL;
+		bool skipped = ctx->incremental && node_skipped(ctx, k);
 		if (k >= ctx->node_count) {
-			node_sigs_check(w, &ctx->n3nodes[k - ctx->node_count], false, prev);
+			if (!skipped) {
+				node_sigs_check(w, &ctx->n3nodes[k - ctx->node_count], false, prev);
+			}
 			continue;
 		}
 		const dns_node_t *node = &ctx->nodes[k];
-		if (k > 0 && verify_name_cmp(ctx->nodes[k - 1].name, node->name) >= 0) {
+		/* two names of previous's, paired in order by the walk, are in order */
+		bool paired = prev != NULL && k > 0 && ctx->prev_of[k - 1] != NULL;
+		if (k > 0 && !paired && verify_name_cmp(ctx->nodes[k - 1].name, node->name) >= 0) {
 			verify_fail(w, node->name, DNS_TYPE_NSEC, "name out of canonical order");
 		}
 		bool apex = node == ctx->apex_node;
 		/* the apex is always checked in full */
-		node_sigs_check(w, node, apex, apex ? NULL : prev);
+		if (!skipped) {
+			node_sigs_check(w, node, apex, apex ? NULL : prev);
+		}
 		if (ctx->nsec3) {
 			if (!ctx->incremental || ctx->changed[k]) {
 				verify_node_nsec3_names(w, k);
@@ -255,15 +277,6 @@ static void stats_add(verify_stats_t *sum, const verify_stats_t *s)
 	sum->denial_records += s->denial_records;
 	sum->failures += s->failures;
 	sum->verified += s->verified;
-}
-
-/* Name order for merging two versions: byte equality first, the usual case. */
-static int merge_cmp(const dns_node_t *a, const dns_node_t *b)
-{
-	if (a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0) {
-		return 0;
-	}
-	return verify_name_cmp(a->name, b->name);
 }
 
 /* Whether a name has the same types and kind (delegation, glue, ENT...) in both versions. */
@@ -318,32 +331,61 @@ static bool apex_rrset_same(const dns_node_t *a, const dns_node_t *b, uint16_t t
 	return (x == NULL && y == NULL) || (x != NULL && y != NULL && verify_rrset_same(x, y));
 }
 
-/* Whether any NSEC3 record of nodes[n] has the opt-out flag equal to `set`. */
-static bool nsec3_any_optout(const dns_node_t *nodes, size_t n, bool set)
+/* Whether the RRSIGs of the nodes that are the same as previous's need no look at all: each
+ * passed the previous gate on the identical RRset, by a key of the identical DNSKEY RRset, so
+ * only what changes with time and keys is left, checked here once for all of them. */
+static bool time_before32(uint32_t a, uint32_t b)
 {
-	for (size_t i = 0; i < n; i++) {
-		const dns_rrset_t *rs = dns_node_rrset(&nodes[i], DNS_TYPE_NSEC3);
-		for (size_t r = 0; rs != NULL && r < rs->count; r++) {
-			bool optout = dns_rdata_len(rs->rdata[r]) >= 2 &&
-				      (dns_rdata_data(rs->rdata[r])[1] & NSEC3_OPTOUT);
-			if (optout == set) {
-				return true;
-			}
+	return (int32_t)(a - b) < 0; /* RFC 4034 3.1.5: serial number arithmetic */
+}
+
+static bool same_sigs_ok(const verify_ctx_t *ctx, const dns_pair_sigs_t *s)
+{
+	if (s->malformed || s->keys_overflow) {
+		return false;
+	}
+	if (s->sigs > 0 && (time_before32(ctx->now32, s->incept_max) ||
+			    time_before32(s->expire_min, ctx->now32))) {
+		return false;
+	}
+	if (ctx->conf->allow_foreign_rrsigs) {
+		return true;
+	}
+	for (size_t k = 0; k < s->key_count; k++) {
+		bool usable = false;
+		for (size_t i = 0; i < ctx->key_count && !usable; i++) {
+			const verify_key_t *key = &ctx->keys[i];
+			usable = key->pub != NULL && key->alg == (uint8_t)(s->keys[k] >> 16) &&
+				 key->tag == (uint16_t)s->keys[k];
+		}
+		if (!usable) {
+			return false;
 		}
 	}
-	return false;
+	return true;
+}
+
+/* The signed RRsets and RRSIGs of a node (those the pairing counted). */
+static void node_sig_counts(const dns_node_t *n, size_t *rrsets, size_t *sigs)
+{
+	for (size_t r = 0; r < n->rrset_count; r++) {
+		*rrsets += n->rrsets[r].sig_count > 0 ? 1 : 0;
+		*sigs += n->rrsets[r].sig_count;
+	}
 }
 
 /*
  * An incremental gate against conf->previous, when it is one: pairs every node and NSEC3
- * node with its counterpart there, marks changed names, and hashes (into rem) the names
- * that are gone or changed. Leaves ctx->incremental false (a whole-zone check) when the
- * previous version has another apex, DNSKEY RRset, NSEC3PARAM or kind of denial, or when
- * an unchanged name may have lost the opt-out its missing record relies on: the previous
- * version has opt-out records (so names without a record may exist, and they are not
- * hashed here) and this one has a record without the flag (whose span may now hold one).
+ * node with its counterpart there (conf->pairing, or made here), marks changed names, and
+ * hashes (into rem) the names that are gone or changed. Leaves ctx->incremental false (a
+ * whole-zone check) when the previous version has another apex, DNSKEY RRset, NSEC3PARAM
+ * or kind of denial, or when an unchanged name may have lost the opt-out its missing
+ * record relies on: the previous version has opt-out records (so names without a record
+ * may exist, and they are not hashed here) and this one has a record without it (whose
+ * span may now hold one). Only the nodes that are not the same are looked at here.
  */
-static int incremental_setup(verify_ctx_t *ctx, verify_worker_t *rem, verify_stats_t *stats)
+static int incremental_setup(verify_ctx_t *ctx, dns_zone_t *zone, verify_worker_t *rem,
+			     dns_zone_pairing_t **own, verify_stats_t *stats)
 {
 	dns_zone_t *prev = (dns_zone_t *)ctx->conf->previous; /* read only */
 	if (prev == NULL) {
@@ -359,80 +401,86 @@ static int incremental_setup(verify_ctx_t *ctx, verify_worker_t *rem, verify_sta
 	}
 	size_t pn3_count = 0;
 	dns_node_t *pn3nodes = dns_zone_nsec3_nodes(prev, &pn3_count);
-	if (ctx->nsec3 && nsec3_any_optout(ctx->n3nodes, ctx->n3_count, false) &&
-	    nsec3_any_optout(pn3nodes, pn3_count, true)) {
+	const dns_zone_pairing_t *pairing = ctx->conf->pairing;
+	if (!dns_zone_pairing_of(pairing, prev, zone)) {
+		int rc = dns_zone_pair(prev, zone, ctx->conf->threads, own);
+		if (rc != TANDEM_OK) {
+			return rc;
+		}
+		pairing = *own;
+	}
+	const dns_pair_sigs_t *ps = dns_zone_pairing_sigs(pairing);
+	if (ctx->nsec3 && (ps->nsec3_flags_or[0] & NSEC3_OPTOUT) &&
+	    !(ps->nsec3_flags_and[1] & NSEC3_OPTOUT)) {
 		return TANDEM_OK;
 	}
+	ctx->prev_of = dns_zone_pairing_prev(pairing);
+	ctx->same = dns_zone_pairing_same(pairing);
 	ctx->pnodes = dns_zone_nodes(prev, &ctx->pcount);
 	ctx->pn3nodes = pn3nodes;
 	ctx->pn3_count = pn3_count;
-	size_t total = ctx->node_count + ctx->n3_count;
-	ctx->prev_of = calloc(total ? total : 1, sizeof(*ctx->prev_of));
 	ctx->changed = calloc(ctx->node_count ? ctx->node_count : 1, sizeof(*ctx->changed));
-	if (ctx->prev_of == NULL || ctx->changed == NULL) {
+	if (ctx->changed == NULL) {
 		return TANDEM_ENOMEM;
 	}
-	size_t i = 0, j = 0;
-	while (i < ctx->node_count || j < ctx->pcount) {
-		int c = i == ctx->node_count ? 1
-			: j == ctx->pcount   ? -1
-					     : merge_cmp(&ctx->nodes[i], &ctx->pnodes[j]);
-		const uint8_t *gone = NULL;  /* a name gone, or whose record may be */
-		const uint8_t *moved = NULL; /* a name added, gone or changed */
-		if (c < 0) {
-			moved = ctx->nodes[i].name;
-			ctx->changed[i++] = true;
-			stats->changed++;
-		} else if (c > 0) {
-			gone = moved = ctx->pnodes[j++].name;
-			stats->changed++;
-		} else {
-			ctx->prev_of[i] = &ctx->pnodes[j];
-			if (!node_same_shape(&ctx->nodes[i], &ctx->pnodes[j])) {
-				ctx->changed[i] = true;
-				gone = moved =
-				    ctx->pnodes[j].name; /* it may own no NSEC3 record now */
-				stats->changed++;
-			}
-			i++;
-			j++;
+	for (size_t i = 0; i < ctx->node_count; i++) {
+		if (ctx->same[i]) {
+			continue;
 		}
+		const dns_node_t *p = ctx->prev_of[i];
+		const uint8_t *gone = NULL;  /* a name whose record may be gone */
+		const uint8_t *moved = NULL; /* a name added or changed */
+		if (p == NULL) {
+			moved = ctx->nodes[i].name;
+		} else if (!node_same_shape(&ctx->nodes[i], p)) {
+			gone = moved = p->name; /* it may own no NSEC3 record now */
+		} else {
+			continue;
+		}
+		ctx->changed[i] = true;
+		stats->changed++;
 		if (gone != NULL && ctx->nsec3 && !verify_hash_removed(rem, gone)) {
 			return rem->rc;
 		}
-		if (moved != NULL && ctx->nsec3) {
+		if (ctx->nsec3) {
 			/* what an ancestor needs may change with it (ENTs, opt-out) */
 			ancestors_mark(ctx, moved);
 		}
 	}
-	for (size_t k = 0; k < ctx->node_count; k++) {
-		if (ctx->nodes[k].flags & DNS_NODE_APEX) {
-			ctx->changed[k] = true; /* the apex's denial is always checked */
+	size_t ngone = 0;
+	const dns_node_t *const *gone = dns_zone_pairing_gone(pairing, false, &ngone);
+	for (size_t g = 0; g < ngone; g++) {
+		stats->changed++;
+		if (ctx->nsec3 && !verify_hash_removed(rem, gone[g]->name)) {
+			return rem->rc;
+		}
+		if (ctx->nsec3) {
+			ancestors_mark(ctx, gone[g]->name);
 		}
 	}
-	i = 0;
-	j = 0;
-	while (i < ctx->n3_count || j < ctx->pn3_count) {
-		int c = i == ctx->n3_count    ? 1
-			: j == ctx->pn3_count ? -1
-					      : merge_cmp(&ctx->n3nodes[i], &ctx->pn3nodes[j]);
-		if (c == 0) {
-			ctx->prev_of[ctx->node_count + i] = &ctx->pn3nodes[j];
-		} else if (c > 0 && ctx->nsec3) {
-			/* a record gone: it must be a name's that is gone or changed */
-			if (ctx->gone3_count == ctx->gone3_cap) {
-				size_t cap = ctx->gone3_cap ? 2 * ctx->gone3_cap : 64;
-				const dns_node_t **p = realloc(ctx->gone3, cap * sizeof(*p));
-				if (p == NULL) {
-					return TANDEM_ENOMEM;
-				}
-				ctx->gone3 = p;
-				ctx->gone3_cap = cap;
-			}
-			ctx->gone3[ctx->gone3_count++] = &ctx->pn3nodes[j];
+	/* the apex's denial is always checked */
+	ctx->changed[ctx->apex_node - ctx->nodes] = true;
+	if (ctx->nsec3) {
+		/* a record gone: it must be a name's that is gone or changed */
+		const dns_node_t *const *g3 = dns_zone_pairing_gone(pairing, true, &ngone);
+		ctx->gone3 = malloc((ngone ? ngone : 1) * sizeof(*ctx->gone3));
+		if (ctx->gone3 == NULL) {
+			return TANDEM_ENOMEM;
 		}
-		i += c <= 0 ? 1 : 0;
-		j += c >= 0 ? 1 : 0;
+		memcpy(ctx->gone3, g3, ngone * sizeof(*g3));
+		ctx->gone3_count = ngone;
+		ctx->gone3_cap = ngone;
+	}
+	ctx->skip_same = same_sigs_ok(ctx, ps);
+	if (ctx->skip_same) {
+		/* counted as if looked at (the apex, always checked, counts itself) */
+		size_t rrsets = ps->rrsets, sigs = ps->sigs;
+		size_t ar = 0, as = 0;
+		if (ctx->same[ctx->apex_node - ctx->nodes]) {
+			node_sig_counts(ctx->apex_node, &ar, &as);
+		}
+		stats->rrsets += rrsets - ar;
+		stats->signatures += sigs - as;
 	}
 	ctx->incremental = true;
 	return TANDEM_OK;
@@ -450,6 +498,7 @@ int verify_zone(dns_zone_t *zone, const verify_conf_t *conf, tandem_diag_t *diag
 	verify_worker_t main_w = {0};
 	verify_worker_t rem_w = {0}; /* incremental: hashes of names gone or changed */
 	verify_stats_t total = {0};
+	dns_zone_pairing_t *own_pairing = NULL; /* incremental, when conf has none of these zones */
 	size_t nthreads = 0;
 	size_t total_work = 0;
 	size_t hash_count = 0;
@@ -482,7 +531,7 @@ int verify_zone(dns_zone_t *zone, const verify_conf_t *conf, tandem_diag_t *diag
 		goto out;
 	}
 	denial_setup(&ctx, &main_w, apex);
-	rc = incremental_setup(&ctx, &rem_w, &total);
+	rc = incremental_setup(&ctx, zone, &rem_w, &own_pairing, &total);
 	if (rc != TANDEM_OK) {
 		goto out;
 	}
@@ -557,7 +606,7 @@ out:
 	}
 	worker_deinit(&main_w);
 	worker_deinit(&rem_w);
-	free(ctx.prev_of);
+	dns_zone_pairing_free(own_pairing);
 	free(ctx.changed);
 	free(ctx.gone3);
 	for (size_t k = 0; k < ctx.key_count; k++) {

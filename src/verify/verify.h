@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dns_pair.h"
 #include "dns_zone.h"
 #include "tandem_diag.h"
 
@@ -24,6 +25,9 @@ typedef struct verify_conf {
 	   or incremental) and is not changed while this one runs; NULL: the whole zone. See
 	   verify_zone for what is then checked and when the whole zone is checked anyway. */
 	const dns_zone_t *previous;
+	/* with previous: dns_zone_pair(previous, zone) when the caller made it already (a
+	   cycle's digest uses the same one); NULL, or not of these zones: made here */
+	const dns_zone_pairing_t *pairing;
 } verify_conf_t;
 
 typedef struct verify_stats {
@@ -55,6 +59,11 @@ typedef struct verify_stats {
  * Incremental (conf->previous set, same apex, DNSKEY RRset, NSEC3PARAM and denial kind
  * as previous, and not: opt-out records in previous and a record without the flag in zone;
  * otherwise the whole zone is checked and stats->incremental is false):
+ *  - the two versions are paired (dns_zone_pair, or conf->pairing); a node byte for byte
+ *    the same as previous's (the apex aside) is not looked at again when the RRSIGs of all
+ *    such nodes are valid at conf->now (their earliest expiration and latest inception)
+ *    and each of their keys (algorithm and tag) is a usable key of the DNSKEY RRset (or
+ *    conf->allow_foreign_rrsigs); otherwise each such node's RRSIGs get the checks below;
  *  - an RRSIG is checked cryptographically unless it is byte-identical to an RRSIG of the
  *    identical RRset (owner, type, TTL, RDATAs) in previous; a reused one still gets every
  *    other check (validity window at conf->now, signer, labels, TTL, a usable key of that

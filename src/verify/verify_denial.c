@@ -406,19 +406,67 @@ static bool nsec3_same_but_next(const dns_node_t *a, const dns_node_t *b)
 	return end <= len && memcmp(p, q, off + 1) == 0 && memcmp(p + end, q + end, len - end) == 0;
 }
 
+/* The NSEC3 owners' hashes, decoded when first needed (an incremental gate needs few). */
+typedef struct owners {
+	const verify_ctx_t *ctx;
+	verify_worker_t *w;
+	uint8_t (*hash)[20];
+	uint8_t *state; /* 0: not decoded yet, 1: decoded, 2: not a hash (reported) */
+} owners_t;
+
+/* The hash of NSEC3 owner j, or NULL when it is not one (reported once). */
+static const uint8_t *owners_get(owners_t *ow, size_t j)
+{
+	if (ow->state[j] == 0) {
+		const dns_node_t *n3 = &ow->ctx->n3nodes[j];
+		ow->state[j] = nsec3_owner_hash(ow->ctx, n3->name, ow->hash[j]) ? 1 : 2;
+		if (ow->state[j] == 2) {
+			verify_fail(ow->w, n3->name, DNS_TYPE_NSEC3,
+				    "owner is not a base32hex SHA-1 hash under the apex");
+		}
+	}
+	return ow->state[j] == 1 ? ow->hash[j] : NULL;
+}
+
+/* The first owner whose hash is not below h (owners not a hash count as below). */
+static size_t owners_lower_bound(owners_t *ow, const uint8_t h[20])
+{
+	size_t lo = 0, hi = ow->ctx->n3_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const uint8_t *oh = owners_get(ow, mid);
+		if (oh == NULL || memcmp(oh, h, 20) < 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return lo;
+}
+
 static int hash_bsearch_cmp(const void *key, const void *elem)
 {
 	return memcmp(key, ((const verify_hash_t *)elem)->hash, 20);
 }
 
-static int owner_bsearch_cmp(const void *key, const void *elem)
-{
-	return memcmp(key, elem, 20);
-}
-
 static int hash_only_cmp(const void *a, const void *b)
 {
 	return memcmp(((const verify_hash_t *)a)->hash, ((const verify_hash_t *)b)->hash, 20);
+}
+
+/* The first of v[n] (sorted) above h. */
+static const verify_hash_t *hash_upper(const uint8_t *h, const verify_hash_t *v, size_t n)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (memcmp(v[mid].hash, h, 20) <= 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return v + lo;
 }
 
 /* bsearch for a hash in v[n]; an empty list may be NULL (bsearch itself must not see one). */
@@ -430,7 +478,7 @@ static const verify_hash_t *hash_find(const uint8_t *h, const verify_hash_t *v, 
 /* Incremental: no NSEC3 record is left for a name that is gone or needs none now, and a
  * record gone is a name's that is gone or changed. */
 static void removed_check(verify_worker_t *w, const verify_hash_t *hashes, size_t count,
-			  const uint8_t (*owner_hash)[20], verify_hash_t *removed, size_t nremoved)
+			  owners_t *ow, verify_hash_t *removed, size_t nremoved)
 {
 	const verify_ctx_t *ctx = w->ctx;
 	if (nremoved > 1) {
@@ -451,15 +499,155 @@ static void removed_check(verify_worker_t *w, const verify_hash_t *hashes, size_
 		if (hash_find(removed[r].hash, hashes, count) != NULL) {
 			continue; /* the name still needs it (checked with the changed names) */
 		}
-		const uint8_t(*at)[20] = ctx->n3_count == 0
-					     ? NULL
-					     : bsearch(removed[r].hash, owner_hash, ctx->n3_count,
-						       sizeof(*owner_hash), owner_bsearch_cmp);
-		if (at != NULL) {
-			verify_fail(w, ctx->n3nodes[at - owner_hash].name, DNS_TYPE_NSEC3,
+		size_t at = owners_lower_bound(ow, removed[r].hash);
+		const uint8_t *oh = at < ctx->n3_count ? owners_get(ow, at) : NULL;
+		if (oh != NULL && memcmp(oh, removed[r].hash, 20) == 0) {
+			verify_fail(w, ctx->n3nodes[at].name, DNS_TYPE_NSEC3,
 				    "NSEC3 record of a name that is gone or owns none now");
 		}
 	}
+}
+
+/* The checks of NSEC3 record j (all its fields; the bitmap when a name's hash matches). */
+static void nsec3_node_check(verify_worker_t *w, owners_t *ow, size_t j, const verify_hash_t *match)
+{
+	const verify_ctx_t *ctx = w->ctx;
+	size_t n = ctx->n3_count;
+	const dns_node_t *n3 = &ctx->n3nodes[j];
+	const dns_node_t *prev = ctx->incremental ? ctx->prev_of[ctx->node_count + j] : NULL;
+	if (match != NULL) {
+		/* a name's record: its bitmap is checked below */
+	} else if (ctx->incremental && prev == NULL) {
+		verify_fail(w, n3->name, DNS_TYPE_NSEC3,
+			    "new NSEC3 record, but no changed name has this hash");
+	} else if (ctx->incremental && !nsec3_same_but_next(n3, prev)) {
+		verify_fail(
+		    w, n3->name, DNS_TYPE_NSEC3,
+		    "differs from the previous version's, but no changed name has this hash");
+	} else if (!ctx->incremental) {
+		verify_fail(w, n3->name, DNS_TYPE_NSEC3,
+			    "matches no authoritative name, delegation or empty non-terminal");
+	}
+	const dns_rrset_t *rs = dns_node_rrset(n3, DNS_TYPE_NSEC3);
+	if (rs == NULL || rs->count == 0) {
+		verify_fail(w, n3->name, DNS_TYPE_NSEC3, "no NSEC3 RRset at a hashed name");
+		return;
+	}
+	w->stats.denial_records += rs->count;
+	if (rs->count != 1) {
+		verify_fail(w, n3->name, DNS_TYPE_NSEC3, "%u NSEC3 records, expected one",
+			    rs->count);
+	}
+	static const uint8_t none[20];
+	const uint8_t *next = owners_get(ow, (j + 1) % n);
+	for (size_t r = 0; r < rs->count; r++) {
+		nsec3_record_check(w, n3, rs->rdata[r], next != NULL ? next : none, match);
+	}
+}
+
+/* A name's hash that no record has: a failure unless an opt-out record covers it. */
+static void nsec3_missing(verify_worker_t *w, const verify_hash_t *h, const dns_node_t *cover)
+{
+	char b32[40];
+	if (h->required || !nsec3_optout(cover)) {
+		crypto_base32hex(h->hash, 20, b32);
+		verify_fail(w, h->name, DNS_TYPE_NSEC3, "no NSEC3 record for this name (hash %s)",
+			    b32);
+	}
+}
+
+/* Whether NSEC3 record j and the one after it (the first after the last) are the same as two
+ * neighbours of the previous version: then their order and link held there and still do. */
+static bool nsec3_link_kept(const verify_ctx_t *ctx, size_t j)
+{
+	size_t n = ctx->n3_count, base = ctx->node_count, k = (j + 1) % n;
+	const dns_node_t *a = ctx->prev_of[base + j], *b = ctx->prev_of[base + k];
+	if (!ctx->same[base + j] || a == NULL || b == NULL) {
+		return false;
+	}
+	return k == 0 ? a == &ctx->pn3nodes[ctx->pn3_count - 1] && b == &ctx->pn3nodes[0]
+		      : b == a + 1;
+}
+
+static int size_cmp(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The incremental chain: only the records that changed, whose link to the next one is not
+ * the previous version's, or that a changed name's hash falls on or between. */
+static void nsec3_chain_incremental(verify_worker_t *w, owners_t *ow, verify_hash_t *hashes,
+				    size_t count)
+{
+	const verify_ctx_t *ctx = w->ctx;
+	size_t n = ctx->n3_count;
+	size_t *todo = NULL, ntodo = 0, cap = 0;
+	size_t kept = 0;
+	for (size_t j = 0; j <= n; j++) {
+		/* j == n: a slot for each hash below */
+		bool add = j < n && !nsec3_link_kept(ctx, j);
+		size_t need = ntodo + (add ? 1 : 0) + (j == n ? count : 0);
+		if (need > cap) {
+			size_t c = cap ? 2 * cap : 256;
+			c = c < need ? need : c;
+			size_t *t = realloc(todo, c * sizeof(*t));
+			if (t == NULL) {
+				free(todo);
+				w->rc = TANDEM_ENOMEM;
+				return;
+			}
+			todo = t;
+			cap = c;
+		}
+		if (add) {
+			todo[ntodo++] = j;
+		} else if (j < n) {
+			kept++;
+		}
+	}
+	/* a hash matches a record, or falls in the span of the record before it */
+	for (size_t i = 0; i < count; i++) {
+		size_t at = owners_lower_bound(ow, hashes[i].hash);
+		const uint8_t *oh = at < n ? owners_get(ow, at) : NULL;
+		todo[ntodo++] = oh != NULL && memcmp(oh, hashes[i].hash, 20) == 0 ? at
+				: at > 0                                          ? at - 1
+										  : n - 1;
+	}
+	qsort(todo, ntodo, sizeof(*todo), size_cmp);
+	for (size_t t = 0; t < ntodo; t++) {
+		size_t j = todo[t];
+		if (t > 0 && todo[t - 1] == j) {
+			continue;
+		}
+		const uint8_t *oh = owners_get(ow, j);
+		const uint8_t *next = j + 1 < n ? owners_get(ow, j + 1) : NULL;
+		if (oh != NULL && next != NULL && memcmp(oh, next, 20) >= 0) {
+			verify_fail(w, ctx->n3nodes[j + 1].name, DNS_TYPE_NSEC3,
+				    "out of hash order");
+		}
+		const verify_hash_t *match = oh != NULL ? hash_find(oh, hashes, count) : NULL;
+		nsec3_node_check(w, ow, j, match);
+		/* the hashes in this record's span (after it, before the next) have none */
+		size_t i = oh != NULL ? (size_t)(hash_upper(oh, hashes, count) - hashes) : count;
+		for (; oh != NULL && i < count &&
+		       (next == NULL || memcmp(hashes[i].hash, next, 20) < 0);
+		     i++) {
+			nsec3_missing(w, &hashes[i], &ctx->n3nodes[j]);
+		}
+		if (j == n - 1) {
+			/* ... and those before the first record wrap to the last one */
+			const uint8_t *first = owners_get(ow, 0);
+			for (i = 0;
+			     first != NULL && i < count && memcmp(hashes[i].hash, first, 20) < 0;
+			     i++) {
+				nsec3_missing(w, &hashes[i], &ctx->n3nodes[j]);
+			}
+		}
+	}
+	/* a record kept as it was is one NSEC3 record (the previous gate saw to that) */
+	w->stats.denial_records += kept;
+	free(todo);
 }
 
 void verify_nsec3_chain(verify_worker_t *w, verify_hash_t *hashes, size_t count,
@@ -467,8 +655,7 @@ void verify_nsec3_chain(verify_worker_t *w, verify_hash_t *hashes, size_t count,
 {
 	const verify_ctx_t *ctx = w->ctx;
 	size_t n = ctx->n3_count;
-	uint8_t(*owner_hash)[20] = NULL;
-	char b32[40];
+	owners_t ow = {.ctx = ctx, .w = w};
 
 	if (count > 1) {
 		qsort(hashes, count, sizeof(*hashes), hash_qsort_cmp);
@@ -491,71 +678,45 @@ void verify_nsec3_chain(verify_worker_t *w, verify_hash_t *hashes, size_t count,
 		verify_fail(w, ctx->apex, DNS_TYPE_NSEC3, "no NSEC3 records");
 		return;
 	}
-	owner_hash = calloc(n, sizeof(*owner_hash));
-	if (owner_hash == NULL) {
+	ow.hash = calloc(n, sizeof(*ow.hash));
+	ow.state = calloc(n, 1);
+	if (ow.hash == NULL || ow.state == NULL) {
+		free(ow.hash);
+		free(ow.state);
 		w->rc = TANDEM_ENOMEM;
 		return;
 	}
+	if (ctx->incremental) {
+		nsec3_chain_incremental(w, &ow, hashes, count);
+		if (w->rc == TANDEM_OK) {
+			removed_check(w, hashes, count, &ow, removed, nremoved);
+		}
+		free(ow.hash);
+		free(ow.state);
+		return;
+	}
 	for (size_t j = 0; j < n; j++) {
-		const dns_node_t *n3 = &ctx->n3nodes[j];
-		if (!nsec3_owner_hash(ctx, n3->name, owner_hash[j])) {
-			verify_fail(w, n3->name, DNS_TYPE_NSEC3,
-				    "owner is not a base32hex SHA-1 hash under the apex");
-		} else if (j > 0 && memcmp(owner_hash[j - 1], owner_hash[j], 20) >= 0) {
-			verify_fail(w, n3->name, DNS_TYPE_NSEC3, "out of hash order");
+		const uint8_t *oh = owners_get(&ow, j);
+		if (oh != NULL && j > 0 && memcmp(ow.hash[j - 1], oh, 20) >= 0) {
+			verify_fail(w, ctx->n3nodes[j].name, DNS_TYPE_NSEC3, "out of hash order");
 		}
 	}
-
 	size_t i = 0;
 	for (size_t j = 0; j <= n; j++) {
 		/* names whose hash sorts before record j (or after the last) have none */
-		while (i < count && (j == n || memcmp(hashes[i].hash, owner_hash[j], 20) < 0)) {
-			const dns_node_t *cover = &ctx->n3nodes[j > 0 ? j - 1 : n - 1];
-			if (hashes[i].required || !nsec3_optout(cover)) {
-				crypto_base32hex(hashes[i].hash, 20, b32);
-				verify_fail(w, hashes[i].name, DNS_TYPE_NSEC3,
-					    "no NSEC3 record for this name (hash %s)", b32);
-			}
+		while (i < count && (j == n || memcmp(hashes[i].hash, ow.hash[j], 20) < 0)) {
+			nsec3_missing(w, &hashes[i], &ctx->n3nodes[j > 0 ? j - 1 : n - 1]);
 			i++;
 		}
 		if (j == n) {
 			break;
 		}
-		const dns_node_t *n3 = &ctx->n3nodes[j];
 		const verify_hash_t *match = NULL;
-		const dns_node_t *prev =
-		    ctx->incremental ? ctx->prev_of[ctx->node_count + j] : NULL;
-		if (i < count && memcmp(hashes[i].hash, owner_hash[j], 20) == 0) {
+		if (i < count && memcmp(hashes[i].hash, ow.hash[j], 20) == 0) {
 			match = &hashes[i++];
-		} else if (ctx->incremental && prev == NULL) {
-			verify_fail(w, n3->name, DNS_TYPE_NSEC3,
-				    "new NSEC3 record, but no changed name has this hash");
-		} else if (ctx->incremental && !nsec3_same_but_next(n3, prev)) {
-			verify_fail(w, n3->name, DNS_TYPE_NSEC3,
-				    "differs from the previous version's, but no changed name has "
-				    "this hash");
-		} else if (!ctx->incremental) {
-			verify_fail(w, n3->name, DNS_TYPE_NSEC3,
-				    "matches no authoritative name, delegation or empty "
-				    "non-terminal");
 		}
-		const dns_rrset_t *rs = dns_node_rrset(n3, DNS_TYPE_NSEC3);
-		if (rs == NULL || rs->count == 0) {
-			verify_fail(w, n3->name, DNS_TYPE_NSEC3, "no NSEC3 RRset at a hashed name");
-			continue;
-		}
-		w->stats.denial_records += rs->count;
-		if (rs->count != 1) {
-			verify_fail(w, n3->name, DNS_TYPE_NSEC3, "%u NSEC3 records, expected one",
-				    rs->count);
-		}
-		for (size_t r = 0; r < rs->count; r++) {
-			nsec3_record_check(w, n3, rs->rdata[r], owner_hash[(j + 1) % n], match);
-		}
+		nsec3_node_check(w, &ow, j, match);
 	}
-	if (ctx->incremental) {
-		removed_check(w, hashes, count, (const uint8_t(*)[20])owner_hash, removed,
-			      nremoved);
-	}
-	free(owner_hash);
+	free(ow.hash);
+	free(ow.state);
 }

@@ -50,7 +50,9 @@ typedef struct verify_ctx {
 	size_t pcount;
 	dns_node_t *pn3nodes;
 	size_t pn3_count;
-	const dns_node_t **prev_of;
+	const dns_node_t *const *prev_of;
+	const uint8_t *same; /* byte for byte previous's (the pairing's) */
+	bool skip_same;      /* ... and their RRSIGs need no look: see incremental_setup */
 	bool *changed;
 	const dns_node_t **gone3; /* previous version's NSEC3 nodes not in this one */
 	size_t gone3_count, gone3_cap;

@@ -513,6 +513,148 @@ START_TEST(test_changeset_copies)
 }
 END_TEST
 
+/* A zone of n delegations (every third with a DS and an RRSIG) and n/5 NSEC3-looking
+ * records; with `variant`, the delegations whose index is 1 mod 97 are gone, those 2 mod 97
+ * get other NS, those 3 mod 97 another RRSIG, and names past n are added. */
+static dns_zone_t *big_zone(int n, int variant)
+{
+	char *b = NULL, s[64];
+	size_t len = 0, cap = 0;
+	add(&b, &len, &cap, "$ORIGIN example.\n$TTL 3600\n");
+	add(&b, &len, &cap, "@ SOA ns1 hostmaster %d 7200 900 1209600 300\n", 1 + variant);
+	add(&b, &len, &cap, "@ NS ns1\nns1 A 192.0.2.1\n");
+	int end = n + (variant ? 50 : 0);
+	for (int k = 0; k < end; k++) {
+		int m = k % 97;
+		if (variant && m == 1 && k < n) {
+			continue;
+		}
+		add(&b, &len, &cap, "d%d NS ns%d.other.net.\n", k, variant && m == 2 ? 2 : 1);
+		if (k % 3 == 0) {
+			sigtext(k, variant && m == 3 ? 1 : 0, s, sizeof(s));
+			add(&b, &len, &cap, "d%d DS %d 8 2 %064d\n", k, 1000 + k % 7, k);
+			add(&b, &len, &cap, "d%d RRSIG " SIGF, k, "DS", 2, s);
+		}
+	}
+	for (int h = 0; h < n / 5; h++) {
+		sigtext(h + 7, 0, s, sizeof(s));
+		add(&b, &len, &cap, "%032d NSEC3 1 0 0 - %032d NS\n", h * 2, h * 2 + 2);
+		add(&b, &len, &cap, "%032d RRSIG " SIGF, h * 2, "NSEC3", 2, s);
+	}
+	dns_zone_t *z = load_textz(b);
+	free(b);
+	return z;
+}
+
+/* Each record of a changeset as text, in order: two changesets compared. */
+static char *changeset_text(const dns_changeset_t *cs)
+{
+	char *out = NULL;
+	size_t size = 0;
+	FILE *fp = open_memstream(&out, &size);
+	ck_assert_ptr_nonnull(fp);
+	for (int added = 0; added < 2; added++) {
+		size_t n = 0;
+		const dns_rr_t *rr = dns_changeset_records(cs, added, &n);
+		for (size_t i = 0; i < n; i++) {
+			char owner[DNS_NAME_MAXLEN * 4 + 1];
+			dns_name_to_str(rr[i].owner, owner);
+			fprintf(fp, "%d %s %u %u %u:", added, owner, rr[i].type, rr[i].ttl,
+				dns_rdata_len(rr[i].rdata));
+			for (size_t k = 0; k < dns_rdata_len(rr[i].rdata); k++) {
+				fprintf(fp, "%02x", rr[i].rdata[2 + k]);
+			}
+			fputc('\n', fp);
+		}
+	}
+	fclose(fp);
+	return out;
+}
+
+/* The pairing split over threads pairs as one thread does; unchanged nodes are the same;
+ * the difference made from it is dns_zone_diff's; a pairing of other zones is refused. */
+START_TEST(test_pair_threads)
+{
+	enum { N = 15000 }; /* above 3 threads × 4096 nodes: the walk is split */
+	dns_zone_t *a = big_zone(N, 0), *a2 = big_zone(N, 0), *b = big_zone(N, 1);
+	/* two loads of one text: every node the same, nothing changed, no RRSIG looked past */
+	dns_zone_pairing_t *p = NULL;
+	ck_assert_int_eq(dns_zone_pair(a, a2, 3, &p), TANDEM_OK);
+	ck_assert(dns_zone_pairing_of(p, a, a2));
+	ck_assert(!dns_zone_pairing_of(p, a2, a));
+	ck_assert_uint_eq(dns_zone_pairing_changed(p), 0);
+	size_t n = 0, n3 = 0;
+	dns_zone_nodes(a2, &n);
+	dns_zone_nsec3_nodes(a2, &n3);
+	for (size_t k = 0; k < n + n3; k++) {
+		ck_assert_uint_eq(dns_zone_pairing_same(p)[k], 1);
+	}
+	const dns_pair_sigs_t *ps = dns_zone_pairing_sigs(p);
+	ck_assert_uint_eq(ps->sigs, N / 3 + N / 5);
+	ck_assert_uint_eq(ps->key_count, 1);
+	ck_assert_uint_eq(ps->keys[0], 8u << 16 | 4711u);
+	ck_assert_uint_eq(ps->nsec3_flags_or[1], 0);
+	dns_changeset_t *cs = NULL;
+	ck_assert_int_eq(dns_zone_diff_paired(a2, a, p, &cs), TANDEM_EINVAL);
+	dns_zone_pairing_free(p);
+
+	/* a changed version: 1 thread and 3 threads agree, node for node */
+	dns_zone_pairing_t *p1 = NULL, *p3 = NULL;
+	ck_assert_int_eq(dns_zone_pair(a, b, 1, &p1), TANDEM_OK);
+	ck_assert_int_eq(dns_zone_pair(a, b, 3, &p3), TANDEM_OK);
+	dns_zone_nodes(b, &n);
+	dns_zone_nsec3_nodes(b, &n3);
+	size_t same = 0;
+	for (size_t k = 0; k < n + n3; k++) {
+		ck_assert_ptr_eq(dns_zone_pairing_prev(p1)[k], dns_zone_pairing_prev(p3)[k]);
+		ck_assert_uint_eq(dns_zone_pairing_same(p1)[k], dns_zone_pairing_same(p3)[k]);
+		same += dns_zone_pairing_same(p1)[k];
+	}
+	/* changed: the apex (SOA), 2 mod 97 (NS), 3 mod 97 with a DS (RRSIG); 50 added */
+	size_t changed = 1, gone_want = 0;
+	for (int k = 0; k < N; k++) {
+		changed += k % 97 == 2 || (k % 97 == 3 && k % 3 == 0);
+		gone_want += k % 97 == 1;
+	}
+	ck_assert_uint_eq(n + n3 - same, changed + 50);
+	size_t g1 = 0, g3 = 0;
+	const dns_node_t *const *gone1 = dns_zone_pairing_gone(p1, false, &g1);
+	const dns_node_t *const *gone3 = dns_zone_pairing_gone(p3, false, &g3);
+	ck_assert_uint_eq(g1, gone_want);
+	ck_assert_uint_eq(g3, gone_want);
+	for (size_t k = 0; k < g1; k++) {
+		ck_assert_ptr_eq(gone1[k], gone3[k]);
+	}
+	ck_assert_uint_eq(dns_zone_pairing_changed(p1), changed + 50 + gone_want);
+	ck_assert_uint_eq(dns_zone_pairing_changed(p3), dns_zone_pairing_changed(p1));
+	dns_changeset_t *whole = NULL, *paired = NULL;
+	ck_assert_int_eq(dns_zone_diff(a, b, &whole), TANDEM_OK);
+	ck_assert_int_eq(dns_zone_diff_paired(a, b, p3, &paired), TANDEM_OK);
+	char *tw = changeset_text(whole), *tp = changeset_text(paired);
+	ck_assert_str_eq(tp, tw);
+	ck_assert_uint_gt(dns_changeset_size(paired), 0);
+	/* and the digest from it is the full one's */
+	dns_digest_t *sa = NULL, *sb = NULL;
+	uint8_t incr[DNS_DIGEST_LEN], full[DNS_DIGEST_LEN];
+	ck_assert_int_eq(dns_digest_new(a, &sa), TANDEM_OK);
+	ck_assert_int_eq(dns_digest_update(sa, b, paired, &sb), TANDEM_OK);
+	dns_digest_root(sb, incr);
+	root_of(b, full);
+	ck_assert_mem_eq(incr, full, DNS_DIGEST_LEN);
+	free(tw);
+	free(tp);
+	dns_digest_free(sa);
+	dns_digest_free(sb);
+	dns_changeset_free(whole);
+	dns_changeset_free(paired);
+	dns_zone_pairing_free(p1);
+	dns_zone_pairing_free(p3);
+	dns_zone_free(a);
+	dns_zone_free(a2);
+	dns_zone_free(b);
+}
+END_TEST
+
 static Suite *diff_suite(void)
 {
 	Suite *s = suite_create("dns_diff");
@@ -525,6 +667,7 @@ static Suite *diff_suite(void)
 	tcase_add_test(tc, test_digest_order_free);
 	tcase_add_test(tc, test_apply_refuses);
 	tcase_add_test(tc, test_changeset_copies);
+	tcase_add_test(tc, test_pair_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }

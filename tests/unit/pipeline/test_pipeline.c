@@ -196,6 +196,7 @@ START_TEST(full_run)
 	pipeline_result_summary(&res, line, sizeof(line));
 	ck_assert_ptr_nonnull(strstr(line, "serial 2026010101, "));
 	ck_assert_ptr_nonnull(strstr(line, " s (full, "));
+	ck_assert_ptr_null(strstr(line, ", pair ")); /* nothing to pair with */
 	ck_assert(!res.gate.incremental);
 	ck_assert_uint_eq(res.gate.verified, res.gate.signatures);
 	/* the written zone is the signed one: it passes the gate again, loaded as signed */
@@ -431,6 +432,9 @@ START_TEST(given_zone_and_update)
 	char want[64];
 	snprintf(want, sizeof(want), " s (incremental, %zu verified), ", res.gate.verified);
 	ck_assert_msg(strstr(line, want) != NULL, "%s", line);
+	/* one pairing of the two versions, for the gate and the digest's difference */
+	ck_assert(res.paired);
+	ck_assert_msg(strstr(line, ", pair ") != NULL, "%s", line);
 	dns_zone_t *signed_zone = pipeline_result_zone_take(&res);
 	ck_assert_ptr_nonnull(signed_zone);
 	dns_changeset_t *cs = pipeline_result_changeset_take(&res);

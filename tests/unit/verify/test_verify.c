@@ -619,6 +619,47 @@ START_TEST(test_incr_broken_signature)
 }
 END_TEST
 
+/* Nodes the same as the previous version's are passed over, but not their signatures' time:
+ * with nothing changed, a later gate refuses expired ones and an earlier one those not yet
+ * valid; and an RRSIG by a key the DNSKEY RRset lacks (previous "passed" with it) is caught
+ * from the pairing's key summary. */
+START_TEST(test_incr_same_nodes)
+{
+	dns_zone_t *prev = zone_load(incr_files[_i][1]);
+	dns_zone_t *z = zone_load(incr_files[_i][1]);
+	tandem_diag_t *diag = NULL;
+	verify_stats_t st = {0};
+	ck_assert_int_eq(gate_incr(z, prev, NOW_2030, NULL, 0, &diag, &st), TANDEM_OK);
+	ck_assert(st.incremental);
+	tandem_diag_free(diag);
+	ck_assert_int_eq(gate_incr(z, prev, NOW_2040, NULL, 0, &diag, &st), TANDEM_VERIFY_EFAIL);
+	ck_assert(st.incremental);
+	ck_assert(diag_has(diag, "www.example. A: RRSIG by key "));
+	ck_assert(diag_has(diag, "expired at 20350101000000"));
+	tandem_diag_free(diag);
+	ck_assert_int_eq(gate_incr(z, prev, NOW_2020, NULL, 0, &diag, &st), TANDEM_VERIFY_EFAIL);
+	ck_assert(diag_has(diag, "www.example. A: RRSIG by key "));
+	ck_assert(diag_has(diag, "is not valid before"));
+	tandem_diag_free(diag);
+	/* the same RRSIG (same pointers) in both versions, made by an unknown key */
+	dns_rrset_t *rs = rrset_at(z, "www.example.", DNS_TYPE_A);
+	uint8_t *copy = rdata_flipped(rs->sigs[0], 2 + 16, 0x5a); /* the key tag */
+	const uint8_t *saved = rs->sigs[0];
+	rs->sigs[0] = copy;
+	ck_assert_int_eq(gate_incr(z, z, NOW_2030, NULL, 0, &diag, &st), TANDEM_VERIFY_EFAIL);
+	if (!diag_has(diag, "matches no usable key")) {
+		diag_print(diag);
+	}
+	ck_assert(diag_has(diag, "www.example. A: RRSIG by key "));
+	ck_assert(diag_has(diag, "matches no usable key"));
+	tandem_diag_free(diag);
+	rs->sigs[0] = saved;
+	free(copy);
+	dns_zone_free(z);
+	dns_zone_free(prev);
+}
+END_TEST
+
 /* The DNSKEY RRset against a trust anchor that does not match: refused incrementally too. */
 START_TEST(test_incr_trust_anchor)
 {
@@ -840,6 +881,7 @@ static Suite *verify_suite(void)
 	tcase_add_loop_test(tc, test_incr_accepts_and_verifies_less, 0, (int)nincr);
 	tcase_add_loop_test(tc, test_incr_broken_signature, 0, (int)nincr);
 	tcase_add_loop_test(tc, test_incr_trust_anchor, 0, (int)nincr);
+	tcase_add_loop_test(tc, test_incr_same_nodes, 0, (int)nincr);
 	tcase_add_loop_test(tc, test_incr_nsec3_chain, 0, 2);
 	tcase_add_test(tc, test_incr_nsec_bitmap);
 	tcase_add_test(tc, test_incr_optout_span);
