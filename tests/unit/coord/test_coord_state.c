@@ -1758,6 +1758,8 @@ static void rich_state(void)
 	ck_assert_int_eq(apply(&d, T0 + 6), COORD_R_OK);
 }
 
+static uint8_t *pack_msg(const Tandem__ClusterState *m, size_t *len);
+
 START_TEST(test_pb_roundtrip)
 {
 	rich_state();
@@ -1814,6 +1816,20 @@ START_TEST(test_pb_roundtrip)
 	ck_assert_int_eq(coord_state_pack(u, &buf2, &len2), TANDEM_OK);
 	ck_assert_uint_eq(len, len2);
 	ck_assert(memcmp(buf, buf2, len) == 0);
+	/* the node lease (issue 14) travels, under format version 3; version 1 (before node
+	 * leases) is still read */
+	ck_assert_uint_ge(coord_state_node(u, "a1")->node_epoch, 1);
+	ck_assert_uint_gt(coord_state_node(u, "a1")->lease_expiry_ms, 0);
+	ck_assert_uint_gt(coord_state_node(u, "a1")->lease_blocked_ms, 0);
+	ck_assert_uint_eq(z->holder_node_epoch, coord_state_node(u, "a1")->node_epoch);
+	Tandem__ClusterState *m = tandem__cluster_state__unpack(NULL, len, buf);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(m->version, 3);
+	m->version = 1;
+	uint8_t *old = pack_msg(m, &len2);
+	ck_assert_int_eq(coord_state_unpack(old, len2, &P, u), TANDEM_OK);
+	free(old);
+	tandem__cluster_state__free_unpacked(m, NULL);
 	free(u);
 	free(buf);
 	free(buf2);
