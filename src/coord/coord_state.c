@@ -270,16 +270,93 @@ const coord_zone_t *coord_state_zone(const coord_state_t *state, const char *nam
 	return i < 0 ? NULL : &state->zones[i];
 }
 
-static bool lease_valid(const coord_zone_t *z, uint64_t now)
+/* ---- the node lease (docs/coordinator.md, "A lease per node") ---- */
+
+/* The member holding z ("" or a name that is no member: NULL). */
+static const coord_node_t *holder_node(const coord_state_t *st, const coord_zone_t *z)
 {
-	return z->holder[0] != '\0' && now < z->expiry_ms;
+	if (z->holder[0] == '\0') {
+		return NULL;
+	}
+	int i = node_index(st, z->holder);
+	return i < 0 ? NULL : &st->nodes[i];
+}
+
+/* The holder whose node lease holds z too (its node_epoch is the zone's), or NULL. */
+static const coord_node_t *lease_node(const coord_state_t *st, const coord_zone_t *z)
+{
+	const coord_node_t *n = holder_node(st, z);
+	return n != NULL && z->holder_node_epoch != 0 && z->holder_node_epoch == n->node_epoch
+		   ? n
+		   : NULL;
+}
+
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+uint64_t coord_zone_expiry(const coord_state_t *state, const coord_zone_t *zone)
+{
+	if (state == NULL || zone == NULL) {
+		return 0;
+	}
+	const coord_node_t *n = lease_node(state, zone);
+	return n != NULL ? max_u64(zone->expiry_ms, n->lease_expiry_ms) : zone->expiry_ms;
+}
+
+/* Until when no node but the previous holder is granted z: the zone's own blocked_until
+ * and, while it has a holder, the holder's node lease's (under any node_epoch: a node
+ * lease's blocked time is never lowered, so it covers the lapsed ones before it). */
+static uint64_t zone_blocked(const coord_state_t *st, const coord_zone_t *z)
+{
+	const coord_node_t *n = holder_node(st, z);
+	return n != NULL ? max_u64(z->blocked_until_ms, n->lease_blocked_ms) : z->blocked_until_ms;
+}
+
+uint64_t coord_zone_blocked(const coord_state_t *state, const coord_zone_t *zone)
+{
+	return state == NULL || zone == NULL ? 0 : zone_blocked(state, zone);
+}
+
+/* The end of z's preference window: its own, or while it has a holder, the blocked time
+ * plus the preference (as lease_extend sets it). */
+static uint64_t zone_prefer(const coord_state_t *st, const coord_zone_t *z, const coord_params_t *p)
+{
+	if (holder_node(st, z) == NULL) {
+		return z->prefer_until_ms;
+	}
+	return max_u64(z->prefer_until_ms, zone_blocked(st, z) + p->prefer_ms);
+}
+
+/*
+ * Writes z's effective times into the zone itself and detaches it from the node lease
+ * (holder_node_epoch 0): done before a rule changes or clears the holder, so that what
+ * it keeps (blocked_until for the next grant, expiry for status) is what the node lease
+ * made of them. Always safe: the effective expiry is at least that of every renewal the
+ * zone had; a later renewal of a detached zone writes the zone again.
+ */
+static void zone_settle(const coord_state_t *st, coord_zone_t *z, const coord_params_t *p)
+{
+	if (holder_node(st, z) != NULL) {
+		uint64_t blocked = zone_blocked(st, z);
+		z->prefer_until_ms = zone_prefer(st, z, p);
+		z->expiry_ms = coord_zone_expiry(st, z);
+		z->blocked_until_ms = blocked;
+	}
+	z->holder_node_epoch = 0;
+}
+
+static bool lease_valid(const coord_state_t *st, const coord_zone_t *z, uint64_t now)
+{
+	return z->holder[0] != '\0' && now < coord_zone_expiry(st, z);
 }
 
 const coord_node_t *coord_state_holder(const coord_state_t *state, const char *zone,
 				       uint64_t now_ms)
 {
 	const coord_zone_t *z = coord_state_zone(state, zone);
-	if (z == NULL || z->removed || !lease_valid(z, now_ms)) {
+	if (z == NULL || z->removed || !lease_valid(state, z, now_ms)) {
 		return NULL;
 	}
 	return coord_state_node(state, z->holder);
@@ -577,8 +654,8 @@ static coord_zone_t *live_zone(coord_state_t *st, const char *name, coord_result
 
 /* Refuses unless n holds z's lease under `epoch` at now (expired leases only if
  * allow_expired). */
-static bool holds(const coord_zone_t *z, const coord_node_t *n, uint64_t epoch, uint64_t now,
-		  bool allow_expired, coord_result_t *r)
+static bool holds(const coord_state_t *st, const coord_zone_t *z, const coord_node_t *n,
+		  uint64_t epoch, uint64_t now, bool allow_expired, coord_result_t *r)
 {
 	if (epoch != z->epoch) {
 		refuse(r, COORD_R_STALE_EPOCH, "zone %s: epoch %llu is not the current epoch %llu",
@@ -590,29 +667,70 @@ static bool holds(const coord_zone_t *z, const coord_node_t *n, uint64_t epoch, 
 		       n->id);
 		return false;
 	}
-	if (!allow_expired && now >= z->expiry_ms) {
+	if (!allow_expired && now >= coord_zone_expiry(st, z)) {
 		refuse(r, COORD_R_LEASE_EXPIRED, "zone %s: the lease of %s expired at %llu",
-		       z->name, n->id, (unsigned long long)z->expiry_ms);
+		       z->name, n->id, (unsigned long long)coord_zone_expiry(st, z));
 		return false;
 	}
 	return true;
 }
 
-static void lease_extend(const coord_state_t *st, coord_zone_t *z, uint64_t now,
-			 const coord_params_t *p, coord_result_t *r)
+/* Until when others wait for a lease granted or renewed at now: its expiry + margin. */
+static uint64_t blocked_after(const coord_state_t *st, uint64_t now, const coord_params_t *p)
 {
-	z->granted_ms = now;
-	z->expiry_ms = now + p->lease_ms;
-	z->blocked_until_ms = z->expiry_ms + p->margin_ms;
 	/* Just after the lease was shortened, a node that has not read the new value yet
 	 * may keep publishing for the old one: others wait that out too. */
 	if (st->params_changed_ms != 0 && st->prev_lease_ms > p->lease_ms &&
 	    now < st->params_changed_ms + st->prev_lease_ms + p->lease_ms) {
-		z->blocked_until_ms = now + st->prev_lease_ms + p->margin_ms;
+		return now + st->prev_lease_ms + p->margin_ms;
 	}
+	return now + p->lease_ms + p->margin_ms;
+}
+
+/*
+ * Grants or renews n's node lease at now: lease_ms from now. One that had run out
+ * (or never was) comes under node_epoch + 1: the zones held under the old one stay
+ * lapsed. The blocked time never goes down (a shorter lease: blocked_after).
+ */
+static void node_lease_extend(const coord_state_t *st, coord_node_t *n, uint64_t now,
+			      const coord_params_t *p)
+{
+	if (now >= n->lease_expiry_ms) {
+		n->node_epoch++;
+	}
+	n->lease_expiry_ms = now + p->lease_ms;
+	n->lease_blocked_ms = max_u64(n->lease_blocked_ms, blocked_after(st, now, p));
+}
+
+/* Writes a grant or renewal into the zone itself, tied to n's node lease from now on. */
+static void lease_extend(const coord_state_t *st, coord_zone_t *z, const coord_node_t *n,
+			 uint64_t now, const coord_params_t *p, coord_result_t *r)
+{
+	z->granted_ms = now;
+	z->expiry_ms = now + p->lease_ms;
+	z->blocked_until_ms = blocked_after(st, now, p);
 	z->prefer_until_ms = z->blocked_until_ms + p->prefer_ms;
+	z->holder_node_epoch = n->node_epoch;
 	r->epoch = z->epoch;
-	r->expiry_ms = z->expiry_ms;
+	r->expiry_ms = coord_zone_expiry(st, z);
+}
+
+/*
+ * A renewal by its holder n (or a repeated request) at now: the node lease moves, and
+ * with it every zone n holds under its node_epoch; the zone is written only when it is
+ * not tied to that node lease (a record from before node leases, or the node lease had
+ * run out and comes back under a new node_epoch).
+ */
+static void lease_renew(const coord_state_t *st, coord_zone_t *z, coord_node_t *n, uint64_t now,
+			const coord_params_t *p, coord_result_t *r)
+{
+	node_lease_extend(st, n, now, p);
+	if (z->holder_node_epoch != n->node_epoch) {
+		lease_extend(st, z, n, now, p, r);
+		return;
+	}
+	r->epoch = z->epoch;
+	r->expiry_ms = coord_zone_expiry(st, z);
 }
 
 /* ---- inputs ---- */
@@ -684,6 +802,7 @@ static void instance_replace(coord_state_t *st, coord_node_t *n, const coord_inp
 	for (uint32_t i = 0; i < st->nzones; i++) {
 		coord_zone_t *z = &st->zones[i];
 		if (strcmp(z->holder, n->id) == 0) {
+			zone_settle(st, z, p);
 			effect(r, COORD_EFF_LAPSE, z, n->id,
 			       "zone %s: lease of %s's old instance lapses", z->name, n->id);
 			set_str(z->holder, sizeof(z->holder), "");
@@ -865,14 +984,14 @@ static void do_lease_request(coord_state_t *st, const coord_input_t *in, uint64_
 		       z->name, n->id, missing->id, missing->tag);
 		return;
 	}
-	if (lease_valid(z, now)) {
+	if (lease_valid(st, z, now)) {
 		if (strcmp(z->holder, n->id) != 0) {
 			refuse(r, COORD_R_HELD, "zone %s: held by %s until %llu", z->name,
-			       z->holder, (unsigned long long)z->expiry_ms);
+			       z->holder, (unsigned long long)coord_zone_expiry(st, z));
 			return;
 		}
 		/* a repeated request (a lost reply) is a renewal */
-		lease_extend(st, z, now, p, r);
+		lease_renew(st, z, n, now, p, r);
 		n->last_seen_ms = now;
 		note(r, "zone %s: %s keeps epoch %llu", z->name, n->id,
 		     (unsigned long long)z->epoch);
@@ -887,21 +1006,24 @@ static void do_lease_request(coord_state_t *st, const coord_input_t *in, uint64_
 	/* Only the node whose lease ended may be re-granted before the margin is over: no
 	 * one else can have published meanwhile. */
 	const char *prev = previous_holder(z);
-	if (now < z->blocked_until_ms && strcmp(prev, n->id) != 0) {
+	uint64_t blocked = zone_blocked(st, z);
+	if (now < blocked && strcmp(prev, n->id) != 0) {
 		refuse(r, COORD_R_HELD, "zone %s: %s's lease may run until %llu (expiry + margin)",
-		       z->name, prev, (unsigned long long)z->blocked_until_ms);
+		       z->name, prev, (unsigned long long)blocked);
 		return;
 	}
-	if (now < z->prefer_until_ms) {
+	uint64_t prefer = zone_prefer(st, z, p);
+	if (now < prefer) {
 		const coord_node_t *best = best_candidate(st, z, now, p, NULL);
 		if (best != NULL && node_rank(st, z, best, p) < node_rank(st, z, n, p)) {
 			refuse(r, COORD_R_NOT_PREFERRED,
 			       "zone %s: %s (site %c) is preferred until %llu", z->name, best->id,
-			       site_name(best->site), (unsigned long long)z->prefer_until_ms);
+			       site_name(best->site), (unsigned long long)prefer);
 			return;
 		}
 	}
 	if (z->holder[0] != '\0') {
+		zone_settle(st, z, p);
 		set_str(z->last_holder, sizeof(z->last_holder), z->holder);
 	}
 	set_str(z->holder, sizeof(z->holder), n->id);
@@ -909,7 +1031,8 @@ static void do_lease_request(coord_state_t *st, const coord_input_t *in, uint64_
 	if (strcmp(z->switch_to, n->id) == 0) {
 		set_str(z->switch_to, sizeof(z->switch_to), "");
 	}
-	lease_extend(st, z, now, p, r);
+	node_lease_extend(st, n, now, p);
+	lease_extend(st, z, n, now, p, r);
 	n->last_seen_ms = now;
 	effect(r, COORD_EFF_GRANT, z, n->id, "zone %s: lease granted to %s, epoch %llu", z->name,
 	       n->id, (unsigned long long)z->epoch);
@@ -921,10 +1044,11 @@ static void do_lease_renew(coord_state_t *st, const coord_input_t *in, uint64_t 
 {
 	coord_node_t *n = member(st, in, r);
 	coord_zone_t *z = n == NULL ? NULL : live_zone(st, in->zone, r);
-	if (z == NULL || !from_instance(n, in, now, r) || !holds(z, n, in->epoch, now, false, r)) {
+	if (z == NULL || !from_instance(n, in, now, r) ||
+	    !holds(st, z, n, in->epoch, now, false, r)) {
 		return;
 	}
-	lease_extend(st, z, now, p, r);
+	lease_renew(st, z, n, now, p, r);
 	n->last_seen_ms = now;
 	note(r, "zone %s: %s renewed epoch %llu", z->name, n->id, (unsigned long long)z->epoch);
 }
@@ -937,9 +1061,11 @@ static void do_lease_release(coord_state_t *st, const coord_input_t *in, uint64_
 	/* an expired lease may be released too: the node says it has stopped publishing; only
 	 * the registered instance speaks for the node (another's release would end the lease
 	 * of a process that still publishes) */
-	if (z == NULL || !from_instance(n, in, now, r) || !holds(z, n, in->epoch, now, true, r)) {
+	if (z == NULL || !from_instance(n, in, now, r) ||
+	    !holds(st, z, n, in->epoch, now, true, r)) {
 		return;
 	}
+	zone_settle(st, z, p);
 	set_str(z->last_holder, sizeof(z->last_holder), n->id);
 	set_str(z->holder, sizeof(z->holder), "");
 	if (z->expiry_ms > now) {
@@ -1020,7 +1146,8 @@ static void do_commit(coord_state_t *st, const coord_input_t *in, uint64_t now,
 {
 	coord_node_t *n = member(st, in, r);
 	coord_zone_t *z = n == NULL ? NULL : live_zone(st, in->zone, r);
-	if (z == NULL || !from_instance(n, in, now, r) || !holds(z, n, in->epoch, now, false, r)) {
+	if (z == NULL || !from_instance(n, in, now, r) ||
+	    !holds(st, z, n, in->epoch, now, false, r)) {
 		return;
 	}
 	uint32_t residue = p->site_residue[n->site];
@@ -1087,7 +1214,7 @@ static void do_digest_report(coord_state_t *st, const coord_input_t *in, uint64_
 	if (z == NULL) {
 		return;
 	}
-	if (lease_valid(z, now) && strcmp(z->holder, n->id) == 0) {
+	if (lease_valid(st, z, now) && strcmp(z->holder, n->id) == 0) {
 		refuse(r, COORD_R_BAD_INPUT, "zone %s: %s is the active node; it commits", z->name,
 		       n->id);
 		return;
@@ -1358,14 +1485,14 @@ static void do_site(coord_state_t *st, const coord_input_t *in, uint64_t now,
 		const coord_zone_t *z = &st->zones[i];
 		const coord_node_t *h = z->holder[0] != '\0' ? node_find(st, z->holder) : NULL;
 		/* a holder may publish up to its expiry on its own clock: wait for the margin */
-		if (!z->removed && h != NULL && h->site == in->site &&
-		    now < z->expiry_ms + p->margin_ms) {
+		uint64_t until =
+		    max_u64(coord_zone_expiry(st, z) + p->margin_ms, zone_blocked(st, z));
+		if (!z->removed && h != NULL && h->site == in->site && now < until) {
 			refuse(
 			    r, COORD_R_BUSY,
 			    "zone %s: %s (site %c) holds the lease until %llu (expiry + margin); "
 			    "drain or switch it over first",
-			    z->name, h->id, site_name(h->site),
-			    (unsigned long long)(z->expiry_ms + p->margin_ms));
+			    z->name, h->id, site_name(h->site), (unsigned long long)until);
 			return;
 		}
 	}
@@ -1437,7 +1564,7 @@ static void do_switchover(coord_state_t *st, const coord_input_t *in, uint64_t n
 	if (!target_ok(st, z, t, now, p, r)) {
 		return;
 	}
-	if (!lease_valid(z, now)) {
+	if (!lease_valid(st, z, now)) {
 		refuse(r, COORD_R_NO_HOLDER, "zone %s: nobody holds the lease; %s may request it",
 		       z->name, t->id);
 		return;
@@ -1492,7 +1619,7 @@ static void do_drain(coord_state_t *st, const coord_input_t *in, uint64_t now,
 			effect(r, COORD_EFF_SWITCH_CANCEL, z, n->id,
 			       "zone %s: switchover to drained %s cancelled", z->name, n->id);
 		}
-		if (lease_valid(z, now) && strcmp(z->holder, n->id) == 0) {
+		if (lease_valid(st, z, now) && strcmp(z->holder, n->id) == 0) {
 			drain_zone(st, z, now, p, r);
 		}
 	}
@@ -1545,6 +1672,7 @@ static void do_takeover(coord_state_t *st, const coord_input_t *in, const coord_
 			 * and it is fenced. Left as it was, last_holder could name a survivor
 			 * that held the zone before (A->B->A), which would be let in while
 			 * the fenced holder's lease still runs. */
+			zone_settle(st, z, p);
 			set_str(z->last_holder, sizeof(z->last_holder), h->id);
 			if (z->blocked_until_ms < z->expiry_ms + p->margin_ms) {
 				z->blocked_until_ms = z->expiry_ms + p->margin_ms;
@@ -1563,7 +1691,8 @@ static void do_takeover(coord_state_t *st, const coord_input_t *in, const coord_
 	}
 }
 
-static void do_zone_add(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
+static void do_zone_add(coord_state_t *st, const coord_input_t *in, const coord_params_t *p,
+			coord_result_t *r)
 {
 	size_t len = strlen(in->zone);
 	if (len == 0 || in->zone[len - 1] != '.') {
@@ -1602,6 +1731,7 @@ static void do_zone_add(coord_state_t *st, const coord_input_t *in, coord_result
 	} else if (z->holder[0] != '\0') {
 		/* a tombstone comes back: its old holder may ask again (epoch + 1), others
 		 * wait out the old lease and margin, which blocked_until still says */
+		zone_settle(st, z, p);
 		set_str(z->last_holder, sizeof(z->last_holder), z->holder);
 		set_str(z->holder, sizeof(z->holder), "");
 	}
@@ -1733,13 +1863,16 @@ static void do_params_set(coord_state_t *st, const coord_input_t *in, uint64_t n
 	st->margin_ms = in->margin_ms;
 }
 
-static void do_zone_remove(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
+static void do_zone_remove(coord_state_t *st, const coord_input_t *in, const coord_params_t *p,
+			   coord_result_t *r)
 {
 	coord_zone_t *z = live_zone(st, in->zone, r);
 	if (z == NULL) {
 		return;
 	}
-	/* kept as a tombstone: epoch and serial must keep rising should it come back */
+	/* kept as a tombstone: epoch and serial must keep rising should it come back; its
+	 * lease no longer follows the node lease (no renewal of it is accepted now) */
+	zone_settle(st, z, p);
 	z->removed = true;
 	set_str(z->switch_to, sizeof(z->switch_to), "");
 	effect(r, COORD_EFF_ZONE_REMOVED, z, NULL, "zone %s removed", z->name);
@@ -1749,7 +1882,8 @@ static void do_tick(coord_state_t *st, uint64_t now, const coord_params_t *p, co
 {
 	for (uint32_t i = 0; i < st->nzones; i++) {
 		coord_zone_t *z = &st->zones[i];
-		if (z->holder[0] != '\0' && now >= z->expiry_ms) {
+		if (z->holder[0] != '\0' && now >= coord_zone_expiry(st, z)) {
+			zone_settle(st, z, p);
 			effect(r, COORD_EFF_LAPSE, z, z->holder, "zone %s: lease of %s lapsed",
 			       z->name, z->holder);
 			set_str(z->last_holder, sizeof(z->last_holder), z->holder);
@@ -1761,7 +1895,7 @@ static void do_tick(coord_state_t *st, uint64_t now, const coord_params_t *p, co
 		if (z->switch_to[0] != '\0') {
 			const coord_node_t *t = node_find(st, z->switch_to);
 			bool gone = t == NULL || t->state != COORD_NODE_UP;
-			bool late = !lease_valid(z, now) && now >= z->prefer_until_ms;
+			bool late = !lease_valid(st, z, now) && now >= zone_prefer(st, z, p);
 			if (gone || late) {
 				effect(r, COORD_EFF_SWITCH_CANCEL, z, z->switch_to,
 				       "zone %s: switchover to %s cancelled (%s)", z->name,
@@ -1769,7 +1903,7 @@ static void do_tick(coord_state_t *st, uint64_t now, const coord_params_t *p, co
 				set_str(z->switch_to, sizeof(z->switch_to), "");
 			}
 		}
-		if (lease_valid(z, now)) {
+		if (lease_valid(st, z, now)) {
 			const coord_node_t *h = node_find(st, z->holder);
 			if (h != NULL && h->state == COORD_NODE_DRAINED &&
 			    z->switch_to[0] == '\0') {
@@ -1779,7 +1913,7 @@ static void do_tick(coord_state_t *st, uint64_t now, const coord_params_t *p, co
 		}
 		const coord_node_t *c = best_candidate(st, z, now, p, NULL);
 		if (c != NULL &&
-		    (now >= z->blocked_until_ms || strcmp(c->id, previous_holder(z)) == 0)) {
+		    (now >= zone_blocked(st, z) || strcmp(c->id, previous_holder(z)) == 0)) {
 			effect(r, COORD_EFF_LEASE_FREE, z, c->id,
 			       "zone %s: no active node; %s (site %c) should request the lease",
 			       z->name, c->id, site_name(c->site));
@@ -2108,8 +2242,8 @@ int coord_state_apply(const coord_state_t *in, const coord_input_t *input, uint6
 	case COORD_IN_DRAIN: do_drain(st, input, now_ms, params, true, r); break;
 	case COORD_IN_UNDRAIN: do_drain(st, input, now_ms, params, false, r); break;
 	case COORD_IN_TAKEOVER: do_takeover(st, input, params, r); break;
-	case COORD_IN_ZONE_ADD: do_zone_add(st, input, r); break;
-	case COORD_IN_ZONE_REMOVE: do_zone_remove(st, input, r); break;
+	case COORD_IN_ZONE_ADD: do_zone_add(st, input, params, r); break;
+	case COORD_IN_ZONE_REMOVE: do_zone_remove(st, input, params, r); break;
 	case COORD_IN_TICK: do_tick(st, now_ms, params, r); break;
 	case COORD_IN_ZONE_ACCEPT_INPUT: do_zone_accept_input(st, input, r); break;
 	case COORD_IN_ZONE_APPROVE:
@@ -2158,13 +2292,13 @@ uint64_t coord_state_next_event(const coord_state_t *state, const coord_params_t
 	for (uint32_t i = 0; i < state->nzones; i++) {
 		const coord_zone_t *z = &state->zones[i];
 		if (z->holder[0] != '\0') {
-			earliest(&best, z->expiry_ms, now_ms);
+			earliest(&best, coord_zone_expiry(state, z), now_ms);
 		}
 		if (z->removed) {
 			continue;
 		}
-		earliest(&best, z->blocked_until_ms, now_ms);
-		earliest(&best, z->prefer_until_ms, now_ms);
+		earliest(&best, zone_blocked(state, z), now_ms);
+		earliest(&best, zone_prefer(state, z, params), now_ms);
 	}
 	for (uint32_t i = 0; i < state->nnodes; i++) {
 		const coord_node_t *n = &state->nodes[i];

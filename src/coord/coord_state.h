@@ -100,6 +100,14 @@ typedef struct coord_node {
 	uint64_t rival_ms;                 /* when it was last refused */
 	uint32_t nalerts;                  /* the alerts as the node last reported them */
 	coord_alert_t alerts[COORD_ALERTS_MAX];
+	/* The node lease (docs/coordinator.md, "A lease per node"): every zone the node holds
+	 * under node_epoch (coord_zone_t.holder_node_epoch) holds at least until
+	 * lease_expiry_ms. Each grant and renewal moves it; the first after it ran out raises
+	 * node_epoch, so the zones of the lapsed lease do not come back with the new one. */
+	uint64_t node_epoch;       /* 0: never had one */
+	uint64_t lease_expiry_ms;  /* the last grant or renewal + lease_ms */
+	uint64_t lease_blocked_ms; /* no other node is granted a zone it holds (under any
+				      node_epoch) before this: expiry + margin; never lowered */
 } coord_node_t;
 
 /* A node's import of a key into its HSM. */
@@ -146,11 +154,14 @@ typedef struct coord_zone {
 	char holder[COORD_ID_MAX];      /* "" when none; holds only while now < expiry_ms */
 	char last_holder[COORD_ID_MAX]; /* the holder before the lease was lost or released */
 	uint64_t epoch;                 /* fencing token: only ever increases */
-	uint64_t granted_ms;            /* grant or last renewal */
-	uint64_t expiry_ms;
-	uint64_t blocked_until_ms;    /* no node but last_holder is granted before this */
-	uint64_t prefer_until_ms;     /* until this, only the best candidates are granted */
-	char switch_to[COORD_ID_MAX]; /* planned switchover target; "" when none */
+	uint64_t granted_ms;            /* grant or last renewal written to the zone */
+	uint64_t expiry_ms;             /* the zone's own: see coord_zone_expiry */
+	uint64_t holder_node_epoch;     /* the holder's node_epoch at the grant: while it is the
+					   holder's node_epoch, its node lease holds the zone too
+					   (0: none, the zone's own expiry alone) */
+	uint64_t blocked_until_ms;      /* no node but last_holder is granted before this */
+	uint64_t prefer_until_ms;       /* until this, only the best candidates are granted */
+	char switch_to[COORD_ID_MAX];   /* planned switchover target; "" when none */
 	/* the last commit */
 	bool has_committed;
 	uint32_t committed_serial;
@@ -466,6 +477,18 @@ const coord_zone_t *coord_state_zone(const coord_state_t *state, const char *nam
  * report: the same nosig digest and the active's version verified); false for a report
  * the zone does not compare. *why (static) says what differs, "" when nothing to say. */
 bool coord_report_match(const coord_zone_t *zone, const coord_report_t *rep, const char **why);
+
+/*
+ * The zone's effective expiry: the later of its own expiry_ms and, when its holder's
+ * node_epoch is the zone's holder_node_epoch, the holder's node lease expiry. Every rule
+ * that asks whether a lease runs reads this. 0 for NULL arguments.
+ */
+uint64_t coord_zone_expiry(const coord_state_t *state, const coord_zone_t *zone);
+
+/* Until when no node but the zone's previous holder is granted it: its own
+ * blocked_until_ms and, while it has a holder, that node lease's expiry + margin. 0 for
+ * NULL arguments. */
+uint64_t coord_zone_blocked(const coord_state_t *state, const coord_zone_t *zone);
 
 /* The node holding zone's lease at now_ms, or NULL (none, or it expired). */
 const coord_node_t *coord_state_holder(const coord_state_t *state, const char *zone,

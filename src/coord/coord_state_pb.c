@@ -6,7 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CLUSTER_STATE_VERSION 1
+/* 3: node leases (coord_node_t.node_epoch, ...). A coordinator of version 1 would not
+ * know that a zone's lease runs on with its holder's node lease, and take it for lapsed:
+ * it must refuse the state (another version), not decide on it. Version 1 is still read
+ * (no node leases in it: every zone holds by its own expiry). 2 is the single-key
+ * layout's migration mark (coord_store.c). */
+#define CLUSTER_STATE_VERSION     3
+#define CLUSTER_STATE_VERSION_OLD 1
 /* Far above any state of the maximum size (about 100 KB packed). */
 #define CLUSTER_STATE_BYTES_MAX (4u << 20)
 
@@ -67,6 +73,7 @@ static void pack_zone(pb_zone_scratch_t *s, const coord_zone_t *z)
 	pz->epoch = z->epoch;
 	pz->granted_ms = z->granted_ms;
 	pz->expiry_ms = z->expiry_ms;
+	pz->holder_node_epoch = z->holder_node_epoch;
 	pz->blocked_until_ms = z->blocked_until_ms;
 	pz->prefer_until_ms = z->prefer_until_ms;
 	pz->switch_to = (char *)z->switch_to;
@@ -181,6 +188,9 @@ int coord_state_pack(const coord_state_t *state, uint8_t **buf, size_t *len)
 		pn->curve_pub = bin(n->curve_pub, COORD_CURVE_KEY_LEN);
 		pn->state = (Tandem__ClusterState__NodeState)n->state;
 		pn->last_seen_ms = n->last_seen_ms;
+		pn->node_epoch = n->node_epoch;
+		pn->lease_expiry_ms = n->lease_expiry_ms;
+		pn->lease_blocked_ms = n->lease_blocked_ms;
 		pn->healthy = n->healthy;
 		pn->publish = (char *)n->publish;
 		pn->metrics = (char *)n->metrics;
@@ -316,6 +326,7 @@ static bool unpack_zone(const Tandem__ClusterState__Zone *pz, coord_zone_t *z)
 	z->epoch = pz->epoch;
 	z->granted_ms = pz->granted_ms;
 	z->expiry_ms = pz->expiry_ms;
+	z->holder_node_epoch = pz->holder_node_epoch;
 	z->blocked_until_ms = pz->blocked_until_ms;
 	z->prefer_until_ms = pz->prefer_until_ms;
 	z->has_committed = pz->has_committed;
@@ -382,7 +393,7 @@ static int state_msg_unpack(const uint8_t *buf, size_t len, Tandem__ClusterState
 	if (m == NULL) {
 		return TANDEM_COORD_ESTATE;
 	}
-	if (m->version != CLUSTER_STATE_VERSION) {
+	if (m->version != CLUSTER_STATE_VERSION && m->version != CLUSTER_STATE_VERSION_OLD) {
 		tandem__cluster_state__free_unpacked(m, NULL);
 		return TANDEM_COORD_EVERSION;
 	}
@@ -451,6 +462,9 @@ int coord_state_unpack(const uint8_t *buf, size_t len, const coord_params_t *par
 		n->site = pn->site;
 		n->state = (coord_node_state_t)pn->state;
 		n->last_seen_ms = pn->last_seen_ms;
+		n->node_epoch = pn->node_epoch;
+		n->lease_expiry_ms = pn->lease_expiry_ms;
+		n->lease_blocked_ms = pn->lease_blocked_ms;
 		n->healthy = pn->healthy;
 	}
 	st->nzones = (uint32_t)m->n_zones;

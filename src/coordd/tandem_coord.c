@@ -609,8 +609,8 @@ static void coordd_status_zone(const coord_state_t *st, const coord_zone_t *z, u
 	memcpy(zs->name, z->name, sizeof(zs->name));
 	if (h != NULL) {
 		memcpy(zs->holder, h->id, sizeof(zs->holder));
-		zs->expiry_ms = z->expiry_ms;
-		zs->lease_left_ms = z->expiry_ms > now ? z->expiry_ms - now : 0;
+		zs->expiry_ms = coord_zone_expiry(st, z); /* the node lease's, when it is later */
+		zs->lease_left_ms = zs->expiry_ms > now ? zs->expiry_ms - now : 0;
 	}
 	zs->epoch = z->epoch;
 	zs->removed = z->removed;
@@ -986,7 +986,7 @@ static bool coordd_keyset_holder_ok(coordd_t *d, const coordrpc_request_t *r, co
 			      z->name, r->node);
 		return false;
 	}
-	if (now >= z->expiry_ms) {
+	if (now >= coord_zone_expiry(d->zstate, z)) {
 		coordd_refuse(d->res, COORD_R_LEASE_EXPIRED,
 			      "zone %s: the lease of %s expired: ask for it anew", z->name,
 			      r->node);
@@ -2745,7 +2745,7 @@ static void coordd_metrics_zones(metrics_buf_t *b, const coord_state_t *st, uint
 				break;
 			case 1: metrics_sample(b, fam[f].name, zl, (double)z->epoch); break;
 			case 2:
-				if (z->holder[0] != '\0' && now < z->expiry_ms) {
+				if (z->holder[0] != '\0' && now < coord_zone_expiry(st, z)) {
 					metrics_sample(b, fam[f].name,
 						       (const char *[]){"zone", z->name, "node",
 									z->holder, NULL},

@@ -657,7 +657,7 @@ START_TEST(test_takeover_after_switchovers)
 							    COORD_R_OK);
 						} else {
 							/* lapse: silent holder, the target waits */
-							uint64_t exp = zone()->expiry_ms;
+							uint64_t exp = coord_zone_expiry(S, zone());
 							ck_assert_int_eq(tick(exp), COORD_R_OK);
 							ck_assert_ptr_nonnull(
 							    find_effect(COORD_EFF_LAPSE, h));
@@ -677,7 +677,7 @@ START_TEST(test_takeover_after_switchovers)
 					ck_assert_int_eq(
 					    lease_op(COORD_IN_LEASE_RENEW, h, zone()->epoch, t),
 					    COORD_R_OK);
-					uint64_t expiry = zone()->expiry_ms;
+					uint64_t expiry = coord_zone_expiry(S, zone());
 					uint64_t end = expiry + MARG;
 					uint64_t at = t + 1000;
 					if (lapsed) {
@@ -1017,19 +1017,24 @@ START_TEST(test_params_set)
 	ck_assert_uint_eq(eff.node_timeout_ms, P.node_timeout_ms);
 	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RENEW, "a1", 1, T0 + 2), COORD_R_OK);
 	ck_assert_uint_eq(R->expiry_ms, T0 + 2 + 30000);
-	ck_assert_uint_eq(zone()->blocked_until_ms, T0 + 2 + 30000 + 9000);
+	ck_assert_uint_eq(coord_zone_blocked(S, zone()), T0 + 2 + 30000 + 9000);
 	/* shortened: for a while, a renewal still blocks others for the old lease (a node
 	 * that has not read the change publishes for that long) */
 	ps.lease_ms = 6000;
 	ps.margin_ms = 1000;
 	ck_assert_int_eq(apply(&ps, T0 + 3), COORD_R_OK);
 	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RENEW, "a1", 1, T0 + 4), COORD_R_OK);
-	ck_assert_uint_eq(R->expiry_ms, T0 + 4 + 6000);
-	ck_assert_uint_eq(zone()->blocked_until_ms, T0 + 4 + 30000 + 1000);
+	/* the node lease runs 6 s from the renewal; the zone's own expiry, from its grant,
+	 * is later and stands */
+	ck_assert_uint_eq(coord_state_node(S, "a1")->lease_expiry_ms, T0 + 4 + 6000);
+	ck_assert_uint_eq(R->expiry_ms, T0 + LEASE);
+	ck_assert_uint_ge(coord_zone_blocked(S, zone()), T0 + 4 + 30000 + 1000);
+	/* (the node lease's blocked time is never lowered: the renewal at T0 + 2 set it) */
+	ck_assert_uint_eq(coord_zone_blocked(S, zone()), T0 + 2 + 30000 + 9000);
 	uint64_t later = T0 + 3 + 30000 + 6000;
 	ck_assert_int_eq(lease_op(COORD_IN_LEASE_RENEW, "a1", 1, T0 + 4 + 5000), COORD_R_OK);
 	ck_assert_int_eq(req("a1", later), COORD_R_OK); /* lapsed: the holder asks again */
-	ck_assert_uint_eq(zone()->blocked_until_ms, later + 6000 + 1000);
+	ck_assert_uint_eq(coord_zone_blocked(S, zone()), later + 6000 + 1000);
 	/* the same values again: nothing to change */
 	ck_assert_int_eq(apply(&ps, later), COORD_R_OK);
 	ck_assert(!R->changed);
@@ -1196,7 +1201,7 @@ START_TEST(test_site_suspend_frees_key_activation)
 	/* not while a node of A may still publish: a1's lease runs, then its margin */
 	ck_assert_int_eq(site_op(COORD_IN_SITE_SUSPEND, 0, T0 + 2), COORD_R_BUSY);
 	ck_assert(strstr(R->text, "a1") != NULL);
-	uint64_t free_at = zone()->expiry_ms + P.margin_ms;
+	uint64_t free_at = coord_zone_expiry(S, zone()) + P.margin_ms;
 	ck_assert_int_eq(site_op(COORD_IN_SITE_SUSPEND, 0, free_at - 1), COORD_R_BUSY);
 	ck_assert_int_eq(site_op(COORD_IN_SITE_SUSPEND, 9, free_at), COORD_R_BAD_INPUT);
 	ck_assert_int_eq(site_op(COORD_IN_SITE_SUSPEND, 0, free_at), COORD_R_OK);
@@ -1753,6 +1758,8 @@ static void rich_state(void)
 	ck_assert_int_eq(apply(&d, T0 + 6), COORD_R_OK);
 }
 
+static uint8_t *pack_msg(const Tandem__ClusterState *m, size_t *len);
+
 START_TEST(test_pb_roundtrip)
 {
 	rich_state();
@@ -1809,6 +1816,20 @@ START_TEST(test_pb_roundtrip)
 	ck_assert_int_eq(coord_state_pack(u, &buf2, &len2), TANDEM_OK);
 	ck_assert_uint_eq(len, len2);
 	ck_assert(memcmp(buf, buf2, len) == 0);
+	/* the node lease (issue 14) travels, under format version 3; version 1 (before node
+	 * leases) is still read */
+	ck_assert_uint_ge(coord_state_node(u, "a1")->node_epoch, 1);
+	ck_assert_uint_gt(coord_state_node(u, "a1")->lease_expiry_ms, 0);
+	ck_assert_uint_gt(coord_state_node(u, "a1")->lease_blocked_ms, 0);
+	ck_assert_uint_eq(z->holder_node_epoch, coord_state_node(u, "a1")->node_epoch);
+	Tandem__ClusterState *m = tandem__cluster_state__unpack(NULL, len, buf);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(m->version, 3);
+	m->version = 1;
+	uint8_t *old = pack_msg(m, &len2);
+	ck_assert_int_eq(coord_state_unpack(old, len2, &P, u), TANDEM_OK);
+	free(old);
+	tandem__cluster_state__free_unpacked(m, NULL);
 	free(u);
 	free(buf);
 	free(buf2);
@@ -2168,6 +2189,218 @@ START_TEST(test_property_failovers)
 }
 END_TEST
 
+/* ---- the node lease (docs/coordinator.md, "A lease per node") ---- */
+
+#define ZONE2 "se."
+
+static coord_reason_t zop(coord_input_kind_t kind, const char *node, const char *zone,
+			  uint64_t epoch, uint64_t now)
+{
+	coord_input_t in = mk(kind, node, zone);
+	in.epoch = epoch;
+	return apply(&in, now);
+}
+
+static int zone_index_of(const coord_state_t *st, const char *name)
+{
+	const coord_zone_t *z = coord_state_zone(st, name);
+	ck_assert_ptr_nonnull(z);
+	return (int)(z - st->zones);
+}
+
+static const coord_zone_t *zone_named(const char *name)
+{
+	const coord_zone_t *z = coord_state_zone(S, name);
+	ck_assert_ptr_nonnull(z);
+	return z;
+}
+
+/* jp. and se. both granted to a1 at T0. */
+static void two_zones(void)
+{
+	cluster(T0);
+	ck_assert_int_eq(zone_add(ZONE2, true, false, 0, T0), COORD_R_OK);
+	ck_assert_int_eq(zop(COORD_IN_LEASE_REQUEST, "a1", ZONE, 0, T0), COORD_R_OK);
+	ck_assert_int_eq(zop(COORD_IN_LEASE_REQUEST, "a1", ZONE2, 0, T0), COORD_R_OK);
+	ck_assert_uint_eq(coord_state_node(S, "a1")->node_epoch, 1);
+	ck_assert_uint_eq(zone_named(ZONE2)->holder_node_epoch, 1);
+}
+
+/* Renewing one zone renews the node lease: every zone of the node holds on, and the zone
+ * records are not written. */
+START_TEST(test_node_lease_renewal_keeps_all_zones)
+{
+	two_zones();
+	coord_zone_t was = *zone_named(ZONE2);
+	uint64_t t = T0;
+	for (int k = 1; k <= 6; k++) {
+		t = T0 + (uint64_t)k * (LEASE / 3);
+		heartbeat_all_but(NULL, t);
+		ck_assert_int_eq(zop(COORD_IN_LEASE_RENEW, "a1", ZONE, 1, t), COORD_R_OK);
+		ck_assert(R->changed);
+		ck_assert_uint_eq(R->expiry_ms, t + LEASE);
+		/* the zone records stay as they were: only the member's node lease moved */
+		ck_assert(memcmp(zone_named(ZONE2), &was, sizeof(was)) == 0);
+		ck_assert_uint_eq(zone()->expiry_ms, T0 + LEASE);
+	}
+	ck_assert_uint_eq(coord_state_node(S, "a1")->lease_expiry_ms, t + LEASE);
+	/* se. was never renewed by name, yet it is held, past its own expiry */
+	ck_assert_uint_eq(coord_zone_expiry(S, zone_named(ZONE2)), t + LEASE);
+	ck_assert_ptr_nonnull(coord_state_holder(S, ZONE2, t + LEASE - 1));
+	ck_assert_int_eq(tick(t + LEASE - 1), COORD_R_OK);
+	ck_assert_ptr_null(find_effect(COORD_EFF_LAPSE, NULL));
+	ck_assert_int_eq(zop(COORD_IN_LEASE_REQUEST, "a2", ZONE2, 0, t + LEASE - 1), COORD_R_HELD);
+	/* its holder may renew it, and commit under it */
+	ck_assert_int_eq(zop(COORD_IN_LEASE_RENEW, "a1", ZONE2, 1, t + 1), COORD_R_OK);
+	ck_assert(memcmp(zone_named(ZONE2), &was, sizeof(was)) == 0);
+	coord_input_t c = mk(COORD_IN_COMMIT, "a1", ZONE2);
+	c.epoch = 1;
+	c.serial = 100;
+	memset(c.digest, 0xaa, sizeof(c.digest));
+	ck_assert_int_eq(apply(&c, t + LEASE - 1), COORD_R_OK);
+	/* the next event is the node lease's end, not the zone's own */
+	ck_assert_uint_le(coord_state_next_event(S, &P, t + 2), t + 1 + LEASE);
+	ck_assert_uint_gt(coord_state_next_event(S, &P, t + 2), T0 + LEASE);
+}
+END_TEST
+
+/* A node lease that runs out lapses all its zones at once; nobody else gets them before its
+ * expiry + margin. */
+START_TEST(test_node_lease_lapse_lapses_its_zones)
+{
+	two_zones();
+	uint64_t t = T0 + 5000;
+	heartbeat_all_but(NULL, t);
+	ck_assert_int_eq(zop(COORD_IN_LEASE_RENEW, "a1", ZONE, 1, t), COORD_R_OK);
+	uint64_t end = t + LEASE;
+	/* a1 falls silent */
+	heartbeat_all_but("a1", end - 1);
+	ck_assert_int_eq(tick(end - 1), COORD_R_OK);
+	ck_assert_ptr_null(find_effect(COORD_EFF_LAPSE, NULL));
+	ck_assert_int_eq(zop(COORD_IN_LEASE_RENEW, "a1", ZONE2, 1, end), COORD_R_LEASE_EXPIRED);
+	ck_assert_int_eq(tick(end), COORD_R_OK);
+	size_t lapses = 0;
+	for (size_t i = 0; i < R->neffects; i++) {
+		lapses += R->effects[i].kind == COORD_EFF_LAPSE;
+	}
+	ck_assert_uint_eq(lapses, 2);
+	ck_assert_str_eq(zone()->holder, "");
+	ck_assert_str_eq(zone_named(ZONE2)->holder, "");
+	/* the lapse wrote the node lease's times into the zones */
+	ck_assert_uint_eq(zone_named(ZONE2)->expiry_ms, end);
+	ck_assert_uint_eq(zone_named(ZONE2)->blocked_until_ms, end + MARG);
+	ck_assert_uint_eq(zone_named(ZONE2)->holder_node_epoch, 0);
+	heartbeat_all_but("a1", end + MARG - 1);
+	ck_assert_int_eq(zop(COORD_IN_LEASE_REQUEST, "a2", ZONE2, 0, end + MARG - 1), COORD_R_HELD);
+	heartbeat_all_but("a1", end + MARG);
+	ck_assert_int_eq(zop(COORD_IN_LEASE_REQUEST, "a2", ZONE2, 0, end + MARG), COORD_R_OK);
+	ck_assert_uint_eq(R->epoch, 2);
+}
+END_TEST
+
+/* The node lease runs out and, before any tick, the node is granted another zone: its node
+ * lease comes back under node_epoch + 1, and the zone it held under the old one does not
+ * come back with it (still lapsed, still blocked for others until the old end + margin). */
+START_TEST(test_node_lease_stale_epoch_zone_stays_lapsed)
+{
+	two_zones();
+	ck_assert_int_eq(zone_add("nz.", true, false, 0, T0), COORD_R_OK);
+	uint64_t end = T0 + LEASE;
+	heartbeat_all_but(NULL, end + 500);
+	ck_assert_int_eq(zop(COORD_IN_LEASE_REQUEST, "a1", "nz.", 0, end + 500), COORD_R_OK);
+	ck_assert_uint_eq(coord_state_node(S, "a1")->node_epoch, 2);
+	ck_assert_uint_eq(zone_named("nz.")->holder_node_epoch, 2);
+	/* se. still names a1, under node_epoch 1: its own expiry, long past */
+	ck_assert_str_eq(zone_named(ZONE2)->holder, "a1");
+	ck_assert_uint_eq(coord_zone_expiry(S, zone_named(ZONE2)), end);
+	ck_assert_ptr_null(coord_state_holder(S, ZONE2, end + 600));
+	ck_assert_int_eq(zop(COORD_IN_LEASE_RENEW, "a1", ZONE2, 1, end + 600),
+			 COORD_R_LEASE_EXPIRED);
+	/* others wait at least for the old lease's end + margin (the new node lease's blocked
+	 * time covers it: a1 holds se. by name, so others wait for that, which is later) */
+	ck_assert_uint_ge(coord_zone_blocked(S, zone_named(ZONE2)), end + MARG);
+	ck_assert_int_eq(zop(COORD_IN_LEASE_REQUEST, "a2", ZONE2, 0, end + MARG - 1), COORD_R_HELD);
+	/* the tick lapses it; a1 may take it back at once under a new epoch */
+	ck_assert_int_eq(tick(end + 700), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_LAPSE, "a1"));
+	ck_assert_str_eq(zone_named(ZONE2)->holder, "");
+	ck_assert_str_eq(zone_named("nz.")->holder, "a1");
+	ck_assert_int_eq(zop(COORD_IN_LEASE_REQUEST, "a1", ZONE2, 0, end + 800), COORD_R_OK);
+	ck_assert_uint_eq(R->epoch, 2);
+	ck_assert_uint_eq(zone_named(ZONE2)->holder_node_epoch, 2);
+}
+END_TEST
+
+/* A takeover while the fenced holder's node lease runs (past its zones' own expiry): every
+ * zone's epoch rises, and nobody is granted one before the node lease's expiry + margin. */
+START_TEST(test_node_lease_takeover)
+{
+	cluster(T0);
+	ck_assert_int_eq(zone_add(ZONE2, true, false, 0, T0), COORD_R_OK);
+	ck_assert_int_eq(zop(COORD_IN_LEASE_REQUEST, "b1", ZONE, 0, T0), COORD_R_OK);
+	ck_assert_int_eq(zop(COORD_IN_LEASE_REQUEST, "b1", ZONE2, 0, T0), COORD_R_OK);
+	uint64_t t = T0 + 8000;
+	heartbeat_all_but(NULL, t);
+	ck_assert_int_eq(zop(COORD_IN_LEASE_RENEW, "b1", ZONE, 1, t), COORD_R_OK);
+	uint64_t end = t + LEASE;
+	uint64_t at = T0 + LEASE + 1000; /* both zones' own expiry has passed */
+	heartbeat_all_but(NULL, at);
+	ck_assert_ptr_nonnull(coord_state_holder(S, ZONE2, at));
+	coord_input_t to = mk(COORD_IN_TAKEOVER, NULL, NULL);
+	to.site = 0;
+	ck_assert_int_eq(apply(&to, at), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_FENCE, "b1"));
+	ck_assert_uint_eq(zone()->epoch, 2);
+	ck_assert_uint_eq(zone_named(ZONE2)->epoch, 2);
+	ck_assert_uint_eq(zone_named(ZONE2)->blocked_until_ms, end + MARG);
+	/* b1 is fenced: its renewals are refused */
+	ck_assert_int_eq(zop(COORD_IN_LEASE_RENEW, "b1", ZONE, 1, at + 1), COORD_R_FENCED);
+	for (uint64_t now = at; now < end + MARG; now += 500) {
+		heartbeat_live(now);
+		ck_assert_int_ne(zop(COORD_IN_LEASE_REQUEST, "a1", ZONE2, 0, now), COORD_R_OK);
+		ck_assert_int_ne(zop(COORD_IN_LEASE_REQUEST, "a2", ZONE, 0, now), COORD_R_OK);
+	}
+	heartbeat_live(end + MARG);
+	ck_assert_int_eq(zop(COORD_IN_LEASE_REQUEST, "a1", ZONE2, 0, end + MARG), COORD_R_OK);
+	ck_assert_uint_eq(R->epoch, 3);
+}
+END_TEST
+
+/* A zone record without a node_epoch (written before node leases) is tied to the node
+ * lease by its next renewal, which writes it once; a release ends only its own lease; a
+ * removed zone no longer follows the node lease. */
+START_TEST(test_node_lease_old_record_release_remove)
+{
+	two_zones();
+	S->zones[zone_index_of(S, ZONE2)].holder_node_epoch = 0; /* as an old coordinator wrote */
+	ck_assert_uint_eq(coord_zone_expiry(S, zone_named(ZONE2)), T0 + LEASE);
+	heartbeat_all_but(NULL, T0 + 3000);
+	ck_assert_int_eq(zop(COORD_IN_LEASE_RENEW, "a1", ZONE2, 1, T0 + 3000), COORD_R_OK);
+	ck_assert_uint_eq(zone_named(ZONE2)->holder_node_epoch, 1);
+	ck_assert_uint_eq(zone_named(ZONE2)->expiry_ms, T0 + 3000 + LEASE);
+	/* the next renewal writes no zone */
+	coord_zone_t was = *zone_named(ZONE2);
+	ck_assert_int_eq(zop(COORD_IN_LEASE_RENEW, "a1", ZONE2, 1, T0 + 6000), COORD_R_OK);
+	ck_assert(memcmp(zone_named(ZONE2), &was, sizeof(was)) == 0);
+	/* releasing jp. leaves se. held */
+	ck_assert_int_eq(zop(COORD_IN_LEASE_RELEASE, "a1", ZONE, 1, T0 + 6100), COORD_R_OK);
+	ck_assert_str_eq(zone()->holder, "");
+	ck_assert_uint_eq(zone()->expiry_ms, T0 + 6100);
+	ck_assert_ptr_nonnull(coord_state_holder(S, ZONE2, T0 + 6000 + LEASE - 1));
+	/* removing se. detaches it: renewals of other zones no longer extend it */
+	coord_input_t rm = mk(COORD_IN_ZONE_REMOVE, NULL, ZONE2);
+	ck_assert_int_eq(apply(&rm, T0 + 6200), COORD_R_OK);
+	ck_assert_uint_eq(zone_named(ZONE2)->holder_node_epoch, 0);
+	ck_assert_uint_eq(zone_named(ZONE2)->expiry_ms, T0 + 6000 + LEASE);
+	ck_assert_int_eq(zop(COORD_IN_LEASE_REQUEST, "a1", ZONE, 0, T0 + 9000), COORD_R_OK);
+	ck_assert_uint_eq(coord_zone_expiry(S, zone_named(ZONE2)), T0 + 6000 + LEASE);
+	ck_assert_int_eq(tick(T0 + 6000 + LEASE), COORD_R_OK);
+	ck_assert_ptr_nonnull(find_effect(COORD_EFF_LAPSE, "a1"));
+	ck_assert_str_eq(zone_named(ZONE2)->holder, "");
+	ck_assert_str_eq(zone()->holder, "a1");
+}
+END_TEST
+
 static Suite *coord_state_suite(void)
 {
 	Suite *s = suite_create("coord_state");
@@ -2176,6 +2409,11 @@ static Suite *coord_state_suite(void)
 	tcase_add_test(tc, test_lease_one_wins);
 	tcase_add_test(tc, test_lease_grant_waits_for_margin);
 	tcase_add_test(tc, test_lease_lapsed_holder_regains);
+	tcase_add_test(tc, test_node_lease_renewal_keeps_all_zones);
+	tcase_add_test(tc, test_node_lease_lapse_lapses_its_zones);
+	tcase_add_test(tc, test_node_lease_stale_epoch_zone_stays_lapsed);
+	tcase_add_test(tc, test_node_lease_takeover);
+	tcase_add_test(tc, test_node_lease_old_record_release_remove);
 	tcase_add_test(tc, test_commit_refusals);
 	tcase_add_test(tc, test_commit_across_wrap);
 	tcase_add_test(tc, test_failover_prefers_same_site);

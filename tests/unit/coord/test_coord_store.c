@@ -899,20 +899,33 @@ START_TEST(test_split_writes)
 	ck_assert_ptr_nonnull(res);
 	int64_t before[1 + SPLIT_ZONES], after[1 + SPLIT_ZONES];
 
-	/* a grant writes the zone's key only (n1 was heard at T0: its time last heard moves
-	 * by less than a quarter of the node timeout) */
+	/* a grant writes the zone's key and the cluster key (n1's node lease starts), no
+	 * other zone's */
 	split_mods(&a, before);
 	coord_input_t lr = input(COORD_IN_LEASE_REQUEST, "n1", "z0.example.");
 	ck_assert_int_eq(apply(&a, &lr, T0 + 10, res), COORD_R_OK);
 	ck_assert_uint_eq(res->epoch, 1);
 	split_mods(&a, after);
 	ck_assert_int_gt(after[1], before[1]);
-	ck_assert_int_eq(after[0], before[0]);
+	ck_assert_int_gt(after[0], before[0]);
 	for (int i = 2; i <= SPLIT_ZONES; i++) {
 		ck_assert_int_eq(after[i], before[i]);
 	}
 	lr = input(COORD_IN_LEASE_REQUEST, "n2", "z1.example.");
 	ck_assert_int_eq(apply(&b, &lr, T0 + 10, res), COORD_R_OK);
+
+	/* a renewal moves the node lease in the cluster key and writes no zone key: the
+	 * zone's lease follows its holder's node lease */
+	split_mods(&a, before);
+	coord_input_t rn = input(COORD_IN_LEASE_RENEW, "n1", "z0.example.");
+	rn.epoch = 1;
+	ck_assert_int_eq(apply(&a, &rn, T0 + 15, res), COORD_R_OK);
+	ck_assert_uint_eq(res->expiry_ms, T0 + 15 + params()->lease_ms);
+	split_mods(&a, after);
+	ck_assert_int_gt(after[0], before[0]);
+	for (int i = 1; i <= SPLIT_ZONES; i++) {
+		ck_assert_int_eq(after[i], before[i]);
+	}
 
 	/* a commit writes that zone's key and nothing else, one transaction */
 	split_mods(&a, before);
@@ -1044,6 +1057,9 @@ START_TEST(test_lease_batch)
 	char z3key[64];
 	snprintf(z3key, sizeof(z3key), BATCH "state/zone/z3.example.");
 	int64_t z3mod = key_mod(&a, z3key);
+	char z0key[64];
+	snprintf(z0key, sizeof(z0key), BATCH "state/zone/z0.example.");
+	int64_t z0mod = key_mod(&a, z0key);
 	it[0] = lease_item("z0.example.", 1, true);
 	it[1] = lease_item("Z1.Example", 7, true);
 	it[2] = lease_item("z2.example.", 1, true);
@@ -1065,9 +1081,16 @@ START_TEST(test_lease_batch)
 	ck_assert_int_eq(dec[5].reason, COORD_R_OK);
 	ck_assert_uint_eq(dec[5].epoch, 1);
 	coord_state_t *st = read_state(&a, NULL);
-	ck_assert_uint_eq(coord_state_zone(st, "z0.example.")->expiry_ms, t + params()->lease_ms);
+	/* the renewals moved n1's node lease, not the zones' own records: z0 (renewed) and
+	 * z1 (whose renewal named a stale epoch, but n1 holds it) follow the node lease */
+	ck_assert_uint_eq(coord_state_zone(st, "z0.example.")->expiry_ms,
+			  T0 + 10 + params()->lease_ms);
+	ck_assert_uint_eq(coord_zone_expiry(st, coord_state_zone(st, "z0.example.")),
+			  t + params()->lease_ms);
 	ck_assert_uint_eq(coord_state_zone(st, "z1.example.")->expiry_ms,
 			  T0 + 10 + params()->lease_ms);
+	ck_assert_uint_eq(coord_state_node(st, "n1")->lease_expiry_ms, t + params()->lease_ms);
+	ck_assert_int_eq(key_mod(&a, z0key), z0mod);
 	ck_assert_str_eq(coord_state_zone(st, "z4.example.")->holder, "n2");
 	ck_assert_str_eq(coord_state_zone(st, "z5.example.")->holder, "n1");
 	ck_assert_uint_eq(coord_state_node(st, "n1")->last_seen_ms, t);
