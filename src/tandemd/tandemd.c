@@ -14,6 +14,7 @@
 #include "net_rpc.h"
 #include "tandem_diag.h"
 #include "tandem_encode.h"
+#include "tandem_arena.h"
 #include "tandem_error.h"
 #include "tandem_fault.h"
 #include "tandem_file.h"
@@ -5373,6 +5374,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tandemd: cannot disable core dumps\n");
 		return 1;
 	}
+	(void)tandem_malloc_tune(); /* freed zone versions go back to the system */
 	int ret = tdm_conf_start(argc, argv, &st, &opts, &rc);
 	if (ret != 0) {
 		conf_start_deinit(&st);
