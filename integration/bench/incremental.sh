@@ -192,6 +192,12 @@ resume_cluster() {
 	R[restart_standby_stages]=$(stages "$lb")
 	R[restart_hwm_kb]=$(hwm_kb "$(pid "$A")")
 	R[restart_standby_hwm_kb]=$(hwm_kb "$(pid "$B")")
+	# the peak of the cycles below, not of the restart's loading of the signed file: Linux
+	# resets VmHWM to VmRSS on "5" in clear_refs (root, or the same user)
+	for n in "$A" "$B"; do
+		echo 5 >"/proc/$(pid "$n")/clear_refs" 2>/dev/null ||
+			say "cannot reset $n's VmHWM: the memory step includes the restart"
+	done
 	say "restart: $A published serial $PUB ${R[restart_active_s]} s after the nodes' start (${R[restart_new]} new RRSIGs, ${R[restart_reused]} reused); $B agreed after ${R[restart_standby_s]} s; VmHWM $A ${R[restart_hwm_kb]} kB, $B ${R[restart_standby_hwm_kb]} kB"
 	say "  $A: $la"
 	say "  $B: ${lb:-(no shadow run line)}"

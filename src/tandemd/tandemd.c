@@ -2194,6 +2194,13 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 	in->delta = NULL;
 	dns_changeset_free(z->ixfr_run.cs);
 	z->ixfr_run.cs = NULL;
+	/* the unsigned copy the run did not free (it had no new one) */
+	if (z->input_cache == NULL) {
+		z->input_cache = d->job.input_cache;
+	} else {
+		dns_zone_free(d->job.input_cache);
+	}
+	d->job.input_cache = NULL;
 	if (in->result == TDM_INPUT_LOADED && in->copy != NULL) {
 		/* the next run of the same bytes copies this instead of parsing them */
 		dns_zone_free(z->input_cache);
@@ -2519,8 +2526,13 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
+	/* the run frees the unsigned copy as soon as a new input has its own (tdm_sign_t) */
+	job->input_cache = z->input_cache;
+	z->input_cache = NULL;
 	ret = tdm_sign_start(job);
 	if (ret != TANDEM_OK) {
+		z->input_cache = job->input_cache;
+		job->input_cache = NULL;
 		tdm_log(d, "zone %s: cannot start a signing run: %s", z->name,
 			tandem_strerror(ret));
 		return ret;
@@ -3766,6 +3778,8 @@ static void tdm_job_abandon(tdm_t *d)
 		     memcmp(zs->digest, job->digest, COORD_DIGEST_LEN) == 0;
 	dns_zone_free(job->signed_zone);
 	job->signed_zone = NULL;
+	dns_zone_free(job->input_cache); /* the zone's unsigned copy, lent to the run */
+	job->input_cache = NULL;
 	dns_digest_free(job->tree);
 	job->tree = NULL;
 	if (!exact && tdm_sign_unjournal(job) != TANDEM_OK) {

@@ -439,6 +439,13 @@ static void *tdm_sign_run(void *arg)
 	pipeline_result_init(&res);
 	/* a regular file only, read without blocking on a FIFO, checked for shrinkage */
 	int ret = tdm_input_load(&job->in, job->origin, job->diag, &zone);
+	if (job->in.copy != NULL) {
+		/* parsed anew (or an IXFR applied): its own copy is the next cache, the old one is
+		 * not read again; freed now, it is not held beside the two signed versions */
+		job->in.cache = NULL;
+		dns_zone_free(job->input_cache);
+		job->input_cache = NULL;
+	}
 	if (ret == TANDEM_OK && tdm_sign_reviews(job, job->review_unsigned)) {
 		tandem_diag_clear(job->diag);
 		/* the good copy's temporary file holds the bytes loaded (written from them) */
@@ -608,6 +615,8 @@ void tdm_sign_clear(tdm_sign_t *job)
 	tdm_sign_join(job);
 	dns_zone_free(job->signed_zone);
 	job->signed_zone = NULL;
+	dns_zone_free(job->input_cache);
+	job->input_cache = NULL;
 	dns_zone_free(job->peer_zone);
 	job->peer_zone = NULL;
 	dns_digest_free(job->tree);
