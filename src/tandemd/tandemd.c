@@ -2120,7 +2120,7 @@ static void tdm_input_job_setup(const tdm_t *d, tdm_zone_t *z, tdm_sign_t *job)
 	in->cache = z->input_cache;
 	memcpy(in->cache_hash, z->input_hash, sizeof(in->cache_hash));
 	in->cache_owned = z->input_owned;
-	in->keep_copy = true;
+	in->keep_copy = false; /* the run copies it, once the old cache is freed (tdm_sign_t) */
 	in->has_cache_id = z->has_input_id;
 	in->cache_id = z->input_id;
 	in->cache_ctime_s = z->input_ctime_s;
