@@ -59,6 +59,17 @@ static void *diag_writer(void *arg)
 	return NULL;
 }
 
+/* ASan has an allocator of its own: the malloc test below is glibc's. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+
+#if defined(__GLIBC__) && !defined(TEST_ASAN)
+#define TEST_GLIBC_MALLOC 1
 /* VmRSS of this process in kB (-1: unknown). */
 static long rss_kb(void)
 {
@@ -75,13 +86,14 @@ static long rss_kb(void)
 	}
 	return kb;
 }
+#endif
 
 /* A freed zone's arena goes back to the system even after glibc raised its mmap threshold
  * (what it does when a big block is freed): tandemd holds a new version while the old one
  * is freed, and its peak RSS counts what the freed versions left in the heaps. */
 START_TEST(malloc_tune_returns_freed_arenas)
 {
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+#ifdef TEST_GLIBC_MALLOC
 	ck_assert(tandem_malloc_tune());
 	void *raise = malloc(8u << 20); /* untuned glibc: the threshold becomes 8 MiB */
 	ck_assert_ptr_nonnull(raise);
