@@ -18,10 +18,19 @@
 #     `knotc zone-reload`, timed to the new serial; ods-signerd (2 threads): the initial
 #     signing, then the changed input and `ods-signer sign`, timed to its NotifyCommand.
 # Every signer's changed output is checked once with dnssec-verify (not timed).
+# RESUME=DIR (DIR: the WORKDIR of a kept run, KEEP=1): instead of 1., the kept cluster is
+# copied into WORKDIR and started again (every process from its start script, the paths
+# rewritten to the copy, this build's binaries): both nodes start from their last signed
+# zone (full gate, signatures reused); the first run after the restart is timed and its
+# VmHWM taken, then 2.-4. run (knotd and ods-signerd are skipped). DIR is only read. The
+# change is the one of DIR's two inputs the kept nodes do not hold, with its SOA serial
+# raised above theirs (for a kept run that ended on the changed zone: the 1,000 changes
+# undone).
 # Usage: integration/bench/incremental.sh [N=1000000]
 # Env:   TANDEM_BUILD (default ./build), WORKDIR (default a temp dir, removed unless KEEP=1),
 #        CHANGES (default 1000), THREADS (signing threads of every signer, default 2),
-#        STRICT=1 (exit 1 when a target is missed), SKIP="knot ods" (signers to leave out).
+#        STRICT=1 (exit 1 when a target is missed), SKIP="knot ods" (signers to leave out),
+#        RESUME=DIR (above; N is then DIR's).
 # See docs/benchmarks.md, "incremental".
 set -euo pipefail
 
@@ -74,19 +83,129 @@ mb() { python3 -c "import sys; print('%.0f' % (int(sys.argv[1]) / 1024))" "$1"; 
 declare -A R # results: R[key]=value, printed at the end
 
 # ---- the zones ----------------------------------------------------------------------------------
-say "generating $N delegations and the change of $K in $W (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-"$ZONEGEN" -o "$Z" -n "$N" --ds-share 0.2 --seed 42 --serial "$SERIAL_BIG" >"$W/big.zone"
-"$ZONEGEN" -o "$Z" -n "$N" --ds-share 0.2 --seed 42 --serial "$SERIAL_CHANGED" \
-	--change "$K" --change-seed 7 >"$W/changed.zone"
+RESUME=${RESUME:-}
+if [ -z "$RESUME" ]; then
+	say "generating $N delegations and the change of $K in $W (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+	"$ZONEGEN" -o "$Z" -n "$N" --ds-share 0.2 --seed 42 --serial "$SERIAL_BIG" >"$W/big.zone"
+	"$ZONEGEN" -o "$Z" -n "$N" --ds-share 0.2 --seed 42 --serial "$SERIAL_CHANGED" \
+		--change "$K" --change-seed 7 >"$W/changed.zone"
+	CHANGE_ZONE=$W/changed.zone
+fi
+
+# ---- RESUME: the kept cluster, copied and started again -----------------------------------------
+# soa_serial FILE: the SOA serial of a zone file as tandem-zonegen writes it (SOA on line 1)
+soa_serial() { awk 'NR == 1 && $4 == "SOA" { print $7; exit }' "$1"; }
+# same_but_soa A B: the two zone files are equal but for their first (SOA) line
+same_but_soa() { cmp -s <(tail -n +2 "$1") <(tail -n +2 "$2"); }
+# resume_rewrite FROM TO FILE...: FROM replaced by TO in each FILE (text files naming paths)
+resume_rewrite() {
+	local from=$1 to=$2
+	shift 2
+	sed -i "s|$from|$to|g" "$@"
+}
+# resume_port_free URL: the port of URL (scheme://host:port) is not in use
+resume_port_free() { ! ss -Hltn "sport = :${1##*:}" | grep -q .; }
+# resume_holder: A is the zone's holder
+# shellcheck disable=SC2317 # called through tdm_wait
+resume_holder() { A=$(tdm_holder "$Z") && [ -n "$A" ]; }
+resume_cluster() {
+	local old_dir old_build old_policy policy f n before t0 la lb l
+	if [ ! -d "$RESUME/cluster/run" ] || [ ! -f "$RESUME/cluster/cluster.env" ]; then
+		tdm_fail "RESUME=$RESUME: no kept cluster there (cluster/cluster.env, cluster/run/)"
+	fi
+	for f in big.zone changed.zone; do
+		[ -s "$RESUME/$f" ] || tdm_fail "RESUME=$RESUME: no $f there"
+	done
+	[ ! -e "$W/cluster" ] || tdm_fail "$W/cluster exists: RESUME copies the kept cluster into an empty WORKDIR"
+	old_dir=$(sed -n 's/^TANDEM_CLUSTER_DIR=//p' "$RESUME/cluster/cluster.env")
+	old_build=$(sed -n 's/^TANDEM_CLUSTER_BUILD=//p' "$RESUME/cluster/cluster.env")
+	old_policy=$(sed -n 's/^TANDEM_CLUSTER_POLICY=//p' "$RESUME/cluster/cluster.env")
+	if [ -z "$old_dir" ] || [ -z "$old_build" ]; then
+		tdm_fail "RESUME=$RESUME: cluster.env names no TANDEM_CLUSTER_DIR or TANDEM_CLUSTER_BUILD"
+	fi
+	for n in node-a node-b; do
+		pid_alive "$RESUME/cluster/run/$n.pid" && tdm_fail "RESUME=$RESUME: $n still runs there"
+	done
+	while read -r f; do
+		resume_port_free "$f" || tdm_fail "RESUME: the kept cluster's port ${f##*:} is in use"
+	done < <(sed -nE 's/^(ETCD_._CLIENT|ETCD_._PEER|COORD_._ENDPOINT)=//p' "$RESUME/cluster/cluster.env")
+	say "copying the kept cluster $RESUME/cluster to $W/cluster ($(du -sh "$RESUME/cluster" | cut -f1))"
+	cp -a --reflink=auto "$RESUME/cluster" "$W/cluster"
+	TDM_CL=$W/cluster
+	tdm_on_exit tdm_cluster_down
+	rm -f "$TDM_CL"/run/*.pid
+	# the policy the kept run named, else (a worktree since removed) this tree's default
+	policy=$old_policy
+	[ -f "$policy" ] || policy=$SRC/conf/dps-default.yaml
+	local files=("$TDM_CL/cluster.env" "$TDM_CL/tandemctl" "$TDM_CL"/run/*.start
+		"$TDM_CL"/node-*/hsm/softhsm2.conf)
+	[ -f "$TDM_CL/drill-hooks" ] && files+=("$TDM_CL/drill-hooks")
+	resume_rewrite "$old_dir/" "$TDM_CL/" "${files[@]}"
+	resume_rewrite "$old_dir\$" "$TDM_CL" "$TDM_CL/cluster.env"
+	resume_rewrite "$old_build/" "$TDM_BUILD/" "${files[@]}"
+	resume_rewrite "TANDEM_CLUSTER_BUILD=$old_build\$" "TANDEM_CLUSTER_BUILD=$TDM_BUILD" "$TDM_CL/cluster.env"
+	[ "$policy" = "$old_policy" ] || resume_rewrite "$old_policy" "$policy" "${files[@]}"
+	! grep -qF "$old_dir/" "$TDM_CL"/run/*.start || tdm_fail "RESUME: a start script still names $old_dir"
+
+	# the kept inputs: the change is the one of big.zone and changed.zone the nodes do not
+	# hold, with a serial above theirs; no change is an identical copy of it
+	local held=$TDM_CL/node-a/in/$ZF src serial
+	if same_but_soa "$held" "$RESUME/changed.zone"; then src=$RESUME/big.zone; else
+		same_but_soa "$held" "$RESUME/big.zone" ||
+			tdm_fail "RESUME: node-a's input is neither $RESUME/big.zone nor changed.zone"
+		src=$RESUME/changed.zone
+	fi
+	serial=$(soa_serial "$held")
+	[ -n "$serial" ] || tdm_fail "RESUME: no SOA serial on the first line of $held"
+	serial=$((serial + 100))
+	CHANGE_ZONE=$W/resume-change.zone
+	{
+		awk -v s="$serial" 'NR == 1 { $7 = s } { print; exit }' "$src"
+		tail -n +2 "$src"
+	} >"$CHANGE_ZONE"
+	say "the change: $(basename "$src") with serial $serial (the nodes hold the other input)"
+
+	before=0
+	for n in node-a node-b; do
+		l=$(tdm_last_serial "$n" "$Z")
+		[ -n "$l" ] && [ "$l" -gt "$before" ] && before=$l
+	done
+	say "starting the kept cluster again (last serial published $before; load average $(cut -d' ' -f1-3 /proc/loadavg))"
+	for n in etcd-a etcd-b etcd-w coord-a coord-b; do bash "$TDM_CL/run/$n.start"; done
+	t0=$(now_ms)
+	for n in node-a node-b; do bash "$TDM_CL/run/$n.start"; done
+	tdm_wait "$FULL_BOUND" "a holder of $Z after the restart" resume_holder
+	B=node-a
+	[ "$A" = node-a ] && B=node-b
+	tdm_wait "$FULL_BOUND" "$A's first publication after the restart" published_above "$A" "$before"
+	tdm_wait "$STEP_BOUND" "$B to agree on serial $PUB after the restart" agrees "$B" "$PUB"
+	la=$(run_line "$A" signing "$PUB")
+	lb=$(run_line "$B" shadow "$PUB")
+	R[restart_serial]=$PUB
+	R[restart_commit_s]=$(secs "$t0" "$(commit_ms "$A" "$PUB")")
+	R[restart_active_s]=$(secs "$t0" "$(pub_ms "$A" "$PUB")")
+	R[restart_standby_s]=$(secs "$t0" "$(agree_ms "$B" "$PUB")")
+	R[restart_new]=$(new_sigs "$la")
+	R[restart_reused]=$(reused_sigs "$la")
+	R[restart_standby_new]=$(new_sigs "$lb")
+	R[restart_stages]=$(stages "$la")
+	R[restart_standby_stages]=$(stages "$lb")
+	R[restart_hwm_kb]=$(hwm_kb "$(pid "$A")")
+	R[restart_standby_hwm_kb]=$(hwm_kb "$(pid "$B")")
+	# the peak of the cycles below, not of the restart's loading of the signed file: Linux
+	# resets VmHWM to VmRSS on "5" in clear_refs (root, or the same user)
+	for n in "$A" "$B"; do
+		echo 5 >"/proc/$(pid "$n")/clear_refs" 2>/dev/null ||
+			say "cannot reset $n's VmHWM: the memory step includes the restart"
+	done
+	say "restart: $A published serial $PUB ${R[restart_active_s]} s after the nodes' start (${R[restart_new]} new RRSIGs, ${R[restart_reused]} reused); $B agreed after ${R[restart_standby_s]} s; VmHWM $A ${R[restart_hwm_kb]} kB, $B ${R[restart_standby_hwm_kb]} kB"
+	say "  $A: $la"
+	say "  $B: ${lb:-(no shadow run line)}"
+}
+# pid_alive PIDFILE: the process of PIDFILE runs
+pid_alive() { [ -s "$1" ] && kill -0 "$(head -n 1 "$1")" 2>/dev/null; }
 
 # ---- tandem: a local two-site cluster -----------------------------------------------------------
-# A day's cycle: every run below is started by a rename of the input, none by the timer.
-tdm_cluster_up --zones 1 --cycle 86400 --threads "$THREADS"
-A=$(tdm_holder $Z)
-[ -n "$A" ] || tdm_fail "nobody holds $Z after cluster-up"
-B=node-a
-[ "$A" = node-a ] && B=node-b
-say "active $A, standby $B"
 log() { printf '%s\n' "$TDM_CL/log/$1.log"; }
 pid() { cat "$TDM_CL/run/$1.pid"; }
 # run_line NODE KIND SERIAL: NODE's summary line of its KIND (signing, shadow) run of SERIAL
@@ -174,11 +293,27 @@ step() {
 	say "  $A: ${R[${name}_cycle]:-(no cycle line)}"
 }
 
-step full "$W/big.zone" "$FULL_BOUND"
-R[full_hwm_kb]=$(hwm_kb "$(pid "$A")")
-say "full: $A's VmHWM ${R[full_hwm_kb]} kB"
-step change "$W/changed.zone" "$STEP_BOUND"
-step nochange "$W/changed.zone" "$STEP_BOUND"
+if [ -n "$RESUME" ]; then
+	RESUME=$(cd "$RESUME" && pwd)
+	SKIP=" knot ods "
+	A='' B=''
+	resume_cluster
+else
+	# A day's cycle: every run below is started by a rename of the input, none by the timer.
+	tdm_cluster_up --zones 1 --cycle 86400 --threads "$THREADS"
+	A=$(tdm_holder $Z)
+	[ -n "$A" ] || tdm_fail "nobody holds $Z after cluster-up"
+	B=node-a
+	[ "$A" = node-a ] && B=node-b
+fi
+say "active $A, standby $B"
+if [ -z "$RESUME" ]; then
+	step full "$W/big.zone" "$FULL_BOUND"
+	R[full_hwm_kb]=$(hwm_kb "$(pid "$A")")
+	say "full: $A's VmHWM ${R[full_hwm_kb]} kB"
+fi
+step change "$CHANGE_ZONE" "$STEP_BOUND"
+step nochange "$CHANGE_ZONE" "$STEP_BOUND"
 R[tandem_active_hwm_kb]=$(hwm_kb "$(pid "$A")")
 R[tandem_standby_hwm_kb]=$(hwm_kb "$(pid "$B")")
 say "VmHWM holding the zone: $A ${R[tandem_active_hwm_kb]} kB, $B ${R[tandem_standby_hwm_kb]} kB"
@@ -502,6 +637,7 @@ verify ods "$W/ods.signed"
 v() { printf '%s' "${R[$1]:--}"; }
 mbv() { if [ -n "${R[$1]:-}" ]; then mb "${R[$1]}"; else printf -- -; fi; }
 echo
+[ -z "$RESUME" ] || echo "incremental: RESUME of the kept run $RESUME (steps 2-4)"
 echo "incremental: $N delegations, $K changed ($((K / 3)) removed, $((K / 3)) new DS, $((K - 2 * (K / 3))) added), NSEC3, RSASHA256 KSK 2048 / ZSK 1024, SoftHSMv2, $THREADS signing threads, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ)"
 F='%-44s %10s %10s %10s %10s\n'
 # shellcheck disable=SC2059 # F: the one row format
@@ -510,6 +646,11 @@ F='%-44s %10s %10s %10s %10s\n'
 	printf "$F" "tandem full: rename -> commit (active)" "$(v full_commit_s)" "$(v full_new)" "$(v full_reused)" "$(mbv full_hwm_kb)"
 	printf "$F" "tandem full: rename -> publication" "$(v full_active_s)" - - -
 	printf "$F" "tandem full: standby, commit -> agreement" "$(v full_standby_s)" "$(v full_standby_new)" - -
+	if [ -n "$RESUME" ]; then
+		printf "$F" "tandem restart: start -> commit (active)" "$(v restart_commit_s)" "$(v restart_new)" "$(v restart_reused)" "$(mbv restart_hwm_kb)"
+		printf "$F" "tandem restart: start -> publication" "$(v restart_active_s)" - - -
+		printf "$F" "tandem restart: start -> standby agrees" "$(v restart_standby_s)" "$(v restart_standby_new)" - "$(mbv restart_standby_hwm_kb)"
+	fi
 	printf "$F" "tandem change: rename -> commit (active)" "$(v change_commit_s)" "$(v change_new)" "$(v change_reused)" -
 	printf "$F" "tandem change: rename -> publication" "$(v change_active_s)" - - -
 	printf "$F" "tandem change: standby, commit -> agreement" "$(v change_standby_s)" "$(v change_standby_new)" - -
@@ -521,6 +662,8 @@ F='%-44s %10s %10s %10s %10s\n'
 	printf "$F" "ods-signerd initial signing" "$(v ods_full_s)" - - "$(mbv ods_full_hwm_kb)"
 	printf "$F" "ods-signerd change (ods-signer sign)" "$(v ods_change_s)" "$(v ods_change_new)" "$(v ods_change_reused)" "$(mbv ods_hwm_kb)"
 }
+[ -z "$RESUME" ] || echo "stages, restart:  active: $(v restart_stages)"
+[ -z "$RESUME" ] || echo "                  standby: $(v restart_standby_stages)"
 echo "stages, change:   active: $(v change_stages)"
 echo "                  standby: $(v change_standby_stages)"
 echo "stages, no change: active: $(v nochange_stages)"

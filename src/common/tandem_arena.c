@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__ /* defined by the headers above */
+#include <malloc.h>
+#endif
 
 typedef struct chunk {
 	struct chunk *next;
@@ -115,4 +118,14 @@ void tandem_arena_merge_take(tandem_arena_t *dst, tandem_arena_t *src)
 size_t tandem_arena_size(const tandem_arena_t *arena)
 {
 	return arena == NULL ? 0 : arena->total;
+}
+
+bool tandem_malloc_tune(void)
+{
+#ifdef __GLIBC__
+	/* a fixed threshold also turns glibc's dynamic one off */
+	return mallopt(M_MMAP_THRESHOLD, (int)TANDEM_MMAP_THRESHOLD) == 1;
+#else
+	return true;
+#endif
 }

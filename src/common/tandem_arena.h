@@ -2,6 +2,7 @@
 #ifndef TANDEM_ARENA_H
 #define TANDEM_ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -23,5 +24,19 @@ void *tandem_arena_memdup(tandem_arena_t *arena, const void *src, size_t n);
 void tandem_arena_merge_take(tandem_arena_t *dst, tandem_arena_t *src);
 /* Bytes of chunks held (for memory reports). */
 size_t tandem_arena_size(const tandem_arena_t *arena);
+
+/* Allocations of at least this size get pages of their own (tandem_malloc_tune). */
+#define TANDEM_MMAP_THRESHOLD (256u << 10)
+
+/*
+ * For a process that holds several versions of a big zone (tandemd, tandem-signzone
+ * --cycles): every allocation of TANDEM_MMAP_THRESHOLD bytes or more (arena chunks, node
+ * arrays) gets pages of its own, returned to the system when freed. glibc otherwise raises
+ * its mmap threshold each time such a block is freed, so that the next versions' chunks come
+ * from the malloc heaps, where the freed ones leave holes the other threads' heaps cannot
+ * reuse (docs/benchmarks.md, "memory"). Call once at start, before any thread. Returns
+ * false when the C library refused (the process works the same, with more memory).
+ */
+bool tandem_malloc_tune(void);
 
 #endif

@@ -14,6 +14,7 @@
 #include "net_rpc.h"
 #include "tandem_diag.h"
 #include "tandem_encode.h"
+#include "tandem_arena.h"
 #include "tandem_error.h"
 #include "tandem_fault.h"
 #include "tandem_file.h"
@@ -2133,7 +2134,7 @@ static void tdm_input_job_setup(const tdm_t *d, tdm_zone_t *z, tdm_sign_t *job)
 	in->cache = z->input_cache;
 	memcpy(in->cache_hash, z->input_hash, sizeof(in->cache_hash));
 	in->cache_owned = z->input_owned;
-	in->keep_copy = true;
+	in->keep_copy = false; /* the run copies it, once the old cache is freed (tdm_sign_t) */
 	in->has_cache_id = z->has_input_id;
 	in->cache_id = z->input_id;
 	in->cache_ctime_s = z->input_ctime_s;
@@ -2207,6 +2208,13 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 	in->delta = NULL;
 	dns_changeset_free(z->ixfr_run.cs);
 	z->ixfr_run.cs = NULL;
+	/* the unsigned copy the run did not free (it had no new one) */
+	if (z->input_cache == NULL) {
+		z->input_cache = d->job.input_cache;
+	} else {
+		dns_zone_free(d->job.input_cache);
+	}
+	d->job.input_cache = NULL;
 	if (in->result == TDM_INPUT_LOADED && in->copy != NULL) {
 		/* the next run of the same bytes copies this instead of parsing them */
 		dns_zone_free(z->input_cache);
@@ -2533,8 +2541,13 @@ static int tdm_job_start(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t *
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
+	/* the run frees the unsigned copy as soon as a new input has its own (tdm_sign_t) */
+	job->input_cache = z->input_cache;
+	z->input_cache = NULL;
 	ret = tdm_sign_start(job);
 	if (ret != TANDEM_OK) {
+		z->input_cache = job->input_cache;
+		job->input_cache = NULL;
 		tdm_log(d, "zone %s: cannot start a signing run: %s", z->name,
 			tandem_strerror(ret));
 		return ret;
@@ -3780,6 +3793,8 @@ static void tdm_job_abandon(tdm_t *d)
 		     memcmp(zs->digest, job->digest, COORD_DIGEST_LEN) == 0;
 	dns_zone_free(job->signed_zone);
 	job->signed_zone = NULL;
+	dns_zone_free(job->input_cache); /* the zone's unsigned copy, lent to the run */
+	job->input_cache = NULL;
 	dns_digest_free(job->tree);
 	job->tree = NULL;
 	if (!exact && tdm_sign_unjournal(job) != TANDEM_OK) {
@@ -5377,6 +5392,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tandemd: cannot disable core dumps\n");
 		return 1;
 	}
+	(void)tandem_malloc_tune(); /* freed zone versions go back to the system */
 	int ret = tdm_conf_start(argc, argv, &st, &opts, &rc);
 	if (ret != 0) {
 		conf_start_deinit(&st);

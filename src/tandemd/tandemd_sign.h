@@ -88,6 +88,11 @@ typedef struct tdm_sign {
 	int64_t keyset_revision; /* the key set's revision, for the commit record */
 	tdm_input_job_t in;      /* how the input is read and checked (tandemd_input.h); in.path
 				    is what `input` names */
+	dns_zone_t
+	    *input_cache; /* in and out: the zone's unsigned copy that in.cache points to
+			     (NULL: none). When the input loaded is not a copy of it (parsed
+			     anew, or an IXFR applied) the run frees it and copies the new
+			     zone to in.copy (the next cache); else the caller takes it back */
 	/* the review hooks (docs/node.md, "Review hooks"), run only by an active run that
 	 * reads the input itself (not the good copy): NULL or "": none. Each hook reads a
 	 * private copy in review_dir: of the input's bytes as loaded, of the written zone */

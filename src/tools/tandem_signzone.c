@@ -7,6 +7,7 @@
 #include "kasp_skr.h"
 #include "pipeline.h"
 #include "signer.h"
+#include "tandem_arena.h"
 #include "tandem_error.h"
 #include "tandem_file.h"
 #include "verify.h"
@@ -832,6 +833,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: cannot disable core dumps\n", argv[0]);
 		return 1;
 	}
+	(void)tandem_malloc_tune(); /* --cycles holds versions as tandemd does */
 	opts_t o;
 	int code = parse_args(argc, argv, &o);
 	if (code != EXIT_OK) {

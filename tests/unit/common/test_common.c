@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -57,6 +58,70 @@ static void *diag_writer(void *arg)
 	}
 	return NULL;
 }
+
+/* ASan has an allocator of its own: the malloc test below is glibc's. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+
+#if defined(__GLIBC__) && !defined(TEST_ASAN)
+#define TEST_GLIBC_MALLOC 1
+/* VmRSS of this process in kB (-1: unknown). */
+static long rss_kb(void)
+{
+	FILE *fp = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+	while (fp != NULL && fgets(line, sizeof(line), fp) != NULL) {
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) {
+			break;
+		}
+	}
+	if (fp != NULL) {
+		fclose(fp);
+	}
+	return kb;
+}
+#endif
+
+/* A freed zone's arena goes back to the system even after glibc raised its mmap threshold
+ * (what it does when a big block is freed): tandemd holds a new version while the old one
+ * is freed, and its peak RSS counts what the freed versions left in the heaps. */
+START_TEST(malloc_tune_returns_freed_arenas)
+{
+#ifdef TEST_GLIBC_MALLOC
+	ck_assert(tandem_malloc_tune());
+	void *raise = malloc(8u << 20); /* untuned glibc: the threshold becomes 8 MiB */
+	ck_assert_ptr_nonnull(raise);
+	memset(raise, 1, 8u << 20);
+	free(raise);
+	long before = rss_kb();
+	ck_assert_int_gt(before, 0);
+	tandem_arena_t *a = NULL;
+	ck_assert_int_eq(tandem_arena_new(4u << 20, &a), TANDEM_OK);
+	void *pins[32]; /* each above a chunk: a heap could not give the chunks back */
+	for (int i = 0; i < 32; i++) { /* 128 MiB of chunks */
+		uint8_t *p = tandem_arena_alloc(a, (4u << 20) - 64);
+		ck_assert_ptr_nonnull(p);
+		memset(p, 1, (4u << 20) - 64);
+		pins[i] = malloc(64u << 10);
+		ck_assert_ptr_nonnull(pins[i]);
+		memset(pins[i], 1, 64u << 10);
+	}
+	tandem_arena_free(a);
+	long after = rss_kb();
+	ck_assert_msg(after < before + (32l << 10),
+		      "VmRSS %ld kB before the arena, %ld after its free", before, after);
+	for (int i = 0; i < 32; i++) {
+		free(pins[i]);
+	}
+#endif
+}
+END_TEST
 
 START_TEST(diag_keeps_and_counts)
 {
@@ -307,6 +372,7 @@ int main(void)
 	Suite *s = suite_create("common");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, arena_alloc_align_and_merge);
+	tcase_add_test(tc, malloc_tune_returns_freed_arenas);
 	tcase_add_test(tc, diag_keeps_and_counts);
 	tcase_add_test(tc, afile_commit_and_abort);
 	tcase_add_test(tc, file_read_limits);
