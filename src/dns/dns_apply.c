@@ -3,6 +3,8 @@
 #include "dns_internal.h"
 #include "tandem_error.h"
 
+#include "dns_zone_copy.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -221,7 +223,8 @@ static int mark_removed(const rr_vec_t *old, const dns_rr_t *rm, size_t nrm, boo
 	return TANDEM_OK;
 }
 
-int dns_zone_apply(dns_zone_t *old_zone, const dns_changeset_t *cs, dns_zone_t **out)
+/* The whole-zone path: every record flattened, sorted and built again. */
+static int apply_full(dns_zone_t *old_zone, const dns_changeset_t *cs, dns_zone_t **out)
 {
 	if (old_zone == NULL || cs == NULL || out == NULL || dns_changeset_soa(cs, false) == NULL ||
 	    dns_changeset_soa(cs, true) == NULL) {
@@ -286,4 +289,373 @@ out:
 	free(rm.v);
 	free(next.v);
 	return ret;
+}
+
+/* ---- the incremental path: the cost grows with the change ---- */
+
+/* A chain of versions sharing arenas longer than this is copied whole, so that what the
+ * changes removed is freed at last. */
+#define APPLY_SHARE_MAX 4
+
+/* Returned inside this file when the change needs the whole-zone path. */
+#define APPLY_FULL 1
+
+typedef struct change {
+	dns_rr_t rr;
+	bool added;
+} change_t;
+
+/* owner, type, RDATA, then the removal before the addition of one record */
+static int change_cmp(const void *x, const void *y)
+{
+	const change_t *a = x, *b = y;
+	int c = a->rr.owner == b->rr.owner ? 0 : dns_name_compare(a->rr.owner, b->rr.owner);
+	if (c == 0 && a->rr.type != b->rr.type) {
+		c = a->rr.type < b->rr.type ? -1 : 1;
+	}
+	if (c == 0) {
+		c = dns_rdata_compare(a->rr.rdata, b->rr.rdata);
+	}
+	if (c == 0 && a->added != b->added) {
+		c = a->added ? 1 : -1;
+	}
+	return c;
+}
+
+static int node_name_cmp(const void *x, const void *y)
+{
+	const dns_node_t *a = x, *b = y;
+	return dns_name_compare(a->name, b->name);
+}
+
+/*
+ * One RRset of type `type` after the changes ch[0..n) (all of that owner and type, sorted):
+ * old (NULL: none) minus the removed plus the added, RDATA in canonical order, the TTL of
+ * the first (as the whole-zone path builds it). count 0: the RRset goes.
+ */
+static int apply_rrset(tandem_arena_t *arena, const dns_rrset_t *old, const change_t *ch, size_t n,
+		       uint16_t type, dns_rrset_t *out)
+{
+	size_t oc = old != NULL ? old->count : 0;
+	if (old != NULL && old->sig_count > 0) {
+		return APPLY_FULL; /* signatures over a changed RRset: the flattening path */
+	}
+	const uint8_t **rd = tandem_arena_alloc(arena, sizeof(*rd) * (oc + n + 1));
+	if (rd == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	size_t i = 0, j = 0, k = 0;
+	uint32_t ttl = 0;
+	while (i < oc || j < n) {
+		int c = i == oc  ? 1
+			: j == n ? -1
+				 : dns_rdata_compare(old->rdata[i], ch[j].rr.rdata);
+		if (c < 0) {
+			ttl = k == 0 ? old->ttl : ttl;
+			rd[k++] = old->rdata[i++];
+		} else if (c == 0 && !ch[j].added) {
+			if (ch[j].rr.ttl != old->ttl) {
+				return TANDEM_ENOENT; /* not that record: another TTL */
+			}
+			i++;
+			j++;
+			/* removed twice: the second finds nothing */
+			if (j < n && !ch[j].added &&
+			    dns_rdata_compare(ch[j].rr.rdata, ch[j - 1].rr.rdata) == 0) {
+				return TANDEM_ENOENT;
+			}
+		} else if (c == 0 || ch[j].added == false) {
+			return c == 0 ? TANDEM_EEXIST : TANDEM_ENOENT;
+		} else {
+			if (k > 0 && dns_rdata_compare(rd[k - 1], ch[j].rr.rdata) == 0) {
+				return TANDEM_EEXIST; /* added twice */
+			}
+			size_t len = (size_t)dns_rdata_len(ch[j].rr.rdata) + 2;
+			rd[k] = tandem_arena_memdup(arena, ch[j].rr.rdata, len);
+			if (rd[k] == NULL) {
+				return TANDEM_ENOMEM;
+			}
+			ttl = k == 0 ? ch[j].rr.ttl : ttl;
+			k++;
+			j++;
+		}
+	}
+	if (k > UINT16_MAX) {
+		return TANDEM_EINVAL;
+	}
+	memset(out, 0, sizeof(*out));
+	out->type = type;
+	out->ttl = ttl;
+	out->count = (uint16_t)k;
+	out->rdata = rd;
+	return TANDEM_OK;
+}
+
+/* The node `owner` after the changes ch[0..n) (all of that owner, sorted); old: NULL when
+ * the name is new. */
+static int apply_node(tandem_arena_t *arena, const dns_node_t *old, const change_t *ch, size_t n,
+		      dns_node_t *out)
+{
+	size_t oc = old != NULL ? old->rrset_count : 0, cap = oc;
+	for (size_t j = 0; j < n; j++) {
+		cap += j == 0 || ch[j].rr.type != ch[j - 1].rr.type;
+	}
+	dns_rrset_t *sets = tandem_arena_alloc(arena, sizeof(*sets) * (cap ? cap : 1));
+	if (sets == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	if (old != NULL) {
+		*out = *old;
+	} else {
+		memset(out, 0, sizeof(*out));
+		size_t len = dns_name_len(ch[0].rr.owner, DNS_NAME_MAXLEN);
+		out->name = tandem_arena_memdup(arena, ch[0].rr.owner, len);
+		if (out->name == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		out->name_len = (uint8_t)len;
+		out->labels = (uint8_t)dns_name_labels(out->name);
+	}
+	size_t i = 0, j = 0, k = 0;
+	while (i < oc || j < n) {
+		uint16_t ot = i < oc ? old->rrsets[i].type : UINT16_MAX;
+		uint16_t ct = j < n ? ch[j].rr.type : UINT16_MAX;
+		if (i < oc && (j == n || ot < ct)) {
+			sets[k++] = old->rrsets[i++]; /* untouched: RDATA shared */
+			continue;
+		}
+		size_t end = j;
+		while (end < n && ch[end].rr.type == ct) {
+			end++;
+		}
+		const dns_rrset_t *was = i < oc && ot == ct ? &old->rrsets[i++] : NULL;
+		int ret = apply_rrset(arena, was, ch + j, end - j, ct, &sets[k]);
+		if (ret != TANDEM_OK) {
+			return ret;
+		}
+		k += sets[k].count > 0;
+		j = end;
+	}
+	out->rrsets = sets;
+	out->rrset_count = (uint16_t)k;
+	out->rrset_cap = (uint16_t)(cap ? cap : 1);
+	out->line = 0;
+	return TANDEM_OK;
+}
+
+/* The changes as one sorted array (the SOAs a removal and an addition); APPLY_FULL when one
+ * is a signature or NSEC3 record, which the flattening path handles. */
+static int collect(const dns_changeset_t *cs, change_t **out, size_t *count)
+{
+	size_t nrm = 0, nadd = 0;
+	const dns_rr_t *lists[2] = {dns_changeset_records(cs, false, &nrm),
+				    dns_changeset_records(cs, true, &nadd)};
+	size_t n = nrm + nadd + 2, m = 0;
+	change_t *ch = malloc(sizeof(*ch) * n);
+	if (ch == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	for (int side = 0; side < 2; side++) {
+		size_t len = side ? nadd : nrm;
+		for (size_t i = 0; i < len; i++) {
+			const dns_rr_t *r = &lists[side][i];
+			if (r->type == DNS_TYPE_RRSIG || r->type == DNS_TYPE_NSEC3) {
+				free(ch);
+				return APPLY_FULL;
+			}
+			ch[m++] = (change_t){.rr = *r, .added = side == 1};
+		}
+		ch[m++] = (change_t){.rr = *dns_changeset_soa(cs, side == 1), .added = side == 1};
+	}
+	qsort(ch, m, sizeof(*ch), change_cmp);
+	*out = ch;
+	*count = m;
+	return TANDEM_OK;
+}
+
+/* The new versions of the changed owners, and empty nodes for the missing ancestors of new
+ * ones, in canonical order. */
+static int touched_nodes(dns_zone_t *old, tandem_arena_t *arena, const change_t *ch, size_t n,
+			 dns_node_t **out, size_t *count)
+{
+	size_t cap = 16, m = 0;
+	dns_node_t *t = malloc(sizeof(*t) * cap);
+	int ret = t == NULL ? TANDEM_ENOMEM : TANDEM_OK;
+	for (size_t i = 0; i < n && ret == TANDEM_OK;) {
+		size_t end = i + 1;
+		while (end < n && dns_name_compare(ch[i].rr.owner, ch[end].rr.owner) == 0) {
+			end++;
+		}
+		if (!dns_name_is_sub(ch[i].rr.owner, old->origin)) {
+			ret = TANDEM_EINVAL; /* not in the zone */
+			break;
+		}
+		const dns_node_t *was = dns_nodes_find(old->nodes, old->node_count, ch[i].rr.owner);
+		/* room for this node and its ancestors */
+		if (m + 1 + DNS_NAME_MAXLEN / 2 > cap) {
+			cap = 2 * (m + 1 + DNS_NAME_MAXLEN / 2);
+			dns_node_t *bigger = realloc(t, sizeof(*t) * cap);
+			if (bigger == NULL) {
+				ret = TANDEM_ENOMEM;
+				break;
+			}
+			t = bigger;
+		}
+		ret = apply_node(arena, was, ch + i, end - i, &t[m]);
+		if (ret != TANDEM_OK) {
+			break;
+		}
+		const uint8_t *name = t[m++].name;
+		while (was == NULL && name[0] != 0) {
+			name += name[0] + 1;
+			if (dns_name_len(name, DNS_NAME_MAXLEN) <= old->origin_len ||
+			    dns_nodes_find(old->nodes, old->node_count, name) != NULL) {
+				break;
+			}
+			t[m++] =
+			    (dns_node_t){.name = name,
+					 .name_len = (uint8_t)dns_name_len(name, DNS_NAME_MAXLEN),
+					 .labels = (uint8_t)dns_name_labels(name),
+					 .flags = DNS_NODE_ENT};
+		}
+		i = end;
+	}
+	if (ret != TANDEM_OK) {
+		free(t);
+		return ret;
+	}
+	qsort(t, m, sizeof(*t), node_name_cmp);
+	size_t u = 0; /* one per name: a changed owner over an ancestor made for another */
+	for (size_t i = 0; i < m; i++) {
+		if (u > 0 && dns_name_compare(t[u - 1].name, t[i].name) == 0) {
+			if (t[i].rrset_count > t[u - 1].rrset_count ||
+			    !(t[i].flags & DNS_NODE_ENT)) {
+				t[u - 1] = t[i];
+			}
+			continue;
+		}
+		t[u++] = t[i];
+	}
+	*out = t;
+	*count = u;
+	return TANDEM_OK;
+}
+
+/*
+ * old's nodes with the touched ones merged in; then, from the end, a node without RRsets is
+ * kept (as an empty non-terminal) only when the next one kept is below it.
+ */
+static int merge_nodes(const dns_zone_t *old, const dns_node_t *t, size_t nt, dns_node_t **out,
+		       size_t *count)
+{
+	size_t cap = old->node_count + nt, m = 0;
+	dns_node_t *v = malloc(sizeof(*v) * (cap ? cap : 1));
+	if (v == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	size_t a = 0, b = 0;
+	while (a < old->node_count || b < nt) {
+		int c = a == old->node_count ? 1
+			: b == nt            ? -1
+					     : dns_name_compare(old->nodes[a].name, t[b].name);
+		if (c < 0) {
+			v[m++] = old->nodes[a++];
+		} else {
+			a += c == 0;
+			v[m++] = t[b++];
+		}
+	}
+	size_t keep = m; /* v[keep..m) is the result, built from the end */
+	for (size_t i = m; i > 0; i--) {
+		dns_node_t n = v[i - 1];
+		if (n.rrset_count == 0) {
+			if (keep == m || !dns_name_is_sub(v[keep].name, n.name)) {
+				continue;
+			}
+			n.flags |= DNS_NODE_ENT;
+		} else {
+			n.flags &= (uint16_t)~DNS_NODE_ENT;
+		}
+		v[--keep] = n;
+	}
+	memmove(v, v + keep, sizeof(*v) * (m - keep));
+	*out = v;
+	*count = m - keep;
+	return TANDEM_OK;
+}
+
+/* A reference to old's arena (shared from now on) and to those it shares, for z. */
+static int share_arenas(dns_zone_t *old, dns_zone_t *z)
+{
+	if (old->own == NULL) {
+		old->own = malloc(sizeof(*old->own));
+		if (old->own == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		old->own->arena = old->arena;
+		atomic_init(&old->own->refs, 1);
+	}
+	z->shared = malloc(sizeof(*z->shared) * (old->shared_count + 1));
+	if (z->shared == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	z->shared[z->shared_count++] = old->own;
+	atomic_fetch_add(&old->own->refs, 1);
+	for (size_t i = 0; i < old->shared_count; i++) {
+		z->shared[z->shared_count++] = old->shared[i];
+		atomic_fetch_add(&old->shared[i]->refs, 1);
+	}
+	return TANDEM_OK;
+}
+
+/* The incremental path, or APPLY_FULL. */
+static int apply_shared(dns_zone_t *old, const dns_changeset_t *cs, dns_zone_t **out)
+{
+	change_t *ch = NULL;
+	size_t nch = 0, nt = 0;
+	dns_node_t *t = NULL;
+	dns_zone_t *z = NULL;
+	if (old->nsec3_count > 0) {
+		return APPLY_FULL;
+	}
+	int ret = collect(cs, &ch, &nch);
+	if (ret == TANDEM_OK) {
+		ret = dns_zone_create(old->origin, old->origin_len, &z);
+	}
+	if (ret == TANDEM_OK) {
+		ret = share_arenas(old, z);
+	}
+	if (ret == TANDEM_OK) {
+		ret = touched_nodes(old, z->arena, ch, nch, &t, &nt);
+	}
+	if (ret == TANDEM_OK) {
+		ret = merge_nodes(old, t, nt, &z->nodes, &z->node_count);
+	}
+	if (ret == TANDEM_OK) {
+		ret = dns_zone_mark_cow(z, z->arena);
+	}
+	if (ret == TANDEM_OK && z->shared_count > APPLY_SHARE_MAX) {
+		dns_zone_t *whole = NULL;
+		ret = dns_zone_copy(z, &whole);
+		dns_zone_free(z);
+		z = whole;
+	}
+	free(ch);
+	free(t);
+	if (ret != TANDEM_OK) {
+		dns_zone_free(z);
+		return ret;
+	}
+	*out = z;
+	return TANDEM_OK;
+}
+
+int dns_zone_apply(dns_zone_t *old_zone, const dns_changeset_t *cs, dns_zone_t **out)
+{
+	if (old_zone == NULL || cs == NULL || out == NULL || dns_changeset_soa(cs, false) == NULL ||
+	    dns_changeset_soa(cs, true) == NULL) {
+		return TANDEM_EINVAL;
+	}
+	int ret = apply_shared(old_zone, cs, out);
+	return ret == APPLY_FULL ? apply_full(old_zone, cs, out) : ret;
 }
