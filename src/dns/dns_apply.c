@@ -334,7 +334,7 @@ static int node_name_cmp(const void *x, const void *y)
  * the first (as the whole-zone path builds it). count 0: the RRset goes.
  */
 static int apply_rrset(tandem_arena_t *arena, const dns_rrset_t *old, const change_t *ch, size_t n,
-		       uint16_t type, dns_rrset_t *out)
+		       uint16_t type, dns_rrset_t *out, bool *mixed)
 {
 	size_t oc = old != NULL ? old->count : 0;
 	if (old != NULL && old->sig_count > 0) {
@@ -351,6 +351,7 @@ static int apply_rrset(tandem_arena_t *arena, const dns_rrset_t *old, const chan
 			: j == n ? -1
 				 : dns_rdata_compare(old->rdata[i], ch[j].rr.rdata);
 		if (c < 0) {
+			*mixed |= k > 0 && ttl != old->ttl;
 			ttl = k == 0 ? old->ttl : ttl;
 			rd[k++] = old->rdata[i++];
 		} else if (c == 0 && !ch[j].added) {
@@ -375,6 +376,7 @@ static int apply_rrset(tandem_arena_t *arena, const dns_rrset_t *old, const chan
 			if (rd[k] == NULL) {
 				return TANDEM_ENOMEM;
 			}
+			*mixed |= k > 0 && ttl != ch[j].rr.ttl;
 			ttl = k == 0 ? ch[j].rr.ttl : ttl;
 			k++;
 			j++;
@@ -394,7 +396,7 @@ static int apply_rrset(tandem_arena_t *arena, const dns_rrset_t *old, const chan
 /* The node `owner` after the changes ch[0..n) (all of that owner, sorted); old: NULL when
  * the name is new. */
 static int apply_node(tandem_arena_t *arena, const dns_node_t *old, const change_t *ch, size_t n,
-		      dns_node_t *out)
+		      dns_node_t *out, bool *mixed)
 {
 	size_t oc = old != NULL ? old->rrset_count : 0, cap = oc;
 	for (size_t j = 0; j < n; j++) {
@@ -429,7 +431,7 @@ static int apply_node(tandem_arena_t *arena, const dns_node_t *old, const change
 			end++;
 		}
 		const dns_rrset_t *was = i < oc && ot == ct ? &old->rrsets[i++] : NULL;
-		int ret = apply_rrset(arena, was, ch + j, end - j, ct, &sets[k]);
+		int ret = apply_rrset(arena, was, ch + j, end - j, ct, &sets[k], mixed);
 		if (ret != TANDEM_OK) {
 			return ret;
 		}
@@ -476,7 +478,7 @@ static int collect(const dns_changeset_t *cs, change_t **out, size_t *count)
 /* The new versions of the changed owners, and empty nodes for the missing ancestors of new
  * ones, in canonical order. */
 static int touched_nodes(dns_zone_t *old, tandem_arena_t *arena, const change_t *ch, size_t n,
-			 dns_node_t **out, size_t *count)
+			 dns_node_t **out, size_t *count, bool *mixed)
 {
 	size_t cap = 16, m = 0;
 	dns_node_t *t = malloc(sizeof(*t) * cap);
@@ -501,7 +503,7 @@ static int touched_nodes(dns_zone_t *old, tandem_arena_t *arena, const change_t 
 			}
 			t = bigger;
 		}
-		ret = apply_node(arena, was, ch + i, end - i, &t[m]);
+		ret = apply_node(arena, was, ch + i, end - i, &t[m], mixed);
 		if (ret != TANDEM_OK) {
 			break;
 		}
@@ -615,6 +617,7 @@ static int apply_shared(dns_zone_t *old, const dns_changeset_t *cs, dns_zone_t *
 	size_t nch = 0, nt = 0;
 	dns_node_t *t = NULL;
 	dns_zone_t *z = NULL;
+	bool mixed = false; /* an RRset whose records came with different TTLs */
 	if (old->nsec3_count > 0) {
 		return APPLY_FULL;
 	}
@@ -626,13 +629,14 @@ static int apply_shared(dns_zone_t *old, const dns_changeset_t *cs, dns_zone_t *
 		ret = share_arenas(old, z);
 	}
 	if (ret == TANDEM_OK) {
-		ret = touched_nodes(old, z->arena, ch, nch, &t, &nt);
+		ret = touched_nodes(old, z->arena, ch, nch, &t, &nt, &mixed);
 	}
 	if (ret == TANDEM_OK) {
 		ret = merge_nodes(old, t, nt, &z->nodes, &z->node_count);
 	}
 	if (ret == TANDEM_OK) {
 		ret = dns_zone_mark_cow(z, z->arena);
+		z->exact = old->exact && !mixed;
 	}
 	if (ret == TANDEM_OK && z->shared_count > APPLY_SHARE_MAX) {
 		dns_zone_t *whole = NULL;

@@ -32,6 +32,10 @@ struct dns_zone {
 	/* the arenas of earlier versions that nodes here point into, one reference each */
 	dns_shared_arena_t **shared;
 	size_t shared_count;
+	/* loaded from a file line for line: no message (warning or error), no duplicate record,
+	 * every RRset's lines of one TTL; kept through dns_zone_apply while it holds (the
+	 * condition for dns_zone_load_delta) */
+	bool exact;
 };
 
 /* Allocates an empty zone for origin (wire). */

@@ -5,12 +5,13 @@
 #include "tandem_error.h"
 
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAXLINES 400
-#define KEYS     24
+#define KEYS     400
 
 typedef struct text {
 	char *line[MAXLINES];
@@ -39,12 +40,12 @@ static char *fmt3(const char *f, unsigned a, unsigned b, unsigned c)
 static char *random_line(uint64_t *s)
 {
 	unsigned k = (unsigned)(rnd(s) % KEYS), v = 1 + (unsigned)(rnd(s) % 2);
-	switch (rnd(s) % 16) {
+	switch (rnd(s) % 16 == 15 ? 16 : rnd(s) % 15) {
 	case 0:
 	case 1: return fmt3("d%u.ex. 3600 IN NS ns%u.d%u.ex.", k, v, k);
 	case 2: return fmt("d%u.ex. 3600 IN NS ns.other%u.net.", k, v);
 	case 3:
-	case 4: return fmt3("ns%u.d%u.ex. 3600 IN A 10.0.%u.1", v, k, k);
+	case 4: return fmt3("ns%u.d%u.ex. 3600 IN A 10.0.%u.1", v, k, k % 250);
 	case 5:
 		return fmt3("d%u.ex. 3600 IN DS 1234%u 13 2 "
 			    "00000000000000000000000000000000000000000000000000000000000000%02u",
@@ -52,14 +53,37 @@ static char *random_line(uint64_t *s)
 	case 6: return fmt("h%u.s%u.deep.ex. 3600 IN A 10.9.9.9", k, k % 4);
 	case 7: return fmt("t%u.ex. %u IN TXT \"v\"", k, v == 1 ? 3600 : 600);
 	case 8: return fmt("t%u.ex. 3600 IN TXT \"w%u\"", k, v);
-	case 9: return fmt("\t3600 IN A 10.8.%u.%u", k, v);    /* inherits the owner */
-	case 10: return fmt("  IN TXT \"inherit%u%u\"", k, v); /* owner and $TTL inherited */
-	case 11: return fmt("r%u IN AAAA 2001:db8::%u", k, v); /* relative, no TTL */
+	case 9: return fmt("\t3600 IN A 10.8.%u.%u", k % 250, v); /* inherits the owner */
+	case 10: return fmt("  IN TXT \"inherit%u%u\"", k, v);    /* owner and $TTL inherited */
+	case 11: return fmt("r%u IN AAAA 2001:db8::%u", k, v);    /* relative, no TTL */
 	case 12: return fmt("c%u.ex. 3600 IN CNAME t%u.ex.", k, k);
 	case 13: return v == 1 ? strdup("") : strdup("; a comment");
-	case 14: return fmt3("x%u.ex. 3600 IN CDS 1 13 2 %02u", k, v, v);
-	default: return fmt("t%u.ex. 3600 IN MX %u mail.ex.", k, v);
+	case 14: return fmt("t%u.ex. 3600 IN MX %u mail.ex.", k, v);
+	default: return fmt3("x%u.ex. 3600 IN CDS 1 13 2 %02u", k, v, v); /* 1 in 16 */
 	}
+}
+
+/* Whether t has this line already (a record twice is one the loader keeps once: the delta
+ * path then gives up for good, which the random tests keep rare). */
+static bool text_has(const text_t *t, const char *l)
+{
+	for (int i = 0; i < t->n; i++) {
+		if (l[0] != '\0' && l[0] != ';' && strcmp(t->line[i], l) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A random line t does not have yet. */
+static char *new_line(const text_t *t, uint64_t *s)
+{
+	char *l = random_line(s);
+	for (int tries = 0; tries < 20 && text_has(t, l); tries++) {
+		free(l);
+		l = random_line(s);
+	}
+	return l;
 }
 
 static void text_soa(text_t *t)
@@ -80,8 +104,9 @@ static void text_init(text_t *t, uint64_t *s)
 	t->line[4] = strdup("ns.ex. 3600 IN A 192.0.2.1");
 	t->n = 5;
 	while (t->n < 85) { /* no DS or CNAME yet: the first version loads */
-		char *l = random_line(s);
-		if (strstr(l, " DS ") != NULL || strstr(l, "CNAME") != NULL) {
+		char *l = new_line(t, s);
+		if (strstr(l, " DS ") != NULL || strstr(l, "CNAME") != NULL ||
+		    strstr(l, " CDS ") != NULL || strstr(l, " 600 IN") != NULL) {
 			free(l);
 			continue;
 		}
@@ -97,7 +122,7 @@ static void text_edit(text_t *t, uint64_t *s)
 		if (t->n < MAXLINES) {
 			memmove(&t->line[at + 1], &t->line[at],
 				sizeof(char *) * (size_t)(t->n - at));
-			t->line[at] = random_line(s);
+			t->line[at] = new_line(t, s);
 			t->n++;
 		}
 		break;
@@ -111,8 +136,9 @@ static void text_edit(text_t *t, uint64_t *s)
 		break;
 	default:
 		if (at < t->n) {
+			char *l = new_line(t, s);
 			free(t->line[at]);
-			t->line[at] = random_line(s);
+			t->line[at] = l;
 		}
 		break;
 	}
@@ -137,6 +163,9 @@ static void text_free(text_t *t)
 	}
 }
 
+/* Whether the last load_full said anything (a warning). */
+static size_t load_said;
+
 /* A full load of the bytes, or NULL when the loader refuses them. */
 static dns_zone_t *load_full(const char *buf, size_t len)
 {
@@ -148,6 +177,7 @@ static dns_zone_t *load_full(const char *buf, size_t len)
 	dns_zone_t *z = NULL;
 	int ret = dns_zone_load_stream(fp, "zone", &lo, diag, &z);
 	fclose(fp);
+	load_said = tandem_diag_count(diag);
 	if (getenv("TEST_VERBOSE") != NULL) {
 		for (size_t i = 0; i < tandem_diag_count(diag); i++) {
 			fprintf(stderr, "%s\n", tandem_diag_msg(diag, i));
@@ -261,12 +291,163 @@ START_TEST(test_apply_chain)
 }
 END_TEST
 
+/* dns_zone_load_delta of random line edits (lines that take the owner before them among
+ * them) equals a full load of the new text whenever it answers, answers for most, and refuses
+ * what the full load refuses. */
+START_TEST(test_load_delta_random)
+{
+	uint64_t s = 0x9e3779b97f4a7c15ull + (uint64_t)_i * 104729u;
+	text_t t;
+	size_t len = 0, plen = 0;
+	char *prev_buf = NULL;
+	dns_zone_t *cur = NULL;
+	for (int tries = 0; tries < 100 && (cur == NULL || load_said > 0); tries++) {
+		if (tries > 0) { /* a first version without warnings: one the path can start from */
+			dns_zone_free(cur);
+			free(prev_buf);
+			text_free(&t);
+		}
+		text_init(&t, &s);
+		prev_buf = text_bytes(&t, &plen);
+		cur = load_full(prev_buf, plen);
+	}
+	ck_assert_ptr_nonnull(cur);
+	ck_assert_uint_eq(load_said, 0);
+	dns_load_opts_t lo = {.origin = "ex."};
+	int delta = 0, steps = 0;
+	for (int step = 0; step < 60; step++) {
+		text_t keep = t;
+		for (int i = 0; i < t.n; i++) {
+			keep.line[i] = strdup(t.line[i]);
+		}
+		int edits = 1 + (int)(rnd(&s) % 3);
+		for (int e = 0; e < edits; e++) {
+			text_edit(&t, &s);
+		}
+		t.serial++;
+		text_soa(&t);
+		char *buf = text_bytes(&t, &len);
+		dns_zone_t *want = load_full(buf, len), *got = NULL;
+		char why[256];
+		int ret = dns_zone_load_delta(cur, prev_buf, plen, buf, len, "zone", &lo, &got, why,
+					      sizeof(why));
+		if (getenv("TEST_VERBOSE") != NULL) {
+			fprintf(stderr, "step %d: %s %s\n", step,
+				ret == TANDEM_OK ? "delta" : "full", ret == TANDEM_OK ? "" : why);
+		}
+		if (ret == TANDEM_OK) {
+			ck_assert_msg(want != NULL, "the delta path took what a full load refuses");
+			assert_same(got, want, "delta load", step);
+			delta++;
+		} else {
+			ck_assert_int_eq(ret, TANDEM_ERANGE);
+			ck_assert_str_ne(why, "");
+		}
+		steps++;
+		if (want == NULL || load_said > 0) {
+			/* refused, or warned about: back to the last text (else every later step
+			 * would go to the full load) */
+			dns_zone_free(got);
+			dns_zone_free(want);
+			free(buf);
+			text_free(&t);
+			t = keep;
+			t.serial += 1000;
+			continue;
+		}
+		text_free(&keep);
+		dns_zone_free(cur);
+		if (got != NULL) {
+			cur =
+			    got; /* chain the delta results: they must hold for the next one too */
+			dns_zone_free(want);
+		} else {
+			cur = want;
+		}
+		free(prev_buf);
+		prev_buf = buf;
+		plen = len;
+	}
+	ck_assert_int_gt(delta, steps / 4);
+	dns_zone_free(cur);
+	free(prev_buf);
+	text_free(&t);
+}
+END_TEST
+
+/* Cases the delta path must hand to the full load, each once. */
+START_TEST(test_load_delta_gives_up)
+{
+	static const char base[] =
+	    "$TTL 3600\nex. SOA ns.ex. h.ex. 1 3600 900 86400 300\n"
+	    "ex. NS ns.ex.\nns.ex. A 192.0.2.1\nd1 NS ns.d1\nns.d1 A 192.0.2.2\n"
+	    "t1 TXT \"a\"\n";
+	static const struct {
+		const char *text, *why;
+	} cases[] = {
+	    {"$TTL 60\nex. SOA ns.ex. h.ex. 2 3600 900 86400 300\nex. NS ns.ex.\nns.ex. A "
+	     "192.0.2.1\nd1 NS ns.d1\nns.d1 A 192.0.2.2\nt1 TXT \"a\"\n",
+	     "directive"},
+	    {"$TTL 3600\nex. SOA ns.ex. h.ex. 1 3600 900 86400 300\nex. NS ns.ex.\nns.ex. A "
+	     "192.0.2.1\nd1 NS ns.d1\nns.d1 A 192.0.2.2\nt1 TXT \"b\"\n",
+	     "SOA"},
+	    {"$TTL 3600\nex. SOA ns.ex. h.ex. 2 3600 900 86400 300\nex. NS ns.ex.\nns.ex. A "
+	     "192.0.2.1\nd1 NS ns.d1\nns.d1 A 192.0.2.2\nt1 TXT \"a\"\nt1 CNAME ex.\n",
+	     "refuses"},
+	    {"$TTL 3600\nex. SOA ns.ex. h.ex. 2 3600 900 86400 300\nex. NS ns.ex.\nns.ex. A "
+	     "192.0.2.1\nd1 NS ns.d1\nns.d1 A 192.0.2.2\nt1 TXT \"a\"\nd1 DNSKEY 256 3 13 "
+	     "AAAA\n",
+	     "full load reports"},
+	    {"$TTL 3600\nex. SOA ns.ex. h.ex. 2 3600 900 86400 300\nex. NS ns.ex.\nns.ex. A "
+	     "192.0.2.1\nd1 NS ns.d1\nns.d1 A 192.0.2.2\nt1 TXT \"a\"\nt1 60 TXT \"b\"\n",
+	     "TTLs"},
+	    {"$TTL 3600\nex. SOA ns.ex. h.ex. 2 3600 900 86400 300\nex. NS ns.ex.\nns.ex. A "
+	     "192.0.2.1\nd1 NS ns.d1\nns.d1 A 192.0.2.2\nt1 TXT \"a\"\nns.ex. A 192.0.2.1\n",
+	     "already"},
+	    {"$TTL 3600\nex. SOA ns.ex. h.ex. 2 3600 900 86400 300\nex. NS ns.ex.\nns.ex. A "
+	     "192.0.2.1\nd1 NS ns.d1\nns.d1 A 192.0.2.2\nt1 TXT \"a\"\nx.d1 TXT \"o\"\n",
+	     "warns"},
+	    {"$TTL 3600\nex. SOA ns.ex. h.ex. 2 3600 900 86400 300 \nex. NS ns.ex.\nns.ex. A "
+	     "192.0.2.1\nd1 NS ns.d1\nns.d1 A 192.0.2.2\nt1 TXT ( \"a\" )\n",
+	     "parentheses"},
+	};
+	dns_zone_t *prev = load_full(base, strlen(base));
+	ck_assert_ptr_nonnull(prev);
+	dns_load_opts_t lo = {.origin = "ex."};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		dns_zone_t *got = NULL;
+		char why[256];
+		int ret =
+		    dns_zone_load_delta(prev, base, strlen(base), cases[i].text,
+					strlen(cases[i].text), "zone", &lo, &got, why, sizeof(why));
+		ck_assert_msg(ret == TANDEM_ERANGE && strstr(why, cases[i].why) != NULL,
+			      "case %zu: %d, '%s', want '%s'", i, ret, why, cases[i].why);
+		ck_assert_ptr_null(got);
+	}
+	/* and one it takes: a delegation added beside a line that takes its owner */
+	static const char next[] = "$TTL 3600\nex. SOA ns.ex. h.ex. 2 3600 900 86400 300\n"
+				   "ex. NS ns.ex.\nns.ex. A 192.0.2.1\nd1 NS ns.d1\n\tNS ns.d2\n"
+				   "ns.d1 A 192.0.2.2\nt1 TXT \"a\"\n";
+	dns_zone_t *got = NULL, *want = load_full(next, strlen(next));
+	char why[256];
+	ck_assert_int_eq(dns_zone_load_delta(prev, base, strlen(base), next, strlen(next), "zone",
+					     &lo, &got, why, sizeof(why)),
+			 TANDEM_OK);
+	assert_same(got, want, "delta load", 0);
+	dns_zone_free(got);
+	dns_zone_free(want);
+	dns_zone_free(prev);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("dns_apply");
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_apply_chain, 0, 6);
+	tcase_add_loop_test(tc, test_load_delta_random, 0, 8);
+	tcase_add_test(tc, test_load_delta_gives_up);
 	suite_add_tcase(s, tc);
 	return s;
 }
