@@ -83,10 +83,16 @@ int dns_zone_diff_paired(dns_zone_t *old_zone, dns_zone_t *new_zone,
 			 const dns_zone_pairing_t *pairing, dns_changeset_t **out);
 
 /*
- * A new zone: old_zone with the changeset applied (old_zone untouched). The old SOA
+ * A new zone: old_zone with the changeset applied (old_zone's records untouched). The old SOA
  * and every removed record must be in old_zone, and no added record already; the
  * result's nodes are flagged as loading flags them, empty non-terminals included.
- * Cost grows with the zone (for checks and tests, not the per-cycle path).
+ * A changeset without RRSIG and NSEC3 records, to a zone without NSEC3 nodes, costs a search
+ * per changed owner and a copy of the node array: the result shares the untouched RRsets and
+ * RDATA with old_zone (whose arena becomes shared: either may be freed first), so neither may
+ * be changed in place (signed, flagged) while the other lives: dns_zone_copy makes one that
+ * may. Every few versions in a chain the result is such a copy, so that what the changes
+ * removed is freed. Other changesets flatten and sort every record (cost grows with the
+ * zone).
  * Errors: TANDEM_ENOENT (a removed record or the old SOA is not in old_zone),
  * TANDEM_EEXIST (an added record is already there), TANDEM_EINVAL, TANDEM_ENOMEM.
  */

@@ -4,6 +4,18 @@
 
 #include "dns_zone.h"
 
+#include <stdatomic.h>
+
+/* An arena several zones point into (dns_zone_apply's result shares the untouched nodes'
+ * RRsets and RDATA with the version it was made from): freed when the last one lets go. */
+typedef struct dns_shared_arena {
+	tandem_arena_t *arena;
+	atomic_size_t refs;
+} dns_shared_arena_t;
+
+/* Drops one reference; the last frees the arena. NULL-safe. */
+void dns_shared_arena_release(dns_shared_arena_t *sa);
+
 struct dns_zone {
 	tandem_arena_t *arena;
 	uint8_t origin[DNS_NAME_MAXLEN];
@@ -14,12 +26,25 @@ struct dns_zone {
 	size_t nsec3_count;
 	uint8_t (*hashes)[20]; /* malloc'd, one per node: dns_zone_set_node_hashes_take */
 	size_t hash_count;
+	/* set once this zone's arena is shared: zone->arena is own->arena, freed by the last
+	 * holder (dns_zone_free) */
+	dns_shared_arena_t *own;
+	/* the arenas of earlier versions that nodes here point into, one reference each */
+	dns_shared_arena_t **shared;
+	size_t shared_count;
+	/* loaded from a file line for line: no message (warning or error), no duplicate record,
+	 * every RRset's lines of one TTL; kept through dns_zone_apply while it holds (the
+	 * condition for dns_zone_load_delta) */
+	bool exact;
 };
 
 /* Allocates an empty zone for origin (wire). */
 int dns_zone_create(const uint8_t *origin, size_t origin_len, dns_zone_t **out);
 /* Sets node flags: apex, delegations, below-cut, occluded, wildcard; RRset AUTH. */
 void dns_zone_mark(dns_zone_t *zone);
+/* As dns_zone_mark, for a zone whose RRset arrays may be shared with another version: an
+ * array whose flags change is copied into cow first. Errors: TANDEM_ENOMEM. */
+int dns_zone_mark_cow(dns_zone_t *zone, tandem_arena_t *cow);
 /* The node named name in nodes[count] (canonical order), or NULL: a binary search. */
 dns_node_t *dns_nodes_find(dns_node_t *nodes, size_t count, const uint8_t *name);
 

@@ -1,5 +1,6 @@
 /* Zone file loading with Knot's zone scanner: parse, canonicalise, group into nodes and RRsets,
  * check. */
+#include "dns_diff.h"
 #include "dns_internal.h"
 #include "tandem_error.h"
 
@@ -55,6 +56,7 @@ typedef struct loader {
 	size_t nrecs, cap;
 	unsigned errors;
 	int first_code; /* of this load's first error: the return code */
+	bool dups;      /* a record came twice (kept once) */
 	unsigned soa_count;
 	uint32_t soa_line;
 	uint32_t soa_minimum;
@@ -166,6 +168,9 @@ typedef struct text_source {
 	uint32_t line;      /* ... and the line there (1-based) */
 	uint32_t ttl_first; /* TTL of records before any $TTL or SOA */
 	bool soa_rule;      /* after the SOA, its MINIMUM is the default until a $TTL */
+	bool ttl_needed;    /* a record whose TTL would come from the default is an error (a
+			       stretch of a file parsed alone: the default depends on what came
+			       before) */
 	unsigned errors;
 	int first_code;
 } text_source_t;
@@ -460,6 +465,11 @@ static int text_next(text_source_t *t, text_rr_t *rr)
 		rr->owner_len = zs->r_owner_length;
 		rr->type = zs->r_type;
 		rr->rclass = zs->r_class;
+		if (zs->r_ttl == TTL_UNSET && t->ttl_needed) {
+			text_error(t, TANDEM_DNS_EPARSE, rr->line, "%s",
+				   "no TTL, and no $TTL before it");
+			continue;
+		}
 		rr->ttl = zs->r_ttl == TTL_UNSET ? t->ttl_first : zs->r_ttl;
 		rdata_canonical(zs->r_type, zs->r_data, zs->r_data_length);
 		rr->rdata = zs->r_data;
@@ -744,6 +754,7 @@ static int build_node(loader_t *l, dns_node_t *node, rec_t *r, size_t n)
 		uint16_t count = 0;
 		while (j < n && r[j].type == type && type != DNS_TYPE_RRSIG) {
 			if (count > 0 && dns_rdata_compare(rd[count - 1], r[j].rdata) == 0) {
+				l->dups = true;
 				j++; /* duplicate RR (RFC 2181 5): keep one */
 				continue;
 			}
@@ -1091,6 +1102,7 @@ int dns_zone_load_stream(FILE *fp, const char *path, const dns_load_opts_t *opts
 		return ret;
 	}
 	loader_t l = {.path = path, .opts = opts, .diag = diag};
+	size_t said = tandem_diag_count(diag);
 	dns_load_opts_t o = *opts;
 	o.origin = abs_origin;
 	l.opts = &o;
@@ -1127,6 +1139,8 @@ int dns_zone_load_stream(FILE *fp, const char *path, const dns_load_opts_t *opts
 		ret = l.first_code != TANDEM_OK ? l.first_code : TANDEM_DNS_EPARSE;
 		goto out;
 	}
+	l.zone->exact =
+	    diag != NULL && !opts->keep_dnssec && !l.dups && tandem_diag_count(diag) == said;
 	*out = l.zone;
 	l.zone = NULL;
 out:
@@ -1213,4 +1227,512 @@ out:
 	text_close(&src);
 	fclose(fp);
 	return ret;
+}
+
+/* ---- loading the next version of a file from the lines that changed ---- */
+
+/* How far apart (in lines, each side) a changed stretch may end and the files agree again. */
+#define DELTA_WINDOW 512
+/* Lines that must agree after a changed stretch for the files to count as in step again. */
+#define DELTA_AGREE 3
+/* Directives ($ORIGIN, $TTL) a file may have for this path. */
+#define DELTA_DIRECTIVES 64
+
+/* The stretch [o0, o1) of the old bytes became [n0, n1) of the new: whole lines. */
+typedef struct hunk {
+	const char *o0, *o1, *n0, *n1;
+} hunk_t;
+
+typedef struct delta {
+	const char *ob, *oe, *nb, *ne; /* the two files' bytes */
+	hunk_t *hunks;
+	size_t nhunks, cap;
+	const char *dir[DELTA_DIRECTIVES]; /* the new file's directive lines, in order */
+	size_t ndir;
+	char *why;
+	size_t why_size;
+} delta_t;
+
+/* Says why the delta path gives up; always returns TANDEM_ERANGE. */
+static int delta_no(delta_t *d, const char *fmt, const char *arg)
+{
+	snprintf(d->why, d->why_size, fmt, arg);
+	return TANDEM_ERANGE;
+}
+
+static const char *line_next(const char *p, const char *end)
+{
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+	return nl != NULL ? nl + 1 : end;
+}
+
+/* The start of the line before the one starting at p (p after buf). */
+static const char *line_prev(const char *buf, const char *p)
+{
+	const char *q = p - 1;
+	while (q > buf && q[-1] != '\n') {
+		q--;
+	}
+	return q;
+}
+
+/* A line that names its owner: not blank, not a comment, not led by a blank (which inherits
+ * the owner before it) and not a directive. */
+static bool line_has_owner(const char *p, const char *end)
+{
+	return p < end && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != ';' &&
+	       *p != '$';
+}
+
+static uint64_t line_hash(const char *p, const char *e)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; p < e; p++) {
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	}
+	return h;
+}
+
+/* Up to max line starts from p, then the end: *n lines, starts[*n] == end. */
+static void window(const char *p, const char *end, const char **starts, uint64_t *hashes,
+		   size_t max, size_t *n)
+{
+	size_t k = 0;
+	while (k < max && p < end) {
+		const char *q = line_next(p, end);
+		starts[k] = p;
+		hashes[k] = line_hash(p, q);
+		k++;
+		p = q;
+	}
+	starts[k] = p;
+	*n = k;
+}
+
+/* Whether old line a and new line b begin DELTA_AGREE equal lines (or both files' ends). */
+static bool agree(const char *const *os, const uint64_t *oh, size_t on, const char *const *ns,
+		  const uint64_t *nh, size_t nn, size_t a, size_t b, bool oend, bool nend)
+{
+	for (size_t t = 0; t < DELTA_AGREE; t++, a++, b++) {
+		bool oe = a >= on, ne = b >= nn;
+		if (oe || ne) {
+			/* the end of a window is the end of its file only when the window is short
+			 */
+			return oe && ne && oend && nend && a == on && b == nn;
+		}
+		size_t ol = (size_t)(os[a + 1] - os[a]), nl = (size_t)(ns[b + 1] - ns[b]);
+		if (oh[a] != nh[b] || ol != nl || memcmp(os[a], ns[b], ol) != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static int delta_push(delta_t *d, const hunk_t *h)
+{
+	if (d->nhunks == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 256;
+		hunk_t *bigger = realloc(d->hunks, sizeof(*bigger) * cap);
+		if (bigger == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		d->hunks = bigger;
+		d->cap = cap;
+	}
+	d->hunks[d->nhunks++] = *h;
+	return TANDEM_OK;
+}
+
+/*
+ * Where the stretch that differs from po (old) and pn (new) on ends: the nearest pair of lines
+ * (fewest lines skipped in all) from which DELTA_AGREE lines agree again, or the two ends.
+ * Looks at most wmax lines ahead on each side; false when they do not meet within that.
+ */
+static bool delta_sync(const delta_t *d, const char *po, const char *pn, size_t wmax,
+		       const char **bufs[2], uint64_t *hashes[2], const char **o1, const char **n1)
+{
+	size_t on = 0, nn = 0;
+	const char **os = bufs[0], **ns = bufs[1];
+	window(po, d->oe, os, hashes[0], wmax + DELTA_AGREE, &on);
+	window(pn, d->ne, ns, hashes[1], wmax + DELTA_AGREE, &nn);
+	bool oend = os[on] == d->oe, nend = ns[nn] == d->ne;
+	for (size_t s = 1; s <= 2 * wmax; s++) {
+		for (size_t a = s > wmax ? s - wmax : 0; a <= s && a <= wmax; a++) {
+			if (agree(os, hashes[0], on, ns, hashes[1], nn, a, s - a, oend, nend)) {
+				*o1 = os[a];
+				*n1 = ns[s - a];
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/*
+ * The stretches that differ: the files are compared a block at a time while they agree; where
+ * they differ, delta_sync finds where they agree again (a few lines ahead first, then up to
+ * DELTA_WINDOW).
+ */
+static int delta_hunks(delta_t *d)
+{
+	enum { W = DELTA_WINDOW + DELTA_AGREE };
+	const char **bufs[2] = {malloc(sizeof(char *) * (W + 1)), malloc(sizeof(char *) * (W + 1))};
+	uint64_t *hashes[2] = {malloc(sizeof(uint64_t) * W), malloc(sizeof(uint64_t) * W)};
+	int ret = bufs[0] && bufs[1] && hashes[0] && hashes[1] ? TANDEM_OK : TANDEM_ENOMEM;
+	const char *po = d->ob, *pn = d->nb;
+	while (ret == TANDEM_OK && (po < d->oe || pn < d->ne)) {
+		size_t ol = (size_t)(d->oe - po), nl = (size_t)(d->ne - pn);
+		size_t n = ol < nl ? ol : nl, i = 0;
+		while (i + 4096 <= n && memcmp(po + i, pn + i, 4096) == 0) {
+			i += 4096;
+		}
+		while (i < n && po[i] == pn[i]) {
+			i++;
+		}
+		if (i == ol && i == nl) {
+			break; /* the rest is the same */
+		}
+		/* back to the start of the line where they part */
+		while (i > 0 && po[i - 1] != '\n') {
+			i--;
+		}
+		po += i;
+		pn += i;
+		hunk_t h = {.o0 = po, .n0 = pn};
+		if (!delta_sync(d, po, pn, 16, bufs, hashes, &h.o1, &h.n1) &&
+		    !delta_sync(d, po, pn, DELTA_WINDOW, bufs, hashes, &h.o1, &h.n1)) {
+			ret = delta_no(d, "%s", "a changed stretch longer than the window");
+			break;
+		}
+		ret = delta_push(d, &h);
+		po = h.o1;
+		pn = h.n1;
+	}
+	free(bufs[0]);
+	free(bufs[1]);
+	free(hashes[0]);
+	free(hashes[1]);
+	return ret;
+}
+
+/* Whether some line of [p, e) is a directive. */
+static bool has_directive(const char *p, const char *e)
+{
+	for (; p < e; p = line_next(p, e)) {
+		if (*p == '$') {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Each stretch grows to whole owner groups: back to a line naming its owner (a line led by a
+ * blank takes the owner of the record before), on over the lines after it that take its
+ * owner; stretches that then meet are joined. A directive in a stretch, or at its edge, gives
+ * up.
+ */
+static int delta_extend(delta_t *d)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < d->nhunks; i++) {
+		hunk_t h = d->hunks[i];
+		const hunk_t *prev = m > 0 ? &d->hunks[m - 1] : NULL;
+		const hunk_t *next = i + 1 < d->nhunks ? &d->hunks[i + 1] : NULL;
+		if (has_directive(h.o0, h.o1) || has_directive(h.n0, h.n1)) {
+			return delta_no(d, "%s", "a directive ($ORIGIN, $TTL, ...) changed");
+		}
+		/* (the lines between two stretches are the same in both files: both sides move
+		 * together, and stop where the next stretch starts or the one before ends; on
+		 * first, as a line that comes to take another owner must be parsed with it) */
+		while (h.n1 < d->ne && !line_has_owner(h.n1, d->ne) &&
+		       (next == NULL || h.o1 < next->o0)) {
+			if (*h.n1 == '$') {
+				return delta_no(d, "%s", "a changed stretch ends at a directive");
+			}
+			h.o1 = line_next(h.o1, d->oe);
+			h.n1 = line_next(h.n1, d->ne);
+		}
+		if (prev != NULL && h.o0 <= prev->o1) {
+			d->hunks[m - 1].o1 = h.o1; /* (that one starts at an owner line) */
+			d->hunks[m - 1].n1 = h.n1;
+			continue;
+		}
+		while (((h.o0 < h.o1 && !line_has_owner(h.o0, h.o1)) ||
+			(h.n0 < h.n1 && !line_has_owner(h.n0, h.n1))) &&
+		       (prev == NULL || h.o0 > prev->o1)) {
+			if (h.o0 == d->ob || h.n0 == d->nb) {
+				return delta_no(d, "%s", "a changed line has no owner before it");
+			}
+			h.o0 = line_prev(d->ob, h.o0);
+			h.n0 = line_prev(d->nb, h.n0);
+			if (*h.n0 == '$') {
+				return delta_no(
+				    d, "%s", "a changed line takes its owner across a directive");
+			}
+		}
+		if ((h.o0 < h.o1 && !line_has_owner(h.o0, h.o1)) ||
+		    (h.n0 < h.n1 && !line_has_owner(h.n0, h.n1))) {
+			if (prev == NULL || h.o0 > prev->o1) {
+				return delta_no(d, "%s", "a changed line has no owner before it");
+			}
+		}
+		if (prev != NULL && h.o0 <= prev->o1) {
+			d->hunks[m - 1].o1 = h.o1;
+			d->hunks[m - 1].n1 = h.n1;
+		} else {
+			d->hunks[m++] = h;
+		}
+	}
+	d->nhunks = m;
+	return TANDEM_OK;
+}
+
+/* The new file's directives (the old one's are the same lines: none is in a stretch). */
+static int delta_directives(delta_t *d)
+{
+	const char *p = d->nb;
+	while (p < d->ne) {
+		const char *q = memchr(p, '$', (size_t)(d->ne - p));
+		if (q == NULL) {
+			break;
+		}
+		if (q == d->nb || q[-1] == '\n') {
+			const char *e = line_next(q, d->ne);
+			if (d->ndir == DELTA_DIRECTIVES) {
+				return delta_no(d, "%s", "too many directives");
+			}
+			if ((size_t)(e - q) < 5 ||
+			    (strncasecmp(q, "$TTL", 4) != 0 && strncasecmp(q, "$ORIGIN", 7) != 0)) {
+				return delta_no(d, "%s", "a directive other than $ORIGIN and $TTL");
+			}
+			d->dir[d->ndir++] = q;
+		}
+		p = q + 1;
+	}
+	return TANDEM_OK;
+}
+
+/* The records of side's stretches, each parsed after the directives before it, into cs (added
+ * or removed). Anything the full load would report gives up. */
+static int delta_parse(delta_t *d, loader_t *l, bool added, dns_changeset_t *cs, unsigned *soas)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *fp = open_memstream(&text, &size);
+	if (fp == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	for (size_t i = 0; i < d->nhunks; i++) {
+		const hunk_t *h = &d->hunks[i];
+		const char *from = added ? h->n0 : h->o0, *to = added ? h->n1 : h->o1;
+		/* the directives before the stretch (the same lines in both files), then it */
+		for (size_t k = 0; k < d->ndir && d->dir[k] < h->n0; k++) {
+			const char *e = line_next(d->dir[k], d->ne);
+			fwrite(d->dir[k], 1, (size_t)(e - d->dir[k]), fp);
+			if (e[-1] != '\n') {
+				fputc('\n', fp);
+			}
+		}
+		fwrite(from, 1, (size_t)(to - from), fp);
+		if (to > from && to[-1] != '\n') {
+			fputc('\n', fp);
+		}
+	}
+	if (fclose(fp) != 0) {
+		free(text);
+		return TANDEM_ENOMEM;
+	}
+	tandem_diag_t *quiet = NULL;
+	text_source_t src;
+	int ret = tandem_diag_new(&quiet);
+	FILE *in = ret == TANDEM_OK ? fmemopen(text, size ? size : 1, "r") : NULL;
+	if (ret == TANDEM_OK && in == NULL) {
+		ret = TANDEM_ENOMEM;
+	}
+	if (ret == TANDEM_OK) {
+		ret = text_open(&src, l->path, in, l->opts->origin, l->opts->default_ttl, quiet);
+		src.ttl_needed = true;
+		text_rr_t rr;
+		while (ret == TANDEM_OK && size > 0 && text_next(&src, &rr) == 1) {
+			if (rr.rclass != DNS_CLASS_IN || signer_owned_index(rr.type) >= 0 ||
+			    rr.rdlen > 65535 || !dns_name_is_sub(rr.owner, l->zone->origin)) {
+				ret =
+				    delta_no(d, "%s", "a changed record the full load reports on");
+				break;
+			}
+			uint8_t *rd = malloc(rr.rdlen + 2);
+			if (rd == NULL) {
+				ret = TANDEM_ENOMEM;
+				break;
+			}
+			rd[0] = (uint8_t)(rr.rdlen >> 8);
+			rd[1] = (uint8_t)rr.rdlen;
+			memcpy(rd + 2, rr.rdata, rr.rdlen);
+			dns_rr_t r = {.owner = rr.owner,
+				      .type = rr.type,
+				      .rclass = rr.rclass,
+				      .ttl = rr.ttl,
+				      .rdata = rd};
+			if (rr.type == DNS_TYPE_SOA) {
+				(*soas)++;
+				ret = dns_name_compare(rr.owner, l->zone->origin) != 0 || *soas > 1
+					  ? delta_no(d, "%s", "an SOA record changed but not once")
+					  : dns_changeset_set_soa(cs, added, &r);
+			} else {
+				ret = dns_changeset_add(cs, added, &r);
+			}
+			free(rd);
+		}
+		if (ret == TANDEM_OK && src.errors > 0) {
+			ret = delta_no(d, "a changed line does not parse (%s)",
+				       tandem_diag_msg(quiet, 0) ? tandem_diag_msg(quiet, 0) : "");
+		}
+		text_close(&src);
+	}
+	if (in != NULL) {
+		fclose(in);
+	}
+	tandem_diag_free(quiet);
+	free(text);
+	return ret;
+}
+
+/* The SOA MINIMUM of an SOA RDATA (length-prefixed). */
+static uint32_t soa_minimum(const uint8_t *rdata)
+{
+	const uint8_t *m = dns_rdata_data(rdata) + dns_rdata_len(rdata) - 4;
+	return (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
+}
+
+/* What check_nodes refuses, for one node of the result. */
+static bool node_refused(const dns_node_t *n)
+{
+	const dns_rrset_t *cname = dns_node_rrset(n, DNS_TYPE_CNAME);
+	const dns_rrset_t *ds = dns_node_rrset(n, DNS_TYPE_DS);
+	if (cname != NULL && ((n->flags & DNS_NODE_APEX) || cname->count > 1)) {
+		return true;
+	}
+	for (uint16_t r = 0; cname != NULL && r < n->rrset_count; r++) {
+		uint16_t t = n->rrsets[r].type;
+		if (t != DNS_TYPE_CNAME && t != DNS_TYPE_RRSIG && t != DNS_TYPE_NSEC) {
+			return true;
+		}
+	}
+	return ((n->flags & DNS_NODE_APEX) && dns_node_rrset(n, DNS_TYPE_DNAME) != NULL) ||
+	       (ds != NULL && !(n->flags & (DNS_NODE_DELEG | DNS_NODE_BELOW_CUT))) ||
+	       ((n->flags & DNS_NODE_OCCLUDED) && !(n->flags & DNS_NODE_ENT));
+}
+
+/* Whether the result holds what a full load would refuse or warn about. */
+static const char *delta_result_check(dns_zone_t *z, const dns_changeset_t *cs)
+{
+	if (!z->exact) {
+		return "an RRset would have records of different TTLs";
+	}
+	const dns_rr_t *soa[2] = {dns_changeset_soa(cs, false), dns_changeset_soa(cs, true)};
+	if (soa_minimum(soa[0]->rdata) != soa_minimum(soa[1]->rdata)) {
+		return "the SOA MINIMUM changed (the default TTL of lines without one)";
+	}
+	for (int side = 0; side < 2; side++) {
+		size_t n = 0;
+		const dns_rr_t *r = dns_changeset_records(cs, side == 1, &n);
+		for (size_t i = 0; i < n; i++) {
+			const dns_node_t *node = dns_zone_find(z, r[i].owner);
+			if (node != NULL && node_refused(node)) {
+				return "a changed name holds data the full load refuses or warns "
+				       "about";
+			}
+		}
+	}
+	/* a new delegation above names that were not glue: occluded data, a warning */
+	for (size_t i = 0; i < z->node_count; i++) {
+		if ((z->nodes[i].flags & DNS_NODE_OCCLUDED) &&
+		    !(z->nodes[i].flags & DNS_NODE_ENT)) {
+			return "occluded data";
+		}
+	}
+	return NULL;
+}
+
+int dns_zone_load_delta(dns_zone_t *prev, const char *prev_buf, size_t prev_len, const char *buf,
+			size_t len, const char *path, const dns_load_opts_t *opts, dns_zone_t **out,
+			char *why, size_t why_size)
+{
+	if (prev == NULL || prev_buf == NULL || buf == NULL || path == NULL || opts == NULL ||
+	    opts->origin == NULL || out == NULL || why == NULL || why_size == 0) {
+		return TANDEM_EINVAL;
+	}
+	why[0] = '\0';
+	delta_t d = {.ob = prev_buf,
+		     .oe = prev_buf + prev_len,
+		     .nb = buf,
+		     .ne = buf + len,
+		     .why = why,
+		     .why_size = why_size};
+	dns_changeset_t *cs = NULL;
+	dns_zone_t *z = NULL;
+	char *abs_origin = NULL;
+	size_t olen = strlen(opts->origin);
+	unsigned soas[2] = {0, 0};
+	if (!prev->exact || opts->keep_dnssec) {
+		return delta_no(&d, "%s",
+				opts->keep_dnssec ? "a signed zone"
+						  : "the zone held was not loaded line for line "
+						    "(it had warnings or duplicate records)");
+	}
+	if (memchr(buf, '(', len) != NULL || memchr(prev_buf, '(', prev_len) != NULL) {
+		return delta_no(&d, "%s", "a record spans lines (parentheses)");
+	}
+	if (olen == 0 || asprintf(&abs_origin, "%s%s", opts->origin,
+				  opts->origin[olen - 1] == '.' ? "" : ".") < 0) {
+		return TANDEM_EINVAL;
+	}
+	dns_load_opts_t o = *opts;
+	o.origin = abs_origin;
+	loader_t l = {.path = path, .opts = &o, .zone = prev};
+	int ret = delta_directives(&d);
+	if (ret == TANDEM_OK) {
+		ret = delta_hunks(&d);
+	}
+	if (ret == TANDEM_OK && d.nhunks == 0) {
+		ret = delta_no(&d, "%s", "no line changed");
+	}
+	if (ret == TANDEM_OK) {
+		ret = delta_extend(&d);
+	}
+	if (ret == TANDEM_OK) {
+		ret = dns_changeset_new(&cs);
+	}
+	if (ret == TANDEM_OK) {
+		ret = delta_parse(&d, &l, false, cs, &soas[0]);
+	}
+	if (ret == TANDEM_OK) {
+		ret = delta_parse(&d, &l, true, cs, &soas[1]);
+	}
+	if (ret == TANDEM_OK && (soas[0] != 1 || soas[1] != 1)) {
+		ret = delta_no(&d, "%s", "the SOA record did not change");
+	}
+	if (ret == TANDEM_OK) {
+		ret = dns_zone_apply(prev, cs, &z);
+		if (ret == TANDEM_ENOENT || ret == TANDEM_EEXIST || ret == TANDEM_EINVAL) {
+			ret = delta_no(&d, "%s",
+				       ret == TANDEM_EEXIST
+					   ? "an added record is there already (a duplicate)"
+					   : "a removed record is not in the zone held");
+		}
+	}
+	const char *bad = ret == TANDEM_OK ? delta_result_check(z, cs) : NULL;
+	if (bad != NULL) {
+		ret = delta_no(&d, "%s", bad);
+	}
+	free(d.hunks);
+	free(abs_origin);
+	dns_changeset_free(cs);
+	if (ret != TANDEM_OK) {
+		dns_zone_free(z);
+		return ret;
+	}
+	*out = z;
+	return TANDEM_OK;
 }

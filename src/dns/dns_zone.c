@@ -21,6 +21,14 @@ int dns_zone_create(const uint8_t *origin, size_t origin_len, dns_zone_t **out)
 	return TANDEM_OK;
 }
 
+void dns_shared_arena_release(dns_shared_arena_t *sa)
+{
+	if (sa != NULL && atomic_fetch_sub(&sa->refs, 1) == 1) {
+		tandem_arena_free(sa->arena);
+		free(sa);
+	}
+}
+
 void dns_zone_free(dns_zone_t *zone)
 {
 	if (zone == NULL) {
@@ -30,7 +38,15 @@ void dns_zone_free(dns_zone_t *zone)
 	free(zone->nodes);
 	free(zone->nsec3);
 	free(zone->hashes);
-	tandem_arena_free(zone->arena);
+	if (zone->own != NULL) {
+		dns_shared_arena_release(zone->own);
+	} else {
+		tandem_arena_free(zone->arena);
+	}
+	for (size_t i = 0; i < zone->shared_count; i++) {
+		dns_shared_arena_release(zone->shared[i]);
+	}
+	free(zone->shared);
 	free(zone);
 }
 
@@ -387,6 +403,25 @@ out:
 
 void dns_zone_mark(dns_zone_t *zone)
 {
+	(void)dns_zone_mark_cow(zone, NULL);
+}
+
+/* The AUTH flag an RRset of node n gets. */
+static uint16_t rrset_flags(const dns_node_t *n, const dns_rrset_t *rs)
+{
+	bool auth;
+	if (n->flags & DNS_NODE_BELOW_CUT) {
+		auth = false;
+	} else if (n->flags & DNS_NODE_DELEG) {
+		auth = rs->type == DNS_TYPE_DS || rs->type == DNS_TYPE_NSEC;
+	} else {
+		auth = true;
+	}
+	return (uint16_t)(auth ? (rs->flags | DNS_RRSET_AUTH) : (rs->flags & ~DNS_RRSET_AUTH));
+}
+
+int dns_zone_mark_cow(dns_zone_t *zone, tandem_arena_t *cow)
+{
 	const uint8_t *cut = NULL; /* the delegation or DNAME owner we are below */
 	for (size_t i = 0; i < zone->node_count; i++) {
 		dns_node_t *n = &zone->nodes[i];
@@ -415,18 +450,23 @@ void dns_zone_mark(dns_zone_t *zone)
 		if (cut == NULL && dns_node_rrset(n, DNS_TYPE_DNAME) != NULL) {
 			cut = n->name; /* names below a DNAME are occluded too */
 		}
-		for (uint16_t r = 0; r < n->rrset_count; r++) {
-			dns_rrset_t *rs = &n->rrsets[r];
-			bool auth;
-			if (n->flags & DNS_NODE_BELOW_CUT) {
-				auth = false;
-			} else if (n->flags & DNS_NODE_DELEG) {
-				auth = rs->type == DNS_TYPE_DS || rs->type == DNS_TYPE_NSEC;
-			} else {
-				auth = true;
+		bool same = true;
+		for (uint16_t r = 0; r < n->rrset_count && same; r++) {
+			same = rrset_flags(n, &n->rrsets[r]) == n->rrsets[r].flags;
+		}
+		if (!same && cow != NULL) {
+			/* another version may point at these RRsets: change a copy */
+			dns_rrset_t *mine =
+			    tandem_arena_memdup(cow, n->rrsets, sizeof(*mine) * n->rrset_count);
+			if (mine == NULL) {
+				return TANDEM_ENOMEM;
 			}
-			rs->flags = (uint16_t)(auth ? (rs->flags | DNS_RRSET_AUTH)
-						    : (rs->flags & ~DNS_RRSET_AUTH));
+			n->rrsets = mine;
+			n->rrset_cap = n->rrset_count;
+		}
+		for (uint16_t r = 0; r < n->rrset_count && !same; r++) {
+			n->rrsets[r].flags = rrset_flags(n, &n->rrsets[r]);
 		}
 	}
+	return TANDEM_OK;
 }

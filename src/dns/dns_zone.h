@@ -144,6 +144,27 @@ int dns_zone_load_stream(FILE *fp, const char *path, const dns_load_opts_t *opts
 			 tandem_diag_t *diag, dns_zone_t **out);
 
 /*
+ * Loads buf (len bytes, named path in messages) as the next version of prev, which a load with
+ * the same opts made from prev_buf: the two files are compared line by line (cheap when the
+ * file keeps its order, as generated files do), only the stretches that differ are parsed
+ * (grown to whole owner groups: a line led by a blank takes the owner before it), each after
+ * the $ORIGIN and $TTL lines before it, and their records leave and join prev
+ * (dns_zone_apply: the result shares memory with prev, with the same rules). The result is
+ * what dns_zone_load would make of buf; whenever that is not sure it gives up with
+ * TANDEM_ERANGE and why says why (then load the file in full), among others: prev had
+ * warnings or duplicate records, a record spans lines, a directive changed or is other than
+ * $ORIGIN and $TTL, a changed line does not parse, has no TTL and no $TTL before it, is a
+ * record the signer makes or out of the zone, the SOA did not change once or its MINIMUM
+ * changed, an added record is there already, a removed one is not, an RRset would mix TTLs,
+ * a changed name holds what the full load refuses or warns about, or a stretch runs over
+ * 512 lines. Nothing is said in a diag: a full load says what is wrong. prev is only read
+ * (its arena becomes shared). Errors: TANDEM_ERANGE (why), TANDEM_EINVAL, TANDEM_ENOMEM.
+ */
+int dns_zone_load_delta(dns_zone_t *prev, const char *prev_buf, size_t prev_len, const char *buf,
+			size_t len, const char *path, const dns_load_opts_t *opts, dns_zone_t **out,
+			char *why, size_t why_size);
+
+/*
  * The earliest expiration of any RRSIG in the zone (NSEC3 records' included), as UNIX
  * seconds (the 32-bit field read as it is: right until 2106). Returns false when the zone
  * holds no RRSIG. Monitoring's alarm: a zone whose earliest signature nears expiry.

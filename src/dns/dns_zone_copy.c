@@ -84,6 +84,9 @@ int dns_zone_copy(const dns_zone_t *zone, dns_zone_t **out)
 		ret = copy_nodes(z->arena, zone->nsec3, zone->nsec3_count, &z->nsec3);
 		z->nsec3_count = z->nsec3 != NULL ? zone->nsec3_count : 0;
 	}
+	if (ret == TANDEM_OK) {
+		z->exact = zone->exact;
+	}
 	if (ret == TANDEM_OK && zone->hashes != NULL && zone->hash_count > 0) {
 		z->hashes = malloc(zone->hash_count * sizeof(*z->hashes));
 		if (z->hashes == NULL) {

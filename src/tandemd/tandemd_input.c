@@ -383,6 +383,24 @@ static dns_zone_t *tdm_input_delta_apply(tdm_input_job_t *in, const char *origin
 	return zone;
 }
 
+/* *zone was made by dns_zone_apply and shares memory with the copy held, which the run must not
+ * change: it becomes the next copy held (keep_copy) and the run gets a copy of its own. */
+static int tdm_input_keep_applied(tdm_input_job_t *in, dns_zone_t **zone)
+{
+	dns_zone_t *own = NULL;
+	int ret = dns_zone_copy(*zone, &own);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	if (in->keep_copy) {
+		in->copy = *zone;
+	} else {
+		dns_zone_free(*zone);
+	}
+	*zone = own;
+	return TANDEM_OK;
+}
+
 int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag, dns_zone_t **out)
 {
 	if (in == NULL || in->path == NULL || origin == NULL || out == NULL) {
@@ -490,9 +508,7 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 		double t2 = tandem_mono_s();
 		in->seconds_parse = t2 - t1;
 		t1 = t2;
-		if (in->keep_copy) {
-			ret = dns_zone_copy(zone, &in->copy);
-		}
+		ret = tdm_input_keep_applied(in, &zone);
 	} else {
 		fp = fmemopen(buf, len, "r");
 		if (fp == NULL) {
