@@ -83,6 +83,20 @@ struct hsm_token {
 	hsm_key_t **keys; /* pointers, so borrowed keys survive growth of the array */
 	size_t nkeys;
 	size_t keys_cap;
+	/*
+	 * The SMK and the archive MAC key, found once (hsm_smk.c) instead of by a search per
+	 * key: a search costs SoftHSM's file store a read of every object file on the token.
+	 * CK_INVALID_HANDLE until first needed, after a reopen, and after the HSM called a
+	 * cached handle invalid. The check value is computed once per open likewise.
+	 */
+	/* Private keys the last scan found and could not list (another algorithm, no public
+	 * half): while there are none, the key list alone answers whether a label or id is
+	 * taken by a private key, without a search. */
+	size_t nforeign;
+	CK_OBJECT_HANDLE smk;
+	CK_OBJECT_HANDLE mac_key;
+	bool check_known;
+	uint8_t check[32]; /* HSM_SMK_CHECK_LEN */
 };
 
 /* A static name for a CK_RV ("CKR_PIN_INCORRECT"), for diag messages. */
@@ -129,5 +143,17 @@ int hsm_objects_count(hsm_token_t *t, CK_ATTRIBUTE *match, CK_ULONG nmatch, int 
 /* The same on a session of the caller's (another thread's, not the admin session). */
 int hsm_objects_count_in(hsm_token_t *t, CK_SESSION_HANDLE sess, CK_ATTRIBUTE *match,
 			 CK_ULONG nmatch, int err, tandem_diag_t *diag, CK_ULONG *count);
+
+/*
+ * The token's SMK (mac false) or archive MAC key (mac true) handle, found by label on the
+ * admin session the first time and cached in the token (hsm_smk.c).
+ * Errors: TANDEM_HSM_EKEY (none, or several), TANDEM_HSM_EP11.
+ */
+int hsm_smk_handle(hsm_token_t *token, bool mac, tandem_diag_t *diag, CK_OBJECT_HANDLE *out);
+/* A PKCS#11 call with a cached SMK or MAC key handle failed with rv: a handle the HSM calls
+ * invalid is dropped (both, and the check value), so the next call finds them again. */
+void hsm_smk_handle_failed(hsm_token_t *token, CK_RV rv);
+/* hsm_smk_check without the cached value: computed in the HSM now, and cached. */
+int hsm_smk_check_fresh(hsm_token_t *token, tandem_diag_t *diag, uint8_t out[32]);
 
 #endif

@@ -334,6 +334,7 @@ static int token_find_keys(hsm_token_t *t, tandem_diag_t *diag)
 {
 	struct scan_obj *objs = NULL;
 	size_t n = 0;
+	t->nforeign = 0;
 	int ret = token_scan_objects(t, &objs, &n, diag);
 	if (ret != TANDEM_OK) {
 		goto out;
@@ -392,6 +393,7 @@ static int token_find_keys(hsm_token_t *t, tandem_diag_t *diag)
 			/* A key we cannot use (another algorithm, no public half) is not an error.
 			 */
 			hsm_key_free(key);
+			t->nforeign++;
 			continue;
 		}
 		ret = hsm_token_add_key_take(t, key);
@@ -563,6 +565,8 @@ int hsm_token_reopen(hsm_token_t *t, const hsm_uri_t *uri, const char *pin_env, 
 		t->keys[i]->priv = CK_INVALID_HANDLE; /* until found again */
 		t->keys[i]->pub = CK_INVALID_HANDLE;
 	}
+	t->smk = t->mac_key = CK_INVALID_HANDLE; /* found again, and checked again, when needed */
+	t->check_known = false;
 	int ret = hsm_module_reinit(t->module, diag);
 	if (ret != TANDEM_OK) {
 		return ret;
