@@ -21,5 +21,5 @@ printf 'directories.tokendir = %s/tokens\nobjectstore.backend = %s\nlog.level = 
 	"$DIR" "${BACKEND:-file}" >"$DIR/softhsm2.conf"
 tdm_token "$DIR" bench-a
 tdm_token "$DIR" bench-b
-"$BUILD/integration/bench/hsm_keypath" --module "$TDM_MODULE" --token bench-a --token2 bench-b \
+${WRAP:-} "$BUILD/integration/bench/hsm_keypath" --module "$TDM_MODULE" --token bench-a --token2 bench-b \
 	--pin-file "$TDM_PIN_FILE" --so-pin-file "$TDM_SO_PIN_FILE" --fill "$FILL" --keys "$KEYS" --alg "$ALG"
