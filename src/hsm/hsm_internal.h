@@ -2,6 +2,7 @@
 #ifndef HSM_INTERNAL_H
 #define HSM_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -93,11 +94,36 @@ struct hsm_token {
 	 * half): while there are none, the key list alone answers whether a label or id is
 	 * taken by a private key, without a search. */
 	size_t nforeign;
+	/*
+	 * Labels and ids taken on the token beside the key list: its other key objects found
+	 * at open (the SMK, the MAC key, keys tandem cannot list, public keys without their
+	 * private half) and the pairs made since that are not (or never were) adopted. While
+	 * names_complete (the scan at open could read every object's label and id), a
+	 * generation checks label and id here and in the key list instead of by two searches
+	 * (at 1,000 objects on SoftHSM: 230 ms of a 13 ms generation). names_lock guards names
+	 * and every change of the key list, since detached generations read both.
+	 */
+	pthread_mutex_t names_lock;
+	bool names_complete;
+	struct hsm_name *names;
+	size_t nnames, names_cap;
 	CK_OBJECT_HANDLE smk;
 	CK_OBJECT_HANDLE mac_key;
 	bool check_known;
 	uint8_t check[32]; /* HSM_SMK_CHECK_LEN */
 };
+
+/* A label and id taken on the token (hsm_token.names). */
+struct hsm_name {
+	char *label;
+	uint8_t id[128];
+	size_t id_len;
+};
+/* Adds a taken name (names_lock held by the caller). Errors: TANDEM_ENOMEM. */
+int hsm_names_add(hsm_token_t *t, const char *label, size_t label_len, const uint8_t *id,
+		  size_t id_len);
+/* Drops one name equal to label and id, if any (names_lock held by the caller). */
+void hsm_names_drop(hsm_token_t *t, const char *label, const uint8_t *id, size_t id_len);
 
 /* A static name for a CK_RV ("CKR_PIN_INCORRECT"), for diag messages. */
 const char *hsm_rv_name(CK_RV rv);

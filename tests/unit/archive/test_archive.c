@@ -1120,8 +1120,8 @@ static void key_across(struct two_sites *s, hsm_token_t *a, hsm_token_t *b, cons
 
 /*
  * The key path searches the token only for the first key: the SMK and MAC key handles, the
- * check value and the taken labels and ids are kept by the token after that (a search reads
- * every object of a SoftHSM file store: at 3,000 objects, about a second per key). A cached
+ * check value and the taken labels and ids (key list and names) are kept by the token (a search
+ * reads every object of a SoftHSM file store: at 3,000 objects, about a second per key). A cached
  * handle the HSM calls invalid is found again at the next call.
  */
 START_TEST(archive_key_path_searches_once)
@@ -1138,9 +1138,20 @@ START_TEST(archive_key_path_searches_once)
 
 	key_across(&s, a, b, gen(a, "zsk-first", HSM_ALG_ECDSAP256SHA256, 256, s.fx.diag));
 	ck_assert_uint_gt(find_inits, 0); /* the first key finds the SMK and MAC key */
-	const hsm_key_t *k2 = gen(a, "zsk-second", HSM_ALG_ECDSAP256SHA256, 256, s.fx.diag);
 	find_inits = 0;
+	const hsm_key_t *k2 = gen(a, "zsk-second", HSM_ALG_ECDSAP256SHA256, 256, s.fx.diag);
 	key_across(&s, a, b, k2);
+	ck_assert_uint_eq(find_inits, 0); /* made, exported and imported without a search */
+	/* the names the token holds beside its keys are still refused, without a search */
+	hsm_uri_t *u = NULL;
+	ck_assert_int_eq(hsm_uri_parse("pkcs11:object=" HSM_SMK_LABEL, NULL, &u), TANDEM_OK);
+	hsm_keyspec_t spec = {.algorithm = HSM_ALG_ECDSAP256SHA256};
+	const hsm_key_t *dup = NULL;
+	ck_assert_int_eq(hsm_token_generate_key(a, u, &spec, s.fx.diag, &dup), TANDEM_EEXIST);
+	hsm_uri_free(u);
+	ck_assert_int_eq(hsm_uri_parse("pkcs11:object=zsk-first", NULL, &u), TANDEM_OK);
+	ck_assert_int_eq(hsm_token_generate_key(b, u, &spec, s.fx.diag, &dup), TANDEM_EEXIST);
+	hsm_uri_free(u);
 	ck_assert_uint_eq(find_inits, 0);
 
 	/* a stale SMK handle: the wrap fails once, then the SMK is found again */
