@@ -133,4 +133,14 @@ if [ -f "$DIR/netns" ]; then
 fi
 left=$(find "$DIR/run" -name '*.pid' 2>/dev/null | wc -l)
 [ "$left" -eq 0 ] || tdm_fail "$left process(es) still running: see $DIR/run"
+# The nodes' token stores cluster-up put on tmpfs (only a path of the form it makes).
+if [ -f "$DIR/run/hsm-store" ]; then
+	store=$(head -n 1 "$DIR/run/hsm-store")
+	[[ $store =~ ^/dev/shm/tandem-hsm\.[A-Za-z0-9]{6}$ ]] || store=''
+	if [ -n "$store" ] && [ -d "$store" ] && [ -O "$store" ]; then
+		rm -rf -- "$store"
+		tdm_log "removed the nodes' SoftHSM stores in $store"
+	fi
+	rm -f "$DIR/run/hsm-store"
+fi
 tdm_log "cluster in $DIR stopped"

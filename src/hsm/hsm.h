@@ -127,7 +127,11 @@ int hsm_token_find_key(hsm_token_t *token, const hsm_uri_t *uri, tandem_diag_t *
  * CKA_PRIVATE, CKA_SENSITIVE, CKA_SIGN, CKA_EXTRACTABLE and
  * CKA_WRAP_WITH_TRUSTED (it can leave the HSM only wrapped under a trusted
  * key, the SMK); with spec->stays it is not extractable at all. Errors: TANDEM_HSM_EGEN,
- * TANDEM_EEXIST if the label or id is taken.
+ * TANDEM_EEXIST if the label or id is taken. "Taken" is answered from what the token
+ * found at open and made, imported or destroyed since (its key list and other key
+ * objects' names, pairs being made), without a search, unless the open met objects whose
+ * label it could not read (then it searches): objects another process adds to the token
+ * meanwhile are not seen.
  */
 int hsm_token_generate_key(hsm_token_t *token, const hsm_uri_t *uri, const hsm_keyspec_t *spec,
 			   tandem_diag_t *diag, const hsm_key_t **out);

@@ -196,7 +196,7 @@ int hsm_token_hygiene(hsm_token_t *token, const uint8_t *want_check, tandem_diag
 		finding_add(out, smk_label, NULL, 0, "secret key", P_SMK_MISSING);
 	} else if (nsmk == 1) {
 		uint8_t got[HSM_SMK_CHECK_LEN];
-		if (hsm_smk_check(token, diag, got) != TANDEM_OK) {
+		if (hsm_smk_check_fresh(token, diag, got) != TANDEM_OK) {
 			finding_add(out, smk_label, smk_id, smk_id_len, "secret key", P_SMK_CHECK);
 		} else if (want_check != NULL && CRYPTO_memcmp(got, want_check, sizeof(got)) != 0) {
 			finding_add(out, smk_label, smk_id, smk_id_len, "secret key", P_SMK_OTHER);

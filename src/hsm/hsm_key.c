@@ -280,6 +280,61 @@ static int key_taken(hsm_token_t *t, CK_SESSION_HANDLE sess, CK_ATTRIBUTE *match
 	return ret;
 }
 
+/*
+ * Whether label (or, when check_id, the id) is free on the token, and if so enters both in
+ * its names (*reserved), so that a pair being made elsewhere meanwhile cannot take them.
+ * Answered from the key list and the names while they cover every object (no search: one
+ * reads every object of a SoftHSM file store), else by searches as before.
+ * Errors: TANDEM_EEXIST (taken), TANDEM_HSM_EGEN, TANDEM_ENOMEM.
+ */
+static int key_reserve(hsm_token_t *t, CK_SESSION_HANDLE sess, const char *label, const uint8_t *id,
+		       size_t id_len, bool check_id, tandem_diag_t *diag, bool *reserved)
+{
+	bool by_label = false, by_id = false;
+	int ret = TANDEM_OK;
+	pthread_mutex_lock(&t->names_lock);
+	bool complete = t->names_complete;
+	if (complete) {
+		for (size_t i = 0; i < t->nkeys; i++) {
+			const hsm_key_t *k = t->keys[i];
+			by_label = by_label || strcmp(k->label, label) == 0;
+			by_id = by_id || (k->id_len == id_len && memcmp(k->id, id, id_len) == 0);
+		}
+		for (size_t i = 0; i < t->nnames; i++) {
+			const struct hsm_name *n = &t->names[i];
+			by_label = by_label || strcmp(n->label, label) == 0;
+			by_id = by_id || (n->id_len == id_len && memcmp(n->id, id, id_len) == 0);
+		}
+		if (!by_label && !by_id) {
+			ret = hsm_names_add(t, label, strlen(label), id, id_len);
+			*reserved = ret == TANDEM_OK;
+		}
+	}
+	pthread_mutex_unlock(&t->names_lock);
+	if (!complete) {
+		CK_ATTRIBUTE m_label = {CKA_LABEL, (void *)label, strlen(label)};
+		CK_ATTRIBUTE m_id = {CKA_ID, (void *)id, id_len};
+		ret = key_taken(t, sess, &m_label, &by_label, diag);
+		if (ret == TANDEM_OK && check_id) {
+			ret = key_taken(t, sess, &m_id, &by_id, diag);
+		}
+	}
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	if (by_label) {
+		tandem_diag_add(diag, TANDEM_EEXIST, "token %s already holds an object labelled %s",
+				t->label, label);
+		return TANDEM_EEXIST;
+	}
+	if (by_id && (check_id || complete)) {
+		tandem_diag_add(diag, TANDEM_EEXIST,
+				"token %s already holds an object with this id", t->label);
+		return TANDEM_EEXIST;
+	}
+	return TANDEM_OK;
+}
+
 /* A key pair made in the HSM, not yet in the token's key list (hsm_token_adopt_key). */
 struct hsm_keypair {
 	CK_OBJECT_HANDLE pub, priv;
@@ -314,6 +369,7 @@ static int key_make(hsm_token_t *token, CK_SESSION_HANDLE sess, const hsm_uri_t 
 	CK_RV rv = CKR_OK;
 	CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
 	const char *label = uri->object;
+	bool reserved = false; /* label and id entered in the token's names */
 
 	CK_KEY_TYPE type = CKK_RSA;
 	CK_MECHANISM gen = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
@@ -364,18 +420,6 @@ static int key_make(hsm_token_t *token, CK_SESSION_HANDLE sess, const hsm_uri_t 
 		return TANDEM_HSM_EGEN;
 	}
 
-	bool taken = false;
-	CK_ATTRIBUTE by_label = {CKA_LABEL, (void *)label, strlen(label)};
-	ret = key_taken(token, sess, &by_label, &taken, diag);
-	if (ret != TANDEM_OK) {
-		goto out;
-	}
-	if (taken) {
-		tandem_diag_add(diag, TANDEM_EEXIST, "token %s already holds an object labelled %s",
-				token->label, label);
-		ret = TANDEM_EEXIST;
-		goto out;
-	}
 	uint8_t id[128];
 	size_t id_len = 16;
 	if (uri->id != NULL) {
@@ -387,18 +431,6 @@ static int key_make(hsm_token_t *token, CK_SESSION_HANDLE sess, const hsm_uri_t 
 		}
 		memcpy(id, uri->id, uri->id_len);
 		id_len = uri->id_len;
-		CK_ATTRIBUTE by_id = {CKA_ID, id, id_len};
-		ret = key_taken(token, sess, &by_id, &taken, diag);
-		if (ret != TANDEM_OK) {
-			goto out;
-		}
-		if (taken) {
-			tandem_diag_add(diag, TANDEM_EEXIST,
-					"token %s already holds an object with this id",
-					token->label);
-			ret = TANDEM_EEXIST;
-			goto out;
-		}
 	} else {
 		rv = token->fl->C_GenerateRandom(sess, id, id_len);
 		if (rv != CKR_OK) {
@@ -407,6 +439,10 @@ static int key_make(hsm_token_t *token, CK_SESSION_HANDLE sess, const hsm_uri_t 
 			ret = TANDEM_HSM_EGEN;
 			goto out;
 		}
+	}
+	ret = key_reserve(token, sess, label, id, id_len, uri->id != NULL, diag, &reserved);
+	if (ret != TANDEM_OK) {
+		goto out;
 	}
 
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
@@ -471,6 +507,11 @@ out:
 	if (pub != CK_INVALID_HANDLE) {
 		(void)token->fl->C_DestroyObject(sess, pub);
 	}
+	if (ret != TANDEM_OK && reserved) {
+		pthread_mutex_lock(&token->names_lock);
+		hsm_names_drop(token, label, id, id_len);
+		pthread_mutex_unlock(&token->names_lock);
+	}
 	return ret;
 }
 
@@ -510,15 +551,25 @@ int hsm_token_adopt_key(hsm_token_t *token, hsm_keypair_t *made, tandem_diag_t *
 	}
 	made->pub = made->priv = CK_INVALID_HANDLE; /* the token's list owns them now */
 	*out = added;
+	pthread_mutex_lock(&token->names_lock); /* listed now: its name is the list's */
+	hsm_names_drop(token, made->label, made->id, made->id_len);
+	pthread_mutex_unlock(&token->names_lock);
 out:
 	hsm_key_free(key);
 	/* A key that cannot join the list must not stay on the token to collide with the next
 	 * try. */
+	bool held = made->priv != CK_INVALID_HANDLE || made->pub != CK_INVALID_HANDLE;
+	bool gone = true;
 	if (made->priv != CK_INVALID_HANDLE) {
-		(void)token->fl->C_DestroyObject(token->admin, made->priv);
+		gone = token->fl->C_DestroyObject(token->admin, made->priv) == CKR_OK && gone;
 	}
 	if (made->pub != CK_INVALID_HANDLE) {
-		(void)token->fl->C_DestroyObject(token->admin, made->pub);
+		gone = token->fl->C_DestroyObject(token->admin, made->pub) == CKR_OK && gone;
+	}
+	if (held && gone && made->label != NULL) { /* its name is free again */
+		pthread_mutex_lock(&token->names_lock);
+		hsm_names_drop(token, made->label, made->id, made->id_len);
+		pthread_mutex_unlock(&token->names_lock);
 	}
 	hsm_keypair_free(made);
 	return ret;
@@ -599,9 +650,14 @@ int hsm_token_destroy_key(hsm_token_t *token, const hsm_key_t *key, tandem_diag_
 			ret = TANDEM_HSM_EP11;
 		}
 	}
+	pthread_mutex_lock(&token->names_lock);
 	memmove(&token->keys[i], &token->keys[i + 1],
 		(token->nkeys - i - 1) * sizeof(*token->keys));
 	token->nkeys--;
+	if (ret != TANDEM_OK) { /* its public object stayed, with the name */
+		(void)hsm_names_add(token, k->label, strlen(k->label), k->id, k->id_len);
+	}
+	pthread_mutex_unlock(&token->names_lock);
 	hsm_key_free(k);
 	return ret;
 }

@@ -116,19 +116,55 @@ static int find_secret(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, const char *la
 	return TANDEM_OK;
 }
 
+int hsm_smk_handle(hsm_token_t *token, bool mac, tandem_diag_t *diag, CK_OBJECT_HANDLE *out)
+{
+	CK_OBJECT_HANDLE *cached = mac ? &token->mac_key : &token->smk;
+	if (*cached == CK_INVALID_HANDLE) {
+		int ret = find_secret(token->fl, token->admin,
+				      mac ? HSM_SMK_MAC_LABEL : HSM_SMK_LABEL, diag, cached);
+		if (ret != TANDEM_OK) {
+			*cached = CK_INVALID_HANDLE;
+			return ret;
+		}
+	}
+	*out = *cached;
+	return TANDEM_OK;
+}
+
+void hsm_smk_handle_failed(hsm_token_t *token, CK_RV rv)
+{
+	if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_WRAPPING_KEY_HANDLE_INVALID ||
+	    rv == CKR_UNWRAPPING_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) {
+		token->smk = token->mac_key = CK_INVALID_HANDLE;
+		token->check_known = false;
+	}
+}
+
 /* The check value of the keys an SO or user session sees. */
+static int check_with(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE smk,
+		      CK_OBJECT_HANDLE mac_key, tandem_diag_t *diag, uint8_t out[HSM_SMK_CHECK_LEN],
+		      CK_RV *rv_out);
+
 static int check_in_session(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, tandem_diag_t *diag,
 			    uint8_t out[HSM_SMK_CHECK_LEN])
 {
 	CK_OBJECT_HANDLE smk = CK_INVALID_HANDLE, mac_key = CK_INVALID_HANDLE;
-	CK_OBJECT_HANDLE k0 = CK_INVALID_HANDLE;
 	int ret = find_secret(fl, s, HSM_SMK_LABEL, diag, &smk);
 	if (ret == TANDEM_OK) {
 		ret = find_secret(fl, s, HSM_SMK_MAC_LABEL, diag, &mac_key);
 	}
-	if (ret != TANDEM_OK) {
-		goto out;
-	}
+	CK_RV rv = CKR_OK;
+	return ret != TANDEM_OK ? ret : check_with(fl, s, smk, mac_key, diag, out, &rv);
+}
+
+/* The check value computed with the SMK and MAC key handles given; *rv_out says which
+ * PKCS#11 call failed how (CKR_OK when none did). */
+static int check_with(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE smk,
+		      CK_OBJECT_HANDLE mac_key, tandem_diag_t *diag, uint8_t out[HSM_SMK_CHECK_LEN],
+		      CK_RV *rv_out)
+{
+	CK_OBJECT_HANDLE k0 = CK_INVALID_HANDLE;
+	int ret = TANDEM_OK;
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE aes = CKK_AES;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
@@ -152,6 +188,7 @@ static int check_in_session(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, tandem_di
 	CK_ULONG kwp_len = sizeof(kwp);
 	CK_MECHANISM wrap = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
 	rv = fl->C_WrapKey(s, &wrap, smk, k0, kwp, &kwp_len);
+	*rv_out = rv;
 	if (rv != CKR_OK || kwp_len != KWP_CHECK_LEN) {
 		tandem_diag_add(diag, TANDEM_HSM_EP11, "check value: C_WrapKey under the SMK: %s",
 				hsm_rv_name(rv));
@@ -166,6 +203,7 @@ static int check_in_session(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, tandem_di
 		rv =
 		    fl->C_Sign(s, (CK_BYTE *)MAC_CHECK_DATA, strlen(MAC_CHECK_DATA), mac, &mac_len);
 	}
+	*rv_out = rv;
 	if (rv != CKR_OK || mac_len != sizeof(mac)) {
 		tandem_diag_add(diag, TANDEM_HSM_EP11, "check value: HMAC with the MAC key: %s",
 				hsm_rv_name(rv));
@@ -395,12 +433,41 @@ int hsm_smk_check(hsm_token_t *token, tandem_diag_t *diag, uint8_t out[HSM_SMK_C
 	if (token == NULL || out == NULL) {
 		return TANDEM_EINVAL;
 	}
-	uint8_t v[HSM_SMK_CHECK_LEN];
-	int ret = check_in_session(token->fl, token->admin, diag, v);
-	if (ret == TANDEM_OK) {
-		memcpy(out, v, sizeof(v));
+	if (!token->check_known) {
+		int ret = hsm_smk_check_fresh(token, diag, out);
+		if (ret != TANDEM_OK) {
+			return ret;
+		}
 	}
-	return ret;
+	memcpy(out, token->check, HSM_SMK_CHECK_LEN);
+	return TANDEM_OK;
+}
+
+int hsm_smk_check_fresh(hsm_token_t *token, tandem_diag_t *diag, uint8_t out[HSM_SMK_CHECK_LEN])
+{
+	if (token == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	token->check_known = false;
+	CK_OBJECT_HANDLE smk = CK_INVALID_HANDLE, mac_key = CK_INVALID_HANDLE;
+	int ret = hsm_smk_handle(token, false, diag, &smk);
+	if (ret == TANDEM_OK) {
+		ret = hsm_smk_handle(token, true, diag, &mac_key);
+	}
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	uint8_t v[HSM_SMK_CHECK_LEN];
+	CK_RV rv = CKR_OK;
+	ret = check_with(token->fl, token->admin, smk, mac_key, diag, v, &rv);
+	if (ret != TANDEM_OK) {
+		hsm_smk_handle_failed(token, rv);
+		return ret;
+	}
+	memcpy(token->check, v, sizeof(v));
+	token->check_known = true;
+	memcpy(out, v, sizeof(v));
+	return TANDEM_OK;
 }
 
 const uint8_t *hsm_smk_key_id(const hsm_key_t *key, size_t *len)
@@ -432,7 +499,7 @@ int hsm_smk_wrap(hsm_token_t *token, const hsm_key_t *key, tandem_diag_t *diag, 
 	}
 	CK_OBJECT_HANDLE smk = CK_INVALID_HANDLE;
 	uint8_t *buf = NULL;
-	int ret = find_secret(token->fl, token->admin, HSM_SMK_LABEL, diag, &smk);
+	int ret = hsm_smk_handle(token, false, diag, &smk);
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
@@ -451,6 +518,7 @@ int hsm_smk_wrap(hsm_token_t *token, const hsm_key_t *key, tandem_diag_t *diag, 
 		rv = token->fl->C_WrapKey(token->admin, &wrap, smk, key->priv, buf, &len);
 	}
 	if (rv != CKR_OK) {
+		hsm_smk_handle_failed(token, rv);
 		tandem_diag_add(diag, TANDEM_HSM_EP11, "key %s: C_WrapKey under the SMK: %s%s",
 				key->label, hsm_rv_name(rv),
 				rv == CKR_KEY_NOT_WRAPPABLE || rv == CKR_KEY_UNEXTRACTABLE
@@ -469,7 +537,7 @@ out:
 
 static int mac_key_find(hsm_token_t *token, tandem_diag_t *diag, CK_OBJECT_HANDLE *out)
 {
-	return find_secret(token->fl, token->admin, HSM_SMK_MAC_LABEL, diag, out);
+	return hsm_smk_handle(token, true, diag, out);
 }
 
 int hsm_smk_mac(hsm_token_t *token, const uint8_t *data, size_t len, tandem_diag_t *diag,
@@ -491,6 +559,7 @@ int hsm_smk_mac(hsm_token_t *token, const uint8_t *data, size_t len, tandem_diag
 		rv = token->fl->C_Sign(token->admin, (CK_BYTE *)data, len, mac, &mac_len);
 	}
 	if (rv != CKR_OK || mac_len != sizeof(mac)) {
+		hsm_smk_handle_failed(token, rv);
 		tandem_diag_add(diag, TANDEM_HSM_EP11, "HMAC with the archive MAC key: %s",
 				hsm_rv_name(rv));
 		return TANDEM_HSM_EP11;
@@ -521,6 +590,7 @@ int hsm_smk_mac_verify(hsm_token_t *token, const uint8_t *data, size_t len,
 		return TANDEM_ARCHIVE_ETAMPER;
 	}
 	if (rv != CKR_OK) {
+		hsm_smk_handle_failed(token, rv);
 		tandem_diag_add(diag, TANDEM_HSM_EP11, "verifying the archive MAC: %s",
 				hsm_rv_name(rv));
 		return TANDEM_HSM_EP11;
@@ -536,7 +606,7 @@ int hsm_smk_import_new(hsm_token_t *token, tandem_diag_t *diag, hsm_smk_import_t
 		return TANDEM_EINVAL;
 	}
 	CK_OBJECT_HANDLE smk = CK_INVALID_HANDLE;
-	int ret = find_secret(token->fl, token->admin, HSM_SMK_LABEL, diag, &smk);
+	int ret = hsm_smk_handle(token, false, diag, &smk);
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
@@ -596,9 +666,22 @@ int hsm_smk_import_exists(hsm_smk_import_t *imp, const char *label, const uint8_
 	}
 	hsm_token_t *t = imp->token;
 	CK_ULONG by_label = 0, by_id = 0;
-	int ret = count_private(t, CKA_LABEL, label, strlen(label), diag, &by_label);
-	if (ret == TANDEM_OK && id_len > 0) {
-		ret = count_private(t, CKA_ID, id, id_len, diag, &by_id);
+	int ret = TANDEM_OK;
+	if (t->nforeign == 0) {
+		/* Every private key on the token is listed (found at open, or made, imported
+		 * and destroyed through this token since): no search, which would read every
+		 * object of a SoftHSM file store. */
+		for (size_t i = 0; i < t->nkeys; i++) {
+			const hsm_key_t *k = t->keys[i];
+			by_label += strcmp(k->label, label) == 0;
+			by_id +=
+			    id_len > 0 && k->id_len == id_len && memcmp(k->id, id, id_len) == 0;
+		}
+	} else {
+		ret = count_private(t, CKA_LABEL, label, strlen(label), diag, &by_label);
+		if (ret == TANDEM_OK && id_len > 0) {
+			ret = count_private(t, CKA_ID, id, id_len, diag, &by_id);
+		}
 	}
 	if (ret != TANDEM_OK) {
 		return ret;
@@ -776,6 +859,7 @@ int hsm_smk_import_stage(hsm_smk_import_t *imp, const char *label, const uint8_t
 	CK_RV rv = fl->C_UnwrapKey(t->admin, &unwrap, imp->smk, (CK_BYTE *)wrapped, wrapped_len,
 				   priv_tmpl, sizeof(priv_tmpl) / sizeof(priv_tmpl[0]), &key->priv);
 	if (rv != CKR_OK) {
+		hsm_smk_handle_failed(t, rv);
 		key->priv = CK_INVALID_HANDLE;
 		/* AES-KWP's integrity check fails for a changed byte or another SMK. */
 		bool integrity = rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_GENERAL_ERROR ||

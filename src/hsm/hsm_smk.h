@@ -56,7 +56,12 @@ int hsm_smk_install(hsm_module_t *module, const hsm_uri_t *uri, const char *so_p
 /*
  * The check value of the SMK and MAC key held by an open token, computed in
  * the HSM (a fixed public session key wrapped under the SMK, an HMAC with the
- * MAC key). Errors: TANDEM_HSM_EKEY (no SMK or MAC key, or several),
+ * MAC key) once per open: later calls return it from the token's memory, as the
+ * wrap, MAC and unwrap calls use the SMK and MAC key handles found once (a search
+ * per call costs SoftHSM's file store a read of every object on the token).
+ * hsm_token_reopen, and a handle the HSM calls invalid, make the next call find
+ * and compute them again; the hygiene check always computes it afresh.
+ * Errors: TANDEM_HSM_EKEY (no SMK or MAC key, or several),
  * TANDEM_HSM_EP11.
  */
 int hsm_smk_check(hsm_token_t *token, tandem_diag_t *diag, uint8_t out[HSM_SMK_CHECK_LEN]);

@@ -206,20 +206,66 @@ out:
 	return ret;
 }
 
+int hsm_names_add(hsm_token_t *t, const char *label, size_t label_len, const uint8_t *id,
+		  size_t id_len)
+{
+	if (id_len > sizeof(t->names[0].id)) {
+		t->names_complete = false; /* cannot be kept: searched for instead */
+		return TANDEM_OK;
+	}
+	if (t->nnames == t->names_cap) {
+		size_t cap = t->names_cap ? t->names_cap * 2 : 8;
+		struct hsm_name *bigger = realloc(t->names, cap * sizeof(*bigger));
+		if (bigger == NULL) {
+			return TANDEM_ENOMEM;
+		}
+		t->names = bigger;
+		t->names_cap = cap;
+	}
+	struct hsm_name *n = &t->names[t->nnames];
+	n->label = strndup(label, label_len);
+	if (n->label == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	memcpy(n->id, id, id_len);
+	n->id_len = id_len;
+	t->nnames++;
+	return TANDEM_OK;
+}
+
+void hsm_names_drop(hsm_token_t *t, const char *label, const uint8_t *id, size_t id_len)
+{
+	for (size_t i = 0; i < t->nnames; i++) {
+		struct hsm_name *n = &t->names[i];
+		if (strcmp(n->label, label) == 0 && n->id_len == id_len &&
+		    memcmp(n->id, id, id_len) == 0) {
+			free(n->label);
+			t->names[i] = t->names[--t->nnames];
+			return;
+		}
+	}
+}
+
 int hsm_token_add_key_take(hsm_token_t *token, hsm_key_t *key)
 {
 	assert(token != NULL && key != NULL);
 	if (token->nkeys == token->keys_cap) {
 		size_t cap = token->keys_cap ? token->keys_cap * 2 : 16;
+		pthread_mutex_lock(&token->names_lock);
 		hsm_key_t **bigger = realloc(token->keys, cap * sizeof(*bigger));
+		if (bigger != NULL) {
+			token->keys = bigger;
+			token->keys_cap = cap;
+		}
+		pthread_mutex_unlock(&token->names_lock);
 		if (bigger == NULL) {
 			hsm_key_free(key);
 			return TANDEM_ENOMEM;
 		}
-		token->keys = bigger;
-		token->keys_cap = cap;
 	}
+	pthread_mutex_lock(&token->names_lock);
 	token->keys[token->nkeys++] = key;
+	pthread_mutex_unlock(&token->names_lock);
 	return TANDEM_OK;
 }
 
@@ -289,9 +335,23 @@ static int token_scan_objects(hsm_token_t *t, struct scan_obj **out, size_t *out
 			    {CKA_ID, o->id, sizeof(o->id)},
 			    {CKA_LABEL, o->label, sizeof(o->label) - 1},
 			};
-			/* Certificates and data objects have no key type: skip them. */
-			if (t->fl->C_GetAttributeValue(t->admin, o->handle, a, 4) != CKR_OK ||
-			    (o->cls != CKO_PRIVATE_KEY && o->cls != CKO_PUBLIC_KEY)) {
+			/* Certificates and data objects have no key type: skip them (their
+			 * labels unknown, a generation searches for its label). Secret keys'
+			 * names are kept. */
+			if (t->fl->C_GetAttributeValue(t->admin, o->handle, a, 4) != CKR_OK) {
+				t->names_complete = false;
+				continue;
+			}
+			if (o->cls == CKO_SECRET_KEY) {
+				if (hsm_names_add(t, o->label, a[3].ulValueLen, o->id,
+						  a[2].ulValueLen) != TANDEM_OK) {
+					ret = TANDEM_ENOMEM;
+					goto out;
+				}
+				continue;
+			}
+			if (o->cls != CKO_PRIVATE_KEY && o->cls != CKO_PUBLIC_KEY) {
+				t->names_complete = false;
 				continue;
 			}
 			o->id_len = a[2].ulValueLen;
@@ -334,7 +394,11 @@ static int token_find_keys(hsm_token_t *t, tandem_diag_t *diag)
 {
 	struct scan_obj *objs = NULL;
 	size_t n = 0;
+	t->nforeign = 0;
+	pthread_mutex_lock(&t->names_lock);
+	t->names_complete = true; /* until an object's label or id cannot be read */
 	int ret = token_scan_objects(t, &objs, &n, diag);
+	pthread_mutex_unlock(&t->names_lock);
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
@@ -392,6 +456,15 @@ static int token_find_keys(hsm_token_t *t, tandem_diag_t *diag)
 			/* A key we cannot use (another algorithm, no public half) is not an error.
 			 */
 			hsm_key_free(key);
+			t->nforeign++;
+			pthread_mutex_lock(&t->names_lock);
+			r = hsm_names_add(t, objs[i].label, objs[i].label_len, objs[i].id,
+					  objs[i].id_len);
+			pthread_mutex_unlock(&t->names_lock);
+			if (r != TANDEM_OK) {
+				ret = r;
+				goto out;
+			}
 			continue;
 		}
 		ret = hsm_token_add_key_take(t, key);
@@ -399,6 +472,15 @@ static int token_find_keys(hsm_token_t *t, tandem_diag_t *diag)
 			goto out;
 		}
 	}
+	/* public keys without a private half keep their names taken */
+	pthread_mutex_lock(&t->names_lock);
+	for (size_t j = 0; ret == TANDEM_OK && j < n; j++) {
+		if (objs[j].cls == CKO_PUBLIC_KEY && !objs[j].paired) {
+			ret = hsm_names_add(t, objs[j].label, objs[j].label_len, objs[j].id,
+					    objs[j].id_len);
+		}
+	}
+	pthread_mutex_unlock(&t->names_lock);
 out:
 	free(objs);
 	return ret;
@@ -418,6 +500,7 @@ int hsm_token_open(hsm_module_t *module, const hsm_uri_t *uri, const char *pin_e
 	}
 	t->module = module;
 	t->fl = module->fl;
+	pthread_mutex_init(&t->names_lock, NULL);
 	ret = hsm_slot_find(t->fl, uri, diag, &t->slot, t->label);
 	if (ret != TANDEM_OK) {
 		goto out;
@@ -500,6 +583,11 @@ void hsm_token_close(hsm_token_t *token)
 		hsm_key_free(token->keys[i]);
 	}
 	free(token->keys);
+	for (size_t i = 0; i < token->nnames; i++) {
+		free(token->names[i].label);
+	}
+	free(token->names);
+	pthread_mutex_destroy(&token->names_lock);
 	free(token->sessions);
 	free(token);
 }
@@ -563,6 +651,8 @@ int hsm_token_reopen(hsm_token_t *t, const hsm_uri_t *uri, const char *pin_env, 
 		t->keys[i]->priv = CK_INVALID_HANDLE; /* until found again */
 		t->keys[i]->pub = CK_INVALID_HANDLE;
 	}
+	t->smk = t->mac_key = CK_INVALID_HANDLE; /* found again, and checked again, when needed */
+	t->check_known = false;
 	int ret = hsm_module_reinit(t->module, diag);
 	if (ret != TANDEM_OK) {
 		return ret;

@@ -1388,9 +1388,12 @@ static int tdm_keygen_ready(tdm_t *d, tdm_zone_t *z, const kasp_action_t *a, uin
 }
 
 /* Each key generation that ended is joined and its key put in the token's key list; its
- * zone's next key-state step takes it. */
+ * zone's next key-state step takes it. Not while an import runs (it has the key list). */
 static void tdm_keygen_reap(tdm_t *d)
 {
+	if (d->keyimport != NULL) {
+		return; /* the import's thread has the key list: reaped when it ends */
+	}
 	for (size_t k = 0; k < TDM_KEYGEN_MAX; k++) {
 		tdm_kgw_t *w = &d->kgw[k];
 		if (w->g == NULL || !tdm_keygen_done(w->g)) {
@@ -1952,8 +1955,10 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 				      (tdm_key_local(z, zs->keys[i].id) == NULL ||
 				       !tdm_key_acked_by(&zs->keys[i], d->opts->name)));
 	}
-	/* while a key is being made, the token's key list is not touched here */
-	if (missing && !tdm_hsm_busy(d)) {
+	/* An import runs beside the keygen workers (they touch neither the admin session nor
+	 * the key list; they are reaped once it ended), so the other site's keys do not wait
+	 * behind every key this node makes. */
+	if (missing && d->keyimport == NULL) {
 		tdm_keys_fetch(d, z);
 	}
 	if (!tdm_hsm_busy(d)) {
@@ -3887,8 +3892,8 @@ static void tdm_step(tdm_t *d)
 			}
 		}
 	}
-	tdm_keygen_reap(d);
 	tdm_keyimport_reap(d);
+	tdm_keygen_reap(d); /* after the import's reap: it waits for the import to end */
 	tdm_job_watch(d, now);
 	tdm_hsm_step(d, now);
 	if (now >= d->next_heartbeat_mono) {
@@ -3958,8 +3963,8 @@ static void tdm_step(tdm_t *d)
 		/* a run or key operation that ended is taken at once: the zones after this one
 		 * in the pass may start the next, rather than wait for the next pass */
 		tdm_job_reap(d);
-		tdm_keygen_reap(d);
 		tdm_keyimport_reap(d);
+		tdm_keygen_reap(d);
 	}
 	d->pass_next = 0;
 }

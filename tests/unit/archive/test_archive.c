@@ -1089,6 +1089,94 @@ static archive_key_meta_t meta_for(const hsm_key_t *k, archive_role_t role, cons
 				    .dnskey_len = *rdata_len};
 }
 
+/* C_FindObjectsInit calls through a token whose function list was swapped for counting. */
+static CK_FUNCTION_LIST counting_fl;
+static CK_C_FindObjectsInit real_find_init;
+static unsigned find_inits;
+
+static CK_RV counting_find_init(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
+{
+	find_inits++;
+	return real_find_init(s, tmpl, n);
+}
+
+/* One key exported from A and imported into B, both steps checked. */
+static void key_across(struct two_sites *s, hsm_token_t *a, hsm_token_t *b, const hsm_key_t *k)
+{
+	uint8_t rd[HSM_DNSKEY_MAX];
+	size_t rl = 0;
+	archive_key_meta_t m = meta_for(k, ARCHIVE_ROLE_ZSK, "active", 1790000000, rd, &rl);
+	uint8_t *arch = NULL;
+	size_t len = 0;
+	int ret = archive_export_keys(a, &m, 1, 1790000000, s->fx.diag, &arch, &len);
+	ck_assert_msg(ret == TANDEM_OK, "export: %s", diag_first(s->fx.diag));
+	archive_import_stats_t st;
+	ret = archive_import(b, arch, len, s->fx.diag, &st);
+	ck_assert_msg(ret == TANDEM_OK, "import: %s", diag_first(s->fx.diag));
+	ck_assert_uint_eq(st.imported, 1);
+	archive_import_stats_deinit(&st);
+	free(arch);
+}
+
+/*
+ * The key path searches the token only for the first key: the SMK and MAC key handles, the
+ * check value and the taken labels and ids (key list and names) are kept by the token (a search
+ * reads every object of a SoftHSM file store: at 3,000 objects, about a second per key). A cached
+ * handle the HSM calls invalid is found again at the next call.
+ */
+START_TEST(archive_key_path_searches_once)
+{
+	struct two_sites s;
+	sites_setup(&s);
+	hsm_token_t *a = open_token(&s.fx, "siteA");
+	hsm_token_t *b = open_token(&s.fx, "siteB");
+	CK_FUNCTION_LIST *real = a->fl;
+	counting_fl = *real;
+	real_find_init = real->C_FindObjectsInit;
+	counting_fl.C_FindObjectsInit = counting_find_init;
+	a->fl = b->fl = &counting_fl;
+
+	key_across(&s, a, b, gen(a, "zsk-first", HSM_ALG_ECDSAP256SHA256, 256, s.fx.diag));
+	ck_assert_uint_gt(find_inits, 0); /* the first key finds the SMK and MAC key */
+	find_inits = 0;
+	const hsm_key_t *k2 = gen(a, "zsk-second", HSM_ALG_ECDSAP256SHA256, 256, s.fx.diag);
+	key_across(&s, a, b, k2);
+	ck_assert_uint_eq(find_inits, 0); /* made, exported and imported without a search */
+	/* the names the token holds beside its keys are still refused, without a search */
+	hsm_uri_t *u = NULL;
+	ck_assert_int_eq(hsm_uri_parse("pkcs11:object=" HSM_SMK_LABEL, NULL, &u), TANDEM_OK);
+	hsm_keyspec_t spec = {.algorithm = HSM_ALG_ECDSAP256SHA256};
+	const hsm_key_t *dup = NULL;
+	ck_assert_int_eq(hsm_token_generate_key(a, u, &spec, s.fx.diag, &dup), TANDEM_EEXIST);
+	hsm_uri_free(u);
+	ck_assert_int_eq(hsm_uri_parse("pkcs11:object=zsk-first", NULL, &u), TANDEM_OK);
+	ck_assert_int_eq(hsm_token_generate_key(b, u, &spec, s.fx.diag, &dup), TANDEM_EEXIST);
+	hsm_uri_free(u);
+	ck_assert_uint_eq(find_inits, 0);
+
+	/* a stale SMK handle: the wrap fails once, then the SMK is found again */
+	a->smk = 0x7ffffff0;
+	uint8_t *w = NULL;
+	size_t wl = 0;
+	ck_assert_int_eq(hsm_smk_wrap(a, k2, s.fx.diag, &w, &wl), TANDEM_HSM_EP11);
+	ck_assert_int_eq(hsm_smk_wrap(a, k2, s.fx.diag, &w, &wl), TANDEM_OK);
+	ck_assert_uint_gt(wl, 0);
+	free(w);
+	/* and a check value that no longer computes is not served from memory */
+	uint8_t cv[HSM_SMK_CHECK_LEN], cv2[HSM_SMK_CHECK_LEN];
+	ck_assert_int_eq(hsm_smk_check(a, s.fx.diag, cv), TANDEM_OK);
+	a->mac_key = 0x7ffffff0;
+	ck_assert_int_eq(hsm_smk_check_fresh(a, s.fx.diag, cv2), TANDEM_HSM_EP11);
+	ck_assert_int_eq(hsm_smk_check(a, s.fx.diag, cv2), TANDEM_OK);
+	ck_assert_mem_eq(cv, cv2, sizeof(cv));
+
+	a->fl = b->fl = real;
+	hsm_token_close(a);
+	hsm_token_close(b);
+	sites_teardown(&s);
+}
+END_TEST
+
 /* With the key state: exactly the listed keys, with role, state, times and the KSK's real
  * (flags 257) key tag; a listed key the token lacks or holds differently is refused. */
 START_TEST(archive_with_state)
@@ -1248,6 +1336,7 @@ static Suite *archive_suite(void)
 	tcase_add_test(tc, archive_conflicting_label);
 	tcase_add_test(tc, archive_with_state);
 	tcase_add_test(tc, archive_role_flags_must_agree);
+	tcase_add_test(tc, archive_key_path_searches_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
