@@ -734,6 +734,7 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 	if (skeys == NULL) {
 		return TANDEM_ENOMEM;
 	}
+	const dns_node_t **pmap = NULL; /* this version's names in the previous one */
 	uint32_t denial_ttl = 0;
 	ret = prepare_zone(zone, conf, diag, &st.serial, &denial_ttl);
 	if (ret != TANDEM_OK) {
@@ -752,8 +753,13 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 	}
 	dns_node_t *apex = dns_zone_apex(zone);
 	dns_node_remove_rrset(apex, DNS_TYPE_NSEC3PARAM);
+	/* only read; the dns accessors are not const-qualified */
+	if (conf->previous != NULL &&
+	    (ret = signer_prev_map(zone, (dns_zone_t *)conf->previous, &pmap)) != TANDEM_OK) {
+		goto out;
+	}
 	if (conf->denial == SIGNER_DENIAL_NSEC3) {
-		ret = signer_nsec3_build(zone, conf, denial_ttl, diag, &st.nsec_records,
+		ret = signer_nsec3_build(zone, conf, pmap, denial_ttl, diag, &st.nsec_records,
 					 &st.nsec3_hashed, &st.nsec3_kept);
 	} else {
 		dns_zone_set_nsec3_nodes_take(zone, NULL, 0);
@@ -770,7 +776,7 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 	if (conf->previous != NULL) {
 		job.slots = calloc(nslots ? nslots : 1, sizeof(*job.slots));
 		ret = job.slots == NULL ? TANDEM_ENOMEM
-					: signer_reuse_plan(zone, conf, skeys, nkeys, items,
+					: signer_reuse_plan(zone, conf, pmap, skeys, nkeys, items,
 							    job.nitems, job.slots);
 		if (ret != TANDEM_OK) {
 			goto out;
@@ -838,6 +844,7 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 		*stats = st;
 	}
 out:
+	free(pmap);
 	free(workers);
 	free(job.slots);
 	free(items);

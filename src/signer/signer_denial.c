@@ -271,15 +271,6 @@ static const uint8_t (*prev_hashes(const signer_conf_t *conf, const uint8_t *par
 	return ph;
 }
 
-/* Name order for walking two versions together: byte equality first, the usual case. */
-static int walk_cmp(const dns_node_t *a, const dns_node_t *b)
-{
-	if (a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0) {
-		return 0;
-	}
-	return dns_name_compare(a->name, b->name);
-}
-
 /* The parts of an NSEC3 run that do not change from record to record. */
 typedef struct n3ctx {
 	tandem_arena_t *arena;
@@ -671,8 +662,9 @@ out:
 	return ret;
 }
 
-int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl,
-		       tandem_diag_t *diag, size_t *records, size_t *hashed, size_t *kept)
+int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, const dns_node_t *const *pmap,
+		       uint32_t ttl, tandem_diag_t *diag, size_t *records, size_t *hashed,
+		       size_t *kept)
 {
 	int ret = TANDEM_OK;
 	size_t count = 0;
@@ -683,6 +675,7 @@ int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl
 	uint8_t(*keep)[20] = NULL; /* every node's hash, kept with the zone */
 	dns_node_t *chain = NULL;
 	uint8_t *in = NULL;
+	uint8_t *matched = NULL; /* per previous node: this version has its name */
 	deltas_t add = {0}, gone = {0}, chg = {0};
 	size_t nh = 0;
 
@@ -721,35 +714,28 @@ int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl
 		goto out;
 	}
 	/*
-	 * A name the previous version had keeps its hash (same salt and iterations). Walking
-	 * both versions in name order also finds what the chain must change: names that enter
-	 * it, names that leave it, and names that stay with other types.
+	 * A name the previous version had keeps its hash (same salt and iterations). With the
+	 * map of names to the previous version's nodes this also finds what the chain must
+	 * change: names that enter it, names that leave it, and names that stay with other
+	 * types.
 	 */
 	const dns_node_t *pnodes = NULL;
-	size_t pcount = 0, pj = 0, pmembers = 0;
+	size_t pcount = 0, pmembers = 0;
 	const uint8_t(*ph)[20] = prev_hashes(conf, param, &pnodes, &pcount);
+	if (ph != NULL && (pmap == NULL || (matched = calloc(pcount ? pcount : 1, 1)) == NULL)) {
+		ret = pmap == NULL ? TANDEM_EINVAL : TANDEM_ENOMEM;
+		goto out;
+	}
 	static const uint8_t none[20] = {0};
 	for (size_t i = 0; i < count && ret == TANDEM_OK; i++) {
 		const dns_node_t *pn = NULL;
-		while (ph != NULL && pj < pcount) {
-			int c = walk_cmp(&pnodes[pj], &nodes[i]);
-			if (c > 0) {
-				break;
-			}
-			bool member = memcmp(ph[pj], none, 20) != 0;
-			pmembers += member;
-			if (c == 0) {
-				pn = member ? &pnodes[pj] : NULL;
-				pj++;
-				break;
-			}
-			if (member) {
-				ret = delta_push(&gone, ph[pj], NULL);
-			}
-			pj++;
+		if (ph != NULL && pmap[i] != NULL) {
+			size_t pj = (size_t)(pmap[i] - pnodes);
+			matched[pj] = 1;
+			pn = memcmp(ph[pj], none, 20) != 0 ? pmap[i] : NULL;
 		}
 		if (!in[i]) {
-			if (pn != NULL && ret == TANDEM_OK) {
+			if (pn != NULL) {
 				ret = delta_push(&gone, ph[pn - pnodes], NULL);
 			}
 			continue;
@@ -757,7 +743,7 @@ int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl
 		h[nh].node = &nodes[i];
 		if (pn != NULL) {
 			memcpy(h[nh].hash, ph[pn - pnodes], 20);
-			if (!same_types(&nodes[i], pn) && ret == TANDEM_OK) {
+			if (!same_types(&nodes[i], pn)) {
 				ret = delta_push(&chg, h[nh].hash, &nodes[i]);
 			}
 		} else if (crypto_nsec3_hash(nodes[i].name, nodes[i].name_len, conf->nsec3_salt,
@@ -766,17 +752,20 @@ int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl
 			ret = TANDEM_ENOMEM;
 		} else {
 			(*hashed)++;
-			if (ph != NULL && ret == TANDEM_OK) {
+			if (ph != NULL) {
 				ret = delta_push(&add, h[nh].hash, &nodes[i]);
 			}
 		}
 		memcpy(keep[i], h[nh].hash, 20);
 		nh++;
 	}
-	for (; ph != NULL && pj < pcount && ret == TANDEM_OK; pj++) {
+	/* the previous chain's members, and those whose names are gone */
+	for (size_t pj = 0; ph != NULL && pj < pcount && ret == TANDEM_OK; pj++) {
 		if (memcmp(ph[pj], none, 20) != 0) {
 			pmembers++;
-			ret = delta_push(&gone, ph[pj], NULL);
+			if (!matched[pj]) {
+				ret = delta_push(&gone, ph[pj], NULL);
+			}
 		}
 	}
 	if (ret != TANDEM_OK) {
@@ -804,6 +793,7 @@ int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl
 	keep = NULL;
 	*records = nchain;
 out:
+	free(matched);
 	free(add.v);
 	free(gone.v);
 	free(chg.v);

@@ -40,23 +40,35 @@ typedef struct item {
 bool signer_key_signs(const skey_t *k, uint16_t type);
 
 /*
- * Plans which previous signatures to keep (conf->previous set): fills the
+ * Plans which previous signatures to keep (conf->previous set, pmap its signer_prev_map):
+ * fills the
  * slots of every item (items in canonical order: main nodes, then NSEC3
  * nodes) with the RRSIG to copy, or NULL and the reason to sign.
  * Errors: TANDEM_ENOMEM.
  */
-int signer_reuse_plan(dns_zone_t *zone, const signer_conf_t *conf, const skey_t *keys, size_t nkeys,
-		      const item_t *items, size_t nitems, signer_slot_t *slots);
+int signer_reuse_plan(dns_zone_t *zone, const signer_conf_t *conf, const dns_node_t *const *pmap,
+		      const skey_t *keys, size_t nkeys, const item_t *items, size_t nitems,
+		      signer_slot_t *slots);
+
+/*
+ * The previous version's node of each of zone's names (same index as dns_zone_nodes; NULL:
+ * a new name), in one pass over both node arrays in canonical order that compares names by
+ * their bytes and canonically only around names that came or went. *out is malloc'd (the
+ * caller frees it). Errors: TANDEM_ENOMEM.
+ */
+int signer_prev_map(dns_zone_t *zone, dns_zone_t *prev, const dns_node_t ***out);
 
 /* Builds the NSEC chain (NSEC RRsets at every authoritative name and delegation). */
 int signer_nsec_build(dns_zone_t *zone, uint32_t ttl, tandem_diag_t *diag, size_t *records);
 /* Builds the NSEC3 chain and NSEC3PARAM (RFC 5155) with conf's parameters. The names'
  * hashes stay with the zone (dns_zone_set_node_hashes_take); those of conf->previous are
- * taken for the names it had when its NSEC3PARAM is the same, and then its chain is updated
+ * taken for the names it had (pmap: signer_prev_map, NULL without previous) when its
+ * NSEC3PARAM is the same, and then its chain is updated
  * around the names that changed instead of made anew. *hashed: hashes computed; *kept:
  * records copied from the previous chain as they were. */
-int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl,
-		       tandem_diag_t *diag, size_t *records, size_t *hashed, size_t *kept);
+int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, const dns_node_t *const *pmap,
+		       uint32_t ttl, tandem_diag_t *diag, size_t *records, size_t *hashed,
+		       size_t *kept);
 /* Appends an RFC 4034 4.1.2 type bitmap of the sorted types to buf; returns bytes written
  * (buf holds at least 8704 bytes). */
 size_t signer_bitmap(const uint16_t *types, size_t n, uint8_t *buf);

@@ -441,8 +441,40 @@ static const dns_node_t *join(const dns_node_t *arr, size_t count, size_t *cur,
 	return NULL;
 }
 
-int signer_reuse_plan(dns_zone_t *zone, const signer_conf_t *conf, const skey_t *keys, size_t nkeys,
-		      const item_t *items, size_t nitems, signer_slot_t *slots)
+int signer_prev_map(dns_zone_t *zone, dns_zone_t *prev, const dns_node_t ***out)
+{
+	size_t count = 0, pcount = 0, pj = 0;
+	const dns_node_t *nodes = dns_zone_nodes(zone, &count);
+	const dns_node_t *pnodes = dns_zone_nodes(prev, &pcount);
+	const dns_node_t **map = malloc(sizeof(*map) * (count ? count : 1));
+	if (map == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	for (size_t i = 0; i < count; i++) {
+		map[i] = NULL;
+		if (pj < pcount && same_name(&pnodes[pj], &nodes[i])) {
+			map[i] = &pnodes[pj++];
+			continue;
+		}
+		while (pj < pcount) {
+			int c = dns_name_compare(pnodes[pj].name, nodes[i].name);
+			if (c > 0) {
+				break;
+			}
+			pj++;
+			if (c == 0) {
+				map[i] = &pnodes[pj - 1];
+				break;
+			}
+		}
+	}
+	*out = map;
+	return TANDEM_OK;
+}
+
+int signer_reuse_plan(dns_zone_t *zone, const signer_conf_t *conf, const dns_node_t *const *pmap,
+		      const skey_t *keys, size_t nkeys, const item_t *items, size_t nitems,
+		      signer_slot_t *slots)
 {
 	/* The previous version is only read; the dns accessors are not const-qualified. */
 	dns_zone_t *prev = (dns_zone_t *)conf->previous;
@@ -490,19 +522,14 @@ int signer_reuse_plan(dns_zone_t *zone, const signer_conf_t *conf, const skey_t 
 	scan_inceptions(&p, pnodes, pcount, &seen, &last);
 	scan_inceptions(&p, p3, p3count, &seen, &last);
 
-	size_t count = 0, walked = 0;
+	size_t count = 0;
 	const dns_node_t *nodes = dns_zone_nodes(zone, &count);
-	size_t pool0 = 0, cur = 0, cur3 = 0;
+	size_t pool0 = 0, cur3 = 0;
 	for (size_t i = 0; i < nitems; i++) {
 		const item_t *it = &items[i];
 		bool in3 = it->node >= n3 && it->node < n3 + n3count;
-		/* the names with nothing to sign (glue, insecure delegations) too: the join then
-		 * steps one node at a time, by byte equality */
-		for (size_t at = in3 ? 0 : (size_t)(it->node - nodes); walked < at; walked++) {
-			join(pnodes, pcount, &cur, &nodes[walked]);
-		}
 		const dns_node_t *pn =
-		    in3 ? join(p3, p3count, &cur3, it->node) : join(pnodes, pcount, &cur, it->node);
+		    in3 ? join(p3, p3count, &cur3, it->node) : pmap[it->node - nodes];
 		const dns_rrset_t *prs = pn != NULL ? dns_node_rrset(pn, it->rs->type) : NULL;
 		/* Unchanged means the same records, signed before (glue that became
 		 * authoritative is new to signing). */
