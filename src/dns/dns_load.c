@@ -1496,6 +1496,54 @@ static int delta_extend(delta_t *d)
 	return TANDEM_OK;
 }
 
+/*
+ * Whether every stretch starts and ends outside parentheses in the old (or new) file: one pass
+ * over it, quotes and comments minded (a record that spans lines is then whole in a stretch).
+ */
+static bool delta_outside_parens(const delta_t *d, bool old)
+{
+	const char *p = old ? d->ob : d->nb, *end = old ? d->oe : d->ne;
+	size_t k = 0, n = 2 * d->nhunks; /* the edges, in order */
+	int depth = 0;
+	bool quoted = false;
+	for (; k < n; p++) {
+		const hunk_t *h = &d->hunks[k / 2];
+		const char *edge = k % 2 == 0 ? (old ? h->o0 : h->n0) : (old ? h->o1 : h->n1);
+		while (k < n && p == edge) {
+			if (depth != 0 || quoted) {
+				return false;
+			}
+			k++;
+			h = &d->hunks[k / 2];
+			edge = k >= n       ? NULL
+			       : k % 2 == 0 ? (old ? h->o0 : h->n0)
+					    : (old ? h->o1 : h->n1);
+		}
+		if (k == n || p == end) {
+			break;
+		}
+		if (quoted) {
+			if (*p == '\\' && p + 1 < end) {
+				p++;
+			} else if (*p == '"') {
+				quoted = false;
+			}
+		} else if (*p == '"') {
+			quoted = true;
+		} else if (*p == ';') {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			p = (nl != NULL ? nl : end) - 1;
+		} else if (*p == '\\' && p + 1 < end) {
+			p++;
+		} else if (*p == '(') {
+			depth++;
+		} else if (*p == ')') {
+			depth--;
+		}
+	}
+	return k == n;
+}
+
 /* The new file's directives (the old one's are the same lines: none is in a stretch). */
 static int delta_directives(delta_t *d)
 {
@@ -1689,9 +1737,6 @@ int dns_zone_load_delta(dns_zone_t *prev, const char *prev_buf, size_t prev_len,
 						  : "the zone held was not loaded line for line "
 						    "(it had warnings or duplicate records)");
 	}
-	if (memchr(buf, '(', len) != NULL || memchr(prev_buf, '(', prev_len) != NULL) {
-		return delta_no(&d, "%s", "a record spans lines (parentheses)");
-	}
 	if (olen == 0 || asprintf(&abs_origin, "%s%s", opts->origin,
 				  opts->origin[olen - 1] == '.' ? "" : ".") < 0) {
 		return TANDEM_EINVAL;
@@ -1708,6 +1753,11 @@ int dns_zone_load_delta(dns_zone_t *prev, const char *prev_buf, size_t prev_len,
 	}
 	if (ret == TANDEM_OK) {
 		ret = delta_extend(&d);
+	}
+	if (ret == TANDEM_OK &&
+	    ((memchr(buf, '(', len) != NULL && !delta_outside_parens(&d, false)) ||
+	     (memchr(prev_buf, '(', prev_len) != NULL && !delta_outside_parens(&d, true)))) {
+		ret = delta_no(&d, "%s", "a changed stretch starts or ends inside parentheses");
 	}
 	if (ret == TANDEM_OK) {
 		ret = dns_changeset_new(&cs);
