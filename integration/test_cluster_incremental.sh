@@ -5,8 +5,8 @@
 #  - steady state: the active's runs reuse (the summary line's "reused" > 0) and the
 #    standby agrees on each serial;
 #  - a change of the input (one delegation added, the SOA serial raised) at both sites: the
-#    next serial signs only what changed (a few new RRSIGs, the rest reused) and the
-#    standby agrees;
+#    active loads it from its changed lines ("changed lines parsed"), the next serial signs
+#    only what changed (a few new RRSIGs, the rest reused) and the standby agrees;
 #  - the change is an entry of the active's journal (from the serial published before it),
 #    and the standby's journal holds the same changeset (the same checksum);
 #  - kill -9 of both nodes and a restart: the nodes take their own copies (publication,
@@ -85,6 +85,10 @@ changed() {
 	PUB=$s
 }
 tdm_wait 60 "$A to publish the change" changed
+# the input was loaded from its changed lines, not parsed whole (dns_zone_load_delta)
+line=$(grep "zone $Z: signing run: serial $PUB, " "$(log "$A")" | tail -n 1)
+[[ $line == *"changed lines parsed"* ]] ||
+	tdm_fail "$A parsed the changed input whole: $line" -- "$(grep "parsed whole" "$(log "$A")")"
 nw=$(run_field "$A" signing "$PUB" new)
 # the delegation's NSEC3 record, the chain neighbour's, the SOA, maybe the NSEC3 of an ENT
 if [ "$nw" -lt 2 ] || [ "$nw" -gt 8 ]; then

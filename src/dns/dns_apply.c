@@ -475,6 +475,13 @@ static int collect(const dns_changeset_t *cs, change_t **out, size_t *count)
 	return TANDEM_OK;
 }
 
+/* Whether names below n lie below a cut because of n. */
+static bool is_cut(const dns_node_t *n, bool apex)
+{
+	return (!apex && dns_node_rrset(n, DNS_TYPE_NS) != NULL) ||
+	       dns_node_rrset(n, DNS_TYPE_DNAME) != NULL;
+}
+
 /* The new versions of the changed owners, and empty nodes for the missing ancestors of new
  * ones, in canonical order. */
 static int touched_nodes(dns_zone_t *old, tandem_arena_t *arena, const change_t *ch, size_t n,
@@ -506,6 +513,10 @@ static int touched_nodes(dns_zone_t *old, tandem_arena_t *arena, const change_t 
 		ret = apply_node(arena, was, ch + i, end - i, &t[m], mixed);
 		if (ret != TANDEM_OK) {
 			break;
+		}
+		bool apex = dns_name_compare(ch[i].rr.owner, old->origin) == 0;
+		if (was == NULL || is_cut(was, apex) != is_cut(&t[m], apex)) {
+			t[m].flags |= DNS_NODE_MARK_BELOW; /* the names below may change flags */
 		}
 		const uint8_t *name = t[m++].name;
 		while (was == NULL && name[0] != 0) {
@@ -543,46 +554,72 @@ static int touched_nodes(dns_zone_t *old, tandem_arena_t *arena, const change_t 
 	return TANDEM_OK;
 }
 
+/* The first of nodes[0..n) not before name (a binary search). */
+static size_t lower_bound(const dns_node_t *nodes, size_t n, const uint8_t *name)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (dns_name_compare(nodes[mid].name, name) < 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return lo;
+}
+
 /*
- * old's nodes with the touched ones merged in; then, from the end, a node without RRsets is
+ * old's nodes with the touched ones merged in (the untouched copied a run at a time: a search
+ * per touched name, not a comparison per node); then, from the end, a node without RRsets is
  * kept (as an empty non-terminal) only when the next one kept is below it.
  */
 static int merge_nodes(const dns_zone_t *old, const dns_node_t *t, size_t nt, dns_node_t **out,
 		       size_t *count)
 {
-	size_t cap = old->node_count + nt, m = 0;
+	size_t cap = old->node_count + nt, m = 0, a = 0;
 	dns_node_t *v = malloc(sizeof(*v) * (cap ? cap : 1));
 	if (v == NULL) {
 		return TANDEM_ENOMEM;
 	}
-	size_t a = 0, b = 0;
-	while (a < old->node_count || b < nt) {
-		int c = a == old->node_count ? 1
-			: b == nt            ? -1
-					     : dns_name_compare(old->nodes[a].name, t[b].name);
-		if (c < 0) {
-			v[m++] = old->nodes[a++];
-		} else {
-			a += c == 0;
-			v[m++] = t[b++];
+	for (size_t b = 0; b < nt; b++) {
+		size_t at = a + lower_bound(old->nodes + a, old->node_count - a, t[b].name);
+		memcpy(v + m, old->nodes + a, sizeof(*v) * (at - a));
+		m += at - a;
+		a = at;
+		if (a < old->node_count && dns_name_compare(old->nodes[a].name, t[b].name) == 0) {
+			a++; /* replaced */
 		}
+		v[m++] = t[b];
 	}
-	size_t keep = m; /* v[keep..m) is the result, built from the end */
+	memcpy(v + m, old->nodes + a, sizeof(*v) * (old->node_count - a));
+	m += old->node_count - a;
+	/* empty nodes: kept as empty non-terminals when the next node kept is below them */
+	size_t next = m, dropped = 0;
 	for (size_t i = m; i > 0; i--) {
-		dns_node_t n = v[i - 1];
-		if (n.rrset_count == 0) {
-			if (keep == m || !dns_name_is_sub(v[keep].name, n.name)) {
-				continue;
-			}
-			n.flags |= DNS_NODE_ENT;
+		dns_node_t *n = &v[i - 1];
+		if (n->rrset_count > 0) {
+			n->flags &= (uint16_t)~DNS_NODE_ENT;
+			next = i - 1;
+		} else if (next < m && dns_name_is_sub(v[next].name, n->name)) {
+			n->flags |= DNS_NODE_ENT;
+			next = i - 1;
 		} else {
-			n.flags &= (uint16_t)~DNS_NODE_ENT;
+			n->name = NULL; /* dropped */
+			dropped++;
 		}
-		v[--keep] = n;
 	}
-	memmove(v, v + keep, sizeof(*v) * (m - keep));
+	if (dropped > 0) {
+		size_t k = 0;
+		for (size_t i = 0; i < m; i++) {
+			if (v[i].name != NULL) {
+				v[k++] = v[i];
+			}
+		}
+		m = k;
+	}
 	*out = v;
-	*count = m - keep;
+	*count = m;
 	return TANDEM_OK;
 }
 
@@ -635,7 +672,7 @@ static int apply_shared(dns_zone_t *old, const dns_changeset_t *cs, dns_zone_t *
 		ret = merge_nodes(old, t, nt, &z->nodes, &z->node_count);
 	}
 	if (ret == TANDEM_OK) {
-		ret = dns_zone_mark_cow(z, z->arena);
+		ret = dns_zone_mark_below(z, t, nt, z->arena);
 		z->exact = old->exact && !mixed;
 	}
 	if (ret == TANDEM_OK && z->shared_count > APPLY_SHARE_MAX) {

@@ -45,6 +45,12 @@ void dns_zone_mark(dns_zone_t *zone);
 /* As dns_zone_mark, for a zone whose RRset arrays may be shared with another version: an
  * array whose flags change is copied into cow first. Errors: TANDEM_ENOMEM. */
 int dns_zone_mark_cow(dns_zone_t *zone, tandem_arena_t *cow);
+/* As dns_zone_mark_cow, for the nodes named in names[count] (canonical order), and those below
+ * the ones flagged DNS_NODE_MARK_BELOW (whether they are a cut changed): the flags of the
+ * others do not change when only these names changed. */
+#define DNS_NODE_MARK_BELOW (1u << 15)
+int dns_zone_mark_below(dns_zone_t *zone, const dns_node_t *names, size_t count,
+			tandem_arena_t *cow);
 /* The node named name in nodes[count] (canonical order), or NULL: a binary search. */
 dns_node_t *dns_nodes_find(dns_node_t *nodes, size_t count, const uint8_t *name);
 

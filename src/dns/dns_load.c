@@ -1233,6 +1233,8 @@ out:
 
 /* How far apart (in lines, each side) a changed stretch may end and the files agree again. */
 #define DELTA_WINDOW 512
+/* How long a block of lines inserted, removed or replaced line for line may be. */
+#define DELTA_BLOCK 16384
 /* Lines that must agree after a changed stretch for the files to count as in step again. */
 #define DELTA_AGREE 3
 /* Directives ($ORIGIN, $TTL) a file may have for this path. */
@@ -1348,7 +1350,7 @@ static int delta_push(delta_t *d, const hunk_t *h)
  * (fewest lines skipped in all) from which DELTA_AGREE lines agree again, or the two ends.
  * Looks at most wmax lines ahead on each side; false when they do not meet within that.
  */
-static bool delta_sync(const delta_t *d, const char *po, const char *pn, size_t wmax,
+static bool delta_sync(const delta_t *d, const char *po, const char *pn, size_t wmax, bool block,
 		       const char **bufs[2], uint64_t *hashes[2], const char **o1, const char **n1)
 {
 	size_t on = 0, nn = 0;
@@ -1358,6 +1360,10 @@ static bool delta_sync(const delta_t *d, const char *po, const char *pn, size_t 
 	bool oend = os[on] == d->oe, nend = ns[nn] == d->ne;
 	for (size_t s = 1; s <= 2 * wmax; s++) {
 		for (size_t a = s > wmax ? s - wmax : 0; a <= s && a <= wmax; a++) {
+			/* block: only a block inserted, removed or replaced line for line */
+			if (block && a != 0 && a != s && 2 * a != s) {
+				continue;
+			}
 			if (agree(os, hashes[0], on, ns, hashes[1], nn, a, s - a, oend, nend)) {
 				*o1 = os[a];
 				*n1 = ns[s - a];
@@ -1375,7 +1381,7 @@ static bool delta_sync(const delta_t *d, const char *po, const char *pn, size_t 
  */
 static int delta_hunks(delta_t *d)
 {
-	enum { W = DELTA_WINDOW + DELTA_AGREE };
+	enum { W = DELTA_BLOCK + DELTA_AGREE };
 	const char **bufs[2] = {malloc(sizeof(char *) * (W + 1)), malloc(sizeof(char *) * (W + 1))};
 	uint64_t *hashes[2] = {malloc(sizeof(uint64_t) * W), malloc(sizeof(uint64_t) * W)};
 	int ret = bufs[0] && bufs[1] && hashes[0] && hashes[1] ? TANDEM_OK : TANDEM_ENOMEM;
@@ -1398,9 +1404,11 @@ static int delta_hunks(delta_t *d)
 		}
 		po += i;
 		pn += i;
-		hunk_t h = {.o0 = po, .n0 = pn};
-		if (!delta_sync(d, po, pn, 16, bufs, hashes, &h.o1, &h.n1) &&
-		    !delta_sync(d, po, pn, DELTA_WINDOW, bufs, hashes, &h.o1, &h.n1)) {
+		hunk_t h = {.o0 = po, .n0 = pn, .o1 = d->oe, .n1 = d->ne};
+		if (po < d->oe && pn < d->ne && /* (else the rest of one file is the stretch) */
+		    !delta_sync(d, po, pn, 16, false, bufs, hashes, &h.o1, &h.n1) &&
+		    !delta_sync(d, po, pn, DELTA_WINDOW, false, bufs, hashes, &h.o1, &h.n1) &&
+		    !delta_sync(d, po, pn, DELTA_BLOCK, true, bufs, hashes, &h.o1, &h.n1)) {
 			ret = delta_no(d, "%s", "a changed stretch longer than the window");
 			break;
 		}
@@ -1486,6 +1494,54 @@ static int delta_extend(delta_t *d)
 	}
 	d->nhunks = m;
 	return TANDEM_OK;
+}
+
+/*
+ * Whether every stretch starts and ends outside parentheses in the old (or new) file: one pass
+ * over it, quotes and comments minded (a record that spans lines is then whole in a stretch).
+ */
+static bool delta_outside_parens(const delta_t *d, bool old)
+{
+	const char *p = old ? d->ob : d->nb, *end = old ? d->oe : d->ne;
+	size_t k = 0, n = 2 * d->nhunks; /* the edges, in order */
+	int depth = 0;
+	bool quoted = false;
+	for (; k < n; p++) {
+		const hunk_t *h = &d->hunks[k / 2];
+		const char *edge = k % 2 == 0 ? (old ? h->o0 : h->n0) : (old ? h->o1 : h->n1);
+		while (k < n && p == edge) {
+			if (depth != 0 || quoted) {
+				return false;
+			}
+			k++;
+			h = &d->hunks[k / 2];
+			edge = k >= n       ? NULL
+			       : k % 2 == 0 ? (old ? h->o0 : h->n0)
+					    : (old ? h->o1 : h->n1);
+		}
+		if (k == n || p == end) {
+			break;
+		}
+		if (quoted) {
+			if (*p == '\\' && p + 1 < end) {
+				p++;
+			} else if (*p == '"') {
+				quoted = false;
+			}
+		} else if (*p == '"') {
+			quoted = true;
+		} else if (*p == ';') {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			p = (nl != NULL ? nl : end) - 1;
+		} else if (*p == '\\' && p + 1 < end) {
+			p++;
+		} else if (*p == '(') {
+			depth++;
+		} else if (*p == ')') {
+			depth--;
+		}
+	}
+	return k == n;
 }
 
 /* The new file's directives (the old one's are the same lines: none is in a stretch). */
@@ -1681,9 +1737,6 @@ int dns_zone_load_delta(dns_zone_t *prev, const char *prev_buf, size_t prev_len,
 						  : "the zone held was not loaded line for line "
 						    "(it had warnings or duplicate records)");
 	}
-	if (memchr(buf, '(', len) != NULL || memchr(prev_buf, '(', prev_len) != NULL) {
-		return delta_no(&d, "%s", "a record spans lines (parentheses)");
-	}
 	if (olen == 0 || asprintf(&abs_origin, "%s%s", opts->origin,
 				  opts->origin[olen - 1] == '.' ? "" : ".") < 0) {
 		return TANDEM_EINVAL;
@@ -1700,6 +1753,11 @@ int dns_zone_load_delta(dns_zone_t *prev, const char *prev_buf, size_t prev_len,
 	}
 	if (ret == TANDEM_OK) {
 		ret = delta_extend(&d);
+	}
+	if (ret == TANDEM_OK &&
+	    ((memchr(buf, '(', len) != NULL && !delta_outside_parens(&d, false)) ||
+	     (memchr(prev_buf, '(', prev_len) != NULL && !delta_outside_parens(&d, true)))) {
+		ret = delta_no(&d, "%s", "a changed stretch starts or ends inside parentheses");
 	}
 	if (ret == TANDEM_OK) {
 		ret = dns_changeset_new(&cs);

@@ -420,10 +420,12 @@ static uint16_t rrset_flags(const dns_node_t *n, const dns_rrset_t *rs)
 	return (uint16_t)(auth ? (rs->flags | DNS_RRSET_AUTH) : (rs->flags & ~DNS_RRSET_AUTH));
 }
 
-int dns_zone_mark_cow(dns_zone_t *zone, tandem_arena_t *cow)
+/* Marks nodes[from..to), below cut (NULL: none) at from. */
+static int mark_nodes(dns_zone_t *zone, size_t from, size_t to, const uint8_t *cut,
+		      tandem_arena_t *cow)
 {
-	const uint8_t *cut = NULL; /* the delegation or DNAME owner we are below */
-	for (size_t i = 0; i < zone->node_count; i++) {
+	/* cut: the delegation or DNAME owner we are below */
+	for (size_t i = from; i < to; i++) {
 		dns_node_t *n = &zone->nodes[i];
 		n->flags &= DNS_NODE_ENT;
 		if (n->name[0] == 1 && n->name[1] == '*') {
@@ -466,6 +468,63 @@ int dns_zone_mark_cow(dns_zone_t *zone, tandem_arena_t *cow)
 		}
 		for (uint16_t r = 0; r < n->rrset_count && !same; r++) {
 			n->rrsets[r].flags = rrset_flags(n, &n->rrsets[r]);
+		}
+	}
+	return TANDEM_OK;
+}
+
+int dns_zone_mark_cow(dns_zone_t *zone, tandem_arena_t *cow)
+{
+	return mark_nodes(zone, 0, zone->node_count, NULL, cow);
+}
+
+/* The cut name lies below, from its ancestors (the top-most delegation or DNAME), or NULL. */
+static const uint8_t *cut_above(dns_zone_t *zone, const uint8_t *name)
+{
+	const uint8_t *cut = NULL;
+	for (const uint8_t *p = name; p[0] != 0;) {
+		p += p[0] + 1;
+		size_t len = dns_name_len(p, DNS_NAME_MAXLEN);
+		if (len < zone->origin_len) {
+			break;
+		}
+		const dns_node_t *a = dns_nodes_find(zone->nodes, zone->node_count, p);
+		bool apex = len == zone->origin_len;
+		if (a != NULL && ((!apex && dns_node_rrset(a, DNS_TYPE_NS) != NULL) ||
+				  dns_node_rrset(a, DNS_TYPE_DNAME) != NULL)) {
+			cut = a->name; /* the one furthest up wins */
+		}
+		if (apex) {
+			break;
+		}
+	}
+	return cut;
+}
+
+int dns_zone_mark_below(dns_zone_t *zone, const dns_node_t *names, size_t count,
+			tandem_arena_t *cow)
+{
+	size_t done = 0; /* nodes before this index are marked */
+	for (size_t k = 0; k < count; k++) {
+		dns_node_t *n = dns_nodes_find(zone->nodes, zone->node_count, names[k].name);
+		if (n == NULL) {
+			continue; /* (gone) */
+		}
+		size_t from = (size_t)(n - zone->nodes), to = from + 1;
+		while ((names[k].flags & DNS_NODE_MARK_BELOW) && to < zone->node_count &&
+		       dns_name_is_sub(zone->nodes[to].name, n->name)) {
+			to++;
+		}
+		if (from < done) {
+			from = done; /* inside a subtree marked already */
+		}
+		if (from < to) {
+			const uint8_t *cut = cut_above(zone, zone->nodes[from].name);
+			int ret = mark_nodes(zone, from, to, cut, cow);
+			if (ret != TANDEM_OK) {
+				return ret;
+			}
+			done = to;
 		}
 	}
 	return TANDEM_OK;

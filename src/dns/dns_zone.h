@@ -152,9 +152,9 @@ int dns_zone_load_stream(FILE *fp, const char *path, const dns_load_opts_t *opts
  * (dns_zone_apply: the result shares memory with prev, with the same rules). The result is
  * what dns_zone_load would make of buf; whenever that is not sure it gives up with
  * TANDEM_ERANGE and why says why (then load the file in full), among others: prev had
- * warnings or duplicate records, a record spans lines, a directive changed or is other than
- * $ORIGIN and $TTL, a changed line does not parse, has no TTL and no $TTL before it, is a
- * record the signer makes or out of the zone, the SOA did not change once or its MINIMUM
+ * warnings or duplicate records, a stretch starts or ends inside parentheses, a directive changed
+ * or is other than $ORIGIN and $TTL, a changed line does not parse, has no TTL and no $TTL before
+ * it, is a record the signer makes or out of the zone, the SOA did not change once or its MINIMUM
  * changed, an added record is there already, a removed one is not, an RRset would mix TTLs,
  * a changed name holds what the full load refuses or warns about, or a stretch runs over
  * 512 lines. Nothing is said in a diag: a full load says what is wrong. prev is only read

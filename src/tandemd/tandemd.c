@@ -273,6 +273,8 @@ typedef struct tdm_zone {
 	dns_zone_t *input_cache;
 	uint8_t input_hash[32];
 	dns_signer_owned_t input_owned;
+	bool has_input_good; /* input_good: the good copy written of input_cache's bytes */
+	tdm_input_id_t input_good;
 	bool has_input_id; /* the file input_cache's bytes were last read from */
 	tdm_input_id_t input_id;
 	int64_t input_ctime_s;
@@ -2144,6 +2146,8 @@ static void tdm_input_job_setup(const tdm_t *d, tdm_zone_t *z, tdm_sign_t *job)
 	in->cache_id = z->input_id;
 	in->cache_ctime_s = z->input_ctime_s;
 	in->cache_ctime_ns = z->input_ctime_ns;
+	in->has_cache_good = z->has_input_good;
+	in->cache_good_id = z->input_good;
 	dns_changeset_free(z->ixfr_run.cs); /* a run that did not start */
 	z->ixfr_run.cs = NULL;
 	if (!in->from_good && z->ixfr.cs != NULL) {
@@ -2206,6 +2210,9 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 	if (in->from_delta && in->result == TDM_INPUT_LOADED) {
 		tdm_log(d, "input: zone %s serial %u from IXFR (%zu changes), no reload", z->name,
 			in->serial, dns_changeset_size(in->delta));
+	} else if (in->lines_why[0] != '\0' && in->result == TDM_INPUT_LOADED) {
+		tdm_log(d, "input: zone %s serial %u parsed whole, not by its changed lines: %s",
+			z->name, in->serial, in->lines_why);
 	} else if (in->delta != NULL && in->delta_why[0] != '\0') {
 		tdm_log(d, "input: zone %s: the IXFR to serial %u not applied (%s): %s read",
 			z->name, dns_changeset_serial(in->delta, true), in->delta_why, in->path);
@@ -2227,6 +2234,8 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 		in->copy = NULL;
 		memcpy(z->input_hash, in->hash, sizeof(z->input_hash));
 		z->input_owned = in->signer_owned;
+		z->has_input_good = in->has_good_id; /* (compared with the next input) */
+		z->input_good = in->good_id;
 	}
 	if (in->result == TDM_INPUT_LOADED && z->input_cache != NULL &&
 	    memcmp(z->input_hash, in->hash, sizeof(z->input_hash)) == 0) {
@@ -2235,6 +2244,11 @@ static void tdm_input_run_end(tdm_t *d, tdm_zone_t *z)
 		z->input_id = in->id;
 		z->input_ctime_s = in->ctime_s;
 		z->input_ctime_ns = in->ctime_ns;
+		if (in->has_good_id) {
+			/* the good copy written now holds these bytes too */
+			z->has_input_good = true;
+			z->input_good = in->good_id;
+		}
 	}
 	if (in->from_good && in->result != TDM_INPUT_LOADED && in->result != TDM_INPUT_CHANGED) {
 		/* the node's own copy is gone or no longer loads: it is no good copy */

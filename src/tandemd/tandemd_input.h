@@ -147,6 +147,12 @@ typedef struct tdm_input_job {
 	tdm_input_id_t delta_id;
 	int64_t delta_ctime_s;
 	long delta_ctime_ns;
+	/* the good copy written of cache's bytes (tdm_input_job_t.good_id of the run that made
+	 * cache): while good_path is still that file, a new input is compared with it line by
+	 * line and only the lines that differ are parsed (dns_zone_load_delta); when that is not
+	 * sure the file is parsed whole, lines_why says why */
+	bool has_cache_good;
+	tdm_input_id_t cache_good_id;
 	/* outputs */
 	tdm_input_result_t result;
 	tdm_input_id_t id;    /* of what was read (LOADED, REFUSED, HELD, NOT_REGULAR) */
@@ -162,7 +168,12 @@ typedef struct tdm_input_job {
 	bool unread;          /* LOADED, from_cache: the file is cache_id's, it was not read */
 	bool from_delta;      /* LOADED: *out is cache with delta applied, nothing was parsed */
 	char delta_why[120];  /* delta given but not used: why (the file was parsed) */
-	int64_t ctime_s;      /* of what was opened (with id) */
+	bool from_lines;      /* LOADED: *out is cache with the file's changed lines applied */
+	char lines_why[120];  /* a good copy of cache held, but the file was parsed whole: why */
+	bool has_good_id;     /* good is set: good_id is the file written (dev, inode, size,
+			       * mtime: the same after the rename over good_path) */
+	tdm_input_id_t good_id;
+	int64_t ctime_s; /* of what was opened (with id) */
 	long ctime_ns;
 	dns_zone_t *copy; /* LOADED, keep_copy, parsed: an unsigned copy (the caller's: taken,
 			     or freed by tdm_input_job_clear) */

@@ -512,6 +512,7 @@ static void *tdm_sign_run(void *arg)
 			 job->in.unread       ? "input untouched, not read, parse skipped"
 			 : job->in.from_cache ? "input unchanged, parse skipped"
 			 : job->in.from_delta ? "IXFR applied, parse skipped"
+			 : job->in.from_lines ? "changed lines parsed"
 					      : "parse",
 			 job->in.seconds_parse, job->in.seconds_copy);
 		if (job->replayed) {
