@@ -129,3 +129,10 @@ bool tandem_malloc_tune(void)
 	return true;
 #endif
 }
+
+void tandem_malloc_release(void)
+{
+#ifdef __GLIBC__
+	(void)malloc_trim(0);
+#endif
+}

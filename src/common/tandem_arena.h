@@ -39,4 +39,12 @@ size_t tandem_arena_size(const tandem_arena_t *arena);
  */
 bool tandem_malloc_tune(void);
 
+/*
+ * Gives the free pages inside the malloc heaps back to the system (glibc's malloc_trim):
+ * small blocks a big job freed (a digest state's buckets, a gate's tables) otherwise stay
+ * resident until reused, and count in the next job's peak. Call when such a job's results
+ * were taken; it locks each malloc arena briefly.
+ */
+void tandem_malloc_release(void);
+
 #endif

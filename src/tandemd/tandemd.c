@@ -3133,6 +3133,7 @@ static void tdm_last_take(tdm_t *d, tdm_zone_t *z, dns_zone_t *zone, dns_digest_
 	if (own) {
 		tdm_dist_publish(d->dist, z->name, z->last_ver, j, &z->served);
 	}
+	tandem_malloc_release(); /* the old digest state's buckets */
 }
 
 /* After a run: its signed zone becomes the version the next run builds on when it is
@@ -3314,6 +3315,7 @@ static void tdm_job_finish(tdm_t *d)
 	tdm_job_ended(d, z);
 	tdm_input_run_end(d, z);
 	d->job_zone = NULL;
+	tandem_malloc_release(); /* what the run freed in the heaps: not in the next peak */
 }
 
 /* A standby's run ended well: its digest is reported, unless it took its own copy of the

@@ -123,6 +123,37 @@ START_TEST(malloc_tune_returns_freed_arenas)
 }
 END_TEST
 
+/* Small blocks a job freed (a digest state's buckets) go back to the system on
+ * tandem_malloc_release, not only when reused: tandemd calls it after each run. */
+START_TEST(malloc_release_returns_freed_small_blocks)
+{
+#ifdef TEST_GLIBC_MALLOC
+	enum { N = 65536, SIZE = 2048 }; /* 128 MiB in blocks below the mmap threshold */
+	uint8_t **blocks = calloc(N, sizeof(*blocks));
+	ck_assert_ptr_nonnull(blocks);
+	long before = rss_kb();
+	for (int i = 0; i < N; i++) {
+		blocks[i] = malloc(SIZE);
+		ck_assert_ptr_nonnull(blocks[i]);
+		memset(blocks[i], 1, SIZE);
+	}
+	void *pin = malloc(SIZE); /* above them: the heap's top cannot shrink */
+	ck_assert_ptr_nonnull(pin);
+	for (int i = 0; i < N; i++) {
+		free(blocks[i]);
+	}
+	long freed = rss_kb();
+	tandem_malloc_release();
+	long after = rss_kb();
+	ck_assert_msg(after < before + (32l << 10),
+		      "VmRSS %ld kB before, %ld with the blocks freed, %ld after the release",
+		      before, freed, after);
+	free(pin);
+	free(blocks);
+#endif
+}
+END_TEST
+
 START_TEST(diag_keeps_and_counts)
 {
 	tandem_diag_t *d = NULL;
@@ -372,7 +403,6 @@ int main(void)
 	Suite *s = suite_create("common");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, arena_alloc_align_and_merge);
-	tcase_add_test(tc, malloc_tune_returns_freed_arenas);
 	tcase_add_test(tc, diag_keeps_and_counts);
 	tcase_add_test(tc, afile_commit_and_abort);
 	tcase_add_test(tc, file_read_limits);
@@ -380,6 +410,12 @@ int main(void)
 	tcase_add_test(tc, wipe_and_strerror);
 	tcase_add_test(tc, split_and_utc_stamp);
 	tcase_add_test(tc, dname_id_and_escape);
+	/* 128 MiB touched per test: minutes, not seconds, on a loaded machine */
+	TCase *tm = tcase_create("malloc");
+	tcase_set_timeout(tm, 120);
+	tcase_add_test(tm, malloc_tune_returns_freed_arenas);
+	tcase_add_test(tm, malloc_release_returns_freed_small_blocks);
+	suite_add_tcase(s, tm);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
