@@ -400,6 +400,87 @@ static char *zone_text(const dns_zone_t *z)
 	return buf;
 }
 
+/* A changed input against the good copy of the zone held: only its changed lines are parsed
+ * (the same zone as a full parse, one of the run's own, the shared one kept as the next
+ * copy); with a good copy that is not the file written of the zone held, parsed whole with
+ * the reason said. */
+START_TEST(test_load_lines)
+{
+	char dir[256], full[512], edited[512], good[512], cmd[2048];
+	ts_tmpdir(dir, sizeof(dir));
+	example_lines(dir, "full.zone", 0, full, sizeof(full));
+	snprintf(edited, sizeof(edited), "%s/edited.zone", dir);
+	snprintf(good, sizeof(good), "%s/example.input", dir);
+	snprintf(cmd, sizeof(cmd),
+		 "sed 's/2024010101 ; serial/2024010102 ; serial/' '%s' >'%s' && "
+		 "printf 'added 86400 IN NS ns1.added.example.net.\\n' >>'%s'",
+		 full, edited, edited);
+	ck_assert_int_eq(system(cmd), 0);
+	tandem_diag_t *diag = NULL;
+	ck_assert_int_eq(tandem_diag_new(&diag), TANDEM_OK);
+	tdm_input_job_t in = {
+	    .path = full, .good_path = good, .max_removal = 1000, .keep_copy = true};
+	dns_zone_t *z1 = NULL;
+	ck_assert_int_eq(tdm_input_load(&in, "example.", diag, &z1), TANDEM_OK);
+	ck_assert(in.has_good_id);
+	ck_assert_int_eq(tandem_afile_commit(in.good), TANDEM_OK); /* as a run's commit */
+	in.good = NULL;
+	dns_zone_t *cache = in.copy;
+	in.copy = NULL;
+	tdm_input_id_t good_id = in.good_id;
+	dns_zone_free(z1);
+
+	tdm_input_job_t in2 = {.path = edited,
+			       .good_path = good,
+			       .max_removal = 1000,
+			       .keep_copy = true,
+			       .cache = cache,
+			       .has_cache_good = true,
+			       .cache_good_id = good_id};
+	dns_zone_t *z2 = NULL;
+	ck_assert_int_eq(tdm_input_load(&in2, "example.", diag, &z2), TANDEM_OK);
+	ck_assert_msg(in2.from_lines, "parsed whole: %s", in2.lines_why);
+	ck_assert_uint_eq(in2.serial, 2024010102u);
+	dns_load_opts_t lo = {.origin = "example."};
+	dns_zone_t *want = NULL;
+	ck_assert_int_eq(dns_zone_load(edited, &lo, diag, &want), TANDEM_OK);
+	char *tw = zone_text(want), *t2 = zone_text(z2), *tc = zone_text(in2.copy);
+	ck_assert_str_eq(t2, tw);
+	ck_assert_str_eq(tc, tw);
+	/* the run changes its zone in place: the copy kept does not follow */
+	dns_node_remove_rrset(dns_zone_apex(z2), DNS_TYPE_NS);
+	free(tc);
+	tc = zone_text(in2.copy);
+	ck_assert_str_eq(tc, tw);
+	free(tc);
+	free(t2);
+	dns_zone_free(z2);
+	tdm_input_job_clear(&in2);
+
+	/* a good copy that is not the one written of the zone held: parsed whole */
+	tdm_input_job_t in3 = {.path = edited,
+			       .good_path = good,
+			       .max_removal = 1000,
+			       .cache = cache,
+			       .has_cache_good = true,
+			       .cache_good_id = good_id};
+	in3.cache_good_id.size++;
+	dns_zone_t *z3 = NULL;
+	ck_assert_int_eq(tdm_input_load(&in3, "example.", diag, &z3), TANDEM_OK);
+	ck_assert(!in3.from_lines);
+	ck_assert_ptr_nonnull(strstr(in3.lines_why, "good copy"));
+	t2 = zone_text(z3);
+	ck_assert_str_eq(t2, tw);
+	free(t2);
+	free(tw);
+	dns_zone_free(z3);
+	tdm_input_job_clear(&in3);
+	dns_zone_free(want);
+	dns_zone_free(cache);
+	tandem_diag_free(diag);
+}
+END_TEST
+
 START_TEST(test_load_cache)
 {
 	char dir[256], full[512], copy[512], edited[512], good[512];
@@ -687,6 +768,7 @@ static Suite *input_suite(void)
 	tcase_add_test(tc, test_settle_rule);
 	tcase_add_test(tc, test_load_checks);
 	tcase_add_test(tc, test_load_cache);
+	tcase_add_test(tc, test_load_lines);
 	tcase_add_test(tc, test_load_delta);
 	tcase_add_test(tc, test_choose);
 	tcase_add_test(tc, test_watch);
