@@ -62,6 +62,9 @@ else
 fi
 TDM_TMP=$(cd "$TDM_TMP" && pwd)
 W=$TDM_TMP
+# a kept run is resumed later (RESUME): its tokens stay under its own directory, not on the
+# tmpfs that cluster-down empties (deploy/cluster-up.sh, TANDEM_CLUSTER_HSM_TMPFS)
+[ "${TDM_KEEP:-0}" = 1 ] && export TANDEM_CLUSTER_HSM_TMPFS=0
 trap tdm_cleanup EXIT
 trap 'exit 130' INT TERM
 tdm_need etcd python3 dnssec-verify softhsm2-util bc
@@ -176,8 +179,8 @@ resume_cluster() {
 	t0=$(now_ms)
 	for n in node-a node-b; do bash "$TDM_CL/run/$n.start"; done
 	tdm_wait "$FULL_BOUND" "a holder of $Z after the restart" resume_holder
-	B=node-a
-	[ "$A" = node-a ] && B=node-b
+	B='node-a'
+	[ "$A" = node-a ] && B='node-b'
 	tdm_wait "$FULL_BOUND" "$A's first publication after the restart" published_above "$A" "$before"
 	tdm_wait "$STEP_BOUND" "$B to agree on serial $PUB after the restart" agrees "$B" "$PUB"
 	la=$(run_line "$A" signing "$PUB")
@@ -304,8 +307,8 @@ else
 	tdm_cluster_up --zones 1 --cycle 86400 --threads "$THREADS"
 	A=$(tdm_holder $Z)
 	[ -n "$A" ] || tdm_fail "nobody holds $Z after cluster-up"
-	B=node-a
-	[ "$A" = node-a ] && B=node-b
+	B='node-a'
+	[ "$A" = node-a ] && B='node-b'
 fi
 say "active $A, standby $B"
 if [ -z "$RESUME" ]; then
