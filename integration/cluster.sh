@@ -217,10 +217,10 @@ tdm_validate_published() {
 # (zone name -> input file), and the rest of its --option value pairs as YAML lines in
 # TDM_NODE_OPTS, but for pid-file and the OPTIONs named (which the test writes itself).
 tdm_node_cmdline() {
-	local node=$1 line w i=0 opt val
+	local who=$1 line w i=0 opt val
 	shift
 	local -a words
-	line=$(grep '^setsid' "$TDM_CL/run/$node.start")
+	line=$(grep '^setsid' "$TDM_CL/run/$who.start")
 	line=${line#setsid }
 	line=${line%% </dev/null*}
 	eval "words=($line)"
@@ -243,7 +243,7 @@ tdm_node_cmdline() {
 			;;
 		esac
 	done
-	[ -n "$TDM_NODE_BIN" ] || tdm_fail "no tandemd in $node's start line" -- "$TDM_CL/run/$node.start"
+	[ -n "$TDM_NODE_BIN" ] || tdm_fail "no tandemd in $who's start line" -- "$TDM_CL/run/$who.start"
 	while [ "$i" -lt "${#words[@]}" ]; do
 		opt=${words[$i]#--}
 		val=${words[$((i + 1))]}
@@ -260,17 +260,17 @@ tdm_node_cmdline() {
 		esac
 	done
 	if [ "${#TDM_NODE_ZONES[@]}" -lt 1 ] || [ "${#TDM_NODE_COORDS[@]}" != 2 ]; then
-		tdm_fail "$node's command line not understood" -- "$TDM_CL/run/$node.start"
+		tdm_fail "$who's command line not understood" -- "$TDM_CL/run/$who.start"
 	fi
 }
 
 # tdm_node_yaml NODE ZONE...: the YAML file of NODE (after tdm_node_cmdline NODE) with these
 # zones, its own pid-file, and its coordinators, on stdout.
 tdm_node_yaml() {
-	local node=$1 z j
+	local who=$1 z j
 	shift
 	[ "${#TDM_NODE_OPTS[@]}" = 0 ] || printf '%s\n' "${TDM_NODE_OPTS[@]}"
-	printf "pid-file: '%s'\n" "$TDM_CL/run/$node.pid"
+	printf "pid-file: '%s'\n" "$TDM_CL/run/$who.pid"
 	printf 'zone:\n'
 	for z in "$@"; do printf "  - name: '%s'\n    input: '%s'\n" "$z" "${TDM_NODE_INPUT[$z]}"; done
 	printf 'coord:\n'
