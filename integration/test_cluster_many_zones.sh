@@ -52,9 +52,12 @@ puts=$(((put1 - put0) / 3)) # each put is counted once per member
 [ "$puts" -gt 0 ] || tdm_fail "no write to etcd in 15 s of steady state"
 per_put=$(((bytes1 - bytes0) / puts))
 tdm_log "steady state: $puts puts in 15 s, $((bytes1 - bytes0)) bytes received, $per_put bytes per put"
-[ "$per_put" -lt $((state_bytes / 4)) ] ||
-	tdm_fail "$per_put bytes sent per write: not far below the whole state ($state_bytes bytes)"
-tdm_pass "a write carries about one zone: $per_put bytes per put, the state is $state_bytes bytes"
+# no write carries the whole state: a renewal writes the cluster key (the members and their
+# node leases, about 2 to 4 KB here: it grows with members and alerts, not zones), a commit
+# one zone's key
+[ "$per_put" -lt "$state_bytes" ] ||
+	tdm_fail "$per_put bytes sent per write: as much as the whole state ($state_bytes bytes)"
+tdm_pass "a write carries the cluster key or one zone: $per_put bytes per put, the state is $state_bytes bytes"
 # Renewals move each node's node lease (one put per node per lease/3), not every zone's key:
 # with a zone key per renewal the 40 zones alone made 180 puts in 15 s (lease 10 s). Half
 # that is far above what the node leases and the commits of the window make.

@@ -81,7 +81,8 @@
  * waits long on a dead coordinator notices its own lease running out late. */
 #define TDM_RPC_TIMEOUT_MS 1000
 /* An unanswered renewal is sent again this soon. */
-#define TDM_RENEW_RETRY_MS 300u
+#define TDM_RENEW_RETRY_MS   300u
+#define TDM_RELEASE_RETRY_MS 2000u /* a release no coordinator answered, sent again */
 /* An offline-KSK zone without a usable pre-signed DNSKEY RRset is looked at again this soon
  * (an operator's skr-import is picked up without waiting for the cycle). */
 #define TDM_SKR_RETRY_MS 5000u
@@ -254,6 +255,11 @@ typedef struct tdm_zone {
 	 * last file) and is never reused: a zone added later takes a fresh slot. Its run, if
 	 * one was going, is abandoned when it ends (tdm_job_abandon). */
 	bool gone;
+	/* a release of this epoch got no answer: sent again (tdm_release_retry) until a
+	 * coordinator answers, while the node neither holds nor asks for the zone again; 0: none.
+	 * Else the node lease it keeps renewing for its other zones keeps this one held too. */
+	uint64_t release_owed;
+	uint64_t release_next_mono;
 	/* a committed serial held until a standby reports the same digest (compare before
 	 * publish, docs/node.md): what its run made, taken from the job so that the one runner
 	 * is free meanwhile (a standby of another zone may need it to shadow) */
@@ -954,18 +960,46 @@ static void tdm_instance_note(tdm_t *d, coordrpc_kind_t kind)
 
 /* Gives the lease back; returns TANDEM_OK when a coordinator answered (the deadline's watch
  * is then disarmed: nothing is left to say). */
-static int tdm_lease_release_send(tdm_t *d, tdm_zone_t *z)
+static int tdm_release_epoch(tdm_t *d, tdm_zone_t *z, uint64_t epoch)
 {
 	tdm_renew_forget(d->renew, (size_t)(z - d->zones));
 	coordrpc_request_t req;
 	tdm_req_init(d, &req, COORDRPC_LEASE_RELEASE, z);
-	req.epoch = z->node.epoch;
+	req.epoch = epoch;
 	req.leaving = z->gone; /* no preference window for a node that no longer has it */
 	int ret = tdm_call(d, &req);
 	if (ret == TANDEM_OK) {
 		(void)tdm_watch_disarm(d->watch, (size_t)(z - d->zones));
+		z->release_owed = 0;
+	} else {
+		z->release_owed = epoch;
+		z->release_next_mono = tandem_mono_ms() + TDM_RELEASE_RETRY_MS;
 	}
 	return ret;
+}
+
+static int tdm_lease_release_send(tdm_t *d, tdm_zone_t *z)
+{
+	return tdm_release_epoch(d, z, z->node.epoch);
+}
+
+/* The releases that got no answer, sent again: the coordinators count the node lease for
+ * every zone the node held (docs/coordinator.md, "A lease per node"), so a zone the node let
+ * go without a coordinator hearing it would stay this node's while its other zones are
+ * renewed. Never once the node holds or asks for the zone again (tdm_lease_ask clears it). */
+static void tdm_release_retry(tdm_t *d, uint64_t now)
+{
+	for (size_t i = 0; i < d->nzones; i++) {
+		tdm_zone_t *z = &d->zones[i];
+		if (z->release_owed == 0 || z->node.held || now < z->release_next_mono) {
+			continue;
+		}
+		uint64_t epoch = z->release_owed;
+		if (tdm_release_epoch(d, z, epoch) == TANDEM_OK) {
+			tdm_log(d, "zone %s: lease released (epoch %" PRIu64 "): %s, sent again",
+				z->name, epoch, z->gone ? "removed" : "let go");
+		}
+	}
 }
 
 /* Sends a lease request or renewal and tells the node the answer (or that none came). */
@@ -974,6 +1008,7 @@ static void tdm_lease_ask(tdm_t *d, tdm_zone_t *z, coordrpc_kind_t kind)
 	coordrpc_request_t req;
 	tdm_req_init(d, &req, kind, z);
 	req.epoch = z->node.epoch;
+	z->release_owed = 0; /* asked for again: an old release must not follow this request */
 	node_input_t in = {.kind = NODE_IN_LEASE_REPLY};
 	d->lease_kind = kind;
 	d->lease_text = d->dec->text;
@@ -3901,6 +3936,7 @@ static void tdm_step(tdm_t *d)
 		d->next_heartbeat_mono = now; /* an alert that changed is told at once */
 	}
 	tdm_job_reap(d);
+	tdm_release_retry(d, now);
 	if (tdm_renew_pending(d->renew)) {
 		for (size_t i = 0; i < d->nzones; i++) {
 			if (!d->zones[i].gone) {
