@@ -12,30 +12,6 @@
 
 #define NOW 1795000000u
 
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static unsigned rng_below(unsigned n)
-{
-	return (unsigned)(rng_next() % n);
-}
-
-static void rng_seed(const char *test)
-{
-	const char *env = getenv("TANDEM_SEED");
-	uint64_t seed = env != NULL ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
-	fprintf(stderr, "%s: seed %llu (TANDEM_SEED=%llu replays it)\n", test,
-		(unsigned long long)seed, (unsigned long long)seed);
-	rng_state = seed;
-}
-
 /*
  * A small zone, so that the ends of the hash chain and its wrap-around change often: each
  * slot is absent, a host (A, or A and TXT: a type change), a delegation (with or without
@@ -186,18 +162,18 @@ static void random_walk(const char *name, bool optout, uint8_t salt_len, uint16_
 	for (uint8_t i = 0; i < salt_len; i++) {
 		w.conf.nsec3_salt[i] = (uint8_t)(0xa0 + i);
 	}
-	rng_seed(name);
+	ts_rng_seed(name);
 	unsigned slot[SLOTS];
 	for (unsigned i = 0; i < SLOTS; i++) {
-		slot[i] = rng_below(KINDS);
+		slot[i] = ts_rng_below(KINDS);
 	}
 	dns_zone_t *prev = load(&w, slot);
 	size_t r, h, k;
 	ck_assert_int_eq(build(&w, prev, &r, &h, &k), TANDEM_OK);
 	for (unsigned s = 0; s < 300; s++) {
-		unsigned ops = 1 + rng_below(3);
+		unsigned ops = 1 + ts_rng_below(3);
 		for (unsigned o = 0; o < ops; o++) {
-			slot[rng_below(SLOTS)] = rng_below(KINDS);
+			slot[ts_rng_below(SLOTS)] = ts_rng_below(KINDS);
 		}
 		prev = step(&w, prev, slot);
 	}

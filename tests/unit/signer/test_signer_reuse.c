@@ -15,33 +15,6 @@
 #define NOW 1795000000u /* 2026-11-18, a fixed signing time */
 #define DAY 86400u
 
-/* ---- a seeded PRNG (splitmix64): the seed is printed so a failure can be replayed ---- */
-
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static unsigned rng_below(unsigned n)
-{
-	return (unsigned)(rng_next() % n);
-}
-
-static uint64_t rng_seed(const char *test)
-{
-	const char *env = getenv("TANDEM_SEED");
-	uint64_t seed = env != NULL ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
-	fprintf(stderr, "%s: seed %llu (TANDEM_SEED=%llu replays it)\n", test,
-		(unsigned long long)seed, (unsigned long long)seed);
-	rng_state = seed;
-	return seed;
-}
-
 static uint32_t get32(const uint8_t *p)
 {
 	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
@@ -112,7 +85,7 @@ END_TEST
  */
 START_TEST(schedule_30_days)
 {
-	rng_seed("schedule_30_days");
+	ts_rng_seed("schedule_30_days");
 	enum { N = 3000 };
 	signer_conf_t c;
 	signer_conf_defaults(&c, NOW);
@@ -160,7 +133,7 @@ START_TEST(schedule_30_days)
 		}
 		/* churn: two RRsets change and are signed anew */
 		for (int j = 0; j < 2; j++) {
-			unsigned i = rng_below(N);
+			unsigned i = ts_rng_below(N);
 			exp[i] = signer_expiration(&c, names[i], DNS_TYPE_DS);
 		}
 		refreshed[cyc] = quota + due;
@@ -338,18 +311,18 @@ static char *model_text(const model_t *m)
 
 static void model_mutate(model_t *m)
 {
-	unsigned ops = 1 + rng_below(4);
+	unsigned ops = 1 + ts_rng_below(4);
 	for (unsigned o = 0; o < ops; o++) {
-		unsigned d = rng_below(DELEGS), h = rng_below(HOSTS);
-		switch (rng_below(6)) {
+		unsigned d = ts_rng_below(DELEGS), h = ts_rng_below(HOSTS);
+		switch (ts_rng_below(6)) {
 		case 0: /* a delegation comes or goes */ m->deleg[d] = !m->deleg[d]; break;
 		case 1: /* DS added, removed */ m->ds[d] = !m->ds[d]; break;
 		case 2: /* DS changed (a KSK roll in the child) */
-			m->ds_val[d] = (unsigned)rng_next();
+			m->ds_val[d] = (unsigned)ts_rng_next();
 			m->ds[d] = true;
 			break;
 		case 3: /* glue changes address, or the NS goes in or out of bailiwick */
-			if (rng_below(2)) {
+			if (ts_rng_below(2)) {
 				m->glue_ip[d]++;
 			} else {
 				m->glue[d] = !m->glue[d];
@@ -358,7 +331,7 @@ static void model_mutate(model_t *m)
 		case 4: /* hosts below empty non-terminals come and go */
 		case 5:
 			m->host[h] = !m->host[h];
-			m->host_ip[h] += rng_below(2);
+			m->host_ip[h] += ts_rng_below(2);
 			break;
 		}
 	}
@@ -509,18 +482,18 @@ static void random_walk(signer_denial_t denial, bool optout)
 {
 	fixture_t f;
 	fixture_open(&f);
-	rng_seed(denial == SIGNER_DENIAL_NSEC ? "random_changes_nsec"
-		 : optout                     ? "random_changes_nsec3_optout"
-					      : "random_changes_nsec3");
+	ts_rng_seed(denial == SIGNER_DENIAL_NSEC ? "random_changes_nsec"
+		    : optout                     ? "random_changes_nsec3_optout"
+						 : "random_changes_nsec3");
 	model_t m = {0};
 	for (unsigned i = 0; i < DELEGS; i++) {
-		m.deleg[i] = rng_below(3) != 0;
-		m.ds[i] = rng_below(2);
-		m.glue[i] = rng_below(2);
-		m.ds_val[i] = (unsigned)rng_next();
+		m.deleg[i] = ts_rng_below(3) != 0;
+		m.ds[i] = ts_rng_below(2);
+		m.glue[i] = ts_rng_below(2);
+		m.ds_val[i] = (unsigned)ts_rng_next();
 	}
 	for (unsigned i = 0; i < HOSTS; i++) {
-		m.host[i] = rng_below(2);
+		m.host[i] = ts_rng_below(2);
 	}
 	signer_key_t keys[2] = {{.key = f.ksk, .ksk = true}, {.key = f.zsk, .zsk = true}};
 	signer_conf_t c;

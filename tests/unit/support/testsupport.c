@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -182,4 +183,29 @@ void ts_srcpath(const char *rel, char *buf, size_t size)
 {
 	const char *src = getenv("TANDEM_SRCDIR");
 	snprintf(buf, size, "%s/%s", src ? src : ".", rel);
+}
+
+static uint64_t ts_rng_state;
+
+uint64_t ts_rng_next(void)
+{
+	uint64_t z = (ts_rng_state += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+unsigned ts_rng_below(unsigned n)
+{
+	return (unsigned)(ts_rng_next() % n);
+}
+
+uint64_t ts_rng_seed(const char *test)
+{
+	const char *env = getenv("TANDEM_SEED");
+	uint64_t seed = env != NULL ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
+	fprintf(stderr, "%s: seed %llu (TANDEM_SEED=%llu replays it)\n", test,
+		(unsigned long long)seed, (unsigned long long)seed);
+	ts_rng_state = seed;
+	return seed;
 }

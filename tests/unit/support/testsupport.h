@@ -3,6 +3,7 @@
 #define TESTSUPPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * A SoftHSMv2 token of the test's own: a temp dir with softhsm2.conf and a
@@ -36,4 +37,12 @@ void ts_rmtree(const char *dir);
 /* Source-tree path of a test data file: $TANDEM_SRCDIR/rel. */
 void ts_srcpath(const char *rel, char *buf, size_t size);
 
+/*
+ * A seeded PRNG (splitmix64) for randomized tests: ts_rng_seed takes TANDEM_SEED from the
+ * environment, else the time, prints "TEST: seed N (TANDEM_SEED=N replays it)" so that a
+ * failure can be replayed, and returns it. One sequence per process.
+ */
+uint64_t ts_rng_seed(const char *test);
+uint64_t ts_rng_next(void);
+unsigned ts_rng_below(unsigned n); /* n > 0 */
 #endif
