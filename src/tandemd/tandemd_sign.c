@@ -457,8 +457,9 @@ static void *tdm_sign_run(void *arg)
 	if (ret == TANDEM_OK && tdm_sign_reviews(job, job->review_unsigned)) {
 		tandem_diag_clear(job->diag);
 		/* the good copy's temporary file holds the bytes loaded (written from them) */
-		const char *src =
-		    job->in.good != NULL ? tandem_afile_tmp_path(job->in.good) : job->in.path;
+		const char *src = job->in.good != NULL ? tandem_afile_tmp_path(job->in.good)
+				  : job->in.good_kept  ? job->in.good_path
+						       : job->in.path;
 		if (!tdm_sign_review_copy(job, 0, src, job->in.serial)) {
 			ret = TANDEM_EPERM;
 			job->input_serial = job->in.serial;

@@ -501,6 +501,9 @@ START_TEST(test_load_cache)
 	char *t1 = zone_text(z1);
 	dns_zone_t *cache = in.copy;
 	in.copy = NULL;
+	ck_assert_ptr_nonnull(in.good); /* the good copy written, put in place as a run does */
+	ck_assert_int_eq(tandem_afile_commit(in.good), TANDEM_OK);
+	in.good = NULL;
 	uint8_t hash[32];
 	memcpy(hash, in.hash, sizeof(hash));
 	tdm_input_job_clear(&in);
@@ -515,16 +518,24 @@ START_TEST(test_load_cache)
 	free(tc);
 	dns_zone_free(z1);
 
-	/* the same bytes under another name: copied from the cache, not parsed */
+	/* the same bytes under another name: copied from the cache, not parsed; no good copy
+	 * written while the one written of the cache's bytes is in place */
+	struct stat gst;
+	ck_assert_int_eq(stat(good, &gst), 0);
+	tdm_input_id_t good_id = tdm_input_id(&gst);
 	tdm_input_job_t in2 = {.path = copy,
 			       .good_path = good,
 			       .max_removal = 1000,
 			       .keep_copy = true,
-			       .cache = cache};
+			       .cache = cache,
+			       .has_cache_good = true,
+			       .cache_good_id = good_id};
 	memcpy(in2.cache_hash, hash, sizeof(hash));
 	dns_zone_t *z2 = NULL;
 	ck_assert_int_eq(tdm_input_load(&in2, "example.", diag, &z2), TANDEM_OK);
 	ck_assert(in2.from_cache);
+	ck_assert(in2.good_kept);
+	ck_assert_ptr_null(in2.good);
 	ck_assert_ptr_null(in2.copy);
 	ck_assert_uint_eq(in2.seconds_parse, 0);
 	ck_assert_uint_eq(in2.serial, 2024010101u);
@@ -532,6 +543,18 @@ START_TEST(test_load_cache)
 	char *t2 = zone_text(z2);
 	ck_assert_str_eq(t2, t1);
 	free(t2);
+	dns_zone_free(z2);
+	tdm_input_job_clear(&in2);
+
+	/* the good copy replaced since (another file): a new one is written */
+	char moved[2200];
+	snprintf(moved, sizeof(moved), "cp '%s' '%s.new' && mv '%s.new' '%s'", good, good, good,
+		 good);
+	ck_assert_int_eq(system(moved), 0);
+	ck_assert_int_eq(tdm_input_load(&in2, "example.", diag, &z2), TANDEM_OK);
+	ck_assert(in2.from_cache);
+	ck_assert(!in2.good_kept);
+	ck_assert_ptr_nonnull(in2.good);
 	dns_zone_free(z2);
 	tdm_input_job_clear(&in2);
 
