@@ -1028,6 +1028,13 @@ static void check_nodes(loader_t *l)
 				}
 			}
 		}
+		dns_rrset_t *wild_ns = dns_node_rrset(n, DNS_TYPE_NS);
+		if ((n->flags & DNS_NODE_WILDCARD) && wild_ns != NULL && !l->opts->keep_dnssec) {
+			LOAD_ERR(l, TANDEM_DNS_EZONE, wild_ns->line,
+				 "%s:%u: NS records at the wildcard name %s: a wildcard delegation "
+				 "has no defined meaning (RFC 4592 4.2; BIND refuses it too)",
+				 l->path, wild_ns->line, node_name(n, namebuf));
+		}
 		dns_rrset_t *dname = dns_node_rrset(n, DNS_TYPE_DNAME);
 		if ((n->flags & DNS_NODE_APEX) && dname != NULL) {
 			LOAD_ERR(l, TANDEM_DNS_ECNAME, dname->line,
@@ -1676,6 +1683,7 @@ static bool node_refused(const dns_node_t *n)
 		}
 	}
 	return ((n->flags & DNS_NODE_APEX) && dns_node_rrset(n, DNS_TYPE_DNAME) != NULL) ||
+	       ((n->flags & DNS_NODE_WILDCARD) && dns_node_rrset(n, DNS_TYPE_NS) != NULL) ||
 	       (ds != NULL && !(n->flags & (DNS_NODE_DELEG | DNS_NODE_BELOW_CUT))) ||
 	       ((n->flags & DNS_NODE_OCCLUDED) && !(n->flags & DNS_NODE_ENT));
 }

@@ -124,7 +124,8 @@ typedef struct dns_load_opts {
  * "FILE:LINE: reason" and loading continues to find more; if any was an
  * error the zone is not returned. Refused: syntax or RDATA errors, missing
  * or duplicate SOA, SOA not at the apex, out-of-zone data, CNAME beside
- * other data, CNAME or DNAME at the apex. Non-glue data under a delegation
+ * other data, CNAME or DNAME at the apex, NS at a wildcard name (an unsigned
+ * input: not with keep_dnssec). Non-glue data under a delegation
  * is kept, marked DNS_NODE_OCCLUDED and reported as a warning-level message
  * with code TANDEM_OK (it is left unsigned). Unless opts->keep_dnssec, the
  * records the signer makes itself are never loaded: see dns_signer_owned_t

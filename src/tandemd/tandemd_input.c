@@ -314,11 +314,14 @@ static int tdm_input_copy(tdm_input_job_t *in, const char *buf, size_t len, tand
 
 /* Whether the loader keeps r as it is in an unsigned input of origin: class IN, inside the
  * zone, not a record the signer makes itself; an added record whose placement the loader
- * checks (CNAME, DNAME, DS) goes by the loader (the file is parsed). */
+ * checks (CNAME, DNAME, DS, NS at a wildcard name) goes by the loader (the file is parsed). */
 static bool tdm_input_delta_rr_ok(const dns_rr_t *r, bool added, const uint8_t *origin)
 {
 	if (added && (r->type == 5 || r->type == 39 || r->type == 43)) {
 		return false;
+	}
+	if (added && r->type == 2 && r->owner[0] == 1 && r->owner[1] == '*') {
+		return false; /* NS at a wildcard name: the loader refuses it */
 	}
 	switch (r->type) {
 	case 46: /* RRSIG */

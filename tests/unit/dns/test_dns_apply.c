@@ -407,6 +407,9 @@ START_TEST(test_load_delta_gives_up)
 	    {"$TTL 3600\nex. SOA ns.ex. h.ex. 2 3600 900 86400 300\nex. NS ns.ex.\nns.ex. A "
 	     "192.0.2.1\nd1 NS ns.d1\nns.d1 A 192.0.2.2\nt1 TXT \"a\"\nx.d1 TXT \"o\"\n",
 	     "warns"},
+	    {"$TTL 3600\nex. SOA ns.ex. h.ex. 2 3600 900 86400 300\nex. NS ns.ex.\nns.ex. A "
+	     "192.0.2.1\nd1 NS ns.d1\nns.d1 A 192.0.2.2\nt1 TXT \"a\"\n* NS ns.d1\n",
+	     "refuses"},
 
 	};
 	dns_zone_t *prev = load_full(base, strlen(base));
