@@ -205,7 +205,8 @@ rebuild-node)
 	kill_hard "$n"
 	hsm=$DIR/$n/hsm
 	[ ! -d "$hsm/tokens.away" ] || rm -rf "$hsm/tokens.away"
-	find "$hsm/tokens" "$DIR/$n/work" "$DIR/$n/out" -mindepth 1 -delete
+	# -H: the token store may be a link to tmpfs (cluster-up.sh, TANDEM_CLUSTER_HSM_TMPFS)
+	find -H "$hsm/tokens" "$DIR/$n/work" "$DIR/$n/out" -mindepth 1 -delete
 	tdm_log "$n: token store, working files and publications wiped"
 	tdm_token "$hsm" "$n"
 	tok="pkcs11:token=$n;pin-source=$hsm/user.pin"
