@@ -98,6 +98,15 @@ const char *dist_key_secret_b64(const dist_key_t *k);
 
 struct ldns_struct_pkt;
 struct ldns_struct_rdf;
+/*
+ * ldns_wire2pkt for a message from the network (LDNS_STATUS_OK, or an ldns error with *out
+ * NULL). ldns keeps only the last TSIG record of a message and loses the others (about 80
+ * bytes each, found by tests/fuzz/fuzz_notify_answer.c): a message with more than one TSIG
+ * record (RFC 8945: at most one, the last), or whose sections do not add up, is refused
+ * before ldns reads it. Every message tandem reads goes through here.
+ */
+int dist_wire2pkt(struct ldns_struct_pkt **out, const uint8_t *wire, size_t len);
+
 /* Whether pkt (parsed from wire) carries a TSIG of k that verifies, over mac (the request's
  * MAC, NULL for a request): ldns_pkt_tsig_verify without its leak (docs/fuzzing.md). */
 bool dist_key_verify(const dist_key_t *k, struct ldns_struct_pkt *pkt, const uint8_t *wire,

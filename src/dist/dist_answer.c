@@ -437,7 +437,7 @@ void dist_handle(dist_server_t *srv, dist_conn_t *c, const uint8_t *wire, size_t
 	*rlen = 0;
 	dist_count(srv, &srv->stats.queries);
 	snprintf(rq.what, sizeof(rq.what), "query");
-	if (ldns_wire2pkt(&rq.q, wire, len) != LDNS_STATUS_OK) {
+	if (dist_wire2pkt(&rq.q, wire, len) != LDNS_STATUS_OK) {
 		rq.q = NULL;
 		dist_count(srv, &srv->stats.malformed);
 		dist_logf(srv, "xfr: dropped a malformed message of %zu bytes from %s", len, peer);

@@ -237,7 +237,7 @@ static int fetch_records(fetch_t *f, FILE *fp)
 		size_t n = ((size_t)hdr[0] << 8) | hdr[1];
 		ldns_pkt *p = NULL;
 		if (n == 0 || !fetch_read(f, buf, n) ||
-		    ldns_wire2pkt(&p, buf, n) != LDNS_STATUS_OK) {
+		    dist_wire2pkt(&p, buf, n) != LDNS_STATUS_OK) {
 			tandem_diag_add(f->diag, TANDEM_EIO, "%s: a malformed or cut message",
 					f->addr);
 			ret = TANDEM_EIO;

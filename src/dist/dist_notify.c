@@ -451,7 +451,7 @@ const char *dist_notify_answer_check(const ldns_rdf *zone, uint16_t id, const ch
 	const ldns_rr *q;
 	const char *why = NULL;
 
-	if (ldns_wire2pkt(&pkt, buf, len) != LDNS_STATUS_OK)
+	if (dist_wire2pkt(&pkt, buf, len) != LDNS_STATUS_OK)
 		return "malformed packet";
 	q = ldns_rr_list_rr(ldns_pkt_question(pkt), 0);
 	if (!ldns_pkt_qr(pkt) || ldns_pkt_get_opcode(pkt) != LDNS_PACKET_NOTIFY)

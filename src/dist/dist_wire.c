@@ -373,6 +373,47 @@ static uint16_t get16(const uint8_t *p)
 	return (uint16_t)((p[0] << 8) | p[1]);
 }
 
+/* TSIG records in a message (any section), or -1 when its sections cannot be walked. */
+static int dist_wire_tsig_count(const uint8_t *wire, size_t len)
+{
+	if (wire == NULL || len < 12) {
+		return -1;
+	}
+	size_t p = 12, rrs = (size_t)get16(wire + 6) + get16(wire + 8) + get16(wire + 10);
+	int tsig = 0;
+	for (unsigned q = get16(wire + 4); q > 0; q--) {
+		if (!dist_skip_name(wire, len, &p) || len - p < 4) {
+			return -1;
+		}
+		p += 4;
+	}
+	for (; rrs > 0; rrs--) {
+		if (!dist_skip_name(wire, len, &p) || len - p < 10) {
+			return -1;
+		}
+		uint16_t type = get16(wire + p), rdlen = get16(wire + p + 8);
+		p += 10;
+		if (len - p < rdlen) {
+			return -1;
+		}
+		p += rdlen;
+		tsig += type == 250;
+	}
+	return tsig;
+}
+
+int dist_wire2pkt(ldns_pkt **out, const uint8_t *wire, size_t len)
+{
+	int n = dist_wire_tsig_count(wire, len);
+	if (out == NULL || n < 0 || n > 1) {
+		if (out != NULL) {
+			*out = NULL;
+		}
+		return LDNS_STATUS_ERR;
+	}
+	return (int)ldns_wire2pkt(out, wire, len);
+}
+
 /* Whether n bytes of two wire names are the same, without ASCII case. */
 static bool dist_name_caseeq(const uint8_t *a, const uint8_t *b, size_t n)
 {

@@ -515,7 +515,7 @@ static int xfrin_soa(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr **soa)
 				err = errno;
 				break; /* an ICMP error: the next try */
 			}
-			if (ldns_wire2pkt(&p, buf, (size_t)got) != LDNS_STATUS_OK) {
+			if (dist_wire2pkt(&p, buf, (size_t)got) != LDNS_STATUS_OK) {
 				p = NULL;
 				continue; /* noise: wait for the answer */
 			}
@@ -729,7 +729,7 @@ static int xfrin_transfer(dist_xfrin_t *x, xfrin_zone_t *z, ldns_rr_type type, u
 			goto out;
 		}
 		ldns_pkt *p = NULL;
-		if (ldns_wire2pkt(&p, buf, mlen) != LDNS_STATUS_OK) {
+		if (dist_wire2pkt(&p, buf, mlen) != LDNS_STATUS_OK) {
 			xfrin_refuse(x, z, DIST_XFRIN_MALFORMED, "%s from %s: message %u malformed",
 				     tname, z->primary, msgs + 1);
 			goto out;

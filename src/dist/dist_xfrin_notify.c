@@ -96,7 +96,7 @@ void dist_xfrin_notify(void *arg, const uint8_t *wire, size_t len, const struct 
 	dist_xfrin_t *x = arg;
 	ldns_pkt *q = NULL;
 	*reply = NULL;
-	if (ldns_wire2pkt(&q, wire, len) != LDNS_STATUS_OK) {
+	if (dist_wire2pkt(&q, wire, len) != LDNS_STATUS_OK) {
 		q = NULL;
 	}
 	const ldns_rr *qr = q != NULL ? ldns_rr_list_rr(ldns_pkt_question(q), 0) : NULL;

@@ -589,7 +589,7 @@ static bool tdm_dist_probe_answer(const tdm_dist_t *td, const tdm_dist_zone_t *d
 	ldns_pkt *pkt = NULL;
 	ldns_rdf *zone = NULL;
 	bool ok = false;
-	if (ldns_wire2pkt(&pkt, buf, len) != LDNS_STATUS_OK ||
+	if (dist_wire2pkt(&pkt, buf, len) != LDNS_STATUS_OK ||
 	    ldns_str2rdf_dname(&zone, dz->name) != LDNS_STATUS_OK) {
 		goto out;
 	}

@@ -623,6 +623,46 @@ START_TEST(test_tsig_unknown_algorithm_no_leak)
 }
 END_TEST
 
+/* ldns_wire2pkt keeps the last of several TSIG records and loses the others: a message with
+ * two is refused before ldns reads it (dist_wire2pkt; leaked under ASan before). */
+START_TEST(test_two_tsig_records_refused)
+{
+	static const char secret[] = "ZnV6ei10ZXN0LW9ubHktdHNpZy1zZWNyZXQtMDAwMSE=";
+	ldns_pkt *p = ldns_pkt_query_new(ldns_dname_new_frm_str("example."), LDNS_RR_TYPE_SOA,
+					 LDNS_RR_CLASS_IN, 0);
+	ldns_pkt_set_id(p, 0x4e46);
+	ldns_pkt_set_opcode(p, LDNS_PACKET_NOTIFY);
+	ldns_pkt_set_qr(p, true);
+	ck_assert_int_eq(ldns_pkt_tsig_sign(p, "key.", secret, 300, "hmac-sha256.", NULL),
+			 LDNS_STATUS_OK);
+	uint8_t *wire = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(ldns_pkt2wire(&wire, p, &len), LDNS_STATUS_OK);
+	ldns_pkt_free(p);
+	/* the header, the question (example. SOA IN: 9 + 4 bytes), then the TSIG: twice */
+	size_t at = 12 + 9 + 4, rr = len - at;
+	ck_assert_uint_eq(wire[11], 1);
+	uint8_t *two = malloc(len + rr);
+	ck_assert_ptr_nonnull(two);
+	memcpy(two, wire, len);
+	memcpy(two + len, wire + at, rr);
+	two[11] = 2;
+	p = NULL;
+	ck_assert_int_ne(dist_wire2pkt(&p, two, len + rr), LDNS_STATUS_OK);
+	ck_assert_ptr_null(p);
+	/* the one-TSIG message still parses, its TSIG on the packet */
+	ck_assert_int_eq(dist_wire2pkt(&p, wire, len), LDNS_STATUS_OK);
+	ck_assert_ptr_nonnull(ldns_pkt_tsig(p));
+	ldns_pkt_free(p);
+	/* a message whose sections run past its end: refused too */
+	p = NULL;
+	ck_assert_int_ne(dist_wire2pkt(&p, wire, len - 1), LDNS_STATUS_OK);
+	ck_assert_ptr_null(p);
+	free(two);
+	free(wire);
+}
+END_TEST
+
 START_TEST(test_bad_input_refused)
 {
 	tandem_diag_t *diag = NULL;
@@ -688,6 +728,7 @@ int main(void)
 	tcase_add_test(tc, test_forged_answers_dropped);
 	tcase_add_test(tc, test_bad_input_refused);
 	tcase_add_test(tc, test_tsig_unknown_algorithm_no_leak);
+	tcase_add_test(tc, test_two_tsig_records_refused);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
