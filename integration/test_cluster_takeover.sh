@@ -40,8 +40,12 @@ tdm_published_after node-b $Z "$s1" && tdm_fail "node-b published without an etc
 tdm_pass "site B alone has no quorum and publishes nothing"
 
 # Recovery step 1: etcd-b becomes a one-member cluster with the data it has.
-kill "$(cat "$TDM_CL/run/etcd-b.pid")"
-sleep 1
+epid=$(cat "$TDM_CL/run/etcd-b.pid")
+kill "$epid"
+# gone before it starts again on the same data dir and ports (a second etcd-b would fail to
+# start: under load the old one took more than the second this test used to give it)
+etcd_b_gone() { ! kill -0 "$epid" 2>/dev/null; }
+tdm_wait 60 "etcd-b to exit" etcd_b_gone
 sed 's| </dev/null| --force-new-cluster </dev/null|' "$TDM_CL/run/etcd-b.start" >"$TDM_TMP/etcd-b.force"
 bash "$TDM_TMP/etcd-b.force"
 status_ok() { tdm_ctl status >/dev/null 2>&1; }
