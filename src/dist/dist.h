@@ -100,10 +100,11 @@ struct ldns_struct_pkt;
 struct ldns_struct_rdf;
 /*
  * ldns_wire2pkt for a message from the network (LDNS_STATUS_OK, or an ldns error with *out
- * NULL). ldns keeps only the last TSIG record of a message and loses the others (about 80
- * bytes each, found by tests/fuzz/fuzz_notify_answer.c): a message with more than one TSIG
- * record (RFC 8945: at most one, the last), or whose sections do not add up, is refused
- * before ldns reads it. Every message tandem reads goes through here.
+ * NULL). ldns loses a TSIG record it read when the message has another one or a later record
+ * fails to parse (80 to 140 bytes each, found by tests/fuzz/fuzz_notify_answer.c): a message
+ * with a TSIG record that is not its last record (RFC 8945: at most one, the last), or whose
+ * sections do not add up, is refused before ldns reads it. Every message tandem reads goes
+ * through here.
  */
 int dist_wire2pkt(struct ldns_struct_pkt **out, const uint8_t *wire, size_t len);
 

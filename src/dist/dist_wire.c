@@ -373,7 +373,8 @@ static uint16_t get16(const uint8_t *p)
 	return (uint16_t)((p[0] << 8) | p[1]);
 }
 
-/* TSIG records in a message (any section), or -1 when its sections cannot be walked. */
+/* TSIG records in a message (any section), or -1 when its sections cannot be walked or a TSIG
+ * record is not the message's last record (RFC 8945 5.1: the last of the additional data). */
 static int dist_wire_tsig_count(const uint8_t *wire, size_t len)
 {
 	if (wire == NULL || len < 12) {
@@ -397,6 +398,10 @@ static int dist_wire_tsig_count(const uint8_t *wire, size_t len)
 			return -1;
 		}
 		p += rdlen;
+		if (type == 250 && rrs != 1) {
+			return -1; /* ldns keeps reading past it, and loses it when a later record
+				      fails */
+		}
 		tsig += type == 250;
 	}
 	return tsig;

@@ -623,8 +623,9 @@ START_TEST(test_tsig_unknown_algorithm_no_leak)
 }
 END_TEST
 
-/* ldns_wire2pkt keeps the last of several TSIG records and loses the others: a message with
- * two is refused before ldns reads it (dist_wire2pkt; leaked under ASan before). */
+/* ldns_wire2pkt loses a TSIG record followed by another record that fails or by a second
+ * TSIG: a message whose TSIG is not its last record is refused before ldns reads it
+ * (dist_wire2pkt; the fuzz corpus's leak-* inputs leaked under ASan before). */
 START_TEST(test_two_tsig_records_refused)
 {
 	static const char secret[] = "ZnV6ei10ZXN0LW9ubHktdHNpZy1zZWNyZXQtMDAwMSE=";
@@ -649,6 +650,11 @@ START_TEST(test_two_tsig_records_refused)
 	two[11] = 2;
 	p = NULL;
 	ck_assert_int_ne(dist_wire2pkt(&p, two, len + rr), LDNS_STATUS_OK);
+	ck_assert_ptr_null(p);
+	/* one TSIG, but not the last record (an OPT after it): refused as well */
+	static const uint8_t opt[] = {0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0};
+	memcpy(two + len, opt, sizeof(opt));
+	ck_assert_int_ne(dist_wire2pkt(&p, two, len + sizeof(opt)), LDNS_STATUS_OK);
 	ck_assert_ptr_null(p);
 	/* the one-TSIG message still parses, its TSIG on the packet */
 	ck_assert_int_eq(dist_wire2pkt(&p, wire, len), LDNS_STATUS_OK);
