@@ -853,6 +853,11 @@ static int lease_batch_unpack(const Tandem__CoordLeaseBatch *m, const char *what
 				   m->items[i]->zone)) != TANDEM_OK) {
 			return ret;
 		}
+		if (it->zone[0] == '\0') { /* as the packer refuses it */
+			tandem_diag_add(diag, TANDEM_EINVAL,
+					"%s: field items.zone: empty (item %zu)", what, i);
+			return TANDEM_EINVAL;
+		}
 		it->epoch = m->items[i]->epoch;
 		it->renew = m->items[i]->renew;
 		r->nitems = i + 1;
