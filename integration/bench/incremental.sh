@@ -22,14 +22,15 @@
 # copied into WORKDIR and started again (every process from its start script, the paths
 # rewritten to the copy, this build's binaries): both nodes start from their last signed
 # zone (full gate, signatures reused); the first run after the restart is timed and its
-# VmHWM taken, then 2.-4. run (knotd and ods-signerd are skipped). DIR is only read. The
+# VmHWM taken, then 2.-4. run, then knotd and ods-signerd on DIR's two inputs (big, then
+# changed; SKIP="knot ods" leaves them out, SKIP=tandem runs only them). DIR is only read. The
 # change is the one of DIR's two inputs the kept nodes do not hold, with its SOA serial
 # raised above theirs (for a kept run that ended on the changed zone: the 1,000 changes
 # undone).
 # Usage: integration/bench/incremental.sh [N=1000000]
 # Env:   TANDEM_BUILD (default ./build), WORKDIR (default a temp dir, removed unless KEEP=1),
 #        CHANGES (default 1000), THREADS (signing threads of every signer, default 2),
-#        STRICT=1 (exit 1 when a target is missed), SKIP="knot ods" (signers to leave out;
+#        STRICT=1 (exit 1 when a target is missed), SKIP="tandem knot ods" (signers to leave out;
 #        "verify": no dnssec-verify at the end),
 #        RESUME=DIR (above; N is then DIR's).
 # See docs/benchmarks.md, "incremental".
@@ -83,6 +84,11 @@ say() { printf 'incremental: %s\n' "$*" >&2; }
 now_ms() { date +%s%3N; }
 secs() { python3 -c "import sys; print('%.3f' % ((int(sys.argv[2]) - int(sys.argv[1])) / 1000))" "$1" "$2"; }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+# cpu_ticks PID: the user and system CPU time PID used so far, in clock ticks (the fields
+# after the command name, which may hold blanks, in /proc/PID/stat)
+cpu_ticks() { sed -E 's/^.*\) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+TICKS=$(getconf CLK_TCK)
+cpu_s() { python3 -c "import sys; print('%.2f' % ((int(sys.argv[2]) - int(sys.argv[1])) / int(sys.argv[3])))" "$1" "$2" "$TICKS"; }
 mb() { python3 -c "import sys; print('%.0f' % (int(sys.argv[1]) / 1024))" "$1"; }
 declare -A R # results: R[key]=value, printed at the end
 
@@ -299,34 +305,44 @@ step() {
 
 if [ -n "$RESUME" ]; then
 	RESUME=$(cd "$RESUME" && pwd)
-	SKIP=" knot ods $SKIP "
-	A='' B=''
-	resume_cluster
-else
-	# A day's cycle: every run below is started by a rename of the input, none by the timer.
-	tdm_cluster_up --zones 1 --cycle 86400 --threads "$THREADS"
-	A=$(tdm_holder $Z)
-	[ -n "$A" ] || tdm_fail "nobody holds $Z after cluster-up"
-	B='node-a'
-	[ "$A" = node-a ] && B='node-b'
+	# the peers sign the kept run's two inputs, big then changed, as in the kept run
+	for f in big.zone changed.zone; do
+		[ -s "$RESUME/$f" ] || tdm_fail "RESUME=$RESUME: no $f there"
+		[ -e "$W/$f" ] || ln -s "$RESUME/$f" "$W/$f"
+	done
 fi
-say "active $A, standby $B"
-if [ -z "$RESUME" ]; then
-	step full "$W/big.zone" "$FULL_BOUND"
-	R[full_hwm_kb]=$(hwm_kb "$(pid "$A")")
-	say "full: $A's VmHWM ${R[full_hwm_kb]} kB"
-fi
-step change "$CHANGE_ZONE" "$STEP_BOUND"
-step nochange "$CHANGE_ZONE" "$STEP_BOUND"
-R[tandem_active_hwm_kb]=$(hwm_kb "$(pid "$A")")
-R[tandem_standby_hwm_kb]=$(hwm_kb "$(pid "$B")")
-say "VmHWM holding the zone: $A ${R[tandem_active_hwm_kb]} kB, $B ${R[tandem_standby_hwm_kb]} kB"
-tdm_check_publications node-a node-b
-# the changed version, as published, for dnssec-verify at the end (the nochange step's
-# serial is the same zone with another SOA serial)
-cp "$TDM_CL/$A/out/$ZF" "$W/tandem.signed"
-tdm_cluster_down
-TDM_CL=
+# tandem_bench: steps 1.-4. on the local cluster (RESUME: the kept one, started again)
+tandem_bench() {
+	if [ -n "$RESUME" ]; then
+		A='' B=''
+		resume_cluster
+	else
+		# A day's cycle: every run below is started by a rename of the input, none by the timer.
+		tdm_cluster_up --zones 1 --cycle 86400 --threads "$THREADS"
+		A=$(tdm_holder $Z)
+		[ -n "$A" ] || tdm_fail "nobody holds $Z after cluster-up"
+		B='node-a'
+		[ "$A" = node-a ] && B='node-b'
+	fi
+	say "active $A, standby $B"
+	if [ -z "$RESUME" ]; then
+		step full "$W/big.zone" "$FULL_BOUND"
+		R[full_hwm_kb]=$(hwm_kb "$(pid "$A")")
+		say "full: $A's VmHWM ${R[full_hwm_kb]} kB"
+	fi
+	step change "$CHANGE_ZONE" "$STEP_BOUND"
+	step nochange "$CHANGE_ZONE" "$STEP_BOUND"
+	R[tandem_active_hwm_kb]=$(hwm_kb "$(pid "$A")")
+	R[tandem_standby_hwm_kb]=$(hwm_kb "$(pid "$B")")
+	say "VmHWM holding the zone: $A ${R[tandem_active_hwm_kb]} kB, $B ${R[tandem_standby_hwm_kb]} kB"
+	tdm_check_publications node-a node-b
+	# the changed version, as published, for dnssec-verify at the end (the nochange step's
+	# serial is the same zone with another SOA serial)
+	cp "$TDM_CL/$A/out/$ZF" "$W/tandem.signed"
+	tdm_cluster_down
+	TDM_CL=
+}
+if skipped tandem; then say "tandem skipped (SKIP=tandem): only the peers below run"; else tandem_bench; fi
 
 # ---- knotd: zonefile-load difference, automatic signing, PKCS#11 on SoftHSMv2 -----------------
 knot_serial() { # the serial knotd serves ('' while it has none)
@@ -417,12 +433,14 @@ EOF
 		before=$(knot_serial)
 		say "knotd: serial $before after ${R[knot_full_s]} s; the change ..."
 		cp "$W/changed.zone" "$KN/zones/$ZF.new"
+		c0=$(cpu_ticks "$KPID")
 		t0=$(now_ms)
 		mv "$KN/zones/$ZF.new" "$KN/zones/$ZF"
 		knotc -c "$KN/knot.conf" zone-reload "$Z" >/dev/null
 		knot_wait "$STEP_BOUND" "a serial after $before" knot_serial_is_not "$before"
 		t1=$(now_ms)
 		R[knot_change_s]=$(secs "$t0" "$t1")
+		R[knot_change_cpu_s]=$(cpu_s "$c0" "$(cpu_ticks "$KPID")")
 		R[knot_hwm_kb]=$(hwm_kb "$KPID")
 		say "knotd: serial $(knot_serial) after ${R[knot_change_s]} s; VmHWM ${R[knot_hwm_kb]} kB"
 		knotc -c "$KN/knot.conf" -b -t 600 zone-flush "$Z" +outdir "$KN/out" >/dev/null ||
@@ -596,12 +614,14 @@ EOF
 
 	cp "$W/changed.zone" "$OW/var/unsigned/$o.new"
 	n=$(ods_notes)
+	c0=$(cpu_ticks "$spid")
 	t0=$(now_ms)
 	mv "$OW/var/unsigned/$o.new" "$OW/var/unsigned/$o"
 	ods-signer sign "$o" >"$OW/log/sign.out" 2>&1 || tdm_fail "ods-signer sign failed" -- "$OW/log/sign.out"
 	ods_wait "$STEP_BOUND" "the changed zone's signing" ods_notified_after "$n"
 	t1=$(ods_notify_ms)
 	R[ods_change_s]=$(secs "$t0" "$t1")
+	R[ods_change_cpu_s]=$(cpu_s "$c0" "$(cpu_ticks "$spid")")
 	ods_idle "$spid"
 	R[ods_hwm_kb]=$(hwm_kb "$spid")
 	R[ods_change_new]=$(ods_stats | sed -nE 's/.*RRSIG\[new=([0-9]+).*/\1/p')
@@ -675,6 +695,7 @@ echo "                  standby: $(v change_standby_stages)"
 echo "stages, no change: active: $(v nochange_stages)"
 echo "cycle, change:    $(v change_cycle)"
 echo "cycle, no change: $(v nochange_cycle)"
+echo "peers' CPU on the change (both threads; a load-independent view): knotd $(v knot_change_cpu_s) s, ods-signerd $(v ods_change_cpu_s) s"
 echo "dnssec-verify:    tandem ${VERIFY[tandem]:--}, knotd ${VERIFY[knot]:--}, ods-signerd ${VERIFY[ods]:--}"
 
 missed=0
