@@ -3,6 +3,7 @@
 #include "dns_diff.h"
 #include "dns_zone.h"
 #include "tandem_error.h"
+#include "testsupport_dns.h"
 
 #include <check.h>
 #include <stdbool.h>
@@ -187,21 +188,10 @@ static dns_zone_t *load_full(const char *buf, size_t len)
 	return ret == TANDEM_OK ? z : NULL;
 }
 
-static char *text_of(const dns_zone_t *z)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *fp = open_memstream(&buf, &len);
-	ck_assert_ptr_nonnull(fp);
-	ck_assert_int_eq(dns_zone_write(z, fp), TANDEM_OK);
-	ck_assert_int_eq(fclose(fp), 0);
-	return buf;
-}
-
 /* got has want's records, node flags and RRset flags. */
 static void assert_same(dns_zone_t *got, dns_zone_t *want, const char *what, int step)
 {
-	char *a = text_of(got), *b = text_of(want);
+	char *a = ts_zone_text(got), *b = ts_zone_text(want);
 	if (strcmp(a, b) != 0) {
 		fprintf(stderr, "--- %s\n%s\n--- full load\n%s\n", what, a, b);
 		ck_abort_msg("%s differs from a full load at step %d", what, step);
@@ -263,10 +253,10 @@ START_TEST(test_apply_chain)
 		text_free(&keep);
 		dns_changeset_t *cs = NULL;
 		ck_assert_int_eq(dns_zone_diff(cur, want, &cs), TANDEM_OK);
-		char *before = text_of(cur);
+		char *before = ts_zone_text(cur);
 		dns_zone_t *next = NULL;
 		ck_assert_int_eq(dns_zone_apply(cur, cs, &next), TANDEM_OK);
-		char *after = text_of(cur);
+		char *after = ts_zone_text(cur);
 		ck_assert_str_eq(before, after);
 		size_t nn = 0;
 		dns_node_t *nodes = dns_zone_nodes(next, &nn);

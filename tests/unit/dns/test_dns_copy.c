@@ -3,6 +3,7 @@
 #include "dns_digest.h"
 #include "dns_zone_copy.h"
 #include "tandem_error.h"
+#include "testsupport_dns.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -37,17 +38,6 @@ static dns_zone_t *load_text(const char *text)
 	fclose(fp);
 	tandem_diag_free(diag);
 	return z;
-}
-
-static char *text_of(const dns_zone_t *z)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *fp = open_memstream(&buf, &len);
-	ck_assert_ptr_nonnull(fp);
-	ck_assert_int_eq(dns_zone_write(z, fp), TANDEM_OK);
-	ck_assert_int_eq(fclose(fp), 0);
-	return buf;
 }
 
 static void root_of(dns_zone_t *z, uint8_t out[DNS_DIGEST_LEN])
@@ -87,13 +77,13 @@ START_TEST(test_copy_equal_and_apart)
 	(void)dns_zone_nsec3_nodes(c, &h2);
 	ck_assert_uint_eq(h1, 1);
 	ck_assert_uint_eq(h2, 1);
-	char *before = text_of(z);
+	char *before = ts_zone_text(z);
 	/* apart: a change to the copy leaves the original, and the copy outlives it */
 	dns_node_remove_rrset(dns_zone_apex(c), DNS_TYPE_NS);
-	char *orig = text_of(z);
+	char *orig = ts_zone_text(z);
 	ck_assert_str_eq(orig, before);
 	dns_zone_free(z);
-	char *after = text_of(c);
+	char *after = ts_zone_text(c);
 	ck_assert_str_ne(after, before);
 	ck_assert_ptr_nonnull(strstr(after, "RRSIG"));
 	free(before);

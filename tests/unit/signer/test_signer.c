@@ -5,6 +5,7 @@
 #include "tandem_error.h"
 #include "testsupport.h"
 #include "verify.h"
+#include "testsupport_dns.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -107,17 +108,6 @@ static int sign(fixture_t *f, dns_zone_t *z, signer_conf_t *c, signer_stats_t *s
 	return signer_sign_zone(z, c, keys, 2, f->token, f->diag, st);
 }
 
-static char *write_string(dns_zone_t *z)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *fp = open_memstream(&text, &len);
-	ck_assert_ptr_nonnull(fp);
-	ck_assert_int_eq(dns_zone_write(z, fp), TANDEM_OK);
-	fclose(fp);
-	return text;
-}
-
 static uint32_t get32(const uint8_t *p)
 {
 	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
@@ -187,12 +177,12 @@ START_TEST(sign_nsec3_rsa)
 	assert_gate_passes(z, f.diag);
 
 	/* The same input at the same time signs to the same bytes (RSA is deterministic). */
-	char *first = write_string(z);
+	char *first = ts_zone_text(z);
 	dns_zone_free(z);
 	z = load(&f);
 	c.threads = 1;
 	ck_assert_int_eq(sign(&f, z, &c, &st), TANDEM_OK);
-	char *second = write_string(z);
+	char *second = ts_zone_text(z);
 	ck_assert_str_eq(first, second);
 	free(first);
 	free(second);

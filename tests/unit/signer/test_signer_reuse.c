@@ -5,6 +5,7 @@
 #include "tandem_error.h"
 #include "testsupport.h"
 #include "verify.h"
+#include "testsupport_dns.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -337,17 +338,6 @@ static void model_mutate(model_t *m)
 	}
 }
 
-static char *write_string(dns_zone_t *z)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *fp = open_memstream(&text, &len);
-	ck_assert_ptr_nonnull(fp);
-	ck_assert_int_eq(dns_zone_write(z, fp), TANDEM_OK);
-	fclose(fp);
-	return text;
-}
-
 static int sig_cmp_tag(const void *a, const void *b)
 {
 	return (int)sig_tag(*(const uint8_t *const *)a) - (int)sig_tag(*(const uint8_t *const *)b);
@@ -552,7 +542,7 @@ static void random_walk(signer_denial_t denial, bool optout)
 		c.threads = 1;
 		ck_assert_int_eq(sign_with(&f, twin, &c, keys, 2, NULL), TANDEM_OK);
 		c.threads = 2;
-		char *x = write_string(inc), *y = write_string(twin);
+		char *x = ts_zone_text(inc), *y = ts_zone_text(twin);
 		ck_assert_str_eq(x, y);
 		free(x);
 		free(y);
@@ -662,7 +652,7 @@ START_TEST(days_of_real_signing)
 			/* the other site picks the same signatures to refresh, byte for byte */
 			dns_zone_t *twin = load_text(&f, SMALL);
 			ck_assert_int_eq(sign_with(&f, twin, &c, keys, 2, NULL), TANDEM_OK);
-			char *x = write_string(z), *y = write_string(twin);
+			char *x = ts_zone_text(z), *y = ts_zone_text(twin);
 			ck_assert_str_eq(x, y);
 			free(x);
 			free(y);

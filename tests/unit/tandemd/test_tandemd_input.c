@@ -6,6 +6,7 @@
 
 #include "tandem_error.h"
 #include "testsupport.h"
+#include "testsupport_dns.h"
 
 #include <check.h>
 #include <errno.h>
@@ -388,18 +389,6 @@ START_TEST(test_watch_grow)
 }
 END_TEST
 
-/* The zone as dns_zone_write gives it, into a malloc'd string. */
-static char *zone_text(const dns_zone_t *z)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *fp = open_memstream(&buf, &len);
-	ck_assert_ptr_nonnull(fp);
-	ck_assert_int_eq(dns_zone_write(z, fp), TANDEM_OK);
-	ck_assert_int_eq(fclose(fp), 0);
-	return buf;
-}
-
 /* A changed input against the good copy of the zone held: only its changed lines are parsed
  * (the same zone as a full parse, one of the run's own, the shared one kept as the next
  * copy); with a good copy that is not the file written of the zone held, parsed whole with
@@ -444,13 +433,13 @@ START_TEST(test_load_lines)
 	dns_load_opts_t lo = {.origin = "example."};
 	dns_zone_t *want = NULL;
 	ck_assert_int_eq(dns_zone_load(edited, &lo, diag, &want), TANDEM_OK);
-	char *tw = zone_text(want), *t2 = zone_text(z2), *tc = zone_text(in2.copy);
+	char *tw = ts_zone_text(want), *t2 = ts_zone_text(z2), *tc = ts_zone_text(in2.copy);
 	ck_assert_str_eq(t2, tw);
 	ck_assert_str_eq(tc, tw);
 	/* the run changes its zone in place: the copy kept does not follow */
 	dns_node_remove_rrset(dns_zone_apex(z2), DNS_TYPE_NS);
 	free(tc);
-	tc = zone_text(in2.copy);
+	tc = ts_zone_text(in2.copy);
 	ck_assert_str_eq(tc, tw);
 	free(tc);
 	free(t2);
@@ -469,7 +458,7 @@ START_TEST(test_load_lines)
 	ck_assert_int_eq(tdm_input_load(&in3, "example.", diag, &z3), TANDEM_OK);
 	ck_assert(!in3.from_lines);
 	ck_assert_ptr_nonnull(strstr(in3.lines_why, "good copy"));
-	t2 = zone_text(z3);
+	t2 = ts_zone_text(z3);
 	ck_assert_str_eq(t2, tw);
 	free(t2);
 	free(tw);
@@ -498,7 +487,7 @@ START_TEST(test_load_cache)
 	ck_assert_int_eq(tdm_input_load(&in, "example.", diag, &z1), TANDEM_OK);
 	ck_assert(!in.from_cache);
 	ck_assert_ptr_nonnull(in.copy);
-	char *t1 = zone_text(z1);
+	char *t1 = ts_zone_text(z1);
 	dns_zone_t *cache = in.copy;
 	in.copy = NULL;
 	ck_assert_ptr_nonnull(in.good); /* the good copy written, put in place as a run does */
@@ -513,7 +502,7 @@ START_TEST(test_load_cache)
 	uint16_t before = apex->rrset_count;
 	dns_node_remove_rrset(apex, DNS_TYPE_NS);
 	ck_assert_uint_eq(apex->rrset_count, before - 1u);
-	char *tc = zone_text(cache);
+	char *tc = ts_zone_text(cache);
 	ck_assert_str_eq(tc, t1);
 	free(tc);
 	dns_zone_free(z1);
@@ -540,7 +529,7 @@ START_TEST(test_load_cache)
 	ck_assert_uint_eq(in2.seconds_parse, 0);
 	ck_assert_uint_eq(in2.serial, 2024010101u);
 	ck_assert_uint_eq(in2.delegations, dns_zone_delegations(cache));
-	char *t2 = zone_text(z2);
+	char *t2 = ts_zone_text(z2);
 	ck_assert_str_eq(t2, t1);
 	free(t2);
 	dns_zone_free(z2);
@@ -574,7 +563,7 @@ START_TEST(test_load_cache)
 	ck_assert(in3.unread);
 	ck_assert(in3.from_cache);
 	ck_assert_mem_eq(in3.hash, hash, sizeof(hash));
-	t2 = zone_text(z2);
+	t2 = ts_zone_text(z2);
 	ck_assert_str_eq(t2, t1);
 	free(t2);
 	dns_zone_free(z2);
@@ -606,7 +595,7 @@ START_TEST(test_load_cache)
 	ck_assert_int_eq(tdm_input_load(&in2, "example.", diag, &z2), TANDEM_OK);
 	ck_assert(!in2.from_cache);
 	ck_assert_mem_ne(in2.hash, hash, sizeof(hash));
-	t2 = zone_text(z2);
+	t2 = ts_zone_text(z2);
 	ck_assert_str_ne(t2, t1);
 	free(t2);
 	dns_zone_free(z2);
@@ -694,7 +683,7 @@ START_TEST(test_load_delta)
 	ck_assert_uint_eq(in.serial, 2);
 	ck_assert_ptr_nonnull(in.copy);
 	ck_assert_ptr_nonnull(in.good);
-	char *ta = zone_text(z), *tb = zone_text(z2);
+	char *ta = ts_zone_text(z), *tb = ts_zone_text(z2);
 	ck_assert_str_eq(ta, tb);
 	free(ta);
 	free(tb);
@@ -720,8 +709,8 @@ START_TEST(test_load_delta)
 	ck_assert_int_eq(tdm_input_load(&in, "example.", diag, &z), TANDEM_OK);
 	ck_assert(!in.from_delta);
 	ck_assert_ptr_nonnull(strstr(in.delta_why, "starts at serial 1, the copy held is at 2"));
-	ta = zone_text(z);
-	tb = zone_text(z3);
+	ta = ts_zone_text(z);
+	tb = ts_zone_text(z3);
 	ck_assert_str_eq(ta, tb);
 	free(ta);
 	free(tb);
