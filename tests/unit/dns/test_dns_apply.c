@@ -164,6 +164,23 @@ static void text_free(text_t *t)
 	}
 }
 
+/* The next version of t: one to three edits and the serial raised; returns a copy of the
+ * version before (the caller frees one of the two). */
+static text_t text_next(text_t *t, uint64_t *s)
+{
+	text_t keep = *t;
+	for (int i = 0; i < t->n; i++) {
+		keep.line[i] = strdup(t->line[i]);
+	}
+	int edits = 1 + (int)(rnd(s) % 3);
+	for (int e = 0; e < edits; e++) {
+		text_edit(t, s);
+	}
+	t->serial++;
+	text_soa(t);
+	return keep;
+}
+
 /* Whether the last load_full said anything (a warning). */
 static size_t load_said;
 
@@ -232,16 +249,7 @@ START_TEST(test_apply_chain)
 	int applied = 0;
 	size_t shared = 0; /* RRsets the applied versions share with the one before */
 	for (int step = 0; step < 40; step++) {
-		text_t keep = t;
-		for (int i = 0; i < t.n; i++) {
-			keep.line[i] = strdup(t.line[i]);
-		}
-		int edits = 1 + (int)(rnd(&s) % 3);
-		for (int e = 0; e < edits; e++) {
-			text_edit(&t, &s);
-		}
-		t.serial++;
-		text_soa(&t);
+		text_t keep = text_next(&t, &s);
 		buf = text_bytes(&t, &len);
 		dns_zone_t *want = load_full(buf, len);
 		free(buf);
@@ -306,16 +314,7 @@ START_TEST(test_load_delta_random)
 	dns_load_opts_t lo = {.origin = "ex."};
 	int delta = 0, steps = 0;
 	for (int step = 0; step < 60; step++) {
-		text_t keep = t;
-		for (int i = 0; i < t.n; i++) {
-			keep.line[i] = strdup(t.line[i]);
-		}
-		int edits = 1 + (int)(rnd(&s) % 3);
-		for (int e = 0; e < edits; e++) {
-			text_edit(&t, &s);
-		}
-		t.serial++;
-		text_soa(&t);
+		text_t keep = text_next(&t, &s);
 		char *buf = text_bytes(&t, &len);
 		dns_zone_t *want = load_full(buf, len), *got = NULL;
 		char why[256];
