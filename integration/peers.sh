@@ -182,6 +182,39 @@ peers_knot_primary() {
 	peers_knot_start "$dir" "knotd (primary)"
 }
 
+# peers_knot_hidden_primary DIR PORT KEYFILE PORT_A PORT_B: a knotd on PORT serving the zone
+# example. from DIR/example.zone (written by the caller) as the hidden primary of node-a and
+# node-b (their transfer servers on PORT_A and PORT_B): it sends them NOTIFY, they transfer
+# with the TSIG key of KEYFILE. Sets PEERS_KNOT_PID.
+peers_knot_hidden_primary() {
+	local dir=$1 port=$2 keyfile=$3 pa=$4 pb=$5
+	mkdir -p "$dir/db"
+	# the config holds the TSIG secret: 0600 from the start
+	(umask 077 && : >"$dir/knot.conf")
+	{
+		peers_knot_conf_common "$dir" "$port" "$keyfile"
+		cat <<-EOF
+			remote:
+			  - id: node-a
+			    address: 127.0.0.1@$pa
+			    key: "$(peers_key_field "$keyfile" 1)"
+			  - id: node-b
+			    address: 127.0.0.1@$pb
+			    key: "$(peers_key_field "$keyfile" 1)"
+			zone:
+			  - domain: example
+			    file: "$dir/example.zone"
+			    zonefile-sync: -1
+			    zonefile-load: difference
+			    journal-content: changes
+			    semantic-checks: off
+			    acl: tsig
+			    notify: [node-a, node-b]
+		EOF
+	} >"$dir/knot.conf"
+	peers_knot_start "$dir" "knotd (hidden primary)"
+}
+
 # peers_knot_reload DIR ZONE: knotc zone-reload (blocking) for the knotd in DIR.
 peers_knot_reload() {
 	knotc -c "$1/knot.conf" -t 30 -b zone-reload "$2" >"$1/knotc.out" 2>&1 ||

@@ -138,32 +138,10 @@ zone_at() { # SERIAL MARKER...: conf/example.zone at SERIAL, refresh and retry 1
 		"$TDM_SRC/conf/example.zone"
 	for m in "$@"; do printf '%s 86400 IN NS ns1.%s.example.net.\n' "$m" "$m"; done
 }
-mkdir -p "$TDM_TMP/pri/db"
+mkdir -p "$TDM_TMP/pri"
 zone_at 2024010105 xfr-one >"$TDM_TMP/pri/example.zone"
 KEYF=$TDM_CL/tsig.key
-(umask 077 && : >"$TDM_TMP/pri/knot.conf")
-{
-	peers_knot_conf_common "$TDM_TMP/pri" "$PEERS_KNOT_PORT" "$KEYF"
-	cat <<-EOF
-		remote:
-		  - id: node-a
-		    address: 127.0.0.1@$PA
-		    key: "$(peers_key_field "$KEYF" 1)"
-		  - id: node-b
-		    address: 127.0.0.1@$PB
-		    key: "$(peers_key_field "$KEYF" 1)"
-		zone:
-		  - domain: example
-		    file: "$TDM_TMP/pri/example.zone"
-		    zonefile-sync: -1
-		    zonefile-load: difference
-		    journal-content: changes
-		    semantic-checks: off
-		    acl: tsig
-		    notify: [node-a, node-b]
-	EOF
-} >"$TDM_TMP/pri/knot.conf"
-peers_knot_start "$TDM_TMP/pri" "knotd (hidden primary)"
+peers_knot_hidden_primary "$TDM_TMP/pri" "$PEERS_KNOT_PORT" "$KEYF" "$PA" "$PB"
 
 out_has() { grep -q "^$2[[:space:]]" "$TDM_CL/$A/out/example.zone" 2>/dev/null; }
 in_has() { grep -q "^$2\.example\.[[:space:]]" "$TDM_CL/$A/in/example.zone" 2>/dev/null; }

@@ -50,31 +50,9 @@ xfr_port() { sed -n 's/.*transfers served on [^ ]*:\([0-9]*\) .*/\1/p' "$TDM_CL/
 PA=$(xfr_port node-a)
 PB=$(xfr_port node-b)
 KEYF=$TDM_CL/tsig.key
-mkdir -p "$TDM_TMP/pri/db"
+mkdir -p "$TDM_TMP/pri"
 zone 2026120700 0 >"$TDM_TMP/pri/example.zone"
-(umask 077 && : >"$TDM_TMP/pri/knot.conf")
-{
-	peers_knot_conf_common "$TDM_TMP/pri" "$PORT" "$KEYF"
-	cat <<-EOF
-		remote:
-		  - id: node-a
-		    address: 127.0.0.1@$PA
-		    key: "$(peers_key_field "$KEYF" 1)"
-		  - id: node-b
-		    address: 127.0.0.1@$PB
-		    key: "$(peers_key_field "$KEYF" 1)"
-		zone:
-		  - domain: example
-		    file: "$TDM_TMP/pri/example.zone"
-		    zonefile-sync: -1
-		    zonefile-load: difference
-		    journal-content: changes
-		    semantic-checks: off
-		    acl: tsig
-		    notify: [node-a, node-b]
-	EOF
-} >"$TDM_TMP/pri/knot.conf"
-peers_knot_start "$TDM_TMP/pri" "knotd (hidden primary)"
+peers_knot_hidden_primary "$TDM_TMP/pri" "$PORT" "$KEYF" "$PA" "$PB"
 
 LOG=$TDM_CL/log/$A.log
 # after PATTERN WHAT: a line matching WHAT after the first line matching PATTERN
