@@ -84,6 +84,27 @@ tdm_setup() {
 	tdm_need python3 softhsm2-util dnssec-verify kzonecheck ldns-verify-zone
 }
 
+# tdm_coordd_setup [BUILD_DIR]: what tdm_setup does for a coordinator test without a
+# cluster (TDM_BUILD, TDM_SRC, TDM_TMP, the exit trap; no signer or validator needed), its
+# programs COORD, CTL and DRIVER (tests/unit/coordd/coordctl_driver), each checked built,
+# and TDM_ETCD_DIR for etcd.sh.
+tdm_coordd_setup() {
+	TDM_SRC=${TANDEM_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+	TDM_BUILD=${1:-${TANDEM_BUILD:-$TDM_SRC/build}}
+	TDM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tandem-${TDM_NAME}.XXXXXX")
+	trap tdm_cleanup EXIT
+	trap 'exit 130' INT TERM
+	COORD=$TDM_BUILD/src/coordd/tandem-coord
+	CTL=$TDM_BUILD/src/tools/tandemctl
+	DRIVER=$TDM_BUILD/tests/unit/coordd/coordctl_driver
+	local b
+	for b in "$COORD" "$CTL" "$DRIVER"; do
+		[ -x "$b" ] || tdm_fail "$b not found (build it first)"
+	done
+	tdm_need etcd curl python3 timeout
+	export TDM_ETCD_DIR=$TDM_TMP/etcd
+}
+
 # tdm_need TOOL...: fails (does not skip) when a tool the test relies on is missing.
 tdm_need() {
 	local t

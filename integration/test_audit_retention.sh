@@ -11,19 +11,7 @@ source "$(dirname "$0")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=etcd.sh
 source "$(dirname "$0")/etcd.sh"
 
-TDM_SRC=${TANDEM_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
-TDM_BUILD=${1:-${TANDEM_BUILD:-$TDM_SRC/build}}
-TDM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tandem-${TDM_NAME}.XXXXXX")
-trap tdm_cleanup EXIT
-trap 'exit 130' INT TERM
-DRIVER=$TDM_BUILD/tests/unit/coordd/coordctl_driver
-COORD=$TDM_BUILD/src/coordd/tandem-coord
-CTL=$TDM_BUILD/src/tools/tandemctl
-for b in "$DRIVER" "$COORD" "$CTL"; do
-	[ -x "$b" ] || tdm_fail "$b not found"
-done
-tdm_need etcd curl python3 timeout
-TDM_ETCD_DIR=$TDM_TMP/etcd
+tdm_coordd_setup "$@"
 K=$TDM_TMP/keys
 tdm_etcd_start 1
 

@@ -33,17 +33,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/etcd.sh"
 
 # Not tdm_setup: this test needs neither the signer nor the validators.
-TDM_SRC=${TANDEM_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
-TDM_BUILD=${1:-${TANDEM_BUILD:-$TDM_SRC/build}}
-TDM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tandem-${TDM_NAME}.XXXXXX")
-trap tdm_cleanup EXIT
-trap 'exit 130' INT TERM
-DRIVER=$TDM_BUILD/tests/unit/coordd/coordctl_driver
-COORD=$TDM_BUILD/src/coordd/tandem-coord
-[ -x "$DRIVER" ] || tdm_fail "coordctl_driver not found at $DRIVER"
-[ -x "$COORD" ] || tdm_fail "tandem-coord not found at $COORD"
-tdm_need etcd curl python3 timeout
-TDM_ETCD_DIR=$TDM_TMP/etcd
+tdm_coordd_setup "$@"
 K=$TDM_TMP/keys
 ZONE=example.com.
 DIGEST=$(printf 'signed zone' | sha256sum | cut -c1-64)
