@@ -117,7 +117,9 @@ static void *harness_run(void *arg)
 	int zero = 0;
 	zmq_setsockopt(pipe, ZMQ_LINGER, &zero, sizeof(zero));
 	ck_assert_int_eq(zmq_connect(pipe, h->pipe_ep), 0);
-	int64_t deadline = mono_ms() + 60000;
+	/* a bound for a test that never says STOP; Check's own timeout (CK_DEFAULT_TIMEOUT)
+	 * ends the test first */
+	int64_t deadline = mono_ms() + 300000;
 	while (mono_ms() < deadline) {
 		ck_assert_int_ge(net_rpc_server_poll(h->srv, 10), 0);
 		harness_collect(h);
@@ -230,6 +232,21 @@ static const net_refusal_t *find_refusal(const harness_t *h, int reason)
 		}
 	}
 	return NULL;
+}
+
+/* Waits (bounded, from the test's thread once harness_stop ended the server's) for a
+ * refusal with this reason: a handshake is refused after the client gave up waiting for an
+ * answer, and on a loaded machine that can be seconds later. The client's socket must still
+ * be open (it connects again and is refused again). */
+static const net_refusal_t *wait_refusal(harness_t *h, int reason)
+{
+	int64_t deadline = mono_ms() + 60000;
+	const net_refusal_t *r;
+	while ((r = find_refusal(h, reason)) == NULL && mono_ms() < deadline) {
+		net_rpc_server_poll(h->srv, 50);
+		harness_collect(h);
+	}
+	return r;
 }
 
 /* Waits (bounded) for one raw message on sock; returns its size or -1. */
@@ -491,10 +508,10 @@ START_TEST(test_rpc_unknown_key_refused)
 	net_rpc_msg_t reply = {0};
 	ck_assert_int_eq(net_rpc_client_call(cl, "test.echo", "hi", 2, NULL, &reply),
 			 TANDEM_NET_ETIMEOUT);
-	net_rpc_client_free(cl);
 	harness_stop(&h);
+	const net_refusal_t *r = wait_refusal(&h, TANDEM_NET_EAUTH);
+	net_rpc_client_free(cl);
 	ck_assert_int_eq(h.handler_calls, 0);
-	const net_refusal_t *r = find_refusal(&h, TANDEM_NET_EAUTH);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_str_eq(r->key, net_key_public(h.stranger_key));
 	ck_assert_str_eq(r->address, "127.0.0.1");
@@ -698,10 +715,10 @@ START_TEST(test_rpc_no_curve_refused)
 	ck_assert_int_eq(zmq_send(plain, "hello", 5, ZMQ_DONTWAIT), 5);
 	char buf[256];
 	ck_assert_int_eq(recv_within(plain, buf, sizeof(buf), 300), -1);
-	zmq_close(plain);
 	harness_stop(&h);
+	const net_refusal_t *r = wait_refusal(&h, TANDEM_NET_EAUTH);
+	zmq_close(plain);
 	ck_assert_int_eq(h.handler_calls, 0);
-	const net_refusal_t *r = find_refusal(&h, TANDEM_NET_EAUTH);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_ptr_nonnull(strstr(r->detail, "handshake failed"));
 	harness_free(&h);
