@@ -404,11 +404,12 @@ static dns_zone_t *tdm_input_delta_apply(tdm_input_job_t *in, const char *origin
 }
 
 /* *zone was made by dns_zone_apply and shares memory with the copy held, which the run must not
- * change: it becomes the next copy held (keep_copy) and the run gets a copy of its own. */
+ * change: it becomes the next copy held (keep_copy) and the run gets arrays of its own
+ * (dns_zone_copy_cow: the records stay shared). */
 static int tdm_input_keep_applied(tdm_input_job_t *in, dns_zone_t **zone)
 {
 	dns_zone_t *own = NULL;
-	int ret = dns_zone_copy(*zone, &own);
+	int ret = dns_zone_copy_cow(*zone, &own);
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
@@ -527,7 +528,9 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 		in->from_cache = true;
 		double t1 = tandem_mono_s();
 		in->seconds_read = t1 - t0;
-		ret = dns_zone_copy(in->cache, &zone);
+		/* (the cache is only read but for a reference to its memory, which the copy shares:
+		 * signing changes the copy's arrays, never the records) */
+		ret = dns_zone_copy_cow((dns_zone_t *)in->cache, &zone);
 		in->seconds_copy = tandem_mono_s() - t1;
 		goto loaded;
 	}
@@ -572,7 +575,7 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 	}
 	if (in->from_cache) {
 		/* the same bytes as the zone held: copied, not parsed again */
-		ret = dns_zone_copy(in->cache, &zone);
+		ret = dns_zone_copy_cow((dns_zone_t *)in->cache, &zone);
 	} else if (delta_file && (zone = tdm_input_delta_apply(in, origin)) != NULL) {
 		/* an IXFR: the copy held with its difference applied, the file not parsed */
 		in->from_delta = true;
@@ -600,7 +603,10 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 		in->seconds_parse = t2 - t1;
 		t1 = t2;
 		if (ret == TANDEM_OK && in->keep_copy) {
-			ret = dns_zone_copy(zone, &in->copy);
+			/* the zone parsed is held as it is; the run signs a copy of its arrays */
+			in->copy = zone;
+			zone = NULL;
+			ret = dns_zone_copy_cow(in->copy, &zone);
 		}
 	}
 	in->seconds_copy = tandem_mono_s() - t1;
