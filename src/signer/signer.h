@@ -107,7 +107,7 @@ typedef struct signer_stats {
 				    stopped, replaced or new to the role */
 	size_t nsec_records;
 	size_t nsec3_hashed; /* NSEC3 owner hashes computed (the rest taken from previous) */
-	size_t nsec3_kept;   /* NSEC3 records copied from previous as they were (the chain
+	size_t nsec3_kept;   /* NSEC3 records kept from previous as they were (the chain
 				updated around the names that changed, not made anew) */
 	uint32_t serial;
 	double seconds_prepare; /* keys, serial, TTLs, denial chain */
