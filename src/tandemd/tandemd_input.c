@@ -404,20 +404,21 @@ static dns_zone_t *tdm_input_delta_apply(tdm_input_job_t *in, const char *origin
 }
 
 /* *zone was made by dns_zone_apply and shares memory with the copy held, which the run must not
- * change: it becomes the next copy held (keep_copy) and the run gets arrays of its own
- * (dns_zone_copy_cow: the records stay shared). */
+ * change: with keep_copy it becomes the next copy held and the run gets arrays of its own
+ * (dns_zone_copy_cow: the records stay shared); without, the caller holds it and copies its
+ * arrays before signing (tandemd_sign: a copy of a copy would lengthen the chain of versions
+ * sharing memory, which dns_zone_apply cuts with a whole copy). */
 static int tdm_input_keep_applied(tdm_input_job_t *in, dns_zone_t **zone)
 {
+	if (!in->keep_copy) {
+		return TANDEM_OK;
+	}
 	dns_zone_t *own = NULL;
 	int ret = dns_zone_copy_cow(*zone, &own);
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
-	if (in->keep_copy) {
-		in->copy = *zone;
-	} else {
-		dns_zone_free(*zone);
-	}
+	in->copy = *zone;
 	*zone = own;
 	return TANDEM_OK;
 }
