@@ -44,7 +44,7 @@ struct dns_zone {
 	size_t dnssec_count;
 	size_t dnssec_bytes; /* their sizes added up */
 	size_t dnssec_live;  /* of which this version's records (dns_zone_dnssec_seal) */
-	bool dnssec_sealed;  /* every RRSIG and NSEC3 record a next run may keep is in them */
+	bool dnssec_sealed;  /* every record a next run may point at is in them */
 };
 
 /* z (new, sharing nothing yet) takes a reference to old's arena (shared from then on), to

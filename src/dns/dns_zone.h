@@ -208,9 +208,9 @@ int dns_zone_dnssec_adopt(dns_zone_t *zone, tandem_arena_t *arena);
  * dns_zone_dnssec_shareable(prev)), so that its records may point into them.
  * Errors: TANDEM_EINVAL, TANDEM_ENOMEM. */
 int dns_zone_dnssec_share(dns_zone_t *zone, const dns_zone_t *prev);
-/* Marks a zone the signer made: every RRSIG and NSEC3 record a next signing run may keep
- * (all but pre-signed ones, which are never kept) is in its DNSSEC arenas, live bytes of them
- * in its records. */
+/* Marks a zone the signer made: every RRSIG and NSEC3 record a next signing run may point at
+ * (all but the KSKs' RRsets' signatures, which may be pre-signed ones: a next run copies
+ * those) is in its DNSSEC arenas, live bytes of them in its records. */
 void dns_zone_dnssec_seal(dns_zone_t *zone, size_t live);
 /* True if a next version may point into prev's RRSIG and NSEC3 records: sealed, and its
  * DNSSEC arenas hold at most live + live / 4 + 8 MiB. */

@@ -249,8 +249,12 @@ static int sign_rrset(worker_t *w, const item_t *it, uint8_t **buf, size_t *cap)
 		const signer_slot_t *slot = slots != NULL ? &slots[made] : NULL;
 		if (slot != NULL && slot->keep != NULL) {
 			/* Pointed at when the previous version's arenas are this one's too (either
-			 * may go first), else copied. */
-			sigs[made] = job->share
+			 * may go first), else copied; and copied over the KSKs' RRsets, whose
+			 * signatures may be pre-signed ones (an offline KSK's) that live with the
+			 * previous version, not in its signer's arenas. */
+			bool ksk_set = rs->type == DNS_TYPE_DNSKEY || rs->type == DNS_TYPE_CDS ||
+				       rs->type == DNS_TYPE_CDNSKEY;
+			sigs[made] = job->share && !ksk_set
 					 ? slot->keep
 					 : tandem_arena_memdup(w->bytes, slot->keep,
 							       dns_rdata_len(slot->keep) + 2u);
