@@ -7,7 +7,9 @@
 # one; one with a broken signature is not used (full signing, with a warning); a previous
 # file that does not load is refused before any signing. --cycles 2 --cycle-input: the change
 # signed on the version held in memory updates the NSEC3 chain (records kept, only the new
-# names hashed) and its output equals that of the same change signed from the file.
+# names hashed) and its output equals that of the same change signed from the file; with
+# --hold-input the runs sign copies of the held input's arrays, the last one making only the
+# SOA's signature.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -95,6 +97,17 @@ tdm_assert_same_file "cycle 2: the records of the run from the file" "$TDM_TMP/v
 tdm_validate tld "$TDM_TMP/v2c.signed" "cycle 2"
 tdm_run no-cycles tdm_signzone -o tld "${keys[@]}" --cycle-input "$TDM_TMP/v2.zone" -f "$TDM_TMP/x.signed" "$TDM_TMP/v1.zone"
 tdm_assert_eq "--cycle-input without --cycles: usage" 1 "$TDM_RC"
+tdm_assert_ok "the change held in memory (--hold-input)" \
+	tdm_signzone -o tld "${keys[@]}" --now $((now + 900)) --previous "$TDM_TMP/v1.signed" -v \
+	--cycles 3 --cycle-input "$TDM_TMP/v2.zone" --hold-input -f "$TDM_TMP/v2h.signed" "$TDM_TMP/v1.zone"
+tdm_assert_grep "--hold-input: parsed once" "^cycle 2: input .*v2.zone parsed and held" "$TDM_ERR"
+tdm_assert_grep "--hold-input: not loaded again" "^cycle 3: timing: load=0.000 " "$TDM_ERR"
+tdm_assert_grep "--hold-input: cycle 3 signs the SOA only" "^cycle 3: rrsigs: new=1 reused=[1-9][0-9]* refreshed=0$" "$TDM_ERR"
+norrsig "$TDM_TMP/v2h.signed" >"$TDM_TMP/v2h.records"
+tdm_assert_same_file "--hold-input: the records of the run from the file" "$TDM_TMP/v2.records" "$TDM_TMP/v2h.records"
+tdm_validate tld "$TDM_TMP/v2h.signed" "--hold-input"
+tdm_run no-cycles-hold tdm_signzone -o tld "${keys[@]}" --hold-input -f "$TDM_TMP/x.signed" "$TDM_TMP/v1.zone"
+tdm_assert_eq "--hold-input without --cycles: usage" 1 "$TDM_RC"
 tdm_pass "cycle 2 on the version in memory: $hashed hashed, $kept of $n3 NSEC3 records kept"
 
 # Another ZSK, the old one gone: nothing of v1 is kept.

@@ -623,8 +623,7 @@ static int merge_nodes(const dns_zone_t *old, const dns_node_t *t, size_t nt, dn
 	return TANDEM_OK;
 }
 
-/* A reference to old's arena (shared from now on) and to those it shares, for z. */
-static int share_arenas(dns_zone_t *old, dns_zone_t *z)
+int dns_zone_share_arenas(dns_zone_t *old, dns_zone_t *z)
 {
 	if (old->own == NULL) {
 		old->own = malloc(sizeof(*old->own));
@@ -644,7 +643,8 @@ static int share_arenas(dns_zone_t *old, dns_zone_t *z)
 		z->shared[z->shared_count++] = old->shared[i];
 		atomic_fetch_add(&old->shared[i]->refs, 1);
 	}
-	return TANDEM_OK;
+	/* the RRSIGs of untouched RRsets of a signed version: in the signer's arenas */
+	return dns_zone_dnssec_ref(z, old);
 }
 
 /* The incremental path, or APPLY_FULL. */
@@ -663,7 +663,7 @@ static int apply_shared(dns_zone_t *old, const dns_changeset_t *cs, dns_zone_t *
 		ret = dns_zone_create(old->origin, old->origin_len, &z);
 	}
 	if (ret == TANDEM_OK) {
-		ret = share_arenas(old, z);
+		ret = dns_zone_share_arenas(old, z);
 	}
 	if (ret == TANDEM_OK) {
 		ret = touched_nodes(old, z->arena, ch, nch, &t, &nt, &mixed);

@@ -11,6 +11,7 @@
 typedef struct dns_shared_arena {
 	tandem_arena_t *arena;
 	atomic_size_t refs;
+	size_t size; /* a DNSSEC arena's bytes when it was adopted (dns_zone_dnssec_adopt) */
 } dns_shared_arena_t;
 
 /* Drops one reference; the last frees the arena. NULL-safe. */
@@ -36,8 +37,22 @@ struct dns_zone {
 	 * every RRset's lines of one TTL; kept through dns_zone_apply while it holds (the
 	 * condition for dns_zone_load_delta) */
 	bool exact;
+	/* the arenas the signer's RRSIG and NSEC3 bytes of this version live in, one reference
+	 * each: those of its own run and those of earlier versions it kept records of
+	 * (dns_zone_dnssec_adopt, dns_zone_dnssec_share) */
+	dns_shared_arena_t **dnssec;
+	size_t dnssec_count;
+	size_t dnssec_bytes; /* their sizes added up */
+	size_t dnssec_live;  /* of which this version's records (dns_zone_dnssec_seal) */
+	bool dnssec_sealed;  /* every record a next run may point at is in them */
 };
 
+/* z (new, sharing nothing yet) takes a reference to old's arena (shared from then on), to
+ * those old shares and to its DNSSEC arenas. Errors: TANDEM_ENOMEM. */
+int dns_zone_share_arenas(dns_zone_t *old, dns_zone_t *z);
+/* zone takes a reference to each of from's DNSSEC arenas (its records point into them), without
+ * becoming sealed. Errors: TANDEM_ENOMEM (those taken so far stay with zone). */
+int dns_zone_dnssec_ref(dns_zone_t *zone, const dns_zone_t *from);
 /* Allocates an empty zone for origin (wire). */
 int dns_zone_create(const uint8_t *origin, size_t origin_len, dns_zone_t **out);
 /* Sets node flags: apex, delegations, below-cut, occluded, wildcard; RRset AUTH. */

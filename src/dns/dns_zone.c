@@ -47,6 +47,10 @@ void dns_zone_free(dns_zone_t *zone)
 		dns_shared_arena_release(zone->shared[i]);
 	}
 	free(zone->shared);
+	for (size_t i = 0; i < zone->dnssec_count; i++) {
+		dns_shared_arena_release(zone->dnssec[i]);
+	}
+	free(zone->dnssec);
 	free(zone);
 }
 

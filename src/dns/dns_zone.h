@@ -191,6 +191,33 @@ tandem_arena_t *dns_zone_arena(dns_zone_t *zone);
 /* Hands a worker's arena to the zone, which frees it with itself. */
 void dns_zone_adopt_arena(dns_zone_t *zone, tandem_arena_t *arena);
 
+/*
+ * DNSSEC bytes shared between signed versions (the signer's): the RRSIG and NSEC3 records a
+ * signing run makes live in arenas of their own, and the next version signed from this one
+ * points at the records it keeps instead of copying them. Each version holds one reference to
+ * every such arena it points into; an arena is freed with the last version holding it, so
+ * either version may be freed first. A version points into one before it only when that one
+ * is sealed and its arenas hold at most a quarter (and 8 MiB) more than its own records
+ * (dns_zone_dnssec_shareable): else the next version copies what it keeps, and the records
+ * the versions in between replaced are freed with the last version holding them.
+ */
+/* Hands zone an arena of RRSIG or NSEC3 bytes its signing run made (ownership moves; NULL
+ * and an empty arena are freed). Errors: TANDEM_ENOMEM (the arena is freed). */
+int dns_zone_dnssec_adopt(dns_zone_t *zone, tandem_arena_t *arena);
+/* zone takes a reference to each DNSSEC arena of prev (refused unless
+ * dns_zone_dnssec_shareable(prev)), so that its records may point into them.
+ * Errors: TANDEM_EINVAL, TANDEM_ENOMEM. */
+int dns_zone_dnssec_share(dns_zone_t *zone, const dns_zone_t *prev);
+/* Marks a zone the signer made: every RRSIG and NSEC3 record a next signing run may point at
+ * (all but the KSKs' RRsets' signatures, which may be pre-signed ones: a next run copies
+ * those) is in its DNSSEC arenas, live bytes of them in its records. */
+void dns_zone_dnssec_seal(dns_zone_t *zone, size_t live);
+/* True if a next version may point into prev's RRSIG and NSEC3 records: sealed, and its
+ * DNSSEC arenas hold at most live + live / 4 + 8 MiB. */
+bool dns_zone_dnssec_shareable(const dns_zone_t *prev);
+/* The bytes of zone's DNSSEC arenas, and of its records in them (for reports and tests). */
+void dns_zone_dnssec_bytes(const dns_zone_t *zone, size_t *held, size_t *live);
+
 /* The node array in canonical order, and its length. */
 dns_node_t *dns_zone_nodes(dns_zone_t *zone, size_t *count);
 /* The node with this exact name, or NULL (binary search). */

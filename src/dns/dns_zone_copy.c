@@ -1,4 +1,5 @@
-/* A deep copy of a zone in memory: nodes, RRsets, RDATAs and RRSIGs in a new arena. */
+/* Copies of a zone in memory: deep (nodes, RRsets, RDATAs and RRSIGs in a new arena), or of the
+ * arrays only, sharing the rest. */
 #include "dns_zone_copy.h"
 
 #include "dns_internal.h"
@@ -100,6 +101,74 @@ int dns_zone_copy(const dns_zone_t *zone, dns_zone_t **out)
 		dns_zone_free(z);
 		return ret;
 	}
+	*out = z;
+	return TANDEM_OK;
+}
+
+/* The n nodes of src into a new malloc'd array, their RRset arrays into one block of arena;
+ * names and RDATA shared. */
+static int cow_nodes(tandem_arena_t *arena, const dns_node_t *src, size_t n, dns_node_t **out)
+{
+	*out = NULL;
+	if (n == 0) {
+		return TANDEM_OK;
+	}
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		total += src[i].rrset_count;
+	}
+	dns_node_t *dst = malloc(n * sizeof(*dst));
+	dns_rrset_t *sets = total > 0 ? tandem_arena_alloc(arena, total * sizeof(*sets)) : NULL;
+	if (dst == NULL || (total > 0 && sets == NULL)) {
+		free(dst);
+		return TANDEM_ENOMEM;
+	}
+	memcpy(dst, src, n * sizeof(*dst));
+	for (size_t i = 0; i < n; i++) {
+		uint16_t count = src[i].rrset_count;
+		dst[i].rrsets = count > 0 ? sets : NULL;
+		dst[i].rrset_cap = count; /* an RRset added gets a new array */
+		if (count > 0) {
+			memcpy(sets, src[i].rrsets, count * sizeof(*sets));
+			sets += count;
+		}
+	}
+	*out = dst;
+	return TANDEM_OK;
+}
+
+int dns_zone_copy_cow(dns_zone_t *zone, dns_zone_t **out)
+{
+	if (zone == NULL || out == NULL) {
+		return TANDEM_EINVAL;
+	}
+	dns_zone_t *z = NULL;
+	int ret = dns_zone_create(zone->origin, zone->origin_len, &z);
+	if (ret == TANDEM_OK) {
+		ret = dns_zone_share_arenas(zone, z);
+	}
+	if (ret == TANDEM_OK) {
+		ret = cow_nodes(z->arena, zone->nodes, zone->node_count, &z->nodes);
+		z->node_count = z->nodes != NULL ? zone->node_count : 0;
+	}
+	if (ret == TANDEM_OK) {
+		ret = cow_nodes(z->arena, zone->nsec3, zone->nsec3_count, &z->nsec3);
+		z->nsec3_count = z->nsec3 != NULL ? zone->nsec3_count : 0;
+	}
+	if (ret == TANDEM_OK && zone->hashes != NULL && zone->hash_count > 0) {
+		z->hashes = malloc(zone->hash_count * sizeof(*z->hashes));
+		if (z->hashes == NULL) {
+			ret = TANDEM_ENOMEM;
+		} else {
+			memcpy(z->hashes, zone->hashes, zone->hash_count * sizeof(*z->hashes));
+			z->hash_count = zone->hash_count;
+		}
+	}
+	if (ret != TANDEM_OK) {
+		dns_zone_free(z);
+		return ret;
+	}
+	z->exact = zone->exact;
 	*out = z;
 	return TANDEM_OK;
 }

@@ -51,6 +51,7 @@ typedef struct job {
 	item_t *items;
 	size_t nitems;
 	signer_slot_t *slots; /* NULL: no previous version, every signature is new */
+	bool share;           /* kept signatures are pointed at, not copied (signer_dnssec_t) */
 	atomic_size_t next;
 	atomic_int failed;
 	uint32_t inception;
@@ -60,7 +61,8 @@ typedef struct job {
 typedef struct worker {
 	job_t *job;
 	unsigned session;
-	tandem_arena_t *arena;
+	tandem_arena_t *arena; /* the RRsets' arrays of signatures */
+	tandem_arena_t *bytes; /* the signatures made (and copied) */
 	size_t signatures, fresh, reused, refreshed;
 	int ret;
 	pthread_t thread;
@@ -246,9 +248,16 @@ static int sign_rrset(worker_t *w, const item_t *it, uint8_t **buf, size_t *cap)
 		}
 		const signer_slot_t *slot = slots != NULL ? &slots[made] : NULL;
 		if (slot != NULL && slot->keep != NULL) {
-			/* Copied, not borrowed: the previous version may go before this one. */
-			sigs[made] = tandem_arena_memdup(w->arena, slot->keep,
-							 dns_rdata_len(slot->keep) + 2u);
+			/* Pointed at when the previous version's arenas are this one's too (either
+			 * may go first), else copied; and copied over the KSKs' RRsets, whose
+			 * signatures may be pre-signed ones (an offline KSK's) that live with the
+			 * previous version, not in its signer's arenas. */
+			bool ksk_set = rs->type == DNS_TYPE_DNSKEY || rs->type == DNS_TYPE_CDS ||
+				       rs->type == DNS_TYPE_CDNSKEY;
+			sigs[made] = job->share && !ksk_set
+					 ? slot->keep
+					 : tandem_arena_memdup(w->bytes, slot->keep,
+							       dns_rdata_len(slot->keep) + 2u);
 			if (sigs[made] == NULL) {
 				return TANDEM_ENOMEM;
 			}
@@ -263,7 +272,7 @@ static int sign_rrset(worker_t *w, const item_t *it, uint8_t **buf, size_t *cap)
 		}
 		w->signatures++;
 		int ret = rrsig_finish(job->token, w->session, key->hkey, key->alg, key->tag, *buf,
-				       len, head_len, w->arena, &sigs[made]);
+				       len, head_len, w->bytes, &sigs[made]);
 		if (ret != TANDEM_OK) {
 			char name[1024], tbuf[16];
 			dns_name_to_str(node->name, name);
@@ -320,6 +329,11 @@ out:
 }
 
 #define CHUNK 64
+
+/* The chunks of the arenas of signature and NSEC3 bytes: a run that makes few records
+ * (a cycle without change) keeps little memory alive beyond them, and each chunk gets
+ * pages of its own (TANDEM_MMAP_THRESHOLD). */
+#define SIGNER_BYTES_CHUNK TANDEM_MMAP_THRESHOLD
 
 static void *worker_run(void *arg)
 {
@@ -411,7 +425,14 @@ static int prepare_zone(dns_zone_t *zone, const signer_conf_t *conf, tandem_diag
 		return ret;
 	}
 	put32(fields, next);
-	soa->rdata[0] = copy;
+	/* a new pointer array too: the zone's may be shared with the input it was copied from
+	 * (dns_zone_copy_cow) */
+	const uint8_t **one = tandem_arena_alloc(dns_zone_arena(zone), sizeof(*one));
+	if (one == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	one[0] = copy;
+	soa->rdata = one;
 	*serial_out = next;
 	uint32_t minimum = get32(fields + 16);
 	/* RFC 9077: an NSEC or NSEC3 record lives no longer than a negative answer,
@@ -644,6 +665,9 @@ static int zonemd_finish(dns_zone_t *zone, job_t *job, signer_stats_t *st, tande
 	rs->rdata[0] = rd;
 	rs->flags |= DNS_RRSET_AUTH;
 	worker_t w = {.job = job, .session = 0, .arena = dns_zone_arena(zone)};
+	if (tandem_arena_new(SIGNER_BYTES_CHUNK, &w.bytes) != TANDEM_OK) {
+		return TANDEM_ENOMEM;
+	}
 	item_t it = {dns_zone_apex(zone), rs, 0};
 	signer_slot_t *slots = job->slots;
 	uint8_t *buf = NULL;
@@ -652,6 +676,9 @@ static int zonemd_finish(dns_zone_t *zone, job_t *job, signer_stats_t *st, tande
 	ret = sign_rrset(&w, &it, &buf, &cap);
 	job->slots = slots;
 	free(buf);
+	if (dns_zone_dnssec_adopt(zone, w.bytes) != TANDEM_OK && ret == TANDEM_OK) {
+		ret = TANDEM_ENOMEM;
+	}
 	st->signatures += w.signatures;
 	st->rrsigs_new += w.fresh;
 	st->rrsets_signed++;
@@ -736,6 +763,15 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 	}
 	const dns_node_t **pmap = NULL; /* this version's names in the previous one */
 	uint32_t denial_ttl = 0;
+	/* the records kept are the previous version's bytes when its arenas may become this
+	 * version's too, else copies (dns_zone_dnssec_shareable) */
+	signer_dnssec_t dnssec = {.share = dns_zone_dnssec_shareable(conf->previous)};
+	size_t held = 0;
+	if (dnssec.share && (ret = dns_zone_dnssec_share(zone, conf->previous)) != TANDEM_OK) {
+		goto out;
+	}
+	dns_zone_dnssec_bytes(zone, &held, NULL);
+	job.share = dnssec.share;
 	ret = prepare_zone(zone, conf, diag, &st.serial, &denial_ttl);
 	if (ret != TANDEM_OK) {
 		goto out;
@@ -759,8 +795,14 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 		goto out;
 	}
 	if (conf->denial == SIGNER_DENIAL_NSEC3) {
-		ret = signer_nsec3_build(zone, conf, pmap, denial_ttl, diag, &st.nsec_records,
-					 &st.nsec3_hashed, &st.nsec3_kept);
+		ret = tandem_arena_new(SIGNER_BYTES_CHUNK, &dnssec.bytes);
+		if (ret == TANDEM_OK) {
+			ret =
+			    signer_nsec3_build(zone, conf, pmap, denial_ttl, &dnssec, diag,
+					       &st.nsec_records, &st.nsec3_hashed, &st.nsec3_kept);
+		}
+		int adopted = dns_zone_dnssec_adopt(zone, dnssec.bytes);
+		ret = ret == TANDEM_OK ? adopted : ret;
 	} else {
 		dns_zone_set_nsec3_nodes_take(zone, NULL, 0);
 		ret = signer_nsec_build(zone, denial_ttl, diag, &st.nsec_records);
@@ -774,13 +816,15 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 		goto out;
 	}
 	if (conf->previous != NULL) {
+		size_t kept = 0;
 		job.slots = calloc(nslots ? nslots : 1, sizeof(*job.slots));
 		ret = job.slots == NULL ? TANDEM_ENOMEM
 					: signer_reuse_plan(zone, conf, pmap, skeys, nkeys, items,
-							    job.nitems, job.slots);
+							    job.nitems, job.slots, &kept);
 		if (ret != TANDEM_OK) {
 			goto out;
 		}
+		dnssec.live += job.share ? kept : 0;
 	}
 	job.items = items;
 	job.origin = dns_zone_origin(zone);
@@ -798,7 +842,8 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 	for (unsigned i = 0; i < threads; i++) {
 		workers[i].job = &job;
 		workers[i].session = i;
-		if (tandem_arena_new(4u << 20, &workers[i].arena) != TANDEM_OK) {
+		if (tandem_arena_new(4u << 20, &workers[i].arena) != TANDEM_OK ||
+		    tandem_arena_new(SIGNER_BYTES_CHUNK, &workers[i].bytes) != TANDEM_OK) {
 			ret = TANDEM_ENOMEM;
 			break;
 		}
@@ -827,6 +872,8 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 		st.rrsigs_reused += workers[i].reused;
 		st.rrsigs_refreshed += workers[i].refreshed;
 		dns_zone_adopt_arena(zone, workers[i].arena);
+		int adopted = dns_zone_dnssec_adopt(zone, workers[i].bytes);
+		ret = ret == TANDEM_OK ? adopted : ret;
 	}
 	if (ret != TANDEM_OK) {
 		goto out;
@@ -838,6 +885,10 @@ int signer_sign_zone(dns_zone_t *zone, const signer_conf_t *conf, const signer_k
 			goto out;
 		}
 	}
+	/* live: the records kept in earlier versions' arenas, and this run's arenas */
+	size_t now_held = 0;
+	dns_zone_dnssec_bytes(zone, &now_held, NULL);
+	dns_zone_dnssec_seal(zone, dnssec.live + (now_held - held));
 	st.seconds_prepare = t1 - t0;
 	st.seconds_sign = tandem_mono_s() - t1;
 	if (stats != NULL) {

@@ -58,7 +58,9 @@ typedef struct signer_conf {
 	 * the previously signed version of this zone, borrowed for the call (NULL:
 	 * sign everything). Its RRSIGs over RRsets that did not change, by keys that
 	 * still sign them, that are not due (now >= expiration - refresh) and that
-	 * the refresh schedule does not pick are copied into the new zone.
+	 * the refresh schedule does not pick are kept in the new zone: pointed at
+	 * when previous was made by this function (the new zone then holds its
+	 * signature arenas too: either may be freed first), else copied.
 	 */
 	const dns_zone_t *previous;
 	uint32_t refresh;             /* a signature is due refresh seconds before it expires
@@ -105,7 +107,7 @@ typedef struct signer_stats {
 				    stopped, replaced or new to the role */
 	size_t nsec_records;
 	size_t nsec3_hashed; /* NSEC3 owner hashes computed (the rest taken from previous) */
-	size_t nsec3_kept;   /* NSEC3 records copied from previous as they were (the chain
+	size_t nsec3_kept;   /* NSEC3 records kept from previous as they were (the chain
 				updated around the names that changed, not made anew) */
 	uint32_t serial;
 	double seconds_prepare; /* keys, serial, TTLs, denial chain */
@@ -119,8 +121,9 @@ typedef struct signer_stats {
  * RRset: the DNSKEY RRset with the KSKs, all others with the ZSKs, using
  * conf->threads threads, each with its own HSM session. Delegation NS and
  * glue stay unsigned; DS at delegations is signed. With conf->previous, the
- * previous version's signatures that may be kept are copied (into zone's
- * arenas: zone does not borrow from previous) instead of made again.
+ * previous version's signatures that may be kept are kept instead of made
+ * again (shared with previous, dns_zone_dnssec_share, or copied: see
+ * signer_conf_t.previous); zone never borrows from previous past the call.
  * Errors: TANDEM_SIGNER_ENOKEY, TANDEM_SIGNER_ESERIAL, TANDEM_SIGNER_ECONF,
  * TANDEM_HSM_ESIGN, TANDEM_ENOMEM (detail in diag), TANDEM_EINVAL (also when
  * conf->previous is zone itself). On error the zone may be

@@ -273,7 +273,9 @@ static const uint8_t (*prev_hashes(const signer_conf_t *conf, const uint8_t *par
 
 /* The parts of an NSEC3 run that do not change from record to record. */
 typedef struct n3ctx {
-	tandem_arena_t *arena;
+	tandem_arena_t *arena; /* the chain's arrays */
+	tandem_arena_t *bytes; /* its records' owner names and RDATA */
+	bool share;            /* records kept point into the previous version's */
 	const uint8_t *origin;
 	size_t olen;
 	unsigned labels; /* of an NSEC3 owner */
@@ -282,9 +284,12 @@ typedef struct n3ctx {
 	size_t hlen;
 } n3ctx_t;
 
-static void n3ctx_init(n3ctx_t *x, dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl)
+static void n3ctx_init(n3ctx_t *x, dns_zone_t *zone, const signer_conf_t *conf, uint32_t ttl,
+		       const signer_dnssec_t *dnssec)
 {
 	x->arena = dns_zone_arena(zone);
+	x->bytes = dnssec != NULL && dnssec->bytes != NULL ? dnssec->bytes : x->arena;
+	x->share = dnssec != NULL && dnssec->bytes != NULL && dnssec->share;
 	x->origin = dns_zone_origin(zone);
 	x->olen = dns_name_len(x->origin, DNS_NAME_MAXLEN);
 	x->labels = dns_name_labels(x->origin) + 1;
@@ -329,7 +334,7 @@ static int n3_make(const n3ctx_t *x, const uint8_t hash[20], const uint8_t nxt[2
 	size_t blen = signer_bitmap(types, nt, bitmap);
 	size_t rdlen = x->hlen + 20 + blen;
 	size_t name_len = 1 + 32 + x->olen;
-	uint8_t *mem = tandem_arena_alloc(x->arena, name_len + rdlen + 2);
+	uint8_t *mem = tandem_arena_alloc(x->bytes, name_len + rdlen + 2);
 	if (mem == NULL) {
 		return TANDEM_ENOMEM;
 	}
@@ -532,7 +537,7 @@ enum { N3_FALLBACK = 1 }; /* the previous chain does not fit: build the whole ch
  */
 static int nsec3_update(const n3ctx_t *x, const dns_node_t *p3, size_t p3count, deltas_t *add,
 			deltas_t *gone, deltas_t *chg, tandem_diag_t *diag, dns_node_t **chain,
-			size_t *nchain, size_t *kept)
+			size_t *nchain, size_t *kept, size_t *live)
 {
 	deltas_t *lists[] = {add, gone, chg};
 	for (size_t l = 0; l < 3; l++) {
@@ -634,10 +639,16 @@ static int nsec3_update(const n3ctx_t *x, const dns_node_t *p3, size_t p3count, 
 				      &ptrs[i]);
 			continue;
 		}
-		/* this version's arena holds its own copy: the previous version may go first */
 		const uint8_t *prd = p->rrsets[0].rdata[0];
 		size_t rdsize = 2u + dns_rdata_len(prd);
-		uint8_t *mem = tandem_arena_alloc(x->arena, p->name_len + rdsize);
+		if (same_next && x->share) {
+			/* the previous version's bytes, in arenas this version holds too */
+			(*kept)++;
+			*live += p->name_len + rdsize;
+			n3_wrap(x, p->name, prd, &out[i], &sets[i], &ptrs[i]);
+			continue;
+		}
+		uint8_t *mem = tandem_arena_alloc(x->bytes, p->name_len + rdsize);
 		if (mem == NULL) {
 			ret = TANDEM_ENOMEM;
 			break;
@@ -663,14 +674,14 @@ out:
 }
 
 int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, const dns_node_t *const *pmap,
-		       uint32_t ttl, tandem_diag_t *diag, size_t *records, size_t *hashed,
-		       size_t *kept)
+		       uint32_t ttl, signer_dnssec_t *dnssec, tandem_diag_t *diag, size_t *records,
+		       size_t *hashed, size_t *kept)
 {
 	int ret = TANDEM_OK;
-	size_t count = 0;
+	size_t count = 0, live = 0;
 	dns_node_t *nodes = dns_zone_nodes(zone, &count);
 	n3ctx_t x;
-	n3ctx_init(&x, zone, conf, ttl);
+	n3ctx_init(&x, zone, conf, ttl, dnssec);
 	hashed_t *h = NULL;
 	uint8_t(*keep)[20] = NULL; /* every node's hash, kept with the zone */
 	dns_node_t *chain = NULL;
@@ -778,10 +789,12 @@ int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, const dns_no
 	ret = N3_FALLBACK;
 	if (p3 != NULL && p3count == pmembers && p3count > 0 &&
 	    dns_name_compare(dns_zone_origin(conf->previous), x.origin) == 0) {
-		ret = nsec3_update(&x, p3, p3count, &add, &gone, &chg, diag, &chain, &nchain, kept);
+		ret = nsec3_update(&x, p3, p3count, &add, &gone, &chg, diag, &chain, &nchain, kept,
+				   &live);
 	}
 	if (ret == N3_FALLBACK) {
 		*kept = 0;
+		live = 0;
 		nchain = nh;
 		ret = nsec3_full(&x, h, nh, diag, &chain);
 	}
@@ -792,6 +805,9 @@ int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, const dns_no
 	dns_zone_set_node_hashes_take(zone, keep, count);
 	keep = NULL;
 	*records = nchain;
+	if (dnssec != NULL) {
+		dnssec->live += live;
+	}
 out:
 	free(matched);
 	free(add.v);

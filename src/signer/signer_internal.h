@@ -22,7 +22,7 @@ enum {
 
 /* What one signing key does for one RRset: copy keep, or sign (why). */
 typedef struct signer_slot {
-	const uint8_t *keep; /* previous RRSIG RDATA to copy, or NULL: sign */
+	const uint8_t *keep; /* previous RRSIG RDATA to keep, or NULL: sign */
 	uint32_t left;       /* keep's expiration - now, the schedule's order */
 	uint16_t pool;       /* 0: a key that signs; 1 + i: published key i that stopped */
 	uint8_t why;         /* SIGNER_SLOT_* when keep is NULL */
@@ -41,14 +41,23 @@ bool signer_key_signs(const skey_t *k, uint16_t type);
 
 /*
  * Plans which previous signatures to keep (conf->previous set, pmap its signer_prev_map):
- * fills the
- * slots of every item (items in canonical order: main nodes, then NSEC3
- * nodes) with the RRSIG to copy, or NULL and the reason to sign.
- * Errors: TANDEM_ENOMEM.
+ * fills the slots of every item (items in canonical order: main nodes, then NSEC3
+ * nodes) with the RRSIG to keep, or NULL and the reason to sign; *kept_bytes: the RDATA
+ * bytes (length prefix included) of those kept. Errors: TANDEM_ENOMEM.
  */
 int signer_reuse_plan(dns_zone_t *zone, const signer_conf_t *conf, const dns_node_t *const *pmap,
 		      const skey_t *keys, size_t nkeys, const item_t *items, size_t nitems,
-		      signer_slot_t *slots);
+		      signer_slot_t *slots, size_t *kept_bytes);
+
+/* Where a run's RRSIG and NSEC3 bytes go (dns_zone_dnssec_adopt): the records it makes into
+ * bytes, and those it keeps of the previous version pointed at when share (its DNSSEC arenas
+ * are the new version's too: dns_zone_dnssec_share), else copied into bytes. live: the bytes
+ * of the records kept. bytes NULL: the zone's arena, records copied. */
+typedef struct signer_dnssec {
+	tandem_arena_t *bytes;
+	bool share;
+	size_t live;
+} signer_dnssec_t;
 
 /*
  * The previous version's node of each of zone's names (same index as dns_zone_nodes; NULL:
@@ -67,8 +76,8 @@ int signer_nsec_build(dns_zone_t *zone, uint32_t ttl, tandem_diag_t *diag, size_
  * around the names that changed instead of made anew. *hashed: hashes computed; *kept:
  * records copied from the previous chain as they were. */
 int signer_nsec3_build(dns_zone_t *zone, const signer_conf_t *conf, const dns_node_t *const *pmap,
-		       uint32_t ttl, tandem_diag_t *diag, size_t *records, size_t *hashed,
-		       size_t *kept);
+		       uint32_t ttl, signer_dnssec_t *dnssec, tandem_diag_t *diag, size_t *records,
+		       size_t *hashed, size_t *kept);
 /* Appends an RFC 4034 4.1.2 type bitmap of the sorted types to buf; returns bytes written
  * (buf holds at least 8704 bytes). */
 size_t signer_bitmap(const uint16_t *types, size_t n, uint8_t *buf);

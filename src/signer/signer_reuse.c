@@ -168,6 +168,7 @@ typedef struct plan {
 	size_t npk;
 	int *key_pk; /* per key given: its pkey, -1 when unpublished or new */
 	uint32_t refresh;
+	size_t kept_bytes; /* of the signatures kept */
 } plan_t;
 
 static pkey_t *pk_find(const plan_t *p, uint8_t alg, uint16_t tag)
@@ -286,8 +287,13 @@ static bool rdata_same(const dns_rrset_t *a, const uint8_t *const *rdata, uint16
 	if (a->count != count) {
 		return false;
 	}
+	/* Versions copied from one unsigned zone share its RDATA (dns_zone_copy_cow): the same
+	 * pointers need no look at the bytes. */
+	if ((const uint8_t *const *)a->rdata == rdata) {
+		return true;
+	}
 	for (uint16_t i = 0; i < a->count; i++) {
-		if (dns_rdata_compare(a->rdata[i], rdata[i]) != 0) {
+		if (a->rdata[i] != rdata[i] && dns_rdata_compare(a->rdata[i], rdata[i]) != 0) {
 			return false;
 		}
 	}
@@ -337,6 +343,7 @@ static void plan_rrset(plan_t *p, const item_t *it, const dns_rrset_t *prs, sign
 			own_seen = true;
 			if (!own->replace && sig_usable(p, &v, rs, labels)) {
 				sl->keep = prs->sigs[j];
+				p->kept_bytes += 2u + dns_rdata_len(sl->keep);
 				sl->left = (uint32_t)until(v.expiration, p->conf->now);
 				sl->pool = 0;
 				(*pool0)++;
@@ -360,6 +367,7 @@ static void plan_rrset(plan_t *p, const item_t *it, const dns_rrset_t *prs, sign
 				continue;
 			}
 			sl->keep = prs->sigs[j];
+			p->kept_bytes += 2u + dns_rdata_len(sl->keep);
 			sl->left = (uint32_t)until(v.expiration, p->conf->now);
 			sl->pool = (uint16_t)(1 + (e - p->pk));
 			e->count++;
@@ -372,7 +380,8 @@ static void plan_rrset(plan_t *p, const item_t *it, const dns_rrset_t *prs, sign
 }
 
 /* Takes the schedule's share of one pool: its quota of earliest-expiring signatures. */
-static int pick_pool(signer_slot_t *slots, size_t nslots, uint16_t pool, size_t count, size_t quota)
+static int pick_pool(signer_slot_t *slots, size_t nslots, uint16_t pool, size_t count, size_t quota,
+		     size_t *kept_bytes)
 {
 	if (quota == 0 || count == 0) {
 		return TANDEM_OK;
@@ -397,6 +406,7 @@ static int pick_pool(signer_slot_t *slots, size_t nslots, uint16_t pool, size_t 
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (pick[i]) {
+			*kept_bytes -= 2u + dns_rdata_len(slots[where[i]].keep);
 			slots[where[i]].keep = NULL;
 			slots[where[i]].why = SIGNER_SLOT_REFRESH;
 		}
@@ -410,7 +420,8 @@ out:
 
 static bool same_name(const dns_node_t *a, const dns_node_t *b)
 {
-	return a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0;
+	return a->name_len == b->name_len &&
+	       (a->name == b->name || memcmp(a->name, b->name, a->name_len) == 0);
 }
 
 /* The next node of arr (from *cur on) named as node, or NULL; arr is in canonical order and
@@ -474,7 +485,7 @@ int signer_prev_map(dns_zone_t *zone, dns_zone_t *prev, const dns_node_t ***out)
 
 int signer_reuse_plan(dns_zone_t *zone, const signer_conf_t *conf, const dns_node_t *const *pmap,
 		      const skey_t *keys, size_t nkeys, const item_t *items, size_t nitems,
-		      signer_slot_t *slots)
+		      signer_slot_t *slots, size_t *kept_bytes)
 {
 	/* The previous version is only read; the dns accessors are not const-qualified. */
 	dns_zone_t *prev = (dns_zone_t *)conf->previous;
@@ -495,6 +506,7 @@ int signer_reuse_plan(dns_zone_t *zone, const signer_conf_t *conf, const dns_nod
 	for (size_t i = 0; i < nslots; i++) {
 		slots[i] = (signer_slot_t){.keep = NULL, .why = SIGNER_SLOT_NEW};
 	}
+	*kept_bytes = 0;
 	dns_node_t *apex = dns_zone_apex(zone);
 	dns_node_t *papex = dns_zone_apex(prev);
 	if (papex == NULL || dns_name_compare(dns_zone_origin(prev), p.origin) != 0) {
@@ -545,7 +557,7 @@ int signer_reuse_plan(dns_zone_t *zone, const signer_conf_t *conf, const dns_nod
 	    seen && (int64_t)base > prev_base ? (uint64_t)((int64_t)base - prev_base) : 0;
 	uint64_t window = signer_refresh_window(conf);
 	size_t quota0 = elapsed > 0 ? signer_refresh_quota(pool0, base - elapsed, base, window) : 0;
-	ret = pick_pool(slots, nslots, 0, pool0, quota0);
+	ret = pick_pool(slots, nslots, 0, pool0, quota0, &p.kept_bytes);
 	for (size_t i = 0; i < p.npk && ret == TANDEM_OK; i++) {
 		pkey_t *e = &p.pk[i];
 		if (e->count == 0) {
@@ -560,8 +572,9 @@ int signer_reuse_plan(dns_zone_t *zone, const signer_conf_t *conf, const dns_nod
 			uint64_t left = (uint64_t)(deadline - prev_base);
 			quota = drain_quota(e->count, elapsed, left < window ? left : window);
 		}
-		ret = pick_pool(slots, nslots, (uint16_t)(1 + i), e->count, quota);
+		ret = pick_pool(slots, nslots, (uint16_t)(1 + i), e->count, quota, &p.kept_bytes);
 	}
+	*kept_bytes = p.kept_bytes;
 out:
 	free(p.pk);
 	free(p.key_pk);

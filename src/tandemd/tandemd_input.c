@@ -404,19 +404,21 @@ static dns_zone_t *tdm_input_delta_apply(tdm_input_job_t *in, const char *origin
 }
 
 /* *zone was made by dns_zone_apply and shares memory with the copy held, which the run must not
- * change: it becomes the next copy held (keep_copy) and the run gets a copy of its own. */
+ * change: with keep_copy it becomes the next copy held and the run gets arrays of its own
+ * (dns_zone_copy_cow: the records stay shared); without, the caller holds it and copies its
+ * arrays before signing (tandemd_sign: a copy of a copy would lengthen the chain of versions
+ * sharing memory, which dns_zone_apply cuts with a whole copy). */
 static int tdm_input_keep_applied(tdm_input_job_t *in, dns_zone_t **zone)
 {
+	if (!in->keep_copy) {
+		return TANDEM_OK;
+	}
 	dns_zone_t *own = NULL;
-	int ret = dns_zone_copy(*zone, &own);
+	int ret = dns_zone_copy_cow(*zone, &own);
 	if (ret != TANDEM_OK) {
 		return ret;
 	}
-	if (in->keep_copy) {
-		in->copy = *zone;
-	} else {
-		dns_zone_free(*zone);
-	}
+	in->copy = *zone;
 	*zone = own;
 	return TANDEM_OK;
 }
@@ -527,7 +529,9 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 		in->from_cache = true;
 		double t1 = tandem_mono_s();
 		in->seconds_read = t1 - t0;
-		ret = dns_zone_copy(in->cache, &zone);
+		/* (the cache is only read but for a reference to its memory, which the copy shares:
+		 * signing changes the copy's arrays, never the records) */
+		ret = dns_zone_copy_cow((dns_zone_t *)in->cache, &zone);
 		in->seconds_copy = tandem_mono_s() - t1;
 		goto loaded;
 	}
@@ -572,7 +576,7 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 	}
 	if (in->from_cache) {
 		/* the same bytes as the zone held: copied, not parsed again */
-		ret = dns_zone_copy(in->cache, &zone);
+		ret = dns_zone_copy_cow((dns_zone_t *)in->cache, &zone);
 	} else if (delta_file && (zone = tdm_input_delta_apply(in, origin)) != NULL) {
 		/* an IXFR: the copy held with its difference applied, the file not parsed */
 		in->from_delta = true;
@@ -600,7 +604,10 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 		in->seconds_parse = t2 - t1;
 		t1 = t2;
 		if (ret == TANDEM_OK && in->keep_copy) {
-			ret = dns_zone_copy(zone, &in->copy);
+			/* the zone parsed is held as it is; the run signs a copy of its arrays */
+			in->copy = zone;
+			zone = NULL;
+			ret = dns_zone_copy_cow(in->copy, &zone);
 		}
 	}
 	in->seconds_copy = tandem_mono_s() - t1;

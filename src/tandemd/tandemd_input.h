@@ -187,7 +187,9 @@ typedef struct tdm_input_job {
  * O_NONBLOCK (a FIFO cannot hang the open), fstat()s the open file, reads it whole and
  * checks it did not change meanwhile, then loads the bytes; an input (not the good copy)
  * that removes too many delegations is held unless the operator accepted its serial.
- * in->result says what happened; *out is the caller's on TANDEM_OK.
+ * in->result says what happened; *out is the caller's on TANDEM_OK. Without keep_copy, a zone
+ * made from the cache (from_lines, from_delta) shares its RRset arrays with it: the caller
+ * copies them (dns_zone_copy_cow) before changing the zone in place.
  * Errors: TANDEM_ENOENT (missing), TANDEM_EPERM (not a regular file, or held), TANDEM_EIO
  * (unreadable, or changed while read), the loader's TANDEM_DNS_E*, TANDEM_ENOMEM.
  */

@@ -449,8 +449,13 @@ static void *tdm_sign_run(void *arg)
 		dns_zone_free(job->input_cache);
 		job->input_cache = NULL;
 		double t = tandem_mono_s();
-		if (dns_zone_copy(zone, &job->in.copy) != TANDEM_OK) {
-			job->in.copy = NULL;
+		dns_zone_t *run = NULL;
+		job->in.copy = NULL;
+		if (dns_zone_copy_cow(zone, &run) == TANDEM_OK) {
+			/* the zone loaded is held as it is; the run signs a copy of its arrays
+			 * (the records shared) */
+			job->in.copy = zone;
+			zone = run;
 		}
 		job->in.seconds_copy += tandem_mono_s() - t;
 	}

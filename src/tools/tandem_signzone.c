@@ -2,6 +2,7 @@
 #include "crypto.h"
 #include "tandem_clock.h"
 #include "dns_zone.h"
+#include "dns_zone_copy.h"
 #include "hsm.h"
 #include "kasp_policy.h"
 #include "kasp_skr.h"
@@ -49,6 +50,8 @@ typedef struct opts {
 	bool gate_full;          /* --gate-full: the whole zone even with --previous */
 	unsigned cycles;         /* --cycles N: N - 1 more update runs on the result in memory */
 	const char *cycle_input; /* --cycle-input FILE: what the runs after the first sign */
+	bool hold_input;         /* --hold-input: the runs after the first sign copies of the
+				    arrays of their input, parsed once and held (as tandemd) */
 } opts_t;
 
 static void usage(FILE *fp)
@@ -60,7 +63,7 @@ static void usage(FILE *fp)
 	    "         [--ksk-bits N] [--zsk-bits N] [-j THREADS] [--now UNIXTIME]\n"
 	    "         [--module PATH|P11KIT-NAME] --ksk URI --zsk URI [--gen-keys]\n"
 	    "         [--ds DSFILE] [--previous SIGNED [--gate-full]] [--cycles N]\n"
-	    "         [--cycle-input IN2] [-v] -f OUT IN\n"
+	    "         [--cycle-input IN2] [--hold-input] [-v] -f OUT IN\n"
 	    "       tandem-signzone -o ORIGIN ... --skr SKR [--skr-margin DURATION] --zsk URI\n"
 	    "                       [--ds DSFILE] -f OUT IN     (offline KSK: no --ksk)\n"
 	    "       tandem-signzone -o ORIGIN --verify-only SIGNED [--ds DSFILE] [--now UNIXTIME]\n"
@@ -135,7 +138,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
 		O_PREVIOUS,
 		O_GATE_FULL,
 		O_CYCLES,
-		O_CYCLE_INPUT
+		O_CYCLE_INPUT,
+		O_HOLD_INPUT
 	};
 	static const struct option longopts[] = {
 	    {"origin", required_argument, NULL, 'o'},
@@ -159,6 +163,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
 	    {"gate-full", no_argument, NULL, O_GATE_FULL},
 	    {"cycles", required_argument, NULL, O_CYCLES},
 	    {"cycle-input", required_argument, NULL, O_CYCLE_INPUT},
+	    {"hold-input", no_argument, NULL, O_HOLD_INPUT},
 	    {"out", required_argument, NULL, 'f'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -233,6 +238,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
 		case O_PREVIOUS: o->previous = optarg; break;
 		case O_GATE_FULL: o->gate_full = true; break;
 		case O_CYCLE_INPUT: o->cycle_input = optarg; break;
+		case O_HOLD_INPUT: o->hold_input = true; break;
 		case O_CYCLES: {
 			char *end = NULL;
 			unsigned long n = strtoul(optarg, &end, 10);
@@ -273,8 +279,9 @@ static int parse_args(int argc, char **argv, opts_t *o)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (o->cycle_input != NULL && o->cycles < 2) {
-		fprintf(stderr, "tandem-signzone: --cycle-input needs --cycles 2 or more\n");
+	if ((o->cycle_input != NULL || o->hold_input) && o->cycles < 2) {
+		fprintf(stderr, "tandem-signzone: --%s needs --cycles 2 or more\n",
+			o->cycle_input != NULL ? "cycle-input" : "hold-input");
 		return EXIT_USAGE;
 	}
 	o->in = argv[optind];
@@ -690,6 +697,8 @@ static int sign(const opts_t *o)
 	kasp_policy_t policy;
 	dns_zone_t *previous = NULL;
 	dns_digest_t *previous_tree = NULL; /* --cycles: the previous run's digest state */
+	dns_zone_t *held = NULL;            /* --hold-input: the cycles' input, unsigned */
+	dns_zone_t *given = NULL;           /* --hold-input: the zone the run signs (req.zone) */
 	tandem_arena_t *arena = NULL;
 	const uint8_t **ds = NULL;
 	keys_ctx_t kc = {.o = o, .policy = &policy};
@@ -781,7 +790,8 @@ static int sign(const opts_t *o)
 	 * it (its signatures and NSEC3 hashes reused, the gate incremental) */
 	for (unsigned cycle = 2; cycle <= o->cycles; cycle++) {
 		dns_zone_free(previous);
-		previous = pipeline_result_zone_take(&res);
+		previous = given != NULL ? given : pipeline_result_zone_take(&res);
+		given = req.zone = NULL;
 		dns_digest_free(previous_tree);
 		previous_tree = pipeline_result_tree_take(&res); /* NULL after the first run */
 		req.kind = PIPELINE_UPDATE;
@@ -799,6 +809,27 @@ static int sign(const opts_t *o)
 		if (o->cycle_input != NULL) {
 			req.input = o->cycle_input; /* a change applied to the version in memory */
 		}
+		if (o->hold_input && held == NULL) {
+			double tl = tandem_mono_s();
+			ret = dns_zone_load(req.input, &req.load, diag, &held);
+			if (ret != TANDEM_OK) {
+				opts_t named = *o;
+				named.in = req.input;
+				code = report_run(&named, ret, &res, diag);
+				goto out;
+			}
+			if (o->verbose) {
+				fprintf(stderr, "cycle %u: input %s parsed and held: %.3f s\n",
+					cycle, req.input, tandem_mono_s() - tl);
+			}
+		}
+		/* as tandemd's unchanged input: the run signs a copy of the held zone's arrays */
+		if (held != NULL && dns_zone_copy_cow(held, &given) != TANDEM_OK) {
+			fprintf(stderr, "tandem-signzone: out of memory\n");
+			code = EXIT_OUTPUT;
+			goto out;
+		}
+		req.zone = given;
 		ret = pipeline_run(&req, &res, diag);
 		if (ret != TANDEM_OK) {
 			opts_t named = *o; /* a refused input is named as the file it was */
@@ -818,6 +849,8 @@ static int sign(const opts_t *o)
 out:
 	pipeline_result_deinit(&res);
 	free(ds);
+	dns_zone_free(given);
+	dns_zone_free(held);
 	dns_zone_free(previous);
 	dns_digest_free(previous_tree);
 	hsm_token_close(kc.token);

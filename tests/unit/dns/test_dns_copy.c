@@ -1,4 +1,5 @@
-/* dns_zone_copy: the copy has every record (RRSIGs and NSEC3 included) and lives on its own. */
+/* dns_zone_copy and dns_zone_copy_cow: the copy has every record (RRSIGs and NSEC3 included) and
+ * lives on its own. */
 #include "dns_diff.h"
 #include "dns_digest.h"
 #include "dns_zone_copy.h"
@@ -94,11 +95,74 @@ START_TEST(test_copy_equal_and_apart)
 }
 END_TEST
 
+/* The arrays-only copy: the same text, names shared; what the signer changes in place (TTLs,
+ * signatures, RRsets added and removed) changes the copy only, and either may be freed first
+ * (under AddressSanitizer a record freed under the other is a use after free). */
+START_TEST(test_copy_cow)
+{
+	for (int order = 0; order < 2; order++) {
+		dns_zone_t *z = load_text(signed_zone);
+		dns_zone_t *c = NULL;
+		ck_assert_int_eq(dns_zone_copy_cow(z, &c), TANDEM_OK);
+		char *before = text_of(z);
+		char *same = text_of(c);
+		ck_assert_str_eq(before, same);
+		size_t n1 = 0, n2 = 0;
+		dns_node_t *na = dns_zone_nodes(z, &n1);
+		dns_node_t *nb = dns_zone_nodes(c, &n2);
+		ck_assert_uint_eq(n1, n2);
+		ck_assert_ptr_ne(na, nb);
+		for (size_t i = 0; i < n1; i++) {
+			ck_assert_ptr_eq(na[i].name, nb[i].name); /* shared */
+			ck_assert_uint_eq(na[i].flags, nb[i].flags);
+			ck_assert(na[i].rrset_count == 0 || na[i].rrsets != nb[i].rrsets);
+		}
+		/* the signer's changes, on the copy */
+		for (size_t i = 0; i < n2; i++) {
+			for (uint16_t r = 0; r < nb[i].rrset_count; r++) {
+				nb[i].rrsets[r].ttl = 60;
+				nb[i].rrsets[r].sigs = NULL;
+				nb[i].rrsets[r].sig_count = 0;
+			}
+		}
+		dns_node_t *apex = dns_zone_apex(c);
+		static const uint8_t txt[] = {0, 2, 1, 'x'};
+		const uint8_t *one = txt;
+		ck_assert_ptr_nonnull(
+		    dns_node_put_rrset(apex, dns_zone_arena(c), DNS_TYPE_TXT, 60, &one, 1));
+		dns_node_remove_rrset(apex, DNS_TYPE_NS);
+		char *orig = text_of(z);
+		ck_assert_str_eq(orig, before);
+		char *changed = text_of(c);
+		ck_assert_str_ne(changed, before);
+		if (order == 0) {
+			dns_zone_free(z);
+			z = NULL;
+		} else {
+			dns_zone_free(c);
+			c = NULL;
+		}
+		char *after = text_of(order == 0 ? c : z);
+		ck_assert_str_eq(after, order == 0 ? changed : before);
+		free(before);
+		free(same);
+		free(orig);
+		free(changed);
+		free(after);
+		dns_zone_free(z);
+		dns_zone_free(c);
+	}
+	dns_zone_t *c = NULL;
+	ck_assert_int_eq(dns_zone_copy_cow(NULL, &c), TANDEM_EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dns_copy");
 	TCase *tc = tcase_create("copy");
 	tcase_add_test(tc, test_copy_equal_and_apart);
+	tcase_add_test(tc, test_copy_cow);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -364,6 +364,69 @@ START_TEST(sign_unpublished_and_sep)
 END_TEST
 
 /* Offline KSK: the DNSKEY RRset is signed ahead for a time slot, the zone with the ZSK only. */
+/*
+ * A version signed with an offline KSK's pre-signed DNSKEY RRset, then one signed online with
+ * that KSK from it: the ceremony's signature is still good and is kept, as a copy: it lives
+ * in the first version's memory, not in its signer's arenas, and the first version may be
+ * freed first (under AddressSanitizer a pointer into it is a use after free).
+ */
+START_TEST(presigned_kept_online)
+{
+	fixture_t f;
+	fixture_open(&f, HSM_ALG_RSASHA256, 1);
+	tandem_arena_t *arena = NULL;
+	ck_assert_int_eq(tandem_arena_new(0, &arena), TANDEM_OK);
+	uint8_t kbuf[2][HSM_DNSKEY_MAX + 2];
+	const uint8_t *dnskey[2] = {kbuf[0], kbuf[1]};
+	const hsm_key_t *keys2[2] = {f.ksk, f.zsk};
+	for (int i = 0; i < 2; i++) {
+		size_t len = HSM_DNSKEY_MAX;
+		ck_assert_int_eq(
+		    hsm_key_dnskey_rdata(keys2[i], i == 0 ? 257 : 256, kbuf[i] + 2, &len),
+		    TANDEM_OK);
+		kbuf[i][0] = (uint8_t)(len >> 8);
+		kbuf[i][1] = (uint8_t)len;
+	}
+	const uint8_t apex[] = "\x07"
+			       "example";
+	const uint8_t *rrsig = NULL;
+	ck_assert_int_eq(signer_rrsig_make(f.token, 0, f.ksk, 257, apex, apex, DNS_TYPE_DNSKEY,
+					   43200, dnskey, 2, NOW - 86400, NOW + 20 * 86400, arena,
+					   &rrsig),
+			 TANDEM_OK);
+	signer_conf_t c;
+	signer_conf_defaults(&c, NOW);
+	c.presigned_dnskey = dnskey;
+	c.presigned_dnskey_count = 2;
+	c.presigned_rrsig = &rrsig;
+	c.presigned_rrsig_count = 1;
+	c.presigned_ttl = 43200;
+	signer_key_t zsk_only[1] = {{.key = f.zsk, .zsk = true}};
+	dns_zone_t *v1 = load(&f);
+	ck_assert_int_eq(signer_sign_zone(v1, &c, zsk_only, 1, f.token, f.diag, NULL), TANDEM_OK);
+	signer_conf_t c2;
+	signer_conf_defaults(&c2, NOW + 900);
+	c2.previous = v1;
+	signer_key_t online[2] = {{.key = f.ksk, .ksk = true}, {.key = f.zsk, .zsk = true}};
+	dns_zone_t *v2 = load(&f);
+	signer_stats_t st;
+	ck_assert_int_eq(signer_sign_zone(v2, &c2, online, 2, f.token, f.diag, &st), TANDEM_OK);
+	ck_assert_uint_gt(st.rrsigs_reused, 0);
+	const dns_rrset_t *rs = dns_node_rrset(dns_zone_apex(v2), DNS_TYPE_DNSKEY);
+	ck_assert_uint_eq(rs->sig_count, 1);
+	size_t size = 2u + dns_rdata_len(rrsig);
+	ck_assert_mem_eq(rs->sigs[0], rrsig, size); /* the ceremony's, kept */
+	dns_zone_free(v1);
+	ck_assert_mem_eq(rs->sigs[0], rrsig, size);
+	tandem_diag_clear(f.diag);
+	ck_assert_int_eq(verify_zone(v2, &(verify_conf_t){.now = NOW + 900}, f.diag, NULL),
+			 TANDEM_OK);
+	dns_zone_free(v2);
+	tandem_arena_free(arena);
+	fixture_close(&f);
+}
+END_TEST
+
 START_TEST(sign_presigned_dnskey)
 {
 	fixture_t f;
@@ -464,6 +527,7 @@ int main(void)
 	tcase_add_test(tc, sign_refusals);
 	tcase_add_test(tc, sign_unpublished_and_sep);
 	tcase_add_test(tc, sign_presigned_dnskey);
+	tcase_add_test(tc, presigned_kept_online);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -97,7 +97,7 @@ static int build(walk_t *w, dns_zone_t *z, size_t *records, size_t *hashed, size
 		ck_assert_int_eq(signer_prev_map(z, (dns_zone_t *)w->conf.previous, &pmap),
 				 TANDEM_OK);
 	}
-	int ret = signer_nsec3_build(z, &w->conf, pmap, 3600, w->diag, records, hashed, kept);
+	int ret = signer_nsec3_build(z, &w->conf, pmap, 3600, NULL, w->diag, records, hashed, kept);
 	free(pmap);
 	for (size_t i = 0; i < tandem_diag_kept(w->diag); i++) {
 		fprintf(stderr, "nsec3: %s\n", tandem_diag_msg(w->diag, i));
