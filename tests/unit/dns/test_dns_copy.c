@@ -104,8 +104,8 @@ START_TEST(test_copy_cow)
 		dns_zone_t *z = load_text(signed_zone);
 		dns_zone_t *c = NULL;
 		ck_assert_int_eq(dns_zone_copy_cow(z, &c), TANDEM_OK);
-		char *before = text_of(z);
-		char *same = text_of(c);
+		char *before = ts_zone_text(z);
+		char *same = ts_zone_text(c);
 		ck_assert_str_eq(before, same);
 		size_t n1 = 0, n2 = 0;
 		dns_node_t *na = dns_zone_nodes(z, &n1);
@@ -131,9 +131,9 @@ START_TEST(test_copy_cow)
 		ck_assert_ptr_nonnull(
 		    dns_node_put_rrset(apex, dns_zone_arena(c), DNS_TYPE_TXT, 60, &one, 1));
 		dns_node_remove_rrset(apex, DNS_TYPE_NS);
-		char *orig = text_of(z);
+		char *orig = ts_zone_text(z);
 		ck_assert_str_eq(orig, before);
-		char *changed = text_of(c);
+		char *changed = ts_zone_text(c);
 		ck_assert_str_ne(changed, before);
 		if (order == 0) {
 			dns_zone_free(z);
@@ -142,7 +142,7 @@ START_TEST(test_copy_cow)
 			dns_zone_free(c);
 			c = NULL;
 		}
-		char *after = text_of(order == 0 ? c : z);
+		char *after = ts_zone_text(order == 0 ? c : z);
 		ck_assert_str_eq(after, order == 0 ? changed : before);
 		free(before);
 		free(same);

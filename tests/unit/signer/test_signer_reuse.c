@@ -689,13 +689,13 @@ START_TEST(kept_records_shared)
 	}
 	dns_zone_t *copy = NULL;
 	ck_assert_int_eq(dns_zone_copy(v[2], &copy), TANDEM_OK);
-	char *before = write_string(v[2]);
+	char *before = ts_zone_text(v[2]);
 	dns_zone_free(v[0]);
 	dns_zone_free(v[1]);
 	dns_zone_free(v[3]);
-	char *after = write_string(v[2]);
+	char *after = ts_zone_text(v[2]);
 	ck_assert_str_eq(before, after);
-	char *copied = write_string(copy);
+	char *copied = ts_zone_text(copy);
 	ck_assert_str_eq(before, copied);
 	gate(v[2], NOW + 1800, f.diag);
 	free(before);
