@@ -192,7 +192,18 @@ mark=$mark_a
 first=$(after_restart "$H" "$mark" | grep -m1 "zone $Z: signing run: serial ")
 [[ $first == *", gate "*" s (full, "* ]] ||
 	tdm_fail "the first run after the restart was not gated whole: $first"
-tdm_pass "after kill -9 of both nodes: $H's serial $PUB reused $r RRSIGs from its own copy (gated whole); $S agrees again"
+# a node whose own publication is the committed serial loads it once: the transfer server
+# serves that copy and the first run builds on it (not on the file loaded again)
+shared=
+if after_restart "$H" "$mark" | grep -qF "zone $Z: serving serial $before (published by this node)"; then
+	first_any=$(after_restart "$H" "$mark" | grep -m1 -E "zone $Z: (signing|shadow) run: serial ")
+	if [[ $first_any == *": signing run: "* ]]; then
+		[[ $first_any == *", built on serial $before as loaded at start (the copy served)"* ]] ||
+			tdm_fail "$H served serial $before from its file but its first run did not build on that copy: $first_any"
+		shared=" (built on the copy it serves)"
+	fi
+fi
+tdm_pass "after kill -9 of both nodes: $H's serial $PUB reused $r RRSIGs from its own copy$shared (gated whole); $S agrees again"
 
 # ---- a takeover continues incrementally ----------------------------------------------------
 tdm_wait 60 "$S to have shadowed $H's latest serial" in_sync "$H" "$S"

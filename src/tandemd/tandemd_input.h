@@ -166,6 +166,8 @@ typedef struct tdm_input_job {
 	uint8_t hash[32];     /* LOADED: the SHA-256 of the bytes read */
 	bool from_cache;      /* LOADED: *out is a copy of cache, nothing was parsed */
 	bool unread;          /* LOADED, from_cache: the file is cache_id's, it was not read */
+	bool compared;        /* LOADED, from_cache: a new file found byte for byte the same as
+				 the good copy of cache's bytes (cache_good_id), not hashed */
 	bool good_kept;       /* LOADED, from_cache: good_path is still the good copy written of
 				 cache's bytes (cache_good_id), so none was written (good NULL) */
 	bool from_delta;      /* LOADED: *out is cache with delta applied, nothing was parsed */

@@ -534,6 +534,8 @@ START_TEST(test_load_cache)
 	dns_zone_t *z2 = NULL;
 	ck_assert_int_eq(tdm_input_load(&in2, "example.", diag, &z2), TANDEM_OK);
 	ck_assert(in2.from_cache);
+	ck_assert(in2.compared); /* byte for byte against the good copy, not hashed */
+	ck_assert_mem_eq(in2.hash, hash, sizeof(hash));
 	ck_assert(in2.good_kept);
 	ck_assert_ptr_null(in2.good);
 	ck_assert_ptr_null(in2.copy);
@@ -553,6 +555,8 @@ START_TEST(test_load_cache)
 	ck_assert_int_eq(system(moved), 0);
 	ck_assert_int_eq(tdm_input_load(&in2, "example.", diag, &z2), TANDEM_OK);
 	ck_assert(in2.from_cache);
+	ck_assert(!in2.compared); /* the good copy is not the one of the cache: hashed */
+	ck_assert_mem_eq(in2.hash, hash, sizeof(hash));
 	ck_assert(!in2.good_kept);
 	ck_assert_ptr_nonnull(in2.good);
 	dns_zone_free(z2);
@@ -603,8 +607,15 @@ START_TEST(test_load_cache)
 	ck_assert_int_eq(system(cmd), 0);
 	in2.signer_owned = DNS_SIGNER_OWNED_DROP;
 	in2.path = edited;
+	/* (the good copy in place, a copy of the cache's bytes, named as the cache's: the file
+	 * of the same size is compared with it first, found different, then read from its
+	 * start and hashed) */
+	ck_assert_int_eq(stat(good, &gst), 0);
+	in2.cache_good_id = tdm_input_id(&gst);
+	in2.has_cache_good = true;
 	ck_assert_int_eq(tdm_input_load(&in2, "example.", diag, &z2), TANDEM_OK);
 	ck_assert(!in2.from_cache);
+	ck_assert(!in2.compared);
 	ck_assert_mem_ne(in2.hash, hash, sizeof(hash));
 	t2 = zone_text(z2);
 	ck_assert_str_ne(t2, t1);
