@@ -290,26 +290,27 @@ static bool tdm_input_good_holds_cache(const tdm_input_job_t *in)
 	return tdm_input_id_equal(&id, &in->cache_good_id);
 }
 
-/* Whether all of fd's pages are in the page cache (mincore of a mapping that is never
- * read): a compare must not turn a cycle into a read of the disk. */
+/* Whether fd's pages are in the page cache (mincore of a mapping that is never read), all but
+ * at most 1/32 of them: a compare must not turn a cycle into a read of the disk (a 157 MB
+ * good copy written a cycle ago had 1.3% of its pages evicted on a busy machine). */
 static bool tdm_input_resident(int fd, size_t size)
 {
 	long pg = sysconf(_SC_PAGESIZE);
 	if (pg <= 0 || size == 0) {
 		return false;
 	}
-	size_t pages = (size + (size_t)pg - 1) / (size_t)pg;
+	size_t pages = (size + (size_t)pg - 1) / (size_t)pg, missing = 0;
 	unsigned char *vec = malloc(pages);
 	void *m = vec != NULL ? mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
-	bool all = m != MAP_FAILED && mincore(m, size, vec) == 0;
-	for (size_t i = 0; all && i < pages; i++) {
-		all = (vec[i] & 1) != 0;
+	bool ok = m != MAP_FAILED && mincore(m, size, vec) == 0;
+	for (size_t i = 0; ok && i < pages; i++) {
+		missing += (vec[i] & 1) == 0;
 	}
 	if (m != MAP_FAILED) {
 		munmap(m, size);
 	}
 	free(vec);
-	return all;
+	return ok && missing <= pages / 32;
 }
 
 #define TDM_INPUT_CMP_CHUNK (1u << 20)
