@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 /* ---- the watch ------------------------------------------------------------------------------ */
@@ -315,33 +316,73 @@ static bool tdm_input_resident(int fd, size_t size)
 
 #define TDM_INPUT_CMP_CHUNK (1u << 20)
 
+/* fd's bytes from where it is to its end, hashed in pieces: whether there are size of them
+ * and their SHA-256 is want. */
+static bool tdm_input_hash_is(int fd, char *a, off_t size, const uint8_t want[32])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t got[EVP_MAX_MD_SIZE];
+	unsigned glen = 0;
+	off_t done = 0;
+	bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+	while (ok) {
+		ssize_t r = read(fd, a, TDM_INPUT_CMP_CHUNK);
+		if (r < 0 && errno == EINTR) {
+			continue;
+		}
+		if (r <= 0) {
+			ok = r == 0;
+			break;
+		}
+		ok = EVP_DigestUpdate(ctx, a, (size_t)r) == 1;
+		done += r;
+	}
+	ok = ok && EVP_DigestFinal_ex(ctx, got, &glen) == 1 && glen == 32 && done == size &&
+	     memcmp(got, want, 32) == 0;
+	EVP_MD_CTX_free(ctx);
+	return ok;
+}
+
 /*
- * A new file (not the one the cache was read from) whose bytes may be the cache's: compared
- * with the good copy written of them (when it is still that file and all in memory) chunk by
- * chunk, which costs a read of both from the page cache, where hashing the file costs its
- * read into one buffer of its size and a SHA-256 over it (0.25 s at 157 MB; docs/node.md,
- * "no change"). True when every byte is the same (fd then at its end): the caller takes the
- * cache's hash. A changed input differs at its SOA serial, in the first chunk.
+ * A new file (not the one the cache was read from) of the good copy's size, the good copy
+ * still the one written of the cache's bytes: its bytes are likely the cache's. When the
+ * good copy is in the page cache (but for 1/32 of it) the file is compared with it chunk by
+ * chunk, which costs a read of both from the page cache; otherwise it is hashed in pieces.
+ * Either way no buffer of the file's size is filled and no SHA-256 runs over one (0.25 s
+ * at 157 MB; docs/node.md, "no change"). Returns TDM_SAME_COMPARED or TDM_SAME_HASHED when
+ * the bytes are the cache's (fd then at its end: the caller takes the cache's hash), else
+ * TDM_SAME_NO (fd anywhere). A changed input differs at its SOA serial, in the first chunk.
  */
-static bool tdm_input_same_as_good(const tdm_input_job_t *in, int fd, off_t size)
+enum { TDM_SAME_NO, TDM_SAME_COMPARED, TDM_SAME_HASHED };
+static int tdm_input_same_as_good(const tdm_input_job_t *in, int fd, off_t size)
 {
 	if (in->cache == NULL || in->cache_owned != in->signer_owned || in->from_good ||
 	    size <= 0 || !in->has_cache_good || in->cache_good_id.size != size ||
 	    in->good_path == NULL) {
-		return false;
+		return TDM_SAME_NO;
 	}
 	int gfd = open(in->good_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	struct stat gst;
 	if (gfd < 0) {
-		return false;
+		return TDM_SAME_NO;
 	}
-	bool same = false;
+	int same = TDM_SAME_NO;
 	char *a = NULL, *b = NULL;
 	tdm_input_id_t gid;
 	if (fstat(gfd, &gst) != 0 || !S_ISREG(gst.st_mode) ||
 	    (gid = tdm_input_id(&gst), !tdm_input_id_equal(&gid, &in->cache_good_id)) ||
-	    !tdm_input_resident(gfd, (size_t)size) || (a = malloc(TDM_INPUT_CMP_CHUNK)) == NULL ||
+	    (a = malloc(TDM_INPUT_CMP_CHUNK)) == NULL ||
 	    (b = malloc(TDM_INPUT_CMP_CHUNK)) == NULL) {
+		goto out;
+	}
+	if (!tdm_input_resident(gfd, (size_t)size)) {
+		/* the first piece of each first: a changed input is not hashed twice */
+		ssize_t ra = pread(fd, a, TDM_INPUT_CMP_CHUNK, 0);
+		ssize_t rb = pread(gfd, b, TDM_INPUT_CMP_CHUNK, 0);
+		if (ra > 0 && ra == rb && memcmp(a, b, (size_t)ra) == 0 &&
+		    tdm_input_hash_is(fd, a, size, in->cache_hash)) {
+			same = TDM_SAME_HASHED;
+		}
 		goto out;
 	}
 	for (off_t done = 0;;) {
@@ -365,7 +406,8 @@ static bool tdm_input_same_as_good(const tdm_input_job_t *in, int fd, off_t size
 		}
 		if (ra == 0) {
 			char c;
-			same = done == size && read(gfd, &c, 1) == 0;
+			same =
+			    done == size && read(gfd, &c, 1) == 0 ? TDM_SAME_COMPARED : TDM_SAME_NO;
 			break;
 		}
 		if (memcmp(a, b, (size_t)ra) != 0) {
@@ -576,6 +618,7 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 	in->good_kept = false;
 	in->unread = false;
 	in->compared = false;
+	in->hashed_pieces = false;
 	in->from_delta = false;
 	in->delta_why[0] = '\0';
 	in->from_lines = false;
@@ -629,11 +672,13 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 		ret = TANDEM_EIO;
 		goto out;
 	}
-	if (tdm_input_same_as_good(in, fd, st.st_size)) {
+	int same = tdm_input_same_as_good(in, fd, st.st_size);
+	if (same != TDM_SAME_NO) {
 		if (fstat(fd, &st2) == 0) {
 			tdm_input_id_t now = tdm_input_id(&st2);
 			in->compared = tdm_input_id_equal(&in->id, &now);
 		}
+		in->hashed_pieces = in->compared && same == TDM_SAME_HASHED;
 		if (in->compared) {
 			/* the cache's bytes: its hash, and a copy of it (the good copy stays) */
 			memcpy(in->hash, in->cache_hash, sizeof(in->hash));

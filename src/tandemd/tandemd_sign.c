@@ -554,6 +554,8 @@ static void *tdm_sign_run(void *arg)
 			 ", digest %.2f s (load: read %.2f s, %s %.2f s, copy %.2f s)",
 			 res.seconds_digest, job->in.seconds_read,
 			 job->in.unread ? "input untouched, not read, parse skipped"
+			 : job->in.hashed_pieces
+			     ? "input unchanged (hashed in pieces), parse skipped"
 			 : job->in.compared
 			     ? "input unchanged (compared with its good copy), parse skipped"
 			 : job->in.from_cache ? "input unchanged, parse skipped"
