@@ -131,7 +131,13 @@ static dns_zone_t *tdm_sign_previous_load(tdm_sign_t *job, uint32_t want,
 		}
 		dns_load_opts_t lo = {.origin = job->origin, .keep_dnssec = true};
 		tandem_diag_t *quiet = NULL;
-		if (tandem_diag_new(&quiet) == TANDEM_OK) {
+		if (i == 0 && has_boot) {
+			/* the file's records as loaded at start: copied (a walk and a memcpy per
+			 * record), not parsed again, for the journal to bring up or to be taken */
+			if (dns_zone_copy(job->boot, &prev) != TANDEM_OK) {
+				prev = NULL;
+			}
+		} else if (tandem_diag_new(&quiet) == TANDEM_OK) {
 			(void)dns_zone_load(path, &lo, quiet, &prev);
 		}
 		tandem_diag_free(quiet);
