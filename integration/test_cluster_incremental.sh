@@ -192,7 +192,24 @@ mark=$mark_a
 first=$(after_restart "$H" "$mark" | grep -m1 "zone $Z: signing run: serial ")
 [[ $first == *", gate "*" s (full, "* ]] ||
 	tdm_fail "the first run after the restart was not gated whole: $first"
-tdm_pass "after kill -9 of both nodes: $H's serial $PUB reused $r RRSIGs from its own copy (gated whole); $S agrees again"
+# the node that published the committed serial loads its file once: the transfer server
+# serves that copy, and its first run (signing, or shadowing the other node's next serial)
+# builds on the very same copy, unless it adopted its own copy of the serial it shadows
+shared=
+for n in node-a node-b; do
+	m=$mark_a
+	[ "$n" = node-b ] && m=$mark_b
+	after_restart "$n" "$m" | grep -qF "zone $Z: serving serial $before (published by this node)" || continue
+	first_any=$(after_restart "$n" "$m" | grep -m1 -E "zone $Z: (signing|shadow) run: serial ")
+	case $first_any in
+	*", built on serial $before as loaded at start (the copy served)"*) shared+=" $n" ;;
+	*"taken from this node's own copy"*) ;;
+	*) tdm_fail "$n serves serial $before from its file, but its first run did not build on that copy: $first_any" ;;
+	esac
+done
+[ -n "$shared" ] || grep -qF "serving serial $before (published by this node)" <(after_restart node-a "$mark_a") <(after_restart node-b "$mark_b") ||
+	tdm_fail "neither node serves serial $before, its own publication, after the restart"
+tdm_pass "after kill -9 of both nodes: $H's serial $PUB reused $r RRSIGs from its own copy (gated whole); $S agrees again; built on the copy served:${shared:- none (adopted)}"
 
 # ---- a takeover continues incrementally ----------------------------------------------------
 tdm_wait 60 "$S to have shadowed $H's latest serial" in_sync "$H" "$S"

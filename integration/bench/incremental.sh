@@ -271,11 +271,14 @@ deliver() {
 # verified new version at the active"), active_s rename -> its publication, wait_s commit ->
 # publication (what compare-before-publish costs), standby_s commit -> the standby's agreement
 step() {
-	local name=$1 before t0 t1 t2 tc la lb
+	local name=$1 before t0 trn t1 t2 tc la lb
 	tdm_wait "$3" "$B to have shadowed $A's latest serial" in_sync
 	before=$(tdm_last_serial "$A" "$Z")
 	say "$name: delivering $(basename "$2") (serial before: $before)"
 	t0=$(deliver "$2")
+	# the rename itself (the active's input's ctime, which tandemd's cycle line counts from):
+	# t0 is taken before the two mv processes run, on a loaded machine tens of ms earlier
+	trn=$(stat -c '%.3Z' "$TDM_CL/$A/in/$ZF" | tr -d .)
 	tdm_wait "$3" "$A to publish after serial $before ($name)" published_above "$A" "$before"
 	t1=$(pub_ms "$A" "$PUB")
 	tdm_wait "$3" "$B to agree on serial $PUB ($name)" agrees "$B" "$PUB"
@@ -286,6 +289,8 @@ step() {
 	lb=$(run_line "$B" shadow "$PUB")
 	R[${name}_serial]=$PUB
 	R[${name}_commit_s]=$(secs "$t0" "$tc")
+	R[${name}_renamed_s]=$(secs "$t0" "$trn")
+	R[${name}_rename_commit_s]=$(secs "$trn" "$tc")
 	R[${name}_active_s]=$(secs "$t0" "$t1")
 	R[${name}_wait_s]=$(secs "$tc" "$t1")
 	R[${name}_standby_s]=$(secs "$tc" "$t2")
@@ -295,6 +300,7 @@ step() {
 	R[${name}_stages]=$(stages "$la")
 	R[${name}_standby_stages]=$(stages "$lb")
 	say "$name: serial $PUB committed by $A after ${R[${name}_commit_s]} s, published after ${R[${name}_active_s]} s (${R[${name}_new]} new RRSIGs); $B agreed ${R[${name}_standby_s]} s after the commit (${R[${name}_standby_new]} new)"
+	say "  $A: the rename's ctime $(secs "$t0" "$trn") s after t0; its ctime -> the commit's log line ${R[${name}_rename_commit_s]} s"
 	say "  $A: $la"
 	say "  $B: ${lb:-(no shadow run line)}"
 	# where the active's cycle went: rename -> seen -> run start -> run -> commit -> publish

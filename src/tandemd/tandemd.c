@@ -248,6 +248,10 @@ typedef struct tdm_zone {
 				     active's version (incremental); read by the run */
 	/* what the transfer server serves: this node's own last publication (a reference) */
 	dist_version_t *served;
+	/* its publication as loaded once at start (tdm_files_catch_up, a reference): served
+	 * by the transfer server and offered to the zone's first run as its previous version
+	 * (tdm_sign_t.boot), so that the file is not loaded again; dropped after that run */
+	dist_version_t *boot;
 	uint32_t last_serial;
 	bool warned_unknown;
 	/* taken out of the config on SIGHUP: never looked at, served or counted again. The slot
@@ -2489,6 +2493,7 @@ static void tdm_job_previous(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status
 	job->held = z->last;
 	job->held_tree = z->last_tree;
 	job->previous_paths[0] = job->previous_paths[1] = NULL;
+	job->boot = NULL;
 	job->has_previous_digest = false;
 	job->base_serial = 0;
 	if (!zs->has_committed || (!shadow && zs->full_requested) ||
@@ -2509,6 +2514,7 @@ static void tdm_job_previous(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status
 		 * publication, or a shadow copy kept because it agreed) */
 		job->previous_paths[0] = z->out_path;
 		job->previous_paths[1] = z->shadow_path;
+		job->boot = z->boot != NULL ? dist_version_zone(z->boot) : NULL;
 		job->has_previous_digest = !shadow;
 		memcpy(job->previous_digest, zs->digest, COORD_DIGEST_LEN);
 		job->adopt = shadow;
@@ -3275,6 +3281,14 @@ static bool tdm_shadow_base(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_
 	return false;
 }
 
+/* After the zone's first run since the start (joined): the publication loaded at start is
+ * no longer offered; the transfer server keeps its own reference while it serves it. */
+static void tdm_boot_drop(tdm_zone_t *z)
+{
+	dist_version_unref(z->boot);
+	z->boot = NULL;
+}
+
 /* A run ended: said, counted, and told to the node (which asks for the commit, the report or
  * nothing); then its signed zone is kept or dropped and its input's outcome noted. */
 static void tdm_job_finish(tdm_t *d)
@@ -3282,6 +3296,7 @@ static void tdm_job_finish(tdm_t *d)
 	tdm_zone_t *z = d->job_zone;
 	tdm_sign_t *job = &d->job;
 	tdm_sign_join(job);
+	tdm_boot_drop(z);
 	if (job->peer_zone != NULL) {
 		/* the active's version this standby verified: its next check builds on it */
 		dns_zone_free(z->peer_prev);
@@ -3822,6 +3837,7 @@ static void tdm_zone_retire(tdm_t *d, tdm_zone_t *z)
 	z->last = NULL;
 	dns_digest_free(z->last_tree);
 	z->last_tree = NULL;
+	tdm_boot_drop(z);
 	dns_zone_free(z->input_cache);
 	z->input_cache = NULL;
 	journal_close(z->journal);
@@ -3843,6 +3859,7 @@ static void tdm_job_abandon(tdm_t *d)
 	tdm_zone_t *z = d->job_zone;
 	tdm_sign_t *job = &d->job;
 	tdm_sign_join(job);
+	tdm_boot_drop(z);
 	const coordrpc_zone_status_t *zs = tdm_zone_status(d, z);
 	bool exact = job->ret == TANDEM_OK && job->signed_zone != NULL && job->shadow &&
 		     zs != NULL && zs->has_committed && zs->serial == job->serial &&
@@ -4699,6 +4716,9 @@ static void tdm_teardown(tdm_t *d)
 		}
 		dist_version_unref(d->zones[i].served);
 		d->zones[i].served = NULL;
+		if (&d->zones[i] != d->job_zone) { /* (a run left going may still read it) */
+			tdm_boot_drop(&d->zones[i]);
+		}
 		if (writer_gone) {
 			/* after the run and the writer ended */
 			dist_version_unref(d->zones[i].last_ver);
@@ -4862,24 +4882,13 @@ typedef struct tdm_last_line {
 	char hex[2 * COORD_DIGEST_LEN + 1];
 } tdm_last_line_t;
 
-/*
- * At start, before anything is served or signed: a zone whose file lags the last serial this
- * node's publish.log says it published (the node stopped between its publish.log line and
- * its writer's rename) gets the file brought up to date from its journal, when the result has
- * the digest of that line, and written now. Otherwise the file stays as it is and the node
- * says so (an active node's next run then builds from its journal or signs in full).
- */
-static void tdm_files_catch_up(tdm_t *d)
+/* A zone's last line in publish.log (has: there is one), read at start. */
+static void tdm_publish_log_read(tdm_t *d, tdm_last_line_t *last)
 {
 	FILE *f = fopen(d->publish_log, "re");
 	char line[512];
 	if (f == NULL) {
 		return;
-	}
-	tdm_last_line_t *last = calloc(d->nzones ? d->nzones : 1, sizeof(*last));
-	if (last == NULL) {
-		fclose(f);
-		return; /* the runs bring the files up to date then */
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
 		char zone[256], hex[2 * COORD_DIGEST_LEN + 2];
@@ -4900,70 +4909,102 @@ static void tdm_files_catch_up(tdm_t *d)
 		}
 	}
 	fclose(f);
+}
+
+/* Brings zone (the file's version, serial from; taken) up to the serial of publish.log's
+ * line `last` from the journal and writes it. Returns the zone, or NULL with *why set. */
+static dns_zone_t *tdm_file_catch_up(tdm_zone_t *z, dns_zone_t *zone, uint32_t from,
+				     const tdm_last_line_t *last, tandem_diag_t *quiet,
+				     const char **why)
+{
+	journal_t *j = NULL;
+	if (access(z->journal_path, F_OK) != 0 ||
+	    journal_open(z->journal_path, quiet, &j) != TANDEM_OK) {
+		*why = "no journal to bring it up to date";
+		dns_zone_free(zone);
+		return NULL;
+	}
+	zone = tdm_journal_replay(j, zone, from, last->serial);
+	journal_close(j);
+	if (zone == NULL) {
+		*why = "the journal does not lead from the file's serial to it";
+		return NULL;
+	}
+	uint8_t digest[COORD_DIGEST_LEN];
+	char hex[2 * COORD_DIGEST_LEN + 1];
+	int err = 0;
+	if (dns_zone_digest(zone, digest) != TANDEM_OK) {
+		*why = "its digest could not be computed";
+	} else if (tdm_hex(digest, sizeof(digest), hex), strcmp(hex, last->hex) != 0) {
+		*why = "the journal's version has another digest than publish.log's line";
+	} else if ((err = tdm_writer_write_file(zone, z->out_path)) != 0) {
+		*why = strerror(err);
+	} else {
+		return zone;
+	}
+	dns_zone_free(zone);
+	return NULL;
+}
+
+/*
+ * At start, before anything is served or signed, each zone's own publication (OUT/<zone>zone)
+ * is loaded, once: the transfer server serves that copy and the zone's first run builds on
+ * it when it is the committed version (z->boot), instead of each loading the file again.
+ * A file that lags the last serial this node's publish.log says it published (the node
+ * stopped between its publish.log line and its writer's rename) is brought up to date from
+ * its journal, when the result has the digest of that line, and written now. Otherwise the
+ * file stays as it is and the node says so (an active node's next run then builds from its
+ * journal or signs in full).
+ */
+static void tdm_files_catch_up(tdm_t *d)
+{
+	tdm_last_line_t *last = calloc(d->nzones ? d->nzones : 1, sizeof(*last));
+	if (last == NULL) {
+		return; /* the server and the runs load the files themselves then */
+	}
+	tdm_publish_log_read(d, last);
 	for (size_t i = 0; i < d->nzones; i++) {
 		tdm_zone_t *z = &d->zones[i];
 		dns_zone_t *zone = NULL;
-		journal_t *j = NULL;
 		uint32_t serial = 0;
-		if (!last[i].has) {
-			continue;
-		}
 		if (access(z->out_path, R_OK) != 0) {
-			tdm_log(d,
-				"zone %s: %s missing, publish.log says %u was published: written "
-				"at this "
-				"node's next publication",
-				z->name, z->out_path, last[i].serial);
+			if (last[i].has) {
+				tdm_log(d,
+					"zone %s: %s missing, publish.log says %u was published: "
+					"written at this node's next publication",
+					z->name, z->out_path, last[i].serial);
+			}
 			continue;
 		}
 		tandem_diag_t *quiet = NULL;
 		dns_load_opts_t lo = {.origin = z->name, .keep_dnssec = true};
 		if (tandem_diag_new(&quiet) != TANDEM_OK ||
 		    dns_zone_load(z->out_path, &lo, quiet, &zone) != TANDEM_OK ||
-		    dns_zone_soa_serial(zone, &serial) != TANDEM_OK ||
-		    !tandem_serial_gt(last[i].serial, serial)) {
+		    dns_zone_soa_serial(zone, &serial) != TANDEM_OK) {
 			tandem_diag_free(quiet);
 			dns_zone_free(zone);
-			continue; /* current (or unreadable: the runs say so) */
+			continue; /* unreadable: the transfer server and the runs say so */
 		}
-		const char *why = NULL;
-		uint32_t from = serial;
-		if (access(z->journal_path, F_OK) != 0 ||
-		    journal_open(z->journal_path, quiet, &j) != TANDEM_OK) {
-			why = "no journal to bring it up to date";
-		} else if ((zone = tdm_journal_replay(j, zone, from, last[i].serial)) == NULL) {
-			why = "the journal does not lead from the file's serial to it";
-		} else {
-			uint8_t digest[COORD_DIGEST_LEN];
-			char hex[2 * COORD_DIGEST_LEN + 1];
-			if (dns_zone_digest(zone, digest) != TANDEM_OK) {
-				why = "its digest could not be computed";
-			} else if (tdm_hex(digest, sizeof(digest), hex),
-				   strcmp(hex, last[i].hex) != 0) {
-				why = "the journal's version has another digest than publish.log's "
-				      "line";
+		if (last[i].has && tandem_serial_gt(last[i].serial, serial)) {
+			const char *why = NULL;
+			zone = tdm_file_catch_up(z, zone, serial, &last[i], quiet, &why);
+			if (why != NULL) {
+				tdm_log(d,
+					"zone %s: %s holds serial %u, publish.log says %u was "
+					"published: not brought up to date: %s",
+					z->name, z->out_path, serial, last[i].serial, why);
 			} else {
-				int err = tdm_writer_write_file(zone, z->out_path);
-				if (err != 0) {
-					why = strerror(err);
-				}
+				tdm_log(d,
+					"zone %s: %s held serial %u, publish.log says %u was "
+					"published: brought up to date from the journal (digest "
+					"checked) and written",
+					z->name, z->out_path, serial, last[i].serial);
 			}
 		}
-		if (why != NULL) {
-			tdm_log(
-			    d,
-			    "zone %s: %s holds serial %u, publish.log says %u was published: not "
-			    "brought up to date: %s",
-			    z->name, z->out_path, from, last[i].serial, why);
-		} else {
-			tdm_log(d,
-				"zone %s: %s held serial %u, publish.log says %u was published: "
-				"brought up to date from the journal (digest checked) and written",
-				z->name, z->out_path, from, last[i].serial);
-		}
-		journal_close(j);
-		dns_zone_free(zone);
 		tandem_diag_free(quiet);
+		if (zone != NULL && dist_version_new_take(zone, &z->boot) != TANDEM_OK) {
+			z->boot = NULL; /* (the zone was freed) the file is loaded where needed */
+		}
 	}
 	free(last);
 }
@@ -5086,7 +5127,11 @@ static int tdm_xfr_start(tdm_t *d)
 			tdm_log_diag(d, "journal", TANDEM_EIO);
 			z->journal = NULL;
 		}
-		tdm_dist_serve_file(d->dist, z->name, z->out_path, z->journal, &z->served);
+		if (z->boot != NULL) {
+			tdm_dist_serve_version(d->dist, z->name, z->boot, z->journal, &z->served);
+		} else {
+			tdm_dist_serve_file(d->dist, z->name, z->out_path, z->journal, &z->served);
+		}
 	}
 	return TANDEM_OK;
 }

@@ -798,6 +798,21 @@ void tdm_dist_publish(tdm_dist_t *td, const char *zone, dist_version_t *v, journ
 	tandem_diag_free(diag);
 }
 
+/* Serves v (this node's publication as loaded from its file; a reference is taken) with
+ * j's changesets up to its serial; logs what it serves. */
+static void tdm_dist_serve_loaded(tdm_dist_t *td, const char *zone, dist_version_t *v, journal_t *j,
+				  tandem_diag_t *diag, dist_version_t **served)
+{
+	long used = tdm_dist_seed(td, zone, v, j, diag);
+	if (used < 0) {
+		return;
+	}
+	tdm_dist_swap(td, zone, v, served);
+	tandem_logf("zone %s: serving serial %u (published by this node) with %ld "
+		    "journal changeset(s)",
+		    zone, dist_version_serial(v), used);
+}
+
 void tdm_dist_serve_file(tdm_dist_t *td, const char *zone, const char *path, journal_t *j,
 			 dist_version_t **served)
 {
@@ -816,20 +831,21 @@ void tdm_dist_serve_file(tdm_dist_t *td, const char *zone, const char *path, jou
 	if (ret != TANDEM_OK) {
 		tandem_logf("zone %s: %s: not served: %s", zone, path, tandem_strerror(ret));
 		tdm_dist_diag(diag);
-		goto out;
+	} else {
+		tdm_dist_serve_loaded(td, zone, v, j, diag, served);
 	}
-	long used = tdm_dist_seed(td, zone, v, j, diag);
-	if (used < 0) {
-		dist_version_unref(v);
-		v = NULL;
-		goto out;
-	}
-	tdm_dist_swap(td, zone, v, served);
-	tandem_logf("zone %s: serving serial %u (published by this node) with %ld "
-		    "journal changeset(s)",
-		    zone, dist_version_serial(v), used);
-out:
 	dist_version_unref(v);
+	tandem_diag_free(diag);
+}
+
+void tdm_dist_serve_version(tdm_dist_t *td, const char *zone, dist_version_t *v, journal_t *j,
+			    dist_version_t **served)
+{
+	tandem_diag_t *diag = NULL;
+	if (td == NULL || v == NULL || tandem_diag_new(&diag) != TANDEM_OK) {
+		return;
+	}
+	tdm_dist_serve_loaded(td, zone, v, j, diag, served);
 	tandem_diag_free(diag);
 }
 

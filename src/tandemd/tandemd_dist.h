@@ -76,6 +76,11 @@ void tdm_dist_publish(tdm_dist_t *td, const char *zone, dist_version_t *v, journ
 void tdm_dist_serve_file(tdm_dist_t *td, const char *zone, const char *path, journal_t *j,
 			 dist_version_t **served);
 
+/* The same for the publication tandemd loaded already (v: the server takes its own
+ * reference, so that the first run can build on the same copy). NULL v: nothing. */
+void tdm_dist_serve_version(tdm_dist_t *td, const char *zone, dist_version_t *v, journal_t *j,
+			    dist_version_t **served);
+
 /*
  * Stops serving zone (SOA and transfers answer NOTAUTH, as for a zone never served, from the
  * next request on; a transfer under way ends with the version it began) and NOTIFYing its

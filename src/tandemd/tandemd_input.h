@@ -166,14 +166,19 @@ typedef struct tdm_input_job {
 	uint8_t hash[32];     /* LOADED: the SHA-256 of the bytes read */
 	bool from_cache;      /* LOADED: *out is a copy of cache, nothing was parsed */
 	bool unread;          /* LOADED, from_cache: the file is cache_id's, it was not read */
-	bool good_kept;       /* LOADED, from_cache: good_path is still the good copy written of
-				 cache's bytes (cache_good_id), so none was written (good NULL) */
-	bool from_delta;      /* LOADED: *out is cache with delta applied, nothing was parsed */
-	char delta_why[120];  /* delta given but not used: why (the file was parsed) */
-	bool from_lines;      /* LOADED: *out is cache with the file's changed lines applied */
-	char lines_why[120];  /* a good copy of cache held, but the file was parsed whole: why */
-	bool has_good_id;     /* good is set: good_id is the file written (dev, inode, size,
-			       * mtime: the same after the rename over good_path) */
+	bool compared;        /* LOADED, from_cache: a new file of the good copy's size (the good
+				 copy of cache's bytes, cache_good_id) found the same as it, byte for
+				 byte (in the page cache), or by its hash taken in pieces
+				 (hashed_pieces): never read into one buffer */
+	bool hashed_pieces;
+	bool good_kept;      /* LOADED, from_cache: good_path is still the good copy written of
+				cache's bytes (cache_good_id), so none was written (good NULL) */
+	bool from_delta;     /* LOADED: *out is cache with delta applied, nothing was parsed */
+	char delta_why[120]; /* delta given but not used: why (the file was parsed) */
+	bool from_lines;     /* LOADED: *out is cache with the file's changed lines applied */
+	char lines_why[120]; /* a good copy of cache held, but the file was parsed whole: why */
+	bool has_good_id;    /* good is set: good_id is the file written (dev, inode, size,
+			      * mtime: the same after the rename over good_path) */
 	tdm_input_id_t good_id;
 	int64_t ctime_s; /* of what was opened (with id) */
 	long ctime_ns;

@@ -83,8 +83,34 @@ static dns_zone_t *tdm_sign_replay(tdm_sign_t *job, dns_zone_t *zone, uint32_t f
  * neither is; *tree (when not NULL) gets the copy's digest state when it was made;
  * job->replayed says whether the journal was applied. */
 static dns_zone_t *tdm_sign_previous_load(tdm_sign_t *job, uint32_t want,
-					  const uint8_t *want_digest, dns_digest_t **tree)
+					  const uint8_t *want_digest, dns_digest_t **tree,
+					  bool *borrowed)
 {
+	uint32_t boot_serial = 0;
+	bool has_boot = job->boot != NULL &&
+			dns_zone_soa_serial((dns_zone_t *)job->boot, &boot_serial) == TANDEM_OK;
+	if (borrowed != NULL) {
+		*borrowed = false;
+	}
+	/* the publication tandemd loaded at start, when it is the version wanted as it is (one
+	 * that lags is brought up from the file: the journal's replay changes the copy) */
+	if (borrowed != NULL && has_boot && boot_serial == want) {
+		uint8_t digest[COORD_DIGEST_LEN];
+		dns_digest_t *t = NULL;
+		/* (the digest only reads the zone) */
+		if (dns_digest_new((dns_zone_t *)job->boot, &t) == TANDEM_OK &&
+		    (want_digest == NULL || (dns_digest_root(t, digest),
+					     memcmp(digest, want_digest, sizeof(digest)) == 0))) {
+			if (tree != NULL) {
+				*tree = t;
+			} else {
+				dns_digest_free(t);
+			}
+			*borrowed = true;
+			return (dns_zone_t *)job->boot;
+		}
+		dns_digest_free(t);
+	}
 	for (size_t i = 0; i < 2; i++) {
 		const char *path = job->previous_paths[i];
 		uint8_t digest[COORD_DIGEST_LEN];
@@ -94,9 +120,24 @@ static dns_zone_t *tdm_sign_previous_load(tdm_sign_t *job, uint32_t want,
 		if (path == NULL || access(path, R_OK) != 0) {
 			continue;
 		}
+		/* the file the copy loaded at start holds (not written again before this run
+		 * ends): not parsed again only to find another serial, or another digest; a file
+		 * that lags may still be brought up by the journal, and a copy of its own is
+		 * loaded when the run takes it (a standby's adoption) */
+		if (i == 0 && has_boot &&
+		    (boot_serial == want ? borrowed != NULL
+					 : !tandem_serial_gt(want, boot_serial))) {
+			continue;
+		}
 		dns_load_opts_t lo = {.origin = job->origin, .keep_dnssec = true};
 		tandem_diag_t *quiet = NULL;
-		if (tandem_diag_new(&quiet) == TANDEM_OK) {
+		if (i == 0 && has_boot) {
+			/* the file's records as loaded at start: copied (a walk and a memcpy per
+			 * record), not parsed again, for the journal to bring up or to be taken */
+			if (dns_zone_copy(job->boot, &prev) != TANDEM_OK) {
+				prev = NULL;
+			}
+		} else if (tandem_diag_new(&quiet) == TANDEM_OK) {
 			(void)dns_zone_load(path, &lo, quiet, &prev);
 		}
 		tandem_diag_free(quiet);
@@ -131,7 +172,9 @@ static dns_zone_t *tdm_sign_previous_load(tdm_sign_t *job, uint32_t want,
 static bool tdm_sign_adopt(tdm_sign_t *job, double t0)
 {
 	dns_digest_t *tree = NULL;
-	dns_zone_t *prev = tdm_sign_previous_load(job, job->adopt_serial, job->adopt_digest, &tree);
+	/* (the copy taken becomes the run's own: never the shared one loaded at start) */
+	dns_zone_t *prev =
+	    tdm_sign_previous_load(job, job->adopt_serial, job->adopt_digest, &tree, NULL);
 	if (prev == NULL) {
 		return false;
 	}
@@ -421,16 +464,22 @@ static void *tdm_sign_run(void *arg)
 		return NULL;
 	}
 	job->adopt = false;
+	job->boot_used = false;
 	dns_zone_t *zone = NULL;
 	dns_zone_t *loaded_prev = NULL;
 	dns_digest_t *loaded_tree = NULL;
 	const dns_zone_t *previous = job->previous;
 	const dns_digest_t *previous_tree = job->previous_tree;
 	if (previous == NULL && job->base_serial != 0) {
+		bool borrowed = false;
 		previous = loaded_prev = tdm_sign_previous_load(
 		    job, job->base_serial, job->has_previous_digest ? job->previous_digest : NULL,
-		    &loaded_tree);
+		    &loaded_tree, &borrowed);
 		previous_tree = loaded_tree;
+		if (borrowed) {
+			loaded_prev = NULL; /* tandemd's, shared with the transfer server */
+		}
+		job->boot_used = borrowed;
 	}
 	/* the version the journal's next entry starts from */
 	const dns_zone_t *base = previous != NULL ? previous : job->held;
@@ -515,12 +564,22 @@ static void *tdm_sign_run(void *arg)
 		snprintf(job->summary + len, sizeof(job->summary) - len,
 			 ", digest %.2f s (load: read %.2f s, %s %.2f s, copy %.2f s)",
 			 res.seconds_digest, job->in.seconds_read,
-			 job->in.unread       ? "input untouched, not read, parse skipped"
+			 job->in.unread ? "input untouched, not read, parse skipped"
+			 : job->in.hashed_pieces
+			     ? "input unchanged (hashed in pieces), parse skipped"
+			 : job->in.compared
+			     ? "input unchanged (compared with its good copy), parse skipped"
 			 : job->in.from_cache ? "input unchanged, parse skipped"
 			 : job->in.from_delta ? "IXFR applied, parse skipped"
 			 : job->in.from_lines ? "changed lines parsed"
 					      : "parse",
 			 job->in.seconds_parse, job->in.seconds_copy);
+		if (job->boot_used) {
+			len = strlen(job->summary);
+			snprintf(job->summary + len, sizeof(job->summary) - len,
+				 ", built on serial %u as loaded at start (the copy served)",
+				 job->base_serial);
+		}
 		if (job->replayed) {
 			len = strlen(job->summary);
 			snprintf(job->summary + len, sizeof(job->summary) - len,

@@ -70,6 +70,13 @@ typedef struct tdm_sign {
 	size_t journal_max_entries;
 	uint64_t journal_max_bytes;
 	const char *previous_paths[2];
+	/* after a restart: this node's publication (previous_paths[0]) as tandemd loaded it
+	 * once at start, shared with the transfer server (borrowed: the caller keeps it alive
+	 * and unchanged until the run is joined); used as it is when its serial and digest are
+	 * the ones wanted, copied when the journal is to bring it up or a standby takes it,
+	 * never parsed from the file again. NULL: the file is loaded */
+	const dns_zone_t *boot;
+	bool boot_used;           /* out: the run built on boot */
 	bool has_previous_digest; /* the zone digest v1 (dns_digest.h) of the file loaded */
 	uint8_t previous_digest[COORD_DIGEST_LEN];
 	uint32_t base_serial;  /* the serial of the previous version (for the commit) */

@@ -523,6 +523,9 @@ START_TEST(test_load_cache)
 	dns_zone_t *z2 = NULL;
 	ck_assert_int_eq(tdm_input_load(&in2, "example.", diag, &z2), TANDEM_OK);
 	ck_assert(in2.from_cache);
+	ck_assert(in2.compared); /* byte for byte against the good copy, not hashed */
+	ck_assert(!in2.hashed_pieces);
+	ck_assert_mem_eq(in2.hash, hash, sizeof(hash));
 	ck_assert(in2.good_kept);
 	ck_assert_ptr_null(in2.good);
 	ck_assert_ptr_null(in2.copy);
@@ -535,6 +538,25 @@ START_TEST(test_load_cache)
 	dns_zone_free(z2);
 	tdm_input_job_clear(&in2);
 
+	/* the good copy out of the page cache: the file is hashed in pieces, not compared */
+	int gfd = open(good, O_RDONLY);
+	ck_assert_int_ge(gfd, 0);
+	ck_assert_int_eq(fdatasync(gfd), 0);
+	ck_assert_int_eq(posix_fadvise(gfd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(gfd);
+	ck_assert_int_eq(tdm_input_load(&in2, "example.", diag, &z2), TANDEM_OK);
+	ck_assert(in2.from_cache);
+	ck_assert(in2.compared);
+	ck_assert(in2.hashed_pieces);
+	ck_assert_mem_eq(in2.hash, hash, sizeof(hash));
+	ck_assert(in2.good_kept);
+	ck_assert_ptr_null(in2.good);
+	t2 = ts_zone_text(z2);
+	ck_assert_str_eq(t2, t1);
+	free(t2);
+	dns_zone_free(z2);
+	tdm_input_job_clear(&in2);
+
 	/* the good copy replaced since (another file): a new one is written */
 	char moved[2200];
 	snprintf(moved, sizeof(moved), "cp '%s' '%s.new' && mv '%s.new' '%s'", good, good, good,
@@ -542,6 +564,8 @@ START_TEST(test_load_cache)
 	ck_assert_int_eq(system(moved), 0);
 	ck_assert_int_eq(tdm_input_load(&in2, "example.", diag, &z2), TANDEM_OK);
 	ck_assert(in2.from_cache);
+	ck_assert(!in2.compared); /* the good copy is not the one of the cache: hashed */
+	ck_assert_mem_eq(in2.hash, hash, sizeof(hash));
 	ck_assert(!in2.good_kept);
 	ck_assert_ptr_nonnull(in2.good);
 	dns_zone_free(z2);
@@ -592,8 +616,15 @@ START_TEST(test_load_cache)
 	ck_assert_int_eq(system(cmd), 0);
 	in2.signer_owned = DNS_SIGNER_OWNED_DROP;
 	in2.path = edited;
+	/* (the good copy in place, a copy of the cache's bytes, named as the cache's: the file
+	 * of the same size is compared with it first, found different, then read from its
+	 * start and hashed) */
+	ck_assert_int_eq(stat(good, &gst), 0);
+	in2.cache_good_id = tdm_input_id(&gst);
+	in2.has_cache_good = true;
 	ck_assert_int_eq(tdm_input_load(&in2, "example.", diag, &z2), TANDEM_OK);
 	ck_assert(!in2.from_cache);
+	ck_assert(!in2.compared);
 	ck_assert_mem_ne(in2.hash, hash, sizeof(hash));
 	t2 = ts_zone_text(z2);
 	ck_assert_str_ne(t2, t1);
