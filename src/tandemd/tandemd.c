@@ -232,6 +232,8 @@ typedef struct tdm_zone {
 	size_t nkeys;
 	tdm_key_t keys[COORD_KEYS_MAX];
 	uint64_t next_keys_mono;
+	bool keys_due; /* a key of its was made or imported: its key work is done before the pass
+			  comes to it (tdm_keys_prompt) */
 	/* offline KSK: the zone's SKR book as last read, and the last problem logged */
 	kasp_skrbook_t book;
 	int64_t book_rev;
@@ -337,6 +339,7 @@ typedef struct tdm {
 	tdm_zone_t zones[TDM_ZONES_MAX];
 	size_t nzones;
 	size_t pass_next; /* the zone the next pass's key work and runs start at */
+	size_t keys_next; /* the zone tdm_keys_prompt looks at first */
 	/* the one signing run at a time */
 	tdm_sign_t job;
 	tdm_zone_t *job_zone; /* NULL: idle */
@@ -1443,6 +1446,7 @@ static void tdm_keygen_reap(tdm_t *d)
 		for (size_t i = 0; i < d->nzones; i++) {
 			if (strcmp(d->zones[i].name, w->zone) == 0) {
 				d->zones[i].next_keys_mono = 0; /* its step takes the key now */
+				d->zones[i].keys_due = true;
 			}
 		}
 	}
@@ -1878,6 +1882,7 @@ static void tdm_keyimport_reap(tdm_t *d)
 		}
 		tdm_key_remember(z, &r->key);
 		z->next_keys_mono = 0; /* acknowledged at once */
+		z->keys_due = true;
 	}
 	tdm_keyimport_free(d->keyimport);
 	d->keyimport = NULL;
@@ -1986,6 +1991,7 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 		return;
 	}
 	z->next_keys_mono = now + TDM_KEYS_MS;
+	z->keys_due = false;
 	bool missing = false;
 	for (size_t i = 0; i < zs->nkeys; i++) {
 		missing = missing || (!zs->keys[i].retired &&
@@ -2005,7 +2011,8 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 		return;
 	}
 	for (size_t i = 0; i < zs->nkeys; i++) {
-		if (zs->keys[i].active || zs->keys[i].retired) {
+		/* asked once the status shows it at every site, not at every step before */
+		if (!tdm_keys_activation_due(d->status, &zs->keys[i])) {
 			continue;
 		}
 		coordrpc_request_t req;
@@ -3710,6 +3717,78 @@ static void tdm_zone_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	tdm_node_feed(d, z, &in);
 }
 
+/*
+ * Whether the zone has key work that should not wait for its turn in the pass (at 500 zones
+ * that turn comes seconds later, and each step of a key's way, made, archived, imported at
+ * the other site, activated, waited for one): a key of its was made or imported here (archive
+ * it, acknowledge it); this node holds the lease and the status shows a key at every site
+ * that is not active yet (activate it) or the zone lacks signing keys while a keygen worker
+ * is free (start one); or the status lists a key of the zone this HSM lacks or has not
+ * acknowledged while no import goes on (fetch and import it). Each zone's key work stays at
+ * most once per TDM_KEYS_MS.
+ */
+static bool tdm_keys_wanted(const tdm_t *d, const tdm_zone_t *z, const coordrpc_zone_status_t *zs,
+			    uint64_t now, bool worker_free)
+{
+	if (now < z->next_keys_mono) {
+		return false;
+	}
+	if (z->keys_due) {
+		return true;
+	}
+	bool held = node_may_publish(&z->node, now);
+	for (size_t i = 0; i < zs->nkeys; i++) {
+		const coordrpc_key_status_t *k = &zs->keys[i];
+		if (k->retired) {
+			continue;
+		}
+		if (held && tdm_keys_activation_due(d->status, k)) {
+			return true;
+		}
+		if (d->keyimport == NULL &&
+		    (tdm_key_local(z, k->id) == NULL || !tdm_key_acked_by(k, d->opts->name))) {
+			return true;
+		}
+	}
+	return held && worker_free && !tdm_keys_ready(z);
+}
+
+static void tdm_job_reap(tdm_t *d);
+
+/*
+ * Gives each zone with key work ready (tdm_keys_wanted) its look now, before the pass over
+ * every zone, within the pass's budget: a key made is archived, an archived key imported and
+ * a key at every site activated at once, not when the pass comes back to its zone. Nothing
+ * while a run goes on (key work waits for it). Looks from where the last call stopped, so no
+ * zone's work waits behind the first zones'.
+ */
+static void tdm_keys_prompt(tdm_t *d, uint64_t start, uint64_t budget)
+{
+	for (size_t n = 0; n < d->nzones; n++) {
+		if (d->job_zone != NULL || d->token == NULL || tandem_mono_ms() - start >= budget) {
+			return;
+		}
+		size_t i = (d->keys_next + n) % d->nzones;
+		tdm_zone_t *z = &d->zones[i];
+		const coordrpc_zone_status_t *zs = z->gone ? NULL : tdm_zone_status(d, z);
+		if (zs == NULL || zs->removed) {
+			continue;
+		}
+		bool worker_free = false;
+		for (size_t w = 0; w < d->opts->keygen_workers && w < TDM_KEYGEN_MAX; w++) {
+			worker_free = worker_free || d->kgw[w].g == NULL;
+		}
+		if (!tdm_keys_wanted(d, z, zs, tandem_mono_ms(), worker_free)) {
+			continue;
+		}
+		d->keys_next = (i + 1) % d->nzones;
+		tdm_zone_step(d, z, zs);
+		tdm_job_reap(d);
+		tdm_keyimport_reap(d);
+		tdm_keygen_reap(d);
+	}
+}
+
 /* ---- token hygiene --------------------------------------------------------------------- */
 
 /* Token hygiene is checked every cycle, and at least this often. */
@@ -3988,6 +4067,7 @@ static void tdm_step(tdm_t *d)
 	/* Then each zone's look, from where the last pass stopped, for at most a tenth of the
 	 * lease: the next pass renews again before it goes on. */
 	uint64_t start = tandem_mono_ms(), budget = d->status->params.lease_ms / 10u;
+	tdm_keys_prompt(d, start, budget);
 	for (size_t n = 0; n < d->nzones; n++) {
 		size_t i = (d->pass_next + n) % d->nzones;
 		if (n > 0 && tandem_mono_ms() - start >= budget) {
