@@ -234,6 +234,8 @@ typedef struct tdm_zone {
 	uint64_t next_keys_mono;
 	bool keys_due; /* a key of its was made or imported: its key work is done before the pass
 			  comes to it (tdm_keys_prompt) */
+	uint64_t fetch_after_mono; /* no keys.get before this: one a second, or the archive was
+				      withheld (TDM_KEYS_WITHHELD_MS) */
 	/* offline KSK: the zone's SKR book as last read, and the last problem logged */
 	kasp_skrbook_t book;
 	int64_t book_rev;
@@ -1820,6 +1822,7 @@ static void tdm_keys_fetch(tdm_t *d, tdm_zone_t *z)
 {
 	coordrpc_request_t q;
 	tdm_req_init(d, &q, COORDRPC_KEYS_GET, z);
+	z->fetch_after_mono = tandem_mono_ms() + TDM_KEYS_MS; /* a refused import is not a loop */
 	if (tdm_rpc(d, TDM_RPC_KEYS, &q) != TANDEM_OK) {
 		return;
 	}
@@ -1829,6 +1832,7 @@ static void tdm_keys_fetch(tdm_t *d, tdm_zone_t *z)
 		coordrpc_keys_deinit(d->keys);
 		/* the grant takes people: ask less often than every second meanwhile */
 		z->next_keys_mono += TDM_KEYS_WITHHELD_MS;
+		z->fetch_after_mono = tandem_mono_ms() + TDM_KEYS_WITHHELD_MS;
 		return;
 	}
 	tdm_input_alert_clear(d, z, "archive-grant");
@@ -1861,8 +1865,7 @@ static void tdm_keys_fetch(tdm_t *d, tdm_zone_t *z)
 	tdm_keyimport_free(batch);
 }
 
-/* An import batch that ended: each key is remembered (acknowledged at the zone's next look)
- * or its refusal said. */
+/* An import batch that ended: each key is remembered and acknowledged, or its refusal said. */
 static void tdm_keyimport_reap(tdm_t *d)
 {
 	if (d->keyimport == NULL || !tdm_keyimport_done(d->keyimport)) {
@@ -1881,7 +1884,10 @@ static void tdm_keyimport_reap(tdm_t *d)
 				r->id, r->key.tag, archive_role_str(r->key.role));
 		}
 		tdm_key_remember(z, &r->key);
-		z->next_keys_mono = 0; /* acknowledged at once */
+		/* acknowledged at once, not after the zone's next keys.get; one that got no
+		 * answer is acknowledged at its next look (the status still lacks the ack) */
+		tdm_key_ack(d, z, r->id);
+		z->next_keys_mono = 0;
 		z->keys_due = true;
 	}
 	tdm_keyimport_free(d->keyimport);
@@ -2001,7 +2007,7 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	/* An import runs beside the keygen workers (they touch neither the admin session nor
 	 * the key list; they are reaped once it ended), so the other site's keys do not wait
 	 * behind every key this node makes. */
-	if (missing && d->keyimport == NULL) {
+	if (missing && d->keyimport == NULL && now >= z->fetch_after_mono) {
 		tdm_keys_fetch(d, z);
 	}
 	if (!tdm_hsm_busy(d)) {
@@ -3725,32 +3731,39 @@ static void tdm_zone_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
  * that is not active yet (activate it) or the zone lacks signing keys while a keygen worker
  * is free (start one); or the status lists a key of the zone this HSM lacks or has not
  * acknowledged while no import goes on (fetch and import it). Each zone's key work stays at
- * most once per TDM_KEYS_MS.
+ * most once per TDM_KEYS_MS, but an import: a look that found the importer busy waited for
+ * nothing, and waiting a second for the next look left the importer idle (one zone's keys a
+ * second at 100 zones).
  */
-static bool tdm_keys_wanted(const tdm_t *d, const tdm_zone_t *z, const coordrpc_zone_status_t *zs,
-			    uint64_t now, bool worker_free)
+typedef enum {
+	TDM_KEYS_NOT_WANTED,
+	TDM_KEYS_WANTED, /* at most once per TDM_KEYS_MS */
+	TDM_KEYS_IMPORT, /* now: the importer is idle (a look that found it busy waits not) */
+} tdm_keys_want_t;
+
+static tdm_keys_want_t tdm_keys_wanted(const tdm_t *d, const tdm_zone_t *z,
+				       const coordrpc_zone_status_t *zs, uint64_t now,
+				       bool worker_free)
 {
-	if (now < z->next_keys_mono) {
-		return false;
+	bool gate = now >= z->next_keys_mono, held = node_may_publish(&z->node, now);
+	if (gate && z->keys_due) {
+		return TDM_KEYS_WANTED;
 	}
-	if (z->keys_due) {
-		return true;
-	}
-	bool held = node_may_publish(&z->node, now);
 	for (size_t i = 0; i < zs->nkeys; i++) {
 		const coordrpc_key_status_t *k = &zs->keys[i];
 		if (k->retired) {
 			continue;
 		}
-		if (held && tdm_keys_activation_due(d->status, k)) {
-			return true;
+		if (gate && held && tdm_keys_activation_due(d->status, k)) {
+			return TDM_KEYS_WANTED;
 		}
-		if (d->keyimport == NULL &&
+		if (d->keyimport == NULL && now >= z->fetch_after_mono &&
 		    (tdm_key_local(z, k->id) == NULL || !tdm_key_acked_by(k, d->opts->name))) {
-			return true;
+			return gate ? TDM_KEYS_WANTED : TDM_KEYS_IMPORT;
 		}
 	}
-	return held && worker_free && !tdm_keys_ready(z);
+	return gate && held && worker_free && !tdm_keys_ready(z) ? TDM_KEYS_WANTED
+								 : TDM_KEYS_NOT_WANTED;
 }
 
 static void tdm_job_reap(tdm_t *d);
@@ -3778,8 +3791,12 @@ static void tdm_keys_prompt(tdm_t *d, uint64_t start, uint64_t budget)
 		for (size_t w = 0; w < d->opts->keygen_workers && w < TDM_KEYGEN_MAX; w++) {
 			worker_free = worker_free || d->kgw[w].g == NULL;
 		}
-		if (!tdm_keys_wanted(d, z, zs, tandem_mono_ms(), worker_free)) {
+		tdm_keys_want_t want = tdm_keys_wanted(d, z, zs, tandem_mono_ms(), worker_free);
+		if (want == TDM_KEYS_NOT_WANTED) {
 			continue;
+		}
+		if (want == TDM_KEYS_IMPORT) {
+			z->next_keys_mono = 0; /* its last look found the importer busy */
 		}
 		d->keys_next = (i + 1) % d->nzones;
 		tdm_zone_step(d, z, zs);
