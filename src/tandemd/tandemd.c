@@ -1429,6 +1429,19 @@ static int tdm_keygen_ready(tdm_t *d, tdm_zone_t *z, const kasp_action_t *a, uin
 	return TANDEM_OK;
 }
 
+/* Whether a key generation ended and waits to be reaped: no import starts meanwhile (the
+ * reap waits for an import to end, and with imports back to back the workers would wait for
+ * every import of the other site's keys). */
+static bool tdm_keygen_waiting(const tdm_t *d)
+{
+	for (size_t k = 0; k < TDM_KEYGEN_MAX; k++) {
+		if (d->kgw[k].g != NULL && tdm_keygen_done(d->kgw[k].g)) {
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Each key generation that ended is joined and its key put in the token's key list; its
  * zone's next key-state step takes it. Not while an import runs (it has the key list). */
 static void tdm_keygen_reap(tdm_t *d)
@@ -2007,7 +2020,8 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	/* An import runs beside the keygen workers (they touch neither the admin session nor
 	 * the key list; they are reaped once it ended), so the other site's keys do not wait
 	 * behind every key this node makes. */
-	if (missing && d->keyimport == NULL && now >= z->fetch_after_mono) {
+	if (missing && d->keyimport == NULL && !tdm_keygen_waiting(d) &&
+	    now >= z->fetch_after_mono) {
 		tdm_keys_fetch(d, z);
 	}
 	if (!tdm_hsm_busy(d)) {
@@ -2030,6 +2044,10 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 		if (d->dec->accepted) {
 			tdm_log(d, "zone %s: key %u imported at every site", z->name,
 				zs->keys[i].id);
+			/* the key-state step takes it once the next status shows it active, not
+			 * when the pass comes back to the zone */
+			z->keys_due = true;
+			z->next_keys_mono = now + 2 * TDM_STATUS_MS;
 		} else if (d->dec->reason != z->key_refusal) {
 			tdm_log(d, "zone %s: key %u not yet at every site: %s", z->name,
 				zs->keys[i].id, d->dec->text);
@@ -3654,7 +3672,9 @@ static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	v->own_keyset_valid = z->ks_valid;
 	v->own_keyset_rev = z->ks_rev;
 	v->own_keyset_signing = z->ks_valid ? kasp_keyset_signing_digest(z->ks) : 0;
-	v->runner_busy = d->job_zone != NULL || tdm_hsm_busy(d);
+	/* keygen workers do not hold runs back: they use sessions of their own and touch
+	 * neither the admin session nor the key list (a run uses neither); an import does */
+	v->runner_busy = d->job_zone != NULL || d->keyimport != NULL;
 	v->free = zs->holder[0] == '\0' || strcmp(zs->holder, d->opts->name) == 0;
 	v->switch_away = zs->switch_to[0] != '\0' && strcmp(zs->switch_to, d->opts->name) != 0;
 	v->has_committed = zs->has_committed;
@@ -3757,7 +3777,7 @@ static tdm_keys_want_t tdm_keys_wanted(const tdm_t *d, const tdm_zone_t *z,
 		if (gate && held && tdm_keys_activation_due(d->status, k)) {
 			return TDM_KEYS_WANTED;
 		}
-		if (d->keyimport == NULL && now >= z->fetch_after_mono &&
+		if (d->keyimport == NULL && !tdm_keygen_waiting(d) && now >= z->fetch_after_mono &&
 		    (tdm_key_local(z, k->id) == NULL || !tdm_key_acked_by(k, d->opts->name))) {
 			return gate ? TDM_KEYS_WANTED : TDM_KEYS_IMPORT;
 		}
