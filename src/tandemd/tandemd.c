@@ -1429,19 +1429,6 @@ static int tdm_keygen_ready(tdm_t *d, tdm_zone_t *z, const kasp_action_t *a, uin
 	return TANDEM_OK;
 }
 
-/* Whether a key generation ended and waits to be reaped: no import starts meanwhile (the
- * reap waits for an import to end, and with imports back to back the workers would wait for
- * every import of the other site's keys). */
-static bool tdm_keygen_waiting(const tdm_t *d)
-{
-	for (size_t k = 0; k < TDM_KEYGEN_MAX; k++) {
-		if (d->kgw[k].g != NULL && tdm_keygen_done(d->kgw[k].g)) {
-			return true;
-		}
-	}
-	return false;
-}
-
 /* Each key generation that ended is joined and its key put in the token's key list; its
  * zone's next key-state step takes it. Not while an import runs (it has the key list). */
 static void tdm_keygen_reap(tdm_t *d)
@@ -2020,8 +2007,7 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	/* An import runs beside the keygen workers (they touch neither the admin session nor
 	 * the key list; they are reaped once it ended), so the other site's keys do not wait
 	 * behind every key this node makes. */
-	if (missing && d->keyimport == NULL && !tdm_keygen_waiting(d) &&
-	    now >= z->fetch_after_mono) {
+	if (missing && d->keyimport == NULL && now >= z->fetch_after_mono) {
 		tdm_keys_fetch(d, z);
 	}
 	if (!tdm_hsm_busy(d)) {
@@ -3777,7 +3763,7 @@ static tdm_keys_want_t tdm_keys_wanted(const tdm_t *d, const tdm_zone_t *z,
 		if (gate && held && tdm_keys_activation_due(d->status, k)) {
 			return TDM_KEYS_WANTED;
 		}
-		if (d->keyimport == NULL && !tdm_keygen_waiting(d) && now >= z->fetch_after_mono &&
+		if (d->keyimport == NULL && now >= z->fetch_after_mono &&
 		    (tdm_key_local(z, k->id) == NULL || !tdm_key_acked_by(k, d->opts->name))) {
 			return gate ? TDM_KEYS_WANTED : TDM_KEYS_IMPORT;
 		}
@@ -3790,39 +3776,46 @@ static void tdm_job_reap(tdm_t *d);
 
 /*
  * Gives each zone with key work ready (tdm_keys_wanted) its look now, before the pass over
- * every zone, within the pass's budget: a key made is archived, an archived key imported and
- * a key at every site activated at once, not when the pass comes back to its zone. Nothing
- * while a run goes on (key work waits for it). Looks from where the last call stopped, so no
- * zone's work waits behind the first zones'.
+ * every zone, within half the pass's budget (given it all, at 500 zones the pass looked at
+ * one zone a turn, and standbys' shadow runs waited past the compare timeout): a key made is
+ * archived, an archived key imported and a key at every site activated at once, not when the pass
+ * comes back to its zone. Nothing while a run goes on (key work waits for it). Looks from where the
+ * last call stopped, so no zone's work waits behind the first zones'.
  */
 static void tdm_keys_prompt(tdm_t *d, uint64_t start, uint64_t budget)
 {
-	for (size_t n = 0; n < d->nzones; n++) {
-		if (d->job_zone != NULL || d->token == NULL || tandem_mono_ms() - start >= budget) {
-			return;
+	/* first the keys made and imported here (each frees a worker or the importer's next
+	 * zone), then the rest */
+	for (int round = 0; round < 2; round++) {
+		for (size_t n = 0; n < d->nzones; n++) {
+			if (d->job_zone != NULL || d->token == NULL ||
+			    tandem_mono_ms() - start >= budget) {
+				return;
+			}
+			size_t i = (d->keys_next + n) % d->nzones;
+			tdm_zone_t *z = &d->zones[i];
+			const coordrpc_zone_status_t *zs = z->gone ? NULL : tdm_zone_status(d, z);
+			if (zs == NULL || zs->removed || (round == 0 && !z->keys_due)) {
+				continue;
+			}
+			bool worker_free = false;
+			for (size_t w = 0; w < d->opts->keygen_workers && w < TDM_KEYGEN_MAX; w++) {
+				worker_free = worker_free || d->kgw[w].g == NULL;
+			}
+			tdm_keys_want_t want =
+			    tdm_keys_wanted(d, z, zs, tandem_mono_ms(), worker_free);
+			if (want == TDM_KEYS_NOT_WANTED) {
+				continue;
+			}
+			if (want == TDM_KEYS_IMPORT) {
+				z->next_keys_mono = 0; /* its last look found the importer busy */
+			}
+			d->keys_next = (i + 1) % d->nzones;
+			tdm_zone_step(d, z, zs);
+			tdm_job_reap(d);
+			tdm_keyimport_reap(d);
+			tdm_keygen_reap(d);
 		}
-		size_t i = (d->keys_next + n) % d->nzones;
-		tdm_zone_t *z = &d->zones[i];
-		const coordrpc_zone_status_t *zs = z->gone ? NULL : tdm_zone_status(d, z);
-		if (zs == NULL || zs->removed) {
-			continue;
-		}
-		bool worker_free = false;
-		for (size_t w = 0; w < d->opts->keygen_workers && w < TDM_KEYGEN_MAX; w++) {
-			worker_free = worker_free || d->kgw[w].g == NULL;
-		}
-		tdm_keys_want_t want = tdm_keys_wanted(d, z, zs, tandem_mono_ms(), worker_free);
-		if (want == TDM_KEYS_NOT_WANTED) {
-			continue;
-		}
-		if (want == TDM_KEYS_IMPORT) {
-			z->next_keys_mono = 0; /* its last look found the importer busy */
-		}
-		d->keys_next = (i + 1) % d->nzones;
-		tdm_zone_step(d, z, zs);
-		tdm_job_reap(d);
-		tdm_keyimport_reap(d);
-		tdm_keygen_reap(d);
 	}
 }
 
@@ -4104,7 +4097,7 @@ static void tdm_step(tdm_t *d)
 	/* Then each zone's look, from where the last pass stopped, for at most a tenth of the
 	 * lease: the next pass renews again before it goes on. */
 	uint64_t start = tandem_mono_ms(), budget = d->status->params.lease_ms / 10u;
-	tdm_keys_prompt(d, start, budget);
+	tdm_keys_prompt(d, start, budget / 2); /* the other half for the pass: runs, inputs */
 	for (size_t n = 0; n < d->nzones; n++) {
 		size_t i = (d->pass_next + n) % d->nzones;
 		if (n > 0 && tandem_mono_ms() - start >= budget) {
