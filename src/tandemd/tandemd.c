@@ -3658,9 +3658,11 @@ static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	v->own_keyset_valid = z->ks_valid;
 	v->own_keyset_rev = z->ks_rev;
 	v->own_keyset_signing = z->ks_valid ? kasp_keyset_signing_digest(z->ks) : 0;
-	/* keygen workers do not hold runs back: they use sessions of their own and touch
-	 * neither the admin session nor the key list (a run uses neither); an import does */
-	v->runner_busy = d->job_zone != NULL || d->keyimport != NULL;
+	/* key work does not hold runs back: a run signs on the token's pool sessions with
+	 * its own copy of the zone's keys (pointers that stay valid as the key list grows),
+	 * and uses neither the admin session nor the key list, which are the keygen workers'
+	 * (sessions of their own) and the import's only */
+	v->runner_busy = d->job_zone != NULL;
 	v->free = zs->holder[0] == '\0' || strcmp(zs->holder, d->opts->name) == 0;
 	v->switch_away = zs->switch_to[0] != '\0' && strcmp(zs->switch_to, d->opts->name) != 0;
 	v->has_committed = zs->has_committed;
@@ -3784,38 +3786,32 @@ static void tdm_job_reap(tdm_t *d);
  */
 static void tdm_keys_prompt(tdm_t *d, uint64_t start, uint64_t budget)
 {
-	/* first the keys made and imported here (each frees a worker or the importer's next
-	 * zone), then the rest */
-	for (int round = 0; round < 2; round++) {
-		for (size_t n = 0; n < d->nzones; n++) {
-			if (d->job_zone != NULL || d->token == NULL ||
-			    tandem_mono_ms() - start >= budget) {
-				return;
-			}
-			size_t i = (d->keys_next + n) % d->nzones;
-			tdm_zone_t *z = &d->zones[i];
-			const coordrpc_zone_status_t *zs = z->gone ? NULL : tdm_zone_status(d, z);
-			if (zs == NULL || zs->removed || (round == 0 && !z->keys_due)) {
-				continue;
-			}
-			bool worker_free = false;
-			for (size_t w = 0; w < d->opts->keygen_workers && w < TDM_KEYGEN_MAX; w++) {
-				worker_free = worker_free || d->kgw[w].g == NULL;
-			}
-			tdm_keys_want_t want =
-			    tdm_keys_wanted(d, z, zs, tandem_mono_ms(), worker_free);
-			if (want == TDM_KEYS_NOT_WANTED) {
-				continue;
-			}
-			if (want == TDM_KEYS_IMPORT) {
-				z->next_keys_mono = 0; /* its last look found the importer busy */
-			}
-			d->keys_next = (i + 1) % d->nzones;
-			tdm_zone_step(d, z, zs);
-			tdm_job_reap(d);
-			tdm_keyimport_reap(d);
-			tdm_keygen_reap(d);
+	for (size_t n = 0; n < d->nzones; n++) {
+		if (d->job_zone != NULL || d->token == NULL || tandem_mono_ms() - start >= budget) {
+			return;
 		}
+		size_t i = (d->keys_next + n) % d->nzones;
+		tdm_zone_t *z = &d->zones[i];
+		const coordrpc_zone_status_t *zs = z->gone ? NULL : tdm_zone_status(d, z);
+		if (zs == NULL || zs->removed) {
+			continue;
+		}
+		bool worker_free = false;
+		for (size_t w = 0; w < d->opts->keygen_workers && w < TDM_KEYGEN_MAX; w++) {
+			worker_free = worker_free || d->kgw[w].g == NULL;
+		}
+		tdm_keys_want_t want = tdm_keys_wanted(d, z, zs, tandem_mono_ms(), worker_free);
+		if (want == TDM_KEYS_NOT_WANTED) {
+			continue;
+		}
+		if (want == TDM_KEYS_IMPORT) {
+			z->next_keys_mono = 0; /* its last look found the importer busy */
+		}
+		d->keys_next = (i + 1) % d->nzones;
+		tdm_zone_step(d, z, zs);
+		tdm_job_reap(d);
+		tdm_keyimport_reap(d);
+		tdm_keygen_reap(d);
 	}
 }
 
