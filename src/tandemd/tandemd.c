@@ -232,6 +232,10 @@ typedef struct tdm_zone {
 	size_t nkeys;
 	tdm_key_t keys[COORD_KEYS_MAX];
 	uint64_t next_keys_mono;
+	bool keys_due; /* a key of its was made or imported: its key work is done before the pass
+			  comes to it (tdm_keys_prompt) */
+	uint64_t fetch_after_mono; /* no keys.get before this: one a second, or the archive was
+				      withheld (TDM_KEYS_WITHHELD_MS) */
 	/* offline KSK: the zone's SKR book as last read, and the last problem logged */
 	kasp_skrbook_t book;
 	int64_t book_rev;
@@ -341,6 +345,7 @@ typedef struct tdm {
 	tdm_zone_t zones[TDM_ZONES_MAX];
 	size_t nzones;
 	size_t pass_next; /* the zone the next pass's key work and runs start at */
+	size_t keys_next; /* the zone tdm_keys_prompt looks at first */
 	/* the one signing run at a time */
 	tdm_sign_t job;
 	tdm_zone_t *job_zone; /* NULL: idle */
@@ -1447,6 +1452,7 @@ static void tdm_keygen_reap(tdm_t *d)
 		for (size_t i = 0; i < d->nzones; i++) {
 			if (strcmp(d->zones[i].name, w->zone) == 0) {
 				d->zones[i].next_keys_mono = 0; /* its step takes the key now */
+				d->zones[i].keys_due = true;
 			}
 		}
 	}
@@ -1820,6 +1826,7 @@ static void tdm_keys_fetch(tdm_t *d, tdm_zone_t *z)
 {
 	coordrpc_request_t q;
 	tdm_req_init(d, &q, COORDRPC_KEYS_GET, z);
+	z->fetch_after_mono = tandem_mono_ms() + TDM_KEYS_MS; /* a refused import is not a loop */
 	if (tdm_rpc(d, TDM_RPC_KEYS, &q) != TANDEM_OK) {
 		return;
 	}
@@ -1829,6 +1836,7 @@ static void tdm_keys_fetch(tdm_t *d, tdm_zone_t *z)
 		coordrpc_keys_deinit(d->keys);
 		/* the grant takes people: ask less often than every second meanwhile */
 		z->next_keys_mono += TDM_KEYS_WITHHELD_MS;
+		z->fetch_after_mono = tandem_mono_ms() + TDM_KEYS_WITHHELD_MS;
 		return;
 	}
 	tdm_input_alert_clear(d, z, "archive-grant");
@@ -1861,8 +1869,7 @@ static void tdm_keys_fetch(tdm_t *d, tdm_zone_t *z)
 	tdm_keyimport_free(batch);
 }
 
-/* An import batch that ended: each key is remembered (acknowledged at the zone's next look)
- * or its refusal said. */
+/* An import batch that ended: each key is remembered and acknowledged, or its refusal said. */
 static void tdm_keyimport_reap(tdm_t *d)
 {
 	if (d->keyimport == NULL || !tdm_keyimport_done(d->keyimport)) {
@@ -1881,7 +1888,11 @@ static void tdm_keyimport_reap(tdm_t *d)
 				r->id, r->key.tag, archive_role_str(r->key.role));
 		}
 		tdm_key_remember(z, &r->key);
-		z->next_keys_mono = 0; /* acknowledged at once */
+		/* acknowledged at once, not after the zone's next keys.get; one that got no
+		 * answer is acknowledged at its next look (the status still lacks the ack) */
+		tdm_key_ack(d, z, r->id);
+		z->next_keys_mono = 0;
+		z->keys_due = true;
 	}
 	tdm_keyimport_free(d->keyimport);
 	d->keyimport = NULL;
@@ -1990,6 +2001,7 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 		return;
 	}
 	z->next_keys_mono = now + TDM_KEYS_MS;
+	z->keys_due = false;
 	bool missing = false;
 	for (size_t i = 0; i < zs->nkeys; i++) {
 		missing = missing || (!zs->keys[i].retired &&
@@ -1999,7 +2011,7 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	/* An import runs beside the keygen workers (they touch neither the admin session nor
 	 * the key list; they are reaped once it ended), so the other site's keys do not wait
 	 * behind every key this node makes. */
-	if (missing && d->keyimport == NULL) {
+	if (missing && d->keyimport == NULL && now >= z->fetch_after_mono) {
 		tdm_keys_fetch(d, z);
 	}
 	if (!tdm_hsm_busy(d)) {
@@ -2009,7 +2021,8 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 		return;
 	}
 	for (size_t i = 0; i < zs->nkeys; i++) {
-		if (zs->keys[i].active || zs->keys[i].retired) {
+		/* asked once the status shows it at every site, not at every step before */
+		if (!tdm_keys_activation_due(d->status, &zs->keys[i])) {
 			continue;
 		}
 		coordrpc_request_t req;
@@ -2021,6 +2034,10 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 		if (d->dec->accepted) {
 			tdm_log(d, "zone %s: key %u imported at every site", z->name,
 				zs->keys[i].id);
+			/* the key-state step takes it once the next status shows it active, not
+			 * when the pass comes back to the zone */
+			z->keys_due = true;
+			z->next_keys_mono = now + 2 * TDM_STATUS_MS;
 		} else if (d->dec->reason != z->key_refusal) {
 			tdm_log(d, "zone %s: key %u not yet at every site: %s", z->name,
 				zs->keys[i].id, d->dec->text);
@@ -3656,7 +3673,11 @@ static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	v->own_keyset_valid = z->ks_valid;
 	v->own_keyset_rev = z->ks_rev;
 	v->own_keyset_signing = z->ks_valid ? kasp_keyset_signing_digest(z->ks) : 0;
-	v->runner_busy = d->job_zone != NULL || tdm_hsm_busy(d);
+	/* key work does not hold runs back: a run signs on the token's pool sessions with
+	 * its own copy of the zone's keys (pointers that stay valid as the key list grows),
+	 * and uses neither the admin session nor the key list, which are the keygen workers'
+	 * (sessions of their own) and the import's only */
+	v->runner_busy = d->job_zone != NULL;
 	v->free = zs->holder[0] == '\0' || strcmp(zs->holder, d->opts->name) == 0;
 	v->switch_away = zs->switch_to[0] != '\0' && strcmp(zs->switch_to, d->opts->name) != 0;
 	v->has_committed = zs->has_committed;
@@ -3723,6 +3744,90 @@ static void tdm_zone_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	now = tandem_mono_ms();
 	tdm_node_view(d, z, zs, now, &in.view);
 	tdm_node_feed(d, z, &in);
+}
+
+/*
+ * Whether the zone has key work that should not wait for its turn in the pass (at 500 zones
+ * that turn comes seconds later, and each step of a key's way, made, archived, imported at
+ * the other site, activated, waited for one): a key of its was made or imported here (archive
+ * it, acknowledge it); this node holds the lease and the status shows a key at every site
+ * that is not active yet (activate it) or the zone lacks signing keys while a keygen worker
+ * is free (start one); or the status lists a key of the zone this HSM lacks or has not
+ * acknowledged while no import goes on (fetch and import it). Each zone's key work stays at
+ * most once per TDM_KEYS_MS, but an import: a look that found the importer busy waited for
+ * nothing, and waiting a second for the next look left the importer idle (one zone's keys a
+ * second at 100 zones).
+ */
+typedef enum {
+	TDM_KEYS_NOT_WANTED,
+	TDM_KEYS_WANTED, /* at most once per TDM_KEYS_MS */
+	TDM_KEYS_IMPORT, /* now: the importer is idle (a look that found it busy waits not) */
+} tdm_keys_want_t;
+
+static tdm_keys_want_t tdm_keys_wanted(const tdm_t *d, const tdm_zone_t *z,
+				       const coordrpc_zone_status_t *zs, uint64_t now,
+				       bool worker_free)
+{
+	bool gate = now >= z->next_keys_mono, held = node_may_publish(&z->node, now);
+	if (gate && z->keys_due) {
+		return TDM_KEYS_WANTED;
+	}
+	for (size_t i = 0; i < zs->nkeys; i++) {
+		const coordrpc_key_status_t *k = &zs->keys[i];
+		if (k->retired) {
+			continue;
+		}
+		if (gate && held && tdm_keys_activation_due(d->status, k)) {
+			return TDM_KEYS_WANTED;
+		}
+		if (d->keyimport == NULL && now >= z->fetch_after_mono &&
+		    (tdm_key_local(z, k->id) == NULL || !tdm_key_acked_by(k, d->opts->name))) {
+			return gate ? TDM_KEYS_WANTED : TDM_KEYS_IMPORT;
+		}
+	}
+	return gate && held && worker_free && !tdm_keys_ready(z) ? TDM_KEYS_WANTED
+								 : TDM_KEYS_NOT_WANTED;
+}
+
+static void tdm_job_reap(tdm_t *d);
+
+/*
+ * Gives each zone with key work ready (tdm_keys_wanted) its look now, before the pass over
+ * every zone, within half the pass's budget (given it all, at 500 zones the pass looked at
+ * one zone a turn, and standbys' shadow runs waited past the compare timeout): a key made is
+ * archived, an archived key imported and a key at every site activated at once, not when the pass
+ * comes back to its zone. Nothing while a run goes on (key work waits for it). Looks from where the
+ * last call stopped, so no zone's work waits behind the first zones'.
+ */
+static void tdm_keys_prompt(tdm_t *d, uint64_t start, uint64_t budget)
+{
+	for (size_t n = 0; n < d->nzones; n++) {
+		if (d->job_zone != NULL || d->token == NULL || tandem_mono_ms() - start >= budget) {
+			return;
+		}
+		size_t i = (d->keys_next + n) % d->nzones;
+		tdm_zone_t *z = &d->zones[i];
+		const coordrpc_zone_status_t *zs = z->gone ? NULL : tdm_zone_status(d, z);
+		if (zs == NULL || zs->removed) {
+			continue;
+		}
+		bool worker_free = false;
+		for (size_t w = 0; w < d->opts->keygen_workers && w < TDM_KEYGEN_MAX; w++) {
+			worker_free = worker_free || d->kgw[w].g == NULL;
+		}
+		tdm_keys_want_t want = tdm_keys_wanted(d, z, zs, tandem_mono_ms(), worker_free);
+		if (want == TDM_KEYS_NOT_WANTED) {
+			continue;
+		}
+		if (want == TDM_KEYS_IMPORT) {
+			z->next_keys_mono = 0; /* its last look found the importer busy */
+		}
+		d->keys_next = (i + 1) % d->nzones;
+		tdm_zone_step(d, z, zs);
+		tdm_job_reap(d);
+		tdm_keyimport_reap(d);
+		tdm_keygen_reap(d);
+	}
 }
 
 /* ---- token hygiene --------------------------------------------------------------------- */
@@ -4005,6 +4110,7 @@ static void tdm_step(tdm_t *d)
 	/* Then each zone's look, from where the last pass stopped, for at most a tenth of the
 	 * lease: the next pass renews again before it goes on. */
 	uint64_t start = tandem_mono_ms(), budget = d->status->params.lease_ms / 10u;
+	tdm_keys_prompt(d, start, budget / 2); /* the other half for the pass: runs, inputs */
 	for (size_t n = 0; n < d->nzones; n++) {
 		size_t i = (d->pass_next + n) % d->nzones;
 		if (n > 0 && tandem_mono_ms() - start >= budget) {

@@ -374,3 +374,20 @@ void tdm_keyimport_free(tdm_keyimport_t *g)
 	free(g->e);
 	free(g);
 }
+
+bool tdm_keys_activation_due(const coordrpc_status_t *st, const coordrpc_key_status_t *k)
+{
+	if (st == NULL || k == NULL || k->active || k->retired || st->params.nsites == 0 ||
+	    st->params.nsites > 31) {
+		return false;
+	}
+	uint32_t need = ((1u << st->params.nsites) - 1u) & ~st->suspended_sites, have = 0;
+	for (size_t a = 0; a < k->nacks; a++) {
+		for (size_t n = 0; n < st->nnodes; n++) {
+			if (strcmp(st->nodes[n].name, k->acks[a]) == 0 && st->nodes[n].site < 32) {
+				have |= 1u << st->nodes[n].site;
+			}
+		}
+	}
+	return need != 0 && (have & need) == need;
+}

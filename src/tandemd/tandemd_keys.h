@@ -3,6 +3,7 @@
 #define TANDEMD_KEYS_H
 
 #include "archive.h"
+#include "coordrpc.h"
 #include "hsm.h"
 #include "kasp_policy.h"
 #include "tandem_diag.h"
@@ -118,5 +119,15 @@ const tdm_keyimport_result_t *tdm_keyimport_result(const tdm_keyimport_t *g, siz
 
 /* Waits for the thread if started, frees the copies and g; NULL-safe. */
 void tdm_keyimport_free(tdm_keyimport_t *g);
+
+/*
+ * Whether the status shows key k acknowledged by a node of every site that must hold it
+ * before use (sites 0..nsites-1 that are not suspended), so that coord.key.activate can be
+ * granted: the holder asks only then, not once a second per inactive key of every zone
+ * (at 500 zones those refused asks were most of a pass's coordinator calls). The
+ * coordinator still decides (invariant 4); an ack by a node the status does not list
+ * counts for no site. False for an active or retired key.
+ */
+bool tdm_keys_activation_due(const coordrpc_status_t *st, const coordrpc_key_status_t *k);
 
 #endif

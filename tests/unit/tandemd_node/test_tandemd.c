@@ -1,14 +1,16 @@
-/* Unit tests of tandemd's directory locks, leftover temporary files, lease watch and key
- * generation off the loop's thread. */
+/* Unit tests of tandemd's directory locks, leftover temporary files, lease watch, key
+ * generation off the loop's thread and when a key's activation is asked. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "coordrpc.h"
 #include "hsm.h"
 #include "node.h"
 #include "tandem_diag.h"
@@ -309,6 +311,51 @@ START_TEST(keyimport_refuses_garbage)
 }
 END_TEST
 
+/* A node in a status: name and site. */
+static void status_node(coordrpc_status_t *st, const char *name, uint32_t site)
+{
+	coordrpc_node_status_t *n = &st->nodes[st->nnodes++];
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	n->site = site;
+}
+
+/* The holder asks for a key's activation only once the status shows a node of every site
+ * that is not suspended acknowledging it (the coordinator's rule, invariant 4): never for an
+ * active or retired key, nor for acks of one site (two nodes of site A are still one site),
+ * nor for an ack by a node the status does not list. */
+START_TEST(activation_asked_when_every_site_acked)
+{
+	coordrpc_status_t *st = calloc(1, sizeof(*st));
+	ck_assert_ptr_nonnull(st);
+	st->params.nsites = 2;
+	status_node(st, "node-a", 0);
+	status_node(st, "node-a2", 0);
+	status_node(st, "node-b", 1);
+	coordrpc_key_status_t k = {.id = 1};
+	ck_assert(!tdm_keys_activation_due(st, &k)); /* no ack */
+	snprintf(k.acks[k.nacks++], sizeof(k.acks[0]), "node-a");
+	snprintf(k.acks[k.nacks++], sizeof(k.acks[0]), "node-a2");
+	ck_assert(!tdm_keys_activation_due(st, &k)); /* site A only */
+	snprintf(k.acks[k.nacks++], sizeof(k.acks[0]), "node-x");
+	ck_assert(!tdm_keys_activation_due(st, &k)); /* an unknown node counts for no site */
+	st->suspended_sites = 1u << 1;
+	ck_assert(tdm_keys_activation_due(st, &k)); /* site B suspended: A is enough */
+	st->suspended_sites = 0;
+	snprintf(k.acks[k.nacks++], sizeof(k.acks[0]), "node-b");
+	ck_assert(tdm_keys_activation_due(st, &k));
+	k.active = true;
+	ck_assert(!tdm_keys_activation_due(st, &k)); /* nothing to ask */
+	k.active = false;
+	k.retired = true;
+	ck_assert(!tdm_keys_activation_due(st, &k));
+	k.retired = false;
+	st->params.nsites = 3; /* a third site that has not imported it */
+	ck_assert(!tdm_keys_activation_due(st, &k));
+	ck_assert(!tdm_keys_activation_due(NULL, &k));
+	free(st);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tandemd");
@@ -321,6 +368,7 @@ int main(void)
 	tc = tcase_create("keygen");
 	tcase_add_test(tc, keygen_off_thread_lease_renewed);
 	tcase_add_test(tc, keyimport_refuses_garbage);
+	tcase_add_test(tc, activation_asked_when_every_site_acked);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
