@@ -684,12 +684,13 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 		}
 		in->hashed_pieces = in->compared && same == TDM_SAME_HASHED;
 		if (in->compared) {
-			/* the cache's bytes: its hash, and a copy of it (the good copy stays) */
+			/* the cache's bytes: its hash, and a copy of its arrays sharing its records
+			 * (the good copy stays) */
 			memcpy(in->hash, in->cache_hash, sizeof(in->hash));
 			in->from_cache = true;
 			double t1 = tandem_mono_s();
 			in->seconds_read = t1 - t0;
-			ret = dns_zone_copy(in->cache, &zone);
+			ret = dns_zone_copy_cow((dns_zone_t *)in->cache, &zone);
 			in->seconds_copy = tandem_mono_s() - t1;
 			goto loaded;
 		}
