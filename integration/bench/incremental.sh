@@ -683,10 +683,12 @@ F='%-44s %10s %10s %10s %10s\n'
 		printf "$F" "tandem restart: start -> publication" "$(v restart_active_s)" - - -
 		printf "$F" "tandem restart: start -> standby agrees" "$(v restart_standby_s)" "$(v restart_standby_new)" - "$(mbv restart_standby_hwm_kb)"
 	fi
-	printf "$F" "tandem change: rename -> commit (active)" "$(v change_commit_s)" "$(v change_new)" "$(v change_reused)" -
+	printf "$F" "tandem change: mv started -> commit (active)" "$(v change_commit_s)" "$(v change_new)" "$(v change_reused)" -
+	printf "$F" "tandem change: rename (ctime) -> commit" "$(v change_rename_commit_s)" - - -
 	printf "$F" "tandem change: rename -> publication" "$(v change_active_s)" - - -
 	printf "$F" "tandem change: standby, commit -> agreement" "$(v change_standby_s)" "$(v change_standby_new)" - -
-	printf "$F" "tandem no change: rename -> commit" "$(v nochange_commit_s)" "$(v nochange_new)" "$(v nochange_reused)" -
+	printf "$F" "tandem no change: mv started -> commit" "$(v nochange_commit_s)" "$(v nochange_new)" "$(v nochange_reused)" -
+	printf "$F" "tandem no change: rename (ctime) -> commit" "$(v nochange_rename_commit_s)" - - -
 	printf "$F" "tandem no change: rename -> publication" "$(v nochange_active_s)" - - -
 	printf "$F" "tandemd holding the zone" - - - "$(mbv tandem_active_hwm_kb) / $(mbv tandem_standby_hwm_kb)"
 	printf "$F" "knotd initial signing" "$(v knot_full_s)" - - "$(mbv knot_full_hwm_kb)"
@@ -726,12 +728,14 @@ echo
 echo "targets"
 # issue 10: "time from the input's rename to the committed, verified new version at the
 # active node"; the publication waits besides for the standby's digest (compare-before-publish)
-target "change: rename to active's commit (s)" "$(v change_commit_s)" "<" 3
+# (from the rename itself, the input's ctime: the bench's mv of a file it has just written
+# took up to 0.66 s at 1M: ext4 starts writing back a file renamed over another)
+target "change: rename to active's commit (s)" "$(v change_rename_commit_s)" "<" 3
 target "change: standby's run / active's (time)" "$(ratio "${R[change_standby_s]:-}" "${R[change_commit_s]:-}")" "<=" 1.10
 sig_ratio=$(ratio "${R[change_standby_new]:-}" "${R[change_new]:-}")
 target "change: standby's new RRSIGs / active's" "$sig_ratio" "<=" 1.10
 target "change: active's new RRSIGs / standby's" "$(ratio "${R[change_new]:-}" "${R[change_standby_new]:-}")" "<=" 1.10
-target "no change: rename to active's commit (s)" "$(v nochange_commit_s)" "<" 1
+target "no change: rename to active's commit (s)" "$(v nochange_rename_commit_s)" "<" 1
 # a new serial means a new SOA: its RRSIG is the one signature such a cycle must make
 nochange_extra=
 [ -z "${R[nochange_new]:-}" ] || nochange_extra=$((R[nochange_new] - 1))
