@@ -465,6 +465,21 @@ fi
 # run: from its trigger to the signer's NotifyCommand (run right after the signed file is
 # renamed into place): full = starting ods-signerd once the keys and signconf exist,
 # change = `ods-signer sign ZONE` after the changed input was renamed into place.
+# running PID: PID runs (an exited child not yet reaped, a zombie, does not)
+running() { [ -n "$(sed -nE 's/^.*\) ([^Z]) .*/\1/p' "/proc/$1/stat" 2>/dev/null)" ]; }
+# stop_pids PID...: SIGTERM, then SIGKILL to those still running after 30 s; reaped
+stop_pids() {
+	local p until=$((SECONDS + 30))
+	kill "$@" 2>/dev/null || true
+	for p in "$@"; do
+		while running "$p" && [ "$SECONDS" -lt "$until" ]; do sleep 0.2; done
+		if running "$p"; then
+			say "pid $p still runs 30 s after SIGTERM: SIGKILL"
+			kill -9 "$p" 2>/dev/null || true
+		fi
+		wait "$p" 2>/dev/null || true
+	done
+}
 ods_notes() { if [ -f "$OW/run/notify.log" ]; then wc -l <"$OW/run/notify.log"; else echo 0; fi; }
 ods_notify_ms() { tail -n 1 "$OW/run/notify.log" | awk '{ split($1, t, "."); print t[1] substr(t[2] "000", 1, 3) }'; }
 ods_wait() { # SECONDS WHAT CMD...
@@ -634,8 +649,8 @@ EOF
 	R[ods_change_reused]=$(ods_stats | sed -nE 's/.*RRSIG\[new=[0-9]+ reused=([0-9]+).*/\1/p')
 	say "ods-signerd: the change signed after ${R[ods_change_s]} s: $(ods_stats)"
 	cp "$OW/var/signed/$o" "$W/ods.signed"
-	kill "$spid" "$epid" 2>/dev/null || true
-	wait "$spid" "$epid" 2>/dev/null || true
+	# ods-enforcerd 2.1 does not end on SIGTERM here (the run hung 23 minutes in wait)
+	stop_pids "$spid" "$epid"
 }
 if ! skipped ods; then
 	if ! command -v ods-signerd >/dev/null; then
