@@ -70,6 +70,21 @@ static int copy_nodes(tandem_arena_t *arena, const dns_node_t *src, size_t n, dn
 	return TANDEM_OK;
 }
 
+/* zone's NSEC3 hashes of its names (when it has them) into to, a malloc'd copy. */
+static int copy_hashes(const dns_zone_t *zone, dns_zone_t *to)
+{
+	if (zone->hashes == NULL || zone->hash_count == 0) {
+		return TANDEM_OK;
+	}
+	to->hashes = malloc(zone->hash_count * sizeof(*to->hashes));
+	if (to->hashes == NULL) {
+		return TANDEM_ENOMEM;
+	}
+	memcpy(to->hashes, zone->hashes, zone->hash_count * sizeof(*to->hashes));
+	to->hash_count = zone->hash_count;
+	return TANDEM_OK;
+}
+
 int dns_zone_copy(const dns_zone_t *zone, dns_zone_t **out)
 {
 	if (zone == NULL || out == NULL) {
@@ -88,14 +103,8 @@ int dns_zone_copy(const dns_zone_t *zone, dns_zone_t **out)
 	if (ret == TANDEM_OK) {
 		z->exact = zone->exact;
 	}
-	if (ret == TANDEM_OK && zone->hashes != NULL && zone->hash_count > 0) {
-		z->hashes = malloc(zone->hash_count * sizeof(*z->hashes));
-		if (z->hashes == NULL) {
-			ret = TANDEM_ENOMEM;
-		} else {
-			memcpy(z->hashes, zone->hashes, zone->hash_count * sizeof(*z->hashes));
-			z->hash_count = zone->hash_count;
-		}
+	if (ret == TANDEM_OK) {
+		ret = copy_hashes(zone, z);
 	}
 	if (ret != TANDEM_OK) {
 		dns_zone_free(z);
@@ -155,14 +164,8 @@ int dns_zone_copy_cow(dns_zone_t *zone, dns_zone_t **out)
 		ret = cow_nodes(z->arena, zone->nsec3, zone->nsec3_count, &z->nsec3);
 		z->nsec3_count = z->nsec3 != NULL ? zone->nsec3_count : 0;
 	}
-	if (ret == TANDEM_OK && zone->hashes != NULL && zone->hash_count > 0) {
-		z->hashes = malloc(zone->hash_count * sizeof(*z->hashes));
-		if (z->hashes == NULL) {
-			ret = TANDEM_ENOMEM;
-		} else {
-			memcpy(z->hashes, zone->hashes, zone->hash_count * sizeof(*z->hashes));
-			z->hash_count = zone->hash_count;
-		}
+	if (ret == TANDEM_OK) {
+		ret = copy_hashes(zone, z);
 	}
 	if (ret != TANDEM_OK) {
 		dns_zone_free(z);

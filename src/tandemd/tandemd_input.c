@@ -603,6 +603,21 @@ out:
 	return zone;
 }
 
+/* The zone held again for a file of the cache's bytes: its hash, and a copy of its node and
+ * RRset arrays sharing its records (the cache is only read but for a reference to its memory;
+ * signing changes the copy's arrays, never the records). Times the read (from t0) and the
+ * copy. */
+static int tdm_input_from_cache(tdm_input_job_t *in, double t0, dns_zone_t **zone)
+{
+	memcpy(in->hash, in->cache_hash, sizeof(in->hash));
+	in->from_cache = true;
+	double t1 = tandem_mono_s();
+	in->seconds_read = t1 - t0;
+	int ret = dns_zone_copy_cow((dns_zone_t *)in->cache, zone);
+	in->seconds_copy = tandem_mono_s() - t1;
+	return ret;
+}
+
 int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag, dns_zone_t **out)
 {
 	if (in == NULL || in->path == NULL || origin == NULL || out == NULL) {
@@ -660,14 +675,7 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 		     in->ctime_s == in->cache_ctime_s && in->ctime_ns == in->cache_ctime_ns;
 	if (in->unread) {
 		/* the very file of the kept zone, untouched since: a cycle without a new input */
-		memcpy(in->hash, in->cache_hash, sizeof(in->hash));
-		in->from_cache = true;
-		double t1 = tandem_mono_s();
-		in->seconds_read = t1 - t0;
-		/* (the cache is only read but for a reference to its memory, which the copy shares:
-		 * signing changes the copy's arrays, never the records) */
-		ret = dns_zone_copy_cow((dns_zone_t *)in->cache, &zone);
-		in->seconds_copy = tandem_mono_s() - t1;
+		ret = tdm_input_from_cache(in, t0, &zone);
 		goto loaded;
 	}
 	int fl = fcntl(fd, F_GETFL);
@@ -684,14 +692,8 @@ int tdm_input_load(tdm_input_job_t *in, const char *origin, tandem_diag_t *diag,
 		}
 		in->hashed_pieces = in->compared && same == TDM_SAME_HASHED;
 		if (in->compared) {
-			/* the cache's bytes: its hash, and a copy of its arrays sharing its records
-			 * (the good copy stays) */
-			memcpy(in->hash, in->cache_hash, sizeof(in->hash));
-			in->from_cache = true;
-			double t1 = tandem_mono_s();
-			in->seconds_read = t1 - t0;
-			ret = dns_zone_copy_cow((dns_zone_t *)in->cache, &zone);
-			in->seconds_copy = tandem_mono_s() - t1;
+			/* the cache's bytes (the good copy stays) */
+			ret = tdm_input_from_cache(in, t0, &zone);
 			goto loaded;
 		}
 	}
