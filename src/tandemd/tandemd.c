@@ -2001,6 +2001,7 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 		return;
 	}
 	z->next_keys_mono = now + TDM_KEYS_MS;
+	bool due = z->keys_due;
 	z->keys_due = false;
 	bool missing = false;
 	for (size_t i = 0; i < zs->nkeys; i++) {
@@ -2018,6 +2019,14 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 		tdm_keys_destroy_retired(d, z, zs);
 	}
 	if (!node_may_publish(&z->node, now)) {
+		return;
+	}
+	/* The key set stays as it is while a committed serial waits for a standby's digest: the
+	 * standby's shadow run signs with the key set of the commit and skips the serial (nothing
+	 * compared, compare-timeout) when the key set has moved on by the time it reads it. Key
+	 * work that is ready goes on once the serial is published. */
+	if (z->held.on) {
+		z->keys_due = due;
 		return;
 	}
 	for (size_t i = 0; i < zs->nkeys; i++) {
@@ -2855,6 +2864,7 @@ static void tdm_held_drop(tdm_t *d, tdm_zone_t *z)
 		z->journal = j;
 	}
 	memset(h, 0, sizeof(*h));
+	z->next_keys_mono = 0; /* key work held back meanwhile (tdm_keys_step) goes now */
 }
 
 /* The node holds the run's committed serial for the compare: its result leaves the job (the
