@@ -141,7 +141,11 @@ tdm_assert_grep "NSD transferred from node-b's site address" \
 # and it asked node-b first, the NOTIFY's sender, not the unreachable node-a it had used
 # before (which costs a TCP connect timeout): the transfer servers are on port 53, so NSD
 # matches the NOTIFY to its request-xfr entry (docs/cluster.md, "the distribution site D")
-sed -n "/notify for $Z from ${SITE_B_IP//./\\.} /,/zone $Z received update to serial/p" \
+# (from the first NOTIFY of node-b to the first transfer after it, only: node-b may publish
+# again at once, and NSD's lines of a second NOTIFY whose transfer is still going are not the
+# first transfer's)
+awk -v notify="notify for $Z from $SITE_B_IP " -v upd="zone $Z received update to serial" \
+	'!on && index($0, notify) { on = 1 } on { print } on && index($0, upd) { exit }' \
 	"$TDM_TMP/nsd.after-cut" >"$TDM_TMP/nsd.to-first"
 tdm_assert_no_grep "NSD tried site A before node-b" "${SITE_A_IP//./\\.}\b" "$TDM_TMP/nsd.to-first"
 tail -n 1 "$TDM_TMP/nsd.to-first" >"$TDM_TMP/nsd.first"

@@ -3683,11 +3683,13 @@ static void tdm_node_view(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	v->own_keyset_valid = z->ks_valid;
 	v->own_keyset_rev = z->ks_rev;
 	v->own_keyset_signing = z->ks_valid ? kasp_keyset_signing_digest(z->ks) : 0;
-	/* key work does not hold runs back: a run signs on the token's pool sessions with
-	 * its own copy of the zone's keys (pointers that stay valid as the key list grows),
-	 * and uses neither the admin session nor the key list, which are the keygen workers'
-	 * (sessions of their own) and the import's only */
-	v->runner_busy = d->job_zone != NULL;
+	/* No run while keys are made or imported. A run would touch neither the admin session
+	 * nor the key list, but SoftHSM itself is not safe here: a node whose runs signed while
+	 * its keygen workers and importer created objects on the same token died in libcrypto
+	 * on a signing thread (test_cluster_many_zones in CI, 2026-12-07; SoftHSM's file store
+	 * re-reads its objects when another session creates one): docs/ceremony.md, "SoftHSM 2.6
+	 * behaviour". */
+	v->runner_busy = d->job_zone != NULL || tdm_hsm_busy(d);
 	v->free = zs->holder[0] == '\0' || strcmp(zs->holder, d->opts->name) == 0;
 	v->switch_away = zs->switch_to[0] != '\0' && strcmp(zs->switch_to, d->opts->name) != 0;
 	v->has_committed = zs->has_committed;
