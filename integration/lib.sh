@@ -65,6 +65,18 @@ tdm_cleanup() {
 # tdm_setup [BUILD_DIR]: finds the build and source dirs, makes a private temp dir that is
 # removed at exit (kept with TDM_KEEP=1), and checks the validators are installed.
 tdm_setup() {
+	tdm_setup_dirs "$@"
+	# resolved here, at top level, so a missing binary stops the test at once instead of
+	# turning into a "command not found" that an expected-failure check would accept
+	TDM_SIGNZONE=$(tdm_bin tandem-signzone)
+	TDM_ZONEGEN=$(tdm_bin tandem-zonegen)
+	tdm_need python3 softhsm2-util dnssec-verify kzonecheck ldns-verify-zone
+}
+
+# tdm_setup_dirs [BUILD_DIR]: the part of tdm_setup every test needs: the build and source
+# dirs (TDM_BUILD, TDM_SRC, TDM_DATA, exported as TANDEM_BUILD and TANDEM_SRCDIR), a private
+# temp dir TDM_TMP removed at exit (kept with TDM_KEEP=1), and the exit trap.
+tdm_setup_dirs() {
 	local here
 	here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 	TDM_SRC=${TANDEM_SRCDIR:-$(dirname "$here")}
@@ -77,23 +89,13 @@ tdm_setup() {
 	trap 'exit 130' INT TERM
 	export TANDEM_BUILD=$TDM_BUILD TANDEM_SRCDIR=$TDM_SRC
 	tdm_log "build $TDM_BUILD, temp $TDM_TMP"
-	# resolved here, at top level, so a missing binary stops the test at once instead of
-	# turning into a "command not found" that an expected-failure check would accept
-	TDM_SIGNZONE=$(tdm_bin tandem-signzone)
-	TDM_ZONEGEN=$(tdm_bin tandem-zonegen)
-	tdm_need python3 softhsm2-util dnssec-verify kzonecheck ldns-verify-zone
 }
 
-# tdm_coordd_setup [BUILD_DIR]: what tdm_setup does for a coordinator test without a
-# cluster (TDM_BUILD, TDM_SRC, TDM_TMP, the exit trap; no signer or validator needed), its
-# programs COORD, CTL and DRIVER (tests/unit/coordd/coordctl_driver), each checked built,
-# and TDM_ETCD_DIR for etcd.sh.
+# tdm_coordd_setup [BUILD_DIR]: tdm_setup_dirs for a coordinator test without a cluster (no
+# signer or validator needed), its programs COORD, CTL and DRIVER
+# (tests/unit/coordd/coordctl_driver), each checked built, and TDM_ETCD_DIR for etcd.sh.
 tdm_coordd_setup() {
-	TDM_SRC=${TANDEM_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-	TDM_BUILD=${1:-${TANDEM_BUILD:-$TDM_SRC/build}}
-	TDM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tandem-${TDM_NAME}.XXXXXX")
-	trap tdm_cleanup EXIT
-	trap 'exit 130' INT TERM
+	tdm_setup_dirs "$@"
 	COORD=$TDM_BUILD/src/coordd/tandem-coord
 	CTL=$TDM_BUILD/src/tools/tandemctl
 	DRIVER=$TDM_BUILD/tests/unit/coordd/coordctl_driver
