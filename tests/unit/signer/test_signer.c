@@ -363,6 +363,20 @@ START_TEST(sign_unpublished_and_sep)
 }
 END_TEST
 
+/* The fixture's KSK (flags 257) and ZSK (256) DNSKEY RDATAs, each led by its length. */
+static void dnskey_rdatas(const fixture_t *f, uint8_t kbuf[2][HSM_DNSKEY_MAX + 2])
+{
+	const hsm_key_t *keys[2] = {f->ksk, f->zsk};
+	for (int i = 0; i < 2; i++) {
+		size_t len = HSM_DNSKEY_MAX;
+		ck_assert_int_eq(
+		    hsm_key_dnskey_rdata(keys[i], i == 0 ? 257 : 256, kbuf[i] + 2, &len),
+		    TANDEM_OK);
+		kbuf[i][0] = (uint8_t)(len >> 8);
+		kbuf[i][1] = (uint8_t)len;
+	}
+}
+
 /* Offline KSK: the DNSKEY RRset is signed ahead for a time slot, the zone with the ZSK only. */
 /*
  * A version signed with an offline KSK's pre-signed DNSKEY RRset, then one signed online with
@@ -378,15 +392,7 @@ START_TEST(presigned_kept_online)
 	ck_assert_int_eq(tandem_arena_new(0, &arena), TANDEM_OK);
 	uint8_t kbuf[2][HSM_DNSKEY_MAX + 2];
 	const uint8_t *dnskey[2] = {kbuf[0], kbuf[1]};
-	const hsm_key_t *keys2[2] = {f.ksk, f.zsk};
-	for (int i = 0; i < 2; i++) {
-		size_t len = HSM_DNSKEY_MAX;
-		ck_assert_int_eq(
-		    hsm_key_dnskey_rdata(keys2[i], i == 0 ? 257 : 256, kbuf[i] + 2, &len),
-		    TANDEM_OK);
-		kbuf[i][0] = (uint8_t)(len >> 8);
-		kbuf[i][1] = (uint8_t)len;
-	}
+	dnskey_rdatas(&f, kbuf);
 	const uint8_t apex[] = "\x07"
 			       "example";
 	const uint8_t *rrsig = NULL;
@@ -435,15 +441,7 @@ START_TEST(sign_presigned_dnskey)
 	ck_assert_int_eq(tandem_arena_new(0, &arena), TANDEM_OK);
 	uint8_t kbuf[2][HSM_DNSKEY_MAX + 2];
 	const uint8_t *dnskey[2] = {kbuf[0], kbuf[1]};
-	const hsm_key_t *keys2[2] = {f.ksk, f.zsk};
-	for (int i = 0; i < 2; i++) {
-		size_t len = HSM_DNSKEY_MAX;
-		ck_assert_int_eq(
-		    hsm_key_dnskey_rdata(keys2[i], i == 0 ? 257 : 256, kbuf[i] + 2, &len),
-		    TANDEM_OK);
-		kbuf[i][0] = (uint8_t)(len >> 8);
-		kbuf[i][1] = (uint8_t)len;
-	}
+	dnskey_rdatas(&f, kbuf);
 	const uint8_t apex[] = "\x07"
 			       "example";
 	uint32_t slot_start = NOW - 86400, slot_end = NOW + 20 * 86400;
