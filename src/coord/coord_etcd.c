@@ -1084,6 +1084,25 @@ int coord_etcd_range(coord_etcd_t *c, const char *prefix, size_t limit, unsigned
 	return do_range(c, prefix, true, limit, flags, diag, out);
 }
 
+int coord_etcd_range_since(coord_etcd_t *c, const char *prefix, int64_t min_mod_revision,
+			   unsigned flags, tandem_diag_t *diag, coord_etcd_range_t **out)
+{
+	if (c == NULL || prefix == NULL || prefix[0] == '\0' || out == NULL ||
+	    (flags & ~COORD_ETCD_SERIALIZABLE) != 0 || min_mod_revision < 1) {
+		return TANDEM_EINVAL;
+	}
+	int rc = TANDEM_OK;
+	json_t *req = json_object();
+	if (req == NULL || !jw_key_range(req, prefix, true) ||
+	    !jw_int64(req, "min_mod_revision", min_mod_revision)) {
+		rc = TANDEM_ENOMEM;
+	} else {
+		rc = range_call(c, req, 0, flags, diag, out);
+	}
+	json_decref(req);
+	return rc;
+}
+
 int coord_etcd_range_between(coord_etcd_t *c, const char *from, const char *end, size_t limit,
 			     unsigned flags, tandem_diag_t *diag, coord_etcd_range_t **out)
 {

@@ -164,6 +164,15 @@ int coord_etcd_get(coord_etcd_t *c, const char *key, unsigned flags, tandem_diag
 int coord_etcd_range(coord_etcd_t *c, const char *prefix, size_t limit, unsigned flags,
 		     tandem_diag_t *diag, coord_etcd_range_t **out);
 /*
+ * Reads the keys that start with prefix (not empty) and were written at or after revision
+ * min_mod_revision (>= 1), in key order; (*out)->count still counts every key under the
+ * prefix, written since or not (etcd counts before it filters), so that a reader who kept
+ * the keys of an earlier read can tell that some were deleted since. Errors as
+ * coord_etcd_get.
+ */
+int coord_etcd_range_since(coord_etcd_t *c, const char *prefix, int64_t min_mod_revision,
+			   unsigned flags, tandem_diag_t *diag, coord_etcd_range_t **out);
+/*
  * Reads the keys in [from, end) in key order, at most limit (0: no limit; (*out)->more says
  * the list was cut). Both non-empty. Errors as coord_etcd_get.
  */

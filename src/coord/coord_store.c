@@ -21,7 +21,17 @@ typedef struct zone_read {
 	int64_t mod;
 	uint8_t *buf; /* its value, to tell whether a decision changed the zone */
 	size_t len;
+	bool kept; /* buf is the kept state's (below), not this read's own */
 } zone_read_t;
+
+/* A zone key of the kept state: its value, decoded. */
+typedef struct zone_kept {
+	char key[ZONE_KEY_MAX];
+	int64_t mod;
+	uint8_t *buf;
+	size_t len;
+	coord_zone_t zone;
+} zone_kept_t;
 
 struct coord_store {
 	coord_etcd_t *etcd; /* borrowed */
@@ -46,6 +56,19 @@ struct coord_store {
 	int64_t zone_mod;            /* its mod_revision (0: absent) */
 	uint32_t nzr;
 	zone_read_t *zr; /* COORD_ZONES_MAX, in the order of s->in->zones */
+	/* The whole state as the last full read saw it, kept between reads: the next full read
+	 * asks etcd only for the keys written since, and tells a deleted key by their count
+	 * (docs/coordinator.md, "Store"). With hundreds of zones, a status every quarter second
+	 * of each node would otherwise move every zone's value through etcd's JSON gateway. */
+	int64_t kept_rev;   /* the store revision it is at; 0: nothing kept */
+	int64_t kept_count; /* keys under state_prefix at kept_rev */
+	uint8_t *kept_cbuf; /* the cluster key's value and mod_revision */
+	size_t kept_clen;
+	int64_t kept_cmod;
+	uint32_t nkept;
+	zone_kept_t *kept;      /* COORD_ZONES_MAX, in key order */
+	coord_zone_t *kept_tmp; /* a zone being decoded */
+	uint64_t reads_since;   /* full reads answered from the kept state and what changed */
 	uint64_t conflicts;
 	uint64_t writes;
 	uint64_t migrated;
@@ -100,7 +123,10 @@ int coord_store_new(coord_etcd_t *etcd, const char *prefix, tandem_diag_t *diag,
 	s->head = malloc(sizeof(*s->head));
 	s->res = malloc(sizeof(*s->res));
 	s->zr = calloc(COORD_ZONES_MAX, sizeof(*s->zr));
-	if (s->in == NULL || s->out == NULL || s->head == NULL || s->res == NULL || s->zr == NULL) {
+	s->kept = calloc(COORD_ZONES_MAX, sizeof(*s->kept)); /* pages touched as zones come */
+	s->kept_tmp = malloc(sizeof(*s->kept_tmp));
+	if (s->in == NULL || s->out == NULL || s->head == NULL || s->res == NULL || s->zr == NULL ||
+	    s->kept == NULL || s->kept_tmp == NULL) {
 		ret = TANDEM_ENOMEM;
 		goto out;
 	}
@@ -117,9 +143,17 @@ void coord_store_free(coord_store_t *store)
 		return;
 	}
 	for (uint32_t i = 0; i < store->nzr; i++) {
-		free(store->zr[i].buf);
+		if (!store->zr[i].kept) {
+			free(store->zr[i].buf);
+		}
 	}
 	free(store->zr);
+	for (uint32_t i = 0; i < store->nkept; i++) {
+		free(store->kept[i].buf);
+	}
+	free(store->kept);
+	free(store->kept_tmp);
+	free(store->kept_cbuf);
 	free(store->cbuf);
 	free(store->in);
 	free(store->out);
@@ -148,6 +182,11 @@ uint64_t coord_store_migrations(const coord_store_t *store)
 	return store == NULL ? 0 : store->migrated;
 }
 
+uint64_t coord_store_reads_since(const coord_store_t *store)
+{
+	return store == NULL ? 0 : store->reads_since;
+}
+
 /* ---- the state's keys: PREFIX/state/cluster and PREFIX/state/zone/NAME ---- */
 
 /* The key of a zone: PREFIX/state/zone/ and the name in lower case with one final dot, so
@@ -174,7 +213,10 @@ static void read_forget(coord_store_t *s)
 	s->clen = 0;
 	s->cmod = 0;
 	for (uint32_t i = 0; i < s->nzr; i++) {
-		free(s->zr[i].buf);
+		if (!s->zr[i].kept) {
+			free(s->zr[i].buf);
+		}
+		s->zr[i].kept = false;
 	}
 	s->nzr = 0;
 	s->full = false;
@@ -252,15 +294,209 @@ static int zone_decode(coord_store_t *s, const coord_etcd_kv_t *kv, tandem_diag_
 static int migrate(coord_store_t *s, const coord_etcd_kv_t *old, const coord_params_t *params,
 		   tandem_diag_t *diag);
 
+/* ---- the kept state ---- */
+
+static void kept_forget(coord_store_t *s)
+{
+	for (uint32_t i = 0; i < s->nkept; i++) {
+		free(s->kept[i].buf);
+		s->kept[i].buf = NULL;
+	}
+	s->nkept = 0;
+	free(s->kept_cbuf);
+	s->kept_cbuf = NULL;
+	s->kept_clen = 0;
+	s->kept_cmod = 0;
+	s->kept_rev = 0;
+	s->kept_count = 0;
+}
+
+/* Keeps what a full read (r) just put in s->in and s->zr. */
+static int kept_take(coord_store_t *s, const coord_etcd_range_t *r)
+{
+	kept_forget(s);
+	s->kept_cbuf = bytes_dup(s->cbuf, s->clen);
+	int ret = s->kept_cbuf == NULL ? TANDEM_ENOMEM : TANDEM_OK;
+	s->kept_clen = s->clen;
+	s->kept_cmod = s->cmod;
+	for (uint32_t i = 0; ret == TANDEM_OK && i < s->nzr; i++) {
+		zone_kept_t *k = &s->kept[i];
+		k->buf = bytes_dup(s->zr[i].buf, s->zr[i].len);
+		if (k->buf == NULL) {
+			ret = TANDEM_ENOMEM;
+			break;
+		}
+		s->nkept = i + 1;
+		k->len = s->zr[i].len;
+		k->mod = s->zr[i].mod;
+		zone_key(s, s->in->zones[i].name, k->key);
+		memcpy(&k->zone, &s->in->zones[i], sizeof(k->zone));
+	}
+	if (ret != TANDEM_OK) {
+		kept_forget(s);
+		return ret;
+	}
+	s->kept_rev = r->revision;
+	s->kept_count = r->count;
+	return TANDEM_OK;
+}
+
+/* The kept zone of key, or where it would go (*found false). */
+static uint32_t kept_find(const coord_store_t *s, const char *key, bool *found)
+{
+	uint32_t lo = 0, hi = s->nkept;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(s->kept[mid].key, key);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	*found = false;
+	return lo;
+}
+
+/* A zone key written since: its kept entry replaced, or a new one put in key order. False
+ * when it cannot be kept (unreadable, under another zone's key, or one zone too many): a
+ * whole read then says why. */
+static bool kept_zone(coord_store_t *s, const coord_etcd_kv_t *kv)
+{
+	char want[ZONE_KEY_MAX];
+	if (kv->key_len >= ZONE_KEY_MAX ||
+	    coord_zone_unpack(kv->value, kv->value_len, s->kept_tmp) != TANDEM_OK) {
+		return false;
+	}
+	zone_key(s, s->kept_tmp->name, want);
+	if (strcmp(want, kv->key) != 0) {
+		return false;
+	}
+	uint8_t *buf = bytes_dup(kv->value, kv->value_len);
+	if (buf == NULL) {
+		return false;
+	}
+	bool found = false;
+	uint32_t i = kept_find(s, kv->key, &found);
+	if (!found) {
+		if (s->nkept >= COORD_ZONES_MAX) {
+			free(buf);
+			return false;
+		}
+		memmove(&s->kept[i + 1], &s->kept[i], (s->nkept - i) * sizeof(s->kept[0]));
+		s->nkept++;
+		memcpy(s->kept[i].key, kv->key, kv->key_len + 1);
+	} else {
+		free(s->kept[i].buf);
+	}
+	zone_kept_t *k = &s->kept[i];
+	k->buf = buf;
+	k->len = kv->value_len;
+	k->mod = kv->mod_revision;
+	memcpy(&k->zone, s->kept_tmp, sizeof(k->zone));
+	return true;
+}
+
 /*
- * Reads the whole state (one range read of PREFIX/state/) into s->in. A cluster of the
- * single-key layout (PREFIX/cluster) is migrated first. No state at all: the empty state,
- * cmod 0.
+ * The whole state from the kept one and the keys written since its revision (one range
+ * read that lists only those): into s->in and s->zr as read_all's own read would put it.
+ * *whole: the kept state could not be brought up to date (a key was deleted since, or a
+ * written one cannot be kept): it is dropped, and the caller reads everything. A failed
+ * read keeps it (nothing changed in it).
+ */
+static int read_since(coord_store_t *s, const coord_params_t *params, tandem_diag_t *diag,
+		      bool *whole)
+{
+	coord_etcd_range_t *r = NULL;
+	*whole = false;
+	read_forget(s);
+	int ret = coord_etcd_range_since(s->etcd, s->state_prefix, s->kept_rev + 1, 0, diag, &r);
+	if (ret != TANDEM_OK) {
+		coord_etcd_range_free(r);
+		return ret;
+	}
+	int64_t count = s->kept_count;
+	size_t plen = strlen(s->zone_prefix);
+	bool ok = true;
+	for (size_t i = 0; ok && i < r->n; i++) {
+		const coord_etcd_kv_t *kv = &r->kvs[i];
+		/* a key created since adds one to the count; one deleted since takes one off
+		 * (it is not listed): the count then differs from the range's */
+		count += kv->create_revision > s->kept_rev;
+		if (strcmp(kv->key, s->state_key) == 0) {
+			uint8_t *buf = bytes_dup(kv->value, kv->value_len);
+			ok = buf != NULL;
+			if (ok) {
+				free(s->kept_cbuf);
+				s->kept_cbuf = buf;
+				s->kept_clen = kv->value_len;
+				s->kept_cmod = kv->mod_revision;
+			}
+		} else if (strncmp(kv->key, s->zone_prefix, plen) == 0) {
+			ok = kept_zone(s, kv);
+		}
+	}
+	if (!ok || count != r->count) {
+		kept_forget(s);
+		coord_etcd_range_free(r);
+		*whole = true;
+		return TANDEM_OK;
+	}
+	s->kept_rev = r->revision;
+	s->kept_count = count;
+	coord_etcd_range_free(r);
+	coord_etcd_kv_t ckv = {.key = s->state_key,
+			       .key_len = strlen(s->state_key),
+			       .value = s->kept_cbuf,
+			       .value_len = s->kept_clen,
+			       .mod_revision = s->kept_cmod};
+	ret = cluster_decode(s, &ckv, params, diag);
+	if (ret != TANDEM_OK) {
+		kept_forget(s);
+		read_forget(s);
+		*whole = true; /* which says why */
+		return TANDEM_OK;
+	}
+	s->full = true;
+	s->read_rev = s->kept_rev;
+	for (uint32_t i = 0; i < s->nkept; i++) {
+		const zone_kept_t *k = &s->kept[i];
+		memcpy(&s->in->zones[i], &k->zone, sizeof(k->zone));
+		s->zr[i] = (zone_read_t){.mod = k->mod, .buf = k->buf, .len = k->len, .kept = true};
+	}
+	s->in->nzones = s->nkept;
+	s->nzr = s->nkept;
+	ret = coord_state_check(s->in, params);
+	if (ret != TANDEM_OK) {
+		tandem_diag_add(diag, ret, "%s: incoherent cluster state at revision %" PRId64,
+				s->state_prefix, s->read_rev);
+		read_forget(s);
+		return ret;
+	}
+	s->reads_since++;
+	return TANDEM_OK;
+}
+
+/*
+ * Reads the whole state (one range read of PREFIX/state/) into s->in; from the kept state
+ * and what changed since, when there is one. A cluster of the single-key layout
+ * (PREFIX/cluster) is migrated first. No state at all: the empty state, cmod 0.
  */
 static int read_all(coord_store_t *s, const coord_params_t *params, tandem_diag_t *diag)
 {
 	int ret = TANDEM_OK;
 	coord_etcd_range_t *r = NULL;
+	if (s->kept_rev > 0) {
+		bool whole = false;
+		ret = read_since(s, params, diag, &whole);
+		if (!whole) {
+			return ret;
+		}
+	}
 	/* a migration or a first init (ours or another coordinator's) between the range read
 	 * and the read of the old key is read again; a few times at most */
 	for (int attempt = 0; attempt < 4; attempt++) {
@@ -320,6 +556,9 @@ static int read_all(coord_store_t *s, const coord_params_t *params, tandem_diag_
 						"%s: incoherent cluster state at revision %" PRId64,
 						s->state_prefix, s->read_rev);
 			}
+		}
+		if (ret == TANDEM_OK) {
+			ret = kept_take(s, r);
 		}
 		goto out;
 	}

@@ -297,6 +297,9 @@ uint64_t coord_store_writes(const coord_store_t *store);
 
 /* Migrations of the single-key layout this store made (0 or 1; for tests). */
 uint64_t coord_store_migrations(const coord_store_t *store);
+/* Whole-state reads answered from the state kept from the last one and the keys written since
+ * (the others read every key). */
+uint64_t coord_store_reads_since(const coord_store_t *store);
 
 /*
  * Campaigns for the coordinator leadership (the one that sends ticks), and

@@ -1008,6 +1008,132 @@ START_TEST(test_split_writes)
 }
 END_TEST
 
+#define KEPT "/t/store/kept/"
+
+/* st and a fresh store's whole read of the same prefix hold the same members and zones,
+ * byte for byte as packed, in the same order. */
+static void same_as_fresh(const coord_state_t *st, const char *prefix)
+{
+	coord_t f;
+	coord_open(&f, prefix);
+	coord_state_t *want = read_state(&f, NULL);
+	ck_assert_uint_eq(coord_store_reads_since(f.store), 0);
+	ck_assert_uint_eq(st->nnodes, want->nnodes);
+	for (uint32_t i = 0; i < st->nnodes; i++) {
+		ck_assert_str_eq(st->nodes[i].id, want->nodes[i].id);
+		ck_assert_uint_eq(st->nodes[i].last_seen_ms, want->nodes[i].last_seen_ms);
+		ck_assert_int_eq(st->nodes[i].state, want->nodes[i].state);
+	}
+	ck_assert_uint_eq(st->nzones, want->nzones);
+	for (uint32_t i = 0; i < st->nzones; i++) {
+		uint8_t *a = NULL, *b = NULL;
+		size_t alen = 0, blen = 0;
+		ck_assert_int_eq(coord_zone_pack(&st->zones[i], &a, &alen), TANDEM_OK);
+		ck_assert_int_eq(coord_zone_pack(&want->zones[i], &b, &blen), TANDEM_OK);
+		ck_assert_msg(alen == blen && memcmp(a, b, alen) == 0, "zone %u (%s) differs", i,
+			      st->zones[i].name);
+		free(a);
+		free(b);
+	}
+	free(want);
+	coord_close(&f);
+}
+
+/* A whole read after the first asks only for what was written since: what another
+ * coordinator wrote, a zone added (in key order), a zone key deleted behind the store's back
+ * (then everything is read again), and a decision about every zone written on such a read. */
+START_TEST(test_kept_state)
+{
+	coord_t a, b;
+	coord_open(&a, KEPT);
+	coord_open(&b, KEPT);
+	setup_cluster(&a, 4);
+	coord_state_t *st = read_state(&b, NULL);
+	ck_assert_uint_eq(coord_store_reads_since(b.store), 0);
+	ck_assert_uint_eq(st->nzones, 4);
+	free(st);
+
+	/* another coordinator's grant and commit: seen by the next whole read */
+	coord_input_t lr = input(COORD_IN_LEASE_REQUEST, "n1", "z2.example.");
+	apply_ok(&a, &lr, T0 + 10);
+	coord_input_t cm = in_commit("n1", "z2.example.", 1, 8, 0x77);
+	apply_ok(&a, &cm, T0 + 20);
+	st = read_state(&b, NULL);
+	ck_assert_uint_eq(coord_store_reads_since(b.store), 1);
+	ck_assert_uint_eq(coord_state_zone(st, "z2.example.")->committed_serial, 8);
+	ck_assert_str_eq(coord_state_zone(st, "z2.example.")->holder, "n1");
+	same_as_fresh(st, KEPT);
+	free(st);
+
+	/* zones added before and after every other in key order */
+	coord_input_t za = input(COORD_IN_ZONE_ADD, NULL, "a.example.");
+	apply_ok(&a, &za, T0 + 30);
+	coord_input_t zz = input(COORD_IN_ZONE_ADD, NULL, "zz.example.");
+	apply_ok(&a, &zz, T0 + 30);
+	st = read_state(&b, NULL);
+	ck_assert_uint_eq(coord_store_reads_since(b.store), 2);
+	ck_assert_uint_eq(st->nzones, 6);
+	ck_assert_str_eq(st->zones[0].name, "a.example.");
+	ck_assert_str_eq(st->zones[5].name, "zz.example.");
+	same_as_fresh(st, KEPT);
+	free(st);
+
+	/* nothing written: the same state */
+	st = read_state(&b, NULL);
+	ck_assert_uint_eq(coord_store_reads_since(b.store), 3);
+	same_as_fresh(st, KEPT);
+	free(st);
+
+	/* a zone key deleted (not a decision of the machine, which keeps tombstones): no
+	 * kept copy of it survives; the store reads everything again */
+	coord_etcd_txn_t *t = NULL;
+	coord_etcd_txn_result_t *tr = NULL;
+	ck_assert_int_eq(coord_etcd_txn_new(&t), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_delete(t, KEPT "state/zone/a.example."), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_commit(a.etcd, t, NULL, &tr), TANDEM_OK);
+	coord_etcd_txn_result_free(tr);
+	coord_etcd_txn_free(t);
+	st = read_state(&b, NULL);
+	ck_assert_uint_eq(coord_store_reads_since(b.store), 3);
+	ck_assert_uint_eq(st->nzones, 5);
+	ck_assert_ptr_null(coord_state_zone(st, "a.example."));
+	same_as_fresh(st, KEPT);
+	free(st);
+
+	/* a zone deleted and written again since: read everything again too */
+	ck_assert_int_eq(coord_etcd_txn_new(&t), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_delete(t, KEPT "state/zone/zz.example."), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_commit(a.etcd, t, NULL, &tr), TANDEM_OK);
+	coord_etcd_txn_result_free(tr);
+	coord_etcd_txn_free(t);
+	apply_ok(&a, &zz, T0 + 40);
+	st = read_state(&b, NULL);
+	ck_assert_uint_eq(coord_store_reads_since(b.store), 3);
+	ck_assert_uint_eq(st->nzones, 5);
+	same_as_fresh(st, KEPT);
+	free(st);
+
+	/* a decision about every zone (a drain) on a read from the kept state, after a
+	 * commit of another coordinator: decided and written without a lost race */
+	cm = in_commit("n1", "z2.example.", 1, 10, 0x99);
+	apply_ok(&a, &cm, T0 + 50);
+	uint64_t conflicts = coord_store_conflicts(b.store);
+	coord_input_t dr = input(COORD_IN_DRAIN, "n1", NULL);
+	apply_ok(&b, &dr, T0 + 60);
+	ck_assert_uint_eq(coord_store_conflicts(b.store), conflicts);
+	ck_assert_uint_ge(coord_store_reads_since(b.store), 4);
+	st = read_state(&a, NULL);
+	ck_assert_int_eq(coord_state_node(st, "n1")->state, COORD_NODE_DRAINED);
+	ck_assert_uint_eq(coord_state_zone(st, "z2.example.")->committed_serial, 10);
+	free(st);
+	st = read_state(&b, NULL);
+	same_as_fresh(st, KEPT);
+	free(st);
+	coord_close(&a);
+	coord_close(&b);
+}
+END_TEST
+
 #define BATCH "/t/store/batch/"
 
 static coord_store_lease_t lease_item(const char *zone, uint64_t epoch, bool renew)
@@ -1669,6 +1795,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_archive_with_key_add);
 	tcase_add_test(tc, test_keyset_put_get);
 	tcase_add_test(tc, test_split_writes);
+	tcase_add_test(tc, test_kept_state);
 	tcase_add_test(tc, test_lease_batch);
 	tcase_add_test(tc, test_migration);
 	tcase_add_test(tc, test_first_state_race);

@@ -323,6 +323,55 @@ START_TEST(test_range)
 }
 END_TEST
 
+/* Only the keys written since a revision, and the count of every key under the prefix (the
+ * coordinator's kept state tells deletions by it). */
+START_TEST(test_range_since)
+{
+	coord_etcd_t *c = client();
+	put_text(c, "/t/since/a", "1", 0);
+	int64_t rev = put_text(c, "/t/since/b", "2", 0);
+	put_text(c, "/t/since/c", "3", 0);
+	int64_t rev2 = put_text(c, "/t/since/a", "4", 0);
+	put_text(c, "/t/sinceX", "not under since/", 0);
+
+	coord_etcd_range_t *r = NULL;
+	ck_assert_int_eq(coord_etcd_range_since(c, "/t/since/", rev + 1, 0, NULL, &r), TANDEM_OK);
+	ck_assert_uint_eq(r->n, 2);
+	ck_assert_int_eq(r->count, 3);
+	ck_assert_str_eq(r->kvs[0].key, "/t/since/a");
+	ck_assert_str_eq((const char *)r->kvs[0].value, "4");
+	ck_assert_int_eq(r->kvs[0].mod_revision, rev2);
+	ck_assert_str_eq(r->kvs[1].key, "/t/since/c");
+	ck_assert_int_ge(r->revision, rev2);
+	int64_t now = r->revision;
+	coord_etcd_range_free(r);
+
+	/* nothing since: no key, the count still 3 */
+	ck_assert_int_eq(coord_etcd_range_since(c, "/t/since/", now + 1, 0, NULL, &r), TANDEM_OK);
+	ck_assert_uint_eq(r->n, 0);
+	ck_assert_int_eq(r->count, 3);
+	coord_etcd_range_free(r);
+
+	/* a deleted key: not listed, and the count falls */
+	coord_etcd_txn_t *t = NULL;
+	coord_etcd_txn_result_t *res = NULL;
+	ck_assert_int_eq(coord_etcd_txn_new(&t), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_delete(t, "/t/since/b"), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_commit(c, t, NULL, &res), TANDEM_OK);
+	coord_etcd_txn_result_free(res);
+	coord_etcd_txn_free(t);
+	ck_assert_int_eq(coord_etcd_range_since(c, "/t/since/", now + 1, 0, NULL, &r), TANDEM_OK);
+	ck_assert_uint_eq(r->n, 0);
+	ck_assert_int_eq(r->count, 2);
+	coord_etcd_range_free(r);
+
+	ck_assert_int_eq(coord_etcd_range_since(c, "", 1, 0, NULL, &r), TANDEM_EINVAL);
+	ck_assert_int_eq(coord_etcd_range_since(c, "/t/since/", 0, 0, NULL, &r), TANDEM_EINVAL);
+	ck_assert_int_eq(coord_etcd_range_since(c, "/t/since/", 1, 0x80, NULL, &r), TANDEM_EINVAL);
+	coord_etcd_free(c);
+}
+END_TEST
+
 /* ---- transactions ------------------------------------------------------------------------------
  */
 
@@ -982,6 +1031,7 @@ static Suite *etcd_suite(void)
 	tcase_add_test(tc, test_tls_options);
 	tcase_add_test(tc, test_put_get);
 	tcase_add_test(tc, test_range);
+	tcase_add_test(tc, test_range_since);
 	tcase_add_test(tc, test_txn);
 	tcase_add_test(tc, test_txn_race);
 	tcase_add_test(tc, test_lease_expiry);
