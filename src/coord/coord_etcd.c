@@ -1399,6 +1399,76 @@ out:
 	return rc;
 }
 
+int coord_etcd_get_many(coord_etcd_t *c, const char *const *keys, size_t n, tandem_diag_t *diag,
+			coord_etcd_txn_result_t **out)
+{
+	int rc = TANDEM_OK;
+	coord_etcd_txn_t *t = NULL;
+	json_t *req = NULL, *reply = NULL, *header = NULL, *resp = NULL;
+	coord_etcd_txn_result_t *res = NULL;
+	if (c == NULL || keys == NULL || out == NULL || n == 0 || n > COORD_ETCD_MAX_TXN_OPS) {
+		return TANDEM_EINVAL;
+	}
+	if ((rc = coord_etcd_txn_new(&t)) != TANDEM_OK) {
+		goto out;
+	}
+	for (size_t i = 0; rc == TANDEM_OK && i < n; i++) {
+		rc = txn_range_op(t, t->success, "request_range", keys[i], false);
+	}
+	if (rc != TANDEM_OK) {
+		goto out;
+	}
+	req = json_object();
+	if (req == NULL || json_object_set(req, "success", t->success) != 0) {
+		rc = TANDEM_ENOMEM;
+		goto out;
+	}
+	if ((rc = etcd_call(c, "/v3/kv/txn", req, diag, &reply)) != TANDEM_OK) {
+		goto out;
+	}
+	if ((res = calloc(1, sizeof(*res))) == NULL ||
+	    (res->reads = calloc(n, sizeof(*res->reads))) == NULL) {
+		rc = TANDEM_ENOMEM;
+		goto out;
+	}
+	rc = TANDEM_COORD_EPROTO;
+	if (!js_object(reply, "header", &header) || header == NULL ||
+	    !js_int64(header, "revision", &res->revision) || res->revision <= 0 ||
+	    !js_bool(reply, "succeeded", &res->succeeded) || !res->succeeded ||
+	    !js_array(reply, "responses", &resp) || resp == NULL || json_array_size(resp) != n) {
+		tandem_diag_add(diag, rc, "%s/v3/kv/txn: malformed reply", c->endpoints[c->cur]);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *rr = NULL;
+		coord_etcd_range_t *r = &res->reads[i];
+		if (!json_is_object(json_array_get(resp, i)) ||
+		    !js_object(json_array_get(resp, i), "response_range", &rr) || rr == NULL ||
+		    range_parse(rr, r) != TANDEM_OK) {
+			tandem_diag_add(diag, rc, "%s/v3/kv/txn: malformed reply",
+					c->endpoints[c->cur]);
+			goto out;
+		}
+		res->n_reads++;
+		/* a read in a transaction carries no header of its own: the transaction's */
+		r->revision = res->revision;
+		if (r->n > 1 || (r->n == 1 && strcmp(r->kvs[0].key, keys[i]) != 0)) {
+			tandem_diag_add(diag, rc, "%s/v3/kv/txn: reply for another key",
+					c->endpoints[c->cur]);
+			goto out;
+		}
+	}
+	rc = TANDEM_OK;
+	*out = res;
+	res = NULL;
+out:
+	coord_etcd_txn_result_free(res);
+	coord_etcd_txn_free(t);
+	json_decref(req);
+	json_decref(reply);
+	return rc;
+}
+
 /* ---- leases
  * -------------------------------------------------------------------------------------- */
 

@@ -233,6 +233,14 @@ int coord_etcd_txn_on_fail_range(coord_etcd_txn_t *t, const char *prefix);
  */
 int coord_etcd_txn_commit(coord_etcd_t *c, const coord_etcd_txn_t *t, tandem_diag_t *diag,
 			  coord_etcd_txn_result_t **out);
+/*
+ * Reads n keys (1 .. COORD_ETCD_MAX_TXN_OPS) at one revision, in one request (a
+ * transaction of reads only, linearizable): (*out)->reads[i] is keys[i]'s, n_reads is n, and
+ * every read's revision is the transaction's. Freed with coord_etcd_txn_result_free().
+ * Errors as coord_etcd_get.
+ */
+int coord_etcd_get_many(coord_etcd_t *c, const char *const *keys, size_t n, tandem_diag_t *diag,
+			coord_etcd_txn_result_t **out);
 /* Frees a transaction result; NULL-safe. */
 void coord_etcd_txn_result_free(coord_etcd_txn_result_t *r);
 

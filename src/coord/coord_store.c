@@ -580,27 +580,30 @@ out:
 static int read_part(coord_store_t *s, const coord_params_t *params, const char *zone,
 		     tandem_diag_t *diag)
 {
-	coord_etcd_range_t *r = NULL;
+	coord_etcd_txn_result_t *r = NULL;
 	read_forget(s);
-	int ret = coord_etcd_get(s->etcd, s->state_key, 0, diag, &r);
+	/* both keys in one request, at one revision */
+	char key[ZONE_KEY_MAX];
+	if (zone != NULL) {
+		zone_key(s, zone, key);
+	}
+	const char *keys[] = {s->state_key, key};
+	int ret = coord_etcd_get_many(s->etcd, keys, zone != NULL ? 2 : 1, diag, &r);
 	if (ret != TANDEM_OK) {
 		goto out;
 	}
-	if (r->n == 0) {
-		coord_etcd_range_free(r);
+	if (r->reads[0].n == 0) {
+		coord_etcd_txn_result_free(r);
 		return read_all(s, params, diag);
 	}
-	ret = cluster_decode(s, &r->kvs[0], params, diag);
+	ret = cluster_decode(s, &r->reads[0].kvs[0], params, diag);
 	if (ret != TANDEM_OK || zone == NULL) {
 		goto out;
 	}
-	zone_key(s, zone, s->zone_key);
-	coord_etcd_range_free(r);
-	r = NULL;
-	ret = coord_etcd_get(s->etcd, s->zone_key, 0, diag, &r);
-	if (ret == TANDEM_OK && r->n > 0) {
-		ret = zone_decode(s, &r->kvs[0], diag);
-		s->zone_mod = r->kvs[0].mod_revision;
+	memcpy(s->zone_key, key, sizeof(key));
+	if (r->reads[1].n > 0) {
+		ret = zone_decode(s, &r->reads[1].kvs[0], diag);
+		s->zone_mod = r->reads[1].kvs[0].mod_revision;
 	}
 	if (ret == TANDEM_OK) {
 		ret = coord_state_check(s->in, params);
@@ -610,7 +613,7 @@ static int read_part(coord_store_t *s, const coord_params_t *params, const char 
 		}
 	}
 out:
-	coord_etcd_range_free(r);
+	coord_etcd_txn_result_free(r);
 	if (ret != TANDEM_OK) {
 		read_forget(s);
 	}

@@ -365,6 +365,21 @@ START_TEST(test_range_since)
 	ck_assert_int_eq(r->count, 2);
 	coord_etcd_range_free(r);
 
+	/* several keys at one revision, an absent one among them */
+	const char *keys[] = {"/t/since/c", "/t/since/b", "/t/since/a"};
+	coord_etcd_txn_result_t *m = NULL;
+	ck_assert_int_eq(coord_etcd_get_many(c, keys, 3, NULL, &m), TANDEM_OK);
+	ck_assert_uint_eq(m->n_reads, 3);
+	ck_assert_uint_eq(m->reads[0].n, 1);
+	ck_assert_str_eq((const char *)m->reads[0].kvs[0].value, "3");
+	ck_assert_uint_eq(m->reads[1].n, 0);
+	ck_assert_uint_eq(m->reads[2].n, 1);
+	ck_assert_str_eq((const char *)m->reads[2].kvs[0].value, "4");
+	ck_assert_int_eq(m->reads[1].revision, m->revision);
+	ck_assert_int_ge(m->revision, now);
+	coord_etcd_txn_result_free(m);
+	ck_assert_int_eq(coord_etcd_get_many(c, keys, 0, NULL, &m), TANDEM_EINVAL);
+
 	ck_assert_int_eq(coord_etcd_range_since(c, "", 1, 0, NULL, &r), TANDEM_EINVAL);
 	ck_assert_int_eq(coord_etcd_range_since(c, "/t/since/", 0, 0, NULL, &r), TANDEM_EINVAL);
 	ck_assert_int_eq(coord_etcd_range_since(c, "/t/since/", 1, 0x80, NULL, &r), TANDEM_EINVAL);
