@@ -79,13 +79,26 @@ static int udp_bound(int *port)
 	return fd;
 }
 
-/* A free port: bound and released (TCP and UDP both free at that moment). */
+/* A free port: UDP and TCP both bound, then released (NSD binds both; a port whose TCP side
+ * another process holds made it exit at start on a busy machine). */
 static int free_port(void)
 {
-	int port, fd = udp_bound(&port);
+	for (int i = 0; i < 100; i++) {
+		int port, fd = udp_bound(&port);
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+					.sin_port = htons((uint16_t)port)};
+		int t = socket(AF_INET, SOCK_STREAM, 0);
+		bool ok = t >= 0 && bind(t, (struct sockaddr *)&a, sizeof(a)) == 0;
 
-	close(fd);
-	return port;
+		if (t >= 0)
+			close(t);
+		close(fd);
+		if (ok)
+			return port;
+	}
+	die("no port free for both UDP and TCP in 100 tries");
+	return -1;
 }
 
 /* Waits (at most 150 x 300 ms) until the NSD answers a query at all. */
