@@ -1292,7 +1292,27 @@ static void do_key_add(coord_state_t *st, const coord_input_t *in, coord_result_
 	}
 }
 
-static void do_key_ack(coord_state_t *st, const coord_input_t *in, coord_result_t *r)
+/* Every site (not suspended) holds k: it may sign, and gates leases and switchovers. */
+static void key_activate(const coord_state_t *st, const coord_zone_t *z, coord_key_t *k,
+			 coord_result_t *r)
+{
+	k->active = true;
+	if (st->suspended_sites != 0) {
+		effect(r, COORD_EFF_KEY_ACTIVE, z, NULL,
+		       "zone %s: key %u (tag %u) may become active (suspended sites left out)",
+		       z->name, k->id, k->tag);
+	} else {
+		effect(r, COORD_EFF_KEY_ACTIVE, z, NULL,
+		       "zone %s: key %u (tag %u) may become active", z->name, k->id, k->tag);
+	}
+	r->effects[r->neffects - 1].key_id = k->id;
+}
+
+/* A node's HSM holds the key. The ack that completes the set of sites activates it: the
+ * holder need not ask (coord.key.activate stays for a set completed otherwise, by a site
+ * suspended). */
+static void do_key_ack(coord_state_t *st, const coord_input_t *in, const coord_params_t *p,
+		       coord_result_t *r)
 {
 	coord_node_t *n = member(st, in, r);
 	coord_zone_t *z = n == NULL ? NULL : live_zone(st, in->zone, r);
@@ -1313,6 +1333,9 @@ static void do_key_ack(coord_state_t *st, const coord_input_t *in, coord_result_
 	k->nacks++;
 	note(r, "zone %s: key %u imported by %s (site %c)", z->name, k->id, n->id,
 	     site_name(n->site));
+	if (!k->retired && !k->active && key_all_sites(st, k, p)) {
+		key_activate(st, z, k, r);
+	}
 }
 
 static void do_key_activate(coord_state_t *st, const coord_input_t *in, const coord_params_t *p,
@@ -1345,16 +1368,7 @@ static void do_key_activate(coord_state_t *st, const coord_input_t *in, const co
 			return;
 		}
 	}
-	k->active = true;
-	if (st->suspended_sites != 0) {
-		effect(r, COORD_EFF_KEY_ACTIVE, z, NULL,
-		       "zone %s: key %u (tag %u) may become active (suspended sites left out)",
-		       z->name, k->id, k->tag);
-	} else {
-		effect(r, COORD_EFF_KEY_ACTIVE, z, NULL,
-		       "zone %s: key %u (tag %u) may become active", z->name, k->id, k->tag);
-	}
-	r->effects[r->neffects - 1].key_id = k->id;
+	key_activate(st, z, k, r);
 }
 
 /* The key set removed the key: it is retired, gates nothing, and every HSM destroys it. */
@@ -2231,7 +2245,7 @@ int coord_state_apply(const coord_state_t *in, const coord_input_t *input, uint6
 	case COORD_IN_COMMIT: do_commit(st, input, now_ms, params, r); break;
 	case COORD_IN_DIGEST_REPORT: do_digest_report(st, input, now_ms, r); break;
 	case COORD_IN_KEY_ADD: do_key_add(st, input, r); break;
-	case COORD_IN_KEY_ACK: do_key_ack(st, input, r); break;
+	case COORD_IN_KEY_ACK: do_key_ack(st, input, params, r); break;
 	case COORD_IN_KEY_ACTIVATE: do_key_activate(st, input, params, r); break;
 	case COORD_IN_KEY_REMOVE: do_key_remove(st, input, now_ms, r); break;
 	case COORD_IN_KEY_DESTROYED: do_key_destroyed(st, input, r); break;

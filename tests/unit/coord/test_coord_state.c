@@ -1142,10 +1142,14 @@ START_TEST(test_key_activation_needs_every_site)
 	ck_assert(!coord_state_key_acked(S, &P, ZONE, 7));
 	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "b1", 8, T0), COORD_R_UNKNOWN_KEY);
 	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "zz", 7, T0), COORD_R_UNKNOWN_NODE);
+	/* the ack that completes the sites activates the key; asking again changes nothing */
 	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "b1", 7, T0), COORD_R_OK);
 	ck_assert(coord_state_key_acked(S, &P, ZONE, 7));
-	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 7, T0), COORD_R_OK);
 	ck_assert_ptr_nonnull(find_effect(COORD_EFF_KEY_ACTIVE, NULL));
+	ck_assert(coord_state_zone(S, ZONE)->keys[0].active);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 7, T0), COORD_R_OK);
+	ck_assert(!R->changed);
+	ck_assert_ptr_null(find_effect(COORD_EFF_KEY_ACTIVE, NULL));
 	/* a node lacking an active key gets no lease and is no switchover target */
 	ck_assert_int_eq(req("b2", T0), COORD_R_KEY_MISSING);
 	ck_assert_int_eq(req("a1", T0), COORD_R_OK);
@@ -1169,9 +1173,10 @@ START_TEST(test_key_activation_needs_every_site)
 	ck_assert_int_eq(key_op(COORD_IN_KEY_ADD, NULL, 10, T0 + 6), COORD_R_OK);
 	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "a2", 10, T0 + 6), COORD_R_OK);
 	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "b2", 10, T0 + 6), COORD_R_OK);
-	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "c1", 10, T0 + 6), COORD_R_OK);
 	coord_input_t rm = mk(COORD_IN_NODE_REMOVE, "a2", NULL);
 	ck_assert_int_eq(apply(&rm, T0 + 7), COORD_R_OK);
+	ck_assert_int_eq(key_op(COORD_IN_KEY_ACK, "c1", 10, T0 + 7), COORD_R_OK);
+	ck_assert_ptr_null(find_effect(COORD_EFF_KEY_ACTIVE, NULL));
 	ck_assert_int_eq(key_op(COORD_IN_KEY_ACTIVATE, NULL, 10, T0 + 7), COORD_R_KEY_NOT_ACKED);
 }
 END_TEST
