@@ -214,7 +214,8 @@ static void node_run_decide(node_zone_t *z, const node_time_t *now, node_actions
 		z->sign_now = true;
 		z->full_answered = v->serial;
 	}
-	if (z->run != NODE_RUN_IDLE || v->runner_busy) {
+	z->run_waits = false;
+	if (z->run != NODE_RUN_IDLE) {
 		return;
 	}
 	if (z->held && node_may_publish(z, now->mono_ms)) {
@@ -227,6 +228,10 @@ static void node_run_decide(node_zone_t *z, const node_time_t *now, node_actions
 		 * in full, as a new input arriving during a run made it do */
 		if (z->published_serial != 0 &&
 		    (!v->has_committed || (int32_t)(z->published_serial - v->serial) > 0)) {
+			return;
+		}
+		if (v->runner_busy) {
+			z->run_waits = true;
 			return;
 		}
 		if (!node_skr_ok(z, now, out)) {
@@ -242,6 +247,10 @@ static void node_run_decide(node_zone_t *z, const node_time_t *now, node_actions
 		return;
 	}
 	if (!node_shadow_wanted(z)) {
+		return;
+	}
+	if (v->runner_busy) {
+		z->run_waits = v->input_ready && v->keys_ready;
 		return;
 	}
 	/* a shadow run signs with the key set the commit was made with */

@@ -114,6 +114,8 @@ typedef struct node_zone {
 	uint64_t run_epoch;     /* the epoch an active run signs under */
 	uint32_t run_serial;    /* the serial of the run's result (commit and publish) */
 	bool sign_now;          /* a reason to sign before the cycle: takeover, input, request */
+	bool run_waits;         /* a run (or its key-set read) would start but for runner_busy:
+				   the node starts no new key work meanwhile (runs come first) */
 	uint32_t full_answered; /* the committed serial whose full signing request it answered */
 	bool shadowed;          /* a shadow run (or a decision not to) was made for: */
 	uint32_t shadow_serial;

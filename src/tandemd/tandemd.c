@@ -386,6 +386,7 @@ typedef struct tdm {
 	size_t npri;
 	uint64_t next_metrics_mono;
 	uint64_t hsm_errors;  /* runs and checks that failed in the HSM (metrics) */
+	metrics_histogram_t coord_calls; /* each coordinator call's time, for metrics */
 	uint64_t runs_failed; /* runs that failed (metrics) */
 	char svc_status[128]; /* the STATUS line last sent */
 } tdm_t;
@@ -493,7 +494,18 @@ static void tdm_clock_note(tdm_t *d, bool refused)
  * stale status (the coordinator's last known state, not a fresh read) is no answer either:
  * d->status keeps the last fresh one.
  */
+static int tdm_rpc_call(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req);
+
+/* A coordinator call (tdm_rpc_call), timed for metrics. */
 static int tdm_rpc(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req)
+{
+	double start = tandem_mono_s();
+	int ret = tdm_rpc_call(d, what, req);
+	metrics_histogram_observe(&d->coord_calls, tandem_mono_s() - start);
+	return ret;
+}
+
+static int tdm_rpc_call(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req)
 {
 	int ret = TANDEM_NET_ETIMEOUT;
 	size_t stale = 0; /* coordinators that refused the message for its time */
@@ -1373,6 +1385,20 @@ static bool tdm_hsm_busy(const tdm_t *d)
 	return making || d->keyimport != NULL;
 }
 
+/* Whether some zone's run (active or shadow) could start but for key work holding the runner
+ * (node_view_t.runner_busy): no new key generation or import starts meanwhile. Runs come
+ * first: a standby's shadow run that waited behind the imports of other zones' keys outlasted
+ * the compare timeout at 500 zones, and the serial went out uncompared. */
+static bool tdm_runs_wait(const tdm_t *d)
+{
+	for (size_t i = 0; i < d->nzones; i++) {
+		if (!d->zones[i].gone && d->zones[i].node.run_waits) {
+			return true;
+		}
+	}
+	return false;
+}
+
 /*
  * Whether key `id` the key-state machine asks for is on the token, made off this thread: the
  * first ask starts its generation on a free worker (tdm_keygen_start: up to --keygen-workers
@@ -1391,6 +1417,9 @@ static int tdm_keygen_ready(tdm_t *d, tdm_zone_t *z, const kasp_action_t *a, uin
 	if (tdm_keys_have(d->token, z->name, id)) {
 		*ready = true;
 		return TANDEM_OK;
+	}
+	if (tdm_runs_wait(d)) {
+		return TANDEM_OK; /* asked again at the zone's next step */
 	}
 	uint64_t now = tandem_mono_ms();
 	size_t free_at = TDM_KEYGEN_MAX;
@@ -1538,6 +1567,8 @@ static void tdm_keyset_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_
 			if (zs->keys[j].id == k->id && zs->keys[j].active) {
 				(void)kasp_keyset_imported(z->ks, k->id);
 				changed = true;
+				tdm_log(d, "zone %s: key %u imported at every site", z->name,
+					k->id);
 			}
 		}
 	}
@@ -1553,14 +1584,27 @@ static void tdm_keyset_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_
 			kasp_key_state_str(c->from), kasp_key_state_str(c->to),
 			kasp_ds_state_str(c->ds_from), kasp_ds_state_str(c->ds_to), c->why);
 	}
+	/* keys asked after one being made: their generations start too, with the ids they will
+	 * get (a zone's KSK and ZSK are made at once, not one step after the other) */
+	uint32_t ahead = 0;
+	bool waiting = false;
 	for (size_t i = 0; i < step->nactions; i++) {
 		const kasp_action_t *a = &step->actions[i];
+		if (waiting) {
+			bool ready = false;
+			if (a->kind == KASP_ACTION_GENERATE &&
+			    !(a->role == KASP_ROLE_KSK && tdm_zone_offline(z))) {
+				(void)tdm_keygen_ready(d, z, a, next->next_id + ++ahead, &ready);
+			}
+			continue; /* the step goes on once the first is made */
+		}
 		if (a->kind == KASP_ACTION_GENERATE) {
 			bool ready = a->role == KASP_ROLE_KSK && tdm_zone_offline(z);
 			if (!ready &&
 			    (tdm_keygen_ready(d, z, a, next->next_id, &ready) != TANDEM_OK ||
 			     !ready)) {
-				break; /* being made off this thread: the step goes on once it is */
+				waiting = true; /* being made off this thread */
+				continue;
 			}
 			int made = tdm_keyset_generate(d, z, zs, next, a, now);
 			if (made == TANDEM_EPERM && a->role == KASP_ROLE_KSK &&
@@ -2012,7 +2056,7 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 	/* An import runs beside the keygen workers (they touch neither the admin session nor
 	 * the key list; they are reaped once it ended), so the other site's keys do not wait
 	 * behind every key this node makes. */
-	if (missing && d->keyimport == NULL && now >= z->fetch_after_mono) {
+	if (missing && d->keyimport == NULL && now >= z->fetch_after_mono && !tdm_runs_wait(d)) {
 		tdm_keys_fetch(d, z);
 	}
 	if (!tdm_hsm_busy(d)) {
@@ -2041,8 +2085,8 @@ static void tdm_keys_step(tdm_t *d, tdm_zone_t *z, const coordrpc_zone_status_t 
 			return;
 		}
 		if (d->dec->accepted) {
-			tdm_log(d, "zone %s: key %u imported at every site", z->name,
-				zs->keys[i].id);
+			tdm_log(d, "zone %s: key %u activated: %s", z->name, zs->keys[i].id,
+				d->dec->text);
 			/* the key-state step takes it once the next status shows it active, not
 			 * when the pass comes back to the zone */
 			z->keys_due = true;
@@ -3813,6 +3857,9 @@ static void tdm_job_reap(tdm_t *d);
  */
 static void tdm_keys_prompt(tdm_t *d, uint64_t start, uint64_t budget)
 {
+	if (tdm_runs_wait(d)) {
+		return; /* the pass starts them first */
+	}
 	for (size_t n = 0; n < d->nzones; n++) {
 		if (d->job_zone != NULL || d->token == NULL || tandem_mono_ms() - start >= budget) {
 			return;
@@ -4965,6 +5012,7 @@ static void tdm_metrics_tick(tdm_t *d, uint64_t now)
 	    .zones = zones,
 	    .nsecondaries = nsecs,
 	    .secondaries = secs,
+	    .coord_calls = &d->coord_calls,
 	};
 	tdm_metrics_render(&n, &b);
 	metrics_server_publish_take(d->metrics, &b);
@@ -4978,6 +5026,8 @@ static int tdm_metrics_start(tdm_t *d)
 		metrics_histogram_init(&d->zones[i].runs, tdm_metrics_run_buckets,
 				       tdm_metrics_run_nbuckets);
 	}
+	metrics_histogram_init(&d->coord_calls, tdm_metrics_call_buckets,
+			       tdm_metrics_call_nbuckets);
 	if (d->opts->metrics == NULL) {
 		return TANDEM_OK;
 	}

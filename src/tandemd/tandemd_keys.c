@@ -86,6 +86,17 @@ int tdm_keys_generate(hsm_token_t *token, const char *zone, uint32_t id, archive
 	}
 	tandem_diag_free(probe);
 	hsm_uri_free(uri);
+	/* a key made ahead for this id (or left by an earlier try) under another policy's
+	 * algorithm or size is not taken for this one */
+	if (ret == TANDEM_OK && (hsm_key_algorithm(k) != kp->algorithm ||
+				 (kp->bits != 0 && hsm_key_bits(k) != kp->bits))) {
+		ret = TANDEM_KASP_ESTATE;
+		tandem_diag_add(diag, ret,
+				"%s: the token holds a key of algorithm %u, %u bits under this "
+				"label; the key set asks algorithm %u%s: not taken (remove it)",
+				label, hsm_key_algorithm(k), hsm_key_bits(k), kp->algorithm,
+				kp->bits != 0 ? " of another size" : "");
+	}
 	if (ret != TANDEM_OK) {
 		return ret;
 	}

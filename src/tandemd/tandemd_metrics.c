@@ -7,6 +7,9 @@
 const double tdm_metrics_run_buckets[] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900};
 const size_t tdm_metrics_run_nbuckets =
     sizeof(tdm_metrics_run_buckets) / sizeof(tdm_metrics_run_buckets[0]);
+const double tdm_metrics_call_buckets[] = {0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
+const size_t tdm_metrics_call_nbuckets =
+    sizeof(tdm_metrics_call_buckets) / sizeof(tdm_metrics_call_buckets[0]);
 
 /* the zone families: which value each writes */
 enum { Z_SERIAL, Z_ROLE, Z_EPOCH, Z_PUBLISHED, Z_INPUT, Z_EXPIRY, Z_COUNT };
@@ -124,6 +127,13 @@ void tdm_metrics_render(const tdm_metrics_node_t *n, metrics_buf_t *b)
 		metrics_sample(b, "tandem_secondary_serial",
 			       (const char *[]){"zone", s->zone, "secondary", s->name, NULL},
 			       s->serial);
+	}
+	if (n->coord_calls != NULL) {
+		metrics_family(b, "tandem_coord_call_duration_seconds", METRICS_HISTOGRAM,
+			       "time of each call to the coordinators (status, decisions, reads), "
+			       "from the request to its answer, failover to another included");
+		metrics_histogram_write(b, "tandem_coord_call_duration_seconds", NULL,
+					n->coord_calls);
 	}
 	metrics_family(b, "tandem_zone_run_duration_seconds", METRICS_HISTOGRAM,
 		       "time of each signing run (active) and shadow run (standby)");

@@ -49,11 +49,15 @@ typedef struct tdm_metrics_node {
 	const tdm_metrics_zone_t *zones;
 	size_t nsecondaries;
 	const tdm_metrics_secondary_t *secondaries;
+	const metrics_histogram_t *coord_calls; /* each coordinator call, failover included */
 } tdm_metrics_node_t;
 
 /* The run-duration buckets, in seconds. */
 extern const double tdm_metrics_run_buckets[];
 extern const size_t tdm_metrics_run_nbuckets;
+/* The coordinator-call buckets, in seconds. */
+extern const double tdm_metrics_call_buckets[];
+extern const size_t tdm_metrics_call_nbuckets;
 
 /* Writes every family of the node into b (docs/monitoring.md lists them). */
 void tdm_metrics_render(const tdm_metrics_node_t *n, metrics_buf_t *b);

@@ -543,6 +543,60 @@ START_TEST(shadow_other_input_runs_again)
 }
 END_TEST
 
+/* A run that could start but for the runner (busy with another zone's run, or key work) says
+ * so (run_waits: tandemd then starts no new key work); it starts once the runner is free,
+ * and a run that could not start anyway (no keys here yet) does not say it. */
+START_TEST(run_waits_while_runner_busy)
+{
+	sim_t s;
+	sim_init(&s);
+	s.v.free = false;
+	s.v.has_committed = true;
+	s.v.compare_digests = true;
+	s.v.serial = 100;
+	s.v.input_serial = 2026120702;
+	s.v.keyset_revision = 5;
+	s.v.sign_time = 1796601600;
+	s.v.runner_busy = true;
+	const node_actions_t *out = sim_status(&s);
+	ck_assert(!has(out, NODE_A_KEYSET_FETCH));
+	ck_assert(!has(out, NODE_A_RUN));
+	ck_assert(s.z.run_waits);
+	/* no keys here: nothing to wait for */
+	s.v.keys_ready = false;
+	sim_advance(&s, 250);
+	sim_status(&s);
+	ck_assert(!s.z.run_waits);
+	s.v.keys_ready = true;
+	s.v.runner_busy = false;
+	sim_advance(&s, 250);
+	out = sim_status(&s);
+	ck_assert(has(out, NODE_A_KEYSET_FETCH));
+	ck_assert(!s.z.run_waits);
+	out = sim_keyset(&s, 5);
+	ck_assert(find(out, NODE_A_RUN)->shadow);
+	ck_assert(!s.z.run_waits);
+
+	/* the holder's run due while the runner is busy */
+	sim_t h;
+	sim_init(&h);
+	h.v.runner_busy = true;
+	out = sim_status(&h);
+	ck_assert(has(out, NODE_A_LEASE_REQUEST));
+	out = sim_lease_reply(&h, true, true, 1);
+	sim_keyset(&h, 3);
+	sim_advance(&h, 250);
+	out = sim_status(&h);
+	ck_assert(!has(out, NODE_A_KEYSET_FETCH));
+	ck_assert(h.z.run_waits);
+	h.v.runner_busy = false;
+	sim_advance(&h, 250);
+	out = sim_status(&h);
+	ck_assert(has(out, NODE_A_KEYSET_FETCH));
+	ck_assert(!h.z.run_waits);
+}
+END_TEST
+
 /* The old holder stepped the key set (revision 5 -> 6) just before it died. The new holder's
  * copy is the one it read as a standby (5): it reads the stored key set before its first run
  * and signs with revision 6, never with its stale copy. */
@@ -1391,6 +1445,7 @@ int main(void)
 	tc = tcase_create("takeover");
 	tcase_add_test(tc, takeover_follows_committed);
 	tcase_add_test(tc, shadow_other_input_runs_again);
+	tcase_add_test(tc, run_waits_while_runner_busy);
 	tcase_add_test(tc, takeover_reads_keyset_changed_by_dead_holder);
 	tcase_add_test(tc, shadow_skipped_when_keyset_moved);
 	tcase_add_test(tc, switchover_waits_for_run);
