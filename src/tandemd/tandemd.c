@@ -385,10 +385,10 @@ typedef struct tdm {
 	char (*primary_text)[2][PATH_MAX];
 	size_t npri;
 	uint64_t next_metrics_mono;
-	uint64_t hsm_errors;  /* runs and checks that failed in the HSM (metrics) */
+	uint64_t hsm_errors;             /* runs and checks that failed in the HSM (metrics) */
 	metrics_histogram_t coord_calls; /* each coordinator call's time, for metrics */
-	uint64_t runs_failed; /* runs that failed (metrics) */
-	char svc_status[128]; /* the STATUS line last sent */
+	uint64_t runs_failed;            /* runs that failed (metrics) */
+	char svc_status[128];            /* the STATUS line last sent */
 } tdm_t;
 
 static uint64_t tdm_wall_ms(void)

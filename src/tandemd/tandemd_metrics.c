@@ -7,7 +7,8 @@
 const double tdm_metrics_run_buckets[] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900};
 const size_t tdm_metrics_run_nbuckets =
     sizeof(tdm_metrics_run_buckets) / sizeof(tdm_metrics_run_buckets[0]);
-const double tdm_metrics_call_buckets[] = {0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
+const double tdm_metrics_call_buckets[] = {0.002, 0.005, 0.01, 0.02, 0.05, 0.1,
+					   0.25,  0.5,   1,    2.5,  10};
 const size_t tdm_metrics_call_nbuckets =
     sizeof(tdm_metrics_call_buckets) / sizeof(tdm_metrics_call_buckets[0]);
 
