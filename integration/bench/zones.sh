@@ -5,12 +5,15 @@
 #             every zone published (the first line of each zone in either publish.log);
 #             target < 120 s from the nodes' start;
 #   steady:   over WINDOW s (default 60) with nothing to do but renew leases and heartbeat:
-#             etcd puts and transactions per second, bytes per second the members received
-#             from clients (etcd_mvcc_put_total, etcd_mvcc_txn_total,
+#             etcd puts and transactions per second (read-only transactions included: a
+#             decision about one zone reads the cluster key and the zone's in one), bytes
+#             per second the members received from clients (etcd_mvcc_put_total,
+#             etcd_mvcc_txn_total,
 #             etcd_network_client_grpc_received_bytes_total, summed over the members; puts
 #             and transactions divided by 3, as every member applies every write), the CPU
 #             the coordinators used;
-#             and where a zone's time went (zones_timeline.py: each step of its keys' way);
+#             and where a zone's time went (zones_timeline.py: each step of its keys' way),
+#             and each node's coordinator calls (tandem_coord_call_duration_seconds);
 #   leases:   each node's grants and missed deadlines ("stop publishing") from its log;
 #   drain:    `tandemctl drain` of the node holding most zones, until the other node holds
 #             every zone and has published each zone it took over since the drain; target
@@ -95,6 +98,30 @@ startup=$(python3 -c "print('%.1f' % (($t_all - $t_nodes) / 1000))")
 python3 "$HERE/zones_timeline.py" "$TDM_CL" >&2 || true
 tdm_log "start-up: cluster-up took $(((t_up - t_start) / 1000)) s; every zone published $(python3 -c "print('%.1f' % (($t_all - $t_start) / 1000))") s after its start, $startup s after the nodes' start (target < 120 s)"
 python3 -c "import sys; sys.exit(0 if $startup < 120 else 1)" || missed=1
+# each node's coordinator calls so far (tandem_coord_call_duration_seconds): count, mean and
+# the bucket bounds of the median and 90th percentile
+for n in node-a node-b; do
+	addr=$(tdm_status_get "node('$n').get('metrics', '')") || addr=
+	[ -n "$addr" ] || continue
+	curl -s --max-time 5 "http://$addr/metrics" | python3 -c '
+import sys
+name, le, count, total = sys.argv[1], {}, 0, 0.0
+for line in sys.stdin:
+    f = line.split()
+    if line.startswith("tandem_coord_call_duration_seconds_bucket"):
+        b = line.split("le=\"")[1].split("\"")[0]
+        le[float("inf") if b == "+Inf" else float(b)] = float(f[-1])
+    elif line.startswith("tandem_coord_call_duration_seconds_count"):
+        count = float(f[-1])
+    elif line.startswith("tandem_coord_call_duration_seconds_sum"):
+        total = float(f[-1])
+def q(p):
+    return next((b for b in sorted(le) if le[b] >= p * count), float("nan"))
+if count:
+    print("[zones] %s: %d coordinator calls, mean %.1f ms, median <= %g ms, p90 <= %g ms"
+          % (name, count, 1000 * total / count, 1000 * q(0.5), 1000 * q(0.9)), file=sys.stderr)
+' "$n" || true
+done
 
 # shellcheck source=/dev/null
 . "$TDM_CL/cluster.env"
@@ -110,7 +137,8 @@ import sys
 n, w = int(sys.argv[1]), float(sys.argv[2])
 p0, p1, x0, x1, b0, b1, c0, c1, hz = (float(v) for v in sys.argv[3:])
 puts, txns = (p1 - p0) / 3 / w, (x1 - x0) / 3 / w
-print("[zones] steady state, %d zones, %.0f s: %.1f puts/s, %.1f txns/s, %.0f bytes/s received "
+print("[zones] steady state, %d zones, %.0f s: %.1f puts/s, %.1f txns/s (read-only ones "
+      "included), %.0f bytes/s received "
       "from clients (%.0f per put), coordinators' CPU %.0f %%"
       % (n, w, puts, txns, (b1 - b0) / w, (b1 - b0) / max(puts * w, 1), 100 * (c1 - c0) / hz / w),
       file=sys.stderr)

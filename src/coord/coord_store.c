@@ -69,6 +69,15 @@ struct coord_store {
 	zone_kept_t *kept;      /* COORD_ZONES_MAX, in key order */
 	coord_zone_t *kept_tmp; /* a zone being decoded */
 	uint64_t reads_since;   /* full reads answered from the kept state and what changed */
+	uint64_t kept_writes;   /* decisions written on the kept state, with no read first */
+	/* what the last state_write put: the cluster key's value (NULL: not put), the zones of
+	 * s->out (indexes), and the revision */
+	uint8_t *put_cbuf;
+	size_t put_clen;
+	uint32_t nput;
+	uint32_t *put_zones; /* COORD_ZONES_MAX */
+	int64_t put_rev;
+	uint64_t kept_misses; /* ... whose write found the kept state behind: read, decided again */
 	uint64_t conflicts;
 	uint64_t writes;
 	uint64_t migrated;
@@ -125,8 +134,9 @@ int coord_store_new(coord_etcd_t *etcd, const char *prefix, tandem_diag_t *diag,
 	s->zr = calloc(COORD_ZONES_MAX, sizeof(*s->zr));
 	s->kept = calloc(COORD_ZONES_MAX, sizeof(*s->kept)); /* pages touched as zones come */
 	s->kept_tmp = malloc(sizeof(*s->kept_tmp));
+	s->put_zones = calloc(COORD_ZONES_MAX, sizeof(*s->put_zones));
 	if (s->in == NULL || s->out == NULL || s->head == NULL || s->res == NULL || s->zr == NULL ||
-	    s->kept == NULL || s->kept_tmp == NULL) {
+	    s->kept == NULL || s->kept_tmp == NULL || s->put_zones == NULL) {
 		ret = TANDEM_ENOMEM;
 		goto out;
 	}
@@ -154,6 +164,8 @@ void coord_store_free(coord_store_t *store)
 	free(store->kept);
 	free(store->kept_tmp);
 	free(store->kept_cbuf);
+	free(store->put_cbuf);
+	free(store->put_zones);
 	free(store->cbuf);
 	free(store->in);
 	free(store->out);
@@ -185,6 +197,16 @@ uint64_t coord_store_migrations(const coord_store_t *store)
 uint64_t coord_store_reads_since(const coord_store_t *store)
 {
 	return store == NULL ? 0 : store->reads_since;
+}
+
+uint64_t coord_store_kept_writes(const coord_store_t *store)
+{
+	return store == NULL ? 0 : store->kept_writes;
+}
+
+uint64_t coord_store_kept_misses(const coord_store_t *store)
+{
+	return store == NULL ? 0 : store->kept_misses;
 }
 
 /* ---- the state's keys: PREFIX/state/cluster and PREFIX/state/zone/NAME ---- */
@@ -620,6 +642,91 @@ out:
 	return ret;
 }
 
+/*
+ * What read_part would read (the cluster key and, when zone is not NULL, that zone's key),
+ * taken from the kept state instead of etcd: false when nothing is kept (the caller reads).
+ * A decision on it is written conditioned on the kept keys' mod_revisions, as on a read: a
+ * kept state behind etcd only makes that write fail, and the input is then read and decided
+ * again (apply_with).
+ */
+static bool kept_part(coord_store_t *s, const coord_params_t *params, const char *zone)
+{
+	if (s->kept_rev == 0) {
+		return false;
+	}
+	read_forget(s);
+	coord_etcd_kv_t ckv = {.key = s->state_key,
+			       .key_len = strlen(s->state_key),
+			       .value = s->kept_cbuf,
+			       .value_len = s->kept_clen,
+			       .mod_revision = s->kept_cmod};
+	if (cluster_decode(s, &ckv, params, NULL) != TANDEM_OK) {
+		read_forget(s);
+		return false;
+	}
+	if (zone != NULL) {
+		zone_key(s, zone, s->zone_key);
+		bool found = false;
+		uint32_t i = kept_find(s, s->zone_key, &found);
+		if (found) {
+			const zone_kept_t *k = &s->kept[i];
+			memcpy(&s->in->zones[0], &k->zone, sizeof(k->zone));
+			s->in->nzones = 1;
+			s->zr[0] = (zone_read_t){
+			    .mod = k->mod, .buf = k->buf, .len = k->len, .kept = true};
+			s->nzr = 1;
+			s->zone_mod = k->mod;
+		}
+	}
+	if (coord_state_check(s->in, params) != TANDEM_OK) {
+		read_forget(s);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * After a write (state_write's puts): the kept copies of the keys it put take the values
+ * written, so that this store's next decision about the same zone need not read it again.
+ * Only keys already kept are updated: one the write created is left to the next whole read
+ * (which counts it).
+ */
+static void kept_note(coord_store_t *s)
+{
+	if (s->kept_rev == 0) {
+		return;
+	}
+	read_forget(s); /* s->zr may borrow the kept buffers replaced below */
+	if (s->put_cbuf != NULL) {
+		free(s->kept_cbuf);
+		s->kept_cbuf = s->put_cbuf;
+		s->kept_clen = s->put_clen;
+		s->kept_cmod = s->put_rev;
+		s->put_cbuf = NULL;
+	}
+	char key[ZONE_KEY_MAX];
+	for (uint32_t n = 0; n < s->nput; n++) {
+		const coord_zone_t *z = &s->out->zones[s->put_zones[n]];
+		zone_key(s, z->name, key);
+		bool found = false;
+		uint32_t k = kept_find(s, key, &found);
+		if (!found) {
+			continue;
+		}
+		uint8_t *b = NULL;
+		size_t len = 0;
+		if (coord_zone_pack(z, &b, &len) != TANDEM_OK) {
+			kept_forget(s);
+			return;
+		}
+		free(s->kept[k].buf);
+		s->kept[k].buf = b;
+		s->kept[k].len = len;
+		s->kept[k].mod = s->put_rev;
+		memcpy(&s->kept[k].zone, z, sizeof(s->kept[k].zone));
+	}
+}
+
 /* What a decision on `input` reads: the zone it names only, no zone, or all of them. */
 typedef enum { SCOPE_ALL, SCOPE_ZONE, SCOPE_NONE } scope_t;
 
@@ -819,6 +926,9 @@ static int state_write(coord_store_t *s, const coord_params_t *params, const ext
 	coord_etcd_txn_result_t *r = NULL;
 	const coord_state_t *out = s->out;
 	*written = false;
+	free(s->put_cbuf);
+	s->put_cbuf = NULL;
+	s->nput = 0;
 	int ret = coord_etcd_txn_new(&t);
 	if (ret != TANDEM_OK) {
 		goto out;
@@ -847,6 +957,9 @@ static int state_write(coord_store_t *s, const coord_params_t *params, const ext
 	if (s->cmod == 0 || len != s->clen || memcmp(buf, s->cbuf, len) != 0) {
 		ret = coord_etcd_txn_put(t, s->state_key, buf, len, 0);
 		puts++;
+		s->put_cbuf = buf; /* kept for kept_note */
+		s->put_clen = len;
+		buf = NULL;
 		if (ret == TANDEM_OK && s->cmod == 0) {
 			ret = coord_etcd_txn_put(t, s->cluster_key, MIGRATED_MARK,
 						 sizeof(MIGRATED_MARK), 0);
@@ -865,6 +978,7 @@ static int state_write(coord_store_t *s, const coord_params_t *params, const ext
 		zone_key(s, out->zones[i].name, key);
 		ret = coord_etcd_txn_put(t, key, buf, len, 0);
 		puts++;
+		s->put_zones[s->nput++] = i;
 	}
 	if (ret == TANDEM_OK && extra != NULL) {
 		ret = coord_etcd_txn_cmp_absent(t, extra->key);
@@ -896,6 +1010,7 @@ static int state_write(coord_store_t *s, const coord_params_t *params, const ext
 		r = NULL;
 	} else if (ret == TANDEM_OK) {
 		s->writes++;
+		s->put_rev = r->revision;
 	}
 out:
 	coord_etcd_txn_result_free(r);
@@ -1057,11 +1172,23 @@ static int apply_with(coord_store_t *store, const coord_input_t *input, uint64_t
 {
 	coord_etcd_txn_result_t *fail = NULL;
 	bool written = false, full = false;
-	int ret = read_scope(store, params, input, diag);
+	/* a decision about one zone, or about none, starts from the kept state: no read */
+	scope_t scope = input_scope(input);
+	bool kept = scope != SCOPE_ALL &&
+		    kept_part(store, params, scope == SCOPE_ZONE ? input->zone : NULL);
+	int ret = kept ? TANDEM_OK : read_scope(store, params, input, diag);
 	for (unsigned attempt = 1; ret == TANDEM_OK; attempt++) {
 		/* The same now_ms on every attempt: a retry takes a round trip or two, and
 		 * an earlier "now" only delays grants (see docs/coordinator.md, "Store"). */
 		ret = coord_state_apply(store->in, input, now_ms, params, store->out, store->res);
+		if (ret == TANDEM_OK && kept && !store->res->changed) {
+			/* a refusal or a no-op is given on a fresh read only: the kept state may
+			 * be behind (a lease granted through another coordinator) */
+			kept = false;
+			ret = read_scope(store, params, input, diag);
+			attempt--;
+			continue;
+		}
 		if (ret != TANDEM_OK || !store->res->changed) {
 			break; /* a refusal or a no-op writes nothing */
 		}
@@ -1077,6 +1204,10 @@ static int apply_with(coord_store_t *store, const coord_input_t *input, uint64_t
 			break;
 		}
 		ret = state_write(store, params, extra, diag, &written, &fail);
+		if (ret == TANDEM_OK && written) {
+			store->kept_writes += kept;
+			kept_note(store);
+		}
 		if (ret != TANDEM_COORD_ECONFLICT) {
 			break;
 		}
@@ -1086,6 +1217,16 @@ static int apply_with(coord_store_t *store, const coord_input_t *input, uint64_t
 			ret = TANDEM_OK;
 			break;
 		}
+		coord_etcd_txn_result_free(fail);
+		fail = NULL;
+		if (kept) {
+			/* the kept state was behind: not a lost race; read and decide again */
+			store->kept_misses++;
+			kept = false;
+			ret = read_scope(store, params, input, diag);
+			attempt--;
+			continue;
+		}
 		store->conflicts++;
 		if (attempt >= COORD_STORE_RETRIES) {
 			tandem_diag_add(diag, ret,
@@ -1094,8 +1235,6 @@ static int apply_with(coord_store_t *store, const coord_input_t *input, uint64_t
 					COORD_STORE_RETRIES);
 			break;
 		}
-		coord_etcd_txn_result_free(fail);
-		fail = NULL;
 		ret = read_scope(store, params, input, diag);
 	}
 	if (ret == TANDEM_OK) {

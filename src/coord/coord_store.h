@@ -300,6 +300,10 @@ uint64_t coord_store_migrations(const coord_store_t *store);
 /* Whole-state reads answered from the state kept from the last one and the keys written since
  * (the others read every key). */
 uint64_t coord_store_reads_since(const coord_store_t *store);
+/* Decisions about one zone or none written on the kept state with no read first, and those
+ * of them whose write found the kept state behind (then read and decided again). */
+uint64_t coord_store_kept_writes(const coord_store_t *store);
+uint64_t coord_store_kept_misses(const coord_store_t *store);
 
 /*
  * Campaigns for the coordinator leadership (the one that sends ticks), and

@@ -1134,6 +1134,67 @@ START_TEST(test_kept_state)
 }
 END_TEST
 
+#define KEPTD "/t/store/keptd/"
+
+/* Decisions about one zone start from the kept state, with no read: written at once when it is
+ * current, read and decided again when another coordinator wrote since (never a refusal on
+ * the kept state alone), and the kept copies follow this store's own writes. */
+START_TEST(test_kept_decisions)
+{
+	coord_t a, b;
+	coord_open(&a, KEPTD);
+	coord_open(&b, KEPTD);
+	setup_cluster(&a, 4);
+	coord_result_t *res = calloc(1, sizeof(*res));
+	ck_assert_ptr_nonnull(res);
+	coord_input_t lr = input(COORD_IN_LEASE_REQUEST, "n1", "z0.example.");
+	apply_ok(&a, &lr, T0 + 10);
+	free(read_state(&b, NULL)); /* b keeps the state */
+	ck_assert_uint_eq(coord_store_kept_writes(b.store), 0);
+
+	/* a commit through b on its kept state: one transaction, no read */
+	uint64_t writes = coord_store_writes(b.store);
+	coord_input_t cm = in_commit("n1", "z0.example.", 1, 2, 0x02);
+	apply_ok(&b, &cm, T0 + 20);
+	ck_assert_uint_eq(coord_store_kept_writes(b.store), 1);
+	ck_assert_uint_eq(coord_store_kept_misses(b.store), 0);
+	ck_assert_uint_eq(coord_store_writes(b.store), writes + 1);
+	/* and again at once: the kept copy follows b's own write */
+	cm = in_commit("n1", "z0.example.", 1, 4, 0x04);
+	apply_ok(&b, &cm, T0 + 21);
+	ck_assert_uint_eq(coord_store_kept_writes(b.store), 2);
+	ck_assert_uint_eq(coord_store_kept_misses(b.store), 0);
+
+	/* a commit through a: b's kept copy of the zone is behind; b's next commit finds out,
+	 * reads and decides again, and the serial rises from a's */
+	cm = in_commit("n1", "z0.example.", 1, 6, 0x06);
+	apply_ok(&a, &cm, T0 + 30);
+	cm = in_commit("n1", "z0.example.", 1, 8, 0x08);
+	apply_ok(&b, &cm, T0 + 31);
+	ck_assert_uint_eq(coord_store_kept_misses(b.store), 1);
+	coord_input_t old = in_commit("n1", "z0.example.", 1, 6, 0x06);
+	ck_assert_int_eq(apply(&b, &old, T0 + 32, res), COORD_R_SERIAL_NOT_ABOVE);
+
+	/* a lease granted through a that b's kept state does not show: n2's renewal through b
+	 * is not refused on it, but read and granted */
+	lr = input(COORD_IN_LEASE_REQUEST, "n2", "z1.example.");
+	apply_ok(&a, &lr, T0 + 40);
+	coord_input_t rn = input(COORD_IN_LEASE_RENEW, "n2", "z1.example.");
+	rn.epoch = 1;
+	ck_assert_int_eq(apply(&b, &rn, T0 + 41, res), COORD_R_OK);
+	ck_assert_uint_eq(res->epoch, 1);
+
+	coord_state_t *st = read_state(&b, NULL);
+	ck_assert_uint_eq(coord_state_zone(st, "z0.example.")->committed_serial, 8);
+	ck_assert_str_eq(coord_state_zone(st, "z1.example.")->holder, "n2");
+	same_as_fresh(st, KEPTD);
+	free(st);
+	free(res);
+	coord_close(&a);
+	coord_close(&b);
+}
+END_TEST
+
 #define BATCH "/t/store/batch/"
 
 static coord_store_lease_t lease_item(const char *zone, uint64_t epoch, bool renew)
@@ -1796,6 +1857,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_keyset_put_get);
 	tcase_add_test(tc, test_split_writes);
 	tcase_add_test(tc, test_kept_state);
+	tcase_add_test(tc, test_kept_decisions);
 	tcase_add_test(tc, test_lease_batch);
 	tcase_add_test(tc, test_migration);
 	tcase_add_test(tc, test_first_state_race);
