@@ -1088,16 +1088,19 @@ int coord_etcd_range_since(coord_etcd_t *c, const char *prefix, int64_t min_mod_
 			   unsigned flags, tandem_diag_t *diag, coord_etcd_range_t **out)
 {
 	if (c == NULL || prefix == NULL || prefix[0] == '\0' || out == NULL ||
-	    (flags & ~COORD_ETCD_SERIALIZABLE) != 0 || min_mod_revision < 1) {
+	    (flags & ~(COORD_ETCD_SERIALIZABLE | COORD_ETCD_KEYS_ONLY)) != 0 ||
+	    min_mod_revision < 1) {
 		return TANDEM_EINVAL;
 	}
 	int rc = TANDEM_OK;
 	json_t *req = json_object();
 	if (req == NULL || !jw_key_range(req, prefix, true) ||
-	    !jw_int64(req, "min_mod_revision", min_mod_revision)) {
+	    !jw_int64(req, "min_mod_revision", min_mod_revision) ||
+	    ((flags & COORD_ETCD_KEYS_ONLY) &&
+	     json_object_set_new(req, "keys_only", json_true()) != 0)) {
 		rc = TANDEM_ENOMEM;
 	} else {
-		rc = range_call(c, req, 0, flags, diag, out);
+		rc = range_call(c, req, 0, flags & COORD_ETCD_SERIALIZABLE, diag, out);
 	}
 	json_decref(req);
 	return rc;

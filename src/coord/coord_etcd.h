@@ -41,6 +41,8 @@ typedef struct coord_etcd coord_etcd_t;
 
 /* Read flag: serve the read from the answering member's local copy (may be stale). */
 #define COORD_ETCD_SERIALIZABLE 0x1u
+/* Read flag (coord_etcd_range_since only): keys and revisions, no values (value_len 0). */
+#define COORD_ETCD_KEYS_ONLY 0x2u
 
 /* Client options; a zeroed struct (or NULL) means the defaults. */
 typedef struct coord_etcd_opts {
@@ -172,6 +174,7 @@ int coord_etcd_range(coord_etcd_t *c, const char *prefix, size_t limit, unsigned
  */
 int coord_etcd_range_since(coord_etcd_t *c, const char *prefix, int64_t min_mod_revision,
 			   unsigned flags, tandem_diag_t *diag, coord_etcd_range_t **out);
+/* (flags: COORD_ETCD_SERIALIZABLE, COORD_ETCD_KEYS_ONLY.) */
 /*
  * Reads the keys in [from, end) in key order, at most limit (0: no limit; (*out)->more says
  * the list was cut). Both non-empty. Errors as coord_etcd_get.

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define KEY_MAX (COORD_STORE_PREFIX_MAX + 16u)
 /* PREFIX/state/zone/NAME. */
@@ -23,6 +24,14 @@ typedef struct zone_read {
 	size_t len;
 	bool kept; /* buf is the kept state's (below), not this read's own */
 } zone_read_t;
+
+/* A key set's name (ZONE of PREFIX/keys/ZONE) and the revision it was last written at. */
+typedef struct keyset_rev {
+	char zone[COORD_ZONE_MAX];
+	int64_t mod;
+} keyset_rev_t;
+/* Most key sets whose revisions are kept (zones removed may leave theirs). */
+#define KEYSET_REVS_MAX (4u * COORD_ZONES_MAX)
 
 /* A zone key of the kept state: its value, decoded. */
 typedef struct zone_kept {
@@ -70,6 +79,12 @@ struct coord_store {
 	coord_zone_t *kept_tmp; /* a zone being decoded */
 	uint64_t reads_since;   /* full reads answered from the kept state and what changed */
 	uint64_t kept_writes;   /* decisions written on the kept state, with no read first */
+	/* the revision each key set (PREFIX/keys/ZONE) was last written at, kept like the state:
+	 * brought up to date by a keys-only read of what was written since */
+	int64_t ksr_rev;   /* 0: nothing kept */
+	int64_t ksr_count; /* keys under PREFIX/keys/ at ksr_rev */
+	uint32_t nksr;
+	keyset_rev_t *ksr; /* KEYSET_REVS_MAX, in key order */
 	/* what the last state_write put: the cluster key's value (NULL: not put), the zones of
 	 * s->out (indexes), and the revision */
 	uint8_t *put_cbuf;
@@ -135,8 +150,9 @@ int coord_store_new(coord_etcd_t *etcd, const char *prefix, tandem_diag_t *diag,
 	s->kept = calloc(COORD_ZONES_MAX, sizeof(*s->kept)); /* pages touched as zones come */
 	s->kept_tmp = malloc(sizeof(*s->kept_tmp));
 	s->put_zones = calloc(COORD_ZONES_MAX, sizeof(*s->put_zones));
+	s->ksr = calloc(KEYSET_REVS_MAX, sizeof(*s->ksr));
 	if (s->in == NULL || s->out == NULL || s->head == NULL || s->res == NULL || s->zr == NULL ||
-	    s->kept == NULL || s->kept_tmp == NULL || s->put_zones == NULL) {
+	    s->kept == NULL || s->kept_tmp == NULL || s->put_zones == NULL || s->ksr == NULL) {
 		ret = TANDEM_ENOMEM;
 		goto out;
 	}
@@ -166,6 +182,7 @@ void coord_store_free(coord_store_t *store)
 	free(store->kept_cbuf);
 	free(store->put_cbuf);
 	free(store->put_zones);
+	free(store->ksr);
 	free(store->cbuf);
 	free(store->in);
 	free(store->out);
@@ -1480,6 +1497,105 @@ int coord_store_doc_list(coord_store_t *store, coord_doc_t doc, tandem_diag_t *d
 	snprintf(key, sizeof(key), "%s%s/", store->prefix, doc_dir(doc));
 	*prefix_len = strlen(key);
 	return coord_etcd_range(store->etcd, key, 4096, 0, diag, out);
+}
+
+/* The kept key-set revision of zone (spelled as its key set's key, else any spelling the
+ * machine takes for the same name), or NULL. */
+static const keyset_rev_t *ksr_find(const coord_store_t *s, const char *zone)
+{
+	uint32_t lo = 0, hi = s->nksr;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(s->ksr[mid].zone, zone);
+		if (c == 0) {
+			return &s->ksr[mid];
+		}
+		if (c < 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	size_t n = strlen(zone);
+	n -= n > 0 && zone[n - 1] == '.';
+	for (uint32_t i = 0; i < s->nksr; i++) {
+		size_t m = strlen(s->ksr[i].zone);
+		m -= m > 0 && s->ksr[i].zone[m - 1] == '.';
+		if (m == n && strncasecmp(s->ksr[i].zone, zone, n) == 0) {
+			return &s->ksr[i];
+		}
+	}
+	return NULL;
+}
+
+int coord_store_keyset_revs(coord_store_t *store, tandem_diag_t *diag)
+{
+	if (store == NULL) {
+		return TANDEM_EINVAL;
+	}
+	char prefix[KEYSET_KEY_MAX];
+	snprintf(prefix, sizeof(prefix), "%skeys/", store->prefix);
+	size_t plen = strlen(prefix);
+	coord_etcd_range_t *r = NULL;
+	/* every key set the first time (from revision 1), then those written since */
+	int64_t from = store->ksr_rev + 1;
+	int ret = coord_etcd_range_since(store->etcd, prefix, from, COORD_ETCD_KEYS_ONLY, diag, &r);
+	if (ret != TANDEM_OK) {
+		return ret;
+	}
+	int64_t count = store->ksr_rev == 0 ? 0 : store->ksr_count;
+	for (size_t i = 0; i < r->n && ret == TANDEM_OK; i++) {
+		const coord_etcd_kv_t *kv = &r->kvs[i];
+		const char *zone = kv->key + plen;
+		count += store->ksr_rev == 0 || kv->create_revision > store->ksr_rev;
+		if (kv->key_len <= plen || strlen(zone) >= COORD_ZONE_MAX) {
+			continue; /* not a zone's key set (the store never writes one) */
+		}
+		uint32_t lo = 0, hi = store->nksr;
+		while (lo < hi) { /* where it is, or goes, in key order */
+			uint32_t mid = lo + (hi - lo) / 2;
+			if (strcmp(store->ksr[mid].zone, zone) < 0) {
+				lo = mid + 1;
+			} else {
+				hi = mid;
+			}
+		}
+		if (lo == store->nksr || strcmp(store->ksr[lo].zone, zone) != 0) {
+			if (store->nksr == KEYSET_REVS_MAX) {
+				ret = TANDEM_ERANGE;
+				break;
+			}
+			memmove(&store->ksr[lo + 1], &store->ksr[lo],
+				(store->nksr - lo) * sizeof(store->ksr[0]));
+			store->nksr++;
+			snprintf(store->ksr[lo].zone, sizeof(store->ksr[lo].zone), "%s", zone);
+		}
+		store->ksr[lo].mod = kv->mod_revision;
+	}
+	if (ret == TANDEM_OK && count != r->count) {
+		ret = TANDEM_COORD_ECONFLICT; /* a key set was deleted since: all again next time */
+	}
+	if (ret == TANDEM_OK) {
+		store->ksr_rev = r->revision;
+		store->ksr_count = count;
+	} else {
+		store->ksr_rev = 0;
+		store->nksr = 0;
+		tandem_diag_add(diag, ret, "%s: key set revisions not kept: %s", prefix,
+				ret == TANDEM_ERANGE ? "more key sets than kept"
+						     : "one was deleted since the last read");
+	}
+	coord_etcd_range_free(r);
+	return ret;
+}
+
+int64_t coord_store_keyset_rev(const coord_store_t *store, const char *zone)
+{
+	if (store == NULL || zone == NULL || store->ksr_rev == 0) {
+		return 0;
+	}
+	const keyset_rev_t *k = ksr_find(store, zone);
+	return k != NULL ? k->mod : 0;
 }
 
 int coord_store_doc_get(coord_store_t *store, coord_doc_t doc, const char *zone,

@@ -303,6 +303,18 @@ uint64_t coord_store_reads_since(const coord_store_t *store);
 /* Decisions about one zone or none written on the kept state with no read first, and those
  * of them whose write found the kept state behind (then read and decided again). */
 uint64_t coord_store_kept_writes(const coord_store_t *store);
+/*
+ * Brings up to date the revision each zone's key set (PREFIX/keys/ZONE) was last written at:
+ * the first call reads every key set's key (no values), later ones only those written since
+ * (one keys-only range read each). A key set deleted since, or more than the store keeps,
+ * drops what was kept (TANDEM_COORD_ECONFLICT, TANDEM_ERANGE; the next call reads all
+ * again). Errors: those and the etcd errors.
+ */
+int coord_store_keyset_revs(coord_store_t *store, tandem_diag_t *diag);
+/* The revision zone's key set was last written at, as the last coord_store_keyset_revs saw
+ * it (its name as the key set's key spells it, else any spelling of the same name); 0: none
+ * stored, or nothing kept. */
+int64_t coord_store_keyset_rev(const coord_store_t *store, const char *zone);
 uint64_t coord_store_kept_misses(const coord_store_t *store);
 
 /*

@@ -135,6 +135,7 @@ typedef struct coordd {
 	coordrpc_status_t *status; /* ~600 KB: on the heap */
 	coordrpc_keys_t *keys;
 	kasp_keyset_t *keyset; /* ~50 KB: a key set put's bytes, checked */
+	int keyset_revs_err;   /* the last failure of coord_store_keyset_revs (logged once) */
 	bool leader;
 	uint64_t next_campaign_ms;
 	uint64_t next_tick_ms;  /* leader only; 0: none planned */
@@ -758,9 +759,21 @@ static int coordd_status(coordd_t *d, net_role_t role, uint64_t now, net_rpc_msg
 	out->params.prefer_ms = 0;
 	out->params.same_site_first = false;
 	out->suspended_sites = st->suspended_sites;
+	/* each key set's last write, so that a node reads its zone's again only when it moved
+	 * (kept like the state: a keys-only read of what was written since); unknown: 0, and
+	 * the nodes read every key set now and then as before */
+	if (fresh) {
+		ret = coord_store_keyset_revs(d->store, d->diag);
+		if (ret != TANDEM_OK && ret != d->keyset_revs_err) {
+			coordd_log_diag(d->diag, "status: key set revisions", ret);
+		}
+		d->keyset_revs_err = ret;
+		tandem_diag_clear(d->diag);
+	}
 	out->nzones = st->nzones;
 	for (uint32_t i = 0; i < st->nzones; i++) {
 		coordd_status_zone(st, &st->zones[i], now, &out->zones[i]);
+		out->zones[i].keyset_now = coord_store_keyset_rev(d->store, st->zones[i].name);
 	}
 	out->nnodes = st->nnodes;
 	for (uint32_t i = 0; i < st->nnodes; i++) {

@@ -1510,6 +1510,7 @@ static void status_pack_zone(status_scratch_t *s, size_t zi, const coordrpc_zone
 	pz->base_serial = z->base_serial;
 	pz->full_requested = z->full_requested;
 	pz->keyset_revision = z->keyset_revision;
+	pz->keyset_now = z->keyset_now;
 	if (!skr_id_zero(z->skr_id)) {
 		pz->skr_id = bin(z->skr_id, COORD_SKR_ID_LEN);
 	}
@@ -1697,6 +1698,7 @@ static int status_unpack_zone(const Tandem__CoordZoneStatus *pz, tandem_diag_t *
 	    (ret = check_count(diag, what, "keys", pz->n_keys, COORD_KEYS_MAX)) != TANDEM_OK ||
 	    (ret = check_revision(diag, what, "keyset_revision", pz->keyset_revision)) !=
 		TANDEM_OK ||
+	    (ret = check_revision(diag, what, "keyset_now", pz->keyset_now)) != TANDEM_OK ||
 	    (ret = get_skr_id(diag, what, z->skr_id, pz->skr_id)) != TANDEM_OK ||
 	    (ret = get_policy_digest(diag, what, z->policy_digest, pz->policy_digest)) !=
 		TANDEM_OK ||
@@ -1726,6 +1728,7 @@ static int status_unpack_zone(const Tandem__CoordZoneStatus *pz, tandem_diag_t *
 	z->base_serial = pz->base_serial;
 	z->full_requested = pz->full_requested;
 	z->keyset_revision = pz->keyset_revision;
+	z->keyset_now = pz->keyset_now;
 	z->nsec3 = pz->nsec3;
 	z->alerts = pz->alerts;
 	z->committed_epoch = pz->committed_epoch;

@@ -261,6 +261,7 @@ typedef struct coordrpc_zone_status {
 	uint32_t base_serial;                    /* of the last commit; 0: signed in full */
 	bool full_requested;                     /* a standby asked for a full signing */
 	int64_t keyset_revision;                 /* of the last commit; 0: none */
+	int64_t keyset_now; /* the stored key set's last write (0: none, or not known) */
 	uint8_t skr_id[COORD_SKR_ID_LEN];        /* of the last commit; zeros: none */
 	uint8_t policy_digest[COORD_DIGEST_LEN]; /* of the last commit: its cluster policy's
 						    SHA-256; zeros: none */

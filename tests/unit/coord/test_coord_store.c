@@ -1195,6 +1195,63 @@ START_TEST(test_kept_decisions)
 }
 END_TEST
 
+#define KSR "/t/store/ksr/"
+
+static int64_t ksr_put(coord_t *c, const char *zone, int64_t expect, const char *value)
+{
+	bool won = false;
+	int64_t rev = 0;
+	ck_assert_int_eq(coord_store_doc_put(c->store, COORD_DOC_KEYSET, zone, (const uint8_t *)value,
+					     strlen(value), expect, c->diag, &won, &rev),
+			 TANDEM_OK);
+	ck_assert(won);
+	return rev;
+}
+
+/* The revision each key set was last written at, kept: every key set's at first, then only
+ * those written since; a deleted one drops what was kept (read whole the next time). */
+START_TEST(test_keyset_revs)
+{
+	coord_t a, b;
+	coord_open(&a, KSR);
+	coord_open(&b, KSR);
+	int64_t r1 = ksr_put(&a, "z1.example.", 0, "v1");
+	int64_t r2 = ksr_put(&a, "z2.example.", 0, "v1");
+	ck_assert_int_eq(coord_store_keyset_rev(b.store, "z1.example."), 0); /* nothing kept */
+	ck_assert_int_eq(coord_store_keyset_revs(b.store, b.diag), TANDEM_OK);
+	ck_assert_int_eq(coord_store_keyset_rev(b.store, "z1.example."), r1);
+	ck_assert_int_eq(coord_store_keyset_rev(b.store, "z2.example."), r2);
+	ck_assert_int_eq(coord_store_keyset_rev(b.store, "Z2.Example"), r2); /* any spelling */
+	ck_assert_int_eq(coord_store_keyset_rev(b.store, "z3.example."), 0);
+
+	/* a write since, and a key set created since */
+	int64_t r1b = ksr_put(&a, "z1.example.", r1, "v2");
+	int64_t r3 = ksr_put(&a, "z3.example.", 0, "v1");
+	ck_assert_int_eq(coord_store_keyset_revs(b.store, b.diag), TANDEM_OK);
+	ck_assert_int_eq(coord_store_keyset_rev(b.store, "z1.example."), r1b);
+	ck_assert_int_eq(coord_store_keyset_rev(b.store, "z2.example."), r2);
+	ck_assert_int_eq(coord_store_keyset_rev(b.store, "z3.example."), r3);
+
+	/* deleted since: nothing kept this time, all again the next */
+	coord_etcd_txn_t *t = NULL;
+	coord_etcd_txn_result_t *tr = NULL;
+	ck_assert_int_eq(coord_etcd_txn_new(&t), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_delete(t, KSR "keys/z2.example."), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_commit(a.etcd, t, NULL, &tr), TANDEM_OK);
+	coord_etcd_txn_result_free(tr);
+	coord_etcd_txn_free(t);
+	ck_assert_int_eq(coord_store_keyset_revs(b.store, b.diag), TANDEM_COORD_ECONFLICT);
+	ck_assert_int_eq(coord_store_keyset_rev(b.store, "z1.example."), 0);
+	tandem_diag_clear(b.diag);
+	ck_assert_int_eq(coord_store_keyset_revs(b.store, b.diag), TANDEM_OK);
+	ck_assert_int_eq(coord_store_keyset_rev(b.store, "z1.example."), r1b);
+	ck_assert_int_eq(coord_store_keyset_rev(b.store, "z2.example."), 0);
+	ck_assert_int_eq(coord_store_keyset_rev(b.store, "z3.example."), r3);
+	coord_close(&a);
+	coord_close(&b);
+}
+END_TEST
+
 #define BATCH "/t/store/batch/"
 
 static coord_store_lease_t lease_item(const char *zone, uint64_t epoch, bool renew)
@@ -1858,6 +1915,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_split_writes);
 	tcase_add_test(tc, test_kept_state);
 	tcase_add_test(tc, test_kept_decisions);
+	tcase_add_test(tc, test_keyset_revs);
 	tcase_add_test(tc, test_lease_batch);
 	tcase_add_test(tc, test_migration);
 	tcase_add_test(tc, test_first_state_race);

@@ -1121,6 +1121,7 @@ static void status_fill(coordrpc_status_t *st)
 		z->sign_time = 1700000000 + i;
 		z->input_serial = (uint32_t)(4000000000u + i);
 		z->keyset_revision = i == 1 ? INT64_MAX : (int64_t)(1000 * i);
+		z->keyset_now = i == 2 ? INT64_MAX : (int64_t)(2000 * i + 1);
 		memset(z->skr_id, i % 3 == 0 ? 0 : (int)(0x40 + i), sizeof(z->skr_id));
 		memset(z->policy_digest, i % 2 == 0 ? 0 : (int)(0x50 + i),
 		       sizeof(z->policy_digest));
