@@ -257,11 +257,11 @@ typedef struct coordrpc_zone_status {
 	char committed_by[COORD_ID_MAX];
 	uint64_t committed_epoch; /* the lease epoch of the last commit (0: not said) */
 	uint64_t sign_time;
-	uint32_t input_serial;                   /* of the last commit; 0: unknown */
-	uint32_t base_serial;                    /* of the last commit; 0: signed in full */
-	bool full_requested;                     /* a standby asked for a full signing */
-	int64_t keyset_revision;                 /* of the last commit; 0: none */
-	int64_t keyset_now; /* the stored key set's last write (0: none, or not known) */
+	uint32_t input_serial;   /* of the last commit; 0: unknown */
+	uint32_t base_serial;    /* of the last commit; 0: signed in full */
+	bool full_requested;     /* a standby asked for a full signing */
+	int64_t keyset_revision; /* of the last commit; 0: none */
+	int64_t keyset_now;      /* the stored key set's last write (0: none, or not known) */
 	uint8_t skr_id[COORD_SKR_ID_LEN];        /* of the last commit; zeros: none */
 	uint8_t policy_digest[COORD_DIGEST_LEN]; /* of the last commit: its cluster policy's
 						    SHA-256; zeros: none */

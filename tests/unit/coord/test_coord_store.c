@@ -1201,8 +1201,9 @@ static int64_t ksr_put(coord_t *c, const char *zone, int64_t expect, const char 
 {
 	bool won = false;
 	int64_t rev = 0;
-	ck_assert_int_eq(coord_store_doc_put(c->store, COORD_DOC_KEYSET, zone, (const uint8_t *)value,
-					     strlen(value), expect, c->diag, &won, &rev),
+	ck_assert_int_eq(coord_store_doc_put(c->store, COORD_DOC_KEYSET, zone,
+					     (const uint8_t *)value, strlen(value), expect, c->diag,
+					     &won, &rev),
 			 TANDEM_OK);
 	ck_assert(won);
 	return rev;
