@@ -1221,6 +1221,15 @@ static int apply_with(coord_store_t *store, const coord_input_t *input, uint64_t
 			break;
 		}
 		ret = state_write(store, params, extra, diag, &written, &fail);
+		if (ret == TANDEM_OK && !written && kept) {
+			/* nothing to write (a heartbeat within the grain of time last heard): no
+			 * compare checked the kept state, so decided again on a fresh read, as a
+			 * no-op is (a member fenced through another coordinator is refused) */
+			kept = false;
+			ret = read_scope(store, params, input, diag);
+			attempt--;
+			continue;
+		}
 		if (ret == TANDEM_OK && written) {
 			store->kept_writes += kept;
 			kept_note(store);

@@ -1184,6 +1184,18 @@ START_TEST(test_kept_decisions)
 	ck_assert_int_eq(apply(&b, &rn, T0 + 41, res), COORD_R_OK);
 	ck_assert_uint_eq(res->epoch, 1);
 
+	/* a member removed through a: its heartbeat through b, which would write nothing
+	 * (within the grain of time last heard) and so checks nothing, is refused on a read */
+	coord_input_t n3 = in_register("n3", 1, 0x33);
+	apply_ok(&a, &n3, T0 + 50);
+	free(read_state(&b, NULL)); /* b keeps n3 */
+	coord_input_t hb = input(COORD_IN_NODE_HEARTBEAT, "n3", NULL);
+	hb.healthy = true;
+	apply_ok(&b, &hb, T0 + 51);
+	coord_input_t rm = input(COORD_IN_NODE_REMOVE, "n3", NULL);
+	apply_ok(&a, &rm, T0 + 52);
+	ck_assert_int_eq(apply(&b, &hb, T0 + 53, res), COORD_R_UNKNOWN_NODE);
+
 	coord_state_t *st = read_state(&b, NULL);
 	ck_assert_uint_eq(coord_state_zone(st, "z0.example.")->committed_serial, 8);
 	ck_assert_str_eq(coord_state_zone(st, "z1.example.")->holder, "n2");
@@ -1865,11 +1877,14 @@ START_TEST(test_etcd_down)
 	memset(res, 0x5a, sizeof(*res));
 	coord_input_t req = input(COORD_IN_LEASE_REQUEST, "n1", "z0.example.");
 
-	/* frozen: nothing answers within the timeout; no decision comes out, nothing lands */
+	/* frozen: nothing answers within the timeout; no decision comes out. A store that must
+	 * read first (nothing kept) sends no write: nothing lands */
+	coord_t b;
+	coord_open_on(&b, e.endpoint, 800, NULL);
 	kill(e.pid, SIGSTOP);
 	int status = 0;
 	ck_assert_int_eq(waitpid(e.pid, &status, WUNTRACED), e.pid);
-	int rc = coord_store_apply(a.store, &req, T0 + 100, params(), a.diag, res);
+	int rc = coord_store_apply(b.store, &req, T0 + 100, params(), b.diag, res);
 	ck_assert_msg(rc == TANDEM_COORD_EUNAVAIL || rc == TANDEM_COORD_ENOQUORUM, "rc %d", rc);
 	ck_assert_int_eq((int)res->reason, 0x5a5a5a5a); /* untouched */
 	kill(e.pid, SIGCONT);
@@ -1878,6 +1893,30 @@ START_TEST(test_etcd_down)
 	ck_assert_str_eq(coord_state_zone(st, "z0.example.")->holder, "");
 	ck_assert_uint_eq(coord_state_zone(st, "z0.example.")->epoch, 0);
 	free(st);
+	coord_close(&b);
+
+	/* a store that decides on its kept state sends its conditional write at once: no
+	 * decision comes out either, and the write may still land once etcd runs again (as any
+	 * write that timed out), but then whole, exactly the decision's */
+	kill(e.pid, SIGSTOP);
+	ck_assert_int_eq(waitpid(e.pid, &status, WUNTRACED), e.pid);
+	rc = coord_store_apply(a.store, &req, T0 + 100, params(), a.diag, res);
+	ck_assert_msg(rc == TANDEM_COORD_EUNAVAIL || rc == TANDEM_COORD_ENOQUORUM, "rc %d", rc);
+	ck_assert_int_eq((int)res->reason, 0x5a5a5a5a);
+	kill(e.pid, SIGCONT);
+	st = read_state(&a, NULL); /* the cluster key and the zone's, at one revision */
+	const coord_zone_t *z0 = coord_state_zone(st, "z0.example.");
+	if (z0->holder[0] != '\0') {
+		ck_assert_str_eq(z0->holder, "n1");
+		ck_assert_uint_eq(z0->epoch, 1);
+	} else {
+		ck_assert_uint_eq(z0->epoch, 0);
+	}
+	free(st);
+	/* the node asks again, landed or not: the one grant */
+	ck_assert_int_eq(apply(&a, &req, T0 + 200, res), COORD_R_OK);
+	ck_assert_uint_eq(res->epoch, 1);
+	memset(res, 0x5a, sizeof(*res));
 
 	/* killed: every call fails at once and says so */
 	kill(e.pid, SIGKILL);
