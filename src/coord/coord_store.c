@@ -79,6 +79,7 @@ struct coord_store {
 	coord_zone_t *kept_tmp; /* a zone being decoded */
 	uint64_t reads_since;   /* full reads answered from the kept state and what changed */
 	uint64_t kept_writes;   /* decisions written on the kept state, with no read first */
+	uint64_t kept_misses;   /* of them, written on a kept state behind etcd: decided again */
 	/* the revision each key set (PREFIX/keys/ZONE) was last written at, kept like the state:
 	 * brought up to date by a keys-only read of what was written since */
 	int64_t ksr_rev;   /* 0: nothing kept */
@@ -92,7 +93,6 @@ struct coord_store {
 	uint32_t nput;
 	uint32_t *put_zones; /* COORD_ZONES_MAX */
 	int64_t put_rev;
-	uint64_t kept_misses; /* ... whose write found the kept state behind: read, decided again */
 	uint64_t conflicts;
 	uint64_t writes;
 	uint64_t migrated;
