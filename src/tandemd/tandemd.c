@@ -499,17 +499,6 @@ static void tdm_clock_note(tdm_t *d, bool refused)
  * stale status (the coordinator's last known state, not a fresh read) is no answer either:
  * d->status keeps the last fresh one.
  */
-static int tdm_rpc_call(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req);
-
-/* A coordinator call (tdm_rpc_call), timed for metrics. */
-static int tdm_rpc(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req)
-{
-	double start = tandem_mono_s();
-	int ret = tdm_rpc_call(d, what, req);
-	metrics_histogram_observe(&d->coord_calls, tandem_mono_s() - start);
-	return ret;
-}
-
 static int tdm_rpc_call(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req)
 {
 	int ret = TANDEM_NET_ETIMEOUT;
@@ -589,6 +578,15 @@ static int tdm_rpc_call(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req)
 		d->last_rpc_error = ret;
 	}
 	tandem_diag_clear(d->diag);
+	return ret;
+}
+
+/* A coordinator call (tdm_rpc_call), timed for metrics. */
+static int tdm_rpc(tdm_t *d, tdm_rpc_t what, const coordrpc_request_t *req)
+{
+	double start = tandem_mono_s();
+	int ret = tdm_rpc_call(d, what, req);
+	metrics_histogram_observe(&d->coord_calls, tandem_mono_s() - start);
 	return ret;
 }
 
