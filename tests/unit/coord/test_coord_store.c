@@ -1008,6 +1008,18 @@ START_TEST(test_split_writes)
 }
 END_TEST
 
+/* Deletes key behind the stores' backs (the machine never deletes a state key). */
+static void etcd_delete(coord_t *c, const char *key)
+{
+	coord_etcd_txn_t *t = NULL;
+	coord_etcd_txn_result_t *tr = NULL;
+	ck_assert_int_eq(coord_etcd_txn_new(&t), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_delete(t, key), TANDEM_OK);
+	ck_assert_int_eq(coord_etcd_txn_commit(c->etcd, t, NULL, &tr), TANDEM_OK);
+	coord_etcd_txn_result_free(tr);
+	coord_etcd_txn_free(t);
+}
+
 #define KEPT "/t/store/kept/"
 
 /* st and a fresh store's whole read of the same prefix hold the same members and zones,
@@ -1086,13 +1098,7 @@ START_TEST(test_kept_state)
 
 	/* a zone key deleted (not a decision of the machine, which keeps tombstones): no
 	 * kept copy of it survives; the store reads everything again */
-	coord_etcd_txn_t *t = NULL;
-	coord_etcd_txn_result_t *tr = NULL;
-	ck_assert_int_eq(coord_etcd_txn_new(&t), TANDEM_OK);
-	ck_assert_int_eq(coord_etcd_txn_delete(t, KEPT "state/zone/a.example."), TANDEM_OK);
-	ck_assert_int_eq(coord_etcd_txn_commit(a.etcd, t, NULL, &tr), TANDEM_OK);
-	coord_etcd_txn_result_free(tr);
-	coord_etcd_txn_free(t);
+	etcd_delete(&a, KEPT "state/zone/a.example.");
 	st = read_state(&b, NULL);
 	ck_assert_uint_eq(coord_store_reads_since(b.store), 3);
 	ck_assert_uint_eq(st->nzones, 5);
@@ -1101,11 +1107,7 @@ START_TEST(test_kept_state)
 	free(st);
 
 	/* a zone deleted and written again since: read everything again too */
-	ck_assert_int_eq(coord_etcd_txn_new(&t), TANDEM_OK);
-	ck_assert_int_eq(coord_etcd_txn_delete(t, KEPT "state/zone/zz.example."), TANDEM_OK);
-	ck_assert_int_eq(coord_etcd_txn_commit(a.etcd, t, NULL, &tr), TANDEM_OK);
-	coord_etcd_txn_result_free(tr);
-	coord_etcd_txn_free(t);
+	etcd_delete(&a, KEPT "state/zone/zz.example.");
 	apply_ok(&a, &zz, T0 + 40);
 	st = read_state(&b, NULL);
 	ck_assert_uint_eq(coord_store_reads_since(b.store), 3);
@@ -1246,13 +1248,7 @@ START_TEST(test_keyset_revs)
 	ck_assert_int_eq(coord_store_keyset_rev(b.store, "z3.example."), r3);
 
 	/* deleted since: nothing kept this time, all again the next */
-	coord_etcd_txn_t *t = NULL;
-	coord_etcd_txn_result_t *tr = NULL;
-	ck_assert_int_eq(coord_etcd_txn_new(&t), TANDEM_OK);
-	ck_assert_int_eq(coord_etcd_txn_delete(t, KSR "keys/z2.example."), TANDEM_OK);
-	ck_assert_int_eq(coord_etcd_txn_commit(a.etcd, t, NULL, &tr), TANDEM_OK);
-	coord_etcd_txn_result_free(tr);
-	coord_etcd_txn_free(t);
+	etcd_delete(&a, KSR "keys/z2.example.");
 	ck_assert_int_eq(coord_store_keyset_revs(b.store, b.diag), TANDEM_COORD_ECONFLICT);
 	ck_assert_int_eq(coord_store_keyset_rev(b.store, "z1.example."), 0);
 	tandem_diag_clear(b.diag);

@@ -123,6 +123,19 @@ static bool has(const node_actions_t *out, node_action_kind_t kind)
 	return find(out, kind) != NULL;
 }
 
+/* A standby's view: another node holds the zone and committed `serial` (input
+ * 2026120702, key set revision 5), digests compared. */
+static void sim_standby(sim_t *s, uint32_t serial)
+{
+	s->v.free = false;
+	s->v.has_committed = true;
+	s->v.compare_digests = true;
+	s->v.serial = serial;
+	s->v.input_serial = 2026120702;
+	s->v.keyset_revision = 5;
+	s->v.sign_time = 1796601600;
+}
+
 /* Takes the lease at epoch `epoch` from a free zone, with key set `rev` read; the node is
  * left with its first active run going. */
 static void sim_take(sim_t *s, uint64_t epoch, int64_t rev)
@@ -513,13 +526,7 @@ START_TEST(shadow_other_input_runs_again)
 {
 	sim_t s;
 	sim_init(&s);
-	s.v.free = false;
-	s.v.has_committed = true;
-	s.v.compare_digests = true;
-	s.v.serial = 100;
-	s.v.input_serial = 2026120702;
-	s.v.keyset_revision = 5;
-	s.v.sign_time = 1796601600;
+	sim_standby(&s, 100);
 	sim_status(&s);
 	const node_actions_t *out = sim_keyset(&s, 5);
 	ck_assert(find(out, NODE_A_RUN)->shadow);
@@ -550,13 +557,7 @@ START_TEST(run_waits_while_runner_busy)
 {
 	sim_t s;
 	sim_init(&s);
-	s.v.free = false;
-	s.v.has_committed = true;
-	s.v.compare_digests = true;
-	s.v.serial = 100;
-	s.v.input_serial = 2026120702;
-	s.v.keyset_revision = 5;
-	s.v.sign_time = 1796601600;
+	sim_standby(&s, 100);
 	s.v.runner_busy = true;
 	const node_actions_t *out = sim_status(&s);
 	ck_assert(!has(out, NODE_A_KEYSET_FETCH));
