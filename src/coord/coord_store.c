@@ -1508,22 +1508,30 @@ int coord_store_doc_list(coord_store_t *store, coord_doc_t doc, tandem_diag_t *d
 	return coord_etcd_range(store->etcd, key, 4096, 0, diag, out);
 }
 
-/* The kept key-set revision of zone (spelled as its key set's key, else any spelling the
- * machine takes for the same name), or NULL. */
-static const keyset_rev_t *ksr_find(const coord_store_t *s, const char *zone)
+/* Where zone's key-set revision is kept, or would go in key order (*found false). */
+static uint32_t ksr_at(const coord_store_t *s, const char *zone, bool *found)
 {
 	uint32_t lo = 0, hi = s->nksr;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(s->ksr[mid].zone, zone);
-		if (c == 0) {
-			return &s->ksr[mid];
-		}
-		if (c < 0) {
+		if (strcmp(s->ksr[mid].zone, zone) < 0) {
 			lo = mid + 1;
 		} else {
 			hi = mid;
 		}
+	}
+	*found = lo < s->nksr && strcmp(s->ksr[lo].zone, zone) == 0;
+	return lo;
+}
+
+/* The kept key-set revision of zone (spelled as its key set's key, else any spelling the
+ * machine takes for the same name), or NULL. */
+static const keyset_rev_t *ksr_find(const coord_store_t *s, const char *zone)
+{
+	bool found = false;
+	uint32_t at = ksr_at(s, zone, &found);
+	if (found) {
+		return &s->ksr[at];
 	}
 	size_t n = strlen(zone);
 	n -= n > 0 && zone[n - 1] == '.';
@@ -1560,16 +1568,9 @@ int coord_store_keyset_revs(coord_store_t *store, tandem_diag_t *diag)
 		if (kv->key_len <= plen || strlen(zone) >= COORD_ZONE_MAX) {
 			continue; /* not a zone's key set (the store never writes one) */
 		}
-		uint32_t lo = 0, hi = store->nksr;
-		while (lo < hi) { /* where it is, or goes, in key order */
-			uint32_t mid = lo + (hi - lo) / 2;
-			if (strcmp(store->ksr[mid].zone, zone) < 0) {
-				lo = mid + 1;
-			} else {
-				hi = mid;
-			}
-		}
-		if (lo == store->nksr || strcmp(store->ksr[lo].zone, zone) != 0) {
+		bool found = false;
+		uint32_t lo = ksr_at(store, zone, &found);
+		if (!found) {
 			if (store->nksr == KEYSET_REVS_MAX) {
 				ret = TANDEM_ERANGE;
 				break;
