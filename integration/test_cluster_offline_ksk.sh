@@ -130,9 +130,10 @@ want1=$(date -u -d "@$((start - 3600))" +%Y%m%d%H%M%S)
 want2=$(date -u -d "@$((boundary - 3600))" +%Y%m%d%H%M%S)
 tdm_assert_eq "slot 1's DNSKEY RRSIG before the boundary" "$want1" "$(incept "$other")"
 while [ "$(date +%s)" -le "$boundary" ]; do sleep 1; done
-s2=$(tdm_last_serial "$other" "$Z")
-tdm_wait 60 "$other to publish after the boundary" tdm_published_after "$other" "$Z" "$s2"
-tdm_assert_eq "slot 2's DNSKEY RRSIG after the boundary" "$want2" "$(incept "$other")"
+# a serial signed just before the boundary may still be published just after it (its commit
+# waits for the standby's digest): wait for slot 2's signature itself, not for the next serial
+slot2() { [ "$(incept "$other")" = "$want2" ]; }
+tdm_wait 60 "$other to publish slot 2's DNSKEY RRSIG after the boundary" slot2
 check_with_ds "$other"
 [ "$(tdm_status_get "zone('$Z')['alerts']")" = 0 ] || tdm_fail "a standby digest disagreed"
 tdm_check_publications node-a node-b
