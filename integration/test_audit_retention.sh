@@ -96,7 +96,7 @@ kill -TERM "$COORD_PID"
 rc=0
 wait "$COORD_PID" || rc=$?
 [ "$rc" = 0 ] || tdm_fail "tandem-coord exited $rc after SIGTERM" -- "$TDM_TMP/coord.err"
-tail -n 3 "$MIRROR" | grep -q '"type":"coord.stop"' || tdm_fail "the stop is not among the mirror's last entries"
+tail -n 3 "$MIRROR" | grep '"type":"coord.stop"' >/dev/null || tdm_fail "the stop is not among the mirror's last entries"
 if [ "${TANDEM_SANITIZER_CHECK:-0}" = 1 ] &&
 	grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TDM_TMP/coord.err"; then
 	tdm_fail "sanitizer report from tandem-coord" -- "$TDM_TMP/coord.err"

@@ -199,7 +199,7 @@ shared=
 for n in node-a node-b; do
 	m=$mark_a
 	[ "$n" = node-b ] && m=$mark_b
-	after_restart "$n" "$m" | grep -qF "zone $Z: serving serial $before (published by this node)" || continue
+	after_restart "$n" "$m" | grep -F "zone $Z: serving serial $before (published by this node)" >/dev/null || continue
 	first_any=$(after_restart "$n" "$m" | grep -m1 -E "zone $Z: (signing|shadow) run: serial ")
 	case $first_any in
 	*", built on serial $before as loaded at start (the copy served)"*) shared+=" $n" ;;

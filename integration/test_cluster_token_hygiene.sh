@@ -139,8 +139,8 @@ tdm_wait 30 "$A to stop" pid_gone "$pid"
 from=$(($(wc -l <"$TDM_CL/log/$A.log") + 1))
 bash "$TDM_TMP/$A.wrong"
 wrong_smk() {
-	tail -n "+$from" "$TDM_CL/log/$A.log" | grep -q 'ALERT token-hygiene' &&
-		tail -n "+$from" "$TDM_CL/log/$A.log" | grep -qi 'check value'
+	tail -n "+$from" "$TDM_CL/log/$A.log" | grep 'ALERT token-hygiene' >/dev/null &&
+		tail -n "+$from" "$TDM_CL/log/$A.log" | grep -i 'check value' >/dev/null
 }
 tdm_wait 60 "$A to find its SMK's check value wrong" wrong_smk
 unhealthy() { [ "$(tdm_status_get "node('$A')['healthy']")" = False ]; }

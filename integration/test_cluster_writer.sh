@@ -135,7 +135,7 @@ line=$(cat "$TDM_TMP/replay.line")
 # the journal brought the node's copy up to serial LAG: at start, when it had a published
 # file that lagged (tdm_files_catch_up), else in its first run, from its shadow copy (a
 # node that was the standby before has no published file of its own)
-caught_up() { tail -n +"$((mark_h + 1))" "$(log "$H")" | grep -q "zone $Z: .* held serial [0-9]*, publish.log says $LAG was published: brought up to date from the journal (digest checked) and written"; }
+caught_up() { tail -n +"$((mark_h + 1))" "$(log "$H")" | grep "zone $Z: .* held serial [0-9]*, publish.log says $LAG was published: brought up to date from the journal (digest checked) and written" >/dev/null; }
 caught_up || [[ $line == *"built on serial $LAG from its file and the journal"* ]] ||
 	tdm_fail "neither $H's start nor its first run brought its copy up to serial $LAG from the journal: $line" -- "$(log "$H")"
 r=$(sed -nE 's/.*RRSIGs ([0-9]+) new \/ ([0-9]+) reused.*/\2/p' <<<"$line")

@@ -573,7 +573,7 @@ for _ in $(seq 1 50); do
 	grep -qF -- "$(pub stranger)" "$LOG" && break
 	sleep 0.1
 done
-grep -F -- "$(pub stranger)" "$LOG" | grep -q 'refused connection' ||
+grep -F -- "$(pub stranger)" "$LOG" | grep 'refused connection' >/dev/null ||
 	tdm_fail "the stranger's refusal is not in the daemon's log" -- "$LOG"
 if grep -qF -- "$(awk '$1 == "secret" { print $2 }' "$K/coord.secret")" "$LOG" "$LOG2"; then
 	tdm_fail "the coordinator's secret key is in its log"

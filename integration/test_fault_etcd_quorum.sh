@@ -66,8 +66,8 @@ tdm_on_exit cont_b
 t_kill=$(date +%s)
 tdm_log "etcd-a killed and etcd-b stopped right after $A's run (only etcd-w answers)"
 lost() {
-	tail -n +"$((lca + 1))" "$TDM_CL/log/coord-a.log" | grep -q "store: .*status answers from the state read" ||
-		tail -n +"$((lcb + 1))" "$TDM_CL/log/coord-b.log" | grep -q "store: .*status answers from the state read"
+	tail -n +"$((lca + 1))" "$TDM_CL/log/coord-a.log" | grep "store: .*status answers from the state read" >/dev/null ||
+		tail -n +"$((lcb + 1))" "$TDM_CL/log/coord-b.log" | grep "store: .*status answers from the state read" >/dev/null
 }
 tdm_wait 30 "a coordinator to log the lost quorum" lost
 unreachable() { coord_metrics coord-a | grep -q '^tandem_coord_etcd_reachable 0'; }
