@@ -350,6 +350,17 @@ static void kept_forget(coord_store_t *s)
 	s->kept_count = 0;
 }
 
+/* Unpacks the kept cluster key into s->in, as cluster_decode does a read one. */
+static int kept_cluster_decode(coord_store_t *s, const coord_params_t *params, tandem_diag_t *diag)
+{
+	coord_etcd_kv_t ckv = {.key = s->state_key,
+			       .key_len = strlen(s->state_key),
+			       .value = s->kept_cbuf,
+			       .value_len = s->kept_clen,
+			       .mod_revision = s->kept_cmod};
+	return cluster_decode(s, &ckv, params, diag);
+}
+
 /* Keeps what a full read (r) just put in s->in and s->zr. */
 static int kept_take(coord_store_t *s, const coord_etcd_range_t *r)
 {
@@ -488,12 +499,7 @@ static int read_since(coord_store_t *s, const coord_params_t *params, tandem_dia
 	s->kept_rev = r->revision;
 	s->kept_count = count;
 	coord_etcd_range_free(r);
-	coord_etcd_kv_t ckv = {.key = s->state_key,
-			       .key_len = strlen(s->state_key),
-			       .value = s->kept_cbuf,
-			       .value_len = s->kept_clen,
-			       .mod_revision = s->kept_cmod};
-	ret = cluster_decode(s, &ckv, params, diag);
+	ret = kept_cluster_decode(s, params, diag);
 	if (ret != TANDEM_OK) {
 		kept_forget(s);
 		read_forget(s);
@@ -672,12 +678,7 @@ static bool kept_part(coord_store_t *s, const coord_params_t *params, const char
 		return false;
 	}
 	read_forget(s);
-	coord_etcd_kv_t ckv = {.key = s->state_key,
-			       .key_len = strlen(s->state_key),
-			       .value = s->kept_cbuf,
-			       .value_len = s->kept_clen,
-			       .mod_revision = s->kept_cmod};
-	if (cluster_decode(s, &ckv, params, NULL) != TANDEM_OK) {
+	if (kept_cluster_decode(s, params, NULL) != TANDEM_OK) {
 		read_forget(s);
 		return false;
 	}
